@@ -1,0 +1,58 @@
+#include "fs/change_events.h"
+
+namespace nexus {
+
+ChangeBus::ChangeBus() : thread_([this] { Run(); }) {}
+
+ChangeBus::~ChangeBus() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void ChangeBus::Subscribe(Subscriber s) {
+  std::lock_guard lk(mu_);
+  subscribers_.push_back(std::move(s));
+  has_subscribers_ = true;
+}
+
+void ChangeBus::Publish(ChangeEvent event) {
+  if (!has_subscribers_.load(std::memory_order_relaxed)) return;
+  bool was_empty;
+  {
+    std::lock_guard lk(mu_);
+    was_empty = queue_.empty();
+    queue_.push_back(std::move(event));
+    ++published_;
+  }
+  if (was_empty) cv_.notify_one();
+}
+
+void ChangeBus::Drain() {
+  std::unique_lock lk(mu_);
+  const uint64_t target = published_;
+  drained_cv_.wait(lk, [&] { return delivered_ >= target; });
+}
+
+void ChangeBus::Run() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty() && stop_) return;
+    if (!stop_) cv_.wait_for(lk, kBatchWindow, [&] { return stop_; });  // gather a batch
+    std::deque<ChangeEvent> batch;
+    batch.swap(queue_);
+    auto subscribers = subscribers_;
+    lk.unlock();
+    for (const auto& ev : batch)
+      for (const auto& s : subscribers) s(ev);
+    lk.lock();
+    delivered_ += batch.size();
+    drained_cv_.notify_all();
+  }
+}
+
+}  // namespace nexus

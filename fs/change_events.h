@@ -1,0 +1,84 @@
+// Change notifications: what later layers (versioning, search indexing,
+// kernel cache invalidation for out-of-band writers) hook into.
+//
+// Backends publish an event after a change is applied. Publish never blocks
+// on a consumer: ChangeBus queues events and a dispatcher thread delivers
+// them, in order, to every subscriber. Subscribers run on that thread only.
+// Delivery is batched (the dispatcher wakes at most every kBatchWindow), so a
+// burst of file operations costs no context switch per event; with no
+// subscriber, events are dropped at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/types.h"
+
+namespace nexus {
+
+struct ChangeEvent {
+  enum class Kind {
+    kContentClosed,  // a file modified through a handle was closed for the last time
+    kContentSynced,  // a modified file was fsync'd
+    kCreated,        // a new name (file, dir, node, symlink, hard link)
+    kRemoved,        // a name went away (unlink, rmdir)
+    kRenamed,        // (parent, name) moved to (new_parent, new_name)
+    kAttrChanged,    // mode, owner, times, size by setattr, or xattrs
+  };
+  Kind kind = Kind::kAttrChanged;
+  Ino ino = 0;
+  Ino parent = 0;  // where known: the directory of the name affected
+  std::string name;
+  Ino new_parent = 0;  // kRenamed only
+  std::string new_name;
+  Caller caller;
+  timespec when{};
+};
+
+// Where backends publish. Implementations must not block.
+class ChangeSink {
+ public:
+  virtual ~ChangeSink() = default;
+  virtual void Publish(ChangeEvent event) = 0;
+};
+
+// Queueing sink with one dispatcher thread.
+class ChangeBus final : public ChangeSink {
+ public:
+  using Subscriber = std::function<void(const ChangeEvent&)>;
+  ChangeBus();
+  ~ChangeBus() override;  // delivers what is queued, then stops
+  ChangeBus(const ChangeBus&) = delete;
+  ChangeBus& operator=(const ChangeBus&) = delete;
+
+  static constexpr std::chrono::milliseconds kBatchWindow{2};
+
+  // Subscribe before events flow; subscribers are never removed.
+  void Subscribe(Subscriber s);
+  void Publish(ChangeEvent event) override;
+  // Blocks until every event published before the call was delivered.
+  void Drain();
+
+ private:
+  void Run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable drained_cv_;
+  std::deque<ChangeEvent> queue_;  // guarded by mu_
+  std::vector<Subscriber> subscribers_;  // guarded by mu_
+  std::atomic<bool> has_subscribers_{false};
+  uint64_t published_ = 0;  // guarded by mu_
+  uint64_t delivered_ = 0;  // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace nexus

@@ -1,0 +1,89 @@
+#include "fs/fuse_ops.h"
+
+#include <spdlog/spdlog.h>
+
+namespace nexus {
+namespace fuseops {
+
+FuseContext& Ctx(fuse_req_t req) { return *static_cast<FuseContext*>(fuse_req_userdata(req)); }
+
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  Caller caller;
+  caller.uid = c->uid;
+  caller.gid = c->gid;
+  caller.pid = c->pid;
+  caller.umask = c->umask;
+  return caller;
+}
+
+void ReplyErr(fuse_req_t req, const Status& st) {
+  if (!st.ok() && st.code() != ENOENT && st.code() != ENODATA)
+    spdlog::debug("request failed: {}", st.ToString());
+  fuse_reply_err(req, st.ok() ? 0 : st.code());
+}
+
+fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr) {
+  fuse_entry_param e{};
+  e.ino = attr.ino;
+  e.generation = 1;  // inode numbers are never reused within a data dir
+  e.attr = attr.ToStat();
+  e.attr_timeout = e.entry_timeout = ctx.TimeoutFor(attr.ino);
+  return e;
+}
+
+FileHandle* Handle(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+
+namespace {
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  auto* ctx = static_cast<FuseContext*>(userdata);
+  auto want = [&](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_ATOMIC_O_TRUNC);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_ASYNC_DIO);
+  want(FUSE_CAP_SPLICE_WRITE);
+  want(FUSE_CAP_SPLICE_MOVE);
+  want(FUSE_CAP_SPLICE_READ);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_READDIRPLUS_AUTO);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  if (ctx->settings.writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
+  // Locks stay kernel-local (see fuse_ops.h).
+  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+  conn->max_write = std::min(conn->max_write, ctx->settings.max_write);
+  conn->max_readahead = conn->max_write;
+  conn->time_gran = 1;
+  spdlog::info("FUSE session ready: proto {}.{}, max_write {}, writeback_cache {}",
+               conn->proto_major, conn->proto_minor, conn->max_write,
+               (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t ino) {
+  auto sv = Ctx(req).ns->StatFs(ino);
+  if (!sv.ok()) return ReplyErr(req, sv.status());
+  fuse_reply_statfs(req, &*sv);
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.statfs = StatFs;
+  FillEntryOps(ops);
+  FillFileOps(ops);
+  FillDirOps(ops);
+  FillXattrOps(ops);
+  return ops;
+}
+
+}  // namespace
+}  // namespace fuseops
+
+const fuse_lowlevel_ops& NexusFuseOps() {
+  static const fuse_lowlevel_ops ops = fuseops::MakeOps();
+  return ops;
+}
+
+}  // namespace nexus

@@ -1,0 +1,64 @@
+// The libfuse3 low-level binding of the Namespace.
+//
+// Each FUSE callback turns the request into a Namespace call with the
+// caller's identity (fuse_req_ctx) and converts the Status into a reply, in
+// one place per operation family:
+//   fuse_entry_ops.cc  lookup, forget, getattr, setattr, readlink, mknod,
+//                      mkdir, symlink, link, unlink, rmdir, rename
+//   fuse_file_ops.cc   open, create, read, write_buf, flush, release, fsync,
+//                      fallocate, lseek
+//   fuse_dir_ops.cc    opendir, readdir, readdirplus, releasedir, fsyncdir
+//   fuse_xattr_ops.cc  setxattr, getxattr, listxattr, removexattr
+//   fuse_ops.cc        init, statfs and the operation table
+// State reaches the callbacks only through fuse_req_userdata(): a FuseContext
+// built by the daemon. No global mutable state.
+//
+// POSIX and flock locks are left to the kernel (no getlk/setlk/flock ops), so
+// they are exact and cost nothing for the processes of this host.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "fs/namespace.h"
+
+namespace nexus {
+
+struct FuseSettings {
+  bool writeback_cache = false;
+  // Kernel entry/attribute cache lifetimes (seconds). The native tree only
+  // changes through NexusFS, so it can be cached long; a workspace can also
+  // be changed by the host behind our back, so its entries expire fast.
+  double native_timeout = 60.0;
+  double workspace_timeout = 1.0;
+  unsigned max_write = 1u << 20;
+};
+
+struct FuseContext {
+  Namespace* ns = nullptr;
+  FuseSettings settings;
+
+  double TimeoutFor(Ino ino) const {
+    return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;
+  }
+};
+
+// The operation table (all families).
+const fuse_lowlevel_ops& NexusFuseOps();
+
+// Helpers shared by the op families.
+namespace fuseops {
+FuseContext& Ctx(fuse_req_t req);
+Caller CallerOf(fuse_req_t req);
+void ReplyErr(fuse_req_t req, const Status& st);
+// Fills a fuse_entry_param for `attr` with the backend's timeouts.
+fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr);
+FileHandle* Handle(fuse_file_info* fi);
+
+void FillEntryOps(fuse_lowlevel_ops& ops);
+void FillFileOps(fuse_lowlevel_ops& ops);
+void FillDirOps(fuse_lowlevel_ops& ops);
+void FillXattrOps(fuse_lowlevel_ops& ops);
+}  // namespace fuseops
+
+}  // namespace nexus

@@ -1,0 +1,125 @@
+// MetaStore: the persistent form of the native tree's metadata, in SQLite.
+//
+// The native backend keeps its metadata in memory while running and hands
+// the store consistent point-in-time batches (see NativeBackend's committer);
+// the store writes each batch in one transaction. So the database always
+// holds the tree as it was at some instant: never a torn state, whatever the
+// moment of a crash.
+//
+// Schema (version 1):
+//   meta(key, value)                      schema_version, next_ino, clean_shutdown
+//   inodes(ino, mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns,
+//          ctime_ns, btime_ns, target)    target: symlink target
+//   dentries(parent, name, ino)           one row per name
+//   xattrs(ino, name, value)
+// Inode numbers here are the backend-local numbers.
+//
+// Threading: not thread-safe. Load runs before serving; afterwards only the
+// committer thread calls Commit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fs/status.h"
+#include "fs/types.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace nexus {
+
+struct InodeRecord {
+  Ino ino = 0;  // local number
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  dev_t rdev = 0;
+  timespec atime{}, mtime{}, ctime{}, btime{};
+  std::string target;
+};
+
+struct DentryRecord {
+  Ino parent = 0;
+  std::string name;
+  Ino ino = 0;
+};
+
+struct XattrRecord {
+  Ino ino = 0;
+  std::string name;
+  std::string value;
+};
+
+// One transaction's worth of changes. Deletions are applied before puts.
+struct MetaBatch {
+  std::vector<InodeRecord> put_inodes;
+  std::vector<Ino> delete_inodes;  // also deletes the inode's xattrs
+  std::vector<DentryRecord> put_dentries;
+  std::vector<std::pair<Ino, std::string>> delete_dentries;
+  std::vector<XattrRecord> put_xattrs;
+  std::vector<std::pair<Ino, std::string>> delete_xattrs;
+  uint64_t next_ino = 0;  // 0: unchanged
+  bool empty() const {
+    return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() &&
+           delete_dentries.empty() && put_xattrs.empty() && delete_xattrs.empty() &&
+           next_ino == 0;
+  }
+};
+
+class MetaStore {
+ public:
+  // Opens (creating if needed) the database at `path` in WAL mode.
+  static Result<std::unique_ptr<MetaStore>> Open(const std::string& path);
+  ~MetaStore();
+  MetaStore(const MetaStore&) = delete;
+  MetaStore& operator=(const MetaStore&) = delete;
+
+  struct Loaded {
+    std::vector<InodeRecord> inodes;
+    std::vector<DentryRecord> dentries;
+    std::vector<XattrRecord> xattrs;
+    uint64_t next_ino = 0;
+    bool clean_shutdown = false;  // false also for a brand-new database
+    bool fresh = false;           // the database was just created
+  };
+  Result<Loaded> LoadAll();
+
+  // Writes `batch` in one transaction. With `durable`, the commit is synced to
+  // stable storage before returning (synchronous=FULL); otherwise it survives
+  // a crash of the process but not necessarily of the machine.
+  Status Commit(const MetaBatch& batch, bool durable);
+
+  // Records whether the daemon shut down cleanly (durable).
+  Status SetCleanShutdown(bool clean);
+  // PRAGMA integrity_check; OK when the database reports "ok".
+  Status IntegrityCheck();
+  // Bytes used by the database file and its WAL.
+  uint64_t DiskBytes() const;
+
+ private:
+  explicit MetaStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status Exec(const char* sql);
+  Status Prepare();
+  Status SetSynchronous(bool full);
+  Status Error(const char* what) const;
+
+  sqlite3* db_;
+  std::string path_;
+  int synchronous_ = -1;  // 1 NORMAL, 2 FULL
+  sqlite3_stmt* put_inode_ = nullptr;
+  sqlite3_stmt* del_inode_ = nullptr;
+  sqlite3_stmt* del_inode_xattrs_ = nullptr;
+  sqlite3_stmt* put_dentry_ = nullptr;
+  sqlite3_stmt* del_dentry_ = nullptr;
+  sqlite3_stmt* put_xattr_ = nullptr;
+  sqlite3_stmt* del_xattr_ = nullptr;
+  sqlite3_stmt* put_meta_ = nullptr;
+};
+
+}  // namespace nexus

@@ -1,0 +1,167 @@
+// NativeBackend: the tree NexusFS owns, served at "/".
+//
+// Metadata (inodes, names, modes, owners, times, link counts, symlink
+// targets, xattrs) lives in memory while the daemon runs and is persisted to
+// SQLite by a committer thread in group commits (fs/meta_store.h). File
+// contents live in backing files DIR/data/XX/<ino> (XX = low byte in hex),
+// one per inode, so hard links share one backing file and sparse files stay
+// sparse.
+//
+// Durability: every change reaches the database within `commit_interval`
+// (default 5 ms) as one consistent snapshot. fsync/fsyncdir wait until all
+// changes made before the call are committed and synced; fsync also syncs
+// the backing file. After a crash the tree is the last committed snapshot;
+// a start after an unclean shutdown reconciles backing files with it.
+//
+// Threading: all public methods are thread-safe. One mutex guards the
+// in-memory tree; no disk I/O other than cheap backing-file syscalls happens
+// under it, and SQLite is only touched by the committer thread.
+//
+// Lock order: mu_ only (the committer takes mu_ briefly to snapshot).
+#pragma once
+
+#include <sys/statvfs.h>
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "fs/backend.h"
+#include "fs/change_events.h"
+#include "fs/meta_store.h"
+
+namespace nexus {
+
+class NativeBackend final : public Backend {
+ public:
+  struct Options {
+    std::string data_dir;          // must exist; holds meta.db and data/
+    uint16_t backend_id = 0;       // 0 for the root tree
+    ChangeSink* sink = nullptr;    // may be null; must outlive the backend
+    int commit_interval_ms = 5;    // group-commit window
+    uid_t root_uid = 0;            // owner of a freshly created root directory
+    gid_t root_gid = 0;
+    mode_t root_mode = 0755;
+  };
+
+  static Result<std::unique_ptr<NativeBackend>> Open(const Options& options);
+  // Commits everything, marks the shutdown clean and stops the committer.
+  ~NativeBackend() override;
+
+  // Commits all changes made so far and syncs them; for shutdown and tests.
+  Status Sync();
+  uint64_t InodeCount() const;
+  uint64_t DatabaseBytes() const { return store_->DiskBytes(); }
+
+  uint16_t id() const override { return id_; }
+  Ino root() const override { return MakeIno(id_, 1); }
+
+  Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name) override;
+  void Forget(Ino ino, uint64_t nlookup) override;
+  Result<Attr> GetAttr(Ino ino) override;
+  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
+                       FileHandle* fh) override;
+  Result<std::string> ReadLink(Ino ino) override;
+  Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                     dev_t rdev) override;
+  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name,
+                     mode_t mode) override;
+  Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent,
+                       const std::string& name) override;
+  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent,
+                    const std::string& new_name) override;
+  Status Unlink(const Caller& caller, Ino parent, const std::string& name) override;
+  Status RmDir(const Caller& caller, Ino parent, const std::string& name) override;
+  Status Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
+                const std::string& new_name, unsigned flags) override;
+  Result<std::unique_ptr<FileHandle>> Open(const Caller& caller, Ino ino, int flags) override;
+  Result<Created> Create(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                         int flags) override;
+  void OnWrite(FileHandle& fh, uint64_t offset, uint64_t len) override;
+  Status Fsync(FileHandle& fh, bool datasync) override;
+  Status Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) override;
+  void Release(std::unique_ptr<FileHandle> fh) override;
+  Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino) override;
+  Status FsyncDir(Ino ino) override;
+  Result<struct statvfs> StatFs() override;
+  Status SetXattr(const Caller& caller, Ino ino, const std::string& name,
+                  std::string_view value, int flags) override;
+  Result<std::string> GetXattr(Ino ino, const std::string& name) override;
+  Result<std::vector<std::string>> ListXattr(Ino ino) override;
+  Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
+
+ private:
+  struct Node {
+    Attr attr;  // attr.ino is the FUSE-visible number
+    std::string target;  // symlinks
+    std::map<std::string, Ino, std::less<>> children;  // dirs: name -> local ino
+    Ino parent = 0;      // dirs: local ino of the containing directory
+    std::map<std::string, std::string, std::less<>> xattrs;
+    uint64_t lookups = 0;     // kernel references (FUSE lookup count)
+    uint32_t open_count = 0;  // open file handles
+    bool content_dirty = false;  // written since the last close of all handles
+  };
+
+  NativeBackend(const Options& options, std::unique_ptr<MetaStore> store, int data_fd);
+  Status LoadTree(bool* unclean);
+  Status Reconcile();
+
+  // Helpers below require mu_ held.
+  Node* Find(Ino fuse_ino);
+  Result<Node*> FindDir(Ino fuse_ino);
+  // Creates a node named `name` in `parent` with one lookup reference. `local`
+  // is a number reserved by the caller, or 0 to allocate one.
+  Result<Node*> NewNode(const Caller& caller, Node* parent, const std::string& name, mode_t mode,
+                        Ino local = 0);
+  void LinkName(Node* parent, const std::string& name, Node* child);
+  void UnlinkName(Node* parent, const std::string& name, Node* child, const timespec& now);
+  void MaybeFree(Node* node);
+  void MarkInode(Ino local);
+  void MarkDentry(Ino parent_local, const std::string& name);
+  void MarkXattr(Ino local, const std::string& name);
+  Attr Stat(const Node& node) const;
+  bool IsAncestor(Ino maybe_ancestor_local, Ino local) const;
+  std::string DataPath(Ino local) const;
+  void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
+               const std::string& name, Ino new_parent = 0, const std::string& new_name = {});
+
+  // Committer.
+  void CommitLoop();
+  MetaBatch TakeBatch(std::vector<Ino>* freed_data);
+  Status WaitCommitted(bool durable);
+
+  const uint16_t id_;
+  const std::string data_dir_;
+  ChangeSink* const sink_;
+  const int commit_interval_ms_;
+  std::unique_ptr<MetaStore> store_;
+  const int data_fd_;  // DIR/data
+
+  mutable std::mutex mu_;
+  std::unordered_map<Ino, std::unique_ptr<Node>> nodes_;  // by local ino; guarded by mu_
+  Ino next_ino_ = 2;                                       // guarded by mu_
+  bool next_ino_dirty_ = false;                            // guarded by mu_
+  std::unordered_set<Ino> dirty_inodes_;                   // guarded by mu_
+  std::set<std::pair<Ino, std::string>> dirty_dentries_;   // guarded by mu_
+  std::set<std::pair<Ino, std::string>> dirty_xattrs_;     // guarded by mu_
+  std::vector<Ino> freed_data_;  // backing files to delete after the next commit; mu_
+  uint64_t change_seq_ = 0;      // bumped on every change; guarded by mu_
+  uint64_t committed_seq_ = 0;   // all changes <= this are committed; guarded by mu_
+  uint64_t durable_seq_ = 0;     // ... and synced; guarded by mu_
+  uint64_t durable_wanted_ = 0;  // a waiter wants durable_seq_ >= this; guarded by mu_
+  bool commit_now_ = false;      // guarded by mu_
+  bool stop_ = false;            // guarded by mu_
+  Status commit_error_;          // last commit failure; guarded by mu_
+  std::condition_variable commit_cv_;     // wakes the committer
+  std::condition_variable committed_cv_;  // wakes waiters
+  std::thread committer_;
+};
+
+}  // namespace nexus

@@ -1,0 +1,82 @@
+// Vocabulary types shared by the filesystem core, its backends and the FUSE
+// layer: inode numbers, attributes, the caller of an operation, and the
+// attribute-change request of setattr.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+namespace nexus {
+
+// A FUSE-visible inode number. The top 16 bits name the backend (0 is the
+// native tree, whose root is inode 1 = FUSE_ROOT_ID); the low 48 bits are the
+// backend's own number. See fs/namespace.h.
+using Ino = uint64_t;
+inline constexpr Ino kRootIno = 1;
+inline constexpr int kBackendShift = 48;
+inline constexpr Ino kLocalMask = (Ino{1} << kBackendShift) - 1;
+inline constexpr uint16_t BackendOf(Ino ino) { return static_cast<uint16_t>(ino >> kBackendShift); }
+inline constexpr Ino LocalOf(Ino ino) { return ino & kLocalMask; }
+inline constexpr Ino MakeIno(uint16_t backend, Ino local) {
+  return (Ino{backend} << kBackendShift) | (local & kLocalMask);
+}
+
+// Who is making a call. On the mount it comes from the FUSE request context;
+// on the control socket from the peer credentials or API key.
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  mode_t umask = 022;
+  bool IsRoot() const { return uid == 0; }
+};
+
+// The attributes of an inode, as getattr reports them.
+struct Attr {
+  Ino ino = 0;
+  mode_t mode = 0;
+  uint32_t nlink = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte blocks actually allocated
+  dev_t rdev = 0;
+  timespec atime{}, mtime{}, ctime{}, btime{};
+
+  bool IsDir() const { return S_ISDIR(mode); }
+  bool IsReg() const { return S_ISREG(mode); }
+  bool IsLnk() const { return S_ISLNK(mode); }
+  struct stat ToStat() const;
+};
+
+// Which fields a setattr changes (mirrors FUSE_SET_ATTR_*).
+struct SetAttrRequest {
+  enum : uint32_t {
+    kMode = 1 << 0,
+    kUid = 1 << 1,
+    kGid = 1 << 2,
+    kSize = 1 << 3,
+    kAtime = 1 << 4,
+    kMtime = 1 << 5,
+    kAtimeNow = 1 << 7,
+    kMtimeNow = 1 << 8,
+    kCtime = 1 << 10,
+  };
+  uint32_t valid = 0;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint64_t size = 0;
+  timespec atime{}, mtime{}, ctime{};
+};
+
+// Current wall-clock time as a timespec.
+timespec NowTimespec();
+int64_t ToNanos(const timespec& ts);
+timespec FromNanos(int64_t ns);
+
+}  // namespace nexus

@@ -1,0 +1,160 @@
+# Shared helpers for integration tests: start a fresh nexusd on a temp data dir
+# and mount point, wait until mounted, and tear everything down on exit.
+#
+# Usage in a test script:
+#   source "$(dirname "$0")/../lib.sh"
+#   nexus_start [extra nexusd args...]     # sets NEXUS_DATA, NEXUS_MNT, NEXUSD_PID
+#   ... use "$NEXUS_MNT" ...
+#   nexus_stop                             # SIGTERM, wait, assert exit 0
+# The EXIT trap unmounts and removes everything even when a test fails.
+
+set -euo pipefail
+
+: "${NEXUS_BUILD_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build}"
+NEXUSD="${NEXUSD:-$NEXUS_BUILD_DIR/bin/nexusd}"
+NEXUS_CLI="${NEXUS_CLI:-$NEXUS_BUILD_DIR/bin/nexus}"
+[[ -x "$NEXUSD" ]] || { echo "nexusd not found at $NEXUSD" >&2; exit 1; }
+
+TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/nexus-it.XXXXXX")
+chmod 755 "$TEST_ROOT"
+NEXUS_DATA="$TEST_ROOT/data"
+NEXUS_MNT="$TEST_ROOT/mnt"
+NEXUS_LOG="$TEST_ROOT/nexusd.log"
+NEXUSD_PID=""
+mkdir -p "$NEXUS_DATA" "$NEXUS_MNT"
+
+fail() { echo "FAIL: $*" >&2; [[ -f "$NEXUS_LOG" ]] && tail -n 30 "$NEXUS_LOG" >&2; exit 1; }
+note() { echo "--- $*"; }
+
+# Waits until $1 is a mount point (or the daemon died). Timeout in seconds: $2.
+wait_mounted() {
+  local mnt=$1 timeout=${2:-20} i
+  for ((i = 0; i < timeout * 20; i++)); do
+    # A mount left by a killed daemon still shows in /proc/mounts, but every
+    # request to it fails with ENOTCONN: only a live mount counts. statfs is
+    # always sent to the daemon (stat may be answered from the attr cache).
+    mountpoint -q "$mnt" && stat -f "$mnt" >/dev/null 2>&1 && return 0
+    if [[ -n "$NEXUSD_PID" ]] && ! kill -0 "$NEXUSD_PID" 2>/dev/null; then
+      fail "nexusd exited before mounting $mnt"
+    fi
+    sleep 0.05
+  done
+  fail "timed out waiting for mount at $mnt"
+}
+
+# Background jobs of a non-interactive shell start with SIGINT ignored, and
+# libfuse keeps an ignored SIGINT ignored; `env --default-signal` restores the
+# default so the daemon sees SIGINT as it would when started from a terminal.
+nexus_start() {
+  env --default-signal=INT "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$NEXUS_MNT" --log-level info "$@" \
+    >>"$NEXUS_LOG" 2>&1 &
+  NEXUSD_PID=$!
+  wait_mounted "$NEXUS_MNT"
+}
+
+# Starts nexusd on a mount point left stale by a killed daemon. The daemon
+# may recover the stale mount itself, or exit non-zero naming the command to
+# run ("run: fusermount3 -u MNT"); then that command is run and the daemon
+# started again. Anything else fails. Sets NEXUS_STALE_HOW to "recovered"
+# or to the command that was run.
+nexus_start_over_stale() {
+  local i
+  env --default-signal=INT "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$NEXUS_MNT" --log-level info "$@" \
+    >>"$NEXUS_LOG" 2>&1 &
+  NEXUSD_PID=$!
+  for ((i = 0; i < 400; i++)); do
+    if mountpoint -q "$NEXUS_MNT" && stat -f "$NEXUS_MNT" >/dev/null 2>&1; then
+      NEXUS_STALE_HOW=recovered
+      return 0
+    fi
+    kill -0 "$NEXUSD_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  local rc=0
+  if kill -0 "$NEXUSD_PID" 2>/dev/null; then
+    fail "nexusd neither mounted over the stale mount nor exited within 20s"
+  fi
+  wait "$NEXUSD_PID" || rc=$?
+  NEXUSD_PID=""
+  [[ $rc -ne 0 ]] || fail "nexusd exited 0 without mounting over the stale mount"
+  NEXUS_STALE_HOW=$(grep -oE '(fusermount3? -uz? |umount -l |umount )[^ )"]+' "$NEXUS_LOG" | tail -n 1)
+  [[ -n $NEXUS_STALE_HOW ]] ||
+    fail "nexusd refused the stale mount without saying what to run: $(tail -n 2 "$NEXUS_LOG")"
+  note "nexusd asked to run: $NEXUS_STALE_HOW"
+  $NEXUS_STALE_HOW || fail "the command nexusd suggested failed: $NEXUS_STALE_HOW"
+  nexus_start "$@"
+}
+
+# Prints one line per entry below directory $1, sorted by path: path, type,
+# mode, uid:gid, size, link count, mtime (ns) and symlink target. Directory
+# sizes and link counts are left out: they legitimately differ between
+# filesystems. Two trees with equal manifests agree on everything `diff -r`
+# does not see.
+tree_manifest() {
+  (cd "$1" && find . -mindepth 1 -printf '%P\t%y %m %U:%G %s %n %T@ %l\n') |
+    awk -F'\t' 'BEGIN { OFS = "\t" }
+      { n = split($2, f, " "); if (f[1] == "d") { f[4] = "-"; f[5] = "-" }
+        line = f[1]; for (i = 2; i <= n; i++) line = line " " f[i]
+        print $1, line }' | LC_ALL=C sort
+}
+
+# Prints the xattrs matching regex $2 (default: all) of every entry below $1,
+# in path order, values in hex, symlinks not followed.
+xattr_manifest() {
+  (cd "$1" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
+    xargs -0 -r getfattr -h -d -e hex -m "${2:--}" 2>/dev/null)
+}
+
+# Fails unless trees $1 and $2 have the same contents (diff -r, symlinks
+# compared as links) and the same tree_manifest. $3 names the comparison.
+# diff reports every pair of fifos/sockets/devices as a difference; those
+# lines are dropped (the manifest compares such entries).
+assert_same_tree() {
+  local a=$1 b=$2 what=${3:-"$1 vs $2"} rc=0
+  diff -r --no-dereference "$a" "$b" >"$TEST_ROOT/tree.diff" 2>&1 || rc=$?
+  if [[ $rc -gt 1 ]] || grep -Ev '^File .* is a (fifo|socket|character special file|block special file) while file .* is a (fifo|socket|character special file|block special file)$' \
+      "$TEST_ROOT/tree.diff" >"$TEST_ROOT/tree.diff.real"; then
+    head -n 20 "$TEST_ROOT/tree.diff" >&2
+    fail "$what: contents differ (diff -r)"
+  fi
+  diff <(tree_manifest "$a") <(tree_manifest "$b") >"$TEST_ROOT/manifest.diff" ||
+    { head -n 20 "$TEST_ROOT/manifest.diff" >&2; fail "$what: modes/owners/times/links differ"; }
+}
+
+# Stops the daemon with SIGTERM and requires a clean exit (status 0, unmounted).
+nexus_stop() {
+  [[ -n "$NEXUSD_PID" ]] || return 0
+  kill -TERM "$NEXUSD_PID"
+  local rc=0
+  wait "$NEXUSD_PID" || rc=$?
+  NEXUSD_PID=""
+  [[ $rc -eq 0 ]] || fail "nexusd exited with status $rc after SIGTERM"
+  ! mountpoint -q "$NEXUS_MNT" || fail "mount still present after nexusd exit"
+}
+
+# Kills the daemon with SIGKILL (simulated crash); the mount is left stale.
+nexus_kill9() {
+  [[ -n "$NEXUSD_PID" ]] || return 0
+  kill -KILL "$NEXUSD_PID" 2>/dev/null || true
+  wait "$NEXUSD_PID" 2>/dev/null || true
+  NEXUSD_PID=""
+}
+
+_nexus_cleanup() {
+  local rc=$?
+  if [[ -n "$NEXUSD_PID" ]]; then
+    kill -TERM "$NEXUSD_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$NEXUSD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$NEXUSD_PID" 2>/dev/null || true
+  fi
+  for m in $(awk -v r="$TEST_ROOT" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+    fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+  if [[ $rc -ne 0 && -f "$NEXUS_LOG" ]]; then
+    echo "--- last lines of nexusd log:" >&2
+    tail -n 40 "$NEXUS_LOG" >&2
+  fi
+  rm -rf "$TEST_ROOT"
+  exit $rc
+}
+trap _nexus_cleanup EXIT

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package NexusFS needs to build, run, test and benchmark.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config ccache git
+  # libraries
+  libfuse3-dev fuse3 libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev capnproto libcapnp-dev libgit2-dev libre2-dev
+  nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev
+  # tools the integration tests and benchmarks drive
+  rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc
+  ripgrep hyperfine fio bubblewrap procps psmisc python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
+
+# allow_other needs user_allow_other when nexusd is started by a non-root user.
+if [[ -w /etc/fuse.conf ]] && ! grep -q '^user_allow_other' /etc/fuse.conf; then
+  echo user_allow_other >> /etc/fuse.conf
+fi

@@ -1,0 +1,99 @@
+#include "fs/namespace.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include "fs/native_backend.h"
+#include "tests/fs/test_util.h"
+
+namespace nexus {
+namespace {
+
+using testing::TempDir;
+
+// Two native backends: the root tree (id 0) and a second tree (id 1)
+// grafted at /zone/other, standing in for any mounted zone.
+class NamespaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NativeBackend::Options o;
+    o.data_dir = root_dir_.path();
+    root_ = std::move(NativeBackend::Open(o)).value();
+    o.data_dir = zone_dir_.path();
+    o.backend_id = 1;
+    zone_ = std::move(NativeBackend::Open(o)).value();
+    ns_ = std::make_unique<Namespace>(root_.get());
+    zone_parent_ = ns_->MkDir(caller_, kRootIno, "zone", 0755)->ino;
+    ASSERT_TRUE(ns_->AddMount(zone_parent_, "other", zone_.get()).ok());
+  }
+
+  TempDir root_dir_, zone_dir_;
+  Caller caller_;
+  std::unique_ptr<NativeBackend> root_, zone_;
+  std::unique_ptr<Namespace> ns_;
+  Ino zone_parent_ = 0;
+};
+
+TEST_F(NamespaceTest, LookupCrossesIntoMountedBackend) {
+  auto m = ns_->Lookup(caller_, zone_parent_, "other");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(BackendOf(m->ino), 1);
+  auto f = ns_->Create(caller_, m->ino, "inside", 0644, O_WRONLY);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(BackendOf(f->attr.ino), 1);
+  ns_->Release(std::move(f->handle));
+  auto resolved = ns_->Resolve(caller_, "/zone/other/inside");
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_EQ(resolved->ino, f->attr.ino);
+}
+
+TEST_F(NamespaceTest, ReadDirListsMountPoint) {
+  auto entries = ns_->ReadDir(caller_, zone_parent_);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].name, "other");
+  EXPECT_EQ((*entries)[0].type, static_cast<mode_t>(S_IFDIR));
+}
+
+TEST_F(NamespaceTest, MountPointCannotBeRemovedOrReplaced) {
+  EXPECT_EQ(ns_->RmDir(caller_, zone_parent_, "other").code(), EBUSY);
+  EXPECT_EQ(ns_->Unlink(caller_, zone_parent_, "other").code(), EBUSY);
+  EXPECT_EQ(ns_->Rename(caller_, zone_parent_, "other", kRootIno, "x", 0).code(), EBUSY);
+  EXPECT_EQ(ns_->MkDir(caller_, zone_parent_, "other", 0755).code(), EEXIST);
+  auto f = ns_->Create(caller_, kRootIno, "f", 0644, O_WRONLY);
+  ns_->Release(std::move(f->handle));
+  EXPECT_EQ(ns_->Rename(caller_, kRootIno, "f", zone_parent_, "other", 0).code(), EBUSY);
+}
+
+TEST_F(NamespaceTest, RenameAndLinkAcrossBackendsAreExdev) {
+  auto f = ns_->Create(caller_, kRootIno, "f", 0644, O_WRONLY);
+  ns_->Release(std::move(f->handle));
+  Ino zroot = zone_->root();
+  EXPECT_EQ(ns_->Rename(caller_, kRootIno, "f", zroot, "f", 0).code(), EXDEV);
+  EXPECT_EQ(ns_->Link(caller_, f->attr.ino, zroot, "f").code(), EXDEV);
+}
+
+TEST_F(NamespaceTest, InvalidNamesAreRefused) {
+  for (const char* bad : {"", ".", "..", "a/b"})
+    EXPECT_EQ(ns_->MkDir(caller_, kRootIno, bad, 0755).code(), EINVAL) << bad;
+  EXPECT_EQ(ns_->MkDir(caller_, kRootIno, std::string(256, 'n'), 0755).code(), ENAMETOOLONG);
+  EXPECT_EQ(ns_->GetAttr(MakeIno(7, 1)).code(), ENOENT);
+}
+
+struct XattrNameCase {
+  const char* name;
+  int want;
+};
+
+TEST(ValidateXattrName, Namespaces) {
+  const XattrNameCase cases[] = {
+      {"user.k", 0},           {"trusted.k", 0},     {"security.selinux", 0},
+      {"system.posix_acl", 0}, {"user.", EINVAL},    {"foo.bar", EOPNOTSUPP},
+      {"user", EOPNOTSUPP},    {"", EOPNOTSUPP},
+  };
+  for (const auto& c : cases) EXPECT_EQ(ValidateXattrName(c.name).code(), c.want) << c.name;
+  EXPECT_EQ(ValidateXattrName("user." + std::string(251, 'x')).code(), ERANGE);
+}
+
+}  // namespace
+}  // namespace nexus
