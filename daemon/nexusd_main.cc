@@ -3,6 +3,7 @@
 // and passed down.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,7 +60,17 @@ Status MountWorkspace(Namespace& ns, Backend& ws) {
   return ns.AddMount(zone->ino, "local", &ws);
 }
 
+// Every live workspace inode holds an fd: use the whole hard limit.
+void RaiseFileLimit() {
+  rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) spdlog::warn("could not raise RLIMIT_NOFILE");
+  }
+}
+
 int Run(const DaemonOptions& o) {
+  RaiseFileLimit();
   auto data_dir = AbsoluteDir(o.data_dir, true, "--data-dir");
   if (!data_dir.ok()) return spdlog::error("{}", data_dir.status().ToString()), kExitUsage;
   auto mountpoint = AbsoluteDir(o.mountpoint, true, "--mount");

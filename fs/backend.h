@@ -13,8 +13,10 @@
 //   - Inode numbers handed out carry the backend id (MakeIno(id(), local)).
 //   - Lookup, MkNod, MkDir, Symlink, Link and Create each take one lookup
 //     reference on the returned inode; Forget drops references. An inode
-//     whose link count is 0 lives until its references and open handles are
-//     gone. The backend root is pinned and never forgotten.
+//     number is valid only while referenced (lookup reference or open
+//     handle), as in FUSE: a backend may forget an unreferenced number. An
+//     inode whose link count is 0 lives until its references and open
+//     handles are gone. The backend root is pinned and never forgotten.
 //   - Names are single path components: never empty, never "." or "..",
 //     never containing '/'. The namespace validates them before calling.
 //   - No operation blocks on anything but local disk I/O.

@@ -2,29 +2,7 @@
 
 #include <linux/fs.h>
 
-#include <cstring>
-
 namespace nexus {
-
-Status ValidateName(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos)
-    return Status::Error(EINVAL, "invalid name '" + name + "'");
-  if (name.size() > 255) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
-  return Status::Ok();
-}
-
-Status ValidateXattrName(const std::string& name) {
-  if (name.size() > 255) return Status::Error(ERANGE, "attribute name longer than 255 bytes");
-  for (const char* prefix : {"user.", "trusted.", "security.", "system."}) {
-    size_t n = std::strlen(prefix);
-    if (name.compare(0, n, prefix) == 0) {
-      if (name.size() == n) return Status::Error(EINVAL, "empty attribute name after " + name);
-      return Status::Ok();
-    }
-  }
-  return Status::Error(EOPNOTSUPP, "attribute namespace of '" + name + "' is not supported");
-}
 
 Namespace::Namespace(Backend* root) : root_(root) {
   backends_.resize(1);
@@ -58,6 +36,9 @@ const Namespace::MountPoint* Namespace::FindMount(Ino parent, const std::string&
 Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
   if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "path must be absolute");
   auto attr = GetAttr(kRootIno);
+  // An inode number is only valid while referenced: keep each component's
+  // lookup reference until the next one is resolved.
+  Ino held = 0;
   size_t pos = 1;
   while (attr.ok() && pos < path.size()) {
     size_t end = path.find('/', pos);
@@ -65,11 +46,15 @@ Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
     std::string comp = path.substr(pos, end - pos);
     pos = end + 1;
     if (comp.empty() || comp == ".") continue;
-    if (comp == "..") return Status::Error(EINVAL, "'..' is not allowed in paths");
-    Ino parent = attr->ino;
-    attr = Lookup(caller, parent, comp);
-    if (attr.ok()) Forget(attr->ino, 1);
+    if (comp == "..") {
+      attr = Status::Error(EINVAL, "'..' is not allowed in paths");
+      break;
+    }
+    attr = Lookup(caller, attr->ino, comp);
+    if (held) Forget(held, 1);
+    held = attr.ok() ? attr->ino : 0;
   }
+  if (held) Forget(held, 1);
   return attr;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fs/backend.h"
+#include "fs/names.h"
 
 namespace nexus {
 
@@ -77,13 +78,5 @@ class Namespace {
   std::vector<Backend*> backends_;  // indexed by backend id
   std::vector<MountPoint> mounts_;
 };
-
-// Checks an extended attribute name: EOPNOTSUPP outside the user., trusted.,
-// security. and system. namespaces, EINVAL for a bare prefix, ERANGE past 255.
-Status ValidateXattrName(const std::string& name);
-
-// Checks a single path component: EINVAL for "", ".", ".." or a '/' inside,
-// ENAMETOOLONG past 255 bytes.
-Status ValidateName(const std::string& name);
 
 }  // namespace nexus

@@ -1,5 +1,7 @@
 #include "fs/workspace_backend.h"
 
+#include "fs/names.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -48,15 +50,6 @@ Status HostError(const char* op, std::string_view name = {}) {
     context += "'";
   }
   return Status::FromErrno(code, context);
-}
-
-// The namespace validates names before calling; checking again keeps every
-// host call to one component when the backend is driven directly.
-Status CheckName(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos)
-    return Status::Error(EINVAL, "invalid name '" + name + "'");
-  return Status::Ok();
 }
 
 bool HasPrefix(const std::string& s, std::string_view prefix) {
@@ -403,7 +396,7 @@ Result<Attr> WorkspaceBackend::Lookup(const Caller&, Ino parent, const std::stri
   if (!dir.ok()) return dir.status();
   if (name == ".") return Reference(**dir);
   if (name == "..") return LookupDotDot(**dir);
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   return LookupName(**dir, name);
 }
 
@@ -508,7 +501,7 @@ Result<Attr> WorkspaceBackend::MkNod(const Caller& caller, Ino parent, const std
   }
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   struct statx dir_stx;
   NEXUS_RETURN_IF_ERROR(StatFd((*dir)->fd, &dir_stx));
   if (::mknodat((*dir)->fd, name.c_str(), mode & (S_IFMT | 07777), rdev) != 0)
@@ -522,7 +515,7 @@ Result<Attr> WorkspaceBackend::MkDir(const Caller& caller, Ino parent, const std
                                      mode_t mode) {
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   struct statx dir_stx;
   NEXUS_RETURN_IF_ERROR(StatFd((*dir)->fd, &dir_stx));
   // As mkdir(2): set-id bits in the mode are ignored (setgid is inherited).
@@ -539,7 +532,7 @@ Result<Attr> WorkspaceBackend::Symlink(const Caller& caller, const std::string& 
     return Status::Error(EINVAL, "symlink target contains NUL");
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   struct statx dir_stx;
   NEXUS_RETURN_IF_ERROR(StatFd((*dir)->fd, &dir_stx));
   // The target is stored, never resolved here.
@@ -556,7 +549,7 @@ Result<Attr> WorkspaceBackend::Link(const Caller& caller, Ino ino, Ino new_paren
   if (!inode.ok()) return inode.status();
   auto dir = Get(new_parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(new_name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
   // Through the magic link, linkat links the held inode itself (a symlink
   // stays a symlink) and needs no CAP_DAC_READ_SEARCH as AT_EMPTY_PATH would.
   if (::linkat(AT_FDCWD, ProcFdPath((*inode)->fd).c_str(), (*dir)->fd, new_name.c_str(),
@@ -570,7 +563,7 @@ Result<Attr> WorkspaceBackend::Link(const Caller& caller, Ino ino, Ino new_paren
 Status WorkspaceBackend::Unlink(const Caller& caller, Ino parent, const std::string& name) {
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   const Ino victim = sink_ ? Identify(**dir, name) : 0;
   if (::unlinkat((*dir)->fd, name.c_str(), 0) != 0) return HostError("unlink", name);
   Publish(ChangeEvent::Kind::kRemoved, caller, victim, parent, name);
@@ -580,7 +573,7 @@ Status WorkspaceBackend::Unlink(const Caller& caller, Ino parent, const std::str
 Status WorkspaceBackend::RmDir(const Caller& caller, Ino parent, const std::string& name) {
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   const Ino victim = sink_ ? Identify(**dir, name) : 0;
   if (::unlinkat((*dir)->fd, name.c_str(), AT_REMOVEDIR) != 0) return HostError("rmdir", name);
   Publish(ChangeEvent::Kind::kRemoved, caller, victim, parent, name);
@@ -595,8 +588,8 @@ Status WorkspaceBackend::Rename(const Caller& caller, Ino parent, const std::str
   if (!from.ok()) return from.status();
   auto to = Get(new_parent);
   if (!to.ok()) return to.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
-  NEXUS_RETURN_IF_ERROR(CheckName(new_name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
   Ino src = 0, dst = 0;
   if (sink_) {
     src = Identify(**from, name);
@@ -650,7 +643,7 @@ Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino pare
                                                   int flags) {
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
-  NEXUS_RETURN_IF_ERROR(CheckName(name));
+  NEXUS_RETURN_IF_ERROR(ValidateName(name));
   struct statx dir_stx;
   NEXUS_RETURN_IF_ERROR(StatFd((*dir)->fd, &dir_stx));
   const int dir_fd = (*dir)->fd;

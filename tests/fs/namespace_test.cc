@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "fs/native_backend.h"
+#include "fs/workspace_backend.h"
+
+#include <filesystem>
 #include "tests/fs/test_util.h"
 
 namespace nexus {
@@ -78,6 +81,26 @@ TEST_F(NamespaceTest, InvalidNamesAreRefused) {
     EXPECT_EQ(ns_->MkDir(caller_, kRootIno, bad, 0755).code(), EINVAL) << bad;
   EXPECT_EQ(ns_->MkDir(caller_, kRootIno, std::string(256, 'n'), 0755).code(), ENAMETOOLONG);
   EXPECT_EQ(ns_->GetAttr(MakeIno(7, 1)).code(), ENOENT);
+}
+
+// A workspace forgets unreferenced inode numbers, so resolving a deep path
+// must hold each component until the next one is found.
+TEST(NamespaceResolve, DeepPathInsideWorkspace) {
+  TempDir root_dir, ws_dir;
+  std::filesystem::create_directories(ws_dir.path() + "/a/b/c");
+  NativeBackend::Options o;
+  o.data_dir = root_dir.path();
+  auto root = std::move(NativeBackend::Open(o)).value();
+  auto ws = std::move(WorkspaceBackend::Open(1, ws_dir.path(), nullptr)).value();
+  Namespace ns(root.get());
+  Caller caller;
+  ASSERT_TRUE(ns.AddMount(kRootIno, "ws", ws.get()).ok());
+  auto c = ns.Resolve(caller, "/ws/a/b/c");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->IsDir());
+  EXPECT_EQ(ns.Resolve(caller, "/ws/a/missing/c").code(), ENOENT);
+  EXPECT_EQ(ns.Resolve(caller, "/ws/a/../a").code(), EINVAL);
+  EXPECT_EQ(ns.Resolve(caller, "relative").code(), EINVAL);
 }
 
 struct XattrNameCase {
