@@ -22,8 +22,12 @@ constexpr size_t kSymlinkMax = 4095;
 constexpr size_t kXattrValueMax = 65536;
 constexpr int kMaxDepth = 4096;
 
+// Backing files are grouped by runs of kInodesPerDir consecutive numbers, so
+// a burst of creates lands in one directory (and one ext4 block group).
+constexpr int kInodesPerDirShift = 12;
+
 void Rel(Ino local, char (&buf)[40]) {
-  std::snprintf(buf, sizeof buf, "%02x/%" PRIu64, static_cast<unsigned>(local & 0xff), local);
+  std::snprintf(buf, sizeof buf, "%" PRIx64 "/%" PRIu64, local >> kInodesPerDirShift, local);
 }
 
 Status Enoent(Ino ino) { return Status::Error(ENOENT, "no inode " + std::to_string(ino)); }
@@ -44,15 +48,6 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
     return Status::FromErrno("mkdir " + data);
   int data_fd = ::open(data.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (data_fd < 0) return Status::FromErrno("open " + data);
-  for (int i = 0; i < 256; ++i) {
-    char sub[8];
-    std::snprintf(sub, sizeof sub, "%02x", i);
-    if (::mkdirat(data_fd, sub, 0700) != 0 && errno != EEXIST) {
-      Status st = Status::FromErrno(std::string("mkdir data/") + sub);
-      ::close(data_fd);
-      return st;
-    }
-  }
   auto store = MetaStore::Open(o.data_dir + "/meta.db");
   if (!store.ok()) {
     ::close(data_fd);
@@ -170,15 +165,20 @@ Status NativeBackend::LoadTree(bool* unclean) {
 
 Status NativeBackend::Reconcile() {
   size_t removed = 0, resized = 0;
-  for (int i = 0; i < 256; ++i) {
-    char sub[8];
-    std::snprintf(sub, sizeof sub, "%02x", i);
-    int fd = ::openat(data_fd_, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno(std::string("open data/") + sub);
+  int top_fd = ::openat(data_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* top = top_fd < 0 ? nullptr : ::fdopendir(top_fd);
+  if (!top) return Status::FromErrno("open data directory");
+  std::vector<std::string> groups;
+  while (dirent* de = ::readdir(top))
+    if (de->d_name[0] != '.') groups.emplace_back(de->d_name);
+  ::closedir(top);
+  for (const std::string& group : groups) {
+    int fd = ::openat(data_fd_, group.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) continue;  // not a group directory
     DIR* dir = ::fdopendir(fd);
     if (!dir) {
       ::close(fd);
-      return Status::FromErrno(std::string("opendir data/") + sub);
+      return Status::FromErrno("opendir data/" + group);
     }
     while (dirent* de = ::readdir(dir)) {
       if (de->d_name[0] == '.') continue;
@@ -241,10 +241,19 @@ void NativeBackend::MarkXattr(Ino local, const std::string& name) {
   if (++change_seq_ == committed_seq_ + 1) commit_cv_.notify_one();
 }
 
-std::string NativeBackend::DataPath(Ino local) const {
+int NativeBackend::OpenBacking(Ino local, int flags) const {
   char rel[40];
   Rel(local, rel);
-  return data_dir_ + "/data/" + rel;
+  flags |= O_CLOEXEC;
+  int fd = ::openat(data_fd_, rel, flags | O_NOATIME, 0600);
+  if (fd < 0 && errno == EPERM) fd = ::openat(data_fd_, rel, flags, 0600);
+  if (fd < 0 && errno == ENOENT && (flags & O_CREAT)) {
+    *std::strchr(rel, '/') = '\0';
+    if (::mkdirat(data_fd_, rel, 0700) != 0 && errno != EEXIST) return -1;
+    Rel(local, rel);
+    fd = ::openat(data_fd_, rel, flags, 0600);
+  }
+  return fd;
 }
 
 Attr NativeBackend::Stat(const Node& n) const {
@@ -409,9 +418,7 @@ Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttr
     int fd = fh ? fh->fd : -1;
     bool own = false;
     if (fd < 0) {
-      char rel[40];
-      Rel(LocalOf(ino), rel);
-      fd = ::openat(data_fd_, rel, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      fd = OpenBacking(LocalOf(ino), O_WRONLY | O_CREAT);
       if (fd < 0) return Status::FromErrno("open backing file");
       own = true;
     }
@@ -640,12 +647,9 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
     if (!n->attr.IsReg()) return Status::Error(EINVAL, "not a regular file");
     ++n->open_count;  // pins the node while the backing file is opened
   }
-  char rel[40];
-  Rel(LocalOf(ino), rel);
   // Always read-write: with the writeback cache the kernel reads pages of
   // files opened write-only. Appends are positioned by the kernel.
-  int fd = ::openat(data_fd_, rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOATIME, 0600);
-  if (fd < 0 && errno == EPERM) fd = ::openat(data_fd_, rel, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = OpenBacking(LocalOf(ino), O_RDWR | O_CREAT);
   Status st = fd < 0 ? Status::FromErrno("open backing file") : Status::Ok();
   if (st.ok() && (flags & O_TRUNC) && ::ftruncate(fd, 0) != 0) st = Status::FromErrno("truncate");
   std::lock_guard lk(mu_);
@@ -703,9 +707,7 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
     local = next_ino_++;
     next_ino_dirty_ = true;
   }
-  char rel[40];
-  Rel(local, rel);
-  int fd = ::openat(data_fd_, rel, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOATIME, 0600);
+  int fd = OpenBacking(local, O_RDWR | O_CREAT | O_TRUNC);
   if (fd < 0) return Status::FromErrno("create backing file");
   std::lock_guard lk(mu_);
   auto dir = FindDir(parent);
@@ -720,6 +722,8 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
   }
   if (!st.ok()) {
     ::close(fd);
+    char rel[40];
+    Rel(local, rel);
     ::unlinkat(data_fd_, rel, 0);
     return st;
   }

@@ -3,9 +3,9 @@
 // Metadata (inodes, names, modes, owners, times, link counts, symlink
 // targets, xattrs) lives in memory while the daemon runs and is persisted to
 // SQLite by a committer thread in group commits (fs/meta_store.h). File
-// contents live in backing files DIR/data/XX/<ino> (XX = low byte in hex),
-// one per inode, so hard links share one backing file and sparse files stay
-// sparse.
+// contents live in backing files DIR/data/G/<ino> (G = ino / 4096 in hex, so
+// consecutive creates share a directory), one per inode: hard links share one
+// backing file and sparse files stay sparse.
 //
 // Durability: every change reaches the database within `commit_interval`
 // (default 5 ms) as one consistent snapshot. fsync/fsyncdir wait until all
@@ -128,7 +128,9 @@ class NativeBackend final : public Backend {
   void MarkXattr(Ino local, const std::string& name);
   Attr Stat(const Node& node) const;
   bool IsAncestor(Ino maybe_ancestor_local, Ino local) const;
-  std::string DataPath(Ino local) const;
+  // Opens the backing file of `local`; with O_CREAT also creates its group
+  // directory when needed. Returns -1 with errno set on failure.
+  int OpenBacking(Ino local, int flags) const;
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                const std::string& name, Ino new_parent = 0, const std::string& new_name = {});
 

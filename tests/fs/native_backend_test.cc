@@ -36,6 +36,14 @@ class NativeBackendTest : public ::testing::Test {
 
   Ino Root() { return backend_->root(); }
 
+  // Where the backing file of `ino` lives (see native_backend.h).
+  std::string BackingPath(Ino ino) {
+    char rel[64];
+    std::snprintf(rel, sizeof rel, "/data/%llx/%llu", static_cast<unsigned long long>(ino >> 12),
+                  static_cast<unsigned long long>(ino));
+    return dir_.path() + rel;
+  }
+
   Attr MustCreate(Ino parent, const std::string& name, const std::string& data = "") {
     auto c = backend_->Create(caller_, parent, name, 0644, O_WRONLY);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
@@ -209,10 +217,8 @@ TEST_F(NativeBackendTest, UnlinkedOpenFileLivesUntilReleaseAndForget) {
   backend_->Forget(a.ino, 1);                   // Create's reference
   EXPECT_EQ(backend_->GetAttr(a.ino).code(), ENOENT);
   ASSERT_TRUE(backend_->Sync().ok());
-  char rel[64];
-  std::snprintf(rel, sizeof rel, "%s/data/%02x/%llu", dir_.path().c_str(),
-                static_cast<unsigned>(a.ino & 0xff), static_cast<unsigned long long>(a.ino));
-  EXPECT_NE(::access(rel, F_OK), 0) << "backing file should be gone";
+  std::string rel = BackingPath(a.ino);
+  EXPECT_NE(::access(rel.c_str(), F_OK), 0) << "backing file should be gone";
 }
 
 TEST_F(NativeBackendTest, DirectoryErrors) {
@@ -319,13 +325,12 @@ TEST_F(NativeBackendTest, UncleanStartTrimsBackingFilesToCommittedSize) {
   backend_.reset();
   // Simulate a crash: bytes written to the backing file after the last
   // commit, and no clean-shutdown mark.
-  char rel[64];
-  std::snprintf(rel, sizeof rel, "%s/data/%02x/%llu", dir_.path().c_str(),
-                static_cast<unsigned>(a.ino & 0xff), static_cast<unsigned long long>(a.ino));
-  int fd = ::open(rel, O_WRONLY | O_APPEND);
+  std::string rel = BackingPath(a.ino);
+  int fd = ::open(rel.c_str(), O_WRONLY | O_APPEND);
   ASSERT_EQ(::write(fd, "garbage", 7), 7);
   ::close(fd);
-  std::string stray = dir_.path() + "/data/00/999999";
+  std::string stray = BackingPath(999999);
+  ::mkdir(stray.substr(0, stray.rfind('/')).c_str(), 0700);
   ::close(::open(stray.c_str(), O_CREAT | O_WRONLY, 0600));
   sqlite3* db;
   ASSERT_EQ(sqlite3_open((dir_.path() + "/meta.db").c_str(), &db), SQLITE_OK);
@@ -336,7 +341,7 @@ TEST_F(NativeBackendTest, UncleanStartTrimsBackingFilesToCommittedSize) {
   Reopen();
   EXPECT_EQ(ReadAll(a.ino), "12345");
   struct stat st;
-  ASSERT_EQ(::stat(rel, &st), 0);
+  ASSERT_EQ(::stat(rel.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 5);
   EXPECT_NE(::access(stray.c_str(), F_OK), 0);
 }
