@@ -7,6 +7,9 @@
 #   ... use "$NEXUS_MNT" ...
 #   nexus_stop                             # SIGTERM, wait, assert exit 0
 # The EXIT trap unmounts and removes everything even when a test fails.
+# Also: nexus_kill9, nexus_start_over_stale (after a kill -9), tree_manifest /
+# xattr_manifest / assert_same_tree (compare two trees), fail, note.
+# Env: NEXUS_BUILD_DIR, NEXUSD, NEXUSD_ARGS (extra options for every start).
 
 set -euo pipefail
 
@@ -42,11 +45,16 @@ wait_mounted() {
   fail "timed out waiting for mount at $mnt"
 }
 
+# Extra daemon options for every start, from the environment, e.g.
+# NEXUSD_ARGS=--writeback-cache to run a test in that mode.
+read -r -a NEXUSD_EXTRA_ARGS <<<"${NEXUSD_ARGS:-}"
+
 # Background jobs of a non-interactive shell start with SIGINT ignored, and
 # libfuse keeps an ignored SIGINT ignored; `env --default-signal` restores the
 # default so the daemon sees SIGINT as it would when started from a terminal.
 nexus_start() {
-  env --default-signal=INT "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$NEXUS_MNT" --log-level info "$@" \
+  env --default-signal=INT "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$NEXUS_MNT" --log-level info \
+    "${NEXUSD_EXTRA_ARGS[@]}" "$@" \
     >>"$NEXUS_LOG" 2>&1 &
   NEXUSD_PID=$!
   wait_mounted "$NEXUS_MNT"
@@ -58,9 +66,10 @@ nexus_start() {
 # started again. Anything else fails. Sets NEXUS_STALE_HOW to "recovered"
 # or to the command that was run.
 nexus_start_over_stale() {
-  local i
-  env --default-signal=INT "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$NEXUS_MNT" --log-level info "$@" \
-    >>"$NEXUS_LOG" 2>&1 &
+  local i from
+  from=$(stat -c %s "$NEXUS_LOG" 2>/dev/null || echo 0)  # only this start's output counts
+  env --default-signal=INT "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$NEXUS_MNT" --log-level info \
+    "${NEXUSD_EXTRA_ARGS[@]}" "$@" >>"$NEXUS_LOG" 2>&1 &
   NEXUSD_PID=$!
   for ((i = 0; i < 400; i++)); do
     if mountpoint -q "$NEXUS_MNT" && stat -f "$NEXUS_MNT" >/dev/null 2>&1; then
@@ -77,9 +86,10 @@ nexus_start_over_stale() {
   wait "$NEXUSD_PID" || rc=$?
   NEXUSD_PID=""
   [[ $rc -ne 0 ]] || fail "nexusd exited 0 without mounting over the stale mount"
-  NEXUS_STALE_HOW=$(grep -oE '(fusermount3? -uz? |umount -l |umount )[^ )"]+' "$NEXUS_LOG" | tail -n 1)
+  NEXUS_STALE_HOW=$(tail -c +$((from + 1)) "$NEXUS_LOG" |
+    grep -oE '(fusermount3? -uz? |umount -l |umount )[^ )"]+' | tail -n 1 || true)
   [[ -n $NEXUS_STALE_HOW ]] ||
-    fail "nexusd refused the stale mount without saying what to run: $(tail -n 2 "$NEXUS_LOG")"
+    fail "nexusd refused the stale mount without saying what to run: $(tail -c +$((from + 1)) "$NEXUS_LOG" | tail -n 2)"
   note "nexusd asked to run: $NEXUS_STALE_HOW"
   $NEXUS_STALE_HOW || fail "the command nexusd suggested failed: $NEXUS_STALE_HOW"
   nexus_start "$@"
