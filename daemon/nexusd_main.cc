@@ -1,8 +1,6 @@
 // nexusd: builds every part of the daemon, wires them together and serves
 // the mount until told to stop. No singletons: everything is created here
 // and passed down.
-#include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 
 #include "daemon/data_dir_lock.h"
 #include "daemon/options.h"
+#include "daemon/stop_signals.h"
 #include "fs/change_events.h"
 #include "fs/fuse_session.h"
 #include "fs/namespace.h"
@@ -29,16 +28,6 @@ namespace {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 64;
 constexpr uint16_t kWorkspaceBackendId = 1;
-
-// Blocks (or unblocks) the stop signals for the calling thread; threads
-// created while blocked inherit it. FUSE workers must be the ones to receive
-// them (see fs/fuse_session.h).
-void SetStopSignalsBlocked(bool blocked) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
-}
 
 Result<std::string> AbsoluteDir(const std::string& path, bool create, const char* what) {
   std::error_code ec;
@@ -81,8 +70,6 @@ int Run(const DaemonOptions& o) {
   if (Status st = PrepareMountpoint(*mountpoint); !st.ok())
     return spdlog::error("{}", st.ToString()), kExitFailure;
 
-  // Helper threads (change bus, committer) must not take the stop signals.
-  SetStopSignalsBlocked(true);
   ChangeBus bus;
   NativeBackend::Options nopts;
   nopts.data_dir = *data_dir;
@@ -118,9 +105,11 @@ int Run(const DaemonOptions& o) {
   if (!mount.ok()) return spdlog::error("{}", mount.status().ToString()), kExitFailure;
   spdlog::info("nexusd {} serving {} at {}", NEXUS_VERSION, *data_dir, *mountpoint);
 
-  SetStopSignalsBlocked(false);  // FUSE workers inherit this mask
-  Status served = (*mount)->Serve();
-  SetStopSignalsBlocked(true);
+  Status served;
+  {
+    StopSignals signals([&](int) { (*mount)->RequestStop(); });
+    served = (*mount)->Serve();
+  }
   spdlog::info("stopping: unmounting {}", *mountpoint);
   mount->reset();  // unmount: no more requests
   Status synced = (*native)->Sync();
@@ -137,6 +126,7 @@ int Run(const DaemonOptions& o) {
 }  // namespace nexus
 
 int main(int argc, char** argv) {
+  nexus::StopSignals::BlockInThisThread();  // before any thread exists
   auto logger = spdlog::stderr_color_mt("nexusd");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");

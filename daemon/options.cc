@@ -31,7 +31,7 @@ Runs in the foreground; SIGTERM or SIGINT unmounts cleanly and exits 0.
 
 Options:
   --data-dir DIR           where metadata (meta.db) and contents (data/) live
-  --mount MNT              mount point (an existing directory)
+  --mount MNT              mount point (a directory; created if missing)
   --workspace WS           expose host directory WS at /zone/local
   --log-level LEVEL        trace|debug|info|warn|error (default info)
   --threads N              maximum FUSE worker threads (default 16)
@@ -39,7 +39,8 @@ Options:
   --workspace-timeout S    kernel cache lifetime for /zone/local (default 1)
   --commit-interval-ms N   metadata group-commit window (default 5)
   --writeback-cache        let the kernel cache writes (faster small writes;
-                           SEEK_DATA/SEEK_HOLE and st_blocks lag until writeback)
+                           st_blocks lags until writeback, SEEK_DATA/SEEK_HOLE
+                           report holes as data; not with --workspace)
   --fuse-debug             log every FUSE request (very verbose)
   --version                print the version and exit
   -h, --help               print this help and exit
@@ -110,6 +111,11 @@ Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args) {
   if (o.show_help || o.show_version) return o;
   if (o.data_dir.empty()) return Status::Error(EINVAL, "--data-dir is required (see --help)");
   if (o.mountpoint.empty()) return Status::Error(EINVAL, "--mount is required (see --help)");
+  // With a writeback cache the kernel keeps its own file sizes and ignores the
+  // daemon's, so changes made on the host to a workspace would be invisible.
+  if (o.writeback_cache && !o.workspace.empty())
+    return Status::Error(EINVAL, "--writeback-cache cannot be used with --workspace: host-side "
+                                 "changes to the workspace would not be seen");
   return o;
 }
 

@@ -84,6 +84,13 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
 }
 
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  // With the writeback cache, data may still sit in the kernel: the backing
+  // file cannot tell holes. ENOSYS makes the kernel answer by itself (the
+  // whole file is data), which POSIX allows.
+  if (Ctx(req).settings.writeback_cache) {
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
   off_t res = ::lseek(Handle(fi)->fd, off, whence);
   if (res < 0) {
     fuse_reply_err(req, errno);

@@ -1,7 +1,9 @@
 #include "fs/fuse_session.h"
 
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -25,18 +27,15 @@ std::string MountTypeAt(const std::string& path) {
 }  // namespace
 
 Status PrepareMountpoint(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOTCONN) {
-      spdlog::warn("{} is a stale FUSE mount left by a stopped daemon; detaching it", path);
-      if (::umount2(path.c_str(), MNT_DETACH) != 0)
-        return Status::FromErrno("detach stale mount " + path +
-                                 " (run: fusermount3 -uz " + path + ")");
-      if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("stat " + path);
-    } else {
-      return Status::FromErrno("mount point " + path);
-    }
+  struct statfs sfs;
+  if (::statfs(path.c_str(), &sfs) != 0 && errno == ENOTCONN) {
+    spdlog::warn("{} is a stale FUSE mount left by a stopped daemon; detaching it", path);
+    if (::umount2(path.c_str(), MNT_DETACH) != 0)
+      return Status::FromErrno("detach stale mount " + path + " (run: fusermount3 -uz " + path +
+                               ")");
   }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("mount point " + path);
   if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, "mount point " + path + " is not a directory");
   std::string type = MountTypeAt(path);
   if (!type.empty() && type.rfind("fuse", 0) == 0) {
@@ -59,12 +58,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(FuseContext* ctx, const Opt
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, ctx);
   fuse_opt_free_args(&args);
   if (!se) return Status::Error(EIO, "could not create the FUSE session");
-  if (fuse_set_signal_handlers(se) != 0) {
-    fuse_session_destroy(se);
-    return Status::Error(EIO, "could not install signal handlers");
-  }
   if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
-    fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
     return Status::Error(EIO, "could not mount at " + o.mountpoint +
                                   " (is /dev/fuse available and fuse3 installed?)");
@@ -73,7 +67,6 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(FuseContext* ctx, const Opt
 }
 
 FuseMount::~FuseMount() {
-  fuse_remove_signal_handlers(se_);
   fuse_session_unmount(se_);
   fuse_session_destroy(se_);
 }
@@ -84,11 +77,23 @@ Status FuseMount::Serve() {
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   int rc = fuse_session_loop_mt(se_, cfg);
   fuse_loop_cfg_destroy(cfg);
-  // A loop ended by a signal reports the signal number; that is a clean stop.
   if (rc < 0) return Status::Error(-rc, "FUSE session loop failed");
   return Status::Ok();
 }
 
-void FuseMount::Exit() { fuse_session_exit(se_); }
+void FuseMount::RequestStop() {
+  int fd = ::open(options_.mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0 && ::syncfs(fd) != 0) spdlog::warn("syncfs before stop: {}", std::strerror(errno));
+  fuse_session_exit(se_);
+  // Workers only look at the exit flag between requests: send one the kernel
+  // always forwards (statfs) so a worker wakes, answers and leaves the loop.
+  struct statfs sfs;
+  if (fd >= 0) {
+    ::fstatfs(fd, &sfs);
+    ::close(fd);
+  } else {
+    ::statfs(options_.mountpoint.c_str(), &sfs);
+  }
+}
 
 }  // namespace nexus

@@ -1,13 +1,9 @@
 // FuseMount: one mounted libfuse3 low-level session serving a FuseContext.
 //
 // Lifecycle: Create() mounts; Serve() runs the multithreaded loop until the
-// filesystem is unmounted or SIGTERM/SIGINT/SIGHUP arrives (libfuse's
-// handlers end the loop; requests already being processed finish first);
-// the destructor unmounts and frees the session.
-//
-// Signals: the handlers are process-wide. Threads that are not FUSE workers
-// must block these signals so that delivery interrupts the loop (see
-// daemon/nexusd_main.cc).
+// filesystem is unmounted or RequestStop() is called; the destructor
+// unmounts and frees the session. Signals are not handled here: the daemon
+// watches them on a thread of its own and calls RequestStop().
 #pragma once
 
 #include <memory>
@@ -34,8 +30,11 @@ class FuseMount {
   FuseMount& operator=(const FuseMount&) = delete;
 
   Status Serve();
-  // Makes Serve() return as soon as a worker wakes (for tests and shutdown).
-  void Exit();
+  // Asks Serve() to return, from any thread but a FUSE worker: first flushes
+  // data the kernel still caches (syncfs, served by the running workers),
+  // then ends the loop once the requests in flight are answered. Blocks
+  // until the flush is done.
+  void RequestStop();
 
  private:
   FuseMount(fuse_session* se, Options options) : se_(se), options_(std::move(options)) {}
@@ -44,8 +43,9 @@ class FuseMount {
 };
 
 // Makes `path` usable as a mount point: it must be an existing directory. A
-// stale FUSE mount left by a killed daemon (ENOTCONN) is detached; a live
-// mount is refused with a message saying what to do.
+// stale FUSE mount left by a killed daemon is detached (statfs, which the
+// kernel never answers from cache, fails with ENOTCONN); a live mount is
+// refused with a message saying what to do.
 Status PrepareMountpoint(const std::string& path);
 
 }  // namespace nexus

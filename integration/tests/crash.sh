@@ -235,6 +235,8 @@ for round in $(seq 1 "$ROUNDS"); do
 
   note "round $round: restart over the stale mount"
   nexus_start_over_stale
+  [[ $NEXUS_STALE_HOW == recovered ]] ||
+    fail "round $round: nexusd did not recover the stale mount by itself (asked: $NEXUS_STALE_HOW)"
   check_tree "after crash round $round"
 done
 

@@ -223,7 +223,8 @@ nexus_kill9
 grep -q " $NEXUS_MNT " /proc/mounts || fail "expected a stale mount after kill -9, none listed"
 if stat -f "$NEXUS_MNT" >/dev/null 2>&1; then fail "the stale mount still answers statfs after kill -9"; fi
 nexus_start_over_stale
-[[ $NEXUS_STALE_HOW == recovered ]] && echo "    nexusd recovered the stale mount by itself"
+[[ $NEXUS_STALE_HOW == recovered ]] ||
+  fail "nexusd did not recover the stale mount by itself (it asked to run: $NEXUS_STALE_HOW)"
 check_identity "after kill -9 and restart"
 if [[ $(grep -c " $NEXUS_MNT " /proc/mounts) -ne 1 ]]; then
   grep " $NEXUS_MNT " /proc/mounts >&2
