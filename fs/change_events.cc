@@ -2,6 +2,22 @@
 
 namespace nexus {
 
+void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
+                   Ino parent, const std::string& name, Ino new_parent,
+                   const std::string& new_name) {
+  if (!sink) return;
+  ChangeEvent ev;
+  ev.kind = kind;
+  ev.ino = ino;
+  ev.parent = parent;
+  ev.name = name;
+  ev.new_parent = new_parent;
+  ev.new_name = new_name;
+  ev.caller = caller;
+  ev.when = NowTimespec();
+  sink->Publish(std::move(ev));
+}
+
 ChangeBus::ChangeBus() : thread_([this] { Run(); }) {}
 
 ChangeBus::~ChangeBus() {

@@ -50,6 +50,12 @@ class ChangeSink {
   virtual void Publish(ChangeEvent event) = 0;
 };
 
+// Builds an event stamped with the current time and publishes it to `sink`
+// (nothing when `sink` is null).
+void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
+                   Ino parent, const std::string& name, Ino new_parent = 0,
+                   const std::string& new_name = {});
+
 // Queueing sink with one dispatcher thread.
 class ChangeBus final : public ChangeSink {
  public:

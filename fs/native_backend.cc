@@ -226,6 +226,12 @@ Result<NativeBackend::Node*> NativeBackend::FindDir(Ino fuse_ino) {
   return n;
 }
 
+Result<NativeBackend::Node*> NativeBackend::FindChild(Node* dir, const std::string& name) {
+  auto it = dir->children.find(name);
+  if (it == dir->children.end()) return Status::Error(ENOENT, "no entry '" + name + "'");
+  return nodes_[it->second].get();
+}
+
 void NativeBackend::MarkInode(Ino local) {
   dirty_inodes_.insert(local);
   if (++change_seq_ == committed_seq_ + 1) commit_cv_.notify_one();
@@ -288,17 +294,7 @@ bool NativeBackend::IsAncestor(Ino ancestor, Ino local) const {
 void NativeBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                             const std::string& name, Ino new_parent,
                             const std::string& new_name) {
-  if (!sink_) return;
-  ChangeEvent ev;
-  ev.kind = kind;
-  ev.ino = ino;
-  ev.parent = parent;
-  ev.name = name;
-  ev.new_parent = new_parent;
-  ev.new_name = new_name;
-  ev.caller = caller;
-  ev.when = NowTimespec();
-  sink_->Publish(std::move(ev));
+  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name);
 }
 
 Result<NativeBackend::Node*> NativeBackend::NewNode(const Caller& caller, Node* parent,
@@ -382,9 +378,9 @@ Result<Attr> NativeBackend::Lookup(const Caller&, Ino parent, const std::string&
   } else if (name == "..") {
     n = nodes_[(*dir)->parent].get();
   } else {
-    auto it = (*dir)->children.find(name);
-    if (it == (*dir)->children.end()) return Status::Error(ENOENT, "no entry '" + name + "'");
-    n = nodes_[it->second].get();
+    auto child = FindChild(*dir, name);
+    if (!child.ok()) return child.status();
+    n = *child;
   }
   ++n->lookups;
   return Stat(*n);
@@ -522,9 +518,9 @@ Status NativeBackend::Unlink(const Caller& caller, Ino parent, const std::string
   std::lock_guard lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
-  auto it = (*dir)->children.find(name);
-  if (it == (*dir)->children.end()) return Status::Error(ENOENT, "no entry '" + name + "'");
-  Node* n = nodes_[it->second].get();
+  auto child = FindChild(*dir, name);
+  if (!child.ok()) return child.status();
+  Node* n = *child;
   if (n->attr.IsDir()) return Status::Error(EISDIR, "'" + name + "' is a directory");
   Ino ino = n->attr.ino;
   UnlinkName(*dir, name, n, NowTimespec());
@@ -536,9 +532,9 @@ Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string&
   std::lock_guard lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
-  auto it = (*dir)->children.find(name);
-  if (it == (*dir)->children.end()) return Status::Error(ENOENT, "no entry '" + name + "'");
-  Node* n = nodes_[it->second].get();
+  auto child = FindChild(*dir, name);
+  if (!child.ok()) return child.status();
+  Node* n = *child;
   if (!n->attr.IsDir()) return Status::Error(ENOTDIR, "'" + name + "' is not a directory");
   if (!n->children.empty()) return Status::Error(ENOTEMPTY, "'" + name + "' is not empty");
   Ino ino = n->attr.ino;

@@ -116,6 +116,7 @@ class NativeBackend final : public Backend {
   // Helpers below require mu_ held.
   Node* Find(Ino fuse_ino);
   Result<Node*> FindDir(Ino fuse_ino);
+  Result<Node*> FindChild(Node* dir, const std::string& name);  // ENOENT if absent
   // Creates a node named `name` in `parent` with one lookup reference. `local`
   // is a number reserved by the caller, or 0 to allocate one.
   Result<Node*> NewNode(const Caller& caller, Node* parent, const std::string& name, mode_t mode,

@@ -371,17 +371,7 @@ Ino WorkspaceBackend::Identify(const Inode& dir, const std::string& name) {
 void WorkspaceBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                                const std::string& name, Ino new_parent,
                                const std::string& new_name) {
-  if (!sink_) return;
-  ChangeEvent ev;
-  ev.kind = kind;
-  ev.ino = ino;
-  ev.parent = parent;
-  ev.name = name;
-  ev.new_parent = new_parent;
-  ev.new_name = new_name;
-  ev.caller = caller;
-  ev.when = NowTimespec();
-  sink_->Publish(std::move(ev));
+  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name);
 }
 
 size_t WorkspaceBackend::InodeCount() const {
