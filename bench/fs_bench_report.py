@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Aggregates run_fs_bench.sh samples into medians, ratios and target checks.
+
+Two subcommands, both used by run_fs_bench.sh:
+
+  smallfiles-records --run N --target T --raw RAW.jsonl
+      Reads one JSON object printed by nexus_bench_smallfiles on stdin, appends one raw
+      sample record (JSON line) per phase to RAW.jsonl and prints a one-line summary.
+
+  report --raw RAW.jsonl --out RESULTS.json [--meta key=value ...]
+      Reads the raw records, writes the results JSON to RESULTS.json and the Markdown
+      table to RESULTS.md, and prints the Markdown on stdout.
+
+Raw records (one JSON object a line) are of three kinds:
+  {"kind":"sample","run":1,"target":"native","workload":"seqio","phase":"write",
+   "value":812.3,"unit":"MB/s"}
+  {"kind":"failure","run":1,"target":"nexusd","workload":"tree","error":"..."}
+  {"kind":"warning","run":1,"target":"nexusd","workload":"tree","error":"..."}
+
+Every ratio is a throughput ratio, target speed / baseline speed: 0.9 means the target
+ran at 90% of the baseline's speed. For phases measured in seconds that is
+baseline_time / target_time.
+
+Standard library only.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+
+TARGETS = ("native", "passthrough_ll", "nexusd")
+SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd"}
+
+# Known phases in display order, with their goal: (baseline target, minimum ratio).
+# The goals are the project's: data path >= 0.9x passthrough_ll, metadata >= 0.8x
+# passthrough_ll, and untar+grep+rm within 2x native time (ratio >= 0.5).
+PHASES = [
+    ("seqio", "write", "MB/s", ("passthrough_ll", 0.9)),
+    ("seqio", "write+fsync", "MB/s", ("passthrough_ll", 0.9)),
+    ("seqio", "read_cold", "MB/s", ("passthrough_ll", 0.9)),
+    ("seqio", "read_warm", "MB/s", ("passthrough_ll", 0.9)),
+    ("smallfiles", "create", "ops/s", ("passthrough_ll", 0.8)),
+    ("smallfiles", "stat", "ops/s", ("passthrough_ll", 0.8)),
+    ("smallfiles", "read", "ops/s", ("passthrough_ll", 0.8)),
+    ("smallfiles", "unlink", "ops/s", ("passthrough_ll", 0.8)),
+    ("tree", "untar", "s", None),
+    ("tree", "grep", "s", None),
+    ("tree", "rm", "s", None),
+    ("tree", "total", "s", ("native", 0.5)),
+]
+HIGHER_IS_BETTER = {"MB/s": True, "ops/s": True, "s": False}
+
+
+def read_jsonl(path):
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{lineno}: bad record: {e}")
+    return records
+
+
+def throughput_ratio(target_value, baseline_value, unit):
+    if target_value is None or baseline_value in (None, 0) or target_value == 0:
+        return None
+    if HIGHER_IS_BETTER[unit]:
+        return target_value / baseline_value
+    return baseline_value / target_value
+
+
+def goal_text(goal):
+    if goal is None:
+        return ""
+    baseline, minimum = goal
+    text = f">= {minimum:.2f}x {SHORT[baseline]}"
+    if baseline == "native" and minimum == 0.5:
+        text += " (<= 2x time)"
+    return text
+
+
+def aggregate(records):
+    samples = {}  # (workload, phase) -> unit, {target: [values]}
+    units = {}
+    order = [(w, p) for w, p, _, _ in PHASES]
+    for r in records:
+        if r.get("kind") != "sample":
+            continue
+        key = (r["workload"], r["phase"])
+        units.setdefault(key, r["unit"])
+        samples.setdefault(key, {}).setdefault(r["target"], []).append(r["value"])
+        if key not in order:
+            order.append(key)
+    goals = {(w, p): g for w, p, _, g in PHASES}
+
+    rows = []
+    for key in order:
+        if key not in samples:
+            continue
+        workload, phase = key
+        unit = units[key]
+        per_target = samples[key]
+        median = {t: statistics.median(v) for t, v in per_target.items()}
+        spread = {
+            t: (max(v) - min(v)) / statistics.median(v) if statistics.median(v) else None
+            for t, v in per_target.items()
+        }
+        row = {
+            "workload": workload,
+            "phase": phase,
+            "unit": unit,
+            "higher_is_better": HIGHER_IS_BETTER[unit],
+            "samples": per_target,
+            "median": median,
+            "relative_spread": spread,
+            "ratio_vs_passthrough_ll": throughput_ratio(
+                median.get("nexusd"), median.get("passthrough_ll"), unit),
+            "ratio_vs_native": throughput_ratio(median.get("nexusd"), median.get("native"), unit),
+            "passthrough_ll_ratio_vs_native": throughput_ratio(
+                median.get("passthrough_ll"), median.get("native"), unit),
+            "goal": None,
+            "met": None,
+        }
+        goal = goals.get(key)
+        if goal is not None:
+            baseline, minimum = goal
+            ratio = row["ratio_vs_passthrough_ll" if baseline == "passthrough_ll"
+                        else "ratio_vs_native"]
+            row["goal"] = {"baseline": baseline, "min_throughput_ratio": minimum,
+                           "text": goal_text(goal)}
+            row["met"] = None if ratio is None else ratio >= minimum
+        rows.append(row)
+    return rows
+
+
+def fmt_value(value, unit):
+    if value is None:
+        return "—"
+    if unit == "s":
+        return f"{value:.2f}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+def fmt_ratio(ratio):
+    return "—" if ratio is None else f"{ratio:.2f}"
+
+
+def markdown(rows, failures, warnings, runs_expected, meta):
+    failed_cells = {(f["workload"], f["target"]) for f in failures}
+    lines = []
+    lines.append(
+        "| workload | phase | native | passthrough_ll | nexusd | nexusd/pll | nexusd/native "
+        "| target | met? |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---|---|")
+    partial = False
+    for row in rows:
+        cells = []
+        for t in TARGETS:
+            vals = row["samples"].get(t)
+            if vals is None:
+                cells.append("FAILED" if (row["workload"], t) in failed_cells else "—")
+                continue
+            text = fmt_value(row["median"][t], row["unit"])
+            if runs_expected and len(vals) < runs_expected:
+                text += f" ({len(vals)}/{runs_expected} runs)"
+                partial = True
+            cells.append(text)
+        met = row["met"]
+        met_text = "" if row["goal"] is None else ("n/a" if met is None else
+                                                     ("yes" if met else "**NO**"))
+        lines.append(
+            f"| {row['workload']} | {row['phase']} ({row['unit']}) | "
+            + " | ".join(cells)
+            + f" | {fmt_ratio(row['ratio_vs_passthrough_ll'])}"
+            + f" | {fmt_ratio(row['ratio_vs_native'])}"
+            + f" | {row['goal']['text'] if row['goal'] else ''} | {met_text} |")
+    lines.append("")
+    lines.append("Values are medians over runs. MB/s = 10^6 bytes/s; seconds: lower is faster. "
+                 "Ratios are throughput ratios (target speed / baseline speed; for times "
+                 "baseline_time / target_time): 0.90 = 90% of the baseline's speed.")
+    spreads = []
+    for t in TARGETS:
+        worst = [(row["relative_spread"][t], row["workload"], row["phase"])
+                 for row in rows if row["relative_spread"].get(t) is not None]
+        if worst:
+            s, w, p = max(worst)
+            spreads.append(f"{t} {s:.0%} ({w}/{p})")
+    if spreads:
+        lines.append("Largest run-to-run spread, (max-min)/median: " + ", ".join(spreads) + ".")
+    for note in (meta.get("notes") or {}).values():
+        if note:
+            lines.append(f"Note: {note}.")
+    if partial:
+        lines.append("(k/N runs): only k of N runs of that cell succeeded; see failures.")
+    for f in failures:
+        lines.append(f"- FAILURE run {f.get('run')} {f.get('target')} {f.get('workload')}: "
+                     f"{f.get('error')}")
+    for w in warnings:
+        lines.append(f"- warning run {w.get('run')} {w.get('target')} {w.get('workload')}: "
+                     f"{w.get('error')}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_meta(pairs):
+    """key=value pairs with dotted keys ("config.runs=3") into a nested dict."""
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"--meta expects key=value, got {pair!r}")
+        node = meta
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[parts[-1]] = int(value)
+        except ValueError:
+            try:
+                node[parts[-1]] = float(value)
+            except ValueError:
+                node[parts[-1]] = value
+    return meta
+
+
+def cmd_smallfiles_records(args):
+    phases = json.load(sys.stdin)["phases"]
+    with open(args.raw, "a", encoding="utf-8") as raw:
+        for phase, result in phases.items():
+            raw.write(json.dumps({"kind": "sample", "run": args.run, "target": args.target,
+                                  "workload": "smallfiles", "phase": phase,
+                                  "value": result["ops_per_sec"], "unit": "ops/s"}) + "\n")
+    print(", ".join(f"{phase} {r['ops_per_sec']:,.0f}" for phase, r in phases.items())
+          + " ops/s")
+
+
+def cmd_report(args):
+    records = read_jsonl(args.raw)
+    meta = parse_meta(args.meta or [])
+    rows = aggregate(records)
+    failures = [r for r in records if r.get("kind") == "failure"]
+    warnings = [r for r in records if r.get("kind") == "warning"]
+    runs_expected = meta.get("config", {}).get("runs")
+    table = markdown(rows, failures, warnings, runs_expected, meta)
+    result = dict(meta)
+    result["schema"] = "nexusfs.fs_bench.v1"
+    result["ratio_definition"] = ("throughput ratio = target speed / baseline speed "
+                                  "(times: baseline_time / target_time); 0.9 = 90% of the "
+                                  "baseline's speed")
+    result["results"] = rows
+    result["failures"] = failures
+    result["warnings"] = warnings
+    result["markdown"] = table
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2, sort_keys=False)
+        f.write("\n")
+    md_path = args.out[:-5] + ".md" if args.out.endswith(".json") else args.out + ".md"
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(table)
+    sys.stdout.write(table)
+    # Non-zero when a measured cell failed, so scripts notice; unmet goals are not errors.
+    return 1 if failures else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("smallfiles-records")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--raw", required=True)
+    p.set_defaults(func=cmd_smallfiles_records)
+    p = sub.add_parser("report")
+    p.add_argument("--raw", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--meta", action="append")
+    p.set_defaults(func=cmd_report)
+    args = parser.parse_args()
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
