@@ -29,6 +29,16 @@ mkdir -p "$NEXUS_DATA" "$NEXUS_MNT"
 fail() { echo "FAIL: $*" >&2; [[ -f "$NEXUS_LOG" ]] && tail -n 30 "$NEXUS_LOG" >&2; exit 1; }
 note() { echo "--- $*"; }
 
+# True when a live FUSE filesystem answers at $1. statfs is never answered
+# from the kernel's cache and reports the filesystem's magic number: a dead
+# FUSE mount fails with ENOTCONN, and the bare directory underneath (in the
+# moment between a stale mount being detached and the new one appearing)
+# reports the host filesystem's type. `mountpoint` alone reads the mount
+# table, which still lists a stale mount.
+fuse_live() {
+  [[ $(stat -f -c %t "$1" 2>/dev/null) == 65735546 ]]
+}
+
 # Waits until $1 is a mount point (or the daemon died). Timeout in seconds: $2.
 wait_mounted() {
   local mnt=$1 timeout=${2:-20} i
@@ -36,7 +46,7 @@ wait_mounted() {
     # A mount left by a killed daemon still shows in /proc/mounts, but every
     # request to it fails with ENOTCONN: only a live mount counts. statfs is
     # always sent to the daemon (stat may be answered from the attr cache).
-    mountpoint -q "$mnt" && stat -f "$mnt" >/dev/null 2>&1 && return 0
+    fuse_live "$mnt" && return 0
     if [[ -n "$NEXUSD_PID" ]] && ! kill -0 "$NEXUSD_PID" 2>/dev/null; then
       fail "nexusd exited before mounting $mnt"
     fi
@@ -72,7 +82,7 @@ nexus_start_over_stale() {
     "${NEXUSD_EXTRA_ARGS[@]}" "$@" >>"$NEXUS_LOG" 2>&1 &
   NEXUSD_PID=$!
   for ((i = 0; i < 400; i++)); do
-    if mountpoint -q "$NEXUS_MNT" && stat -f "$NEXUS_MNT" >/dev/null 2>&1; then
+    if fuse_live "$NEXUS_MNT"; then
       NEXUS_STALE_HOW=recovered
       return 0
     fi
