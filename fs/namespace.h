@@ -29,7 +29,9 @@ class Namespace {
   Status AddMount(Ino parent, const std::string& name, Backend* backend);
 
   // Resolves an absolute path ("/a/b") to its attributes without taking a
-  // kernel lookup reference. Symlinks are not followed.
+  // kernel lookup reference. Symlinks are not followed. The returned inode
+  // number is therefore not pinned: a backend may forget it (see backend.h),
+  // so a caller that goes on to act on it must Lookup it from its parent.
   Result<Attr> Resolve(const Caller& caller, const std::string& path);
 
   Backend* root_backend() const { return root_; }

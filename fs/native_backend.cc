@@ -251,13 +251,16 @@ int NativeBackend::OpenBacking(Ino local, int flags) const {
   char rel[40];
   Rel(local, rel);
   flags |= O_CLOEXEC;
-  int fd = ::openat(data_fd_, rel, flags | O_NOATIME, 0600);
-  if (fd < 0 && errno == EPERM) fd = ::openat(data_fd_, rel, flags, 0600);
+  auto open_once = [&] {
+    // O_NOATIME is refused (EPERM) for files the daemon does not own.
+    int fd = ::openat(data_fd_, rel, flags | O_NOATIME, 0600);
+    return fd < 0 && errno == EPERM ? ::openat(data_fd_, rel, flags, 0600) : fd;
+  };
+  int fd = open_once();
   if (fd < 0 && errno == ENOENT && (flags & O_CREAT)) {
-    *std::strchr(rel, '/') = '\0';
-    if (::mkdirat(data_fd_, rel, 0700) != 0 && errno != EEXIST) return -1;
-    Rel(local, rel);
-    fd = ::openat(data_fd_, rel, flags, 0600);
+    std::string group(rel, std::strchr(rel, '/'));
+    if (::mkdirat(data_fd_, group.c_str(), 0700) != 0 && errno != EEXIST) return -1;
+    fd = open_once();
   }
   return fd;
 }
