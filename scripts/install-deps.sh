@@ -12,7 +12,8 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev
   # tools the integration tests and benchmarks drive
   rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc
-  ripgrep hyperfine fio bubblewrap procps psmisc python3
+  ripgrep hyperfine fio bubblewrap procps psmisc python3 fasttext
+  libhnswlib-dev openssl curl
 )
 
 missing=()
