@@ -13,7 +13,7 @@ packages=(
   # tools the integration tests and benchmarks drive
   rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc
   ripgrep hyperfine fio bubblewrap procps psmisc python3 fasttext
-  libhnswlib-dev openssl curl
+  libhnswlib-dev libfasttext-dev openssl curl
 )
 
 missing=()
