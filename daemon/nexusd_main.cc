@@ -1,10 +1,13 @@
 // nexusd: builds every part of the daemon, wires them together and serves
 // the mount until told to stop. No singletons: everything is created here
 // and passed down.
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -13,14 +16,20 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/data_dir_lock.h"
+#include "daemon/http_status.h"
 #include "daemon/options.h"
 #include "daemon/stop_signals.h"
 #include "fs/change_events.h"
 #include "fs/fuse_session.h"
+#include "fs/lock_table.h"
+#include "fs/metrics.h"
 #include "fs/namespace.h"
 #include "fs/native_backend.h"
 #include "fs/workspace_backend.h"
 #include "nexus/version.h"
+#include "rpc/key_store.h"
+#include "rpc/path_files.h"
+#include "rpc/socket_server.h"
 
 namespace nexus {
 namespace {
@@ -58,6 +67,48 @@ void RaiseFileLimit() {
   }
 }
 
+// What this daemon offers, from its profile, the config's feature
+// switches and the listeners it was given.
+std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
+  using State = FeatureState::State;
+  const auto& on_in_profile = ProfileFeatures(o.profile);
+  std::vector<FeatureState> out;
+  for (const std::string& name : ProfileFeatures("full")) {
+    bool on = std::find(on_in_profile.begin(), on_in_profile.end(), name) != on_in_profile.end();
+    std::string why = on ? "" : "off in profile " + o.profile;
+    if (auto it = o.feature_overrides.find(name); it != o.feature_overrides.end()) {
+      on = it->second;
+      why = on ? "" : "switched off in the config";
+    }
+    FeatureState f{name, on ? State::kEnabled : State::kDisabled, why};
+    if (name == "mount" || name == "control_socket") f = {name, State::kEnabled, ""};
+    if (on && name == "http" && o.http.empty()) f = {name, State::kDisabled, "no --http address"};
+    if (on && name == "http" && !o.http.empty()) f.detail = o.http;
+    if (on && name == "tls_listener" && o.listen.empty())
+      f = {name, State::kDisabled, "no --listen address"};
+    if (on && name == "tls_listener" && !o.listen.empty()) f.detail = o.listen;
+    if (on && name == "workspace" && o.workspace.empty())
+      f = {name, State::kDisabled, "no --workspace directory"};
+    if (on && name == "workspace" && !o.workspace.empty()) f.detail = o.workspace + " at /zone/local";
+    if (name == "versions" || name == "search" || name == "rebac" || name == "mesh")
+      f = {name, State::kUnavailable, "not in this build yet"};
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+bool Enabled(const std::vector<FeatureState>& features, const std::string& name) {
+  for (const auto& f : features)
+    if (f.name == name) return f.state == FeatureState::State::kEnabled;
+  return false;
+}
+
+int64_t WallNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int Run(const DaemonOptions& o) {
   RaiseFileLimit();
   auto data_dir = AbsoluteDir(o.data_dir, true, "--data-dir");
@@ -82,7 +133,12 @@ int Run(const DaemonOptions& o) {
   spdlog::info("data dir {}: {} inodes", *data_dir, (*native)->InodeCount());
 
   Namespace ns(native->get());
+  const std::vector<FeatureState> features = ComputeFeatures(o);
   std::unique_ptr<WorkspaceBackend> workspace;
+  if (!o.workspace.empty() && !Enabled(features, "workspace")) {
+    spdlog::error("--workspace is given but the workspace feature is off (profile {})", o.profile);
+    return kExitUsage;
+  }
   if (!o.workspace.empty()) {
     auto ws = WorkspaceBackend::Open(kWorkspaceBackendId, o.workspace, &bus);
     if (!ws.ok()) return spdlog::error("--workspace: {}", ws.status().ToString()), kExitUsage;
@@ -92,8 +148,39 @@ int Run(const DaemonOptions& o) {
     spdlog::info("workspace {} at /zone/local", o.workspace);
   }
 
+  // The control socket: up before the mount, so `nexus ready` can watch the
+  // mount come up.
+  auto keys = KeyStore::Open(*data_dir + "/auth.db");
+  if (!keys.ok()) return spdlog::error("{}", keys.status().ToString()), kExitFailure;
+  PathFiles files(&ns);
+  LockTable locks;
+  OpMetrics fuse_metrics("nexus_fuse", "op", FuseOpNames());
+  OpMetrics rpc_metrics("nexus_rpc", "method", RpcMethodNames());
+  DaemonInfo info;
+  info.version = NEXUS_VERSION;
+  info.pid = ::getpid();
+  info.started_ns = WallNowNs();
+  info.data_dir = *data_dir;
+  info.mountpoint = *mountpoint;
+  info.workspace = o.workspace;
+  info.socket_path = o.socket_path.empty() ? *data_dir + "/nexusd.sock" : o.socket_path;
+  info.profile = o.profile;
+  ServiceContext service;
+  service.info = &info;
+  service.files = &files;
+  service.keys = keys->get();
+  service.locks = Enabled(features, "locks") ? &locks : nullptr;
+  service.metrics = &rpc_metrics;
+  service.features = features;
+  service.operator_uid = ::getuid();
+  NativeBackend* native_ptr = native->get();
+  service.inode_count = [native_ptr]() { return native_ptr->InodeCount(); };
+  service.database_bytes = [native_ptr]() { return native_ptr->DatabaseBytes(); };
+  service.request_shutdown = []() { ::kill(::getpid(), SIGTERM); };
+
   FuseContext ctx;
   ctx.ns = &ns;
+  ctx.metrics = &fuse_metrics;
   ctx.settings.writeback_cache = o.writeback_cache;
   ctx.settings.native_timeout = o.attr_timeout;
   ctx.settings.workspace_timeout = o.workspace_timeout;
@@ -101,17 +188,46 @@ int Run(const DaemonOptions& o) {
   mopts.mountpoint = *mountpoint;
   mopts.max_threads = o.threads;
   mopts.debug = o.fuse_debug;
+
+  SocketServer::Options sopts;
+  sopts.unix_path = info.socket_path;
+  if (Enabled(features, "tls_listener")) {
+    sopts.listen = o.listen;
+    sopts.tls_cert = o.tls_cert;
+    sopts.tls_key = o.tls_key;
+  }
+  SocketServer::HttpServiceFactory http;
+  if (Enabled(features, "http")) {
+    sopts.http = o.http;
+    StatusSources sources{&info, &ctx, &rpc_metrics, service.locks, &service.features,
+                          service.database_bytes, service.inode_count};
+    http = [sources](kj::HttpHeaderTable& table) { return MakeHttpStatusService(table, sources); };
+  }
+  auto server = SocketServer::Start(&service, sopts, std::move(http));
+  if (!server.ok()) return spdlog::error("control socket: {}", server.status().ToString()), kExitFailure;
+  info.listen = (*server)->listen_address();
+  info.http = (*server)->http_address();
+  spdlog::info("control socket {}{}{}", info.socket_path,
+               info.listen.empty() ? "" : ", TLS on " + info.listen,
+               info.http.empty() ? "" : ", HTTP on " + info.http);
+
   auto mount = FuseMount::Create(&ctx, mopts);
   if (!mount.ok()) return spdlog::error("{}", mount.status().ToString()), kExitFailure;
-  spdlog::info("nexusd {} serving {} at {}", NEXUS_VERSION, *data_dir, *mountpoint);
+  files.SetKernelCache(mount->get());
+  info.mounted = true;
+  spdlog::info("nexusd {} serving {} at {} (profile {})", NEXUS_VERSION, *data_dir, *mountpoint,
+               o.profile);
 
   Status served;
   {
     StopSignals signals([&](int) { (*mount)->RequestStop(); });
     served = (*mount)->Serve();
   }
-  spdlog::info("stopping: unmounting {}", *mountpoint);
-  mount->reset();  // unmount: no more requests
+  info.mounted = false;
+  spdlog::info("stopping: closing the control socket, unmounting {}", *mountpoint);
+  files.SetKernelCache(nullptr);
+  server->reset();  // no more socket calls
+  mount->reset();   // unmount: no more requests
   Status synced = (*native)->Sync();
   if (!synced.ok()) spdlog::error("final metadata sync failed: {}", synced.ToString());
   bus.Drain();
@@ -131,7 +247,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto opts = nexus::ParseDaemonOptions(args);
+  auto opts = nexus::ParseDaemonOptions(args, nexus::ProcessEnvironment());
   if (!opts.ok()) {
     std::fprintf(stderr, "nexusd: %s\n", opts.status().ToString().c_str());
     return nexus::kExitUsage;

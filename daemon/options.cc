@@ -1,8 +1,14 @@
 #include "daemon/options.h"
 
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
 #include <charconv>
 #include <functional>
-#include <map>
+
+#include "fs/file_util.h"
+
+extern char** environ;
 
 namespace nexus {
 namespace {
@@ -21,18 +27,217 @@ Status ParseNumber(const std::string& flag, const std::string& v, T* out, T min,
   return Status::Ok();
 }
 
+Status ParseBool(const std::string& flag, const std::string& v, bool* out) {
+  if (v == "true" || v == "on" || v == "yes" || v == "1") return *out = true, Status::Ok();
+  if (v == "false" || v == "off" || v == "no" || v == "0") return *out = false, Status::Ok();
+  return BadValue(flag, v, "true or false");
+}
+
+// Replaces every ${file:/path} in `v` by that file's content, without its
+// trailing newline.
+Result<std::string> ResolveSecrets(const std::string& v, const std::string& source) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t start = v.find("${file:", pos);
+    if (start == std::string::npos) break;
+    size_t end = v.find('}', start);
+    if (end == std::string::npos)
+      return Status::Error(EINVAL, source + ": unterminated ${file:...} reference");
+    std::string path = v.substr(start + 7, end - start - 7);
+    auto content = ReadTextFile(path, source + ": secret reference");
+    if (!content.ok()) return content.status();
+    std::string secret = std::move(content).value();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    out += v.substr(pos, start - pos) + secret;
+    pos = end + 1;
+  }
+  return out + v.substr(pos);
+}
+
+// Options with a value; booleans are listed in kBoolOptions.
+using Setter = std::function<Status(DaemonOptions&, const std::string& flag, const std::string&)>;
+
+Setter Text(std::string DaemonOptions::*field) {
+  return [field](DaemonOptions& o, const std::string&, const std::string& v) {
+    o.*field = v;
+    return Status::Ok();
+  };
+}
+
+const std::map<std::string, Setter>& ValueOptions() {
+  static const std::map<std::string, Setter> kOptions = {
+      {"data-dir", Text(&DaemonOptions::data_dir)},
+      {"mount", Text(&DaemonOptions::mountpoint)},
+      {"workspace", Text(&DaemonOptions::workspace)},
+      {"socket", Text(&DaemonOptions::socket_path)},
+      {"listen", Text(&DaemonOptions::listen)},
+      {"tls-cert", Text(&DaemonOptions::tls_cert)},
+      {"tls-key", Text(&DaemonOptions::tls_key)},
+      {"http", Text(&DaemonOptions::http)},
+      {"log-level",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+         for (const char* l : kLevels)
+           if (v == l) return o.log_level = v, Status::Ok();
+         return BadValue(flag, v, "one of trace|debug|info|warn|error");
+       }},
+      {"profile",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         const auto& names = ProfileNames();
+         if (std::find(names.begin(), names.end(), v) == names.end())
+           return BadValue(flag, v, "one of minimal|lite|full|sandbox");
+         return o.profile = v, Status::Ok();
+       }},
+      {"threads",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.threads, 1u, 256u);
+       }},
+      {"attr-timeout",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.attr_timeout, 0.0, 86400.0);
+       }},
+      {"workspace-timeout",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.workspace_timeout, 0.0, 86400.0);
+       }},
+      {"commit-interval-ms",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.commit_interval_ms, 0, 10000);
+       }},
+  };
+  return kOptions;
+}
+
+const std::map<std::string, bool DaemonOptions::*>& BoolOptions() {
+  static const std::map<std::string, bool DaemonOptions::*> kOptions = {
+      {"writeback-cache", &DaemonOptions::writeback_cache},
+      {"fuse-debug", &DaemonOptions::fuse_debug},
+  };
+  return kOptions;
+}
+
+// Sets option `name` (flag name without "--") from `value`, as given by
+// `source` (for messages: "--threads", "nexus.yaml key 'threads'", ...).
+Status Apply(DaemonOptions& o, const std::string& name, const std::string& value,
+             const std::string& source) {
+  auto resolved = ResolveSecrets(value, source);
+  if (!resolved.ok()) return resolved.status();
+  if (auto it = ValueOptions().find(name); it != ValueOptions().end())
+    return it->second(o, source, *resolved);
+  if (auto it = BoolOptions().find(name); it != BoolOptions().end())
+    return ParseBool(source, *resolved, &(o.*(it->second)));
+  return Status::Error(EINVAL, "unknown option " + source);
+}
+
+std::string ConfigKey(const std::string& name) {
+  std::string k = name;
+  std::replace(k.begin(), k.end(), '-', '_');
+  return k;
+}
+
+std::string EnvName(const std::string& name) {
+  std::string k = "NEXUS_" + ConfigKey(name);
+  std::transform(k.begin(), k.end(), k.begin(), ::toupper);
+  return k;
+}
+
+std::vector<std::string> AllOptionNames() {
+  std::vector<std::string> out;
+  for (const auto& [name, setter] : ValueOptions()) out.push_back(name);
+  for (const auto& [name, field] : BoolOptions()) out.push_back(name);
+  return out;
+}
+
+Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return Status::Error(EINVAL, "config " + path + ": " + e.what());
+  }
+  if (root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return Status::Error(EINVAL, "config " + path + ": must be a mapping of keys");
+  std::map<std::string, std::string> by_key;
+  for (const std::string& name : AllOptionNames()) by_key[ConfigKey(name)] = name;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const std::string source = "config " + path + " key '" + key + "'";
+    try {
+      if (key == "tls") {
+        if (!kv.second.IsMap()) return Status::Error(EINVAL, source + ": must map cert and key");
+        for (const auto& t : kv.second) {
+          std::string sub = t.first.as<std::string>();
+          if (sub != "cert" && sub != "key")
+            return Status::Error(EINVAL, source + ": unknown key '" + sub + "' (cert, key)");
+          NEXUS_RETURN_IF_ERROR(Apply(o, "tls-" + sub, t.second.as<std::string>(),
+                                      source + "." + sub));
+        }
+        continue;
+      }
+      if (key == "features") {
+        if (!kv.second.IsMap())
+          return Status::Error(EINVAL, source + ": must map feature names to true/false");
+        for (const auto& f : kv.second) {
+          std::string name = f.first.as<std::string>();
+          const auto& all = ProfileFeatures("full");
+          if (std::find(all.begin(), all.end(), name) == all.end())
+            return Status::Error(EINVAL, source + ": unknown feature '" + name + "'");
+          bool on = false;
+          NEXUS_RETURN_IF_ERROR(ParseBool(source + "." + name, f.second.as<std::string>(), &on));
+          o.feature_overrides[name] = on;
+        }
+        continue;
+      }
+      auto it = by_key.find(key);
+      if (it == by_key.end()) return Status::Error(EINVAL, "unknown key '" + key + "' in config " + path);
+      if (!kv.second.IsScalar()) return Status::Error(EINVAL, source + ": must be a single value");
+      NEXUS_RETURN_IF_ERROR(Apply(o, it->second, kv.second.as<std::string>(), source));
+    } catch (const YAML::Exception& e) {
+      return Status::Error(EINVAL, source + ": " + e.what());
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+const std::vector<std::string>& ProfileNames() {
+  static const std::vector<std::string> kNames = {"minimal", "lite", "full", "sandbox"};
+  return kNames;
+}
+
+const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
+  static const std::map<std::string, std::vector<std::string>> kFeatures = {
+      {"minimal", {"mount", "control_socket"}},
+      {"lite", {"mount", "control_socket", "locks", "http", "workspace"}},
+      {"full", {"mount", "control_socket", "locks", "http", "tls_listener", "workspace",
+                "versions", "search", "rebac", "mesh"}},
+      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac"}},
+  };
+  auto it = kFeatures.find(profile);
+  return it == kFeatures.end() ? kFeatures.at("full") : it->second;
+}
 
 const char* DaemonUsage() {
   return R"(Usage: nexusd --data-dir DIR --mount MNT [options]
 
-Serves the NexusFS tree stored in DIR as a POSIX filesystem mounted at MNT.
-Runs in the foreground; SIGTERM or SIGINT unmounts cleanly and exits 0.
+Serves the NexusFS tree stored in DIR as a POSIX filesystem mounted at MNT,
+with a control socket for the `nexus` CLI. Runs in the foreground; SIGTERM
+or SIGINT unmounts cleanly and exits 0.
 
 Options:
+  --config FILE            read options from a nexus.yaml (also NEXUS_CONFIG)
   --data-dir DIR           where metadata (meta.db) and contents (data/) live
   --mount MNT              mount point (a directory; created if missing)
   --workspace WS           expose host directory WS at /zone/local
+  --profile NAME           minimal|lite|full|sandbox (default full)
+  --socket PATH            control socket (default DIR/nexusd.sock, mode 0660)
+  --listen HOST:PORT       also serve the control protocol over TLS TCP;
+                           API keys are required there
+  --tls-cert FILE          PEM certificate for --listen (make a self-signed
+  --tls-key FILE           pair with: nexus tls generate --out DIR)
+  --http HOST:PORT         serve /health, /ready and /metrics over HTTP
   --log-level LEVEL        trace|debug|info|warn|error (default info)
   --threads N              maximum FUSE worker threads (default 16)
   --attr-timeout S         kernel cache lifetime for the native tree (default 60)
@@ -45,72 +250,83 @@ Options:
   --version                print the version and exit
   -h, --help               print this help and exit
 
-Exit status: 0 clean stop, 1 runtime failure, 64 usage error.
+Every option can also be set in the config file (key = option name with
+'_' for '-', e.g. data_dir; tls: {cert, key}; features: {name: false}) or
+in the environment (NEXUS_ + the key in capitals, e.g. NEXUS_DATA_DIR).
+Flags beat the environment, which beats the file. Values may be secret
+references ${file:/run/secrets/name}.
+
+Exit status: 0 clean stop, 1 runtime failure, 64 usage or configuration error.
 )";
 }
 
-Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args) {
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos && kv.rfind("NEXUS_", 0) == 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args,
+                                         const std::map<std::string, std::string>& env) {
   DaemonOptions o;
-  using Setter = std::function<Status(const std::string&)>;
-  const std::map<std::string, Setter> with_value = {
-      {"--data-dir", [&](const std::string& v) { o.data_dir = v; return Status::Ok(); }},
-      {"--mount", [&](const std::string& v) { o.mountpoint = v; return Status::Ok(); }},
-      {"--workspace", [&](const std::string& v) { o.workspace = v; return Status::Ok(); }},
-      {"--log-level",
-       [&](const std::string& v) {
-         static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-         for (const char* l : kLevels)
-           if (v == l) {
-             o.log_level = v;
-             return Status::Ok();
-           }
-         return BadValue("--log-level", v, "one of trace|debug|info|warn|error");
-       }},
-      {"--threads",
-       [&](const std::string& v) { return ParseNumber("--threads", v, &o.threads, 1u, 256u); }},
-      {"--attr-timeout",
-       [&](const std::string& v) {
-         return ParseNumber("--attr-timeout", v, &o.attr_timeout, 0.0, 86400.0);
-       }},
-      {"--workspace-timeout",
-       [&](const std::string& v) {
-         return ParseNumber("--workspace-timeout", v, &o.workspace_timeout, 0.0, 86400.0);
-       }},
-      {"--commit-interval-ms",
-       [&](const std::string& v) {
-         return ParseNumber("--commit-interval-ms", v, &o.commit_interval_ms, 0, 10000);
-       }},
-  };
+  // Split the command line into (name, value) pairs first: the file and the
+  // environment are applied before the flags so that flags win.
+  std::vector<std::pair<std::string, std::string>> flags;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
-    std::string value;
-    bool has_inline = false;
-    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-      has_inline = true;
-    }
     if (a == "-h" || a == "--help") {
       o.show_help = true;
-    } else if (a == "--version") {
-      o.show_version = true;
-    } else if (a == "--writeback-cache") {
-      o.writeback_cache = true;
-    } else if (a == "--fuse-debug") {
-      o.fuse_debug = true;
-    } else if (auto it = with_value.find(a); it != with_value.end()) {
-      if (!has_inline) {
-        if (i + 1 >= args.size()) return Status::Error(EINVAL, a + " needs a value");
-        value = args[++i];
-      }
-      NEXUS_RETURN_IF_ERROR(it->second(value));
-    } else {
-      return Status::Error(EINVAL, "unknown option '" + args[i] + "' (see --help)");
+      continue;
     }
+    if (a == "--version") {
+      o.show_version = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) return Status::Error(EINVAL, "unexpected argument '" + a + "' (see --help)");
+    std::string name = a.substr(2), value;
+    bool has_inline = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_inline = true;
+    }
+    if (BoolOptions().count(name)) {
+      flags.emplace_back(name, has_inline ? value : "true");
+      continue;
+    }
+    if (!ValueOptions().count(name) && name != "config")
+      return Status::Error(EINVAL, "unknown option '" + args[i] + "' (see --help)");
+    if (!has_inline) {
+      if (i + 1 >= args.size()) return Status::Error(EINVAL, "--" + name + " needs a value");
+      value = args[++i];
+    }
+    if (name == "config")
+      o.config_path = value;
+    else
+      flags.emplace_back(name, value);
   }
   if (o.show_help || o.show_version) return o;
-  if (o.data_dir.empty()) return Status::Error(EINVAL, "--data-dir is required (see --help)");
-  if (o.mountpoint.empty()) return Status::Error(EINVAL, "--mount is required (see --help)");
+
+  if (o.config_path.empty())
+    if (auto it = env.find("NEXUS_CONFIG"); it != env.end()) o.config_path = it->second;
+  if (!o.config_path.empty()) NEXUS_RETURN_IF_ERROR(LoadConfigFile(o, o.config_path));
+  for (const std::string& name : AllOptionNames()) {
+    auto it = env.find(EnvName(name));
+    if (it != env.end())
+      NEXUS_RETURN_IF_ERROR(Apply(o, name, it->second, "environment variable " + it->first));
+  }
+  for (const auto& [name, value] : flags) NEXUS_RETURN_IF_ERROR(Apply(o, name, value, "--" + name));
+
+  if (o.data_dir.empty())
+    return Status::Error(EINVAL, "no data dir: give --data-dir, data_dir in the config or NEXUS_DATA_DIR");
+  if (o.mountpoint.empty())
+    return Status::Error(EINVAL, "no mount point: give --mount, mount in the config or NEXUS_MOUNT");
+  if (!o.listen.empty() && (o.tls_cert.empty() || o.tls_key.empty()))
+    return Status::Error(EINVAL, "--listen needs --tls-cert and --tls-key (nexus tls generate makes a pair)");
   // With a writeback cache the kernel keeps its own file sizes and ignores the
   // daemon's, so changes made on the host to a workspace would be invisible.
   if (o.writeback_cache && !o.workspace.empty())

@@ -1,6 +1,12 @@
-// Command-line options of nexusd.
+// nexusd's configuration: command-line flags, the nexus.yaml file and
+// NEXUS_* environment variables, merged in that order of precedence
+// (a flag beats the environment, which beats the file, which beats the
+// defaults). Any value may be a secret reference `${file:/path}`, replaced
+// by that file's content (trailing newline removed), so secrets need not
+// sit in the environment or the config file.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,12 +25,29 @@ struct DaemonOptions {
   unsigned threads = 16;
   int commit_interval_ms = 5;
   bool fuse_debug = false;
+  std::string config_path;  // the nexus.yaml read, if any
+  std::string socket_path;  // default DATA_DIR/nexusd.sock
+  std::string listen;       // HOST:PORT for TLS TCP; empty: none
+  std::string tls_cert;
+  std::string tls_key;
+  std::string http;         // HOST:PORT; empty: none
+  std::string profile = "full";
+  std::map<std::string, bool> feature_overrides;  // from `features:` in the file
   bool show_help = false;
   bool show_version = false;
 };
 
-// Parses argv (without argv[0]). Errors name the offending flag.
-Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args);
+// The profiles and the features each one switches on.
+const std::vector<std::string>& ProfileNames();
+const std::vector<std::string>& ProfileFeatures(const std::string& profile);
+
+// Parses argv (without argv[0]) together with the config file (--config, or
+// NEXUS_CONFIG) and the environment `env` (NAME -> value). Errors name the
+// offending flag, config key or variable.
+Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args,
+                                         const std::map<std::string, std::string>& env = {});
+// The process environment as a map, for ParseDaemonOptions.
+std::map<std::string, std::string> ProcessEnvironment();
 const char* DaemonUsage();
 
 }  // namespace nexus

@@ -22,8 +22,11 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!fh.ok()) return ReplyErr(req, fh.status());
   SetOpenFlags(ctx, ino, fi);
   fi->fh = reinterpret_cast<uint64_t>(fh->release());
-  if (fuse_reply_open(req, fi) != 0)  // interrupted: the kernel will not release it
+  ctx.open_handles.fetch_add(1, std::memory_order_relaxed);
+  if (fuse_reply_open(req, fi) != 0) {  // interrupted: the kernel will not release it
     ctx.ns->Release(std::unique_ptr<FileHandle>(Handle(fi)));
+    ctx.open_handles.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -34,9 +37,11 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   fuse_entry_param e = EntryFor(ctx, created->attr);
   SetOpenFlags(ctx, created->attr.ino, fi);
   fi->fh = reinterpret_cast<uint64_t>(created->handle.release());
+  ctx.open_handles.fetch_add(1, std::memory_order_relaxed);
   if (fuse_reply_create(req, &e, fi) != 0) {
     ctx.ns->Release(std::unique_ptr<FileHandle>(Handle(fi)));
     ctx.ns->Forget(e.ino, 1);
+    ctx.open_handles.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -45,6 +50,7 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   buf.buf[0].fd = Handle(fi)->fd;
   buf.buf[0].pos = off;
+  Ctx(req).bytes_read.fetch_add(size, std::memory_order_relaxed);
   fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
@@ -56,10 +62,11 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   out.buf[0].pos = off;
   ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
   if (n < 0) {
-    fuse_reply_err(req, static_cast<int>(-n));
+    ReplyErr(req, Status::Error(static_cast<int>(-n), "write"));
     return;
   }
   fh->written = true;
+  Ctx(req).bytes_written.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
   Ctx(req).ns->OnWrite(*fh, static_cast<uint64_t>(off), static_cast<uint64_t>(n));
   fuse_reply_write(req, static_cast<size_t>(n));
 }
@@ -71,6 +78,7 @@ void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Ctx(req).ns->Release(std::unique_ptr<FileHandle>(Handle(fi)));
+  Ctx(req).open_handles.fetch_sub(1, std::memory_order_relaxed);
   fuse_reply_err(req, 0);
 }
 

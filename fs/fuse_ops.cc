@@ -17,7 +17,13 @@ Caller CallerOf(fuse_req_t req) {
   return caller;
 }
 
+namespace {
+// The measurement of the request this thread is handling (see Instrument).
+thread_local OpTimer* current_op = nullptr;
+}  // namespace
+
 void ReplyErr(fuse_req_t req, const Status& st) {
+  if (!st.ok() && current_op) current_op->Fail();
   if (!st.ok() && st.code() != ENOENT && st.code() != ENODATA)
     spdlog::debug("request failed: {}", st.ToString());
   fuse_reply_err(req, st.ok() ? 0 : st.code());
@@ -67,6 +73,34 @@ void StatFs(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_statfs(req, &*sv);
 }
 
+// Wraps operation `fn` (index I in FuseOpNames) so every call is timed and
+// counted, and errors replied through ReplyErr are counted as failures.
+template <size_t I, typename... A>
+struct Instrumented {
+  static inline void (*op)(fuse_req_t, A...) = nullptr;
+  static void Call(fuse_req_t req, A... args) {
+    OpMetrics* m = Ctx(req).metrics;
+    OpTimer timer(m ? &m->At(I) : nullptr);
+    current_op = &timer;
+    op(req, args...);
+    current_op = nullptr;
+  }
+};
+
+template <size_t I, typename... A>
+void Instrument(void (*&fn)(fuse_req_t, A...)) {
+  if (!fn) return;
+  Instrumented<I, A...>::op = fn;
+  fn = &Instrumented<I, A...>::Call;
+}
+
+const char* const kOpNames[] = {
+    "lookup",  "forget",   "forget_multi", "getattr",     "setattr",    "readlink", "mknod",
+    "mkdir",   "unlink",   "rmdir",        "symlink",     "rename",     "link",     "open",
+    "read",    "write",    "flush",        "release",     "fsync",      "opendir",  "readdir",
+    "readdirplus", "releasedir", "fsyncdir", "statfs",    "setxattr",   "getxattr", "listxattr",
+    "removexattr", "create", "fallocate",  "lseek"};
+
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops{};
   ops.init = Init;
@@ -75,11 +109,47 @@ fuse_lowlevel_ops MakeOps() {
   FillFileOps(ops);
   FillDirOps(ops);
   FillXattrOps(ops);
+  Instrument<0>(ops.lookup);
+  Instrument<1>(ops.forget);
+  Instrument<2>(ops.forget_multi);
+  Instrument<3>(ops.getattr);
+  Instrument<4>(ops.setattr);
+  Instrument<5>(ops.readlink);
+  Instrument<6>(ops.mknod);
+  Instrument<7>(ops.mkdir);
+  Instrument<8>(ops.unlink);
+  Instrument<9>(ops.rmdir);
+  Instrument<10>(ops.symlink);
+  Instrument<11>(ops.rename);
+  Instrument<12>(ops.link);
+  Instrument<13>(ops.open);
+  Instrument<14>(ops.read);
+  Instrument<15>(ops.write_buf);
+  Instrument<16>(ops.flush);
+  Instrument<17>(ops.release);
+  Instrument<18>(ops.fsync);
+  Instrument<19>(ops.opendir);
+  Instrument<20>(ops.readdir);
+  Instrument<21>(ops.readdirplus);
+  Instrument<22>(ops.releasedir);
+  Instrument<23>(ops.fsyncdir);
+  Instrument<24>(ops.statfs);
+  Instrument<25>(ops.setxattr);
+  Instrument<26>(ops.getxattr);
+  Instrument<27>(ops.listxattr);
+  Instrument<28>(ops.removexattr);
+  Instrument<29>(ops.create);
+  Instrument<30>(ops.fallocate);
+  Instrument<31>(ops.lseek);
   return ops;
 }
 
 }  // namespace
 }  // namespace fuseops
+
+std::vector<std::string> FuseOpNames() {
+  return std::vector<std::string>(std::begin(fuseops::kOpNames), std::end(fuseops::kOpNames));
+}
 
 const fuse_lowlevel_ops& NexusFuseOps() {
   static const fuse_lowlevel_ops ops = fuseops::MakeOps();

@@ -20,6 +20,11 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "fs/metrics.h"
 #include "fs/namespace.h"
 
 namespace nexus {
@@ -37,14 +42,23 @@ struct FuseSettings {
 struct FuseContext {
   Namespace* ns = nullptr;
   FuseSettings settings;
+  // Per-operation counts, errors and latencies, indexed as FuseOpNames();
+  // null: not measured.
+  OpMetrics* metrics = nullptr;
+  std::atomic<uint64_t> bytes_read{0};     // asked for by read requests
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<int64_t> open_handles{0};    // open files
 
   double TimeoutFor(Ino ino) const {
     return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;
   }
 };
 
-// The operation table (all families).
+// The operation table (all families). Every operation is measured into
+// FuseContext::metrics.
 const fuse_lowlevel_ops& NexusFuseOps();
+// The names of the measured operations, in OpMetrics order.
+std::vector<std::string> FuseOpNames();
 
 // Helpers shared by the op families.
 namespace fuseops {

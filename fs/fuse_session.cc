@@ -81,6 +81,16 @@ Status FuseMount::Serve() {
   return Status::Ok();
 }
 
+void FuseMount::InvalidateInode(Ino ino) {
+  int rc = fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
+  if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidate inode {}: {}", ino, std::strerror(-rc));
+}
+
+void FuseMount::InvalidateEntry(Ino parent, const std::string& name) {
+  int rc = fuse_lowlevel_notify_inval_entry(se_, parent, name.data(), name.size());
+  if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidate entry {}: {}", name, std::strerror(-rc));
+}
+
 void FuseMount::RequestStop() {
   int fd = ::open(options_.mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0 && ::syncfs(fd) != 0) spdlog::warn("syncfs before stop: {}", std::strerror(errno));

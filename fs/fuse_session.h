@@ -10,10 +10,11 @@
 #include <string>
 
 #include "fs/fuse_ops.h"
+#include "fs/kernel_cache.h"
 
 namespace nexus {
 
-class FuseMount {
+class FuseMount final : public KernelCache {
  public:
   struct Options {
     std::string mountpoint;
@@ -25,7 +26,7 @@ class FuseMount {
 
   // `ctx` must outlive the mount.
   static Result<std::unique_ptr<FuseMount>> Create(FuseContext* ctx, const Options& options);
-  ~FuseMount();
+  ~FuseMount() override;
   FuseMount(const FuseMount&) = delete;
   FuseMount& operator=(const FuseMount&) = delete;
 
@@ -35,6 +36,11 @@ class FuseMount {
   // then ends the loop once the requests in flight are answered. Blocks
   // until the flush is done.
   void RequestStop();
+
+  // KernelCache: tell the kernel that something changed behind its back.
+  // Best effort: an entry the kernel does not hold is nothing to drop.
+  void InvalidateInode(Ino ino) override;
+  void InvalidateEntry(Ino parent, const std::string& name) override;
 
  private:
   FuseMount(fuse_session* se, Options options) : se_(se), options_(std::move(options)) {}

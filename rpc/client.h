@@ -1,0 +1,64 @@
+// NexusClient: a synchronous connection to nexusd's control socket, for the
+// `nexus` CLI, benchmarks and tests.
+//
+// Connect() reaches the daemon over its Unix socket or over TLS TCP,
+// authenticates, and holds the Session. Calls are made on the capnp
+// capabilities and waited for with wait_scope(); a daemon that is not there
+// or does not answer within the timeout is an error (EAGAIN / ETIMEDOUT),
+// never a hang.
+//
+// Threading: one thread; the client owns an event loop.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <kj/async-io.h>
+
+#include "fs/status.h"
+#include "rpc/nexus.capnp.h"
+
+namespace nexus {
+
+struct ConnectOptions {
+  std::string socket_path;  // Unix socket; used when `remote` is empty
+  std::string remote;       // "HOST:PORT": TLS over TCP
+  std::string api_key;      // required with `remote`
+  std::string tls_ca;       // PEM file the server certificate must chain to
+  double timeout_s = 10;    // connect + authenticate
+  std::string client_name = "nexus";
+};
+
+class NexusClient {
+ public:
+  static Result<std::unique_ptr<NexusClient>> Connect(const ConnectOptions& options);
+  ~NexusClient();
+
+  rpc::Session::Client& session();
+  kj::WaitScope& wait_scope();
+  kj::Timer& timer();
+  // The identity the daemon authenticated.
+  const std::string& subject() const { return subject_; }
+  bool is_admin() const { return is_admin_; }
+
+  // Waits for `promise`, turning a broken call or a lost connection into a
+  // Status (EIO, with the transport's message).
+  template <typename T>
+  Result<T> Wait(kj::Promise<T>&& promise) {
+    Result<T> out = Status::Error(EIO, "no reply");
+    Status st = WaitImpl([&]() { out = promise.wait(wait_scope()); });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+ private:
+  struct State;
+  NexusClient();
+  Status WaitImpl(const std::function<void()>& fn);
+  std::unique_ptr<State> state_;
+  std::string subject_;
+  bool is_admin_ = false;
+};
+
+}  // namespace nexus

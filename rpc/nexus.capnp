@@ -1,0 +1,263 @@
+# The NexusFS control protocol: what the `nexus` CLI, other programs and
+# other nodes speak to nexusd over its Unix socket or TLS TCP listener.
+#
+# Shape: the bootstrap capability `Nexus` authenticates the caller and hands
+# back a `Session`, whose methods return the sub-interfaces (files, locks,
+# admin, ...). New sub-interfaces are added as new Session methods with new
+# ordinals, so old clients keep working against newer daemons and a newer
+# client sees `unimplemented` (never a crash) from an older daemon.
+#
+# Errors: a domain failure (no such file, access denied, bad argument) comes
+# back as an `Error` in the result, never as a broken call: the connection
+# stays healthy. Transport failures (peer gone, malformed message) break the
+# call with a capnp exception.
+
+@0xd3a1f0b8c2e47a95;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("nexus::rpc");
+
+# A typed failure. `code` is what programs switch on; `errno` keeps the exact
+# POSIX code behind it; `message` is for people.
+struct Error {
+  code @0 :Code;
+  message @1 :Text;
+  errno @2 :Int32;
+
+  enum Code {
+    ok @0;
+    notFound @1;           # ENOENT
+    alreadyExists @2;      # EEXIST
+    invalidArgument @3;    # EINVAL, ENAMETOOLONG, ...
+    permissionDenied @4;   # EACCES, EPERM
+    unauthenticated @5;    # no key, bad key, expired or revoked key
+    conflict @6;           # stale revision or lease token
+    resourceExhausted @7;  # quota spent, too many calls in flight
+    busy @8;               # held by someone else (a lock), EBUSY
+    timedOut @9;           # a wait ran out
+    unavailable @10;       # the part is not enabled or not in this build
+    readOnly @11;          # EROFS
+    notEmpty @12;          # ENOTEMPTY
+    notDirectory @13;      # ENOTDIR
+    isDirectory @14;       # EISDIR
+    ioError @15;           # EIO and anything else from the disk
+    internal @16;          # a bug: please report it
+  }
+}
+
+# Who the daemon thinks the caller is.
+struct Identity {
+  subject @0 :Text;    # "user:alice", "agent:bot7", "user:uid-1000"
+  name @1 :Text;       # user name, or "uid-N" for an unprovisioned local uid
+  scope @2 :Scope;
+  isAdmin @3 :Bool;
+  uid @4 :UInt32;      # the POSIX identity file calls run as
+  gid @5 :UInt32;
+  transport @6 :Text;  # "unix" or "tcp"
+  keyId @7 :Text;      # the API key used, empty for peer-credential auth
+
+  enum Scope {
+    admin @0;
+    user @1;
+    agent @2;
+  }
+}
+
+# The bootstrap interface: the only thing reachable before authenticating.
+interface Nexus {
+  # Opens a session. On the Unix socket an empty `apiKey` authenticates as
+  # the peer's uid (SO_PEERCRED); a key acts as the user it belongs to. On
+  # TCP a key is required.
+  authenticate @0 (apiKey :Text, client :Text) -> (session :Session, identity :Identity, error :Error);
+
+  # Liveness without authentication: the daemon's version.
+  ping @1 () -> (version :Text);
+}
+
+# One feature of the daemon and whether this instance has it on.
+struct Feature {
+  name @0 :Text;
+  state @1 :State;
+  detail @2 :Text;
+
+  enum State {
+    enabled @0;
+    disabled @1;     # switched off by the profile or configuration
+    unavailable @2;  # not in this build yet
+  }
+}
+
+struct DaemonStatus {
+  version @0 :Text;
+  pid @1 :UInt32;
+  uptimeSeconds @2 :Float64;
+  dataDir @3 :Text;
+  mountpoint @4 :Text;
+  mounted @5 :Bool;    # the FUSE mount is up and serving
+  ready @6 :Bool;      # mounted, and every enabled part is serving
+  profile @7 :Text;
+  workspace @8 :Text;  # host dir at /zone/local, empty if none
+  socketPath @9 :Text;
+  listen @10 :Text;    # TCP listener, empty if none
+  http @11 :Text;      # HTTP listener, empty if none
+  inodes @12 :UInt64;
+  databaseBytes @13 :UInt64;
+  connections @14 :UInt32;
+}
+
+# An authenticated caller's view of the daemon.
+interface Session {
+  identity @0 () -> (identity :Identity);
+  status @1 () -> (status :DaemonStatus);
+  features @2 () -> (profile :Text, features :List(Feature));
+  files @3 () -> (files :Files);
+  locks @4 () -> (locks :Locks);
+  # Admin-only methods check the caller on every call.
+  admin @5 () -> (admin :Admin);
+}
+
+# ---------------------------------------------------------------- files
+
+# Attributes of a path, as `stat` and `metadata` report them.
+struct FileStat {
+  path @0 :Text;
+  isDirectory @1 :Bool;
+  kind @2 :Text;           # "file", "directory", "symlink", "fifo", "socket", "char", "block"
+  size @3 :UInt64;
+  mode @4 :UInt32;         # permission bits and file type, as st_mode
+  uid @5 :UInt32;
+  gid @6 :UInt32;
+  nlink @7 :UInt32;
+  ino @8 :UInt64;
+  modifiedAtNs @9 :Int64;  # nanoseconds since the epoch
+  createdAtNs @10 :Int64;
+  # Git blob id of the content (sha1 over "blob <size>\0" + bytes), so the
+  # same content has the same id here and in version history. Regular files
+  # only; empty otherwise.
+  contentId @11 :Text;
+  # Version number of the content; 0 while versioning is not enabled.
+  version @12 :UInt64;
+  # Filled by `metadata` (detailed = true) only:
+  mimeType @13 :Text;
+  zone @14 :Text;          # "root", or Z for paths under /zone/Z
+  symlinkTarget @15 :Text;
+}
+
+struct StatResult {
+  path @0 :Text;
+  stat @1 :FileStat;  # set when error is unset
+  error @2 :Error;
+}
+
+struct DirEntry {
+  name @0 :Text;
+  stat @1 :FileStat;  # filled when the listing was asked `long`
+}
+
+struct ReadResult {
+  path @0 :Text;
+  data @1 :Data;
+  size @2 :UInt64;  # the whole file's size
+  error @3 :Error;  # unset when found
+}
+
+# Result of one item of a batch: every item succeeds or fails on its own.
+struct ItemResult {
+  item @0 :Text;
+  error @1 :Error;  # unset on success
+}
+
+struct RenameItem {
+  from @0 :Text;
+  to @1 :Text;
+}
+
+# A byte stream into a file opened by Files.writeStream.
+interface ByteSink {
+  write @0 (data :Data) -> ();
+  # Finishes the file; the returned stat is its final state.
+  done @1 () -> (stat :FileStat, error :Error);
+}
+
+interface Files {
+  # Writes `data` to `path`, creating it (mode 0644 minus nothing) if
+  # missing. truncate: replace the content; else write at `offset`, or at
+  # the end with `append`.
+  write @0 (path :Text, data :Data, truncate :Bool, append :Bool, offset :UInt64,
+            createParents :Bool) -> (stat :FileStat, error :Error);
+  # Reads up to `length` bytes at `offset` (length 0: to the end, within the
+  # message limit). A range past the end returns what exists.
+  read @1 (path :Text, offset :UInt64, length :UInt64) -> (data :Data, size :UInt64, error :Error);
+  # Stats many paths in one round trip; `detailed` adds metadata fields.
+  stat @2 (paths :List(Text), detailed :Bool) -> (results :List(StatResult));
+  list @3 (path :Text, long :Bool) -> (entries :List(DirEntry), error :Error);
+  mkdir @4 (path :Text, parents :Bool, mode :UInt32) -> (error :Error);
+  rmdir @5 (path :Text) -> (error :Error);
+  renameBatch @6 (items :List(RenameItem)) -> (results :List(ItemResult));
+  removeBatch @7 (paths :List(Text)) -> (results :List(ItemResult));
+  # Reads several whole files. Missing files come back with notFound; with
+  # `atomic`, the first failure fails the call and no data is returned.
+  readBulk @8 (paths :List(Text), atomic :Bool) -> (results :List(ReadResult), error :Error);
+  # Opens `path` for a streamed write (created or truncated).
+  writeStream @9 (path :Text, createParents :Bool) -> (sink :ByteSink, error :Error);
+}
+
+# ---------------------------------------------------------------- locks
+
+# Advisory locks for coordinating agents. A lock is exclusive: nobody,
+# not even its holder, acquires it twice. It frees itself at expiry.
+struct LockInfo {
+  path @0 :Text;
+  holder @1 :Text;  # subject of the holder
+  acquiredAtNs @2 :Int64;
+  expiresAtNs @3 :Int64;
+}
+
+interface Locks {
+  # ttlSeconds 0: the default (60 s). waitSeconds 0: fail at once with
+  # `busy` when held; else wait up to that long, then `timedOut`.
+  acquire @0 (path :Text, ttlSeconds :Float64, waitSeconds :Float64) -> (lock :LockInfo, error :Error);
+  # Only the holder releases; `force` (admins only) releases anyone's.
+  release @1 (path :Text, force :Bool) -> (error :Error);
+  info @2 (path :Text) -> (lock :LockInfo, held :Bool);
+  list @3 () -> (locks :List(LockInfo));
+}
+
+# ---------------------------------------------------------------- admin
+
+struct User {
+  name @0 :Text;
+  subjectType @1 :Text;  # "user" or "agent"
+  isAdmin @2 :Bool;
+  uid @3 :UInt32;        # POSIX identity of its file calls
+  gid @4 :UInt32;
+  createdAtNs @5 :Int64;
+  expiresAtNs @6 :Int64; # 0: never
+  subject @7 :Text;      # "user:NAME" or "agent:NAME"
+}
+
+struct ApiKey {
+  id @0 :Text;
+  user @1 :Text;
+  name @2 :Text;
+  scope @3 :Identity.Scope;
+  createdAtNs @4 :Int64;
+  expiresAtNs @5 :Int64;  # 0: never
+  revoked @6 :Bool;
+  # The key itself: only in the reply that creates it, never again.
+  secret @7 :Text;
+}
+
+interface Admin {
+  # Creates a user or agent and its first key (shown once).
+  createUser @0 (name :Text, subjectType :Text, expiresDays :UInt32, isAdmin :Bool,
+                 uid :UInt32, gid :UInt32) -> (user :User, key :ApiKey, error :Error);
+  createKey @1 (user :Text, name :Text, expiresDays :UInt32) -> (key :ApiKey, error :Error);
+  listUsers @2 () -> (users :List(User), error :Error);
+  getUser @3 (name :Text) -> (user :User, keys :List(ApiKey), error :Error);
+  revokeKey @4 (keyId :Text) -> (error :Error);
+  # expiresDays 0 leaves the expiry; clearExpiry makes it never expire.
+  updateKey @5 (keyId :Text, name :Text, expiresDays :UInt32, clearExpiry :Bool) -> (key :ApiKey, error :Error);
+  # Stops the daemon cleanly (unmount, flush) after replying.
+  shutdown @6 () -> (error :Error);
+}

@@ -1,0 +1,95 @@
+// The control socket's services: the Cap'n Proto server side of
+// rpc/nexus.capnp. One bootstrap object per connection authenticates the
+// caller; the Session it returns and everything reached from it act with
+// that caller's identity.
+//
+// Threading: every object here lives on the socket server's event-loop
+// thread (rpc/socket_server.h) and is called only there. They reach the
+// filesystem through PathFiles (thread-safe, local disk only) and never
+// touch a FUSE worker.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <kj/async.h>
+#include <kj/timer.h>
+
+#include "fs/lock_table.h"
+#include "fs/metrics.h"
+#include "rpc/key_store.h"
+#include "rpc/nexus.capnp.h"
+#include "rpc/path_files.h"
+
+namespace nexus {
+
+// Facts about the running daemon that status/health report.
+struct DaemonInfo {
+  std::string version;
+  pid_t pid = 0;
+  int64_t started_ns = 0;  // wall clock
+  std::string data_dir;
+  std::string mountpoint;
+  std::string workspace;
+  std::string socket_path;
+  std::string listen;
+  std::string http;
+  std::string profile;
+  std::atomic<bool> mounted{false};
+  std::atomic<uint32_t> connections{0};
+};
+
+// A feature and whether this daemon has it.
+struct FeatureState {
+  std::string name;
+  enum class State { kEnabled, kDisabled, kUnavailable } state = State::kEnabled;
+  std::string detail;
+};
+
+// Per-connection protocol limits.
+struct ConnectionLimits {
+  uint64_t max_message_words = 8u << 20;  // 64 MiB per message
+  int max_nesting = 32;
+  uint32_t max_calls_in_flight = 64;
+  uint64_t max_read_bytes = 16u << 20;    // per read reply
+};
+
+// Everything the services need, built by the daemon. Pointers are not
+// owned and outlive the socket server.
+struct ServiceContext {
+  DaemonInfo* info = nullptr;
+  PathFiles* files = nullptr;
+  KeyStore* keys = nullptr;
+  LockTable* locks = nullptr;
+  OpMetrics* metrics = nullptr;  // per RPC method; see RpcMethodNames()
+  std::vector<FeatureState> features;
+  uid_t operator_uid = 0;  // this uid (and root) are admins on the Unix socket
+  ConnectionLimits limits;
+  std::function<uint64_t()> inode_count;
+  std::function<uint64_t()> database_bytes;
+  std::function<void()> request_shutdown;  // called after the shutdown reply
+  kj::Timer* timer = nullptr;              // set by the socket server
+};
+
+// Who is on the other end of a connection, before authentication.
+struct PeerInfo {
+  std::string transport;  // "unix" or "tcp"
+  bool has_credentials = false;  // SO_PEERCRED was read
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  std::string address;  // for logs
+};
+
+// The names of every RPC method, for the metrics family.
+std::vector<std::string> RpcMethodNames();
+
+// The bootstrap capability for one connection.
+kj::Own<rpc::Nexus::Server> MakeBootstrap(ServiceContext* ctx, PeerInfo peer);
+
+}  // namespace nexus
