@@ -11,8 +11,28 @@
 
 namespace nexus {
 
-struct NexusClient::State {
+namespace {
+
+// kj allows one event loop per thread: the clients of a thread share it.
+struct SharedIo {
   kj::AsyncIoContext io = kj::setupAsyncIo();
+};
+
+std::shared_ptr<SharedIo> ThreadIo() {
+  thread_local std::weak_ptr<SharedIo> current;
+  auto io = current.lock();
+  if (!io) {
+    io = std::make_shared<SharedIo>();
+    current = io;
+  }
+  return io;
+}
+
+}  // namespace
+
+struct NexusClient::State {
+  std::shared_ptr<SharedIo> shared = ThreadIo();
+  kj::AsyncIoContext& io = shared->io;
   kj::Own<kj::TlsContext> tls;
   kj::Maybe<kj::TlsCertificate> ca;
   kj::Own<kj::AsyncIoStream> stream;

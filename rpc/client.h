@@ -7,7 +7,8 @@
 // or does not answer within the timeout is an error (EAGAIN / ETIMEDOUT),
 // never a hang.
 //
-// Threading: one thread; the client owns an event loop.
+// Threading: a client is used on the thread that made it; the clients of
+// one thread share that thread's event loop.
 #pragma once
 
 #include <functional>

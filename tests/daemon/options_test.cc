@@ -1,0 +1,116 @@
+#include "daemon/options.h"
+
+#include <gtest/gtest.h>
+
+#include "fs/file_util.h"
+#include "fs/test_util.h"
+
+namespace nexus {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+TEST(OptionsTest, FlagsAlone) {
+  auto o = ParseDaemonOptions({"--data-dir", "d", "--mount=m", "--threads", "4", "--writeback-cache"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->data_dir, "d");
+  EXPECT_EQ(o->mountpoint, "m");
+  EXPECT_EQ(o->threads, 4u);
+  EXPECT_TRUE(o->writeback_cache);
+  EXPECT_EQ(o->profile, "full");
+}
+
+TEST(OptionsTest, ErrorsNameTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string mentions;
+  } cases[] = {
+      {{"--mount", "m"}, "data dir"},
+      {{"--data-dir", "d"}, "mount point"},
+      {{"--data-dir", "d", "--mount", "m", "--threads", "zero"}, "--threads"},
+      {{"--data-dir", "d", "--mount", "m", "--bogus"}, "--bogus"},
+      {{"--data-dir", "d", "--mount", "m", "--profile", "huge"}, "--profile"},
+      {{"--data-dir", "d", "--mount", "m", "--listen", "127.0.0.1:1"}, "--tls-cert"},
+      {{"--data-dir"}, "needs a value"},
+  };
+  for (const auto& c : cases) {
+    auto o = ParseDaemonOptions(c.args);
+    ASSERT_FALSE(o.ok()) << c.mentions;
+    EXPECT_EQ(o.code(), EINVAL);
+    EXPECT_NE(o.status().message().find(c.mentions), std::string::npos) << o.status().message();
+  }
+}
+
+TEST(OptionsTest, ConfigEnvironmentAndFlagsInOrder) {
+  testing::TempDir dir;
+  std::string cfg = dir.path() + "/nexus.yaml";
+  ASSERT_TRUE(WriteFileAtomic(cfg,
+                              "data_dir: /from/file\n"
+                              "mount: /mnt/file\n"
+                              "threads: 8\n"
+                              "http: 127.0.0.1:9000\n"
+                              "profile: lite\n"
+                              "tls:\n  cert: /c.pem\n  key: /k.pem\n"
+                              "features:\n  locks: false\n",
+                              0644)
+                  .ok());
+  auto o = ParseDaemonOptions({"--config", cfg, "--threads", "2"},
+                              Env{{"NEXUS_MOUNT", "/mnt/env"}, {"NEXUS_HTTP", "127.0.0.1:9100"}});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->data_dir, "/from/file");
+  EXPECT_EQ(o->mountpoint, "/mnt/env");     // env beats file
+  EXPECT_EQ(o->http, "127.0.0.1:9100");
+  EXPECT_EQ(o->threads, 2u);                // flag beats file
+  EXPECT_EQ(o->profile, "lite");
+  EXPECT_EQ(o->tls_cert, "/c.pem");
+  EXPECT_FALSE(o->feature_overrides.at("locks"));
+  // NEXUS_CONFIG names the file when --config does not.
+  auto via_env = ParseDaemonOptions({}, Env{{"NEXUS_CONFIG", cfg}});
+  ASSERT_TRUE(via_env.ok());
+  EXPECT_EQ(via_env->mountpoint, "/mnt/file");
+}
+
+TEST(OptionsTest, SecretReferencesReadFiles) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/secret", "/secret/dir\n", 0600).ok());
+  auto o = ParseDaemonOptions({"--mount", "m"},
+                              Env{{"NEXUS_DATA_DIR", "${file:" + dir.path() + "/secret}"}});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->data_dir, "/secret/dir");
+  auto missing = ParseDaemonOptions({"--mount", "m"},
+                                    Env{{"NEXUS_DATA_DIR", "${file:" + dir.path() + "/none}"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("NEXUS_DATA_DIR"), std::string::npos);
+}
+
+TEST(OptionsTest, BadConfigNamesTheKey) {
+  testing::TempDir dir;
+  struct Case {
+    std::string yaml, mentions;
+  } cases[] = {
+      {"data_dir: d\nmount: m\nthreads: lots\n", "'threads'"},
+      {"data_dir: d\nmount: m\nunknown_key: 1\n", "'unknown_key'"},
+      {"data_dir: d\nmount: m\nfeatures:\n  teleport: true\n", "teleport"},
+      {"data_dir: d\nmount: m\nfeatures:\n  locks: maybe\n", "locks"},
+      {"data_dir: d\nmount: m\ntls: yes\n", "'tls'"},
+      {"data_dir: [unclosed\n", "config"},
+      {"- a\n- b\n", "mapping"},
+  };
+  for (const auto& c : cases) {
+    std::string cfg = dir.path() + "/bad.yaml";
+    ASSERT_TRUE(WriteFileAtomic(cfg, c.yaml, 0644).ok());
+    auto o = ParseDaemonOptions({"--config", cfg});
+    ASSERT_FALSE(o.ok()) << c.yaml;
+    EXPECT_EQ(o.code(), EINVAL);
+    EXPECT_NE(o.status().message().find(c.mentions), std::string::npos) << o.status().message();
+  }
+}
+
+TEST(OptionsTest, ProfilesAreKnown) {
+  for (const auto& p : ProfileNames()) EXPECT_FALSE(ProfileFeatures(p).empty()) << p;
+  const auto& minimal = ProfileFeatures("minimal");
+  EXPECT_EQ(std::find(minimal.begin(), minimal.end(), "locks"), minimal.end());
+}
+
+}  // namespace
+}  // namespace nexus

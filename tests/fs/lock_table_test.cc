@@ -1,0 +1,55 @@
+#include "fs/lock_table.h"
+
+#include <gtest/gtest.h>
+
+namespace nexus {
+namespace {
+
+constexpr int64_t kSec = 1'000'000'000;
+
+TEST(LockTableTest, ExclusiveUntilReleased) {
+  LockTable t;
+  ASSERT_TRUE(t.Acquire("/a", "agent:x", 10 * kSec, 0).ok());
+  auto again = t.Acquire("/a", "agent:x", 10 * kSec, 1);
+  EXPECT_EQ(again.code(), EBUSY);  // not even the holder twice
+  EXPECT_NE(again.status().message().find("agent:x"), std::string::npos);
+  EXPECT_EQ(t.Acquire("/a", "agent:y", 10 * kSec, 1).code(), EBUSY);
+  EXPECT_TRUE(t.Acquire("/b", "agent:y", 10 * kSec, 1).ok());
+  EXPECT_EQ(t.Release("/a", "agent:y", false, 2).code(), EACCES);
+  EXPECT_TRUE(t.Release("/a", "agent:x", false, 2).ok());
+  EXPECT_EQ(t.Release("/a", "agent:x", false, 2).code(), ENOENT);
+  EXPECT_TRUE(t.Acquire("/a", "agent:y", 10 * kSec, 3).ok());
+}
+
+TEST(LockTableTest, ExpiredLocksFreeThemselves) {
+  LockTable t;
+  ASSERT_TRUE(t.Acquire("/a", "x", 5 * kSec, 0).ok());
+  ASSERT_TRUE(t.Acquire("/b", "x", 50 * kSec, 0).ok());
+  EXPECT_EQ(t.Acquire("/a", "y", kSec, 5 * kSec - 1).code(), EBUSY);
+  EXPECT_EQ(t.size(5 * kSec - 1), 2u);
+  EXPECT_EQ(t.Info("/a", 5 * kSec).code(), ENOENT);
+  EXPECT_EQ(t.size(5 * kSec), 1u);
+  auto l = t.Acquire("/a", "y", kSec, 5 * kSec);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->holder, "y");
+  EXPECT_EQ(l->expires_ns, 6 * kSec);
+  auto all = t.List(5 * kSec);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].path, "/a");
+}
+
+TEST(LockTableTest, ForceReleasesAnyonesLock) {
+  LockTable t;
+  ASSERT_TRUE(t.Acquire("/a", "x", kSec, 0).ok());
+  EXPECT_TRUE(t.Release("/a", "admin", true, 0).ok());
+  EXPECT_EQ(t.size(0), 0u);
+}
+
+TEST(LockTableTest, RejectsNonPositiveTtl) {
+  LockTable t;
+  EXPECT_EQ(t.Acquire("/a", "x", 0, 0).code(), EINVAL);
+  EXPECT_EQ(t.Acquire("/a", "x", -1, 0).code(), EINVAL);
+}
+
+}  // namespace
+}  // namespace nexus

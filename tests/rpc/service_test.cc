@@ -1,0 +1,259 @@
+// The services over real sockets: a SocketServer in this process, real
+// NexusClient connections (Unix and TLS TCP), a real native backend.
+#include <capnp/message.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fs/file_util.h"
+#include "fs/native_backend.h"
+#include "fs/test_util.h"
+#include "rpc/client.h"
+#include "rpc/errors.h"
+#include "rpc/socket_server.h"
+#include "rpc/tls_gen.h"
+
+namespace nexus {
+namespace {
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NativeBackend::Options o;
+    o.data_dir = dir_.path();
+    backend_ = NativeBackend::Open(o).value();
+    ns_ = std::make_unique<Namespace>(backend_.get());
+    files_ = std::make_unique<PathFiles>(ns_.get());
+    keys_ = KeyStore::Open(dir_.path() + "/auth.db").value();
+    metrics_ = std::make_unique<OpMetrics>("nexus_rpc", "method", RpcMethodNames());
+    info_.version = "test";
+    info_.mounted = true;
+    ctx_.info = &info_;
+    ctx_.files = files_.get();
+    ctx_.keys = keys_.get();
+    ctx_.locks = &locks_;
+    ctx_.metrics = metrics_.get();
+    ctx_.operator_uid = ::getuid();
+    auto tls = GenerateSelfSignedTls({"localhost", "127.0.0.1"}, 1).value();
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cert.pem", tls.cert_pem, 0644).ok());
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/key.pem", tls.key_pem, 0600).ok());
+    SocketServer::Options so;
+    so.unix_path = dir_.path() + "/s.sock";
+    so.listen = "127.0.0.1:0";
+    so.tls_cert = dir_.path() + "/cert.pem";
+    so.tls_key = dir_.path() + "/key.pem";
+    auto server = SocketServer::Start(&ctx_, so);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+  void TearDown() override { server_.reset(); }
+
+  Result<std::unique_ptr<NexusClient>> Unix(const std::string& key = "") {
+    ConnectOptions o;
+    o.socket_path = dir_.path() + "/s.sock";
+    o.api_key = key;
+    return NexusClient::Connect(o);
+  }
+  Result<std::unique_ptr<NexusClient>> Tcp(const std::string& key) {
+    ConnectOptions o;
+    o.remote = server_->listen_address();
+    o.api_key = key;
+    o.tls_ca = dir_.path() + "/cert.pem";
+    return NexusClient::Connect(o);
+  }
+  std::string NewKey(const std::string& name, bool admin) {
+    UserRecord u;
+    u.name = name;
+    u.subject_type = "agent";
+    u.is_admin = admin;
+    return keys_->CreateUser(u, 0).value().second.secret;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<NativeBackend> backend_;
+  std::unique_ptr<Namespace> ns_;
+  std::unique_ptr<PathFiles> files_;
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<OpMetrics> metrics_;
+  LockTable locks_;
+  DaemonInfo info_;
+  ServiceContext ctx_;
+  std::unique_ptr<SocketServer> server_;
+};
+
+TEST_F(ServiceTest, UnixPeerIsTheOperatorAndCanWriteAndRead) {
+  auto c = Unix();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE((*c)->is_admin());
+  EXPECT_EQ((*c)->subject(), "user:admin");
+  auto files = (*c)->session().filesRequest().send().getFiles();
+  auto w = files.writeRequest();
+  w.setPath("/x.txt");
+  w.setData(kj::StringPtr("payload").asBytes());
+  w.setTruncate(true);
+  auto wr = (*c)->Wait(w.send());
+  ASSERT_TRUE(wr.ok());
+  ASSERT_FALSE(wr->hasError()) << wr->getError().getMessage().cStr();
+  EXPECT_EQ(wr->getStat().getSize(), 7u);
+  auto r = files.readRequest();
+  r.setPath("/x.txt");
+  auto rr = (*c)->Wait(r.send());
+  ASSERT_TRUE(rr.ok());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(rr->getData().begin()), rr->getData().size()),
+            "payload");
+  auto st = files.statRequest();
+  auto paths = st.initPaths(2);
+  paths.set(0, "/x.txt");
+  paths.set(1, "/missing");
+  auto sr = (*c)->Wait(st.send());
+  ASSERT_TRUE(sr.ok());
+  EXPECT_FALSE(sr->getResults()[0].hasError());
+  ASSERT_TRUE(sr->getResults()[1].hasError());
+  EXPECT_EQ(sr->getResults()[1].getError().getCode(), rpc::Error::Code::NOT_FOUND);
+  EXPECT_EQ(metrics_->Find("files.write")->count.load(), 1u);
+  EXPECT_EQ(metrics_->Find("files.stat")->errors.load(), 1u);
+}
+
+TEST_F(ServiceTest, TcpNeedsAValidKey) {
+  std::string key = NewKey("bot", false);
+  auto no_key = Tcp("");
+  EXPECT_EQ(no_key.code(), EINVAL);  // refused by the client before sending
+  ConnectOptions o;
+  o.remote = server_->listen_address();
+  o.api_key = "nxk_0000000000000000_" + std::string(64, '0');
+  o.tls_ca = dir_.path() + "/cert.pem";
+  auto bad = NexusClient::Connect(o);
+  EXPECT_EQ(bad.code(), ENOKEY) << bad.status().ToString();
+  auto good = Tcp(key);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ((*good)->subject(), "agent:bot");
+  EXPECT_FALSE((*good)->is_admin());
+}
+
+TEST_F(ServiceTest, UntrustedServerCertificateIsRefused) {
+  std::string key = NewKey("bot2", false);
+  auto other = GenerateSelfSignedTls({"localhost", "127.0.0.1"}, 1).value();
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/other.pem", other.cert_pem, 0644).ok());
+  ConnectOptions o;
+  o.remote = server_->listen_address();
+  o.api_key = key;
+  o.tls_ca = dir_.path() + "/other.pem";
+  EXPECT_FALSE(NexusClient::Connect(o).ok());
+}
+
+TEST_F(ServiceTest, AdminCallsNeedAnAdmin) {
+  std::string key = NewKey("worker", false);
+  auto c = Tcp(key);
+  ASSERT_TRUE(c.ok());
+  auto admin = (*c)->session().adminRequest().send().getAdmin();
+  auto r = (*c)->Wait(admin.listUsersRequest().send());
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->hasError());
+  EXPECT_EQ(r->getError().getCode(), rpc::Error::Code::PERMISSION_DENIED);
+  auto a = Tcp(NewKey("boss", true));
+  ASSERT_TRUE(a.ok());
+  auto admin2 = (*a)->session().adminRequest().send().getAdmin();
+  auto r2 = (*a)->Wait(admin2.listUsersRequest().send());
+  ASSERT_TRUE(r2.ok());
+  EXPECT_FALSE(r2->hasError());
+  EXPECT_EQ(r2->getUsers().size(), 2u);
+}
+
+TEST_F(ServiceTest, RevokedKeyIsRefusedOnTheNextConnection) {
+  std::string key = NewKey("temp", false);
+  ASSERT_TRUE(Tcp(key).ok());
+  std::string id = key.substr(4, 16);
+  ASSERT_TRUE(keys_->RevokeKey(id).ok());
+  EXPECT_EQ(Tcp(key).code(), ENOKEY);
+}
+
+TEST_F(ServiceTest, LockContentionAndWait) {
+  auto a = Unix();
+  auto b = Tcp(NewKey("other", false));
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto la = (*a)->session().locksRequest().send().getLocks();
+  auto lb = (*b)->session().locksRequest().send().getLocks();
+  auto acq = la.acquireRequest();
+  acq.setPath("/job");
+  acq.setTtlSeconds(0.3);
+  auto ra = (*a)->Wait(acq.send());
+  ASSERT_TRUE(ra.ok());
+  ASSERT_FALSE(ra->hasError());
+  auto busy = lb.acquireRequest();
+  busy.setPath("/job");
+  auto rb = (*b)->Wait(busy.send());
+  ASSERT_TRUE(rb.ok());
+  ASSERT_TRUE(rb->hasError());
+  EXPECT_EQ(rb->getError().getCode(), rpc::Error::Code::BUSY);
+  auto rel = lb.releaseRequest();
+  rel.setPath("/job");
+  auto rr = (*b)->Wait(rel.send());
+  ASSERT_TRUE(rr->hasError());
+  EXPECT_EQ(rr->getError().getCode(), rpc::Error::Code::PERMISSION_DENIED);
+  auto force = lb.releaseRequest();
+  force.setPath("/job");
+  force.setForce(true);
+  auto rf = (*b)->Wait(force.send());
+  EXPECT_EQ(rf->getError().getCode(), rpc::Error::Code::PERMISSION_DENIED);  // not an admin
+  auto wait = lb.acquireRequest();
+  wait.setPath("/job");
+  wait.setWaitSeconds(5);
+  auto rw = (*b)->Wait(wait.send());  // the first lock expires after 0.3 s
+  ASSERT_TRUE(rw.ok());
+  ASSERT_FALSE(rw->hasError()) << rw->getError().getMessage().cStr();
+  EXPECT_EQ(std::string(rw->getLock().getHolder()), "agent:other");
+}
+
+// Raw bytes on the socket: the connection is dropped, the server lives on.
+TEST_F(ServiceTest, GarbageDropsOnlyThatConnection) {
+  auto good = Unix();
+  ASSERT_TRUE(good.ok());
+  for (std::string junk : {std::string(4096, '\xff'), std::string("\0\0\0\0\xff\xff\xff\x0f", 8),
+                           std::string("\x00\x00\x00\x00\x10\x00\x00\x00\x01\x02", 10)}) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string path = dir_.path() + "/s.sock";
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+    ::shutdown(fd, SHUT_WR);
+    char buf[4096];
+    while (::read(fd, buf, sizeof buf) > 0) {
+    }
+    ::close(fd);
+  }
+  auto r = (*good)->Wait((*good)->session().statusRequest().send());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(Unix().ok());
+}
+
+TEST_F(ServiceTest, MissingDaemonIsAClearErrorNotAHang) {
+  ConnectOptions o;
+  o.socket_path = dir_.path() + "/nobody-here.sock";
+  auto c = NexusClient::Connect(o);
+  EXPECT_EQ(c.code(), EAGAIN);
+  EXPECT_NE(c.status().message().find("nobody-here.sock"), std::string::npos);
+}
+
+TEST(ErrorsTest, RoundTripsCodes) {
+  for (int e : {ENOENT, EEXIST, EINVAL, EACCES, ENOKEY, ESTALE, EDQUOT, EBUSY, ETIMEDOUT, EROFS}) {
+    capnp::MallocMessageBuilder m;
+    auto err = m.initRoot<rpc::Error>();
+    FillError(err, Status::Error(e, "boom"));
+    Status back = StatusFromError(true, err.asReader());
+    EXPECT_EQ(back.code(), e);
+    EXPECT_EQ(back.message(), "boom");
+    EXPECT_NE(ErrorCodeFor(e), rpc::Error::Code::OK);
+  }
+  EXPECT_EQ(ErrorCodeFor(ESTALE), rpc::Error::Code::CONFLICT);
+  EXPECT_EQ(ErrorCodeFor(EDQUOT), rpc::Error::Code::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ErrorCodeFor(ENOKEY), rpc::Error::Code::UNAUTHENTICATED);
+  EXPECT_TRUE(StatusFromError(false, rpc::Error::Reader()).ok());
+}
+
+}  // namespace
+}  // namespace nexus
