@@ -150,9 +150,11 @@ std::vector<std::string> AllOptionNames() {
 }
 
 Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
+  auto text = ReadTextFile(path, "--config");
+  if (!text.ok()) return Status::Error(EINVAL, text.status().ToString());
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(*text);
   } catch (const YAML::Exception& e) {
     return Status::Error(EINVAL, "config " + path + ": " + e.what());
   }

@@ -141,6 +141,21 @@ assert_same_tree() {
     { head -n 20 "$TEST_ROOT/manifest.diff" >&2; fail "$what: modes/owners/times/links differ"; }
 }
 
+# Runs the nexus CLI against this test's daemon (its Unix socket).
+nx() { NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" "$NEXUS_CLI" "$@"; }
+
+# expect_rc CODE CMD...: runs CMD, fails the test unless it exits CODE.
+# Its stdout goes to $TEST_ROOT/out, stderr to $TEST_ROOT/err.
+expect_rc() {
+  local want=$1 rc=0
+  shift
+  "$@" >"$TEST_ROOT/out" 2>"$TEST_ROOT/err" || rc=$?
+  [[ $rc -eq $want ]] || fail "'$*' exited $rc, expected $want; stderr: $(head -c 600 "$TEST_ROOT/err"); stdout: $(head -c 300 "$TEST_ROOT/out")"
+}
+
+# json_get EXPR: evaluates python expression EXPR over the JSON in $TEST_ROOT/out (as j).
+json_get() { python3 -c "import json,sys; j=json.load(open('$TEST_ROOT/out')); print($1)"; }
+
 # Stops the daemon with SIGTERM and requires a clean exit (status 0, unmounted).
 nexus_stop() {
   [[ -n "$NEXUSD_PID" ]] || return 0
