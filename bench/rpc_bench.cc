@@ -1,0 +1,162 @@
+// nexus_bench_rpc: round-trip latency of the control socket against a
+// running nexusd, the way the `nexus` CLI and agents use it (one
+// connection, capabilities obtained once and reused).
+//
+//   nexus_bench_rpc --socket PATH [--iterations N] [--runs R] [--seconds S]
+//
+// Needs /bench/read-1k (1 KiB) and /bench/stat/f0../f99 in the tree (the
+// script creates them). Prints one JSON object: for each workload the p50
+// and p99 in microseconds of every run and their medians; and calls/s
+// with 8 concurrent clients.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rpc/client.h"
+#include "rpc/errors.h"
+
+namespace {
+
+using nexus::NexusClient;
+using Clock = std::chrono::steady_clock;
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::unique_ptr<NexusClient> Connect(const std::string& socket) {
+  nexus::ConnectOptions o;
+  o.socket_path = socket;
+  auto c = NexusClient::Connect(o);
+  if (!c.ok()) {
+    std::fprintf(stderr, "nexus_bench_rpc: %s\n", c.status().ToString().c_str());
+    std::exit(1);
+  }
+  return std::move(c).value();
+}
+
+template <typename Fn>
+std::vector<double> Time(int iterations, Fn fn) {
+  std::vector<double> us;
+  us.reserve(iterations);
+  for (int i = 0; i < iterations; ++i) {
+    auto t0 = Clock::now();
+    fn();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  return us;
+}
+
+void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "nexus_bench_rpc: %s failed\n", what);
+    std::exit(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket;
+  int iterations = 2000, runs = 5;
+  double seconds = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--socket")) socket = argv[i + 1];
+    if (!std::strcmp(argv[i], "--iterations")) iterations = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+  }
+  if (socket.empty()) {
+    std::fprintf(stderr, "usage: nexus_bench_rpc --socket PATH [--iterations N] [--runs R] [--seconds S]\n");
+    return 64;
+  }
+  auto c = Connect(socket);
+  auto files = c->session().filesRequest().send().getFiles();
+  auto locks = c->session().locksRequest().send().getLocks();
+  auto& ws = c->wait_scope();
+
+  auto read_1k = [&]() {
+    auto req = files.readRequest();
+    req.setPath("/bench/read-1k");
+    auto r = req.send().wait(ws);
+    Check(!r.hasError() && r.getData().size() == 1024, "read");
+  };
+  auto stat_100 = [&]() {
+    auto req = files.statRequest();
+    auto paths = req.initPaths(100);
+    for (int i = 0; i < 100; ++i) paths.set(i, "/bench/stat/f" + std::to_string(i));
+    auto r = req.send().wait(ws);
+    Check(r.getResults().size() == 100 && !r.getResults()[99].hasError(), "stat");
+  };
+  auto lock_cycle = [&]() {
+    auto a = locks.acquireRequest();
+    a.setPath("/bench/lock");
+    a.setTtlSeconds(30);
+    Check(!a.send().wait(ws).hasError(), "lock acquire");
+    auto r = locks.releaseRequest();
+    r.setPath("/bench/lock");
+    Check(!r.send().wait(ws).hasError(), "lock release");
+  };
+  struct Workload {
+    const char* name;
+    std::function<void()> fn;
+  } workloads[] = {{"read_1k", read_1k}, {"stat_100", stat_100}, {"lock_unlock", lock_cycle}};
+
+  nlohmann::json out;
+  for (auto& w : workloads) {
+    Time(200, w.fn);  // warm up
+    std::vector<double> p50s, p99s;
+    for (int r = 0; r < runs; ++r) {
+      auto us = Time(iterations, w.fn);
+      p50s.push_back(Percentile(us, 0.50));
+      p99s.push_back(Percentile(us, 0.99));
+    }
+    out[w.name] = {{"p50_us_runs", p50s}, {"p99_us_runs", p99s},
+                   {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
+  }
+
+  // 8 clients, each on its own thread and connection, reading 1 KiB.
+  std::vector<double> rates;
+  for (int r = 0; r < runs; ++r) {
+    std::atomic<uint64_t> calls{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&]() {
+        auto client = Connect(socket);
+        auto f = client->session().filesRequest().send().getFiles();
+        while (!stop.load(std::memory_order_relaxed)) {
+          auto req = f.readRequest();
+          req.setPath("/bench/read-1k");
+          auto res = req.send().wait(client->wait_scope());
+          Check(!res.hasError(), "concurrent read");
+          calls.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // connect and warm up
+    uint64_t start = calls.load();
+    auto t0 = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    uint64_t done = calls.load() - start;
+    double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    stop = true;
+    for (auto& th : threads) th.join();
+    rates.push_back(done / elapsed);
+  }
+  out["concurrent_8_read_1k"] = {{"calls_per_s_runs", rates}, {"calls_per_s", Median(rates)}};
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
