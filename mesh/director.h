@@ -1,0 +1,310 @@
+// Director: the mesh's control plane. Nodes register with a registration
+// key and then heartbeat with their own credential; operators trust, drain,
+// revoke and admit them. Agent tasks are created under an API key's
+// entitlements, placed on nodes under leases, driven through their states by
+// the holder of the lease token, retried with back-off, migrated with a
+// checkpoint, and their results stored with SHA-256 hashes.
+//
+// Each public method is what one control-socket RPC handler calls. Nothing
+// here does network I/O; Complete writes result files. None of it may run
+// on a FUSE thread.
+//
+// State lives in a Store (see store.h): one record per node
+// (mesh/node/<id>), task (mesh/task/<id>) and result index
+// (mesh/result/<task id>), and one key per task lease (mesh/lease/<task id>)
+// attached to a store lease, so lease expiry is the store's job and reaches
+// the director as a watch event. The director keeps a decoded copy in
+// memory and writes through with compare-and-swap on each record's revision.
+// Heartbeat data (queue depth, free capacity, time of last heartbeat) is
+// soft state kept in memory only; after Open every node counts as just
+// heard from.
+//
+// Secrets: node credentials and lease tokens are random 128/256-bit values
+// returned once; the store holds only their SHA-256.
+//
+// Errors: ENOENT unknown task/node; EINVAL bad argument or wrong state for
+// the request; ENOKEY wrong registration key or node credential; EACCES
+// revoked node or key scope without submission rights; EDQUOT hourly
+// submission quota spent; ESTALE wrong, fenced or expired lease token, or a
+// concurrent writer changed a record; EEXIST node name taken; EIO storage.
+//
+// Thread-safety: every method may be called concurrently; one mutex (mu_)
+// guards the in-memory state and is held across store commits so memory and
+// store change in the same order. Lock order: mu_ -> store's locks; the
+// watch callback takes only expired_mu_.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "fs/status.h"
+#include "mesh/clock.h"
+#include "mesh/store.h"
+
+namespace nexus::mesh {
+
+enum class NodeState { kReady, kDrained, kDown, kRevoked };
+enum class TrustTier { kUntrusted, kTrusted };
+enum class TaskState { kPending, kAssigned, kRunning, kSucceeded, kFailed, kCancelled };
+
+std::string_view Name(NodeState s);
+std::string_view Name(TrustTier t);
+std::string_view Name(TaskState s);
+
+struct NodeInfo {
+  std::string id;  // "n-<number>"
+  std::string name;
+  std::string address;
+  int64_t capacity = 0;
+  TrustTier trust = TrustTier::kUntrusted;
+  NodeState state = NodeState::kReady;
+  std::string fingerprint;  // of the current credential
+  int64_t queue_depth = 0;  // as last reported
+  int64_t free_capacity = 0;
+  int64_t active_tasks = 0;  // assigned or running here
+  TimePoint registered_at{};
+  TimePoint last_heartbeat{};
+};
+
+// Returned once by Register and RotateCredential: the credential itself is
+// not stored and cannot be shown again.
+struct NodeCredential {
+  std::string node_id;
+  std::string credential;
+  std::string fingerprint;  // "sha256:" + 16 hex digits, safe to display
+};
+
+struct TaskSpec {
+  std::string name;
+  std::string command;
+  std::string zone;  // the zone the worker binds read-write at /zone
+  TrustTier required_trust = TrustTier::kTrusted;
+  int max_attempts = 3;
+  bool allow_network = false;
+};
+
+// The API key a submission arrives with, as the key store describes it.
+struct Submitter {
+  static constexpr uint32_t kScopeSubmitTasks = 1u << 0;
+  std::string key_id;
+  uint32_t scopes = kScopeSubmitTasks;
+  // Submissions allowed in any sliding 60-minute window; 0 = unlimited.
+  int hourly_quota = 0;
+};
+
+struct TaskInfo {
+  std::string id;  // "t-<number>"
+  TaskSpec spec;
+  std::string submitter;  // key id
+  TaskState state = TaskState::kPending;
+  std::string node_id;  // while assigned or running
+  std::string node_address;
+  // Only in the answers of Schedule, ScheduleAll and Migrate, for the node
+  // the task is handed to; empty everywhere else.
+  std::string lease_token;
+  TimePoint lease_expires{};
+  int attempts = 0;  // assignments so far (migrations do not count)
+  TimePoint not_before{};  // back-off: not placed before this
+  std::string reason;  // why pending / failed
+  std::string progress;
+  std::string checkpoint_ref;
+  bool has_result = false;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+// What a worker reports when the command has ended.
+struct TaskOutput {
+  int exit_code = 0;
+  std::string stdout_data;
+  std::string stderr_data;
+  std::vector<std::pair<std::string, std::string>> files;  // name (no '/'), content
+};
+
+struct ResultFile {
+  std::string name;  // "stdout", "stderr" or "files/<name>"
+  uint64_t size = 0;
+  std::string sha256;  // hex, of the content
+  std::string path;    // absolute path under the results dir
+};
+
+struct TaskResult {
+  std::string task_id;
+  int exit_code = 0;
+  TimePoint completed_at{};
+  std::vector<ResultFile> files;
+};
+
+struct ScheduleSummary {
+  size_t assigned = 0;
+  size_t pending = 0;  // left pending (no eligible node or backing off)
+  std::vector<TaskInfo> placements;  // the assigned tasks, with their tokens
+};
+
+struct DirectorOptions {
+  std::string registration_key;  // required; distinct from operator API keys
+  std::string results_dir;       // required; created if missing
+  Duration heartbeat_timeout = std::chrono::seconds(15);  // then the node is down
+  Duration lease_ttl = std::chrono::seconds(30);
+  Duration retry_backoff_base = std::chrono::seconds(1);  // doubles per attempt
+  Duration retry_backoff_cap = std::chrono::minutes(5);
+  size_t power_of_two_threshold = 64;  // eligible nodes above which to sample
+  size_t schedule_batch = 1024;        // placements per store transaction
+};
+
+class Director {
+ public:
+  // Loads the state in `store`. `store` and `clock` (not owned) must outlive
+  // the director. EINVAL on missing options, EIO on storage errors.
+  static Result<std::unique_ptr<Director>> Open(Store* store, const Clock* clock,
+                                                DirectorOptions options);
+  ~Director();
+  Director(const Director&) = delete;
+  Director& operator=(const Director&) = delete;
+
+  // ---- nodes ----
+  // Joins a node (untrusted, ready). ENOKEY: wrong registration key;
+  // EEXIST: the name is taken; EINVAL: empty name/address, capacity < 0.
+  Result<NodeCredential> Register(std::string_view registration_key, std::string name,
+                                  std::string address, int64_t capacity);
+  // Issues a new credential; the old one is refused from now on.
+  Result<NodeCredential> RotateCredential(std::string_view node_id);
+  // OK if `credential` is the node's current one. ENOKEY: unknown node or
+  // wrong credential (indistinguishable on purpose); EACCES: revoked.
+  Status Authenticate(std::string_view node_id, std::string_view credential) const;
+  // Authenticates, then records liveness and load.
+  Status Heartbeat(std::string_view node_id, std::string_view credential, int64_t queue_depth,
+                   int64_t free_capacity);
+  Status SetTrust(std::string_view node_id, TrustTier trust);
+  // No new placements; tasks already there run to the end.
+  Status Drain(std::string_view node_id);
+  // No placements, calls refused; its assigned/running tasks are fenced and
+  // re-queued.
+  Status Revoke(std::string_view node_id);
+  // Back to ready from drained or revoked.
+  Status Admit(std::string_view node_id);
+  Result<NodeInfo> GetNode(std::string_view node_id) const;
+  std::vector<NodeInfo> ListNodes() const;  // joined nodes, in join order
+
+  // ---- tasks ----
+  // EACCES: key scope lacks submission; EDQUOT: hourly quota spent;
+  // EINVAL: empty name/command/zone or max_attempts < 1.
+  Result<TaskInfo> Create(TaskSpec spec, const Submitter& submitter);
+  // Places one pending task, or leaves it pending with the reason.
+  // EINVAL if the task is not pending.
+  Result<TaskInfo> Schedule(std::string_view task_id);
+  // Places every pending task whose back-off has passed, oldest first,
+  // committing a batch of placements per store transaction. On a store
+  // error the batches already committed stay assigned; their tokens are
+  // lost with the answer, so their leases expire and they are retried.
+  Result<ScheduleSummary> ScheduleAll();
+
+  // Lease-holder calls: ESTALE unless `token` is the task's current,
+  // unexpired lease token.
+  Status Start(std::string_view task_id, std::string_view token);  // -> running
+  Status Progress(std::string_view task_id, std::string_view token, std::string progress,
+                  std::string checkpoint_ref);
+  // The lease now ends `ttl` from now; returns the new expiry.
+  Result<TimePoint> Extend(std::string_view task_id, std::string_view token, Duration ttl);
+  // Stores the output under the results dir and ends the task: succeeded on
+  // exit code 0, failed otherwise (no retry: the command ran). EINVAL: a bad
+  // or duplicate file name.
+  Result<TaskInfo> Complete(std::string_view task_id, std::string_view token, TaskOutput output);
+  // The attempt failed without a result (sandbox error, node shutting
+  // down): retried after back-off, or failed at max attempts.
+  Result<TaskInfo> Fail(std::string_view task_id, std::string_view token, std::string reason);
+  // Records the checkpoint and moves the task to another eligible node with
+  // a new lease (the old token is fenced); pending if there is none.
+  Result<TaskInfo> Migrate(std::string_view task_id, std::string_view token,
+                           std::string checkpoint_ref);
+
+  // Operator calls.
+  Result<TaskInfo> Retry(std::string_view task_id);  // failed/cancelled -> pending, attempts 0
+  Result<TaskInfo> Cancel(std::string_view task_id);  // EINVAL once succeeded or failed
+  Result<TaskInfo> GetTask(std::string_view task_id) const;
+  std::vector<TaskInfo> ListTasks() const;  // in creation order
+  // ENOENT if the task has no result.
+  Result<TaskResult> GetResult(std::string_view task_id) const;
+  // A result file's content, verified against its hash (EIO on mismatch).
+  Result<std::string> ReadResultFile(std::string_view task_id, std::string_view name) const;
+
+  // Periodic housekeeping (every second or so): expires leases due at `now`
+  // (their tasks are retried after back-off or fail at max attempts).
+  void Tick(TimePoint now);
+
+ private:
+  struct Node;
+  struct Task;
+  struct Eligible;
+  using TaskChange = std::pair<Task*, Task>;
+
+  Director(Store* store, const Clock* clock, DirectorOptions options);
+  Status Load();
+
+  Node* FindNode(std::string_view id);  // mu_ held
+  const Node* FindNode(std::string_view id) const;
+  Task* FindTask(std::string_view id);
+  const Task* FindTask(std::string_view id) const;
+  Result<Node*> AuthenticateLocked(std::string_view node_id, std::string_view credential);
+  Result<Task*> Leased(std::string_view task_id, std::string_view token);
+  // Applies `change` to a copy of the task `token` leases and commits it
+  // together with the ops `change` adds.
+  using LeasedChange = std::function<Status(Task& next, TimePoint now, std::vector<Op>& ops)>;
+  Result<TaskInfo> UpdateLeased(std::string_view task_id, std::string_view token,
+                                const LeasedChange& change);
+  NodeState StateOf(const Node& n, TimePoint now) const;
+  NodeInfo InfoOf(const Node& n, TimePoint now) const;
+  TaskInfo InfoOf(const Task& t) const;
+
+  Status SaveNode(Node& n, Node next);
+  // Commits `ops` plus the new record of every changed task, then applies
+  // the changes in memory (indexes and node counters included).
+  Result<int64_t> CommitTasks(std::vector<Op> ops, std::vector<TaskChange>& changes);
+  void Apply(Task& t, Task next);
+
+  // Nodes that can take a task now, but `exclude` (0: none).
+  Eligible EligibleNodes(TimePoint now, uint64_t exclude);
+  Node* Pick(const std::vector<Node*>& nodes);
+  // Drops the task's lease (fencing its token) and node.
+  void Release(Task& next, std::vector<Op>& ops);
+  // Hands `next` to `node` under a fresh lease; returns the token.
+  std::string Assign(Task& next, Node& node, TimePoint now, bool new_attempt, std::vector<Op>& ops);
+  // Ends the current attempt of `next`: pending after back-off or failed.
+  void EndAttempt(Task& next, TimePoint now, std::string_view why, std::vector<Op>& ops);
+  Result<ScheduleSummary> ScheduleLocked(const std::vector<uint64_t>& seqs, TimePoint now);
+  Status Admin(std::string_view node_id, int admin);
+  Status CheckQuota(const Submitter& s, TimePoint now);
+
+  Store* const store_;
+  const Clock* const clock_;
+  const DirectorOptions options_;
+  WatchId watch_ = 0;
+
+  mutable std::mutex mu_;
+  std::map<uint64_t, Node> nodes_;                           // guarded by mu_; by number
+  std::unordered_map<std::string, uint64_t> node_names_;     // guarded by mu_
+  std::map<uint64_t, Task> tasks_;                           // guarded by mu_; by number
+  std::set<uint64_t> pending_;                               // guarded by mu_; pending tasks
+  std::unordered_map<std::string, std::deque<TimePoint>> submissions_;  // guarded by mu_
+  uint64_t next_node_ = 1;                                   // guarded by mu_
+  uint64_t next_task_ = 1;                                   // guarded by mu_
+  std::mt19937_64 rng_;                                      // guarded by mu_
+
+  // Lease keys the store deleted (task number, token hash), from the watch
+  // callback; drained by Tick.
+  std::mutex expired_mu_;
+  std::vector<std::pair<uint64_t, std::string>> expired_;  // guarded by expired_mu_
+};
+
+}  // namespace nexus::mesh

@@ -1,0 +1,191 @@
+#include "perms/audit.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace nexus {
+namespace {
+
+void AppendCsvField(std::string& line, std::string_view v) {
+  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+    line += v;
+    return;
+  }
+  line += '"';
+  for (char c : v) {
+    if (c == '"') line += '"';
+    line += c;
+  }
+  line += '"';
+}
+
+const char* DecisionName(bool allowed) { return allowed ? "allow" : "deny"; }
+
+}  // namespace
+
+std::string FormatRfc3339(UnixNanos t) {
+  time_t secs = static_cast<time_t>(t / 1'000'000'000);
+  long nanos = static_cast<long>(t % 1'000'000'000);
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --secs;
+  }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09ldZ", nanos);
+  return buf;
+}
+
+AuditLog::AuditLog(std::unique_ptr<SqliteDb> db, Options options)
+    : options_(options),
+      clock_(options.clock ? *options.clock : DefaultClock()),
+      db_(std::move(db)) {}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Options options) {
+  if (options.queue_capacity == 0) return Status::Error(EINVAL, "audit queue capacity is 0");
+  auto db = SqliteDb::Open(
+      path,
+      "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL,"
+      " subject TEXT NOT NULL, operation TEXT NOT NULL, object TEXT NOT NULL,"
+      " decision TEXT NOT NULL, reason TEXT NOT NULL);"
+      "CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);"
+      "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, time_ns);");
+  if (!db.ok()) return db.status();
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(*db), options));
+  log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
+}
+
+void AuditLog::Record(AuditRecord r) {
+  if (r.time == 0) r.time = clock_.Now();
+  {
+    std::lock_guard lk(mu_);
+    if (queue_.size() >= options_.queue_capacity) {
+      ++dropped_;
+      return;
+    }
+    queue_.push_back(std::move(r));
+    ++queued_;
+  }
+  wake_.notify_one();
+}
+
+uint64_t AuditLog::dropped() const {
+  std::lock_guard lk(mu_);
+  return dropped_;
+}
+
+Status AuditLog::Flush() {
+  std::unique_lock lk(mu_);
+  uint64_t target = queued_;
+  written_.wait(lk, [&] { return done_ >= target; });
+  return last_error_;
+}
+
+void AuditLog::WriterLoop() {
+  std::vector<AuditRecord> batch;
+  std::unique_lock lk(mu_);
+  for (;;) {
+    wake_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty() && stop_) return;
+    batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    lk.unlock();
+    Status st = WriteBatch(batch);
+    lk.lock();
+    if (!st.ok()) last_error_ = st;
+    done_ += batch.size();
+    written_.notify_all();
+  }
+}
+
+Status AuditLog::WriteBatch(const std::vector<AuditRecord>& batch) {
+  std::lock_guard lk(db_mu_);
+  NEXUS_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  auto ins = db_->Prepare(
+      "INSERT INTO audit(time_ns, subject, operation, object, decision, reason)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  Status st = ins.status();
+  for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
+    const AuditRecord& r = batch[i];
+    st = ins->Bind(1, static_cast<int64_t>(r.time))
+             .Bind(2, r.subject)
+             .Bind(3, r.operation)
+             .Bind(4, r.object)
+             .Bind(5, std::string_view(DecisionName(r.allowed)))
+             .Bind(6, r.reason)
+             .Run();
+  }
+  if (st.ok()) st = db_->Exec("COMMIT");
+  if (!st.ok()) (void)db_->Exec("ROLLBACK");
+  return st;
+}
+
+Result<std::vector<AuditRecord>> AuditLog::List(const AuditFilter& f) {
+  std::lock_guard lk(db_mu_);
+  auto q = db_->Prepare(
+      "SELECT time_ns, subject, operation, object, decision, reason FROM audit"
+      " WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR subject = ?2)"
+      " AND (?3 IS NULL OR decision = ?3) ORDER BY id LIMIT ?4");
+  if (!q.ok()) return q.status();
+  f.since ? q->Bind(1, static_cast<int64_t>(*f.since)) : q->BindNull(1);
+  f.subject ? q->Bind(2, *f.subject) : q->BindNull(2);
+  f.allowed ? q->Bind(3, std::string_view(DecisionName(*f.allowed))) : q->BindNull(3);
+  q->Bind(4, static_cast<int64_t>(std::min<size_t>(f.limit, INT64_MAX)));
+  std::vector<AuditRecord> out;
+  for (;;) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(AuditRecord{q->Int(0), q->Text(1), q->Text(2), q->Text(3),
+                              q->Text(4) == "allow", q->Text(5)});
+  }
+}
+
+Status AuditLog::ExportJsonl(const AuditFilter& filter, std::ostream& out) {
+  auto records = List(filter);
+  if (!records.ok()) return records.status();
+  for (const AuditRecord& r : *records) {
+    nlohmann::json j = {{"time", FormatRfc3339(r.time)}, {"time_ns", r.time},
+                        {"subject", r.subject},          {"operation", r.operation},
+                        {"object", r.object},            {"decision", DecisionName(r.allowed)},
+                        {"reason", r.reason}};
+    // Replace invalid UTF-8 rather than throw: names are arbitrary bytes.
+    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  }
+  return out ? Status::Ok() : Status::Error(EIO, "audit export: write failed");
+}
+
+Status AuditLog::ExportCsv(const AuditFilter& filter, std::ostream& out) {
+  auto records = List(filter);
+  if (!records.ok()) return records.status();
+  out << "time,subject,operation,object,decision,reason\r\n";
+  std::string line;
+  for (const AuditRecord& r : *records) {
+    std::string time = FormatRfc3339(r.time);
+    const std::string_view fields[] = {time,     r.subject, r.operation,
+                                       r.object, DecisionName(r.allowed), r.reason};
+    line.clear();
+    for (size_t i = 0; i < std::size(fields); ++i) {
+      if (i > 0) line += ',';
+      AppendCsvField(line, fields[i]);
+    }
+    out << line << "\r\n";
+  }
+  return out ? Status::Ok() : Status::Error(EIO, "audit export: write failed");
+}
+
+}  // namespace nexus

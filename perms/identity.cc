@@ -1,0 +1,91 @@
+#include "perms/identity.h"
+
+#include <algorithm>
+
+#include "perms/rebac_types.h"
+
+namespace nexus {
+
+Result<std::unique_ptr<IdentityMap>> IdentityMap::Open(const std::string& db_path,
+                                                       IdentityOptions options) {
+  auto admin = ParseSubjectView(options.admin_subject);
+  if (!admin.ok()) return admin.status();
+  auto db = SqliteDb::Open(
+      db_path,
+      "CREATE TABLE IF NOT EXISTS identities(uid INTEGER PRIMARY KEY, subject TEXT NOT NULL)");
+  if (!db.ok()) return db.status();
+  std::unique_ptr<IdentityMap> map(new IdentityMap(std::move(*db), std::move(options)));
+  auto q = map->db_->Prepare("SELECT uid, subject FROM identities");
+  if (!q.ok()) return q.status();
+  for (;;) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    map->bound_[static_cast<uid_t>(q->Int(0))] = q->Text(1);
+  }
+  return map;
+}
+
+std::string IdentityMap::SubjectFor(uid_t uid) const {
+  if (IsAdminUid(uid)) return options_.admin_subject;
+  {
+    std::shared_lock lk(mu_);
+    auto it = bound_.find(uid);
+    if (it != bound_.end()) return it->second;
+  }
+  return "user:uid-" + std::to_string(uid);
+}
+
+Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
+  auto s = ParseSubjectView(subject);
+  if (!s.ok()) return s.status();
+  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) || s->id == "*") {
+    return Status::Error(EINVAL, "a uid binds to a user or agent, not \"" +
+                                     std::string(subject) + "\"");
+  }
+  if (IsAdminUid(uid)) {
+    return Status::Error(EINVAL, "uid " + std::to_string(uid) + " always acts as " +
+                                     options_.admin_subject);
+  }
+  std::lock_guard dl(db_mu_);
+  {
+    std::shared_lock lk(mu_);
+    auto it = bound_.find(uid);
+    if (it != bound_.end()) {
+      if (it->second == subject) return Status::Ok();
+      return Status::Error(EEXIST, "uid " + std::to_string(uid) + " is bound to " + it->second);
+    }
+  }
+  auto ins = db_->Prepare("INSERT INTO identities(uid, subject) VALUES(?1, ?2)");
+  if (!ins.ok()) return ins.status();
+  NEXUS_RETURN_IF_ERROR(ins->Bind(1, static_cast<int64_t>(uid)).Bind(2, subject).Run());
+  std::unique_lock lk(mu_);
+  bound_[uid] = std::string(subject);
+  return Status::Ok();
+}
+
+Status IdentityMap::Unbind(uid_t uid) {
+  std::lock_guard dl(db_mu_);
+  {
+    std::shared_lock lk(mu_);
+    if (!bound_.count(uid)) return Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
+  }
+  auto del = db_->Prepare("DELETE FROM identities WHERE uid = ?1");
+  if (!del.ok()) return del.status();
+  NEXUS_RETURN_IF_ERROR(del->Bind(1, static_cast<int64_t>(uid)).Run());
+  std::unique_lock lk(mu_);
+  bound_.erase(uid);
+  return Status::Ok();
+}
+
+std::vector<std::pair<uid_t, std::string>> IdentityMap::List() const {
+  std::vector<std::pair<uid_t, std::string>> out;
+  {
+    std::shared_lock lk(mu_);
+    out.assign(bound_.begin(), bound_.end());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace nexus

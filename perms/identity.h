@@ -1,0 +1,69 @@
+// IdentityMap: which ReBAC subject a local uid acts as.
+//
+// A uid is bound to a user or agent subject (`agent:alice`). uid 0 and the
+// configured operator uid always act as the admin subject (by default
+// user:root, which RebacEngine bootstraps as owner of zone:root). Any other
+// unbound uid N acts as `user:uid-N`, a subject with no tuples and so no
+// grants until someone writes some.
+//
+// Storage: table identities(uid INTEGER PRIMARY KEY, subject TEXT) in the
+// same SQLite file as the tuples, on its own connection. Bindings are read
+// into memory at Open; SubjectFor never touches SQLite.
+//
+// Thread-safety: all methods may be called concurrently. SubjectFor takes a
+// shared lock; Bind/Unbind write SQLite under db_mu_, then take mu_
+// exclusively (lock order db_mu_ → mu_).
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "fs/status.h"
+#include "fs/sqlite_db.h"
+
+namespace nexus {
+
+struct IdentityOptions {
+  std::optional<uid_t> operator_uid;
+  std::string admin_subject = "user:root";
+};
+
+class IdentityMap {
+ public:
+  static Result<std::unique_ptr<IdentityMap>> Open(const std::string& db_path,
+                                                   IdentityOptions options);
+
+  // The subject `uid` acts as.
+  std::string SubjectFor(uid_t uid) const;
+  // Binds `uid` to a user or agent subject (not user:*). EINVAL for another
+  // form or for uid 0 / the operator uid (always the admin); EEXIST if the
+  // uid is bound to a different subject (unbind first). Rebinding to the
+  // same subject is a no-op.
+  Status Bind(uid_t uid, std::string_view subject);
+  // ENOENT if `uid` is not bound.
+  Status Unbind(uid_t uid);
+  // Bindings sorted by uid.
+  std::vector<std::pair<uid_t, std::string>> List() const;
+
+ private:
+  IdentityMap(std::unique_ptr<SqliteDb> db, IdentityOptions options)
+      : options_(std::move(options)), db_(std::move(db)) {}
+  bool IsAdminUid(uid_t uid) const { return uid == 0 || uid == options_.operator_uid; }
+
+  const IdentityOptions options_;
+  std::mutex db_mu_;
+  std::unique_ptr<SqliteDb> db_;  // guarded by db_mu_
+  mutable std::shared_mutex mu_;
+  std::unordered_map<uid_t, std::string> bound_;  // guarded by mu_
+};
+
+}  // namespace nexus
