@@ -90,7 +90,25 @@ struct PathFiles::Opened {
   Pin pin;
 };
 
+namespace {
+// True for "/" and paths like "/a/b": no empty, ".", ".." or NUL parts.
+bool IsNormal(const std::string& p) {
+  if (p == "/") return true;
+  if (p.size() < 2 || p[0] != '/' || p.back() == '/') return false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\0') return false;
+    if (p[i] != '/') continue;
+    size_t end = p.find('/', i + 1);
+    size_t len = (end == std::string::npos ? p.size() : end) - i - 1;
+    if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+      return false;
+  }
+  return true;
+}
+}  // namespace
+
 Result<std::string> PathFiles::Normalize(const std::string& path) {
+  if (IsNormal(path)) return path;
   if (path.empty() || path[0] != '/')
     return Status::Error(EINVAL, "'" + path + "': paths must be absolute (start with /)");
   std::vector<std::string> parts;
