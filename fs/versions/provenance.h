@@ -1,0 +1,41 @@
+// Provenance: who made a change the version store records, and the helper
+// that reads it from /proc for a process id.
+//
+// Threading: value type; ReadProcessProvenance is reentrant.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace nexus::versions {
+
+struct Provenance {
+  std::string subject;   // authenticated author, e.g. "user:uid-1000", "agent:alice"
+  uid_t uid = 0;
+  pid_t pid = 0;
+  std::string command;   // the process's comm name
+  std::string agent_id;  // NEXUS_AGENT_ID of the process, when known
+  std::string task_id;   // NEXUS_TASK_ID of the process, when known
+};
+
+// The default subject of a local user: "user:uid-<uid>".
+std::string UserSubject(uid_t uid);
+
+// `v` reduced to what is safe in a commit trailer and a git signature:
+// printable ASCII without '<' and '>', at most 256 bytes.
+std::string SanitizeField(std::string_view v);
+
+// At most this many bytes of /proc/PID/environ are read.
+inline constexpr size_t kMaxEnvironBytes = 256 * 1024;
+
+// Builds the provenance of process `pid` running as `uid`: subject
+// UserSubject(uid), command from /proc/PID/comm, NEXUS_AGENT_ID and
+// NEXUS_TASK_ID from /proc/PID/environ (first kMaxEnvironBytes only, values
+// capped at 256 bytes). A process that is gone or unreadable yields what
+// could be read; this never fails. `proc_root` is for tests.
+Provenance ReadProcessProvenance(pid_t pid, uid_t uid, const std::string& proc_root = "/proc");
+
+}  // namespace nexus::versions
