@@ -1,0 +1,207 @@
+// SearchIndex: the persistent search index of a tree, and the queries over it.
+//
+// Storage is one SQLite database (WAL) holding, for every indexed text file,
+// its chunks (runs of whole lines, see text.h) in two FTS5 indexes over the
+// same rows: `chunks_fts` (unicode61 words, BM25 ranking) for keyword
+// queries and `chunks_tri` (trigrams) to narrow grep candidates, plus one
+// optional embedding per chunk for the semantic lane. docs/search.md has
+// the schema.
+//
+// Queries:
+//  - Glob: matched against the ContentSource's live file list (see glob.h).
+//  - Grep: RE2 (linear time). Candidates come from the trigram index through
+//    RE2's prefilter, or every indexed file when the pattern has no usable
+//    literal; each candidate is read again from the ContentSource and
+//    verified line by line, so results are exact for the current content of
+//    the candidates. Files changed since they were indexed must be passed in
+//    GrepOptions::also_scan; Indexer::Grep does that for its pending queue.
+//  - Query: keyword (BM25), semantic (cosine over chunk embeddings) or
+//    hybrid (reciprocal rank fusion of both, k = 60).
+// Every query takes an optional `visible` predicate and drops the paths it
+// rejects before anything else sees them.
+//
+// Threading: all methods may be called from any number of threads at once.
+// Writes (Apply, Sync, path contexts) are serialized on one writer
+// connection (guarded by write_mu_); each query borrows a read connection
+// from a pool, so queries never wait for a write in progress (WAL).
+// The ContentSource and EmbeddingProvider must outlive the index.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fs/search/content_source.h"
+#include "fs/search/embedding.h"
+#include "fs/search/vector_index.h"
+#include "fs/status.h"
+
+
+namespace nexus::search {
+
+// Permission hook: return false to hide a path from results.
+using VisibleFn = std::function<bool(const std::string& path)>;
+// Progress of a bulk operation: `done` of `total` files.
+using ProgressFn = std::function<void(size_t done, size_t total)>;
+
+struct GrepOptions {
+  bool ignore_case = false;
+  bool fixed_string = false;  // the pattern is a literal string
+  bool files_only = false;    // one result per file, line 0 (as grep -l)
+  size_t max_results = 0;     // 0: no limit
+  VisibleFn visible;
+  // Paths (files or directories) to scan in full besides the indexed
+  // candidates: files written since they were indexed.
+  std::vector<std::string> also_scan;
+};
+
+struct GrepMatch {
+  std::string path;
+  uint32_t line = 0;  // 1-based; 0 with files_only
+  std::string text;   // the line's raw bytes, without '\n'
+  bool operator==(const GrepMatch&) const = default;
+};
+
+enum class QueryMode { kKeyword, kSemantic, kHybrid };
+
+struct QueryOptions {
+  std::string path_prefix = "/";
+  QueryMode mode = QueryMode::kKeyword;
+  size_t limit = 10;
+  VisibleFn visible;
+};
+
+struct QueryHit {
+  std::string path;
+  uint32_t start_line = 0, end_line = 0;
+  std::string snippet;       // matched terms marked «like this» (keyword lane)
+  double score = 0;          // the ranking: -bm25, cosine, or the RRF sum
+  double keyword_score = 0;  // -bm25 (higher is better); 0 if not in that lane
+  double vector_score = 0;   // cosine similarity; 0 if not in that lane
+  // True when semantic or hybrid was asked but answered by keywords only
+  // (no provider, or the provider failed for this query).
+  bool semantic_degraded = false;
+  std::string context;  // description of the longest matching path context
+};
+
+struct PathContext {
+  std::string path;
+  std::string description;
+  bool operator==(const PathContext&) const = default;
+};
+
+struct IndexCounts {
+  uint64_t files = 0;
+  uint64_t chunks = 0;
+  uint64_t bytes = 0;           // sum of indexed file sizes
+  int64_t last_update_ns = 0;   // clock time of the last committed write; 0 never
+};
+
+// One change to apply. Paths are namespace paths.
+struct Change {
+  enum class Kind { kUpsert, kRemove, kRename } kind = Kind::kUpsert;
+  std::string path;  // kRename: the old path
+  std::string to;    // kRename: the new path
+};
+
+class SearchIndex {
+ public:
+  struct Options {
+    size_t max_file_bytes = 4 << 20;  // larger files are not indexed
+    size_t chunk_lines = 80;
+    size_t chunk_bytes = 8 << 10;
+    size_t sync_batch = 1000;  // files per Sync transaction and progress report
+    // 0: the semantic lane is an exact scan. Otherwise an in-memory HNSW
+    // graph (vector_index.h) over the stored vectors is kept, and used once
+    // it holds at least this many vectors.
+    size_t hnsw_min_vectors = 0;
+    EmbeddingProvider* embedder = nullptr;  // null: no semantic lane
+    std::function<int64_t()> now_ns;        // wall clock; default system_clock
+  };
+
+  // Opens or creates the index at `db_path`. If the embedder's model differs
+  // from the one the stored vectors came from, those vectors are dropped
+  // (Sync with force refills them).
+  static Result<std::unique_ptr<SearchIndex>> Open(const std::string& db_path, ContentSource* source,
+                                                   Options options);
+  ~SearchIndex();
+  SearchIndex(const SearchIndex&) = delete;
+  SearchIndex& operator=(const SearchIndex&) = delete;
+
+  // Applies `changes` in order, in one transaction. kUpsert re-reads the
+  // file (dropping it from the index if it is gone, binary or too large);
+  // kRemove and kRename act on the path and every path below it, and a
+  // rename replaces whatever was indexed at `to` (and, if nothing was
+  // indexed at `from`, indexes `to` as an upsert would). A file that cannot
+  // be read is dropped, not an error.
+  Status Apply(std::span<const Change> changes);
+
+  // Brings everything at or below `root` in line with the ContentSource:
+  // new and changed files (by size and mtime, or all with `force`) are
+  // indexed, vanished ones removed. Commits, then reports progress, every
+  // `sync_batch` files; `progress` runs without any lock held.
+  Status Sync(const std::string& root, bool force, const ProgressFn& progress = {});
+
+  Result<std::vector<std::string>> Glob(const std::string& pattern, const std::string& under = "/",
+                                        const VisibleFn& visible = {}) const;
+  // Results ordered by path, then line. EINVAL for a pattern RE2 rejects.
+  Result<std::vector<GrepMatch>> Grep(const std::string& pattern, const std::string& under,
+                                      const GrepOptions& options) const;
+  // Ranked chunks, best first. EINVAL for a text with no word in it.
+  Result<std::vector<QueryHit>> Query(const std::string& text, const QueryOptions& options) const;
+
+  // Path contexts: a description attached to a path and everything below it.
+  Status SetPathContext(const std::string& path, const std::string& description);
+  Result<std::vector<PathContext>> ListPathContexts() const;
+  Status DeletePathContext(const std::string& path);  // ENOENT if none
+
+  Result<IndexCounts> Counts() const;
+  ContentSource* source() const { return source_; }
+
+ private:
+  struct Conn;   // a connection and its cached prepared statements
+  class Reader;  // a Conn borrowed from the read pool
+  struct Lane;   // one ranked hit of one lane
+
+  SearchIndex(ContentSource* source, Options options);
+  Result<std::unique_ptr<Conn>> Connect() const;
+  Result<Reader> Borrow() const;
+  // All *Locked methods require write_mu_ and run inside a transaction.
+  Status UpsertLocked(const std::string& path, const FileInfo* known);
+  Status RemoveLocked(const std::string& path, bool subtree);
+  Status DeleteChunksLocked(int64_t file_id);
+  Status RenameLocked(const std::string& from, const std::string& to);
+  Status InTransaction(const std::function<Status()>& body);  // requires write_mu_
+  VectorIndex* Ann() const;
+  void AnnUpdate(int64_t chunk_id, Vector v);  // requires write_mu_; empty v: removal
+  Result<std::vector<PathContext>> ReadPathContexts(Conn& c) const;
+  Result<std::vector<Lane>> KeywordLane(Conn& c, const std::string& match,
+                                        const QueryOptions& o, size_t want) const;
+  Result<std::vector<Lane>> VectorLane(Conn& c, const std::string& text,
+                                       const QueryOptions& o, size_t want) const;
+
+  ContentSource* const source_;
+  const Options options_;
+  std::string db_path_;
+
+  std::mutex write_mu_;
+  std::unique_ptr<Conn> writer_;  // guarded by write_mu_
+  std::atomic<int64_t> last_update_ns_{0};
+
+  // HNSW over the stored vectors (hnsw_min_vectors > 0), created with the
+  // first vector (its dimension fixes the graph's). Changes of a transaction
+  // are staged in ann_pending_ and applied only once it commits.
+  mutable std::mutex ann_mu_;
+  std::unique_ptr<VectorIndex> ann_;                     // pointer guarded by ann_mu_
+  std::vector<std::pair<int64_t, Vector>> ann_pending_;  // guarded by write_mu_
+
+  mutable std::mutex pool_mu_;
+  mutable std::vector<std::unique_ptr<Conn>> idle_readers_;  // guarded by pool_mu_
+};
+
+}  // namespace nexus::search
