@@ -4,14 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fs/clock.h"
+
 namespace nexus {
 namespace {
 
-int64_t WallNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 const char* StateName(FeatureState::State s) {
   switch (s) {
@@ -66,7 +63,7 @@ class StatusService final : public kj::HttpService {
         {"status", i.mounted.load() ? "ok" : "starting"},
         {"version", i.version},
         {"pid", i.pid},
-        {"uptime_seconds", static_cast<double>(WallNowNs() - i.started_ns) / 1e9},
+        {"uptime_seconds", static_cast<double>(DefaultClock().Now() - i.started_ns) / 1e9},
         {"mounted", i.mounted.load()},
         {"mountpoint", i.mountpoint},
         {"data_dir", i.data_dir},
@@ -104,7 +101,7 @@ class StatusService final : public kj::HttpService {
           static_cast<double>(s_.info->connections.load()));
     if (s_.locks)
       gauge("nexus_locks_held", "gauge", "Advisory locks held.",
-            static_cast<double>(s_.locks->size(WallNowNs())));
+            static_cast<double>(s_.locks->size(DefaultClock().Now())));
     gauge("nexus_mounted", "gauge", "1 while the mount is up and serving.",
           s_.info->mounted.load() ? 1 : 0);
     return out;

@@ -262,7 +262,7 @@ Director::~Director() { store_->Unwatch(watch_); }
 
 Status Director::Load() {
   std::lock_guard lk(mu_);
-  const TimePoint now = clock_->Now();
+  const TimePoint now = MeshNow(*clock_);
   for (const KeyValue& kv : store_->Range(kNodePrefix)) {
     uint64_t seq = ParseId(std::string_view(kv.key).substr(kNodePrefix.size()), 'n');
     auto rec = Record::Parse(kv.value);
@@ -399,7 +399,7 @@ Result<NodeCredential> Director::Register(std::string_view registration_key, std
     return Status::Error(EINVAL, "a node needs a name, an address and a capacity >= 0");
   std::lock_guard lk(mu_);
   if (node_names_.count(name)) return Status::Error(EEXIST, "node name '" + name + "' is taken");
-  const TimePoint now = clock_->Now();
+  const TimePoint now = MeshNow(*clock_);
   NodeCredential cred;
   cred.credential = "nxn_" + RandomHex(32);
   Node next;
@@ -445,7 +445,7 @@ Status Director::Heartbeat(std::string_view node_id, std::string_view credential
   auto n = AuthenticateLocked(node_id, credential);
   if (!n.ok()) return n.status();
   Node& node = **n;
-  node.last_heartbeat = clock_->Now();
+  node.last_heartbeat = MeshNow(*clock_);
   node.queue_depth = queue_depth;
   node.free_capacity = free_capacity;
   node.placed_since_heartbeat = 0;
@@ -483,7 +483,7 @@ Status Director::Admin(std::string_view node_id, int admin) {
       re.state = TaskState::kPending;
       re.not_before = {};
       re.reason = "node " + NodeId(n->seq) + " revoked";
-      re.updated_at = clock_->Now();
+      re.updated_at = MeshNow(*clock_);
       changes.emplace_back(&t, std::move(re));
     }
   }
@@ -498,12 +498,12 @@ Result<NodeInfo> Director::GetNode(std::string_view node_id) const {
   std::lock_guard lk(mu_);
   const Node* n = FindNode(node_id);
   if (n == nullptr) return NotFound("node", node_id);
-  return InfoOf(*n, clock_->Now());
+  return InfoOf(*n, MeshNow(*clock_));
 }
 
 std::vector<NodeInfo> Director::ListNodes() const {
   std::lock_guard lk(mu_);
-  const TimePoint now = clock_->Now();
+  const TimePoint now = MeshNow(*clock_);
   std::vector<NodeInfo> out;
   out.reserve(nodes_.size());
   for (const auto& [seq, n] : nodes_) out.push_back(InfoOf(n, now));
@@ -592,7 +592,7 @@ Result<Director::Task*> Director::Leased(std::string_view task_id, std::string_v
                                      std::string(Name(t->state)) + ": no lease is held");
   if (!SecretEquals(Sha256Hex(token), t->token_hash))
     return Status::Error(ESTALE, "wrong or stale lease token for task " + std::string(task_id));
-  if (t->lease_expires <= clock_->Now())
+  if (t->lease_expires <= MeshNow(*clock_))
     return Status::Error(ESTALE, "the lease of task " + std::string(task_id) + " has expired");
   return t;
 }
@@ -714,7 +714,7 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
   if (spec.name.empty() || spec.command.empty() || spec.zone.empty() || spec.max_attempts < 1)
     return Status::Error(EINVAL, "a task needs a name, a command, a zone and max attempts >= 1");
   std::lock_guard lk(mu_);
-  const TimePoint now = clock_->Now();
+  const TimePoint now = MeshNow(*clock_);
   NEXUS_RETURN_IF_ERROR(CheckQuota(submitter, now));
   Task next;
   next.seq = next_task_;
@@ -742,7 +742,7 @@ Result<TaskInfo> Director::Schedule(std::string_view task_id) {
   if (t == nullptr) return NotFound("task", task_id);
   if (t->state != TaskState::kPending)
     return Status::Error(EINVAL, "task " + std::string(task_id) + " is " + std::string(Name(t->state)));
-  auto sum = ScheduleLocked({t->seq}, clock_->Now());
+  auto sum = ScheduleLocked({t->seq}, MeshNow(*clock_));
   if (!sum.ok()) return sum.status();
   if (sum->placements.empty()) return InfoOf(*t);
   return std::move(sum->placements.front());
@@ -751,7 +751,7 @@ Result<TaskInfo> Director::Schedule(std::string_view task_id) {
 Result<ScheduleSummary> Director::ScheduleAll() {
   std::lock_guard lk(mu_);
   std::vector<uint64_t> seqs(pending_.begin(), pending_.end());
-  return ScheduleLocked(seqs, clock_->Now());
+  return ScheduleLocked(seqs, MeshNow(*clock_));
 }
 
 Result<TaskInfo> Director::UpdateLeased(std::string_view task_id, std::string_view token,
@@ -760,7 +760,7 @@ Result<TaskInfo> Director::UpdateLeased(std::string_view task_id, std::string_vi
   auto leased = Leased(task_id, token);
   if (!leased.ok()) return leased.status();
   Task* t = *leased;
-  const TimePoint now = clock_->Now();
+  const TimePoint now = MeshNow(*clock_);
   Task next = *t;
   next.updated_at = now;
   std::vector<Op> ops;
@@ -800,7 +800,7 @@ Result<TimePoint> Director::Extend(std::string_view task_id, std::string_view to
     return Status::Error(ESTALE, "the lease of task " + std::string(task_id) + " has expired");
   if (!rev.ok()) return rev.status();
   // The deadline lives in the store lease; the record does not change.
-  t->lease_expires = clock_->Now() + ttl;
+  t->lease_expires = MeshNow(*clock_) + ttl;
   return t->lease_expires;
 }
 
@@ -915,7 +915,7 @@ Result<TaskInfo> Director::Retry(std::string_view task_id) {
   next.attempts = 0;
   next.not_before = {};
   next.reason = "retried";
-  next.updated_at = clock_->Now();
+  next.updated_at = MeshNow(*clock_);
   std::vector<TaskChange> changes;
   changes.emplace_back(t, std::move(next));
   NEXUS_RETURN_IF_ERROR(CommitTasks({}, changes));
@@ -934,7 +934,7 @@ Result<TaskInfo> Director::Cancel(std::string_view task_id) {
   Release(next, ops);
   next.state = TaskState::kCancelled;
   next.reason = "cancelled";
-  next.updated_at = clock_->Now();
+  next.updated_at = MeshNow(*clock_);
   std::vector<TaskChange> changes;
   changes.emplace_back(t, std::move(next));
   NEXUS_RETURN_IF_ERROR(CommitTasks(std::move(ops), changes));

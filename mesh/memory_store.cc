@@ -61,7 +61,7 @@ Result<int64_t> MemoryStore::CommitLocked(std::unique_lock<std::mutex>& lock,
                                           std::vector<Op>& ops) {
   NEXUS_RETURN_IF_ERROR(Validate(ops));
   const int64_t rev = revision_ + 1;
-  const TimePoint now = clock_->Now();
+  const TimePoint now = MeshNow(*clock_);
   const bool watched = !watchers_.empty();
 
   // Undo log: the state before this transaction of everything it touches.

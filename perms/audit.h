@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "fs/status.h"
-#include "perms/clock.h"
+#include "fs/clock.h"
 #include "fs/sqlite_db.h"
 
 namespace nexus {

@@ -34,7 +34,7 @@
 
 #include "fs/status.h"
 #include "perms/audit.h"
-#include "perms/clock.h"
+#include "fs/clock.h"
 #include "perms/rebac_cache.h"
 #include "perms/rebac_index.h"
 #include "perms/rebac_store.h"

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "fs/status.h"
-#include "perms/clock.h"
+#include "fs/clock.h"
 #include "perms/rebac_types.h"
 
 namespace nexus {

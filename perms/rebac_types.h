@@ -20,7 +20,7 @@
 #include <string_view>
 
 #include "fs/status.h"
-#include "perms/clock.h"
+#include "fs/clock.h"
 
 namespace nexus {
 

@@ -3,7 +3,6 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include <chrono>
 #include <memory>
 
 #include "fs/sqlite_db.h"
@@ -66,12 +65,6 @@ Status ValidateUserName(const std::string& name) {
   return Status::Ok();
 }
 
-int64_t SystemNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 UserRecord ReadUser(const Statement& s) {
   UserRecord u;
   u.name = s.Text(0);
@@ -106,15 +99,15 @@ KeyScope UserRecord::Scope() const {
   return subject_type == "agent" ? KeyScope::kAgent : KeyScope::kUser;
 }
 
-Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& db_path, Clock clock) {
+Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& db_path, const Clock* clock) {
   auto db = SqliteDb::Open(db_path, kSchema);
   if (!db.ok()) return db.status();
-  if (!clock) clock = SystemNowNs;
-  return std::unique_ptr<KeyStore>(new KeyStore(std::move(db).value(), std::move(clock)));
+  return std::unique_ptr<KeyStore>(
+      new KeyStore(std::move(db).value(), clock ? clock : &DefaultClock()));
 }
 
-KeyStore::KeyStore(std::unique_ptr<SqliteDb> db, Clock clock)
-    : db_(std::move(db)), clock_(std::move(clock)) {}
+KeyStore::KeyStore(std::unique_ptr<SqliteDb> db, const Clock* clock)
+    : db_(std::move(db)), clock_(clock) {}
 KeyStore::~KeyStore() = default;
 
 Status KeyStore::SplitKey(const std::string& key, std::string* id, std::string* secret) {
@@ -140,7 +133,7 @@ Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string&
   k.user = user.name;
   k.name = name.empty() ? "default" : name;
   k.scope = user.Scope();
-  k.created_ns = clock_();
+  k.created_ns = clock_->Now();
   k.expires_ns = expires_days ? k.created_ns + expires_days * kNsPerDay : 0;
   if (user.expires_ns && (!k.expires_ns || k.expires_ns > user.expires_ns))
     k.expires_ns = user.expires_ns;
@@ -163,7 +156,7 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user,
                                      user.subject_type + "'");
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
   std::lock_guard<std::mutex> lock(mu_);
-  user.created_ns = clock_();
+  user.created_ns = clock_->Now();
   user.expires_ns = expires_days ? user.created_ns + expires_days * kNsPerDay : 0;
   NEXUS_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
   auto fail = [&](Status st) {
@@ -283,7 +276,7 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   if (name) k->name = *name;
-  if (expires_days > 0) k->expires_ns = clock_() + expires_days * kNsPerDay;
+  if (expires_days > 0) k->expires_ns = clock_->Now() + expires_days * kNsPerDay;
   if (clear_expiry) k->expires_ns = 0;
   auto st = db_->Prepare("UPDATE keys SET name = ?, expires_ns = ? WHERE id = ?");
   if (!st.ok()) return st.status();
@@ -311,7 +304,7 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::Authenticate(const std::strin
   auto k = LoadKeyLocked(id);
   if (!k.ok()) return k.status();
   if (k->revoked) return Status::Error(ENOKEY, "API key " + id + " was revoked");
-  int64_t now = clock_();
+  int64_t now = clock_->Now();
   if (k->expires_ns && k->expires_ns <= now)
     return Status::Error(ENOKEY, "API key " + id + " has expired");
   auto u = GetUserLocked(k->user);

@@ -15,13 +15,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "fs/clock.h"
 #include "fs/status.h"
 
 namespace nexus {
@@ -55,9 +55,9 @@ struct KeyRecord {
 
 class KeyStore {
  public:
-  using Clock = std::function<int64_t()>;  // wall-clock nanoseconds
-
-  static Result<std::unique_ptr<KeyStore>> Open(const std::string& db_path, Clock clock = {});
+  // `clock` (null: the system clock) must outlive the store.
+  static Result<std::unique_ptr<KeyStore>> Open(const std::string& db_path,
+                                                const Clock* clock = nullptr);
   ~KeyStore();
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;
@@ -82,7 +82,7 @@ class KeyStore {
   static Status SplitKey(const std::string& key, std::string* id, std::string* secret);
 
  private:
-  KeyStore(std::unique_ptr<SqliteDb> db, Clock clock);
+  KeyStore(std::unique_ptr<SqliteDb> db, const Clock* clock);
   // All three require mu_.
   Result<KeyRecord> InsertKey(const UserRecord& user, const std::string& name, int expires_days);
   Result<KeyRecord> LoadKeyLocked(const std::string& key_id);
@@ -90,7 +90,7 @@ class KeyStore {
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by mu_
-  Clock clock_;
+  const Clock* clock_;
 };
 
 }  // namespace nexus

@@ -83,10 +83,11 @@ struct Feature {
   enum State {
     enabled @0;
     disabled @1;     # switched off by the profile or configuration
-    unavailable @2;  # not in this build yet
+    unavailable @2;  # not served by this daemon (yet)
   }
 }
 
+# The daemon's state as `status` reports it.
 struct DaemonStatus {
   version @0 :Text;
   pid @1 :UInt32;
@@ -107,10 +108,15 @@ struct DaemonStatus {
 
 # An authenticated caller's view of the daemon.
 interface Session {
+  # Who this session acts as.
   identity @0 () -> (identity :Identity);
+  # The daemon's state (for `nexus status` and `nexus ready`).
   status @1 () -> (status :DaemonStatus);
+  # The profile and every feature with its state.
   features @2 () -> (profile :Text, features :List(Feature));
+  # File operations by path in the mounted namespace.
   files @3 () -> (files :Files);
+  # Advisory locks for agents.
   locks @4 () -> (locks :Locks);
   # Admin-only methods check the caller on every call.
   admin @5 () -> (admin :Admin);
@@ -143,17 +149,20 @@ struct FileStat {
   symlinkTarget @15 :Text;
 }
 
+# The answer for one path of a `stat` call.
 struct StatResult {
   path @0 :Text;
   stat @1 :FileStat;  # set when error is unset
   error @2 :Error;
 }
 
+# One entry of a listing.
 struct DirEntry {
   name @0 :Text;
   stat @1 :FileStat;  # filled when the listing was asked `long`
 }
 
+# One file of a `readBulk` call.
 struct ReadResult {
   path @0 :Text;
   data @1 :Data;
@@ -167,6 +176,7 @@ struct ItemResult {
   error @1 :Error;  # unset on success
 }
 
+# One rename of a `renameBatch` call.
 struct RenameItem {
   from @0 :Text;
   to @1 :Text;
@@ -179,6 +189,8 @@ interface ByteSink {
   done @1 () -> (stat :FileStat, error :Error);
 }
 
+# File operations by path in the mounted namespace, checked against the
+# session's POSIX identity; changes are visible on the mount at once.
 interface Files {
   # Writes `data` to `path`, creating it (mode 0644 minus nothing) if
   # missing. truncate: replace the content; else write at `offset`, or at
@@ -190,10 +202,16 @@ interface Files {
   read @1 (path :Text, offset :UInt64, length :UInt64) -> (data :Data, size :UInt64, error :Error);
   # Stats many paths in one round trip; `detailed` adds metadata fields.
   stat @2 (paths :List(Text), detailed :Bool) -> (results :List(StatResult));
+  # Lists a directory, sorted by name; `long` fills each entry's stat.
   list @3 (path :Text, long :Bool) -> (entries :List(DirEntry), error :Error);
+  # Creates a directory (mode 0 means 0755, before the caller's umask);
+  # `parents` creates missing ancestors and accepts an existing directory.
   mkdir @4 (path :Text, parents :Bool, mode :UInt32) -> (error :Error);
+  # Removes an empty directory.
   rmdir @5 (path :Text) -> (error :Error);
+  # Renames each item on its own (rename(2) semantics, replacing a target).
   renameBatch @6 (items :List(RenameItem)) -> (results :List(ItemResult));
+  # Removes each non-directory on its own.
   removeBatch @7 (paths :List(Text)) -> (results :List(ItemResult));
   # Reads several whole files. Missing files come back with notFound; with
   # `atomic`, the first failure fails the call and no data is returned.
@@ -213,18 +231,22 @@ struct LockInfo {
   expiresAtNs @3 :Int64;
 }
 
+# Advisory locks (see LockInfo).
 interface Locks {
   # ttlSeconds 0: the default (60 s). waitSeconds 0: fail at once with
   # `busy` when held; else wait up to that long, then `timedOut`.
   acquire @0 (path :Text, ttlSeconds :Float64, waitSeconds :Float64) -> (lock :LockInfo, error :Error);
   # Only the holder releases; `force` (admins only) releases anyone's.
   release @1 (path :Text, force :Bool) -> (error :Error);
+  # The lock on `path`, if held.
   info @2 (path :Text) -> (lock :LockInfo, held :Bool);
+  # Every lock held.
   list @3 () -> (locks :List(LockInfo));
 }
 
 # ---------------------------------------------------------------- admin
 
+# A provisioned user or agent.
 struct User {
   name @0 :Text;
   subjectType @1 :Text;  # "user" or "agent"
@@ -236,6 +258,7 @@ struct User {
   subject @7 :Text;      # "user:NAME" or "agent:NAME"
 }
 
+# An API key's record.
 struct ApiKey {
   id @0 :Text;
   user @1 :Text;
@@ -248,13 +271,19 @@ struct ApiKey {
   secret @7 :Text;
 }
 
+# Users, keys and the daemon's lifecycle; every method is admin-only.
 interface Admin {
   # Creates a user or agent and its first key (shown once).
   createUser @0 (name :Text, subjectType :Text, expiresDays :UInt32, isAdmin :Bool,
                  uid :UInt32, gid :UInt32) -> (user :User, key :ApiKey, error :Error);
+  # Another key for an existing user (shown once); expiresDays 0: never
+  # (a key never outlives its user).
   createKey @1 (user :Text, name :Text, expiresDays :UInt32) -> (key :ApiKey, error :Error);
+  # Every user and agent.
   listUsers @2 () -> (users :List(User), error :Error);
+  # A user and its keys, without secrets.
   getUser @3 (name :Text) -> (user :User, keys :List(ApiKey), error :Error);
+  # Revokes a key: refused from the next authentication on.
   revokeKey @4 (keyId :Text) -> (error :Error);
   # expiresDays 0 leaves the expiry; clearExpiry makes it never expire.
   updateKey @5 (keyId :Text, name :Text, expiresDays :UInt32, clearExpiry :Bool) -> (key :ApiKey, error :Error);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fs/clock.h"
 #include "rpc/errors.h"
 
 namespace nexus {
@@ -19,11 +20,6 @@ constexpr double kMaxLockWaitS = 3600;
 constexpr uint64_t kMaxBulkBytes = 48u << 20;
 constexpr uid_t kNobody = 65534;
 
-int64_t WallNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Supplementary groups of a local process, from /proc/PID/status.
 std::vector<gid_t> GroupsOf(pid_t pid) {
@@ -390,7 +386,7 @@ class LocksImpl final : public rpc::Locks::Server {
     auto path = PathFiles::Normalize(p.getPath());
     if (call->Fail(results, path.status())) return kj::READY_NOW;
     // deadline 0: do not wait.
-    int64_t deadline = wait > 0 ? WallNowNs() + static_cast<int64_t>(wait * 1e9) : 0;
+    int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
     return TryAcquire(context, *path, static_cast<int64_t>(ttl * 1e9), deadline).attach(kj::mv(call));
   }
 
@@ -405,7 +401,7 @@ class LocksImpl final : public rpc::Locks::Server {
     }
     auto path = PathFiles::Normalize(p.getPath());
     if (call.Fail(results, path.status())) return kj::READY_NOW;
-    call.Fail(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), WallNowNs()));
+    call.Fail(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), DefaultClock().Now()));
     return kj::READY_NOW;
   }
 
@@ -414,7 +410,7 @@ class LocksImpl final : public rpc::Locks::Server {
     if (!conn_->ctx->locks) return kj::READY_NOW;
     auto path = PathFiles::Normalize(context.getParams().getPath());
     if (!path.ok()) return kj::READY_NOW;
-    auto l = conn_->ctx->locks->Info(*path, WallNowNs());
+    auto l = conn_->ctx->locks->Info(*path, DefaultClock().Now());
     auto results = context.getResults();
     results.setHeld(l.ok());
     if (l.ok()) FillLock(results.initLock(), *l);
@@ -424,7 +420,7 @@ class LocksImpl final : public rpc::Locks::Server {
   kj::Promise<void> list(ListContext context) override {
     Call call(*conn_, "locks.list");
     if (!conn_->ctx->locks) return kj::READY_NOW;
-    auto locks = conn_->ctx->locks->List(WallNowNs());
+    auto locks = conn_->ctx->locks->List(DefaultClock().Now());
     auto out = context.getResults().initLocks(locks.size());
     for (size_t i = 0; i < locks.size(); ++i) FillLock(out[i], locks[i]);
     return kj::READY_NOW;
@@ -441,7 +437,7 @@ class LocksImpl final : public rpc::Locks::Server {
   // 10 ms without blocking the event loop.
   kj::Promise<void> TryAcquire(AcquireContext context, std::string path, int64_t ttl_ns,
                                int64_t deadline_ns) {
-    int64_t now = WallNowNs();
+    int64_t now = DefaultClock().Now();
     auto l = conn_->ctx->locks->Acquire(path, conn_->subject, ttl_ns, now);
     auto results = context.getResults();
     if (l.ok()) {
@@ -602,7 +598,7 @@ class SessionImpl final : public rpc::Session::Server {
     auto s = context.getResults().initStatus();
     s.setVersion(i.version);
     s.setPid(static_cast<uint32_t>(i.pid));
-    s.setUptimeSeconds(static_cast<double>(WallNowNs() - i.started_ns) / 1e9);
+    s.setUptimeSeconds(static_cast<double>(DefaultClock().Now() - i.started_ns) / 1e9);
     s.setDataDir(i.data_dir);
     s.setMountpoint(i.mountpoint);
     s.setMounted(i.mounted.load());

@@ -344,17 +344,15 @@ int ReadBulk(Cli& cli, const Args& a) {
 
 // ---------------------------------------------------------------- changes
 
-int MkDir(Cli& cli, const Args& a) {
+// Runs `call` for each path on its own; exit 1 if any failed.
+int EachPath(Cli& cli, const Args& a,
+             const std::function<Status(NexusClient&, rpc::Files::Client&, const std::string&)>& call) {
   return WithClient(cli, [&](NexusClient& c) -> int {
     auto files = FilesOf(c);
     int rc = kExitOk;
     json out = json::array();
     for (const auto& path : a.positional) {
-      auto req = files.mkdirRequest();
-      req.setPath(path);
-      req.setParents(a.Has("parents"));
-      auto r = c.Wait(req.send());
-      Status st = r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
+      Status st = call(c, files, path);
       if (!st.ok()) {
         std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
         rc = kExitFailed;
@@ -366,24 +364,28 @@ int MkDir(Cli& cli, const Args& a) {
   });
 }
 
+// The Status of a reply that carries an optional `error`.
+template <typename Reply>
+Status ReplyStatus(Result<Reply>& r) {
+  return r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
+}
+
+int MkDir(Cli& cli, const Args& a) {
+  return EachPath(cli, a, [&](NexusClient& c, rpc::Files::Client& files, const std::string& path) {
+    auto req = files.mkdirRequest();
+    req.setPath(path);
+    req.setParents(a.Has("parents"));
+    auto r = c.Wait(req.send());
+    return ReplyStatus(r);
+  });
+}
+
 int RmDir(Cli& cli, const Args& a) {
-  return WithClient(cli, [&](NexusClient& c) -> int {
-    auto files = FilesOf(c);
-    int rc = kExitOk;
-    json out = json::array();
-    for (const auto& path : a.positional) {
-      auto req = files.rmdirRequest();
-      req.setPath(path);
-      auto r = c.Wait(req.send());
-      Status st = r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
-      if (!st.ok()) {
-        std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
-        rc = kExitFailed;
-      }
-      out.push_back({{"path", path}, {"ok", st.ok()}});
-    }
-    if (cli.json) cli.PrintJson(out);
-    return rc;
+  return EachPath(cli, a, [&](NexusClient& c, rpc::Files::Client& files, const std::string& path) {
+    auto req = files.rmdirRequest();
+    req.setPath(path);
+    auto r = c.Wait(req.send());
+    return ReplyStatus(r);
   });
 }
 

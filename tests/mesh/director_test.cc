@@ -222,7 +222,7 @@ TEST_P(DirectorTest, TrustedOnlyByDefaultWithAReasonWhenNothingFits) {
   EXPECT_EQ(placed.node_id, u.node_id);
   EXPECT_EQ(placed.node_address, "http://untrusted:8080");
   EXPECT_EQ(placed.lease_token.size(), 32u);
-  EXPECT_EQ(placed.lease_expires, clock_.Now() + 30s);
+  EXPECT_EQ(placed.lease_expires, MeshNow(clock_) + 30s);
   EXPECT_EQ(placed.attempts, 1);
   EXPECT_TRUE(director_->GetTask(t.id)->lease_token.empty()) << "the token is shown only once";
   EXPECT_EQ(director_->Schedule(t.id).code(), EINVAL);
@@ -299,15 +299,15 @@ TEST_P(DirectorTest, ExtendKeepsTheLeaseAlive) {
   clock_.Advance(20s);
   auto until = director_->Extend(t.id, t.lease_token, 30s);
   ASSERT_TRUE(until.ok());
-  EXPECT_EQ(*until, clock_.Now() + 30s);
+  EXPECT_EQ(*until, MeshNow(clock_) + 30s);
   EXPECT_EQ(director_->Extend(t.id, t.lease_token, 0s).code(), EINVAL);
   EXPECT_EQ(director_->Extend(t.id, "nope", 30s).code(), ESTALE);
   clock_.Advance(20s);  // past the first deadline
-  director_->Tick(clock_.Now());
+  director_->Tick(MeshNow(clock_));
   EXPECT_EQ(StateOf(t.id), TaskState::kAssigned);
   clock_.Advance(10s);  // past the extended one
   EXPECT_EQ(director_->Start(t.id, t.lease_token).code(), ESTALE) << "expired even before a tick";
-  director_->Tick(clock_.Now());
+  director_->Tick(MeshNow(clock_));
   EXPECT_EQ(StateOf(t.id), TaskState::kPending);
 }
 
@@ -320,14 +320,14 @@ TEST_P(DirectorTest, ExpiredLeasesRetryWithBackoffUntilMaxAttempts) {
     ASSERT_EQ(placed.state, TaskState::kAssigned) << placed.reason;
     ASSERT_EQ(placed.attempts, attempt);
     AdvanceAlive(30s);
-    director_->Tick(clock_.Now());
+    director_->Tick(MeshNow(clock_));
     TaskInfo after = *director_->GetTask(t.id);
     if (attempt < 3) {
       ASSERT_EQ(after.state, TaskState::kPending);
       EXPECT_THAT(after.reason, HasSubstr("lease expired"));
-      backoffs.push_back(std::chrono::duration_cast<Duration>(after.not_before - clock_.Now()));
+      backoffs.push_back(std::chrono::duration_cast<Duration>(after.not_before - MeshNow(clock_)));
       EXPECT_EQ(Sched(t.id).state, TaskState::kPending) << "still backing off";
-      clock_.Set(after.not_before);
+      clock_.Set(ToUnixNanos(after.not_before));
     } else {
       EXPECT_EQ(after.state, TaskState::kFailed);
       EXPECT_THAT(after.reason, StartsWith("max attempts reached"));
@@ -354,8 +354,8 @@ TEST_P(DirectorTest, BackoffIsCapped) {
     TaskInfo after = *director_->GetTask(t.id);
     ASSERT_EQ(after.state, TaskState::kPending);
     EXPECT_THAT(after.reason, HasSubstr("sandbox error"));
-    last = std::chrono::duration_cast<Duration>(after.not_before - clock_.Now());
-    clock_.Set(after.not_before);
+    last = std::chrono::duration_cast<Duration>(after.not_before - MeshNow(clock_));
+    clock_.Set(ToUnixNanos(after.not_before));
   }
   EXPECT_EQ(last, 4s);
 }
@@ -366,7 +366,7 @@ TEST_P(DirectorTest, StaleTokenReplayAfterReassignmentIsFenced) {
   TaskInfo first = Sched(Submit("job").id);
   ASSERT_TRUE(director_->Start(first.id, first.lease_token).ok());
   AdvanceAlive(31s);
-  director_->Tick(clock_.Now());
+  director_->Tick(MeshNow(clock_));
   AdvanceAlive(1s);  // back-off
   TaskInfo second = Sched(first.id);
   ASSERT_EQ(second.state, TaskState::kAssigned);
@@ -381,7 +381,7 @@ TEST_P(DirectorTest, StaleTokenReplayAfterReassignmentIsFenced) {
   EXPECT_FALSE(director_->GetTask(first.id)->has_result);
   EXPECT_TRUE(director_->Start(second.id, second.lease_token).ok());
   // The old lease's expiry event must not disturb the new lease.
-  director_->Tick(clock_.Now());
+  director_->Tick(MeshNow(clock_));
   EXPECT_EQ(StateOf(first.id), TaskState::kRunning);
 }
 
@@ -563,8 +563,8 @@ TEST_P(DirectorRestartTest, StateSurvivesRestart) {
   EXPECT_NE(d->node_id, c.node_id);
 
   // The lease still expires on time after the restart.
-  clock_.Set(live.lease_expires);
-  director_->Tick(clock_.Now());
+  clock_.Set(ToUnixNanos(live.lease_expires));
+  director_->Tick(MeshNow(clock_));
   EXPECT_EQ(StateOf(live.id), TaskState::kPending);
   EXPECT_EQ(director_->Progress(live.id, live.lease_token, "x", "").code(), ESTALE);
 }
@@ -577,7 +577,7 @@ TEST_P(DirectorRestartTest, LeaseThatEndsWhileTheDirectorIsDownIsExpiredAtTheNex
   clock_.Advance(10min);
   Reopen();
   EXPECT_EQ(director_->Start(t.id, t.lease_token).code(), ESTALE);
-  director_->Tick(clock_.Now());
+  director_->Tick(MeshNow(clock_));
   auto after = director_->GetTask(t.id);
   EXPECT_EQ(after->state, TaskState::kPending);
   EXPECT_THAT(after->reason, HasSubstr("lease expired"));

@@ -127,18 +127,18 @@ TEST_P(StoreTest, LeasesExpireTheirKeysWithEvents) {
   ops.push_back(Op::Put("l/c", "C"));
   ASSERT_TRUE(store_->Commit(std::move(ops)).ok());
   EXPECT_EQ(store_->Get("l/a")->lease, 7);
-  EXPECT_EQ(*store_->LeaseDeadline(7), clock_.Now() + 10s);
+  EXPECT_EQ(*store_->LeaseDeadline(7), MeshNow(clock_) + 10s);
 
   clock_.Advance(9s);
-  EXPECT_EQ(store_->ExpireLeases(clock_.Now()), 0u);
+  EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 0u);
   std::vector<Op> keep;
   keep.push_back(Op::KeepAlive(7, 10s));
   ASSERT_TRUE(store_->Commit(std::move(keep)).ok());
   clock_.Advance(9s);
-  EXPECT_EQ(store_->ExpireLeases(clock_.Now()), 0u) << "keep-alive moved the deadline";
+  EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 0u) << "keep-alive moved the deadline";
 
   clock_.Advance(1s);
-  std::vector<WatchEvent> events = Collect("l/", [&] { EXPECT_EQ(store_->ExpireLeases(clock_.Now()), 1u); });
+  std::vector<WatchEvent> events = Collect("l/", [&] { EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 1u); });
   ASSERT_EQ(events.size(), 2u);
   for (const WatchEvent& ev : events) EXPECT_EQ(ev.type, WatchEvent::Type::kDelete);
   EXPECT_EQ(events[0].kv.value + events[1].kv.value, "AB") << "deletions carry the old value";
@@ -236,10 +236,10 @@ TEST_P(DurableStoreTest, StateSurvivesReopen) {
   ASSERT_TRUE(leased.ok());
   EXPECT_EQ(leased->lease, 3);
   EXPECT_EQ(leased->mod_revision, *rev);
-  EXPECT_EQ(*store_->LeaseDeadline(3), clock_.Now() + 30s);
+  EXPECT_EQ(*store_->LeaseDeadline(3), MeshNow(clock_) + 30s);
   // The reloaded lease still owns its key.
   clock_.Advance(31s);
-  EXPECT_EQ(store_->ExpireLeases(clock_.Now()), 1u);
+  EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 1u);
   Reopen();
   EXPECT_EQ(store_->Get("leased").code(), ENOENT);
   EXPECT_EQ(store_->LeaseDeadline(3).code(), ENOENT);

@@ -54,7 +54,7 @@ TEST(WorkerFlowTest, PlacedTaskRunsSandboxedAndReportsItsResult) {
     // Each interval stands for 20 s of director time: without the
     // extension the 30 s lease would lapse after the second one.
     clock.Advance(20s);
-    d.Tick(clock.Now());
+    d.Tick(MeshNow(clock));
     if (d.Extend(placed->id, token, 30s).ok()) ++extensions;
     ASSERT_TRUE(d.Heartbeat(node->node_id, node->credential, 1, 1).ok());
   });

@@ -15,7 +15,7 @@ constexpr int64_t kDay = 86'400LL * 1'000'000'000LL;
 class KeyStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = KeyStore::Open(dir_.path() + "/auth.db", [this]() { return now_; });
+    auto s = KeyStore::Open(dir_.path() + "/auth.db", &clock_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
@@ -26,7 +26,7 @@ class KeyStoreTest : public ::testing::Test {
     return u;
   }
   testing::TempDir dir_;
-  int64_t now_ = 1'000 * kDay;
+  ManualClock clock_{1'000 * kDay};
   std::unique_ptr<KeyStore> store_;
 };
 
@@ -89,9 +89,9 @@ TEST_F(KeyStoreTest, KeysExpireAndUserExpiryBoundsKeys) {
   auto k = store_->CreateKey("erin", "long", 30);
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(k->expires_ns, r->first.expires_ns);  // capped by the user
-  now_ += kDay;
+  clock_.Advance(std::chrono::hours(24));
   EXPECT_TRUE(store_->Authenticate(k->secret).ok());
-  now_ += kDay;
+  clock_.Advance(std::chrono::hours(24));
   EXPECT_EQ(store_->Authenticate(k->secret).code(), ENOKEY);
   EXPECT_EQ(store_->Authenticate(r->second.secret).code(), ENOKEY);
 }
@@ -102,8 +102,8 @@ TEST_F(KeyStoreTest, UpdateKeyChangesNameAndExpiry) {
   auto u = store_->UpdateKey(r->second.id, std::string("renamed"), 1, false);
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->name, "renamed");
-  EXPECT_EQ(u->expires_ns, now_ + kDay);
-  now_ += 2 * kDay;
+  EXPECT_EQ(u->expires_ns, clock_.Now() + kDay);
+  clock_.Advance(std::chrono::hours(48));
   EXPECT_EQ(store_->Authenticate(r->second.secret).code(), ENOKEY);
   ASSERT_TRUE(store_->UpdateKey(r->second.id, std::nullopt, 0, true).ok());
   EXPECT_TRUE(store_->Authenticate(r->second.secret).ok());
@@ -125,7 +125,7 @@ TEST_F(KeyStoreTest, SurvivesReopen) {
   auto r = store_->CreateUser(User("ivy"), 0);
   ASSERT_TRUE(r.ok());
   store_.reset();
-  auto s = KeyStore::Open(dir_.path() + "/auth.db", [this]() { return now_; });
+  auto s = KeyStore::Open(dir_.path() + "/auth.db", &clock_);
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE((*s)->Authenticate(r->second.secret).ok());
   auto users = (*s)->ListUsers();

@@ -1,8 +1,9 @@
-// Clock: the time source of the permission engine and the audit log.
+// Clock: the injectable wall-clock time source of the daemon's parts
+// (permission engine, audit log, mesh director, ...).
 //
 // Instants are nanoseconds since the Unix epoch in an int64_t, so tuple
-// expiries, cached-decision lifetimes and audit timestamps compare as plain
-// integers on the check path. Production code uses SystemClock; tests and the
+// expiries, lease deadlines, cached-decision lifetimes and audit timestamps
+// compare as plain integers on hot paths. Production code uses SystemClock; tests and the
 // conformance runner use ManualClock to move time without sleeping.
 //
 // Thread-safety: Now() may be called from any thread on both implementations;
