@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fs/sqlite_db.h"
+
 namespace nexus {
 namespace {
 
@@ -46,18 +48,9 @@ bool StepDone(sqlite3_stmt* s) {
 }  // namespace
 
 Result<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return Status::Error(EIO, "open metadata database " + path + ": " + msg);
-  }
-  std::unique_ptr<MetaStore> store(new MetaStore(db, path));
-  sqlite3_busy_timeout(db, 5000);
-  NEXUS_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  auto db = OpenSqliteConnection(path, "metadata database");
+  if (!db.ok()) return db.status();
+  std::unique_ptr<MetaStore> store(new MetaStore(*db, path));
   NEXUS_RETURN_IF_ERROR(store->SetSynchronous(false));
   NEXUS_RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));
   NEXUS_RETURN_IF_ERROR(store->Exec("PRAGMA wal_autocheckpoint=4096"));

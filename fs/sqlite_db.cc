@@ -42,7 +42,8 @@ std::string Statement::Text(int col) const {
            : std::string();
 }
 
-Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, const char* schema) {
+Result<sqlite3*> OpenSqliteConnection(const std::string& path, const std::string& what,
+                                      int busy_timeout_ms) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -50,11 +51,24 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, const 
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return Status::Error(EIO, "open database " + path + ": " + msg);
+    return Status::Error(EIO, "open " + what + " " + path + ": " + msg);
   }
-  std::unique_ptr<SqliteDb> out(new SqliteDb(db));
-  sqlite3_busy_timeout(db, 5000);
-  NEXUS_RETURN_IF_ERROR(out->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"));
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  char* err = nullptr;
+  if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return Status::Error(EIO, what + " " + path + ": WAL mode: " + msg);
+  }
+  return db;
+}
+
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, const char* schema) {
+  auto db = OpenSqliteConnection(path, "database");
+  if (!db.ok()) return db.status();
+  std::unique_ptr<SqliteDb> out(new SqliteDb(*db));
+  NEXUS_RETURN_IF_ERROR(out->Exec("PRAGMA synchronous=NORMAL"));
   NEXUS_RETURN_IF_ERROR(out->Exec(schema));
   return out;
 }

@@ -17,6 +17,13 @@
 
 namespace nexus {
 
+// Opens (creating) the database at `path` in WAL mode with a busy timeout:
+// the one place every store of the daemon opens SQLite. The caller owns the
+// returned connection (sqlite3_close). `what` names it in errors
+// ("metadata database").
+Result<sqlite3*> OpenSqliteConnection(const std::string& path, const std::string& what,
+                                      int busy_timeout_ms = 5000);
+
 class Statement {
  public:
   Statement() = default;

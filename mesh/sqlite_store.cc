@@ -1,5 +1,7 @@
 #include "mesh/sqlite_store.h"
 
+#include "fs/sqlite_db.h"
+
 #include <sqlite3.h>
 
 namespace nexus::mesh {
@@ -36,17 +38,10 @@ bool StepDone(sqlite3_stmt* s) {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, const Clock* clock,
                                                        Options options) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return Status::Error(EIO, "open mesh database " + path + ": " + msg);
-  }
+  auto opened = OpenSqliteConnection(path, "mesh database");
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = *opened;
   std::unique_ptr<SqliteStore> store(new SqliteStore(clock, db));
-  sqlite3_busy_timeout(db, 5000);
-  NEXUS_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   NEXUS_RETURN_IF_ERROR(
       store->Exec(options.full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   NEXUS_RETURN_IF_ERROR(store->Exec(kSchema));

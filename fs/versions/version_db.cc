@@ -1,5 +1,7 @@
 #include "fs/versions/version_db.h"
 
+#include "fs/sqlite_db.h"
+
 namespace nexus::versions {
 namespace {
 
@@ -57,18 +59,9 @@ std::string Query::Text(int col) const {
 }
 
 Result<std::unique_ptr<VersionDb>> VersionDb::Open(const std::string& path, bool create_schema) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
-    sqlite3_close(raw);
-    return Status::Error(EIO, "open version index " + path + ": " + msg);
-  }
-  std::unique_ptr<VersionDb> db(new VersionDb(raw));
-  sqlite3_busy_timeout(raw, 10000);
-  NEXUS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  auto opened = OpenSqliteConnection(path, "version index", 10000);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<VersionDb> db(new VersionDb(*opened));
   NEXUS_RETURN_IF_ERROR(db->SetDurable(false));
   if (create_schema) NEXUS_RETURN_IF_ERROR(db->Exec(kSchema));
   return db;
