@@ -4,6 +4,7 @@
 //
 //   nexus_bench_rpc --socket PATH [--iterations N] [--runs R] [--seconds S]
 //
+// null_call (session.identity) measures the transport alone.
 // Needs /bench/read-1k (1 KiB) and /bench/stat/f0../f99 in the tree (the
 // script creates them). Prints one JSON object: for each workload the p50
 // and p99 in microseconds of every run and their medians; and calls/s
@@ -110,10 +111,14 @@ int main(int argc, char** argv) {
     r.setPath("/bench/lock");
     Check(!r.send().wait(ws).hasError(), "lock release");
   };
+  // The floor: a call that does no work (the transport and the two event
+  // loops alone).
+  auto null_call = [&]() { c->session().identityRequest().send().wait(ws); };
   struct Workload {
     const char* name;
     std::function<void()> fn;
-  } workloads[] = {{"read_1k", read_1k}, {"stat_100", stat_100}, {"lock_unlock", lock_cycle}};
+  } workloads[] = {{"null_call", null_call}, {"read_1k", read_1k}, {"stat_100", stat_100},
+                   {"lock_unlock", lock_cycle}};
 
   nlohmann::json out;
   for (auto& w : workloads) {

@@ -233,6 +233,7 @@ Result<NativeBackend::Node*> NativeBackend::FindChild(Node* dir, const std::stri
 }
 
 void NativeBackend::MarkInode(Ino local) {
+  if (auto it = nodes_.find(local); it != nodes_.end()) it->second->blocks_valid = false;
   dirty_inodes_.insert(local);
   if (++change_seq_ == committed_seq_ + 1) commit_cv_.notify_one();
 }
@@ -269,11 +270,14 @@ Attr NativeBackend::Stat(const Node& n) const {
   Attr a = n.attr;
   if (a.IsReg()) {
     // Allocation is the backing file's (sparse files, fallocate KEEP_SIZE).
-    a.blocks = 0;
-    char rel[40];
-    Rel(LocalOf(a.ino), rel);
-    struct stat st;
-    if (::fstatat(data_fd_, rel, &st, 0) == 0) a.blocks = static_cast<uint64_t>(st.st_blocks);
+    if (!n.blocks_valid) {
+      char rel[40];
+      Rel(LocalOf(a.ino), rel);
+      struct stat st;
+      n.blocks = ::fstatat(data_fd_, rel, &st, 0) == 0 ? static_cast<uint64_t>(st.st_blocks) : 0;
+      n.blocks_valid = true;
+    }
+    a.blocks = n.blocks;
   } else if (a.IsDir()) {
     a.size = 4096;
     a.blocks = 8;
@@ -661,6 +665,7 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
     }
     return st;
   }
+  if (flags & O_TRUNC) n->blocks_valid = false;  // allocation past EOF goes too
   if ((flags & O_TRUNC) && n->attr.size != 0) {
     n->attr.size = 0;
     n->attr.mtime = n->attr.ctime = NowTimespec();

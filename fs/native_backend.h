@@ -107,6 +107,11 @@ class NativeBackend final : public Backend {
     uint64_t lookups = 0;     // kernel references (FUSE lookup count)
     uint32_t open_count = 0;  // open file handles
     bool content_dirty = false;  // written since the last close of all handles
+    // st_blocks of the backing file, cached by Stat until MarkInode (every
+    // change to the inode, including each write) drops it: a stat then
+    // costs no syscall.
+    mutable uint64_t blocks = 0;
+    mutable bool blocks_valid = false;
   };
 
   NativeBackend(const Options& options, std::unique_ptr<MetaStore> store, int data_fd);
