@@ -85,9 +85,10 @@ int main(int argc, char** argv) {
     return 64;
   }
   auto c = Connect(socket);
-  auto files = c->session().filesRequest().send().getFiles();
-  auto locks = c->session().locksRequest().send().getLocks();
   auto& ws = c->wait_scope();
+  // Capabilities fetched once and resolved (not left as pipelined promises).
+  auto files = c->session().filesRequest().send().wait(ws).getFiles();
+  auto locks = c->session().locksRequest().send().wait(ws).getLocks();
 
   auto read_1k = [&]() {
     auto req = files.readRequest();
@@ -114,10 +115,16 @@ int main(int argc, char** argv) {
   // The floor: a call that does no work (the transport and the two event
   // loops alone).
   auto null_call = [&]() { c->session().identityRequest().send().wait(ws); };
+  auto stat_1 = [&]() {
+    auto req = files.statRequest();
+    req.initPaths(1).set(0, "/bench/read-1k");
+    auto r = req.send().wait(ws);
+    Check(!r.getResults()[0].hasError(), "stat");
+  };
   struct Workload {
     const char* name;
     std::function<void()> fn;
-  } workloads[] = {{"null_call", null_call}, {"read_1k", read_1k}, {"stat_100", stat_100},
+  } workloads[] = {{"null_call", null_call}, {"stat_1", stat_1}, {"read_1k", read_1k}, {"stat_100", stat_100},
                    {"lock_unlock", lock_cycle}};
 
   nlohmann::json out;

@@ -42,6 +42,8 @@ for k, v in ref.items():
     p50, p99 = r[k]["p50_us"], r[k]["p99_us"]
     print(f"| {k} | {p50:.1f} | {p99:.1f} | {v:.0f} | {v / p50:.1f}x | {'met' if v / p50 >= 10 else 'NOT met'} |")
 n = r["null_call"]
+s1 = r["stat_1"]
+print(f"| stat of 1 path | {s1['p50_us']:.1f} | {s1['p99_us']:.1f} | | | |")
 print(f"| null call (transport floor) | {n['p50_us']:.1f} | {n['p99_us']:.1f} | | | |")
 print(f"| 8 clients, 1 KiB reads | {r['concurrent_8_read_1k']['calls_per_s']:,.0f} calls/s | | | | |")
 PY
