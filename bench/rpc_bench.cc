@@ -4,11 +4,16 @@
 //
 //   nexus_bench_rpc --socket PATH [--iterations N] [--runs R] [--seconds S]
 //
-// null_call (session.identity) measures the transport alone.
+// null_call (session.identity) measures the transport alone, and
+// raw_socket_round_trip the machine's floor for any socket round trip.
 // Needs /bench/read-1k (1 KiB) and /bench/stat/f0../f99 in the tree (the
 // script creates them). Prints one JSON object: for each workload the p50
 // and p99 in microseconds of every run and their medians; and calls/s
 // with 8 concurrent clients.
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -66,6 +71,43 @@ void Check(bool ok, const char* what) {
     std::fprintf(stderr, "nexus_bench_rpc: %s failed\n", what);
     std::exit(1);
   }
+}
+
+// The machine's floor for any request/response over a Unix socket: 64
+// bytes to an echo thread that waits in epoll, as an event-loop server does,
+// and back. Measured in the same run as the RPCs.
+std::vector<double> RawRoundTrips(int iterations) {
+  int sv[2];
+  Check(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+  std::thread echo([fd = sv[1]]() {
+    int ep = ::epoll_create1(0);
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.fd = fd;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+    char buf[256];
+    while (true) {
+      ::epoll_wait(ep, &e, 1, -1);
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      if (::write(fd, buf, static_cast<size_t>(n)) != n) break;
+    }
+    ::close(ep);
+  });
+  char msg[64] = {};
+  auto us = Time(iterations, [&]() {
+    Check(::write(sv[0], msg, sizeof msg) == sizeof msg, "raw write");
+    size_t got = 0;
+    while (got < sizeof msg) {
+      ssize_t n = ::read(sv[0], msg + got, sizeof msg - got);
+      Check(n > 0, "raw read");
+      got += static_cast<size_t>(n);
+    }
+  });
+  ::close(sv[0]);
+  echo.join();
+  ::close(sv[1]);
+  return us;
 }
 
 }  // namespace
@@ -128,6 +170,16 @@ int main(int argc, char** argv) {
                    {"lock_unlock", lock_cycle}};
 
   nlohmann::json out;
+  {
+    std::vector<double> p50s, p99s;
+    for (int r = 0; r < runs; ++r) {
+      auto us = RawRoundTrips(iterations);
+      p50s.push_back(Percentile(us, 0.50));
+      p99s.push_back(Percentile(us, 0.99));
+    }
+    out["raw_socket_round_trip"] = {{"p50_us_runs", p50s}, {"p99_us_runs", p99s},
+                                    {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
+  }
   for (auto& w : workloads) {
     Time(200, w.fn);  // warm up
     std::vector<double> p50s, p99s;

@@ -45,6 +45,8 @@ n = r["null_call"]
 s1 = r["stat_1"]
 print(f"| stat of 1 path | {s1['p50_us']:.1f} | {s1['p99_us']:.1f} | | | |")
 print(f"| null call (transport floor) | {n['p50_us']:.1f} | {n['p99_us']:.1f} | | | |")
+w = r["raw_socket_round_trip"]
+print(f"| raw Unix-socket round trip, epoll echo (baseline) | {w['p50_us']:.1f} | {w['p99_us']:.1f} | | | |")
 print(f"| 8 clients, 1 KiB reads | {r['concurrent_8_read_1k']['calls_per_s']:,.0f} calls/s | | | | |")
 PY
 echo "results: $out"
