@@ -15,6 +15,8 @@ In another terminal, try:
   echo hello > $root/mnt/hello.txt && cat $root/mnt/hello.txt
   ls -la $root/mnt/zone/local        # the host directory $root/workspace
   cd $root/mnt && git init demo      # ordinary tools just work
+  build/bin/nexus status             # the CLI, over $root/data/nexusd.sock
+  build/bin/nexus write /notes.txt "hi" && cat $root/mnt/notes.txt
 Stop with Ctrl-C: the mount is released and everything is kept for next time.
 
 EOT
