@@ -139,7 +139,8 @@ struct FileStat {
   createdAtNs @10 :Int64;
   # Git blob id of the content (sha1 over "blob <size>\0" + bytes), so the
   # same content has the same id here and in version history. Regular files
-  # only; empty otherwise.
+  # of up to 16 MiB (hashing a bigger one would hold up other clients);
+  # empty otherwise.
   contentId @11 :Text;
   # Version number of the content; 0 while versioning is not enabled.
   version @12 :UInt64;

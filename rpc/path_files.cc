@@ -11,6 +11,9 @@ namespace {
 
 constexpr int kMaxSymlinks = 40;  // as Linux's MAXSYMLINKS
 constexpr size_t kMaxCachedIds = 100'000;
+// Hashing runs on the caller's thread (the socket's event loop): bigger
+// files get no content id here rather than stall every other client.
+constexpr uint64_t kMaxHashedBytes = 16u << 20;
 
 std::vector<std::string> Components(const std::string& normalized) {
   std::vector<std::string> out;
@@ -220,7 +223,8 @@ Result<PathStat> PathFiles::Stat(const Actor& actor, const std::string& path, bo
     auto t = ns_->ReadLink(a->ino);
     if (t.ok()) out.symlink_target = *t;
   }
-  if (with_content_id && a->IsReg() && CheckAccess(actor.cred, *a, kMayRead).ok()) {
+  if (with_content_id && a->IsReg() && a->size <= kMaxHashedBytes &&
+      CheckAccess(actor.cred, *a, kMayRead).ok()) {
     auto id = ContentId(*a);
     if (id.ok()) out.content_id = *id;
   }

@@ -36,7 +36,8 @@ struct Actor {
 struct PathStat {
   std::string path;
   Attr attr;
-  std::string content_id;     // regular files only
+  std::string content_id;     // regular files up to 16 MiB (hashing bigger ones
+                              // would stall the caller); else empty
   std::string symlink_target; // symlinks only
 };
 
