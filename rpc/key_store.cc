@@ -1,6 +1,7 @@
 #include "rpc/key_store.h"
 
 #include <openssl/rand.h>
+#include <sys/stat.h>
 #include <openssl/sha.h>
 
 #include <memory>
@@ -102,6 +103,9 @@ KeyScope UserRecord::Scope() const {
 Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& db_path, const Clock* clock) {
   auto db = SqliteDb::Open(db_path, kSchema);
   if (!db.ok()) return db.status();
+  // Only the daemon reads it (SQLite gives its -wal and -shm files the same
+  // mode). The secrets are hashes, the user list is still nobody's business.
+  if (::chmod(db_path.c_str(), 0600) != 0) return Status::FromErrno("chmod " + db_path);
   return std::unique_ptr<KeyStore>(
       new KeyStore(std::move(db).value(), clock ? clock : &DefaultClock()));
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -45,6 +47,9 @@ TEST_F(KeyStoreTest, CreatedKeyAuthenticatesAsItsUser) {
 TEST_F(KeyStoreTest, OnlyAHashOfTheSecretIsStored) {
   auto r = store_->CreateUser(User("bob"), 0);
   ASSERT_TRUE(r.ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir_.path() + "/auth.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   store_.reset();  // flush
   std::string secret = r->second.secret.substr(r->second.secret.rfind('_') + 1);
   for (const char* f : {"/auth.db", "/auth.db-wal"}) {
