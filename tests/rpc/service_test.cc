@@ -207,6 +207,37 @@ TEST_F(ServiceTest, LockContentionAndWait) {
   EXPECT_EQ(std::string(rw->getLock().getHolder()), "agent:other");
 }
 
+TEST_F(ServiceTest, CallsInFlightPerConnectionAreLimited) {
+  auto holder = Tcp(NewKey("holder", false));
+  auto c = Unix();
+  ASSERT_TRUE(holder.ok() && c.ok());
+  auto lh = (*holder)->session().locksRequest().send().getLocks();
+  auto take = lh.acquireRequest();
+  take.setPath("/busy");
+  take.setTtlSeconds(30);
+  ASSERT_FALSE((*holder)->Wait(take.send())->hasError());
+  // 70 waiting acquires on one connection: the limit is 64 in flight.
+  auto locks = (*c)->session().locksRequest().send().getLocks();
+  std::vector<kj::Promise<bool>> calls;
+  for (int i = 0; i < 70; ++i) {
+    auto req = locks.acquireRequest();
+    req.setPath("/busy");
+    req.setWaitSeconds(0.5);
+    calls.push_back(req.send().then([](auto&&) { return true; },
+                                    [](kj::Exception&& e) {
+                                      EXPECT_NE(std::string(e.getDescription().cStr())
+                                                    .find("too many calls in flight"),
+                                                std::string::npos);
+                                      return false;
+                                    }));
+  }
+  int refused = 0;
+  for (auto& p : calls) refused += !p.wait((*c)->wait_scope());
+  EXPECT_EQ(refused, 6);
+  // The connection is still good.
+  EXPECT_TRUE((*c)->Wait((*c)->session().statusRequest().send()).ok());
+}
+
 // Raw bytes on the socket: the connection is dropped, the server lives on.
 TEST_F(ServiceTest, GarbageDropsOnlyThatConnection) {
   auto good = Unix();
