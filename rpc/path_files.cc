@@ -540,13 +540,6 @@ std::string GitBlobHasher::HexDigest() {
   return s;
 }
 
-std::string ZoneOfPath(const std::string& p) {
-  static const std::string kPrefix = "/zone/";
-  if (p.compare(0, kPrefix.size(), kPrefix) != 0 || p.size() == kPrefix.size()) return "root";
-  size_t end = p.find('/', kPrefix.size());
-  return p.substr(kPrefix.size(), end == std::string::npos ? std::string::npos : end - kPrefix.size());
-}
-
 std::string GuessMimeType(const std::string& path, std::string_view head, bool is_dir) {
   if (is_dir) return "inode/directory";
   static const std::pair<const char*, const char*> kByExt[] = {

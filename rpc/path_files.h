@@ -138,8 +138,6 @@ class GitBlobHasher {
   std::unique_ptr<State> state_;
 };
 
-// The zone a path belongs to: "Z" for /zone/Z/..., else "root".
-std::string ZoneOfPath(const std::string& normalized_path);
 // A MIME type from the name, falling back to a look at the first bytes.
 std::string GuessMimeType(const std::string& path, std::string_view head, bool is_dir);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "fs/clock.h"
+#include "perms/rebac_types.h"
 #include "rpc/errors.h"
 
 namespace nexus {
@@ -124,7 +125,7 @@ void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
     if (r.ok()) head = std::move(r).value();
   }
   b.setMimeType(GuessMimeType(ps.path, head, ps.attr.IsDir()));
-  b.setZone(ZoneOfPath(ps.path));
+  b.setZone(std::string(ZoneOfPath(ps.path)));
 }
 
 kj::ArrayPtr<const kj::byte> Bytes(const std::string& s) {

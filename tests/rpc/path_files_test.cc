@@ -209,11 +209,7 @@ TEST_F(PathFilesTest, StreamedWriter) {
   EXPECT_EQ(ReadAll(root_, "/stream.bin").value(), expect);
 }
 
-TEST(ZoneAndMimeTest, Classifies) {
-  EXPECT_EQ(ZoneOfPath("/zone/local/a"), "local");
-  EXPECT_EQ(ZoneOfPath("/zone/team"), "team");
-  EXPECT_EQ(ZoneOfPath("/zone"), "root");
-  EXPECT_EQ(ZoneOfPath("/docs/x"), "root");
+TEST(MimeTest, Classifies) {
   EXPECT_EQ(GuessMimeType("/a.JSON", "", false), "application/json");
   EXPECT_EQ(GuessMimeType("/noext", "plain words", false), "text/plain");
   EXPECT_EQ(GuessMimeType("/noext", std::string_view("\0\1", 2), false), "application/octet-stream");
