@@ -10,6 +10,7 @@
 
 #include "fs/clock.h"
 #include "perms/rebac_types.h"
+#include "rpc/bytes.h"
 #include "rpc/errors.h"
 
 namespace nexus {
@@ -128,14 +129,6 @@ void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
   b.setZone(std::string(ZoneOfPath(ps.path)));
 }
 
-kj::ArrayPtr<const kj::byte> Bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
-std::string_view View(capnp::Data::Reader d) {
-  return {reinterpret_cast<const char*>(d.begin()), d.size()};
-}
-
 void FillLock(rpc::LockInfo::Builder b, const LockInfo& l) {
   b.setPath(l.path);
   b.setHolder(l.holder);
@@ -175,7 +168,7 @@ class ByteSinkImpl final : public rpc::ByteSink::Server {
   kj::Promise<void> write(WriteContext context) override {
     Call call(*conn_, "bytesink.write");
     if (!status_.ok()) return kj::READY_NOW;  // reported by done()
-    status_ = writer_->Write(View(context.getParams().getData()));
+    status_ = writer_->Write(AsView(context.getParams().getData()));
     return kj::READY_NOW;
   }
 
@@ -210,7 +203,7 @@ class FilesImpl final : public rpc::Files::Server {
     o.append = p.getAppend();
     o.offset = p.getOffset();
     o.create_parents = p.getCreateParents();
-    auto attr = files_.Write(conn_->actor, p.getPath(), View(p.getData()), o);
+    auto attr = files_.Write(conn_->actor, p.getPath(), AsView(p.getData()), o);
     auto results = context.getResults();
     if (call.Fail(results, attr.status())) return kj::READY_NOW;
     auto st = files_.Stat(conn_->actor, p.getPath(), true);
@@ -227,7 +220,7 @@ class FilesImpl final : public rpc::Files::Server {
                             conn_->ctx->limits.max_read_bytes, &size);
     auto results = context.getResults();
     if (call.Fail(results, data.status())) return kj::READY_NOW;
-    results.setData(Bytes(*data));
+    results.setData(AsBytes(*data));
     results.setSize(size);
     return kj::READY_NOW;
   }
@@ -343,7 +336,7 @@ class FilesImpl final : public rpc::Files::Server {
       out[i].setPath(paths[i]);
       out[i].setSize(items[i].size);
       if (items[i].st.ok())
-        out[i].setData(Bytes(items[i].data));
+        out[i].setData(AsBytes(items[i].data));
       else
         call.Check(out[i].initError(), items[i].st);
     }

@@ -19,6 +19,7 @@
 
 #include "fs/status.h"
 #include "rpc/client.h"
+#include "rpc/errors.h"
 
 namespace nexus::cli {
 
@@ -84,6 +85,13 @@ class Cli {
 std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
 std::string ModeString(uint32_t mode);  // "-rw-r--r--"
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
+
+// The Status of a waited-for reply: the transport's failure, else the
+// `error` the reply carries, else OK.
+template <typename Reply>
+Status ReplyStatus(Result<Reply>& r) {
+  return r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
+}
 
 // The command tables of each family.
 void AddDaemonCommands(std::vector<Command>* table);

@@ -56,8 +56,7 @@ int Call(Cli& cli, Request& req, Show show) {
   auto c = cli.Client();
   if (!c.ok()) return cli.Fail(c.status());
   auto r = (*c)->Wait(req.send());
-  if (!r.ok()) return cli.Fail(r.status());
-  if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
+  if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
   show(*r);
   return kExitOk;
 }

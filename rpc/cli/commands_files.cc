@@ -8,6 +8,7 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 
+#include "rpc/bytes.h"
 #include "rpc/cli/cli.h"
 #include "rpc/errors.h"
 
@@ -53,14 +54,6 @@ std::string Base64(std::string_view in) {
 json ContentJson(std::string_view data) {
   if (ValidUtf8(data)) return {{"content", std::string(data)}};
   return {{"content_base64", Base64(data)}};
-}
-
-std::string_view View(capnp::Data::Reader d) {
-  return {reinterpret_cast<const char*>(d.begin()), d.size()};
-}
-
-kj::ArrayPtr<const kj::byte> Bytes(std::string_view s) {
-  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
 }
 
 json StatJson(rpc::FileStat::Reader s, bool detailed) {
@@ -127,14 +120,13 @@ int Write(Cli& cli, const Args& a) {
       }
       auto req = files.writeRequest();
       req.setPath(path);
-      req.setData(Bytes(data));
+      req.setData(AsBytes(data));
       req.setAppend(a.Has("append"));
       req.setTruncate(!a.Has("append") && !a.Has("offset"));
       req.setOffset(static_cast<uint64_t>(*offset));
       req.setCreateParents(a.Has("parents"));
       auto r = c.Wait(req.send());
-      if (!r.ok()) return cli.Fail(r.status());
-      if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
+      if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
       write_reply = std::move(r).value();
       stat = KJ_ASSERT_NONNULL(write_reply).getStat();
     } else {
@@ -142,9 +134,7 @@ int Write(Cli& cli, const Args& a) {
       open.setPath(path);
       open.setCreateParents(a.Has("parents"));
       auto opened = c.Wait(open.send());
-      if (!opened.ok()) return cli.Fail(opened.status());
-      if (Status st = StatusFromError(opened->hasError(), opened->getError()); !st.ok())
-        return cli.Fail(st);
+      if (Status st = ReplyStatus(opened); !st.ok()) return cli.Fail(st);
       auto sink = opened->getSink();
       std::string buf(kStreamChunk, '\0');
       // Keep a few chunks in flight so the pipe stays full.
@@ -154,7 +144,7 @@ int Write(Cli& cli, const Args& a) {
       const bool progress = isatty(STDERR_FILENO) && !cli.json;
       while ((n = std::fread(buf.data(), 1, buf.size(), stdin)) > 0) {
         auto req = sink.writeRequest();
-        req.setData(Bytes(std::string_view(buf.data(), n)));
+        req.setData(AsBytes(std::string_view(buf.data(), n)));
         in_flight.add(req.send().ignoreResult());
         total += n;
         if (progress) std::fprintf(stderr, "\r%s: %.1f MiB sent", path.c_str(), total / 1048576.0);
@@ -169,8 +159,7 @@ int Write(Cli& cli, const Args& a) {
         if (!w.ok()) return cli.Fail(w.status());
       }
       auto done = c.Wait(sink.doneRequest().send());
-      if (!done.ok()) return cli.Fail(done.status());
-      if (Status st = StatusFromError(done->hasError(), done->getError()); !st.ok()) return cli.Fail(st);
+      if (Status st = ReplyStatus(done); !st.ok()) return cli.Fail(st);
       done_reply = std::move(done).value();
       stat = KJ_ASSERT_NONNULL(done_reply).getStat();
     }
@@ -202,9 +191,8 @@ int Cat(Cli& cli, const Args& a) {
       req.setOffset(pos);
       req.setLength(left ? std::min(left, kReadChunk) : kReadChunk);
       auto r = c.Wait(req.send());
-      if (!r.ok()) return cli.Fail(r.status());
-      if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
-      auto data = View(r->getData());
+      if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
+      auto data = AsView(r->getData());
       if (cli.json)
         all.append(data);
       else
@@ -233,8 +221,7 @@ int Ls(Cli& cli, const Args& a) {
     req.setPath(path);
     req.setLong(a.Has("long") || cli.json);
     auto r = c.Wait(req.send());
-    if (!r.ok()) return cli.Fail(r.status());
-    if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
+    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json) {
       json j = json::array();
       for (auto e : r->getEntries()) {
@@ -312,8 +299,7 @@ int ReadBulk(Cli& cli, const Args& a) {
     for (size_t i = 0; i < a.positional.size(); ++i) paths.set(i, a.positional[i]);
     req.setAtomic(a.Has("atomic"));
     auto r = c.Wait(req.send());
-    if (!r.ok()) return cli.Fail(r.status());
-    if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
+    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     json out = json::object();
     for (auto item : r->getResults()) {
       std::string path = item.getPath();
@@ -323,7 +309,7 @@ int ReadBulk(Cli& cli, const Args& a) {
           out[path] = nullptr;
           continue;
         }
-        json j = ContentJson(View(item.getData()));
+        json j = ContentJson(AsView(item.getData()));
         j["size"] = item.getSize();
         out[path] = j;
         continue;
@@ -333,7 +319,7 @@ int ReadBulk(Cli& cli, const Args& a) {
         continue;
       }
       std::printf("==> %s <==\n", path.c_str());
-      auto d = View(item.getData());
+      auto d = AsView(item.getData());
       std::fwrite(d.data(), 1, d.size(), stdout);
       if (!d.empty() && d.back() != '\n') std::fputc('\n', stdout);
     }
@@ -362,12 +348,6 @@ int EachPath(Cli& cli, const Args& a,
     if (cli.json) cli.PrintJson(out);
     return rc;
   });
-}
-
-// The Status of a reply that carries an optional `error`.
-template <typename Reply>
-Status ReplyStatus(Result<Reply>& r) {
-  return r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
 }
 
 int MkDir(Cli& cli, const Args& a) {
@@ -467,8 +447,7 @@ int LockAcquire(Cli& cli, const Args& a) {
     req.setTtlSeconds(*ttl);
     req.setWaitSeconds(*wait);
     auto r = c.Wait(req.send());
-    if (!r.ok()) return cli.Fail(r.status());
-    if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
+    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json)
       cli.PrintJson(LockJson(r->getLock()));
     else
@@ -484,8 +463,7 @@ int LockRelease(Cli& cli, const Args& a) {
     req.setPath(a.positional[0]);
     req.setForce(a.Has("force"));
     auto r = c.Wait(req.send());
-    if (!r.ok()) return cli.Fail(r.status());
-    if (Status st = StatusFromError(r->hasError(), r->getError()); !st.ok()) return cli.Fail(st);
+    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json)
       cli.PrintJson({{"path", a.positional[0]}, {"released", true}});
     else
