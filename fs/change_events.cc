@@ -4,7 +4,8 @@ namespace nexus {
 
 void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
                    Ino parent, const std::string& name, Ino new_parent,
-                   const std::string& new_name) {
+                   const std::string& new_name, std::string path, std::string new_path,
+                   bool by_rename) {
   if (!sink) return;
   ChangeEvent ev;
   ev.kind = kind;
@@ -13,9 +14,17 @@ void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& calle
   ev.name = name;
   ev.new_parent = new_parent;
   ev.new_name = new_name;
+  ev.path = std::move(path);
+  ev.new_path = std::move(new_path);
+  ev.by_rename = by_rename;
   ev.caller = caller;
   ev.when = NowTimespec();
   sink->Publish(std::move(ev));
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir.back() == '/') return dir + name;
+  return dir + "/" + name;
 }
 
 ChangeBus::ChangeBus() : thread_([this] { Run(); }) {}
@@ -37,6 +46,7 @@ void ChangeBus::Subscribe(Subscriber s) {
 
 void ChangeBus::Publish(ChangeEvent event) {
   if (!has_subscribers_.load(std::memory_order_relaxed)) return;
+  if (event.caller.pid != 0 && !event.process) event.process = processes_.Get(event.caller.pid);
   bool was_empty;
   {
     std::lock_guard lk(mu_);

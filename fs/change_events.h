@@ -15,11 +15,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fs/process_info.h"
 #include "fs/types.h"
 
 namespace nexus {
@@ -39,6 +41,17 @@ struct ChangeEvent {
   std::string name;
   Ino new_parent = 0;  // kRenamed only
   std::string new_name;
+  // Namespace paths ("/a/b", "/zone/local/x"), filled while a subscriber
+  // listens: the affected name (kCreated, kRemoved, kRenamed's source) or
+  // inode (kContent*, kAttrChanged); kRenamed's destination in new_path.
+  // Empty when the backend cannot name it (an inode with no link left).
+  std::string path;
+  std::string new_path;
+  // kRemoved: the name was replaced by a rename onto it (a kRenamed follows).
+  bool by_rename = false;
+  // The calling process (command, agent/task), read when published while
+  // a subscriber listens; null for pid 0.
+  std::shared_ptr<const ProcessInfo> process;
   Caller caller;
   timespec when{};
 };
@@ -48,13 +61,19 @@ class ChangeSink {
  public:
   virtual ~ChangeSink() = default;
   virtual void Publish(ChangeEvent event) = 0;
+  // False when nobody listens: backends then skip building paths.
+  virtual bool Active() const { return true; }
 };
 
 // Builds an event stamped with the current time and publishes it to `sink`
 // (nothing when `sink` is null).
 void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
                    Ino parent, const std::string& name, Ino new_parent = 0,
-                   const std::string& new_name = {});
+                   const std::string& new_name = {}, std::string path = {},
+                   std::string new_path = {}, bool by_rename = false);
+
+// "/a" + "b" -> "/a/b"; "/" + "b" -> "/b".
+std::string JoinPath(const std::string& dir, const std::string& name);
 
 // Queueing sink with one dispatcher thread.
 class ChangeBus final : public ChangeSink {
@@ -70,6 +89,7 @@ class ChangeBus final : public ChangeSink {
   // Subscribe before events flow; subscribers are never removed.
   void Subscribe(Subscriber s);
   void Publish(ChangeEvent event) override;
+  bool Active() const override { return has_subscribers_.load(std::memory_order_relaxed); }
   // Blocks until every event published before the call was delivered.
   void Drain();
 
@@ -80,6 +100,7 @@ class ChangeBus final : public ChangeSink {
   std::condition_variable drained_cv_;
   std::deque<ChangeEvent> queue_;  // guarded by mu_
   std::vector<Subscriber> subscribers_;  // guarded by mu_
+  ProcessInfoCache processes_;
   std::atomic<bool> has_subscribers_{false};
   uint64_t published_ = 0;  // guarded by mu_
   uint64_t delivered_ = 0;  // guarded by mu_

@@ -37,6 +37,7 @@ Status Enoent(Ino ino) { return Status::Error(ENOENT, "no inode " + std::to_stri
 NativeBackend::NativeBackend(const Options& o, std::unique_ptr<MetaStore> store, int data_fd)
     : id_(o.backend_id),
       data_dir_(o.data_dir),
+      mount_path_(o.mount_path.empty() ? "/" : o.mount_path),
       sink_(o.sink),
       commit_interval_ms_(o.commit_interval_ms),
       store_(std::move(store)),
@@ -140,7 +141,10 @@ Status NativeBackend::LoadTree(bool* unclean) {
       MarkDentry(d.parent, d.name);
       continue;
     }
-    if (c->second->attr.IsDir()) c->second->parent = d.parent;
+    if (c->second->attr.IsDir() || c->second->parent == 0) {
+      c->second->parent = d.parent;
+      c->second->name = d.name;
+    }
     p->second->children.emplace(std::move(d.name), d.ino);
   }
   if (dangling) spdlog::warn("dropped {} names pointing at missing inodes", dangling);
@@ -298,10 +302,66 @@ bool NativeBackend::IsAncestor(Ino ancestor, Ino local) const {
   return true;  // refuse on a (corrupt) cycle
 }
 
+std::string NativeBackend::PathOf(const Node& node) const {
+  std::vector<const std::string*> parts;
+  const Node* n = &node;
+  for (int depth = 0; depth < kMaxDepth; ++depth) {
+    if (LocalOf(n->attr.ino) == 1) {
+      std::string path = mount_path_;
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) path = JoinPath(path, **it);
+      return path;
+    }
+    if (n->parent == 0) return {};
+    parts.push_back(&n->name);
+    auto it = nodes_.find(n->parent);
+    if (it == nodes_.end()) return {};
+    n = it->second.get();
+  }
+  return {};  // a (corrupt) cycle
+}
+
+std::string NativeBackend::PathOfLocal(Ino local) const {
+  auto it = nodes_.find(local);
+  return it == nodes_.end() ? std::string() : PathOf(*it->second);
+}
+
+void NativeBackend::FindOtherName(Node* node) {
+  node->parent = 0;
+  node->name.clear();
+  if (node->attr.nlink == 0) return;
+  // Rare (the first name of a hard-linked file went away): scan every
+  // directory for another name of this inode.
+  const Ino local = LocalOf(node->attr.ino);
+  for (const auto& [dir_local, dir] : nodes_) {
+    if (!dir->attr.IsDir()) continue;
+    for (const auto& [child_name, child] : dir->children) {
+      if (child != local) continue;
+      node->parent = dir_local;
+      node->name = child_name;
+      return;
+    }
+  }
+}
+
 void NativeBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                             const std::string& name, Ino new_parent,
-                            const std::string& new_name) {
-  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name);
+                            const std::string& new_name, bool by_rename) {
+  if (!sink_) return;
+  std::string path, new_path;
+  if (sink_->Active()) {
+    if (parent != 0) {
+      std::string dir = PathOfLocal(LocalOf(parent));
+      if (!dir.empty()) path = JoinPath(dir, name);
+    } else {
+      path = PathOfLocal(LocalOf(ino));
+    }
+    if (new_parent != 0) {
+      std::string dir = PathOfLocal(LocalOf(new_parent));
+      if (!dir.empty()) new_path = JoinPath(dir, new_name);
+    }
+  }
+  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name, std::move(path),
+                std::move(new_path), by_rename);
 }
 
 Result<NativeBackend::Node*> NativeBackend::NewNode(const Caller& caller, Node* parent,
@@ -340,9 +400,10 @@ void NativeBackend::LinkName(Node* parent, const std::string& name, Node* child)
   parent->children[name] = clocal;
   MarkDentry(plocal, name);
   parent->attr.mtime = parent->attr.ctime = NowTimespec();
-  if (child->attr.IsDir()) {
-    ++parent->attr.nlink;
+  if (child->attr.IsDir()) ++parent->attr.nlink;
+  if (child->attr.IsDir() || child->parent == 0) {
     child->parent = plocal;
+    child->name = name;
   }
   MarkInode(plocal);
 }
@@ -358,6 +419,7 @@ void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* chil
     child->attr.nlink = 0;
   } else if (child->attr.nlink > 0) {
     --child->attr.nlink;
+    if (child->parent == plocal && child->name == name) FindOtherName(child);
   }
   child->attr.ctime = now;
   MarkInode(plocal);
@@ -581,14 +643,16 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
       return Status::Error(EINVAL, "cannot move a directory into itself");
     op->children[name] = dl;
     np->children[new_name] = sl;
+    const bool src_primary = src->parent == opl && src->name == name;
+    const bool dst_primary = dst->parent == npl && dst->name == new_name;
+    if (src_primary) src->parent = npl, src->name = new_name;
+    if (dst_primary) dst->parent = opl, dst->name = name;
     if (op != np) {
       if (src->attr.IsDir()) {
-        src->parent = npl;
         --op->attr.nlink;
         ++np->attr.nlink;
       }
       if (dst->attr.IsDir()) {
-        dst->parent = opl;
         --np->attr.nlink;
         ++op->attr.nlink;
       }
@@ -621,7 +685,8 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
   if (dst) {
     Ino dino = dst->attr.ino;
     UnlinkName(np, new_name, dst, now);
-    Publish(ChangeEvent::Kind::kRemoved, caller, dino, new_parent, new_name);
+    Publish(ChangeEvent::Kind::kRemoved, caller, dino, new_parent, new_name, 0, {},
+            /*by_rename=*/true);
   }
   op->children.erase(name);
   MarkDentry(opl, name);
@@ -630,7 +695,10 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
   if (src->attr.IsDir() && op != np) {
     --op->attr.nlink;
     ++np->attr.nlink;
+  }
+  if (src->parent == opl && src->name == name) {
     src->parent = npl;
+    src->name = new_name;
   }
   src->attr.ctime = now;
   op->attr.mtime = op->attr.ctime = np->attr.mtime = np->attr.ctime = now;
@@ -732,6 +800,7 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
     return st;
   }
   n->open_count = 1;
+  n->content_dirty = true;  // a new file's last close is its first content
   auto fh = std::make_unique<FileHandle>();
   fh->fd = fd;
   fh->ino = n->attr.ino;

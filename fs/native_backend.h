@@ -45,6 +45,7 @@ class NativeBackend final : public Backend {
     std::string data_dir;          // must exist; holds meta.db and data/
     uint16_t backend_id = 0;       // 0 for the root tree
     ChangeSink* sink = nullptr;    // may be null; must outlive the backend
+    std::string mount_path = "/";  // where the root appears in the namespace (event paths)
     int commit_interval_ms = 5;    // group-commit window
     uid_t root_uid = 0;            // owner of a freshly created root directory
     gid_t root_gid = 0;
@@ -102,7 +103,11 @@ class NativeBackend final : public Backend {
     Attr attr;  // attr.ino is the FUSE-visible number
     std::string target;  // symlinks
     std::map<std::string, Ino, std::less<>> children;  // dirs: name -> local ino
-    Ino parent = 0;      // dirs: local ino of the containing directory
+    // The primary name: local ino of the directory holding it and the name
+    // there (every node; a hard-linked file keeps the first of its names
+    // that still exists). parent 0: no name left. Dirs have exactly one.
+    Ino parent = 0;
+    std::string name;
     std::map<std::string, std::string, std::less<>> xattrs;
     uint64_t lookups = 0;     // kernel references (FUSE lookup count)
     uint32_t open_count = 0;  // open file handles
@@ -134,11 +139,17 @@ class NativeBackend final : public Backend {
   void MarkXattr(Ino local, const std::string& name);
   Attr Stat(const Node& node) const;
   bool IsAncestor(Ino maybe_ancestor_local, Ino local) const;
+  // The namespace path of `node` by primary names; "" when it has no name.
+  std::string PathOf(const Node& node) const;
+  std::string PathOfLocal(Ino local) const;
+  // After `node`'s primary name went away: adopt another of its names.
+  void FindOtherName(Node* node);
   // Opens the backing file of `local`; with O_CREAT also creates its group
   // directory when needed. Returns -1 with errno set on failure.
   int OpenBacking(Ino local, int flags) const;
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
-               const std::string& name, Ino new_parent = 0, const std::string& new_name = {});
+               const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
+               bool by_rename = false);
 
   // Committer.
   void CommitLoop();
@@ -147,6 +158,7 @@ class NativeBackend final : public Backend {
 
   const uint16_t id_;
   const std::string data_dir_;
+  const std::string mount_path_;
   ChangeSink* const sink_;
   const int commit_interval_ms_;
   std::unique_ptr<MetaStore> store_;

@@ -368,10 +368,43 @@ Ino WorkspaceBackend::Identify(const Inode& dir, const std::string& name) {
   return MakeIno(id_, LocalFor(key));
 }
 
+std::string WorkspaceBackend::PathOf(Ino ino) const {
+  auto inode = Get(ino);
+  if (!inode.ok()) return {};
+  auto host = [](int fd) -> std::string {
+    char buf[PATH_MAX + 1];
+    ssize_t n = ::readlink(ProcFdPath(fd).c_str(), buf, PATH_MAX);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  const std::string root = host(root_->fd);
+  const std::string mine = host((*inode)->fd);
+  if (root.empty() || mine.empty()) return {};
+  if (mine == root) return mount_path_;
+  if (mine.size() <= root.size() || mine.compare(0, root.size(), root) != 0 ||
+      (root != "/" && mine[root.size()] != '/'))
+    return {};
+  return JoinPath(mount_path_, mine.substr(root == "/" ? 1 : root.size() + 1));
+}
+
 void WorkspaceBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                                const std::string& name, Ino new_parent,
-                               const std::string& new_name) {
-  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name);
+                               const std::string& new_name, bool by_rename) {
+  if (!sink_) return;
+  std::string path, new_path;
+  if (sink_->Active()) {
+    if (parent != 0) {
+      std::string dir = PathOf(parent);
+      if (!dir.empty()) path = JoinPath(dir, name);
+    } else {
+      path = PathOf(ino);
+    }
+    if (new_parent != 0) {
+      std::string dir = PathOf(new_parent);
+      if (!dir.empty()) new_path = JoinPath(dir, new_name);
+    }
+  }
+  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name, std::move(path),
+                std::move(new_path), by_rename);
 }
 
 size_t WorkspaceBackend::InodeCount() const {
@@ -593,7 +626,9 @@ Status WorkspaceBackend::Rename(const Caller& caller, Ino parent, const std::str
     return Status::Ok();
   }
   if (src != 0 && src == dst) return Status::Ok();  // two names of one inode: nothing moved
-  if (dst != 0) Publish(ChangeEvent::Kind::kRemoved, caller, dst, new_parent, new_name);
+  if (dst != 0)
+    Publish(ChangeEvent::Kind::kRemoved, caller, dst, new_parent, new_name, 0, {},
+            /*by_rename=*/true);
   Publish(ChangeEvent::Kind::kRenamed, caller, src, parent, name, new_parent, new_name);
   return Status::Ok();
 }
@@ -676,7 +711,8 @@ Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino pare
     return st;
   }
   InodeRef inode = Register(path_fd, stx, /*opened=*/true);
-  if (!created && (flags & O_TRUNC)) inode->content_dirty = true;
+  // A new file's last close is its first content, as is a truncation.
+  if (created || (flags & O_TRUNC)) inode->content_dirty = true;
   auto fh = std::make_unique<Handle>();
   fh->fd = fd;
   fh->ino = inode->ino;

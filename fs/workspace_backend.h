@@ -82,6 +82,10 @@ class WorkspaceBackend final : public Backend {
                                                         const std::string& host_dir,
                                                         ChangeSink* sink);
   ~WorkspaceBackend() override;
+
+  // Where WS appears in the namespace ("/zone/local"), for the paths of
+  // change events. Call before serving.
+  void SetMountPath(std::string path) { mount_path_ = std::move(path); }
   WorkspaceBackend(const WorkspaceBackend&) = delete;
   WorkspaceBackend& operator=(const WorkspaceBackend&) = delete;
 
@@ -180,6 +184,9 @@ class WorkspaceBackend final : public Backend {
   InodeRef Register(int path_fd, const struct statx& stx, bool opened = false);
   // Takes one more lookup reference on an inode we hold; fresh attributes.
   Result<Attr> Reference(const Inode& inode);
+  // The namespace path of a live inode, from the kernel's name of its fd;
+  // "" when it is no longer below WS.
+  std::string PathOf(Ino ino) const;
   // Opens `name` in `dir` (O_PATH|O_NOFOLLOW) and registers it.
   Result<Attr> LookupName(const Inode& dir, const std::string& name);
   Result<Attr> LookupDotDot(const Inode& dir);
@@ -194,7 +201,8 @@ class WorkspaceBackend final : public Backend {
   // The inode number of `name` in `dir` (allocated if new), or 0 if absent.
   Ino Identify(const Inode& dir, const std::string& name);
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
-               const std::string& name, Ino new_parent = 0, const std::string& new_name = {});
+               const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
+               bool by_rename = false);
 
   // mu_ held.
   Ino LocalFor(const HostKey& key);
@@ -203,6 +211,7 @@ class WorkspaceBackend final : public Backend {
 
   const uint16_t id_;
   const std::string host_dir_;
+  std::string mount_path_ = "/";
   ChangeSink* const sink_;
   const InodeRef root_;  // pinned; also in inodes_
 

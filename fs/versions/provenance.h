@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "fs/process_info.h"
+
 namespace nexus::versions {
 
 struct Provenance {
@@ -28,14 +30,13 @@ std::string UserSubject(uid_t uid);
 // printable ASCII without '<' and '>', at most 256 bytes.
 std::string SanitizeField(std::string_view v);
 
-// At most this many bytes of /proc/PID/environ are read.
-inline constexpr size_t kMaxEnvironBytes = 256 * 1024;
-
 // Builds the provenance of process `pid` running as `uid`: subject
 // UserSubject(uid), command from /proc/PID/comm, NEXUS_AGENT_ID and
 // NEXUS_TASK_ID from /proc/PID/environ (first kMaxEnvironBytes only, values
 // capped at 256 bytes). A process that is gone or unreadable yields what
 // could be read; this never fails. `proc_root` is for tests.
 Provenance ReadProcessProvenance(pid_t pid, uid_t uid, const std::string& proc_root = "/proc");
+// The same from what was already read (fields sanitized).
+Provenance MakeProvenance(pid_t pid, uid_t uid, const ProcessInfo& info);
 
 }  // namespace nexus::versions

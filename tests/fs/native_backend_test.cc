@@ -366,6 +366,62 @@ TEST_F(NativeBackendTest, ChangeEventsAreEmitted) {
   EXPECT_EQ(events.front().name, "e");
 }
 
+// The last event of `kind` in `sink`.
+ChangeEvent LastOf(RecordingSink& sink, ChangeEvent::Kind kind) {
+  auto events = sink.Events();
+  for (auto it = events.rbegin(); it != events.rend(); ++it)
+    if (it->kind == kind) return *it;
+  ADD_FAILURE() << "no such event";
+  return {};
+}
+
+TEST_F(NativeBackendTest, EventsCarryNamespacePaths) {
+  auto d = backend_->MkDir(caller_, Root(), "d", 0755);
+  ASSERT_TRUE(d.ok());
+  auto sub = backend_->MkDir(caller_, d->ino, "sub", 0755);
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kCreated).path, "/d/sub");
+  Attr f = MustCreate(sub->ino, "f.txt", "hi");
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kContentClosed).path, "/d/sub/f.txt");
+
+  // Moving the parent directory moves every path below it.
+  ASSERT_TRUE(backend_->Rename(caller_, Root(), "d", Root(), "e", 0).ok());
+  ChangeEvent mv = LastOf(sink_, ChangeEvent::Kind::kRenamed);
+  EXPECT_EQ(mv.path, "/d");
+  EXPECT_EQ(mv.new_path, "/e");
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0600;
+  ASSERT_TRUE(backend_->SetAttr(caller_, f.ino, chmod, nullptr).ok());
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kAttrChanged).path, "/e/sub/f.txt");
+
+  // A hard link: the first name stays the path until it goes away.
+  ASSERT_TRUE(backend_->Link(caller_, f.ino, Root(), "alias").ok());
+  ASSERT_TRUE(backend_->SetAttr(caller_, f.ino, chmod, nullptr).ok());
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kAttrChanged).path, "/e/sub/f.txt");
+  ASSERT_TRUE(backend_->Unlink(caller_, sub->ino, "f.txt").ok());
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kRemoved).path, "/e/sub/f.txt");
+  ASSERT_TRUE(backend_->SetAttr(caller_, f.ino, chmod, nullptr).ok());
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kAttrChanged).path, "/alias");
+
+  // Replacing a name by a rename says so on the removal.
+  MustCreate(Root(), "new", "n");
+  ASSERT_TRUE(backend_->Rename(caller_, Root(), "new", Root(), "alias", 0).ok());
+  ChangeEvent replaced = LastOf(sink_, ChangeEvent::Kind::kRemoved);
+  EXPECT_EQ(replaced.path, "/alias");
+  EXPECT_TRUE(replaced.by_rename);
+
+  // Names survive a restart.
+  Reopen();
+  auto e = backend_->Lookup(caller_, Root(), "e");
+  ASSERT_TRUE(e.ok());
+  auto s2 = backend_->Lookup(caller_, e->ino, "sub");
+  ASSERT_TRUE(s2.ok());
+  Attr g = MustCreate(s2->ino, "g", "x");
+  EXPECT_EQ(LastOf(sink_, ChangeEvent::Kind::kContentClosed).path, "/e/sub/g");
+  (void)g;
+}
+
 TEST_F(NativeBackendTest, SyncMakesChangesVisibleInDatabase) {
   MustCreate(Root(), "durable", "d");
   ASSERT_TRUE(backend_->Sync().ok());

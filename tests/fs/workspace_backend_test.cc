@@ -737,7 +737,8 @@ TEST_F(WorkspaceBackendTest, ChangesArePublishedWithParentAndName) {
   ASSERT_TRUE(backend_->Rename(caller_, d.ino, "f", d.ino, "g", 0).ok());
   ASSERT_TRUE(backend_->Unlink(caller_, d.ino, "g").ok());
   ASSERT_TRUE(backend_->RmDir(caller_, RootIno(), "d").ok());
-  // A read-only open and close publishes nothing.
+  // Creating a file and closing it publishes its (empty) content; a
+  // read-only open and close afterwards publishes nothing.
   Attr h = MustCreate(RootIno(), "h");
   auto ro = backend_->Open(caller_, h.ino, O_RDONLY);
   ASSERT_TRUE(ro.ok());
@@ -759,6 +760,7 @@ TEST_F(WorkspaceBackendTest, ChangesArePublishedWithParentAndName) {
       {Kind::kRemoved, f, d.ino, "g", 0, ""},
       {Kind::kRemoved, d.ino, RootIno(), "d", 0, ""},
       {Kind::kCreated, h.ino, RootIno(), "h", 0, ""},
+      {Kind::kContentClosed, h.ino, 0, "", 0, ""},  // a new file's first close, even empty
   };
   auto events = sink_.Events();
   ASSERT_EQ(events.size(), want.size());
