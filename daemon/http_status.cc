@@ -71,6 +71,8 @@ class StatusService final : public kj::HttpService {
         {"features", features},
         {"connections", i.connections.load()},
     };
+    // "indexing" while the search index catches up with the tree, then "ready".
+    if (s_.search_state) j["search"] = {{"index", s_.search_state()}};
     return j.dump() + "\n";
   }
 

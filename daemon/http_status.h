@@ -1,5 +1,6 @@
 // The operators' HTTP endpoints (--http HOST:PORT):
-//   GET /health   200, JSON: version, uptime, mount state, profile, features
+//   GET /health   200, JSON: version, uptime, mount state, profile, features,
+//                 and with search on {"search": {"index": "indexing"|"ready"}}
 //   GET /ready    503 until the mount is up and serving, then 200
 //   GET /metrics  Prometheus text: per FUSE op and per RPC method counts,
 //                 errors and latency histograms; bytes read and written;
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <kj/compat/http.h>
@@ -30,6 +32,7 @@ struct StatusSources {
   const std::vector<FeatureState>* features = nullptr;
   std::function<uint64_t()> database_bytes;
   std::function<uint64_t()> inode_count;
+  std::function<std::string()> search_state;  // "ready"/"indexing"; unset: search off
 };
 
 kj::Own<kj::HttpService> MakeHttpStatusService(kj::HttpHeaderTable& table, StatusSources sources);

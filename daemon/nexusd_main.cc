@@ -19,6 +19,8 @@
 #include "daemon/data_dir_lock.h"
 #include "daemon/http_status.h"
 #include "daemon/options.h"
+#include "daemon/search_part.h"
+#include "daemon/versions_part.h"
 #include "daemon/stop_signals.h"
 #include "fs/change_events.h"
 #include "fs/fuse_session.h"
@@ -28,6 +30,7 @@
 #include "fs/native_backend.h"
 #include "fs/workspace_backend.h"
 #include "nexus/version.h"
+#include "rpc/background_jobs.h"
 #include "rpc/key_store.h"
 #include "rpc/path_files.h"
 #include "rpc/socket_server.h"
@@ -93,7 +96,7 @@ std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
     if (on && name == "workspace" && !o.workspace.empty()) f.detail = o.workspace + " at /zone/local";
     // Their libraries are built and tested (docs/*.md) but the daemon does
     // not serve them yet: say so rather than pretend.
-    if (name == "versions" || name == "search" || name == "rebac" || name == "mesh")
+    if (name == "rebac" || name == "mesh")
       f = {name, State::kUnavailable, "library only (docs/" + name + ".md); not served by nexusd yet"};
     out.push_back(std::move(f));
   }
@@ -104,6 +107,12 @@ bool Enabled(const std::vector<FeatureState>& features, const std::string& name)
   for (const auto& f : features)
     if (f.name == name) return f.state == FeatureState::State::kEnabled;
   return false;
+}
+
+void MarkUnavailable(std::vector<FeatureState>& features, const std::string& name,
+                     const std::string& why) {
+  for (auto& f : features)
+    if (f.name == name) f = {name, FeatureState::State::kUnavailable, why};
 }
 
 
@@ -131,7 +140,7 @@ int Run(const DaemonOptions& o) {
   spdlog::info("data dir {}: {} inodes", *data_dir, (*native)->InodeCount());
 
   Namespace ns(native->get());
-  const std::vector<FeatureState> features = ComputeFeatures(o);
+  std::vector<FeatureState> features = ComputeFeatures(o);
   std::unique_ptr<WorkspaceBackend> workspace;
   if (!o.workspace.empty() && !Enabled(features, "workspace")) {
     spdlog::error("--workspace is given but the workspace feature is off (profile {})", o.profile);
@@ -141,10 +150,30 @@ int Run(const DaemonOptions& o) {
     auto ws = WorkspaceBackend::Open(kWorkspaceBackendId, o.workspace, &bus);
     if (!ws.ok()) return spdlog::error("--workspace: {}", ws.status().ToString()), kExitUsage;
     workspace = std::move(ws).value();
+    workspace->SetMountPath("/zone/local");
     if (Status st = MountWorkspace(ns, *workspace); !st.ok())
       return spdlog::error("{}", st.ToString()), kExitFailure;
     spdlog::info("workspace {} at /zone/local", o.workspace);
   }
+
+  // Versioning and search subscribe to the bus before any event flows.
+  std::unique_ptr<VersionsPart> versions;
+  if (Enabled(features, "versions")) {
+    auto v = VersionsPart::Open(o, *data_dir, &ns, &bus);
+    if (!v.ok()) return spdlog::error("versioning: {}", v.status().ToString()), kExitFailure;
+    versions = std::move(v).value();
+  }
+  std::unique_ptr<SearchPart> search;
+  if (Enabled(features, "search")) {
+    auto sp = SearchPart::Start(o, *data_dir, &ns, &bus);
+    if (sp.ok()) {
+      search = std::move(sp).value();
+    } else {
+      spdlog::error("search: {}; serving without it", sp.status().ToString());
+      MarkUnavailable(features, "search", sp.status().message());
+    }
+  }
+  if (versions) versions->Run();
 
   // The control socket: up before the mount, so `nexus ready` can watch the
   // mount come up.
@@ -175,6 +204,10 @@ int Run(const DaemonOptions& o) {
   service.inode_count = [native_ptr]() { return native_ptr->InodeCount(); };
   service.database_bytes = [native_ptr]() { return native_ptr->DatabaseBytes(); };
   service.request_shutdown = []() { ::kill(::getpid(), SIGTERM); };
+  auto jobs = std::make_unique<BackgroundJobs>(2);
+  service.jobs = jobs.get();
+  if (versions) versions->Fill(service);
+  if (search) search->Fill(service);
 
   FuseContext ctx;
   ctx.ns = &ns;
@@ -198,7 +231,8 @@ int Run(const DaemonOptions& o) {
   if (Enabled(features, "http")) {
     sopts.http = o.http;
     StatusSources sources{&info, &ctx, &rpc_metrics, service.locks, &service.features,
-                          service.database_bytes, service.inode_count};
+                          service.database_bytes, service.inode_count, {}};
+    if (search) sources.search_state = [p = search.get()]() { return p->State(); };
     http = [sources](kj::HttpHeaderTable& table) { return MakeHttpStatusService(table, sources); };
   }
   auto server = SocketServer::Start(&service, sopts, std::move(http));
@@ -225,10 +259,13 @@ int Run(const DaemonOptions& o) {
   spdlog::info("stopping: closing the control socket, unmounting {}", *mountpoint);
   files.SetKernelCache(nullptr);
   server->reset();  // no more socket calls
+  jobs.reset();     // waits for slow calls still running
   mount->reset();   // unmount: no more requests
   Status synced = (*native)->Sync();
   if (!synced.ok()) spdlog::error("final metadata sync failed: {}", synced.ToString());
   bus.Drain();
+  search.reset();
+  versions.reset();  // captures what is queued, commits the journal
   workspace.reset();
   native->reset();  // commits, marks the shutdown clean
   if (!served.ok()) return spdlog::error("{}", served.ToString()), kExitFailure;

@@ -105,6 +105,53 @@ const std::map<std::string, Setter>& ValueOptions() {
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.commit_interval_ms, 0, 10000);
        }},
+      {"versions-commit-window-ms",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.versions_commit_window_ms, 1, 600000);
+       }},
+      {"versions-keep-versions",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.versions_keep_versions, 1u, 1000000u);
+       }},
+      {"versions-keep-days",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.versions_keep_days, 0u, 100000u);
+       }},
+      {"search-embeddings",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0 &&
+             v.rfind("fasttext:", 0) != 0)
+           return BadValue(flag, v, "http(s)://HOST/PATH or fasttext:/path/model.bin");
+         return o.search_embeddings = v, Status::Ok();
+       }},
+      {"features",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         // "versions=off,search=on"; a bare name means on.
+         const auto& all = ProfileFeatures("full");
+         size_t pos = 0;
+         while (pos <= v.size()) {
+           size_t end = v.find(',', pos);
+           if (end == std::string::npos) end = v.size();
+           std::string item = v.substr(pos, end - pos);
+           pos = end + 1;
+           if (item.empty()) continue;
+           std::string name = item, value = "on";
+           if (auto eq = item.find('='); eq != std::string::npos) {
+             name = item.substr(0, eq);
+             value = item.substr(eq + 1);
+           }
+           if (std::find(all.begin(), all.end(), name) == all.end())
+             return Status::Error(EINVAL, flag + ": unknown feature '" + name +
+                                              "' (mount, control_socket, locks, http, "
+                                              "tls_listener, workspace, versions, search, rebac, mesh)");
+           bool on = false;
+           NEXUS_RETURN_IF_ERROR(ParseBool(flag + " " + name, value, &on));
+           o.feature_overrides[name] = on;
+         }
+         return Status::Ok();
+       }},
+      {"search-embeddings-model", Text(&DaemonOptions::search_embeddings_model)},
+      {"search-embeddings-key", Text(&DaemonOptions::search_embeddings_key)},
   };
   return kOptions;
 }
@@ -245,6 +292,19 @@ Options:
   --attr-timeout S         kernel cache lifetime for the native tree (default 60)
   --workspace-timeout S    kernel cache lifetime for /zone/local (default 1)
   --commit-interval-ms N   metadata group-commit window (default 5)
+  --versions-commit-window-ms N
+                           version history group-commit window (default 200)
+  --versions-keep-versions N, --versions-keep-days D
+                           retention of `nexus versions gc`: keep a version
+                           while among its file's newest N or younger than D
+                           days (defaults 10 and 30)
+  --features LIST          switch features on or off over the profile:
+                           versions=off,search=on (bare name: on)
+  --search-embeddings SRC  vector lane of semantic/hybrid search: an
+                           OpenAI-compatible endpoint http(s)://HOST/v1/embeddings
+                           or a fastText model fasttext:/path/model.bin
+  --search-embeddings-model NAME, --search-embeddings-key KEY
+                           model name and bearer key for an HTTP endpoint
   --writeback-cache        let the kernel cache writes (faster small writes;
                            st_blocks lags until writeback, SEEK_DATA/SEEK_HOLE
                            report holes as data; not with --workspace)

@@ -33,6 +33,15 @@ struct DaemonOptions {
   std::string http;         // HOST:PORT; empty: none
   std::string profile = "full";
   std::map<std::string, bool> feature_overrides;  // from `features:` in the file
+  // Versioning (feature "versions").
+  int versions_commit_window_ms = 200;  // group-commit window of the version store
+  uint32_t versions_keep_versions = 10; // `nexus versions gc` default policy
+  uint32_t versions_keep_days = 30;
+  // Search (feature "search").
+  std::string search_embeddings;  // "" none; http(s)://... (OpenAI-compatible
+                                  // endpoint) or fasttext:/path/model.bin
+  std::string search_embeddings_model;  // model name sent to an HTTP endpoint
+  std::string search_embeddings_key;    // bearer token for an HTTP endpoint
   bool show_help = false;
   bool show_version = false;
 };

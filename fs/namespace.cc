@@ -9,14 +9,15 @@ Namespace::Namespace(Backend* root) : root_(root) {
   backends_[0] = root;
 }
 
-Status Namespace::AddMount(Ino parent, const std::string& name, Backend* backend) {
+Status Namespace::AddMount(Ino parent, const std::string& name, Backend* backend,
+                           bool hidden) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (backends_.size() <= backend->id()) backends_.resize(backend->id() + 1);
   if (backends_[backend->id()] && backends_[backend->id()] != backend)
     return Status::Error(EEXIST, "backend id already registered");
   if (FindMount(parent, name)) return Status::Error(EEXIST, "mount point exists");
   backends_[backend->id()] = backend;
-  mounts_.push_back({parent, name, backend});
+  mounts_.push_back({parent, name, backend, hidden});
   return Status::Ok();
 }
 
@@ -200,7 +201,7 @@ Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) 
   for (const auto& m : mounts_) {
     if (m.parent != ino) continue;
     std::erase_if(*entries, [&](const DirEntry& e) { return e.name == m.name; });
-    entries->push_back({m.name, m.backend->root(), S_IFDIR});
+    if (!m.hidden) entries->push_back({m.name, m.backend->root(), S_IFDIR});
   }
   return entries;
 }

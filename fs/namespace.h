@@ -25,8 +25,10 @@ class Namespace {
   explicit Namespace(Backend* root);
 
   // Grafts `backend`'s root at `name` inside directory `parent`. The mount
-  // point hides any real entry of that name. Call before serving.
-  Status AddMount(Ino parent, const std::string& name, Backend* backend);
+  // point hides any real entry of that name. A `hidden` mount is reachable
+  // by name (lookup, paths) but not listed by ReadDir of `parent`, like
+  // ZFS's ".zfs" (e.g. the history tree at /.nexus). Call before serving.
+  Status AddMount(Ino parent, const std::string& name, Backend* backend, bool hidden = false);
 
   // Resolves an absolute path ("/a/b") to its attributes without taking a
   // kernel lookup reference. Symlinks are not followed. The returned inode
@@ -72,6 +74,7 @@ class Namespace {
     Ino parent;
     std::string name;
     Backend* backend;
+    bool hidden;  // not listed by ReadDir(parent)
   };
   Result<Backend*> Route(Ino ino) const;
   const MountPoint* FindMount(Ino parent, const std::string& name) const;

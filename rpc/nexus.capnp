@@ -120,6 +120,12 @@ interface Session {
   locks @4 () -> (locks :Locks);
   # Admin-only methods check the caller on every call.
   admin @5 () -> (admin :Admin);
+  # File history, snapshots and their maintenance; `unavailable` when the
+  # daemon runs without versioning.
+  versions @6 () -> (versions :Versions);
+  # Glob, grep and ranked search over the tree; `unavailable` when the
+  # daemon runs without search.
+  search @7 () -> (search :Search);
 }
 
 # ---------------------------------------------------------------- files
@@ -142,7 +148,9 @@ struct FileStat {
   # of up to 16 MiB (hashing a bigger one would hold up other clients);
   # empty otherwise.
   contentId @11 :Text;
-  # Version number of the content; 0 while versioning is not enabled.
+  # Latest recorded version of the file (`stat` and `metadata` only; the
+  # capture of a write just made may still be on its way); 0 when versioning
+  # is off or the file has none.
   version @12 :UInt64;
   # Filled by `metadata` (detailed = true) only:
   mimeType @13 :Text;
@@ -290,4 +298,168 @@ interface Admin {
   updateKey @5 (keyId :Text, name :Text, expiresDays :UInt32, clearExpiry :Bool) -> (key :ApiKey, error :Error);
   # Stops the daemon cleanly (unmount, flush) after replying.
   shutdown @6 () -> (error :Error);
+}
+
+# ---------------------------------------------------------------- versions
+
+# One version of a file. Paths are namespace paths ("/src/a.c",
+# "/zone/local/notes.md").
+struct VersionInfo {
+  number @0 :UInt32;      # 1, 2, 3, ... per file, continuing across renames
+  path @1 :Text;          # the path the content was captured under
+  contentId @2 :Text;     # git blob id
+  size @3 :UInt64;
+  mode @4 :UInt32;        # git file mode: 0o100644 or 0o100755
+  timeNs @5 :Int64;
+  subject @6 :Text;       # author
+  uid @7 :UInt32;
+  pid @8 :UInt32;
+  command @9 :Text;
+  agentId @10 :Text;      # NEXUS_AGENT_ID of the writing process
+  taskId @11 :Text;       # NEXUS_TASK_ID of the writing process
+  note @12 :Text;         # "rollback to v3", "restore", "renamed from x"
+  commit @13 :Text;       # empty while journaled, not yet committed
+}
+
+struct VersionStats {
+  objects @0 :UInt64;
+  diskBytes @1 :UInt64;
+  logicalBytes @2 :UInt64;  # sum of the sizes of all versions
+  uniqueBytes @3 :UInt64;   # sum of the sizes of distinct contents
+  dedupRatio @4 :Float64;   # logical / unique
+  files @5 :UInt64;
+  versions @6 :UInt64;
+  pending @7 :UInt64;       # closes queued for capture
+}
+
+struct GcReport {
+  versionsDropped @0 :UInt64;
+  commitsRewritten @1 :UInt64;
+  objectsRemoved @2 :UInt64;
+  bytesRemoved @3 :UInt64;
+}
+
+struct SnapshotInfo {
+  id @0 :Text;
+  description @1 :Text;
+  timeNs @2 :Int64;
+  zones @3 :List(Text);
+  commit @4 :Text;
+  automatic @5 :Bool;    # taken by a restore, to undo it
+}
+
+struct SnapshotEntry {
+  path @0 :Text;         # namespace path of the file
+  contentId @1 :Text;
+  mode @2 :UInt32;
+  size @3 :UInt64;
+}
+
+# Reports progress of a long call: `done` of `total` units.
+interface Progress {
+  update @0 (done :UInt64, total :UInt64, what :Text) -> ();
+}
+
+# History of every file, and snapshots of zones. Paths are namespace paths
+# (paths under /.nexus are invalidArgument). Admins may do everything.
+# Others see the history of a file they may read now or, for a deleted
+# file, whose nearest existing directory they may list and search; they roll
+# back and restore with their own POSIX permissions; gc, export, snapshot
+# restore and delete are admin only (permissionDenied). A missing version
+# or snapshot is notFound; every method is `unavailable` when the daemon
+# runs without versioning.
+interface Versions {
+  # Every version of the file at `path` (deleted files too), oldest first.
+  history @0 (path :Text) -> (path :Text, deleted :Bool, versions :List(VersionInfo), error :Error);
+  # Version `version` of `path`: its record and `length` bytes from `offset`
+  # (length 0: to the end, within the per-reply read limit; fetch a larger
+  # version in pieces until `info.size`).
+  get @1 (path :Text, version :UInt32, offset :UInt64, length :UInt64) -> (info :VersionInfo, data :Data, error :Error);
+  # Unified diff of v1 -> v2 (a summary for binary content), or the
+  # field-by-field difference of their records with `metadata`.
+  diff @2 (path :Text, v1 :UInt32, v2 :UInt32, metadata :Bool) -> (diff :Text, error :Error);
+  # Writes version `version` back as the file's content, recorded as a new
+  # version.
+  rollback @3 (path :Text, version :UInt32) -> (version :VersionInfo, recorded :Bool, error :Error);
+  # Brings a deleted file back with its last content.
+  restore @4 (path :Text) -> (version :VersionInfo, error :Error);
+  stats @5 () -> (stats :VersionStats, error :Error);
+  # Drops versions outside the retention policy: a version is kept while it
+  # is among its file's newest `keepVersions` or younger than `keepDays`
+  # days. Without `explicitPolicy` each 0 stands for the daemon's configured
+  # value; with it both are used as given (keepVersions >= 1, keepDays 0:
+  # age keeps nothing). Admin only.
+  gc @6 (keepVersions :UInt32, keepDays :UInt32, explicitPolicy :Bool) -> (report :GcReport, error :Error);
+  # Writes an ordinary git repository at `dest` (an absolute path on the
+  # daemon's host, outside the mount, missing or empty; admin only).
+  export @7 (dest :Text) -> (error :Error);
+  # Snapshot of the given zones ("root", "local", ...), all when empty.
+  createSnapshot @8 (description :Text, zones :List(Text)) -> (snapshot :SnapshotInfo, error :Error);
+  listSnapshots @9 () -> (snapshots :List(SnapshotInfo), error :Error);
+  snapshotInfo @10 (id :Text) -> (snapshot :SnapshotInfo, files :UInt64, bytes :UInt64, error :Error);
+  snapshotEntries @11 (id :Text) -> (entries :List(SnapshotEntry), error :Error);
+  # Returns the tree to snapshot `id`; `undoSnapshot` restores the state
+  # before. `progress` (optional) hears how many files were written or
+  # removed so far (`total` 0: not known in advance). Admin only.
+  restoreSnapshot @12 (id :Text, progress :Progress) -> (undoSnapshot :Text, written :UInt64, removed :UInt64, error :Error);
+  # Admin only.
+  deleteSnapshot @13 (id :Text) -> (error :Error);
+  # Commits everything captured so far (capture queue and journal).
+  flush @14 () -> (error :Error);
+}
+
+# ---------------------------------------------------------------- search
+
+struct GrepMatch {
+  path @0 :Text;
+  line @1 :UInt32;   # 1-based; 0 with filesOnly
+  text @2 :Data;     # the line's raw bytes, without the newline
+}
+
+struct SearchHit {
+  path @0 :Text;
+  startLine @1 :UInt32;
+  endLine @2 :UInt32;
+  snippet @3 :Text;
+  score @4 :Float64;
+  keywordScore @5 :Float64;
+  vectorScore @6 :Float64;
+  semanticDegraded @7 :Bool;
+  context @8 :Text;  # description of the closest path context
+}
+
+struct IndexStatus {
+  files @0 :UInt64;
+  chunks @1 :UInt64;
+  bytes @2 :UInt64;
+  lastUpdateNs @3 :Int64;
+  state @4 :Text;        # "ready" or "indexing"
+  queueDepth @5 :UInt64;
+  semantic @6 :Text;     # the embedding provider, or empty without one
+}
+
+struct PathContext {
+  path @0 :Text;
+  description @1 :Text;
+}
+
+# Search over the tree; results only name paths the session may read.
+interface Search {
+  glob @0 (pattern :Text, path :Text, limit :UInt32) -> (paths :List(Text), truncated :Bool, error :Error);
+  # RE2 syntax; `fixed`: a literal string.
+  grep @1 (pattern :Text, path :Text, ignoreCase :Bool, fixed :Bool, filesOnly :Bool, limit :UInt32) -> (matches :List(GrepMatch), truncated :Bool, error :Error);
+  query @2 (text :Text, path :Text, mode :Mode, limit :UInt32) -> (hits :List(SearchHit), semanticDegraded :Bool, error :Error);
+  # Indexes new and changed files under `path` ("/" when empty); `force`
+  # re-reads every file.
+  index @3 (path :Text, force :Bool, progress :Progress) -> (status :IndexStatus, error :Error);
+  status @4 () -> (status :IndexStatus, error :Error);
+  setPathContext @5 (path :Text, description :Text) -> (error :Error);
+  listPathContexts @6 () -> (contexts :List(PathContext), error :Error);
+  deletePathContext @7 (path :Text) -> (error :Error);
+
+  enum Mode {
+    keyword @0;
+    semantic @1;
+    hybrid @2;
+  }
 }

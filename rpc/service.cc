@@ -10,8 +10,12 @@
 
 #include "fs/clock.h"
 #include "perms/rebac_types.h"
+#include "rpc/background_jobs.h"
 #include "rpc/bytes.h"
+#include "fs/versions/version_store.h"
+#include "fs/versions/zone_path.h"
 #include "rpc/errors.h"
+#include "rpc/service_internal.h"
 
 namespace nexus {
 namespace {
@@ -57,48 +61,14 @@ rpc::Identity::Scope ScopeOf(KeyScope s) {
   }
 }
 
-// One authenticated (or not yet) connection's state, shared by every
-// capability handed out on it.
-struct Conn {
-  ServiceContext* ctx;
-  PeerInfo peer;
-  bool authenticated = false;
-  std::string subject;
-  std::string name;
-  KeyScope scope = KeyScope::kUser;
-  bool is_admin = false;
-  std::string key_id;
-  Actor actor;
-  uint32_t in_flight = 0;
-};
-using ConnPtr = std::shared_ptr<Conn>;
-
-// Accounting of one RPC: metrics, the in-flight limit, and error marking.
-class Call {
- public:
-  Call(Conn& c, const char* method) : conn_(c), timer_(c.ctx->metrics ? c.ctx->metrics->Find(method) : nullptr) {
-    if (conn_.in_flight >= conn_.ctx->limits.max_calls_in_flight)
-      KJ_FAIL_REQUIRE("too many calls in flight on this connection");
-    ++conn_.in_flight;
-  }
-  ~Call() { --conn_.in_flight; }
-  // Fills `out` and counts the call as failed when `st` is not OK.
-  void Check(rpc::Error::Builder out, const Status& st) {
-    if (st.ok()) return;
-    timer_.Fail();
-    FillError(out, st);
-  }
-  template <typename Results>
-  bool Fail(Results results, const Status& st) {
-    if (st.ok()) return false;
-    Check(results.initError(), st);
-    return true;
-  }
-
- private:
-  Conn& conn_;
-  OpTimer timer_;
-};
+// The latest version number of a regular file, 0 when versioning is off or
+// it has none.
+uint32_t VersionOf(const ServiceContext& ctx, const PathStat& ps) {
+  if (!ctx.versions || !ps.attr.IsReg()) return 0;
+  versions::ZonePath zp = versions::SplitNamespacePath(ps.path);
+  auto n = ctx.versions->LatestNumber(zp.zone, zp.path);
+  return n.ok() ? *n : 0;
+}
 
 void FillStat(rpc::FileStat::Builder b, const PathStat& ps) {
   const Attr& a = ps.attr;
@@ -240,6 +210,7 @@ class FilesImpl final : public rpc::Files::Server {
       }
       auto b = r.initStat();
       FillStat(b, *st);
+      b.setVersion(VersionOf(*conn_->ctx, *st));
       if (p.getDetailed()) FillDetails(b, files_, conn_->actor, *st);
     }
     return kj::READY_NOW;
@@ -646,6 +617,18 @@ class SessionImpl final : public rpc::Session::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> versions(VersionsContext context) override {
+    Call call(*conn_, "session.versions");
+    context.getResults().setVersions(MakeVersionsService(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> search(SearchContext context) override {
+    Call call(*conn_, "session.search");
+    context.getResults().setSearch(MakeSearchService(conn_));
+    return kj::READY_NOW;
+  }
+
  private:
   ConnPtr conn_;
 };
@@ -713,15 +696,31 @@ class NexusImpl final : public rpc::Nexus::Server {
 
 }  // namespace
 
+kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
+  KJ_REQUIRE(ctx.jobs != nullptr, "no background job runner");
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(
+      kj::mv(paf.fulfiller));
+  ctx.jobs->Submit([work = std::move(work), fulfiller]() mutable {
+    work();
+    (*fulfiller)->fulfill();
+  });
+  return kj::mv(paf.promise);
+}
+
 std::vector<std::string> RpcMethodNames() {
-  return {"nexus.authenticate", "session.identity", "session.status",    "session.features",
-          "session.files",      "session.locks",    "session.admin",     "files.write",
+  std::vector<std::string> names = {"nexus.authenticate", "session.identity", "session.status",    "session.features",
+          "session.files",      "session.locks",    "session.admin",     "session.versions",
+          "session.search",     "files.write",
           "files.read",         "files.stat",       "files.list",        "files.mkdir",
           "files.rmdir",        "files.renameBatch", "files.removeBatch", "files.readBulk",
           "files.writeStream",  "bytesink.write",   "bytesink.done",     "locks.acquire",
           "locks.release",      "locks.info",       "locks.list",        "admin.createUser",
           "admin.createKey",    "admin.listUsers",  "admin.getUser",     "admin.revokeKey",
           "admin.updateKey",    "admin.shutdown"};
+  for (const std::string& m : VersionsMethodNames()) names.push_back(m);
+  for (const std::string& m : SearchMethodNames()) names.push_back(m);
+  return names;
 }
 
 kj::Own<rpc::Nexus::Server> MakeBootstrap(ServiceContext* ctx, PeerInfo peer) {

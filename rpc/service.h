@@ -28,6 +28,16 @@
 
 namespace nexus {
 
+class BackgroundJobs;
+namespace versions {
+class VersionStore;
+class Recorder;
+}  // namespace versions
+namespace search {
+class SearchIndex;
+class Indexer;
+}  // namespace search
+
 // Facts about the running daemon that status/health report.
 struct DaemonInfo {
   std::string version;
@@ -74,6 +84,18 @@ struct ServiceContext {
   std::function<uint64_t()> database_bytes;
   std::function<void()> request_shutdown;  // called after the shutdown reply
   kj::Timer* timer = nullptr;              // set by the socket server
+  BackgroundJobs* jobs = nullptr;          // slow calls run here (RunOffLoop)
+
+  // Versioning (null: off). The recorder feeds the store from change events.
+  versions::VersionStore* versions = nullptr;
+  versions::Recorder* recorder = nullptr;
+  uint32_t gc_keep_versions = 10;  // the configured retention policy
+  uint32_t gc_keep_days = 30;
+
+  // Search (null: off).
+  search::SearchIndex* search = nullptr;
+  search::Indexer* indexer = nullptr;
+  std::string semantic_provider;  // describes the embedding provider; empty: none
 };
 
 // Who is on the other end of a connection, before authentication.

@@ -1,5 +1,7 @@
 #include "fs/versions/version_store.h"
 
+#include "fs/thread_priority.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@ namespace {
 // larger ones are streamed.
 constexpr uint64_t kInlineBlobBytes = 1 << 20;
 constexpr size_t kStreamChunk = 1 << 20;
+
 // Blob files synced one by one per group up to this count; above it one
 // syncfs(2) is cheaper.
 constexpr size_t kMaxBlobFsyncs = 64;
@@ -344,14 +347,16 @@ Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const
 }
 
 Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::string& path,
-                                            int fd, const Provenance& who) {
+                                            int fd, const Provenance& who,
+                                            mode_t file_mode) {
   NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
   auto norm = NormalizePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno("stat captured file");
   if (!S_ISREG(st.st_mode)) return Status::Error(EINVAL, "capture of " + *norm + ": not a regular file");
-  const uint32_t mode = (st.st_mode & 0111) ? kModeExecutable : kModeFile;
+  const mode_t perm = file_mode ? file_mode : st.st_mode;
+  const uint32_t mode = (perm & 0111) ? kModeExecutable : kModeFile;
   std::lock_guard lk(capture_mu_);
   auto oid = WriteBlob(fd, static_cast<uint64_t>(st.st_size));
   NEXUS_RETURN_IF_FAILED(oid);
@@ -463,6 +468,7 @@ Status VersionStore::Flush() {
 }
 
 void VersionStore::CommitterLoop() {
+  LowerThreadPriority();
   std::unique_lock lk(wake_mu_);
   while (!stop_) {
     wake_cv_.wait(lk, [&] { return stop_ || pending_ > 0; });
@@ -626,6 +632,89 @@ Result<std::vector<std::string>> VersionStore::Zones() {
   return ZonesOf(lease->db());
 }
 
+namespace {
+
+// The smallest path of `zone` in [lo, hi) (hi empty: no upper bound).
+std::optional<std::string> FirstPathFrom(VersionDb& db, const std::string& zone,
+                                         const std::string& lo, const std::string& hi) {
+  if (hi.empty()) {
+    Query q = db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? ORDER BY path LIMIT 1");
+    q.Bind(zone).Bind(lo);
+    if (q.Next()) return q.Text(0);
+    return std::nullopt;
+  }
+  Query q = db.Prepare(
+      "SELECT path FROM files WHERE zone=? AND path>=? AND path<? ORDER BY path LIMIT 1");
+  q.Bind(zone).Bind(lo).Bind(hi);
+  if (q.Next()) return q.Text(0);
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<VersionedEntry>> VersionStore::ListVersionedDir(const std::string& zone,
+                                                                   const std::string& dir) {
+  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  std::string prefix;  // "" or "a/b/"
+  if (dir.find_first_not_of('/') != std::string::npos) {
+    auto norm = NormalizePath(dir);
+    NEXUS_RETURN_IF_FAILED(norm);
+    prefix = *norm + "/";
+  }
+  // Paths below "a/b" sort in ["a/b/", "a/b0"): '0' follows '/'.
+  const std::string hi = prefix.empty() ? "" : prefix.substr(0, prefix.size() - 1) + "0";
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  // Skip scan: each seek finds the next name, then jumps past it. A file
+  // "c" is followed by names that extend it ("c.txt", before "c/") and by
+  // the paths below "c/"; paths hold no NUL, so "c\x01" is the smallest
+  // path after "c", and "c0" the first after everything below "c/".
+  std::map<std::string, VersionedEntry> names;
+  std::string lo = prefix;
+  while (auto path = FirstPathFrom(lease->db(), zone, lo, hi)) {
+    std::string_view rest = std::string_view(*path).substr(prefix.size());
+    const size_t slash = rest.find('/');
+    std::string name(rest.substr(0, slash));
+    VersionedEntry& e = names[name];
+    e.name = name;
+    if (slash == std::string_view::npos) {
+      e.file = true;
+      lo = *path + '\x01';
+    } else {
+      e.dir = true;
+      lo = prefix + name + '0';
+    }
+  }
+  std::vector<VersionedEntry> out;
+  out.reserve(names.size());
+  for (auto& [name, e] : names) out.push_back(std::move(e));
+  return out;
+}
+
+Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
+                                                       const std::string& path) {
+  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  std::string norm;
+  if (path.find_first_not_of('/') != std::string::npos) {
+    auto n = NormalizePath(path);
+    NEXUS_RETURN_IF_FAILED(n);
+    norm = std::move(n).value();
+  }
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  VersionedEntry e;
+  e.name = norm.substr(norm.rfind('/') + 1);
+  if (norm.empty()) {
+    e.dir = FirstPathFrom(lease->db(), zone, "", "").has_value();
+  } else {
+    e.file = FindFile(lease->db(), zone, norm).has_value();
+    e.dir = FirstPathFrom(lease->db(), zone, norm + "/", norm + "0").has_value();
+  }
+  if (!e.file && !e.dir)
+    return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + norm);
+  return e;
+}
+
 Result<FileHistory> VersionStore::History(const std::string& zone, const std::string& path) {
   NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
   auto norm = NormalizePath(path);
@@ -644,6 +733,40 @@ Result<FileHistory> VersionStore::History(const std::string& zone, const std::st
   q.Bind(file->id);
   while (q.Next()) h.versions.push_back(ToVersion(ReadChange(q)));
   return h;
+}
+
+Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::string& path) {
+  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_FAILED(norm);
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  auto file = FindFile(lease->db(), zone, *norm);
+  return file && !file->deleted ? file->last_n : 0u;
+}
+
+Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zone) {
+  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  VersionDb& db = lease->db();
+  Query q = db.Prepare(
+      "SELECT f.path, c.n, c.blob, c.size, c.mode, c.time_ns FROM files f JOIN changes c"
+      " ON c.file_id=f.id AND c.n=f.last_n AND c.op='W' WHERE f.zone=? AND f.deleted=0");
+  q.Bind(zone);
+  std::vector<Version> out;
+  while (q.Next()) {
+    Version v;
+    v.zone = zone;
+    v.path = q.Text(0);
+    v.number = static_cast<uint32_t>(q.Int(1));
+    v.blob = q.Text(2);
+    v.size = static_cast<uint64_t>(q.Int(3));
+    v.mode = static_cast<uint32_t>(q.Int(4));
+    v.time_ns = q.Int(5);
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 Result<Version> VersionStore::LoadVersion(VersionDb& db, const std::string& zone,
@@ -716,15 +839,11 @@ Result<std::string> VersionStore::Get(const std::string& zone, const std::string
   return std::string(**data);
 }
 
-Status VersionStore::GetTo(const std::string& zone, const std::string& path, uint32_t n, int fd) {
-  auto lease = Borrow();
-  NEXUS_RETURN_IF_FAILED(lease);
-  auto v = LoadVersion(lease->db(), zone, path, n);
-  NEXUS_RETURN_IF_FAILED(v);
+Status VersionStore::StreamBlob(git_repository* repo, const std::string& hex, int fd) {
   git_oid oid;
-  if (!ParseOid(v->blob, &oid)) return Status::Error(EIO, "bad blob id " + v->blob);
+  if (!ParseOid(hex, &oid)) return Status::Error(EINVAL, "invalid object id '" + hex + "'");
   git_odb* raw = nullptr;
-  NEXUS_GIT(git_repository_odb(&raw, lease->repo()), "odb");
+  NEXUS_GIT(git_repository_odb(&raw, repo), "odb");
   OdbPtr odb(raw);
   // Loose objects stream in chunks; a backend without streaming reads whole.
   git_odb_stream* s = nullptr;
@@ -732,18 +851,36 @@ Status VersionStore::GetTo(const std::string& zone, const std::string& path, uin
   git_object_t type;
   if (git_odb_open_rstream(&s, &len, &type, odb.get(), &oid) == 0) {
     GitHandle<git_odb_stream, git_odb_stream_free> stream(s);
+    if (type != GIT_OBJECT_BLOB)
+      return Status::Error(EINVAL, "object " + hex + " is not a file's content");
     std::string buf(kStreamChunk, '\0');
     while (true) {
       int got = git_odb_stream_read(stream.get(), buf.data(), buf.size());
-      if (got < 0) return GitError(got, "read blob " + v->blob);
+      if (got < 0) return GitError(got, "read blob " + hex);
       if (got == 0) break;
       NEXUS_RETURN_IF_ERROR(WriteAll(fd, buf.data(), static_cast<size_t>(got)));
     }
     return Status::Ok();
   }
-  auto data = LoadBlob(lease->repo(), v->blob);
+  auto data = LoadBlob(repo, hex);
   NEXUS_RETURN_IF_FAILED(data);
   return WriteAll(fd, (*data)->data(), (*data)->size());
+}
+
+Status VersionStore::GetTo(const std::string& zone, const std::string& path, uint32_t n, int fd) {
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  auto v = LoadVersion(lease->db(), zone, path, n);
+  NEXUS_RETURN_IF_FAILED(v);
+  git_oid oid;
+  if (!ParseOid(v->blob, &oid)) return Status::Error(EIO, "bad blob id " + v->blob);
+  return StreamBlob(lease->repo(), v->blob, fd);
+}
+
+Status VersionStore::ReadBlobTo(const std::string& oid, int fd) {
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  return StreamBlob(lease->repo(), oid, fd);
 }
 
 Result<std::string> VersionStore::ReadBlob(const std::string& oid, uint64_t offset,

@@ -139,6 +139,15 @@ struct EntryInfo {
   bool IsDir() const { return mode == 040000; }
 };
 
+// A name in a directory of the versioned paths of a zone (ListVersionedDir,
+// StatVersionedPath). A path can be both: a file that was versioned there and
+// later replaced by a directory of versioned files.
+struct VersionedEntry {
+  std::string name;   // one path component
+  bool file = false;  // a file (live or deleted) has history at exactly this path
+  bool dir = false;   // files (live or deleted) have history below this path
+};
+
 // One step of a snapshot restore.
 struct RestoreChange {
   enum class Kind { kWrite, kDelete };
@@ -189,9 +198,10 @@ class VersionStore {
   // Records the content readable from `fd` (read with pread from offset 0 to
   // its current size) as the next version of zone:path. Streams: memory use
   // does not grow with the file size. EAGAIN when the file changed size
-  // while being read.
+  // while being read. The git mode comes from `file_mode` (st_mode of the
+  // file as the namespace shows it) when given, else from fstat of `fd`.
   Result<CaptureResult> Capture(const std::string& zone, const std::string& path, int fd,
-                                const Provenance& who);
+                                const Provenance& who, mode_t file_mode = 0);
   Result<CaptureResult> CaptureFile(const std::string& zone, const std::string& path,
                                     const std::string& host_path, const Provenance& who);
   // Marks zone:path (or every file under it, for a directory) deleted; the
@@ -220,6 +230,24 @@ class VersionStore {
   Result<std::string> ReadBlob(const std::string& oid, uint64_t offset, uint64_t length);
   // Zones with any history, sorted.
   Result<std::vector<std::string>> Zones();
+  // The names directly inside directory `dir` ("" = the zone's top) among
+  // every path of `zone` with history, deleted files included; sorted by
+  // name (byte order). Empty when nothing is versioned below `dir`. Costs
+  // one index seek per name, whatever the number of files below.
+  Result<std::vector<VersionedEntry>> ListVersionedDir(const std::string& zone,
+                                                       const std::string& dir);
+  // What has history at `path` itself and below it; for "" (the zone's top)
+  // `dir` tells whether the zone has any history. ENOENT when neither.
+  Result<VersionedEntry> StatVersionedPath(const std::string& zone, const std::string& path);
+  // Writes the content of blob `oid` (hex) to `fd` at its current offset,
+  // streamed: memory use does not grow with the blob's size.
+  Status ReadBlobTo(const std::string& oid, int fd);
+  // The latest version of every live file of `zone`, with `path` set to the
+  // file's current path (it differs from the captured path after a rename).
+  Result<std::vector<Version>> LatestVersions(const std::string& zone);
+  // The number of the latest version of the live file at zone:path, 0 when
+  // it has none (one index seek).
+  Result<uint32_t> LatestNumber(const std::string& zone, const std::string& path);
 
   // ---- undoing changes (the recording thread) ----
   // Records version n's content as a new version (note "rollback to vN")
@@ -270,6 +298,7 @@ class VersionStore {
                               uint32_t n);
   Result<std::shared_ptr<const std::string>> LoadBlob(git_repository* repo,
                                                       const std::string& oid);
+  Status StreamBlob(git_repository* repo, const std::string& oid, int fd);
 
   // Recording (capture_mu_ held).
   Result<git_oid> WriteBlob(int fd, uint64_t size);

@@ -12,8 +12,10 @@ expect_rc 0 nx --json status
 [[ $(json_get 'j["mounted"]') == True ]] || fail "status: not mounted"
 [[ $(json_get 'j["mountpoint"]') == "$M" ]] || fail "status: wrong mountpoint"
 expect_rc 0 nx --json features
-[[ $(json_get '[f["state"] for f in j["features"] if f["name"]=="versions"][0]') == unavailable ]] ||
-  fail "features must say what is not in this build"
+[[ $(json_get '[f["state"] for f in j["features"] if f["name"]=="versions"][0]') == enabled ]] ||
+  fail "features: versions must be enabled in profile full"
+[[ $(json_get '[f["state"] for f in j["features"] if f["name"]=="mesh"][0]') == unavailable ]] ||
+  fail "features must say what is not served yet"
 expect_rc 0 nx whoami --json
 [[ $(json_get 'j["subject"]') == user:admin && $(json_get 'j["is_admin"]') == True ]] || fail "root is not the admin"
 

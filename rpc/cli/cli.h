@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -94,8 +95,15 @@ Status ReplyStatus(Result<Reply>& r) {
 }
 
 // The command tables of each family.
+// True when `s` is well-formed UTF-8 (JSON output carries such text as a
+// string, anything else as base64).
+bool ValidUtf8(std::string_view s);
+std::string Base64(std::string_view in);
+
 void AddDaemonCommands(std::vector<Command>* table);
 void AddFileCommands(std::vector<Command>* table);
 void AddAdminCommands(std::vector<Command>* table);
+void AddVersionCommands(std::vector<Command>* table);  // versions *, snapshot *
+void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, path-context *
 
 }  // namespace nexus::cli

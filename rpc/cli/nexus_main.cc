@@ -32,6 +32,8 @@ std::vector<Command> BuildTable() {
   AddDaemonCommands(&table);
   AddFileCommands(&table);
   AddAdminCommands(&table);
+  AddVersionCommands(&table);
+  AddSearchCommands(&table);
   return table;
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "fs/test_util.h"
 #include "rpc/socket_server.h"
@@ -35,7 +37,9 @@ TEST(HttpStatusTest, ReadyFollowsTheMountAndMetricsRender) {
   fuse.bytes_written = 4096;
   ServiceContext ctx;
   ctx.info = &info;
-  StatusSources sources{&info, &fuse, nullptr, nullptr, nullptr, nullptr, nullptr};
+  StatusSources sources;
+  sources.info = &info;
+  sources.fuse = &fuse;
   SocketServer::Options o;
   o.unix_path = dir.path() + "/s.sock";
   o.http = "127.0.0.1:0";
@@ -57,6 +61,42 @@ TEST(HttpStatusTest, ReadyFollowsTheMountAndMetricsRender) {
   EXPECT_NE(metrics.find("nexus_fuse_written_bytes_total 4096\n"), std::string::npos);
   EXPECT_NE(metrics.find("nexus_mounted 1\n"), std::string::npos);
   EXPECT_NE(Get(base + "/other").find(" 404"), std::string::npos);
+}
+
+TEST(HttpStatusTest, HealthShowsTheSearchIndexState) {
+  testing::TempDir dir;
+  DaemonInfo info;
+  info.version = "9.9.9";
+  FuseContext fuse;
+  ServiceContext ctx;
+  ctx.info = &info;
+  StatusSources off;
+  off.info = &info;
+  off.fuse = &fuse;
+  auto state = std::make_shared<std::string>("indexing");
+  StatusSources on = off;
+  on.search_state = [state]() { return *state; };
+  SocketServer::Options o;
+  o.unix_path = dir.path() + "/s.sock";
+  o.http = "127.0.0.1:0";
+  auto server = SocketServer::Start(&ctx, o, [on](kj::HttpHeaderTable& t) {
+    return MakeHttpStatusService(t, on);
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  std::string base = "http://" + (*server)->http_address();
+  std::string health = Get(base + "/health");
+  EXPECT_NE(health.find("\"search\":{\"index\":\"indexing\"}"), std::string::npos) << health;
+  *state = "ready";
+  health = Get(base + "/health");
+  EXPECT_NE(health.find("\"search\":{\"index\":\"ready\"}"), std::string::npos) << health;
+
+  o.unix_path = dir.path() + "/t.sock";
+  auto plain = SocketServer::Start(&ctx, o, [off](kj::HttpHeaderTable& t) {
+    return MakeHttpStatusService(t, off);
+  });
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  health = Get("http://" + (*plain)->http_address() + "/health");
+  EXPECT_EQ(health.find("\"search\""), std::string::npos) << health;
 }
 
 }  // namespace

@@ -112,5 +112,26 @@ TEST(OptionsTest, ProfilesAreKnown) {
   EXPECT_EQ(std::find(minimal.begin(), minimal.end(), "locks"), minimal.end());
 }
 
+TEST(OptionsTest, FeaturesVersionsAndSearchOptions) {
+  auto o = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--features", "versions=off,search", "--versions-commit-window-ms",
+                               "50", "--versions-keep-versions", "3", "--search-embeddings",
+                               "fasttext:/m.bin"},
+                              Env{{"NEXUS_VERSIONS_KEEP_DAYS", "7"}});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_FALSE(o->feature_overrides.at("versions"));
+  EXPECT_TRUE(o->feature_overrides.at("search"));
+  EXPECT_EQ(o->versions_commit_window_ms, 50);
+  EXPECT_EQ(o->versions_keep_versions, 3u);
+  EXPECT_EQ(o->versions_keep_days, 7u);
+  EXPECT_EQ(o->search_embeddings, "fasttext:/m.bin");
+
+  auto bad = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--features", "warp=on"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("warp"), std::string::npos);
+  EXPECT_FALSE(ParseDaemonOptions({"--features", "versions=maybe"}).ok());
+  EXPECT_FALSE(ParseDaemonOptions({"--versions-keep-versions", "0"}).ok());
+  EXPECT_FALSE(ParseDaemonOptions({"--search-embeddings", "ftp://x"}).ok());
+}
+
 }  // namespace
 }  // namespace nexus

@@ -83,6 +83,41 @@ TEST_F(NamespaceTest, InvalidNamesAreRefused) {
   EXPECT_EQ(ns_->GetAttr(MakeIno(7, 1)).code(), ENOENT);
 }
 
+// A hidden mount (like ZFS's .zfs) is reachable by name but not listed, and
+// its name cannot be taken by a real entry.
+TEST_F(NamespaceTest, HiddenMountIsReachableButNotListed) {
+  TempDir dir;
+  NativeBackend::Options o;
+  o.data_dir = dir.path();
+  o.backend_id = 2;
+  auto hidden = std::move(NativeBackend::Open(o)).value();
+  ASSERT_TRUE(ns_->AddMount(kRootIno, ".hidden", hidden.get(), /*hidden=*/true).ok());
+
+  auto entries = ns_->ReadDir(caller_, kRootIno);
+  ASSERT_TRUE(entries.ok());
+  std::vector<std::string> names;
+  for (const auto& e : *entries) names.push_back(e.name);
+  EXPECT_EQ(names, std::vector<std::string>{"zone"});
+
+  auto m = ns_->Lookup(caller_, kRootIno, ".hidden");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->ino, hidden->root());
+  auto made = ns_->MkDir(caller_, m->ino, "inside", 0755);
+  ASSERT_TRUE(made.ok());
+  auto resolved = ns_->Resolve(caller_, "/.hidden/inside");
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  EXPECT_EQ(resolved->ino, made->ino);
+
+  EXPECT_EQ(ns_->MkDir(caller_, kRootIno, ".hidden", 0755).code(), EEXIST);
+  EXPECT_EQ(ns_->Create(caller_, kRootIno, ".hidden", 0644, O_WRONLY).code(), EISDIR);
+  EXPECT_EQ(ns_->RmDir(caller_, kRootIno, ".hidden").code(), EBUSY);
+  // A visible mount in the same directory is still listed.
+  auto zone_entries = ns_->ReadDir(caller_, zone_parent_);
+  ASSERT_TRUE(zone_entries.ok());
+  ASSERT_EQ(zone_entries->size(), 1u);
+  EXPECT_EQ((*zone_entries)[0].name, "other");
+}
+
 // A workspace forgets unreferenced inode numbers, so resolving a deep path
 // must hold each component until the next one is found.
 TEST(NamespaceResolve, DeepPathInsideWorkspace) {

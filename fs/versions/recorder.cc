@@ -1,0 +1,432 @@
+#include "fs/versions/recorder.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "fs/clock.h"
+#include "fs/thread_priority.h"
+
+namespace nexus::versions {
+namespace {
+
+constexpr std::string_view kHistoryTree = "/.nexus";
+constexpr int kCaptureAttempts = 3;
+constexpr int64_t kProvenanceCacheNs = 1'000'000'000;  // re-read a process's environ after 1 s
+constexpr size_t kMaxRemembered = 1 << 20;              // entries of last_
+
+bool InHistoryTree(const std::string& path) {
+  return path.compare(0, kHistoryTree.size(), kHistoryTree) == 0 &&
+         (path.size() == kHistoryTree.size() || path[kHistoryTree.size()] == '/');
+}
+
+// Paths that are never versioned: the history tree itself, and anything in a
+// git repository's own .git directory (a workspace checkout keeps its history
+// there already; versioning its object files would double every commit).
+bool Excluded(const std::string& path) {
+  if (InHistoryTree(path)) return true;
+  size_t pos = path.find("/.git");
+  while (pos != std::string::npos) {
+    size_t end = pos + 5;
+    if (end == path.size() || path[end] == '/') return true;
+    pos = path.find("/.git", end);
+  }
+  return false;
+}
+
+std::vector<std::string> Components(const std::string& path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    if (end > pos) out.push_back(path.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+// Lookup references taken while walking a path, dropped on destruction.
+class Pins {
+ public:
+  explicit Pins(Namespace* ns) : ns_(ns) {}
+  ~Pins() {
+    for (auto it = inos_.rbegin(); it != inos_.rend(); ++it) ns_->Forget(*it, 1);
+  }
+  Pins(const Pins&) = delete;
+  Pins& operator=(const Pins&) = delete;
+  void Add(Ino ino) { inos_.push_back(ino); }
+
+ private:
+  Namespace* ns_;
+  std::vector<Ino> inos_;
+};
+
+// Resolves `path` from the root as root (symlinks not followed), pinning
+// every inode on the way in `pins`.
+Result<Attr> Walk(Namespace* ns, const std::string& path, Pins& pins) {
+  Caller root;
+  auto attr = ns->GetAttr(kRootIno);
+  if (!attr.ok()) return attr;
+  for (const std::string& name : Components(path)) {
+    if (!attr->IsDir()) return Status::Error(ENOTDIR, path + ": not a directory");
+    attr = ns->Lookup(root, attr->ino, name);
+    if (!attr.ok()) return attr;
+    pins.Add(attr->ino);
+  }
+  return attr;
+}
+
+}  // namespace
+
+Recorder::Recorder(Options options) : options_(std::move(options)) {}
+
+Recorder::~Recorder() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void Recorder::Start(bool reconcile) {
+  {
+    std::lock_guard lk(mu_);
+    running_ = true;
+    if (reconcile) ++queued_seq_;  // Drain waits for the reconcile too
+  }
+  worker_ = std::thread([this, reconcile] { Run(reconcile); });
+}
+
+Provenance Recorder::ProvenanceOf(const Caller& caller) {
+  const int64_t now = DefaultClock().Now();
+  if (caller.pid != 0 && caller.pid == cached_pid_ && caller.uid == cached_uid_ &&
+      now < cached_until_ns_)
+    return cached_;
+  cached_ = ReadProcessProvenance(caller.pid, caller.uid, options_.proc_root);
+  cached_pid_ = caller.pid;
+  cached_uid_ = caller.uid;
+  cached_until_ns_ = now + kProvenanceCacheNs;
+  return cached_;
+}
+
+void Recorder::OnChange(const ChangeEvent& ev) {
+  if (ev.path.empty() || Excluded(ev.path)) return;
+  Item item;
+  item.path = ev.path;
+  switch (ev.kind) {
+    case ChangeEvent::Kind::kContentClosed:
+    case ChangeEvent::Kind::kContentSynced:
+      item.op = Item::Op::kCapture;
+      break;
+    case ChangeEvent::Kind::kCreated:
+      // A new file is captured at its last close; a new name for an existing
+      // file (a hard link) has content now.
+      item.op = Item::Op::kCaptureLink;
+      break;
+    case ChangeEvent::Kind::kAttrChanged:
+      item.op = Item::Op::kCaptureIfChanged;
+      break;
+    case ChangeEvent::Kind::kRemoved:
+      // A name replaced by a rename keeps its history: the kRenamed that
+      // follows records the new content on the same file.
+      if (ev.by_rename) return;
+      item.op = Item::Op::kRemove;
+      break;
+    case ChangeEvent::Kind::kRenamed:
+      if (ev.new_path.empty()) return;
+      if (Excluded(ev.new_path)) {
+        if (Excluded(ev.path)) return;
+        item.op = Item::Op::kRemove;  // moved out of sight: its history ends here
+        break;
+      }
+      item.op = Item::Op::kRename;
+      item.new_path = ev.new_path;
+      break;
+  }
+  item.who = ev.process ? MakeProvenance(ev.caller.pid, ev.caller.uid, *ev.process)
+                        : ProvenanceOf(ev.caller);
+  Push(std::move(item));
+}
+
+void Recorder::Push(Item item) {
+  {
+    std::lock_guard lk(mu_);
+    if (item.op == Item::Op::kCapture || item.op == Item::Op::kCaptureIfChanged) {
+      // A capture right behind a capture of the same path reads the same file.
+      if (!queue_.empty() && queue_.back().path == item.path &&
+          (queue_.back().op == Item::Op::kCapture ||
+           queue_.back().op == Item::Op::kCaptureIfChanged)) {
+        if (item.op == Item::Op::kCapture) queue_.back() = std::move(item);
+        return;
+      }
+    }
+    if (queue_.size() >= options_.max_queue) {
+      if (dropped_.fetch_add(1) == 0)
+        spdlog::warn("version capture queue full ({} events): dropping; a reconcile catches up",
+                     options_.max_queue);
+      return;
+    }
+    queue_.push_back(std::move(item));
+    ++queued_seq_;
+  }
+  wake_.notify_one();
+}
+
+size_t Recorder::Pending() const {
+  std::lock_guard lk(mu_);
+  return queue_.size() + (busy_ ? 1 : 0);
+}
+
+void Recorder::Drain() {
+  std::unique_lock lk(mu_);
+  if (!running_) return;
+  const uint64_t target = queued_seq_;
+  done_.wait(lk, [&] { return applied_seq_ >= target || !running_; });
+}
+
+Status Recorder::Flush() {
+  Drain();
+  return options_.store->Flush();
+}
+
+void Recorder::Run(bool reconcile) {
+  LowerThreadPriority();
+  if (reconcile) {
+    {
+      std::lock_guard lk(mu_);
+      busy_ = true;
+    }
+    ReconcileAll();
+    std::lock_guard lk(mu_);
+    busy_ = false;
+    ++applied_seq_;
+    done_.notify_all();
+  }
+  std::unique_lock lk(mu_);
+  for (;;) {
+    wake_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stopping, nothing left
+    std::deque<Item> batch;
+    batch.swap(queue_);
+    busy_ = true;
+    lk.unlock();
+    for (const Item& item : batch) Apply(item);
+    bool catch_up = dropped_.exchange(0) != 0;
+    if (catch_up) ReconcileAll();
+    lk.lock();
+    busy_ = false;
+    applied_seq_ += batch.size();
+    done_.notify_all();
+  }
+  applied_seq_ = queued_seq_;
+  running_ = false;
+  done_.notify_all();
+}
+
+void Recorder::Apply(const Item& item) {
+  VersionStore* store = options_.store;
+  switch (item.op) {
+    case Item::Op::kCapture:
+    case Item::Op::kCaptureIfChanged:
+      CaptureNs(item.path, item.who, item.op == Item::Op::kCaptureIfChanged);
+      return;
+    case Item::Op::kCaptureLink: {
+      Pins pins(options_.ns);
+      auto attr = Walk(options_.ns, item.path, pins);
+      if (attr.ok() && attr->IsReg() && attr->nlink > 1) CaptureNs(item.path, item.who, false);
+      return;
+    }
+    case Item::Op::kRemove: {
+      ZonePath zp = SplitNamespacePath(item.path);
+      if (zp.path.empty()) return;
+      last_.erase(item.path);
+      Status st = store->Remove(zp.zone, zp.path, item.who);
+      if (!st.ok() && st.code() != ENOENT)
+        spdlog::warn("versions: recording removal of {}: {}", item.path, st.ToString());
+      return;
+    }
+    case Item::Op::kRename: {
+      ZonePath from = SplitNamespacePath(item.path);
+      ZonePath to = SplitNamespacePath(item.new_path);
+      last_.erase(item.path);
+      last_.erase(item.new_path);
+      if (Excluded(item.path)) {
+        CaptureTree(item.new_path, item.who);  // came into sight
+        return;
+      }
+      if (from.zone == to.zone && !from.path.empty() && !to.path.empty()) {
+        Status st = store->Rename(from.zone, from.path, to.path, item.who);
+        if (st.ok()) {
+          // The history moved with the last content recorded for the source;
+          // the file may have changed since (its close not yet captured):
+          // record what it holds now (nothing when it is the same).
+          Pins pins(options_.ns);
+          auto attr = Walk(options_.ns, item.new_path, pins);
+          if (attr.ok() && attr->IsReg()) CaptureNs(item.new_path, item.who, false);
+          return;
+        }
+        if (st.code() != ENOENT)
+          spdlog::warn("versions: recording rename {} -> {}: {}", item.path, item.new_path,
+                       st.ToString());
+        // Never versioned (or the rename failed): record the target as it is.
+      } else if (!from.path.empty()) {
+        Status st = store->Remove(from.zone, from.path, item.who);
+        if (!st.ok() && st.code() != ENOENT)
+          spdlog::warn("versions: recording removal of {}: {}", item.path, st.ToString());
+      }
+      CaptureTree(item.new_path, item.who);
+      return;
+    }
+  }
+}
+
+void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who,
+                         bool only_if_changed) {
+  ZonePath zp = SplitNamespacePath(ns_path);
+  if (zp.path.empty()) return;
+  Namespace* ns = options_.ns;
+  Pins pins(ns);
+  auto attr = Walk(ns, ns_path, pins);
+  if (!attr.ok() || !attr->IsReg()) return;  // gone or not a file: a later event says what
+  const bool exec = (attr->mode & 0111) != 0;
+  if (only_if_changed) {
+    auto it = last_.find(ns_path);
+    if (it != last_.end() && it->second == std::make_pair(attr->size, exec)) return;
+  }
+  Caller root;
+  Status last_error;
+  for (int attempt = 0; attempt < kCaptureAttempts; ++attempt) {
+    auto fh = ns->Open(root, attr->ino, O_RDONLY);
+    if (!fh.ok()) {
+      last_error = fh.status();
+      break;
+    }
+    auto r = options_.store->Capture(zp.zone, zp.path, (*fh)->fd, who, attr->mode);
+    ns->Release(std::move(fh).value());
+    if (r.ok()) {
+      if (last_.size() >= kMaxRemembered) last_.clear();
+      auto now = ns->GetAttr(attr->ino);
+      last_[ns_path] = {now.ok() ? now->size : attr->size, exec};
+      captured_.fetch_add(1);
+      return;
+    }
+    last_error = r.status();
+    if (r.code() != EAGAIN) break;  // EAGAIN: written meanwhile; read it again
+  }
+  if (last_error.code() == ENOENT) return;
+  failed_.fetch_add(1);
+  spdlog::warn("versions: capturing {}: {}", ns_path, last_error.ToString());
+}
+
+void Recorder::CaptureTree(const std::string& ns_path, const Provenance& who) {
+  Namespace* ns = options_.ns;
+  std::vector<std::string> stack{ns_path};
+  Caller root;
+  while (!stack.empty()) {
+    std::string path = std::move(stack.back());
+    stack.pop_back();
+    Pins pins(ns);
+    auto attr = Walk(ns, path, pins);
+    if (!attr.ok()) continue;
+    if (attr->IsReg()) {
+      CaptureNs(path, who, false);
+      continue;
+    }
+    if (!attr->IsDir()) continue;
+    auto entries = ns->ReadDir(root, attr->ino);
+    if (!entries.ok()) continue;
+    for (const DirEntry& e : *entries) {
+      if (e.name == "." || e.name == "..") continue;
+      std::string child = JoinPath(path, e.name);
+      if (!Excluded(child)) stack.push_back(std::move(child));
+    }
+  }
+}
+
+void Recorder::ReconcileAll() {
+  const auto started = std::chrono::steady_clock::now();
+  VersionStore* store = options_.store;
+  Namespace* ns = options_.ns;
+  Caller root;
+  Provenance who;
+  who.subject = "system:nexusd";
+  who.command = "reconcile";
+
+  // Latest versions of each zone, loaded when the walk first enters it.
+  std::map<std::string, std::unordered_map<std::string, const Version*>> latest;
+  std::map<std::string, std::vector<Version>> loaded;
+  std::unordered_set<std::string> seen;  // "zone\0path" of live files met
+  auto zone_table = [&](const std::string& zone) -> auto& {
+    auto it = latest.find(zone);
+    if (it != latest.end()) return it->second;
+    auto& table = latest[zone];
+    auto versions = store->LatestVersions(zone);
+    if (versions.ok()) {
+      loaded[zone] = std::move(versions).value();
+      for (const Version& v : loaded[zone]) table[v.path] = &v;
+    }
+    return table;
+  };
+
+  uint64_t checked = 0, captured = 0, removed = 0;
+  std::vector<std::string> stack{"/"};
+  while (!stack.empty()) {
+    {
+      std::lock_guard lk(mu_);
+      if (stop_) return;
+    }
+    std::string path = std::move(stack.back());
+    stack.pop_back();
+    Pins pins(ns);
+    auto attr = Walk(ns, path, pins);
+    if (!attr.ok()) continue;
+    ZonePath zp = SplitNamespacePath(path);
+    if (attr->IsDir()) {
+      zone_table(zp.zone);  // a zone whose root we visit is reconciled
+      auto entries = ns->ReadDir(root, attr->ino);
+      if (!entries.ok()) continue;
+      for (const DirEntry& e : *entries) {
+        if (e.name == "." || e.name == "..") continue;
+        std::string child = JoinPath(path, e.name);
+        if (!Excluded(child)) stack.push_back(std::move(child));
+      }
+      continue;
+    }
+    if (!attr->IsReg() || zp.path.empty()) continue;
+    ++checked;
+    auto& table = zone_table(zp.zone);
+    seen.insert(zp.zone + '\0' + zp.path);
+    auto it = table.find(zp.path);
+    const bool exec = (attr->mode & 0111) != 0;
+    if (it != table.end()) {
+      const Version& v = *it->second;
+      const bool same_mode = (v.mode == kModeExecutable) == exec;
+      if (v.size == attr->size && ToNanos(attr->mtime) <= v.time_ns && same_mode) {
+        last_[path] = {attr->size, exec};
+        continue;
+      }
+    }
+    const uint64_t before = captured_.load();
+    CaptureNs(path, who, false);
+    if (captured_.load() != before) ++captured;
+  }
+  for (const auto& [zone, table] : latest) {
+    for (const auto& [path, version] : table) {
+      if (seen.count(zone + '\0' + path)) continue;
+      Status st = store->Remove(zone, path, who);
+      if (st.ok()) ++removed;
+    }
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("versions: reconciled {} files in {:.2f} s ({} captured, {} marked deleted)",
+               checked, secs, captured, removed);
+}
+
+}  // namespace nexus::versions

@@ -1,0 +1,128 @@
+// Recorder: feeds the version store from the filesystem's change events.
+//
+// Subscribed to the ChangeBus, it queues what it is told (never blocking the
+// bus) and one thread turns the queue into store calls, in event order:
+//   kContentClosed / kContentSynced  Capture of the file at its path (a
+//                                    new file's first close included)
+//   kCreated                         Capture if it is a new hard link
+//   kAttrChanged (regular file)      Capture when size or the executable bit
+//                                    differ from the last capture (truncate,
+//                                    chmod +x), else nothing
+//   kRenamed                         Rename, then Capture of the target (the
+//                                    source's close may not be captured yet);
+//                                    across zones: Remove + Capture
+//   kRemoved                         Remove
+// Captures of one path queued back to back are coalesced. Files are read
+// through the Namespace as root (so the content is what the mount shows);
+// provenance comes from the event's caller: uid, pid, /proc/PID/comm and
+// NEXUS_AGENT_ID / NEXUS_TASK_ID from /proc/PID/environ, read when the event
+// is queued (the process may be gone by the time it is captured).
+//
+// Paths under /.nexus (the read-only history tree) and inside any .git
+// directory are never versioned.
+//
+// Crash safety: a queued event is in memory only; Start() therefore
+// reconciles: every regular file whose size or mtime is newer than its
+// latest version's capture is captured again (content equal to that
+// version records nothing).
+//
+// Threading: OnChange runs on the bus's dispatcher thread; everything else
+// may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "fs/change_events.h"
+#include "fs/namespace.h"
+#include "fs/versions/version_store.h"
+#include "fs/versions/zone_path.h"
+
+namespace nexus::versions {
+
+class Recorder {
+ public:
+  struct Options {
+    VersionStore* store = nullptr;  // must outlive the recorder
+    Namespace* ns = nullptr;        // must outlive the recorder
+    size_t max_queue = 1 << 20;     // events beyond this are dropped (logged) and
+                                    // caught up by the next reconcile
+    std::string proc_root = "/proc";
+  };
+
+  explicit Recorder(Options options);
+  // Processes what is queued, then stops.
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  // Starts the worker; with `reconcile`, it first captures files changed
+  // since their last version and marks deleted what is gone (see above).
+  void Start(bool reconcile);
+
+  // The ChangeBus subscriber.
+  void OnChange(const ChangeEvent& event);
+
+  // Returns once every event queued before the call is applied, then
+  // commits the store's journal.
+  Status Flush();
+  // Returns once every event queued before the call is applied.
+  void Drain();
+
+  // Events queued, not yet applied.
+  size_t Pending() const;
+  uint64_t Captured() const { return captured_.load(); }
+  uint64_t Failed() const { return failed_.load(); }
+
+ private:
+  struct Item {
+    enum class Op { kCapture, kCaptureIfChanged, kCaptureLink, kRemove, kRename } op = Op::kCapture;
+    std::string path;
+    std::string new_path;  // kRename
+    Provenance who;
+  };
+  struct Walked;
+
+  void Push(Item item);
+  Provenance ProvenanceOf(const Caller& caller);
+  void Run(bool reconcile);
+  void Apply(const Item& item);
+  // Captures the regular file at `ns_path`; with `only_if_changed`, only if
+  // its size or executable bit differ from its last capture.
+  void CaptureNs(const std::string& ns_path, const Provenance& who, bool only_if_changed);
+  // Captures every regular file at or below `ns_path`.
+  void CaptureTree(const std::string& ns_path, const Provenance& who);
+  // Captures what changed since its last version, marks deleted what is gone.
+  void ReconcileAll();
+
+  Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::deque<Item> queue_;   // guarded by mu_
+  uint64_t queued_seq_ = 0;  // guarded by mu_
+  uint64_t applied_seq_ = 0; // guarded by mu_
+  bool stop_ = false;        // guarded by mu_
+  bool busy_ = false;        // guarded by mu_; the worker is applying a batch
+  bool running_ = false;     // guarded by mu_; the worker runs
+  std::atomic<uint64_t> captured_{0};
+  std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> dropped_{0};
+  // The last process whose provenance was read (dispatcher thread only).
+  pid_t cached_pid_ = 0;
+  uid_t cached_uid_ = 0;
+  int64_t cached_until_ns_ = 0;
+  Provenance cached_;
+  // Size and executable bit of each path's last capture (worker only).
+  std::unordered_map<std::string, std::pair<uint64_t, bool>> last_;
+  std::thread worker_;
+};
+
+}  // namespace nexus::versions

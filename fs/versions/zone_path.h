@@ -1,0 +1,23 @@
+// Namespace paths and the version store's (zone, path) pairs.
+//
+// "/zone/Z/rest" is file "rest" of zone Z (so /zone/local, the workspace,
+// is zone "local"); every other path belongs to zone "root" ("/a/b" is
+// "a/b" there). A /zone/Z whose name is not a valid zone name stays in
+// zone "root".
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace nexus::versions {
+
+struct ZonePath {
+  std::string zone;
+  std::string path;  // relative to the zone; "" for the zone's root
+};
+
+ZonePath SplitNamespacePath(std::string_view ns_path);
+// The inverse: ("root", "a/b") -> "/a/b"; ("local", "x") -> "/zone/local/x".
+std::string NamespacePath(const std::string& zone, const std::string& path);
+
+}  // namespace nexus::versions

@@ -1,0 +1,81 @@
+// What the control socket's service implementations share: the state of
+// one connection, the accounting of one call, and running slow work off the
+// event-loop thread. Only rpc/*_service.cc and rpc/service.cc include this.
+//
+// Threading: Conn and Call live on the event-loop thread. RunOffLoop runs
+// its work on a BackgroundJobs thread and resolves on the loop.
+#pragma once
+
+#include <kj/async.h>
+#include <kj/debug.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rpc/errors.h"
+#include "rpc/service.h"
+
+namespace nexus {
+
+// One authenticated (or not yet) connection's state, shared by every
+// capability handed out on it.
+struct Conn {
+  ServiceContext* ctx;
+  PeerInfo peer;
+  bool authenticated = false;
+  std::string subject;
+  std::string name;
+  KeyScope scope = KeyScope::kUser;
+  bool is_admin = false;
+  std::string key_id;
+  Actor actor;
+  uint32_t in_flight = 0;
+};
+using ConnPtr = std::shared_ptr<Conn>;
+
+// Accounting of one RPC: metrics, the in-flight limit, and error marking.
+// A call that completes asynchronously keeps its Call alive until the
+// promise resolves (kj::heap<Call> attached to the promise), so the latency
+// and the in-flight count cover the whole call.
+class Call {
+ public:
+  Call(Conn& c, const char* method)
+      : conn_(c), timer_(c.ctx->metrics ? c.ctx->metrics->Find(method) : nullptr) {
+    if (conn_.in_flight >= conn_.ctx->limits.max_calls_in_flight)
+      KJ_FAIL_REQUIRE("too many calls in flight on this connection");
+    ++conn_.in_flight;
+  }
+  ~Call() { --conn_.in_flight; }
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+  // Fills `out` and counts the call as failed when `st` is not OK.
+  void Check(rpc::Error::Builder out, const Status& st) {
+    if (st.ok()) return;
+    timer_.Fail();
+    FillError(out, st);
+  }
+  template <typename Results>
+  bool Fail(Results results, const Status& st) {
+    if (st.ok()) return false;
+    Check(results.initError(), st);
+    return true;
+  }
+
+ private:
+  Conn& conn_;
+  OpTimer timer_;
+};
+
+// Runs `work` on a BackgroundJobs thread; the promise resolves on the
+// calling (event-loop) thread once it returned. `ctx.jobs` must be set.
+kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work);
+
+// The sub-interfaces served from their own files.
+kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);  // versions_service.cc
+kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);      // search_service.cc
+std::vector<std::string> VersionsMethodNames();
+std::vector<std::string> SearchMethodNames();
+
+}  // namespace nexus
