@@ -265,7 +265,7 @@ int Run(const DaemonOptions& o) {
   if (!synced.ok()) spdlog::error("final metadata sync failed: {}", synced.ToString());
   bus.Drain();
   search.reset();
-  versions.reset();  // captures what is queued, commits the journal
+  versions.reset();  // stops capturing (the queue is left to the next reconcile), commits
   workspace.reset();
   native->reset();  // commits, marks the shutdown clean
   if (!served.ok()) return spdlog::error("{}", served.ToString()), kExitFailure;

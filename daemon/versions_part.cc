@@ -47,7 +47,7 @@ Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& op
 }
 
 VersionsPart::~VersionsPart() {
-  recorder_.reset();  // applies what is queued
+  recorder_.reset();  // stops; the queue is left to the next reconcile
   history_.reset();
   store_.reset();     // commits the journal
 }

@@ -32,7 +32,8 @@ class VersionsPart {
                                                     const std::string& data_dir, Namespace* ns,
                                                     ChangeBus* bus);
   static constexpr uint16_t kHistoryBackendId = 2;
-  // Applies what is queued and commits the journal.
+  // Stops capturing (what is queued is left to the next start's reconcile)
+  // and commits the journal.
   ~VersionsPart();
 
   // Starts capturing; first reconciles the tree with the history in the

@@ -90,6 +90,8 @@ Recorder::~Recorder() {
     std::lock_guard lk(mu_);
     stop_ = true;
   }
+  stopping_.store(true, std::memory_order_relaxed);
+  options_.store->CancelCaptures();
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
 }
@@ -212,11 +214,22 @@ void Recorder::Run(bool reconcile) {
   for (;;) {
     wake_.wait(lk, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) break;  // stopping, nothing left
+    if (stop_) {
+      // Shutting down: what is queued is left to the next start's
+      // reconcile (it compares every file with its latest version).
+      spdlog::info("versions: {} queued changes left for the next start's reconcile",
+                   queue_.size());
+      queue_.clear();
+      break;
+    }
     std::deque<Item> batch;
     batch.swap(queue_);
     busy_ = true;
     lk.unlock();
-    for (const Item& item : batch) Apply(item);
+    for (const Item& item : batch) {
+      if (stopping_.load(std::memory_order_relaxed)) break;
+      Apply(item);
+    }
     bool catch_up = dropped_.exchange(0) != 0;
     if (catch_up) ReconcileAll();
     lk.lock();
@@ -319,7 +332,7 @@ void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who,
     last_error = r.status();
     if (r.code() != EAGAIN) break;  // EAGAIN: written meanwhile; read it again
   }
-  if (last_error.code() == ENOENT) return;
+  if (last_error.code() == ENOENT || last_error.code() == ECANCELED) return;
   failed_.fetch_add(1);
   spdlog::warn("versions: capturing {}: {}", ns_path, last_error.ToString());
 }

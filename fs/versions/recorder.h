@@ -21,8 +21,8 @@
 // Paths under /.nexus (the read-only history tree) and inside any .git
 // directory are never versioned.
 //
-// Crash safety: a queued event is in memory only; Start() therefore
-// reconciles: every regular file whose size or mtime is newer than its
+// Crash safety: a queued event is in memory only (a shutdown drops the queue
+// too, so stopping never waits for captures); Start() therefore reconciles: every regular file whose size or mtime is newer than its
 // latest version's capture is captured again (content equal to that
 // version records nothing).
 //
@@ -58,7 +58,9 @@ class Recorder {
   };
 
   explicit Recorder(Options options);
-  // Processes what is queued, then stops.
+  // Stops promptly: finishes the store call in progress (a streamed
+  // capture is cancelled between chunks) and leaves what is queued to the
+  // next start's reconcile.
   ~Recorder();
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
@@ -112,6 +114,7 @@ class Recorder {
   bool stop_ = false;        // guarded by mu_
   bool busy_ = false;        // guarded by mu_; the worker is applying a batch
   bool running_ = false;     // guarded by mu_; the worker runs
+  std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> captured_{0};
   std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> dropped_{0};

@@ -213,6 +213,10 @@ class VersionStore {
                 const Provenance& who);
   // Commits every journaled record now (on the calling thread).
   Status Flush();
+  // Makes captures in progress and later ones fail with ECANCELED (checked
+  // between chunks of a streamed file): for a prompt shutdown. The files
+  // are captured again by the next start's reconcile.
+  void CancelCaptures() { cancel_captures_.store(true, std::memory_order_relaxed); }
 
   // ---- queries (any thread) ----
   Result<FileHistory> History(const std::string& zone, const std::string& path);
@@ -331,6 +335,7 @@ class VersionStore {
   // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; pool_mu_ and
   // cache_mu_ are leaves.
   std::mutex capture_mu_;
+  std::atomic<bool> cancel_captures_{false};
   OdbPtr odb_;  // owned by no repository, so thread-safe: capture, gc, export
 
   std::mutex db_mu_;
