@@ -29,8 +29,17 @@ import json
 import statistics
 import sys
 
-TARGETS = ("native", "passthrough_ll", "nexusd")
-SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd"}
+TARGETS = ("native", "passthrough_ll", "nexusd", "nexusd-base")
+SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd", "nexusd-base": "base"}
+
+# The cost of a feature: `nexusd` (the feature on) against `nexusd-base` (the same daemon
+# with it off), as a minimum throughput ratio. Versioning's budget: untar <= 15% slower,
+# sequential write <= 5% slower, small-file creates <= 15% slower.
+BASE_GOALS = {
+    ("tree", "untar"): 1 / 1.15,
+    ("seqio", "write"): 1 / 1.05,
+    ("smallfiles", "create"): 1 / 1.15,
+}
 
 # Known phases in display order, with their goal: (baseline target, minimum ratio).
 # The goals are the project's: data path >= 0.9x passthrough_ll, metadata >= 0.8x
@@ -123,9 +132,15 @@ def aggregate(records):
             "ratio_vs_native": throughput_ratio(median.get("nexusd"), median.get("native"), unit),
             "passthrough_ll_ratio_vs_native": throughput_ratio(
                 median.get("passthrough_ll"), median.get("native"), unit),
+            "ratio_vs_base": throughput_ratio(median.get("nexusd"), median.get("nexusd-base"), unit),
+            "base_goal": None,
+            "base_met": None,
             "goal": None,
             "met": None,
         }
+        if key in BASE_GOALS and row["ratio_vs_base"] is not None:
+            row["base_goal"] = BASE_GOALS[key]
+            row["base_met"] = row["ratio_vs_base"] >= BASE_GOALS[key]
         goal = goals.get(key)
         if goal is not None:
             baseline, minimum = goal
@@ -154,15 +169,19 @@ def fmt_ratio(ratio):
 
 def markdown(rows, failures, warnings, runs_expected, meta):
     failed_cells = {(f["workload"], f["target"]) for f in failures}
+    present = [t for t in TARGETS
+               if any(t in row["samples"] for row in rows) or any(f["target"] == t for f in failures)]
+    with_base = "nexusd-base" in present
     lines = []
     lines.append(
-        "| workload | phase | native | passthrough_ll | nexusd | nexusd/pll | nexusd/native "
-        "| target | met? |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---|---|")
+        "| workload | phase | " + " | ".join(present) + " | nexusd/pll | nexusd/native "
+        "| target | met? |" + (" nexusd/base | budget | within? |" if with_base else ""))
+    lines.append("|---|---|" + "---:|" * len(present) + "---:|---:|---|---|"
+                 + ("---:|---|---|" if with_base else ""))
     partial = False
     for row in rows:
         cells = []
-        for t in TARGETS:
+        for t in present:
             vals = row["samples"].get(t)
             if vals is None:
                 cells.append("FAILED" if (row["workload"], t) in failed_cells else "—")
@@ -180,13 +199,17 @@ def markdown(rows, failures, warnings, runs_expected, meta):
             + " | ".join(cells)
             + f" | {fmt_ratio(row['ratio_vs_passthrough_ll'])}"
             + f" | {fmt_ratio(row['ratio_vs_native'])}"
-            + f" | {row['goal']['text'] if row['goal'] else ''} | {met_text} |")
+            + f" | {row['goal']['text'] if row['goal'] else ''} | {met_text} |"
+            + (f" {fmt_ratio(row['ratio_vs_base'])} | "
+               + (f">= {row['base_goal']:.2f}x base" if row["base_goal"] else "") + " | "
+               + ("" if row["base_met"] is None else ("yes" if row["base_met"] else "**NO**"))
+               + " |" if with_base else ""))
     lines.append("")
     lines.append("Values are medians over runs. MB/s = 10^6 bytes/s; seconds: lower is faster. "
                  "Ratios are throughput ratios (target speed / baseline speed; for times "
                  "baseline_time / target_time): 0.90 = 90% of the baseline's speed.")
     spreads = []
-    for t in TARGETS:
+    for t in present:
         worst = [(row["relative_spread"][t], row["workload"], row["phase"])
                  for row in rows if row["relative_spread"].get(t) is not None]
         if worst:

@@ -163,13 +163,56 @@ int main(int argc, char** argv) {
     auto r = req.send().wait(ws);
     Check(!r.getResults()[0].hasError(), "stat");
   };
+  // History of a file with many versions (/bench/history.txt, made by
+  // run_rpc_bench.sh): the whole history, one version's content, and the
+  // diff of two consecutive versions.
+  auto versions = c->session().versionsRequest().send().wait(ws).getVersions();
+  uint32_t history_len = 0;
+  {
+    auto req = versions.historyRequest();
+    req.setPath("/bench/history.txt");
+    auto r = req.send().wait(ws);
+    if (!r.hasError()) history_len = r.getVersions().size();
+  }
+  uint32_t pick = 0;
+  auto next_version = [&]() { return history_len ? 1 + (pick++ * 7919u) % (history_len - 1) : 1; };
+  auto history = [&]() {
+    auto req = versions.historyRequest();
+    req.setPath("/bench/history.txt");
+    auto r = req.send().wait(ws);
+    Check(!r.hasError() && r.getVersions().size() == history_len, "history");
+  };
+  auto get_version = [&]() {
+    auto req = versions.getRequest();
+    req.setPath("/bench/history.txt");
+    req.setVersion(next_version());
+    auto r = req.send().wait(ws);
+    Check(!r.hasError() && r.getData().size() > 0, "get version");
+  };
+  auto diff_versions = [&]() {
+    auto req = versions.diffRequest();
+    req.setPath("/bench/history.txt");
+    uint32_t v = next_version();
+    req.setV1(v);
+    req.setV2(v + 1);
+    auto r = req.send().wait(ws);
+    Check(!r.hasError() && r.getDiff().size() > 0, "diff");
+  };
   struct Workload {
     const char* name;
     std::function<void()> fn;
-  } workloads[] = {{"null_call", null_call}, {"stat_1", stat_1}, {"read_1k", read_1k}, {"stat_100", stat_100},
-                   {"lock_unlock", lock_cycle}};
+  };
+  std::vector<Workload> workloads = {{"null_call", null_call}, {"stat_1", stat_1},
+                                     {"read_1k", read_1k},     {"stat_100", stat_100},
+                                     {"lock_unlock", lock_cycle}};
+  if (history_len >= 2) {
+    workloads.push_back({"versions_history", history});
+    workloads.push_back({"versions_get", get_version});
+    workloads.push_back({"versions_diff", diff_versions});
+  }
 
   nlohmann::json out;
+  out["history_versions"] = history_len;
   {
     std::vector<double> p50s, p99s;
     for (int r = 0; r < runs; ++r) {

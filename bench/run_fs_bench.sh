@@ -32,6 +32,8 @@ BENCH_OUTPUT=${BENCH_OUTPUT:-}
 BENCH_KEEP=${BENCH_KEEP:-0}
 NEXUSD=${NEXUSD:-$REPO_DIR/build/bin/nexusd}
 NEXUSD_ARGS=${NEXUSD_ARGS---log-level warn}
+# nexusd-base: the same daemon with the optional features off, to price them.
+NEXUSD_BASE_ARGS=${NEXUSD_BASE_ARGS---log-level warn --features versions=off,search=off}
 PLL_ARGS=${PLL_ARGS:-}
 
 usage() {
@@ -48,6 +50,8 @@ usage: $0 [options]
                          bench/results/fs_bench-<UTC time>.json]
       --nexusd PATH      nexusd binary                                      [NEXUSD=$NEXUSD]
       --nexusd-args STR  extra nexusd arguments, word-split                 [NEXUSD_ARGS="$NEXUSD_ARGS"]
+      --base-args STR    nexusd-base's arguments (target nexusd-base: the same binary with
+                         features off, to price them)                      [NEXUSD_BASE_ARGS]
       --pll-args STR     extra passthrough_ll arguments (default: none)     [PLL_ARGS="$PLL_ARGS"]
       --keep             keep mount/backing dirs and logs for inspection    [BENCH_KEEP=1]
   -h, --help
@@ -71,6 +75,7 @@ while (($#)); do
     -o|--output) BENCH_OUTPUT=${2:?}; shift ;;
     --nexusd) NEXUSD=${2:?}; shift ;;
     --nexusd-args) NEXUSD_ARGS=${2?}; shift ;;
+    --base-args) NEXUSD_BASE_ARGS=${2?}; shift ;;
     --pll-args) PLL_ARGS=${2?}; shift ;;
     --keep) BENCH_KEEP=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -110,11 +115,12 @@ IFS=, read -r -a TARGETS <<<"$BENCH_TARGETS"
 for t in "${TARGETS[@]}"; do
   case $t in
     native|passthrough_ll) ;;
-    nexusd) [[ -x $NEXUSD ]] || die "nexusd binary not found: $NEXUSD" ;;
+    nexusd|nexusd-base) [[ -x $NEXUSD ]] || die "nexusd binary not found: $NEXUSD" ;;
     *) die "unknown target: $t" ;;
   esac
 done
 read -r -a NEXUSD_ARGV <<<"$NEXUSD_ARGS"
+read -r -a NEXUSD_BASE_ARGV <<<"$NEXUSD_BASE_ARGS"
 read -r -a PLL_ARGV <<<"$PLL_ARGS"
 
 # passthrough_ll keeps an O_PATH fd open for every inode the kernel knows, so it needs
@@ -271,7 +277,7 @@ SMALL_BIN=$TOOLS/build/nexus_bench_smallfiles
 
 NEXUSD_BIN=""
 NEXUSD_SHA=""
-if [[ " ${TARGETS[*]} " == *" nexusd "* ]]; then
+if [[ " ${TARGETS[*]} " == *" nexusd "* || " ${TARGETS[*]} " == *" nexusd-base "* ]]; then
   # Snapshot the binary: the lead may rebuild it while we run.
   NEXUSD_BIN=$TOOLS/nexusd
   cp -f "$NEXUSD" "$NEXUSD_BIN" || die "cannot copy $NEXUSD"
@@ -320,6 +326,10 @@ target_up() {
       ;;
     nexusd)
       "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_ARGV[@]}" \
+        >>"$LOGS/$target-$tag.log" 2>&1 &
+      ;;
+    nexusd-base)
+      "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_BASE_ARGV[@]}" \
         >>"$LOGS/$target-$tag.log" 2>&1 &
       ;;
   esac
@@ -371,12 +381,12 @@ target_down() {
     wait "$ACTIVE_PID"
     rc=$?
     # passthrough_ll's exit status after a signal is not meaningful; nexusd's must be 0.
-    if [[ $target == nexusd && $rc -ne 0 && $killed == 0 ]]; then
+    if [[ $target == nexusd* && $rc -ne 0 && $killed == 0 ]]; then
       record_problem warning "$run" "$target" "$workload" "exit status $rc after SIGTERM (want 0)"
     fi
   fi
   if mountpoint -q "$ACTIVE_MNT" 2>/dev/null || grep -qs " $ACTIVE_MNT fuse" /proc/self/mounts; then
-    [[ $target == nexusd && $killed == 0 ]] && record_problem warning "$run" "$target" "$workload" \
+    [[ $target == nexusd* && $killed == 0 ]] && record_problem warning "$run" "$target" "$workload" \
       "mount still present after the daemon exited"
     force_unmount "$ACTIVE_MNT"
   fi
@@ -564,6 +574,7 @@ meta=(
   "targets.nexusd.binary=$NEXUSD"
   "targets.nexusd.sha256_prefix=$NEXUSD_SHA"
   "targets.nexusd.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS"
+  "targets.nexusd-base.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_BASE_ARGS"
   "logs=$LOGS"
 )
 meta_args=()

@@ -2,7 +2,9 @@
 # Control-socket benchmark: starts a fresh nexusd, makes the files the
 # workloads read, runs nexus_bench_rpc against its Unix socket and prints
 # medians beside the Python Nexus reference figures (1 KiB read ~165 us,
-# stat of 100 paths ~1.7 ms, lock+unlock ~1.0 ms; target: 10x faster).
+# stat of 100 paths ~1.7 ms, lock+unlock ~1.0 ms; target: 10x faster), and
+# the cost of history, get and diff on a file with HISTORY_VERSIONS (1000)
+# versions.
 #
 #   bench/run_rpc_bench.sh [-r RUNS] [-n ITERATIONS] [-o OUT.json]
 # Env: NEXUS_BUILD_DIR (default build), BENCH_DIR (default /var/tmp/nexus-rpc-bench).
@@ -31,6 +33,19 @@ export NEXUS_SOCKET="$dir/data/nexusd.sock"
 mkdir -p "$dir/mnt/bench/stat"
 head -c 1024 /dev/urandom >"$dir/mnt/bench/read-1k"
 for i in $(seq 0 99); do echo "$i" >"$dir/mnt/bench/stat/f$i"; done
+# A 200-line file with ${HISTORY_VERSIONS:-1000} versions, one line changed in each.
+versions=${HISTORY_VERSIONS:-1000}
+for l in $(seq 1 200); do echo "line $l of the history benchmark file"; done >"$dir/base.txt"
+for ((v = 1; v <= versions; v++)); do
+  sed "$(( (v % 200) + 1 ))s/.*/line changed in version $v/" "$dir/base.txt" >"$dir/mnt/bench/history.txt"
+  # Each close is its own version only once captured: wait for it.
+  for ((t = 0; t < 200; t++)); do
+    [[ $("$build/bin/nexus" --json metadata /bench/history.txt | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["version"])') == "$v" ]] && break
+    sleep 0.01
+  done
+  if [[ -t 2 ]] && ((v % 50 == 0)); then printf '\rhistory file: %d/%d versions' "$v" "$versions" >&2; fi
+done
+[[ -t 2 ]] && echo >&2
 "$build/bin/nexus_bench_rpc" --socket "$NEXUS_SOCKET" --runs "$runs" --iterations "$iterations" >"$out"
 python3 - "$out" <<'PY'
 import json, sys
@@ -48,5 +63,10 @@ print(f"| null call (transport floor) | {n['p50_us']:.1f} | {n['p99_us']:.1f} | 
 w = r["raw_socket_round_trip"]
 print(f"| raw Unix-socket round trip, epoll echo (baseline) | {w['p50_us']:.1f} | {w['p99_us']:.1f} | | | |")
 print(f"| 8 clients, 1 KiB reads | {r['concurrent_8_read_1k']['calls_per_s']:,.0f} calls/s | | | | |")
+for k, label in (("versions_history", "history of a file with %d versions" % r["history_versions"]),
+                 ("versions_get", "get one version (~8 KiB)"),
+                 ("versions_diff", "diff of two consecutive versions")):
+    if k in r:
+        print(f"| {label} | {r[k]['p50_us']:.1f} | {r[k]['p99_us']:.1f} | | | |")
 PY
 echo "results: $out"

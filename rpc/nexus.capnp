@@ -148,9 +148,9 @@ struct FileStat {
   # of up to 16 MiB (hashing a bigger one would hold up other clients);
   # empty otherwise.
   contentId @11 :Text;
-  # Latest recorded version of the file (`stat` and `metadata` only; the
-  # capture of a write just made may still be on its way); 0 when versioning
-  # is off or the file has none.
+  # Latest recorded version of the file (`metadata`, i.e. stat with
+  # `detailed`; the capture of a write just made may still be on its way);
+  # 0 when versioning is off, the file has none, or it was not asked for.
   version @12 :UInt64;
   # Filled by `metadata` (detailed = true) only:
   mimeType @13 :Text;

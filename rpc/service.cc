@@ -210,8 +210,10 @@ class FilesImpl final : public rpc::Files::Server {
       }
       auto b = r.initStat();
       FillStat(b, *st);
-      b.setVersion(VersionOf(*conn_->ctx, *st));
-      if (p.getDetailed()) FillDetails(b, files_, conn_->actor, *st);
+      if (p.getDetailed()) {
+        b.setVersion(VersionOf(*conn_->ctx, *st));
+        FillDetails(b, files_, conn_->actor, *st);
+      }
     }
     return kj::READY_NOW;
   }

@@ -501,7 +501,7 @@ void AddFileCommands(std::vector<Command>* t) {
                 "round trip. Exit 1 if any path fails.",
                 1, SIZE_MAX, [](Cli& c, const Args& a) { return StatLike(c, a, false, false); }});
   t->push_back({{"metadata"}, {}, {}, "metadata PATH...",
-                "Like stat, plus mime_type, created_at and zone.", 1, SIZE_MAX,
+                "Like stat, plus mime_type, created_at, zone and the latest version.", 1, SIZE_MAX,
                 [](Cli& c, const Args& a) { return StatLike(c, a, true, false); }});
   t->push_back({{"exists"}, {}, {}, "exists PATH...",
                 "Say whether each path exists. Exit 1 if any is missing.", 1, SIZE_MAX,
