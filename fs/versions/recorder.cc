@@ -94,6 +94,7 @@ Recorder::~Recorder() {
   options_.store->CancelCaptures();
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
+  options_.store->ResumeCaptures();  // the store may outlive this recorder
 }
 
 void Recorder::Start(bool reconcile) {

@@ -217,6 +217,8 @@ class VersionStore {
   // between chunks of a streamed file): for a prompt shutdown. The files
   // are captured again by the next start's reconcile.
   void CancelCaptures() { cancel_captures_.store(true, std::memory_order_relaxed); }
+  // Lets captures run again after CancelCaptures.
+  void ResumeCaptures() { cancel_captures_.store(false, std::memory_order_relaxed); }
 
   // ---- queries (any thread) ----
   Result<FileHistory> History(const std::string& zone, const std::string& path);

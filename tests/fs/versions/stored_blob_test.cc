@@ -46,7 +46,7 @@ TEST_F(VersionStoreTest, IncompressibleLargeContentIsStoredAndReadable) {
   EXPECT_TRUE(*text_back == text);
 }
 
-TEST_F(VersionStoreTest, CancelledCaptureRecordsNothing) {
+TEST_F(VersionStoreTest, CancelledCaptureRecordsNothingUntilResumed) {
   const std::string random = RandomBytes(4 << 20, 9);
   store_->CancelCaptures();
   const std::string scratch = dir_.path() + "/scratch-cancel";
@@ -58,6 +58,15 @@ TEST_F(VersionStoreTest, CancelledCaptureRecordsNothing) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.code(), ECANCELED);
   EXPECT_FALSE(store_->History("root", "big.bin").ok());
+
+  // A store that outlives the recorder that cancelled may capture again.
+  store_->ResumeCaptures();
+  fd = ::open(scratch.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto again = store_->Capture("root", "big.bin", fd, who_);
+  ::close(fd);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->recorded);
 }
 
 }  // namespace
