@@ -35,6 +35,12 @@ const Namespace::MountPoint* Namespace::FindMount(Ino parent, const std::string&
 }
 
 Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
+  auto attr = ResolvePinned(caller, path);
+  if (attr.ok() && attr->ino != kRootIno) Forget(attr->ino, 1);
+  return attr;
+}
+
+Result<Attr> Namespace::ResolvePinned(const Caller& caller, const std::string& path) {
   if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "path must be absolute");
   auto attr = GetAttr(kRootIno);
   // An inode number is only valid while referenced: keep each component's
@@ -55,7 +61,7 @@ Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
     if (held) Forget(held, 1);
     held = attr.ok() ? attr->ino : 0;
   }
-  if (held) Forget(held, 1);
+  if (!attr.ok() && held) Forget(held, 1);
   return attr;
 }
 

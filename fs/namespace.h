@@ -35,6 +35,11 @@ class Namespace {
   // number is therefore not pinned: a backend may forget it (see backend.h),
   // so a caller that goes on to act on it must Lookup it from its parent.
   Result<Attr> Resolve(const Caller& caller, const std::string& path);
+  // The same, keeping one lookup reference on the inode returned (none on
+  // the root), so the caller may act on it; the caller drops it with
+  // Forget(attr.ino, 1) unless attr.ino is kRootIno. Empty and "."
+  // components are skipped; ".." is EINVAL.
+  Result<Attr> ResolvePinned(const Caller& caller, const std::string& path);
 
   Backend* root_backend() const { return root_; }
 

@@ -88,26 +88,23 @@ class SearchImpl final : public rpc::Search::Server {
   explicit SearchImpl(ConnPtr conn) : conn_(std::move(conn)) {}
 
   kj::Promise<void> glob(GlobContext context) override {
-    auto call = kj::heap<Call>(*conn_, "search.glob");
+    auto op = kj::heap<InFlight>(conn_, "search.glob");
     auto results = context.getResults();
-    if (Off(*call, results)) return kj::READY_NOW;
+    if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (call->Fail(results, under.status())) return kj::READY_NOW;
+    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
-    if (pattern.empty()) return call->Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
+    if (pattern.empty())
+      return op->call.Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
     const size_t limit = p.getLimit();
-    struct Out {
-      Result<std::vector<std::string>> paths = Status::Ok();
-    };
-    auto out = std::make_shared<Out>();
     auto* index = ctx().search;
     auto visible = Visible();
-    return RunOffLoop(ctx(), [=]() { out->paths = index->Glob(pattern, *under, visible); })
-        .then([context, out, limit, call = call.get()]() mutable {
-          auto results = context.getResults();
-          if (call->Fail(results, out->paths.status())) return;
-          auto& paths = *out->paths;
+    std::string root = *under;
+    return OffLoopJob<std::vector<std::string>>(
+        ctx(), kj::mv(op), context,
+        [=]() { return index->Glob(pattern, root, visible); },
+        [limit](auto results, std::vector<std::string>& paths) {
           size_t n = paths.size(), bytes = 0;
           if (limit > 0 && n > limit) n = limit;
           for (size_t i = 0; i < n; ++i) {
@@ -117,19 +114,19 @@ class SearchImpl final : public rpc::Search::Server {
           results.setTruncated(n < paths.size());
           auto list = results.initPaths(n);
           for (size_t i = 0; i < n; ++i) list.set(i, paths[i]);
-        })
-        .attach(kj::mv(call));
+        });
   }
 
   kj::Promise<void> grep(GrepContext context) override {
-    auto call = kj::heap<Call>(*conn_, "search.grep");
+    auto op = kj::heap<InFlight>(conn_, "search.grep");
     auto results = context.getResults();
-    if (Off(*call, results)) return kj::READY_NOW;
+    if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (call->Fail(results, under.status())) return kj::READY_NOW;
+    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
-    if (pattern.empty()) return call->Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
+    if (pattern.empty())
+      return op->call.Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
     search::GrepOptions o;
     o.ignore_case = p.getIgnoreCase();
     o.fixed_string = p.getFixed();
@@ -137,16 +134,12 @@ class SearchImpl final : public rpc::Search::Server {
     const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
     o.max_results = limit + 1;  // one more tells the reply was truncated
     o.visible = Visible();
-    struct Out {
-      Result<std::vector<search::GrepMatch>> matches = Status::Ok();
-    };
-    auto out = std::make_shared<Out>();
     auto* indexer = ctx().indexer;
-    return RunOffLoop(ctx(), [=]() { out->matches = indexer->Grep(pattern, *under, o); })
-        .then([context, out, limit, call = call.get()]() mutable {
-          auto results = context.getResults();
-          if (call->Fail(results, out->matches.status())) return;
-          auto& m = *out->matches;
+    std::string root = *under;
+    return OffLoopJob<std::vector<search::GrepMatch>>(
+        ctx(), kj::mv(op), context,
+        [=]() { return indexer->Grep(pattern, root, o); },
+        [limit](auto results, std::vector<search::GrepMatch>& m) {
           size_t n = std::min(m.size(), limit), bytes = 0;
           for (size_t i = 0; i < n; ++i) {
             bytes += m[i].path.size() + m[i].text.size() + 24;
@@ -159,17 +152,16 @@ class SearchImpl final : public rpc::Search::Server {
             list[i].setLine(m[i].line);
             list[i].setText(AsBytes(m[i].text));
           }
-        })
-        .attach(kj::mv(call));
+        });
   }
 
   kj::Promise<void> query(QueryContext context) override {
-    auto call = kj::heap<Call>(*conn_, "search.query");
+    auto op = kj::heap<InFlight>(conn_, "search.query");
     auto results = context.getResults();
-    if (Off(*call, results)) return kj::READY_NOW;
+    if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (call->Fail(results, under.status())) return kj::READY_NOW;
+    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
     search::QueryOptions o;
     o.path_prefix = *under;
     switch (p.getMode()) {
@@ -177,26 +169,19 @@ class SearchImpl final : public rpc::Search::Server {
       case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
       case rpc::Search::Mode::HYBRID: o.mode = QueryMode::kHybrid; break;
       default:
-        call->Fail(results, Status::Error(EINVAL, "unknown query mode"));
+        op->call.Fail(results, Status::Error(EINVAL, "unknown query mode"));
         return kj::READY_NOW;
     }
     if (p.getLimit() > kMaxQueryLimit) {
-      call->Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
+      op->call.Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
       return kj::READY_NOW;
     }
     o.limit = p.getLimit() ? p.getLimit() : 10;
     o.visible = Visible();
     std::string text = p.getText();
     const bool no_provider = ctx().semantic_provider.empty();
-    struct Out {
-      Result<std::vector<search::QueryHit>> hits = Status::Ok();
-    };
-    auto out = std::make_shared<Out>();
     auto* index = ctx().search;
-    auto fill = [context, out, mode = o.mode, no_provider, call = call.get()]() mutable {
-      auto results = context.getResults();
-      if (call->Fail(results, out->hits.status())) return;
-      const auto& hits = *out->hits;
+    auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
       bool degraded = mode != QueryMode::kKeyword && no_provider;
       auto list = results.initHits(hits.size());
       for (size_t i = 0; i < hits.size(); ++i) {
@@ -218,31 +203,30 @@ class SearchImpl final : public rpc::Search::Server {
     // Keyword queries are short index reads; the semantic lane may wait on
     // an embedding provider, so it leaves the loop.
     if (o.mode == QueryMode::kKeyword || no_provider) {
-      out->hits = index->Query(text, o);
-      fill();
+      auto hits = index->Query(text, o);
+      if (!op->call.Fail(results, hits.status())) fill(results, *hits);
       return kj::READY_NOW;
     }
-    return RunOffLoop(ctx(), [=]() { out->hits = index->Query(text, o); })
-        .then(kj::mv(fill))
-        .attach(kj::mv(call));
+    return OffLoopJob<std::vector<search::QueryHit>>(
+        ctx(), kj::mv(op), context, [=]() { return index->Query(text, o); }, fill);
   }
 
   kj::Promise<void> index(IndexContext context) override {
-    auto call = kj::heap<Call>(*conn_, "search.index");
+    auto op = kj::heap<InFlight>(conn_, "search.index");
     auto results = context.getResults();
-    if (Off(*call, results)) return kj::READY_NOW;
+    if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
     auto root = PathParam(p.getPath());
-    if (call->Fail(results, root.status())) return kj::READY_NOW;
+    if (op->call.Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
     if (force && !conn_->is_admin) {
-      call->Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
+      op->call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
       return kj::READY_NOW;
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
       auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, *root, false, false);
-      if (call->Fail(results, st.status())) return kj::READY_NOW;
+      if (op->call.Fail(results, st.status())) return kj::READY_NOW;
     }
     auto progress = std::make_shared<ProgressState>();
     auto state = std::make_shared<Status>();
@@ -265,14 +249,14 @@ class SearchImpl final : public rpc::Search::Server {
     if (p.hasProgress() && ctx().timer != nullptr)
       work = work.exclusiveJoin(Pump(*ctx().timer, p.getProgress(), progress, 0));
     return work
-        .then([conn = conn_, context, state, call = call.get()]() mutable {
+        .then([context, state, raw = op.get()]() mutable {
           auto results = context.getResults();
-          if (call->Fail(results, *state)) return;
-          auto stats = conn->ctx->indexer->Stats();
-          if (call->Fail(results, stats.status())) return;
-          FillStatus(results.initStatus(), *stats, conn->ctx->semantic_provider);
+          if (raw->call.Fail(results, *state)) return;
+          auto stats = raw->conn->ctx->indexer->Stats();
+          if (raw->call.Fail(results, stats.status())) return;
+          FillStatus(results.initStatus(), *stats, raw->conn->ctx->semantic_provider);
         })
-        .attach(kj::mv(call));
+        .attach(kj::mv(op));
   }
 
   kj::Promise<void> status(StatusContext context) override {

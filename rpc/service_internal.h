@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,40 @@ class Call {
 // Runs `work` on a BackgroundJobs thread; the promise resolves on the
 // calling (event-loop) thread once it returned. `ctx.jobs` must be set.
 kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work);
+
+// One call that completes asynchronously: its connection and its Call stay
+// alive until the reply (attach it to the promise). The connection is
+// declared first so it outlives the Call that refers to it.
+struct InFlight {
+  InFlight(ConnPtr c, const char* method) : conn(std::move(c)), call(*conn, method) {}
+  ConnPtr conn;
+  Call call;
+};
+
+// Runs `work` (returning Result<T>) off the loop (inline when `ctx.jobs` is
+// unset: a bare test context), then, on the loop, `fill(results, value)` or
+// the error into the reply of `context`. `work` must not touch capnp objects.
+template <typename T, typename Context, typename Work, typename Fill>
+kj::Promise<void> OffLoopJob(ServiceContext& ctx, kj::Own<InFlight> op, Context context,
+                             Work work, Fill fill) {
+  auto out = std::make_shared<std::optional<Result<T>>>();
+  auto run = [out, work = std::move(work)]() mutable { out->emplace(work()); };
+  kj::Promise<void> done = kj::READY_NOW;
+  if (ctx.jobs) {
+    done = RunOffLoop(ctx, run);
+  } else {
+    run();
+  }
+  InFlight* raw = op.get();
+  return done
+      .then([raw, out, context, fill = std::move(fill)]() mutable {
+        Result<T>& r = **out;
+        auto results = context.getResults();
+        if (raw->call.Fail(results, r.status())) return;
+        fill(results, *r);
+      })
+      .attach(kj::mv(op));
+}
 
 // The sub-interfaces served from their own files.
 kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);  // versions_service.cc

@@ -34,14 +34,6 @@ using versions::SplitNamespacePath;
 
 constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
-// One RPC that may complete later: the connection is declared first so it
-// outlives the Call that refers to it.
-struct InFlight {
-  InFlight(ConnPtr c, const char* method) : conn(std::move(c)), call(*conn, method) {}
-  ConnPtr conn;
-  Call call;
-};
-
 // A job's result when it has no value.
 struct Done {};
 
@@ -696,27 +688,9 @@ class VersionsImpl final : public rpc::Versions::Server {
     return who;
   }
 
-  // Runs `work` (returning Result<T>) off the loop, then, on the loop,
-  // `fill(results, value)` or the error into the reply of `context`.
   template <typename T, typename Context, typename Work, typename Fill>
   kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
-    auto out = std::make_shared<std::optional<Result<T>>>();
-    auto run = [out, work = std::move(work)]() mutable { out->emplace(work()); };
-    kj::Promise<void> done = kj::READY_NOW;
-    if (ctx_.jobs) {
-      done = RunOffLoop(ctx_, run);
-    } else {
-      run();  // no job threads (a bare test context): run inline
-    }
-    InFlight* raw = op.get();
-    return done
-        .then([raw, out, context, fill = std::move(fill)]() mutable {
-          Result<T>& r = **out;
-          auto results = context.getResults();
-          if (raw->call.Fail(results, r.status())) return;
-          fill(results, *r);
-        })
-        .attach(kj::mv(op));
+    return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
   }
 
   // Rollback and restore: flush the recorder, let the store record the

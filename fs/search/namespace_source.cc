@@ -35,29 +35,9 @@ void NamespaceContentSource::Release(const Attr& attr) {
 
 Result<Attr> NamespaceContentSource::Pin(const std::string& path) {
   if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "not an absolute path: " + path);
-  auto attr = ns_->GetAttr(kRootIno);
-  Ino held = 0;  // the reference of the component resolved last
-  size_t pos = 1;
-  while (attr.ok() && pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) end = path.size();
-    std::string comp = path.substr(pos, end - pos);
-    pos = end + 1;
-    if (comp.empty()) continue;
-    if (comp == "." || comp == "..") {
-      attr = Status::Error(EINVAL, "dot component in " + path);
-      break;
-    }
-    if (!attr->IsDir()) {
-      attr = Status::Error(ENOTDIR, "not a directory on the way to " + path);
-      break;
-    }
-    attr = ns_->Lookup(root_, attr->ino, comp);
-    if (held) ns_->Forget(held, 1);
-    held = attr.ok() ? attr->ino : 0;
-  }
-  if (!attr.ok() && held) ns_->Forget(held, 1);
-  return attr;
+  if (path.find("/./") != std::string::npos || path.ends_with("/."))
+    return Status::Error(EINVAL, "dot component in " + path);
+  return ns_->ResolvePinned(root_, path);
 }
 
 Result<FileInfo> NamespaceContentSource::Stat(const std::string& path) {

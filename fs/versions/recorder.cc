@@ -8,7 +8,6 @@
 #include <set>
 #include <unordered_set>
 
-#include "fs/clock.h"
 #include "fs/thread_priority.h"
 
 namespace nexus::versions {
@@ -16,7 +15,6 @@ namespace {
 
 constexpr std::string_view kHistoryTree = "/.nexus";
 constexpr int kCaptureAttempts = 3;
-constexpr int64_t kProvenanceCacheNs = 1'000'000'000;  // re-read a process's environ after 1 s
 constexpr size_t kMaxRemembered = 1 << 20;              // entries of last_
 
 bool InHistoryTree(const std::string& path) {
@@ -38,48 +36,23 @@ bool Excluded(const std::string& path) {
   return false;
 }
 
-std::vector<std::string> Components(const std::string& path) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) end = path.size();
-    if (end > pos) out.push_back(path.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
-// Lookup references taken while walking a path, dropped on destruction.
-class Pins {
+// The inode at a namespace path, resolved as root and pinned (one lookup
+// reference, see Namespace::ResolvePinned) until destruction.
+class Pinned {
  public:
-  explicit Pins(Namespace* ns) : ns_(ns) {}
-  ~Pins() {
-    for (auto it = inos_.rbegin(); it != inos_.rend(); ++it) ns_->Forget(*it, 1);
+  Pinned(Namespace* ns, const std::string& path) : ns_(ns), attr(ns->ResolvePinned(Caller{}, path)) {}
+  ~Pinned() {
+    if (attr.ok() && attr->ino != kRootIno) ns_->Forget(attr->ino, 1);
   }
-  Pins(const Pins&) = delete;
-  Pins& operator=(const Pins&) = delete;
-  void Add(Ino ino) { inos_.push_back(ino); }
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
 
  private:
   Namespace* ns_;
-  std::vector<Ino> inos_;
-};
 
-// Resolves `path` from the root as root (symlinks not followed), pinning
-// every inode on the way in `pins`.
-Result<Attr> Walk(Namespace* ns, const std::string& path, Pins& pins) {
-  Caller root;
-  auto attr = ns->GetAttr(kRootIno);
-  if (!attr.ok()) return attr;
-  for (const std::string& name : Components(path)) {
-    if (!attr->IsDir()) return Status::Error(ENOTDIR, path + ": not a directory");
-    attr = ns->Lookup(root, attr->ino, name);
-    if (!attr.ok()) return attr;
-    pins.Add(attr->ino);
-  }
-  return attr;
-}
+ public:
+  const Result<Attr> attr;
+};
 
 }  // namespace
 
@@ -104,18 +77,6 @@ void Recorder::Start(bool reconcile) {
     if (reconcile) ++queued_seq_;  // Drain waits for the reconcile too
   }
   worker_ = std::thread([this, reconcile] { Run(reconcile); });
-}
-
-Provenance Recorder::ProvenanceOf(const Caller& caller) {
-  const int64_t now = DefaultClock().Now();
-  if (caller.pid != 0 && caller.pid == cached_pid_ && caller.uid == cached_uid_ &&
-      now < cached_until_ns_)
-    return cached_;
-  cached_ = ReadProcessProvenance(caller.pid, caller.uid, options_.proc_root);
-  cached_pid_ = caller.pid;
-  cached_uid_ = caller.uid;
-  cached_until_ns_ = now + kProvenanceCacheNs;
-  return cached_;
 }
 
 void Recorder::OnChange(const ChangeEvent& ev) {
@@ -152,8 +113,9 @@ void Recorder::OnChange(const ChangeEvent& ev) {
       item.new_path = ev.new_path;
       break;
   }
-  item.who = ev.process ? MakeProvenance(ev.caller.pid, ev.caller.uid, *ev.process)
-                        : ProvenanceOf(ev.caller);
+  // The bus read the process when the change was made; a sink that did not
+  // leaves the command and agent/task unknown (the process may be gone now).
+  item.who = MakeProvenance(ev.caller.pid, ev.caller.uid, ev.process ? *ev.process : ProcessInfo{});
   Push(std::move(item));
 }
 
@@ -251,8 +213,8 @@ void Recorder::Apply(const Item& item) {
       CaptureNs(item.path, item.who, item.op == Item::Op::kCaptureIfChanged);
       return;
     case Item::Op::kCaptureLink: {
-      Pins pins(options_.ns);
-      auto attr = Walk(options_.ns, item.path, pins);
+      Pinned pinned(options_.ns, item.path);
+      const auto& attr = pinned.attr;
       if (attr.ok() && attr->IsReg() && attr->nlink > 1) CaptureNs(item.path, item.who, false);
       return;
     }
@@ -280,8 +242,8 @@ void Recorder::Apply(const Item& item) {
           // The history moved with the last content recorded for the source;
           // the file may have changed since (its close not yet captured):
           // record what it holds now (nothing when it is the same).
-          Pins pins(options_.ns);
-          auto attr = Walk(options_.ns, item.new_path, pins);
+          Pinned pinned(options_.ns, item.new_path);
+          const auto& attr = pinned.attr;
           if (attr.ok() && attr->IsReg()) CaptureNs(item.new_path, item.who, false);
           return;
         }
@@ -305,8 +267,8 @@ void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who,
   ZonePath zp = SplitNamespacePath(ns_path);
   if (zp.path.empty()) return;
   Namespace* ns = options_.ns;
-  Pins pins(ns);
-  auto attr = Walk(ns, ns_path, pins);
+  Pinned pinned(ns, ns_path);
+  const auto& attr = pinned.attr;
   if (!attr.ok() || !attr->IsReg()) return;  // gone or not a file: a later event says what
   const bool exec = (attr->mode & 0111) != 0;
   if (only_if_changed) {
@@ -345,8 +307,8 @@ void Recorder::CaptureTree(const std::string& ns_path, const Provenance& who) {
   while (!stack.empty()) {
     std::string path = std::move(stack.back());
     stack.pop_back();
-    Pins pins(ns);
-    auto attr = Walk(ns, path, pins);
+    Pinned pinned(ns, path);
+    const auto& attr = pinned.attr;
     if (!attr.ok()) continue;
     if (attr->IsReg()) {
       CaptureNs(path, who, false);
@@ -397,8 +359,8 @@ void Recorder::ReconcileAll() {
     }
     std::string path = std::move(stack.back());
     stack.pop_back();
-    Pins pins(ns);
-    auto attr = Walk(ns, path, pins);
+    Pinned pinned(ns, path);
+    const auto& attr = pinned.attr;
     if (!attr.ok()) continue;
     ZonePath zp = SplitNamespacePath(path);
     if (attr->IsDir()) {

@@ -14,9 +14,9 @@
 //   kRemoved                         Remove
 // Captures of one path queued back to back are coalesced. Files are read
 // through the Namespace as root (so the content is what the mount shows);
-// provenance comes from the event's caller: uid, pid, /proc/PID/comm and
-// NEXUS_AGENT_ID / NEXUS_TASK_ID from /proc/PID/environ, read when the event
-// is queued (the process may be gone by the time it is captured).
+// provenance comes from the event: the caller's uid and pid, and the
+// command and NEXUS_AGENT_ID / NEXUS_TASK_ID the bus read from /proc when
+// the change was published (see fs/process_info.h).
 //
 // Paths under /.nexus (the read-only history tree) and inside any .git
 // directory are never versioned.
@@ -54,7 +54,6 @@ class Recorder {
     Namespace* ns = nullptr;        // must outlive the recorder
     size_t max_queue = 1 << 20;     // events beyond this are dropped (logged) and
                                     // caught up by the next reconcile
-    std::string proc_root = "/proc";
   };
 
   explicit Recorder(Options options);
@@ -93,7 +92,6 @@ class Recorder {
   struct Walked;
 
   void Push(Item item);
-  Provenance ProvenanceOf(const Caller& caller);
   void Run(bool reconcile);
   void Apply(const Item& item);
   // Captures the regular file at `ns_path`; with `only_if_changed`, only if
@@ -118,11 +116,6 @@ class Recorder {
   std::atomic<uint64_t> captured_{0};
   std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> dropped_{0};
-  // The last process whose provenance was read (dispatcher thread only).
-  pid_t cached_pid_ = 0;
-  uid_t cached_uid_ = 0;
-  int64_t cached_until_ns_ = 0;
-  Provenance cached_;
   // Size and executable bit of each path's last capture (worker only).
   std::unordered_map<std::string, std::pair<uint64_t, bool>> last_;
   std::thread worker_;
