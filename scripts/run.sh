@@ -17,6 +17,8 @@ In another terminal, try:
   cd $root/mnt && git init demo      # ordinary tools just work
   build/bin/nexus status             # the CLI, over $root/data/nexusd.sock
   build/bin/nexus write /notes.txt "hi" && cat $root/mnt/notes.txt
+  echo again >> $root/mnt/hello.txt && build/bin/nexus versions history /hello.txt
+  build/bin/nexus grep -i hello /            # search, kept current as files change
 Stop with Ctrl-C: the mount is released and everything is kept for next time.
 
 EOT
