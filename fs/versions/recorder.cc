@@ -274,6 +274,12 @@ void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who,
   if (only_if_changed) {
     auto it = last_.find(ns_path);
     if (it != last_.end() && it->second == std::make_pair(attr->size, exec)) return;
+    // A file with no history yet is still being written (sed -i sets the
+    // mode of its temporary file before filling it): its close records it.
+    if (it == last_.end()) {
+      auto n = options_.store->LatestNumber(zp.zone, zp.path);
+      if (n.ok() && *n == 0) return;
+    }
   }
   Caller root;
   Status last_error;

@@ -7,7 +7,9 @@
 //   kCreated                         Capture if it is a new hard link
 //   kAttrChanged (regular file)      Capture when size or the executable bit
 //                                    differ from the last capture (truncate,
-//                                    chmod +x), else nothing
+//                                    chmod +x), else nothing; nothing for a
+//                                    file without history (still being
+//                                    written: its close records it)
 //   kRenamed                         Rename, then Capture of the target (the
 //                                    source's close may not be captured yet);
 //                                    across zones: Remove + Capture

@@ -195,6 +195,25 @@ TEST_F(RecorderTest, ReconcileCatchesChangesMadeWhileNotRecording) {
   EXPECT_TRUE(store_->History("root", "gone")->deleted);
 }
 
+TEST_F(RecorderTest, ModeSetBeforeTheContentRecordsOnlyTheContent) {
+  // sed -i's temporary file: created, its mode set, then filled and closed.
+  StartRecorder(false);
+  auto c = ns_->Create(caller_, kRootIno, "sedtmp", 0600, O_WRONLY);
+  ASSERT_TRUE(c.ok());
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0644;
+  ASSERT_TRUE(ns_->SetAttr(caller_, c->attr.ino, chmod, c->handle.get()).ok());
+  Settle();  // the mode change is applied while the file is still empty
+  const std::string data = "filled\n";
+  ASSERT_EQ(::pwrite(c->handle->fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  c->handle->written = true;
+  ns_->OnWrite(*c->handle, 0, data.size());
+  ns_->Release(std::move(c->handle));
+  Settle();
+  EXPECT_EQ(Contents("sedtmp"), (std::vector<std::string>{"filled\n"}));
+}
+
 TEST_F(RecorderTest, TruncateWithoutOpenIsCapturedButChmodAloneIsNot) {
   StartRecorder(false);
   Write(kRootIno, "f", "0123456789");
