@@ -19,6 +19,7 @@
 #include "daemon/data_dir_lock.h"
 #include "daemon/http_status.h"
 #include "daemon/options.h"
+#include "daemon/rebac_part.h"
 #include "daemon/search_part.h"
 #include "daemon/versions_part.h"
 #include "daemon/stop_signals.h"
@@ -96,7 +97,7 @@ std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
     if (on && name == "workspace" && !o.workspace.empty()) f.detail = o.workspace + " at /zone/local";
     // Their libraries are built and tested (docs/*.md) but the daemon does
     // not serve them yet: say so rather than pretend.
-    if (name == "rebac" || name == "mesh")
+    if (name == "mesh")
       f = {name, State::kUnavailable, "library only (docs/" + name + ".md); not served by nexusd yet"};
     out.push_back(std::move(f));
   }
@@ -173,6 +174,17 @@ int Run(const DaemonOptions& o) {
       MarkUnavailable(features, "search", sp.status().message());
     }
   }
+  // Access control: the policy is in force before anything is served.
+  std::unique_ptr<RebacPart> rebac;
+  if (Enabled(features, "rebac")) {
+    RebacPart::Options ro;
+    ro.data_dir = *data_dir;
+    ro.operator_uid = ::getuid();
+    auto rp = RebacPart::Open(ro);
+    if (!rp.ok()) return spdlog::error("rebac: {}", rp.status().ToString()), kExitFailure;
+    rebac = std::move(rp).value();
+    ns.SetAccessPolicy(rebac->policy());
+  }
   if (versions) versions->Run();
 
   // The control socket: up before the mount, so `nexus ready` can watch the
@@ -215,6 +227,13 @@ int Run(const DaemonOptions& o) {
   ctx.settings.writeback_cache = o.writeback_cache;
   ctx.settings.native_timeout = o.attr_timeout;
   ctx.settings.workspace_timeout = o.workspace_timeout;
+  ctx.mountpoint = *mountpoint;
+  if (rebac) {
+    // Several subjects share this mount's kernel caches (fuse_ops.h).
+    ctx.exact_attrs = true;
+    rebac->EnableSubjectMounts(&ns, &ctx, std::min(o.threads, 8u), &bus);
+    rebac->Fill(service);
+  }
   FuseMount::Options mopts;
   mopts.mountpoint = *mountpoint;
   mopts.max_threads = o.threads;
@@ -246,6 +265,7 @@ int Run(const DaemonOptions& o) {
   auto mount = FuseMount::Create(&ctx, mopts);
   if (!mount.ok()) return spdlog::error("{}", mount.status().ToString()), kExitFailure;
   files.SetKernelCache(mount->get());
+  if (rebac) rebac->mounts()->SetMainMount(mount->get());
   info.mounted = true;
   spdlog::info("nexusd {} serving {} at {} (profile {})", NEXUS_VERSION, *data_dir, *mountpoint,
                o.profile);
@@ -260,12 +280,14 @@ int Run(const DaemonOptions& o) {
   files.SetKernelCache(nullptr);
   server->reset();  // no more socket calls
   jobs.reset();     // waits for slow calls still running
+  if (rebac) rebac->StopMounts();  // per-subject mounts, before the main one
   mount->reset();   // unmount: no more requests
   Status synced = (*native)->Sync();
   if (!synced.ok()) spdlog::error("final metadata sync failed: {}", synced.ToString());
   bus.Drain();
   search.reset();
   versions.reset();  // stops capturing (the queue is left to the next reconcile), commits
+  rebac.reset();     // after every user of the policy; flushes the audit log
   workspace.reset();
   native->reset();  // commits, marks the shutdown clean
   if (!served.ok()) return spdlog::error("{}", served.ToString()), kExitFailure;

@@ -106,6 +106,11 @@ class Backend {
   virtual Result<std::string> GetXattr(Ino ino, const std::string& name) = 0;
   virtual Result<std::vector<std::string>> ListXattr(Ino ino) = 0;
   virtual Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) = 0;
+
+  // The namespace path of `ino` by its current (primary) name; "" when it
+  // has no name left or the backend cannot name it (an access policy then
+  // refuses restricted callers).
+  virtual std::string PathOf(Ino ino) const { return {}; }
 };
 
 }  // namespace nexus

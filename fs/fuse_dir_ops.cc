@@ -18,7 +18,9 @@ struct DirHandle {
 
 DirHandle* Dir(fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
 
-Status Snapshot(fuse_req_t req, fuse_ino_t ino, DirHandle* dh) {
+// Entries hold namespace inode numbers; they are turned into this mount's
+// numbers (FuseContext::Out) as they are sent.
+Status Snapshot(fuse_req_t req, Ino ino, DirHandle* dh) {
   auto entries = Ctx(req).ns->ReadDir(CallerOf(req), ino);
   if (!entries.ok()) return entries.status();
   dh->entries.clear();
@@ -32,15 +34,16 @@ Status Snapshot(fuse_req_t req, fuse_ino_t ino, DirHandle* dh) {
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto dh = std::make_unique<DirHandle>();
-  if (Status st = Snapshot(req, ino, dh.get()); !st.ok()) return ReplyErr(req, st);
+  if (Status st = Snapshot(req, InoOf(req, ino), dh.get()); !st.ok()) return ReplyErr(req, st);
   fi->fh = reinterpret_cast<uint64_t>(dh.release());
   fi->cache_readdir = 0;
   if (fuse_reply_open(req, fi) != 0) delete Dir(fi);
 }
 
-void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+void DoReadDir(fuse_req_t req, fuse_ino_t fuse_ino, size_t size, off_t off, fuse_file_info* fi,
                bool plus) {
   auto& ctx = Ctx(req);
+  const Ino ino = ctx.In(fuse_ino);
   DirHandle* dh = Dir(fi);
   if (off == 0 && !dh->fresh) {  // rewinddir: list the directory as it is now
     if (Status st = Snapshot(req, ino, dh); !st.ok()) return ReplyErr(req, st);
@@ -55,13 +58,13 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     size_t n;
     if (!plus) {
       struct stat st{};
-      st.st_ino = d.ino;
+      st.st_ino = ctx.Out(d.ino);
       st.st_mode = d.type;
       n = fuse_add_direntry(req, buf.data() + used, size - used, d.name.c_str(), &st, next);
       if (n > size - used) break;
     } else if (i < 2) {  // "." and "..": no lookup reference is taken
       fuse_entry_param e{};
-      e.attr.st_ino = d.ino;
+      e.attr.st_ino = ctx.Out(d.ino);
       e.attr.st_mode = d.type;
       n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e, next);
       if (n > size - used) break;
@@ -94,7 +97,7 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  ReplyErr(req, Ctx(req).ns->FsyncDir(ino));
+  ReplyErr(req, Ctx(req).ns->FsyncDir(InoOf(req, ino)));
 }
 
 }  // namespace

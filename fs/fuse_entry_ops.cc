@@ -13,15 +13,16 @@ void ReplyEntry(fuse_req_t req, const Result<Attr>& attr) {
 void ReplyAttr(fuse_req_t req, const Result<Attr>& attr) {
   if (!attr.ok()) return ReplyErr(req, attr.status());
   struct stat st = attr->ToStat();
-  fuse_reply_attr(req, &st, Ctx(req).TimeoutFor(attr->ino));
+  st.st_ino = Ctx(req).Out(attr->ino);
+  fuse_reply_attr(req, &st, Ctx(req).AttrTimeoutFor(attr->ino));
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  auto attr = Ctx(req).ns->Lookup(CallerOf(req), parent, name);
+  auto attr = Ctx(req).ns->Lookup(CallerOf(req), InoOf(req, parent), name);
   if (!attr.ok() && attr.code() == ENOENT) {
     // A negative entry the kernel may cache; created names invalidate it.
     fuse_entry_param e{};
-    e.entry_timeout = Ctx(req).TimeoutFor(parent);
+    e.entry_timeout = Ctx(req).NegativeTimeoutFor(InoOf(req, parent));
     fuse_reply_entry(req, &e);
     return;
   }
@@ -29,17 +30,17 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  Ctx(req).ns->Forget(ino, nlookup);
+  Ctx(req).ns->Forget(InoOf(req, ino), nlookup);
   fuse_reply_none(req);
 }
 
 void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; ++i) Ctx(req).ns->Forget(forgets[i].ino, forgets[i].nlookup);
+  for (size_t i = 0; i < count; ++i) Ctx(req).ns->Forget(InoOf(req, forgets[i].ino), forgets[i].nlookup);
   fuse_reply_none(req);
 }
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  ReplyAttr(req, Ctx(req).ns->GetAttr(ino));
+  ReplyAttr(req, Ctx(req).ns->GetAttr(CallerOf(req), InoOf(req, ino)));
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fuse_file_info* fi) {
@@ -67,42 +68,43 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* st, int to_set, fuse_f
   r.atime = st->st_atim;
   r.mtime = st->st_mtim;
   r.ctime = st->st_ctim;
-  ReplyAttr(req, Ctx(req).ns->SetAttr(CallerOf(req), ino, r, fi ? Handle(fi) : nullptr));
+  ReplyAttr(req, Ctx(req).ns->SetAttr(CallerOf(req), InoOf(req, ino), r, fi ? Handle(fi) : nullptr));
 }
 
 void ReadLink(fuse_req_t req, fuse_ino_t ino) {
-  auto target = Ctx(req).ns->ReadLink(ino);
+  auto target = Ctx(req).ns->ReadLink(CallerOf(req), InoOf(req, ino));
   if (!target.ok()) return ReplyErr(req, target.status());
   fuse_reply_readlink(req, target->c_str());
 }
 
 void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  ReplyEntry(req, Ctx(req).ns->MkNod(CallerOf(req), parent, name, mode, rdev));
+  ReplyEntry(req, Ctx(req).ns->MkNod(CallerOf(req), InoOf(req, parent), name, mode, rdev));
 }
 
 void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  ReplyEntry(req, Ctx(req).ns->MkDir(CallerOf(req), parent, name, mode));
+  ReplyEntry(req, Ctx(req).ns->MkDir(CallerOf(req), InoOf(req, parent), name, mode));
 }
 
 void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  ReplyEntry(req, Ctx(req).ns->Symlink(CallerOf(req), link, parent, name));
+  ReplyEntry(req, Ctx(req).ns->Symlink(CallerOf(req), link, InoOf(req, parent), name));
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
-  ReplyEntry(req, Ctx(req).ns->Link(CallerOf(req), ino, new_parent, new_name));
+  ReplyEntry(req, Ctx(req).ns->Link(CallerOf(req), InoOf(req, ino), InoOf(req, new_parent), new_name));
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyErr(req, Ctx(req).ns->Unlink(CallerOf(req), parent, name));
+  ReplyErr(req, Ctx(req).ns->Unlink(CallerOf(req), InoOf(req, parent), name));
 }
 
 void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyErr(req, Ctx(req).ns->RmDir(CallerOf(req), parent, name));
+  ReplyErr(req, Ctx(req).ns->RmDir(CallerOf(req), InoOf(req, parent), name));
 }
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
             const char* new_name, unsigned flags) {
-  ReplyErr(req, Ctx(req).ns->Rename(CallerOf(req), parent, name, new_parent, new_name, flags));
+  ReplyErr(req, Ctx(req).ns->Rename(CallerOf(req), InoOf(req, parent), name,
+                                         InoOf(req, new_parent), new_name, flags));
 }
 
 }  // namespace

@@ -18,9 +18,9 @@ void SetOpenFlags(const FuseContext& ctx, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto& ctx = Ctx(req);
-  auto fh = ctx.ns->Open(CallerOf(req), ino, fi->flags);
+  auto fh = ctx.ns->Open(CallerOf(req), ctx.In(ino), fi->flags);
   if (!fh.ok()) return ReplyErr(req, fh.status());
-  SetOpenFlags(ctx, ino, fi);
+  SetOpenFlags(ctx, ctx.In(ino), fi);
   fi->fh = reinterpret_cast<uint64_t>(fh->release());
   ctx.open_handles.fetch_add(1, std::memory_order_relaxed);
   if (fuse_reply_open(req, fi) != 0) {  // interrupted: the kernel will not release it
@@ -32,7 +32,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
             fuse_file_info* fi) {
   auto& ctx = Ctx(req);
-  auto created = ctx.ns->Create(CallerOf(req), parent, name, mode, fi->flags);
+  auto created = ctx.ns->Create(CallerOf(req), ctx.In(parent), name, mode, fi->flags);
   if (!created.ok()) return ReplyErr(req, created.status());
   fuse_entry_param e = EntryFor(ctx, created->attr);
   SetOpenFlags(ctx, created->attr.ino, fi);
@@ -40,7 +40,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   ctx.open_handles.fetch_add(1, std::memory_order_relaxed);
   if (fuse_reply_create(req, &e, fi) != 0) {
     ctx.ns->Release(std::unique_ptr<FileHandle>(Handle(fi)));
-    ctx.ns->Forget(e.ino, 1);
+    ctx.ns->Forget(created->attr.ino, 1);
     ctx.open_handles.fetch_sub(1, std::memory_order_relaxed);
   }
 }

@@ -14,6 +14,7 @@ Caller CallerOf(fuse_req_t req) {
   caller.gid = c->gid;
   caller.pid = c->pid;
   caller.umask = c->umask;
+  caller.subject = Ctx(req).subject;
   return caller;
 }
 
@@ -31,10 +32,12 @@ void ReplyErr(fuse_req_t req, const Status& st) {
 
 fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr) {
   fuse_entry_param e{};
-  e.ino = attr.ino;
+  e.ino = ctx.Out(attr.ino);
   e.generation = 1;  // inode numbers are never reused within a data dir
   e.attr = attr.ToStat();
-  e.attr_timeout = e.entry_timeout = ctx.TimeoutFor(attr.ino);
+  e.attr.st_ino = e.ino;
+  e.entry_timeout = ctx.TimeoutFor(attr.ino);
+  e.attr_timeout = ctx.AttrTimeoutFor(attr.ino);
   return e;
 }
 
@@ -68,7 +71,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t ino) {
-  auto sv = Ctx(req).ns->StatFs(ino);
+  auto sv = Ctx(req).ns->StatFs(InoOf(req, ino));
   if (!sv.ok()) return ReplyErr(req, sv.status());
   fuse_reply_statfs(req, &*sv);
 }

@@ -42,6 +42,19 @@ struct FuseSettings {
 struct FuseContext {
   Namespace* ns = nullptr;
   FuseSettings settings;
+  // Per-subject mounts: every call acts as this subject (interned by the
+  // namespace's access policy); null: as the subject of the caller's uid.
+  const std::string* subject = nullptr;
+  // The namespace inode this mount shows as its root (FUSE_ROOT_ID); a
+  // per-subject mount may show a subtree.
+  Ino root = kRootIno;
+  // Access control is on and several subjects share this mount's kernel
+  // caches: attributes and negative entries are never cached, so every stat
+  // and every directory passed through in a path walk is asked of us, as
+  // the caller (fs/access_policy.h). Entries stay cached: a name is only
+  // reached through its directory's attributes.
+  bool exact_attrs = false;
+  std::string mountpoint;  // where this context is mounted (for messages)
   // Per-operation counts, errors and latencies, indexed as FuseOpNames();
   // null: not measured.
   OpMetrics* metrics = nullptr;
@@ -52,6 +65,11 @@ struct FuseContext {
   double TimeoutFor(Ino ino) const {
     return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;
   }
+  double AttrTimeoutFor(Ino ino) const { return exact_attrs ? 0.0 : TimeoutFor(ino); }
+  double NegativeTimeoutFor(Ino parent) const { return exact_attrs ? 0.0 : TimeoutFor(parent); }
+  // The kernel's inode numbers for this mount and the namespace's.
+  Ino In(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
+  fuse_ino_t Out(Ino ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
 };
 
 // The operation table (all families). Every operation is measured into
@@ -64,6 +82,8 @@ std::vector<std::string> FuseOpNames();
 namespace fuseops {
 FuseContext& Ctx(fuse_req_t req);
 Caller CallerOf(fuse_req_t req);
+// The namespace inode a request's inode number names on this mount.
+inline Ino InoOf(fuse_req_t req, fuse_ino_t ino) { return Ctx(req).In(ino); }
 void ReplyErr(fuse_req_t req, const Status& st);
 // Fills a fuse_entry_param for `attr` with the backend's timeouts.
 fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr);

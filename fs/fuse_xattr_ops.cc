@@ -14,18 +14,18 @@ void ReplySized(fuse_req_t req, const std::string& data, size_t size) {
 
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
-  ReplyErr(req, Ctx(req).ns->SetXattr(CallerOf(req), ino, name, std::string_view(value, size),
+  ReplyErr(req, Ctx(req).ns->SetXattr(CallerOf(req), InoOf(req, ino), name, std::string_view(value, size),
                                       flags));
 }
 
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  auto v = Ctx(req).ns->GetXattr(ino, name);
+  auto v = Ctx(req).ns->GetXattr(CallerOf(req), InoOf(req, ino), name);
   if (!v.ok()) return ReplyErr(req, v.status());
   ReplySized(req, *v, size);
 }
 
 void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  auto names = Ctx(req).ns->ListXattr(ino);
+  auto names = Ctx(req).ns->ListXattr(CallerOf(req), InoOf(req, ino));
   if (!names.ok()) return ReplyErr(req, names.status());
   std::string packed;
   for (const auto& n : *names) {
@@ -36,7 +36,7 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  ReplyErr(req, Ctx(req).ns->RemoveXattr(CallerOf(req), ino, name));
+  ReplyErr(req, Ctx(req).ns->RemoveXattr(CallerOf(req), InoOf(req, ino), name));
 }
 
 }  // namespace

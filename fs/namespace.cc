@@ -1,6 +1,9 @@
 #include "fs/namespace.h"
 
+#include <fcntl.h>
 #include <linux/fs.h>
+
+#include "fs/change_events.h"
 
 namespace nexus {
 
@@ -32,6 +35,46 @@ const Namespace::MountPoint* Namespace::FindMount(Ino parent, const std::string&
   for (const auto& m : mounts_)
     if (m.parent == parent && m.name == name) return &m;
   return nullptr;
+}
+
+std::string Namespace::PathOf(Ino ino) const {
+  if (ino == kRootIno) return "/";
+  auto b = Route(ino);
+  return b.ok() ? (*b)->PathOf(ino) : std::string();
+}
+
+Status Namespace::Refuse(const Caller& caller, int code, std::string_view op,
+                         const std::string& path, std::string_view why) {
+  policy_->Denied(caller, op, path, why);
+  if (code == ENOENT) return Status::Error(ENOENT, "no such file or directory");
+  return Status::Error(code, "permission denied: " + policy_->SubjectOf(caller) + " " +
+                                 std::string(why) + " on " + path);
+}
+
+Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_view op) {
+  if (attr.ino == kRootIno) return Status::Ok();
+  const std::string path = PathOf(attr.ino);
+  if (path.empty() || !policy_->CanSee(caller, path, attr.IsDir()))
+    return Refuse(caller, ENOENT, op, path.empty() ? "inode " + std::to_string(attr.ino) : path,
+                  "not visible");
+  return Status::Ok();
+}
+
+namespace {
+std::string_view NeedName(Need n) {
+  return n == Need::kRead ? "read" : n == Need::kWrite ? "write" : "manage";
+}
+}  // namespace
+
+Status Namespace::CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op,
+                           std::string* path) {
+  *path = PathOf(dir);
+  if (path->empty() || (dir != kRootIno && !policy_->CanSee(caller, *path, true)))
+    return Refuse(caller, ENOENT, op, path->empty() ? "inode " + std::to_string(dir) : *path,
+                  "not visible");
+  if (!policy_->Can(caller, need, *path, true))
+    return Refuse(caller, EACCES, op, *path, "lacks " + std::string(NeedName(need)));
+  return Status::Ok();
 }
 
 Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
@@ -67,10 +110,23 @@ Result<Attr> Namespace::ResolvePinned(const Caller& caller, const std::string& p
 
 Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name) {
   if (name.size() > 255) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
-  if (const MountPoint* m = FindMount(parent, name)) return m->backend->GetAttr(m->backend->root());
+  if (const MountPoint* m = FindMount(parent, name)) {
+    auto attr = m->backend->GetAttr(m->backend->root());
+    if (!attr.ok() || !Restricted(caller)) return attr;
+    if (m->hidden) return Refuse(caller, ENOENT, "lookup", JoinPath(PathOf(parent), name),
+                                 "not visible");
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
+    return attr;
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
-  return (*b)->Lookup(caller, parent, name);
+  auto attr = (*b)->Lookup(caller, parent, name);
+  if (!attr.ok() || !Restricted(caller)) return attr;
+  if (Status st = CheckSee(caller, *attr, "lookup"); !st.ok()) {
+    Forget(attr->ino, 1);
+    return st;
+  }
+  return attr;
 }
 
 void Namespace::Forget(Ino ino, uint64_t nlookup) {
@@ -83,10 +139,29 @@ Result<Attr> Namespace::GetAttr(Ino ino) {
   return (*b)->GetAttr(ino);
 }
 
+Result<Attr> Namespace::GetAttr(const Caller& caller, Ino ino) {
+  auto attr = GetAttr(ino);
+  if (!attr.ok() || !Restricted(caller)) return attr;
+  NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "getattr"));
+  return attr;
+}
+
 Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
                                 FileHandle* fh) {
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  if (Restricted(caller)) {
+    auto attr = (*b)->GetAttr(ino);
+    if (!attr.ok()) return attr;
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "setattr"));
+    const bool others = (req.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid |
+                                      SetAttrRequest::kGid)) &&
+                        attr->uid != caller.uid;
+    const Need need = others ? Need::kManage : Need::kWrite;
+    const std::string path = PathOf(ino);
+    if (!policy_->Can(caller, need, path, attr->IsDir()))
+      return Refuse(caller, EACCES, "setattr", path, "lacks " + std::string(NeedName(need)));
+  }
   return (*b)->SetAttr(caller, ino, req, fh);
 }
 
@@ -96,10 +171,23 @@ Result<std::string> Namespace::ReadLink(Ino ino) {
   return (*b)->ReadLink(ino);
 }
 
+Result<std::string> Namespace::ReadLink(const Caller& caller, Ino ino) {
+  if (Restricted(caller)) {
+    auto attr = GetAttr(ino);
+    if (!attr.ok()) return attr.status();
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "readlink"));
+  }
+  return ReadLink(ino);
+}
+
 Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::string& name,
                               mode_t mode, dev_t rdev) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "mknod", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->MkNod(caller, parent, name, mode, rdev);
@@ -109,6 +197,10 @@ Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::strin
                               mode_t mode) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "mkdir", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->MkDir(caller, parent, name, mode);
@@ -118,6 +210,10 @@ Result<Attr> Namespace::Symlink(const Caller& caller, const std::string& target,
                                 const std::string& name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "symlink", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->Symlink(caller, target, parent, name);
@@ -129,6 +225,16 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent,
   if (FindMount(new_parent, new_name)) return Status::Error(EEXIST, "'" + new_name + "' exists");
   if (BackendOf(ino) != BackendOf(new_parent))
     return Status::Error(EXDEV, "hard link across zones");
+  if (Restricted(caller)) {
+    auto attr = GetAttr(ino);
+    if (!attr.ok()) return attr;
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "link"));
+    const std::string src = PathOf(ino);
+    if (!policy_->Can(caller, Need::kRead, src, attr->IsDir()))
+      return Refuse(caller, EACCES, "link", src, "lacks read");
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, new_parent, Need::kWrite, "link", &dir));
+  }
   auto b = Route(ino);
   if (!b.ok()) return b.status();
   return (*b)->Link(caller, ino, new_parent, new_name);
@@ -137,6 +243,10 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent,
 Status Namespace::Unlink(const Caller& caller, Ino parent, const std::string& name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EBUSY, "'" + name + "' is a mount point");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "unlink", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->Unlink(caller, parent, name);
@@ -145,6 +255,10 @@ Status Namespace::Unlink(const Caller& caller, Ino parent, const std::string& na
 Status Namespace::RmDir(const Caller& caller, Ino parent, const std::string& name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EBUSY, "'" + name + "' is a mount point");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "rmdir", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->RmDir(caller, parent, name);
@@ -158,6 +272,12 @@ Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& na
     return Status::Error(EBUSY, "cannot rename a mount point");
   if (BackendOf(parent) != BackendOf(new_parent))
     return Status::Error(EXDEV, "rename across zones");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "rename", &dir));
+    if (new_parent != parent)
+      NEXUS_RETURN_IF_ERROR(CheckDir(caller, new_parent, Need::kWrite, "rename", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->Rename(caller, parent, name, new_parent, new_name, flags);
@@ -166,6 +286,16 @@ Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& na
 Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino ino, int flags) {
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  if (Restricted(caller)) {
+    auto attr = (*b)->GetAttr(ino);
+    if (!attr.ok()) return attr.status();
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "open"));
+    const int acc = flags & O_ACCMODE;
+    const std::string path = PathOf(ino);
+    if ((acc != O_RDONLY || (flags & O_TRUNC)) &&
+        !policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
+      return Refuse(caller, EACCES, "open", path, "lacks write");
+  }
   return (*b)->Open(caller, ino, flags);
 }
 
@@ -173,6 +303,10 @@ Result<Backend::Created> Namespace::Create(const Caller& caller, Ino parent,
                                            const std::string& name, mode_t mode, int flags) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EISDIR, "'" + name + "' is a directory");
+  if (Restricted(caller)) {
+    std::string dir;
+    NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "create", &dir));
+  }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   return (*b)->Create(caller, parent, name, mode, flags);
@@ -202,12 +336,26 @@ void Namespace::Release(std::unique_ptr<FileHandle> fh) {
 Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) {
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  const bool restricted = Restricted(caller);
+  std::string path;
+  if (restricted) {
+    auto attr = (*b)->GetAttr(ino);
+    if (!attr.ok()) return attr.status();
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "readdir"));
+    path = PathOf(ino);
+  }
   auto entries = (*b)->ReadDir(caller, ino);
   if (!entries.ok()) return entries;
   for (const auto& m : mounts_) {
     if (m.parent != ino) continue;
     std::erase_if(*entries, [&](const DirEntry& e) { return e.name == m.name; });
     if (!m.hidden) entries->push_back({m.name, m.backend->root(), S_IFDIR});
+  }
+  // A folder the caller only passes through lists what leads somewhere.
+  if (restricted && !policy_->Can(caller, Need::kRead, path, true)) {
+    std::erase_if(*entries, [&](const DirEntry& e) {
+      return !policy_->CanSee(caller, JoinPath(path, e.name), e.type == S_IFDIR);
+    });
   }
   return entries;
 }
@@ -224,11 +372,23 @@ Result<struct statvfs> Namespace::StatFs(Ino ino) {
   return (*b)->StatFs();
 }
 
+Status Namespace::CheckWrite(const Caller& caller, Ino ino, std::string_view op) {
+  if (!Restricted(caller)) return Status::Ok();
+  auto attr = GetAttr(ino);
+  if (!attr.ok()) return attr.status();
+  NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, op));
+  const std::string path = PathOf(ino);
+  if (!policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
+    return Refuse(caller, EACCES, op, path, "lacks write");
+  return Status::Ok();
+}
+
 Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& name,
                            std::string_view value, int flags) {
   NEXUS_RETURN_IF_ERROR(ValidateXattrName(name));
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "setxattr"));
   return (*b)->SetXattr(caller, ino, name, value, flags);
 }
 
@@ -237,6 +397,24 @@ Result<std::string> Namespace::GetXattr(Ino ino, const std::string& name) {
   auto b = Route(ino);
   if (!b.ok()) return b.status();
   return (*b)->GetXattr(ino, name);
+}
+
+Result<std::string> Namespace::GetXattr(const Caller& caller, Ino ino, const std::string& name) {
+  if (Restricted(caller)) {
+    auto attr = GetAttr(ino);
+    if (!attr.ok()) return attr.status();
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "getxattr"));
+  }
+  return GetXattr(ino, name);
+}
+
+Result<std::vector<std::string>> Namespace::ListXattr(const Caller& caller, Ino ino) {
+  if (Restricted(caller)) {
+    auto attr = GetAttr(ino);
+    if (!attr.ok()) return attr.status();
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "listxattr"));
+  }
+  return ListXattr(ino);
 }
 
 Result<std::vector<std::string>> Namespace::ListXattr(Ino ino) {
@@ -249,6 +427,7 @@ Status Namespace::RemoveXattr(const Caller& caller, Ino ino, const std::string& 
   NEXUS_RETURN_IF_ERROR(ValidateXattrName(name));
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "removexattr"));
   return (*b)->RemoveXattr(caller, ino, name);
 }
 

@@ -6,14 +6,31 @@
 // that would cross backends (EXDEV) or remove a mount point (EBUSY), and
 // forwards the rest to the backend that owns the inode (BackendOf(ino)).
 //
-// Threading: thread-safe. Backends and mount points are registered before
-// the namespace serves any call and never change afterwards.
+// Access control: with an AccessPolicy (fs/access_policy.h) set, every
+// operation made for a caller is checked before it reaches a backend, so the
+// FUSE mounts and the control socket enforce the same rules:
+//   - what the caller may not see is ENOENT (lookup, getattr, readlink,
+//     open, xattrs) and absent from listings; hidden mounts (/.nexus) are
+//     seen by unrestricted callers only; "/" itself is always seen;
+//   - open for reading needs read, for writing or O_TRUNC write;
+//   - create, mknod, mkdir, symlink, link, unlink, rmdir and rename need
+//     write on the parent directories (which covers a replaced target);
+//     link also needs read on its source;
+//   - setattr and xattr changes need write; chmod/chown of a file owned by
+//     another uid need manage.
+// A refused operation is EACCES and is reported to the policy (audit).
+// The overloads without a Caller are unchecked: for the daemon's own use.
+//
+// Threading: thread-safe. Backends, mount points and the policy are
+// registered before the namespace serves any call and never change
+// afterwards.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "fs/access_policy.h"
 #include "fs/backend.h"
 #include "fs/names.h"
 
@@ -43,11 +60,19 @@ class Namespace {
 
   Backend* root_backend() const { return root_; }
 
+  // Call before serving. Not owned; must outlive this. Null: POSIX only.
+  void SetAccessPolicy(AccessPolicy* policy) { policy_ = policy; }
+  AccessPolicy* access_policy() const { return policy_; }
+  // The namespace path of `ino` ("" if it has none).
+  std::string PathOf(Ino ino) const;
+
   Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name);
   void Forget(Ino ino, uint64_t nlookup);
   Result<Attr> GetAttr(Ino ino);
+  Result<Attr> GetAttr(const Caller& caller, Ino ino);
   Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh);
   Result<std::string> ReadLink(Ino ino);
+  Result<std::string> ReadLink(const Caller& caller, Ino ino);
   Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
                      dev_t rdev);
   Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode);
@@ -71,7 +96,9 @@ class Namespace {
   Status SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
                   int flags);
   Result<std::string> GetXattr(Ino ino, const std::string& name);
+  Result<std::string> GetXattr(const Caller& caller, Ino ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(Ino ino);
+  Result<std::vector<std::string>> ListXattr(const Caller& caller, Ino ino);
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name);
 
  private:
@@ -82,9 +109,24 @@ class Namespace {
     bool hidden;  // not listed by ReadDir(parent)
   };
   Result<Backend*> Route(Ino ino) const;
+  // Access checks; all are no-ops for unrestricted callers (Restricted).
+  bool Restricted(const Caller& caller) const {
+    return policy_ && !policy_->Unrestricted(caller);
+  }
+  // ENOENT unless the caller sees `ino` (whose attributes are `attr`).
+  Status CheckSee(const Caller& caller, const Attr& attr, std::string_view op);
+  // ENOENT unless the caller sees directory `dir`, EACCES unless it holds
+  // `need` on it; fills `path` with the directory's path.
+  Status CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op,
+                  std::string* path);
+  // ENOENT unless seen, EACCES unless writable.
+  Status CheckWrite(const Caller& caller, Ino ino, std::string_view op);
+  Status Refuse(const Caller& caller, int code, std::string_view op, const std::string& path,
+                std::string_view why);
   const MountPoint* FindMount(Ino parent, const std::string& name) const;
 
   Backend* root_;
+  AccessPolicy* policy_ = nullptr;
   std::vector<Backend*> backends_;  // indexed by backend id
   std::vector<MountPoint> mounts_;
 };

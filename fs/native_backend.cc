@@ -320,6 +320,12 @@ std::string NativeBackend::PathOf(const Node& node) const {
   return {};  // a (corrupt) cycle
 }
 
+std::string NativeBackend::PathOf(Ino ino) const {
+  if (BackendOf(ino) != id_) return {};
+  std::lock_guard lk(mu_);
+  return PathOfLocal(LocalOf(ino));
+}
+
 std::string NativeBackend::PathOfLocal(Ino local) const {
   auto it = nodes_.find(local);
   return it == nodes_.end() ? std::string() : PathOf(*it->second);

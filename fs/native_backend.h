@@ -97,6 +97,7 @@ class NativeBackend final : public Backend {
   Result<std::string> GetXattr(Ino ino, const std::string& name) override;
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
+  std::string PathOf(Ino ino) const override;
 
  private:
   struct Node {

@@ -32,6 +32,10 @@ struct Caller {
   gid_t gid = 0;
   pid_t pid = 0;
   mode_t umask = 022;
+  // The access-control subject the call acts as ("agent:alice"), interned
+  // by the AccessPolicy (fs/access_policy.h) and valid for its lifetime;
+  // null: the subject the uid maps to.
+  const std::string* subject = nullptr;
   bool IsRoot() const { return uid == 0; }
 };
 

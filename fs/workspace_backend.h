@@ -139,6 +139,8 @@ class WorkspaceBackend final : public Backend {
   Result<std::string> GetXattr(Ino ino, const std::string& name) override;
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
+  // By the kernel's name of the host file (readlink of its O_PATH fd).
+  std::string PathOf(Ino ino) const override;
 
  private:
   // Identity of a host object.
@@ -186,7 +188,6 @@ class WorkspaceBackend final : public Backend {
   Result<Attr> Reference(const Inode& inode);
   // The namespace path of a live inode, from the kernel's name of its fd;
   // "" when it is no longer below WS.
-  std::string PathOf(Ino ino) const;
   // Opens `name` in `dir` (O_PATH|O_NOFOLLOW) and registers it.
   Result<Attr> LookupName(const Inode& dir, const std::string& name);
   Result<Attr> LookupDotDot(const Inode& dir);

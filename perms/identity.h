@@ -53,12 +53,13 @@ class IdentityMap {
   Status Unbind(uid_t uid);
   // Bindings sorted by uid.
   std::vector<std::pair<uid_t, std::string>> List() const;
+  // uid 0 and the operator uid: always the admin subject.
+  bool IsAdminUid(uid_t uid) const { return uid == 0 || uid == options_.operator_uid; }
+  const std::string& admin_subject() const { return options_.admin_subject; }
 
  private:
   IdentityMap(std::unique_ptr<SqliteDb> db, IdentityOptions options)
       : options_(std::move(options)), db_(std::move(db)) {}
-  bool IsAdminUid(uid_t uid) const { return uid == 0 || uid == options_.operator_uid; }
-
   const IdentityOptions options_;
   std::mutex db_mu_;
   std::unique_ptr<SqliteDb> db_;  // guarded by db_mu_

@@ -95,6 +95,30 @@ void RebacEngine::Audit(std::string_view subject, std::string_view operation,
 
 Result<bool> RebacEngine::Check(std::string_view subject, Access access,
                                 std::string_view object) {
+  auto d = DecideCached(subject, access, object);
+  if (!d.ok()) return d.status();
+  if (!d->allowed) Audit(subject, access.Name(), object, false, std::string(ToString(d->reason)));
+  return d->allowed;
+}
+
+Result<GrantRoots> RebacEngine::Roots(std::string_view subject, uint64_t* revision) {
+  auto s = ParseSubjectView(subject);
+  if (!s.ok()) return s.status();
+  UnixNanos now = clock_.Now();
+  std::shared_lock lk(mu_);
+  if (revision) *revision = revision_.load(std::memory_order_relaxed);
+  return index_.Roots(*s, now);
+}
+
+Result<bool> RebacEngine::Decide(std::string_view subject, Access access,
+                                 std::string_view object) {
+  auto d = DecideCached(subject, access, object);
+  if (!d.ok()) return d.status();
+  return d->allowed;
+}
+
+Result<DecisionCache::Decision> RebacEngine::DecideCached(std::string_view subject, Access access,
+                                                      std::string_view object) {
   auto s = ParseSubjectView(subject);
   if (!s.ok()) return s.status();
   auto o = ParseObjectView(object);
@@ -115,8 +139,7 @@ Result<bool> RebacEngine::Check(std::string_view subject, Access access,
                    access.Name(), object, kMaxDepth);
     }
   }
-  if (!d.allowed) Audit(subject, access.Name(), object, false, std::string(ToString(d.reason)));
-  return d.allowed;
+  return d;
 }
 
 Result<bool> RebacEngine::Check(std::string_view subject, std::string_view access,
@@ -195,10 +218,7 @@ Result<bool> RebacEngine::IsAdmin(std::string_view subject) {
   for (const std::string& a : options_.admin_subjects) {
     if (a == subject) return true;
   }
-  constexpr std::string_view kRoot = "zone:root";
-  Evaluation ev = Evaluate(*s, Access::Of(Relation::kAdmin), kRoot,
-                           ObjectView{ObjectType::kZone, kRootZone}, clock_.Now(), false, nullptr);
-  return ev.allowed;
+  return Decide(subject, Access::Of(Relation::kAdmin), "zone:root");
 }
 
 Result<uint64_t> RebacEngine::Write(std::string_view actor, std::vector<Tuple> adds,

@@ -81,6 +81,12 @@ class RebacEngine {
   // malformed input; an unknown subject or object is simply denied.
   Result<bool> Check(std::string_view subject, Access access, std::string_view object);
   Result<bool> Check(std::string_view subject, std::string_view access, std::string_view object);
+  // The same decision (cached alike), without auditing a denial: for
+  // callers that audit in their own terms or ask speculatively.
+  Result<bool> Decide(std::string_view subject, Access access, std::string_view object);
+  // Where `subject` holds grants on the tree (see GrantRoots), at the
+  // current revision, which is returned in `revision`.
+  Result<GrantRoots> Roots(std::string_view subject, uint64_t* revision);
   // The same decision, uncached, with the granting path or the reason.
   Result<Explanation> Explain(std::string_view subject, std::string_view access,
                               std::string_view object);
@@ -109,6 +115,7 @@ class RebacEngine {
   Result<bool> IsAdmin(std::string_view subject);
 
   uint64_t revision() const { return revision_.load(std::memory_order_acquire); }
+  const Clock& clock() const { return clock_; }
   size_t tuple_count() const;
   uint64_t cache_hits() const { return cache_hits_.load(std::memory_order_relaxed); }
   uint64_t cache_misses() const { return cache_misses_.load(std::memory_order_relaxed); }
@@ -117,6 +124,8 @@ class RebacEngine {
   RebacEngine(std::unique_ptr<TupleStore> store, RebacOptions options);
   Result<uint64_t> Apply(std::string_view actor, std::vector<Tuple> adds,
                          std::vector<Tuple> deletes, std::optional<uint64_t> expect_revision);
+  Result<DecisionCache::Decision> DecideCached(std::string_view subject, Access access,
+                                          std::string_view object);
   Evaluation Evaluate(const SubjectView& s, Access a, std::string_view object_text,
                       const ObjectView& o, UnixNanos now, bool trace, uint64_t* revision) const;
   void Audit(std::string_view subject, std::string_view operation, std::string_view object,

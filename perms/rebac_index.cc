@@ -434,6 +434,55 @@ std::vector<SubjectTree> RebacIndex::Expand(Access access, const ObjectView& obj
   return out;
 }
 
+GrantRoots RebacIndex::Roots(const SubjectView& subject, UnixNanos now) const {
+  // The reverse walk of ListObjects (from the subject through the usersets
+  // it is in), keeping only where it lands on the tree.
+  GrantRoots out;
+  std::vector<std::pair<NodeId, Relation>> frontier;
+  std::unordered_set<uint64_t> seen;
+  auto reach = [&](NodeId n, Relation r) {
+    if (frontier.size() < 1'000'000 &&
+        seen.insert((uint64_t{n} << 8) | static_cast<uint64_t>(r)).second)
+      frontier.emplace_back(n, r);
+  };
+  if (NodeId start = Find(subject.node); start != kNoNode) reach(start, subject.relation);
+  if (subject.type == ObjectType::kUser && subject.relation == Relation::kNone &&
+      wildcard_ != kNoNode) {
+    reach(wildcard_, Relation::kNone);
+  }
+  for (size_t i = 0; i < frontier.size(); ++i) {
+    auto [n, r] = frontier[i];
+    for (const Edge& e : nodes_[n].as_subject) {
+      if (e.subject_rel != r || e.expires_at <= now) continue;
+      out.valid_until = std::min(out.valid_until, e.expires_at);
+      const Node& obj = nodes_[e.other];
+      Mask held = Bit(e.relation);
+      if (obj.type == ObjectType::kZone) {
+        if (held & kOwner) held |= kAdmin;
+        if (held & kAdmin) {
+          held |= kMember;
+          if (obj.id() == kRootZone) {
+            out.everything = true;
+          } else {
+            out.paths.push_back("/zone/" + std::string(obj.id()));
+          }
+        }
+      } else if (obj.type == ObjectType::kFolder || obj.type == ObjectType::kFile ||
+                 obj.type == ObjectType::kTool) {
+        if (held & (kViewer | kEditor | kOwner)) {
+          if (auto path = PathOf(obj.type, obj.id())) out.paths.push_back(std::move(*path));
+        }
+      }
+      for (int rel = 1; rel < kRelationCount; ++rel) {
+        if (held & (1u << rel)) reach(e.other, static_cast<Relation>(rel));
+      }
+    }
+  }
+  std::sort(out.paths.begin(), out.paths.end());
+  out.paths.erase(std::unique(out.paths.begin(), out.paths.end()), out.paths.end());
+  return out;
+}
+
 std::vector<std::string> RebacIndex::ListObjects(const SubjectView& subject, Access access,
                                                  std::optional<ObjectType> type,
                                                  UnixNanos now) const {

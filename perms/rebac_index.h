@@ -62,6 +62,16 @@ struct Evaluation {
   std::vector<Tuple> path;
 };
 
+// Where a subject holds anything on the tree: the paths of the path objects
+// (folders, files, tools) it is related to directly or through usersets,
+// and /zone/Z for each zone Z it administers. A folder above one of these is
+// one the subject needs to pass through to reach what it was given.
+struct GrantRoots {
+  std::vector<std::string> paths;  // sorted, unique
+  bool everything = false;         // admin of zone:root
+  UnixNanos valid_until = kNever;  // the earliest expiry among the tuples used
+};
+
 struct TupleFilter {
   std::optional<ObjectType> subject_type;
   std::optional<std::string> subject_id;
@@ -96,6 +106,8 @@ class RebacIndex {
   // sorted by name.
   std::vector<std::string> ListObjects(const SubjectView& subject, Access access,
                                        std::optional<ObjectType> type, UnixNanos now) const;
+  // The grant roots of `subject` at `now` (live tuples only).
+  GrantRoots Roots(const SubjectView& subject, UnixNanos now) const;
   // Tuples matching `filter`, in no particular order; at most `limit`.
   std::vector<Tuple> ListTuples(const TupleFilter& filter, UnixNanos now, size_t limit) const;
   // Calls `fn` on every tuple.

@@ -126,6 +126,11 @@ interface Session {
   # Glob, grep and ranked search over the tree; `unavailable` when the
   # daemon runs without search.
   search @7 () -> (search :Search);
+  # Relationship-based access control: tuples, checks, identities, audit;
+  # `unavailable` when the daemon runs without ReBAC.
+  permissions @8 () -> (permissions :Permissions);
+  # Per-subject FUSE mounts served by this daemon (admin only).
+  mounts @9 () -> (mounts :Mounts);
 }
 
 # ---------------------------------------------------------------- files
@@ -462,4 +467,89 @@ interface Search {
     semantic @1;
     hybrid @2;
   }
+}
+
+# ---------------------------------------------------------------- ReBAC
+
+# One relationship tuple `subject#relation@object`.
+struct RebacTuple {
+  subject @0 :Text;       # "user:alice", "agent:bot", "user:*", "group:eng#member"
+  relation @1 :Text;      # viewer, editor, owner, member, admin
+  object @2 :Text;        # "file:/a/b", "folder:/a", "zone:eng", "group:eng", "tool:grep"
+  expiresAtNs @3 :Int64;  # Unix ns; 0: never
+  zone @4 :Text;          # listing label; empty: the object's zone
+  expired @5 :Bool;       # in results: no longer grants
+}
+
+struct RebacExplanation {
+  allowed @0 :Bool;
+  reason @1 :Text;             # empty when allowed; "no tuple", "expired", "depth limit", "cycle"
+  path @2 :List(RebacTuple);   # granting tuples from the object side to the subject
+  validUntilNs @3 :Int64;      # 0: never expires
+  message @4 :Text;
+}
+
+struct IdentityBinding {
+  uid @0 :UInt32;
+  subject @1 :Text;
+}
+
+struct AuditEntry {
+  timeNs @0 :Int64;
+  subject @1 :Text;
+  operation @2 :Text;
+  object @3 :Text;
+  allowed @4 :Bool;
+  reason @5 :Text;
+}
+
+# Tuples, checks and their explanation, identities and the audit log.
+# Writing tuples on an object needs `manage` on it (admins may write any).
+# Reading (check, explain, expand, list) is open to admins, and to others
+# about themselves or about objects they manage.
+interface Permissions {
+  # Deletes apply before adds, in one transaction. With expectRevision != 0
+  # the write fails with `conflict` unless that is the current revision.
+  write @0 (adds :List(RebacTuple), deletes :List(RebacTuple), expectRevision :UInt64) -> (revision :UInt64, error :Error);
+  check @1 (subject :Text, access :Text, object :Text) -> (allowed :Bool, error :Error);
+  explain @2 (subject :Text, access :Text, object :Text) -> (explanation :RebacExplanation, error :Error);
+  # Filters: empty text means any.
+  list @3 (subjectType :Text, subjectId :Text, objectType :Text, objectId :Text, relation :Text, includeExpired :Bool, limit :UInt32) -> (tuples :List(RebacTuple), truncated :Bool, error :Error);
+  listObjects @4 (access :Text, subject :Text, objectType :Text) -> (objects :List(Text), error :Error);
+  # `subjects`: everyone holding it, flattened; `tree`: the same as indented text.
+  expand @5 (access :Text, object :Text) -> (subjects :List(Text), tree :Text, error :Error);
+  # Grants `role` (viewer|editor|owner) on PATH (file: or folder: by what is
+  # there) to the subject; ttlSeconds 0: no expiry.
+  share @6 (path :Text, subject :Text, role :Text, ttlSeconds :UInt64) -> (tuple :RebacTuple, revision :UInt64, error :Error);
+  # Removes the subject's viewer/editor/owner tuples on PATH (only `role`
+  # if set); notFound if there were none.
+  unshare @7 (path :Text, subject :Text, role :Text) -> (removed :UInt32, revision :UInt64, error :Error);
+  # public: `user:*#viewer` on PATH; private removes it.
+  setPublic @8 (path :Text, public :Bool) -> (revision :UInt64, error :Error);
+  bindIdentity @9 (uid :UInt32, subject :Text) -> (error :Error);
+  unbindIdentity @10 (uid :UInt32) -> (error :Error);
+  listIdentities @11 () -> (bindings :List(IdentityBinding), adminSubject :Text, error :Error);
+  # Oldest first; sinceNs 0: from the start; subject empty: everyone.
+  auditList @12 (sinceNs :Int64, subject :Text, deniedOnly :Bool, limit :UInt32) -> (entries :List(AuditEntry), dropped :UInt64, error :Error);
+  # format "jsonl" or "csv"; the whole matching log as text.
+  auditExport @13 (format :Text, sinceNs :Int64, subject :Text) -> (data :Data, error :Error);
+  # The tuple revision and count.
+  info @14 () -> (revision :UInt64, tuples :UInt64, cacheHits :UInt64, cacheMisses :UInt64, error :Error);
+}
+
+# ---------------------------------------------------------------- mounts
+
+struct SubjectMount {
+  mountpoint @0 :Text;
+  subject @1 :Text;   # every call on this mount acts as this subject
+  root @2 :Text;      # the namespace path shown as the mount's root
+  createdNs @3 :Int64;
+}
+
+interface Mounts {
+  # Mounts the namespace subtree `root` ("" = "/") at `mountpoint` (an
+  # existing empty directory) for `subject`. Admin only.
+  add @0 (mountpoint :Text, subject :Text, root :Text) -> (mount :SubjectMount, error :Error);
+  list @1 () -> (mounts :List(SubjectMount), error :Error);
+  remove @2 (mountpoint :Text) -> (error :Error);
 }

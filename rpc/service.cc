@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "fs/clock.h"
+#include "perms/identity.h"
 #include "perms/rebac_types.h"
+#include "fs/access_policy.h"
 #include "rpc/background_jobs.h"
 #include "rpc/bytes.h"
 #include "fs/versions/version_store.h"
@@ -631,6 +633,18 @@ class SessionImpl final : public rpc::Session::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> permissions(PermissionsContext context) override {
+    Call call(*conn_, "session.permissions");
+    context.getResults().setPermissions(MakePermissionsService(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> mounts(MountsContext context) override {
+    Call call(*conn_, "session.mounts");
+    context.getResults().setMounts(MakeMountsService(conn_));
+    return kj::READY_NOW;
+  }
+
  private:
   ConnPtr conn_;
 };
@@ -669,6 +683,8 @@ class NexusImpl final : public rpc::Nexus::Server {
       const bool admin = peer_.uid == 0 || peer_.uid == ctx_->operator_uid;
       conn->name = admin ? "admin" : "uid-" + std::to_string(peer_.uid);
       conn->subject = "user:" + conn->name;
+      // A uid bound to a subject (nexus identity bind) acts as it here too.
+      if (!admin && ctx_->identities) conn->subject = ctx_->identities->SubjectFor(peer_.uid);
       conn->scope = admin ? KeyScope::kAdmin : KeyScope::kUser;
       conn->is_admin = admin;
       conn->actor.caller.uid = conn->actor.cred.uid = peer_.uid;
@@ -680,6 +696,9 @@ class NexusImpl final : public rpc::Nexus::Server {
       return kj::READY_NOW;
     }
     conn->actor.caller.umask = 022;
+    if (ctx_->access)  // what the namespace checks this session's file calls as
+      conn->actor.caller.subject =
+          ctx_->access->Intern(conn->is_admin ? ctx_->admin_subject : conn->subject);
     conn->authenticated = true;
     FillIdentity(results.initIdentity(), *conn);
     results.setSession(kj::heap<SessionImpl>(conn));
@@ -698,6 +717,27 @@ class NexusImpl final : public rpc::Nexus::Server {
 
 }  // namespace
 
+Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir) {
+  AccessPolicy* policy = conn.ctx->access;
+  if (!policy || policy->Unrestricted(conn.actor.caller)) return Status::Ok();
+  const Caller& caller = conn.actor.caller;
+  if (!policy->CanSee(caller, path, is_dir)) {
+    policy->Denied(caller, "socket", path, "not visible");
+    return Status::Error(ENOENT, path + ": no such file or directory");
+  }
+  if (need != Need::kRead || !is_dir) {
+    if (!policy->Can(caller, need, path, is_dir)) {
+      policy->Denied(caller, "socket", path, "lacks access");
+      return Status::Error(EACCES, conn.subject + " may not " +
+                                       (need == Need::kRead    ? "read "
+                                        : need == Need::kWrite ? "write "
+                                                               : "manage ") +
+                                       path);
+    }
+  }
+  return Status::Ok();
+}
+
 kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
   KJ_REQUIRE(ctx.jobs != nullptr, "no background job runner");
   auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
@@ -713,7 +753,7 @@ kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
 std::vector<std::string> RpcMethodNames() {
   std::vector<std::string> names = {"nexus.authenticate", "session.identity", "session.status",    "session.features",
           "session.files",      "session.locks",    "session.admin",     "session.versions",
-          "session.search",     "files.write",
+          "session.search",     "session.permissions", "session.mounts", "files.write",
           "files.read",         "files.stat",       "files.list",        "files.mkdir",
           "files.rmdir",        "files.renameBatch", "files.removeBatch", "files.readBulk",
           "files.writeStream",  "bytesink.write",   "bytesink.done",     "locks.acquire",
@@ -722,6 +762,7 @@ std::vector<std::string> RpcMethodNames() {
           "admin.updateKey",    "admin.shutdown"};
   for (const std::string& m : VersionsMethodNames()) names.push_back(m);
   for (const std::string& m : SearchMethodNames()) names.push_back(m);
+  for (const std::string& m : PermissionsMethodNames()) names.push_back(m);
   return names;
 }
 

@@ -29,6 +29,10 @@
 namespace nexus {
 
 class BackgroundJobs;
+class AccessPolicy;
+class AuditLog;
+class IdentityMap;
+class RebacEngine;
 namespace versions {
 class VersionStore;
 class Recorder;
@@ -59,6 +63,27 @@ struct FeatureState {
   std::string name;
   enum class State { kEnabled, kDisabled, kUnavailable } state = State::kEnabled;
   std::string detail;
+};
+
+// A FUSE mount of the namespace where every call acts as one subject.
+struct SubjectMountInfo {
+  std::string mountpoint;
+  std::string subject;
+  std::string root;  // namespace path shown as the mount's root
+  int64_t created_ns = 0;
+};
+
+// Adds and removes per-subject mounts; implemented by the daemon. Add and
+// Remove mount/unmount and may take a while: call them off the event loop.
+class SubjectMounts {
+ public:
+  virtual ~SubjectMounts() = default;
+  // EINVAL bad subject/root, ENOENT/ENOTDIR mountpoint or root, EBUSY
+  // already mounted, EACCES the subject cannot see `root`.
+  virtual Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
+                                       const std::string& root) = 0;
+  virtual std::vector<SubjectMountInfo> List() = 0;
+  virtual Status Remove(const std::string& mountpoint) = 0;  // ENOENT if not ours
 };
 
 // Per-connection protocol limits.
@@ -96,6 +121,20 @@ struct ServiceContext {
   search::SearchIndex* search = nullptr;
   search::Indexer* indexer = nullptr;
   std::string semantic_provider;  // describes the embedding provider; empty: none
+
+  // ReBAC (null: off). `access` is what the namespace enforces for every
+  // caller (the Namespace applies it to PathFiles calls too); services use
+  // it to filter what they return (search hits, history).
+  RebacEngine* rebac = nullptr;
+  IdentityMap* identities = nullptr;
+  AuditLog* audit = nullptr;
+  AccessPolicy* access = nullptr;
+  // The subject admins act as (the operator, root, admin keys); it owns
+  // zone:root.
+  std::string admin_subject = "user:admin";
+
+  // Per-subject mounts (null: unavailable).
+  SubjectMounts* mounts = nullptr;
 };
 
 // Who is on the other end of a connection, before authentication.

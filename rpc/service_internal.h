@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/access_policy.h"
 #include "rpc/errors.h"
 #include "rpc/service.h"
 
@@ -108,9 +109,18 @@ kj::Promise<void> OffLoopJob(ServiceContext& ctx, kj::Own<InFlight> op, Context 
 }
 
 // The sub-interfaces served from their own files.
+// The access policy's answer for a session on a path it names by text (which
+// may no longer exist, e.g. a deleted file's history): Ok, ENOENT when the
+// session may not see it, EACCES when it sees it but lacks `need`. Ok when
+// the daemon has no policy or the session is unrestricted.
+Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir);
+
 kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);  // versions_service.cc
 kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);      // search_service.cc
+kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn);  // permissions_service.cc
+kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // permissions_service.cc
 std::vector<std::string> VersionsMethodNames();
 std::vector<std::string> SearchMethodNames();
+std::vector<std::string> PermissionsMethodNames();  // permissions.* and mounts.*
 
 }  // namespace nexus

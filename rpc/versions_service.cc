@@ -645,6 +645,7 @@ class VersionsImpl final : public rpc::Versions::Server {
   // Non-admins see the history of what they may read now; of a deleted file
   // when they may list and search its nearest existing directory.
   Status MayRead(const Target& t) {
+    NEXUS_RETURN_IF_ERROR(PolicyAllows(*conn_, Need::kRead, t.ns, false));
     auto st = files_.Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
       if (CheckAccess(conn_->actor.cred, st->attr, kMayRead).ok()) return Status::Ok();
@@ -661,6 +662,7 @@ class VersionsImpl final : public rpc::Versions::Server {
   // leaves no version behind: the file must be writable, or a missing one
   // creatable in its nearest existing directory.
   Status MayWrite(const Target& t) {
+    NEXUS_RETURN_IF_ERROR(PolicyAllows(*conn_, Need::kWrite, t.ns, false));
     auto st = files_.Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
       if (!st->attr.IsReg()) return Status::Error(EISDIR, t.ns + " is not a regular file");

@@ -3,6 +3,9 @@
 # lock and status command, JSON output, exit codes, what the CLI writes is
 # on the mount at once and vice versa, and a non-admin local uid.
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 nexus_start
 M=$NEXUS_MNT
 

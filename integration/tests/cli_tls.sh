@@ -4,6 +4,9 @@
 # saved profiles and NEXUS_URL/NEXUS_API_KEY, lock contention between a
 # remote agent and a local admin.
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 PORT=$((20000 + RANDOM % 20000))
 nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
 [[ $(stat -c %a "$TEST_ROOT/tls/key.pem") == 600 ]] || fail "key.pem must be private"

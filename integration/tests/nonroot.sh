@@ -11,6 +11,9 @@
 #
 # Env: NONROOT_UID / NONROOT_GID (default 1000/1000).
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 
 AS_UID=${NONROOT_UID:-1000}
 AS_GID=${NONROOT_GID:-1000}

@@ -11,6 +11,9 @@
 # Env: POSIX_COMPARE_FILTER=SUBSTR limits the scenarios; POSIX_COMPARE_UID /
 # POSIX_COMPARE_GID pick the unprivileged identity (default 1000/1000).
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 
 COMPARE="$NEXUS_BUILD_DIR/bin/nexus_posix_compare"
 [[ -x "$COMPARE" ]] || fail "nexus_posix_compare not found at $COMPARE"

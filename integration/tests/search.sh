@@ -7,6 +7,9 @@
 # shows the index state; the index persists across restarts and catches up
 # with changes made while search was off.
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 export LC_ALL=C
 M=$NEXUS_MNT
 

@@ -7,6 +7,9 @@
 # access rules; a workspace file is versioned in zone "local" without
 # touching the workspace's own .git; a journaled version survives kill -9.
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 
 WS="$TEST_ROOT/ws"
 mkdir -p "$WS"

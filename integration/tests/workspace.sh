@@ -18,6 +18,9 @@
 #    metadata calls on the escaping symlinks themselves (lsetxattr, lchown,
 #    utimensat with AT_SYMLINK_NOFOLLOW).
 source "$(dirname "$0")/../lib.sh"
+# Other uids here get what POSIX mode bits give them: ReBAC is off (it is
+# tested on the mount in rebac_mount.sh and on the socket in rebac_cli.sh).
+NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 
 HOST="$TEST_ROOT/host"
 WS="$HOST/ws"

@@ -105,5 +105,6 @@ void AddFileCommands(std::vector<Command>* table);
 void AddAdminCommands(std::vector<Command>* table);
 void AddVersionCommands(std::vector<Command>* table);  // versions *, snapshot *
 void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, path-context *
+void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
 
 }  // namespace nexus::cli

@@ -34,6 +34,7 @@ std::vector<Command> BuildTable() {
   AddAdminCommands(&table);
   AddVersionCommands(&table);
   AddSearchCommands(&table);
+  AddRebacCommands(&table);
   return table;
 }
 

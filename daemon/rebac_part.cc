@@ -1,0 +1,221 @@
+#include "daemon/rebac_part.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "fs/clock.h"
+#include "rpc/path_files.h"
+
+namespace nexus {
+
+// ---------------------------------------------------------------- mounts
+
+SubjectMountTable::SubjectMountTable(Namespace* ns, AccessPolicy* policy, FuseContext* main,
+                                     unsigned threads)
+    : ns_(ns), policy_(policy), main_ctx_(main), threads_(threads) {}
+
+SubjectMountTable::~SubjectMountTable() {
+  std::vector<std::unique_ptr<Mount>> all;
+  {
+    std::lock_guard lk(mu_);
+    all.swap(mounts_);
+  }
+  for (auto& m : all) Stop(*m);
+}
+
+void SubjectMountTable::SetMainMount(KernelCache* main) {
+  std::lock_guard lk(mu_);
+  main_ = main;
+}
+
+void SubjectMountTable::Stop(Mount& m) {
+  spdlog::info("unmounting {} (as {})", m.info.mountpoint, m.info.subject);
+  m.fuse->RequestStop();
+  if (m.serve.joinable()) m.serve.join();
+  m.fuse.reset();  // unmounts
+  if (m.ctx->root != kRootIno) m.ctx->ns->Forget(m.ctx->root, 1);
+}
+
+Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
+                                                const std::string& subject,
+                                                const std::string& root_in) {
+  auto sv = ParseSubjectView(subject);
+  if (!sv.ok() || (sv->type != ObjectType::kUser && sv->type != ObjectType::kAgent) ||
+      sv->relation != Relation::kNone || sv->id == "*")
+    return Status::Error(EINVAL, "a mount acts as user:ID or agent:ID, not '" + subject + "'");
+  if (mountpoint.empty() || mountpoint[0] != '/')
+    return Status::Error(EINVAL, "the mount point must be an absolute path");
+  auto root = PathFiles::Normalize(root_in.empty() ? "/" : root_in);
+  if (!root.ok()) return root.status();
+  auto mnt = PathFiles::Normalize(mountpoint);
+  if (!mnt.ok()) return mnt.status();
+  const std::string& main_mnt = main_ctx_->mountpoint;
+  if (!main_mnt.empty() && (*mnt == main_mnt || mnt->rfind(main_mnt + "/", 0) == 0))
+    return Status::Error(EINVAL, "the mount point " + *mnt + " is inside the NexusFS mount " +
+                                     main_mnt);
+
+  std::lock_guard add(add_mu_);
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& m : mounts_)
+      if (m->info.mountpoint == *mnt)
+        return Status::Error(EBUSY, *mnt + " is already mounted as " + m->info.subject);
+  }
+  NEXUS_RETURN_IF_ERROR(PrepareMountpoint(*mnt));
+
+  auto m = std::make_unique<Mount>();
+  m->ctx = std::make_unique<FuseContext>();
+  m->ctx->ns = ns_;
+  m->ctx->settings = main_ctx_->settings;
+  m->ctx->metrics = main_ctx_->metrics;
+  m->ctx->subject = policy_->Intern(subject);
+  m->ctx->exact_attrs = true;
+  m->ctx->mountpoint = *mnt;
+  auto attr = ns_->ResolvePinned(Caller{}, *root);  // as the daemon: pinned for the mount's life
+  if (!attr.ok()) return Status::Error(attr.code(), "root " + *root + ": " + attr.status().message());
+  m->ctx->root = attr->ino;
+  auto unpin = [&] {
+    if (attr->ino != kRootIno) ns_->Forget(attr->ino, 1);
+  };
+  if (!attr->IsDir()) {
+    unpin();
+    return Status::Error(ENOTDIR, "root " + *root + " is not a directory");
+  }
+  Caller as;
+  as.uid = 65534;
+  as.subject = m->ctx->subject;
+  if (*root != "/" && !policy_->Unrestricted(as) && !policy_->CanSee(as, *root, true)) {
+    unpin();
+    return Status::Error(EACCES, subject + " cannot see " + *root);
+  }
+  FuseMount::Options mo;
+  mo.mountpoint = *mnt;
+  mo.max_threads = threads_;
+  auto fuse = FuseMount::Create(m->ctx.get(), mo);
+  if (!fuse.ok()) {
+    unpin();
+    return fuse.status();
+  }
+  m->fuse = std::move(fuse).value();
+  m->info = {*mnt, subject, *root, DefaultClock().Now()};
+  FuseMount* f = m->fuse.get();
+  std::string where = *mnt;
+  m->serve = std::thread([f, where] {
+    if (Status st = f->Serve(); !st.ok()) spdlog::warn("mount {}: {}", where, st.ToString());
+  });
+  spdlog::info("mounted {} at {} as {}", *root, *mnt, subject);
+  SubjectMountInfo info = m->info;
+  std::lock_guard lk(mu_);
+  mounts_.push_back(std::move(m));
+  return info;
+}
+
+std::vector<SubjectMountInfo> SubjectMountTable::List() {
+  std::lock_guard lk(mu_);
+  std::vector<SubjectMountInfo> out;
+  for (const auto& m : mounts_) out.push_back(m->info);
+  return out;
+}
+
+Status SubjectMountTable::Remove(const std::string& mountpoint) {
+  auto mnt = PathFiles::Normalize(mountpoint);
+  if (!mnt.ok()) return mnt.status();
+  std::lock_guard add(add_mu_);
+  std::unique_ptr<Mount> gone;
+  {
+    std::lock_guard lk(mu_);
+    auto it = std::find_if(mounts_.begin(), mounts_.end(),
+                           [&](const auto& m) { return m->info.mountpoint == *mnt; });
+    if (it == mounts_.end()) return Status::Error(ENOENT, "no per-subject mount at " + *mnt);
+    gone = std::move(*it);
+    mounts_.erase(it);
+  }
+  Stop(*gone);
+  return Status::Ok();
+}
+
+void SubjectMountTable::OnChange(const ChangeEvent& e) {
+  std::lock_guard lk(mu_);
+  if (mounts_.empty()) return;  // one mount: the kernel saw the change itself
+  auto each = [&](auto&& fn) {
+    if (main_) fn(*main_, *main_ctx_);
+    for (const auto& m : mounts_) fn(*m->fuse, *m->ctx);
+  };
+  using K = ChangeEvent::Kind;
+  each([&](KernelCache& cache, const FuseContext& ctx) {
+    switch (e.kind) {
+      case K::kCreated:
+        cache.InvalidateEntry(ctx.Out(e.parent), e.name);
+        break;
+      case K::kRemoved:
+        cache.InvalidateEntry(ctx.Out(e.parent), e.name);
+        if (e.ino) cache.InvalidateInode(ctx.Out(e.ino));
+        break;
+      case K::kRenamed:
+        cache.InvalidateEntry(ctx.Out(e.parent), e.name);
+        cache.InvalidateEntry(ctx.Out(e.new_parent), e.new_name);
+        break;
+      case K::kContentClosed:
+      case K::kContentSynced:
+      case K::kAttrChanged:
+        cache.InvalidateInode(ctx.Out(e.ino));
+        break;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- part
+
+Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
+  std::unique_ptr<RebacPart> part(new RebacPart());
+  part->admin_subject_ = o.admin_subject;
+  auto audit = AuditLog::Open(o.data_dir + "/audit.db", {});
+  if (!audit.ok()) return Status::Error(audit.code(), "audit log: " + audit.status().message());
+  part->audit_ = std::move(audit).value();
+  RebacOptions ro;
+  ro.audit = part->audit_.get();
+  ro.root_owner = o.admin_subject;
+  ro.admin_subjects = {o.admin_subject};
+  auto engine = RebacEngine::Open(o.data_dir + "/rebac.db", ro);
+  if (!engine.ok()) return Status::Error(engine.code(), "tuples: " + engine.status().message());
+  part->engine_ = std::move(engine).value();
+  IdentityOptions io;
+  io.operator_uid = o.operator_uid;
+  io.admin_subject = o.admin_subject;
+  auto ids = IdentityMap::Open(o.data_dir + "/rebac.db", io);
+  if (!ids.ok()) return Status::Error(ids.code(), "identities: " + ids.status().message());
+  part->identities_ = std::move(ids).value();
+  part->policy_ = std::make_unique<RebacPolicy>(part->engine_.get(), part->identities_.get(),
+                                                part->audit_.get(), o.admin_subject);
+  spdlog::info("rebac: {} tuples at revision {}, {} uid bindings; admin subject {}",
+               part->engine_->tuple_count(), part->engine_->revision(),
+               part->identities_->List().size(), o.admin_subject);
+  return part;
+}
+
+RebacPart::~RebacPart() {
+  mounts_.reset();
+  policy_.reset();
+  identities_.reset();
+  engine_.reset();
+  audit_.reset();  // writes what is queued
+}
+
+void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads,
+                                    ChangeBus* bus) {
+  mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), main, threads);
+  SubjectMountTable* table = mounts_.get();
+  bus->Subscribe([table](const ChangeEvent& e) { table->OnChange(e); });
+}
+
+void RebacPart::Fill(ServiceContext& ctx) {
+  ctx.rebac = engine_.get();
+  ctx.identities = identities_.get();
+  ctx.audit = audit_.get();
+  ctx.access = policy_.get();
+  ctx.admin_subject = admin_subject_;
+  ctx.mounts = mounts_.get();
+}
+
+}  // namespace nexus

@@ -1,0 +1,104 @@
+// RebacPart: nexusd's access control. Owns the tuple engine and the uid
+// bindings (DATA/rebac.db), the audit log (DATA/audit.db) and the policy the
+// namespace enforces on every caller (perms/rebac_policy.h); hands them to
+// the control socket. Also owns the per-subject mounts (SubjectMountTable).
+//
+// The admin subject (`user:admin`: root, the operator uid, admin sessions
+// on the socket) owns zone:root and is never restricted.
+//
+// Threading: Open, Fill and the destructor run on nexusd's main thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/change_events.h"
+#include "fs/fuse_ops.h"
+#include "fs/fuse_session.h"
+#include "fs/namespace.h"
+#include "perms/audit.h"
+#include "perms/identity.h"
+#include "perms/rebac.h"
+#include "perms/rebac_policy.h"
+#include "rpc/service.h"
+
+namespace nexus {
+
+// Per-subject FUSE mounts of the namespace, and the kernel-cache
+// invalidation that keeps every mount of the daemon coherent: a change made
+// through one mount (or the socket) drops the entries and attributes the
+// other mounts' kernels may hold (only while more than one mount exists).
+//
+// Threading: Add/Remove/List from socket background threads; OnChange on
+// the change bus's dispatcher thread. Add and Remove mount and unmount.
+class SubjectMountTable final : public SubjectMounts {
+ public:
+  // `main` is the daemon's own mount context (settings and metrics are
+  // shared); all pointers must outlive the table.
+  SubjectMountTable(Namespace* ns, AccessPolicy* policy, FuseContext* main, unsigned threads);
+  ~SubjectMountTable() override;  // unmounts everything still mounted
+
+  // The daemon's own mount, once it exists (null when it is gone).
+  void SetMainMount(KernelCache* main);
+
+  Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
+                               const std::string& root) override;
+  std::vector<SubjectMountInfo> List() override;
+  Status Remove(const std::string& mountpoint) override;
+
+  void OnChange(const ChangeEvent& event);
+
+ private:
+  struct Mount {
+    SubjectMountInfo info;
+    std::unique_ptr<FuseContext> ctx;
+    std::unique_ptr<FuseMount> fuse;
+    std::thread serve;
+  };
+  static void Stop(Mount& m);
+
+  Namespace* const ns_;
+  AccessPolicy* const policy_;
+  FuseContext* const main_ctx_;
+  const unsigned threads_;
+  std::mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
+  std::mutex mu_;
+  KernelCache* main_ = nullptr;                 // guarded by mu_
+  std::vector<std::unique_ptr<Mount>> mounts_;  // guarded by mu_
+};
+
+class RebacPart {
+ public:
+  struct Options {
+    std::string data_dir;
+    uid_t operator_uid = 0;
+    std::string admin_subject = "user:admin";
+  };
+  static Result<std::unique_ptr<RebacPart>> Open(const Options& options);
+  ~RebacPart();
+
+  AccessPolicy* policy() const { return policy_.get(); }
+  // Creates the per-subject mount table (call before serving) and
+  // subscribes it to `bus`.
+  void EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads, ChangeBus* bus);
+  SubjectMountTable* mounts() const { return mounts_.get(); }
+  // Unmounts every per-subject mount (at shutdown, before the main mount).
+  void StopMounts() { mounts_.reset(); }
+  void Fill(ServiceContext& ctx);
+
+ private:
+  RebacPart() = default;
+  std::string admin_subject_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<RebacEngine> engine_;
+  std::unique_ptr<IdentityMap> identities_;
+  std::unique_ptr<RebacPolicy> policy_;
+  std::unique_ptr<SubjectMountTable> mounts_;
+};
+
+}  // namespace nexus

@@ -1,0 +1,52 @@
+// AccessPolicy: who may see, read, write or manage a path of the namespace.
+//
+// The Namespace (fs/namespace.h) asks its policy before every operation it
+// performs for a caller, so the FUSE mounts and the control socket enforce
+// the same rules in one place. The only implementation is RebacPolicy
+// (perms/rebac_policy.h): relationship tuples, with the caller's subject
+// taken from Caller::subject or, when that is null, from the uid. Without a
+// policy the namespace applies POSIX mode bits alone.
+//
+// Visibility: a caller sees a path it may read, and a directory through
+// which it can reach something it may read (a folder above a shared file).
+// What a caller does not see does not exist for it: ENOENT, and absent from
+// listings. Seen but not permitted is EACCES.
+//
+// Calls come from FUSE workers: implementations answer from memory, never
+// wait on disk or network, and record denials without blocking.
+//
+// Thread-safety: every method may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "fs/types.h"
+
+namespace nexus {
+
+enum class Need : uint8_t { kRead, kWrite, kManage };
+
+class AccessPolicy {
+ public:
+  virtual ~AccessPolicy() = default;
+
+  // True when the caller's subject may do anything (an administrator):
+  // the namespace then skips every other question.
+  virtual bool Unrestricted(const Caller& caller) = 0;
+  // May the caller see `path` (read it, or, for a directory, reach
+  // something readable below it)?
+  virtual bool CanSee(const Caller& caller, std::string_view path, bool is_dir) = 0;
+  // Does the caller hold `need` on `path` (a directory when `is_dir`)?
+  virtual bool Can(const Caller& caller, Need need, std::string_view path, bool is_dir) = 0;
+  // Records that `operation` on `path` was refused (asynchronously).
+  virtual void Denied(const Caller& caller, std::string_view operation, std::string_view path,
+                      std::string_view reason) = 0;
+  // A stable pointer for Caller::subject, valid as long as the policy.
+  virtual const std::string* Intern(std::string_view subject) = 0;
+  // The subject the caller acts as, for messages and audit.
+  virtual std::string SubjectOf(const Caller& caller) = 0;
+};
+
+}  // namespace nexus

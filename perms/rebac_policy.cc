@@ -1,0 +1,88 @@
+#include "perms/rebac_policy.h"
+
+#include <algorithm>
+
+namespace nexus {
+
+RebacPolicy::RebacPolicy(RebacEngine* engine, IdentityMap* identities, AuditSink* audit,
+                         std::string admin_subject)
+    : engine_(engine),
+      identities_(identities),
+      audit_(audit),
+      admin_subject_(std::move(admin_subject)) {}
+
+std::string RebacPolicy::ObjectFor(std::string_view path, bool is_dir) {
+  std::string o(is_dir ? "folder:" : "file:");
+  o += path;
+  return o;
+}
+
+std::string RebacPolicy::SubjectOf(const Caller& caller) {
+  return caller.subject ? *caller.subject : identities_->SubjectFor(caller.uid);
+}
+
+bool RebacPolicy::Unrestricted(const Caller& caller) {
+  if (!caller.subject && identities_->IsAdminUid(caller.uid)) return true;
+  const std::string subject = SubjectOf(caller);
+  if (subject == admin_subject_) return true;
+  auto admin = engine_->IsAdmin(subject);
+  return admin.ok() && *admin;
+}
+
+bool RebacPolicy::Can(const Caller& caller, Need need, std::string_view path, bool is_dir) {
+  Permission p = need == Need::kRead    ? Permission::kRead
+                 : need == Need::kWrite ? Permission::kWrite
+                                        : Permission::kManage;
+  auto allowed = engine_->Decide(SubjectOf(caller), Access::Of(p), ObjectFor(path, is_dir));
+  return allowed.ok() && *allowed;
+}
+
+bool RebacPolicy::CanSee(const Caller& caller, std::string_view path, bool is_dir) {
+  const std::string subject = SubjectOf(caller);
+  auto readable = engine_->Decide(subject, Access::Of(Permission::kRead), ObjectFor(path, is_dir));
+  if (!readable.ok()) return false;
+  if (*readable) return true;
+  return is_dir && HasRootBelow(subject, path);
+}
+
+bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path) {
+  const UnixNanos now = engine_->clock().Now();
+  const uint64_t revision = engine_->revision();
+  std::shared_ptr<const Roots> r;
+  {
+    std::shared_lock lk(roots_mu_);
+    if (auto it = roots_.find(subject); it != roots_.end()) r = it->second;
+  }
+  if (!r || r->revision != revision || now >= r->valid_until) {
+    auto fresh = std::make_shared<Roots>();
+    auto g = engine_->Roots(subject, &fresh->revision);
+    if (!g.ok()) return false;
+    fresh->roots = std::move(*g);
+    fresh->valid_until = fresh->roots.valid_until;
+    r = fresh;
+    std::unique_lock lk(roots_mu_);
+    if (roots_.size() >= 4096) roots_.clear();
+    roots_[subject] = r;
+  }
+  if (r->roots.everything) return true;
+  const auto& paths = r->roots.paths;
+  if (path == "/") return !paths.empty();
+  std::string prefix(path);
+  prefix += '/';
+  auto it = std::lower_bound(paths.begin(), paths.end(), prefix);
+  return it != paths.end() && it->compare(0, prefix.size(), prefix) == 0;
+}
+
+void RebacPolicy::Denied(const Caller& caller, std::string_view operation, std::string_view path,
+                         std::string_view reason) {
+  if (!audit_) return;
+  audit_->Record(AuditRecord{0, SubjectOf(caller), std::string(operation), std::string(path),
+                             false, std::string(reason)});
+}
+
+const std::string* RebacPolicy::Intern(std::string_view subject) {
+  std::lock_guard lk(intern_mu_);
+  return &*interned_.emplace(subject).first;
+}
+
+}  // namespace nexus

@@ -1,0 +1,76 @@
+// RebacPolicy: the AccessPolicy (fs/access_policy.h) of ReBAC tuples.
+//
+// A caller acts as Caller::subject when set (per-subject mounts, socket
+// sessions), else as the subject its uid maps to (IdentityMap: root and the
+// operator are the admin subject). Admins (RebacEngine::IsAdmin) are
+// unrestricted. For everyone else, a path is checked as `folder:PATH` when
+// it is a directory and `file:PATH` otherwise:
+//   see      read, or (directories) a grant root below it (GrantRoots): the
+//            folders leading to something shared with the subject are
+//            passable and list only what leads there;
+//   read / write / manage   the engine's permission of that name.
+// Every answer comes from memory: the engine's decision cache, and a cache
+// of each subject's grant roots stamped with the tuple revision (and the
+// earliest expiry it used), so a tuple write or an expiry takes effect on
+// the very next call. Denials go to the audit sink without waiting.
+//
+// Thread-safety: all methods may be called concurrently.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "fs/access_policy.h"
+#include "perms/audit.h"
+#include "perms/identity.h"
+#include "perms/rebac.h"
+
+namespace nexus {
+
+class RebacPolicy final : public AccessPolicy {
+ public:
+  // Not owned; all must outlive the policy. `audit` may be null.
+  RebacPolicy(RebacEngine* engine, IdentityMap* identities, AuditSink* audit,
+              std::string admin_subject);
+
+  bool Unrestricted(const Caller& caller) override;
+  bool CanSee(const Caller& caller, std::string_view path, bool is_dir) override;
+  bool Can(const Caller& caller, Need need, std::string_view path, bool is_dir) override;
+  void Denied(const Caller& caller, std::string_view operation, std::string_view path,
+              std::string_view reason) override;
+  const std::string* Intern(std::string_view subject) override;
+  std::string SubjectOf(const Caller& caller) override;
+
+  // The object name a path is checked as.
+  static std::string ObjectFor(std::string_view path, bool is_dir);
+
+ private:
+  struct Roots {
+    uint64_t revision = 0;
+    UnixNanos valid_until = 0;
+    GrantRoots roots;
+  };
+  // True if a grant root of `subject` lies strictly below `path`.
+  bool HasRootBelow(const std::string& subject, std::string_view path);
+
+  RebacEngine* const engine_;
+  IdentityMap* const identities_;
+  AuditSink* const audit_;
+  const std::string admin_subject_;
+
+  std::mutex intern_mu_;
+  std::unordered_set<std::string> interned_;  // guarded by intern_mu_; never shrinks
+
+  std::shared_mutex roots_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_;  // guarded by roots_mu_
+};
+
+}  // namespace nexus

@@ -1,0 +1,262 @@
+// ReBAC enforced by the Namespace: a real native backend, a real engine and
+// identity map on SQLite files, the RebacPolicy between them.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "fs/namespace.h"
+#include "fs/native_backend.h"
+#include "perms/audit.h"
+#include "perms/identity.h"
+#include "perms/rebac_policy.h"
+#include "tests/perms/rebac_test_util.h"
+
+namespace nexus {
+namespace {
+
+using testing::T;
+using testing::TempDir;
+
+constexpr uid_t kAlice = 1001, kBob = 1002, kNobody = 1003;
+
+class EnforcementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NativeBackend::Options o;
+    o.data_dir = dir_.path() + "/native";
+    ASSERT_EQ(::mkdir(o.data_dir.c_str(), 0700), 0);
+    backend_ = NativeBackend::Open(o).value();
+    ns_ = std::make_unique<Namespace>(backend_.get());
+    audit_ = AuditLog::Open(dir_.path() + "/audit.db", {}).value();
+    RebacOptions ro;
+    ro.clock = &clock_;
+    ro.audit = audit_.get();
+    ro.root_owner = "user:admin";
+    engine_ = RebacEngine::Open(dir_.path() + "/rebac.db", ro).value();
+    IdentityOptions io;
+    io.admin_subject = "user:admin";
+    ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
+    ASSERT_TRUE(ids_->Bind(kAlice, "agent:alice").ok());
+    ASSERT_TRUE(ids_->Bind(kBob, "user:bob").ok());
+    policy_ = std::make_unique<RebacPolicy>(engine_.get(), ids_.get(), audit_.get(), "user:admin");
+    // The tree, made by root before the policy is in force.
+    Dir("/zone");
+    Dir("/zone/eng");
+    Dir("/zone/eng/docs");
+    Dir("/zone/eng/src");
+    File("/zone/eng/docs/a.txt");
+    File("/zone/eng/docs/b.txt");
+    File("/zone/eng/src/main.c");
+    File("/top.txt");
+    ns_->SetAccessPolicy(policy_.get());
+  }
+
+  Caller As(uid_t uid) {
+    Caller c;
+    c.uid = uid;
+    c.gid = uid;
+    return c;
+  }
+  void Dir(const std::string& path) {
+    auto parent = ns_->Resolve(Caller{}, path.substr(0, std::max<size_t>(1, path.rfind('/'))));
+    ASSERT_TRUE(parent.ok()) << path;
+    auto d = ns_->MkDir(Caller{}, parent->ino, path.substr(path.rfind('/') + 1), 0777);
+    ASSERT_TRUE(d.ok()) << path << ": " << d.status().ToString();
+    ns_->Forget(d->ino, 1);
+  }
+  void File(const std::string& path) {
+    auto parent = ns_->Resolve(Caller{}, path.substr(0, std::max<size_t>(1, path.rfind('/'))));
+    ASSERT_TRUE(parent.ok()) << path;
+    auto c = ns_->Create(Caller{}, parent->ino, path.substr(path.rfind('/') + 1), 0666, O_WRONLY);
+    ASSERT_TRUE(c.ok()) << path << ": " << c.status().ToString();
+    ns_->Release(std::move(c->handle));
+    ns_->Forget(c->attr.ino, 1);
+  }
+  void Grant(std::vector<std::string_view> texts, UnixNanos expires_at = kNever) {
+    std::vector<Tuple> adds;
+    for (auto t : texts) adds.push_back(T(t, expires_at));
+    ASSERT_TRUE(engine_->WriteUnchecked(adds, {}).ok());
+  }
+  void Revoke(std::string_view text) { ASSERT_TRUE(engine_->WriteUnchecked({}, {T(text)}).ok()); }
+  int Code(const Caller& c, const std::string& path) { return ns_->Resolve(c, path).code(); }
+  // Names `c` sees in `path`, sorted; "ERR <errno>" if it cannot list it.
+  std::string List(const Caller& c, const std::string& path) {
+    auto dir = ns_->Resolve(Caller{}, path);
+    if (!dir.ok()) return "ERR resolve";
+    auto entries = ns_->ReadDir(c, dir->ino);
+    if (!entries.ok()) return "ERR " + std::to_string(entries.code());
+    std::vector<std::string> names;
+    for (auto& e : *entries) names.push_back(e.name);
+    std::sort(names.begin(), names.end());
+    std::string out;
+    for (auto& n : names) out += (out.empty() ? "" : " ") + n;
+    return out;
+  }
+  int OpenCode(const Caller& c, const std::string& path, int flags) {
+    auto a = ns_->ResolvePinned(Caller{}, path);
+    if (!a.ok()) return a.code();
+    auto fh = ns_->Open(c, a->ino, flags);
+    int code = fh.code();
+    if (fh.ok()) ns_->Release(std::move(*fh));
+    ns_->Forget(a->ino, 1);
+    return code;
+  }
+  int CreateCode(const Caller& c, const std::string& dir, const std::string& name) {
+    auto d = ns_->Resolve(Caller{}, dir);
+    if (!d.ok()) return d.code();
+    auto cr = ns_->Create(c, d->ino, name, 0644, O_WRONLY);
+    if (!cr.ok()) return cr.code();
+    ns_->Release(std::move(cr->handle));
+    ns_->Forget(cr->attr.ino, 1);
+    return 0;
+  }
+
+  TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<NativeBackend> backend_;
+  std::unique_ptr<Namespace> ns_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<RebacEngine> engine_;
+  std::unique_ptr<IdentityMap> ids_;
+  std::unique_ptr<RebacPolicy> policy_;
+};
+
+TEST_F(EnforcementTest, WithoutTuplesNothingButTheRootIsSeen) {
+  const Caller nobody = As(kNobody);
+  EXPECT_EQ(Code(nobody, "/"), 0);
+  EXPECT_EQ(Code(nobody, "/zone"), ENOENT);
+  EXPECT_EQ(Code(nobody, "/top.txt"), ENOENT);
+  EXPECT_EQ(List(nobody, "/"), "");
+  EXPECT_EQ(CreateCode(nobody, "/", "new"), EACCES);
+  EXPECT_EQ(OpenCode(nobody, "/top.txt", O_RDONLY), ENOENT);
+  auto top = ns_->Resolve(Caller{}, "/top.txt");
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(ns_->GetAttr(nobody, top->ino).code(), ENOENT);
+  EXPECT_EQ(ns_->GetXattr(nobody, top->ino, "user.x").code(), ENOENT);
+}
+
+TEST_F(EnforcementTest, RootAndTheOperatorAreUnrestricted) {
+  EXPECT_EQ(Code(As(0), "/zone/eng/docs/a.txt"), 0);
+  EXPECT_EQ(List(As(0), "/zone/eng"), "docs src");
+  EXPECT_EQ(CreateCode(As(0), "/", "made-by-root"), 0);
+}
+
+TEST_F(EnforcementTest, ASharedFileMakesItsFoldersPassableAndNothingElseVisible) {
+  Grant({"agent:alice#viewer@file:/zone/eng/docs/a.txt"});
+  const Caller alice = As(kAlice);
+  EXPECT_EQ(List(alice, "/"), "zone");
+  EXPECT_EQ(List(alice, "/zone"), "eng");
+  EXPECT_EQ(List(alice, "/zone/eng"), "docs");
+  EXPECT_EQ(List(alice, "/zone/eng/docs"), "a.txt");
+  EXPECT_EQ(Code(alice, "/zone/eng/docs/b.txt"), ENOENT);
+  EXPECT_EQ(Code(alice, "/zone/eng/src"), ENOENT);
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_RDONLY), 0);
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_WRONLY), EACCES);
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_RDONLY | O_TRUNC), EACCES);
+  EXPECT_EQ(CreateCode(alice, "/zone/eng/docs", "c.txt"), EACCES);
+  // bob has nothing.
+  EXPECT_EQ(Code(As(kBob), "/zone"), ENOENT);
+}
+
+TEST_F(EnforcementTest, EditorOfAFolderChangesItsSubtreeOnly) {
+  Grant({"user:bob#editor@folder:/zone/eng"});
+  const Caller bob = As(kBob);
+  EXPECT_EQ(List(bob, "/zone/eng"), "docs src");
+  EXPECT_EQ(CreateCode(bob, "/zone/eng/src", "util.c"), 0);
+  EXPECT_EQ(CreateCode(bob, "/zone", "x"), EACCES);
+  auto eng = ns_->Resolve(Caller{}, "/zone/eng").value();
+  auto src = ns_->Resolve(Caller{}, "/zone/eng/src").value();
+  auto root = ns_->Resolve(Caller{}, "/").value();
+  EXPECT_TRUE(ns_->Rename(bob, src.ino, "util.c", eng.ino, "util2.c", 0).ok());
+  EXPECT_EQ(ns_->Rename(bob, eng.ino, "util2.c", root.ino, "stolen.c", 0).code(), EACCES);
+  EXPECT_TRUE(ns_->Unlink(bob, eng.ino, "util2.c").ok());
+  EXPECT_EQ(ns_->Unlink(bob, root.ino, "top.txt").code(), EACCES);
+  EXPECT_EQ(OpenCode(bob, "/zone/eng/docs/a.txt", O_RDWR), 0);
+}
+
+TEST_F(EnforcementTest, ChmodOfAnotherUsersFileNeedsManage) {
+  Grant({"user:bob#editor@folder:/zone/eng"});
+  const Caller bob = As(kBob);
+  auto a = ns_->ResolvePinned(Caller{}, "/zone/eng/docs/a.txt").value();  // owned by uid 0
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0600;
+  EXPECT_EQ(ns_->SetAttr(bob, a.ino, chmod, nullptr).code(), EACCES);
+  SetAttrRequest touch;
+  touch.valid = SetAttrRequest::kMtimeNow;
+  EXPECT_TRUE(ns_->SetAttr(bob, a.ino, touch, nullptr).ok());
+  Grant({"user:bob#owner@folder:/zone/eng/docs"});
+  EXPECT_TRUE(ns_->SetAttr(bob, a.ino, chmod, nullptr).ok());
+  ns_->Forget(a.ino, 1);
+}
+
+TEST_F(EnforcementTest, ARevokeTakesEffectOnTheNextCall) {
+  Grant({"agent:alice#viewer@folder:/zone/eng/docs"});
+  const Caller alice = As(kAlice);
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_RDONLY), 0);
+  EXPECT_EQ(List(alice, "/zone/eng"), "docs");
+  Revoke("agent:alice#viewer@folder:/zone/eng/docs");
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_RDONLY), ENOENT);
+  EXPECT_EQ(Code(alice, "/zone/eng/docs"), ENOENT);
+  EXPECT_EQ(List(alice, "/zone"), "ERR 2");  // nothing below it any more: not seen
+  EXPECT_EQ(List(alice, "/"), "");
+}
+
+TEST_F(EnforcementTest, AnExpiredGrantStopsAtItsInstant) {
+  const UnixNanos until = clock_.Now() + 60'000'000'000;
+  Grant({"agent:alice#viewer@file:/zone/eng/docs/a.txt"}, until);
+  const Caller alice = As(kAlice);
+  EXPECT_EQ(Code(alice, "/zone/eng/docs/a.txt"), 0);
+  EXPECT_EQ(List(alice, "/zone"), "eng");
+  clock_.Set(until);
+  EXPECT_EQ(Code(alice, "/zone/eng/docs/a.txt"), ENOENT);
+  EXPECT_EQ(List(alice, "/zone"), "ERR 2");
+}
+
+TEST_F(EnforcementTest, NestedGroupsGrantThroughEveryLevel) {
+  Grant({"agent:alice#member@group:inner", "group:inner#member#member@group:middle",
+         "group:middle#member#member@group:outer", "group:outer#member#editor@folder:/zone/eng/src"});
+  const Caller alice = As(kAlice);
+  EXPECT_EQ(List(alice, "/zone/eng"), "src");
+  EXPECT_EQ(CreateCode(alice, "/zone/eng/src", "alice.c"), 0);
+  Revoke("group:middle#member#member@group:outer");
+  EXPECT_EQ(CreateCode(alice, "/zone/eng/src", "alice2.c"), ENOENT);
+}
+
+TEST_F(EnforcementTest, ASubjectOnTheCallerOverridesItsUid) {
+  Grant({"agent:alice#viewer@folder:/zone/eng"});
+  Caller container_root = As(0);  // uid 0 inside a sandbox mounted for alice
+  container_root.subject = policy_->Intern("agent:alice");
+  EXPECT_EQ(Code(container_root, "/zone/eng/src/main.c"), 0);
+  EXPECT_EQ(Code(container_root, "/top.txt"), ENOENT);
+  EXPECT_EQ(CreateCode(container_root, "/zone/eng", "x"), EACCES);
+}
+
+TEST_F(EnforcementTest, PublicPathsAreSeenByEveryUser) {
+  Grant({"user:*#viewer@file:/top.txt"});
+  EXPECT_EQ(Code(As(kNobody), "/top.txt"), 0);
+  EXPECT_EQ(Code(As(kBob), "/top.txt"), 0);
+  EXPECT_EQ(Code(As(kAlice), "/top.txt"), ENOENT);  // user:* is users, not agents
+}
+
+TEST_F(EnforcementTest, DenialsAreAudited) {
+  const Caller bob = As(kBob);
+  EXPECT_EQ(CreateCode(bob, "/", "x"), EACCES);
+  EXPECT_EQ(Code(bob, "/top.txt"), ENOENT);
+  ASSERT_TRUE(audit_->Flush().ok());
+  AuditFilter f;
+  f.subject = "user:bob";
+  auto records = audit_->List(f).value();
+  auto has = [&](std::string_view op, std::string_view object) {
+    return std::any_of(records.begin(), records.end(), [&](const AuditRecord& r) {
+      return r.operation == op && r.object == object && !r.allowed;
+    });
+  };
+  EXPECT_TRUE(has("create", "/"));
+  EXPECT_TRUE(has("lookup", "/top.txt"));
+}
+
+}  // namespace
+}  // namespace nexus
