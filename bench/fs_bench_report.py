@@ -29,17 +29,33 @@ import json
 import statistics
 import sys
 
-TARGETS = ("native", "passthrough_ll", "nexusd", "nexusd-base")
-SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd", "nexusd-base": "base"}
+TARGETS = ("native", "passthrough_ll", "nexusd", "nexusd-base", "nexusd-agent")
+SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd", "nexusd-base": "base",
+         "nexusd-agent": "agent"}
 
 # The cost of a feature: `nexusd` (the feature on) against `nexusd-base` (the same daemon
 # with it off), as a minimum throughput ratio. Versioning's budget: untar <= 15% slower,
 # sequential write <= 5% slower, small-file creates <= 15% slower.
-BASE_GOALS = {
+VERSIONS_BUDGET = {
     ("tree", "untar"): 1 / 1.15,
     ("seqio", "write"): 1 / 1.05,
     ("smallfiles", "create"): 1 / 1.15,
 }
+BASE_GOALS = dict(VERSIONS_BUDGET)
+
+
+def set_base_budget(spec):
+    """`versions` (the budgets above) or a number: that minimum ratio on every phase
+    (access control's budget, <= 10% slower, is 0.909)."""
+    global BASE_GOALS
+    if spec in (None, "", "versions"):
+        BASE_GOALS = dict(VERSIONS_BUDGET)
+        return
+    try:
+        minimum = float(spec)
+    except ValueError:
+        sys.exit(f"--base-budget: 'versions' or a ratio, not {spec!r}")
+    BASE_GOALS = {(w, p): minimum for w, p, _, _ in PHASES}
 
 # Known phases in display order, with their goal: (baseline target, minimum ratio).
 # The goals are the project's: data path >= 0.9x passthrough_ll, metadata >= 0.8x
@@ -133,14 +149,20 @@ def aggregate(records):
             "passthrough_ll_ratio_vs_native": throughput_ratio(
                 median.get("passthrough_ll"), median.get("native"), unit),
             "ratio_vs_base": throughput_ratio(median.get("nexusd"), median.get("nexusd-base"), unit),
+            "agent_ratio_vs_base": throughput_ratio(median.get("nexusd-agent"),
+                                                    median.get("nexusd-base"), unit),
             "base_goal": None,
             "base_met": None,
+            "agent_base_met": None,
             "goal": None,
             "met": None,
         }
         if key in BASE_GOALS and row["ratio_vs_base"] is not None:
             row["base_goal"] = BASE_GOALS[key]
             row["base_met"] = row["ratio_vs_base"] >= BASE_GOALS[key]
+        if key in BASE_GOALS and row["agent_ratio_vs_base"] is not None:
+            row["base_goal"] = BASE_GOALS[key]
+            row["agent_base_met"] = row["agent_ratio_vs_base"] >= BASE_GOALS[key]
         goal = goals.get(key)
         if goal is not None:
             baseline, minimum = goal
@@ -172,12 +194,14 @@ def markdown(rows, failures, warnings, runs_expected, meta):
     present = [t for t in TARGETS
                if any(t in row["samples"] for row in rows) or any(f["target"] == t for f in failures)]
     with_base = "nexusd-base" in present
+    with_agent = with_base and "nexusd-agent" in present
     lines = []
     lines.append(
         "| workload | phase | " + " | ".join(present) + " | nexusd/pll | nexusd/native "
-        "| target | met? |" + (" nexusd/base | budget | within? |" if with_base else ""))
+        "| target | met? |" + (" nexusd/base | budget | within? |" if with_base else "")
+        + (" agent/base | within? |" if with_agent else ""))
     lines.append("|---|---|" + "---:|" * len(present) + "---:|---:|---|---|"
-                 + ("---:|---|---|" if with_base else ""))
+                 + ("---:|---|---|" if with_base else "") + ("---:|---|" if with_agent else ""))
     partial = False
     for row in rows:
         cells = []
@@ -203,7 +227,11 @@ def markdown(rows, failures, warnings, runs_expected, meta):
             + (f" {fmt_ratio(row['ratio_vs_base'])} | "
                + (f">= {row['base_goal']:.2f}x base" if row["base_goal"] else "") + " | "
                + ("" if row["base_met"] is None else ("yes" if row["base_met"] else "**NO**"))
-               + " |" if with_base else ""))
+               + " |" if with_base else "")
+            + (f" {fmt_ratio(row['agent_ratio_vs_base'])} | "
+               + ("" if row["agent_base_met"] is None else
+                  ("yes" if row["agent_base_met"] else "**NO**"))
+               + " |" if with_agent else ""))
     lines.append("")
     lines.append("Values are medians over runs. MB/s = 10^6 bytes/s; seconds: lower is faster. "
                  "Ratios are throughput ratios (target speed / baseline speed; for times "
@@ -264,6 +292,7 @@ def cmd_smallfiles_records(args):
 
 
 def cmd_report(args):
+    set_base_budget(args.base_budget)
     records = read_jsonl(args.raw)
     meta = parse_meta(args.meta or [])
     rows = aggregate(records)
@@ -303,6 +332,8 @@ def main():
     p.add_argument("--raw", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--meta", action="append")
+    p.add_argument("--base-budget", default="versions",
+                   help="'versions' or a minimum nexusd/base ratio for every phase")
     p.set_defaults(func=cmd_report)
     args = parser.parse_args()
     return args.func(args) or 0

@@ -4,6 +4,10 @@
 #   passthrough_ll  libfuse's example, compiled here from libfuse3-dev's examples,
 #                   mounted over a directory under BENCH_DIR
 #   nexusd          the NexusFS daemon, a fresh data dir under BENCH_DIR every mount
+#   nexusd-base     the same daemon with features off (NEXUSD_BASE_ARGS), to price them
+#   nexusd-agent    the same daemon as nexusd, the workload run through a per-subject
+#                   mount (nexus mount add --as agent:bench) of /work, where agent:bench
+#                   is an editor: every call checked for a restricted subject
 # on three workloads (seqio, smallfiles, tree; see bench/README.md), BENCH_RUNS times
 # each, targets interleaved within each run so machine noise hits all of them alike.
 # Prints progress on stderr, the Markdown table on stdout, and writes the results JSON
@@ -35,6 +39,10 @@ NEXUSD_ARGS=${NEXUSD_ARGS---log-level warn}
 # nexusd-base: the same daemon with the optional features off, to price them.
 NEXUSD_BASE_ARGS=${NEXUSD_BASE_ARGS---log-level warn --features versions=off,search=off}
 PLL_ARGS=${PLL_ARGS:-}
+NEXUS_CLI=${NEXUS_CLI:-$REPO_DIR/build/bin/nexus}
+# The minimum nexusd/base (and agent/base) ratio: "versions" (versioning's budgets) or a
+# number for every phase (access control's "<= 10% slower" is 0.909).
+BENCH_BASE_BUDGET=${BENCH_BASE_BUDGET:-versions}
 
 usage() {
   cat <<EOF
@@ -43,7 +51,8 @@ usage: $0 [options]
   -r, --runs N           runs per workload and target, medians reported   [BENCH_RUNS=$BENCH_RUNS]
   -d, --bench-dir DIR    scratch dir on the local disk                      [BENCH_DIR=$BENCH_DIR]
   -w, --workloads LIST   comma list of seqio,smallfiles,tree                [BENCH_WORKLOADS=$BENCH_WORKLOADS]
-  -t, --targets LIST     comma list of native,passthrough_ll,nexusd         [BENCH_TARGETS; default all,
+  -t, --targets LIST     comma list of native,passthrough_ll,nexusd,nexusd-base,nexusd-agent
+                         [BENCH_TARGETS; default native,passthrough_ll,nexusd,
                          nexusd skipped with a warning when its binary is missing]
   -s, --size-mb N        seqio file size in MiB (1 MiB blocks)              [BENCH_SIZE_MB=$BENCH_SIZE_MB]
   -o, --output FILE      results JSON (the table also goes to FILE's .md)   [BENCH_OUTPUT; default
@@ -116,6 +125,7 @@ for t in "${TARGETS[@]}"; do
   case $t in
     native|passthrough_ll) ;;
     nexusd|nexusd-base) [[ -x $NEXUSD ]] || die "nexusd binary not found: $NEXUSD" ;;
+    nexusd-agent) [[ -x $NEXUSD && -x $NEXUS_CLI ]] || die "nexusd or nexus not found: $NEXUSD $NEXUS_CLI" ;;
     *) die "unknown target: $t" ;;
   esac
 done
@@ -277,7 +287,7 @@ SMALL_BIN=$TOOLS/build/nexus_bench_smallfiles
 
 NEXUSD_BIN=""
 NEXUSD_SHA=""
-if [[ " ${TARGETS[*]} " == *" nexusd "* || " ${TARGETS[*]} " == *" nexusd-base "* ]]; then
+if [[ " ${TARGETS[*]} " == *" nexusd"* ]]; then
   # Snapshot the binary: the lead may rebuild it while we run.
   NEXUSD_BIN=$TOOLS/nexusd
   cp -f "$NEXUSD" "$NEXUSD_BIN" || die "cannot copy $NEXUSD"
@@ -324,7 +334,7 @@ target_up() {
       "$PLL_BIN" -f -o "source=$backing" "${PLL_ARGV[@]}" "$mnt" \
         >>"$LOGS/$target-$tag.log" 2>&1 &
       ;;
-    nexusd)
+    nexusd|nexusd-agent)
       "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_ARGV[@]}" \
         >>"$LOGS/$target-$tag.log" 2>&1 &
       ;;
@@ -340,6 +350,7 @@ target_up() {
     if mountpoint -q "$mnt"; then
       WORK=$mnt/work
       mkdir "$WORK" || { FAIL_MSG="mkdir $WORK failed on fresh mount"; return 1; }
+      [[ $target == nexusd-agent ]] && { agent_view "$backing" "$MNTS/$target-view" "$tag" || return 1; }
       return 0
     fi
     if ! pid_alive "$ACTIVE_PID"; then
@@ -352,6 +363,18 @@ target_up() {
   done
   FAIL_MSG="$target did not mount $mnt within 30 s; log: $LOGS/$target-$tag.log"
   return 1
+}
+
+# nexusd-agent: makes agent:bench an editor of /work and mounts /work at $2 as it (the
+# daemon unmounts it when it stops); sets WORK there.
+agent_view() {
+  local backing=$1 view=$2 tag=$3 nx=("$NEXUS_CLI" --socket "$1/nexusd.sock")
+  mkdir -p "$view" || { FAIL_MSG="cannot make $view"; return 1; }
+  { "${nx[@]}" rebac create agent bench editor folder /work &&
+    "${nx[@]}" mount add "$view" --as agent:bench --root /work; } \
+    >>"$LOGS/nexusd-agent-$tag.log" 2>&1 ||
+    { FAIL_MSG="per-subject mount failed; log: $LOGS/nexusd-agent-$tag.log"; return 1; }
+  WORK=$view
 }
 
 # Stops the target's daemon (SIGTERM, as in production) and checks it went cleanly:
@@ -575,6 +598,8 @@ meta=(
   "targets.nexusd.sha256_prefix=$NEXUSD_SHA"
   "targets.nexusd.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS"
   "targets.nexusd-base.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_BASE_ARGS"
+  "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work"
+  "config.base_budget=$BENCH_BASE_BUDGET"
   "logs=$LOGS"
 )
 meta_args=()
@@ -584,4 +609,5 @@ say ""
 say "run_fs_bench: results JSON: $BENCH_OUTPUT (table: ${BENCH_OUTPUT%.json}.md)"
 echo "## NexusFS filesystem benchmark ($STAMP, $BENCH_RUNS runs, workloads $BENCH_WORKLOADS)"
 echo
-python3 "$SCRIPT_DIR/fs_bench_report.py" report --raw "$RAW" --out "$BENCH_OUTPUT" "${meta_args[@]}"
+python3 "$SCRIPT_DIR/fs_bench_report.py" report --raw "$RAW" --out "$BENCH_OUTPUT" \
+  --base-budget "$BENCH_BASE_BUDGET" "${meta_args[@]}"

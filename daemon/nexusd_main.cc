@@ -229,8 +229,8 @@ int Run(const DaemonOptions& o) {
   ctx.settings.workspace_timeout = o.workspace_timeout;
   ctx.mountpoint = *mountpoint;
   if (rebac) {
-    // Several subjects share this mount's kernel caches (fuse_ops.h).
-    ctx.exact_attrs = true;
+    // Every name the kernel resolves is checked as its caller (fuse_ops.h).
+    ctx.exact_entries = true;
     rebac->EnableSubjectMounts(&ns, &ctx, std::min(o.threads, 8u), &bus);
     rebac->Fill(service);
   }

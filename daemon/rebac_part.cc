@@ -70,7 +70,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
   m->ctx->settings = main_ctx_->settings;
   m->ctx->metrics = main_ctx_->metrics;
   m->ctx->subject = policy_->Intern(subject);
-  m->ctx->exact_attrs = true;
+  m->ctx->exact_entries = true;
   m->ctx->mountpoint = *mnt;
   auto attr = ns_->ResolvePinned(Caller{}, *root);  // as the daemon: pinned for the mount's life
   if (!attr.ok()) return Status::Error(attr.code(), "root " + *root + ": " + attr.status().message());

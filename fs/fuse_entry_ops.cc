@@ -14,7 +14,7 @@ void ReplyAttr(fuse_req_t req, const Result<Attr>& attr) {
   if (!attr.ok()) return ReplyErr(req, attr.status());
   struct stat st = attr->ToStat();
   st.st_ino = Ctx(req).Out(attr->ino);
-  fuse_reply_attr(req, &st, Ctx(req).AttrTimeoutFor(attr->ino));
+  fuse_reply_attr(req, &st, Ctx(req).TimeoutFor(attr->ino));
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -22,7 +22,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (!attr.ok() && attr.code() == ENOENT) {
     // A negative entry the kernel may cache; created names invalidate it.
     fuse_entry_param e{};
-    e.entry_timeout = Ctx(req).NegativeTimeoutFor(InoOf(req, parent));
+    e.entry_timeout = Ctx(req).EntryTimeoutFor(InoOf(req, parent));
     fuse_reply_entry(req, &e);
     return;
   }

@@ -36,8 +36,8 @@ fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr) {
   e.generation = 1;  // inode numbers are never reused within a data dir
   e.attr = attr.ToStat();
   e.attr.st_ino = e.ino;
-  e.entry_timeout = ctx.TimeoutFor(attr.ino);
-  e.attr_timeout = ctx.AttrTimeoutFor(attr.ino);
+  e.entry_timeout = ctx.EntryTimeoutFor(attr.ino);
+  e.attr_timeout = ctx.TimeoutFor(attr.ino);
   return e;
 }
 

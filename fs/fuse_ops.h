@@ -48,12 +48,14 @@ struct FuseContext {
   // The namespace inode this mount shows as its root (FUSE_ROOT_ID); a
   // per-subject mount may show a subtree.
   Ino root = kRootIno;
-  // Access control is on and several subjects share this mount's kernel
-  // caches: attributes and negative entries are never cached, so every stat
-  // and every directory passed through in a path walk is asked of us, as
-  // the caller (fs/access_policy.h). Entries stay cached: a name is only
-  // reached through its directory's attributes.
-  bool exact_attrs = false;
+  // Access control is on: the kernel must ask us, as the caller, about
+  // every name it resolves, since its caches are shared by every process
+  // using the mount (and a grant can be revoked or expire at any instant).
+  // Entries (positive and negative) are then never cached: each path
+  // component of each path walk is a lookup we check (fs/access_policy.h).
+  // Attributes stay cached: an inode is only reached by a name we
+  // checked, and reads and writes on an open file do not pay a round trip.
+  bool exact_entries = false;
   std::string mountpoint;  // where this context is mounted (for messages)
   // Per-operation counts, errors and latencies, indexed as FuseOpNames();
   // null: not measured.
@@ -65,8 +67,7 @@ struct FuseContext {
   double TimeoutFor(Ino ino) const {
     return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;
   }
-  double AttrTimeoutFor(Ino ino) const { return exact_attrs ? 0.0 : TimeoutFor(ino); }
-  double NegativeTimeoutFor(Ino parent) const { return exact_attrs ? 0.0 : TimeoutFor(parent); }
+  double EntryTimeoutFor(Ino ino) const { return exact_entries ? 0.0 : TimeoutFor(ino); }
   // The kernel's inode numbers for this mount and the namespace's.
   Ino In(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Out(Ino ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
