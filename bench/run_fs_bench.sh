@@ -6,8 +6,8 @@
 #   nexusd          the NexusFS daemon, a fresh data dir under BENCH_DIR every mount
 #   nexusd-base     the same daemon with features off (NEXUSD_BASE_ARGS), to price them
 #   nexusd-agent    the same daemon as nexusd, the workload run through a per-subject
-#                   mount (nexus mount add --as agent:bench) of /work, where agent:bench
-#                   is an editor: every call checked for a restricted subject
+#                   mount (nexus mount add --as agent:bench --cache-names) of /work, where
+#                   agent:bench is an editor: every call checked for a restricted subject
 # on three workloads (seqio, smallfiles, tree; see bench/README.md), BENCH_RUNS times
 # each, targets interleaved within each run so machine noise hits all of them alike.
 # Prints progress on stderr, the Markdown table on stdout, and writes the results JSON
@@ -40,6 +40,8 @@ NEXUSD_ARGS=${NEXUSD_ARGS---log-level warn}
 NEXUSD_BASE_ARGS=${NEXUSD_BASE_ARGS---log-level warn --features versions=off,search=off}
 PLL_ARGS=${PLL_ARGS:-}
 NEXUS_CLI=${NEXUS_CLI:-$REPO_DIR/build/bin/nexus}
+# nexusd-agent's `nexus mount add` options (word-split).
+NEXUS_AGENT_MOUNT_ARGS=${NEXUS_AGENT_MOUNT_ARGS---cache-names}
 # The minimum nexusd/base (and agent/base) ratio: "versions" (versioning's budgets) or a
 # number for every phase (access control's "<= 10% slower" is 0.909).
 BENCH_BASE_BUDGET=${BENCH_BASE_BUDGET:-versions}
@@ -371,7 +373,7 @@ agent_view() {
   local backing=$1 view=$2 tag=$3 nx=("$NEXUS_CLI" --socket "$1/nexusd.sock")
   mkdir -p "$view" || { FAIL_MSG="cannot make $view"; return 1; }
   { "${nx[@]}" rebac create agent bench editor folder /work &&
-    "${nx[@]}" mount add "$view" --as agent:bench --root /work; } \
+    "${nx[@]}" mount add "$view" --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS; } \
     >>"$LOGS/nexusd-agent-$tag.log" 2>&1 ||
     { FAIL_MSG="per-subject mount failed; log: $LOGS/nexusd-agent-$tag.log"; return 1; }
   WORK=$view
@@ -598,7 +600,7 @@ meta=(
   "targets.nexusd.sha256_prefix=$NEXUSD_SHA"
   "targets.nexusd.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS"
   "targets.nexusd-base.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_BASE_ARGS"
-  "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work"
+  "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS"
   "config.base_budget=$BENCH_BASE_BUDGET"
   "logs=$LOGS"
 )

@@ -11,17 +11,60 @@ namespace nexus {
 
 // ---------------------------------------------------------------- mounts
 
-SubjectMountTable::SubjectMountTable(Namespace* ns, AccessPolicy* policy, FuseContext* main,
+SubjectMountTable::SubjectMountTable(Namespace* ns, RebacPolicy* policy, FuseContext* main,
                                      unsigned threads)
-    : ns_(ns), policy_(policy), main_ctx_(main), threads_(threads) {}
+    : ns_(ns), policy_(policy), main_ctx_(main), threads_(threads) {
+  expiry_ = std::thread([this] { ExpiryLoop(); });
+}
 
 SubjectMountTable::~SubjectMountTable() {
   std::vector<std::unique_ptr<Mount>> all;
   {
     std::lock_guard lk(mu_);
     all.swap(mounts_);
+    stop_ = true;
   }
+  expiry_cv_.notify_all();
+  expiry_.join();
   for (auto& m : all) Stop(*m);
+}
+
+void SubjectMountTable::Revalidate(Mount& m) {
+  if (!m.epoch) return;
+  if (Status st = m.fuse->IncrementEpoch(); !st.ok()) {
+    // Cannot happen once the probe at Add succeeded; stay exact if it does.
+    spdlog::warn("{}: {}; caching no names from now on", m.info.mountpoint, st.ToString());
+    m.ctx->exact_entries = true;
+    m.epoch = false;
+    return;
+  }
+  m.valid_until = policy_->GrantsValidUntil(m.info.subject);
+}
+
+void SubjectMountTable::OnAccessChanged() {
+  {
+    std::lock_guard lk(mu_);
+    for (auto& m : mounts_) Revalidate(*m);
+  }
+  expiry_cv_.notify_all();
+}
+
+void SubjectMountTable::ExpiryLoop() {
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    const UnixNanos now = DefaultClock().Now();
+    UnixNanos next = kNever;
+    for (auto& m : mounts_) {
+      if (!m->epoch) continue;
+      if (m->valid_until <= now) Revalidate(*m);
+      next = std::min(next, m->valid_until);
+    }
+    if (next == kNever) {
+      expiry_cv_.wait(lk);
+    } else {
+      expiry_cv_.wait_for(lk, std::chrono::nanoseconds(std::max<UnixNanos>(next - now, 0)));
+    }
+  }
 }
 
 void SubjectMountTable::SetMainMount(KernelCache* main) {
@@ -39,7 +82,7 @@ void SubjectMountTable::Stop(Mount& m) {
 
 Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
                                                 const std::string& subject,
-                                                const std::string& root_in) {
+                                                const std::string& root_in, bool cache_names) {
   auto sv = ParseSubjectView(subject);
   if (!sv.ok() || (sv->type != ObjectType::kUser && sv->type != ObjectType::kAgent) ||
       sv->relation != Relation::kNone || sv->id == "*")
@@ -70,7 +113,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
   m->ctx->settings = main_ctx_->settings;
   m->ctx->metrics = main_ctx_->metrics;
   m->ctx->subject = policy_->Intern(subject);
-  m->ctx->exact_entries = true;
+  m->ctx->exact_entries = true;  // until the kernel is known to take epochs
   m->ctx->mountpoint = *mnt;
   auto attr = ns_->ResolvePinned(Caller{}, *root);  // as the daemon: pinned for the mount's life
   if (!attr.ok()) return Status::Error(attr.code(), "root " + *root + ": " + attr.status().message());
@@ -98,16 +141,32 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
     return fuse.status();
   }
   m->fuse = std::move(fuse).value();
-  m->info = {*mnt, subject, *root, DefaultClock().Now()};
+  m->info = {*mnt, subject, *root, DefaultClock().Now(), false};
   FuseMount* f = m->fuse.get();
   std::string where = *mnt;
   m->serve = std::thread([f, where] {
     if (Status st = f->Serve(); !st.ok()) spdlog::warn("mount {}: {}", where, st.ToString());
   });
-  spdlog::info("mounted {} at {} as {}", *root, *mnt, subject);
+  // Names may be cached if this kernel revalidates them on request.
+  if (cache_names) {
+    if (Status st = m->fuse->IncrementEpoch(); st.ok()) {
+      m->epoch = true;
+      m->info.cache_names = true;
+      m->valid_until = policy_->GrantsValidUntil(subject);
+      m->ctx->exact_entries = false;
+    } else {
+      spdlog::warn("{}: the kernel cannot revalidate names on request ({}); caching none",
+                   *mnt, st.message());
+    }
+  }
+  spdlog::info("mounted {} at {} as {}{}", *root, *mnt, subject,
+               m->info.cache_names ? " (names cached)" : "");
   SubjectMountInfo info = m->info;
-  std::lock_guard lk(mu_);
-  mounts_.push_back(std::move(m));
+  {
+    std::lock_guard lk(mu_);
+    mounts_.push_back(std::move(m));
+  }
+  expiry_cv_.notify_all();
   return info;
 }
 
@@ -144,17 +203,23 @@ void SubjectMountTable::OnChange(const ChangeEvent& e) {
   };
   using K = ChangeEvent::Kind;
   each([&](KernelCache& cache, const FuseContext& ctx) {
+    // A mount that caches no names needs none dropped (and dropping one
+    // would detach a mount made on it: the kernel's d_invalidate).
+    const bool names = !ctx.exact_entries.load(std::memory_order_relaxed);
     switch (e.kind) {
       case K::kCreated:
-        cache.InvalidateEntry(ctx.Out(e.parent), e.name);
+        if (names) cache.InvalidateEntry(ctx.Out(e.parent), e.name);
         break;
       case K::kRemoved:
-        cache.InvalidateEntry(ctx.Out(e.parent), e.name);
+        if (names) cache.InvalidateEntry(ctx.Out(e.parent), e.name);
         if (e.ino) cache.InvalidateInode(ctx.Out(e.ino));
         break;
       case K::kRenamed:
-        cache.InvalidateEntry(ctx.Out(e.parent), e.name);
-        cache.InvalidateEntry(ctx.Out(e.new_parent), e.new_name);
+        if (names) {
+          cache.InvalidateEntry(ctx.Out(e.parent), e.name);
+          cache.InvalidateEntry(ctx.Out(e.new_parent), e.new_name);
+        }
+        if (e.ino) cache.InvalidateInode(ctx.Out(e.ino));
         break;
       case K::kContentClosed:
       case K::kContentSynced:
@@ -175,6 +240,10 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->audit_ = std::move(audit).value();
   RebacOptions ro;
   ro.audit = part->audit_.get();
+  RebacPart* self = part.get();
+  ro.on_change = [self] {
+    if (self->mounts_) self->mounts_->OnAccessChanged();
+  };
   ro.root_owner = o.admin_subject;
   ro.admin_subjects = {o.admin_subject};
   auto engine = RebacEngine::Open(o.data_dir + "/rebac.db", ro);

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,24 +35,38 @@ namespace nexus {
 // through one mount (or the socket) drops the entries and attributes the
 // other mounts' kernels may hold (only while more than one mount exists).
 //
+// By default a per-subject mount caches no names (FuseContext::
+// exact_entries), like the main mount. Asked to cache names, and when the
+// kernel supports it (FuseMount::IncrementEpoch), it lets the kernel cache
+// them: it has one subject, so it only needs telling when that subject's
+// access changes. Every tuple write and the first expiry among the
+// subject's grants then make the kernel revalidate every cached name
+// before the write returns (a thread waits for the expiries). The price:
+// the kernel drops a revalidated name rather than asking again, and a
+// mount made on it (a bind mount inside the per-subject mount) is
+// detached.
+//
 // Threading: Add/Remove/List from socket background threads; OnChange on
-// the change bus's dispatcher thread. Add and Remove mount and unmount.
+// the change bus's dispatcher thread; OnAccessChanged on the tuple writer's
+// thread. Add and Remove mount and unmount.
 class SubjectMountTable final : public SubjectMounts {
  public:
   // `main` is the daemon's own mount context (settings and metrics are
   // shared); all pointers must outlive the table.
-  SubjectMountTable(Namespace* ns, AccessPolicy* policy, FuseContext* main, unsigned threads);
+  SubjectMountTable(Namespace* ns, RebacPolicy* policy, FuseContext* main, unsigned threads);
   ~SubjectMountTable() override;  // unmounts everything still mounted
 
   // The daemon's own mount, once it exists (null when it is gone).
   void SetMainMount(KernelCache* main);
 
   Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
-                               const std::string& root) override;
+                               const std::string& root, bool cache_names) override;
   std::vector<SubjectMountInfo> List() override;
   Status Remove(const std::string& mountpoint) override;
 
   void OnChange(const ChangeEvent& event);
+  // Tuples changed: mounts that cache names revalidate them all.
+  void OnAccessChanged();
 
  private:
   struct Mount {
@@ -59,17 +74,25 @@ class SubjectMountTable final : public SubjectMounts {
     std::unique_ptr<FuseContext> ctx;
     std::unique_ptr<FuseMount> fuse;
     std::thread serve;
+    bool epoch = false;               // caches names; revalidated by epoch
+    UnixNanos valid_until = kNever;   // the subject's first grant expiry
   };
   static void Stop(Mount& m);
+  // Requires mu_: revalidation for `m` now, and its next expiry.
+  void Revalidate(Mount& m);
+  void ExpiryLoop();
 
   Namespace* const ns_;
-  AccessPolicy* const policy_;
+  RebacPolicy* const policy_;
   FuseContext* const main_ctx_;
   const unsigned threads_;
   std::mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
   std::mutex mu_;
   KernelCache* main_ = nullptr;                 // guarded by mu_
   std::vector<std::unique_ptr<Mount>> mounts_;  // guarded by mu_
+  std::condition_variable expiry_cv_;           // mounts or expiries changed
+  bool stop_ = false;                           // guarded by mu_
+  std::thread expiry_;
 };
 
 class RebacPart {

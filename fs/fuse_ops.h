@@ -48,14 +48,17 @@ struct FuseContext {
   // The namespace inode this mount shows as its root (FUSE_ROOT_ID); a
   // per-subject mount may show a subtree.
   Ino root = kRootIno;
-  // Access control is on: the kernel must ask us, as the caller, about
-  // every name it resolves, since its caches are shared by every process
-  // using the mount (and a grant can be revoked or expire at any instant).
+  // Access control is on and nothing tells the kernel when an answer
+  // changes: it must ask us, as the caller, about every name it resolves.
   // Entries (positive and negative) are then never cached: each path
   // component of each path walk is a lookup we check (fs/access_policy.h).
-  // Attributes stay cached: an inode is only reached by a name we
-  // checked, and reads and writes on an open file do not pay a round trip.
-  bool exact_entries = false;
+  // Attributes stay cached: an inode is only reached by a name we checked,
+  // and reads and writes on an open file do not pay a round trip. Needed on
+  // a mount shared by several subjects (the kernel's caches are not per
+  // uid); a one-subject mount may instead cache names and have the kernel
+  // revalidate them all when the subject's access changes
+  // (FuseMount::IncrementEpoch).
+  std::atomic<bool> exact_entries{false};
   std::string mountpoint;  // where this context is mounted (for messages)
   // Per-operation counts, errors and latencies, indexed as FuseOpNames();
   // null: not measured.
@@ -67,7 +70,9 @@ struct FuseContext {
   double TimeoutFor(Ino ino) const {
     return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;
   }
-  double EntryTimeoutFor(Ino ino) const { return exact_entries ? 0.0 : TimeoutFor(ino); }
+  double EntryTimeoutFor(Ino ino) const {
+    return exact_entries.load(std::memory_order_relaxed) ? 0.0 : TimeoutFor(ino);
+  }
   // The kernel's inode numbers for this mount and the namespace's.
   Ino In(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Out(Ino ino) const { return ino == root ? FUSE_ROOT_ID : ino; }

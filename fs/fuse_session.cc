@@ -1,5 +1,6 @@
 #include "fs/fuse_session.h"
 
+#include <linux/fuse.h>
 #include <sys/mount.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -89,6 +90,19 @@ void FuseMount::InvalidateInode(Ino ino) {
 void FuseMount::InvalidateEntry(Ino parent, const std::string& name) {
   int rc = fuse_lowlevel_notify_inval_entry(se_, parent, name.data(), name.size());
   if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidate entry {}: {}", name, std::strerror(-rc));
+}
+
+Status FuseMount::IncrementEpoch() {
+  // libfuse 3.14 predates this notification: send it as libfuse sends the
+  // others, a bare out-header with the code in `error` and unique 0.
+  constexpr int32_t kNotifyIncEpoch = 8;
+  fuse_out_header h{};
+  h.len = sizeof h;
+  h.error = kNotifyIncEpoch;
+  h.unique = 0;
+  ssize_t n = ::write(fuse_session_fd(se_), &h, sizeof h);
+  if (n != static_cast<ssize_t>(sizeof h)) return Status::FromErrno("FUSE epoch notification");
+  return Status::Ok();
 }
 
 void FuseMount::RequestStop() {

@@ -41,6 +41,11 @@ class FuseMount final : public KernelCache {
   // Best effort: an entry the kernel does not hold is nothing to drop.
   void InvalidateInode(Ino ino) override;
   void InvalidateEntry(Ino parent, const std::string& name) override;
+  // Makes the kernel revalidate every name it caches for this mount on its
+  // next use (FUSE_NOTIFY_INC_EPOCH, Linux 6.16+), without dropping any:
+  // no submount is detached, no cwd is orphaned. ENOSYS/EINVAL when the
+  // kernel does not know it. Not from a FUSE worker.
+  Status IncrementEpoch();
 
  private:
   FuseMount(fuse_session* se, Options options) : se_(se), options_(std::move(options)) {}

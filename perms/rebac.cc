@@ -285,6 +285,7 @@ Result<uint64_t> RebacEngine::Apply(std::string_view actor, std::vector<Tuple> a
   }
   for (const Tuple& t : deletes) Audit(actor, "tuple.delete", t.ToString(), true, "");
   for (const Tuple& t : adds) Audit(actor, "tuple.add", t.ToString(), true, "");
+  if (options_.on_change) options_.on_change();
   return rev;
 }
 

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,9 @@ struct RebacOptions {
   // Written as `<root_owner>#owner@zone:root` at Open when missing; "" skips.
   std::string root_owner = "user:root";
   size_t cache_capacity = 1 << 20;
+  // Called after every committed tuple write, on the writer's thread, with
+  // no engine lock held (e.g. to make kernels revalidate cached names).
+  std::function<void()> on_change;
 };
 
 struct Explanation {

@@ -45,7 +45,7 @@ bool RebacPolicy::CanSee(const Caller& caller, std::string_view path, bool is_di
   return is_dir && HasRootBelow(subject, path);
 }
 
-bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path) {
+std::shared_ptr<const RebacPolicy::Roots> RebacPolicy::RootsOf(const std::string& subject) {
   const UnixNanos now = engine_->clock().Now();
   const uint64_t revision = engine_->revision();
   std::shared_ptr<const Roots> r;
@@ -53,17 +53,26 @@ bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path
     std::shared_lock lk(roots_mu_);
     if (auto it = roots_.find(subject); it != roots_.end()) r = it->second;
   }
-  if (!r || r->revision != revision || now >= r->valid_until) {
-    auto fresh = std::make_shared<Roots>();
-    auto g = engine_->Roots(subject, &fresh->revision);
-    if (!g.ok()) return false;
-    fresh->roots = std::move(*g);
-    fresh->valid_until = fresh->roots.valid_until;
-    r = fresh;
-    std::unique_lock lk(roots_mu_);
-    if (roots_.size() >= 4096) roots_.clear();
-    roots_[subject] = r;
-  }
+  if (r && r->revision == revision && now < r->valid_until) return r;
+  auto fresh = std::make_shared<Roots>();
+  auto g = engine_->Roots(subject, &fresh->revision);
+  if (!g.ok()) return nullptr;
+  fresh->roots = std::move(*g);
+  fresh->valid_until = fresh->roots.valid_until;
+  std::unique_lock lk(roots_mu_);
+  if (roots_.size() >= 4096) roots_.clear();
+  roots_[subject] = fresh;
+  return fresh;
+}
+
+UnixNanos RebacPolicy::GrantsValidUntil(const std::string& subject) {
+  auto r = RootsOf(subject);
+  return r ? r->valid_until : kNever;
+}
+
+bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path) {
+  auto r = RootsOf(subject);
+  if (!r) return false;
   if (r->roots.everything) return true;
   const auto& paths = r->roots.paths;
   if (path == "/") return !paths.empty();

@@ -51,6 +51,10 @@ class RebacPolicy final : public AccessPolicy {
 
   // The object name a path is checked as.
   static std::string ObjectFor(std::string_view path, bool is_dir);
+  // When the first tuple that grants `subject` anything expires (kNever if
+  // none does): until then, and until the next tuple write, every answer
+  // for it stands.
+  UnixNanos GrantsValidUntil(const std::string& subject);
 
  private:
   struct Roots {
@@ -58,6 +62,9 @@ class RebacPolicy final : public AccessPolicy {
     UnixNanos valid_until = 0;
     GrantRoots roots;
   };
+  // The current grant roots of `subject`, cached per revision and until the
+  // first expiry among them; null if the subject does not parse.
+  std::shared_ptr<const Roots> RootsOf(const std::string& subject);
   // True if a grant root of `subject` lies strictly below `path`.
   bool HasRootBelow(const std::string& subject, std::string_view path);
 

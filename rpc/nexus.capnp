@@ -544,12 +544,16 @@ struct SubjectMount {
   subject @1 :Text;   # every call on this mount acts as this subject
   root @2 :Text;      # the namespace path shown as the mount's root
   createdNs @3 :Int64;
+  cachesNames @4 :Bool;  # the kernel caches names (revalidated when access changes)
 }
 
 interface Mounts {
   # Mounts the namespace subtree `root` ("" = "/") at `mountpoint` (an
-  # existing empty directory) for `subject`. Admin only.
-  add @0 (mountpoint :Text, subject :Text, root :Text) -> (mount :SubjectMount, error :Error);
+  # existing empty directory) for `subject`. Admin only. `cacheNames`: let
+  # the kernel cache names, revalidating them all whenever the subject's
+  # access changes (faster path walks; needs Linux 6.16+, else ignored;
+  # a mount made inside this one is detached when its name is revalidated).
+  add @0 (mountpoint :Text, subject :Text, root :Text, cacheNames :Bool) -> (mount :SubjectMount, error :Error);
   list @1 () -> (mounts :List(SubjectMount), error :Error);
   remove @2 (mountpoint :Text) -> (error :Error);
 }

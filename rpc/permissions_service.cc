@@ -827,10 +827,11 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     if (op->call.Fail(results, norm.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor(), who = subject->ToString();
+    const bool cache_names = p.getCacheNames();
     return Job<SubjectMountInfo>(
         kj::mv(op), context,
-        [mounts, actor, mnt = *mnt, who, root = *norm]() -> Result<SubjectMountInfo> {
-          auto m = mounts->Add(mnt, who, root);
+        [mounts, actor, mnt = *mnt, who, root = *norm, cache_names]() -> Result<SubjectMountInfo> {
+          auto m = mounts->Add(mnt, who, root, cache_names);
           if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
           return m;
         },
@@ -875,6 +876,7 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     b.setSubject(m.subject);
     b.setRoot(m.root);
     b.setCreatedNs(m.created_ns);
+    b.setCachesNames(m.cache_names);
   }
 
   // A mount point: an absolute path on the daemon's host.

@@ -71,6 +71,7 @@ struct SubjectMountInfo {
   std::string subject;
   std::string root;  // namespace path shown as the mount's root
   int64_t created_ns = 0;
+  bool cache_names = false;  // the kernel caches names (revalidated by epoch)
 };
 
 // Adds and removes per-subject mounts; implemented by the daemon. Add and
@@ -80,8 +81,10 @@ class SubjectMounts {
   virtual ~SubjectMounts() = default;
   // EINVAL bad subject/root, ENOENT/ENOTDIR mountpoint or root, EBUSY
   // already mounted, EACCES the subject cannot see `root`.
+  // `cache_names`: let the kernel cache names where it can revalidate them
+  // all on request (see SubjectMountTable); otherwise it caches none.
   virtual Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
-                                       const std::string& root) = 0;
+                                       const std::string& root, bool cache_names) = 0;
   virtual std::vector<SubjectMountInfo> List() = 0;
   virtual Status Remove(const std::string& mountpoint) = 0;  // ENOENT if not ours
 };

@@ -164,10 +164,13 @@ mkdir -p "$A"
 expect_rc 0 nx rebac create agent alice editor folder /zone/eng/docs
 expect_rc 1 nx mount add "$A" --as agent:alice --root /zone/ops
 grep -qi "cannot see" "$TEST_ROOT/err" || fail "mount add of an invisible root: $(cat "$TEST_ROOT/err")"
-expect_rc 0 nx mount add "$A" --as agent:alice --root /zone/eng
+# --cache-names: names cached by the kernel, revalidated by epoch on every
+# tuple write and expiry (this kernel must support it for the checks below).
+expect_rc 0 nx mount add "$A" --as agent:alice --root /zone/eng --cache-names
+grep -q "(names cached)" "$TEST_ROOT/out" || fail "mount add --cache-names: $(cat "$TEST_ROOT/out")"
 mountpoint -q "$A" || fail "the per-subject mount is not mounted"
 expect_rc 0 nx --json mount list
-[[ $(json_get '[(m["subject"], m["root"]) for m in j["mounts"]]') == "[('agent:alice', '/zone/eng')]" ]] ||
+[[ $(json_get '[(m["subject"], m["root"], m["cache_names"]) for m in j["mounts"]]') == "[('agent:alice', '/zone/eng', True)]" ]] ||
   fail "mount list: $(cat "$TEST_ROOT/out")"
 # Root in a sandbox bind-mounting it is still alice.
 same "the subtree as alice" "$(lines "" /docs /docs/design.md /docs/secret-plan.md)" "$(find "$A" | sed "s|^$A||" | sort)"
@@ -175,23 +178,62 @@ echo "from the sandbox" >"$A/docs/new.md" || fail "alice (editor) cannot write i
 same "seen on the main mount" "from the sandbox" "$(cat "$M/zone/eng/docs/new.md")"
 denied "Permission denied" sh -c "echo x > $A/outside.md"
 denied "No such file" ls "$A/src"
+# Changes through another mount reach this mount's kernel caches within
+# milliseconds (the change bus invalidates them off the FUSE path).
+eventually() { # eventually WHAT CMD...: CMD succeeds within 2 s
+  local what=$1 i
+  shift
+  for ((i = 0; i < 200; i++)); do "$@" && return 0; sleep 0.01; done
+  fail "$what"
+}
+stat "$A/docs/new.md" >/dev/null  # cached in this mount's kernel
 mv "$M/zone/eng/docs/new.md" "$M/zone/eng/docs/renamed.md"
-[[ ! -e "$A/docs/new.md" && -f "$A/docs/renamed.md" ]] || fail "a rename on the main mount is not seen in the per-subject mount"
+eventually "a rename on the main mount is not seen in the per-subject mount" \
+  test ! -e "$A/docs/new.md" -a -f "$A/docs/renamed.md"
+echo "appended on the host" >>"$M/zone/eng/docs/renamed.md"
+eventually "an append on the main mount is not seen in the per-subject mount" \
+  grep -q "appended on the host" "$A/docs/renamed.md"
 rm "$M/zone/eng/docs/renamed.md"
-[[ ! -e "$A/docs/renamed.md" ]] || fail "a removal on the main mount is not seen in the per-subject mount"
+eventually "a removal on the main mount is not seen in the per-subject mount" \
+  test ! -e "$A/docs/renamed.md"
 cat "$A/docs/design.md" >/dev/null || fail "alice cannot read design.md in her mount"
+stat "$A/docs/secret-plan.md" >/dev/null || fail "alice cannot stat secret-plan.md in her mount"
 expect_rc 0 nx rebac delete agent alice editor folder /zone/eng/docs
+denied "No such file" stat "$A/docs/secret-plan.md"  # its name was cached by the kernel
 denied "No such file" cat "$A/docs/secret-plan.md"
 same "alice's mount after the revoke" "$(lines "" /docs /docs/design.md)" "$(find "$A" | sed "s|^$A||" | sort)"
+# A grant that expires: names this mount's kernel cached stop resolving at
+# the instant (within milliseconds), with no tuple write to announce it.
+expect_rc 0 nx rebac share /zone/eng/src agent alice --role viewer --ttl 2
+stat "$A/src/main.c" >/dev/null || fail "alice cannot stat src/main.c during the grant"
+sleep 2.3
+denied "No such file" stat "$A/src/main.c"
 expect_rc 0 nx mount remove "$A"
 ! mountpoint -q "$A" || fail "mount remove left it mounted"
 expect_rc 1 nx mount remove "$A"
+
+note "a default per-subject mount caches no names: nested mounts survive access changes"
+B=$TEST_ROOT/bob-mnt
+mkdir -p "$B" "$TEST_ROOT/bind-src"
+touch "$TEST_ROOT/bind-src/MARK"
+expect_rc 0 nx mount add "$B" --as user:bob --root /zone/eng/src
+grep -q "(names cached)" "$TEST_ROOT/out" && fail "a default mount caches names"
+mkdir "$M/zone/eng/src/cache"
+mount --bind "$TEST_ROOT/bind-src" "$B/cache" || fail "bind mount inside the per-subject mount"
+[[ -f "$B/cache/MARK" ]] || { ls -la "$B" "$B/cache" "$TEST_ROOT/bind-src" >&2; grep "$B" /proc/mounts >&2; fail "the bind mount is not visible"; }
+expect_rc 0 nx rebac create user bob viewer file /zone/eng/docs/design.md
+[[ -f "$B/cache/MARK" ]] || fail "a tuple write detached a mount inside the per-subject mount"
+expect_rc 0 nx rebac delete user bob editor folder /zone/eng/src
+denied "No such file" ls "$B/cache"   # bob lost src: the name is gone for him
+umount -l "$B/cache" 2>/dev/null || true
+expect_rc 0 nx mount remove "$B"
 
 note "restart: tuples and bindings persist"
 nexus_stop
 nexus_start
 same "alice after a restart" "design" "$(as 1000 cat "$M/zone/eng/docs/design.md")"
 denied "No such file" as 1000 cat "$M/zone/eng/docs/secret-plan.md"
-same "bob after a restart" "src" "$(as 1001 ls "$M/zone/eng")"
+same "bob after a restart" "docs" "$(as 1001 ls "$M/zone/eng")"
+denied "No such file" as 1001 ls "$M/zone/eng/src"
 nexus_stop
 echo PASS

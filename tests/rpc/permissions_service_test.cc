@@ -33,10 +33,10 @@ using Code = rpc::Error::Code;
 class FakeMounts final : public SubjectMounts {
  public:
   Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
-                               const std::string& root) override {
+                               const std::string& root, bool cache_names) override {
     std::lock_guard lk(mu_);
     if (mounts_.count(mountpoint)) return Status::Error(EBUSY, mountpoint + " is already mounted");
-    SubjectMountInfo m{mountpoint, subject, root, 1234};
+    SubjectMountInfo m{mountpoint, subject, root, 1234, cache_names};
     mounts_[mountpoint] = m;
     return m;
   }
