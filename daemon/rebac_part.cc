@@ -197,9 +197,12 @@ Status SubjectMountTable::Remove(const std::string& mountpoint) {
 void SubjectMountTable::OnChange(const ChangeEvent& e) {
   std::lock_guard lk(mu_);
   if (mounts_.empty()) return;  // one mount: the kernel saw the change itself
+  // The mount a change came through saw it happen: only the others drop
+  // what their kernels hold.
   auto each = [&](auto&& fn) {
-    if (main_) fn(*main_, *main_ctx_);
-    for (const auto& m : mounts_) fn(*m->fuse, *m->ctx);
+    if (main_ && e.caller.origin != main_ctx_) fn(*main_, *main_ctx_);
+    for (const auto& m : mounts_)
+      if (e.caller.origin != m->ctx.get()) fn(*m->fuse, *m->ctx);
   };
   using K = ChangeEvent::Kind;
   each([&](KernelCache& cache, const FuseContext& ctx) {

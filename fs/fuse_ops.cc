@@ -15,6 +15,7 @@ Caller CallerOf(fuse_req_t req) {
   caller.pid = c->pid;
   caller.umask = c->umask;
   caller.subject = Ctx(req).subject;
+  caller.origin = &Ctx(req);
   return caller;
 }
 

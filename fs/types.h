@@ -36,6 +36,10 @@ struct Caller {
   // by the AccessPolicy (fs/access_policy.h) and valid for its lifetime;
   // null: the subject the uid maps to.
   const std::string* subject = nullptr;
+  // The mount the call came through (its FuseContext), so a change is not
+  // invalidated in the kernel cache that made it; null: the socket or the
+  // daemon itself.
+  const void* origin = nullptr;
   bool IsRoot() const { return uid == 0; }
 };
 

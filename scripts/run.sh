@@ -19,6 +19,9 @@ In another terminal, try:
   build/bin/nexus write /notes.txt "hi" && cat $root/mnt/notes.txt
   echo again >> $root/mnt/hello.txt && build/bin/nexus versions history /hello.txt
   build/bin/nexus grep -i hello /            # search, kept current as files change
+Root and the user who started nexusd are admins; any other uid sees only what
+it is granted (ReBAC). To let uid 1000 work as user:me everywhere:
+  build/bin/nexus identity bind --uid 1000 user:me && build/bin/nexus rebac share / user me --role editor
 Stop with Ctrl-C: the mount is released and everything is kept for next time.
 
 EOT
