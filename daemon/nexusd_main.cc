@@ -19,6 +19,7 @@
 #include "daemon/data_dir_lock.h"
 #include "daemon/http_status.h"
 #include "daemon/options.h"
+#include "daemon/mesh_part.h"
 #include "daemon/rebac_part.h"
 #include "daemon/search_part.h"
 #include "daemon/versions_part.h"
@@ -97,8 +98,12 @@ std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
     if (on && name == "workspace" && !o.workspace.empty()) f.detail = o.workspace + " at /zone/local";
     // Their libraries are built and tested (docs/*.md) but the daemon does
     // not serve them yet: say so rather than pretend.
-    if (name == "mesh")
-      f = {name, State::kUnavailable, "library only (docs/" + name + ".md); not served by nexusd yet"};
+    if (on && name == "mesh" && !o.director)
+      f = {name, State::kDisabled, "not a --director (joining as a node is not served yet)"};
+    if (on && name == "mesh" && o.director)
+      f.detail = "director" + (o.listen.empty() ? std::string("; no --listen: nodes can only "
+                                                              "join over the Unix socket")
+                                                : "; nodes join at " + o.listen);
     out.push_back(std::move(f));
   }
   return out;
@@ -185,6 +190,12 @@ int Run(const DaemonOptions& o) {
     rebac = std::move(rp).value();
     ns.SetAccessPolicy(rebac->policy());
   }
+  std::unique_ptr<MeshPart> mesh;
+  if (Enabled(features, "mesh")) {
+    auto mp = MeshPart::Open(o, *data_dir);
+    if (!mp.ok()) return spdlog::error("mesh: {}", mp.status().ToString()), kExitFailure;
+    mesh = std::move(mp).value();
+  }
   if (versions) versions->Run();
 
   // The control socket: up before the mount, so `nexus ready` can watch the
@@ -220,6 +231,7 @@ int Run(const DaemonOptions& o) {
   service.jobs = jobs.get();
   if (versions) versions->Fill(service);
   if (search) search->Fill(service);
+  if (mesh) mesh->Fill(service);
 
   FuseContext ctx;
   ctx.ns = &ns;
@@ -257,6 +269,7 @@ int Run(const DaemonOptions& o) {
   auto server = SocketServer::Start(&service, sopts, std::move(http));
   if (!server.ok()) return spdlog::error("control socket: {}", server.status().ToString()), kExitFailure;
   info.listen = (*server)->listen_address();
+  if (mesh) mesh->SetAddress(info.listen.empty() ? info.socket_path : info.listen);
   info.http = (*server)->http_address();
   spdlog::info("control socket {}{}{}", info.socket_path,
                info.listen.empty() ? "" : ", TLS on " + info.listen,
@@ -288,6 +301,7 @@ int Run(const DaemonOptions& o) {
   search.reset();
   versions.reset();  // stops capturing (the queue is left to the next reconcile), commits
   rebac.reset();     // after every user of the policy; flushes the audit log
+  mesh.reset();
   workspace.reset();
   native->reset();  // commits, marks the shutdown clean
   if (!served.ok()) return spdlog::error("{}", served.ToString()), kExitFailure;

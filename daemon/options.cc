@@ -75,6 +75,7 @@ const std::map<std::string, Setter>& ValueOptions() {
       {"tls-cert", Text(&DaemonOptions::tls_cert)},
       {"tls-key", Text(&DaemonOptions::tls_key)},
       {"http", Text(&DaemonOptions::http)},
+      {"registration-key", Text(&DaemonOptions::registration_key)},
       {"log-level",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -160,6 +161,7 @@ const std::map<std::string, bool DaemonOptions::*>& BoolOptions() {
   static const std::map<std::string, bool DaemonOptions::*> kOptions = {
       {"writeback-cache", &DaemonOptions::writeback_cache},
       {"fuse-debug", &DaemonOptions::fuse_debug},
+      {"director", &DaemonOptions::director},
   };
   return kOptions;
 }
@@ -309,6 +311,10 @@ Options:
                            st_blocks lags until writeback, SEEK_DATA/SEEK_HOLE
                            report holes as data; not with --workspace)
   --fuse-debug             log every FUSE request (very verbose)
+  --director               direct a mesh: keep its fleet and tasks (DIR/mesh/);
+                           nodes join over --listen with the registration key
+  --registration-key K     the key joining nodes must present (required with
+                           --director; distinct from API keys; ${file:...} ok)
   --version                print the version and exit
   -h, --help               print this help and exit
 
@@ -394,6 +400,10 @@ Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args,
   if (o.writeback_cache && !o.workspace.empty())
     return Status::Error(EINVAL, "--writeback-cache cannot be used with --workspace: host-side "
                                  "changes to the workspace would not be seen");
+  if (o.director && o.registration_key.empty())
+    return Status::Error(EINVAL, "--director needs --registration-key (the key nodes join with)");
+  if (!o.director && !o.registration_key.empty())
+    return Status::Error(EINVAL, "--registration-key is only for a --director");
   return o;
 }
 

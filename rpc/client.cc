@@ -38,6 +38,7 @@ struct NexusClient::State {
   kj::Own<kj::AsyncIoStream> stream;
   kj::Own<capnp::TwoPartyVatNetwork> network;
   kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+  kj::Maybe<rpc::Nexus::Client> bootstrap;
   kj::Maybe<rpc::Session::Client> session;
 };
 
@@ -47,12 +48,14 @@ NexusClient::~NexusClient() {
   if (!state_) return;
   // Drop capabilities before the connection they live on.
   state_->session = nullptr;
+  state_->bootstrap = nullptr;
   state_->rpc = nullptr;
   state_->network = nullptr;
   state_->stream = nullptr;
 }
 
 rpc::Session::Client& NexusClient::session() { return KJ_ASSERT_NONNULL(state_->session); }
+rpc::Nexus::Client& NexusClient::bootstrap() { return KJ_ASSERT_NONNULL(state_->bootstrap); }
 kj::WaitScope& NexusClient::wait_scope() { return state_->io.waitScope; }
 kj::Timer& NexusClient::timer() { return state_->io.provider->getTimer(); }
 
@@ -117,6 +120,7 @@ Result<std::unique_ptr<NexusClient>> NexusClient::Connect(const ConnectOptions& 
   auto vat = vat_message.getRoot<capnp::rpc::twoparty::VatId>();
   vat.setSide(capnp::rpc::twoparty::Side::SERVER);
   auto bootstrap = s.rpc->bootstrap(vat).castAs<rpc::Nexus>();
+  s.bootstrap = bootstrap;
   auto req = bootstrap.authenticateRequest();
   req.setApiKey(o.api_key);
   req.setClient(o.client_name);

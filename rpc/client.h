@@ -37,6 +37,9 @@ class NexusClient {
   ~NexusClient();
 
   rpc::Session::Client& session();
+  // The connection's bootstrap capability (for calls made without a
+  // session, e.g. a mesh node's).
+  rpc::Nexus::Client& bootstrap();
   kj::WaitScope& wait_scope();
   kj::Timer& timer();
   // The identity the daemon authenticated.

@@ -72,6 +72,12 @@ interface Nexus {
 
   # Liveness without authentication: the daemon's version.
   ping @1 () -> (version :Text);
+
+  # Mesh nodes (docs/mesh.md), on a director's listener, without an API key:
+  # joins with the registration key (the credential is returned once) ...
+  meshRegister @2 (registrationKey :Text, name :Text, address :Text, capacity :Int64) -> (credential :MeshCredential, error :Error);
+  # ... and opens a joined node's own session with its credential.
+  meshNode @3 (nodeId :Text, credential :Text) -> (node :MeshNode, error :Error);
 }
 
 # One feature of the daemon and whether this instance has it on.
@@ -131,6 +137,9 @@ interface Session {
   permissions @8 () -> (permissions :Permissions);
   # Per-subject FUSE mounts served by this daemon (admin only).
   mounts @9 () -> (mounts :Mounts);
+  # The mesh: this daemon's part in it and, on a director, the fleet and its
+  # tasks; `unavailable` when the daemon is neither director nor node.
+  mesh @10 () -> (mesh :Mesh);
 }
 
 # ---------------------------------------------------------------- files
@@ -556,4 +565,122 @@ interface Mounts {
   add @0 (mountpoint :Text, subject :Text, root :Text, cacheNames :Bool) -> (mount :SubjectMount, error :Error);
   list @1 () -> (mounts :List(SubjectMount), error :Error);
   remove @2 (mountpoint :Text) -> (error :Error);
+}
+
+# ---------------------------------------------------------------- mesh
+
+# A node credential: shown once, at registration or rotation.
+struct MeshCredential {
+  nodeId @0 :Text;
+  credential @1 :Text;    # "nxn_" + 64 hex; only its SHA-256 is stored
+  fingerprint @2 :Text;   # "sha256:" + 16 hex, safe to display
+}
+
+struct MeshNodeInfo {
+  id @0 :Text;            # "n-<k>"
+  name @1 :Text;
+  address @2 :Text;
+  capacity @3 :Int64;
+  trust @4 :Text;         # trusted | untrusted
+  state @5 :Text;         # ready | drained | down | revoked
+  fingerprint @6 :Text;
+  queueDepth @7 :Int64;
+  freeCapacity @8 :Int64;
+  activeTasks @9 :Int64;
+  registeredAtNs @10 :Int64;
+  lastHeartbeatNs @11 :Int64;
+}
+
+struct MeshTaskSpec {
+  name @0 :Text;
+  command @1 :Text;          # run with /bin/sh -c in the worker's sandbox
+  zone @2 :Text;             # bound read-write at /zone
+  requiredTrust @3 :Text;    # trusted (default, also when empty) | untrusted
+  maxAttempts @4 :Int32;     # 0: the default (3)
+  allowNetwork @5 :Bool;
+}
+
+struct MeshTask {
+  id @0 :Text;               # "t-<k>"
+  spec @1 :MeshTaskSpec;
+  submitter @2 :Text;        # API key id ("" for the operator)
+  state @3 :Text;            # pending | assigned | running | succeeded | failed | cancelled
+  nodeId @4 :Text;
+  nodeAddress @5 :Text;
+  leaseToken @6 :Text;       # only when handed to its holder (schedule, migrate, claim)
+  leaseExpiresNs @7 :Int64;
+  attempts @8 :Int32;
+  notBeforeNs @9 :Int64;
+  reason @10 :Text;
+  progress @11 :Text;
+  checkpointRef @12 :Text;
+  hasResult @13 :Bool;
+  createdAtNs @14 :Int64;
+  updatedAtNs @15 :Int64;
+}
+
+struct MeshFile {
+  name @0 :Text;             # no "/"
+  content @1 :Data;
+}
+
+struct MeshResultFile {
+  name @0 :Text;             # stdout, stderr, files/<name>
+  size @1 :UInt64;
+  sha256 @2 :Text;           # hex
+}
+
+struct MeshResult {
+  taskId @0 :Text;
+  exitCode @1 :Int32;
+  completedAtNs @2 :Int64;
+  files @3 :List(MeshResultFile);
+}
+
+# The operator's view. Fleet and task methods need this daemon to be the
+# director (`unavailable` otherwise) and, except creating and reading
+# tasks, an admin session. Lease-holder methods (start ... migrate) need
+# the task's current lease token: a wrong, stale or expired one is
+# `conflict`.
+interface Mesh {
+  status @0 () -> (director :Bool, worker :Bool, nodeId :Text, directorAddress :Text, fingerprint :Text, nodes :UInt32, tasks :UInt32, error :Error);
+  nodes @1 () -> (nodes :List(MeshNodeInfo), error :Error);
+  trust @2 (node :Text, trusted :Bool) -> (error :Error);
+  revoke @3 (node :Text) -> (error :Error);
+  admit @4 (node :Text) -> (error :Error);
+  drain @5 (node :Text) -> (error :Error);
+  createTask @6 (spec :MeshTaskSpec) -> (task :MeshTask, error :Error);
+  listTasks @7 () -> (tasks :List(MeshTask), error :Error);
+  getTask @8 (id :Text) -> (task :MeshTask, error :Error);
+  # Places one task; with an empty id, every pending task.
+  schedule @9 (id :Text) -> (placements :List(MeshTask), pending :UInt32, error :Error);
+  start @10 (id :Text, token :Text) -> (error :Error);
+  progress @11 (id :Text, token :Text, progress :Text, checkpoint :Text) -> (error :Error);
+  extend @12 (id :Text, token :Text, ttlSeconds :Float64) -> (leaseExpiresNs :Int64, error :Error);
+  complete @13 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile)) -> (task :MeshTask, error :Error);
+  fail @14 (id :Text, token :Text, reason :Text) -> (task :MeshTask, error :Error);
+  migrate @15 (id :Text, token :Text, checkpoint :Text) -> (task :MeshTask, error :Error);
+  retry @16 (id :Text) -> (task :MeshTask, error :Error);
+  cancel @17 (id :Text) -> (task :MeshTask, error :Error);
+  result @18 (id :Text) -> (result :MeshResult, error :Error);
+  resultFile @19 (id :Text, name :Text) -> (content :Data, sha256 :Text, error :Error);
+  # On a node: join the director at `director` (HOST:PORT, TLS, its
+  # certificate checked against `caFile` on this host) as `name`.
+  join @20 (director :Text, registrationKey :Text, caFile :Text, name :Text, capacity :Int64) -> (nodeId :Text, fingerprint :Text, error :Error);
+  # On a node: a new credential from the director; the old one is refused
+  # from then on.
+  rotateCredential @21 () -> (nodeId :Text, fingerprint :Text, error :Error);
+}
+
+# A joined node's session with the director.
+interface MeshNode {
+  heartbeat @0 (queueDepth :Int64, freeCapacity :Int64) -> (state :Text, trust :Text, error :Error);
+  rotateCredential @1 () -> (credential :MeshCredential, error :Error);
+  # Tasks placed on this node whose lease tokens it has not been given yet.
+  claim @2 () -> (tasks :List(MeshTask), error :Error);
+  start @3 (id :Text, token :Text) -> (error :Error);
+  progress @4 (id :Text, token :Text, progress :Text, checkpoint :Text) -> (error :Error);
+  extend @5 (id :Text, token :Text, ttlSeconds :Float64) -> (leaseExpiresNs :Int64, error :Error);
+  complete @6 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile)) -> (task :MeshTask, error :Error);
+  fail @7 (id :Text, token :Text, reason :Text) -> (task :MeshTask, error :Error);
 }

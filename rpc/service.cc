@@ -645,6 +645,12 @@ class SessionImpl final : public rpc::Session::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> mesh(MeshContext context) override {
+    Call call(*conn_, "session.mesh");
+    context.getResults().setMesh(MakeMeshService(conn_));
+    return kj::READY_NOW;
+  }
+
  private:
   ConnPtr conn_;
 };
@@ -710,6 +716,14 @@ class NexusImpl final : public rpc::Nexus::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> meshRegister(MeshRegisterContext context) override {
+    return MeshRegister(*ctx_, peer_, context);
+  }
+
+  kj::Promise<void> meshNode(MeshNodeContext context) override {
+    return MeshNodeSession(*ctx_, peer_, context);
+  }
+
  private:
   ServiceContext* ctx_;
   PeerInfo peer_;
@@ -753,7 +767,7 @@ kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
 std::vector<std::string> RpcMethodNames() {
   std::vector<std::string> names = {"nexus.authenticate", "session.identity", "session.status",    "session.features",
           "session.files",      "session.locks",    "session.admin",     "session.versions",
-          "session.search",     "session.permissions", "session.mounts", "files.write",
+          "session.search",     "session.permissions", "session.mounts", "session.mesh", "files.write",
           "files.read",         "files.stat",       "files.list",        "files.mkdir",
           "files.rmdir",        "files.renameBatch", "files.removeBatch", "files.readBulk",
           "files.writeStream",  "bytesink.write",   "bytesink.done",     "locks.acquire",
@@ -763,6 +777,7 @@ std::vector<std::string> RpcMethodNames() {
   for (const std::string& m : VersionsMethodNames()) names.push_back(m);
   for (const std::string& m : SearchMethodNames()) names.push_back(m);
   for (const std::string& m : PermissionsMethodNames()) names.push_back(m);
+  for (const std::string& m : MeshMethodNames()) names.push_back(m);
   return names;
 }
 

@@ -33,6 +33,7 @@ class AccessPolicy;
 class AuditLog;
 class IdentityMap;
 class RebacEngine;
+class MeshOffice;
 namespace versions {
 class VersionStore;
 class Recorder;
@@ -138,6 +139,9 @@ struct ServiceContext {
 
   // Per-subject mounts (null: unavailable).
   SubjectMounts* mounts = nullptr;
+
+  // The mesh director and its token mailbox (null: this daemon is not one).
+  MeshOffice* mesh = nullptr;
 };
 
 // Who is on the other end of a connection, before authentication.

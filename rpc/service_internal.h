@@ -119,8 +119,15 @@ kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);  // versions_s
 kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);      // search_service.cc
 kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn);  // permissions_service.cc
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // permissions_service.cc
+kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh_service.cc
+// Nexus.meshRegister / meshNode: a node joining, a joined node's session.
+kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
+                               capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context);  // mesh_service.cc
+kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
+                                  capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);   // mesh_service.cc
 std::vector<std::string> VersionsMethodNames();
 std::vector<std::string> SearchMethodNames();
 std::vector<std::string> PermissionsMethodNames();  // permissions.* and mounts.*
+std::vector<std::string> MeshMethodNames();         // mesh.*, meshnode.*
 
 }  // namespace nexus

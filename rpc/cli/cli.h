@@ -106,5 +106,6 @@ void AddAdminCommands(std::vector<Command>* table);
 void AddVersionCommands(std::vector<Command>* table);  // versions *, snapshot *
 void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, path-context *
 void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
+void AddMeshCommands(std::vector<Command>* table);     // mesh *
 
 }  // namespace nexus::cli

@@ -35,6 +35,7 @@ std::vector<Command> BuildTable() {
   AddVersionCommands(&table);
   AddSearchCommands(&table);
   AddRebacCommands(&table);
+  AddMeshCommands(&table);
   return table;
 }
 

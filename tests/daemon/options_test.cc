@@ -133,5 +133,19 @@ TEST(OptionsTest, FeaturesVersionsAndSearchOptions) {
   EXPECT_FALSE(ParseDaemonOptions({"--search-embeddings", "ftp://x"}).ok());
 }
 
+TEST(OptionsTest, ADirectorNeedsItsRegistrationKey) {
+  auto o = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--director"},
+                              Env{{"NEXUS_REGISTRATION_KEY", "k1"}});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_TRUE(o->director);
+  EXPECT_EQ(o->registration_key, "k1");
+  auto missing = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--director"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--registration-key"), std::string::npos);
+  auto stray = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--registration-key", "k"});
+  ASSERT_FALSE(stray.ok());
+  EXPECT_NE(stray.status().message().find("--director"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nexus

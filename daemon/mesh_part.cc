@@ -1,0 +1,70 @@
+#include "daemon/mesh_part.h"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace nexus {
+
+Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options,
+                                                 const std::string& data_dir) {
+  const std::string dir = data_dir + "/mesh";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
+  std::unique_ptr<MeshPart> part(new MeshPart());
+  auto store = mesh::SqliteStore::Open(dir + "/mesh.db", &DefaultClock());
+  if (!store.ok()) return Status::Error(store.code(), "mesh store: " + store.status().message());
+  part->store_ = std::move(store).value();
+  mesh::DirectorOptions dopts;
+  dopts.registration_key = options.registration_key;
+  dopts.results_dir = dir + "/results";
+  auto director = mesh::Director::Open(part->store_.get(), &DefaultClock(), dopts);
+  if (!director.ok()) return Status::Error(director.code(), "mesh director: " + director.status().message());
+  part->director_ = std::move(director).value();
+  spdlog::info("mesh: directing {} nodes, {} tasks (state in {})",
+               part->director_->ListNodes().size(), part->director_->ListTasks().size(), dir);
+  return part;
+}
+
+MeshPart::~MeshPart() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (housekeeping_.joinable()) housekeeping_.join();
+  director_.reset();
+  store_.reset();
+}
+
+void MeshPart::Fill(ServiceContext& ctx) {
+  office_ = std::make_unique<MeshOffice>(director_.get());
+  ctx.mesh = office_.get();
+  housekeeping_ = std::thread([this] { Housekeeping(); });
+}
+
+void MeshPart::Housekeeping() {
+  std::unique_lock lk(mu_);
+  while (!cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stop_; })) {
+    lk.unlock();
+    director_->Tick(mesh::MeshNow(DefaultClock()));
+    bool pending = false, ready = false;
+    for (const auto& t : director_->ListTasks())
+      pending = pending || t.state == mesh::TaskState::kPending;
+    for (const auto& n : director_->ListNodes())
+      ready = ready || n.state == mesh::NodeState::kReady;
+    if (pending && ready) {
+      auto placed = director_->ScheduleAll();
+      if (placed.ok()) {
+        office_->Deliver(placed->placements);
+        if (placed->assigned) spdlog::info("mesh: placed {} tasks", placed->assigned);
+      } else {
+        spdlog::warn("mesh: scheduling failed: {}", placed.status().ToString());
+      }
+    }
+    lk.lock();
+  }
+}
+
+}  // namespace nexus

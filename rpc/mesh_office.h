@@ -1,0 +1,61 @@
+// MeshOffice: what the control socket needs of this daemon's director.
+//
+// The director (mesh/director.h) returns each placement's lease token once,
+// to whoever scheduled it. The office keeps the tokens of placements not yet
+// handed to their node and gives them out when that node claims its work
+// (MeshNode.claim); tokens of a director that restarts before a claim are
+// lost, so those leases expire and the tasks are placed again.
+//
+// Thread-safety: all methods may be called concurrently.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mesh/director.h"
+
+namespace nexus {
+
+class MeshOffice {
+ public:
+  explicit MeshOffice(mesh::Director* director) : director_(director) {}
+
+  mesh::Director* director() const { return director_; }
+  // Where nodes reach this director (known once the listener is up).
+  std::string address() const {
+    std::lock_guard lk(mu_);
+    return address_;
+  }
+  void SetAddress(std::string address) {
+    std::lock_guard lk(mu_);
+    address_ = std::move(address);
+  }
+
+  // Keeps the tokens of `placements` for their nodes.
+  void Deliver(const std::vector<mesh::TaskInfo>& placements) {
+    std::lock_guard lk(mu_);
+    for (const auto& t : placements)
+      if (!t.node_id.empty() && !t.lease_token.empty()) mailbox_[t.node_id][t.id] = t;
+  }
+  // The placements on `node_id` whose tokens it has not received, in task
+  // order; each is handed out once.
+  std::vector<mesh::TaskInfo> Claim(const std::string& node_id) {
+    std::lock_guard lk(mu_);
+    std::vector<mesh::TaskInfo> out;
+    auto it = mailbox_.find(node_id);
+    if (it == mailbox_.end()) return out;
+    for (auto& [_, t] : it->second) out.push_back(std::move(t));
+    mailbox_.erase(it);
+    return out;
+  }
+
+ private:
+  mesh::Director* const director_;
+  mutable std::mutex mu_;
+  std::string address_;  // guarded by mu_
+  std::map<std::string, std::map<std::string, mesh::TaskInfo>> mailbox_;  // node -> task -> info
+};
+
+}  // namespace nexus

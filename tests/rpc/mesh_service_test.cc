@@ -1,0 +1,327 @@
+// The mesh over real sockets: a SocketServer in this process whose context
+// holds a real Director (on an in-memory store), real NexusClient
+// connections for the operator and for a node.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include "fs/native_backend.h"
+#include "mesh/director.h"
+#include "mesh/memory_store.h"
+#include "rpc/background_jobs.h"
+#include "rpc/bytes.h"
+#include "rpc/client.h"
+#include "rpc/mesh_office.h"
+#include "rpc/socket_server.h"
+#include "tests/fs/test_util.h"
+
+namespace nexus {
+namespace {
+
+using Code = rpc::Error::Code;
+
+template <typename Reply>
+Code CodeOf(Result<Reply>& r) {
+  if (!r.ok()) return Code::INTERNAL;
+  return r->hasError() ? r->getError().getCode() : Code::OK;
+}
+template <typename Reply>
+std::string MessageOf(Result<Reply>& r) {
+  if (!r.ok()) return r.status().ToString();
+  return r->hasError() ? std::string(r->getError().getMessage()) : std::string();
+}
+
+class MeshServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NativeBackend::Options o;
+    o.data_dir = dir_.path();
+    backend_ = NativeBackend::Open(o).value();
+    ns_ = std::make_unique<Namespace>(backend_.get());
+    files_ = std::make_unique<PathFiles>(ns_.get());
+    keys_ = KeyStore::Open(dir_.path() + "/auth.db").value();
+    metrics_ = std::make_unique<OpMetrics>("nexus_rpc", "method", RpcMethodNames());
+    store_ = std::make_unique<mesh::MemoryStore>(&DefaultClock());
+    mesh::DirectorOptions d;
+    d.registration_key = "reg-key";
+    d.results_dir = dir_.path() + "/results";
+    director_ = mesh::Director::Open(store_.get(), &DefaultClock(), d).value();
+    office_ = std::make_unique<MeshOffice>(director_.get());
+    office_->SetAddress("127.0.0.1:7400");
+    info_.version = "test";
+    info_.mounted = true;
+    ctx_.info = &info_;
+    ctx_.files = files_.get();
+    ctx_.keys = keys_.get();
+    ctx_.metrics = metrics_.get();
+    ctx_.operator_uid = ::getuid();
+    ctx_.mesh = office_.get();
+    jobs_ = std::make_unique<BackgroundJobs>(2);
+    ctx_.jobs = jobs_.get();
+    SocketServer::Options so;
+    so.unix_path = dir_.path() + "/s.sock";
+    server_ = SocketServer::Start(&ctx_, so).value();
+    op_ = Connect("");
+    mesh_ptr_ = std::make_unique<rpc::Mesh::Client>(op_->session().meshRequest().send().getMesh());
+    mesh_ = mesh_ptr_.get();
+  }
+  void TearDown() override {
+    mesh_ptr_.reset();
+    op_.reset();
+    server_.reset();
+    jobs_.reset();
+  }
+
+  std::unique_ptr<NexusClient> Connect(const std::string& key) {
+    ConnectOptions o;
+    o.socket_path = dir_.path() + "/s.sock";
+    o.api_key = key;
+    auto c = NexusClient::Connect(o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::move(c).value();
+  }
+  // Registers a node; returns {id, credential}.
+  std::pair<std::string, std::string> Register(const std::string& name) {
+    auto req = op_->bootstrap().meshRegisterRequest();
+    req.setRegistrationKey("reg-key");
+    req.setName(name);
+    req.setAddress(name + ":7400");
+    req.setCapacity(4);
+    auto r = op_->Wait(req.send());
+    EXPECT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    if (CodeOf(r) != Code::OK) return {};
+    return {r->getCredential().getNodeId(), r->getCredential().getCredential()};
+  }
+  rpc::MeshNode::Client Node(const std::string& id, const std::string& cred, Code* code = nullptr) {
+    auto req = op_->bootstrap().meshNodeRequest();
+    req.setNodeId(id);
+    req.setCredential(cred);
+    auto r = op_->Wait(req.send());
+    if (code) *code = CodeOf(r);
+    return r.ok() ? r->getNode() : rpc::MeshNode::Client(nullptr);
+  }
+  Code Heartbeat(rpc::MeshNode::Client& node) {
+    auto req = node.heartbeatRequest();
+    req.setQueueDepth(0);
+    req.setFreeCapacity(4);
+    auto r = op_->Wait(req.send());
+    return CodeOf(r);
+  }
+  Code Trust(const std::string& id) {
+    auto req = mesh_->trustRequest();
+    req.setNode(id);
+    req.setTrusted(true);
+    auto r = op_->Wait(req.send());
+    return CodeOf(r);
+  }
+  std::string CreateTask(const std::string& name) {
+    auto req = mesh_->createTaskRequest();
+    auto s = req.initSpec();
+    s.setName(name);
+    s.setCommand("echo hi");
+    auto r = op_->Wait(req.send());
+    EXPECT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    return r.ok() && !r->hasError() ? std::string(r->getTask().getId()) : "";
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<NativeBackend> backend_;
+  std::unique_ptr<Namespace> ns_;
+  std::unique_ptr<PathFiles> files_;
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<OpMetrics> metrics_;
+  std::unique_ptr<mesh::MemoryStore> store_;
+  std::unique_ptr<mesh::Director> director_;
+  std::unique_ptr<MeshOffice> office_;
+  std::unique_ptr<BackgroundJobs> jobs_;
+  DaemonInfo info_;
+  ServiceContext ctx_;
+  std::unique_ptr<SocketServer> server_;
+  std::unique_ptr<NexusClient> op_;
+  std::unique_ptr<rpc::Mesh::Client> mesh_ptr_;
+  rpc::Mesh::Client* mesh_ = nullptr;
+};
+
+TEST_F(MeshServiceTest, AWrongRegistrationKeyIsRefused) {
+  auto req = op_->bootstrap().meshRegisterRequest();
+  req.setRegistrationKey("an operator's api key is not it");
+  req.setName("n1");
+  req.setAddress("n1:7400");
+  auto r = op_->Wait(req.send());
+  EXPECT_EQ(CodeOf(r), Code::UNAUTHENTICATED) << MessageOf(r);
+  auto nodes = op_->Wait(mesh_->nodesRequest().send());
+  ASSERT_EQ(CodeOf(nodes), Code::OK);
+  EXPECT_EQ(nodes->getNodes().size(), 0u);  // the director does not list itself
+  Code code;
+  Node("n-1", "nxn_bogus", &code);
+  EXPECT_EQ(code, Code::UNAUTHENTICATED);
+}
+
+TEST_F(MeshServiceTest, ATaskRunsItsCourseUnderALease) {
+  auto [id, cred] = Register("n1");
+  ASSERT_FALSE(id.empty());
+  auto node = Node(id, cred);
+  EXPECT_EQ(Heartbeat(node), Code::OK);
+  const std::string t = CreateTask("build");
+  // Untrusted nodes get no trusted work: the task stays pending, with why.
+  {
+    auto req = mesh_->scheduleRequest();
+    req.setId(t);
+    auto r = op_->Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    EXPECT_EQ(r->getPending(), 1u);
+    EXPECT_NE(std::string(r->getPlacements()[0].getReason()).find("untrusted"), std::string::npos)
+        << r->getPlacements()[0].getReason().cStr();
+  }
+  ASSERT_EQ(Trust(id), Code::OK);
+  std::string token;
+  {
+    auto r = op_->Wait(mesh_->scheduleRequest().send());  // every pending task
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    ASSERT_EQ(r->getPlacements().size(), 1u);
+    EXPECT_EQ(std::string(r->getPlacements()[0].getNodeId()), id);
+    token = r->getPlacements()[0].getLeaseToken();
+    EXPECT_FALSE(token.empty());
+  }
+  // The node claims its placement, with the token, exactly once.
+  {
+    auto r = op_->Wait(node.claimRequest().send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    ASSERT_EQ(r->getTasks().size(), 1u);
+    EXPECT_EQ(std::string(r->getTasks()[0].getLeaseToken()), token);
+    auto again = op_->Wait(node.claimRequest().send());
+    EXPECT_EQ(again->getTasks().size(), 0u);
+  }
+  {
+    auto req = node.startRequest();
+    req.setId(t);
+    req.setToken("not-the-token");
+    auto r = op_->Wait(req.send());
+    EXPECT_EQ(CodeOf(r), Code::CONFLICT) << MessageOf(r);
+    auto right = node.startRequest();
+    right.setId(t);
+    right.setToken(token);
+    auto ok = op_->Wait(right.send());
+    EXPECT_EQ(CodeOf(ok), Code::OK) << MessageOf(ok);
+  }
+  {
+    auto req = node.extendRequest();
+    req.setId(t);
+    req.setToken(token);
+    req.setTtlSeconds(120);
+    auto r = op_->Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    EXPECT_GT(r->getLeaseExpiresNs(), DefaultClock().Now() + 100'000'000'000);
+  }
+  {
+    auto req = node.completeRequest();
+    req.setId(t);
+    req.setToken(token);
+    req.setExitCode(0);
+    req.setStdout(AsBytes("hi\n"));
+    auto f = req.initFiles(1);
+    f[0].setName("report.txt");
+    f[0].setContent(AsBytes("all good"));
+    auto r = op_->Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    EXPECT_EQ(std::string(r->getTask().getState()), "succeeded");
+  }
+  {
+    auto req = mesh_->resultRequest();
+    req.setId(t);
+    auto r = op_->Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    EXPECT_EQ(r->getResult().getExitCode(), 0);
+    auto rf = mesh_->resultFileRequest();
+    rf.setId(t);
+    rf.setName("files/report.txt");
+    auto content = op_->Wait(rf.send());
+    ASSERT_EQ(CodeOf(content), Code::OK) << MessageOf(content);
+    EXPECT_EQ(AsView(content->getContent()), "all good");
+    EXPECT_EQ(content->getSha256().size(), 64u);
+  }
+  // The token is spent: a replay is a conflict.
+  auto replay = node.failRequest();
+  replay.setId(t);
+  replay.setToken(token);
+  replay.setReason("late");
+  auto rr = op_->Wait(replay.send());
+  EXPECT_EQ(CodeOf(rr), Code::CONFLICT);
+}
+
+TEST_F(MeshServiceTest, RevokeRefusesANodeAndAdmitRestoresIt) {
+  auto [id, cred] = Register("n1");
+  auto node = Node(id, cred);
+  auto req = mesh_->revokeRequest();
+  req.setNode(id);
+  auto r = op_->Wait(req.send());
+  ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+  EXPECT_EQ(Heartbeat(node), Code::PERMISSION_DENIED);
+  Code code;
+  Node(id, cred, &code);
+  EXPECT_EQ(code, Code::PERMISSION_DENIED);
+  auto admit = mesh_->admitRequest();
+  admit.setNode(id);
+  auto ar = op_->Wait(admit.send());
+  ASSERT_EQ(CodeOf(ar), Code::OK) << MessageOf(ar);
+  EXPECT_EQ(Heartbeat(node), Code::OK);
+}
+
+TEST_F(MeshServiceTest, ARotatedCredentialReplacesTheOldOne) {
+  auto [id, cred] = Register("n1");
+  auto node = Node(id, cred);
+  auto r = op_->Wait(node.rotateCredentialRequest().send());
+  ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+  std::string fresh = r->getCredential().getCredential();
+  EXPECT_NE(fresh, cred);
+  EXPECT_EQ(Heartbeat(node), Code::OK);  // this session goes on with the new one
+  Code code;
+  Node(id, cred, &code);
+  EXPECT_EQ(code, Code::UNAUTHENTICATED);
+  auto again = Node(id, fresh, &code);
+  EXPECT_EQ(code, Code::OK);
+  EXPECT_EQ(Heartbeat(again), Code::OK);
+}
+
+TEST_F(MeshServiceTest, FleetChangesAreForAdmins) {
+  auto [id, cred] = Register("n1");
+  UserRecord u;
+  u.name = "bob";
+  u.subject_type = "user";
+  auto key = keys_->CreateUser(u, 0).value().second.secret;
+  auto bob = Connect(key);
+  auto mesh = bob->session().meshRequest().send().getMesh();
+  auto req = mesh.trustRequest();
+  req.setNode(id);
+  req.setTrusted(true);
+  auto r = bob->Wait(req.send());
+  EXPECT_EQ(CodeOf(r), Code::PERMISSION_DENIED);
+  // ... but anyone may submit and read tasks.
+  auto create = mesh.createTaskRequest();
+  auto s = create.initSpec();
+  s.setName("t");
+  s.setCommand("true");
+  auto c = bob->Wait(create.send());
+  EXPECT_EQ(CodeOf(c), Code::OK) << MessageOf(c);
+}
+
+TEST_F(MeshServiceTest, WithoutADirectorTheMeshIsUnavailable) {
+  server_.reset();
+  ctx_.mesh = nullptr;
+  SocketServer::Options so;
+  so.unix_path = dir_.path() + "/s2.sock";
+  server_ = SocketServer::Start(&ctx_, so).value();
+  ConnectOptions o;
+  o.socket_path = dir_.path() + "/s2.sock";
+  auto c = NexusClient::Connect(o).value();
+  auto mesh = c->session().meshRequest().send().getMesh();
+  auto r = c->Wait(mesh.nodesRequest().send());
+  EXPECT_EQ(CodeOf(r), Code::UNAVAILABLE);
+  auto reg = c->bootstrap().meshRegisterRequest();
+  reg.setRegistrationKey("reg-key");
+  auto rr = c->Wait(reg.send());
+  EXPECT_EQ(CodeOf(rr), Code::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace nexus
