@@ -19,6 +19,9 @@ Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options,
   mesh::DirectorOptions dopts;
   dopts.registration_key = options.registration_key;
   dopts.results_dir = dir + "/results";
+  dopts.lease_ttl = std::chrono::milliseconds(static_cast<int64_t>(options.mesh_lease_ttl * 1000));
+  dopts.heartbeat_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(options.mesh_heartbeat_timeout * 1000));
   auto director = mesh::Director::Open(part->store_.get(), &DefaultClock(), dopts);
   if (!director.ok()) return Status::Error(director.code(), "mesh director: " + director.status().message());
   part->director_ = std::move(director).value();

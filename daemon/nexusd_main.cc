@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -19,6 +20,7 @@
 #include "daemon/data_dir_lock.h"
 #include "daemon/http_status.h"
 #include "daemon/options.h"
+#include "daemon/mesh_node.h"
 #include "daemon/mesh_part.h"
 #include "daemon/rebac_part.h"
 #include "daemon/search_part.h"
@@ -98,12 +100,17 @@ std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
     if (on && name == "workspace" && !o.workspace.empty()) f.detail = o.workspace + " at /zone/local";
     // Their libraries are built and tested (docs/*.md) but the daemon does
     // not serve them yet: say so rather than pretend.
-    if (on && name == "mesh" && !o.director)
-      f = {name, State::kDisabled, "not a --director (joining as a node is not served yet)"};
-    if (on && name == "mesh" && o.director)
-      f.detail = "director" + (o.listen.empty() ? std::string("; no --listen: nodes can only "
-                                                              "join over the Unix socket")
-                                                : "; nodes join at " + o.listen);
+    if (on && name == "mesh") {
+      std::vector<std::string> roles;
+      if (o.director)
+        roles.push_back("director" + (o.listen.empty() ? std::string(" (no --listen: nodes join "
+                                                                     "over the Unix socket)")
+                                                       : " (nodes join at " + o.listen + ")"));
+      if (!o.join.empty()) roles.push_back("node of " + o.join);
+      if (o.worker) roles.push_back("worker");
+      for (const auto& r : roles) f.detail += (f.detail.empty() ? "" : ", ") + r;
+      if (roles.empty()) f.detail = "in no mesh yet (nexus mesh register, or --director)";
+    }
     out.push_back(std::move(f));
   }
   return out;
@@ -191,7 +198,7 @@ int Run(const DaemonOptions& o) {
     ns.SetAccessPolicy(rebac->policy());
   }
   std::unique_ptr<MeshPart> mesh;
-  if (Enabled(features, "mesh")) {
+  if (Enabled(features, "mesh") && o.director) {
     auto mp = MeshPart::Open(o, *data_dir);
     if (!mp.ok()) return spdlog::error("mesh: {}", mp.status().ToString()), kExitFailure;
     mesh = std::move(mp).value();
@@ -232,6 +239,23 @@ int Run(const DaemonOptions& o) {
   if (versions) versions->Fill(service);
   if (search) search->Fill(service);
   if (mesh) mesh->Fill(service);
+  std::unique_ptr<MeshNodeAgent> node;
+  if (Enabled(features, "mesh")) {
+    MeshNodeConfig nc;
+    nc.data_dir = *data_dir;
+    nc.mountpoint = *mountpoint;
+    nc.address = o.listen;
+    nc.worker = o.worker;
+    nc.lease_ttl_s = o.mesh_lease_ttl;
+    nc.lease_interval = std::chrono::milliseconds(static_cast<int64_t>(o.mesh_lease_ttl * 1000 / 3));
+    nc.heartbeat = std::min(nc.lease_interval, std::chrono::milliseconds(2000));
+    nc.capacity = o.capacity ? o.capacity : std::max(1u, std::thread::hardware_concurrency());  // as node_capacity
+    auto agent = MeshNodeAgent::Start(nc);
+    if (!agent.ok()) return spdlog::error("mesh node: {}", agent.status().ToString()), kExitFailure;
+    node = std::move(agent).value();
+    service.membership = node.get();
+  }
+  const unsigned node_capacity = o.capacity ? o.capacity : std::max(1u, std::thread::hardware_concurrency());
 
   FuseContext ctx;
   ctx.ns = &ns;
@@ -270,6 +294,15 @@ int Run(const DaemonOptions& o) {
   if (!server.ok()) return spdlog::error("control socket: {}", server.status().ToString()), kExitFailure;
   info.listen = (*server)->listen_address();
   if (mesh) mesh->SetAddress(info.listen.empty() ? info.socket_path : info.listen);
+  if (node && !o.join.empty() && !node->Current().joined) {
+    char host[256] = "node";
+    ::gethostname(host, sizeof host - 1);
+    auto joined = node->Join(o.join, o.registration_key, o.join_ca,
+                             o.node_name.empty() ? std::string(host) : o.node_name, node_capacity);
+    if (!joined.ok())
+      spdlog::error("mesh: could not join {}: {} (retry with nexus mesh register)", o.join,
+                    joined.status().ToString());
+  }
   info.http = (*server)->http_address();
   spdlog::info("control socket {}{}{}", info.socket_path,
                info.listen.empty() ? "" : ", TLS on " + info.listen,
@@ -293,6 +326,7 @@ int Run(const DaemonOptions& o) {
   files.SetKernelCache(nullptr);
   server->reset();  // no more socket calls
   jobs.reset();     // waits for slow calls still running
+  node.reset();     // cancels tasks running here (the director places them again)
   if (rebac) rebac->StopMounts();  // per-subject mounts, before the main one
   mount->reset();   // unmount: no more requests
   Status synced = (*native)->Sync();

@@ -76,6 +76,21 @@ const std::map<std::string, Setter>& ValueOptions() {
       {"tls-key", Text(&DaemonOptions::tls_key)},
       {"http", Text(&DaemonOptions::http)},
       {"registration-key", Text(&DaemonOptions::registration_key)},
+      {"join", Text(&DaemonOptions::join)},
+      {"join-ca", Text(&DaemonOptions::join_ca)},
+      {"node-name", Text(&DaemonOptions::node_name)},
+      {"mesh-lease-ttl",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.mesh_lease_ttl, 1.0, 3600.0);
+       }},
+      {"mesh-heartbeat-timeout",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.mesh_heartbeat_timeout, 1.0, 3600.0);
+       }},
+      {"capacity",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.capacity, 1u, 4096u);
+       }},
       {"log-level",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -162,6 +177,7 @@ const std::map<std::string, bool DaemonOptions::*>& BoolOptions() {
       {"writeback-cache", &DaemonOptions::writeback_cache},
       {"fuse-debug", &DaemonOptions::fuse_debug},
       {"director", &DaemonOptions::director},
+      {"worker", &DaemonOptions::worker},
   };
   return kOptions;
 }
@@ -313,8 +329,21 @@ Options:
   --fuse-debug             log every FUSE request (very verbose)
   --director               direct a mesh: keep its fleet and tasks (DIR/mesh/);
                            nodes join over --listen with the registration key
-  --registration-key K     the key joining nodes must present (required with
-                           --director; distinct from API keys; ${file:...} ok)
+  --registration-key K     the key joining nodes must present (with --director)
+                           or this node presents (with --join); distinct from
+                           API keys; ${file:...} ok
+  --join HOST:PORT         join the mesh directed there (TLS; or unix:PATH)
+  --join-ca FILE           PEM the director's certificate must chain to
+  --node-name N            this node's name in the fleet (default: host name)
+  --worker                 run the tasks placed on this node, each in a
+                           bubblewrap sandbox with its zone at /zone
+  --capacity N             tasks run at once (default: the number of CPUs)
+  --mesh-lease-ttl S       a task lease's life: a director grants it, a worker
+                           extends it every S/3 while the task runs (default 30);
+                           nodes heartbeat every S/3 (at most every 2 s)
+  --mesh-heartbeat-timeout S
+                           a director counts a node down after S seconds
+                           without a heartbeat (default 15)
   --version                print the version and exit
   -h, --help               print this help and exit
 
@@ -402,8 +431,10 @@ Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args,
                                  "changes to the workspace would not be seen");
   if (o.director && o.registration_key.empty())
     return Status::Error(EINVAL, "--director needs --registration-key (the key nodes join with)");
-  if (!o.director && !o.registration_key.empty())
-    return Status::Error(EINVAL, "--registration-key is only for a --director");
+  if (!o.director && o.join.empty() && !o.registration_key.empty())
+    return Status::Error(EINVAL, "--registration-key is for a --director or a node that --joins");
+  if (!o.join.empty() && o.registration_key.empty())
+    return Status::Error(EINVAL, "--join needs --registration-key (the director's)");
   return o;
 }
 

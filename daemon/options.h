@@ -44,7 +44,15 @@ struct DaemonOptions {
   std::string search_embeddings_key;    // bearer token for an HTTP endpoint
   // Mesh (feature "mesh"): this daemon directs a fleet.
   bool director = false;
-  std::string registration_key;  // what joining nodes must present
+  std::string registration_key;  // what joining nodes must present (--director), or
+                                 // what this node presents (--join)
+  std::string join;              // director to join: HOST:PORT (TLS) or unix:PATH
+  std::string join_ca;           // PEM the director's certificate must chain to
+  std::string node_name;         // default: the host name
+  bool worker = false;           // run the tasks placed on this node
+  unsigned capacity = 0;         // tasks at once; 0: the number of CPUs
+  double mesh_lease_ttl = 30;    // seconds: a director's leases; a worker's extensions
+  double mesh_heartbeat_timeout = 15;  // seconds without a heartbeat: the node is down
   bool show_help = false;
   bool show_version = false;
 };

@@ -175,8 +175,12 @@ nexus_kill9() {
   NEXUSD_PID=""
 }
 
+# PIDs of more daemons a test starts (other mesh nodes); killed at exit.
+NEXUS_EXTRA_PIDS=()
+
 _nexus_cleanup() {
   local rc=$?
+  for p in "${NEXUS_EXTRA_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   if [[ -n "$NEXUSD_PID" ]]; then
     kill -TERM "$NEXUSD_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$NEXUSD_PID" 2>/dev/null || break; sleep 0.1; done

@@ -29,6 +29,9 @@ struct ConnectOptions {
   std::string tls_ca;       // PEM file the server certificate must chain to
   double timeout_s = 10;    // connect + authenticate
   std::string client_name = "nexus";
+  // False: connect without opening a session (no API key needed); only
+  // bootstrap() may be used, e.g. by a mesh node.
+  bool authenticate = true;
 };
 
 class NexusClient {

@@ -11,6 +11,8 @@
 //
 // Threading: methods run on the event loop; every call that commits to the
 // director's store (an fsync) runs on a BackgroundJobs thread.
+#include <unistd.h>
+
 #include <kj/debug.h>
 #include <spdlog/spdlog.h>
 
@@ -200,16 +202,22 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
     Call call(*conn_, "mesh.status");
     auto r = context.getResults();
     Director* d = director();
+    MeshMembership* member = ctx().membership;
     r.setDirector(d != nullptr);
-    r.setWorker(false);
     if (d) {
-      r.setDirectorAddress(ctx().mesh->address());
       r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
       r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
-    } else {
-      call.Fail(r, Status::Error(ENOSYS, "this daemon has no part in a mesh: start it with "
-                                         "--director (joining a director is not served yet)"));
+      r.setDirectorAddress(ctx().mesh->address());
     }
+    if (member) {
+      MeshMemberInfo i = member->Current();
+      r.setWorker(i.worker);
+      r.setNodeId(i.node_id);
+      r.setFingerprint(i.fingerprint);
+      if (i.joined) r.setDirectorAddress(i.director);
+    }
+    if (!d && !member)
+      call.Fail(r, Status::Error(ENOSYS, "the mesh feature is off in this daemon"));
     return kj::READY_NOW;
   }
 
@@ -400,19 +408,43 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   kj::Promise<void> join(JoinContext context) override {
-    Call call(*conn_, "mesh.join");
-    call.Fail(context.getResults(),
-              Status::Error(ENOSYS, "joining a director from this daemon is not served yet: "
-                                    "nodes register through Nexus.meshRegister"));
-    return kj::READY_NOW;
+    auto op = Begin("mesh.join");
+    auto results = context.getResults();
+    MeshMembership* member = ctx().membership;
+    if (!member)
+      return op->call.Fail(results, Status::Error(ENOSYS, "the mesh feature is off in this daemon")),
+             kj::READY_NOW;
+    if (AdminOnly(op->call, results, "joining a mesh")) return kj::READY_NOW;
+    auto p = context.getParams();
+    std::string director = p.getDirector(), key = p.getRegistrationKey(), ca = p.getCaFile(),
+                name = p.getName();
+    int64_t capacity = p.getCapacity();
+    if (name.empty()) {
+      char host[256] = "node";
+      ::gethostname(host, sizeof host - 1);
+      name = host;
+    }
+    return Job<MeshMemberInfo>(kj::mv(op), context,
+                               [=]() { return member->Join(director, key, ca, name, capacity); },
+                               [](auto results, MeshMemberInfo& i) {
+                                 results.setNodeId(i.node_id);
+                                 results.setFingerprint(i.fingerprint);
+                               });
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
-    Call call(*conn_, "mesh.rotateCredential");
-    call.Fail(context.getResults(),
-              Status::Error(ENOSYS, "this daemon has not joined a director; a joined node "
-                                    "rotates through MeshNode.rotateCredential"));
-    return kj::READY_NOW;
+    auto op = Begin("mesh.rotateCredential");
+    auto results = context.getResults();
+    MeshMembership* member = ctx().membership;
+    if (!member)
+      return op->call.Fail(results, Status::Error(ENOSYS, "the mesh feature is off in this daemon")),
+             kj::READY_NOW;
+    if (AdminOnly(op->call, results, "rotating the node credential")) return kj::READY_NOW;
+    return Job<MeshMemberInfo>(kj::mv(op), context, [member]() { return member->RotateCredential(); },
+                               [](auto results, MeshMemberInfo& i) {
+                                 results.setNodeId(i.node_id);
+                                 results.setFingerprint(i.fingerprint);
+                               });
   }
 
  private:

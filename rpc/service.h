@@ -90,6 +90,29 @@ class SubjectMounts {
   virtual Status Remove(const std::string& mountpoint) = 0;  // ENOENT if not ours
 };
 
+// This daemon as a member of a mesh (a node): implemented by the daemon.
+struct MeshMemberInfo {
+  bool joined = false;
+  bool worker = false;
+  std::string director;  // HOST:PORT (TLS) or unix:PATH
+  std::string node_id;
+  std::string fingerprint;
+  std::string name;
+  int running = 0;  // tasks running here now
+};
+class MeshMembership {
+ public:
+  virtual ~MeshMembership() = default;
+  virtual MeshMemberInfo Current() = 0;
+  // Registers with the director (blocking network I/O: off the event loop),
+  // keeps the credential and starts heartbeating. EEXIST if already joined.
+  virtual Result<MeshMemberInfo> Join(const std::string& director, const std::string& key,
+                                      const std::string& ca_file, const std::string& name,
+                                      int64_t capacity) = 0;
+  // A new credential from the director; the old one is refused from then on.
+  virtual Result<MeshMemberInfo> RotateCredential() = 0;
+};
+
 // Per-connection protocol limits.
 struct ConnectionLimits {
   uint64_t max_message_words = 8u << 20;  // 64 MiB per message
@@ -142,6 +165,8 @@ struct ServiceContext {
 
   // The mesh director and its token mailbox (null: this daemon is not one).
   MeshOffice* mesh = nullptr;
+  // This daemon's membership of a mesh (null: the mesh feature is off).
+  MeshMembership* membership = nullptr;
 };
 
 // Who is on the other end of a connection, before authentication.

@@ -145,6 +145,12 @@ TEST(OptionsTest, ADirectorNeedsItsRegistrationKey) {
   auto stray = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--registration-key", "k"});
   ASSERT_FALSE(stray.ok());
   EXPECT_NE(stray.status().message().find("--director"), std::string::npos);
+  auto node = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--join", "h:1", "--worker",
+                                  "--registration-key", "k", "--capacity", "3"});
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  EXPECT_TRUE(node->worker);
+  EXPECT_EQ(node->capacity, 3u);
+  EXPECT_FALSE(ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--join", "h:1"}).ok());
 }
 
 }  // namespace

@@ -1,0 +1,358 @@
+#include "daemon/mesh_node.h"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "fs/file_util.h"
+#include "rpc/bytes.h"
+#include "rpc/errors.h"
+
+namespace nexus {
+namespace {
+
+Status ReplyStatus(bool has_error, rpc::Error::Reader e) { return StatusFromError(has_error, e); }
+
+}  // namespace
+
+Result<std::unique_ptr<MeshNodeAgent>> MeshNodeAgent::Start(MeshNodeConfig config) {
+  std::unique_ptr<MeshNodeAgent> a(new MeshNodeAgent(std::move(config)));
+  NEXUS_RETURN_IF_ERROR(a->Load());
+  a->loop_ = std::thread([p = a.get()] { p->Loop(); });
+  return a;
+}
+
+MeshNodeAgent::~MeshNodeAgent() {
+  std::vector<Worker> workers;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+    for (mesh::TaskRunner* r : runners_) r->Cancel();
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  {
+    std::lock_guard lk(mu_);
+    workers.swap(workers_);
+  }
+  for (auto& w : workers) w.thread.join();
+}
+
+Status MeshNodeAgent::Save(const Membership& m) {
+  std::ostringstream out;
+  out << "director=" << m.director << "\nca_file=" << m.ca_file << "\nnode_id=" << m.node_id
+      << "\ncredential=" << m.credential << "\nfingerprint=" << m.fingerprint
+      << "\nname=" << m.name << "\n";
+  return WriteFileAtomic(StatePath(), out.str(), 0600);
+}
+
+Status MeshNodeAgent::Load() {
+  struct stat st;
+  if (::stat(StatePath().c_str(), &st) != 0) return Status::Ok();  // not a member yet
+  auto text = ReadTextFile(StatePath(), "mesh node state");
+  if (!text.ok()) return text.status();
+  Membership m;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (k == "director") m.director = v;
+    if (k == "ca_file") m.ca_file = v;
+    if (k == "node_id") m.node_id = v;
+    if (k == "credential") m.credential = v;
+    if (k == "fingerprint") m.fingerprint = v;
+    if (k == "name") m.name = v;
+  }
+  if (m.director.empty() || m.node_id.empty() || m.credential.empty())
+    return Status::Error(EINVAL, StatePath() + " is incomplete; remove it to join again");
+  std::lock_guard lk(mu_);
+  m_ = m;
+  joined_ = true;
+  spdlog::info("mesh: node {} of {} ({})", m.node_id, m.director, m.fingerprint);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<NexusClient>> MeshNodeAgent::Dial(const std::string& director,
+                                                        const std::string& ca_file) {
+  ConnectOptions o;
+  o.authenticate = false;
+  o.client_name = "nexusd-node";
+  o.timeout_s = 5;
+  if (director.rfind("unix:", 0) == 0) {
+    o.socket_path = director.substr(5);
+  } else {
+    o.remote = director;
+    o.tls_ca = ca_file;
+  }
+  return NexusClient::Connect(o);
+}
+
+MeshMemberInfo MeshNodeAgent::InfoLocked() const {
+  MeshMemberInfo i;
+  i.joined = joined_;
+  i.worker = config_.worker;
+  i.director = m_.director;
+  i.node_id = m_.node_id;
+  i.fingerprint = m_.fingerprint;
+  i.name = m_.name;
+  i.running = running_.load();
+  return i;
+}
+
+MeshMemberInfo MeshNodeAgent::Current() {
+  std::lock_guard lk(mu_);
+  return InfoLocked();
+}
+
+Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const std::string& key,
+                                           const std::string& ca_file, const std::string& name,
+                                           int64_t capacity) {
+  {
+    std::lock_guard lk(mu_);
+    if (joined_)
+      return Status::Error(EEXIST, "already node " + m_.node_id + " of " + m_.director +
+                                       " (remove " + StatePath() + " to join elsewhere)");
+  }
+  if (director.empty() || key.empty())
+    return Status::Error(EINVAL, "joining needs the director's address and the registration key");
+  auto client = Dial(director, ca_file);
+  if (!client.ok()) return client.status();
+  auto req = (*client)->bootstrap().meshRegisterRequest();
+  req.setRegistrationKey(key);
+  req.setName(name);
+  req.setAddress(config_.address.empty() ? name : config_.address);
+  req.setCapacity(capacity > 0 ? capacity : config_.capacity);
+  auto r = (*client)->Wait(req.send());
+  if (!r.ok()) return r.status();
+  NEXUS_RETURN_IF_ERROR(ReplyStatus(r->hasError(), r->getError()));
+  Membership m{director, ca_file, r->getCredential().getNodeId(),
+               r->getCredential().getCredential(), r->getCredential().getFingerprint(), name};
+  NEXUS_RETURN_IF_ERROR(Save(m));
+  std::lock_guard lk(mu_);
+  m_ = m;
+  joined_ = true;
+  ++generation_;
+  cv_.notify_all();
+  spdlog::info("mesh: joined {} as node {} ({})", director, m.node_id, m.fingerprint);
+  return InfoLocked();
+}
+
+Result<MeshMemberInfo> MeshNodeAgent::RotateCredential() {
+  Membership m;
+  {
+    std::lock_guard lk(mu_);
+    if (!joined_) return Status::Error(ENOSYS, "this daemon has not joined a mesh");
+    m = m_;
+  }
+  auto client = Dial(m.director, m.ca_file);
+  if (!client.ok()) return client.status();
+  auto open = (*client)->bootstrap().meshNodeRequest();
+  open.setNodeId(m.node_id);
+  open.setCredential(m.credential);
+  auto opened = (*client)->Wait(open.send());
+  if (!opened.ok()) return opened.status();
+  NEXUS_RETURN_IF_ERROR(ReplyStatus(opened->hasError(), opened->getError()));
+  auto node = opened->getNode();
+  auto r = (*client)->Wait(node.rotateCredentialRequest().send());
+  if (!r.ok()) return r.status();
+  NEXUS_RETURN_IF_ERROR(ReplyStatus(r->hasError(), r->getError()));
+  m.credential = r->getCredential().getCredential();
+  m.fingerprint = r->getCredential().getFingerprint();
+  NEXUS_RETURN_IF_ERROR(Save(m));
+  std::lock_guard lk(mu_);
+  m_ = m;
+  ++generation_;
+  cv_.notify_all();
+  spdlog::info("mesh: node {} has a new credential ({})", m.node_id, m.fingerprint);
+  return InfoLocked();
+}
+
+void MeshNodeAgent::Loop() {
+  std::unique_ptr<NexusClient> client;
+  std::unique_ptr<rpc::MeshNode::Client> node;
+  uint64_t connected_generation = UINT64_MAX;
+  std::string last_state, last_error;
+  auto disconnect = [&] {
+    node.reset();  // the capability before its connection
+    client.reset();
+  };
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    if (!joined_) {
+      cv_.wait(lk, [&] { return stop_ || joined_; });
+      continue;
+    }
+    Membership m = m_;
+    const uint64_t generation = generation_;
+    lk.unlock();
+    if (generation != connected_generation) disconnect();
+    Status st;
+    if (!node) {
+      auto c = Dial(m.director, m.ca_file);
+      if (c.ok()) {
+        client = std::move(c).value();
+        auto open = client->bootstrap().meshNodeRequest();
+        open.setNodeId(m.node_id);
+        open.setCredential(m.credential);
+        auto r = client->Wait(open.send());
+        if (r.ok()) st = ReplyStatus(r->hasError(), r->getError());
+        else st = r.status();
+        if (st.ok()) {
+          node = std::make_unique<rpc::MeshNode::Client>(r->getNode());
+          connected_generation = generation;
+        }
+      } else {
+        st = c.status();
+      }
+    }
+    if (node) {
+      auto hb = node->heartbeatRequest();
+      const int running = running_.load();
+      hb.setQueueDepth(running);
+      hb.setFreeCapacity(std::max<int64_t>(0, config_.capacity - running));
+      auto r = client->Wait(hb.send());
+      st = r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status();
+      if (st.ok()) {
+        std::string state = std::string(r->getState()) + "/" + std::string(r->getTrust());
+        if (state != last_state) spdlog::info("mesh: node {} is {}", m.node_id, state);
+        last_state = state;
+      }
+      if (st.ok() && config_.worker) {
+        auto c = client->Wait(node->claimRequest().send());
+        st = c.ok() ? ReplyStatus(c->hasError(), c->getError()) : c.status();
+        if (st.ok()) {
+          std::lock_guard wl(mu_);
+          for (auto it = workers_.begin(); it != workers_.end();) {  // reap finished ones
+            if (it->done->load()) {
+              it->thread.join();
+              it = workers_.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          for (auto t : c->getTasks()) {
+            if (stop_) break;
+            auto done = std::make_shared<std::atomic<bool>>(false);
+            workers_.push_back({std::thread(&MeshNodeAgent::RunTask, this, m,
+                                            std::string(t.getId()), std::string(t.getLeaseToken()),
+                                            std::string(t.getSpec().getCommand()),
+                                            std::string(t.getSpec().getZone()),
+                                            t.getSpec().getAllowNetwork(), done),
+                                done});
+          }
+        }
+      }
+      if (!st.ok()) disconnect();
+    }
+    if (!st.ok() && st.ToString() != last_error)
+      spdlog::warn("mesh: node {} cannot reach its director {}: {}", m.node_id, m.director,
+                   st.ToString());
+    last_error = st.ok() ? "" : st.ToString();
+    lk.lock();
+    cv_.wait_for(lk, config_.heartbeat, [&] { return stop_ || generation_ != generation; });
+  }
+  lk.unlock();
+  disconnect();
+}
+
+void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std::string command,
+                            std::string zone, bool allow_network,
+                            std::shared_ptr<std::atomic<bool>> done) {
+  running_.fetch_add(1);
+  struct Finish {
+    std::atomic<int>& running;
+    std::atomic<bool>& done;
+    ~Finish() {
+      running.fetch_sub(1);
+      done.store(true);
+    }
+  } finish{running_, *done};
+  auto client = Dial(m.director, m.ca_file);
+  if (!client.ok()) {
+    spdlog::warn("mesh: task {}: cannot reach the director: {}", id, client.status().ToString());
+    return;  // the lease expires and the task is placed again
+  }
+  {
+    auto open = (*client)->bootstrap().meshNodeRequest();
+    open.setNodeId(m.node_id);
+    open.setCredential(m.credential);
+    auto opened = (*client)->Wait(open.send());
+    Status os = opened.ok() ? ReplyStatus(opened->hasError(), opened->getError()) : opened.status();
+    if (!os.ok()) {
+      spdlog::warn("mesh: task {}: the director refused node {}: {}", id, m.node_id, os.ToString());
+      return;  // the lease expires and the task is placed again
+    }
+    rpc::MeshNode::Client node = opened->getNode();
+    auto say = [&](const Status& st, const char* what) {
+      if (!st.ok()) spdlog::warn("mesh: task {}: {}: {}", id, what, st.ToString());
+      return st.ok();
+    };
+    auto fail = [&](const std::string& reason) {
+      auto req = node.failRequest();
+      req.setId(id);
+      req.setToken(token);
+      req.setReason(reason);
+      auto r = (*client)->Wait(req.send());
+      say(r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status(), "fail");
+    };
+    auto start = node.startRequest();
+    start.setId(id);
+    start.setToken(token);
+    auto sr = (*client)->Wait(start.send());
+    if (say(sr.ok() ? ReplyStatus(sr->hasError(), sr->getError()) : sr.status(), "start")) {
+      const std::string zone_dir = config_.mountpoint + "/zone/" + (zone.empty() ? "local" : zone);
+      struct stat st;
+      if (::stat(zone_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fail("zone '" + zone + "' does not exist on node " + m.node_id);
+      } else {
+        spdlog::info("mesh: task {} running: {}", id, command);
+        mesh::TaskRunner::Options ro;
+        ro.interval = config_.lease_interval;
+        mesh::TaskRunner runner(ro, {command, zone_dir, allow_network, {}});
+        bool cancelled = false;
+        {
+          std::lock_guard lk(mu_);
+          if (stop_) cancelled = true;
+          else runners_.push_back(&runner);
+        }
+        Result<mesh::RunOutput> out = Status::Error(ECANCELED, "node shutting down");
+        if (!cancelled) {
+          out = runner.Run([&] {
+            auto ext = node.extendRequest();
+            ext.setId(id);
+            ext.setToken(token);
+            ext.setTtlSeconds(config_.lease_ttl_s);
+            auto r = (*client)->Wait(ext.send());
+            if (!say(r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status(), "extend"))
+              runner.Cancel();  // the lease is lost: someone else has the task now
+          });
+          std::lock_guard lk(mu_);
+          std::erase(runners_, &runner);
+        }
+        if (!out.ok()) {
+          fail(out.status().message());
+        } else if (out->cancelled) {
+          fail("cancelled on node " + m.node_id + " (shutting down or lease lost)");
+        } else {
+          auto req = node.completeRequest();
+          req.setId(id);
+          req.setToken(token);
+          req.setExitCode(out->exit_code);
+          req.setStdout(AsBytes(out->stdout_data));
+          req.setStderr(AsBytes(out->stderr_data));
+          auto r = (*client)->Wait(req.send());
+          if (say(r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status(), "complete"))
+            spdlog::info("mesh: task {} done: exit {}", id, out->exit_code);
+        }
+      }
+    }
+  }
+  client->reset();
+}
+
+}  // namespace nexus

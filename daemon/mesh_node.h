@@ -1,0 +1,86 @@
+// MeshNodeAgent: nexusd as a node of a mesh. It joins a director (nexusd
+// --join, or `nexus mesh register`) with the registration key, keeps the
+// credential it is given in DATA/mesh-node.state (mode 0600), heartbeats
+// with its load, and, as a --worker, claims the tasks placed on it and runs
+// each in a bubblewrap sandbox (mesh/task_runner.h) with the task's zone
+// (MNT/zone/<zone> on this node's own mount) bound at /zone: start, lease
+// extensions while it runs, then complete with the exit code and output, or
+// fail with the reason. Stopping the daemon cancels running tasks (reported
+// as failed attempts, so the director places them again).
+//
+// Threading: one thread heartbeats and claims; one thread per running task.
+// Each thread has its own connection to the director (its own event loop).
+// Public methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mesh/task_runner.h"
+#include "rpc/client.h"
+#include "rpc/service.h"
+
+namespace nexus {
+
+struct MeshNodeConfig {
+  std::string data_dir;
+  std::string mountpoint;  // zones are found at MNT/zone/<zone>
+  std::string address;     // how others reach this node (its --listen), may be ""
+  bool worker = false;
+  int64_t capacity = 1;    // tasks run at once
+  std::chrono::milliseconds heartbeat{2000};
+  std::chrono::milliseconds lease_interval{10000};  // extend the lease this often
+  double lease_ttl_s = 30;
+};
+
+class MeshNodeAgent final : public MeshMembership {
+ public:
+  // Loads the saved membership, if any, and starts heartbeating with it.
+  static Result<std::unique_ptr<MeshNodeAgent>> Start(MeshNodeConfig config);
+  ~MeshNodeAgent() override;  // cancels running tasks, stops
+
+  MeshMemberInfo Current() override;
+  Result<MeshMemberInfo> Join(const std::string& director, const std::string& key,
+                              const std::string& ca_file, const std::string& name,
+                              int64_t capacity) override;
+  Result<MeshMemberInfo> RotateCredential() override;
+
+ private:
+  struct Membership {
+    std::string director, ca_file, node_id, credential, fingerprint, name;
+  };
+  explicit MeshNodeAgent(MeshNodeConfig config) : config_(std::move(config)) {}
+  std::string StatePath() const { return config_.data_dir + "/mesh-node.state"; }
+  Status Save(const Membership& m);
+  Status Load();
+  static Result<std::unique_ptr<NexusClient>> Dial(const std::string& director,
+                                                   const std::string& ca_file);
+  MeshMemberInfo InfoLocked() const;
+  void Loop();
+  void RunTask(Membership m, std::string id, std::string token, std::string command,
+               std::string zone, bool allow_network, std::shared_ptr<std::atomic<bool>> done);
+
+  const MeshNodeConfig config_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;                 // guarded by mu_
+  bool joined_ = false;               // guarded by mu_
+  uint64_t generation_ = 0;           // bumped when the membership changes; mu_
+  Membership m_;                      // guarded by mu_
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers_;       // guarded by mu_; finished ones reaped by Loop
+  std::vector<mesh::TaskRunner*> runners_;  // running sandboxes; guarded by mu_
+  std::atomic<int> running_{0};
+  std::thread loop_;
+};
+
+}  // namespace nexus
