@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS keys(
   created_ns INTEGER NOT NULL, expires_ns INTEGER NOT NULL, revoked INTEGER NOT NULL)
   WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS keys_by_user ON keys(user);
+CREATE TABLE IF NOT EXISTS key_entitlements(
+  id TEXT PRIMARY KEY, can_submit_tasks INTEGER NOT NULL, hourly_task_quota INTEGER NOT NULL)
+  WITHOUT ROWID;
 )sql";
 
 constexpr int64_t kNsPerDay = 86'400LL * 1'000'000'000LL;
@@ -80,7 +83,11 @@ UserRecord ReadUser(const Statement& s) {
 
 constexpr const char* kUserColumns =
     "name, subject_type, is_admin, uid, gid, created_ns, expires_ns";
-constexpr const char* kKeyColumns = "id, user, name, created_ns, expires_ns, revoked";
+// Keys with their entitlements (a key with no row has the defaults).
+constexpr const char* kKeyColumns =
+    "k.id, k.user, k.name, k.created_ns, k.expires_ns, k.revoked, "
+    "COALESCE(e.can_submit_tasks, 1), COALESCE(e.hourly_task_quota, 0)";
+constexpr const char* kKeyFrom = " FROM keys k LEFT JOIN key_entitlements e ON e.id = k.id";
 
 KeyRecord ReadKey(const Statement& s) {
   KeyRecord k;
@@ -90,6 +97,8 @@ KeyRecord ReadKey(const Statement& s) {
   k.created_ns = s.Int(3);
   k.expires_ns = s.Int(4);
   k.revoked = s.Int(5) != 0;
+  k.can_submit_tasks = s.Int(6) != 0;
+  k.hourly_task_quota = static_cast<int>(s.Int(7));
   return k;
 }
 
@@ -230,8 +239,8 @@ Result<std::vector<KeyRecord>> KeyStore::ListKeys(const std::string& user) {
   std::lock_guard<std::mutex> lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
-  auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns +
-                          " FROM keys WHERE user = ? ORDER BY created_ns, id")
+  auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns + kKeyFrom +
+                          " WHERE k.user = ? ORDER BY k.created_ns, k.id")
                              .c_str());
   if (!st.ok()) return st.status();
   st->Bind(1, user);
@@ -247,7 +256,7 @@ Result<std::vector<KeyRecord>> KeyStore::ListKeys(const std::string& user) {
 }
 
 Result<KeyRecord> KeyStore::LoadKeyLocked(const std::string& key_id) {
-  auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns + " FROM keys WHERE id = ?")
+  auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns + kKeyFrom + " WHERE k.id = ?")
                              .c_str());
   if (!st.ok()) return st.status();
   st->Bind(1, key_id);
@@ -286,6 +295,24 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
   if (!st.ok()) return st.status();
   st->Bind(1, k->name).Bind(2, k->expires_ns).Bind(3, key_id);
   NEXUS_RETURN_IF_ERROR(st->Run());
+  return k;
+}
+
+Result<KeyRecord> KeyStore::SetEntitlements(const std::string& key_id, bool can_submit_tasks,
+                                            int hourly_task_quota) {
+  if (hourly_task_quota < 0) return Status::Error(EINVAL, "a quota must not be negative");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto k = LoadKeyLocked(key_id);
+  if (!k.ok()) return k.status();
+  auto st = db_->Prepare(
+      "INSERT INTO key_entitlements(id, can_submit_tasks, hourly_task_quota) VALUES(?,?,?) "
+      "ON CONFLICT(id) DO UPDATE SET can_submit_tasks = excluded.can_submit_tasks, "
+      "hourly_task_quota = excluded.hourly_task_quota");
+  if (!st.ok()) return st.status();
+  st->Bind(1, key_id).Bind(2, int64_t{can_submit_tasks}).Bind(3, int64_t{hourly_task_quota});
+  NEXUS_RETURN_IF_ERROR(st->Run());
+  k->can_submit_tasks = can_submit_tasks;
+  k->hourly_task_quota = hourly_task_quota;
   return k;
 }
 

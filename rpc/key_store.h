@@ -50,6 +50,10 @@ struct KeyRecord {
   int64_t created_ns = 0;
   int64_t expires_ns = 0;  // 0: never
   bool revoked = false;
+  // Entitlements for the mesh: may this key submit tasks, and how many in
+  // any sliding hour (0: no limit).
+  bool can_submit_tasks = true;
+  int hourly_task_quota = 0;
   std::string secret;  // the whole key, only right after creation
 };
 
@@ -70,6 +74,9 @@ class KeyStore {
   Result<UserRecord> GetUser(const std::string& name);
   Result<std::vector<KeyRecord>> ListKeys(const std::string& user);
   Status RevokeKey(const std::string& key_id);
+  // ENOENT for an unknown key; EINVAL for a negative quota.
+  Result<KeyRecord> SetEntitlements(const std::string& key_id, bool can_submit_tasks,
+                                    int hourly_task_quota);
   // expires_days > 0 sets a new expiry from now; clear_expiry removes it.
   Result<KeyRecord> UpdateKey(const std::string& key_id, const std::optional<std::string>& name,
                               int expires_days, bool clear_expiry);

@@ -265,6 +265,8 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
     spec.allow_network = s.getAllowNetwork();
     mesh::Submitter who;
     who.key_id = conn_->key_id;
+    who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
+    who.hourly_quota = conn_->hourly_task_quota;
     return Job<TaskInfo>(kj::mv(op), context,
                          [d, spec, who]() { return d->Create(spec, who); },
                          [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });

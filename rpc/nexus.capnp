@@ -292,6 +292,11 @@ struct ApiKey {
   revoked @6 :Bool;
   # The key itself: only in the reply that creates it, never again.
   secret @7 :Text;
+  # Mesh entitlements: whether the key may submit tasks (a key that may not
+  # is refused with permissionDenied), and at most how many in any sliding
+  # hour (0: no limit; past it, resourceExhausted).
+  canSubmitTasks @8 :Bool;
+  hourlyTaskQuota @9 :UInt32;
 }
 
 # Users, keys and the daemon's lifecycle; every method is admin-only.
@@ -312,6 +317,8 @@ interface Admin {
   updateKey @5 (keyId :Text, name :Text, expiresDays :UInt32, clearExpiry :Bool) -> (key :ApiKey, error :Error);
   # Stops the daemon cleanly (unmount, flush) after replying.
   shutdown @6 () -> (error :Error);
+  # Sets a key's mesh entitlements.
+  setKeyEntitlements @7 (keyId :Text, canSubmitTasks :Bool, hourlyTaskQuota :UInt32) -> (key :ApiKey, error :Error);
 }
 
 # ---------------------------------------------------------------- versions

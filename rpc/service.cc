@@ -128,6 +128,8 @@ void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k) {
   b.setExpiresAtNs(k.expires_ns);
   b.setRevoked(k.revoked);
   b.setSecret(k.secret);
+  b.setCanSubmitTasks(k.can_submit_tasks);
+  b.setHourlyTaskQuota(static_cast<uint32_t>(k.hourly_task_quota));
 }
 
 // ---------------------------------------------------------------- files
@@ -516,6 +518,23 @@ class AdminImpl final : public rpc::Admin::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> setKeyEntitlements(SetKeyEntitlementsContext context) override {
+    Call call(*conn_, "admin.setKeyEntitlements");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    if (p.getHourlyTaskQuota() > 1'000'000)
+      return call.Fail(results, Status::Error(EINVAL, "an hourly quota is at most 1000000")),
+             kj::READY_NOW;
+    auto k = keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
+                                   static_cast<int>(p.getHourlyTaskQuota()));
+    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->subject, k->id,
+                 k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
+    FillKey(results.initKey(), *k);
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> shutdown(ShutdownContext context) override {
     Call call(*conn_, "admin.shutdown");
     auto results = context.getResults();
@@ -683,6 +702,8 @@ class NexusImpl final : public rpc::Nexus::Server {
       conn->scope = u.Scope();
       conn->is_admin = u.is_admin;
       conn->key_id = auth->second.id;
+      conn->can_submit_tasks = auth->second.can_submit_tasks;
+      conn->hourly_task_quota = auth->second.hourly_task_quota;
       conn->actor.caller.uid = conn->actor.cred.uid = u.uid;
       conn->actor.caller.gid = conn->actor.cred.gid = u.gid;
     } else if (peer_.has_credentials) {
@@ -773,7 +794,7 @@ std::vector<std::string> RpcMethodNames() {
           "files.writeStream",  "bytesink.write",   "bytesink.done",     "locks.acquire",
           "locks.release",      "locks.info",       "locks.list",        "admin.createUser",
           "admin.createKey",    "admin.listUsers",  "admin.getUser",     "admin.revokeKey",
-          "admin.updateKey",    "admin.shutdown"};
+          "admin.updateKey",    "admin.shutdown", "admin.setKeyEntitlements"};
   for (const std::string& m : VersionsMethodNames()) names.push_back(m);
   for (const std::string& m : SearchMethodNames()) names.push_back(m);
   for (const std::string& m : PermissionsMethodNames()) names.push_back(m);

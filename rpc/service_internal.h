@@ -32,6 +32,8 @@ struct Conn {
   KeyScope scope = KeyScope::kUser;
   bool is_admin = false;
   std::string key_id;
+  bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
+  int hourly_task_quota = 0;
   Actor actor;
   uint32_t in_flight = 0;
 };

@@ -143,7 +143,21 @@ expect_rc 0 nx mesh admit "$N2"
 for ((i = 0; i < 200; i++)); do is_state "$T6" succeeded && break; sleep 0.1; done
 is_state "$T6" succeeded || { nx mesh tasks get "$T6" >&2; nx mesh nodes >&2; tail -n 15 "$(node_dir 2)/log" >&2; fail "work after admit"; }
 
+note "entitlements: a key that may not submit, a key past its hourly quota"
+expect_rc 0 nx --json admin create-user ci-bot --subject-type agent
+BOT_KEY=$(json_get 'j["key"]["api_key"]')
+BOT_ID=$(json_get 'j["key"]["id"]')
+expect_rc 0 nx admin key-entitlements "$BOT_ID" --tasks deny
+expect_rc 1 nx --api-key "$BOT_KEY" mesh tasks create --name nope --command true
+grep -q "may not submit" "$TEST_ROOT/err" || fail "no-submit key: $(cat "$TEST_ROOT/err")"
+expect_rc 0 nx admin key-entitlements "$BOT_ID" --tasks allow --task-quota 1
+expect_rc 0 nx --api-key "$BOT_KEY" mesh tasks create --name one --command true
+expect_rc 1 nx --api-key "$BOT_KEY" --json mesh tasks create --name two --command true
+[[ $(json_get 'j["error"]["code"]') == resourceExhausted ]] || fail "quota: $(cat "$TEST_ROOT/out")"
+
 note "a director restart keeps the fleet and the tasks"
+settled() { nx --json mesh tasks list | python3 -c 'import json,sys; exit(any(t["state"] in ("pending","assigned","running") for t in json.load(sys.stdin)["tasks"]))'; }
+within 20 "every task ended" settled
 expect_rc 0 nx --json mesh tasks list
 before=$(json_get 'sorted((t["id"], t["state"]) for t in j["tasks"])')
 nexus_stop

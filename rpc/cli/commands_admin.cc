@@ -35,7 +35,9 @@ json KeyJson(rpc::ApiKey::Reader k) {
             {"scope", ScopeName(k.getScope())},
             {"created_at", FormatTime(k.getCreatedAtNs())},
             {"expires_at", k.getExpiresAtNs() ? json(FormatTime(k.getExpiresAtNs())) : json(nullptr)},
-            {"revoked", k.getRevoked()}};
+            {"revoked", k.getRevoked()},
+            {"can_submit_tasks", k.getCanSubmitTasks()},
+            {"hourly_task_quota", k.getHourlyTaskQuota()}};
   if (k.getSecret().size()) j["api_key"] = std::string(k.getSecret());
   return j;
 }
@@ -180,6 +182,30 @@ int UpdateKey(Cli& cli, const Args& a) {
   });
 }
 
+int KeyEntitlements(Cli& cli, const Args& a) {
+  auto quota = a.Number("task-quota", 0, 0, 1000000);
+  if (!quota.ok()) return cli.Fail(quota.status(), true);
+  std::string tasks = a.Get("tasks", "allow");
+  if (tasks != "allow" && tasks != "deny")
+    return cli.Usage("--tasks is allow or deny, not '" + tasks + "'");
+  if (!a.Has("tasks") && !a.Has("task-quota"))
+    return cli.Usage("nothing to set: give --tasks allow|deny and/or --task-quota N");
+  return WithAdmin(cli, [&](rpc::Admin::Client& admin) {
+    auto req = admin.setKeyEntitlementsRequest();
+    req.setKeyId(a.positional[0]);
+    req.setCanSubmitTasks(tasks == "allow");
+    req.setHourlyTaskQuota(static_cast<uint32_t>(*quota));
+    return Call(cli, req, [&](auto& r) {
+      if (cli.json) return cli.PrintJson(KeyJson(r.getKey()));
+      std::printf("key %s: tasks %s, quota %s\n", r.getKey().getId().cStr(),
+                  r.getKey().getCanSubmitTasks() ? "allowed" : "denied",
+                  r.getKey().getHourlyTaskQuota()
+                      ? (std::to_string(r.getKey().getHourlyTaskQuota()) + " per hour").c_str()
+                      : "none");
+    });
+  });
+}
+
 }  // namespace
 
 void AddAdminCommands(std::vector<Command>* t) {
@@ -204,6 +230,12 @@ void AddAdminCommands(std::vector<Command>* t) {
                 "admin update-key KEY_ID [--name N] [--expires-days N|--no-expiry]",
                 "Rename a key or change its expiry (N days from now). Admins only.", 1, 1,
                 UpdateKey});
+  t->push_back({{"admin", "key-entitlements"}, {"--tasks", "--task-quota"}, {},
+                "admin key-entitlements KEY_ID [--tasks allow|deny] [--task-quota N]",
+                "Set what a key may do in the mesh: submit tasks or not (denied: permission\n"
+                "denied), and at most N submissions in any sliding hour (0: no limit; past\n"
+                "it: resource exhausted). Unset: tasks allowed, no quota. Admins only.",
+                1, 1, KeyEntitlements});
 }
 
 }  // namespace nexus::cli

@@ -139,5 +139,24 @@ TEST_F(KeyStoreTest, SurvivesReopen) {
   EXPECT_EQ((*users)[0].name, "ivy");
 }
 
+TEST_F(KeyStoreTest, EntitlementsDefaultOpenAndPersist) {
+  auto r = store_->CreateUser(User("jo"), 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->second.can_submit_tasks);
+  EXPECT_EQ(r->second.hourly_task_quota, 0);
+  EXPECT_EQ(store_->SetEntitlements("nope", true, 1).code(), ENOENT);
+  EXPECT_EQ(store_->SetEntitlements(r->second.id, true, -1).code(), EINVAL);
+  ASSERT_TRUE(store_->SetEntitlements(r->second.id, false, 5).ok());
+  store_.reset();
+  auto s = KeyStore::Open(dir_.path() + "/auth.db", &clock_).value();
+  auto auth = s->Authenticate(r->second.secret);
+  ASSERT_TRUE(auth.ok());
+  EXPECT_FALSE(auth->second.can_submit_tasks);
+  EXPECT_EQ(auth->second.hourly_task_quota, 5);
+  auto keys = s->ListKeys("jo").value();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_FALSE(keys[0].can_submit_tasks);
+}
+
 }  // namespace
 }  // namespace nexus

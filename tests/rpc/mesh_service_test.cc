@@ -305,6 +305,41 @@ TEST_F(MeshServiceTest, FleetChangesAreForAdmins) {
   EXPECT_EQ(CodeOf(c), Code::OK) << MessageOf(c);
 }
 
+TEST_F(MeshServiceTest, KeysWithoutSubmissionOrPastTheirQuotaAreRefused) {
+  UserRecord u;
+  u.name = "carol";
+  u.subject_type = "agent";
+  auto created = keys_->CreateUser(u, 0).value();
+  const std::string key_id = created.second.id, secret = created.second.secret;
+  ASSERT_TRUE(keys_->SetEntitlements(key_id, false, 0).ok());
+  auto submit = [&](NexusClient& c) {
+    auto mesh = c.session().meshRequest().send().getMesh();
+    auto req = mesh.createTaskRequest();
+    auto s = req.initSpec();
+    s.setName("t");
+    s.setCommand("true");
+    auto r = c.Wait(req.send());
+    return CodeOf(r);
+  };
+  {
+    auto carol = Connect(secret);
+    EXPECT_EQ(submit(*carol), Code::PERMISSION_DENIED);
+  }
+  // The admin sets it over the socket: two per hour.
+  auto req = op_->session().adminRequest().send().getAdmin().setKeyEntitlementsRequest();
+  req.setKeyId(key_id);
+  req.setCanSubmitTasks(true);
+  req.setHourlyTaskQuota(2);
+  auto r = op_->Wait(req.send());
+  ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+  EXPECT_EQ(r->getKey().getHourlyTaskQuota(), 2u);
+  auto carol = Connect(secret);  // entitlements are read when a session opens
+  EXPECT_EQ(submit(*carol), Code::OK);
+  EXPECT_EQ(submit(*carol), Code::OK);
+  EXPECT_EQ(submit(*carol), Code::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(submit(*op_), Code::OK);  // the operator has no quota
+}
+
 TEST_F(MeshServiceTest, WithoutADirectorTheMeshIsUnavailable) {
   server_.reset();
   ctx_.mesh = nullptr;
