@@ -4,7 +4,8 @@
 # dir, mount and workspace, driven by the nexus CLI. A wrong registration
 # key is refused; nodes join untrusted and get no trusted work until an
 # operator trusts them; workers run tasks in bubblewrap with their zone at
-# /zone (a success and a failure, no manual steps); drain steers placement;
+# /zone (a success and a failure, no manual steps); drain and load steer
+# placement; a wrong lease token is a conflict;
 # a worker killed with SIGKILL mid-task loses the task to the other one when
 # its lease expires; credential rotation; revoke and admit; a director
 # restart keeps the fleet and the tasks.
@@ -108,6 +109,24 @@ expect_rc 0 nx --json mesh tasks create --name on-two --command 'echo 3 > /zone/
 T3=$(json_get 'j["id"]')
 within 20 "the task succeeded" is_state "$T3" succeeded
 [[ -f "$(node_dir 2)/ws/t3.txt" && ! -e "$(node_dir 1)/ws/t3.txt" ]] || fail "a drained node got work"
+
+note "placement spreads work by load"
+expect_rc 0 nx mesh admit "$N1"
+SPREAD=()
+for i in 1 2 3 4; do
+  expect_rc 0 nx --json mesh tasks create --name "spread$i" --command "sleep 2; echo $i > /zone/spread$i"
+  SPREAD+=("$(json_get 'j["id"]')")
+done
+for t in "${SPREAD[@]}"; do within 30 "spread task $t ended" is_state "$t" succeeded; done
+n1=$(ls "$(node_dir 1)/ws" | grep -c '^spread')
+n2=$(ls "$(node_dir 2)/ws" | grep -c '^spread')
+# Load is the queue depth a node last reported plus what was placed there
+# since, so both nodes get some (the exact split depends on heartbeat timing).
+[[ $n1 -ge 1 && $n2 -ge 1 && $((n1 + n2)) -eq 4 ]] || fail "4 tasks on 2 idle nodes went $n1/$n2"
+
+note "a lease-holder call with a wrong token is a conflict"
+expect_rc 1 nx mesh tasks extend "$T1" --token not-the-token
+grep -qi conflict "$TEST_ROOT/err" || fail "wrong token: $(cat "$TEST_ROOT/err")"
 
 note "a worker killed mid-task: the task finishes on the other worker"
 expect_rc 0 nx mesh admit "$N1"
