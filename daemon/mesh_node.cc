@@ -12,12 +12,6 @@
 #include "rpc/errors.h"
 
 namespace nexus {
-namespace {
-
-Status ReplyStatus(bool has_error, rpc::Error::Reader e) { return StatusFromError(has_error, e); }
-
-}  // namespace
-
 Result<std::unique_ptr<MeshNodeAgent>> MeshNodeAgent::Start(MeshNodeConfig config) {
   std::unique_ptr<MeshNodeAgent> a(new MeshNodeAgent(std::move(config)));
   NEXUS_RETURN_IF_ERROR(a->Load());
@@ -128,8 +122,7 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
   req.setAddress(config_.address.empty() ? name : config_.address);
   req.setCapacity(capacity > 0 ? capacity : config_.capacity);
   auto r = (*client)->Wait(req.send());
-  if (!r.ok()) return r.status();
-  NEXUS_RETURN_IF_ERROR(ReplyStatus(r->hasError(), r->getError()));
+  NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
   Membership m{director, ca_file, r->getCredential().getNodeId(),
                r->getCredential().getCredential(), r->getCredential().getFingerprint(), name};
   NEXUS_RETURN_IF_ERROR(Save(m));
@@ -155,12 +148,10 @@ Result<MeshMemberInfo> MeshNodeAgent::RotateCredential() {
   open.setNodeId(m.node_id);
   open.setCredential(m.credential);
   auto opened = (*client)->Wait(open.send());
-  if (!opened.ok()) return opened.status();
-  NEXUS_RETURN_IF_ERROR(ReplyStatus(opened->hasError(), opened->getError()));
+  NEXUS_RETURN_IF_ERROR(ReplyStatus(opened));
   auto node = opened->getNode();
   auto r = (*client)->Wait(node.rotateCredentialRequest().send());
-  if (!r.ok()) return r.status();
-  NEXUS_RETURN_IF_ERROR(ReplyStatus(r->hasError(), r->getError()));
+  NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
   m.credential = r->getCredential().getCredential();
   m.fingerprint = r->getCredential().getFingerprint();
   NEXUS_RETURN_IF_ERROR(Save(m));
@@ -200,8 +191,7 @@ void MeshNodeAgent::Loop() {
         open.setNodeId(m.node_id);
         open.setCredential(m.credential);
         auto r = client->Wait(open.send());
-        if (r.ok()) st = ReplyStatus(r->hasError(), r->getError());
-        else st = r.status();
+        st = ReplyStatus(r);
         if (st.ok()) {
           node = std::make_unique<rpc::MeshNode::Client>(r->getNode());
           connected_generation = generation;
@@ -216,7 +206,7 @@ void MeshNodeAgent::Loop() {
       hb.setQueueDepth(running);
       hb.setFreeCapacity(std::max<int64_t>(0, config_.capacity - running));
       auto r = client->Wait(hb.send());
-      st = r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status();
+      st = ReplyStatus(r);
       if (st.ok()) {
         std::string state = std::string(r->getState()) + "/" + std::string(r->getTrust());
         if (state != last_state) spdlog::info("mesh: node {} is {}", m.node_id, state);
@@ -224,7 +214,7 @@ void MeshNodeAgent::Loop() {
       }
       if (st.ok() && config_.worker) {
         auto c = client->Wait(node->claimRequest().send());
-        st = c.ok() ? ReplyStatus(c->hasError(), c->getError()) : c.status();
+        st = ReplyStatus(c);
         if (st.ok()) {
           std::lock_guard wl(mu_);
           for (auto it = workers_.begin(); it != workers_.end();) {  // reap finished ones
@@ -282,7 +272,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
     open.setNodeId(m.node_id);
     open.setCredential(m.credential);
     auto opened = (*client)->Wait(open.send());
-    Status os = opened.ok() ? ReplyStatus(opened->hasError(), opened->getError()) : opened.status();
+    Status os = ReplyStatus(opened);
     if (!os.ok()) {
       spdlog::warn("mesh: task {}: the director refused node {}: {}", id, m.node_id, os.ToString());
       return;  // the lease expires and the task is placed again
@@ -298,13 +288,13 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
       req.setToken(token);
       req.setReason(reason);
       auto r = (*client)->Wait(req.send());
-      say(r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status(), "fail");
+      say(ReplyStatus(r), "fail");
     };
     auto start = node.startRequest();
     start.setId(id);
     start.setToken(token);
     auto sr = (*client)->Wait(start.send());
-    if (say(sr.ok() ? ReplyStatus(sr->hasError(), sr->getError()) : sr.status(), "start")) {
+    if (say(ReplyStatus(sr), "start")) {
       const std::string zone_dir = config_.mountpoint + "/zone/" + (zone.empty() ? "local" : zone);
       struct stat st;
       if (::stat(zone_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -328,7 +318,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
             ext.setToken(token);
             ext.setTtlSeconds(config_.lease_ttl_s);
             auto r = (*client)->Wait(ext.send());
-            if (!say(r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status(), "extend"))
+            if (!say(ReplyStatus(r), "extend"))
               runner.Cancel();  // the lease is lost: someone else has the task now
           });
           std::lock_guard lk(mu_);
@@ -346,7 +336,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
           req.setStdout(AsBytes(out->stdout_data));
           req.setStderr(AsBytes(out->stderr_data));
           auto r = (*client)->Wait(req.send());
-          if (say(r.ok() ? ReplyStatus(r->hasError(), r->getError()) : r.status(), "complete"))
+          if (say(ReplyStatus(r), "complete"))
             spdlog::info("mesh: task {} done: exit {}", id, out->exit_code);
         }
       }

@@ -239,6 +239,8 @@ int Run(const DaemonOptions& o) {
   if (versions) versions->Fill(service);
   if (search) search->Fill(service);
   if (mesh) mesh->Fill(service);
+  const unsigned node_capacity =
+      o.capacity ? o.capacity : std::max(1u, std::thread::hardware_concurrency());
   std::unique_ptr<MeshNodeAgent> node;
   if (Enabled(features, "mesh")) {
     MeshNodeConfig nc;
@@ -249,13 +251,12 @@ int Run(const DaemonOptions& o) {
     nc.lease_ttl_s = o.mesh_lease_ttl;
     nc.lease_interval = std::chrono::milliseconds(static_cast<int64_t>(o.mesh_lease_ttl * 1000 / 3));
     nc.heartbeat = std::min(nc.lease_interval, std::chrono::milliseconds(2000));
-    nc.capacity = o.capacity ? o.capacity : std::max(1u, std::thread::hardware_concurrency());  // as node_capacity
+    nc.capacity = node_capacity;
     auto agent = MeshNodeAgent::Start(nc);
     if (!agent.ok()) return spdlog::error("mesh node: {}", agent.status().ToString()), kExitFailure;
     node = std::move(agent).value();
     service.membership = node.get();
   }
-  const unsigned node_capacity = o.capacity ? o.capacity : std::max(1u, std::thread::hardware_concurrency());
 
   FuseContext ctx;
   ctx.ns = &ns;

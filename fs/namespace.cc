@@ -51,12 +51,17 @@ Status Namespace::Refuse(const Caller& caller, int code, std::string_view op,
                                  std::string(why) + " on " + path);
 }
 
-Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_view op) {
-  if (attr.ino == kRootIno) return Status::Ok();
-  const std::string path = PathOf(attr.ino);
+Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
+                           std::string* seen_path) {
+  std::string path = PathOf(attr.ino);
+  if (attr.ino == kRootIno) {
+    if (seen_path) *seen_path = std::move(path);
+    return Status::Ok();
+  }
   if (path.empty() || !policy_->CanSee(caller, path, attr.IsDir()))
     return Refuse(caller, ENOENT, op, path.empty() ? "inode " + std::to_string(attr.ino) : path,
                   "not visible");
+  if (seen_path) *seen_path = std::move(path);
   return Status::Ok();
 }
 
@@ -153,12 +158,12 @@ Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequ
   if (Restricted(caller)) {
     auto attr = (*b)->GetAttr(ino);
     if (!attr.ok()) return attr;
-    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "setattr"));
+    std::string path;
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "setattr", &path));
     const bool others = (req.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid |
                                       SetAttrRequest::kGid)) &&
                         attr->uid != caller.uid;
     const Need need = others ? Need::kManage : Need::kWrite;
-    const std::string path = PathOf(ino);
     if (!policy_->Can(caller, need, path, attr->IsDir()))
       return Refuse(caller, EACCES, "setattr", path, "lacks " + std::string(NeedName(need)));
   }
@@ -228,8 +233,8 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent,
   if (Restricted(caller)) {
     auto attr = GetAttr(ino);
     if (!attr.ok()) return attr;
-    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "link"));
-    const std::string src = PathOf(ino);
+    std::string src;
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "link", &src));
     if (!policy_->Can(caller, Need::kRead, src, attr->IsDir()))
       return Refuse(caller, EACCES, "link", src, "lacks read");
     std::string dir;
@@ -289,9 +294,9 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
   if (Restricted(caller)) {
     auto attr = (*b)->GetAttr(ino);
     if (!attr.ok()) return attr.status();
-    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "open"));
+    std::string path;
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "open", &path));
     const int acc = flags & O_ACCMODE;
-    const std::string path = PathOf(ino);
     if ((acc != O_RDONLY || (flags & O_TRUNC)) &&
         !policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
       return Refuse(caller, EACCES, "open", path, "lacks write");
@@ -341,8 +346,7 @@ Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) 
   if (restricted) {
     auto attr = (*b)->GetAttr(ino);
     if (!attr.ok()) return attr.status();
-    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "readdir"));
-    path = PathOf(ino);
+    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "readdir", &path));
   }
   auto entries = (*b)->ReadDir(caller, ino);
   if (!entries.ok()) return entries;
@@ -376,8 +380,8 @@ Status Namespace::CheckWrite(const Caller& caller, Ino ino, std::string_view op)
   if (!Restricted(caller)) return Status::Ok();
   auto attr = GetAttr(ino);
   if (!attr.ok()) return attr.status();
-  NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, op));
-  const std::string path = PathOf(ino);
+  std::string path;
+  NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, op, &path));
   if (!policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
     return Refuse(caller, EACCES, op, path, "lacks write");
   return Status::Ok();

@@ -113,8 +113,10 @@ class Namespace {
   bool Restricted(const Caller& caller) const {
     return policy_ && !policy_->Unrestricted(caller);
   }
-  // ENOENT unless the caller sees `ino` (whose attributes are `attr`).
-  Status CheckSee(const Caller& caller, const Attr& attr, std::string_view op);
+  // ENOENT unless the caller sees `ino` (whose attributes are `attr`);
+  // `seen_path`, if given, receives its path (computed once per call).
+  Status CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
+                  std::string* seen_path = nullptr);
   // ENOENT unless the caller sees directory `dir`, EACCES unless it holds
   // `need` on it; fills `path` with the directory's path.
   Status CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op,

@@ -15,4 +15,11 @@ void FillError(rpc::Error::Builder out, const Status& st);
 // OK when `has` is false (the result carried no error).
 Status StatusFromError(bool has, rpc::Error::Reader err);
 
+// The Status of a waited-for reply (NexusClient::Wait): the transport's
+// failure, else the `error` the reply carries, else OK.
+template <typename Reply>
+Status ReplyStatus(const Result<Reply>& r) {
+  return r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
+}
+
 }  // namespace nexus

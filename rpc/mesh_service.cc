@@ -357,10 +357,10 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   kj::Promise<void> retry(RetryContext context) override {
-    return Operator("mesh.retry", context, [](Director* d, const std::string& id) { return d->Retry(id); });
+    return Operator("mesh.retry", "retrying a task", context, [](Director* d, const std::string& id) { return d->Retry(id); });
   }
   kj::Promise<void> cancel(CancelContext context) override {
-    return Operator("mesh.cancel", context, [](Director* d, const std::string& id) { return d->Cancel(id); });
+    return Operator("mesh.cancel", "cancelling a task", context, [](Director* d, const std::string& id) { return d->Cancel(id); });
   }
 
   kj::Promise<void> result(ResultContext context) override {
@@ -472,12 +472,12 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   template <typename Context, typename Fn>
-  kj::Promise<void> Operator(const char* method, Context context, Fn fn) {
+  kj::Promise<void> Operator(const char* method, const std::string& what, Context context, Fn fn) {
     auto op = Begin(method);
     auto results = context.getResults();
     Director* d = director();
     if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
-    if (AdminOnly(op->call, results, method + 5)) return kj::READY_NOW;
+    if (AdminOnly(op->call, results, what)) return kj::READY_NOW;
     std::string id = context.getParams().getId();
     return Job<TaskInfo>(kj::mv(op), context, [d, id, fn]() { return fn(d, id); },
                          [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });

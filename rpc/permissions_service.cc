@@ -318,26 +318,20 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (NoRebac(op->call, results)) return kj::READY_NOW;
     TupleFilter f;
     f.include_expired = p.getIncludeExpired();
-    std::string text = p.getSubjectType();
-    if (!text.empty()) {
-      auto t = ParseObjectType(text);
-      if (op->call.Fail(results, t.status())) return kj::READY_NOW;
-      f.subject_type = *t;
-    }
+    // An empty filter text means any; anything else must parse.
+    auto parse_into = [](capnp::Text::Reader text, auto parse, auto& out) -> Status {
+      if (text.size() == 0) return Status::Ok();
+      auto v = parse(std::string_view(text.cStr(), text.size()));
+      if (!v.ok()) return v.status();
+      out = *v;
+      return Status::Ok();
+    };
+    if (op->call.Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
+        op->call.Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
+        op->call.Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
+      return kj::READY_NOW;
     if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
-    text = p.getObjectType();
-    if (!text.empty()) {
-      auto t = ParseObjectType(text);
-      if (op->call.Fail(results, t.status())) return kj::READY_NOW;
-      f.object_type = *t;
-    }
     if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
-    text = p.getRelation();
-    if (!text.empty()) {
-      auto r = ParseRelation(text);
-      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
-      f.relation = *r;
-    }
     const size_t limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
     RebacEngine* engine = ctx_.rebac;
     const bool admin = conn_->is_admin;

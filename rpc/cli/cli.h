@@ -87,12 +87,6 @@ std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
 std::string ModeString(uint32_t mode);  // "-rw-r--r--"
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
 
-// The Status of a waited-for reply: the transport's failure, else the
-// `error` the reply carries, else OK.
-template <typename Reply>
-Status ReplyStatus(Result<Reply>& r) {
-  return r.ok() ? StatusFromError(r->hasError(), r->getError()) : r.status();
-}
 
 // The command tables of each family.
 // True when `s` is well-formed UTF-8 (JSON output carries such text as a

@@ -148,6 +148,18 @@ int MeshFailed(Cli& cli, const Status& st) {
   return cli.Fail(st);
 }
 
+// A reply that carries the task it changed: the failure, or the task as JSON
+// or as one line.
+template <typename Reply>
+int FinishTaskReply(Cli& cli, Result<Reply>& r) {
+  if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
+  if (cli.json)
+    cli.PrintJson(TaskJson(r->getTask()));
+  else
+    PrintTaskLine(r->getTask());
+  return kExitOk;
+}
+
 // Runs `fn` with the connected client and its Mesh capability.
 int WithMesh(Cli& cli, const std::function<int(NexusClient&, rpc::Mesh::Client&)>& fn) {
   auto c = cli.Client();
@@ -695,12 +707,7 @@ int TaskComplete(Cli& cli, const Args& a) {
       list[i].setContent(AsBytes(files[i].content));
     }
     auto r = c.Wait(req.send());
-    if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
-    if (cli.json)
-      cli.PrintJson(TaskJson(r->getTask()));
-    else
-      PrintTaskLine(r->getTask());
-    return kExitOk;
+    return FinishTaskReply(cli, r);
   });
 }
 
@@ -715,12 +722,7 @@ int TaskFail(Cli& cli, const Args& a) {
     req.setToken(*token);
     req.setReason(*reason);
     auto r = c.Wait(req.send());
-    if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
-    if (cli.json)
-      cli.PrintJson(TaskJson(r->getTask()));
-    else
-      PrintTaskLine(r->getTask());
-    return kExitOk;
+    return FinishTaskReply(cli, r);
   });
 }
 
@@ -735,36 +737,22 @@ int TaskMigrate(Cli& cli, const Args& a) {
     req.setToken(*token);
     req.setCheckpoint(*checkpoint);
     auto r = c.Wait(req.send());
-    if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
-    if (cli.json)
-      cli.PrintJson(TaskJson(r->getTask()));
-    else
-      PrintTaskLine(r->getTask());
-    return kExitOk;
+    return FinishTaskReply(cli, r);
   });
 }
 
 int TaskRetryOrCancel(Cli& cli, const Args& a, bool retry) {
   return WithMesh(cli, [&](NexusClient& c, rpc::Mesh::Client& m) -> int {
-    // Both replies are {task, error}; keep the response alive while printing.
-    auto finish = [&](auto& r) -> int {
-      if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
-      if (cli.json)
-        cli.PrintJson(TaskJson(r->getTask()));
-      else
-        PrintTaskLine(r->getTask());
-      return kExitOk;
-    };
     if (retry) {
       auto req = m.retryRequest();
       req.setId(a.positional[0]);
       auto r = c.Wait(req.send());
-      return finish(r);
+      return FinishTaskReply(cli, r);
     }
     auto req = m.cancelRequest();
     req.setId(a.positional[0]);
     auto r = c.Wait(req.send());
-    return finish(r);
+    return FinishTaskReply(cli, r);
   });
 }
 
