@@ -72,11 +72,12 @@ Status MeshNodeAgent::Load() {
 }
 
 Result<std::unique_ptr<NexusClient>> MeshNodeAgent::Dial(const std::string& director,
-                                                        const std::string& ca_file) {
+                                                        const std::string& ca_file) const {
   ConnectOptions o;
   o.authenticate = false;
   o.client_name = "nexusd-node";
   o.timeout_s = 5;
+  o.call_timeout_s = config_.call_timeout_s;
   if (director.rfind("unix:", 0) == 0) {
     o.socket_path = director.substr(5);
   } else {
@@ -250,6 +251,70 @@ void MeshNodeAgent::Loop() {
   disconnect();
 }
 
+namespace {
+
+// The director's answer is final for this lease: it is someone else's now
+// (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
+// gone or in another state. Anything else (a lost connection, a timeout, a
+// director restarting) is the transport's and worth another try.
+bool Final(const Status& st) {
+  switch (st.code()) {
+    case ESTALE:
+    case EACCES:
+    case ENOKEY:
+    case ENOENT:
+    case EINVAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// A task's connection to the director as its node, dialled again after a
+// transport failure.
+class MeshNodeAgent::Link {
+ public:
+  Link(const MeshNodeAgent* agent, Membership m) : agent_(agent), m_(std::move(m)) {}
+  ~Link() { Drop(); }
+
+  // Runs `call` on the node capability (connecting first if need be); a
+  // transport failure drops the connection so the next call dials again.
+  Status Call(const std::function<Status(NexusClient&, rpc::MeshNode::Client&)>& call) {
+    if (!node_) {
+      Status st = Open();
+      if (!st.ok()) return st;
+    }
+    Status st = call(*client_, *node_);
+    if (!st.ok() && !Final(st)) Drop();
+    return st;
+  }
+
+ private:
+  Status Open() {
+    auto c = agent_->Dial(m_.director, m_.ca_file);
+    if (!c.ok()) return c.status();
+    auto open = (*c)->bootstrap().meshNodeRequest();
+    open.setNodeId(m_.node_id);
+    open.setCredential(m_.credential);
+    auto r = (*c)->Wait(open.send());
+    NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
+    client_ = std::move(c).value();
+    node_ = std::make_unique<rpc::MeshNode::Client>(r->getNode());
+    return Status::Ok();
+  }
+  void Drop() {
+    node_.reset();  // the capability before its connection
+    client_.reset();
+  }
+
+  const MeshNodeAgent* agent_;
+  const Membership m_;
+  std::unique_ptr<NexusClient> client_;
+  std::unique_ptr<rpc::MeshNode::Client> node_;
+};
+
 void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std::string command,
                             std::string zone, bool allow_network,
                             std::shared_ptr<std::atomic<bool>> done) {
@@ -262,87 +327,106 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
       done.store(true);
     }
   } finish{running_, *done};
-  auto client = Dial(m.director, m.ca_file);
-  if (!client.ok()) {
-    spdlog::warn("mesh: task {}: cannot reach the director: {}", id, client.status().ToString());
-    return;  // the lease expires and the task is placed again
-  }
-  {
-    auto open = (*client)->bootstrap().meshNodeRequest();
-    open.setNodeId(m.node_id);
-    open.setCredential(m.credential);
-    auto opened = (*client)->Wait(open.send());
-    Status os = ReplyStatus(opened);
-    if (!os.ok()) {
-      spdlog::warn("mesh: task {}: the director refused node {}: {}", id, m.node_id, os.ToString());
-      return;  // the lease expires and the task is placed again
+  using Clock = std::chrono::steady_clock;
+  const auto ttl = std::chrono::milliseconds(static_cast<int64_t>(config_.lease_ttl_s * 1000));
+  // The lease is ours until this, as far as we know: the director granted
+  // it (or last extended it) no earlier than now.
+  auto lease_until = Clock::now() + ttl;
+  Link link(this, m);
+  auto stopping = [&] {
+    std::lock_guard lk(mu_);
+    return stop_;
+  };
+  // Retries `call` on fresh connections until the director answers it,
+  // the answer is final, the lease has run out or the node stops.
+  auto persist = [&](const char* what,
+                     const std::function<Status(NexusClient&, rpc::MeshNode::Client&)>& call) {
+    for (;;) {
+      Status st = link.Call(call);
+      if (st.ok()) return st;
+      if (Final(st) || Clock::now() >= lease_until || stopping()) {
+        spdlog::warn("mesh: task {}: {}: {}", id, what, st.ToString());
+        return st;
+      }
+      spdlog::info("mesh: task {}: {} failed, retrying: {}", id, what, st.ToString());
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, std::chrono::milliseconds(500), [&] { return stop_; });
     }
-    rpc::MeshNode::Client node = opened->getNode();
-    auto say = [&](const Status& st, const char* what) {
-      if (!st.ok()) spdlog::warn("mesh: task {}: {}: {}", id, what, st.ToString());
-      return st.ok();
-    };
-    auto fail = [&](const std::string& reason) {
+  };
+  auto fail = [&](const std::string& reason) {
+    // persist logs a failure; the lease then expires and the task is placed again.
+    (void)persist("fail", [&](NexusClient& c, rpc::MeshNode::Client& node) {
       auto req = node.failRequest();
       req.setId(id);
       req.setToken(token);
       req.setReason(reason);
-      auto r = (*client)->Wait(req.send());
-      say(ReplyStatus(r), "fail");
-    };
-    auto start = node.startRequest();
-    start.setId(id);
-    start.setToken(token);
-    auto sr = (*client)->Wait(start.send());
-    if (say(ReplyStatus(sr), "start")) {
-      const std::string zone_dir = config_.mountpoint + "/zone/" + (zone.empty() ? "local" : zone);
-      struct stat st;
-      if (::stat(zone_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fail("zone '" + zone + "' does not exist on node " + m.node_id);
-      } else {
-        spdlog::info("mesh: task {} running: {}", id, command);
-        mesh::TaskRunner::Options ro;
-        ro.interval = config_.lease_interval;
-        mesh::TaskRunner runner(ro, {command, zone_dir, allow_network, {}});
-        bool cancelled = false;
-        {
-          std::lock_guard lk(mu_);
-          if (stop_) cancelled = true;
-          else runners_.push_back(&runner);
-        }
-        Result<mesh::RunOutput> out = Status::Error(ECANCELED, "node shutting down");
-        if (!cancelled) {
-          out = runner.Run([&] {
-            auto ext = node.extendRequest();
-            ext.setId(id);
-            ext.setToken(token);
-            ext.setTtlSeconds(config_.lease_ttl_s);
-            auto r = (*client)->Wait(ext.send());
-            if (!say(ReplyStatus(r), "extend"))
-              runner.Cancel();  // the lease is lost: someone else has the task now
-          });
-          std::lock_guard lk(mu_);
-          std::erase(runners_, &runner);
-        }
-        if (!out.ok()) {
-          fail(out.status().message());
-        } else if (out->cancelled) {
-          fail("cancelled on node " + m.node_id + " (shutting down or lease lost)");
-        } else {
-          auto req = node.completeRequest();
-          req.setId(id);
-          req.setToken(token);
-          req.setExitCode(out->exit_code);
-          req.setStdout(AsBytes(out->stdout_data));
-          req.setStderr(AsBytes(out->stderr_data));
-          auto r = (*client)->Wait(req.send());
-          if (say(ReplyStatus(r), "complete"))
-            spdlog::info("mesh: task {} done: exit {}", id, out->exit_code);
-        }
-      }
-    }
+      return ReplyStatus(c.Wait(req.send()));
+    });
+  };
+  Status started = persist("start", [&](NexusClient& c, rpc::MeshNode::Client& node) {
+    auto req = node.startRequest();
+    req.setId(id);
+    req.setToken(token);
+    return ReplyStatus(c.Wait(req.send()));
+  });
+  if (!started.ok()) return;  // the lease expires and the task is placed again
+  const std::string zone_dir = config_.mountpoint + "/zone/" + (zone.empty() ? "local" : zone);
+  struct stat st;
+  if (::stat(zone_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fail("zone '" + zone + "' does not exist on node " + m.node_id);
+    return;
   }
-  client->reset();
+  spdlog::info("mesh: task {} running: {}", id, command);
+  mesh::TaskRunner::Options ro;
+  ro.interval = config_.lease_interval;
+  mesh::TaskRunner runner(ro, {command, zone_dir, allow_network, {}});
+  {
+    std::lock_guard lk(mu_);
+    if (stop_) return fail("cancelled on node " + m.node_id + " (shutting down)");
+    runners_.push_back(&runner);
+  }
+  bool lease_lost = false;
+  Result<mesh::RunOutput> out = runner.Run([&] {
+    // One try per interval: a director that is briefly away (restarting,
+    // a blip in the network) is tried again at the next one, and the task
+    // goes on while the lease may still be ours.
+    const auto asked = Clock::now();
+    Status es = link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
+      auto req = node.extendRequest();
+      req.setId(id);
+      req.setToken(token);
+      req.setTtlSeconds(config_.lease_ttl_s);
+      return ReplyStatus(c.Wait(req.send()));
+    });
+    if (es.ok()) {
+      lease_until = asked + ttl;
+      return;
+    }
+    if (Final(es) || Clock::now() >= lease_until) {
+      spdlog::warn("mesh: task {}: the lease is lost ({}); stopping it", id, es.ToString());
+      lease_lost = true;
+      runner.Cancel();  // someone else has the task now
+    } else {
+      spdlog::info("mesh: task {}: cannot extend the lease yet: {}", id, es.ToString());
+    }
+  });
+  {
+    std::lock_guard lk(mu_);
+    std::erase(runners_, &runner);
+  }
+  if (lease_lost) return;  // a fail with a lost lease would only be refused
+  if (!out.ok()) return fail(out.status().message());
+  if (out->cancelled) return fail("cancelled on node " + m.node_id + " (shutting down)");
+  Status cs = persist("complete", [&](NexusClient& c, rpc::MeshNode::Client& node) {
+    auto req = node.completeRequest();
+    req.setId(id);
+    req.setToken(token);
+    req.setExitCode(out->exit_code);
+    req.setStdout(AsBytes(out->stdout_data));
+    req.setStderr(AsBytes(out->stderr_data));
+    return ReplyStatus(c.Wait(req.send()));
+  });
+  if (cs.ok()) spdlog::info("mesh: task {} done: exit {}", id, out->exit_code);
 }
 
 }  // namespace nexus

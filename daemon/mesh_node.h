@@ -8,6 +8,12 @@
 // fail with the reason. Stopping the daemon cancels running tasks (reported
 // as failed attempts, so the director places them again).
 //
+// A director that goes away for a while (a restart, a partition) does not
+// end running tasks: each call is retried on a new connection while the
+// lease may still be ours by the node's own clock; a task stops when the
+// director says its lease belongs to someone else (fenced) or when the
+// lease has run out without an extension.
+//
 // Threading: one thread heartbeats and claims; one thread per running task.
 // Each thread has its own connection to the director (its own event loop).
 // Public methods may be called from any thread.
@@ -37,6 +43,9 @@ struct MeshNodeConfig {
   std::chrono::milliseconds heartbeat{2000};
   std::chrono::milliseconds lease_interval{10000};  // extend the lease this often
   double lease_ttl_s = 30;
+  // A call the director has not answered in this long counts as lost
+  // (a partition shows as silence, not as a closed connection).
+  double call_timeout_s = 10;
 };
 
 class MeshNodeAgent final : public MeshMembership {
@@ -59,8 +68,9 @@ class MeshNodeAgent final : public MeshMembership {
   std::string StatePath() const { return config_.data_dir + "/mesh-node.state"; }
   Status Save(const Membership& m);
   Status Load();
-  static Result<std::unique_ptr<NexusClient>> Dial(const std::string& director,
-                                                   const std::string& ca_file);
+  class Link;
+  Result<std::unique_ptr<NexusClient>> Dial(const std::string& director,
+                                            const std::string& ca_file) const;
   MeshMemberInfo InfoLocked() const;
   void Loop();
   void RunTask(Membership m, std::string id, std::string token, std::string command,

@@ -251,6 +251,9 @@ int Run(const DaemonOptions& o) {
     nc.lease_ttl_s = o.mesh_lease_ttl;
     nc.lease_interval = std::chrono::milliseconds(static_cast<int64_t>(o.mesh_lease_ttl * 1000 / 3));
     nc.heartbeat = std::min(nc.lease_interval, std::chrono::milliseconds(2000));
+    // Long enough for a loaded director, short enough that a partition is
+    // noticed well before a lease runs out.
+    nc.call_timeout_s = std::clamp(o.mesh_lease_ttl / 3, 2.0, 10.0);
     nc.capacity = node_capacity;
     auto agent = MeshNodeAgent::Start(nc);
     if (!agent.ok()) return spdlog::error("mesh node: {}", agent.status().ToString()), kExitFailure;

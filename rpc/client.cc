@@ -69,7 +69,10 @@ Status NexusClient::WaitImpl(const std::function<void()>& fn) {
   try {
     fn();
   } catch (const kj::Exception& e) {
-    int code = e.getType() == kj::Exception::Type::DISCONNECTED ? ECONNRESET : EIO;
+    // timeoutAfter fails with OVERLOADED ("operation timed out").
+    int code = e.getType() == kj::Exception::Type::DISCONNECTED ? ECONNRESET
+               : e.getType() == kj::Exception::Type::OVERLOADED ? ETIMEDOUT
+                                                                : EIO;
     return Status::Error(code, std::string("control socket: ") + e.getDescription().cStr());
   } catch (const std::exception& e) {
     return Status::Error(EIO, e.what());
@@ -127,6 +130,7 @@ Result<std::unique_ptr<NexusClient>> NexusClient::Connect(const ConnectOptions& 
   vat.setSide(capnp::rpc::twoparty::Side::SERVER);
   auto bootstrap = s.rpc->bootstrap(vat).castAs<rpc::Nexus>();
   s.bootstrap = bootstrap;
+  c->call_timeout_ms_ = static_cast<int64_t>(o.call_timeout_s * 1000);
   if (!o.authenticate) return c;
   auto req = bootstrap.authenticateRequest();
   req.setApiKey(o.api_key);

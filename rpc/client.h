@@ -28,6 +28,10 @@ struct ConnectOptions {
   std::string api_key;      // required with `remote`
   std::string tls_ca;       // PEM file the server certificate must chain to
   double timeout_s = 10;    // connect + authenticate
+  // Every call waited for with Wait gives up after this long (ETIMEDOUT);
+  // 0: calls may take as long as they take. A peer that vanishes without
+  // closing the connection (a partition) is only noticed this way.
+  double call_timeout_s = 0;
   std::string client_name = "nexus";
   // False: connect without opening a session (no API key needed); only
   // bootstrap() may be used, e.g. by a mesh node.
@@ -50,11 +54,18 @@ class NexusClient {
   bool is_admin() const { return is_admin_; }
 
   // Waits for `promise`, turning a broken call or a lost connection into a
-  // Status (EIO, with the transport's message).
+  // Status (ECONNRESET or EIO, with the transport's message), and a call
+  // unanswered within call_timeout_s into ETIMEDOUT.
   template <typename T>
   Result<T> Wait(kj::Promise<T>&& promise) {
     Result<T> out = Status::Error(EIO, "no reply");
-    Status st = WaitImpl([&]() { out = promise.wait(wait_scope()); });
+    Status st = WaitImpl([&]() {
+      if (call_timeout_ms_ > 0)
+        out = timer().timeoutAfter(call_timeout_ms_ * kj::MILLISECONDS, kj::mv(promise))
+                  .wait(wait_scope());
+      else
+        out = promise.wait(wait_scope());
+    });
     if (!st.ok()) return st;
     return out;
   }
@@ -66,6 +77,7 @@ class NexusClient {
   std::unique_ptr<State> state_;
   std::string subject_;
   bool is_admin_ = false;
+  int64_t call_timeout_ms_ = 0;
 };
 
 }  // namespace nexus
