@@ -12,6 +12,70 @@
 #include "rpc/errors.h"
 
 namespace nexus {
+namespace {
+
+// The director's answer is final for this lease: it is someone else's now
+// (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
+// gone or in another state. Anything else (a lost connection, a timeout, a
+// director restarting) is the transport's and worth another try.
+bool Final(const Status& st) {
+  switch (st.code()) {
+    case ESTALE:
+    case EACCES:
+    case ENOKEY:
+    case ENOENT:
+    case EINVAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// A task's connection to the director as its node, dialled again after a
+// transport failure.
+class MeshNodeAgent::Link {
+ public:
+  Link(const MeshNodeAgent* agent, Membership m) : agent_(agent), m_(std::move(m)) {}
+  ~Link() { Drop(); }
+
+  // Runs `call` on the node capability (connecting first if need be); a
+  // transport failure drops the connection so the next call dials again.
+  Status Call(const std::function<Status(NexusClient&, rpc::MeshNode::Client&)>& call) {
+    if (!node_) {
+      Status st = Open();
+      if (!st.ok()) return st;
+    }
+    Status st = call(*client_, *node_);
+    if (!st.ok() && !Final(st)) Drop();
+    return st;
+  }
+
+ private:
+  Status Open() {
+    auto c = agent_->Dial(m_.director, m_.ca_file);
+    if (!c.ok()) return c.status();
+    auto open = (*c)->bootstrap().meshNodeRequest();
+    open.setNodeId(m_.node_id);
+    open.setCredential(m_.credential);
+    auto r = (*c)->Wait(open.send());
+    NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
+    client_ = std::move(c).value();
+    node_ = std::make_unique<rpc::MeshNode::Client>(r->getNode());
+    return Status::Ok();
+  }
+  void Drop() {
+    node_.reset();  // the capability before its connection
+    client_.reset();
+  }
+
+  const MeshNodeAgent* agent_;
+  const Membership m_;
+  std::unique_ptr<NexusClient> client_;
+  std::unique_ptr<rpc::MeshNode::Client> node_;
+};
+
 Result<std::unique_ptr<MeshNodeAgent>> MeshNodeAgent::Start(MeshNodeConfig config) {
   std::unique_ptr<MeshNodeAgent> a(new MeshNodeAgent(std::move(config)));
   NEXUS_RETURN_IF_ERROR(a->Load());
@@ -21,13 +85,29 @@ Result<std::unique_ptr<MeshNodeAgent>> MeshNodeAgent::Start(MeshNodeConfig confi
 
 MeshNodeAgent::~MeshNodeAgent() {
   std::vector<Worker> workers;
+  Membership m;
+  bool joined;
   {
     std::lock_guard lk(mu_);
-    stop_ = true;
-    for (mesh::TaskRunner* r : runners_) r->Cancel();
+    stop_ = true;  // no more heartbeats or claims
+    m = m_;
+    joined = joined_;
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  // Tell the director first, so the attempts failed below are not placed
+  // straight back on this node.
+  if (joined) {
+    Link link(this, m);
+    Status st = link.Call([](NexusClient& c, rpc::MeshNode::Client& node) {
+      return ReplyStatus(c.Wait(node.leaveRequest().send()));
+    });
+    if (!st.ok()) spdlog::warn("mesh: could not tell the director {} this node leaves: {}", m.director, st.ToString());
+  }
+  {
+    std::lock_guard lk(mu_);
+    for (mesh::TaskRunner* r : runners_) r->Cancel();
+  }
   {
     std::lock_guard lk(mu_);
     workers.swap(workers_);
@@ -251,70 +331,6 @@ void MeshNodeAgent::Loop() {
   disconnect();
 }
 
-namespace {
-
-// The director's answer is final for this lease: it is someone else's now
-// (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
-// gone or in another state. Anything else (a lost connection, a timeout, a
-// director restarting) is the transport's and worth another try.
-bool Final(const Status& st) {
-  switch (st.code()) {
-    case ESTALE:
-    case EACCES:
-    case ENOKEY:
-    case ENOENT:
-    case EINVAL:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
-// A task's connection to the director as its node, dialled again after a
-// transport failure.
-class MeshNodeAgent::Link {
- public:
-  Link(const MeshNodeAgent* agent, Membership m) : agent_(agent), m_(std::move(m)) {}
-  ~Link() { Drop(); }
-
-  // Runs `call` on the node capability (connecting first if need be); a
-  // transport failure drops the connection so the next call dials again.
-  Status Call(const std::function<Status(NexusClient&, rpc::MeshNode::Client&)>& call) {
-    if (!node_) {
-      Status st = Open();
-      if (!st.ok()) return st;
-    }
-    Status st = call(*client_, *node_);
-    if (!st.ok() && !Final(st)) Drop();
-    return st;
-  }
-
- private:
-  Status Open() {
-    auto c = agent_->Dial(m_.director, m_.ca_file);
-    if (!c.ok()) return c.status();
-    auto open = (*c)->bootstrap().meshNodeRequest();
-    open.setNodeId(m_.node_id);
-    open.setCredential(m_.credential);
-    auto r = (*c)->Wait(open.send());
-    NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
-    client_ = std::move(c).value();
-    node_ = std::make_unique<rpc::MeshNode::Client>(r->getNode());
-    return Status::Ok();
-  }
-  void Drop() {
-    node_.reset();  // the capability before its connection
-    client_.reset();
-  }
-
-  const MeshNodeAgent* agent_;
-  const Membership m_;
-  std::unique_ptr<NexusClient> client_;
-  std::unique_ptr<rpc::MeshNode::Client> node_;
-};
-
 void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std::string command,
                             std::string zone, bool allow_network,
                             std::shared_ptr<std::atomic<bool>> done) {
@@ -387,20 +403,29 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
   }
   bool lease_lost = false;
   Result<mesh::RunOutput> out = runner.Run([&] {
-    // One try per interval: a director that is briefly away (restarting,
-    // a blip in the network) is tried again at the next one, and the task
-    // goes on while the lease may still be ours.
-    const auto asked = Clock::now();
-    Status es = link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
-      auto req = node.extendRequest();
-      req.setId(id);
-      req.setToken(token);
-      req.setTtlSeconds(config_.lease_ttl_s);
-      return ReplyStatus(c.Wait(req.send()));
-    });
-    if (es.ok()) {
-      lease_until = asked + ttl;
-      return;
+    // A director that is briefly away (restarting, a blip in the network)
+    // is tried again, and the task goes on while the lease may still be ours.
+    // A transport failure (often a connection the director's restart
+    // closed) is retried at once on a new connection, for up to half an
+    // interval, before waiting for the next one.
+    const auto give_up = Clock::now() + config_.lease_interval / 2;
+    Status es;
+    for (;;) {
+      const auto asked = Clock::now();
+      es = link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
+        auto req = node.extendRequest();
+        req.setId(id);
+        req.setToken(token);
+        req.setTtlSeconds(config_.lease_ttl_s);
+        return ReplyStatus(c.Wait(req.send()));
+      });
+      if (es.ok()) {
+        lease_until = asked + ttl;
+        return;
+      }
+      if (Final(es) || Clock::now() >= give_up || Clock::now() >= lease_until || stopping()) break;
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stop_; });
     }
     if (Final(es) || Clock::now() >= lease_until) {
       spdlog::warn("mesh: task {}: the lease is lost ({}); stopping it", id, es.ToString());

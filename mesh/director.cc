@@ -452,6 +452,18 @@ Status Director::Heartbeat(std::string_view node_id, std::string_view credential
   return Status::Ok();
 }
 
+Status Director::Leave(std::string_view node_id, std::string_view credential) {
+  std::lock_guard lk(mu_);
+  auto n = AuthenticateLocked(node_id, credential);
+  if (!n.ok()) return n.status();
+  // Soft state: last heard from just over the timeout ago, so down until
+  // its next heartbeat.
+  (*n)->last_heartbeat =
+      MeshNow(*clock_) - options_.heartbeat_timeout - std::chrono::milliseconds(1);
+  (*n)->placed_since_heartbeat = 0;
+  return Status::Ok();
+}
+
 Status Director::SetTrust(std::string_view node_id, TrustTier trust) {
   std::lock_guard lk(mu_);
   Node* n = FindNode(node_id);
@@ -1025,6 +1037,12 @@ void Director::Tick(TimePoint now) {
     if (it == tasks_.end() || !Active(it->second.state) || it->second.token_hash != token_hash ||
         !seen.insert(seq).second)
       continue;
+    // A holder that let its lease lapse is silent (dead, cut off, stuck):
+    // it counts as down until its next heartbeat, so the task is not
+    // placed straight back on it.
+    if (auto n = nodes_.find(it->second.node); n != nodes_.end())
+      n->second.last_heartbeat = std::min(
+          n->second.last_heartbeat, now - options_.heartbeat_timeout - std::chrono::milliseconds(1));
     Task next = it->second;
     EndAttempt(next, now, "lease expired", ops);
     changes.emplace_back(&it->second, std::move(next));

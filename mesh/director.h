@@ -186,6 +186,11 @@ class Director {
   // Authenticates, then records liveness and load.
   Status Heartbeat(std::string_view node_id, std::string_view credential, int64_t queue_depth,
                    int64_t free_capacity);
+  // Authenticates, then counts the node down from now (it is shutting
+  // down): nothing more is placed on it until its next heartbeat. Tasks
+  // already placed there keep their leases (a stopping node fails the ones
+  // it runs; the others expire and are placed again).
+  Status Leave(std::string_view node_id, std::string_view credential);
   Status SetTrust(std::string_view node_id, TrustTier trust);
   // No new placements; tasks already there run to the end.
   Status Drain(std::string_view node_id);
@@ -240,7 +245,9 @@ class Director {
   Result<std::string> ReadResultFile(std::string_view task_id, std::string_view name) const;
 
   // Periodic housekeeping (every second or so): expires leases due at `now`
-  // (their tasks are retried after back-off or fail at max attempts).
+  // (their tasks are retried after back-off or fail at max attempts). The
+  // node that held an expired lease counts as down until its next
+  // heartbeat, so the task does not go straight back to it.
   void Tick(TimePoint now);
 
  private:

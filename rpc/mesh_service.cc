@@ -507,6 +507,17 @@ class MeshNodeImpl final : public rpc::MeshNode::Server, LeaseCalls {
     });
   }
 
+  kj::Promise<void> leave(LeaveContext context) override {
+    auto op = Begin("meshnode.leave");
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    std::string id = node_id_, cred = credential_;
+    return Job<Done>(kj::mv(op), context, [=]() -> Result<Done> {
+      NEXUS_RETURN_IF_ERROR(d->Leave(id, cred));
+      return Done{};
+    }, [](auto, Done&) {});
+  }
+
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
     auto op = Begin("meshnode.rotateCredential");
     Director* d = director();

@@ -690,4 +690,7 @@ interface MeshNode {
   extend @5 (id :Text, token :Text, ttlSeconds :Float64) -> (leaseExpiresNs :Int64, error :Error);
   complete @6 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile)) -> (task :MeshTask, error :Error);
   fail @7 (id :Text, token :Text, reason :Text) -> (task :MeshTask, error :Error);
+  # The node is shutting down: the director counts it down at once, so
+  # nothing more is placed on it (its next heartbeat makes it ready again).
+  leave @8 () -> (error :Error);
 }

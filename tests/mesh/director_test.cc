@@ -163,6 +163,21 @@ TEST_P(DirectorTest, MissedHeartbeatsMarkANodeDown) {
   EXPECT_EQ(Sched(t.id).state, TaskState::kAssigned);
 }
 
+TEST_P(DirectorTest, ALeavingNodeGetsNoMoreWorkUntilItHeartbeats) {
+  NodeCredential a = Join("a");
+  NodeCredential b = Join("b");
+  EXPECT_EQ(director_->Leave(a.node_id, "not-the-credential").code(), ENOKEY);
+  EXPECT_EQ(director_->GetNode(a.node_id)->state, NodeState::kReady);
+  ASSERT_TRUE(director_->Leave(a.node_id, a.credential).ok());
+  EXPECT_EQ(director_->GetNode(a.node_id)->state, NodeState::kDown);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Sched(Submit("t" + std::to_string(i)).id).node_id, b.node_id);
+  ASSERT_TRUE(director_->Leave(b.node_id, b.credential).ok());
+  EXPECT_EQ(Sched(Submit("none").id).reason, "no eligible node: 2 down");
+  ASSERT_TRUE(director_->Heartbeat(a.node_id, a.credential, 0, 4).ok());  // back
+  EXPECT_EQ(director_->GetNode(a.node_id)->state, NodeState::kReady);
+  EXPECT_EQ(Sched(Submit("again").id).node_id, a.node_id);
+}
+
 TEST_P(DirectorTest, RevokeBlocksPlacementAndCallsUntilAdmit) {
   NodeCredential a = Join("a");
   TaskInfo running = Sched(Submit("running").id);
@@ -312,7 +327,7 @@ TEST_P(DirectorTest, ExtendKeepsTheLeaseAlive) {
 }
 
 TEST_P(DirectorTest, ExpiredLeasesRetryWithBackoffUntilMaxAttempts) {
-  Join("a");
+  NodeCredential a = Join("a");
   TaskInfo t = Submit("flaky", TrustTier::kTrusted, 3);
   std::vector<Duration> backoffs;
   for (int attempt = 1; attempt <= 3; ++attempt) {
@@ -325,9 +340,13 @@ TEST_P(DirectorTest, ExpiredLeasesRetryWithBackoffUntilMaxAttempts) {
     if (attempt < 3) {
       ASSERT_EQ(after.state, TaskState::kPending);
       EXPECT_THAT(after.reason, HasSubstr("lease expired"));
+      // The holder let the lease lapse: down until it is heard from again.
+      EXPECT_EQ(director_->GetNode(a.node_id)->state, NodeState::kDown);
       backoffs.push_back(std::chrono::duration_cast<Duration>(after.not_before - MeshNow(clock_)));
       EXPECT_EQ(Sched(t.id).state, TaskState::kPending) << "still backing off";
       clock_.Set(ToUnixNanos(after.not_before));
+      EXPECT_EQ(Sched(t.id).reason, "no eligible node: 1 down");
+      ASSERT_TRUE(director_->Heartbeat(a.node_id, a.credential, 0, 4).ok());
     } else {
       EXPECT_EQ(after.state, TaskState::kFailed);
       EXPECT_THAT(after.reason, StartsWith("max attempts reached"));
@@ -340,6 +359,7 @@ TEST_P(DirectorTest, ExpiredLeasesRetryWithBackoffUntilMaxAttempts) {
   ASSERT_TRUE(retried.ok());
   EXPECT_EQ(retried->state, TaskState::kPending);
   EXPECT_EQ(retried->attempts, 0);
+  ASSERT_TRUE(director_->Heartbeat(a.node_id, a.credential, 0, 4).ok());
   EXPECT_EQ(Sched(t.id).attempts, 1);
   EXPECT_EQ(director_->Retry(t.id).code(), EINVAL);
 }
