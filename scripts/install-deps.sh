@@ -14,6 +14,8 @@ packages=(
   rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc
   ripgrep hyperfine fio bubblewrap procps psmisc python3 fasttext
   libhnswlib-dev libfasttext-dev openssl curl
+  # the multi-node lab (integration/lab): namespaces, probes, evidence schema
+  iproute2 iputils-ping python3-jsonschema
 )
 
 missing=()
