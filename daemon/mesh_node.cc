@@ -405,10 +405,10 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
   Result<mesh::RunOutput> out = runner.Run([&] {
     // A director that is briefly away (restarting, a blip in the network)
     // is tried again, and the task goes on while the lease may still be ours.
-    // A transport failure (often a connection the director's restart
-    // closed) is retried at once on a new connection, for up to half an
-    // interval, before waiting for the next one.
-    const auto give_up = Clock::now() + config_.lease_interval / 2;
+    // A transport failure (a connection the director's restart closed, a
+    // call it did not answer) is retried on a new connection until the
+    // director answers or the lease has run out: the extension is due now,
+    // and waiting for the next interval could let the lease lapse.
     Status es;
     for (;;) {
       const auto asked = Clock::now();
@@ -423,7 +423,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
         lease_until = asked + ttl;
         return;
       }
-      if (Final(es) || Clock::now() >= give_up || Clock::now() >= lease_until || stopping()) break;
+      if (Final(es) || Clock::now() >= lease_until || stopping()) break;
       std::unique_lock lk(mu_);
       cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stop_; });
     }

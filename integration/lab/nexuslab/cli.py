@@ -61,8 +61,8 @@ def build_parser():
                                                "the rest but the director are peers")
     p.add_argument("--ttl", help="the lab's time to live, e.g. 30m, 4h, 1h30m (default per profile)")
     p.add_argument("--scenario", help="name in the run id (default: the profile)")
-    p.add_argument("--lease-ttl", type=int, default=6, help="mesh lease seconds (default 6; also the "
-                                                            "director's heartbeat timeout)")
+    p.add_argument("--lease-ttl", type=int, default=10, help="mesh lease seconds (default 10; also the "
+                                                             "director's heartbeat timeout)")
     p.add_argument("--capacity", type=int, default=2, help="tasks each worker runs at once (default 2)")
     p.add_argument("--keep", action="store_true", help="leave a failed bring-up for inspection")
 

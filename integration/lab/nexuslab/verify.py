@@ -380,18 +380,24 @@ class Verifier:
         return f"{w['name']} ready again after the link came back; {tid} succeeded"
 
     def restart_director(self):
+        """Stops and starts the director; the seconds it did not answer."""
         d = state.director(self.run)
+        t0 = time.monotonic()
         nodes.stop(d)
         nodes.start(self.run, d)
         state.save(self.run)
+        return time.monotonic() - t0
 
     def restart_with_lease(self):
         tid = self.mesh.create(f"lab-held-{self.seq}", "sleep 5; echo held")
         self.mesh.wait_state(tid, "running", timeout=30)
-        self.restart_director()
+        away = self.restart_director()
         t = self.mesh.succeeds(tid, timeout=60)
-        expect(t["attempts"] == 1, f"the restart cost {tid} an attempt ({t['attempts']} attempts)")
-        return f"{tid} ran through a director restart and finished on its first attempt"
+        ttl = self.run["mesh"]["leaseTtl"]
+        expect(t["attempts"] == 1, f"the restart cost {tid} an attempt ({t['attempts']} attempts); "
+                                   f"the director was away {away:.1f}s of a {ttl}s lease")
+        return (f"{tid} ran through a director restart ({away:.1f}s away, {ttl}s leases) "
+                "and finished on its first attempt")
 
     def persistence(self):
         self.mesh.settled(timeout=60)
