@@ -52,12 +52,12 @@ void MeshPart::Housekeeping() {
   while (!cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stop_; })) {
     lk.unlock();
     director_->Tick(mesh::MeshNow(DefaultClock()));
-    bool pending = false, ready = false;
+    // Also with no node ready: the round records why each task waits
+    // (`mesh tasks get` shows "no eligible node: 2 drained, 1 down").
+    bool pending = false;
     for (const auto& t : director_->ListTasks())
       pending = pending || t.state == mesh::TaskState::kPending;
-    for (const auto& n : director_->ListNodes())
-      ready = ready || n.state == mesh::NodeState::kReady;
-    if (pending && ready) {
+    if (pending) {
       auto placed = director_->ScheduleAll();
       if (placed.ok()) {
         office_->Deliver(placed->placements);

@@ -352,8 +352,9 @@ class Verifier:
             tid = self.mesh.create(f"lab-drained-{self.seq}", "true")
             t = self.mesh.stays(tid, "pending", 3)
             reason = t.get("reason") or ""
+            expect("drained" in reason, f"the waiting task does not say why: {reason!r}")
         self.mesh.succeeds(tid, timeout=30, what="after admit")
-        return f"{tid} pending with every node drained ({reason or 'no reason given'}), ran after admit"
+        return f"{tid} pending with every node drained ({reason}), ran after admit"
 
     def partition(self):
         w = workers(self.run)[-1]
