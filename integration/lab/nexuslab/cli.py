@@ -206,6 +206,7 @@ def cmd_evidence(a, root):
 
 
 def cmd_stress(a, root):
+    stress.check_args(a.workers, a.steps, a.requests, a.max_seconds)  # before looking at the run
     run = _live(root, a.run_id)
     labctl = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labctl")
     phase = stress.stress(run, a.workers, a.steps, a.requests, a.max_seconds, labctl)

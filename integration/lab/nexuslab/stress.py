@@ -4,7 +4,7 @@ Step s of S runs ceil(K * s / S) clients at once, each making R requests to
 the director over TLS from inside a node's namespace (round robin over the
 non-director nodes): in turn, submit a task (`true`), list the fleet, the
 daemon's status, list pending tasks. Counts are capped (K <= 16, S <= 10,
-R <= 200, at most 20000 requests) and so is time (--max-seconds, default
+R <= 200, at most 10000 requests) and so is time (--max-seconds, default
 300; a client stops when it is reached). Then the post-stress checks: every
 submitted task ends succeeded, new work is still placed, and the fleet and
 tasks survive a director restart.
@@ -20,7 +20,7 @@ from .checks import Checks, Mesh, expect
 from .lab import say, wait_fleet_ready
 from .proc import in_netns
 
-CAPS = {"workers": 16, "steps": 10, "requests": 200, "total": 20000, "seconds": 900}
+CAPS = {"workers": 16, "steps": 10, "requests": 200, "total": 10000, "seconds": 900}
 
 
 def plan(k, s, r):
@@ -73,10 +73,15 @@ def _pct(values, q):
     return round(v[min(len(v) - 1, int(q * len(v)))], 1)
 
 
-def stress(run, k, s, r, max_seconds, labctl):
-    clients = plan(k, s, r)
+def check_args(k, s, r, max_seconds):
+    """The ramp's client counts; UsageError if an argument is past its cap."""
     if not 10 <= max_seconds <= CAPS["seconds"]:
         raise UsageError(f"--max-seconds {max_seconds}: 10..{CAPS['seconds']}")
+    return plan(k, s, r)
+
+
+def stress(run, k, s, r, max_seconds, labctl):
+    clients = check_args(k, s, r, max_seconds)
     d = state.director(run)
     sources = run["nodes"][1:] or [d]
     deadline = time.time() + max_seconds
