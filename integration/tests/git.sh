@@ -26,7 +26,7 @@ g() { git -C "$REPO" "$@" || fail "git $* failed in $REPO"; }
 note "populate the work tree from /usr/include"
 mkdir "$REPO"
 # A deterministic selection: the first 300 regular files of a sorted listing.
-(cd /usr/include && find linux asm-generic -type f -name '*.h' | LC_ALL=C sort | head -n 300) \
+(cd /usr/include && find linux asm-generic -type f -name '*.h' | LC_ALL=C sort | sed -n '1,300p') \
   >"$TEST_ROOT/files"
 [[ $(wc -l <"$TEST_ROOT/files") -eq 300 ]] || fail "could not find 300 headers in /usr/include"
 tar -C /usr/include -cf - -T "$TEST_ROOT/files" | tar -C "$REPO" -xf - ||
