@@ -106,6 +106,13 @@ class Mesh:
     def tasks(self):
         return self.call("mesh", "tasks", "list")["tasks"]
 
+    def wait_task(self, tid, pred, timeout, what):
+        """The task once pred(task) holds, within `timeout` seconds."""
+        def get():
+            t = self.task(tid)
+            return t if pred(t) else None
+        return wait_for(get, timeout, what)
+
     def wait_state(self, tid, states, timeout=40):
         states = (states,) if isinstance(states, str) else tuple(states)
         last = {}

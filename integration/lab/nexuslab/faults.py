@@ -23,7 +23,7 @@ import signal
 import time
 
 from . import LabError, UsageError, net, nodes, state
-from .checks import Checks, Mesh, expect, file_in, wait_for, workers
+from .checks import Checks, Mesh, expect, file_in, workers
 from .lab import say, wait_fleet_ready
 
 FAULTS = ("stop-active", "drain", "partition", "kill-worker", "stale-replay")
@@ -90,8 +90,7 @@ def inject(run, fault, target_name=None):
             if others:
                 return t["node_id"] not in ("", target["nodeId"])
             return t["node_id"] != target["nodeId"]
-        return wait_for(lambda: (lambda t: t if moved(t) else None)(mesh.task(tid)), seconds,
-                        f"{tid} to move off {target['name']}")
+        return mesh.wait_task(tid, moved, seconds, f"{tid} to move off {target['name']}")
 
     def moved_fn(tid, seconds):
         def fn():

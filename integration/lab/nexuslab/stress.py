@@ -122,9 +122,10 @@ def stress(run, k, s, r, max_seconds, labctl):
     c = Checks(run, "stress")
     total_req = sum(x["requests"] for x in steps)
     total_err = sum(x["errors"] for x in steps)
-    c.check("stress.no_request_failed",
-            lambda: (expect(total_err == 0, f"{total_err} of {total_req} failed: {all_errors[:3]}"),
-                     f"{total_req} requests, none failed")[1])
+    def requests_fn():
+        expect(total_err == 0, f"{total_err} of {total_req} failed: {all_errors[:3]}")
+        return f"{total_req} requests, none failed"
+    c.check("stress.no_request_failed", requests_fn)
     succeeded = []
 
     def tasks_fn():

@@ -231,9 +231,9 @@ class Verifier:
         t = self.mesh.wait_state(tid, "running", timeout=30)
         first = t["lease_expires_ns"]
         expect(first > 0 and not t["lease_token"], f"running without a lease expiry or showing its token: {t}")
-        later = wait_for(lambda: (lambda x: x if x["lease_expires_ns"] > first or x["state"] != "running"
-                                  else None)(self.mesh.task(tid)),
-                         self.run["mesh"]["leaseTtl"], "the lease to be extended")
+        later = self.mesh.wait_task(
+            tid, lambda x: x["lease_expires_ns"] > first or x["state"] != "running",
+            self.run["mesh"]["leaseTtl"], "the lease to be extended")
         expect(later["state"] == "running", f"the task ended before an extension: {later['state']}")
         wrong = self.mesh.raw("mesh", "tasks", "extend", tid, "--token", "0" * 32)
         self.notes["conflict"] = (not wrong.ok and "conflict" in wrong.text().lower(),
