@@ -52,19 +52,15 @@ void MeshPart::Housekeeping() {
   while (!cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stop_; })) {
     lk.unlock();
     director_->Tick(mesh::MeshNow(DefaultClock()));
-    // Also with no node ready: the round records why each task waits
-    // (`mesh tasks get` shows "no eligible node: 2 drained, 1 down").
-    bool pending = false;
-    for (const auto& t : director_->ListTasks())
-      pending = pending || t.state == mesh::TaskState::kPending;
-    if (pending) {
-      auto placed = director_->ScheduleAll();
-      if (placed.ok()) {
-        office_->Deliver(placed->placements);
-        if (placed->assigned) spdlog::info("mesh: placed {} tasks", placed->assigned);
-      } else {
-        spdlog::warn("mesh: scheduling failed: {}", placed.status().ToString());
-      }
+    // Every second, also with no node ready: the round only visits pending
+    // tasks, and records why each one waits ("no eligible node: 2
+    // drained, 1 down").
+    auto placed = director_->ScheduleAll();
+    if (placed.ok()) {
+      office_->Deliver(placed->placements);
+      if (placed->assigned) spdlog::info("mesh: placed {} tasks", placed->assigned);
+    } else {
+      spdlog::warn("mesh: scheduling failed: {}", placed.status().ToString());
     }
     lk.lock();
   }

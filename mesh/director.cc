@@ -321,6 +321,13 @@ const Director::Task* Director::FindTask(std::string_view id) const {
   return const_cast<Director*>(this)->FindTask(id);
 }
 
+void Director::MarkSilent(Node& n, TimePoint now) const {
+  // Soft state: last heard from just over the timeout ago (never later
+  // than it really was), so down until its next heartbeat.
+  n.last_heartbeat =
+      std::min(n.last_heartbeat, now - options_.heartbeat_timeout - std::chrono::milliseconds(1));
+}
+
 NodeState Director::StateOf(const Node& n, TimePoint now) const {
   if (n.admin == kAdminRevoked) return NodeState::kRevoked;
   if (now - n.last_heartbeat > options_.heartbeat_timeout) return NodeState::kDown;
@@ -456,10 +463,7 @@ Status Director::Leave(std::string_view node_id, std::string_view credential) {
   std::lock_guard lk(mu_);
   auto n = AuthenticateLocked(node_id, credential);
   if (!n.ok()) return n.status();
-  // Soft state: last heard from just over the timeout ago, so down until
-  // its next heartbeat.
-  (*n)->last_heartbeat =
-      MeshNow(*clock_) - options_.heartbeat_timeout - std::chrono::milliseconds(1);
+  MarkSilent(**n, MeshNow(*clock_));
   (*n)->placed_since_heartbeat = 0;
   return Status::Ok();
 }
@@ -1040,9 +1044,7 @@ void Director::Tick(TimePoint now) {
     // A holder that let its lease lapse is silent (dead, cut off, stuck):
     // it counts as down until its next heartbeat, so the task is not
     // placed straight back on it.
-    if (auto n = nodes_.find(it->second.node); n != nodes_.end())
-      n->second.last_heartbeat = std::min(
-          n->second.last_heartbeat, now - options_.heartbeat_timeout - std::chrono::milliseconds(1));
+    if (auto n = nodes_.find(it->second.node); n != nodes_.end()) MarkSilent(n->second, now);
     Task next = it->second;
     EndAttempt(next, now, "lease expired", ops);
     changes.emplace_back(&it->second, std::move(next));

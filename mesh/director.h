@@ -271,6 +271,8 @@ class Director {
   Result<TaskInfo> UpdateLeased(std::string_view task_id, std::string_view token,
                                 const LeasedChange& change);
   NodeState StateOf(const Node& n, TimePoint now) const;
+  // Counts `n` down from `now` until its next heartbeat (soft state).
+  void MarkSilent(Node& n, TimePoint now) const;
   NodeInfo InfoOf(const Node& n, TimePoint now) const;
   TaskInfo InfoOf(const Task& t) const;
 

@@ -3,44 +3,20 @@
 // connections for the operator and for a node.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include "fs/native_backend.h"
 #include "mesh/director.h"
 #include "mesh/memory_store.h"
 #include "rpc/background_jobs.h"
 #include "rpc/bytes.h"
-#include "rpc/client.h"
 #include "rpc/mesh_office.h"
-#include "rpc/socket_server.h"
-#include "tests/fs/test_util.h"
+#include "rpc/service_rig.h"
 
 namespace nexus {
 namespace {
 
-using Code = rpc::Error::Code;
-
-template <typename Reply>
-Code CodeOf(Result<Reply>& r) {
-  if (!r.ok()) return Code::INTERNAL;
-  return r->hasError() ? r->getError().getCode() : Code::OK;
-}
-template <typename Reply>
-std::string MessageOf(Result<Reply>& r) {
-  if (!r.ok()) return r.status().ToString();
-  return r->hasError() ? std::string(r->getError().getMessage()) : std::string();
-}
-
-class MeshServiceTest : public ::testing::Test {
+class MeshServiceTest : public ServiceRig {
  protected:
   void SetUp() override {
-    NativeBackend::Options o;
-    o.data_dir = dir_.path();
-    backend_ = NativeBackend::Open(o).value();
-    ns_ = std::make_unique<Namespace>(backend_.get());
-    files_ = std::make_unique<PathFiles>(ns_.get());
-    keys_ = KeyStore::Open(dir_.path() + "/auth.db").value();
-    metrics_ = std::make_unique<OpMetrics>("nexus_rpc", "method", RpcMethodNames());
+    InitContext();
     store_ = std::make_unique<mesh::MemoryStore>(&DefaultClock());
     mesh::DirectorOptions d;
     d.registration_key = "reg-key";
@@ -48,19 +24,10 @@ class MeshServiceTest : public ::testing::Test {
     director_ = mesh::Director::Open(store_.get(), &DefaultClock(), d).value();
     office_ = std::make_unique<MeshOffice>(director_.get());
     office_->SetAddress("127.0.0.1:7400");
-    info_.version = "test";
-    info_.mounted = true;
-    ctx_.info = &info_;
-    ctx_.files = files_.get();
-    ctx_.keys = keys_.get();
-    ctx_.metrics = metrics_.get();
-    ctx_.operator_uid = ::getuid();
     ctx_.mesh = office_.get();
     jobs_ = std::make_unique<BackgroundJobs>(2);
     ctx_.jobs = jobs_.get();
-    SocketServer::Options so;
-    so.unix_path = dir_.path() + "/s.sock";
-    server_ = SocketServer::Start(&ctx_, so).value();
+    StartServer(/*tls=*/false);
     op_ = Connect("");
     mesh_ptr_ = std::make_unique<rpc::Mesh::Client>(op_->session().meshRequest().send().getMesh());
     mesh_ = mesh_ptr_.get();
@@ -68,15 +35,12 @@ class MeshServiceTest : public ::testing::Test {
   void TearDown() override {
     mesh_ptr_.reset();
     op_.reset();
-    server_.reset();
+    ServiceRig::TearDown();
     jobs_.reset();
   }
 
   std::unique_ptr<NexusClient> Connect(const std::string& key) {
-    ConnectOptions o;
-    o.socket_path = dir_.path() + "/s.sock";
-    o.api_key = key;
-    auto c = NexusClient::Connect(o);
+    auto c = Unix(key);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return std::move(c).value();
   }
@@ -124,19 +88,10 @@ class MeshServiceTest : public ::testing::Test {
     return r.ok() && !r->hasError() ? std::string(r->getTask().getId()) : "";
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<NativeBackend> backend_;
-  std::unique_ptr<Namespace> ns_;
-  std::unique_ptr<PathFiles> files_;
-  std::unique_ptr<KeyStore> keys_;
-  std::unique_ptr<OpMetrics> metrics_;
   std::unique_ptr<mesh::MemoryStore> store_;
   std::unique_ptr<mesh::Director> director_;
   std::unique_ptr<MeshOffice> office_;
   std::unique_ptr<BackgroundJobs> jobs_;
-  DaemonInfo info_;
-  ServiceContext ctx_;
-  std::unique_ptr<SocketServer> server_;
   std::unique_ptr<NexusClient> op_;
   std::unique_ptr<rpc::Mesh::Client> mesh_ptr_;
   rpc::Mesh::Client* mesh_ = nullptr;

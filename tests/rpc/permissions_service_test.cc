@@ -11,23 +11,15 @@
 #include <mutex>
 #include <string>
 
-#include "fs/file_util.h"
-#include "fs/native_backend.h"
-#include "fs/test_util.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
 #include "perms/rebac.h"
 #include "rpc/background_jobs.h"
 #include "rpc/bytes.h"
-#include "rpc/client.h"
-#include "rpc/errors.h"
-#include "rpc/socket_server.h"
-#include "rpc/tls_gen.h"
+#include "rpc/service_rig.h"
 
 namespace nexus {
 namespace {
-
-using Code = rpc::Error::Code;
 
 // Records mounts in memory; mount points must be absolute, one per path.
 class FakeMounts final : public SubjectMounts {
@@ -57,26 +49,12 @@ class FakeMounts final : public SubjectMounts {
   std::map<std::string, SubjectMountInfo> mounts_;
 };
 
-class PermissionsServiceTest : public ::testing::Test {
+class PermissionsServiceTest : public ServiceRig {
  protected:
   virtual bool WithRebac() const { return true; }
 
   void SetUp() override {
-    NativeBackend::Options o;
-    o.data_dir = dir_.path();
-    backend_ = NativeBackend::Open(o).value();
-    ns_ = std::make_unique<Namespace>(backend_.get());
-    files_ = std::make_unique<PathFiles>(ns_.get());
-    keys_ = KeyStore::Open(dir_.path() + "/auth.db").value();
-    metrics_ = std::make_unique<OpMetrics>("nexus_rpc", "method", RpcMethodNames());
-    info_.version = "test";
-    info_.mounted = true;
-    ctx_.info = &info_;
-    ctx_.files = files_.get();
-    ctx_.keys = keys_.get();
-    ctx_.locks = &locks_;
-    ctx_.metrics = metrics_.get();
-    ctx_.operator_uid = ::getuid();
+    InitContext();
     ctx_.jobs = &jobs_;
     if (WithRebac()) {
       audit_ = AuditLog::Open(dir_.path() + "/audit.db", {}).value();
@@ -92,17 +70,7 @@ class PermissionsServiceTest : public ::testing::Test {
       ctx_.audit = audit_.get();
       ctx_.mounts = &mounts_;
     }
-    auto tls = GenerateSelfSignedTls({"localhost", "127.0.0.1"}, 1).value();
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cert.pem", tls.cert_pem, 0644).ok());
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/key.pem", tls.key_pem, 0600).ok());
-    SocketServer::Options so;
-    so.unix_path = dir_.path() + "/s.sock";
-    so.listen = "127.0.0.1:0";
-    so.tls_cert = dir_.path() + "/cert.pem";
-    so.tls_key = dir_.path() + "/key.pem";
-    auto server = SocketServer::Start(&ctx_, so);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
+    StartServer(/*tls=*/true);
     auto admin = Unix();
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     admin_ = std::move(admin).value();
@@ -110,25 +78,15 @@ class PermissionsServiceTest : public ::testing::Test {
   }
   void TearDown() override {
     admin_.reset();
-    server_.reset();
+    ServiceRig::TearDown();
   }
 
-  Result<std::unique_ptr<NexusClient>> Unix() {
-    ConnectOptions o;
-    o.socket_path = dir_.path() + "/s.sock";
-    return NexusClient::Connect(o);
-  }
   // A non-admin agent:NAME over TLS with an API key.
   std::unique_ptr<NexusClient> Agent(const std::string& name) {
     UserRecord u;
     u.name = name;
     u.subject_type = "agent";
-    std::string key = keys_->CreateUser(u, 0).value().second.secret;
-    ConnectOptions o;
-    o.remote = server_->listen_address();
-    o.api_key = key;
-    o.tls_ca = dir_.path() + "/cert.pem";
-    auto c = NexusClient::Connect(o);
+    auto c = Tcp(keys_->CreateUser(u, 0).value().second.secret);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     EXPECT_FALSE((*c)->is_admin());
     return std::move(c).value();
@@ -139,18 +97,6 @@ class PermissionsServiceTest : public ::testing::Test {
   }
   static rpc::Mounts::Client MountsOf(NexusClient& c) {
     return c.session().mountsRequest().send().getMounts();
-  }
-
-  // The error code of a reply (OK when it carries none).
-  template <typename Reply>
-  static Code CodeOf(Result<Reply>& r) {
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok() || !r->hasError()) return Code::OK;
-    return r->getError().getCode();
-  }
-  template <typename Reply>
-  static std::string MessageOf(Result<Reply>& r) {
-    return r.ok() && r->hasError() ? std::string(r->getError().getMessage()) : "";
   }
 
   // Writes one tuple as `c`; returns the error code.
@@ -208,21 +154,11 @@ class PermissionsServiceTest : public ::testing::Test {
     return a;
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<NativeBackend> backend_;
-  std::unique_ptr<Namespace> ns_;
-  std::unique_ptr<PathFiles> files_;
-  std::unique_ptr<KeyStore> keys_;
-  std::unique_ptr<OpMetrics> metrics_;
-  LockTable locks_;
-  DaemonInfo info_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RebacEngine> rebac_;
   std::unique_ptr<IdentityMap> ids_;
   FakeMounts mounts_;
   BackgroundJobs jobs_{2};
-  ServiceContext ctx_;
-  std::unique_ptr<SocketServer> server_;
   std::unique_ptr<NexusClient> admin_;
 };
 

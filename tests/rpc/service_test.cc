@@ -9,61 +9,19 @@
 #include <unistd.h>
 
 #include "fs/file_util.h"
-#include "fs/native_backend.h"
-#include "fs/test_util.h"
-#include "rpc/client.h"
-#include "rpc/errors.h"
-#include "rpc/socket_server.h"
 #include "rpc/tls_gen.h"
+#include "rpc/service_rig.h"
 
 namespace nexus {
 namespace {
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public ServiceRig {
  protected:
   void SetUp() override {
-    NativeBackend::Options o;
-    o.data_dir = dir_.path();
-    backend_ = NativeBackend::Open(o).value();
-    ns_ = std::make_unique<Namespace>(backend_.get());
-    files_ = std::make_unique<PathFiles>(ns_.get());
-    keys_ = KeyStore::Open(dir_.path() + "/auth.db").value();
-    metrics_ = std::make_unique<OpMetrics>("nexus_rpc", "method", RpcMethodNames());
-    info_.version = "test";
-    info_.mounted = true;
-    ctx_.info = &info_;
-    ctx_.files = files_.get();
-    ctx_.keys = keys_.get();
-    ctx_.locks = &locks_;
-    ctx_.metrics = metrics_.get();
-    ctx_.operator_uid = ::getuid();
-    auto tls = GenerateSelfSignedTls({"localhost", "127.0.0.1"}, 1).value();
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cert.pem", tls.cert_pem, 0644).ok());
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/key.pem", tls.key_pem, 0600).ok());
-    SocketServer::Options so;
-    so.unix_path = dir_.path() + "/s.sock";
-    so.listen = "127.0.0.1:0";
-    so.tls_cert = dir_.path() + "/cert.pem";
-    so.tls_key = dir_.path() + "/key.pem";
-    auto server = SocketServer::Start(&ctx_, so);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
+    InitContext();
+    StartServer(/*tls=*/true);
   }
-  void TearDown() override { server_.reset(); }
 
-  Result<std::unique_ptr<NexusClient>> Unix(const std::string& key = "") {
-    ConnectOptions o;
-    o.socket_path = dir_.path() + "/s.sock";
-    o.api_key = key;
-    return NexusClient::Connect(o);
-  }
-  Result<std::unique_ptr<NexusClient>> Tcp(const std::string& key) {
-    ConnectOptions o;
-    o.remote = server_->listen_address();
-    o.api_key = key;
-    o.tls_ca = dir_.path() + "/cert.pem";
-    return NexusClient::Connect(o);
-  }
   std::string NewKey(const std::string& name, bool admin) {
     UserRecord u;
     u.name = name;
@@ -71,17 +29,6 @@ class ServiceTest : public ::testing::Test {
     u.is_admin = admin;
     return keys_->CreateUser(u, 0).value().second.secret;
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<NativeBackend> backend_;
-  std::unique_ptr<Namespace> ns_;
-  std::unique_ptr<PathFiles> files_;
-  std::unique_ptr<KeyStore> keys_;
-  std::unique_ptr<OpMetrics> metrics_;
-  LockTable locks_;
-  DaemonInfo info_;
-  ServiceContext ctx_;
-  std::unique_ptr<SocketServer> server_;
 };
 
 TEST_F(ServiceTest, UnixPeerIsTheOperatorAndCanWriteAndRead) {

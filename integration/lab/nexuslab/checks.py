@@ -57,8 +57,6 @@ class Checks:
         state.save(self.run)
         return phase
 
-    def failures(self):
-        return [a for a in self.assertions if a["result"] == "fail" and a["required"]]
 
 
 def expect(cond, detail):

@@ -172,7 +172,7 @@ def cmd_smoke(a, root):
     flows = verify.run_matrix(run)
     out = os.path.abspath(a.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    evidence._write_json(out, flows)
+    state.write_json(out, flows)
     s = matrix.summarize(flows)
     run["lastMatrix"] = out
     state.save(run)
@@ -267,7 +267,7 @@ def cmd_down(a, root):
 def cmd_probe(a, root):
     """The default matrix runner: one probe from SRC's namespace to DST."""
     rid = a.run_id or os.environ.get("LAB_RUN_ID")
-    run = state.load(lab_root(a.lab_dir or os.environ.get("LAB_DIR")), rid)
+    run = state.load(state.lab_dir(a.lab_dir or os.environ.get("LAB_DIR")), rid)
     src, dst = state.node(run, a.src), state.node(run, a.dst)
     if a.probe == "reach":
         r = run_cmd(in_netns(src["netns"], ["ping", "-c", "1", "-W", "2", dst["address"]]), timeout=10)
@@ -295,10 +295,6 @@ def _live(root, run_id):
     return run
 
 
-def lab_root(option):
-    return state.lab_dir(option)
-
-
 COMMANDS = {"up": cmd_up, "verify": cmd_verify, "failover": cmd_failover, "smoke": cmd_smoke,
             "evidence": cmd_evidence, "stress": cmd_stress, "status": cmd_status, "down": cmd_down,
             "probe": cmd_probe}
@@ -317,7 +313,7 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 64
     try:
-        return COMMANDS[a.cmd](a, lab_root(getattr(a, "lab_dir", None)))
+        return COMMANDS[a.cmd](a, state.lab_dir(getattr(a, "lab_dir", None)))
     except UsageError as e:
         print(f"labctl: {e}", file=sys.stderr)
         return 64

@@ -3,6 +3,8 @@ import datetime
 import json
 import os
 
+from . import state
+
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "evidence-schema.json")
 
@@ -174,16 +176,8 @@ def write(result, out_dir, matrix_flows=None):
 
         raise LabError("the evidence does not match evidence-schema.json: " + "; ".join(errors[:5]))
     os.makedirs(out_dir, exist_ok=True)
-    _write_json(os.path.join(out_dir, "result.json"), result)
+    state.write_json(os.path.join(out_dir, "result.json"), result)
     with open(os.path.join(out_dir, "summary.md"), "w", encoding="utf-8") as f:
         f.write(summary_markdown(result))
     if matrix_flows is not None:
-        _write_json(os.path.join(out_dir, "matrix.json"), matrix_flows)
-
-
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+        state.write_json(os.path.join(out_dir, "matrix.json"), matrix_flows)

@@ -8,7 +8,6 @@ the run's tag (`nxl<tag>-hub`, `nxl<tag>-n1`), so runs never collide and
 `down` removes exactly its own.
 """
 import os
-import re
 
 from . import LabError
 from .proc import run
@@ -65,9 +64,3 @@ def destroy(netns):
 def set_link(hub, name, up):
     """Partition (down) or heal (up) node `name`: its port on the bridge."""
     ip("-n", hub, "link", "set", f"p-{name}", "up" if up else "down")
-
-
-def link_up(hub, name):
-    r = ip("-n", hub, "-o", "link", "show", f"p-{name}", check=False)
-    m = re.search(r"<([^>]*)>", r.out)
-    return bool(r.ok and m and "UP" in m.group(1).split(","))

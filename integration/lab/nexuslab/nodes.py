@@ -75,15 +75,17 @@ def clear_mount(n):
             raise LabError(f"cannot unmount {mnt}")
 
 
-def start(run_state, n, wait=60):
-    """Starts the node's nexusd in its namespace and waits until it serves."""
+def start(run_state, n, wait=60, args=None):
+    """Starts the node's nexusd in its namespace (with `args`, else the lab
+    node's own) and waits until it serves."""
     if alive(n):
         raise LabError(f"{n['name']} already runs (pid {n['pid']})")
     clear_mount(n)
     for sub in ("data", "mnt", "ws"):
         os.makedirs(os.path.join(n["dir"], sub), exist_ok=True)
     log = open(os.path.join(n["dir"], "log"), "ab")
-    argv = in_netns(n["netns"], [run_state["bin"]["nexusd"]] + nexusd_args(run_state, n))
+    args = nexusd_args(run_state, n) if args is None else args
+    argv = in_netns(n["netns"], [run_state["bin"]["nexusd"]] + args)
     try:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                              start_new_session=True, close_fds=True)

@@ -57,16 +57,19 @@ def load(root, run_id=None):
         raise LabError(f"{path}: {e}") from None
 
 
-def save(run):
-    d = run["dir"]
-    os.makedirs(d, mode=0o700, exist_ok=True)
-    path = os.path.join(d, "run.json")
+def write_json(path, obj, mode=0o644):
+    """Writes `obj` to `path` atomically (a reader sees the old or the new file)."""
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(run, f, indent=2)
+        json.dump(obj, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def save(run):
+    os.makedirs(run["dir"], mode=0o700, exist_ok=True)
+    write_json(os.path.join(run["dir"], "run.json"), run, mode=0o600)
 
 
 def expired(run, now=None):

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from . import LabError, faults, matrix, net, nodes, state
-from .checks import (Checks, Failed, Mesh, NotApplicable, expect, file_in, peers, wait_for,
+from .checks import (Checks, Mesh, NotApplicable, expect, file_in, peers, wait_for,
                      workers)
 from .lab import operator, say, wait_fleet_ready
 
@@ -146,20 +146,10 @@ class Verifier:
                  "netns": host["netns"], "address": host["address"],
                  "dir": os.path.join(self.run["dir"], "probes", f"probe{self.seq}")}
         results = {}
-        argv = [self.run["bin"]["nexusd"], "--data-dir", f"{probe['dir']}/data", "--mount",
-                f"{probe['dir']}/mnt", "--node-name", probe["name"], "--log-level", "info"]
-        os.makedirs(probe["dir"] + "/data", exist_ok=True)
-        import subprocess
-        from .proc import in_netns
-        log = open(probe["dir"] + "/log", "ab")
-        p = subprocess.Popen(in_netns(host["netns"], argv), stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=log, start_new_session=True)
-        log.close()
-        probe["pid"] = p.pid
         try:
-            r = nodes.nx(self.run, probe, "ready", "--timeout", "30", timeout=40)
-            if not r.ok:
-                raise Failed(f"the probe daemon did not start: {r.text()}")
+            nodes.start(self.run, probe, wait=30,
+                        args=["--data-dir", f"{probe['dir']}/data", "--mount", f"{probe['dir']}/mnt",
+                              "--node-name", probe["name"], "--log-level", "info"])
             with open(self.run["registrationKeyFile"]) as f:
                 key = f.read().strip()
             t0 = time.monotonic()
