@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus {
 

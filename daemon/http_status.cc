@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fs/clock.h"
+#include "base/clock.h"
 
 namespace nexus {
 namespace {

@@ -19,8 +19,8 @@
 
 #include "fs/fuse_ops.h"
 #include "fs/lock_table.h"
-#include "fs/metrics.h"
-#include "rpc/service.h"
+#include "base/metrics.h"
+#include "rpc/server/service.h"
 
 namespace nexus {
 

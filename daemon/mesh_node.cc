@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "fs/file_util.h"
+#include "base/file_util.h"
 #include "rpc/bytes.h"
 #include "rpc/errors.h"
 

@@ -30,7 +30,7 @@
 
 #include "mesh/task_runner.h"
 #include "rpc/client.h"
-#include "rpc/service.h"
+#include "rpc/server/service.h"
 
 namespace nexus {
 

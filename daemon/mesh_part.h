@@ -19,8 +19,8 @@
 #include "mesh/clock.h"
 #include "mesh/director.h"
 #include "mesh/sqlite_store.h"
-#include "rpc/mesh_office.h"
-#include "rpc/service.h"
+#include "rpc/server/mesh_office.h"
+#include "rpc/server/service.h"
 
 namespace nexus {
 

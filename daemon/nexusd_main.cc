@@ -16,7 +16,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "fs/clock.h"
+#include "base/clock.h"
 #include "daemon/data_dir_lock.h"
 #include "daemon/http_status.h"
 #include "daemon/options.h"
@@ -29,15 +29,15 @@
 #include "fs/change_events.h"
 #include "fs/fuse_session.h"
 #include "fs/lock_table.h"
-#include "fs/metrics.h"
+#include "base/metrics.h"
 #include "fs/namespace.h"
 #include "fs/native_backend.h"
 #include "fs/workspace_backend.h"
 #include "nexus/version.h"
-#include "rpc/background_jobs.h"
-#include "rpc/key_store.h"
-#include "rpc/path_files.h"
-#include "rpc/socket_server.h"
+#include "rpc/server/background_jobs.h"
+#include "perms/key_store.h"
+#include "fs/path_files.h"
+#include "rpc/server/socket_server.h"
 
 namespace nexus {
 namespace {

@@ -6,7 +6,7 @@
 #include <charconv>
 #include <functional>
 
-#include "fs/file_util.h"
+#include "base/file_util.h"
 
 extern char** environ;
 

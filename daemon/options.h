@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus {
 

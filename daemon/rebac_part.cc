@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "fs/clock.h"
-#include "rpc/path_files.h"
+#include "base/clock.h"
+#include "fs/path_files.h"
 
 namespace nexus {
 

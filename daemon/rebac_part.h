@@ -26,7 +26,7 @@
 #include "perms/identity.h"
 #include "perms/rebac.h"
 #include "perms/rebac_policy.h"
-#include "rpc/service.h"
+#include "rpc/server/service.h"
 
 namespace nexus {
 

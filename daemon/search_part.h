@@ -31,8 +31,8 @@
 #include "daemon/options.h"
 #include "fs/change_events.h"
 #include "fs/namespace.h"
-#include "fs/status.h"
-#include "rpc/service.h"
+#include "base/status.h"
+#include "rpc/server/service.h"
 
 namespace nexus {
 

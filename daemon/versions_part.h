@@ -14,11 +14,11 @@
 #include "daemon/options.h"
 #include "fs/change_events.h"
 #include "fs/namespace.h"
-#include "fs/status.h"
+#include "base/status.h"
 #include "fs/versions/history_backend.h"
 #include "fs/versions/recorder.h"
 #include "fs/versions/version_store.h"
-#include "rpc/service.h"
+#include "rpc/server/service.h"
 
 namespace nexus {
 

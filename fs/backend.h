@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "fs/types.h"
 
 namespace nexus {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/metrics.h"
+#include "base/metrics.h"
 #include "fs/namespace.h"
 
 namespace nexus {

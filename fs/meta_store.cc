@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "fs/sqlite_db.h"
+#include "base/sqlite_db.h"
 
 namespace nexus {
 namespace {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "fs/types.h"
 
 struct sqlite3;

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus {
 

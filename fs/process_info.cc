@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <string_view>
 
-#include "fs/clock.h"
+#include "base/clock.h"
 
 namespace nexus {
 namespace {

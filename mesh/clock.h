@@ -1,5 +1,5 @@
 // The mesh's view of time: millisecond TimePoints over the shared wall
-// clock (fs/clock.h), injectable so that lease, heartbeat and quota logic is
+// clock (base/clock.h), injectable so that lease, heartbeat and quota logic is
 // tested without sleeping.
 //
 // Times are wall-clock because lease deadlines are persisted and must mean
@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "fs/clock.h"
+#include "base/clock.h"
 
 namespace nexus::mesh {
 

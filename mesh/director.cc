@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "mesh/crypto.h"
+#include "base/crypto.h"
 #include "mesh/placement.h"
 #include "mesh/record.h"
 

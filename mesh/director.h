@@ -48,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "mesh/clock.h"
 #include "mesh/store.h"
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus::mesh {
 

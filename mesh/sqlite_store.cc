@@ -1,6 +1,6 @@
 #include "mesh/sqlite_store.h"
 
-#include "fs/sqlite_db.h"
+#include "base/sqlite_db.h"
 
 #include <sqlite3.h>
 

@@ -32,7 +32,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "mesh/clock.h"
 
 namespace nexus::mesh {

@@ -29,9 +29,9 @@
 #include <thread>
 #include <vector>
 
-#include "fs/status.h"
-#include "fs/clock.h"
-#include "fs/sqlite_db.h"
+#include "base/status.h"
+#include "base/clock.h"
+#include "base/sqlite_db.h"
 
 namespace nexus {
 

@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "fs/status.h"
-#include "fs/sqlite_db.h"
+#include "base/status.h"
+#include "base/sqlite_db.h"
 
 namespace nexus {
 

@@ -33,9 +33,9 @@
 #include <string_view>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "perms/audit.h"
-#include "fs/clock.h"
+#include "base/clock.h"
 #include "perms/rebac_cache.h"
 #include "perms/rebac_index.h"
 #include "perms/rebac_store.h"

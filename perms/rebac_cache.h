@@ -22,7 +22,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "fs/clock.h"
+#include "base/clock.h"
 #include "perms/rebac_index.h"
 #include "perms/rebac_types.h"
 

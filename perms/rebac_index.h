@@ -32,8 +32,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fs/status.h"
-#include "fs/clock.h"
+#include "base/status.h"
+#include "base/clock.h"
 #include "perms/rebac_types.h"
 
 namespace nexus {

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "perms/rebac_types.h"
-#include "fs/sqlite_db.h"
+#include "base/sqlite_db.h"
 
 namespace nexus {
 

@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
-#include "fs/status.h"
-#include "fs/clock.h"
+#include "base/status.h"
+#include "base/clock.h"
 
 namespace nexus {
 

@@ -6,7 +6,7 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/compat/tls.h>
 
-#include "fs/file_util.h"
+#include "base/file_util.h"
 #include "rpc/errors.h"
 
 namespace nexus {

@@ -17,7 +17,7 @@
 
 #include <kj/async-io.h>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "rpc/nexus.capnp.h"
 
 namespace nexus {

@@ -2,7 +2,7 @@
 // Error, in one place for the server and the client.
 #pragma once
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "rpc/nexus.capnp.h"
 
 namespace nexus {

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus::search {
 

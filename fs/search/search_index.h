@@ -39,7 +39,7 @@
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
 #include "fs/search/vector_index.h"
-#include "fs/status.h"
+#include "base/status.h"
 
 
 namespace nexus::search {

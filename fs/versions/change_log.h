@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "fs/versions/git_util.h"
 #include "fs/versions/provenance.h"
 #include "fs/versions/version_db.h"

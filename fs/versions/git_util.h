@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus::versions {
 
@@ -49,13 +49,6 @@ class GitLibrary {
 // The Status for libgit2 return code `rc` of the operation `context`:
 // GIT_ENOTFOUND becomes ENOENT, GIT_EEXISTS EEXIST, everything else EIO.
 Status GitError(int rc, std::string_view context);
-
-// NEXUS_RETURN_IF_ERROR for a named Status or Result (which that macro would
-// copy, and a Result of a move-only value cannot be copied).
-#define NEXUS_RETURN_IF_FAILED(result)             \
-  do {                                             \
-    if (!(result).ok()) return (result).status();  \
-  } while (0)
 
 // Evaluates a libgit2 call; on failure returns GitError from the function.
 #define NEXUS_GIT(call, context)                                          \

@@ -8,7 +8,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "fs/thread_priority.h"
+#include "base/thread_priority.h"
 
 namespace nexus::versions {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "fs/versions/version_db.h"
 #include "fs/versions/version_store.h"
 

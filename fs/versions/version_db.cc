@@ -1,6 +1,6 @@
 #include "fs/versions/version_db.h"
 
-#include "fs/sqlite_db.h"
+#include "base/sqlite_db.h"
 
 namespace nexus::versions {
 namespace {

@@ -28,7 +28,7 @@
 #include <type_traits>
 #include <unordered_map>
 
-#include "fs/status.h"
+#include "base/status.h"
 
 namespace nexus::versions {
 

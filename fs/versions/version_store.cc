@@ -1,6 +1,6 @@
 #include "fs/versions/version_store.h"
 
-#include "fs/thread_priority.h"
+#include "base/thread_priority.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -44,7 +44,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fs/status.h"
+#include "base/status.h"
 #include "fs/versions/git_util.h"
 #include "fs/versions/provenance.h"
 

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "fs/test_util.h"
-#include "rpc/socket_server.h"
+#include "tests/fs/test_util.h"
+#include "rpc/server/socket_server.h"
 
 namespace nexus {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "fs/file_util.h"
-#include "fs/test_util.h"
+#include "base/file_util.h"
+#include "tests/fs/test_util.h"
 
 namespace nexus {
 namespace {

@@ -8,7 +8,7 @@
 #include <map>
 #include <thread>
 
-#include "mesh/crypto.h"
+#include "base/crypto.h"
 #include "mesh/memory_store.h"
 #include "mesh/sqlite_store.h"
 #include "tests/fs/test_util.h"

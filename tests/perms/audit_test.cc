@@ -7,7 +7,7 @@
 #include <optional>
 #include <sstream>
 
-#include "fs/sqlite_db.h"
+#include "base/sqlite_db.h"
 #include "tests/fs/test_util.h"
 
 namespace nexus {

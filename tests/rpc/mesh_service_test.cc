@@ -5,9 +5,9 @@
 
 #include "mesh/director.h"
 #include "mesh/memory_store.h"
-#include "rpc/background_jobs.h"
+#include "rpc/server/background_jobs.h"
 #include "rpc/bytes.h"
-#include "rpc/mesh_office.h"
+#include "rpc/server/mesh_office.h"
 #include "rpc/service_rig.h"
 
 namespace nexus {

@@ -14,7 +14,7 @@
 #include "perms/audit.h"
 #include "perms/identity.h"
 #include "perms/rebac.h"
-#include "rpc/background_jobs.h"
+#include "rpc/server/background_jobs.h"
 #include "rpc/bytes.h"
 #include "rpc/service_rig.h"
 

@@ -15,12 +15,12 @@
 #include <memory>
 #include <string>
 
-#include "fs/file_util.h"
+#include "base/file_util.h"
 #include "fs/native_backend.h"
-#include "fs/test_util.h"
+#include "tests/fs/test_util.h"
 #include "rpc/client.h"
 #include "rpc/errors.h"
-#include "rpc/socket_server.h"
+#include "rpc/server/socket_server.h"
 #include "rpc/tls_gen.h"
 
 namespace nexus {

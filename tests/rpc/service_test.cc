@@ -8,7 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fs/file_util.h"
+#include "base/file_util.h"
 #include "rpc/tls_gen.h"
 #include "rpc/service_rig.h"
 

@@ -1,0 +1,17 @@
+// Small whole-file helpers for configuration, keys and state files.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+
+namespace nexus {
+
+// Reads a whole (small) file; errors name `what` (e.g. "--tls-cert") and
+// the path.
+Result<std::string> ReadTextFile(const std::string& path, const std::string& what);
+
+// Writes `data` to `path` atomically (temp file + rename) with `mode`.
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode);
+
+}  // namespace nexus

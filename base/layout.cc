@@ -1,0 +1,39 @@
+#include "base/layout.h"
+
+#include <cerrno>
+
+namespace nexus::layout {
+
+Status ValidateZoneName(std::string_view zone) {
+  auto bad = [&](const std::string& why) {
+    return Status::Error(EINVAL, "invalid zone name '" + std::string(zone.substr(0, 80)) + "': " + why);
+  };
+  if (zone.empty()) return bad("empty");
+  if (zone.size() > kZoneNameMax) return bad("longer than " + std::to_string(kZoneNameMax) + " bytes");
+  for (char c : zone) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '.' || c == '_' ||
+          c == '-'))
+      return bad("only letters, digits, '.', '_' and '-' are allowed");
+  }
+  if (zone.front() == '.' || zone.front() == '-') return bad("must not start with '.' or '-'");
+  if (zone.ends_with(".lock")) return bad("must not end in '.lock'");
+  if (zone.find("..") != std::string_view::npos) return bad("must not contain '..'");
+  if (zone == kRootZone) return bad("'root' names the tree outside /zone");
+  return Status::Ok();
+}
+
+NsPath ZoneRoot(std::string_view zone) {
+  if (zone == kRootZone || !IsZoneName(zone)) return NsPath();
+  return NsPath::FromValidComponents({std::string(kZonesName), std::string(zone)});
+}
+
+std::string ZoneOf(const NsPath& path) {
+  auto parts = path.Components();
+  if (parts.size() >= 2 && parts[0] == kZonesName && IsZoneName(parts[1])) return std::string(parts[1]);
+  return std::string(kRootZone);
+}
+
+bool IsSystemPath(std::string_view path) { return PathIsUnder(path, kSystemDir); }
+
+}  // namespace nexus::layout

@@ -1,0 +1,66 @@
+// The namespace's reserved layout: the names NexusFS itself serves, in one
+// place, and the one rule for zone names.
+//
+//   /.nexus            read-only history (versions, snapshots); hidden
+//   /zone/<z>          zone <z>'s tree (/zone/local is the workspace)
+//   /agents            the agent registry
+//   /forks             copy-on-write forks
+//   /tools             tools served to agents
+//
+// A top-level user folder found at start with a name NexusFS now reserves is
+// renamed aside to "<name>.user-<n>" (the smallest free n), never lost or
+// shadowed; see ReservedTopLevelNames.
+//
+// Thread-safety: constants and pure functions.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "base/ns_path.h"
+#include "base/status.h"
+
+namespace nexus::layout {
+
+inline constexpr std::string_view kSystemName = ".nexus";
+inline constexpr std::string_view kSystemDir = "/.nexus";
+inline constexpr std::string_view kVersionsDir = "/.nexus/versions";
+inline constexpr std::string_view kSnapshotsDir = "/.nexus/snapshots";
+inline constexpr std::string_view kZonesName = "zone";
+inline constexpr std::string_view kZonesDir = "/zone";
+inline constexpr std::string_view kAgentsName = "agents";
+inline constexpr std::string_view kForksName = "forks";
+inline constexpr std::string_view kToolsName = "tools";
+
+// The zone of every path outside /zone/<z>.
+inline constexpr std::string_view kRootZone = "root";
+// The zone of the host workspace, mounted at /zone/local.
+inline constexpr std::string_view kLocalZone = "local";
+inline constexpr size_t kZoneNameMax = 64;
+
+// Top-level names reserved for what NexusFS serves there. ".nexus" and
+// "zone" have always been NexusFS's; the rest are renamed aside at start
+// when a user folder holds them.
+inline constexpr std::array<std::string_view, 3> kRenamedAsideNames = {kAgentsName, kForksName,
+                                                                       kToolsName};
+
+// The one zone-name rule, used by every part (versions, ReBAC, the socket,
+// the CLI, the mesh): 1 to 64 bytes of ASCII letters, digits, '.', '_' and
+// '-'; not starting with '.' or '-'; not ending in ".lock" and holding no
+// ".." (a zone name is also a git ref component); not "root", which names
+// the tree outside /zone. EINVAL with the reason otherwise.
+Status ValidateZoneName(std::string_view zone);
+inline bool IsZoneName(std::string_view zone) { return ValidateZoneName(zone).ok(); }
+
+// "/zone/<zone>" for a valid zone; "/" for kRootZone.
+NsPath ZoneRoot(std::string_view zone);
+
+// The zone `path` belongs to: <z> for "/zone/<z>" and below when <z> is a
+// valid zone name, else kRootZone.
+std::string ZoneOf(const NsPath& path);
+
+// Whether `path` is inside the read-only history tree /.nexus.
+bool IsSystemPath(std::string_view path);
+
+}  // namespace nexus::layout

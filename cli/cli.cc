@@ -1,0 +1,167 @@
+#include "cli/cli.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "base/file_util.h"
+#include "rpc/errors.h"
+
+namespace nexus::cli {
+
+std::string Args::Get(const std::string& flag, const std::string& def) const {
+  auto it = values.find(flag);
+  return it == values.end() ? def : it->second;
+}
+
+Result<double> Args::Number(const std::string& flag, double def, double min, double max) const {
+  auto it = values.find(flag);
+  if (it == values.end()) return def;
+  char* end = nullptr;
+  double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0' || v < min || v > max)
+    return Status::Error(EINVAL, flag + ": '" + it->second + "' is not a number in [" +
+                                     std::to_string(static_cast<int64_t>(min)) + ", " +
+                                     std::to_string(static_cast<int64_t>(max)) + "]");
+  return v;
+}
+
+std::string Cli::StateDir() {
+  if (const char* h = std::getenv("NEXUS_HOME"); h && *h) return h;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.nexus";
+}
+
+std::string Cli::SocketPath(std::string* source) const {
+  auto from = [&](const char* what, std::string path) {
+    if (source) *source = what;
+    return path;
+  };
+  if (!socket.empty()) return from("--socket", socket);
+  if (const char* s = std::getenv("NEXUS_SOCKET"); s && *s) return from("NEXUS_SOCKET", s);
+  if (const char* d = std::getenv("NEXUS_DATA_DIR"); d && *d)
+    return from("NEXUS_DATA_DIR", std::string(d) + "/nexusd.sock");
+  if (auto up = ReadTextFile(StateDir() + "/up.json", "state"); up.ok()) {
+    auto j = nlohmann::json::parse(*up, nullptr, false);
+    if (j.is_object() && j.contains("socket") && j["socket"].is_string())
+      return from("nexus up", j["socket"].get<std::string>());
+  }
+  return from("default", ".nexus/data/nexusd.sock");
+}
+
+Result<NexusClient*> Cli::Client() {
+  if (client_) return client_.get();
+  ConnectOptions o;
+  o.timeout_s = timeout_s;
+  std::string url = remote, key = api_key, ca = tls_ca;
+  if (!profile.empty()) {
+    auto text = ReadTextFile(StateDir() + "/profiles.json", "profiles");
+    if (!text.ok()) return Status::Error(ENOENT, "no saved profiles (save one with nexus connect)");
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object() || !j.contains(profile))
+      return Status::Error(ENOENT, "no profile '" + profile + "' (see nexus connect --help)");
+    const auto& p = j[profile];
+    if (url.empty()) url = p.value("url", "");
+    if (key.empty()) key = p.value("api_key", "");
+    if (ca.empty()) ca = p.value("tls_ca", "");
+  }
+  if (url.empty())
+    if (const char* u = std::getenv("NEXUS_URL"); u && *u) url = u;
+  if (key.empty())
+    if (const char* k = std::getenv("NEXUS_API_KEY"); k && *k) key = k;
+  if (ca.empty())
+    if (const char* c = std::getenv("NEXUS_TLS_CA"); c && *c) ca = c;
+  for (const char* scheme : {"tls://", "nexus://", "https://"})
+    if (url.rfind(scheme, 0) == 0) url = url.substr(strlen(scheme));
+  o.remote = url;
+  o.api_key = key;
+  o.tls_ca = ca;
+  o.socket_path = SocketPath();
+  auto c = NexusClient::Connect(o);
+  if (!c.ok()) return c.status();
+  client_ = std::move(c).value();
+  return client_.get();
+}
+
+std::string ErrorCodeNameFor(int err) { return ErrorCodeName(ErrorCodeFor(err)); }
+
+int Cli::Fail(const Status& st, bool usage) {
+  std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
+  if (json)
+    PrintJson({{"error",
+                {{"code", usage ? "usage" : ErrorCodeNameFor(st.code())},
+                 {"errno", st.code()},
+                 {"message", st.message()}}}});
+  return usage ? kExitUsage : kExitFailed;
+}
+
+int Cli::Usage(const std::string& message) { return Fail(Status::Error(EINVAL, message), true); }
+
+void Cli::PrintJson(const nlohmann::json& j) {
+  std::string s = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+std::string FormatTime(int64_t ns) {
+  if (ns == 0) return "-";
+  time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>((ns / 1'000'000) % 1000));
+  return buf;
+}
+
+std::string ModeString(uint32_t mode) {
+  std::string s = "?rwxrwxrwx";
+  switch (mode & S_IFMT) {
+    case S_IFDIR: s[0] = 'd'; break;
+    case S_IFLNK: s[0] = 'l'; break;
+    case S_IFIFO: s[0] = 'p'; break;
+    case S_IFSOCK: s[0] = 's'; break;
+    case S_IFCHR: s[0] = 'c'; break;
+    case S_IFBLK: s[0] = 'b'; break;
+    default: s[0] = '-';
+  }
+  for (int i = 0; i < 9; ++i)
+    if (!(mode & (1u << (8 - i)))) s[1 + i] = '-';
+  return s;
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string Base64(std::string_view in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+}  // namespace nexus::cli

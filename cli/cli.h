@@ -1,0 +1,105 @@
+// The `nexus` command-line client: shared machinery of its commands.
+//
+// Every command is a Command in one table (nexus_main.cc): a name (one or
+// two words), the flags it takes, a usage text and a function. Cli parses
+// the global options, finds the daemon, and turns a Status into the
+// message and exit code every command shares:
+//   0 success, 1 the operation failed, 64 usage error (EX_USAGE).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/status.h"
+#include "rpc/client.h"
+#include "rpc/errors.h"
+
+namespace nexus::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 64;
+
+// The arguments of one command after its flags were taken out.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> values;  // --flag VALUE
+  std::set<std::string> switches;             // --flag
+
+  bool Has(const std::string& flag) const { return switches.count(flag) || values.count(flag); }
+  std::string Get(const std::string& flag, const std::string& def = "") const;
+  // EINVAL naming the flag when the value is not a number in [min, max].
+  Result<double> Number(const std::string& flag, double def, double min, double max) const;
+};
+
+struct Command {
+  std::vector<std::string> name;        // {"lock", "acquire"}
+  std::vector<std::string> value_flags; // flags that take a value (aliases "a|b")
+  std::vector<std::string> switches;    // flags without a value
+  std::string usage;                    // "lock acquire PATH [--ttl S] [--wait S]"
+  std::string help;                     // what it does; more lines allowed
+  size_t min_args = 0;
+  size_t max_args = SIZE_MAX;
+  std::function<int(class Cli&, const Args&)> run;
+};
+
+class Cli {
+ public:
+  // Global options and how to reach the daemon.
+  bool json = false;
+  std::string socket;   // --socket
+  std::string remote;   // --remote / NEXUS_URL / profile
+  std::string api_key;  // --api-key / NEXUS_API_KEY / profile
+  std::string tls_ca;   // --tls-ca / NEXUS_TLS_CA / profile
+  std::string profile;  // --profile
+  double timeout_s = 10;
+
+  // Connects on first use. Errors are reported by Fail().
+  Result<NexusClient*> Client();
+  // The socket path the CLI would use, and where that choice came from.
+  std::string SocketPath(std::string* source = nullptr) const;
+
+  // Prints "nexus: <message>" to stderr and returns the exit code for `st`
+  // (64 for usage errors, else 1). With --json, also prints
+  // {"error": {...}} on stdout so scripts see what failed.
+  int Fail(const Status& st, bool usage = false);
+  int Usage(const std::string& message);
+  // Prints a JSON document (--json mode).
+  void PrintJson(const nlohmann::json& j);
+
+  // Where per-user state lives: $NEXUS_HOME, else $HOME/.nexus.
+  static std::string StateDir();
+
+ private:
+  std::unique_ptr<NexusClient> client_;
+};
+
+// Formatting helpers shared by the commands.
+std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
+std::string ModeString(uint32_t mode);  // "-rw-r--r--"
+std::string ErrorCodeNameFor(int err);  // "notFound", ...
+
+
+// The command tables of each family.
+// True when `s` is well-formed UTF-8 (JSON output carries such text as a
+// string, anything else as base64).
+bool ValidUtf8(std::string_view s);
+std::string Base64(std::string_view in);
+
+void AddDaemonCommands(std::vector<Command>* table);
+void AddFileCommands(std::vector<Command>* table);
+void AddAdminCommands(std::vector<Command>* table);
+void AddVersionCommands(std::vector<Command>* table);  // versions *, snapshot *
+void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, path-context *
+void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
+void AddMeshCommands(std::vector<Command>* table);     // mesh *
+
+}  // namespace nexus::cli

@@ -1,0 +1,392 @@
+// The daemon itself: status, ready, features, whoami, up, down, env,
+// connect, tls generate.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "base/file_util.h"
+#include "cli/cli.h"
+#include "rpc/errors.h"
+#include "rpc/tls_gen.h"
+
+namespace nexus::cli {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string Absolute(const std::string& p) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal().string();
+}
+
+// One status call on a fresh connection to `socket` (no retries).
+Result<bool> MountedAt(const std::string& socket, double timeout_s) {
+  ConnectOptions o;
+  o.socket_path = socket;
+  o.timeout_s = timeout_s;
+  auto c = NexusClient::Connect(o);
+  if (!c.ok()) return c.status();
+  auto r = (*c)->Wait((*c)->session().statusRequest().send());
+  if (!r.ok()) return r.status();
+  return r->getStatus().getMounted();
+}
+
+// Polls until the daemon at `socket` is mounted and serving, `deadline`
+// passes (ETIMEDOUT), or `alive` says the daemon is gone.
+Status WaitReady(const std::string& socket, Clock::time_point deadline,
+                 const std::function<bool()>& alive = nullptr) {
+  Status last = Status::Error(ETIMEDOUT, "no answer");
+  while (true) {
+    auto m = MountedAt(socket, 2);
+    if (m.ok() && *m) return Status::Ok();
+    last = m.ok() ? Status::Error(EAGAIN, "nexusd answers but is not mounted yet") : m.status();
+    if (alive && !alive()) return Status::Error(EIO, "nexusd exited: " + last.message());
+    if (Clock::now() >= deadline) return Status::Error(ETIMEDOUT, "not ready in time: " + last.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+int Status_(Cli& cli, const Args&) {
+  auto c = cli.Client();
+  if (!c.ok()) return cli.Fail(c.status());
+  auto r = (*c)->Wait((*c)->session().statusRequest().send());
+  if (!r.ok()) return cli.Fail(r.status());
+  auto s = r->getStatus();
+  json j = {{"version", std::string(s.getVersion())},
+            {"pid", s.getPid()},
+            {"uptime_seconds", s.getUptimeSeconds()},
+            {"data_dir", std::string(s.getDataDir())},
+            {"mountpoint", std::string(s.getMountpoint())},
+            {"mounted", s.getMounted()},
+            {"ready", s.getReady()},
+            {"profile", std::string(s.getProfile())},
+            {"workspace", std::string(s.getWorkspace())},
+            {"socket", std::string(s.getSocketPath())},
+            {"listen", std::string(s.getListen())},
+            {"http", std::string(s.getHttp())},
+            {"inodes", s.getInodes()},
+            {"database_bytes", s.getDatabaseBytes()},
+            {"connections", s.getConnections()},
+            {"you", (*c)->subject()}};
+  if (cli.json) return cli.PrintJson(j), kExitOk;
+  for (auto& [k, v] : j.items())
+    std::printf("%-15s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  return kExitOk;
+}
+
+int Ready(Cli& cli, const Args& a) {
+  auto timeout = a.Number("timeout", 0, 0, 86400);
+  if (!timeout.ok()) return cli.Fail(timeout.status(), true);
+  if (!cli.remote.empty() || !cli.profile.empty()) {
+    auto c = cli.Client();
+    if (!c.ok()) return cli.Fail(c.status());
+    auto r = (*c)->Wait((*c)->session().statusRequest().send());
+    if (!r.ok()) return cli.Fail(r.status());
+    if (!r->getStatus().getMounted()) return cli.Fail(Status::Error(EAGAIN, "nexusd is not mounted"));
+  } else {
+    auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
+    if (Status st = WaitReady(cli.SocketPath(), deadline); !st.ok()) return cli.Fail(st);
+  }
+  if (cli.json)
+    cli.PrintJson({{"ready", true}});
+  else
+    std::printf("ready\n");
+  return kExitOk;
+}
+
+int Features(Cli& cli, const Args&) {
+  auto c = cli.Client();
+  if (!c.ok()) return cli.Fail(c.status());
+  auto r = (*c)->Wait((*c)->session().featuresRequest().send());
+  if (!r.ok()) return cli.Fail(r.status());
+  static const char* kStates[] = {"enabled", "disabled", "unavailable"};
+  json features = json::array();
+  if (!cli.json) std::printf("profile: %s\n", r->getProfile().cStr());
+  for (auto f : r->getFeatures()) {
+    const char* state = kStates[static_cast<int>(f.getState())];
+    features.push_back({{"name", std::string(f.getName())}, {"state", state},
+                        {"detail", std::string(f.getDetail())}});
+    if (!cli.json)
+      std::printf("  %-15s %-12s %s\n", f.getName().cStr(), state, f.getDetail().cStr());
+  }
+  if (cli.json) cli.PrintJson({{"profile", std::string(r->getProfile())}, {"features", features}});
+  return kExitOk;
+}
+
+int WhoAmI(Cli& cli, const Args&) {
+  auto c = cli.Client();
+  if (!c.ok()) return cli.Fail(c.status());
+  auto r = (*c)->Wait((*c)->session().identityRequest().send());
+  if (!r.ok()) return cli.Fail(r.status());
+  auto id = r->getIdentity();
+  static const char* kScopes[] = {"admin", "user", "agent"};
+  json j = {{"subject", std::string(id.getSubject())}, {"name", std::string(id.getName())},
+            {"scope", kScopes[static_cast<int>(id.getScope())]}, {"is_admin", id.getIsAdmin()},
+            {"uid", id.getUid()}, {"gid", id.getGid()},
+            {"transport", std::string(id.getTransport())}, {"key_id", std::string(id.getKeyId())}};
+  if (cli.json) return cli.PrintJson(j), kExitOk;
+  std::printf("%s (%s%s) via %s\n", id.getSubject().cStr(), kScopes[static_cast<int>(id.getScope())],
+              id.getKeyId().size() ? (", key " + std::string(id.getKeyId())).c_str() : "",
+              id.getTransport().cStr());
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- up / down / env
+
+std::string UpStatePath() { return Cli::StateDir() + "/up.json"; }
+
+std::string NexusdBinary(const Args& a) {
+  if (a.Has("nexusd")) return a.Get("nexusd");
+  if (const char* e = std::getenv("NEXUSD"); e && *e) return e;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto sibling = self.parent_path() / "nexusd";
+    if (std::filesystem::exists(sibling, ec)) return sibling.string();
+  }
+  return "nexusd";
+}
+
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  int status;
+  if (::waitpid(pid, &status, WNOHANG) == pid) return false;  // our child, reaped
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+std::string Tail(const std::string& path, size_t bytes) {
+  auto text = ReadTextFile(path, "log");
+  if (!text.ok()) return "";
+  return text->size() > bytes ? text->substr(text->size() - bytes) : *text;
+}
+
+int Up(Cli& cli, const Args& a) {
+  std::string data_dir = Absolute(a.Get("data-dir", ".nexus/data"));
+  std::string mount = Absolute(a.Get("mount", ".nexus/mnt"));
+  std::string workspace = a.Has("workspace") ? Absolute(a.Get("workspace")) : "";
+  auto timeout = a.Number("timeout", 30, 1, 3600);
+  if (!timeout.ok()) return cli.Fail(timeout.status(), true);
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return cli.Fail(Status::Error(EIO, "create " + data_dir + ": " + ec.message()));
+  std::filesystem::create_directories(Cli::StateDir(), ec);
+  std::string socket = data_dir + "/nexusd.sock";
+  if (auto m = MountedAt(socket, 1); m.ok())
+    return cli.Fail(Status::Error(EEXIST, "nexusd already serves " + data_dir + " (socket " + socket + ")"));
+  std::string log = data_dir + "/nexusd.log";
+  std::vector<std::string> argv = {NexusdBinary(a), "--data-dir", data_dir, "--mount", mount};
+  if (!workspace.empty()) argv.insert(argv.end(), {"--workspace", workspace});
+  for (const auto& extra : a.positional) argv.push_back(extra);
+  pid_t pid = ::fork();
+  if (pid < 0) return cli.Fail(Status::FromErrno("fork"));
+  if (pid == 0) {
+    ::setsid();
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    std::vector<char*> cargv;
+    for (auto& s : argv) cargv.push_back(s.data());
+    cargv.push_back(nullptr);
+    ::execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "nexus up: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  if (!cli.json) std::fprintf(stderr, "starting nexusd (pid %d), log in %s ...\n", pid, log.c_str());
+  auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
+  Status st = WaitReady(socket, deadline, [pid]() { return ProcessAlive(pid); });
+  if (!st.ok()) {
+    if (ProcessAlive(pid)) ::kill(pid, SIGTERM);
+    std::fprintf(stderr, "%s", Tail(log, 2000).c_str());
+    return cli.Fail(Status::Error(st.code(), "nexusd did not come up: " + st.message()));
+  }
+  json state = {{"pid", pid}, {"socket", socket}, {"data_dir", data_dir}, {"mount", mount},
+                {"workspace", workspace}, {"log", log}};
+  if (Status w = WriteFileAtomic(UpStatePath(), state.dump(2) + "\n", 0600); !w.ok())
+    return cli.Fail(w);
+  if (cli.json) return cli.PrintJson(state), kExitOk;
+  std::printf("nexusd is up: %s mounted at %s (pid %d)\n", data_dir.c_str(), mount.c_str(), pid);
+  std::printf("socket %s; `eval $(nexus env)` sets it for other shells; `nexus down` stops it\n",
+              socket.c_str());
+  return kExitOk;
+}
+
+Result<json> LoadUpState() {
+  auto text = ReadTextFile(UpStatePath(), "nexus up state");
+  if (!text.ok()) return Status::Error(ENOENT, "no daemon recorded by nexus up (" + UpStatePath() + ")");
+  auto j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return Status::Error(EINVAL, UpStatePath() + " is not valid JSON");
+  return j;
+}
+
+int Down(Cli& cli, const Args& a) {
+  auto timeout = a.Number("timeout", 30, 1, 3600);
+  if (!timeout.ok()) return cli.Fail(timeout.status(), true);
+  std::string socket;
+  pid_t pid = 0;
+  bool from_state = false;
+  if (a.Has("data-dir")) {
+    std::string dir = Absolute(a.Get("data-dir"));
+    socket = dir + "/nexusd.sock";
+    if (auto lock = ReadTextFile(dir + "/nexusd.lock", "lock"); lock.ok()) pid = std::atoi(lock->c_str());
+  } else {
+    auto state = LoadUpState();
+    if (!state.ok()) return cli.Fail(state.status());
+    socket = state->value("socket", "");
+    pid = state->value("pid", 0);
+    from_state = true;
+  }
+  // Ask politely over the socket; fall back to SIGTERM.
+  ConnectOptions o;
+  o.socket_path = socket;
+  o.timeout_s = 5;
+  bool asked = false;
+  if (auto c = NexusClient::Connect(o); c.ok()) {
+    auto r = (*c)->Wait((*c)->session().adminRequest().send().getAdmin().shutdownRequest().send());
+    if (r.ok()) {
+      Status st = StatusFromError(r->hasError(), r->getError());
+      if (!st.ok()) return cli.Fail(st);
+      asked = true;
+    }
+  }
+  if (!asked) {
+    if (!ProcessAlive(pid)) {
+      if (from_state) ::unlink(UpStatePath().c_str());
+      return cli.Fail(Status::Error(ENOENT, "nexusd is not running"));
+    }
+    if (::kill(pid, SIGTERM) != 0) return cli.Fail(Status::FromErrno("signal nexusd"));
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
+  while (pid > 0 && ProcessAlive(pid)) {
+    if (Clock::now() >= deadline)
+      return cli.Fail(Status::Error(ETIMEDOUT, "nexusd (pid " + std::to_string(pid) + ") is still stopping"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (from_state) ::unlink(UpStatePath().c_str());
+  if (cli.json)
+    cli.PrintJson({{"stopped", true}, {"pid", pid}});
+  else
+    std::printf("nexusd stopped\n");
+  return kExitOk;
+}
+
+int Env(Cli& cli, const Args&) {
+  auto state = LoadUpState();
+  if (!state.ok()) return cli.Fail(state.status());
+  json env = {{"NEXUS_SOCKET", state->value("socket", "")},
+              {"NEXUS_DATA_DIR", state->value("data_dir", "")},
+              {"NEXUS_MOUNT", state->value("mount", "")}};
+  if (cli.json) return cli.PrintJson(env), kExitOk;
+  for (auto& [k, v] : env.items()) std::printf("export %s='%s'\n", k.c_str(), v.get<std::string>().c_str());
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- remote profiles and TLS
+
+int Connect(Cli& cli, const Args& a) {
+  std::string name = a.Get("name");
+  if (name.empty()) return cli.Usage("--name is required");
+  std::string key = a.Get("api-key");
+  if (key.empty()) return cli.Usage("-k/--api-key is required");
+  cli.remote = a.positional[0];
+  cli.api_key = key;
+  cli.tls_ca = a.Has("tls-ca") ? Absolute(a.Get("tls-ca")) : cli.tls_ca;
+  auto c = cli.Client();
+  if (!c.ok()) return cli.Fail(c.status());
+  std::string path = Cli::StateDir() + "/profiles.json";
+  json profiles = json::object();
+  if (auto text = ReadTextFile(path, "profiles"); text.ok()) {
+    profiles = json::parse(*text, nullptr, false);
+    if (!profiles.is_object()) profiles = json::object();
+  }
+  profiles[name] = {{"url", a.positional[0]}, {"api_key", key}, {"tls_ca", cli.tls_ca}};
+  std::error_code ec;
+  std::filesystem::create_directories(Cli::StateDir(), ec);
+  if (Status st = WriteFileAtomic(path, profiles.dump(2) + "\n", 0600); !st.ok()) return cli.Fail(st);
+  if (cli.json)
+    cli.PrintJson({{"profile", name}, {"url", a.positional[0]}, {"subject", (*c)->subject()}});
+  else
+    std::printf("connected to %s as %s; saved as profile '%s' (use: nexus --profile %s ...)\n",
+                a.positional[0].c_str(), (*c)->subject().c_str(), name.c_str(), name.c_str());
+  return kExitOk;
+}
+
+int TlsGenerate(Cli& cli, const Args& a) {
+  std::string out = a.Get("out");
+  if (out.empty()) return cli.Usage("--out DIR is required");
+  auto days = a.Number("days", 365, 1, 36500);
+  if (!days.ok()) return cli.Fail(days.status(), true);
+  std::vector<std::string> hosts;
+  std::string list = a.Get("hosts", "localhost,127.0.0.1,::1");
+  for (size_t pos = 0; pos <= list.size();) {
+    size_t end = list.find(',', pos);
+    if (end == std::string::npos) end = list.size();
+    if (end > pos) hosts.push_back(list.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  auto tls = GenerateSelfSignedTls(hosts, static_cast<int>(*days));
+  if (!tls.ok()) return cli.Fail(tls.status());
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return cli.Fail(Status::Error(EIO, "create " + out + ": " + ec.message()));
+  std::string cert = out + "/cert.pem", key = out + "/key.pem";
+  if (Status st = WriteFileAtomic(key, tls->key_pem, 0600); !st.ok()) return cli.Fail(st);
+  if (Status st = WriteFileAtomic(cert, tls->cert_pem, 0644); !st.ok()) return cli.Fail(st);
+  if (cli.json) return cli.PrintJson({{"cert", cert}, {"key", key}, {"hosts", hosts}}), kExitOk;
+  std::printf("wrote %s and %s (self-signed, for %s)\n", cert.c_str(), key.c_str(), list.c_str());
+  std::printf("serve:   nexusd ... --listen HOST:PORT --tls-cert %s --tls-key %s\n", cert.c_str(), key.c_str());
+  std::printf("clients: nexus --remote HOST:PORT --tls-ca %s --api-key KEY ...\n", cert.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddDaemonCommands(std::vector<Command>* t) {
+  t->push_back({{"status"}, {}, {}, "status", "Version, uptime, mount state, paths and counters of nexusd.",
+                0, 0, Status_});
+  t->push_back({{"ready"}, {"--timeout"}, {}, "ready [--timeout S]",
+                "Exit 0 once nexusd is mounted and serving; wait up to S seconds (default 0:\n"
+                "just check).",
+                0, 0, Ready});
+  t->push_back({{"features"}, {}, {}, "features",
+                "The profile and every feature: enabled, disabled (and why) or unavailable.", 0, 0,
+                Features});
+  t->push_back({{"whoami"}, {}, {}, "whoami", "The identity the daemon gives you.", 0, 0, WhoAmI});
+  t->push_back({{"up"}, {"--data-dir", "--mount", "--workspace", "--nexusd", "--timeout"}, {},
+                "up [--data-dir D] [--mount M] [--workspace W] [-- NEXUSD_ARGS]",
+                "Start nexusd in the background (defaults .nexus/data and .nexus/mnt), wait\n"
+                "until it serves, and record how to reach it (see nexus env, nexus down).\n"
+                "Its log goes to D/nexusd.log.",
+                0, SIZE_MAX, Up});
+  t->push_back({{"down"}, {"--data-dir", "--timeout"}, {}, "down [--data-dir D] [--timeout S]",
+                "Stop nexusd cleanly (the one `nexus up` started, or the one serving D) and\n"
+                "wait until it has exited.",
+                0, 0, Down});
+  t->push_back({{"env"}, {}, {}, "env",
+                "Print the connection variables of the daemon `nexus up` started, for eval.", 0,
+                0, Env});
+  t->push_back({{"connect"}, {"--name", "-k,--api-key", "--tls-ca"}, {},
+                "connect HOST:PORT --name N -k KEY [--tls-ca FILE]",
+                "Check a remote daemon and save the connection as profile N (use it with\n"
+                "nexus --profile N ...). Profiles live in ~/.nexus/profiles.json (mode 0600).",
+                1, 1, Connect});
+  t->push_back({{"tls", "generate"}, {"--out", "--hosts", "--days"}, {},
+                "tls generate --out DIR [--hosts H1,H2] [--days N]",
+                "Make a self-signed certificate and key (DIR/cert.pem, DIR/key.pem) for\n"
+                "nexusd --listen. Default hosts: localhost,127.0.0.1,::1.",
+                0, 0, TlsGenerate});
+}
+
+}  // namespace nexus::cli

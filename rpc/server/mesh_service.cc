@@ -1,0 +1,640 @@
+// The mesh over the control socket (rpc/nexus.capnp: Mesh, MeshNode and
+// Nexus.meshRegister/meshNode), served by a director (ServiceContext::mesh).
+//
+// Who may do what: any session may create tasks (as its API key, the
+// entitlements' unit) and read tasks and results; fleet changes, scheduling,
+// retry and cancel are for admin sessions; lease-holder calls are open to
+// whoever holds the task's current lease token. Nodes reach the director
+// without an API key: meshRegister with the registration key, then meshNode
+// with their own credential; every MeshNode call re-checks the credential,
+// so a revoked node or a rotated credential is refused at once.
+//
+// Threading: methods run on the event loop; every call that commits to the
+// director's store (an fsync) runs on a BackgroundJobs thread.
+#include <unistd.h>
+
+#include <kj/debug.h>
+#include <spdlog/spdlog.h>
+
+#include "rpc/bytes.h"
+#include "rpc/errors.h"
+#include "rpc/server/mesh_office.h"
+#include "rpc/server/service_internal.h"
+
+namespace nexus {
+namespace {
+
+using mesh::Director;
+using mesh::TaskInfo;
+
+Status NotDirector() {
+  return Status::Error(ENOSYS, "this daemon is not a mesh director (start it with --director)");
+}
+
+int64_t Ns(mesh::TimePoint t) { return t == mesh::TimePoint{} ? 0 : mesh::ToUnixNanos(t); }
+
+void FillNode(rpc::MeshNodeInfo::Builder b, const mesh::NodeInfo& n) {
+  b.setId(n.id);
+  b.setName(n.name);
+  b.setAddress(n.address);
+  b.setCapacity(n.capacity);
+  b.setTrust(std::string(mesh::Name(n.trust)));
+  b.setState(std::string(mesh::Name(n.state)));
+  b.setFingerprint(n.fingerprint);
+  b.setQueueDepth(n.queue_depth);
+  b.setFreeCapacity(n.free_capacity);
+  b.setActiveTasks(n.active_tasks);
+  b.setRegisteredAtNs(Ns(n.registered_at));
+  b.setLastHeartbeatNs(Ns(n.last_heartbeat));
+}
+
+void FillTask(rpc::MeshTask::Builder b, const TaskInfo& t) {
+  b.setId(t.id);
+  auto s = b.initSpec();
+  s.setName(t.spec.name);
+  s.setCommand(t.spec.command);
+  s.setZone(t.spec.zone);
+  s.setRequiredTrust(std::string(mesh::Name(t.spec.required_trust)));
+  s.setMaxAttempts(t.spec.max_attempts);
+  s.setAllowNetwork(t.spec.allow_network);
+  b.setSubmitter(t.submitter);
+  b.setState(std::string(mesh::Name(t.state)));
+  b.setNodeId(t.node_id);
+  b.setNodeAddress(t.node_address);
+  b.setLeaseToken(t.lease_token);
+  b.setLeaseExpiresNs(Ns(t.lease_expires));
+  b.setAttempts(t.attempts);
+  b.setNotBeforeNs(Ns(t.not_before));
+  b.setReason(t.reason);
+  b.setProgress(t.progress);
+  b.setCheckpointRef(t.checkpoint_ref);
+  b.setHasResult(t.has_result);
+  b.setCreatedAtNs(Ns(t.created_at));
+  b.setUpdatedAtNs(Ns(t.updated_at));
+}
+
+void FillTasks(capnp::List<rpc::MeshTask>::Builder out, const std::vector<TaskInfo>& ts) {
+  for (size_t i = 0; i < ts.size(); ++i) FillTask(out[i], ts[i]);
+}
+
+void FillCredential(rpc::MeshCredential::Builder b, const mesh::NodeCredential& c) {
+  b.setNodeId(c.node_id);
+  b.setCredential(c.credential);
+  b.setFingerprint(c.fingerprint);
+}
+
+Result<mesh::TrustTier> ParseTrust(std::string_view s) {
+  if (s.empty() || s == "trusted") return mesh::TrustTier::kTrusted;
+  if (s == "untrusted") return mesh::TrustTier::kUntrusted;
+  return Status::Error(EINVAL, "trust must be trusted or untrusted, not '" + std::string(s) + "'");
+}
+
+mesh::TaskOutput OutputOf(int32_t exit_code, capnp::Data::Reader out, capnp::Data::Reader err,
+                          capnp::List<rpc::MeshFile>::Reader files) {
+  mesh::TaskOutput o;
+  o.exit_code = exit_code;
+  o.stdout_data = std::string(AsView(out));
+  o.stderr_data = std::string(AsView(err));
+  for (auto f : files) o.files.emplace_back(std::string(f.getName()), std::string(AsView(f.getContent())));
+  return o;
+}
+
+mesh::Duration TtlOf(double seconds) {
+  return std::chrono::duration_cast<mesh::Duration>(std::chrono::duration<double>(seconds));
+}
+
+// What Mesh and MeshNode share: the lease-holder calls.
+class LeaseCalls {
+ protected:
+  explicit LeaseCalls(ConnPtr conn) : conn_(std::move(conn)) {}
+  ServiceContext& ctx() { return *conn_->ctx; }
+  Director* director() { return ctx().mesh ? ctx().mesh->director() : nullptr; }
+  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
+
+  template <typename T, typename Context, typename Work, typename Fill>
+  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
+    return OffLoopJob<T>(ctx(), kj::mv(op), context, std::move(work), std::move(fill));
+  }
+  struct Done {};
+
+  // Each checks `extra` first (the node's credential on MeshNode).
+  template <typename Context>
+  kj::Promise<void> DoStart(const char* m, Context context, std::function<Status()> extra) {
+    auto op = Begin(m);
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    std::string id = context.getParams().getId(), token = context.getParams().getToken();
+    return Job<Done>(kj::mv(op), context, [d, id, token, extra]() -> Result<Done> {
+      NEXUS_RETURN_IF_ERROR(extra());
+      NEXUS_RETURN_IF_ERROR(d->Start(id, token));
+      return Done{};
+    }, [](auto, Done&) {});
+  }
+  template <typename Context>
+  kj::Promise<void> DoProgress(const char* m, Context context, std::function<Status()> extra) {
+    auto op = Begin(m);
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    auto p = context.getParams();
+    std::string id = p.getId(), token = p.getToken(), progress = p.getProgress(),
+                checkpoint = p.getCheckpoint();
+    return Job<Done>(kj::mv(op), context, [=]() -> Result<Done> {
+      NEXUS_RETURN_IF_ERROR(extra());
+      NEXUS_RETURN_IF_ERROR(d->Progress(id, token, progress, checkpoint));
+      return Done{};
+    }, [](auto, Done&) {});
+  }
+  template <typename Context>
+  kj::Promise<void> DoExtend(const char* m, Context context, std::function<Status()> extra) {
+    auto op = Begin(m);
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    auto p = context.getParams();
+    std::string id = p.getId(), token = p.getToken();
+    double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
+    if (ttl > 86400)
+      return op->call.Fail(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day")),
+             kj::READY_NOW;
+    return Job<mesh::TimePoint>(kj::mv(op), context, [=]() -> Result<mesh::TimePoint> {
+      NEXUS_RETURN_IF_ERROR(extra());
+      return d->Extend(id, token, TtlOf(ttl));
+    }, [](auto results, mesh::TimePoint& t) { results.setLeaseExpiresNs(Ns(t)); });
+  }
+  template <typename Context>
+  kj::Promise<void> DoComplete(const char* m, Context context, std::function<Status()> extra) {
+    auto op = Begin(m);
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    auto p = context.getParams();
+    std::string id = p.getId(), token = p.getToken();
+    auto out = std::make_shared<mesh::TaskOutput>(
+        OutputOf(p.getExitCode(), p.getStdout(), p.getStderr(), p.getFiles()));
+    return Job<TaskInfo>(kj::mv(op), context, [=]() -> Result<TaskInfo> {
+      NEXUS_RETURN_IF_ERROR(extra());
+      return d->Complete(id, token, std::move(*out));
+    }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+  }
+  template <typename Context>
+  kj::Promise<void> DoFail(const char* m, Context context, std::function<Status()> extra) {
+    auto op = Begin(m);
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    auto p = context.getParams();
+    std::string id = p.getId(), token = p.getToken(), reason = p.getReason();
+    return Job<TaskInfo>(kj::mv(op), context, [=]() -> Result<TaskInfo> {
+      NEXUS_RETURN_IF_ERROR(extra());
+      return d->Fail(id, token, reason);
+    }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+  }
+
+  ConnPtr conn_;
+};
+
+const std::function<Status()> kNoCheck = [] { return Status::Ok(); };
+
+// ---------------------------------------------------------------- Mesh
+
+class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
+ public:
+  explicit MeshImpl(ConnPtr conn) : LeaseCalls(std::move(conn)) {}
+
+  kj::Promise<void> status(StatusContext context) override {
+    Call call(*conn_, "mesh.status");
+    auto r = context.getResults();
+    Director* d = director();
+    MeshMembership* member = ctx().membership;
+    r.setDirector(d != nullptr);
+    if (d) {
+      r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
+      r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
+      r.setDirectorAddress(ctx().mesh->address());
+    }
+    if (member) {
+      MeshMemberInfo i = member->Current();
+      r.setWorker(i.worker);
+      r.setNodeId(i.node_id);
+      r.setFingerprint(i.fingerprint);
+      if (i.joined) r.setDirectorAddress(i.director);
+    }
+    if (!d && !member)
+      call.Fail(r, Status::Error(ENOSYS, "the mesh feature is off in this daemon"));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> nodes(NodesContext context) override {
+    Call call(*conn_, "mesh.nodes");
+    auto r = context.getResults();
+    Director* d = director();
+    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    auto nodes = d->ListNodes();
+    auto out = r.initNodes(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) FillNode(out[i], nodes[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> trust(TrustContext context) override {
+    bool trusted = context.getParams().getTrusted();
+    return Fleet("mesh.trust", context, [trusted](Director* d, const std::string& n) {
+      return d->SetTrust(n, trusted ? mesh::TrustTier::kTrusted : mesh::TrustTier::kUntrusted);
+    });
+  }
+  kj::Promise<void> revoke(RevokeContext context) override {
+    return Fleet("mesh.revoke", context, [](Director* d, const std::string& n) { return d->Revoke(n); });
+  }
+  kj::Promise<void> admit(AdmitContext context) override {
+    return Fleet("mesh.admit", context, [](Director* d, const std::string& n) { return d->Admit(n); });
+  }
+  kj::Promise<void> drain(DrainContext context) override {
+    return Fleet("mesh.drain", context, [](Director* d, const std::string& n) { return d->Drain(n); });
+  }
+
+  kj::Promise<void> createTask(CreateTaskContext context) override {
+    auto op = Begin("mesh.createTask");
+    auto results = context.getResults();
+    Director* d = director();
+    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
+    auto s = context.getParams().getSpec();
+    auto trust = ParseTrust(std::string(s.getRequiredTrust()));
+    if (op->call.Fail(results, trust.status())) return kj::READY_NOW;
+    mesh::TaskSpec spec;
+    spec.name = s.getName();
+    spec.command = s.getCommand();
+    spec.zone = s.getZone().size() ? std::string(s.getZone()) : "local";
+    spec.required_trust = *trust;
+    if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
+    spec.allow_network = s.getAllowNetwork();
+    mesh::Submitter who;
+    who.key_id = conn_->key_id;
+    who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
+    who.hourly_quota = conn_->hourly_task_quota;
+    return Job<TaskInfo>(kj::mv(op), context,
+                         [d, spec, who]() { return d->Create(spec, who); },
+                         [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+  }
+
+  kj::Promise<void> listTasks(ListTasksContext context) override {
+    Call call(*conn_, "mesh.listTasks");
+    auto r = context.getResults();
+    Director* d = director();
+    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    auto tasks = d->ListTasks();
+    FillTasks(r.initTasks(tasks.size()), tasks);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> getTask(GetTaskContext context) override {
+    Call call(*conn_, "mesh.getTask");
+    auto r = context.getResults();
+    Director* d = director();
+    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    auto t = d->GetTask(std::string(context.getParams().getId()));
+    if (call.Fail(r, t.status())) return kj::READY_NOW;
+    FillTask(r.initTask(), *t);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> schedule(ScheduleContext context) override {
+    auto op = Begin("mesh.schedule");
+    auto results = context.getResults();
+    Director* d = director();
+    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
+    if (AdminOnly(op->call, results, "scheduling")) return kj::READY_NOW;
+    std::string id = context.getParams().getId();
+    MeshOffice* office = ctx().mesh;
+    return Job<mesh::ScheduleSummary>(
+        kj::mv(op), context,
+        [d, id, office]() -> Result<mesh::ScheduleSummary> {
+          mesh::ScheduleSummary sum;
+          if (id.empty()) {
+            auto all = d->ScheduleAll();
+            if (!all.ok()) return all.status();
+            sum = std::move(*all);
+          } else {
+            auto t = d->Schedule(id);
+            if (!t.ok()) return t.status();
+            if (t->state == mesh::TaskState::kAssigned) {
+              sum.assigned = 1;
+              sum.placements.push_back(*t);
+            } else {
+              sum.pending = 1;
+              sum.placements.push_back(*t);  // with its reason
+            }
+          }
+          std::vector<TaskInfo> placed;
+          for (const auto& t : sum.placements)
+            if (t.state == mesh::TaskState::kAssigned) placed.push_back(t);
+          office->Deliver(placed);
+          return sum;
+        },
+        [](auto results, mesh::ScheduleSummary& s) {
+          FillTasks(results.initPlacements(s.placements.size()), s.placements);
+          results.setPending(static_cast<uint32_t>(s.pending));
+        });
+  }
+
+  kj::Promise<void> start(StartContext context) override { return DoStart("mesh.start", context, kNoCheck); }
+  kj::Promise<void> progress(ProgressContext context) override {
+    return DoProgress("mesh.progress", context, kNoCheck);
+  }
+  kj::Promise<void> extend(ExtendContext context) override { return DoExtend("mesh.extend", context, kNoCheck); }
+  kj::Promise<void> complete(CompleteContext context) override {
+    return DoComplete("mesh.complete", context, kNoCheck);
+  }
+  kj::Promise<void> fail(FailContext context) override { return DoFail("mesh.fail", context, kNoCheck); }
+
+  kj::Promise<void> migrate(MigrateContext context) override {
+    auto op = Begin("mesh.migrate");
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    auto p = context.getParams();
+    std::string id = p.getId(), token = p.getToken(), checkpoint = p.getCheckpoint();
+    MeshOffice* office = ctx().mesh;
+    return Job<TaskInfo>(kj::mv(op), context, [=]() -> Result<TaskInfo> {
+      auto t = d->Migrate(id, token, checkpoint);
+      if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
+      return t;
+    }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+  }
+
+  kj::Promise<void> retry(RetryContext context) override {
+    return Operator("mesh.retry", "retrying a task", context, [](Director* d, const std::string& id) { return d->Retry(id); });
+  }
+  kj::Promise<void> cancel(CancelContext context) override {
+    return Operator("mesh.cancel", "cancelling a task", context, [](Director* d, const std::string& id) { return d->Cancel(id); });
+  }
+
+  kj::Promise<void> result(ResultContext context) override {
+    Call call(*conn_, "mesh.result");
+    auto r = context.getResults();
+    Director* d = director();
+    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    auto res = d->GetResult(std::string(context.getParams().getId()));
+    if (call.Fail(r, res.status())) return kj::READY_NOW;
+    auto b = r.initResult();
+    b.setTaskId(res->task_id);
+    b.setExitCode(res->exit_code);
+    b.setCompletedAtNs(Ns(res->completed_at));
+    auto files = b.initFiles(res->files.size());
+    for (size_t i = 0; i < res->files.size(); ++i) {
+      files[i].setName(res->files[i].name);
+      files[i].setSize(res->files[i].size);
+      files[i].setSha256(res->files[i].sha256);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> resultFile(ResultFileContext context) override {
+    auto op = Begin("mesh.resultFile");
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    std::string id = context.getParams().getId(), name = context.getParams().getName();
+    struct File {
+      std::string content, sha256;
+    };
+    return Job<File>(kj::mv(op), context, [d, id, name]() -> Result<File> {
+      auto res = d->GetResult(id);
+      if (!res.ok()) return res.status();
+      for (const auto& f : res->files) {
+        if (f.name != name) continue;
+        if (f.size > (48u << 20))
+          return Status::Error(EFBIG, name + " is larger than one reply (48 MiB)");
+        auto content = d->ReadResultFile(id, name);
+        if (!content.ok()) return content.status();
+        return File{std::move(*content), f.sha256};
+      }
+      return Status::Error(ENOENT, "task " + id + " has no result file " + name);
+    }, [](auto results, File& f) {
+      results.setContent(AsBytes(f.content));
+      results.setSha256(f.sha256);
+    });
+  }
+
+  kj::Promise<void> join(JoinContext context) override {
+    auto op = Begin("mesh.join");
+    auto results = context.getResults();
+    MeshMembership* member = ctx().membership;
+    if (!member)
+      return op->call.Fail(results, Status::Error(ENOSYS, "the mesh feature is off in this daemon")),
+             kj::READY_NOW;
+    if (AdminOnly(op->call, results, "joining a mesh")) return kj::READY_NOW;
+    auto p = context.getParams();
+    std::string director = p.getDirector(), key = p.getRegistrationKey(), ca = p.getCaFile(),
+                name = p.getName();
+    int64_t capacity = p.getCapacity();
+    if (name.empty()) {
+      char host[256] = "node";
+      ::gethostname(host, sizeof host - 1);
+      name = host;
+    }
+    return Job<MeshMemberInfo>(kj::mv(op), context,
+                               [=]() { return member->Join(director, key, ca, name, capacity); },
+                               [](auto results, MeshMemberInfo& i) {
+                                 results.setNodeId(i.node_id);
+                                 results.setFingerprint(i.fingerprint);
+                               });
+  }
+
+  kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
+    auto op = Begin("mesh.rotateCredential");
+    auto results = context.getResults();
+    MeshMembership* member = ctx().membership;
+    if (!member)
+      return op->call.Fail(results, Status::Error(ENOSYS, "the mesh feature is off in this daemon")),
+             kj::READY_NOW;
+    if (AdminOnly(op->call, results, "rotating the node credential")) return kj::READY_NOW;
+    return Job<MeshMemberInfo>(kj::mv(op), context, [member]() { return member->RotateCredential(); },
+                               [](auto results, MeshMemberInfo& i) {
+                                 results.setNodeId(i.node_id);
+                                 results.setFingerprint(i.fingerprint);
+                               });
+  }
+
+ private:
+  template <typename Results>
+  bool AdminOnly(Call& call, Results results, const std::string& what) {
+    if (conn_->is_admin) return false;
+    return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
+                                                        conn_->subject + " is not an admin"));
+  }
+
+  template <typename Context, typename Fn>
+  kj::Promise<void> Fleet(const char* method, Context context, Fn fn) {
+    auto op = Begin(method);
+    auto results = context.getResults();
+    Director* d = director();
+    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
+    if (AdminOnly(op->call, results, "changing the fleet")) return kj::READY_NOW;
+    std::string node = context.getParams().getNode();
+    return Job<Done>(kj::mv(op), context, [d, node, fn]() -> Result<Done> {
+      NEXUS_RETURN_IF_ERROR(fn(d, node));
+      return Done{};
+    }, [](auto, Done&) {});
+  }
+
+  template <typename Context, typename Fn>
+  kj::Promise<void> Operator(const char* method, const std::string& what, Context context, Fn fn) {
+    auto op = Begin(method);
+    auto results = context.getResults();
+    Director* d = director();
+    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
+    if (AdminOnly(op->call, results, what)) return kj::READY_NOW;
+    std::string id = context.getParams().getId();
+    return Job<TaskInfo>(kj::mv(op), context, [d, id, fn]() { return fn(d, id); },
+                         [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+  }
+};
+
+// ---------------------------------------------------------------- MeshNode
+
+class MeshNodeImpl final : public rpc::MeshNode::Server, LeaseCalls {
+ public:
+  MeshNodeImpl(ConnPtr conn, std::string node_id, std::string credential)
+      : LeaseCalls(std::move(conn)), node_id_(std::move(node_id)), credential_(std::move(credential)) {}
+
+  kj::Promise<void> heartbeat(HeartbeatContext context) override {
+    auto op = Begin("meshnode.heartbeat");
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    auto p = context.getParams();
+    int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
+    std::string id = node_id_, cred = credential_;
+    return Job<mesh::NodeInfo>(kj::mv(op), context, [=]() -> Result<mesh::NodeInfo> {
+      NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
+      return d->GetNode(id);
+    }, [](auto results, mesh::NodeInfo& n) {
+      results.setState(std::string(mesh::Name(n.state)));
+      results.setTrust(std::string(mesh::Name(n.trust)));
+    });
+  }
+
+  kj::Promise<void> leave(LeaveContext context) override {
+    auto op = Begin("meshnode.leave");
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    std::string id = node_id_, cred = credential_;
+    return Job<Done>(kj::mv(op), context, [=]() -> Result<Done> {
+      NEXUS_RETURN_IF_ERROR(d->Leave(id, cred));
+      return Done{};
+    }, [](auto, Done&) {});
+  }
+
+  kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
+    auto op = Begin("meshnode.rotateCredential");
+    Director* d = director();
+    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    std::string id = node_id_, cred = credential_;
+    auto* self = this;
+    return Job<mesh::NodeCredential>(kj::mv(op), context, [=]() -> Result<mesh::NodeCredential> {
+      NEXUS_RETURN_IF_ERROR(d->Authenticate(id, cred));
+      return d->RotateCredential(id);
+    }, [self](auto results, mesh::NodeCredential& c) {
+      self->credential_ = c.credential;  // this session goes on with the new one
+      FillCredential(results.initCredential(), c);
+    });
+  }
+
+  kj::Promise<void> claim(ClaimContext context) override {
+    Call call(*conn_, "meshnode.claim");
+    auto r = context.getResults();
+    Director* d = director();
+    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    if (call.Fail(r, d->Authenticate(node_id_, credential_))) return kj::READY_NOW;
+    auto tasks = ctx().mesh->Claim(node_id_);
+    FillTasks(r.initTasks(tasks.size()), tasks);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> start(StartContext context) override {
+    return DoStart("meshnode.start", context, Check());
+  }
+  kj::Promise<void> progress(ProgressContext context) override {
+    return DoProgress("meshnode.progress", context, Check());
+  }
+  kj::Promise<void> extend(ExtendContext context) override {
+    return DoExtend("meshnode.extend", context, Check());
+  }
+  kj::Promise<void> complete(CompleteContext context) override {
+    return DoComplete("meshnode.complete", context, Check());
+  }
+  kj::Promise<void> fail(FailContext context) override { return DoFail("meshnode.fail", context, Check()); }
+
+ private:
+  std::function<Status()> Check() {
+    Director* d = director();
+    std::string id = node_id_, cred = credential_;
+    return [d, id, cred] { return d->Authenticate(id, cred); };
+  }
+
+  std::string node_id_;
+  std::string credential_;
+};
+
+// A connection of its own for the node-facing calls: not authenticated by
+// an API key, never an admin, no file access.
+ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& who) {
+  auto c = std::make_shared<Conn>();
+  c->ctx = &ctx;
+  c->peer = peer;
+  c->authenticated = true;
+  c->subject = who;
+  c->name = who;
+  return c;
+}
+
+}  // namespace
+
+kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn) { return kj::heap<MeshImpl>(std::move(conn)); }
+
+kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
+                               capnp::CallContext<rpc::Nexus::MeshRegisterParams,
+                                                  rpc::Nexus::MeshRegisterResults> context) {
+  auto conn = NodeConn(ctx, peer, "mesh-registration");
+  auto op = kj::heap<InFlight>(conn, "nexus.meshRegister");
+  if (!ctx.mesh) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+  auto p = context.getParams();
+  std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
+  int64_t capacity = p.getCapacity();
+  Director* d = ctx.mesh->director();
+  std::string from = peer.address;
+  return OffLoopJob<mesh::NodeCredential>(
+      ctx, kj::mv(op), context,
+      [=]() -> Result<mesh::NodeCredential> {
+        auto c = d->Register(key, name, address, capacity);
+        if (c.ok()) {
+          spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address,
+                       from, c->fingerprint);
+        } else {
+          spdlog::warn("mesh: registration of '{}' from {} refused: {}", name, from,
+                       c.status().message());
+        }
+        return c;
+      },
+      [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); });
+}
+
+kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
+                                  capnp::CallContext<rpc::Nexus::MeshNodeParams,
+                                                     rpc::Nexus::MeshNodeResults> context) {
+  auto p = context.getParams();
+  std::string id = p.getNodeId(), cred = p.getCredential();
+  auto conn = NodeConn(ctx, peer, "node:" + id);
+  Call call(*conn, "nexus.meshNode");
+  auto results = context.getResults();
+  if (!ctx.mesh) return call.Fail(results, NotDirector()), kj::READY_NOW;
+  if (call.Fail(results, ctx.mesh->director()->Authenticate(id, cred))) return kj::READY_NOW;
+  results.setNode(kj::heap<MeshNodeImpl>(conn, id, cred));
+  return kj::READY_NOW;
+}
+
+std::vector<std::string> MeshMethodNames() {
+  return {"mesh.status",      "mesh.nodes",         "mesh.trust",          "mesh.revoke",
+          "mesh.admit",       "mesh.drain",         "mesh.createTask",     "mesh.listTasks",
+          "mesh.getTask",     "mesh.schedule",      "mesh.start",          "mesh.progress",
+          "mesh.extend",      "mesh.complete",      "mesh.fail",           "mesh.migrate",
+          "mesh.retry",       "mesh.cancel",        "mesh.result",         "mesh.resultFile",
+          "mesh.join",        "mesh.rotateCredential", "nexus.meshRegister", "nexus.meshNode",
+          "meshnode.heartbeat", "meshnode.rotateCredential", "meshnode.claim", "meshnode.start",
+          "meshnode.progress", "meshnode.extend",   "meshnode.complete",   "meshnode.fail"};
+}
+
+}  // namespace nexus

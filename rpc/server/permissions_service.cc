@@ -1,0 +1,909 @@
+// The Permissions and Mounts sub-interfaces of the control socket
+// (rpc/nexus.capnp): relationship tuples, checks and their explanation,
+// sharing paths, uid bindings, the audit log, and per-subject FUSE mounts.
+//
+// Who acts: an admin session (Conn::is_admin) acts as ctx.admin_subject,
+// which owns zone:root; any other session as its own subject. Whether a
+// tuple may be written is RebacEngine::Write's decision (manage on each
+// object). Questions (check, explain, expand, listObjects, list) are open
+// to admins, and to others about themselves or about objects they manage;
+// a refused question is recorded in the audit log. Identities, the audit
+// log and mounts are for admins only. Questions are answered with
+// RebacEngine::Decide, which does not audit: asking whether bob may read a
+// file is not bob being refused.
+//
+// Threading: the Impl objects live on the event-loop thread. Answers from
+// memory (check, explain, info, listIdentities, mounts.list) are computed
+// there, as is the Stat that tells a shared path's kind (PathFiles: local
+// disk only). Everything that writes SQLite (tuple writes, identity
+// bindings), waits for the audit writer, walks every tuple (list,
+// listObjects, expand) or mounts and unmounts runs on a BackgroundJobs
+// thread through OffLoopJob. Such a job touches only the engine, the
+// identity map, the audit log, SubjectMounts and plain values it owns
+// (never a capnp object or the Conn).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <streambuf>
+#include <unordered_set>
+
+#include "perms/audit.h"
+#include "perms/identity.h"
+#include "perms/rebac.h"
+#include "perms/rebac_types.h"
+#include "rpc/bytes.h"
+#include "rpc/errors.h"
+#include "rpc/server/service_internal.h"
+
+namespace nexus {
+namespace {
+
+constexpr uint32_t kDefaultListLimit = 1000;
+constexpr uint32_t kMaxListLimit = 100000;
+constexpr size_t kMaxExportBytes = 48u << 20;
+constexpr UnixNanos kNanosPerSecond = 1'000'000'000;
+// A non-admin's `list` reads the tuples of each object it manages one by
+// one up to this many objects; beyond, one pass over every tuple.
+constexpr size_t kPerObjectListing = 64;
+
+// A job's result when it has no value.
+struct Done {};
+
+// The schema's words for a denial.
+const char* ReasonText(DenyReason r) {
+  switch (r) {
+    case DenyReason::kNone: return "";
+    case DenyReason::kNoTuple: return "no tuple";
+    case DenyReason::kExpired: return "expired";
+    case DenyReason::kDepthLimit: return "depth limit";
+    case DenyReason::kCycle: return "cycle";
+  }
+  return "";
+}
+
+int64_t ExpiryOut(UnixNanos t) { return t == kNever ? 0 : t; }
+
+void FillTuple(rpc::RebacTuple::Builder b, const Tuple& t, UnixNanos now) {
+  b.setSubject(t.subject.ToString());
+  b.setRelation(std::string(ToString(t.relation)));
+  b.setObject(t.object.ToString());
+  b.setExpiresAtNs(ExpiryOut(t.expires_at));
+  b.setZone(t.zone);
+  b.setExpired(t.expires_at != kNever && t.expires_at <= now);
+}
+
+// A tuple from the wire, validated; `where` names it in messages.
+Result<Tuple> TupleFrom(rpc::RebacTuple::Reader r, const std::string& where) {
+  auto in = [&](const Status& st) { return Status::Error(st.code(), where + ": " + st.message()); };
+  auto subject = SubjectRef::Parse(std::string(r.getSubject()));
+  if (!subject.ok()) return in(subject.status());
+  auto relation = ParseRelation(std::string(r.getRelation()));
+  if (!relation.ok()) return in(relation.status());
+  auto object = ObjectRef::Parse(std::string(r.getObject()));
+  if (!object.ok()) return in(object.status());
+  if (r.getExpiresAtNs() < 0)
+    return Status::Error(EINVAL, where + ": expiresAtNs must be 0 (never) or a Unix time in ns");
+  Tuple t;
+  t.subject = std::move(subject).value();
+  t.relation = *relation;
+  t.object = std::move(object).value();
+  t.expires_at = r.getExpiresAtNs() == 0 ? kNever : r.getExpiresAtNs();
+  t.zone = r.getZone();
+  if (Status st = t.Validate(); !st.ok()) return in(st);
+  return t;
+}
+
+// A user or agent subject, for identities and mounts.
+Result<SubjectRef> PersonSubject(const std::string& text) {
+  auto s = SubjectRef::Parse(text);
+  if (!s.ok()) return s.status();
+  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) ||
+      s->relation != Relation::kNone || s->IsWildcard())
+    return Status::Error(EINVAL, "subject \"" + text + "\" must be user:ID or agent:ID");
+  return s;
+}
+
+// viewer, editor or owner: the roles a path is shared with.
+Result<Relation> Role(const std::string& text) {
+  auto r = ParseRelation(text);
+  if (!r.ok() || (*r != Relation::kViewer && *r != Relation::kEditor && *r != Relation::kOwner))
+    return Status::Error(EINVAL, "role \"" + text + "\" must be viewer, editor or owner");
+  return r;
+}
+
+// A path to share: absolute, normalized.
+Result<std::string> SharedPath(const std::string& text) {
+  if (text.empty() || text[0] != '/')
+    return Status::Error(EINVAL, "path \"" + text + "\" must be an absolute namespace path");
+  return PathFiles::Normalize(text);
+}
+
+// The tuples on file:PATH and folder:PATH whose subject is `subject` (any
+// subject when null) and whose relation is in `relations`.
+std::vector<Tuple> TuplesOnPath(RebacEngine& engine, const std::string& path,
+                                const SubjectRef* subject, const std::set<Relation>& relations) {
+  std::vector<Tuple> out;
+  for (ObjectType type : {ObjectType::kFile, ObjectType::kFolder}) {
+    TupleFilter f;
+    f.object_type = type;
+    f.object_id = path;
+    if (subject) {
+      f.subject_type = subject->type;
+      f.subject_id = subject->id;
+    }
+    for (Tuple& t : engine.ListTuples(f)) {
+      if (subject && !(t.subject == *subject)) continue;
+      if (relations.count(t.relation)) out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+// Indented text of an expansion: one subject per line, with the tuple that
+// brought it in.
+void TreeText(const SubjectTree& t, int depth, std::string* out) {
+  out->append(static_cast<size_t>(depth) * 2, ' ');
+  *out += t.subject.ToString();
+  *out += "  (" + t.via.ToString();
+  if (t.via.expires_at != kNever) *out += ", expires " + FormatRfc3339(t.via.expires_at);
+  *out += ")";
+  if (t.truncated) *out += " [truncated: depth limit or cycle]";
+  *out += '\n';
+  for (const SubjectTree& m : t.members) TreeText(m, depth + 1, out);
+}
+
+// An ostream target that keeps at most `cap` bytes and remembers whether
+// more came, so an oversized export costs time, never unbounded memory.
+class CappedBuffer final : public std::streambuf {
+ public:
+  explicit CappedBuffer(size_t cap) : cap_(cap) {}
+  bool overflowed() const { return overflowed_; }
+  std::string& text() { return text_; }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (ch == traits_type::eof()) return traits_type::not_eof(ch);
+    char c = traits_type::to_char_type(ch);
+    xsputn(&c, 1);
+    return ch;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    size_t room = cap_ - text_.size();
+    size_t take = std::min(room, static_cast<size_t>(n));
+    text_.append(s, take);
+    if (take < static_cast<size_t>(n)) overflowed_ = true;
+    return n;
+  }
+
+ private:
+  const size_t cap_;
+  std::string text_;
+  bool overflowed_ = false;
+};
+
+struct ListOut {
+  std::vector<Tuple> tuples;
+  bool truncated = false;
+};
+
+struct UnshareOut {
+  uint32_t removed = 0;
+  uint64_t revision = 0;
+};
+
+struct ShareOut {
+  Tuple tuple;
+  uint64_t revision = 0;
+};
+
+struct AuditOut {
+  std::vector<AuditRecord> entries;
+  uint64_t dropped = 0;
+};
+
+// What both interfaces share: the connection and its rules.
+class ServiceBase {
+ protected:
+  explicit ServiceBase(ConnPtr conn) : conn_(std::move(conn)), ctx_(*conn_->ctx) {}
+
+  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
+
+  template <typename T, typename Context, typename Work, typename Fill>
+  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
+    return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
+  }
+
+  // The subject this session acts as.
+  std::string Actor() const { return conn_->is_admin ? ctx_.admin_subject : conn_->subject; }
+
+  // Refuses (and audits, as `method`) a non-admin.
+  template <typename Results>
+  bool AdminOnly(Call& call, Results results, const char* method, const std::string& what) {
+    if (conn_->is_admin) return false;
+    RecordDenied(method, "", what + " is for admins only");
+    return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
+                                                        conn_->subject + " is not an admin"));
+  }
+
+  // A refused request, in the audit log (when there is one).
+  void RecordDenied(const std::string& operation, const std::string& object,
+                    const std::string& reason) {
+    if (!ctx_.audit) return;
+    ctx_.audit->Record(AuditRecord{0, conn_->subject, operation, object, false, reason});
+  }
+
+  ConnPtr conn_;
+  ServiceContext& ctx_;
+};
+
+class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
+ public:
+  explicit PermissionsImpl(ConnPtr conn) : ServiceBase(std::move(conn)) {}
+
+  kj::Promise<void> write(WriteContext context) override {
+    auto op = Begin("permissions.write");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    std::vector<Tuple> adds, deletes;
+    uint32_t i = 0;
+    for (auto t : p.getAdds()) {
+      auto r = TupleFrom(t, "adds[" + std::to_string(i++) + "]");
+      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
+      adds.push_back(std::move(r).value());
+    }
+    i = 0;
+    for (auto t : p.getDeletes()) {
+      auto r = TupleFrom(t, "deletes[" + std::to_string(i++) + "]");
+      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
+      deletes.push_back(std::move(r).value());
+    }
+    if (adds.empty() && deletes.empty()) {
+      op->call.Fail(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
+      return kj::READY_NOW;
+    }
+    std::optional<uint64_t> expect;
+    if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
+    RebacEngine* engine = ctx_.rebac;
+    std::string actor = Actor();
+    return Job<uint64_t>(
+        kj::mv(op), context,
+        [engine, actor, adds, deletes, expect]() { return engine->Write(actor, adds, deletes, expect); },
+        [](auto results, uint64_t& revision) { results.setRevision(revision); });
+  }
+
+  kj::Promise<void> check(CheckContext context) override {
+    Call call(*conn_, "permissions.check");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(call, results)) return kj::READY_NOW;
+    std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
+    auto a = Access::Parse(access);
+    if (call.Fail(results, a.status())) return kj::READY_NOW;
+    if (call.Fail(results, MayAsk("permissions.check", subject, object))) return kj::READY_NOW;
+    auto r = ctx_.rebac->Decide(subject, *a, object);
+    if (call.Fail(results, r.status())) return kj::READY_NOW;
+    results.setAllowed(*r);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> explain(ExplainContext context) override {
+    Call call(*conn_, "permissions.explain");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(call, results)) return kj::READY_NOW;
+    std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
+    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (call.Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
+    auto e = ctx_.rebac->Explain(subject, access, object);
+    if (call.Fail(results, e.status())) return kj::READY_NOW;
+    auto b = results.initExplanation();
+    b.setAllowed(e->allowed);
+    b.setReason(e->allowed ? "" : ReasonText(e->reason));
+    const UnixNanos now = DefaultClock().Now();
+    auto path = b.initPath(e->path.size());
+    for (size_t k = 0; k < e->path.size(); ++k) FillTuple(path[k], e->path[k], now);
+    b.setValidUntilNs(e->allowed ? ExpiryOut(e->valid_until) : 0);
+    b.setMessage(e->message);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> list(ListContext context) override {
+    auto op = Begin("permissions.list");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    TupleFilter f;
+    f.include_expired = p.getIncludeExpired();
+    // An empty filter text means any; anything else must parse.
+    auto parse_into = [](capnp::Text::Reader text, auto parse, auto& out) -> Status {
+      if (text.size() == 0) return Status::Ok();
+      auto v = parse(std::string_view(text.cStr(), text.size()));
+      if (!v.ok()) return v.status();
+      out = *v;
+      return Status::Ok();
+    };
+    if (op->call.Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
+        op->call.Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
+        op->call.Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
+      return kj::READY_NOW;
+    if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
+    if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
+    const size_t limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
+    RebacEngine* engine = ctx_.rebac;
+    const bool admin = conn_->is_admin;
+    const std::string self = conn_->subject;
+    return Job<ListOut>(
+        kj::mv(op), context,
+        [engine, f, limit, admin, self]() -> Result<ListOut> {
+          ListOut out;
+          if (admin) {
+            out.tuples = engine->ListTuples(f, limit + 1);
+          } else {
+            out.tuples = VisibleTuples(*engine, f, self, limit + 1);
+          }
+          if (out.tuples.size() > limit) {
+            out.tuples.resize(limit);
+            out.truncated = true;
+          }
+          return out;
+        },
+        [](auto results, ListOut& out) {
+          const UnixNanos now = DefaultClock().Now();
+          auto list = results.initTuples(out.tuples.size());
+          for (size_t k = 0; k < out.tuples.size(); ++k) FillTuple(list[k], out.tuples[k], now);
+          results.setTruncated(out.truncated);
+        });
+  }
+
+  kj::Promise<void> listObjects(ListObjectsContext context) override {
+    auto op = Begin("permissions.listObjects");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    std::string access = p.getAccess(), subject = p.getSubject(), type_text = p.getObjectType();
+    if (op->call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    auto s = SubjectRef::Parse(subject);
+    if (op->call.Fail(results, s.status())) return kj::READY_NOW;
+    std::optional<ObjectType> type;
+    if (!type_text.empty()) {
+      auto t = ParseObjectType(type_text);
+      if (op->call.Fail(results, t.status())) return kj::READY_NOW;
+      type = *t;
+    }
+    // Someone else's objects: only those the caller manages.
+    const bool filter = !conn_->is_admin && s->ToString() != conn_->subject;
+    RebacEngine* engine = ctx_.rebac;
+    const std::string self = conn_->subject;
+    return Job<std::vector<std::string>>(
+        kj::mv(op), context,
+        [engine, access, subject, type, filter, self]() -> Result<std::vector<std::string>> {
+          auto objects = engine->ListObjects(access, subject, type);
+          if (!objects.ok() || !filter) return objects;
+          auto managed = engine->ListObjects("manage", self, type);
+          if (!managed.ok()) return std::vector<std::string>{};
+          std::vector<std::string> out;
+          std::set_intersection(objects->begin(), objects->end(), managed->begin(), managed->end(),
+                                std::back_inserter(out));
+          return out;
+        },
+        [](auto results, std::vector<std::string>& objects) {
+          auto list = results.initObjects(objects.size());
+          for (size_t k = 0; k < objects.size(); ++k) list.set(k, objects[k]);
+        });
+  }
+
+  kj::Promise<void> expand(ExpandContext context) override {
+    auto op = Begin("permissions.expand");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    std::string access = p.getAccess(), object = p.getObject();
+    if (op->call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (op->call.Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
+    RebacEngine* engine = ctx_.rebac;
+    return Job<Expansion>(
+        kj::mv(op), context, [engine, access, object]() { return engine->Expand(access, object); },
+        [](auto results, Expansion& e) {
+          std::vector<std::string> flat = e.Flatten();
+          auto subjects = results.initSubjects(flat.size());
+          for (size_t k = 0; k < flat.size(); ++k) subjects.set(k, flat[k]);
+          std::string tree;
+          for (const SubjectTree& t : e.trees) TreeText(t, 0, &tree);
+          results.setTree(tree);
+        });
+  }
+
+  kj::Promise<void> share(ShareContext context) override {
+    auto op = Begin("permissions.share");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    auto path = SharedPath(p.getPath());
+    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    auto subject = SubjectRef::Parse(std::string(p.getSubject()));
+    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    auto role = Role(p.getRole());
+    if (op->call.Fail(results, role.status())) return kj::READY_NOW;
+    auto object = ObjectAt(*path);
+    if (op->call.Fail(results, object.status())) return kj::READY_NOW;
+    Tuple t;
+    t.subject = std::move(subject).value();
+    t.relation = *role;
+    t.object = std::move(object).value();
+    const uint64_t ttl = p.getTtlSeconds();
+    if (ttl > 0) {
+      const UnixNanos now = DefaultClock().Now();
+      if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
+        op->call.Fail(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
+        return kj::READY_NOW;
+      }
+      t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
+    }
+    if (op->call.Fail(results, t.Validate())) return kj::READY_NOW;
+    RebacEngine* engine = ctx_.rebac;
+    std::string actor = Actor();
+    return Job<ShareOut>(
+        kj::mv(op), context,
+        [engine, actor, t]() -> Result<ShareOut> {
+          auto rev = engine->Write(actor, {t}, {});
+          if (!rev.ok()) return rev.status();
+          ShareOut out{t, *rev};
+          out.tuple.zone = std::string(ZoneOfPath(t.object.id));
+          return out;
+        },
+        [](auto results, ShareOut& out) {
+          FillTuple(results.initTuple(), out.tuple, DefaultClock().Now());
+          results.setRevision(out.revision);
+        });
+  }
+
+  kj::Promise<void> unshare(UnshareContext context) override {
+    auto op = Begin("permissions.unshare");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    auto path = SharedPath(p.getPath());
+    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    auto subject = SubjectRef::Parse(std::string(p.getSubject()));
+    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    std::set<Relation> roles = {Relation::kViewer, Relation::kEditor, Relation::kOwner};
+    if (p.getRole().size()) {
+      auto role = Role(p.getRole());
+      if (op->call.Fail(results, role.status())) return kj::READY_NOW;
+      roles = {*role};
+    }
+    RebacEngine* engine = ctx_.rebac;
+    std::string actor = Actor();
+    return Job<UnshareOut>(
+        kj::mv(op), context,
+        [engine, actor, path = *path, subject = *subject, roles]() -> Result<UnshareOut> {
+          std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &subject, roles);
+          if (doomed.empty()) {
+            std::string names;
+            for (Relation r : roles) names += (names.empty() ? "" : "/") + std::string(ToString(r));
+            return Status::Error(ENOENT, subject.ToString() + " has no " + names + " tuple on " + path);
+          }
+          auto rev = engine->Write(actor, {}, doomed);
+          if (!rev.ok()) return rev.status();
+          return UnshareOut{static_cast<uint32_t>(doomed.size()), *rev};
+        },
+        [](auto results, UnshareOut& out) {
+          results.setRemoved(out.removed);
+          results.setRevision(out.revision);
+        });
+  }
+
+  kj::Promise<void> setPublic(SetPublicContext context) override {
+    auto op = Begin("permissions.setPublic");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    auto path = SharedPath(p.getPath());
+    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    RebacEngine* engine = ctx_.rebac;
+    std::string actor = Actor();
+    SubjectRef everyone;
+    everyone.type = ObjectType::kUser;
+    everyone.id = "*";
+    if (p.getPublic()) {
+      auto object = ObjectAt(*path);
+      if (op->call.Fail(results, object.status())) return kj::READY_NOW;
+      Tuple t;
+      t.subject = everyone;
+      t.relation = Relation::kViewer;
+      t.object = std::move(object).value();
+      return Job<uint64_t>(
+          kj::mv(op), context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); },
+          [](auto results, uint64_t& revision) { results.setRevision(revision); });
+    }
+    // Private: the path may be gone already; its tuples are what count.
+    return Job<uint64_t>(
+        kj::mv(op), context,
+        [engine, actor, path = *path, everyone]() -> Result<uint64_t> {
+          std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &everyone, {Relation::kViewer});
+          if (doomed.empty()) return Status::Error(ENOENT, path + " is not public");
+          return engine->Write(actor, {}, doomed);
+        },
+        [](auto results, uint64_t& revision) { results.setRevision(revision); });
+  }
+
+  kj::Promise<void> bindIdentity(BindIdentityContext context) override {
+    auto op = Begin("permissions.bindIdentity");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoIdentities(op->call, results) ||
+        AdminOnly(op->call, results, "permissions.bindIdentity", "binding identities"))
+      return kj::READY_NOW;
+    auto subject = PersonSubject(p.getSubject());
+    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    IdentityMap* ids = ctx_.identities;
+    AuditLog* audit = ctx_.audit;
+    const uid_t uid = p.getUid();
+    std::string actor = Actor(), who = subject->ToString();
+    return Job<Done>(
+        kj::mv(op), context,
+        [ids, audit, uid, actor, who]() -> Result<Done> {
+          Status st = ids->Bind(uid, who);
+          if (audit)
+            audit->Record({0, actor, "identity.bind", "uid:" + std::to_string(uid), st.ok(),
+                           st.ok() ? "bound to " + who : st.message()});
+          if (!st.ok()) return st;
+          spdlog::info("{}: bound uid {} to {}", actor, uid, who);
+          return Done{};
+        },
+        [](auto, Done&) {});
+  }
+
+  kj::Promise<void> unbindIdentity(UnbindIdentityContext context) override {
+    auto op = Begin("permissions.unbindIdentity");
+    auto results = context.getResults();
+    if (NoIdentities(op->call, results) ||
+        AdminOnly(op->call, results, "permissions.unbindIdentity", "unbinding identities"))
+      return kj::READY_NOW;
+    IdentityMap* ids = ctx_.identities;
+    AuditLog* audit = ctx_.audit;
+    const uid_t uid = context.getParams().getUid();
+    std::string actor = Actor();
+    return Job<Done>(
+        kj::mv(op), context,
+        [ids, audit, uid, actor]() -> Result<Done> {
+          std::string was;
+          for (const auto& [u, s] : ids->List())
+            if (u == uid) was = s;
+          Status st = ids->Unbind(uid);
+          if (!st.ok() && st.code() == ENOENT)
+            st = Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
+          if (audit)
+            audit->Record({0, actor, "identity.unbind", "uid:" + std::to_string(uid), st.ok(),
+                           st.ok() ? "was bound to " + was : st.message()});
+          if (!st.ok()) return st;
+          spdlog::info("{}: unbound uid {} (was {})", actor, uid, was);
+          return Done{};
+        },
+        [](auto, Done&) {});
+  }
+
+  kj::Promise<void> listIdentities(ListIdentitiesContext context) override {
+    Call call(*conn_, "permissions.listIdentities");
+    auto results = context.getResults();
+    if (NoIdentities(call, results) ||
+        AdminOnly(call, results, "permissions.listIdentities", "listing identities"))
+      return kj::READY_NOW;
+    auto bindings = ctx_.identities->List();
+    auto out = results.initBindings(bindings.size());
+    for (size_t k = 0; k < bindings.size(); ++k) {
+      out[k].setUid(bindings[k].first);
+      out[k].setSubject(bindings[k].second);
+    }
+    results.setAdminSubject(ctx_.admin_subject);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> auditList(AuditListContext context) override {
+    auto op = Begin("permissions.auditList");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoAudit(op->call, results) ||
+        AdminOnly(op->call, results, "permissions.auditList", "reading the audit log"))
+      return kj::READY_NOW;
+    auto f = Filter(p.getSinceNs(), p.getSubject());
+    if (op->call.Fail(results, f.status())) return kj::READY_NOW;
+    if (p.getDeniedOnly()) f->allowed = false;
+    f->limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
+    AuditLog* audit = ctx_.audit;
+    return Job<AuditOut>(
+        kj::mv(op), context,
+        [audit, f = *f]() -> Result<AuditOut> {
+          FlushAudit(*audit);
+          auto entries = audit->List(f);
+          if (!entries.ok()) return entries.status();
+          return AuditOut{std::move(entries).value(), audit->dropped()};
+        },
+        [](auto results, AuditOut& out) {
+          auto list = results.initEntries(out.entries.size());
+          for (size_t k = 0; k < out.entries.size(); ++k) {
+            const AuditRecord& r = out.entries[k];
+            list[k].setTimeNs(r.time);
+            list[k].setSubject(r.subject);
+            list[k].setOperation(r.operation);
+            list[k].setObject(r.object);
+            list[k].setAllowed(r.allowed);
+            list[k].setReason(r.reason);
+          }
+          results.setDropped(out.dropped);
+        });
+  }
+
+  kj::Promise<void> auditExport(AuditExportContext context) override {
+    auto op = Begin("permissions.auditExport");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoAudit(op->call, results) ||
+        AdminOnly(op->call, results, "permissions.auditExport", "exporting the audit log"))
+      return kj::READY_NOW;
+    std::string format = p.getFormat();
+    if (format != "jsonl" && format != "csv") {
+      op->call.Fail(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
+      return kj::READY_NOW;
+    }
+    auto f = Filter(p.getSinceNs(), p.getSubject());
+    if (op->call.Fail(results, f.status())) return kj::READY_NOW;
+    f->limit = SIZE_MAX;
+    AuditLog* audit = ctx_.audit;
+    return Job<std::string>(
+        kj::mv(op), context,
+        [audit, f = *f, format]() -> Result<std::string> {
+          FlushAudit(*audit);
+          CappedBuffer buf(kMaxExportBytes);
+          std::ostream out(&buf);
+          Status st = format == "csv" ? audit->ExportCsv(f, out) : audit->ExportJsonl(f, out);
+          if (!st.ok()) return st;
+          if (buf.overflowed())
+            return Status::Error(EDQUOT, "the export is larger than " +
+                                             std::to_string(kMaxExportBytes >> 20) +
+                                             " MiB; narrow it with a later --since or a --subject");
+          return std::move(buf.text());
+        },
+        [](auto results, std::string& data) { results.setData(AsBytes(data)); });
+  }
+
+  kj::Promise<void> info(InfoContext context) override {
+    Call call(*conn_, "permissions.info");
+    auto results = context.getResults();
+    if (NoRebac(call, results)) return kj::READY_NOW;
+    results.setRevision(ctx_.rebac->revision());
+    results.setTuples(ctx_.rebac->tuple_count());
+    results.setCacheHits(ctx_.rebac->cache_hits());
+    results.setCacheMisses(ctx_.rebac->cache_misses());
+    return kj::READY_NOW;
+  }
+
+ private:
+  // Waits until what was recorded before is listable. A failing writer is
+  // logged, not fatal: what it did commit can still be read.
+  static void FlushAudit(AuditLog& audit) {
+    if (Status st = audit.Flush(); !st.ok())
+      spdlog::warn("audit log: flush failed: {}", st.ToString());
+  }
+
+  static Result<AuditFilter> Filter(int64_t since_ns, const std::string& subject) {
+    AuditFilter f;
+    if (since_ns < 0) return Status::Error(EINVAL, "sinceNs must be 0 (from the start) or a Unix time in ns");
+    if (since_ns > 0) f.since = since_ns;
+    if (!subject.empty()) f.subject = subject;
+    return f;
+  }
+
+  template <typename Results>
+  bool NoRebac(Call& call, Results results) {
+    if (ctx_.rebac) return false;
+    return call.Fail(results, Status::Error(EAGAIN, "ReBAC is not enabled in this daemon (feature \"rebac\")"));
+  }
+  template <typename Results>
+  bool NoIdentities(Call& call, Results results) {
+    if (ctx_.identities) return false;
+    return call.Fail(results, Status::Error(EAGAIN, "identity bindings are not available in this daemon "
+                                                    "(feature \"rebac\")"));
+  }
+  template <typename Results>
+  bool NoAudit(Call& call, Results results) {
+    if (ctx_.audit) return false;
+    return call.Fail(results, Status::Error(EAGAIN, "the audit log is not available in this daemon "
+                                                    "(feature \"rebac\")"));
+  }
+
+  // The object a path names: folder:PATH for a directory, file:PATH for
+  // anything else, as the caller sees it.
+  Result<ObjectRef> ObjectAt(const std::string& path) {
+    auto st = ctx_.files->Stat(conn_->actor, path, false, false);
+    if (!st.ok()) return st.status();
+    ObjectRef o;
+    o.type = st->attr.IsDir() ? ObjectType::kFolder : ObjectType::kFile;
+    o.id = path;
+    return o;
+  }
+
+  // Admins may ask anything; others about themselves (`subject` is theirs)
+  // or about an object they manage. A refusal is audited.
+  Status MayAsk(const std::string& operation, const std::string& subject, const std::string& object) {
+    if (!subject.empty()) {
+      auto s = SubjectRef::Parse(subject);
+      if (!s.ok()) return s.status();
+      if (conn_->is_admin || s->ToString() == conn_->subject) return Status::Ok();
+    }
+    if (conn_->is_admin) return Status::Ok();
+    auto o = ObjectRef::Parse(object);
+    if (!o.ok()) return o.status();
+    auto manages = ctx_.rebac->Decide(conn_->subject, Access::Of(Permission::kManage), object);
+    if (manages.ok() && *manages) return Status::Ok();
+    std::string reason = conn_->subject + " may ask only about itself or about objects it manages, "
+                         "and does not manage " + object;
+    RecordDenied(operation, object, "does not manage " + object);
+    return Status::Error(EACCES, reason);
+  }
+
+  // A non-admin's listing: tuples naming it as subject, and tuples on
+  // objects it manages, that pass `f`; sorted, at most `limit`.
+  static std::vector<Tuple> VisibleTuples(RebacEngine& engine, const TupleFilter& f,
+                                          const std::string& self, size_t limit) {
+    auto managed_list = engine.ListObjects("manage", self);
+    std::unordered_set<std::string> managed;
+    if (managed_list.ok()) managed.insert(managed_list->begin(), managed_list->end());
+    auto mine = [&](const Tuple& t) {
+      return t.subject.ToString() == self || managed.count(t.object.ToString()) > 0;
+    };
+    std::vector<Tuple> out;
+    auto take = [&](std::vector<Tuple> tuples) {
+      for (Tuple& t : tuples)
+        if (mine(t)) out.push_back(std::move(t));
+    };
+    if (managed.size() > kPerObjectListing) {
+      take(engine.ListTuples(f));
+    } else {
+      // Its own tuples...
+      if (auto s = SubjectRef::Parse(self); s.ok()) {
+        TupleFilter own = f;
+        if ((!f.subject_type || *f.subject_type == s->type) && (!f.subject_id || *f.subject_id == s->id)) {
+          own.subject_type = s->type;
+          own.subject_id = s->id;
+          take(engine.ListTuples(own));
+        }
+      }
+      // ...and those on each object it manages.
+      for (const std::string& text : managed) {
+        auto o = ObjectRef::Parse(text);
+        if (!o.ok()) continue;
+        if ((f.object_type && *f.object_type != o->type) || (f.object_id && *f.object_id != o->id))
+          continue;
+        TupleFilter on = f;
+        on.object_type = o->type;
+        on.object_id = o->id;
+        take(engine.ListTuples(on));
+      }
+    }
+    auto key = [](const Tuple& t) {
+      return std::make_tuple(t.object.ToString(), t.relation, t.subject.ToString());
+    };
+    std::sort(out.begin(), out.end(), [&](const Tuple& a, const Tuple& b) { return key(a) < key(b); });
+    out.erase(std::unique(out.begin(), out.end(), [](const Tuple& a, const Tuple& b) { return a.SameKey(b); }),
+              out.end());
+    if (out.size() > limit) out.resize(limit);
+    return out;
+  }
+};
+
+class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
+ public:
+  explicit MountsImpl(ConnPtr conn) : ServiceBase(std::move(conn)) {}
+
+  kj::Promise<void> add(AddContext context) override {
+    auto op = Begin("mounts.add");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (NoMounts(op->call, results) ||
+        AdminOnly(op->call, results, "mounts.add", "adding mounts"))
+      return kj::READY_NOW;
+    auto mnt = HostPath(p.getMountpoint());
+    if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
+    auto subject = PersonSubject(p.getSubject());
+    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    std::string root = p.getRoot();
+    if (root.empty()) root = "/";
+    if (root[0] != '/') {
+      op->call.Fail(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
+      return kj::READY_NOW;
+    }
+    auto norm = PathFiles::Normalize(root);
+    if (op->call.Fail(results, norm.status())) return kj::READY_NOW;
+    SubjectMounts* mounts = ctx_.mounts;
+    std::string actor = Actor(), who = subject->ToString();
+    const bool cache_names = p.getCacheNames();
+    return Job<SubjectMountInfo>(
+        kj::mv(op), context,
+        [mounts, actor, mnt = *mnt, who, root = *norm, cache_names]() -> Result<SubjectMountInfo> {
+          auto m = mounts->Add(mnt, who, root, cache_names);
+          if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
+          return m;
+        },
+        [](auto results, SubjectMountInfo& m) { Fill(results.initMount(), m); });
+  }
+
+  kj::Promise<void> list(ListContext context) override {
+    Call call(*conn_, "mounts.list");
+    auto results = context.getResults();
+    if (NoMounts(call, results) ||
+        AdminOnly(call, results, "mounts.list", "listing mounts"))
+      return kj::READY_NOW;
+    auto mounts = ctx_.mounts->List();
+    auto out = results.initMounts(mounts.size());
+    for (size_t k = 0; k < mounts.size(); ++k) Fill(out[k], mounts[k]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> remove(RemoveContext context) override {
+    auto op = Begin("mounts.remove");
+    auto results = context.getResults();
+    if (NoMounts(op->call, results) ||
+        AdminOnly(op->call, results, "mounts.remove", "removing mounts"))
+      return kj::READY_NOW;
+    auto mnt = HostPath(context.getParams().getMountpoint());
+    if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
+    SubjectMounts* mounts = ctx_.mounts;
+    std::string actor = Actor();
+    return Job<Done>(
+        kj::mv(op), context,
+        [mounts, actor, mnt = *mnt]() -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(mounts->Remove(mnt));
+          spdlog::info("{}: unmounted {}", actor, mnt);
+          return Done{};
+        },
+        [](auto, Done&) {});
+  }
+
+ private:
+  static void Fill(rpc::SubjectMount::Builder b, const SubjectMountInfo& m) {
+    b.setMountpoint(m.mountpoint);
+    b.setSubject(m.subject);
+    b.setRoot(m.root);
+    b.setCreatedNs(m.created_ns);
+    b.setCachesNames(m.cache_names);
+  }
+
+  // A mount point: an absolute path on the daemon's host.
+  static Result<std::string> HostPath(const std::string& text) {
+    if (text.empty() || text[0] != '/')
+      return Status::Error(EINVAL, "mount point \"" + text + "\" must be an absolute path on the daemon's host");
+    return PathFiles::Normalize(text);
+  }
+
+  template <typename Results>
+  bool NoMounts(Call& call, Results results) {
+    if (ctx_.mounts) return false;
+    return call.Fail(results, Status::Error(EAGAIN, "per-subject mounts are not available in this daemon"));
+  }
+};
+
+}  // namespace
+
+kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn) {
+  return kj::heap<PermissionsImpl>(std::move(conn));
+}
+
+kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn) {
+  return kj::heap<MountsImpl>(std::move(conn));
+}
+
+std::vector<std::string> PermissionsMethodNames() {
+  return {"permissions.write",          "permissions.check",         "permissions.explain",
+          "permissions.list",           "permissions.listObjects",   "permissions.expand",
+          "permissions.share",          "permissions.unshare",       "permissions.setPublic",
+          "permissions.bindIdentity",   "permissions.unbindIdentity", "permissions.listIdentities",
+          "permissions.auditList",      "permissions.auditExport",   "permissions.info",
+          "mounts.add",                 "mounts.list",               "mounts.remove"};
+}
+
+}  // namespace nexus

@@ -1,0 +1,369 @@
+// The Search interface of the control socket (rpc/nexus.capnp): glob, grep
+// and ranked queries over the daemon's search index, index maintenance and
+// path contexts.
+//
+// Permissions: the index covers the whole tree (it is read as root), so
+// every result is filtered by a `visible` predicate for non-admin sessions:
+// a path is visible when the session could stat it (search permission on
+// every directory above it) and read it. Admins see everything. Forcing a
+// full re-read is admin-only; path contexts may be set or deleted by admins
+// and by whoever may write the path.
+//
+// Threading: the methods run on the event-loop thread. Glob, grep, index
+// and queries that need the embedding provider run on a BackgroundJobs
+// thread (RunOffLoop) and fill their results back on the loop; keyword
+// queries, status and path contexts are short index reads done in place.
+#include <kj/debug.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <memory>
+
+#include "fs/search/indexer.h"
+#include "fs/search/search_index.h"
+#include "rpc/bytes.h"
+#include "rpc/errors.h"
+#include "rpc/server/service_internal.h"
+
+namespace nexus {
+namespace {
+
+using search::QueryMode;
+
+// Replies stay well inside the message limit.
+constexpr size_t kMaxReplyBytes = 48u << 20;
+constexpr size_t kMaxGrepMatches = 1'000'000;
+constexpr size_t kMaxQueryLimit = 1000;
+constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
+
+Status Unavailable() {
+  return Status::Error(ENOSYS, "search is not enabled in this daemon (feature \"search\")");
+}
+
+// "" -> "/", else the normalized absolute path.
+Result<std::string> PathParam(capnp::Text::Reader p) {
+  std::string s = p;
+  if (s.empty()) return std::string("/");
+  return PathFiles::Normalize(s);
+}
+
+void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s,
+                const std::string& semantic) {
+  b.setFiles(s.files);
+  b.setChunks(s.chunks);
+  b.setBytes(s.bytes);
+  b.setLastUpdateNs(s.last_update_ns);
+  b.setState(search::StateName(s.state));
+  b.setQueueDepth(s.queue_depth);
+  b.setSemantic(semantic);
+}
+
+// Where an off-loop bulk pass reports, read by the loop's progress pump.
+struct ProgressState {
+  std::atomic<uint64_t> done{0};
+  std::atomic<uint64_t> total{0};
+  std::atomic<uint64_t> seq{0};  // bumped on every report
+};
+
+// Sends the latest (done, total) to `sink` whenever it changed, every
+// kProgressInterval, until cancelled by the work it reports on.
+kj::Promise<void> Pump(kj::Timer& timer, rpc::Progress::Client sink,
+                       std::shared_ptr<ProgressState> progress, uint64_t sent_seq) {
+  return timer.afterDelay(kProgressInterval)
+      .then([&timer, sink, progress, sent_seq]() mutable -> kj::Promise<void> {
+        uint64_t seq = progress->seq.load();
+        if (seq == sent_seq) return Pump(timer, sink, progress, sent_seq);
+        auto req = sink.updateRequest();
+        req.setDone(progress->done.load());
+        req.setTotal(progress->total.load());
+        req.setWhat("files");
+        return req.send().ignoreResult().then(
+            [&timer, sink, progress, seq]() mutable { return Pump(timer, sink, progress, seq); },
+            [](kj::Exception&&) {});  // the client stopped listening: keep working
+      });
+}
+
+class SearchImpl final : public rpc::Search::Server {
+ public:
+  explicit SearchImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+
+  kj::Promise<void> glob(GlobContext context) override {
+    auto op = kj::heap<InFlight>(conn_, "search.glob");
+    auto results = context.getResults();
+    if (Off(op->call, results)) return kj::READY_NOW;
+    auto p = context.getParams();
+    auto under = PathParam(p.getPath());
+    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    std::string pattern = p.getPattern();
+    if (pattern.empty())
+      return op->call.Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
+    const size_t limit = p.getLimit();
+    auto* index = ctx().search;
+    auto visible = Visible();
+    std::string root = *under;
+    return OffLoopJob<std::vector<std::string>>(
+        ctx(), kj::mv(op), context,
+        [=]() { return index->Glob(pattern, root, visible); },
+        [limit](auto results, std::vector<std::string>& paths) {
+          size_t n = paths.size(), bytes = 0;
+          if (limit > 0 && n > limit) n = limit;
+          for (size_t i = 0; i < n; ++i) {
+            bytes += paths[i].size() + 8;
+            if (bytes > kMaxReplyBytes) n = i;
+          }
+          results.setTruncated(n < paths.size());
+          auto list = results.initPaths(n);
+          for (size_t i = 0; i < n; ++i) list.set(i, paths[i]);
+        });
+  }
+
+  kj::Promise<void> grep(GrepContext context) override {
+    auto op = kj::heap<InFlight>(conn_, "search.grep");
+    auto results = context.getResults();
+    if (Off(op->call, results)) return kj::READY_NOW;
+    auto p = context.getParams();
+    auto under = PathParam(p.getPath());
+    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    std::string pattern = p.getPattern();
+    if (pattern.empty())
+      return op->call.Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
+    search::GrepOptions o;
+    o.ignore_case = p.getIgnoreCase();
+    o.fixed_string = p.getFixed();
+    o.files_only = p.getFilesOnly();
+    const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
+    o.max_results = limit + 1;  // one more tells the reply was truncated
+    o.visible = Visible();
+    auto* indexer = ctx().indexer;
+    std::string root = *under;
+    return OffLoopJob<std::vector<search::GrepMatch>>(
+        ctx(), kj::mv(op), context,
+        [=]() { return indexer->Grep(pattern, root, o); },
+        [limit](auto results, std::vector<search::GrepMatch>& m) {
+          size_t n = std::min(m.size(), limit), bytes = 0;
+          for (size_t i = 0; i < n; ++i) {
+            bytes += m[i].path.size() + m[i].text.size() + 24;
+            if (bytes > kMaxReplyBytes) n = i;
+          }
+          results.setTruncated(n < m.size());
+          auto list = results.initMatches(n);
+          for (size_t i = 0; i < n; ++i) {
+            list[i].setPath(m[i].path);
+            list[i].setLine(m[i].line);
+            list[i].setText(AsBytes(m[i].text));
+          }
+        });
+  }
+
+  kj::Promise<void> query(QueryContext context) override {
+    auto op = kj::heap<InFlight>(conn_, "search.query");
+    auto results = context.getResults();
+    if (Off(op->call, results)) return kj::READY_NOW;
+    auto p = context.getParams();
+    auto under = PathParam(p.getPath());
+    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    search::QueryOptions o;
+    o.path_prefix = *under;
+    switch (p.getMode()) {
+      case rpc::Search::Mode::KEYWORD: o.mode = QueryMode::kKeyword; break;
+      case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
+      case rpc::Search::Mode::HYBRID: o.mode = QueryMode::kHybrid; break;
+      default:
+        op->call.Fail(results, Status::Error(EINVAL, "unknown query mode"));
+        return kj::READY_NOW;
+    }
+    if (p.getLimit() > kMaxQueryLimit) {
+      op->call.Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
+      return kj::READY_NOW;
+    }
+    o.limit = p.getLimit() ? p.getLimit() : 10;
+    o.visible = Visible();
+    std::string text = p.getText();
+    const bool no_provider = ctx().semantic_provider.empty();
+    auto* index = ctx().search;
+    auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
+      bool degraded = mode != QueryMode::kKeyword && no_provider;
+      auto list = results.initHits(hits.size());
+      for (size_t i = 0; i < hits.size(); ++i) {
+        const auto& h = hits[i];
+        auto b = list[i];
+        b.setPath(h.path);
+        b.setStartLine(h.start_line);
+        b.setEndLine(h.end_line);
+        b.setSnippet(h.snippet);
+        b.setScore(h.score);
+        b.setKeywordScore(h.keyword_score);
+        b.setVectorScore(h.vector_score);
+        b.setSemanticDegraded(h.semantic_degraded);
+        b.setContext(h.context);
+        degraded = degraded || h.semantic_degraded;
+      }
+      results.setSemanticDegraded(degraded);
+    };
+    // Keyword queries are short index reads; the semantic lane may wait on
+    // an embedding provider, so it leaves the loop.
+    if (o.mode == QueryMode::kKeyword || no_provider) {
+      auto hits = index->Query(text, o);
+      if (!op->call.Fail(results, hits.status())) fill(results, *hits);
+      return kj::READY_NOW;
+    }
+    return OffLoopJob<std::vector<search::QueryHit>>(
+        ctx(), kj::mv(op), context, [=]() { return index->Query(text, o); }, fill);
+  }
+
+  kj::Promise<void> index(IndexContext context) override {
+    auto op = kj::heap<InFlight>(conn_, "search.index");
+    auto results = context.getResults();
+    if (Off(op->call, results)) return kj::READY_NOW;
+    auto p = context.getParams();
+    auto root = PathParam(p.getPath());
+    if (op->call.Fail(results, root.status())) return kj::READY_NOW;
+    const bool force = p.getForce();
+    if (force && !conn_->is_admin) {
+      op->call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
+      return kj::READY_NOW;
+    }
+    {
+      // The path must exist, and a non-admin indexes only what it can see.
+      auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, *root, false, false);
+      if (op->call.Fail(results, st.status())) return kj::READY_NOW;
+    }
+    auto progress = std::make_shared<ProgressState>();
+    auto state = std::make_shared<Status>();
+    auto* indexer = ctx().indexer;
+    auto* idx = ctx().search;
+    std::string path = *root;
+    auto report = [progress](size_t done, size_t total) {
+      progress->done = done;
+      progress->total = total;
+      ++progress->seq;
+    };
+    kj::Promise<void> work = RunOffLoop(ctx(), [=]() {
+      if (force && path == "/")
+        *state = indexer->Reindex(report);
+      else if (force)
+        *state = idx->Sync(path, true, report);
+      else
+        *state = indexer->IndexPath(path, report);
+    });
+    if (p.hasProgress() && ctx().timer != nullptr)
+      work = work.exclusiveJoin(Pump(*ctx().timer, p.getProgress(), progress, 0));
+    return work
+        .then([context, state, raw = op.get()]() mutable {
+          auto results = context.getResults();
+          if (raw->call.Fail(results, *state)) return;
+          auto stats = raw->conn->ctx->indexer->Stats();
+          if (raw->call.Fail(results, stats.status())) return;
+          FillStatus(results.initStatus(), *stats, raw->conn->ctx->semantic_provider);
+        })
+        .attach(kj::mv(op));
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    Call call(*conn_, "search.status");
+    auto results = context.getResults();
+    if (Off(call, results)) return kj::READY_NOW;
+    auto stats = ctx().indexer->Stats();
+    if (call.Fail(results, stats.status())) return kj::READY_NOW;
+    FillStatus(results.initStatus(), *stats, ctx().semantic_provider);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> setPathContext(SetPathContextContext context) override {
+    Call call(*conn_, "search.setPathContext");
+    auto results = context.getResults();
+    if (Off(call, results)) return kj::READY_NOW;
+    auto p = context.getParams();
+    auto path = PathParam(p.getPath());
+    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    std::string description = p.getDescription();
+    if (description.empty()) {
+      call.Fail(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
+      return kj::READY_NOW;
+    }
+    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
+    call.Fail(results, ctx().search->SetPathContext(*path, description));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> listPathContexts(ListPathContextsContext context) override {
+    Call call(*conn_, "search.listPathContexts");
+    auto results = context.getResults();
+    if (Off(call, results)) return kj::READY_NOW;
+    auto all = ctx().search->ListPathContexts();
+    if (call.Fail(results, all.status())) return kj::READY_NOW;
+    std::vector<search::PathContext> shown;
+    auto visible = Visible();
+    for (auto& c : *all)
+      if (!visible || Reachable(c.path)) shown.push_back(std::move(c));
+    auto list = results.initContexts(shown.size());
+    for (size_t i = 0; i < shown.size(); ++i) {
+      list[i].setPath(shown[i].path);
+      list[i].setDescription(shown[i].description);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> deletePathContext(DeletePathContextContext context) override {
+    Call call(*conn_, "search.deletePathContext");
+    auto results = context.getResults();
+    if (Off(call, results)) return kj::READY_NOW;
+    auto path = PathParam(context.getParams().getPath());
+    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
+    call.Fail(results, ctx().search->DeletePathContext(*path));
+    return kj::READY_NOW;
+  }
+
+ private:
+  ServiceContext& ctx() { return *conn_->ctx; }
+
+  template <typename Results>
+  bool Off(Call& call, Results results) {
+    if (ctx().search != nullptr && ctx().indexer != nullptr) return false;
+    return call.Fail(results, Unavailable());
+  }
+
+  // Null for admins (they see everything); else: may this session stat and
+  // read the path? Safe to call from any thread.
+  search::VisibleFn Visible() {
+    if (conn_->is_admin) return {};
+    PathFiles* files = ctx().files;
+    Actor actor = conn_->actor;
+    return [files, actor](const std::string& path) {
+      auto st = files->Stat(actor, path, false, false);
+      return st.ok() && CheckAccess(actor.cred, st->attr, kMayRead).ok();
+    };
+  }
+
+  // The session can reach `path` (search permission on the way).
+  bool Reachable(const std::string& path) {
+    return ctx().files->Stat(conn_->actor, path, false, false).ok();
+  }
+
+  // Admins, or a session that may write `path` (which must exist).
+  Status MayWrite(const std::string& path) {
+    if (conn_->is_admin) return Status::Ok();
+    auto st = ctx().files->Stat(conn_->actor, path, false, false);
+    if (!st.ok()) return st.status();
+    if (!CheckAccess(conn_->actor.cred, st->attr, kMayWrite).ok())
+      return Status::Error(EACCES, "path contexts of " + path + " are for admins and those who may write it");
+    return Status::Ok();
+  }
+
+  ConnPtr conn_;
+};
+
+}  // namespace
+
+kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn) {
+  return kj::heap<SearchImpl>(std::move(conn));
+}
+
+std::vector<std::string> SearchMethodNames() {
+  return {"search.glob",   "search.grep",           "search.query",
+          "search.index",  "search.status",         "search.setPathContext",
+          "search.listPathContexts", "search.deletePathContext"};
+}
+
+}  // namespace nexus

@@ -1,0 +1,809 @@
+#include "rpc/server/service.h"
+
+#include <kj/debug.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "base/clock.h"
+#include "perms/identity.h"
+#include "perms/rebac_types.h"
+#include "fs/access_policy.h"
+#include "rpc/server/background_jobs.h"
+#include "rpc/bytes.h"
+#include "fs/versions/version_store.h"
+#include "fs/versions/zone_path.h"
+#include "rpc/errors.h"
+#include "rpc/server/service_internal.h"
+
+namespace nexus {
+namespace {
+
+constexpr double kDefaultLockTtlS = 60;
+constexpr double kMaxLockTtlS = 7 * 86400;
+constexpr double kMaxLockWaitS = 3600;
+constexpr uint64_t kMaxBulkBytes = 48u << 20;
+constexpr uid_t kNobody = 65534;
+
+
+// Supplementary groups of a local process, from /proc/PID/status.
+std::vector<gid_t> GroupsOf(pid_t pid) {
+  std::vector<gid_t> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Groups:", 0) != 0) continue;
+    std::istringstream ss(line.substr(7));
+    gid_t g;
+    while (ss >> g) out.push_back(g);
+  }
+  return out;
+}
+
+const char* KindOf(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFDIR: return "directory";
+    case S_IFLNK: return "symlink";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "char";
+    case S_IFBLK: return "block";
+    default: return "file";
+  }
+}
+
+rpc::Identity::Scope ScopeOf(KeyScope s) {
+  switch (s) {
+    case KeyScope::kAdmin: return rpc::Identity::Scope::ADMIN;
+    case KeyScope::kAgent: return rpc::Identity::Scope::AGENT;
+    default: return rpc::Identity::Scope::USER;
+  }
+}
+
+// The latest version number of a regular file, 0 when versioning is off or
+// it has none.
+uint32_t VersionOf(const ServiceContext& ctx, const PathStat& ps) {
+  if (!ctx.versions || !ps.attr.IsReg()) return 0;
+  versions::ZonePath zp = versions::SplitNamespacePath(ps.path);
+  auto n = ctx.versions->LatestNumber(zp.zone, zp.path);
+  return n.ok() ? *n : 0;
+}
+
+void FillStat(rpc::FileStat::Builder b, const PathStat& ps) {
+  const Attr& a = ps.attr;
+  b.setPath(ps.path);
+  b.setIsDirectory(a.IsDir());
+  b.setKind(KindOf(a.mode));
+  b.setSize(a.size);
+  b.setMode(a.mode);
+  b.setUid(a.uid);
+  b.setGid(a.gid);
+  b.setNlink(a.nlink);
+  b.setIno(a.ino);
+  b.setModifiedAtNs(ToNanos(a.mtime));
+  b.setCreatedAtNs(ToNanos(a.btime));
+  b.setContentId(ps.content_id);
+  b.setVersion(0);
+  b.setSymlinkTarget(ps.symlink_target);
+}
+
+void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
+                 const PathStat& ps) {
+  std::string head;
+  if (ps.attr.IsReg()) {
+    auto r = files.Read(actor, ps.path, 0, 512, 512, nullptr);
+    if (r.ok()) head = std::move(r).value();
+  }
+  b.setMimeType(GuessMimeType(ps.path, head, ps.attr.IsDir()));
+  b.setZone(std::string(ZoneOfPath(ps.path)));
+}
+
+void FillLock(rpc::LockInfo::Builder b, const LockInfo& l) {
+  b.setPath(l.path);
+  b.setHolder(l.holder);
+  b.setAcquiredAtNs(l.acquired_ns);
+  b.setExpiresAtNs(l.expires_ns);
+}
+
+void FillUser(rpc::User::Builder b, const UserRecord& u) {
+  b.setName(u.name);
+  b.setSubjectType(u.subject_type);
+  b.setIsAdmin(u.is_admin);
+  b.setUid(u.uid);
+  b.setGid(u.gid);
+  b.setCreatedAtNs(u.created_ns);
+  b.setExpiresAtNs(u.expires_ns);
+  b.setSubject(u.Subject());
+}
+
+void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k) {
+  b.setId(k.id);
+  b.setUser(k.user);
+  b.setName(k.name);
+  b.setScope(ScopeOf(k.scope));
+  b.setCreatedAtNs(k.created_ns);
+  b.setExpiresAtNs(k.expires_ns);
+  b.setRevoked(k.revoked);
+  b.setSecret(k.secret);
+  b.setCanSubmitTasks(k.can_submit_tasks);
+  b.setHourlyTaskQuota(static_cast<uint32_t>(k.hourly_task_quota));
+}
+
+// ---------------------------------------------------------------- files
+
+class ByteSinkImpl final : public rpc::ByteSink::Server {
+ public:
+  ByteSinkImpl(ConnPtr conn, std::unique_ptr<PathWriter> writer)
+      : conn_(std::move(conn)), writer_(std::move(writer)) {}
+
+  kj::Promise<void> write(WriteContext context) override {
+    Call call(*conn_, "bytesink.write");
+    if (!status_.ok()) return kj::READY_NOW;  // reported by done()
+    status_ = writer_->Write(AsView(context.getParams().getData()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> done(DoneContext context) override {
+    Call call(*conn_, "bytesink.done");
+    auto results = context.getResults();
+    if (!writer_) return call.Fail(results, Status::Error(EBADF, "stream already finished")), kj::READY_NOW;
+    auto attr = writer_->Finish();
+    writer_.reset();
+    if (call.Fail(results, status_) || call.Fail(results, attr.status())) return kj::READY_NOW;
+    PathStat ps;
+    ps.attr = *attr;
+    FillStat(results.initStat(), ps);
+    return kj::READY_NOW;
+  }
+
+ private:
+  ConnPtr conn_;
+  std::unique_ptr<PathWriter> writer_;
+  Status status_;
+};
+
+class FilesImpl final : public rpc::Files::Server {
+ public:
+  explicit FilesImpl(ConnPtr conn) : conn_(std::move(conn)), files_(*conn_->ctx->files) {}
+
+  kj::Promise<void> write(WriteContext context) override {
+    Call call(*conn_, "files.write");
+    auto p = context.getParams();
+    WriteOptions o;
+    o.truncate = p.getTruncate();
+    o.append = p.getAppend();
+    o.offset = p.getOffset();
+    o.create_parents = p.getCreateParents();
+    auto attr = files_.Write(conn_->actor, p.getPath(), AsView(p.getData()), o);
+    auto results = context.getResults();
+    if (call.Fail(results, attr.status())) return kj::READY_NOW;
+    auto st = files_.Stat(conn_->actor, p.getPath(), true);
+    if (call.Fail(results, st.status())) return kj::READY_NOW;
+    FillStat(results.initStat(), *st);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> read(ReadContext context) override {
+    Call call(*conn_, "files.read");
+    auto p = context.getParams();
+    uint64_t size = 0;
+    auto data = files_.Read(conn_->actor, p.getPath(), p.getOffset(), p.getLength(),
+                            conn_->ctx->limits.max_read_bytes, &size);
+    auto results = context.getResults();
+    if (call.Fail(results, data.status())) return kj::READY_NOW;
+    results.setData(AsBytes(*data));
+    results.setSize(size);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> stat(StatContext context) override {
+    Call call(*conn_, "files.stat");
+    auto p = context.getParams();
+    auto paths = p.getPaths();
+    auto out = context.getResults().initResults(paths.size());
+    for (uint i = 0; i < paths.size(); ++i) {
+      auto r = out[i];
+      r.setPath(paths[i]);
+      auto st = files_.Stat(conn_->actor, paths[i], false);
+      if (!st.ok()) {
+        call.Check(r.initError(), st.status());
+        continue;
+      }
+      auto b = r.initStat();
+      FillStat(b, *st);
+      if (p.getDetailed()) {
+        b.setVersion(VersionOf(*conn_->ctx, *st));
+        FillDetails(b, files_, conn_->actor, *st);
+      }
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> list(ListContext context) override {
+    Call call(*conn_, "files.list");
+    auto p = context.getParams();
+    auto entries = files_.List(conn_->actor, p.getPath(), p.getLong());
+    auto results = context.getResults();
+    if (call.Fail(results, entries.status())) return kj::READY_NOW;
+    auto out = results.initEntries(entries->size());
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const PathStat& e = (*entries)[i];
+      out[i].setName(e.path.substr(e.path.rfind('/') + 1));
+      FillStat(out[i].initStat(), e);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> mkdir(MkdirContext context) override {
+    Call call(*conn_, "files.mkdir");
+    auto p = context.getParams();
+    mode_t mode = p.getMode() ? p.getMode() : 0755;
+    call.Fail(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> rmdir(RmdirContext context) override {
+    Call call(*conn_, "files.rmdir");
+    call.Fail(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> renameBatch(RenameBatchContext context) override {
+    Call call(*conn_, "files.renameBatch");
+    auto items = context.getParams().getItems();
+    auto out = context.getResults().initResults(items.size());
+    for (uint i = 0; i < items.size(); ++i) {
+      std::string from = items[i].getFrom(), to = items[i].getTo();
+      out[i].setItem(from + ":" + to);
+      Status st = files_.Rename(conn_->actor, from, to);
+      if (!st.ok()) call.Check(out[i].initError(), st);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> removeBatch(RemoveBatchContext context) override {
+    Call call(*conn_, "files.removeBatch");
+    auto paths = context.getParams().getPaths();
+    auto out = context.getResults().initResults(paths.size());
+    for (uint i = 0; i < paths.size(); ++i) {
+      out[i].setItem(paths[i]);
+      Status st = files_.Unlink(conn_->actor, paths[i]);
+      if (!st.ok()) call.Check(out[i].initError(), st);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> readBulk(ReadBulkContext context) override {
+    Call call(*conn_, "files.readBulk");
+    auto p = context.getParams();
+    auto paths = p.getPaths();
+    struct Item {
+      std::string data;
+      uint64_t size = 0;
+      Status st;
+    };
+    std::vector<Item> items(paths.size());
+    uint64_t total = 0;
+    auto results = context.getResults();
+    for (uint i = 0; i < paths.size(); ++i) {
+      auto r = files_.Read(conn_->actor, paths[i], 0, 0, conn_->ctx->limits.max_read_bytes,
+                           &items[i].size);
+      if (r.ok()) {
+        items[i].data = std::move(r).value();
+        total += items[i].data.size();
+        if (items[i].data.size() < items[i].size)
+          items[i].st = Status::Error(EFBIG, std::string(paths[i]) + " is larger than one reply; read it with cat --offset");
+      } else {
+        items[i].st = r.status();
+      }
+      if (!items[i].st.ok() && p.getAtomic()) {
+        call.Fail(results, items[i].st);
+        return kj::READY_NOW;
+      }
+      if (total > kMaxBulkBytes) {
+        call.Fail(results, Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
+        return kj::READY_NOW;
+      }
+    }
+    auto out = results.initResults(paths.size());
+    for (uint i = 0; i < paths.size(); ++i) {
+      out[i].setPath(paths[i]);
+      out[i].setSize(items[i].size);
+      if (items[i].st.ok())
+        out[i].setData(AsBytes(items[i].data));
+      else
+        call.Check(out[i].initError(), items[i].st);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> writeStream(WriteStreamContext context) override {
+    Call call(*conn_, "files.writeStream");
+    auto p = context.getParams();
+    WriteOptions o;
+    o.create_parents = p.getCreateParents();
+    auto w = files_.OpenWriter(conn_->actor, p.getPath(), o);
+    auto results = context.getResults();
+    if (call.Fail(results, w.status())) return kj::READY_NOW;
+    results.setSink(kj::heap<ByteSinkImpl>(conn_, std::move(w).value()));
+    return kj::READY_NOW;
+  }
+
+ private:
+  ConnPtr conn_;
+  PathFiles& files_;
+};
+
+// ---------------------------------------------------------------- locks
+
+class LocksImpl final : public rpc::Locks::Server {
+ public:
+  explicit LocksImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+
+  kj::Promise<void> acquire(AcquireContext context) override {
+    auto call = kj::heap<Call>(*conn_, "locks.acquire");
+    if (Disabled(*call, context.getResults())) return kj::READY_NOW;
+    auto p = context.getParams();
+    double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : kDefaultLockTtlS;
+    double wait = p.getWaitSeconds();
+    auto results = context.getResults();
+    if (ttl > kMaxLockTtlS || wait < 0 || wait > kMaxLockWaitS || p.getTtlSeconds() < 0) {
+      call->Fail(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
+      return kj::READY_NOW;
+    }
+    auto path = PathFiles::Normalize(p.getPath());
+    if (call->Fail(results, path.status())) return kj::READY_NOW;
+    // deadline 0: do not wait.
+    int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
+    return TryAcquire(context, *path, static_cast<int64_t>(ttl * 1e9), deadline).attach(kj::mv(call));
+  }
+
+  kj::Promise<void> release(ReleaseContext context) override {
+    Call call(*conn_, "locks.release");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (Disabled(call, results)) return kj::READY_NOW;
+    if (p.getForce() && !conn_->is_admin) {
+      call.Fail(results, Status::Error(EACCES, "lock release --force is for admins only"));
+      return kj::READY_NOW;
+    }
+    auto path = PathFiles::Normalize(p.getPath());
+    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    call.Fail(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), DefaultClock().Now()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> info(InfoContext context) override {
+    Call call(*conn_, "locks.info");
+    if (!conn_->ctx->locks) return kj::READY_NOW;
+    auto path = PathFiles::Normalize(context.getParams().getPath());
+    if (!path.ok()) return kj::READY_NOW;
+    auto l = conn_->ctx->locks->Info(*path, DefaultClock().Now());
+    auto results = context.getResults();
+    results.setHeld(l.ok());
+    if (l.ok()) FillLock(results.initLock(), *l);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> list(ListContext context) override {
+    Call call(*conn_, "locks.list");
+    if (!conn_->ctx->locks) return kj::READY_NOW;
+    auto locks = conn_->ctx->locks->List(DefaultClock().Now());
+    auto out = context.getResults().initLocks(locks.size());
+    for (size_t i = 0; i < locks.size(); ++i) FillLock(out[i], locks[i]);
+    return kj::READY_NOW;
+  }
+
+ private:
+  template <typename Results>
+  bool Disabled(Call& call, Results results) {
+    if (conn_->ctx->locks) return false;
+    return call.Fail(results, Status::Error(EAGAIN, "locks are switched off in this daemon's profile"));
+  }
+
+  // Tries now; while held and the deadline is ahead, tries again every
+  // 10 ms without blocking the event loop.
+  kj::Promise<void> TryAcquire(AcquireContext context, std::string path, int64_t ttl_ns,
+                               int64_t deadline_ns) {
+    int64_t now = DefaultClock().Now();
+    auto l = conn_->ctx->locks->Acquire(path, conn_->subject, ttl_ns, now);
+    auto results = context.getResults();
+    if (l.ok()) {
+      FillLock(results.initLock(), *l);
+      return kj::READY_NOW;
+    }
+    if (l.code() != EBUSY || now >= deadline_ns || !conn_->ctx->timer) {
+      Status st = l.status();
+      if (l.code() == EBUSY && deadline_ns > 0)
+        st = Status::Error(ETIMEDOUT, "gave up waiting: " + st.message());
+      FillError(results.initError(), st);
+      return kj::READY_NOW;
+    }
+    return conn_->ctx->timer->afterDelay(10 * kj::MILLISECONDS)
+        .then([this, context, path = std::move(path), ttl_ns, deadline_ns]() mutable {
+          return TryAcquire(context, std::move(path), ttl_ns, deadline_ns);
+        });
+  }
+
+  ConnPtr conn_;
+};
+
+// ---------------------------------------------------------------- admin
+
+class AdminImpl final : public rpc::Admin::Server {
+ public:
+  explicit AdminImpl(ConnPtr conn) : conn_(std::move(conn)), keys_(*conn_->ctx->keys) {}
+
+  kj::Promise<void> createUser(CreateUserContext context) override {
+    Call call(*conn_, "admin.createUser");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    UserRecord u;
+    u.name = p.getName();
+    u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
+    u.is_admin = p.getIsAdmin();
+    u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
+    u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
+    auto r = keys_.CreateUser(u, static_cast<int>(p.getExpiresDays()));
+    if (call.Fail(results, r.status())) return kj::READY_NOW;
+    spdlog::info("admin {}: created {} {}", conn_->subject, r->first.Subject(),
+                 r->first.is_admin ? "(admin)" : "");
+    FillUser(results.initUser(), r->first);
+    FillKey(results.initKey(), r->second);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> createKey(CreateKeyContext context) override {
+    Call call(*conn_, "admin.createKey");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    auto k = keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays()));
+    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    FillKey(results.initKey(), *k);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> listUsers(ListUsersContext context) override {
+    Call call(*conn_, "admin.listUsers");
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    auto users = keys_.ListUsers();
+    if (call.Fail(results, users.status())) return kj::READY_NOW;
+    auto out = results.initUsers(users->size());
+    for (size_t i = 0; i < users->size(); ++i) FillUser(out[i], (*users)[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> getUser(GetUserContext context) override {
+    Call call(*conn_, "admin.getUser");
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    std::string name = context.getParams().getName();
+    auto u = keys_.GetUser(name);
+    if (call.Fail(results, u.status())) return kj::READY_NOW;
+    auto keys = keys_.ListKeys(name);
+    if (call.Fail(results, keys.status())) return kj::READY_NOW;
+    FillUser(results.initUser(), *u);
+    auto out = results.initKeys(keys->size());
+    for (size_t i = 0; i < keys->size(); ++i) FillKey(out[i], (*keys)[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> revokeKey(RevokeKeyContext context) override {
+    Call call(*conn_, "admin.revokeKey");
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    std::string id = context.getParams().getKeyId();
+    if (!call.Fail(results, keys_.RevokeKey(id)))
+      spdlog::info("admin {}: revoked key {}", conn_->subject, id);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> updateKey(UpdateKeyContext context) override {
+    Call call(*conn_, "admin.updateKey");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    std::optional<std::string> name;
+    if (p.hasName() && p.getName().size()) name = std::string(p.getName());
+    auto k = keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()),
+                             p.getClearExpiry());
+    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    FillKey(results.initKey(), *k);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> setKeyEntitlements(SetKeyEntitlementsContext context) override {
+    Call call(*conn_, "admin.setKeyEntitlements");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    if (p.getHourlyTaskQuota() > 1'000'000)
+      return call.Fail(results, Status::Error(EINVAL, "an hourly quota is at most 1000000")),
+             kj::READY_NOW;
+    auto k = keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
+                                   static_cast<int>(p.getHourlyTaskQuota()));
+    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->subject, k->id,
+                 k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
+    FillKey(results.initKey(), *k);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> shutdown(ShutdownContext context) override {
+    Call call(*conn_, "admin.shutdown");
+    auto results = context.getResults();
+    if (Denied(call, results)) return kj::READY_NOW;
+    spdlog::info("admin {}: shutdown requested over the control socket", conn_->subject);
+    auto stop = conn_->ctx->request_shutdown;
+    if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
+    return kj::READY_NOW;
+  }
+
+ private:
+  template <typename Results>
+  bool Denied(Call& call, Results results) {
+    if (conn_->is_admin) return false;
+    return call.Fail(results, Status::Error(EACCES, conn_->subject + " is not an admin"));
+  }
+
+  ConnPtr conn_;
+  KeyStore& keys_;
+};
+
+// ---------------------------------------------------------------- session
+
+void FillIdentity(rpc::Identity::Builder b, const Conn& c) {
+  b.setSubject(c.subject);
+  b.setName(c.name);
+  b.setScope(ScopeOf(c.scope));
+  b.setIsAdmin(c.is_admin);
+  b.setUid(c.actor.caller.uid);
+  b.setGid(c.actor.caller.gid);
+  b.setTransport(c.peer.transport);
+  b.setKeyId(c.key_id);
+}
+
+class SessionImpl final : public rpc::Session::Server {
+ public:
+  explicit SessionImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+
+  kj::Promise<void> identity(IdentityContext context) override {
+    Call call(*conn_, "session.identity");
+    FillIdentity(context.getResults().initIdentity(), *conn_);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    Call call(*conn_, "session.status");
+    const ServiceContext& ctx = *conn_->ctx;
+    const DaemonInfo& i = *ctx.info;
+    auto s = context.getResults().initStatus();
+    s.setVersion(i.version);
+    s.setPid(static_cast<uint32_t>(i.pid));
+    s.setUptimeSeconds(static_cast<double>(DefaultClock().Now() - i.started_ns) / 1e9);
+    s.setDataDir(i.data_dir);
+    s.setMountpoint(i.mountpoint);
+    s.setMounted(i.mounted.load());
+    s.setReady(i.mounted.load());
+    s.setProfile(i.profile);
+    s.setWorkspace(i.workspace);
+    s.setSocketPath(i.socket_path);
+    s.setListen(i.listen);
+    s.setHttp(i.http);
+    if (ctx.inode_count) s.setInodes(ctx.inode_count());
+    if (ctx.database_bytes) s.setDatabaseBytes(ctx.database_bytes());
+    s.setConnections(i.connections.load());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> features(FeaturesContext context) override {
+    Call call(*conn_, "session.features");
+    const auto& features = conn_->ctx->features;
+    auto results = context.getResults();
+    results.setProfile(conn_->ctx->info->profile);
+    auto out = results.initFeatures(features.size());
+    for (size_t i = 0; i < features.size(); ++i) {
+      out[i].setName(features[i].name);
+      out[i].setDetail(features[i].detail);
+      switch (features[i].state) {
+        case FeatureState::State::kEnabled: out[i].setState(rpc::Feature::State::ENABLED); break;
+        case FeatureState::State::kDisabled: out[i].setState(rpc::Feature::State::DISABLED); break;
+        case FeatureState::State::kUnavailable:
+          out[i].setState(rpc::Feature::State::UNAVAILABLE);
+          break;
+      }
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> files(FilesContext context) override {
+    Call call(*conn_, "session.files");
+    context.getResults().setFiles(kj::heap<FilesImpl>(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> locks(LocksContext context) override {
+    Call call(*conn_, "session.locks");
+    context.getResults().setLocks(kj::heap<LocksImpl>(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> admin(AdminContext context) override {
+    Call call(*conn_, "session.admin");
+    context.getResults().setAdmin(kj::heap<AdminImpl>(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> versions(VersionsContext context) override {
+    Call call(*conn_, "session.versions");
+    context.getResults().setVersions(MakeVersionsService(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> search(SearchContext context) override {
+    Call call(*conn_, "session.search");
+    context.getResults().setSearch(MakeSearchService(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> permissions(PermissionsContext context) override {
+    Call call(*conn_, "session.permissions");
+    context.getResults().setPermissions(MakePermissionsService(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> mounts(MountsContext context) override {
+    Call call(*conn_, "session.mounts");
+    context.getResults().setMounts(MakeMountsService(conn_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> mesh(MeshContext context) override {
+    Call call(*conn_, "session.mesh");
+    context.getResults().setMesh(MakeMeshService(conn_));
+    return kj::READY_NOW;
+  }
+
+ private:
+  ConnPtr conn_;
+};
+
+// ---------------------------------------------------------------- bootstrap
+
+class NexusImpl final : public rpc::Nexus::Server {
+ public:
+  NexusImpl(ServiceContext* ctx, PeerInfo peer) : ctx_(ctx), peer_(std::move(peer)) {}
+
+  kj::Promise<void> authenticate(AuthenticateContext context) override {
+    auto conn = std::make_shared<Conn>();
+    conn->ctx = ctx_;
+    conn->peer = peer_;
+    Call call(*conn, "nexus.authenticate");
+    auto p = context.getParams();
+    auto results = context.getResults();
+    std::string key = p.getApiKey();
+    if (!key.empty()) {
+      auto auth = ctx_->keys->Authenticate(key);
+      if (!auth.ok()) {
+        spdlog::warn("{} client {}: authentication failed: {}", peer_.transport, peer_.address,
+                     auth.status().message());
+        call.Fail(results, Status::Error(ENOKEY, "invalid API key (unknown, revoked or expired)"));
+        return kj::READY_NOW;
+      }
+      const UserRecord& u = auth->first;
+      conn->subject = u.Subject();
+      conn->name = u.name;
+      conn->scope = u.Scope();
+      conn->is_admin = u.is_admin;
+      conn->key_id = auth->second.id;
+      conn->can_submit_tasks = auth->second.can_submit_tasks;
+      conn->hourly_task_quota = auth->second.hourly_task_quota;
+      conn->actor.caller.uid = conn->actor.cred.uid = u.uid;
+      conn->actor.caller.gid = conn->actor.cred.gid = u.gid;
+    } else if (peer_.has_credentials) {
+      const bool admin = peer_.uid == 0 || peer_.uid == ctx_->operator_uid;
+      conn->name = admin ? "admin" : "uid-" + std::to_string(peer_.uid);
+      conn->subject = "user:" + conn->name;
+      // A uid bound to a subject (nexus identity bind) acts as it here too.
+      if (!admin && ctx_->identities) conn->subject = ctx_->identities->SubjectFor(peer_.uid);
+      conn->scope = admin ? KeyScope::kAdmin : KeyScope::kUser;
+      conn->is_admin = admin;
+      conn->actor.caller.uid = conn->actor.cred.uid = peer_.uid;
+      conn->actor.caller.gid = conn->actor.cred.gid = peer_.gid;
+      conn->actor.caller.pid = peer_.pid;
+      conn->actor.cred.groups = GroupsOf(peer_.pid);
+    } else {
+      call.Fail(results, Status::Error(ENOKEY, "an API key is required on this listener"));
+      return kj::READY_NOW;
+    }
+    conn->actor.caller.umask = 022;
+    if (ctx_->access)  // what the namespace checks this session's file calls as
+      conn->actor.caller.subject =
+          ctx_->access->Intern(conn->is_admin ? ctx_->admin_subject : conn->subject);
+    conn->authenticated = true;
+    FillIdentity(results.initIdentity(), *conn);
+    results.setSession(kj::heap<SessionImpl>(conn));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> ping(PingContext context) override {
+    context.getResults().setVersion(ctx_->info->version);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> meshRegister(MeshRegisterContext context) override {
+    return MeshRegister(*ctx_, peer_, context);
+  }
+
+  kj::Promise<void> meshNode(MeshNodeContext context) override {
+    return MeshNodeSession(*ctx_, peer_, context);
+  }
+
+ private:
+  ServiceContext* ctx_;
+  PeerInfo peer_;
+};
+
+}  // namespace
+
+Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir) {
+  AccessPolicy* policy = conn.ctx->access;
+  if (!policy || policy->Unrestricted(conn.actor.caller)) return Status::Ok();
+  const Caller& caller = conn.actor.caller;
+  if (!policy->CanSee(caller, path, is_dir)) {
+    policy->Denied(caller, "socket", path, "not visible");
+    return Status::Error(ENOENT, path + ": no such file or directory");
+  }
+  if (need != Need::kRead || !is_dir) {
+    if (!policy->Can(caller, need, path, is_dir)) {
+      policy->Denied(caller, "socket", path, "lacks access");
+      return Status::Error(EACCES, conn.subject + " may not " +
+                                       (need == Need::kRead    ? "read "
+                                        : need == Need::kWrite ? "write "
+                                                               : "manage ") +
+                                       path);
+    }
+  }
+  return Status::Ok();
+}
+
+kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
+  KJ_REQUIRE(ctx.jobs != nullptr, "no background job runner");
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(
+      kj::mv(paf.fulfiller));
+  ctx.jobs->Submit([work = std::move(work), fulfiller]() mutable {
+    work();
+    (*fulfiller)->fulfill();
+  });
+  return kj::mv(paf.promise);
+}
+
+std::vector<std::string> RpcMethodNames() {
+  std::vector<std::string> names = {"nexus.authenticate", "session.identity", "session.status",    "session.features",
+          "session.files",      "session.locks",    "session.admin",     "session.versions",
+          "session.search",     "session.permissions", "session.mounts", "session.mesh", "files.write",
+          "files.read",         "files.stat",       "files.list",        "files.mkdir",
+          "files.rmdir",        "files.renameBatch", "files.removeBatch", "files.readBulk",
+          "files.writeStream",  "bytesink.write",   "bytesink.done",     "locks.acquire",
+          "locks.release",      "locks.info",       "locks.list",        "admin.createUser",
+          "admin.createKey",    "admin.listUsers",  "admin.getUser",     "admin.revokeKey",
+          "admin.updateKey",    "admin.shutdown", "admin.setKeyEntitlements"};
+  for (const std::string& m : VersionsMethodNames()) names.push_back(m);
+  for (const std::string& m : SearchMethodNames()) names.push_back(m);
+  for (const std::string& m : PermissionsMethodNames()) names.push_back(m);
+  for (const std::string& m : MeshMethodNames()) names.push_back(m);
+  return names;
+}
+
+kj::Own<rpc::Nexus::Server> MakeBootstrap(ServiceContext* ctx, PeerInfo peer) {
+  return kj::heap<NexusImpl>(ctx, std::move(peer));
+}
+
+}  // namespace nexus

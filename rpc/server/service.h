@@ -1,0 +1,188 @@
+// The control socket's services: the Cap'n Proto server side of
+// rpc/nexus.capnp. One bootstrap object per connection authenticates the
+// caller; the Session it returns and everything reached from it act with
+// that caller's identity.
+//
+// Threading: every object here lives on the socket server's event-loop
+// thread (rpc/server/socket_server.h) and is called only there. They reach the
+// filesystem through PathFiles (thread-safe, local disk only) and never
+// touch a FUSE worker.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <kj/async.h>
+#include <kj/timer.h>
+
+#include "fs/lock_table.h"
+#include "base/metrics.h"
+#include "perms/key_store.h"
+#include "rpc/nexus.capnp.h"
+#include "fs/path_files.h"
+
+namespace nexus {
+
+class BackgroundJobs;
+class AccessPolicy;
+class AuditLog;
+class IdentityMap;
+class RebacEngine;
+class MeshOffice;
+namespace versions {
+class VersionStore;
+class Recorder;
+}  // namespace versions
+namespace search {
+class SearchIndex;
+class Indexer;
+}  // namespace search
+
+// Facts about the running daemon that status/health report.
+struct DaemonInfo {
+  std::string version;
+  pid_t pid = 0;
+  int64_t started_ns = 0;  // wall clock
+  std::string data_dir;
+  std::string mountpoint;
+  std::string workspace;
+  std::string socket_path;
+  std::string listen;
+  std::string http;
+  std::string profile;
+  std::atomic<bool> mounted{false};
+  std::atomic<uint32_t> connections{0};
+};
+
+// A feature and whether this daemon has it.
+struct FeatureState {
+  std::string name;
+  enum class State { kEnabled, kDisabled, kUnavailable } state = State::kEnabled;
+  std::string detail;
+};
+
+// A FUSE mount of the namespace where every call acts as one subject.
+struct SubjectMountInfo {
+  std::string mountpoint;
+  std::string subject;
+  std::string root;  // namespace path shown as the mount's root
+  int64_t created_ns = 0;
+  bool cache_names = false;  // the kernel caches names (revalidated by epoch)
+};
+
+// Adds and removes per-subject mounts; implemented by the daemon. Add and
+// Remove mount/unmount and may take a while: call them off the event loop.
+class SubjectMounts {
+ public:
+  virtual ~SubjectMounts() = default;
+  // EINVAL bad subject/root, ENOENT/ENOTDIR mountpoint or root, EBUSY
+  // already mounted, EACCES the subject cannot see `root`.
+  // `cache_names`: let the kernel cache names where it can revalidate them
+  // all on request (see SubjectMountTable); otherwise it caches none.
+  virtual Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
+                                       const std::string& root, bool cache_names) = 0;
+  virtual std::vector<SubjectMountInfo> List() = 0;
+  virtual Status Remove(const std::string& mountpoint) = 0;  // ENOENT if not ours
+};
+
+// This daemon as a member of a mesh (a node): implemented by the daemon.
+struct MeshMemberInfo {
+  bool joined = false;
+  bool worker = false;
+  std::string director;  // HOST:PORT (TLS) or unix:PATH
+  std::string node_id;
+  std::string fingerprint;
+  std::string name;
+  int running = 0;  // tasks running here now
+};
+class MeshMembership {
+ public:
+  virtual ~MeshMembership() = default;
+  virtual MeshMemberInfo Current() = 0;
+  // Registers with the director (blocking network I/O: off the event loop),
+  // keeps the credential and starts heartbeating. EEXIST if already joined.
+  virtual Result<MeshMemberInfo> Join(const std::string& director, const std::string& key,
+                                      const std::string& ca_file, const std::string& name,
+                                      int64_t capacity) = 0;
+  // A new credential from the director; the old one is refused from then on.
+  virtual Result<MeshMemberInfo> RotateCredential() = 0;
+};
+
+// Per-connection protocol limits.
+struct ConnectionLimits {
+  uint64_t max_message_words = 8u << 20;  // 64 MiB per message
+  int max_nesting = 32;
+  uint32_t max_calls_in_flight = 64;
+  uint64_t max_read_bytes = 16u << 20;    // per read reply
+};
+
+// Everything the services need, built by the daemon. Pointers are not
+// owned and outlive the socket server.
+struct ServiceContext {
+  DaemonInfo* info = nullptr;
+  PathFiles* files = nullptr;
+  KeyStore* keys = nullptr;
+  LockTable* locks = nullptr;
+  OpMetrics* metrics = nullptr;  // per RPC method; see RpcMethodNames()
+  std::vector<FeatureState> features;
+  uid_t operator_uid = 0;  // this uid (and root) are admins on the Unix socket
+  ConnectionLimits limits;
+  std::function<uint64_t()> inode_count;
+  std::function<uint64_t()> database_bytes;
+  std::function<void()> request_shutdown;  // called after the shutdown reply
+  kj::Timer* timer = nullptr;              // set by the socket server
+  BackgroundJobs* jobs = nullptr;          // slow calls run here (RunOffLoop)
+
+  // Versioning (null: off). The recorder feeds the store from change events.
+  versions::VersionStore* versions = nullptr;
+  versions::Recorder* recorder = nullptr;
+  uint32_t gc_keep_versions = 10;  // the configured retention policy
+  uint32_t gc_keep_days = 30;
+
+  // Search (null: off).
+  search::SearchIndex* search = nullptr;
+  search::Indexer* indexer = nullptr;
+  std::string semantic_provider;  // describes the embedding provider; empty: none
+
+  // ReBAC (null: off). `access` is what the namespace enforces for every
+  // caller (the Namespace applies it to PathFiles calls too); services use
+  // it to filter what they return (search hits, history).
+  RebacEngine* rebac = nullptr;
+  IdentityMap* identities = nullptr;
+  AuditLog* audit = nullptr;
+  AccessPolicy* access = nullptr;
+  // The subject admins act as (the operator, root, admin keys); it owns
+  // zone:root.
+  std::string admin_subject = "user:admin";
+
+  // Per-subject mounts (null: unavailable).
+  SubjectMounts* mounts = nullptr;
+
+  // The mesh director and its token mailbox (null: this daemon is not one).
+  MeshOffice* mesh = nullptr;
+  // This daemon's membership of a mesh (null: the mesh feature is off).
+  MeshMembership* membership = nullptr;
+};
+
+// Who is on the other end of a connection, before authentication.
+struct PeerInfo {
+  std::string transport;  // "unix" or "tcp"
+  bool has_credentials = false;  // SO_PEERCRED was read
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  std::string address;  // for logs
+};
+
+// The names of every RPC method, for the metrics family.
+std::vector<std::string> RpcMethodNames();
+
+// The bootstrap capability for one connection.
+kj::Own<rpc::Nexus::Server> MakeBootstrap(ServiceContext* ctx, PeerInfo peer);
+
+}  // namespace nexus
