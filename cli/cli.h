@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/format.h"
 #include "base/status.h"
 #include "rpc/client.h"
 #include "rpc/errors.h"
@@ -82,17 +83,11 @@ class Cli {
   std::unique_ptr<NexusClient> client_;
 };
 
-// Formatting helpers shared by the commands.
+// Formatting shared by the commands (the forms themselves are base/format.h).
 std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
-std::string ModeString(uint32_t mode);  // "-rw-r--r--"
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
 
-
 // The command tables of each family.
-// True when `s` is well-formed UTF-8 (JSON output carries such text as a
-// string, anything else as base64).
-bool ValidUtf8(std::string_view s);
-std::string Base64(std::string_view in);
 
 void AddDaemonCommands(std::vector<Command>* table);
 void AddFileCommands(std::vector<Command>* table);

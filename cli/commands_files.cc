@@ -21,8 +21,8 @@ constexpr uint64_t kReadChunk = 8u << 20;
 constexpr size_t kStreamChunk = 1u << 20;
 
 json ContentJson(std::string_view data) {
-  if (ValidUtf8(data)) return {{"content", std::string(data)}};
-  return {{"content_base64", Base64(data)}};
+  if (IsValidUtf8(data)) return {{"content", std::string(data)}};
+  return {{"content_base64", Base64Encode(data)}};
 }
 
 json StatJson(rpc::FileStat::Reader s, bool detailed) {
@@ -31,7 +31,7 @@ json StatJson(rpc::FileStat::Reader s, bool detailed) {
       {"is_directory", s.getIsDirectory()},
       {"kind", std::string(s.getKind())},
       {"size", s.getSize()},
-      {"mode", ModeString(s.getMode())},
+      {"mode", LsMode(s.getMode())},
       {"uid", s.getUid()},
       {"gid", s.getGid()},
       {"modified_at", FormatTime(s.getModifiedAtNs())},
@@ -209,7 +209,7 @@ int Ls(Cli& cli, const Args& a) {
       auto s = e.getStat();
       std::string name = e.getName();
       if (s.getSymlinkTarget().size()) name += " -> " + std::string(s.getSymlinkTarget());
-      std::printf("%s %3u %5u %5u %12llu %s %s\n", ModeString(s.getMode()).c_str(), s.getNlink(),
+      std::printf("%s %3u %5u %5u %12llu %s %s\n", LsMode(s.getMode()).c_str(), s.getNlink(),
                   s.getUid(), s.getGid(), static_cast<unsigned long long>(s.getSize()),
                   FormatTime(s.getModifiedAtNs()).c_str(), name.c_str());
     }

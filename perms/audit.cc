@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/format.h"
+
 namespace nexus {
 namespace {
 
@@ -24,21 +26,6 @@ void AppendCsvField(std::string& line, std::string_view v) {
 const char* DecisionName(bool allowed) { return allowed ? "allow" : "deny"; }
 
 }  // namespace
-
-std::string FormatRfc3339(UnixNanos t) {
-  time_t secs = static_cast<time_t>(t / 1'000'000'000);
-  long nanos = static_cast<long>(t % 1'000'000'000);
-  if (nanos < 0) {
-    nanos += 1'000'000'000;
-    --secs;
-  }
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", nanos);
-  return buf;
-}
 
 AuditLog::AuditLog(std::unique_ptr<SqliteDb> db, Options options)
     : options_(options),

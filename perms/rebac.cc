@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "base/format.h"
+
 namespace nexus {
 namespace {
 

@@ -53,8 +53,6 @@ Result<std::unordered_set<std::string>> ReachableObjects(git_repository* repo);
 // The loose-object file of `hex` under the bare repository `git_dir`.
 std::string LooseObjectPath(const std::string& git_dir, const std::string& hex);
 
-std::string FormatTime(int64_t ns);
-
 // A pooled SQLite connection and repository handle, used by one query at a
 // time; a lease returns it to the pool when destroyed.
 struct VersionStore::Reader {

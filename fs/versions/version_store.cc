@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/format.h"
 #include "fs/versions/change_log.h"
 #include "fs/versions/store_internal.h"
 #include "fs/versions/version_db.h"
@@ -154,12 +155,6 @@ Status WriteAll(int fd, const char* p, size_t len) {
   return Status::Ok();
 }
 
-std::string ModeString(uint32_t mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%06o", mode);
-  return buf;
-}
-
 Version ToVersion(Change c) {
   Version v;
   v.number = c.n;
@@ -179,15 +174,6 @@ Version ToVersion(Change c) {
 
 // ---------------------------------------------------------------------------
 // Shared helpers (store_internal.h)
-
-std::string FormatTime(int64_t ns) {
-  time_t secs = static_cast<time_t>(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string LooseObjectPath(const std::string& git_dir, const std::string& hex) {
   return git_dir + "/objects/" + hex.substr(0, 2) + "/" + hex.substr(2);
@@ -1010,8 +996,8 @@ Result<std::string> VersionStore::Diff(const std::string& zone, const std::strin
     line("version", std::to_string(a), std::to_string(b));
     line("path", va->path, vb->path);
     line("size", WithSeparators(va->size) + " bytes", WithSeparators(vb->size) + " bytes");
-    line("mode", ModeString(va->mode), ModeString(vb->mode));
-    line("time", FormatTime(va->time_ns), FormatTime(vb->time_ns));
+    line("mode", OctalMode(va->mode, 6), OctalMode(vb->mode, 6));
+    line("time", FormatRfc3339(va->time_ns, 0), FormatRfc3339(vb->time_ns, 0));
     line("author", va->provenance.subject, vb->provenance.subject);
     line("command", va->provenance.command, vb->provenance.command);
     line("content", va->blob, vb->blob);

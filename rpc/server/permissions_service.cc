@@ -30,6 +30,7 @@
 #include <streambuf>
 #include <unordered_set>
 
+#include "base/format.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
 #include "perms/rebac.h"
