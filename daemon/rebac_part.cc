@@ -243,9 +243,9 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->audit_ = std::move(audit).value();
   RebacOptions ro;
   ro.audit = part->audit_.get();
-  RebacPart* self = part.get();
-  ro.on_change = [self] {
-    if (self->mounts_) self->mounts_->OnAccessChanged();
+  ro.on_change = [link = part->link_] {
+    std::lock_guard lk(link->mu);
+    if (link->table) link->table->OnAccessChanged();
   };
   ro.root_owner = o.admin_subject;
   ro.admin_subjects = {o.admin_subject};
@@ -267,7 +267,7 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
 }
 
 RebacPart::~RebacPart() {
-  mounts_.reset();
+  StopMounts();
   policy_.reset();
   identities_.reset();
   engine_.reset();
@@ -277,8 +277,22 @@ RebacPart::~RebacPart() {
 void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads,
                                     ChangeBus* bus) {
   mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), main, threads);
-  SubjectMountTable* table = mounts_.get();
-  bus->Subscribe([table](const ChangeEvent& e) { table->OnChange(e); });
+  {
+    std::lock_guard lk(link_->mu);
+    link_->table = mounts_.get();
+  }
+  bus->Subscribe([link = link_](const ChangeEvent& e) {
+    std::lock_guard lk(link->mu);
+    if (link->table) link->table->OnChange(e);
+  });
+}
+
+void RebacPart::StopMounts() {
+  {
+    std::lock_guard lk(link_->mu);
+    link_->table = nullptr;
+  }
+  mounts_.reset();
 }
 
 void RebacPart::Fill(ServiceContext& ctx) {

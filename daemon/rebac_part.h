@@ -111,7 +111,8 @@ class RebacPart {
   void EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads, ChangeBus* bus);
   SubjectMountTable* mounts() const { return mounts_.get(); }
   // Unmounts every per-subject mount (at shutdown, before the main mount).
-  void StopMounts() { mounts_.reset(); }
+  // Change events and tuple changes that arrive later find no table.
+  void StopMounts();
   void Fill(ServiceContext& ctx);
 
  private:
@@ -122,6 +123,14 @@ class RebacPart {
   std::unique_ptr<IdentityMap> identities_;
   std::unique_ptr<RebacPolicy> policy_;
   std::unique_ptr<SubjectMountTable> mounts_;
+  // How the change bus (whose subscribers are never removed) and the
+  // engine's change hook reach the table: through this link, cleared
+  // before the table goes, so a late event finds no table, not a freed one.
+  struct MountsLink {
+    std::mutex mu;  // held while calling into the table; before its mu_
+    SubjectMountTable* table = nullptr;  // guarded by mu
+  };
+  std::shared_ptr<MountsLink> link_ = std::make_shared<MountsLink>();
 };
 
 }  // namespace nexus
