@@ -14,7 +14,7 @@ if [[ ${1:-} == --fix ]]; then
 fi
 # clang-format names each file that would change in its warnings
 # ("FILE:LINE:COL: error: code should be clang-formatted").
-mapfile -t bad < <(printf '%s\0' "${files[@]}" | xargs -0 -n 100 -P 2 "$fmt" --dry-run -Werror 2>&1 |
+mapfile -t bad < <(printf '%s\0' "${files[@]}" | xargs -0 "$fmt" --dry-run -Werror 2>&1 |
   sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' | sort -u)
 if ((${#bad[@]})); then
   echo "check-format: ${#bad[@]} file(s) not formatted as .clang-format says (scripts/check-format.sh --fix):"
