@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sqlite_db.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
 #include "fs/search/vector_index.h"
@@ -164,13 +165,12 @@ class SearchIndex {
   ContentSource* source() const { return source_; }
 
  private:
-  struct Conn;   // a connection and its cached prepared statements
-  class Reader;  // a Conn borrowed from the read pool
-  struct Lane;   // one ranked hit of one lane
+  struct Lane;  // one ranked hit of one lane
 
   SearchIndex(ContentSource* source, Options options);
-  Result<std::unique_ptr<Conn>> Connect() const;
-  Result<Reader> Borrow() const;
+  // The writer (creating the schema) or a query-only reader.
+  Result<std::unique_ptr<SqliteDb>> Connect(bool writer) const;
+  Result<ConnectionPool<SqliteDb>::Lease> Borrow() const;
   // All *Locked methods require write_mu_ and run inside a transaction.
   Status UpsertLocked(const std::string& path, const FileInfo* known);
   Status RemoveLocked(const std::string& path, bool subtree);
@@ -179,10 +179,10 @@ class SearchIndex {
   Status InTransaction(const std::function<Status()>& body);  // requires write_mu_
   VectorIndex* Ann() const;
   void AnnUpdate(int64_t chunk_id, Vector v);  // requires write_mu_; empty v: removal
-  Result<std::vector<PathContext>> ReadPathContexts(Conn& c) const;
-  Result<std::vector<Lane>> KeywordLane(Conn& c, const std::string& match,
+  Result<std::vector<PathContext>> ReadPathContexts(SqliteDb& c) const;
+  Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& match,
                                         const QueryOptions& o, size_t want) const;
-  Result<std::vector<Lane>> VectorLane(Conn& c, const std::string& text,
+  Result<std::vector<Lane>> VectorLane(SqliteDb& c, const std::string& text,
                                        const QueryOptions& o, size_t want) const;
 
   ContentSource* const source_;
@@ -190,7 +190,7 @@ class SearchIndex {
   std::string db_path_;
 
   std::mutex write_mu_;
-  std::unique_ptr<Conn> writer_;  // guarded by write_mu_
+  std::unique_ptr<SqliteDb> writer_;  // guarded by write_mu_
   std::atomic<int64_t> last_update_ns_{0};
 
   // HNSW over the stored vectors (hnsw_min_vectors > 0), created with the
@@ -200,8 +200,7 @@ class SearchIndex {
   std::unique_ptr<VectorIndex> ann_;                     // pointer guarded by ann_mu_
   std::vector<std::pair<int64_t, Vector>> ann_pending_;  // guarded by write_mu_
 
-  mutable std::mutex pool_mu_;
-  mutable std::vector<std::unique_ptr<Conn>> idle_readers_;  // guarded by pool_mu_
+  std::unique_ptr<ConnectionPool<SqliteDb>> readers_;  // thread-safe
 };
 
 }  // namespace nexus::search

@@ -20,7 +20,7 @@ Result<int64_t> ParseSnapshotId(const std::string& id) {
 
 #define NEXUS_SNAPSHOT_COLUMNS "id, description, time_ns, zones, commit_id, automatic"
 
-SnapshotInfo ReadSnapshot(const Query& q) {
+SnapshotInfo ReadSnapshot(const Statement& q) {
   SnapshotInfo s;
   s.id = std::to_string(q.Int(0));
   s.description = q.Text(1);
@@ -36,10 +36,10 @@ SnapshotInfo ReadSnapshot(const Query& q) {
   return s;
 }
 
-Result<SnapshotInfo> LoadSnapshot(VersionDb& db, const std::string& id) {
+Result<SnapshotInfo> LoadSnapshot(SqliteDb& db, const std::string& id) {
   auto n = ParseSnapshotId(id);
   NEXUS_RETURN_IF_FAILED(n);
-  Query q = db.Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
+  Statement q = db.Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
                        " FROM snapshots WHERE id=? AND commit_id<>''");
   q.Bind(*n);
   if (!q.Next()) return Status::Error(ENOENT, "no snapshot " + id);
@@ -182,7 +182,7 @@ Result<std::vector<SnapshotInfo>> VersionStore::ListSnapshots() {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   std::vector<SnapshotInfo> out;
-  Query q = lease->db().Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
+  Statement q = lease->db().Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
                                 " FROM snapshots WHERE commit_id<>'' ORDER BY id");
   while (q.Next()) out.push_back(ReadSnapshot(q));
   return out;

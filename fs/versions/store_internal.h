@@ -1,7 +1,7 @@
 // Helpers shared by the parts of VersionStore (version_store.cc,
 // snapshots.cc, version_gc.cc). Not part of the public interface.
 //
-// Threading: stateless; the VersionDb passed in follows its own contract.
+// Threading: stateless; the SqliteDb passed in follows its own contract.
 #pragma once
 
 #include <git2.h>
@@ -30,21 +30,7 @@ struct FileRecord {
   std::string path;
 };
 // The file identity at zone:path: the live one, else the newest deleted one.
-std::optional<FileRecord> FindFile(VersionDb& db, const std::string& zone, const std::string& path);
-
-// Runs `f` in a write transaction: committed when f succeeds, rolled back
-// otherwise. Returns f's result.
-template <typename F>
-auto InTransaction(VersionDb& db, F&& f) -> decltype(f()) {
-  NEXUS_RETURN_IF_ERROR(db.Begin());
-  auto result = f();
-  if (!result.ok()) {
-    db.Rollback();
-    return result;
-  }
-  NEXUS_RETURN_IF_ERROR(db.Commit());
-  return result;
-}
+std::optional<FileRecord> FindFile(SqliteDb& db, const std::string& zone, const std::string& path);
 
 // Every object reachable from refs/heads/* and refs/snapshots/* (commits,
 // trees, blobs), as hex ids.
@@ -56,26 +42,18 @@ std::string LooseObjectPath(const std::string& git_dir, const std::string& hex);
 // A pooled SQLite connection and repository handle, used by one query at a
 // time; a lease returns it to the pool when destroyed.
 struct VersionStore::Reader {
-  std::unique_ptr<VersionDb> db;
+  std::unique_ptr<SqliteDb> db;
   RepoPtr repo;
 };
 
 class VersionStore::ReaderLease {
  public:
-  ReaderLease(VersionStore* store, std::unique_ptr<Reader> r) : store_(store), r_(std::move(r)) {}
-  ReaderLease(ReaderLease&&) = default;
-  ~ReaderLease() {
-    if (!r_) return;
-    std::lock_guard lk(store_->pool_mu_);
-    store_->idle_readers_.push_back(std::move(r_));
-  }
-  VersionDb& db() { return *r_->db; }
-  git_repository* repo() { return r_->repo.get(); }
+  explicit ReaderLease(ConnectionPool<Reader>::Lease lease) : lease_(std::move(lease)) {}
+  SqliteDb& db() { return *lease_->db; }
+  git_repository* repo() { return lease_->repo.get(); }
 
  private:
-  VersionStore* store_;
-  std::unique_ptr<Reader> r_;
+  ConnectionPool<Reader>::Lease lease_;
 };
-
 
 }  // namespace nexus::versions

@@ -179,8 +179,8 @@ std::string LooseObjectPath(const std::string& git_dir, const std::string& hex) 
   return git_dir + "/objects/" + hex.substr(0, 2) + "/" + hex.substr(2);
 }
 
-std::optional<FileRecord> FindFile(VersionDb& db, const std::string& zone, const std::string& path) {
-  Query q = db.Prepare(
+std::optional<FileRecord> FindFile(SqliteDb& db, const std::string& zone, const std::string& path) {
+  Statement q = db.Prepare(
       "SELECT id, deleted, last_n, last_blob, path FROM files WHERE zone=? AND path=? "
       "ORDER BY deleted, id DESC LIMIT 1");
   q.Bind(zone).Bind(path);
@@ -216,23 +216,21 @@ Result<std::string> NormalizePath(const std::string& path) {
 // Reader pool
 
 Result<VersionStore::ReaderLease> VersionStore::Borrow() {
-  {
-    std::lock_guard lk(pool_mu_);
-    if (!idle_readers_.empty()) {
-      auto r = std::move(idle_readers_.back());
-      idle_readers_.pop_back();
-      return ReaderLease(this, std::move(r));
-    }
-  }
+  auto lease = readers_->Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  return ReaderLease(std::move(lease).value());
+}
+
+Result<std::unique_ptr<VersionStore::Reader>> VersionStore::NewReader() const {
   auto r = std::make_unique<Reader>();
-  auto db = VersionDb::Open(db_path_, /*create_schema=*/false);
+  auto db = OpenVersionDb(db_path_, /*create_schema=*/false);
   NEXUS_RETURN_IF_FAILED(db);
   r->db = std::move(db).value();
   auto repo = OpenRepo(git_dir_);
   NEXUS_RETURN_IF_FAILED(repo);
   r->repo = std::move(repo).value();
   NEXUS_RETURN_IF_ERROR(AttachLooseOdb(r->repo.get(), git_dir_));
-  return ReaderLease(this, std::move(r));
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -241,6 +239,7 @@ Result<VersionStore::ReaderLease> VersionStore::Borrow() {
 VersionStore::VersionStore(Options options) : options_(std::move(options)) {
   git_dir_ = options_.dir + "/versions.git";
   db_path_ = options_.dir + "/versions.db";
+  readers_ = std::make_unique<ConnectionPool<Reader>>([this] { return NewReader(); });
 }
 
 int64_t VersionStore::Now() const {
@@ -266,14 +265,14 @@ Status VersionStore::Init() {
   auto odb = OpenLooseOdb(git_dir_);
   NEXUS_RETURN_IF_FAILED(odb);
   odb_ = std::move(odb).value();
-  auto db = VersionDb::Open(db_path_, /*create_schema=*/true);
+  auto db = OpenVersionDb(db_path_, /*create_schema=*/true);
   NEXUS_RETURN_IF_FAILED(db);
   db_ = std::move(db).value();
 
   std::lock_guard commit_lk(commit_mu_);
   NEXUS_RETURN_IF_ERROR(Reconcile());
   {
-    Query q = db_->Prepare("SELECT COUNT(*) FROM changes WHERE commit_id IS NULL");
+    Statement q = db_->Prepare("SELECT COUNT(*) FROM changes WHERE commit_id IS NULL");
     pending_ = q.Next() ? static_cast<size_t>(q.Int(0)) : 0;
   }
   if (pending_ > 0) {
@@ -293,7 +292,7 @@ Status VersionStore::Reconcile() {
   NEXUS_RETURN_IF_FAILED(zones);
   for (const std::string& zone : *zones) {
     // Newest first; normally the first row's commit exists and ends the scan.
-    Query q = db_->Prepare(
+    Statement q = db_->Prepare(
         "SELECT commit_id, seq FROM changes WHERE zone=? AND commit_id IS NOT NULL AND "
         "commit_id<>'' ORDER BY seq DESC");
     q.Bind(zone);
@@ -311,7 +310,7 @@ Status VersionStore::Reconcile() {
       }
       missing = std::move(commit);
     }
-    Query reset = db_->Prepare("UPDATE changes SET commit_id=NULL WHERE zone=? AND seq>? AND commit_id IS NOT NULL");
+    Statement reset = db_->Prepare("UPDATE changes SET commit_id=NULL WHERE zone=? AND seq>? AND commit_id IS NOT NULL");
     NEXUS_RETURN_IF_ERROR(reset.Bind(zone).Bind(keep_seq).Run());
     const std::string ref = "refs/heads/" + zone;
     git_oid current;
@@ -384,7 +383,7 @@ Status VersionStore::InsertChange(char op, const std::string& zone, const std::s
                                   int64_t time_ns) {
   std::string subject = SanitizeField(who.subject);
   if (subject.empty()) subject = UserSubject(who.uid);
-  Query q = db_->Prepare(
+  Statement q = db_->Prepare(
       "INSERT INTO changes(op, zone, path, old_path, file_id, n, blob, size, mode, time_ns, "
       "subject, uid, pid, command, agent_id, task_id, note) "
       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -461,9 +460,9 @@ Result<CaptureResult> VersionStore::CaptureFile(const std::string& zone, const s
 namespace {
 
 // Live files at `path` or under it: (id, path).
-std::vector<std::pair<int64_t, std::string>> LiveFilesAt(VersionDb& db, const std::string& zone,
+std::vector<std::pair<int64_t, std::string>> LiveFilesAt(SqliteDb& db, const std::string& zone,
                                                          const std::string& path) {
-  Query q = db.Prepare(
+  Statement q = db.Prepare(
       "SELECT id, path FROM files WHERE zone=? AND deleted=0 AND (path=? OR (path>? AND path<?))");
   // Paths under "a/b" sort between "a/b/" and "a/b0" ('0' follows '/').
   q.Bind(zone).Bind(path).Bind(path + "/").Bind(path + "0");
@@ -520,7 +519,7 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
       }
       // Replacing a versioned file (an editor's atomic save): the target
       // keeps its history and gains the source's content as a new version.
-      Query latest = db_->Prepare(
+      Statement latest = db_->Prepare(
           "SELECT c.blob, c.size, c.mode FROM files f JOIN changes c ON c.file_id=f.id AND "
           "c.n=f.last_n AND c.op='W' WHERE f.id=?");
       latest.Bind(id);
@@ -628,14 +627,14 @@ Status VersionStore::CommitPending() {
   int64_t last_seq = 0;
   {
     std::lock_guard lk(db_mu_);
-    Query q = db_->Prepare("SELECT MAX(seq) FROM changes");
+    Statement q = db_->Prepare("SELECT MAX(seq) FROM changes");
     if (q.Next()) last_seq = q.Int(0);
   }
   while (true) {
     std::vector<Change> rows;
     {
       std::lock_guard lk(db_mu_);
-      Query q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS
+      Statement q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                              " FROM changes WHERE commit_id IS NULL AND seq<=? ORDER BY seq LIMIT ?");
       q.Bind(last_seq).Bind(kCommitRound);
       while (q.Next()) rows.push_back(ReadChange(q));
@@ -667,7 +666,7 @@ Status VersionStore::CommitPending() {
     Status st;
     {
       std::lock_guard lk(db_mu_);
-      st = db_->SetDurable(true);
+      st = db_->SetSynchronous(SqliteOptions::Sync::kFull);
       if (st.ok()) {
         st = InTransaction(*db_, [&]() -> Status {
           for (const auto& [seq, commit] : assigned)
@@ -676,7 +675,7 @@ Status VersionStore::CommitPending() {
           return Status::Ok();
         });
       }
-      Status back = db_->SetDurable(false);
+      Status back = db_->SetSynchronous(SqliteOptions::Sync::kNormal);
       if (st.ok()) st = back;
     }
     if (!st.ok()) {
@@ -704,9 +703,9 @@ Status VersionStore::CommitPending() {
 // ---------------------------------------------------------------------------
 // Queries
 
-Result<std::vector<std::string>> VersionStore::ZonesOf(VersionDb& db) {
+Result<std::vector<std::string>> VersionStore::ZonesOf(SqliteDb& db) {
   std::vector<std::string> zones;
-  Query q = db.Prepare("SELECT DISTINCT zone FROM files ORDER BY zone");
+  Statement q = db.Prepare("SELECT DISTINCT zone FROM files ORDER BY zone");
   while (q.Next()) zones.push_back(q.Text(0));
   return zones;
 }
@@ -720,15 +719,15 @@ Result<std::vector<std::string>> VersionStore::Zones() {
 namespace {
 
 // The smallest path of `zone` in [lo, hi) (hi empty: no upper bound).
-std::optional<std::string> FirstPathFrom(VersionDb& db, const std::string& zone,
+std::optional<std::string> FirstPathFrom(SqliteDb& db, const std::string& zone,
                                          const std::string& lo, const std::string& hi) {
   if (hi.empty()) {
-    Query q = db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? ORDER BY path LIMIT 1");
+    Statement q = db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? ORDER BY path LIMIT 1");
     q.Bind(zone).Bind(lo);
     if (q.Next()) return q.Text(0);
     return std::nullopt;
   }
-  Query q = db.Prepare(
+  Statement q = db.Prepare(
       "SELECT path FROM files WHERE zone=? AND path>=? AND path<? ORDER BY path LIMIT 1");
   q.Bind(zone).Bind(lo).Bind(hi);
   if (q.Next()) return q.Text(0);
@@ -806,14 +805,14 @@ Result<FileHistory> VersionStore::History(const std::string& zone, const std::st
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
-  VersionDb& db = lease->db();
+  SqliteDb& db = lease->db();
   auto file = FindFile(db, zone, *norm);
   if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
   FileHistory h;
   h.zone = zone;
   h.path = file->path;
   h.deleted = file->deleted;
-  Query q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
+  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                        " FROM changes WHERE file_id=? AND op='W' ORDER BY n");
   q.Bind(file->id);
   while (q.Next()) h.versions.push_back(ToVersion(ReadChange(q)));
@@ -834,8 +833,8 @@ Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zon
   NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
-  VersionDb& db = lease->db();
-  Query q = db.Prepare(
+  SqliteDb& db = lease->db();
+  Statement q = db.Prepare(
       "SELECT f.path, c.n, c.blob, c.size, c.mode, c.time_ns FROM files f JOIN changes c"
       " ON c.file_id=f.id AND c.n=f.last_n AND c.op='W' WHERE f.zone=? AND f.deleted=0");
   q.Bind(zone);
@@ -854,14 +853,14 @@ Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zon
   return out;
 }
 
-Result<Version> VersionStore::LoadVersion(VersionDb& db, const std::string& zone,
+Result<Version> VersionStore::LoadVersion(SqliteDb& db, const std::string& zone,
                                           const std::string& path, uint32_t n) {
   NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
   auto norm = NormalizePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto file = FindFile(db, zone, *norm);
   if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
-  Query q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
+  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                        " FROM changes WHERE file_id=? AND op='W' AND n=?");
   q.Bind(file->id).Bind(n);
   if (!q.Next())
@@ -1032,19 +1031,19 @@ Result<StoreStats> VersionStore::Stats() {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   StoreStats s;
-  VersionDb& db = lease->db();
+  SqliteDb& db = lease->db();
   {
-    Query q = db.Prepare("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM changes WHERE op='W'");
+    Statement q = db.Prepare("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM changes WHERE op='W'");
     if (q.Next()) s.versions = q.Int(0), s.logical_bytes = q.Int(1);
   }
   {
-    Query q = db.Prepare(
+    Statement q = db.Prepare(
         "SELECT COALESCE(SUM(size), 0) FROM "
         "(SELECT MAX(size) size FROM changes WHERE op='W' GROUP BY blob)");
     if (q.Next()) s.unique_bytes = q.Int(0);
   }
   {
-    Query q = db.Prepare("SELECT COUNT(*) FROM files");
+    Statement q = db.Prepare("SELECT COUNT(*) FROM files");
     if (q.Next()) s.files = q.Int(0);
   }
   s.dedup_ratio = s.unique_bytes ? double(s.logical_bytes) / double(s.unique_bytes) : 1.0;

@@ -44,13 +44,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/sqlite_db.h"
 #include "base/status.h"
 #include "fs/versions/git_util.h"
 #include "fs/versions/provenance.h"
 
 namespace nexus::versions {
 
-class VersionDb;
 struct Change;
 struct ZoneTree;
 
@@ -300,7 +300,8 @@ class VersionStore {
   int64_t Now() const;
 
   Result<ReaderLease> Borrow();
-  Result<Version> LoadVersion(VersionDb& db, const std::string& zone, const std::string& path,
+  Result<std::unique_ptr<Reader>> NewReader() const;
+  Result<Version> LoadVersion(SqliteDb& db, const std::string& zone, const std::string& path,
                               uint32_t n);
   Result<std::shared_ptr<const std::string>> LoadBlob(git_repository* repo,
                                                       const std::string& oid);
@@ -326,7 +327,7 @@ class VersionStore {
   // Snapshots and gc helpers (commit_mu_ held).
   Result<std::string> CreateSnapshotLocked(const std::vector<std::string>& zones,
                                            const std::string& description, bool automatic);
-  Result<std::vector<std::string>> ZonesOf(VersionDb& db);
+  Result<std::vector<std::string>> ZonesOf(SqliteDb& db);
 
   Options options_;
   std::string git_dir_;
@@ -334,14 +335,14 @@ class VersionStore {
   GitLibrary git_library_;
 
   // Recording: capture_mu_ serialises recorders and excludes Gc's sweep.
-  // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; pool_mu_ and
-  // cache_mu_ are leaves.
+  // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; the reader
+  // pool's lock and cache_mu_ are leaves.
   std::mutex capture_mu_;
   std::atomic<bool> cancel_captures_{false};
   OdbPtr odb_;  // owned by no repository, so thread-safe: capture, gc, export
 
   std::mutex db_mu_;
-  std::unique_ptr<VersionDb> db_;  // the writer connection; guarded by db_mu_
+  std::unique_ptr<SqliteDb> db_;  // the writer connection; guarded by db_mu_
 
   std::mutex commit_mu_;
   RepoPtr commit_repo_;  // guarded by commit_mu_
@@ -354,9 +355,8 @@ class VersionStore {
   bool stop_ = false;   // guarded by wake_mu_
   std::thread committer_;
 
-  // Reader pool.
-  std::mutex pool_mu_;
-  std::vector<std::unique_ptr<Reader>> idle_readers_;  // guarded by pool_mu_
+  // Reader connections with their repository handles (thread-safe).
+  std::unique_ptr<ConnectionPool<Reader>> readers_;
 
   // Blob cache for ReadBlob: most recent first.
   static constexpr size_t kBlobCacheBytes = 64 << 20;

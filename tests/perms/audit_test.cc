@@ -111,7 +111,7 @@ TEST_F(AuditTest, JsonlHasOneObjectPerLine) {
 TEST_F(AuditTest, FullQueueDropsInsteadOfBlocking) {
   auto log = Open(/*capacity=*/8);
   ASSERT_TRUE(log);
-  auto other = SqliteDb::Open(path(), "SELECT 1");
+  auto other = SqliteDb::Open(path(), {});
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE((*other)->Exec("BEGIN IMMEDIATE").ok());
   constexpr int kTotal = 100;
