@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 
+#include "base/ns_path.h"
 #include "fs/change_events.h"
 
 namespace nexus {
@@ -89,36 +90,28 @@ Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
 }
 
 Result<Attr> Namespace::ResolvePinned(const Caller& caller, const std::string& path) {
-  if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "path must be absolute");
+  // ".." means something only to a walk that follows symlinks (fs/path_files.h).
+  auto parsed = NsPath::Parse(path);
+  if (!parsed.ok()) return parsed.status();
   auto attr = GetAttr(kRootIno);
   // An inode number is only valid while referenced: keep each component's
   // lookup reference until the next one is resolved.
   Ino held = 0;
-  size_t pos = 1;
-  while (attr.ok() && pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) end = path.size();
-    std::string comp = path.substr(pos, end - pos);
-    pos = end + 1;
-    if (comp.empty() || comp == ".") continue;
-    if (comp == "..") {
-      attr = Status::Error(EINVAL, "'..' is not allowed in paths");
-      break;
-    }
-    attr = Lookup(caller, attr->ino, comp);
+  for (std::string_view name : parsed->Components()) {
+    if (!attr.ok()) break;
+    attr = Lookup(caller, attr->ino, std::string(name));
     if (held) Forget(held, 1);
     held = attr.ok() ? attr->ino : 0;
   }
-  if (!attr.ok() && held) Forget(held, 1);
   return attr;
 }
 
 Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name) {
-  if (name.size() > 255) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  if (name.size() > kNameMax) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
   if (const MountPoint* m = FindMount(parent, name)) {
     auto attr = m->backend->GetAttr(m->backend->root());
     if (!attr.ok() || !Restricted(caller)) return attr;
-    if (m->hidden) return Refuse(caller, ENOENT, "lookup", JoinPath(PathOf(parent), name),
+    if (m->hidden) return Refuse(caller, ENOENT, "lookup", PathJoin(PathOf(parent), name),
                                  "not visible");
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
     return attr;
@@ -358,7 +351,7 @@ Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) 
   // A folder the caller only passes through lists what leads somewhere.
   if (restricted && !policy_->Can(caller, Need::kRead, path, true)) {
     std::erase_if(*entries, [&](const DirEntry& e) {
-      return !policy_->CanSee(caller, JoinPath(path, e.name), e.type == S_IFDIR);
+      return !policy_->CanSee(caller, PathJoin(path, e.name), e.type == S_IFDIR);
     });
   }
   return entries;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/ns_path.h"
 #include "fs/search/glob.h"
 #include "fs/search/text.h"
 
@@ -210,13 +211,6 @@ int64_t SystemNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// "/a/b/" -> "/a/b"; EINVAL unless absolute.
-Result<std::string> NormalizePath(std::string path) {
-  if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "not an absolute path: " + path);
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
 }
 
 std::string Quote(std::string_view term) {
@@ -562,19 +556,19 @@ Status SearchIndex::Apply(std::span<const Change> changes) {
   std::lock_guard lk(write_mu_);
   return InTransaction([&]() -> Status {
     for (const Change& ch : changes) {
-      auto path = NormalizePath(ch.path);
+      auto path = NsPath::Parse(ch.path);
       if (!path.ok()) return path.status();
       switch (ch.kind) {
         case Change::Kind::kUpsert:
-          NEXUS_RETURN_IF_ERROR(UpsertLocked(*path, nullptr));
+          NEXUS_RETURN_IF_ERROR(UpsertLocked(path->str(), nullptr));
           break;
         case Change::Kind::kRemove:
-          NEXUS_RETURN_IF_ERROR(RemoveLocked(*path, /*subtree=*/true));
+          NEXUS_RETURN_IF_ERROR(RemoveLocked(path->str(), /*subtree=*/true));
           break;
         case Change::Kind::kRename: {
-          auto to = NormalizePath(ch.to);
+          auto to = NsPath::Parse(ch.to);
           if (!to.ok()) return to.status();
-          NEXUS_RETURN_IF_ERROR(RenameLocked(*path, *to));
+          NEXUS_RETURN_IF_ERROR(RenameLocked(path->str(), to->str()));
           break;
         }
       }
@@ -584,9 +578,9 @@ Status SearchIndex::Apply(std::span<const Change> changes) {
 }
 
 Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressFn& progress) {
-  auto root = NormalizePath(root_in);
+  auto root = NsPath::Parse(root_in);
   if (!root.ok()) return root.status();
-  auto listed = source_->List(*root);
+  auto listed = source_->List(root->str());
   if (!listed.ok() && listed.code() != ENOENT) return listed.status();
   std::vector<FileInfo> files = listed.ok() ? std::move(*listed) : std::vector<FileInfo>{};
 
@@ -596,7 +590,7 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
     auto r = Borrow();
     if (!r.ok()) return r.status();
     Stmt s(**r, kFilesUnder);
-    BindUnder(s, 1, *root);
+    BindUnder(s, 1, root->str());
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
       indexed.emplace(std::string(s.Text(0)), std::make_pair(static_cast<uint64_t>(s.Int(1)), s.Int(2)));
@@ -645,10 +639,10 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
 // Path contexts and counts
 
 Status SearchIndex::SetPathContext(const std::string& path_in, const std::string& description) {
-  auto path = NormalizePath(path_in);
+  auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   std::lock_guard lk(write_mu_);
-  return InTransaction([&] { return Stmt(*writer_, kPutContext).Bind(1, *path).Bind(2, description).Run("put context"); });
+  return InTransaction([&] { return Stmt(*writer_, kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context"); });
 }
 
 Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
@@ -667,12 +661,12 @@ Result<std::vector<PathContext>> SearchIndex::ReadPathContexts(Conn& c) const {
 }
 
 Status SearchIndex::DeletePathContext(const std::string& path_in) {
-  auto path = NormalizePath(path_in);
+  auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   std::lock_guard lk(write_mu_);
   return InTransaction([&]() -> Status {
-    NEXUS_RETURN_IF_ERROR(Stmt(*writer_, kDeleteContext).Bind(1, *path).Run("delete context"));
-    if (sqlite3_changes(writer_->db) == 0) return Status::Error(ENOENT, "no path context at " + *path);
+    NEXUS_RETURN_IF_ERROR(Stmt(*writer_, kDeleteContext).Bind(1, path->str()).Run("delete context"));
+    if (sqlite3_changes(writer_->db) == 0) return Status::Error(ENOENT, "no path context at " + path->str());
     return Status::Ok();
   });
 }
@@ -697,17 +691,17 @@ Result<IndexCounts> SearchIndex::Counts() const {
 
 Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, const std::string& under_in,
                                                    const VisibleFn& visible) const {
-  auto under = NormalizePath(under_in);
+  auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
   std::string full = pattern;
-  if (full.empty() || full[0] != '/') full = (*under == "/" ? "" : *under) + "/" + pattern;
+  if (full.empty() || full[0] != '/') full = (under->str() == "/" ? "" : under->str()) + "/" + pattern;
   auto glob = GlobPattern::Compile(full);
   if (!glob.ok()) return glob.status();
   // List the deeper of the glob's literal directory and `under`.
   std::string root = glob->LiteralDir();
-  if (PathIsUnder(*under, root)) {
-    root = *under;
-  } else if (!PathIsUnder(root, *under)) {
+  if (PathIsUnder(under->str(), root)) {
+    root = under->str();
+  } else if (!PathIsUnder(root, under->str())) {
     return std::vector<std::string>{};
   }
   auto files = source_->List(root);
@@ -717,7 +711,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
   }
   std::vector<std::string> out;
   for (auto& f : *files) {
-    if (glob->Matches(f.path) && PathIsUnder(f.path, *under) && (!visible || visible(f.path))) {
+    if (glob->Matches(f.path) && PathIsUnder(f.path, under->str()) && (!visible || visible(f.path))) {
       out.push_back(std::move(f.path));
     }
   }
@@ -730,7 +724,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
 
 Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, const std::string& under_in,
                                                  const GrepOptions& o) const {
-  auto under = NormalizePath(under_in);
+  auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
   RE2::Options ro;
   ro.set_log_errors(false);
@@ -766,7 +760,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
     if (!reader.ok()) return reader.status();
     if (scan_all) {
       Stmt s(**reader, kFilesUnder);
-      BindUnder(s, 1, *under);
+      BindUnder(s, 1, under->str());
       int rc;
       while ((rc = s.Step()) == SQLITE_ROW) candidates.emplace(s.Text(0));
       if (rc != SQLITE_DONE) return s.Error("list files");
@@ -782,7 +776,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
           if (fresh) {
             Stmt place(**reader, kChunkPlace);
             place.Bind(1, s.Int(0));
-            if (place.Step() == SQLITE_ROW && PathIsUnder(place.Text(0), *under)) it->second = place.Text(0);
+            if (place.Step() == SQLITE_ROW && PathIsUnder(place.Text(0), under->str())) it->second = place.Text(0);
           }
           if (it->second.empty()) continue;
           auto& found = atoms_of[it->second];
@@ -798,8 +792,8 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
     }
   }
   for (const auto& extra : o.also_scan) {
-    std::string root = PathIsUnder(*under, extra) ? *under : extra;
-    if (!PathIsUnder(root, *under)) continue;
+    std::string root = PathIsUnder(under->str(), extra) ? under->str() : extra;
+    if (!PathIsUnder(root, under->str())) continue;
     auto files = source_->List(root);
     if (!files.ok()) continue;
     for (auto& f : *files) candidates.insert(std::move(f.path));
@@ -915,9 +909,9 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(Conn& c, const st
 
 Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const QueryOptions& in) const {
   QueryOptions o = in;
-  auto prefix = NormalizePath(o.path_prefix.empty() ? "/" : o.path_prefix);
+  auto prefix = NsPath::ParseOptional(o.path_prefix);
   if (!prefix.ok()) return prefix.status();
-  o.path_prefix = *prefix;
+  o.path_prefix = prefix->str();
   const std::string match = KeywordExpression(text);
   if (match.empty()) return Status::Error(EINVAL, "query has no words: " + text);
   if (o.limit == 0) return std::vector<QueryHit>{};
