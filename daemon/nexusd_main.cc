@@ -153,6 +153,8 @@ int Run(const DaemonOptions& o) {
   spdlog::info("data dir {}: {} inodes", *data_dir, (*native)->InodeCount());
 
   Namespace ns(native->get());
+  if (auto aside = RenameReservedAside(ns); !aside.ok())
+    return spdlog::error("{}", aside.status().ToString()), kExitFailure;
   std::vector<FeatureState> features = ComputeFeatures(o);
   std::unique_ptr<WorkspaceBackend> workspace;
   if (!o.workspace.empty() && !Enabled(features, "workspace")) {

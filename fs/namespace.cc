@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <spdlog/spdlog.h>
 
+#include "base/layout.h"
 #include "base/ns_path.h"
 #include "fs/change_events.h"
 
@@ -426,6 +428,37 @@ Status Namespace::RemoveXattr(const Caller& caller, Ino ino, const std::string& 
   if (!b.ok()) return b.status();
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "removexattr"));
   return (*b)->RemoveXattr(caller, ino, name);
+}
+
+Result<std::vector<RenamedAside>> RenameReservedAside(Namespace& ns) {
+  const Caller daemon;
+  // Whether `name` is taken in the root; the lookup reference is dropped.
+  auto taken = [&](const std::string& name) -> Result<bool> {
+    auto a = ns.Lookup(daemon, kRootIno, name);
+    if (a.ok()) ns.Forget(a->ino, 1);
+    if (a.ok() || a.code() == ENOENT) return a.ok();
+    return a.status();
+  };
+  std::vector<RenamedAside> out;
+  for (std::string_view reserved : layout::kRenamedAsideNames) {
+    const std::string name(reserved);
+    auto present = taken(name);
+    if (!present.ok()) return present.status();
+    if (!*present) continue;
+    std::string aside;
+    for (int n = 1;; ++n) {
+      aside = name + ".user-" + std::to_string(n);
+      auto busy = taken(aside);
+      if (!busy.ok()) return busy.status();
+      if (!*busy) break;
+    }
+    Status st = ns.Rename(daemon, kRootIno, name, kRootIno, aside, RENAME_NOREPLACE);
+    if (!st.ok())
+      return Status::Error(st.code(), "renaming /" + name + " aside to /" + aside + ": " + st.message());
+    spdlog::warn("/{} is reserved for NexusFS: the folder found there is now /{}", name, aside);
+    out.push_back({"/" + name, "/" + aside});
+  }
+  return out;
 }
 
 }  // namespace nexus
