@@ -166,6 +166,7 @@ Status Daemon::OpenTree(int* exit_code) {
   native_ = std::move(native).value();
   spdlog::info("data dir {}: {} inodes", data_dir_, native_->InodeCount());
   ns_ = std::make_unique<Namespace>(native_.get());
+  if (auto aside = RenameReservedAside(*ns_); !aside.ok()) return aside.status();
   if (options_.workspace.empty()) return Status::Ok();
   auto ws = WorkspaceBackend::Open(kWorkspaceBackendId, options_.workspace, &bus_);
   if (!ws.ok()) return *exit_code = kExitUsage, In("--workspace", ws.status());

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/clock.h"
+#include "base/ns_path.h"
 #include "fs/path_files.h"
 
 namespace nexus {
@@ -89,12 +90,14 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
     return Status::Error(EINVAL, "a mount acts as user:ID or agent:ID, not '" + subject + "'");
   if (mountpoint.empty() || mountpoint[0] != '/')
     return Status::Error(EINVAL, "the mount point must be an absolute path");
-  auto root = PathFiles::Normalize(root_in.empty() ? "/" : root_in);
-  if (!root.ok()) return root.status();
-  auto mnt = PathFiles::Normalize(mountpoint);
-  if (!mnt.ok()) return mnt.status();
+  auto root_path = NsPath::ParseOptional(root_in);
+  if (!root_path.ok()) return root_path.status();
+  auto mnt_path = NsPath::Parse(mountpoint);
+  if (!mnt_path.ok()) return mnt_path.status();
+  const std::string* root = &root_path->str();
+  const std::string* mnt = &mnt_path->str();
   const std::string& main_mnt = main_ctx_->mountpoint;
-  if (!main_mnt.empty() && (*mnt == main_mnt || mnt->rfind(main_mnt + "/", 0) == 0))
+  if (!main_mnt.empty() && PathIsUnder(*mnt, main_mnt))
     return Status::Error(EINVAL, "the mount point " + *mnt + " is inside the NexusFS mount " +
                                      main_mnt);
 
@@ -178,8 +181,9 @@ std::vector<SubjectMountInfo> SubjectMountTable::List() {
 }
 
 Status SubjectMountTable::Remove(const std::string& mountpoint) {
-  auto mnt = PathFiles::Normalize(mountpoint);
-  if (!mnt.ok()) return mnt.status();
+  auto mnt_path = NsPath::Parse(mountpoint);
+  if (!mnt_path.ok()) return mnt_path.status();
+  const std::string* mnt = &mnt_path->str();
   std::lock_guard add(add_mu_);
   std::unique_ptr<Mount> gone;
   {

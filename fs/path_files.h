@@ -3,9 +3,11 @@
 // The control socket names files by their path in the mounted namespace
 // ("/docs/a.txt", "/zone/local/src/x.py"). PathFiles walks such paths
 // through the Namespace exactly as the kernel would for the same caller:
-// search permission on every directory, intermediate symlinks followed
-// (at most 40), POSIX mode checks on the object (fs/posix_access.h),
-// the same errno for the same failure. Every change it makes also
+// one step at a time (NsPath::ParseSteps), search permission on every
+// directory, intermediate symlinks followed (at most 40, then ELOOP), ".."
+// taken from where the walk really is (after a symlink, the parent of
+// where the link led; at "/" it stays at "/"), POSIX mode checks on the
+// object (fs/posix_access.h), the same errno for the same failure. Every change it makes also
 // invalidates what the kernel may cache (fs/kernel_cache.h), so it is
 // visible on the mount at once.
 //
@@ -86,25 +88,37 @@ class PathFiles {
   Status Unlink(const Actor& actor, const std::string& path);
   Status Rename(const Actor& actor, const std::string& from, const std::string& to);
 
-  // Normalizes an absolute path lexically ("//a/./b/../c" -> "/a/c");
-  // EINVAL for a relative or empty path.
-  static Result<std::string> Normalize(const std::string& path);
-
  private:
   class Pin;
+  struct Walk;
   struct Parent;
   class Writer;
 
+  // Walks `steps` from the root. Every step but the last must lead to a
+  // directory; the last is followed when it is a symlink and `follow`.
+  // With `make_dirs`, a missing step named by the caller's own text
+  // (not by a symlink's target) is created as a directory, as mkdir -p does.
+  Status WalkSteps(const Actor& actor, std::vector<std::string> steps, bool follow,
+                   bool make_dirs, int* links_left, Walk* walk);
   // Resolves the directory holding `path`'s last component; the returned
   // parent is pinned (a lookup reference) until the Parent is destroyed.
+  // EINVAL when the path names no entry of a directory ("/", "/a/..").
   // `links_left` counts the symlinks that may still be followed.
-  Result<Parent> ResolveParent(const Actor& actor, const std::string& path, int* links_left);
-  // Resolves `path`; pinned until the Pin is destroyed.
-  Result<Attr> ResolveInto(const Actor& actor, const std::string& path, bool follow, Pin* pin,
-                           int* links_left);
-  Result<Attr> Resolve(const Actor& actor, const std::string& path, bool follow, Pin* pin);
-  // Like ResolveParent, creating missing ancestor directories.
-  Result<Parent> MakeParents(const Actor& actor, const std::string& path);
+  Result<Parent> ResolveParent(const Actor& actor, const std::string& path, int* links_left,
+                               bool make_dirs = false);
+  // Resolves `path`; pinned until the Pin is destroyed. `where`, when
+  // given, receives the path the object was found at.
+  Result<Attr> Resolve(const Actor& actor, const std::string& path, bool follow, Pin* pin,
+                       std::string* where = nullptr);
+  // The entry `path` names, for RmDir and Unlink: its parent and itself,
+  // both pinned, after search permission on the parent. `no_entry_code`
+  // (with the message) when the path names no entry ("/", "/a/..").
+  struct Victim;
+  Result<Victim> ResolveVictim(const Actor& actor, const std::string& path, int no_entry_code,
+                               const std::string& no_entry_message);
+  // Creates directory `name` in `dir` for the caller (permission, umask,
+  // kernel cache); the new directory's attributes, not pinned.
+  Result<Attr> MakeDir(const Actor& actor, const Attr& dir, const std::string& name, mode_t mode);
   struct Opened;
   Result<Opened> OpenForWrite(const Actor& actor, const std::string& path,
                               const WriteOptions& options);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/ns_path.h"
 #include "fs/search/glob.h"
 #include "fs/search/text.h"
 
@@ -102,13 +103,6 @@ int64_t SystemNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// "/a/b/" -> "/a/b"; EINVAL unless absolute.
-Result<std::string> NormalizePath(std::string path) {
-  if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "not an absolute path: " + path);
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
 }
 
 std::string Quote(std::string_view term) {
@@ -440,19 +434,19 @@ Status SearchIndex::Apply(std::span<const Change> changes) {
   std::lock_guard lk(write_mu_);
   return InTransaction([&]() -> Status {
     for (const Change& ch : changes) {
-      auto path = NormalizePath(ch.path);
+      auto path = NsPath::Parse(ch.path);
       if (!path.ok()) return path.status();
       switch (ch.kind) {
         case Change::Kind::kUpsert:
-          NEXUS_RETURN_IF_ERROR(UpsertLocked(*path, nullptr));
+          NEXUS_RETURN_IF_ERROR(UpsertLocked(path->str(), nullptr));
           break;
         case Change::Kind::kRemove:
-          NEXUS_RETURN_IF_ERROR(RemoveLocked(*path, /*subtree=*/true));
+          NEXUS_RETURN_IF_ERROR(RemoveLocked(path->str(), /*subtree=*/true));
           break;
         case Change::Kind::kRename: {
-          auto to = NormalizePath(ch.to);
+          auto to = NsPath::Parse(ch.to);
           if (!to.ok()) return to.status();
-          NEXUS_RETURN_IF_ERROR(RenameLocked(*path, *to));
+          NEXUS_RETURN_IF_ERROR(RenameLocked(path->str(), to->str()));
           break;
         }
       }
@@ -462,9 +456,9 @@ Status SearchIndex::Apply(std::span<const Change> changes) {
 }
 
 Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressFn& progress) {
-  auto root = NormalizePath(root_in);
+  auto root = NsPath::Parse(root_in);
   if (!root.ok()) return root.status();
-  auto listed = source_->List(*root);
+  auto listed = source_->List(root->str());
   if (!listed.ok() && listed.code() != ENOENT) return listed.status();
   std::vector<FileInfo> files = listed.ok() ? std::move(*listed) : std::vector<FileInfo>{};
 
@@ -474,7 +468,7 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
     auto r = Borrow();
     if (!r.ok()) return r.status();
     Statement s = (*r)->Prepare(kFilesUnder);
-    BindUnder(s, 1, *root);
+    BindUnder(s, 1, root->str());
     while (s.Next()) {
       indexed.emplace(std::string(s.TextView(0)), std::make_pair(static_cast<uint64_t>(s.Int(1)), s.Int(2)));
     }
@@ -522,10 +516,10 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
 // Path contexts and counts
 
 Status SearchIndex::SetPathContext(const std::string& path_in, const std::string& description) {
-  auto path = NormalizePath(path_in);
+  auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   std::lock_guard lk(write_mu_);
-  return InTransaction([&] { return writer_->Prepare(kPutContext).Bind(1, *path).Bind(2, description).Run("put context"); });
+  return InTransaction([&] { return writer_->Prepare(kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context"); });
 }
 
 Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
@@ -543,12 +537,12 @@ Result<std::vector<PathContext>> SearchIndex::ReadPathContexts(SqliteDb& c) cons
 }
 
 Status SearchIndex::DeletePathContext(const std::string& path_in) {
-  auto path = NormalizePath(path_in);
+  auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   std::lock_guard lk(write_mu_);
   return InTransaction([&]() -> Status {
-    NEXUS_RETURN_IF_ERROR(writer_->Prepare(kDeleteContext).Bind(1, *path).Run("delete context"));
-    if (writer_->Changes() == 0) return Status::Error(ENOENT, "no path context at " + *path);
+    NEXUS_RETURN_IF_ERROR(writer_->Prepare(kDeleteContext).Bind(1, path->str()).Run("delete context"));
+    if (writer_->Changes() == 0) return Status::Error(ENOENT, "no path context at " + path->str());
     return Status::Ok();
   });
 }
@@ -573,17 +567,17 @@ Result<IndexCounts> SearchIndex::Counts() const {
 
 Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, const std::string& under_in,
                                                    const VisibleFn& visible) const {
-  auto under = NormalizePath(under_in);
+  auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
   std::string full = pattern;
-  if (full.empty() || full[0] != '/') full = (*under == "/" ? "" : *under) + "/" + pattern;
+  if (full.empty() || full[0] != '/') full = (under->str() == "/" ? "" : under->str()) + "/" + pattern;
   auto glob = GlobPattern::Compile(full);
   if (!glob.ok()) return glob.status();
   // List the deeper of the glob's literal directory and `under`.
   std::string root = glob->LiteralDir();
-  if (PathIsUnder(*under, root)) {
-    root = *under;
-  } else if (!PathIsUnder(root, *under)) {
+  if (PathIsUnder(under->str(), root)) {
+    root = under->str();
+  } else if (!PathIsUnder(root, under->str())) {
     return std::vector<std::string>{};
   }
   auto files = source_->List(root);
@@ -593,7 +587,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
   }
   std::vector<std::string> out;
   for (auto& f : *files) {
-    if (glob->Matches(f.path) && PathIsUnder(f.path, *under) && (!visible || visible(f.path))) {
+    if (glob->Matches(f.path) && PathIsUnder(f.path, under->str()) && (!visible || visible(f.path))) {
       out.push_back(std::move(f.path));
     }
   }
@@ -606,7 +600,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
 
 Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, const std::string& under_in,
                                                  const GrepOptions& o) const {
-  auto under = NormalizePath(under_in);
+  auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
   RE2::Options ro;
   ro.set_log_errors(false);
@@ -642,7 +636,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
     if (!reader.ok()) return reader.status();
     if (scan_all) {
       Statement s = (*reader)->Prepare(kFilesUnder);
-      BindUnder(s, 1, *under);
+      BindUnder(s, 1, under->str());
       while (s.Next()) candidates.emplace(s.TextView(0));
       NEXUS_RETURN_IF_ERROR(s.status());
     } else {
@@ -656,7 +650,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
           if (fresh) {
             Statement place = (*reader)->Prepare(kChunkPlace);
             place.Bind(1, s.Int(0));
-            if (place.Next() && PathIsUnder(place.TextView(0), *under)) it->second = place.TextView(0);
+            if (place.Next() && PathIsUnder(place.TextView(0), under->str())) it->second = place.TextView(0);
           }
           if (it->second.empty()) continue;
           auto& found = atoms_of[it->second];
@@ -672,8 +666,8 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
     }
   }
   for (const auto& extra : o.also_scan) {
-    std::string root = PathIsUnder(*under, extra) ? *under : extra;
-    if (!PathIsUnder(root, *under)) continue;
+    std::string root = PathIsUnder(under->str(), extra) ? under->str() : extra;
+    if (!PathIsUnder(root, under->str())) continue;
     auto files = source_->List(root);
     if (!files.ok()) continue;
     for (auto& f : *files) candidates.insert(std::move(f.path));
@@ -787,9 +781,9 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, cons
 
 Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const QueryOptions& in) const {
   QueryOptions o = in;
-  auto prefix = NormalizePath(o.path_prefix.empty() ? "/" : o.path_prefix);
+  auto prefix = NsPath::ParseOptional(o.path_prefix);
   if (!prefix.ok()) return prefix.status();
-  o.path_prefix = *prefix;
+  o.path_prefix = prefix->str();
   const std::string match = KeywordExpression(text);
   if (match.empty()) return Status::Error(EINVAL, "query has no words: " + text);
   if (o.limit == 0) return std::vector<QueryHit>{};

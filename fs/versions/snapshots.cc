@@ -99,7 +99,7 @@ Result<TreePtr> SubTree(git_repository* repo, git_tree* root, const std::string&
 // Browsing paths: "" is the snapshot root; otherwise a normalized path.
 Result<std::string> BrowsePath(const std::string& path) {
   if (path.find_first_not_of('/') == std::string::npos) return std::string();
-  return NormalizePath(path);
+  return ZoneRelativePath(path);
 }
 
 }  // namespace
@@ -121,7 +121,7 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
     NEXUS_RETURN_IF_FAILED(all);
     zs = std::move(all).value();
   }
-  for (const std::string& z : zs) NEXUS_RETURN_IF_ERROR(ValidateZone(z));
+  for (const std::string& z : zs) NEXUS_RETURN_IF_ERROR(layout::ValidateZone(z));
   std::sort(zs.begin(), zs.end());
   zs.erase(std::unique(zs.begin(), zs.end()), zs.end());
   if (zs.empty()) return Status::Error(EINVAL, "nothing to snapshot: no zone has history");

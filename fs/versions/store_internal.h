@@ -11,15 +11,18 @@
 #include <string>
 #include <unordered_set>
 
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "base/status.h"
 #include "fs/versions/version_db.h"
 #include "fs/versions/version_store.h"
 
 namespace nexus::versions {
 
-Status ValidateZone(const std::string& zone);
-// "/a//b/" is invalid, "/a/b/" → "a/b"; "", ".", ".." components → EINVAL.
-Result<std::string> NormalizePath(const std::string& path);
+// A file's path within its zone as the store keys it: "/a/b/" -> "a/b";
+// empty, ".", ".." components and the zone root itself are EINVAL
+// (NsPath::FromRelative). Zones are checked with layout::ValidateZone.
+Result<std::string> ZoneRelativePath(const std::string& path);
 
 // A row of `files`.
 struct FileRecord {

@@ -21,6 +21,7 @@
 #include "fs/versions/change_log.h"
 #include "fs/versions/store_internal.h"
 #include "fs/versions/version_db.h"
+#include "fs/versions/zone_path.h"
 
 namespace nexus::versions {
 namespace {
@@ -188,28 +189,11 @@ std::optional<FileRecord> FindFile(SqliteDb& db, const std::string& zone, const 
   return FileRecord{q.Int(0), q.Int(1) != 0, static_cast<uint32_t>(q.Int(2)), q.Text(3), q.Text(4)};
 }
 
-Status ValidateZone(const std::string& zone) {
-  bool ok = !zone.empty() && zone.size() <= 64 && zone[0] != '.' && !zone.ends_with(".lock");
-  for (char c : zone) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  if (!ok || zone.find("..") != std::string::npos)
-    return Status::Error(EINVAL, "invalid zone name '" + zone + "'");
-  return Status::Ok();
-}
-
-Result<std::string> NormalizePath(const std::string& path) {
-  std::string_view p(path);
-  while (p.starts_with('/')) p.remove_prefix(1);
-  while (p.ends_with('/')) p.remove_suffix(1);
-  if (p.empty()) return Status::Error(EINVAL, "empty path");
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = std::min(p.find('/', start), p.size());
-    std::string_view comp = p.substr(start, end - start);
-    if (comp.empty() || comp == "." || comp == ".." || comp.find('\0') != std::string_view::npos)
-      return Status::Error(EINVAL, "invalid path '" + path + "'");
-    start = end + 1;
-  }
-  return std::string(p);
+Result<std::string> ZoneRelativePath(const std::string& path) {
+  auto p = NsPath::FromRelative(path);
+  if (!p.ok()) return p.status();
+  if (p->IsRoot()) return Status::Error(EINVAL, "empty path");
+  return std::string(p->RelativeTo(NsPath()));
 }
 
 // ---------------------------------------------------------------------------
@@ -433,8 +417,8 @@ Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const
 Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::string& path,
                                             int fd, const Provenance& who,
                                             mode_t file_mode) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno("stat captured file");
@@ -475,14 +459,14 @@ std::vector<std::pair<int64_t, std::string>> LiveFilesAt(SqliteDb& db, const std
 
 Status VersionStore::Remove(const std::string& zone, const std::string& path,
                             const Provenance& who) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   std::lock_guard cap(capture_mu_);
   std::lock_guard lk(db_mu_);
   NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
     auto files = LiveFilesAt(*db_, zone, *norm);
-    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + *norm);
+    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, *norm));
     for (const auto& [id, p] : files)
       NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE files SET deleted=1 WHERE id=?").Bind(id).Run());
     return InsertChange('D', zone, *norm, "", 0, 0, "", 0, 0, who, "", Now());
@@ -493,10 +477,10 @@ Status VersionStore::Remove(const std::string& zone, const std::string& path,
 
 Status VersionStore::Rename(const std::string& zone, const std::string& from,
                             const std::string& to, const Provenance& who) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto src = NormalizePath(from);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto src = ZoneRelativePath(from);
   NEXUS_RETURN_IF_FAILED(src);
-  auto dst = NormalizePath(to);
+  auto dst = ZoneRelativePath(to);
   NEXUS_RETURN_IF_FAILED(dst);
   if (*src == *dst) return Status::Ok();
   if (dst->starts_with(*src + "/"))
@@ -507,7 +491,7 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
   size_t changes = 1;
   NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
     auto files = LiveFilesAt(*db_, zone, *src);
-    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + *src);
+    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, *src));
     NEXUS_RETURN_IF_ERROR(InsertChange('R', zone, *dst, *src, 0, 0, "", 0, 0, who, "", now));
     for (const auto& [id, old_path] : files) {
       const std::string new_path = *dst + old_path.substr(src->size());
@@ -738,10 +722,10 @@ std::optional<std::string> FirstPathFrom(SqliteDb& db, const std::string& zone,
 
 Result<std::vector<VersionedEntry>> VersionStore::ListVersionedDir(const std::string& zone,
                                                                    const std::string& dir) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   std::string prefix;  // "" or "a/b/"
   if (dir.find_first_not_of('/') != std::string::npos) {
-    auto norm = NormalizePath(dir);
+    auto norm = ZoneRelativePath(dir);
     NEXUS_RETURN_IF_FAILED(norm);
     prefix = *norm + "/";
   }
@@ -777,10 +761,10 @@ Result<std::vector<VersionedEntry>> VersionStore::ListVersionedDir(const std::st
 
 Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
                                                        const std::string& path) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   std::string norm;
   if (path.find_first_not_of('/') != std::string::npos) {
-    auto n = NormalizePath(path);
+    auto n = ZoneRelativePath(path);
     NEXUS_RETURN_IF_FAILED(n);
     norm = std::move(n).value();
   }
@@ -795,19 +779,19 @@ Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
     e.dir = FirstPathFrom(lease->db(), zone, norm + "/", norm + "0").has_value();
   }
   if (!e.file && !e.dir)
-    return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + norm);
+    return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, norm));
   return e;
 }
 
 Result<FileHistory> VersionStore::History(const std::string& zone, const std::string& path) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   SqliteDb& db = lease->db();
   auto file = FindFile(db, zone, *norm);
-  if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
+  if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
   FileHistory h;
   h.zone = zone;
   h.path = file->path;
@@ -820,8 +804,8 @@ Result<FileHistory> VersionStore::History(const std::string& zone, const std::st
 }
 
 Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::string& path) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
@@ -830,7 +814,7 @@ Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::
 }
 
 Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zone) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   SqliteDb& db = lease->db();
@@ -855,16 +839,16 @@ Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zon
 
 Result<Version> VersionStore::LoadVersion(SqliteDb& db, const std::string& zone,
                                           const std::string& path, uint32_t n) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto file = FindFile(db, zone, *norm);
-  if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
+  if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
   Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                        " FROM changes WHERE file_id=? AND op='W' AND n=?");
   q.Bind(file->id).Bind(n);
   if (!q.Next())
-    return Status::Error(ENOENT, zone + ":" + *norm + " has no version " + std::to_string(n));
+    return Status::Error(ENOENT, NamespacePath(zone, *norm) + " has no version " + std::to_string(n));
   return ToVersion(ReadChange(q));
 }
 
@@ -1078,7 +1062,7 @@ Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::str
   NEXUS_RETURN_IF_FAILED(data);
   git_oid oid;
   ParseOid(v->blob, &oid);
-  auto norm = NormalizePath(path);
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   std::lock_guard lk(capture_mu_);
   auto r = RecordVersion(zone, *norm, oid, v->size, v->mode, who,
@@ -1089,13 +1073,13 @@ Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::str
 
 Result<WriteBack> VersionStore::Restore(const std::string& zone, const std::string& path,
                                         const Provenance& who) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto file = FindFile(lease->db(), zone, *norm);
-  if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
+  if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
   auto v = LoadVersion(lease->db(), zone, *norm, file->last_n);
   NEXUS_RETURN_IF_FAILED(v);
   auto data = LoadBlob(lease->repo(), v->blob);

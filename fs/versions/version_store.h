@@ -15,8 +15,10 @@
 // survives a crash and is committed at the next Open. See docs/versions.md.
 //
 // Paths are relative to the zone ("src/main.cc"); a leading '/' is ignored.
-// Errors: ENOENT missing file/version/snapshot, EINVAL bad arguments,
-// EIO storage failures.
+// Zones follow layout::ValidateZone ("root" or a zone name). Errors: ENOENT
+// missing file/version/snapshot, EINVAL bad arguments, EIO storage failures;
+// a message names a file by its namespace path ("/zone/local/src/main.cc"),
+// which is what callers know it by.
 //
 // Threading: Capture/Remove/Rename/Rollback/Restore are meant for one
 // background thread (they serialise on an internal lock if called from more).

@@ -58,6 +58,21 @@ expect_rc 0 nx cat /hello.txt --offset 2 --length 4
 [[ $(cat "$TEST_ROOT/out") == "much" ]] || fail "range read: $(cat "$TEST_ROOT/out")"
 expect_rc 0 nx cat /hello.txt --offset 20 --length 100
 [[ $(cat "$TEST_ROOT/out") == "ement" ]] || fail "range past EOF must return what exists"
+
+note "paths are walked as the kernel walks them: .. after a symlink"
+mkdir -p "$M/dd/real/sub"
+echo "in real" >"$M/dd/real/file"
+echo "in dd" >"$M/dd/file"
+ln -s real/sub "$M/dd/link"
+[[ $(cat "$M/dd/link/../file") == "in real" ]] || fail "the kernel itself should read dd/real/file"
+expect_rc 0 nx cat /dd/link/../file
+[[ $(cat "$TEST_ROOT/out") == "$(cat "$M/dd/link/../file")" ]] ||
+  fail "nexus cat /dd/link/../file read '$(cat "$TEST_ROOT/out")', the mount reads '$(cat "$M/dd/link/../file")'"
+expect_rc 0 nx cat /../../dd/file
+[[ $(cat "$TEST_ROOT/out") == "in dd" ]] || fail ".. above / must stay at /"
+ln -s loop "$M/dd/loop"
+expect_rc 1 nx cat /dd/loop
+rm -rf "$M/dd"
 expect_rc 0 nx cat /hello.txt --offset 1000
 [[ ! -s "$TEST_ROOT/out" ]] || fail "range wholly past EOF must be empty"
 expect_rc 1 nx cat /nope.txt

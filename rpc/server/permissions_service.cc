@@ -31,6 +31,8 @@
 #include <unordered_set>
 
 #include "base/format.h"
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
 #include "perms/rebac.h"
@@ -113,13 +115,6 @@ Result<Relation> Role(const std::string& text) {
   if (!r.ok() || (*r != Relation::kViewer && *r != Relation::kEditor && *r != Relation::kOwner))
     return Status::Error(EINVAL, "role \"" + text + "\" must be viewer, editor or owner");
   return r;
-}
-
-// A path to share: absolute, normalized.
-Result<std::string> SharedPath(const std::string& text) {
-  if (text.empty() || text[0] != '/')
-    return Status::Error(EINVAL, "path \"" + text + "\" must be an absolute namespace path");
-  return PathFiles::Normalize(text);
 }
 
 // The tuples on file:PATH and folder:PATH whose subject is `subject` (any
@@ -423,13 +418,13 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     auto p = context.getParams();
     auto results = context.getResults();
     if (NoRebac(op->call, results)) return kj::READY_NOW;
-    auto path = SharedPath(p.getPath());
+    auto path = NsPath::Parse(std::string(p.getPath()));
     if (op->call.Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
     if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
     auto role = Role(p.getRole());
     if (op->call.Fail(results, role.status())) return kj::READY_NOW;
-    auto object = ObjectAt(*path);
+    auto object = ObjectAt(path->str());
     if (op->call.Fail(results, object.status())) return kj::READY_NOW;
     Tuple t;
     t.subject = std::move(subject).value();
@@ -453,7 +448,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
           auto rev = engine->Write(actor, {t}, {});
           if (!rev.ok()) return rev.status();
           ShareOut out{t, *rev};
-          out.tuple.zone = std::string(ZoneOfPath(t.object.id));
+          out.tuple.zone = std::string(layout::ZoneOf(t.object.id));
           return out;
         },
         [](auto results, ShareOut& out) {
@@ -467,7 +462,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     auto p = context.getParams();
     auto results = context.getResults();
     if (NoRebac(op->call, results)) return kj::READY_NOW;
-    auto path = SharedPath(p.getPath());
+    auto path = NsPath::Parse(std::string(p.getPath()));
     if (op->call.Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
     if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
@@ -481,7 +476,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     std::string actor = Actor();
     return Job<UnshareOut>(
         kj::mv(op), context,
-        [engine, actor, path = *path, subject = *subject, roles]() -> Result<UnshareOut> {
+        [engine, actor, path = path->str(), subject = *subject, roles]() -> Result<UnshareOut> {
           std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &subject, roles);
           if (doomed.empty()) {
             std::string names;
@@ -503,7 +498,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     auto p = context.getParams();
     auto results = context.getResults();
     if (NoRebac(op->call, results)) return kj::READY_NOW;
-    auto path = SharedPath(p.getPath());
+    auto path = NsPath::Parse(std::string(p.getPath()));
     if (op->call.Fail(results, path.status())) return kj::READY_NOW;
     RebacEngine* engine = ctx_.rebac;
     std::string actor = Actor();
@@ -511,7 +506,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     everyone.type = ObjectType::kUser;
     everyone.id = "*";
     if (p.getPublic()) {
-      auto object = ObjectAt(*path);
+      auto object = ObjectAt(path->str());
       if (op->call.Fail(results, object.status())) return kj::READY_NOW;
       Tuple t;
       t.subject = everyone;
@@ -524,7 +519,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     // Private: the path may be gone already; its tuples are what count.
     return Job<uint64_t>(
         kj::mv(op), context,
-        [engine, actor, path = *path, everyone]() -> Result<uint64_t> {
+        [engine, actor, path = path->str(), everyone]() -> Result<uint64_t> {
           std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &everyone, {Relation::kViewer});
           if (doomed.empty()) return Status::Error(ENOENT, path + " is not public");
           return engine->Write(actor, {}, doomed);
@@ -808,24 +803,18 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     if (NoMounts(op->call, results) ||
         AdminOnly(op->call, results, "mounts.add", "adding mounts"))
       return kj::READY_NOW;
-    auto mnt = HostPath(p.getMountpoint());
+    auto mnt = NsPath::Parse(std::string(p.getMountpoint()));
     if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
     if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
-    std::string root = p.getRoot();
-    if (root.empty()) root = "/";
-    if (root[0] != '/') {
-      op->call.Fail(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
-      return kj::READY_NOW;
-    }
-    auto norm = PathFiles::Normalize(root);
+    auto norm = NsPath::ParseOptional(std::string(p.getRoot()));
     if (op->call.Fail(results, norm.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor(), who = subject->ToString();
     const bool cache_names = p.getCacheNames();
     return Job<SubjectMountInfo>(
         kj::mv(op), context,
-        [mounts, actor, mnt = *mnt, who, root = *norm, cache_names]() -> Result<SubjectMountInfo> {
+        [mounts, actor, mnt = mnt->str(), who, root = norm->str(), cache_names]() -> Result<SubjectMountInfo> {
           auto m = mounts->Add(mnt, who, root, cache_names);
           if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
           return m;
@@ -851,7 +840,7 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     if (NoMounts(op->call, results) ||
         AdminOnly(op->call, results, "mounts.remove", "removing mounts"))
       return kj::READY_NOW;
-    auto mnt = HostPath(context.getParams().getMountpoint());
+    auto mnt = NsPath::Parse(std::string(context.getParams().getMountpoint()));
     if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor();
@@ -872,13 +861,6 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     b.setRoot(m.root);
     b.setCreatedNs(m.created_ns);
     b.setCachesNames(m.cache_names);
-  }
-
-  // A mount point: an absolute path on the daemon's host.
-  static Result<std::string> HostPath(const std::string& text) {
-    if (text.empty() || text[0] != '/')
-      return Status::Error(EINVAL, "mount point \"" + text + "\" must be an absolute path on the daemon's host");
-    return PathFiles::Normalize(text);
   }
 
   template <typename Results>

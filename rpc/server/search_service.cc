@@ -19,6 +19,7 @@
 #include <atomic>
 #include <memory>
 
+#include "base/ns_path.h"
 #include "fs/search/indexer.h"
 #include "fs/search/search_index.h"
 #include "rpc/bytes.h"
@@ -38,13 +39,6 @@ constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
 Status Unavailable() {
   return Status::Error(ENOSYS, "search is not enabled in this daemon (feature \"search\")");
-}
-
-// "" -> "/", else the normalized absolute path.
-Result<std::string> PathParam(capnp::Text::Reader p) {
-  std::string s = p;
-  if (s.empty()) return std::string("/");
-  return PathFiles::Normalize(s);
 }
 
 void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s,
@@ -92,7 +86,7 @@ class SearchImpl final : public rpc::Search::Server {
     auto results = context.getResults();
     if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto under = PathParam(p.getPath());
+    auto under = NsPath::ParseOptional(std::string(p.getPath()));
     if (op->call.Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
@@ -100,7 +94,7 @@ class SearchImpl final : public rpc::Search::Server {
     const size_t limit = p.getLimit();
     auto* index = ctx().search;
     auto visible = Visible();
-    std::string root = *under;
+    std::string root = under->str();
     return OffLoopJob<std::vector<std::string>>(
         ctx(), kj::mv(op), context,
         [=]() { return index->Glob(pattern, root, visible); },
@@ -122,7 +116,7 @@ class SearchImpl final : public rpc::Search::Server {
     auto results = context.getResults();
     if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto under = PathParam(p.getPath());
+    auto under = NsPath::ParseOptional(std::string(p.getPath()));
     if (op->call.Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
@@ -135,7 +129,7 @@ class SearchImpl final : public rpc::Search::Server {
     o.max_results = limit + 1;  // one more tells the reply was truncated
     o.visible = Visible();
     auto* indexer = ctx().indexer;
-    std::string root = *under;
+    std::string root = under->str();
     return OffLoopJob<std::vector<search::GrepMatch>>(
         ctx(), kj::mv(op), context,
         [=]() { return indexer->Grep(pattern, root, o); },
@@ -160,10 +154,10 @@ class SearchImpl final : public rpc::Search::Server {
     auto results = context.getResults();
     if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto under = PathParam(p.getPath());
+    auto under = NsPath::ParseOptional(std::string(p.getPath()));
     if (op->call.Fail(results, under.status())) return kj::READY_NOW;
     search::QueryOptions o;
-    o.path_prefix = *under;
+    o.path_prefix = under->str();
     switch (p.getMode()) {
       case rpc::Search::Mode::KEYWORD: o.mode = QueryMode::kKeyword; break;
       case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
@@ -216,7 +210,7 @@ class SearchImpl final : public rpc::Search::Server {
     auto results = context.getResults();
     if (Off(op->call, results)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto root = PathParam(p.getPath());
+    auto root = NsPath::ParseOptional(std::string(p.getPath()));
     if (op->call.Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
     if (force && !conn_->is_admin) {
@@ -225,14 +219,14 @@ class SearchImpl final : public rpc::Search::Server {
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
-      auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, *root, false, false);
+      auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, root->str(), false, false);
       if (op->call.Fail(results, st.status())) return kj::READY_NOW;
     }
     auto progress = std::make_shared<ProgressState>();
     auto state = std::make_shared<Status>();
     auto* indexer = ctx().indexer;
     auto* idx = ctx().search;
-    std::string path = *root;
+    std::string path = root->str();
     auto report = [progress](size_t done, size_t total) {
       progress->done = done;
       progress->total = total;
@@ -274,15 +268,15 @@ class SearchImpl final : public rpc::Search::Server {
     auto results = context.getResults();
     if (Off(call, results)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto path = PathParam(p.getPath());
+    auto path = NsPath::ParseOptional(std::string(p.getPath()));
     if (call.Fail(results, path.status())) return kj::READY_NOW;
     std::string description = p.getDescription();
     if (description.empty()) {
       call.Fail(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
       return kj::READY_NOW;
     }
-    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
-    call.Fail(results, ctx().search->SetPathContext(*path, description));
+    if (call.Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
+    call.Fail(results, ctx().search->SetPathContext(path->str(), description));
     return kj::READY_NOW;
   }
 
@@ -308,10 +302,10 @@ class SearchImpl final : public rpc::Search::Server {
     Call call(*conn_, "search.deletePathContext");
     auto results = context.getResults();
     if (Off(call, results)) return kj::READY_NOW;
-    auto path = PathParam(context.getParams().getPath());
+    auto path = NsPath::ParseOptional(std::string(context.getParams().getPath()));
     if (call.Fail(results, path.status())) return kj::READY_NOW;
-    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
-    call.Fail(results, ctx().search->DeletePathContext(*path));
+    if (call.Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
+    call.Fail(results, ctx().search->DeletePathContext(path->str()));
     return kj::READY_NOW;
   }
 

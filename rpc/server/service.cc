@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "perms/identity.h"
 #include "perms/rebac_types.h"
 #include "fs/access_policy.h"
@@ -98,7 +100,7 @@ void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
     if (r.ok()) head = std::move(r).value();
   }
   b.setMimeType(GuessMimeType(ps.path, head, ps.attr.IsDir()));
-  b.setZone(std::string(ZoneOfPath(ps.path)));
+  b.setZone(std::string(layout::ZoneOf(ps.path)));
 }
 
 void FillLock(rpc::LockInfo::Builder b, const LockInfo& l) {
@@ -354,11 +356,11 @@ class LocksImpl final : public rpc::Locks::Server {
       call->Fail(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
       return kj::READY_NOW;
     }
-    auto path = PathFiles::Normalize(p.getPath());
+    auto path = NsPath::Parse(std::string(p.getPath()));
     if (call->Fail(results, path.status())) return kj::READY_NOW;
     // deadline 0: do not wait.
     int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
-    return TryAcquire(context, *path, static_cast<int64_t>(ttl * 1e9), deadline).attach(kj::mv(call));
+    return TryAcquire(context, path->str(), static_cast<int64_t>(ttl * 1e9), deadline).attach(kj::mv(call));
   }
 
   kj::Promise<void> release(ReleaseContext context) override {
@@ -370,18 +372,18 @@ class LocksImpl final : public rpc::Locks::Server {
       call.Fail(results, Status::Error(EACCES, "lock release --force is for admins only"));
       return kj::READY_NOW;
     }
-    auto path = PathFiles::Normalize(p.getPath());
+    auto path = NsPath::Parse(std::string(p.getPath()));
     if (call.Fail(results, path.status())) return kj::READY_NOW;
-    call.Fail(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), DefaultClock().Now()));
+    call.Fail(results, conn_->ctx->locks->Release(path->str(), conn_->subject, p.getForce(), DefaultClock().Now()));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> info(InfoContext context) override {
     Call call(*conn_, "locks.info");
     if (!conn_->ctx->locks) return kj::READY_NOW;
-    auto path = PathFiles::Normalize(context.getParams().getPath());
+    auto path = NsPath::Parse(std::string(context.getParams().getPath()));
     if (!path.ok()) return kj::READY_NOW;
-    auto l = conn_->ctx->locks->Info(*path, DefaultClock().Now());
+    auto l = conn_->ctx->locks->Info(path->str(), DefaultClock().Now());
     auto results = context.getResults();
     results.setHeld(l.ok());
     if (l.ok()) FillLock(results.initLock(), *l);

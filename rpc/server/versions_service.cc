@@ -19,6 +19,8 @@
 #include <optional>
 #include <set>
 
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "fs/versions/provenance.h"
 #include "fs/versions/recorder.h"
 #include "fs/versions/version_store.h"
@@ -44,31 +46,15 @@ struct Target {
   std::string path;  // relative to the zone
 };
 
-bool UnderHistoryTree(const std::string& p) { return p == "/.nexus" || p.rfind("/.nexus/", 0) == 0; }
-
-std::string ParentOf(const std::string& p) {
-  size_t slash = p.rfind('/');
-  return slash == 0 || slash == std::string::npos ? "/" : p.substr(0, slash);
-}
-
 Result<Target> ResolveTarget(const std::string& text) {
-  auto ns = PathFiles::Normalize(text);
+  auto ns = NsPath::Parse(text);
   if (!ns.ok()) return ns.status();
-  if (UnderHistoryTree(*ns))
-    return Status::Error(EINVAL, *ns + ": the history tree /.nexus is not itself versioned");
-  versions::ZonePath zp = SplitNamespacePath(*ns);
-  if (zp.path.empty()) return Status::Error(EINVAL, *ns + " is a zone's root, not a file");
-  return Target{*ns, std::move(zp.zone), std::move(zp.path)};
-}
-
-// The store names files "zone:path"; callers know them by namespace path.
-Status InNamespace(const Target& t, const Status& st) {
-  if (st.ok()) return st;
-  std::string msg = st.message();
-  const std::string store_name = t.zone + ":" + t.path;
-  for (size_t at = msg.find(store_name); at != std::string::npos; at = msg.find(store_name, at + t.ns.size()))
-    msg.replace(at, store_name.size(), t.ns);
-  return Status::Error(st.code(), msg);
+  if (layout::IsSystemPath(ns->str()))
+    return Status::Error(EINVAL, ns->str() + ": the history tree " + std::string(layout::kSystemDir) +
+                                     " is not itself versioned");
+  versions::ZonePath zp = SplitNamespacePath(ns->str());
+  if (zp.path.empty()) return Status::Error(EINVAL, ns->str() + " is a zone's root, not a file");
+  return Target{ns->str(), std::move(zp.zone), std::move(zp.path)};
 }
 
 void FillVersion(rpc::VersionInfo::Builder b, const versions::Version& v) {
@@ -147,7 +133,7 @@ class PathTreeWriter final : public versions::TreeWriter {
     const std::string ns = NamespacePath(zone, path);
     Status st = files_.Unlink(actor_, ns);
     if (!st.ok() && st.code() != ENOENT) return st;
-    emptied_.insert({zone, ParentOf(ns)});
+    emptied_.insert({zone, std::string(PathParent(ns))});
     ++progress_.removed;
     return Status::Ok();
   }
@@ -164,7 +150,7 @@ class PathTreeWriter final : public versions::TreeWriter {
     });
     for (const auto& [zone, start] : dirs) {
       const std::string root = NamespacePath(zone, "");
-      for (std::string d = start; d.size() > root.size() && d.rfind(root, 0) == 0; d = ParentOf(d))
+      for (std::string d = start; d.size() > root.size() && d.rfind(root, 0) == 0; d = std::string(PathParent(d)))
         if (!files_.RmDir(actor_, d).ok()) break;  // not empty (or gone): stop here
     }
     for (const Deferred& w : deferred_) {
@@ -194,7 +180,7 @@ class PathTreeWriter final : public versions::TreeWriter {
   bool ClearFileAncestor(const std::string& zone, const std::string& ns) {
     const std::string root = NamespacePath(zone, "");
     std::vector<std::string> chain;
-    for (std::string d = ParentOf(ns); d.size() > root.size(); d = ParentOf(d)) chain.push_back(d);
+    for (std::string d = std::string(PathParent(ns)); d.size() > root.size(); d = std::string(PathParent(d))) chain.push_back(d);
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
       auto st = files_.Stat(actor_, *it, false, false);
       if (!st.ok()) return false;
@@ -242,7 +228,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     auto t = Readable(call, results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
     auto h = store_->History(t->zone, t->path);
-    if (call.Fail(results, InNamespace(*t, h.status()))) return kj::READY_NOW;
+    if (call.Fail(results, h.status())) return kj::READY_NOW;
     results.setPath(NamespacePath(h->zone, h->path));
     results.setDeleted(h->deleted);
     auto out = results.initVersions(h->versions.size());
@@ -270,7 +256,7 @@ class VersionsImpl final : public rpc::Versions::Server {
         kj::mv(op), context,
         [store, t = *t, n, offset, length]() -> Result<Piece> {
           auto v = store->GetVersion(t.zone, t.path, n);
-          if (!v.ok()) return InNamespace(t, v.status());
+          if (!v.ok()) return v.status();
           Piece piece{std::move(v).value(), {}};
           if (offset < piece.version.size && length > 0) {
             auto r = store->ReadBlob(piece.version.blob, offset, length);
@@ -301,7 +287,7 @@ class VersionsImpl final : public rpc::Versions::Server {
         kj::mv(op), context,
         [store, t = *t, a, b, mode]() -> Result<std::string> {
           auto d = store->Diff(t.zone, t.path, a, b, mode);
-          if (!d.ok()) return InNamespace(t, d.status());
+          if (!d.ok()) return d.status();
           return d;
         },
         [](auto results, std::string& d) { results.setDiff(d); });
@@ -413,10 +399,11 @@ class VersionsImpl final : public rpc::Versions::Server {
       op->call.Fail(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
       return kj::READY_NOW;
     }
-    auto dest = PathFiles::Normalize(text);
-    if (op->call.Fail(results, dest.status())) return kj::READY_NOW;
+    auto dest_path = NsPath::Parse(text);
+    if (op->call.Fail(results, dest_path.status())) return kj::READY_NOW;
+    const std::string* dest = &dest_path->str();
     const std::string& mnt = ctx_.info ? ctx_.info->mountpoint : std::string();
-    if (!mnt.empty() && (*dest == mnt || dest->rfind(mnt + "/", 0) == 0 || mnt.rfind(*dest + "/", 0) == 0)) {
+    if (!mnt.empty() && (PathIsUnder(*dest, mnt) || PathIsUnder(mnt, *dest))) {
       op->call.Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
       return kj::READY_NOW;
     }
@@ -632,7 +619,7 @@ class VersionsImpl final : public rpc::Versions::Server {
   // The nearest existing ancestor directory of `ns` (which is missing), or
   // the error that stopped the walk.
   Result<PathStat> NearestDir(const std::string& ns) {
-    for (std::string d = ParentOf(ns);; d = ParentOf(d)) {
+    for (std::string d = std::string(PathParent(ns));; d = std::string(PathParent(d))) {
       auto st = files_.Stat(conn_->actor, d, true, false);
       if (st.ok()) {
         if (!st->attr.IsDir()) return Status::Error(ENOTDIR, d + " is not a directory");
@@ -714,7 +701,7 @@ class VersionsImpl final : public rpc::Versions::Server {
         [=]() -> Result<Out> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           auto wb = store_call(*store, t, who);
-          if (!wb.ok()) return InNamespace(t, wb.status());
+          if (!wb.ok()) return wb.status();
           WriteOptions o;
           o.truncate = true;
           o.create_parents = create_parents;
@@ -725,7 +712,7 @@ class VersionsImpl final : public rpc::Versions::Server {
                                                      " of " + t.ns + " but could not write it: " +
                                                      written.status().message());
           auto v = store->GetVersion(t.zone, t.path, wb->version);
-          if (!v.ok()) return InNamespace(t, v.status());
+          if (!v.ok()) return v.status();
           return Out{std::move(v).value(), wb->recorded};
         },
         [fill](auto results, Out& out) mutable { fill(results, out.version, out.recorded); });
