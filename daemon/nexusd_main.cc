@@ -169,6 +169,10 @@ int Run(const DaemonOptions& o) {
     spdlog::info("workspace {} at /zone/local", o.workspace);
   }
 
+  // Who calls, resolved once per request and per connection: through the
+  // uid bindings when ReBAC is on (the RebacPart's table), else by the admin
+  // rule alone. Declared before every part that queues callers.
+  std::unique_ptr<PrincipalTable> own_principals;
   // Versioning and search subscribe to the bus before any event flows.
   std::unique_ptr<VersionsPart> versions;
   if (Enabled(features, "versions")) {
@@ -196,6 +200,11 @@ int Run(const DaemonOptions& o) {
     if (!rp.ok()) return spdlog::error("rebac: {}", rp.status().ToString()), kExitFailure;
     rebac = std::move(rp).value();
     ns.SetAccessPolicy(rebac->policy());
+  }
+  PrincipalTable* principals = rebac ? rebac->principals() : nullptr;
+  if (!principals) {
+    own_principals = std::make_unique<PrincipalTable>(PrincipalTable::Options{::getuid()}, nullptr);
+    principals = own_principals.get();
   }
   std::unique_ptr<MeshPart> mesh;
   if (Enabled(features, "mesh") && o.director) {
@@ -229,7 +238,7 @@ int Run(const DaemonOptions& o) {
   service.locks = Enabled(features, "locks") ? &locks : nullptr;
   service.metrics = &rpc_metrics;
   service.features = features;
-  service.operator_uid = ::getuid();
+  service.principals = principals;
   NativeBackend* native_ptr = native->get();
   service.inode_count = [native_ptr]() { return native_ptr->InodeCount(); };
   service.database_bytes = [native_ptr]() { return native_ptr->DatabaseBytes(); };
@@ -263,6 +272,7 @@ int Run(const DaemonOptions& o) {
 
   FuseContext ctx;
   ctx.ns = &ns;
+  ctx.principals = principals;
   ctx.metrics = &fuse_metrics;
   ctx.settings.writeback_cache = o.writeback_cache;
   ctx.settings.native_timeout = o.attr_timeout;

@@ -135,7 +135,7 @@ Result<std::string> PathFiles::Normalize(const std::string& path) {
   return out.empty() ? std::string("/") : out;
 }
 
-Result<PathFiles::Parent> PathFiles::ResolveParent(const Actor& actor, const std::string& path,
+Result<PathFiles::Parent> PathFiles::ResolveParent(const Caller& actor, const std::string& path,
                                                    int* links_left) {
   auto norm = Normalize(path);
   if (!norm.ok()) return norm.status();
@@ -146,8 +146,8 @@ Result<PathFiles::Parent> PathFiles::ResolveParent(const Actor& actor, const std
   if (!root.ok()) return root.status();
   p.dir = *root;
   for (size_t i = 0; i + 1 < comps.size(); ++i) {
-    NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p.dir, kMayExec));
-    auto a = ns_->Lookup(actor.caller, p.dir.ino, comps[i]);
+    NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p.dir, kMayExec));
+    auto a = ns_->Lookup(actor, p.dir.ino, comps[i]);
     if (!a.ok()) return a.status();
     Pin next(ns_);
     next.Set(a->ino);
@@ -167,15 +167,15 @@ Result<PathFiles::Parent> PathFiles::ResolveParent(const Actor& actor, const std
   return p;
 }
 
-Result<Attr> PathFiles::ResolveInto(const Actor& actor, const std::string& path, bool follow,
+Result<Attr> PathFiles::ResolveInto(const Caller& actor, const std::string& path, bool follow,
                                     Pin* pin, int* links_left) {
   auto norm = Normalize(path);
   if (!norm.ok()) return norm.status();
   if (*norm == "/") return ns_->GetAttr(kRootIno);
   auto p = ResolveParent(actor, *norm, links_left);
   if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
-  auto a = ns_->Lookup(actor.caller, p->dir.ino, p->name);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
+  auto a = ns_->Lookup(actor, p->dir.ino, p->name);
   if (!a.ok()) return a.status();
   pin->Set(a->ino);
   if (follow && a->IsLnk()) {
@@ -187,13 +187,13 @@ Result<Attr> PathFiles::ResolveInto(const Actor& actor, const std::string& path,
   return a;
 }
 
-Result<Attr> PathFiles::Resolve(const Actor& actor, const std::string& path, bool follow,
+Result<Attr> PathFiles::Resolve(const Caller& actor, const std::string& path, bool follow,
                                 Pin* pin) {
   int links_left = kMaxSymlinks;
   return ResolveInto(actor, path, follow, pin, &links_left);
 }
 
-Result<PathFiles::Parent> PathFiles::MakeParents(const Actor& actor, const std::string& path) {
+Result<PathFiles::Parent> PathFiles::MakeParents(const Caller& actor, const std::string& path) {
   auto norm = Normalize(path);
   if (!norm.ok()) return norm.status();
   std::vector<std::string> comps = Components(*norm);
@@ -211,7 +211,7 @@ Result<PathFiles::Parent> PathFiles::MakeParents(const Actor& actor, const std::
   return ResolveParent(actor, *norm, &links_left);
 }
 
-Result<PathStat> PathFiles::Stat(const Actor& actor, const std::string& path, bool follow,
+Result<PathStat> PathFiles::Stat(const Caller& actor, const std::string& path, bool follow,
                                  bool with_content_id) {
   Pin pin(ns_);
   auto a = Resolve(actor, path, follow, &pin);
@@ -224,22 +224,22 @@ Result<PathStat> PathFiles::Stat(const Actor& actor, const std::string& path, bo
     if (t.ok()) out.symlink_target = *t;
   }
   if (with_content_id && a->IsReg() && a->size <= kMaxHashedBytes &&
-      CheckAccess(actor.cred, *a, kMayRead).ok()) {
+      CheckAccess(actor, *a, kMayRead).ok()) {
     auto id = ContentId(*a);
     if (id.ok()) out.content_id = *id;
   }
   return out;
 }
 
-Result<std::string> PathFiles::Read(const Actor& actor, const std::string& path,
+Result<std::string> PathFiles::Read(const Caller& actor, const std::string& path,
                                     uint64_t offset, uint64_t length, uint64_t max_bytes,
                                     uint64_t* size) {
   Pin pin(ns_);
   auto a = Resolve(actor, path, true, &pin);
   if (!a.ok()) return a.status();
   if (a->IsDir()) return Status::Error(EISDIR, path + " is a directory");
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *a, kMayRead));
-  auto fh = ns_->Open(actor.caller, a->ino, O_RDONLY);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *a, kMayRead));
+  auto fh = ns_->Open(actor, a->ino, O_RDONLY);
   if (!fh.ok()) return fh.status();
   auto attr = ns_->GetAttr(a->ino);
   uint64_t file_size = attr.ok() ? attr->size : a->size;
@@ -265,19 +265,19 @@ Result<std::string> PathFiles::Read(const Actor& actor, const std::string& path,
   return out;
 }
 
-Result<PathFiles::Opened> PathFiles::OpenForWrite(const Actor& actor, const std::string& path,
+Result<PathFiles::Opened> PathFiles::OpenForWrite(const Caller& actor, const std::string& path,
                                                   const WriteOptions& o) {
   int links_left = kMaxSymlinks;
   auto p = o.create_parents ? MakeParents(actor, path) : ResolveParent(actor, path, &links_left);
   if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   Opened out{nullptr, {}, 0, Pin(ns_)};
   auto existing = Resolve(actor, Join(p->dir_path, p->name), true, &out.pin);
   const int flags = O_WRONLY | (o.truncate && !o.append ? O_TRUNC : 0);
   if (existing.ok()) {
     if (existing->IsDir()) return Status::Error(EISDIR, path + " is a directory");
-    NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *existing, kMayWrite));
-    auto fh = ns_->Open(actor.caller, existing->ino, flags);
+    NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *existing, kMayWrite));
+    auto fh = ns_->Open(actor, existing->ino, flags);
     if (!fh.ok()) return fh.status();
     out.fh = std::move(fh).value();
     out.attr = *existing;
@@ -285,9 +285,9 @@ Result<PathFiles::Opened> PathFiles::OpenForWrite(const Actor& actor, const std:
     return out;
   }
   if (existing.code() != ENOENT) return existing.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayWrite | kMayExec));
-  mode_t mode = S_IFREG | (o.mode & 07777 & ~actor.caller.umask);
-  auto created = ns_->Create(actor.caller, p->dir.ino, p->name, mode, O_WRONLY);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayWrite | kMayExec));
+  mode_t mode = S_IFREG | (o.mode & 07777 & ~actor.umask);
+  auto created = ns_->Create(actor, p->dir.ino, p->name, mode, O_WRONLY);
   if (!created.ok()) return created.status();
   out.pin.Set(created->attr.ino);
   out.fh = std::move(created->handle);
@@ -325,7 +325,7 @@ class PathFiles::Writer final : public PathWriter {
   Opened o_;
 };
 
-Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Actor& actor,
+Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Caller& actor,
                                                           const std::string& path,
                                                           const WriteOptions& options) {
   auto o = OpenForWrite(actor, path, options);
@@ -333,7 +333,7 @@ Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Actor& actor,
   return std::unique_ptr<PathWriter>(new Writer(this, std::move(o).value()));
 }
 
-Result<Attr> PathFiles::Write(const Actor& actor, const std::string& path, std::string_view data,
+Result<Attr> PathFiles::Write(const Caller& actor, const std::string& path, std::string_view data,
                               const WriteOptions& options) {
   auto w = OpenWriter(actor, path, options);
   if (!w.ok()) return w.status();
@@ -343,14 +343,14 @@ Result<Attr> PathFiles::Write(const Actor& actor, const std::string& path, std::
   return attr;
 }
 
-Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::string& path,
+Result<std::vector<PathStat>> PathFiles::List(const Caller& actor, const std::string& path,
                                               bool long_form) {
   Pin pin(ns_);
   auto dir = Resolve(actor, path, true, &pin);
   if (!dir.ok()) return dir.status();
   if (!dir->IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *dir, kMayRead));
-  auto entries = ns_->ReadDir(actor.caller, dir->ino);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *dir, kMayRead));
+  auto entries = ns_->ReadDir(actor, dir->ino);
   if (!entries.ok()) return entries.status();
   std::string base = Normalize(path).value();
   std::vector<PathStat> out;
@@ -361,8 +361,8 @@ Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::str
     ps.path = Join(base, e.name);
     ps.attr.ino = e.ino;
     ps.attr.mode = e.type;
-    if (long_form && CheckAccess(actor.cred, *dir, kMayExec).ok()) {
-      auto a = ns_->Lookup(actor.caller, dir->ino, e.name);
+    if (long_form && CheckAccess(actor, *dir, kMayExec).ok()) {
+      auto a = ns_->Lookup(actor, dir->ino, e.name);
       if (!a.ok()) continue;  // removed meanwhile
       ps.attr = *a;
       if (a->IsLnk())
@@ -376,7 +376,7 @@ Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::str
   return out;
 }
 
-Status PathFiles::MkDir(const Actor& actor, const std::string& path, mode_t mode, bool parents) {
+Status PathFiles::MkDir(const Caller& actor, const std::string& path, mode_t mode, bool parents) {
   int links_left = kMaxSymlinks;
   auto p = parents ? MakeParents(actor, path) : ResolveParent(actor, path, &links_left);
   if (!p.ok()) {
@@ -385,14 +385,14 @@ Status PathFiles::MkDir(const Actor& actor, const std::string& path, mode_t mode
       return parents ? Status::Ok() : Status::Error(EEXIST, "/ exists");
     return p.status();
   }
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   if (parents) {
     Pin pin(ns_);
     auto a = Resolve(actor, Join(p->dir_path, p->name), true, &pin);
     if (a.ok()) return a->IsDir() ? Status::Ok() : Status::Error(EEXIST, path + " exists and is not a directory");
   }
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayWrite | kMayExec));
-  auto a = ns_->MkDir(actor.caller, p->dir.ino, p->name, (mode & 07777) & ~actor.caller.umask);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayWrite | kMayExec));
+  auto a = ns_->MkDir(actor, p->dir.ino, p->name, (mode & 07777) & ~actor.umask);
   if (!a.ok()) {
     if (a.code() == EEXIST) return Status::Error(EEXIST, path + " already exists");
     return a.status();
@@ -403,63 +403,63 @@ Status PathFiles::MkDir(const Actor& actor, const std::string& path, mode_t mode
   return Status::Ok();
 }
 
-Status PathFiles::RmDir(const Actor& actor, const std::string& path) {
+Status PathFiles::RmDir(const Caller& actor, const std::string& path) {
   int links_left = kMaxSymlinks;
   auto p = ResolveParent(actor, path, &links_left);
   if (!p.ok()) return p.code() == EINVAL ? Status::Error(EBUSY, "cannot remove /") : p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   Pin pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, p->dir.ino, p->name);
+  auto victim = ns_->Lookup(actor, p->dir.ino, p->name);
   if (!victim.ok()) return victim.status();
   pin.Set(victim->ino);
   if (!victim->IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, p->dir, *victim));
-  NEXUS_RETURN_IF_ERROR(ns_->RmDir(actor.caller, p->dir.ino, p->name));
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, p->dir, *victim));
+  NEXUS_RETURN_IF_ERROR(ns_->RmDir(actor, p->dir.ino, p->name));
   InvalidateEntry(p->dir.ino, p->name);
   InvalidateInode(p->dir.ino);
   return Status::Ok();
 }
 
-Status PathFiles::Unlink(const Actor& actor, const std::string& path) {
+Status PathFiles::Unlink(const Caller& actor, const std::string& path) {
   int links_left = kMaxSymlinks;
   auto p = ResolveParent(actor, path, &links_left);
   if (!p.ok()) return p.code() == EINVAL ? Status::Error(EISDIR, "/ is a directory") : p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   Pin pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, p->dir.ino, p->name);
+  auto victim = ns_->Lookup(actor, p->dir.ino, p->name);
   if (!victim.ok()) return victim.status();
   pin.Set(victim->ino);
   if (victim->IsDir()) return Status::Error(EISDIR, path + " is a directory (use rmdir)");
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, p->dir, *victim));
-  NEXUS_RETURN_IF_ERROR(ns_->Unlink(actor.caller, p->dir.ino, p->name));
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, p->dir, *victim));
+  NEXUS_RETURN_IF_ERROR(ns_->Unlink(actor, p->dir.ino, p->name));
   InvalidateEntry(p->dir.ino, p->name);
   InvalidateInode(p->dir.ino);
   InvalidateInode(victim->ino);
   return Status::Ok();
 }
 
-Status PathFiles::Rename(const Actor& actor, const std::string& from, const std::string& to) {
+Status PathFiles::Rename(const Caller& actor, const std::string& from, const std::string& to) {
   int links_left = kMaxSymlinks;
   auto src = ResolveParent(actor, from, &links_left);
   if (!src.ok()) return src.code() == EINVAL ? Status::Error(EBUSY, "cannot move /") : src.status();
   auto dst = ResolveParent(actor, to, &links_left);
   if (!dst.ok()) return dst.code() == EINVAL ? Status::Error(EEXIST, "/ exists") : dst.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, src->dir, kMayExec));
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, dst->dir, kMayWrite | kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, src->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dst->dir, kMayWrite | kMayExec));
   Pin src_pin(ns_), dst_pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, src->dir.ino, src->name);
+  auto victim = ns_->Lookup(actor, src->dir.ino, src->name);
   if (!victim.ok()) return victim.status();
   src_pin.Set(victim->ino);
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, src->dir, *victim));
-  auto replaced = ns_->Lookup(actor.caller, dst->dir.ino, dst->name);
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, src->dir, *victim));
+  auto replaced = ns_->Lookup(actor, dst->dir.ino, dst->name);
   if (replaced.ok()) {
     dst_pin.Set(replaced->ino);
-    NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, dst->dir, *replaced));
+    NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, dst->dir, *replaced));
   } else if (replaced.code() != ENOENT) {
     return replaced.status();
   }
   NEXUS_RETURN_IF_ERROR(
-      ns_->Rename(actor.caller, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
+      ns_->Rename(actor, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
   InvalidateEntry(src->dir.ino, src->name);
   InvalidateEntry(dst->dir.ino, dst->name);
   InvalidateInode(src->dir.ino);

@@ -33,7 +33,7 @@ std::string IdentityMap::SubjectFor(uid_t uid) const {
     auto it = bound_.find(uid);
     if (it != bound_.end()) return it->second;
   }
-  return "user:uid-" + std::to_string(uid);
+  return UidSubject(uid);
 }
 
 Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
@@ -61,6 +61,7 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
   NEXUS_RETURN_IF_ERROR(ins->Bind(1, static_cast<int64_t>(uid)).Bind(2, subject).Run());
   std::unique_lock lk(mu_);
   bound_[uid] = std::string(subject);
+  revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -75,6 +76,7 @@ Status IdentityMap::Unbind(uid_t uid) {
   NEXUS_RETURN_IF_ERROR(del->Bind(1, static_cast<int64_t>(uid)).Run());
   std::unique_lock lk(mu_);
   bound_.erase(uid);
+  revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
