@@ -203,6 +203,11 @@ Status Daemon::OpenParts() {
     rebac_ = std::move(rp).value();
     ns_->SetAccessPolicy(rebac_->policy());
   }
+  principals_ = rebac_ ? rebac_->principals() : nullptr;
+  if (!principals_) {
+    own_principals_ = std::make_unique<PrincipalTable>(PrincipalTable::Options{::getuid()}, nullptr);
+    principals_ = own_principals_.get();
+  }
   if (Enabled(features_, "mesh") && options_.director) {
     auto mp = MeshPart::Open(options_, data_dir_);
     if (!mp.ok()) return In("mesh", mp.status());
@@ -233,7 +238,7 @@ Status Daemon::OpenServices() {
   service_.locks = Enabled(features_, "locks") ? &locks_ : nullptr;
   service_.metrics = rpc_metrics_.get();
   service_.features = features_;
-  service_.operator_uid = ::getuid();
+  service_.principals = principals_;
   NativeBackend* native = native_.get();
   service_.inode_count = [native]() { return native->InodeCount(); };
   service_.database_bytes = [native]() { return native->DatabaseBytes(); };
@@ -264,6 +269,7 @@ Status Daemon::OpenServices() {
   }
 
   ctx_.ns = ns_.get();
+  ctx_.principals = principals_;
   ctx_.metrics = fuse_metrics_.get();
   ctx_.settings.writeback_cache = options_.writeback_cache;
   ctx_.settings.native_timeout = options_.attr_timeout;

@@ -35,6 +35,7 @@
 #include "fs/path_files.h"
 #include "fs/workspace_backend.h"
 #include "perms/key_store.h"
+#include "perms/principals.h"
 #include "rpc/server/background_jobs.h"
 #include "rpc/server/service.h"
 #include "rpc/server/socket_server.h"
@@ -100,6 +101,11 @@ class Daemon {
   std::unique_ptr<NativeBackend> native_;
   std::unique_ptr<Namespace> ns_;
   std::unique_ptr<WorkspaceBackend> workspace_;
+  // Who calls, resolved once per request and per connection: the ReBAC
+  // part's table (through the uid bindings), else this one (the admin rule
+  // alone). Above every part that queues callers.
+  std::unique_ptr<PrincipalTable> own_principals_;
+  PrincipalTable* principals_ = nullptr;
   std::unique_ptr<RebacPart> rebac_;  // the policy outlives every part that checks it
   std::unique_ptr<MeshPart> mesh_;
   std::unique_ptr<VersionsPart> versions_;

@@ -1,7 +1,9 @@
 // RebacPart: nexusd's access control. Owns the tuple engine and the uid
-// bindings (DATA/rebac.db), the audit log (DATA/audit.db) and the policy the
-// namespace enforces on every caller (perms/rebac_policy.h); hands them to
-// the control socket. Also owns the per-subject mounts (SubjectMountTable).
+// bindings (DATA/rebac.db), the principal table that resolves every caller
+// through those bindings (perms/principals.h), the audit log
+// (DATA/audit.db) and the policy the namespace enforces on every caller
+// (perms/rebac_policy.h); hands them to the control socket. Also owns the
+// per-subject mounts (SubjectMountTable).
 //
 // The admin subject (`user:admin`: root, the operator uid, admin sessions
 // on the socket) owns zone:root and is never restricted.
@@ -24,6 +26,7 @@
 #include "fs/namespace.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
+#include "perms/principals.h"
 #include "perms/rebac.h"
 #include "perms/rebac_policy.h"
 #include "rpc/server/service.h"
@@ -52,8 +55,10 @@ namespace nexus {
 class SubjectMountTable final : public SubjectMounts {
  public:
   // `main` is the daemon's own mount context (settings and metrics are
-  // shared); all pointers must outlive the table.
-  SubjectMountTable(Namespace* ns, RebacPolicy* policy, FuseContext* main, unsigned threads);
+  // shared); `principals` resolves each mount's subject. All pointers must
+  // outlive the table.
+  SubjectMountTable(Namespace* ns, RebacPolicy* policy, PrincipalTable* principals,
+                    FuseContext* main, unsigned threads);
   ~SubjectMountTable() override;  // unmounts everything still mounted
 
   // The daemon's own mount, once it exists (null when it is gone).
@@ -84,12 +89,14 @@ class SubjectMountTable final : public SubjectMounts {
 
   Namespace* const ns_;
   RebacPolicy* const policy_;
+  PrincipalTable* const principals_;
   FuseContext* const main_ctx_;
   const unsigned threads_;
   std::mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
   std::mutex mu_;
   KernelCache* main_ = nullptr;                 // guarded by mu_
   std::vector<std::unique_ptr<Mount>> mounts_;  // guarded by mu_
+  uint32_t next_id_ = static_cast<uint32_t>(MountId::kMain) + 1;  // guarded by add_mu_
   std::condition_variable expiry_cv_;           // mounts or expiries changed
   bool stop_ = false;                           // guarded by mu_
   std::thread expiry_;
@@ -106,6 +113,8 @@ class RebacPart {
   ~RebacPart();
 
   AccessPolicy* policy() const { return policy_.get(); }
+  // Who calls, through the uid bindings; lives as long as the part.
+  PrincipalTable* principals() const { return principals_.get(); }
   // Creates the per-subject mount table (call before serving) and
   // subscribes it to `bus`.
   void EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads, ChangeBus* bus);
@@ -121,6 +130,7 @@ class RebacPart {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RebacEngine> engine_;
   std::unique_ptr<IdentityMap> identities_;
+  std::unique_ptr<PrincipalTable> principals_;
   std::unique_ptr<RebacPolicy> policy_;
   std::unique_ptr<SubjectMountTable> mounts_;
   // How the change bus (whose subscribers are never removed) and the

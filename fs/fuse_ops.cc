@@ -9,13 +9,16 @@ FuseContext& Ctx(fuse_req_t req) { return *static_cast<FuseContext*>(fuse_req_us
 
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* c = fuse_req_ctx(req);
+  const FuseContext& ctx = Ctx(req);
   Caller caller;
   caller.uid = c->uid;
   caller.gid = c->gid;
   caller.pid = c->pid;
   caller.umask = c->umask;
-  caller.subject = Ctx(req).subject;
-  caller.origin = &Ctx(req);
+  caller.principal = ctx.principal                 ? ctx.principal
+                     : ctx.principals != nullptr ? ctx.principals->ForUid(c->uid, c->gid)
+                                                 : nullptr;
+  caller.mount = ctx.id;
   return caller;
 }
 

@@ -112,7 +112,7 @@ struct PathFiles::Walk {
   }
 };
 
-Status PathFiles::WalkSteps(const Actor& actor, std::vector<std::string> steps, bool follow,
+Status PathFiles::WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow,
                             bool make_dirs, int* links_left, Walk* walk) {
   auto root = ns_->GetAttr(kRootIno);
   if (!root.ok()) return root.status();
@@ -131,17 +131,17 @@ Status PathFiles::WalkSteps(const Actor& actor, std::vector<std::string> steps, 
     const Attr dir = walk->Here();
     if (!dir.IsDir())
       return Status::Error(ENOTDIR, walk->Path() + " is not a directory");
-    NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, dir, kMayExec));
+    NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dir, kMayExec));
     if (step == "..") {
       if (walk->dirs.size() > 1) walk->dirs.pop_back();
       walk->moved = true;
       continue;
     }
-    auto a = ns_->Lookup(actor.caller, dir.ino, step);
+    auto a = ns_->Lookup(actor, dir.ino, step);
     if (!a.ok() && a.code() == ENOENT && make_dirs && by_caller) {
       auto made = MakeDir(actor, dir, step, 0755);
       if (!made.ok() && made.code() != EEXIST) return made.status();
-      a = ns_->Lookup(actor.caller, dir.ino, step);
+      a = ns_->Lookup(actor, dir.ino, step);
     }
     if (!a.ok()) return a.status();
     Pin pin(ns_);
@@ -165,7 +165,7 @@ Status PathFiles::WalkSteps(const Actor& actor, std::vector<std::string> steps, 
   return Status::Ok();
 }
 
-Result<PathFiles::Parent> PathFiles::ResolveParent(const Actor& actor, const std::string& path,
+Result<PathFiles::Parent> PathFiles::ResolveParent(const Caller& actor, const std::string& path,
                                                    int* links_left, bool make_dirs) {
   auto steps = NsPath::ParseSteps(path);
   if (!steps.ok()) return steps.status();
@@ -180,7 +180,7 @@ Result<PathFiles::Parent> PathFiles::ResolveParent(const Actor& actor, const std
   return Parent{std::move(d.pin), d.attr, std::move(dir_path), std::move(name)};
 }
 
-Result<Attr> PathFiles::Resolve(const Actor& actor, const std::string& path, bool follow,
+Result<Attr> PathFiles::Resolve(const Caller& actor, const std::string& path, bool follow,
                                 Pin* pin, std::string* where) {
   auto steps = NsPath::ParseSteps(path);
   if (!steps.ok()) return steps.status();
@@ -192,10 +192,10 @@ Result<Attr> PathFiles::Resolve(const Actor& actor, const std::string& path, boo
   return w.Here();
 }
 
-Result<Attr> PathFiles::MakeDir(const Actor& actor, const Attr& dir, const std::string& name,
+Result<Attr> PathFiles::MakeDir(const Caller& actor, const Attr& dir, const std::string& name,
                                 mode_t mode) {
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, dir, kMayWrite | kMayExec));
-  auto a = ns_->MkDir(actor.caller, dir.ino, name, (mode & 07777) & ~actor.caller.umask);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dir, kMayWrite | kMayExec));
+  auto a = ns_->MkDir(actor, dir.ino, name, (mode & 07777) & ~actor.umask);
   if (!a.ok()) return a.status();
   ns_->Forget(a->ino, 1);
   InvalidateEntry(dir.ino, name);
@@ -203,7 +203,7 @@ Result<Attr> PathFiles::MakeDir(const Actor& actor, const Attr& dir, const std::
   return a;
 }
 
-Result<PathStat> PathFiles::Stat(const Actor& actor, const std::string& path, bool follow,
+Result<PathStat> PathFiles::Stat(const Caller& actor, const std::string& path, bool follow,
                                  bool with_content_id) {
   Pin pin(ns_);
   PathStat out;
@@ -215,22 +215,22 @@ Result<PathStat> PathFiles::Stat(const Actor& actor, const std::string& path, bo
     if (t.ok()) out.symlink_target = *t;
   }
   if (with_content_id && a->IsReg() && a->size <= kMaxHashedBytes &&
-      CheckAccess(actor.cred, *a, kMayRead).ok()) {
+      CheckAccess(actor, *a, kMayRead).ok()) {
     auto id = ContentId(*a);
     if (id.ok()) out.content_id = *id;
   }
   return out;
 }
 
-Result<std::string> PathFiles::Read(const Actor& actor, const std::string& path,
+Result<std::string> PathFiles::Read(const Caller& actor, const std::string& path,
                                     uint64_t offset, uint64_t length, uint64_t max_bytes,
                                     uint64_t* size) {
   Pin pin(ns_);
   auto a = Resolve(actor, path, true, &pin);
   if (!a.ok()) return a.status();
   if (a->IsDir()) return Status::Error(EISDIR, path + " is a directory");
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *a, kMayRead));
-  auto fh = ns_->Open(actor.caller, a->ino, O_RDONLY);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *a, kMayRead));
+  auto fh = ns_->Open(actor, a->ino, O_RDONLY);
   if (!fh.ok()) return fh.status();
   auto attr = ns_->GetAttr(a->ino);
   uint64_t file_size = attr.ok() ? attr->size : a->size;
@@ -256,19 +256,19 @@ Result<std::string> PathFiles::Read(const Actor& actor, const std::string& path,
   return out;
 }
 
-Result<PathFiles::Opened> PathFiles::OpenForWrite(const Actor& actor, const std::string& path,
+Result<PathFiles::Opened> PathFiles::OpenForWrite(const Caller& actor, const std::string& path,
                                                   const WriteOptions& o) {
   int links_left = kMaxSymlinks;
   auto p = ResolveParent(actor, path, &links_left, o.create_parents);
   if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   Opened out{nullptr, {}, 0, Pin(ns_)};
   auto existing = Resolve(actor, Join(p->dir_path, p->name), true, &out.pin);
   const int flags = O_WRONLY | (o.truncate && !o.append ? O_TRUNC : 0);
   if (existing.ok()) {
     if (existing->IsDir()) return Status::Error(EISDIR, path + " is a directory");
-    NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *existing, kMayWrite));
-    auto fh = ns_->Open(actor.caller, existing->ino, flags);
+    NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *existing, kMayWrite));
+    auto fh = ns_->Open(actor, existing->ino, flags);
     if (!fh.ok()) return fh.status();
     out.fh = std::move(fh).value();
     out.attr = *existing;
@@ -276,9 +276,9 @@ Result<PathFiles::Opened> PathFiles::OpenForWrite(const Actor& actor, const std:
     return out;
   }
   if (existing.code() != ENOENT) return existing.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayWrite | kMayExec));
-  mode_t mode = S_IFREG | (o.mode & 07777 & ~actor.caller.umask);
-  auto created = ns_->Create(actor.caller, p->dir.ino, p->name, mode, O_WRONLY);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayWrite | kMayExec));
+  mode_t mode = S_IFREG | (o.mode & 07777 & ~actor.umask);
+  auto created = ns_->Create(actor, p->dir.ino, p->name, mode, O_WRONLY);
   if (!created.ok()) return created.status();
   out.pin.Set(created->attr.ino);
   out.fh = std::move(created->handle);
@@ -316,7 +316,7 @@ class PathFiles::Writer final : public PathWriter {
   Opened o_;
 };
 
-Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Actor& actor,
+Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Caller& actor,
                                                           const std::string& path,
                                                           const WriteOptions& options) {
   auto o = OpenForWrite(actor, path, options);
@@ -324,7 +324,7 @@ Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Actor& actor,
   return std::unique_ptr<PathWriter>(new Writer(this, std::move(o).value()));
 }
 
-Result<Attr> PathFiles::Write(const Actor& actor, const std::string& path, std::string_view data,
+Result<Attr> PathFiles::Write(const Caller& actor, const std::string& path, std::string_view data,
                               const WriteOptions& options) {
   auto w = OpenWriter(actor, path, options);
   if (!w.ok()) return w.status();
@@ -334,15 +334,15 @@ Result<Attr> PathFiles::Write(const Actor& actor, const std::string& path, std::
   return attr;
 }
 
-Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::string& path,
+Result<std::vector<PathStat>> PathFiles::List(const Caller& actor, const std::string& path,
                                               bool long_form) {
   Pin pin(ns_);
   std::string base;
   auto dir = Resolve(actor, path, true, &pin, &base);
   if (!dir.ok()) return dir.status();
   if (!dir->IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *dir, kMayRead));
-  auto entries = ns_->ReadDir(actor.caller, dir->ino);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *dir, kMayRead));
+  auto entries = ns_->ReadDir(actor, dir->ino);
   if (!entries.ok()) return entries.status();
   std::vector<PathStat> out;
   out.reserve(entries->size());
@@ -352,8 +352,8 @@ Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::str
     ps.path = Join(base, e.name);
     ps.attr.ino = e.ino;
     ps.attr.mode = e.type;
-    if (long_form && CheckAccess(actor.cred, *dir, kMayExec).ok()) {
-      auto a = ns_->Lookup(actor.caller, dir->ino, e.name);
+    if (long_form && CheckAccess(actor, *dir, kMayExec).ok()) {
+      auto a = ns_->Lookup(actor, dir->ino, e.name);
       if (!a.ok()) continue;  // removed meanwhile
       ps.attr = *a;
       if (a->IsLnk())
@@ -367,7 +367,7 @@ Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::str
   return out;
 }
 
-Status PathFiles::MkDir(const Actor& actor, const std::string& path, mode_t mode, bool parents) {
+Status PathFiles::MkDir(const Caller& actor, const std::string& path, mode_t mode, bool parents) {
   auto steps = NsPath::ParseSteps(path);
   if (!steps.ok()) return steps.status();
   if (NamesNoEntry(*steps)) {
@@ -380,7 +380,7 @@ Status PathFiles::MkDir(const Actor& actor, const std::string& path, mode_t mode
   int links_left = kMaxSymlinks;
   auto p = ResolveParent(actor, path, &links_left, parents);
   if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   if (parents) {
     Pin pin(ns_);
     auto a = Resolve(actor, Join(p->dir_path, p->name), true, &pin);
@@ -400,47 +400,47 @@ struct PathFiles::Victim {
   Attr attr;
 };
 
-Result<PathFiles::Victim> PathFiles::ResolveVictim(const Actor& actor, const std::string& path,
+Result<PathFiles::Victim> PathFiles::ResolveVictim(const Caller& actor, const std::string& path,
                                                    int no_entry_code, const std::string& no_entry_message) {
   NEXUS_RETURN_IF_ERROR(RefuseNoEntry(path, no_entry_code, no_entry_message));
   int links_left = kMaxSymlinks;
   auto p = ResolveParent(actor, path, &links_left);
   if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   Victim v{std::move(p).value(), Pin(ns_), {}};
-  auto a = ns_->Lookup(actor.caller, v.parent.dir.ino, v.parent.name);
+  auto a = ns_->Lookup(actor, v.parent.dir.ino, v.parent.name);
   if (!a.ok()) return a.status();
   v.pin.Set(a->ino);
   v.attr = *a;
   return v;
 }
 
-Status PathFiles::RmDir(const Actor& actor, const std::string& path) {
+Status PathFiles::RmDir(const Caller& actor, const std::string& path) {
   auto v = ResolveVictim(actor, path, EBUSY, "cannot remove " + path);
   if (!v.ok()) return v.status();
   const Parent& p = v->parent;
   if (!v->attr.IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, p.dir, v->attr));
-  NEXUS_RETURN_IF_ERROR(ns_->RmDir(actor.caller, p.dir.ino, p.name));
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, p.dir, v->attr));
+  NEXUS_RETURN_IF_ERROR(ns_->RmDir(actor, p.dir.ino, p.name));
   InvalidateEntry(p.dir.ino, p.name);
   InvalidateInode(p.dir.ino);
   return Status::Ok();
 }
 
-Status PathFiles::Unlink(const Actor& actor, const std::string& path) {
+Status PathFiles::Unlink(const Caller& actor, const std::string& path) {
   auto v = ResolveVictim(actor, path, EISDIR, path + " is a directory");
   if (!v.ok()) return v.status();
   const Parent& p = v->parent;
   if (v->attr.IsDir()) return Status::Error(EISDIR, path + " is a directory (use rmdir)");
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, p.dir, v->attr));
-  NEXUS_RETURN_IF_ERROR(ns_->Unlink(actor.caller, p.dir.ino, p.name));
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, p.dir, v->attr));
+  NEXUS_RETURN_IF_ERROR(ns_->Unlink(actor, p.dir.ino, p.name));
   InvalidateEntry(p.dir.ino, p.name);
   InvalidateInode(p.dir.ino);
   InvalidateInode(v->attr.ino);
   return Status::Ok();
 }
 
-Status PathFiles::Rename(const Actor& actor, const std::string& from, const std::string& to) {
+Status PathFiles::Rename(const Caller& actor, const std::string& from, const std::string& to) {
   NEXUS_RETURN_IF_ERROR(RefuseNoEntry(from, EBUSY, "cannot move " + from));
   NEXUS_RETURN_IF_ERROR(RefuseNoEntry(to, EEXIST, to + " exists"));
   int links_left = kMaxSymlinks;
@@ -448,22 +448,22 @@ Status PathFiles::Rename(const Actor& actor, const std::string& from, const std:
   if (!src.ok()) return src.status();
   auto dst = ResolveParent(actor, to, &links_left);
   if (!dst.ok()) return dst.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, src->dir, kMayExec));
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, dst->dir, kMayWrite | kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, src->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dst->dir, kMayWrite | kMayExec));
   Pin src_pin(ns_), dst_pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, src->dir.ino, src->name);
+  auto victim = ns_->Lookup(actor, src->dir.ino, src->name);
   if (!victim.ok()) return victim.status();
   src_pin.Set(victim->ino);
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, src->dir, *victim));
-  auto replaced = ns_->Lookup(actor.caller, dst->dir.ino, dst->name);
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, src->dir, *victim));
+  auto replaced = ns_->Lookup(actor, dst->dir.ino, dst->name);
   if (replaced.ok()) {
     dst_pin.Set(replaced->ino);
-    NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, dst->dir, *replaced));
+    NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, dst->dir, *replaced));
   } else if (replaced.code() != ENOENT) {
     return replaced.status();
   }
   NEXUS_RETURN_IF_ERROR(
-      ns_->Rename(actor.caller, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
+      ns_->Rename(actor, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
   InvalidateEntry(src->dir.ino, src->name);
   InvalidateEntry(dst->dir.ino, dst->name);
   InvalidateInode(src->dir.ino);

@@ -29,7 +29,7 @@ std::string IdentityMap::SubjectFor(uid_t uid) const {
     auto it = bound_.find(uid);
     if (it != bound_.end()) return it->second;
   }
-  return "user:uid-" + std::to_string(uid);
+  return UidSubject(uid);
 }
 
 Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
@@ -58,6 +58,7 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
                             .Run("bind uid"));
   std::unique_lock lk(mu_);
   bound_[uid] = std::string(subject);
+  revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -72,6 +73,7 @@ Status IdentityMap::Unbind(uid_t uid) {
                             .Run("unbind uid"));
   std::unique_lock lk(mu_);
   bound_.erase(uid);
+  revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -111,7 +111,7 @@ void Recorder::OnChange(const ChangeEvent& ev) {
   }
   // The bus read the process when the change was made; a sink that did not
   // leaves the command and agent/task unknown (the process may be gone now).
-  item.who = MakeProvenance(ev.caller.pid, ev.caller.uid, ev.process ? *ev.process : ProcessInfo{});
+  item.who = MakeProvenance(ev.caller, ev.process ? *ev.process : ProcessInfo{});
   Push(std::move(item));
 }
 

@@ -366,7 +366,7 @@ Status VersionStore::InsertChange(char op, const std::string& zone, const std::s
                                   const Provenance& who, const std::string& note,
                                   int64_t time_ns) {
   std::string subject = SanitizeField(who.subject);
-  if (subject.empty()) subject = UserSubject(who.uid);
+  if (subject.empty()) subject = UidSubject(who.uid);
   Statement q = db_->Prepare(
       "INSERT INTO changes(op, zone, path, old_path, file_id, n, blob, size, mode, time_ns, "
       "subject, uid, pid, command, agent_id, task_id, note) "

@@ -264,7 +264,7 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
     if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
     spec.allow_network = s.getAllowNetwork();
     mesh::Submitter who;
-    who.key_id = conn_->key_id;
+    who.key_id = conn_->principal ? conn_->principal->key_id : "";
     who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
     who.hourly_quota = conn_->hourly_task_quota;
     return Job<TaskInfo>(kj::mv(op), context,
@@ -452,9 +452,9 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
  private:
   template <typename Results>
   bool AdminOnly(Call& call, Results results, const std::string& what) {
-    if (conn_->is_admin) return false;
+    if (conn_->admin()) return false;
     return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
+                                                        conn_->subject() + " is not an admin"));
   }
 
   template <typename Context, typename Fn>
@@ -576,8 +576,7 @@ ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& w
   c->ctx = &ctx;
   c->peer = peer;
   c->authenticated = true;
-  c->subject = who;
-  c->name = who;
+  c->node = who;
   return c;
 }
 

@@ -2,8 +2,9 @@
 // (rpc/nexus.capnp): relationship tuples, checks and their explanation,
 // sharing paths, uid bindings, the audit log, and per-subject FUSE mounts.
 //
-// Who acts: an admin session (Conn::is_admin) acts as ctx.admin_subject,
-// which owns zone:root; any other session as its own subject. Whether a
+// Who acts: the session's principal (Conn::subject(), resolved once at
+// authentication): an admin session acts as ctx.admin_subject, which owns
+// zone:root; any other session as its own subject. Whether a
 // tuple may be written is RebacEngine::Write's decision (manage on each
 // object). Questions (check, explain, expand, listObjects, list) are open
 // to admins, and to others about themselves or about objects they manage;
@@ -212,23 +213,20 @@ class ServiceBase {
     return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
   }
 
-  // The subject this session acts as.
-  std::string Actor() const { return conn_->is_admin ? ctx_.admin_subject : conn_->subject; }
-
   // Refuses (and audits, as `method`) a non-admin.
   template <typename Results>
   bool AdminOnly(Call& call, Results results, const char* method, const std::string& what) {
-    if (conn_->is_admin) return false;
+    if (conn_->admin()) return false;
     RecordDenied(method, "", what + " is for admins only");
     return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
+                                                        conn_->subject() + " is not an admin"));
   }
 
   // A refused request, in the audit log (when there is one).
   void RecordDenied(const std::string& operation, const std::string& object,
                     const std::string& reason) {
     if (!ctx_.audit) return;
-    ctx_.audit->Record(AuditRecord{0, conn_->subject, operation, object, false, reason});
+    ctx_.audit->Record(AuditRecord{0, conn_->subject(), operation, object, false, reason});
   }
 
   ConnPtr conn_;
@@ -264,7 +262,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     std::optional<uint64_t> expect;
     if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
     RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<uint64_t>(
         kj::mv(op), context,
         [engine, actor, adds, deletes, expect]() { return engine->Write(actor, adds, deletes, expect); },
@@ -330,8 +328,8 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
     const size_t limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
     RebacEngine* engine = ctx_.rebac;
-    const bool admin = conn_->is_admin;
-    const std::string self = conn_->subject;
+    const bool admin = conn_->admin();
+    const std::string self = conn_->subject();
     return Job<ListOut>(
         kj::mv(op), context,
         [engine, f, limit, admin, self]() -> Result<ListOut> {
@@ -371,9 +369,9 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
       type = *t;
     }
     // Someone else's objects: only those the caller manages.
-    const bool filter = !conn_->is_admin && s->ToString() != conn_->subject;
+    const bool filter = !conn_->admin() && s->ToString() != conn_->subject();
     RebacEngine* engine = ctx_.rebac;
-    const std::string self = conn_->subject;
+    const std::string self = conn_->subject();
     return Job<std::vector<std::string>>(
         kj::mv(op), context,
         [engine, access, subject, type, filter, self]() -> Result<std::vector<std::string>> {
@@ -441,7 +439,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     }
     if (op->call.Fail(results, t.Validate())) return kj::READY_NOW;
     RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<ShareOut>(
         kj::mv(op), context,
         [engine, actor, t]() -> Result<ShareOut> {
@@ -473,7 +471,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
       roles = {*role};
     }
     RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<UnshareOut>(
         kj::mv(op), context,
         [engine, actor, path = path->str(), subject = *subject, roles]() -> Result<UnshareOut> {
@@ -501,7 +499,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     auto path = NsPath::Parse(std::string(p.getPath()));
     if (op->call.Fail(results, path.status())) return kj::READY_NOW;
     RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     SubjectRef everyone;
     everyone.type = ObjectType::kUser;
     everyone.id = "*";
@@ -539,7 +537,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     IdentityMap* ids = ctx_.identities;
     AuditLog* audit = ctx_.audit;
     const uid_t uid = p.getUid();
-    std::string actor = Actor(), who = subject->ToString();
+    std::string actor = conn_->subject(), who = subject->ToString();
     return Job<Done>(
         kj::mv(op), context,
         [ids, audit, uid, actor, who]() -> Result<Done> {
@@ -563,7 +561,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     IdentityMap* ids = ctx_.identities;
     AuditLog* audit = ctx_.audit;
     const uid_t uid = context.getParams().getUid();
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<Done>(
         kj::mv(op), context,
         [ids, audit, uid, actor]() -> Result<Done> {
@@ -729,14 +727,14 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (!subject.empty()) {
       auto s = SubjectRef::Parse(subject);
       if (!s.ok()) return s.status();
-      if (conn_->is_admin || s->ToString() == conn_->subject) return Status::Ok();
+      if (conn_->admin() || s->ToString() == conn_->subject()) return Status::Ok();
     }
-    if (conn_->is_admin) return Status::Ok();
+    if (conn_->admin()) return Status::Ok();
     auto o = ObjectRef::Parse(object);
     if (!o.ok()) return o.status();
-    auto manages = ctx_.rebac->Decide(conn_->subject, Access::Of(Permission::kManage), object);
+    auto manages = ctx_.rebac->Decide(conn_->subject(), Access::Of(Permission::kManage), object);
     if (manages.ok() && *manages) return Status::Ok();
-    std::string reason = conn_->subject + " may ask only about itself or about objects it manages, "
+    std::string reason = conn_->subject() + " may ask only about itself or about objects it manages, "
                          "and does not manage " + object;
     RecordDenied(operation, object, "does not manage " + object);
     return Status::Error(EACCES, reason);
@@ -810,7 +808,7 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     auto norm = NsPath::ParseOptional(std::string(p.getRoot()));
     if (op->call.Fail(results, norm.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
-    std::string actor = Actor(), who = subject->ToString();
+    std::string actor = conn_->subject(), who = subject->ToString();
     const bool cache_names = p.getCacheNames();
     return Job<SubjectMountInfo>(
         kj::mv(op), context,
@@ -843,7 +841,7 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     auto mnt = NsPath::Parse(std::string(context.getParams().getMountpoint()));
     if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<Done>(
         kj::mv(op), context,
         [mounts, actor, mnt = *mnt]() -> Result<Done> {

@@ -213,13 +213,13 @@ class SearchImpl final : public rpc::Search::Server {
     auto root = NsPath::ParseOptional(std::string(p.getPath()));
     if (op->call.Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
-    if (force && !conn_->is_admin) {
+    if (force && !conn_->admin()) {
       op->call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
       return kj::READY_NOW;
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
-      auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, root->str(), false, false);
+      auto st = ctx().files->Stat(conn_->admin() ? Caller{} : conn_->actor, root->str(), false, false);
       if (op->call.Fail(results, st.status())) return kj::READY_NOW;
     }
     auto progress = std::make_shared<ProgressState>();
@@ -321,12 +321,12 @@ class SearchImpl final : public rpc::Search::Server {
   // Null for admins (they see everything); else: may this session stat and
   // read the path? Safe to call from any thread.
   search::VisibleFn Visible() {
-    if (conn_->is_admin) return {};
+    if (conn_->admin()) return {};
     PathFiles* files = ctx().files;
-    Actor actor = conn_->actor;
+    Caller actor = conn_->actor;
     return [files, actor](const std::string& path) {
       auto st = files->Stat(actor, path, false, false);
-      return st.ok() && CheckAccess(actor.cred, st->attr, kMayRead).ok();
+      return st.ok() && CheckAccess(actor, st->attr, kMayRead).ok();
     };
   }
 
@@ -337,10 +337,10 @@ class SearchImpl final : public rpc::Search::Server {
 
   // Admins, or a session that may write `path` (which must exist).
   Status MayWrite(const std::string& path) {
-    if (conn_->is_admin) return Status::Ok();
+    if (conn_->admin()) return Status::Ok();
     auto st = ctx().files->Stat(conn_->actor, path, false, false);
     if (!st.ok()) return st.status();
-    if (!CheckAccess(conn_->actor.cred, st->attr, kMayWrite).ok())
+    if (!CheckAccess(conn_->actor, st->attr, kMayWrite).ok())
       return Status::Error(EACCES, "path contexts of " + path + " are for admins and those who may write it");
     return Status::Ok();
   }

@@ -12,6 +12,7 @@
 #include "base/layout.h"
 #include "base/ns_path.h"
 #include "perms/identity.h"
+#include "perms/principals.h"
 #include "perms/rebac_types.h"
 #include "fs/access_policy.h"
 #include "rpc/server/background_jobs.h"
@@ -92,7 +93,7 @@ void FillStat(rpc::FileStat::Builder b, const PathStat& ps) {
   b.setSymlinkTarget(ps.symlink_target);
 }
 
-void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
+void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Caller& actor,
                  const PathStat& ps) {
   std::string head;
   if (ps.attr.IsReg()) {
@@ -368,13 +369,13 @@ class LocksImpl final : public rpc::Locks::Server {
     auto p = context.getParams();
     auto results = context.getResults();
     if (Disabled(call, results)) return kj::READY_NOW;
-    if (p.getForce() && !conn_->is_admin) {
+    if (p.getForce() && !conn_->admin()) {
       call.Fail(results, Status::Error(EACCES, "lock release --force is for admins only"));
       return kj::READY_NOW;
     }
     auto path = NsPath::Parse(std::string(p.getPath()));
     if (call.Fail(results, path.status())) return kj::READY_NOW;
-    call.Fail(results, conn_->ctx->locks->Release(path->str(), conn_->subject, p.getForce(), DefaultClock().Now()));
+    call.Fail(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(), DefaultClock().Now()));
     return kj::READY_NOW;
   }
 
@@ -411,7 +412,7 @@ class LocksImpl final : public rpc::Locks::Server {
   kj::Promise<void> TryAcquire(AcquireContext context, std::string path, int64_t ttl_ns,
                                int64_t deadline_ns) {
     int64_t now = DefaultClock().Now();
-    auto l = conn_->ctx->locks->Acquire(path, conn_->subject, ttl_ns, now);
+    auto l = conn_->ctx->locks->Acquire(path, conn_->account(), ttl_ns, now);
     auto results = context.getResults();
     if (l.ok()) {
       FillLock(results.initLock(), *l);
@@ -452,7 +453,7 @@ class AdminImpl final : public rpc::Admin::Server {
     u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
     auto r = keys_.CreateUser(u, static_cast<int>(p.getExpiresDays()));
     if (call.Fail(results, r.status())) return kj::READY_NOW;
-    spdlog::info("admin {}: created {} {}", conn_->subject, r->first.Subject(),
+    spdlog::info("admin {}: created {} {}", conn_->account(), r->first.Subject(),
                  r->first.is_admin ? "(admin)" : "");
     FillUser(results.initUser(), r->first);
     FillKey(results.initKey(), r->second);
@@ -502,7 +503,7 @@ class AdminImpl final : public rpc::Admin::Server {
     if (Denied(call, results)) return kj::READY_NOW;
     std::string id = context.getParams().getKeyId();
     if (!call.Fail(results, keys_.RevokeKey(id)))
-      spdlog::info("admin {}: revoked key {}", conn_->subject, id);
+      spdlog::info("admin {}: revoked key {}", conn_->account(), id);
     return kj::READY_NOW;
   }
 
@@ -531,7 +532,7 @@ class AdminImpl final : public rpc::Admin::Server {
     auto k = keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
                                    static_cast<int>(p.getHourlyTaskQuota()));
     if (call.Fail(results, k.status())) return kj::READY_NOW;
-    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->subject, k->id,
+    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->account(), k->id,
                  k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
@@ -541,7 +542,7 @@ class AdminImpl final : public rpc::Admin::Server {
     Call call(*conn_, "admin.shutdown");
     auto results = context.getResults();
     if (Denied(call, results)) return kj::READY_NOW;
-    spdlog::info("admin {}: shutdown requested over the control socket", conn_->subject);
+    spdlog::info("admin {}: shutdown requested over the control socket", conn_->account());
     auto stop = conn_->ctx->request_shutdown;
     if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
     return kj::READY_NOW;
@@ -550,8 +551,8 @@ class AdminImpl final : public rpc::Admin::Server {
  private:
   template <typename Results>
   bool Denied(Call& call, Results results) {
-    if (conn_->is_admin) return false;
-    return call.Fail(results, Status::Error(EACCES, conn_->subject + " is not an admin"));
+    if (conn_->admin()) return false;
+    return call.Fail(results, Status::Error(EACCES, conn_->subject() + " is not an admin"));
   }
 
   ConnPtr conn_;
@@ -561,14 +562,14 @@ class AdminImpl final : public rpc::Admin::Server {
 // ---------------------------------------------------------------- session
 
 void FillIdentity(rpc::Identity::Builder b, const Conn& c) {
-  b.setSubject(c.subject);
-  b.setName(c.name);
+  b.setSubject(c.account());
+  b.setName(c.principal ? c.principal->name : c.node);
   b.setScope(ScopeOf(c.scope));
-  b.setIsAdmin(c.is_admin);
-  b.setUid(c.actor.caller.uid);
-  b.setGid(c.actor.caller.gid);
+  b.setIsAdmin(c.admin());
+  b.setUid(c.actor.uid);
+  b.setGid(c.actor.gid);
   b.setTransport(c.peer.transport);
-  b.setKeyId(c.key_id);
+  b.setKeyId(c.principal ? c.principal->key_id : "");
 }
 
 class SessionImpl final : public rpc::Session::Server {
@@ -683,6 +684,7 @@ class NexusImpl final : public rpc::Nexus::Server {
   NexusImpl(ServiceContext* ctx, PeerInfo peer) : ctx_(ctx), peer_(std::move(peer)) {}
 
   kj::Promise<void> authenticate(AuthenticateContext context) override {
+    KJ_REQUIRE(ctx_->principals != nullptr, "no principal table");
     auto conn = std::make_shared<Conn>();
     conn->ctx = ctx_;
     conn->peer = peer_;
@@ -699,35 +701,23 @@ class NexusImpl final : public rpc::Nexus::Server {
         return kj::READY_NOW;
       }
       const UserRecord& u = auth->first;
-      conn->subject = u.Subject();
-      conn->name = u.name;
+      conn->principal = ctx_->principals->ForKey(u, auth->second);
       conn->scope = u.Scope();
-      conn->is_admin = u.is_admin;
-      conn->key_id = auth->second.id;
       conn->can_submit_tasks = auth->second.can_submit_tasks;
       conn->hourly_task_quota = auth->second.hourly_task_quota;
-      conn->actor.caller.uid = conn->actor.cred.uid = u.uid;
-      conn->actor.caller.gid = conn->actor.cred.gid = u.gid;
     } else if (peer_.has_credentials) {
-      const bool admin = peer_.uid == 0 || peer_.uid == ctx_->operator_uid;
-      conn->name = admin ? "admin" : "uid-" + std::to_string(peer_.uid);
-      conn->subject = "user:" + conn->name;
       // A uid bound to a subject (nexus identity bind) acts as it here too.
-      if (!admin && ctx_->identities) conn->subject = ctx_->identities->SubjectFor(peer_.uid);
-      conn->scope = admin ? KeyScope::kAdmin : KeyScope::kUser;
-      conn->is_admin = admin;
-      conn->actor.caller.uid = conn->actor.cred.uid = peer_.uid;
-      conn->actor.caller.gid = conn->actor.cred.gid = peer_.gid;
-      conn->actor.caller.pid = peer_.pid;
-      conn->actor.cred.groups = GroupsOf(peer_.pid);
+      conn->principal = ctx_->principals->ForPeer(peer_.uid, peer_.gid, GroupsOf(peer_.pid));
+      conn->scope = conn->principal->admin ? KeyScope::kAdmin : KeyScope::kUser;
+      conn->actor.pid = peer_.pid;
     } else {
       call.Fail(results, Status::Error(ENOKEY, "an API key is required on this listener"));
       return kj::READY_NOW;
     }
-    conn->actor.caller.umask = 022;
-    if (ctx_->access)  // what the namespace checks this session's file calls as
-      conn->actor.caller.subject =
-          ctx_->access->Intern(conn->is_admin ? ctx_->admin_subject : conn->subject);
+    conn->actor.uid = conn->principal->uid;
+    conn->actor.gid = conn->principal->gid;
+    conn->actor.umask = 022;
+    conn->actor.principal = conn->principal;
     conn->authenticated = true;
     FillIdentity(results.initIdentity(), *conn);
     results.setSession(kj::heap<SessionImpl>(conn));
@@ -756,8 +746,8 @@ class NexusImpl final : public rpc::Nexus::Server {
 
 Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir) {
   AccessPolicy* policy = conn.ctx->access;
-  if (!policy || policy->Unrestricted(conn.actor.caller)) return Status::Ok();
-  const Caller& caller = conn.actor.caller;
+  if (!policy || policy->Unrestricted(conn.actor)) return Status::Ok();
+  const Caller& caller = conn.actor;
   if (!policy->CanSee(caller, path, is_dir)) {
     policy->Denied(caller, "socket", path, "not visible");
     return Status::Error(ENOENT, path + ": no such file or directory");
@@ -765,7 +755,7 @@ Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool i
   if (need != Need::kRead || !is_dir) {
     if (!policy->Can(caller, need, path, is_dir)) {
       policy->Denied(caller, "socket", path, "lacks access");
-      return Status::Error(EACCES, conn.subject + " may not " +
+      return Status::Error(EACCES, conn.subject() + " may not " +
                                        (need == Need::kRead    ? "read "
                                         : need == Need::kWrite ? "write "
                                                                : "manage ") +

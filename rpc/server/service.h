@@ -32,6 +32,7 @@ class BackgroundJobs;
 class AccessPolicy;
 class AuditLog;
 class IdentityMap;
+class PrincipalTable;
 class RebacEngine;
 class MeshOffice;
 namespace versions {
@@ -130,7 +131,10 @@ struct ServiceContext {
   LockTable* locks = nullptr;
   OpMetrics* metrics = nullptr;  // per RPC method; see RpcMethodNames()
   std::vector<FeatureState> features;
-  uid_t operator_uid = 0;  // this uid (and root) are admins on the Unix socket
+  // Resolves who a connection acts as, once, at authentication: its Unix
+  // peer credentials or its API key (perms/principals.h). Root and the
+  // operator uid are admins there, as on the mount.
+  PrincipalTable* principals = nullptr;
   ConnectionLimits limits;
   std::function<uint64_t()> inode_count;
   std::function<uint64_t()> database_bytes;
@@ -169,7 +173,9 @@ struct ServiceContext {
   MeshMembership* membership = nullptr;
 };
 
-// Who is on the other end of a connection, before authentication.
+// The transport facts of a connection, before authentication. Not who calls:
+// authenticate resolves these (or an API key) into the connection's
+// Principal once (perms/principals.h).
 struct PeerInfo {
   std::string transport;  // "unix" or "tcp"
   bool has_credentials = false;  // SO_PEERCRED was read

@@ -27,15 +27,24 @@ struct Conn {
   ServiceContext* ctx;
   PeerInfo peer;
   bool authenticated = false;
-  std::string subject;
-  std::string name;
+  // Who the connection acts as, resolved once at authentication by
+  // ctx->principals and valid as long as it; null before, and on a mesh
+  // node's own connection (named by `node`).
+  const Principal* principal = nullptr;
+  std::string node;
   KeyScope scope = KeyScope::kUser;
-  bool is_admin = false;
-  std::string key_id;
   bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
   int hourly_task_quota = 0;
-  Actor actor;
+  // The Caller its file calls carry: the principal, its uid/gid, the
+  // peer's pid.
+  Caller actor;
   uint32_t in_flight = 0;
+
+  // The subject its checks, audit records and versions use.
+  const std::string& subject() const { return principal ? principal->subject : node; }
+  // The account that authenticated (the key's user for an admin key).
+  const std::string& account() const { return principal ? principal->account : node; }
+  bool admin() const { return principal && principal->admin; }
 };
 using ConnPtr = std::shared_ptr<Conn>;
 

@@ -91,12 +91,14 @@ std::string EntryNamespacePath(const std::string& entry) {
   return NamespacePath(entry.substr(0, slash), entry.substr(slash + 1));
 }
 
-// Root's identity for what admins do to the whole tree.
-Actor RootActor(pid_t pid) {
-  Actor a;
-  a.caller.pid = pid;
-  a.caller.umask = 022;
-  return a;
+// An admin session's file calls for a restore: as root (every mode bit
+// passes), still as the session's principal (the versions it causes name it).
+Caller RootCaller(const Conn& conn) {
+  Caller c;
+  c.pid = conn.actor.pid;
+  c.umask = 022;
+  c.principal = conn.principal;
+  return c;
 }
 
 // Counts a snapshot restore's steps for the progress reports.
@@ -113,7 +115,7 @@ struct RestoreProgress {
 // (Finish). Removing what is already gone is fine.
 class PathTreeWriter final : public versions::TreeWriter {
  public:
-  PathTreeWriter(PathFiles& files, Actor actor, RestoreProgress& progress)
+  PathTreeWriter(PathFiles& files, Caller actor, RestoreProgress& progress)
       : files_(files), actor_(std::move(actor)), progress_(progress) {}
 
   Status Write(const std::string& zone, const std::string& path, uint32_t mode,
@@ -190,7 +192,7 @@ class PathTreeWriter final : public versions::TreeWriter {
   }
 
   PathFiles& files_;
-  Actor actor_;
+  Caller actor_;
   RestoreProgress& progress_;
   std::set<std::pair<std::string, std::string>> emptied_;  // (zone, directory)
   std::vector<Deferred> deferred_;
@@ -299,7 +301,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     auto results = context.getResults();
     auto t = Readable(op->call, results, p.getPath());
     if (!t || BadVersion(op->call, results, p.getVersion())) return kj::READY_NOW;
-    if (!conn_->is_admin && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    if (!conn_->admin() && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
     const uint32_t n = p.getVersion();
     return WriteBackJob(kj::mv(op), context, *t, false,
                         [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
@@ -316,7 +318,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     auto results = context.getResults();
     auto t = Readable(op->call, results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
-    if (!conn_->is_admin && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    if (!conn_->admin() && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
     return WriteBackJob(kj::mv(op), context, *t, true,
                         [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
                           return s.Restore(t.zone, t.path, who);
@@ -370,7 +372,7 @@ class VersionsImpl final : public rpc::Versions::Server {
       policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : ctx_.gc_keep_versions;
       policy.keep_days = p.getKeepDays() ? p.getKeepDays() : ctx_.gc_keep_days;
     }
-    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject,
+    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(),
                  policy.keep_versions, policy.keep_days);
     versions::VersionStore* store = store_;
     versions::Recorder* recorder = ctx_.recorder;
@@ -407,7 +409,7 @@ class VersionsImpl final : public rpc::Versions::Server {
       op->call.Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
       return kj::READY_NOW;
     }
-    spdlog::info("{}: versions export to {}", conn_->subject, *dest);
+    spdlog::info("{}: versions export to {}", conn_->subject(), *dest);
     versions::VersionStore* store = store_;
     versions::Recorder* recorder = ctx_.recorder;
     return Job<Done>(
@@ -515,12 +517,12 @@ class VersionsImpl final : public rpc::Versions::Server {
     if (Unavailable(op->call, results) || Denied(op->call, results, "snapshot restore"))
       return kj::READY_NOW;
     std::string id = p.getId();
-    spdlog::info("{}: restoring snapshot {}", conn_->subject, id);
+    spdlog::info("{}: restoring snapshot {}", conn_->subject(), id);
     auto progress = std::make_shared<RestoreProgress>();
     versions::VersionStore* store = store_;
     versions::Recorder* recorder = ctx_.recorder;
     PathFiles* files = &files_;
-    Actor actor = RootActor(conn_->peer.pid);
+    Caller actor = RootCaller(*conn_);
     auto job = Job<std::string>(
         kj::mv(op), context,
         [store, recorder, files, actor, id, progress]() -> Result<std::string> {
@@ -557,7 +559,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     if (Unavailable(op->call, results) || Denied(op->call, results, "snapshot delete"))
       return kj::READY_NOW;
     std::string id = context.getParams().getId();
-    std::string subject = conn_->subject;
+    std::string subject = conn_->subject();
     versions::VersionStore* store = store_;
     return Job<Done>(
         kj::mv(op), context,
@@ -594,9 +596,9 @@ class VersionsImpl final : public rpc::Versions::Server {
 
   template <typename Results>
   bool Denied(Call& call, Results results, const char* what) {
-    if (conn_->is_admin) return false;
+    if (conn_->admin()) return false;
     return call.Fail(results, Status::Error(EACCES, std::string(what) + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
+                                                        conn_->subject() + " is not an admin"));
   }
 
   template <typename Results>
@@ -612,7 +614,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     if (Unavailable(call, results)) return std::nullopt;
     auto t = ResolveTarget(text);
     if (call.Fail(results, t.status())) return std::nullopt;
-    if (!conn_->is_admin && call.Fail(results, MayRead(*t))) return std::nullopt;
+    if (!conn_->admin() && call.Fail(results, MayRead(*t))) return std::nullopt;
     return std::move(t).value();
   }
 
@@ -635,14 +637,14 @@ class VersionsImpl final : public rpc::Versions::Server {
     NEXUS_RETURN_IF_ERROR(PolicyAllows(*conn_, Need::kRead, t.ns, false));
     auto st = files_.Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
-      if (CheckAccess(conn_->actor.cred, st->attr, kMayRead).ok()) return Status::Ok();
-      return Status::Error(EACCES, conn_->subject + " may not read " + t.ns);
+      if (CheckAccess(conn_->actor, st->attr, kMayRead).ok()) return Status::Ok();
+      return Status::Error(EACCES, conn_->subject() + " may not read " + t.ns);
     }
     if (st.code() != ENOENT) return st.status();
     auto dir = NearestDir(t.ns);
     if (!dir.ok()) return dir.status();
-    if (CheckAccess(conn_->actor.cred, dir->attr, kMayRead | kMayExec).ok()) return Status::Ok();
-    return Status::Error(EACCES, conn_->subject + " may not read " + dir->path + ", so not the history of " + t.ns);
+    if (CheckAccess(conn_->actor, dir->attr, kMayRead | kMayExec).ok()) return Status::Ok();
+    return Status::Error(EACCES, conn_->subject() + " may not read " + dir->path + ", so not the history of " + t.ns);
   }
 
   // Checked before the store records anything, so a denied write back
@@ -653,26 +655,24 @@ class VersionsImpl final : public rpc::Versions::Server {
     auto st = files_.Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
       if (!st->attr.IsReg()) return Status::Error(EISDIR, t.ns + " is not a regular file");
-      if (CheckAccess(conn_->actor.cred, st->attr, kMayWrite).ok()) return Status::Ok();
-      return Status::Error(EACCES, conn_->subject + " may not write " + t.ns);
+      if (CheckAccess(conn_->actor, st->attr, kMayWrite).ok()) return Status::Ok();
+      return Status::Error(EACCES, conn_->subject() + " may not write " + t.ns);
     }
     if (st.code() != ENOENT) return st.status();
     auto dir = NearestDir(t.ns);
     if (!dir.ok()) return dir.status();
-    if (CheckAccess(conn_->actor.cred, dir->attr, kMayWrite | kMayExec).ok()) return Status::Ok();
-    return Status::Error(EACCES, conn_->subject + " may not create files in " + dir->path);
+    if (CheckAccess(conn_->actor, dir->attr, kMayWrite | kMayExec).ok()) return Status::Ok();
+    return Status::Error(EACCES, conn_->subject() + " may not create files in " + dir->path);
   }
 
   // Who rollback/restore name as the author: the session, with the
   // command and agent/task ids of the local process calling.
   versions::Provenance Who() const {
-    versions::Provenance who;
-    const uid_t uid = conn_->actor.caller.uid;
-    if (conn_->peer.has_credentials && conn_->peer.pid > 0)
-      who = versions::ReadProcessProvenance(conn_->peer.pid, uid);
-    who.subject = conn_->subject;
-    who.uid = uid;
-    who.pid = conn_->peer.pid;
+    Caller caller = conn_->actor;
+    caller.pid = conn_->peer.pid;
+    versions::Provenance who = conn_->peer.has_credentials && caller.pid > 0
+                                   ? versions::ReadProcessProvenance(caller)
+                                   : versions::MakeProvenance(caller, ProcessInfo{});
     if (who.command.empty()) who.command = conn_->peer.transport == "tcp" ? "nexus-remote" : "nexus";
     return who;
   }
@@ -694,7 +694,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     versions::Recorder* recorder = ctx_.recorder;
     PathFiles* files = &files_;
-    Actor actor = conn_->is_admin ? RootActor(conn_->peer.pid) : conn_->actor;
+    Caller actor = conn_->admin() ? RootCaller(*conn_) : conn_->actor;
     versions::Provenance who = Who();
     return Job<Out>(
         kj::mv(op), context,

@@ -28,10 +28,10 @@ class RecordingCache final : public KernelCache {
   std::set<std::pair<Ino, std::string>> entries;
 };
 
-Actor ActorOf(uid_t uid, gid_t gid) {
-  Actor a;
-  a.caller.uid = a.cred.uid = uid;
-  a.caller.gid = a.cred.gid = gid;
+Caller ActorOf(uid_t uid, gid_t gid) {
+  Caller a;
+  a.uid = uid;
+  a.gid = gid;
   return a;
 }
 
@@ -47,7 +47,7 @@ class PathFilesTest : public ::testing::Test {
     files_ = std::make_unique<PathFiles>(ns_.get());
     files_->SetKernelCache(&cache_);
   }
-  Result<std::string> ReadAll(const Actor& a, const std::string& path) {
+  Result<std::string> ReadAll(const Caller& a, const std::string& path) {
     return files_->Read(a, path, 0, 0, 1 << 20, nullptr);
   }
 
@@ -56,8 +56,8 @@ class PathFilesTest : public ::testing::Test {
   std::unique_ptr<Namespace> ns_;
   std::unique_ptr<PathFiles> files_;
   RecordingCache cache_;
-  Actor root_ = ActorOf(0, 0);
-  Actor user_ = ActorOf(1000, 1000);
+  Caller root_ = ActorOf(0, 0);
+  Caller user_ = ActorOf(1000, 1000);
 };
 
 TEST_F(PathFilesTest, RejectsPathsThatAreNotAbsolute) {
@@ -155,10 +155,10 @@ TEST_F(PathFilesTest, WriteWithParentsCreatesThem) {
 TEST_F(PathFilesTest, FollowsSymlinks) {
   ASSERT_TRUE(files_->MkDir(root_, "/real", 0755, false).ok());
   ASSERT_TRUE(files_->Write(root_, "/real/f", "data", WriteOptions{}).ok());
-  auto l = ns_->Symlink(root_.caller, "real", kRootIno, "link");
+  auto l = ns_->Symlink(root_, "real", kRootIno, "link");
   ASSERT_TRUE(l.ok());
   ns_->Forget(l->ino, 1);
-  auto abs = ns_->Symlink(root_.caller, "/real/f", kRootIno, "flink");
+  auto abs = ns_->Symlink(root_, "/real/f", kRootIno, "flink");
   ASSERT_TRUE(abs.ok());
   ns_->Forget(abs->ino, 1);
   EXPECT_EQ(ReadAll(root_, "/link/f").value(), "data");
@@ -167,7 +167,7 @@ TEST_F(PathFilesTest, FollowsSymlinks) {
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(st->attr.IsLnk());
   EXPECT_EQ(st->symlink_target, "/real/f");
-  auto loop = ns_->Symlink(root_.caller, "/loop", kRootIno, "loop");
+  auto loop = ns_->Symlink(root_, "/loop", kRootIno, "loop");
   ASSERT_TRUE(loop.ok());
   ns_->Forget(loop->ino, 1);
   EXPECT_EQ(ReadAll(root_, "/loop").code(), ELOOP);
@@ -286,8 +286,8 @@ TEST_F(PathFilesTest, PosixPermissionsApplyToOtherUsers) {
   EXPECT_EQ(files_->Write(user_, "/mine.txt", "x", WriteOptions{}).code(), EACCES);
   EXPECT_EQ(files_->Unlink(user_, "/public.txt").code(), EACCES);
   // In a directory the user owns, everything works and files are theirs.
-  Actor no_umask = root_;
-  no_umask.caller.umask = 0;
+  Caller no_umask = root_;
+  no_umask.umask = 0;
   ASSERT_TRUE(files_->MkDir(no_umask, "/home", 0777, false).ok());
   ASSERT_TRUE(files_->Write(user_, "/home/mine.txt", "x", WriteOptions{}).ok());
   auto st = files_->Stat(user_, "/home/mine.txt");

@@ -67,6 +67,7 @@ class PermissionsServiceTest : public ServiceRig {
       ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
       ctx_.rebac = rebac_.get();
       ctx_.identities = ids_.get();
+      UsePrincipals(ids_.get());
       ctx_.audit = audit_.get();
       ctx_.mounts = &mounts_;
     }
@@ -148,9 +149,9 @@ class PermissionsServiceTest : public ServiceRig {
     return r.ok() ? r->getRevision() : 0;
   }
 
-  Actor Root() {
-    Actor a;
-    a.caller.umask = 022;
+  Caller Root() {
+    Caller a;
+    a.umask = 022;
     return a;
   }
 
