@@ -204,28 +204,23 @@ struct AuditOut {
   uint64_t dropped = 0;
 };
 
-// What both interfaces share: the connection and its rules.
-class ServiceBase {
+// What both interfaces share: the rules of who acts and the audit of
+// refusals.
+template <typename Iface>
+class PermsService : public Service<Iface> {
  protected:
-  explicit ServiceBase(ConnPtr conn) : conn_(std::move(conn)), ctx_(*conn_->ctx) {}
-
-  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
-
-  template <typename T, typename Context, typename Work, typename Fill>
-  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
-    return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
-  }
+  explicit PermsService(ConnPtr conn) : Service<Iface>(std::move(conn)), ctx_(*this->conn_->ctx) {}
+  using Service<Iface>::conn_;
 
   // The subject this session acts as.
   std::string Actor() const { return conn_->is_admin ? ctx_.admin_subject : conn_->subject; }
 
   // Refuses (and audits, as `method`) a non-admin.
   template <typename Results>
-  bool AdminOnly(Call& call, Results results, const char* method, const std::string& what) {
+  bool AdminOnly(Results results, const char* method, const std::string& what) {
     if (conn_->is_admin) return false;
     RecordDenied(method, "", what + " is for admins only");
-    return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
+    return Service<Iface>::AdminOnly(results, what);
   }
 
   // A refused request, in the audit log (when there is one).
@@ -235,34 +230,33 @@ class ServiceBase {
     ctx_.audit->Record(AuditRecord{0, conn_->subject, operation, object, false, reason});
   }
 
-  ConnPtr conn_;
   ServiceContext& ctx_;
 };
 
-class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
+class PermissionsImpl final : public PermsService<rpc::Permissions> {
  public:
-  explicit PermissionsImpl(ConnPtr conn) : ServiceBase(std::move(conn)) {}
+  explicit PermissionsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    auto op = Begin("permissions.write");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::vector<Tuple> adds, deletes;
     uint32_t i = 0;
     for (auto t : p.getAdds()) {
       auto r = TupleFrom(t, "adds[" + std::to_string(i++) + "]");
-      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
+      if (call.Fail(results, r.status())) return kj::READY_NOW;
       adds.push_back(std::move(r).value());
     }
     i = 0;
     for (auto t : p.getDeletes()) {
       auto r = TupleFrom(t, "deletes[" + std::to_string(i++) + "]");
-      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
+      if (call.Fail(results, r.status())) return kj::READY_NOW;
       deletes.push_back(std::move(r).value());
     }
     if (adds.empty() && deletes.empty()) {
-      op->call.Fail(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
+      call.Fail(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
       return kj::READY_NOW;
     }
     std::optional<uint64_t> expect;
@@ -270,16 +264,16 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     RebacEngine* engine = ctx_.rebac;
     std::string actor = Actor();
     return Job<uint64_t>(
-        kj::mv(op), context,
+        context,
         [engine, actor, adds, deletes, expect]() { return engine->Write(actor, adds, deletes, expect); },
         [](auto results, uint64_t& revision) { results.setRevision(revision); });
   }
 
   kj::Promise<void> check(CheckContext context) override {
-    Call call(*conn_, "permissions.check");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
     auto a = Access::Parse(access);
     if (call.Fail(results, a.status())) return kj::READY_NOW;
@@ -291,10 +285,10 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> explain(ExplainContext context) override {
-    Call call(*conn_, "permissions.explain");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
     if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
     if (call.Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
@@ -312,10 +306,10 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    auto op = Begin("permissions.list");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     TupleFilter f;
     f.include_expired = p.getIncludeExpired();
     // An empty filter text means any; anything else must parse.
@@ -326,9 +320,9 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
       out = *v;
       return Status::Ok();
     };
-    if (op->call.Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
-        op->call.Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
-        op->call.Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
+    if (call.Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
+        call.Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
+        call.Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
       return kj::READY_NOW;
     if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
     if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
@@ -337,7 +331,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     const bool admin = conn_->is_admin;
     const std::string self = conn_->subject;
     return Job<ListOut>(
-        kj::mv(op), context,
+        context,
         [engine, f, limit, admin, self]() -> Result<ListOut> {
           ListOut out;
           if (admin) {
@@ -360,18 +354,18 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> listObjects(ListObjectsContext context) override {
-    auto op = Begin("permissions.listObjects");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string access = p.getAccess(), subject = p.getSubject(), type_text = p.getObjectType();
-    if (op->call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
     auto s = SubjectRef::Parse(subject);
-    if (op->call.Fail(results, s.status())) return kj::READY_NOW;
+    if (call.Fail(results, s.status())) return kj::READY_NOW;
     std::optional<ObjectType> type;
     if (!type_text.empty()) {
       auto t = ParseObjectType(type_text);
-      if (op->call.Fail(results, t.status())) return kj::READY_NOW;
+      if (call.Fail(results, t.status())) return kj::READY_NOW;
       type = *t;
     }
     // Someone else's objects: only those the caller manages.
@@ -379,7 +373,7 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     RebacEngine* engine = ctx_.rebac;
     const std::string self = conn_->subject;
     return Job<std::vector<std::string>>(
-        kj::mv(op), context,
+        context,
         [engine, access, subject, type, filter, self]() -> Result<std::vector<std::string>> {
           auto objects = engine->ListObjects(access, subject, type);
           if (!objects.ok() || !filter) return objects;
@@ -397,16 +391,16 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> expand(ExpandContext context) override {
-    auto op = Begin("permissions.expand");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string access = p.getAccess(), object = p.getObject();
-    if (op->call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (op->call.Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
+    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (call.Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
     RebacEngine* engine = ctx_.rebac;
     return Job<Expansion>(
-        kj::mv(op), context, [engine, access, object]() { return engine->Expand(access, object); },
+        context, [engine, access, object]() { return engine->Expand(access, object); },
         [](auto results, Expansion& e) {
           std::vector<std::string> flat = e.Flatten();
           auto subjects = results.initSubjects(flat.size());
@@ -418,18 +412,18 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> share(ShareContext context) override {
-    auto op = Begin("permissions.share");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     auto path = SharedPath(p.getPath());
-    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    if (call.Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (call.Fail(results, subject.status())) return kj::READY_NOW;
     auto role = Role(p.getRole());
-    if (op->call.Fail(results, role.status())) return kj::READY_NOW;
+    if (call.Fail(results, role.status())) return kj::READY_NOW;
     auto object = ObjectAt(*path);
-    if (op->call.Fail(results, object.status())) return kj::READY_NOW;
+    if (call.Fail(results, object.status())) return kj::READY_NOW;
     Tuple t;
     t.subject = std::move(subject).value();
     t.relation = *role;
@@ -438,16 +432,16 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (ttl > 0) {
       const UnixNanos now = DefaultClock().Now();
       if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
-        op->call.Fail(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
+        call.Fail(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
         return kj::READY_NOW;
       }
       t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
     }
-    if (op->call.Fail(results, t.Validate())) return kj::READY_NOW;
+    if (call.Fail(results, t.Validate())) return kj::READY_NOW;
     RebacEngine* engine = ctx_.rebac;
     std::string actor = Actor();
     return Job<ShareOut>(
-        kj::mv(op), context,
+        context,
         [engine, actor, t]() -> Result<ShareOut> {
           auto rev = engine->Write(actor, {t}, {});
           if (!rev.ok()) return rev.status();
@@ -462,24 +456,24 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> unshare(UnshareContext context) override {
-    auto op = Begin("permissions.unshare");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     auto path = SharedPath(p.getPath());
-    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    if (call.Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (call.Fail(results, subject.status())) return kj::READY_NOW;
     std::set<Relation> roles = {Relation::kViewer, Relation::kEditor, Relation::kOwner};
     if (p.getRole().size()) {
       auto role = Role(p.getRole());
-      if (op->call.Fail(results, role.status())) return kj::READY_NOW;
+      if (call.Fail(results, role.status())) return kj::READY_NOW;
       roles = {*role};
     }
     RebacEngine* engine = ctx_.rebac;
     std::string actor = Actor();
     return Job<UnshareOut>(
-        kj::mv(op), context,
+        context,
         [engine, actor, path = *path, subject = *subject, roles]() -> Result<UnshareOut> {
           std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &subject, roles);
           if (doomed.empty()) {
@@ -498,12 +492,12 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> setPublic(SetPublicContext context) override {
-    auto op = Begin("permissions.setPublic");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     auto path = SharedPath(p.getPath());
-    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    if (call.Fail(results, path.status())) return kj::READY_NOW;
     RebacEngine* engine = ctx_.rebac;
     std::string actor = Actor();
     SubjectRef everyone;
@@ -511,18 +505,18 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     everyone.id = "*";
     if (p.getPublic()) {
       auto object = ObjectAt(*path);
-      if (op->call.Fail(results, object.status())) return kj::READY_NOW;
+      if (call.Fail(results, object.status())) return kj::READY_NOW;
       Tuple t;
       t.subject = everyone;
       t.relation = Relation::kViewer;
       t.object = std::move(object).value();
       return Job<uint64_t>(
-          kj::mv(op), context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); },
+          context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); },
           [](auto results, uint64_t& revision) { results.setRevision(revision); });
     }
     // Private: the path may be gone already; its tuples are what count.
     return Job<uint64_t>(
-        kj::mv(op), context,
+        context,
         [engine, actor, path = *path, everyone]() -> Result<uint64_t> {
           std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &everyone, {Relation::kViewer});
           if (doomed.empty()) return Status::Error(ENOENT, path + " is not public");
@@ -532,20 +526,20 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> bindIdentity(BindIdentityContext context) override {
-    auto op = Begin("permissions.bindIdentity");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoIdentities(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.bindIdentity", "binding identities"))
+    if (Unavailable(results, Feature::kIdentities) ||
+        AdminOnly(results, "permissions.bindIdentity", "binding identities"))
       return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (call.Fail(results, subject.status())) return kj::READY_NOW;
     IdentityMap* ids = ctx_.identities;
     AuditLog* audit = ctx_.audit;
     const uid_t uid = p.getUid();
     std::string actor = Actor(), who = subject->ToString();
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [ids, audit, uid, actor, who]() -> Result<Done> {
           Status st = ids->Bind(uid, who);
           if (audit)
@@ -559,17 +553,16 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> unbindIdentity(UnbindIdentityContext context) override {
-    auto op = Begin("permissions.unbindIdentity");
     auto results = context.getResults();
-    if (NoIdentities(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.unbindIdentity", "unbinding identities"))
+    if (Unavailable(results, Feature::kIdentities) ||
+        AdminOnly(results, "permissions.unbindIdentity", "unbinding identities"))
       return kj::READY_NOW;
     IdentityMap* ids = ctx_.identities;
     AuditLog* audit = ctx_.audit;
     const uid_t uid = context.getParams().getUid();
     std::string actor = Actor();
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [ids, audit, uid, actor]() -> Result<Done> {
           std::string was;
           for (const auto& [u, s] : ids->List())
@@ -588,10 +581,9 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> listIdentities(ListIdentitiesContext context) override {
-    Call call(*conn_, "permissions.listIdentities");
     auto results = context.getResults();
-    if (NoIdentities(call, results) ||
-        AdminOnly(call, results, "permissions.listIdentities", "listing identities"))
+    if (Unavailable(results, Feature::kIdentities) ||
+        AdminOnly(results, "permissions.listIdentities", "listing identities"))
       return kj::READY_NOW;
     auto bindings = ctx_.identities->List();
     auto out = results.initBindings(bindings.size());
@@ -604,19 +596,19 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> auditList(AuditListContext context) override {
-    auto op = Begin("permissions.auditList");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoAudit(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.auditList", "reading the audit log"))
+    if (Unavailable(results, Feature::kAudit) ||
+        AdminOnly(results, "permissions.auditList", "reading the audit log"))
       return kj::READY_NOW;
     auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (op->call.Fail(results, f.status())) return kj::READY_NOW;
+    if (call.Fail(results, f.status())) return kj::READY_NOW;
     if (p.getDeniedOnly()) f->allowed = false;
     f->limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
     AuditLog* audit = ctx_.audit;
     return Job<AuditOut>(
-        kj::mv(op), context,
+        context,
         [audit, f = *f]() -> Result<AuditOut> {
           FlushAudit(*audit);
           auto entries = audit->List(f);
@@ -639,23 +631,23 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> auditExport(AuditExportContext context) override {
-    auto op = Begin("permissions.auditExport");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoAudit(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.auditExport", "exporting the audit log"))
+    if (Unavailable(results, Feature::kAudit) ||
+        AdminOnly(results, "permissions.auditExport", "exporting the audit log"))
       return kj::READY_NOW;
     std::string format = p.getFormat();
     if (format != "jsonl" && format != "csv") {
-      op->call.Fail(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
+      call.Fail(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
       return kj::READY_NOW;
     }
     auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (op->call.Fail(results, f.status())) return kj::READY_NOW;
+    if (call.Fail(results, f.status())) return kj::READY_NOW;
     f->limit = SIZE_MAX;
     AuditLog* audit = ctx_.audit;
     return Job<std::string>(
-        kj::mv(op), context,
+        context,
         [audit, f = *f, format]() -> Result<std::string> {
           FlushAudit(*audit);
           CappedBuffer buf(kMaxExportBytes);
@@ -672,9 +664,8 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> info(InfoContext context) override {
-    Call call(*conn_, "permissions.info");
     auto results = context.getResults();
-    if (NoRebac(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     results.setRevision(ctx_.rebac->revision());
     results.setTuples(ctx_.rebac->tuple_count());
     results.setCacheHits(ctx_.rebac->cache_hits());
@@ -696,24 +687,6 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (since_ns > 0) f.since = since_ns;
     if (!subject.empty()) f.subject = subject;
     return f;
-  }
-
-  template <typename Results>
-  bool NoRebac(Call& call, Results results) {
-    if (ctx_.rebac) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "ReBAC is not enabled in this daemon (feature \"rebac\")"));
-  }
-  template <typename Results>
-  bool NoIdentities(Call& call, Results results) {
-    if (ctx_.identities) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "identity bindings are not available in this daemon "
-                                                    "(feature \"rebac\")"));
-  }
-  template <typename Results>
-  bool NoAudit(Call& call, Results results) {
-    if (ctx_.audit) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "the audit log is not available in this daemon "
-                                                    "(feature \"rebac\")"));
   }
 
   // The object a path names: folder:PATH for a directory, file:PATH for
@@ -796,34 +769,34 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 };
 
-class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
+class MountsImpl final : public PermsService<rpc::Mounts> {
  public:
-  explicit MountsImpl(ConnPtr conn) : ServiceBase(std::move(conn)) {}
+  explicit MountsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> add(AddContext context) override {
-    auto op = Begin("mounts.add");
+    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoMounts(op->call, results) ||
-        AdminOnly(op->call, results, "mounts.add", "adding mounts"))
+    if (Unavailable(results, Feature::kMounts) ||
+        AdminOnly(results, "mounts.add", "adding mounts"))
       return kj::READY_NOW;
     auto mnt = HostPath(p.getMountpoint());
-    if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
+    if (call.Fail(results, mnt.status())) return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (call.Fail(results, subject.status())) return kj::READY_NOW;
     std::string root = p.getRoot();
     if (root.empty()) root = "/";
     if (root[0] != '/') {
-      op->call.Fail(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
+      call.Fail(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
       return kj::READY_NOW;
     }
     auto norm = PathFiles::Normalize(root);
-    if (op->call.Fail(results, norm.status())) return kj::READY_NOW;
+    if (call.Fail(results, norm.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor(), who = subject->ToString();
     const bool cache_names = p.getCacheNames();
     return Job<SubjectMountInfo>(
-        kj::mv(op), context,
+        context,
         [mounts, actor, mnt = *mnt, who, root = *norm, cache_names]() -> Result<SubjectMountInfo> {
           auto m = mounts->Add(mnt, who, root, cache_names);
           if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
@@ -833,10 +806,9 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    Call call(*conn_, "mounts.list");
     auto results = context.getResults();
-    if (NoMounts(call, results) ||
-        AdminOnly(call, results, "mounts.list", "listing mounts"))
+    if (Unavailable(results, Feature::kMounts) ||
+        AdminOnly(results, "mounts.list", "listing mounts"))
       return kj::READY_NOW;
     auto mounts = ctx_.mounts->List();
     auto out = results.initMounts(mounts.size());
@@ -845,17 +817,17 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
   }
 
   kj::Promise<void> remove(RemoveContext context) override {
-    auto op = Begin("mounts.remove");
+    Call& call = Current();
     auto results = context.getResults();
-    if (NoMounts(op->call, results) ||
-        AdminOnly(op->call, results, "mounts.remove", "removing mounts"))
+    if (Unavailable(results, Feature::kMounts) ||
+        AdminOnly(results, "mounts.remove", "removing mounts"))
       return kj::READY_NOW;
     auto mnt = HostPath(context.getParams().getMountpoint());
-    if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
+    if (call.Fail(results, mnt.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor();
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [mounts, actor, mnt = *mnt]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(mounts->Remove(mnt));
           spdlog::info("{}: unmounted {}", actor, mnt);
@@ -880,11 +852,6 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     return PathFiles::Normalize(text);
   }
 
-  template <typename Results>
-  bool NoMounts(Call& call, Results results) {
-    if (ctx_.mounts) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "per-subject mounts are not available in this daemon"));
-  }
 };
 
 }  // namespace
@@ -895,15 +862,6 @@ kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn) {
 
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn) {
   return kj::heap<MountsImpl>(std::move(conn));
-}
-
-std::vector<std::string> PermissionsMethodNames() {
-  return {"permissions.write",          "permissions.check",         "permissions.explain",
-          "permissions.list",           "permissions.listObjects",   "permissions.expand",
-          "permissions.share",          "permissions.unshare",       "permissions.setPublic",
-          "permissions.bindIdentity",   "permissions.unbindIdentity", "permissions.listIdentities",
-          "permissions.auditList",      "permissions.auditExport",   "permissions.info",
-          "mounts.add",                 "mounts.list",               "mounts.remove"};
 }
 
 }  // namespace nexus

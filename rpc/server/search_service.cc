@@ -36,10 +36,6 @@ constexpr size_t kMaxGrepMatches = 1'000'000;
 constexpr size_t kMaxQueryLimit = 1000;
 constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
-Status Unavailable() {
-  return Status::Error(ENOSYS, "search is not enabled in this daemon (feature \"search\")");
-}
-
 // "" -> "/", else the normalized absolute path.
 Result<std::string> PathParam(capnp::Text::Reader p) {
   std::string s = p;
@@ -83,26 +79,26 @@ kj::Promise<void> Pump(kj::Timer& timer, rpc::Progress::Client sink,
       });
 }
 
-class SearchImpl final : public rpc::Search::Server {
+class SearchImpl final : public Service<rpc::Search> {
  public:
-  explicit SearchImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+  explicit SearchImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> glob(GlobContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.glob");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    if (call.Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
-      return op->call.Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
+      return call.Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
     const size_t limit = p.getLimit();
     auto* index = ctx().search;
     auto visible = Visible();
     std::string root = *under;
-    return OffLoopJob<std::vector<std::string>>(
-        ctx(), kj::mv(op), context,
+    return Job<std::vector<std::string>>(
+        context,
         [=]() { return index->Glob(pattern, root, visible); },
         [limit](auto results, std::vector<std::string>& paths) {
           size_t n = paths.size(), bytes = 0;
@@ -118,15 +114,15 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> grep(GrepContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.grep");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    if (call.Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
-      return op->call.Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
+      return call.Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
     search::GrepOptions o;
     o.ignore_case = p.getIgnoreCase();
     o.fixed_string = p.getFixed();
@@ -136,8 +132,8 @@ class SearchImpl final : public rpc::Search::Server {
     o.visible = Visible();
     auto* indexer = ctx().indexer;
     std::string root = *under;
-    return OffLoopJob<std::vector<search::GrepMatch>>(
-        ctx(), kj::mv(op), context,
+    return Job<std::vector<search::GrepMatch>>(
+        context,
         [=]() { return indexer->Grep(pattern, root, o); },
         [limit](auto results, std::vector<search::GrepMatch>& m) {
           size_t n = std::min(m.size(), limit), bytes = 0;
@@ -156,12 +152,12 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> query(QueryContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.query");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    if (call.Fail(results, under.status())) return kj::READY_NOW;
     search::QueryOptions o;
     o.path_prefix = *under;
     switch (p.getMode()) {
@@ -169,11 +165,11 @@ class SearchImpl final : public rpc::Search::Server {
       case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
       case rpc::Search::Mode::HYBRID: o.mode = QueryMode::kHybrid; break;
       default:
-        op->call.Fail(results, Status::Error(EINVAL, "unknown query mode"));
+        call.Fail(results, Status::Error(EINVAL, "unknown query mode"));
         return kj::READY_NOW;
     }
     if (p.getLimit() > kMaxQueryLimit) {
-      op->call.Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
+      call.Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
       return kj::READY_NOW;
     }
     o.limit = p.getLimit() ? p.getLimit() : 10;
@@ -204,29 +200,29 @@ class SearchImpl final : public rpc::Search::Server {
     // an embedding provider, so it leaves the loop.
     if (o.mode == QueryMode::kKeyword || no_provider) {
       auto hits = index->Query(text, o);
-      if (!op->call.Fail(results, hits.status())) fill(results, *hits);
+      if (!call.Fail(results, hits.status())) fill(results, *hits);
       return kj::READY_NOW;
     }
-    return OffLoopJob<std::vector<search::QueryHit>>(
-        ctx(), kj::mv(op), context, [=]() { return index->Query(text, o); }, fill);
+    return Job<std::vector<search::QueryHit>>(
+        context, [=]() { return index->Query(text, o); }, fill);
   }
 
   kj::Promise<void> index(IndexContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.index");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto root = PathParam(p.getPath());
-    if (op->call.Fail(results, root.status())) return kj::READY_NOW;
+    if (call.Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
     if (force && !conn_->is_admin) {
-      op->call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
+      call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
       return kj::READY_NOW;
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
       auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, *root, false, false);
-      if (op->call.Fail(results, st.status())) return kj::READY_NOW;
+      if (call.Fail(results, st.status())) return kj::READY_NOW;
     }
     auto progress = std::make_shared<ProgressState>();
     auto state = std::make_shared<Status>();
@@ -249,20 +245,19 @@ class SearchImpl final : public rpc::Search::Server {
     if (p.hasProgress() && ctx().timer != nullptr)
       work = work.exclusiveJoin(Pump(*ctx().timer, p.getProgress(), progress, 0));
     return work
-        .then([context, state, raw = op.get()]() mutable {
+        .then([context, state, call = &call, &ctx = ctx()]() mutable {
           auto results = context.getResults();
-          if (raw->call.Fail(results, *state)) return;
-          auto stats = raw->conn->ctx->indexer->Stats();
-          if (raw->call.Fail(results, stats.status())) return;
-          FillStatus(results.initStatus(), *stats, raw->conn->ctx->semantic_provider);
-        })
-        .attach(kj::mv(op));
+          if (call->Fail(results, *state)) return;
+          auto stats = ctx.indexer->Stats();
+          if (call->Fail(results, stats.status())) return;
+          FillStatus(results.initStatus(), *stats, ctx.semantic_provider);
+        });
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    Call call(*conn_, "search.status");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto stats = ctx().indexer->Stats();
     if (call.Fail(results, stats.status())) return kj::READY_NOW;
     FillStatus(results.initStatus(), *stats, ctx().semantic_provider);
@@ -270,9 +265,9 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> setPathContext(SetPathContextContext context) override {
-    Call call(*conn_, "search.setPathContext");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto path = PathParam(p.getPath());
     if (call.Fail(results, path.status())) return kj::READY_NOW;
@@ -287,9 +282,9 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> listPathContexts(ListPathContextsContext context) override {
-    Call call(*conn_, "search.listPathContexts");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto all = ctx().search->ListPathContexts();
     if (call.Fail(results, all.status())) return kj::READY_NOW;
     std::vector<search::PathContext> shown;
@@ -305,9 +300,9 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> deletePathContext(DeletePathContextContext context) override {
-    Call call(*conn_, "search.deletePathContext");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto path = PathParam(context.getParams().getPath());
     if (call.Fail(results, path.status())) return kj::READY_NOW;
     if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
@@ -316,14 +311,6 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
  private:
-  ServiceContext& ctx() { return *conn_->ctx; }
-
-  template <typename Results>
-  bool Off(Call& call, Results results) {
-    if (ctx().search != nullptr && ctx().indexer != nullptr) return false;
-    return call.Fail(results, Unavailable());
-  }
-
   // Null for admins (they see everything); else: may this session stat and
   // read the path? Safe to call from any thread.
   search::VisibleFn Visible() {
@@ -351,19 +338,12 @@ class SearchImpl final : public rpc::Search::Server {
     return Status::Ok();
   }
 
-  ConnPtr conn_;
 };
 
 }  // namespace
 
 kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn) {
   return kj::heap<SearchImpl>(std::move(conn));
-}
-
-std::vector<std::string> SearchMethodNames() {
-  return {"search.glob",   "search.grep",           "search.query",
-          "search.index",  "search.status",         "search.setPathContext",
-          "search.listPathContexts", "search.deletePathContext"};
 }
 
 }  // namespace nexus
