@@ -258,7 +258,7 @@ int Run(const DaemonOptions& o) {
     auto agent = MeshNodeAgent::Start(nc);
     if (!agent.ok()) return spdlog::error("mesh node: {}", agent.status().ToString()), kExitFailure;
     node = std::move(agent).value();
-    service.membership = node.get();
+    service.mesh.membership = node.get();
   }
 
   FuseContext ctx;

@@ -282,9 +282,9 @@ void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned t
 }
 
 void RebacPart::Fill(ServiceContext& ctx) {
-  ctx.rebac = engine_.get();
+  ctx.rebac.engine = engine_.get();
   ctx.identities = identities_.get();
-  ctx.audit = audit_.get();
+  ctx.rebac.audit = audit_.get();
   ctx.access = policy_.get();
   ctx.admin_subject = admin_subject_;
   ctx.mounts = mounts_.get();

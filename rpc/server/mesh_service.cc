@@ -107,7 +107,10 @@ class LeaseCalls : public Service<Iface> {
   using Service<Iface>::ctx;
   using Service<Iface>::Current;
   using Service<Iface>::Unavailable;
-  Director* director() { return ctx().mesh ? ctx().mesh->director() : nullptr; }
+  using Service<Iface>::Reply;
+  using Service<Iface>::Fail;
+  const MeshDeps& deps() { return ctx().mesh; }
+  Director* director() { return deps().office ? deps().office->director() : nullptr; }
   template <typename T, typename Context, typename Work, typename Fill>
   kj::Promise<void> Job(Context context, Work work, Fill fill) {
     return OffLoopJob<T>(ctx(), Current(), context, std::move(work), std::move(fill));
@@ -141,15 +144,13 @@ class LeaseCalls : public Service<Iface> {
   }
   template <typename Context>
   kj::Promise<void> DoExtend(Context context, std::function<Status()> extra) {
-    Call& call = Current();
     Director* d = director();
     if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken();
     double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
     if (ttl > 86400)
-      return call.Fail(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day")),
-             kj::READY_NOW;
+      return Reply(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day"));
     return Job<mesh::TimePoint>(context, [=]() -> Result<mesh::TimePoint> {
       NEXUS_RETURN_IF_ERROR(extra());
       return d->Extend(id, token, TtlOf(ttl));
@@ -191,15 +192,14 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   explicit MeshImpl(ConnPtr conn) : LeaseCalls(std::move(conn)) {}
 
   kj::Promise<void> status(StatusContext context) override {
-    Call& call = Current();
     auto r = context.getResults();
     Director* d = director();
-    MeshMembership* member = ctx().membership;
+    MeshMembership* member = deps().membership;
     r.setDirector(d != nullptr);
     if (d) {
       r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
       r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
-      r.setDirectorAddress(ctx().mesh->address());
+      r.setDirectorAddress(deps().office->address());
     }
     if (member) {
       MeshMemberInfo i = member->Current();
@@ -208,9 +208,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
       r.setFingerprint(i.fingerprint);
       if (i.joined) r.setDirectorAddress(i.director);
     }
-    if (!d && !member)
-      call.Fail(r, Require(ctx(), Feature::kMesh));
-    return kj::READY_NOW;
+    return Reply(r, d || member ? Status::Ok() : Require(ctx(), Feature::kMesh));
   }
 
   kj::Promise<void> nodes(NodesContext context) override {
@@ -240,13 +238,12 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> createTask(CreateTaskContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     Director* d = director();
     if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
     auto s = context.getParams().getSpec();
     auto trust = ParseTrust(std::string(s.getRequiredTrust()));
-    if (call.Fail(results, trust.status())) return kj::READY_NOW;
+    if (Fail(results, trust.status())) return kj::READY_NOW;
     mesh::TaskSpec spec;
     spec.name = s.getName();
     spec.command = s.getCommand();
@@ -273,12 +270,11 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> getTask(GetTaskContext context) override {
-    Call& call = Current();
     auto r = context.getResults();
     Director* d = director();
     if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
     auto t = d->GetTask(std::string(context.getParams().getId()));
-    if (call.Fail(r, t.status())) return kj::READY_NOW;
+    if (Fail(r, t.status())) return kj::READY_NOW;
     FillTask(r.initTask(), *t);
     return kj::READY_NOW;
   }
@@ -289,7 +285,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
     if (AdminOnly(results, "scheduling")) return kj::READY_NOW;
     std::string id = context.getParams().getId();
-    MeshOffice* office = ctx().mesh;
+    MeshOffice* office = deps().office;
     return Job<mesh::ScheduleSummary>(
         context,
         [d, id, office]() -> Result<mesh::ScheduleSummary> {
@@ -336,7 +332,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), checkpoint = p.getCheckpoint();
-    MeshOffice* office = ctx().mesh;
+    MeshOffice* office = deps().office;
     return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
       auto t = d->Migrate(id, token, checkpoint);
       if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
@@ -352,12 +348,11 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> result(ResultContext context) override {
-    Call& call = Current();
     auto r = context.getResults();
     Director* d = director();
     if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
     auto res = d->GetResult(std::string(context.getParams().getId()));
-    if (call.Fail(r, res.status())) return kj::READY_NOW;
+    if (Fail(r, res.status())) return kj::READY_NOW;
     auto b = r.initResult();
     b.setTaskId(res->task_id);
     b.setExitCode(res->exit_code);
@@ -398,7 +393,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
 
   kj::Promise<void> join(JoinContext context) override {
     auto results = context.getResults();
-    MeshMembership* member = ctx().membership;
+    MeshMembership* member = deps().membership;
     if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
     if (AdminOnly(results, "joining a mesh")) return kj::READY_NOW;
     auto p = context.getParams();
@@ -420,7 +415,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
     auto results = context.getResults();
-    MeshMembership* member = ctx().membership;
+    MeshMembership* member = deps().membership;
     if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
     if (AdminOnly(results, "rotating the node credential")) return kj::READY_NOW;
     return Job<MeshMemberInfo>(context, [member]() { return member->RotateCredential(); },
@@ -503,12 +498,11 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
   }
 
   kj::Promise<void> claim(ClaimContext context) override {
-    Call& call = Current();
     auto r = context.getResults();
     Director* d = director();
     if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
-    if (call.Fail(r, d->Authenticate(node_id_, credential_))) return kj::READY_NOW;
-    auto tasks = ctx().mesh->Claim(node_id_);
+    if (Fail(r, d->Authenticate(node_id_, credential_))) return kj::READY_NOW;
+    auto tasks = deps().office->Claim(node_id_);
     FillTasks(r.initTasks(tasks.size()), tasks);
     return kj::READY_NOW;
   }
@@ -563,7 +557,7 @@ kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
   auto p = context.getParams();
   std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
   int64_t capacity = p.getCapacity();
-  Director* d = ctx.mesh->director();
+  Director* d = ctx.mesh.office->director();
   std::string from = peer.address;
   Call& call = op->call;
   return OffLoopJob<mesh::NodeCredential>(
@@ -592,7 +586,7 @@ kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
   Call call(*conn, "nexus.meshNode");
   auto results = context.getResults();
   if (call.Fail(results, Require(ctx, Feature::kMeshDirector))) return kj::READY_NOW;
-  if (call.Fail(results, ctx.mesh->director()->Authenticate(id, cred))) return kj::READY_NOW;
+  if (call.Fail(results, ctx.mesh.office->director()->Authenticate(id, cred))) return kj::READY_NOW;
   results.setNode(kj::heap<MeshNodeImpl>(conn, id, cred));
   return kj::READY_NOW;
 }

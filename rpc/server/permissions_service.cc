@@ -209,7 +209,8 @@ struct AuditOut {
 template <typename Iface>
 class PermsService : public Service<Iface> {
  protected:
-  explicit PermsService(ConnPtr conn) : Service<Iface>(std::move(conn)), ctx_(*this->conn_->ctx) {}
+  explicit PermsService(ConnPtr conn)
+      : Service<Iface>(std::move(conn)), ctx_(*this->conn_->ctx), rebac_(ctx_.rebac) {}
   using Service<Iface>::conn_;
 
   // The subject this session acts as.
@@ -226,11 +227,12 @@ class PermsService : public Service<Iface> {
   // A refused request, in the audit log (when there is one).
   void RecordDenied(const std::string& operation, const std::string& object,
                     const std::string& reason) {
-    if (!ctx_.audit) return;
-    ctx_.audit->Record(AuditRecord{0, conn_->subject, operation, object, false, reason});
+    if (!rebac_.audit) return;
+    rebac_.audit->Record(AuditRecord{0, conn_->subject, operation, object, false, reason});
   }
 
   ServiceContext& ctx_;
+  const RebacDeps& rebac_;
 };
 
 class PermissionsImpl final : public PermsService<rpc::Permissions> {
@@ -238,7 +240,6 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   explicit PermissionsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
@@ -246,22 +247,21 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     uint32_t i = 0;
     for (auto t : p.getAdds()) {
       auto r = TupleFrom(t, "adds[" + std::to_string(i++) + "]");
-      if (call.Fail(results, r.status())) return kj::READY_NOW;
+      if (Fail(results, r.status())) return kj::READY_NOW;
       adds.push_back(std::move(r).value());
     }
     i = 0;
     for (auto t : p.getDeletes()) {
       auto r = TupleFrom(t, "deletes[" + std::to_string(i++) + "]");
-      if (call.Fail(results, r.status())) return kj::READY_NOW;
+      if (Fail(results, r.status())) return kj::READY_NOW;
       deletes.push_back(std::move(r).value());
     }
     if (adds.empty() && deletes.empty()) {
-      call.Fail(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
     }
     std::optional<uint64_t> expect;
     if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
-    RebacEngine* engine = ctx_.rebac;
+    RebacEngine* engine = rebac_.engine;
     std::string actor = Actor();
     return Job<uint64_t>(
         context,
@@ -270,30 +270,28 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> check(CheckContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
     auto a = Access::Parse(access);
-    if (call.Fail(results, a.status())) return kj::READY_NOW;
-    if (call.Fail(results, MayAsk("permissions.check", subject, object))) return kj::READY_NOW;
-    auto r = ctx_.rebac->Decide(subject, *a, object);
-    if (call.Fail(results, r.status())) return kj::READY_NOW;
+    if (Fail(results, a.status())) return kj::READY_NOW;
+    if (Fail(results, MayAsk("permissions.check", subject, object))) return kj::READY_NOW;
+    auto r = rebac_.engine->Decide(subject, *a, object);
+    if (Fail(results, r.status())) return kj::READY_NOW;
     results.setAllowed(*r);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> explain(ExplainContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
-    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (call.Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
-    auto e = ctx_.rebac->Explain(subject, access, object);
-    if (call.Fail(results, e.status())) return kj::READY_NOW;
+    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
+    auto e = rebac_.engine->Explain(subject, access, object);
+    if (Fail(results, e.status())) return kj::READY_NOW;
     auto b = results.initExplanation();
     b.setAllowed(e->allowed);
     b.setReason(e->allowed ? "" : ReasonText(e->reason));
@@ -306,7 +304,6 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
@@ -320,14 +317,14 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       out = *v;
       return Status::Ok();
     };
-    if (call.Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
-        call.Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
-        call.Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
+    if (Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
+        Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
+        Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
       return kj::READY_NOW;
     if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
     if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
     const size_t limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
-    RebacEngine* engine = ctx_.rebac;
+    RebacEngine* engine = rebac_.engine;
     const bool admin = conn_->is_admin;
     const std::string self = conn_->subject;
     return Job<ListOut>(
@@ -354,23 +351,22 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> listObjects(ListObjectsContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string access = p.getAccess(), subject = p.getSubject(), type_text = p.getObjectType();
-    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
     auto s = SubjectRef::Parse(subject);
-    if (call.Fail(results, s.status())) return kj::READY_NOW;
+    if (Fail(results, s.status())) return kj::READY_NOW;
     std::optional<ObjectType> type;
     if (!type_text.empty()) {
       auto t = ParseObjectType(type_text);
-      if (call.Fail(results, t.status())) return kj::READY_NOW;
+      if (Fail(results, t.status())) return kj::READY_NOW;
       type = *t;
     }
     // Someone else's objects: only those the caller manages.
     const bool filter = !conn_->is_admin && s->ToString() != conn_->subject;
-    RebacEngine* engine = ctx_.rebac;
+    RebacEngine* engine = rebac_.engine;
     const std::string self = conn_->subject;
     return Job<std::vector<std::string>>(
         context,
@@ -391,14 +387,13 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> expand(ExpandContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string access = p.getAccess(), object = p.getObject();
-    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (call.Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
-    RebacEngine* engine = ctx_.rebac;
+    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
+    RebacEngine* engine = rebac_.engine;
     return Job<Expansion>(
         context, [engine, access, object]() { return engine->Expand(access, object); },
         [](auto results, Expansion& e) {
@@ -412,18 +407,17 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> share(ShareContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     auto path = SharedPath(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    if (Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     auto role = Role(p.getRole());
-    if (call.Fail(results, role.status())) return kj::READY_NOW;
+    if (Fail(results, role.status())) return kj::READY_NOW;
     auto object = ObjectAt(*path);
-    if (call.Fail(results, object.status())) return kj::READY_NOW;
+    if (Fail(results, object.status())) return kj::READY_NOW;
     Tuple t;
     t.subject = std::move(subject).value();
     t.relation = *role;
@@ -432,13 +426,12 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     if (ttl > 0) {
       const UnixNanos now = DefaultClock().Now();
       if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
-        call.Fail(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
       }
       t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
     }
-    if (call.Fail(results, t.Validate())) return kj::READY_NOW;
-    RebacEngine* engine = ctx_.rebac;
+    if (Fail(results, t.Validate())) return kj::READY_NOW;
+    RebacEngine* engine = rebac_.engine;
     std::string actor = Actor();
     return Job<ShareOut>(
         context,
@@ -456,21 +449,20 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> unshare(UnshareContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     auto path = SharedPath(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    if (Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     std::set<Relation> roles = {Relation::kViewer, Relation::kEditor, Relation::kOwner};
     if (p.getRole().size()) {
       auto role = Role(p.getRole());
-      if (call.Fail(results, role.status())) return kj::READY_NOW;
+      if (Fail(results, role.status())) return kj::READY_NOW;
       roles = {*role};
     }
-    RebacEngine* engine = ctx_.rebac;
+    RebacEngine* engine = rebac_.engine;
     std::string actor = Actor();
     return Job<UnshareOut>(
         context,
@@ -492,20 +484,19 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> setPublic(SetPublicContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     auto path = SharedPath(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
-    RebacEngine* engine = ctx_.rebac;
+    if (Fail(results, path.status())) return kj::READY_NOW;
+    RebacEngine* engine = rebac_.engine;
     std::string actor = Actor();
     SubjectRef everyone;
     everyone.type = ObjectType::kUser;
     everyone.id = "*";
     if (p.getPublic()) {
       auto object = ObjectAt(*path);
-      if (call.Fail(results, object.status())) return kj::READY_NOW;
+      if (Fail(results, object.status())) return kj::READY_NOW;
       Tuple t;
       t.subject = everyone;
       t.relation = Relation::kViewer;
@@ -526,16 +517,15 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> bindIdentity(BindIdentityContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kIdentities) ||
         AdminOnly(results, "permissions.bindIdentity", "binding identities"))
       return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
-    if (call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     IdentityMap* ids = ctx_.identities;
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     const uid_t uid = p.getUid();
     std::string actor = Actor(), who = subject->ToString();
     return Job<Done>(
@@ -558,7 +548,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
         AdminOnly(results, "permissions.unbindIdentity", "unbinding identities"))
       return kj::READY_NOW;
     IdentityMap* ids = ctx_.identities;
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     const uid_t uid = context.getParams().getUid();
     std::string actor = Actor();
     return Job<Done>(
@@ -596,17 +586,16 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> auditList(AuditListContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kAudit) ||
         AdminOnly(results, "permissions.auditList", "reading the audit log"))
       return kj::READY_NOW;
     auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (call.Fail(results, f.status())) return kj::READY_NOW;
+    if (Fail(results, f.status())) return kj::READY_NOW;
     if (p.getDeniedOnly()) f->allowed = false;
     f->limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     return Job<AuditOut>(
         context,
         [audit, f = *f]() -> Result<AuditOut> {
@@ -631,7 +620,6 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   }
 
   kj::Promise<void> auditExport(AuditExportContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kAudit) ||
@@ -639,13 +627,12 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       return kj::READY_NOW;
     std::string format = p.getFormat();
     if (format != "jsonl" && format != "csv") {
-      call.Fail(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
     }
     auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (call.Fail(results, f.status())) return kj::READY_NOW;
+    if (Fail(results, f.status())) return kj::READY_NOW;
     f->limit = SIZE_MAX;
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     return Job<std::string>(
         context,
         [audit, f = *f, format]() -> Result<std::string> {
@@ -666,10 +653,10 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   kj::Promise<void> info(InfoContext context) override {
     auto results = context.getResults();
     if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    results.setRevision(ctx_.rebac->revision());
-    results.setTuples(ctx_.rebac->tuple_count());
-    results.setCacheHits(ctx_.rebac->cache_hits());
-    results.setCacheMisses(ctx_.rebac->cache_misses());
+    results.setRevision(rebac_.engine->revision());
+    results.setTuples(rebac_.engine->tuple_count());
+    results.setCacheHits(rebac_.engine->cache_hits());
+    results.setCacheMisses(rebac_.engine->cache_misses());
     return kj::READY_NOW;
   }
 
@@ -711,7 +698,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     if (conn_->is_admin) return Status::Ok();
     auto o = ObjectRef::Parse(object);
     if (!o.ok()) return o.status();
-    auto manages = ctx_.rebac->Decide(conn_->subject, Access::Of(Permission::kManage), object);
+    auto manages = rebac_.engine->Decide(conn_->subject, Access::Of(Permission::kManage), object);
     if (manages.ok() && *manages) return Status::Ok();
     std::string reason = conn_->subject + " may ask only about itself or about objects it manages, "
                          "and does not manage " + object;
@@ -774,24 +761,22 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
   explicit MountsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> add(AddContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kMounts) ||
         AdminOnly(results, "mounts.add", "adding mounts"))
       return kj::READY_NOW;
     auto mnt = HostPath(p.getMountpoint());
-    if (call.Fail(results, mnt.status())) return kj::READY_NOW;
+    if (Fail(results, mnt.status())) return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
-    if (call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     std::string root = p.getRoot();
     if (root.empty()) root = "/";
     if (root[0] != '/') {
-      call.Fail(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
     }
     auto norm = PathFiles::Normalize(root);
-    if (call.Fail(results, norm.status())) return kj::READY_NOW;
+    if (Fail(results, norm.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor(), who = subject->ToString();
     const bool cache_names = p.getCacheNames();
@@ -817,13 +802,12 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
   }
 
   kj::Promise<void> remove(RemoveContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kMounts) ||
         AdminOnly(results, "mounts.remove", "removing mounts"))
       return kj::READY_NOW;
     auto mnt = HostPath(context.getParams().getMountpoint());
-    if (call.Fail(results, mnt.status())) return kj::READY_NOW;
+    if (Fail(results, mnt.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
     std::string actor = Actor();
     return Job<Done>(

@@ -34,7 +34,6 @@ using search::QueryMode;
 constexpr size_t kMaxReplyBytes = 48u << 20;
 constexpr size_t kMaxGrepMatches = 1'000'000;
 constexpr size_t kMaxQueryLimit = 1000;
-constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
 // "" -> "/", else the normalized absolute path.
 Result<std::string> PathParam(capnp::Text::Reader p) {
@@ -54,47 +53,27 @@ void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s,
   b.setSemantic(semantic);
 }
 
-// Where an off-loop bulk pass reports, read by the loop's progress pump.
+// Where an off-loop bulk pass reports, read by PumpProgress.
 struct ProgressState {
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> total{0};
-  std::atomic<uint64_t> seq{0};  // bumped on every report
 };
-
-// Sends the latest (done, total) to `sink` whenever it changed, every
-// kProgressInterval, until cancelled by the work it reports on.
-kj::Promise<void> Pump(kj::Timer& timer, rpc::Progress::Client sink,
-                       std::shared_ptr<ProgressState> progress, uint64_t sent_seq) {
-  return timer.afterDelay(kProgressInterval)
-      .then([&timer, sink, progress, sent_seq]() mutable -> kj::Promise<void> {
-        uint64_t seq = progress->seq.load();
-        if (seq == sent_seq) return Pump(timer, sink, progress, sent_seq);
-        auto req = sink.updateRequest();
-        req.setDone(progress->done.load());
-        req.setTotal(progress->total.load());
-        req.setWhat("files");
-        return req.send().ignoreResult().then(
-            [&timer, sink, progress, seq]() mutable { return Pump(timer, sink, progress, seq); },
-            [](kj::Exception&&) {});  // the client stopped listening: keep working
-      });
-}
 
 class SearchImpl final : public Service<rpc::Search> {
  public:
   explicit SearchImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> glob(GlobContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (call.Fail(results, under.status())) return kj::READY_NOW;
+    if (Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
-      return call.Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "empty glob pattern"));
     const size_t limit = p.getLimit();
-    auto* index = ctx().search;
+    auto* index = deps().index;
     auto visible = Visible();
     std::string root = *under;
     return Job<std::vector<std::string>>(
@@ -114,15 +93,14 @@ class SearchImpl final : public Service<rpc::Search> {
   }
 
   kj::Promise<void> grep(GrepContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (call.Fail(results, under.status())) return kj::READY_NOW;
+    if (Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
-      return call.Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "empty grep pattern"));
     search::GrepOptions o;
     o.ignore_case = p.getIgnoreCase();
     o.fixed_string = p.getFixed();
@@ -130,7 +108,7 @@ class SearchImpl final : public Service<rpc::Search> {
     const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
     o.max_results = limit + 1;  // one more tells the reply was truncated
     o.visible = Visible();
-    auto* indexer = ctx().indexer;
+    auto* indexer = deps().indexer;
     std::string root = *under;
     return Job<std::vector<search::GrepMatch>>(
         context,
@@ -152,12 +130,11 @@ class SearchImpl final : public Service<rpc::Search> {
   }
 
   kj::Promise<void> query(QueryContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto under = PathParam(p.getPath());
-    if (call.Fail(results, under.status())) return kj::READY_NOW;
+    if (Fail(results, under.status())) return kj::READY_NOW;
     search::QueryOptions o;
     o.path_prefix = *under;
     switch (p.getMode()) {
@@ -165,18 +142,16 @@ class SearchImpl final : public Service<rpc::Search> {
       case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
       case rpc::Search::Mode::HYBRID: o.mode = QueryMode::kHybrid; break;
       default:
-        call.Fail(results, Status::Error(EINVAL, "unknown query mode"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "unknown query mode"));
     }
     if (p.getLimit() > kMaxQueryLimit) {
-      call.Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "limit must be at most 1000"));
     }
     o.limit = p.getLimit() ? p.getLimit() : 10;
     o.visible = Visible();
     std::string text = p.getText();
-    const bool no_provider = ctx().semantic_provider.empty();
-    auto* index = ctx().search;
+    const bool no_provider = deps().semantic_provider.empty();
+    auto* index = deps().index;
     auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
       bool degraded = mode != QueryMode::kKeyword && no_provider;
       auto list = results.initHits(hits.size());
@@ -200,7 +175,7 @@ class SearchImpl final : public Service<rpc::Search> {
     // an embedding provider, so it leaves the loop.
     if (o.mode == QueryMode::kKeyword || no_provider) {
       auto hits = index->Query(text, o);
-      if (!call.Fail(results, hits.status())) fill(results, *hits);
+      if (!Fail(results, hits.status())) fill(results, *hits);
       return kj::READY_NOW;
     }
     return Job<std::vector<search::QueryHit>>(
@@ -213,26 +188,24 @@ class SearchImpl final : public Service<rpc::Search> {
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto root = PathParam(p.getPath());
-    if (call.Fail(results, root.status())) return kj::READY_NOW;
+    if (Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
     if (force && !conn_->is_admin) {
-      call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
       auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, *root, false, false);
-      if (call.Fail(results, st.status())) return kj::READY_NOW;
+      if (Fail(results, st.status())) return kj::READY_NOW;
     }
     auto progress = std::make_shared<ProgressState>();
     auto state = std::make_shared<Status>();
-    auto* indexer = ctx().indexer;
-    auto* idx = ctx().search;
+    auto* indexer = deps().indexer;
+    auto* idx = deps().index;
     std::string path = *root;
     auto report = [progress](size_t done, size_t total) {
       progress->done = done;
       progress->total = total;
-      ++progress->seq;
     };
     kj::Promise<void> work = RunOffLoop(ctx(), [=]() {
       if (force && path == "/")
@@ -243,50 +216,48 @@ class SearchImpl final : public Service<rpc::Search> {
         *state = indexer->IndexPath(path, report);
     });
     if (p.hasProgress() && ctx().timer != nullptr)
-      work = work.exclusiveJoin(Pump(*ctx().timer, p.getProgress(), progress, 0));
+      work = work.exclusiveJoin(PumpProgress(
+          *ctx().timer, p.getProgress(),
+          [progress] { return std::make_pair(progress->done.load(), progress->total.load()); },
+          "files"));
     return work
-        .then([context, state, call = &call, &ctx = ctx()]() mutable {
+        .then([context, state, call = &call, &deps = deps()]() mutable {
           auto results = context.getResults();
           if (call->Fail(results, *state)) return;
-          auto stats = ctx.indexer->Stats();
+          auto stats = deps.indexer->Stats();
           if (call->Fail(results, stats.status())) return;
-          FillStatus(results.initStatus(), *stats, ctx.semantic_provider);
+          FillStatus(results.initStatus(), *stats, deps.semantic_provider);
         });
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto stats = ctx().indexer->Stats();
-    if (call.Fail(results, stats.status())) return kj::READY_NOW;
-    FillStatus(results.initStatus(), *stats, ctx().semantic_provider);
+    auto stats = deps().indexer->Stats();
+    if (Fail(results, stats.status())) return kj::READY_NOW;
+    FillStatus(results.initStatus(), *stats, deps().semantic_provider);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> setPathContext(SetPathContextContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
     auto path = PathParam(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    if (Fail(results, path.status())) return kj::READY_NOW;
     std::string description = p.getDescription();
     if (description.empty()) {
-      call.Fail(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
     }
-    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
-    call.Fail(results, ctx().search->SetPathContext(*path, description));
-    return kj::READY_NOW;
+    if (Fail(results, MayWrite(*path))) return kj::READY_NOW;
+    return Reply(results, deps().index->SetPathContext(*path, description));
   }
 
   kj::Promise<void> listPathContexts(ListPathContextsContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto all = ctx().search->ListPathContexts();
-    if (call.Fail(results, all.status())) return kj::READY_NOW;
+    auto all = deps().index->ListPathContexts();
+    if (Fail(results, all.status())) return kj::READY_NOW;
     std::vector<search::PathContext> shown;
     auto visible = Visible();
     for (auto& c : *all)
@@ -300,17 +271,16 @@ class SearchImpl final : public Service<rpc::Search> {
   }
 
   kj::Promise<void> deletePathContext(DeletePathContextContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto path = PathParam(context.getParams().getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
-    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
-    call.Fail(results, ctx().search->DeletePathContext(*path));
-    return kj::READY_NOW;
+    if (Fail(results, path.status())) return kj::READY_NOW;
+    if (Fail(results, MayWrite(*path))) return kj::READY_NOW;
+    return Reply(results, deps().index->DeletePathContext(*path));
   }
 
  private:
+  const SearchDeps& deps() const { return ctx().search; }
   // Null for admins (they see everything); else: may this session stat and
   // read the path? Safe to call from any thread.
   search::VisibleFn Visible() {

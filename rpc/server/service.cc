@@ -70,9 +70,9 @@ rpc::Identity::Scope ScopeOf(KeyScope s) {
 // The latest version number of a regular file, 0 when versioning is off or
 // it has none.
 uint32_t VersionOf(const ServiceContext& ctx, const PathStat& ps) {
-  if (!ctx.versions || !ps.attr.IsReg()) return 0;
+  if (!ctx.versions.store || !ps.attr.IsReg()) return 0;
   versions::ZonePath zp = versions::SplitNamespacePath(ps.path);
-  auto n = ctx.versions->LatestNumber(zp.zone, zp.path);
+  auto n = ctx.versions.store->LatestNumber(zp.zone, zp.path);
   return n.ok() ? *n : 0;
 }
 
@@ -150,12 +150,11 @@ class ByteSinkImpl final : public Service<rpc::ByteSink> {
   }
 
   kj::Promise<void> done(DoneContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    if (!writer_) return call.Fail(results, Status::Error(EBADF, "stream already finished")), kj::READY_NOW;
+    if (!writer_) return Reply(results, Status::Error(EBADF, "stream already finished"));
     auto attr = writer_->Finish();
     writer_.reset();
-    if (call.Fail(results, status_) || call.Fail(results, attr.status())) return kj::READY_NOW;
+    if (Fail(results, status_) || Fail(results, attr.status())) return kj::READY_NOW;
     PathStat ps;
     ps.attr = *attr;
     FillStat(results.initStat(), ps);
@@ -172,7 +171,6 @@ class FilesImpl final : public Service<rpc::Files> {
   explicit FilesImpl(ConnPtr conn) : Service(std::move(conn)), files_(*conn_->ctx->files) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     WriteOptions o;
     o.truncate = p.getTruncate();
@@ -181,21 +179,20 @@ class FilesImpl final : public Service<rpc::Files> {
     o.create_parents = p.getCreateParents();
     auto attr = files_.Write(conn_->actor, p.getPath(), AsView(p.getData()), o);
     auto results = context.getResults();
-    if (call.Fail(results, attr.status())) return kj::READY_NOW;
+    if (Fail(results, attr.status())) return kj::READY_NOW;
     auto st = files_.Stat(conn_->actor, p.getPath(), true);
-    if (call.Fail(results, st.status())) return kj::READY_NOW;
+    if (Fail(results, st.status())) return kj::READY_NOW;
     FillStat(results.initStat(), *st);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> read(ReadContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     uint64_t size = 0;
     auto data = files_.Read(conn_->actor, p.getPath(), p.getOffset(), p.getLength(),
                             conn_->ctx->limits.max_read_bytes, &size);
     auto results = context.getResults();
-    if (call.Fail(results, data.status())) return kj::READY_NOW;
+    if (Fail(results, data.status())) return kj::READY_NOW;
     results.setData(AsBytes(*data));
     results.setSize(size);
     return kj::READY_NOW;
@@ -225,11 +222,10 @@ class FilesImpl final : public Service<rpc::Files> {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto entries = files_.List(conn_->actor, p.getPath(), p.getLong());
     auto results = context.getResults();
-    if (call.Fail(results, entries.status())) return kj::READY_NOW;
+    if (Fail(results, entries.status())) return kj::READY_NOW;
     auto out = results.initEntries(entries->size());
     for (size_t i = 0; i < entries->size(); ++i) {
       const PathStat& e = (*entries)[i];
@@ -240,17 +236,13 @@ class FilesImpl final : public Service<rpc::Files> {
   }
 
   kj::Promise<void> mkdir(MkdirContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     mode_t mode = p.getMode() ? p.getMode() : 0755;
-    call.Fail(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
-    return kj::READY_NOW;
+    return Reply(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
   }
 
   kj::Promise<void> rmdir(RmdirContext context) override {
-    Call& call = Current();
-    call.Fail(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
-    return kj::READY_NOW;
+    return Reply(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
   }
 
   kj::Promise<void> renameBatch(RenameBatchContext context) override {
@@ -302,11 +294,10 @@ class FilesImpl final : public Service<rpc::Files> {
         items[i].st = r.status();
       }
       if (!items[i].st.ok() && p.getAtomic()) {
-        call.Fail(results, items[i].st);
-        return kj::READY_NOW;
+        return Reply(results, items[i].st);
       }
       if (total > kMaxBulkBytes) {
-        call.Fail(results, Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
+        Fail(results, Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
         return kj::READY_NOW;
       }
     }
@@ -323,13 +314,12 @@ class FilesImpl final : public Service<rpc::Files> {
   }
 
   kj::Promise<void> writeStream(WriteStreamContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     WriteOptions o;
     o.create_parents = p.getCreateParents();
     auto w = files_.OpenWriter(conn_->actor, p.getPath(), o);
     auto results = context.getResults();
-    if (call.Fail(results, w.status())) return kj::READY_NOW;
+    if (Fail(results, w.status())) return kj::READY_NOW;
     results.setSink(kj::heap<ByteSinkImpl>(conn_, std::move(w).value()));
     return kj::READY_NOW;
   }
@@ -345,36 +335,31 @@ class LocksImpl final : public Service<rpc::Locks> {
   explicit LocksImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> acquire(AcquireContext context) override {
-    Call* call = &Current();
     if (Unavailable(context.getResults(), Feature::kLocks)) return kj::READY_NOW;
     auto p = context.getParams();
     double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : kDefaultLockTtlS;
     double wait = p.getWaitSeconds();
     auto results = context.getResults();
     if (ttl > kMaxLockTtlS || wait < 0 || wait > kMaxLockWaitS || p.getTtlSeconds() < 0) {
-      call->Fail(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
     }
     auto path = PathFiles::Normalize(p.getPath());
-    if (call->Fail(results, path.status())) return kj::READY_NOW;
+    if (Fail(results, path.status())) return kj::READY_NOW;
     // deadline 0: do not wait.
     int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
     return TryAcquire(context, *path, static_cast<int64_t>(ttl * 1e9), deadline);
   }
 
   kj::Promise<void> release(ReleaseContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kLocks)) return kj::READY_NOW;
     if (p.getForce() && !conn_->is_admin) {
-      call.Fail(results, Status::Error(EACCES, "lock release --force is for admins only"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EACCES, "lock release --force is for admins only"));
     }
     auto path = PathFiles::Normalize(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
-    call.Fail(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), DefaultClock().Now()));
-    return kj::READY_NOW;
+    if (Fail(results, path.status())) return kj::READY_NOW;
+    return Reply(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), DefaultClock().Now()));
   }
 
   kj::Promise<void> info(InfoContext context) override {
@@ -430,10 +415,9 @@ class AdminImpl final : public Service<rpc::Admin> {
   explicit AdminImpl(ConnPtr conn) : Service(std::move(conn)), keys_(*conn_->ctx->keys) {}
 
   kj::Promise<void> createUser(CreateUserContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     UserRecord u;
     u.name = p.getName();
     u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
@@ -441,7 +425,7 @@ class AdminImpl final : public Service<rpc::Admin> {
     u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
     u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
     auto r = keys_.CreateUser(u, static_cast<int>(p.getExpiresDays()));
-    if (call.Fail(results, r.status())) return kj::READY_NOW;
+    if (Fail(results, r.status())) return kj::READY_NOW;
     spdlog::info("admin {}: created {} {}", conn_->subject, r->first.Subject(),
                  r->first.is_admin ? "(admin)" : "");
     FillUser(results.initUser(), r->first);
@@ -450,36 +434,33 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> createKey(CreateKeyContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     auto k = keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays()));
-    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    if (Fail(results, k.status())) return kj::READY_NOW;
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> listUsers(ListUsersContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     auto users = keys_.ListUsers();
-    if (call.Fail(results, users.status())) return kj::READY_NOW;
+    if (Fail(results, users.status())) return kj::READY_NOW;
     auto out = results.initUsers(users->size());
     for (size_t i = 0; i < users->size(); ++i) FillUser(out[i], (*users)[i]);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> getUser(GetUserContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     std::string name = context.getParams().getName();
     auto u = keys_.GetUser(name);
-    if (call.Fail(results, u.status())) return kj::READY_NOW;
+    if (Fail(results, u.status())) return kj::READY_NOW;
     auto keys = keys_.ListKeys(name);
-    if (call.Fail(results, keys.status())) return kj::READY_NOW;
+    if (Fail(results, keys.status())) return kj::READY_NOW;
     FillUser(results.initUser(), *u);
     auto out = results.initKeys(keys->size());
     for (size_t i = 0; i < keys->size(); ++i) FillKey(out[i], (*keys)[i]);
@@ -487,40 +468,36 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> revokeKey(RevokeKeyContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     std::string id = context.getParams().getKeyId();
-    if (!call.Fail(results, keys_.RevokeKey(id)))
+    if (!Fail(results, keys_.RevokeKey(id)))
       spdlog::info("admin {}: revoked key {}", conn_->subject, id);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> updateKey(UpdateKeyContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     std::optional<std::string> name;
     if (p.hasName() && p.getName().size()) name = std::string(p.getName());
     auto k = keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()),
                              p.getClearExpiry());
-    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    if (Fail(results, k.status())) return kj::READY_NOW;
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> setKeyEntitlements(SetKeyEntitlementsContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     if (p.getHourlyTaskQuota() > 1'000'000)
-      return call.Fail(results, Status::Error(EINVAL, "an hourly quota is at most 1000000")),
-             kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "an hourly quota is at most 1000000"));
     auto k = keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
                                    static_cast<int>(p.getHourlyTaskQuota()));
-    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    if (Fail(results, k.status())) return kj::READY_NOW;
     spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->subject, k->id,
                  k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
     FillKey(results.initKey(), *k);
@@ -528,9 +505,8 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> shutdown(ShutdownContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     spdlog::info("admin {}: shutdown requested over the control socket", conn_->subject);
     auto stop = conn_->ctx->request_shutdown;
     if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
@@ -539,9 +515,9 @@ class AdminImpl final : public Service<rpc::Admin> {
 
  private:
   template <typename Results>
-  bool Denied(Call& call, Results results) {
+  bool Denied(Results results) {
     if (conn_->is_admin) return false;
-    return call.Fail(results, Status::Error(EACCES, conn_->subject + " is not an admin"));
+    return Fail(results, Status::Error(EACCES, conn_->subject + " is not an admin"));
   }
 
   KeyStore& keys_;
@@ -763,36 +739,55 @@ kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
   return kj::mv(paf.promise);
 }
 
+kj::Promise<void> PumpProgress(kj::Timer& timer, rpc::Progress::Client sink, ProgressFn read,
+                               std::string what, std::pair<uint64_t, uint64_t> sent) {
+  return timer.afterDelay(200 * kj::MILLISECONDS)
+      .then([&timer, sink, read = std::move(read), what = std::move(what),
+             sent]() mutable -> kj::Promise<void> {
+        auto now = read();
+        if (now == sent) return PumpProgress(timer, sink, std::move(read), std::move(what), sent);
+        auto req = sink.updateRequest();
+        req.setDone(now.first);
+        req.setTotal(now.second);
+        req.setWhat(what);
+        return req.send().ignoreResult().then(
+            [&timer, sink, read, what, now]() mutable {
+              return PumpProgress(timer, sink, std::move(read), std::move(what), now);
+            },
+            [](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
+      });
+}
+
 Status Require(const ServiceContext& ctx, Feature f) {
   switch (f) {
     case Feature::kLocks:
       if (ctx.locks) return Status::Ok();
       return Unavailable("locks", "locks are switched off in this daemon's profile");
     case Feature::kVersions:
-      if (ctx.versions) return Status::Ok();
+      if (ctx.versions.store) return Status::Ok();
       return Unavailable("versions", "versioning is off in this daemon's profile/config");
     case Feature::kSearch:
-      if (ctx.search && ctx.indexer) return Status::Ok();
+      if (ctx.search.index && ctx.search.indexer) return Status::Ok();
       return Unavailable("search", "search is not enabled in this daemon");
     case Feature::kRebac:
-      if (ctx.rebac) return Status::Ok();
+      if (ctx.rebac.engine) return Status::Ok();
       return Unavailable("rebac", "ReBAC is not enabled in this daemon");
     case Feature::kIdentities:
       if (ctx.identities) return Status::Ok();
       return Unavailable("rebac", "identity bindings are not available in this daemon "
                                   "(they come with ReBAC)");
     case Feature::kAudit:
-      if (ctx.audit) return Status::Ok();
+      if (ctx.rebac.audit) return Status::Ok();
       return Unavailable("audit", "the audit log is not available in this daemon "
                                   "(it comes with ReBAC)");
     case Feature::kMounts:
       if (ctx.mounts) return Status::Ok();
       return Unavailable("mounts", "per-subject mounts are not available in this daemon");
     case Feature::kMeshDirector:
-      if (ctx.mesh) return Status::Ok();
+      if (ctx.mesh.office) return Status::Ok();
       return Unavailable("mesh", "this daemon is not a mesh director (start it with --director)");
     case Feature::kMesh:
-      if (ctx.membership) return Status::Ok();
+      if (ctx.mesh.membership) return Status::Ok();
       return Unavailable("mesh", "the mesh feature is off in this daemon");
   }
   return Status::Error(EINVAL, "unknown feature");

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fs/access_policy.h"
@@ -125,6 +126,14 @@ kj::Promise<void> OffLoopJob(ServiceContext& ctx, Call& call, Context context, W
   });
 }
 
+// (done, total) of a long call, read by PumpProgress on the loop.
+using ProgressFn = std::function<std::pair<uint64_t, uint64_t>()>;
+// Sends `read()` to `sink` as `what` every 200 ms while it changed, until
+// cancelled by the work it reports on (exclusiveJoin it with the work). A
+// client that stops listening is no longer told; the work goes on.
+kj::Promise<void> PumpProgress(kj::Timer& timer, rpc::Progress::Client sink, ProgressFn read,
+                               std::string what, std::pair<uint64_t, uint64_t> sent = {0, 0});
+
 // What Service<> does around every call (service.cc): the in-flight limit
 // (refused with the typed `resourceExhausted` Error where the method's
 // results have an `error`, else with an exception), then `dispatch` with
@@ -166,6 +175,17 @@ class Service : public Iface::Server {
   template <typename Results>
   bool Unavailable(Results results, Feature f) {
     return Current().Fail(results, Require(ctx(), f));
+  }
+  // Fills the current call's error from `st` when not OK; true when it did.
+  template <typename Results>
+  bool Fail(Results results, const Status& st) {
+    return Current().Fail(results, st);
+  }
+  // Ends a method that finished on the loop: `st`, when not OK, is its error.
+  template <typename Results>
+  kj::Promise<void> Reply(Results results, const Status& st) {
+    Current().Fail(results, st);
+    return kj::READY_NOW;
   }
   // Fails the current call unless the session is an admin; true when it did.
   template <typename Results>

@@ -32,7 +32,6 @@ namespace {
 using versions::NamespacePath;
 using versions::SplitNamespacePath;
 
-constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
 // A job's result when it has no value.
 struct Done {};
@@ -210,39 +209,18 @@ class PathTreeWriter final : public versions::TreeWriter {
   std::vector<Deferred> deferred_;
 };
 
-// Sends the restore's progress every kProgressInterval while it changes.
-// Runs on the loop; never fails (a client that cannot take reports gets no
-// more of them).
-kj::Promise<void> ReportProgress(rpc::Progress::Client progress,
-                                 std::shared_ptr<RestoreProgress> state, kj::Timer& timer,
-                                 uint64_t last) {
-  return timer.afterDelay(kProgressInterval).then([progress, state, &timer, last]() mutable -> kj::Promise<void> {
-    uint64_t done = state->Done();
-    if (done == last) return ReportProgress(kj::mv(progress), kj::mv(state), timer, last);
-    auto req = progress.updateRequest();
-    req.setDone(done);
-    req.setTotal(0);
-    req.setWhat("files written or removed");
-    return req.send().ignoreResult().then(
-        [progress, state, &timer, done]() mutable {
-          return ReportProgress(kj::mv(progress), kj::mv(state), timer, done);
-        },
-        [](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
-  });
-}
-
 class VersionsImpl final : public Service<rpc::Versions> {
  public:
   explicit VersionsImpl(ConnPtr conn)
-      : Service(std::move(conn)), ctx_(*conn_->ctx), files_(*ctx_.files), store_(ctx_.versions) {}
+      : Service(std::move(conn)), ctx_(*conn_->ctx), deps_(ctx_.versions), files_(*ctx_.files),
+        store_(deps_.store) {}
 
   kj::Promise<void> history(HistoryContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    auto t = Readable(call, results, context.getParams().getPath());
+    auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
     auto h = store_->History(t->zone, t->path);
-    if (call.Fail(results, InNamespace(*t, h.status()))) return kj::READY_NOW;
+    if (Fail(results, InNamespace(*t, h.status()))) return kj::READY_NOW;
     results.setPath(NamespacePath(h->zone, h->path));
     results.setDeleted(h->deleted);
     auto out = results.initVersions(h->versions.size());
@@ -251,11 +229,10 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> get(GetContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(call, results, p.getPath());
-    if (!t || BadVersion(call, results, p.getVersion())) return kj::READY_NOW;
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
     struct Piece {
       versions::Version version;
       std::string data;
@@ -286,11 +263,10 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> diff(DiffContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(call, results, p.getPath());
-    if (!t || BadVersion(call, results, p.getV1()) || BadVersion(call, results, p.getV2()))
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getV1()) || BadVersion(results, p.getV2()))
       return kj::READY_NOW;
     const uint32_t a = p.getV1(), b = p.getV2();
     const versions::DiffMode mode =
@@ -308,12 +284,11 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> rollback(RollbackContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(call, results, p.getPath());
-    if (!t || BadVersion(call, results, p.getVersion())) return kj::READY_NOW;
-    if (!conn_->is_admin && call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
+    if (!conn_->is_admin && Fail(results, MayWrite(*t))) return kj::READY_NOW;
     const uint32_t n = p.getVersion();
     return WriteBackJob(context, *t, false,
                         [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
@@ -326,11 +301,10 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> restore(RestoreContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
-    auto t = Readable(call, results, context.getParams().getPath());
+    auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
-    if (!conn_->is_admin && call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    if (!conn_->is_admin && Fail(results, MayWrite(*t))) return kj::READY_NOW;
     return WriteBackJob(context, *t, true,
                         [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
                           return s.Restore(t.zone, t.path, who);
@@ -343,7 +317,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
   kj::Promise<void> stats(StatsContext context) override {
     if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<std::pair<versions::StoreStats, uint64_t>>(
         context,
         [store, recorder]() -> Result<std::pair<versions::StoreStats, uint64_t>> {
@@ -366,7 +340,6 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> gc(GcContext context) override {
-    Call& call = Current();
     auto p = context.getParams();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions gc"))
@@ -376,17 +349,16 @@ class VersionsImpl final : public Service<rpc::Versions> {
       policy.keep_versions = p.getKeepVersions();
       policy.keep_days = p.getKeepDays();
       if (policy.keep_versions == 0) {
-        call.Fail(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
       }
     } else {
-      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : ctx_.gc_keep_versions;
-      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : ctx_.gc_keep_days;
+      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : deps_.gc_keep_versions;
+      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : deps_.gc_keep_days;
     }
     spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject,
                  policy.keep_versions, policy.keep_days);
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<versions::GcResult>(
         context,
         [store, recorder, policy]() -> Result<versions::GcResult> {
@@ -403,25 +375,23 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> export_(ExportContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions export"))
       return kj::READY_NOW;
     std::string text = context.getParams().getDest();
     if (text.empty() || text[0] != '/') {
-      call.Fail(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
     }
     auto dest = PathFiles::Normalize(text);
-    if (call.Fail(results, dest.status())) return kj::READY_NOW;
+    if (Fail(results, dest.status())) return kj::READY_NOW;
     const std::string& mnt = ctx_.info ? ctx_.info->mountpoint : std::string();
     if (!mnt.empty() && (*dest == mnt || dest->rfind(mnt + "/", 0) == 0 || mnt.rfind(*dest + "/", 0) == 0)) {
-      call.Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
+      Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
       return kj::READY_NOW;
     }
     spdlog::info("{}: versions export to {}", conn_->subject, *dest);
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<Done>(
         context,
         [store, recorder, dest = *dest]() -> Result<Done> {
@@ -439,7 +409,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
     for (auto z : p.getZones()) zones.emplace_back(z);
     std::string description = p.getDescription();
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<versions::SnapshotInfo>(
         context,
         [store, recorder, zones, description]() -> Result<versions::SnapshotInfo> {
@@ -454,11 +424,10 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   kj::Promise<void> listSnapshots(ListSnapshotsContext context) override {
-    Call& call = Current();
     auto results = context.getResults();
     if (Unavailable(results, Feature::kVersions)) return kj::READY_NOW;
     auto list = store_->ListSnapshots();
-    if (call.Fail(results, list.status())) return kj::READY_NOW;
+    if (Fail(results, list.status())) return kj::READY_NOW;
     auto out = results.initSnapshots(list->size());
     for (size_t i = 0; i < list->size(); ++i) FillSnapshot(out[i], (*list)[i]);
     return kj::READY_NOW;
@@ -526,7 +495,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
     spdlog::info("{}: restoring snapshot {}", conn_->subject, id);
     auto progress = std::make_shared<RestoreProgress>();
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     PathFiles* files = &files_;
     Actor actor = RootActor(conn_->peer.pid);
     auto job = Job<std::string>(
@@ -548,7 +517,8 @@ class VersionsImpl final : public Service<rpc::Versions> {
         });
     if (!p.hasProgress() || !ctx_.timer) return job;
     rpc::Progress::Client client = p.getProgress();
-    return job.exclusiveJoin(ReportProgress(client, progress, *ctx_.timer, 0))
+    ProgressFn read = [progress] { return std::make_pair(progress->Done(), uint64_t{0}); };
+    return job.exclusiveJoin(PumpProgress(*ctx_.timer, client, read, "files written or removed"))
         .then([client, progress]() mutable {
           // The final count, before the reply (calls are delivered in order).
           auto req = client.updateRequest();
@@ -579,7 +549,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
   kj::Promise<void> flush(FlushContext context) override {
     if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<Done>(
         context,
         [store, recorder]() -> Result<Done> {
@@ -591,19 +561,19 @@ class VersionsImpl final : public Service<rpc::Versions> {
 
  private:
   template <typename Results>
-  bool BadVersion(Call& call, Results results, uint32_t n) {
+  bool BadVersion(Results results, uint32_t n) {
     if (n > 0) return false;
-    return call.Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
+    return Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
   }
 
   // The target of a history-reading call, after the availability, path and
   // access checks; nullopt (with the error filled) when one failed.
   template <typename Results>
-  std::optional<Target> Readable(Call& call, Results results, const std::string& text) {
+  std::optional<Target> Readable(Results results, const std::string& text) {
     if (Unavailable(results, Feature::kVersions)) return std::nullopt;
     auto t = ResolveTarget(text);
-    if (call.Fail(results, t.status())) return std::nullopt;
-    if (!conn_->is_admin && call.Fail(results, MayRead(*t))) return std::nullopt;
+    if (Fail(results, t.status())) return std::nullopt;
+    if (!conn_->is_admin && Fail(results, MayRead(*t))) return std::nullopt;
     return std::move(t).value();
   }
 
@@ -678,7 +648,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
       bool recorded = false;
     };
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     PathFiles* files = &files_;
     Actor actor = conn_->is_admin ? RootActor(conn_->peer.pid) : conn_->actor;
     versions::Provenance who = Who();
@@ -705,6 +675,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
   }
 
   ServiceContext& ctx_;
+  const VersionsDeps& deps_;
   PathFiles& files_;
   versions::VersionStore* store_;
 };
