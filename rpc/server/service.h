@@ -196,7 +196,9 @@ struct PeerInfo {
   std::string address;  // for logs
 };
 
-// The names of every RPC method, for the metrics family.
+// The metric name of every RPC method the daemon serves,
+// "<interface in lower case>.<method>", read from the schema (every
+// interface reachable from Nexus except client callbacks such as Progress).
 std::vector<std::string> RpcMethodNames();
 
 // The bootstrap capability for one connection.
