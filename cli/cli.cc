@@ -87,14 +87,23 @@ Result<NexusClient*> Cli::Client() {
 
 std::string ErrorCodeNameFor(int err) { return ErrorCodeName(ErrorCodeFor(err)); }
 
+int ExitCodeFor(const Status& st) {
+  if (st.ok()) return kExitOk;
+  return IsUnavailable(st) ? kExitUnavailable : kExitFailed;
+}
+
+std::string ErrorText(const Status& st) {
+  return IsUnavailable(st) ? "unavailable: " + st.message() : st.message();
+}
+
 int Cli::Fail(const Status& st, bool usage) {
-  std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
+  std::fprintf(stderr, "nexus: %s\n", (usage ? st.message() : ErrorText(st)).c_str());
   if (json)
     PrintJson({{"error",
                 {{"code", usage ? "usage" : ErrorCodeNameFor(st.code())},
                  {"errno", st.code()},
                  {"message", st.message()}}}});
-  return usage ? kExitUsage : kExitFailed;
+  return usage ? kExitUsage : ExitCodeFor(st);
 }
 
 int Cli::Usage(const std::string& message) { return Fail(Status::Error(EINVAL, message), true); }

@@ -4,7 +4,9 @@
 // two words), the flags it takes, a usage text and a function. Cli parses
 // the global options, finds the daemon, and turns a Status into the
 // message and exit code every command shares:
-//   0 success, 1 the operation failed, 64 usage error (EX_USAGE).
+//   0 success, 1 the operation failed, 64 usage error (EX_USAGE),
+//   69 a feature is unavailable: off, not built or not reachable
+//      (EX_UNAVAILABLE; the error code `unavailable`).
 #pragma once
 
 #include <functional>
@@ -28,6 +30,15 @@ namespace nexus::cli {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 64;
+constexpr int kExitUnavailable = 69;
+
+// The exit status for a failed `st`: kExitUnavailable for the `unavailable`
+// code, else kExitFailed.
+int ExitCodeFor(const Status& st);
+// What the CLI says about a failed `st` after "nexus: ":
+// "unavailable: <feature> — <why>" for an unavailable feature, else the
+// message.
+std::string ErrorText(const Status& st);
 
 // The arguments of one command after its flags were taken out.
 struct Args {
@@ -68,9 +79,10 @@ class Cli {
   // The socket path the CLI would use, and where that choice came from.
   std::string SocketPath(std::string* source = nullptr) const;
 
-  // Prints "nexus: <message>" to stderr and returns the exit code for `st`
-  // (64 for usage errors, else 1). With --json, also prints
-  // {"error": {...}} on stdout so scripts see what failed.
+  // Prints "nexus: <ErrorText>" to stderr and returns the exit code for
+  // `st` (64 for usage errors, else ExitCodeFor). With --json, also prints
+  // {"error": {"code", "errno", "message"}} on stdout so scripts see what
+  // failed.
   int Fail(const Status& st, bool usage = false);
   int Usage(const std::string& message);
   // Prints a JSON document (--json mode).

@@ -265,7 +265,7 @@ Status Daemon::OpenServices() {
     auto agent = MeshNodeAgent::Start(nc);
     if (!agent.ok()) return In("mesh node", agent.status());
     node_ = std::move(agent).value();
-    service_.membership = node_.get();
+    service_.mesh.membership = node_.get();
   }
 
   ctx_.ns = ns_.get();

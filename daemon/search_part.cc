@@ -110,9 +110,9 @@ class SearchPartImpl final : public SearchPart {
   }
 
   void Fill(ServiceContext& ctx) override {
-    ctx.search = index_.get();
-    ctx.indexer = indexer_.get();
-    ctx.semantic_provider = embedder_ ? embedder_->ModelId() : "";
+    ctx.search.index = index_.get();
+    ctx.search.indexer = indexer_.get();
+    ctx.search.semantic_provider = embedder_ ? embedder_->ModelId() : "";
   }
 
   std::string State() const override {

@@ -58,10 +58,10 @@ VersionsPart::~VersionsPart() {
 void VersionsPart::Run() { recorder_->Start(/*reconcile=*/true); }
 
 void VersionsPart::Fill(ServiceContext& ctx) {
-  ctx.versions = store_.get();
-  ctx.recorder = recorder_.get();
-  ctx.gc_keep_versions = keep_versions_;
-  ctx.gc_keep_days = keep_days_;
+  ctx.versions.store = store_.get();
+  ctx.versions.recorder = recorder_.get();
+  ctx.versions.gc_keep_versions = keep_versions_;
+  ctx.versions.gc_keep_days = keep_days_;
 }
 
 }  // namespace nexus

@@ -34,7 +34,6 @@ namespace {
 using versions::NamespacePath;
 using versions::SplitNamespacePath;
 
-constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
 // A job's result when it has no value.
 struct Done {};
@@ -198,39 +197,18 @@ class PathTreeWriter final : public versions::TreeWriter {
   std::vector<Deferred> deferred_;
 };
 
-// Sends the restore's progress every kProgressInterval while it changes.
-// Runs on the loop; never fails (a client that cannot take reports gets no
-// more of them).
-kj::Promise<void> ReportProgress(rpc::Progress::Client progress,
-                                 std::shared_ptr<RestoreProgress> state, kj::Timer& timer,
-                                 uint64_t last) {
-  return timer.afterDelay(kProgressInterval).then([progress, state, &timer, last]() mutable -> kj::Promise<void> {
-    uint64_t done = state->Done();
-    if (done == last) return ReportProgress(kj::mv(progress), kj::mv(state), timer, last);
-    auto req = progress.updateRequest();
-    req.setDone(done);
-    req.setTotal(0);
-    req.setWhat("files written or removed");
-    return req.send().ignoreResult().then(
-        [progress, state, &timer, done]() mutable {
-          return ReportProgress(kj::mv(progress), kj::mv(state), timer, done);
-        },
-        [](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
-  });
-}
-
-class VersionsImpl final : public rpc::Versions::Server {
+class VersionsImpl final : public Service<rpc::Versions> {
  public:
   explicit VersionsImpl(ConnPtr conn)
-      : conn_(std::move(conn)), ctx_(*conn_->ctx), files_(*ctx_.files), store_(ctx_.versions) {}
+      : Service(std::move(conn)), ctx_(*conn_->ctx), deps_(ctx_.versions), files_(*ctx_.files),
+        store_(deps_.store) {}
 
   kj::Promise<void> history(HistoryContext context) override {
-    Call call(*conn_, "versions.history");
     auto results = context.getResults();
-    auto t = Readable(call, results, context.getParams().getPath());
+    auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
     auto h = store_->History(t->zone, t->path);
-    if (call.Fail(results, h.status())) return kj::READY_NOW;
+    if (Fail(results, h.status())) return kj::READY_NOW;
     results.setPath(NamespacePath(h->zone, h->path));
     results.setDeleted(h->deleted);
     auto out = results.initVersions(h->versions.size());
@@ -239,11 +217,10 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> get(GetContext context) override {
-    auto op = Begin("versions.get");
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(op->call, results, p.getPath());
-    if (!t || BadVersion(op->call, results, p.getVersion())) return kj::READY_NOW;
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
     struct Piece {
       versions::Version version;
       std::string data;
@@ -255,7 +232,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     // Off the loop: the first read of a large blob loads it whole.
     return Job<Piece>(
-        kj::mv(op), context,
+        context,
         [store, t = *t, n, offset, length]() -> Result<Piece> {
           auto v = store->GetVersion(t.zone, t.path, n);
           if (!v.ok()) return v.status();
@@ -274,11 +251,10 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> diff(DiffContext context) override {
-    auto op = Begin("versions.diff");
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(op->call, results, p.getPath());
-    if (!t || BadVersion(op->call, results, p.getV1()) || BadVersion(op->call, results, p.getV2()))
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getV1()) || BadVersion(results, p.getV2()))
       return kj::READY_NOW;
     const uint32_t a = p.getV1(), b = p.getV2();
     const versions::DiffMode mode =
@@ -286,7 +262,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     // Off the loop: diffing large versions takes a while.
     return Job<std::string>(
-        kj::mv(op), context,
+        context,
         [store, t = *t, a, b, mode]() -> Result<std::string> {
           auto d = store->Diff(t.zone, t.path, a, b, mode);
           if (!d.ok()) return d.status();
@@ -296,14 +272,13 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> rollback(RollbackContext context) override {
-    auto op = Begin("versions.rollback");
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(op->call, results, p.getPath());
-    if (!t || BadVersion(op->call, results, p.getVersion())) return kj::READY_NOW;
-    if (!conn_->admin() && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
+    if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
     const uint32_t n = p.getVersion();
-    return WriteBackJob(kj::mv(op), context, *t, false,
+    return WriteBackJob(context, *t, false,
                         [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
                           return s.Rollback(t.zone, t.path, n, who);
                         },
@@ -314,12 +289,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> restore(RestoreContext context) override {
-    auto op = Begin("versions.restore");
     auto results = context.getResults();
-    auto t = Readable(op->call, results, context.getParams().getPath());
+    auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
-    if (!conn_->admin() && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
-    return WriteBackJob(kj::mv(op), context, *t, true,
+    if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    return WriteBackJob(context, *t, true,
                         [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
                           return s.Restore(t.zone, t.path, who);
                         },
@@ -329,12 +303,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> stats(StatsContext context) override {
-    auto op = Begin("versions.stats");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<std::pair<versions::StoreStats, uint64_t>>(
-        kj::mv(op), context,
+        context,
         [store, recorder]() -> Result<std::pair<versions::StoreStats, uint64_t>> {
           auto s = store->Stats();
           if (!s.ok()) return s.status();
@@ -355,29 +328,27 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> gc(GcContext context) override {
-    auto op = Begin("versions.gc");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "versions gc"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions gc"))
       return kj::READY_NOW;
     versions::GcPolicy policy;
     if (p.getExplicitPolicy()) {
       policy.keep_versions = p.getKeepVersions();
       policy.keep_days = p.getKeepDays();
       if (policy.keep_versions == 0) {
-        op->call.Fail(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
       }
     } else {
-      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : ctx_.gc_keep_versions;
-      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : ctx_.gc_keep_days;
+      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : deps_.gc_keep_versions;
+      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : deps_.gc_keep_days;
     }
     spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(),
                  policy.keep_versions, policy.keep_days);
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<versions::GcResult>(
-        kj::mv(op), context,
+        context,
         [store, recorder, policy]() -> Result<versions::GcResult> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           return store->Gc(policy);
@@ -392,28 +363,26 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> export_(ExportContext context) override {
-    auto op = Begin("versions.export");
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "versions export"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions export"))
       return kj::READY_NOW;
     std::string text = context.getParams().getDest();
     if (text.empty() || text[0] != '/') {
-      op->call.Fail(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
     }
     auto dest_path = NsPath::Parse(text);
-    if (op->call.Fail(results, dest_path.status())) return kj::READY_NOW;
+    if (Fail(results, dest_path.status())) return kj::READY_NOW;
     const std::string* dest = &dest_path->str();
     const std::string& mnt = ctx_.info ? ctx_.info->mountpoint : std::string();
     if (!mnt.empty() && (PathIsUnder(*dest, mnt) || PathIsUnder(mnt, *dest))) {
-      op->call.Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
+      Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
       return kj::READY_NOW;
     }
     spdlog::info("{}: versions export to {}", conn_->subject(), *dest);
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [store, recorder, dest = *dest]() -> Result<Done> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           NEXUS_RETURN_IF_ERROR(store->Export(dest));
@@ -423,16 +392,15 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> createSnapshot(CreateSnapshotContext context) override {
-    auto op = Begin("versions.createSnapshot");
     auto p = context.getParams();
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     std::vector<std::string> zones;
     for (auto z : p.getZones()) zones.emplace_back(z);
     std::string description = p.getDescription();
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<versions::SnapshotInfo>(
-        kj::mv(op), context,
+        context,
         [store, recorder, zones, description]() -> Result<versions::SnapshotInfo> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           auto id = store->CreateSnapshot(zones, description);
@@ -445,19 +413,17 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> listSnapshots(ListSnapshotsContext context) override {
-    Call call(*conn_, "versions.listSnapshots");
     auto results = context.getResults();
-    if (Unavailable(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kVersions)) return kj::READY_NOW;
     auto list = store_->ListSnapshots();
-    if (call.Fail(results, list.status())) return kj::READY_NOW;
+    if (Fail(results, list.status())) return kj::READY_NOW;
     auto out = results.initSnapshots(list->size());
     for (size_t i = 0; i < list->size(); ++i) FillSnapshot(out[i], (*list)[i]);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> snapshotInfo(SnapshotInfoContext context) override {
-    auto op = Begin("versions.snapshotInfo");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     struct Info {
       versions::SnapshotInfo snapshot;
       uint64_t files = 0, bytes = 0;
@@ -465,7 +431,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     std::string id = context.getParams().getId();
     return Job<Info>(
-        kj::mv(op), context,
+        context,
         [store, id]() -> Result<Info> {
           Info info;
           auto s = store->GetSnapshot(id);
@@ -488,12 +454,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> snapshotEntries(SnapshotEntriesContext context) override {
-    auto op = Begin("versions.snapshotEntries");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
     std::string id = context.getParams().getId();
     return Job<std::vector<versions::EntryInfo>>(
-        kj::mv(op), context, [store, id]() { return store->SnapshotEntries(id); },
+        context, [store, id]() { return store->SnapshotEntries(id); },
         [](auto results, std::vector<versions::EntryInfo>& entries) {
           size_t files = 0;
           for (const auto& e : entries) files += e.IsDir() ? 0 : 1;
@@ -511,20 +476,19 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> restoreSnapshot(RestoreSnapshotContext context) override {
-    auto op = Begin("versions.restoreSnapshot");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "snapshot restore"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "snapshot restore"))
       return kj::READY_NOW;
     std::string id = p.getId();
     spdlog::info("{}: restoring snapshot {}", conn_->subject(), id);
     auto progress = std::make_shared<RestoreProgress>();
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     PathFiles* files = &files_;
     Caller actor = RootCaller(*conn_);
     auto job = Job<std::string>(
-        kj::mv(op), context,
+        context,
         [store, recorder, files, actor, id, progress]() -> Result<std::string> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           PathTreeWriter writer(*files, actor, *progress);
@@ -542,7 +506,8 @@ class VersionsImpl final : public rpc::Versions::Server {
         });
     if (!p.hasProgress() || !ctx_.timer) return job;
     rpc::Progress::Client client = p.getProgress();
-    return job.exclusiveJoin(ReportProgress(client, progress, *ctx_.timer, 0))
+    ProgressFn read = [progress] { return std::make_pair(progress->Done(), uint64_t{0}); };
+    return job.exclusiveJoin(PumpProgress(*ctx_.timer, client, read, "files written or removed"))
         .then([client, progress]() mutable {
           // The final count, before the reply (calls are delivered in order).
           auto req = client.updateRequest();
@@ -554,15 +519,14 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> deleteSnapshot(DeleteSnapshotContext context) override {
-    auto op = Begin("versions.deleteSnapshot");
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "snapshot delete"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "snapshot delete"))
       return kj::READY_NOW;
     std::string id = context.getParams().getId();
     std::string subject = conn_->subject();
     versions::VersionStore* store = store_;
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [store, id, subject]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(store->DeleteSnapshot(id));
           spdlog::info("{}: deleted snapshot {}", subject, id);
@@ -572,12 +536,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> flush(FlushContext context) override {
-    auto op = Begin("versions.flush");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [store, recorder]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(recorder ? recorder->Flush() : store->Flush());
           return Done{};
@@ -586,35 +549,20 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
  private:
-  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
-
   template <typename Results>
-  bool Unavailable(Call& call, Results results) {
-    if (store_) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "versioning is off in this daemon's profile/config"));
-  }
-
-  template <typename Results>
-  bool Denied(Call& call, Results results, const char* what) {
-    if (conn_->admin()) return false;
-    return call.Fail(results, Status::Error(EACCES, std::string(what) + " is for admins only; " +
-                                                        conn_->subject() + " is not an admin"));
-  }
-
-  template <typename Results>
-  bool BadVersion(Call& call, Results results, uint32_t n) {
+  bool BadVersion(Results results, uint32_t n) {
     if (n > 0) return false;
-    return call.Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
+    return Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
   }
 
   // The target of a history-reading call, after the availability, path and
   // access checks; nullopt (with the error filled) when one failed.
   template <typename Results>
-  std::optional<Target> Readable(Call& call, Results results, const std::string& text) {
-    if (Unavailable(call, results)) return std::nullopt;
+  std::optional<Target> Readable(Results results, const std::string& text) {
+    if (Unavailable(results, Feature::kVersions)) return std::nullopt;
     auto t = ResolveTarget(text);
-    if (call.Fail(results, t.status())) return std::nullopt;
-    if (!conn_->admin() && call.Fail(results, MayRead(*t))) return std::nullopt;
+    if (Fail(results, t.status())) return std::nullopt;
+    if (!conn_->admin() && Fail(results, MayRead(*t))) return std::nullopt;
     return std::move(t).value();
   }
 
@@ -677,27 +625,22 @@ class VersionsImpl final : public rpc::Versions::Server {
     return who;
   }
 
-  template <typename T, typename Context, typename Work, typename Fill>
-  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
-    return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
-  }
-
   // Rollback and restore: flush the recorder, let the store record the
   // content, write it back through PathFiles, reply with the version.
   template <typename Context, typename StoreCall, typename Fill>
-  kj::Promise<void> WriteBackJob(kj::Own<InFlight> op, Context context, Target t, bool create_parents,
+  kj::Promise<void> WriteBackJob(Context context, Target t, bool create_parents,
                                  StoreCall store_call, Fill fill) {
     struct Out {
       versions::Version version;
       bool recorded = false;
     };
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     PathFiles* files = &files_;
     Caller actor = conn_->admin() ? RootCaller(*conn_) : conn_->actor;
     versions::Provenance who = Who();
     return Job<Out>(
-        kj::mv(op), context,
+        context,
         [=]() -> Result<Out> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           auto wb = store_call(*store, t, who);
@@ -718,8 +661,8 @@ class VersionsImpl final : public rpc::Versions::Server {
         [fill](auto results, Out& out) mutable { fill(results, out.version, out.recorded); });
   }
 
-  ConnPtr conn_;
   ServiceContext& ctx_;
+  const VersionsDeps& deps_;
   PathFiles& files_;
   versions::VersionStore* store_;
 };
