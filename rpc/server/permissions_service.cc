@@ -845,7 +845,7 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     std::string actor = Actor();
     return Job<Done>(
         kj::mv(op), context,
-        [mounts, actor, mnt = *mnt]() -> Result<Done> {
+        [mounts, actor, mnt = mnt->str()]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(mounts->Remove(mnt));
           spdlog::info("{}: unmounted {}", actor, mnt);
           return Done{};
