@@ -125,7 +125,7 @@ TEST_F(NamespaceTest, HiddenMountIsReachableButNotListed) {
 // content intact, to the smallest free "<name>.user-<n>".
 TEST_F(NamespaceTest, ReservedTopLevelNamesAreRenamedAside) {
   PathFiles files(ns_.get());
-  Actor root;
+  Caller root;
   ASSERT_TRUE(files.Write(root, "/tools/x", "tool bytes", WriteOptions{.create_parents = true}).ok());
   ASSERT_TRUE(files.Write(root, "/tools.user-1", "already here", WriteOptions{}).ok());
   ASSERT_TRUE(files.Write(root, "/agents", "a file, not a folder", WriteOptions{}).ok());

@@ -186,8 +186,8 @@ class PathFilesDotDotTest : public PathFilesTest {
     ASSERT_TRUE(files_->Write(root_, "/file", "at root", WriteOptions{}).ok());
   }
   void Link(const std::string& dir, const std::string& name, const std::string& target) {
-    Attr d = ns_->Resolve(root_.caller, dir).value();
-    auto l = ns_->Symlink(root_.caller, target, d.ino, name);
+    Attr d = ns_->Resolve(root_, dir).value();
+    auto l = ns_->Symlink(root_, target, d.ino, name);
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     ns_->Forget(l->ino, 1);
   }
