@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/change_events.h"
 #include "fs/fuse_ops.h"
 #include "fs/fuse_session.h"
@@ -78,20 +79,20 @@ class SubjectMountTable final : public SubjectMounts {
     UnixNanos valid_until = kNever;   // the subject's first grant expiry
   };
   static void Stop(Mount& m);
-  // Requires mu_: revalidation for `m` now, and its next expiry.
-  void Revalidate(Mount& m);
-  void ExpiryLoop();
+  // Revalidation for `m` now, and its next expiry.
+  void Revalidate(Mount& m) REQUIRES(mu_);
+  void ExpiryLoop() EXCLUDES(mu_);
 
   Namespace* const ns_;
   RebacPolicy* const policy_;
   FuseContext* const main_ctx_;
   const unsigned threads_;
-  std::mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
-  std::mutex mu_;
-  KernelCache* main_ = nullptr;                 // guarded by mu_
-  std::vector<std::unique_ptr<Mount>> mounts_;  // guarded by mu_
+  Mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
+  Mutex mu_;
+  KernelCache* main_ GUARDED_BY(mu_) = nullptr;
+  std::vector<std::unique_ptr<Mount>> mounts_ GUARDED_BY(mu_);
   std::condition_variable expiry_cv_;           // mounts or expiries changed
-  bool stop_ = false;                           // guarded by mu_
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread expiry_;
 };
 

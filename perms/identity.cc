@@ -6,8 +6,9 @@
 
 namespace nexus {
 
+// Fills the new map before any other thread can see it, so without its locks.
 Result<std::unique_ptr<IdentityMap>> IdentityMap::Open(const std::string& db_path,
-                                                       IdentityOptions options) {
+                                                       IdentityOptions options) NO_THREAD_SAFETY_ANALYSIS {
   auto admin = ParseSubjectView(options.admin_subject);
   if (!admin.ok()) return admin.status();
   auto db = SqliteDb::Open(
@@ -29,7 +30,7 @@ Result<std::unique_ptr<IdentityMap>> IdentityMap::Open(const std::string& db_pat
 std::string IdentityMap::SubjectFor(uid_t uid) const {
   if (IsAdminUid(uid)) return options_.admin_subject;
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     auto it = bound_.find(uid);
     if (it != bound_.end()) return it->second;
   }
@@ -47,9 +48,9 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
     return Status::Error(EINVAL, "uid " + std::to_string(uid) + " always acts as " +
                                      options_.admin_subject);
   }
-  std::lock_guard dl(db_mu_);
+  MutexLock dl(db_mu_);
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     auto it = bound_.find(uid);
     if (it != bound_.end()) {
       if (it->second == subject) return Status::Ok();
@@ -59,21 +60,21 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
   auto ins = db_->Prepare("INSERT INTO identities(uid, subject) VALUES(?1, ?2)");
   if (!ins.ok()) return ins.status();
   NEXUS_RETURN_IF_ERROR(ins->Bind(1, static_cast<int64_t>(uid)).Bind(2, subject).Run());
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   bound_[uid] = std::string(subject);
   return Status::Ok();
 }
 
 Status IdentityMap::Unbind(uid_t uid) {
-  std::lock_guard dl(db_mu_);
+  MutexLock dl(db_mu_);
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     if (!bound_.count(uid)) return Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
   }
   auto del = db_->Prepare("DELETE FROM identities WHERE uid = ?1");
   if (!del.ok()) return del.status();
   NEXUS_RETURN_IF_ERROR(del->Bind(1, static_cast<int64_t>(uid)).Run());
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   bound_.erase(uid);
   return Status::Ok();
 }
@@ -81,7 +82,7 @@ Status IdentityMap::Unbind(uid_t uid) {
 std::vector<std::pair<uid_t, std::string>> IdentityMap::List() const {
   std::vector<std::pair<uid_t, std::string>> out;
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     out.assign(bound_.begin(), bound_.end());
   }
   std::sort(out.begin(), out.end());

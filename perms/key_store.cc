@@ -142,11 +142,11 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user,
     return Status::Error(EINVAL, "subject type must be 'user' or 'agent', not '" +
                                      user.subject_type + "'");
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   user.created_ns = clock_->Now();
   user.expires_ns = expires_days ? user.created_ns + expires_days * kNsPerDay : 0;
   NEXUS_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  auto fail = [&](Status st) {
+  auto fail = [&](Status st) REQUIRES(mu_) {
     (void)db_->Exec("ROLLBACK");
     return st;
   };
@@ -182,20 +182,20 @@ Result<UserRecord> KeyStore::GetUserLocked(const std::string& name) {
 }
 
 Result<UserRecord> KeyStore::GetUser(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return GetUserLocked(name);
 }
 
 Result<KeyRecord> KeyStore::CreateKey(const std::string& user, const std::string& name,
                                       int expires_days) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
   return InsertKey(*u, name, expires_days);
 }
 
 Result<std::vector<UserRecord>> KeyStore::ListUsers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto st = db_->Prepare((std::string("SELECT ") + kUserColumns + " FROM users ORDER BY name")
                              .c_str());
   if (!st.ok()) return st.status();
@@ -210,7 +210,7 @@ Result<std::vector<UserRecord>> KeyStore::ListUsers() {
 }
 
 Result<std::vector<KeyRecord>> KeyStore::ListKeys(const std::string& user) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
   auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns + kKeyFrom +
@@ -244,7 +244,7 @@ Result<KeyRecord> KeyStore::LoadKeyLocked(const std::string& key_id) {
 }
 
 Status KeyStore::RevokeKey(const std::string& key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   auto st = db_->Prepare("UPDATE keys SET revoked = 1 WHERE id = ?");
@@ -259,7 +259,7 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
   if (expires_days > 0 && clear_expiry)
     return Status::Error(EINVAL, "give a new expiry or clear it, not both");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   if (name) k->name = *name;
@@ -275,7 +275,7 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
 Result<KeyRecord> KeyStore::SetEntitlements(const std::string& key_id, bool can_submit_tasks,
                                             int hourly_task_quota) {
   if (hourly_task_quota < 0) return Status::Error(EINVAL, "a quota must not be negative");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   auto st = db_->Prepare(
@@ -294,7 +294,7 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::Authenticate(const std::strin
   std::string id, secret;
   if (Status st = SplitKey(key, &id, &secret); !st.ok())
     return Status::Error(ENOKEY, st.message());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto st = db_->Prepare("SELECT secret_sha256 FROM keys WHERE id = ?");
   if (!st.ok()) return st.status();
   st->Bind(1, id);

@@ -50,7 +50,7 @@ std::shared_ptr<const RebacPolicy::Roots> RebacPolicy::RootsOf(const std::string
   const uint64_t revision = engine_->revision();
   std::shared_ptr<const Roots> r;
   {
-    std::shared_lock lk(roots_mu_);
+    ReaderLock lk(roots_mu_);
     if (auto it = roots_.find(subject); it != roots_.end()) r = it->second;
   }
   if (r && r->revision == revision && now < r->valid_until) return r;
@@ -59,7 +59,7 @@ std::shared_ptr<const RebacPolicy::Roots> RebacPolicy::RootsOf(const std::string
   if (!g.ok()) return nullptr;
   fresh->roots = std::move(*g);
   fresh->valid_until = fresh->roots.valid_until;
-  std::unique_lock lk(roots_mu_);
+  WriterLock lk(roots_mu_);
   if (roots_.size() >= 4096) roots_.clear();
   roots_[subject] = fresh;
   return fresh;
@@ -90,7 +90,7 @@ void RebacPolicy::Denied(const Caller& caller, std::string_view operation, std::
 }
 
 const std::string* RebacPolicy::Intern(std::string_view subject) {
-  std::lock_guard lk(intern_mu_);
+  MutexLock lk(intern_mu_);
   return &*interned_.emplace(subject).first;
 }
 

@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/mutex.h"
 #include "fs/access_policy.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
@@ -73,11 +74,11 @@ class RebacPolicy final : public AccessPolicy {
   AuditSink* const audit_;
   const std::string admin_subject_;
 
-  std::mutex intern_mu_;
-  std::unordered_set<std::string> interned_;  // guarded by intern_mu_; never shrinks
+  Mutex intern_mu_;
+  std::unordered_set<std::string> interned_ GUARDED_BY(intern_mu_);  // never shrinks
 
-  std::shared_mutex roots_mu_;
-  std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_;  // guarded by roots_mu_
+  SharedMutex roots_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_ GUARDED_BY(roots_mu_);
 };
 
 }  // namespace nexus

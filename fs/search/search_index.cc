@@ -55,7 +55,7 @@ class SearchIndex::Reader {
   Reader(Reader&&) = default;
   ~Reader() {
     if (!conn_) return;
-    std::lock_guard lk(index_->pool_mu_);
+    MutexLock lk(index_->pool_mu_);
     index_->idle_readers_.push_back(std::move(conn_));
   }
   Conn& operator*() const { return *conn_; }
@@ -326,7 +326,7 @@ Result<std::unique_ptr<SearchIndex::Conn>> SearchIndex::Connect() const {
 
 Result<SearchIndex::Reader> SearchIndex::Borrow() const {
   {
-    std::lock_guard lk(pool_mu_);
+    MutexLock lk(pool_mu_);
     if (!idle_readers_.empty()) {
       auto c = std::move(idle_readers_.back());
       idle_readers_.pop_back();
@@ -339,8 +339,9 @@ Result<SearchIndex::Reader> SearchIndex::Borrow() const {
   return Reader(this, std::move(*c));
 }
 
+// Fills the new index before any other thread can see it, so without its locks.
 Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_path, ContentSource* source,
-                                                       Options options) {
+                                                       Options options) NO_THREAD_SAFETY_ANALYSIS {
   if (!options.now_ns) options.now_ns = SystemNowNs;
   if (options.chunk_lines == 0 || options.chunk_bytes == 0 || options.sync_batch == 0) {
     return Status::Error(EINVAL, "chunk sizes and batch size must be positive");
@@ -369,8 +370,8 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
       if (s.Step() == SQLITE_ROW) stored = s.Text(0);
     }
     if (stored != model) {
-      std::lock_guard lk(idx->write_mu_);
-      NEXUS_RETURN_IF_ERROR(idx->InTransaction([&]() -> Status {
+      MutexLock lk(idx->write_mu_);
+      NEXUS_RETURN_IF_ERROR(idx->InTransaction([&]() REQUIRES(idx->write_mu_) -> Status {
         NEXUS_RETURN_IF_ERROR(Stmt(c, kClearVectors).Run("clear vectors"));
         Stmt s(c, kPutMeta);
         return s.Bind(1, std::string_view("embedding_model")).Bind(2, model).Run("put meta");
@@ -418,7 +419,7 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
       continue;
     }
     if (ann == nullptr) {
-      std::lock_guard lk(ann_mu_);
+      MutexLock lk(ann_mu_);
       ann_ = std::make_unique<VectorIndex>(v.size());
       ann = ann_.get();
     }
@@ -429,7 +430,7 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
 }
 
 VectorIndex* SearchIndex::Ann() const {
-  std::lock_guard lk(ann_mu_);
+  MutexLock lk(ann_mu_);
   return ann_.get();
 }
 
@@ -559,8 +560,8 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
 
 Status SearchIndex::Apply(std::span<const Change> changes) {
   if (changes.empty()) return Status::Ok();
-  std::lock_guard lk(write_mu_);
-  return InTransaction([&]() -> Status {
+  MutexLock lk(write_mu_);
+  return InTransaction([&]() REQUIRES(write_mu_) -> Status {
     for (const Change& ch : changes) {
       auto path = NormalizePath(ch.path);
       if (!path.ok()) return path.status();
@@ -614,8 +615,8 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
   const size_t total = files.size();
   if (progress) progress(0, total);
   for (size_t i = 0; i < vanished.size(); i += options_.sync_batch) {
-    std::lock_guard lk(write_mu_);
-    NEXUS_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+    MutexLock lk(write_mu_);
+    NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
       for (size_t k = i; k < std::min(vanished.size(), i + options_.sync_batch); ++k) {
         NEXUS_RETURN_IF_ERROR(RemoveLocked(vanished[k], false));
       }
@@ -625,8 +626,8 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
   for (size_t i = 0; i < total; i += options_.sync_batch) {
     const size_t end = std::min(total, i + options_.sync_batch);
     {
-      std::lock_guard lk(write_mu_);
-      NEXUS_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      MutexLock lk(write_mu_);
+      NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
         for (size_t k = i; k < end; ++k) {
           const FileInfo& f = files[k];
           auto it = indexed.find(f.path);
@@ -647,8 +648,8 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
 Status SearchIndex::SetPathContext(const std::string& path_in, const std::string& description) {
   auto path = NormalizePath(path_in);
   if (!path.ok()) return path.status();
-  std::lock_guard lk(write_mu_);
-  return InTransaction([&] { return Stmt(*writer_, kPutContext).Bind(1, *path).Bind(2, description).Run("put context"); });
+  MutexLock lk(write_mu_);
+  return InTransaction([&]() REQUIRES(write_mu_) { return Stmt(*writer_, kPutContext).Bind(1, *path).Bind(2, description).Run("put context"); });
 }
 
 Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
@@ -669,8 +670,8 @@ Result<std::vector<PathContext>> SearchIndex::ReadPathContexts(Conn& c) const {
 Status SearchIndex::DeletePathContext(const std::string& path_in) {
   auto path = NormalizePath(path_in);
   if (!path.ok()) return path.status();
-  std::lock_guard lk(write_mu_);
-  return InTransaction([&]() -> Status {
+  MutexLock lk(write_mu_);
+  return InTransaction([&]() REQUIRES(write_mu_) -> Status {
     NEXUS_RETURN_IF_ERROR(Stmt(*writer_, kDeleteContext).Bind(1, *path).Run("delete context"));
     if (sqlite3_changes(writer_->db) == 0) return Status::Error(ENOENT, "no path context at " + *path);
     return Status::Ok();

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "fs/versions/version_db.h"
 #include "fs/versions/version_store.h"
@@ -33,9 +34,10 @@ struct FileRecord {
 std::optional<FileRecord> FindFile(VersionDb& db, const std::string& zone, const std::string& path);
 
 // Runs `f` in a write transaction: committed when f succeeds, rolled back
-// otherwise. Returns f's result.
+// otherwise. Returns f's result. Not analysed: the caller holds the lock f
+// requires (f is annotated REQUIRES(db_mu_)), which this template cannot name.
 template <typename F>
-auto InTransaction(VersionDb& db, F&& f) -> decltype(f()) {
+NO_THREAD_SAFETY_ANALYSIS auto InTransaction(VersionDb& db, F&& f) -> decltype(f()) {
   NEXUS_RETURN_IF_ERROR(db.Begin());
   auto result = f();
   if (!result.ok()) {
@@ -68,7 +70,7 @@ class VersionStore::ReaderLease {
   ReaderLease(ReaderLease&&) = default;
   ~ReaderLease() {
     if (!r_) return;
-    std::lock_guard lk(store_->pool_mu_);
+    MutexLock lk(store_->pool_mu_);
     store_->idle_readers_.push_back(std::move(r_));
   }
   VersionDb& db() { return *r_->db; }
