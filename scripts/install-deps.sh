@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config ccache git
+  # clang: scripts/check-thread-safety.sh (-Wthread-safety)
+  clang
   # libraries
   libfuse3-dev fuse3 libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev capnproto libcapnp-dev libgit2-dev libre2-dev
