@@ -19,6 +19,7 @@ namespace nexus {
 
 // Nanoseconds since the Unix epoch.
 using UnixNanos = int64_t;
+inline constexpr int64_t kNanosPerSecond = 1'000'000'000;
 // "Never expires" / "valid forever".
 inline constexpr UnixNanos kNever = std::numeric_limits<UnixNanos>::max();
 

@@ -23,15 +23,23 @@ Status ValidateZoneName(std::string_view zone) {
   return Status::Ok();
 }
 
+Status ValidateZone(std::string_view zone) {
+  return zone == kRootZone ? Status::Ok() : ValidateZoneName(zone);
+}
+
 NsPath ZoneRoot(std::string_view zone) {
   if (zone == kRootZone || !IsZoneName(zone)) return NsPath();
   return NsPath::FromValidComponents({std::string(kZonesName), std::string(zone)});
 }
 
-std::string ZoneOf(const NsPath& path) {
-  auto parts = path.Components();
-  if (parts.size() >= 2 && parts[0] == kZonesName && IsZoneName(parts[1])) return std::string(parts[1]);
-  return std::string(kRootZone);
+std::string ZoneOf(const NsPath& path) { return std::string(ZoneOf(std::string_view(path.str()))); }
+
+std::string_view ZoneOf(std::string_view path) {
+  if (!path.starts_with(kZonesDir) || path.size() <= kZonesDir.size() + 1 || path[kZonesDir.size()] != '/')
+    return kRootZone;
+  std::string_view rest = path.substr(kZonesDir.size() + 1);
+  std::string_view zone = rest.substr(0, rest.find('/'));
+  return IsZoneName(zone) ? zone : kRootZone;
 }
 
 bool IsSystemPath(std::string_view path) { return PathIsUnder(path, kSystemDir); }

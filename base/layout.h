@@ -52,6 +52,8 @@ inline constexpr std::array<std::string_view, 3> kRenamedAsideNames = {kAgentsNa
 // the tree outside /zone. EINVAL with the reason otherwise.
 Status ValidateZoneName(std::string_view zone);
 inline bool IsZoneName(std::string_view zone) { return ValidateZoneName(zone).ok(); }
+// A zone a path can belong to: kRootZone or a valid zone name.
+Status ValidateZone(std::string_view zone);
 
 // "/zone/<zone>" for a valid zone; "/" for kRootZone.
 NsPath ZoneRoot(std::string_view zone);
@@ -59,6 +61,9 @@ NsPath ZoneRoot(std::string_view zone);
 // The zone `path` belongs to: <z> for "/zone/<z>" and below when <z> is a
 // valid zone name, else kRootZone.
 std::string ZoneOf(const NsPath& path);
+// The same for a string path known to be canonical; a view into `path`
+// (or kRootZone).
+std::string_view ZoneOf(std::string_view path);
 
 // Whether `path` is inside the read-only history tree /.nexus.
 bool IsSystemPath(std::string_view path);

@@ -1,5 +1,6 @@
 #include "base/ns_path.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace nexus {
@@ -56,8 +57,31 @@ Result<NsPath> NsPath::Parse(std::string_view text) {
   return FromValidComponents(*steps);
 }
 
+Result<NsPath> NsPath::ParseOptional(std::string_view text) {
+  return text.empty() ? NsPath() : Parse(text);
+}
+
 Result<std::vector<std::string>> NsPath::ParseSteps(std::string_view text) {
   return Split(text, /*allow_dotdot=*/true);
+}
+
+Result<NsPath> NsPath::FromRelative(std::string_view relative) {
+  std::string_view rest = relative;
+  while (rest.starts_with('/')) rest.remove_prefix(1);
+  while (rest.ends_with('/')) rest.remove_suffix(1);
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (!rest.empty() && start <= rest.size()) {
+    size_t end = std::min(rest.find('/', start), rest.size());
+    std::string_view name = rest.substr(start, end - start);
+    if (Status st = ValidateName(name); !st.ok())
+      return Status::Error(st.code(), "invalid path " + Quoted(relative) + ": " + st.message());
+    names.emplace_back(name);
+    start = end + 1;
+  }
+  if (rest.size() + 1 > kPathMax)
+    return Status::Error(ENAMETOOLONG, "path longer than " + std::to_string(kPathMax) + " bytes");
+  return FromValidComponents(names);
 }
 
 NsPath NsPath::FromValidComponents(const std::vector<std::string>& names) {
@@ -67,10 +91,7 @@ NsPath NsPath::FromValidComponents(const std::vector<std::string>& names) {
   return NsPath(std::move(out));
 }
 
-NsPath NsPath::Parent() const {
-  size_t slash = text_.rfind('/');
-  return slash == 0 ? NsPath() : NsPath(text_.substr(0, slash));
-}
+NsPath NsPath::Parent() const { return NsPath(std::string(PathParent(text_))); }
 
 std::string_view NsPath::Name() const {
   return std::string_view(text_).substr(text_.rfind('/') + 1);
@@ -78,8 +99,7 @@ std::string_view NsPath::Name() const {
 
 Result<NsPath> NsPath::Join(std::string_view name) const {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
-  std::string out = IsRoot() ? "/" : text_ + "/";
-  out.append(name);
+  std::string out = PathJoin(text_, name);
   if (out.size() > kPathMax)
     return Status::Error(ENAMETOOLONG, "path longer than " + std::to_string(kPathMax) + " bytes");
   return NsPath(std::move(out));
@@ -113,6 +133,23 @@ std::vector<std::string_view> NsPath::Components() const {
 bool PathIsUnder(std::string_view path, std::string_view ancestor) {
   if (ancestor == "/") return !path.empty() && path.front() == '/';
   return path.starts_with(ancestor) && (path.size() == ancestor.size() || path[ancestor.size()] == '/');
+}
+
+std::string_view PathParent(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == 0 || slash == std::string_view::npos ? path.substr(0, 1) : path.substr(0, slash);
+}
+
+std::string PathJoin(std::string_view dir, std::string_view name) {
+  std::string out(dir);
+  if (out != "/") out += '/';
+  out.append(name);
+  return out;
+}
+
+bool IsCanonicalPath(std::string_view text) {
+  auto p = NsPath::Parse(text);
+  return p.ok() && p->str() == text;
 }
 
 }  // namespace nexus

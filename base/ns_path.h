@@ -39,10 +39,19 @@ class NsPath {
   // a NUL byte; ENAMETOOLONG past kNameMax or kPathMax.
   static Result<NsPath> Parse(std::string_view text);
 
+  // Parse, with "" meaning the root: an optional path argument left out.
+  static Result<NsPath> ParseOptional(std::string_view text);
+
   // The steps a walk takes for `text`: its components in order, with ".."
   // kept (and "." and empty ones dropped). The same errors as Parse, but
   // ".." is a step, not an error. An empty vector is the root.
   static Result<std::vector<std::string>> ParseSteps(std::string_view text);
+
+  // A path relative to some root as it is stored ("a/b", e.g. a file of a
+  // zone in the version store): every component must be a name
+  // (ValidateName), so "a//b", "." and ".." are EINVAL; a leading or
+  // trailing '/' is tolerated. "" and "/" are the root.
+  static Result<NsPath> FromRelative(std::string_view relative);
 
   // Builds a path from components already known to be valid names.
   static NsPath FromValidComponents(const std::vector<std::string>& names);
@@ -77,8 +86,16 @@ class NsPath {
   std::string text_;
 };
 
-// For string paths known to be canonical (stored, or made by NsPath):
-// whether `path` is `ancestor` or below it.
+// For string paths known to be canonical (stored, or made by NsPath), where
+// a hot path cannot afford a parse:
+// whether `path` is `ancestor` or below it;
 bool PathIsUnder(std::string_view path, std::string_view ancestor);
+// the parent directory ("/" for "/" and for "/a");
+std::string_view PathParent(std::string_view path);
+// `dir` with the valid name `name` appended.
+std::string PathJoin(std::string_view dir, std::string_view name);
+// Whether `text` is already in the canonical form (NsPath::Parse(text)
+// succeeds and changes nothing).
+bool IsCanonicalPath(std::string_view text);
 
 }  // namespace nexus

@@ -29,8 +29,9 @@ import json
 import statistics
 import sys
 
-TARGETS = ("native", "passthrough_ll", "nexusd", "nexusd-base", "nexusd-agent")
-SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd", "nexusd-base": "base",
+TARGETS = ("native", "passthrough_ll", "nexusd", "nexusd-prev", "nexusd-base", "nexusd-agent")
+SHORT = {"native": "native", "passthrough_ll": "pll", "nexusd": "nexusd", "nexusd-prev": "prev",
+         "nexusd-base": "base",
          "nexusd-agent": "agent"}
 
 # The cost of a feature: `nexusd` (the feature on) against `nexusd-base` (the same daemon
@@ -149,6 +150,7 @@ def aggregate(records):
             "passthrough_ll_ratio_vs_native": throughput_ratio(
                 median.get("passthrough_ll"), median.get("native"), unit),
             "ratio_vs_base": throughput_ratio(median.get("nexusd"), median.get("nexusd-base"), unit),
+            "ratio_vs_prev": throughput_ratio(median.get("nexusd"), median.get("nexusd-prev"), unit),
             "agent_ratio_vs_base": throughput_ratio(median.get("nexusd-agent"),
                                                     median.get("nexusd-base"), unit),
             "base_goal": None,
@@ -195,13 +197,16 @@ def markdown(rows, failures, warnings, runs_expected, meta):
                if any(t in row["samples"] for row in rows) or any(f["target"] == t for f in failures)]
     with_base = "nexusd-base" in present
     with_agent = with_base and "nexusd-agent" in present
+    with_prev = "nexusd-prev" in present
     lines = []
     lines.append(
         "| workload | phase | " + " | ".join(present) + " | nexusd/pll | nexusd/native "
         "| target | met? |" + (" nexusd/base | budget | within? |" if with_base else "")
-        + (" agent/base | within? |" if with_agent else ""))
+        + (" agent/base | within? |" if with_agent else "")
+        + (" nexusd/prev |" if with_prev else ""))
     lines.append("|---|---|" + "---:|" * len(present) + "---:|---:|---|---|"
-                 + ("---:|---|---|" if with_base else "") + ("---:|---|" if with_agent else ""))
+                 + ("---:|---|---|" if with_base else "") + ("---:|---|" if with_agent else "")
+                 + ("---:|" if with_prev else ""))
     partial = False
     for row in rows:
         cells = []
@@ -231,7 +236,8 @@ def markdown(rows, failures, warnings, runs_expected, meta):
             + (f" {fmt_ratio(row['agent_ratio_vs_base'])} | "
                + ("" if row["agent_base_met"] is None else
                   ("yes" if row["agent_base_met"] else "**NO**"))
-               + " |" if with_agent else ""))
+               + " |" if with_agent else "")
+            + (f" {fmt_ratio(row['ratio_vs_prev'])} |" if with_prev else ""))
     lines.append("")
     lines.append("Values are medians over runs. MB/s = 10^6 bytes/s; seconds: lower is faster. "
                  "Ratios are throughput ratios (target speed / baseline speed; for times "

@@ -4,6 +4,8 @@
 #   passthrough_ll  libfuse's example, compiled here from libfuse3-dev's examples,
 #                   mounted over a directory under BENCH_DIR
 #   nexusd          the NexusFS daemon, a fresh data dir under BENCH_DIR every mount
+#   nexusd-prev     another build of nexusd (NEXUSD_PREV, e.g. the commit before) with
+#                   nexusd's arguments, to compare two builds in one run
 #   nexusd-base     the same daemon with features off (NEXUSD_BASE_ARGS), to price them
 #   nexusd-agent    the same daemon as nexusd, the workload run through a per-subject
 #                   mount (nexus mount add --as agent:bench --cache-names) of /work, where
@@ -35,6 +37,8 @@ BENCH_STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-900}
 BENCH_OUTPUT=${BENCH_OUTPUT:-}
 BENCH_KEEP=${BENCH_KEEP:-0}
 NEXUSD=${NEXUSD:-$REPO_DIR/build/bin/nexusd}
+# nexusd-prev: another nexusd binary run with NEXUSD_ARGS (a build of the commit before).
+NEXUSD_PREV=${NEXUSD_PREV:-}
 NEXUSD_ARGS=${NEXUSD_ARGS---log-level warn}
 # nexusd-base: the same daemon with the optional features off, to price them.
 NEXUSD_BASE_ARGS=${NEXUSD_BASE_ARGS---log-level warn --features versions=off,search=off}
@@ -53,7 +57,7 @@ usage: $0 [options]
   -r, --runs N           runs per workload and target, medians reported   [BENCH_RUNS=$BENCH_RUNS]
   -d, --bench-dir DIR    scratch dir on the local disk                      [BENCH_DIR=$BENCH_DIR]
   -w, --workloads LIST   comma list of seqio,smallfiles,tree                [BENCH_WORKLOADS=$BENCH_WORKLOADS]
-  -t, --targets LIST     comma list of native,passthrough_ll,nexusd,nexusd-base,nexusd-agent
+  -t, --targets LIST     comma list of native,passthrough_ll,nexusd,nexusd-prev,nexusd-base,nexusd-agent
                          [BENCH_TARGETS; default native,passthrough_ll,nexusd,
                          nexusd skipped with a warning when its binary is missing]
   -s, --size-mb N        seqio file size in MiB (1 MiB blocks)              [BENCH_SIZE_MB=$BENCH_SIZE_MB]
@@ -61,6 +65,7 @@ usage: $0 [options]
                          bench/results/fs_bench-<UTC time>.json]
       --nexusd PATH      nexusd binary                                      [NEXUSD=$NEXUSD]
       --nexusd-args STR  extra nexusd arguments, word-split                 [NEXUSD_ARGS="$NEXUSD_ARGS"]
+      --prev PATH        nexusd-prev's binary, e.g. a build of the commit before  [NEXUSD_PREV]
       --base-args STR    nexusd-base's arguments (target nexusd-base: the same binary with
                          features off, to price them)                      [NEXUSD_BASE_ARGS]
       --pll-args STR     extra passthrough_ll arguments (default: none)     [PLL_ARGS="$PLL_ARGS"]
@@ -87,6 +92,7 @@ while (($#)); do
     --nexusd) NEXUSD=${2:?}; shift ;;
     --nexusd-args) NEXUSD_ARGS=${2?}; shift ;;
     --base-args) NEXUSD_BASE_ARGS=${2?}; shift ;;
+    --prev) NEXUSD_PREV=${2?}; shift ;;
     --pll-args) PLL_ARGS=${2?}; shift ;;
     --keep) BENCH_KEEP=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -127,6 +133,7 @@ for t in "${TARGETS[@]}"; do
   case $t in
     native|passthrough_ll) ;;
     nexusd|nexusd-base) [[ -x $NEXUSD ]] || die "nexusd binary not found: $NEXUSD" ;;
+    nexusd-prev) [[ -n $NEXUSD_PREV && -x $NEXUSD_PREV ]] || die "nexusd-prev needs NEXUSD_PREV, an executable: '$NEXUSD_PREV'" ;;
     nexusd-agent) [[ -x $NEXUSD && -x $NEXUS_CLI ]] || die "nexusd or nexus not found: $NEXUSD $NEXUS_CLI" ;;
     *) die "unknown target: $t" ;;
   esac
@@ -295,6 +302,13 @@ if [[ " ${TARGETS[*]} " == *" nexusd"* ]]; then
   cp -f "$NEXUSD" "$NEXUSD_BIN" || die "cannot copy $NEXUSD"
   NEXUSD_SHA=$(sha256sum "$NEXUSD_BIN" | cut -c1-16)
 fi
+NEXUSD_PREV_BIN=""
+NEXUSD_PREV_SHA=""
+if [[ " ${TARGETS[*]} " == *" nexusd-prev "* ]]; then
+  NEXUSD_PREV_BIN=$TOOLS/nexusd-prev
+  cp -f "$NEXUSD_PREV" "$NEXUSD_PREV_BIN" || die "cannot copy $NEXUSD_PREV"
+  NEXUSD_PREV_SHA=$(sha256sum "$NEXUSD_PREV_BIN" | cut -c1-16)
+fi
 
 SEQ_BYTES=$((BENCH_SIZE_MB * 1048576))
 SEQ_SRC=$INPUTS/random-${BENCH_SIZE_MB}M.bin
@@ -338,6 +352,10 @@ target_up() {
       ;;
     nexusd|nexusd-agent)
       "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_ARGV[@]}" \
+        >>"$LOGS/$target-$tag.log" 2>&1 &
+      ;;
+    nexusd-prev)
+      "$NEXUSD_PREV_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_ARGV[@]}" \
         >>"$LOGS/$target-$tag.log" 2>&1 &
       ;;
     nexusd-base)
@@ -599,6 +617,8 @@ meta=(
   "targets.nexusd.binary=$NEXUSD"
   "targets.nexusd.sha256_prefix=$NEXUSD_SHA"
   "targets.nexusd.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS"
+  "targets.nexusd-prev.binary=$NEXUSD_PREV"
+  "targets.nexusd-prev.sha256_prefix=$NEXUSD_PREV_SHA"
   "targets.nexusd-base.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_BASE_ARGS"
   "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS"
   "config.base_budget=$BENCH_BASE_BUDGET"

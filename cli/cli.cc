@@ -87,14 +87,23 @@ Result<NexusClient*> Cli::Client() {
 
 std::string ErrorCodeNameFor(int err) { return ErrorCodeName(ErrorCodeFor(err)); }
 
+int ExitCodeFor(const Status& st) {
+  if (st.ok()) return kExitOk;
+  return IsUnavailable(st) ? kExitUnavailable : kExitFailed;
+}
+
+std::string ErrorText(const Status& st) {
+  return IsUnavailable(st) ? "unavailable: " + st.message() : st.message();
+}
+
 int Cli::Fail(const Status& st, bool usage) {
-  std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
+  std::fprintf(stderr, "nexus: %s\n", (usage ? st.message() : ErrorText(st)).c_str());
   if (json)
     PrintJson({{"error",
                 {{"code", usage ? "usage" : ErrorCodeNameFor(st.code())},
                  {"errno", st.code()},
                  {"message", st.message()}}}});
-  return usage ? kExitUsage : kExitFailed;
+  return usage ? kExitUsage : ExitCodeFor(st);
 }
 
 int Cli::Usage(const std::string& message) { return Fail(Status::Error(EINVAL, message), true); }
@@ -105,63 +114,6 @@ void Cli::PrintJson(const nlohmann::json& j) {
   std::fputc('\n', stdout);
 }
 
-std::string FormatTime(int64_t ns) {
-  if (ns == 0) return "-";
-  time_t secs = static_cast<time_t>(ns / 1'000'000'000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>((ns / 1'000'000) % 1000));
-  return buf;
-}
-
-std::string ModeString(uint32_t mode) {
-  std::string s = "?rwxrwxrwx";
-  switch (mode & S_IFMT) {
-    case S_IFDIR: s[0] = 'd'; break;
-    case S_IFLNK: s[0] = 'l'; break;
-    case S_IFIFO: s[0] = 'p'; break;
-    case S_IFSOCK: s[0] = 's'; break;
-    case S_IFCHR: s[0] = 'c'; break;
-    case S_IFBLK: s[0] = 'b'; break;
-    default: s[0] = '-';
-  }
-  for (int i = 0; i < 9; ++i)
-    if (!(mode & (1u << (8 - i)))) s[1 + i] = '-';
-  return s;
-}
-
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    i += n;
-  }
-  return true;
-}
-
-std::string Base64(std::string_view in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
-  }
-  return out;
-}
+std::string FormatTime(int64_t ns) { return ns == 0 ? "-" : FormatRfc3339(ns, 3); }
 
 }  // namespace nexus::cli

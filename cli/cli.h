@@ -4,7 +4,9 @@
 // two words), the flags it takes, a usage text and a function. Cli parses
 // the global options, finds the daemon, and turns a Status into the
 // message and exit code every command shares:
-//   0 success, 1 the operation failed, 64 usage error (EX_USAGE).
+//   0 success, 1 the operation failed, 64 usage error (EX_USAGE),
+//   69 a feature is unavailable: off, not built or not reachable
+//      (EX_UNAVAILABLE; the error code `unavailable`).
 #pragma once
 
 #include <functional>
@@ -18,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/format.h"
 #include "base/status.h"
 #include "rpc/client.h"
 #include "rpc/errors.h"
@@ -27,6 +30,15 @@ namespace nexus::cli {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 64;
+constexpr int kExitUnavailable = 69;
+
+// The exit status for a failed `st`: kExitUnavailable for the `unavailable`
+// code, else kExitFailed.
+int ExitCodeFor(const Status& st);
+// What the CLI says about a failed `st` after "nexus: ":
+// "unavailable: <feature> — <why>" for an unavailable feature, else the
+// message.
+std::string ErrorText(const Status& st);
 
 // The arguments of one command after its flags were taken out.
 struct Args {
@@ -67,9 +79,10 @@ class Cli {
   // The socket path the CLI would use, and where that choice came from.
   std::string SocketPath(std::string* source = nullptr) const;
 
-  // Prints "nexus: <message>" to stderr and returns the exit code for `st`
-  // (64 for usage errors, else 1). With --json, also prints
-  // {"error": {...}} on stdout so scripts see what failed.
+  // Prints "nexus: <ErrorText>" to stderr and returns the exit code for
+  // `st` (64 for usage errors, else ExitCodeFor). With --json, also prints
+  // {"error": {"code", "errno", "message"}} on stdout so scripts see what
+  // failed.
   int Fail(const Status& st, bool usage = false);
   int Usage(const std::string& message);
   // Prints a JSON document (--json mode).
@@ -82,17 +95,11 @@ class Cli {
   std::unique_ptr<NexusClient> client_;
 };
 
-// Formatting helpers shared by the commands.
+// Formatting shared by the commands (the forms themselves are base/format.h).
 std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
-std::string ModeString(uint32_t mode);  // "-rw-r--r--"
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
 
-
 // The command tables of each family.
-// True when `s` is well-formed UTF-8 (JSON output carries such text as a
-// string, anything else as base64).
-bool ValidUtf8(std::string_view s);
-std::string Base64(std::string_view in);
 
 void AddDaemonCommands(std::vector<Command>* table);
 void AddFileCommands(std::vector<Command>* table);

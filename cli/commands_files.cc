@@ -21,8 +21,8 @@ constexpr uint64_t kReadChunk = 8u << 20;
 constexpr size_t kStreamChunk = 1u << 20;
 
 json ContentJson(std::string_view data) {
-  if (ValidUtf8(data)) return {{"content", std::string(data)}};
-  return {{"content_base64", Base64(data)}};
+  if (IsValidUtf8(data)) return {{"content", std::string(data)}};
+  return {{"content_base64", Base64Encode(data)}};
 }
 
 json StatJson(rpc::FileStat::Reader s, bool detailed) {
@@ -31,7 +31,7 @@ json StatJson(rpc::FileStat::Reader s, bool detailed) {
       {"is_directory", s.getIsDirectory()},
       {"kind", std::string(s.getKind())},
       {"size", s.getSize()},
-      {"mode", ModeString(s.getMode())},
+      {"mode", LsMode(s.getMode())},
       {"uid", s.getUid()},
       {"gid", s.getGid()},
       {"modified_at", FormatTime(s.getModifiedAtNs())},
@@ -209,7 +209,7 @@ int Ls(Cli& cli, const Args& a) {
       auto s = e.getStat();
       std::string name = e.getName();
       if (s.getSymlinkTarget().size()) name += " -> " + std::string(s.getSymlinkTarget());
-      std::printf("%s %3u %5u %5u %12llu %s %s\n", ModeString(s.getMode()).c_str(), s.getNlink(),
+      std::printf("%s %3u %5u %5u %12llu %s %s\n", LsMode(s.getMode()).c_str(), s.getNlink(),
                   s.getUid(), s.getGid(), static_cast<unsigned long long>(s.getSize()),
                   FormatTime(s.getModifiedAtNs()).c_str(), name.c_str());
     }
@@ -232,9 +232,9 @@ int StatLike(Cli& cli, const Args& a, bool detailed, bool exists_only) {
       std::string path = item.getPath();
       Status st = StatusFromError(item.hasError(), item.getError());
       bool missing = st.code() == ENOENT;
-      if (!st.ok()) rc = kExitFailed;
+      if (!st.ok() && rc == kExitOk) rc = ExitCodeFor(st);
       if (exists_only) {
-        if (!st.ok() && !missing) std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
+        if (!st.ok() && !missing) std::fprintf(stderr, "nexus: %s\n", ErrorText(st).c_str());
         if (cli.json)
           out.push_back({{"path", path}, {"exists", st.ok()}});
         else
@@ -242,7 +242,7 @@ int StatLike(Cli& cli, const Args& a, bool detailed, bool exists_only) {
         continue;
       }
       if (!st.ok()) {
-        std::fprintf(stderr, "nexus: %s: %s\n", path.c_str(), st.message().c_str());
+        std::fprintf(stderr, "nexus: %s: %s\n", path.c_str(), ErrorText(st).c_str());
         if (cli.json) out.push_back({{"path", path}, {"error", ErrorJson(item.getError())}});
         continue;
       }
@@ -299,7 +299,7 @@ int ReadBulk(Cli& cli, const Args& a) {
 
 // ---------------------------------------------------------------- changes
 
-// Runs `call` for each path on its own; exit 1 if any failed.
+// Runs `call` for each path on its own; exit as the first failure says.
 int EachPath(Cli& cli, const Args& a,
              const std::function<Status(NexusClient&, rpc::Files::Client&, const std::string&)>& call) {
   return WithClient(cli, [&](NexusClient& c) -> int {
@@ -309,8 +309,8 @@ int EachPath(Cli& cli, const Args& a,
     for (const auto& path : a.positional) {
       Status st = call(c, files, path);
       if (!st.ok()) {
-        std::fprintf(stderr, "nexus: %s\n", st.message().c_str());
-        rc = kExitFailed;
+        std::fprintf(stderr, "nexus: %s\n", ErrorText(st).c_str());
+        if (rc == kExitOk) rc = ExitCodeFor(st);
       }
       out.push_back({{"path", path}, {"ok", st.ok()}});
     }
@@ -338,7 +338,7 @@ int RmDir(Cli& cli, const Args& a) {
   });
 }
 
-// Prints per-item results of a batch; exit 1 if any failed.
+// Prints per-item results of a batch; exit as the first failure says.
 template <typename Reader>
 int BatchResults(Cli& cli, Reader results) {
   int rc = kExitOk;
@@ -346,7 +346,7 @@ int BatchResults(Cli& cli, Reader results) {
   for (auto item : results) {
     std::string what = item.getItem();
     Status st = StatusFromError(item.hasError(), item.getError());
-    if (!st.ok()) rc = kExitFailed;
+    if (!st.ok() && rc == kExitOk) rc = ExitCodeFor(st);
     if (cli.json) {
       json j = {{"item", what}, {"ok", st.ok()}};
       if (!st.ok()) j["error"] = ErrorJson(item.getError());

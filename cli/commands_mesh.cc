@@ -806,7 +806,7 @@ int TaskResult(Cli& cli, const Args& a) {
         has_stdout = true;
       }
       if (cli.json) {
-        if (has_stdout) j[ValidUtf8(out) ? "stdout" : "stdout_base64"] = ValidUtf8(out) ? out : Base64(out);
+        if (has_stdout) j[IsValidUtf8(out) ? "stdout" : "stdout_base64"] = IsValidUtf8(out) ? out : Base64Encode(out);
         cli.PrintJson(j);
         return kExitOk;
       }

@@ -28,7 +28,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
 // ---------------------------------------------------------------- parsing
 
@@ -89,51 +88,6 @@ bool AllDigits(const std::string& s) {
   for (char c : s)
     if (!std::isdigit(static_cast<unsigned char>(c))) return false;
   return true;
-}
-
-// RFC 3339: 2026-12-01T00:00:00Z, 2026-12-01T01:00:00.5+01:00.
-Result<UnixNanos> ParseRfc3339(const std::string& s) {
-  auto bad = [&]() {
-    return Status::Error(EINVAL, "\"" + s + "\" is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z) or Unix seconds");
-  };
-  int y, mo, d, h, mi, sec, used = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
-      used == 0)
-    return bad();
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return bad();
-  size_t i = static_cast<size_t>(used);
-  int64_t frac = 0;
-  if (i < s.size() && s[i] == '.') {
-    int64_t scale = 100'000'000;
-    size_t start = ++i;
-    for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) {
-      frac += (s[i] - '0') * scale;
-      scale /= 10;
-    }
-    if (i == start) return bad();
-  }
-  int64_t offset_s = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    int oh, om, n = 0;
-    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 || oh > 23 || om > 59)
-      return bad();
-    offset_s = (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    i += 1 + static_cast<size_t>(n);
-  } else {
-    return bad();
-  }
-  if (i != s.size()) return bad();
-  struct tm tm = {};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  const int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
-  return secs * kNanosPerSecond + frac;
 }
 
 // An instant: RFC 3339 or Unix seconds.

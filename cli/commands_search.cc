@@ -28,7 +28,7 @@ int WithSearch(Cli& cli, const std::function<int(NexusClient&, rpc::Search::Clie
 // Text as a JSON string; bytes that are not UTF-8 become U+FFFD (the raw
 // line is what the plain output prints).
 std::string JsonText(std::string_view s) {
-  if (ValidUtf8(s)) return std::string(s);
+  if (IsValidUtf8(s)) return std::string(s);
   std::string out;
   for (char ch : s) {
     if (static_cast<unsigned char>(ch) < 0x80)

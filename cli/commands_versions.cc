@@ -22,12 +22,6 @@ constexpr size_t kShortId = 10;           // content ids in tables
 
 // ---------------------------------------------------------------- formatting
 
-std::string Octal(uint32_t mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%o", mode);
-  return buf;
-}
-
 std::string Short(const std::string& id) { return id.substr(0, kShortId); }
 
 std::string HumanBytes(uint64_t n) {
@@ -48,7 +42,7 @@ json VersionJson(rpc::VersionInfo::Reader v) {
           {"path", std::string(v.getPath())},
           {"content_id", std::string(v.getContentId())},
           {"size", v.getSize()},
-          {"mode", Octal(v.getMode())},
+          {"mode", OctalMode(v.getMode())},
           {"time", FormatTime(v.getTimeNs())},
           {"time_ns", v.getTimeNs()},
           {"subject", std::string(v.getSubject())},
@@ -205,10 +199,10 @@ int Get(Cli& cli, const Args& a) {
       if (to_file) {
         j["output"] = out_path;
         j["bytes"] = pos;
-      } else if (ValidUtf8(all)) {
+      } else if (IsValidUtf8(all)) {
         j["content"] = all;
       } else {
-        j["content_base64"] = Base64(all);
+        j["content_base64"] = Base64Encode(all);
       }
       cli.PrintJson(j);
     } else if (to_file) {
@@ -475,11 +469,11 @@ int SnapshotEntries(Cli& cli, const Args& a) {
       if (cli.json) {
         out.push_back({{"path", std::string(e.getPath())},
                        {"content_id", std::string(e.getContentId())},
-                       {"mode", Octal(e.getMode())},
+                       {"mode", OctalMode(e.getMode())},
                        {"size", e.getSize()}});
         continue;
       }
-      std::printf("%6s %12llu %-10s %s\n", Octal(e.getMode()).c_str(),
+      std::printf("%6s %12llu %-10s %s\n", OctalMode(e.getMode()).c_str(),
                   static_cast<unsigned long long>(e.getSize()), Short(e.getContentId()).c_str(),
                   e.getPath().cStr());
     }

@@ -43,7 +43,7 @@ MeshPart::~MeshPart() {
 
 void MeshPart::Fill(ServiceContext& ctx) {
   office_ = std::make_unique<MeshOffice>(director_.get());
-  ctx.mesh = office_.get();
+  ctx.mesh.office = office_.get();
   housekeeping_ = std::thread([this] { Housekeeping(); });
 }
 

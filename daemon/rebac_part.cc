@@ -5,15 +5,17 @@
 #include <algorithm>
 
 #include "base/clock.h"
+#include "base/ns_path.h"
 #include "fs/path_files.h"
 
 namespace nexus {
 
 // ---------------------------------------------------------------- mounts
 
-SubjectMountTable::SubjectMountTable(Namespace* ns, RebacPolicy* policy, FuseContext* main,
+SubjectMountTable::SubjectMountTable(Namespace* ns, RebacPolicy* policy,
+                                     PrincipalTable* principals, FuseContext* main,
                                      unsigned threads)
-    : ns_(ns), policy_(policy), main_ctx_(main), threads_(threads) {
+    : ns_(ns), policy_(policy), principals_(principals), main_ctx_(main), threads_(threads) {
   expiry_ = std::thread([this] { ExpiryLoop(); });
 }
 
@@ -83,18 +85,18 @@ void SubjectMountTable::Stop(Mount& m) {
 Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
                                                 const std::string& subject,
                                                 const std::string& root_in, bool cache_names) {
-  auto sv = ParseSubjectView(subject);
-  if (!sv.ok() || (sv->type != ObjectType::kUser && sv->type != ObjectType::kAgent) ||
-      sv->relation != Relation::kNone || sv->id == "*")
-    return Status::Error(EINVAL, "a mount acts as user:ID or agent:ID, not '" + subject + "'");
+  auto who = principals_->ForSubjectMount(subject);
+  if (!who.ok()) return who.status();
   if (mountpoint.empty() || mountpoint[0] != '/')
     return Status::Error(EINVAL, "the mount point must be an absolute path");
-  auto root = PathFiles::Normalize(root_in.empty() ? "/" : root_in);
-  if (!root.ok()) return root.status();
-  auto mnt = PathFiles::Normalize(mountpoint);
-  if (!mnt.ok()) return mnt.status();
+  auto root_path = NsPath::ParseOptional(root_in);
+  if (!root_path.ok()) return root_path.status();
+  auto mnt_path = NsPath::Parse(mountpoint);
+  if (!mnt_path.ok()) return mnt_path.status();
+  const std::string* root = &root_path->str();
+  const std::string* mnt = &mnt_path->str();
   const std::string& main_mnt = main_ctx_->mountpoint;
-  if (!main_mnt.empty() && (*mnt == main_mnt || mnt->rfind(main_mnt + "/", 0) == 0))
+  if (!main_mnt.empty() && PathIsUnder(*mnt, main_mnt))
     return Status::Error(EINVAL, "the mount point " + *mnt + " is inside the NexusFS mount " +
                                      main_mnt);
 
@@ -112,7 +114,8 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
   m->ctx->ns = ns_;
   m->ctx->settings = main_ctx_->settings;
   m->ctx->metrics = main_ctx_->metrics;
-  m->ctx->subject = policy_->Intern(subject);
+  m->ctx->principal = *who;
+  m->ctx->id = static_cast<MountId>(next_id_++);
   m->ctx->exact_entries = true;  // until the kernel is known to take epochs
   m->ctx->mountpoint = *mnt;
   auto attr = ns_->ResolvePinned(Caller{}, *root);  // as the daemon: pinned for the mount's life
@@ -127,7 +130,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
   }
   Caller as;
   as.uid = 65534;
-  as.subject = m->ctx->subject;
+  as.principal = *who;
   if (*root != "/" && !policy_->Unrestricted(as) && !policy_->CanSee(as, *root, true)) {
     unpin();
     return Status::Error(EACCES, subject + " cannot see " + *root);
@@ -178,8 +181,9 @@ std::vector<SubjectMountInfo> SubjectMountTable::List() {
 }
 
 Status SubjectMountTable::Remove(const std::string& mountpoint) {
-  auto mnt = PathFiles::Normalize(mountpoint);
-  if (!mnt.ok()) return mnt.status();
+  auto mnt_path = NsPath::Parse(mountpoint);
+  if (!mnt_path.ok()) return mnt_path.status();
+  const std::string* mnt = &mnt_path->str();
   MutexLock add(add_mu_);
   std::unique_ptr<Mount> gone;
   {
@@ -200,9 +204,9 @@ void SubjectMountTable::OnChange(const ChangeEvent& e) {
   // The mount a change came through saw it happen: only the others drop
   // what their kernels hold.
   auto each = [&](auto&& fn) REQUIRES(mu_) {
-    if (main_ && e.caller.origin != main_ctx_) fn(*main_, *main_ctx_);
+    if (main_ && e.caller.mount != main_ctx_->id) fn(*main_, *main_ctx_);
     for (const auto& m : mounts_)
-      if (e.caller.origin != m->ctx.get()) fn(*m->fuse, *m->ctx);
+      if (e.caller.mount != m->ctx->id) fn(*m->fuse, *m->ctx);
   };
   using K = ChangeEvent::Kind;
   each([&](KernelCache& cache, const FuseContext& ctx) {
@@ -243,9 +247,9 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->audit_ = std::move(audit).value();
   RebacOptions ro;
   ro.audit = part->audit_.get();
-  RebacPart* self = part.get();
-  ro.on_change = [self] {
-    if (self->mounts_) self->mounts_->OnAccessChanged();
+  ro.on_change = [link = part->link_] {
+    MutexLock lk(link->mu);
+    if (link->table) link->table->OnAccessChanged();
   };
   ro.root_owner = o.admin_subject;
   ro.admin_subjects = {o.admin_subject};
@@ -258,7 +262,9 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   auto ids = IdentityMap::Open(o.data_dir + "/rebac.db", io);
   if (!ids.ok()) return Status::Error(ids.code(), "identities: " + ids.status().message());
   part->identities_ = std::move(ids).value();
-  part->policy_ = std::make_unique<RebacPolicy>(part->engine_.get(), part->identities_.get(),
+  part->principals_ = std::make_unique<PrincipalTable>(
+      PrincipalTable::Options{o.operator_uid, o.admin_subject}, part->identities_.get());
+  part->policy_ = std::make_unique<RebacPolicy>(part->engine_.get(), part->principals_.get(),
                                                 part->audit_.get(), o.admin_subject);
   spdlog::info("rebac: {} tuples at revision {}, {} uid bindings; admin subject {}",
                part->engine_->tuple_count(), part->engine_->revision(),
@@ -267,8 +273,9 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
 }
 
 RebacPart::~RebacPart() {
-  mounts_.reset();
+  StopMounts();
   policy_.reset();
+  principals_.reset();
   identities_.reset();
   engine_.reset();
   audit_.reset();  // writes what is queued
@@ -276,15 +283,30 @@ RebacPart::~RebacPart() {
 
 void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads,
                                     ChangeBus* bus) {
-  mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), main, threads);
-  SubjectMountTable* table = mounts_.get();
-  bus->Subscribe([table](const ChangeEvent& e) { table->OnChange(e); });
+  mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), principals_.get(), main,
+                                                threads);
+  {
+    MutexLock lk(link_->mu);
+    link_->table = mounts_.get();
+  }
+  bus->Subscribe([link = link_](const ChangeEvent& e) {
+    MutexLock lk(link->mu);
+    if (link->table) link->table->OnChange(e);
+  });
+}
+
+void RebacPart::StopMounts() {
+  {
+    MutexLock lk(link_->mu);
+    link_->table = nullptr;
+  }
+  mounts_.reset();
 }
 
 void RebacPart::Fill(ServiceContext& ctx) {
-  ctx.rebac = engine_.get();
+  ctx.rebac.engine = engine_.get();
   ctx.identities = identities_.get();
-  ctx.audit = audit_.get();
+  ctx.rebac.audit = audit_.get();
   ctx.access = policy_.get();
   ctx.admin_subject = admin_subject_;
   ctx.mounts = mounts_.get();

@@ -1,7 +1,9 @@
 // RebacPart: nexusd's access control. Owns the tuple engine and the uid
-// bindings (DATA/rebac.db), the audit log (DATA/audit.db) and the policy the
-// namespace enforces on every caller (perms/rebac_policy.h); hands them to
-// the control socket. Also owns the per-subject mounts (SubjectMountTable).
+// bindings (DATA/rebac.db), the principal table that resolves every caller
+// through those bindings (perms/principals.h), the audit log
+// (DATA/audit.db) and the policy the namespace enforces on every caller
+// (perms/rebac_policy.h); hands them to the control socket. Also owns the
+// per-subject mounts (SubjectMountTable).
 //
 // The admin subject (`user:admin`: root, the operator uid, admin sessions
 // on the socket) owns zone:root and is never restricted.
@@ -25,6 +27,7 @@
 #include "fs/namespace.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
+#include "perms/principals.h"
 #include "perms/rebac.h"
 #include "perms/rebac_policy.h"
 #include "rpc/server/service.h"
@@ -53,8 +56,10 @@ namespace nexus {
 class SubjectMountTable final : public SubjectMounts {
  public:
   // `main` is the daemon's own mount context (settings and metrics are
-  // shared); all pointers must outlive the table.
-  SubjectMountTable(Namespace* ns, RebacPolicy* policy, FuseContext* main, unsigned threads);
+  // shared); `principals` resolves each mount's subject. All pointers must
+  // outlive the table.
+  SubjectMountTable(Namespace* ns, RebacPolicy* policy, PrincipalTable* principals,
+                    FuseContext* main, unsigned threads);
   ~SubjectMountTable() override;  // unmounts everything still mounted
 
   // The daemon's own mount, once it exists (null when it is gone).
@@ -85,12 +90,14 @@ class SubjectMountTable final : public SubjectMounts {
 
   Namespace* const ns_;
   RebacPolicy* const policy_;
+  PrincipalTable* const principals_;
   FuseContext* const main_ctx_;
   const unsigned threads_;
   Mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
   Mutex mu_;
   KernelCache* main_ GUARDED_BY(mu_) = nullptr;
   std::vector<std::unique_ptr<Mount>> mounts_ GUARDED_BY(mu_);
+  uint32_t next_id_ GUARDED_BY(add_mu_) = static_cast<uint32_t>(MountId::kMain) + 1;
   std::condition_variable expiry_cv_;           // mounts or expiries changed
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread expiry_;
@@ -107,12 +114,15 @@ class RebacPart {
   ~RebacPart();
 
   AccessPolicy* policy() const { return policy_.get(); }
+  // Who calls, through the uid bindings; lives as long as the part.
+  PrincipalTable* principals() const { return principals_.get(); }
   // Creates the per-subject mount table (call before serving) and
   // subscribes it to `bus`.
   void EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads, ChangeBus* bus);
   SubjectMountTable* mounts() const { return mounts_.get(); }
   // Unmounts every per-subject mount (at shutdown, before the main mount).
-  void StopMounts() { mounts_.reset(); }
+  // Change events and tuple changes that arrive later find no table.
+  void StopMounts();
   void Fill(ServiceContext& ctx);
 
  private:
@@ -121,8 +131,17 @@ class RebacPart {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RebacEngine> engine_;
   std::unique_ptr<IdentityMap> identities_;
+  std::unique_ptr<PrincipalTable> principals_;
   std::unique_ptr<RebacPolicy> policy_;
   std::unique_ptr<SubjectMountTable> mounts_;
+  // How the change bus (whose subscribers are never removed) and the
+  // engine's change hook reach the table: through this link, cleared
+  // before the table goes, so a late event finds no table, not a freed one.
+  struct MountsLink {
+    Mutex mu;  // held while calling into the table; before its mu_
+    SubjectMountTable* table GUARDED_BY(mu) = nullptr;
+  };
+  std::shared_ptr<MountsLink> link_ = std::make_shared<MountsLink>();
 };
 
 }  // namespace nexus

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/layout.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
 #include "fs/search/indexer.h"
@@ -17,8 +18,6 @@
 
 namespace nexus {
 namespace {
-
-constexpr const char* kHistoryTree = "/.nexus";
 
 Result<std::unique_ptr<search::EmbeddingProvider>> MakeProvider(const DaemonOptions& o) {
   const std::string& src = o.search_embeddings;
@@ -71,7 +70,7 @@ struct Feed {
 void Deliver(Feed& feed, const ChangeEvent& e) {
   using Kind = ChangeEvent::Kind;
   if (e.path.empty()) return;
-  const bool from_history = search::PathIsUnder(e.path, kHistoryTree);
+  const bool from_history = layout::IsSystemPath(e.path);
   MutexLock lk(feed.mu);
   if (feed.indexer == nullptr) return;
   switch (e.kind) {
@@ -85,7 +84,7 @@ void Deliver(Feed& feed, const ChangeEvent& e) {
       if (!from_history) feed.indexer->Remove(e.path);
       break;
     case Kind::kRenamed: {
-      const bool to_history = e.new_path.empty() || search::PathIsUnder(e.new_path, kHistoryTree);
+      const bool to_history = e.new_path.empty() || layout::IsSystemPath(e.new_path);
       if (!from_history && !to_history) {
         feed.indexer->Rename(e.path, e.new_path);
       } else if (!from_history) {
@@ -111,9 +110,9 @@ class SearchPartImpl final : public SearchPart {
   }
 
   void Fill(ServiceContext& ctx) override {
-    ctx.search = index_.get();
-    ctx.indexer = indexer_.get();
-    ctx.semantic_provider = embedder_ ? embedder_->ModelId() : "";
+    ctx.search.index = index_.get();
+    ctx.search.indexer = indexer_.get();
+    ctx.search.semantic_provider = embedder_ ? embedder_->ModelId() : "";
   }
 
   std::string State() const override {

@@ -46,7 +46,7 @@ class SearchPart {
                                                    ChangeBus* bus);
   virtual ~SearchPart() = default;
 
-  // Sets ctx.search, ctx.indexer and ctx.semantic_provider.
+  // Sets ctx.search.
   virtual void Fill(ServiceContext& ctx) = 0;
   // "ready" or "indexing", for /health.
   virtual std::string State() const = 0;

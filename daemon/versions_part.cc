@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "base/layout.h"
+
 namespace nexus {
 
 Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& options,
@@ -38,7 +40,8 @@ Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& op
   auto history = versions::HistoryBackend::Create(kHistoryBackendId, part->store_.get(), ho);
   if (!history.ok()) return history.status();
   part->history_ = std::move(history).value();
-  NEXUS_RETURN_IF_ERROR(ns->AddMount(kRootIno, ".nexus", part->history_.get(), /*hidden=*/true));
+  NEXUS_RETURN_IF_ERROR(
+      ns->AddMount(kRootIno, std::string(layout::kSystemName), part->history_.get(), /*hidden=*/true));
   versions::Recorder* recorder = part->recorder_.get();
   bus->Subscribe([recorder](const ChangeEvent& ev) { recorder->OnChange(ev); });
   spdlog::info("versioning: history in {} (commit window {} ms)", dir,
@@ -55,10 +58,10 @@ VersionsPart::~VersionsPart() {
 void VersionsPart::Run() { recorder_->Start(/*reconcile=*/true); }
 
 void VersionsPart::Fill(ServiceContext& ctx) {
-  ctx.versions = store_.get();
-  ctx.recorder = recorder_.get();
-  ctx.gc_keep_versions = keep_versions_;
-  ctx.gc_keep_days = keep_days_;
+  ctx.versions.store = store_.get();
+  ctx.versions.recorder = recorder_.get();
+  ctx.versions.gc_keep_versions = keep_versions_;
+  ctx.versions.gc_keep_days = keep_days_;
 }
 
 }  // namespace nexus

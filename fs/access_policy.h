@@ -3,9 +3,10 @@
 // The Namespace (fs/namespace.h) asks its policy before every operation it
 // performs for a caller, so the FUSE mounts and the control socket enforce
 // the same rules in one place. The only implementation is RebacPolicy
-// (perms/rebac_policy.h): relationship tuples, with the caller's subject
-// taken from Caller::subject or, when that is null, from the uid. Without a
-// policy the namespace applies POSIX mode bits alone.
+// (perms/rebac_policy.h): relationship tuples, checked as the subject of the
+// caller's principal (Caller::principal, resolved once at the boundary; when
+// null, the policy resolves it from the uid). Without a policy the
+// namespace applies POSIX mode bits alone.
 //
 // Visibility: a caller sees a path it may read, and a directory through
 // which it can reach something it may read (a folder above a shared file).
@@ -43,8 +44,6 @@ class AccessPolicy {
   // Records that `operation` on `path` was refused (asynchronously).
   virtual void Denied(const Caller& caller, std::string_view operation, std::string_view path,
                       std::string_view reason) = 0;
-  // A stable pointer for Caller::subject, valid as long as the policy.
-  virtual const std::string* Intern(std::string_view subject) = 0;
   // The subject the caller acts as, for messages and audit.
   virtual std::string SubjectOf(const Caller& caller) = 0;
 };

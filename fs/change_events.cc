@@ -1,5 +1,7 @@
 #include "fs/change_events.h"
 
+#include "base/ns_path.h"
+
 namespace nexus {
 
 void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
@@ -22,9 +24,26 @@ void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& calle
   sink->Publish(std::move(ev));
 }
 
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (dir.empty() || dir.back() == '/') return dir + name;
-  return dir + "/" + name;
+void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
+                     Ino parent, const std::string& name, Ino new_parent,
+                     const std::string& new_name, bool by_rename,
+                     const std::function<std::string(Ino)>& path_of) {
+  if (!sink) return;
+  std::string path, new_path;
+  if (sink->Active()) {
+    if (parent != 0) {
+      std::string dir = path_of(parent);
+      if (!dir.empty()) path = PathJoin(dir, name);
+    } else {
+      path = path_of(ino);
+    }
+    if (new_parent != 0) {
+      std::string dir = path_of(new_parent);
+      if (!dir.empty()) new_path = PathJoin(dir, new_name);
+    }
+  }
+  PublishChange(sink, kind, caller, ino, parent, name, new_parent, new_name, std::move(path),
+                std::move(new_path), by_rename);
 }
 
 ChangeBus::ChangeBus() : thread_([this] { Run(); }) {}

@@ -73,8 +73,13 @@ void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& calle
                    const std::string& new_name = {}, std::string path = {},
                    std::string new_path = {}, bool by_rename = false);
 
-// "/a" + "b" -> "/a/b"; "/" + "b" -> "/b".
-std::string JoinPath(const std::string& dir, const std::string& name);
+// The same, with the event's paths built from `path_of` (an inode's
+// namespace path, "" when unknown) — only when the sink is active, so a
+// backend nobody listens to pays nothing.
+void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
+                     Ino parent, const std::string& name, Ino new_parent,
+                     const std::string& new_name, bool by_rename,
+                     const std::function<std::string(Ino)>& path_of);
 
 // Queueing sink with one dispatcher thread.
 class ChangeBus final : public ChangeSink {

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+#include <type_traits>
+#include <utility>
+
 namespace nexus {
 namespace fuseops {
 
@@ -9,18 +13,21 @@ FuseContext& Ctx(fuse_req_t req) { return *static_cast<FuseContext*>(fuse_req_us
 
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* c = fuse_req_ctx(req);
+  const FuseContext& ctx = Ctx(req);
   Caller caller;
   caller.uid = c->uid;
   caller.gid = c->gid;
   caller.pid = c->pid;
   caller.umask = c->umask;
-  caller.subject = Ctx(req).subject;
-  caller.origin = &Ctx(req);
+  caller.principal = ctx.principal                 ? ctx.principal
+                     : ctx.principals != nullptr ? ctx.principals->ForUid(c->uid, c->gid)
+                                                 : nullptr;
+  caller.mount = ctx.id;
   return caller;
 }
 
 namespace {
-// The measurement of the request this thread is handling (see Instrument).
+// The measurement of the request this thread is handling (see Instrumented).
 thread_local OpTimer* current_op = nullptr;
 }  // namespace
 
@@ -77,33 +84,60 @@ void StatFs(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_statfs(req, &*sv);
 }
 
-// Wraps operation `fn` (index I in FuseOpNames) so every call is timed and
-// counted, and errors replied through ReplyErr are counted as failures.
-template <size_t I, typename... A>
-struct Instrumented {
+// Wraps the op in `fuse_lowlevel_ops::*Member` so every call is timed and
+// counted under its row of kOps, and errors replied through ReplyErr are
+// counted as failures.
+template <auto Member,
+          typename Fn = std::remove_reference_t<decltype(std::declval<fuse_lowlevel_ops&>().*Member)>>
+struct Instrumented;
+template <auto Member, typename... A>
+struct Instrumented<Member, void (*)(fuse_req_t, A...)> {
   static inline void (*op)(fuse_req_t, A...) = nullptr;
+  static inline size_t index = 0;  // in kOps, so in FuseOpNames
   static void Call(fuse_req_t req, A... args) {
     OpMetrics* m = Ctx(req).metrics;
-    OpTimer timer(m ? &m->At(I) : nullptr);
+    OpTimer timer(m ? &m->At(index) : nullptr);
     current_op = &timer;
     op(req, args...);
     current_op = nullptr;
   }
+  static void Register(fuse_lowlevel_ops& ops, size_t i) {
+    if (!(ops.*Member)) return;
+    op = ops.*Member;
+    index = i;
+    ops.*Member = &Call;
+  }
 };
 
-template <size_t I, typename... A>
-void Instrument(void (*&fn)(fuse_req_t, A...)) {
-  if (!fn) return;
-  Instrumented<I, A...>::op = fn;
-  fn = &Instrumented<I, A...>::Call;
+// The measured ops: each row names a metric and wraps the op it measures,
+// so a name cannot drift from its op. Order is the metrics' order.
+struct OpRow {
+  const char* name;
+  void (*instrument)(fuse_lowlevel_ops&, size_t index);
+};
+template <auto Member>
+constexpr OpRow Row(const char* name) {
+  return {name, &Instrumented<Member>::Register};
 }
-
-const char* const kOpNames[] = {
-    "lookup",  "forget",   "forget_multi", "getattr",     "setattr",    "readlink", "mknod",
-    "mkdir",   "unlink",   "rmdir",        "symlink",     "rename",     "link",     "open",
-    "read",    "write",    "flush",        "release",     "fsync",      "opendir",  "readdir",
-    "readdirplus", "releasedir", "fsyncdir", "statfs",    "setxattr",   "getxattr", "listxattr",
-    "removexattr", "create", "fallocate",  "lseek"};
+using Ops = fuse_lowlevel_ops;
+constexpr OpRow kOps[] = {
+    Row<&Ops::lookup>("lookup"),           Row<&Ops::forget>("forget"),
+    Row<&Ops::forget_multi>("forget_multi"), Row<&Ops::getattr>("getattr"),
+    Row<&Ops::setattr>("setattr"),         Row<&Ops::readlink>("readlink"),
+    Row<&Ops::mknod>("mknod"),             Row<&Ops::mkdir>("mkdir"),
+    Row<&Ops::unlink>("unlink"),           Row<&Ops::rmdir>("rmdir"),
+    Row<&Ops::symlink>("symlink"),         Row<&Ops::rename>("rename"),
+    Row<&Ops::link>("link"),               Row<&Ops::open>("open"),
+    Row<&Ops::read>("read"),               Row<&Ops::write_buf>("write"),
+    Row<&Ops::flush>("flush"),             Row<&Ops::release>("release"),
+    Row<&Ops::fsync>("fsync"),             Row<&Ops::opendir>("opendir"),
+    Row<&Ops::readdir>("readdir"),         Row<&Ops::readdirplus>("readdirplus"),
+    Row<&Ops::releasedir>("releasedir"),   Row<&Ops::fsyncdir>("fsyncdir"),
+    Row<&Ops::statfs>("statfs"),           Row<&Ops::setxattr>("setxattr"),
+    Row<&Ops::getxattr>("getxattr"),       Row<&Ops::listxattr>("listxattr"),
+    Row<&Ops::removexattr>("removexattr"), Row<&Ops::create>("create"),
+    Row<&Ops::fallocate>("fallocate"),     Row<&Ops::lseek>("lseek"),
+};
 
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops{};
@@ -113,38 +147,7 @@ fuse_lowlevel_ops MakeOps() {
   FillFileOps(ops);
   FillDirOps(ops);
   FillXattrOps(ops);
-  Instrument<0>(ops.lookup);
-  Instrument<1>(ops.forget);
-  Instrument<2>(ops.forget_multi);
-  Instrument<3>(ops.getattr);
-  Instrument<4>(ops.setattr);
-  Instrument<5>(ops.readlink);
-  Instrument<6>(ops.mknod);
-  Instrument<7>(ops.mkdir);
-  Instrument<8>(ops.unlink);
-  Instrument<9>(ops.rmdir);
-  Instrument<10>(ops.symlink);
-  Instrument<11>(ops.rename);
-  Instrument<12>(ops.link);
-  Instrument<13>(ops.open);
-  Instrument<14>(ops.read);
-  Instrument<15>(ops.write_buf);
-  Instrument<16>(ops.flush);
-  Instrument<17>(ops.release);
-  Instrument<18>(ops.fsync);
-  Instrument<19>(ops.opendir);
-  Instrument<20>(ops.readdir);
-  Instrument<21>(ops.readdirplus);
-  Instrument<22>(ops.releasedir);
-  Instrument<23>(ops.fsyncdir);
-  Instrument<24>(ops.statfs);
-  Instrument<25>(ops.setxattr);
-  Instrument<26>(ops.getxattr);
-  Instrument<27>(ops.listxattr);
-  Instrument<28>(ops.removexattr);
-  Instrument<29>(ops.create);
-  Instrument<30>(ops.fallocate);
-  Instrument<31>(ops.lseek);
+  for (size_t i = 0; i < std::size(kOps); ++i) kOps[i].instrument(ops, i);
   return ops;
 }
 
@@ -152,7 +155,9 @@ fuse_lowlevel_ops MakeOps() {
 }  // namespace fuseops
 
 std::vector<std::string> FuseOpNames() {
-  return std::vector<std::string>(std::begin(fuseops::kOpNames), std::end(fuseops::kOpNames));
+  std::vector<std::string> names;
+  for (const auto& row : fuseops::kOps) names.push_back(row.name);
+  return names;
 }
 
 const fuse_lowlevel_ops& NexusFuseOps() {

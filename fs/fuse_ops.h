@@ -42,9 +42,15 @@ struct FuseSettings {
 struct FuseContext {
   Namespace* ns = nullptr;
   FuseSettings settings;
-  // Per-subject mounts: every call acts as this subject (interned by the
-  // namespace's access policy); null: as the subject of the caller's uid.
-  const std::string* subject = nullptr;
+  // Who a request acts as (base/principal.h), resolved once per request in
+  // CallerOf: a per-subject mount's one principal when set, else the
+  // principal `principals` resolves for the request's uid. Both are owned
+  // by perms/ (perms/principals.h) and outlive the mount. Neither set (a
+  // bare test mount): the access policy resolves the uid itself.
+  const Principal* principal = nullptr;
+  PrincipalResolver* principals = nullptr;
+  // This mount, in the callers it builds (Caller::mount); unique per daemon.
+  MountId id = MountId::kMain;
   // The namespace inode this mount shows as its root (FUSE_ROOT_ID); a
   // per-subject mount may show a subtree.
   Ino root = kRootIno;

@@ -27,10 +27,9 @@
 #include "base/status.h"
 #include "fs/types.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace nexus {
+
+class SqliteDb;
 
 struct InodeRecord {
   Ino ino = 0;  // local number
@@ -103,23 +102,11 @@ class MetaStore {
   uint64_t DiskBytes() const;
 
  private:
-  explicit MetaStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  Status Exec(const char* sql);
-  Status Prepare();
-  Status SetSynchronous(bool full);
-  Status Error(const char* what) const;
+  MetaStore(std::unique_ptr<SqliteDb> db, std::string path);
+  Status PutMeta(const char* key, int64_t value, const char* context);
 
-  sqlite3* db_;
+  std::unique_ptr<SqliteDb> db_;
   std::string path_;
-  int synchronous_ = -1;  // 1 NORMAL, 2 FULL
-  sqlite3_stmt* put_inode_ = nullptr;
-  sqlite3_stmt* del_inode_ = nullptr;
-  sqlite3_stmt* del_inode_xattrs_ = nullptr;
-  sqlite3_stmt* put_dentry_ = nullptr;
-  sqlite3_stmt* del_dentry_ = nullptr;
-  sqlite3_stmt* put_xattr_ = nullptr;
-  sqlite3_stmt* del_xattr_ = nullptr;
-  sqlite3_stmt* put_meta_ = nullptr;
 };
 
 }  // namespace nexus

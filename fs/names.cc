@@ -4,14 +4,6 @@
 
 namespace nexus {
 
-Status ValidateName(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos)
-    return Status::Error(EINVAL, "invalid name '" + name + "'");
-  if (name.size() > 255) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
-  return Status::Ok();
-}
-
 Status ValidateXattrName(const std::string& name) {
   if (name.size() > 255) return Status::Error(ERANGE, "attribute name longer than 255 bytes");
   for (const char* prefix : {"user.", "trusted.", "security.", "system."}) {

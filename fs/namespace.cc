@@ -2,7 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <spdlog/spdlog.h>
 
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "fs/change_events.h"
 
 namespace nexus {
@@ -89,36 +92,28 @@ Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
 }
 
 Result<Attr> Namespace::ResolvePinned(const Caller& caller, const std::string& path) {
-  if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "path must be absolute");
+  // ".." means something only to a walk that follows symlinks (fs/path_files.h).
+  auto parsed = NsPath::Parse(path);
+  if (!parsed.ok()) return parsed.status();
   auto attr = GetAttr(kRootIno);
   // An inode number is only valid while referenced: keep each component's
   // lookup reference until the next one is resolved.
   Ino held = 0;
-  size_t pos = 1;
-  while (attr.ok() && pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) end = path.size();
-    std::string comp = path.substr(pos, end - pos);
-    pos = end + 1;
-    if (comp.empty() || comp == ".") continue;
-    if (comp == "..") {
-      attr = Status::Error(EINVAL, "'..' is not allowed in paths");
-      break;
-    }
-    attr = Lookup(caller, attr->ino, comp);
+  for (std::string_view name : parsed->Components()) {
+    if (!attr.ok()) break;
+    attr = Lookup(caller, attr->ino, std::string(name));
     if (held) Forget(held, 1);
     held = attr.ok() ? attr->ino : 0;
   }
-  if (!attr.ok() && held) Forget(held, 1);
   return attr;
 }
 
 Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name) {
-  if (name.size() > 255) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
+  if (name.size() > kNameMax) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
   if (const MountPoint* m = FindMount(parent, name)) {
     auto attr = m->backend->GetAttr(m->backend->root());
     if (!attr.ok() || !Restricted(caller)) return attr;
-    if (m->hidden) return Refuse(caller, ENOENT, "lookup", JoinPath(PathOf(parent), name),
+    if (m->hidden) return Refuse(caller, ENOENT, "lookup", PathJoin(PathOf(parent), name),
                                  "not visible");
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
     return attr;
@@ -358,7 +353,7 @@ Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) 
   // A folder the caller only passes through lists what leads somewhere.
   if (restricted && !policy_->Can(caller, Need::kRead, path, true)) {
     std::erase_if(*entries, [&](const DirEntry& e) {
-      return !policy_->CanSee(caller, JoinPath(path, e.name), e.type == S_IFDIR);
+      return !policy_->CanSee(caller, PathJoin(path, e.name), e.type == S_IFDIR);
     });
   }
   return entries;
@@ -433,6 +428,37 @@ Status Namespace::RemoveXattr(const Caller& caller, Ino ino, const std::string& 
   if (!b.ok()) return b.status();
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "removexattr"));
   return (*b)->RemoveXattr(caller, ino, name);
+}
+
+Result<std::vector<RenamedAside>> RenameReservedAside(Namespace& ns) {
+  const Caller daemon;
+  // Whether `name` is taken in the root; the lookup reference is dropped.
+  auto taken = [&](const std::string& name) -> Result<bool> {
+    auto a = ns.Lookup(daemon, kRootIno, name);
+    if (a.ok()) ns.Forget(a->ino, 1);
+    if (a.ok() || a.code() == ENOENT) return a.ok();
+    return a.status();
+  };
+  std::vector<RenamedAside> out;
+  for (std::string_view reserved : layout::kRenamedAsideNames) {
+    const std::string name(reserved);
+    auto present = taken(name);
+    if (!present.ok()) return present.status();
+    if (!*present) continue;
+    std::string aside;
+    for (int n = 1;; ++n) {
+      aside = name + ".user-" + std::to_string(n);
+      auto busy = taken(aside);
+      if (!busy.ok()) return busy.status();
+      if (!*busy) break;
+    }
+    Status st = ns.Rename(daemon, kRootIno, name, kRootIno, aside, RENAME_NOREPLACE);
+    if (!st.ok())
+      return Status::Error(st.code(), "renaming /" + name + " aside to /" + aside + ": " + st.message());
+    spdlog::warn("/{} is reserved for NexusFS: the folder found there is now /{}", name, aside);
+    out.push_back({"/" + name, "/" + aside});
+  }
+  return out;
 }
 
 }  // namespace nexus

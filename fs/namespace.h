@@ -133,4 +133,18 @@ class Namespace {
   std::vector<MountPoint> mounts_;
 };
 
+// A top-level entry of the root backend renamed out of a reserved name.
+struct RenamedAside {
+  std::string from;  // "/tools"
+  std::string to;    // "/tools.user-1"
+};
+
+// Moves every top-level entry named like what NexusFS now serves there
+// (layout::kRenamedAsideNames: /agents, /forks, /tools) to
+// "<name>.user-<n>", the smallest n >= 1 not taken, content intact, with a
+// warning in the log naming both paths: a user's folder is never lost nor
+// shadowed. Run once at start, before anything is mounted at those names
+// and before the namespace serves calls. Returns what was moved.
+Result<std::vector<RenamedAside>> RenameReservedAside(Namespace& ns);
+
 }  // namespace nexus

@@ -14,10 +14,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/ns_path.h"
+
 namespace nexus {
 namespace {
 
-constexpr size_t kNameMax = 255;
 constexpr size_t kSymlinkMax = 4095;
 constexpr size_t kXattrValueMax = 65536;
 constexpr int kMaxDepth = 4096;
@@ -308,7 +309,7 @@ std::string NativeBackend::PathOf(const Node& node) const {
   for (int depth = 0; depth < kMaxDepth; ++depth) {
     if (LocalOf(n->attr.ino) == 1) {
       std::string path = mount_path_;
-      for (auto it = parts.rbegin(); it != parts.rend(); ++it) path = JoinPath(path, **it);
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) path = PathJoin(path, **it);
       return path;
     }
     if (n->parent == 0) return {};
@@ -352,22 +353,8 @@ void NativeBackend::FindOtherName(Node* node) {
 void NativeBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                             const std::string& name, Ino new_parent,
                             const std::string& new_name, bool by_rename) {
-  if (!sink_) return;
-  std::string path, new_path;
-  if (sink_->Active()) {
-    if (parent != 0) {
-      std::string dir = PathOfLocal(LocalOf(parent));
-      if (!dir.empty()) path = JoinPath(dir, name);
-    } else {
-      path = PathOfLocal(LocalOf(ino));
-    }
-    if (new_parent != 0) {
-      std::string dir = PathOfLocal(LocalOf(new_parent));
-      if (!dir.empty()) new_path = JoinPath(dir, new_name);
-    }
-  }
-  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name, std::move(path),
-                std::move(new_path), by_rename);
+  PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
+                  [this](Ino i) REQUIRES(mu_) { return PathOfLocal(LocalOf(i)); });
 }
 
 Result<NativeBackend::Node*> NativeBackend::NewNode(const Caller& caller, Node* parent,

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "base/ns_path.h"
+
 namespace nexus {
 namespace {
 
@@ -15,26 +17,21 @@ constexpr size_t kMaxCachedIds = 100'000;
 // files get no content id here rather than stall every other client.
 constexpr uint64_t kMaxHashedBytes = 16u << 20;
 
-std::vector<std::string> Components(const std::string& normalized) {
-  std::vector<std::string> out;
-  size_t pos = 1;
-  while (pos < normalized.size()) {
-    size_t end = normalized.find('/', pos);
-    if (end == std::string::npos) end = normalized.size();
-    out.push_back(normalized.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
+std::string Join(const std::string& dir, std::string_view name) {
+  return (dir == "/" ? "/" : dir + "/") + std::string(name);
 }
 
-std::string Join(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
+// "/" and "/a/..": paths that name no entry of a directory.
+bool NamesNoEntry(const std::vector<std::string>& steps) {
+  return steps.empty() || steps.back() == "..";
 }
 
-// Where a symlink found in `dir` leads, followed by the rest of the path.
-std::string Redirect(const std::string& dir, const std::string& target, const std::string& rest) {
-  std::string p = !target.empty() && target[0] == '/' ? target : Join(dir, target);
-  return rest.empty() ? p : p + "/" + rest;
+// The parse error of `path`, or `code` when it names no entry (the errno
+// the kernel gives for that operation on "/").
+Status RefuseNoEntry(const std::string& path, int code, const std::string& message) {
+  auto steps = NsPath::ParseSteps(path);
+  if (!steps.ok()) return steps.status();
+  return NamesNoEntry(*steps) ? Status::Error(code, message) : Status::Ok();
 }
 
 Status WriteAll(int fd, std::string_view data, uint64_t offset) {
@@ -93,153 +90,147 @@ struct PathFiles::Opened {
   Pin pin;
 };
 
-namespace {
-// True for "/" and paths like "/a/b": no empty, ".", ".." or NUL parts.
-bool IsNormal(const std::string& p) {
-  if (p == "/") return true;
-  if (p.size() < 2 || p[0] != '/' || p.back() == '/') return false;
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] == '\0') return false;
-    if (p[i] != '/') continue;
-    size_t end = p.find('/', i + 1);
-    size_t len = (end == std::string::npos ? p.size() : end) - i - 1;
-    if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
-      return false;
-  }
-  return true;
-}
-}  // namespace
+// Where a walk stands: the directories it has entered, the root first.
+// ".." steps back one (at the root it stays); an absolute symlink starts
+// again from the root. The last entry is the object the walk reached.
+struct PathFiles::Walk {
+  struct Dir {
+    Pin pin;
+    Attr attr;
+    std::string name;
+  };
+  std::vector<Dir> dirs;
+  // Set when some step came from a symlink or was "..": the caller's text
+  // then no longer spells where the walk is.
+  bool moved = false;
 
-Result<std::string> PathFiles::Normalize(const std::string& path) {
-  if (IsNormal(path)) return path;
-  if (path.empty() || path[0] != '/')
-    return Status::Error(EINVAL, "'" + path + "': paths must be absolute (start with /)");
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string::npos) end = path.size();
-    std::string comp = path.substr(pos, end - pos);
-    pos = end + 1;
-    if (comp.empty() || comp == ".") continue;
-    if (comp == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    if (comp.find('\0') != std::string::npos)
-      return Status::Error(EINVAL, "paths must not contain NUL bytes");
-    parts.push_back(std::move(comp));
+  const Attr& Here() const { return dirs.back().attr; }
+  std::string Path() const {
+    std::string out;
+    for (size_t i = 1; i < dirs.size(); ++i) out += "/" + dirs[i].name;
+    return out.empty() ? "/" : out;
   }
-  std::string out;
-  for (const auto& p : parts) out += "/" + p;
-  return out.empty() ? std::string("/") : out;
-}
+};
 
-Result<PathFiles::Parent> PathFiles::ResolveParent(const Actor& actor, const std::string& path,
-                                                   int* links_left) {
-  auto norm = Normalize(path);
-  if (!norm.ok()) return norm.status();
-  std::vector<std::string> comps = Components(*norm);
-  if (comps.empty()) return Status::Error(EINVAL, "'/' has no parent directory");
-  Parent p{Pin(ns_), {}, "/", comps.back()};
+Status PathFiles::WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow,
+                            bool make_dirs, int* links_left, Walk* walk) {
   auto root = ns_->GetAttr(kRootIno);
   if (!root.ok()) return root.status();
-  p.dir = *root;
-  for (size_t i = 0; i + 1 < comps.size(); ++i) {
-    NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p.dir, kMayExec));
-    auto a = ns_->Lookup(actor.caller, p.dir.ino, comps[i]);
+  walk->dirs.clear();
+  walk->dirs.push_back({Pin(ns_), *root, ""});
+  // Steps are taken from the back; the first `from_links` of them (from the
+  // back) were spelled by a symlink's target, not by the caller.
+  std::reverse(steps.begin(), steps.end());
+  size_t from_links = 0;
+  while (!steps.empty()) {
+    const std::string step = std::move(steps.back());
+    steps.pop_back();
+    const bool by_caller = from_links == 0;
+    if (!by_caller) --from_links;
+    const bool last = steps.empty();
+    const Attr dir = walk->Here();
+    if (!dir.IsDir())
+      return Status::Error(ENOTDIR, walk->Path() + " is not a directory");
+    NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dir, kMayExec));
+    if (step == "..") {
+      if (walk->dirs.size() > 1) walk->dirs.pop_back();
+      walk->moved = true;
+      continue;
+    }
+    auto a = ns_->Lookup(actor, dir.ino, step);
+    if (!a.ok() && a.code() == ENOENT && make_dirs && by_caller) {
+      auto made = MakeDir(actor, dir, step, 0755);
+      if (!made.ok() && made.code() != EEXIST) return made.status();
+      a = ns_->Lookup(actor, dir.ino, step);
+    }
     if (!a.ok()) return a.status();
-    Pin next(ns_);
-    next.Set(a->ino);
-    if (a->IsLnk()) {
-      if (--*links_left < 0) return Status::Error(ELOOP, "too many symbolic links in " + path);
+    Pin pin(ns_);
+    pin.Set(a->ino);
+    if (a->IsLnk() && (follow || !last)) {
+      if (--*links_left < 0)
+        return Status::Error(ELOOP, "too many levels of symbolic links at " + Join(walk->Path(), step));
       auto target = ns_->ReadLink(a->ino);
       if (!target.ok()) return target.status();
-      std::string rest;
-      for (size_t j = i + 1; j < comps.size(); ++j) rest += (rest.empty() ? "" : "/") + comps[j];
-      return ResolveParent(actor, Redirect(p.dir_path, *target, rest), links_left);
+      if (target->empty()) return Status::Error(ENOENT, Join(walk->Path(), step) + " is an empty symlink");
+      auto more = NsPath::ParseSteps((*target)[0] == '/' ? *target : "/" + *target);
+      if (!more.ok()) return more.status();
+      if ((*target)[0] == '/') walk->dirs.erase(walk->dirs.begin() + 1, walk->dirs.end());
+      steps.insert(steps.end(), more->rbegin(), more->rend());
+      from_links += more->size();
+      walk->moved = true;
+      continue;
     }
-    if (!a->IsDir()) return Status::Error(ENOTDIR, Join(p.dir_path, comps[i]) + " is not a directory");
-    p.pin = std::move(next);
-    p.dir = *a;
-    p.dir_path = Join(p.dir_path, comps[i]);
+    walk->dirs.push_back({std::move(pin), *a, step});
   }
-  return p;
+  return Status::Ok();
 }
 
-Result<Attr> PathFiles::ResolveInto(const Actor& actor, const std::string& path, bool follow,
-                                    Pin* pin, int* links_left) {
-  auto norm = Normalize(path);
-  if (!norm.ok()) return norm.status();
-  if (*norm == "/") return ns_->GetAttr(kRootIno);
-  auto p = ResolveParent(actor, *norm, links_left);
-  if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
-  auto a = ns_->Lookup(actor.caller, p->dir.ino, p->name);
+Result<PathFiles::Parent> PathFiles::ResolveParent(const Caller& actor, const std::string& path,
+                                                   int* links_left, bool make_dirs) {
+  auto steps = NsPath::ParseSteps(path);
+  if (!steps.ok()) return steps.status();
+  if (NamesNoEntry(*steps)) return Status::Error(EINVAL, "'" + path + "' names no entry of a directory");
+  std::string name = std::move(steps->back());
+  steps->pop_back();
+  Walk w;
+  NEXUS_RETURN_IF_ERROR(WalkSteps(actor, std::move(*steps), /*follow=*/true, make_dirs, links_left, &w));
+  if (!w.Here().IsDir()) return Status::Error(ENOTDIR, w.Path() + " is not a directory");
+  std::string dir_path = w.Path();
+  Walk::Dir& d = w.dirs.back();
+  return Parent{std::move(d.pin), d.attr, std::move(dir_path), std::move(name)};
+}
+
+Result<Attr> PathFiles::Resolve(const Caller& actor, const std::string& path, bool follow,
+                                Pin* pin, std::string* where) {
+  auto steps = NsPath::ParseSteps(path);
+  if (!steps.ok()) return steps.status();
+  int links_left = kMaxSymlinks;
+  Walk w;
+  NEXUS_RETURN_IF_ERROR(WalkSteps(actor, std::move(*steps), follow, /*make_dirs=*/false, &links_left, &w));
+  if (where) *where = w.moved ? w.Path() : NsPath::Parse(path).value().str();
+  *pin = std::move(w.dirs.back().pin);
+  return w.Here();
+}
+
+Result<Attr> PathFiles::MakeDir(const Caller& actor, const Attr& dir, const std::string& name,
+                                mode_t mode) {
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dir, kMayWrite | kMayExec));
+  auto a = ns_->MkDir(actor, dir.ino, name, (mode & 07777) & ~actor.umask);
   if (!a.ok()) return a.status();
-  pin->Set(a->ino);
-  if (follow && a->IsLnk()) {
-    if (--*links_left < 0) return Status::Error(ELOOP, "too many symbolic links in " + path);
-    auto target = ns_->ReadLink(a->ino);
-    if (!target.ok()) return target.status();
-    return ResolveInto(actor, Redirect(p->dir_path, *target, ""), follow, pin, links_left);
-  }
+  ns_->Forget(a->ino, 1);
+  InvalidateEntry(dir.ino, name);
+  InvalidateInode(dir.ino);
   return a;
 }
 
-Result<Attr> PathFiles::Resolve(const Actor& actor, const std::string& path, bool follow,
-                                Pin* pin) {
-  int links_left = kMaxSymlinks;
-  return ResolveInto(actor, path, follow, pin, &links_left);
-}
-
-Result<PathFiles::Parent> PathFiles::MakeParents(const Actor& actor, const std::string& path) {
-  auto norm = Normalize(path);
-  if (!norm.ok()) return norm.status();
-  std::vector<std::string> comps = Components(*norm);
-  std::string dir = "/";
-  for (size_t i = 0; i + 1 < comps.size(); ++i) {
-    dir = Join(dir, comps[i]);
-    Pin pin(ns_);
-    auto a = Resolve(actor, dir, true, &pin);
-    if (a.ok() && !a->IsDir()) return Status::Error(ENOTDIR, dir + " is not a directory");
-    if (a.ok()) continue;
-    if (a.code() != ENOENT) return a.status();
-    if (Status st = MkDir(actor, dir, 0755, false); !st.ok() && st.code() != EEXIST) return st;
-  }
-  int links_left = kMaxSymlinks;
-  return ResolveParent(actor, *norm, &links_left);
-}
-
-Result<PathStat> PathFiles::Stat(const Actor& actor, const std::string& path, bool follow,
+Result<PathStat> PathFiles::Stat(const Caller& actor, const std::string& path, bool follow,
                                  bool with_content_id) {
   Pin pin(ns_);
-  auto a = Resolve(actor, path, follow, &pin);
-  if (!a.ok()) return a.status();
   PathStat out;
-  out.path = Normalize(path).value();
+  auto a = Resolve(actor, path, follow, &pin, &out.path);
+  if (!a.ok()) return a.status();
   out.attr = *a;
   if (a->IsLnk()) {
     auto t = ns_->ReadLink(a->ino);
     if (t.ok()) out.symlink_target = *t;
   }
   if (with_content_id && a->IsReg() && a->size <= kMaxHashedBytes &&
-      CheckAccess(actor.cred, *a, kMayRead).ok()) {
+      CheckAccess(actor, *a, kMayRead).ok()) {
     auto id = ContentId(*a);
     if (id.ok()) out.content_id = *id;
   }
   return out;
 }
 
-Result<std::string> PathFiles::Read(const Actor& actor, const std::string& path,
+Result<std::string> PathFiles::Read(const Caller& actor, const std::string& path,
                                     uint64_t offset, uint64_t length, uint64_t max_bytes,
                                     uint64_t* size) {
   Pin pin(ns_);
   auto a = Resolve(actor, path, true, &pin);
   if (!a.ok()) return a.status();
   if (a->IsDir()) return Status::Error(EISDIR, path + " is a directory");
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *a, kMayRead));
-  auto fh = ns_->Open(actor.caller, a->ino, O_RDONLY);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *a, kMayRead));
+  auto fh = ns_->Open(actor, a->ino, O_RDONLY);
   if (!fh.ok()) return fh.status();
   auto attr = ns_->GetAttr(a->ino);
   uint64_t file_size = attr.ok() ? attr->size : a->size;
@@ -265,19 +256,19 @@ Result<std::string> PathFiles::Read(const Actor& actor, const std::string& path,
   return out;
 }
 
-Result<PathFiles::Opened> PathFiles::OpenForWrite(const Actor& actor, const std::string& path,
+Result<PathFiles::Opened> PathFiles::OpenForWrite(const Caller& actor, const std::string& path,
                                                   const WriteOptions& o) {
   int links_left = kMaxSymlinks;
-  auto p = o.create_parents ? MakeParents(actor, path) : ResolveParent(actor, path, &links_left);
+  auto p = ResolveParent(actor, path, &links_left, o.create_parents);
   if (!p.ok()) return p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   Opened out{nullptr, {}, 0, Pin(ns_)};
   auto existing = Resolve(actor, Join(p->dir_path, p->name), true, &out.pin);
   const int flags = O_WRONLY | (o.truncate && !o.append ? O_TRUNC : 0);
   if (existing.ok()) {
     if (existing->IsDir()) return Status::Error(EISDIR, path + " is a directory");
-    NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *existing, kMayWrite));
-    auto fh = ns_->Open(actor.caller, existing->ino, flags);
+    NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *existing, kMayWrite));
+    auto fh = ns_->Open(actor, existing->ino, flags);
     if (!fh.ok()) return fh.status();
     out.fh = std::move(fh).value();
     out.attr = *existing;
@@ -285,9 +276,9 @@ Result<PathFiles::Opened> PathFiles::OpenForWrite(const Actor& actor, const std:
     return out;
   }
   if (existing.code() != ENOENT) return existing.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayWrite | kMayExec));
-  mode_t mode = S_IFREG | (o.mode & 07777 & ~actor.caller.umask);
-  auto created = ns_->Create(actor.caller, p->dir.ino, p->name, mode, O_WRONLY);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayWrite | kMayExec));
+  mode_t mode = S_IFREG | (o.mode & 07777 & ~actor.umask);
+  auto created = ns_->Create(actor, p->dir.ino, p->name, mode, O_WRONLY);
   if (!created.ok()) return created.status();
   out.pin.Set(created->attr.ino);
   out.fh = std::move(created->handle);
@@ -325,7 +316,7 @@ class PathFiles::Writer final : public PathWriter {
   Opened o_;
 };
 
-Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Actor& actor,
+Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Caller& actor,
                                                           const std::string& path,
                                                           const WriteOptions& options) {
   auto o = OpenForWrite(actor, path, options);
@@ -333,7 +324,7 @@ Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Actor& actor,
   return std::unique_ptr<PathWriter>(new Writer(this, std::move(o).value()));
 }
 
-Result<Attr> PathFiles::Write(const Actor& actor, const std::string& path, std::string_view data,
+Result<Attr> PathFiles::Write(const Caller& actor, const std::string& path, std::string_view data,
                               const WriteOptions& options) {
   auto w = OpenWriter(actor, path, options);
   if (!w.ok()) return w.status();
@@ -343,16 +334,16 @@ Result<Attr> PathFiles::Write(const Actor& actor, const std::string& path, std::
   return attr;
 }
 
-Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::string& path,
+Result<std::vector<PathStat>> PathFiles::List(const Caller& actor, const std::string& path,
                                               bool long_form) {
   Pin pin(ns_);
-  auto dir = Resolve(actor, path, true, &pin);
+  std::string base;
+  auto dir = Resolve(actor, path, true, &pin, &base);
   if (!dir.ok()) return dir.status();
   if (!dir->IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, *dir, kMayRead));
-  auto entries = ns_->ReadDir(actor.caller, dir->ino);
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *dir, kMayRead));
+  auto entries = ns_->ReadDir(actor, dir->ino);
   if (!entries.ok()) return entries.status();
-  std::string base = Normalize(path).value();
   std::vector<PathStat> out;
   out.reserve(entries->size());
   for (const DirEntry& e : *entries) {
@@ -361,8 +352,8 @@ Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::str
     ps.path = Join(base, e.name);
     ps.attr.ino = e.ino;
     ps.attr.mode = e.type;
-    if (long_form && CheckAccess(actor.cred, *dir, kMayExec).ok()) {
-      auto a = ns_->Lookup(actor.caller, dir->ino, e.name);
+    if (long_form && CheckAccess(actor, *dir, kMayExec).ok()) {
+      auto a = ns_->Lookup(actor, dir->ino, e.name);
       if (!a.ok()) continue;  // removed meanwhile
       ps.attr = *a;
       if (a->IsLnk())
@@ -376,90 +367,103 @@ Result<std::vector<PathStat>> PathFiles::List(const Actor& actor, const std::str
   return out;
 }
 
-Status PathFiles::MkDir(const Actor& actor, const std::string& path, mode_t mode, bool parents) {
-  int links_left = kMaxSymlinks;
-  auto p = parents ? MakeParents(actor, path) : ResolveParent(actor, path, &links_left);
-  if (!p.ok()) {
-    // "mkdir -p /" is fine; "mkdir /" is EEXIST as for mkdir(2).
-    if (p.code() == EINVAL && Normalize(path).ok() && Normalize(path).value() == "/")
-      return parents ? Status::Ok() : Status::Error(EEXIST, "/ exists");
-    return p.status();
+Status PathFiles::MkDir(const Caller& actor, const std::string& path, mode_t mode, bool parents) {
+  auto steps = NsPath::ParseSteps(path);
+  if (!steps.ok()) return steps.status();
+  if (NamesNoEntry(*steps)) {
+    // "/" and "/a/.." exist when they resolve: EEXIST as for mkdir(2), fine for mkdir -p.
+    Pin pin(ns_);
+    auto a = Resolve(actor, path, true, &pin);
+    if (!a.ok()) return a.status();
+    return parents ? Status::Ok() : Status::Error(EEXIST, path + " exists");
   }
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
+  int links_left = kMaxSymlinks;
+  auto p = ResolveParent(actor, path, &links_left, parents);
+  if (!p.ok()) return p.status();
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
   if (parents) {
     Pin pin(ns_);
     auto a = Resolve(actor, Join(p->dir_path, p->name), true, &pin);
     if (a.ok()) return a->IsDir() ? Status::Ok() : Status::Error(EEXIST, path + " exists and is not a directory");
   }
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayWrite | kMayExec));
-  auto a = ns_->MkDir(actor.caller, p->dir.ino, p->name, (mode & 07777) & ~actor.caller.umask);
+  auto a = MakeDir(actor, p->dir, p->name, mode);
   if (!a.ok()) {
     if (a.code() == EEXIST) return Status::Error(EEXIST, path + " already exists");
     return a.status();
   }
-  ns_->Forget(a->ino, 1);
-  InvalidateEntry(p->dir.ino, p->name);
-  InvalidateInode(p->dir.ino);
   return Status::Ok();
 }
 
-Status PathFiles::RmDir(const Actor& actor, const std::string& path) {
+struct PathFiles::Victim {
+  Parent parent;
+  Pin pin;
+  Attr attr;
+};
+
+Result<PathFiles::Victim> PathFiles::ResolveVictim(const Caller& actor, const std::string& path,
+                                                   int no_entry_code, const std::string& no_entry_message) {
+  NEXUS_RETURN_IF_ERROR(RefuseNoEntry(path, no_entry_code, no_entry_message));
   int links_left = kMaxSymlinks;
   auto p = ResolveParent(actor, path, &links_left);
-  if (!p.ok()) return p.code() == EINVAL ? Status::Error(EBUSY, "cannot remove /") : p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
-  Pin pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, p->dir.ino, p->name);
-  if (!victim.ok()) return victim.status();
-  pin.Set(victim->ino);
-  if (!victim->IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, p->dir, *victim));
-  NEXUS_RETURN_IF_ERROR(ns_->RmDir(actor.caller, p->dir.ino, p->name));
-  InvalidateEntry(p->dir.ino, p->name);
-  InvalidateInode(p->dir.ino);
+  if (!p.ok()) return p.status();
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, p->dir, kMayExec));
+  Victim v{std::move(p).value(), Pin(ns_), {}};
+  auto a = ns_->Lookup(actor, v.parent.dir.ino, v.parent.name);
+  if (!a.ok()) return a.status();
+  v.pin.Set(a->ino);
+  v.attr = *a;
+  return v;
+}
+
+Status PathFiles::RmDir(const Caller& actor, const std::string& path) {
+  auto v = ResolveVictim(actor, path, EBUSY, "cannot remove " + path);
+  if (!v.ok()) return v.status();
+  const Parent& p = v->parent;
+  if (!v->attr.IsDir()) return Status::Error(ENOTDIR, path + " is not a directory");
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, p.dir, v->attr));
+  NEXUS_RETURN_IF_ERROR(ns_->RmDir(actor, p.dir.ino, p.name));
+  InvalidateEntry(p.dir.ino, p.name);
+  InvalidateInode(p.dir.ino);
   return Status::Ok();
 }
 
-Status PathFiles::Unlink(const Actor& actor, const std::string& path) {
-  int links_left = kMaxSymlinks;
-  auto p = ResolveParent(actor, path, &links_left);
-  if (!p.ok()) return p.code() == EINVAL ? Status::Error(EISDIR, "/ is a directory") : p.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, p->dir, kMayExec));
-  Pin pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, p->dir.ino, p->name);
-  if (!victim.ok()) return victim.status();
-  pin.Set(victim->ino);
-  if (victim->IsDir()) return Status::Error(EISDIR, path + " is a directory (use rmdir)");
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, p->dir, *victim));
-  NEXUS_RETURN_IF_ERROR(ns_->Unlink(actor.caller, p->dir.ino, p->name));
-  InvalidateEntry(p->dir.ino, p->name);
-  InvalidateInode(p->dir.ino);
-  InvalidateInode(victim->ino);
+Status PathFiles::Unlink(const Caller& actor, const std::string& path) {
+  auto v = ResolveVictim(actor, path, EISDIR, path + " is a directory");
+  if (!v.ok()) return v.status();
+  const Parent& p = v->parent;
+  if (v->attr.IsDir()) return Status::Error(EISDIR, path + " is a directory (use rmdir)");
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, p.dir, v->attr));
+  NEXUS_RETURN_IF_ERROR(ns_->Unlink(actor, p.dir.ino, p.name));
+  InvalidateEntry(p.dir.ino, p.name);
+  InvalidateInode(p.dir.ino);
+  InvalidateInode(v->attr.ino);
   return Status::Ok();
 }
 
-Status PathFiles::Rename(const Actor& actor, const std::string& from, const std::string& to) {
+Status PathFiles::Rename(const Caller& actor, const std::string& from, const std::string& to) {
+  NEXUS_RETURN_IF_ERROR(RefuseNoEntry(from, EBUSY, "cannot move " + from));
+  NEXUS_RETURN_IF_ERROR(RefuseNoEntry(to, EEXIST, to + " exists"));
   int links_left = kMaxSymlinks;
   auto src = ResolveParent(actor, from, &links_left);
-  if (!src.ok()) return src.code() == EINVAL ? Status::Error(EBUSY, "cannot move /") : src.status();
+  if (!src.ok()) return src.status();
   auto dst = ResolveParent(actor, to, &links_left);
-  if (!dst.ok()) return dst.code() == EINVAL ? Status::Error(EEXIST, "/ exists") : dst.status();
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, src->dir, kMayExec));
-  NEXUS_RETURN_IF_ERROR(CheckAccess(actor.cred, dst->dir, kMayWrite | kMayExec));
+  if (!dst.ok()) return dst.status();
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, src->dir, kMayExec));
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dst->dir, kMayWrite | kMayExec));
   Pin src_pin(ns_), dst_pin(ns_);
-  auto victim = ns_->Lookup(actor.caller, src->dir.ino, src->name);
+  auto victim = ns_->Lookup(actor, src->dir.ino, src->name);
   if (!victim.ok()) return victim.status();
   src_pin.Set(victim->ino);
-  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, src->dir, *victim));
-  auto replaced = ns_->Lookup(actor.caller, dst->dir.ino, dst->name);
+  NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, src->dir, *victim));
+  auto replaced = ns_->Lookup(actor, dst->dir.ino, dst->name);
   if (replaced.ok()) {
     dst_pin.Set(replaced->ino);
-    NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor.cred, dst->dir, *replaced));
+    NEXUS_RETURN_IF_ERROR(CheckDeleteFromDir(actor, dst->dir, *replaced));
   } else if (replaced.code() != ENOENT) {
     return replaced.status();
   }
   NEXUS_RETURN_IF_ERROR(
-      ns_->Rename(actor.caller, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
+      ns_->Rename(actor, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
   InvalidateEntry(src->dir.ino, src->name);
   InvalidateEntry(dst->dir.ino, dst->name);
   InvalidateInode(src->dir.ino);

@@ -3,11 +3,15 @@
 // The control socket names files by their path in the mounted namespace
 // ("/docs/a.txt", "/zone/local/src/x.py"). PathFiles walks such paths
 // through the Namespace exactly as the kernel would for the same caller:
-// search permission on every directory, intermediate symlinks followed
-// (at most 40), POSIX mode checks on the object (fs/posix_access.h),
-// the same errno for the same failure. Every change it makes also
+// one step at a time (NsPath::ParseSteps), search permission on every
+// directory, intermediate symlinks followed (at most 40, then ELOOP), ".."
+// taken from where the walk really is (after a symlink, the parent of
+// where the link led; at "/" it stays at "/"), POSIX mode checks on the
+// object (fs/posix_access.h), the same errno for the same failure. Every change it makes also
 // invalidates what the kernel may cache (fs/kernel_cache.h), so it is
-// visible on the mount at once.
+// visible on the mount at once. Every call acts for a Caller (fs/types.h):
+// its principal for the access policy and provenance, its uid/gid and the
+// principal's groups for the mode checks.
 //
 // Threading: thread-safe; every call is a short sequence of namespace calls
 // (local disk I/O only). Reads and writes move at most the bytes asked for.
@@ -26,13 +30,6 @@
 #include "fs/posix_access.h"
 
 namespace nexus {
-
-// Who acts: the identity namespace calls carry, and the credentials the
-// permission checks use (the same uid/gid, plus supplementary groups).
-struct Actor {
-  Caller caller;
-  Credentials cred;
-};
 
 struct PathStat {
   std::string path;
@@ -68,46 +65,58 @@ class PathFiles {
   void SetKernelCache(KernelCache* cache) { cache_.store(cache); }
 
   // lstat semantics when !follow.
-  Result<PathStat> Stat(const Actor& actor, const std::string& path, bool follow = false,
+  Result<PathStat> Stat(const Caller& actor, const std::string& path, bool follow = false,
                         bool with_content_id = true);
   // Reads [offset, offset+length) (length 0: to the end, capped at
   // `max_bytes`). `size` receives the file's size.
-  Result<std::string> Read(const Actor& actor, const std::string& path, uint64_t offset,
+  Result<std::string> Read(const Caller& actor, const std::string& path, uint64_t offset,
                            uint64_t length, uint64_t max_bytes, uint64_t* size);
-  Result<Attr> Write(const Actor& actor, const std::string& path, std::string_view data,
+  Result<Attr> Write(const Caller& actor, const std::string& path, std::string_view data,
                      const WriteOptions& options);
-  Result<std::unique_ptr<PathWriter>> OpenWriter(const Actor& actor, const std::string& path,
+  Result<std::unique_ptr<PathWriter>> OpenWriter(const Caller& actor, const std::string& path,
                                                  const WriteOptions& options);
-  Result<std::vector<PathStat>> List(const Actor& actor, const std::string& path, bool long_form);
+  Result<std::vector<PathStat>> List(const Caller& actor, const std::string& path, bool long_form);
   // With `parents`, creates missing ancestors and accepts an existing
   // directory (mkdir -p).
-  Status MkDir(const Actor& actor, const std::string& path, mode_t mode, bool parents);
-  Status RmDir(const Actor& actor, const std::string& path);
+  Status MkDir(const Caller& actor, const std::string& path, mode_t mode, bool parents);
+  Status RmDir(const Caller& actor, const std::string& path);
   // Removes a non-directory (EISDIR for a directory).
-  Status Unlink(const Actor& actor, const std::string& path);
-  Status Rename(const Actor& actor, const std::string& from, const std::string& to);
-
-  // Normalizes an absolute path lexically ("//a/./b/../c" -> "/a/c");
-  // EINVAL for a relative or empty path.
-  static Result<std::string> Normalize(const std::string& path);
+  Status Unlink(const Caller& actor, const std::string& path);
+  Status Rename(const Caller& actor, const std::string& from, const std::string& to);
 
  private:
   class Pin;
+  struct Walk;
   struct Parent;
   class Writer;
 
+  // Walks `steps` from the root. Every step but the last must lead to a
+  // directory; the last is followed when it is a symlink and `follow`.
+  // With `make_dirs`, a missing step named by the caller's own text
+  // (not by a symlink's target) is created as a directory, as mkdir -p does.
+  Status WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow,
+                   bool make_dirs, int* links_left, Walk* walk);
   // Resolves the directory holding `path`'s last component; the returned
   // parent is pinned (a lookup reference) until the Parent is destroyed.
+  // EINVAL when the path names no entry of a directory ("/", "/a/..").
   // `links_left` counts the symlinks that may still be followed.
-  Result<Parent> ResolveParent(const Actor& actor, const std::string& path, int* links_left);
-  // Resolves `path`; pinned until the Pin is destroyed.
-  Result<Attr> ResolveInto(const Actor& actor, const std::string& path, bool follow, Pin* pin,
-                           int* links_left);
-  Result<Attr> Resolve(const Actor& actor, const std::string& path, bool follow, Pin* pin);
-  // Like ResolveParent, creating missing ancestor directories.
-  Result<Parent> MakeParents(const Actor& actor, const std::string& path);
+  Result<Parent> ResolveParent(const Caller& actor, const std::string& path, int* links_left,
+                               bool make_dirs = false);
+  // Resolves `path`; pinned until the Pin is destroyed. `where`, when
+  // given, receives the path the object was found at.
+  Result<Attr> Resolve(const Caller& actor, const std::string& path, bool follow, Pin* pin,
+                       std::string* where = nullptr);
+  // The entry `path` names, for RmDir and Unlink: its parent and itself,
+  // both pinned, after search permission on the parent. `no_entry_code`
+  // (with the message) when the path names no entry ("/", "/a/..").
+  struct Victim;
+  Result<Victim> ResolveVictim(const Caller& actor, const std::string& path, int no_entry_code,
+                               const std::string& no_entry_message);
+  // Creates directory `name` in `dir` for the caller (permission, umask,
+  // kernel cache); the new directory's attributes, not pinned.
+  Result<Attr> MakeDir(const Caller& actor, const Attr& dir, const std::string& name, mode_t mode);
   struct Opened;
-  Result<Opened> OpenForWrite(const Actor& actor, const std::string& path,
+  Result<Opened> OpenForWrite(const Caller& actor, const std::string& path,
                               const WriteOptions& options);
   Result<std::string> ContentId(const Attr& attr);
   void InvalidateEntry(Ino parent, const std::string& name);

@@ -10,6 +10,8 @@
 #include <ctime>
 #include <string>
 
+#include "base/principal.h"
+
 namespace nexus {
 
 // A FUSE-visible inode number. The top 16 bits name the backend (0 is the
@@ -25,21 +27,28 @@ inline constexpr Ino MakeIno(uint16_t backend, Ino local) {
   return (Ino{backend} << kBackendShift) | (local & kLocalMask);
 }
 
-// Who is making a call. On the mount it comes from the FUSE request context;
-// on the control socket from the peer credentials or API key.
+// Which FUSE mount a call came through (fs/fuse_ops.h FuseContext::id), so
+// a change is not invalidated in the kernel cache that made it. kNone: the
+// socket or the daemon itself.
+enum class MountId : uint32_t { kNone = 0, kMain = 1 };
+
+// Who is making a call, and the facts of this one call. On the mount it
+// comes from the FUSE request context; on the control socket from the peer
+// credentials or API key.
 struct Caller {
+  // The POSIX credentials of this call (the kernel's for a FUSE request):
+  // new files are owned by them and mode bits are checked against them.
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
   mode_t umask = 022;
-  // The access-control subject the call acts as ("agent:alice"), interned
-  // by the AccessPolicy (fs/access_policy.h) and valid for its lifetime;
-  // null: the subject the uid maps to.
-  const std::string* subject = nullptr;
-  // The mount the call came through (its FuseContext), so a change is not
-  // invalidated in the kernel cache that made it; null: the socket or the
-  // daemon itself.
-  const void* origin = nullptr;
+  // Who is calling: resolved once at the boundary by perms/
+  // (perms/principals.h), interned and valid as long as its resolver; every
+  // access check, audit record and version uses its subject. Null: not
+  // resolved at a boundary (the daemon's own work, or a caller built in a
+  // test): the access policy resolves it from `uid`.
+  const Principal* principal = nullptr;
+  MountId mount = MountId::kNone;
   bool IsRoot() const { return uid == 0; }
 };
 

@@ -1,5 +1,6 @@
 #include "fs/workspace_backend.h"
 
+#include "base/ns_path.h"
 #include "fs/names.h"
 
 #include <dirent.h>
@@ -383,28 +384,14 @@ std::string WorkspaceBackend::PathOf(Ino ino) const {
   if (mine.size() <= root.size() || mine.compare(0, root.size(), root) != 0 ||
       (root != "/" && mine[root.size()] != '/'))
     return {};
-  return JoinPath(mount_path_, mine.substr(root == "/" ? 1 : root.size() + 1));
+  return PathJoin(mount_path_, mine.substr(root == "/" ? 1 : root.size() + 1));
 }
 
 void WorkspaceBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                                const std::string& name, Ino new_parent,
                                const std::string& new_name, bool by_rename) {
-  if (!sink_) return;
-  std::string path, new_path;
-  if (sink_->Active()) {
-    if (parent != 0) {
-      std::string dir = PathOf(parent);
-      if (!dir.empty()) path = JoinPath(dir, name);
-    } else {
-      path = PathOf(ino);
-    }
-    if (new_parent != 0) {
-      std::string dir = PathOf(new_parent);
-      if (!dir.empty()) new_path = JoinPath(dir, new_name);
-    }
-  }
-  PublishChange(sink_, kind, caller, ino, parent, name, new_parent, new_name, std::move(path),
-                std::move(new_path), by_rename);
+  PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
+                  [this](Ino i) { return PathOf(i); });
 }
 
 size_t WorkspaceBackend::InodeCount() const {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "base/crypto.h"
+#include "base/layout.h"
 #include "mesh/placement.h"
 #include "mesh/record.h"
 
@@ -729,6 +730,7 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
     return Status::Error(EACCES, "key " + submitter.key_id + " may not submit tasks");
   if (spec.name.empty() || spec.command.empty() || spec.zone.empty() || spec.max_attempts < 1)
     return Status::Error(EINVAL, "a task needs a name, a command, a zone and max attempts >= 1");
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZoneName(spec.zone));
   MutexLock lk(mu_);
   const TimePoint now = MeshNow(*clock_);
   NEXUS_RETURN_IF_ERROR(CheckQuota(submitter, now));

@@ -21,8 +21,9 @@
 
 #include "mesh/memory_store.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
+namespace nexus {
+class SqliteDb;
+}
 
 namespace nexus::mesh {
 
@@ -45,17 +46,11 @@ class SqliteStore final : public MemoryStore {
   Status Persist(const Mutation& m) override;
 
  private:
-  SqliteStore(const Clock* clock, sqlite3* db) : MemoryStore(clock), db_(db) {}
-  Status Exec(const char* sql);
-  Status Error(const char* what) const;
+  SqliteStore(const Clock* clock, std::unique_ptr<SqliteDb> db);
   Status Load();
+  Status PutMeta(const char* name, int64_t value);
 
-  sqlite3* db_;
-  sqlite3_stmt* put_kv_ = nullptr;
-  sqlite3_stmt* del_kv_ = nullptr;
-  sqlite3_stmt* put_lease_ = nullptr;
-  sqlite3_stmt* del_lease_ = nullptr;
-  sqlite3_stmt* put_meta_ = nullptr;
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace nexus::mesh

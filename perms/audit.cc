@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/format.h"
+
 namespace nexus {
 namespace {
 
@@ -25,21 +27,6 @@ const char* DecisionName(bool allowed) { return allowed ? "allow" : "deny"; }
 
 }  // namespace
 
-std::string FormatRfc3339(UnixNanos t) {
-  time_t secs = static_cast<time_t>(t / 1'000'000'000);
-  long nanos = static_cast<long>(t % 1'000'000'000);
-  if (nanos < 0) {
-    nanos += 1'000'000'000;
-    --secs;
-  }
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", nanos);
-  return buf;
-}
-
 AuditLog::AuditLog(std::unique_ptr<SqliteDb> db, Options options)
     : options_(options),
       clock_(options.clock ? *options.clock : DefaultClock()),
@@ -49,11 +36,13 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Option
   if (options.queue_capacity == 0) return Status::Error(EINVAL, "audit queue capacity is 0");
   auto db = SqliteDb::Open(
       path,
+      {.what = "audit log",
+       .schema =
       "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL,"
       " subject TEXT NOT NULL, operation TEXT NOT NULL, object TEXT NOT NULL,"
       " decision TEXT NOT NULL, reason TEXT NOT NULL);"
       "CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);"
-      "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, time_ns);");
+      "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, time_ns);"});
   if (!db.ok()) return db.status();
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(*db), options));
   log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
@@ -114,45 +103,40 @@ void AuditLog::WriterLoop() {
 
 Status AuditLog::WriteBatch(const std::vector<AuditRecord>& batch) {
   MutexLock lk(db_mu_);
-  NEXUS_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  auto ins = db_->Prepare(
-      "INSERT INTO audit(time_ns, subject, operation, object, decision, reason)"
-      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-  Status st = ins.status();
-  for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
-    const AuditRecord& r = batch[i];
-    st = ins->Bind(1, static_cast<int64_t>(r.time))
-             .Bind(2, r.subject)
-             .Bind(3, r.operation)
-             .Bind(4, r.object)
-             .Bind(5, std::string_view(DecisionName(r.allowed)))
-             .Bind(6, r.reason)
-             .Run();
-  }
-  if (st.ok()) st = db_->Exec("COMMIT");
-  if (!st.ok()) (void)db_->Exec("ROLLBACK");
-  return st;
+  return InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
+    Statement ins = db_->Prepare(
+        "INSERT INTO audit(time_ns, subject, operation, object, decision, reason)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const AuditRecord& r : batch) {
+      NEXUS_RETURN_IF_ERROR(ins.Bind(1, static_cast<int64_t>(r.time))
+                                .Bind(2, r.subject)
+                                .Bind(3, r.operation)
+                                .Bind(4, r.object)
+                                .Bind(5, std::string_view(DecisionName(r.allowed)))
+                                .Bind(6, r.reason)
+                                .Run("write record"));
+    }
+    return Status::Ok();
+  });
 }
 
 Result<std::vector<AuditRecord>> AuditLog::List(const AuditFilter& f) {
   MutexLock lk(db_mu_);
-  auto q = db_->Prepare(
+  Statement q = db_->Prepare(
       "SELECT time_ns, subject, operation, object, decision, reason FROM audit"
       " WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR subject = ?2)"
       " AND (?3 IS NULL OR decision = ?3) ORDER BY id LIMIT ?4");
-  if (!q.ok()) return q.status();
-  f.since ? q->Bind(1, static_cast<int64_t>(*f.since)) : q->BindNull(1);
-  f.subject ? q->Bind(2, *f.subject) : q->BindNull(2);
-  f.allowed ? q->Bind(3, std::string_view(DecisionName(*f.allowed))) : q->BindNull(3);
-  q->Bind(4, static_cast<int64_t>(std::min<size_t>(f.limit, INT64_MAX)));
+  f.since ? q.Bind(1, static_cast<int64_t>(*f.since)) : q.BindNull(1);
+  f.subject ? q.Bind(2, *f.subject) : q.BindNull(2);
+  f.allowed ? q.Bind(3, std::string_view(DecisionName(*f.allowed))) : q.BindNull(3);
+  q.Bind(4, static_cast<int64_t>(std::min<size_t>(f.limit, INT64_MAX)));
   std::vector<AuditRecord> out;
-  for (;;) {
-    auto row = q->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return out;
-    out.push_back(AuditRecord{q->Int(0), q->Text(1), q->Text(2), q->Text(3),
-                              q->Text(4) == "allow", q->Text(5)});
+  while (q.Next()) {
+    out.push_back(AuditRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3),
+                              q.TextView(4) == "allow", q.Text(5)});
   }
+  NEXUS_RETURN_IF_ERROR(q.status());
+  return out;
 }
 
 Status AuditLog::ExportJsonl(const AuditFilter& filter, std::ostream& out) {

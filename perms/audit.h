@@ -110,7 +110,4 @@ class AuditLog final : public AuditSink {
   std::thread writer_;
 };
 
-// "2026-01-02T03:04:05.123456789Z"
-std::string FormatRfc3339(UnixNanos t);
-
 }  // namespace nexus

@@ -13,17 +13,13 @@ Result<std::unique_ptr<IdentityMap>> IdentityMap::Open(const std::string& db_pat
   if (!admin.ok()) return admin.status();
   auto db = SqliteDb::Open(
       db_path,
-      "CREATE TABLE IF NOT EXISTS identities(uid INTEGER PRIMARY KEY, subject TEXT NOT NULL)");
+      {.what = "identity database",
+       .schema = "CREATE TABLE IF NOT EXISTS identities(uid INTEGER PRIMARY KEY, subject TEXT NOT NULL)"});
   if (!db.ok()) return db.status();
   std::unique_ptr<IdentityMap> map(new IdentityMap(std::move(*db), std::move(options)));
-  auto q = map->db_->Prepare("SELECT uid, subject FROM identities");
-  if (!q.ok()) return q.status();
-  for (;;) {
-    auto row = q->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    map->bound_[static_cast<uid_t>(q->Int(0))] = q->Text(1);
-  }
+  Statement q = map->db_->Prepare("SELECT uid, subject FROM identities");
+  while (q.Next()) map->bound_[static_cast<uid_t>(q.Int(0))] = q.Text(1);
+  NEXUS_RETURN_IF_ERROR(q.status());
   return map;
 }
 
@@ -34,7 +30,7 @@ std::string IdentityMap::SubjectFor(uid_t uid) const {
     auto it = bound_.find(uid);
     if (it != bound_.end()) return it->second;
   }
-  return "user:uid-" + std::to_string(uid);
+  return UidSubject(uid);
 }
 
 Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
@@ -57,11 +53,13 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
       return Status::Error(EEXIST, "uid " + std::to_string(uid) + " is bound to " + it->second);
     }
   }
-  auto ins = db_->Prepare("INSERT INTO identities(uid, subject) VALUES(?1, ?2)");
-  if (!ins.ok()) return ins.status();
-  NEXUS_RETURN_IF_ERROR(ins->Bind(1, static_cast<int64_t>(uid)).Bind(2, subject).Run());
+  NEXUS_RETURN_IF_ERROR(db_->Prepare("INSERT INTO identities(uid, subject) VALUES(?1, ?2)")
+                            .Bind(1, static_cast<int64_t>(uid))
+                            .Bind(2, subject)
+                            .Run("bind uid"));
   WriterLock lk(mu_);
   bound_[uid] = std::string(subject);
+  revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -71,11 +69,12 @@ Status IdentityMap::Unbind(uid_t uid) {
     ReaderLock lk(mu_);
     if (!bound_.count(uid)) return Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
   }
-  auto del = db_->Prepare("DELETE FROM identities WHERE uid = ?1");
-  if (!del.ok()) return del.status();
-  NEXUS_RETURN_IF_ERROR(del->Bind(1, static_cast<int64_t>(uid)).Run());
+  NEXUS_RETURN_IF_ERROR(db_->Prepare("DELETE FROM identities WHERE uid = ?1")
+                            .Bind(1, static_cast<int64_t>(uid))
+                            .Run("unbind uid"));
   WriterLock lk(mu_);
   bound_.erase(uid);
+  revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -1,22 +1,25 @@
 // IdentityMap: which ReBAC subject a local uid acts as.
 //
 // A uid is bound to a user or agent subject (`agent:alice`). uid 0 and the
-// configured operator uid always act as the admin subject (by default
-// user:root, which RebacEngine bootstraps as owner of zone:root). Any other
-// unbound uid N acts as `user:uid-N`, a subject with no tuples and so no
-// grants until someone writes some.
+// configured operator uid always act as the admin subject (IsAdminUid in
+// base/principal.h; by default user:root, which RebacEngine bootstraps as
+// owner of zone:root). Any other unbound uid acts as UidSubject(uid)
+// ("user:uid-N"). Callers do not ask this map per call: perms/principals.h
+// resolves and interns principals from it, and re-resolves a uid once
+// revision() moved.
 //
 // Storage: table identities(uid INTEGER PRIMARY KEY, subject TEXT) in the
 // same SQLite file as the tuples, on its own connection. Bindings are read
 // into memory at Open; SubjectFor never touches SQLite.
 //
 // Thread-safety: all methods may be called concurrently. SubjectFor takes a
-// shared lock; Bind/Unbind write SQLite under db_mu_, then take mu_
+// shared lock; revision() is a relaxed atomic read; Bind/Unbind write SQLite under db_mu_, then take mu_
 // exclusively (lock order db_mu_ → mu_).
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "base/principal.h"
 #include "base/status.h"
 #include "base/sqlite_db.h"
 
@@ -55,7 +59,10 @@ class IdentityMap {
   // Bindings sorted by uid.
   std::vector<std::pair<uid_t, std::string>> List() const;
   // uid 0 and the operator uid: always the admin subject.
-  bool IsAdminUid(uid_t uid) const { return uid == 0 || uid == options_.operator_uid; }
+  bool IsAdminUid(uid_t uid) const { return nexus::IsAdminUid(uid, options_.operator_uid); }
+  // Moves on every Bind/Unbind that changed a binding (after the change is
+  // visible to SubjectFor).
+  uint64_t revision() const { return revision_.load(std::memory_order_acquire); }
   const std::string& admin_subject() const { return options_.admin_subject; }
 
  private:
@@ -66,6 +73,7 @@ class IdentityMap {
   std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);
   mutable SharedMutex mu_;
   std::unordered_map<uid_t, std::string> bound_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> revision_{0};
 };
 
 }  // namespace nexus

@@ -57,13 +57,13 @@ UserRecord ReadUser(const Statement& s) {
   return u;
 }
 
-constexpr const char* kUserColumns =
-    "name, subject_type, is_admin, uid, gid, created_ns, expires_ns";
+// Macros, so each query is one literal (statements are cached by address).
+#define NEXUS_USER_COLUMNS "name, subject_type, is_admin, uid, gid, created_ns, expires_ns"
 // Keys with their entitlements (a key with no row has the defaults).
-constexpr const char* kKeyColumns =
-    "k.id, k.user, k.name, k.created_ns, k.expires_ns, k.revoked, "
-    "COALESCE(e.can_submit_tasks, 1), COALESCE(e.hourly_task_quota, 0)";
-constexpr const char* kKeyFrom = " FROM keys k LEFT JOIN key_entitlements e ON e.id = k.id";
+#define NEXUS_KEY_COLUMNS                                     \
+  "k.id, k.user, k.name, k.created_ns, k.expires_ns, k.revoked, " \
+  "COALESCE(e.can_submit_tasks, 1), COALESCE(e.hourly_task_quota, 0)"
+#define NEXUS_KEY_FROM " FROM keys k LEFT JOIN key_entitlements e ON e.id = k.id"
 
 KeyRecord ReadKey(const Statement& s) {
   KeyRecord k;
@@ -86,7 +86,7 @@ KeyScope UserRecord::Scope() const {
 }
 
 Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& db_path, const Clock* clock) {
-  auto db = SqliteDb::Open(db_path, kSchema);
+  auto db = SqliteDb::Open(db_path, {.what = "key store", .schema = kSchema});
   if (!db.ok()) return db.status();
   // Only the daemon reads it (SQLite gives its -wal and -shm files the same
   // mode). The secrets are hashes, the user list is still nobody's business.
@@ -125,13 +125,12 @@ Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string&
   if (user.expires_ns && (!k.expires_ns || k.expires_ns > user.expires_ns))
     k.expires_ns = user.expires_ns;
   k.secret = "nxk_" + id + "_" + secret;
-  auto st = db_->Prepare(
+  Statement st = db_->Prepare(
       "INSERT INTO keys(id, user, name, secret_sha256, created_ns, expires_ns, revoked) "
       "VALUES(?,?,?,?,?,?,0)");
-  if (!st.ok()) return st.status();
-  st->Bind(1, k.id).Bind(2, k.user).Bind(3, k.name).Bind(4, Sha256Hex(secret));
-  st->Bind(5, k.created_ns).Bind(6, k.expires_ns);
-  NEXUS_RETURN_IF_ERROR(st->Run());
+  st.Bind(1, k.id).Bind(2, k.user).Bind(3, k.name).Bind(4, Sha256Hex(secret));
+  st.Bind(5, k.created_ns).Bind(6, k.expires_ns);
+  NEXUS_RETURN_IF_ERROR(st.Run("insert key"));
   return k;
 }
 
@@ -145,40 +144,33 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user,
   MutexLock lock(mu_);
   user.created_ns = clock_->Now();
   user.expires_ns = expires_days ? user.created_ns + expires_days * kNsPerDay : 0;
-  NEXUS_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-  auto fail = [&](Status st) REQUIRES(mu_) {
-    (void)db_->Exec("ROLLBACK");
-    return st;
-  };
-  auto exists = db_->Prepare("SELECT 1 FROM users WHERE name = ?");
-  if (!exists.ok()) return fail(exists.status());
-  exists->Bind(1, user.name);
-  auto found = exists->Step();
-  if (!found.ok()) return fail(found.status());
-  if (*found) return fail(Status::Error(EEXIST, "user '" + user.name + "' already exists"));
-  auto ins = db_->Prepare(
+  auto txn = Transaction::Begin(*db_);
+  if (!txn.ok()) return txn.status();
+  {
+    Statement exists = db_->Prepare("SELECT 1 FROM users WHERE name = ?");
+    auto found = exists.Bind(1, user.name).Step();
+    if (!found.ok()) return found.status();
+    if (*found) return Status::Error(EEXIST, "user '" + user.name + "' already exists");
+  }
+  Statement ins = db_->Prepare(
       "INSERT INTO users(name, subject_type, is_admin, uid, gid, created_ns, expires_ns) "
       "VALUES(?,?,?,?,?,?,?)");
-  if (!ins.ok()) return fail(ins.status());
-  ins->Bind(1, user.name).Bind(2, user.subject_type).Bind(3, user.is_admin ? 1 : 0);
-  ins->Bind(4, static_cast<int64_t>(user.uid)).Bind(5, static_cast<int64_t>(user.gid));
-  ins->Bind(6, user.created_ns).Bind(7, user.expires_ns);
-  if (Status st = ins->Run(); !st.ok()) return fail(st);
+  ins.Bind(1, user.name).Bind(2, user.subject_type).Bind(3, user.is_admin ? 1 : 0);
+  ins.Bind(4, static_cast<int64_t>(user.uid)).Bind(5, static_cast<int64_t>(user.gid));
+  ins.Bind(6, user.created_ns).Bind(7, user.expires_ns);
+  NEXUS_RETURN_IF_ERROR(ins.Run("insert user"));
   auto key = InsertKey(user, "initial", 0);
-  if (!key.ok()) return fail(key.status());
-  NEXUS_RETURN_IF_ERROR(db_->Exec("COMMIT"));
+  if (!key.ok()) return key.status();
+  NEXUS_RETURN_IF_ERROR(txn->Commit());
   return std::make_pair(user, std::move(key).value());
 }
 
 Result<UserRecord> KeyStore::GetUserLocked(const std::string& name) {
-  auto st = db_->Prepare((std::string("SELECT ") + kUserColumns + " FROM users WHERE name = ?")
-                             .c_str());
-  if (!st.ok()) return st.status();
-  st->Bind(1, name);
-  auto row = st->Step();
+  Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS " FROM users WHERE name = ?");
+  auto row = st.Bind(1, name).Step();
   if (!row.ok()) return row.status();
   if (!*row) return Status::Error(ENOENT, "no user '" + name + "'");
-  return ReadUser(*st);
+  return ReadUser(st);
 }
 
 Result<UserRecord> KeyStore::GetUser(const std::string& name) {
@@ -196,16 +188,10 @@ Result<KeyRecord> KeyStore::CreateKey(const std::string& user, const std::string
 
 Result<std::vector<UserRecord>> KeyStore::ListUsers() {
   MutexLock lock(mu_);
-  auto st = db_->Prepare((std::string("SELECT ") + kUserColumns + " FROM users ORDER BY name")
-                             .c_str());
-  if (!st.ok()) return st.status();
+  Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS " FROM users ORDER BY name");
   std::vector<UserRecord> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(ReadUser(*st));
-  }
+  while (st.Next()) out.push_back(ReadUser(st));
+  NEXUS_RETURN_IF_ERROR(st.status());
   return out;
 }
 
@@ -213,31 +199,27 @@ Result<std::vector<KeyRecord>> KeyStore::ListKeys(const std::string& user) {
   MutexLock lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
-  auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns + kKeyFrom +
-                          " WHERE k.user = ? ORDER BY k.created_ns, k.id")
-                             .c_str());
-  if (!st.ok()) return st.status();
-  st->Bind(1, user);
+  Statement st = db_->Prepare("SELECT " NEXUS_KEY_COLUMNS NEXUS_KEY_FROM
+                              " WHERE k.user = ? ORDER BY k.created_ns, k.id");
+  st.Bind(1, user);
   std::vector<KeyRecord> out;
-  while (true) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(ReadKey(*st));
+  while (st.Next()) {
+    out.push_back(ReadKey(st));
     out.back().scope = u->Scope();
   }
+  NEXUS_RETURN_IF_ERROR(st.status());
   return out;
 }
 
 Result<KeyRecord> KeyStore::LoadKeyLocked(const std::string& key_id) {
-  auto st = db_->Prepare((std::string("SELECT ") + kKeyColumns + kKeyFrom + " WHERE k.id = ?")
-                             .c_str());
-  if (!st.ok()) return st.status();
-  st->Bind(1, key_id);
-  auto row = st->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::Error(ENOENT, "no API key '" + key_id + "'");
-  KeyRecord k = ReadKey(*st);
+  KeyRecord k;
+  {
+    Statement st = db_->Prepare("SELECT " NEXUS_KEY_COLUMNS NEXUS_KEY_FROM " WHERE k.id = ?");
+    auto row = st.Bind(1, key_id).Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Error(ENOENT, "no API key '" + key_id + "'");
+    k = ReadKey(st);
+  }
   auto u = GetUserLocked(k.user);
   if (u.ok()) k.scope = u->Scope();
   return k;
@@ -247,10 +229,7 @@ Status KeyStore::RevokeKey(const std::string& key_id) {
   MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
-  auto st = db_->Prepare("UPDATE keys SET revoked = 1 WHERE id = ?");
-  if (!st.ok()) return st.status();
-  st->Bind(1, key_id);
-  return st->Run();
+  return db_->Prepare("UPDATE keys SET revoked = 1 WHERE id = ?").Bind(1, key_id).Run("revoke key");
 }
 
 Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
@@ -265,10 +244,11 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
   if (name) k->name = *name;
   if (expires_days > 0) k->expires_ns = clock_->Now() + expires_days * kNsPerDay;
   if (clear_expiry) k->expires_ns = 0;
-  auto st = db_->Prepare("UPDATE keys SET name = ?, expires_ns = ? WHERE id = ?");
-  if (!st.ok()) return st.status();
-  st->Bind(1, k->name).Bind(2, k->expires_ns).Bind(3, key_id);
-  NEXUS_RETURN_IF_ERROR(st->Run());
+  NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE keys SET name = ?, expires_ns = ? WHERE id = ?")
+                            .Bind(1, k->name)
+                            .Bind(2, k->expires_ns)
+                            .Bind(3, key_id)
+                            .Run("update key"));
   return k;
 }
 
@@ -278,13 +258,12 @@ Result<KeyRecord> KeyStore::SetEntitlements(const std::string& key_id, bool can_
   MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
-  auto st = db_->Prepare(
+  Statement st = db_->Prepare(
       "INSERT INTO key_entitlements(id, can_submit_tasks, hourly_task_quota) VALUES(?,?,?) "
       "ON CONFLICT(id) DO UPDATE SET can_submit_tasks = excluded.can_submit_tasks, "
       "hourly_task_quota = excluded.hourly_task_quota");
-  if (!st.ok()) return st.status();
-  st->Bind(1, key_id).Bind(2, int64_t{can_submit_tasks}).Bind(3, int64_t{hourly_task_quota});
-  NEXUS_RETURN_IF_ERROR(st->Run());
+  st.Bind(1, key_id).Bind(2, int64_t{can_submit_tasks}).Bind(3, int64_t{hourly_task_quota});
+  NEXUS_RETURN_IF_ERROR(st.Run("set entitlements"));
   k->can_submit_tasks = can_submit_tasks;
   k->hourly_task_quota = hourly_task_quota;
   return k;
@@ -295,14 +274,14 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::Authenticate(const std::strin
   if (Status st = SplitKey(key, &id, &secret); !st.ok())
     return Status::Error(ENOKEY, st.message());
   MutexLock lock(mu_);
-  auto st = db_->Prepare("SELECT secret_sha256 FROM keys WHERE id = ?");
-  if (!st.ok()) return st.status();
-  st->Bind(1, id);
-  auto row = st->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::Error(ENOKEY, "unknown API key " + id);
-  // Both sides are fixed-length hex digests: compare without early exit.
-  if (!SecretEquals(st->Text(0), Sha256Hex(secret))) return Status::Error(ENOKEY, "wrong secret for API key " + id);
+  {
+    Statement st = db_->Prepare("SELECT secret_sha256 FROM keys WHERE id = ?");
+    auto row = st.Bind(1, id).Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Error(ENOKEY, "unknown API key " + id);
+    // Both sides are fixed-length hex digests: compare without early exit.
+    if (!SecretEquals(st.Text(0), Sha256Hex(secret))) return Status::Error(ENOKEY, "wrong secret for API key " + id);
+  }
   auto k = LoadKeyLocked(id);
   if (!k.ok()) return k.status();
   if (k->revoked) return Status::Error(ENOKEY, "API key " + id + " was revoked");

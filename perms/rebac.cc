@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "base/format.h"
+
 namespace nexus {
 namespace {
 
@@ -14,7 +16,7 @@ constexpr std::string_view kSystemActor = "system";
 // object lives in (a zone object: that zone).
 std::string DefaultZone(const ObjectRef& o) {
   if (o.type == ObjectType::kZone) return o.id;
-  if (auto path = PathOf(o.type, o.id)) return std::string(ZoneOfPath(*path));
+  if (auto path = PathOf(o.type, o.id)) return std::string(layout::ZoneOf(*path));
   return std::string(kRootZone);
 }
 

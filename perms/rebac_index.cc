@@ -91,7 +91,7 @@ Result<RebacIndex::NodeId> RebacIndex::Intern(std::string_view lookup) {
   }
   std::string zone_name;
   if (IsPathObject(*type)) {
-    zone_name = "zone:" + std::string(ZoneOfPath(*PathOf(*type, id)));
+    zone_name = "zone:" + std::string(layout::ZoneOf(*PathOf(*type, id)));
   } else if (*type == ObjectType::kGroup || (*type == ObjectType::kZone && id != kRootZone)) {
     zone_name = "zone:" + std::string(kRootZone);
   }
@@ -266,7 +266,7 @@ class Evaluator {
       // Unknown object: it has no tuples; start at its nearest known ancestor.
       auto path = PathOf(o.type, o.id);
       if (path) {
-        add_zone(ix_.Find(NameOf("zone", ZoneOfPath(*path))));
+        add_zone(ix_.Find(NameOf("zone", layout::ZoneOf(*path))));
         for (auto p = ParentPath(*path); p && node == RebacIndex::kNoNode; p = ParentPath(*p)) {
           node = ix_.Find(NameOf("folder", *p));
         }
@@ -415,7 +415,7 @@ std::vector<SubjectTree> RebacIndex::Expand(Access access, const ObjectView& obj
   std::vector<NodeId> zones;
   auto path = PathOf(object.type, object.id);
   if (node == kNoNode && path) {
-    zones.push_back(Find(NameOf("zone", ZoneOfPath(*path))));
+    zones.push_back(Find(NameOf("zone", layout::ZoneOf(*path))));
     for (auto p = ParentPath(*path); p && node == kNoNode; p = ParentPath(*p)) {
       node = Find(NameOf("folder", *p));
     }
@@ -463,8 +463,8 @@ GrantRoots RebacIndex::Roots(const SubjectView& subject, UnixNanos now) const {
           held |= kMember;
           if (obj.id() == kRootZone) {
             out.everything = true;
-          } else {
-            out.paths.push_back("/zone/" + std::string(obj.id()));
+          } else if (layout::IsZoneName(obj.id())) {
+            out.paths.push_back(layout::ZoneRoot(obj.id()).str());
           }
         }
       } else if (obj.type == ObjectType::kFolder || obj.type == ObjectType::kFile ||

@@ -4,10 +4,10 @@
 
 namespace nexus {
 
-RebacPolicy::RebacPolicy(RebacEngine* engine, IdentityMap* identities, AuditSink* audit,
+RebacPolicy::RebacPolicy(RebacEngine* engine, PrincipalResolver* principals, AuditSink* audit,
                          std::string admin_subject)
     : engine_(engine),
-      identities_(identities),
+      principals_(principals),
       audit_(audit),
       admin_subject_(std::move(admin_subject)) {}
 
@@ -17,15 +17,16 @@ std::string RebacPolicy::ObjectFor(std::string_view path, bool is_dir) {
   return o;
 }
 
-std::string RebacPolicy::SubjectOf(const Caller& caller) {
-  return caller.subject ? *caller.subject : identities_->SubjectFor(caller.uid);
+const Principal& RebacPolicy::PrincipalOf(const Caller& caller) {
+  return caller.principal ? *caller.principal : *principals_->ForUid(caller.uid, caller.gid);
 }
 
+std::string RebacPolicy::SubjectOf(const Caller& caller) { return PrincipalOf(caller).subject; }
+
 bool RebacPolicy::Unrestricted(const Caller& caller) {
-  if (!caller.subject && identities_->IsAdminUid(caller.uid)) return true;
-  const std::string subject = SubjectOf(caller);
-  if (subject == admin_subject_) return true;
-  auto admin = engine_->IsAdmin(subject);
+  const Principal& who = PrincipalOf(caller);
+  if (who.admin || who.subject == admin_subject_) return true;
+  auto admin = engine_->IsAdmin(who.subject);
   return admin.ok() && *admin;
 }
 
@@ -33,12 +34,13 @@ bool RebacPolicy::Can(const Caller& caller, Need need, std::string_view path, bo
   Permission p = need == Need::kRead    ? Permission::kRead
                  : need == Need::kWrite ? Permission::kWrite
                                         : Permission::kManage;
-  auto allowed = engine_->Decide(SubjectOf(caller), Access::Of(p), ObjectFor(path, is_dir));
+  auto allowed =
+      engine_->Decide(PrincipalOf(caller).subject, Access::Of(p), ObjectFor(path, is_dir));
   return allowed.ok() && *allowed;
 }
 
 bool RebacPolicy::CanSee(const Caller& caller, std::string_view path, bool is_dir) {
-  const std::string subject = SubjectOf(caller);
+  const std::string& subject = PrincipalOf(caller).subject;
   auto readable = engine_->Decide(subject, Access::Of(Permission::kRead), ObjectFor(path, is_dir));
   if (!readable.ok()) return false;
   if (*readable) return true;
@@ -85,13 +87,8 @@ bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path
 void RebacPolicy::Denied(const Caller& caller, std::string_view operation, std::string_view path,
                          std::string_view reason) {
   if (!audit_) return;
-  audit_->Record(AuditRecord{0, SubjectOf(caller), std::string(operation), std::string(path),
+  audit_->Record(AuditRecord{0, PrincipalOf(caller).subject, std::string(operation), std::string(path),
                              false, std::string(reason)});
-}
-
-const std::string* RebacPolicy::Intern(std::string_view subject) {
-  MutexLock lk(intern_mu_);
-  return &*interned_.emplace(subject).first;
 }
 
 }  // namespace nexus

@@ -1,9 +1,11 @@
 // RebacPolicy: the AccessPolicy (fs/access_policy.h) of ReBAC tuples.
 //
-// A caller acts as Caller::subject when set (per-subject mounts, socket
-// sessions), else as the subject its uid maps to (IdentityMap: root and the
-// operator are the admin subject). Admins (RebacEngine::IsAdmin) are
-// unrestricted. For everyone else, a path is checked as `folder:PATH` when
+// A caller acts as the subject of its principal (Caller::principal,
+// resolved once at its boundary by perms/principals.h); a caller without
+// one (the daemon's own calls) is resolved here from its uid, by the same
+// table. Principals that are admins by their boundary's rules (root, the
+// operator, admin keys, the admin subject) and subjects the engine makes
+// admins (RebacEngine::IsAdmin) are unrestricted. For everyone else, a path is checked as `folder:PATH` when
 // it is a directory and `file:PATH` otherwise:
 //   see      read, or (directories) a grant root below it (GrantRoots): the
 //            folders leading to something shared with the subject are
@@ -26,12 +28,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "base/mutex.h"
 #include "fs/access_policy.h"
+#include "base/principal.h"
 #include "perms/audit.h"
-#include "perms/identity.h"
 #include "perms/rebac.h"
 
 namespace nexus {
@@ -39,7 +40,8 @@ namespace nexus {
 class RebacPolicy final : public AccessPolicy {
  public:
   // Not owned; all must outlive the policy. `audit` may be null.
-  RebacPolicy(RebacEngine* engine, IdentityMap* identities, AuditSink* audit,
+  // `principals` resolves callers that carry no principal.
+  RebacPolicy(RebacEngine* engine, PrincipalResolver* principals, AuditSink* audit,
               std::string admin_subject);
 
   bool Unrestricted(const Caller& caller) override;
@@ -47,7 +49,6 @@ class RebacPolicy final : public AccessPolicy {
   bool Can(const Caller& caller, Need need, std::string_view path, bool is_dir) override;
   void Denied(const Caller& caller, std::string_view operation, std::string_view path,
               std::string_view reason) override;
-  const std::string* Intern(std::string_view subject) override;
   std::string SubjectOf(const Caller& caller) override;
 
   // The object name a path is checked as.
@@ -63,6 +64,8 @@ class RebacPolicy final : public AccessPolicy {
     UnixNanos valid_until = 0;
     GrantRoots roots;
   };
+  // The caller's principal, resolved from its uid when it carries none.
+  const Principal& PrincipalOf(const Caller& caller);
   // The current grant roots of `subject`, cached per revision and until the
   // first expiry among them; null if the subject does not parse.
   std::shared_ptr<const Roots> RootsOf(const std::string& subject);
@@ -70,12 +73,9 @@ class RebacPolicy final : public AccessPolicy {
   bool HasRootBelow(const std::string& subject, std::string_view path);
 
   RebacEngine* const engine_;
-  IdentityMap* const identities_;
+  PrincipalResolver* const principals_;
   AuditSink* const audit_;
   const std::string admin_subject_;
-
-  Mutex intern_mu_;
-  std::unordered_set<std::string> interned_ GUARDED_BY(intern_mu_);  // never shrinks
 
   SharedMutex roots_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_ GUARDED_BY(roots_mu_);

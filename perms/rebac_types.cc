@@ -2,6 +2,9 @@
 
 #include <array>
 
+#include "base/layout.h"
+#include "base/ns_path.h"
+
 namespace nexus {
 namespace {
 
@@ -17,23 +20,6 @@ Status Invalid(std::string what, std::string_view input) {
 
 bool IsPathType(ObjectType t) { return t == ObjectType::kFolder || t == ObjectType::kFile; }
 
-// A canonical absolute path: "/" or "/c1/c2..." with no empty, "." or ".."
-// component and no NUL.
-bool IsCanonicalPath(std::string_view p) {
-  if (p.empty() || p[0] != '/') return false;
-  if (p.size() == 1) return true;
-  if (p.back() == '/' || p.find('\0') != std::string_view::npos) return false;
-  size_t i = 1;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view c = p.substr(i, j - i);
-    if (c.empty() || c == "." || c == "..") return false;
-    i = j + 1;
-  }
-  return true;
-}
-
 // A plain name (user, agent, group, zone or tool id). '*' is reserved for
 // the public subject user:*.
 bool IsName(std::string_view s) {
@@ -44,6 +30,8 @@ bool IsName(std::string_view s) {
 // What is wrong with `id` as the id of a `type`, or nullptr.
 const char* IdProblem(ObjectType type, std::string_view id) {
   if (IsPathType(type)) return IsCanonicalPath(id) ? nullptr : "needs a canonical absolute path";
+  if (type == ObjectType::kZone && id != kRootZone && !layout::IsZoneName(id))
+    return "needs a zone name (1-64 of letters, digits, '.', '_', '-'; see docs/rebac.md)";
   return IsName(id) ? nullptr : "has an empty or malformed id";
 }
 
@@ -231,20 +219,12 @@ Status Tuple::Validate() const {
 
 std::optional<std::string_view> ParentPath(std::string_view path) {
   if (path.size() <= 1) return std::nullopt;
-  size_t slash = path.rfind('/');
-  return slash == 0 ? path.substr(0, 1) : path.substr(0, slash);
-}
-
-std::string_view ZoneOfPath(std::string_view path) {
-  constexpr std::string_view kPrefix = "/zone/";
-  if (path.substr(0, kPrefix.size()) != kPrefix) return kRootZone;
-  std::string_view rest = path.substr(kPrefix.size());
-  return rest.substr(0, rest.find('/'));
+  return PathParent(path);
 }
 
 std::optional<std::string> PathOf(ObjectType type, std::string_view id) {
   if (IsPathType(type)) return std::string(id);
-  if (type == ObjectType::kTool) return "/tools/" + std::string(id);
+  if (type == ObjectType::kTool) return PathJoin(std::string("/") + std::string(layout::kToolsName), id);
   return std::nullopt;
 }
 

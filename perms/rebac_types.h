@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/layout.h"
 #include "base/status.h"
 #include "base/clock.h"
 
@@ -111,12 +112,10 @@ struct Tuple {
 // Paths: of folder/file ids, and of other objects that live at a path.
 // The parent folder path of a canonical path; nullopt for "/".
 std::optional<std::string_view> ParentPath(std::string_view path);
-// The zone a path belongs to: Z for "/zone/Z" and below, else "root".
-std::string_view ZoneOfPath(std::string_view path);
 // The namespace path of an object if it has one: folders and files are
 // their id, tools live at /tools/<name>; nullopt for users, groups, zones.
 std::optional<std::string> PathOf(ObjectType type, std::string_view id);
 
-inline constexpr std::string_view kRootZone = "root";
+using layout::kRootZone;
 
 }  // namespace nexus

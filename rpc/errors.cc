@@ -57,6 +57,17 @@ void FillError(rpc::Error::Builder out, const Status& st) {
   out.setMessage(st.message());
 }
 
+Status Unavailable(std::string_view feature, std::string_view why) {
+  std::string msg(feature);
+  msg += " — ";
+  msg += why;
+  return Status::Error(ENOSYS, std::move(msg));
+}
+
+bool IsUnavailable(const Status& st) { return !st.ok() && ErrorCodeFor(st.code()) == Code::UNAVAILABLE; }
+
+Status TooManyCalls() { return Status::Error(EMFILE, "too many calls in flight on this connection"); }
+
 Status StatusFromError(bool has, rpc::Error::Reader err) {
   if (!has || err.getCode() == Code::OK) return Status::Ok();
   int code = err.getErrno() > 0 ? err.getErrno() : EIO;

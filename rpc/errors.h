@@ -2,6 +2,8 @@
 // Error, in one place for the server and the client.
 #pragma once
 
+#include <string_view>
+
 #include "base/status.h"
 #include "rpc/nexus.capnp.h"
 
@@ -12,6 +14,15 @@ rpc::Error::Code ErrorCodeFor(int err);
 const char* ErrorCodeName(rpc::Error::Code code);
 // Fills `out` from a non-OK status (an OK status leaves it untouched).
 void FillError(rpc::Error::Builder out, const Status& st);
+// The one "unavailable" failure: a feature that is off, not built or not
+// reachable. The message reads "<feature> — <why>"; the errno is ENOSYS, so
+// the socket sends code `unavailable` and the CLI exits 69.
+Status Unavailable(std::string_view feature, std::string_view why);
+// Whether `st` travels as code `unavailable` (Unavailable(), an unreachable
+// daemon or endpoint).
+bool IsUnavailable(const Status& st);
+// "Too many calls in flight on this connection": code `resourceExhausted`.
+Status TooManyCalls();
 // OK when `has` is false (the result carried no error).
 Status StatusFromError(bool has, rpc::Error::Reader err);
 

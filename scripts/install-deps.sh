@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config ccache git
   # clang: scripts/check-thread-safety.sh (-Wthread-safety)
   clang
+  # the house format, checked by the test suite (scripts/check-format.sh)
+  clang-format
   # libraries
   libfuse3-dev fuse3 libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev capnproto libcapnp-dev libgit2-dev libre2-dev

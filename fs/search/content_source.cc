@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/ns_path.h"
+
 namespace nexus::search {
 namespace {
 
@@ -43,26 +45,14 @@ void ListDir(int dfd, const std::string& ns_dir, std::vector<FileInfo>* out) {
 
 }  // namespace
 
-bool PathIsUnder(std::string_view path, std::string_view prefix) {
-  if (prefix.empty() || prefix == "/") return true;
-  if (!path.starts_with(prefix)) return false;
-  return path.size() == prefix.size() || path[prefix.size()] == '/';
-}
-
 DirectoryContentSource::DirectoryContentSource(std::string root_dir) : root_(std::move(root_dir)) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
 }
 
 Result<std::string> DirectoryContentSource::HostPath(const std::string& path) const {
-  if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "not an absolute path: " + path);
-  for (size_t i = 1; i <= path.size();) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    std::string_view comp(path.data() + i, j - i);
-    if (comp == "." || comp == "..") return Status::Error(EINVAL, "dot component in " + path);
-    i = j + 1;
-  }
-  return path == "/" ? root_ : root_ + path;
+  auto p = NsPath::Parse(path);  // refuses "..", which could leave the root
+  if (!p.ok()) return p.status();
+  return p->IsRoot() ? root_ : root_ + p->str();
 }
 
 Result<FileInfo> DirectoryContentSource::Stat(const std::string& path) {

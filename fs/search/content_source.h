@@ -47,13 +47,10 @@ class DirectoryContentSource final : public ContentSource {
   Result<std::vector<FileInfo>> List(const std::string& root) override;
 
  private:
-  // Host path for a namespace path; EINVAL for a path that is not absolute
-  // or has a "." / ".." component (it could leave the root).
+  // Host path for a namespace path; EINVAL for a path NsPath::Parse
+  // refuses (not absolute, or a ".." that could leave the root).
   Result<std::string> HostPath(const std::string& path) const;
   std::string root_;
 };
-
-// True if `path` is `prefix` or lies below it ("/" is a prefix of all paths).
-bool PathIsUnder(std::string_view path, std::string_view prefix);
 
 }  // namespace nexus::search

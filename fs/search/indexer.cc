@@ -2,12 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/ns_path.h"
+
 namespace nexus::search {
 namespace {
 
-std::string Normalize(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
+// The canonical form of `path` (NsPath); a path that does not parse is
+// kept as it is and refused when the index applies it.
+std::string Canonical(const std::string& path) {
+  auto p = NsPath::Parse(path);
+  return p.ok() ? p->str() : path;
 }
 
 // Keys of `ops` at or below `prefix`: the key itself, then the contiguous
@@ -47,7 +51,7 @@ Indexer::~Indexer() {
 }
 
 void Indexer::Enqueue(const std::string& path_in, Op op) {
-  std::string path = Normalize(path_in);
+  std::string path = Canonical(path_in);
   {
     MutexLock lk(mu_);
     if (op == Op::kRemove) {
@@ -64,7 +68,7 @@ void Indexer::Upsert(const std::string& path) { Enqueue(path, Op::kUpsert); }
 void Indexer::Remove(const std::string& path) { Enqueue(path, Op::kRemove); }
 
 void Indexer::Rename(const std::string& from_in, const std::string& to_in) {
-  std::string from = Normalize(from_in), to = Normalize(to_in);
+  std::string from = Canonical(from_in), to = Canonical(to_in);
   {
     MutexLock lk(mu_);
     auto& ops = queued_.ops;

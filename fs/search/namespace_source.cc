@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "base/ns_path.h"
+
 namespace nexus::search {
 namespace {
 
@@ -17,9 +19,6 @@ FileInfo InfoOf(std::string path, const Attr& a) {
   return FileInfo{std::move(path), a.size, MtimeNs(a)};
 }
 
-std::string Child(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
 
 }  // namespace
 
@@ -106,7 +105,7 @@ Result<std::vector<FileInfo>> NamespaceContentSource::List(const std::string& ro
         if (e.name == "." || e.name == "..") continue;
         const mode_t type = e.type & S_IFMT;
         if (type != 0 && type != S_IFREG && type != S_IFDIR) continue;  // symlinks, nodes
-        std::string path = Child(dir_path, e.name);
+        std::string path = PathJoin(dir_path, e.name);
         if (Excluded(path)) continue;
         auto child = ns_->Lookup(root_, dir.ino, e.name);
         if (!child.ok()) continue;  // gone since the listing

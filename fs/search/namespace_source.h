@@ -10,7 +10,7 @@
 // preads the handle's fd, so it sees what the mount shows, workspace files
 // included. Symlinks are never followed.
 //
-// Excluded subtrees (by default "/.nexus", the read-only history tree) are
+// Excluded subtrees (by default layout::kSystemDir, the read-only history tree) are
 // invisible: List skips them, Read and Stat answer ENOENT.
 //
 // Threading: thread-safe (the Namespace is); no state besides the options.
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/layout.h"
 #include "fs/namespace.h"
 #include "fs/search/content_source.h"
 #include "fs/types.h"
@@ -28,7 +29,7 @@ namespace nexus::search {
 class NamespaceContentSource final : public ContentSource {
  public:
   struct Options {
-    std::vector<std::string> exclude = {"/.nexus"};  // subtrees never listed or read
+    std::vector<std::string> exclude = {std::string(layout::kSystemDir)};  // subtrees never listed or read
   };
   // `ns` must outlive the source.
   explicit NamespaceContentSource(Namespace* ns) : NamespaceContentSource(ns, Options{}) {}

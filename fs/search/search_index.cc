@@ -3,7 +3,6 @@
 #include <re2/filtered_re2.h>
 #include <re2/re2.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,124 +13,18 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/ns_path.h"
 #include "fs/search/glob.h"
 #include "fs/search/text.h"
 
 namespace nexus::search {
 
-// ---------------------------------------------------------------------------
-// SQLite plumbing
-
 namespace {
-// The errno for the last SQLite failure on `db`.
-int SqliteErrno(sqlite3* db) {
-  int rc = sqlite3_errcode(db);
-  return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? EBUSY : EIO;
-}
-}  // namespace
-
-struct SearchIndex::Conn {
-  sqlite3* db = nullptr;
-  std::unordered_map<const char*, sqlite3_stmt*> stmts;  // keyed by the SQL constant
-  ~Conn() {
-    for (auto& [sql, s] : stmts) sqlite3_finalize(s);
-    sqlite3_close_v2(db);
-  }
-  Status Error(std::string_view what) const {
-    return Status::Error(SqliteErrno(db), std::string(what) + ": " + sqlite3_errmsg(db));
-  }
-  Status Exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return Status::Ok();
-    Status st = Status::Error(SqliteErrno(db), std::string("sqlite: ") + (err ? err : "error") + " in " + sql);
-    sqlite3_free(err);
-    return st;
-  }
-};
-
-class SearchIndex::Reader {
- public:
-  Reader(const SearchIndex* index, std::unique_ptr<Conn> conn) : index_(index), conn_(std::move(conn)) {}
-  Reader(Reader&&) = default;
-  ~Reader() {
-    if (!conn_) return;
-    MutexLock lk(index_->pool_mu_);
-    index_->idle_readers_.push_back(std::move(conn_));
-  }
-  Conn& operator*() const { return *conn_; }
-
- private:
-  const SearchIndex* index_;
-  std::unique_ptr<Conn> conn_;
-};
-
-namespace {
-
-// A cached prepared statement, reset when it goes out of scope.
-class Stmt {
- public:
-  template <typename C>
-  Stmt(C& conn, const char* sql) : db_(conn.db) {
-    auto it = conn.stmts.find(sql);
-    if (it != conn.stmts.end()) {
-      s_ = it->second;
-    } else if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) == SQLITE_OK) {
-      conn.stmts.emplace(sql, s_);
-    } else {
-      s_ = nullptr;
-    }
-  }
-  ~Stmt() {
-    if (s_) {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
-    }
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool ok() const { return s_ != nullptr; }
-  Stmt& Bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& BindBlob(int i, const void* p, size_t n) {
-    sqlite3_bind_blob(s_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
-    return *this;
-  }
-  // SQLITE_ROW or SQLITE_DONE on success.
-  int Step() { return s_ ? sqlite3_step(s_) : SQLITE_ERROR; }
-  Status Run(std::string_view what) {
-    int rc = Step();
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? Status::Ok() : Error(what);
-  }
-  Status Error(std::string_view what) const {
-    return Status::Error(SqliteErrno(db_), std::string(what) + ": " + sqlite3_errmsg(db_));
-  }
-  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
-  double Real(int col) const { return sqlite3_column_double(s_, col); }
-  std::string_view Text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string_view();
-  }
-  std::string_view Blob(int col) const {
-    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
-    return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string_view();
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_;
-};
 
 // Binds the "path at or below `prefix`" range as parameters i, i+1, i+2 of
 // a statement using NEXUS_UNDER (a range, so the files(path) index serves it).
 #define NEXUS_UNDER(col) "(" col " = ?1 OR (" col " >= ?2 AND " col " < ?3))"
-void BindUnder(Stmt& s, int i, std::string_view prefix) {
+void BindUnder(Statement& s, int i, std::string_view prefix) {
   if (prefix.empty() || prefix == "/") {
     s.Bind(i, std::string_view("/")).Bind(i + 1, std::string_view("/")).Bind(i + 2, std::string_view("0"));
   } else {
@@ -210,13 +103,6 @@ int64_t SystemNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// "/a/b/" -> "/a/b"; EINVAL unless absolute.
-Result<std::string> NormalizePath(std::string path) {
-  if (path.empty() || path[0] != '/') return Status::Error(EINVAL, "not an absolute path: " + path);
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
 }
 
 std::string Quote(std::string_view term) {
@@ -315,29 +201,21 @@ SearchIndex::SearchIndex(ContentSource* source, Options options)
 
 SearchIndex::~SearchIndex() = default;
 
-Result<std::unique_ptr<SearchIndex::Conn>> SearchIndex::Connect() const {
-  auto c = std::make_unique<Conn>();
-  int rc = sqlite3_open_v2(db_path_.c_str(), &c->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) return c->Error("open " + db_path_);
-  sqlite3_busy_timeout(c->db, 10'000);
-  return c;
+Result<std::unique_ptr<SqliteDb>> SearchIndex::Connect(bool writer) const {
+  // The index is derived data (Sync rebuilds it), so NORMAL durability:
+  // a power cut may lose the last commits, never corrupt the database.
+  SqliteOptions o{.what = "search index", .synchronous = SqliteOptions::Sync::kNormal,
+                  .busy_timeout_ms = 10'000};
+  if (writer) {
+    o.cache_kib = 65536;
+    o.schema = kSchema;
+  } else {
+    o.query_only = true;
+  }
+  return SqliteDb::Open(db_path_, o);
 }
 
-Result<SearchIndex::Reader> SearchIndex::Borrow() const {
-  {
-    MutexLock lk(pool_mu_);
-    if (!idle_readers_.empty()) {
-      auto c = std::move(idle_readers_.back());
-      idle_readers_.pop_back();
-      return Reader(this, std::move(c));
-    }
-  }
-  auto c = Connect();
-  if (!c.ok()) return c.status();
-  NEXUS_RETURN_IF_ERROR((*c)->Exec("PRAGMA query_only = 1"));
-  return Reader(this, std::move(*c));
-}
+Result<ConnectionPool<SqliteDb>::Lease> SearchIndex::Borrow() const { return readers_->Borrow(); }
 
 // Fills the new index before any other thread can see it, so without its locks.
 Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_path, ContentSource* source,
@@ -348,47 +226,44 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
   }
   std::unique_ptr<SearchIndex> idx(new SearchIndex(source, std::move(options)));
   idx->db_path_ = db_path;
-  auto w = idx->Connect();
+  auto w = idx->Connect(/*writer=*/true);
   if (!w.ok()) return w.status();
   idx->writer_ = std::move(*w);
-  Conn& c = *idx->writer_;
-  // The index is derived data (Sync rebuilds it), so NORMAL durability:
-  // a power cut may lose the last commits, never corrupt the database.
-  NEXUS_RETURN_IF_ERROR(c.Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536"));
-  NEXUS_RETURN_IF_ERROR(c.Exec(kSchema));
+  SqliteDb& c = *idx->writer_;
+  idx->readers_ = std::make_unique<ConnectionPool<SqliteDb>>(
+      [i = idx.get()] { return i->Connect(/*writer=*/false); });
   {
-    Stmt s(c, kGetMeta);
+    Statement s = c.Prepare(kGetMeta);
     s.Bind(1, std::string_view("last_update_ns"));
-    if (s.Step() == SQLITE_ROW) idx->last_update_ns_ = s.Int(0);
+    if (s.Next()) idx->last_update_ns_ = s.Int(0);
   }
   if (idx->options_.embedder != nullptr) {
     std::string model = idx->options_.embedder->ModelId();
     std::string stored;
     {
-      Stmt s(c, kGetMeta);
+      Statement s = c.Prepare(kGetMeta);
       s.Bind(1, std::string_view("embedding_model"));
-      if (s.Step() == SQLITE_ROW) stored = s.Text(0);
+      if (s.Next()) stored = s.TextView(0);
     }
     if (stored != model) {
       MutexLock lk(idx->write_mu_);
       NEXUS_RETURN_IF_ERROR(idx->InTransaction([&]() REQUIRES(idx->write_mu_) -> Status {
-        NEXUS_RETURN_IF_ERROR(Stmt(c, kClearVectors).Run("clear vectors"));
-        Stmt s(c, kPutMeta);
+        NEXUS_RETURN_IF_ERROR(c.Prepare(kClearVectors).Run("clear vectors"));
+        Statement s = c.Prepare(kPutMeta);
         return s.Bind(1, std::string_view("embedding_model")).Bind(2, model).Run("put meta");
       }));
     }
   }
   if (idx->options_.embedder != nullptr && idx->options_.hnsw_min_vectors > 0) {
-    Stmt s(c, kAllVectors);
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      std::string_view blob = s.Blob(1);
+    Statement s = c.Prepare(kAllVectors);
+    while (s.Next()) {
+      std::string_view blob = s.BlobView(1);
       Vector v(blob.size() / sizeof(float));
       std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
       if (!idx->ann_) idx->ann_ = std::make_unique<VectorIndex>(v.size());
       idx->ann_->Add(s.Int(0), v);
     }
-    if (rc != SQLITE_DONE) return s.Error("load vectors");
+    NEXUS_RETURN_IF_ERROR(s.status());
   }
   return idx;
 }
@@ -397,17 +272,15 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
 // Writing
 
 Status SearchIndex::InTransaction(const std::function<Status()>& body) {
-  Conn& c = *writer_;
-  NEXUS_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
-  Status st = body();
   int64_t now = options_.now_ns();
-  if (st.ok()) {
-    Stmt s(c, kPutMeta);
-    st = s.Bind(1, std::string_view("last_update_ns")).Bind(2, now).Run("put meta");
-  }
-  if (st.ok()) st = c.Exec("COMMIT");
+  Status st = nexus::InTransaction(*writer_, [&]() REQUIRES(write_mu_) -> Status {
+    NEXUS_RETURN_IF_ERROR(body());
+    return writer_->Prepare(kPutMeta)
+        .Bind(1, std::string_view("last_update_ns"))
+        .Bind(2, now)
+        .Run("put meta");
+  });
   if (!st.ok()) {
-    (void)c.Exec("ROLLBACK");
     ann_pending_.clear();
     return st;
   }
@@ -443,38 +316,36 @@ void SearchIndex::AnnUpdate(int64_t chunk_id, Vector v) {
 // statement savepoint, and a trigger's savepoints made bulk indexing ~10x
 // slower. Removing terms needs the exact text they were indexed from.
 Status SearchIndex::DeleteChunksLocked(int64_t file_id) {
-  Conn& c = *writer_;
-  Stmt chunks(c, kChunksOfFile);
+  SqliteDb& c = *writer_;
+  Statement chunks = c.Prepare(kChunksOfFile);
   chunks.Bind(1, file_id);
-  int rc;
-  while ((rc = chunks.Step()) == SQLITE_ROW) {
+  while (chunks.Next()) {
     int64_t id = chunks.Int(0);
-    std::string_view text = chunks.Text(1);
+    std::string_view text = chunks.TextView(1);
     AnnUpdate(id, {});
-    NEXUS_RETURN_IF_ERROR(Stmt(c, kDeleteFts).Bind(1, id).Bind(2, text).Run("unindex chunk"));
-    NEXUS_RETURN_IF_ERROR(Stmt(c, kDeleteTri).Bind(1, id).Bind(2, text).Run("unindex chunk"));
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kDeleteFts).Bind(1, id).Bind(2, text).Run("unindex chunk"));
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kDeleteTri).Bind(1, id).Bind(2, text).Run("unindex chunk"));
   }
-  if (rc != SQLITE_DONE) return chunks.Error("list chunks");
-  return Stmt(c, kDeleteChunksOfFile).Bind(1, file_id).Run("delete chunks");
+  NEXUS_RETURN_IF_ERROR(chunks.status());
+  return c.Prepare(kDeleteChunksOfFile).Bind(1, file_id).Run("delete chunks");
 }
 
 Status SearchIndex::RemoveLocked(const std::string& path, bool subtree) {
-  Conn& c = *writer_;
+  SqliteDb& c = *writer_;
   std::vector<int64_t> ids;
   {
-    Stmt s(c, subtree ? kFileIdsUnder : kFileByPath);
+    Statement s = c.Prepare(subtree ? kFileIdsUnder : kFileByPath);
     if (subtree) {
       BindUnder(s, 1, path);
     } else {
       s.Bind(1, path);
     }
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) ids.push_back(s.Int(0));
-    if (rc != SQLITE_DONE) return s.Error("list files");
+    while (s.Next()) ids.push_back(s.Int(0));
+    NEXUS_RETURN_IF_ERROR(s.status());
   }
   for (int64_t id : ids) {
     NEXUS_RETURN_IF_ERROR(DeleteChunksLocked(id));
-    NEXUS_RETURN_IF_ERROR(Stmt(c, kDeleteFile).Bind(1, id).Run("delete file"));
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kDeleteFile).Bind(1, id).Run("delete file"));
   }
   return Status::Ok();
 }
@@ -483,12 +354,12 @@ Status SearchIndex::RenameLocked(const std::string& from, const std::string& to)
   if (from == to) return Status::Ok();
   if (PathIsUnder(to, from)) return Status::Error(EINVAL, "cannot move " + from + " below itself");
   NEXUS_RETURN_IF_ERROR(RemoveLocked(to, /*subtree=*/true));
-  Stmt s(*writer_, kRenameUnder);
+  Statement s = writer_->Prepare(kRenameUnder);
   BindUnder(s, 1, from);
   NEXUS_RETURN_IF_ERROR(s.Bind(4, to).Run("rename"));
   // Nothing was indexed at `from` (its creation was never reported): index
   // what now lies at `to` if it is a file, rather than leave `to` empty.
-  if (sqlite3_changes(writer_->db) == 0) return UpsertLocked(to, nullptr);
+  if (writer_->Changes() == 0) return UpsertLocked(to, nullptr);
   return Status::Ok();
 }
 
@@ -523,37 +394,38 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
     }
   }
 
-  Conn& c = *writer_;
+  SqliteDb& c = *writer_;
   int64_t file_id = 0;
   {
-    Stmt s(c, kFileByPath);
+    Statement s = c.Prepare(kFileByPath);
     s.Bind(1, path);
-    if (s.Step() == SQLITE_ROW) file_id = s.Int(0);
+    if (s.Next()) file_id = s.Int(0);
   }
   if (file_id != 0) {
     NEXUS_RETURN_IF_ERROR(DeleteChunksLocked(file_id));
-    Stmt s(c, kUpdateFile);
+    Statement s = c.Prepare(kUpdateFile);
     NEXUS_RETURN_IF_ERROR(s.Bind(1, file_id)
                               .Bind(2, static_cast<int64_t>(info.size))
                               .Bind(3, info.mtime_ns)
                               .Run("update file"));
   } else {
-    Stmt s(c, kInsertFile);
+    Statement s = c.Prepare(kInsertFile);
     NEXUS_RETURN_IF_ERROR(
         s.Bind(1, path).Bind(2, static_cast<int64_t>(info.size)).Bind(3, info.mtime_ns).Run("insert file"));
-    file_id = sqlite3_last_insert_rowid(c.db);
+    file_id = c.LastInsertId();
   }
   for (size_t i = 0; i < chunks.size(); ++i) {
     const auto& ch = chunks[i];
     const std::string_view chunk_text = std::string_view(text).substr(ch.offset, ch.length);
-    Stmt s(c, kInsertChunk);
+    Statement s = c.Prepare(kInsertChunk);
     s.Bind(1, file_id).Bind(2, int64_t{ch.start_line}).Bind(3, int64_t{ch.end_line}).Bind(4, chunk_text);
-    if (i < vectors.size()) s.BindBlob(5, vectors[i].data(), vectors[i].size() * sizeof(float));
+    if (i < vectors.size()) s.BindBlob(5, std::string_view(reinterpret_cast<const char*>(vectors[i].data()),
+                                        vectors[i].size() * sizeof(float)));
     NEXUS_RETURN_IF_ERROR(s.Run("insert chunk"));
-    const int64_t id = sqlite3_last_insert_rowid(c.db);
+    const int64_t id = c.LastInsertId();
     if (i < vectors.size()) AnnUpdate(id, vectors[i]);
-    NEXUS_RETURN_IF_ERROR(Stmt(c, kInsertFts).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
-    NEXUS_RETURN_IF_ERROR(Stmt(c, kInsertTri).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kInsertFts).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kInsertTri).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
   }
   return Status::Ok();
 }
@@ -563,19 +435,19 @@ Status SearchIndex::Apply(std::span<const Change> changes) {
   MutexLock lk(write_mu_);
   return InTransaction([&]() REQUIRES(write_mu_) -> Status {
     for (const Change& ch : changes) {
-      auto path = NormalizePath(ch.path);
+      auto path = NsPath::Parse(ch.path);
       if (!path.ok()) return path.status();
       switch (ch.kind) {
         case Change::Kind::kUpsert:
-          NEXUS_RETURN_IF_ERROR(UpsertLocked(*path, nullptr));
+          NEXUS_RETURN_IF_ERROR(UpsertLocked(path->str(), nullptr));
           break;
         case Change::Kind::kRemove:
-          NEXUS_RETURN_IF_ERROR(RemoveLocked(*path, /*subtree=*/true));
+          NEXUS_RETURN_IF_ERROR(RemoveLocked(path->str(), /*subtree=*/true));
           break;
         case Change::Kind::kRename: {
-          auto to = NormalizePath(ch.to);
+          auto to = NsPath::Parse(ch.to);
           if (!to.ok()) return to.status();
-          NEXUS_RETURN_IF_ERROR(RenameLocked(*path, *to));
+          NEXUS_RETURN_IF_ERROR(RenameLocked(path->str(), to->str()));
           break;
         }
       }
@@ -585,9 +457,9 @@ Status SearchIndex::Apply(std::span<const Change> changes) {
 }
 
 Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressFn& progress) {
-  auto root = NormalizePath(root_in);
+  auto root = NsPath::Parse(root_in);
   if (!root.ok()) return root.status();
-  auto listed = source_->List(*root);
+  auto listed = source_->List(root->str());
   if (!listed.ok() && listed.code() != ENOENT) return listed.status();
   std::vector<FileInfo> files = listed.ok() ? std::move(*listed) : std::vector<FileInfo>{};
 
@@ -596,13 +468,12 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
   {
     auto r = Borrow();
     if (!r.ok()) return r.status();
-    Stmt s(**r, kFilesUnder);
-    BindUnder(s, 1, *root);
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      indexed.emplace(std::string(s.Text(0)), std::make_pair(static_cast<uint64_t>(s.Int(1)), s.Int(2)));
+    Statement s = (*r)->Prepare(kFilesUnder);
+    BindUnder(s, 1, root->str());
+    while (s.Next()) {
+      indexed.emplace(std::string(s.TextView(0)), std::make_pair(static_cast<uint64_t>(s.Int(1)), s.Int(2)));
     }
-    if (rc != SQLITE_DONE) return s.Error("list indexed files");
+    NEXUS_RETURN_IF_ERROR(s.status());
   }
   std::vector<std::string> vanished;
   {
@@ -646,10 +517,10 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
 // Path contexts and counts
 
 Status SearchIndex::SetPathContext(const std::string& path_in, const std::string& description) {
-  auto path = NormalizePath(path_in);
+  auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   MutexLock lk(write_mu_);
-  return InTransaction([&]() REQUIRES(write_mu_) { return Stmt(*writer_, kPutContext).Bind(1, *path).Bind(2, description).Run("put context"); });
+  return InTransaction([&]() REQUIRES(write_mu_) { return writer_->Prepare(kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context"); });
 }
 
 Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
@@ -658,22 +529,21 @@ Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
   return ReadPathContexts(**r);
 }
 
-Result<std::vector<PathContext>> SearchIndex::ReadPathContexts(Conn& c) const {
-  Stmt s(c, kListContexts);
+Result<std::vector<PathContext>> SearchIndex::ReadPathContexts(SqliteDb& c) const {
+  Statement s = c.Prepare(kListContexts);
   std::vector<PathContext> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({std::string(s.Text(0)), std::string(s.Text(1))});
-  if (rc != SQLITE_DONE) return s.Error("list contexts");
+  while (s.Next()) out.push_back({std::string(s.TextView(0)), std::string(s.TextView(1))});
+  NEXUS_RETURN_IF_ERROR(s.status());
   return out;
 }
 
 Status SearchIndex::DeletePathContext(const std::string& path_in) {
-  auto path = NormalizePath(path_in);
+  auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   MutexLock lk(write_mu_);
   return InTransaction([&]() REQUIRES(write_mu_) -> Status {
-    NEXUS_RETURN_IF_ERROR(Stmt(*writer_, kDeleteContext).Bind(1, *path).Run("delete context"));
-    if (sqlite3_changes(writer_->db) == 0) return Status::Error(ENOENT, "no path context at " + *path);
+    NEXUS_RETURN_IF_ERROR(writer_->Prepare(kDeleteContext).Bind(1, path->str()).Run("delete context"));
+    if (writer_->Changes() == 0) return Status::Error(ENOENT, "no path context at " + path->str());
     return Status::Ok();
   });
 }
@@ -682,12 +552,12 @@ Result<IndexCounts> SearchIndex::Counts() const {
   auto r = Borrow();
   if (!r.ok()) return r.status();
   IndexCounts out;
-  Stmt f(**r, kCountFiles);
-  if (f.Step() != SQLITE_ROW) return f.Error("count files");
+  Statement f = (*r)->Prepare(kCountFiles);
+  if (!f.Next()) return f.status().ok() ? Status::Error(EIO, "search index: count files: no row") : f.status();
   out.files = static_cast<uint64_t>(f.Int(0));
   out.bytes = static_cast<uint64_t>(f.Int(1));
-  Stmt c(**r, kCountChunks);
-  if (c.Step() != SQLITE_ROW) return c.Error("count chunks");
+  Statement c = (*r)->Prepare(kCountChunks);
+  if (!c.Next()) return c.status().ok() ? Status::Error(EIO, "search index: count chunks: no row") : c.status();
   out.chunks = static_cast<uint64_t>(c.Int(0));
   out.last_update_ns = last_update_ns_;
   return out;
@@ -698,17 +568,17 @@ Result<IndexCounts> SearchIndex::Counts() const {
 
 Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, const std::string& under_in,
                                                    const VisibleFn& visible) const {
-  auto under = NormalizePath(under_in);
+  auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
   std::string full = pattern;
-  if (full.empty() || full[0] != '/') full = (*under == "/" ? "" : *under) + "/" + pattern;
+  if (full.empty() || full[0] != '/') full = (under->str() == "/" ? "" : under->str()) + "/" + pattern;
   auto glob = GlobPattern::Compile(full);
   if (!glob.ok()) return glob.status();
   // List the deeper of the glob's literal directory and `under`.
   std::string root = glob->LiteralDir();
-  if (PathIsUnder(*under, root)) {
-    root = *under;
-  } else if (!PathIsUnder(root, *under)) {
+  if (PathIsUnder(under->str(), root)) {
+    root = under->str();
+  } else if (!PathIsUnder(root, under->str())) {
     return std::vector<std::string>{};
   }
   auto files = source_->List(root);
@@ -718,7 +588,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
   }
   std::vector<std::string> out;
   for (auto& f : *files) {
-    if (glob->Matches(f.path) && PathIsUnder(f.path, *under) && (!visible || visible(f.path))) {
+    if (glob->Matches(f.path) && PathIsUnder(f.path, under->str()) && (!visible || visible(f.path))) {
       out.push_back(std::move(f.path));
     }
   }
@@ -731,7 +601,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
 
 Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, const std::string& under_in,
                                                  const GrepOptions& o) const {
-  auto under = NormalizePath(under_in);
+  auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
   RE2::Options ro;
   ro.set_log_errors(false);
@@ -766,30 +636,28 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
     auto reader = Borrow();
     if (!reader.ok()) return reader.status();
     if (scan_all) {
-      Stmt s(**reader, kFilesUnder);
-      BindUnder(s, 1, *under);
-      int rc;
-      while ((rc = s.Step()) == SQLITE_ROW) candidates.emplace(s.Text(0));
-      if (rc != SQLITE_DONE) return s.Error("list files");
+      Statement s = (*reader)->Prepare(kFilesUnder);
+      BindUnder(s, 1, under->str());
+      while (s.Next()) candidates.emplace(s.TextView(0));
+      NEXUS_RETURN_IF_ERROR(s.status());
     } else {
       std::map<std::string, std::vector<int>> atoms_of;
       std::unordered_map<int64_t, std::string> path_of_chunk;  // "" if not under `under`
       for (size_t a = 0; a < atoms.size(); ++a) {
-        Stmt s(**reader, kTrigramChunks);
+        Statement s = (*reader)->Prepare(kTrigramChunks);
         s.Bind(1, Quote(atoms[a]));
-        int rc;
-        while ((rc = s.Step()) == SQLITE_ROW) {
+        while (s.Next()) {
           auto [it, fresh] = path_of_chunk.try_emplace(s.Int(0));
           if (fresh) {
-            Stmt place(**reader, kChunkPlace);
+            Statement place = (*reader)->Prepare(kChunkPlace);
             place.Bind(1, s.Int(0));
-            if (place.Step() == SQLITE_ROW && PathIsUnder(place.Text(0), *under)) it->second = place.Text(0);
+            if (place.Next() && PathIsUnder(place.TextView(0), under->str())) it->second = place.TextView(0);
           }
           if (it->second.empty()) continue;
           auto& found = atoms_of[it->second];
           if (found.empty() || found.back() != static_cast<int>(a)) found.push_back(static_cast<int>(a));
         }
-        if (rc != SQLITE_DONE) return s.Error("trigram lookup");
+        NEXUS_RETURN_IF_ERROR(s.status());
       }
       for (auto& [path, found] : atoms_of) {
         passed.clear();
@@ -799,8 +667,8 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
     }
   }
   for (const auto& extra : o.also_scan) {
-    std::string root = PathIsUnder(*under, extra) ? *under : extra;
-    if (!PathIsUnder(root, *under)) continue;
+    std::string root = PathIsUnder(under->str(), extra) ? under->str() : extra;
+    if (!PathIsUnder(root, under->str())) continue;
     auto files = source_->List(root);
     if (!files.ok()) continue;
     for (auto& f : *files) candidates.insert(std::move(f.path));
@@ -845,26 +713,25 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
 // ---------------------------------------------------------------------------
 // Query
 
-Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(Conn& c, const std::string& match,
+Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(SqliteDb& c, const std::string& match,
                                                                 const QueryOptions& o, size_t want) const {
-  Stmt s(c, kKeyword);
+  Statement s = c.Prepare(kKeyword);
   s.Bind(1, match);
   std::vector<Lane> out;
-  int rc = SQLITE_DONE;
-  while (out.size() < want && (rc = s.Step()) == SQLITE_ROW) {
-    Stmt place(c, kChunkPlace);
+  while (out.size() < want && s.Next()) {
+    Statement place = c.Prepare(kChunkPlace);
     place.Bind(1, s.Int(0));
-    if (place.Step() != SQLITE_ROW) continue;
-    std::string path(place.Text(0));
+    if (!place.Next()) continue;
+    std::string path(place.TextView(0));
     if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) continue;
     out.push_back({s.Int(0), std::move(path), static_cast<uint32_t>(place.Int(1)),
                    static_cast<uint32_t>(place.Int(2)), -s.Real(1)});
   }
-  if (out.size() < want && rc != SQLITE_DONE) return s.Error("keyword query");
+  NEXUS_RETURN_IF_ERROR(s.status());
   return out;
 }
 
-Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(Conn& c, const std::string& text,
+Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, const std::string& text,
                                                                const QueryOptions& o, size_t want) const {
   auto q = options_.embedder->Embed({text});
   if (!q.ok()) return q.status();
@@ -878,10 +745,10 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(Conn& c, const st
     std::vector<Lane> out;
     for (const auto& [id, score] : near) {
       if (out.size() >= want) break;
-      Stmt place(c, kChunkPlace);
+      Statement place = c.Prepare(kChunkPlace);
       place.Bind(1, id);
-      if (place.Step() != SQLITE_ROW) continue;
-      std::string path(place.Text(0));
+      if (!place.Next()) continue;
+      std::string path(place.TextView(0));
       if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) continue;
       out.push_back({id, std::move(path), static_cast<uint32_t>(place.Int(1)), static_cast<uint32_t>(place.Int(2)),
                      score});
@@ -890,18 +757,17 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(Conn& c, const st
   }
   const size_t bytes = qv.size() * sizeof(float);
   std::vector<Lane> all;
-  Stmt s(c, kVectors);
+  Statement s = c.Prepare(kVectors);
   BindUnder(s, 1, o.path_prefix);
-  int rc;
   Vector v(qv.size());
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    std::string_view blob = s.Blob(4);
+  while (s.Next()) {
+    std::string_view blob = s.BlobView(4);
     if (blob.size() != bytes) continue;  // from another model
     std::memcpy(v.data(), blob.data(), bytes);
-    all.push_back({s.Int(0), std::string(s.Text(1)), static_cast<uint32_t>(s.Int(2)),
+    all.push_back({s.Int(0), std::string(s.TextView(1)), static_cast<uint32_t>(s.Int(2)),
                    static_cast<uint32_t>(s.Int(3)), Cosine(qv.data(), v.data(), qv.size())});
   }
-  if (rc != SQLITE_DONE) return s.Error("vector scan");
+  NEXUS_RETURN_IF_ERROR(s.status());
   std::sort(all.begin(), all.end(), [](const Lane& a, const Lane& b) {
     return a.score != b.score ? a.score > b.score : a.chunk_id < b.chunk_id;
   });
@@ -916,15 +782,15 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(Conn& c, const st
 
 Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const QueryOptions& in) const {
   QueryOptions o = in;
-  auto prefix = NormalizePath(o.path_prefix.empty() ? "/" : o.path_prefix);
+  auto prefix = NsPath::ParseOptional(o.path_prefix);
   if (!prefix.ok()) return prefix.status();
-  o.path_prefix = *prefix;
+  o.path_prefix = prefix->str();
   const std::string match = KeywordExpression(text);
   if (match.empty()) return Status::Error(EINVAL, "query has no words: " + text);
   if (o.limit == 0) return std::vector<QueryHit>{};
   auto reader = Borrow();
   if (!reader.ok()) return reader.status();
-  Conn& c = **reader;
+  SqliteDb& c = **reader;
 
   const bool want_vectors = o.mode != QueryMode::kKeyword;
   const bool fuse = o.mode == QueryMode::kHybrid;
@@ -992,14 +858,14 @@ Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const 
       }
     }
     if (from_keywords[i]) {
-      Stmt s(c, kSnippet);
+      Statement s = c.Prepare(kSnippet);
       s.Bind(1, match).Bind(2, ids[i]);
-      if (s.Step() == SQLITE_ROW) h.snippet = s.Text(0);
+      if (s.Next()) h.snippet = s.TextView(0);
     }
     if (h.snippet.empty()) {
-      Stmt s(c, kChunkText);
+      Statement s = c.Prepare(kChunkText);
       s.Bind(1, ids[i]);
-      if (s.Step() == SQLITE_ROW) h.snippet = HeadSnippet(s.Text(0));
+      if (s.Next()) h.snippet = HeadSnippet(s.TextView(0));
     }
     out.push_back(std::move(h));
   }

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "base/sqlite_db.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
 #include "fs/search/vector_index.h"
@@ -165,13 +166,12 @@ class SearchIndex {
   ContentSource* source() const { return source_; }
 
  private:
-  struct Conn;   // a connection and its cached prepared statements
-  class Reader;  // a Conn borrowed from the read pool
-  struct Lane;   // one ranked hit of one lane
+  struct Lane;  // one ranked hit of one lane
 
   SearchIndex(ContentSource* source, Options options);
-  Result<std::unique_ptr<Conn>> Connect() const;
-  Result<Reader> Borrow() const;
+  // The writer (creating the schema) or a query-only reader.
+  Result<std::unique_ptr<SqliteDb>> Connect(bool writer) const;
+  Result<ConnectionPool<SqliteDb>::Lease> Borrow() const;
   // All *Locked methods require write_mu_ and run inside a transaction.
   Status UpsertLocked(const std::string& path, const FileInfo* known) REQUIRES(write_mu_);
   Status RemoveLocked(const std::string& path, bool subtree) REQUIRES(write_mu_);
@@ -180,10 +180,10 @@ class SearchIndex {
   Status InTransaction(const std::function<Status()>& body) REQUIRES(write_mu_);
   VectorIndex* Ann() const EXCLUDES(ann_mu_);
   void AnnUpdate(int64_t chunk_id, Vector v) REQUIRES(write_mu_);  // empty v: removal
-  Result<std::vector<PathContext>> ReadPathContexts(Conn& c) const;
-  Result<std::vector<Lane>> KeywordLane(Conn& c, const std::string& match,
+  Result<std::vector<PathContext>> ReadPathContexts(SqliteDb& c) const;
+  Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& match,
                                         const QueryOptions& o, size_t want) const;
-  Result<std::vector<Lane>> VectorLane(Conn& c, const std::string& text,
+  Result<std::vector<Lane>> VectorLane(SqliteDb& c, const std::string& text,
                                        const QueryOptions& o, size_t want) const;
 
   ContentSource* const source_;
@@ -191,7 +191,7 @@ class SearchIndex {
   std::string db_path_;
 
   Mutex write_mu_;
-  std::unique_ptr<Conn> writer_ GUARDED_BY(write_mu_);
+  std::unique_ptr<SqliteDb> writer_ GUARDED_BY(write_mu_);
   std::atomic<int64_t> last_update_ns_{0};
 
   // HNSW over the stored vectors (hnsw_min_vectors > 0), created with the
@@ -201,8 +201,7 @@ class SearchIndex {
   std::unique_ptr<VectorIndex> ann_ GUARDED_BY(ann_mu_);
   std::vector<std::pair<int64_t, Vector>> ann_pending_ GUARDED_BY(write_mu_);
 
-  mutable Mutex pool_mu_;
-  mutable std::vector<std::unique_ptr<Conn>> idle_readers_ GUARDED_BY(pool_mu_);
+  std::unique_ptr<ConnectionPool<SqliteDb>> readers_;  // thread-safe
 };
 
 }  // namespace nexus::search

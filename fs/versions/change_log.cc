@@ -67,7 +67,7 @@ const char* Letter(const Change& c) {
 
 }  // namespace
 
-Change ReadChange(const Query& q) {
+Change ReadChange(const Statement& q) {
   Change c;
   c.seq = q.Int(0);
   std::string op = q.Text(1);

@@ -56,7 +56,7 @@ struct Change {
 #define NEXUS_CHANGE_COLUMNS                                                          \
   "seq, op, zone, path, old_path, file_id, n, blob, size, mode, time_ns, subject, uid, " \
   "pid, command, agent_id, task_id, note, commit_id"
-Change ReadChange(const Query& q);
+Change ReadChange(const Statement& q);
 
 // A zone-relative path as stored in git trees, and back.
 std::string GitPath(std::string_view path);

@@ -11,17 +11,15 @@ std::string SanitizeField(std::string_view v) {
   return out;
 }
 
-std::string UserSubject(uid_t uid) { return "user:uid-" + std::to_string(uid); }
-
-Provenance ReadProcessProvenance(pid_t pid, uid_t uid, const std::string& proc_root) {
-  return MakeProvenance(pid, uid, ReadProcessInfo(pid, proc_root));
+Provenance ReadProcessProvenance(const Caller& caller, const std::string& proc_root) {
+  return MakeProvenance(caller, ReadProcessInfo(caller.pid, proc_root));
 }
 
-Provenance MakeProvenance(pid_t pid, uid_t uid, const ProcessInfo& info) {
+Provenance MakeProvenance(const Caller& caller, const ProcessInfo& info) {
   Provenance p;
-  p.subject = UserSubject(uid);
-  p.uid = uid;
-  p.pid = pid;
+  p.subject = caller.principal ? caller.principal->subject : UidSubject(caller.uid);
+  p.uid = caller.uid;
+  p.pid = caller.pid;
   p.command = SanitizeField(info.command);
   p.agent_id = SanitizeField(info.agent_id);
   p.task_id = SanitizeField(info.task_id);

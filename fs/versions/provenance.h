@@ -11,11 +11,12 @@
 #include <string_view>
 
 #include "fs/process_info.h"
+#include "fs/types.h"
 
 namespace nexus::versions {
 
 struct Provenance {
-  std::string subject;   // authenticated author, e.g. "user:uid-1000", "agent:alice"
+  std::string subject;   // the subject the change's access check used, e.g. "agent:alice"
   uid_t uid = 0;
   pid_t pid = 0;
   std::string command;   // the process's comm name
@@ -23,20 +24,19 @@ struct Provenance {
   std::string task_id;   // NEXUS_TASK_ID of the process, when known
 };
 
-// The default subject of a local user: "user:uid-<uid>".
-std::string UserSubject(uid_t uid);
-
 // `v` reduced to what is safe in a commit trailer and a git signature:
 // printable ASCII without '<' and '>', at most 256 bytes.
 std::string SanitizeField(std::string_view v);
 
-// Builds the provenance of process `pid` running as `uid`: subject
-// UserSubject(uid), command from /proc/PID/comm, NEXUS_AGENT_ID and
-// NEXUS_TASK_ID from /proc/PID/environ (first kMaxEnvironBytes only, values
-// capped at 256 bytes). A process that is gone or unreadable yields what
-// could be read; this never fails. `proc_root` is for tests.
-Provenance ReadProcessProvenance(pid_t pid, uid_t uid, const std::string& proc_root = "/proc");
+// Builds the provenance of a change made by `caller`: the subject of its
+// principal (the one its access checks used; a caller no boundary resolved
+// falls back to UidSubject), its uid and pid, the command from
+// /proc/PID/comm, NEXUS_AGENT_ID and NEXUS_TASK_ID from /proc/PID/environ
+// (first kMaxEnvironBytes only, values capped at 256 bytes). A process that
+// is gone or unreadable yields what could be read; this never fails.
+// `proc_root` is for tests.
+Provenance ReadProcessProvenance(const Caller& caller, const std::string& proc_root = "/proc");
 // The same from what was already read (fields sanitized).
-Provenance MakeProvenance(pid_t pid, uid_t uid, const ProcessInfo& info);
+Provenance MakeProvenance(const Caller& caller, const ProcessInfo& info);
 
 }  // namespace nexus::versions

@@ -8,25 +8,21 @@
 #include <set>
 #include <unordered_set>
 
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "base/thread_priority.h"
 
 namespace nexus::versions {
 namespace {
 
-constexpr std::string_view kHistoryTree = "/.nexus";
 constexpr int kCaptureAttempts = 3;
 constexpr size_t kMaxRemembered = 1 << 20;              // entries of last_
-
-bool InHistoryTree(const std::string& path) {
-  return path.compare(0, kHistoryTree.size(), kHistoryTree) == 0 &&
-         (path.size() == kHistoryTree.size() || path[kHistoryTree.size()] == '/');
-}
 
 // Paths that are never versioned: the history tree itself, and anything in a
 // git repository's own .git directory (a workspace checkout keeps its history
 // there already; versioning its object files would double every commit).
 bool Excluded(const std::string& path) {
-  if (InHistoryTree(path)) return true;
+  if (layout::IsSystemPath(path)) return true;
   size_t pos = path.find("/.git");
   while (pos != std::string::npos) {
     size_t end = pos + 5;
@@ -115,7 +111,7 @@ void Recorder::OnChange(const ChangeEvent& ev) {
   }
   // The bus read the process when the change was made; a sink that did not
   // leaves the command and agent/task unknown (the process may be gone now).
-  item.who = MakeProvenance(ev.caller.pid, ev.caller.uid, ev.process ? *ev.process : ProcessInfo{});
+  item.who = MakeProvenance(ev.caller, ev.process ? *ev.process : ProcessInfo{});
   Push(std::move(item));
 }
 
@@ -325,7 +321,7 @@ void Recorder::CaptureTree(const std::string& ns_path, const Provenance& who) {
     if (!entries.ok()) continue;
     for (const DirEntry& e : *entries) {
       if (e.name == "." || e.name == "..") continue;
-      std::string child = JoinPath(path, e.name);
+      std::string child = PathJoin(path, e.name);
       if (!Excluded(child)) stack.push_back(std::move(child));
     }
   }
@@ -375,7 +371,7 @@ void Recorder::ReconcileAll() {
       if (!entries.ok()) continue;
       for (const DirEntry& e : *entries) {
         if (e.name == "." || e.name == "..") continue;
-        std::string child = JoinPath(path, e.name);
+        std::string child = PathJoin(path, e.name);
         if (!Excluded(child)) stack.push_back(std::move(child));
       }
       continue;

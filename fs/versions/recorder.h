@@ -16,7 +16,8 @@
 //   kRemoved                         Remove
 // Captures of one path queued back to back are coalesced. Files are read
 // through the Namespace as root (so the content is what the mount shows);
-// provenance comes from the event: the caller's uid and pid, and the
+// provenance comes from the event: the subject of the caller's principal
+// (the one the change's access check used), its uid and pid, and the
 // command and NEXUS_AGENT_ID / NEXUS_TASK_ID the bus read from /proc when
 // the change was published (see fs/process_info.h).
 //

@@ -20,7 +20,7 @@ Result<int64_t> ParseSnapshotId(const std::string& id) {
 
 #define NEXUS_SNAPSHOT_COLUMNS "id, description, time_ns, zones, commit_id, automatic"
 
-SnapshotInfo ReadSnapshot(const Query& q) {
+SnapshotInfo ReadSnapshot(const Statement& q) {
   SnapshotInfo s;
   s.id = std::to_string(q.Int(0));
   s.description = q.Text(1);
@@ -36,10 +36,10 @@ SnapshotInfo ReadSnapshot(const Query& q) {
   return s;
 }
 
-Result<SnapshotInfo> LoadSnapshot(VersionDb& db, const std::string& id) {
+Result<SnapshotInfo> LoadSnapshot(SqliteDb& db, const std::string& id) {
   auto n = ParseSnapshotId(id);
   NEXUS_RETURN_IF_FAILED(n);
-  Query q = db.Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
+  Statement q = db.Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
                        " FROM snapshots WHERE id=? AND commit_id<>''");
   q.Bind(*n);
   if (!q.Next()) return Status::Error(ENOENT, "no snapshot " + id);
@@ -99,7 +99,7 @@ Result<TreePtr> SubTree(git_repository* repo, git_tree* root, const std::string&
 // Browsing paths: "" is the snapshot root; otherwise a normalized path.
 Result<std::string> BrowsePath(const std::string& path) {
   if (path.find_first_not_of('/') == std::string::npos) return std::string();
-  return NormalizePath(path);
+  return ZoneRelativePath(path);
 }
 
 }  // namespace
@@ -121,7 +121,7 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
     NEXUS_RETURN_IF_FAILED(all);
     zs = std::move(all).value();
   }
-  for (const std::string& z : zs) NEXUS_RETURN_IF_ERROR(ValidateZone(z));
+  for (const std::string& z : zs) NEXUS_RETURN_IF_ERROR(layout::ValidateZone(z));
   std::sort(zs.begin(), zs.end());
   zs.erase(std::unique(zs.begin(), zs.end()), zs.end());
   if (zs.empty()) return Status::Error(EINVAL, "nothing to snapshot: no zone has history");
@@ -182,7 +182,7 @@ Result<std::vector<SnapshotInfo>> VersionStore::ListSnapshots() {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   std::vector<SnapshotInfo> out;
-  Query q = lease->db().Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
+  Statement q = lease->db().Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
                                 " FROM snapshots WHERE commit_id<>'' ORDER BY id");
   while (q.Next()) out.push_back(ReadSnapshot(q));
   return out;

@@ -73,7 +73,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
   std::set<std::string> zones;
   {
     MutexLock lk(db_mu_);
-    Query q = db_->Prepare(
+    Statement q = db_->Prepare(
         "SELECT seq, zone FROM (SELECT seq, zone, time_ns, ROW_NUMBER() OVER "
         "(PARTITION BY file_id ORDER BY n DESC) rk FROM changes WHERE op='W') "
         "WHERE rk>? AND time_ns<?");
@@ -92,7 +92,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
     std::vector<Change> rows;
     {
       MutexLock lk(db_mu_);
-      Query q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS " FROM changes WHERE zone=? ORDER BY seq");
+      Statement q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS " FROM changes WHERE zone=? ORDER BY seq");
       q.Bind(zone);
       while (q.Next()) rows.push_back(ReadChange(q));
     }
@@ -117,7 +117,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
 
   if (!dropped.empty()) {
     MutexLock lk(db_mu_);
-    NEXUS_RETURN_IF_ERROR(db_->SetDurable(true));
+    NEXUS_RETURN_IF_ERROR(db_->SetSynchronous(SqliteOptions::Sync::kFull));
     Status st = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
       for (int64_t seq : dropped)
         NEXUS_RETURN_IF_ERROR(db_->Prepare("DELETE FROM changes WHERE seq=?").Bind(seq).Run());
@@ -126,7 +126,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
                                   .Bind(commit).Bind(seq).Run());
       return Status::Ok();
     });
-    Status back = db_->SetDurable(false);
+    Status back = db_->SetSynchronous(SqliteOptions::Sync::kNormal);
     NEXUS_RETURN_IF_FAILED(st);
     NEXUS_RETURN_IF_FAILED(back);
   }
@@ -214,7 +214,7 @@ Status VersionStore::Export(const std::string& dest) {
     auto z = ZonesOf(*db_);
     NEXUS_RETURN_IF_FAILED(z);
     zones = std::move(z).value();
-    Query q = db_->Prepare("SELECT id FROM snapshots WHERE commit_id<>''");
+    Statement q = db_->Prepare("SELECT id FROM snapshots WHERE commit_id<>''");
     while (q.Next()) snapshots.push_back(std::to_string(q.Int(0)));
   }
   std::string head;

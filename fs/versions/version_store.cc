@@ -17,9 +17,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/format.h"
 #include "fs/versions/change_log.h"
 #include "fs/versions/store_internal.h"
 #include "fs/versions/version_db.h"
+#include "fs/versions/zone_path.h"
 
 namespace nexus::versions {
 namespace {
@@ -154,12 +156,6 @@ Status WriteAll(int fd, const char* p, size_t len) {
   return Status::Ok();
 }
 
-std::string ModeString(uint32_t mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%06o", mode);
-  return buf;
-}
-
 Version ToVersion(Change c) {
   Version v;
   v.number = c.n;
@@ -180,21 +176,12 @@ Version ToVersion(Change c) {
 // ---------------------------------------------------------------------------
 // Shared helpers (store_internal.h)
 
-std::string FormatTime(int64_t ns) {
-  time_t secs = static_cast<time_t>(ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string LooseObjectPath(const std::string& git_dir, const std::string& hex) {
   return git_dir + "/objects/" + hex.substr(0, 2) + "/" + hex.substr(2);
 }
 
-std::optional<FileRecord> FindFile(VersionDb& db, const std::string& zone, const std::string& path) {
-  Query q = db.Prepare(
+std::optional<FileRecord> FindFile(SqliteDb& db, const std::string& zone, const std::string& path) {
+  Statement q = db.Prepare(
       "SELECT id, deleted, last_n, last_blob, path FROM files WHERE zone=? AND path=? "
       "ORDER BY deleted, id DESC LIMIT 1");
   q.Bind(zone).Bind(path);
@@ -202,51 +189,32 @@ std::optional<FileRecord> FindFile(VersionDb& db, const std::string& zone, const
   return FileRecord{q.Int(0), q.Int(1) != 0, static_cast<uint32_t>(q.Int(2)), q.Text(3), q.Text(4)};
 }
 
-Status ValidateZone(const std::string& zone) {
-  bool ok = !zone.empty() && zone.size() <= 64 && zone[0] != '.' && !zone.ends_with(".lock");
-  for (char c : zone) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  if (!ok || zone.find("..") != std::string::npos)
-    return Status::Error(EINVAL, "invalid zone name '" + zone + "'");
-  return Status::Ok();
-}
-
-Result<std::string> NormalizePath(const std::string& path) {
-  std::string_view p(path);
-  while (p.starts_with('/')) p.remove_prefix(1);
-  while (p.ends_with('/')) p.remove_suffix(1);
-  if (p.empty()) return Status::Error(EINVAL, "empty path");
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = std::min(p.find('/', start), p.size());
-    std::string_view comp = p.substr(start, end - start);
-    if (comp.empty() || comp == "." || comp == ".." || comp.find('\0') != std::string_view::npos)
-      return Status::Error(EINVAL, "invalid path '" + path + "'");
-    start = end + 1;
-  }
-  return std::string(p);
+Result<std::string> ZoneRelativePath(const std::string& path) {
+  auto p = NsPath::FromRelative(path);
+  if (!p.ok()) return p.status();
+  if (p->IsRoot()) return Status::Error(EINVAL, "empty path");
+  return std::string(p->RelativeTo(NsPath()));
 }
 
 // ---------------------------------------------------------------------------
 // Reader pool
 
 Result<VersionStore::ReaderLease> VersionStore::Borrow() {
-  {
-    MutexLock lk(pool_mu_);
-    if (!idle_readers_.empty()) {
-      auto r = std::move(idle_readers_.back());
-      idle_readers_.pop_back();
-      return ReaderLease(this, std::move(r));
-    }
-  }
+  auto lease = readers_->Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  return ReaderLease(std::move(lease).value());
+}
+
+Result<std::unique_ptr<VersionStore::Reader>> VersionStore::NewReader() const {
   auto r = std::make_unique<Reader>();
-  auto db = VersionDb::Open(db_path_, /*create_schema=*/false);
+  auto db = OpenVersionDb(db_path_, /*create_schema=*/false);
   NEXUS_RETURN_IF_FAILED(db);
   r->db = std::move(db).value();
   auto repo = OpenRepo(git_dir_);
   NEXUS_RETURN_IF_FAILED(repo);
   r->repo = std::move(repo).value();
   NEXUS_RETURN_IF_ERROR(AttachLooseOdb(r->repo.get(), git_dir_));
-  return ReaderLease(this, std::move(r));
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -255,6 +223,7 @@ Result<VersionStore::ReaderLease> VersionStore::Borrow() {
 VersionStore::VersionStore(Options options) : options_(std::move(options)) {
   git_dir_ = options_.dir + "/versions.git";
   db_path_ = options_.dir + "/versions.db";
+  readers_ = std::make_unique<ConnectionPool<Reader>>([this] { return NewReader(); });
 }
 
 int64_t VersionStore::Now() const {
@@ -280,14 +249,14 @@ Status VersionStore::Init() {
   auto odb = OpenLooseOdb(git_dir_);
   NEXUS_RETURN_IF_FAILED(odb);
   odb_ = std::move(odb).value();
-  auto db = VersionDb::Open(db_path_, /*create_schema=*/true);
+  auto db = OpenVersionDb(db_path_, /*create_schema=*/true);
   NEXUS_RETURN_IF_FAILED(db);
   db_ = std::move(db).value();
 
   MutexLock commit_lk(commit_mu_);
   NEXUS_RETURN_IF_ERROR(Reconcile());
   {
-    Query q = db_->Prepare("SELECT COUNT(*) FROM changes WHERE commit_id IS NULL");
+    Statement q = db_->Prepare("SELECT COUNT(*) FROM changes WHERE commit_id IS NULL");
     pending_ = q.Next() ? static_cast<size_t>(q.Int(0)) : 0;
   }
   if (pending_ > 0) {
@@ -307,7 +276,7 @@ Status VersionStore::Reconcile() {
   NEXUS_RETURN_IF_FAILED(zones);
   for (const std::string& zone : *zones) {
     // Newest first; normally the first row's commit exists and ends the scan.
-    Query q = db_->Prepare(
+    Statement q = db_->Prepare(
         "SELECT commit_id, seq FROM changes WHERE zone=? AND commit_id IS NOT NULL AND "
         "commit_id<>'' ORDER BY seq DESC");
     q.Bind(zone);
@@ -325,7 +294,7 @@ Status VersionStore::Reconcile() {
       }
       missing = std::move(commit);
     }
-    Query reset = db_->Prepare("UPDATE changes SET commit_id=NULL WHERE zone=? AND seq>? AND commit_id IS NOT NULL");
+    Statement reset = db_->Prepare("UPDATE changes SET commit_id=NULL WHERE zone=? AND seq>? AND commit_id IS NOT NULL");
     NEXUS_RETURN_IF_ERROR(reset.Bind(zone).Bind(keep_seq).Run());
     const std::string ref = "refs/heads/" + zone;
     git_oid current;
@@ -397,8 +366,8 @@ Status VersionStore::InsertChange(char op, const std::string& zone, const std::s
                                   const Provenance& who, const std::string& note,
                                   int64_t time_ns) {
   std::string subject = SanitizeField(who.subject);
-  if (subject.empty()) subject = UserSubject(who.uid);
-  Query q = db_->Prepare(
+  if (subject.empty()) subject = UidSubject(who.uid);
+  Statement q = db_->Prepare(
       "INSERT INTO changes(op, zone, path, old_path, file_id, n, blob, size, mode, time_ns, "
       "subject, uid, pid, command, agent_id, task_id, note) "
       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -448,8 +417,8 @@ Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const
 Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::string& path,
                                             int fd, const Provenance& who,
                                             mode_t file_mode) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno("stat captured file");
@@ -475,9 +444,9 @@ Result<CaptureResult> VersionStore::CaptureFile(const std::string& zone, const s
 namespace {
 
 // Live files at `path` or under it: (id, path).
-std::vector<std::pair<int64_t, std::string>> LiveFilesAt(VersionDb& db, const std::string& zone,
+std::vector<std::pair<int64_t, std::string>> LiveFilesAt(SqliteDb& db, const std::string& zone,
                                                          const std::string& path) {
-  Query q = db.Prepare(
+  Statement q = db.Prepare(
       "SELECT id, path FROM files WHERE zone=? AND deleted=0 AND (path=? OR (path>? AND path<?))");
   // Paths under "a/b" sort between "a/b/" and "a/b0" ('0' follows '/').
   q.Bind(zone).Bind(path).Bind(path + "/").Bind(path + "0");
@@ -490,14 +459,14 @@ std::vector<std::pair<int64_t, std::string>> LiveFilesAt(VersionDb& db, const st
 
 Status VersionStore::Remove(const std::string& zone, const std::string& path,
                             const Provenance& who) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   MutexLock cap(capture_mu_);
   MutexLock lk(db_mu_);
   NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
     auto files = LiveFilesAt(*db_, zone, *norm);
-    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + *norm);
+    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, *norm));
     for (const auto& [id, p] : files)
       NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE files SET deleted=1 WHERE id=?").Bind(id).Run());
     return InsertChange('D', zone, *norm, "", 0, 0, "", 0, 0, who, "", Now());
@@ -508,10 +477,10 @@ Status VersionStore::Remove(const std::string& zone, const std::string& path,
 
 Status VersionStore::Rename(const std::string& zone, const std::string& from,
                             const std::string& to, const Provenance& who) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto src = NormalizePath(from);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto src = ZoneRelativePath(from);
   NEXUS_RETURN_IF_FAILED(src);
-  auto dst = NormalizePath(to);
+  auto dst = ZoneRelativePath(to);
   NEXUS_RETURN_IF_FAILED(dst);
   if (*src == *dst) return Status::Ok();
   if (dst->starts_with(*src + "/"))
@@ -522,7 +491,7 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
   size_t changes = 1;
   NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
     auto files = LiveFilesAt(*db_, zone, *src);
-    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + *src);
+    if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, *src));
     NEXUS_RETURN_IF_ERROR(InsertChange('R', zone, *dst, *src, 0, 0, "", 0, 0, who, "", now));
     for (const auto& [id, old_path] : files) {
       const std::string new_path = *dst + old_path.substr(src->size());
@@ -534,7 +503,7 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
       }
       // Replacing a versioned file (an editor's atomic save): the target
       // keeps its history and gains the source's content as a new version.
-      Query latest = db_->Prepare(
+      Statement latest = db_->Prepare(
           "SELECT c.blob, c.size, c.mode FROM files f JOIN changes c ON c.file_id=f.id AND "
           "c.n=f.last_n AND c.op='W' WHERE f.id=?");
       latest.Bind(id);
@@ -642,14 +611,14 @@ Status VersionStore::CommitPending() {
   int64_t last_seq = 0;
   {
     MutexLock lk(db_mu_);
-    Query q = db_->Prepare("SELECT MAX(seq) FROM changes");
+    Statement q = db_->Prepare("SELECT MAX(seq) FROM changes");
     if (q.Next()) last_seq = q.Int(0);
   }
   while (true) {
     std::vector<Change> rows;
     {
       MutexLock lk(db_mu_);
-      Query q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS
+      Statement q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                              " FROM changes WHERE commit_id IS NULL AND seq<=? ORDER BY seq LIMIT ?");
       q.Bind(last_seq).Bind(kCommitRound);
       while (q.Next()) rows.push_back(ReadChange(q));
@@ -681,7 +650,7 @@ Status VersionStore::CommitPending() {
     Status st;
     {
       MutexLock lk(db_mu_);
-      st = db_->SetDurable(true);
+      st = db_->SetSynchronous(SqliteOptions::Sync::kFull);
       if (st.ok()) {
         st = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
           for (const auto& [seq, commit] : assigned)
@@ -690,7 +659,7 @@ Status VersionStore::CommitPending() {
           return Status::Ok();
         });
       }
-      Status back = db_->SetDurable(false);
+      Status back = db_->SetSynchronous(SqliteOptions::Sync::kNormal);
       if (st.ok()) st = back;
     }
     if (!st.ok()) {
@@ -718,9 +687,9 @@ Status VersionStore::CommitPending() {
 // ---------------------------------------------------------------------------
 // Queries
 
-Result<std::vector<std::string>> VersionStore::ZonesOf(VersionDb& db) {
+Result<std::vector<std::string>> VersionStore::ZonesOf(SqliteDb& db) {
   std::vector<std::string> zones;
-  Query q = db.Prepare("SELECT DISTINCT zone FROM files ORDER BY zone");
+  Statement q = db.Prepare("SELECT DISTINCT zone FROM files ORDER BY zone");
   while (q.Next()) zones.push_back(q.Text(0));
   return zones;
 }
@@ -734,15 +703,15 @@ Result<std::vector<std::string>> VersionStore::Zones() {
 namespace {
 
 // The smallest path of `zone` in [lo, hi) (hi empty: no upper bound).
-std::optional<std::string> FirstPathFrom(VersionDb& db, const std::string& zone,
+std::optional<std::string> FirstPathFrom(SqliteDb& db, const std::string& zone,
                                          const std::string& lo, const std::string& hi) {
   if (hi.empty()) {
-    Query q = db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? ORDER BY path LIMIT 1");
+    Statement q = db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? ORDER BY path LIMIT 1");
     q.Bind(zone).Bind(lo);
     if (q.Next()) return q.Text(0);
     return std::nullopt;
   }
-  Query q = db.Prepare(
+  Statement q = db.Prepare(
       "SELECT path FROM files WHERE zone=? AND path>=? AND path<? ORDER BY path LIMIT 1");
   q.Bind(zone).Bind(lo).Bind(hi);
   if (q.Next()) return q.Text(0);
@@ -753,10 +722,10 @@ std::optional<std::string> FirstPathFrom(VersionDb& db, const std::string& zone,
 
 Result<std::vector<VersionedEntry>> VersionStore::ListVersionedDir(const std::string& zone,
                                                                    const std::string& dir) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   std::string prefix;  // "" or "a/b/"
   if (dir.find_first_not_of('/') != std::string::npos) {
-    auto norm = NormalizePath(dir);
+    auto norm = ZoneRelativePath(dir);
     NEXUS_RETURN_IF_FAILED(norm);
     prefix = *norm + "/";
   }
@@ -792,10 +761,10 @@ Result<std::vector<VersionedEntry>> VersionStore::ListVersionedDir(const std::st
 
 Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
                                                        const std::string& path) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   std::string norm;
   if (path.find_first_not_of('/') != std::string::npos) {
-    auto n = NormalizePath(path);
+    auto n = ZoneRelativePath(path);
     NEXUS_RETURN_IF_FAILED(n);
     norm = std::move(n).value();
   }
@@ -810,24 +779,24 @@ Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
     e.dir = FirstPathFrom(lease->db(), zone, norm + "/", norm + "0").has_value();
   }
   if (!e.file && !e.dir)
-    return Status::Error(ENOENT, "nothing versioned at " + zone + ":" + norm);
+    return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, norm));
   return e;
 }
 
 Result<FileHistory> VersionStore::History(const std::string& zone, const std::string& path) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
-  VersionDb& db = lease->db();
+  SqliteDb& db = lease->db();
   auto file = FindFile(db, zone, *norm);
-  if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
+  if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
   FileHistory h;
   h.zone = zone;
   h.path = file->path;
   h.deleted = file->deleted;
-  Query q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
+  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                        " FROM changes WHERE file_id=? AND op='W' ORDER BY n");
   q.Bind(file->id);
   while (q.Next()) h.versions.push_back(ToVersion(ReadChange(q)));
@@ -835,8 +804,8 @@ Result<FileHistory> VersionStore::History(const std::string& zone, const std::st
 }
 
 Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::string& path) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
@@ -845,11 +814,11 @@ Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::
 }
 
 Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zone) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
-  VersionDb& db = lease->db();
-  Query q = db.Prepare(
+  SqliteDb& db = lease->db();
+  Statement q = db.Prepare(
       "SELECT f.path, c.n, c.blob, c.size, c.mode, c.time_ns FROM files f JOIN changes c"
       " ON c.file_id=f.id AND c.n=f.last_n AND c.op='W' WHERE f.zone=? AND f.deleted=0");
   q.Bind(zone);
@@ -868,18 +837,18 @@ Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zon
   return out;
 }
 
-Result<Version> VersionStore::LoadVersion(VersionDb& db, const std::string& zone,
+Result<Version> VersionStore::LoadVersion(SqliteDb& db, const std::string& zone,
                                           const std::string& path, uint32_t n) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto file = FindFile(db, zone, *norm);
-  if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
-  Query q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
+  if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
+  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                        " FROM changes WHERE file_id=? AND op='W' AND n=?");
   q.Bind(file->id).Bind(n);
   if (!q.Next())
-    return Status::Error(ENOENT, zone + ":" + *norm + " has no version " + std::to_string(n));
+    return Status::Error(ENOENT, NamespacePath(zone, *norm) + " has no version " + std::to_string(n));
   return ToVersion(ReadChange(q));
 }
 
@@ -1010,8 +979,8 @@ Result<std::string> VersionStore::Diff(const std::string& zone, const std::strin
     line("version", std::to_string(a), std::to_string(b));
     line("path", va->path, vb->path);
     line("size", WithSeparators(va->size) + " bytes", WithSeparators(vb->size) + " bytes");
-    line("mode", ModeString(va->mode), ModeString(vb->mode));
-    line("time", FormatTime(va->time_ns), FormatTime(vb->time_ns));
+    line("mode", OctalMode(va->mode, 6), OctalMode(vb->mode, 6));
+    line("time", FormatRfc3339(va->time_ns, 0), FormatRfc3339(vb->time_ns, 0));
     line("author", va->provenance.subject, vb->provenance.subject);
     line("command", va->provenance.command, vb->provenance.command);
     line("content", va->blob, vb->blob);
@@ -1046,19 +1015,19 @@ Result<StoreStats> VersionStore::Stats() {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   StoreStats s;
-  VersionDb& db = lease->db();
+  SqliteDb& db = lease->db();
   {
-    Query q = db.Prepare("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM changes WHERE op='W'");
+    Statement q = db.Prepare("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM changes WHERE op='W'");
     if (q.Next()) s.versions = q.Int(0), s.logical_bytes = q.Int(1);
   }
   {
-    Query q = db.Prepare(
+    Statement q = db.Prepare(
         "SELECT COALESCE(SUM(size), 0) FROM "
         "(SELECT MAX(size) size FROM changes WHERE op='W' GROUP BY blob)");
     if (q.Next()) s.unique_bytes = q.Int(0);
   }
   {
-    Query q = db.Prepare("SELECT COUNT(*) FROM files");
+    Statement q = db.Prepare("SELECT COUNT(*) FROM files");
     if (q.Next()) s.files = q.Int(0);
   }
   s.dedup_ratio = s.unique_bytes ? double(s.logical_bytes) / double(s.unique_bytes) : 1.0;
@@ -1093,7 +1062,7 @@ Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::str
   NEXUS_RETURN_IF_FAILED(data);
   git_oid oid;
   ParseOid(v->blob, &oid);
-  auto norm = NormalizePath(path);
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   MutexLock lk(capture_mu_);
   auto r = RecordVersion(zone, *norm, oid, v->size, v->mode, who,
@@ -1104,13 +1073,13 @@ Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::str
 
 Result<WriteBack> VersionStore::Restore(const std::string& zone, const std::string& path,
                                         const Provenance& who) {
-  NEXUS_RETURN_IF_ERROR(ValidateZone(zone));
-  auto norm = NormalizePath(path);
+  NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+  auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto file = FindFile(lease->db(), zone, *norm);
-  if (!file) return Status::Error(ENOENT, "no versions of " + zone + ":" + *norm);
+  if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
   auto v = LoadVersion(lease->db(), zone, *norm, file->last_n);
   NEXUS_RETURN_IF_FAILED(v);
   auto data = LoadBlob(lease->repo(), v->blob);

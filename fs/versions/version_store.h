@@ -15,8 +15,10 @@
 // survives a crash and is committed at the next Open. See docs/versions.md.
 //
 // Paths are relative to the zone ("src/main.cc"); a leading '/' is ignored.
-// Errors: ENOENT missing file/version/snapshot, EINVAL bad arguments,
-// EIO storage failures.
+// Zones follow layout::ValidateZone ("root" or a zone name). Errors: ENOENT
+// missing file/version/snapshot, EINVAL bad arguments, EIO storage failures;
+// a message names a file by its namespace path ("/zone/local/src/main.cc"),
+// which is what callers know it by.
 //
 // Threading: Capture/Remove/Rename/Rollback/Restore are meant for one
 // background thread (they serialise on an internal lock if called from more).
@@ -45,13 +47,13 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "base/sqlite_db.h"
 #include "base/status.h"
 #include "fs/versions/git_util.h"
 #include "fs/versions/provenance.h"
 
 namespace nexus::versions {
 
-class VersionDb;
 struct Change;
 struct ZoneTree;
 
@@ -302,7 +304,8 @@ class VersionStore {
   int64_t Now() const;
 
   Result<ReaderLease> Borrow();
-  Result<Version> LoadVersion(VersionDb& db, const std::string& zone, const std::string& path,
+  Result<std::unique_ptr<Reader>> NewReader() const;
+  Result<Version> LoadVersion(SqliteDb& db, const std::string& zone, const std::string& path,
                               uint32_t n);
   Result<std::shared_ptr<const std::string>> LoadBlob(git_repository* repo,
                                                       const std::string& oid);
@@ -328,7 +331,7 @@ class VersionStore {
   // Snapshots and gc helpers (commit_mu_ held).
   Result<std::string> CreateSnapshotLocked(const std::vector<std::string>& zones,
                                            const std::string& description, bool automatic) REQUIRES(commit_mu_);
-  Result<std::vector<std::string>> ZonesOf(VersionDb& db);
+  Result<std::vector<std::string>> ZonesOf(SqliteDb& db);
 
   Options options_;
   std::string git_dir_;
@@ -336,14 +339,14 @@ class VersionStore {
   GitLibrary git_library_;
 
   // Recording: capture_mu_ serialises recorders and excludes Gc's sweep.
-  // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; pool_mu_ and
-  // cache_mu_ are leaves.
+  // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; the reader
+  // pool's lock and cache_mu_ are leaves.
   Mutex capture_mu_;
   std::atomic<bool> cancel_captures_{false};
   OdbPtr odb_;  // owned by no repository, so thread-safe: capture, gc, export
 
   Mutex db_mu_;
-  std::unique_ptr<VersionDb> db_ GUARDED_BY(db_mu_);  // the writer connection
+  std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);  // the writer connection
 
   Mutex commit_mu_;
   RepoPtr commit_repo_ GUARDED_BY(commit_mu_);
@@ -356,9 +359,8 @@ class VersionStore {
   bool stop_ GUARDED_BY(wake_mu_) = false;
   std::thread committer_;
 
-  // Reader pool.
-  Mutex pool_mu_;
-  std::vector<std::unique_ptr<Reader>> idle_readers_ GUARDED_BY(pool_mu_);
+  // Reader connections with their repository handles (thread-safe).
+  std::unique_ptr<ConnectionPool<Reader>> readers_;
 
   // Blob cache for ReadBlob: most recent first.
   static constexpr size_t kBlobCacheBytes = 64 << 20;

@@ -52,7 +52,7 @@ expect_rc 1 nx "${R[@]}" --api-key "nxk_0000000000000000_$(printf '0%.0s' {1..64
 expect_rc 1 nx "${R[@]}" --api-key garbage status
 expect_rc 1 nx "${R[@]}" status
 grep -q "needs an API key" "$TEST_ROOT/err" || fail "missing key message"
-expect_rc 1 nx --remote "127.0.0.1:$PORT" --api-key "$ALICE" status   # no CA: self-signed is refused
+expect_rc 69 nx --remote "127.0.0.1:$PORT" --api-key "$ALICE" status  # no CA: self-signed is refused, the daemon is unreachable
 grep -qi "certificate" "$TEST_ROOT/err" || fail "untrusted certificate message"
 expect_rc 0 nx --json admin create-key alice --name ci --expires-days 1
 CI=$(json_get 'j["api_key"]')

@@ -42,8 +42,9 @@ NEXUSD_PID=$!
 wait_mounted "$NEXUS_MNT"
 expect_rc 0 nx --json features
 [[ $(st locks) == disabled && $(st http) == disabled ]] || fail "minimal must switch locks and http off"
-expect_rc 1 nx --json lock acquire /x
+expect_rc 69 nx --json lock acquire /x
 [[ $(json_get 'j["error"]["code"]') == unavailable ]] || fail "locks off must be 'unavailable'"
+grep -q "^nexus: unavailable: locks — " "$TEST_ROOT/err" || fail "locks off: message $(cat "$TEST_ROOT/err")"
 curl -s "http://127.0.0.1:$HPORT/health" >/dev/null && fail "http must not listen in profile minimal"
 nexus_stop
 

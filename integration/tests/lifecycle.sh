@@ -149,6 +149,19 @@ nexus_stop
 nexus_start
 check_identity "after SIGTERM and restart"
 
+note "a user folder at a reserved top-level name is renamed aside at start"
+mkdir "$NEXUS_MNT/tools"
+head -c 100000 /dev/urandom >"$NEXUS_MNT/tools/x"
+want=$(sha256sum <"$NEXUS_MNT/tools/x")
+nexus_stop
+nexus_start
+[[ -f "$NEXUS_MNT/tools.user-1/x" ]] || fail "/tools was not renamed to /tools.user-1"
+[[ $(sha256sum <"$NEXUS_MNT/tools.user-1/x") == "$want" ]] || fail "/tools.user-1/x does not hold the same bytes"
+[[ ! -e "$NEXUS_MNT/tools" ]] || fail "/tools is still the user's folder after the restart"
+grep -q "/tools is reserved for NexusFS: the folder found there is now /tools.user-1" "$NEXUS_LOG" ||
+  fail "no log line naming /tools and /tools.user-1"
+rm -rf "$NEXUS_MNT/tools.user-1"
+
 note "a second nexusd on the same data dir fails fast and leaves the first serving"
 mkdir "$TEST_ROOT/mnt2"
 "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$TEST_ROOT/mnt2" >"$TEST_ROOT/second.log" 2>&1 &

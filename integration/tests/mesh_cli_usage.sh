@@ -23,9 +23,9 @@ usage() {
   grep -qF -- "$want" "$TEST_ROOT/err" || fail "nexus $*: expected '$want' in stderr, got: $(err)"
 }
 # reaches ARGS...: the arguments pass the CLI's checks; the call then fails
-# (exit 1) because no daemon listens.
+# (exit 69, unavailable) because no daemon listens.
 reaches() {
-  expect_rc 1 cli "$@"
+  expect_rc 69 cli "$@"
   grep -q "cannot reach nexusd" "$TEST_ROOT/err" || fail "nexus $*: expected a connection failure, got: $(err)"
 }
 

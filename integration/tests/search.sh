@@ -239,8 +239,9 @@ rm "$M/docs/wombat-once.txt"
 echo "written while search was off: narwhal$token" >"$M/docs/offline.txt"
 echo "changed while off: walrus$token" >"$M/docs/crlf.txt"
 mv "$M/docs/wombat-many.txt" "$M/docs/wombat-moved.txt"
-expect_rc 1 nx --json grep narwhal
+expect_rc 69 nx --json grep narwhal
 [[ $(json_get 'j["error"]["code"]') == unavailable ]] || fail "search must be unavailable with the feature off"
+grep -q "^nexus: unavailable: search — " "$TEST_ROOT/err" || fail "search off: message $(cat "$TEST_ROOT/err")"
 nexus_stop
 nexus_start --http 127.0.0.1:0
 expect_rc 0 nx --json search stats

@@ -371,9 +371,9 @@ nexus_stop
 
 note "a daemon without versioning says so"
 nexus_start --profile lite
-expect_rc 1 nx --json versions history /crash.txt
+expect_rc 69 nx --json versions history /crash.txt
 [[ $(json_get 'j["error"]["code"]') == unavailable ]] || fail "versions off: error code"
-grep -q "versioning is off" "$TEST_ROOT/err" || fail "versions off: message"
-expect_rc 1 nx snapshot list
+grep -q "^nexus: unavailable: versions — versioning is off" "$TEST_ROOT/err" || fail "versions off: message"
+expect_rc 69 nx snapshot list
 nexus_stop
 echo "versions: all checks passed"

@@ -27,10 +27,6 @@ namespace {
 using mesh::Director;
 using mesh::TaskInfo;
 
-Status NotDirector() {
-  return Status::Error(ENOSYS, "this daemon is not a mesh director (start it with --director)");
-}
-
 int64_t Ns(mesh::TimePoint t) { return t == mesh::TimePoint{} ? 0 : mesh::ToUnixNanos(t); }
 
 void FillNode(rpc::MeshNodeInfo::Builder b, const mesh::NodeInfo& n) {
@@ -104,110 +100,106 @@ mesh::Duration TtlOf(double seconds) {
 }
 
 // What Mesh and MeshNode share: the lease-holder calls.
-class LeaseCalls {
+template <typename Iface>
+class LeaseCalls : public Service<Iface> {
  protected:
-  explicit LeaseCalls(ConnPtr conn) : conn_(std::move(conn)) {}
-  ServiceContext& ctx() { return *conn_->ctx; }
-  Director* director() { return ctx().mesh ? ctx().mesh->director() : nullptr; }
-  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
-
+  using Service<Iface>::Service;
+  using Service<Iface>::ctx;
+  using Service<Iface>::Current;
+  using Service<Iface>::Unavailable;
+  using Service<Iface>::Reply;
+  using Service<Iface>::Fail;
+  const MeshDeps& deps() { return ctx().mesh; }
+  Director* director() { return deps().office ? deps().office->director() : nullptr; }
   template <typename T, typename Context, typename Work, typename Fill>
-  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
-    return OffLoopJob<T>(ctx(), kj::mv(op), context, std::move(work), std::move(fill));
+  kj::Promise<void> Job(Context context, Work work, Fill fill) {
+    return OffLoopJob<T>(ctx(), Current(), context, std::move(work), std::move(fill));
   }
   struct Done {};
 
   // Each checks `extra` first (the node's credential on MeshNode).
   template <typename Context>
-  kj::Promise<void> DoStart(const char* m, Context context, std::function<Status()> extra) {
-    auto op = Begin(m);
+  kj::Promise<void> DoStart(Context context, std::function<Status()> extra) {
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = context.getParams().getId(), token = context.getParams().getToken();
-    return Job<Done>(kj::mv(op), context, [d, id, token, extra]() -> Result<Done> {
+    return Job<Done>(context, [d, id, token, extra]() -> Result<Done> {
       NEXUS_RETURN_IF_ERROR(extra());
       NEXUS_RETURN_IF_ERROR(d->Start(id, token));
       return Done{};
     }, [](auto, Done&) {});
   }
   template <typename Context>
-  kj::Promise<void> DoProgress(const char* m, Context context, std::function<Status()> extra) {
-    auto op = Begin(m);
+  kj::Promise<void> DoProgress(Context context, std::function<Status()> extra) {
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), progress = p.getProgress(),
                 checkpoint = p.getCheckpoint();
-    return Job<Done>(kj::mv(op), context, [=]() -> Result<Done> {
+    return Job<Done>(context, [=]() -> Result<Done> {
       NEXUS_RETURN_IF_ERROR(extra());
       NEXUS_RETURN_IF_ERROR(d->Progress(id, token, progress, checkpoint));
       return Done{};
     }, [](auto, Done&) {});
   }
   template <typename Context>
-  kj::Promise<void> DoExtend(const char* m, Context context, std::function<Status()> extra) {
-    auto op = Begin(m);
+  kj::Promise<void> DoExtend(Context context, std::function<Status()> extra) {
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken();
     double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
     if (ttl > 86400)
-      return op->call.Fail(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day")),
-             kj::READY_NOW;
-    return Job<mesh::TimePoint>(kj::mv(op), context, [=]() -> Result<mesh::TimePoint> {
+      return Reply(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day"));
+    return Job<mesh::TimePoint>(context, [=]() -> Result<mesh::TimePoint> {
       NEXUS_RETURN_IF_ERROR(extra());
       return d->Extend(id, token, TtlOf(ttl));
     }, [](auto results, mesh::TimePoint& t) { results.setLeaseExpiresNs(Ns(t)); });
   }
   template <typename Context>
-  kj::Promise<void> DoComplete(const char* m, Context context, std::function<Status()> extra) {
-    auto op = Begin(m);
+  kj::Promise<void> DoComplete(Context context, std::function<Status()> extra) {
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken();
     auto out = std::make_shared<mesh::TaskOutput>(
         OutputOf(p.getExitCode(), p.getStdout(), p.getStderr(), p.getFiles()));
-    return Job<TaskInfo>(kj::mv(op), context, [=]() -> Result<TaskInfo> {
+    return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
       NEXUS_RETURN_IF_ERROR(extra());
       return d->Complete(id, token, std::move(*out));
     }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
   template <typename Context>
-  kj::Promise<void> DoFail(const char* m, Context context, std::function<Status()> extra) {
-    auto op = Begin(m);
+  kj::Promise<void> DoFail(Context context, std::function<Status()> extra) {
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), reason = p.getReason();
-    return Job<TaskInfo>(kj::mv(op), context, [=]() -> Result<TaskInfo> {
+    return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
       NEXUS_RETURN_IF_ERROR(extra());
       return d->Fail(id, token, reason);
     }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
 
-  ConnPtr conn_;
 };
 
 const std::function<Status()> kNoCheck = [] { return Status::Ok(); };
 
 // ---------------------------------------------------------------- Mesh
 
-class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
+class MeshImpl final : public LeaseCalls<rpc::Mesh> {
  public:
   explicit MeshImpl(ConnPtr conn) : LeaseCalls(std::move(conn)) {}
 
   kj::Promise<void> status(StatusContext context) override {
-    Call call(*conn_, "mesh.status");
     auto r = context.getResults();
     Director* d = director();
-    MeshMembership* member = ctx().membership;
+    MeshMembership* member = deps().membership;
     r.setDirector(d != nullptr);
     if (d) {
       r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
       r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
-      r.setDirectorAddress(ctx().mesh->address());
+      r.setDirectorAddress(deps().office->address());
     }
     if (member) {
       MeshMemberInfo i = member->Current();
@@ -216,16 +208,13 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
       r.setFingerprint(i.fingerprint);
       if (i.joined) r.setDirectorAddress(i.director);
     }
-    if (!d && !member)
-      call.Fail(r, Status::Error(ENOSYS, "the mesh feature is off in this daemon"));
-    return kj::READY_NOW;
+    return Reply(r, d || member ? Status::Ok() : Require(ctx(), Feature::kMesh));
   }
 
   kj::Promise<void> nodes(NodesContext context) override {
-    Call call(*conn_, "mesh.nodes");
     auto r = context.getResults();
     Director* d = director();
-    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
     auto nodes = d->ListNodes();
     auto out = r.initNodes(nodes.size());
     for (size_t i = 0; i < nodes.size(); ++i) FillNode(out[i], nodes[i]);
@@ -234,28 +223,27 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
 
   kj::Promise<void> trust(TrustContext context) override {
     bool trusted = context.getParams().getTrusted();
-    return Fleet("mesh.trust", context, [trusted](Director* d, const std::string& n) {
+    return Fleet(context, [trusted](Director* d, const std::string& n) {
       return d->SetTrust(n, trusted ? mesh::TrustTier::kTrusted : mesh::TrustTier::kUntrusted);
     });
   }
   kj::Promise<void> revoke(RevokeContext context) override {
-    return Fleet("mesh.revoke", context, [](Director* d, const std::string& n) { return d->Revoke(n); });
+    return Fleet(context, [](Director* d, const std::string& n) { return d->Revoke(n); });
   }
   kj::Promise<void> admit(AdmitContext context) override {
-    return Fleet("mesh.admit", context, [](Director* d, const std::string& n) { return d->Admit(n); });
+    return Fleet(context, [](Director* d, const std::string& n) { return d->Admit(n); });
   }
   kj::Promise<void> drain(DrainContext context) override {
-    return Fleet("mesh.drain", context, [](Director* d, const std::string& n) { return d->Drain(n); });
+    return Fleet(context, [](Director* d, const std::string& n) { return d->Drain(n); });
   }
 
   kj::Promise<void> createTask(CreateTaskContext context) override {
-    auto op = Begin("mesh.createTask");
     auto results = context.getResults();
     Director* d = director();
-    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
+    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
     auto s = context.getParams().getSpec();
     auto trust = ParseTrust(std::string(s.getRequiredTrust()));
-    if (op->call.Fail(results, trust.status())) return kj::READY_NOW;
+    if (Fail(results, trust.status())) return kj::READY_NOW;
     mesh::TaskSpec spec;
     spec.name = s.getName();
     spec.command = s.getCommand();
@@ -264,45 +252,42 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
     if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
     spec.allow_network = s.getAllowNetwork();
     mesh::Submitter who;
-    who.key_id = conn_->key_id;
+    who.key_id = conn_->principal ? conn_->principal->key_id : "";
     who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
     who.hourly_quota = conn_->hourly_task_quota;
-    return Job<TaskInfo>(kj::mv(op), context,
+    return Job<TaskInfo>(context,
                          [d, spec, who]() { return d->Create(spec, who); },
                          [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
 
   kj::Promise<void> listTasks(ListTasksContext context) override {
-    Call call(*conn_, "mesh.listTasks");
     auto r = context.getResults();
     Director* d = director();
-    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
     auto tasks = d->ListTasks();
     FillTasks(r.initTasks(tasks.size()), tasks);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> getTask(GetTaskContext context) override {
-    Call call(*conn_, "mesh.getTask");
     auto r = context.getResults();
     Director* d = director();
-    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
     auto t = d->GetTask(std::string(context.getParams().getId()));
-    if (call.Fail(r, t.status())) return kj::READY_NOW;
+    if (Fail(r, t.status())) return kj::READY_NOW;
     FillTask(r.initTask(), *t);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> schedule(ScheduleContext context) override {
-    auto op = Begin("mesh.schedule");
     auto results = context.getResults();
     Director* d = director();
-    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
-    if (AdminOnly(op->call, results, "scheduling")) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
+    if (AdminOnly(results, "scheduling")) return kj::READY_NOW;
     std::string id = context.getParams().getId();
-    MeshOffice* office = ctx().mesh;
+    MeshOffice* office = deps().office;
     return Job<mesh::ScheduleSummary>(
-        kj::mv(op), context,
+        context,
         [d, id, office]() -> Result<mesh::ScheduleSummary> {
           mesh::ScheduleSummary sum;
           if (id.empty()) {
@@ -332,24 +317,23 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
         });
   }
 
-  kj::Promise<void> start(StartContext context) override { return DoStart("mesh.start", context, kNoCheck); }
+  kj::Promise<void> start(StartContext context) override { return DoStart(context, kNoCheck); }
   kj::Promise<void> progress(ProgressContext context) override {
-    return DoProgress("mesh.progress", context, kNoCheck);
+    return DoProgress(context, kNoCheck);
   }
-  kj::Promise<void> extend(ExtendContext context) override { return DoExtend("mesh.extend", context, kNoCheck); }
+  kj::Promise<void> extend(ExtendContext context) override { return DoExtend(context, kNoCheck); }
   kj::Promise<void> complete(CompleteContext context) override {
-    return DoComplete("mesh.complete", context, kNoCheck);
+    return DoComplete(context, kNoCheck);
   }
-  kj::Promise<void> fail(FailContext context) override { return DoFail("mesh.fail", context, kNoCheck); }
+  kj::Promise<void> fail(FailContext context) override { return DoFail(context, kNoCheck); }
 
   kj::Promise<void> migrate(MigrateContext context) override {
-    auto op = Begin("mesh.migrate");
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), checkpoint = p.getCheckpoint();
-    MeshOffice* office = ctx().mesh;
-    return Job<TaskInfo>(kj::mv(op), context, [=]() -> Result<TaskInfo> {
+    MeshOffice* office = deps().office;
+    return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
       auto t = d->Migrate(id, token, checkpoint);
       if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
       return t;
@@ -357,19 +341,18 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   kj::Promise<void> retry(RetryContext context) override {
-    return Operator("mesh.retry", "retrying a task", context, [](Director* d, const std::string& id) { return d->Retry(id); });
+    return Operator("retrying a task", context, [](Director* d, const std::string& id) { return d->Retry(id); });
   }
   kj::Promise<void> cancel(CancelContext context) override {
-    return Operator("mesh.cancel", "cancelling a task", context, [](Director* d, const std::string& id) { return d->Cancel(id); });
+    return Operator("cancelling a task", context, [](Director* d, const std::string& id) { return d->Cancel(id); });
   }
 
   kj::Promise<void> result(ResultContext context) override {
-    Call call(*conn_, "mesh.result");
     auto r = context.getResults();
     Director* d = director();
-    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
+    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
     auto res = d->GetResult(std::string(context.getParams().getId()));
-    if (call.Fail(r, res.status())) return kj::READY_NOW;
+    if (Fail(r, res.status())) return kj::READY_NOW;
     auto b = r.initResult();
     b.setTaskId(res->task_id);
     b.setExitCode(res->exit_code);
@@ -384,14 +367,13 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   kj::Promise<void> resultFile(ResultFileContext context) override {
-    auto op = Begin("mesh.resultFile");
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = context.getParams().getId(), name = context.getParams().getName();
     struct File {
       std::string content, sha256;
     };
-    return Job<File>(kj::mv(op), context, [d, id, name]() -> Result<File> {
+    return Job<File>(context, [d, id, name]() -> Result<File> {
       auto res = d->GetResult(id);
       if (!res.ok()) return res.status();
       for (const auto& f : res->files) {
@@ -410,13 +392,10 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   kj::Promise<void> join(JoinContext context) override {
-    auto op = Begin("mesh.join");
     auto results = context.getResults();
-    MeshMembership* member = ctx().membership;
-    if (!member)
-      return op->call.Fail(results, Status::Error(ENOSYS, "the mesh feature is off in this daemon")),
-             kj::READY_NOW;
-    if (AdminOnly(op->call, results, "joining a mesh")) return kj::READY_NOW;
+    MeshMembership* member = deps().membership;
+    if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
+    if (AdminOnly(results, "joining a mesh")) return kj::READY_NOW;
     auto p = context.getParams();
     std::string director = p.getDirector(), key = p.getRegistrationKey(), ca = p.getCaFile(),
                 name = p.getName();
@@ -426,7 +405,7 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
       ::gethostname(host, sizeof host - 1);
       name = host;
     }
-    return Job<MeshMemberInfo>(kj::mv(op), context,
+    return Job<MeshMemberInfo>(context,
                                [=]() { return member->Join(director, key, ca, name, capacity); },
                                [](auto results, MeshMemberInfo& i) {
                                  results.setNodeId(i.node_id);
@@ -435,14 +414,11 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
-    auto op = Begin("mesh.rotateCredential");
     auto results = context.getResults();
-    MeshMembership* member = ctx().membership;
-    if (!member)
-      return op->call.Fail(results, Status::Error(ENOSYS, "the mesh feature is off in this daemon")),
-             kj::READY_NOW;
-    if (AdminOnly(op->call, results, "rotating the node credential")) return kj::READY_NOW;
-    return Job<MeshMemberInfo>(kj::mv(op), context, [member]() { return member->RotateCredential(); },
+    MeshMembership* member = deps().membership;
+    if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
+    if (AdminOnly(results, "rotating the node credential")) return kj::READY_NOW;
+    return Job<MeshMemberInfo>(context, [member]() { return member->RotateCredential(); },
                                [](auto results, MeshMemberInfo& i) {
                                  results.setNodeId(i.node_id);
                                  results.setFingerprint(i.fingerprint);
@@ -450,55 +426,45 @@ class MeshImpl final : public rpc::Mesh::Server, LeaseCalls {
   }
 
  private:
-  template <typename Results>
-  bool AdminOnly(Call& call, Results results, const std::string& what) {
-    if (conn_->is_admin) return false;
-    return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
-  }
-
   template <typename Context, typename Fn>
-  kj::Promise<void> Fleet(const char* method, Context context, Fn fn) {
-    auto op = Begin(method);
+  kj::Promise<void> Fleet(Context context, Fn fn) {
     auto results = context.getResults();
     Director* d = director();
-    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
-    if (AdminOnly(op->call, results, "changing the fleet")) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
+    if (AdminOnly(results, "changing the fleet")) return kj::READY_NOW;
     std::string node = context.getParams().getNode();
-    return Job<Done>(kj::mv(op), context, [d, node, fn]() -> Result<Done> {
+    return Job<Done>(context, [d, node, fn]() -> Result<Done> {
       NEXUS_RETURN_IF_ERROR(fn(d, node));
       return Done{};
     }, [](auto, Done&) {});
   }
 
   template <typename Context, typename Fn>
-  kj::Promise<void> Operator(const char* method, const std::string& what, Context context, Fn fn) {
-    auto op = Begin(method);
+  kj::Promise<void> Operator(const std::string& what, Context context, Fn fn) {
     auto results = context.getResults();
     Director* d = director();
-    if (!d) return op->call.Fail(results, NotDirector()), kj::READY_NOW;
-    if (AdminOnly(op->call, results, what)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
+    if (AdminOnly(results, what)) return kj::READY_NOW;
     std::string id = context.getParams().getId();
-    return Job<TaskInfo>(kj::mv(op), context, [d, id, fn]() { return fn(d, id); },
+    return Job<TaskInfo>(context, [d, id, fn]() { return fn(d, id); },
                          [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
 };
 
 // ---------------------------------------------------------------- MeshNode
 
-class MeshNodeImpl final : public rpc::MeshNode::Server, LeaseCalls {
+class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
  public:
   MeshNodeImpl(ConnPtr conn, std::string node_id, std::string credential)
       : LeaseCalls(std::move(conn)), node_id_(std::move(node_id)), credential_(std::move(credential)) {}
 
   kj::Promise<void> heartbeat(HeartbeatContext context) override {
-    auto op = Begin("meshnode.heartbeat");
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
     std::string id = node_id_, cred = credential_;
-    return Job<mesh::NodeInfo>(kj::mv(op), context, [=]() -> Result<mesh::NodeInfo> {
+    return Job<mesh::NodeInfo>(context, [=]() -> Result<mesh::NodeInfo> {
       NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
       return d->GetNode(id);
     }, [](auto results, mesh::NodeInfo& n) {
@@ -508,23 +474,21 @@ class MeshNodeImpl final : public rpc::MeshNode::Server, LeaseCalls {
   }
 
   kj::Promise<void> leave(LeaveContext context) override {
-    auto op = Begin("meshnode.leave");
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = node_id_, cred = credential_;
-    return Job<Done>(kj::mv(op), context, [=]() -> Result<Done> {
+    return Job<Done>(context, [=]() -> Result<Done> {
       NEXUS_RETURN_IF_ERROR(d->Leave(id, cred));
       return Done{};
     }, [](auto, Done&) {});
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
-    auto op = Begin("meshnode.rotateCredential");
     Director* d = director();
-    if (!d) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = node_id_, cred = credential_;
     auto* self = this;
-    return Job<mesh::NodeCredential>(kj::mv(op), context, [=]() -> Result<mesh::NodeCredential> {
+    return Job<mesh::NodeCredential>(context, [=]() -> Result<mesh::NodeCredential> {
       NEXUS_RETURN_IF_ERROR(d->Authenticate(id, cred));
       return d->RotateCredential(id);
     }, [self](auto results, mesh::NodeCredential& c) {
@@ -534,29 +498,28 @@ class MeshNodeImpl final : public rpc::MeshNode::Server, LeaseCalls {
   }
 
   kj::Promise<void> claim(ClaimContext context) override {
-    Call call(*conn_, "meshnode.claim");
     auto r = context.getResults();
     Director* d = director();
-    if (!d) return call.Fail(r, NotDirector()), kj::READY_NOW;
-    if (call.Fail(r, d->Authenticate(node_id_, credential_))) return kj::READY_NOW;
-    auto tasks = ctx().mesh->Claim(node_id_);
+    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
+    if (Fail(r, d->Authenticate(node_id_, credential_))) return kj::READY_NOW;
+    auto tasks = deps().office->Claim(node_id_);
     FillTasks(r.initTasks(tasks.size()), tasks);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> start(StartContext context) override {
-    return DoStart("meshnode.start", context, Check());
+    return DoStart(context, Check());
   }
   kj::Promise<void> progress(ProgressContext context) override {
-    return DoProgress("meshnode.progress", context, Check());
+    return DoProgress(context, Check());
   }
   kj::Promise<void> extend(ExtendContext context) override {
-    return DoExtend("meshnode.extend", context, Check());
+    return DoExtend(context, Check());
   }
   kj::Promise<void> complete(CompleteContext context) override {
-    return DoComplete("meshnode.complete", context, Check());
+    return DoComplete(context, Check());
   }
-  kj::Promise<void> fail(FailContext context) override { return DoFail("meshnode.fail", context, Check()); }
+  kj::Promise<void> fail(FailContext context) override { return DoFail(context, Check()); }
 
  private:
   std::function<Status()> Check() {
@@ -576,8 +539,7 @@ ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& w
   c->ctx = &ctx;
   c->peer = peer;
   c->authenticated = true;
-  c->subject = who;
-  c->name = who;
+  c->node = who;
   return c;
 }
 
@@ -590,14 +552,15 @@ kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
                                                   rpc::Nexus::MeshRegisterResults> context) {
   auto conn = NodeConn(ctx, peer, "mesh-registration");
   auto op = kj::heap<InFlight>(conn, "nexus.meshRegister");
-  if (!ctx.mesh) return op->call.Fail(context.getResults(), NotDirector()), kj::READY_NOW;
+  if (op->call.Fail(context.getResults(), Require(ctx, Feature::kMeshDirector))) return kj::READY_NOW;
   auto p = context.getParams();
   std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
   int64_t capacity = p.getCapacity();
-  Director* d = ctx.mesh->director();
+  Director* d = ctx.mesh.office->director();
   std::string from = peer.address;
+  Call& call = op->call;
   return OffLoopJob<mesh::NodeCredential>(
-      ctx, kj::mv(op), context,
+      ctx, call, context,
       [=]() -> Result<mesh::NodeCredential> {
         auto c = d->Register(key, name, address, capacity);
         if (c.ok()) {
@@ -609,7 +572,8 @@ kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
         }
         return c;
       },
-      [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); });
+      [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); })
+      .attach(kj::mv(op));
 }
 
 kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
@@ -620,21 +584,10 @@ kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
   auto conn = NodeConn(ctx, peer, "node:" + id);
   Call call(*conn, "nexus.meshNode");
   auto results = context.getResults();
-  if (!ctx.mesh) return call.Fail(results, NotDirector()), kj::READY_NOW;
-  if (call.Fail(results, ctx.mesh->director()->Authenticate(id, cred))) return kj::READY_NOW;
+  if (call.Fail(results, Require(ctx, Feature::kMeshDirector))) return kj::READY_NOW;
+  if (call.Fail(results, ctx.mesh.office->director()->Authenticate(id, cred))) return kj::READY_NOW;
   results.setNode(kj::heap<MeshNodeImpl>(conn, id, cred));
   return kj::READY_NOW;
-}
-
-std::vector<std::string> MeshMethodNames() {
-  return {"mesh.status",      "mesh.nodes",         "mesh.trust",          "mesh.revoke",
-          "mesh.admit",       "mesh.drain",         "mesh.createTask",     "mesh.listTasks",
-          "mesh.getTask",     "mesh.schedule",      "mesh.start",          "mesh.progress",
-          "mesh.extend",      "mesh.complete",      "mesh.fail",           "mesh.migrate",
-          "mesh.retry",       "mesh.cancel",        "mesh.result",         "mesh.resultFile",
-          "mesh.join",        "mesh.rotateCredential", "nexus.meshRegister", "nexus.meshNode",
-          "meshnode.heartbeat", "meshnode.rotateCredential", "meshnode.claim", "meshnode.start",
-          "meshnode.progress", "meshnode.extend",   "meshnode.complete",   "meshnode.fail"};
 }
 
 }  // namespace nexus

@@ -2,8 +2,9 @@
 // (rpc/nexus.capnp): relationship tuples, checks and their explanation,
 // sharing paths, uid bindings, the audit log, and per-subject FUSE mounts.
 //
-// Who acts: an admin session (Conn::is_admin) acts as ctx.admin_subject,
-// which owns zone:root; any other session as its own subject. Whether a
+// Who acts: the session's principal (Conn::subject(), resolved once at
+// authentication): an admin session acts as ctx.admin_subject, which owns
+// zone:root; any other session as its own subject. Whether a
 // tuple may be written is RebacEngine::Write's decision (manage on each
 // object). Questions (check, explain, expand, listObjects, list) are open
 // to admins, and to others about themselves or about objects they manage;
@@ -30,6 +31,9 @@
 #include <streambuf>
 #include <unordered_set>
 
+#include "base/format.h"
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
 #include "perms/rebac.h"
@@ -112,13 +116,6 @@ Result<Relation> Role(const std::string& text) {
   if (!r.ok() || (*r != Relation::kViewer && *r != Relation::kEditor && *r != Relation::kOwner))
     return Status::Error(EINVAL, "role \"" + text + "\" must be viewer, editor or owner");
   return r;
-}
-
-// A path to share: absolute, normalized.
-Result<std::string> SharedPath(const std::string& text) {
-  if (text.empty() || text[0] != '/')
-    return Status::Error(EINVAL, "path \"" + text + "\" must be an absolute namespace path");
-  return PathFiles::Normalize(text);
 }
 
 // The tuples on file:PATH and folder:PATH whose subject is `subject` (any
@@ -204,102 +201,91 @@ struct AuditOut {
   uint64_t dropped = 0;
 };
 
-// What both interfaces share: the connection and its rules.
-class ServiceBase {
+// What both interfaces share: the rules of who acts and the audit of
+// refusals.
+template <typename Iface>
+class PermsService : public Service<Iface> {
  protected:
-  explicit ServiceBase(ConnPtr conn) : conn_(std::move(conn)), ctx_(*conn_->ctx) {}
-
-  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
-
-  template <typename T, typename Context, typename Work, typename Fill>
-  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
-    return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
-  }
-
-  // The subject this session acts as.
-  std::string Actor() const { return conn_->is_admin ? ctx_.admin_subject : conn_->subject; }
+  explicit PermsService(ConnPtr conn)
+      : Service<Iface>(std::move(conn)), ctx_(*this->conn_->ctx), rebac_(ctx_.rebac) {}
+  using Service<Iface>::conn_;
 
   // Refuses (and audits, as `method`) a non-admin.
   template <typename Results>
-  bool AdminOnly(Call& call, Results results, const char* method, const std::string& what) {
-    if (conn_->is_admin) return false;
+  bool AdminOnly(Results results, const char* method, const std::string& what) {
+    if (conn_->admin()) return false;
     RecordDenied(method, "", what + " is for admins only");
-    return call.Fail(results, Status::Error(EACCES, what + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
+    return Service<Iface>::AdminOnly(results, what);
   }
 
   // A refused request, in the audit log (when there is one).
   void RecordDenied(const std::string& operation, const std::string& object,
                     const std::string& reason) {
-    if (!ctx_.audit) return;
-    ctx_.audit->Record(AuditRecord{0, conn_->subject, operation, object, false, reason});
+    if (!rebac_.audit) return;
+    rebac_.audit->Record(AuditRecord{0, conn_->subject(), operation, object, false, reason});
   }
 
-  ConnPtr conn_;
   ServiceContext& ctx_;
+  const RebacDeps& rebac_;
 };
 
-class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
+class PermissionsImpl final : public PermsService<rpc::Permissions> {
  public:
-  explicit PermissionsImpl(ConnPtr conn) : ServiceBase(std::move(conn)) {}
+  explicit PermissionsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    auto op = Begin("permissions.write");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::vector<Tuple> adds, deletes;
     uint32_t i = 0;
     for (auto t : p.getAdds()) {
       auto r = TupleFrom(t, "adds[" + std::to_string(i++) + "]");
-      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
+      if (Fail(results, r.status())) return kj::READY_NOW;
       adds.push_back(std::move(r).value());
     }
     i = 0;
     for (auto t : p.getDeletes()) {
       auto r = TupleFrom(t, "deletes[" + std::to_string(i++) + "]");
-      if (op->call.Fail(results, r.status())) return kj::READY_NOW;
+      if (Fail(results, r.status())) return kj::READY_NOW;
       deletes.push_back(std::move(r).value());
     }
     if (adds.empty() && deletes.empty()) {
-      op->call.Fail(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
     }
     std::optional<uint64_t> expect;
     if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
-    RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    RebacEngine* engine = rebac_.engine;
+    std::string actor = conn_->subject();
     return Job<uint64_t>(
-        kj::mv(op), context,
+        context,
         [engine, actor, adds, deletes, expect]() { return engine->Write(actor, adds, deletes, expect); },
         [](auto results, uint64_t& revision) { results.setRevision(revision); });
   }
 
   kj::Promise<void> check(CheckContext context) override {
-    Call call(*conn_, "permissions.check");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
     auto a = Access::Parse(access);
-    if (call.Fail(results, a.status())) return kj::READY_NOW;
-    if (call.Fail(results, MayAsk("permissions.check", subject, object))) return kj::READY_NOW;
-    auto r = ctx_.rebac->Decide(subject, *a, object);
-    if (call.Fail(results, r.status())) return kj::READY_NOW;
+    if (Fail(results, a.status())) return kj::READY_NOW;
+    if (Fail(results, MayAsk("permissions.check", subject, object))) return kj::READY_NOW;
+    auto r = rebac_.engine->Decide(subject, *a, object);
+    if (Fail(results, r.status())) return kj::READY_NOW;
     results.setAllowed(*r);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> explain(ExplainContext context) override {
-    Call call(*conn_, "permissions.explain");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
-    if (call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (call.Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
-    auto e = ctx_.rebac->Explain(subject, access, object);
-    if (call.Fail(results, e.status())) return kj::READY_NOW;
+    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
+    auto e = rebac_.engine->Explain(subject, access, object);
+    if (Fail(results, e.status())) return kj::READY_NOW;
     auto b = results.initExplanation();
     b.setAllowed(e->allowed);
     b.setReason(e->allowed ? "" : ReasonText(e->reason));
@@ -312,10 +298,9 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    auto op = Begin("permissions.list");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     TupleFilter f;
     f.include_expired = p.getIncludeExpired();
     // An empty filter text means any; anything else must parse.
@@ -326,18 +311,18 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
       out = *v;
       return Status::Ok();
     };
-    if (op->call.Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
-        op->call.Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
-        op->call.Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
+    if (Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
+        Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
+        Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
       return kj::READY_NOW;
     if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
     if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
     const size_t limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
-    RebacEngine* engine = ctx_.rebac;
-    const bool admin = conn_->is_admin;
-    const std::string self = conn_->subject;
+    RebacEngine* engine = rebac_.engine;
+    const bool admin = conn_->admin();
+    const std::string self = conn_->subject();
     return Job<ListOut>(
-        kj::mv(op), context,
+        context,
         [engine, f, limit, admin, self]() -> Result<ListOut> {
           ListOut out;
           if (admin) {
@@ -360,26 +345,25 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> listObjects(ListObjectsContext context) override {
-    auto op = Begin("permissions.listObjects");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string access = p.getAccess(), subject = p.getSubject(), type_text = p.getObjectType();
-    if (op->call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
     auto s = SubjectRef::Parse(subject);
-    if (op->call.Fail(results, s.status())) return kj::READY_NOW;
+    if (Fail(results, s.status())) return kj::READY_NOW;
     std::optional<ObjectType> type;
     if (!type_text.empty()) {
       auto t = ParseObjectType(type_text);
-      if (op->call.Fail(results, t.status())) return kj::READY_NOW;
+      if (Fail(results, t.status())) return kj::READY_NOW;
       type = *t;
     }
     // Someone else's objects: only those the caller manages.
-    const bool filter = !conn_->is_admin && s->ToString() != conn_->subject;
-    RebacEngine* engine = ctx_.rebac;
-    const std::string self = conn_->subject;
+    const bool filter = !conn_->admin() && s->ToString() != conn_->subject();
+    RebacEngine* engine = rebac_.engine;
+    const std::string self = conn_->subject();
     return Job<std::vector<std::string>>(
-        kj::mv(op), context,
+        context,
         [engine, access, subject, type, filter, self]() -> Result<std::vector<std::string>> {
           auto objects = engine->ListObjects(access, subject, type);
           if (!objects.ok() || !filter) return objects;
@@ -397,16 +381,15 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> expand(ExpandContext context) override {
-    auto op = Begin("permissions.expand");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
     std::string access = p.getAccess(), object = p.getObject();
-    if (op->call.Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (op->call.Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
-    RebacEngine* engine = ctx_.rebac;
+    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
+    if (Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
+    RebacEngine* engine = rebac_.engine;
     return Job<Expansion>(
-        kj::mv(op), context, [engine, access, object]() { return engine->Expand(access, object); },
+        context, [engine, access, object]() { return engine->Expand(access, object); },
         [](auto results, Expansion& e) {
           std::vector<std::string> flat = e.Flatten();
           auto subjects = results.initSubjects(flat.size());
@@ -418,18 +401,17 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> share(ShareContext context) override {
-    auto op = Begin("permissions.share");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
-    auto path = SharedPath(p.getPath());
-    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
+    auto path = NsPath::Parse(std::string(p.getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     auto role = Role(p.getRole());
-    if (op->call.Fail(results, role.status())) return kj::READY_NOW;
-    auto object = ObjectAt(*path);
-    if (op->call.Fail(results, object.status())) return kj::READY_NOW;
+    if (Fail(results, role.status())) return kj::READY_NOW;
+    auto object = ObjectAt(path->str());
+    if (Fail(results, object.status())) return kj::READY_NOW;
     Tuple t;
     t.subject = std::move(subject).value();
     t.relation = *role;
@@ -438,21 +420,20 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (ttl > 0) {
       const UnixNanos now = DefaultClock().Now();
       if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
-        op->call.Fail(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
       }
       t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
     }
-    if (op->call.Fail(results, t.Validate())) return kj::READY_NOW;
-    RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    if (Fail(results, t.Validate())) return kj::READY_NOW;
+    RebacEngine* engine = rebac_.engine;
+    std::string actor = conn_->subject();
     return Job<ShareOut>(
-        kj::mv(op), context,
+        context,
         [engine, actor, t]() -> Result<ShareOut> {
           auto rev = engine->Write(actor, {t}, {});
           if (!rev.ok()) return rev.status();
           ShareOut out{t, *rev};
-          out.tuple.zone = std::string(ZoneOfPath(t.object.id));
+          out.tuple.zone = std::string(layout::ZoneOf(t.object.id));
           return out;
         },
         [](auto results, ShareOut& out) {
@@ -462,25 +443,24 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> unshare(UnshareContext context) override {
-    auto op = Begin("permissions.unshare");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
-    auto path = SharedPath(p.getPath());
-    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
+    auto path = NsPath::Parse(std::string(p.getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
     auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     std::set<Relation> roles = {Relation::kViewer, Relation::kEditor, Relation::kOwner};
     if (p.getRole().size()) {
       auto role = Role(p.getRole());
-      if (op->call.Fail(results, role.status())) return kj::READY_NOW;
+      if (Fail(results, role.status())) return kj::READY_NOW;
       roles = {*role};
     }
-    RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    RebacEngine* engine = rebac_.engine;
+    std::string actor = conn_->subject();
     return Job<UnshareOut>(
-        kj::mv(op), context,
-        [engine, actor, path = *path, subject = *subject, roles]() -> Result<UnshareOut> {
+        context,
+        [engine, actor, path = path->str(), subject = *subject, roles]() -> Result<UnshareOut> {
           std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &subject, roles);
           if (doomed.empty()) {
             std::string names;
@@ -498,32 +478,31 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> setPublic(SetPublicContext context) override {
-    auto op = Begin("permissions.setPublic");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoRebac(op->call, results)) return kj::READY_NOW;
-    auto path = SharedPath(p.getPath());
-    if (op->call.Fail(results, path.status())) return kj::READY_NOW;
-    RebacEngine* engine = ctx_.rebac;
-    std::string actor = Actor();
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
+    auto path = NsPath::Parse(std::string(p.getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
+    RebacEngine* engine = rebac_.engine;
+    std::string actor = conn_->subject();
     SubjectRef everyone;
     everyone.type = ObjectType::kUser;
     everyone.id = "*";
     if (p.getPublic()) {
-      auto object = ObjectAt(*path);
-      if (op->call.Fail(results, object.status())) return kj::READY_NOW;
+      auto object = ObjectAt(path->str());
+      if (Fail(results, object.status())) return kj::READY_NOW;
       Tuple t;
       t.subject = everyone;
       t.relation = Relation::kViewer;
       t.object = std::move(object).value();
       return Job<uint64_t>(
-          kj::mv(op), context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); },
+          context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); },
           [](auto results, uint64_t& revision) { results.setRevision(revision); });
     }
     // Private: the path may be gone already; its tuples are what count.
     return Job<uint64_t>(
-        kj::mv(op), context,
-        [engine, actor, path = *path, everyone]() -> Result<uint64_t> {
+        context,
+        [engine, actor, path = path->str(), everyone]() -> Result<uint64_t> {
           std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &everyone, {Relation::kViewer});
           if (doomed.empty()) return Status::Error(ENOENT, path + " is not public");
           return engine->Write(actor, {}, doomed);
@@ -532,20 +511,19 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> bindIdentity(BindIdentityContext context) override {
-    auto op = Begin("permissions.bindIdentity");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoIdentities(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.bindIdentity", "binding identities"))
+    if (Unavailable(results, Feature::kIdentities) ||
+        AdminOnly(results, "permissions.bindIdentity", "binding identities"))
       return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
     IdentityMap* ids = ctx_.identities;
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     const uid_t uid = p.getUid();
-    std::string actor = Actor(), who = subject->ToString();
+    std::string actor = conn_->subject(), who = subject->ToString();
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [ids, audit, uid, actor, who]() -> Result<Done> {
           Status st = ids->Bind(uid, who);
           if (audit)
@@ -559,17 +537,16 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> unbindIdentity(UnbindIdentityContext context) override {
-    auto op = Begin("permissions.unbindIdentity");
     auto results = context.getResults();
-    if (NoIdentities(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.unbindIdentity", "unbinding identities"))
+    if (Unavailable(results, Feature::kIdentities) ||
+        AdminOnly(results, "permissions.unbindIdentity", "unbinding identities"))
       return kj::READY_NOW;
     IdentityMap* ids = ctx_.identities;
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     const uid_t uid = context.getParams().getUid();
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [ids, audit, uid, actor]() -> Result<Done> {
           std::string was;
           for (const auto& [u, s] : ids->List())
@@ -588,10 +565,9 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> listIdentities(ListIdentitiesContext context) override {
-    Call call(*conn_, "permissions.listIdentities");
     auto results = context.getResults();
-    if (NoIdentities(call, results) ||
-        AdminOnly(call, results, "permissions.listIdentities", "listing identities"))
+    if (Unavailable(results, Feature::kIdentities) ||
+        AdminOnly(results, "permissions.listIdentities", "listing identities"))
       return kj::READY_NOW;
     auto bindings = ctx_.identities->List();
     auto out = results.initBindings(bindings.size());
@@ -604,19 +580,18 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> auditList(AuditListContext context) override {
-    auto op = Begin("permissions.auditList");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoAudit(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.auditList", "reading the audit log"))
+    if (Unavailable(results, Feature::kAudit) ||
+        AdminOnly(results, "permissions.auditList", "reading the audit log"))
       return kj::READY_NOW;
     auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (op->call.Fail(results, f.status())) return kj::READY_NOW;
+    if (Fail(results, f.status())) return kj::READY_NOW;
     if (p.getDeniedOnly()) f->allowed = false;
     f->limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     return Job<AuditOut>(
-        kj::mv(op), context,
+        context,
         [audit, f = *f]() -> Result<AuditOut> {
           FlushAudit(*audit);
           auto entries = audit->List(f);
@@ -639,23 +614,21 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> auditExport(AuditExportContext context) override {
-    auto op = Begin("permissions.auditExport");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoAudit(op->call, results) ||
-        AdminOnly(op->call, results, "permissions.auditExport", "exporting the audit log"))
+    if (Unavailable(results, Feature::kAudit) ||
+        AdminOnly(results, "permissions.auditExport", "exporting the audit log"))
       return kj::READY_NOW;
     std::string format = p.getFormat();
     if (format != "jsonl" && format != "csv") {
-      op->call.Fail(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
     }
     auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (op->call.Fail(results, f.status())) return kj::READY_NOW;
+    if (Fail(results, f.status())) return kj::READY_NOW;
     f->limit = SIZE_MAX;
-    AuditLog* audit = ctx_.audit;
+    AuditLog* audit = rebac_.audit;
     return Job<std::string>(
-        kj::mv(op), context,
+        context,
         [audit, f = *f, format]() -> Result<std::string> {
           FlushAudit(*audit);
           CappedBuffer buf(kMaxExportBytes);
@@ -672,13 +645,12 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 
   kj::Promise<void> info(InfoContext context) override {
-    Call call(*conn_, "permissions.info");
     auto results = context.getResults();
-    if (NoRebac(call, results)) return kj::READY_NOW;
-    results.setRevision(ctx_.rebac->revision());
-    results.setTuples(ctx_.rebac->tuple_count());
-    results.setCacheHits(ctx_.rebac->cache_hits());
-    results.setCacheMisses(ctx_.rebac->cache_misses());
+    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
+    results.setRevision(rebac_.engine->revision());
+    results.setTuples(rebac_.engine->tuple_count());
+    results.setCacheHits(rebac_.engine->cache_hits());
+    results.setCacheMisses(rebac_.engine->cache_misses());
     return kj::READY_NOW;
   }
 
@@ -698,24 +670,6 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     return f;
   }
 
-  template <typename Results>
-  bool NoRebac(Call& call, Results results) {
-    if (ctx_.rebac) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "ReBAC is not enabled in this daemon (feature \"rebac\")"));
-  }
-  template <typename Results>
-  bool NoIdentities(Call& call, Results results) {
-    if (ctx_.identities) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "identity bindings are not available in this daemon "
-                                                    "(feature \"rebac\")"));
-  }
-  template <typename Results>
-  bool NoAudit(Call& call, Results results) {
-    if (ctx_.audit) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "the audit log is not available in this daemon "
-                                                    "(feature \"rebac\")"));
-  }
-
   // The object a path names: folder:PATH for a directory, file:PATH for
   // anything else, as the caller sees it.
   Result<ObjectRef> ObjectAt(const std::string& path) {
@@ -733,14 +687,14 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
     if (!subject.empty()) {
       auto s = SubjectRef::Parse(subject);
       if (!s.ok()) return s.status();
-      if (conn_->is_admin || s->ToString() == conn_->subject) return Status::Ok();
+      if (conn_->admin() || s->ToString() == conn_->subject()) return Status::Ok();
     }
-    if (conn_->is_admin) return Status::Ok();
+    if (conn_->admin()) return Status::Ok();
     auto o = ObjectRef::Parse(object);
     if (!o.ok()) return o.status();
-    auto manages = ctx_.rebac->Decide(conn_->subject, Access::Of(Permission::kManage), object);
+    auto manages = rebac_.engine->Decide(conn_->subject(), Access::Of(Permission::kManage), object);
     if (manages.ok() && *manages) return Status::Ok();
-    std::string reason = conn_->subject + " may ask only about itself or about objects it manages, "
+    std::string reason = conn_->subject() + " may ask only about itself or about objects it manages, "
                          "and does not manage " + object;
     RecordDenied(operation, object, "does not manage " + object);
     return Status::Error(EACCES, reason);
@@ -796,35 +750,28 @@ class PermissionsImpl final : public rpc::Permissions::Server, ServiceBase {
   }
 };
 
-class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
+class MountsImpl final : public PermsService<rpc::Mounts> {
  public:
-  explicit MountsImpl(ConnPtr conn) : ServiceBase(std::move(conn)) {}
+  explicit MountsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> add(AddContext context) override {
-    auto op = Begin("mounts.add");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (NoMounts(op->call, results) ||
-        AdminOnly(op->call, results, "mounts.add", "adding mounts"))
+    if (Unavailable(results, Feature::kMounts) ||
+        AdminOnly(results, "mounts.add", "adding mounts"))
       return kj::READY_NOW;
-    auto mnt = HostPath(p.getMountpoint());
-    if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
+    auto mnt = NsPath::Parse(std::string(p.getMountpoint()));
+    if (Fail(results, mnt.status())) return kj::READY_NOW;
     auto subject = PersonSubject(p.getSubject());
-    if (op->call.Fail(results, subject.status())) return kj::READY_NOW;
-    std::string root = p.getRoot();
-    if (root.empty()) root = "/";
-    if (root[0] != '/') {
-      op->call.Fail(results, Status::Error(EINVAL, "root \"" + root + "\" must be an absolute namespace path"));
-      return kj::READY_NOW;
-    }
-    auto norm = PathFiles::Normalize(root);
-    if (op->call.Fail(results, norm.status())) return kj::READY_NOW;
+    if (Fail(results, subject.status())) return kj::READY_NOW;
+    auto norm = NsPath::ParseOptional(std::string(p.getRoot()));
+    if (Fail(results, norm.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
-    std::string actor = Actor(), who = subject->ToString();
+    std::string actor = conn_->subject(), who = subject->ToString();
     const bool cache_names = p.getCacheNames();
     return Job<SubjectMountInfo>(
-        kj::mv(op), context,
-        [mounts, actor, mnt = *mnt, who, root = *norm, cache_names]() -> Result<SubjectMountInfo> {
+        context,
+        [mounts, actor, mnt = mnt->str(), who, root = norm->str(), cache_names]() -> Result<SubjectMountInfo> {
           auto m = mounts->Add(mnt, who, root, cache_names);
           if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
           return m;
@@ -833,10 +780,9 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    Call call(*conn_, "mounts.list");
     auto results = context.getResults();
-    if (NoMounts(call, results) ||
-        AdminOnly(call, results, "mounts.list", "listing mounts"))
+    if (Unavailable(results, Feature::kMounts) ||
+        AdminOnly(results, "mounts.list", "listing mounts"))
       return kj::READY_NOW;
     auto mounts = ctx_.mounts->List();
     auto out = results.initMounts(mounts.size());
@@ -845,18 +791,17 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
   }
 
   kj::Promise<void> remove(RemoveContext context) override {
-    auto op = Begin("mounts.remove");
     auto results = context.getResults();
-    if (NoMounts(op->call, results) ||
-        AdminOnly(op->call, results, "mounts.remove", "removing mounts"))
+    if (Unavailable(results, Feature::kMounts) ||
+        AdminOnly(results, "mounts.remove", "removing mounts"))
       return kj::READY_NOW;
-    auto mnt = HostPath(context.getParams().getMountpoint());
-    if (op->call.Fail(results, mnt.status())) return kj::READY_NOW;
+    auto mnt = NsPath::Parse(std::string(context.getParams().getMountpoint()));
+    if (Fail(results, mnt.status())) return kj::READY_NOW;
     SubjectMounts* mounts = ctx_.mounts;
-    std::string actor = Actor();
+    std::string actor = conn_->subject();
     return Job<Done>(
-        kj::mv(op), context,
-        [mounts, actor, mnt = *mnt]() -> Result<Done> {
+        context,
+        [mounts, actor, mnt = mnt->str()]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(mounts->Remove(mnt));
           spdlog::info("{}: unmounted {}", actor, mnt);
           return Done{};
@@ -873,18 +818,6 @@ class MountsImpl final : public rpc::Mounts::Server, ServiceBase {
     b.setCachesNames(m.cache_names);
   }
 
-  // A mount point: an absolute path on the daemon's host.
-  static Result<std::string> HostPath(const std::string& text) {
-    if (text.empty() || text[0] != '/')
-      return Status::Error(EINVAL, "mount point \"" + text + "\" must be an absolute path on the daemon's host");
-    return PathFiles::Normalize(text);
-  }
-
-  template <typename Results>
-  bool NoMounts(Call& call, Results results) {
-    if (ctx_.mounts) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "per-subject mounts are not available in this daemon"));
-  }
 };
 
 }  // namespace
@@ -895,15 +828,6 @@ kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn) {
 
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn) {
   return kj::heap<MountsImpl>(std::move(conn));
-}
-
-std::vector<std::string> PermissionsMethodNames() {
-  return {"permissions.write",          "permissions.check",         "permissions.explain",
-          "permissions.list",           "permissions.listObjects",   "permissions.expand",
-          "permissions.share",          "permissions.unshare",       "permissions.setPublic",
-          "permissions.bindIdentity",   "permissions.unbindIdentity", "permissions.listIdentities",
-          "permissions.auditList",      "permissions.auditExport",   "permissions.info",
-          "mounts.add",                 "mounts.list",               "mounts.remove"};
 }
 
 }  // namespace nexus

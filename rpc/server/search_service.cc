@@ -19,6 +19,7 @@
 #include <atomic>
 #include <memory>
 
+#include "base/ns_path.h"
 #include "fs/search/indexer.h"
 #include "fs/search/search_index.h"
 #include "rpc/bytes.h"
@@ -34,18 +35,6 @@ using search::QueryMode;
 constexpr size_t kMaxReplyBytes = 48u << 20;
 constexpr size_t kMaxGrepMatches = 1'000'000;
 constexpr size_t kMaxQueryLimit = 1000;
-constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
-
-Status Unavailable() {
-  return Status::Error(ENOSYS, "search is not enabled in this daemon (feature \"search\")");
-}
-
-// "" -> "/", else the normalized absolute path.
-Result<std::string> PathParam(capnp::Text::Reader p) {
-  std::string s = p;
-  if (s.empty()) return std::string("/");
-  return PathFiles::Normalize(s);
-}
 
 void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s,
                 const std::string& semantic) {
@@ -58,51 +47,31 @@ void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s,
   b.setSemantic(semantic);
 }
 
-// Where an off-loop bulk pass reports, read by the loop's progress pump.
+// Where an off-loop bulk pass reports, read by PumpProgress.
 struct ProgressState {
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> total{0};
-  std::atomic<uint64_t> seq{0};  // bumped on every report
 };
 
-// Sends the latest (done, total) to `sink` whenever it changed, every
-// kProgressInterval, until cancelled by the work it reports on.
-kj::Promise<void> Pump(kj::Timer& timer, rpc::Progress::Client sink,
-                       std::shared_ptr<ProgressState> progress, uint64_t sent_seq) {
-  return timer.afterDelay(kProgressInterval)
-      .then([&timer, sink, progress, sent_seq]() mutable -> kj::Promise<void> {
-        uint64_t seq = progress->seq.load();
-        if (seq == sent_seq) return Pump(timer, sink, progress, sent_seq);
-        auto req = sink.updateRequest();
-        req.setDone(progress->done.load());
-        req.setTotal(progress->total.load());
-        req.setWhat("files");
-        return req.send().ignoreResult().then(
-            [&timer, sink, progress, seq]() mutable { return Pump(timer, sink, progress, seq); },
-            [](kj::Exception&&) {});  // the client stopped listening: keep working
-      });
-}
-
-class SearchImpl final : public rpc::Search::Server {
+class SearchImpl final : public Service<rpc::Search> {
  public:
-  explicit SearchImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+  explicit SearchImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> glob(GlobContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.glob");
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto under = PathParam(p.getPath());
-    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    auto under = NsPath::ParseOptional(std::string(p.getPath()));
+    if (Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
-      return op->call.Fail(results, Status::Error(EINVAL, "empty glob pattern")), kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "empty glob pattern"));
     const size_t limit = p.getLimit();
-    auto* index = ctx().search;
+    auto* index = deps().index;
     auto visible = Visible();
-    std::string root = *under;
-    return OffLoopJob<std::vector<std::string>>(
-        ctx(), kj::mv(op), context,
+    std::string root = under->str();
+    return Job<std::vector<std::string>>(
+        context,
         [=]() { return index->Glob(pattern, root, visible); },
         [limit](auto results, std::vector<std::string>& paths) {
           size_t n = paths.size(), bytes = 0;
@@ -118,15 +87,14 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> grep(GrepContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.grep");
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto under = PathParam(p.getPath());
-    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    auto under = NsPath::ParseOptional(std::string(p.getPath()));
+    if (Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
     if (pattern.empty())
-      return op->call.Fail(results, Status::Error(EINVAL, "empty grep pattern")), kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "empty grep pattern"));
     search::GrepOptions o;
     o.ignore_case = p.getIgnoreCase();
     o.fixed_string = p.getFixed();
@@ -134,10 +102,10 @@ class SearchImpl final : public rpc::Search::Server {
     const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
     o.max_results = limit + 1;  // one more tells the reply was truncated
     o.visible = Visible();
-    auto* indexer = ctx().indexer;
-    std::string root = *under;
-    return OffLoopJob<std::vector<search::GrepMatch>>(
-        ctx(), kj::mv(op), context,
+    auto* indexer = deps().indexer;
+    std::string root = under->str();
+    return Job<std::vector<search::GrepMatch>>(
+        context,
         [=]() { return indexer->Grep(pattern, root, o); },
         [limit](auto results, std::vector<search::GrepMatch>& m) {
           size_t n = std::min(m.size(), limit), bytes = 0;
@@ -156,31 +124,28 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> query(QueryContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.query");
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto under = PathParam(p.getPath());
-    if (op->call.Fail(results, under.status())) return kj::READY_NOW;
+    auto under = NsPath::ParseOptional(std::string(p.getPath()));
+    if (Fail(results, under.status())) return kj::READY_NOW;
     search::QueryOptions o;
-    o.path_prefix = *under;
+    o.path_prefix = under->str();
     switch (p.getMode()) {
       case rpc::Search::Mode::KEYWORD: o.mode = QueryMode::kKeyword; break;
       case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
       case rpc::Search::Mode::HYBRID: o.mode = QueryMode::kHybrid; break;
       default:
-        op->call.Fail(results, Status::Error(EINVAL, "unknown query mode"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "unknown query mode"));
     }
     if (p.getLimit() > kMaxQueryLimit) {
-      op->call.Fail(results, Status::Error(EINVAL, "limit must be at most 1000"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "limit must be at most 1000"));
     }
     o.limit = p.getLimit() ? p.getLimit() : 10;
     o.visible = Visible();
     std::string text = p.getText();
-    const bool no_provider = ctx().semantic_provider.empty();
-    auto* index = ctx().search;
+    const bool no_provider = deps().semantic_provider.empty();
+    auto* index = deps().index;
     auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
       bool degraded = mode != QueryMode::kKeyword && no_provider;
       auto list = results.initHits(hits.size());
@@ -204,39 +169,37 @@ class SearchImpl final : public rpc::Search::Server {
     // an embedding provider, so it leaves the loop.
     if (o.mode == QueryMode::kKeyword || no_provider) {
       auto hits = index->Query(text, o);
-      if (!op->call.Fail(results, hits.status())) fill(results, *hits);
+      if (!Fail(results, hits.status())) fill(results, *hits);
       return kj::READY_NOW;
     }
-    return OffLoopJob<std::vector<search::QueryHit>>(
-        ctx(), kj::mv(op), context, [=]() { return index->Query(text, o); }, fill);
+    return Job<std::vector<search::QueryHit>>(
+        context, [=]() { return index->Query(text, o); }, fill);
   }
 
   kj::Promise<void> index(IndexContext context) override {
-    auto op = kj::heap<InFlight>(conn_, "search.index");
+    Call& call = Current();
     auto results = context.getResults();
-    if (Off(op->call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto root = PathParam(p.getPath());
-    if (op->call.Fail(results, root.status())) return kj::READY_NOW;
+    auto root = NsPath::ParseOptional(std::string(p.getPath()));
+    if (Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
-    if (force && !conn_->is_admin) {
-      op->call.Fail(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
-      return kj::READY_NOW;
+    if (force && !conn_->admin()) {
+      return Reply(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
-      auto st = ctx().files->Stat(conn_->is_admin ? Actor{} : conn_->actor, *root, false, false);
-      if (op->call.Fail(results, st.status())) return kj::READY_NOW;
+      auto st = ctx().files->Stat(conn_->admin() ? Caller{} : conn_->actor, root->str(), false, false);
+      if (Fail(results, st.status())) return kj::READY_NOW;
     }
     auto progress = std::make_shared<ProgressState>();
     auto state = std::make_shared<Status>();
-    auto* indexer = ctx().indexer;
-    auto* idx = ctx().search;
-    std::string path = *root;
+    auto* indexer = deps().indexer;
+    auto* idx = deps().index;
+    std::string path = root->str();
     auto report = [progress](size_t done, size_t total) {
       progress->done = done;
       progress->total = total;
-      ++progress->seq;
     };
     kj::Promise<void> work = RunOffLoop(ctx(), [=]() {
       if (force && path == "/")
@@ -247,51 +210,48 @@ class SearchImpl final : public rpc::Search::Server {
         *state = indexer->IndexPath(path, report);
     });
     if (p.hasProgress() && ctx().timer != nullptr)
-      work = work.exclusiveJoin(Pump(*ctx().timer, p.getProgress(), progress, 0));
+      work = work.exclusiveJoin(PumpProgress(
+          *ctx().timer, p.getProgress(),
+          [progress] { return std::make_pair(progress->done.load(), progress->total.load()); },
+          "files"));
     return work
-        .then([context, state, raw = op.get()]() mutable {
+        .then([context, state, call = &call, &deps = deps()]() mutable {
           auto results = context.getResults();
-          if (raw->call.Fail(results, *state)) return;
-          auto stats = raw->conn->ctx->indexer->Stats();
-          if (raw->call.Fail(results, stats.status())) return;
-          FillStatus(results.initStatus(), *stats, raw->conn->ctx->semantic_provider);
-        })
-        .attach(kj::mv(op));
+          if (call->Fail(results, *state)) return;
+          auto stats = deps.indexer->Stats();
+          if (call->Fail(results, stats.status())) return;
+          FillStatus(results.initStatus(), *stats, deps.semantic_provider);
+        });
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    Call call(*conn_, "search.status");
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
-    auto stats = ctx().indexer->Stats();
-    if (call.Fail(results, stats.status())) return kj::READY_NOW;
-    FillStatus(results.initStatus(), *stats, ctx().semantic_provider);
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
+    auto stats = deps().indexer->Stats();
+    if (Fail(results, stats.status())) return kj::READY_NOW;
+    FillStatus(results.initStatus(), *stats, deps().semantic_provider);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> setPathContext(SetPathContextContext context) override {
-    Call call(*conn_, "search.setPathContext");
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
     auto p = context.getParams();
-    auto path = PathParam(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
+    auto path = NsPath::ParseOptional(std::string(p.getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
     std::string description = p.getDescription();
     if (description.empty()) {
-      call.Fail(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
     }
-    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
-    call.Fail(results, ctx().search->SetPathContext(*path, description));
-    return kj::READY_NOW;
+    if (Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
+    return Reply(results, deps().index->SetPathContext(path->str(), description));
   }
 
   kj::Promise<void> listPathContexts(ListPathContextsContext context) override {
-    Call call(*conn_, "search.listPathContexts");
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
-    auto all = ctx().search->ListPathContexts();
-    if (call.Fail(results, all.status())) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
+    auto all = deps().index->ListPathContexts();
+    if (Fail(results, all.status())) return kj::READY_NOW;
     std::vector<search::PathContext> shown;
     auto visible = Visible();
     for (auto& c : *all)
@@ -305,34 +265,25 @@ class SearchImpl final : public rpc::Search::Server {
   }
 
   kj::Promise<void> deletePathContext(DeletePathContextContext context) override {
-    Call call(*conn_, "search.deletePathContext");
     auto results = context.getResults();
-    if (Off(call, results)) return kj::READY_NOW;
-    auto path = PathParam(context.getParams().getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
-    if (call.Fail(results, MayWrite(*path))) return kj::READY_NOW;
-    call.Fail(results, ctx().search->DeletePathContext(*path));
-    return kj::READY_NOW;
+    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
+    auto path = NsPath::ParseOptional(std::string(context.getParams().getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
+    if (Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
+    return Reply(results, deps().index->DeletePathContext(path->str()));
   }
 
  private:
-  ServiceContext& ctx() { return *conn_->ctx; }
-
-  template <typename Results>
-  bool Off(Call& call, Results results) {
-    if (ctx().search != nullptr && ctx().indexer != nullptr) return false;
-    return call.Fail(results, Unavailable());
-  }
-
+  const SearchDeps& deps() const { return ctx().search; }
   // Null for admins (they see everything); else: may this session stat and
   // read the path? Safe to call from any thread.
   search::VisibleFn Visible() {
-    if (conn_->is_admin) return {};
+    if (conn_->admin()) return {};
     PathFiles* files = ctx().files;
-    Actor actor = conn_->actor;
+    Caller actor = conn_->actor;
     return [files, actor](const std::string& path) {
       auto st = files->Stat(actor, path, false, false);
-      return st.ok() && CheckAccess(actor.cred, st->attr, kMayRead).ok();
+      return st.ok() && CheckAccess(actor, st->attr, kMayRead).ok();
     };
   }
 
@@ -343,27 +294,20 @@ class SearchImpl final : public rpc::Search::Server {
 
   // Admins, or a session that may write `path` (which must exist).
   Status MayWrite(const std::string& path) {
-    if (conn_->is_admin) return Status::Ok();
+    if (conn_->admin()) return Status::Ok();
     auto st = ctx().files->Stat(conn_->actor, path, false, false);
     if (!st.ok()) return st.status();
-    if (!CheckAccess(conn_->actor.cred, st->attr, kMayWrite).ok())
+    if (!CheckAccess(conn_->actor, st->attr, kMayWrite).ok())
       return Status::Error(EACCES, "path contexts of " + path + " are for admins and those who may write it");
     return Status::Ok();
   }
 
-  ConnPtr conn_;
 };
 
 }  // namespace
 
 kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn) {
   return kj::heap<SearchImpl>(std::move(conn));
-}
-
-std::vector<std::string> SearchMethodNames() {
-  return {"search.glob",   "search.grep",           "search.query",
-          "search.index",  "search.status",         "search.setPathContext",
-          "search.listPathContexts", "search.deletePathContext"};
 }
 
 }  // namespace nexus

@@ -4,12 +4,19 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <capnp/dynamic.h>
+
+#include <cctype>
 #include <chrono>
+#include <map>
 #include <fstream>
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "perms/identity.h"
+#include "perms/principals.h"
 #include "perms/rebac_types.h"
 #include "fs/access_policy.h"
 #include "rpc/server/background_jobs.h"
@@ -66,9 +73,9 @@ rpc::Identity::Scope ScopeOf(KeyScope s) {
 // The latest version number of a regular file, 0 when versioning is off or
 // it has none.
 uint32_t VersionOf(const ServiceContext& ctx, const PathStat& ps) {
-  if (!ctx.versions || !ps.attr.IsReg()) return 0;
+  if (!ctx.versions.store || !ps.attr.IsReg()) return 0;
   versions::ZonePath zp = versions::SplitNamespacePath(ps.path);
-  auto n = ctx.versions->LatestNumber(zp.zone, zp.path);
+  auto n = ctx.versions.store->LatestNumber(zp.zone, zp.path);
   return n.ok() ? *n : 0;
 }
 
@@ -90,7 +97,7 @@ void FillStat(rpc::FileStat::Builder b, const PathStat& ps) {
   b.setSymlinkTarget(ps.symlink_target);
 }
 
-void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
+void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Caller& actor,
                  const PathStat& ps) {
   std::string head;
   if (ps.attr.IsReg()) {
@@ -98,7 +105,7 @@ void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Actor& actor,
     if (r.ok()) head = std::move(r).value();
   }
   b.setMimeType(GuessMimeType(ps.path, head, ps.attr.IsDir()));
-  b.setZone(std::string(ZoneOfPath(ps.path)));
+  b.setZone(std::string(layout::ZoneOf(ps.path)));
 }
 
 void FillLock(rpc::LockInfo::Builder b, const LockInfo& l) {
@@ -134,25 +141,23 @@ void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k) {
 
 // ---------------------------------------------------------------- files
 
-class ByteSinkImpl final : public rpc::ByteSink::Server {
+class ByteSinkImpl final : public Service<rpc::ByteSink> {
  public:
   ByteSinkImpl(ConnPtr conn, std::unique_ptr<PathWriter> writer)
-      : conn_(std::move(conn)), writer_(std::move(writer)) {}
+      : Service(std::move(conn)), writer_(std::move(writer)) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    Call call(*conn_, "bytesink.write");
     if (!status_.ok()) return kj::READY_NOW;  // reported by done()
     status_ = writer_->Write(AsView(context.getParams().getData()));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> done(DoneContext context) override {
-    Call call(*conn_, "bytesink.done");
     auto results = context.getResults();
-    if (!writer_) return call.Fail(results, Status::Error(EBADF, "stream already finished")), kj::READY_NOW;
+    if (!writer_) return Reply(results, Status::Error(EBADF, "stream already finished"));
     auto attr = writer_->Finish();
     writer_.reset();
-    if (call.Fail(results, status_) || call.Fail(results, attr.status())) return kj::READY_NOW;
+    if (Fail(results, status_) || Fail(results, attr.status())) return kj::READY_NOW;
     PathStat ps;
     ps.attr = *attr;
     FillStat(results.initStat(), ps);
@@ -160,17 +165,15 @@ class ByteSinkImpl final : public rpc::ByteSink::Server {
   }
 
  private:
-  ConnPtr conn_;
   std::unique_ptr<PathWriter> writer_;
   Status status_;
 };
 
-class FilesImpl final : public rpc::Files::Server {
+class FilesImpl final : public Service<rpc::Files> {
  public:
-  explicit FilesImpl(ConnPtr conn) : conn_(std::move(conn)), files_(*conn_->ctx->files) {}
+  explicit FilesImpl(ConnPtr conn) : Service(std::move(conn)), files_(*conn_->ctx->files) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    Call call(*conn_, "files.write");
     auto p = context.getParams();
     WriteOptions o;
     o.truncate = p.getTruncate();
@@ -179,28 +182,27 @@ class FilesImpl final : public rpc::Files::Server {
     o.create_parents = p.getCreateParents();
     auto attr = files_.Write(conn_->actor, p.getPath(), AsView(p.getData()), o);
     auto results = context.getResults();
-    if (call.Fail(results, attr.status())) return kj::READY_NOW;
+    if (Fail(results, attr.status())) return kj::READY_NOW;
     auto st = files_.Stat(conn_->actor, p.getPath(), true);
-    if (call.Fail(results, st.status())) return kj::READY_NOW;
+    if (Fail(results, st.status())) return kj::READY_NOW;
     FillStat(results.initStat(), *st);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> read(ReadContext context) override {
-    Call call(*conn_, "files.read");
     auto p = context.getParams();
     uint64_t size = 0;
     auto data = files_.Read(conn_->actor, p.getPath(), p.getOffset(), p.getLength(),
                             conn_->ctx->limits.max_read_bytes, &size);
     auto results = context.getResults();
-    if (call.Fail(results, data.status())) return kj::READY_NOW;
+    if (Fail(results, data.status())) return kj::READY_NOW;
     results.setData(AsBytes(*data));
     results.setSize(size);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> stat(StatContext context) override {
-    Call call(*conn_, "files.stat");
+    Call& call = Current();
     auto p = context.getParams();
     auto paths = p.getPaths();
     auto out = context.getResults().initResults(paths.size());
@@ -223,11 +225,10 @@ class FilesImpl final : public rpc::Files::Server {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    Call call(*conn_, "files.list");
     auto p = context.getParams();
     auto entries = files_.List(conn_->actor, p.getPath(), p.getLong());
     auto results = context.getResults();
-    if (call.Fail(results, entries.status())) return kj::READY_NOW;
+    if (Fail(results, entries.status())) return kj::READY_NOW;
     auto out = results.initEntries(entries->size());
     for (size_t i = 0; i < entries->size(); ++i) {
       const PathStat& e = (*entries)[i];
@@ -238,21 +239,17 @@ class FilesImpl final : public rpc::Files::Server {
   }
 
   kj::Promise<void> mkdir(MkdirContext context) override {
-    Call call(*conn_, "files.mkdir");
     auto p = context.getParams();
     mode_t mode = p.getMode() ? p.getMode() : 0755;
-    call.Fail(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
-    return kj::READY_NOW;
+    return Reply(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
   }
 
   kj::Promise<void> rmdir(RmdirContext context) override {
-    Call call(*conn_, "files.rmdir");
-    call.Fail(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
-    return kj::READY_NOW;
+    return Reply(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
   }
 
   kj::Promise<void> renameBatch(RenameBatchContext context) override {
-    Call call(*conn_, "files.renameBatch");
+    Call& call = Current();
     auto items = context.getParams().getItems();
     auto out = context.getResults().initResults(items.size());
     for (uint i = 0; i < items.size(); ++i) {
@@ -265,7 +262,7 @@ class FilesImpl final : public rpc::Files::Server {
   }
 
   kj::Promise<void> removeBatch(RemoveBatchContext context) override {
-    Call call(*conn_, "files.removeBatch");
+    Call& call = Current();
     auto paths = context.getParams().getPaths();
     auto out = context.getResults().initResults(paths.size());
     for (uint i = 0; i < paths.size(); ++i) {
@@ -277,7 +274,7 @@ class FilesImpl final : public rpc::Files::Server {
   }
 
   kj::Promise<void> readBulk(ReadBulkContext context) override {
-    Call call(*conn_, "files.readBulk");
+    Call& call = Current();
     auto p = context.getParams();
     auto paths = p.getPaths();
     struct Item {
@@ -300,11 +297,10 @@ class FilesImpl final : public rpc::Files::Server {
         items[i].st = r.status();
       }
       if (!items[i].st.ok() && p.getAtomic()) {
-        call.Fail(results, items[i].st);
-        return kj::READY_NOW;
+        return Reply(results, items[i].st);
       }
       if (total > kMaxBulkBytes) {
-        call.Fail(results, Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
+        Fail(results, Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
         return kj::READY_NOW;
       }
     }
@@ -321,67 +317,59 @@ class FilesImpl final : public rpc::Files::Server {
   }
 
   kj::Promise<void> writeStream(WriteStreamContext context) override {
-    Call call(*conn_, "files.writeStream");
     auto p = context.getParams();
     WriteOptions o;
     o.create_parents = p.getCreateParents();
     auto w = files_.OpenWriter(conn_->actor, p.getPath(), o);
     auto results = context.getResults();
-    if (call.Fail(results, w.status())) return kj::READY_NOW;
+    if (Fail(results, w.status())) return kj::READY_NOW;
     results.setSink(kj::heap<ByteSinkImpl>(conn_, std::move(w).value()));
     return kj::READY_NOW;
   }
 
  private:
-  ConnPtr conn_;
   PathFiles& files_;
 };
 
 // ---------------------------------------------------------------- locks
 
-class LocksImpl final : public rpc::Locks::Server {
+class LocksImpl final : public Service<rpc::Locks> {
  public:
-  explicit LocksImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+  explicit LocksImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> acquire(AcquireContext context) override {
-    auto call = kj::heap<Call>(*conn_, "locks.acquire");
-    if (Disabled(*call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kLocks)) return kj::READY_NOW;
     auto p = context.getParams();
     double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : kDefaultLockTtlS;
     double wait = p.getWaitSeconds();
     auto results = context.getResults();
     if (ttl > kMaxLockTtlS || wait < 0 || wait > kMaxLockWaitS || p.getTtlSeconds() < 0) {
-      call->Fail(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
     }
-    auto path = PathFiles::Normalize(p.getPath());
-    if (call->Fail(results, path.status())) return kj::READY_NOW;
+    auto path = NsPath::Parse(std::string(p.getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
     // deadline 0: do not wait.
     int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
-    return TryAcquire(context, *path, static_cast<int64_t>(ttl * 1e9), deadline).attach(kj::mv(call));
+    return TryAcquire(context, path->str(), static_cast<int64_t>(ttl * 1e9), deadline);
   }
 
   kj::Promise<void> release(ReleaseContext context) override {
-    Call call(*conn_, "locks.release");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Disabled(call, results)) return kj::READY_NOW;
-    if (p.getForce() && !conn_->is_admin) {
-      call.Fail(results, Status::Error(EACCES, "lock release --force is for admins only"));
-      return kj::READY_NOW;
+    if (Unavailable(results, Feature::kLocks)) return kj::READY_NOW;
+    if (p.getForce() && !conn_->admin()) {
+      return Reply(results, Status::Error(EACCES, "lock release --force is for admins only"));
     }
-    auto path = PathFiles::Normalize(p.getPath());
-    if (call.Fail(results, path.status())) return kj::READY_NOW;
-    call.Fail(results, conn_->ctx->locks->Release(*path, conn_->subject, p.getForce(), DefaultClock().Now()));
-    return kj::READY_NOW;
+    auto path = NsPath::Parse(std::string(p.getPath()));
+    if (Fail(results, path.status())) return kj::READY_NOW;
+    return Reply(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(), DefaultClock().Now()));
   }
 
   kj::Promise<void> info(InfoContext context) override {
-    Call call(*conn_, "locks.info");
     if (!conn_->ctx->locks) return kj::READY_NOW;
-    auto path = PathFiles::Normalize(context.getParams().getPath());
+    auto path = NsPath::Parse(std::string(context.getParams().getPath()));
     if (!path.ok()) return kj::READY_NOW;
-    auto l = conn_->ctx->locks->Info(*path, DefaultClock().Now());
+    auto l = conn_->ctx->locks->Info(path->str(), DefaultClock().Now());
     auto results = context.getResults();
     results.setHeld(l.ok());
     if (l.ok()) FillLock(results.initLock(), *l);
@@ -389,7 +377,6 @@ class LocksImpl final : public rpc::Locks::Server {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    Call call(*conn_, "locks.list");
     if (!conn_->ctx->locks) return kj::READY_NOW;
     auto locks = conn_->ctx->locks->List(DefaultClock().Now());
     auto out = context.getResults().initLocks(locks.size());
@@ -398,18 +385,12 @@ class LocksImpl final : public rpc::Locks::Server {
   }
 
  private:
-  template <typename Results>
-  bool Disabled(Call& call, Results results) {
-    if (conn_->ctx->locks) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "locks are switched off in this daemon's profile"));
-  }
-
   // Tries now; while held and the deadline is ahead, tries again every
   // 10 ms without blocking the event loop.
   kj::Promise<void> TryAcquire(AcquireContext context, std::string path, int64_t ttl_ns,
                                int64_t deadline_ns) {
     int64_t now = DefaultClock().Now();
-    auto l = conn_->ctx->locks->Acquire(path, conn_->subject, ttl_ns, now);
+    auto l = conn_->ctx->locks->Acquire(path, conn_->account(), ttl_ns, now);
     auto results = context.getResults();
     if (l.ok()) {
       FillLock(results.initLock(), *l);
@@ -428,20 +409,18 @@ class LocksImpl final : public rpc::Locks::Server {
         });
   }
 
-  ConnPtr conn_;
 };
 
 // ---------------------------------------------------------------- admin
 
-class AdminImpl final : public rpc::Admin::Server {
+class AdminImpl final : public Service<rpc::Admin> {
  public:
-  explicit AdminImpl(ConnPtr conn) : conn_(std::move(conn)), keys_(*conn_->ctx->keys) {}
+  explicit AdminImpl(ConnPtr conn) : Service(std::move(conn)), keys_(*conn_->ctx->keys) {}
 
   kj::Promise<void> createUser(CreateUserContext context) override {
-    Call call(*conn_, "admin.createUser");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     UserRecord u;
     u.name = p.getName();
     u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
@@ -449,8 +428,8 @@ class AdminImpl final : public rpc::Admin::Server {
     u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
     u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
     auto r = keys_.CreateUser(u, static_cast<int>(p.getExpiresDays()));
-    if (call.Fail(results, r.status())) return kj::READY_NOW;
-    spdlog::info("admin {}: created {} {}", conn_->subject, r->first.Subject(),
+    if (Fail(results, r.status())) return kj::READY_NOW;
+    spdlog::info("admin {}: created {} {}", conn_->account(), r->first.Subject(),
                  r->first.is_admin ? "(admin)" : "");
     FillUser(results.initUser(), r->first);
     FillKey(results.initKey(), r->second);
@@ -458,36 +437,33 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> createKey(CreateKeyContext context) override {
-    Call call(*conn_, "admin.createKey");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     auto k = keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays()));
-    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    if (Fail(results, k.status())) return kj::READY_NOW;
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> listUsers(ListUsersContext context) override {
-    Call call(*conn_, "admin.listUsers");
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     auto users = keys_.ListUsers();
-    if (call.Fail(results, users.status())) return kj::READY_NOW;
+    if (Fail(results, users.status())) return kj::READY_NOW;
     auto out = results.initUsers(users->size());
     for (size_t i = 0; i < users->size(); ++i) FillUser(out[i], (*users)[i]);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> getUser(GetUserContext context) override {
-    Call call(*conn_, "admin.getUser");
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     std::string name = context.getParams().getName();
     auto u = keys_.GetUser(name);
-    if (call.Fail(results, u.status())) return kj::READY_NOW;
+    if (Fail(results, u.status())) return kj::READY_NOW;
     auto keys = keys_.ListKeys(name);
-    if (call.Fail(results, keys.status())) return kj::READY_NOW;
+    if (Fail(results, keys.status())) return kj::READY_NOW;
     FillUser(results.initUser(), *u);
     auto out = results.initKeys(keys->size());
     for (size_t i = 0; i < keys->size(); ++i) FillKey(out[i], (*keys)[i]);
@@ -495,51 +471,46 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> revokeKey(RevokeKeyContext context) override {
-    Call call(*conn_, "admin.revokeKey");
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     std::string id = context.getParams().getKeyId();
-    if (!call.Fail(results, keys_.RevokeKey(id)))
-      spdlog::info("admin {}: revoked key {}", conn_->subject, id);
+    if (!Fail(results, keys_.RevokeKey(id)))
+      spdlog::info("admin {}: revoked key {}", conn_->account(), id);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> updateKey(UpdateKeyContext context) override {
-    Call call(*conn_, "admin.updateKey");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     std::optional<std::string> name;
     if (p.hasName() && p.getName().size()) name = std::string(p.getName());
     auto k = keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()),
                              p.getClearExpiry());
-    if (call.Fail(results, k.status())) return kj::READY_NOW;
+    if (Fail(results, k.status())) return kj::READY_NOW;
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> setKeyEntitlements(SetKeyEntitlementsContext context) override {
-    Call call(*conn_, "admin.setKeyEntitlements");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
+    if (Denied(results)) return kj::READY_NOW;
     if (p.getHourlyTaskQuota() > 1'000'000)
-      return call.Fail(results, Status::Error(EINVAL, "an hourly quota is at most 1000000")),
-             kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "an hourly quota is at most 1000000"));
     auto k = keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
                                    static_cast<int>(p.getHourlyTaskQuota()));
-    if (call.Fail(results, k.status())) return kj::READY_NOW;
-    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->subject, k->id,
+    if (Fail(results, k.status())) return kj::READY_NOW;
+    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->account(), k->id,
                  k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> shutdown(ShutdownContext context) override {
-    Call call(*conn_, "admin.shutdown");
     auto results = context.getResults();
-    if (Denied(call, results)) return kj::READY_NOW;
-    spdlog::info("admin {}: shutdown requested over the control socket", conn_->subject);
+    if (Denied(results)) return kj::READY_NOW;
+    spdlog::info("admin {}: shutdown requested over the control socket", conn_->account());
     auto stop = conn_->ctx->request_shutdown;
     if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
     return kj::READY_NOW;
@@ -547,40 +518,37 @@ class AdminImpl final : public rpc::Admin::Server {
 
  private:
   template <typename Results>
-  bool Denied(Call& call, Results results) {
-    if (conn_->is_admin) return false;
-    return call.Fail(results, Status::Error(EACCES, conn_->subject + " is not an admin"));
+  bool Denied(Results results) {
+    if (conn_->admin()) return false;
+    return Fail(results, Status::Error(EACCES, conn_->subject() + " is not an admin"));
   }
 
-  ConnPtr conn_;
   KeyStore& keys_;
 };
 
 // ---------------------------------------------------------------- session
 
 void FillIdentity(rpc::Identity::Builder b, const Conn& c) {
-  b.setSubject(c.subject);
-  b.setName(c.name);
+  b.setSubject(c.account());
+  b.setName(c.principal ? c.principal->name : c.node);
   b.setScope(ScopeOf(c.scope));
-  b.setIsAdmin(c.is_admin);
-  b.setUid(c.actor.caller.uid);
-  b.setGid(c.actor.caller.gid);
+  b.setIsAdmin(c.admin());
+  b.setUid(c.actor.uid);
+  b.setGid(c.actor.gid);
   b.setTransport(c.peer.transport);
-  b.setKeyId(c.key_id);
+  b.setKeyId(c.principal ? c.principal->key_id : "");
 }
 
-class SessionImpl final : public rpc::Session::Server {
+class SessionImpl final : public Service<rpc::Session> {
  public:
-  explicit SessionImpl(ConnPtr conn) : conn_(std::move(conn)) {}
+  explicit SessionImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> identity(IdentityContext context) override {
-    Call call(*conn_, "session.identity");
     FillIdentity(context.getResults().initIdentity(), *conn_);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    Call call(*conn_, "session.status");
     const ServiceContext& ctx = *conn_->ctx;
     const DaemonInfo& i = *ctx.info;
     auto s = context.getResults().initStatus();
@@ -603,7 +571,6 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> features(FeaturesContext context) override {
-    Call call(*conn_, "session.features");
     const auto& features = conn_->ctx->features;
     auto results = context.getResults();
     results.setProfile(conn_->ctx->info->profile);
@@ -623,55 +590,45 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> files(FilesContext context) override {
-    Call call(*conn_, "session.files");
     context.getResults().setFiles(kj::heap<FilesImpl>(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> locks(LocksContext context) override {
-    Call call(*conn_, "session.locks");
     context.getResults().setLocks(kj::heap<LocksImpl>(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> admin(AdminContext context) override {
-    Call call(*conn_, "session.admin");
     context.getResults().setAdmin(kj::heap<AdminImpl>(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> versions(VersionsContext context) override {
-    Call call(*conn_, "session.versions");
     context.getResults().setVersions(MakeVersionsService(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> search(SearchContext context) override {
-    Call call(*conn_, "session.search");
     context.getResults().setSearch(MakeSearchService(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> permissions(PermissionsContext context) override {
-    Call call(*conn_, "session.permissions");
     context.getResults().setPermissions(MakePermissionsService(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> mounts(MountsContext context) override {
-    Call call(*conn_, "session.mounts");
     context.getResults().setMounts(MakeMountsService(conn_));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> mesh(MeshContext context) override {
-    Call call(*conn_, "session.mesh");
     context.getResults().setMesh(MakeMeshService(conn_));
     return kj::READY_NOW;
   }
 
- private:
-  ConnPtr conn_;
 };
 
 // ---------------------------------------------------------------- bootstrap
@@ -681,6 +638,7 @@ class NexusImpl final : public rpc::Nexus::Server {
   NexusImpl(ServiceContext* ctx, PeerInfo peer) : ctx_(ctx), peer_(std::move(peer)) {}
 
   kj::Promise<void> authenticate(AuthenticateContext context) override {
+    KJ_REQUIRE(ctx_->principals != nullptr, "no principal table");
     auto conn = std::make_shared<Conn>();
     conn->ctx = ctx_;
     conn->peer = peer_;
@@ -697,35 +655,23 @@ class NexusImpl final : public rpc::Nexus::Server {
         return kj::READY_NOW;
       }
       const UserRecord& u = auth->first;
-      conn->subject = u.Subject();
-      conn->name = u.name;
+      conn->principal = ctx_->principals->ForKey(u, auth->second);
       conn->scope = u.Scope();
-      conn->is_admin = u.is_admin;
-      conn->key_id = auth->second.id;
       conn->can_submit_tasks = auth->second.can_submit_tasks;
       conn->hourly_task_quota = auth->second.hourly_task_quota;
-      conn->actor.caller.uid = conn->actor.cred.uid = u.uid;
-      conn->actor.caller.gid = conn->actor.cred.gid = u.gid;
     } else if (peer_.has_credentials) {
-      const bool admin = peer_.uid == 0 || peer_.uid == ctx_->operator_uid;
-      conn->name = admin ? "admin" : "uid-" + std::to_string(peer_.uid);
-      conn->subject = "user:" + conn->name;
       // A uid bound to a subject (nexus identity bind) acts as it here too.
-      if (!admin && ctx_->identities) conn->subject = ctx_->identities->SubjectFor(peer_.uid);
-      conn->scope = admin ? KeyScope::kAdmin : KeyScope::kUser;
-      conn->is_admin = admin;
-      conn->actor.caller.uid = conn->actor.cred.uid = peer_.uid;
-      conn->actor.caller.gid = conn->actor.cred.gid = peer_.gid;
-      conn->actor.caller.pid = peer_.pid;
-      conn->actor.cred.groups = GroupsOf(peer_.pid);
+      conn->principal = ctx_->principals->ForPeer(peer_.uid, peer_.gid, GroupsOf(peer_.pid));
+      conn->scope = conn->principal->admin ? KeyScope::kAdmin : KeyScope::kUser;
+      conn->actor.pid = peer_.pid;
     } else {
       call.Fail(results, Status::Error(ENOKEY, "an API key is required on this listener"));
       return kj::READY_NOW;
     }
-    conn->actor.caller.umask = 022;
-    if (ctx_->access)  // what the namespace checks this session's file calls as
-      conn->actor.caller.subject =
-          ctx_->access->Intern(conn->is_admin ? ctx_->admin_subject : conn->subject);
+    conn->actor.uid = conn->principal->uid;
+    conn->actor.gid = conn->principal->gid;
+    conn->actor.umask = 022;
+    conn->actor.principal = conn->principal;
     conn->authenticated = true;
     FillIdentity(results.initIdentity(), *conn);
     results.setSession(kj::heap<SessionImpl>(conn));
@@ -754,8 +700,8 @@ class NexusImpl final : public rpc::Nexus::Server {
 
 Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir) {
   AccessPolicy* policy = conn.ctx->access;
-  if (!policy || policy->Unrestricted(conn.actor.caller)) return Status::Ok();
-  const Caller& caller = conn.actor.caller;
+  if (!policy || policy->Unrestricted(conn.actor)) return Status::Ok();
+  const Caller& caller = conn.actor;
   if (!policy->CanSee(caller, path, is_dir)) {
     policy->Denied(caller, "socket", path, "not visible");
     return Status::Error(ENOENT, path + ": no such file or directory");
@@ -763,7 +709,7 @@ Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool i
   if (need != Need::kRead || !is_dir) {
     if (!policy->Can(caller, need, path, is_dir)) {
       policy->Denied(caller, "socket", path, "lacks access");
-      return Status::Error(EACCES, conn.subject + " may not " +
+      return Status::Error(EACCES, conn.subject() + " may not " +
                                        (need == Need::kRead    ? "read "
                                         : need == Need::kWrite ? "write "
                                                                : "manage ") +
@@ -785,21 +731,131 @@ kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
   return kj::mv(paf.promise);
 }
 
-std::vector<std::string> RpcMethodNames() {
-  std::vector<std::string> names = {"nexus.authenticate", "session.identity", "session.status",    "session.features",
-          "session.files",      "session.locks",    "session.admin",     "session.versions",
-          "session.search",     "session.permissions", "session.mounts", "session.mesh", "files.write",
-          "files.read",         "files.stat",       "files.list",        "files.mkdir",
-          "files.rmdir",        "files.renameBatch", "files.removeBatch", "files.readBulk",
-          "files.writeStream",  "bytesink.write",   "bytesink.done",     "locks.acquire",
-          "locks.release",      "locks.info",       "locks.list",        "admin.createUser",
-          "admin.createKey",    "admin.listUsers",  "admin.getUser",     "admin.revokeKey",
-          "admin.updateKey",    "admin.shutdown", "admin.setKeyEntitlements"};
-  for (const std::string& m : VersionsMethodNames()) names.push_back(m);
-  for (const std::string& m : SearchMethodNames()) names.push_back(m);
-  for (const std::string& m : PermissionsMethodNames()) names.push_back(m);
-  for (const std::string& m : MeshMethodNames()) names.push_back(m);
-  return names;
+kj::Promise<void> PumpProgress(kj::Timer& timer, rpc::Progress::Client sink, ProgressFn read,
+                               std::string what, std::pair<uint64_t, uint64_t> sent) {
+  return timer.afterDelay(200 * kj::MILLISECONDS)
+      .then([&timer, sink, read = std::move(read), what = std::move(what),
+             sent]() mutable -> kj::Promise<void> {
+        auto now = read();
+        if (now == sent) return PumpProgress(timer, sink, std::move(read), std::move(what), sent);
+        auto req = sink.updateRequest();
+        req.setDone(now.first);
+        req.setTotal(now.second);
+        req.setWhat(what);
+        return req.send().ignoreResult().then(
+            [&timer, sink, read, what, now]() mutable {
+              return PumpProgress(timer, sink, std::move(read), std::move(what), now);
+            },
+            [](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
+      });
+}
+
+Status Require(const ServiceContext& ctx, Feature f) {
+  switch (f) {
+    case Feature::kLocks:
+      if (ctx.locks) return Status::Ok();
+      return Unavailable("locks", "locks are switched off in this daemon's profile");
+    case Feature::kVersions:
+      if (ctx.versions.store) return Status::Ok();
+      return Unavailable("versions", "versioning is off in this daemon's profile/config");
+    case Feature::kSearch:
+      if (ctx.search.index && ctx.search.indexer) return Status::Ok();
+      return Unavailable("search", "search is not enabled in this daemon");
+    case Feature::kRebac:
+      if (ctx.rebac.engine) return Status::Ok();
+      return Unavailable("rebac", "ReBAC is not enabled in this daemon");
+    case Feature::kIdentities:
+      if (ctx.identities) return Status::Ok();
+      return Unavailable("rebac", "identity bindings are not available in this daemon "
+                                  "(they come with ReBAC)");
+    case Feature::kAudit:
+      if (ctx.rebac.audit) return Status::Ok();
+      return Unavailable("audit", "the audit log is not available in this daemon "
+                                  "(it comes with ReBAC)");
+    case Feature::kMounts:
+      if (ctx.mounts) return Status::Ok();
+      return Unavailable("mounts", "per-subject mounts are not available in this daemon");
+    case Feature::kMeshDirector:
+      if (ctx.mesh.office) return Status::Ok();
+      return Unavailable("mesh", "this daemon is not a mesh director (start it with --director)");
+    case Feature::kMesh:
+      if (ctx.mesh.membership) return Status::Ok();
+      return Unavailable("mesh", "the mesh feature is off in this daemon");
+  }
+  return Status::Error(EINVAL, "unknown feature");
+}
+
+namespace {
+
+// Every interface the daemon serves, reached from the bootstrap through the
+// capabilities methods return, with its methods' metric names. Interfaces
+// that only appear as parameters (Progress) are served by the client.
+struct MethodTable {
+  std::vector<std::string> all;                                 // in schema order
+  std::map<uint64_t, std::vector<std::string>> by_interface;  // by method index
+
+  MethodTable() { Add(capnp::Schema::from<rpc::Nexus>()); }
+
+  void Add(capnp::InterfaceSchema iface) {
+    const uint64_t id = iface.getProto().getId();
+    if (by_interface.count(id)) return;
+    std::string prefix(iface.getShortDisplayName().cStr());
+    for (char& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto& names = by_interface[id];
+    std::vector<capnp::InterfaceSchema> returned;
+    for (auto m : iface.getMethods()) {
+      names.push_back(prefix + "." + m.getProto().getName().cStr());
+      all.push_back(names.back());
+      for (auto f : m.getResultType().getFields())
+        if (f.getType().isInterface()) returned.push_back(f.getType().asInterface());
+    }
+    for (auto r : returned) Add(r);
+  }
+};
+
+const MethodTable& Methods() {
+  static const MethodTable table;
+  return table;
+}
+
+}  // namespace
+
+const std::string& MethodName(uint64_t interface_id, uint16_t method_id) {
+  static const std::string kNone;
+  const auto& t = Methods().by_interface;
+  auto it = t.find(interface_id);
+  if (it == t.end() || method_id >= it->second.size()) return kNone;
+  return it->second[method_id];
+}
+
+std::vector<std::string> RpcMethodNames() { return Methods().all; }
+
+capnp::Capability::Server::DispatchCallResult DispatchCounted(
+    const ConnPtr& conn, capnp::InterfaceSchema schema, uint64_t interface_id, uint16_t method_id,
+    capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context, Call** current,
+    kj::FunctionParam<capnp::Capability::Server::DispatchCallResult()> dispatch) {
+  // Another interface or an unknown method: the generated code refuses it.
+  if (interface_id != schema.getProto().getId() || method_id >= schema.getMethods().size())
+    return dispatch();
+  const std::string& name = MethodName(interface_id, method_id);
+  if (conn->in_flight >= conn->ctx->limits.max_calls_in_flight) {
+    Call refused(*conn, name);
+    capnp::StructSchema results = schema.getMethods()[method_id].getResultType();
+    KJ_IF_MAYBE(field, results.findFieldByName("error")) {
+      auto out = context.getResults().getAs<capnp::DynamicStruct>(results);
+      refused.Check(out.init(*field).as<capnp::DynamicStruct>().as<rpc::Error>(), TooManyCalls());
+      return {kj::READY_NOW, false};
+    }
+    refused.MarkFailed();  // a reply without an `error` can only break the call
+    KJ_FAIL_REQUIRE("too many calls in flight on this connection");
+  }
+  auto op = kj::heap<InFlight>(conn, name);
+  Call* outer = *current;
+  *current = &op->call;
+  KJ_DEFER(*current = outer);
+  auto r = dispatch();
+  r.promise = r.promise.attach(kj::mv(op));
+  return r;
 }
 
 kj::Own<rpc::Nexus::Server> MakeBootstrap(ServiceContext* ctx, PeerInfo peer) {

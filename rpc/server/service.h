@@ -32,6 +32,7 @@ class BackgroundJobs;
 class AccessPolicy;
 class AuditLog;
 class IdentityMap;
+class PrincipalTable;
 class RebacEngine;
 class MeshOffice;
 namespace versions {
@@ -121,8 +122,38 @@ struct ConnectionLimits {
   uint64_t max_read_bytes = 16u << 20;    // per read reply
 };
 
-// Everything the services need, built by the daemon. Pointers are not
-// owned and outlive the socket server.
+// What the Versions service needs (all null: versioning is off). The
+// recorder feeds the store from change events.
+struct VersionsDeps {
+  versions::VersionStore* store = nullptr;
+  versions::Recorder* recorder = nullptr;
+  uint32_t gc_keep_versions = 10;  // the configured retention policy
+  uint32_t gc_keep_days = 30;
+};
+
+// What the Search service needs (null: search is off).
+struct SearchDeps {
+  search::SearchIndex* index = nullptr;
+  search::Indexer* indexer = nullptr;
+  std::string semantic_provider;  // describes the embedding provider; empty: none
+};
+
+// What the Permissions service needs beyond the session's identity (null:
+// ReBAC is off).
+struct RebacDeps {
+  RebacEngine* engine = nullptr;
+  AuditLog* audit = nullptr;
+};
+
+// What the Mesh services need.
+struct MeshDeps {
+  MeshOffice* office = nullptr;          // the director's (null: not a director)
+  MeshMembership* membership = nullptr;  // this daemon as a node (null: mesh off)
+};
+
+// What the daemon hands the socket server: the core every call uses, and
+// each optional part's own deps. Pointers are not owned and outlive the
+// socket server.
 struct ServiceContext {
   DaemonInfo* info = nullptr;
   PathFiles* files = nullptr;
@@ -130,7 +161,10 @@ struct ServiceContext {
   LockTable* locks = nullptr;
   OpMetrics* metrics = nullptr;  // per RPC method; see RpcMethodNames()
   std::vector<FeatureState> features;
-  uid_t operator_uid = 0;  // this uid (and root) are admins on the Unix socket
+  // Resolves who a connection acts as, once, at authentication: its Unix
+  // peer credentials or its API key (perms/principals.h). Root and the
+  // operator uid are admins there, as on the mount.
+  PrincipalTable* principals = nullptr;
   ConnectionLimits limits;
   std::function<uint64_t()> inode_count;
   std::function<uint64_t()> database_bytes;
@@ -138,23 +172,15 @@ struct ServiceContext {
   kj::Timer* timer = nullptr;              // set by the socket server
   BackgroundJobs* jobs = nullptr;          // slow calls run here (RunOffLoop)
 
-  // Versioning (null: off). The recorder feeds the store from change events.
-  versions::VersionStore* versions = nullptr;
-  versions::Recorder* recorder = nullptr;
-  uint32_t gc_keep_versions = 10;  // the configured retention policy
-  uint32_t gc_keep_days = 30;
+  VersionsDeps versions;
+  SearchDeps search;
+  RebacDeps rebac;
+  MeshDeps mesh;
 
-  // Search (null: off).
-  search::SearchIndex* search = nullptr;
-  search::Indexer* indexer = nullptr;
-  std::string semantic_provider;  // describes the embedding provider; empty: none
-
-  // ReBAC (null: off). `access` is what the namespace enforces for every
-  // caller (the Namespace applies it to PathFiles calls too); services use
-  // it to filter what they return (search hits, history).
-  RebacEngine* rebac = nullptr;
+  // Who callers are (null: ReBAC is off). `access` is what the namespace
+  // enforces for every caller (the Namespace applies it to PathFiles calls
+  // too); services use it to filter what they return (search hits, history).
   IdentityMap* identities = nullptr;
-  AuditLog* audit = nullptr;
   AccessPolicy* access = nullptr;
   // The subject admins act as (the operator, root, admin keys); it owns
   // zone:root.
@@ -162,14 +188,11 @@ struct ServiceContext {
 
   // Per-subject mounts (null: unavailable).
   SubjectMounts* mounts = nullptr;
-
-  // The mesh director and its token mailbox (null: this daemon is not one).
-  MeshOffice* mesh = nullptr;
-  // This daemon's membership of a mesh (null: the mesh feature is off).
-  MeshMembership* membership = nullptr;
 };
 
-// Who is on the other end of a connection, before authentication.
+// The transport facts of a connection, before authentication. Not who calls:
+// authenticate resolves these (or an API key) into the connection's
+// Principal once (perms/principals.h).
 struct PeerInfo {
   std::string transport;  // "unix" or "tcp"
   bool has_credentials = false;  // SO_PEERCRED was read
@@ -179,7 +202,9 @@ struct PeerInfo {
   std::string address;  // for logs
 };
 
-// The names of every RPC method, for the metrics family.
+// The metric name of every RPC method the daemon serves,
+// "<interface in lower case>.<method>", read from the schema (every
+// interface reachable from Nexus except client callbacks such as Progress).
 std::vector<std::string> RpcMethodNames();
 
 // The bootstrap capability for one connection.

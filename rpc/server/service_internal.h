@@ -1,18 +1,26 @@
 // What the control socket's service implementations share: the state of
-// one connection, the accounting of one call, and running slow work off the
-// event-loop thread. Only rpc/server/*_service.cc and rpc/server/service.cc include this.
+// one connection, the accounting of one call, the Service<> base every
+// capability derives from, the feature check, and running slow work off the
+// event-loop thread. Only rpc/server/*_service.cc and rpc/server/service.cc
+// include this.
 //
-// Threading: Conn and Call live on the event-loop thread. RunOffLoop runs
-// its work on a BackgroundJobs thread and resolves on the loop.
+// Threading: Conn, Call and every Service live on the event-loop thread.
+// RunOffLoop runs its work on a BackgroundJobs thread and resolves on the
+// loop.
 #pragma once
 
+#include <capnp/capability.h>
+#include <capnp/schema.h>
 #include <kj/async.h>
 #include <kj/debug.h>
+#include <kj/function.h>
 
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fs/access_policy.h"
@@ -27,28 +35,35 @@ struct Conn {
   ServiceContext* ctx;
   PeerInfo peer;
   bool authenticated = false;
-  std::string subject;
-  std::string name;
+  // Who the connection acts as, resolved once at authentication by
+  // ctx->principals and valid as long as it; null before, and on a mesh
+  // node's own connection (named by `node`).
+  const Principal* principal = nullptr;
+  std::string node;
   KeyScope scope = KeyScope::kUser;
-  bool is_admin = false;
-  std::string key_id;
   bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
   int hourly_task_quota = 0;
-  Actor actor;
+  // The Caller its file calls carry: the principal, its uid/gid, the
+  // peer's pid.
+  Caller actor;
   uint32_t in_flight = 0;
+
+  // The subject its checks, audit records and versions use.
+  const std::string& subject() const { return principal ? principal->subject : node; }
+  // The account that authenticated (the key's user for an admin key).
+  const std::string& account() const { return principal ? principal->account : node; }
+  bool admin() const { return principal && principal->admin; }
 };
 using ConnPtr = std::shared_ptr<Conn>;
 
-// Accounting of one RPC: metrics, the in-flight limit, and error marking.
-// A call that completes asynchronously keeps its Call alive until the
-// promise resolves (kj::heap<Call> attached to the promise), so the latency
-// and the in-flight count cover the whole call.
+// Accounting of one RPC: metrics, the connection's in-flight count, and
+// error marking. Service<> creates one per dispatched call and keeps it
+// (with the connection) alive until the call's promise resolves, so the
+// latency and the in-flight count cover the whole call.
 class Call {
  public:
-  Call(Conn& c, const char* method)
+  Call(Conn& c, std::string_view method)
       : conn_(c), timer_(c.ctx->metrics ? c.ctx->metrics->Find(method) : nullptr) {
-    if (conn_.in_flight >= conn_.ctx->limits.max_calls_in_flight)
-      KJ_FAIL_REQUIRE("too many calls in flight on this connection");
     ++conn_.in_flight;
   }
   ~Call() { --conn_.in_flight; }
@@ -66,31 +81,44 @@ class Call {
     Check(results.initError(), st);
     return true;
   }
+  void MarkFailed() { timer_.Fail(); }
 
  private:
   Conn& conn_;
   OpTimer timer_;
 };
 
-// Runs `work` on a BackgroundJobs thread; the promise resolves on the
-// calling (event-loop) thread once it returned. `ctx.jobs` must be set.
-kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work);
-
-// One call that completes asynchronously: its connection and its Call stay
-// alive until the reply (attach it to the promise). The connection is
+// A call that completes asynchronously: its connection and its Call stay
+// alive until the reply (attached to the promise). The connection is
 // declared first so it outlives the Call that refers to it.
 struct InFlight {
-  InFlight(ConnPtr c, const char* method) : conn(std::move(c)), call(*conn, method) {}
+  InFlight(ConnPtr c, std::string_view method) : conn(std::move(c)), call(*conn, method) {}
   ConnPtr conn;
   Call call;
 };
 
+// The optional parts of a daemon a method may need.
+enum class Feature { kLocks, kVersions, kSearch, kRebac, kIdentities, kAudit, kMounts, kMeshDirector, kMesh };
+// OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
+// why (rpc/errors.h).
+Status Require(const ServiceContext& ctx, Feature f);
+
+// The metric name of a method, "<interface in lower case>.<method>"
+// ("files.write", "meshnode.claim"), read from the schema; empty for an
+// interface the daemon does not serve.
+const std::string& MethodName(uint64_t interface_id, uint16_t method_id);
+
+// Runs `work` on a BackgroundJobs thread; the promise resolves on the
+// calling (event-loop) thread once it returned. `ctx.jobs` must be set.
+kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work);
+
 // Runs `work` (returning Result<T>) off the loop (inline when `ctx.jobs` is
 // unset: a bare test context), then, on the loop, `fill(results, value)` or
-// the error into the reply of `context`. `work` must not touch capnp objects.
+// the error into the reply of `context`. `work` must not touch capnp
+// objects. `call` must outlive the returned promise (Service<> sees to it).
 template <typename T, typename Context, typename Work, typename Fill>
-kj::Promise<void> OffLoopJob(ServiceContext& ctx, kj::Own<InFlight> op, Context context,
-                             Work work, Fill fill) {
+kj::Promise<void> OffLoopJob(ServiceContext& ctx, Call& call, Context context, Work work,
+                             Fill fill) {
   auto out = std::make_shared<std::optional<Result<T>>>();
   auto run = [out, work = std::move(work)]() mutable { out->emplace(work()); };
   kj::Promise<void> done = kj::READY_NOW;
@@ -99,16 +127,93 @@ kj::Promise<void> OffLoopJob(ServiceContext& ctx, kj::Own<InFlight> op, Context 
   } else {
     run();
   }
-  InFlight* raw = op.get();
-  return done
-      .then([raw, out, context, fill = std::move(fill)]() mutable {
-        Result<T>& r = **out;
-        auto results = context.getResults();
-        if (raw->call.Fail(results, r.status())) return;
-        fill(results, *r);
-      })
-      .attach(kj::mv(op));
+  return done.then([call = &call, out, context, fill = std::move(fill)]() mutable {
+    Result<T>& r = **out;
+    auto results = context.getResults();
+    if (call->Fail(results, r.status())) return;
+    fill(results, *r);
+  });
 }
+
+// (done, total) of a long call, read by PumpProgress on the loop.
+using ProgressFn = std::function<std::pair<uint64_t, uint64_t>()>;
+// Sends `read()` to `sink` as `what` every 200 ms while it changed, until
+// cancelled by the work it reports on (exclusiveJoin it with the work). A
+// client that stops listening is no longer told; the work goes on.
+kj::Promise<void> PumpProgress(kj::Timer& timer, rpc::Progress::Client sink, ProgressFn read,
+                               std::string what, std::pair<uint64_t, uint64_t> sent = {0, 0});
+
+// What Service<> does around every call (service.cc): the in-flight limit
+// (refused with the typed `resourceExhausted` Error where the method's
+// results have an `error`, else with an exception), then `dispatch` with
+// `*current` pointing at the call's Call, whose life it ties to the reply.
+capnp::Capability::Server::DispatchCallResult DispatchCounted(
+    const ConnPtr& conn, capnp::InterfaceSchema schema, uint64_t interface_id, uint16_t method_id,
+    capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context, Call** current,
+    kj::FunctionParam<capnp::Capability::Server::DispatchCallResult()> dispatch);
+
+// The base of every capability served on an authenticated connection:
+// `class FilesImpl final : public Service<rpc::Files>`. It counts, limits
+// and names each call from the schema, so a method only parses, checks what
+// it needs (Unavailable), does the work (in place, or off the loop with
+// Job) and fills its reply.
+template <typename Iface>
+class Service : public Iface::Server {
+ public:
+  explicit Service(ConnPtr conn) : conn_(std::move(conn)) {}
+
+  capnp::Capability::Server::DispatchCallResult dispatchCall(
+      uint64_t interface_id, uint16_t method_id,
+      capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context) override {
+    return DispatchCounted(conn_, capnp::Schema::from<Iface>(), interface_id, method_id, context,
+                           &current_, [&]() {
+                             return Iface::Server::dispatchCall(interface_id, method_id, context);
+                           });
+  }
+
+ protected:
+  ServiceContext& ctx() const { return *conn_->ctx; }
+  // The call being served; valid in a method's synchronous part (and, by
+  // reference, until its promise resolves).
+  Call& Current() {
+    KJ_REQUIRE(current_ != nullptr, "no call in progress");
+    return *current_;
+  }
+  // Fails the current call with the feature's `unavailable` error when the
+  // daemon lacks it; true when it did.
+  template <typename Results>
+  bool Unavailable(Results results, Feature f) {
+    return Current().Fail(results, Require(ctx(), f));
+  }
+  // Fills the current call's error from `st` when not OK; true when it did.
+  template <typename Results>
+  bool Fail(Results results, const Status& st) {
+    return Current().Fail(results, st);
+  }
+  // Ends a method that finished on the loop: `st`, when not OK, is its error.
+  template <typename Results>
+  kj::Promise<void> Reply(Results results, const Status& st) {
+    Current().Fail(results, st);
+    return kj::READY_NOW;
+  }
+  // Fails the current call unless the session is an admin; true when it did.
+  template <typename Results>
+  bool AdminOnly(Results results, std::string_view what) {
+    if (conn_->admin()) return false;
+    return Current().Fail(results, Status::Error(EACCES, std::string(what) + " is for admins only; " +
+                                                             conn_->subject() + " is not an admin"));
+  }
+  // OffLoopJob for the current call.
+  template <typename T, typename Context, typename Work, typename Fill>
+  kj::Promise<void> Job(Context context, Work work, Fill fill) {
+    return OffLoopJob<T>(ctx(), Current(), context, std::move(work), std::move(fill));
+  }
+
+  ConnPtr conn_;
+
+ private:
+  Call* current_ = nullptr;
+};
 
 // The sub-interfaces served from their own files.
 // The access policy's answer for a session on a path it names by text (which
@@ -127,9 +232,5 @@ kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
                                capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context);  // mesh_service.cc
 kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
                                   capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);   // mesh_service.cc
-std::vector<std::string> VersionsMethodNames();
-std::vector<std::string> SearchMethodNames();
-std::vector<std::string> PermissionsMethodNames();  // permissions.* and mounts.*
-std::vector<std::string> MeshMethodNames();         // mesh.*, meshnode.*
 
 }  // namespace nexus

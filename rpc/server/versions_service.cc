@@ -19,6 +19,8 @@
 #include <optional>
 #include <set>
 
+#include "base/layout.h"
+#include "base/ns_path.h"
 #include "fs/versions/provenance.h"
 #include "fs/versions/recorder.h"
 #include "fs/versions/version_store.h"
@@ -32,7 +34,6 @@ namespace {
 using versions::NamespacePath;
 using versions::SplitNamespacePath;
 
-constexpr auto kProgressInterval = 200 * kj::MILLISECONDS;
 
 // A job's result when it has no value.
 struct Done {};
@@ -44,31 +45,15 @@ struct Target {
   std::string path;  // relative to the zone
 };
 
-bool UnderHistoryTree(const std::string& p) { return p == "/.nexus" || p.rfind("/.nexus/", 0) == 0; }
-
-std::string ParentOf(const std::string& p) {
-  size_t slash = p.rfind('/');
-  return slash == 0 || slash == std::string::npos ? "/" : p.substr(0, slash);
-}
-
 Result<Target> ResolveTarget(const std::string& text) {
-  auto ns = PathFiles::Normalize(text);
+  auto ns = NsPath::Parse(text);
   if (!ns.ok()) return ns.status();
-  if (UnderHistoryTree(*ns))
-    return Status::Error(EINVAL, *ns + ": the history tree /.nexus is not itself versioned");
-  versions::ZonePath zp = SplitNamespacePath(*ns);
-  if (zp.path.empty()) return Status::Error(EINVAL, *ns + " is a zone's root, not a file");
-  return Target{*ns, std::move(zp.zone), std::move(zp.path)};
-}
-
-// The store names files "zone:path"; callers know them by namespace path.
-Status InNamespace(const Target& t, const Status& st) {
-  if (st.ok()) return st;
-  std::string msg = st.message();
-  const std::string store_name = t.zone + ":" + t.path;
-  for (size_t at = msg.find(store_name); at != std::string::npos; at = msg.find(store_name, at + t.ns.size()))
-    msg.replace(at, store_name.size(), t.ns);
-  return Status::Error(st.code(), msg);
+  if (layout::IsSystemPath(ns->str()))
+    return Status::Error(EINVAL, ns->str() + ": the history tree " + std::string(layout::kSystemDir) +
+                                     " is not itself versioned");
+  versions::ZonePath zp = SplitNamespacePath(ns->str());
+  if (zp.path.empty()) return Status::Error(EINVAL, ns->str() + " is a zone's root, not a file");
+  return Target{ns->str(), std::move(zp.zone), std::move(zp.path)};
 }
 
 void FillVersion(rpc::VersionInfo::Builder b, const versions::Version& v) {
@@ -105,12 +90,14 @@ std::string EntryNamespacePath(const std::string& entry) {
   return NamespacePath(entry.substr(0, slash), entry.substr(slash + 1));
 }
 
-// Root's identity for what admins do to the whole tree.
-Actor RootActor(pid_t pid) {
-  Actor a;
-  a.caller.pid = pid;
-  a.caller.umask = 022;
-  return a;
+// An admin session's file calls for a restore: as root (every mode bit
+// passes), still as the session's principal (the versions it causes name it).
+Caller RootCaller(const Conn& conn) {
+  Caller c;
+  c.pid = conn.actor.pid;
+  c.umask = 022;
+  c.principal = conn.principal;
+  return c;
 }
 
 // Counts a snapshot restore's steps for the progress reports.
@@ -127,7 +114,7 @@ struct RestoreProgress {
 // (Finish). Removing what is already gone is fine.
 class PathTreeWriter final : public versions::TreeWriter {
  public:
-  PathTreeWriter(PathFiles& files, Actor actor, RestoreProgress& progress)
+  PathTreeWriter(PathFiles& files, Caller actor, RestoreProgress& progress)
       : files_(files), actor_(std::move(actor)), progress_(progress) {}
 
   Status Write(const std::string& zone, const std::string& path, uint32_t mode,
@@ -147,7 +134,7 @@ class PathTreeWriter final : public versions::TreeWriter {
     const std::string ns = NamespacePath(zone, path);
     Status st = files_.Unlink(actor_, ns);
     if (!st.ok() && st.code() != ENOENT) return st;
-    emptied_.insert({zone, ParentOf(ns)});
+    emptied_.insert({zone, std::string(PathParent(ns))});
     ++progress_.removed;
     return Status::Ok();
   }
@@ -164,7 +151,7 @@ class PathTreeWriter final : public versions::TreeWriter {
     });
     for (const auto& [zone, start] : dirs) {
       const std::string root = NamespacePath(zone, "");
-      for (std::string d = start; d.size() > root.size() && d.rfind(root, 0) == 0; d = ParentOf(d))
+      for (std::string d = start; d.size() > root.size() && d.rfind(root, 0) == 0; d = std::string(PathParent(d)))
         if (!files_.RmDir(actor_, d).ok()) break;  // not empty (or gone): stop here
     }
     for (const Deferred& w : deferred_) {
@@ -194,7 +181,7 @@ class PathTreeWriter final : public versions::TreeWriter {
   bool ClearFileAncestor(const std::string& zone, const std::string& ns) {
     const std::string root = NamespacePath(zone, "");
     std::vector<std::string> chain;
-    for (std::string d = ParentOf(ns); d.size() > root.size(); d = ParentOf(d)) chain.push_back(d);
+    for (std::string d = std::string(PathParent(ns)); d.size() > root.size(); d = std::string(PathParent(d))) chain.push_back(d);
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
       auto st = files_.Stat(actor_, *it, false, false);
       if (!st.ok()) return false;
@@ -204,45 +191,24 @@ class PathTreeWriter final : public versions::TreeWriter {
   }
 
   PathFiles& files_;
-  Actor actor_;
+  Caller actor_;
   RestoreProgress& progress_;
   std::set<std::pair<std::string, std::string>> emptied_;  // (zone, directory)
   std::vector<Deferred> deferred_;
 };
 
-// Sends the restore's progress every kProgressInterval while it changes.
-// Runs on the loop; never fails (a client that cannot take reports gets no
-// more of them).
-kj::Promise<void> ReportProgress(rpc::Progress::Client progress,
-                                 std::shared_ptr<RestoreProgress> state, kj::Timer& timer,
-                                 uint64_t last) {
-  return timer.afterDelay(kProgressInterval).then([progress, state, &timer, last]() mutable -> kj::Promise<void> {
-    uint64_t done = state->Done();
-    if (done == last) return ReportProgress(kj::mv(progress), kj::mv(state), timer, last);
-    auto req = progress.updateRequest();
-    req.setDone(done);
-    req.setTotal(0);
-    req.setWhat("files written or removed");
-    return req.send().ignoreResult().then(
-        [progress, state, &timer, done]() mutable {
-          return ReportProgress(kj::mv(progress), kj::mv(state), timer, done);
-        },
-        [](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
-  });
-}
-
-class VersionsImpl final : public rpc::Versions::Server {
+class VersionsImpl final : public Service<rpc::Versions> {
  public:
   explicit VersionsImpl(ConnPtr conn)
-      : conn_(std::move(conn)), ctx_(*conn_->ctx), files_(*ctx_.files), store_(ctx_.versions) {}
+      : Service(std::move(conn)), ctx_(*conn_->ctx), deps_(ctx_.versions), files_(*ctx_.files),
+        store_(deps_.store) {}
 
   kj::Promise<void> history(HistoryContext context) override {
-    Call call(*conn_, "versions.history");
     auto results = context.getResults();
-    auto t = Readable(call, results, context.getParams().getPath());
+    auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
     auto h = store_->History(t->zone, t->path);
-    if (call.Fail(results, InNamespace(*t, h.status()))) return kj::READY_NOW;
+    if (Fail(results, h.status())) return kj::READY_NOW;
     results.setPath(NamespacePath(h->zone, h->path));
     results.setDeleted(h->deleted);
     auto out = results.initVersions(h->versions.size());
@@ -251,11 +217,10 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> get(GetContext context) override {
-    auto op = Begin("versions.get");
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(op->call, results, p.getPath());
-    if (!t || BadVersion(op->call, results, p.getVersion())) return kj::READY_NOW;
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
     struct Piece {
       versions::Version version;
       std::string data;
@@ -267,10 +232,10 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     // Off the loop: the first read of a large blob loads it whole.
     return Job<Piece>(
-        kj::mv(op), context,
+        context,
         [store, t = *t, n, offset, length]() -> Result<Piece> {
           auto v = store->GetVersion(t.zone, t.path, n);
-          if (!v.ok()) return InNamespace(t, v.status());
+          if (!v.ok()) return v.status();
           Piece piece{std::move(v).value(), {}};
           if (offset < piece.version.size && length > 0) {
             auto r = store->ReadBlob(piece.version.blob, offset, length);
@@ -286,11 +251,10 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> diff(DiffContext context) override {
-    auto op = Begin("versions.diff");
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(op->call, results, p.getPath());
-    if (!t || BadVersion(op->call, results, p.getV1()) || BadVersion(op->call, results, p.getV2()))
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getV1()) || BadVersion(results, p.getV2()))
       return kj::READY_NOW;
     const uint32_t a = p.getV1(), b = p.getV2();
     const versions::DiffMode mode =
@@ -298,24 +262,23 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     // Off the loop: diffing large versions takes a while.
     return Job<std::string>(
-        kj::mv(op), context,
+        context,
         [store, t = *t, a, b, mode]() -> Result<std::string> {
           auto d = store->Diff(t.zone, t.path, a, b, mode);
-          if (!d.ok()) return InNamespace(t, d.status());
+          if (!d.ok()) return d.status();
           return d;
         },
         [](auto results, std::string& d) { results.setDiff(d); });
   }
 
   kj::Promise<void> rollback(RollbackContext context) override {
-    auto op = Begin("versions.rollback");
     auto p = context.getParams();
     auto results = context.getResults();
-    auto t = Readable(op->call, results, p.getPath());
-    if (!t || BadVersion(op->call, results, p.getVersion())) return kj::READY_NOW;
-    if (!conn_->is_admin && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    auto t = Readable(results, p.getPath());
+    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
+    if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
     const uint32_t n = p.getVersion();
-    return WriteBackJob(kj::mv(op), context, *t, false,
+    return WriteBackJob(context, *t, false,
                         [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
                           return s.Rollback(t.zone, t.path, n, who);
                         },
@@ -326,12 +289,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> restore(RestoreContext context) override {
-    auto op = Begin("versions.restore");
     auto results = context.getResults();
-    auto t = Readable(op->call, results, context.getParams().getPath());
+    auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
-    if (!conn_->is_admin && op->call.Fail(results, MayWrite(*t))) return kj::READY_NOW;
-    return WriteBackJob(kj::mv(op), context, *t, true,
+    if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
+    return WriteBackJob(context, *t, true,
                         [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
                           return s.Restore(t.zone, t.path, who);
                         },
@@ -341,12 +303,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> stats(StatsContext context) override {
-    auto op = Begin("versions.stats");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<std::pair<versions::StoreStats, uint64_t>>(
-        kj::mv(op), context,
+        context,
         [store, recorder]() -> Result<std::pair<versions::StoreStats, uint64_t>> {
           auto s = store->Stats();
           if (!s.ok()) return s.status();
@@ -367,29 +328,27 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> gc(GcContext context) override {
-    auto op = Begin("versions.gc");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "versions gc"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions gc"))
       return kj::READY_NOW;
     versions::GcPolicy policy;
     if (p.getExplicitPolicy()) {
       policy.keep_versions = p.getKeepVersions();
       policy.keep_days = p.getKeepDays();
       if (policy.keep_versions == 0) {
-        op->call.Fail(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
-        return kj::READY_NOW;
+        return Reply(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
       }
     } else {
-      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : ctx_.gc_keep_versions;
-      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : ctx_.gc_keep_days;
+      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : deps_.gc_keep_versions;
+      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : deps_.gc_keep_days;
     }
-    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject,
+    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(),
                  policy.keep_versions, policy.keep_days);
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<versions::GcResult>(
-        kj::mv(op), context,
+        context,
         [store, recorder, policy]() -> Result<versions::GcResult> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           return store->Gc(policy);
@@ -404,27 +363,26 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> export_(ExportContext context) override {
-    auto op = Begin("versions.export");
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "versions export"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions export"))
       return kj::READY_NOW;
     std::string text = context.getParams().getDest();
     if (text.empty() || text[0] != '/') {
-      op->call.Fail(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
-      return kj::READY_NOW;
+      return Reply(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
     }
-    auto dest = PathFiles::Normalize(text);
-    if (op->call.Fail(results, dest.status())) return kj::READY_NOW;
+    auto dest_path = NsPath::Parse(text);
+    if (Fail(results, dest_path.status())) return kj::READY_NOW;
+    const std::string* dest = &dest_path->str();
     const std::string& mnt = ctx_.info ? ctx_.info->mountpoint : std::string();
-    if (!mnt.empty() && (*dest == mnt || dest->rfind(mnt + "/", 0) == 0 || mnt.rfind(*dest + "/", 0) == 0)) {
-      op->call.Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
+    if (!mnt.empty() && (PathIsUnder(*dest, mnt) || PathIsUnder(mnt, *dest))) {
+      Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
       return kj::READY_NOW;
     }
-    spdlog::info("{}: versions export to {}", conn_->subject, *dest);
+    spdlog::info("{}: versions export to {}", conn_->subject(), *dest);
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [store, recorder, dest = *dest]() -> Result<Done> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           NEXUS_RETURN_IF_ERROR(store->Export(dest));
@@ -434,16 +392,15 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> createSnapshot(CreateSnapshotContext context) override {
-    auto op = Begin("versions.createSnapshot");
     auto p = context.getParams();
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     std::vector<std::string> zones;
     for (auto z : p.getZones()) zones.emplace_back(z);
     std::string description = p.getDescription();
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<versions::SnapshotInfo>(
-        kj::mv(op), context,
+        context,
         [store, recorder, zones, description]() -> Result<versions::SnapshotInfo> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           auto id = store->CreateSnapshot(zones, description);
@@ -456,19 +413,17 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> listSnapshots(ListSnapshotsContext context) override {
-    Call call(*conn_, "versions.listSnapshots");
     auto results = context.getResults();
-    if (Unavailable(call, results)) return kj::READY_NOW;
+    if (Unavailable(results, Feature::kVersions)) return kj::READY_NOW;
     auto list = store_->ListSnapshots();
-    if (call.Fail(results, list.status())) return kj::READY_NOW;
+    if (Fail(results, list.status())) return kj::READY_NOW;
     auto out = results.initSnapshots(list->size());
     for (size_t i = 0; i < list->size(); ++i) FillSnapshot(out[i], (*list)[i]);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> snapshotInfo(SnapshotInfoContext context) override {
-    auto op = Begin("versions.snapshotInfo");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     struct Info {
       versions::SnapshotInfo snapshot;
       uint64_t files = 0, bytes = 0;
@@ -476,7 +431,7 @@ class VersionsImpl final : public rpc::Versions::Server {
     versions::VersionStore* store = store_;
     std::string id = context.getParams().getId();
     return Job<Info>(
-        kj::mv(op), context,
+        context,
         [store, id]() -> Result<Info> {
           Info info;
           auto s = store->GetSnapshot(id);
@@ -499,12 +454,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> snapshotEntries(SnapshotEntriesContext context) override {
-    auto op = Begin("versions.snapshotEntries");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
     std::string id = context.getParams().getId();
     return Job<std::vector<versions::EntryInfo>>(
-        kj::mv(op), context, [store, id]() { return store->SnapshotEntries(id); },
+        context, [store, id]() { return store->SnapshotEntries(id); },
         [](auto results, std::vector<versions::EntryInfo>& entries) {
           size_t files = 0;
           for (const auto& e : entries) files += e.IsDir() ? 0 : 1;
@@ -522,20 +476,19 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> restoreSnapshot(RestoreSnapshotContext context) override {
-    auto op = Begin("versions.restoreSnapshot");
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "snapshot restore"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "snapshot restore"))
       return kj::READY_NOW;
     std::string id = p.getId();
-    spdlog::info("{}: restoring snapshot {}", conn_->subject, id);
+    spdlog::info("{}: restoring snapshot {}", conn_->subject(), id);
     auto progress = std::make_shared<RestoreProgress>();
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     PathFiles* files = &files_;
-    Actor actor = RootActor(conn_->peer.pid);
+    Caller actor = RootCaller(*conn_);
     auto job = Job<std::string>(
-        kj::mv(op), context,
+        context,
         [store, recorder, files, actor, id, progress]() -> Result<std::string> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           PathTreeWriter writer(*files, actor, *progress);
@@ -553,7 +506,8 @@ class VersionsImpl final : public rpc::Versions::Server {
         });
     if (!p.hasProgress() || !ctx_.timer) return job;
     rpc::Progress::Client client = p.getProgress();
-    return job.exclusiveJoin(ReportProgress(client, progress, *ctx_.timer, 0))
+    ProgressFn read = [progress] { return std::make_pair(progress->Done(), uint64_t{0}); };
+    return job.exclusiveJoin(PumpProgress(*ctx_.timer, client, read, "files written or removed"))
         .then([client, progress]() mutable {
           // The final count, before the reply (calls are delivered in order).
           auto req = client.updateRequest();
@@ -565,15 +519,14 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> deleteSnapshot(DeleteSnapshotContext context) override {
-    auto op = Begin("versions.deleteSnapshot");
     auto results = context.getResults();
-    if (Unavailable(op->call, results) || Denied(op->call, results, "snapshot delete"))
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "snapshot delete"))
       return kj::READY_NOW;
     std::string id = context.getParams().getId();
-    std::string subject = conn_->subject;
+    std::string subject = conn_->subject();
     versions::VersionStore* store = store_;
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [store, id, subject]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(store->DeleteSnapshot(id));
           spdlog::info("{}: deleted snapshot {}", subject, id);
@@ -583,12 +536,11 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
   kj::Promise<void> flush(FlushContext context) override {
-    auto op = Begin("versions.flush");
-    if (Unavailable(op->call, context.getResults())) return kj::READY_NOW;
+    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     return Job<Done>(
-        kj::mv(op), context,
+        context,
         [store, recorder]() -> Result<Done> {
           NEXUS_RETURN_IF_ERROR(recorder ? recorder->Flush() : store->Flush());
           return Done{};
@@ -597,42 +549,27 @@ class VersionsImpl final : public rpc::Versions::Server {
   }
 
  private:
-  kj::Own<InFlight> Begin(const char* method) { return kj::heap<InFlight>(conn_, method); }
-
   template <typename Results>
-  bool Unavailable(Call& call, Results results) {
-    if (store_) return false;
-    return call.Fail(results, Status::Error(EAGAIN, "versioning is off in this daemon's profile/config"));
-  }
-
-  template <typename Results>
-  bool Denied(Call& call, Results results, const char* what) {
-    if (conn_->is_admin) return false;
-    return call.Fail(results, Status::Error(EACCES, std::string(what) + " is for admins only; " +
-                                                        conn_->subject + " is not an admin"));
-  }
-
-  template <typename Results>
-  bool BadVersion(Call& call, Results results, uint32_t n) {
+  bool BadVersion(Results results, uint32_t n) {
     if (n > 0) return false;
-    return call.Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
+    return Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
   }
 
   // The target of a history-reading call, after the availability, path and
   // access checks; nullopt (with the error filled) when one failed.
   template <typename Results>
-  std::optional<Target> Readable(Call& call, Results results, const std::string& text) {
-    if (Unavailable(call, results)) return std::nullopt;
+  std::optional<Target> Readable(Results results, const std::string& text) {
+    if (Unavailable(results, Feature::kVersions)) return std::nullopt;
     auto t = ResolveTarget(text);
-    if (call.Fail(results, t.status())) return std::nullopt;
-    if (!conn_->is_admin && call.Fail(results, MayRead(*t))) return std::nullopt;
+    if (Fail(results, t.status())) return std::nullopt;
+    if (!conn_->admin() && Fail(results, MayRead(*t))) return std::nullopt;
     return std::move(t).value();
   }
 
   // The nearest existing ancestor directory of `ns` (which is missing), or
   // the error that stopped the walk.
   Result<PathStat> NearestDir(const std::string& ns) {
-    for (std::string d = ParentOf(ns);; d = ParentOf(d)) {
+    for (std::string d = std::string(PathParent(ns));; d = std::string(PathParent(d))) {
       auto st = files_.Stat(conn_->actor, d, true, false);
       if (st.ok()) {
         if (!st->attr.IsDir()) return Status::Error(ENOTDIR, d + " is not a directory");
@@ -648,14 +585,14 @@ class VersionsImpl final : public rpc::Versions::Server {
     NEXUS_RETURN_IF_ERROR(PolicyAllows(*conn_, Need::kRead, t.ns, false));
     auto st = files_.Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
-      if (CheckAccess(conn_->actor.cred, st->attr, kMayRead).ok()) return Status::Ok();
-      return Status::Error(EACCES, conn_->subject + " may not read " + t.ns);
+      if (CheckAccess(conn_->actor, st->attr, kMayRead).ok()) return Status::Ok();
+      return Status::Error(EACCES, conn_->subject() + " may not read " + t.ns);
     }
     if (st.code() != ENOENT) return st.status();
     auto dir = NearestDir(t.ns);
     if (!dir.ok()) return dir.status();
-    if (CheckAccess(conn_->actor.cred, dir->attr, kMayRead | kMayExec).ok()) return Status::Ok();
-    return Status::Error(EACCES, conn_->subject + " may not read " + dir->path + ", so not the history of " + t.ns);
+    if (CheckAccess(conn_->actor, dir->attr, kMayRead | kMayExec).ok()) return Status::Ok();
+    return Status::Error(EACCES, conn_->subject() + " may not read " + dir->path + ", so not the history of " + t.ns);
   }
 
   // Checked before the store records anything, so a denied write back
@@ -666,55 +603,48 @@ class VersionsImpl final : public rpc::Versions::Server {
     auto st = files_.Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
       if (!st->attr.IsReg()) return Status::Error(EISDIR, t.ns + " is not a regular file");
-      if (CheckAccess(conn_->actor.cred, st->attr, kMayWrite).ok()) return Status::Ok();
-      return Status::Error(EACCES, conn_->subject + " may not write " + t.ns);
+      if (CheckAccess(conn_->actor, st->attr, kMayWrite).ok()) return Status::Ok();
+      return Status::Error(EACCES, conn_->subject() + " may not write " + t.ns);
     }
     if (st.code() != ENOENT) return st.status();
     auto dir = NearestDir(t.ns);
     if (!dir.ok()) return dir.status();
-    if (CheckAccess(conn_->actor.cred, dir->attr, kMayWrite | kMayExec).ok()) return Status::Ok();
-    return Status::Error(EACCES, conn_->subject + " may not create files in " + dir->path);
+    if (CheckAccess(conn_->actor, dir->attr, kMayWrite | kMayExec).ok()) return Status::Ok();
+    return Status::Error(EACCES, conn_->subject() + " may not create files in " + dir->path);
   }
 
   // Who rollback/restore name as the author: the session, with the
   // command and agent/task ids of the local process calling.
   versions::Provenance Who() const {
-    versions::Provenance who;
-    const uid_t uid = conn_->actor.caller.uid;
-    if (conn_->peer.has_credentials && conn_->peer.pid > 0)
-      who = versions::ReadProcessProvenance(conn_->peer.pid, uid);
-    who.subject = conn_->subject;
-    who.uid = uid;
-    who.pid = conn_->peer.pid;
+    Caller caller = conn_->actor;
+    caller.pid = conn_->peer.pid;
+    versions::Provenance who = conn_->peer.has_credentials && caller.pid > 0
+                                   ? versions::ReadProcessProvenance(caller)
+                                   : versions::MakeProvenance(caller, ProcessInfo{});
     if (who.command.empty()) who.command = conn_->peer.transport == "tcp" ? "nexus-remote" : "nexus";
     return who;
-  }
-
-  template <typename T, typename Context, typename Work, typename Fill>
-  kj::Promise<void> Job(kj::Own<InFlight> op, Context context, Work work, Fill fill) {
-    return OffLoopJob<T>(ctx_, kj::mv(op), context, std::move(work), std::move(fill));
   }
 
   // Rollback and restore: flush the recorder, let the store record the
   // content, write it back through PathFiles, reply with the version.
   template <typename Context, typename StoreCall, typename Fill>
-  kj::Promise<void> WriteBackJob(kj::Own<InFlight> op, Context context, Target t, bool create_parents,
+  kj::Promise<void> WriteBackJob(Context context, Target t, bool create_parents,
                                  StoreCall store_call, Fill fill) {
     struct Out {
       versions::Version version;
       bool recorded = false;
     };
     versions::VersionStore* store = store_;
-    versions::Recorder* recorder = ctx_.recorder;
+    versions::Recorder* recorder = deps_.recorder;
     PathFiles* files = &files_;
-    Actor actor = conn_->is_admin ? RootActor(conn_->peer.pid) : conn_->actor;
+    Caller actor = conn_->admin() ? RootCaller(*conn_) : conn_->actor;
     versions::Provenance who = Who();
     return Job<Out>(
-        kj::mv(op), context,
+        context,
         [=]() -> Result<Out> {
           if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
           auto wb = store_call(*store, t, who);
-          if (!wb.ok()) return InNamespace(t, wb.status());
+          if (!wb.ok()) return wb.status();
           WriteOptions o;
           o.truncate = true;
           o.create_parents = create_parents;
@@ -725,14 +655,14 @@ class VersionsImpl final : public rpc::Versions::Server {
                                                      " of " + t.ns + " but could not write it: " +
                                                      written.status().message());
           auto v = store->GetVersion(t.zone, t.path, wb->version);
-          if (!v.ok()) return InNamespace(t, v.status());
+          if (!v.ok()) return v.status();
           return Out{std::move(v).value(), wb->recorded};
         },
         [fill](auto results, Out& out) mutable { fill(results, out.version, out.recorded); });
   }
 
-  ConnPtr conn_;
   ServiceContext& ctx_;
+  const VersionsDeps& deps_;
   PathFiles& files_;
   versions::VersionStore* store_;
 };

@@ -23,6 +23,12 @@ TEST(NsPathTest, ParsesToCanonicalForm) {
   }
 }
 
+TEST(NsPathTest, AnOptionalPathLeftOutIsTheRoot) {
+  EXPECT_TRUE(NsPath::ParseOptional("")->IsRoot());
+  EXPECT_EQ(NsPath::ParseOptional("/a/")->str(), "/a");
+  EXPECT_EQ(NsPath::ParseOptional("a").code(), EINVAL);
+}
+
 TEST(NsPathTest, RefusesWhatIsNotAnAbsoluteCanonicalPath) {
   EXPECT_EQ(NsPath::Parse("").code(), EINVAL);
   EXPECT_EQ(NsPath::Parse("a/b").code(), EINVAL);
@@ -79,6 +85,31 @@ TEST(NsPathTest, IsUnderIsByComponent) {
   EXPECT_TRUE(NsPath().Components().empty());
 }
 
+TEST(NsPathTest, FromRelativeIsStrict) {
+  EXPECT_EQ(NsPath::FromRelative("a/b")->str(), "/a/b");
+  EXPECT_EQ(NsPath::FromRelative("/a/b/")->str(), "/a/b");
+  EXPECT_TRUE(NsPath::FromRelative("")->IsRoot());
+  EXPECT_TRUE(NsPath::FromRelative("/")->IsRoot());
+  EXPECT_EQ(NsPath::FromRelative("a//b").code(), EINVAL);
+  EXPECT_EQ(NsPath::FromRelative("a/./b").code(), EINVAL);
+  EXPECT_EQ(NsPath::FromRelative("a/../b").code(), EINVAL);
+  EXPECT_EQ(NsPath::FromRelative("a/" + std::string(256, 'n')).code(), ENAMETOOLONG);
+}
+
+TEST(NsPathTest, StringHelpersForCanonicalPaths) {
+  EXPECT_EQ(PathParent("/a/b"), "/a");
+  EXPECT_EQ(PathParent("/a"), "/");
+  EXPECT_EQ(PathParent("/"), "/");
+  EXPECT_EQ(PathJoin("/", "a"), "/a");
+  EXPECT_EQ(PathJoin("/a", "b"), "/a/b");
+  EXPECT_TRUE(IsCanonicalPath("/"));
+  EXPECT_TRUE(IsCanonicalPath("/a/b"));
+  EXPECT_FALSE(IsCanonicalPath("/a/"));
+  EXPECT_FALSE(IsCanonicalPath("/a//b"));
+  EXPECT_FALSE(IsCanonicalPath("/a/../b"));
+  EXPECT_FALSE(IsCanonicalPath("a"));
+}
+
 TEST(NsPathTest, ValidateName) {
   EXPECT_TRUE(ValidateName("a.txt").ok());
   EXPECT_TRUE(ValidateName("...").ok());
@@ -104,6 +135,12 @@ TEST(LayoutTest, ZonesOfPaths) {
   EXPECT_EQ(layout::ZoneOf(*NsPath::Parse("/zone")), "root");
   EXPECT_EQ(layout::ZoneOf(*NsPath::Parse("/zone/a.lock/x")), "root");
   EXPECT_EQ(layout::ZoneOf(*NsPath::Parse("/docs")), "root");
+  EXPECT_EQ(layout::ZoneOf(std::string_view("/zone/eng/src")), "eng");
+  EXPECT_EQ(layout::ZoneOf(std::string_view("/zonefoo/a")), "root");
+  EXPECT_EQ(layout::ZoneOf(std::string_view("/zone/-x/a")), "root");
+  EXPECT_TRUE(layout::ValidateZone("root").ok());
+  EXPECT_TRUE(layout::ValidateZone("local").ok());
+  EXPECT_EQ(layout::ValidateZone("a.lock").code(), EINVAL);
   EXPECT_EQ(layout::ZoneRoot("local").str(), "/zone/local");
   EXPECT_EQ(layout::ZoneRoot("root").str(), "/");
   EXPECT_TRUE(layout::IsSystemPath("/.nexus/versions/a"));

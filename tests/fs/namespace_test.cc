@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "fs/native_backend.h"
+#include "fs/path_files.h"
 #include "fs/workspace_backend.h"
 
 #include <filesystem>
@@ -120,6 +121,38 @@ TEST_F(NamespaceTest, HiddenMountIsReachableButNotListed) {
 
 // A workspace forgets unreferenced inode numbers, so resolving a deep path
 // must hold each component until the next one is found.
+// A user folder at a name NexusFS now reserves is moved aside at start,
+// content intact, to the smallest free "<name>.user-<n>".
+TEST_F(NamespaceTest, ReservedTopLevelNamesAreRenamedAside) {
+  PathFiles files(ns_.get());
+  Caller root;
+  ASSERT_TRUE(files.Write(root, "/tools/x", "tool bytes", WriteOptions{.create_parents = true}).ok());
+  ASSERT_TRUE(files.Write(root, "/tools.user-1", "already here", WriteOptions{}).ok());
+  ASSERT_TRUE(files.Write(root, "/agents", "a file, not a folder", WriteOptions{}).ok());
+  ASSERT_TRUE(files.MkDir(root, "/keep/tools", 0755, true).ok());  // not top level
+
+  auto moved = RenameReservedAside(*ns_);
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  ASSERT_EQ(moved->size(), 2u);
+  EXPECT_EQ((*moved)[0].from, "/agents");
+  EXPECT_EQ((*moved)[0].to, "/agents.user-1");
+  EXPECT_EQ((*moved)[1].from, "/tools");
+  EXPECT_EQ((*moved)[1].to, "/tools.user-2");
+
+  EXPECT_EQ(files.Read(root, "/tools.user-2/x", 0, 0, 1 << 20, nullptr).value(), "tool bytes");
+  EXPECT_EQ(files.Read(root, "/tools.user-1", 0, 0, 1 << 20, nullptr).value(), "already here");
+  EXPECT_EQ(files.Read(root, "/agents.user-1", 0, 0, 1 << 20, nullptr).value(), "a file, not a folder");
+  EXPECT_EQ(files.Stat(root, "/tools").code(), ENOENT);
+  EXPECT_EQ(files.Stat(root, "/agents").code(), ENOENT);
+  EXPECT_EQ(files.Stat(root, "/forks").code(), ENOENT);
+  EXPECT_TRUE(files.Stat(root, "/keep/tools").ok());
+
+  // Nothing left to move the second time.
+  auto again = RenameReservedAside(*ns_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+}
+
 TEST(NamespaceResolve, DeepPathInsideWorkspace) {
   TempDir root_dir, ws_dir;
   std::filesystem::create_directories(ws_dir.path() + "/a/b/c");

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/sqlite_db.h"
 #include "tests/fs/test_util.h"
 
 namespace nexus {
@@ -437,6 +438,32 @@ TEST_F(NativeBackendTest, SyncMakesChangesVisibleInDatabase) {
   EXPECT_EQ(sqlite3_column_int(s, 0), 1);
   sqlite3_finalize(s);
   sqlite3_close(db);
+}
+
+// meta.db stores names, symlink targets and xattrs as BLOBs: any bytes
+// (invalid UTF-8, NUL in values) come back exactly after a restart.
+TEST_F(NativeBackendTest, NamesAndXattrsKeepTheirBytesAcrossRestart) {
+  const std::string name = "bad\xff\xc3\x28name";
+  const std::string value("v\0\xfe", 3);
+  Attr a = MustCreate(Root(), name, "x");
+  ASSERT_TRUE(backend_->SetXattr(caller_, a.ino, "user.\xff", value, 0).ok());
+  ASSERT_TRUE(backend_->Sync().ok());
+  Reopen();
+  auto e = backend_->Lookup(caller_, Root(), name);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto got = backend_->GetXattr(e->ino, "user.\xff");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, value);
+  backend_.reset();
+  auto db = SqliteDb::Open(dir_.path() + "/meta.db", {});
+  ASSERT_TRUE(db.ok());
+  Statement s = (*db)->Prepare(
+      "SELECT (SELECT typeof(name) FROM dentries WHERE name = ?1),"
+      " (SELECT typeof(name) || typeof(value) FROM xattrs WHERE value = ?2)");
+  s.BindBlob(1, name).BindBlob(2, value);
+  ASSERT_TRUE(s.Next());
+  EXPECT_EQ(s.Text(0), "blob");
+  EXPECT_EQ(s.Text(1), "blobblob");
 }
 
 TEST_F(NativeBackendTest, ConcurrentCreatesAllPersist) {

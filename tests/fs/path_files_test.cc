@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "base/ns_path.h"
 #include "fs/native_backend.h"
 #include "tests/fs/test_util.h"
 
@@ -27,10 +28,10 @@ class RecordingCache final : public KernelCache {
   std::set<std::pair<Ino, std::string>> entries;
 };
 
-Actor ActorOf(uid_t uid, gid_t gid) {
-  Actor a;
-  a.caller.uid = a.cred.uid = uid;
-  a.caller.gid = a.cred.gid = gid;
+Caller ActorOf(uid_t uid, gid_t gid) {
+  Caller a;
+  a.uid = uid;
+  a.gid = gid;
   return a;
 }
 
@@ -46,7 +47,7 @@ class PathFilesTest : public ::testing::Test {
     files_ = std::make_unique<PathFiles>(ns_.get());
     files_->SetKernelCache(&cache_);
   }
-  Result<std::string> ReadAll(const Actor& a, const std::string& path) {
+  Result<std::string> ReadAll(const Caller& a, const std::string& path) {
     return files_->Read(a, path, 0, 0, 1 << 20, nullptr);
   }
 
@@ -55,16 +56,16 @@ class PathFilesTest : public ::testing::Test {
   std::unique_ptr<Namespace> ns_;
   std::unique_ptr<PathFiles> files_;
   RecordingCache cache_;
-  Actor root_ = ActorOf(0, 0);
-  Actor user_ = ActorOf(1000, 1000);
+  Caller root_ = ActorOf(0, 0);
+  Caller user_ = ActorOf(1000, 1000);
 };
 
-TEST_F(PathFilesTest, NormalizesPaths) {
-  EXPECT_EQ(PathFiles::Normalize("/").value(), "/");
-  EXPECT_EQ(PathFiles::Normalize("//a/./b/../c/").value(), "/a/c");
-  EXPECT_EQ(PathFiles::Normalize("/..").value(), "/");
-  EXPECT_EQ(PathFiles::Normalize("rel").code(), EINVAL);
-  EXPECT_EQ(PathFiles::Normalize("").code(), EINVAL);
+TEST_F(PathFilesTest, RejectsPathsThatAreNotAbsolute) {
+  EXPECT_EQ(files_->Stat(root_, "rel").code(), EINVAL);
+  EXPECT_EQ(files_->Stat(root_, "").code(), EINVAL);
+  EXPECT_EQ(files_->Unlink(root_, "rel").code(), EINVAL);  // not "/ is a directory"
+  EXPECT_EQ(files_->RmDir(root_, "").code(), EINVAL);
+  EXPECT_TRUE(files_->Stat(root_, "//./").value().attr.IsDir());
 }
 
 TEST_F(PathFilesTest, WriteReadStatAndRanges) {
@@ -120,7 +121,8 @@ TEST_F(PathFilesTest, ChangesInvalidateTheKernelCache) {
 
 TEST_F(PathFilesTest, DirectoriesAndErrors) {
   EXPECT_EQ(files_->MkDir(root_, "/a/b/c", 0755, false).code(), ENOENT);
-  ASSERT_TRUE(files_->MkDir(root_, "/a/b/c", 0755, true).ok());
+  Status made = files_->MkDir(root_, "/a/b/c", 0755, true);
+  ASSERT_TRUE(made.ok()) << made.ToString();
   ASSERT_TRUE(files_->MkDir(root_, "/a/b/c", 0755, true).ok());  // -p accepts existing
   EXPECT_EQ(files_->MkDir(root_, "/a/b/c", 0755, false).code(), EEXIST);
   ASSERT_TRUE(files_->Write(root_, "/a/f", "1", WriteOptions{}).ok());
@@ -153,10 +155,10 @@ TEST_F(PathFilesTest, WriteWithParentsCreatesThem) {
 TEST_F(PathFilesTest, FollowsSymlinks) {
   ASSERT_TRUE(files_->MkDir(root_, "/real", 0755, false).ok());
   ASSERT_TRUE(files_->Write(root_, "/real/f", "data", WriteOptions{}).ok());
-  auto l = ns_->Symlink(root_.caller, "real", kRootIno, "link");
+  auto l = ns_->Symlink(root_, "real", kRootIno, "link");
   ASSERT_TRUE(l.ok());
   ns_->Forget(l->ino, 1);
-  auto abs = ns_->Symlink(root_.caller, "/real/f", kRootIno, "flink");
+  auto abs = ns_->Symlink(root_, "/real/f", kRootIno, "flink");
   ASSERT_TRUE(abs.ok());
   ns_->Forget(abs->ino, 1);
   EXPECT_EQ(ReadAll(root_, "/link/f").value(), "data");
@@ -165,10 +167,111 @@ TEST_F(PathFilesTest, FollowsSymlinks) {
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(st->attr.IsLnk());
   EXPECT_EQ(st->symlink_target, "/real/f");
-  auto loop = ns_->Symlink(root_.caller, "/loop", kRootIno, "loop");
+  auto loop = ns_->Symlink(root_, "/loop", kRootIno, "loop");
   ASSERT_TRUE(loop.ok());
   ns_->Forget(loop->ino, 1);
   EXPECT_EQ(ReadAll(root_, "/loop").code(), ELOOP);
+}
+
+// ".." is taken where the walk is, as the kernel takes it: after a symlink
+// it is the parent of where the link led, not the link's own directory.
+class PathFilesDotDotTest : public PathFilesTest {
+ protected:
+  void SetUp() override {
+    PathFilesTest::SetUp();
+    ASSERT_TRUE(files_->MkDir(root_, "/a/b", 0755, true).ok());
+    ASSERT_TRUE(files_->MkDir(root_, "/x/y", 0755, true).ok());
+    ASSERT_TRUE(files_->Write(root_, "/a/file", "in a", WriteOptions{}).ok());
+    ASSERT_TRUE(files_->Write(root_, "/x/file", "in x", WriteOptions{}).ok());
+    ASSERT_TRUE(files_->Write(root_, "/file", "at root", WriteOptions{}).ok());
+  }
+  void Link(const std::string& dir, const std::string& name, const std::string& target) {
+    Attr d = ns_->Resolve(root_, dir).value();
+    auto l = ns_->Symlink(root_, target, d.ino, name);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    ns_->Forget(l->ino, 1);
+  }
+};
+
+TEST_F(PathFilesDotDotTest, DotDotAfterASymlinkIsTheTargetsParent) {
+  Link("/a", "to_y", "/x/y");
+  // Lexically /a/to_y/../file is /a/file; the kernel reads /x/file.
+  EXPECT_EQ(ReadAll(root_, "/a/to_y/../file").value(), "in x");
+  auto st = files_->Stat(root_, "/a/to_y/../file");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->path, "/x/file");
+  // Without a symlink, ".." is the parent it spells.
+  EXPECT_EQ(ReadAll(root_, "/a/b/../file").value(), "in a");
+  // Writes and directory changes walk the same way.
+  ASSERT_TRUE(files_->Write(root_, "/a/to_y/../new", "n", WriteOptions{}).ok());
+  EXPECT_EQ(ReadAll(root_, "/x/new").value(), "n");
+  EXPECT_EQ(files_->Stat(root_, "/a/new").code(), ENOENT);
+  ASSERT_TRUE(files_->MkDir(root_, "/a/to_y/../made", 0755, false).ok());
+  EXPECT_TRUE(files_->Stat(root_, "/x/made").value().attr.IsDir());
+  auto list = files_->List(root_, "/a/to_y/..", false);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ((*list)[0].path, "/x/file");
+}
+
+TEST_F(PathFilesDotDotTest, DotDotThroughASymlinkChain) {
+  Link("/", "l1", "a/l2");       // relative: from /
+  Link("/a", "l2", "../x/l3");  // relative, with its own ".."
+  Link("/x", "l3", "y");
+  // /l1 -> /a/l2 -> /x/l3 -> /x/y; its ".." is /x.
+  EXPECT_EQ(ReadAll(root_, "/l1/../file").value(), "in x");
+  EXPECT_EQ(ReadAll(root_, "/l1/../../file").value(), "at root");
+}
+
+TEST_F(PathFilesDotDotTest, DotDotAboveTheRootStaysAtTheRoot) {
+  EXPECT_EQ(ReadAll(root_, "/../../file").value(), "at root");
+  EXPECT_EQ(ReadAll(root_, "/a/../../../a/file").value(), "in a");
+  Link("/x", "up", "../../..");
+  EXPECT_EQ(ReadAll(root_, "/x/up/file").value(), "at root");
+  EXPECT_EQ(files_->MkDir(root_, "/..", 0755, false).code(), EEXIST);
+  EXPECT_TRUE(files_->MkDir(root_, "/a/..", 0755, true).ok());
+  EXPECT_EQ(files_->RmDir(root_, "/a/b/..").code(), EBUSY);
+  EXPECT_EQ(files_->Unlink(root_, "/a/..").code(), EISDIR);
+  EXPECT_EQ(files_->Rename(root_, "/a/..", "/z").code(), EBUSY);
+  EXPECT_TRUE(files_->Stat(root_, "/a").ok());
+}
+
+TEST_F(PathFilesDotDotTest, DotDotAfterAFileIsNotADirectory) {
+  EXPECT_EQ(ReadAll(root_, "/a/file/../file").code(), ENOTDIR);
+  EXPECT_EQ(ReadAll(root_, "/nope/../file").code(), ENOENT);
+}
+
+TEST_F(PathFilesDotDotTest, SymlinkLoopsStopAtFortyLinks) {
+  Link("/", "ping", "pong");
+  Link("/", "pong", "ping");
+  EXPECT_EQ(ReadAll(root_, "/ping").code(), ELOOP);
+  EXPECT_EQ(files_->Stat(root_, "/ping/x").code(), ELOOP);
+  EXPECT_EQ(files_->Write(root_, "/ping/x", "", WriteOptions{}).code(), ELOOP);
+  // A chain of exactly 40 links resolves; 41 do not.
+  for (int i = 0; i < 41; ++i) Link("/", "c" + std::to_string(i), i == 0 ? "file" : "c" + std::to_string(i - 1));
+  EXPECT_EQ(ReadAll(root_, "/c39").value(), "at root");
+  EXPECT_EQ(ReadAll(root_, "/c40").code(), ELOOP);
+  // lstat of the last link follows nothing.
+  EXPECT_TRUE(files_->Stat(root_, "/ping").value().attr.IsLnk());
+}
+
+TEST_F(PathFilesDotDotTest, NamesAndPathsTooLong) {
+  const std::string long_name(kNameMax + 1, 'n');
+  EXPECT_EQ(files_->Stat(root_, "/" + long_name).code(), ENAMETOOLONG);
+  EXPECT_EQ(files_->Write(root_, "/a/" + long_name, "x", WriteOptions{}).code(), ENAMETOOLONG);
+  EXPECT_EQ(files_->MkDir(root_, "/" + long_name, 0755, true).code(), ENAMETOOLONG);
+  std::string long_path;
+  while (long_path.size() <= kPathMax) long_path += "/a";
+  EXPECT_EQ(files_->Stat(root_, long_path).code(), ENAMETOOLONG);
+  // A name of exactly NAME_MAX bytes is fine.
+  EXPECT_TRUE(files_->Write(root_, "/" + std::string(kNameMax, 'm'), "x", WriteOptions{}).ok());
+}
+
+TEST_F(PathFilesDotDotTest, SearchPermissionOnEveryDirectory) {
+  ASSERT_TRUE(files_->MkDir(root_, "/closed", 0700, false).ok());
+  ASSERT_TRUE(files_->MkDir(root_, "/closed/in", 0755, false).ok());
+  // Through /closed, even only to leave it again by "..".
+  EXPECT_EQ(ReadAll(user_, "/closed/in/../../file").code(), EACCES);
+  EXPECT_EQ(ReadAll(user_, "/a/../file").value(), "at root");
 }
 
 TEST_F(PathFilesTest, PosixPermissionsApplyToOtherUsers) {
@@ -183,8 +286,8 @@ TEST_F(PathFilesTest, PosixPermissionsApplyToOtherUsers) {
   EXPECT_EQ(files_->Write(user_, "/mine.txt", "x", WriteOptions{}).code(), EACCES);
   EXPECT_EQ(files_->Unlink(user_, "/public.txt").code(), EACCES);
   // In a directory the user owns, everything works and files are theirs.
-  Actor no_umask = root_;
-  no_umask.caller.umask = 0;
+  Caller no_umask = root_;
+  no_umask.umask = 0;
   ASSERT_TRUE(files_->MkDir(no_umask, "/home", 0777, false).ok());
   ASSERT_TRUE(files_->Write(user_, "/home/mine.txt", "x", WriteOptions{}).ok());
   auto st = files_->Stat(user_, "/home/mine.txt");

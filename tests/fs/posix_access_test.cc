@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace nexus {
 namespace {
 
@@ -11,6 +13,25 @@ Attr File(mode_t mode, uid_t uid, gid_t gid) {
   a.uid = uid;
   a.gid = gid;
   return a;
+}
+
+struct Credentials {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;  // supplementary
+};
+
+// A caller as the socket builds one: uid and gid on the call, the
+// supplementary groups on its principal. `who` must outlive the caller.
+Caller CallerOf(const Credentials& cred, Principal& who) {
+  who.uid = cred.uid;
+  who.gid = cred.gid;
+  who.groups = cred.groups;
+  Caller c;
+  c.uid = cred.uid;
+  c.gid = cred.gid;
+  c.principal = &who;
+  return c;
 }
 
 struct AccessCase {
@@ -27,7 +48,17 @@ class CheckAccessTest : public ::testing::TestWithParam<AccessCase> {};
 
 TEST_P(CheckAccessTest, FollowsPosix) {
   const auto& c = GetParam();
-  EXPECT_EQ(CheckAccess(c.cred, File(c.mode, c.owner, c.group), c.mask).code(), c.want);
+  Principal who;
+  EXPECT_EQ(CheckAccess(CallerOf(c.cred, who), File(c.mode, c.owner, c.group), c.mask).code(),
+            c.want);
+}
+
+TEST(CheckAccess, WithoutPrincipalOnlyThePrimaryGroupCounts) {
+  Caller c;
+  c.uid = 2000;
+  c.gid = 50;
+  EXPECT_TRUE(CheckAccess(c, File(0640, 1000, 50), kMayRead).ok());
+  EXPECT_EQ(CheckAccess(c, File(0640, 1000, 7), kMayRead).code(), EACCES);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -50,10 +81,11 @@ TEST(CheckDeleteFromDir, StickyDirectory) {
   Attr dir = File(01777, 0, 0);
   dir.mode = S_IFDIR | 01777;
   Attr mine = File(0644, 1000, 1000), theirs = File(0644, 2000, 2000);
-  Credentials me{1000, 1000, {}};
+  Principal p, root_p;
+  Caller me = CallerOf({1000, 1000, {}}, p), root = CallerOf({0, 0, {}}, root_p);
   EXPECT_TRUE(CheckDeleteFromDir(me, dir, mine).ok());
   EXPECT_EQ(CheckDeleteFromDir(me, dir, theirs).code(), EPERM);
-  EXPECT_TRUE(CheckDeleteFromDir({0, 0, {}}, dir, theirs).ok());
+  EXPECT_TRUE(CheckDeleteFromDir(root, dir, theirs).ok());
   dir.mode = S_IFDIR | 0755;
   EXPECT_EQ(CheckDeleteFromDir(me, dir, mine).code(), EACCES);
 }

@@ -502,6 +502,17 @@ TEST_P(DirectorTest, ResultFileNamesAreChecked) {
   EXPECT_EQ(director_->GetResult(t.id).code(), ENOENT);
 }
 
+// The one zone-name rule: a task's zone becomes a path under /zone on the
+// node, so "../x" must never get that far.
+TEST_P(DirectorTest, TaskZonesFollowTheZoneNameRule) {
+  for (const char* bad : {"../etc", "a/b", "root", ".hidden", "x.lock"}) {
+    TaskSpec spec{"t", "true", bad, TrustTier::kTrusted, 3, false};
+    EXPECT_EQ(director_->Create(spec, full_key_).code(), EINVAL) << bad;
+  }
+  TaskSpec spec{"t", "true", "local", TrustTier::kTrusted, 3, false};
+  EXPECT_TRUE(director_->Create(spec, full_key_).ok());
+}
+
 // ---- entitlements ----
 
 TEST_P(DirectorTest, KeyScopesAndHourlyQuota) {

@@ -10,6 +10,7 @@
 #include "fs/native_backend.h"
 #include "perms/audit.h"
 #include "perms/identity.h"
+#include "perms/principals.h"
 #include "perms/rebac_policy.h"
 #include "tests/perms/rebac_test_util.h"
 
@@ -40,7 +41,10 @@ class EnforcementTest : public ::testing::Test {
     ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
     ASSERT_TRUE(ids_->Bind(kAlice, "agent:alice").ok());
     ASSERT_TRUE(ids_->Bind(kBob, "user:bob").ok());
-    policy_ = std::make_unique<RebacPolicy>(engine_.get(), ids_.get(), audit_.get(), "user:admin");
+    principals_ = std::make_unique<PrincipalTable>(PrincipalTable::Options{std::nullopt, "user:admin"},
+                                                   ids_.get());
+    policy_ = std::make_unique<RebacPolicy>(engine_.get(), principals_.get(), audit_.get(),
+                                            "user:admin");
     // The tree, made by root before the policy is in force.
     Dir("/zone");
     Dir("/zone/eng");
@@ -120,6 +124,7 @@ class EnforcementTest : public ::testing::Test {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<RebacEngine> engine_;
   std::unique_ptr<IdentityMap> ids_;
+  std::unique_ptr<PrincipalTable> principals_;
   std::unique_ptr<RebacPolicy> policy_;
 };
 
@@ -225,10 +230,10 @@ TEST_F(EnforcementTest, NestedGroupsGrantThroughEveryLevel) {
   EXPECT_EQ(CreateCode(alice, "/zone/eng/src", "alice2.c"), ENOENT);
 }
 
-TEST_F(EnforcementTest, ASubjectOnTheCallerOverridesItsUid) {
+TEST_F(EnforcementTest, APrincipalOnTheCallerOverridesItsUid) {
   Grant({"agent:alice#viewer@folder:/zone/eng"});
   Caller container_root = As(0);  // uid 0 inside a sandbox mounted for alice
-  container_root.subject = policy_->Intern("agent:alice");
+  container_root.principal = principals_->ForSubjectMount("agent:alice").value();
   EXPECT_EQ(Code(container_root, "/zone/eng/src/main.c"), 0);
   EXPECT_EQ(Code(container_root, "/top.txt"), ENOENT);
   EXPECT_EQ(CreateCode(container_root, "/zone/eng", "x"), EACCES);
@@ -239,6 +244,23 @@ TEST_F(EnforcementTest, PublicPathsAreSeenByEveryUser) {
   EXPECT_EQ(Code(As(kNobody), "/top.txt"), 0);
   EXPECT_EQ(Code(As(kBob), "/top.txt"), 0);
   EXPECT_EQ(Code(As(kAlice), "/top.txt"), ENOENT);  // user:* is users, not agents
+}
+
+TEST_F(EnforcementTest, AResolvedPrincipalDecidesAndIsAudited) {
+  // The uid on the call is root's, the principal is bob's: bob's grants
+  // decide and bob is the subject of the denial.
+  Grant({"user:bob#viewer@folder:/zone/eng"});
+  Caller c = As(0);
+  c.principal = principals_->ForUid(kBob, kBob);
+  EXPECT_EQ(Code(c, "/zone/eng/src/main.c"), 0);
+  EXPECT_EQ(Code(c, "/top.txt"), ENOENT);
+  ASSERT_TRUE(audit_->Flush().ok());
+  AuditFilter f;
+  f.subject = "user:bob";
+  auto records = audit_->List(f).value();
+  EXPECT_TRUE(std::any_of(records.begin(), records.end(), [](const AuditRecord& r) {
+    return r.operation == "lookup" && r.object == "/top.txt" && !r.allowed;
+  }));
 }
 
 TEST_F(EnforcementTest, DenialsAreAudited) {

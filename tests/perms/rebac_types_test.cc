@@ -46,7 +46,12 @@ INSTANTIATE_TEST_SUITE_P(
                       TupleCase{"group:eng#viewer@file:/a", EINVAL},      // group needs #relation
                       TupleCase{"user:alice#member#viewer@file:/a", EINVAL},
                       TupleCase{"user:alice#viewer@user:bob", EINVAL},    // users are not objects
-                      TupleCase{"group:a/b#member#viewer@file:/a", EINVAL}),
+                      TupleCase{"group:a/b#member#viewer@file:/a", EINVAL},
+                      // One zone-name rule (base/layout.h), for zone objects and subjects.
+                      TupleCase{"user:bob#member@zone:a.lock", EINVAL},
+                      TupleCase{"user:bob#member@zone:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", EINVAL},
+                      TupleCase{"zone:-x#member#viewer@file:/a", EINVAL},
+                      TupleCase{"user:bob#member@zone:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", 0}),
     [](const auto& info) { return "Case" + std::to_string(info.index); });
 
 TEST(Access, ParsesPermissionsAndRelations) {
@@ -82,11 +87,11 @@ TEST(Paths, ParentsAndZones) {
   EXPECT_EQ(ParentPath("/a/b/c"), "/a/b");
   EXPECT_EQ(ParentPath("/a"), "/");
   EXPECT_EQ(ParentPath("/"), std::nullopt);
-  EXPECT_EQ(ZoneOfPath("/zone/eng/src/x.cc"), "eng");
-  EXPECT_EQ(ZoneOfPath("/zone/eng"), "eng");
-  EXPECT_EQ(ZoneOfPath("/zone"), "root");
-  EXPECT_EQ(ZoneOfPath("/zonefoo/a"), "root");
-  EXPECT_EQ(ZoneOfPath("/home/a"), "root");
+  EXPECT_EQ(layout::ZoneOf("/zone/eng/src/x.cc"), "eng");
+  EXPECT_EQ(layout::ZoneOf("/zone/eng"), "eng");
+  EXPECT_EQ(layout::ZoneOf("/zone"), "root");
+  EXPECT_EQ(layout::ZoneOf("/zonefoo/a"), "root");
+  EXPECT_EQ(layout::ZoneOf("/home/a"), "root");
   EXPECT_EQ(PathOf(ObjectType::kTool, "grep"), "/tools/grep");
   EXPECT_EQ(PathOf(ObjectType::kFile, "/a"), "/a");
   EXPECT_EQ(PathOf(ObjectType::kGroup, "eng"), std::nullopt);

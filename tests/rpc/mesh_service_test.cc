@@ -24,7 +24,7 @@ class MeshServiceTest : public ServiceRig {
     director_ = mesh::Director::Open(store_.get(), &DefaultClock(), d).value();
     office_ = std::make_unique<MeshOffice>(director_.get());
     office_->SetAddress("127.0.0.1:7400");
-    ctx_.mesh = office_.get();
+    ctx_.mesh.office = office_.get();
     jobs_ = std::make_unique<BackgroundJobs>(2);
     ctx_.jobs = jobs_.get();
     StartServer(/*tls=*/false);
@@ -297,7 +297,7 @@ TEST_F(MeshServiceTest, KeysWithoutSubmissionOrPastTheirQuotaAreRefused) {
 
 TEST_F(MeshServiceTest, WithoutADirectorTheMeshIsUnavailable) {
   server_.reset();
-  ctx_.mesh = nullptr;
+  ctx_.mesh.office = nullptr;
   SocketServer::Options so;
   so.unix_path = dir_.path() + "/s2.sock";
   server_ = SocketServer::Start(&ctx_, so).value();

@@ -65,9 +65,9 @@ class PermissionsServiceTest : public ServiceRig {
       IdentityOptions io;
       io.admin_subject = ctx_.admin_subject;
       ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
-      ctx_.rebac = rebac_.get();
+      ctx_.rebac.engine = rebac_.get();
       ctx_.identities = ids_.get();
-      ctx_.audit = audit_.get();
+      ctx_.rebac.audit = audit_.get();
       ctx_.mounts = &mounts_;
     }
     StartServer(/*tls=*/true);
@@ -148,9 +148,9 @@ class PermissionsServiceTest : public ServiceRig {
     return r.ok() ? r->getRevision() : 0;
   }
 
-  Actor Root() {
-    Actor a;
-    a.caller.umask = 022;
+  Caller Root() {
+    Caller a;
+    a.umask = 022;
     return a;
   }
 

@@ -17,6 +17,7 @@
 
 #include "base/file_util.h"
 #include "fs/native_backend.h"
+#include "perms/principals.h"
 #include "tests/fs/test_util.h"
 #include "rpc/client.h"
 #include "rpc/errors.h"
@@ -61,7 +62,7 @@ class ServiceRig : public ::testing::Test {
     ctx_.keys = keys_.get();
     ctx_.locks = &locks_;
     ctx_.metrics = metrics_.get();
-    ctx_.operator_uid = ::getuid();
+    UsePrincipals(nullptr);
   }
 
   // Serves ctx_ on dir/s.sock and, with `tls`, on an ephemeral TCP port
@@ -102,7 +103,15 @@ class ServiceRig : public ::testing::Test {
     return NexusClient::Connect(o);
   }
 
+  // Sessions resolve through a table with this test's uid as the operator
+  // and `identities` (may be null) as the uid bindings.
+  void UsePrincipals(const IdentityMap* identities) {
+    principals_ = std::make_unique<PrincipalTable>(PrincipalTable::Options{::getuid()}, identities);
+    ctx_.principals = principals_.get();
+  }
+
   testing::TempDir dir_;
+  std::unique_ptr<PrincipalTable> principals_;
   std::unique_ptr<NativeBackend> backend_;
   std::unique_ptr<Namespace> ns_;
   std::unique_ptr<PathFiles> files_;

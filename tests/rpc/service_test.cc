@@ -163,26 +163,86 @@ TEST_F(ServiceTest, CallsInFlightPerConnectionAreLimited) {
   take.setPath("/busy");
   take.setTtlSeconds(30);
   ASSERT_FALSE((*holder)->Wait(take.send())->hasError());
-  // 70 waiting acquires on one connection: the limit is 64 in flight.
+  // 70 waiting acquires on one connection: the limit is 64 in flight. The
+  // 6 refused come back as the typed error the schema promises.
   auto locks = (*c)->session().locksRequest().send().getLocks();
-  std::vector<kj::Promise<bool>> calls;
+  std::vector<kj::Promise<int>> calls;
   for (int i = 0; i < 70; ++i) {
     auto req = locks.acquireRequest();
     req.setPath("/busy");
     req.setWaitSeconds(0.5);
-    calls.push_back(req.send().then([](auto&&) { return true; },
-                                    [](kj::Exception&& e) {
-                                      EXPECT_NE(std::string(e.getDescription().cStr())
-                                                    .find("too many calls in flight"),
-                                                std::string::npos);
-                                      return false;
-                                    }));
+    calls.push_back(req.send().then(
+        [](auto&& r) {
+          if (!r.hasError()) return 0;
+          auto e = r.getError();
+          if (e.getCode() != rpc::Error::Code::RESOURCE_EXHAUSTED) return 2;  // e.g. timedOut
+          EXPECT_NE(std::string(e.getMessage().cStr()).find("too many calls in flight"),
+                    std::string::npos);
+          EXPECT_EQ(ErrorCodeFor(e.getErrno()), rpc::Error::Code::RESOURCE_EXHAUSTED);
+          return 1;
+        },
+        [](kj::Exception&& e) -> int {
+          ADD_FAILURE() << "broken call: " << e.getDescription().cStr();
+          return 3;
+        }));
   }
+  // A method whose reply has no `error` can only be refused by breaking it.
+  bool list_broken = false;
+  auto list = locks.listRequest().send().then(
+      [](auto&&) {}, [&](kj::Exception&& e) {
+        list_broken = std::string(e.getDescription().cStr()).find("too many calls in flight") !=
+                      std::string::npos;
+      });
   int refused = 0;
-  for (auto& p : calls) refused += !p.wait((*c)->wait_scope());
+  for (auto& p : calls) refused += p.wait((*c)->wait_scope()) == 1;
+  list.wait((*c)->wait_scope());
   EXPECT_EQ(refused, 6);
+  EXPECT_TRUE(list_broken);
+  EXPECT_GE(metrics_->Find("locks.acquire")->errors.load(), 6u);
   // The connection is still good.
   EXPECT_TRUE((*c)->Wait((*c)->session().statusRequest().send()).ok());
+}
+
+// A daemon without a feature answers its calls with the one `unavailable`
+// error, naming the feature.
+class FeatureOffTest : public ServiceRig {
+ protected:
+  void SetUp() override {
+    InitContext();
+    ctx_.locks = nullptr;
+    StartServer(/*tls=*/false);
+  }
+};
+
+TEST_F(FeatureOffTest, LocksOffIsUnavailableNamingTheFeature) {
+  auto c = Unix();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto locks = (*c)->session().locksRequest().send().getLocks();
+  auto req = locks.acquireRequest();
+  req.setPath("/a");
+  auto r = (*c)->Wait(req.send());
+  ASSERT_EQ(CodeOf(r), Code::UNAVAILABLE);
+  EXPECT_EQ(MessageOf(r).rfind("locks — ", 0), 0u) << MessageOf(r);
+  Status st = ReplyStatus(r);
+  EXPECT_TRUE(IsUnavailable(st));
+  // Every optional part says the same.
+  auto s = (*c)->session().searchRequest().send().getSearch().globRequest();
+  s.setPattern("*");
+  auto sr = (*c)->Wait(s.send());
+  ASSERT_EQ(CodeOf(sr), Code::UNAVAILABLE);
+  EXPECT_EQ(MessageOf(sr).rfind("search — ", 0), 0u) << MessageOf(sr);
+  auto v = (*c)->session().versionsRequest().send().getVersions().flushRequest();
+  auto vr = (*c)->Wait(v.send());
+  ASSERT_EQ(CodeOf(vr), Code::UNAVAILABLE);
+  EXPECT_EQ(MessageOf(vr).rfind("versions — ", 0), 0u) << MessageOf(vr);
+  auto p = (*c)->session().permissionsRequest().send().getPermissions().infoRequest();
+  auto pr = (*c)->Wait(p.send());
+  ASSERT_EQ(CodeOf(pr), Code::UNAVAILABLE);
+  EXPECT_EQ(MessageOf(pr).rfind("rebac — ", 0), 0u) << MessageOf(pr);
+  auto m = (*c)->session().meshRequest().send().getMesh().nodesRequest();
+  auto mr = (*c)->Wait(m.send());
+  ASSERT_EQ(CodeOf(mr), Code::UNAVAILABLE);
+  EXPECT_EQ(MessageOf(mr).rfind("mesh — ", 0), 0u) << MessageOf(mr);
 }
 
 // Raw bytes on the socket: the connection is dropped, the server lives on.
@@ -215,6 +275,16 @@ TEST_F(ServiceTest, MissingDaemonIsAClearErrorNotAHang) {
   auto c = NexusClient::Connect(o);
   EXPECT_EQ(c.code(), EAGAIN);
   EXPECT_NE(c.status().message().find("nobody-here.sock"), std::string::npos);
+}
+
+TEST(ErrorsTest, UnavailableIsOneCodeNamingTheFeature) {
+  Status st = Unavailable("search", "not enabled in this daemon");
+  EXPECT_EQ(st.message(), "search — not enabled in this daemon");
+  EXPECT_TRUE(IsUnavailable(st));
+  EXPECT_EQ(ErrorCodeFor(st.code()), rpc::Error::Code::UNAVAILABLE);
+  EXPECT_FALSE(IsUnavailable(Status::Error(EACCES, "no")));
+  EXPECT_FALSE(IsUnavailable(Status::Ok()));
+  EXPECT_EQ(ErrorCodeFor(TooManyCalls().code()), rpc::Error::Code::RESOURCE_EXHAUSTED);
 }
 
 TEST(ErrorsTest, RoundTripsCodes) {

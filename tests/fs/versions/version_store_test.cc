@@ -419,7 +419,7 @@ TEST(ProvenanceTest, ReadsCommandAndNexusVariablesFromProc) {
   std::ofstream(pid_dir + "/comm") << "python3\n";
   const std::string env = "PATH=/bin\0NEXUS_AGENT_ID=alice\0NEXUS_TASK_ID=task-9\0X=1\0"s;
   std::ofstream(pid_dir + "/environ", std::ios::binary) << env;
-  Provenance p = ReadProcessProvenance(77, 1000, proc.path());
+  Provenance p = ReadProcessProvenance(Caller{1000, 1000, 77}, proc.path());
   EXPECT_EQ(p.subject, "user:uid-1000");
   EXPECT_EQ(p.uid, 1000u);
   EXPECT_EQ(p.pid, 77);
@@ -427,10 +427,10 @@ TEST(ProvenanceTest, ReadsCommandAndNexusVariablesFromProc) {
   EXPECT_EQ(p.agent_id, "alice");
   EXPECT_EQ(p.task_id, "task-9");
 
-  Provenance gone = ReadProcessProvenance(78, 5, proc.path());
+  Provenance gone = ReadProcessProvenance(Caller{5, 5, 78}, proc.path());
   EXPECT_EQ(gone.subject, "user:uid-5");
   EXPECT_TRUE(gone.command.empty());
-  Provenance self = ReadProcessProvenance(::getpid(), ::getuid());
+  Provenance self = ReadProcessProvenance(Caller{::getuid(), ::getgid(), ::getpid()});
   EXPECT_FALSE(self.command.empty());
 }
 
@@ -440,7 +440,25 @@ TEST(ProvenanceTest, EnvironBeyondTheLimitIsIgnored) {
   std::filesystem::create_directory(pid_dir);
   const std::string env = "A=" + std::string(kMaxEnvironBytes, 'a') + "\0NEXUS_AGENT_ID=late\0"s;
   std::ofstream(pid_dir + "/environ", std::ios::binary) << env;
-  EXPECT_TRUE(ReadProcessProvenance(5, 0, proc.path()).agent_id.empty());
+  EXPECT_TRUE(ReadProcessProvenance(Caller{0, 0, 5}, proc.path()).agent_id.empty());
+}
+
+TEST(ProvenanceTest, NamesThePrincipalTheCheckUsed) {
+  // uid 1001 bound to agent:alice, or root acting as user:admin: the
+  // version names the principal's subject, not the uid's default.
+  Principal alice;
+  alice.subject = "agent:alice";
+  Caller c{1001, 1001, 42};
+  c.principal = &alice;
+  Provenance p = MakeProvenance(c, ProcessInfo{});
+  EXPECT_EQ(p.subject, "agent:alice");
+  EXPECT_EQ(p.uid, 1001u);
+  EXPECT_EQ(p.pid, 42);
+  Principal admin;
+  admin.subject = "user:admin";
+  Caller root{0, 0, 43};
+  root.principal = &admin;
+  EXPECT_EQ(MakeProvenance(root, ProcessInfo{}).subject, "user:admin");
 }
 
 }  // namespace
