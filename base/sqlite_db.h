@@ -32,7 +32,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -40,7 +39,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
+#include "base/thread_annotations.h"
 
 namespace nexus {
 
@@ -214,9 +215,10 @@ class Transaction {
 
 // Runs `f` (returning Status or Result) in a write transaction: committed
 // when f succeeds, rolled back otherwise. Returns f's result, or the
-// failure of BEGIN or COMMIT.
+// failure of BEGIN or COMMIT. Not analysed: f may require a lock its
+// caller holds (annotated REQUIRES(mu)), which this template cannot name.
 template <typename F>
-auto InTransaction(SqliteDb& db, F&& f) -> decltype(f()) {
+NO_THREAD_SAFETY_ANALYSIS auto InTransaction(SqliteDb& db, F&& f) -> decltype(f()) {
   auto txn = Transaction::Begin(db);
   if (!txn.ok()) return txn.status();
   auto result = f();
@@ -256,7 +258,7 @@ class ConnectionPool {
 
   Result<Lease> Borrow() {
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       if (!idle_.empty()) {
         std::unique_ptr<T> item = std::move(idle_.back());
         idle_.pop_back();
@@ -269,19 +271,19 @@ class ConnectionPool {
   }
 
   size_t idle() const {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return idle_.size();
   }
 
  private:
   void Return(std::unique_ptr<T> item) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     idle_.push_back(std::move(item));
   }
 
   const Factory make_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<T>> idle_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<T>> idle_ GUARDED_BY(mu_);
 };
 
 }  // namespace nexus

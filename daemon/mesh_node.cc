@@ -88,7 +88,7 @@ MeshNodeAgent::~MeshNodeAgent() {
   Membership m;
   bool joined;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;  // no more heartbeats or claims
     m = m_;
     joined = joined_;
@@ -105,11 +105,11 @@ MeshNodeAgent::~MeshNodeAgent() {
     if (!st.ok()) spdlog::warn("mesh: could not tell the director {} this node leaves: {}", m.director, st.ToString());
   }
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (mesh::TaskRunner* r : runners_) r->Cancel();
   }
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     workers.swap(workers_);
   }
   for (auto& w : workers) w.thread.join();
@@ -144,7 +144,7 @@ Status MeshNodeAgent::Load() {
   }
   if (m.director.empty() || m.node_id.empty() || m.credential.empty())
     return Status::Error(EINVAL, StatePath() + " is incomplete; remove it to join again");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   m_ = m;
   joined_ = true;
   spdlog::info("mesh: node {} of {} ({})", m.node_id, m.director, m.fingerprint);
@@ -180,7 +180,7 @@ MeshMemberInfo MeshNodeAgent::InfoLocked() const {
 }
 
 MeshMemberInfo MeshNodeAgent::Current() {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return InfoLocked();
 }
 
@@ -188,7 +188,7 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
                                            const std::string& ca_file, const std::string& name,
                                            int64_t capacity) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (joined_)
       return Status::Error(EEXIST, "already node " + m_.node_id + " of " + m_.director +
                                        " (remove " + StatePath() + " to join elsewhere)");
@@ -207,7 +207,7 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
   Membership m{director, ca_file, r->getCredential().getNodeId(),
                r->getCredential().getCredential(), r->getCredential().getFingerprint(), name};
   NEXUS_RETURN_IF_ERROR(Save(m));
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   m_ = m;
   joined_ = true;
   ++generation_;
@@ -219,7 +219,7 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
 Result<MeshMemberInfo> MeshNodeAgent::RotateCredential() {
   Membership m;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (!joined_) return Status::Error(ENOSYS, "this daemon has not joined a mesh");
     m = m_;
   }
@@ -236,7 +236,7 @@ Result<MeshMemberInfo> MeshNodeAgent::RotateCredential() {
   m.credential = r->getCredential().getCredential();
   m.fingerprint = r->getCredential().getFingerprint();
   NEXUS_RETURN_IF_ERROR(Save(m));
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   m_ = m;
   ++generation_;
   cv_.notify_all();
@@ -253,15 +253,15 @@ void MeshNodeAgent::Loop() {
     node.reset();  // the capability before its connection
     client.reset();
   };
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   while (!stop_) {
     if (!joined_) {
-      cv_.wait(lk, [&] { return stop_ || joined_; });
+      lk.Wait(cv_, [&]() REQUIRES(mu_) { return stop_ || joined_; });
       continue;
     }
     Membership m = m_;
     const uint64_t generation = generation_;
-    lk.unlock();
+    lk.Unlock();
     if (generation != connected_generation) disconnect();
     Status st;
     if (!node) {
@@ -297,7 +297,7 @@ void MeshNodeAgent::Loop() {
         auto c = client->Wait(node->claimRequest().send());
         st = ReplyStatus(c);
         if (st.ok()) {
-          std::lock_guard wl(mu_);
+          MutexLock wl(mu_);
           for (auto it = workers_.begin(); it != workers_.end();) {  // reap finished ones
             if (it->done->load()) {
               it->thread.join();
@@ -324,10 +324,10 @@ void MeshNodeAgent::Loop() {
       spdlog::warn("mesh: node {} cannot reach its director {}: {}", m.node_id, m.director,
                    st.ToString());
     last_error = st.ok() ? "" : st.ToString();
-    lk.lock();
-    cv_.wait_for(lk, config_.heartbeat, [&] { return stop_ || generation_ != generation; });
+    lk.Lock();
+    lk.WaitFor(cv_, config_.heartbeat, [&]() REQUIRES(mu_) { return stop_ || generation_ != generation; });
   }
-  lk.unlock();
+  lk.Unlock();
   disconnect();
 }
 
@@ -350,7 +350,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
   auto lease_until = Clock::now() + ttl;
   Link link(this, m);
   auto stopping = [&] {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return stop_;
   };
   // Retries `call` on fresh connections until the director answers it,
@@ -365,8 +365,8 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
         return st;
       }
       spdlog::info("mesh: task {}: {} failed, retrying: {}", id, what, st.ToString());
-      std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(500), [&] { return stop_; });
+      MutexLock lk(mu_);
+      lk.WaitFor(cv_, std::chrono::milliseconds(500), [&]() REQUIRES(mu_) { return stop_; });
     }
   };
   auto fail = [&](const std::string& reason) {
@@ -397,7 +397,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
   ro.interval = config_.lease_interval;
   mesh::TaskRunner runner(ro, {command, zone_dir, allow_network, {}});
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (stop_) return fail("cancelled on node " + m.node_id + " (shutting down)");
     runners_.push_back(&runner);
   }
@@ -424,8 +424,8 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
         return;
       }
       if (Final(es) || Clock::now() >= lease_until || stopping()) break;
-      std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stop_; });
+      MutexLock lk(mu_);
+      lk.WaitFor(cv_, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) { return stop_; });
     }
     if (Final(es) || Clock::now() >= lease_until) {
       spdlog::warn("mesh: task {}: the lease is lost ({}); stopping it", id, es.ToString());
@@ -436,7 +436,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
     }
   });
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     std::erase(runners_, &runner);
   }
   if (lease_lost) return;  // a fail with a lost lease would only be refused

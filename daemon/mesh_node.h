@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "mesh/task_runner.h"
 #include "rpc/client.h"
 #include "rpc/server/service.h"
@@ -71,24 +72,24 @@ class MeshNodeAgent final : public MeshMembership {
   class Link;
   Result<std::unique_ptr<NexusClient>> Dial(const std::string& director,
                                             const std::string& ca_file) const;
-  MeshMemberInfo InfoLocked() const;
-  void Loop();
+  MeshMemberInfo InfoLocked() const REQUIRES(mu_);
+  void Loop() EXCLUDES(mu_);
   void RunTask(Membership m, std::string id, std::string token, std::string command,
                std::string zone, bool allow_network, std::shared_ptr<std::atomic<bool>> done);
 
   const MeshNodeConfig config_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                 // guarded by mu_
-  bool joined_ = false;               // guarded by mu_
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool joined_ GUARDED_BY(mu_) = false;
   uint64_t generation_ = 0;           // bumped when the membership changes; mu_
-  Membership m_;                      // guarded by mu_
+  Membership m_ GUARDED_BY(mu_);
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<Worker> workers_;       // guarded by mu_; finished ones reaped by Loop
-  std::vector<mesh::TaskRunner*> runners_;  // running sandboxes; guarded by mu_
+  std::vector<Worker> workers_ GUARDED_BY(mu_);       // finished ones reaped by Loop
+  std::vector<mesh::TaskRunner*> runners_ GUARDED_BY(mu_);  // running sandboxes
   std::atomic<int> running_{0};
   std::thread loop_;
 };

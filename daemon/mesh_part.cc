@@ -32,7 +32,7 @@ Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options,
 
 MeshPart::~MeshPart() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -48,9 +48,9 @@ void MeshPart::Fill(ServiceContext& ctx) {
 }
 
 void MeshPart::Housekeeping() {
-  std::unique_lock lk(mu_);
-  while (!cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stop_; })) {
-    lk.unlock();
+  MutexLock lk(mu_);
+  while (!lk.WaitFor(cv_, std::chrono::seconds(1), [this]() REQUIRES(mu_) { return stop_; })) {
+    lk.Unlock();
     director_->Tick(mesh::MeshNow(DefaultClock()));
     // Every second, also with no node ready: the round only visits pending
     // tasks, and records why each one waits ("no eligible node: 2
@@ -62,7 +62,7 @@ void MeshPart::Housekeeping() {
     } else {
       spdlog::warn("mesh: scheduling failed: {}", placed.status().ToString());
     }
-    lk.lock();
+    lk.Lock();
   }
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "base/mutex.h"
 #include "daemon/options.h"
 #include "mesh/clock.h"
 #include "mesh/director.h"
@@ -43,9 +44,9 @@ class MeshPart {
   std::unique_ptr<mesh::SqliteStore> store_;
   std::unique_ptr<mesh::Director> director_;
   std::unique_ptr<MeshOffice> office_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread housekeeping_;
 };
 

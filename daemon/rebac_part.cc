@@ -22,7 +22,7 @@ SubjectMountTable::SubjectMountTable(Namespace* ns, RebacPolicy* policy,
 SubjectMountTable::~SubjectMountTable() {
   std::vector<std::unique_ptr<Mount>> all;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     all.swap(mounts_);
     stop_ = true;
   }
@@ -45,14 +45,14 @@ void SubjectMountTable::Revalidate(Mount& m) {
 
 void SubjectMountTable::OnAccessChanged() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (auto& m : mounts_) Revalidate(*m);
   }
   expiry_cv_.notify_all();
 }
 
 void SubjectMountTable::ExpiryLoop() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   while (!stop_) {
     const UnixNanos now = DefaultClock().Now();
     UnixNanos next = kNever;
@@ -62,15 +62,15 @@ void SubjectMountTable::ExpiryLoop() {
       next = std::min(next, m->valid_until);
     }
     if (next == kNever) {
-      expiry_cv_.wait(lk);
+      lk.Wait(expiry_cv_);
     } else {
-      expiry_cv_.wait_for(lk, std::chrono::nanoseconds(std::max<UnixNanos>(next - now, 0)));
+      lk.WaitFor(expiry_cv_, std::chrono::nanoseconds(std::max<UnixNanos>(next - now, 0)));
     }
   }
 }
 
 void SubjectMountTable::SetMainMount(KernelCache* main) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   main_ = main;
 }
 
@@ -100,9 +100,9 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
     return Status::Error(EINVAL, "the mount point " + *mnt + " is inside the NexusFS mount " +
                                      main_mnt);
 
-  std::lock_guard add(add_mu_);
+  MutexLock add(add_mu_);
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (const auto& m : mounts_)
       if (m->info.mountpoint == *mnt)
         return Status::Error(EBUSY, *mnt + " is already mounted as " + m->info.subject);
@@ -166,7 +166,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
                m->info.cache_names ? " (names cached)" : "");
   SubjectMountInfo info = m->info;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     mounts_.push_back(std::move(m));
   }
   expiry_cv_.notify_all();
@@ -174,7 +174,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
 }
 
 std::vector<SubjectMountInfo> SubjectMountTable::List() {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::vector<SubjectMountInfo> out;
   for (const auto& m : mounts_) out.push_back(m->info);
   return out;
@@ -184,10 +184,10 @@ Status SubjectMountTable::Remove(const std::string& mountpoint) {
   auto mnt_path = NsPath::Parse(mountpoint);
   if (!mnt_path.ok()) return mnt_path.status();
   const std::string* mnt = &mnt_path->str();
-  std::lock_guard add(add_mu_);
+  MutexLock add(add_mu_);
   std::unique_ptr<Mount> gone;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto it = std::find_if(mounts_.begin(), mounts_.end(),
                            [&](const auto& m) { return m->info.mountpoint == *mnt; });
     if (it == mounts_.end()) return Status::Error(ENOENT, "no per-subject mount at " + *mnt);
@@ -199,11 +199,11 @@ Status SubjectMountTable::Remove(const std::string& mountpoint) {
 }
 
 void SubjectMountTable::OnChange(const ChangeEvent& e) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   if (mounts_.empty()) return;  // one mount: the kernel saw the change itself
   // The mount a change came through saw it happen: only the others drop
   // what their kernels hold.
-  auto each = [&](auto&& fn) {
+  auto each = [&](auto&& fn) REQUIRES(mu_) {
     if (main_ && e.caller.mount != main_ctx_->id) fn(*main_, *main_ctx_);
     for (const auto& m : mounts_)
       if (e.caller.mount != m->ctx->id) fn(*m->fuse, *m->ctx);
@@ -248,7 +248,7 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   RebacOptions ro;
   ro.audit = part->audit_.get();
   ro.on_change = [link = part->link_] {
-    std::lock_guard lk(link->mu);
+    MutexLock lk(link->mu);
     if (link->table) link->table->OnAccessChanged();
   };
   ro.root_owner = o.admin_subject;
@@ -286,18 +286,18 @@ void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned t
   mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), principals_.get(), main,
                                                 threads);
   {
-    std::lock_guard lk(link_->mu);
+    MutexLock lk(link_->mu);
     link_->table = mounts_.get();
   }
   bus->Subscribe([link = link_](const ChangeEvent& e) {
-    std::lock_guard lk(link->mu);
+    MutexLock lk(link->mu);
     if (link->table) link->table->OnChange(e);
   });
 }
 
 void RebacPart::StopMounts() {
   {
-    std::lock_guard lk(link_->mu);
+    MutexLock lk(link_->mu);
     link_->table = nullptr;
   }
   mounts_.reset();

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/change_events.h"
 #include "fs/fuse_ops.h"
 #include "fs/fuse_session.h"
@@ -83,22 +84,22 @@ class SubjectMountTable final : public SubjectMounts {
     UnixNanos valid_until = kNever;   // the subject's first grant expiry
   };
   static void Stop(Mount& m);
-  // Requires mu_: revalidation for `m` now, and its next expiry.
-  void Revalidate(Mount& m);
-  void ExpiryLoop();
+  // Revalidation for `m` now, and its next expiry.
+  void Revalidate(Mount& m) REQUIRES(mu_);
+  void ExpiryLoop() EXCLUDES(mu_);
 
   Namespace* const ns_;
   RebacPolicy* const policy_;
   PrincipalTable* const principals_;
   FuseContext* const main_ctx_;
   const unsigned threads_;
-  std::mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
-  std::mutex mu_;
-  KernelCache* main_ = nullptr;                 // guarded by mu_
-  std::vector<std::unique_ptr<Mount>> mounts_;  // guarded by mu_
-  uint32_t next_id_ = static_cast<uint32_t>(MountId::kMain) + 1;  // guarded by add_mu_
+  Mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
+  Mutex mu_;
+  KernelCache* main_ GUARDED_BY(mu_) = nullptr;
+  std::vector<std::unique_ptr<Mount>> mounts_ GUARDED_BY(mu_);
+  uint32_t next_id_ GUARDED_BY(add_mu_) = static_cast<uint32_t>(MountId::kMain) + 1;
   std::condition_variable expiry_cv_;           // mounts or expiries changed
-  bool stop_ = false;                           // guarded by mu_
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread expiry_;
 };
 
@@ -137,8 +138,8 @@ class RebacPart {
   // engine's change hook reach the table: through this link, cleared
   // before the table goes, so a late event finds no table, not a freed one.
   struct MountsLink {
-    std::mutex mu;  // held while calling into the table; before its mu_
-    SubjectMountTable* table = nullptr;  // guarded by mu
+    Mutex mu;  // held while calling into the table; before its mu_
+    SubjectMountTable* table GUARDED_BY(mu) = nullptr;
   };
   std::shared_ptr<MountsLink> link_ = std::make_shared<MountsLink>();
 };

@@ -63,15 +63,15 @@ void WriteModelFile(const std::string& path, const std::string& model) {
 // What the bus subscriber reaches; outlives the part (the bus keeps the
 // subscriber), so the part detaches it on destruction.
 struct Feed {
-  std::mutex mu;
-  search::Indexer* indexer = nullptr;  // guarded by mu; null once detached
+  Mutex mu;
+  search::Indexer* indexer GUARDED_BY(mu) = nullptr;  // null once detached
 };
 
 void Deliver(Feed& feed, const ChangeEvent& e) {
   using Kind = ChangeEvent::Kind;
   if (e.path.empty()) return;
   const bool from_history = layout::IsSystemPath(e.path);
-  std::lock_guard lk(feed.mu);
+  MutexLock lk(feed.mu);
   if (feed.indexer == nullptr) return;
   switch (e.kind) {
     case Kind::kContentClosed:
@@ -101,7 +101,7 @@ class SearchPartImpl final : public SearchPart {
  public:
   ~SearchPartImpl() override {
     {
-      std::lock_guard lk(feed_->mu);
+      MutexLock lk(feed_->mu);
       feed_->indexer = nullptr;
     }
     if (catch_up_.joinable()) catch_up_.join();
@@ -122,7 +122,10 @@ class SearchPartImpl final : public SearchPart {
     return "ready";
   }
 
-  Status Open(const DaemonOptions& o, const std::string& data_dir, Namespace* ns, ChangeBus* bus) {
+  // Sets feed_->indexer before the bus subscription shares the feed, so
+  // without feed_->mu.
+  Status Open(const DaemonOptions& o, const std::string& data_dir, Namespace* ns, ChangeBus* bus)
+      NO_THREAD_SAFETY_ANALYSIS {
     auto provider = MakeProvider(o);
     if (!provider.ok()) return provider.status();
     embedder_ = std::move(provider).value();

@@ -50,7 +50,7 @@ ChangeBus::ChangeBus() : thread_([this] { Run(); }) {}
 
 ChangeBus::~ChangeBus() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -58,7 +58,7 @@ ChangeBus::~ChangeBus() {
 }
 
 void ChangeBus::Subscribe(Subscriber s) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   subscribers_.push_back(std::move(s));
   has_subscribers_ = true;
 }
@@ -68,7 +68,7 @@ void ChangeBus::Publish(ChangeEvent event) {
   if (event.caller.pid != 0 && !event.process) event.process = processes_.Get(event.caller.pid);
   bool was_empty;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     was_empty = queue_.empty();
     queue_.push_back(std::move(event));
     ++published_;
@@ -77,24 +77,24 @@ void ChangeBus::Publish(ChangeEvent event) {
 }
 
 void ChangeBus::Drain() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   const uint64_t target = published_;
-  drained_cv_.wait(lk, [&] { return delivered_ >= target; });
+  lk.Wait(drained_cv_, [&]() REQUIRES(mu_) { return delivered_ >= target; });
 }
 
 void ChangeBus::Run() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    lk.Wait(cv_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (queue_.empty() && stop_) return;
-    if (!stop_) cv_.wait_for(lk, kBatchWindow, [&] { return stop_; });  // gather a batch
+    if (!stop_) lk.WaitFor(cv_, kBatchWindow, [&]() REQUIRES(mu_) { return stop_; });  // gather a batch
     std::deque<ChangeEvent> batch;
     batch.swap(queue_);
     auto subscribers = subscribers_;
-    lk.unlock();
+    lk.Unlock();
     for (const auto& ev : batch)
       for (const auto& s : subscribers) s(ev);
-    lk.lock();
+    lk.Lock();
     delivered_ += batch.size();
     drained_cv_.notify_all();
   }

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/process_info.h"
 #include "fs/types.h"
 
@@ -99,17 +100,17 @@ class ChangeBus final : public ChangeSink {
   void Drain();
 
  private:
-  void Run();
-  std::mutex mu_;
+  void Run() EXCLUDES(mu_);
+  Mutex mu_;
   std::condition_variable cv_;
   std::condition_variable drained_cv_;
-  std::deque<ChangeEvent> queue_;  // guarded by mu_
-  std::vector<Subscriber> subscribers_;  // guarded by mu_
+  std::deque<ChangeEvent> queue_ GUARDED_BY(mu_);
+  std::vector<Subscriber> subscribers_ GUARDED_BY(mu_);
   ProcessInfoCache processes_;
   std::atomic<bool> has_subscribers_{false};
-  uint64_t published_ = 0;  // guarded by mu_
-  uint64_t delivered_ = 0;  // guarded by mu_
-  bool stop_ = false;       // guarded by mu_
+  uint64_t published_ GUARDED_BY(mu_) = 0;
+  uint64_t delivered_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

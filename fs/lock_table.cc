@@ -20,7 +20,7 @@ void LockTable::DropExpired(int64_t now_ns) {
 Result<LockInfo> LockTable::Acquire(const std::string& path, const std::string& holder,
                                     int64_t ttl_ns, int64_t now_ns) {
   if (ttl_ns <= 0) return Status::Error(EINVAL, "lock TTL must be positive");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropExpired(now_ns);
   auto [it, inserted] = locks_.try_emplace(path);
   if (!inserted) {
@@ -37,7 +37,7 @@ Result<LockInfo> LockTable::Acquire(const std::string& path, const std::string& 
 
 Status LockTable::Release(const std::string& path, const std::string& holder, bool force,
                           int64_t now_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropExpired(now_ns);
   auto it = locks_.find(path);
   if (it == locks_.end()) return Status::Error(ENOENT, path + " is not locked");
@@ -49,7 +49,7 @@ Status LockTable::Release(const std::string& path, const std::string& holder, bo
 }
 
 Result<LockInfo> LockTable::Info(const std::string& path, int64_t now_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropExpired(now_ns);
   auto it = locks_.find(path);
   if (it == locks_.end()) return Status::Error(ENOENT, path + " is not locked");
@@ -57,7 +57,7 @@ Result<LockInfo> LockTable::Info(const std::string& path, int64_t now_ns) {
 }
 
 std::vector<LockInfo> LockTable::List(int64_t now_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropExpired(now_ns);
   std::vector<LockInfo> out;
   out.reserve(locks_.size());
@@ -66,7 +66,7 @@ std::vector<LockInfo> LockTable::List(int64_t now_ns) {
 }
 
 size_t LockTable::size(int64_t now_ns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropExpired(now_ns);
   return locks_.size();
 }

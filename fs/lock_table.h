@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace nexus {
@@ -43,11 +44,11 @@ class LockTable {
   size_t size(int64_t now_ns);
 
  private:
-  void DropExpired(int64_t now_ns);  // requires mu_
+  void DropExpired(int64_t now_ns) REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::map<std::string, LockInfo> locks_;  // guarded by mu_
-  int64_t next_expiry_ns_ = INT64_MAX;     // guarded by mu_: earliest expiry in locks_
+  Mutex mu_;
+  std::map<std::string, LockInfo> locks_ GUARDED_BY(mu_);
+  int64_t next_expiry_ns_ GUARDED_BY(mu_) = INT64_MAX;     // earliest expiry in locks_
 };
 
 }  // namespace nexus

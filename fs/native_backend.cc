@@ -58,7 +58,7 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
   std::unique_ptr<NativeBackend> b(new NativeBackend(o, std::move(store).value(), data_fd));
   bool unclean = false;
   {
-    std::lock_guard lk(b->mu_);
+    MutexLock lk(b->mu_);
     Status st = b->LoadTree(&unclean);
     if (!st.ok()) return st;
     if (!b->nodes_.count(1)) {
@@ -90,14 +90,14 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
 
 NativeBackend::~NativeBackend() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
   }
   commit_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
   bool clean;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     clean = commit_error_.ok() && dirty_inodes_.empty() && dirty_dentries_.empty() &&
             dirty_xattrs_.empty();
   }
@@ -189,7 +189,7 @@ Status NativeBackend::Reconcile() {
       if (de->d_name[0] == '.') continue;
       char* end = nullptr;
       Ino local = std::strtoull(de->d_name, &end, 10);
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       auto it = nodes_.find(local);
       bool pending_free =
           std::find(freed_data_.begin(), freed_data_.end(), local) != freed_data_.end();
@@ -323,7 +323,7 @@ std::string NativeBackend::PathOf(const Node& node) const {
 
 std::string NativeBackend::PathOf(Ino ino) const {
   if (BackendOf(ino) != id_) return {};
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return PathOfLocal(LocalOf(ino));
 }
 
@@ -354,7 +354,7 @@ void NativeBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino in
                             const std::string& name, Ino new_parent,
                             const std::string& new_name, bool by_rename) {
   PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
-                  [this](Ino i) { return PathOfLocal(LocalOf(i)); });
+                  [this](Ino i) REQUIRES(mu_) { return PathOfLocal(LocalOf(i)); });
 }
 
 Result<NativeBackend::Node*> NativeBackend::NewNode(const Caller& caller, Node* parent,
@@ -431,7 +431,7 @@ void NativeBackend::MaybeFree(Node* n) {
 // ---- operations ----
 
 Result<Attr> NativeBackend::Lookup(const Caller&, Ino parent, const std::string& name) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
   Node* n = nullptr;
@@ -449,7 +449,7 @@ Result<Attr> NativeBackend::Lookup(const Caller&, Ino parent, const std::string&
 }
 
 void NativeBackend::Forget(Ino ino, uint64_t nlookup) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n || LocalOf(ino) == 1) return;
   n->lookups -= std::min(n->lookups, nlookup);
@@ -457,7 +457,7 @@ void NativeBackend::Forget(Ino ino, uint64_t nlookup) {
 }
 
 Result<Attr> NativeBackend::GetAttr(Ino ino) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   return Stat(*n);
@@ -465,7 +465,7 @@ Result<Attr> NativeBackend::GetAttr(Ino ino) {
 
 Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& r,
                                     FileHandle* fh) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   timespec now = NowTimespec();
@@ -505,7 +505,7 @@ Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttr
 }
 
 Result<std::string> NativeBackend::ReadLink(Ino ino) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   if (!n->attr.IsLnk()) return Status::Error(EINVAL, "not a symbolic link");
@@ -519,7 +519,7 @@ Result<Attr> NativeBackend::MkNod(const Caller& caller, Ino parent, const std::s
     case 0: mode |= S_IFREG; break;
     default: return Status::Error(EINVAL, "unsupported file type for mknod");
   }
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
   auto n = NewNode(caller, *dir, name, mode);
@@ -531,7 +531,7 @@ Result<Attr> NativeBackend::MkNod(const Caller& caller, Ino parent, const std::s
 
 Result<Attr> NativeBackend::MkDir(const Caller& caller, Ino parent, const std::string& name,
                                   mode_t mode) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
   auto n = NewNode(caller, *dir, name, S_IFDIR | (mode & 07777));
@@ -544,7 +544,7 @@ Result<Attr> NativeBackend::Symlink(const Caller& caller, const std::string& tar
                                     const std::string& name) {
   if (target.empty()) return Status::Error(ENOENT, "empty symlink target");
   if (target.size() > kSymlinkMax) return Status::Error(ENAMETOOLONG, "symlink target too long");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
   auto n = NewNode(caller, *dir, name, S_IFLNK | 0777);
@@ -557,7 +557,7 @@ Result<Attr> NativeBackend::Symlink(const Caller& caller, const std::string& tar
 
 Result<Attr> NativeBackend::Link(const Caller& caller, Ino ino, Ino new_parent,
                                  const std::string& new_name) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   if (n->attr.IsDir()) return Status::Error(EPERM, "hard link to a directory");
@@ -577,7 +577,7 @@ Result<Attr> NativeBackend::Link(const Caller& caller, Ino ino, Ino new_parent,
 }
 
 Status NativeBackend::Unlink(const Caller& caller, Ino parent, const std::string& name) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
   auto child = FindChild(*dir, name);
@@ -591,7 +591,7 @@ Status NativeBackend::Unlink(const Caller& caller, Ino parent, const std::string
 }
 
 Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string& name) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
   auto child = FindChild(*dir, name);
@@ -612,7 +612,7 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
   if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
     return Status::Error(EINVAL, "RENAME_NOREPLACE with RENAME_EXCHANGE");
   if (new_name.size() > kNameMax) return Status::Error(ENAMETOOLONG, "name too long");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto od = FindDir(parent);
   if (!od.ok()) return od.status();
   auto nd = FindDir(new_parent);
@@ -704,7 +704,7 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
 Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, Ino ino,
                                                        int flags) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     Node* n = Find(ino);
     if (!n) return Enoent(ino);
     if (n->attr.IsDir()) return Status::Error(EISDIR, "is a directory");
@@ -716,7 +716,7 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
   int fd = OpenBacking(LocalOf(ino), O_RDWR | O_CREAT);
   Status st = fd < 0 ? Status::FromErrno("open backing file") : Status::Ok();
   if (st.ok() && (flags & O_TRUNC) && ::ftruncate(fd, 0) != 0) st = Status::FromErrno("truncate");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!st.ok()) {
     if (fd >= 0) ::close(fd);
@@ -745,7 +745,7 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
                                                const std::string& name, mode_t mode, int flags) {
   Ino local;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto dir = FindDir(parent);
     if (!dir.ok()) return dir.status();
     auto it = (*dir)->children.find(name);
@@ -768,13 +768,13 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
   }
   // Create the backing file first, outside the lock, under a fresh number.
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     local = next_ino_++;
     next_ino_dirty_ = true;
   }
   int fd = OpenBacking(local, O_RDWR | O_CREAT | O_TRUNC);
   if (fd < 0) return Status::FromErrno("create backing file");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(parent);
   Status st = dir.status();
   Node* n = nullptr;
@@ -804,7 +804,7 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
 }
 
 void NativeBackend::OnWrite(FileHandle& fh, uint64_t offset, uint64_t len) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(fh.ino);
   if (!n) return;
   n->attr.size = std::max(n->attr.size, offset + len);
@@ -817,7 +817,7 @@ Status NativeBackend::Fsync(FileHandle& fh, bool datasync) {
   if ((datasync ? ::fdatasync(fh.fd) : ::fsync(fh.fd)) != 0) return Status::FromErrno("fsync");
   NEXUS_RETURN_IF_ERROR(WaitCommitted(true));
   if (fh.written) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     Publish(ChangeEvent::Kind::kContentSynced, fh.opener, fh.ino, 0, {});
   }
   return Status::Ok();
@@ -825,7 +825,7 @@ Status NativeBackend::Fsync(FileHandle& fh, bool datasync) {
 
 Status NativeBackend::Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) {
   if (::fallocate(fh.fd, mode, offset, length) != 0) return Status::FromErrno("fallocate");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(fh.ino);
   if (!n) return Enoent(fh.ino);
   if (!(mode & FALLOC_FL_KEEP_SIZE))
@@ -838,7 +838,7 @@ Status NativeBackend::Fallocate(FileHandle& fh, int mode, off_t offset, off_t le
 
 void NativeBackend::Release(std::unique_ptr<FileHandle> fh) {
   ::close(fh->fd);
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(fh->ino);
   if (!n) return;
   if (fh->written) n->content_dirty = true;
@@ -851,7 +851,7 @@ void NativeBackend::Release(std::unique_ptr<FileHandle> fh) {
 }
 
 Result<std::vector<DirEntry>> NativeBackend::ReadDir(const Caller&, Ino ino) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto dir = FindDir(ino);
   if (!dir.ok()) return dir.status();
   std::vector<DirEntry> out;
@@ -868,7 +868,7 @@ Status NativeBackend::FsyncDir(Ino) { return WaitCommitted(true); }
 Result<struct statvfs> NativeBackend::StatFs() {
   struct statvfs sv;
   if (::fstatvfs(data_fd_, &sv) != 0) return Status::FromErrno("statvfs");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   sv.f_namemax = kNameMax;
   sv.f_files = std::max<fsfilcnt_t>(sv.f_files, nodes_.size());
   sv.f_ffree = sv.f_files - std::min<fsfilcnt_t>(sv.f_files, nodes_.size());
@@ -882,7 +882,7 @@ Status NativeBackend::SetXattr(const Caller& caller, Ino ino, const std::string&
     return Status::Error(EOPNOTSUPP, "system.* attributes are not supported");
   if (name.empty() || name.size() > XATTR_NAME_MAX) return Status::Error(ERANGE, "bad name");
   if (value.size() > kXattrValueMax) return Status::Error(E2BIG, "value too large");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   auto it = n->xattrs.find(name);
@@ -899,7 +899,7 @@ Status NativeBackend::SetXattr(const Caller& caller, Ino ino, const std::string&
 }
 
 Result<std::string> NativeBackend::GetXattr(Ino ino, const std::string& name) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   auto it = n->xattrs.find(name);
@@ -908,7 +908,7 @@ Result<std::string> NativeBackend::GetXattr(Ino ino, const std::string& name) {
 }
 
 Result<std::vector<std::string>> NativeBackend::ListXattr(Ino ino) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   std::vector<std::string> names;
@@ -917,7 +917,7 @@ Result<std::vector<std::string>> NativeBackend::ListXattr(Ino ino) {
 }
 
 Status NativeBackend::RemoveXattr(const Caller& caller, Ino ino, const std::string& name) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   if (!n->xattrs.erase(name)) return Status::Error(ENODATA, "no such attribute");
@@ -929,7 +929,7 @@ Status NativeBackend::RemoveXattr(const Caller& caller, Ino ino, const std::stri
 }
 
 uint64_t NativeBackend::InodeCount() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return nodes_.size();
 }
 
@@ -938,17 +938,17 @@ uint64_t NativeBackend::InodeCount() const {
 Status NativeBackend::Sync() { return WaitCommitted(true); }
 
 Status NativeBackend::WaitCommitted(bool durable) {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   const uint64_t target = change_seq_;
   if (durable) {
     if (durable_seq_ >= target) return Status::Ok();
     durable_wanted_ = std::max(durable_wanted_, target);
     commit_cv_.notify_one();
-    committed_cv_.wait(lk, [&] { return durable_seq_ >= target || !commit_error_.ok(); });
+    lk.Wait(committed_cv_, [&]() REQUIRES(mu_) { return durable_seq_ >= target || !commit_error_.ok(); });
   } else {
     commit_now_ = true;
     commit_cv_.notify_one();
-    committed_cv_.wait(lk, [&] { return committed_seq_ >= target || !commit_error_.ok(); });
+    lk.Wait(committed_cv_, [&]() REQUIRES(mu_) { return committed_seq_ >= target || !commit_error_.ok(); });
   }
   if (!commit_error_.ok()) return commit_error_;
   return Status::Ok();
@@ -1007,24 +1007,24 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
 }
 
 void NativeBackend::CommitLoop() {
-  std::unique_lock lk(mu_);
-  auto has_work = [&] {
+  MutexLock lk(mu_);
+  auto has_work = [&]() REQUIRES(mu_) {
     return !dirty_inodes_.empty() || !dirty_dentries_.empty() || !dirty_xattrs_.empty() ||
            next_ino_dirty_ || !freed_data_.empty() || durable_wanted_ > durable_seq_;
   };
   for (;;) {
-    commit_cv_.wait(lk, [&] { return stop_ || has_work(); });
+    lk.Wait(commit_cv_, [&]() REQUIRES(mu_) { return stop_ || has_work(); });
     if (!stop_ && !commit_now_ && durable_wanted_ <= durable_seq_) {
       // Group window: let a burst of changes share one transaction.
-      commit_cv_.wait_for(lk, std::chrono::milliseconds(commit_interval_ms_),
-                          [&] { return stop_ || commit_now_ || durable_wanted_ > durable_seq_; });
+      lk.WaitFor(commit_cv_, std::chrono::milliseconds(commit_interval_ms_),
+                          [&]() REQUIRES(mu_) { return stop_ || commit_now_ || durable_wanted_ > durable_seq_; });
     }
     const bool durable = stop_ || durable_wanted_ > durable_seq_;
     commit_now_ = false;
     const uint64_t seq = change_seq_;
     std::vector<Ino> freed;
     MetaBatch batch = TakeBatch(&freed);
-    lk.unlock();
+    lk.Unlock();
     Status st = Status::Ok();
     if (!batch.empty() || durable) st = store_->Commit(batch, durable);
     if (st.ok()) {
@@ -1034,7 +1034,7 @@ void NativeBackend::CommitLoop() {
         ::unlinkat(data_fd_, rel, 0);
       }
     }
-    lk.lock();
+    lk.Lock();
     if (st.ok()) {
       commit_error_ = Status::Ok();
       committed_seq_ = std::max(committed_seq_, seq);
@@ -1053,7 +1053,7 @@ void NativeBackend::CommitLoop() {
     }
     committed_cv_.notify_all();
     if (stop_ && (!has_work() || !st.ok())) return;
-    if (!st.ok()) commit_cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stop_; });
+    if (!st.ok()) lk.WaitFor(commit_cv_, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) { return stop_; });
   }
 }
 

@@ -33,6 +33,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/backend.h"
 #include "fs/change_events.h"
 #include "fs/meta_store.h"
@@ -121,41 +122,42 @@ class NativeBackend final : public Backend {
   };
 
   NativeBackend(const Options& options, std::unique_ptr<MetaStore> store, int data_fd);
-  Status LoadTree(bool* unclean);
-  Status Reconcile();
+  // Run by Open before the backend is shared, so without mu_.
+  Status LoadTree(bool* unclean) NO_THREAD_SAFETY_ANALYSIS;
+  Status Reconcile() NO_THREAD_SAFETY_ANALYSIS;
 
   // Helpers below require mu_ held.
-  Node* Find(Ino fuse_ino);
-  Result<Node*> FindDir(Ino fuse_ino);
-  Result<Node*> FindChild(Node* dir, const std::string& name);  // ENOENT if absent
+  Node* Find(Ino fuse_ino) REQUIRES(mu_);
+  Result<Node*> FindDir(Ino fuse_ino) REQUIRES(mu_);
+  Result<Node*> FindChild(Node* dir, const std::string& name) REQUIRES(mu_);  // ENOENT if absent
   // Creates a node named `name` in `parent` with one lookup reference. `local`
   // is a number reserved by the caller, or 0 to allocate one.
   Result<Node*> NewNode(const Caller& caller, Node* parent, const std::string& name, mode_t mode,
-                        Ino local = 0);
-  void LinkName(Node* parent, const std::string& name, Node* child);
-  void UnlinkName(Node* parent, const std::string& name, Node* child, const timespec& now);
-  void MaybeFree(Node* node);
-  void MarkInode(Ino local);
-  void MarkDentry(Ino parent_local, const std::string& name);
-  void MarkXattr(Ino local, const std::string& name);
-  Attr Stat(const Node& node) const;
-  bool IsAncestor(Ino maybe_ancestor_local, Ino local) const;
+                        Ino local = 0) REQUIRES(mu_);
+  void LinkName(Node* parent, const std::string& name, Node* child) REQUIRES(mu_);
+  void UnlinkName(Node* parent, const std::string& name, Node* child, const timespec& now) REQUIRES(mu_);
+  void MaybeFree(Node* node) REQUIRES(mu_);
+  void MarkInode(Ino local) REQUIRES(mu_);
+  void MarkDentry(Ino parent_local, const std::string& name) REQUIRES(mu_);
+  void MarkXattr(Ino local, const std::string& name) REQUIRES(mu_);
+  Attr Stat(const Node& node) const REQUIRES(mu_);
+  bool IsAncestor(Ino maybe_ancestor_local, Ino local) const REQUIRES(mu_);
   // The namespace path of `node` by primary names; "" when it has no name.
-  std::string PathOf(const Node& node) const;
-  std::string PathOfLocal(Ino local) const;
+  std::string PathOf(const Node& node) const REQUIRES(mu_);
+  std::string PathOfLocal(Ino local) const REQUIRES(mu_);
   // After `node`'s primary name went away: adopt another of its names.
-  void FindOtherName(Node* node);
+  void FindOtherName(Node* node) REQUIRES(mu_);
   // Opens the backing file of `local`; with O_CREAT also creates its group
   // directory when needed. Returns -1 with errno set on failure.
   int OpenBacking(Ino local, int flags) const;
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
-               bool by_rename = false);
+               bool by_rename = false) REQUIRES(mu_);
 
   // Committer.
-  void CommitLoop();
-  MetaBatch TakeBatch(std::vector<Ino>* freed_data);
-  Status WaitCommitted(bool durable);
+  void CommitLoop() EXCLUDES(mu_);
+  MetaBatch TakeBatch(std::vector<Ino>* freed_data) REQUIRES(mu_);
+  Status WaitCommitted(bool durable) EXCLUDES(mu_);
 
   const uint16_t id_;
   const std::string data_dir_;
@@ -165,21 +167,21 @@ class NativeBackend final : public Backend {
   std::unique_ptr<MetaStore> store_;
   const int data_fd_;  // DIR/data
 
-  mutable std::mutex mu_;
-  std::unordered_map<Ino, std::unique_ptr<Node>> nodes_;  // by local ino; guarded by mu_
-  Ino next_ino_ = 2;                                       // guarded by mu_
-  bool next_ino_dirty_ = false;                            // guarded by mu_
-  std::unordered_set<Ino> dirty_inodes_;                   // guarded by mu_
-  std::set<std::pair<Ino, std::string>> dirty_dentries_;   // guarded by mu_
-  std::set<std::pair<Ino, std::string>> dirty_xattrs_;     // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<Ino, std::unique_ptr<Node>> nodes_ GUARDED_BY(mu_);  // by local ino
+  Ino next_ino_ GUARDED_BY(mu_) = 2;
+  bool next_ino_dirty_ GUARDED_BY(mu_) = false;
+  std::unordered_set<Ino> dirty_inodes_ GUARDED_BY(mu_);
+  std::set<std::pair<Ino, std::string>> dirty_dentries_ GUARDED_BY(mu_);
+  std::set<std::pair<Ino, std::string>> dirty_xattrs_ GUARDED_BY(mu_);
   std::vector<Ino> freed_data_;  // backing files to delete after the next commit; mu_
-  uint64_t change_seq_ = 0;      // bumped on every change; guarded by mu_
-  uint64_t committed_seq_ = 0;   // all changes <= this are committed; guarded by mu_
-  uint64_t durable_seq_ = 0;     // ... and synced; guarded by mu_
-  uint64_t durable_wanted_ = 0;  // a waiter wants durable_seq_ >= this; guarded by mu_
-  bool commit_now_ = false;      // guarded by mu_
-  bool stop_ = false;            // guarded by mu_
-  Status commit_error_;          // last commit failure; guarded by mu_
+  uint64_t change_seq_ GUARDED_BY(mu_) = 0;      // bumped on every change
+  uint64_t committed_seq_ GUARDED_BY(mu_) = 0;   // all changes <= this are committed
+  uint64_t durable_seq_ GUARDED_BY(mu_) = 0;     // ... and synced
+  uint64_t durable_wanted_ GUARDED_BY(mu_) = 0;  // a waiter wants durable_seq_ >= this
+  bool commit_now_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
+  Status commit_error_ GUARDED_BY(mu_);          // last commit failure
   std::condition_variable commit_cv_;     // wakes the committer
   std::condition_variable committed_cv_;  // wakes waiters
   std::thread committer_;

@@ -474,7 +474,7 @@ Status PathFiles::Rename(const Caller& actor, const std::string& from, const std
 Result<std::string> PathFiles::ContentId(const Attr& attr) {
   const int64_t mtime = ToNanos(attr.mtime);
   {
-    std::lock_guard<std::mutex> lock(ids_mu_);
+    MutexLock lock(ids_mu_);
     auto it = ids_.find(attr.ino);
     if (it != ids_.end() && it->second.mtime_ns == mtime && it->second.size == attr.size)
       return it->second.id;
@@ -500,7 +500,7 @@ Result<std::string> PathFiles::ContentId(const Attr& attr) {
   ns_->Release(std::move(fh).value());
   if (!st.ok()) return st;
   std::string id = hasher.HexDigest();
-  std::lock_guard<std::mutex> lock(ids_mu_);
+  MutexLock lock(ids_mu_);
   if (ids_.size() >= kMaxCachedIds) ids_.clear();
   ids_[attr.ino] = CachedId{mtime, attr.size, id};
   return id;

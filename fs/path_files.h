@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/kernel_cache.h"
 #include "fs/namespace.h"
 #include "fs/posix_access.h"
@@ -130,8 +131,8 @@ class PathFiles {
     uint64_t size;
     std::string id;
   };
-  std::mutex ids_mu_;
-  std::map<Ino, CachedId> ids_;  // guarded by ids_mu_
+  Mutex ids_mu_;
+  std::map<Ino, CachedId> ids_ GUARDED_BY(ids_mu_);
 };
 
 // "blob <size>\0" + content, hashed with SHA-1: git's object id of a blob.

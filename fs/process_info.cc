@@ -52,12 +52,12 @@ ProcessInfo ReadProcessInfo(pid_t pid, const std::string& proc_root) {
 std::shared_ptr<const ProcessInfo> ProcessInfoCache::Get(pid_t pid) {
   const int64_t now = DefaultClock().Now();
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto it = entries_.find(pid);
     if (it != entries_.end() && now < it->second.until_ns) return it->second.info;
   }
   auto info = std::make_shared<const ProcessInfo>(ReadProcessInfo(pid));
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   if (entries_.size() >= max_entries_) entries_.clear();
   entries_[pid] = {info, now + ttl_ns_};
   return info;

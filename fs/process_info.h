@@ -16,6 +16,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/mutex.h"
+
 namespace nexus {
 
 struct ProcessInfo {
@@ -46,8 +48,8 @@ class ProcessInfoCache {
   };
   const int64_t ttl_ns_;
   const size_t max_entries_;
-  std::mutex mu_;
-  std::unordered_map<pid_t, Entry> entries_;  // guarded by mu_
+  Mutex mu_;
+  std::unordered_map<pid_t, Entry> entries_ GUARDED_BY(mu_);
 };
 
 }  // namespace nexus

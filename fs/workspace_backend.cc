@@ -195,7 +195,7 @@ Result<std::unique_ptr<WorkspaceBackend>> WorkspaceBackend::Open(uint16_t backen
 Result<WorkspaceBackend::InodeRef> WorkspaceBackend::Get(Ino ino) const {
   if (BackendOf(ino) != id_)
     return Status::Error(ENOENT, "inode " + std::to_string(ino) + " is not in this workspace");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = inodes_.find(LocalOf(ino));
   if (it == inodes_.end()) return Status::Error(ENOENT, "no inode " + std::to_string(ino));
   return it->second;
@@ -212,7 +212,7 @@ Ino WorkspaceBackend::LocalFor(const HostKey& key) {
 
 void WorkspaceBackend::PruneNumbers() {
   const size_t before = numbers_.size();
-  std::erase_if(numbers_, [&](const auto& kv) { return !inodes_.count(kv.second); });
+  std::erase_if(numbers_, [&](const auto& kv) REQUIRES(mu_) { return !inodes_.count(kv.second); });
   spdlog::debug("workspace {}: forgot {} remembered inode numbers", id_,
                 before - numbers_.size());
 }
@@ -230,7 +230,7 @@ WorkspaceBackend::InodeRef WorkspaceBackend::Register(int path_fd, const struct 
   InodeRef ref;
   bool known;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     const Ino local = LocalFor(key);
     auto [it, inserted] = inodes_.try_emplace(local);
     if (inserted)
@@ -365,7 +365,7 @@ Ino WorkspaceBackend::Identify(const Inode& dir, const std::string& name) {
   struct stat st;
   if (::fstatat(dir.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
   const HostKey key = KeyOf(st);
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return MakeIno(id_, LocalFor(key));
 }
 
@@ -395,7 +395,7 @@ void WorkspaceBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino
 }
 
 size_t WorkspaceBackend::InodeCount() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return inodes_.size();
 }
 
@@ -412,7 +412,7 @@ Result<Attr> WorkspaceBackend::Lookup(const Caller&, Ino parent, const std::stri
 
 void WorkspaceBackend::Forget(Ino ino, uint64_t nlookup) {
   if (BackendOf(ino) != id_ || LocalOf(ino) == 1) return;
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = inodes_.find(LocalOf(ino));
   if (it == inodes_.end()) return;
   Inode& inode = *it->second;
@@ -629,13 +629,13 @@ Result<std::unique_ptr<FileHandle>> WorkspaceBackend::Open(const Caller& caller,
   // devices (which would block or reach hardware) from being opened here.
   NEXUS_RETURN_IF_ERROR(CheckOpenable(inode->type));
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     ++inode->open_count;  // keeps the entry while the host file is opened
   }
   int fd = ::open(ProcFdPath(inode->fd).c_str(), HostOpenFlags(flags));
   if (fd < 0) {
     Status st = HostError("open");
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     --inode->open_count;
     MaybeFree(*inode);
     return st;
@@ -736,7 +736,7 @@ void WorkspaceBackend::Release(std::unique_ptr<FileHandle> fh) {
   if (fh->written) inode.content_dirty = true;
   bool last_close_of_modified = false;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (inode.open_count > 0) --inode.open_count;
     if (inode.open_count == 0) last_close_of_modified = inode.content_dirty.exchange(false);
     MaybeFree(inode);
@@ -789,7 +789,7 @@ Result<std::vector<DirEntry>> WorkspaceBackend::ReadDir(const Caller&, Ino ino) 
   // inside WS shows the covered directory, as readdir does natively).
   std::vector<DirEntry> out;
   out.reserve(raw.size());
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   for (auto& r : raw)
     out.push_back({std::move(r.name), MakeIno(id_, LocalFor({inode.key.dev, r.host_ino})), r.type});
   return out;

@@ -67,6 +67,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/backend.h"
 #include "fs/change_events.h"
 
@@ -206,9 +207,9 @@ class WorkspaceBackend final : public Backend {
                bool by_rename = false);
 
   // mu_ held.
-  Ino LocalFor(const HostKey& key);
-  void MaybeFree(Inode& inode);
-  void PruneNumbers();
+  Ino LocalFor(const HostKey& key) REQUIRES(mu_);
+  void MaybeFree(Inode& inode) REQUIRES(mu_);
+  void PruneNumbers() REQUIRES(mu_);
 
   const uint16_t id_;
   const std::string host_dir_;
@@ -216,10 +217,10 @@ class WorkspaceBackend final : public Backend {
   ChangeSink* const sink_;
   const InodeRef root_;  // pinned; also in inodes_
 
-  mutable std::mutex mu_;
-  std::unordered_map<Ino, InodeRef> inodes_;            // live, by local; guarded by mu_
-  std::unordered_map<HostKey, Ino, HostKeyHash> numbers_;  // local by host; guarded by mu_
-  Ino next_local_ = 2;                                   // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<Ino, InodeRef> inodes_ GUARDED_BY(mu_);            // live, by local
+  std::unordered_map<HostKey, Ino, HostKeyHash> numbers_ GUARDED_BY(mu_);  // local by host
+  Ino next_local_ GUARDED_BY(mu_) = 2;
 };
 
 }  // namespace nexus

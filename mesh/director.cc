@@ -253,7 +253,7 @@ Result<std::unique_ptr<Director>> Director::Open(Store* store, const Clock* cloc
   d->watch_ = store->Watch(std::string(kLeasePrefix), [self](const WatchEvent& ev) {
     if (ev.type != WatchEvent::Type::kDelete) return;
     uint64_t seq = ParseId(std::string_view(ev.kv.key).substr(kLeasePrefix.size()), 't');
-    std::lock_guard lk(self->expired_mu_);
+    MutexLock lk(self->expired_mu_);
     self->expired_.emplace_back(seq, ev.kv.value);
   });
   return d;
@@ -262,7 +262,7 @@ Result<std::unique_ptr<Director>> Director::Open(Store* store, const Clock* cloc
 Director::~Director() { store_->Unwatch(watch_); }
 
 Status Director::Load() {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   const TimePoint now = MeshNow(*clock_);
   for (const KeyValue& kv : store_->Range(kNodePrefix)) {
     uint64_t seq = ParseId(std::string_view(kv.key).substr(kNodePrefix.size()), 'n');
@@ -291,7 +291,7 @@ Status Director::Load() {
         t.lease_expires = *deadline;
       } else {
         // The lease ended while no director watched: handle it at next Tick.
-        std::lock_guard el(expired_mu_);
+        MutexLock el(expired_mu_);
         expired_.emplace_back(seq, t.token_hash);
       }
     }
@@ -387,7 +387,7 @@ Result<Director::Node*> Director::AuthenticateLocked(std::string_view node_id,
 }
 
 Status Director::Authenticate(std::string_view node_id, std::string_view credential) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return const_cast<Director*>(this)->AuthenticateLocked(node_id, credential).status();
 }
 
@@ -405,7 +405,7 @@ Result<NodeCredential> Director::Register(std::string_view registration_key, std
     return Status::Error(ENOKEY, "wrong registration key");
   if (name.empty() || address.empty() || capacity < 0)
     return Status::Error(EINVAL, "a node needs a name, an address and a capacity >= 0");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   if (node_names_.count(name)) return Status::Error(EEXIST, "node name '" + name + "' is taken");
   const TimePoint now = MeshNow(*clock_);
   NodeCredential cred;
@@ -432,7 +432,7 @@ Result<NodeCredential> Director::Register(std::string_view registration_key, std
 }
 
 Result<NodeCredential> Director::RotateCredential(std::string_view node_id) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = FindNode(node_id);
   if (n == nullptr) return NotFound("node", node_id);
   NodeCredential cred;
@@ -449,7 +449,7 @@ Status Director::Heartbeat(std::string_view node_id, std::string_view credential
                            int64_t queue_depth, int64_t free_capacity) {
   if (queue_depth < 0 || free_capacity < 0)
     return Status::Error(EINVAL, "queue depth and free capacity must be >= 0");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto n = AuthenticateLocked(node_id, credential);
   if (!n.ok()) return n.status();
   Node& node = **n;
@@ -461,7 +461,7 @@ Status Director::Heartbeat(std::string_view node_id, std::string_view credential
 }
 
 Status Director::Leave(std::string_view node_id, std::string_view credential) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto n = AuthenticateLocked(node_id, credential);
   if (!n.ok()) return n.status();
   MarkSilent(**n, MeshNow(*clock_));
@@ -470,7 +470,7 @@ Status Director::Leave(std::string_view node_id, std::string_view credential) {
 }
 
 Status Director::SetTrust(std::string_view node_id, TrustTier trust) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = FindNode(node_id);
   if (n == nullptr) return NotFound("node", node_id);
   Node next = *n;
@@ -483,7 +483,7 @@ Status Director::Revoke(std::string_view node_id) { return Admin(node_id, kAdmin
 Status Director::Admit(std::string_view node_id) { return Admin(node_id, kAdminReady); }
 
 Status Director::Admin(std::string_view node_id, int admin) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Node* n = FindNode(node_id);
   if (n == nullptr) return NotFound("node", node_id);
   Node next = *n;
@@ -512,14 +512,14 @@ Status Director::Admin(std::string_view node_id, int admin) {
 }
 
 Result<NodeInfo> Director::GetNode(std::string_view node_id) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   const Node* n = FindNode(node_id);
   if (n == nullptr) return NotFound("node", node_id);
   return InfoOf(*n, MeshNow(*clock_));
 }
 
 std::vector<NodeInfo> Director::ListNodes() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   const TimePoint now = MeshNow(*clock_);
   std::vector<NodeInfo> out;
   out.reserve(nodes_.size());
@@ -668,7 +668,7 @@ Result<ScheduleSummary> Director::ScheduleLocked(const std::vector<uint64_t>& se
   std::vector<TaskChange> changes;
   std::vector<std::string> tokens;
   std::vector<Node*> picked;
-  auto flush = [&]() -> Status {
+  auto flush = [&]() REQUIRES(mu_) -> Status {
     auto rev = changes.empty() ? Result<int64_t>(0) : CommitTasks(std::move(ops), changes);
     for (Node* n : picked) n->provisional = 0;
     if (rev.ok())
@@ -731,7 +731,7 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
   if (spec.name.empty() || spec.command.empty() || spec.zone.empty() || spec.max_attempts < 1)
     return Status::Error(EINVAL, "a task needs a name, a command, a zone and max attempts >= 1");
   NEXUS_RETURN_IF_ERROR(layout::ValidateZoneName(spec.zone));
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   const TimePoint now = MeshNow(*clock_);
   NEXUS_RETURN_IF_ERROR(CheckQuota(submitter, now));
   Task next;
@@ -755,7 +755,7 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
 }
 
 Result<TaskInfo> Director::Schedule(std::string_view task_id) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Task* t = FindTask(task_id);
   if (t == nullptr) return NotFound("task", task_id);
   if (t->state != TaskState::kPending)
@@ -767,14 +767,14 @@ Result<TaskInfo> Director::Schedule(std::string_view task_id) {
 }
 
 Result<ScheduleSummary> Director::ScheduleAll() {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::vector<uint64_t> seqs(pending_.begin(), pending_.end());
   return ScheduleLocked(seqs, MeshNow(*clock_));
 }
 
 Result<TaskInfo> Director::UpdateLeased(std::string_view task_id, std::string_view token,
                                         const LeasedChange& change) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto leased = Leased(task_id, token);
   if (!leased.ok()) return leased.status();
   Task* t = *leased;
@@ -798,7 +798,7 @@ Status Director::Start(std::string_view task_id, std::string_view token) {
 
 Status Director::Progress(std::string_view task_id, std::string_view token, std::string progress,
                           std::string checkpoint_ref) {
-  return UpdateLeased(task_id, token, [&](Task& next, TimePoint, std::vector<Op>&) {
+  return UpdateLeased(task_id, token, [&](Task& next, TimePoint, std::vector<Op>&) REQUIRES(mu_) {
            next.progress = std::move(progress);
            if (!checkpoint_ref.empty()) next.checkpoint_ref = std::move(checkpoint_ref);
            return Status::Ok();
@@ -807,7 +807,7 @@ Status Director::Progress(std::string_view task_id, std::string_view token, std:
 
 Result<TimePoint> Director::Extend(std::string_view task_id, std::string_view token, Duration ttl) {
   if (ttl.count() <= 0) return Status::Error(EINVAL, "ttl must be positive");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto leased = Leased(task_id, token);
   if (!leased.ok()) return leased.status();
   Task* t = *leased;
@@ -823,7 +823,7 @@ Result<TimePoint> Director::Extend(std::string_view task_id, std::string_view to
 }
 
 Result<TaskInfo> Director::Fail(std::string_view task_id, std::string_view token, std::string reason) {
-  return UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) {
+  return UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
     EndAttempt(next, now, "attempt failed: " + reason, ops);
     return Status::Ok();
   });
@@ -832,7 +832,7 @@ Result<TaskInfo> Director::Fail(std::string_view task_id, std::string_view token
 Result<TaskInfo> Director::Migrate(std::string_view task_id, std::string_view token,
                                    std::string checkpoint_ref) {
   std::string new_token;
-  auto info = UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) {
+  auto info = UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
     next.checkpoint_ref = std::move(checkpoint_ref);
     Eligible el = EligibleNodes(now, next.node);
     const std::vector<Node*>& candidates =
@@ -860,7 +860,7 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
       return Status::Error(EINVAL, "bad or duplicate result file name '" + name + "'");
   std::string dir;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto leased = Leased(task_id, token);
     if (!leased.ok()) return leased.status();
     // A fresh directory per call, so a concurrent duplicate cannot clobber it.
@@ -893,7 +893,7 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
   }
 
   std::string old_dir;
-  auto info = UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) {
+  auto info = UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
     if (next.has_result)
       if (auto old = store_->Get(Key(kResultPrefix, TaskId(next.seq))); old.ok())
         if (auto rec = Record::Parse(old->value); rec.ok()) old_dir = rec->Str("dir");
@@ -922,7 +922,7 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
 }
 
 Result<TaskInfo> Director::Retry(std::string_view task_id) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Task* t = FindTask(task_id);
   if (t == nullptr) return NotFound("task", task_id);
   if (t->state != TaskState::kFailed && t->state != TaskState::kCancelled)
@@ -941,7 +941,7 @@ Result<TaskInfo> Director::Retry(std::string_view task_id) {
 }
 
 Result<TaskInfo> Director::Cancel(std::string_view task_id) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Task* t = FindTask(task_id);
   if (t == nullptr) return NotFound("task", task_id);
   if (t->state == TaskState::kCancelled) return InfoOf(*t);
@@ -960,14 +960,14 @@ Result<TaskInfo> Director::Cancel(std::string_view task_id) {
 }
 
 Result<TaskInfo> Director::GetTask(std::string_view task_id) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   const Task* t = FindTask(task_id);
   if (t == nullptr) return NotFound("task", task_id);
   return InfoOf(*t);
 }
 
 std::vector<TaskInfo> Director::ListTasks() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::vector<TaskInfo> out;
   out.reserve(tasks_.size());
   for (const auto& [seq, t] : tasks_) out.push_back(InfoOf(t));
@@ -977,7 +977,7 @@ std::vector<TaskInfo> Director::ListTasks() const {
 Result<TaskResult> Director::GetResult(std::string_view task_id) const {
   std::string key;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     const Task* t = FindTask(task_id);
     if (t == nullptr) return NotFound("task", task_id);
     if (!t->has_result) return Status::Error(ENOENT, "task " + std::string(task_id) + " has no result");
@@ -1028,11 +1028,11 @@ void Director::Tick(TimePoint now) {
   store_->ExpireLeases(now);
   std::vector<std::pair<uint64_t, std::string>> expired;
   {
-    std::lock_guard el(expired_mu_);
+    MutexLock el(expired_mu_);
     expired.swap(expired_);
   }
   if (expired.empty()) return;
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::vector<Op> ops;
   std::vector<TaskChange> changes;
   std::set<uint64_t> seen;
@@ -1054,7 +1054,7 @@ void Director::Tick(TimePoint now) {
   if (changes.empty()) return;
   if (!CommitTasks(std::move(ops), changes).ok()) {
     // Try again at the next tick.
-    std::lock_guard el(expired_mu_);
+    MutexLock el(expired_mu_);
     expired_.insert(expired_.end(), expired.begin(), expired.end());
   }
 }

@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "mesh/clock.h"
 #include "mesh/store.h"
@@ -257,63 +258,63 @@ class Director {
   using TaskChange = std::pair<Task*, Task>;
 
   Director(Store* store, const Clock* clock, DirectorOptions options);
-  Status Load();
+  Status Load() EXCLUDES(mu_);
 
-  Node* FindNode(std::string_view id);  // mu_ held
-  const Node* FindNode(std::string_view id) const;
-  Task* FindTask(std::string_view id);
-  const Task* FindTask(std::string_view id) const;
-  Result<Node*> AuthenticateLocked(std::string_view node_id, std::string_view credential);
-  Result<Task*> Leased(std::string_view task_id, std::string_view token);
+  Node* FindNode(std::string_view id) REQUIRES(mu_);
+  const Node* FindNode(std::string_view id) const REQUIRES(mu_);
+  Task* FindTask(std::string_view id) REQUIRES(mu_);
+  const Task* FindTask(std::string_view id) const REQUIRES(mu_);
+  Result<Node*> AuthenticateLocked(std::string_view node_id, std::string_view credential) REQUIRES(mu_);
+  Result<Task*> Leased(std::string_view task_id, std::string_view token) REQUIRES(mu_);
   // Applies `change` to a copy of the task `token` leases and commits it
   // together with the ops `change` adds.
   using LeasedChange = std::function<Status(Task& next, TimePoint now, std::vector<Op>& ops)>;
   Result<TaskInfo> UpdateLeased(std::string_view task_id, std::string_view token,
                                 const LeasedChange& change);
-  NodeState StateOf(const Node& n, TimePoint now) const;
+  NodeState StateOf(const Node& n, TimePoint now) const REQUIRES(mu_);
   // Counts `n` down from `now` until its next heartbeat (soft state).
-  void MarkSilent(Node& n, TimePoint now) const;
-  NodeInfo InfoOf(const Node& n, TimePoint now) const;
-  TaskInfo InfoOf(const Task& t) const;
+  void MarkSilent(Node& n, TimePoint now) const REQUIRES(mu_);
+  NodeInfo InfoOf(const Node& n, TimePoint now) const REQUIRES(mu_);
+  TaskInfo InfoOf(const Task& t) const REQUIRES(mu_);
 
-  Status SaveNode(Node& n, Node next);
+  Status SaveNode(Node& n, Node next) REQUIRES(mu_);
   // Commits `ops` plus the new record of every changed task, then applies
   // the changes in memory (indexes and node counters included).
-  Result<int64_t> CommitTasks(std::vector<Op> ops, std::vector<TaskChange>& changes);
-  void Apply(Task& t, Task next);
+  Result<int64_t> CommitTasks(std::vector<Op> ops, std::vector<TaskChange>& changes) REQUIRES(mu_);
+  void Apply(Task& t, Task next) REQUIRES(mu_);
 
   // Nodes that can take a task now, but `exclude` (0: none).
-  Eligible EligibleNodes(TimePoint now, uint64_t exclude);
-  Node* Pick(const std::vector<Node*>& nodes);
+  Eligible EligibleNodes(TimePoint now, uint64_t exclude) REQUIRES(mu_);
+  Node* Pick(const std::vector<Node*>& nodes) REQUIRES(mu_);
   // Drops the task's lease (fencing its token) and node.
-  void Release(Task& next, std::vector<Op>& ops);
+  void Release(Task& next, std::vector<Op>& ops) REQUIRES(mu_);
   // Hands `next` to `node` under a fresh lease; returns the token.
-  std::string Assign(Task& next, Node& node, TimePoint now, bool new_attempt, std::vector<Op>& ops);
+  std::string Assign(Task& next, Node& node, TimePoint now, bool new_attempt, std::vector<Op>& ops) REQUIRES(mu_);
   // Ends the current attempt of `next`: pending after back-off or failed.
-  void EndAttempt(Task& next, TimePoint now, std::string_view why, std::vector<Op>& ops);
-  Result<ScheduleSummary> ScheduleLocked(const std::vector<uint64_t>& seqs, TimePoint now);
-  Status Admin(std::string_view node_id, int admin);
-  Status CheckQuota(const Submitter& s, TimePoint now);
+  void EndAttempt(Task& next, TimePoint now, std::string_view why, std::vector<Op>& ops) REQUIRES(mu_);
+  Result<ScheduleSummary> ScheduleLocked(const std::vector<uint64_t>& seqs, TimePoint now) REQUIRES(mu_);
+  Status Admin(std::string_view node_id, int admin) EXCLUDES(mu_);
+  Status CheckQuota(const Submitter& s, TimePoint now) REQUIRES(mu_);
 
   Store* const store_;
   const Clock* const clock_;
   const DirectorOptions options_;
   WatchId watch_ = 0;
 
-  mutable std::mutex mu_;
-  std::map<uint64_t, Node> nodes_;                           // guarded by mu_; by number
-  std::unordered_map<std::string, uint64_t> node_names_;     // guarded by mu_
-  std::map<uint64_t, Task> tasks_;                           // guarded by mu_; by number
-  std::set<uint64_t> pending_;                               // guarded by mu_; pending tasks
-  std::unordered_map<std::string, std::deque<TimePoint>> submissions_;  // guarded by mu_
-  uint64_t next_node_ = 1;                                   // guarded by mu_
-  uint64_t next_task_ = 1;                                   // guarded by mu_
-  std::mt19937_64 rng_;                                      // guarded by mu_
+  mutable Mutex mu_;
+  std::map<uint64_t, Node> nodes_ GUARDED_BY(mu_);                           // by number
+  std::unordered_map<std::string, uint64_t> node_names_ GUARDED_BY(mu_);
+  std::map<uint64_t, Task> tasks_ GUARDED_BY(mu_);                           // by number
+  std::set<uint64_t> pending_ GUARDED_BY(mu_);                               // pending tasks
+  std::unordered_map<std::string, std::deque<TimePoint>> submissions_ GUARDED_BY(mu_);
+  uint64_t next_node_ GUARDED_BY(mu_) = 1;
+  uint64_t next_task_ GUARDED_BY(mu_) = 1;
+  std::mt19937_64 rng_ GUARDED_BY(mu_);
 
   // Lease keys the store deleted (task number, token hash), from the watch
   // callback; drained by Tick.
-  std::mutex expired_mu_;
-  std::vector<std::pair<uint64_t, std::string>> expired_;  // guarded by expired_mu_
+  Mutex expired_mu_;
+  std::vector<std::pair<uint64_t, std::string>> expired_ GUARDED_BY(expired_mu_);
 };
 
 }  // namespace nexus::mesh

@@ -9,7 +9,7 @@ Status MemoryStore::Validate(const std::vector<Op>& ops) const {
   // Leases referenced by the transaction, alive or not as of the op being
   // checked: grants and revocations earlier in the same transaction count.
   std::unordered_map<LeaseId, bool> live;
-  auto is_live = [&](LeaseId id) {
+  auto is_live = [&](LeaseId id) REQUIRES(mu_) {
     auto it = live.find(id);
     return it != live.end() ? it->second : leases_.count(id) > 0;
   };
@@ -53,11 +53,11 @@ Status MemoryStore::Validate(const std::vector<Op>& ops) const {
 }
 
 Result<int64_t> MemoryStore::Commit(std::vector<Op> ops) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   return CommitLocked(lock, ops);
 }
 
-Result<int64_t> MemoryStore::CommitLocked(std::unique_lock<std::mutex>& lock,
+Result<int64_t> MemoryStore::CommitLocked(MutexLock& lock,
                                           std::vector<Op>& ops) {
   NEXUS_RETURN_IF_ERROR(Validate(ops));
   const int64_t rev = revision_ + 1;
@@ -69,23 +69,23 @@ Result<int64_t> MemoryStore::CommitLocked(std::unique_lock<std::mutex>& lock,
   std::unordered_map<LeaseId, std::optional<Lease>> old_leases;
   std::vector<WatchEvent> events;
 
-  auto save_key = [&](const std::string& key) {
+  auto save_key = [&](const std::string& key) REQUIRES(mu_) {
     if (old_keys.count(key)) return;
     auto it = kv_.find(key);
     old_keys.emplace(key, it == kv_.end() ? std::nullopt : std::optional(it->second));
   };
-  auto save_lease = [&](LeaseId id) {
+  auto save_lease = [&](LeaseId id) REQUIRES(mu_) {
     if (old_leases.count(id)) return;
     auto it = leases_.find(id);
     old_leases.emplace(id, it == leases_.end() ? std::nullopt : std::optional(it->second));
   };
-  auto detach = [&](const KeyValue& kv) {
+  auto detach = [&](const KeyValue& kv) REQUIRES(mu_) {
     auto it = leases_.find(kv.lease);
     if (it == leases_.end()) return;
     save_lease(kv.lease);
     it->second.keys.erase(kv.key);
   };
-  auto erase_key = [&](std::map<std::string, KeyValue, std::less<>>::iterator it) {
+  auto erase_key = [&](std::map<std::string, KeyValue, std::less<>>::iterator it) REQUIRES(mu_) {
     save_key(it->first);
     detach(it->second);
     if (watched) events.push_back({WatchEvent::Type::kDelete, it->second, rev});
@@ -173,22 +173,22 @@ Result<int64_t> MemoryStore::CommitLocked(std::unique_lock<std::mutex>& lock,
   return rev;
 }
 
-void MemoryStore::Deliver(std::unique_lock<std::mutex>& lock, Delivery delivery) {
+void MemoryStore::Deliver(MutexLock& lock, Delivery delivery) {
   if (delivery.empty()) return;
-  std::lock_guard dl(deliver_mu_);
-  lock.unlock();
+  MutexLock dl(deliver_mu_);
+  lock.Unlock();
   for (const auto& [w, ev] : delivery) w->callback(ev);
 }
 
 Result<KeyValue> MemoryStore::Get(std::string_view key) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = kv_.find(key);
   if (it == kv_.end()) return Status::Error(ENOENT, "no key '" + std::string(key) + "'");
   return it->second;
 }
 
 std::vector<KeyValue> MemoryStore::Range(std::string_view prefix) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::vector<KeyValue> out;
   for (auto it = kv_.lower_bound(prefix); it != kv_.end() && it->first.starts_with(prefix); ++it)
     out.push_back(it->second);
@@ -196,19 +196,19 @@ std::vector<KeyValue> MemoryStore::Range(std::string_view prefix) const {
 }
 
 Result<TimePoint> MemoryStore::LeaseDeadline(LeaseId id) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return Status::Error(ENOENT, "lease " + std::to_string(id) + " does not exist");
   return it->second.deadline;
 }
 
 int64_t MemoryStore::Revision() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return revision_;
 }
 
 size_t MemoryStore::ExpireLeases(TimePoint now) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   std::vector<Op> ops;
   for (const auto& [id, lease] : leases_)
     if (lease.deadline <= now) ops.push_back(Op::RevokeLease(id));
@@ -219,7 +219,7 @@ size_t MemoryStore::ExpireLeases(TimePoint now) {
 }
 
 WatchId MemoryStore::Watch(std::string prefix, WatchCallback callback) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   WatchId id = next_watch_++;
   watchers_.emplace(id, std::make_shared<const Watcher>(Watcher{std::move(prefix), std::move(callback)}));
   return id;
@@ -227,28 +227,28 @@ WatchId MemoryStore::Watch(std::string prefix, WatchCallback callback) {
 
 void MemoryStore::Unwatch(WatchId id) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     watchers_.erase(id);
   }
-  std::lock_guard dl(deliver_mu_);  // waits out a delivery already under way
+  MutexLock dl(deliver_mu_);  // waits out a delivery already under way
 }
 
 void MemoryStore::LoadKey(KeyValue kv) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   if (kv.lease != 0) leases_[kv.lease].keys.insert(kv.key);
   std::string key = kv.key;
   kv_[std::move(key)] = std::move(kv);
 }
 
 void MemoryStore::LoadLease(const LeaseRecord& lease) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   Lease& l = leases_[lease.id];
   l.ttl = lease.ttl;
   l.deadline = lease.deadline;
 }
 
 void MemoryStore::LoadRevision(int64_t revision) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   revision_ = revision;
 }
 

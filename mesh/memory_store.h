@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/mutex.h"
 #include "mesh/store.h"
 
 namespace nexus::mesh {
@@ -46,7 +47,7 @@ class MemoryStore : public Store {
   // Makes `m` durable. Called with mu_ held after the transaction is applied
   // in memory but before anyone can see it; a non-OK status rolls it back
   // and becomes Commit's result.
-  virtual Status Persist(const Mutation& m) { return Status::Ok(); }
+  virtual Status Persist(const Mutation& m) REQUIRES(mu_) { return Status::Ok(); }
 
   // Loading a persisted state, before the store is shared: no events, no
   // persistence, no checks.
@@ -68,20 +69,22 @@ class MemoryStore : public Store {
 
   // Validates, applies, persists `ops` and delivers their events, releasing
   // `lock` (which holds mu_) before delivery.
-  Result<int64_t> CommitLocked(std::unique_lock<std::mutex>& lock, std::vector<Op>& ops);
-  Status Validate(const std::vector<Op>& ops) const;  // mu_ held
-  void Deliver(std::unique_lock<std::mutex>& lock, Delivery delivery);
+  Result<int64_t> CommitLocked(MutexLock& lock, std::vector<Op>& ops) REQUIRES(mu_);
+  Status Validate(const std::vector<Op>& ops) const REQUIRES(mu_);
+  // Releases the caller's `lock` on mu_ part-way: not expressible to the
+  // analysis, which keeps treating mu_ as held in CommitLocked's callers.
+  void Deliver(MutexLock& lock, Delivery delivery) NO_THREAD_SAFETY_ANALYSIS;
 
   const Clock* const clock_;
-  mutable std::mutex mu_;
-  std::map<std::string, KeyValue, std::less<>> kv_;       // guarded by mu_
-  std::unordered_map<LeaseId, Lease> leases_;             // guarded by mu_
-  int64_t revision_ = 0;                                  // guarded by mu_
-  std::map<WatchId, std::shared_ptr<const Watcher>> watchers_;  // guarded by mu_
-  WatchId next_watch_ = 1;                                // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, KeyValue, std::less<>> kv_ GUARDED_BY(mu_);
+  std::unordered_map<LeaseId, Lease> leases_ GUARDED_BY(mu_);
+  int64_t revision_ GUARDED_BY(mu_) = 0;
+  std::map<WatchId, std::shared_ptr<const Watcher>> watchers_ GUARDED_BY(mu_);
+  WatchId next_watch_ GUARDED_BY(mu_) = 1;
   // Held while callbacks run, so events reach each watcher in revision order
   // and Unwatch can wait for a running callback.
-  std::mutex deliver_mu_;
+  Mutex deliver_mu_;
 };
 
 }  // namespace nexus::mesh

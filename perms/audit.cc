@@ -51,7 +51,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Option
 
 AuditLog::~AuditLog() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
   }
   wake_.notify_one();
@@ -61,7 +61,7 @@ AuditLog::~AuditLog() {
 void AuditLog::Record(AuditRecord r) {
   if (r.time == 0) r.time = clock_.Now();
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (queue_.size() >= options_.queue_capacity) {
       ++dropped_;
       return;
@@ -73,28 +73,28 @@ void AuditLog::Record(AuditRecord r) {
 }
 
 uint64_t AuditLog::dropped() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return dropped_;
 }
 
 Status AuditLog::Flush() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   uint64_t target = queued_;
-  written_.wait(lk, [&] { return done_ >= target; });
+  lk.Wait(written_, [&]() REQUIRES(mu_) { return done_ >= target; });
   return last_error_;
 }
 
 void AuditLog::WriterLoop() {
   std::vector<AuditRecord> batch;
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   for (;;) {
-    wake_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    lk.Wait(wake_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (queue_.empty() && stop_) return;
     batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
     queue_.clear();
-    lk.unlock();
+    lk.Unlock();
     Status st = WriteBatch(batch);
-    lk.lock();
+    lk.Lock();
     if (!st.ok()) last_error_ = st;
     done_ += batch.size();
     written_.notify_all();
@@ -102,8 +102,8 @@ void AuditLog::WriterLoop() {
 }
 
 Status AuditLog::WriteBatch(const std::vector<AuditRecord>& batch) {
-  std::lock_guard lk(db_mu_);
-  return InTransaction(*db_, [&]() -> Status {
+  MutexLock lk(db_mu_);
+  return InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
     Statement ins = db_->Prepare(
         "INSERT INTO audit(time_ns, subject, operation, object, decision, reason)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
@@ -121,7 +121,7 @@ Status AuditLog::WriteBatch(const std::vector<AuditRecord>& batch) {
 }
 
 Result<std::vector<AuditRecord>> AuditLog::List(const AuditFilter& f) {
-  std::lock_guard lk(db_mu_);
+  MutexLock lk(db_mu_);
   Statement q = db_->Prepare(
       "SELECT time_ns, subject, operation, object, decision, reason FROM audit"
       " WHERE (?1 IS NULL OR time_ns >= ?1) AND (?2 IS NULL OR subject = ?2)"

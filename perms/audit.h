@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "base/clock.h"
 #include "base/sqlite_db.h"
@@ -88,24 +89,24 @@ class AuditLog final : public AuditSink {
 
  private:
   AuditLog(std::unique_ptr<SqliteDb> db, Options options);
-  void WriterLoop();
+  void WriterLoop() EXCLUDES(mu_);
   Status WriteBatch(const std::vector<AuditRecord>& batch);
 
   const Options options_;
   const Clock& clock_;
 
-  std::mutex db_mu_;
-  std::unique_ptr<SqliteDb> db_;  // guarded by db_mu_
+  Mutex db_mu_;
+  std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;     // writer: work or stop
   std::condition_variable written_;  // Flush: progress
-  std::deque<AuditRecord> queue_;    // guarded by mu_
-  uint64_t queued_ = 0;              // guarded by mu_: records ever accepted
-  uint64_t done_ = 0;                // guarded by mu_: records handled by the writer
-  uint64_t dropped_ = 0;             // guarded by mu_
-  Status last_error_;                // guarded by mu_
-  bool stop_ = false;                // guarded by mu_
+  std::deque<AuditRecord> queue_ GUARDED_BY(mu_);
+  uint64_t queued_ GUARDED_BY(mu_) = 0;              // records ever accepted
+  uint64_t done_ GUARDED_BY(mu_) = 0;                // records handled by the writer
+  uint64_t dropped_ GUARDED_BY(mu_) = 0;
+  Status last_error_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread writer_;
 };
 

@@ -6,8 +6,9 @@
 
 namespace nexus {
 
+// Fills the new map before any other thread can see it, so without its locks.
 Result<std::unique_ptr<IdentityMap>> IdentityMap::Open(const std::string& db_path,
-                                                       IdentityOptions options) {
+                                                       IdentityOptions options) NO_THREAD_SAFETY_ANALYSIS {
   auto admin = ParseSubjectView(options.admin_subject);
   if (!admin.ok()) return admin.status();
   auto db = SqliteDb::Open(
@@ -25,7 +26,7 @@ Result<std::unique_ptr<IdentityMap>> IdentityMap::Open(const std::string& db_pat
 std::string IdentityMap::SubjectFor(uid_t uid) const {
   if (IsAdminUid(uid)) return options_.admin_subject;
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     auto it = bound_.find(uid);
     if (it != bound_.end()) return it->second;
   }
@@ -43,9 +44,9 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
     return Status::Error(EINVAL, "uid " + std::to_string(uid) + " always acts as " +
                                      options_.admin_subject);
   }
-  std::lock_guard dl(db_mu_);
+  MutexLock dl(db_mu_);
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     auto it = bound_.find(uid);
     if (it != bound_.end()) {
       if (it->second == subject) return Status::Ok();
@@ -56,22 +57,22 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
                             .Bind(1, static_cast<int64_t>(uid))
                             .Bind(2, subject)
                             .Run("bind uid"));
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   bound_[uid] = std::string(subject);
   revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
 Status IdentityMap::Unbind(uid_t uid) {
-  std::lock_guard dl(db_mu_);
+  MutexLock dl(db_mu_);
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     if (!bound_.count(uid)) return Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
   }
   NEXUS_RETURN_IF_ERROR(db_->Prepare("DELETE FROM identities WHERE uid = ?1")
                             .Bind(1, static_cast<int64_t>(uid))
                             .Run("unbind uid"));
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   bound_.erase(uid);
   revision_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
@@ -80,7 +81,7 @@ Status IdentityMap::Unbind(uid_t uid) {
 std::vector<std::pair<uid_t, std::string>> IdentityMap::List() const {
   std::vector<std::pair<uid_t, std::string>> out;
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     out.assign(bound_.begin(), bound_.end());
   }
   std::sort(out.begin(), out.end());

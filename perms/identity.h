@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/principal.h"
 #include "base/status.h"
 #include "base/sqlite_db.h"
@@ -68,10 +69,10 @@ class IdentityMap {
   IdentityMap(std::unique_ptr<SqliteDb> db, IdentityOptions options)
       : options_(std::move(options)), db_(std::move(db)) {}
   const IdentityOptions options_;
-  std::mutex db_mu_;
-  std::unique_ptr<SqliteDb> db_;  // guarded by db_mu_
-  mutable std::shared_mutex mu_;
-  std::unordered_map<uid_t, std::string> bound_;  // guarded by mu_
+  Mutex db_mu_;
+  std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);
+  mutable SharedMutex mu_;
+  std::unordered_map<uid_t, std::string> bound_ GUARDED_BY(mu_);
   std::atomic<uint64_t> revision_{0};
 };
 

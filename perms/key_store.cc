@@ -141,7 +141,7 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user,
     return Status::Error(EINVAL, "subject type must be 'user' or 'agent', not '" +
                                      user.subject_type + "'");
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   user.created_ns = clock_->Now();
   user.expires_ns = expires_days ? user.created_ns + expires_days * kNsPerDay : 0;
   auto txn = Transaction::Begin(*db_);
@@ -174,20 +174,20 @@ Result<UserRecord> KeyStore::GetUserLocked(const std::string& name) {
 }
 
 Result<UserRecord> KeyStore::GetUser(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return GetUserLocked(name);
 }
 
 Result<KeyRecord> KeyStore::CreateKey(const std::string& user, const std::string& name,
                                       int expires_days) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
   return InsertKey(*u, name, expires_days);
 }
 
 Result<std::vector<UserRecord>> KeyStore::ListUsers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS " FROM users ORDER BY name");
   std::vector<UserRecord> out;
   while (st.Next()) out.push_back(ReadUser(st));
@@ -196,7 +196,7 @@ Result<std::vector<UserRecord>> KeyStore::ListUsers() {
 }
 
 Result<std::vector<KeyRecord>> KeyStore::ListKeys(const std::string& user) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
   Statement st = db_->Prepare("SELECT " NEXUS_KEY_COLUMNS NEXUS_KEY_FROM
@@ -226,7 +226,7 @@ Result<KeyRecord> KeyStore::LoadKeyLocked(const std::string& key_id) {
 }
 
 Status KeyStore::RevokeKey(const std::string& key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   return db_->Prepare("UPDATE keys SET revoked = 1 WHERE id = ?").Bind(1, key_id).Run("revoke key");
@@ -238,7 +238,7 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
   if (expires_days > 0 && clear_expiry)
     return Status::Error(EINVAL, "give a new expiry or clear it, not both");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   if (name) k->name = *name;
@@ -255,7 +255,7 @@ Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
 Result<KeyRecord> KeyStore::SetEntitlements(const std::string& key_id, bool can_submit_tasks,
                                             int hourly_task_quota) {
   if (hourly_task_quota < 0) return Status::Error(EINVAL, "a quota must not be negative");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto k = LoadKeyLocked(key_id);
   if (!k.ok()) return k.status();
   Statement st = db_->Prepare(
@@ -273,7 +273,7 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::Authenticate(const std::strin
   std::string id, secret;
   if (Status st = SplitKey(key, &id, &secret); !st.ok())
     return Status::Error(ENOKEY, st.message());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   {
     Statement st = db_->Prepare("SELECT secret_sha256 FROM keys WHERE id = ?");
     auto row = st.Bind(1, id).Step();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace nexus {
@@ -91,12 +92,12 @@ class KeyStore {
  private:
   KeyStore(std::unique_ptr<SqliteDb> db, const Clock* clock);
   // All three require mu_.
-  Result<KeyRecord> InsertKey(const UserRecord& user, const std::string& name, int expires_days);
-  Result<KeyRecord> LoadKeyLocked(const std::string& key_id);
-  Result<UserRecord> GetUserLocked(const std::string& name);
+  Result<KeyRecord> InsertKey(const UserRecord& user, const std::string& name, int expires_days) REQUIRES(mu_);
+  Result<KeyRecord> LoadKeyLocked(const std::string& key_id) REQUIRES(mu_);
+  Result<UserRecord> GetUserLocked(const std::string& name) REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;  // guarded by mu_
+  Mutex mu_;
+  std::unique_ptr<SqliteDb> db_ GUARDED_BY(mu_);
   const Clock* clock_;
 };
 

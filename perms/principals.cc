@@ -42,7 +42,7 @@ const Principal* PrincipalTable::InternLocked(Principal p) {
 }
 
 const Principal* PrincipalTable::Intern(Principal p) {
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   return InternLocked(std::move(p));
 }
 
@@ -51,7 +51,7 @@ const Principal* PrincipalTable::ForUid(uid_t uid, gid_t gid) {
   // Read before the binding, so a bind racing with this is seen next time.
   const uint64_t revision = identities_ ? identities_->revision() : 0;
   {
-    std::shared_lock lk(mu_);
+    ReaderLock lk(mu_);
     auto it = by_uid_.find(key);
     if (it != by_uid_.end() && it->second.revision == revision) return it->second.principal;
   }
@@ -63,7 +63,7 @@ const Principal* PrincipalTable::ForUid(uid_t uid, gid_t gid) {
   p.uid = uid;
   p.gid = gid;
   p.how = AuthMethod::kUid;
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   const Principal* interned = InternLocked(std::move(p));
   by_uid_[key] = ByUid{revision, interned};
   return interned;

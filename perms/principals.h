@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/principal.h"
 #include "base/status.h"
 #include "perms/identity.h"
@@ -79,17 +80,17 @@ class PrincipalTable final : public PrincipalResolver {
   };
   // The subject `uid` acts as (binding, admin rule, else UidSubject).
   std::string SubjectOfUid(uid_t uid) const;
-  // The one stored principal equal to `p`. Requires mu_ held exclusively.
-  const Principal* InternLocked(Principal p);
-  const Principal* Intern(Principal p);
+  // The one stored principal equal to `p`.
+  const Principal* InternLocked(Principal p) REQUIRES(mu_);
+  const Principal* Intern(Principal p) EXCLUDES(mu_);
 
   const Options options_;
   const IdentityMap* const identities_;
-  std::shared_mutex mu_;
+  SharedMutex mu_;
   // Keyed by uid << 32 | gid.
-  std::unordered_map<uint64_t, ByUid> by_uid_;  // guarded by mu_
+  std::unordered_map<uint64_t, ByUid> by_uid_ GUARDED_BY(mu_);
   // Keyed by every field of the principal; values never move or die.
-  std::unordered_map<std::string, std::unique_ptr<const Principal>> interned_;  // guarded by mu_
+  std::unordered_map<std::string, std::unique_ptr<const Principal>> interned_ GUARDED_BY(mu_);
 };
 
 }  // namespace nexus

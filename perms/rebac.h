@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "perms/audit.h"
 #include "base/clock.h"
@@ -138,11 +139,11 @@ class RebacEngine {
   const RebacOptions options_;
   const Clock& clock_;
 
-  std::mutex write_mu_;                // serializes writers
-  std::unique_ptr<TupleStore> store_;  // guarded by write_mu_
+  Mutex write_mu_;                // serializes writers
+  std::unique_ptr<TupleStore> store_ GUARDED_BY(write_mu_);
 
-  mutable std::shared_mutex mu_;
-  RebacIndex index_;                   // guarded by mu_ (writes also hold write_mu_)
+  mutable SharedMutex mu_;
+  RebacIndex index_ GUARDED_BY(mu_);                   // writes also hold write_mu_
   std::atomic<uint64_t> revision_{0};  // stored under mu_ held exclusively
 
   DecisionCache cache_;

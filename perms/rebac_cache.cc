@@ -27,7 +27,7 @@ std::optional<DecisionCache::Decision> DecisionCache::Find(std::string_view subj
   uint8_t code = AccessCode(access);
   uint64_t h = Hash(subject, code, object);
   const Shard& shard = shards_[h >> 58];
-  std::lock_guard lk(shard.mu);
+  MutexLock lk(shard.mu);
   auto it = shard.slots.find(h);
   if (it == shard.slots.end()) return std::nullopt;
   const Slot& s = it->second;
@@ -44,7 +44,7 @@ void DecisionCache::Insert(std::string_view subject, Access access, std::string_
   uint8_t code = AccessCode(access);
   uint64_t h = Hash(subject, code, object);
   Shard& shard = shards_[h >> 58];
-  std::lock_guard lk(shard.mu);
+  MutexLock lk(shard.mu);
   auto it = shard.slots.find(h);
   if (it == shard.slots.end()) {
     if (shard.slots.size() >= shard_capacity_) shard.slots.clear();

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "perms/rebac_index.h"
 #include "perms/rebac_types.h"
 
@@ -54,8 +55,8 @@ class DecisionCache {
     Decision decision{false, DenyReason::kNone};
   };
   struct Shard {
-    mutable std::mutex mu;
-    std::unordered_map<uint64_t, Slot> slots;  // guarded by mu
+    mutable Mutex mu;
+    std::unordered_map<uint64_t, Slot> slots GUARDED_BY(mu);
   };
   static uint64_t Hash(std::string_view subject, uint8_t access, std::string_view object);
   static uint8_t AccessCode(Access a) {

@@ -52,7 +52,7 @@ std::shared_ptr<const RebacPolicy::Roots> RebacPolicy::RootsOf(const std::string
   const uint64_t revision = engine_->revision();
   std::shared_ptr<const Roots> r;
   {
-    std::shared_lock lk(roots_mu_);
+    ReaderLock lk(roots_mu_);
     if (auto it = roots_.find(subject); it != roots_.end()) r = it->second;
   }
   if (r && r->revision == revision && now < r->valid_until) return r;
@@ -61,7 +61,7 @@ std::shared_ptr<const RebacPolicy::Roots> RebacPolicy::RootsOf(const std::string
   if (!g.ok()) return nullptr;
   fresh->roots = std::move(*g);
   fresh->valid_until = fresh->roots.valid_until;
-  std::unique_lock lk(roots_mu_);
+  WriterLock lk(roots_mu_);
   if (roots_.size() >= 4096) roots_.clear();
   roots_[subject] = fresh;
   return fresh;

@@ -29,6 +29,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/mutex.h"
 #include "fs/access_policy.h"
 #include "base/principal.h"
 #include "perms/audit.h"
@@ -76,8 +77,8 @@ class RebacPolicy final : public AccessPolicy {
   AuditSink* const audit_;
   const std::string admin_subject_;
 
-  std::shared_mutex roots_mu_;
-  std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_;  // guarded by roots_mu_
+  SharedMutex roots_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_ GUARDED_BY(roots_mu_);
 };
 
 }  // namespace nexus

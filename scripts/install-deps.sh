@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config ccache git
+  # clang: scripts/check-thread-safety.sh (-Wthread-safety)
+  clang
   # the house format, checked by the test suite (scripts/check-format.sh)
   clang-format
   # libraries

@@ -219,8 +219,9 @@ Result<std::vector<Vector>> HttpEmbeddingProvider::EmbedBatch(const std::vector<
   return out;
 }
 
+// Loads the model before any other thread can see the provider, so without mu_.
 Result<std::unique_ptr<FastTextEmbeddingProvider>> FastTextEmbeddingProvider::Open(
-    const std::string& model_path) {
+    const std::string& model_path) NO_THREAD_SAFETY_ANALYSIS {
   std::unique_ptr<FastTextEmbeddingProvider> p(new FastTextEmbeddingProvider());
   p->model_path_ = model_path;
   p->model_ = std::make_unique<fasttext::FastText>();
@@ -235,7 +236,7 @@ Result<std::unique_ptr<FastTextEmbeddingProvider>> FastTextEmbeddingProvider::Op
 FastTextEmbeddingProvider::~FastTextEmbeddingProvider() = default;
 
 Result<std::vector<Vector>> FastTextEmbeddingProvider::Embed(const std::vector<std::string>& texts) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   const int dim = model_->getDimension();
   std::vector<Vector> out;
   out.reserve(texts.size());

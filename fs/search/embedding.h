@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace fasttext {
@@ -73,8 +74,8 @@ class FastTextEmbeddingProvider final : public EmbeddingProvider {
  private:
   FastTextEmbeddingProvider() = default;
   std::string model_path_;
-  std::mutex mu_;  // fastText's model is not documented as thread-safe
-  std::unique_ptr<fasttext::FastText> model_;  // guarded by mu_
+  Mutex mu_;  // fastText's model is not documented as thread-safe
+  std::unique_ptr<fasttext::FastText> model_ GUARDED_BY(mu_);
 };
 
 // Cosine similarity of two n-float vectors; 0 when either is all zeros.

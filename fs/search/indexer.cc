@@ -42,7 +42,7 @@ Indexer::Indexer(SearchIndex* index, Options options) : index_(index), options_(
 
 Indexer::~Indexer() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
   }
   wake_.notify_all();
@@ -53,7 +53,7 @@ Indexer::~Indexer() {
 void Indexer::Enqueue(const std::string& path_in, Op op) {
   std::string path = Canonical(path_in);
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (op == Op::kRemove) {
       // Earlier operations below a removed directory are moot.
       for (auto it : KeysUnder(queued_.ops, path)) queued_.ops.erase(it);
@@ -70,7 +70,7 @@ void Indexer::Remove(const std::string& path) { Enqueue(path, Op::kRemove); }
 void Indexer::Rename(const std::string& from_in, const std::string& to_in) {
   std::string from = Canonical(from_in), to = Canonical(to_in);
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto& ops = queued_.ops;
     for (auto it : KeysUnder(ops, to)) ops.erase(it);  // the rename replaced them
     std::vector<std::pair<std::string, Op>> moved;
@@ -85,17 +85,19 @@ void Indexer::Rename(const std::string& from_in, const std::string& to_in) {
   wake_.notify_one();
 }
 
-void Indexer::Run() {
-  std::unique_lock lk(mu_);
+// The worker reads in_flight_ with mu_ released (only this thread writes it),
+// which the analysis cannot follow.
+void Indexer::Run() NO_THREAD_SAFETY_ANALYSIS {
+  MutexLock lk(mu_);
   for (;;) {
-    wake_.wait(lk, [&] { return stop_ || !queued_.empty(); });
+    lk.Wait(wake_, [&]() REQUIRES(mu_) { return stop_ || !queued_.empty(); });
     if (stop_) return;
     in_flight_ = std::move(queued_);
     queued_ = Batch{};
     const uint64_t seq = enqueued_seq_;
     // in_flight_ changes only on this thread, under mu_: reading it unlocked
     // here is safe while Grep reads it under mu_.
-    lk.unlock();
+    lk.Unlock();
     std::vector<Change> changes;
     changes.reserve(in_flight_.renames.size() + in_flight_.ops.size());
     for (const auto& [from, to] : in_flight_.renames) changes.push_back({Change::Kind::kRename, from, to});
@@ -113,7 +115,7 @@ void Indexer::Run() {
       }
     }
 
-    lk.lock();
+    lk.Lock();
     in_flight_ = Batch{};
     applied_seq_ = seq;
     done_.notify_all();
@@ -121,18 +123,18 @@ void Indexer::Run() {
 }
 
 void Indexer::Flush() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   const uint64_t target = enqueued_seq_;
-  done_.wait(lk, [&] { return stop_ || applied_seq_ >= target; });
+  lk.Wait(done_, [&]() REQUIRES(mu_) { return stop_ || applied_seq_ >= target; });
 }
 
 Status Indexer::Bulk(const std::string& root, bool force, const ProgressFn& progress) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     ++bulk_running_;
   }
   Status st = index_->Sync(root, force, progress);
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   --bulk_running_;
   return st;
 }
@@ -151,7 +153,7 @@ Result<IndexStats> Indexer::Stats() const {
   s.chunks = counts->chunks;
   s.bytes = counts->bytes;
   s.last_update_ns = counts->last_update_ns;
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   s.queue_depth = queued_.ops.size() + queued_.renames.size();
   bool busy = s.queue_depth > 0 || !in_flight_.empty() || bulk_running_ > 0;
   s.state = busy ? IndexStats::State::kIndexing : IndexStats::State::kReady;
@@ -161,7 +163,7 @@ Result<IndexStats> Indexer::Stats() const {
 Result<std::vector<GrepMatch>> Indexer::Grep(const std::string& pattern, const std::string& under,
                                              GrepOptions options) const {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (const Batch* b : {&queued_, &in_flight_}) {
       for (const auto& [from, to] : b->renames) options.also_scan.push_back(to);
       for (const auto& [path, op] : b->ops) {

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/search/search_index.h"
 
 namespace nexus::search {
@@ -91,15 +92,15 @@ class Indexer {
   SearchIndex* const index_;
   const Options options_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;   // work queued or stopping
   std::condition_variable done_;   // a batch applied
-  Batch queued_;                   // guarded by mu_
-  Batch in_flight_;                // guarded by mu_; being applied by the worker
-  uint64_t enqueued_seq_ = 0;      // guarded by mu_; changes ever enqueued
-  uint64_t applied_seq_ = 0;       // guarded by mu_; changes applied (or failed)
-  int bulk_running_ = 0;           // guarded by mu_
-  bool stop_ = false;              // guarded by mu_
+  Batch queued_ GUARDED_BY(mu_);
+  Batch in_flight_ GUARDED_BY(mu_);                // being applied by the worker
+  uint64_t enqueued_seq_ GUARDED_BY(mu_) = 0;      // changes ever enqueued
+  uint64_t applied_seq_ GUARDED_BY(mu_) = 0;       // changes applied (or failed)
+  int bulk_running_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread worker_;
 };
 

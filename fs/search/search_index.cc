@@ -217,8 +217,9 @@ Result<std::unique_ptr<SqliteDb>> SearchIndex::Connect(bool writer) const {
 
 Result<ConnectionPool<SqliteDb>::Lease> SearchIndex::Borrow() const { return readers_->Borrow(); }
 
+// Fills the new index before any other thread can see it, so without its locks.
 Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_path, ContentSource* source,
-                                                       Options options) {
+                                                       Options options) NO_THREAD_SAFETY_ANALYSIS {
   if (!options.now_ns) options.now_ns = SystemNowNs;
   if (options.chunk_lines == 0 || options.chunk_bytes == 0 || options.sync_batch == 0) {
     return Status::Error(EINVAL, "chunk sizes and batch size must be positive");
@@ -245,8 +246,8 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
       if (s.Next()) stored = s.TextView(0);
     }
     if (stored != model) {
-      std::lock_guard lk(idx->write_mu_);
-      NEXUS_RETURN_IF_ERROR(idx->InTransaction([&]() -> Status {
+      MutexLock lk(idx->write_mu_);
+      NEXUS_RETURN_IF_ERROR(idx->InTransaction([&]() REQUIRES(idx->write_mu_) -> Status {
         NEXUS_RETURN_IF_ERROR(c.Prepare(kClearVectors).Run("clear vectors"));
         Statement s = c.Prepare(kPutMeta);
         return s.Bind(1, std::string_view("embedding_model")).Bind(2, model).Run("put meta");
@@ -272,7 +273,7 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
 
 Status SearchIndex::InTransaction(const std::function<Status()>& body) {
   int64_t now = options_.now_ns();
-  Status st = nexus::InTransaction(*writer_, [&]() -> Status {
+  Status st = nexus::InTransaction(*writer_, [&]() REQUIRES(write_mu_) -> Status {
     NEXUS_RETURN_IF_ERROR(body());
     return writer_->Prepare(kPutMeta)
         .Bind(1, std::string_view("last_update_ns"))
@@ -291,7 +292,7 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
       continue;
     }
     if (ann == nullptr) {
-      std::lock_guard lk(ann_mu_);
+      MutexLock lk(ann_mu_);
       ann_ = std::make_unique<VectorIndex>(v.size());
       ann = ann_.get();
     }
@@ -302,7 +303,7 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
 }
 
 VectorIndex* SearchIndex::Ann() const {
-  std::lock_guard lk(ann_mu_);
+  MutexLock lk(ann_mu_);
   return ann_.get();
 }
 
@@ -431,8 +432,8 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
 
 Status SearchIndex::Apply(std::span<const Change> changes) {
   if (changes.empty()) return Status::Ok();
-  std::lock_guard lk(write_mu_);
-  return InTransaction([&]() -> Status {
+  MutexLock lk(write_mu_);
+  return InTransaction([&]() REQUIRES(write_mu_) -> Status {
     for (const Change& ch : changes) {
       auto path = NsPath::Parse(ch.path);
       if (!path.ok()) return path.status();
@@ -485,8 +486,8 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
   const size_t total = files.size();
   if (progress) progress(0, total);
   for (size_t i = 0; i < vanished.size(); i += options_.sync_batch) {
-    std::lock_guard lk(write_mu_);
-    NEXUS_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+    MutexLock lk(write_mu_);
+    NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
       for (size_t k = i; k < std::min(vanished.size(), i + options_.sync_batch); ++k) {
         NEXUS_RETURN_IF_ERROR(RemoveLocked(vanished[k], false));
       }
@@ -496,8 +497,8 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
   for (size_t i = 0; i < total; i += options_.sync_batch) {
     const size_t end = std::min(total, i + options_.sync_batch);
     {
-      std::lock_guard lk(write_mu_);
-      NEXUS_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      MutexLock lk(write_mu_);
+      NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
         for (size_t k = i; k < end; ++k) {
           const FileInfo& f = files[k];
           auto it = indexed.find(f.path);
@@ -518,8 +519,8 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
 Status SearchIndex::SetPathContext(const std::string& path_in, const std::string& description) {
   auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
-  std::lock_guard lk(write_mu_);
-  return InTransaction([&] { return writer_->Prepare(kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context"); });
+  MutexLock lk(write_mu_);
+  return InTransaction([&]() REQUIRES(write_mu_) { return writer_->Prepare(kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context"); });
 }
 
 Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
@@ -539,8 +540,8 @@ Result<std::vector<PathContext>> SearchIndex::ReadPathContexts(SqliteDb& c) cons
 Status SearchIndex::DeletePathContext(const std::string& path_in) {
   auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
-  std::lock_guard lk(write_mu_);
-  return InTransaction([&]() -> Status {
+  MutexLock lk(write_mu_);
+  return InTransaction([&]() REQUIRES(write_mu_) -> Status {
     NEXUS_RETURN_IF_ERROR(writer_->Prepare(kDeleteContext).Bind(1, path->str()).Run("delete context"));
     if (writer_->Changes() == 0) return Status::Error(ENOENT, "no path context at " + path->str());
     return Status::Ok();

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/sqlite_db.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
@@ -172,13 +173,13 @@ class SearchIndex {
   Result<std::unique_ptr<SqliteDb>> Connect(bool writer) const;
   Result<ConnectionPool<SqliteDb>::Lease> Borrow() const;
   // All *Locked methods require write_mu_ and run inside a transaction.
-  Status UpsertLocked(const std::string& path, const FileInfo* known);
-  Status RemoveLocked(const std::string& path, bool subtree);
-  Status DeleteChunksLocked(int64_t file_id);
-  Status RenameLocked(const std::string& from, const std::string& to);
-  Status InTransaction(const std::function<Status()>& body);  // requires write_mu_
-  VectorIndex* Ann() const;
-  void AnnUpdate(int64_t chunk_id, Vector v);  // requires write_mu_; empty v: removal
+  Status UpsertLocked(const std::string& path, const FileInfo* known) REQUIRES(write_mu_);
+  Status RemoveLocked(const std::string& path, bool subtree) REQUIRES(write_mu_);
+  Status DeleteChunksLocked(int64_t file_id) REQUIRES(write_mu_);
+  Status RenameLocked(const std::string& from, const std::string& to) REQUIRES(write_mu_);
+  Status InTransaction(const std::function<Status()>& body) REQUIRES(write_mu_);
+  VectorIndex* Ann() const EXCLUDES(ann_mu_);
+  void AnnUpdate(int64_t chunk_id, Vector v) REQUIRES(write_mu_);  // empty v: removal
   Result<std::vector<PathContext>> ReadPathContexts(SqliteDb& c) const;
   Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& match,
                                         const QueryOptions& o, size_t want) const;
@@ -189,16 +190,16 @@ class SearchIndex {
   const Options options_;
   std::string db_path_;
 
-  std::mutex write_mu_;
-  std::unique_ptr<SqliteDb> writer_;  // guarded by write_mu_
+  Mutex write_mu_;
+  std::unique_ptr<SqliteDb> writer_ GUARDED_BY(write_mu_);
   std::atomic<int64_t> last_update_ns_{0};
 
   // HNSW over the stored vectors (hnsw_min_vectors > 0), created with the
   // first vector (its dimension fixes the graph's). Changes of a transaction
   // are staged in ann_pending_ and applied only once it commits.
-  mutable std::mutex ann_mu_;
-  std::unique_ptr<VectorIndex> ann_;                     // pointer guarded by ann_mu_
-  std::vector<std::pair<int64_t, Vector>> ann_pending_;  // guarded by write_mu_
+  mutable Mutex ann_mu_;
+  std::unique_ptr<VectorIndex> ann_ GUARDED_BY(ann_mu_);
+  std::vector<std::pair<int64_t, Vector>> ann_pending_ GUARDED_BY(write_mu_);
 
   std::unique_ptr<ConnectionPool<SqliteDb>> readers_;  // thread-safe
 };

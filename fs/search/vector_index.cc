@@ -37,7 +37,7 @@ VectorIndex::VectorIndex(size_t dim)
 VectorIndex::~VectorIndex() = default;
 
 size_t VectorIndex::size() const {
-  std::shared_lock lk(mu_);
+  ReaderLock lk(mu_);
   return live_.size();
 }
 
@@ -45,7 +45,7 @@ void VectorIndex::Add(int64_t id, const Vector& v) {
   if (v.size() != dim_) return;
   Vector unit = Unit(v);
   if (unit.empty()) return Remove(id);
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   // Removed points keep their slot, so grow on the slot count, not live_.
   if (hnsw_->cur_element_count >= hnsw_->max_elements_) {
     hnsw_->resizeIndex(hnsw_->max_elements_ * 2);
@@ -55,7 +55,7 @@ void VectorIndex::Add(int64_t id, const Vector& v) {
 }
 
 void VectorIndex::Remove(int64_t id) {
-  std::unique_lock lk(mu_);
+  WriterLock lk(mu_);
   if (live_.erase(id) == 0) return;
   hnsw_->markDelete(static_cast<hnswlib::labeltype>(id));
 }
@@ -64,7 +64,7 @@ std::vector<std::pair<int64_t, float>> VectorIndex::Search(const Vector& q, size
   std::vector<std::pair<int64_t, float>> out;
   Vector unit = q.size() == dim_ ? Unit(q) : Vector{};
   if (unit.empty() || k == 0) return out;
-  std::shared_lock lk(mu_);
+  ReaderLock lk(mu_);
   if (live_.empty()) return out;
   auto heap = hnsw_->searchKnn(unit.data(), std::min(k, live_.size()));
   out.resize(heap.size());

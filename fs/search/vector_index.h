@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/search/embedding.h"
 
 namespace hnswlib {
@@ -45,10 +46,10 @@ class VectorIndex {
 
  private:
   const size_t dim_;
-  mutable std::shared_mutex mu_;
+  mutable SharedMutex mu_;
   std::unique_ptr<hnswlib::InnerProductSpace> space_;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // guarded by mu_
-  std::unordered_set<int64_t> live_;                       // guarded by mu_
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_ GUARDED_BY(mu_);
+  std::unordered_set<int64_t> live_ GUARDED_BY(mu_);
 };
 
 }  // namespace nexus::search

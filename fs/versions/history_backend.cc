@@ -71,7 +71,7 @@ struct HistoryBackend::Blob {
   Blob& operator=(const Blob&) = delete;
 
   const std::string id;
-  std::mutex fill_mu;  // held while the content is copied in
+  Mutex fill_mu;  // held while the content is copied in
   int fd = -1;         // set once, under fill_mu, when the content is complete
   uint64_t size = 0;   // set with fd
   // Position in lru_ when in_lru; guarded by cache_mu_.
@@ -120,12 +120,12 @@ HistoryBackend::HistoryBackend(uint16_t id, VersionStore* store, Options options
 HistoryBackend::~HistoryBackend() { ::close(scratch_fd_); }
 
 size_t HistoryBackend::NodeCount() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return nodes_.size();
 }
 
 std::pair<size_t, uint64_t> HistoryBackend::CacheUsage() const {
-  std::lock_guard lk(cache_mu_);
+  MutexLock lk(cache_mu_);
   return {lru_.size(), cached_bytes_};
 }
 
@@ -370,14 +370,14 @@ Result<std::vector<std::pair<std::string, HistoryBackend::Target>>> HistoryBacke
 
 Result<HistoryBackend::Target> HistoryBackend::TargetOf(Ino ino) const {
   if (BackendOf(ino) != id_) return Status::Error(ENOENT, "inode not in the history tree");
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = nodes_.find(LocalOf(ino));
   if (it == nodes_.end()) return Status::Error(ENOENT, "unknown inode " + std::to_string(ino));
   return it->second.target;
 }
 
 Ino HistoryBackend::Intern(const Target& t, bool reference) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   std::string key = t.Key();
   auto it = numbers_.find(key);
   Ino local;
@@ -393,7 +393,7 @@ Ino HistoryBackend::Intern(const Target& t, bool reference) {
 }
 
 void HistoryBackend::MaybePrune() {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   if (nodes_.size() <= kMaxRememberedNodes) return;
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (it->first != 1 && it->second.lookups == 0) {
@@ -440,7 +440,7 @@ Result<Attr> HistoryBackend::Lookup(const Caller&, Ino parent, const std::string
 
 void HistoryBackend::Forget(Ino ino, uint64_t nlookup) {
   if (BackendOf(ino) != id_ || LocalOf(ino) == 1) return;
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   auto it = nodes_.find(LocalOf(ino));
   if (it == nodes_.end()) return;
   it->second.lookups -= std::min(it->second.lookups, nlookup);
@@ -499,7 +499,7 @@ Result<std::shared_ptr<HistoryBackend::Blob>> HistoryBackend::Materialize(const 
                                                                           uint64_t size) {
   std::shared_ptr<Blob> blob;
   {
-    std::lock_guard lk(cache_mu_);
+    MutexLock lk(cache_mu_);
     auto it = blobs_.find(id);
     if (it != blobs_.end()) {
       blob = it->second;
@@ -509,7 +509,7 @@ Result<std::shared_ptr<HistoryBackend::Blob>> HistoryBackend::Materialize(const 
       blobs_.emplace(id, blob);
     }
   }
-  std::lock_guard fill(blob->fill_mu);
+  MutexLock fill(blob->fill_mu);
   if (blob->fd >= 0) return blob;
   auto fd = OpenScratchFile();
   Status st = fd.status();
@@ -525,7 +525,7 @@ Result<std::shared_ptr<HistoryBackend::Blob>> HistoryBackend::Materialize(const 
   }
   if (!st.ok()) {
     if (fd.ok()) ::close(*fd);
-    std::lock_guard lk(cache_mu_);
+    MutexLock lk(cache_mu_);
     if (auto it = blobs_.find(id); it != blobs_.end() && it->second == blob) blobs_.erase(it);
     spdlog::warn("{}", st.ToString());
     return st;
@@ -535,7 +535,7 @@ Result<std::shared_ptr<HistoryBackend::Blob>> HistoryBackend::Materialize(const 
   // Evicted copies are closed (and their disk space freed) after cache_mu_
   // is released.
   std::vector<std::shared_ptr<Blob>> evicted;
-  std::lock_guard lk(cache_mu_);
+  MutexLock lk(cache_mu_);
   auto it = blobs_.find(id);
   if (it == blobs_.end() || it->second != blob) return blob;
   if (size > options_.cache_bytes) {  // served to its openers only

@@ -70,6 +70,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/backend.h"
 #include "fs/versions/version_store.h"
 
@@ -208,17 +209,17 @@ class HistoryBackend final : public Backend {
   const uid_t uid_;
   const gid_t gid_;
 
-  mutable std::mutex mu_;
-  std::unordered_map<Ino, Node> nodes_;           // by local number; guarded by mu_
-  std::unordered_map<std::string, Ino> numbers_;  // local by Target::Key; guarded by mu_
-  Ino next_local_ = 2;                            // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<Ino, Node> nodes_ GUARDED_BY(mu_);           // by local number
+  std::unordered_map<std::string, Ino> numbers_ GUARDED_BY(mu_);  // local by Target::Key
+  Ino next_local_ GUARDED_BY(mu_) = 2;
 
-  mutable std::mutex cache_mu_;
-  // Ready blobs, most recently opened first; guarded by cache_mu_.
-  std::list<std::shared_ptr<Blob>> lru_;
-  // Every cached blob (ready, or being filled) by id; guarded by cache_mu_.
-  std::unordered_map<std::string, std::shared_ptr<Blob>> blobs_;
-  uint64_t cached_bytes_ = 0;  // content of the ready blobs in lru_; guarded by cache_mu_
+  mutable Mutex cache_mu_;
+  // Ready blobs, most recently opened first.
+  std::list<std::shared_ptr<Blob>> lru_ GUARDED_BY(cache_mu_);
+  // Every cached blob (ready, or being filled) by id.
+  std::unordered_map<std::string, std::shared_ptr<Blob>> blobs_ GUARDED_BY(cache_mu_);
+  uint64_t cached_bytes_ GUARDED_BY(cache_mu_) = 0;  // content of the ready blobs in lru_
 };
 
 }  // namespace nexus::versions

@@ -56,7 +56,7 @@ Recorder::Recorder(Options options) : options_(std::move(options)) {}
 
 Recorder::~Recorder() {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
   }
   stopping_.store(true, std::memory_order_relaxed);
@@ -68,7 +68,7 @@ Recorder::~Recorder() {
 
 void Recorder::Start(bool reconcile) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     running_ = true;
     if (reconcile) ++queued_seq_;  // Drain waits for the reconcile too
   }
@@ -117,7 +117,7 @@ void Recorder::OnChange(const ChangeEvent& ev) {
 
 void Recorder::Push(Item item) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (item.op == Item::Op::kCapture || item.op == Item::Op::kCaptureIfChanged) {
       // A capture right behind a capture of the same path reads the same file.
       if (!queue_.empty() && queue_.back().path == item.path &&
@@ -140,15 +140,15 @@ void Recorder::Push(Item item) {
 }
 
 size_t Recorder::Pending() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return queue_.size() + (busy_ ? 1 : 0);
 }
 
 void Recorder::Drain() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   if (!running_) return;
   const uint64_t target = queued_seq_;
-  done_.wait(lk, [&] { return applied_seq_ >= target || !running_; });
+  lk.Wait(done_, [&]() REQUIRES(mu_) { return applied_seq_ >= target || !running_; });
 }
 
 Status Recorder::Flush() {
@@ -160,18 +160,18 @@ void Recorder::Run(bool reconcile) {
   LowerThreadPriority();
   if (reconcile) {
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       busy_ = true;
     }
     ReconcileAll();
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     busy_ = false;
     ++applied_seq_;
     done_.notify_all();
   }
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   for (;;) {
-    wake_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    lk.Wait(wake_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (queue_.empty()) break;  // stopping, nothing left
     if (stop_) {
       // Shutting down: what is queued is left to the next start's
@@ -184,14 +184,14 @@ void Recorder::Run(bool reconcile) {
     std::deque<Item> batch;
     batch.swap(queue_);
     busy_ = true;
-    lk.unlock();
+    lk.Unlock();
     for (const Item& item : batch) {
       if (stopping_.load(std::memory_order_relaxed)) break;
       Apply(item);
     }
     bool catch_up = dropped_.exchange(0) != 0;
     if (catch_up) ReconcileAll();
-    lk.lock();
+    lk.Lock();
     busy_ = false;
     applied_seq_ += batch.size();
     done_.notify_all();
@@ -356,7 +356,7 @@ void Recorder::ReconcileAll() {
   std::vector<std::string> stack{"/"};
   while (!stack.empty()) {
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       if (stop_) return;
     }
     std::string path = std::move(stack.back());

@@ -43,6 +43,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/mutex.h"
 #include "fs/change_events.h"
 #include "fs/namespace.h"
 #include "fs/versions/version_store.h"
@@ -106,15 +107,15 @@ class Recorder {
   void ReconcileAll();
 
   Options options_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  std::deque<Item> queue_;   // guarded by mu_
-  uint64_t queued_seq_ = 0;  // guarded by mu_
-  uint64_t applied_seq_ = 0; // guarded by mu_
-  bool stop_ = false;        // guarded by mu_
-  bool busy_ = false;        // guarded by mu_; the worker is applying a batch
-  bool running_ = false;     // guarded by mu_; the worker runs
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  uint64_t queued_seq_ GUARDED_BY(mu_) = 0;
+  uint64_t applied_seq_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool busy_ GUARDED_BY(mu_) = false;        // the worker is applying a batch
+  bool running_ GUARDED_BY(mu_) = false;     // the worker runs
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> captured_{0};
   std::atomic<uint64_t> failed_{0};

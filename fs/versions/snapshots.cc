@@ -106,7 +106,7 @@ Result<std::string> BrowsePath(const std::string& path) {
 
 Result<std::string> VersionStore::CreateSnapshot(const std::vector<std::string>& zones,
                                                  const std::string& description) {
-  std::lock_guard lk(commit_mu_);
+  MutexLock lk(commit_mu_);
   NEXUS_RETURN_IF_ERROR(CommitPending());
   return CreateSnapshotLocked(zones, description, /*automatic=*/false);
 }
@@ -116,7 +116,7 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
                                                        bool automatic) {
   std::vector<std::string> zs = zones;
   if (zs.empty()) {
-    std::lock_guard lk(db_mu_);
+    MutexLock lk(db_mu_);
     auto all = ZonesOf(*db_);
     NEXUS_RETURN_IF_FAILED(all);
     zs = std::move(all).value();
@@ -149,7 +149,7 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
   const int64_t now = Now();
   int64_t id = 0;
   {
-    std::lock_guard lk(db_mu_);
+    MutexLock lk(db_mu_);
     NEXUS_RETURN_IF_ERROR(
         db_->Prepare("INSERT INTO snapshots(description, time_ns, zones, commit_id, automatic) "
                      "VALUES(?,?,?,'',?)")
@@ -172,7 +172,7 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
   const std::string ref_name = "refs/snapshots/" + std::to_string(id);
   NEXUS_GIT(git_reference_create(&ref, repo, ref_name.c_str(), &commit, 1, "snapshot"), ref_name);
   git_reference_free(ref);
-  std::lock_guard lk(db_mu_);
+  MutexLock lk(db_mu_);
   NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE snapshots SET commit_id=? WHERE id=?")
                             .Bind(OidHex(commit)).Bind(id).Run());
   return std::to_string(id);
@@ -268,10 +268,10 @@ Result<EntryInfo> VersionStore::StatSnapshotEntry(const std::string& id, const s
 Result<RestoreResult> VersionStore::RestoreSnapshot(const std::string& id, TreeWriter& writer) {
   RestoreResult result;
   {
-    std::lock_guard lk(commit_mu_);
+    MutexLock lk(commit_mu_);
     NEXUS_RETURN_IF_ERROR(CommitPending());
     auto info = [&] {
-      std::lock_guard db_lk(db_mu_);
+      MutexLock db_lk(db_mu_);
       return LoadSnapshot(*db_, id);
     }();
     NEXUS_RETURN_IF_FAILED(info);
@@ -333,14 +333,14 @@ Result<RestoreResult> VersionStore::RestoreSnapshot(const std::string& id, TreeW
 Status VersionStore::DeleteSnapshot(const std::string& id) {
   auto n = ParseSnapshotId(id);
   NEXUS_RETURN_IF_FAILED(n);
-  std::lock_guard lk(commit_mu_);
+  MutexLock lk(commit_mu_);
   {
-    std::lock_guard db_lk(db_mu_);
+    MutexLock db_lk(db_mu_);
     NEXUS_RETURN_IF_ERROR(LoadSnapshot(*db_, id));
   }
   int rc = git_reference_remove(commit_repo_.get(), ("refs/snapshots/" + id).c_str());
   if (rc < 0 && rc != GIT_ENOTFOUND) return GitError(rc, "remove snapshot " + id);
-  std::lock_guard db_lk(db_mu_);
+  MutexLock db_lk(db_mu_);
   return db_->Prepare("DELETE FROM snapshots WHERE id=?").Bind(*n).Run();
 }
 

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "base/layout.h"
+#include "base/mutex.h"
 #include "base/ns_path.h"
 #include "base/status.h"
 #include "fs/versions/version_db.h"

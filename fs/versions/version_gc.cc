@@ -60,10 +60,10 @@ Result<std::unordered_set<std::string>> ReachableObjects(git_repository* repo) {
 
 Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
   if (policy.keep_versions == 0) return Status::Error(EINVAL, "gc: keep_versions must be at least 1");
-  std::lock_guard commit_lk(commit_mu_);
+  MutexLock commit_lk(commit_mu_);
   // Captures wait until the sweep is over: a blob written but not yet
   // journaled would look unreachable.
-  std::lock_guard capture_lk(capture_mu_);
+  MutexLock capture_lk(capture_mu_);
   NEXUS_RETURN_IF_ERROR(CommitPending());
   git_repository* repo = commit_repo_.get();
   GcResult result;
@@ -72,7 +72,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
   std::set<int64_t> dropped;
   std::set<std::string> zones;
   {
-    std::lock_guard lk(db_mu_);
+    MutexLock lk(db_mu_);
     Statement q = db_->Prepare(
         "SELECT seq, zone FROM (SELECT seq, zone, time_ns, ROW_NUMBER() OVER "
         "(PARTITION BY file_id ORDER BY n DESC) rk FROM changes WHERE op='W') "
@@ -91,7 +91,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
   for (const std::string& zone : zones) {
     std::vector<Change> rows;
     {
-      std::lock_guard lk(db_mu_);
+      MutexLock lk(db_mu_);
       Statement q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS " FROM changes WHERE zone=? ORDER BY seq");
       q.Bind(zone);
       while (q.Next()) rows.push_back(ReadChange(q));
@@ -116,9 +116,9 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
   }
 
   if (!dropped.empty()) {
-    std::lock_guard lk(db_mu_);
+    MutexLock lk(db_mu_);
     NEXUS_RETURN_IF_ERROR(db_->SetSynchronous(SqliteOptions::Sync::kFull));
-    Status st = InTransaction(*db_, [&]() -> Status {
+    Status st = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
       for (int64_t seq : dropped)
         NEXUS_RETURN_IF_ERROR(db_->Prepare("DELETE FROM changes WHERE seq=?").Bind(seq).Run());
       for (const auto& [seq, commit] : assigned)
@@ -164,7 +164,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
     result.bytes_removed += static_cast<uint64_t>(st.st_size);
   }
   git_odb_refresh(odb_.get());
-  std::lock_guard lk(cache_mu_);
+  MutexLock lk(cache_mu_);
   blob_cache_.clear();
   blob_index_.clear();
   blob_cache_bytes_ = 0;
@@ -176,7 +176,7 @@ Status VersionStore::Export(const std::string& dest) {
   std::error_code ec;
   if (fs::exists(dest, ec) && !(fs::is_directory(dest, ec) && fs::is_empty(dest, ec)))
     return Status::Error(EEXIST, "export: " + dest + " exists and is not empty");
-  std::lock_guard commit_lk(commit_mu_);
+  MutexLock commit_lk(commit_mu_);
   NEXUS_RETURN_IF_ERROR(CommitPending());
   git_repository* repo = commit_repo_.get();
   auto reachable = ReachableObjects(repo);
@@ -210,7 +210,7 @@ Status VersionStore::Export(const std::string& dest) {
   std::vector<std::string> zones;
   std::vector<std::string> snapshots;
   {
-    std::lock_guard lk(db_mu_);
+    MutexLock lk(db_mu_);
     auto z = ZonesOf(*db_);
     NEXUS_RETURN_IF_FAILED(z);
     zones = std::move(z).value();

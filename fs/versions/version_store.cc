@@ -253,7 +253,7 @@ Status VersionStore::Init() {
   NEXUS_RETURN_IF_FAILED(db);
   db_ = std::move(db).value();
 
-  std::lock_guard commit_lk(commit_mu_);
+  MutexLock commit_lk(commit_mu_);
   NEXUS_RETURN_IF_ERROR(Reconcile());
   {
     Statement q = db_->Prepare("SELECT COUNT(*) FROM changes WHERE commit_id IS NULL");
@@ -313,13 +313,13 @@ Status VersionStore::Reconcile() {
 
 VersionStore::~VersionStore() {
   {
-    std::lock_guard lk(wake_mu_);
+    MutexLock lk(wake_mu_);
     stop_ = true;
   }
   wake_cv_.notify_all();
   if (committer_.joinable()) {
     committer_.join();
-    std::lock_guard lk(commit_mu_);
+    MutexLock lk(commit_mu_);
     Status st = CommitPending();
     if (!st.ok()) spdlog::warn("version store: final commit failed: {}", st.ToString());
   }
@@ -379,7 +379,7 @@ Status VersionStore::InsertChange(char op, const std::string& zone, const std::s
 
 void VersionStore::NotePending(size_t n) {
   {
-    std::lock_guard lk(wake_mu_);
+    MutexLock lk(wake_mu_);
     pending_ += n;
   }
   if (options_.run_committer) wake_cv_.notify_one();
@@ -391,8 +391,8 @@ Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const
                                                   const std::string& note) {
   const std::string blob = OidHex(oid);
   const int64_t now = Now();
-  std::lock_guard lk(db_mu_);
-  auto result = InTransaction(*db_, [&]() -> Result<CaptureResult> {
+  MutexLock lk(db_mu_);
+  auto result = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Result<CaptureResult> {
     auto file = FindFile(*db_, zone, path);
     if (file && !file->deleted && file->last_blob == blob)
       return CaptureResult{false, file->last_n, blob};
@@ -425,7 +425,7 @@ Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::
   if (!S_ISREG(st.st_mode)) return Status::Error(EINVAL, "capture of " + *norm + ": not a regular file");
   const mode_t perm = file_mode ? file_mode : st.st_mode;
   const uint32_t mode = (perm & 0111) ? kModeExecutable : kModeFile;
-  std::lock_guard lk(capture_mu_);
+  MutexLock lk(capture_mu_);
   auto oid = WriteBlob(fd, static_cast<uint64_t>(st.st_size));
   NEXUS_RETURN_IF_FAILED(oid);
   return RecordVersion(zone, *norm, *oid, static_cast<uint64_t>(st.st_size), mode, who, "");
@@ -462,9 +462,9 @@ Status VersionStore::Remove(const std::string& zone, const std::string& path,
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
-  std::lock_guard cap(capture_mu_);
-  std::lock_guard lk(db_mu_);
-  NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+  MutexLock cap(capture_mu_);
+  MutexLock lk(db_mu_);
+  NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
     auto files = LiveFilesAt(*db_, zone, *norm);
     if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, *norm));
     for (const auto& [id, p] : files)
@@ -485,11 +485,11 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
   if (*src == *dst) return Status::Ok();
   if (dst->starts_with(*src + "/"))
     return Status::Error(EINVAL, "cannot move " + *src + " into itself");
-  std::lock_guard cap(capture_mu_);
-  std::lock_guard lk(db_mu_);
+  MutexLock cap(capture_mu_);
+  MutexLock lk(db_mu_);
   const int64_t now = Now();
   size_t changes = 1;
-  NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+  NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
     auto files = LiveFilesAt(*db_, zone, *src);
     if (files.empty()) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, *src));
     NEXUS_RETURN_IF_ERROR(InsertChange('R', zone, *dst, *src, 0, 0, "", 0, 0, who, "", now));
@@ -531,29 +531,29 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
 // Committing
 
 Status VersionStore::Flush() {
-  std::lock_guard lk(commit_mu_);
+  MutexLock lk(commit_mu_);
   return CommitPending();
 }
 
 void VersionStore::CommitterLoop() {
   LowerThreadPriority();
-  std::unique_lock lk(wake_mu_);
+  MutexLock lk(wake_mu_);
   while (!stop_) {
-    wake_cv_.wait(lk, [&] { return stop_ || pending_ > 0; });
+    lk.Wait(wake_cv_, [&]() REQUIRES(wake_mu_) { return stop_ || pending_ > 0; });
     if (stop_) break;
     // The group-commit window: wait for more records unless a batch is full.
-    wake_cv_.wait_for(lk, options_.commit_window,
-                      [&] { return stop_ || pending_ >= options_.commit_batch; });
-    lk.unlock();
+    lk.WaitFor(wake_cv_, options_.commit_window,
+                      [&]() REQUIRES(wake_mu_) { return stop_ || pending_ >= options_.commit_batch; });
+    lk.Unlock();
     Status st;
     {
-      std::lock_guard commit_lk(commit_mu_);
+      MutexLock commit_lk(commit_mu_);
       st = CommitPending();
     }
-    lk.lock();
+    lk.Lock();
     if (!st.ok()) {
       spdlog::warn("version store: commit failed, retrying: {}", st.ToString());
-      wake_cv_.wait_for(lk, options_.commit_window, [&] { return stop_; });
+      lk.WaitFor(wake_cv_, options_.commit_window, [&]() REQUIRES(wake_mu_) { return stop_; });
     }
   }
 }
@@ -610,14 +610,14 @@ Result<ZoneTree*> VersionStore::ZoneTreeFor(const std::string& zone) {
 Status VersionStore::CommitPending() {
   int64_t last_seq = 0;
   {
-    std::lock_guard lk(db_mu_);
+    MutexLock lk(db_mu_);
     Statement q = db_->Prepare("SELECT MAX(seq) FROM changes");
     if (q.Next()) last_seq = q.Int(0);
   }
   while (true) {
     std::vector<Change> rows;
     {
-      std::lock_guard lk(db_mu_);
+      MutexLock lk(db_mu_);
       Statement q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS
                              " FROM changes WHERE commit_id IS NULL AND seq<=? ORDER BY seq LIMIT ?");
       q.Bind(last_seq).Bind(kCommitRound);
@@ -649,10 +649,10 @@ Status VersionStore::CommitPending() {
     // repairs the refs after a crash in between.
     Status st;
     {
-      std::lock_guard lk(db_mu_);
+      MutexLock lk(db_mu_);
       st = db_->SetSynchronous(SqliteOptions::Sync::kFull);
       if (st.ok()) {
-        st = InTransaction(*db_, [&]() -> Status {
+        st = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
           for (const auto& [seq, commit] : assigned)
             NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE changes SET commit_id=? WHERE seq=?")
                                       .Bind(commit).Bind(seq).Run());
@@ -679,7 +679,7 @@ Status VersionStore::CommitPending() {
         return err;
       }
     }
-    std::lock_guard lk(wake_mu_);
+    MutexLock lk(wake_mu_);
     pending_ -= std::min(pending_, rows.size());
   }
 }
@@ -862,7 +862,7 @@ Result<Version> VersionStore::GetVersion(const std::string& zone, const std::str
 Result<std::shared_ptr<const std::string>> VersionStore::LoadBlob(git_repository* repo,
                                                                   const std::string& hex) {
   {
-    std::lock_guard lk(cache_mu_);
+    MutexLock lk(cache_mu_);
     auto it = blob_index_.find(hex);
     if (it != blob_index_.end()) {
       blob_cache_.splice(blob_cache_.begin(), blob_cache_, it->second);
@@ -882,7 +882,7 @@ Result<std::shared_ptr<const std::string>> VersionStore::LoadBlob(git_repository
   auto data = std::make_shared<const std::string>(static_cast<const char*>(git_odb_object_data(obj)),
                                                   git_odb_object_size(obj));
   if (data->size() <= kBlobCacheBytes / 4) {
-    std::lock_guard lk(cache_mu_);
+    MutexLock lk(cache_mu_);
     if (blob_index_.count(hex)) return data;  // another reader cached it meanwhile
     blob_cache_.emplace_front(hex, data);
     blob_index_[hex] = blob_cache_.begin();
@@ -1064,7 +1064,7 @@ Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::str
   ParseOid(v->blob, &oid);
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
-  std::lock_guard lk(capture_mu_);
+  MutexLock lk(capture_mu_);
   auto r = RecordVersion(zone, *norm, oid, v->size, v->mode, who,
                          "rollback to v" + std::to_string(n));
   NEXUS_RETURN_IF_FAILED(r);
@@ -1086,7 +1086,7 @@ Result<WriteBack> VersionStore::Restore(const std::string& zone, const std::stri
   NEXUS_RETURN_IF_FAILED(data);
   git_oid oid;
   ParseOid(v->blob, &oid);
-  std::lock_guard lk(capture_mu_);
+  MutexLock lk(capture_mu_);
   auto r = RecordVersion(zone, *norm, oid, v->size, v->mode, who, "restore");
   NEXUS_RETURN_IF_FAILED(r);
   return WriteBack{**data, v->mode, r->version, r->recorded};

@@ -46,6 +46,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/sqlite_db.h"
 #include "base/status.h"
 #include "fs/versions/git_util.h"
@@ -297,8 +298,9 @@ class VersionStore {
   class ReaderLease;
 
   explicit VersionStore(Options options);
-  Status Init();
-  Status Reconcile();
+  // Run by Open before the store is shared, so without its locks.
+  Status Init() NO_THREAD_SAFETY_ANALYSIS;
+  Status Reconcile() NO_THREAD_SAFETY_ANALYSIS;
   int64_t Now() const;
 
   Result<ReaderLease> Borrow();
@@ -310,25 +312,25 @@ class VersionStore {
   Status StreamBlob(git_repository* repo, const std::string& oid, int fd);
 
   // Recording (capture_mu_ held).
-  Result<git_oid> WriteBlob(int fd, uint64_t size);
+  Result<git_oid> WriteBlob(int fd, uint64_t size) REQUIRES(capture_mu_);
   Result<CaptureResult> RecordVersion(const std::string& zone, const std::string& path,
                                       const git_oid& blob, uint64_t size, uint32_t mode,
-                                      const Provenance& who, const std::string& note);
+                                      const Provenance& who, const std::string& note) REQUIRES(capture_mu_);
   Status InsertChange(char op, const std::string& zone, const std::string& path,
                       const std::string& old_path, int64_t file_id, uint32_t n,
                       const std::string& blob, uint64_t size, uint32_t mode,
-                      const Provenance& who, const std::string& note, int64_t time_ns);
+                      const Provenance& who, const std::string& note, int64_t time_ns) REQUIRES(db_mu_);
   void NotePending(size_t n);
 
   // Committing (commit_mu_ held).
-  Status CommitPending();
-  Status SyncBlobs(const std::vector<Change>& changes);
-  Result<ZoneTree*> ZoneTreeFor(const std::string& zone);
-  void CommitterLoop();
+  Status CommitPending() REQUIRES(commit_mu_);
+  Status SyncBlobs(const std::vector<Change>& changes) REQUIRES(commit_mu_);
+  Result<ZoneTree*> ZoneTreeFor(const std::string& zone) REQUIRES(commit_mu_);
+  void CommitterLoop() EXCLUDES(commit_mu_);
 
   // Snapshots and gc helpers (commit_mu_ held).
   Result<std::string> CreateSnapshotLocked(const std::vector<std::string>& zones,
-                                           const std::string& description, bool automatic);
+                                           const std::string& description, bool automatic) REQUIRES(commit_mu_);
   Result<std::vector<std::string>> ZonesOf(SqliteDb& db);
 
   Options options_;
@@ -339,22 +341,22 @@ class VersionStore {
   // Recording: capture_mu_ serialises recorders and excludes Gc's sweep.
   // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; the reader
   // pool's lock and cache_mu_ are leaves.
-  std::mutex capture_mu_;
+  Mutex capture_mu_;
   std::atomic<bool> cancel_captures_{false};
   OdbPtr odb_;  // owned by no repository, so thread-safe: capture, gc, export
 
-  std::mutex db_mu_;
-  std::unique_ptr<SqliteDb> db_;  // the writer connection; guarded by db_mu_
+  Mutex db_mu_;
+  std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);  // the writer connection
 
-  std::mutex commit_mu_;
-  RepoPtr commit_repo_;  // guarded by commit_mu_
-  std::map<std::string, std::unique_ptr<ZoneTree>> zone_trees_;  // guarded by commit_mu_
+  Mutex commit_mu_;
+  RepoPtr commit_repo_ GUARDED_BY(commit_mu_);
+  std::map<std::string, std::unique_ptr<ZoneTree>> zone_trees_ GUARDED_BY(commit_mu_);
 
   // Committer thread.
-  std::mutex wake_mu_;
+  Mutex wake_mu_;
   std::condition_variable wake_cv_;
-  size_t pending_ = 0;  // journaled, uncommitted records; guarded by wake_mu_
-  bool stop_ = false;   // guarded by wake_mu_
+  size_t pending_ GUARDED_BY(wake_mu_) = 0;  // journaled, uncommitted records
+  bool stop_ GUARDED_BY(wake_mu_) = false;
   std::thread committer_;
 
   // Reader connections with their repository handles (thread-safe).
@@ -362,11 +364,11 @@ class VersionStore {
 
   // Blob cache for ReadBlob: most recent first.
   static constexpr size_t kBlobCacheBytes = 64 << 20;
-  std::mutex cache_mu_;
+  Mutex cache_mu_;
   using CachedBlob = std::pair<std::string, std::shared_ptr<const std::string>>;
-  std::list<CachedBlob> blob_cache_;  // guarded by cache_mu_
+  std::list<CachedBlob> blob_cache_ GUARDED_BY(cache_mu_);
   std::unordered_map<std::string, std::list<CachedBlob>::iterator> blob_index_;  // cache_mu_
-  size_t blob_cache_bytes_ = 0;  // guarded by cache_mu_
+  size_t blob_cache_bytes_ GUARDED_BY(cache_mu_) = 0;
 };
 
 }  // namespace nexus::versions

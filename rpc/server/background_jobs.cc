@@ -7,7 +7,7 @@ BackgroundJobs::BackgroundJobs(size_t max_threads) : max_threads_(max_threads ? 
 BackgroundJobs::~BackgroundJobs() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     stop_ = true;
     threads.swap(threads_);
   }
@@ -16,7 +16,7 @@ BackgroundJobs::~BackgroundJobs() {
 }
 
 void BackgroundJobs::Submit(std::function<void()> job) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   queue_.push_back(std::move(job));
   if (idle_ == 0 && threads_.size() < max_threads_)
     threads_.emplace_back([this] { Worker(); });
@@ -25,23 +25,23 @@ void BackgroundJobs::Submit(std::function<void()> job) {
 }
 
 size_t BackgroundJobs::Running() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return running_;
 }
 
 void BackgroundJobs::Worker() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   for (;;) {
     ++idle_;
-    cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+    lk.Wait(cv_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     --idle_;
     if (queue_.empty()) return;  // stopping, nothing left
     auto job = std::move(queue_.front());
     queue_.pop_front();
     ++running_;
-    lk.unlock();
+    lk.Unlock();
     job();
-    lk.lock();
+    lk.Lock();
     --running_;
   }
 }

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
+
 namespace nexus {
 
 class BackgroundJobs {
@@ -27,15 +29,15 @@ class BackgroundJobs {
   size_t Running() const;
 
  private:
-  void Worker();
+  void Worker() EXCLUDES(mu_);
   const size_t max_threads_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  size_t idle_ = 0;                          // guarded by mu_
-  size_t running_ = 0;                       // guarded by mu_
-  bool stop_ = false;                        // guarded by mu_
-  std::vector<std::thread> threads_;         // guarded by mu_
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  size_t idle_ GUARDED_BY(mu_) = 0;
+  size_t running_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_ GUARDED_BY(mu_);
 };
 
 }  // namespace nexus

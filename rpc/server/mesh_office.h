@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "mesh/director.h"
 
 namespace nexus {
@@ -25,24 +26,24 @@ class MeshOffice {
   mesh::Director* director() const { return director_; }
   // Where nodes reach this director (known once the listener is up).
   std::string address() const {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return address_;
   }
   void SetAddress(std::string address) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     address_ = std::move(address);
   }
 
   // Keeps the tokens of `placements` for their nodes.
   void Deliver(const std::vector<mesh::TaskInfo>& placements) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     for (const auto& t : placements)
       if (!t.node_id.empty() && !t.lease_token.empty()) mailbox_[t.node_id][t.id] = t;
   }
   // The placements on `node_id` whose tokens it has not received, in task
   // order; each is handed out once.
   std::vector<mesh::TaskInfo> Claim(const std::string& node_id) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     std::vector<mesh::TaskInfo> out;
     auto it = mailbox_.find(node_id);
     if (it == mailbox_.end()) return out;
@@ -53,8 +54,8 @@ class MeshOffice {
 
  private:
   mesh::Director* const director_;
-  mutable std::mutex mu_;
-  std::string address_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::string address_ GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, mesh::TaskInfo>> mailbox_;  // node -> task -> info
 };
 
