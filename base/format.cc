@@ -18,13 +18,26 @@ std::string OctalMode(uint32_t mode, int width) {
 std::string LsMode(uint32_t mode) {
   std::string s = "?rwxrwxrwx";
   switch (mode & S_IFMT) {
-    case S_IFDIR: s[0] = 'd'; break;
-    case S_IFLNK: s[0] = 'l'; break;
-    case S_IFIFO: s[0] = 'p'; break;
-    case S_IFSOCK: s[0] = 's'; break;
-    case S_IFCHR: s[0] = 'c'; break;
-    case S_IFBLK: s[0] = 'b'; break;
-    default: s[0] = '-';
+    case S_IFDIR:
+      s[0] = 'd';
+      break;
+    case S_IFLNK:
+      s[0] = 'l';
+      break;
+    case S_IFIFO:
+      s[0] = 'p';
+      break;
+    case S_IFSOCK:
+      s[0] = 's';
+      break;
+    case S_IFCHR:
+      s[0] = 'c';
+      break;
+    case S_IFBLK:
+      s[0] = 'b';
+      break;
+    default:
+      s[0] = '-';
   }
   for (int i = 0; i < 9; ++i)
     if (!(mode & (1u << (8 - i)))) s[1 + i] = '-';

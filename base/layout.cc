@@ -12,8 +12,8 @@ Status ValidateZoneName(std::string_view zone) {
   if (zone.size() > kZoneNameMax) return bad("longer than " + std::to_string(kZoneNameMax) + " bytes");
   for (char c : zone) {
     const unsigned char u = static_cast<unsigned char>(c);
-    if (!((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '.' || c == '_' ||
-          c == '-'))
+    if (!((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '.' ||
+          c == '_' || c == '-'))
       return bad("only letters, digits, '.', '_' and '-' are allowed");
   }
   if (zone.front() == '.' || zone.front() == '-') return bad("must not start with '.' or '-'");

@@ -42,8 +42,7 @@ inline constexpr size_t kZoneNameMax = 64;
 // Top-level names reserved for what NexusFS serves there. ".nexus" and
 // "zone" have always been NexusFS's; the rest are renamed aside at start
 // when a user folder holds them.
-inline constexpr std::array<std::string_view, 3> kRenamedAsideNames = {kAgentsName, kForksName,
-                                                                       kToolsName};
+inline constexpr std::array<std::string_view, 3> kRenamedAsideNames = {kAgentsName, kForksName, kToolsName};
 
 // The one zone-name rule, used by every part (versions, ReBAC, the socket,
 // the CLI, the mesh): 1 to 64 bytes of ASCII letters, digits, '.', '_' and

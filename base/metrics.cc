@@ -15,9 +15,8 @@ void OpStats::Record(int64_t latency_ns, bool error) {
 
 OpTimer::~OpTimer() {
   if (!stats_) return;
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::steady_clock::now() - start_)
-                .count();
+  auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count();
   stats_->Record(ns, error_);
 }
 
@@ -31,8 +30,7 @@ OpStats* OpMetrics::Find(std::string_view op) {
   return it == index_.end() ? nullptr : &stats_[it->second];
 }
 
-void AppendSample(std::string* out, std::string_view name, std::string_view labels,
-                  double value) {
+void AppendSample(std::string* out, std::string_view name, std::string_view labels, double value) {
   char num[64];
   std::snprintf(num, sizeof num, "%.9g", value);
   out->append(name);
@@ -44,10 +42,9 @@ void OpMetrics::AppendPrometheus(std::string* out) const {
   const std::string requests = prefix_ + "_requests_total";
   const std::string errors = prefix_ + "_errors_total";
   const std::string latency = prefix_ + "_latency_seconds";
-  out->append("# HELP " + requests + " Requests by " + label_ + ".\n# TYPE " + requests +
+  out->append("# HELP " + requests + " Requests by " + label_ + ".\n# TYPE " + requests + " counter\n");
+  out->append("# HELP " + errors + " Requests answered with an error, by " + label_ + ".\n# TYPE " + errors +
               " counter\n");
-  out->append("# HELP " + errors + " Requests answered with an error, by " + label_ +
-              ".\n# TYPE " + errors + " counter\n");
   out->append("# HELP " + latency + " Request latency by " + label_ + ".\n# TYPE " + latency +
               " histogram\n");
   for (size_t i = 0; i < names_.size(); ++i) {
@@ -65,8 +62,7 @@ void OpMetrics::AppendPrometheus(std::string* out) const {
         std::snprintf(le, sizeof le, "%g", static_cast<double>(OpStats::kBoundsNs[b]) / 1e9);
       else
         std::snprintf(le, sizeof le, "+Inf");
-      AppendSample(out, latency + "_bucket", l + ",le=\"" + le + "\"",
-                   static_cast<double>(cumulative));
+      AppendSample(out, latency + "_bucket", l + ",le=\"" + le + "\"", static_cast<double>(cumulative));
     }
     AppendSample(out, latency + "_sum", l,
                  static_cast<double>(s.sum_ns.load(std::memory_order_relaxed)) / 1e9);

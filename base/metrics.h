@@ -24,9 +24,9 @@ namespace nexus {
 struct OpStats {
   // Upper bounds of the latency buckets, in nanoseconds (+Inf follows).
   static constexpr std::array<int64_t, 18> kBoundsNs = {
-      1'000,      2'500,      5'000,       10'000,      25'000,      50'000,
-      100'000,    250'000,    500'000,     1'000'000,   2'500'000,   5'000'000,
-      10'000'000, 25'000'000, 50'000'000,  100'000'000, 500'000'000, 1'000'000'000};
+      1'000,      2'500,      5'000,      10'000,      25'000,      50'000,
+      100'000,    250'000,    500'000,    1'000'000,   2'500'000,   5'000'000,
+      10'000'000, 25'000'000, 50'000'000, 100'000'000, 500'000'000, 1'000'000'000};
 
   std::atomic<uint64_t> count{0};
   std::atomic<uint64_t> errors{0};
@@ -62,8 +62,8 @@ class OpMetrics {
 class OpTimer {
  public:
   explicit OpTimer(OpStats* stats)
-      : stats_(stats), start_(stats ? std::chrono::steady_clock::now()
-                                    : std::chrono::steady_clock::time_point()) {}
+      : stats_(stats),
+        start_(stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point()) {}
   ~OpTimer();
   void Fail() { error_ = true; }
   OpTimer(const OpTimer&) = delete;
@@ -76,7 +76,6 @@ class OpTimer {
 };
 
 // Appends one Prometheus sample line: name{labels} value.
-void AppendSample(std::string* out, std::string_view name, std::string_view labels,
-                  double value);
+void AppendSample(std::string* out, std::string_view name, std::string_view labels, double value);
 
 }  // namespace nexus

@@ -90,8 +90,7 @@ class SCOPED_CAPABILITY MutexLock {
     lk.release();
   }
   template <typename Rep, typename Period>
-  std::cv_status WaitFor(std::condition_variable& cv,
-                         const std::chrono::duration<Rep, Period>& timeout) {
+  std::cv_status WaitFor(std::condition_variable& cv, const std::chrono::duration<Rep, Period>& timeout) {
     std::unique_lock<std::mutex> lk(mu_.mu_, std::adopt_lock);
     std::cv_status status = cv.wait_for(lk, timeout);
     lk.release();
@@ -99,16 +98,15 @@ class SCOPED_CAPABILITY MutexLock {
   }
   // Returns pred() as last evaluated (false: timed out).
   template <typename Rep, typename Period, typename Pred>
-  bool WaitFor(std::condition_variable& cv, const std::chrono::duration<Rep, Period>& timeout,
-               Pred pred) {
+  bool WaitFor(std::condition_variable& cv, const std::chrono::duration<Rep, Period>& timeout, Pred pred) {
     std::unique_lock<std::mutex> lk(mu_.mu_, std::adopt_lock);
     bool ok = cv.wait_for(lk, timeout, std::move(pred));
     lk.release();
     return ok;
   }
   template <typename Clock, typename Duration, typename Pred>
-  bool WaitUntil(std::condition_variable& cv,
-                 const std::chrono::time_point<Clock, Duration>& deadline, Pred pred) {
+  bool WaitUntil(std::condition_variable& cv, const std::chrono::time_point<Clock, Duration>& deadline,
+                 Pred pred) {
     std::unique_lock<std::mutex> lk(mu_.mu_, std::adopt_lock);
     bool ok = cv.wait_until(lk, deadline, std::move(pred));
     lk.release();

@@ -57,9 +57,7 @@ Result<NsPath> NsPath::Parse(std::string_view text) {
   return FromValidComponents(*steps);
 }
 
-Result<NsPath> NsPath::ParseOptional(std::string_view text) {
-  return text.empty() ? NsPath() : Parse(text);
-}
+Result<NsPath> NsPath::ParseOptional(std::string_view text) { return text.empty() ? NsPath() : Parse(text); }
 
 Result<std::vector<std::string>> NsPath::ParseSteps(std::string_view text) {
   return Split(text, /*allow_dotdot=*/true);
@@ -93,9 +91,7 @@ NsPath NsPath::FromValidComponents(const std::vector<std::string>& names) {
 
 NsPath NsPath::Parent() const { return NsPath(std::string(PathParent(text_))); }
 
-std::string_view NsPath::Name() const {
-  return std::string_view(text_).substr(text_.rfind('/') + 1);
-}
+std::string_view NsPath::Name() const { return std::string_view(text_).substr(text_.rfind('/') + 1); }
 
 Result<NsPath> NsPath::Join(std::string_view name) const {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));

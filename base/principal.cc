@@ -6,11 +6,16 @@ namespace nexus {
 
 std::string_view AuthMethodName(AuthMethod how) {
   switch (how) {
-    case AuthMethod::kDaemon: return "daemon";
-    case AuthMethod::kUid: return "uid";
-    case AuthMethod::kPeerCredentials: return "peer";
-    case AuthMethod::kApiKey: return "key";
-    case AuthMethod::kSubjectMount: return "mount";
+    case AuthMethod::kDaemon:
+      return "daemon";
+    case AuthMethod::kUid:
+      return "uid";
+    case AuthMethod::kPeerCredentials:
+      return "peer";
+    case AuthMethod::kApiKey:
+      return "key";
+    case AuthMethod::kSubjectMount:
+      return "mount";
   }
   return "unknown";
 }

@@ -113,23 +113,21 @@ std::string_view Statement::TextView(int col) const {
 std::string_view Statement::BlobView(int col) const {
   const void* p = sqlite3_column_blob(stmt_, col);
   if (!p) return {};
-  return std::string_view(static_cast<const char*>(p),
-                          static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  return std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
 // ---------------------------------------------------------------------------
 // SqliteDb
 
-Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path,
-                                                 const SqliteOptions& options) {
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, const SqliteOptions& options) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   // From here the SqliteDb owns the handle (also a failed open's).
   std::unique_ptr<SqliteDb> db(new SqliteDb(raw, path, options.what));
   if (rc != SQLITE_OK) {
-    if (!raw) return Status::Error(SqliteErrno(rc), "open " + options.what + " " + path + ": " + sqlite3_errstr(rc));
+    if (!raw)
+      return Status::Error(SqliteErrno(rc), "open " + options.what + " " + path + ": " + sqlite3_errstr(rc));
     return db->Error(rc, "open " + path);
   }
   sqlite3_extended_result_codes(raw, 1);
@@ -139,8 +137,8 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path,
   if (options.cache_kib > 0)
     NEXUS_RETURN_IF_ERROR(db->Exec(("PRAGMA cache_size=-" + std::to_string(options.cache_kib)).c_str()));
   if (options.wal_autocheckpoint > 0)
-    NEXUS_RETURN_IF_ERROR(db->Exec(
-        ("PRAGMA wal_autocheckpoint=" + std::to_string(options.wal_autocheckpoint)).c_str()));
+    NEXUS_RETURN_IF_ERROR(
+        db->Exec(("PRAGMA wal_autocheckpoint=" + std::to_string(options.wal_autocheckpoint)).c_str()));
   if (options.schema) NEXUS_RETURN_IF_ERROR(db->Exec(options.schema));
   if (options.query_only) NEXUS_RETURN_IF_ERROR(db->Exec("PRAGMA query_only=1"));
   return db;

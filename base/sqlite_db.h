@@ -81,8 +81,7 @@ class Statement {
   const Status& status() const { return error_; }
 
   template <typename T>
-    requires std::is_integral_v<T>
-  Statement& Bind(int i, T v) {
+  requires std::is_integral_v<T> Statement& Bind(int i, T v) {
     next_ = i;
     sqlite3_bind_int64(stmt_, i, static_cast<int64_t>(v));
     return *this;
@@ -153,8 +152,7 @@ class Statement {
 class SqliteDb {
  public:
   // Opens (creating) the database at `path` in WAL mode with `options`.
-  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path,
-                                                const SqliteOptions& options);
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path, const SqliteOptions& options);
   ~SqliteDb();
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;

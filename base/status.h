@@ -22,9 +22,7 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return Status(); }
   // An error with an explicit errno code (must be > 0) and message.
-  static Status Error(int code, std::string message) {
-    return Status(code, std::move(message));
-  }
+  static Status Error(int code, std::string message) { return Status(code, std::move(message)); }
   // The single place where the thread's errno becomes a Status. `context`
   // names the failed operation, e.g. "open data/12".
   static Status FromErrno(std::string_view context);
@@ -48,8 +46,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                 // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}          // NOLINT: must not be OK
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {

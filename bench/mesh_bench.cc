@@ -81,11 +81,10 @@ void Run(bool sqlite, const Config& cfg) {
   std::vector<NodeCredential> nodes;
   auto t0 = Steady::now();
   for (int i = 0; i < cfg.nodes; ++i) {
-    nodes.push_back(Check(director->Register(options.registration_key, "node-" + std::to_string(i),
-                                             "10.0." + std::to_string(i / 256) + "." +
-                                                 std::to_string(i % 256) + ":7070",
-                                             8),
-                          "register"));
+    nodes.push_back(Check(
+        director->Register(options.registration_key, "node-" + std::to_string(i),
+                           "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":7070", 8),
+        "register"));
     if (Status st = director->SetTrust(nodes.back().node_id, TrustTier::kTrusted); !st.ok()) Die(st, "trust");
   }
   const double register_s = Seconds(t0);
@@ -138,8 +137,8 @@ void Run(bool sqlite, const Config& cfg) {
       "\"placements_per_s\": %.0f, \"schedule_all_s\": %.2f, \"max_tasks_per_node\": %lld, "
       "\"mean_tasks_per_node\": %.1f, \"rss_delta_mib\": %.1f}\n",
       sqlite ? "sqlite (synchronous=FULL)" : "memory", cfg.nodes, cfg.tasks, cfg.nodes / register_s,
-      cfg.tasks / create_s, reopen_s, kRounds * cfg.nodes / heartbeat_s, cfg.tasks / schedule_s,
-      schedule_s, static_cast<long long>(max_active), static_cast<double>(cfg.tasks) / cfg.nodes, rss);
+      cfg.tasks / create_s, reopen_s, kRounds * cfg.nodes / heartbeat_s, cfg.tasks / schedule_s, schedule_s,
+      static_cast<long long>(max_active), static_cast<double>(cfg.tasks) / cfg.nodes, rss);
   std::fflush(stdout);
   director.reset();
   store.reset();
@@ -152,9 +151,12 @@ void Run(bool sqlite, const Config& cfg) {
 int main(int argc, char** argv) {
   nexus::mesh::Config cfg;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--nodes")) cfg.nodes = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--tasks")) cfg.tasks = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--dir")) cfg.dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--nodes"))
+      cfg.nodes = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--tasks"))
+      cfg.tasks = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dir"))
+      cfg.dir = argv[i + 1];
   }
   bool own_dir = cfg.dir.empty();
   if (own_dir) {

@@ -139,14 +139,12 @@ class World {
       }
       if (p == 0) push(Make("user:deep", Relation::kMember, g + "4"));
     }
-    const Relation rels[] = {Relation::kViewer, Relation::kViewer, Relation::kEditor,
-                             Relation::kOwner};
+    const Relation rels[] = {Relation::kViewer, Relation::kViewer, Relation::kEditor, Relation::kOwner};
     while (total < c_.tuples) {
       size_t p = rng_() % projects_;
       int level = static_cast<int>(rng_() % 20);
       bool folder = rng_() % 4 == 0;
-      std::string object = folder ? "folder:" + ProjectFolder(p, level)
-                                  : File(p, level, rng_() % 50);
+      std::string object = folder ? "folder:" + ProjectFolder(p, level) : File(p, level, rng_() % 50);
       std::string subject = rng_() % 3 == 0 ? Agent(rng_()) : User(rng_());
       UnixNanos exp = rng_() % 10 == 0 ? now + 365LL * 86400 * 1'000'000'000 : kNever;
       push(Make(subject, rels[rng_() % 4], object, exp));
@@ -172,10 +170,14 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--tuples") c.tuples = std::stoul(next());
-    else if (a == "--runs") c.runs = std::stoi(next());
-    else if (a == "--samples") c.samples = std::stoul(next());
-    else if (a == "--dir") c.dir = next();
+    if (a == "--tuples")
+      c.tuples = std::stoul(next());
+    else if (a == "--runs")
+      c.runs = std::stoi(next());
+    else if (a == "--samples")
+      c.samples = std::stoul(next());
+    else if (a == "--dir")
+      c.dir = next();
     else {
       fprintf(stderr, "usage: %s [--tuples N] [--runs R] [--samples S] [--dir D]\n", argv[0]);
       return 2;
@@ -227,12 +229,9 @@ int Main(int argc, char** argv) {
     // through nested groups); the others are random users and agents, mostly
     // denied after the full walk.
     int who = static_cast<int>(rng() % 3);
-    std::string subject = who == 0   ? world.Member(p)
-                          : who == 1 ? world.User(rng())
-                                     : world.Agent(rng());
+    std::string subject = who == 0 ? world.Member(p) : who == 1 ? world.User(rng()) : world.Agent(rng());
     std::string object = known_file ? world.File(p, static_cast<int>(rng() % 20), rng() % 50)
-                                    : "file:" + ProjectFolder(p, 19) + "/new-" +
-                                          std::to_string(rng());
+                                    : "file:" + ProjectFolder(p, 19) + "/new-" + std::to_string(rng());
     return Query{std::move(subject), std::move(object)};
   };
 
@@ -280,9 +279,9 @@ int Main(int argc, char** argv) {
   constexpr int kSingles = 200;
   t0 = Clock::now();
   for (int i = 0; i < kSingles; ++i) {
-    (void)engine->WriteUnchecked({Make("user:w" + std::to_string(i), Relation::kViewer,
-                                       "file:/bench/single/" + std::to_string(i))},
-                                 {});
+    (void)engine->WriteUnchecked(
+        {Make("user:w" + std::to_string(i), Relation::kViewer, "file:/bench/single/" + std::to_string(i))},
+        {});
   }
   double single_tps = kSingles / Seconds(Clock::now() - t0);
   constexpr int kBatches = 20, kBatch = 1000;
@@ -298,18 +297,16 @@ int Main(int argc, char** argv) {
   double batch_tps = kBatches * kBatch / Seconds(Clock::now() - t0);
 
   Percentiles un = MedianOfRuns(uncached_runs), ca = MedianOfRuns(cached_runs);
-  printf("ReBAC check latency: %zu tuples, %d runs x %zu checks (median run)\n", tuples, c.runs,
-         c.samples);
+  printf("ReBAC check latency: %zu tuples, %d runs x %zu checks (median run)\n", tuples, c.runs, c.samples);
   printf("  %-10s %10s %10s %10s   target\n", "", "p50", "p99", "p99.9");
   printf("  %-10s %8.0fns %8.0fns %8.0fns   p50 <= 1000ns\n", "cached", ca.p50, ca.p99, ca.p999);
-  printf("  %-10s %8.0fns %8.0fns %8.0fns   p50 <= 100000ns, p99 <= 1000000ns\n", "uncached",
-         un.p50, un.p99, un.p999);
+  printf("  %-10s %8.0fns %8.0fns %8.0fns   p50 <= 100000ns, p99 <= 1000000ns\n", "uncached", un.p50, un.p99,
+         un.p999);
   printf("  uncached answers allowed: %.1f%%\n", 100.0 * allowed / std::max<size_t>(1, asked));
   printf("  deep grant (nested groups, 20 folders): %s, %zu tuples on the path\n",
          deep.ok() && deep->allowed ? "allowed" : "denied", deep.ok() ? deep->path.size() : 0);
   printf("  build %.1fs, reopen (load) %.1fs, RSS %ld MiB\n", build_s, load_s, rss / 1024);
-  printf("  writes: %.0f single-tuple tx/s, %.0f tuples/s in 1000-tuple batches\n", single_tps,
-         batch_tps);
+  printf("  writes: %.0f single-tuple tx/s, %.0f tuples/s in 1000-tuple batches\n", single_tps, batch_tps);
   nlohmann::json j = {
       {"tuples", tuples},
       {"runs", c.runs},

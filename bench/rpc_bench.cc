@@ -202,8 +202,10 @@ int main(int argc, char** argv) {
     const char* name;
     std::function<void()> fn;
   };
-  std::vector<Workload> workloads = {{"null_call", null_call}, {"stat_1", stat_1},
-                                     {"read_1k", read_1k},     {"stat_100", stat_100},
+  std::vector<Workload> workloads = {{"null_call", null_call},
+                                     {"stat_1", stat_1},
+                                     {"read_1k", read_1k},
+                                     {"stat_100", stat_100},
                                      {"lock_unlock", lock_cycle}};
   if (history_len >= 2) {
     workloads.push_back({"versions_history", history});
@@ -220,8 +222,8 @@ int main(int argc, char** argv) {
       p50s.push_back(Percentile(us, 0.50));
       p99s.push_back(Percentile(us, 0.99));
     }
-    out["raw_socket_round_trip"] = {{"p50_us_runs", p50s}, {"p99_us_runs", p99s},
-                                    {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
+    out["raw_socket_round_trip"] = {
+        {"p50_us_runs", p50s}, {"p99_us_runs", p99s}, {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
   }
   for (auto& w : workloads) {
     Time(200, w.fn);  // warm up
@@ -231,8 +233,8 @@ int main(int argc, char** argv) {
       p50s.push_back(Percentile(us, 0.50));
       p99s.push_back(Percentile(us, 0.99));
     }
-    out[w.name] = {{"p50_us_runs", p50s}, {"p99_us_runs", p99s},
-                   {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
+    out[w.name] = {
+        {"p50_us_runs", p50s}, {"p99_us_runs", p99s}, {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
   }
 
   // 8 clients, each on its own thread and connection, reading 1 KiB.

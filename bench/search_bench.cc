@@ -36,8 +36,8 @@ double Percentile(std::vector<double> v, double p) {
 
 // Identifiers built from syllables; index i is the i-th most frequent.
 std::vector<std::string> Vocabulary(size_t n) {
-  const char* syl[] = {"ka", "ro", "mi", "tel", "su", "van", "dor", "pi", "lex", "qu", "zen", "bar",
-                       "nox", "fi", "gra", "ul", "pe", "sto", "wy", "cha"};
+  const char* syl[] = {"ka",  "ro",  "mi",  "tel", "su",  "van", "dor", "pi",  "lex", "qu",
+                       "zen", "bar", "nox", "fi",  "gra", "ul",  "pe",  "sto", "wy",  "cha"};
   std::vector<std::string> out;
   std::mt19937 rng(42);
   while (out.size() < n) {
@@ -98,13 +98,19 @@ int main(int argc, char** argv) {
   size_t files = 50'000, queries = 300, runs = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
-    if (a == "--dir") dir = v;
-    else if (a == "--files") files = std::stoul(v);
-    else if (a == "--queries") queries = std::stoul(v);
-    else if (a == "--runs") runs = std::stoul(v);
-    else if (a == "--work") work = v;
+    if (a == "--dir")
+      dir = v;
+    else if (a == "--files")
+      files = std::stoul(v);
+    else if (a == "--queries")
+      queries = std::stoul(v);
+    else if (a == "--runs")
+      runs = std::stoul(v);
+    else if (a == "--work")
+      work = v;
     else {
-      std::fprintf(stderr, "usage: %s [--dir TREE] [--files N] [--queries Q] [--runs R] [--work DIR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--dir TREE] [--files N] [--queries Q] [--runs R] [--work DIR]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -170,22 +176,24 @@ int main(int argc, char** argv) {
       rg_n = n;
     }
     char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "%s\n    \"%s\": {\"matches\": %zu, \"rg_matches\": %zu, \"ours_ms\": %.2f, \"rg_ms\": %.2f, "
-                  "\"rg_over_ours\": %.1f}",
-                  grep_json.empty() ? "" : ",", g.name, our_n, rg_n, Median(ours), Median(rg),
-                  Median(rg) / std::max(Median(ours), 1e-3));
+    std::snprintf(
+        buf, sizeof buf,
+        "%s\n    \"%s\": {\"matches\": %zu, \"rg_matches\": %zu, \"ours_ms\": %.2f, \"rg_ms\": %.2f, "
+        "\"rg_over_ours\": %.1f}",
+        grep_json.empty() ? "" : ",", g.name, our_n, rg_n, Median(ours), Median(rg),
+        Median(rg) / std::max(Median(ours), 1e-3));
     grep_json += buf;
   }
 
   std::printf(
       "{\n  \"tree\": \"%s\",\n  \"files\": %llu,\n  \"chunks\": %llu,\n  \"bytes\": %llu,\n"
-      "  \"generate_ms\": %.0f,\n  \"index_ms\": %.0f,\n  \"index_files_per_s\": %.0f,\n  \"index_db_mb\": %.1f,\n"
+      "  \"generate_ms\": %.0f,\n  \"index_ms\": %.0f,\n  \"index_files_per_s\": %.0f,\n  \"index_db_mb\": "
+      "%.1f,\n"
       "  \"query\": {\"count\": %zu, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"mean_hits\": %.1f},\n"
       "  \"grep\": {%s\n  }\n}\n",
-      dir.c_str(), static_cast<unsigned long long>(counts->files), static_cast<unsigned long long>(counts->chunks),
-      static_cast<unsigned long long>(counts->bytes), gen_ms, index_ms,
-      counts->files / std::max(index_ms / 1000, 1e-3), db_mb, lat.size(), Percentile(lat, 0.5),
+      dir.c_str(), static_cast<unsigned long long>(counts->files),
+      static_cast<unsigned long long>(counts->chunks), static_cast<unsigned long long>(counts->bytes), gen_ms,
+      index_ms, counts->files / std::max(index_ms / 1000, 1e-3), db_mb, lat.size(), Percentile(lat, 0.5),
       Percentile(lat, 0.99), static_cast<double>(hits) / std::max<size_t>(queries, 1), grep_json.c_str());
   std::filesystem::remove_all(work);
   return 0;

@@ -44,8 +44,7 @@ struct PhaseResult {
 };
 
 [[noreturn]] void Die(const std::string& what, const std::string& path, int err) {
-  std::fprintf(stderr, "nexus_bench_smallfiles: %s %s: %s\n", what.c_str(), path.c_str(),
-               std::strerror(err));
+  std::fprintf(stderr, "nexus_bench_smallfiles: %s %s: %s\n", what.c_str(), path.c_str(), std::strerror(err));
   std::exit(1);
 }
 
@@ -210,13 +209,14 @@ int main(int argc, char** argv) {
   }
   if (::rmdir(root.c_str()) != 0) Die("rmdir", root, errno);
 
-  std::printf("{\"tool\":\"nexus_bench_smallfiles\",\"files\":%ld,\"dirs\":%ld,\"file_size\":%ld,"
-              "\"phases\":{",
-              opt.files, opt.dirs, opt.file_size);
+  std::printf(
+      "{\"tool\":\"nexus_bench_smallfiles\",\"files\":%ld,\"dirs\":%ld,\"file_size\":%ld,"
+      "\"phases\":{",
+      opt.files, opt.dirs, opt.file_size);
   for (size_t k = 0; k < results.size(); ++k) {
     const PhaseResult& r = results[k];
-    std::printf("%s\"%s\":{\"ops\":%ld,\"seconds\":%.6f,\"ops_per_sec\":%.1f}", k ? "," : "",
-                r.name, r.ops, r.seconds, r.seconds > 0 ? r.ops / r.seconds : 0.0);
+    std::printf("%s\"%s\":{\"ops\":%ld,\"seconds\":%.6f,\"ops_per_sec\":%.1f}", k ? "," : "", r.name, r.ops,
+                r.seconds, r.seconds > 0 ? r.ops / r.seconds : 0.0);
   }
   std::printf("}}\n");
   return 0;

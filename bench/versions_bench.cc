@@ -43,7 +43,8 @@ void Check(const std::string& what, const R& r) {
 
 // Rewrites the scratch file `fd` with `data`.
 void Rewrite(int fd, const std::string& data) {
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size())) {
     std::perror("scratch write");
     std::exit(1);
   }
@@ -72,10 +73,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (flag == "--small") small = v;
-    else if (flag == "--large-mb") large_mb = v;
-    else if (flag == "--versions") versions = v;
-    else if (flag == "--runs") runs = v;
+    if (flag == "--small")
+      small = v;
+    else if (flag == "--large-mb")
+      large_mb = v;
+    else if (flag == "--versions")
+      versions = v;
+    else if (flag == "--runs")
+      runs = v;
   }
   std::string tmpl = (std::filesystem::temp_directory_path() / "nexus-bench-versions.XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
@@ -100,7 +105,8 @@ int main(int argc, char** argv) {
     for (auto& c : small_data) c = static_cast<char>('a' + rng() % 26);
     Rewrite(fd, small_data);
     auto t0 = Clock::now();
-    Check("capture small", store.Capture("root", "small/d" + std::to_string(i % 50) + "/f" + std::to_string(i), fd, who));
+    Check("capture small",
+          store.Capture("root", "small/d" + std::to_string(i % 50) + "/f" + std::to_string(i), fd, who));
     small_time += Clock::now() - t0;
   }
   auto t0 = Clock::now();
@@ -156,9 +162,8 @@ int main(int argc, char** argv) {
       "  \"diff_p50_us\": %.0f, \"diff_p99_us\": %.0f,\n"
       "  \"objects\": %llu, \"disk_bytes\": %llu, \"logical_bytes\": %llu\n}\n",
       small, small / Seconds(small_time), small_flush, large_mb, large_mb / large_time, versions,
-      versions_time, history.p50_us, history.p99_us, get.p50_us, get.p99_us, diff.p50_us,
-      diff.p99_us, static_cast<unsigned long long>(stats->objects),
-      static_cast<unsigned long long>(stats->disk_bytes),
+      versions_time, history.p50_us, history.p99_us, get.p50_us, get.p99_us, diff.p50_us, diff.p99_us,
+      static_cast<unsigned long long>(stats->objects), static_cast<unsigned long long>(stats->disk_bytes),
       static_cast<unsigned long long>(stats->logical_bytes));
   opened->reset();
   std::filesystem::remove_all(dir);

@@ -53,11 +53,11 @@ struct Args {
 };
 
 struct Command {
-  std::vector<std::string> name;        // {"lock", "acquire"}
-  std::vector<std::string> value_flags; // flags that take a value (aliases "a|b")
-  std::vector<std::string> switches;    // flags without a value
-  std::string usage;                    // "lock acquire PATH [--ttl S] [--wait S]"
-  std::string help;                     // what it does; more lines allowed
+  std::vector<std::string> name;         // {"lock", "acquire"}
+  std::vector<std::string> value_flags;  // flags that take a value (aliases "a|b")
+  std::vector<std::string> switches;     // flags without a value
+  std::string usage;                     // "lock acquire PATH [--ttl S] [--wait S]"
+  std::string help;                      // what it does; more lines allowed
   size_t min_args = 0;
   size_t max_args = SIZE_MAX;
   std::function<int(class Cli&, const Args&)> run;
@@ -96,7 +96,7 @@ class Cli {
 };
 
 // Formatting shared by the commands (the forms themselves are base/format.h).
-std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
+std::string FormatTime(int64_t ns);     // "2026-11-24T06:30:00.123Z"; "-" for 0
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
 
 // The command tables of each family.

@@ -11,9 +11,12 @@ using nlohmann::json;
 
 const char* ScopeName(rpc::Identity::Scope s) {
   switch (s) {
-    case rpc::Identity::Scope::ADMIN: return "admin";
-    case rpc::Identity::Scope::AGENT: return "agent";
-    default: return "user";
+    case rpc::Identity::Scope::ADMIN:
+      return "admin";
+    case rpc::Identity::Scope::AGENT:
+      return "agent";
+    default:
+      return "user";
   }
 }
 
@@ -46,8 +49,7 @@ void PrintKey(rpc::ApiKey::Reader k) {
   std::printf("key %s (%s) of %s, scope %s, expires %s%s\n", k.getId().cStr(), k.getName().cStr(),
               k.getUser().cStr(), ScopeName(k.getScope()), FormatTime(k.getExpiresAtNs()).c_str(),
               k.getRevoked() ? ", REVOKED" : "");
-  if (k.getSecret().size())
-    std::printf("API key (shown once, store it now):\n%s\n", k.getSecret().cStr());
+  if (k.getSecret().size()) std::printf("API key (shown once, store it now):\n%s\n", k.getSecret().cStr());
 }
 
 rpc::Admin::Client AdminOf(NexusClient& c) { return c.session().adminRequest().send().getAdmin(); }
@@ -186,8 +188,7 @@ int KeyEntitlements(Cli& cli, const Args& a) {
   auto quota = a.Number("task-quota", 0, 0, 1000000);
   if (!quota.ok()) return cli.Fail(quota.status(), true);
   std::string tasks = a.Get("tasks", "allow");
-  if (tasks != "allow" && tasks != "deny")
-    return cli.Usage("--tasks is allow or deny, not '" + tasks + "'");
+  if (tasks != "allow" && tasks != "deny") return cli.Usage("--tasks is allow or deny, not '" + tasks + "'");
   if (!a.Has("tasks") && !a.Has("task-quota"))
     return cli.Usage("nothing to set: give --tasks allow|deny and/or --task-quota N");
   return WithAdmin(cli, [&](rpc::Admin::Client& admin) {
@@ -209,33 +210,67 @@ int KeyEntitlements(Cli& cli, const Args& a) {
 }  // namespace
 
 void AddAdminCommands(std::vector<Command>* t) {
-  t->push_back({{"admin", "create-user"}, {"--subject-type", "--expires-days", "--uid", "--gid"},
+  t->push_back({{"admin", "create-user"},
+                {"--subject-type", "--expires-days", "--uid", "--gid"},
                 {"--admin"},
                 "admin create-user NAME [--subject-type user|agent] [--expires-days N] [--admin]",
                 "Provision a user or agent and print its first API key (shown once).\n"
                 "  --uid N, --gid N  POSIX identity its file calls run as (default 65534,\n"
                 "                    or 0 for admins)\n"
                 "Admins only.",
-                1, 1, CreateUser});
-  t->push_back({{"admin", "create-key"}, {"--name", "--expires-days"}, {},
+                1,
+                1,
+                CreateUser});
+  t->push_back({{"admin", "create-key"},
+                {"--name", "--expires-days"},
+                {},
                 "admin create-key USER [--name N] [--expires-days N]",
-                "Create another API key for USER (shown once). Admins only.", 1, 1, CreateKey});
-  t->push_back({{"admin", "list-users"}, {}, {}, "admin list-users", "List users and agents. Admins only.",
-                0, 0, ListUsers});
-  t->push_back({{"admin", "get-user"}, {}, {}, "admin get-user NAME",
-                "Show a user and its keys (never the secrets). Admins only.", 1, 1, GetUser});
-  t->push_back({{"admin", "revoke-key"}, {}, {}, "admin revoke-key KEY_ID",
-                "Revoke a key: it is refused from the next call on. Admins only.", 1, 1, RevokeKey});
-  t->push_back({{"admin", "update-key"}, {"--name", "--expires-days"}, {"--no-expiry"},
+                "Create another API key for USER (shown once). Admins only.",
+                1,
+                1,
+                CreateKey});
+  t->push_back({{"admin", "list-users"},
+                {},
+                {},
+                "admin list-users",
+                "List users and agents. Admins only.",
+                0,
+                0,
+                ListUsers});
+  t->push_back({{"admin", "get-user"},
+                {},
+                {},
+                "admin get-user NAME",
+                "Show a user and its keys (never the secrets). Admins only.",
+                1,
+                1,
+                GetUser});
+  t->push_back({{"admin", "revoke-key"},
+                {},
+                {},
+                "admin revoke-key KEY_ID",
+                "Revoke a key: it is refused from the next call on. Admins only.",
+                1,
+                1,
+                RevokeKey});
+  t->push_back({{"admin", "update-key"},
+                {"--name", "--expires-days"},
+                {"--no-expiry"},
                 "admin update-key KEY_ID [--name N] [--expires-days N|--no-expiry]",
-                "Rename a key or change its expiry (N days from now). Admins only.", 1, 1,
+                "Rename a key or change its expiry (N days from now). Admins only.",
+                1,
+                1,
                 UpdateKey});
-  t->push_back({{"admin", "key-entitlements"}, {"--tasks", "--task-quota"}, {},
+  t->push_back({{"admin", "key-entitlements"},
+                {"--tasks", "--task-quota"},
+                {},
                 "admin key-entitlements KEY_ID [--tasks allow|deny] [--task-quota N]",
                 "Set what a key may do in the mesh: submit tasks or not (denied: permission\n"
                 "denied), and at most N submissions in any sliding hour (0: no limit; past\n"
                 "it: resource exhausted). Unset: tasks allowed, no quota. Admins only.",
-                1, 1, KeyEntitlements});
+                1,
+                1,
+                KeyEntitlements});
 }
 
 }  // namespace nexus::cli

@@ -113,10 +113,9 @@ int Features(Cli& cli, const Args&) {
   if (!cli.json) std::printf("profile: %s\n", r->getProfile().cStr());
   for (auto f : r->getFeatures()) {
     const char* state = kStates[static_cast<int>(f.getState())];
-    features.push_back({{"name", std::string(f.getName())}, {"state", state},
-                        {"detail", std::string(f.getDetail())}});
-    if (!cli.json)
-      std::printf("  %-15s %-12s %s\n", f.getName().cStr(), state, f.getDetail().cStr());
+    features.push_back(
+        {{"name", std::string(f.getName())}, {"state", state}, {"detail", std::string(f.getDetail())}});
+    if (!cli.json) std::printf("  %-15s %-12s %s\n", f.getName().cStr(), state, f.getDetail().cStr());
   }
   if (cli.json) cli.PrintJson({{"profile", std::string(r->getProfile())}, {"features", features}});
   return kExitOk;
@@ -129,10 +128,14 @@ int WhoAmI(Cli& cli, const Args&) {
   if (!r.ok()) return cli.Fail(r.status());
   auto id = r->getIdentity();
   static const char* kScopes[] = {"admin", "user", "agent"};
-  json j = {{"subject", std::string(id.getSubject())}, {"name", std::string(id.getName())},
-            {"scope", kScopes[static_cast<int>(id.getScope())]}, {"is_admin", id.getIsAdmin()},
-            {"uid", id.getUid()}, {"gid", id.getGid()},
-            {"transport", std::string(id.getTransport())}, {"key_id", std::string(id.getKeyId())}};
+  json j = {{"subject", std::string(id.getSubject())},
+            {"name", std::string(id.getName())},
+            {"scope", kScopes[static_cast<int>(id.getScope())]},
+            {"is_admin", id.getIsAdmin()},
+            {"uid", id.getUid()},
+            {"gid", id.getGid()},
+            {"transport", std::string(id.getTransport())},
+            {"key_id", std::string(id.getKeyId())}};
   if (cli.json) return cli.PrintJson(j), kExitOk;
   std::printf("%s (%s%s) via %s\n", id.getSubject().cStr(), kScopes[static_cast<int>(id.getScope())],
               id.getKeyId().size() ? (", key " + std::string(id.getKeyId())).c_str() : "",
@@ -212,10 +215,9 @@ int Up(Cli& cli, const Args& a) {
     std::fprintf(stderr, "%s", Tail(log, 2000).c_str());
     return cli.Fail(Status::Error(st.code(), "nexusd did not come up: " + st.message()));
   }
-  json state = {{"pid", pid}, {"socket", socket}, {"data_dir", data_dir}, {"mount", mount},
-                {"workspace", workspace}, {"log", log}};
-  if (Status w = WriteFileAtomic(UpStatePath(), state.dump(2) + "\n", 0600); !w.ok())
-    return cli.Fail(w);
+  json state = {{"pid", pid},     {"socket", socket},       {"data_dir", data_dir},
+                {"mount", mount}, {"workspace", workspace}, {"log", log}};
+  if (Status w = WriteFileAtomic(UpStatePath(), state.dump(2) + "\n", 0600); !w.ok()) return cli.Fail(w);
   if (cli.json) return cli.PrintJson(state), kExitOk;
   std::printf("nexusd is up: %s mounted at %s (pid %d)\n", data_dir.c_str(), mount.c_str(), pid);
   std::printf("socket %s; `eval $(nexus env)` sets it for other shells; `nexus down` stops it\n",
@@ -346,7 +348,8 @@ int TlsGenerate(Cli& cli, const Args& a) {
   if (Status st = WriteFileAtomic(cert, tls->cert_pem, 0644); !st.ok()) return cli.Fail(st);
   if (cli.json) return cli.PrintJson({{"cert", cert}, {"key", key}, {"hosts", hosts}}), kExitOk;
   std::printf("wrote %s and %s (self-signed, for %s)\n", cert.c_str(), key.c_str(), list.c_str());
-  std::printf("serve:   nexusd ... --listen HOST:PORT --tls-cert %s --tls-key %s\n", cert.c_str(), key.c_str());
+  std::printf("serve:   nexusd ... --listen HOST:PORT --tls-cert %s --tls-key %s\n", cert.c_str(),
+              key.c_str());
   std::printf("clients: nexus --remote HOST:PORT --tls-ca %s --api-key KEY ...\n", cert.c_str());
   return kExitOk;
 }
@@ -354,39 +357,77 @@ int TlsGenerate(Cli& cli, const Args& a) {
 }  // namespace
 
 void AddDaemonCommands(std::vector<Command>* t) {
-  t->push_back({{"status"}, {}, {}, "status", "Version, uptime, mount state, paths and counters of nexusd.",
-                0, 0, Status_});
-  t->push_back({{"ready"}, {"--timeout"}, {}, "ready [--timeout S]",
+  t->push_back({{"status"},
+                {},
+                {},
+                "status",
+                "Version, uptime, mount state, paths and counters of nexusd.",
+                0,
+                0,
+                Status_});
+  t->push_back({{"ready"},
+                {"--timeout"},
+                {},
+                "ready [--timeout S]",
                 "Exit 0 once nexusd is mounted and serving; wait up to S seconds (default 0:\n"
                 "just check).",
-                0, 0, Ready});
-  t->push_back({{"features"}, {}, {}, "features",
-                "The profile and every feature: enabled, disabled (and why) or unavailable.", 0, 0,
+                0,
+                0,
+                Ready});
+  t->push_back({{"features"},
+                {},
+                {},
+                "features",
+                "The profile and every feature: enabled, disabled (and why) or unavailable.",
+                0,
+                0,
                 Features});
   t->push_back({{"whoami"}, {}, {}, "whoami", "The identity the daemon gives you.", 0, 0, WhoAmI});
-  t->push_back({{"up"}, {"--data-dir", "--mount", "--workspace", "--nexusd", "--timeout"}, {},
+  t->push_back({{"up"},
+                {"--data-dir", "--mount", "--workspace", "--nexusd", "--timeout"},
+                {},
                 "up [--data-dir D] [--mount M] [--workspace W] [-- NEXUSD_ARGS]",
                 "Start nexusd in the background (defaults .nexus/data and .nexus/mnt), wait\n"
                 "until it serves, and record how to reach it (see nexus env, nexus down).\n"
                 "Its log goes to D/nexusd.log.",
-                0, SIZE_MAX, Up});
-  t->push_back({{"down"}, {"--data-dir", "--timeout"}, {}, "down [--data-dir D] [--timeout S]",
+                0,
+                SIZE_MAX,
+                Up});
+  t->push_back({{"down"},
+                {"--data-dir", "--timeout"},
+                {},
+                "down [--data-dir D] [--timeout S]",
                 "Stop nexusd cleanly (the one `nexus up` started, or the one serving D) and\n"
                 "wait until it has exited.",
-                0, 0, Down});
-  t->push_back({{"env"}, {}, {}, "env",
-                "Print the connection variables of the daemon `nexus up` started, for eval.", 0,
-                0, Env});
-  t->push_back({{"connect"}, {"--name", "-k,--api-key", "--tls-ca"}, {},
+                0,
+                0,
+                Down});
+  t->push_back({{"env"},
+                {},
+                {},
+                "env",
+                "Print the connection variables of the daemon `nexus up` started, for eval.",
+                0,
+                0,
+                Env});
+  t->push_back({{"connect"},
+                {"--name", "-k,--api-key", "--tls-ca"},
+                {},
                 "connect HOST:PORT --name N -k KEY [--tls-ca FILE]",
                 "Check a remote daemon and save the connection as profile N (use it with\n"
                 "nexus --profile N ...). Profiles live in ~/.nexus/profiles.json (mode 0600).",
-                1, 1, Connect});
-  t->push_back({{"tls", "generate"}, {"--out", "--hosts", "--days"}, {},
+                1,
+                1,
+                Connect});
+  t->push_back({{"tls", "generate"},
+                {"--out", "--hosts", "--days"},
+                {},
                 "tls generate --out DIR [--hosts H1,H2] [--days N]",
                 "Make a self-signed certificate and key (DIR/cert.pem, DIR/key.pem) for\n"
                 "nexusd --listen. Default hosts: localhost,127.0.0.1,::1.",
-                0, 0, TlsGenerate});
+                0,
+                0,
+                TlsGenerate});
 }
 
 }  // namespace nexus::cli

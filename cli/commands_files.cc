@@ -49,7 +49,8 @@ json StatJson(rpc::FileStat::Reader s, bool detailed) {
 }
 
 json ErrorJson(rpc::Error::Reader e) {
-  return {{"code", ErrorCodeName(e.getCode())}, {"errno", e.getErrno()},
+  return {{"code", ErrorCodeName(e.getCode())},
+          {"errno", e.getErrno()},
           {"message", std::string(e.getMessage())}};
 }
 
@@ -60,17 +61,14 @@ int WithClient(Cli& cli, const std::function<int(NexusClient&)>& fn) {
   return fn(**c);
 }
 
-rpc::Files::Client FilesOf(NexusClient& c) {
-  return c.session().filesRequest().send().getFiles();
-}
+rpc::Files::Client FilesOf(NexusClient& c) { return c.session().filesRequest().send().getFiles(); }
 
 // ---------------------------------------------------------------- write / cat
 
 int Write(Cli& cli, const Args& a) {
   const std::string path = a.positional[0];
   bool from_stdin = a.Has("stream") || a.positional.size() < 2;
-  if (a.Has("stream") && a.positional.size() > 1)
-    return cli.Usage("give TEXT or --stream, not both");
+  if (a.Has("stream") && a.positional.size() > 1) return cli.Usage("give TEXT or --stream, not both");
   auto offset = a.Number("offset", 0, 0, 1e18);
   if (!offset.ok()) return cli.Fail(offset.status(), true);
   return WithClient(cli, [&](NexusClient& c) -> int {
@@ -137,8 +135,7 @@ int Write(Cli& cli, const Args& a) {
       j["path"] = path;
       cli.PrintJson(j);
     } else {
-      std::printf("wrote %s (%llu bytes)\n", path.c_str(),
-                  static_cast<unsigned long long>(stat.getSize()));
+      std::printf("wrote %s (%llu bytes)\n", path.c_str(), static_cast<unsigned long long>(stat.getSize()));
     }
     return kExitOk;
   });
@@ -209,8 +206,8 @@ int Ls(Cli& cli, const Args& a) {
       auto s = e.getStat();
       std::string name = e.getName();
       if (s.getSymlinkTarget().size()) name += " -> " + std::string(s.getSymlinkTarget());
-      std::printf("%s %3u %5u %5u %12llu %s %s\n", LsMode(s.getMode()).c_str(), s.getNlink(),
-                  s.getUid(), s.getGid(), static_cast<unsigned long long>(s.getSize()),
+      std::printf("%s %3u %5u %5u %12llu %s %s\n", LsMode(s.getMode()).c_str(), s.getNlink(), s.getUid(),
+                  s.getGid(), static_cast<unsigned long long>(s.getSize()),
                   FormatTime(s.getModifiedAtNs()).c_str(), name.c_str());
     }
     return kExitOk;
@@ -254,7 +251,9 @@ int StatLike(Cli& cli, const Args& a, bool detailed, bool exists_only) {
       }
       std::printf("%s\n", path.c_str());
       for (auto& [k, v] : j.items())
-        if (k != "path") std::printf("  %-13s %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+        if (k != "path")
+          std::printf("  %-13s %s\n", k.c_str(),
+                      v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
     }
     if (cli.json) cli.PrintJson(out);
     return rc;
@@ -482,54 +481,121 @@ int LockList(Cli& cli, const Args&) {
 }  // namespace
 
 void AddFileCommands(std::vector<Command>* t) {
-  t->push_back({{"write"}, {"--offset"}, {"--stream", "--append", "-p,--parents"},
+  t->push_back({{"write"},
+                {"--offset"},
+                {"--stream", "--append", "-p,--parents"},
                 "write PATH [TEXT] [--stream] [--append|--offset N] [-p]",
                 "Write TEXT (or standard input) to PATH, replacing its content.\n"
                 "  --stream     stream standard input in chunks (for large files)\n"
                 "  --append     add to the end instead of replacing\n"
                 "  --offset N   write at byte N instead of replacing\n"
                 "  -p, --parents  create missing parent directories",
-                1, 2, Write});
-  t->push_back({{"cat"}, {"--offset", "--length"}, {}, "cat PATH [--offset N] [--length M]",
+                1,
+                2,
+                Write});
+  t->push_back({{"cat"},
+                {"--offset", "--length"},
+                {},
+                "cat PATH [--offset N] [--length M]",
                 "Print a file. With --offset/--length, only that byte range; a range past\n"
                 "the end gives what exists.",
-                1, 1, Cat});
-  t->push_back({{"ls"}, {}, {"-l,--long"}, "ls [PATH] [-l]",
-                "List a directory (default /); -l adds mode, owner, size and time.", 0, 1, Ls});
-  t->push_back({{"stat"}, {}, {}, "stat PATH...",
+                1,
+                1,
+                Cat});
+  t->push_back({{"ls"},
+                {},
+                {"-l,--long"},
+                "ls [PATH] [-l]",
+                "List a directory (default /); -l adds mode, owner, size and time.",
+                0,
+                1,
+                Ls});
+  t->push_back({{"stat"},
+                {},
+                {},
+                "stat PATH...",
                 "Size, content_id, version, modified_at and is_directory of each path, in one\n"
                 "round trip. Exit 1 if any path fails.",
-                1, SIZE_MAX, [](Cli& c, const Args& a) { return StatLike(c, a, false, false); }});
-  t->push_back({{"metadata"}, {}, {}, "metadata PATH...",
-                "Like stat, plus mime_type, created_at, zone and the latest version.", 1, SIZE_MAX,
+                1,
+                SIZE_MAX,
+                [](Cli& c, const Args& a) { return StatLike(c, a, false, false); }});
+  t->push_back({{"metadata"},
+                {},
+                {},
+                "metadata PATH...",
+                "Like stat, plus mime_type, created_at, zone and the latest version.",
+                1,
+                SIZE_MAX,
                 [](Cli& c, const Args& a) { return StatLike(c, a, true, false); }});
-  t->push_back({{"exists"}, {}, {}, "exists PATH...",
-                "Say whether each path exists. Exit 1 if any is missing.", 1, SIZE_MAX,
+  t->push_back({{"exists"},
+                {},
+                {},
+                "exists PATH...",
+                "Say whether each path exists. Exit 1 if any is missing.",
+                1,
+                SIZE_MAX,
                 [](Cli& c, const Args& a) { return StatLike(c, a, false, true); }});
-  t->push_back({{"read-bulk"}, {}, {"--atomic"}, "read-bulk PATH... [--atomic]",
+  t->push_back({{"read-bulk"},
+                {},
+                {"--atomic"},
+                "read-bulk PATH... [--atomic]",
                 "Read several files in one round trip. Missing files are reported (null in\n"
                 "--json); with --atomic the first missing file fails the whole call.",
-                1, SIZE_MAX, ReadBulk});
-  t->push_back({{"mkdir"}, {}, {"-p,--parents"}, "mkdir [-p] PATH...",
-                "Create directories; -p creates parents and accepts existing ones.", 1, SIZE_MAX,
+                1,
+                SIZE_MAX,
+                ReadBulk});
+  t->push_back({{"mkdir"},
+                {},
+                {"-p,--parents"},
+                "mkdir [-p] PATH...",
+                "Create directories; -p creates parents and accepts existing ones.",
+                1,
+                SIZE_MAX,
                 MkDir});
   t->push_back({{"rmdir"}, {}, {}, "rmdir PATH...", "Remove empty directories.", 1, SIZE_MAX, RmDir});
-  t->push_back({{"rename-batch"}, {}, {}, "rename-batch SRC:DST...",
+  t->push_back({{"rename-batch"},
+                {},
+                {},
+                "rename-batch SRC:DST...",
                 "Rename each SRC to DST. Every item succeeds or fails on its own; exit 1 if\n"
                 "any failed.",
-                1, SIZE_MAX, RenameBatch});
-  t->push_back({{"rm-batch"}, {}, {}, "rm-batch PATH...",
+                1,
+                SIZE_MAX,
+                RenameBatch});
+  t->push_back({{"rm-batch"},
+                {},
+                {},
+                "rm-batch PATH...",
                 "Remove files (not directories). Every item succeeds or fails on its own;\n"
                 "exit 1 if any failed.",
-                1, SIZE_MAX, RmBatch});
-  t->push_back({{"lock", "acquire"}, {"--ttl", "--wait"}, {}, "lock acquire PATH [--ttl S] [--wait S]",
+                1,
+                SIZE_MAX,
+                RmBatch});
+  t->push_back({{"lock", "acquire"},
+                {"--ttl", "--wait"},
+                {},
+                "lock acquire PATH [--ttl S] [--wait S]",
                 "Take the advisory lock on PATH for S seconds (default 60). If someone holds\n"
                 "it: fail at once, or with --wait keep trying up to S seconds.",
-                1, 1, LockAcquire});
-  t->push_back({{"lock", "release"}, {}, {"--force"}, "lock release PATH [--force]",
-                "Release your lock on PATH; --force (admins) releases anyone's.", 1, 1, LockRelease});
-  t->push_back({{"lock", "info"}, {}, {}, "lock info PATH", "Who holds the lock on PATH, until when.",
-                1, 1, LockInfo});
+                1,
+                1,
+                LockAcquire});
+  t->push_back({{"lock", "release"},
+                {},
+                {"--force"},
+                "lock release PATH [--force]",
+                "Release your lock on PATH; --force (admins) releases anyone's.",
+                1,
+                1,
+                LockRelease});
+  t->push_back({{"lock", "info"},
+                {},
+                {},
+                "lock info PATH",
+                "Who holds the lock on PATH, until when.",
+                1,
+                1,
+                LockInfo});
   t->push_back({{"lock", "list"}, {}, {}, "lock list", "Every lock held.", 0, 0, LockList});
 }
 

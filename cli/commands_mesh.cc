@@ -136,7 +136,8 @@ void PrintTaskLine(rpc::MeshTask::Reader t) {
   if (t.getReason().size() && t.getReason() != t.getState()) std::printf(": %s", t.getReason().cStr());
   std::printf("\n");
   if (t.getLeaseToken().size())
-    std::printf("lease token %s until %s\n", t.getLeaseToken().cStr(), FormatTime(t.getLeaseExpiresNs()).c_str());
+    std::printf("lease token %s until %s\n", t.getLeaseToken().cStr(),
+                FormatTime(t.getLeaseExpiresNs()).c_str());
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -179,7 +180,8 @@ Result<double> NumberFlag(const Args& a, const std::string& flag, double def, do
 Result<int64_t> WholeFlag(const Args& a, const std::string& flag, int64_t def, double min, double max) {
   auto n = NumberFlag(a, flag, static_cast<double>(def), min, max);
   if (!n.ok()) return n.status();
-  if (*n != std::floor(*n)) return Status::Error(EINVAL, "--" + flag + ": '" + a.Get(flag) + "' is not a whole number");
+  if (*n != std::floor(*n))
+    return Status::Error(EINVAL, "--" + flag + ": '" + a.Get(flag) + "' is not a whole number");
   return static_cast<int64_t>(*n);
 }
 
@@ -221,11 +223,13 @@ Result<LocalFile> ReadLocalFile(const std::string& flag, const std::string& path
     *usage = false;
     return Status::FromErrno("--" + flag + ": " + path);
   }
-  if (!S_ISREG(st.st_mode)) return Status::Error(EINVAL, "--" + flag + ": " + path + " is not a regular file");
+  if (!S_ISREG(st.st_mode))
+    return Status::Error(EINVAL, "--" + flag + ": " + path + " is not a regular file");
   if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes)
     return Status::Error(EFBIG, "--" + flag + ": " + path + " is " + std::to_string(st.st_size) +
                                     " bytes; at most 16 MiB per file");
-  std::string base = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  std::string base =
+      path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
   if (base.empty() || base == "." || base == "..")
     return Status::Error(EINVAL, "--" + flag + ": " + path + " does not end in a file name");
   auto text = ReadTextFile(path, "--" + flag);
@@ -388,7 +392,8 @@ int RotateCredential(Cli& cli, const Args&) {
     auto r = c.Wait(m.rotateCredentialRequest().send());
     if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
     if (cli.json)
-      cli.PrintJson({{"node_id", std::string(r->getNodeId())}, {"fingerprint", std::string(r->getFingerprint())}});
+      cli.PrintJson(
+          {{"node_id", std::string(r->getNodeId())}, {"fingerprint", std::string(r->getFingerprint())}});
     else
       std::printf("new credential for %s, fingerprint %s (the old one is refused from now on)\n",
                   r->getNodeId().cStr(), r->getFingerprint().cStr());
@@ -398,7 +403,8 @@ int RotateCredential(Cli& cli, const Args&) {
 
 int Trust(Cli& cli, const Args& a) {
   const std::string& tier = a.positional[1];
-  if (tier != "trusted" && tier != "untrusted") return cli.Usage("trust level must be trusted or untrusted, not '" + tier + "'");
+  if (tier != "trusted" && tier != "untrusted")
+    return cli.Usage("trust level must be trusted or untrusted, not '" + tier + "'");
   return WithMesh(cli, [&](NexusClient& c, rpc::Mesh::Client& m) -> int {
     auto req = m.trustRequest();
     req.setNode(a.positional[0]);
@@ -506,8 +512,8 @@ int TaskList(Cli& cli, const Args& a) {
     for (auto t : r->getTasks()) {
       if (!wanted(t)) continue;
       if (shown++ == 0)
-        std::printf("%-10s %-20s %-10s %-8s %4s  %-24s  %s\n", "ID", "NAME", "STATE", "NODE", "TRY", "UPDATED",
-                    "REASON/PROGRESS");
+        std::printf("%-10s %-20s %-10s %-8s %4s  %-24s  %s\n", "ID", "NAME", "STATE", "NODE", "TRY",
+                    "UPDATED", "REASON/PROGRESS");
       std::string detail = t.getReason().size() ? t.getReason() : t.getProgress();
       std::printf("%-10s %-20s %-10s %-8s %4d  %-24s  %s\n", t.getId().cStr(), t.getSpec().getName().cStr(),
                   t.getState().cStr(), OrDash(t.getNodeId()).c_str(), t.getAttempts(),
@@ -579,7 +585,8 @@ int TaskSchedule(Cli& cli, const Args& a) {
     }
     for (const auto& p : placements) {
       std::string node = p["node_id"].get<std::string>();
-      if (!p["node_address"].get<std::string>().empty()) node += " (" + p["node_address"].get<std::string>() + ")";
+      if (!p["node_address"].get<std::string>().empty())
+        node += " (" + p["node_address"].get<std::string>() + ")";
       std::printf("%s assigned to %s, lease token %s until %s\n", p["id"].get<std::string>().c_str(),
                   OrDash(node).c_str(), OrDash(p["lease_token"].get<std::string>()).c_str(),
                   p["lease_expires"].is_string() ? p["lease_expires"].get<std::string>().c_str() : "-");
@@ -618,7 +625,8 @@ int TaskStart(Cli& cli, const Args& a) {
 int TaskProgress(Cli& cli, const Args& a) {
   auto token = Token(a);
   if (!token.ok()) return cli.Fail(token.status(), true);
-  if (!a.Has("progress") && !a.Has("checkpoint")) return cli.Usage("give --progress TEXT, --checkpoint REF or both");
+  if (!a.Has("progress") && !a.Has("checkpoint"))
+    return cli.Usage("give --progress TEXT, --checkpoint REF or both");
   return WithMesh(cli, [&](NexusClient& c, rpc::Mesh::Client& m) -> int {
     auto req = m.progressRequest();
     req.setId(a.positional[0]);
@@ -628,7 +636,9 @@ int TaskProgress(Cli& cli, const Args& a) {
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
     if (cli.json)
-      cli.PrintJson({{"id", a.positional[0]}, {"progress", a.Get("progress")}, {"checkpoint_ref", a.Get("checkpoint")}});
+      cli.PrintJson({{"id", a.positional[0]},
+                     {"progress", a.Get("progress")},
+                     {"checkpoint_ref", a.Get("checkpoint")}});
     else
       std::printf("%s progress recorded\n", a.positional[0].c_str());
     return kExitOk;
@@ -652,7 +662,8 @@ int TaskExtend(Cli& cli, const Args& a) {
                      {"lease_expires", TimeOrNull(r->getLeaseExpiresNs())},
                      {"lease_expires_ns", r->getLeaseExpiresNs()}});
     else
-      std::printf("%s lease extended until %s\n", a.positional[0].c_str(), FormatTime(r->getLeaseExpiresNs()).c_str());
+      std::printf("%s lease extended until %s\n", a.positional[0].c_str(),
+                  FormatTime(r->getLeaseExpiresNs()).c_str());
     return kExitOk;
   });
 }
@@ -770,7 +781,8 @@ Result<std::string> FetchResultFile(NexusClient& c, rpc::Mesh::Client& m, const 
   const std::string name = f.getName();
   if (got != std::string(f.getSha256()) || got != std::string(r->getSha256()))
     return Status::Error(EIO, name + ": SHA-256 mismatch: the result lists " + std::string(f.getSha256()) +
-                                  ", the daemon sent " + std::string(r->getSha256()) + ", the content is " + got);
+                                  ", the daemon sent " + std::string(r->getSha256()) + ", the content is " +
+                                  got);
   if (content.size() != f.getSize())
     return Status::Error(EIO, name + ": " + std::to_string(content.size()) + " bytes received, " +
                                   std::to_string(f.getSize()) + " listed");
@@ -806,7 +818,8 @@ int TaskResult(Cli& cli, const Args& a) {
         has_stdout = true;
       }
       if (cli.json) {
-        if (has_stdout) j[IsValidUtf8(out) ? "stdout" : "stdout_base64"] = IsValidUtf8(out) ? out : Base64Encode(out);
+        if (has_stdout)
+          j[IsValidUtf8(out) ? "stdout" : "stdout_base64"] = IsValidUtf8(out) ? out : Base64Encode(out);
         cli.PrintJson(j);
         return kExitOk;
       }
@@ -831,7 +844,8 @@ int TaskResult(Cli& cli, const Args& a) {
     for (auto f : res.getFiles()) {
       const std::string name = f.getName();
       if (!SafeRelativeName(name)) {
-        rc = cli.Fail(Status::Error(EIO, "result file name '" + name + "' is not a safe relative path; skipped"));
+        rc = cli.Fail(
+            Status::Error(EIO, "result file name '" + name + "' is not a safe relative path; skipped"));
         continue;
       }
       auto content = FetchResultFile(c, m, id, f);
@@ -849,7 +863,10 @@ int TaskResult(Cli& cli, const Args& a) {
         rc = cli.Fail(st);
         continue;
       }
-      saved.push_back({{"name", name}, {"path", path}, {"size", content->size()}, {"sha256", std::string(f.getSha256())}});
+      saved.push_back({{"name", name},
+                       {"path", path},
+                       {"size", content->size()},
+                       {"sha256", std::string(f.getSha256())}});
       if (!cli.json)
         std::printf("%12zu  %s  verified sha256 %s\n", content->size(), path.c_str(), f.getSha256().cStr());
     }
@@ -872,45 +889,86 @@ void AddMeshCommands(std::vector<Command>* t) {
   const std::string token_help =
       "\nTOKEN is the task's current lease token (from tasks schedule or migrate); a\n"
       "wrong, stale or expired one is refused as a conflict (exit 1).";
-  t->push_back({{"mesh", "status"}, {}, {}, "mesh status",
+  t->push_back({{"mesh", "status"},
+                {},
+                {},
+                "mesh status",
                 "This daemon's part in the mesh: director and/or worker, its node id, the\n"
                 "director it joined, its credential's fingerprint; on a director the number\n"
                 "of nodes and tasks.",
-                0, 0, StatusCmd});
-  t->push_back({{"mesh", "nodes"}, {}, {}, "mesh nodes",
+                0,
+                0,
+                StatusCmd});
+  t->push_back({{"mesh", "nodes"},
+                {},
+                {},
+                "mesh nodes",
                 "The joined nodes (on the director): id, name, address, trust, state (ready,\n"
                 "drained, down, revoked), reported queue depth, free capacity, active tasks,\n"
                 "last heartbeat.",
-                0, 0, Nodes});
-  t->push_back({{"mesh", "register"}, {"--director", "--registration-key", "--ca", "--name", "--capacity"}, {},
-                "mesh register --director HOST:PORT --registration-key K [--ca FILE] [--name N] [--capacity C]",
-                "Make this daemon join the director at HOST:PORT (TLS) with the director's\n"
-                "registration key. --ca: the certificate the director's must chain to, a file\n"
-                "on the daemon's host (made absolute here). --name: default this host's name.\n"
-                "--capacity: tasks it runs at once (default: the daemon's). Prints the node id\n"
-                "and the credential's fingerprint; the credential stays with the daemon. A\n"
-                "node joins untrusted.",
-                0, 0, Register});
-  t->push_back({{"mesh", "trust"}, {}, {}, "mesh trust NODE trusted|untrusted",
+                0,
+                0,
+                Nodes});
+  t->push_back(
+      {{"mesh", "register"},
+       {"--director", "--registration-key", "--ca", "--name", "--capacity"},
+       {},
+       "mesh register --director HOST:PORT --registration-key K [--ca FILE] [--name N] [--capacity C]",
+       "Make this daemon join the director at HOST:PORT (TLS) with the director's\n"
+       "registration key. --ca: the certificate the director's must chain to, a file\n"
+       "on the daemon's host (made absolute here). --name: default this host's name.\n"
+       "--capacity: tasks it runs at once (default: the daemon's). Prints the node id\n"
+       "and the credential's fingerprint; the credential stays with the daemon. A\n"
+       "node joins untrusted.",
+       0,
+       0,
+       Register});
+  t->push_back({{"mesh", "trust"},
+                {},
+                {},
+                "mesh trust NODE trusted|untrusted",
                 "Set a node's trust tier. Tasks require trusted nodes unless created with\n"
                 "--trust untrusted. Admins only, on the director.",
-                2, 2, Trust});
-  t->push_back({{"mesh", "revoke"}, {}, {}, "mesh revoke NODE",
+                2,
+                2,
+                Trust});
+  t->push_back({{"mesh", "revoke"},
+                {},
+                {},
+                "mesh revoke NODE",
                 "Refuse the node from now on: every call of it is rejected and its assigned\n"
                 "and running tasks are fenced and re-queued. Admins only, on the director.",
-                1, 1, [](Cli& c, const Args& a) { return NodeState(c, a, NodeAction::kRevoke); }});
-  t->push_back({{"mesh", "admit"}, {}, {}, "mesh admit NODE",
-                "Return a drained or revoked node to ready. Admins only, on the director.", 1, 1,
+                1,
+                1,
+                [](Cli& c, const Args& a) { return NodeState(c, a, NodeAction::kRevoke); }});
+  t->push_back({{"mesh", "admit"},
+                {},
+                {},
+                "mesh admit NODE",
+                "Return a drained or revoked node to ready. Admins only, on the director.",
+                1,
+                1,
                 [](Cli& c, const Args& a) { return NodeState(c, a, NodeAction::kAdmit); }});
-  t->push_back({{"mesh", "drain"}, {}, {}, "mesh drain NODE",
+  t->push_back({{"mesh", "drain"},
+                {},
+                {},
+                "mesh drain NODE",
                 "No new placements on the node; its running tasks finish. Admins only, on the\n"
                 "director.",
-                1, 1, [](Cli& c, const Args& a) { return NodeState(c, a, NodeAction::kDrain); }});
-  t->push_back({{"mesh", "rotate-credential"}, {}, {}, "mesh rotate-credential",
+                1,
+                1,
+                [](Cli& c, const Args& a) { return NodeState(c, a, NodeAction::kDrain); }});
+  t->push_back({{"mesh", "rotate-credential"},
+                {},
+                {},
+                "mesh rotate-credential",
                 "On a node: get a new credential from the director (kept by the daemon); the\n"
                 "old one is refused from then on. Prints the new fingerprint.",
-                0, 0, RotateCredential});
-  t->push_back({{"mesh", "tasks", "create"}, {"--name", "--command", "--zone", "--trust", "--max-attempts"},
+                0,
+                0,
+                RotateCredential});
+  t->push_back({{"mesh", "tasks", "create"},
+                {"--name", "--command", "--zone", "--trust", "--max-attempts"},
                 {"--allow-network"},
                 "mesh tasks create --name N --command CMD [--zone Z] [--trust trusted|untrusted]"
                 " [--max-attempts K] [--allow-network]",
@@ -918,62 +976,120 @@ void AddMeshCommands(std::vector<Command>* t) {
                 "read-write at /zone. --trust: the tier a node needs (default trusted).\n"
                 "--max-attempts: assignments before it fails (1..1000, default 3).\n"
                 "--allow-network: the sandbox shares the network. Prints the task id.",
-                0, 0, TaskCreate});
-  t->push_back({{"mesh", "tasks", "list"}, {"--state"}, {}, "mesh tasks list [--state S]",
+                0,
+                0,
+                TaskCreate});
+  t->push_back({{"mesh", "tasks", "list"},
+                {"--state"},
+                {},
+                "mesh tasks list [--state S]",
                 "Every task (S: only pending, assigned, running, succeeded, failed or\n"
                 "cancelled ones): id, name, state, node, attempts, last update, reason or\n"
                 "progress.",
-                0, 0, TaskList});
+                0,
+                0,
+                TaskList});
   t->push_back({{"mesh", "tasks", "get"}, {}, {}, "mesh tasks get ID", "One task's record.", 1, 1, TaskGet});
-  t->push_back({{"mesh", "tasks", "schedule"}, {}, {}, "mesh tasks schedule [ID]",
+  t->push_back({{"mesh", "tasks", "schedule"},
+                {},
+                {},
+                "mesh tasks schedule [ID]",
                 "Place task ID, or every pending task (oldest first), on the least loaded\n"
                 "eligible node. Prints each placement with its node and lease token, and for\n"
                 "a task left pending the reason (e.g. no eligible node: 2 drained).\n"
                 "Admins only.",
-                0, 1, TaskSchedule});
-  t->push_back({{"mesh", "tasks", "start"}, {"--token"}, {}, "mesh tasks start ID --token TOKEN",
-                "Mark an assigned task running." + token_help, 1, 1, TaskStart});
-  t->push_back({{"mesh", "tasks", "progress"}, {"--token", "--progress", "--checkpoint"}, {},
+                0,
+                1,
+                TaskSchedule});
+  t->push_back({{"mesh", "tasks", "start"},
+                {"--token"},
+                {},
+                "mesh tasks start ID --token TOKEN",
+                "Mark an assigned task running." + token_help,
+                1,
+                1,
+                TaskStart});
+  t->push_back({{"mesh", "tasks", "progress"},
+                {"--token", "--progress", "--checkpoint"},
+                {},
                 "mesh tasks progress ID --token TOKEN [--progress TEXT] [--checkpoint REF]",
                 "Record a running task's progress text and/or checkpoint reference (at least\n"
-                "one)." + token_help,
-                1, 1, TaskProgress});
-  t->push_back({{"mesh", "tasks", "extend"}, {"--token", "--ttl"}, {},
+                "one)." +
+                    token_help,
+                1,
+                1,
+                TaskProgress});
+  t->push_back({{"mesh", "tasks", "extend"},
+                {"--token", "--ttl"},
+                {},
                 "mesh tasks extend ID --token TOKEN [--ttl S]",
                 "Keep the lease alive for S more seconds (default 30, 1..86400). Prints the\n"
-                "new expiry." + token_help,
-                1, 1, TaskExtend});
-  t->push_back({{"mesh", "tasks", "complete"}, {"--token", "--exit-code", "--stdout", "--stderr", "--file"}, {},
+                "new expiry." +
+                    token_help,
+                1,
+                1,
+                TaskExtend});
+  t->push_back({{"mesh", "tasks", "complete"},
+                {"--token", "--exit-code", "--stdout", "--stderr", "--file"},
+                {},
                 "mesh tasks complete ID --token TOKEN --exit-code N [--stdout FILE] [--stderr FILE]"
                 " [--file PATH[,PATH...]]",
                 "Finish the task with exit code N (0: succeeded, else failed) and its output.\n"
                 "--stdout/--stderr: files holding the captured streams. --file: result files,\n"
                 "comma-separated (the flag is not repeatable: a repeat replaces the earlier\n"
                 "value), stored under their base names. Files are read on this host; at most\n"
-                "16 MiB each and 48 MiB together, else a usage error." + token_help,
-                1, 1, TaskComplete});
-  t->push_back({{"mesh", "tasks", "fail"}, {"--token", "--reason"}, {},
+                "16 MiB each and 48 MiB together, else a usage error." +
+                    token_help,
+                1,
+                1,
+                TaskComplete});
+  t->push_back({{"mesh", "tasks", "fail"},
+                {"--token", "--reason"},
+                {},
                 "mesh tasks fail ID --token TOKEN --reason TEXT",
                 "End the attempt as failed: pending again after a back-off while attempts\n"
-                "remain, else failed." + token_help,
-                1, 1, TaskFail});
-  t->push_back({{"mesh", "tasks", "migrate"}, {"--token", "--checkpoint"}, {},
+                "remain, else failed." +
+                    token_help,
+                1,
+                1,
+                TaskFail});
+  t->push_back({{"mesh", "tasks", "migrate"},
+                {"--token", "--checkpoint"},
+                {},
                 "mesh tasks migrate ID --token TOKEN --checkpoint REF",
                 "Hand the task over from REF to another node (assigned there with a new\n"
-                "token, printed) or back to pending when there is none." + token_help,
-                1, 1, TaskMigrate});
-  t->push_back({{"mesh", "tasks", "retry"}, {}, {}, "mesh tasks retry ID",
-                "Queue a failed or cancelled task again, attempts reset.", 1, 1,
+                "token, printed) or back to pending when there is none." +
+                    token_help,
+                1,
+                1,
+                TaskMigrate});
+  t->push_back({{"mesh", "tasks", "retry"},
+                {},
+                {},
+                "mesh tasks retry ID",
+                "Queue a failed or cancelled task again, attempts reset.",
+                1,
+                1,
                 [](Cli& c, const Args& a) { return TaskRetryOrCancel(c, a, true); }});
-  t->push_back({{"mesh", "tasks", "cancel"}, {}, {}, "mesh tasks cancel ID",
-                "Cancel a task that has not finished; its lease is revoked.", 1, 1,
+  t->push_back({{"mesh", "tasks", "cancel"},
+                {},
+                {},
+                "mesh tasks cancel ID",
+                "Cancel a task that has not finished; its lease is revoked.",
+                1,
+                1,
                 [](Cli& c, const Args& a) { return TaskRetryOrCancel(c, a, false); }});
-  t->push_back({{"mesh", "tasks", "result"}, {"-o,--output"}, {}, "mesh tasks result ID [-o DIR]",
+  t->push_back({{"mesh", "tasks", "result"},
+                {"-o,--output"},
+                {},
+                "mesh tasks result ID [-o DIR]",
                 "A finished task's exit code and files (stdout, stderr, files/NAME) with\n"
                 "sizes and SHA-256, and stdout's content. -o DIR: download every file into\n"
                 "DIR (created if missing), each verified against its SHA-256 here; a\n"
                 "mismatch keeps nothing of that file and exits 1.",
-                1, 1, TaskResult});
+                1,
+                1,
+                TaskResult});
 }
 
 }  // namespace nexus::cli

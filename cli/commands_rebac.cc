@@ -28,7 +28,6 @@ namespace {
 
 using nlohmann::json;
 
-
 // ---------------------------------------------------------------- parsing
 
 // A subject from SUBJ_TYPE SUBJ_ID: "user:alice", "agent:bot", "user:*";
@@ -51,8 +50,8 @@ Result<std::string> SubjectArg(const std::string& type, const std::string& id) {
 Result<std::string> PersonArg(const std::string& text) {
   auto s = SubjectRef::Parse(text);
   if (!s.ok()) return s.status();
-  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) ||
-      s->relation != Relation::kNone || s->IsWildcard())
+  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) || s->relation != Relation::kNone ||
+      s->IsWildcard())
     return Status::Error(EINVAL, "subject \"" + text + "\" must be user:ID or agent:ID (e.g. agent:alice)");
   return s->ToString();
 }
@@ -93,7 +92,8 @@ bool AllDigits(const std::string& s) {
 // An instant: RFC 3339 or Unix seconds.
 Result<UnixNanos> ParseInstant(const std::string& s) {
   if (AllDigits(s)) {
-    if (s.size() > 11) return Status::Error(EINVAL, "\"" + s + "\" is too far in the future for Unix seconds");
+    if (s.size() > 11)
+      return Status::Error(EINVAL, "\"" + s + "\" is too far in the future for Unix seconds");
     return static_cast<UnixNanos>(std::stoll(s)) * kNanosPerSecond;
   }
   return ParseRfc3339(s);
@@ -105,11 +105,21 @@ Result<UnixNanos> ParseSince(const std::string& s) {
   if (s.size() >= 2 && AllDigits(s.substr(0, s.size() - 1))) {
     int64_t unit = 0;
     switch (s.back()) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 7 * 86400; break;
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
     }
     if (unit) {
       if (s.size() > 9) return Status::Error(EINVAL, "--since: \"" + s + "\" is too long ago");
@@ -118,8 +128,9 @@ Result<UnixNanos> ParseSince(const std::string& s) {
   }
   auto t = ParseInstant(s);
   if (!t.ok())
-    return Status::Error(EINVAL, "--since: \"" + s +
-                                     "\" is neither a duration (30m, 1h, 2d) nor an RFC 3339 time or Unix seconds");
+    return Status::Error(
+        EINVAL,
+        "--since: \"" + s + "\" is neither a duration (30m, 1h, 2d) nor an RFC 3339 time or Unix seconds");
   return t;
 }
 
@@ -156,12 +167,9 @@ std::string ExpiryText(rpc::RebacTuple::Reader t) {
 }
 
 json AuditJson(rpc::AuditEntry::Reader e) {
-  return {{"time", FormatTime(e.getTimeNs())},
-          {"time_ns", e.getTimeNs()},
-          {"subject", std::string(e.getSubject())},
-          {"operation", std::string(e.getOperation())},
-          {"object", std::string(e.getObject())},
-          {"decision", e.getAllowed() ? "allow" : "deny"},
+  return {{"time", FormatTime(e.getTimeNs())},      {"time_ns", e.getTimeNs()},
+          {"subject", std::string(e.getSubject())}, {"operation", std::string(e.getOperation())},
+          {"object", std::string(e.getObject())},   {"decision", e.getAllowed() ? "allow" : "deny"},
           {"reason", std::string(e.getReason())}};
 }
 
@@ -203,10 +211,12 @@ Result<Triple> TripleArgs(const Args& a, size_t first, bool relation_only) {
   if (relation_only) {
     auto r = ParseRelation(access);
     if (!r.ok())
-      return Status::Error(EINVAL, "unknown relation \"" + access + "\" (viewer, editor, owner, member, admin)");
+      return Status::Error(EINVAL,
+                           "unknown relation \"" + access + "\" (viewer, editor, owner, member, admin)");
   } else if (Status st = AccessArg(access); !st.ok()) {
-    return Status::Error(EINVAL, "unknown permission \"" + access +
-                                     "\" (read, write, manage, or a relation: viewer, editor, owner, member, admin)");
+    return Status::Error(EINVAL,
+                         "unknown permission \"" + access +
+                             "\" (read, write, manage, or a relation: viewer, editor, owner, member, admin)");
   }
   auto o = ObjectArg(p[first + 3], p[first + 4]);
   if (!o.ok()) return o.status();
@@ -257,10 +267,13 @@ int Create(Cli& cli, const Args& a) {
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     const std::string text = t->subject + "#" + t->access + "@" + t->object;
     if (cli.json) {
-      cli.PrintJson({{"created", {{"subject", t->subject}, {"relation", t->access}, {"object", t->object},
-                                  {"expires_at", TimeOrNull(expires)},
-                                  {"expires_at_ns", expires ? json(expires) : json(nullptr)},
-                                  {"zone", zone}}},
+      cli.PrintJson({{"created",
+                      {{"subject", t->subject},
+                       {"relation", t->access},
+                       {"object", t->object},
+                       {"expires_at", TimeOrNull(expires)},
+                       {"expires_at_ns", expires ? json(expires) : json(nullptr)},
+                       {"zone", zone}}},
                      {"tuple", text},
                      {"revision", r->getRevision()}});
     } else {
@@ -285,7 +298,8 @@ int Delete(Cli& cli, const Args& a) {
     if (cli.json)
       cli.PrintJson({{"deleted", text}, {"revision", r->getRevision()}});
     else
-      std::printf("deleted %s (revision %llu)\n", text.c_str(), static_cast<unsigned long long>(r->getRevision()));
+      std::printf("deleted %s (revision %llu)\n", text.c_str(),
+                  static_cast<unsigned long long>(r->getRevision()));
     return kExitOk;
   });
 }
@@ -301,7 +315,9 @@ int Check(Cli& cli, const Args& a) {
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json)
-      cli.PrintJson({{"allowed", r->getAllowed()}, {"subject", t->subject}, {"permission", t->access},
+      cli.PrintJson({{"allowed", r->getAllowed()},
+                     {"subject", t->subject},
+                     {"permission", t->access},
                      {"object", t->object}});
     else
       std::printf("%s\n", r->getAllowed() ? "allowed" : "denied");
@@ -445,7 +461,8 @@ int Expand(Cli& cli, const Args& a) {
     if (cli.json) {
       json list = json::array();
       for (auto s : r->getSubjects()) list.push_back(std::string(s));
-      cli.PrintJson({{"permission", access}, {"object", *o}, {"subjects", list}, {"tree", std::string(r->getTree())}});
+      cli.PrintJson(
+          {{"permission", access}, {"object", *o}, {"subjects", list}, {"tree", std::string(r->getTree())}});
     } else if (r->getSubjects().size() == 0) {
       std::printf("nobody has %s on %s\n", access.c_str(), o->c_str());
     } else {
@@ -482,8 +499,8 @@ int Share(Cli& cli, const Args& a) {
     if (cli.json) {
       cli.PrintJson({{"tuple", TupleJson(tu)}, {"revision", r->getRevision()}});
     } else {
-      std::printf("shared %s with %s as %s%s (revision %llu)\n", tu.getObject().cStr(), tu.getSubject().cStr(),
-                  tu.getRelation().cStr(),
+      std::printf("shared %s with %s as %s%s (revision %llu)\n", tu.getObject().cStr(),
+                  tu.getSubject().cStr(), tu.getRelation().cStr(),
                   tu.getExpiresAtNs() ? (" until " + FormatTime(tu.getExpiresAtNs())).c_str() : "",
                   static_cast<unsigned long long>(r->getRevision()));
     }
@@ -507,7 +524,8 @@ int Unshare(Cli& cli, const Args& a) {
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json)
-      cli.PrintJson({{"path", *path}, {"subject", *s}, {"removed", r->getRemoved()}, {"revision", r->getRevision()}});
+      cli.PrintJson(
+          {{"path", *path}, {"subject", *s}, {"removed", r->getRemoved()}, {"revision", r->getRevision()}});
     else
       std::printf("removed %u tuple%s of %s on %s (revision %llu)\n", r->getRemoved(),
                   r->getRemoved() == 1 ? "" : "s", s->c_str(), path->c_str(),
@@ -529,7 +547,8 @@ int SetPublic(Cli& cli, const Args& a, bool pub) {
       cli.PrintJson({{"path", *path}, {"public", pub}, {"revision", r->getRevision()}});
     else
       std::printf("%s is now %s (revision %llu)\n", path->c_str(),
-                  pub ? "public: every user may read it" : "private", static_cast<unsigned long long>(r->getRevision()));
+                  pub ? "public: every user may read it" : "private",
+                  static_cast<unsigned long long>(r->getRevision()));
     return kExitOk;
   });
 }
@@ -541,8 +560,11 @@ int Info(Cli& cli, const Args&) {
     const uint64_t hits = r->getCacheHits(), misses = r->getCacheMisses();
     const double ratio = hits + misses ? double(hits) / double(hits + misses) : 0;
     if (cli.json) {
-      cli.PrintJson({{"revision", r->getRevision()}, {"tuples", r->getTuples()},
-                     {"cache_hits", hits}, {"cache_misses", misses}, {"cache_hit_ratio", ratio}});
+      cli.PrintJson({{"revision", r->getRevision()},
+                     {"tuples", r->getTuples()},
+                     {"cache_hits", hits},
+                     {"cache_misses", misses},
+                     {"cache_hit_ratio", ratio}});
     } else {
       std::printf("revision      %llu\n", static_cast<unsigned long long>(r->getRevision()));
       std::printf("tuples        %llu\n", static_cast<unsigned long long>(r->getTuples()));
@@ -560,7 +582,8 @@ Result<uint32_t> UidFlag(const Args& a) {
   if (!a.values.count("uid")) return Status::Error(EINVAL, "--uid N is required");
   auto n = a.Number("uid", 0, 0, 4294967294.0);
   if (!n.ok()) return n.status();
-  if (*n != std::floor(*n)) return Status::Error(EINVAL, "--uid: '" + a.Get("uid") + "' is not a whole number");
+  if (*n != std::floor(*n))
+    return Status::Error(EINVAL, "--uid: '" + a.Get("uid") + "' is not a whole number");
   return static_cast<uint32_t>(*n);
 }
 
@@ -605,12 +628,14 @@ int IdentityList(Cli& cli, const Args&) {
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json) {
       json list = json::array();
-      for (auto b : r->getBindings()) list.push_back({{"uid", b.getUid()}, {"subject", std::string(b.getSubject())}});
+      for (auto b : r->getBindings())
+        list.push_back({{"uid", b.getUid()}, {"subject", std::string(b.getSubject())}});
       cli.PrintJson({{"bindings", list}, {"admin_subject", std::string(r->getAdminSubject())}});
     } else {
       std::printf("%-10s %s\n", "UID", "SUBJECT");
       for (auto b : r->getBindings()) std::printf("%-10u %s\n", b.getUid(), b.getSubject().cStr());
-      std::printf("(uid 0 and the operator act as %s; other uids as user:uid-N)\n", r->getAdminSubject().cStr());
+      std::printf("(uid 0 and the operator act as %s; other uids as user:uid-N)\n",
+                  r->getAdminSubject().cStr());
     }
     return kExitOk;
   });
@@ -652,11 +677,12 @@ int AuditList(Cli& cli, const Args& a) {
       for (auto e : r->getEntries()) list.push_back(AuditJson(e));
       cli.PrintJson({{"entries", list}, {"count", list.size()}, {"dropped", r->getDropped()}});
     } else {
-      std::printf("%-24s %-24s %-16s %-6s %-40s %s\n", "TIME", "SUBJECT", "OPERATION", "RESULT", "OBJECT", "REASON");
+      std::printf("%-24s %-24s %-16s %-6s %-40s %s\n", "TIME", "SUBJECT", "OPERATION", "RESULT", "OBJECT",
+                  "REASON");
       for (auto e : r->getEntries())
-        std::printf("%-24s %-24s %-16s %-6s %-40s %s\n", FormatTime(e.getTimeNs()).c_str(), e.getSubject().cStr(),
-                    e.getOperation().cStr(), e.getAllowed() ? "allow" : "deny", e.getObject().cStr(),
-                    e.getReason().cStr());
+        std::printf("%-24s %-24s %-16s %-6s %-40s %s\n", FormatTime(e.getTimeNs()).c_str(),
+                    e.getSubject().cStr(), e.getOperation().cStr(), e.getAllowed() ? "allow" : "deny",
+                    e.getObject().cStr(), e.getReason().cStr());
     }
     if (r->getDropped() && !cli.json)
       std::fprintf(stderr, "nexus: the daemon dropped %llu audit records (its queue was full)\n",
@@ -747,9 +773,9 @@ int MountAdd(Cli& cli, const Args& a) {
     if (cli.json)
       cli.PrintJson({{"mount", MountJson(info)}});
     else
-      std::printf("mounted %s at %s as %s%s\n", info.getRoot().cStr(),
-                  info.getMountpoint().cStr(), info.getSubject().cStr(),
-                  info.getCachesNames() ? " (names cached)"
+      std::printf("mounted %s at %s as %s%s\n", info.getRoot().cStr(), info.getMountpoint().cStr(),
+                  info.getSubject().cStr(),
+                  info.getCachesNames()  ? " (names cached)"
                   : a.Has("cache-names") ? " (names not cached: the kernel cannot revalidate them)"
                                          : "");
     return kExitOk;
@@ -793,39 +819,61 @@ int MountRemove(Cli& cli, const Args& a) {
 const char* kSubjectHelp =
     "SUBJ_TYPE SUBJ_ID: user alice | agent bot | user '*' (every user) |\n"
     "group eng (its members: group:eng#member) | group eng#admin | zone eng.\n";
-const char* kObjectHelp =
-    "OBJ_TYPE OBJ_ID: file PATH | folder PATH | zone ID | group ID | tool NAME.\n";
+const char* kObjectHelp = "OBJ_TYPE OBJ_ID: file PATH | folder PATH | zone ID | group ID | tool NAME.\n";
 
 }  // namespace
 
 void AddRebacCommands(std::vector<Command>* t) {
   const std::string subj = kSubjectHelp, obj = kObjectHelp;
-  t->push_back({{"rebac", "create"}, {"--zone-id", "--expires-at", "--ttl"}, {},
-                "rebac create SUBJ_TYPE SUBJ_ID RELATION OBJ_TYPE OBJ_ID [--zone-id Z] [--expires-at TIME | --ttl S]",
-                "Write the tuple SUBJECT#RELATION@OBJECT. RELATION: viewer, editor, owner (files,\n"
-                "folders, tools, groups, zones), member (groups, zones), admin (zones).\n" + subj + obj +
-                "--expires-at: RFC 3339 (2026-12-01T00:00:00Z) or Unix seconds; --ttl: seconds\n"
-                "from now. The tuple stops granting then. --zone-id: the zone label for listing\n"
-                "(default: the object's zone). Needs manage on the object (admins: any).",
-                5, 5, Create});
-  t->push_back({{"rebac", "delete"}, {}, {}, "rebac delete SUBJ_TYPE SUBJ_ID RELATION OBJ_TYPE OBJ_ID",
+  t->push_back(
+      {{"rebac", "create"},
+       {"--zone-id", "--expires-at", "--ttl"},
+       {},
+       "rebac create SUBJ_TYPE SUBJ_ID RELATION OBJ_TYPE OBJ_ID [--zone-id Z] [--expires-at TIME | --ttl S]",
+       "Write the tuple SUBJECT#RELATION@OBJECT. RELATION: viewer, editor, owner (files,\n"
+       "folders, tools, groups, zones), member (groups, zones), admin (zones).\n" +
+           subj + obj +
+           "--expires-at: RFC 3339 (2026-12-01T00:00:00Z) or Unix seconds; --ttl: seconds\n"
+           "from now. The tuple stops granting then. --zone-id: the zone label for listing\n"
+           "(default: the object's zone). Needs manage on the object (admins: any).",
+       5,
+       5,
+       Create});
+  t->push_back({{"rebac", "delete"},
+                {},
+                {},
+                "rebac delete SUBJ_TYPE SUBJ_ID RELATION OBJ_TYPE OBJ_ID",
                 "Delete a tuple; fails (not found) if there is no such tuple. Needs manage on\n"
-                "the object.\n" + subj + obj,
-                5, 5, Delete});
-  t->push_back({{"rebac", "check"}, {}, {}, "rebac check SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID",
+                "the object.\n" +
+                    subj + obj,
+                5,
+                5,
+                Delete});
+  t->push_back({{"rebac", "check"},
+                {},
+                {},
+                "rebac check SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID",
                 "Print allowed or denied (exit 0 either way). PERMISSION: read, write, manage\n"
                 "(computed: inherited from parent folders, zone admins manage their zone) or\n"
-                "a relation (viewer, editor, ...: that tuple on that object only).\n" + subj + obj +
-                "Non-admins may ask about themselves or about objects they manage.",
-                5, 5, Check});
-  t->push_back({{"rebac", "explain"}, {}, {"--verbose"},
+                "a relation (viewer, editor, ...: that tuple on that object only).\n" +
+                    subj + obj + "Non-admins may ask about themselves or about objects they manage.",
+                5,
+                5,
+                Check});
+  t->push_back({{"rebac", "explain"},
+                {},
+                {"--verbose"},
                 "rebac explain SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID [--verbose]",
                 "Why a check is allowed (the granting tuples, from the object side to the\n"
                 "subject) or denied (no tuple, expired, depth limit, cycle). --verbose adds\n"
-                "each tuple's expiry and zone and when the grant ends.\n" + subj + obj,
-                5, 5, Explain});
+                "each tuple's expiry and zone and when the grant ends.\n" +
+                    subj + obj,
+                5,
+                5,
+                Explain});
   t->push_back({{"rebac", "list"},
-                {"--subject-type", "--subject-id", "--object-type", "--object-id", "--relation", "--format", "--limit"},
+                {"--subject-type", "--subject-id", "--object-type", "--object-id", "--relation", "--format",
+                 "--limit"},
                 {"--active"},
                 "rebac list [--subject-type T --subject-id I --object-type T --object-id I --relation R]"
                 " [--format json|table] [--limit N] [--active]",
@@ -833,63 +881,125 @@ void AddRebacCommands(std::vector<Command>* t) {
                 "1000). Expired tuples are listed and marked unless --active. --format json is\n"
                 "the same as --json. Non-admins see tuples naming them and tuples on objects\n"
                 "they manage.",
-                0, 0, List});
-  t->push_back({{"rebac", "list-objects"}, {"--type"}, {}, "rebac list-objects PERMISSION SUBJ_TYPE SUBJ_ID [--type T]",
+                0,
+                0,
+                List});
+  t->push_back({{"rebac", "list-objects"},
+                {"--type"},
+                {},
+                "rebac list-objects PERMISSION SUBJ_TYPE SUBJ_ID [--type T]",
                 "Known objects (named by a tuple, or a folder above one) on which the subject\n"
                 "has PERMISSION, optionally of one type (file, folder, zone, group, tool).",
-                3, 3, ListObjects});
-  t->push_back({{"rebac", "expand"}, {}, {}, "rebac expand PERMISSION OBJ_TYPE OBJ_ID",
+                3,
+                3,
+                ListObjects});
+  t->push_back({{"rebac", "expand"},
+                {},
+                {},
+                "rebac expand PERMISSION OBJ_TYPE OBJ_ID",
                 "Everyone who holds PERMISSION on the object, as a tree: each subject with the\n"
-                "tuple that brought it in, group members indented below their group.\n" + obj +
-                "Needs manage on the object (admins: any).",
-                3, 3, Expand});
-  t->push_back({{"rebac", "share"}, {"--role", "--ttl"}, {},
+                "tuple that brought it in, group members indented below their group.\n" +
+                    obj + "Needs manage on the object (admins: any).",
+                3,
+                3,
+                Expand});
+  t->push_back({{"rebac", "share"},
+                {"--role", "--ttl"},
+                {},
                 "rebac share PATH SUBJ_TYPE SUBJ_ID --role viewer|editor|owner [--ttl S]",
                 "Give the subject ROLE on PATH: folder:PATH if PATH is a directory, else\n"
                 "file:PATH (PATH must exist). --ttl: the grant ends after S seconds.\n"
                 "viewer reads, editor also writes, owner also manages (shares further).",
-                3, 3, Share});
-  t->push_back({{"rebac", "unshare"}, {"--role"}, {}, "rebac unshare PATH SUBJ_TYPE SUBJ_ID [--role R]",
+                3,
+                3,
+                Share});
+  t->push_back({{"rebac", "unshare"},
+                {"--role"},
+                {},
+                "rebac unshare PATH SUBJ_TYPE SUBJ_ID [--role R]",
                 "Remove the subject's viewer, editor and owner tuples on PATH (file: and\n"
                 "folder:), or only --role R. Fails (not found) if there were none.",
-                3, 3, Unshare});
-  t->push_back({{"rebac", "public"}, {}, {}, "rebac public PATH",
+                3,
+                3,
+                Unshare});
+  t->push_back({{"rebac", "public"},
+                {},
+                {},
+                "rebac public PATH",
                 "Let every user read PATH (and below, for a folder): user:*#viewer on it.\n"
                 "Agents are not users: they need their own grants.",
-                1, 1, [](Cli& c, const Args& a) { return SetPublic(c, a, true); }});
-  t->push_back({{"rebac", "private"}, {}, {}, "rebac private PATH",
+                1,
+                1,
+                [](Cli& c, const Args& a) { return SetPublic(c, a, true); }});
+  t->push_back({{"rebac", "private"},
+                {},
+                {},
+                "rebac private PATH",
                 "Undo rebac public: remove user:*#viewer on PATH. Fails (not found) if PATH\n"
                 "was not public.",
-                1, 1, [](Cli& c, const Args& a) { return SetPublic(c, a, false); }});
-  t->push_back({{"rebac", "info"}, {}, {}, "rebac info",
+                1,
+                1,
+                [](Cli& c, const Args& a) { return SetPublic(c, a, false); }});
+  t->push_back({{"rebac", "info"},
+                {},
+                {},
+                "rebac info",
                 "The tuple revision (bumped by every write), the number of tuples and the\n"
                 "decision cache's hits and misses.",
-                0, 0, Info});
-  t->push_back({{"identity", "bind"}, {"--uid"}, {}, "identity bind --uid N SUBJECT",
+                0,
+                0,
+                Info});
+  t->push_back({{"identity", "bind"},
+                {"--uid"},
+                {},
+                "identity bind --uid N SUBJECT",
                 "Make local uid N act as SUBJECT (user:ID or agent:ID) on the mount and the\n"
                 "socket. uid 0 and the operator always act as the admin subject. Rebind:\n"
                 "unbind first. Admins only; recorded in the audit log.",
-                1, 1, IdentityBind});
-  t->push_back({{"identity", "unbind"}, {"--uid"}, {}, "identity unbind --uid N",
+                1,
+                1,
+                IdentityBind});
+  t->push_back({{"identity", "unbind"},
+                {"--uid"},
+                {},
+                "identity unbind --uid N",
                 "Remove uid N's binding: it acts as user:uid-N again (no grants). Admins only.",
-                0, 0, IdentityUnbind});
-  t->push_back({{"identity", "list"}, {}, {}, "identity list",
-                "Every uid binding, and the admin subject. Admins only.", 0, 0, IdentityList});
-  t->push_back({{"audit", "list"}, {"--since", "--subject", "--limit"}, {"--denied"},
+                0,
+                0,
+                IdentityUnbind});
+  t->push_back({{"identity", "list"},
+                {},
+                {},
+                "identity list",
+                "Every uid binding, and the admin subject. Admins only.",
+                0,
+                0,
+                IdentityList});
+  t->push_back({{"audit", "list"},
+                {"--since", "--subject", "--limit"},
+                {"--denied"},
                 "audit list [--since 1h|30m|2d|RFC3339] [--subject S] [--denied] [--limit N]",
                 "Audit records, oldest first: permission denials, tuple changes, identity\n"
                 "changes. --since: a duration back from now (s, m, h, d, w), an RFC 3339 time\n"
                 "or Unix seconds. --subject: who acted. --denied: denials only. --limit:\n"
                 "at most N records (default 1000, at most 100000). Admins only.",
-                0, 0, AuditList});
-  t->push_back({{"audit", "export"}, {"--format", "--since", "--subject", "-o,--output"}, {},
+                0,
+                0,
+                AuditList});
+  t->push_back({{"audit", "export"},
+                {"--format", "--since", "--subject", "-o,--output"},
+                {},
                 "audit export --format jsonl|csv [--since ...] [--subject S] [-o FILE]",
                 "The matching audit log as JSON Lines (one object per line) or RFC 4180 CSV\n"
                 "(header row, CRLF) on standard output or in FILE. Fields: time, time_ns,\n"
                 "subject, operation, object, decision (allow|deny), reason. At most 48 MiB per\n"
                 "export (narrow with --since/--subject). Admins only.",
-                0, 0, AuditExport});
-  t->push_back({{"mount", "add"}, {"--as", "--root"}, {"--cache-names"},
+                0,
+                0,
+                AuditExport});
+  t->push_back({{"mount", "add"},
+                {"--as", "--root"},
+                {"--cache-names"},
                 "mount add MNT --as SUBJECT [--root PATH] [--cache-names]",
                 "Mount the namespace (or its subtree PATH) at MNT, an existing empty directory\n"
                 "on the daemon's host (made absolute here), where every call acts as SUBJECT\n"
@@ -899,12 +1009,25 @@ void AddRebacCommands(std::vector<Command>* t) {
                 "SUBJECT's access changes (a tuple write, an expiry): faster path walks, on\n"
                 "Linux 6.16 or later; but a mount made inside MNT (a nested bind mount) is\n"
                 "detached when its name is revalidated.",
-                1, 1, MountAdd});
-  t->push_back({{"mount", "list"}, {}, {}, "mount list",
+                1,
+                1,
+                MountAdd});
+  t->push_back({{"mount", "list"},
+                {},
+                {},
+                "mount list",
                 "The per-subject mounts: mount point, subject, root, when added. Admins only.",
-                0, 0, MountList});
-  t->push_back({{"mount", "remove"}, {}, {}, "mount remove MNT",
-                "Unmount a per-subject mount added with mount add. Admins only.", 1, 1, MountRemove});
+                0,
+                0,
+                MountList});
+  t->push_back({{"mount", "remove"},
+                {},
+                {},
+                "mount remove MNT",
+                "Unmount a per-subject mount added with mount add. Admins only.",
+                1,
+                1,
+                MountRemove});
 }
 
 }  // namespace nexus::cli

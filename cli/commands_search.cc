@@ -175,17 +175,17 @@ int Query(Cli& cli, const Args& a) {
         j["context"] = h.getContext().size() ? json(std::string(h.getContext())) : json(nullptr);
         hits.push_back(std::move(j));
       }
-      cli.PrintJson({{"mode", mode_name},
-                     {"semantic_degraded", r->getSemanticDegraded()},
-                     {"hits", hits}});
+      cli.PrintJson({{"mode", mode_name}, {"semantic_degraded", r->getSemanticDegraded()}, {"hits", hits}});
       return kExitOk;
     }
     if (r->getSemanticDegraded())
-      std::fprintf(stderr, "nexus: semantic lane unavailable (no embedding provider, or it failed): results are keyword-only\n");
+      std::fprintf(stderr,
+                   "nexus: semantic lane unavailable (no embedding provider, or it failed): results are "
+                   "keyword-only\n");
     for (auto h : r->getHits()) {
-      std::printf("%s:%u-%u  score %.4f", h.getPath().cStr(), h.getStartLine(), h.getEndLine(),
-                  h.getScore());
-      if (h.getVectorScore() != 0) std::printf("  (keyword %.3f, vector %.3f)", h.getKeywordScore(), h.getVectorScore());
+      std::printf("%s:%u-%u  score %.4f", h.getPath().cStr(), h.getStartLine(), h.getEndLine(), h.getScore());
+      if (h.getVectorScore() != 0)
+        std::printf("  (keyword %.3f, vector %.3f)", h.getKeywordScore(), h.getVectorScore());
       std::printf("\n");
       if (h.getContext().size()) std::printf("  [%s]\n", h.getContext().cStr());
       std::string snippet = h.getSnippet();
@@ -225,9 +225,8 @@ class ProgressBar final : public rpc::Progress::Server {
     int filled = total ? static_cast<int>(kWidth * std::min<double>(1, double(done) / total)) : 0;
     std::string bar(filled, '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\rindexing [%s] %llu/%llu %s", bar.c_str(),
-                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
-                 p.getWhat().cStr());
+    std::fprintf(stderr, "\rindexing [%s] %llu/%llu %s", bar.c_str(), static_cast<unsigned long long>(done),
+                 static_cast<unsigned long long>(total), p.getWhat().cStr());
     std::fflush(stderr);
     state_->drawn = true;
     return kj::READY_NOW;
@@ -303,8 +302,8 @@ int ContextList(Cli& cli, const Args&) {
     json out = json::array();
     for (auto ctx : r->getContexts()) {
       if (cli.json)
-        out.push_back({{"path", std::string(ctx.getPath())},
-                       {"description", std::string(ctx.getDescription())}});
+        out.push_back(
+            {{"path", std::string(ctx.getPath())}, {"description", std::string(ctx.getDescription())}});
       else
         std::printf("%-32s %s\n", ctx.getPath().cStr(), ctx.getDescription().cStr());
     }
@@ -330,12 +329,19 @@ int ContextDelete(Cli& cli, const Args& a) {
 }  // namespace
 
 void AddSearchCommands(std::vector<Command>* t) {
-  t->push_back({{"glob"}, {"--limit"}, {}, "glob PATTERN [PATH] [--limit N]",
+  t->push_back({{"glob"},
+                {"--limit"},
+                {},
+                "glob PATTERN [PATH] [--limit N]",
                 "Files whose path matches PATTERN (*, ?, [a-z], **, {a,b}), below PATH\n"
                 "(default /). A relative PATTERN is taken below PATH. Only files you may read\n"
                 "are listed. --limit N stops after N paths (default: all).",
-                1, 2, Glob});
-  t->push_back({{"grep"}, {"--limit"}, {"-i,--ignore-case", "-F,--fixed-strings", "-l,--files-with-matches"},
+                1,
+                2,
+                Glob});
+  t->push_back({{"grep"},
+                {"--limit"},
+                {"-i,--ignore-case", "-F,--fixed-strings", "-l,--files-with-matches"},
                 "grep PATTERN [PATH] [-i] [-F] [-l] [--limit N]",
                 "Lines matching PATTERN (RE2 syntax, like grep -E) in the text files below\n"
                 "PATH (default /), printed as PATH:LINE:TEXT like grep -rn. Binary files and\n"
@@ -344,8 +350,12 @@ void AddSearchCommands(std::vector<Command>* t) {
                 "  -i  ignore case     -F  PATTERN is a literal string\n"
                 "  -l  print only the names of matching files\n"
                 "  --limit N  stop after N matches (default: all)",
-                1, 2, Grep});
-  t->push_back({{"search", "query"}, {"--path", "--mode", "--limit"}, {},
+                1,
+                2,
+                Grep});
+  t->push_back({{"search", "query"},
+                {"--path", "--mode", "--limit"},
+                {},
                 "search query TEXT [--path P] [--mode keyword|semantic|hybrid] [--limit N]",
                 "Ranked search: the chunks of text files best matching TEXT, best first.\n"
                 "  --mode keyword   BM25 over words (default)\n"
@@ -353,28 +363,62 @@ void AddSearchCommands(std::vector<Command>* t) {
                 "  --mode hybrid    both, fused by rank\n"
                 "Without an embedding provider, semantic and hybrid answer with keywords and\n"
                 "say so (semantic_degraded). --path limits to a subtree; --limit N (default 10).",
-                1, 1, Query});
-  t->push_back({{"search", "index"}, {}, {"--force"}, "search index PATH [--force]",
+                1,
+                1,
+                Query});
+  t->push_back({{"search", "index"},
+                {},
+                {"--force"},
+                "search index PATH [--force]",
                 "Index new and changed files below PATH now (nexusd also does this at start\n"
                 "and on every change). --force re-reads every file (admins only). Shows a\n"
                 "progress bar on a terminal.",
-                1, 1, Index});
-  t->push_back({{"search", "reindex"}, {}, {}, "search reindex",
+                1,
+                1,
+                Index});
+  t->push_back({{"search", "reindex"},
+                {},
+                {},
+                "search reindex",
                 "Re-read the whole tree into the index (admins only); progress bar on a\n"
                 "terminal.",
-                0, 0, Reindex});
-  t->push_back({{"search", "stats"}, {}, {}, "search stats",
+                0,
+                0,
+                Reindex});
+  t->push_back({{"search", "stats"},
+                {},
+                {},
+                "search stats",
                 "State of the index (ready or indexing), files, chunks, bytes, last update,\n"
                 "queued changes and the embedding provider.",
-                0, 0, Stats});
-  t->push_back({{"path-context", "set"}, {}, {}, "path-context set PATH DESCRIPTION",
+                0,
+                0,
+                Stats});
+  t->push_back({{"path-context", "set"},
+                {},
+                {},
+                "path-context set PATH DESCRIPTION",
                 "Attach DESCRIPTION to PATH and everything below it; search hits there carry\n"
                 "it. Admins, or whoever may write PATH.",
-                2, 2, ContextSet});
-  t->push_back({{"path-context", "list"}, {}, {}, "path-context list",
-                "Every path context (of paths you can reach).", 0, 0, ContextList});
-  t->push_back({{"path-context", "delete"}, {}, {}, "path-context delete PATH",
-                "Remove the context of PATH (error if it has none).", 1, 1, ContextDelete});
+                2,
+                2,
+                ContextSet});
+  t->push_back({{"path-context", "list"},
+                {},
+                {},
+                "path-context list",
+                "Every path context (of paths you can reach).",
+                0,
+                0,
+                ContextList});
+  t->push_back({{"path-context", "delete"},
+                {},
+                {},
+                "path-context delete PATH",
+                "Remove the context of PATH (error if it has none).",
+                1,
+                1,
+                ContextDelete});
 }
 
 }  // namespace nexus::cli

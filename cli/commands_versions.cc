@@ -35,9 +35,7 @@ std::string HumanBytes(uint64_t n) {
 }
 
 json VersionJson(rpc::VersionInfo::Reader v) {
-  auto text_or_null = [](capnp::Text::Reader t) {
-    return t.size() ? json(std::string(t)) : json(nullptr);
-  };
+  auto text_or_null = [](capnp::Text::Reader t) { return t.size() ? json(std::string(t)) : json(nullptr); };
   return {{"number", v.getNumber()},
           {"path", std::string(v.getPath())},
           {"content_id", std::string(v.getContentId())},
@@ -84,8 +82,7 @@ std::string AgentTask(rpc::VersionInfo::Reader v) {
 
 // Cli::Fail, saying "not found" for a missing file, version or snapshot.
 int Failed(Cli& cli, const Status& st) {
-  if (st.code() != ENOENT || st.message().find("not found") != std::string::npos)
-    return cli.Fail(st);
+  if (st.code() != ENOENT || st.message().find("not found") != std::string::npos) return cli.Fail(st);
   return cli.Fail(Status::Error(ENOENT, st.message() + " (not found)"));
 }
 
@@ -106,7 +103,8 @@ Result<uint32_t> VersionFlag(const Args& a, const std::string& flag) {
   if (!a.values.count(flag)) return Status::Error(EINVAL, "--" + flag + " N is required");
   auto n = a.Number(flag, 0, 1, 4294967295.0);
   if (!n.ok()) return n.status();
-  if (*n != std::floor(*n)) return Status::Error(EINVAL, "--" + flag + ": '" + a.Get(flag) + "' is not a whole number");
+  if (*n != std::floor(*n))
+    return Status::Error(EINVAL, "--" + flag + ": '" + a.Get(flag) + "' is not a whole number");
   return static_cast<uint32_t>(*n);
 }
 
@@ -114,7 +112,8 @@ Result<uint32_t> VersionFlag(const Args& a, const std::string& flag) {
 Result<uint32_t> CountFlag(const Args& a, const std::string& flag, uint32_t def, double min, double max) {
   auto n = a.Number(flag, def, min, max);
   if (!n.ok()) return n.status();
-  if (*n != std::floor(*n)) return Status::Error(EINVAL, "--" + flag + ": '" + a.Get(flag) + "' is not a whole number");
+  if (*n != std::floor(*n))
+    return Status::Error(EINVAL, "--" + flag + ": '" + a.Get(flag) + "' is not a whole number");
   return static_cast<uint32_t>(*n);
 }
 
@@ -134,8 +133,8 @@ int History(Cli& cli, const Args& a) {
     }
     std::printf("%s%s: %u version%s\n", r->getPath().cStr(), r->getDeleted() ? " (deleted)" : "",
                 r->getVersions().size(), r->getVersions().size() == 1 ? "" : "s");
-    std::printf("%4s  %-24s %10s  %-16s %-12s %-20s %-10s  %s\n", "N", "TIME", "SIZE", "AUTHOR",
-                "COMMAND", "AGENT/TASK", "CONTENT", "NOTE");
+    std::printf("%4s  %-24s %10s  %-16s %-12s %-20s %-10s  %s\n", "N", "TIME", "SIZE", "AUTHOR", "COMMAND",
+                "AGENT/TASK", "CONTENT", "NOTE");
     for (auto ver : r->getVersions()) {
       std::string note = ver.getNote();
       if (ver.getCommit().size() == 0) note += note.empty() ? "(journaled)" : " (journaled)";
@@ -250,10 +249,11 @@ int Rollback(Cli& cli, const Args& a) {
     if (Status st = ReplyStatus(r); !st.ok()) return Failed(cli, st);
     auto ver = r->getVersion();
     if (cli.json) {
-      cli.PrintJson({{"path", a.positional[0]}, {"version", VersionJson(ver)}, {"recorded", r->getRecorded()}});
+      cli.PrintJson(
+          {{"path", a.positional[0]}, {"version", VersionJson(ver)}, {"recorded", r->getRecorded()}});
     } else if (r->getRecorded()) {
-      std::printf("rolled %s back to v%u: now v%u (%llu bytes)\n", ver.getPath().cStr(), *n,
-                  ver.getNumber(), static_cast<unsigned long long>(ver.getSize()));
+      std::printf("rolled %s back to v%u: now v%u (%llu bytes)\n", ver.getPath().cStr(), *n, ver.getNumber(),
+                  static_cast<unsigned long long>(ver.getSize()));
     } else {
       std::printf("%s already has the content of v%u (v%u); written back\n", ver.getPath().cStr(), *n,
                   ver.getNumber());
@@ -485,7 +485,8 @@ int SnapshotEntries(Cli& cli, const Args& a) {
 // Shows the daemon's restore progress on stderr (a terminal only).
 class RestoreProgress final : public rpc::Progress::Server {
  public:
-  explicit RestoreProgress(bool draw) : draw_(std::make_shared<bool>(draw)), drawn_(std::make_shared<bool>(false)) {}
+  explicit RestoreProgress(bool draw)
+      : draw_(std::make_shared<bool>(draw)), drawn_(std::make_shared<bool>(false)) {}
   std::shared_ptr<bool> drawn() const { return drawn_; }
 
  protected:
@@ -502,8 +503,7 @@ class RestoreProgress final : public rpc::Progress::Server {
                    static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
                    p.getWhat().cStr());
     } else {
-      std::fprintf(stderr, "\rrestoring: %llu %s", static_cast<unsigned long long>(done),
-                   p.getWhat().cStr());
+      std::fprintf(stderr, "\rrestoring: %llu %s", static_cast<unsigned long long>(done), p.getWhat().cStr());
     }
     std::fflush(stderr);
     *drawn_ = true;
@@ -557,68 +557,141 @@ int SnapshotDelete(Cli& cli, const Args& a) {
 }  // namespace
 
 void AddVersionCommands(std::vector<Command>* t) {
-  t->push_back({{"versions", "history"}, {}, {}, "versions history PATH",
+  t->push_back({{"versions", "history"},
+                {},
+                {},
+                "versions history PATH",
                 "Every version of a file (deleted files too), oldest first: number, time,\n"
                 "size, author, writing command, NEXUS_AGENT_ID/NEXUS_TASK_ID of the writer,\n"
                 "note and short content id. \"(journaled)\": captured, not yet committed.",
-                1, 1, History});
-  t->push_back({{"versions", "get"}, {"--version", "-o,--output"}, {},
+                1,
+                1,
+                History});
+  t->push_back({{"versions", "get"},
+                {"--version", "-o,--output"},
+                {},
                 "versions get PATH --version N [-o FILE]",
-                "Print version N of a file (raw bytes) or write it to FILE.", 1, 1, Get});
-  t->push_back({{"versions", "diff"}, {"--v1", "--v2", "--mode"}, {},
+                "Print version N of a file (raw bytes) or write it to FILE.",
+                1,
+                1,
+                Get});
+  t->push_back({{"versions", "diff"},
+                {"--v1", "--v2", "--mode"},
+                {},
                 "versions diff PATH --v1 A --v2 B [--mode content|metadata]",
                 "Unified diff from version A to B (a one-line summary for binary content);\n"
                 "--mode metadata compares the records (size, mode, author, ...).",
-                1, 1, Diff});
-  t->push_back({{"versions", "rollback"}, {"--version"}, {}, "versions rollback PATH --version N",
+                1,
+                1,
+                Diff});
+  t->push_back({{"versions", "rollback"},
+                {"--version"},
+                {},
+                "versions rollback PATH --version N",
                 "Write version N back as the file's content; recorded as a new version\n"
                 "(note \"rollback to vN\"). Needs write permission on the file.",
-                1, 1, Rollback});
-  t->push_back({{"versions", "restore"}, {}, {}, "versions restore PATH",
+                1,
+                1,
+                Rollback});
+  t->push_back({{"versions", "restore"},
+                {},
+                {},
+                "versions restore PATH",
                 "Bring a deleted file back with its last content (a new version, note\n"
                 "\"restore\"); missing parent directories are created.",
-                1, 1, Restore});
-  t->push_back({{"versions", "stats"}, {}, {}, "versions stats",
+                1,
+                1,
+                Restore});
+  t->push_back({{"versions", "stats"},
+                {},
+                {},
+                "versions stats",
                 "Files, versions, sizes (logical, unique, on disk), dedup ratio and the\n"
                 "capture queue.",
-                0, 0, Stats});
-  t->push_back({{"versions", "gc"}, {"--keep-versions", "--keep-days"}, {},
+                0,
+                0,
+                Stats});
+  t->push_back({{"versions", "gc"},
+                {"--keep-versions", "--keep-days"},
+                {},
                 "versions gc [--keep-versions N] [--keep-days D]",
                 "Drop old versions. A version is kept while it is among its file's newest N\n"
                 "or younger than D days. Without flags the daemon's configured policy\n"
                 "applies; with flags, the given ones (--keep-versions defaults to 1,\n"
                 "--keep-days to 0). A file's latest version is always kept. Admins only.",
-                0, 0, Gc});
-  t->push_back({{"versions", "export"}, {"--git"}, {}, "versions export --git DEST",
+                0,
+                0,
+                Gc});
+  t->push_back({{"versions", "export"},
+                {"--git"},
+                {},
+                "versions export --git DEST",
                 "Write the history as an ordinary git repository at DEST (a directory on the\n"
                 "daemon's host, missing or empty; made absolute here): a branch per zone\n"
                 "(root, local, ...), a tag snapshot/<id> per snapshot. Admins only.",
-                0, 0, Export});
-  t->push_back({{"versions", "flush"}, {}, {}, "versions flush",
-                "Capture every queued change and commit the journal now.", 0, 0, Flush});
-  t->push_back({{"snapshot", "create"}, {"--description", "--zone"}, {},
+                0,
+                0,
+                Export});
+  t->push_back({{"versions", "flush"},
+                {},
+                {},
+                "versions flush",
+                "Capture every queued change and commit the journal now.",
+                0,
+                0,
+                Flush});
+  t->push_back({{"snapshot", "create"},
+                {"--description", "--zone"},
+                {},
                 "snapshot create [--description D] [--zone Z[,Z...]] [ZONE...]",
                 "Snapshot the given zones (\"root\" is the tree, \"local\" the workspace;\n"
                 "all zones with history when none is given) as they are now.",
-                0, SIZE_MAX, SnapshotCreate});
-  t->push_back({{"snapshot", "list"}, {}, {}, "snapshot list",
+                0,
+                SIZE_MAX,
+                SnapshotCreate});
+  t->push_back({{"snapshot", "list"},
+                {},
+                {},
+                "snapshot list",
                 "Every snapshot: id, time, zones, automatic (taken by a restore) and\n"
                 "description.",
-                0, 0, SnapshotList});
-  t->push_back({{"snapshot", "info"}, {}, {}, "snapshot info ID",
-                "A snapshot's record, with its number of files and their total size.", 1, 1,
+                0,
+                0,
+                SnapshotList});
+  t->push_back({{"snapshot", "info"},
+                {},
+                {},
+                "snapshot info ID",
+                "A snapshot's record, with its number of files and their total size.",
+                1,
+                1,
                 SnapshotInfo});
-  t->push_back({{"snapshot", "entries"}, {}, {}, "snapshot entries ID",
-                "Every file in a snapshot: mode, size, short content id, path.", 1, 1,
+  t->push_back({{"snapshot", "entries"},
+                {},
+                {},
+                "snapshot entries ID",
+                "Every file in a snapshot: mode, size, short content id, path.",
+                1,
+                1,
                 SnapshotEntries});
-  t->push_back({{"snapshot", "restore"}, {}, {}, "snapshot restore ID",
+  t->push_back({{"snapshot", "restore"},
+                {},
+                {},
+                "snapshot restore ID",
                 "Return the snapshot's zones to it: changed files are rewritten, missing ones\n"
                 "created, files added since removed (and directories left empty). An\n"
                 "automatic snapshot is taken first; restoring it undoes the restore.\n"
                 "Shows progress on a terminal. Admins only.",
-                1, 1, SnapshotRestore});
-  t->push_back({{"snapshot", "delete"}, {}, {}, "snapshot delete ID",
-                "Delete a snapshot (the versions it names stay). Admins only.", 1, 1,
+                1,
+                1,
+                SnapshotRestore});
+  t->push_back({{"snapshot", "delete"},
+                {},
+                {},
+                "snapshot delete ID",
+                "Delete a snapshot (the versions it names stay). Admins only.",
+                1,
+                1,
                 SnapshotDelete});
 }
 

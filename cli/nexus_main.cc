@@ -117,17 +117,16 @@ int RunCommand(Cli& cli, const Command& c, const std::vector<std::string>& rest)
       if (!Matches(spec, a)) continue;
       known = true;
       if (!has_inline) {
-        if (i + 1 >= rest.size()) return cli.Usage(a + " needs a value (see nexus " + JoinName(c.name) + " --help)");
+        if (i + 1 >= rest.size())
+          return cli.Usage(a + " needs a value (see nexus " + JoinName(c.name) + " --help)");
         value = rest[++i];
       }
       args.values[Canonical(spec)] = value;
     }
     if (!known) return cli.Usage("unknown option '" + a + "' for " + JoinName(c.name) + " (see --help)");
   }
-  if (args.positional.size() < c.min_args)
-    return cli.Usage("missing arguments: nexus " + c.usage);
-  if (args.positional.size() > c.max_args)
-    return cli.Usage("too many arguments: nexus " + c.usage);
+  if (args.positional.size() < c.min_args) return cli.Usage("missing arguments: nexus " + c.usage);
+  if (args.positional.size() > c.max_args) return cli.Usage("too many arguments: nexus " + c.usage);
   return c.run(cli, args);
 }
 

@@ -67,8 +67,7 @@ std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
     if (name == "mount" || name == "control_socket") f = {name, State::kEnabled, ""};
     if (on && name == "http" && o.http.empty()) f = {name, State::kDisabled, "no --http address"};
     if (on && name == "http" && !o.http.empty()) f.detail = o.http;
-    if (on && name == "tls_listener" && o.listen.empty())
-      f = {name, State::kDisabled, "no --listen address"};
+    if (on && name == "tls_listener" && o.listen.empty()) f = {name, State::kDisabled, "no --listen address"};
     if (on && name == "tls_listener" && !o.listen.empty()) f.detail = o.listen;
     if (on && name == "workspace" && o.workspace.empty())
       f = {name, State::kDisabled, "no --workspace directory"};
@@ -95,8 +94,7 @@ bool Enabled(const std::vector<FeatureState>& features, const std::string& name)
   return false;
 }
 
-void MarkUnavailable(std::vector<FeatureState>& features, const std::string& name,
-                     const std::string& why) {
+void MarkUnavailable(std::vector<FeatureState>& features, const std::string& name, const std::string& why) {
   for (auto& f : features)
     if (f.name == name) f = {name, FeatureState::State::kUnavailable, why};
 }
@@ -145,8 +143,8 @@ Status Daemon::Prepare(int* exit_code) {
   mountpoint_ = *mountpoint;
   features_ = ComputeFeatures(options_);
   if (!options_.workspace.empty() && !Enabled(features_, "workspace"))
-    return Status::Error(EINVAL, "--workspace is given but the workspace feature is off (profile " +
-                                     options_.profile + ")");
+    return Status::Error(
+        EINVAL, "--workspace is given but the workspace feature is off (profile " + options_.profile + ")");
   *exit_code = kExitFailure;
   auto lock = DataDirLock::Acquire(data_dir_);
   if (!lock.ok()) return lock.status();
@@ -255,8 +253,7 @@ Status Daemon::OpenServices() {
     nc.address = options_.listen;
     nc.worker = options_.worker;
     nc.lease_ttl_s = options_.mesh_lease_ttl;
-    nc.lease_interval =
-        std::chrono::milliseconds(static_cast<int64_t>(options_.mesh_lease_ttl * 1000 / 3));
+    nc.lease_interval = std::chrono::milliseconds(static_cast<int64_t>(options_.mesh_lease_ttl * 1000 / 3));
     nc.heartbeat = std::min(nc.lease_interval, std::chrono::milliseconds(2000));
     // Long enough for a loaded director, short enough that a partition is
     // noticed well before a lease runs out.
@@ -302,8 +299,14 @@ Status Daemon::StartServing() {
   SocketServer::HttpServiceFactory http;
   if (Enabled(features_, "http")) {
     sopts.http = options_.http;
-    StatusSources sources{&info_, &ctx_, rpc_metrics_.get(), service_.locks, &service_.features,
-                          service_.database_bytes, service_.inode_count, {}};
+    StatusSources sources{&info_,
+                          &ctx_,
+                          rpc_metrics_.get(),
+                          service_.locks,
+                          &service_.features,
+                          service_.database_bytes,
+                          service_.inode_count,
+                          {}};
     if (search_) sources.search_state = [p = search_.get()]() { return p->State(); };
     http = [sources](kj::HttpHeaderTable& table) { return MakeHttpStatusService(table, sources); };
   }
@@ -315,9 +318,9 @@ Status Daemon::StartServing() {
   if (node_ && !options_.join.empty() && !node_->Current().joined) {
     char host[256] = "node";
     ::gethostname(host, sizeof host - 1);
-    auto joined = node_->Join(options_.join, options_.registration_key, options_.join_ca,
-                              options_.node_name.empty() ? std::string(host) : options_.node_name,
-                              NodeCapacity());
+    auto joined =
+        node_->Join(options_.join, options_.registration_key, options_.join_ca,
+                    options_.node_name.empty() ? std::string(host) : options_.node_name, NodeCapacity());
     if (!joined.ok())
       spdlog::error("mesh: could not join {}: {} (retry with nexus mesh register)", options_.join,
                     joined.status().ToString());

@@ -118,7 +118,7 @@ class Daemon {
   DaemonInfo info_;
   FuseContext ctx_;
   std::unique_ptr<FuseMount> mount_;
-  SubjectMountsStop subject_mounts_;   // unmounted before mount_
+  SubjectMountsStop subject_mounts_;  // unmounted before mount_
   std::unique_ptr<PathFiles> files_;  // invalidates mount_'s caches
   ServiceContext service_;
   std::unique_ptr<MeshNodeAgent> node_;

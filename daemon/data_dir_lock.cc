@@ -20,8 +20,7 @@ Result<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& dat
     if (err == EWOULDBLOCK) {
       std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
       while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      return Status::Error(EBUSY, "another nexusd (pid " + pid + ") is already serving " +
-                                      data_dir);
+      return Status::Error(EBUSY, "another nexusd (pid " + pid + ") is already serving " + data_dir);
     }
     return Status::FromErrno(err, "lock " + path);
   }
@@ -35,7 +34,8 @@ Result<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& dat
 }
 
 DataDirLock::~DataDirLock() {
-  if (::ftruncate(fd_, 0) != 0) { /* best effort: the flock is what matters */ }
+  if (::ftruncate(fd_, 0) != 0) { /* best effort: the flock is what matters */
+  }
   ::close(fd_);
 }
 

@@ -9,12 +9,14 @@
 namespace nexus {
 namespace {
 
-
 const char* StateName(FeatureState::State s) {
   switch (s) {
-    case FeatureState::State::kEnabled: return "enabled";
-    case FeatureState::State::kDisabled: return "disabled";
-    case FeatureState::State::kUnavailable: return "unavailable";
+    case FeatureState::State::kEnabled:
+      return "enabled";
+    case FeatureState::State::kDisabled:
+      return "disabled";
+    case FeatureState::State::kUnavailable:
+      return "unavailable";
   }
   return "unknown";
 }
@@ -36,8 +38,7 @@ class StatusService final : public kj::HttpService {
       return ready ? Send(response, 200, "OK", "application/json", body, method)
                    : Send(response, 503, "Service Unavailable", "application/json", body, method);
     }
-    if (path == "/metrics")
-      return Send(response, 200, "OK", "text/plain; version=0.0.4", Metrics(), method);
+    if (path == "/metrics") return Send(response, 200, "OK", "text/plain; version=0.0.4", Metrics(), method);
     return Send(response, 404, "Not Found", "text/plain", "not found: try /health, /ready, /metrics\n",
                 method);
   }
@@ -97,15 +98,13 @@ class StatusService final : public kj::HttpService {
       gauge("nexus_database_bytes", "gauge", "Size of the metadata database with its WAL.",
             static_cast<double>(s_.database_bytes()));
     if (s_.inode_count)
-      gauge("nexus_inodes", "gauge", "Inodes in the native tree.",
-            static_cast<double>(s_.inode_count()));
+      gauge("nexus_inodes", "gauge", "Inodes in the native tree.", static_cast<double>(s_.inode_count()));
     gauge("nexus_socket_connections", "gauge", "Open control-socket connections.",
           static_cast<double>(s_.info->connections.load()));
     if (s_.locks)
       gauge("nexus_locks_held", "gauge", "Advisory locks held.",
             static_cast<double>(s_.locks->size(DefaultClock().Now())));
-    gauge("nexus_mounted", "gauge", "1 while the mount is up and serving.",
-          s_.info->mounted.load() ? 1 : 0);
+    gauge("nexus_mounted", "gauge", "1 while the mount is up and serving.", s_.info->mounted.load() ? 1 : 0);
     return out;
   }
 

@@ -26,7 +26,7 @@ namespace nexus {
 
 struct StatusSources {
   DaemonInfo* info = nullptr;
-  FuseContext* fuse = nullptr;       // its metrics and byte counters
+  FuseContext* fuse = nullptr;  // its metrics and byte counters
   OpMetrics* rpc_metrics = nullptr;
   LockTable* locks = nullptr;
   const std::vector<FeatureState>* features = nullptr;

@@ -102,7 +102,8 @@ MeshNodeAgent::~MeshNodeAgent() {
     Status st = link.Call([](NexusClient& c, rpc::MeshNode::Client& node) {
       return ReplyStatus(c.Wait(node.leaveRequest().send()));
     });
-    if (!st.ok()) spdlog::warn("mesh: could not tell the director {} this node leaves: {}", m.director, st.ToString());
+    if (!st.ok())
+      spdlog::warn("mesh: could not tell the director {} this node leaves: {}", m.director, st.ToString());
   }
   {
     MutexLock lk(mu_);
@@ -118,8 +119,7 @@ MeshNodeAgent::~MeshNodeAgent() {
 Status MeshNodeAgent::Save(const Membership& m) {
   std::ostringstream out;
   out << "director=" << m.director << "\nca_file=" << m.ca_file << "\nnode_id=" << m.node_id
-      << "\ncredential=" << m.credential << "\nfingerprint=" << m.fingerprint
-      << "\nname=" << m.name << "\n";
+      << "\ncredential=" << m.credential << "\nfingerprint=" << m.fingerprint << "\nname=" << m.name << "\n";
   return WriteFileAtomic(StatePath(), out.str(), 0600);
 }
 
@@ -152,7 +152,7 @@ Status MeshNodeAgent::Load() {
 }
 
 Result<std::unique_ptr<NexusClient>> MeshNodeAgent::Dial(const std::string& director,
-                                                        const std::string& ca_file) const {
+                                                         const std::string& ca_file) const {
   ConnectOptions o;
   o.authenticate = false;
   o.client_name = "nexusd-node";
@@ -190,8 +190,8 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
   {
     MutexLock lk(mu_);
     if (joined_)
-      return Status::Error(EEXIST, "already node " + m_.node_id + " of " + m_.director +
-                                       " (remove " + StatePath() + " to join elsewhere)");
+      return Status::Error(EEXIST, "already node " + m_.node_id + " of " + m_.director + " (remove " +
+                                       StatePath() + " to join elsewhere)");
   }
   if (director.empty() || key.empty())
     return Status::Error(EINVAL, "joining needs the director's address and the registration key");
@@ -204,8 +204,12 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
   req.setCapacity(capacity > 0 ? capacity : config_.capacity);
   auto r = (*client)->Wait(req.send());
   NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
-  Membership m{director, ca_file, r->getCredential().getNodeId(),
-               r->getCredential().getCredential(), r->getCredential().getFingerprint(), name};
+  Membership m{director,
+               ca_file,
+               r->getCredential().getNodeId(),
+               r->getCredential().getCredential(),
+               r->getCredential().getFingerprint(),
+               name};
   NEXUS_RETURN_IF_ERROR(Save(m));
   MutexLock lk(mu_);
   m_ = m;
@@ -309,20 +313,18 @@ void MeshNodeAgent::Loop() {
           for (auto t : c->getTasks()) {
             if (stop_) break;
             auto done = std::make_shared<std::atomic<bool>>(false);
-            workers_.push_back({std::thread(&MeshNodeAgent::RunTask, this, m,
-                                            std::string(t.getId()), std::string(t.getLeaseToken()),
-                                            std::string(t.getSpec().getCommand()),
-                                            std::string(t.getSpec().getZone()),
-                                            t.getSpec().getAllowNetwork(), done),
-                                done});
+            workers_.push_back(
+                {std::thread(&MeshNodeAgent::RunTask, this, m, std::string(t.getId()),
+                             std::string(t.getLeaseToken()), std::string(t.getSpec().getCommand()),
+                             std::string(t.getSpec().getZone()), t.getSpec().getAllowNetwork(), done),
+                 done});
           }
         }
       }
       if (!st.ok()) disconnect();
     }
     if (!st.ok() && st.ToString() != last_error)
-      spdlog::warn("mesh: node {} cannot reach its director {}: {}", m.node_id, m.director,
-                   st.ToString());
+      spdlog::warn("mesh: node {} cannot reach its director {}: {}", m.node_id, m.director, st.ToString());
     last_error = st.ok() ? "" : st.ToString();
     lk.Lock();
     lk.WaitFor(cv_, config_.heartbeat, [&]() REQUIRES(mu_) { return stop_ || generation_ != generation; });
@@ -332,8 +334,7 @@ void MeshNodeAgent::Loop() {
 }
 
 void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std::string command,
-                            std::string zone, bool allow_network,
-                            std::shared_ptr<std::atomic<bool>> done) {
+                            std::string zone, bool allow_network, std::shared_ptr<std::atomic<bool>> done) {
   running_.fetch_add(1);
   struct Finish {
     std::atomic<int>& running;

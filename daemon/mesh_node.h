@@ -40,7 +40,7 @@ struct MeshNodeConfig {
   std::string mountpoint;  // zones are found at MNT/zone/<zone>
   std::string address;     // how others reach this node (its --listen), may be ""
   bool worker = false;
-  int64_t capacity = 1;    // tasks run at once
+  int64_t capacity = 1;  // tasks run at once
   std::chrono::milliseconds heartbeat{2000};
   std::chrono::milliseconds lease_interval{10000};  // extend the lease this often
   double lease_ttl_s = 30;
@@ -56,9 +56,8 @@ class MeshNodeAgent final : public MeshMembership {
   ~MeshNodeAgent() override;  // cancels running tasks, stops
 
   MeshMemberInfo Current() override;
-  Result<MeshMemberInfo> Join(const std::string& director, const std::string& key,
-                              const std::string& ca_file, const std::string& name,
-                              int64_t capacity) override;
+  Result<MeshMemberInfo> Join(const std::string& director, const std::string& key, const std::string& ca_file,
+                              const std::string& name, int64_t capacity) override;
   Result<MeshMemberInfo> RotateCredential() override;
 
  private:
@@ -70,25 +69,24 @@ class MeshNodeAgent final : public MeshMembership {
   Status Save(const Membership& m);
   Status Load();
   class Link;
-  Result<std::unique_ptr<NexusClient>> Dial(const std::string& director,
-                                            const std::string& ca_file) const;
+  Result<std::unique_ptr<NexusClient>> Dial(const std::string& director, const std::string& ca_file) const;
   MeshMemberInfo InfoLocked() const REQUIRES(mu_);
   void Loop() EXCLUDES(mu_);
-  void RunTask(Membership m, std::string id, std::string token, std::string command,
-               std::string zone, bool allow_network, std::shared_ptr<std::atomic<bool>> done);
+  void RunTask(Membership m, std::string id, std::string token, std::string command, std::string zone,
+               bool allow_network, std::shared_ptr<std::atomic<bool>> done);
 
   const MeshNodeConfig config_;
   mutable Mutex mu_;
   std::condition_variable cv_;
   bool stop_ GUARDED_BY(mu_) = false;
   bool joined_ GUARDED_BY(mu_) = false;
-  uint64_t generation_ = 0;           // bumped when the membership changes; mu_
+  uint64_t generation_ = 0;  // bumped when the membership changes; mu_
   Membership m_ GUARDED_BY(mu_);
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<Worker> workers_ GUARDED_BY(mu_);       // finished ones reaped by Loop
+  std::vector<Worker> workers_ GUARDED_BY(mu_);             // finished ones reaped by Loop
   std::vector<mesh::TaskRunner*> runners_ GUARDED_BY(mu_);  // running sandboxes
   std::atomic<int> running_{0};
   std::thread loop_;

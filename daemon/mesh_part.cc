@@ -8,8 +8,7 @@
 
 namespace nexus {
 
-Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options,
-                                                 const std::string& data_dir) {
+Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options, const std::string& data_dir) {
   const std::string dir = data_dir + "/mesh";
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
   std::unique_ptr<MeshPart> part(new MeshPart());
@@ -25,8 +24,8 @@ Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options,
   auto director = mesh::Director::Open(part->store_.get(), &DefaultClock(), dopts);
   if (!director.ok()) return Status::Error(director.code(), "mesh director: " + director.status().message());
   part->director_ = std::move(director).value();
-  spdlog::info("mesh: directing {} nodes, {} tasks (state in {})",
-               part->director_->ListNodes().size(), part->director_->ListTasks().size(), dir);
+  spdlog::info("mesh: directing {} nodes, {} tasks (state in {})", part->director_->ListNodes().size(),
+               part->director_->ListTasks().size(), dir);
   return part;
 }
 

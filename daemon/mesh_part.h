@@ -27,8 +27,7 @@ namespace nexus {
 
 class MeshPart {
  public:
-  static Result<std::unique_ptr<MeshPart>> Open(const DaemonOptions& options,
-                                                const std::string& data_dir);
+  static Result<std::unique_ptr<MeshPart>> Open(const DaemonOptions& options, const std::string& data_dir);
   ~MeshPart();  // stops housekeeping; the store is durable after every commit
 
   // Hands the director to the socket's services (before they serve) and

@@ -87,10 +87,8 @@ const std::map<std::string, Setter>& ValueOptions() {
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.mesh_heartbeat_timeout, 1.0, 3600.0);
        }},
-      {"capacity",
-       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
-         return ParseNumber(flag, v, &o.capacity, 1u, 4096u);
-       }},
+      {"capacity", [](DaemonOptions& o, const std::string& flag,
+                      const std::string& v) { return ParseNumber(flag, v, &o.capacity, 1u, 4096u); }},
       {"log-level",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -105,10 +103,8 @@ const std::map<std::string, Setter>& ValueOptions() {
            return BadValue(flag, v, "one of minimal|lite|full|sandbox");
          return o.profile = v, Status::Ok();
        }},
-      {"threads",
-       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
-         return ParseNumber(flag, v, &o.threads, 1u, 256u);
-       }},
+      {"threads", [](DaemonOptions& o, const std::string& flag,
+                     const std::string& v) { return ParseNumber(flag, v, &o.threads, 1u, 256u); }},
       {"attr-timeout",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.attr_timeout, 0.0, 86400.0);
@@ -184,8 +180,7 @@ const std::map<std::string, bool DaemonOptions::*>& BoolOptions() {
 
 // Sets option `name` (flag name without "--") from `value`, as given by
 // `source` (for messages: "--threads", "nexus.yaml key 'threads'", ...).
-Status Apply(DaemonOptions& o, const std::string& name, const std::string& value,
-             const std::string& source) {
+Status Apply(DaemonOptions& o, const std::string& name, const std::string& value, const std::string& source) {
   auto resolved = ResolveSecrets(value, source);
   if (!resolved.ok()) return resolved.status();
   if (auto it = ValueOptions().find(name); it != ValueOptions().end())
@@ -237,8 +232,7 @@ Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
           std::string sub = t.first.as<std::string>();
           if (sub != "cert" && sub != "key")
             return Status::Error(EINVAL, source + ": unknown key '" + sub + "' (cert, key)");
-          NEXUS_RETURN_IF_ERROR(Apply(o, "tls-" + sub, t.second.as<std::string>(),
-                                      source + "." + sub));
+          NEXUS_RETURN_IF_ERROR(Apply(o, "tls-" + sub, t.second.as<std::string>(), source + "." + sub));
         }
         continue;
       }
@@ -278,8 +272,9 @@ const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
   static const std::map<std::string, std::vector<std::string>> kFeatures = {
       {"minimal", {"mount", "control_socket"}},
       {"lite", {"mount", "control_socket", "locks", "http", "workspace"}},
-      {"full", {"mount", "control_socket", "locks", "http", "tls_listener", "workspace",
-                "versions", "search", "rebac", "mesh"}},
+      {"full",
+       {"mount", "control_socket", "locks", "http", "tls_listener", "workspace", "versions", "search",
+        "rebac", "mesh"}},
       {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac"}},
   };
   auto it = kFeatures.find(profile);
@@ -427,8 +422,9 @@ Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args,
   // With a writeback cache the kernel keeps its own file sizes and ignores the
   // daemon's, so changes made on the host to a workspace would be invisible.
   if (o.writeback_cache && !o.workspace.empty())
-    return Status::Error(EINVAL, "--writeback-cache cannot be used with --workspace: host-side "
-                                 "changes to the workspace would not be seen");
+    return Status::Error(EINVAL,
+                         "--writeback-cache cannot be used with --workspace: host-side "
+                         "changes to the workspace would not be seen");
   if (o.director && o.registration_key.empty())
     return Status::Error(EINVAL, "--director needs --registration-key (the key nodes join with)");
   if (!o.director && o.join.empty() && !o.registration_key.empty())

@@ -30,28 +30,28 @@ struct DaemonOptions {
   std::string listen;       // HOST:PORT for TLS TCP; empty: none
   std::string tls_cert;
   std::string tls_key;
-  std::string http;         // HOST:PORT; empty: none
+  std::string http;  // HOST:PORT; empty: none
   std::string profile = "full";
   std::map<std::string, bool> feature_overrides;  // from `features:` in the file
   // Versioning (feature "versions").
-  int versions_commit_window_ms = 200;  // group-commit window of the version store
-  uint32_t versions_keep_versions = 10; // `nexus versions gc` default policy
+  int versions_commit_window_ms = 200;   // group-commit window of the version store
+  uint32_t versions_keep_versions = 10;  // `nexus versions gc` default policy
   uint32_t versions_keep_days = 30;
   // Search (feature "search").
-  std::string search_embeddings;  // "" none; http(s)://... (OpenAI-compatible
-                                  // endpoint) or fasttext:/path/model.bin
+  std::string search_embeddings;        // "" none; http(s)://... (OpenAI-compatible
+                                        // endpoint) or fasttext:/path/model.bin
   std::string search_embeddings_model;  // model name sent to an HTTP endpoint
   std::string search_embeddings_key;    // bearer token for an HTTP endpoint
   // Mesh (feature "mesh"): this daemon directs a fleet.
   bool director = false;
-  std::string registration_key;  // what joining nodes must present (--director), or
-                                 // what this node presents (--join)
-  std::string join;              // director to join: HOST:PORT (TLS) or unix:PATH
-  std::string join_ca;           // PEM the director's certificate must chain to
-  std::string node_name;         // default: the host name
-  bool worker = false;           // run the tasks placed on this node
-  unsigned capacity = 0;         // tasks at once; 0: the number of CPUs
-  double mesh_lease_ttl = 30;    // seconds: a director's leases; a worker's extensions
+  std::string registration_key;        // what joining nodes must present (--director), or
+                                       // what this node presents (--join)
+  std::string join;                    // director to join: HOST:PORT (TLS) or unix:PATH
+  std::string join_ca;                 // PEM the director's certificate must chain to
+  std::string node_name;               // default: the host name
+  bool worker = false;                 // run the tasks placed on this node
+  unsigned capacity = 0;               // tasks at once; 0: the number of CPUs
+  double mesh_lease_ttl = 30;          // seconds: a director's leases; a worker's extensions
   double mesh_heartbeat_timeout = 15;  // seconds without a heartbeat: the node is down
   bool show_help = false;
   bool show_version = false;

@@ -12,9 +12,8 @@ namespace nexus {
 
 // ---------------------------------------------------------------- mounts
 
-SubjectMountTable::SubjectMountTable(Namespace* ns, RebacPolicy* policy,
-                                     PrincipalTable* principals, FuseContext* main,
-                                     unsigned threads)
+SubjectMountTable::SubjectMountTable(Namespace* ns, RebacPolicy* policy, PrincipalTable* principals,
+                                     FuseContext* main, unsigned threads)
     : ns_(ns), policy_(policy), principals_(principals), main_ctx_(main), threads_(threads) {
   expiry_ = std::thread([this] { ExpiryLoop(); });
 }
@@ -82,8 +81,7 @@ void SubjectMountTable::Stop(Mount& m) {
   if (m.ctx->root != kRootIno) m.ctx->ns->Forget(m.ctx->root, 1);
 }
 
-Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
-                                                const std::string& subject,
+Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint, const std::string& subject,
                                                 const std::string& root_in, bool cache_names) {
   auto who = principals_->ForSubjectMount(subject);
   if (!who.ok()) return who.status();
@@ -97,8 +95,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
   const std::string* mnt = &mnt_path->str();
   const std::string& main_mnt = main_ctx_->mountpoint;
   if (!main_mnt.empty() && PathIsUnder(*mnt, main_mnt))
-    return Status::Error(EINVAL, "the mount point " + *mnt + " is inside the NexusFS mount " +
-                                     main_mnt);
+    return Status::Error(EINVAL, "the mount point " + *mnt + " is inside the NexusFS mount " + main_mnt);
 
   MutexLock add(add_mu_);
   {
@@ -158,8 +155,8 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint,
       m->valid_until = policy_->GrantsValidUntil(subject);
       m->ctx->exact_entries = false;
     } else {
-      spdlog::warn("{}: the kernel cannot revalidate names on request ({}); caching none",
-                   *mnt, st.message());
+      spdlog::warn("{}: the kernel cannot revalidate names on request ({}); caching none", *mnt,
+                   st.message());
     }
   }
   spdlog::info("mounted {} at {} as {}{}", *root, *mnt, subject,
@@ -267,8 +264,8 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->policy_ = std::make_unique<RebacPolicy>(part->engine_.get(), part->principals_.get(),
                                                 part->audit_.get(), o.admin_subject);
   spdlog::info("rebac: {} tuples at revision {}, {} uid bindings; admin subject {}",
-               part->engine_->tuple_count(), part->engine_->revision(),
-               part->identities_->List().size(), o.admin_subject);
+               part->engine_->tuple_count(), part->engine_->revision(), part->identities_->List().size(),
+               o.admin_subject);
   return part;
 }
 
@@ -281,10 +278,8 @@ RebacPart::~RebacPart() {
   audit_.reset();  // writes what is queued
 }
 
-void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads,
-                                    ChangeBus* bus) {
-  mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), principals_.get(), main,
-                                                threads);
+void RebacPart::EnableSubjectMounts(Namespace* ns, FuseContext* main, unsigned threads, ChangeBus* bus) {
+  mounts_ = std::make_unique<SubjectMountTable>(ns, policy_.get(), principals_.get(), main, threads);
   {
     MutexLock lk(link_->mu);
     link_->table = mounts_.get();

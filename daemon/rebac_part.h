@@ -58,8 +58,8 @@ class SubjectMountTable final : public SubjectMounts {
   // `main` is the daemon's own mount context (settings and metrics are
   // shared); `principals` resolves each mount's subject. All pointers must
   // outlive the table.
-  SubjectMountTable(Namespace* ns, RebacPolicy* policy, PrincipalTable* principals,
-                    FuseContext* main, unsigned threads);
+  SubjectMountTable(Namespace* ns, RebacPolicy* policy, PrincipalTable* principals, FuseContext* main,
+                    unsigned threads);
   ~SubjectMountTable() override;  // unmounts everything still mounted
 
   // The daemon's own mount, once it exists (null when it is gone).
@@ -80,8 +80,8 @@ class SubjectMountTable final : public SubjectMounts {
     std::unique_ptr<FuseContext> ctx;
     std::unique_ptr<FuseMount> fuse;
     std::thread serve;
-    bool epoch = false;               // caches names; revalidated by epoch
-    UnixNanos valid_until = kNever;   // the subject's first grant expiry
+    bool epoch = false;              // caches names; revalidated by epoch
+    UnixNanos valid_until = kNever;  // the subject's first grant expiry
   };
   static void Stop(Mount& m);
   // Revalidation for `m` now, and its next expiry.
@@ -98,7 +98,7 @@ class SubjectMountTable final : public SubjectMounts {
   KernelCache* main_ GUARDED_BY(mu_) = nullptr;
   std::vector<std::unique_ptr<Mount>> mounts_ GUARDED_BY(mu_);
   uint32_t next_id_ GUARDED_BY(add_mu_) = static_cast<uint32_t>(MountId::kMain) + 1;
-  std::condition_variable expiry_cv_;           // mounts or expiries changed
+  std::condition_variable expiry_cv_;  // mounts or expiries changed
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread expiry_;
 };

@@ -24,8 +24,7 @@ Result<std::unique_ptr<search::EmbeddingProvider>> MakeProvider(const DaemonOpti
   if (src.empty()) return std::unique_ptr<search::EmbeddingProvider>();
   if (src.rfind("fasttext:", 0) == 0) {
     auto p = search::FastTextEmbeddingProvider::Open(src.substr(9));
-    if (!p.ok())
-      return Status::Error(EINVAL, "--search-embeddings " + src + ": " + p.status().message());
+    if (!p.ok()) return Status::Error(EINVAL, "--search-embeddings " + src + ": " + p.status().message());
     return std::unique_ptr<search::EmbeddingProvider>(std::move(p).value());
   }
   if (src.rfind("http://", 0) == 0 || src.rfind("https://", 0) == 0) {
@@ -34,12 +33,13 @@ Result<std::unique_ptr<search::EmbeddingProvider>> MakeProvider(const DaemonOpti
     ho.model = o.search_embeddings_model;
     ho.api_key = o.search_embeddings_key;
     auto p = search::HttpEmbeddingProvider::Create(std::move(ho));
-    if (!p.ok())
-      return Status::Error(EINVAL, "--search-embeddings " + src + ": " + p.status().message());
+    if (!p.ok()) return Status::Error(EINVAL, "--search-embeddings " + src + ": " + p.status().message());
     return std::unique_ptr<search::EmbeddingProvider>(std::move(p).value());
   }
-  return Status::Error(EINVAL, "--search-embeddings must be http://HOST[:PORT][/PATH] or "
-                               "fasttext:/path/model.bin, not '" + src + "'");
+  return Status::Error(EINVAL,
+                       "--search-embeddings must be http://HOST[:PORT][/PATH] or "
+                       "fasttext:/path/model.bin, not '" +
+                           src + "'");
 }
 
 // DATA/search.model names the embedding model of the stored vectors.
@@ -124,8 +124,8 @@ class SearchPartImpl final : public SearchPart {
 
   // Sets feed_->indexer before the bus subscription shares the feed, so
   // without feed_->mu.
-  Status Open(const DaemonOptions& o, const std::string& data_dir, Namespace* ns, ChangeBus* bus)
-      NO_THREAD_SAFETY_ANALYSIS {
+  Status Open(const DaemonOptions& o, const std::string& data_dir, Namespace* ns,
+              ChangeBus* bus) NO_THREAD_SAFETY_ANALYSIS {
     auto provider = MakeProvider(o);
     if (!provider.ok()) return provider.status();
     embedder_ = std::move(provider).value();
@@ -134,8 +134,8 @@ class SearchPartImpl final : public SearchPart {
     io.embedder = embedder_.get();
     auto index = search::SearchIndex::Open(data_dir + "/search.db", source_.get(), io);
     if (!index.ok())
-      return Status::Error(index.code(), "search index " + data_dir + "/search.db: " +
-                                             index.status().message());
+      return Status::Error(index.code(),
+                           "search index " + data_dir + "/search.db: " + index.status().message());
     index_ = std::move(index).value();
     indexer_ = std::make_unique<search::Indexer>(index_.get());
     feed_->indexer = indexer_.get();
@@ -155,8 +155,7 @@ class SearchPartImpl final : public SearchPart {
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       auto counts = index_->Counts();
       if (!st.ok())
-        spdlog::error("search: catching up with the tree failed after {:.1f} s: {}", s,
-                      st.ToString());
+        spdlog::error("search: catching up with the tree failed after {:.1f} s: {}", s, st.ToString());
       else
         spdlog::info("search: index caught up in {:.1f} s: {} files, {} chunks", s,
                      counts.ok() ? counts->files : 0, counts.ok() ? counts->chunks : 0);

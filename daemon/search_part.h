@@ -41,9 +41,8 @@ class SearchPart {
   // Opens the index and subscribes to `bus` (before events flow). The
   // initial catch-up of the tree runs in the background. EINVAL for a bad
   // --search-embeddings value or a model that cannot be loaded.
-  static Result<std::unique_ptr<SearchPart>> Start(const DaemonOptions& options,
-                                                   const std::string& data_dir, Namespace* ns,
-                                                   ChangeBus* bus);
+  static Result<std::unique_ptr<SearchPart>> Start(const DaemonOptions& options, const std::string& data_dir,
+                                                   Namespace* ns, ChangeBus* bus);
   virtual ~SearchPart() = default;
 
   // Sets ctx.search.

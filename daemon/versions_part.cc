@@ -11,8 +11,8 @@
 namespace nexus {
 
 Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& options,
-                                                         const std::string& data_dir,
-                                                         Namespace* ns, ChangeBus* bus) {
+                                                         const std::string& data_dir, Namespace* ns,
+                                                         ChangeBus* bus) {
   const std::string dir = data_dir + "/versions";
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
   versions::VersionStore::Options so;
@@ -33,8 +33,7 @@ Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& op
   const std::string scratch = dir + "/scratch";
   std::error_code ec;
   std::filesystem::remove_all(scratch, ec);
-  if (::mkdir(scratch.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::FromErrno("mkdir " + scratch);
+  if (::mkdir(scratch.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + scratch);
   versions::HistoryBackend::Options ho;
   ho.scratch_dir = scratch;
   auto history = versions::HistoryBackend::Create(kHistoryBackendId, part->store_.get(), ho);
@@ -44,15 +43,14 @@ Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& op
       ns->AddMount(kRootIno, std::string(layout::kSystemName), part->history_.get(), /*hidden=*/true));
   versions::Recorder* recorder = part->recorder_.get();
   bus->Subscribe([recorder](const ChangeEvent& ev) { recorder->OnChange(ev); });
-  spdlog::info("versioning: history in {} (commit window {} ms)", dir,
-               options.versions_commit_window_ms);
+  spdlog::info("versioning: history in {} (commit window {} ms)", dir, options.versions_commit_window_ms);
   return part;
 }
 
 VersionsPart::~VersionsPart() {
   recorder_.reset();  // stops; the queue is left to the next reconcile
   history_.reset();
-  store_.reset();     // commits the journal
+  store_.reset();  // commits the journal
 }
 
 void VersionsPart::Run() { recorder_->Start(/*reconcile=*/true); }

@@ -64,31 +64,28 @@ class Backend {
   virtual void Forget(Ino ino, uint64_t nlookup) = 0;
   virtual Result<Attr> GetAttr(Ino ino) = 0;
   // `fh` is the open handle when the kernel passed one (ftruncate), else null.
-  virtual Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
-                               FileHandle* fh) = 0;
+  virtual Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh) = 0;
   virtual Result<std::string> ReadLink(Ino ino) = 0;
 
-  virtual Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name,
-                             mode_t mode, dev_t rdev) = 0;
-  virtual Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name,
-                             mode_t mode) = 0;
+  virtual Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                             dev_t rdev) = 0;
+  virtual Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) = 0;
   virtual Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent,
                                const std::string& name) = 0;
-  virtual Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent,
-                            const std::string& new_name) = 0;
+  virtual Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) = 0;
   virtual Status Unlink(const Caller& caller, Ino parent, const std::string& name) = 0;
   virtual Status RmDir(const Caller& caller, Ino parent, const std::string& name) = 0;
   // `flags`: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
-  virtual Status Rename(const Caller& caller, Ino parent, const std::string& name,
-                        Ino new_parent, const std::string& new_name, unsigned flags) = 0;
+  virtual Status Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
+                        const std::string& new_name, unsigned flags) = 0;
 
   virtual Result<std::unique_ptr<FileHandle>> Open(const Caller& caller, Ino ino, int flags) = 0;
   struct Created {
     Attr attr;
     std::unique_ptr<FileHandle> handle;
   };
-  virtual Result<Created> Create(const Caller& caller, Ino parent, const std::string& name,
-                                 mode_t mode, int flags) = 0;
+  virtual Result<Created> Create(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                                 int flags) = 0;
   // Called after `len` bytes were written through `fh` at `offset`.
   virtual void OnWrite(FileHandle& fh, uint64_t offset, uint64_t len) = 0;
   virtual Status Fsync(FileHandle& fh, bool datasync) = 0;
@@ -101,8 +98,8 @@ class Backend {
   virtual Result<struct statvfs> StatFs() = 0;
 
   // `flags`: 0, XATTR_CREATE or XATTR_REPLACE.
-  virtual Status SetXattr(const Caller& caller, Ino ino, const std::string& name,
-                          std::string_view value, int flags) = 0;
+  virtual Status SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
+                          int flags) = 0;
   virtual Result<std::string> GetXattr(Ino ino, const std::string& name) = 0;
   virtual Result<std::vector<std::string>> ListXattr(Ino ino) = 0;
   virtual Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) = 0;

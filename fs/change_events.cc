@@ -4,10 +4,9 @@
 
 namespace nexus {
 
-void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
-                   Ino parent, const std::string& name, Ino new_parent,
-                   const std::string& new_name, std::string path, std::string new_path,
-                   bool by_rename) {
+void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
+                   const std::string& name, Ino new_parent, const std::string& new_name, std::string path,
+                   std::string new_path, bool by_rename) {
   if (!sink) return;
   ChangeEvent ev;
   ev.kind = kind;
@@ -24,9 +23,8 @@ void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& calle
   sink->Publish(std::move(ev));
 }
 
-void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
-                     Ino parent, const std::string& name, Ino new_parent,
-                     const std::string& new_name, bool by_rename,
+void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
+                     const std::string& name, Ino new_parent, const std::string& new_name, bool by_rename,
                      const std::function<std::string(Ino)>& path_of) {
   if (!sink) return;
   std::string path, new_path;

@@ -68,17 +68,15 @@ class ChangeSink {
 
 // Builds an event stamped with the current time and publishes it to `sink`
 // (nothing when `sink` is null).
-void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
-                   Ino parent, const std::string& name, Ino new_parent = 0,
-                   const std::string& new_name = {}, std::string path = {},
-                   std::string new_path = {}, bool by_rename = false);
+void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
+                   const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
+                   std::string path = {}, std::string new_path = {}, bool by_rename = false);
 
 // The same, with the event's paths built from `path_of` (an inode's
 // namespace path, "" when unknown) — only when the sink is active, so a
 // backend nobody listens to pays nothing.
-void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino,
-                     Ino parent, const std::string& name, Ino new_parent,
-                     const std::string& new_name, bool by_rename,
+void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
+                     const std::string& name, Ino new_parent, const std::string& new_name, bool by_rename,
                      const std::function<std::string(Ino)>& path_of);
 
 // Queueing sink with one dispatcher thread.

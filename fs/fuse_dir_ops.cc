@@ -40,8 +40,7 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) delete Dir(fi);
 }
 
-void DoReadDir(fuse_req_t req, fuse_ino_t fuse_ino, size_t size, off_t off, fuse_file_info* fi,
-               bool plus) {
+void DoReadDir(fuse_req_t req, fuse_ino_t fuse_ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   auto& ctx = Ctx(req);
   const Ino ino = ctx.In(fuse_ino);
   DirHandle* dh = Dir(fi);
@@ -57,7 +56,7 @@ void DoReadDir(fuse_req_t req, fuse_ino_t fuse_ino, size_t size, off_t off, fuse
     const off_t next = static_cast<off_t>(i + 1);
     size_t n;
     if (!plus) {
-      struct stat st{};
+      struct stat st {};
       st.st_ino = ctx.Out(d.ino);
       st.st_mode = d.type;
       n = fuse_add_direntry(req, buf.data() + used, size - used, d.name.c_str(), &st, next);

@@ -101,10 +101,10 @@ void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   ReplyErr(req, Ctx(req).ns->RmDir(CallerOf(req), InoOf(req, parent), name));
 }
 
-void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
-            const char* new_name, unsigned flags) {
-  ReplyErr(req, Ctx(req).ns->Rename(CallerOf(req), InoOf(req, parent), name,
-                                         InoOf(req, new_parent), new_name, flags));
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+            unsigned flags) {
+  ReplyErr(req, Ctx(req).ns->Rename(CallerOf(req), InoOf(req, parent), name, InoOf(req, new_parent), new_name,
+                                    flags));
 }
 
 }  // namespace

@@ -29,8 +29,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
 }
 
-void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
-            fuse_file_info* fi) {
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   auto& ctx = Ctx(req);
   auto created = ctx.ns->Create(CallerOf(req), ctx.In(parent), name, mode, fi->flags);
   if (!created.ok()) return ReplyErr(req, created.status());
@@ -86,8 +85,7 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   ReplyErr(req, Ctx(req).ns->Fsync(*Handle(fi), datasync != 0));
 }
 
-void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
-               fuse_file_info* fi) {
+void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, fuse_file_info* fi) {
   ReplyErr(req, Ctx(req).ns->Fallocate(*Handle(fi), mode, offset, length));
 }
 

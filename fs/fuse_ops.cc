@@ -19,7 +19,7 @@ Caller CallerOf(fuse_req_t req) {
   caller.gid = c->gid;
   caller.pid = c->pid;
   caller.umask = c->umask;
-  caller.principal = ctx.principal                 ? ctx.principal
+  caller.principal = ctx.principal               ? ctx.principal
                      : ctx.principals != nullptr ? ctx.principals->ForUid(c->uid, c->gid)
                                                  : nullptr;
   caller.mount = ctx.id;
@@ -73,9 +73,8 @@ void Init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = std::min(conn->max_write, ctx->settings.max_write);
   conn->max_readahead = conn->max_write;
   conn->time_gran = 1;
-  spdlog::info("FUSE session ready: proto {}.{}, max_write {}, writeback_cache {}",
-               conn->proto_major, conn->proto_minor, conn->max_write,
-               (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
+  spdlog::info("FUSE session ready: proto {}.{}, max_write {}, writeback_cache {}", conn->proto_major,
+               conn->proto_minor, conn->max_write, (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t ino) {
@@ -121,22 +120,38 @@ constexpr OpRow Row(const char* name) {
 }
 using Ops = fuse_lowlevel_ops;
 constexpr OpRow kOps[] = {
-    Row<&Ops::lookup>("lookup"),           Row<&Ops::forget>("forget"),
-    Row<&Ops::forget_multi>("forget_multi"), Row<&Ops::getattr>("getattr"),
-    Row<&Ops::setattr>("setattr"),         Row<&Ops::readlink>("readlink"),
-    Row<&Ops::mknod>("mknod"),             Row<&Ops::mkdir>("mkdir"),
-    Row<&Ops::unlink>("unlink"),           Row<&Ops::rmdir>("rmdir"),
-    Row<&Ops::symlink>("symlink"),         Row<&Ops::rename>("rename"),
-    Row<&Ops::link>("link"),               Row<&Ops::open>("open"),
-    Row<&Ops::read>("read"),               Row<&Ops::write_buf>("write"),
-    Row<&Ops::flush>("flush"),             Row<&Ops::release>("release"),
-    Row<&Ops::fsync>("fsync"),             Row<&Ops::opendir>("opendir"),
-    Row<&Ops::readdir>("readdir"),         Row<&Ops::readdirplus>("readdirplus"),
-    Row<&Ops::releasedir>("releasedir"),   Row<&Ops::fsyncdir>("fsyncdir"),
-    Row<&Ops::statfs>("statfs"),           Row<&Ops::setxattr>("setxattr"),
-    Row<&Ops::getxattr>("getxattr"),       Row<&Ops::listxattr>("listxattr"),
-    Row<&Ops::removexattr>("removexattr"), Row<&Ops::create>("create"),
-    Row<&Ops::fallocate>("fallocate"),     Row<&Ops::lseek>("lseek"),
+    Row<&Ops::lookup>("lookup"),
+    Row<&Ops::forget>("forget"),
+    Row<&Ops::forget_multi>("forget_multi"),
+    Row<&Ops::getattr>("getattr"),
+    Row<&Ops::setattr>("setattr"),
+    Row<&Ops::readlink>("readlink"),
+    Row<&Ops::mknod>("mknod"),
+    Row<&Ops::mkdir>("mkdir"),
+    Row<&Ops::unlink>("unlink"),
+    Row<&Ops::rmdir>("rmdir"),
+    Row<&Ops::symlink>("symlink"),
+    Row<&Ops::rename>("rename"),
+    Row<&Ops::link>("link"),
+    Row<&Ops::open>("open"),
+    Row<&Ops::read>("read"),
+    Row<&Ops::write_buf>("write"),
+    Row<&Ops::flush>("flush"),
+    Row<&Ops::release>("release"),
+    Row<&Ops::fsync>("fsync"),
+    Row<&Ops::opendir>("opendir"),
+    Row<&Ops::readdir>("readdir"),
+    Row<&Ops::readdirplus>("readdirplus"),
+    Row<&Ops::releasedir>("releasedir"),
+    Row<&Ops::fsyncdir>("fsyncdir"),
+    Row<&Ops::statfs>("statfs"),
+    Row<&Ops::setxattr>("setxattr"),
+    Row<&Ops::getxattr>("getxattr"),
+    Row<&Ops::listxattr>("listxattr"),
+    Row<&Ops::removexattr>("removexattr"),
+    Row<&Ops::create>("create"),
+    Row<&Ops::fallocate>("fallocate"),
+    Row<&Ops::lseek>("lseek"),
 };
 
 fuse_lowlevel_ops MakeOps() {

@@ -69,9 +69,9 @@ struct FuseContext {
   // Per-operation counts, errors and latencies, indexed as FuseOpNames();
   // null: not measured.
   OpMetrics* metrics = nullptr;
-  std::atomic<uint64_t> bytes_read{0};     // asked for by read requests
+  std::atomic<uint64_t> bytes_read{0};  // asked for by read requests
   std::atomic<uint64_t> bytes_written{0};
-  std::atomic<int64_t> open_handles{0};    // open files
+  std::atomic<int64_t> open_handles{0};  // open files
 
   double TimeoutFor(Ino ino) const {
     return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;

@@ -32,8 +32,7 @@ Status PrepareMountpoint(const std::string& path) {
   if (::statfs(path.c_str(), &sfs) != 0 && errno == ENOTCONN) {
     spdlog::warn("{} is a stale FUSE mount left by a stopped daemon; detaching it", path);
     if (::umount2(path.c_str(), MNT_DETACH) != 0)
-      return Status::FromErrno("detach stale mount " + path + " (run: fusermount3 -uz " + path +
-                               ")");
+      return Status::FromErrno("detach stale mount " + path + " (run: fusermount3 -uz " + path + ")");
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("mount point " + path);
@@ -41,8 +40,7 @@ Status PrepareMountpoint(const std::string& path) {
   std::string type = MountTypeAt(path);
   if (!type.empty() && type.rfind("fuse", 0) == 0) {
     return Status::Error(EBUSY, "mount point " + path + " is already mounted (" + type +
-                                    "); stop the daemon serving it or run: fusermount3 -u " +
-                                    path);
+                                    "); stop the daemon serving it or run: fusermount3 -u " + path);
   }
   return Status::Ok();
 }
@@ -61,8 +59,8 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(FuseContext* ctx, const Opt
   if (!se) return Status::Error(EIO, "could not create the FUSE session");
   if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
     fuse_session_destroy(se);
-    return Status::Error(EIO, "could not mount at " + o.mountpoint +
-                                  " (is /dev/fuse available and fuse3 installed?)");
+    return Status::Error(
+        EIO, "could not mount at " + o.mountpoint + " (is /dev/fuse available and fuse3 installed?)");
   }
   return std::unique_ptr<FuseMount>(new FuseMount(se, o));
 }

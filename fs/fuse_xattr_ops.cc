@@ -12,10 +12,9 @@ void ReplySized(fuse_req_t req, const std::string& data, size_t size) {
   fuse_reply_buf(req, data.data(), data.size());
 }
 
-void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
-              int flags) {
-  ReplyErr(req, Ctx(req).ns->SetXattr(CallerOf(req), InoOf(req, ino), name, std::string_view(value, size),
-                                      flags));
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  ReplyErr(req,
+           Ctx(req).ns->SetXattr(CallerOf(req), InoOf(req, ino), name, std::string_view(value, size), flags));
 }
 
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {

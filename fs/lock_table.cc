@@ -17,8 +17,8 @@ void LockTable::DropExpired(int64_t now_ns) {
   }
 }
 
-Result<LockInfo> LockTable::Acquire(const std::string& path, const std::string& holder,
-                                    int64_t ttl_ns, int64_t now_ns) {
+Result<LockInfo> LockTable::Acquire(const std::string& path, const std::string& holder, int64_t ttl_ns,
+                                    int64_t now_ns) {
   if (ttl_ns <= 0) return Status::Error(EINVAL, "lock TTL must be positive");
   MutexLock lock(mu_);
   DropExpired(now_ns);
@@ -26,8 +26,7 @@ Result<LockInfo> LockTable::Acquire(const std::string& path, const std::string& 
   if (!inserted) {
     const LockInfo& l = it->second;
     return Status::Error(EBUSY, path + " is locked by " + l.holder + " for " +
-                                    std::to_string((l.expires_ns - now_ns + 999'999'999) /
-                                                   1'000'000'000) +
+                                    std::to_string((l.expires_ns - now_ns + 999'999'999) / 1'000'000'000) +
                                     " more seconds");
   }
   it->second = LockInfo{path, holder, now_ns, now_ns + ttl_ns};
@@ -35,8 +34,7 @@ Result<LockInfo> LockTable::Acquire(const std::string& path, const std::string& 
   return it->second;
 }
 
-Status LockTable::Release(const std::string& path, const std::string& holder, bool force,
-                          int64_t now_ns) {
+Status LockTable::Release(const std::string& path, const std::string& holder, bool force, int64_t now_ns) {
   MutexLock lock(mu_);
   DropExpired(now_ns);
   auto it = locks_.find(path);

@@ -48,7 +48,7 @@ class LockTable {
 
   Mutex mu_;
   std::map<std::string, LockInfo> locks_ GUARDED_BY(mu_);
-  int64_t next_expiry_ns_ GUARDED_BY(mu_) = INT64_MAX;     // earliest expiry in locks_
+  int64_t next_expiry_ns_ GUARDED_BY(mu_) = INT64_MAX;  // earliest expiry in locks_
 };
 
 }  // namespace nexus

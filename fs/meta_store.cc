@@ -98,22 +98,20 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
   {
     Statement s = db_->Prepare("SELECT parent,name,ino FROM dentries");
     while (s.Next())
-      out.dentries.push_back(
-          {static_cast<Ino>(s.Int(0)), s.Blob(1), static_cast<Ino>(s.Int(2))});
+      out.dentries.push_back({static_cast<Ino>(s.Int(0)), s.Blob(1), static_cast<Ino>(s.Int(2))});
     NEXUS_RETURN_IF_ERROR(s.status());
   }
   {
     Statement s = db_->Prepare("SELECT ino,name,value FROM xattrs");
-    while (s.Next())
-      out.xattrs.push_back({static_cast<Ino>(s.Int(0)), s.Blob(1), s.Blob(2)});
+    while (s.Next()) out.xattrs.push_back({static_cast<Ino>(s.Int(0)), s.Blob(1), s.Blob(2)});
     NEXUS_RETURN_IF_ERROR(s.status());
   }
   return out;
 }
 
 Status MetaStore::Commit(const MetaBatch& b, bool durable) {
-  NEXUS_RETURN_IF_ERROR(db_->SetSynchronous(durable ? SqliteOptions::Sync::kFull
-                                                    : SqliteOptions::Sync::kNormal));
+  NEXUS_RETURN_IF_ERROR(
+      db_->SetSynchronous(durable ? SqliteOptions::Sync::kFull : SqliteOptions::Sync::kNormal));
   auto txn = Transaction::Begin(*db_);
   if (!txn.ok()) return txn.status();
   if (!b.delete_inodes.empty()) {
@@ -157,8 +155,7 @@ Status MetaStore::Commit(const MetaBatch& b, bool durable) {
   if (!b.put_xattrs.empty()) {
     Statement s = db_->Prepare("INSERT OR REPLACE INTO xattrs(ino,name,value) VALUES(?,?,?)");
     for (const auto& x : b.put_xattrs)
-      NEXUS_RETURN_IF_ERROR(
-          s.Bind(1, x.ino).BindBlob(2, x.name).BindBlob(3, x.value).Run("write xattr"));
+      NEXUS_RETURN_IF_ERROR(s.Bind(1, x.ino).BindBlob(2, x.name).BindBlob(3, x.value).Run("write xattr"));
   }
   if (b.next_ino)
     NEXUS_RETURN_IF_ERROR(PutMeta("next_ino", static_cast<int64_t>(b.next_ino), "write next_ino"));

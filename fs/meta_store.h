@@ -65,9 +65,8 @@ struct MetaBatch {
   std::vector<std::pair<Ino, std::string>> delete_xattrs;
   uint64_t next_ino = 0;  // 0: unchanged
   bool empty() const {
-    return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() &&
-           delete_dentries.empty() && put_xattrs.empty() && delete_xattrs.empty() &&
-           next_ino == 0;
+    return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() && delete_dentries.empty() &&
+           put_xattrs.empty() && delete_xattrs.empty() && next_ino == 0;
   }
 };
 

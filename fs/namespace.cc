@@ -15,8 +15,7 @@ Namespace::Namespace(Backend* root) : root_(root) {
   backends_[0] = root;
 }
 
-Status Namespace::AddMount(Ino parent, const std::string& name, Backend* backend,
-                           bool hidden) {
+Status Namespace::AddMount(Ino parent, const std::string& name, Backend* backend, bool hidden) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (backends_.size() <= backend->id()) backends_.resize(backend->id() + 1);
   if (backends_[backend->id()] && backends_[backend->id()] != backend)
@@ -46,12 +45,12 @@ std::string Namespace::PathOf(Ino ino) const {
   return b.ok() ? (*b)->PathOf(ino) : std::string();
 }
 
-Status Namespace::Refuse(const Caller& caller, int code, std::string_view op,
-                         const std::string& path, std::string_view why) {
+Status Namespace::Refuse(const Caller& caller, int code, std::string_view op, const std::string& path,
+                         std::string_view why) {
   policy_->Denied(caller, op, path, why);
   if (code == ENOENT) return Status::Error(ENOENT, "no such file or directory");
-  return Status::Error(code, "permission denied: " + policy_->SubjectOf(caller) + " " +
-                                 std::string(why) + " on " + path);
+  return Status::Error(
+      code, "permission denied: " + policy_->SubjectOf(caller) + " " + std::string(why) + " on " + path);
 }
 
 Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
@@ -74,12 +73,10 @@ std::string_view NeedName(Need n) {
 }
 }  // namespace
 
-Status Namespace::CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op,
-                           std::string* path) {
+Status Namespace::CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op, std::string* path) {
   *path = PathOf(dir);
   if (path->empty() || (dir != kRootIno && !policy_->CanSee(caller, *path, true)))
-    return Refuse(caller, ENOENT, op, path->empty() ? "inode " + std::to_string(dir) : *path,
-                  "not visible");
+    return Refuse(caller, ENOENT, op, path->empty() ? "inode " + std::to_string(dir) : *path, "not visible");
   if (!policy_->Can(caller, need, *path, true))
     return Refuse(caller, EACCES, op, *path, "lacks " + std::string(NeedName(need)));
   return Status::Ok();
@@ -113,8 +110,7 @@ Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::stri
   if (const MountPoint* m = FindMount(parent, name)) {
     auto attr = m->backend->GetAttr(m->backend->root());
     if (!attr.ok() || !Restricted(caller)) return attr;
-    if (m->hidden) return Refuse(caller, ENOENT, "lookup", PathJoin(PathOf(parent), name),
-                                 "not visible");
+    if (m->hidden) return Refuse(caller, ENOENT, "lookup", PathJoin(PathOf(parent), name), "not visible");
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
     return attr;
   }
@@ -146,8 +142,7 @@ Result<Attr> Namespace::GetAttr(const Caller& caller, Ino ino) {
   return attr;
 }
 
-Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
-                                FileHandle* fh) {
+Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh) {
   auto b = Route(ino);
   if (!b.ok()) return b.status();
   if (Restricted(caller)) {
@@ -155,8 +150,7 @@ Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequ
     if (!attr.ok()) return attr;
     std::string path;
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "setattr", &path));
-    const bool others = (req.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid |
-                                      SetAttrRequest::kGid)) &&
+    const bool others = (req.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid | SetAttrRequest::kGid)) &&
                         attr->uid != caller.uid;
     const Need need = others ? Need::kManage : Need::kWrite;
     if (!policy_->Can(caller, need, path, attr->IsDir()))
@@ -180,8 +174,8 @@ Result<std::string> Namespace::ReadLink(const Caller& caller, Ino ino) {
   return ReadLink(ino);
 }
 
-Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::string& name,
-                              mode_t mode, dev_t rdev) {
+Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                              dev_t rdev) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
   if (Restricted(caller)) {
@@ -193,8 +187,7 @@ Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::strin
   return (*b)->MkNod(caller, parent, name, mode, rdev);
 }
 
-Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::string& name,
-                              mode_t mode) {
+Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
   if (Restricted(caller)) {
@@ -219,12 +212,10 @@ Result<Attr> Namespace::Symlink(const Caller& caller, const std::string& target,
   return (*b)->Symlink(caller, target, parent, name);
 }
 
-Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent,
-                             const std::string& new_name) {
+Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
   if (FindMount(new_parent, new_name)) return Status::Error(EEXIST, "'" + new_name + "' exists");
-  if (BackendOf(ino) != BackendOf(new_parent))
-    return Status::Error(EXDEV, "hard link across zones");
+  if (BackendOf(ino) != BackendOf(new_parent)) return Status::Error(EXDEV, "hard link across zones");
   if (Restricted(caller)) {
     auto attr = GetAttr(ino);
     if (!attr.ok()) return attr;
@@ -264,14 +255,13 @@ Status Namespace::RmDir(const Caller& caller, Ino parent, const std::string& nam
   return (*b)->RmDir(caller, parent, name);
 }
 
-Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& name,
-                         Ino new_parent, const std::string& new_name, unsigned flags) {
+Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
+                         const std::string& new_name, unsigned flags) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
   if (FindMount(parent, name) || FindMount(new_parent, new_name))
     return Status::Error(EBUSY, "cannot rename a mount point");
-  if (BackendOf(parent) != BackendOf(new_parent))
-    return Status::Error(EXDEV, "rename across zones");
+  if (BackendOf(parent) != BackendOf(new_parent)) return Status::Error(EXDEV, "rename across zones");
   if (Restricted(caller)) {
     std::string dir;
     NEXUS_RETURN_IF_ERROR(CheckDir(caller, parent, Need::kWrite, "rename", &dir));
@@ -292,15 +282,14 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
     std::string path;
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "open", &path));
     const int acc = flags & O_ACCMODE;
-    if ((acc != O_RDONLY || (flags & O_TRUNC)) &&
-        !policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
+    if ((acc != O_RDONLY || (flags & O_TRUNC)) && !policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
       return Refuse(caller, EACCES, "open", path, "lacks write");
   }
   return (*b)->Open(caller, ino, flags);
 }
 
-Result<Backend::Created> Namespace::Create(const Caller& caller, Ino parent,
-                                           const std::string& name, mode_t mode, int flags) {
+Result<Backend::Created> Namespace::Create(const Caller& caller, Ino parent, const std::string& name,
+                                           mode_t mode, int flags) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   if (FindMount(parent, name)) return Status::Error(EISDIR, "'" + name + "' is a directory");
   if (Restricted(caller)) {
@@ -382,8 +371,8 @@ Status Namespace::CheckWrite(const Caller& caller, Ino ino, std::string_view op)
   return Status::Ok();
 }
 
-Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& name,
-                           std::string_view value, int flags) {
+Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
+                           int flags) {
   NEXUS_RETURN_IF_ERROR(ValidateXattrName(name));
   auto b = Route(ino);
   if (!b.ok()) return b.status();

@@ -73,19 +73,17 @@ class Namespace {
   Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh);
   Result<std::string> ReadLink(Ino ino);
   Result<std::string> ReadLink(const Caller& caller, Ino ino);
-  Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
-                     dev_t rdev);
+  Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode, dev_t rdev);
   Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode);
-  Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent,
-                       const std::string& name);
+  Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent, const std::string& name);
   Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name);
   Status Unlink(const Caller& caller, Ino parent, const std::string& name);
   Status RmDir(const Caller& caller, Ino parent, const std::string& name);
   Status Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
                 const std::string& new_name, unsigned flags);
   Result<std::unique_ptr<FileHandle>> Open(const Caller& caller, Ino ino, int flags);
-  Result<Backend::Created> Create(const Caller& caller, Ino parent, const std::string& name,
-                                  mode_t mode, int flags);
+  Result<Backend::Created> Create(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                                  int flags);
   void OnWrite(FileHandle& fh, uint64_t offset, uint64_t len);
   Status Fsync(FileHandle& fh, bool datasync);
   Status Fallocate(FileHandle& fh, int mode, off_t offset, off_t length);
@@ -93,8 +91,7 @@ class Namespace {
   Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino);
   Status FsyncDir(Ino ino);
   Result<struct statvfs> StatFs(Ino ino);
-  Status SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
-                  int flags);
+  Status SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value, int flags);
   Result<std::string> GetXattr(Ino ino, const std::string& name);
   Result<std::string> GetXattr(const Caller& caller, Ino ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(Ino ino);
@@ -110,17 +107,14 @@ class Namespace {
   };
   Result<Backend*> Route(Ino ino) const;
   // Access checks; all are no-ops for unrestricted callers (Restricted).
-  bool Restricted(const Caller& caller) const {
-    return policy_ && !policy_->Unrestricted(caller);
-  }
+  bool Restricted(const Caller& caller) const { return policy_ && !policy_->Unrestricted(caller); }
   // ENOENT unless the caller sees `ino` (whose attributes are `attr`);
   // `seen_path`, if given, receives its path (computed once per call).
   Status CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
                   std::string* seen_path = nullptr);
   // ENOENT unless the caller sees directory `dir`, EACCES unless it holds
   // `need` on it; fills `path` with the directory's path.
-  Status CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op,
-                  std::string* path);
+  Status CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op, std::string* path);
   // ENOENT unless seen, EACCES unless writable.
   Status CheckWrite(const Caller& caller, Ino ino, std::string_view op);
   Status Refuse(const Caller& caller, int code, std::string_view op, const std::string& path,

@@ -46,8 +46,7 @@ NativeBackend::NativeBackend(const Options& o, std::unique_ptr<MetaStore> store,
 
 Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
   const std::string data = o.data_dir + "/data";
-  if (::mkdir(data.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::FromErrno("mkdir " + data);
+  if (::mkdir(data.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + data);
   int data_fd = ::open(data.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (data_fd < 0) return Status::FromErrno("open " + data);
   auto store = MetaStore::Open(o.data_dir + "/meta.db");
@@ -78,8 +77,7 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
     b->nodes_[1]->lookups = 1;  // pinned
   }
   if (unclean) {
-    spdlog::warn("data dir {} was not shut down cleanly; reconciling backing files",
-                 o.data_dir);
+    spdlog::warn("data dir {} was not shut down cleanly; reconciling backing files", o.data_dir);
     NEXUS_RETURN_IF_ERROR(b->Reconcile());
   }
   NEXUS_RETURN_IF_ERROR(b->store_->SetCleanShutdown(false));
@@ -98,8 +96,7 @@ NativeBackend::~NativeBackend() {
   bool clean;
   {
     MutexLock lk(mu_);
-    clean = commit_error_.ok() && dirty_inodes_.empty() && dirty_dentries_.empty() &&
-            dirty_xattrs_.empty();
+    clean = commit_error_.ok() && dirty_inodes_.empty() && dirty_dentries_.empty() && dirty_xattrs_.empty();
   }
   if (clean) {
     Status st = store_->SetCleanShutdown(true);
@@ -191,8 +188,7 @@ Status NativeBackend::Reconcile() {
       Ino local = std::strtoull(de->d_name, &end, 10);
       MutexLock lk(mu_);
       auto it = nodes_.find(local);
-      bool pending_free =
-          std::find(freed_data_.begin(), freed_data_.end(), local) != freed_data_.end();
+      bool pending_free = std::find(freed_data_.begin(), freed_data_.end(), local) != freed_data_.end();
       if (*end != '\0' || it == nodes_.end() || !it->second->attr.IsReg()) {
         if (!pending_free) {
           ::unlinkat(fd, de->d_name, 0);
@@ -351,15 +347,14 @@ void NativeBackend::FindOtherName(Node* node) {
 }
 
 void NativeBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
-                            const std::string& name, Ino new_parent,
-                            const std::string& new_name, bool by_rename) {
+                            const std::string& name, Ino new_parent, const std::string& new_name,
+                            bool by_rename) {
   PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
                   [this](Ino i) REQUIRES(mu_) { return PathOfLocal(LocalOf(i)); });
 }
 
 Result<NativeBackend::Node*> NativeBackend::NewNode(const Caller& caller, Node* parent,
-                                                   const std::string& name, mode_t mode,
-                                                   Ino local) {
+                                                    const std::string& name, mode_t mode, Ino local) {
   if (!parent->attr.IsDir()) return Status::Error(ENOTDIR, "not a directory");
   if (parent->attr.nlink == 0) return Status::Error(ENOENT, "directory was removed");
   if (name.size() > kNameMax) return Status::Error(ENAMETOOLONG, "name too long");
@@ -401,8 +396,7 @@ void NativeBackend::LinkName(Node* parent, const std::string& name, Node* child)
   MarkInode(plocal);
 }
 
-void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* child,
-                               const timespec& now) {
+void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* child, const timespec& now) {
   Ino plocal = LocalOf(parent->attr.ino);
   parent->children.erase(name);
   MarkDentry(plocal, name);
@@ -463,8 +457,7 @@ Result<Attr> NativeBackend::GetAttr(Ino ino) {
   return Stat(*n);
 }
 
-Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& r,
-                                    FileHandle* fh) {
+Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& r, FileHandle* fh) {
   MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
@@ -512,12 +505,20 @@ Result<std::string> NativeBackend::ReadLink(Ino ino) {
   return n->target;
 }
 
-Result<Attr> NativeBackend::MkNod(const Caller& caller, Ino parent, const std::string& name,
-                                  mode_t mode, dev_t rdev) {
+Result<Attr> NativeBackend::MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                                  dev_t rdev) {
   switch (mode & S_IFMT) {
-    case S_IFREG: case S_IFIFO: case S_IFSOCK: case S_IFCHR: case S_IFBLK: break;
-    case 0: mode |= S_IFREG; break;
-    default: return Status::Error(EINVAL, "unsupported file type for mknod");
+    case S_IFREG:
+    case S_IFIFO:
+    case S_IFSOCK:
+    case S_IFCHR:
+    case S_IFBLK:
+      break;
+    case 0:
+      mode |= S_IFREG;
+      break;
+    default:
+      return Status::Error(EINVAL, "unsupported file type for mknod");
   }
   MutexLock lk(mu_);
   auto dir = FindDir(parent);
@@ -529,8 +530,7 @@ Result<Attr> NativeBackend::MkNod(const Caller& caller, Ino parent, const std::s
   return Stat(**n);
 }
 
-Result<Attr> NativeBackend::MkDir(const Caller& caller, Ino parent, const std::string& name,
-                                  mode_t mode) {
+Result<Attr> NativeBackend::MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) {
   MutexLock lk(mu_);
   auto dir = FindDir(parent);
   if (!dir.ok()) return dir.status();
@@ -555,8 +555,7 @@ Result<Attr> NativeBackend::Symlink(const Caller& caller, const std::string& tar
   return Stat(**n);
 }
 
-Result<Attr> NativeBackend::Link(const Caller& caller, Ino ino, Ino new_parent,
-                                 const std::string& new_name) {
+Result<Attr> NativeBackend::Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) {
   MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
@@ -605,10 +604,9 @@ Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string&
   return Status::Ok();
 }
 
-Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string& name,
-                             Ino new_parent, const std::string& new_name, unsigned flags) {
-  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
-    return Status::Error(EINVAL, "unsupported rename flags");
+Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
+                             const std::string& new_name, unsigned flags) {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Error(EINVAL, "unsupported rename flags");
   if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
     return Status::Error(EINVAL, "RENAME_NOREPLACE with RENAME_EXCHANGE");
   if (new_name.size() > kNameMax) return Status::Error(ENAMETOOLONG, "name too long");
@@ -655,10 +653,8 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
     src->attr.ctime = dst->attr.ctime = now;
     op->attr.mtime = op->attr.ctime = np->attr.mtime = np->attr.ctime = now;
     for (Ino l : {sl, dl, opl, npl}) MarkInode(l);
-    Publish(ChangeEvent::Kind::kRenamed, caller, src->attr.ino, parent, name, new_parent,
-            new_name);
-    Publish(ChangeEvent::Kind::kRenamed, caller, dst->attr.ino, new_parent, new_name, parent,
-            name);
+    Publish(ChangeEvent::Kind::kRenamed, caller, src->attr.ino, parent, name, new_parent, new_name);
+    Publish(ChangeEvent::Kind::kRenamed, caller, dst->attr.ino, new_parent, new_name, parent, name);
     return Status::Ok();
   }
 
@@ -696,13 +692,11 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
   src->attr.ctime = now;
   op->attr.mtime = op->attr.ctime = np->attr.mtime = np->attr.ctime = now;
   for (Ino l : {sl, opl, npl}) MarkInode(l);
-  Publish(ChangeEvent::Kind::kRenamed, caller, src->attr.ino, parent, name, new_parent,
-          new_name);
+  Publish(ChangeEvent::Kind::kRenamed, caller, src->attr.ino, parent, name, new_parent, new_name);
   return Status::Ok();
 }
 
-Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, Ino ino,
-                                                       int flags) {
+Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, Ino ino, int flags) {
   {
     MutexLock lk(mu_);
     Node* n = Find(ino);
@@ -741,8 +735,8 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
   return fh;
 }
 
-Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
-                                               const std::string& name, mode_t mode, int flags) {
+Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent, const std::string& name,
+                                               mode_t mode, int flags) {
   Ino local;
   {
     MutexLock lk(mu_);
@@ -876,8 +870,8 @@ Result<struct statvfs> NativeBackend::StatFs() {
   return sv;
 }
 
-Status NativeBackend::SetXattr(const Caller& caller, Ino ino, const std::string& name,
-                               std::string_view value, int flags) {
+Status NativeBackend::SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
+                               int flags) {
   if (name.rfind("system.", 0) == 0)
     return Status::Error(EOPNOTSUPP, "system.* attributes are not supported");
   if (name.empty() || name.size() > XATTR_NAME_MAX) return Status::Error(ERANGE, "bad name");
@@ -886,10 +880,8 @@ Status NativeBackend::SetXattr(const Caller& caller, Ino ino, const std::string&
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
   auto it = n->xattrs.find(name);
-  if ((flags & XATTR_CREATE) && it != n->xattrs.end())
-    return Status::Error(EEXIST, "attribute exists");
-  if ((flags & XATTR_REPLACE) && it == n->xattrs.end())
-    return Status::Error(ENODATA, "no such attribute");
+  if ((flags & XATTR_CREATE) && it != n->xattrs.end()) return Status::Error(EEXIST, "attribute exists");
+  if ((flags & XATTR_REPLACE) && it == n->xattrs.end()) return Status::Error(ENODATA, "no such attribute");
   n->xattrs[name] = std::string(value);
   n->attr.ctime = NowTimespec();
   MarkXattr(LocalOf(ino), name);
@@ -1009,15 +1001,15 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
 void NativeBackend::CommitLoop() {
   MutexLock lk(mu_);
   auto has_work = [&]() REQUIRES(mu_) {
-    return !dirty_inodes_.empty() || !dirty_dentries_.empty() || !dirty_xattrs_.empty() ||
-           next_ino_dirty_ || !freed_data_.empty() || durable_wanted_ > durable_seq_;
+    return !dirty_inodes_.empty() || !dirty_dentries_.empty() || !dirty_xattrs_.empty() || next_ino_dirty_ ||
+           !freed_data_.empty() || durable_wanted_ > durable_seq_;
   };
   for (;;) {
     lk.Wait(commit_cv_, [&]() REQUIRES(mu_) { return stop_ || has_work(); });
     if (!stop_ && !commit_now_ && durable_wanted_ <= durable_seq_) {
       // Group window: let a burst of changes share one transaction.
       lk.WaitFor(commit_cv_, std::chrono::milliseconds(commit_interval_ms_),
-                          [&]() REQUIRES(mu_) { return stop_ || commit_now_ || durable_wanted_ > durable_seq_; });
+                 [&]() REQUIRES(mu_) { return stop_ || commit_now_ || durable_wanted_ > durable_seq_; });
     }
     const bool durable = stop_ || durable_wanted_ > durable_seq_;
     commit_now_ = false;
@@ -1053,7 +1045,8 @@ void NativeBackend::CommitLoop() {
     }
     committed_cv_.notify_all();
     if (stop_ && (!has_work() || !st.ok())) return;
-    if (!st.ok()) lk.WaitFor(commit_cv_, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) { return stop_; });
+    if (!st.ok())
+      lk.WaitFor(commit_cv_, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) { return stop_; });
   }
 }
 

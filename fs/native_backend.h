@@ -68,17 +68,14 @@ class NativeBackend final : public Backend {
   Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name) override;
   void Forget(Ino ino, uint64_t nlookup) override;
   Result<Attr> GetAttr(Ino ino) override;
-  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
-                       FileHandle* fh) override;
+  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh) override;
   Result<std::string> ReadLink(Ino ino) override;
   Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
                      dev_t rdev) override;
-  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name,
-                     mode_t mode) override;
+  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) override;
   Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent,
                        const std::string& name) override;
-  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent,
-                    const std::string& new_name) override;
+  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) override;
   Status Unlink(const Caller& caller, Ino parent, const std::string& name) override;
   Status RmDir(const Caller& caller, Ino parent, const std::string& name) override;
   Status Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
@@ -93,8 +90,8 @@ class NativeBackend final : public Backend {
   Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino) override;
   Status FsyncDir(Ino ino) override;
   Result<struct statvfs> StatFs() override;
-  Status SetXattr(const Caller& caller, Ino ino, const std::string& name,
-                  std::string_view value, int flags) override;
+  Status SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
+                  int flags) override;
   Result<std::string> GetXattr(Ino ino, const std::string& name) override;
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
@@ -102,8 +99,8 @@ class NativeBackend final : public Backend {
 
  private:
   struct Node {
-    Attr attr;  // attr.ino is the FUSE-visible number
-    std::string target;  // symlinks
+    Attr attr;                                         // attr.ino is the FUSE-visible number
+    std::string target;                                // symlinks
     std::map<std::string, Ino, std::less<>> children;  // dirs: name -> local ino
     // The primary name: local ino of the directory holding it and the name
     // there (every node; a hard-linked file keeps the first of its names
@@ -111,8 +108,8 @@ class NativeBackend final : public Backend {
     Ino parent = 0;
     std::string name;
     std::map<std::string, std::string, std::less<>> xattrs;
-    uint64_t lookups = 0;     // kernel references (FUSE lookup count)
-    uint32_t open_count = 0;  // open file handles
+    uint64_t lookups = 0;        // kernel references (FUSE lookup count)
+    uint32_t open_count = 0;     // open file handles
     bool content_dirty = false;  // written since the last close of all handles
     // st_blocks of the backing file, cached by Stat until MarkInode (every
     // change to the inode, including each write) drops it: a stat then
@@ -150,9 +147,8 @@ class NativeBackend final : public Backend {
   // Opens the backing file of `local`; with O_CREAT also creates its group
   // directory when needed. Returns -1 with errno set on failure.
   int OpenBacking(Ino local, int flags) const;
-  void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
-               const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
-               bool by_rename = false) REQUIRES(mu_);
+  void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
+               Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false) REQUIRES(mu_);
 
   // Committer.
   void CommitLoop() EXCLUDES(mu_);
@@ -174,14 +170,14 @@ class NativeBackend final : public Backend {
   std::unordered_set<Ino> dirty_inodes_ GUARDED_BY(mu_);
   std::set<std::pair<Ino, std::string>> dirty_dentries_ GUARDED_BY(mu_);
   std::set<std::pair<Ino, std::string>> dirty_xattrs_ GUARDED_BY(mu_);
-  std::vector<Ino> freed_data_;  // backing files to delete after the next commit; mu_
+  std::vector<Ino> freed_data_;                  // backing files to delete after the next commit; mu_
   uint64_t change_seq_ GUARDED_BY(mu_) = 0;      // bumped on every change
   uint64_t committed_seq_ GUARDED_BY(mu_) = 0;   // all changes <= this are committed
   uint64_t durable_seq_ GUARDED_BY(mu_) = 0;     // ... and synced
   uint64_t durable_wanted_ GUARDED_BY(mu_) = 0;  // a waiter wants durable_seq_ >= this
   bool commit_now_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;
-  Status commit_error_ GUARDED_BY(mu_);          // last commit failure
+  Status commit_error_ GUARDED_BY(mu_);   // last commit failure
   std::condition_variable commit_cv_;     // wakes the committer
   std::condition_variable committed_cv_;  // wakes waiters
   std::thread committer_;

@@ -22,9 +22,7 @@ std::string Join(const std::string& dir, std::string_view name) {
 }
 
 // "/" and "/a/..": paths that name no entry of a directory.
-bool NamesNoEntry(const std::vector<std::string>& steps) {
-  return steps.empty() || steps.back() == "..";
-}
+bool NamesNoEntry(const std::vector<std::string>& steps) { return steps.empty() || steps.back() == ".."; }
 
 // The parse error of `path`, or `code` when it names no entry (the errno
 // the kernel gives for that operation on "/").
@@ -112,8 +110,8 @@ struct PathFiles::Walk {
   }
 };
 
-Status PathFiles::WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow,
-                            bool make_dirs, int* links_left, Walk* walk) {
+Status PathFiles::WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow, bool make_dirs,
+                            int* links_left, Walk* walk) {
   auto root = ns_->GetAttr(kRootIno);
   if (!root.ok()) return root.status();
   walk->dirs.clear();
@@ -129,8 +127,7 @@ Status PathFiles::WalkSteps(const Caller& actor, std::vector<std::string> steps,
     if (!by_caller) --from_links;
     const bool last = steps.empty();
     const Attr dir = walk->Here();
-    if (!dir.IsDir())
-      return Status::Error(ENOTDIR, walk->Path() + " is not a directory");
+    if (!dir.IsDir()) return Status::Error(ENOTDIR, walk->Path() + " is not a directory");
     NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dir, kMayExec));
     if (step == "..") {
       if (walk->dirs.size() > 1) walk->dirs.pop_back();
@@ -180,8 +177,8 @@ Result<PathFiles::Parent> PathFiles::ResolveParent(const Caller& actor, const st
   return Parent{std::move(d.pin), d.attr, std::move(dir_path), std::move(name)};
 }
 
-Result<Attr> PathFiles::Resolve(const Caller& actor, const std::string& path, bool follow,
-                                Pin* pin, std::string* where) {
+Result<Attr> PathFiles::Resolve(const Caller& actor, const std::string& path, bool follow, Pin* pin,
+                                std::string* where) {
   auto steps = NsPath::ParseSteps(path);
   if (!steps.ok()) return steps.status();
   int links_left = kMaxSymlinks;
@@ -192,8 +189,7 @@ Result<Attr> PathFiles::Resolve(const Caller& actor, const std::string& path, bo
   return w.Here();
 }
 
-Result<Attr> PathFiles::MakeDir(const Caller& actor, const Attr& dir, const std::string& name,
-                                mode_t mode) {
+Result<Attr> PathFiles::MakeDir(const Caller& actor, const Attr& dir, const std::string& name, mode_t mode) {
   NEXUS_RETURN_IF_ERROR(CheckAccess(actor, dir, kMayWrite | kMayExec));
   auto a = ns_->MkDir(actor, dir.ino, name, (mode & 07777) & ~actor.umask);
   if (!a.ok()) return a.status();
@@ -214,17 +210,15 @@ Result<PathStat> PathFiles::Stat(const Caller& actor, const std::string& path, b
     auto t = ns_->ReadLink(a->ino);
     if (t.ok()) out.symlink_target = *t;
   }
-  if (with_content_id && a->IsReg() && a->size <= kMaxHashedBytes &&
-      CheckAccess(actor, *a, kMayRead).ok()) {
+  if (with_content_id && a->IsReg() && a->size <= kMaxHashedBytes && CheckAccess(actor, *a, kMayRead).ok()) {
     auto id = ContentId(*a);
     if (id.ok()) out.content_id = *id;
   }
   return out;
 }
 
-Result<std::string> PathFiles::Read(const Caller& actor, const std::string& path,
-                                    uint64_t offset, uint64_t length, uint64_t max_bytes,
-                                    uint64_t* size) {
+Result<std::string> PathFiles::Read(const Caller& actor, const std::string& path, uint64_t offset,
+                                    uint64_t length, uint64_t max_bytes, uint64_t* size) {
   Pin pin(ns_);
   auto a = Resolve(actor, path, true, &pin);
   if (!a.ok()) return a.status();
@@ -316,8 +310,7 @@ class PathFiles::Writer final : public PathWriter {
   Opened o_;
 };
 
-Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Caller& actor,
-                                                          const std::string& path,
+Result<std::unique_ptr<PathWriter>> PathFiles::OpenWriter(const Caller& actor, const std::string& path,
                                                           const WriteOptions& options) {
   auto o = OpenForWrite(actor, path, options);
   if (!o.ok()) return o.status();
@@ -334,8 +327,7 @@ Result<Attr> PathFiles::Write(const Caller& actor, const std::string& path, std:
   return attr;
 }
 
-Result<std::vector<PathStat>> PathFiles::List(const Caller& actor, const std::string& path,
-                                              bool long_form) {
+Result<std::vector<PathStat>> PathFiles::List(const Caller& actor, const std::string& path, bool long_form) {
   Pin pin(ns_);
   std::string base;
   auto dir = Resolve(actor, path, true, &pin, &base);
@@ -362,8 +354,7 @@ Result<std::vector<PathStat>> PathFiles::List(const Caller& actor, const std::st
     }
     out.push_back(std::move(ps));
   }
-  std::sort(out.begin(), out.end(),
-            [](const PathStat& a, const PathStat& b) { return a.path < b.path; });
+  std::sort(out.begin(), out.end(), [](const PathStat& a, const PathStat& b) { return a.path < b.path; });
   return out;
 }
 
@@ -384,7 +375,8 @@ Status PathFiles::MkDir(const Caller& actor, const std::string& path, mode_t mod
   if (parents) {
     Pin pin(ns_);
     auto a = Resolve(actor, Join(p->dir_path, p->name), true, &pin);
-    if (a.ok()) return a->IsDir() ? Status::Ok() : Status::Error(EEXIST, path + " exists and is not a directory");
+    if (a.ok())
+      return a->IsDir() ? Status::Ok() : Status::Error(EEXIST, path + " exists and is not a directory");
   }
   auto a = MakeDir(actor, p->dir, p->name, mode);
   if (!a.ok()) {
@@ -462,8 +454,7 @@ Status PathFiles::Rename(const Caller& actor, const std::string& from, const std
   } else if (replaced.code() != ENOENT) {
     return replaced.status();
   }
-  NEXUS_RETURN_IF_ERROR(
-      ns_->Rename(actor, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
+  NEXUS_RETURN_IF_ERROR(ns_->Rename(actor, src->dir.ino, src->name, dst->dir.ino, dst->name, 0));
   InvalidateEntry(src->dir.ino, src->name);
   InvalidateEntry(dst->dir.ino, dst->name);
   InvalidateInode(src->dir.ino);
@@ -527,9 +518,7 @@ GitBlobHasher::GitBlobHasher(uint64_t size) : state_(new State) {
 
 GitBlobHasher::~GitBlobHasher() = default;
 
-void GitBlobHasher::Update(const void* data, size_t len) {
-  EVP_DigestUpdate(state_->ctx, data, len);
-}
+void GitBlobHasher::Update(const void* data, size_t len) { EVP_DigestUpdate(state_->ctx, data, len); }
 
 std::string GitBlobHasher::HexDigest() {
   unsigned char d[EVP_MAX_MD_SIZE];
@@ -547,17 +536,38 @@ std::string GitBlobHasher::HexDigest() {
 std::string GuessMimeType(const std::string& path, std::string_view head, bool is_dir) {
   if (is_dir) return "inode/directory";
   static const std::pair<const char*, const char*> kByExt[] = {
-      {".txt", "text/plain"},        {".md", "text/markdown"},      {".json", "application/json"},
-      {".yaml", "application/yaml"}, {".yml", "application/yaml"},  {".toml", "application/toml"},
-      {".html", "text/html"},        {".css", "text/css"},          {".csv", "text/csv"},
-      {".js", "text/javascript"},    {".ts", "text/x-typescript"},  {".py", "text/x-python"},
-      {".c", "text/x-c"},            {".h", "text/x-c"},            {".cc", "text/x-c++"},
-      {".cpp", "text/x-c++"},        {".hpp", "text/x-c++"},        {".rs", "text/x-rust"},
-      {".go", "text/x-go"},          {".java", "text/x-java"},      {".sh", "text/x-shellscript"},
-      {".xml", "application/xml"},   {".pdf", "application/pdf"},   {".png", "image/png"},
-      {".jpg", "image/jpeg"},        {".jpeg", "image/jpeg"},       {".gif", "image/gif"},
-      {".svg", "image/svg+xml"},     {".zip", "application/zip"},   {".gz", "application/gzip"},
-      {".tar", "application/x-tar"}, {".db", "application/vnd.sqlite3"},
+      {".txt", "text/plain"},
+      {".md", "text/markdown"},
+      {".json", "application/json"},
+      {".yaml", "application/yaml"},
+      {".yml", "application/yaml"},
+      {".toml", "application/toml"},
+      {".html", "text/html"},
+      {".css", "text/css"},
+      {".csv", "text/csv"},
+      {".js", "text/javascript"},
+      {".ts", "text/x-typescript"},
+      {".py", "text/x-python"},
+      {".c", "text/x-c"},
+      {".h", "text/x-c"},
+      {".cc", "text/x-c++"},
+      {".cpp", "text/x-c++"},
+      {".hpp", "text/x-c++"},
+      {".rs", "text/x-rust"},
+      {".go", "text/x-go"},
+      {".java", "text/x-java"},
+      {".sh", "text/x-shellscript"},
+      {".xml", "application/xml"},
+      {".pdf", "application/pdf"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".svg", "image/svg+xml"},
+      {".zip", "application/zip"},
+      {".gz", "application/gzip"},
+      {".tar", "application/x-tar"},
+      {".db", "application/vnd.sqlite3"},
   };
   size_t slash = path.rfind('/');
   size_t dot = path.rfind('.');

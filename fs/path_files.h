@@ -34,17 +34,17 @@ namespace nexus {
 struct PathStat {
   std::string path;
   Attr attr;
-  std::string content_id;     // regular files up to 16 MiB (hashing bigger ones
-                              // would stall the caller); else empty
-  std::string symlink_target; // symlinks only
+  std::string content_id;      // regular files up to 16 MiB (hashing bigger ones
+                               // would stall the caller); else empty
+  std::string symlink_target;  // symlinks only
 };
 
 struct WriteOptions {
-  bool truncate = true;   // replace the content
-  bool append = false;    // write at the end
-  uint64_t offset = 0;    // else write here
+  bool truncate = true;  // replace the content
+  bool append = false;   // write at the end
+  uint64_t offset = 0;   // else write here
   bool create_parents = false;
-  mode_t mode = 0644;     // for a new file, before the caller's umask
+  mode_t mode = 0644;  // for a new file, before the caller's umask
 };
 
 // An open file a stream of bytes is written into; closing it (Finish or
@@ -69,8 +69,8 @@ class PathFiles {
                         bool with_content_id = true);
   // Reads [offset, offset+length) (length 0: to the end, capped at
   // `max_bytes`). `size` receives the file's size.
-  Result<std::string> Read(const Caller& actor, const std::string& path, uint64_t offset,
-                           uint64_t length, uint64_t max_bytes, uint64_t* size);
+  Result<std::string> Read(const Caller& actor, const std::string& path, uint64_t offset, uint64_t length,
+                           uint64_t max_bytes, uint64_t* size);
   Result<Attr> Write(const Caller& actor, const std::string& path, std::string_view data,
                      const WriteOptions& options);
   Result<std::unique_ptr<PathWriter>> OpenWriter(const Caller& actor, const std::string& path,
@@ -94,8 +94,8 @@ class PathFiles {
   // directory; the last is followed when it is a symlink and `follow`.
   // With `make_dirs`, a missing step named by the caller's own text
   // (not by a symlink's target) is created as a directory, as mkdir -p does.
-  Status WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow,
-                   bool make_dirs, int* links_left, Walk* walk);
+  Status WalkSteps(const Caller& actor, std::vector<std::string> steps, bool follow, bool make_dirs,
+                   int* links_left, Walk* walk);
   // Resolves the directory holding `path`'s last component; the returned
   // parent is pinned (a lookup reference) until the Parent is destroyed.
   // EINVAL when the path names no entry of a directory ("/", "/a/..").
@@ -116,8 +116,7 @@ class PathFiles {
   // kernel cache); the new directory's attributes, not pinned.
   Result<Attr> MakeDir(const Caller& actor, const Attr& dir, const std::string& name, mode_t mode);
   struct Opened;
-  Result<Opened> OpenForWrite(const Caller& actor, const std::string& path,
-                              const WriteOptions& options);
+  Result<Opened> OpenForWrite(const Caller& actor, const std::string& path, const WriteOptions& options);
   Result<std::string> ContentId(const Attr& attr);
   void InvalidateEntry(Ino parent, const std::string& name);
   void InvalidateInode(Ino ino);

@@ -3,7 +3,7 @@
 namespace nexus {
 
 struct stat Attr::ToStat() const {
-  struct stat st{};
+  struct stat st {};
   st.st_ino = ino;
   st.st_mode = mode;
   st.st_nlink = nlink;

@@ -58,8 +58,7 @@ bool HasPrefix(const std::string& s, std::string_view prefix) {
 }
 
 Status StatFd(int fd, struct statx* stx) {
-  if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, kStatxMask, stx) != 0)
-    return HostError("stat");
+  if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, kStatxMask, stx) != 0) return HostError("stat");
   return Status::Ok();
 }
 
@@ -105,18 +104,16 @@ Status CheckOpenable(mode_t type) {
 // Extended attribute names this backend lets a caller change; see the
 // header. Names reach host calls as C strings, so an embedded NUL is refused.
 Status CheckXattrWrite(const Caller& caller, const std::string& name) {
-  if (name.find('\0') != std::string::npos)
-    return Status::Error(EINVAL, "attribute name contains NUL");
-  if (HasPrefix(name, "system."))
-    return Status::Error(EOPNOTSUPP, "system.* attributes are not supported");
+  if (name.find('\0') != std::string::npos) return Status::Error(EINVAL, "attribute name contains NUL");
+  if (HasPrefix(name, "system.")) return Status::Error(EOPNOTSUPP, "system.* attributes are not supported");
   if ((HasPrefix(name, "trusted.") || HasPrefix(name, "security.")) && !caller.IsRoot())
     return Status::Error(EPERM, "only root may change " + name);
   return Status::Ok();
 }
 
 // Reads a size-probed value (getxattr/listxattr protocol) into a string.
-Result<std::string> ReadSized(const std::function<ssize_t(char*, size_t)>& call,
-                              const char* op, std::string_view name) {
+Result<std::string> ReadSized(const std::function<ssize_t(char*, size_t)>& call, const char* op,
+                              std::string_view name) {
   for (int attempt = 0; attempt < kXattrAttempts; ++attempt) {
     ssize_t size = call(nullptr, 0);
     if (size < 0) return HostError(op, name);
@@ -153,8 +150,7 @@ WorkspaceBackend::HostKey WorkspaceBackend::KeyOf(const struct stat& st) {
 
 WorkspaceBackend::Inode::~Inode() { ::close(fd); }
 
-WorkspaceBackend::WorkspaceBackend(uint16_t id, std::string host_dir, ChangeSink* sink,
-                                   InodeRef root)
+WorkspaceBackend::WorkspaceBackend(uint16_t id, std::string host_dir, ChangeSink* sink, InodeRef root)
     : id_(id), host_dir_(std::move(host_dir)), sink_(sink), root_(std::move(root)) {
   numbers_[root_->key] = 1;
   inodes_[1] = root_;
@@ -179,13 +175,11 @@ Result<std::unique_ptr<WorkspaceBackend>> WorkspaceBackend::Open(uint16_t backen
   if (::statx(AT_FDCWD, ProcFdPath(fd).c_str(), 0, STATX_INO, &via_proc) != 0 ||
       KeyOf(via_proc) != KeyOf(stx)) {
     ::close(fd);
-    return Status::Error(EOPNOTSUPP,
-                         "workspace backend needs /proc/self/fd (is /proc mounted?)");
+    return Status::Error(EOPNOTSUPP, "workspace backend needs /proc/self/fd (is /proc mounted?)");
   }
   auto root = std::make_shared<Inode>(MakeIno(backend_id, 1), KeyOf(stx), S_IFDIR, fd);
   root->lookups = 1;  // pinned
-  std::unique_ptr<WorkspaceBackend> b(
-      new WorkspaceBackend(backend_id, host_dir, sink, std::move(root)));
+  std::unique_ptr<WorkspaceBackend> b(new WorkspaceBackend(backend_id, host_dir, sink, std::move(root)));
   spdlog::info("workspace backend {} serves host directory {}", backend_id, host_dir);
   return b;
 }
@@ -213,8 +207,7 @@ Ino WorkspaceBackend::LocalFor(const HostKey& key) {
 void WorkspaceBackend::PruneNumbers() {
   const size_t before = numbers_.size();
   std::erase_if(numbers_, [&](const auto& kv) REQUIRES(mu_) { return !inodes_.count(kv.second); });
-  spdlog::debug("workspace {}: forgot {} remembered inode numbers", id_,
-                before - numbers_.size());
+  spdlog::debug("workspace {}: forgot {} remembered inode numbers", id_, before - numbers_.size());
 }
 
 void WorkspaceBackend::MaybeFree(Inode& inode) {
@@ -224,8 +217,7 @@ void WorkspaceBackend::MaybeFree(Inode& inode) {
   if (it != inodes_.end() && it->second.get() == &inode) inodes_.erase(it);
 }
 
-WorkspaceBackend::InodeRef WorkspaceBackend::Register(int path_fd, const struct statx& stx,
-                                                      bool opened) {
+WorkspaceBackend::InodeRef WorkspaceBackend::Register(int path_fd, const struct statx& stx, bool opened) {
   const HostKey key = KeyOf(stx);
   InodeRef ref;
   bool known;
@@ -234,8 +226,7 @@ WorkspaceBackend::InodeRef WorkspaceBackend::Register(int path_fd, const struct 
     const Ino local = LocalFor(key);
     auto [it, inserted] = inodes_.try_emplace(local);
     if (inserted)
-      it->second =
-          std::make_shared<Inode>(MakeIno(id_, local), key, stx.stx_mode & S_IFMT, path_fd);
+      it->second = std::make_shared<Inode>(MakeIno(id_, local), key, stx.stx_mode & S_IFMT, path_fd);
     known = !inserted;
     ref = it->second;
     ++ref->lookups;
@@ -318,9 +309,8 @@ Result<Attr> WorkspaceBackend::LookupDotDot(const Inode& dir) {
   return ToAttr(Register(fd, stx)->ino, stx);
 }
 
-Status WorkspaceBackend::SetOwnerAndMode(int path_fd, const Caller& caller,
-                                         const struct statx& dir_stx, mode_t mode,
-                                         struct statx* stx) {
+Status WorkspaceBackend::SetOwnerAndMode(int path_fd, const Caller& caller, const struct statx& dir_stx,
+                                         mode_t mode, struct statx* stx) {
   const bool inherit_group = dir_stx.stx_mode & S_ISGID;
   const uid_t uid = caller.uid;
   const gid_t gid = inherit_group ? dir_stx.stx_gid : caller.gid;
@@ -336,8 +326,7 @@ Status WorkspaceBackend::SetOwnerAndMode(int path_fd, const Caller& caller,
   // applied at creation: restore the mode asked for. Symlinks have no mode.
   const bool setid_lost = changed && !is_dir && (mode & (S_ISUID | S_ISGID));
   if (!S_ISLNK(stx->stx_mode) && ((stx->stx_mode & 07777) != mode || setid_lost)) {
-    if (::fchmodat(AT_FDCWD, ProcFdPath(path_fd).c_str(), mode, 0) != 0)
-      return HostError("chmod new node");
+    if (::fchmodat(AT_FDCWD, ProcFdPath(path_fd).c_str(), mode, 0) != 0) return HostError("chmod new node");
     changed = true;
   }
   if (changed) return StatFd(path_fd, stx);
@@ -345,8 +334,8 @@ Status WorkspaceBackend::SetOwnerAndMode(int path_fd, const Caller& caller,
 }
 
 Result<Attr> WorkspaceBackend::AdoptCreated(const Caller& caller, const Inode& dir,
-                                            const struct statx& dir_stx,
-                                            const std::string& name, mode_t mode) {
+                                            const struct statx& dir_stx, const std::string& name,
+                                            mode_t mode) {
   int fd = ::openat(dir.fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return HostError("open new node", name);
   struct statx stx;
@@ -354,8 +343,8 @@ Result<Attr> WorkspaceBackend::AdoptCreated(const Caller& caller, const Inode& d
   if (st.ok()) st = SetOwnerAndMode(fd, caller, dir_stx, mode, &stx);
   if (!st.ok()) {
     ::close(fd);
-    spdlog::warn("workspace {}: '{}' was created but not handed to uid {}: {}", id_, name,
-                 caller.uid, st.ToString());
+    spdlog::warn("workspace {}: '{}' was created but not handed to uid {}: {}", id_, name, caller.uid,
+                 st.ToString());
     return st;
   }
   return ToAttr(Register(fd, stx)->ino, stx);
@@ -388,8 +377,8 @@ std::string WorkspaceBackend::PathOf(Ino ino) const {
 }
 
 void WorkspaceBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
-                               const std::string& name, Ino new_parent,
-                               const std::string& new_name, bool by_rename) {
+                               const std::string& name, Ino new_parent, const std::string& new_name,
+                               bool by_rename) {
   PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
                   [this](Ino i) { return PathOf(i); });
 }
@@ -444,8 +433,7 @@ Result<Attr> WorkspaceBackend::SetAttr(const Caller& caller, Ino ino, const SetA
   }
   if (v & SetAttrRequest::kMode) {
     // On a symlink this fails EOPNOTSUPP, as lchmod does.
-    if (::fchmodat(AT_FDCWD, ProcFdPath(inode.fd).c_str(), r.mode & 07777, 0) != 0)
-      return HostError("chmod");
+    if (::fchmodat(AT_FDCWD, ProcFdPath(inode.fd).c_str(), r.mode & 07777, 0) != 0) return HostError("chmod");
   }
   if (v & SetAttrRequest::kSize) {
     if (S_ISDIR(inode.type)) return Status::Error(EISDIR, "is a directory");
@@ -455,13 +443,12 @@ Result<Attr> WorkspaceBackend::SetAttr(const Caller& caller, Ino ino, const SetA
       fd = ::open(ProcFdPath(inode.fd).c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0) return HostError("open for truncate");
     }
-    Status st = ::ftruncate(fd, static_cast<off_t>(r.size)) == 0 ? Status::Ok()
-                                                                  : HostError("truncate");
+    Status st = ::ftruncate(fd, static_cast<off_t>(r.size)) == 0 ? Status::Ok() : HostError("truncate");
     if (fd != open_fd) ::close(fd);
     NEXUS_RETURN_IF_ERROR(st);
   }
-  constexpr uint32_t kTimes = SetAttrRequest::kAtime | SetAttrRequest::kAtimeNow |
-                              SetAttrRequest::kMtime | SetAttrRequest::kMtimeNow;
+  constexpr uint32_t kTimes =
+      SetAttrRequest::kAtime | SetAttrRequest::kAtimeNow | SetAttrRequest::kMtime | SetAttrRequest::kMtimeNow;
   if (v & kTimes) {
     auto pick = [v](uint32_t now_bit, uint32_t set_bit, const timespec& given) {
       if (v & now_bit) return timespec{0, UTIME_NOW};
@@ -491,23 +478,29 @@ Result<std::string> WorkspaceBackend::ReadLink(Ino ino) {
   std::string target(PATH_MAX, '\0');
   ssize_t n = ::readlinkat((*inode)->fd, "", target.data(), target.size());
   if (n < 0) return HostError("readlink");
-  if (static_cast<size_t>(n) == target.size())
-    return Status::Error(ENAMETOOLONG, "symlink target too long");
+  if (static_cast<size_t>(n) == target.size()) return Status::Error(ENAMETOOLONG, "symlink target too long");
   target.resize(static_cast<size_t>(n));
   return target;
 }
 
-Result<Attr> WorkspaceBackend::MkNod(const Caller& caller, Ino parent, const std::string& name,
-                                     mode_t mode, dev_t rdev) {
+Result<Attr> WorkspaceBackend::MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
+                                     dev_t rdev) {
   switch (mode & S_IFMT) {
-    case S_IFREG: case S_IFIFO: case S_IFSOCK: break;
-    case S_IFCHR: case S_IFBLK:
+    case S_IFREG:
+    case S_IFIFO:
+    case S_IFSOCK:
+      break;
+    case S_IFCHR:
+    case S_IFBLK:
       // The daemon is root: do not create devices for callers the kernel
       // would refuse (CAP_MKNOD), e.g. when called from the control socket.
       if (!caller.IsRoot()) return Status::Error(EPERM, "only root may create device nodes");
       break;
-    case 0: mode |= S_IFREG; break;
-    default: return Status::Error(EINVAL, "unsupported file type for mknod");
+    case 0:
+      mode |= S_IFREG;
+      break;
+    default:
+      return Status::Error(EINVAL, "unsupported file type for mknod");
   }
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
@@ -521,8 +514,7 @@ Result<Attr> WorkspaceBackend::MkNod(const Caller& caller, Ino parent, const std
   return attr;
 }
 
-Result<Attr> WorkspaceBackend::MkDir(const Caller& caller, Ino parent, const std::string& name,
-                                     mode_t mode) {
+Result<Attr> WorkspaceBackend::MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) {
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
@@ -536,18 +528,16 @@ Result<Attr> WorkspaceBackend::MkDir(const Caller& caller, Ino parent, const std
   return attr;
 }
 
-Result<Attr> WorkspaceBackend::Symlink(const Caller& caller, const std::string& target,
-                                       Ino parent, const std::string& name) {
-  if (target.find('\0') != std::string::npos)
-    return Status::Error(EINVAL, "symlink target contains NUL");
+Result<Attr> WorkspaceBackend::Symlink(const Caller& caller, const std::string& target, Ino parent,
+                                       const std::string& name) {
+  if (target.find('\0') != std::string::npos) return Status::Error(EINVAL, "symlink target contains NUL");
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   struct statx dir_stx;
   NEXUS_RETURN_IF_ERROR(StatFd((*dir)->fd, &dir_stx));
   // The target is stored, never resolved here.
-  if (::symlinkat(target.c_str(), (*dir)->fd, name.c_str()) != 0)
-    return HostError("symlink", name);
+  if (::symlinkat(target.c_str(), (*dir)->fd, name.c_str()) != 0) return HostError("symlink", name);
   auto attr = AdoptCreated(caller, **dir, dir_stx, name, 0777);
   if (attr.ok()) Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name);
   return attr;
@@ -562,8 +552,8 @@ Result<Attr> WorkspaceBackend::Link(const Caller& caller, Ino ino, Ino new_paren
   NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
   // Through the magic link, linkat links the held inode itself (a symlink
   // stays a symlink) and needs no CAP_DAC_READ_SEARCH as AT_EMPTY_PATH would.
-  if (::linkat(AT_FDCWD, ProcFdPath((*inode)->fd).c_str(), (*dir)->fd, new_name.c_str(),
-               AT_SYMLINK_FOLLOW) != 0)
+  if (::linkat(AT_FDCWD, ProcFdPath((*inode)->fd).c_str(), (*dir)->fd, new_name.c_str(), AT_SYMLINK_FOLLOW) !=
+      0)
     return HostError("link", new_name);
   auto attr = Reference(**inode);
   if (attr.ok()) Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, new_parent, new_name);
@@ -590,8 +580,8 @@ Status WorkspaceBackend::RmDir(const Caller& caller, Ino parent, const std::stri
   return Status::Ok();
 }
 
-Status WorkspaceBackend::Rename(const Caller& caller, Ino parent, const std::string& name,
-                                Ino new_parent, const std::string& new_name, unsigned flags) {
+Status WorkspaceBackend::Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
+                                const std::string& new_name, unsigned flags) {
   if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE))
     return Status::Error(EINVAL, "unsupported rename flags");
   auto from = Get(parent);
@@ -620,8 +610,7 @@ Status WorkspaceBackend::Rename(const Caller& caller, Ino parent, const std::str
   return Status::Ok();
 }
 
-Result<std::unique_ptr<FileHandle>> WorkspaceBackend::Open(const Caller& caller, Ino ino,
-                                                           int flags) {
+Result<std::unique_ptr<FileHandle>> WorkspaceBackend::Open(const Caller& caller, Ino ino, int flags) {
   auto got = Get(ino);
   if (!got.ok()) return got.status();
   InodeRef inode = std::move(got).value();
@@ -650,9 +639,8 @@ Result<std::unique_ptr<FileHandle>> WorkspaceBackend::Open(const Caller& caller,
   return std::unique_ptr<FileHandle>(std::move(fh));
 }
 
-Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino parent,
-                                                  const std::string& name, mode_t mode,
-                                                  int flags) {
+Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino parent, const std::string& name,
+                                                  mode_t mode, int flags) {
   auto dir = Get(parent);
   if (!dir.ok()) return dir.status();
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
@@ -680,8 +668,7 @@ Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino pare
   Status st = StatFd(fd, &stx);
   if (st.ok() && !created) {
     st = CheckOpenable(stx.stx_mode & S_IFMT);
-    if (st.ok() && ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
-      st = HostError("fcntl");
+    if (st.ok() && ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) st = HostError("fcntl");
   }
   int path_fd = -1;
   if (st.ok()) {
@@ -693,8 +680,8 @@ Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino pare
     if (path_fd >= 0) ::close(path_fd);
     ::close(fd);
     if (created)
-      spdlog::warn("workspace {}: '{}' was created but not handed to uid {}: {}", id_, name,
-                   caller.uid, st.ToString());
+      spdlog::warn("workspace {}: '{}' was created but not handed to uid {}: {}", id_, name, caller.uid,
+                   st.ToString());
     return st;
   }
   InodeRef inode = Register(path_fd, stx, /*opened=*/true);
@@ -741,8 +728,7 @@ void WorkspaceBackend::Release(std::unique_ptr<FileHandle> fh) {
     if (inode.open_count == 0) last_close_of_modified = inode.content_dirty.exchange(false);
     MaybeFree(inode);
   }
-  if (last_close_of_modified)
-    Publish(ChangeEvent::Kind::kContentClosed, fh->opener, fh->ino, 0, {});
+  if (last_close_of_modified) Publish(ChangeEvent::Kind::kContentClosed, fh->opener, fh->ino, 0, {});
 }
 
 Result<std::vector<DirEntry>> WorkspaceBackend::ReadDir(const Caller&, Ino ino) {
@@ -816,32 +802,28 @@ Status WorkspaceBackend::SetXattr(const Caller& caller, Ino ino, const std::stri
   NEXUS_RETURN_IF_ERROR(CheckXattrWrite(caller, name));
   auto inode = Get(ino);
   if (!inode.ok()) return inode.status();
-  if (::setxattr(ProcFdPath((*inode)->fd).c_str(), name.c_str(), value.data(), value.size(),
-                 flags) != 0)
+  if (::setxattr(ProcFdPath((*inode)->fd).c_str(), name.c_str(), value.data(), value.size(), flags) != 0)
     return HostError("setxattr", name);
   Publish(ChangeEvent::Kind::kAttrChanged, caller, (*inode)->ino, 0, {});
   return Status::Ok();
 }
 
 Result<std::string> WorkspaceBackend::GetXattr(Ino ino, const std::string& name) {
-  if (name.find('\0') != std::string::npos)
-    return Status::Error(EINVAL, "attribute name contains NUL");
+  if (name.find('\0') != std::string::npos) return Status::Error(EINVAL, "attribute name contains NUL");
   if (HasPrefix(name, "system.")) return Status::Error(ENODATA, "no such attribute");
   auto inode = Get(ino);
   if (!inode.ok()) return inode.status();
   const ProcFdPath path((*inode)->fd);
-  return ReadSized(
-      [&](char* buf, size_t size) { return ::getxattr(path.c_str(), name.c_str(), buf, size); },
-      "getxattr", name);
+  return ReadSized([&](char* buf, size_t size) { return ::getxattr(path.c_str(), name.c_str(), buf, size); },
+                   "getxattr", name);
 }
 
 Result<std::vector<std::string>> WorkspaceBackend::ListXattr(Ino ino) {
   auto inode = Get(ino);
   if (!inode.ok()) return inode.status();
   const ProcFdPath path((*inode)->fd);
-  auto packed = ReadSized(
-      [&](char* buf, size_t size) { return ::listxattr(path.c_str(), buf, size); },
-      "listxattr", {});
+  auto packed = ReadSized([&](char* buf, size_t size) { return ::listxattr(path.c_str(), buf, size); },
+                          "listxattr", {});
   if (!packed.ok()) return packed.status();
   std::vector<std::string> names;
   for (size_t pos = 0; pos < packed->size();) {

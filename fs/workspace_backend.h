@@ -79,8 +79,7 @@ class WorkspaceBackend final : public Backend {
   // here) as backend `backend_id`. Fails if it is missing or not a
   // directory, or if /proc/self/fd is unavailable. `sink` may be null; if
   // not, it must outlive the backend.
-  static Result<std::unique_ptr<WorkspaceBackend>> Open(uint16_t backend_id,
-                                                        const std::string& host_dir,
+  static Result<std::unique_ptr<WorkspaceBackend>> Open(uint16_t backend_id, const std::string& host_dir,
                                                         ChangeSink* sink);
   ~WorkspaceBackend() override;
 
@@ -103,17 +102,14 @@ class WorkspaceBackend final : public Backend {
   Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name) override;
   void Forget(Ino ino, uint64_t nlookup) override;
   Result<Attr> GetAttr(Ino ino) override;
-  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
-                       FileHandle* fh) override;
+  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh) override;
   Result<std::string> ReadLink(Ino ino) override;
   Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
                      dev_t rdev) override;
-  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name,
-                     mode_t mode) override;
+  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) override;
   Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent,
                        const std::string& name) override;
-  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent,
-                    const std::string& new_name) override;
+  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) override;
   Status Unlink(const Caller& caller, Ino parent, const std::string& name) override;
   Status RmDir(const Caller& caller, Ino parent, const std::string& name) override;
   Status Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,
@@ -135,8 +131,8 @@ class WorkspaceBackend final : public Backend {
   // system.* is not exposed (set/remove EOPNOTSUPP, get ENODATA, not listed);
   // trusted.* and security.* can be changed by root callers only and
   // trusted.* names are not listed (ListXattr does not know its caller).
-  Status SetXattr(const Caller& caller, Ino ino, const std::string& name,
-                  std::string_view value, int flags) override;
+  Status SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
+                  int flags) override;
   Result<std::string> GetXattr(Ino ino, const std::string& name) override;
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
@@ -164,10 +160,10 @@ class WorkspaceBackend final : public Backend {
     Inode(const Inode&) = delete;
     Inode& operator=(const Inode&) = delete;
 
-    const Ino ino;       // FUSE-visible number
+    const Ino ino;  // FUSE-visible number
     const HostKey key;
-    const mode_t type;   // S_IFMT bits; a host inode never changes type
-    const int fd;        // O_PATH|O_NOFOLLOW on the host object
+    const mode_t type;        // S_IFMT bits; a host inode never changes type
+    const int fd;             // O_PATH|O_NOFOLLOW on the host object
     uint64_t lookups = 0;     // kernel references; guarded by mu_
     uint32_t open_count = 0;  // open handles; guarded by mu_
     // Modified through a handle since the last close of all handles. Atomic
@@ -196,15 +192,14 @@ class WorkspaceBackend final : public Backend {
   // re-owns it to the caller, sets `mode`, registers it.
   Result<Attr> AdoptCreated(const Caller& caller, const Inode& dir, const struct statx& dir_stx,
                             const std::string& name, mode_t mode);
-  Status SetOwnerAndMode(int path_fd, const Caller& caller, const struct statx& dir_stx,
-                         mode_t mode, struct statx* stx);
+  Status SetOwnerAndMode(int path_fd, const Caller& caller, const struct statx& dir_stx, mode_t mode,
+                         struct statx* stx);
   // True if the directory behind `fd` is WS or below it.
   Result<bool> InsideRoot(int fd) const;
   // The inode number of `name` in `dir` (allocated if new), or 0 if absent.
   Ino Identify(const Inode& dir, const std::string& name);
-  void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
-               const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
-               bool by_rename = false);
+  void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
+               Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false);
 
   // mu_ held.
   Ino LocalFor(const HostKey& key) REQUIRES(mu_);
@@ -218,7 +213,7 @@ class WorkspaceBackend final : public Backend {
   const InodeRef root_;  // pinned; also in inodes_
 
   mutable Mutex mu_;
-  std::unordered_map<Ino, InodeRef> inodes_ GUARDED_BY(mu_);            // live, by local
+  std::unordered_map<Ino, InodeRef> inodes_ GUARDED_BY(mu_);               // live, by local
   std::unordered_map<HostKey, Ino, HostKeyHash> numbers_ GUARDED_BY(mu_);  // local by host
   Ino next_local_ GUARDED_BY(mu_) = 2;
 };

@@ -51,8 +51,8 @@ Status NotFound(std::string_view what, std::string_view id) {
 
 // A result file name: one path component, no NUL.
 bool ValidFileName(std::string_view n) {
-  return !n.empty() && n.size() <= 255 && n != "." && n != ".." &&
-         n.find('/') == std::string_view::npos && n.find('\0') == std::string_view::npos;
+  return !n.empty() && n.size() <= 255 && n != "." && n != ".." && n.find('/') == std::string_view::npos &&
+         n.find('\0') == std::string_view::npos;
 }
 
 Status FsyncPath(const std::string& path) {
@@ -96,10 +96,14 @@ void RemoveTree(const std::string& path) {
 
 std::string_view Name(NodeState s) {
   switch (s) {
-    case NodeState::kReady: return "ready";
-    case NodeState::kDrained: return "drained";
-    case NodeState::kDown: return "down";
-    case NodeState::kRevoked: return "revoked";
+    case NodeState::kReady:
+      return "ready";
+    case NodeState::kDrained:
+      return "drained";
+    case NodeState::kDown:
+      return "down";
+    case NodeState::kRevoked:
+      return "revoked";
   }
   return "?";
 }
@@ -108,12 +112,18 @@ std::string_view Name(TrustTier t) { return t == TrustTier::kTrusted ? "trusted"
 
 std::string_view Name(TaskState s) {
   switch (s) {
-    case TaskState::kPending: return "pending";
-    case TaskState::kAssigned: return "assigned";
-    case TaskState::kRunning: return "running";
-    case TaskState::kSucceeded: return "succeeded";
-    case TaskState::kFailed: return "failed";
-    case TaskState::kCancelled: return "cancelled";
+    case TaskState::kPending:
+      return "pending";
+    case TaskState::kAssigned:
+      return "assigned";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kSucceeded:
+      return "succeeded";
+    case TaskState::kFailed:
+      return "failed";
+    case TaskState::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -133,8 +143,8 @@ struct Director::Node {
   int64_t queue_depth = 0;
   int64_t free_capacity = 0;
   int64_t placed_since_heartbeat = 0;  // not yet in a reported queue depth
-  int64_t provisional = 0;  // placed in the schedule batch being built
-  int64_t active = 0;       // assigned or running tasks here
+  int64_t provisional = 0;             // placed in the schedule batch being built
+  int64_t active = 0;                  // assigned or running tasks here
 
   std::string Encode() const {
     return RecordWriter()
@@ -234,15 +244,15 @@ struct Director::Eligible {
 };
 
 Director::Director(Store* store, const Clock* clock, DirectorOptions options)
-    : store_(store), clock_(clock), options_(std::move(options)),
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
       rng_(std::stoull(RandomHex(8), nullptr, 16)) {}
 
-Result<std::unique_ptr<Director>> Director::Open(Store* store, const Clock* clock,
-                                                 DirectorOptions options) {
+Result<std::unique_ptr<Director>> Director::Open(Store* store, const Clock* clock, DirectorOptions options) {
   if (options.registration_key.empty() || options.results_dir.empty())
     return Status::Error(EINVAL, "the director needs a registration key and a results dir");
-  if (options.lease_ttl.count() <= 0 || options.heartbeat_timeout.count() <= 0 ||
-      options.schedule_batch == 0)
+  if (options.lease_ttl.count() <= 0 || options.heartbeat_timeout.count() <= 0 || options.schedule_batch == 0)
     return Status::Error(EINVAL, "lease ttl, heartbeat timeout and schedule batch must be positive");
   std::error_code ec;
   std::filesystem::create_directories(options.results_dir, ec);
@@ -376,13 +386,11 @@ TaskInfo Director::InfoOf(const Task& t) const {
 
 // ---- nodes ----
 
-Result<Director::Node*> Director::AuthenticateLocked(std::string_view node_id,
-                                                     std::string_view credential) {
+Result<Director::Node*> Director::AuthenticateLocked(std::string_view node_id, std::string_view credential) {
   Node* n = FindNode(node_id);
   if (n == nullptr || !SecretEquals(Sha256Hex(credential), n->credential_hash))
     return Status::Error(ENOKEY, "unknown node or wrong credential");
-  if (n->admin == kAdminRevoked)
-    return Status::Error(EACCES, "node " + std::string(node_id) + " is revoked");
+  if (n->admin == kAdminRevoked) return Status::Error(EACCES, "node " + std::string(node_id) + " is revoked");
   return n;
 }
 
@@ -445,8 +453,8 @@ Result<NodeCredential> Director::RotateCredential(std::string_view node_id) {
   return cred;
 }
 
-Status Director::Heartbeat(std::string_view node_id, std::string_view credential,
-                           int64_t queue_depth, int64_t free_capacity) {
+Status Director::Heartbeat(std::string_view node_id, std::string_view credential, int64_t queue_depth,
+                           int64_t free_capacity) {
   if (queue_depth < 0 || free_capacity < 0)
     return Status::Error(EINVAL, "queue depth and free capacity must be >= 0");
   MutexLock lk(mu_);
@@ -567,8 +575,7 @@ void Director::Release(Task& next, std::vector<Op>& ops) {
   next.node = 0;
 }
 
-std::string Director::Assign(Task& next, Node& node, TimePoint now, bool new_attempt,
-                             std::vector<Op>& ops) {
+std::string Director::Assign(Task& next, Node& node, TimePoint now, bool new_attempt, std::vector<Op>& ops) {
   Release(next, ops);
   std::string token = RandomHex(16);
   next.token_hash = Sha256Hex(token);
@@ -594,7 +601,8 @@ void Director::EndAttempt(Task& next, TimePoint now, std::string_view why, std::
   }
   // Exponential back-off: base, 2*base, 4*base, ... capped.
   int shift = std::min(std::max(next.attempts - 1, 0), 30);
-  Duration backoff = std::min(options_.retry_backoff_cap, options_.retry_backoff_base * (int64_t{1} << shift));
+  Duration backoff =
+      std::min(options_.retry_backoff_cap, options_.retry_backoff_base * (int64_t{1} << shift));
   next.state = TaskState::kPending;
   next.not_before = now + backoff;
   next.reason = std::string(why) + "; attempt " + std::to_string(next.attempts + 1) + " after " +
@@ -605,8 +613,8 @@ Result<Director::Task*> Director::Leased(std::string_view task_id, std::string_v
   Task* t = FindTask(task_id);
   if (t == nullptr) return NotFound("task", task_id);
   if (!Active(t->state))
-    return Status::Error(ESTALE, "task " + std::string(task_id) + " is " +
-                                     std::string(Name(t->state)) + ": no lease is held");
+    return Status::Error(
+        ESTALE, "task " + std::string(task_id) + " is " + std::string(Name(t->state)) + ": no lease is held");
   if (!SecretEquals(Sha256Hex(token), t->token_hash))
     return Status::Error(ESTALE, "wrong or stale lease token for task " + std::string(task_id));
   if (t->lease_expires <= MeshNow(*clock_))
@@ -624,12 +632,20 @@ Director::Eligible Director::EligibleNodes(TimePoint now, uint64_t exclude) {
     switch (StateOf(n, now)) {
       case NodeState::kReady:
         e.any.push_back(&n);
-        if (n.trust == TrustTier::kTrusted) e.trusted.push_back(&n);
-        else ++untrusted;
+        if (n.trust == TrustTier::kTrusted)
+          e.trusted.push_back(&n);
+        else
+          ++untrusted;
         break;
-      case NodeState::kDrained: ++drained; break;
-      case NodeState::kDown: ++down; break;
-      case NodeState::kRevoked: ++revoked; break;
+      case NodeState::kDrained:
+        ++drained;
+        break;
+      case NodeState::kDown:
+        ++down;
+        break;
+      case NodeState::kRevoked:
+        ++revoked;
+        break;
     }
   }
   auto reason = [&](bool count_untrusted) {
@@ -718,8 +734,7 @@ Status Director::CheckQuota(const Submitter& s, TimePoint now) {
   if (s.hourly_quota > 0 && times.size() >= static_cast<size_t>(s.hourly_quota)) {
     auto wait = std::chrono::duration_cast<std::chrono::seconds>(times.front() + kQuotaWindow - now);
     return Status::Error(EDQUOT, "key " + s.key_id + " has spent its quota of " +
-                                     std::to_string(s.hourly_quota) +
-                                     " submissions per hour; next in " +
+                                     std::to_string(s.hourly_quota) + " submissions per hour; next in " +
                                      std::to_string(wait.count()) + " s");
   }
   return Status::Ok();
@@ -790,19 +805,23 @@ Result<TaskInfo> Director::UpdateLeased(std::string_view task_id, std::string_vi
 }
 
 Status Director::Start(std::string_view task_id, std::string_view token) {
-  return UpdateLeased(task_id, token, [](Task& next, TimePoint, std::vector<Op>&) {
-           next.state = TaskState::kRunning;
-           return Status::Ok();
-         }).status();
+  return UpdateLeased(task_id, token,
+                      [](Task& next, TimePoint, std::vector<Op>&) {
+                        next.state = TaskState::kRunning;
+                        return Status::Ok();
+                      })
+      .status();
 }
 
 Status Director::Progress(std::string_view task_id, std::string_view token, std::string progress,
                           std::string checkpoint_ref) {
-  return UpdateLeased(task_id, token, [&](Task& next, TimePoint, std::vector<Op>&) REQUIRES(mu_) {
-           next.progress = std::move(progress);
-           if (!checkpoint_ref.empty()) next.checkpoint_ref = std::move(checkpoint_ref);
-           return Status::Ok();
-         }).status();
+  return UpdateLeased(task_id, token,
+                      [&](Task& next, TimePoint, std::vector<Op>&) REQUIRES(mu_) {
+                        next.progress = std::move(progress);
+                        if (!checkpoint_ref.empty()) next.checkpoint_ref = std::move(checkpoint_ref);
+                        return Status::Ok();
+                      })
+      .status();
 }
 
 Result<TimePoint> Director::Extend(std::string_view task_id, std::string_view token, Duration ttl) {
@@ -832,28 +851,28 @@ Result<TaskInfo> Director::Fail(std::string_view task_id, std::string_view token
 Result<TaskInfo> Director::Migrate(std::string_view task_id, std::string_view token,
                                    std::string checkpoint_ref) {
   std::string new_token;
-  auto info = UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
-    next.checkpoint_ref = std::move(checkpoint_ref);
-    Eligible el = EligibleNodes(now, next.node);
-    const std::vector<Node*>& candidates =
-        next.spec.required_trust == TrustTier::kTrusted ? el.trusted : el.any;
-    if (candidates.empty()) {
-      Release(next, ops);
-      next.state = TaskState::kPending;
-      next.not_before = {};
-      next.reason = "migrating: " +
-                    (next.spec.required_trust == TrustTier::kTrusted ? el.trusted_reason : el.any_reason);
-    } else {
-      new_token = Assign(next, *Pick(candidates), now, /*new_attempt=*/false, ops);
-    }
-    return Status::Ok();
-  });
+  auto info =
+      UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
+        next.checkpoint_ref = std::move(checkpoint_ref);
+        Eligible el = EligibleNodes(now, next.node);
+        const std::vector<Node*>& candidates =
+            next.spec.required_trust == TrustTier::kTrusted ? el.trusted : el.any;
+        if (candidates.empty()) {
+          Release(next, ops);
+          next.state = TaskState::kPending;
+          next.not_before = {};
+          next.reason = "migrating: " +
+                        (next.spec.required_trust == TrustTier::kTrusted ? el.trusted_reason : el.any_reason);
+        } else {
+          new_token = Assign(next, *Pick(candidates), now, /*new_attempt=*/false, ops);
+        }
+        return Status::Ok();
+      });
   if (info.ok()) info->lease_token = std::move(new_token);
   return info;
 }
 
-Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view token,
-                                    TaskOutput output) {
+Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view token, TaskOutput output) {
   std::set<std::string_view> names;
   for (const auto& [name, content] : output.files)
     if (!ValidFileName(name) || !names.insert(name).second)
@@ -893,26 +912,27 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
   }
 
   std::string old_dir;
-  auto info = UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
-    if (next.has_result)
-      if (auto old = store_->Get(Key(kResultPrefix, TaskId(next.seq))); old.ok())
-        if (auto rec = Record::Parse(old->value); rec.ok()) old_dir = rec->Str("dir");
-    RecordWriter w;
-    w.Add("exit_code", output.exit_code).Add("completed_ms", ToMillis(now)).Add("dir", dir);
-    w.Add("files", static_cast<int64_t>(files.size()));
-    for (size_t i = 0; i < files.size(); ++i) {
-      std::string n = std::to_string(i);
-      w.Add("name." + n, files[i].name)
-          .Add("size." + n, static_cast<int64_t>(files[i].size))
-          .Add("sha256." + n, files[i].sha256);
-    }
-    ops.push_back(Op::Put(Key(kResultPrefix, TaskId(next.seq)), w.Finish()));
-    Release(next, ops);
-    next.has_result = true;
-    next.state = output.exit_code == 0 ? TaskState::kSucceeded : TaskState::kFailed;
-    next.reason = output.exit_code == 0 ? "" : "exit code " + std::to_string(output.exit_code);
-    return Status::Ok();
-  });
+  auto info =
+      UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
+        if (next.has_result)
+          if (auto old = store_->Get(Key(kResultPrefix, TaskId(next.seq))); old.ok())
+            if (auto rec = Record::Parse(old->value); rec.ok()) old_dir = rec->Str("dir");
+        RecordWriter w;
+        w.Add("exit_code", output.exit_code).Add("completed_ms", ToMillis(now)).Add("dir", dir);
+        w.Add("files", static_cast<int64_t>(files.size()));
+        for (size_t i = 0; i < files.size(); ++i) {
+          std::string n = std::to_string(i);
+          w.Add("name." + n, files[i].name)
+              .Add("size." + n, static_cast<int64_t>(files[i].size))
+              .Add("sha256." + n, files[i].sha256);
+        }
+        ops.push_back(Op::Put(Key(kResultPrefix, TaskId(next.seq)), w.Finish()));
+        Release(next, ops);
+        next.has_result = true;
+        next.state = output.exit_code == 0 ? TaskState::kSucceeded : TaskState::kFailed;
+        next.reason = output.exit_code == 0 ? "" : "exit code " + std::to_string(output.exit_code);
+        return Status::Ok();
+      });
   if (!info.ok()) {
     RemoveTree(dir);
     return info;
@@ -1018,8 +1038,8 @@ Result<std::string> Director::ReadResultFile(std::string_view task_id, std::stri
       return Status::Error(EIO, "result file " + f.path + " does not match its SHA-256");
     return data;
   }
-  return Status::Error(ENOENT, "task " + std::string(task_id) + " has no result file '" +
-                                   std::string(name) + "'");
+  return Status::Error(ENOENT,
+                       "task " + std::string(task_id) + " has no result file '" + std::string(name) + "'");
 }
 
 // ---- housekeeping ----

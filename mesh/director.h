@@ -115,9 +115,9 @@ struct TaskInfo {
   // the task is handed to; empty everywhere else.
   std::string lease_token;
   TimePoint lease_expires{};
-  int attempts = 0;  // assignments so far (migrations do not count)
+  int attempts = 0;        // assignments so far (migrations do not count)
   TimePoint not_before{};  // back-off: not placed before this
-  std::string reason;  // why pending / failed
+  std::string reason;      // why pending / failed
   std::string progress;
   std::string checkpoint_ref;
   bool has_result = false;
@@ -149,13 +149,13 @@ struct TaskResult {
 
 struct ScheduleSummary {
   size_t assigned = 0;
-  size_t pending = 0;  // left pending (no eligible node or backing off)
+  size_t pending = 0;                // left pending (no eligible node or backing off)
   std::vector<TaskInfo> placements;  // the assigned tasks, with their tokens
 };
 
 struct DirectorOptions {
-  std::string registration_key;  // required; distinct from operator API keys
-  std::string results_dir;       // required; created if missing
+  std::string registration_key;                           // required; distinct from operator API keys
+  std::string results_dir;                                // required; created if missing
   Duration heartbeat_timeout = std::chrono::seconds(15);  // then the node is down
   Duration lease_ttl = std::chrono::seconds(30);
   Duration retry_backoff_base = std::chrono::seconds(1);  // doubles per attempt
@@ -168,8 +168,7 @@ class Director {
  public:
   // Loads the state in `store`. `store` and `clock` (not owned) must outlive
   // the director. EINVAL on missing options, EIO on storage errors.
-  static Result<std::unique_ptr<Director>> Open(Store* store, const Clock* clock,
-                                                DirectorOptions options);
+  static Result<std::unique_ptr<Director>> Open(Store* store, const Clock* clock, DirectorOptions options);
   ~Director();
   Director(const Director&) = delete;
   Director& operator=(const Director&) = delete;
@@ -177,8 +176,8 @@ class Director {
   // ---- nodes ----
   // Joins a node (untrusted, ready). ENOKEY: wrong registration key;
   // EEXIST: the name is taken; EINVAL: empty name/address, capacity < 0.
-  Result<NodeCredential> Register(std::string_view registration_key, std::string name,
-                                  std::string address, int64_t capacity);
+  Result<NodeCredential> Register(std::string_view registration_key, std::string name, std::string address,
+                                  int64_t capacity);
   // Issues a new credential; the old one is refused from now on.
   Result<NodeCredential> RotateCredential(std::string_view node_id);
   // OK if `credential` is the node's current one. ENOKEY: unknown node or
@@ -232,11 +231,10 @@ class Director {
   Result<TaskInfo> Fail(std::string_view task_id, std::string_view token, std::string reason);
   // Records the checkpoint and moves the task to another eligible node with
   // a new lease (the old token is fenced); pending if there is none.
-  Result<TaskInfo> Migrate(std::string_view task_id, std::string_view token,
-                           std::string checkpoint_ref);
+  Result<TaskInfo> Migrate(std::string_view task_id, std::string_view token, std::string checkpoint_ref);
 
   // Operator calls.
-  Result<TaskInfo> Retry(std::string_view task_id);  // failed/cancelled -> pending, attempts 0
+  Result<TaskInfo> Retry(std::string_view task_id);   // failed/cancelled -> pending, attempts 0
   Result<TaskInfo> Cancel(std::string_view task_id);  // EINVAL once succeeded or failed
   Result<TaskInfo> GetTask(std::string_view task_id) const;
   std::vector<TaskInfo> ListTasks() const;  // in creation order
@@ -269,8 +267,7 @@ class Director {
   // Applies `change` to a copy of the task `token` leases and commits it
   // together with the ops `change` adds.
   using LeasedChange = std::function<Status(Task& next, TimePoint now, std::vector<Op>& ops)>;
-  Result<TaskInfo> UpdateLeased(std::string_view task_id, std::string_view token,
-                                const LeasedChange& change);
+  Result<TaskInfo> UpdateLeased(std::string_view task_id, std::string_view token, const LeasedChange& change);
   NodeState StateOf(const Node& n, TimePoint now) const REQUIRES(mu_);
   // Counts `n` down from `now` until its next heartbeat (soft state).
   void MarkSilent(Node& n, TimePoint now) const REQUIRES(mu_);
@@ -289,7 +286,8 @@ class Director {
   // Drops the task's lease (fencing its token) and node.
   void Release(Task& next, std::vector<Op>& ops) REQUIRES(mu_);
   // Hands `next` to `node` under a fresh lease; returns the token.
-  std::string Assign(Task& next, Node& node, TimePoint now, bool new_attempt, std::vector<Op>& ops) REQUIRES(mu_);
+  std::string Assign(Task& next, Node& node, TimePoint now, bool new_attempt, std::vector<Op>& ops)
+      REQUIRES(mu_);
   // Ends the current attempt of `next`: pending after back-off or failed.
   void EndAttempt(Task& next, TimePoint now, std::string_view why, std::vector<Op>& ops) REQUIRES(mu_);
   Result<ScheduleSummary> ScheduleLocked(const std::vector<uint64_t>& seqs, TimePoint now) REQUIRES(mu_);
@@ -302,10 +300,10 @@ class Director {
   WatchId watch_ = 0;
 
   mutable Mutex mu_;
-  std::map<uint64_t, Node> nodes_ GUARDED_BY(mu_);                           // by number
+  std::map<uint64_t, Node> nodes_ GUARDED_BY(mu_);  // by number
   std::unordered_map<std::string, uint64_t> node_names_ GUARDED_BY(mu_);
-  std::map<uint64_t, Task> tasks_ GUARDED_BY(mu_);                           // by number
-  std::set<uint64_t> pending_ GUARDED_BY(mu_);                               // pending tasks
+  std::map<uint64_t, Task> tasks_ GUARDED_BY(mu_);  // by number
+  std::set<uint64_t> pending_ GUARDED_BY(mu_);      // pending tasks
   std::unordered_map<std::string, std::deque<TimePoint>> submissions_ GUARDED_BY(mu_);
   uint64_t next_node_ GUARDED_BY(mu_) = 1;
   uint64_t next_task_ GUARDED_BY(mu_) = 1;

@@ -35,8 +35,7 @@ Status MemoryStore::Validate(const std::vector<Op>& ops) const {
       case Op::Kind::kGrantLease:
         if (op.lease == 0 || op.ttl.count() <= 0)
           return Status::Error(EINVAL, "a lease needs a non-zero id and a positive ttl");
-        if (is_live(op.lease))
-          return Status::Error(EEXIST, "lease " + std::to_string(op.lease) + " exists");
+        if (is_live(op.lease)) return Status::Error(EEXIST, "lease " + std::to_string(op.lease) + " exists");
         live[op.lease] = true;
         break;
       case Op::Kind::kKeepAlive:
@@ -57,8 +56,7 @@ Result<int64_t> MemoryStore::Commit(std::vector<Op> ops) {
   return CommitLocked(lock, ops);
 }
 
-Result<int64_t> MemoryStore::CommitLocked(MutexLock& lock,
-                                          std::vector<Op>& ops) {
+Result<int64_t> MemoryStore::CommitLocked(MutexLock& lock, std::vector<Op>& ops) {
   NEXUS_RETURN_IF_ERROR(Validate(ops));
   const int64_t rev = revision_ + 1;
   const TimePoint now = MeshNow(*clock_);
@@ -144,22 +142,30 @@ Result<int64_t> MemoryStore::CommitLocked(MutexLock& lock,
   m.revision = rev;
   for (const auto& [key, old] : old_keys) {
     auto it = kv_.find(key);
-    if (it != kv_.end()) m.puts.push_back(&it->second);
-    else if (old) m.deletes.push_back(key);
+    if (it != kv_.end())
+      m.puts.push_back(&it->second);
+    else if (old)
+      m.deletes.push_back(key);
   }
   for (const auto& [id, old] : old_leases) {
     auto it = leases_.find(id);
-    if (it != leases_.end()) m.lease_puts.push_back({id, it->second.ttl, it->second.deadline});
-    else if (old) m.lease_deletes.push_back(id);
+    if (it != leases_.end())
+      m.lease_puts.push_back({id, it->second.ttl, it->second.deadline});
+    else if (old)
+      m.lease_deletes.push_back(id);
   }
   if (Status st = Persist(m); !st.ok()) {
     for (auto& [key, old] : old_keys) {
-      if (old) kv_[key] = std::move(*old);
-      else kv_.erase(key);
+      if (old)
+        kv_[key] = std::move(*old);
+      else
+        kv_.erase(key);
     }
     for (auto& [id, old] : old_leases) {
-      if (old) leases_[id] = std::move(*old);
-      else leases_.erase(id);
+      if (old)
+        leases_[id] = std::move(*old);
+      else
+        leases_.erase(id);
     }
     return st;
   }

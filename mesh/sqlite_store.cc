@@ -24,10 +24,10 @@ SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, const Clock* clock,
                                                        Options options) {
-  auto db = SqliteDb::Open(path, {.what = "mesh database",
-                                  .synchronous = options.full_sync ? SqliteOptions::Sync::kFull
-                                                                   : SqliteOptions::Sync::kNormal,
-                                  .schema = kSchema});
+  auto db = SqliteDb::Open(
+      path, {.what = "mesh database",
+             .synchronous = options.full_sync ? SqliteOptions::Sync::kFull : SqliteOptions::Sync::kNormal,
+             .schema = kSchema});
   if (!db.ok()) return db.status();
   std::unique_ptr<SqliteStore> store(new SqliteStore(clock, std::move(db).value()));
   NEXUS_RETURN_IF_ERROR(store->Load());
@@ -72,8 +72,8 @@ Status SqliteStore::Load() {
 Status SqliteStore::Persist(const Mutation& m) {
   return InTransaction(*db_, [&]() -> Status {
     if (!m.puts.empty()) {
-      Statement s = db_->Prepare(
-          "INSERT OR REPLACE INTO kv(key,value,create_rev,mod_rev,lease) VALUES(?,?,?,?,?)");
+      Statement s =
+          db_->Prepare("INSERT OR REPLACE INTO kv(key,value,create_rev,mod_rev,lease) VALUES(?,?,?,?,?)");
       for (const KeyValue* kv : m.puts) {
         s.BindBlob(1, kv->key).BindBlob(2, kv->value).Bind(3, kv->create_revision);
         NEXUS_RETURN_IF_ERROR(s.Bind(4, kv->mod_revision).Bind(5, kv->lease).Run("write key"));
@@ -81,12 +81,10 @@ Status SqliteStore::Persist(const Mutation& m) {
     }
     if (!m.deletes.empty()) {
       Statement s = db_->Prepare("DELETE FROM kv WHERE key=?");
-      for (std::string_view key : m.deletes)
-        NEXUS_RETURN_IF_ERROR(s.BindBlob(1, key).Run("delete key"));
+      for (std::string_view key : m.deletes) NEXUS_RETURN_IF_ERROR(s.BindBlob(1, key).Run("delete key"));
     }
     if (!m.lease_puts.empty()) {
-      Statement s =
-          db_->Prepare("INSERT OR REPLACE INTO leases(id,ttl_ms,deadline_ms) VALUES(?,?,?)");
+      Statement s = db_->Prepare("INSERT OR REPLACE INTO leases(id,ttl_ms,deadline_ms) VALUES(?,?,?)");
       for (const LeaseRecord& l : m.lease_puts) {
         NEXUS_RETURN_IF_ERROR(
             s.Bind(1, l.id).Bind(2, l.ttl.count()).Bind(3, ToMillis(l.deadline)).Run("write lease"));

@@ -54,7 +54,7 @@ struct KeyValue {
 struct WatchEvent {
   enum class Type { kPut, kDelete };
   Type type = Type::kPut;
-  KeyValue kv;  // for kDelete: the key as it was before deletion
+  KeyValue kv;           // for kDelete: the key as it was before deletion
   int64_t revision = 0;  // the revision of the change
 };
 
@@ -71,8 +71,7 @@ struct Op {
 
   // Puts `value` at `key`, attached to `lease` (0: none; replaces any
   // earlier attachment).
-  static Op Put(std::string key, std::string value, int64_t expected = kAnyRevision,
-                LeaseId lease = 0) {
+  static Op Put(std::string key, std::string value, int64_t expected = kAnyRevision, LeaseId lease = 0) {
     return Op{Kind::kPut, std::move(key), std::move(value), expected, lease, {}};
   }
   // Deleting an absent key is not an error unless `expected` > 0.

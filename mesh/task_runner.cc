@@ -68,8 +68,8 @@ void TaskRunner::Cancel() {
 
 std::vector<std::string> TaskRunner::Argv() const {
   std::vector<std::string> a = {
-      options_.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-      "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+      options_.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind",
+      "/usr",         "/usr",          "--ro-bind",         "/etc",          "/etc",
   };
   // Merged-/usr systems have these as symlinks; others as directories.
   for (const char* dir : {"/bin", "/sbin", "/lib", "/lib32", "/lib64"}) {
@@ -82,15 +82,14 @@ std::vector<std::string> TaskRunner::Argv() const {
       a.insert(a.end(), {"--ro-bind", dir, dir});
     }
   }
-  a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                     "--bind", request_.zone_dir, "/zone",
-                     // The sandbox's own root (a tmpfs holding the mount
-                     // points) read-only too: /zone and /tmp are the only
-                     // writable places.
-                     "--remount-ro", "/", "--chdir", "/zone",
-                     "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-                     "--setenv", "HOME", "/zone", "--setenv", "TMPDIR", "/tmp",
-                     "--json-status-fd", std::to_string(kStatusFd)});
+  a.insert(a.end(),
+           {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", request_.zone_dir, "/zone",
+            // The sandbox's own root (a tmpfs holding the mount
+            // points) read-only too: /zone and /tmp are the only
+            // writable places.
+            "--remount-ro", "/", "--chdir", "/zone", "--clearenv", "--setenv", "PATH",
+            "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/zone", "--setenv", "TMPDIR", "/tmp",
+            "--json-status-fd", std::to_string(kStatusFd)});
   if (request_.allow_network) a.push_back("--share-net");
   a.insert(a.end(), {"--", "/bin/sh", "-c", request_.command});
   return a;
@@ -125,8 +124,7 @@ Result<RunOutput> TaskRunner::Run(const std::function<void()>& on_interval) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);  // its own group, so Cancel can kill it whole
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<std::string> args = Argv();
   std::vector<char*> argv;
@@ -148,7 +146,8 @@ Result<RunOutput> TaskRunner::Run(const std::function<void()>& on_interval) {
   std::string json;
   const auto start = SteadyClock::now();
   auto next_interval = start + options_.interval;
-  const auto deadline = request_.timeout.count() > 0 ? start + request_.timeout : SteadyClock::time_point::max();
+  const auto deadline =
+      request_.timeout.count() > 0 ? start + request_.timeout : SteadyClock::time_point::max();
   bool killed = false;
   auto kill_group = [&] {
     if (!killed) ::kill(-pid, SIGKILL);
@@ -211,8 +210,7 @@ Result<RunOutput> TaskRunner::Run(const std::function<void()>& on_interval) {
   }
 
   int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
   int child_pid = 0;
   if (!JsonInt(json, "child-pid", &child_pid) && !result.cancelled && !result.timed_out) {
     std::string why = result.stderr_data;
@@ -234,8 +232,8 @@ Status TaskRunner::Probe(const std::string& bwrap) {
   auto r = runner.Run();
   if (!r.ok()) return r.status();
   if (r->exit_code != 0)
-    return Status::Error(EAGAIN, "a sandboxed `true` exited with " + std::to_string(r->exit_code) +
-                                     ": " + r->stderr_data);
+    return Status::Error(
+        EAGAIN, "a sandboxed `true` exited with " + std::to_string(r->exit_code) + ": " + r->stderr_data);
   return Status::Ok();
 }
 

@@ -48,7 +48,7 @@ struct RunOutput {
 class TaskRunner {
  public:
   struct Options {
-    std::string bwrap = "bwrap";  // looked up in PATH unless absolute
+    std::string bwrap = "bwrap";        // looked up in PATH unless absolute
     size_t max_output_bytes = 1 << 20;  // per stream
     // How often Run calls on_interval (lease extension).
     std::chrono::milliseconds interval = std::chrono::seconds(10);

@@ -28,21 +28,17 @@ const char* DecisionName(bool allowed) { return allowed ? "allow" : "deny"; }
 }  // namespace
 
 AuditLog::AuditLog(std::unique_ptr<SqliteDb> db, Options options)
-    : options_(options),
-      clock_(options.clock ? *options.clock : DefaultClock()),
-      db_(std::move(db)) {}
+    : options_(options), clock_(options.clock ? *options.clock : DefaultClock()), db_(std::move(db)) {}
 
 Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, Options options) {
   if (options.queue_capacity == 0) return Status::Error(EINVAL, "audit queue capacity is 0");
   auto db = SqliteDb::Open(
-      path,
-      {.what = "audit log",
-       .schema =
-      "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL,"
-      " subject TEXT NOT NULL, operation TEXT NOT NULL, object TEXT NOT NULL,"
-      " decision TEXT NOT NULL, reason TEXT NOT NULL);"
-      "CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);"
-      "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, time_ns);"});
+      path, {.what = "audit log",
+             .schema = "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL,"
+                       " subject TEXT NOT NULL, operation TEXT NOT NULL, object TEXT NOT NULL,"
+                       " decision TEXT NOT NULL, reason TEXT NOT NULL);"
+                       "CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ns);"
+                       "CREATE INDEX IF NOT EXISTS audit_subject ON audit(subject, time_ns);"});
   if (!db.ok()) return db.status();
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(*db), options));
   log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
@@ -132,8 +128,8 @@ Result<std::vector<AuditRecord>> AuditLog::List(const AuditFilter& f) {
   q.Bind(4, static_cast<int64_t>(std::min<size_t>(f.limit, INT64_MAX)));
   std::vector<AuditRecord> out;
   while (q.Next()) {
-    out.push_back(AuditRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3),
-                              q.TextView(4) == "allow", q.Text(5)});
+    out.push_back(
+        AuditRecord{q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.TextView(4) == "allow", q.Text(5)});
   }
   NEXUS_RETURN_IF_ERROR(q.status());
   return out;
@@ -143,9 +139,12 @@ Status AuditLog::ExportJsonl(const AuditFilter& filter, std::ostream& out) {
   auto records = List(filter);
   if (!records.ok()) return records.status();
   for (const AuditRecord& r : *records) {
-    nlohmann::json j = {{"time", FormatRfc3339(r.time)}, {"time_ns", r.time},
-                        {"subject", r.subject},          {"operation", r.operation},
-                        {"object", r.object},            {"decision", DecisionName(r.allowed)},
+    nlohmann::json j = {{"time", FormatRfc3339(r.time)},
+                        {"time_ns", r.time},
+                        {"subject", r.subject},
+                        {"operation", r.operation},
+                        {"object", r.object},
+                        {"decision", DecisionName(r.allowed)},
                         {"reason", r.reason}};
     // Replace invalid UTF-8 rather than throw: names are arbitrary bytes.
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
@@ -160,8 +159,8 @@ Status AuditLog::ExportCsv(const AuditFilter& filter, std::ostream& out) {
   std::string line;
   for (const AuditRecord& r : *records) {
     std::string time = FormatRfc3339(r.time);
-    const std::string_view fields[] = {time,     r.subject, r.operation,
-                                       r.object, DecisionName(r.allowed), r.reason};
+    const std::string_view fields[] = {time,    r.subject, r.operation, r.object, DecisionName(r.allowed),
+                                       r.reason};
     line.clear();
     for (size_t i = 0; i < std::size(fields); ++i) {
       if (i > 0) line += ',';

@@ -102,8 +102,8 @@ class AuditLog final : public AuditSink {
   std::condition_variable wake_;     // writer: work or stop
   std::condition_variable written_;  // Flush: progress
   std::deque<AuditRecord> queue_ GUARDED_BY(mu_);
-  uint64_t queued_ GUARDED_BY(mu_) = 0;              // records ever accepted
-  uint64_t done_ GUARDED_BY(mu_) = 0;                // records handled by the writer
+  uint64_t queued_ GUARDED_BY(mu_) = 0;  // records ever accepted
+  uint64_t done_ GUARDED_BY(mu_) = 0;    // records handled by the writer
   uint64_t dropped_ GUARDED_BY(mu_) = 0;
   Status last_error_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;

@@ -37,12 +37,10 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
   auto s = ParseSubjectView(subject);
   if (!s.ok()) return s.status();
   if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) || s->id == "*") {
-    return Status::Error(EINVAL, "a uid binds to a user or agent, not \"" +
-                                     std::string(subject) + "\"");
+    return Status::Error(EINVAL, "a uid binds to a user or agent, not \"" + std::string(subject) + "\"");
   }
   if (IsAdminUid(uid)) {
-    return Status::Error(EINVAL, "uid " + std::to_string(uid) + " always acts as " +
-                                     options_.admin_subject);
+    return Status::Error(EINVAL, "uid " + std::to_string(uid) + " always acts as " + options_.admin_subject);
   }
   MutexLock dl(db_mu_);
   {

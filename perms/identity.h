@@ -44,8 +44,7 @@ struct IdentityOptions {
 
 class IdentityMap {
  public:
-  static Result<std::unique_ptr<IdentityMap>> Open(const std::string& db_path,
-                                                   IdentityOptions options);
+  static Result<std::unique_ptr<IdentityMap>> Open(const std::string& db_path, IdentityOptions options);
 
   // The subject `uid` acts as.
   std::string SubjectFor(uid_t uid) const;

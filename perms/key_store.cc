@@ -29,17 +29,14 @@ constexpr int64_t kNsPerDay = 86'400LL * 1'000'000'000LL;
 constexpr size_t kIdHex = 16;
 constexpr size_t kSecretHex = 64;
 
-bool IsHex(const std::string& s) {
-  return s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
+bool IsHex(const std::string& s) { return s.find_first_not_of("0123456789abcdef") == std::string::npos; }
 
 Status ValidateUserName(const std::string& name) {
-  if (name.empty() || name.size() > 64)
-    return Status::Error(EINVAL, "user name must be 1 to 64 characters");
+  if (name.empty() || name.size() > 64) return Status::Error(EINVAL, "user name must be 1 to 64 characters");
   for (char c : name)
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
-      return Status::Error(EINVAL, "user name '" + name +
-                                       "' may hold only letters, digits, '-', '_' and '.'");
+      return Status::Error(EINVAL,
+                           "user name '" + name + "' may hold only letters, digits, '-', '_' and '.'");
   if (name.rfind("uid-", 0) == 0)
     return Status::Error(EINVAL, "user names starting with 'uid-' are reserved for local uids");
   return Status::Ok();
@@ -60,7 +57,7 @@ UserRecord ReadUser(const Statement& s) {
 // Macros, so each query is one literal (statements are cached by address).
 #define NEXUS_USER_COLUMNS "name, subject_type, is_admin, uid, gid, created_ns, expires_ns"
 // Keys with their entitlements (a key with no row has the defaults).
-#define NEXUS_KEY_COLUMNS                                     \
+#define NEXUS_KEY_COLUMNS                                         \
   "k.id, k.user, k.name, k.created_ns, k.expires_ns, k.revoked, " \
   "COALESCE(e.can_submit_tasks, 1), COALESCE(e.hourly_task_quota, 0)"
 #define NEXUS_KEY_FROM " FROM keys k LEFT JOIN key_entitlements e ON e.id = k.id"
@@ -91,18 +88,15 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& db_path, con
   // Only the daemon reads it (SQLite gives its -wal and -shm files the same
   // mode). The secrets are hashes, the user list is still nobody's business.
   if (::chmod(db_path.c_str(), 0600) != 0) return Status::FromErrno("chmod " + db_path);
-  return std::unique_ptr<KeyStore>(
-      new KeyStore(std::move(db).value(), clock ? clock : &DefaultClock()));
+  return std::unique_ptr<KeyStore>(new KeyStore(std::move(db).value(), clock ? clock : &DefaultClock()));
 }
 
-KeyStore::KeyStore(std::unique_ptr<SqliteDb> db, const Clock* clock)
-    : db_(std::move(db)), clock_(clock) {}
+KeyStore::KeyStore(std::unique_ptr<SqliteDb> db, const Clock* clock) : db_(std::move(db)), clock_(clock) {}
 KeyStore::~KeyStore() = default;
 
 Status KeyStore::SplitKey(const std::string& key, std::string* id, std::string* secret) {
   // nxk_<16 hex>_<64 hex>
-  if (key.size() != 4 + kIdHex + 1 + kSecretHex || key.compare(0, 4, "nxk_") != 0 ||
-      key[4 + kIdHex] != '_')
+  if (key.size() != 4 + kIdHex + 1 + kSecretHex || key.compare(0, 4, "nxk_") != 0 || key[4 + kIdHex] != '_')
     return Status::Error(EINVAL, "malformed API key (expected nxk_<id>_<secret>)");
   *id = key.substr(4, kIdHex);
   *secret = key.substr(4 + kIdHex + 1);
@@ -110,8 +104,7 @@ Status KeyStore::SplitKey(const std::string& key, std::string* id, std::string* 
   return Status::Ok();
 }
 
-Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string& name,
-                                      int expires_days) {
+Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string& name, int expires_days) {
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
   const std::string id = RandomHex(kIdHex / 2);
   const std::string secret = RandomHex(kSecretHex / 2);
@@ -122,8 +115,7 @@ Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string&
   k.scope = user.Scope();
   k.created_ns = clock_->Now();
   k.expires_ns = expires_days ? k.created_ns + expires_days * kNsPerDay : 0;
-  if (user.expires_ns && (!k.expires_ns || k.expires_ns > user.expires_ns))
-    k.expires_ns = user.expires_ns;
+  if (user.expires_ns && (!k.expires_ns || k.expires_ns > user.expires_ns)) k.expires_ns = user.expires_ns;
   k.secret = "nxk_" + id + "_" + secret;
   Statement st = db_->Prepare(
       "INSERT INTO keys(id, user, name, secret_sha256, created_ns, expires_ns, revoked) "
@@ -134,12 +126,10 @@ Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string&
   return k;
 }
 
-Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user,
-                                                              int expires_days) {
+Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user, int expires_days) {
   NEXUS_RETURN_IF_ERROR(ValidateUserName(user.name));
   if (user.subject_type != "user" && user.subject_type != "agent")
-    return Status::Error(EINVAL, "subject type must be 'user' or 'agent', not '" +
-                                     user.subject_type + "'");
+    return Status::Error(EINVAL, "subject type must be 'user' or 'agent', not '" + user.subject_type + "'");
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
   MutexLock lock(mu_);
   user.created_ns = clock_->Now();
@@ -178,8 +168,7 @@ Result<UserRecord> KeyStore::GetUser(const std::string& name) {
   return GetUserLocked(name);
 }
 
-Result<KeyRecord> KeyStore::CreateKey(const std::string& user, const std::string& name,
-                                      int expires_days) {
+Result<KeyRecord> KeyStore::CreateKey(const std::string& user, const std::string& name, int expires_days) {
   MutexLock lock(mu_);
   auto u = GetUserLocked(user);
   if (!u.ok()) return u.status();
@@ -232,9 +221,8 @@ Status KeyStore::RevokeKey(const std::string& key_id) {
   return db_->Prepare("UPDATE keys SET revoked = 1 WHERE id = ?").Bind(1, key_id).Run("revoke key");
 }
 
-Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id,
-                                      const std::optional<std::string>& name, int expires_days,
-                                      bool clear_expiry) {
+Result<KeyRecord> KeyStore::UpdateKey(const std::string& key_id, const std::optional<std::string>& name,
+                                      int expires_days, bool clear_expiry) {
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
   if (expires_days > 0 && clear_expiry)
     return Status::Error(EINVAL, "give a new expiry or clear it, not both");
@@ -271,8 +259,7 @@ Result<KeyRecord> KeyStore::SetEntitlements(const std::string& key_id, bool can_
 
 Result<std::pair<UserRecord, KeyRecord>> KeyStore::Authenticate(const std::string& key) {
   std::string id, secret;
-  if (Status st = SplitKey(key, &id, &secret); !st.ok())
-    return Status::Error(ENOKEY, st.message());
+  if (Status st = SplitKey(key, &id, &secret); !st.ok()) return Status::Error(ENOKEY, st.message());
   MutexLock lock(mu_);
   {
     Statement st = db_->Prepare("SELECT secret_sha256 FROM keys WHERE id = ?");
@@ -280,18 +267,17 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::Authenticate(const std::strin
     if (!row.ok()) return row.status();
     if (!*row) return Status::Error(ENOKEY, "unknown API key " + id);
     // Both sides are fixed-length hex digests: compare without early exit.
-    if (!SecretEquals(st.Text(0), Sha256Hex(secret))) return Status::Error(ENOKEY, "wrong secret for API key " + id);
+    if (!SecretEquals(st.Text(0), Sha256Hex(secret)))
+      return Status::Error(ENOKEY, "wrong secret for API key " + id);
   }
   auto k = LoadKeyLocked(id);
   if (!k.ok()) return k.status();
   if (k->revoked) return Status::Error(ENOKEY, "API key " + id + " was revoked");
   int64_t now = clock_->Now();
-  if (k->expires_ns && k->expires_ns <= now)
-    return Status::Error(ENOKEY, "API key " + id + " has expired");
+  if (k->expires_ns && k->expires_ns <= now) return Status::Error(ENOKEY, "API key " + id + " has expired");
   auto u = GetUserLocked(k->user);
   if (!u.ok()) return Status::Error(ENOKEY, "API key " + id + " has no user");
-  if (u->expires_ns && u->expires_ns <= now)
-    return Status::Error(ENOKEY, "user " + u->name + " has expired");
+  if (u->expires_ns && u->expires_ns <= now) return Status::Error(ENOKEY, "user " + u->name + " has expired");
   return std::make_pair(std::move(u).value(), std::move(k).value());
 }
 

@@ -61,8 +61,7 @@ struct KeyRecord {
 class KeyStore {
  public:
   // `clock` (null: the system clock) must outlive the store.
-  static Result<std::unique_ptr<KeyStore>> Open(const std::string& db_path,
-                                                const Clock* clock = nullptr);
+  static Result<std::unique_ptr<KeyStore>> Open(const std::string& db_path, const Clock* clock = nullptr);
   ~KeyStore();
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;
@@ -76,8 +75,7 @@ class KeyStore {
   Result<std::vector<KeyRecord>> ListKeys(const std::string& user);
   Status RevokeKey(const std::string& key_id);
   // ENOENT for an unknown key; EINVAL for a negative quota.
-  Result<KeyRecord> SetEntitlements(const std::string& key_id, bool can_submit_tasks,
-                                    int hourly_task_quota);
+  Result<KeyRecord> SetEntitlements(const std::string& key_id, bool can_submit_tasks, int hourly_task_quota);
   // expires_days > 0 sets a new expiry from now; clear_expiry removes it.
   Result<KeyRecord> UpdateKey(const std::string& key_id, const std::optional<std::string>& name,
                               int expires_days, bool clear_expiry);
@@ -92,7 +90,8 @@ class KeyStore {
  private:
   KeyStore(std::unique_ptr<SqliteDb> db, const Clock* clock);
   // All three require mu_.
-  Result<KeyRecord> InsertKey(const UserRecord& user, const std::string& name, int expires_days) REQUIRES(mu_);
+  Result<KeyRecord> InsertKey(const UserRecord& user, const std::string& name, int expires_days)
+      REQUIRES(mu_);
   Result<KeyRecord> LoadKeyLocked(const std::string& key_id) REQUIRES(mu_);
   Result<UserRecord> GetUserLocked(const std::string& name) REQUIRES(mu_);
 

@@ -99,8 +99,7 @@ Result<const Principal*> PrincipalTable::ForSubjectMount(std::string_view subjec
   auto sv = ParseSubjectView(subject);
   if (!sv.ok() || (sv->type != ObjectType::kUser && sv->type != ObjectType::kAgent) ||
       sv->relation != Relation::kNone || sv->id == "*")
-    return Status::Error(EINVAL,
-                         "a mount acts as user:ID or agent:ID, not '" + std::string(subject) + "'");
+    return Status::Error(EINVAL, "a mount acts as user:ID or agent:ID, not '" + std::string(subject) + "'");
   Principal p;
   p.subject = std::string(subject);
   p.account = p.subject;

@@ -80,8 +80,7 @@ size_t RebacEngine::tuple_count() const {
 }
 
 Evaluation RebacEngine::Evaluate(const SubjectView& s, Access a, std::string_view object_text,
-                                 const ObjectView& o, UnixNanos now, bool trace,
-                                 uint64_t* revision) const {
+                                 const ObjectView& o, UnixNanos now, bool trace, uint64_t* revision) const {
   ReaderLock lk(mu_);
   // Read under the lock: the answer below is exactly the answer at this
   // revision, since writers change both only with mu_ held exclusively.
@@ -89,15 +88,14 @@ Evaluation RebacEngine::Evaluate(const SubjectView& s, Access a, std::string_vie
   return index_.Evaluate(s, a, object_text, o, now, trace);
 }
 
-void RebacEngine::Audit(std::string_view subject, std::string_view operation,
-                        std::string_view object, bool allowed, std::string reason) {
+void RebacEngine::Audit(std::string_view subject, std::string_view operation, std::string_view object,
+                        bool allowed, std::string reason) {
   if (!options_.audit) return;
   options_.audit->Record(AuditRecord{clock_.Now(), std::string(subject), std::string(operation),
                                      std::string(object), allowed, std::move(reason)});
 }
 
-Result<bool> RebacEngine::Check(std::string_view subject, Access access,
-                                std::string_view object) {
+Result<bool> RebacEngine::Check(std::string_view subject, Access access, std::string_view object) {
   auto d = DecideCached(subject, access, object);
   if (!d.ok()) return d.status();
   if (!d->allowed) Audit(subject, access.Name(), object, false, std::string(ToString(d->reason)));
@@ -113,15 +111,14 @@ Result<GrantRoots> RebacEngine::Roots(std::string_view subject, uint64_t* revisi
   return index_.Roots(*s, now);
 }
 
-Result<bool> RebacEngine::Decide(std::string_view subject, Access access,
-                                 std::string_view object) {
+Result<bool> RebacEngine::Decide(std::string_view subject, Access access, std::string_view object) {
   auto d = DecideCached(subject, access, object);
   if (!d.ok()) return d.status();
   return d->allowed;
 }
 
 Result<DecisionCache::Decision> RebacEngine::DecideCached(std::string_view subject, Access access,
-                                                      std::string_view object) {
+                                                          std::string_view object) {
   auto s = ParseSubjectView(subject);
   if (!s.ok()) return s.status();
   auto o = ParseObjectView(object);
@@ -138,15 +135,14 @@ Result<DecisionCache::Decision> RebacEngine::DecideCached(std::string_view subje
     d = {ev.allowed, ev.reason};
     cache_.Insert(subject, access, object, rev, now, ev.allowed ? ev.valid_until : kNever, d);
     if (ev.reason == DenyReason::kDepthLimit) {
-      spdlog::warn("rebac: {} {} {}: more than {} nested usersets; denied", subject,
-                   access.Name(), object, kMaxDepth);
+      spdlog::warn("rebac: {} {} {}: more than {} nested usersets; denied", subject, access.Name(), object,
+                   kMaxDepth);
     }
   }
   return d;
 }
 
-Result<bool> RebacEngine::Check(std::string_view subject, std::string_view access,
-                                std::string_view object) {
+Result<bool> RebacEngine::Check(std::string_view subject, std::string_view access, std::string_view object) {
   auto a = Access::Parse(access);
   if (!a.ok()) return a.status();
   return Check(subject, *a, object);
@@ -162,8 +158,7 @@ Result<Explanation> RebacEngine::Explain(std::string_view subject, std::string_v
   if (!o.ok()) return o.status();
   Evaluation ev = Evaluate(*s, *a, object, *o, clock_.Now(), true, nullptr);
   Explanation out{ev.allowed, ev.reason, std::move(ev.path), ev.valid_until, ""};
-  std::string what = std::string(subject) + " " + std::string(a->Name()) + " " +
-                     std::string(object);
+  std::string what = std::string(subject) + " " + std::string(a->Name()) + " " + std::string(object);
   switch (ev.reason) {
     case DenyReason::kNone:
       out.message = "granted: " + JoinPath(out.path);
@@ -177,8 +172,7 @@ Result<Explanation> RebacEngine::Explain(std::string_view subject, std::string_v
                     FormatRfc3339(out.path.front().expires_at);
       break;
     case DenyReason::kDepthLimit:
-      out.message = "denied: " + what + " needs more than " + std::to_string(kMaxDepth) +
-                    " nested usersets";
+      out.message = "denied: " + what + " needs more than " + std::to_string(kMaxDepth) + " nested usersets";
       break;
     case DenyReason::kCycle:
       out.message = "denied: the usersets for " + what + " form a cycle and nothing else grants";
@@ -197,8 +191,7 @@ Result<Expansion> RebacEngine::Expand(std::string_view access, std::string_view 
   return Expansion{index_.Expand(*a, *o, now)};
 }
 
-Result<std::vector<std::string>> RebacEngine::ListObjects(std::string_view access,
-                                                          std::string_view subject,
+Result<std::vector<std::string>> RebacEngine::ListObjects(std::string_view access, std::string_view subject,
                                                           std::optional<ObjectType> type) {
   auto a = Access::Parse(access);
   if (!a.ok()) return a.status();
@@ -225,8 +218,7 @@ Result<bool> RebacEngine::IsAdmin(std::string_view subject) {
 }
 
 Result<uint64_t> RebacEngine::Write(std::string_view actor, std::vector<Tuple> adds,
-                                    std::vector<Tuple> deletes,
-                                    std::optional<uint64_t> expect_revision) {
+                                    std::vector<Tuple> deletes, std::optional<uint64_t> expect_revision) {
   auto admin = IsAdmin(actor);
   if (!admin.ok()) return admin.status();
   if (!*admin) {
@@ -268,8 +260,8 @@ Result<uint64_t> RebacEngine::Apply(std::string_view actor, std::vector<Tuple> a
     // Only writers change the index, and they hold write_mu_: reading it
     // here without mu_ is safe.
     if (expect_revision && *expect_revision != revision()) {
-      return Status::Error(ESTALE, "revision is " + std::to_string(revision()) + ", not " +
-                                       std::to_string(*expect_revision));
+      return Status::Error(
+          ESTALE, "revision is " + std::to_string(revision()) + ", not " + std::to_string(*expect_revision));
     }
     for (const Tuple& t : deletes) {
       if (!index_.Contains(t)) return Status::Error(ENOENT, "no tuple " + t.ToString());

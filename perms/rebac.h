@@ -76,8 +76,7 @@ struct Expansion {
 
 class RebacEngine {
  public:
-  static Result<std::unique_ptr<RebacEngine>> Open(const std::string& db_path,
-                                                   RebacOptions options);
+  static Result<std::unique_ptr<RebacEngine>> Open(const std::string& db_path, RebacOptions options);
   RebacEngine(const RebacEngine&) = delete;
   RebacEngine& operator=(const RebacEngine&) = delete;
 
@@ -93,8 +92,7 @@ class RebacEngine {
   // current revision, which is returned in `revision`.
   Result<GrantRoots> Roots(std::string_view subject, uint64_t* revision);
   // The same decision, uncached, with the granting path or the reason.
-  Result<Explanation> Explain(std::string_view subject, std::string_view access,
-                              std::string_view object);
+  Result<Explanation> Explain(std::string_view subject, std::string_view access, std::string_view object);
   // Who has `access` on `object`, as trees of tuples and as a flat set.
   Result<Expansion> Expand(std::string_view access, std::string_view object);
   // Objects known to the engine (named by a tuple, or a parent folder of
@@ -109,8 +107,7 @@ class RebacEngine {
   // zone; deleting a missing one is ENOENT. With `expect_revision`, ESTALE
   // unless it is the current revision. EACCES names the first object the
   // actor may not manage. Returns the new revision.
-  Result<uint64_t> Write(std::string_view actor, std::vector<Tuple> adds,
-                         std::vector<Tuple> deletes,
+  Result<uint64_t> Write(std::string_view actor, std::vector<Tuple> adds, std::vector<Tuple> deletes,
                          std::optional<uint64_t> expect_revision = std::nullopt);
   // The same without the permission check: bootstrap and administration.
   Result<uint64_t> WriteUnchecked(std::vector<Tuple> adds, std::vector<Tuple> deletes,
@@ -127,23 +124,23 @@ class RebacEngine {
 
  private:
   RebacEngine(std::unique_ptr<TupleStore> store, RebacOptions options);
-  Result<uint64_t> Apply(std::string_view actor, std::vector<Tuple> adds,
-                         std::vector<Tuple> deletes, std::optional<uint64_t> expect_revision);
+  Result<uint64_t> Apply(std::string_view actor, std::vector<Tuple> adds, std::vector<Tuple> deletes,
+                         std::optional<uint64_t> expect_revision);
   Result<DecisionCache::Decision> DecideCached(std::string_view subject, Access access,
-                                          std::string_view object);
-  Evaluation Evaluate(const SubjectView& s, Access a, std::string_view object_text,
-                      const ObjectView& o, UnixNanos now, bool trace, uint64_t* revision) const;
-  void Audit(std::string_view subject, std::string_view operation, std::string_view object,
-             bool allowed, std::string reason);
+                                               std::string_view object);
+  Evaluation Evaluate(const SubjectView& s, Access a, std::string_view object_text, const ObjectView& o,
+                      UnixNanos now, bool trace, uint64_t* revision) const;
+  void Audit(std::string_view subject, std::string_view operation, std::string_view object, bool allowed,
+             std::string reason);
 
   const RebacOptions options_;
   const Clock& clock_;
 
-  Mutex write_mu_;                // serializes writers
+  Mutex write_mu_;  // serializes writers
   std::unique_ptr<TupleStore> store_ GUARDED_BY(write_mu_);
 
   mutable SharedMutex mu_;
-  RebacIndex index_ GUARDED_BY(mu_);                   // writes also hold write_mu_
+  RebacIndex index_ GUARDED_BY(mu_);   // writes also hold write_mu_
   std::atomic<uint64_t> revision_{0};  // stored under mu_ held exclusively
 
   DecisionCache cache_;

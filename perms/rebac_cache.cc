@@ -5,8 +5,7 @@
 
 namespace nexus {
 
-DecisionCache::DecisionCache(size_t capacity)
-    : shard_capacity_(std::max<size_t>(1, capacity / kShards)) {}
+DecisionCache::DecisionCache(size_t capacity) : shard_capacity_(std::max<size_t>(1, capacity / kShards)) {}
 
 uint64_t DecisionCache::Hash(std::string_view subject, uint8_t access, std::string_view object) {
   uint64_t h = std::hash<std::string_view>{}(object);
@@ -19,10 +18,8 @@ uint64_t DecisionCache::Hash(std::string_view subject, uint8_t access, std::stri
   return h;
 }
 
-std::optional<DecisionCache::Decision> DecisionCache::Find(std::string_view subject,
-                                                           Access access,
-                                                           std::string_view object,
-                                                           uint64_t revision,
+std::optional<DecisionCache::Decision> DecisionCache::Find(std::string_view subject, Access access,
+                                                           std::string_view object, uint64_t revision,
                                                            UnixNanos now) const {
   uint8_t code = AccessCode(access);
   uint64_t h = Hash(subject, code, object);
@@ -39,8 +36,7 @@ std::optional<DecisionCache::Decision> DecisionCache::Find(std::string_view subj
 }
 
 void DecisionCache::Insert(std::string_view subject, Access access, std::string_view object,
-                           uint64_t revision, UnixNanos computed_at, UnixNanos valid_until,
-                           Decision d) {
+                           uint64_t revision, UnixNanos computed_at, UnixNanos valid_until, Decision d) {
   uint8_t code = AccessCode(access);
   uint64_t h = Hash(subject, code, object);
   Shard& shard = shards_[h >> 58];

@@ -40,8 +40,8 @@ class DecisionCache {
 
   std::optional<Decision> Find(std::string_view subject, Access access, std::string_view object,
                                uint64_t revision, UnixNanos now) const;
-  void Insert(std::string_view subject, Access access, std::string_view object,
-              uint64_t revision, UnixNanos computed_at, UnixNanos valid_until, Decision d);
+  void Insert(std::string_view subject, Access access, std::string_view object, uint64_t revision,
+              UnixNanos computed_at, UnixNanos valid_until, Decision d);
 
  private:
   static constexpr size_t kShards = 64;

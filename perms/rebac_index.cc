@@ -54,11 +54,16 @@ std::string_view NameOf(std::string_view type, std::string_view id) {
 
 std::string_view ToString(DenyReason r) {
   switch (r) {
-    case DenyReason::kNone: return "granted";
-    case DenyReason::kNoTuple: return "no tuple grants it";
-    case DenyReason::kExpired: return "the granting tuple expired";
-    case DenyReason::kDepthLimit: return "depth limit reached";
-    case DenyReason::kCycle: return "cycle in usersets";
+    case DenyReason::kNone:
+      return "granted";
+    case DenyReason::kNoTuple:
+      return "no tuple grants it";
+    case DenyReason::kExpired:
+      return "the granting tuple expired";
+    case DenyReason::kDepthLimit:
+      return "depth limit reached";
+    case DenyReason::kCycle:
+      return "cycle in usersets";
   }
   return "";
 }
@@ -113,9 +118,7 @@ Result<RebacIndex::NodeId> RebacIndex::Intern(std::string_view lookup) {
   return n;
 }
 
-Result<RebacIndex::NodeId> RebacIndex::InternObject(const ObjectRef& o) {
-  return Intern(o.ToString());
-}
+Result<RebacIndex::NodeId> RebacIndex::InternObject(const ObjectRef& o) { return Intern(o.ToString()); }
 
 uint32_t RebacIndex::ZoneLabel(const std::string& zone) {
   if (zone.empty()) return 0;
@@ -199,13 +202,12 @@ bool RebacIndex::Contains(const Tuple& t) const {
 class Evaluator {
  public:
   using NodeId = RebacIndex::NodeId;
-  Evaluator(const RebacIndex& ix, NodeId subject, Relation subject_rel, bool subject_is_user,
-            UnixNanos now, bool trace)
+  Evaluator(const RebacIndex& ix, NodeId subject, Relation subject_rel, bool subject_is_user, UnixNanos now,
+            bool trace)
       : ix_(ix),
         subject_(subject),
         subject_rel_(subject_rel),
-        match_wildcard_(subject_is_user && ix.wildcard_ != RebacIndex::kNoNode &&
-                        subject != ix.wildcard_),
+        match_wildcard_(subject_is_user && ix.wildcard_ != RebacIndex::kNoNode && subject != ix.wildcard_),
         now_(now),
         trace_(trace) {}
 
@@ -292,10 +294,10 @@ class Evaluator {
       std::reverse(path_.begin(), path_.end());
       out.path = std::move(path_);
     } else {
-      out.reason = depth_limited_   ? DenyReason::kDepthLimit
-                   : expired_       ? DenyReason::kExpired
-                   : cycle_         ? DenyReason::kCycle
-                                    : DenyReason::kNoTuple;
+      out.reason = depth_limited_ ? DenyReason::kDepthLimit
+                   : expired_     ? DenyReason::kExpired
+                   : cycle_       ? DenyReason::kCycle
+                                  : DenyReason::kNoTuple;
       if (expired_ && trace_) out.path.push_back(*expired_);
     }
     return out;
@@ -357,12 +359,10 @@ class Evaluator {
   std::vector<VisitState> visits_;
 };
 
-Evaluation RebacIndex::Evaluate(const SubjectView& subject, Access access,
-                                std::string_view object_text, const ObjectView& object,
-                                UnixNanos now, bool trace) const {
+Evaluation RebacIndex::Evaluate(const SubjectView& subject, Access access, std::string_view object_text,
+                                const ObjectView& object, UnixNanos now, bool trace) const {
   Evaluator ev(*this, Find(subject.node), subject.relation,
-               subject.type == ObjectType::kUser && subject.relation == Relation::kNone, now,
-               trace);
+               subject.type == ObjectType::kUser && subject.relation == Relation::kNone, now, trace);
   return ev.Finish(ev.Object(access, object_text, object));
 }
 
@@ -402,8 +402,7 @@ class Expander {
   std::vector<uint64_t> stack_;
 };
 
-std::vector<SubjectTree> RebacIndex::Expand(Access access, const ObjectView& object,
-                                            UnixNanos now) const {
+std::vector<SubjectTree> RebacIndex::Expand(Access access, const ObjectView& object, UnixNanos now) const {
   std::vector<SubjectTree> out;
   Expander ex(*this, now);
   Mask mask = AccessMask(access, object.type);
@@ -441,13 +440,11 @@ GrantRoots RebacIndex::Roots(const SubjectView& subject, UnixNanos now) const {
   std::vector<std::pair<NodeId, Relation>> frontier;
   std::unordered_set<uint64_t> seen;
   auto reach = [&](NodeId n, Relation r) {
-    if (frontier.size() < 1'000'000 &&
-        seen.insert((uint64_t{n} << 8) | static_cast<uint64_t>(r)).second)
+    if (frontier.size() < 1'000'000 && seen.insert((uint64_t{n} << 8) | static_cast<uint64_t>(r)).second)
       frontier.emplace_back(n, r);
   };
   if (NodeId start = Find(subject.node); start != kNoNode) reach(start, subject.relation);
-  if (subject.type == ObjectType::kUser && subject.relation == Relation::kNone &&
-      wildcard_ != kNoNode) {
+  if (subject.type == ObjectType::kUser && subject.relation == Relation::kNone && wildcard_ != kNoNode) {
     reach(wildcard_, Relation::kNone);
   }
   for (size_t i = 0; i < frontier.size(); ++i) {
@@ -484,8 +481,7 @@ GrantRoots RebacIndex::Roots(const SubjectView& subject, UnixNanos now) const {
 }
 
 std::vector<std::string> RebacIndex::ListObjects(const SubjectView& subject, Access access,
-                                                 std::optional<ObjectType> type,
-                                                 UnixNanos now) const {
+                                                 std::optional<ObjectType> type, UnixNanos now) const {
   // Candidates: every object the subject reaches through live tuples (a
   // reverse walk from the subject), their descendants, the tree of any zone
   // it administers (everything for zone:root). Each candidate is then decided by the same
@@ -499,8 +495,7 @@ std::vector<std::string> RebacIndex::ListObjects(const SubjectView& subject, Acc
     }
   };
   if (NodeId start = Find(subject.node); start != kNoNode) reach(start, subject.relation);
-  if (subject.type == ObjectType::kUser && subject.relation == Relation::kNone &&
-      wildcard_ != kNoNode) {
+  if (subject.type == ObjectType::kUser && subject.relation == Relation::kNone && wildcard_ != kNoNode) {
     reach(wildcard_, Relation::kNone);
   }
   std::vector<NodeId> candidates;
@@ -558,8 +553,7 @@ std::vector<std::string> RebacIndex::ListObjects(const SubjectView& subject, Acc
   return out;
 }
 
-std::vector<Tuple> RebacIndex::ListTuples(const TupleFilter& f, UnixNanos now,
-                                          size_t limit) const {
+std::vector<Tuple> RebacIndex::ListTuples(const TupleFilter& f, UnixNanos now, size_t limit) const {
   std::vector<Tuple> out;
   for (NodeId n = 0; n < nodes_.size() && out.size() < limit; ++n) {
     const Node& node = nodes_[n];
@@ -569,9 +563,8 @@ std::vector<Tuple> RebacIndex::ListTuples(const TupleFilter& f, UnixNanos now,
       for (const Edge& e : *edges) {
         if (out.size() >= limit) break;
         const Node& s = nodes_[e.other];
-        if ((f.subject_type && s.type != *f.subject_type) ||
-            (f.subject_id && s.id() != *f.subject_id) || (f.relation && e.relation != *f.relation) ||
-            (f.zone && zone_labels_[e.zone_label] != *f.zone) ||
+        if ((f.subject_type && s.type != *f.subject_type) || (f.subject_id && s.id() != *f.subject_id) ||
+            (f.relation && e.relation != *f.relation) || (f.zone && zone_labels_[e.zone_label] != *f.zone) ||
             (!f.include_expired && e.expires_at <= now)) {
           continue;
         }

@@ -127,12 +127,12 @@ class RebacIndex {
   struct Node {
     std::string name;  // "type:id"
     ObjectType type;
-    NodeId parent = kNoNode;  // parent folder of a path object
-    NodeId zone = kNoNode;    // owning zone of an object (none for zone:root)
+    NodeId parent = kNoNode;                           // parent folder of a path object
+    NodeId zone = kNoNode;                             // owning zone of an object (none for zone:root)
     std::array<uint32_t, kRelationCount> rel_count{};  // edges on this object, by relation
-    std::vector<Edge> subjects;    // tuples on this object whose subject is a user/agent
-    std::vector<Edge> usersets;    // tuples on this object whose subject is a userset
-    std::vector<Edge> as_subject;  // tuples naming this node as their subject
+    std::vector<Edge> subjects;                        // tuples on this object whose subject is a user/agent
+    std::vector<Edge> usersets;                        // tuples on this object whose subject is a userset
+    std::vector<Edge> as_subject;                      // tuples naming this node as their subject
     std::vector<NodeId> children;
     std::string_view id() const { return std::string_view(name).substr(ToString(type).size() + 1); }
   };
@@ -142,8 +142,8 @@ class RebacIndex {
   };
 
   static uint64_t Key(NodeId object, Relation rel, NodeId subject, Relation subject_rel) {
-    return (uint64_t{object} << 36) | (uint64_t{subject} << 8) |
-           (static_cast<uint64_t>(rel) << 4) | static_cast<uint64_t>(subject_rel);
+    return (uint64_t{object} << 36) | (uint64_t{subject} << 8) | (static_cast<uint64_t>(rel) << 4) |
+           static_cast<uint64_t>(subject_rel);
   }
   NodeId Find(std::string_view name) const;
   Result<NodeId> Intern(std::string_view name);

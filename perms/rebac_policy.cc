@@ -6,10 +6,7 @@ namespace nexus {
 
 RebacPolicy::RebacPolicy(RebacEngine* engine, PrincipalResolver* principals, AuditSink* audit,
                          std::string admin_subject)
-    : engine_(engine),
-      principals_(principals),
-      audit_(audit),
-      admin_subject_(std::move(admin_subject)) {}
+    : engine_(engine), principals_(principals), audit_(audit), admin_subject_(std::move(admin_subject)) {}
 
 std::string RebacPolicy::ObjectFor(std::string_view path, bool is_dir) {
   std::string o(is_dir ? "folder:" : "file:");
@@ -34,8 +31,7 @@ bool RebacPolicy::Can(const Caller& caller, Need need, std::string_view path, bo
   Permission p = need == Need::kRead    ? Permission::kRead
                  : need == Need::kWrite ? Permission::kWrite
                                         : Permission::kManage;
-  auto allowed =
-      engine_->Decide(PrincipalOf(caller).subject, Access::Of(p), ObjectFor(path, is_dir));
+  auto allowed = engine_->Decide(PrincipalOf(caller).subject, Access::Of(p), ObjectFor(path, is_dir));
   return allowed.ok() && *allowed;
 }
 
@@ -87,8 +83,8 @@ bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path
 void RebacPolicy::Denied(const Caller& caller, std::string_view operation, std::string_view path,
                          std::string_view reason) {
   if (!audit_) return;
-  audit_->Record(AuditRecord{0, PrincipalOf(caller).subject, std::string(operation), std::string(path),
-                             false, std::string(reason)});
+  audit_->Record(AuditRecord{0, PrincipalOf(caller).subject, std::string(operation), std::string(path), false,
+                             std::string(reason)});
 }
 
 }  // namespace nexus

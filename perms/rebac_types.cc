@@ -9,9 +9,9 @@ namespace nexus {
 namespace {
 
 constexpr std::array<std::string_view, 7> kTypeNames = {"user",   "agent", "group", "zone",
-                                                         "folder", "file",  "tool"};
-constexpr std::array<std::string_view, kRelationCount> kRelationNames = {
-    "", "viewer", "editor", "owner", "member", "admin"};
+                                                        "folder", "file",  "tool"};
+constexpr std::array<std::string_view, kRelationCount> kRelationNames = {"",      "viewer", "editor",
+                                                                         "owner", "member", "admin"};
 constexpr std::array<std::string_view, 3> kPermissionNames = {"read", "write", "manage"};
 
 Status Invalid(std::string what, std::string_view input) {
@@ -23,8 +23,7 @@ bool IsPathType(ObjectType t) { return t == ObjectType::kFolder || t == ObjectTy
 // A plain name (user, agent, group, zone or tool id). '*' is reserved for
 // the public subject user:*.
 bool IsName(std::string_view s) {
-  return !s.empty() && s.find_first_of(std::string_view("#@/:* \t\n\r\0", 10)) ==
-                           std::string_view::npos;
+  return !s.empty() && s.find_first_of(std::string_view("#@/:* \t\n\r\0", 10)) == std::string_view::npos;
 }
 
 // What is wrong with `id` as the id of a `type`, or nullptr.
@@ -95,9 +94,7 @@ Result<Access> Access::Parse(std::string_view s) {
   return Access::Of(*r);
 }
 
-std::string_view Access::Name() const {
-  return is_permission ? ToString(permission) : ToString(relation);
-}
+std::string_view Access::Name() const { return is_permission ? ToString(permission) : ToString(relation); }
 
 Result<ObjectView> ParseObjectView(std::string_view s) {
   auto v = SplitTyped(s, "object");
@@ -211,8 +208,8 @@ Status Tuple::Validate() const {
   }
   if (!ok) {
     return Status::Error(EINVAL, "relation \"" + std::string(nexus::ToString(relation)) +
-                                     "\" does not exist on " +
-                                     std::string(nexus::ToString(object.type)) + " objects");
+                                     "\" does not exist on " + std::string(nexus::ToString(object.type)) +
+                                     " objects");
   }
   return Status::Ok();
 }

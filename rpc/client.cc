@@ -56,8 +56,7 @@ NexusClient::~NexusClient() {
   // client, whose event loop goes with it.
   try {
     state_->io.waitScope.poll();
-  } catch (...) {
-  }
+  } catch (...) {}
 }
 
 rpc::Session::Client& NexusClient::session() { return KJ_ASSERT_NONNULL(state_->session); }
@@ -103,9 +102,8 @@ Result<std::unique_ptr<NexusClient>> NexusClient::Connect(const ConnectOptions& 
       std::string host = o.remote.substr(0, o.remote.rfind(':'));
       auto addr = network.parseAddress(o.remote.c_str()).wait(s.io.waitScope);
       auto raw = c->timer().timeoutAfter(timeout, addr->connect()).wait(s.io.waitScope);
-      s.stream = c->timer()
-                     .timeoutAfter(timeout, s.tls->wrapClient(kj::mv(raw), host.c_str()))
-                     .wait(s.io.waitScope);
+      s.stream =
+          c->timer().timeoutAfter(timeout, s.tls->wrapClient(kj::mv(raw), host.c_str())).wait(s.io.waitScope);
     } else {
       auto addr = network.parseAddress(("unix:" + o.socket_path).c_str()).wait(s.io.waitScope);
       s.stream = c->timer().timeoutAfter(timeout, addr->connect()).wait(s.io.waitScope);
@@ -119,10 +117,8 @@ Result<std::unique_ptr<NexusClient>> NexusClient::Connect(const ConnectOptions& 
   }
   capnp::ReaderOptions limits;
   limits.traversalLimitInWords = 16u << 20;  // 128 MiB: a full read reply fits
-  s.network = kj::heap<capnp::TwoPartyVatNetwork>(*s.stream, capnp::rpc::twoparty::Side::CLIENT,
-                                                  limits);
-  s.rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(
-      capnp::makeRpcClient(*s.network));
+  s.network = kj::heap<capnp::TwoPartyVatNetwork>(*s.stream, capnp::rpc::twoparty::Side::CLIENT, limits);
+  s.rpc = kj::heap<capnp::RpcSystem<capnp::rpc::twoparty::VatId>>(capnp::makeRpcClient(*s.network));
   capnp::word scratch[4];
   memset(scratch, 0, sizeof scratch);
   capnp::MallocMessageBuilder vat_message(scratch);

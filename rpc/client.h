@@ -61,8 +61,7 @@ class NexusClient {
     Result<T> out = Status::Error(EIO, "no reply");
     Status st = WaitImpl([&]() {
       if (call_timeout_ms_ > 0)
-        out = timer().timeoutAfter(call_timeout_ms_ * kj::MILLISECONDS, kj::mv(promise))
-                  .wait(wait_scope());
+        out = timer().timeoutAfter(call_timeout_ms_ * kj::MILLISECONDS, kj::mv(promise)).wait(wait_scope());
       else
         out = promise.wait(wait_scope());
     });

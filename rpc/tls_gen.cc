@@ -46,8 +46,8 @@ Result<GeneratedTls> GenerateSelfSignedTls(const std::vector<std::string>& hosts
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * days);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("NexusFS"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("NexusFS"), -1,
+                             -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(hosts[0].c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
@@ -62,9 +62,9 @@ Result<GeneratedTls> GenerateSelfSignedTls(const std::vector<std::string>& hosts
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
   for (auto [nid, value] : {std::pair<int, std::string>{NID_subject_alt_name, san},
-                           {NID_basic_constraints, "critical,CA:TRUE"},
-                           {NID_key_usage, "critical,digitalSignature,keyCertSign"},
-                           {NID_ext_key_usage, "serverAuth"}}) {
+                            {NID_basic_constraints, "critical,CA:TRUE"},
+                            {NID_key_usage, "critical,digitalSignature,keyCertSign"},
+                            {NID_ext_key_usage, "serverAuth"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
     if (!ext) return Status::Error(EINVAL, "TLS: bad certificate extension " + value);
     X509_add_ext(cert.get(), ext, -1);

@@ -26,7 +26,9 @@ int MsLeft(Clock::time_point deadline) {
 // Waits for `events` on fd until the deadline: OK, ETIMEDOUT or an errno.
 Status WaitFd(int fd, short events, Clock::time_point deadline) {
   for (;;) {
-    struct pollfd p {fd, events, 0};
+    struct pollfd p {
+      fd, events, 0
+    };
     int left = MsLeft(deadline);
     if (left == 0) return Status::Error(ETIMEDOUT, "embedding endpoint timed out");
     int r = ::poll(&p, 1, left);
@@ -120,8 +122,8 @@ Result<std::string> ResponseBody(const std::string& raw) {
   int code = sp < head_end ? std::atoi(raw.c_str() + sp + 1) : 0;
   std::string body = raw.substr(head_end + 4);
   if (code < 200 || code > 299) {
-    return Status::Error(EAGAIN, "embedding endpoint answered " + std::to_string(code) + ": " +
-                                     body.substr(0, 200));
+    return Status::Error(EAGAIN,
+                         "embedding endpoint answered " + std::to_string(code) + ": " + body.substr(0, 200));
   }
   std::string head = raw.substr(0, head_end);
   for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -144,7 +146,8 @@ Result<std::string> ResponseBody(const std::string& raw) {
 Result<std::unique_ptr<HttpEmbeddingProvider>> HttpEmbeddingProvider::Create(Options options) {
   const std::string_view kScheme = "http://";
   std::string_view url = options.base_url;
-  if (!url.starts_with(kScheme)) return Status::Error(EINVAL, "embedding URL must be http://: " + options.base_url);
+  if (!url.starts_with(kScheme))
+    return Status::Error(EINVAL, "embedding URL must be http://: " + options.base_url);
   url.remove_prefix(kScheme.size());
   size_t slash = url.find('/');
   std::string_view authority = url.substr(0, slash);

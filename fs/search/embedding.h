@@ -43,7 +43,7 @@ class HttpEmbeddingProvider final : public EmbeddingProvider {
   struct Options {
     std::string base_url;  // "http://host:port" or "http://host:port/prefix"
     std::string model;
-    std::string api_key;   // sent as "Authorization: Bearer" when not empty
+    std::string api_key;  // sent as "Authorization: Bearer" when not empty
     int timeout_ms = 10'000;
     size_t max_batch = 64;  // texts per request
   };

@@ -59,7 +59,7 @@ class Indexer {
   Indexer& operator=(const Indexer&) = delete;
 
   void Upsert(const std::string& path);
-  void Remove(const std::string& path);  // a file or a whole directory
+  void Remove(const std::string& path);                         // a file or a whole directory
   void Rename(const std::string& from, const std::string& to);  // directories too
 
   // Returns once every change enqueued before the call is applied.
@@ -81,7 +81,7 @@ class Indexer {
   enum class Op : unsigned char { kUpsert, kRemove };
   struct Batch {
     std::vector<std::pair<std::string, std::string>> renames;  // in order
-    std::map<std::string, Op> ops;                              // by path
+    std::map<std::string, Op> ops;                             // by path
     bool empty() const { return renames.empty() && ops.empty(); }
   };
 
@@ -93,12 +93,12 @@ class Indexer {
   const Options options_;
 
   mutable Mutex mu_;
-  std::condition_variable wake_;   // work queued or stopping
-  std::condition_variable done_;   // a batch applied
+  std::condition_variable wake_;  // work queued or stopping
+  std::condition_variable done_;  // a batch applied
   Batch queued_ GUARDED_BY(mu_);
-  Batch in_flight_ GUARDED_BY(mu_);                // being applied by the worker
-  uint64_t enqueued_seq_ GUARDED_BY(mu_) = 0;      // changes ever enqueued
-  uint64_t applied_seq_ GUARDED_BY(mu_) = 0;       // changes applied (or failed)
+  Batch in_flight_ GUARDED_BY(mu_);            // being applied by the worker
+  uint64_t enqueued_seq_ GUARDED_BY(mu_) = 0;  // changes ever enqueued
+  uint64_t applied_seq_ GUARDED_BY(mu_) = 0;   // changes applied (or failed)
   int bulk_running_ GUARDED_BY(mu_) = 0;
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread worker_;

@@ -11,14 +11,9 @@
 namespace nexus::search {
 namespace {
 
-int64_t MtimeNs(const Attr& a) {
-  return int64_t{a.mtime.tv_sec} * 1'000'000'000 + a.mtime.tv_nsec;
-}
+int64_t MtimeNs(const Attr& a) { return int64_t{a.mtime.tv_sec} * 1'000'000'000 + a.mtime.tv_nsec; }
 
-FileInfo InfoOf(std::string path, const Attr& a) {
-  return FileInfo{std::move(path), a.size, MtimeNs(a)};
-}
-
+FileInfo InfoOf(std::string path, const Attr& a) { return FileInfo{std::move(path), a.size, MtimeNs(a)}; }
 
 }  // namespace
 

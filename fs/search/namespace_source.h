@@ -33,8 +33,7 @@ class NamespaceContentSource final : public ContentSource {
   };
   // `ns` must outlive the source.
   explicit NamespaceContentSource(Namespace* ns) : NamespaceContentSource(ns, Options{}) {}
-  NamespaceContentSource(Namespace* ns, Options options)
-      : ns_(ns), options_(std::move(options)) {}
+  NamespaceContentSource(Namespace* ns, Options options) : ns_(ns), options_(std::move(options)) {}
 
   Result<std::string> Read(const std::string& path, size_t max_bytes) override;
   Result<FileInfo> Stat(const std::string& path) override;

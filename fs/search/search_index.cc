@@ -60,8 +60,10 @@ constexpr const char kInsertChunk[] =
 constexpr const char kInsertFts[] = "INSERT INTO chunks_fts(rowid, text) VALUES (?1, ?2)";
 constexpr const char kInsertTri[] = "INSERT INTO chunks_tri(rowid, text) VALUES (?1, ?2)";
 constexpr const char kChunksOfFile[] = "SELECT id, text FROM chunks WHERE file_id = ?1";
-constexpr const char kDeleteFts[] = "INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', ?1, ?2)";
-constexpr const char kDeleteTri[] = "INSERT INTO chunks_tri(chunks_tri, rowid, text) VALUES ('delete', ?1, ?2)";
+constexpr const char kDeleteFts[] =
+    "INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', ?1, ?2)";
+constexpr const char kDeleteTri[] =
+    "INSERT INTO chunks_tri(chunks_tri, rowid, text) VALUES ('delete', ?1, ?2)";
 constexpr const char kDeleteChunksOfFile[] = "DELETE FROM chunks WHERE file_id = ?1";
 constexpr const char kDeleteFile[] = "DELETE FROM files WHERE id = ?1";
 constexpr const char kFileIdsUnder[] = "SELECT id FROM files WHERE " NEXUS_UNDER("path");
@@ -89,7 +91,8 @@ constexpr const char kAllVectors[] = "SELECT id, embedding FROM chunks WHERE emb
 constexpr const char kClearVectors[] = "UPDATE chunks SET embedding = NULL WHERE embedding IS NOT NULL";
 constexpr const char kCountFiles[] = "SELECT count(*), coalesce(sum(size), 0) FROM files";
 constexpr const char kCountChunks[] = "SELECT count(*) FROM chunks";
-constexpr const char kPutContext[] = "INSERT OR REPLACE INTO path_contexts(path, description) VALUES (?1, ?2)";
+constexpr const char kPutContext[] =
+    "INSERT OR REPLACE INTO path_contexts(path, description) VALUES (?1, ?2)";
 constexpr const char kListContexts[] = "SELECT path, description FROM path_contexts ORDER BY path";
 constexpr const char kDeleteContext[] = "DELETE FROM path_contexts WHERE path = ?1";
 #undef NEXUS_UNDER
@@ -172,7 +175,8 @@ void MatchLines(const RE2& block, const RE2& line_re, const std::string& path, s
     std::string_view line = data.substr(line_start, line_end - line_start);
     bool hit = mstart + m.size() <= line_end || RE2::PartialMatch(line, line_re);
     if (hit) {
-      line_no += static_cast<uint32_t>(std::count(data.begin() + counted_to, data.begin() + line_start, '\n'));
+      line_no +=
+          static_cast<uint32_t>(std::count(data.begin() + counted_to, data.begin() + line_start, '\n'));
       counted_to = line_start;
       if (files_only) {
         out->push_back({path, 0, {}});
@@ -204,8 +208,8 @@ SearchIndex::~SearchIndex() = default;
 Result<std::unique_ptr<SqliteDb>> SearchIndex::Connect(bool writer) const {
   // The index is derived data (Sync rebuilds it), so NORMAL durability:
   // a power cut may lose the last commits, never corrupt the database.
-  SqliteOptions o{.what = "search index", .synchronous = SqliteOptions::Sync::kNormal,
-                  .busy_timeout_ms = 10'000};
+  SqliteOptions o{
+      .what = "search index", .synchronous = SqliteOptions::Sync::kNormal, .busy_timeout_ms = 10'000};
   if (writer) {
     o.cache_kib = 65536;
     o.schema = kSchema;
@@ -230,8 +234,8 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
   if (!w.ok()) return w.status();
   idx->writer_ = std::move(*w);
   SqliteDb& c = *idx->writer_;
-  idx->readers_ = std::make_unique<ConnectionPool<SqliteDb>>(
-      [i = idx.get()] { return i->Connect(/*writer=*/false); });
+  idx->readers_ =
+      std::make_unique<ConnectionPool<SqliteDb>>([i = idx.get()] { return i->Connect(/*writer=*/false); });
   {
     Statement s = c.Prepare(kGetMeta);
     s.Bind(1, std::string_view("last_update_ns"));
@@ -419,8 +423,9 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
     const std::string_view chunk_text = std::string_view(text).substr(ch.offset, ch.length);
     Statement s = c.Prepare(kInsertChunk);
     s.Bind(1, file_id).Bind(2, int64_t{ch.start_line}).Bind(3, int64_t{ch.end_line}).Bind(4, chunk_text);
-    if (i < vectors.size()) s.BindBlob(5, std::string_view(reinterpret_cast<const char*>(vectors[i].data()),
-                                        vectors[i].size() * sizeof(float)));
+    if (i < vectors.size())
+      s.BindBlob(5, std::string_view(reinterpret_cast<const char*>(vectors[i].data()),
+                                     vectors[i].size() * sizeof(float)));
     NEXUS_RETURN_IF_ERROR(s.Run("insert chunk"));
     const int64_t id = c.LastInsertId();
     if (i < vectors.size()) AnnUpdate(id, vectors[i]);
@@ -520,7 +525,9 @@ Status SearchIndex::SetPathContext(const std::string& path_in, const std::string
   auto path = NsPath::Parse(path_in);
   if (!path.ok()) return path.status();
   MutexLock lk(write_mu_);
-  return InTransaction([&]() REQUIRES(write_mu_) { return writer_->Prepare(kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context"); });
+  return InTransaction([&]() REQUIRES(write_mu_) {
+    return writer_->Prepare(kPutContext).Bind(1, path->str()).Bind(2, description).Run("put context");
+  });
 }
 
 Result<std::vector<PathContext>> SearchIndex::ListPathContexts() const {
@@ -553,11 +560,13 @@ Result<IndexCounts> SearchIndex::Counts() const {
   if (!r.ok()) return r.status();
   IndexCounts out;
   Statement f = (*r)->Prepare(kCountFiles);
-  if (!f.Next()) return f.status().ok() ? Status::Error(EIO, "search index: count files: no row") : f.status();
+  if (!f.Next())
+    return f.status().ok() ? Status::Error(EIO, "search index: count files: no row") : f.status();
   out.files = static_cast<uint64_t>(f.Int(0));
   out.bytes = static_cast<uint64_t>(f.Int(1));
   Statement c = (*r)->Prepare(kCountChunks);
-  if (!c.Next()) return c.status().ok() ? Status::Error(EIO, "search index: count chunks: no row") : c.status();
+  if (!c.Next())
+    return c.status().ok() ? Status::Error(EIO, "search index: count chunks: no row") : c.status();
   out.chunks = static_cast<uint64_t>(c.Int(0));
   out.last_update_ns = last_update_ns_;
   return out;
@@ -750,8 +759,8 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, cons
       if (!place.Next()) continue;
       std::string path(place.TextView(0));
       if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) continue;
-      out.push_back({id, std::move(path), static_cast<uint32_t>(place.Int(1)), static_cast<uint32_t>(place.Int(2)),
-                     score});
+      out.push_back({id, std::move(path), static_cast<uint32_t>(place.Int(1)),
+                     static_cast<uint32_t>(place.Int(2)), score});
     }
     if (out.size() >= want || near.size() < k) return out;
   }
@@ -840,7 +849,8 @@ Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const 
   add(vec, false);
   std::vector<size_t> order(hits.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return hits[a].score > hits[b].score; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return hits[a].score > hits[b].score; });
   if (order.size() > o.limit) order.resize(o.limit);
 
   auto contexts = ReadPathContexts(c);

@@ -43,7 +43,6 @@
 #include "fs/search/vector_index.h"
 #include "base/status.h"
 
-
 namespace nexus::search {
 
 // Permission hook: return false to hide a path from results.
@@ -100,8 +99,8 @@ struct PathContext {
 struct IndexCounts {
   uint64_t files = 0;
   uint64_t chunks = 0;
-  uint64_t bytes = 0;           // sum of indexed file sizes
-  int64_t last_update_ns = 0;   // clock time of the last committed write; 0 never
+  uint64_t bytes = 0;          // sum of indexed file sizes
+  int64_t last_update_ns = 0;  // clock time of the last committed write; 0 never
 };
 
 // One change to apply. Paths are namespace paths.
@@ -181,10 +180,10 @@ class SearchIndex {
   VectorIndex* Ann() const EXCLUDES(ann_mu_);
   void AnnUpdate(int64_t chunk_id, Vector v) REQUIRES(write_mu_);  // empty v: removal
   Result<std::vector<PathContext>> ReadPathContexts(SqliteDb& c) const;
-  Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& match,
-                                        const QueryOptions& o, size_t want) const;
-  Result<std::vector<Lane>> VectorLane(SqliteDb& c, const std::string& text,
-                                       const QueryOptions& o, size_t want) const;
+  Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& match, const QueryOptions& o,
+                                        size_t want) const;
+  Result<std::vector<Lane>> VectorLane(SqliteDb& c, const std::string& text, const QueryOptions& o,
+                                       size_t want) const;
 
   ContentSource* const source_;
   const Options options_;

@@ -9,9 +9,9 @@ namespace nexus::search {
 namespace {
 
 constexpr size_t kInitialCapacity = 1024;
-constexpr size_t kM = 16;                  // graph degree
+constexpr size_t kM = 16;  // graph degree
 constexpr size_t kEfConstruction = 200;
-constexpr size_t kEfSearch = 128;          // searchKnn explores max(ef, k)
+constexpr size_t kEfSearch = 128;  // searchKnn explores max(ef, k)
 
 // `v` scaled to unit length; empty for a zero vector.
 Vector Unit(const Vector& v) {

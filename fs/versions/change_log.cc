@@ -106,8 +106,10 @@ std::string GitPath(std::string_view path) {
       i = 1;
     }
     for (; i < comp.size(); ++i) {
-      if (comp[i] == '%') out += "%25";
-      else out += comp[i];
+      if (comp[i] == '%')
+        out += "%25";
+      else
+        out += comp[i];
     }
     if (end == path.size()) break;
     out += '/';
@@ -208,8 +210,7 @@ Result<git_oid> WriteCommit(git_repository* repo, const std::string& zone, const
   const Change& first = *run.front();
   const std::string& name = first.who.subject;
   git_signature* raw = nullptr;
-  NEXUS_GIT(git_signature_new(&raw, name.c_str(), (name + "@nexus").c_str(),
-                              first.time_ns / 1000000000, 0),
+  NEXUS_GIT(git_signature_new(&raw, name.c_str(), (name + "@nexus").c_str(), first.time_ns / 1000000000, 0),
             "author " + name);
   SigPtr author(raw);
   NEXUS_GIT(git_signature_new(&raw, "nexus", "nexus@nexus", run.back()->time_ns / 1000000000, 0),
@@ -228,8 +229,8 @@ Result<git_oid> WriteCommit(git_repository* repo, const std::string& zone, const
   const git_commit* parents[1] = {parent_obj.get()};
   const std::string msg = CommitMessage(zone, run);
   git_oid out;
-  NEXUS_GIT(git_commit_create(&out, repo, nullptr, author.get(), committer.get(), nullptr,
-                              msg.c_str(), tree_obj.get(), parent ? 1 : 0, parents),
+  NEXUS_GIT(git_commit_create(&out, repo, nullptr, author.get(), committer.get(), nullptr, msg.c_str(),
+                              tree_obj.get(), parent ? 1 : 0, parents),
             "commit on " + zone);
   return out;
 }
@@ -243,7 +244,6 @@ std::string WithSeparators(uint64_t n) {
   }
   return out;
 }
-
 
 Result<ZoneTree> LoadZoneTree(git_repository* repo, const std::string& zone, bool fresh) {
   ZoneTree zt;
@@ -285,8 +285,7 @@ Status CommitRuns(git_repository* repo, ZoneTree& zt, const std::vector<const Ch
     run.clear();
     written.clear();
     size_t j = i;
-    while (j < changes.size() &&
-           (j == i || (same_run(*changes[i], *changes[j]) && fits(*changes[j])))) {
+    while (j < changes.size() && (j == i || (same_run(*changes[i], *changes[j]) && fits(*changes[j])))) {
       if (j == i) fits(*changes[j]);
       run.push_back(changes[j++]);
     }

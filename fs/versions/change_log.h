@@ -41,19 +41,19 @@ struct Change {
   std::string path;
   std::string old_path;  // 'R' only
   int64_t file_id = 0;
-  uint32_t n = 0;        // 'W': version number
-  std::string blob;      // 'W': blob id
+  uint32_t n = 0;    // 'W': version number
+  std::string blob;  // 'W': blob id
   uint64_t size = 0;
   uint32_t mode = 0100644;
   int64_t time_ns = 0;
   Provenance who;
   std::string note;
-  bool pending = true;   // commit_id IS NULL
+  bool pending = true;  // commit_id IS NULL
   std::string commit;
 };
 
 // The columns ReadChange expects, in order, for SELECT statements.
-#define NEXUS_CHANGE_COLUMNS                                                          \
+#define NEXUS_CHANGE_COLUMNS                                                             \
   "seq, op, zone, path, old_path, file_id, n, blob, size, mode, time_ns, subject, uid, " \
   "pid, command, agent_id, task_id, note, commit_id"
 Change ReadChange(const Statement& q);
@@ -76,7 +76,6 @@ Result<git_oid> WriteCommit(git_repository* repo, const std::string& zone, const
 
 // "1,234,567"
 std::string WithSeparators(uint64_t n);
-
 
 // A zone's tree while commits are being made on its branch.
 struct ZoneTree {

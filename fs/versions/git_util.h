@@ -51,9 +51,9 @@ class GitLibrary {
 Status GitError(int rc, std::string_view context);
 
 // Evaluates a libgit2 call; on failure returns GitError from the function.
-#define NEXUS_GIT(call, context)                                          \
-  do {                                                                    \
-    int _nexus_rc = (call);                                               \
+#define NEXUS_GIT(call, context)                                               \
+  do {                                                                         \
+    int _nexus_rc = (call);                                                    \
     if (_nexus_rc < 0) return ::nexus::versions::GitError(_nexus_rc, context); \
   } while (0)
 

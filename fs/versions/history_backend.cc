@@ -71,9 +71,9 @@ struct HistoryBackend::Blob {
   Blob& operator=(const Blob&) = delete;
 
   const std::string id;
-  Mutex fill_mu;  // held while the content is copied in
-  int fd = -1;         // set once, under fill_mu, when the content is complete
-  uint64_t size = 0;   // set with fd
+  Mutex fill_mu;      // held while the content is copied in
+  int fd = -1;        // set once, under fill_mu, when the content is complete
+  uint64_t size = 0;  // set with fd
   // Position in lru_ when in_lru; guarded by cache_mu_.
   std::list<std::shared_ptr<Blob>>::iterator lru_pos;
   bool in_lru = false;  // guarded by cache_mu_
@@ -81,8 +81,7 @@ struct HistoryBackend::Blob {
 
 std::string HistoryBackend::Target::Key() const {
   // snapshot ids and version numbers hold no '/', so the path comes last.
-  return std::string(1, static_cast<char>(kind)) + snapshot + "/" + std::to_string(version) + "/" +
-         path;
+  return std::string(1, static_cast<char>(kind)) + snapshot + "/" + std::to_string(version) + "/" + path;
 }
 
 bool HistoryBackend::Target::IsDir() const {
@@ -92,17 +91,13 @@ bool HistoryBackend::Target::IsDir() const {
 
 // ---- construction ----
 
-Result<std::unique_ptr<HistoryBackend>> HistoryBackend::Create(uint16_t backend_id,
-                                                               VersionStore* store,
+Result<std::unique_ptr<HistoryBackend>> HistoryBackend::Create(uint16_t backend_id, VersionStore* store,
                                                                Options options) {
   if (!store) return Status::Error(EINVAL, "history tree: no version store");
-  if (options.scratch_dir.empty())
-    return Status::Error(EINVAL, "history tree: no scratch directory");
+  if (options.scratch_dir.empty()) return Status::Error(EINVAL, "history tree: no scratch directory");
   int fd = ::open(options.scratch_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return Status::FromErrno("history tree: open scratch directory " + options.scratch_dir);
-  return std::unique_ptr<HistoryBackend>(
-      new HistoryBackend(backend_id, store, std::move(options), fd));
+  if (fd < 0) return Status::FromErrno("history tree: open scratch directory " + options.scratch_dir);
+  return std::unique_ptr<HistoryBackend>(new HistoryBackend(backend_id, store, std::move(options), fd));
 }
 
 HistoryBackend::HistoryBackend(uint16_t id, VersionStore* store, Options options, int scratch_fd)
@@ -141,8 +136,7 @@ Attr HistoryBackend::DirAttr(int64_t time_ns) const {
   return a;
 }
 
-Attr HistoryBackend::FileAttr(mode_t type, uint32_t git_mode, uint64_t size,
-                              int64_t time_ns) const {
+Attr HistoryBackend::FileAttr(mode_t type, uint32_t git_mode, uint64_t size, int64_t time_ns) const {
   Attr a;
   a.mode = type | (type == S_IFLNK ? 0777 : (git_mode & 0111) ? 0555 : 0444);
   a.nlink = 1;
@@ -159,8 +153,7 @@ Attr HistoryBackend::FileAttr(mode_t type, uint32_t git_mode, uint64_t size,
 Result<bool> HistoryBackend::HasOtherZones() {
   auto zones = store_->Zones();
   NEXUS_RETURN_IF_FAILED(zones);
-  return std::any_of(zones->begin(), zones->end(),
-                     [](const std::string& z) { return z != kRootZone; });
+  return std::any_of(zones->begin(), zones->end(), [](const std::string& z) { return z != kRootZone; });
 }
 
 Result<HistoryBackend::Resolved> HistoryBackend::ResolveSnapshotPath(const std::string& id,
@@ -179,8 +172,7 @@ Result<HistoryBackend::Resolved> HistoryBackend::ResolveSnapshotPath(const std::
     // "zone" holds the snapshot's other zones.
     auto zones = store_->ListSnapshotDir(id, "");
     NEXUS_RETURN_IF_FAILED(zones);
-    if (std::any_of(zones->begin(), zones->end(),
-                    [](const EntryInfo& z) { return z.path != kRootZone; })) {
+    if (std::any_of(zones->begin(), zones->end(), [](const EntryInfo& z) { return z.path != kRootZone; })) {
       r.attr = DirAttr(info->time_ns);
       return r;
     }
@@ -216,8 +208,7 @@ Result<HistoryBackend::Resolved> HistoryBackend::ResolveVersionsDir(const std::s
   return r;
 }
 
-Result<HistoryBackend::Resolved> HistoryBackend::ResolveVersion(const std::string& path,
-                                                                uint32_t n) {
+Result<HistoryBackend::Resolved> HistoryBackend::ResolveVersion(const std::string& path, uint32_t n) {
   ZonePath zp = SplitNamespacePath("/" + path);
   if (zp.path.empty()) return Status::Error(ENOENT, "/" + path + " is not a file");
   auto v = store_->GetVersion(zp.zone, zp.path, n);
@@ -263,8 +254,7 @@ Result<HistoryBackend::Resolved> HistoryBackend::Resolve(const Target& t) {
 Result<HistoryBackend::Resolved> HistoryBackend::Child(const Target& dir, const std::string& name) {
   switch (dir.kind) {
     case Kind::kRoot:
-      if (name == "snapshots")
-        return Resolved{Target{Kind::kSnapshots, "", "", 0}, DirAttr(created_ns_), ""};
+      if (name == "snapshots") return Resolved{Target{Kind::kSnapshots, "", "", 0}, DirAttr(created_ns_), ""};
       if (name == "versions") return ResolveVersionsDir("");
       return Status::Error(ENOENT, "no " + name + " in the history tree");
     case Kind::kSnapshots:
@@ -418,9 +408,8 @@ Result<Attr> HistoryBackend::Lookup(const Caller&, Ino parent, const std::string
     Target up;  // the root is its own parent
     switch (dir->kind) {
       case Kind::kSnapshotDir:
-        up = dir->path.empty()
-                 ? Target{Kind::kSnapshots, "", "", 0}
-                 : Target{Kind::kSnapshotDir, dir->snapshot, ParentPath(dir->path), 0};
+        up = dir->path.empty() ? Target{Kind::kSnapshots, "", "", 0}
+                               : Target{Kind::kSnapshotDir, dir->snapshot, ParentPath(dir->path), 0};
         break;
       case Kind::kVersionsDir:
         if (!dir->path.empty()) up = Target{Kind::kVersionsDir, "", ParentPath(dir->path), 0};
@@ -621,23 +610,17 @@ Result<Attr> HistoryBackend::SetAttr(const Caller&, Ino, const SetAttrRequest&, 
 Result<Attr> HistoryBackend::MkNod(const Caller&, Ino, const std::string&, mode_t, dev_t) {
   return ReadOnly();
 }
-Result<Attr> HistoryBackend::MkDir(const Caller&, Ino, const std::string&, mode_t) {
-  return ReadOnly();
-}
+Result<Attr> HistoryBackend::MkDir(const Caller&, Ino, const std::string&, mode_t) { return ReadOnly(); }
 Result<Attr> HistoryBackend::Symlink(const Caller&, const std::string&, Ino, const std::string&) {
   return ReadOnly();
 }
-Result<Attr> HistoryBackend::Link(const Caller&, Ino, Ino, const std::string&) {
-  return ReadOnly();
-}
+Result<Attr> HistoryBackend::Link(const Caller&, Ino, Ino, const std::string&) { return ReadOnly(); }
 Status HistoryBackend::Unlink(const Caller&, Ino, const std::string&) { return ReadOnly(); }
 Status HistoryBackend::RmDir(const Caller&, Ino, const std::string&) { return ReadOnly(); }
-Status HistoryBackend::Rename(const Caller&, Ino, const std::string&, Ino, const std::string&,
-                              unsigned) {
+Status HistoryBackend::Rename(const Caller&, Ino, const std::string&, Ino, const std::string&, unsigned) {
   return ReadOnly();
 }
-Result<Backend::Created> HistoryBackend::Create(const Caller&, Ino, const std::string&, mode_t,
-                                                int) {
+Result<Backend::Created> HistoryBackend::Create(const Caller&, Ino, const std::string&, mode_t, int) {
   return ReadOnly();
 }
 Status HistoryBackend::Fallocate(FileHandle&, int, off_t, off_t) { return ReadOnly(); }

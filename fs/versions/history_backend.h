@@ -108,17 +108,14 @@ class HistoryBackend final : public Backend {
   Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name) override;
   void Forget(Ino ino, uint64_t nlookup) override;
   Result<Attr> GetAttr(Ino ino) override;
-  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req,
-                       FileHandle* fh) override;
+  Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh) override;
   Result<std::string> ReadLink(Ino ino) override;
   Result<Attr> MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
                      dev_t rdev) override;
-  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name,
-                     mode_t mode) override;
+  Result<Attr> MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) override;
   Result<Attr> Symlink(const Caller& caller, const std::string& target, Ino parent,
                        const std::string& name) override;
-  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent,
-                    const std::string& new_name) override;
+  Result<Attr> Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) override;
   Status Unlink(const Caller& caller, Ino parent, const std::string& name) override;
   Status RmDir(const Caller& caller, Ino parent, const std::string& name) override;
   Status Rename(const Caller& caller, Ino parent, const std::string& name, Ino new_parent,

@@ -16,7 +16,7 @@
 namespace nexus::versions {
 
 struct Provenance {
-  std::string subject;   // the subject the change's access check used, e.g. "agent:alice"
+  std::string subject;  // the subject the change's access check used, e.g. "agent:alice"
   uid_t uid = 0;
   pid_t pid = 0;
   std::string command;   // the process's comm name

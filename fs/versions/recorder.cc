@@ -16,7 +16,7 @@ namespace nexus::versions {
 namespace {
 
 constexpr int kCaptureAttempts = 3;
-constexpr size_t kMaxRemembered = 1 << 20;              // entries of last_
+constexpr size_t kMaxRemembered = 1 << 20;  // entries of last_
 
 // Paths that are never versioned: the history tree itself, and anything in a
 // git repository's own .git directory (a workspace checkout keeps its history
@@ -121,8 +121,7 @@ void Recorder::Push(Item item) {
     if (item.op == Item::Op::kCapture || item.op == Item::Op::kCaptureIfChanged) {
       // A capture right behind a capture of the same path reads the same file.
       if (!queue_.empty() && queue_.back().path == item.path &&
-          (queue_.back().op == Item::Op::kCapture ||
-           queue_.back().op == Item::Op::kCaptureIfChanged)) {
+          (queue_.back().op == Item::Op::kCapture || queue_.back().op == Item::Op::kCaptureIfChanged)) {
         if (item.op == Item::Op::kCapture) queue_.back() = std::move(item);
         return;
       }
@@ -176,8 +175,7 @@ void Recorder::Run(bool reconcile) {
     if (stop_) {
       // Shutting down: what is queued is left to the next start's
       // reconcile (it compares every file with its latest version).
-      spdlog::info("versions: {} queued changes left for the next start's reconcile",
-                   queue_.size());
+      spdlog::info("versions: {} queued changes left for the next start's reconcile", queue_.size());
       queue_.clear();
       break;
     }
@@ -244,8 +242,7 @@ void Recorder::Apply(const Item& item) {
           return;
         }
         if (st.code() != ENOENT)
-          spdlog::warn("versions: recording rename {} -> {}: {}", item.path, item.new_path,
-                       st.ToString());
+          spdlog::warn("versions: recording rename {} -> {}: {}", item.path, item.new_path, st.ToString());
         // Never versioned (or the rename failed): record the target as it is.
       } else if (!from.path.empty()) {
         Status st = store->Remove(from.zone, from.path, item.who);
@@ -258,8 +255,7 @@ void Recorder::Apply(const Item& item) {
   }
 }
 
-void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who,
-                         bool only_if_changed) {
+void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who, bool only_if_changed) {
   ZonePath zp = SplitNamespacePath(ns_path);
   if (zp.path.empty()) return;
   Namespace* ns = options_.ns;
@@ -401,10 +397,9 @@ void Recorder::ReconcileAll() {
       if (st.ok()) ++removed;
     }
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  spdlog::info("versions: reconciled {} files in {:.2f} s ({} captured, {} marked deleted)",
-               checked, secs, captured, removed);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("versions: reconciled {} files in {:.2f} s ({} captured, {} marked deleted)", checked, secs,
+               captured, removed);
 }
 
 }  // namespace nexus::versions

@@ -25,9 +25,9 @@
 // directory are never versioned.
 //
 // Crash safety: a queued event is in memory only (a shutdown drops the queue
-// too, so stopping never waits for captures); Start() therefore reconciles: every regular file whose size or mtime is newer than its
-// latest version's capture is captured again (content equal to that
-// version records nothing).
+// too, so stopping never waits for captures); Start() therefore reconciles: every regular file whose size or
+// mtime is newer than its latest version's capture is captured again (content equal to that version records
+// nothing).
 //
 // Threading: OnChange runs on the bus's dispatcher thread; everything else
 // may be called from any thread.
@@ -114,8 +114,8 @@ class Recorder {
   uint64_t queued_seq_ GUARDED_BY(mu_) = 0;
   uint64_t applied_seq_ GUARDED_BY(mu_) = 0;
   bool stop_ GUARDED_BY(mu_) = false;
-  bool busy_ GUARDED_BY(mu_) = false;        // the worker is applying a batch
-  bool running_ GUARDED_BY(mu_) = false;     // the worker runs
+  bool busy_ GUARDED_BY(mu_) = false;     // the worker is applying a batch
+  bool running_ GUARDED_BY(mu_) = false;  // the worker runs
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> captured_{0};
   std::atomic<uint64_t> failed_{0};

@@ -39,8 +39,7 @@ SnapshotInfo ReadSnapshot(const Statement& q) {
 Result<SnapshotInfo> LoadSnapshot(SqliteDb& db, const std::string& id) {
   auto n = ParseSnapshotId(id);
   NEXUS_RETURN_IF_FAILED(n);
-  Statement q = db.Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
-                       " FROM snapshots WHERE id=? AND commit_id<>''");
+  Statement q = db.Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS " FROM snapshots WHERE id=? AND commit_id<>''");
   q.Bind(*n);
   if (!q.Next()) return Status::Error(ENOENT, "no snapshot " + id);
   return ReadSnapshot(q);
@@ -112,8 +111,7 @@ Result<std::string> VersionStore::CreateSnapshot(const std::vector<std::string>&
 }
 
 Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::string>& zones,
-                                                       const std::string& description,
-                                                       bool automatic) {
+                                                       const std::string& description, bool automatic) {
   std::vector<std::string> zs = zones;
   if (zs.empty()) {
     MutexLock lk(db_mu_);
@@ -135,9 +133,9 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
     auto tree = TreeOfRef(repo, "refs/heads/" + z);
     NEXUS_RETURN_IF_FAILED(tree);
     if (*tree)
-      NEXUS_GIT(git_treebuilder_insert(nullptr, tb.get(), z.c_str(), git_tree_id(tree->get()),
-                                       GIT_FILEMODE_TREE),
-                "snapshot zone " + z);
+      NEXUS_GIT(
+          git_treebuilder_insert(nullptr, tb.get(), z.c_str(), git_tree_id(tree->get()), GIT_FILEMODE_TREE),
+          "snapshot zone " + z);
     zone_list += (zone_list.empty() ? "" : ",") + z;
   }
   git_oid tree_oid;
@@ -153,28 +151,32 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
     NEXUS_RETURN_IF_ERROR(
         db_->Prepare("INSERT INTO snapshots(description, time_ns, zones, commit_id, automatic) "
                      "VALUES(?,?,?,'',?)")
-            .Bind(description).Bind(now).Bind(zone_list).Bind(int{automatic}).Run());
+            .Bind(description)
+            .Bind(now)
+            .Bind(zone_list)
+            .Bind(int{automatic})
+            .Run());
     id = db_->LastInsertId();
   }
   std::string summary = description;
-  std::replace_if(summary.begin(), summary.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::replace_if(
+      summary.begin(), summary.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
   const std::string msg = "Snapshot " + std::to_string(id) + ": " + summary +
-                          "\n\nNexus-Snapshot: " + std::to_string(id) +
-                          "\nNexus-Zones: " + zone_list + "\n";
+                          "\n\nNexus-Snapshot: " + std::to_string(id) + "\nNexus-Zones: " + zone_list + "\n";
   git_signature* raw_sig = nullptr;
   NEXUS_GIT(git_signature_new(&raw_sig, "nexus", "nexus@nexus", now / 1000000000, 0), "signature");
   SigPtr sig(raw_sig);
   git_oid commit;
-  NEXUS_GIT(git_commit_create(&commit, repo, nullptr, sig.get(), sig.get(), nullptr, msg.c_str(),
-                              tree.get(), 0, nullptr),
+  NEXUS_GIT(git_commit_create(&commit, repo, nullptr, sig.get(), sig.get(), nullptr, msg.c_str(), tree.get(),
+                              0, nullptr),
             "snapshot commit");
   git_reference* ref = nullptr;
   const std::string ref_name = "refs/snapshots/" + std::to_string(id);
   NEXUS_GIT(git_reference_create(&ref, repo, ref_name.c_str(), &commit, 1, "snapshot"), ref_name);
   git_reference_free(ref);
   MutexLock lk(db_mu_);
-  NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE snapshots SET commit_id=? WHERE id=?")
-                            .Bind(OidHex(commit)).Bind(id).Run());
+  NEXUS_RETURN_IF_ERROR(
+      db_->Prepare("UPDATE snapshots SET commit_id=? WHERE id=?").Bind(OidHex(commit)).Bind(id).Run());
   return std::to_string(id);
 }
 
@@ -182,8 +184,8 @@ Result<std::vector<SnapshotInfo>> VersionStore::ListSnapshots() {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   std::vector<SnapshotInfo> out;
-  Statement q = lease->db().Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS
-                                " FROM snapshots WHERE commit_id<>'' ORDER BY id");
+  Statement q =
+      lease->db().Prepare("SELECT " NEXUS_SNAPSHOT_COLUMNS " FROM snapshots WHERE commit_id<>'' ORDER BY id");
   while (q.Next()) out.push_back(ReadSnapshot(q));
   return out;
 }
@@ -207,22 +209,21 @@ Result<std::vector<EntryInfo>> VersionStore::SnapshotEntries(const std::string& 
     git_odb* odb;
     std::vector<EntryInfo> out;
   } walk{odb->get(), {}};
-  NEXUS_GIT(git_tree_walk(
-                root->get(), GIT_TREEWALK_PRE,
-                [](const char* dir, const git_tree_entry* e, void* payload) {
-                  auto* w = static_cast<Walk*>(payload);
-                  if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
-                    w->out.push_back(MakeEntry(
-                        w->odb, FromGitPath(std::string(dir) + git_tree_entry_name(e)), e));
-                  return 0;
-                },
-                &walk),
-            "walk snapshot " + id);
+  NEXUS_GIT(
+      git_tree_walk(
+          root->get(), GIT_TREEWALK_PRE,
+          [](const char* dir, const git_tree_entry* e, void* payload) {
+            auto* w = static_cast<Walk*>(payload);
+            if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+              w->out.push_back(MakeEntry(w->odb, FromGitPath(std::string(dir) + git_tree_entry_name(e)), e));
+            return 0;
+          },
+          &walk),
+      "walk snapshot " + id);
   return std::move(walk.out);
 }
 
-Result<std::vector<EntryInfo>> VersionStore::ListSnapshotDir(const std::string& id,
-                                                             const std::string& path) {
+Result<std::vector<EntryInfo>> VersionStore::ListSnapshotDir(const std::string& id, const std::string& path) {
   auto norm = BrowsePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();

@@ -1,6 +1,5 @@
 #include "fs/versions/version_db.h"
 
-
 namespace nexus::versions {
 namespace {
 

@@ -106,8 +106,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
     NEXUS_RETURN_IF_FAILED(zt);
     const size_t first = assigned.size();
     NEXUS_RETURN_IF_ERROR(CommitRuns(
-        repo, *zt, kept, [](const Change& a, const Change& b) { return a.commit == b.commit; },
-        &assigned));
+        repo, *zt, kept, [](const Change& a, const Change& b) { return a.commit == b.commit; }, &assigned));
     std::set<std::string> new_commits;
     for (size_t i = first; i < assigned.size(); ++i)
       if (!old_commits.count(assigned[i].second)) new_commits.insert(assigned[i].second);
@@ -122,8 +121,8 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
       for (int64_t seq : dropped)
         NEXUS_RETURN_IF_ERROR(db_->Prepare("DELETE FROM changes WHERE seq=?").Bind(seq).Run());
       for (const auto& [seq, commit] : assigned)
-        NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE changes SET commit_id=? WHERE seq=?")
-                                  .Bind(commit).Bind(seq).Run());
+        NEXUS_RETURN_IF_ERROR(
+            db_->Prepare("UPDATE changes SET commit_id=? WHERE seq=?").Bind(commit).Bind(seq).Run());
       return Status::Ok();
     });
     Status back = db_->SetSynchronous(SqliteOptions::Sync::kNormal);
@@ -194,8 +193,8 @@ Status VersionStore::Export(const std::string& dest) {
     git_odb_object* obj = nullptr;
     NEXUS_GIT(git_odb_read(&obj, odb_.get(), &oid), "read " + hex);
     OdbObjectPtr object(obj);
-    NEXUS_GIT(git_odb_write(&copied, out_odb.get(), git_odb_object_data(obj),
-                            git_odb_object_size(obj), git_odb_object_type(obj)),
+    NEXUS_GIT(git_odb_write(&copied, out_odb.get(), git_odb_object_data(obj), git_odb_object_size(obj),
+                            git_odb_object_type(obj)),
               "copy " + hex);
   }
 

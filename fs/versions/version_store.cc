@@ -36,12 +36,11 @@ constexpr size_t kCompressSample = 64 << 10;  // bytes deflated to test compress
 bool Compressible(const char* data, size_t len) {
   uLongf out_len = compressBound(len);
   std::string out(out_len, '\0');
-  if (compress2(reinterpret_cast<Bytef*>(out.data()), &out_len,
-                reinterpret_cast<const Bytef*>(data), len, 1) != Z_OK)
+  if (compress2(reinterpret_cast<Bytef*>(out.data()), &out_len, reinterpret_cast<const Bytef*>(data), len,
+                1) != Z_OK)
     return true;
   return out_len < len * 9 / 10;
 }
-
 
 // Blob files synced one by one per group up to this count; above it one
 // syncfs(2) is cheaper.
@@ -71,12 +70,11 @@ bool GrewPast(int fd, uint64_t size) {
 // stored (uncompressed) deflate blocks: for content that does not compress,
 // several times cheaper than libgit2's deflate, and read by libgit2 and git
 // like any loose object. Same layout and atomic rename as libgit2's writer.
-Result<git_oid> WriteStoredBlob(const std::string& git_dir, int fd, uint64_t size,
-                                std::string& buf, const std::atomic<bool>& cancel) {
+Result<git_oid> WriteStoredBlob(const std::string& git_dir, int fd, uint64_t size, std::string& buf,
+                                const std::atomic<bool>& cancel) {
   const std::string header = "blob " + std::to_string(size) + std::string(1, '\0');
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!sha || EVP_DigestInit_ex(sha.get(), EVP_sha1(), nullptr) != 1)
-    return Status::Error(EIO, "sha1 init");
+  if (!sha || EVP_DigestInit_ex(sha.get(), EVP_sha1(), nullptr) != 1) return Status::Error(EIO, "sha1 init");
   z_stream z{};
   if (deflateInit(&z, Z_NO_COMPRESSION) != Z_OK) return Status::Error(EIO, "deflateInit");
   std::unique_ptr<z_stream, int (*)(z_stream*)> zguard(&z, deflateEnd);
@@ -294,7 +292,8 @@ Status VersionStore::Reconcile() {
       }
       missing = std::move(commit);
     }
-    Statement reset = db_->Prepare("UPDATE changes SET commit_id=NULL WHERE zone=? AND seq>? AND commit_id IS NOT NULL");
+    Statement reset =
+        db_->Prepare("UPDATE changes SET commit_id=NULL WHERE zone=? AND seq>? AND commit_id IS NOT NULL");
     NEXUS_RETURN_IF_ERROR(reset.Bind(zone).Bind(keep_seq).Run());
     const std::string ref = "refs/heads/" + zone;
     git_oid current;
@@ -359,12 +358,10 @@ Result<git_oid> VersionStore::WriteBlob(int fd, uint64_t size) {
   return oid;
 }
 
-
 Status VersionStore::InsertChange(char op, const std::string& zone, const std::string& path,
                                   const std::string& old_path, int64_t file_id, uint32_t n,
                                   const std::string& blob, uint64_t size, uint32_t mode,
-                                  const Provenance& who, const std::string& note,
-                                  int64_t time_ns) {
+                                  const Provenance& who, const std::string& note, int64_t time_ns) {
   std::string subject = SanitizeField(who.subject);
   if (subject.empty()) subject = UidSubject(who.uid);
   Statement q = db_->Prepare(
@@ -386,16 +383,14 @@ void VersionStore::NotePending(size_t n) {
 }
 
 Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const std::string& path,
-                                                  const git_oid& oid, uint64_t size,
-                                                  uint32_t mode, const Provenance& who,
-                                                  const std::string& note) {
+                                                  const git_oid& oid, uint64_t size, uint32_t mode,
+                                                  const Provenance& who, const std::string& note) {
   const std::string blob = OidHex(oid);
   const int64_t now = Now();
   MutexLock lk(db_mu_);
   auto result = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Result<CaptureResult> {
     auto file = FindFile(*db_, zone, path);
-    if (file && !file->deleted && file->last_blob == blob)
-      return CaptureResult{false, file->last_n, blob};
+    if (file && !file->deleted && file->last_blob == blob) return CaptureResult{false, file->last_n, blob};
     int64_t id = file ? file->id : 0;
     if (!file) {
       NEXUS_RETURN_IF_ERROR(
@@ -403,20 +398,20 @@ Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const
       id = db_->LastInsertId();
     }
     const uint32_t n = file ? file->last_n + 1 : 1;
-    NEXUS_RETURN_IF_ERROR(
-        InsertChange('W', zone, path, "", id, n, blob, size, mode, who, note, now));
-    NEXUS_RETURN_IF_ERROR(
-        db_->Prepare("UPDATE files SET deleted=0, last_n=?, last_blob=? WHERE id=?")
-            .Bind(n).Bind(blob).Bind(id).Run());
+    NEXUS_RETURN_IF_ERROR(InsertChange('W', zone, path, "", id, n, blob, size, mode, who, note, now));
+    NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE files SET deleted=0, last_n=?, last_blob=? WHERE id=?")
+                              .Bind(n)
+                              .Bind(blob)
+                              .Bind(id)
+                              .Run());
     return CaptureResult{true, n, blob};
   });
   if (result.ok() && result->recorded) NotePending(1);
   return result;
 }
 
-Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::string& path,
-                                            int fd, const Provenance& who,
-                                            mode_t file_mode) {
+Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::string& path, int fd,
+                                            const Provenance& who, mode_t file_mode) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
@@ -432,8 +427,7 @@ Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::
 }
 
 Result<CaptureResult> VersionStore::CaptureFile(const std::string& zone, const std::string& path,
-                                                const std::string& host_path,
-                                                const Provenance& who) {
+                                                const std::string& host_path, const Provenance& who) {
   int fd = ::open(host_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + host_path);
   auto r = Capture(zone, path, fd, who);
@@ -446,8 +440,8 @@ namespace {
 // Live files at `path` or under it: (id, path).
 std::vector<std::pair<int64_t, std::string>> LiveFilesAt(SqliteDb& db, const std::string& zone,
                                                          const std::string& path) {
-  Statement q = db.Prepare(
-      "SELECT id, path FROM files WHERE zone=? AND deleted=0 AND (path=? OR (path>? AND path<?))");
+  Statement q =
+      db.Prepare("SELECT id, path FROM files WHERE zone=? AND deleted=0 AND (path=? OR (path>? AND path<?))");
   // Paths under "a/b" sort between "a/b/" and "a/b0" ('0' follows '/').
   q.Bind(zone).Bind(path).Bind(path + "/").Bind(path + "0");
   std::vector<std::pair<int64_t, std::string>> out;
@@ -457,8 +451,7 @@ std::vector<std::pair<int64_t, std::string>> LiveFilesAt(SqliteDb& db, const std
 
 }  // namespace
 
-Status VersionStore::Remove(const std::string& zone, const std::string& path,
-                            const Provenance& who) {
+Status VersionStore::Remove(const std::string& zone, const std::string& path, const Provenance& who) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
@@ -475,16 +468,15 @@ Status VersionStore::Remove(const std::string& zone, const std::string& path,
   return Status::Ok();
 }
 
-Status VersionStore::Rename(const std::string& zone, const std::string& from,
-                            const std::string& to, const Provenance& who) {
+Status VersionStore::Rename(const std::string& zone, const std::string& from, const std::string& to,
+                            const Provenance& who) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto src = ZoneRelativePath(from);
   NEXUS_RETURN_IF_FAILED(src);
   auto dst = ZoneRelativePath(to);
   NEXUS_RETURN_IF_FAILED(dst);
   if (*src == *dst) return Status::Ok();
-  if (dst->starts_with(*src + "/"))
-    return Status::Error(EINVAL, "cannot move " + *src + " into itself");
+  if (dst->starts_with(*src + "/")) return Status::Error(EINVAL, "cannot move " + *src + " into itself");
   MutexLock cap(capture_mu_);
   MutexLock lk(db_mu_);
   const int64_t now = Now();
@@ -513,10 +505,13 @@ Status VersionStore::Rename(const std::string& zone, const std::string& from,
       const uint32_t mode = static_cast<uint32_t>(latest.Int(2));
       if (blob != target->last_blob) {
         const uint32_t n = target->last_n + 1;
-        NEXUS_RETURN_IF_ERROR(InsertChange('W', zone, new_path, "", target->id, n, blob, size,
-                                           mode, who, "renamed from " + old_path, now));
+        NEXUS_RETURN_IF_ERROR(InsertChange('W', zone, new_path, "", target->id, n, blob, size, mode, who,
+                                           "renamed from " + old_path, now));
         NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE files SET last_n=?, last_blob=? WHERE id=?")
-                                  .Bind(n).Bind(blob).Bind(target->id).Run());
+                                  .Bind(n)
+                                  .Bind(blob)
+                                  .Bind(target->id)
+                                  .Run());
         ++changes;
       }
       NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE files SET deleted=1 WHERE id=?").Bind(id).Run());
@@ -543,7 +538,7 @@ void VersionStore::CommitterLoop() {
     if (stop_) break;
     // The group-commit window: wait for more records unless a batch is full.
     lk.WaitFor(wake_cv_, options_.commit_window,
-                      [&]() REQUIRES(wake_mu_) { return stop_ || pending_ >= options_.commit_batch; });
+               [&]() REQUIRES(wake_mu_) { return stop_ || pending_ >= options_.commit_batch; });
     lk.Unlock();
     Status st;
     {
@@ -595,8 +590,8 @@ Result<ZoneTree*> VersionStore::ZoneTreeFor(const std::string& zone) {
     git_oid ref;
     int rc = git_reference_name_to_id(&ref, commit_repo_.get(), ("refs/heads/" + zone).c_str());
     const ZoneTree& zt = *it->second;
-    bool current = rc == 0 ? zt.has_head && git_oid_equal(&ref, &zt.head)
-                           : rc == GIT_ENOTFOUND && !zt.has_head;
+    bool current =
+        rc == 0 ? zt.has_head && git_oid_equal(&ref, &zt.head) : rc == GIT_ENOTFOUND && !zt.has_head;
     if (current) return it->second.get();
     zone_trees_.erase(it);
   }
@@ -619,7 +614,7 @@ Status VersionStore::CommitPending() {
     {
       MutexLock lk(db_mu_);
       Statement q = db_->Prepare("SELECT " NEXUS_CHANGE_COLUMNS
-                             " FROM changes WHERE commit_id IS NULL AND seq<=? ORDER BY seq LIMIT ?");
+                                 " FROM changes WHERE commit_id IS NULL AND seq<=? ORDER BY seq LIMIT ?");
       q.Bind(last_seq).Bind(kCommitRound);
       while (q.Next()) rows.push_back(ReadChange(q));
     }
@@ -632,12 +627,12 @@ Status VersionStore::CommitPending() {
     std::vector<ZoneTree*> touched;
     for (const auto& [zone, changes] : by_zone) {
       auto zt = ZoneTreeFor(zone);
-      Status st = zt.ok() ? CommitRuns(commit_repo_.get(), **zt, changes,
-                                       [](const Change& a, const Change& b) {
-                                         return a.who.subject == b.who.subject;
-                                       },
-                                       &assigned)
-                          : zt.status();
+      Status st = zt.ok()
+                      ? CommitRuns(
+                            commit_repo_.get(), **zt, changes,
+                            [](const Change& a, const Change& b) { return a.who.subject == b.who.subject; },
+                            &assigned)
+                      : zt.status();
       if (!st.ok()) {
         zone_trees_.clear();  // their indexes hold uncommitted edits
         return st;
@@ -654,8 +649,8 @@ Status VersionStore::CommitPending() {
       if (st.ok()) {
         st = InTransaction(*db_, [&]() REQUIRES(db_mu_) -> Status {
           for (const auto& [seq, commit] : assigned)
-            NEXUS_RETURN_IF_ERROR(db_->Prepare("UPDATE changes SET commit_id=? WHERE seq=?")
-                                      .Bind(commit).Bind(seq).Run());
+            NEXUS_RETURN_IF_ERROR(
+                db_->Prepare("UPDATE changes SET commit_id=? WHERE seq=?").Bind(commit).Bind(seq).Run());
           return Status::Ok();
         });
       }
@@ -669,8 +664,8 @@ Status VersionStore::CommitPending() {
     for (ZoneTree* zt : touched) {
       if (!zt->has_head) continue;
       git_reference* ref = nullptr;
-      int rc = git_reference_create(&ref, commit_repo_.get(), ("refs/heads/" + zt->zone).c_str(),
-                                    &zt->head, 1, "nexus commit");
+      int rc = git_reference_create(&ref, commit_repo_.get(), ("refs/heads/" + zt->zone).c_str(), &zt->head,
+                                    1, "nexus commit");
       git_reference_free(ref);
       if (rc < 0) {
         Status err = GitError(rc, "update branch " + zt->zone);
@@ -703,16 +698,16 @@ Result<std::vector<std::string>> VersionStore::Zones() {
 namespace {
 
 // The smallest path of `zone` in [lo, hi) (hi empty: no upper bound).
-std::optional<std::string> FirstPathFrom(SqliteDb& db, const std::string& zone,
-                                         const std::string& lo, const std::string& hi) {
+std::optional<std::string> FirstPathFrom(SqliteDb& db, const std::string& zone, const std::string& lo,
+                                         const std::string& hi) {
   if (hi.empty()) {
     Statement q = db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? ORDER BY path LIMIT 1");
     q.Bind(zone).Bind(lo);
     if (q.Next()) return q.Text(0);
     return std::nullopt;
   }
-  Statement q = db.Prepare(
-      "SELECT path FROM files WHERE zone=? AND path>=? AND path<? ORDER BY path LIMIT 1");
+  Statement q =
+      db.Prepare("SELECT path FROM files WHERE zone=? AND path>=? AND path<? ORDER BY path LIMIT 1");
   q.Bind(zone).Bind(lo).Bind(hi);
   if (q.Next()) return q.Text(0);
   return std::nullopt;
@@ -759,8 +754,7 @@ Result<std::vector<VersionedEntry>> VersionStore::ListVersionedDir(const std::st
   return out;
 }
 
-Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
-                                                       const std::string& path) {
+Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone, const std::string& path) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   std::string norm;
   if (path.find_first_not_of('/') != std::string::npos) {
@@ -778,8 +772,7 @@ Result<VersionedEntry> VersionStore::StatVersionedPath(const std::string& zone,
     e.file = FindFile(lease->db(), zone, norm).has_value();
     e.dir = FirstPathFrom(lease->db(), zone, norm + "/", norm + "0").has_value();
   }
-  if (!e.file && !e.dir)
-    return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, norm));
+  if (!e.file && !e.dir) return Status::Error(ENOENT, "nothing versioned at " + NamespacePath(zone, norm));
   return e;
 }
 
@@ -796,8 +789,8 @@ Result<FileHistory> VersionStore::History(const std::string& zone, const std::st
   h.zone = zone;
   h.path = file->path;
   h.deleted = file->deleted;
-  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
-                       " FROM changes WHERE file_id=? AND op='W' ORDER BY n");
+  Statement q =
+      db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS " FROM changes WHERE file_id=? AND op='W' ORDER BY n");
   q.Bind(file->id);
   while (q.Next()) h.versions.push_back(ToVersion(ReadChange(q)));
   return h;
@@ -837,23 +830,21 @@ Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zon
   return out;
 }
 
-Result<Version> VersionStore::LoadVersion(SqliteDb& db, const std::string& zone,
-                                          const std::string& path, uint32_t n) {
+Result<Version> VersionStore::LoadVersion(SqliteDb& db, const std::string& zone, const std::string& path,
+                                          uint32_t n) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto file = FindFile(db, zone, *norm);
   if (!file) return Status::Error(ENOENT, "no versions of " + NamespacePath(zone, *norm));
-  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS
-                       " FROM changes WHERE file_id=? AND op='W' AND n=?");
+  Statement q = db.Prepare("SELECT " NEXUS_CHANGE_COLUMNS " FROM changes WHERE file_id=? AND op='W' AND n=?");
   q.Bind(file->id).Bind(n);
   if (!q.Next())
     return Status::Error(ENOENT, NamespacePath(zone, *norm) + " has no version " + std::to_string(n));
   return ToVersion(ReadChange(q));
 }
 
-Result<Version> VersionStore::GetVersion(const std::string& zone, const std::string& path,
-                                         uint32_t n) {
+Result<Version> VersionStore::GetVersion(const std::string& zone, const std::string& path, uint32_t n) {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   return LoadVersion(lease->db(), zone, path, n);
@@ -896,8 +887,7 @@ Result<std::shared_ptr<const std::string>> VersionStore::LoadBlob(git_repository
   return data;
 }
 
-Result<std::string> VersionStore::Get(const std::string& zone, const std::string& path,
-                                      uint32_t n) {
+Result<std::string> VersionStore::Get(const std::string& zone, const std::string& path, uint32_t n) {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto v = LoadVersion(lease->db(), zone, path, n);
@@ -919,8 +909,7 @@ Status VersionStore::StreamBlob(git_repository* repo, const std::string& hex, in
   git_object_t type;
   if (git_odb_open_rstream(&s, &len, &type, odb.get(), &oid) == 0) {
     GitHandle<git_odb_stream, git_odb_stream_free> stream(s);
-    if (type != GIT_OBJECT_BLOB)
-      return Status::Error(EINVAL, "object " + hex + " is not a file's content");
+    if (type != GIT_OBJECT_BLOB) return Status::Error(EINVAL, "object " + hex + " is not a file's content");
     std::string buf(kStreamChunk, '\0');
     while (true) {
       int got = git_odb_stream_read(stream.get(), buf.data(), buf.size());
@@ -951,8 +940,7 @@ Status VersionStore::ReadBlobTo(const std::string& oid, int fd) {
   return StreamBlob(lease->repo(), oid, fd);
 }
 
-Result<std::string> VersionStore::ReadBlob(const std::string& oid, uint64_t offset,
-                                           uint64_t length) {
+Result<std::string> VersionStore::ReadBlob(const std::string& oid, uint64_t offset, uint64_t length) {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto data = LoadBlob(lease->repo(), oid);
@@ -962,8 +950,8 @@ Result<std::string> VersionStore::ReadBlob(const std::string& oid, uint64_t offs
   return d.substr(offset, std::min<uint64_t>(length, d.size() - offset));
 }
 
-Result<std::string> VersionStore::Diff(const std::string& zone, const std::string& path,
-                                       uint32_t a, uint32_t b, DiffMode mode) {
+Result<std::string> VersionStore::Diff(const std::string& zone, const std::string& path, uint32_t a,
+                                       uint32_t b, DiffMode mode) {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto va = LoadVersion(lease->db(), zone, path, a);
@@ -996,14 +984,12 @@ Result<std::string> VersionStore::Diff(const std::string& zone, const std::strin
   BlobPtr blob_b(raw);
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   git_patch* p = nullptr;
-  NEXUS_GIT(git_patch_from_blobs(&p, blob_a.get(), va->path.c_str(), blob_b.get(),
-                                 vb->path.c_str(), &opts),
+  NEXUS_GIT(git_patch_from_blobs(&p, blob_a.get(), va->path.c_str(), blob_b.get(), vb->path.c_str(), &opts),
             "diff");
   PatchPtr patch(p);
   if (!patch) return std::string();  // identical
   if (git_patch_get_delta(p)->flags & GIT_DIFF_FLAG_BINARY)
-    return "binary files differ: " + WithSeparators(va->size) + " → " + WithSeparators(vb->size) +
-           " bytes\n";
+    return "binary files differ: " + WithSeparators(va->size) + " → " + WithSeparators(vb->size) + " bytes\n";
   git_buf buf = GIT_BUF_INIT;
   NEXUS_GIT(git_patch_to_buf(&buf, p), "format diff");
   std::string out(buf.ptr, buf.size);
@@ -1052,8 +1038,8 @@ Result<StoreStats> VersionStore::Stats() {
 // ---------------------------------------------------------------------------
 // Undoing changes
 
-Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::string& path,
-                                         uint32_t n, const Provenance& who) {
+Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::string& path, uint32_t n,
+                                         const Provenance& who) {
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto v = LoadVersion(lease->db(), zone, path, n);
@@ -1065,8 +1051,7 @@ Result<WriteBack> VersionStore::Rollback(const std::string& zone, const std::str
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   MutexLock lk(capture_mu_);
-  auto r = RecordVersion(zone, *norm, oid, v->size, v->mode, who,
-                         "rollback to v" + std::to_string(n));
+  auto r = RecordVersion(zone, *norm, oid, v->size, v->mode, who, "rollback to v" + std::to_string(n));
   NEXUS_RETURN_IF_FAILED(r);
   return WriteBack{**data, v->mode, r->version, r->recorded};
 }

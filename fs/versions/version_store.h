@@ -65,14 +65,14 @@ inline constexpr uint32_t kModeExecutable = 0100755;
 struct Version {
   uint32_t number = 0;  // 1, 2, 3, ... per file, continuing across renames
   std::string zone;
-  std::string path;     // the path the content was captured under
-  std::string blob;     // git blob id (40 hex)
+  std::string path;  // the path the content was captured under
+  std::string blob;  // git blob id (40 hex)
   uint64_t size = 0;
   uint32_t mode = kModeFile;
   int64_t time_ns = 0;  // wall-clock time of the capture
   Provenance provenance;
-  std::string note;     // "rollback to v3", "restore"; empty for a capture
-  std::string commit;   // the commit it landed in; empty while journaled
+  std::string note;    // "rollback to v3", "restore"; empty for a capture
+  std::string commit;  // the commit it landed in; empty while journaled
 };
 
 struct FileHistory {
@@ -129,16 +129,16 @@ struct SnapshotInfo {
   std::string description;
   int64_t time_ns = 0;
   std::vector<std::string> zones;
-  std::string commit;  // parentless commit whose tree has one subtree per zone
+  std::string commit;      // parentless commit whose tree has one subtree per zone
   bool automatic = false;  // taken by RestoreSnapshot, to undo it
 };
 
 // A file in a snapshot or a snapshot directory entry.
 struct EntryInfo {
-  std::string path;  // "<zone>/<path>" for Entries; the bare name for ListDir
-  std::string oid;   // blob id (file) or tree id (directory)
-  uint32_t mode = 0; // git mode: 0100644, 0100755, 040000
-  uint64_t size = 0; // content size; 0 for a directory
+  std::string path;   // "<zone>/<path>" for Entries; the bare name for ListDir
+  std::string oid;    // blob id (file) or tree id (directory)
+  uint32_t mode = 0;  // git mode: 0100644, 0100755, 040000
+  uint64_t size = 0;  // content size; 0 for a directory
   bool IsDir() const { return mode == 040000; }
 };
 
@@ -184,8 +184,8 @@ class VersionStore {
   struct Options {
     std::string dir;  // holds versions.git and versions.db; must exist
     std::chrono::milliseconds commit_window{200};
-    size_t commit_batch = 1024;  // commit at once when this many records are pending
-    bool run_committer = true;   // false: records stay journaled until Flush
+    size_t commit_batch = 1024;      // commit at once when this many records are pending
+    bool run_committer = true;       // false: records stay journaled until Flush
     std::function<int64_t()> clock;  // wall-clock ns; default CLOCK_REALTIME
   };
 
@@ -231,8 +231,8 @@ class VersionStore {
   Status GetTo(const std::string& zone, const std::string& path, uint32_t n, int fd);
   // Unified diff of version a → b (text), "binary files differ: X → Y bytes"
   // for binary content, or a field-by-field summary in kMetadata mode.
-  Result<std::string> Diff(const std::string& zone, const std::string& path, uint32_t a,
-                           uint32_t b, DiffMode mode);
+  Result<std::string> Diff(const std::string& zone, const std::string& path, uint32_t a, uint32_t b,
+                           DiffMode mode);
   Result<StoreStats> Stats();
   // Bytes [offset, offset+length) of blob `oid` (hex); short at the end.
   // Recently read blobs are cached, so sequential ranges are cheap.
@@ -243,8 +243,7 @@ class VersionStore {
   // every path of `zone` with history, deleted files included; sorted by
   // name (byte order). Empty when nothing is versioned below `dir`. Costs
   // one index seek per name, whatever the number of files below.
-  Result<std::vector<VersionedEntry>> ListVersionedDir(const std::string& zone,
-                                                       const std::string& dir);
+  Result<std::vector<VersionedEntry>> ListVersionedDir(const std::string& zone, const std::string& dir);
   // What has history at `path` itself and below it; for "" (the zone's top)
   // `dir` tells whether the zone has any history. ENOENT when neither.
   Result<VersionedEntry> StatVersionedPath(const std::string& zone, const std::string& path);
@@ -265,8 +264,7 @@ class VersionStore {
                              const Provenance& who);
   // Brings a deleted file back: records its latest content as a new version
   // (note "restore"), marks it live and returns the content.
-  Result<WriteBack> Restore(const std::string& zone, const std::string& path,
-                            const Provenance& who);
+  Result<WriteBack> Restore(const std::string& zone, const std::string& path, const Provenance& who);
 
   // ---- maintenance ----
   Result<GcResult> Gc(const GcPolicy& policy);
@@ -278,8 +276,7 @@ class VersionStore {
   // ---- snapshots ----
   // Captures the given zones (all zones with history when empty) as they are
   // after committing the journal. Returns the new id.
-  Result<std::string> CreateSnapshot(const std::vector<std::string>& zones,
-                                     const std::string& description);
+  Result<std::string> CreateSnapshot(const std::vector<std::string>& zones, const std::string& description);
   Result<std::vector<SnapshotInfo>> ListSnapshots();
   Result<SnapshotInfo> GetSnapshot(const std::string& id);
   Result<std::vector<EntryInfo>> SnapshotEntries(const std::string& id);
@@ -305,20 +302,17 @@ class VersionStore {
 
   Result<ReaderLease> Borrow();
   Result<std::unique_ptr<Reader>> NewReader() const;
-  Result<Version> LoadVersion(SqliteDb& db, const std::string& zone, const std::string& path,
-                              uint32_t n);
-  Result<std::shared_ptr<const std::string>> LoadBlob(git_repository* repo,
-                                                      const std::string& oid);
+  Result<Version> LoadVersion(SqliteDb& db, const std::string& zone, const std::string& path, uint32_t n);
+  Result<std::shared_ptr<const std::string>> LoadBlob(git_repository* repo, const std::string& oid);
   Status StreamBlob(git_repository* repo, const std::string& oid, int fd);
 
   // Recording (capture_mu_ held).
   Result<git_oid> WriteBlob(int fd, uint64_t size) REQUIRES(capture_mu_);
-  Result<CaptureResult> RecordVersion(const std::string& zone, const std::string& path,
-                                      const git_oid& blob, uint64_t size, uint32_t mode,
-                                      const Provenance& who, const std::string& note) REQUIRES(capture_mu_);
-  Status InsertChange(char op, const std::string& zone, const std::string& path,
-                      const std::string& old_path, int64_t file_id, uint32_t n,
-                      const std::string& blob, uint64_t size, uint32_t mode,
+  Result<CaptureResult> RecordVersion(const std::string& zone, const std::string& path, const git_oid& blob,
+                                      uint64_t size, uint32_t mode, const Provenance& who,
+                                      const std::string& note) REQUIRES(capture_mu_);
+  Status InsertChange(char op, const std::string& zone, const std::string& path, const std::string& old_path,
+                      int64_t file_id, uint32_t n, const std::string& blob, uint64_t size, uint32_t mode,
                       const Provenance& who, const std::string& note, int64_t time_ns) REQUIRES(db_mu_);
   void NotePending(size_t n);
 
@@ -330,7 +324,8 @@ class VersionStore {
 
   // Snapshots and gc helpers (commit_mu_ held).
   Result<std::string> CreateSnapshotLocked(const std::vector<std::string>& zones,
-                                           const std::string& description, bool automatic) REQUIRES(commit_mu_);
+                                           const std::string& description, bool automatic)
+      REQUIRES(commit_mu_);
   Result<std::vector<std::string>> ZonesOf(SqliteDb& db);
 
   Options options_;

@@ -37,8 +37,8 @@ namespace posix_compare {
 
 std::vector<Scenario> AllScenarios() {
   std::vector<Scenario> all;
-  for (auto family : {FileScenarios, NamespaceScenarios, MetadataScenarios,
-                      ConcurrencyScenarios, PermissionScenarios}) {
+  for (auto family :
+       {FileScenarios, NamespaceScenarios, MetadataScenarios, ConcurrencyScenarios, PermissionScenarios}) {
     auto part = family();
     all.insert(all.end(), part.begin(), part.end());
   }
@@ -86,17 +86,28 @@ Options ParseOptions(int argc, char** argv) {
       if (i + 1 >= argc) Usage((std::string(flag) + " needs a value").c_str());
       return argv[++i];
     };
-    if (arg == "--native") o.native = value("--native");
-    else if (arg == "--mount") o.mount = value("--mount");
-    else if (arg == "--filter") o.filter = value("--filter");
-    else if (arg == "--list") o.list = true;
-    else if (arg == "--keep") o.keep = true;
-    else if (arg == "--verbose" || arg == "-v") o.verbose = true;
-    else if (arg == "--as-uid") o.uid = ParseNumber("--as-uid", value("--as-uid"));
-    else if (arg == "--as-gid") o.gid = ParseNumber("--as-gid", value("--as-gid"));
-    else if (arg == "--timeout") o.timeout_seconds = static_cast<int>(ParseNumber("--timeout", value("--timeout")));
-    else if (arg == "--help" || arg == "-h") Usage(nullptr);
-    else Usage(("unknown argument " + std::string(arg)).c_str());
+    if (arg == "--native")
+      o.native = value("--native");
+    else if (arg == "--mount")
+      o.mount = value("--mount");
+    else if (arg == "--filter")
+      o.filter = value("--filter");
+    else if (arg == "--list")
+      o.list = true;
+    else if (arg == "--keep")
+      o.keep = true;
+    else if (arg == "--verbose" || arg == "-v")
+      o.verbose = true;
+    else if (arg == "--as-uid")
+      o.uid = ParseNumber("--as-uid", value("--as-uid"));
+    else if (arg == "--as-gid")
+      o.gid = ParseNumber("--as-gid", value("--as-gid"));
+    else if (arg == "--timeout")
+      o.timeout_seconds = static_cast<int>(ParseNumber("--timeout", value("--timeout")));
+    else if (arg == "--help" || arg == "-h")
+      Usage(nullptr);
+    else
+      Usage(("unknown argument " + std::string(arg)).c_str());
   }
   if (o.uid.has_value() != o.gid.has_value()) Usage("--as-uid and --as-gid go together");
   if (o.uid == 0L) Usage("--as-uid 0 is root; omit it for a root run");
@@ -107,9 +118,12 @@ Options ParseOptions(int argc, char** argv) {
 
 const char* PrivilegeTag(Privilege p) {
   switch (p) {
-    case Privilege::kAny: return "";
-    case Privilege::kRoot: return " [root]";
-    case Privilege::kUser: return " [as-uid]";
+    case Privilege::kAny:
+      return "";
+    case Privilege::kRoot:
+      return " [root]";
+    case Privilege::kUser:
+      return " [as-uid]";
   }
   return "";
 }
@@ -185,8 +199,8 @@ int Run(const Options& o) {
   std::set<std::string_view> names;
   for (const auto& s : scenarios) {
     if (!names.insert(s.name).second) {
-      std::fprintf(stderr, "internal error: duplicate scenario %.*s\n",
-                   static_cast<int>(s.name.size()), s.name.data());
+      std::fprintf(stderr, "internal error: duplicate scenario %.*s\n", static_cast<int>(s.name.size()),
+                   s.name.data());
       return 2;
     }
   }
@@ -260,8 +274,7 @@ int Run(const Options& o) {
         std::printf("    both runs timed out after %d s\n", config.timeout_seconds);
       }
       if (o.verbose) {
-        std::printf("%s%s", FormatTrace("native", native).c_str(),
-                    FormatTrace("mount", mount).c_str());
+        std::printf("%s%s", FormatTrace("native", native).c_str(), FormatTrace("mount", mount).c_str());
       }
       ++failed;
       failures.push_back(name);
@@ -288,12 +301,10 @@ int Run(const Options& o) {
     RemoveTree(native_run, config.timeout_seconds);
     if (!aborted) RemoveTree(mount_run, config.timeout_seconds);
   } else {
-    std::printf("kept scenario directories under %s and %s\n", native_run.c_str(),
-                mount_run.c_str());
+    std::printf("kept scenario directories under %s and %s\n", native_run.c_str(), mount_run.c_str());
   }
   const std::string as_whom =
-      user_run ? " (as uid/gid " + std::to_string(*o.uid) + "/" + std::to_string(*o.gid) + ")"
-               : "";
+      user_run ? " (as uid/gid " + std::to_string(*o.uid) + "/" + std::to_string(*o.gid) + ")" : "";
   std::printf("%d passed, %d failed, %d skipped%s\n", passed, failed, skipped, as_whom.c_str());
   for (const auto& f : failures) std::printf("failed: %s\n", f.c_str());
   return failed == 0 && !aborted ? 0 : 1;
@@ -302,6 +313,4 @@ int Run(const Options& o) {
 }  // namespace
 }  // namespace posix_compare
 
-int main(int argc, char** argv) {
-  return posix_compare::Run(posix_compare::ParseOptions(argc, argv));
-}
+int main(int argc, char** argv) { return posix_compare::Run(posix_compare::ParseOptions(argc, argv)); }

@@ -93,28 +93,45 @@ std::string DescribeBytes(std::string_view data) {
 
 const char* TypeName(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: return "reg";
-    case S_IFDIR: return "dir";
-    case S_IFLNK: return "lnk";
-    case S_IFIFO: return "fifo";
-    case S_IFSOCK: return "sock";
-    case S_IFCHR: return "chr";
-    case S_IFBLK: return "blk";
-    default: return "?";
+    case S_IFREG:
+      return "reg";
+    case S_IFDIR:
+      return "dir";
+    case S_IFLNK:
+      return "lnk";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFSOCK:
+      return "sock";
+    case S_IFCHR:
+      return "chr";
+    case S_IFBLK:
+      return "blk";
+    default:
+      return "?";
   }
 }
 
 const char* DirentTypeName(unsigned char t) {
   switch (t) {
-    case DT_REG: return "reg";
-    case DT_DIR: return "dir";
-    case DT_LNK: return "lnk";
-    case DT_FIFO: return "fifo";
-    case DT_SOCK: return "sock";
-    case DT_CHR: return "chr";
-    case DT_BLK: return "blk";
-    case DT_UNKNOWN: return "unknown";
-    default: return "?";
+    case DT_REG:
+      return "reg";
+    case DT_DIR:
+      return "dir";
+    case DT_LNK:
+      return "lnk";
+    case DT_FIFO:
+      return "fifo";
+    case DT_SOCK:
+      return "sock";
+    case DT_CHR:
+      return "chr";
+    case DT_BLK:
+      return "blk";
+    case DT_UNKNOWN:
+      return "unknown";
+    default:
+      return "?";
   }
 }
 
@@ -172,10 +189,14 @@ std::string Join(const std::vector<std::string>& items) {
 
 void Escape(std::string_view s, std::string& out) {
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -322,9 +343,8 @@ int Probe::open(const char* path, Flags flags, mode_t mode) {
   const int e = errno;
   // O_TMPFILE contains the O_DIRECTORY bit, so test it as a whole.
   const bool takes_mode = (flags.value & O_CREAT) || (flags.value & O_TMPFILE) == O_TMPFILE;
-  std::string call = takes_mode
-                         ? Call("open", {Quote(path), flags.text, Oct(mode)})
-                         : Call("open", {Quote(path), flags.text});
+  std::string call = takes_mode ? Call("open", {Quote(path), flags.text, Oct(mode)})
+                                : Call("open", {Quote(path), flags.text});
   remember_fd(fd);
   record(std::move(call), fd < 0 ? "-1" : fd_name(fd), fd < 0 ? e : 0);
   errno = e;
@@ -400,8 +420,7 @@ int Probe::truncate(const char* path, off_t length) {
 
 int Probe::fallocate(int fd, Flags mode, off_t offset, off_t length) {
   const int rc = ::fallocate(fd, static_cast<int>(mode.value), offset, length);
-  return record_rc(Call("fallocate", {fd_name(fd), mode.text, Num(offset), Num(length)}), rc,
-                   errno);
+  return record_rc(Call("fallocate", {fd_name(fd), mode.text, Num(offset), Num(length)}), rc, errno);
 }
 
 int Probe::fsync(int fd) {
@@ -437,8 +456,7 @@ int Probe::rename(const char* from, const char* to) {
 }
 
 int Probe::renameat2(const char* from, const char* to, Flags flags) {
-  const int rc =
-      ::renameat2(AT_FDCWD, from, AT_FDCWD, to, static_cast<unsigned>(flags.value));
+  const int rc = ::renameat2(AT_FDCWD, from, AT_FDCWD, to, static_cast<unsigned>(flags.value));
   return record_rc(Call("renameat2", {Quote(from), Quote(to), flags.text}), rc, errno);
 }
 
@@ -468,8 +486,7 @@ std::string Probe::readlink(const char* path, size_t buffer_size) {
 
 int Probe::mknod(const char* path, Flags type, mode_t perm) {
   const int rc = ::mknod(path, static_cast<mode_t>(type.value) | perm, 0);
-  return record_rc(Call("mknod", {Quote(path), std::string(type.text) + " | " + Oct(perm)}), rc,
-                   errno);
+  return record_rc(Call("mknod", {Quote(path), std::string(type.text) + " | " + Oct(perm)}), rc, errno);
 }
 
 int Probe::access(const char* path, Flags mode) {
@@ -522,8 +539,7 @@ void Probe::readdir_all(DIR* dir) {
     entries.push_back(std::string(ent->d_name) + ":" + DirentTypeName(ent->d_type));
   }
   std::sort(entries.begin(), entries.end());
-  record("readdir()", Num(static_cast<long long>(entries.size())) + " entries: " + Join(entries),
-         0);
+  record("readdir()", Num(static_cast<long long>(entries.size())) + " entries: " + Join(entries), 0);
 }
 
 void Probe::rewinddir(DIR* dir) {
@@ -581,16 +597,14 @@ void Probe::blocks(const char* path) {
   struct stat st;
   const int rc = ::lstat(path, &st);
   const int e = errno;
-  record(Call("blocks", {Quote(path)}), rc < 0 ? "-1" : DescribeBlocks(st.st_blocks),
-         rc < 0 ? e : 0);
+  record(Call("blocks", {Quote(path)}), rc < 0 ? "-1" : DescribeBlocks(st.st_blocks), rc < 0 ? e : 0);
 }
 
 void Probe::fblocks(int fd) {
   struct stat st;
   const int rc = ::fstat(fd, &st);
   const int e = errno;
-  record(Call("fblocks", {fd_name(fd)}), rc < 0 ? "-1" : DescribeBlocks(st.st_blocks),
-         rc < 0 ? e : 0);
+  record(Call("fblocks", {fd_name(fd)}), rc < 0 ? "-1" : DescribeBlocks(st.st_blocks), rc < 0 ? e : 0);
 }
 
 void Probe::statfs(const char* path) {
@@ -621,15 +635,14 @@ int Probe::chmod(const char* path, mode_t mode) {
 
 int Probe::chown(const char* path, uid_t uid, gid_t gid) {
   const int rc = ::chown(path, uid, gid);
-  return record_rc(Call("chown", {Quote(path), Num(static_cast<int>(uid)), Num(static_cast<int>(gid))}),
-                   rc, errno);
+  return record_rc(Call("chown", {Quote(path), Num(static_cast<int>(uid)), Num(static_cast<int>(gid))}), rc,
+                   errno);
 }
 
 int Probe::lchown(const char* path, uid_t uid, gid_t gid) {
   const int rc = ::lchown(path, uid, gid);
-  return record_rc(
-      Call("lchown", {Quote(path), Num(static_cast<int>(uid)), Num(static_cast<int>(gid))}), rc,
-      errno);
+  return record_rc(Call("lchown", {Quote(path), Num(static_cast<int>(uid)), Num(static_cast<int>(gid))}), rc,
+                   errno);
 }
 
 int Probe::utimensat(const char* path, const struct timespec* times, Flags flags) {
@@ -706,7 +719,7 @@ void Probe::times_recent(const char* path, unsigned fields) {
 void Probe::clock_tick() {
   // Kernel timestamps come from a coarse clock that advances once per jiffy
   // (at most 10 ms); 25 ms guarantees a visible step.
-  const struct timespec pause{0, 25 * 1000 * 1000};
+  const struct timespec pause { 0, 25 * 1000 * 1000 };
   ::nanosleep(&pause, nullptr);
 }
 
@@ -714,23 +727,19 @@ void Probe::clock_tick() {
 
 int Probe::setxattr(const char* path, const char* name, std::string_view value, Flags flags) {
   const int rc = ::setxattr(path, name, value.data(), value.size(), static_cast<int>(flags.value));
-  return record_rc(Call("setxattr", {Quote(path), Quote(name), Quote(value), flags.text}), rc,
-                   errno);
+  return record_rc(Call("setxattr", {Quote(path), Quote(name), Quote(value), flags.text}), rc, errno);
 }
 
 int Probe::lsetxattr(const char* path, const char* name, std::string_view value, Flags flags) {
-  const int rc =
-      ::lsetxattr(path, name, value.data(), value.size(), static_cast<int>(flags.value));
-  return record_rc(Call("lsetxattr", {Quote(path), Quote(name), Quote(value), flags.text}), rc,
-                   errno);
+  const int rc = ::lsetxattr(path, name, value.data(), value.size(), static_cast<int>(flags.value));
+  return record_rc(Call("lsetxattr", {Quote(path), Quote(name), Quote(value), flags.text}), rc, errno);
 }
 
 void Probe::getxattr(const char* path, const char* name, size_t buffer_size) {
   std::string buf(buffer_size, '\0');
   const ssize_t n = ::getxattr(path, name, buffer_size ? buf.data() : nullptr, buffer_size);
   const int e = errno;
-  std::string call =
-      Call("getxattr", {Quote(path), Quote(name), Num(static_cast<long long>(buffer_size))});
+  std::string call = Call("getxattr", {Quote(path), Quote(name), Num(static_cast<long long>(buffer_size))});
   if (n < 0) {
     record(std::move(call), "-1", e);
   } else if (buffer_size == 0) {
@@ -777,28 +786,27 @@ int Probe::flock(int fd, Flags operation) {
 }
 
 int Probe::setlk(int fd, Flags type, off_t start, off_t length) {
-  struct flock fl{};
+  struct flock fl {};
   fl.l_type = static_cast<short>(type.value);
   fl.l_whence = SEEK_SET;
   fl.l_start = start;
   fl.l_len = length;
   const int rc = ::fcntl(fd, F_SETLK, &fl);
   return record_rc(
-      Call("fcntl", {fd_name(fd), "F_SETLK", std::string(type.text) + " " + Num(start) + "+" +
-                                                Num(length)}),
+      Call("fcntl", {fd_name(fd), "F_SETLK", std::string(type.text) + " " + Num(start) + "+" + Num(length)}),
       rc, errno);
 }
 
 void Probe::getlk(int fd, Flags type, off_t start, off_t length) {
-  struct flock fl{};
+  struct flock fl {};
   fl.l_type = static_cast<short>(type.value);
   fl.l_whence = SEEK_SET;
   fl.l_start = start;
   fl.l_len = length;
   const int rc = ::fcntl(fd, F_GETLK, &fl);
   const int e = errno;
-  std::string call = Call(
-      "fcntl", {fd_name(fd), "F_GETLK", std::string(type.text) + " " + Num(start) + "+" + Num(length)});
+  std::string call =
+      Call("fcntl", {fd_name(fd), "F_GETLK", std::string(type.text) + " " + Num(start) + "+" + Num(length)});
   if (rc < 0) {
     record(std::move(call), "-1", e);
     return;
@@ -808,21 +816,17 @@ void Probe::getlk(int fd, Flags type, off_t start, off_t length) {
     return;
   }
   const char* kind = fl.l_type == F_WRLCK ? "F_WRLCK" : fl.l_type == F_RDLCK ? "F_RDLCK" : "?";
-  const char* holder = fl.l_pid == ::getpid()    ? "self"
-                       : fl.l_pid == ::getppid() ? "parent"
-                                                 : "other";
-  record(std::move(call),
-         std::string(kind) + " " + Num(fl.l_start) + "+" + Num(fl.l_len) + " pid=" + holder, 0);
+  const char* holder = fl.l_pid == ::getpid() ? "self" : fl.l_pid == ::getppid() ? "parent" : "other";
+  record(std::move(call), std::string(kind) + " " + Num(fl.l_start) + "+" + Num(fl.l_len) + " pid=" + holder,
+         0);
 }
 
 // ---- Memory maps ----
 
 char* Probe::mmap(int fd, size_t length, Flags prot, Flags flags) {
-  void* p = ::mmap(nullptr, length, static_cast<int>(prot.value), static_cast<int>(flags.value),
-                   fd, 0);
+  void* p = ::mmap(nullptr, length, static_cast<int>(prot.value), static_cast<int>(flags.value), fd, 0);
   const int e = errno;
-  std::string call =
-      Call("mmap", {Num(static_cast<long long>(length)), prot.text, flags.text, fd_name(fd)});
+  std::string call = Call("mmap", {Num(static_cast<long long>(length)), prot.text, flags.text, fd_name(fd)});
   if (p == MAP_FAILED) {
     record(std::move(call), "-1", e);
     return nullptr;
@@ -834,7 +838,8 @@ char* Probe::mmap(int fd, size_t length, Flags prot, Flags flags) {
 }
 
 void Probe::poke(char* map, size_t offset, std::string_view data) {
-  std::string call = Call("memcpy", {map ? map_names_[map] : "NULL", Num(static_cast<long long>(offset)), Quote(data)});
+  std::string call =
+      Call("memcpy", {map ? map_names_[map] : "NULL", Num(static_cast<long long>(offset)), Quote(data)});
   if (map == nullptr) {
     record(std::move(call), "skipped (no map)", 0);
     return;
@@ -856,8 +861,9 @@ void Probe::peek(char* map, size_t offset, size_t count) {
 int Probe::msync(char* map, size_t length, Flags flags) {
   const int rc = map ? ::msync(map, length, static_cast<int>(flags.value)) : -1;
   const int e = map ? errno : EINVAL;
-  return record_rc(Call("msync", {map ? map_names_[map] : "NULL", Num(static_cast<long long>(length)), flags.text}),
-                   rc, e);
+  return record_rc(
+      Call("msync", {map ? map_names_[map] : "NULL", Num(static_cast<long long>(length)), flags.text}), rc,
+      e);
 }
 
 int Probe::munmap(char* map, size_t length) {
@@ -892,8 +898,7 @@ void Probe::in_child(const std::function<void(Probe&)>& body) {
     _exit(0);
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   std::string value = WIFEXITED(status) ? "exit " + Num(WEXITSTATUS(status))
                                         : std::string("killed by SIG") + sigabbrev_np(WTERMSIG(status));
   record("wait(child)", value, 0);

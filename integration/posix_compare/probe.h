@@ -148,8 +148,7 @@ class Probe {
   // lstat() snapshot, recorded as a step ("ok" or the error).
   FileTimes times(const char* path);
   // Compares the current lstat() times to `before`: "same", "later", "earlier".
-  void times_changed(const char* path, const FileTimes& before,
-                     unsigned fields = kMtime | kCtime);
+  void times_changed(const char* path, const FileTimes& before, unsigned fields = kMtime | kCtime);
   // Records exact seconds.nanoseconds of the chosen fields.
   void times_exact(const char* path, unsigned fields);
   // Records whether each chosen field is within 2 s of the wall clock.

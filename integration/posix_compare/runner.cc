@@ -32,8 +32,8 @@ std::string ExitDescription(int status) {
 }
 
 // The scenario process: never returns.
-[[noreturn]] void ScenarioChild(const Scenario& scenario, const std::string& dir,
-                                const RunConfig& config, int out_fd) {
+[[noreturn]] void ScenarioChild(const Scenario& scenario, const std::string& dir, const RunConfig& config,
+                                int out_fd) {
   ::setpgid(0, 0);
   ::umask(022);
   Probe probe(out_fd, config.user);
@@ -41,11 +41,14 @@ std::string ExitDescription(int status) {
   // the whole run. The directory belongs to whoever runs the body: the user
   // in a user run, so kAny scenarios can create files in it.
   const char* failed = nullptr;
-  if (::mkdir(dir.c_str(), 0755) != 0) failed = "(setup) mkdir scenario dir";
-  else if (::chmod(dir.c_str(), 0755) != 0) failed = "(setup) chmod scenario dir";
+  if (::mkdir(dir.c_str(), 0755) != 0)
+    failed = "(setup) mkdir scenario dir";
+  else if (::chmod(dir.c_str(), 0755) != 0)
+    failed = "(setup) chmod scenario dir";
   else if (config.user && ::chown(dir.c_str(), config.user->uid, config.user->gid) != 0)
     failed = "(setup) chown scenario dir";
-  else if (::chdir(dir.c_str()) != 0) failed = "(setup) chdir scenario dir";
+  else if (::chdir(dir.c_str()) != 0)
+    failed = "(setup) chdir scenario dir";
   if (failed) {
     WriteStep(out_fd, Step{failed, "-1", errno});
     _exit(2);
@@ -80,8 +83,7 @@ void ClipAroundDifference(std::string& a, std::string& b) {
 
 }  // namespace
 
-std::vector<Step> RunScenario(const Scenario& scenario, const std::string& dir,
-                              const RunConfig& config) {
+std::vector<Step> RunScenario(const Scenario& scenario, const std::string& dir, const RunConfig& config) {
   std::vector<Step> steps;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -112,7 +114,9 @@ std::vector<Step> RunScenario(const Scenario& scenario, const std::string& dir,
       timed_out = true;
       break;
     }
-    struct pollfd pfd{fds[0], POLLIN, 0};
+    struct pollfd pfd {
+      fds[0], POLLIN, 0
+    };
     const int ready = ::poll(&pfd, 1, static_cast<int>(std::min(left, 1000LL)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
@@ -135,14 +139,11 @@ std::vector<Step> RunScenario(const Scenario& scenario, const std::string& dir,
     ::kill(pid, SIGKILL);
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (timed_out) {
     ::kill(-pid, SIGKILL);  // stragglers forked by in_child
-    steps.push_back(Step{kExitCall,
-                         std::string(kTimedOut) + " after " +
-                             std::to_string(config.timeout_seconds) + " s",
-                         0});
+    steps.push_back(Step{
+        kExitCall, std::string(kTimedOut) + " after " + std::to_string(config.timeout_seconds) + " s", 0});
   } else {
     steps.push_back(Step{kExitCall, ExitDescription(status), 0});
   }
@@ -173,7 +174,7 @@ std::string RunBounded(const std::function<int()>& body, int timeout_seconds) {
       ::waitpid(pid, &status, 0);
       return "timed out after " + std::to_string(timeout_seconds) + " s";
     }
-    const struct timespec pause{0, 10 * 1000 * 1000};
+    const struct timespec pause { 0, 10 * 1000 * 1000 };
     ::nanosleep(&pause, nullptr);
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
@@ -191,12 +192,10 @@ std::string RemoveTree(const std::string& path, int timeout_seconds) {
 }
 
 bool TimedOut(const std::vector<Step>& steps) {
-  return !steps.empty() && steps.back().call == kExitCall &&
-         steps.back().value.rfind(kTimedOut, 0) == 0;
+  return !steps.empty() && steps.back().call == kExitCall && steps.back().value.rfind(kTimedOut, 0) == 0;
 }
 
-std::optional<Mismatch> FirstMismatch(const std::vector<Step>& native,
-                                      const std::vector<Step>& mount) {
+std::optional<Mismatch> FirstMismatch(const std::vector<Step>& native, const std::vector<Step>& mount) {
   std::optional<Mismatch> first;
   const size_t n = std::max(native.size(), mount.size());
   for (size_t i = 0; i < n; ++i) {
@@ -239,8 +238,7 @@ std::string FormatMismatch(const Mismatch& m) {
 std::string FormatTrace(const char* label, const std::vector<Step>& steps) {
   std::string out = std::string("    ") + label + " trace:\n";
   for (size_t i = 0; i < steps.size(); ++i) {
-    out += "      " + std::to_string(i + 1) + ". " + steps[i].call + " = " +
-           DescribeOutcome(steps[i]) + "\n";
+    out += "      " + std::to_string(i + 1) + ". " + steps[i].call + " = " + DescribeOutcome(steps[i]) + "\n";
   }
   return out;
 }

@@ -25,8 +25,7 @@ struct RunConfig {
 
 // The scenario's steps in the new directory `dir` (which must not exist),
 // ending with the "(process exit)" step.
-std::vector<Step> RunScenario(const Scenario& scenario, const std::string& dir,
-                              const RunConfig& config);
+std::vector<Step> RunScenario(const Scenario& scenario, const std::string& dir, const RunConfig& config);
 
 // Runs `body` in a forked child, killed after `timeout_seconds`, so that a
 // hung mount cannot hang the caller. `body` returns 0 or an errno. Returns ""
@@ -48,8 +47,7 @@ struct Mismatch {
   std::optional<Step> mount;
   size_t differing_steps;  // all positions that differ, this one included
 };
-std::optional<Mismatch> FirstMismatch(const std::vector<Step>& native,
-                                      const std::vector<Step>& mount);
+std::optional<Mismatch> FirstMismatch(const std::vector<Step>& native, const std::vector<Step>& mount);
 
 // Human-readable report lines (indented, newline-terminated).
 std::string FormatMismatch(const Mismatch& mismatch);

@@ -30,11 +30,11 @@ struct Scenario {
   void (*body)(Probe&);
 };
 
-std::vector<Scenario> FileScenarios();        // open, read/write, truncate, sparse, fallocate
-std::vector<Scenario> NamespaceScenarios();   // mkdir/rmdir/unlink, rename, links, symlinks, readdir
-std::vector<Scenario> MetadataScenarios();    // chmod/chown, timestamps, xattrs, statfs
-std::vector<Scenario> ConcurrencyScenarios(); // flock, fcntl locks, mmap, fsync
-std::vector<Scenario> PermissionScenarios();  // non-root permission checks (kUser)
+std::vector<Scenario> FileScenarios();         // open, read/write, truncate, sparse, fallocate
+std::vector<Scenario> NamespaceScenarios();    // mkdir/rmdir/unlink, rename, links, symlinks, readdir
+std::vector<Scenario> MetadataScenarios();     // chmod/chown, timestamps, xattrs, statfs
+std::vector<Scenario> ConcurrencyScenarios();  // flock, fcntl locks, mmap, fsync
+std::vector<Scenario> PermissionScenarios();   // non-root permission checks (kUser)
 
 // All families in a stable order.
 std::vector<Scenario> AllScenarios();

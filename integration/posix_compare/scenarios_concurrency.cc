@@ -27,8 +27,9 @@ const Scenario kConcurrencyScenarios[] = {
      }},
 
     // ---- flock ----
-    {"lock.flock_exclusive", "LOCK_EX blocks LOCK_EX|LOCK_NB and LOCK_SH|LOCK_NB on another "
-                             "open file description",
+    {"lock.flock_exclusive",
+     "LOCK_EX blocks LOCK_EX|LOCK_NB and LOCK_SH|LOCK_NB on another "
+     "open file description",
      Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
@@ -56,8 +57,7 @@ const Scenario kConcurrencyScenarios[] = {
        p.flock(a, FLAGS(LOCK_EX | LOCK_NB));
        p.flock(a, FLAGS(12345));
      }},
-    {"lock.flock_across_processes", "a flock held by the parent blocks a child's LOCK_NB",
-     Privilege::kAny,
+    {"lock.flock_across_processes", "a flock held by the parent blocks a child's LOCK_NB", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        const int a = p.open("f", FLAGS(O_RDWR));
@@ -75,8 +75,9 @@ const Scenario kConcurrencyScenarios[] = {
      }},
 
     // ---- fcntl record locks ----
-    {"lock.fcntl_conflict", "a write lock held by the parent makes a child's F_SETLK fail; "
-                            "F_GETLK reports the holder",
+    {"lock.fcntl_conflict",
+     "a write lock held by the parent makes a child's F_SETLK fail; "
+     "F_GETLK reports the holder",
      Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", std::string(200, 'x'));
@@ -99,8 +100,7 @@ const Scenario kConcurrencyScenarios[] = {
          c.setlk(fd2, FLAGS(F_WRLCK), 0, 100);
        });
      }},
-    {"lock.fcntl_shared", "read locks are shared between processes; a write lock is not",
-     Privilege::kAny,
+    {"lock.fcntl_shared", "read locks are shared between processes; a write lock is not", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        const int fd = p.open("f", FLAGS(O_RDONLY));
@@ -112,8 +112,7 @@ const Scenario kConcurrencyScenarios[] = {
          c.getlk(fd2, FLAGS(F_WRLCK), 0, 0);
        });
      }},
-    {"lock.fcntl_wrong_mode", "F_WRLCK needs a writable fd, F_RDLCK a readable one",
-     Privilege::kAny,
+    {"lock.fcntl_wrong_mode", "F_WRLCK needs a writable fd, F_RDLCK a readable one", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        const int ro = p.open("f", FLAGS(O_RDONLY));
@@ -125,8 +124,9 @@ const Scenario kConcurrencyScenarios[] = {
      }},
 
     // ---- mmap ----
-    {"mmap.shared_write", "MAP_SHARED stores are visible to read(2), persist after msync and "
-                          "munmap",
+    {"mmap.shared_write",
+     "MAP_SHARED stores are visible to read(2), persist after msync and "
+     "munmap",
      Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR));

@@ -14,16 +14,14 @@ constexpr off_t kMiB = 1LL << 20;
 
 const Scenario kFileScenarios[] = {
     // ---- open(2) flags ----
-    {"open.creat_excl_existing", "O_CREAT|O_EXCL on an existing file fails, data untouched",
-     Privilege::kAny,
+    {"open.creat_excl_existing", "O_CREAT|O_EXCL on an existing file fails, data untouched", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        p.open("f", FLAGS(O_CREAT | O_EXCL | O_WRONLY));
        p.open("f", FLAGS(O_CREAT | O_EXCL | O_RDONLY | O_TRUNC));
        p.cat("f");
      }},
-    {"open.creat_excl_new", "O_CREAT|O_EXCL creates the file with the umask applied",
-     Privilege::kAny,
+    {"open.creat_excl_new", "O_CREAT|O_EXCL creates the file with the umask applied", Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_EXCL | O_RDWR), 0666);
        p.fstat(fd);
@@ -31,8 +29,7 @@ const Scenario kFileScenarios[] = {
        p.open("g", FLAGS(O_CREAT | O_EXCL | O_WRONLY), 0640);
        p.stat("g");
      }},
-    {"open.creat_existing", "O_CREAT without O_EXCL opens an existing file as is",
-     Privilege::kAny,
+    {"open.creat_existing", "O_CREAT without O_EXCL opens an existing file as is", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR), 0600);
@@ -49,8 +46,9 @@ const Scenario kFileScenarios[] = {
        p.cat("f");
        p.stat("f");
      }},
-    {"open.append", "O_APPEND writes land at end of file, even after lseek, pwrite and growth "
-                    "through another descriptor",
+    {"open.append",
+     "O_APPEND writes land at end of file, even after lseek, pwrite and growth "
+     "through another descriptor",
      Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "abc");
@@ -84,16 +82,14 @@ const Scenario kFileScenarios[] = {
        const int fd = p.open("l", FLAGS(O_PATH | O_NOFOLLOW));
        p.fstat(fd);
      }},
-    {"open.missing", "opening a missing name or creating in a missing directory fails",
-     Privilege::kAny,
+    {"open.missing", "opening a missing name or creating in a missing directory fails", Privilege::kAny,
      [](Probe& p) {
        p.open("nope", FLAGS(O_RDONLY));
        p.open("nodir/f", FLAGS(O_CREAT | O_WRONLY));
        p.stat("nope");
        p.lstat("nodir/f");
      }},
-    {"open.path_through_file", "using a regular file as a directory component fails",
-     Privilege::kAny,
+    {"open.path_through_file", "using a regular file as a directory component fails", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        p.open("f/x", FLAGS(O_RDONLY));
@@ -103,8 +99,7 @@ const Scenario kFileScenarios[] = {
        p.mkdir("f/x");
        p.unlink("f/x");
      }},
-    {"open.wrong_access_mode", "write on O_RDONLY and read on O_WRONLY descriptors fail",
-     Privilege::kAny,
+    {"open.wrong_access_mode", "write on O_RDONLY and read on O_WRONLY descriptors fail", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        const int ro = p.open("f", FLAGS(O_RDONLY));
@@ -115,8 +110,7 @@ const Scenario kFileScenarios[] = {
        p.pread(wo, 4, 0);
        p.cat("f");
      }},
-    {"open.directory_io", "a directory opens read-only; read(2) on it and write-opens fail",
-     Privilege::kAny,
+    {"open.directory_io", "a directory opens read-only; read(2) on it and write-opens fail", Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
        const int fd = p.open("d", FLAGS(O_RDONLY));
@@ -125,8 +119,7 @@ const Scenario kFileScenarios[] = {
        p.open("d", FLAGS(O_RDWR));
        p.open("d", FLAGS(O_CREAT | O_WRONLY));
      }},
-    {"open.excl_dangling_symlink", "O_CREAT|O_EXCL does not follow a dangling symlink",
-     Privilege::kAny,
+    {"open.excl_dangling_symlink", "O_CREAT|O_EXCL does not follow a dangling symlink", Privilege::kAny,
      [](Probe& p) {
        p.symlink("target", "l");
        p.open("l", FLAGS(O_CREAT | O_EXCL | O_WRONLY));
@@ -176,8 +169,7 @@ const Scenario kFileScenarios[] = {
        p.lseek(fd, 0, FLAGS(SEEK_CUR));
        p.pwrite(fd, "x", -1);
      }},
-    {"io.lseek", "SEEK_SET/CUR/END, seeking past EOF, negative offsets, bad whence",
-     Privilege::kAny,
+    {"io.lseek", "SEEK_SET/CUR/END, seeking past EOF, negative offsets, bad whence", Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR));
        p.write(fd, "0123456789");
@@ -194,8 +186,7 @@ const Scenario kFileScenarios[] = {
        p.lseek(fd, 0, FLAGS(SEEK_HOLE));
        p.lseek(fd, 5, FLAGS(SEEK_DATA));
      }},
-    {"io.large_transfer", "a 1 MiB write and reads that cross EOF return exact counts",
-     Privilege::kAny,
+    {"io.large_transfer", "a 1 MiB write and reads that cross EOF return exact counts", Privilege::kAny,
      [](Probe& p) {
        std::string data(kMiB, '\0');
        for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 23);
@@ -228,16 +219,14 @@ const Scenario kFileScenarios[] = {
        p.truncate("d", 0);
        p.truncate("missing", 0);
      }},
-    {"truncate.readonly_fd", "ftruncate on an O_RDONLY descriptor fails, size unchanged",
-     Privilege::kAny,
+    {"truncate.readonly_fd", "ftruncate on an O_RDONLY descriptor fails, size unchanged", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "hello");
        const int fd = p.open("f", FLAGS(O_RDONLY));
        p.ftruncate(fd, 0);
        p.stat("f");
      }},
-    {"truncate.times", "truncate updates mtime and ctime, also to the same size",
-     Privilege::kAny,
+    {"truncate.times", "truncate updates mtime and ctime, also to the same size", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "hello");
        FileTimes t = p.times("f");
@@ -256,8 +245,9 @@ const Scenario kFileScenarios[] = {
      }},
 
     // ---- sparse files ----
-    {"sparse.beyond_4gib", "a write at 5 GiB gives size > 4 GiB, few blocks, holes reading zeros, "
-                           "SEEK_DATA/SEEK_HOLE",
+    {"sparse.beyond_4gib",
+     "a write at 5 GiB gives size > 4 GiB, few blocks, holes reading zeros, "
+     "SEEK_DATA/SEEK_HOLE",
      Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR));
@@ -285,8 +275,7 @@ const Scenario kFileScenarios[] = {
        p.lseek(fd, 0, FLAGS(SEEK_DATA));
        p.lseek(fd, 0, FLAGS(SEEK_HOLE));
      }},
-    {"sparse.data_then_hole", "data at 0 and at 1 MiB: SEEK_HOLE/SEEK_DATA find the gap",
-     Privilege::kAny,
+    {"sparse.data_then_hole", "data at 0 and at 1 MiB: SEEK_HOLE/SEEK_DATA find the gap", Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR));
        p.pwrite(fd, std::string(4096, 'a'), 0);
@@ -309,8 +298,7 @@ const Scenario kFileScenarios[] = {
        p.fallocate(fd, FLAGS(0), 0, 100);
        p.fstat(fd);
      }},
-    {"fallocate.keep_size", "FALLOC_FL_KEEP_SIZE allocates without changing the size",
-     Privilege::kAny,
+    {"fallocate.keep_size", "FALLOC_FL_KEEP_SIZE allocates without changing the size", Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR));
        p.write(fd, "abc");
@@ -319,8 +307,7 @@ const Scenario kFileScenarios[] = {
        p.fblocks(fd);
        p.pread(fd, 100, 0);
      }},
-    {"fallocate.punch_hole", "PUNCH_HOLE|KEEP_SIZE zeros the range, keeps the size",
-     Privilege::kAny,
+    {"fallocate.punch_hole", "PUNCH_HOLE|KEEP_SIZE zeros the range, keeps the size", Privilege::kAny,
      [](Probe& p) {
        const int fd = p.open("f", FLAGS(O_CREAT | O_RDWR));
        p.write(fd, std::string(65536, 'a'));
@@ -348,8 +335,6 @@ const Scenario kFileScenarios[] = {
 
 }  // namespace
 
-std::vector<Scenario> FileScenarios() {
-  return {std::begin(kFileScenarios), std::end(kFileScenarios)};
-}
+std::vector<Scenario> FileScenarios() { return {std::begin(kFileScenarios), std::end(kFileScenarios)}; }
 
 }  // namespace posix_compare

@@ -10,13 +10,12 @@ namespace posix_compare {
 namespace {
 
 // Fixed instants far from "now", with nanoseconds that expose truncation.
-constexpr struct timespec kOldAtime{1000000000, 123456789};
-constexpr struct timespec kOldMtime{1500000000, 987654321};
+constexpr struct timespec kOldAtime { 1000000000, 123456789 };
+constexpr struct timespec kOldMtime { 1500000000, 987654321 };
 
 const Scenario kMetadataScenarios[] = {
     // ---- chmod / chown ----
-    {"chmod.mode_and_ctime", "chmod sets all 12 mode bits, advances ctime, leaves mtime",
-     Privilege::kAny,
+    {"chmod.mode_and_ctime", "chmod sets all 12 mode bits, advances ctime, leaves mtime", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        const FileTimes t = p.times("f");
@@ -41,8 +40,7 @@ const Scenario kMetadataScenarios[] = {
        p.stat("f");
        p.lstat("l");
      }},
-    {"chown.root", "root chown changes owner and group, -1 keeps them, ctime advances",
-     Privilege::kRoot,
+    {"chown.root", "root chown changes owner and group, -1 keeps them, ctime advances", Privilege::kRoot,
      [](Probe& p) {
        p.make_file("f", "x");
        const FileTimes t = p.times("f");
@@ -120,8 +118,7 @@ const Scenario kMetadataScenarios[] = {
        p.utimensat("f", omit, FLAGS(0));
        p.times_changed("f", t, kAtime | kMtime | kCtime);
      }},
-    {"utimensat.symlink_nofollow", "AT_SYMLINK_NOFOLLOW sets the link's own times",
-     Privilege::kAny,
+    {"utimensat.symlink_nofollow", "AT_SYMLINK_NOFOLLOW sets the link's own times", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        p.symlink("f", "l");
@@ -141,8 +138,7 @@ const Scenario kMetadataScenarios[] = {
      }},
 
     // ---- timestamps driven by data and names ----
-    {"times.write_and_read", "write advances mtime and ctime; read changes neither",
-     Privilege::kAny,
+    {"times.write_and_read", "write advances mtime and ctime; read changes neither", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        FileTimes t = p.times("f");
@@ -158,8 +154,9 @@ const Scenario kMetadataScenarios[] = {
        p.close(fd);
        p.times_changed("f", t);
      }},
-    {"times.parent_on_create", "creating entries advances the parent's mtime/ctime; mkdir bumps "
-                               "its nlink",
+    {"times.parent_on_create",
+     "creating entries advances the parent's mtime/ctime; mkdir bumps "
+     "its nlink",
      Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
@@ -186,8 +183,9 @@ const Scenario kMetadataScenarios[] = {
        p.mknod("d/p", FLAGS(S_IFIFO), 0600);
        p.times_changed("d", t);
      }},
-    {"times.parent_on_remove", "unlink and rmdir advance the parent's mtime/ctime; rmdir drops "
-                               "its nlink",
+    {"times.parent_on_remove",
+     "unlink and rmdir advance the parent's mtime/ctime; rmdir drops "
+     "its nlink",
      Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
@@ -205,8 +203,9 @@ const Scenario kMetadataScenarios[] = {
        p.times_changed("d", t);
        p.stat("d");
      }},
-    {"times.parent_on_rename", "rename advances both parents' mtime/ctime and the moved inode's "
-                               "ctime",
+    {"times.parent_on_rename",
+     "rename advances both parents' mtime/ctime and the moved inode's "
+     "ctime",
      Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d1");
@@ -236,8 +235,7 @@ const Scenario kMetadataScenarios[] = {
      }},
 
     // ---- extended attributes ----
-    {"xattr.set_get_list_remove", "user.* xattrs round-trip, list sorted, remove",
-     Privilege::kAny,
+    {"xattr.set_get_list_remove", "user.* xattrs round-trip, list sorted, remove", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        p.setxattr("f", "user.a", "1", FLAGS(0));
@@ -265,8 +263,7 @@ const Scenario kMetadataScenarios[] = {
        p.getxattr("f", "user.b", 64);
        p.setxattr("f", "user.c", "1", FLAGS(XATTR_CREATE | XATTR_REPLACE));
      }},
-    {"xattr.missing", "getxattr/removexattr of a missing name; xattrs of a missing file",
-     Privilege::kAny,
+    {"xattr.missing", "getxattr/removexattr of a missing name; xattrs of a missing file", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        p.getxattr("f", "user.none", 64);
@@ -277,8 +274,9 @@ const Scenario kMetadataScenarios[] = {
        p.getxattr("missing", "user.a", 64);
        p.setxattr("missing", "user.a", "1", FLAGS(0));
      }},
-    {"xattr.buffer_sizes", "size-0 queries return the size; short buffers give ERANGE-style "
-                           "failure",
+    {"xattr.buffer_sizes",
+     "size-0 queries return the size; short buffers give ERANGE-style "
+     "failure",
      Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
@@ -291,8 +289,7 @@ const Scenario kMetadataScenarios[] = {
        p.listxattr("f", 3);
        p.listxattr("f", 21);
      }},
-    {"xattr.values", "empty and large values; oversized values and names are refused",
-     Privilege::kAny,
+    {"xattr.values", "empty and large values; oversized values and names are refused", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "x");
        p.setxattr("f", "user.empty", "", FLAGS(0));
@@ -316,8 +313,9 @@ const Scenario kMetadataScenarios[] = {
        p.getxattr("f", "foo.bar", 16);
        p.listxattr("f", 1024);
      }},
-    {"xattr.dirs_and_symlinks", "xattrs on directories; user.* on a symlink itself is refused; "
-                                "getxattr follows links",
+    {"xattr.dirs_and_symlinks",
+     "xattrs on directories; user.* on a symlink itself is refused; "
+     "getxattr follows links",
      Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");

@@ -32,8 +32,7 @@ const Scenario kNamespaceScenarios[] = {
        p.stat("t");
        p.stat(".");
      }},
-    {"rmdir.nonempty", "rmdir of a non-empty directory fails until it is emptied",
-     Privilege::kAny,
+    {"rmdir.nonempty", "rmdir of a non-empty directory fails until it is emptied", Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
        p.make_file("d/f", "x");
@@ -57,8 +56,7 @@ const Scenario kNamespaceScenarios[] = {
        p.rmdir("f/");
        p.stat("d");
      }},
-    {"unlink.invalid", "unlink of a directory, a missing name, a file with trailing slash",
-     Privilege::kAny,
+    {"unlink.invalid", "unlink of a directory, a missing name, a file with trailing slash", Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
        p.make_file("f", "x");
@@ -104,8 +102,7 @@ const Scenario kNamespaceScenarios[] = {
        p.readdir("b");
        p.stat(".");
      }},
-    {"rename.dir_over_nonempty_dir", "a directory cannot replace a non-empty one",
-     Privilege::kAny,
+    {"rename.dir_over_nonempty_dir", "a directory cannot replace a non-empty one", Privilege::kAny,
      [](Probe& p) {
        p.mkdir("a");
        p.mkdir("b");
@@ -132,8 +129,7 @@ const Scenario kNamespaceScenarios[] = {
        p.rename("a/b", "a/b/c");
        p.readdir("a");
      }},
-    {"rename.noreplace", "RENAME_NOREPLACE fails on an existing target, works on a new one",
-     Privilege::kAny,
+    {"rename.noreplace", "RENAME_NOREPLACE fails on an existing target, works on a new one", Privilege::kAny,
      [](Probe& p) {
        p.make_file("a", "A");
        p.make_file("b", "B");
@@ -156,8 +152,7 @@ const Scenario kNamespaceScenarios[] = {
        p.readdir("a");
        p.stat(".");
      }},
-    {"rename.exchange_invalid", "RENAME_EXCHANGE with a missing target; with NOREPLACE",
-     Privilege::kAny,
+    {"rename.exchange_invalid", "RENAME_EXCHANGE with a missing target; with NOREPLACE", Privilege::kAny,
      [](Probe& p) {
        p.make_file("a", "A");
        p.make_file("b", "B");
@@ -167,8 +162,7 @@ const Scenario kNamespaceScenarios[] = {
        p.cat("a");
        p.cat("b");
      }},
-    {"rename.same_inode", "rename to the same name or onto a hard link of itself is a no-op",
-     Privilege::kAny,
+    {"rename.same_inode", "rename to the same name or onto a hard link of itself is a no-op", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        p.rename("f", "f");
@@ -204,8 +198,7 @@ const Scenario kNamespaceScenarios[] = {
        p.same_inode("d2/sub/..", "d2");
        p.cat("d2/f");
      }},
-    {"rename.open_fd_follows", "a descriptor keeps working across a rename of its file",
-     Privilege::kAny,
+    {"rename.open_fd_follows", "a descriptor keeps working across a rename of its file", Privilege::kAny,
      [](Probe& p) {
        p.make_file("f", "data");
        const int fd = p.open("f", FLAGS(O_RDWR));
@@ -229,8 +222,7 @@ const Scenario kNamespaceScenarios[] = {
      }},
 
     // ---- hard links ----
-    {"link.count", "link raises nlink on both names, shares data and inode, bumps ctime",
-     Privilege::kAny,
+    {"link.count", "link raises nlink on both names, shares data and inode, bumps ctime", Privilege::kAny,
      [](Probe& p) {
        p.make_file("a", "data");
        FileTimes t = p.times("a");
@@ -246,8 +238,7 @@ const Scenario kNamespaceScenarios[] = {
        p.link("a", "c");
        p.stat("b");
      }},
-    {"link.invalid", "link to a directory, onto an existing name, from a missing source",
-     Privilege::kAny,
+    {"link.invalid", "link to a directory, onto an existing name, from a missing source", Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
        p.make_file("a", "A");
@@ -259,8 +250,7 @@ const Scenario kNamespaceScenarios[] = {
        p.cat("b");
        p.stat("a");
      }},
-    {"link.unlink_one_keeps_data", "removing one name keeps the data under the other",
-     Privilege::kAny,
+    {"link.unlink_one_keeps_data", "removing one name keeps the data under the other", Privilege::kAny,
      [](Probe& p) {
        p.make_file("a", "data");
        p.link("a", "b");
@@ -331,8 +321,7 @@ const Scenario kNamespaceScenarios[] = {
        p.unlink("l");
        p.stat("d/f");
      }},
-    {"symlink.long_target", "long symlink targets round-trip; PATH_MAX is the limit",
-     Privilege::kAny,
+    {"symlink.long_target", "long symlink targets round-trip; PATH_MAX is the limit", Privilege::kAny,
      [](Probe& p) {
        const std::string long_target(1000, 't');
        const std::string max_target(4095, 'm');
@@ -369,8 +358,7 @@ const Scenario kNamespaceScenarios[] = {
        p.mknod("p", FLAGS(S_IFIFO), 0644);
        p.readdir(".");
      }},
-    {"mknod.socket", "mknod S_IFSOCK makes a socket node; a bound AF_UNIX socket works",
-     Privilege::kAny,
+    {"mknod.socket", "mknod S_IFSOCK makes a socket node; a bound AF_UNIX socket works", Privilege::kAny,
      [](Probe& p) {
        p.mknod("s", FLAGS(S_IFSOCK), 0600);
        p.lstat("s");
@@ -392,8 +380,7 @@ const Scenario kNamespaceScenarios[] = {
        p.readdir(".");
        p.readdir("d");
      }},
-    {"readdir.many", "a 300-entry directory lists completely, before and after removals",
-     Privilege::kAny,
+    {"readdir.many", "a 300-entry directory lists completely, before and after removals", Privilege::kAny,
      [](Probe& p) {
        p.mkdir("d");
        p.make_files("d/entry_with_a_longish_name_", 300);
@@ -405,8 +392,7 @@ const Scenario kNamespaceScenarios[] = {
        p.readdir("d");
        p.stat("d");
      }},
-    {"readdir.rewind", "rewinddir sees entries created after the stream was opened",
-     Privilege::kAny,
+    {"readdir.rewind", "rewinddir sees entries created after the stream was opened", Privilege::kAny,
      [](Probe& p) {
        p.make_file("a", "x");
        DIR* dir = p.opendir(".");

@@ -11,8 +11,7 @@ namespace posix_compare {
 namespace {
 
 const Scenario kPermissionScenarios[] = {
-    {"perm.root_file_0600", "another user's 0600 file: stat works, access/open/read fail",
-     Privilege::kUser,
+    {"perm.root_file_0600", "another user's 0600 file: stat works, access/open/read fail", Privilege::kUser,
      [](Probe& p) {
        p.make_file("f", "secret", 0600);
        p.chmod("f", 0600);
@@ -51,8 +50,9 @@ const Scenario kPermissionScenarios[] = {
        p.utimensat("f", nullptr, FLAGS(0));
        p.stat("f");
      }},
-    {"perm.utimes_writable_others_file", "UTIME_NOW needs write access; explicit times need "
-                                         "ownership",
+    {"perm.utimes_writable_others_file",
+     "UTIME_NOW needs write access; explicit times need "
+     "ownership",
      Privilege::kUser,
      [](Probe& p) {
        p.make_file("f", "x");
@@ -66,8 +66,7 @@ const Scenario kPermissionScenarios[] = {
        const struct timespec omit_now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
        p.utimensat("f", omit_now, FLAGS(0));
      }},
-    {"perm.own_file", "the owner may chmod, chgrp to own group, not give the file away",
-     Privilege::kUser,
+    {"perm.own_file", "the owner may chmod, chgrp to own group, not give the file away", Privilege::kUser,
      [](Probe& p) {
        p.as_user();
        p.make_file("f", "x");
@@ -83,8 +82,9 @@ const Scenario kPermissionScenarios[] = {
        p.chmod("f", 04755);
        p.stat("f");
      }},
-    {"perm.sticky_dir", "in a sticky world-writable dir others' files cannot be removed or "
-                        "renamed",
+    {"perm.sticky_dir",
+     "in a sticky world-writable dir others' files cannot be removed or "
+     "renamed",
      Privilege::kUser,
      [](Probe& p) {
        p.mkdir("t", 01777);
@@ -123,8 +123,7 @@ const Scenario kPermissionScenarios[] = {
        p.make_file("d/f", "allowed: the file itself is writable");
        p.readdir("d");
      }},
-    {"perm.dir_without_search", "no search permission: names list, but nothing resolves",
-     Privilege::kUser,
+    {"perm.dir_without_search", "no search permission: names list, but nothing resolves", Privilege::kUser,
      [](Probe& p) {
        p.mkdir("d");
        p.make_file("d/f", "x");
@@ -142,8 +141,7 @@ const Scenario kPermissionScenarios[] = {
        p.access("d", FLAGS(X_OK));
        p.access("w", FLAGS(X_OK | R_OK));
      }},
-    {"perm.setid_cleared_on_write", "an unprivileged write clears setuid and setgid",
-     Privilege::kUser,
+    {"perm.setid_cleared_on_write", "an unprivileged write clears setuid and setgid", Privilege::kUser,
      [](Probe& p) {
        p.make_file("f", "x", 0666);
        p.chmod("f", 06777);
@@ -156,8 +154,7 @@ const Scenario kPermissionScenarios[] = {
        p.truncate("g", 0);
        p.stat("g");
      }},
-    {"perm.setgid_dir_inherit", "a setgid directory hands its group and setgid bit down",
-     Privilege::kUser,
+    {"perm.setgid_dir_inherit", "a setgid directory hands its group and setgid bit down", Privilege::kUser,
      [](Probe& p) {
        p.mkdir("g", 0777);
        p.chmod("g", 02777);
@@ -168,8 +165,7 @@ const Scenario kPermissionScenarios[] = {
        p.mkdir("g/s", 0755);
        p.stat("g/s");
      }},
-    {"perm.xattr_access", "user.* xattrs follow the file's read/write permission",
-     Privilege::kUser,
+    {"perm.xattr_access", "user.* xattrs follow the file's read/write permission", Privilege::kUser,
      [](Probe& p) {
        p.make_file("r", "x");
        p.chmod("r", 0644);
@@ -186,8 +182,7 @@ const Scenario kPermissionScenarios[] = {
        p.setxattr("r", "trusted.x", "1", FLAGS(0));
        p.listxattr("r", 1024);
      }},
-    {"perm.protected_hardlinks", "linking another user's unreadable file is refused",
-     Privilege::kUser,
+    {"perm.protected_hardlinks", "linking another user's unreadable file is refused", Privilege::kUser,
      [](Probe& p) {
        p.make_file("f", "x", 0600);
        p.chmod("f", 0600);

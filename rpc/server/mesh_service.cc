@@ -123,11 +123,14 @@ class LeaseCalls : public Service<Iface> {
     Director* d = director();
     if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = context.getParams().getId(), token = context.getParams().getToken();
-    return Job<Done>(context, [d, id, token, extra]() -> Result<Done> {
-      NEXUS_RETURN_IF_ERROR(extra());
-      NEXUS_RETURN_IF_ERROR(d->Start(id, token));
-      return Done{};
-    }, [](auto, Done&) {});
+    return Job<Done>(
+        context,
+        [d, id, token, extra]() -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(extra());
+          NEXUS_RETURN_IF_ERROR(d->Start(id, token));
+          return Done{};
+        },
+        [](auto, Done&) {});
   }
   template <typename Context>
   kj::Promise<void> DoProgress(Context context, std::function<Status()> extra) {
@@ -136,11 +139,14 @@ class LeaseCalls : public Service<Iface> {
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), progress = p.getProgress(),
                 checkpoint = p.getCheckpoint();
-    return Job<Done>(context, [=]() -> Result<Done> {
-      NEXUS_RETURN_IF_ERROR(extra());
-      NEXUS_RETURN_IF_ERROR(d->Progress(id, token, progress, checkpoint));
-      return Done{};
-    }, [](auto, Done&) {});
+    return Job<Done>(
+        context,
+        [=]() -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(extra());
+          NEXUS_RETURN_IF_ERROR(d->Progress(id, token, progress, checkpoint));
+          return Done{};
+        },
+        [](auto, Done&) {});
   }
   template <typename Context>
   kj::Promise<void> DoExtend(Context context, std::function<Status()> extra) {
@@ -151,10 +157,13 @@ class LeaseCalls : public Service<Iface> {
     double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
     if (ttl > 86400)
       return Reply(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day"));
-    return Job<mesh::TimePoint>(context, [=]() -> Result<mesh::TimePoint> {
-      NEXUS_RETURN_IF_ERROR(extra());
-      return d->Extend(id, token, TtlOf(ttl));
-    }, [](auto results, mesh::TimePoint& t) { results.setLeaseExpiresNs(Ns(t)); });
+    return Job<mesh::TimePoint>(
+        context,
+        [=]() -> Result<mesh::TimePoint> {
+          NEXUS_RETURN_IF_ERROR(extra());
+          return d->Extend(id, token, TtlOf(ttl));
+        },
+        [](auto results, mesh::TimePoint& t) { results.setLeaseExpiresNs(Ns(t)); });
   }
   template <typename Context>
   kj::Promise<void> DoComplete(Context context, std::function<Status()> extra) {
@@ -164,10 +173,13 @@ class LeaseCalls : public Service<Iface> {
     std::string id = p.getId(), token = p.getToken();
     auto out = std::make_shared<mesh::TaskOutput>(
         OutputOf(p.getExitCode(), p.getStdout(), p.getStderr(), p.getFiles()));
-    return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
-      NEXUS_RETURN_IF_ERROR(extra());
-      return d->Complete(id, token, std::move(*out));
-    }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return Job<TaskInfo>(
+        context,
+        [=]() -> Result<TaskInfo> {
+          NEXUS_RETURN_IF_ERROR(extra());
+          return d->Complete(id, token, std::move(*out));
+        },
+        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
   template <typename Context>
   kj::Promise<void> DoFail(Context context, std::function<Status()> extra) {
@@ -175,12 +187,14 @@ class LeaseCalls : public Service<Iface> {
     if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), reason = p.getReason();
-    return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
-      NEXUS_RETURN_IF_ERROR(extra());
-      return d->Fail(id, token, reason);
-    }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return Job<TaskInfo>(
+        context,
+        [=]() -> Result<TaskInfo> {
+          NEXUS_RETURN_IF_ERROR(extra());
+          return d->Fail(id, token, reason);
+        },
+        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
-
 };
 
 const std::function<Status()> kNoCheck = [] { return Status::Ok(); };
@@ -255,9 +269,9 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     who.key_id = conn_->principal ? conn_->principal->key_id : "";
     who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
     who.hourly_quota = conn_->hourly_task_quota;
-    return Job<TaskInfo>(context,
-                         [d, spec, who]() { return d->Create(spec, who); },
-                         [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return Job<TaskInfo>(
+        context, [d, spec, who]() { return d->Create(spec, who); },
+        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
 
   kj::Promise<void> listTasks(ListTasksContext context) override {
@@ -318,13 +332,9 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> start(StartContext context) override { return DoStart(context, kNoCheck); }
-  kj::Promise<void> progress(ProgressContext context) override {
-    return DoProgress(context, kNoCheck);
-  }
+  kj::Promise<void> progress(ProgressContext context) override { return DoProgress(context, kNoCheck); }
   kj::Promise<void> extend(ExtendContext context) override { return DoExtend(context, kNoCheck); }
-  kj::Promise<void> complete(CompleteContext context) override {
-    return DoComplete(context, kNoCheck);
-  }
+  kj::Promise<void> complete(CompleteContext context) override { return DoComplete(context, kNoCheck); }
   kj::Promise<void> fail(FailContext context) override { return DoFail(context, kNoCheck); }
 
   kj::Promise<void> migrate(MigrateContext context) override {
@@ -333,18 +343,23 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     auto p = context.getParams();
     std::string id = p.getId(), token = p.getToken(), checkpoint = p.getCheckpoint();
     MeshOffice* office = deps().office;
-    return Job<TaskInfo>(context, [=]() -> Result<TaskInfo> {
-      auto t = d->Migrate(id, token, checkpoint);
-      if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
-      return t;
-    }, [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return Job<TaskInfo>(
+        context,
+        [=]() -> Result<TaskInfo> {
+          auto t = d->Migrate(id, token, checkpoint);
+          if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
+          return t;
+        },
+        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
 
   kj::Promise<void> retry(RetryContext context) override {
-    return Operator("retrying a task", context, [](Director* d, const std::string& id) { return d->Retry(id); });
+    return Operator("retrying a task", context,
+                    [](Director* d, const std::string& id) { return d->Retry(id); });
   }
   kj::Promise<void> cancel(CancelContext context) override {
-    return Operator("cancelling a task", context, [](Director* d, const std::string& id) { return d->Cancel(id); });
+    return Operator("cancelling a task", context,
+                    [](Director* d, const std::string& id) { return d->Cancel(id); });
   }
 
   kj::Promise<void> result(ResultContext context) override {
@@ -373,22 +388,25 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     struct File {
       std::string content, sha256;
     };
-    return Job<File>(context, [d, id, name]() -> Result<File> {
-      auto res = d->GetResult(id);
-      if (!res.ok()) return res.status();
-      for (const auto& f : res->files) {
-        if (f.name != name) continue;
-        if (f.size > (48u << 20))
-          return Status::Error(EFBIG, name + " is larger than one reply (48 MiB)");
-        auto content = d->ReadResultFile(id, name);
-        if (!content.ok()) return content.status();
-        return File{std::move(*content), f.sha256};
-      }
-      return Status::Error(ENOENT, "task " + id + " has no result file " + name);
-    }, [](auto results, File& f) {
-      results.setContent(AsBytes(f.content));
-      results.setSha256(f.sha256);
-    });
+    return Job<File>(
+        context,
+        [d, id, name]() -> Result<File> {
+          auto res = d->GetResult(id);
+          if (!res.ok()) return res.status();
+          for (const auto& f : res->files) {
+            if (f.name != name) continue;
+            if (f.size > (48u << 20))
+              return Status::Error(EFBIG, name + " is larger than one reply (48 MiB)");
+            auto content = d->ReadResultFile(id, name);
+            if (!content.ok()) return content.status();
+            return File{std::move(*content), f.sha256};
+          }
+          return Status::Error(ENOENT, "task " + id + " has no result file " + name);
+        },
+        [](auto results, File& f) {
+          results.setContent(AsBytes(f.content));
+          results.setSha256(f.sha256);
+        });
   }
 
   kj::Promise<void> join(JoinContext context) override {
@@ -405,12 +423,12 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
       ::gethostname(host, sizeof host - 1);
       name = host;
     }
-    return Job<MeshMemberInfo>(context,
-                               [=]() { return member->Join(director, key, ca, name, capacity); },
-                               [](auto results, MeshMemberInfo& i) {
-                                 results.setNodeId(i.node_id);
-                                 results.setFingerprint(i.fingerprint);
-                               });
+    return Job<MeshMemberInfo>(
+        context, [=]() { return member->Join(director, key, ca, name, capacity); },
+        [](auto results, MeshMemberInfo& i) {
+          results.setNodeId(i.node_id);
+          results.setFingerprint(i.fingerprint);
+        });
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
@@ -418,11 +436,12 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     MeshMembership* member = deps().membership;
     if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
     if (AdminOnly(results, "rotating the node credential")) return kj::READY_NOW;
-    return Job<MeshMemberInfo>(context, [member]() { return member->RotateCredential(); },
-                               [](auto results, MeshMemberInfo& i) {
-                                 results.setNodeId(i.node_id);
-                                 results.setFingerprint(i.fingerprint);
-                               });
+    return Job<MeshMemberInfo>(
+        context, [member]() { return member->RotateCredential(); },
+        [](auto results, MeshMemberInfo& i) {
+          results.setNodeId(i.node_id);
+          results.setFingerprint(i.fingerprint);
+        });
   }
 
  private:
@@ -433,10 +452,13 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
     if (AdminOnly(results, "changing the fleet")) return kj::READY_NOW;
     std::string node = context.getParams().getNode();
-    return Job<Done>(context, [d, node, fn]() -> Result<Done> {
-      NEXUS_RETURN_IF_ERROR(fn(d, node));
-      return Done{};
-    }, [](auto, Done&) {});
+    return Job<Done>(
+        context,
+        [d, node, fn]() -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(fn(d, node));
+          return Done{};
+        },
+        [](auto, Done&) {});
   }
 
   template <typename Context, typename Fn>
@@ -446,8 +468,9 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
     if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
     if (AdminOnly(results, what)) return kj::READY_NOW;
     std::string id = context.getParams().getId();
-    return Job<TaskInfo>(context, [d, id, fn]() { return fn(d, id); },
-                         [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return Job<TaskInfo>(
+        context, [d, id, fn]() { return fn(d, id); },
+        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
   }
 };
 
@@ -464,23 +487,29 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
     auto p = context.getParams();
     int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
     std::string id = node_id_, cred = credential_;
-    return Job<mesh::NodeInfo>(context, [=]() -> Result<mesh::NodeInfo> {
-      NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
-      return d->GetNode(id);
-    }, [](auto results, mesh::NodeInfo& n) {
-      results.setState(std::string(mesh::Name(n.state)));
-      results.setTrust(std::string(mesh::Name(n.trust)));
-    });
+    return Job<mesh::NodeInfo>(
+        context,
+        [=]() -> Result<mesh::NodeInfo> {
+          NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
+          return d->GetNode(id);
+        },
+        [](auto results, mesh::NodeInfo& n) {
+          results.setState(std::string(mesh::Name(n.state)));
+          results.setTrust(std::string(mesh::Name(n.trust)));
+        });
   }
 
   kj::Promise<void> leave(LeaveContext context) override {
     Director* d = director();
     if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = node_id_, cred = credential_;
-    return Job<Done>(context, [=]() -> Result<Done> {
-      NEXUS_RETURN_IF_ERROR(d->Leave(id, cred));
-      return Done{};
-    }, [](auto, Done&) {});
+    return Job<Done>(
+        context,
+        [=]() -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(d->Leave(id, cred));
+          return Done{};
+        },
+        [](auto, Done&) {});
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
@@ -488,13 +517,16 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
     if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
     std::string id = node_id_, cred = credential_;
     auto* self = this;
-    return Job<mesh::NodeCredential>(context, [=]() -> Result<mesh::NodeCredential> {
-      NEXUS_RETURN_IF_ERROR(d->Authenticate(id, cred));
-      return d->RotateCredential(id);
-    }, [self](auto results, mesh::NodeCredential& c) {
-      self->credential_ = c.credential;  // this session goes on with the new one
-      FillCredential(results.initCredential(), c);
-    });
+    return Job<mesh::NodeCredential>(
+        context,
+        [=]() -> Result<mesh::NodeCredential> {
+          NEXUS_RETURN_IF_ERROR(d->Authenticate(id, cred));
+          return d->RotateCredential(id);
+        },
+        [self](auto results, mesh::NodeCredential& c) {
+          self->credential_ = c.credential;  // this session goes on with the new one
+          FillCredential(results.initCredential(), c);
+        });
   }
 
   kj::Promise<void> claim(ClaimContext context) override {
@@ -507,18 +539,10 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
     return kj::READY_NOW;
   }
 
-  kj::Promise<void> start(StartContext context) override {
-    return DoStart(context, Check());
-  }
-  kj::Promise<void> progress(ProgressContext context) override {
-    return DoProgress(context, Check());
-  }
-  kj::Promise<void> extend(ExtendContext context) override {
-    return DoExtend(context, Check());
-  }
-  kj::Promise<void> complete(CompleteContext context) override {
-    return DoComplete(context, Check());
-  }
+  kj::Promise<void> start(StartContext context) override { return DoStart(context, Check()); }
+  kj::Promise<void> progress(ProgressContext context) override { return DoProgress(context, Check()); }
+  kj::Promise<void> extend(ExtendContext context) override { return DoExtend(context, Check()); }
+  kj::Promise<void> complete(CompleteContext context) override { return DoComplete(context, Check()); }
   kj::Promise<void> fail(FailContext context) override { return DoFail(context, Check()); }
 
  private:
@@ -547,9 +571,9 @@ ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& w
 
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn) { return kj::heap<MeshImpl>(std::move(conn)); }
 
-kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
-                               capnp::CallContext<rpc::Nexus::MeshRegisterParams,
-                                                  rpc::Nexus::MeshRegisterResults> context) {
+kj::Promise<void> MeshRegister(
+    ServiceContext& ctx, const PeerInfo& peer,
+    capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context) {
   auto conn = NodeConn(ctx, peer, "mesh-registration");
   auto op = kj::heap<InFlight>(conn, "nexus.meshRegister");
   if (op->call.Fail(context.getResults(), Require(ctx, Feature::kMeshDirector))) return kj::READY_NOW;
@@ -560,25 +584,25 @@ kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
   std::string from = peer.address;
   Call& call = op->call;
   return OffLoopJob<mesh::NodeCredential>(
-      ctx, call, context,
-      [=]() -> Result<mesh::NodeCredential> {
-        auto c = d->Register(key, name, address, capacity);
-        if (c.ok()) {
-          spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address,
-                       from, c->fingerprint);
-        } else {
-          spdlog::warn("mesh: registration of '{}' from {} refused: {}", name, from,
-                       c.status().message());
-        }
-        return c;
-      },
-      [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); })
+             ctx, call, context,
+             [=]() -> Result<mesh::NodeCredential> {
+               auto c = d->Register(key, name, address, capacity);
+               if (c.ok()) {
+                 spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address, from,
+                              c->fingerprint);
+               } else {
+                 spdlog::warn("mesh: registration of '{}' from {} refused: {}", name, from,
+                              c.status().message());
+               }
+               return c;
+             },
+             [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); })
       .attach(kj::mv(op));
 }
 
-kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
-                                  capnp::CallContext<rpc::Nexus::MeshNodeParams,
-                                                     rpc::Nexus::MeshNodeResults> context) {
+kj::Promise<void> MeshNodeSession(
+    ServiceContext& ctx, const PeerInfo& peer,
+    capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context) {
   auto p = context.getParams();
   std::string id = p.getNodeId(), cred = p.getCredential();
   auto conn = NodeConn(ctx, peer, "node:" + id);

@@ -59,11 +59,16 @@ struct Done {};
 // The schema's words for a denial.
 const char* ReasonText(DenyReason r) {
   switch (r) {
-    case DenyReason::kNone: return "";
-    case DenyReason::kNoTuple: return "no tuple";
-    case DenyReason::kExpired: return "expired";
-    case DenyReason::kDepthLimit: return "depth limit";
-    case DenyReason::kCycle: return "cycle";
+    case DenyReason::kNone:
+      return "";
+    case DenyReason::kNoTuple:
+      return "no tuple";
+    case DenyReason::kExpired:
+      return "expired";
+    case DenyReason::kDepthLimit:
+      return "depth limit";
+    case DenyReason::kCycle:
+      return "cycle";
   }
   return "";
 }
@@ -104,8 +109,8 @@ Result<Tuple> TupleFrom(rpc::RebacTuple::Reader r, const std::string& where) {
 Result<SubjectRef> PersonSubject(const std::string& text) {
   auto s = SubjectRef::Parse(text);
   if (!s.ok()) return s.status();
-  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) ||
-      s->relation != Relation::kNone || s->IsWildcard())
+  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) || s->relation != Relation::kNone ||
+      s->IsWildcard())
     return Status::Error(EINVAL, "subject \"" + text + "\" must be user:ID or agent:ID");
   return s;
 }
@@ -120,8 +125,8 @@ Result<Relation> Role(const std::string& text) {
 
 // The tuples on file:PATH and folder:PATH whose subject is `subject` (any
 // subject when null) and whose relation is in `relations`.
-std::vector<Tuple> TuplesOnPath(RebacEngine& engine, const std::string& path,
-                                const SubjectRef* subject, const std::set<Relation>& relations) {
+std::vector<Tuple> TuplesOnPath(RebacEngine& engine, const std::string& path, const SubjectRef* subject,
+                                const std::set<Relation>& relations) {
   std::vector<Tuple> out;
   for (ObjectType type : {ObjectType::kFile, ObjectType::kFolder}) {
     TupleFilter f;
@@ -219,8 +224,7 @@ class PermsService : public Service<Iface> {
   }
 
   // A refused request, in the audit log (when there is one).
-  void RecordDenied(const std::string& operation, const std::string& object,
-                    const std::string& reason) {
+  void RecordDenied(const std::string& operation, const std::string& object, const std::string& reason) {
     if (!rebac_.audit) return;
     rebac_.audit->Record(AuditRecord{0, conn_->subject(), operation, object, false, reason});
   }
@@ -420,7 +424,8 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     if (ttl > 0) {
       const UnixNanos now = DefaultClock().Now();
       if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
-        return Reply(results, Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
+        return Reply(results,
+                     Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
       }
       t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
     }
@@ -658,8 +663,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   // Waits until what was recorded before is listable. A failing writer is
   // logged, not fatal: what it did commit can still be read.
   static void FlushAudit(AuditLog& audit) {
-    if (Status st = audit.Flush(); !st.ok())
-      spdlog::warn("audit log: flush failed: {}", st.ToString());
+    if (Status st = audit.Flush(); !st.ok()) spdlog::warn("audit log: flush failed: {}", st.ToString());
   }
 
   static Result<AuditFilter> Filter(int64_t since_ns, const std::string& subject) {
@@ -694,16 +698,18 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     if (!o.ok()) return o.status();
     auto manages = rebac_.engine->Decide(conn_->subject(), Access::Of(Permission::kManage), object);
     if (manages.ok() && *manages) return Status::Ok();
-    std::string reason = conn_->subject() + " may ask only about itself or about objects it manages, "
-                         "and does not manage " + object;
+    std::string reason = conn_->subject() +
+                         " may ask only about itself or about objects it manages, "
+                         "and does not manage " +
+                         object;
     RecordDenied(operation, object, "does not manage " + object);
     return Status::Error(EACCES, reason);
   }
 
   // A non-admin's listing: tuples naming it as subject, and tuples on
   // objects it manages, that pass `f`; sorted, at most `limit`.
-  static std::vector<Tuple> VisibleTuples(RebacEngine& engine, const TupleFilter& f,
-                                          const std::string& self, size_t limit) {
+  static std::vector<Tuple> VisibleTuples(RebacEngine& engine, const TupleFilter& f, const std::string& self,
+                                          size_t limit) {
     auto managed_list = engine.ListObjects("manage", self);
     std::unordered_set<std::string> managed;
     if (managed_list.ok()) managed.insert(managed_list->begin(), managed_list->end());
@@ -731,8 +737,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       for (const std::string& text : managed) {
         auto o = ObjectRef::Parse(text);
         if (!o.ok()) continue;
-        if ((f.object_type && *f.object_type != o->type) || (f.object_id && *f.object_id != o->id))
-          continue;
+        if ((f.object_type && *f.object_type != o->type) || (f.object_id && *f.object_id != o->id)) continue;
         TupleFilter on = f;
         on.object_type = o->type;
         on.object_id = o->id;
@@ -743,8 +748,9 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       return std::make_tuple(t.object.ToString(), t.relation, t.subject.ToString());
     };
     std::sort(out.begin(), out.end(), [&](const Tuple& a, const Tuple& b) { return key(a) < key(b); });
-    out.erase(std::unique(out.begin(), out.end(), [](const Tuple& a, const Tuple& b) { return a.SameKey(b); }),
-              out.end());
+    out.erase(
+        std::unique(out.begin(), out.end(), [](const Tuple& a, const Tuple& b) { return a.SameKey(b); }),
+        out.end());
     if (out.size() > limit) out.resize(limit);
     return out;
   }
@@ -757,8 +763,7 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
   kj::Promise<void> add(AddContext context) override {
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Unavailable(results, Feature::kMounts) ||
-        AdminOnly(results, "mounts.add", "adding mounts"))
+    if (Unavailable(results, Feature::kMounts) || AdminOnly(results, "mounts.add", "adding mounts"))
       return kj::READY_NOW;
     auto mnt = NsPath::Parse(std::string(p.getMountpoint()));
     if (Fail(results, mnt.status())) return kj::READY_NOW;
@@ -771,7 +776,8 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
     const bool cache_names = p.getCacheNames();
     return Job<SubjectMountInfo>(
         context,
-        [mounts, actor, mnt = mnt->str(), who, root = norm->str(), cache_names]() -> Result<SubjectMountInfo> {
+        [mounts, actor, mnt = mnt->str(), who, root = norm->str(),
+         cache_names]() -> Result<SubjectMountInfo> {
           auto m = mounts->Add(mnt, who, root, cache_names);
           if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
           return m;
@@ -781,8 +787,7 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
 
   kj::Promise<void> list(ListContext context) override {
     auto results = context.getResults();
-    if (Unavailable(results, Feature::kMounts) ||
-        AdminOnly(results, "mounts.list", "listing mounts"))
+    if (Unavailable(results, Feature::kMounts) || AdminOnly(results, "mounts.list", "listing mounts"))
       return kj::READY_NOW;
     auto mounts = ctx_.mounts->List();
     auto out = results.initMounts(mounts.size());
@@ -792,8 +797,7 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
 
   kj::Promise<void> remove(RemoveContext context) override {
     auto results = context.getResults();
-    if (Unavailable(results, Feature::kMounts) ||
-        AdminOnly(results, "mounts.remove", "removing mounts"))
+    if (Unavailable(results, Feature::kMounts) || AdminOnly(results, "mounts.remove", "removing mounts"))
       return kj::READY_NOW;
     auto mnt = NsPath::Parse(std::string(context.getParams().getMountpoint()));
     if (Fail(results, mnt.status())) return kj::READY_NOW;
@@ -817,7 +821,6 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
     b.setCreatedNs(m.created_ns);
     b.setCachesNames(m.cache_names);
   }
-
 };
 
 }  // namespace
@@ -826,8 +829,6 @@ kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn) {
   return kj::heap<PermissionsImpl>(std::move(conn));
 }
 
-kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn) {
-  return kj::heap<MountsImpl>(std::move(conn));
-}
+kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn) { return kj::heap<MountsImpl>(std::move(conn)); }
 
 }  // namespace nexus

@@ -36,8 +36,7 @@ constexpr size_t kMaxReplyBytes = 48u << 20;
 constexpr size_t kMaxGrepMatches = 1'000'000;
 constexpr size_t kMaxQueryLimit = 1000;
 
-void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s,
-                const std::string& semantic) {
+void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s, const std::string& semantic) {
   b.setFiles(s.files);
   b.setChunks(s.chunks);
   b.setBytes(s.bytes);
@@ -64,15 +63,13 @@ class SearchImpl final : public Service<rpc::Search> {
     auto under = NsPath::ParseOptional(std::string(p.getPath()));
     if (Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
-    if (pattern.empty())
-      return Reply(results, Status::Error(EINVAL, "empty glob pattern"));
+    if (pattern.empty()) return Reply(results, Status::Error(EINVAL, "empty glob pattern"));
     const size_t limit = p.getLimit();
     auto* index = deps().index;
     auto visible = Visible();
     std::string root = under->str();
     return Job<std::vector<std::string>>(
-        context,
-        [=]() { return index->Glob(pattern, root, visible); },
+        context, [=]() { return index->Glob(pattern, root, visible); },
         [limit](auto results, std::vector<std::string>& paths) {
           size_t n = paths.size(), bytes = 0;
           if (limit > 0 && n > limit) n = limit;
@@ -93,8 +90,7 @@ class SearchImpl final : public Service<rpc::Search> {
     auto under = NsPath::ParseOptional(std::string(p.getPath()));
     if (Fail(results, under.status())) return kj::READY_NOW;
     std::string pattern = p.getPattern();
-    if (pattern.empty())
-      return Reply(results, Status::Error(EINVAL, "empty grep pattern"));
+    if (pattern.empty()) return Reply(results, Status::Error(EINVAL, "empty grep pattern"));
     search::GrepOptions o;
     o.ignore_case = p.getIgnoreCase();
     o.fixed_string = p.getFixed();
@@ -105,8 +101,7 @@ class SearchImpl final : public Service<rpc::Search> {
     auto* indexer = deps().indexer;
     std::string root = under->str();
     return Job<std::vector<search::GrepMatch>>(
-        context,
-        [=]() { return indexer->Grep(pattern, root, o); },
+        context, [=]() { return indexer->Grep(pattern, root, o); },
         [limit](auto results, std::vector<search::GrepMatch>& m) {
           size_t n = std::min(m.size(), limit), bytes = 0;
           for (size_t i = 0; i < n; ++i) {
@@ -132,9 +127,15 @@ class SearchImpl final : public Service<rpc::Search> {
     search::QueryOptions o;
     o.path_prefix = under->str();
     switch (p.getMode()) {
-      case rpc::Search::Mode::KEYWORD: o.mode = QueryMode::kKeyword; break;
-      case rpc::Search::Mode::SEMANTIC: o.mode = QueryMode::kSemantic; break;
-      case rpc::Search::Mode::HYBRID: o.mode = QueryMode::kHybrid; break;
+      case rpc::Search::Mode::KEYWORD:
+        o.mode = QueryMode::kKeyword;
+        break;
+      case rpc::Search::Mode::SEMANTIC:
+        o.mode = QueryMode::kSemantic;
+        break;
+      case rpc::Search::Mode::HYBRID:
+        o.mode = QueryMode::kHybrid;
+        break;
       default:
         return Reply(results, Status::Error(EINVAL, "unknown query mode"));
     }
@@ -185,7 +186,8 @@ class SearchImpl final : public Service<rpc::Search> {
     if (Fail(results, root.status())) return kj::READY_NOW;
     const bool force = p.getForce();
     if (force && !conn_->admin()) {
-      return Reply(results, Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
+      return Reply(results,
+                   Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
     }
     {
       // The path must exist, and a non-admin indexes only what it can see.
@@ -212,16 +214,14 @@ class SearchImpl final : public Service<rpc::Search> {
     if (p.hasProgress() && ctx().timer != nullptr)
       work = work.exclusiveJoin(PumpProgress(
           *ctx().timer, p.getProgress(),
-          [progress] { return std::make_pair(progress->done.load(), progress->total.load()); },
-          "files"));
-    return work
-        .then([context, state, call = &call, &deps = deps()]() mutable {
-          auto results = context.getResults();
-          if (call->Fail(results, *state)) return;
-          auto stats = deps.indexer->Stats();
-          if (call->Fail(results, stats.status())) return;
-          FillStatus(results.initStatus(), *stats, deps.semantic_provider);
-        });
+          [progress] { return std::make_pair(progress->done.load(), progress->total.load()); }, "files"));
+    return work.then([context, state, call = &call, &deps = deps()]() mutable {
+      auto results = context.getResults();
+      if (call->Fail(results, *state)) return;
+      auto stats = deps.indexer->Stats();
+      if (call->Fail(results, stats.status())) return;
+      FillStatus(results.initStatus(), *stats, deps.semantic_provider);
+    });
   }
 
   kj::Promise<void> status(StatusContext context) override {
@@ -241,7 +241,8 @@ class SearchImpl final : public Service<rpc::Search> {
     if (Fail(results, path.status())) return kj::READY_NOW;
     std::string description = p.getDescription();
     if (description.empty()) {
-      return Reply(results, Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
+      return Reply(results,
+                   Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
     }
     if (Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
     return Reply(results, deps().index->SetPathContext(path->str(), description));
@@ -288,9 +289,7 @@ class SearchImpl final : public Service<rpc::Search> {
   }
 
   // The session can reach `path` (search permission on the way).
-  bool Reachable(const std::string& path) {
-    return ctx().files->Stat(conn_->actor, path, false, false).ok();
-  }
+  bool Reachable(const std::string& path) { return ctx().files->Stat(conn_->actor, path, false, false).ok(); }
 
   // Admins, or a session that may write `path` (which must exist).
   Status MayWrite(const std::string& path) {
@@ -301,13 +300,10 @@ class SearchImpl final : public Service<rpc::Search> {
       return Status::Error(EACCES, "path contexts of " + path + " are for admins and those who may write it");
     return Status::Ok();
   }
-
 };
 
 }  // namespace
 
-kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn) {
-  return kj::heap<SearchImpl>(std::move(conn));
-}
+kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn) { return kj::heap<SearchImpl>(std::move(conn)); }
 
 }  // namespace nexus

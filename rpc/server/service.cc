@@ -35,7 +35,6 @@ constexpr double kMaxLockWaitS = 3600;
 constexpr uint64_t kMaxBulkBytes = 48u << 20;
 constexpr uid_t kNobody = 65534;
 
-
 // Supplementary groups of a local process, from /proc/PID/status.
 std::vector<gid_t> GroupsOf(pid_t pid) {
   std::vector<gid_t> out;
@@ -52,21 +51,31 @@ std::vector<gid_t> GroupsOf(pid_t pid) {
 
 const char* KindOf(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFDIR: return "directory";
-    case S_IFLNK: return "symlink";
-    case S_IFIFO: return "fifo";
-    case S_IFSOCK: return "socket";
-    case S_IFCHR: return "char";
-    case S_IFBLK: return "block";
-    default: return "file";
+    case S_IFDIR:
+      return "directory";
+    case S_IFLNK:
+      return "symlink";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFSOCK:
+      return "socket";
+    case S_IFCHR:
+      return "char";
+    case S_IFBLK:
+      return "block";
+    default:
+      return "file";
   }
 }
 
 rpc::Identity::Scope ScopeOf(KeyScope s) {
   switch (s) {
-    case KeyScope::kAdmin: return rpc::Identity::Scope::ADMIN;
-    case KeyScope::kAgent: return rpc::Identity::Scope::AGENT;
-    default: return rpc::Identity::Scope::USER;
+    case KeyScope::kAdmin:
+      return rpc::Identity::Scope::ADMIN;
+    case KeyScope::kAgent:
+      return rpc::Identity::Scope::AGENT;
+    default:
+      return rpc::Identity::Scope::USER;
   }
 }
 
@@ -97,8 +106,7 @@ void FillStat(rpc::FileStat::Builder b, const PathStat& ps) {
   b.setSymlinkTarget(ps.symlink_target);
 }
 
-void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Caller& actor,
-                 const PathStat& ps) {
+void FillDetails(rpc::FileStat::Builder b, PathFiles& files, const Caller& actor, const PathStat& ps) {
   std::string head;
   if (ps.attr.IsReg()) {
     auto r = files.Read(actor, ps.path, 0, 512, 512, nullptr);
@@ -286,13 +294,13 @@ class FilesImpl final : public Service<rpc::Files> {
     uint64_t total = 0;
     auto results = context.getResults();
     for (uint i = 0; i < paths.size(); ++i) {
-      auto r = files_.Read(conn_->actor, paths[i], 0, 0, conn_->ctx->limits.max_read_bytes,
-                           &items[i].size);
+      auto r = files_.Read(conn_->actor, paths[i], 0, 0, conn_->ctx->limits.max_read_bytes, &items[i].size);
       if (r.ok()) {
         items[i].data = std::move(r).value();
         total += items[i].data.size();
         if (items[i].data.size() < items[i].size)
-          items[i].st = Status::Error(EFBIG, std::string(paths[i]) + " is larger than one reply; read it with cat --offset");
+          items[i].st = Status::Error(
+              EFBIG, std::string(paths[i]) + " is larger than one reply; read it with cat --offset");
       } else {
         items[i].st = r.status();
       }
@@ -300,7 +308,8 @@ class FilesImpl final : public Service<rpc::Files> {
         return Reply(results, items[i].st);
       }
       if (total > kMaxBulkBytes) {
-        Fail(results, Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
+        Fail(results,
+             Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
         return kj::READY_NOW;
       }
     }
@@ -362,7 +371,8 @@ class LocksImpl final : public Service<rpc::Locks> {
     }
     auto path = NsPath::Parse(std::string(p.getPath()));
     if (Fail(results, path.status())) return kj::READY_NOW;
-    return Reply(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(), DefaultClock().Now()));
+    return Reply(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(),
+                                                     DefaultClock().Now()));
   }
 
   kj::Promise<void> info(InfoContext context) override {
@@ -408,7 +418,6 @@ class LocksImpl final : public Service<rpc::Locks> {
           return TryAcquire(context, std::move(path), ttl_ns, deadline_ns);
         });
   }
-
 };
 
 // ---------------------------------------------------------------- admin
@@ -474,8 +483,7 @@ class AdminImpl final : public Service<rpc::Admin> {
     auto results = context.getResults();
     if (Denied(results)) return kj::READY_NOW;
     std::string id = context.getParams().getKeyId();
-    if (!Fail(results, keys_.RevokeKey(id)))
-      spdlog::info("admin {}: revoked key {}", conn_->account(), id);
+    if (!Fail(results, keys_.RevokeKey(id))) spdlog::info("admin {}: revoked key {}", conn_->account(), id);
     return kj::READY_NOW;
   }
 
@@ -485,8 +493,7 @@ class AdminImpl final : public Service<rpc::Admin> {
     if (Denied(results)) return kj::READY_NOW;
     std::optional<std::string> name;
     if (p.hasName() && p.getName().size()) name = std::string(p.getName());
-    auto k = keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()),
-                             p.getClearExpiry());
+    auto k = keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()), p.getClearExpiry());
     if (Fail(results, k.status())) return kj::READY_NOW;
     FillKey(results.initKey(), *k);
     return kj::READY_NOW;
@@ -498,8 +505,8 @@ class AdminImpl final : public Service<rpc::Admin> {
     if (Denied(results)) return kj::READY_NOW;
     if (p.getHourlyTaskQuota() > 1'000'000)
       return Reply(results, Status::Error(EINVAL, "an hourly quota is at most 1000000"));
-    auto k = keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
-                                   static_cast<int>(p.getHourlyTaskQuota()));
+    auto k =
+        keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(), static_cast<int>(p.getHourlyTaskQuota()));
     if (Fail(results, k.status())) return kj::READY_NOW;
     spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->account(), k->id,
                  k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
@@ -579,8 +586,12 @@ class SessionImpl final : public Service<rpc::Session> {
       out[i].setName(features[i].name);
       out[i].setDetail(features[i].detail);
       switch (features[i].state) {
-        case FeatureState::State::kEnabled: out[i].setState(rpc::Feature::State::ENABLED); break;
-        case FeatureState::State::kDisabled: out[i].setState(rpc::Feature::State::DISABLED); break;
+        case FeatureState::State::kEnabled:
+          out[i].setState(rpc::Feature::State::ENABLED);
+          break;
+        case FeatureState::State::kDisabled:
+          out[i].setState(rpc::Feature::State::DISABLED);
+          break;
         case FeatureState::State::kUnavailable:
           out[i].setState(rpc::Feature::State::UNAVAILABLE);
           break;
@@ -628,7 +639,6 @@ class SessionImpl final : public Service<rpc::Session> {
     context.getResults().setMesh(MakeMeshService(conn_));
     return kj::READY_NOW;
   }
-
 };
 
 // ---------------------------------------------------------------- bootstrap
@@ -722,8 +732,7 @@ Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool i
 kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work) {
   KJ_REQUIRE(ctx.jobs != nullptr, "no background job runner");
   auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
-  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(
-      kj::mv(paf.fulfiller));
+  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
   ctx.jobs->Submit([work = std::move(work), fulfiller]() mutable {
     work();
     (*fulfiller)->fulfill();
@@ -766,12 +775,14 @@ Status Require(const ServiceContext& ctx, Feature f) {
       return Unavailable("rebac", "ReBAC is not enabled in this daemon");
     case Feature::kIdentities:
       if (ctx.identities) return Status::Ok();
-      return Unavailable("rebac", "identity bindings are not available in this daemon "
-                                  "(they come with ReBAC)");
+      return Unavailable("rebac",
+                         "identity bindings are not available in this daemon "
+                         "(they come with ReBAC)");
     case Feature::kAudit:
       if (ctx.rebac.audit) return Status::Ok();
-      return Unavailable("audit", "the audit log is not available in this daemon "
-                                  "(it comes with ReBAC)");
+      return Unavailable("audit",
+                         "the audit log is not available in this daemon "
+                         "(it comes with ReBAC)");
     case Feature::kMounts:
       if (ctx.mounts) return Status::Ok();
       return Unavailable("mounts", "per-subject mounts are not available in this daemon");
@@ -791,7 +802,7 @@ namespace {
 // capabilities methods return, with its methods' metric names. Interfaces
 // that only appear as parameters (Progress) are served by the client.
 struct MethodTable {
-  std::vector<std::string> all;                                 // in schema order
+  std::vector<std::string> all;                               // in schema order
   std::map<uint64_t, std::vector<std::string>> by_interface;  // by method index
 
   MethodTable() { Add(capnp::Schema::from<rpc::Nexus>()); }
@@ -835,13 +846,12 @@ capnp::Capability::Server::DispatchCallResult DispatchCounted(
     capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context, Call** current,
     kj::FunctionParam<capnp::Capability::Server::DispatchCallResult()> dispatch) {
   // Another interface or an unknown method: the generated code refuses it.
-  if (interface_id != schema.getProto().getId() || method_id >= schema.getMethods().size())
-    return dispatch();
+  if (interface_id != schema.getProto().getId() || method_id >= schema.getMethods().size()) return dispatch();
   const std::string& name = MethodName(interface_id, method_id);
   if (conn->in_flight >= conn->ctx->limits.max_calls_in_flight) {
     Call refused(*conn, name);
     capnp::StructSchema results = schema.getMethods()[method_id].getResultType();
-    KJ_IF_MAYBE(field, results.findFieldByName("error")) {
+    KJ_IF_MAYBE (field, results.findFieldByName("error")) {
       auto out = context.getResults().getAs<capnp::DynamicStruct>(results);
       refused.Check(out.init(*field).as<capnp::DynamicStruct>().as<rpc::Error>(), TooManyCalls());
       return {kj::READY_NOW, false};

@@ -119,7 +119,7 @@ struct ConnectionLimits {
   uint64_t max_message_words = 8u << 20;  // 64 MiB per message
   int max_nesting = 32;
   uint32_t max_calls_in_flight = 64;
-  uint64_t max_read_bytes = 16u << 20;    // per read reply
+  uint64_t max_read_bytes = 16u << 20;  // per read reply
 };
 
 // What the Versions service needs (all null: versioning is off). The
@@ -194,7 +194,7 @@ struct ServiceContext {
 // authenticate resolves these (or an API key) into the connection's
 // Principal once (perms/principals.h).
 struct PeerInfo {
-  std::string transport;  // "unix" or "tcp"
+  std::string transport;         // "unix" or "tcp"
   bool has_credentials = false;  // SO_PEERCRED was read
   uid_t uid = 0;
   gid_t gid = 0;

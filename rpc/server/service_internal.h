@@ -117,8 +117,7 @@ kj::Promise<void> RunOffLoop(ServiceContext& ctx, std::function<void()> work);
 // the error into the reply of `context`. `work` must not touch capnp
 // objects. `call` must outlive the returned promise (Service<> sees to it).
 template <typename T, typename Context, typename Work, typename Fill>
-kj::Promise<void> OffLoopJob(ServiceContext& ctx, Call& call, Context context, Work work,
-                             Fill fill) {
+kj::Promise<void> OffLoopJob(ServiceContext& ctx, Call& call, Context context, Work work, Fill fill) {
   auto out = std::make_shared<std::optional<Result<T>>>();
   auto run = [out, work = std::move(work)]() mutable { out->emplace(work()); };
   kj::Promise<void> done = kj::READY_NOW;
@@ -165,10 +164,8 @@ class Service : public Iface::Server {
   capnp::Capability::Server::DispatchCallResult dispatchCall(
       uint64_t interface_id, uint16_t method_id,
       capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context) override {
-    return DispatchCounted(conn_, capnp::Schema::from<Iface>(), interface_id, method_id, context,
-                           &current_, [&]() {
-                             return Iface::Server::dispatchCall(interface_id, method_id, context);
-                           });
+    return DispatchCounted(conn_, capnp::Schema::from<Iface>(), interface_id, method_id, context, &current_,
+                           [&]() { return Iface::Server::dispatchCall(interface_id, method_id, context); });
   }
 
  protected:
@@ -222,15 +219,18 @@ class Service : public Iface::Server {
 // the daemon has no policy or the session is unrestricted.
 Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir);
 
-kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);  // versions_service.cc
-kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);      // search_service.cc
+kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);        // versions_service.cc
+kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);            // search_service.cc
 kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn);  // permissions_service.cc
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // permissions_service.cc
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh_service.cc
 // Nexus.meshRegister / meshNode: a node joining, a joined node's session.
-kj::Promise<void> MeshRegister(ServiceContext& ctx, const PeerInfo& peer,
-                               capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context);  // mesh_service.cc
-kj::Promise<void> MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
-                                  capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);   // mesh_service.cc
+kj::Promise<void> MeshRegister(
+    ServiceContext& ctx, const PeerInfo& peer,
+    capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults>
+        context);  // mesh_service.cc
+kj::Promise<void> MeshNodeSession(
+    ServiceContext& ctx, const PeerInfo& peer,
+    capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);  // mesh_service.cc
 
 }  // namespace nexus

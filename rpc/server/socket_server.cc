@@ -41,8 +41,7 @@ class LoggingMessageStream final : public capnp::MessageStream {
         });
   }
   kj::Promise<void> writeMessage(kj::ArrayPtr<const int> fds,
-                                 kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments)
-      override {
+                                 kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) override {
     return inner_.writeMessage(fds, segments);
   }
   kj::Promise<void> writeMessages(
@@ -60,8 +59,8 @@ class LoggingMessageStream final : public capnp::MessageStream {
 // One served connection. Members are destroyed in reverse order: the RPC
 // system before the network before the streams it reads.
 struct Connection {
-  Connection(kj::Own<kj::AsyncIoStream> s, const std::string& label,
-             capnp::ReaderOptions options, capnp::Capability::Client bootstrap)
+  Connection(kj::Own<kj::AsyncIoStream> s, const std::string& label, capnp::ReaderOptions options,
+             capnp::Capability::Client bootstrap)
       : stream(kj::mv(s)),
         messages(*stream, label),
         network(messages, capnp::rpc::twoparty::Side::SERVER, options),
@@ -108,8 +107,7 @@ Status PrepareSocketPath(const std::string& path) {
     return Status::Error(ENAMETOOLONG, "socket path " + path + " is too long for a Unix socket");
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode))
-      return Status::Error(EEXIST, path + " exists and is not a socket");
+    if (!S_ISSOCK(st.st_mode)) return Status::Error(EEXIST, path + " exists and is not a socket");
     if (::unlink(path.c_str()) != 0) return Status::FromErrno("remove stale socket " + path);
   }
   return Status::Ok();
@@ -137,13 +135,12 @@ struct SocketServer::Loop {
 
   void Serve(kj::TaskSet& tasks, kj::Own<kj::AsyncIoStream> stream, PeerInfo peer) {
     if (ctx->info->connections.load() >= kMaxConnections) {
-      spdlog::warn("control socket: refusing {} client {}: {} connections open", peer.transport,
-                   peer.address, kMaxConnections);
+      spdlog::warn("control socket: refusing {} client {}: {} connections open", peer.transport, peer.address,
+                   kMaxConnections);
       return;
     }
     std::string label = peer.transport + " client " + peer.address;
-    auto conn = kj::heap<Connection>(kj::mv(stream), label, ReaderLimits(),
-                                     MakeBootstrap(ctx, peer));
+    auto conn = kj::heap<Connection>(kj::mv(stream), label, ReaderLimits(), MakeBootstrap(ctx, peer));
     ctx->info->connections.fetch_add(1);
     DaemonInfo* info = ctx->info;
     auto done = conn->network.onDisconnect();
@@ -178,8 +175,7 @@ struct SocketServer::Loop {
         });
   }
 
-  kj::Promise<void> AcceptTls(kj::TaskSet& tasks, kj::ConnectionReceiver& listener,
-                              kj::TlsContext& tls) {
+  kj::Promise<void> AcceptTls(kj::TaskSet& tasks, kj::ConnectionReceiver& listener, kj::TlsContext& tls) {
     return listener.accept().then(
         [this, &tasks, &listener, &tls](kj::Own<kj::AsyncIoStream> raw) {
           PeerInfo peer;
@@ -198,8 +194,9 @@ struct SocketServer::Loop {
         },
         [this, &tasks, &listener, &tls](kj::Exception&& e) {
           spdlog::warn("TLS listener: accept failed: {}", e.getDescription().cStr());
-          return ctx->timer->afterDelay(100 * kj::MILLISECONDS)
-              .then([this, &tasks, &listener, &tls]() { return AcceptTls(tasks, listener, tls); });
+          return ctx->timer->afterDelay(100 * kj::MILLISECONDS).then([this, &tasks, &listener, &tls]() {
+            return AcceptTls(tasks, listener, tls);
+          });
         });
   }
 
@@ -227,9 +224,8 @@ struct SocketServer::Loop {
     Status st = [&]() -> Status {
       try {
         NEXUS_RETURN_IF_ERROR(PrepareSocketPath(options.unix_path));
-        unix_listener = network.parseAddress(kj::str("unix:", options.unix_path.c_str()))
-                            .wait(io.waitScope)
-                            ->listen();
+        unix_listener =
+            network.parseAddress(kj::str("unix:", options.unix_path.c_str())).wait(io.waitScope)->listen();
         if (::chmod(options.unix_path.c_str(), 0660) != 0)
           return Status::FromErrno("chmod " + options.unix_path);
         tasks.add(AcceptUnix(tasks, *unix_listener));
@@ -238,8 +234,7 @@ struct SocketServer::Loop {
           if (!cert.ok()) return cert.status();
           auto key = ReadTextFile(options.tls_key, "--tls-key");
           if (!key.ok()) return key.status();
-          keypair = kj::TlsKeypair{kj::TlsPrivateKey(key->c_str()),
-                                   kj::TlsCertificate(cert->c_str())};
+          keypair = kj::TlsKeypair{kj::TlsPrivateKey(key->c_str()), kj::TlsCertificate(cert->c_str())};
           kj::TlsContext::Options tls_options;
           tls_options.useSystemTrustStore = false;
           tls_options.defaultKeypair = KJ_ASSERT_NONNULL(keypair);
@@ -279,13 +274,11 @@ struct SocketServer::Loop {
 
   static std::string HostPort(const std::string& requested, uint port) {
     size_t colon = requested.rfind(':');
-    return (colon == std::string::npos ? requested : requested.substr(0, colon)) + ":" +
-           std::to_string(port);
+    return (colon == std::string::npos ? requested : requested.substr(0, colon)) + ":" + std::to_string(port);
   }
 };
 
-Result<std::unique_ptr<SocketServer>> SocketServer::Start(ServiceContext* ctx,
-                                                          const Options& options,
+Result<std::unique_ptr<SocketServer>> SocketServer::Start(ServiceContext* ctx, const Options& options,
                                                           HttpServiceFactory http) {
   if (options.unix_path.empty()) return Status::Error(EINVAL, "no control socket path");
   if (!options.listen.empty() && (options.tls_cert.empty() || options.tls_key.empty()))

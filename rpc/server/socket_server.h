@@ -32,7 +32,7 @@ class SocketServer {
     std::string listen;     // "HOST:PORT" for TLS TCP; empty: none
     std::string tls_cert;   // PEM files; required with `listen`
     std::string tls_key;
-    std::string http;       // "HOST:PORT"; empty: none
+    std::string http;  // "HOST:PORT"; empty: none
   };
   // Builds the HTTP service on the loop thread; called once if `http` is set.
   using HttpServiceFactory = std::function<kj::Own<kj::HttpService>(kj::HttpHeaderTable&)>;

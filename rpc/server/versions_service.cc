@@ -34,13 +34,12 @@ namespace {
 using versions::NamespacePath;
 using versions::SplitNamespacePath;
 
-
 // A job's result when it has no value.
 struct Done {};
 
 // A namespace path and where the version store keeps it.
 struct Target {
-  std::string ns;    // normalized namespace path
+  std::string ns;  // normalized namespace path
   std::string zone;
   std::string path;  // relative to the zone
 };
@@ -151,7 +150,8 @@ class PathTreeWriter final : public versions::TreeWriter {
     });
     for (const auto& [zone, start] : dirs) {
       const std::string root = NamespacePath(zone, "");
-      for (std::string d = start; d.size() > root.size() && d.rfind(root, 0) == 0; d = std::string(PathParent(d)))
+      for (std::string d = start; d.size() > root.size() && d.rfind(root, 0) == 0;
+           d = std::string(PathParent(d)))
         if (!files_.RmDir(actor_, d).ok()) break;  // not empty (or gone): stop here
     }
     for (const Deferred& w : deferred_) {
@@ -181,7 +181,8 @@ class PathTreeWriter final : public versions::TreeWriter {
   bool ClearFileAncestor(const std::string& zone, const std::string& ns) {
     const std::string root = NamespacePath(zone, "");
     std::vector<std::string> chain;
-    for (std::string d = std::string(PathParent(ns)); d.size() > root.size(); d = std::string(PathParent(d))) chain.push_back(d);
+    for (std::string d = std::string(PathParent(ns)); d.size() > root.size(); d = std::string(PathParent(d)))
+      chain.push_back(d);
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
       auto st = files_.Stat(actor_, *it, false, false);
       if (!st.ok()) return false;
@@ -200,7 +201,10 @@ class PathTreeWriter final : public versions::TreeWriter {
 class VersionsImpl final : public Service<rpc::Versions> {
  public:
   explicit VersionsImpl(ConnPtr conn)
-      : Service(std::move(conn)), ctx_(*conn_->ctx), deps_(ctx_.versions), files_(*ctx_.files),
+      : Service(std::move(conn)),
+        ctx_(*conn_->ctx),
+        deps_(ctx_.versions),
+        files_(*ctx_.files),
         store_(deps_.store) {}
 
   kj::Promise<void> history(HistoryContext context) override {
@@ -254,8 +258,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
     auto p = context.getParams();
     auto results = context.getResults();
     auto t = Readable(results, p.getPath());
-    if (!t || BadVersion(results, p.getV1()) || BadVersion(results, p.getV2()))
-      return kj::READY_NOW;
+    if (!t || BadVersion(results, p.getV1()) || BadVersion(results, p.getV2())) return kj::READY_NOW;
     const uint32_t a = p.getV1(), b = p.getV2();
     const versions::DiffMode mode =
         p.getMetadata() ? versions::DiffMode::kMetadata : versions::DiffMode::kContent;
@@ -278,14 +281,15 @@ class VersionsImpl final : public Service<rpc::Versions> {
     if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
     if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
     const uint32_t n = p.getVersion();
-    return WriteBackJob(context, *t, false,
-                        [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
-                          return s.Rollback(t.zone, t.path, n, who);
-                        },
-                        [](auto results, const versions::Version& v, bool recorded) {
-                          FillVersion(results.initVersion(), v);
-                          results.setRecorded(recorded);
-                        });
+    return WriteBackJob(
+        context, *t, false,
+        [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
+          return s.Rollback(t.zone, t.path, n, who);
+        },
+        [](auto results, const versions::Version& v, bool recorded) {
+          FillVersion(results.initVersion(), v);
+          results.setRecorded(recorded);
+        });
   }
 
   kj::Promise<void> restore(RestoreContext context) override {
@@ -293,13 +297,12 @@ class VersionsImpl final : public Service<rpc::Versions> {
     auto t = Readable(results, context.getParams().getPath());
     if (!t) return kj::READY_NOW;
     if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
-    return WriteBackJob(context, *t, true,
-                        [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
-                          return s.Restore(t.zone, t.path, who);
-                        },
-                        [](auto results, const versions::Version& v, bool) {
-                          FillVersion(results.initVersion(), v);
-                        });
+    return WriteBackJob(
+        context, *t, true,
+        [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
+          return s.Restore(t.zone, t.path, who);
+        },
+        [](auto results, const versions::Version& v, bool) { FillVersion(results.initVersion(), v); });
   }
 
   kj::Promise<void> stats(StatsContext context) override {
@@ -330,21 +333,23 @@ class VersionsImpl final : public Service<rpc::Versions> {
   kj::Promise<void> gc(GcContext context) override {
     auto p = context.getParams();
     auto results = context.getResults();
-    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions gc"))
-      return kj::READY_NOW;
+    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions gc")) return kj::READY_NOW;
     versions::GcPolicy policy;
     if (p.getExplicitPolicy()) {
       policy.keep_versions = p.getKeepVersions();
       policy.keep_days = p.getKeepDays();
       if (policy.keep_versions == 0) {
-        return Reply(results, Status::Error(EINVAL, "keep-versions must be at least 1 (a file's latest version is always kept)"));
+        return Reply(
+            results,
+            Status::Error(EINVAL,
+                          "keep-versions must be at least 1 (a file's latest version is always kept)"));
       }
     } else {
       policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : deps_.gc_keep_versions;
       policy.keep_days = p.getKeepDays() ? p.getKeepDays() : deps_.gc_keep_days;
     }
-    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(),
-                 policy.keep_versions, policy.keep_days);
+    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(), policy.keep_versions,
+                 policy.keep_days);
     versions::VersionStore* store = store_;
     versions::Recorder* recorder = deps_.recorder;
     return Job<versions::GcResult>(
@@ -368,14 +373,16 @@ class VersionsImpl final : public Service<rpc::Versions> {
       return kj::READY_NOW;
     std::string text = context.getParams().getDest();
     if (text.empty() || text[0] != '/') {
-      return Reply(results, Status::Error(EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host"));
+      return Reply(results, Status::Error(EINVAL, "export destination '" + text +
+                                                      "' must be an absolute path on the daemon's host"));
     }
     auto dest_path = NsPath::Parse(text);
     if (Fail(results, dest_path.status())) return kj::READY_NOW;
     const std::string* dest = &dest_path->str();
     const std::string& mnt = ctx_.info ? ctx_.info->mountpoint : std::string();
     if (!mnt.empty() && (PathIsUnder(*dest, mnt) || PathIsUnder(mnt, *dest))) {
-      Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt + "; choose a directory outside it"));
+      Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt +
+                                              "; choose a directory outside it"));
       return kj::READY_NOW;
     }
     spdlog::info("{}: versions export to {}", conn_->subject(), *dest);
@@ -407,9 +414,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
           if (!id.ok()) return id.status();
           return store->GetSnapshot(*id);
         },
-        [](auto results, versions::SnapshotInfo& s) {
-          FillSnapshot(results.initSnapshot(), s);
-        });
+        [](auto results, versions::SnapshotInfo& s) { FillSnapshot(results.initSnapshot(), s); });
   }
 
   kj::Promise<void> listSnapshots(ListSnapshotsContext context) override {
@@ -592,7 +597,8 @@ class VersionsImpl final : public Service<rpc::Versions> {
     auto dir = NearestDir(t.ns);
     if (!dir.ok()) return dir.status();
     if (CheckAccess(conn_->actor, dir->attr, kMayRead | kMayExec).ok()) return Status::Ok();
-    return Status::Error(EACCES, conn_->subject() + " may not read " + dir->path + ", so not the history of " + t.ns);
+    return Status::Error(EACCES,
+                         conn_->subject() + " may not read " + dir->path + ", so not the history of " + t.ns);
   }
 
   // Checked before the store records anything, so a denied write back
@@ -628,8 +634,8 @@ class VersionsImpl final : public Service<rpc::Versions> {
   // Rollback and restore: flush the recorder, let the store record the
   // content, write it back through PathFiles, reply with the version.
   template <typename Context, typename StoreCall, typename Fill>
-  kj::Promise<void> WriteBackJob(Context context, Target t, bool create_parents,
-                                 StoreCall store_call, Fill fill) {
+  kj::Promise<void> WriteBackJob(Context context, Target t, bool create_parents, StoreCall store_call,
+                                 Fill fill) {
     struct Out {
       versions::Version version;
       bool recorded = false;
@@ -651,9 +657,9 @@ class VersionsImpl final : public Service<rpc::Versions> {
           o.mode = wb->mode == versions::kModeExecutable ? 0755 : 0644;
           auto written = files->Write(actor, t.ns, wb->content, o);
           if (!written.ok())
-            return Status::Error(written.code(), "recorded v" + std::to_string(wb->version) +
-                                                     " of " + t.ns + " but could not write it: " +
-                                                     written.status().message());
+            return Status::Error(written.code(),
+                                 "recorded v" + std::to_string(wb->version) + " of " + t.ns +
+                                     " but could not write it: " + written.status().message());
           auto v = store->GetVersion(t.zone, t.path, wb->version);
           if (!v.ok()) return v.status();
           return Out{std::move(v).value(), wb->recorded};
@@ -674,11 +680,21 @@ kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn) {
 }
 
 std::vector<std::string> VersionsMethodNames() {
-  return {"versions.history",       "versions.get",           "versions.diff",
-          "versions.rollback",      "versions.restore",       "versions.stats",
-          "versions.gc",            "versions.export",        "versions.createSnapshot",
-          "versions.listSnapshots", "versions.snapshotInfo",  "versions.snapshotEntries",
-          "versions.restoreSnapshot", "versions.deleteSnapshot", "versions.flush"};
+  return {"versions.history",
+          "versions.get",
+          "versions.diff",
+          "versions.rollback",
+          "versions.restore",
+          "versions.stats",
+          "versions.gc",
+          "versions.export",
+          "versions.createSnapshot",
+          "versions.listSnapshots",
+          "versions.snapshotInfo",
+          "versions.snapshotEntries",
+          "versions.restoreSnapshot",
+          "versions.deleteSnapshot",
+          "versions.flush"};
 }
 
 }  // namespace nexus

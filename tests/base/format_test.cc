@@ -26,7 +26,8 @@ TEST(FormatTest, Rfc3339Out) {
 }
 
 TEST(FormatTest, Rfc3339RoundTrip) {
-  for (UnixNanos t : {UnixNanos{0}, UnixNanos{1'767'225'600'000'000'001}, UnixNanos{1'700'000'000'5'0000'0000}}) {
+  for (UnixNanos t :
+       {UnixNanos{0}, UnixNanos{1'767'225'600'000'000'001}, UnixNanos{1'700'000'000'5'0000'0000}}) {
     auto back = ParseRfc3339(FormatRfc3339(t));
     ASSERT_TRUE(back.ok()) << FormatRfc3339(t);
     EXPECT_EQ(*back, t);
@@ -37,8 +38,8 @@ TEST(FormatTest, Rfc3339In) {
   EXPECT_EQ(*ParseRfc3339("2026-12-01T00:00:00Z"), 1'796'083'200 * kNanosPerSecond);
   EXPECT_EQ(*ParseRfc3339("2026-12-01T01:00:00.5+01:00"), 1'796'083'200 * kNanosPerSecond + 500'000'000);
   EXPECT_EQ(*ParseRfc3339("2026-12-01 00:00:00z"), 1'796'083'200 * kNanosPerSecond);
-  for (const char* bad : {"", "2026-12-01", "2026-13-01T00:00:00Z", "2026-12-01T00:00:00", "2026-12-01T00:00:00.Z",
-                          "2026-12-01T00:00:00+1:00", "2026-12-01T00:00:00Zjunk"})
+  for (const char* bad : {"", "2026-12-01", "2026-13-01T00:00:00Z", "2026-12-01T00:00:00",
+                          "2026-12-01T00:00:00.Z", "2026-12-01T00:00:00+1:00", "2026-12-01T00:00:00Zjunk"})
     EXPECT_EQ(ParseRfc3339(bad).code(), EINVAL) << bad;
 }
 

@@ -9,8 +9,8 @@ TEST(MetricsTest, RecordsCountsErrorsAndBuckets) {
   OpMetrics m("nexus_test", "op", {"read", "write"});
   ASSERT_NE(m.Find("read"), nullptr);
   EXPECT_EQ(m.Find("nope"), nullptr);
-  m.Find("read")->Record(800, false);         // <= 1 us
-  m.Find("read")->Record(3'000, true);        // <= 5 us
+  m.Find("read")->Record(800, false);            // <= 1 us
+  m.Find("read")->Record(3'000, true);           // <= 5 us
   m.Find("read")->Record(2'000'000'000, false);  // +Inf
   std::string out;
   m.AppendPrometheus(&out);

@@ -12,8 +12,13 @@ TEST(NsPathTest, ParsesToCanonicalForm) {
     const char* in;
     const char* out;
   } cases[] = {
-      {"/", "/"},           {"//", "/"},          {"/a", "/a"},       {"/a/", "/a"},
-      {"//a//b/", "/a/b"},  {"/./a/./b/.", "/a/b"}, {"/a b/c\td", "/a b/c\td"},
+      {"/", "/"},
+      {"//", "/"},
+      {"/a", "/a"},
+      {"/a/", "/a"},
+      {"//a//b/", "/a/b"},
+      {"/./a/./b/.", "/a/b"},
+      {"/a b/c\td", "/a b/c\td"},
       {"/zone/local/x", "/zone/local/x"},
   };
   for (const auto& c : cases) {
@@ -120,8 +125,7 @@ TEST(NsPathTest, ValidateName) {
 }
 
 TEST(LayoutTest, OneZoneNameRule) {
-  for (const char* ok : {"local", "a", "team-1", "x.y", "A_B"})
-    EXPECT_TRUE(layout::IsZoneName(ok)) << ok;
+  for (const char* ok : {"local", "a", "team-1", "x.y", "A_B"}) EXPECT_TRUE(layout::IsZoneName(ok)) << ok;
   EXPECT_TRUE(layout::IsZoneName(std::string(64, 'z')));
   EXPECT_FALSE(layout::IsZoneName(std::string(65, 'z')));
   for (const char* bad : {"", "root", ".hidden", "-x", "a.lock", "a..b", "a/b", "a b", "é"})

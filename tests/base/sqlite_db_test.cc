@@ -101,8 +101,7 @@ TEST_F(SqliteDbTest, NotADatabaseIsEioWithAClearMessage) {
   auto db = SqliteDb::Open(Path(), {.what = "test db"});
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.code(), EIO);
-  EXPECT_NE(db.status().message().find(Path() + " is damaged or not a SQLite database"),
-            std::string::npos)
+  EXPECT_NE(db.status().message().find(Path() + " is damaged or not a SQLite database"), std::string::npos)
       << db.status().message();
 }
 
@@ -121,8 +120,7 @@ TEST_F(SqliteDbTest, BadSqlIsAnErrorNotACrash) {
   EXPECT_FALSE(s.ok());
   EXPECT_FALSE(s.Next());
   EXPECT_EQ(s.Run().code(), EIO);
-  EXPECT_NE(s.status().message().find("prepare SELEC nonsense"), std::string::npos)
-      << s.status().message();
+  EXPECT_NE(s.status().message().find("prepare SELEC nonsense"), std::string::npos) << s.status().message();
   EXPECT_EQ(db->TEST_CachedStatements(), 0u);
 }
 
@@ -249,9 +247,7 @@ TEST_F(SqliteDbTest, OpensWithTheRequestedPragmas) {
 
 TEST(ConnectionPoolTest, ReusesReturnedItemsAndMakesOnlyWhatIsNeeded) {
   std::atomic<int> made{0};
-  ConnectionPool<int> pool([&]() -> Result<std::unique_ptr<int>> {
-    return std::make_unique<int>(++made);
-  });
+  ConnectionPool<int> pool([&]() -> Result<std::unique_ptr<int>> { return std::make_unique<int>(++made); });
   {
     auto a = pool.Borrow();
     auto b = pool.Borrow();
@@ -282,9 +278,8 @@ TEST(ConnectionPoolTest, ReusesReturnedItemsAndMakesOnlyWhatIsNeeded) {
 }
 
 TEST(ConnectionPoolTest, FactoryErrorsReachTheBorrower) {
-  ConnectionPool<int> pool([]() -> Result<std::unique_ptr<int>> {
-    return Status::Error(EMFILE, "no more files");
-  });
+  ConnectionPool<int> pool(
+      []() -> Result<std::unique_ptr<int>> { return Status::Error(EMFILE, "no more files"); });
   auto l = pool.Borrow();
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.code(), EMFILE);

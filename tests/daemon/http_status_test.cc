@@ -43,9 +43,8 @@ TEST(HttpStatusTest, ReadyFollowsTheMountAndMetricsRender) {
   SocketServer::Options o;
   o.unix_path = dir.path() + "/s.sock";
   o.http = "127.0.0.1:0";
-  auto server = SocketServer::Start(&ctx, o, [sources](kj::HttpHeaderTable& t) {
-    return MakeHttpStatusService(t, sources);
-  });
+  auto server = SocketServer::Start(
+      &ctx, o, [sources](kj::HttpHeaderTable& t) { return MakeHttpStatusService(t, sources); });
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   std::string base = "http://" + (*server)->http_address();
   std::string ready = Get(base + "/ready");
@@ -79,9 +78,8 @@ TEST(HttpStatusTest, HealthShowsTheSearchIndexState) {
   SocketServer::Options o;
   o.unix_path = dir.path() + "/s.sock";
   o.http = "127.0.0.1:0";
-  auto server = SocketServer::Start(&ctx, o, [on](kj::HttpHeaderTable& t) {
-    return MakeHttpStatusService(t, on);
-  });
+  auto server =
+      SocketServer::Start(&ctx, o, [on](kj::HttpHeaderTable& t) { return MakeHttpStatusService(t, on); });
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   std::string base = "http://" + (*server)->http_address();
   std::string health = Get(base + "/health");
@@ -91,9 +89,8 @@ TEST(HttpStatusTest, HealthShowsTheSearchIndexState) {
   EXPECT_NE(health.find("\"search\":{\"index\":\"ready\"}"), std::string::npos) << health;
 
   o.unix_path = dir.path() + "/t.sock";
-  auto plain = SocketServer::Start(&ctx, o, [off](kj::HttpHeaderTable& t) {
-    return MakeHttpStatusService(t, off);
-  });
+  auto plain =
+      SocketServer::Start(&ctx, o, [off](kj::HttpHeaderTable& t) { return MakeHttpStatusService(t, off); });
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
   health = Get("http://" + (*plain)->http_address() + "/health");
   EXPECT_EQ(health.find("\"search\""), std::string::npos) << health;

@@ -58,9 +58,9 @@ TEST(OptionsTest, ConfigEnvironmentAndFlagsInOrder) {
                               Env{{"NEXUS_MOUNT", "/mnt/env"}, {"NEXUS_HTTP", "127.0.0.1:9100"}});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->data_dir, "/from/file");
-  EXPECT_EQ(o->mountpoint, "/mnt/env");     // env beats file
+  EXPECT_EQ(o->mountpoint, "/mnt/env");  // env beats file
   EXPECT_EQ(o->http, "127.0.0.1:9100");
-  EXPECT_EQ(o->threads, 2u);                // flag beats file
+  EXPECT_EQ(o->threads, 2u);  // flag beats file
   EXPECT_EQ(o->profile, "lite");
   EXPECT_EQ(o->tls_cert, "/c.pem");
   EXPECT_FALSE(o->feature_overrides.at("locks"));
@@ -73,12 +73,11 @@ TEST(OptionsTest, ConfigEnvironmentAndFlagsInOrder) {
 TEST(OptionsTest, SecretReferencesReadFiles) {
   testing::TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/secret", "/secret/dir\n", 0600).ok());
-  auto o = ParseDaemonOptions({"--mount", "m"},
-                              Env{{"NEXUS_DATA_DIR", "${file:" + dir.path() + "/secret}"}});
+  auto o = ParseDaemonOptions({"--mount", "m"}, Env{{"NEXUS_DATA_DIR", "${file:" + dir.path() + "/secret}"}});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->data_dir, "/secret/dir");
-  auto missing = ParseDaemonOptions({"--mount", "m"},
-                                    Env{{"NEXUS_DATA_DIR", "${file:" + dir.path() + "/none}"}});
+  auto missing =
+      ParseDaemonOptions({"--mount", "m"}, Env{{"NEXUS_DATA_DIR", "${file:" + dir.path() + "/none}"}});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("NEXUS_DATA_DIR"), std::string::npos);
 }
@@ -113,10 +112,10 @@ TEST(OptionsTest, ProfilesAreKnown) {
 }
 
 TEST(OptionsTest, FeaturesVersionsAndSearchOptions) {
-  auto o = ParseDaemonOptions({"--data-dir", "d", "--mount", "m", "--features", "versions=off,search", "--versions-commit-window-ms",
-                               "50", "--versions-keep-versions", "3", "--search-embeddings",
-                               "fasttext:/m.bin"},
-                              Env{{"NEXUS_VERSIONS_KEEP_DAYS", "7"}});
+  auto o = ParseDaemonOptions(
+      {"--data-dir", "d", "--mount", "m", "--features", "versions=off,search", "--versions-commit-window-ms",
+       "50", "--versions-keep-versions", "3", "--search-embeddings", "fasttext:/m.bin"},
+      Env{{"NEXUS_VERSIONS_KEEP_DAYS", "7"}});
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_FALSE(o->feature_overrides.at("versions"));
   EXPECT_TRUE(o->feature_overrides.at("search"));

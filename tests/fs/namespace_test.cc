@@ -178,9 +178,8 @@ struct XattrNameCase {
 
 TEST(ValidateXattrName, Namespaces) {
   const XattrNameCase cases[] = {
-      {"user.k", 0},           {"trusted.k", 0},     {"security.selinux", 0},
-      {"system.posix_acl", 0}, {"user.", EINVAL},    {"foo.bar", EOPNOTSUPP},
-      {"user", EOPNOTSUPP},    {"", EOPNOTSUPP},
+      {"user.k", 0},     {"trusted.k", 0},        {"security.selinux", 0}, {"system.posix_acl", 0},
+      {"user.", EINVAL}, {"foo.bar", EOPNOTSUPP}, {"user", EOPNOTSUPP},    {"", EOPNOTSUPP},
   };
   for (const auto& c : cases) EXPECT_EQ(ValidateXattrName(c.name).code(), c.want) << c.name;
   EXPECT_EQ(ValidateXattrName("user." + std::string(251, 'x')).code(), ERANGE);

@@ -49,8 +49,7 @@ class NativeBackendTest : public ::testing::Test {
     auto c = backend_->Create(caller_, parent, name, 0644, O_WRONLY);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     if (!data.empty()) {
-      EXPECT_EQ(::pwrite(c->handle->fd, data.data(), data.size(), 0),
-                static_cast<ssize_t>(data.size()));
+      EXPECT_EQ(::pwrite(c->handle->fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
       c->handle->written = true;
       backend_->OnWrite(*c->handle, 0, data.size());
     }
@@ -120,8 +119,7 @@ struct RenameCase {
   int want;  // errno, 0 for success
 };
 
-class RenameTest : public NativeBackendTest,
-                   public ::testing::WithParamInterface<RenameCase> {};
+class RenameTest : public NativeBackendTest, public ::testing::WithParamInterface<RenameCase> {};
 
 TEST_P(RenameTest, MatchesPosix) {
   const RenameCase& c = GetParam();
@@ -154,22 +152,22 @@ TEST_P(RenameTest, MatchesPosix) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, RenameTest,
-    ::testing::Values(
-        RenameCase{"FileToNew", "f:a", "a", "b", 0, 0},
-        RenameCase{"FileOverFile", "f:a f:b", "a", "b", 0, 0},
-        RenameCase{"FileOverDir", "f:a d:b", "a", "b", 0, EISDIR},
-        RenameCase{"DirOverFile", "d:a f:b", "a", "b", 0, ENOTDIR},
-        RenameCase{"DirOverEmptyDir", "d:a d:b", "a", "b", 0, 0},
-        RenameCase{"DirOverNonEmptyDir", "d:a d:b f:b/c", "a", "b", 0, ENOTEMPTY},
-        RenameCase{"DirIntoItself", "d:a d:a/b", "a", "a/b/c", 0, EINVAL},
-        RenameCase{"MissingSource", "", "a", "b", 0, ENOENT},
-        RenameCase{"NoReplaceExisting", "f:a f:b", "a", "b", RENAME_NOREPLACE, EEXIST},
-        RenameCase{"NoReplaceFree", "f:a", "a", "b", RENAME_NOREPLACE, 0},
-        RenameCase{"ExchangeMissing", "f:a", "a", "b", RENAME_EXCHANGE, ENOENT},
-        RenameCase{"ExchangeFileDir", "f:a d:b", "a", "b", RENAME_EXCHANGE, 0},
-        RenameCase{"SameName", "f:a", "a", "a", 0, 0},
-        RenameCase{"AcrossDirs", "d:x d:y f:x/a", "x/a", "y/a", 0, 0},
-        RenameCase{"BothFlags", "f:a f:b", "a", "b", RENAME_EXCHANGE | RENAME_NOREPLACE, EINVAL}),
+    ::testing::Values(RenameCase{"FileToNew", "f:a", "a", "b", 0, 0},
+                      RenameCase{"FileOverFile", "f:a f:b", "a", "b", 0, 0},
+                      RenameCase{"FileOverDir", "f:a d:b", "a", "b", 0, EISDIR},
+                      RenameCase{"DirOverFile", "d:a f:b", "a", "b", 0, ENOTDIR},
+                      RenameCase{"DirOverEmptyDir", "d:a d:b", "a", "b", 0, 0},
+                      RenameCase{"DirOverNonEmptyDir", "d:a d:b f:b/c", "a", "b", 0, ENOTEMPTY},
+                      RenameCase{"DirIntoItself", "d:a d:a/b", "a", "a/b/c", 0, EINVAL},
+                      RenameCase{"MissingSource", "", "a", "b", 0, ENOENT},
+                      RenameCase{"NoReplaceExisting", "f:a f:b", "a", "b", RENAME_NOREPLACE, EEXIST},
+                      RenameCase{"NoReplaceFree", "f:a", "a", "b", RENAME_NOREPLACE, 0},
+                      RenameCase{"ExchangeMissing", "f:a", "a", "b", RENAME_EXCHANGE, ENOENT},
+                      RenameCase{"ExchangeFileDir", "f:a d:b", "a", "b", RENAME_EXCHANGE, 0},
+                      RenameCase{"SameName", "f:a", "a", "a", 0, 0},
+                      RenameCase{"AcrossDirs", "d:x d:y f:x/a", "x/a", "y/a", 0, 0},
+                      RenameCase{"BothFlags", "f:a f:b", "a", "b", RENAME_EXCHANGE | RENAME_NOREPLACE,
+                                 EINVAL}),
     [](const auto& info) { return info.param.name; });
 
 TEST_F(NativeBackendTest, RenameDirAcrossParentsFixesLinkCounts) {
@@ -215,7 +213,7 @@ TEST_F(NativeBackendTest, UnlinkedOpenFileLivesUntilReleaseAndForget) {
   EXPECT_TRUE(backend_->GetAttr(a.ino).ok());
   backend_->Release(std::move(fh).value());
   EXPECT_TRUE(backend_->GetAttr(a.ino).ok());  // kernel still holds a lookup
-  backend_->Forget(a.ino, 1);                   // Create's reference
+  backend_->Forget(a.ino, 1);                  // Create's reference
   EXPECT_EQ(backend_->GetAttr(a.ino).code(), ENOENT);
   ASSERT_TRUE(backend_->Sync().ok());
   std::string rel = BackingPath(a.ino);
@@ -335,8 +333,7 @@ TEST_F(NativeBackendTest, UncleanStartTrimsBackingFilesToCommittedSize) {
   ::close(::open(stray.c_str(), O_CREAT | O_WRONLY, 0600));
   sqlite3* db;
   ASSERT_EQ(sqlite3_open((dir_.path() + "/meta.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value=0 WHERE key='clean_shutdown'", nullptr,
-                         nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value=0 WHERE key='clean_shutdown'", nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   Reopen();
@@ -427,8 +424,7 @@ TEST_F(NativeBackendTest, SyncMakesChangesVisibleInDatabase) {
   MustCreate(Root(), "durable", "d");
   ASSERT_TRUE(backend_->Sync().ok());
   sqlite3* db;
-  ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/meta.db").c_str(), &db, SQLITE_OPEN_READONLY,
-                            nullptr),
+  ASSERT_EQ(sqlite3_open_v2((dir_.path() + "/meta.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
             SQLITE_OK);
   sqlite3_stmt* s;
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM dentries WHERE CAST(name AS TEXT)='durable'", -1, &s,

@@ -214,7 +214,7 @@ TEST_F(PathFilesDotDotTest, DotDotAfterASymlinkIsTheTargetsParent) {
 }
 
 TEST_F(PathFilesDotDotTest, DotDotThroughASymlinkChain) {
-  Link("/", "l1", "a/l2");       // relative: from /
+  Link("/", "l1", "a/l2");      // relative: from /
   Link("/a", "l2", "../x/l3");  // relative, with its own ".."
   Link("/x", "l3", "y");
   // /l1 -> /a/l2 -> /x/l3 -> /x/y; its ".." is /x.
@@ -247,7 +247,8 @@ TEST_F(PathFilesDotDotTest, SymlinkLoopsStopAtFortyLinks) {
   EXPECT_EQ(files_->Stat(root_, "/ping/x").code(), ELOOP);
   EXPECT_EQ(files_->Write(root_, "/ping/x", "", WriteOptions{}).code(), ELOOP);
   // A chain of exactly 40 links resolves; 41 do not.
-  for (int i = 0; i < 41; ++i) Link("/", "c" + std::to_string(i), i == 0 ? "file" : "c" + std::to_string(i - 1));
+  for (int i = 0; i < 41; ++i)
+    Link("/", "c" + std::to_string(i), i == 0 ? "file" : "c" + std::to_string(i - 1));
   EXPECT_EQ(ReadAll(root_, "/c39").value(), "at root");
   EXPECT_EQ(ReadAll(root_, "/c40").code(), ELOOP);
   // lstat of the last link follows nothing.

@@ -49,8 +49,7 @@ class CheckAccessTest : public ::testing::TestWithParam<AccessCase> {};
 TEST_P(CheckAccessTest, FollowsPosix) {
   const auto& c = GetParam();
   Principal who;
-  EXPECT_EQ(CheckAccess(CallerOf(c.cred, who), File(c.mode, c.owner, c.group), c.mask).code(),
-            c.want);
+  EXPECT_EQ(CheckAccess(CallerOf(c.cred, who), File(c.mode, c.owner, c.group), c.mask).code(), c.want);
 }
 
 TEST(CheckAccess, WithoutPrincipalOnlyThePrimaryGroupCounts) {
@@ -63,18 +62,18 @@ TEST(CheckAccess, WithoutPrincipalOnlyThePrimaryGroupCounts) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, CheckAccessTest,
-    ::testing::Values(
-        AccessCase{"OwnerRead", 0600, 1000, 1000, {1000, 1000, {}}, kMayRead, 0},
-        AccessCase{"OtherDenied", 0600, 1000, 1000, {2000, 2000, {}}, kMayRead, EACCES},
-        AccessCase{"GroupRead", 0640, 1000, 50, {2000, 50, {}}, kMayRead, 0},
-        AccessCase{"SupplementaryGroup", 0640, 1000, 50, {2000, 2000, {7, 50}}, kMayRead, 0},
-        AccessCase{"GroupNoWrite", 0640, 1000, 50, {2000, 50, {}}, kMayWrite, EACCES},
-        // The owner class decides even when group or other would allow it.
-        AccessCase{"OwnerClassWins", 0077, 1000, 1000, {1000, 1000, {}}, kMayRead, EACCES},
-        AccessCase{"RootReadsAnything", 0000, 1000, 1000, {0, 0, {}}, kMayRead | kMayWrite, 0},
-        AccessCase{"RootNeedsSomeExec", 0644, 1000, 1000, {0, 0, {}}, kMayExec, EACCES},
-        AccessCase{"RootExecWithOtherX", 0601, 1000, 1000, {0, 0, {}}, kMayExec, 0},
-        AccessCase{"OtherReadWrite", 0666, 1000, 1000, {3000, 3000, {}}, kMayRead | kMayWrite, 0}),
+    ::testing::Values(AccessCase{"OwnerRead", 0600, 1000, 1000, {1000, 1000, {}}, kMayRead, 0},
+                      AccessCase{"OtherDenied", 0600, 1000, 1000, {2000, 2000, {}}, kMayRead, EACCES},
+                      AccessCase{"GroupRead", 0640, 1000, 50, {2000, 50, {}}, kMayRead, 0},
+                      AccessCase{"SupplementaryGroup", 0640, 1000, 50, {2000, 2000, {7, 50}}, kMayRead, 0},
+                      AccessCase{"GroupNoWrite", 0640, 1000, 50, {2000, 50, {}}, kMayWrite, EACCES},
+                      // The owner class decides even when group or other would allow it.
+                      AccessCase{"OwnerClassWins", 0077, 1000, 1000, {1000, 1000, {}}, kMayRead, EACCES},
+                      AccessCase{"RootReadsAnything", 0000, 1000, 1000, {0, 0, {}}, kMayRead | kMayWrite, 0},
+                      AccessCase{"RootNeedsSomeExec", 0644, 1000, 1000, {0, 0, {}}, kMayExec, EACCES},
+                      AccessCase{"RootExecWithOtherX", 0601, 1000, 1000, {0, 0, {}}, kMayExec, 0},
+                      AccessCase{
+                          "OtherReadWrite", 0666, 1000, 1000, {3000, 3000, {}}, kMayRead | kMayWrite, 0}),
     [](const auto& info) { return info.param.name; });
 
 TEST(CheckDeleteFromDir, StickyDirectory) {

@@ -111,14 +111,12 @@ class WorkspaceBackendTest : public ::testing::Test {
   }
 
   // Creates `name` through the backend with `data`, closes it, returns attrs.
-  Attr MustCreate(Ino parent, const std::string& name, const std::string& data = "",
-                  mode_t mode = 0644) {
+  Attr MustCreate(Ino parent, const std::string& name, const std::string& data = "", mode_t mode = 0644) {
     auto c = backend_->Create(caller_, parent, name, mode, O_WRONLY | O_CREAT);
     EXPECT_TRUE(c.ok()) << name << ": " << c.status().ToString();
     if (!c.ok()) return Attr{};
     if (!data.empty()) {
-      EXPECT_EQ(::pwrite(c->handle->fd, data.data(), data.size(), 0),
-                static_cast<ssize_t>(data.size()));
+      EXPECT_EQ(::pwrite(c->handle->fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
       c->handle->written = true;
       backend_->OnWrite(*c->handle, 0, data.size());
     }
@@ -428,26 +426,54 @@ TEST_F(WorkspaceBackendTest, RenameMatchesRenameat2) {
   } const cases[] = {
       {"to a new name", {"a=alpha"}, "a", "b", 0, 0, {{"a", kAbsent}, {"b", "alpha"}}},
       {"over a file", {"a=alpha", "b=beta"}, "a", "b", 0, 0, {{"a", kAbsent}, {"b", "alpha"}}},
-      {"noreplace over a file", {"a=alpha", "b=beta"}, "a", "b", RENAME_NOREPLACE, EEXIST,
+      {"noreplace over a file",
+       {"a=alpha", "b=beta"},
+       "a",
+       "b",
+       RENAME_NOREPLACE,
+       EEXIST,
        {{"a", "alpha"}, {"b", "beta"}}},
-      {"noreplace to a new name", {"a=alpha"}, "a", "b", RENAME_NOREPLACE, 0,
+      {"noreplace to a new name",
+       {"a=alpha"},
+       "a",
+       "b",
+       RENAME_NOREPLACE,
+       0,
        {{"a", kAbsent}, {"b", "alpha"}}},
-      {"exchange", {"a=alpha", "b=beta"}, "a", "b", RENAME_EXCHANGE, 0,
-       {{"a", "beta"}, {"b", "alpha"}}},
-      {"exchange file and dir", {"a=alpha", "d/", "d/x=in"}, "a", "d", RENAME_EXCHANGE, 0,
+      {"exchange", {"a=alpha", "b=beta"}, "a", "b", RENAME_EXCHANGE, 0, {{"a", "beta"}, {"b", "alpha"}}},
+      {"exchange file and dir",
+       {"a=alpha", "d/", "d/x=in"},
+       "a",
+       "d",
+       RENAME_EXCHANGE,
+       0,
        {{"d", "alpha"}, {"a/x", "in"}}},
-      {"exchange with nothing", {"a=alpha"}, "a", "b", RENAME_EXCHANGE, ENOENT,
+      {"exchange with nothing",
+       {"a=alpha"},
+       "a",
+       "b",
+       RENAME_EXCHANGE,
+       ENOENT,
        {{"a", "alpha"}, {"b", kAbsent}}},
       {"missing source", {}, "a", "b", 0, ENOENT, {{"b", kAbsent}}},
       {"file over dir", {"a=alpha", "d/"}, "a", "d", 0, EISDIR, {{"a", "alpha"}, {"d", kDir}}},
       {"dir over file", {"d/", "a=alpha"}, "d", "a", 0, ENOTDIR, {{"d", kDir}, {"a", "alpha"}}},
-      {"dir over non-empty dir", {"d/", "e/", "e/x=in"}, "d", "e", 0, ENOTEMPTY,
+      {"dir over non-empty dir",
+       {"d/", "e/", "e/x=in"},
+       "d",
+       "e",
+       0,
+       ENOTEMPTY,
        {{"d", kDir}, {"e/x", "in"}}},
-      {"dir over empty dir", {"d/", "d/x=in", "e/"}, "d", "e", 0, 0,
-       {{"d", kAbsent}, {"e/x", "in"}}},
+      {"dir over empty dir", {"d/", "d/x=in", "e/"}, "d", "e", 0, 0, {{"d", kAbsent}, {"e/x", "in"}}},
       {"whiteout is refused", {"a=alpha"}, "a", "b", RENAME_WHITEOUT, EINVAL, {{"a", "alpha"}}},
-      {"noreplace with exchange", {"a=alpha", "b=beta"}, "a", "b",
-       RENAME_NOREPLACE | RENAME_EXCHANGE, EINVAL, {{"a", "alpha"}, {"b", "beta"}}},
+      {"noreplace with exchange",
+       {"a=alpha", "b=beta"},
+       "a",
+       "b",
+       RENAME_NOREPLACE | RENAME_EXCHANGE,
+       EINVAL,
+       {{"a", "alpha"}, {"b", "beta"}}},
   };
   int n = 0;
   for (const auto& c : cases) {
@@ -541,10 +567,8 @@ TEST_F(WorkspaceBackendTest, MkNodCreatesNodesOwnedByTheCaller) {
     int want;
     mode_t want_type;
   } const cases[] = {
-      {"fifo", S_IFIFO | 0640, 0, S_IFIFO},
-      {"sock", S_IFSOCK | 0600, 0, S_IFSOCK},
-      {"reg", S_IFREG | 0604, 0, S_IFREG},
-      {"untyped", 0644, 0, S_IFREG},
+      {"fifo", S_IFIFO | 0640, 0, S_IFIFO},  {"sock", S_IFSOCK | 0600, 0, S_IFSOCK},
+      {"reg", S_IFREG | 0604, 0, S_IFREG},   {"untyped", 0644, 0, S_IFREG},
       {"chardev", S_IFCHR | 0600, EPERM, 0},  // caller is not root
       {"dir", S_IFDIR | 0755, EINVAL, 0},
   };
@@ -651,8 +675,7 @@ TEST_F(WorkspaceBackendTest, SetAttrChangesTheHostFile) {
   trunc.size = 0;
   EXPECT_EQ(backend_->SetAttr(caller_, d.ino, trunc, nullptr).code(), EISDIR);
   ASSERT_EQ(::mkfifo((ws_ + "/fifo").c_str(), 0644), 0);
-  EXPECT_EQ(backend_->SetAttr(caller_, MustLookup(RootIno(), "fifo").ino, trunc, nullptr).code(),
-            EINVAL);
+  EXPECT_EQ(backend_->SetAttr(caller_, MustLookup(RootIno(), "fifo").ino, trunc, nullptr).code(), EINVAL);
 }
 
 // ---- extended attributes ----
@@ -752,14 +775,10 @@ TEST_F(WorkspaceBackendTest, ChangesArePublishedWithParentAndName) {
     std::string new_name;
   };
   const std::vector<Want> want = {
-      {Kind::kCreated, d.ino, RootIno(), "d", 0, ""},
-      {Kind::kCreated, f, d.ino, "f", 0, ""},
-      {Kind::kContentSynced, f, 0, "", 0, ""},
-      {Kind::kContentClosed, f, 0, "", 0, ""},
-      {Kind::kRenamed, f, d.ino, "f", d.ino, "g"},
-      {Kind::kRemoved, f, d.ino, "g", 0, ""},
-      {Kind::kRemoved, d.ino, RootIno(), "d", 0, ""},
-      {Kind::kCreated, h.ino, RootIno(), "h", 0, ""},
+      {Kind::kCreated, d.ino, RootIno(), "d", 0, ""}, {Kind::kCreated, f, d.ino, "f", 0, ""},
+      {Kind::kContentSynced, f, 0, "", 0, ""},        {Kind::kContentClosed, f, 0, "", 0, ""},
+      {Kind::kRenamed, f, d.ino, "f", d.ino, "g"},    {Kind::kRemoved, f, d.ino, "g", 0, ""},
+      {Kind::kRemoved, d.ino, RootIno(), "d", 0, ""}, {Kind::kCreated, h.ino, RootIno(), "h", 0, ""},
       {Kind::kContentClosed, h.ino, 0, "", 0, ""},  // a new file's first close, even empty
   };
   auto events = sink_.Events();
@@ -801,8 +820,8 @@ TEST_F(WorkspaceBackendTest, ExchangeAndReplacePublishBothSides) {
 // ---- confinement: nothing may escape the workspace ----
 
 TEST_F(WorkspaceBackendTest, SymlinksLeavingTheWorkspaceAreNeverFollowed) {
-  const std::string targets[] = {outside_, "../outside", outside_ + "/secret",
-                                 "../outside/secret", "../secret", "/"};
+  const std::string targets[] = {outside_,    "../outside", outside_ + "/secret", "../outside/secret",
+                                 "../secret", "/"};
   int n = 0;
   for (const auto& target : targets) {
     SCOPED_TRACE(target);
@@ -818,8 +837,7 @@ TEST_F(WorkspaceBackendTest, SymlinksLeavingTheWorkspaceAreNeverFollowed) {
     EXPECT_EQ(backend_->Symlink(caller_, "y", l.ino, "x").code(), ENOTDIR);
     EXPECT_EQ(backend_->Unlink(caller_, l.ino, "secret").code(), ENOTDIR);
     EXPECT_EQ(backend_->ReadDir(caller_, l.ino).code(), ENOTDIR);
-    EXPECT_EQ(backend_->Rename(caller_, l.ino, "secret", RootIno(), "stolen", 0).code(),
-              ENOTDIR);
+    EXPECT_EQ(backend_->Rename(caller_, l.ino, "secret", RootIno(), "stolen", 0).code(), ENOTDIR);
     EXPECT_EQ(backend_->Link(caller_, l.ino, RootIno(), name + ".hard").ok(), true)
         << "a hard link to the symlink itself is fine";
     EXPECT_TRUE(S_ISLNK(HostLstat(ws_ + "/" + name + ".hard").st_mode));
@@ -879,8 +897,11 @@ TEST_F(WorkspaceBackendTest, NamesThatAreNotOneComponentAreRefused) {
   HostWrite(ws_ + "/f", "x");
   Attr f = MustLookup(RootIno(), "f");
   const std::string bad[] = {
-      "a/b", "../outside", "../secret", "/etc", "x/..", "sub/", "", ".", "..",
-      std::string("f\0/../secret", 12),  // c_str() would see just "f"
+      "a/b",       "../outside",
+      "../secret", "/etc",
+      "x/..",      "sub/",
+      "",          ".",
+      "..",        std::string("f\0/../secret", 12),  // c_str() would see just "f"
   };
   const Ino root = RootIno();
   for (const auto& name : bad) {
@@ -927,8 +948,8 @@ TEST_F(WorkspaceBackendTest, SameNameOutsideIsNeverTouched) {
   // outside/secret and base/secret exist; the workspace gets its own.
   Attr f = MustCreate(RootIno(), "secret", "workspace copy");
   SetAttrRequest r;
-  r.valid = SetAttrRequest::kMode | SetAttrRequest::kSize | SetAttrRequest::kMtimeNow |
-            SetAttrRequest::kMtime;
+  r.valid =
+      SetAttrRequest::kMode | SetAttrRequest::kSize | SetAttrRequest::kMtimeNow | SetAttrRequest::kMtime;
   r.mode = 0600;
   r.size = 2;
   ASSERT_TRUE(backend_->SetAttr(caller_, f.ino, r, nullptr).ok());

@@ -64,8 +64,7 @@ class DirectorTest : public ::testing::TestWithParam<Kind> {
     return *c;
   }
 
-  TaskInfo Submit(const std::string& name, TrustTier required = TrustTier::kTrusted,
-                  int max_attempts = 3) {
+  TaskInfo Submit(const std::string& name, TrustTier required = TrustTier::kTrusted, int max_attempts = 3) {
     TaskSpec spec{name, "echo " + name, "zone-a", required, max_attempts, false};
     auto t = director_->Create(spec, full_key_);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
@@ -452,7 +451,8 @@ TEST_P(DirectorTest, CancelFencesTheLease) {
 TEST_P(DirectorTest, ResultsAreStoredWithVerifiableHashes) {
   Join("a");
   TaskInfo t = Sched(Submit("build").id);
-  TaskOutput out{3, "compiling\n", "error: x\n", {{"report.txt", "3 errors"}, {"bin", std::string("\0\1\2", 3)}}};
+  TaskOutput out{
+      3, "compiling\n", "error: x\n", {{"report.txt", "3 errors"}, {"bin", std::string("\0\1\2", 3)}}};
   auto done = director_->Complete(t.id, t.lease_token, out);
   ASSERT_TRUE(done.ok()) << done.status().ToString();
   EXPECT_EQ(done->state, TaskState::kFailed);

@@ -40,7 +40,9 @@ TEST(PlacementTest, ScansForLeastLoad) {
   std::mt19937_64 rng(1);
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    EXPECT_EQ(PickNode(c.loads.size(), [&](size_t i) { return c.loads[i]; }, 64, rng), c.want);
+    EXPECT_EQ(PickNode(
+                  c.loads.size(), [&](size_t i) { return c.loads[i]; }, 64, rng),
+              c.want);
   }
 }
 
@@ -49,7 +51,8 @@ TEST(PlacementTest, PowerOfTwoChoicesKeepsMaxLoadNearMean) {
   std::vector<NodeLoad> loads(kNodes);
   std::mt19937_64 rng(7);
   for (size_t t = 0; t < kTasks; ++t) {
-    size_t i = PickNode(kNodes, [&](size_t k) { return loads[k]; }, 64, rng);
+    size_t i = PickNode(
+        kNodes, [&](size_t k) { return loads[k]; }, 64, rng);
     ++loads[i].load;
   }
   int64_t max = 0, min = INT64_MAX;

@@ -138,7 +138,8 @@ TEST_P(StoreTest, LeasesExpireTheirKeysWithEvents) {
   EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 0u) << "keep-alive moved the deadline";
 
   clock_.Advance(1s);
-  std::vector<WatchEvent> events = Collect("l/", [&] { EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 1u); });
+  std::vector<WatchEvent> events =
+      Collect("l/", [&] { EXPECT_EQ(store_->ExpireLeases(MeshNow(clock_)), 1u); });
   ASSERT_EQ(events.size(), 2u);
   for (const WatchEvent& ev : events) EXPECT_EQ(ev.type, WatchEvent::Type::kDelete);
   EXPECT_EQ(events[0].kv.value + events[1].kv.value, "AB") << "deletions carry the old value";

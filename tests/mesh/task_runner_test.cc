@@ -91,8 +91,7 @@ TEST_F(TaskRunnerTest, ReportsTheExitCode) {
 TEST_F(TaskRunnerTest, NoNetworkUnlessAllowed) {
   LoopbackListener listener;
   const std::string connect =
-      "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port()) +
-      "' && echo connected";
+      "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port()) + "' && echo connected";
   RunOutput denied = RunOk(connect);
   EXPECT_NE(denied.exit_code, 0) << denied.stdout_data;
   EXPECT_EQ(denied.stdout_data, "");

@@ -33,8 +33,8 @@ TEST(WorkerFlowTest, PlacedTaskRunsSandboxedAndReportsItsResult) {
   auto node = d.Register("reg", "worker-1", "10.0.0.1:7070", 2);
   ASSERT_TRUE(node.ok());
   ASSERT_TRUE(d.SetTrust(node->node_id, TrustTier::kTrusted).ok());
-  TaskSpec spec{"build", "sleep 0.4; echo built > artifact.txt; echo done", "zone-a",
-                TrustTier::kTrusted, 1, false};
+  TaskSpec spec{"build", "sleep 0.4; echo built > artifact.txt; echo done", "zone-a", TrustTier::kTrusted, 1,
+                false};
   auto created = d.Create(spec, {"key", Submitter::kScopeSubmitTasks, 0});
   ASSERT_TRUE(created.ok());
   auto placed = d.Schedule(created->id);
@@ -66,9 +66,9 @@ TEST(WorkerFlowTest, PlacedTaskRunsSandboxedAndReportsItsResult) {
   std::stringstream artifact;
   artifact << in.rdbuf();
   EXPECT_EQ(artifact.str(), "built\n");
-  auto done = d.Complete(placed->id, token,
-                         {out->exit_code, out->stdout_data, out->stderr_data,
-                          {{"artifact.txt", artifact.str()}}});
+  auto done =
+      d.Complete(placed->id, token,
+                 {out->exit_code, out->stdout_data, out->stderr_data, {{"artifact.txt", artifact.str()}}});
   ASSERT_TRUE(done.ok()) << done.status().ToString();
   EXPECT_EQ(done->state, TaskState::kSucceeded);
   EXPECT_EQ(*d.ReadResultFile(placed->id, "stdout"), "done\n");

@@ -41,10 +41,9 @@ class EnforcementTest : public ::testing::Test {
     ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
     ASSERT_TRUE(ids_->Bind(kAlice, "agent:alice").ok());
     ASSERT_TRUE(ids_->Bind(kBob, "user:bob").ok());
-    principals_ = std::make_unique<PrincipalTable>(PrincipalTable::Options{std::nullopt, "user:admin"},
-                                                   ids_.get());
-    policy_ = std::make_unique<RebacPolicy>(engine_.get(), principals_.get(), audit_.get(),
-                                            "user:admin");
+    principals_ =
+        std::make_unique<PrincipalTable>(PrincipalTable::Options{std::nullopt, "user:admin"}, ids_.get());
+    policy_ = std::make_unique<RebacPolicy>(engine_.get(), principals_.get(), audit_.get(), "user:admin");
     // The tree, made by root before the policy is in force.
     Dir("/zone");
     Dir("/zone/eng");

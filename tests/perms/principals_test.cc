@@ -21,8 +21,7 @@ class PrincipalsTest : public ::testing::Test {
     io.operator_uid = kOperator;
     io.admin_subject = "user:admin";
     ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
-    table_ = std::make_unique<PrincipalTable>(PrincipalTable::Options{kOperator, "user:admin"},
-                                              ids_.get());
+    table_ = std::make_unique<PrincipalTable>(PrincipalTable::Options{kOperator, "user:admin"}, ids_.get());
   }
   testing::TempDir dir_;
   std::unique_ptr<IdentityMap> ids_;

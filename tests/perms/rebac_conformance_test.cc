@@ -60,8 +60,8 @@ class Runner {
     if (stage["now"]) clock_.Set(ParseTime(stage["now"].as<std::string>()));
     std::vector<Tuple> adds;
     for (const auto& y : stage["tuples"]) {
-      auto t = Tuple::Parse(y["user"].as<std::string>() + "#" + y["relation"].as<std::string>() +
-                            "@" + y["object"].as<std::string>());
+      auto t = Tuple::Parse(y["user"].as<std::string>() + "#" + y["relation"].as<std::string>() + "@" +
+                            y["object"].as<std::string>());
       ASSERT_TRUE(t.ok()) << t.status().ToString();
       if (y["expires_at"]) t->expires_at = ParseTime(y["expires_at"].as<std::string>());
       if (y["ttl"]) t->expires_at = clock_.Now() + y["ttl"].as<int64_t>() * 1'000'000'000;
@@ -80,9 +80,8 @@ class Runner {
            obj = q["object"].as<std::string>();
       auto got = engine_->Check(user, rel, obj);
       ASSERT_TRUE(got.ok()) << got.status().ToString();
-      EXPECT_EQ(*got, a["expectation"].as<bool>())
-          << "check " << user << " " << rel << " " << obj
-          << (a["at"] ? " at " + a["at"].as<std::string>() : "");
+      EXPECT_EQ(*got, a["expectation"].as<bool>()) << "check " << user << " " << rel << " " << obj
+                                                   << (a["at"] ? " at " + a["at"].as<std::string>() : "");
       ++assertions_;
     }
     for (const auto& a : stage["listObjectsAssertions"]) {
@@ -90,8 +89,7 @@ class Runner {
       const auto& q = a["request"];
       auto type = ParseObjectType(q["type"].as<std::string>());
       ASSERT_TRUE(type.ok()) << type.status().ToString();
-      auto got = engine_->ListObjects(q["relation"].as<std::string>(),
-                                      q["user"].as<std::string>(), *type);
+      auto got = engine_->ListObjects(q["relation"].as<std::string>(), q["user"].as<std::string>(), *type);
       ASSERT_TRUE(got.ok()) << got.status().ToString();
       auto want = a["expectation"].as<std::vector<std::string>>(std::vector<std::string>{});
       std::sort(want.begin(), want.end());
@@ -128,21 +126,20 @@ TEST_P(Conformance, File) {
   RecordProperty("assertions", total);
 }
 
-INSTANTIATE_TEST_SUITE_P(Yaml, Conformance, ::testing::ValuesIn(CaseFiles()),
-                         [](const auto& info) {
-                           std::string s = std::filesystem::path(info.param).stem().string();
-                           for (char& c : s) {
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           }
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Yaml, Conformance, ::testing::ValuesIn(CaseFiles()), [](const auto& info) {
+  std::string s = std::filesystem::path(info.param).stem().string();
+  for (char& c : s) {
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return s;
+});
 
 TEST(ConformanceDir, CoversTheModel) {
   // The files every part of the model is exercised by.
   std::vector<std::string> names;
   for (const auto& f : CaseFiles()) names.push_back(std::filesystem::path(f).stem().string());
-  for (const char* want : {"direct", "inheritance", "groups", "expiry", "public", "depth_limit",
-                           "zones", "agents"}) {
+  for (const char* want :
+       {"direct", "inheritance", "groups", "expiry", "public", "depth_limit", "zones", "agents"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want << ".yaml";
   }
 }

@@ -34,10 +34,9 @@ TEST_F(RebacTest, ModelTable) {
   Add({"user:alice#viewer@file:/docs/a.txt", "user:bob#editor@folder:/src",
        "user:carol#owner@folder:/zone/eng", "user:dave#admin@zone:eng",
        "group:eng#member#viewer@folder:/zone/eng/specs", "user:erin#member@group:eng",
-       "agent:bot#editor@file:/src/main.cc", "user:*#viewer@folder:/pub",
-       "user:frank#viewer@tool:grep", "user:gina#viewer@folder:/tools",
-       "user:hank#member@zone:eng", "zone:eng#member#viewer@folder:/zone/eng/wiki",
-       "user:ivan#owner@group:eng"});
+       "agent:bot#editor@file:/src/main.cc", "user:*#viewer@folder:/pub", "user:frank#viewer@tool:grep",
+       "user:gina#viewer@folder:/tools", "user:hank#member@zone:eng",
+       "zone:eng#member#viewer@folder:/zone/eng/wiki", "user:ivan#owner@group:eng"});
   const CheckCase cases[] = {
       // Direct relations and the permission ladder.
       {"user:alice", "read", "file:/docs/a.txt", true},
@@ -87,8 +86,7 @@ TEST_F(RebacTest, ModelTable) {
       {"user:root", "manage", "group:eng", true},
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(Can(c.subject, c.access, c.object), c.want)
-        << c.subject << " " << c.access << " " << c.object;
+    EXPECT_EQ(Can(c.subject, c.access, c.object), c.want) << c.subject << " " << c.access << " " << c.object;
   }
 }
 
@@ -107,8 +105,8 @@ TEST_F(RebacTest, NestedGroupsAndCycles) {
        "group:g3#member#member@group:g2", "group:g4#member#member@group:g3",
        "group:g5#member#member@group:g4", "user:deep#member@group:g5",
        // A cycle: a ⊂ b ⊂ a, neither with a path to /proj.
-       "group:a#member#member@group:b", "group:b#member#member@group:a",
-       "user:cyc#member@group:a", "group:b#member#viewer@folder:/other"});
+       "group:a#member#member@group:b", "group:b#member#member@group:a", "user:cyc#member@group:a",
+       "group:b#member#viewer@folder:/other"});
   EXPECT_TRUE(Can("user:deep", "read", "file:/proj/x/y"));
   EXPECT_FALSE(Can("user:cyc", "read", "file:/proj/x"));
   EXPECT_TRUE(Can("user:cyc", "read", "file:/other/x"));
@@ -121,8 +119,7 @@ TEST_F(RebacTest, NestedGroupsAndCycles) {
 }
 
 TEST_F(RebacTest, CycleIsReportedWhenNothingElseGrants) {
-  Add({"group:a#member#member@group:b", "group:b#member#member@group:a",
-       "group:a#member#viewer@file:/f"});
+  Add({"group:a#member#member@group:b", "group:b#member#member@group:a", "group:a#member#viewer@file:/f"});
   auto ex = engine_->Explain("user:nobody", "read", "file:/f");
   ASSERT_TRUE(ex.ok());
   EXPECT_FALSE(ex->allowed);
@@ -133,8 +130,8 @@ TEST_F(RebacTest, CycleIsReportedWhenNothingElseGrants) {
 void Chain(RebacEngine& e, int n, const std::string& prefix) {
   std::vector<Tuple> adds{T("group:" + prefix + "1#member#viewer@file:/" + prefix)};
   for (int i = 2; i <= n; ++i) {
-    adds.push_back(T("group:" + prefix + std::to_string(i) + "#member#member@group:" + prefix +
-                     std::to_string(i - 1)));
+    adds.push_back(
+        T("group:" + prefix + std::to_string(i) + "#member#member@group:" + prefix + std::to_string(i - 1)));
   }
   adds.push_back(T("user:u#member@group:" + prefix + std::to_string(n)));
   ASSERT_TRUE(e.WriteUnchecked(std::move(adds), {}).ok());
@@ -144,8 +141,8 @@ TEST_F(RebacTest, DepthLimitIs32Hops) {
   // Capture the warning the engine logs when it cuts a path.
   std::ostringstream log;
   auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
   Chain(*engine_, kMaxDepth, "ok");
   Chain(*engine_, kMaxDepth + 1, "over");
   Chain(*engine_, 40, "far");
@@ -207,8 +204,7 @@ TEST_F(RebacTest, WritesAreAtomicAndRevisioned) {
   EXPECT_FALSE(Can("user:b", "read", "file:/x"));
   // Compare-and-swap on the revision.
   EXPECT_EQ(engine_->WriteUnchecked({T("user:b#viewer@file:/x")}, {}, r0).code(), ESTALE);
-  auto ok = engine_->WriteUnchecked({T("user:b#viewer@file:/x")}, {T("user:a#viewer@file:/x")},
-                                    r0 + 1);
+  auto ok = engine_->WriteUnchecked({T("user:b#viewer@file:/x")}, {T("user:a#viewer@file:/x")}, r0 + 1);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(*ok, r0 + 2);
   EXPECT_TRUE(Can("user:b", "read", "file:/x"));
@@ -240,8 +236,8 @@ TEST_F(RebacTest, TuplesAndRevisionSurviveReopen) {
 }
 
 TEST_F(RebacTest, ListTuplesFilters) {
-  Add({"user:a#viewer@file:/zone/eng/x", "user:a#editor@folder:/zone/ops",
-       "agent:b#viewer@file:/zone/eng/x", "group:g#member#owner@tool:grep"});
+  Add({"user:a#viewer@file:/zone/eng/x", "user:a#editor@folder:/zone/ops", "agent:b#viewer@file:/zone/eng/x",
+       "group:g#member#owner@tool:grep"});
   auto count = [&](TupleFilter f) { return engine_->ListTuples(f).size(); };
   TupleFilter f;
   f.subject_type = ObjectType::kUser;
@@ -280,9 +276,8 @@ TEST_F(RebacTest, ExplainShowsThePath) {
 }
 
 TEST_F(RebacTest, ExpandTreeAndFlatSet) {
-  Add({"user:a#viewer@folder:/p", "group:g#member#editor@folder:/p/q",
-       "user:b#member@group:g", "group:h#member#member@group:g", "agent:c#member@group:h",
-       "user:d#admin@zone:root"});
+  Add({"user:a#viewer@folder:/p", "group:g#member#editor@folder:/p/q", "user:b#member@group:g",
+       "group:h#member#member@group:g", "agent:c#member@group:h", "user:d#admin@zone:root"});
   auto ex = engine_->Expand("read", "file:/p/q/r");
   ASSERT_TRUE(ex.ok());
   auto flat = ex->Flatten();
@@ -297,8 +292,8 @@ TEST_F(RebacTest, ExpandTreeAndFlatSet) {
 }
 
 TEST_F(RebacTest, ExpandCutsCycles) {
-  Add({"group:a#member#viewer@file:/f", "group:b#member#member@group:a",
-       "group:a#member#member@group:b", "user:x#member@group:b"});
+  Add({"group:a#member#viewer@file:/f", "group:b#member#member@group:a", "group:a#member#member@group:b",
+       "user:x#member@group:b"});
   auto ex = engine_->Expand("viewer", "file:/f");
   ASSERT_TRUE(ex.ok());
   ASSERT_EQ(ex->trees.size(), 1u);
@@ -317,8 +312,8 @@ TEST_F(RebacTest, ExpandCutsCycles) {
 }
 
 TEST_F(RebacTest, ListObjectsFollowsInheritanceAndGroups) {
-  Add({"user:a#viewer@folder:/p", "group:g#member#editor@file:/q/y",
-       "user:a#member@group:g", "user:z#viewer@file:/p/sub/z", "user:a#viewer@tool:grep"});
+  Add({"user:a#viewer@folder:/p", "group:g#member#editor@file:/q/y", "user:a#member@group:g",
+       "user:z#viewer@file:/p/sub/z", "user:a#viewer@tool:grep"});
   auto files = engine_->ListObjects("read", "user:a", ObjectType::kFile);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   std::vector<std::string> want = {"file:/p/sub/z", "file:/q/y"};
@@ -342,8 +337,7 @@ TEST_F(RebacTest, CheckedWriteNeedsManage) {
   // Nor revoke.
   EXPECT_EQ(engine_->Write("user:ed", {}, {T("user:new#owner@file:/team/a")}).code(), EACCES);
   // One forbidden tuple rejects the whole batch.
-  EXPECT_EQ(engine_->Write("user:own",
-                           {T("user:y#viewer@file:/team/b"), T("user:y#viewer@file:/other")}, {})
+  EXPECT_EQ(engine_->Write("user:own", {T("user:y#viewer@file:/team/b"), T("user:y#viewer@file:/other")}, {})
                 .code(),
             EACCES);
   EXPECT_FALSE(Can("user:y", "read", "file:/team/b"));

@@ -23,35 +23,34 @@ TEST_P(TupleParseTest, ParsesOrRejects) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, TupleParseTest,
-    ::testing::Values(TupleCase{"user:alice#viewer@file:/a/b.txt", 0},
-                      TupleCase{"agent:bot-1#editor@folder:/", 0},
-                      TupleCase{"user:*#viewer@folder:/pub", 0},
-                      TupleCase{"group:eng#member#owner@folder:/zone/eng", 0},
-                      TupleCase{"group:ops#member#member@group:eng", 0},
-                      TupleCase{"zone:eng#member#viewer@tool:grep", 0},
-                      TupleCase{"user:alice#admin@zone:root", 0},
-                      TupleCase{"user:bob#member@zone:eng", 0},
-                      TupleCase{"user:a#viewer@file:/odd name/with@and#", 0},
-                      TupleCase{"user:alice#viewer", EINVAL},             // no object
-                      TupleCase{"user:alice@file:/a", EINVAL},            // no relation
-                      TupleCase{"user:alice#reader@file:/a", EINVAL},     // unknown relation
-                      TupleCase{"robot:x#viewer@file:/a", EINVAL},        // unknown type
-                      TupleCase{"user:#viewer@file:/a", EINVAL},          // empty id
-                      TupleCase{"user:alice#viewer@file:a", EINVAL},      // relative path
-                      TupleCase{"user:alice#viewer@file:/a/", EINVAL},    // trailing slash
-                      TupleCase{"user:alice#viewer@file:/a//b", EINVAL},  // empty component
-                      TupleCase{"user:alice#viewer@file:/a/../b", EINVAL},
-                      TupleCase{"user:alice#member@file:/a", EINVAL},     // no member on files
-                      TupleCase{"user:alice#admin@group:g", EINVAL},      // admin only on zones
-                      TupleCase{"group:eng#viewer@file:/a", EINVAL},      // group needs #relation
-                      TupleCase{"user:alice#member#viewer@file:/a", EINVAL},
-                      TupleCase{"user:alice#viewer@user:bob", EINVAL},    // users are not objects
-                      TupleCase{"group:a/b#member#viewer@file:/a", EINVAL},
-                      // One zone-name rule (base/layout.h), for zone objects and subjects.
-                      TupleCase{"user:bob#member@zone:a.lock", EINVAL},
-                      TupleCase{"user:bob#member@zone:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", EINVAL},
-                      TupleCase{"zone:-x#member#viewer@file:/a", EINVAL},
-                      TupleCase{"user:bob#member@zone:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", 0}),
+    ::testing::Values(
+        TupleCase{"user:alice#viewer@file:/a/b.txt", 0}, TupleCase{"agent:bot-1#editor@folder:/", 0},
+        TupleCase{"user:*#viewer@folder:/pub", 0}, TupleCase{"group:eng#member#owner@folder:/zone/eng", 0},
+        TupleCase{"group:ops#member#member@group:eng", 0}, TupleCase{"zone:eng#member#viewer@tool:grep", 0},
+        TupleCase{"user:alice#admin@zone:root", 0}, TupleCase{"user:bob#member@zone:eng", 0},
+        TupleCase{"user:a#viewer@file:/odd name/with@and#", 0},
+        TupleCase{"user:alice#viewer", EINVAL},             // no object
+        TupleCase{"user:alice@file:/a", EINVAL},            // no relation
+        TupleCase{"user:alice#reader@file:/a", EINVAL},     // unknown relation
+        TupleCase{"robot:x#viewer@file:/a", EINVAL},        // unknown type
+        TupleCase{"user:#viewer@file:/a", EINVAL},          // empty id
+        TupleCase{"user:alice#viewer@file:a", EINVAL},      // relative path
+        TupleCase{"user:alice#viewer@file:/a/", EINVAL},    // trailing slash
+        TupleCase{"user:alice#viewer@file:/a//b", EINVAL},  // empty component
+        TupleCase{"user:alice#viewer@file:/a/../b", EINVAL},
+        TupleCase{"user:alice#member@file:/a", EINVAL},  // no member on files
+        TupleCase{"user:alice#admin@group:g", EINVAL},   // admin only on zones
+        TupleCase{"group:eng#viewer@file:/a", EINVAL},   // group needs #relation
+        TupleCase{"user:alice#member#viewer@file:/a", EINVAL},
+        TupleCase{"user:alice#viewer@user:bob", EINVAL},  // users are not objects
+        TupleCase{"group:a/b#member#viewer@file:/a", EINVAL},
+        // One zone-name rule (base/layout.h), for zone objects and subjects.
+        TupleCase{"user:bob#member@zone:a.lock", EINVAL},
+        TupleCase{"user:bob#member@zone:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+                  EINVAL},
+        TupleCase{"zone:-x#member#viewer@file:/a", EINVAL},
+        TupleCase{"user:bob#member@zone:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+                  0}),
     [](const auto& info) { return "Case" + std::to_string(info.index); });
 
 TEST(Access, ParsesPermissionsAndRelations) {

@@ -70,8 +70,8 @@ TEST(MethodNamesTest, EveryMethodOfEveryServedInterfaceHasAName) {
   }
   EXPECT_EQ(methods, names.size());
   // Some that docs and dashboards name.
-  for (const char* m : {"files.write", "bytesink.done", "meshnode.claim", "nexus.authenticate",
-                        "mounts.add", "permissions.write", "versions.history", "search.glob"})
+  for (const char* m : {"files.write", "bytesink.done", "meshnode.claim", "nexus.authenticate", "mounts.add",
+                        "permissions.write", "versions.history", "search.glob"})
     EXPECT_TRUE(named.count(m)) << m;
   EXPECT_EQ(MethodName(capnp::typeId<rpc::Progress>(), 0), "");
 }

@@ -101,8 +101,7 @@ class PermissionsServiceTest : public ServiceRig {
 
   // Writes one tuple as `c`; returns the error code.
   Code Write(NexusClient& c, const std::string& subject, const std::string& relation,
-             const std::string& object, bool remove = false, uint64_t expect = 0,
-             int64_t expires_ns = 0) {
+             const std::string& object, bool remove = false, uint64_t expect = 0, int64_t expires_ns = 0) {
     auto req = Perms(c).writeRequest();
     auto t = remove ? req.initDeletes(1)[0] : req.initAdds(1)[0];
     t.setSubject(subject);

@@ -176,8 +176,7 @@ TEST_F(ServiceTest, CallsInFlightPerConnectionAreLimited) {
           if (!r.hasError()) return 0;
           auto e = r.getError();
           if (e.getCode() != rpc::Error::Code::RESOURCE_EXHAUSTED) return 2;  // e.g. timedOut
-          EXPECT_NE(std::string(e.getMessage().cStr()).find("too many calls in flight"),
-                    std::string::npos);
+          EXPECT_NE(std::string(e.getMessage().cStr()).find("too many calls in flight"), std::string::npos);
           EXPECT_EQ(ErrorCodeFor(e.getErrno()), rpc::Error::Code::RESOURCE_EXHAUSTED);
           return 1;
         },
@@ -189,9 +188,10 @@ TEST_F(ServiceTest, CallsInFlightPerConnectionAreLimited) {
   // A method whose reply has no `error` can only be refused by breaking it.
   bool list_broken = false;
   auto list = locks.listRequest().send().then(
-      [](auto&&) {}, [&](kj::Exception&& e) {
-        list_broken = std::string(e.getDescription().cStr()).find("too many calls in flight") !=
-                      std::string::npos;
+      [](auto&&) {},
+      [&](kj::Exception&& e) {
+        list_broken =
+            std::string(e.getDescription().cStr()).find("too many calls in flight") != std::string::npos;
       });
   int refused = 0;
   for (auto& p : calls) refused += p.wait((*c)->wait_scope()) == 1;
@@ -260,8 +260,7 @@ TEST_F(ServiceTest, GarbageDropsOnlyThatConnection) {
     ASSERT_EQ(::write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
     ::shutdown(fd, SHUT_WR);
     char buf[4096];
-    while (::read(fd, buf, sizeof buf) > 0) {
-    }
+    while (::read(fd, buf, sizeof buf) > 0) {}
     ::close(fd);
   }
   auto r = (*good)->Wait((*good)->session().statusRequest().send());

@@ -327,7 +327,8 @@ TEST_F(SemanticSearchTest, FastTextModel) {
   for (int i = 0; i < 200; ++i) corpus += std::string(lines[i % 4]) + "\n";
   WriteFile(db_.path(), "/corpus.txt", corpus);
   std::string model = db_.path() + "/model";
-  Shell("fasttext skipgram -input " + ShellQuote(db_.path() + "/corpus.txt") + " -output " + ShellQuote(model) +
+  Shell("fasttext skipgram -input " + ShellQuote(db_.path() + "/corpus.txt") + " -output " +
+        ShellQuote(model) +
         " -dim 8 -epoch 2 -minCount 1 -minn 0 -maxn 0 -thread 1 -verbose 0 >/dev/null 2>&1");
   auto ft = FastTextEmbeddingProvider::Open(model + ".bin");
   ASSERT_TRUE(ft.ok()) << ft.status().ToString();

@@ -94,14 +94,8 @@ TEST(GlobTest, RejectsMalformedPatterns) {
 
 TEST(GlobTest, LiteralDir) {
   const std::pair<const char*, const char*> cases[] = {
-      {"/src/lib/**/*.h", "/src/lib"},
-      {"/src/*.c", "/src"},
-      {"/*.c", "/"},
-      {"/a/b.c", "/a"},
-      {"/x/{a,b}/*.c", "/x"},
-      {"/x/{a/c,a/d}/*.c", "/x/a"},
-      {"**/*.c", "/"},
-      {"/s[rc]/x", "/"},
+      {"/src/lib/**/*.h", "/src/lib"}, {"/src/*.c", "/src"},         {"/*.c", "/"},   {"/a/b.c", "/a"},
+      {"/x/{a,b}/*.c", "/x"},          {"/x/{a/c,a/d}/*.c", "/x/a"}, {"**/*.c", "/"}, {"/s[rc]/x", "/"},
   };
   for (const auto& [pattern, dir] : cases) {
     auto g = GlobPattern::Compile(pattern);

@@ -187,13 +187,17 @@ TEST_F(IndexerTest, RenamesKeepEventOrder) {
 }
 
 TEST_F(IndexerTest, IndexPathReportsProgressAndReindexRereads) {
-  for (int i = 0; i < 600; ++i) Write("/bulk/" + std::to_string(i) + ".txt", "bulkword " + std::to_string(i) + "\n");
+  for (int i = 0; i < 600; ++i)
+    Write("/bulk/" + std::to_string(i) + ".txt", "bulkword " + std::to_string(i) + "\n");
   std::vector<size_t> done;
   size_t total = 0;
-  ASSERT_TRUE(indexer_->IndexPath("/bulk", [&](size_t d, size_t t) {
-    done.push_back(d);
-    total = t;
-  }).ok());
+  ASSERT_TRUE(indexer_
+                  ->IndexPath("/bulk",
+                              [&](size_t d, size_t t) {
+                                done.push_back(d);
+                                total = t;
+                              })
+                  .ok());
   EXPECT_EQ(total, 600u);
   ASSERT_GE(done.size(), 3u);
   EXPECT_TRUE(std::is_sorted(done.begin(), done.end()));

@@ -172,8 +172,8 @@ TEST_F(NamespaceSourceTest, CrossesMountPointsAndDropsEveryReference) {
   const size_t base = (*ws)->InodeCount();
   auto all = src.List("/");
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(Paths(*all), (std::vector<std::string>{"/top.txt", "/zone/local/deep/er/code.py",
-                                                   "/zone/local/notes.md"}));
+  EXPECT_EQ(Paths(*all),
+            (std::vector<std::string>{"/top.txt", "/zone/local/deep/er/code.py", "/zone/local/notes.md"}));
   auto data = src.Read("/zone/local/deep/er/code.py", 100);
   ASSERT_TRUE(data.ok()) << data.status().ToString();
   EXPECT_EQ(*data, "print(1)\n");

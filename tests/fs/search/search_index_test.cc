@@ -100,7 +100,11 @@ TEST_F(SearchIndexTest, RankingAndSnippets) {
   EXPECT_GT(hits[1].keyword_score, 0);
   EXPECT_EQ(hits[0].vector_score, 0);
   EXPECT_FALSE(hits[0].semantic_degraded);
-  EXPECT_NE(hits[1].snippet.find("\xC2\xAB" "falcon" "\xC2\xBB"), std::string::npos) << hits[1].snippet;
+  EXPECT_NE(hits[1].snippet.find("\xC2\xAB"
+                                 "falcon"
+                                 "\xC2\xBB"),
+            std::string::npos)
+      << hits[1].snippet;
   // More query terms matched ranks higher than one.
   Write("/both.txt", "a river falcon\n");
   SyncAll();
@@ -115,7 +119,8 @@ TEST_F(SearchIndexTest, LargeFilesAreChunkedWithLineRanges) {
   o.chunk_lines = 50;
   Open(o);
   std::string text;
-  for (int i = 1; i <= 200; ++i) text += i == 137 ? "the needle is here\n" : "filler line " + std::to_string(i) + "\n";
+  for (int i = 1; i <= 200; ++i)
+    text += i == 137 ? "the needle is here\n" : "filler line " + std::to_string(i) + "\n";
   Write("/big.txt", text);
   SyncAll();
   EXPECT_EQ(index_->Counts()->chunks, 4u);
@@ -150,7 +155,8 @@ TEST_F(SearchIndexTest, PathPrefixVisibilityAndContexts) {
   EXPECT_EQ(index_->SetPathContext("relative", "no").code(), EINVAL);
   auto list = index_->ListPathContexts();
   ASSERT_TRUE(list.ok());
-  EXPECT_EQ(*list, (std::vector<PathContext>{{"/", "everything"}, {"/src", "source tree"}, {"/src/x", "the x module"}}));
+  EXPECT_EQ(*list, (std::vector<PathContext>{
+                       {"/", "everything"}, {"/src", "source tree"}, {"/src/x", "the x module"}}));
   std::map<std::string, std::string> ctx;
   for (const auto& h : Query("orbit")) ctx[h.path] = h.context;
   EXPECT_EQ(ctx["/src/x/a.py"], "the x module");
@@ -184,7 +190,9 @@ TEST_F(SearchIndexTest, SemanticWithoutProviderIsDegraded) {
 TEST_F(SearchIndexTest, InvalidUtf8IsIndexedSafely) {
   Open();
   // Five invalid bytes in a line of more than 50: text, by the 10% rule.
-  Write("/latin1.txt", "caf\xE9 cr\xE8me br\xFBl\xE9" "e dessert, served cold at the end of a meal\n");
+  Write("/latin1.txt",
+        "caf\xE9 cr\xE8me br\xFBl\xE9"
+        "e dessert, served cold at the end of a meal\n");
   SyncAll();
   auto hits = Query("dessert");
   ASSERT_EQ(hits.size(), 1u);
@@ -193,7 +201,9 @@ TEST_F(SearchIndexTest, InvalidUtf8IsIndexedSafely) {
   auto g = index_->Grep("des+ert", "/", {});
   ASSERT_TRUE(g.ok());
   ASSERT_EQ(g->size(), 1u);
-  EXPECT_EQ((*g)[0].text, "caf\xE9 cr\xE8me br\xFBl\xE9" "e dessert, served cold at the end of a meal");
+  EXPECT_EQ((*g)[0].text,
+            "caf\xE9 cr\xE8me br\xFBl\xE9"
+            "e dessert, served cold at the end of a meal");
 }
 
 TEST_F(SearchIndexTest, ApplyRemoveAndRenameDirectories) {
@@ -222,7 +232,8 @@ TEST_F(SearchIndexTest, ApplyRemoveAndRenameDirectories) {
 
 TEST_F(SearchIndexTest, Glob) {
   Open();
-  for (const char* p : {"/src/a.c", "/src/a.h", "/src/lib/b.c", "/src/lib/deep/c.c", "/docs/x.md", "/top.c"}) {
+  for (const char* p :
+       {"/src/a.c", "/src/a.h", "/src/lib/b.c", "/src/lib/deep/c.c", "/docs/x.md", "/top.c"}) {
     Write(p, "x\n");
   }
   auto glob = [&](const std::string& pattern, const std::string& under = "/", VisibleFn v = {}) {
@@ -260,8 +271,9 @@ TEST_F(SearchIndexTest, GrepEqualsGrepRn) {
   SearchIndex::Options small_chunks;
   small_chunks.chunk_lines = 7;  // many chunks per file: matches near chunk edges
   Open(small_chunks);
-  const char* words[] = {"alpha", "Beta", "gamma", "DELTA", "epsilon", "foo.bar", "a+b", "x[1]", "tab\there",
-                         "end$", "Zeta_9", "(paren)", "back\\slash", "caf\xC3\xA9", "\xCE\xA9mega"};
+  const char* words[] = {"alpha",   "Beta",    "gamma",       "DELTA",       "epsilon",
+                         "foo.bar", "a+b",     "x[1]",        "tab\there",   "end$",
+                         "Zeta_9",  "(paren)", "back\\slash", "caf\xC3\xA9", "\xCE\xA9mega"};
   unsigned seed = 7;
   auto next = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff; };
   for (int f = 0; f < 100; ++f) {  // over 64 candidates: verified on several threads
@@ -286,15 +298,15 @@ TEST_F(SearchIndexTest, GrepEqualsGrepRn) {
       {"DELTA|gamma"},
       {"^alpha"},
       {"gamma$"},
-      {"a.c"},              // no literal of 3 bytes: full scan
-      {"[0-9]"},            // no literal at all
-      {"x*"},               // matches every line, even empty ones
-      {"^$"},               // empty lines
+      {"a.c"},    // no literal of 3 bytes: full scan
+      {"[0-9]"},  // no literal at all
+      {"x*"},     // matches every line, even empty ones
+      {"^$"},     // empty lines
       {"eps.*Zeta"},
       {"\\bBeta\\b"},
       {"foo\\.bar"},
       {"zeta_9", true},
-      {"caf\xC3\xA9"},      // non-ASCII literal
+      {"caf\xC3\xA9"},  // non-ASCII literal
       {"\xCE\xA9mega"},
       {"a+b", false, true},  // fixed strings with regex metacharacters
       {"x[1]", false, true},
@@ -312,8 +324,8 @@ TEST_F(SearchIndexTest, GrepEqualsGrepRn) {
     auto ours = index_->Grep(c.pattern, "/", o);
     ASSERT_TRUE(ours.ok()) << c.pattern << ": " << ours.status().ToString();
     std::string flags = std::string("-rnI") + (c.fixed ? "F" : "E") + (c.ignore_case ? "i" : "");
-    std::string out = Shell("cd " + ShellQuote(tree_dir_.path()) + " && LC_ALL=C.UTF-8 grep " + flags + " -e " +
-                            ShellQuote(c.pattern) + " . 2>/dev/null");
+    std::string out = Shell("cd " + ShellQuote(tree_dir_.path()) + " && LC_ALL=C.UTF-8 grep " + flags +
+                            " -e " + ShellQuote(c.pattern) + " . 2>/dev/null");
     std::set<std::string> want;
     std::istringstream in(out);
     for (std::string line; std::getline(in, line);) want.insert(line.substr(1));  // "./x" -> "/x"
@@ -334,8 +346,10 @@ TEST_F(SearchIndexTest, GrepOptionsAndScope) {
   GrepOptions o;
   auto all = index_->Grep("hit", "/", o);
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(*all, (std::vector<GrepMatch>{{"/a/1.txt", 1, "hit"}, {"/a/1.txt", 3, "hit again"},
-                                          {"/a/2.txt", 1, "hit"}, {"/b/3.txt", 1, "hit"}}));
+  EXPECT_EQ(*all, (std::vector<GrepMatch>{{"/a/1.txt", 1, "hit"},
+                                          {"/a/1.txt", 3, "hit again"},
+                                          {"/a/2.txt", 1, "hit"},
+                                          {"/b/3.txt", 1, "hit"}}));
   EXPECT_EQ(index_->Grep("hit", "/a", o)->size(), 3u);
   o.max_results = 2;
   EXPECT_EQ(index_->Grep("hit", "/", o)->size(), 2u);
@@ -375,7 +389,8 @@ TEST_F(SearchIndexTest, ParallelVerificationKeepsOrderAndLimit) {
 
 TEST_F(SearchIndexTest, ConcurrentQueriesWhileWriting) {
   Open();
-  for (int i = 0; i < 50; ++i) Write("/base/" + std::to_string(i) + ".txt", "stable content " + std::to_string(i) + "\n");
+  for (int i = 0; i < 50; ++i)
+    Write("/base/" + std::to_string(i) + ".txt", "stable content " + std::to_string(i) + "\n");
   SyncAll();
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, queries{0};

@@ -27,11 +27,14 @@ TEST(TextTest, SanitizeUtf8) {
       {"plain", "plain"},
       {"caf\xC3\xA9", "caf\xC3\xA9"},
       {"\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80"},
-      {"a\xFF" "b", "a\xEF\xBF\xBD" "b"},
-      {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},              // overlong '/'
-      {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},  // surrogate
+      {"a\xFF"
+       "b",
+       "a\xEF\xBF\xBD"
+       "b"},
+      {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                                  // overlong '/'
+      {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},                  // surrogate
       {"\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},  // > U+10FFFF
-      {"end\xE2\x82", "end\xEF\xBF\xBD\xEF\xBF\xBD"},        // truncated
+      {"end\xE2\x82", "end\xEF\xBF\xBD\xEF\xBF\xBD"},                            // truncated
   };
   for (const auto& [in, want] : cases) EXPECT_EQ(SanitizeUtf8(in), want);
 }

@@ -343,8 +343,8 @@ TEST_F(HistoryBackendTest, EveryMutationIsErofs) {
   auto id = store_->CreateSnapshot({}, "s");
   ASSERT_TRUE(id.ok());
   for (const std::string& dir_path :
-       {std::string(""), std::string("versions/src"), std::string("versions/src/a.txt"),
-        "snapshots/" + *id, "snapshots/" + *id + "/src"}) {
+       {std::string(""), std::string("versions/src"), std::string("versions/src/a.txt"), "snapshots/" + *id,
+        "snapshots/" + *id + "/src"}) {
     SCOPED_TRACE(dir_path);
     auto d = Walk(dir_path);
     ASSERT_TRUE(d.ok());
@@ -463,8 +463,7 @@ TEST_F(HistoryBackendTest, ConcurrentOpensOfOneContentAgree) {
       auto fh = hb_->Open(caller_, f->ino, O_RDONLY);
       if (!fh.ok()) return;
       std::string out(content.size(), '\0');
-      if (::pread((*fh)->fd, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()) &&
-          out == content)
+      if (::pread((*fh)->fd, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size()) && out == content)
         ++good;
       hb_->Release(std::move(*fh));
     });
@@ -478,8 +477,7 @@ TEST_F(HistoryBackendTest, ConcurrentOpensOfOneContentAgree) {
 TEST_F(HistoryBackendTest, CreateChecksItsArguments) {
   EXPECT_EQ(HistoryBackend::Create(kId, nullptr, {scratch_, 1}).code(), EINVAL);
   EXPECT_EQ(HistoryBackend::Create(kId, store_.get(), {"", 1}).code(), EINVAL);
-  EXPECT_EQ(HistoryBackend::Create(kId, store_.get(), {dir_.path() + "/missing", 1}).code(),
-            ENOENT);
+  EXPECT_EQ(HistoryBackend::Create(kId, store_.get(), {dir_.path() + "/missing", 1}).code(), ENOENT);
 }
 
 // Grafted hidden at /.nexus: reachable by path, not listed.

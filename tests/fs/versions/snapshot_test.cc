@@ -23,8 +23,10 @@ class SnapshotTest : public VersionStoreTest {
   // Feeds the restore's writes back as captures, as the daemon would.
   void CaptureBack(const RestoreResult& r) {
     for (const RestoreChange& c : r.changes) {
-      if (c.kind == RestoreChange::Kind::kWrite) Put(c.path, tree_.files[c.zone + ":" + c.path], c.zone);
-      else ASSERT_TRUE(store_->Remove(c.zone, c.path, who_).ok());
+      if (c.kind == RestoreChange::Kind::kWrite)
+        Put(c.path, tree_.files[c.zone + ":" + c.path], c.zone);
+      else
+        ASSERT_TRUE(store_->Remove(c.zone, c.path, who_).ok());
     }
   }
   MemoryTree tree_;
@@ -115,9 +117,9 @@ TEST_F(SnapshotTest, RestoreBringsTheTreeBackAndCanBeUndone) {
   auto r = store_->RestoreSnapshot(*id, tree_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->changes.size(), 3u);
-  EXPECT_EQ(tree_.files, (std::map<std::string, std::string>{{"root:keep.txt", "same"},
-                                                             {"root:edit.txt", "old"},
-                                                             {"root:gone.txt", "deleted later"}}));
+  EXPECT_EQ(tree_.files,
+            (std::map<std::string, std::string>{
+                {"root:keep.txt", "same"}, {"root:edit.txt", "old"}, {"root:gone.txt", "deleted later"}}));
   EXPECT_EQ(r->changes.back().kind, RestoreChange::Kind::kDelete) << "deletions come last";
   EXPECT_EQ(r->changes.back().path, "added.txt");
   auto undo = store_->GetSnapshot(r->undo_snapshot);

@@ -296,8 +296,7 @@ TEST_F(VersionStoreTest, JournaledVersionsSurviveACrashAndAreCommittedAtOpen) {
   std::filesystem::copy(dir_.path() + "/versions.git", copy + "/versions.git",
                         std::filesystem::copy_options::recursive);
   for (const char* f : {"/versions.db", "/versions.db-wal", "/versions.db-shm"})
-    if (std::filesystem::exists(dir_.path() + f))
-      std::filesystem::copy_file(dir_.path() + f, copy + f);
+    if (std::filesystem::exists(dir_.path() + f)) std::filesystem::copy_file(dir_.path() + f, copy + f);
 
   VersionStore::Options o = MakeOptions(false);
   o.dir = copy;
@@ -374,11 +373,17 @@ TEST_F(VersionStoreTest, QueriesRunConcurrentlyWithCaptures) {
     readers.emplace_back([&] {
       while (!stop) {
         auto h = store_->History("root", "shared.txt");
-        if (!h.ok() || h->versions.empty()) { ++failures; continue; }
+        if (!h.ok() || h->versions.empty()) {
+          ++failures;
+          continue;
+        }
         auto data = store_->Get("root", "shared.txt", h->versions.back().number);
         if (!data.ok() || data->empty() || (*data)[0] != 'v') ++failures;
         auto dir = store_->ListSnapshotDir(*snap, "root");
-        if (!dir.ok() || dir->size() != 1) { ++failures; continue; }
+        if (!dir.ok() || dir->size() != 1) {
+          ++failures;
+          continue;
+        }
         auto bytes = store_->ReadBlob((*dir)[0].oid, 1, 10);
         if (!bytes.ok() || *bytes != "1") ++failures;
         ++reads;

@@ -58,8 +58,8 @@ class VersionStoreTest : public ::testing::Test {
   }
 
   // Writes `content` to a scratch file and captures it as zone:path.
-  CaptureResult Put(const std::string& path, const std::string& content,
-                    const std::string& zone = "root", uint32_t mode = 0644) {
+  CaptureResult Put(const std::string& path, const std::string& content, const std::string& zone = "root",
+                    uint32_t mode = 0644) {
     const std::string scratch = dir_.path() + "/scratch";
     ::unlink(scratch.c_str());
     int fd = ::open(scratch.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
