@@ -82,3 +82,14 @@ class [[nodiscard]] Result {
   do {                                            \
     if (!(result).ok()) return (result).status(); \
   } while (0)
+
+// Declares or assigns `lhs` from a Result, or returns its error:
+//   NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(text));
+#define NEXUS_ASSIGN_OR_RETURN(lhs, expr) \
+  NEXUS_ASSIGN_OR_RETURN_IMPL_(NEXUS_STATUS_CONCAT_(_nexus_result_, __LINE__), lhs, expr)
+#define NEXUS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return tmp.status();                \
+  lhs = std::move(tmp).value()
+#define NEXUS_STATUS_CONCAT_(a, b) NEXUS_STATUS_CONCAT_INNER_(a, b)
+#define NEXUS_STATUS_CONCAT_INNER_(a, b) a##b

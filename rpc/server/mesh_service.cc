@@ -107,7 +107,8 @@ class LeaseCalls : public Service<Iface> {
   using Service<Iface>::ctx;
   using Service<Iface>::Current;
   using Service<Iface>::Unavailable;
-  using Service<Iface>::Reply;
+  using Service<Iface>::ReplyNow;
+  using Service<Iface>::Serve;
   using Service<Iface>::Fail;
   const MeshDeps& deps() { return ctx().mesh; }
   Director* director() { return deps().office ? deps().office->director() : nullptr; }
@@ -156,7 +157,7 @@ class LeaseCalls : public Service<Iface> {
     std::string id = p.getId(), token = p.getToken();
     double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
     if (ttl > 86400)
-      return Reply(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day"));
+      return ReplyNow(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day"));
     return Job<mesh::TimePoint>(
         context,
         [=]() -> Result<mesh::TimePoint> {
@@ -222,7 +223,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
       r.setFingerprint(i.fingerprint);
       if (i.joined) r.setDirectorAddress(i.director);
     }
-    return Reply(r, d || member ? Status::Ok() : Require(ctx(), Feature::kMesh));
+    return ReplyNow(r, d || member ? Status::Ok() : Require(ctx(), Feature::kMesh));
   }
 
   kj::Promise<void> nodes(NodesContext context) override {
@@ -571,47 +572,36 @@ ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& w
 
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn) { return kj::heap<MeshImpl>(std::move(conn)); }
 
-kj::Promise<void> MeshRegister(
-    ServiceContext& ctx, const PeerInfo& peer,
+Reply MeshRegister(
+    ServiceContext& ctx, Call& call, const PeerInfo& peer,
     capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context) {
-  auto conn = NodeConn(ctx, peer, "mesh-registration");
-  auto op = kj::heap<InFlight>(conn, "nexus.meshRegister");
-  if (op->call.Fail(context.getResults(), Require(ctx, Feature::kMeshDirector))) return kj::READY_NOW;
   auto p = context.getParams();
   std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
   int64_t capacity = p.getCapacity();
   Director* d = ctx.mesh.office->director();
   std::string from = peer.address;
-  Call& call = op->call;
   return OffLoopJob<mesh::NodeCredential>(
-             ctx, call, context,
-             [=]() -> Result<mesh::NodeCredential> {
-               auto c = d->Register(key, name, address, capacity);
-               if (c.ok()) {
-                 spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address, from,
-                              c->fingerprint);
-               } else {
-                 spdlog::warn("mesh: registration of '{}' from {} refused: {}", name, from,
-                              c.status().message());
-               }
-               return c;
-             },
-             [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); })
-      .attach(kj::mv(op));
+      ctx, call, context,
+      [=]() -> Result<mesh::NodeCredential> {
+        auto c = d->Register(key, name, address, capacity);
+        if (c.ok()) {
+          spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address, from,
+                       c->fingerprint);
+        } else {
+          spdlog::warn("mesh: registration of '{}' from {} refused: {}", name, from, c.status().message());
+        }
+        return c;
+      },
+      [](auto results, mesh::NodeCredential& c) { FillCredential(results.initCredential(), c); });
 }
 
-kj::Promise<void> MeshNodeSession(
-    ServiceContext& ctx, const PeerInfo& peer,
-    capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context) {
+Reply MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
+                      capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context) {
   auto p = context.getParams();
   std::string id = p.getNodeId(), cred = p.getCredential();
-  auto conn = NodeConn(ctx, peer, "node:" + id);
-  Call call(*conn, "nexus.meshNode");
-  auto results = context.getResults();
-  if (call.Fail(results, Require(ctx, Feature::kMeshDirector))) return kj::READY_NOW;
-  if (call.Fail(results, ctx.mesh.office->director()->Authenticate(id, cred))) return kj::READY_NOW;
-  results.setNode(kj::heap<MeshNodeImpl>(conn, id, cred));
-  return kj::READY_NOW;
+  NEXUS_RETURN_IF_ERROR(ctx.mesh.office->director()->Authenticate(id, cred));
+  context.getResults().setNode(kj::heap<MeshNodeImpl>(NodeConn(ctx, peer, "node:" + id), id, cred));
+  return Status::Ok();
 }
 
 }  // namespace nexus

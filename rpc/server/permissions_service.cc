@@ -255,7 +255,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       deletes.push_back(std::move(r).value());
     }
     if (adds.empty() && deletes.empty()) {
-      return Reply(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
+      return ReplyNow(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
     }
     std::optional<uint64_t> expect;
     if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
@@ -424,8 +424,8 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     if (ttl > 0) {
       const UnixNanos now = DefaultClock().Now();
       if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
-        return Reply(results,
-                     Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
+        return ReplyNow(results,
+                        Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
       }
       t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
     }
@@ -626,7 +626,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       return kj::READY_NOW;
     std::string format = p.getFormat();
     if (format != "jsonl" && format != "csv") {
-      return Reply(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
+      return ReplyNow(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
     }
     auto f = Filter(p.getSinceNs(), p.getSubject());
     if (Fail(results, f.status())) return kj::READY_NOW;

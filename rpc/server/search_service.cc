@@ -57,221 +57,199 @@ class SearchImpl final : public Service<rpc::Search> {
   explicit SearchImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> glob(GlobContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto p = context.getParams();
-    auto under = NsPath::ParseOptional(std::string(p.getPath()));
-    if (Fail(results, under.status())) return kj::READY_NOW;
-    std::string pattern = p.getPattern();
-    if (pattern.empty()) return Reply(results, Status::Error(EINVAL, "empty glob pattern"));
-    const size_t limit = p.getLimit();
-    auto* index = deps().index;
-    auto visible = Visible();
-    std::string root = under->str();
-    return Job<std::vector<std::string>>(
-        context, [=]() { return index->Glob(pattern, root, visible); },
-        [limit](auto results, std::vector<std::string>& paths) {
-          size_t n = paths.size(), bytes = 0;
-          if (limit > 0 && n > limit) n = limit;
-          for (size_t i = 0; i < n; ++i) {
-            bytes += paths[i].size() + 8;
-            if (bytes > kMaxReplyBytes) n = i;
-          }
-          results.setTruncated(n < paths.size());
-          auto list = results.initPaths(n);
-          for (size_t i = 0; i < n; ++i) list.set(i, paths[i]);
-        });
+    return Serve(context, Feature::kSearch, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath under, NsPath::ParseOptional(std::string(p.getPath())));
+      std::string pattern = p.getPattern();
+      if (pattern.empty()) return Status::Error(EINVAL, "empty glob pattern");
+      const size_t limit = p.getLimit();
+      auto* index = deps().index;
+      auto visible = Visible();
+      std::string root = under.str();
+      return Job<std::vector<std::string>>(
+          context, [=]() { return index->Glob(pattern, root, visible); },
+          [limit](auto results, std::vector<std::string>& paths) {
+            size_t n = paths.size(), bytes = 0;
+            if (limit > 0 && n > limit) n = limit;
+            for (size_t i = 0; i < n; ++i) {
+              bytes += paths[i].size() + 8;
+              if (bytes > kMaxReplyBytes) n = i;
+            }
+            results.setTruncated(n < paths.size());
+            auto list = results.initPaths(n);
+            for (size_t i = 0; i < n; ++i) list.set(i, paths[i]);
+          });
+    });
   }
 
   kj::Promise<void> grep(GrepContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto p = context.getParams();
-    auto under = NsPath::ParseOptional(std::string(p.getPath()));
-    if (Fail(results, under.status())) return kj::READY_NOW;
-    std::string pattern = p.getPattern();
-    if (pattern.empty()) return Reply(results, Status::Error(EINVAL, "empty grep pattern"));
-    search::GrepOptions o;
-    o.ignore_case = p.getIgnoreCase();
-    o.fixed_string = p.getFixed();
-    o.files_only = p.getFilesOnly();
-    const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
-    o.max_results = limit + 1;  // one more tells the reply was truncated
-    o.visible = Visible();
-    auto* indexer = deps().indexer;
-    std::string root = under->str();
-    return Job<std::vector<search::GrepMatch>>(
-        context, [=]() { return indexer->Grep(pattern, root, o); },
-        [limit](auto results, std::vector<search::GrepMatch>& m) {
-          size_t n = std::min(m.size(), limit), bytes = 0;
-          for (size_t i = 0; i < n; ++i) {
-            bytes += m[i].path.size() + m[i].text.size() + 24;
-            if (bytes > kMaxReplyBytes) n = i;
-          }
-          results.setTruncated(n < m.size());
-          auto list = results.initMatches(n);
-          for (size_t i = 0; i < n; ++i) {
-            list[i].setPath(m[i].path);
-            list[i].setLine(m[i].line);
-            list[i].setText(AsBytes(m[i].text));
-          }
-        });
+    return Serve(context, Feature::kSearch, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath under, NsPath::ParseOptional(std::string(p.getPath())));
+      std::string pattern = p.getPattern();
+      if (pattern.empty()) return Status::Error(EINVAL, "empty grep pattern");
+      search::GrepOptions o;
+      o.ignore_case = p.getIgnoreCase();
+      o.fixed_string = p.getFixed();
+      o.files_only = p.getFilesOnly();
+      const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
+      o.max_results = limit + 1;  // one more tells the reply was truncated
+      o.visible = Visible();
+      auto* indexer = deps().indexer;
+      std::string root = under.str();
+      return Job<std::vector<search::GrepMatch>>(
+          context, [=]() { return indexer->Grep(pattern, root, o); },
+          [limit](auto results, std::vector<search::GrepMatch>& m) {
+            size_t n = std::min(m.size(), limit), bytes = 0;
+            for (size_t i = 0; i < n; ++i) {
+              bytes += m[i].path.size() + m[i].text.size() + 24;
+              if (bytes > kMaxReplyBytes) n = i;
+            }
+            results.setTruncated(n < m.size());
+            auto list = results.initMatches(n);
+            for (size_t i = 0; i < n; ++i) {
+              list[i].setPath(m[i].path);
+              list[i].setLine(m[i].line);
+              list[i].setText(AsBytes(m[i].text));
+            }
+          });
+    });
   }
 
   kj::Promise<void> query(QueryContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto p = context.getParams();
-    auto under = NsPath::ParseOptional(std::string(p.getPath()));
-    if (Fail(results, under.status())) return kj::READY_NOW;
-    search::QueryOptions o;
-    o.path_prefix = under->str();
-    switch (p.getMode()) {
-      case rpc::Search::Mode::KEYWORD:
-        o.mode = QueryMode::kKeyword;
-        break;
-      case rpc::Search::Mode::SEMANTIC:
-        o.mode = QueryMode::kSemantic;
-        break;
-      case rpc::Search::Mode::HYBRID:
-        o.mode = QueryMode::kHybrid;
-        break;
-      default:
-        return Reply(results, Status::Error(EINVAL, "unknown query mode"));
-    }
-    if (p.getLimit() > kMaxQueryLimit) {
-      return Reply(results, Status::Error(EINVAL, "limit must be at most 1000"));
-    }
-    o.limit = p.getLimit() ? p.getLimit() : 10;
-    o.visible = Visible();
-    std::string text = p.getText();
-    const bool no_provider = deps().semantic_provider.empty();
-    auto* index = deps().index;
-    auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
-      bool degraded = mode != QueryMode::kKeyword && no_provider;
-      auto list = results.initHits(hits.size());
-      for (size_t i = 0; i < hits.size(); ++i) {
-        const auto& h = hits[i];
-        auto b = list[i];
-        b.setPath(h.path);
-        b.setStartLine(h.start_line);
-        b.setEndLine(h.end_line);
-        b.setSnippet(h.snippet);
-        b.setScore(h.score);
-        b.setKeywordScore(h.keyword_score);
-        b.setVectorScore(h.vector_score);
-        b.setSemanticDegraded(h.semantic_degraded);
-        b.setContext(h.context);
-        degraded = degraded || h.semantic_degraded;
+    return Serve(context, Feature::kSearch, [&](auto p, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath under, NsPath::ParseOptional(std::string(p.getPath())));
+      search::QueryOptions o;
+      o.path_prefix = under.str();
+      switch (p.getMode()) {
+        case rpc::Search::Mode::KEYWORD:
+          o.mode = QueryMode::kKeyword;
+          break;
+        case rpc::Search::Mode::SEMANTIC:
+          o.mode = QueryMode::kSemantic;
+          break;
+        case rpc::Search::Mode::HYBRID:
+          o.mode = QueryMode::kHybrid;
+          break;
+        default:
+          return Status::Error(EINVAL, "unknown query mode");
       }
-      results.setSemanticDegraded(degraded);
-    };
-    // Keyword queries are short index reads; the semantic lane may wait on
-    // an embedding provider, so it leaves the loop.
-    if (o.mode == QueryMode::kKeyword || no_provider) {
-      auto hits = index->Query(text, o);
-      if (!Fail(results, hits.status())) fill(results, *hits);
-      return kj::READY_NOW;
-    }
-    return Job<std::vector<search::QueryHit>>(
-        context, [=]() { return index->Query(text, o); }, fill);
+      if (p.getLimit() > kMaxQueryLimit) return Status::Error(EINVAL, "limit must be at most 1000");
+      o.limit = p.getLimit() ? p.getLimit() : 10;
+      o.visible = Visible();
+      std::string text = p.getText();
+      const bool no_provider = deps().semantic_provider.empty();
+      auto* index = deps().index;
+      auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
+        bool degraded = mode != QueryMode::kKeyword && no_provider;
+        auto list = results.initHits(hits.size());
+        for (size_t i = 0; i < hits.size(); ++i) {
+          const auto& h = hits[i];
+          auto b = list[i];
+          b.setPath(h.path);
+          b.setStartLine(h.start_line);
+          b.setEndLine(h.end_line);
+          b.setSnippet(h.snippet);
+          b.setScore(h.score);
+          b.setKeywordScore(h.keyword_score);
+          b.setVectorScore(h.vector_score);
+          b.setSemanticDegraded(h.semantic_degraded);
+          b.setContext(h.context);
+          degraded = degraded || h.semantic_degraded;
+        }
+        results.setSemanticDegraded(degraded);
+      };
+      // Keyword queries are short index reads; the semantic lane may wait on
+      // an embedding provider, so it leaves the loop.
+      if (o.mode == QueryMode::kKeyword || no_provider) {
+        NEXUS_ASSIGN_OR_RETURN(auto hits, index->Query(text, o));
+        fill(results, hits);
+        return Status::Ok();
+      }
+      return Job<std::vector<search::QueryHit>>(
+          context, [=]() { return index->Query(text, o); }, fill);
+    });
   }
 
   kj::Promise<void> index(IndexContext context) override {
-    Call& call = Current();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto p = context.getParams();
-    auto root = NsPath::ParseOptional(std::string(p.getPath()));
-    if (Fail(results, root.status())) return kj::READY_NOW;
-    const bool force = p.getForce();
-    if (force && !conn_->admin()) {
-      return Reply(results,
-                   Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only"));
-    }
-    {
+    return Serve(context, Feature::kSearch, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath root, NsPath::ParseOptional(std::string(p.getPath())));
+      const bool force = p.getForce();
+      if (force && !conn_->admin())
+        return Status::Error(EACCES, "re-reading the index (--force, reindex) is for admins only");
       // The path must exist, and a non-admin indexes only what it can see.
-      auto st = ctx().files->Stat(conn_->admin() ? Caller{} : conn_->actor, root->str(), false, false);
-      if (Fail(results, st.status())) return kj::READY_NOW;
-    }
-    auto progress = std::make_shared<ProgressState>();
-    auto state = std::make_shared<Status>();
-    auto* indexer = deps().indexer;
-    auto* idx = deps().index;
-    std::string path = root->str();
-    auto report = [progress](size_t done, size_t total) {
-      progress->done = done;
-      progress->total = total;
-    };
-    kj::Promise<void> work = RunOffLoop(ctx(), [=]() {
-      if (force && path == "/")
-        *state = indexer->Reindex(report);
-      else if (force)
-        *state = idx->Sync(path, true, report);
-      else
-        *state = indexer->IndexPath(path, report);
-    });
-    if (p.hasProgress() && ctx().timer != nullptr)
-      work = work.exclusiveJoin(PumpProgress(
-          *ctx().timer, p.getProgress(),
-          [progress] { return std::make_pair(progress->done.load(), progress->total.load()); }, "files"));
-    return work.then([context, state, call = &call, &deps = deps()]() mutable {
-      auto results = context.getResults();
-      if (call->Fail(results, *state)) return;
-      auto stats = deps.indexer->Stats();
-      if (call->Fail(results, stats.status())) return;
-      FillStatus(results.initStatus(), *stats, deps.semantic_provider);
+      NEXUS_RETURN_IF_ERROR(
+          ctx().files->Stat(conn_->admin() ? Caller{} : conn_->actor, root.str(), false, false));
+      auto progress = std::make_shared<ProgressState>();
+      auto state = std::make_shared<Status>();
+      auto* indexer = deps().indexer;
+      auto* idx = deps().index;
+      std::string path = root.str();
+      auto report = [progress](size_t done, size_t total) {
+        progress->done = done;
+        progress->total = total;
+      };
+      kj::Promise<void> work = RunOffLoop(ctx(), [=]() {
+        if (force && path == "/")
+          *state = indexer->Reindex(report);
+        else if (force)
+          *state = idx->Sync(path, true, report);
+        else
+          *state = indexer->IndexPath(path, report);
+      });
+      if (p.hasProgress() && ctx().timer != nullptr)
+        work = work.exclusiveJoin(PumpProgress(
+            *ctx().timer, p.getProgress(),
+            [progress] { return std::make_pair(progress->done.load(), progress->total.load()); }, "files"));
+      return work.then([context, state, call = &Current(), &deps = deps()]() mutable {
+        auto results = context.getResults();
+        if (call->Fail(results, *state)) return;
+        auto stats = deps.indexer->Stats();
+        if (call->Fail(results, stats.status())) return;
+        FillStatus(results.initStatus(), *stats, deps.semantic_provider);
+      });
     });
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto stats = deps().indexer->Stats();
-    if (Fail(results, stats.status())) return kj::READY_NOW;
-    FillStatus(results.initStatus(), *stats, deps().semantic_provider);
-    return kj::READY_NOW;
+    return Serve(context, Feature::kSearch, [&](auto, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(auto stats, deps().indexer->Stats());
+      FillStatus(results.initStatus(), stats, deps().semantic_provider);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> setPathContext(SetPathContextContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto p = context.getParams();
-    auto path = NsPath::ParseOptional(std::string(p.getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    std::string description = p.getDescription();
-    if (description.empty()) {
-      return Reply(results,
-                   Status::Error(EINVAL, "empty description (use path-context delete to remove one)"));
-    }
-    if (Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
-    return Reply(results, deps().index->SetPathContext(path->str(), description));
+    return Serve(context, Feature::kSearch, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::ParseOptional(std::string(p.getPath())));
+      std::string description = p.getDescription();
+      if (description.empty())
+        return Status::Error(EINVAL, "empty description (use path-context delete to remove one)");
+      NEXUS_RETURN_IF_ERROR(MayWrite(path.str()));
+      return deps().index->SetPathContext(path.str(), description);
+    });
   }
 
   kj::Promise<void> listPathContexts(ListPathContextsContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto all = deps().index->ListPathContexts();
-    if (Fail(results, all.status())) return kj::READY_NOW;
-    std::vector<search::PathContext> shown;
-    auto visible = Visible();
-    for (auto& c : *all)
-      if (!visible || Reachable(c.path)) shown.push_back(std::move(c));
-    auto list = results.initContexts(shown.size());
-    for (size_t i = 0; i < shown.size(); ++i) {
-      list[i].setPath(shown[i].path);
-      list[i].setDescription(shown[i].description);
-    }
-    return kj::READY_NOW;
+    return Serve(context, Feature::kSearch, [&](auto, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(auto all, deps().index->ListPathContexts());
+      std::vector<search::PathContext> shown;
+      auto visible = Visible();
+      for (auto& c : all)
+        if (!visible || Reachable(c.path)) shown.push_back(std::move(c));
+      auto list = results.initContexts(shown.size());
+      for (size_t i = 0; i < shown.size(); ++i) {
+        list[i].setPath(shown[i].path);
+        list[i].setDescription(shown[i].description);
+      }
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> deletePathContext(DeletePathContextContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kSearch)) return kj::READY_NOW;
-    auto path = NsPath::ParseOptional(std::string(context.getParams().getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    if (Fail(results, MayWrite(path->str()))) return kj::READY_NOW;
-    return Reply(results, deps().index->DeletePathContext(path->str()));
+    return Serve(context, Feature::kSearch, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::ParseOptional(std::string(p.getPath())));
+      NEXUS_RETURN_IF_ERROR(MayWrite(path.str()));
+      return deps().index->DeletePathContext(path.str());
+    });
   }
 
  private:

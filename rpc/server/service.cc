@@ -162,7 +162,7 @@ class ByteSinkImpl final : public Service<rpc::ByteSink> {
 
   kj::Promise<void> done(DoneContext context) override {
     auto results = context.getResults();
-    if (!writer_) return Reply(results, Status::Error(EBADF, "stream already finished"));
+    if (!writer_) return ReplyNow(results, Status::Error(EBADF, "stream already finished"));
     auto attr = writer_->Finish();
     writer_.reset();
     if (Fail(results, status_) || Fail(results, attr.status())) return kj::READY_NOW;
@@ -249,11 +249,11 @@ class FilesImpl final : public Service<rpc::Files> {
   kj::Promise<void> mkdir(MkdirContext context) override {
     auto p = context.getParams();
     mode_t mode = p.getMode() ? p.getMode() : 0755;
-    return Reply(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
+    return ReplyNow(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
   }
 
   kj::Promise<void> rmdir(RmdirContext context) override {
-    return Reply(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
+    return ReplyNow(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
   }
 
   kj::Promise<void> renameBatch(RenameBatchContext context) override {
@@ -305,7 +305,7 @@ class FilesImpl final : public Service<rpc::Files> {
         items[i].st = r.status();
       }
       if (!items[i].st.ok() && p.getAtomic()) {
-        return Reply(results, items[i].st);
+        return ReplyNow(results, items[i].st);
       }
       if (total > kMaxBulkBytes) {
         Fail(results,
@@ -353,7 +353,7 @@ class LocksImpl final : public Service<rpc::Locks> {
     double wait = p.getWaitSeconds();
     auto results = context.getResults();
     if (ttl > kMaxLockTtlS || wait < 0 || wait > kMaxLockWaitS || p.getTtlSeconds() < 0) {
-      return Reply(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
+      return ReplyNow(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
     }
     auto path = NsPath::Parse(std::string(p.getPath()));
     if (Fail(results, path.status())) return kj::READY_NOW;
@@ -367,12 +367,12 @@ class LocksImpl final : public Service<rpc::Locks> {
     auto results = context.getResults();
     if (Unavailable(results, Feature::kLocks)) return kj::READY_NOW;
     if (p.getForce() && !conn_->admin()) {
-      return Reply(results, Status::Error(EACCES, "lock release --force is for admins only"));
+      return ReplyNow(results, Status::Error(EACCES, "lock release --force is for admins only"));
     }
     auto path = NsPath::Parse(std::string(p.getPath()));
     if (Fail(results, path.status())) return kj::READY_NOW;
-    return Reply(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(),
-                                                     DefaultClock().Now()));
+    return ReplyNow(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(),
+                                                        DefaultClock().Now()));
   }
 
   kj::Promise<void> info(InfoContext context) override {
@@ -504,7 +504,7 @@ class AdminImpl final : public Service<rpc::Admin> {
     auto results = context.getResults();
     if (Denied(results)) return kj::READY_NOW;
     if (p.getHourlyTaskQuota() > 1'000'000)
-      return Reply(results, Status::Error(EINVAL, "an hourly quota is at most 1000000"));
+      return ReplyNow(results, Status::Error(EINVAL, "an hourly quota is at most 1000000"));
     auto k =
         keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(), static_cast<int>(p.getHourlyTaskQuota()));
     if (Fail(results, k.status())) return kj::READY_NOW;
@@ -643,66 +643,76 @@ class SessionImpl final : public Service<rpc::Session> {
 
 // ---------------------------------------------------------------- bootstrap
 
-class NexusImpl final : public rpc::Nexus::Server {
+// Served on a connection of its own before authentication (no principal),
+// so its calls are counted and limited like any other; each authenticate
+// that succeeds opens a new session connection.
+class NexusImpl final : public Service<rpc::Nexus> {
  public:
-  NexusImpl(ServiceContext* ctx, PeerInfo peer) : ctx_(ctx), peer_(std::move(peer)) {}
+  NexusImpl(ServiceContext* ctx, PeerInfo peer) : Service(PreAuthConn(ctx, peer)), peer_(std::move(peer)) {}
 
   kj::Promise<void> authenticate(AuthenticateContext context) override {
-    KJ_REQUIRE(ctx_->principals != nullptr, "no principal table");
-    auto conn = std::make_shared<Conn>();
-    conn->ctx = ctx_;
-    conn->peer = peer_;
-    Call call(*conn, "nexus.authenticate");
-    auto p = context.getParams();
-    auto results = context.getResults();
-    std::string key = p.getApiKey();
-    if (!key.empty()) {
-      auto auth = ctx_->keys->Authenticate(key);
-      if (!auth.ok()) {
-        spdlog::warn("{} client {}: authentication failed: {}", peer_.transport, peer_.address,
-                     auth.status().message());
-        call.Fail(results, Status::Error(ENOKEY, "invalid API key (unknown, revoked or expired)"));
-        return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      KJ_REQUIRE(ctx().principals != nullptr, "no principal table");
+      auto conn = std::make_shared<Conn>();
+      conn->ctx = &ctx();
+      conn->peer = peer_;
+      std::string key = p.getApiKey();
+      if (!key.empty()) {
+        auto auth = ctx().keys->Authenticate(key);
+        if (!auth.ok()) {
+          spdlog::warn("{} client {}: authentication failed: {}", peer_.transport, peer_.address,
+                       auth.status().message());
+          return Status::Error(ENOKEY, "invalid API key (unknown, revoked or expired)");
+        }
+        const UserRecord& u = auth->first;
+        conn->principal = ctx().principals->ForKey(u, auth->second);
+        conn->scope = u.Scope();
+        conn->can_submit_tasks = auth->second.can_submit_tasks;
+        conn->hourly_task_quota = auth->second.hourly_task_quota;
+      } else if (peer_.has_credentials) {
+        // A uid bound to a subject (nexus identity bind) acts as it here too.
+        conn->principal = ctx().principals->ForPeer(peer_.uid, peer_.gid, GroupsOf(peer_.pid));
+        conn->scope = conn->principal->admin ? KeyScope::kAdmin : KeyScope::kUser;
+        conn->actor.pid = peer_.pid;
+      } else {
+        return Status::Error(ENOKEY, "an API key is required on this listener");
       }
-      const UserRecord& u = auth->first;
-      conn->principal = ctx_->principals->ForKey(u, auth->second);
-      conn->scope = u.Scope();
-      conn->can_submit_tasks = auth->second.can_submit_tasks;
-      conn->hourly_task_quota = auth->second.hourly_task_quota;
-    } else if (peer_.has_credentials) {
-      // A uid bound to a subject (nexus identity bind) acts as it here too.
-      conn->principal = ctx_->principals->ForPeer(peer_.uid, peer_.gid, GroupsOf(peer_.pid));
-      conn->scope = conn->principal->admin ? KeyScope::kAdmin : KeyScope::kUser;
-      conn->actor.pid = peer_.pid;
-    } else {
-      call.Fail(results, Status::Error(ENOKEY, "an API key is required on this listener"));
-      return kj::READY_NOW;
-    }
-    conn->actor.uid = conn->principal->uid;
-    conn->actor.gid = conn->principal->gid;
-    conn->actor.umask = 022;
-    conn->actor.principal = conn->principal;
-    conn->authenticated = true;
-    FillIdentity(results.initIdentity(), *conn);
-    results.setSession(kj::heap<SessionImpl>(conn));
-    return kj::READY_NOW;
+      conn->actor.uid = conn->principal->uid;
+      conn->actor.gid = conn->principal->gid;
+      conn->actor.umask = 022;
+      conn->actor.principal = conn->principal;
+      conn->authenticated = true;
+      FillIdentity(results.initIdentity(), *conn);
+      results.setSession(kj::heap<SessionImpl>(conn));
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> ping(PingContext context) override {
-    context.getResults().setVersion(ctx_->info->version);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto, auto results) -> Reply {
+      results.setVersion(ctx().info->version);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> meshRegister(MeshRegisterContext context) override {
-    return MeshRegister(*ctx_, peer_, context);
+    return Serve(context, Feature::kMeshDirector,
+                 [&](auto, auto) { return MeshRegister(ctx(), Current(), peer_, context); });
   }
 
   kj::Promise<void> meshNode(MeshNodeContext context) override {
-    return MeshNodeSession(*ctx_, peer_, context);
+    return Serve(context, Feature::kMeshDirector,
+                 [&](auto, auto) { return MeshNodeSession(ctx(), peer_, context); });
   }
 
  private:
-  ServiceContext* ctx_;
+  static ConnPtr PreAuthConn(ServiceContext* ctx, const PeerInfo& peer) {
+    auto c = std::make_shared<Conn>();
+    c->ctx = ctx;
+    c->peer = peer;
+    return c;
+  }
+
   PeerInfo peer_;
 };
 

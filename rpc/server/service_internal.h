@@ -151,6 +151,28 @@ capnp::Capability::Server::DispatchCallResult DispatchCounted(
     capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context, Call** current,
     kj::FunctionParam<capnp::Capability::Server::DispatchCallResult()> dispatch);
 
+// What a method's body returns to Service<>::Serve: done now (OK, or the
+// error its reply carries) or a promise that fills the reply later (Job,
+// RunOffLoop). A Result's error converts through its status():
+//   NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(text));
+class Reply {
+ public:
+  Reply(Status st) : status_(std::move(st)) {}               // NOLINT: implicit by design
+  Reply(kj::Promise<void> later) : later_(kj::mv(later)) {}  // NOLINT
+  // A body that is done returns a Status (Status::Ok()), not READY_NOW.
+  Reply(kj::_::Void) = delete;
+  Reply(Reply&&) = default;
+  Reply& operator=(Reply&&) = default;
+
+  const Status& status() const { return status_; }
+  // The promise when the reply comes later; null when done now.
+  kj::Maybe<kj::Promise<void>> TakeLater() { return kj::mv(later_); }
+
+ private:
+  Status status_;
+  kj::Maybe<kj::Promise<void>> later_;
+};
+
 // The base of every capability served on an authenticated connection:
 // `class FilesImpl final : public Service<rpc::Files>`. It counts, limits
 // and names each call from the schema, so a method only parses, checks what
@@ -187,9 +209,34 @@ class Service : public Iface::Server {
   bool Fail(Results results, const Status& st) {
     return Current().Fail(results, st);
   }
+  // Serves one call: checks `feature` (when given), runs
+  // `body(params, results) -> Reply` on the loop and ends the call with its
+  // Reply: the error into the reply's `error` (or, for results without one,
+  // an exception), or the promise that fills it later.
+  template <typename Context, typename Body>
+  kj::Promise<void> Serve(Context context, Body&& body) {
+    return Serve(context, std::nullopt, std::forward<Body>(body));
+  }
+  template <typename Context, typename Body>
+  kj::Promise<void> Serve(Context context, std::optional<Feature> feature, Body&& body) {
+    auto results = context.getResults();
+    Reply r = feature ? Reply(Require(ctx(), *feature)) : Reply(Status::Ok());
+    if (r.status().ok()) r = body(context.getParams(), results);
+    KJ_IF_MAYBE (later, r.TakeLater()) {
+      return kj::mv(*later);
+    }
+    if (r.status().ok()) return kj::READY_NOW;
+    if constexpr (requires { results.initError(); }) {
+      Current().Check(results.initError(), r.status());
+    } else {
+      Current().MarkFailed();
+      KJ_FAIL_REQUIRE(r.status().ToString());
+    }
+    return kj::READY_NOW;
+  }
   // Ends a method that finished on the loop: `st`, when not OK, is its error.
   template <typename Results>
-  kj::Promise<void> Reply(Results results, const Status& st) {
+  kj::Promise<void> ReplyNow(Results results, const Status& st) {
     Current().Fail(results, st);
     return kj::READY_NOW;
   }
@@ -224,13 +271,13 @@ kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);            // sear
 kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn);  // permissions_service.cc
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // permissions_service.cc
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh_service.cc
-// Nexus.meshRegister / meshNode: a node joining, a joined node's session.
-kj::Promise<void> MeshRegister(
-    ServiceContext& ctx, const PeerInfo& peer,
-    capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults>
-        context);  // mesh_service.cc
-kj::Promise<void> MeshNodeSession(
-    ServiceContext& ctx, const PeerInfo& peer,
-    capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);  // mesh_service.cc
+// Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
+// node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
+// Feature::kMeshDirector; `call` is the bootstrap's current call.
+Reply MeshRegister(
+    ServiceContext& ctx, Call& call, const PeerInfo& peer,
+    capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context);
+Reply MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
+                      capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);
 
 }  // namespace nexus

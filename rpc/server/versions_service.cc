@@ -339,7 +339,7 @@ class VersionsImpl final : public Service<rpc::Versions> {
       policy.keep_versions = p.getKeepVersions();
       policy.keep_days = p.getKeepDays();
       if (policy.keep_versions == 0) {
-        return Reply(
+        return ReplyNow(
             results,
             Status::Error(EINVAL,
                           "keep-versions must be at least 1 (a file's latest version is always kept)"));
@@ -373,8 +373,8 @@ class VersionsImpl final : public Service<rpc::Versions> {
       return kj::READY_NOW;
     std::string text = context.getParams().getDest();
     if (text.empty() || text[0] != '/') {
-      return Reply(results, Status::Error(EINVAL, "export destination '" + text +
-                                                      "' must be an absolute path on the daemon's host"));
+      return ReplyNow(results, Status::Error(EINVAL, "export destination '" + text +
+                                                         "' must be an absolute path on the daemon's host"));
     }
     auto dest_path = NsPath::Parse(text);
     if (Fail(results, dest_path.status())) return kj::READY_NOW;
