@@ -110,10 +110,9 @@ Result<std::unique_ptr<NexusClient>> NexusClient::Connect(const ConnectOptions& 
     }
   });
   if (!st.ok()) {
-    if (!remote)
-      return Status::Error(EAGAIN, "cannot reach nexusd at " + where + " (is it running? " +
-                                       "start it with `nexus up` or nexusd): " + st.message());
-    return Status::Error(EAGAIN, "cannot reach nexusd at " + where + ": " + st.message());
+    std::string why = "cannot reach nexusd at " + where;
+    if (!remote) why += " (is it running? start it with `nexus up` or nexusd)";
+    return Unavailable("nexusd", why + ": " + st.message(), EAGAIN);
   }
   capnp::ReaderOptions limits;
   limits.traversalLimitInWords = 16u << 20;  // 128 MiB: a full read reply fits

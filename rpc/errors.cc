@@ -100,11 +100,11 @@ void FillError(rpc::Error::Builder out, const Status& st) {
   out.setMessage(st.message());
 }
 
-Status Unavailable(std::string_view feature, std::string_view why) {
+Status Unavailable(std::string_view feature, std::string_view why, int code) {
   std::string msg(feature);
   msg += " — ";
   msg += why;
-  return Status::Error(ENOSYS, std::move(msg));
+  return Status::Error(code, std::move(msg));
 }
 
 bool IsUnavailable(const Status& st) { return !st.ok() && ErrorCodeFor(st.code()) == Code::UNAVAILABLE; }

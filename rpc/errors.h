@@ -15,9 +15,10 @@ const char* ErrorCodeName(rpc::Error::Code code);
 // Fills `out` from a non-OK status (an OK status leaves it untouched).
 void FillError(rpc::Error::Builder out, const Status& st);
 // The one "unavailable" failure: a feature that is off, not built or not
-// reachable. The message reads "<feature> — <why>"; the errno is ENOSYS, so
-// the socket sends code `unavailable` and the CLI exits 69.
-Status Unavailable(std::string_view feature, std::string_view why);
+// reachable. The message reads "<feature> — <why>"; the errno is ENOSYS
+// (EAGAIN for something that may answer later, such as a daemon not yet
+// started), so the socket sends code `unavailable` and the CLI exits 69.
+Status Unavailable(std::string_view feature, std::string_view why, int code = ENOSYS);
 // Whether `st` travels as code `unavailable` (Unavailable(), an unreachable
 // daemon or endpoint).
 bool IsUnavailable(const Status& st);

@@ -46,6 +46,14 @@ TEST(CliExitTest, UnavailableInJsonHasTheCode) {
 TEST(CliExitTest, UnreachableDaemonIsUnavailableToo) {
   // What NexusClient::Connect returns when nothing listens (rpc/client.cc).
   EXPECT_EQ(ExitCodeFor(Status::Error(EAGAIN, "cannot reach nexusd at /x.sock")), 69);
+  // Through the client library's own error: "<feature> — <why>".
+  auto st = NexusClient::Connect(ConnectOptions{.socket_path = "/nonexistent/nexusd.sock"});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(ExitCodeFor(st.status()), 69);
+  EXPECT_EQ(ErrorText(st.status())
+                .rfind("unavailable: nexusd — cannot reach nexusd at /nonexistent/nexusd.sock", 0),
+            0u)
+      << ErrorText(st.status());
 }
 
 TEST(CliExitTest, OtherFailuresExit1AndUsage64) {
