@@ -99,106 +99,114 @@ mesh::Duration TtlOf(double seconds) {
   return std::chrono::duration_cast<mesh::Duration>(std::chrono::duration<double>(seconds));
 }
 
-// What Mesh and MeshNode share: the lease-holder calls.
+// What Mesh and MeshNode share: serving a call on this daemon's director,
+// the off-loop jobs their replies are made of, and the lease-holder calls.
 template <typename Iface>
 class LeaseCalls : public Service<Iface> {
  protected:
   using Service<Iface>::Service;
   using Service<Iface>::ctx;
-  using Service<Iface>::Current;
-  using Service<Iface>::Unavailable;
-  using Service<Iface>::ReplyNow;
   using Service<Iface>::Serve;
-  using Service<Iface>::Fail;
+  using Service<Iface>::Job;  // in this template: this->template Job<T>(...)
   const MeshDeps& deps() { return ctx().mesh; }
   Director* director() { return deps().office ? deps().office->director() : nullptr; }
-  template <typename T, typename Context, typename Work, typename Fill>
-  kj::Promise<void> Job(Context context, Work work, Fill fill) {
-    return OffLoopJob<T>(ctx(), Current(), context, std::move(work), std::move(fill));
+
+  // Serves a call that needs the director: checks Feature::kMeshDirector,
+  // then `body(director, params, results) -> Reply`.
+  template <typename Context, typename Body>
+  kj::Promise<void> ServeDirector(Context context, Body&& body) {
+    return Serve(context, Feature::kMeshDirector,
+                 [&](auto p, auto results) -> Reply { return body(director(), p, results); });
   }
-  struct Done {};
+  // Job for work that only succeeds or fails: the reply is its error.
+  template <typename Context>
+  kj::Promise<void> StatusJob(Context context, std::function<Status()> work) {
+    return this->template Job<Done>(
+        context,
+        [work = std::move(work)]() -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(work());
+          return Done{};
+        },
+        [](auto, Done&) {});
+  }
+  // Job for work that ends in a task: the reply carries it.
+  template <typename Context>
+  kj::Promise<void> TaskJob(Context context, std::function<Result<TaskInfo>()> work) {
+    return this->template Job<TaskInfo>(context, std::move(work),
+                                        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+  }
 
   // Each checks `extra` first (the node's credential on MeshNode).
   template <typename Context>
   kj::Promise<void> DoStart(Context context, std::function<Status()> extra) {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    std::string id = context.getParams().getId(), token = context.getParams().getToken();
-    return Job<Done>(
-        context,
-        [d, id, token, extra]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(extra());
-          NEXUS_RETURN_IF_ERROR(d->Start(id, token));
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), token = p.getToken();
+      return StatusJob(context, [d, id, token, extra] {
+        NEXUS_RETURN_IF_ERROR(extra());
+        return d->Start(id, token);
+      });
+    });
   }
   template <typename Context>
   kj::Promise<void> DoProgress(Context context, std::function<Status()> extra) {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::string id = p.getId(), token = p.getToken(), progress = p.getProgress(),
-                checkpoint = p.getCheckpoint();
-    return Job<Done>(
-        context,
-        [=]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(extra());
-          NEXUS_RETURN_IF_ERROR(d->Progress(id, token, progress, checkpoint));
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), token = p.getToken(), progress = p.getProgress(),
+                  checkpoint = p.getCheckpoint();
+      return StatusJob(context, [=] {
+        NEXUS_RETURN_IF_ERROR(extra());
+        return d->Progress(id, token, progress, checkpoint);
+      });
+    });
   }
   template <typename Context>
   kj::Promise<void> DoExtend(Context context, std::function<Status()> extra) {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::string id = p.getId(), token = p.getToken();
-    double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
-    if (ttl > 86400)
-      return ReplyNow(context.getResults(), Status::Error(EINVAL, "a lease extension is at most a day"));
-    return Job<mesh::TimePoint>(
-        context,
-        [=]() -> Result<mesh::TimePoint> {
-          NEXUS_RETURN_IF_ERROR(extra());
-          return d->Extend(id, token, TtlOf(ttl));
-        },
-        [](auto results, mesh::TimePoint& t) { results.setLeaseExpiresNs(Ns(t)); });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), token = p.getToken();
+      double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : 30;
+      if (ttl > 86400) return Status::Error(EINVAL, "a lease extension is at most a day");
+      return this->template Job<mesh::TimePoint>(
+          context,
+          [=]() -> Result<mesh::TimePoint> {
+            NEXUS_RETURN_IF_ERROR(extra());
+            return d->Extend(id, token, TtlOf(ttl));
+          },
+          [](auto results, mesh::TimePoint& t) { results.setLeaseExpiresNs(Ns(t)); });
+    });
   }
   template <typename Context>
   kj::Promise<void> DoComplete(Context context, std::function<Status()> extra) {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::string id = p.getId(), token = p.getToken();
-    auto out = std::make_shared<mesh::TaskOutput>(
-        OutputOf(p.getExitCode(), p.getStdout(), p.getStderr(), p.getFiles()));
-    return Job<TaskInfo>(
-        context,
-        [=]() -> Result<TaskInfo> {
-          NEXUS_RETURN_IF_ERROR(extra());
-          return d->Complete(id, token, std::move(*out));
-        },
-        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), token = p.getToken();
+      auto out = std::make_shared<mesh::TaskOutput>(
+          OutputOf(p.getExitCode(), p.getStdout(), p.getStderr(), p.getFiles()));
+      return TaskJob(context, [=]() -> Result<TaskInfo> {
+        NEXUS_RETURN_IF_ERROR(extra());
+        return d->Complete(id, token, std::move(*out));
+      });
+    });
   }
   template <typename Context>
   kj::Promise<void> DoFail(Context context, std::function<Status()> extra) {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::string id = p.getId(), token = p.getToken(), reason = p.getReason();
-    return Job<TaskInfo>(
-        context,
-        [=]() -> Result<TaskInfo> {
-          NEXUS_RETURN_IF_ERROR(extra());
-          return d->Fail(id, token, reason);
-        },
-        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), token = p.getToken(), reason = p.getReason();
+      return TaskJob(context, [=]() -> Result<TaskInfo> {
+        NEXUS_RETURN_IF_ERROR(extra());
+        return d->Fail(id, token, reason);
+      });
+    });
   }
+
+ private:
+  struct Done {};
 };
 
 const std::function<Status()> kNoCheck = [] { return Status::Ok(); };
+
+// The reply of joining a mesh or rotating the node credential.
+const auto kFillMember = [](auto results, MeshMemberInfo& i) {
+  results.setNodeId(i.node_id);
+  results.setFingerprint(i.fingerprint);
+};
 
 // ---------------------------------------------------------------- Mesh
 
@@ -207,33 +215,34 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   explicit MeshImpl(ConnPtr conn) : LeaseCalls(std::move(conn)) {}
 
   kj::Promise<void> status(StatusContext context) override {
-    auto r = context.getResults();
-    Director* d = director();
-    MeshMembership* member = deps().membership;
-    r.setDirector(d != nullptr);
-    if (d) {
-      r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
-      r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
-      r.setDirectorAddress(deps().office->address());
-    }
-    if (member) {
-      MeshMemberInfo i = member->Current();
-      r.setWorker(i.worker);
-      r.setNodeId(i.node_id);
-      r.setFingerprint(i.fingerprint);
-      if (i.joined) r.setDirectorAddress(i.director);
-    }
-    return ReplyNow(r, d || member ? Status::Ok() : Require(ctx(), Feature::kMesh));
+    return Serve(context, [&](auto, auto r) -> Reply {
+      Director* d = director();
+      MeshMembership* member = deps().membership;
+      r.setDirector(d != nullptr);
+      if (d) {
+        r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
+        r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
+        r.setDirectorAddress(deps().office->address());
+      }
+      if (member) {
+        MeshMemberInfo i = member->Current();
+        r.setWorker(i.worker);
+        r.setNodeId(i.node_id);
+        r.setFingerprint(i.fingerprint);
+        if (i.joined) r.setDirectorAddress(i.director);
+      }
+      // What it could tell is in the reply even when there is no mesh.
+      return d || member ? Status::Ok() : Require(ctx(), Feature::kMesh);
+    });
   }
 
   kj::Promise<void> nodes(NodesContext context) override {
-    auto r = context.getResults();
-    Director* d = director();
-    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
-    auto nodes = d->ListNodes();
-    auto out = r.initNodes(nodes.size());
-    for (size_t i = 0; i < nodes.size(); ++i) FillNode(out[i], nodes[i]);
-    return kj::READY_NOW;
+    return ServeDirector(context, [&](Director* d, auto, auto r) -> Reply {
+      auto nodes = d->ListNodes();
+      auto out = r.initNodes(nodes.size());
+      for (size_t i = 0; i < nodes.size(); ++i) FillNode(out[i], nodes[i]);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> trust(TrustContext context) override {
@@ -253,83 +262,71 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> createTask(CreateTaskContext context) override {
-    auto results = context.getResults();
-    Director* d = director();
-    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
-    auto s = context.getParams().getSpec();
-    auto trust = ParseTrust(std::string(s.getRequiredTrust()));
-    if (Fail(results, trust.status())) return kj::READY_NOW;
-    mesh::TaskSpec spec;
-    spec.name = s.getName();
-    spec.command = s.getCommand();
-    spec.zone = s.getZone().size() ? std::string(s.getZone()) : "local";
-    spec.required_trust = *trust;
-    if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
-    spec.allow_network = s.getAllowNetwork();
-    mesh::Submitter who;
-    who.key_id = conn_->principal ? conn_->principal->key_id : "";
-    who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
-    who.hourly_quota = conn_->hourly_task_quota;
-    return Job<TaskInfo>(
-        context, [d, spec, who]() { return d->Create(spec, who); },
-        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      auto s = p.getSpec();
+      NEXUS_ASSIGN_OR_RETURN(mesh::TrustTier trust, ParseTrust(std::string(s.getRequiredTrust())));
+      mesh::TaskSpec spec;
+      spec.name = s.getName();
+      spec.command = s.getCommand();
+      spec.zone = s.getZone().size() ? std::string(s.getZone()) : "local";
+      spec.required_trust = trust;
+      if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
+      spec.allow_network = s.getAllowNetwork();
+      mesh::Submitter who;
+      who.key_id = conn_->principal ? conn_->principal->key_id : "";
+      who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
+      who.hourly_quota = conn_->hourly_task_quota;
+      return TaskJob(context, [d, spec, who] { return d->Create(spec, who); });
+    });
   }
 
   kj::Promise<void> listTasks(ListTasksContext context) override {
-    auto r = context.getResults();
-    Director* d = director();
-    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
-    auto tasks = d->ListTasks();
-    FillTasks(r.initTasks(tasks.size()), tasks);
-    return kj::READY_NOW;
+    return ServeDirector(context, [&](Director* d, auto, auto r) -> Reply {
+      auto tasks = d->ListTasks();
+      FillTasks(r.initTasks(tasks.size()), tasks);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> getTask(GetTaskContext context) override {
-    auto r = context.getResults();
-    Director* d = director();
-    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
-    auto t = d->GetTask(std::string(context.getParams().getId()));
-    if (Fail(r, t.status())) return kj::READY_NOW;
-    FillTask(r.initTask(), *t);
-    return kj::READY_NOW;
+    return ServeDirector(context, [&](Director* d, auto p, auto r) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(TaskInfo t, d->GetTask(std::string(p.getId())));
+      FillTask(r.initTask(), t);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> schedule(ScheduleContext context) override {
-    auto results = context.getResults();
-    Director* d = director();
-    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
-    if (AdminOnly(results, "scheduling")) return kj::READY_NOW;
-    std::string id = context.getParams().getId();
-    MeshOffice* office = deps().office;
-    return Job<mesh::ScheduleSummary>(
-        context,
-        [d, id, office]() -> Result<mesh::ScheduleSummary> {
-          mesh::ScheduleSummary sum;
-          if (id.empty()) {
-            auto all = d->ScheduleAll();
-            if (!all.ok()) return all.status();
-            sum = std::move(*all);
-          } else {
-            auto t = d->Schedule(id);
-            if (!t.ok()) return t.status();
-            if (t->state == mesh::TaskState::kAssigned) {
-              sum.assigned = 1;
-              sum.placements.push_back(*t);
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("scheduling"));
+      std::string id = p.getId();
+      MeshOffice* office = deps().office;
+      return Job<mesh::ScheduleSummary>(
+          context,
+          [d, id, office]() -> Result<mesh::ScheduleSummary> {
+            mesh::ScheduleSummary sum;
+            if (id.empty()) {
+              NEXUS_ASSIGN_OR_RETURN(sum, d->ScheduleAll());
             } else {
-              sum.pending = 1;
-              sum.placements.push_back(*t);  // with its reason
+              NEXUS_ASSIGN_OR_RETURN(TaskInfo t, d->Schedule(id));
+              if (t.state == mesh::TaskState::kAssigned) {
+                sum.assigned = 1;
+              } else {
+                sum.pending = 1;  // the placement carries its reason
+              }
+              sum.placements.push_back(std::move(t));
             }
-          }
-          std::vector<TaskInfo> placed;
-          for (const auto& t : sum.placements)
-            if (t.state == mesh::TaskState::kAssigned) placed.push_back(t);
-          office->Deliver(placed);
-          return sum;
-        },
-        [](auto results, mesh::ScheduleSummary& s) {
-          FillTasks(results.initPlacements(s.placements.size()), s.placements);
-          results.setPending(static_cast<uint32_t>(s.pending));
-        });
+            std::vector<TaskInfo> placed;
+            for (const auto& t : sum.placements)
+              if (t.state == mesh::TaskState::kAssigned) placed.push_back(t);
+            office->Deliver(placed);
+            return sum;
+          },
+          [](auto results, mesh::ScheduleSummary& s) {
+            FillTasks(results.initPlacements(s.placements.size()), s.placements);
+            results.setPending(static_cast<uint32_t>(s.pending));
+          });
+    });
   }
 
   kj::Promise<void> start(StartContext context) override { return DoStart(context, kNoCheck); }
@@ -339,19 +336,15 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   kj::Promise<void> fail(FailContext context) override { return DoFail(context, kNoCheck); }
 
   kj::Promise<void> migrate(MigrateContext context) override {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::string id = p.getId(), token = p.getToken(), checkpoint = p.getCheckpoint();
-    MeshOffice* office = deps().office;
-    return Job<TaskInfo>(
-        context,
-        [=]() -> Result<TaskInfo> {
-          auto t = d->Migrate(id, token, checkpoint);
-          if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
-          return t;
-        },
-        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), token = p.getToken(), checkpoint = p.getCheckpoint();
+      MeshOffice* office = deps().office;
+      return TaskJob(context, [=]() -> Result<TaskInfo> {
+        auto t = d->Migrate(id, token, checkpoint);
+        if (t.ok() && t->state == mesh::TaskState::kAssigned) office->Deliver({*t});
+        return t;
+      });
+    });
   }
 
   kj::Promise<void> retry(RetryContext context) override {
@@ -364,114 +357,99 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> result(ResultContext context) override {
-    auto r = context.getResults();
-    Director* d = director();
-    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
-    auto res = d->GetResult(std::string(context.getParams().getId()));
-    if (Fail(r, res.status())) return kj::READY_NOW;
-    auto b = r.initResult();
-    b.setTaskId(res->task_id);
-    b.setExitCode(res->exit_code);
-    b.setCompletedAtNs(Ns(res->completed_at));
-    auto files = b.initFiles(res->files.size());
-    for (size_t i = 0; i < res->files.size(); ++i) {
-      files[i].setName(res->files[i].name);
-      files[i].setSize(res->files[i].size);
-      files[i].setSha256(res->files[i].sha256);
-    }
-    return kj::READY_NOW;
+    return ServeDirector(context, [&](Director* d, auto p, auto r) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(auto res, d->GetResult(std::string(p.getId())));
+      auto b = r.initResult();
+      b.setTaskId(res.task_id);
+      b.setExitCode(res.exit_code);
+      b.setCompletedAtNs(Ns(res.completed_at));
+      auto files = b.initFiles(res.files.size());
+      for (size_t i = 0; i < res.files.size(); ++i) {
+        files[i].setName(res.files[i].name);
+        files[i].setSize(res.files[i].size);
+        files[i].setSha256(res.files[i].sha256);
+      }
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> resultFile(ResultFileContext context) override {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    std::string id = context.getParams().getId(), name = context.getParams().getName();
-    struct File {
-      std::string content, sha256;
-    };
-    return Job<File>(
-        context,
-        [d, id, name]() -> Result<File> {
-          auto res = d->GetResult(id);
-          if (!res.ok()) return res.status();
-          for (const auto& f : res->files) {
-            if (f.name != name) continue;
-            if (f.size > (48u << 20))
-              return Status::Error(EFBIG, name + " is larger than one reply (48 MiB)");
-            auto content = d->ReadResultFile(id, name);
-            if (!content.ok()) return content.status();
-            return File{std::move(*content), f.sha256};
-          }
-          return Status::Error(ENOENT, "task " + id + " has no result file " + name);
-        },
-        [](auto results, File& f) {
-          results.setContent(AsBytes(f.content));
-          results.setSha256(f.sha256);
-        });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      std::string id = p.getId(), name = p.getName();
+      struct File {
+        std::string content, sha256;
+      };
+      return Job<File>(
+          context,
+          [d, id, name]() -> Result<File> {
+            NEXUS_ASSIGN_OR_RETURN(auto res, d->GetResult(id));
+            for (const auto& f : res.files) {
+              if (f.name != name) continue;
+              if (f.size > (48u << 20))
+                return Status::Error(EFBIG, name + " is larger than one reply (48 MiB)");
+              NEXUS_ASSIGN_OR_RETURN(std::string content, d->ReadResultFile(id, name));
+              return File{std::move(content), f.sha256};
+            }
+            return Status::Error(ENOENT, "task " + id + " has no result file " + name);
+          },
+          [](auto results, File& f) {
+            results.setContent(AsBytes(f.content));
+            results.setSha256(f.sha256);
+          });
+    });
   }
 
   kj::Promise<void> join(JoinContext context) override {
-    auto results = context.getResults();
-    MeshMembership* member = deps().membership;
-    if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
-    if (AdminOnly(results, "joining a mesh")) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::string director = p.getDirector(), key = p.getRegistrationKey(), ca = p.getCaFile(),
-                name = p.getName();
-    int64_t capacity = p.getCapacity();
-    if (name.empty()) {
-      char host[256] = "node";
-      ::gethostname(host, sizeof host - 1);
-      name = host;
-    }
-    return Job<MeshMemberInfo>(
-        context, [=]() { return member->Join(director, key, ca, name, capacity); },
-        [](auto results, MeshMemberInfo& i) {
-          results.setNodeId(i.node_id);
-          results.setFingerprint(i.fingerprint);
-        });
+    return Serve(context, Feature::kMesh, [&](auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("joining a mesh"));
+      MeshMembership* member = deps().membership;
+      std::string director = p.getDirector(), key = p.getRegistrationKey(), ca = p.getCaFile(),
+                  name = p.getName();
+      int64_t capacity = p.getCapacity();
+      if (name.empty()) {
+        char host[256] = "node";
+        ::gethostname(host, sizeof host - 1);
+        name = host;
+      }
+      return Job<MeshMemberInfo>(
+          context, [=]() { return member->Join(director, key, ca, name, capacity); }, kFillMember);
+    });
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
-    auto results = context.getResults();
-    MeshMembership* member = deps().membership;
-    if (Unavailable(results, Feature::kMesh)) return kj::READY_NOW;
-    if (AdminOnly(results, "rotating the node credential")) return kj::READY_NOW;
-    return Job<MeshMemberInfo>(
-        context, [member]() { return member->RotateCredential(); },
-        [](auto results, MeshMemberInfo& i) {
-          results.setNodeId(i.node_id);
-          results.setFingerprint(i.fingerprint);
-        });
+    return Serve(context, Feature::kMesh, [&](auto, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("rotating the node credential"));
+      MeshMembership* member = deps().membership;
+      return Job<MeshMemberInfo>(
+          context, [member]() { return member->RotateCredential(); }, kFillMember);
+    });
   }
 
  private:
+  // EACCES unless the session is an admin (the error Service<>::AdminOnly
+  // fills, as a Status for a body).
+  Status RequireAdmin(std::string_view what) const {
+    if (conn_->admin()) return Status::Ok();
+    return Status::Error(EACCES,
+                         std::string(what) + " is for admins only; " + conn_->subject() + " is not an admin");
+  }
+
   template <typename Context, typename Fn>
   kj::Promise<void> Fleet(Context context, Fn fn) {
-    auto results = context.getResults();
-    Director* d = director();
-    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
-    if (AdminOnly(results, "changing the fleet")) return kj::READY_NOW;
-    std::string node = context.getParams().getNode();
-    return Job<Done>(
-        context,
-        [d, node, fn]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(fn(d, node));
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("changing the fleet"));
+      std::string node = p.getNode();
+      return StatusJob(context, [d, node, fn] { return fn(d, node); });
+    });
   }
 
   template <typename Context, typename Fn>
   kj::Promise<void> Operator(const std::string& what, Context context, Fn fn) {
-    auto results = context.getResults();
-    Director* d = director();
-    if (Unavailable(results, Feature::kMeshDirector)) return kj::READY_NOW;
-    if (AdminOnly(results, what)) return kj::READY_NOW;
-    std::string id = context.getParams().getId();
-    return Job<TaskInfo>(
-        context, [d, id, fn]() { return fn(d, id); },
-        [](auto results, TaskInfo& t) { FillTask(results.initTask(), t); });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin(what));
+      std::string id = p.getId();
+      return TaskJob(context, [d, id, fn] { return fn(d, id); });
+    });
   }
 };
 
@@ -483,61 +461,53 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
       : LeaseCalls(std::move(conn)), node_id_(std::move(node_id)), credential_(std::move(credential)) {}
 
   kj::Promise<void> heartbeat(HeartbeatContext context) override {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    auto p = context.getParams();
-    int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
-    std::string id = node_id_, cred = credential_;
-    return Job<mesh::NodeInfo>(
-        context,
-        [=]() -> Result<mesh::NodeInfo> {
-          NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
-          return d->GetNode(id);
-        },
-        [](auto results, mesh::NodeInfo& n) {
-          results.setState(std::string(mesh::Name(n.state)));
-          results.setTrust(std::string(mesh::Name(n.trust)));
-        });
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
+      std::string id = node_id_, cred = credential_;
+      return Job<mesh::NodeInfo>(
+          context,
+          [=]() -> Result<mesh::NodeInfo> {
+            NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
+            return d->GetNode(id);
+          },
+          [](auto results, mesh::NodeInfo& n) {
+            results.setState(std::string(mesh::Name(n.state)));
+            results.setTrust(std::string(mesh::Name(n.trust)));
+          });
+    });
   }
 
   kj::Promise<void> leave(LeaveContext context) override {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    std::string id = node_id_, cred = credential_;
-    return Job<Done>(
-        context,
-        [=]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(d->Leave(id, cred));
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeDirector(context, [&](Director* d, auto, auto) -> Reply {
+      std::string id = node_id_, cred = credential_;
+      return StatusJob(context, [=] { return d->Leave(id, cred); });
+    });
   }
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
-    Director* d = director();
-    if (Unavailable(context.getResults(), Feature::kMeshDirector)) return kj::READY_NOW;
-    std::string id = node_id_, cred = credential_;
-    auto* self = this;
-    return Job<mesh::NodeCredential>(
-        context,
-        [=]() -> Result<mesh::NodeCredential> {
-          NEXUS_RETURN_IF_ERROR(d->Authenticate(id, cred));
-          return d->RotateCredential(id);
-        },
-        [self](auto results, mesh::NodeCredential& c) {
-          self->credential_ = c.credential;  // this session goes on with the new one
-          FillCredential(results.initCredential(), c);
-        });
+    return ServeDirector(context, [&](Director* d, auto, auto) -> Reply {
+      std::string id = node_id_;
+      auto check = Check();
+      return Job<mesh::NodeCredential>(
+          context,
+          [=]() -> Result<mesh::NodeCredential> {
+            NEXUS_RETURN_IF_ERROR(check());
+            return d->RotateCredential(id);
+          },
+          [this](auto results, mesh::NodeCredential& c) {
+            credential_ = c.credential;  // this session goes on with the new one
+            FillCredential(results.initCredential(), c);
+          });
+    });
   }
 
   kj::Promise<void> claim(ClaimContext context) override {
-    auto r = context.getResults();
-    Director* d = director();
-    if (Unavailable(r, Feature::kMeshDirector)) return kj::READY_NOW;
-    if (Fail(r, d->Authenticate(node_id_, credential_))) return kj::READY_NOW;
-    auto tasks = deps().office->Claim(node_id_);
-    FillTasks(r.initTasks(tasks.size()), tasks);
-    return kj::READY_NOW;
+    return ServeDirector(context, [&](Director* d, auto, auto r) -> Reply {
+      NEXUS_RETURN_IF_ERROR(d->Authenticate(node_id_, credential_));
+      auto tasks = deps().office->Claim(node_id_);
+      FillTasks(r.initTasks(tasks.size()), tasks);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> start(StartContext context) override { return DoStart(context, Check()); }
@@ -547,6 +517,8 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
   kj::Promise<void> fail(FailContext context) override { return DoFail(context, Check()); }
 
  private:
+  // The check of the credential this session presents, for a job to run
+  // off the loop before its work.
   std::function<Status()> Check() {
     Director* d = director();
     std::string id = node_id_, cred = credential_;
