@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <set>
+#include <string_view>
 
 #include "base/layout.h"
 #include "base/ns_path.h"
@@ -36,6 +36,16 @@ using versions::SplitNamespacePath;
 
 // A job's result when it has no value.
 struct Done {};
+
+// Commits what the recorder captured so far, so the store holds every
+// change made before the call; OK when nothing records.
+Status FlushRecorder(versions::Recorder* recorder) { return recorder ? recorder->Flush() : Status::Ok(); }
+
+// Version numbers start at 1.
+Status CheckVersion(uint32_t n) {
+  if (n > 0) return Status::Ok();
+  return Status::Error(EINVAL, "version numbers start at 1");
+}
 
 // A namespace path and where the version store keeps it.
 struct Target {
@@ -200,382 +210,358 @@ class PathTreeWriter final : public versions::TreeWriter {
 
 class VersionsImpl final : public Service<rpc::Versions> {
  public:
-  explicit VersionsImpl(ConnPtr conn)
-      : Service(std::move(conn)),
-        ctx_(*conn_->ctx),
-        deps_(ctx_.versions),
-        files_(*ctx_.files),
-        store_(deps_.store) {}
+  explicit VersionsImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> history(HistoryContext context) override {
-    auto results = context.getResults();
-    auto t = Readable(results, context.getParams().getPath());
-    if (!t) return kj::READY_NOW;
-    auto h = store_->History(t->zone, t->path);
-    if (Fail(results, h.status())) return kj::READY_NOW;
-    results.setPath(NamespacePath(h->zone, h->path));
-    results.setDeleted(h->deleted);
-    auto out = results.initVersions(h->versions.size());
-    for (size_t i = 0; i < h->versions.size(); ++i) FillVersion(out[i], h->versions[i]);
-    return kj::READY_NOW;
+    return Serve(context, Feature::kVersions, [&](auto p, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(Target t, Readable(p.getPath()));
+      NEXUS_ASSIGN_OR_RETURN(versions::FileHistory h, deps().store->History(t.zone, t.path));
+      results.setPath(NamespacePath(h.zone, h.path));
+      results.setDeleted(h.deleted);
+      auto out = results.initVersions(h.versions.size());
+      for (size_t i = 0; i < h.versions.size(); ++i) FillVersion(out[i], h.versions[i]);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> get(GetContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    auto t = Readable(results, p.getPath());
-    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
-    struct Piece {
-      versions::Version version;
-      std::string data;
-    };
-    const uint64_t max = ctx_.limits.max_read_bytes;
-    const uint64_t length = p.getLength() ? std::min<uint64_t>(p.getLength(), max) : max;
-    const uint64_t offset = p.getOffset();
-    const uint32_t n = p.getVersion();
-    versions::VersionStore* store = store_;
-    // Off the loop: the first read of a large blob loads it whole.
-    return Job<Piece>(
-        context,
-        [store, t = *t, n, offset, length]() -> Result<Piece> {
-          auto v = store->GetVersion(t.zone, t.path, n);
-          if (!v.ok()) return v.status();
-          Piece piece{std::move(v).value(), {}};
-          if (offset < piece.version.size && length > 0) {
-            auto r = store->ReadBlob(piece.version.blob, offset, length);
-            if (!r.ok()) return r.status();
-            piece.data = std::move(r).value();
-          }
-          return piece;
-        },
-        [](auto results, Piece& piece) {
-          FillVersion(results.initInfo(), piece.version);
-          results.setData(AsBytes(piece.data));
-        });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(Target t, Readable(p.getPath()));
+      NEXUS_RETURN_IF_ERROR(CheckVersion(p.getVersion()));
+      struct Piece {
+        versions::Version version;
+        std::string data;
+      };
+      const uint64_t max = ctx().limits.max_read_bytes;
+      const uint64_t length = p.getLength() ? std::min<uint64_t>(p.getLength(), max) : max;
+      const uint64_t offset = p.getOffset();
+      const uint32_t n = p.getVersion();
+      versions::VersionStore* store = deps().store;
+      // Off the loop: the first read of a large blob loads it whole.
+      return Job<Piece>(
+          context,
+          [store, t, n, offset, length]() -> Result<Piece> {
+            NEXUS_ASSIGN_OR_RETURN(versions::Version v, store->GetVersion(t.zone, t.path, n));
+            Piece piece{std::move(v), {}};
+            if (offset < piece.version.size && length > 0) {
+              NEXUS_ASSIGN_OR_RETURN(piece.data, store->ReadBlob(piece.version.blob, offset, length));
+            }
+            return piece;
+          },
+          [](auto results, Piece& piece) {
+            FillVersion(results.initInfo(), piece.version);
+            results.setData(AsBytes(piece.data));
+          });
+    });
   }
 
   kj::Promise<void> diff(DiffContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    auto t = Readable(results, p.getPath());
-    if (!t || BadVersion(results, p.getV1()) || BadVersion(results, p.getV2())) return kj::READY_NOW;
-    const uint32_t a = p.getV1(), b = p.getV2();
-    const versions::DiffMode mode =
-        p.getMetadata() ? versions::DiffMode::kMetadata : versions::DiffMode::kContent;
-    versions::VersionStore* store = store_;
-    // Off the loop: diffing large versions takes a while.
-    return Job<std::string>(
-        context,
-        [store, t = *t, a, b, mode]() -> Result<std::string> {
-          auto d = store->Diff(t.zone, t.path, a, b, mode);
-          if (!d.ok()) return d.status();
-          return d;
-        },
-        [](auto results, std::string& d) { results.setDiff(d); });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(Target t, Readable(p.getPath()));
+      NEXUS_RETURN_IF_ERROR(CheckVersion(p.getV1()));
+      NEXUS_RETURN_IF_ERROR(CheckVersion(p.getV2()));
+      const uint32_t a = p.getV1(), b = p.getV2();
+      const versions::DiffMode mode =
+          p.getMetadata() ? versions::DiffMode::kMetadata : versions::DiffMode::kContent;
+      versions::VersionStore* store = deps().store;
+      // Off the loop: diffing large versions takes a while.
+      return Job<std::string>(
+          context, [store, t, a, b, mode]() { return store->Diff(t.zone, t.path, a, b, mode); },
+          [](auto results, std::string& d) { results.setDiff(d); });
+    });
   }
 
   kj::Promise<void> rollback(RollbackContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    auto t = Readable(results, p.getPath());
-    if (!t || BadVersion(results, p.getVersion())) return kj::READY_NOW;
-    if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
-    const uint32_t n = p.getVersion();
-    return WriteBackJob(
-        context, *t, false,
-        [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
-          return s.Rollback(t.zone, t.path, n, who);
-        },
-        [](auto results, const versions::Version& v, bool recorded) {
-          FillVersion(results.initVersion(), v);
-          results.setRecorded(recorded);
-        });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(Target t, Readable(p.getPath()));
+      NEXUS_RETURN_IF_ERROR(CheckVersion(p.getVersion()));
+      NEXUS_RETURN_IF_ERROR(MayWrite(t));
+      const uint32_t n = p.getVersion();
+      return WriteBackJob(
+          context, t, false,
+          [n](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
+            return s.Rollback(t.zone, t.path, n, who);
+          },
+          [](auto results, const versions::Version& v, bool recorded) {
+            FillVersion(results.initVersion(), v);
+            results.setRecorded(recorded);
+          });
+    });
   }
 
   kj::Promise<void> restore(RestoreContext context) override {
-    auto results = context.getResults();
-    auto t = Readable(results, context.getParams().getPath());
-    if (!t) return kj::READY_NOW;
-    if (!conn_->admin() && Fail(results, MayWrite(*t))) return kj::READY_NOW;
-    return WriteBackJob(
-        context, *t, true,
-        [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
-          return s.Restore(t.zone, t.path, who);
-        },
-        [](auto results, const versions::Version& v, bool) { FillVersion(results.initVersion(), v); });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(Target t, Readable(p.getPath()));
+      NEXUS_RETURN_IF_ERROR(MayWrite(t));
+      return WriteBackJob(
+          context, t, true,
+          [](versions::VersionStore& s, const Target& t, const versions::Provenance& who) {
+            return s.Restore(t.zone, t.path, who);
+          },
+          [](auto results, const versions::Version& v, bool) { FillVersion(results.initVersion(), v); });
+    });
   }
 
   kj::Promise<void> stats(StatsContext context) override {
-    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
-    return Job<std::pair<versions::StoreStats, uint64_t>>(
-        context,
-        [store, recorder]() -> Result<std::pair<versions::StoreStats, uint64_t>> {
-          auto s = store->Stats();
-          if (!s.ok()) return s.status();
-          return std::make_pair(*s, recorder ? static_cast<uint64_t>(recorder->Pending()) : 0);
-        },
-        [](auto results, std::pair<versions::StoreStats, uint64_t>& r) {
-          auto b = results.initStats();
-          const versions::StoreStats& s = r.first;
-          b.setObjects(s.objects);
-          b.setDiskBytes(s.disk_bytes);
-          b.setLogicalBytes(s.logical_bytes);
-          b.setUniqueBytes(s.unique_bytes);
-          b.setDedupRatio(s.dedup_ratio);
-          b.setFiles(s.files);
-          b.setVersions(s.versions);
-          b.setPending(r.second);
-        });
+    return Serve(context, Feature::kVersions, [&](auto, auto) -> Reply {
+      versions::VersionStore* store = deps().store;
+      versions::Recorder* recorder = deps().recorder;
+      return Job<std::pair<versions::StoreStats, uint64_t>>(
+          context,
+          [store, recorder]() -> Result<std::pair<versions::StoreStats, uint64_t>> {
+            NEXUS_ASSIGN_OR_RETURN(versions::StoreStats s, store->Stats());
+            return std::make_pair(s, recorder ? static_cast<uint64_t>(recorder->Pending()) : 0);
+          },
+          [](auto results, std::pair<versions::StoreStats, uint64_t>& r) {
+            auto b = results.initStats();
+            const versions::StoreStats& s = r.first;
+            b.setObjects(s.objects);
+            b.setDiskBytes(s.disk_bytes);
+            b.setLogicalBytes(s.logical_bytes);
+            b.setUniqueBytes(s.unique_bytes);
+            b.setDedupRatio(s.dedup_ratio);
+            b.setFiles(s.files);
+            b.setVersions(s.versions);
+            b.setPending(r.second);
+          });
+    });
   }
 
   kj::Promise<void> gc(GcContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions gc")) return kj::READY_NOW;
-    versions::GcPolicy policy;
-    if (p.getExplicitPolicy()) {
-      policy.keep_versions = p.getKeepVersions();
-      policy.keep_days = p.getKeepDays();
-      if (policy.keep_versions == 0) {
-        return ReplyNow(
-            results,
-            Status::Error(EINVAL,
-                          "keep-versions must be at least 1 (a file's latest version is always kept)"));
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("versions gc"));
+      versions::GcPolicy policy;
+      if (p.getExplicitPolicy()) {
+        policy.keep_versions = p.getKeepVersions();
+        policy.keep_days = p.getKeepDays();
+        if (policy.keep_versions == 0)
+          return Status::Error(EINVAL,
+                               "keep-versions must be at least 1 (a file's latest version is always kept)");
+      } else {
+        policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : deps().gc_keep_versions;
+        policy.keep_days = p.getKeepDays() ? p.getKeepDays() : deps().gc_keep_days;
       }
-    } else {
-      policy.keep_versions = p.getKeepVersions() ? p.getKeepVersions() : deps_.gc_keep_versions;
-      policy.keep_days = p.getKeepDays() ? p.getKeepDays() : deps_.gc_keep_days;
-    }
-    spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(), policy.keep_versions,
-                 policy.keep_days);
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
-    return Job<versions::GcResult>(
-        context,
-        [store, recorder, policy]() -> Result<versions::GcResult> {
-          if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
-          return store->Gc(policy);
-        },
-        [](auto results, versions::GcResult& r) {
-          auto b = results.initReport();
-          b.setVersionsDropped(r.versions_dropped);
-          b.setCommitsRewritten(r.commits_rewritten);
-          b.setObjectsRemoved(r.objects_removed);
-          b.setBytesRemoved(r.bytes_removed);
-        });
+      spdlog::info("{}: versions gc (keep {} versions, {} days)", conn_->subject(), policy.keep_versions,
+                   policy.keep_days);
+      versions::VersionStore* store = deps().store;
+      versions::Recorder* recorder = deps().recorder;
+      return Job<versions::GcResult>(
+          context,
+          [store, recorder, policy]() -> Result<versions::GcResult> {
+            NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
+            return store->Gc(policy);
+          },
+          [](auto results, versions::GcResult& r) {
+            auto b = results.initReport();
+            b.setVersionsDropped(r.versions_dropped);
+            b.setCommitsRewritten(r.commits_rewritten);
+            b.setObjectsRemoved(r.objects_removed);
+            b.setBytesRemoved(r.bytes_removed);
+          });
+    });
   }
 
   kj::Promise<void> export_(ExportContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "versions export"))
-      return kj::READY_NOW;
-    std::string text = context.getParams().getDest();
-    if (text.empty() || text[0] != '/') {
-      return ReplyNow(results, Status::Error(EINVAL, "export destination '" + text +
-                                                         "' must be an absolute path on the daemon's host"));
-    }
-    auto dest_path = NsPath::Parse(text);
-    if (Fail(results, dest_path.status())) return kj::READY_NOW;
-    const std::string* dest = &dest_path->str();
-    const std::string& mnt = ctx_.info ? ctx_.info->mountpoint : std::string();
-    if (!mnt.empty() && (PathIsUnder(*dest, mnt) || PathIsUnder(mnt, *dest))) {
-      Fail(results, Status::Error(EINVAL, "export destination " + *dest + " overlaps the mount " + mnt +
-                                              "; choose a directory outside it"));
-      return kj::READY_NOW;
-    }
-    spdlog::info("{}: versions export to {}", conn_->subject(), *dest);
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
-    return Job<Done>(
-        context,
-        [store, recorder, dest = *dest]() -> Result<Done> {
-          if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
-          NEXUS_RETURN_IF_ERROR(store->Export(dest));
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("versions export"));
+      std::string text = p.getDest();
+      if (text.empty() || text[0] != '/')
+        return Status::Error(
+            EINVAL, "export destination '" + text + "' must be an absolute path on the daemon's host");
+      NEXUS_ASSIGN_OR_RETURN(NsPath dest_path, NsPath::Parse(text));
+      const std::string& dest = dest_path.str();
+      const std::string& mnt = ctx().info ? ctx().info->mountpoint : std::string();
+      if (!mnt.empty() && (PathIsUnder(dest, mnt) || PathIsUnder(mnt, dest)))
+        return Status::Error(EINVAL, "export destination " + dest + " overlaps the mount " + mnt +
+                                         "; choose a directory outside it");
+      spdlog::info("{}: versions export to {}", conn_->subject(), dest);
+      versions::VersionStore* store = deps().store;
+      versions::Recorder* recorder = deps().recorder;
+      return StatusJob(context, [store, recorder, dest]() -> Status {
+        NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
+        return store->Export(dest);
+      });
+    });
   }
 
   kj::Promise<void> createSnapshot(CreateSnapshotContext context) override {
-    auto p = context.getParams();
-    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
-    std::vector<std::string> zones;
-    for (auto z : p.getZones()) zones.emplace_back(z);
-    std::string description = p.getDescription();
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
-    return Job<versions::SnapshotInfo>(
-        context,
-        [store, recorder, zones, description]() -> Result<versions::SnapshotInfo> {
-          if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
-          auto id = store->CreateSnapshot(zones, description);
-          if (!id.ok()) return id.status();
-          return store->GetSnapshot(*id);
-        },
-        [](auto results, versions::SnapshotInfo& s) { FillSnapshot(results.initSnapshot(), s); });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      std::vector<std::string> zones;
+      for (auto z : p.getZones()) zones.emplace_back(z);
+      std::string description = p.getDescription();
+      versions::VersionStore* store = deps().store;
+      versions::Recorder* recorder = deps().recorder;
+      return Job<versions::SnapshotInfo>(
+          context,
+          [store, recorder, zones, description]() -> Result<versions::SnapshotInfo> {
+            NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
+            NEXUS_ASSIGN_OR_RETURN(std::string id, store->CreateSnapshot(zones, description));
+            return store->GetSnapshot(id);
+          },
+          [](auto results, versions::SnapshotInfo& s) { FillSnapshot(results.initSnapshot(), s); });
+    });
   }
 
   kj::Promise<void> listSnapshots(ListSnapshotsContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kVersions)) return kj::READY_NOW;
-    auto list = store_->ListSnapshots();
-    if (Fail(results, list.status())) return kj::READY_NOW;
-    auto out = results.initSnapshots(list->size());
-    for (size_t i = 0; i < list->size(); ++i) FillSnapshot(out[i], (*list)[i]);
-    return kj::READY_NOW;
+    return Serve(context, Feature::kVersions, [&](auto, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(std::vector<versions::SnapshotInfo> list, deps().store->ListSnapshots());
+      auto out = results.initSnapshots(list.size());
+      for (size_t i = 0; i < list.size(); ++i) FillSnapshot(out[i], list[i]);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> snapshotInfo(SnapshotInfoContext context) override {
-    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
-    struct Info {
-      versions::SnapshotInfo snapshot;
-      uint64_t files = 0, bytes = 0;
-    };
-    versions::VersionStore* store = store_;
-    std::string id = context.getParams().getId();
-    return Job<Info>(
-        context,
-        [store, id]() -> Result<Info> {
-          Info info;
-          auto s = store->GetSnapshot(id);
-          if (!s.ok()) return s.status();
-          info.snapshot = std::move(s).value();
-          auto entries = store->SnapshotEntries(id);
-          if (!entries.ok()) return entries.status();
-          for (const versions::EntryInfo& e : *entries) {
-            if (e.IsDir()) continue;
-            ++info.files;
-            info.bytes += e.size;
-          }
-          return info;
-        },
-        [](auto results, Info& info) {
-          FillSnapshot(results.initSnapshot(), info.snapshot);
-          results.setFiles(info.files);
-          results.setBytes(info.bytes);
-        });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      struct Info {
+        versions::SnapshotInfo snapshot;
+        uint64_t files = 0, bytes = 0;
+      };
+      versions::VersionStore* store = deps().store;
+      std::string id = p.getId();
+      return Job<Info>(
+          context,
+          [store, id]() -> Result<Info> {
+            Info info;
+            NEXUS_ASSIGN_OR_RETURN(info.snapshot, store->GetSnapshot(id));
+            NEXUS_ASSIGN_OR_RETURN(std::vector<versions::EntryInfo> entries, store->SnapshotEntries(id));
+            for (const versions::EntryInfo& e : entries) {
+              if (e.IsDir()) continue;
+              ++info.files;
+              info.bytes += e.size;
+            }
+            return info;
+          },
+          [](auto results, Info& info) {
+            FillSnapshot(results.initSnapshot(), info.snapshot);
+            results.setFiles(info.files);
+            results.setBytes(info.bytes);
+          });
+    });
   }
 
   kj::Promise<void> snapshotEntries(SnapshotEntriesContext context) override {
-    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
-    versions::VersionStore* store = store_;
-    std::string id = context.getParams().getId();
-    return Job<std::vector<versions::EntryInfo>>(
-        context, [store, id]() { return store->SnapshotEntries(id); },
-        [](auto results, std::vector<versions::EntryInfo>& entries) {
-          size_t files = 0;
-          for (const auto& e : entries) files += e.IsDir() ? 0 : 1;
-          auto out = results.initEntries(files);
-          size_t i = 0;
-          for (const auto& e : entries) {
-            if (e.IsDir()) continue;
-            out[i].setPath(EntryNamespacePath(e.path));
-            out[i].setContentId(e.oid);
-            out[i].setMode(e.mode);
-            out[i].setSize(e.size);
-            ++i;
-          }
-        });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      versions::VersionStore* store = deps().store;
+      std::string id = p.getId();
+      return Job<std::vector<versions::EntryInfo>>(
+          context, [store, id]() { return store->SnapshotEntries(id); },
+          [](auto results, std::vector<versions::EntryInfo>& entries) {
+            size_t files = 0;
+            for (const auto& e : entries) files += e.IsDir() ? 0 : 1;
+            auto out = results.initEntries(files);
+            size_t i = 0;
+            for (const auto& e : entries) {
+              if (e.IsDir()) continue;
+              out[i].setPath(EntryNamespacePath(e.path));
+              out[i].setContentId(e.oid);
+              out[i].setMode(e.mode);
+              out[i].setSize(e.size);
+              ++i;
+            }
+          });
+    });
   }
 
   kj::Promise<void> restoreSnapshot(RestoreSnapshotContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "snapshot restore"))
-      return kj::READY_NOW;
-    std::string id = p.getId();
-    spdlog::info("{}: restoring snapshot {}", conn_->subject(), id);
-    auto progress = std::make_shared<RestoreProgress>();
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
-    PathFiles* files = &files_;
-    Caller actor = RootCaller(*conn_);
-    auto job = Job<std::string>(
-        context,
-        [store, recorder, files, actor, id, progress]() -> Result<std::string> {
-          if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
-          PathTreeWriter writer(*files, actor, *progress);
-          auto r = store->RestoreSnapshot(id, writer);
-          if (!r.ok()) return r.status();
-          Status st = writer.Finish();
-          if (!st.ok())
-            return Status::Error(st.code(), st.message() + " (undo with snapshot " + r->undo_snapshot + ")");
-          return r->undo_snapshot;
-        },
-        [progress](auto results, std::string& undo) {
-          results.setUndoSnapshot(undo);
-          results.setWritten(progress->written.load());
-          results.setRemoved(progress->removed.load());
-        });
-    if (!p.hasProgress() || !ctx_.timer) return job;
-    rpc::Progress::Client client = p.getProgress();
-    ProgressFn read = [progress] { return std::make_pair(progress->Done(), uint64_t{0}); };
-    return job.exclusiveJoin(PumpProgress(*ctx_.timer, client, read, "files written or removed"))
-        .then([client, progress]() mutable {
-          // The final count, before the reply (calls are delivered in order).
-          auto req = client.updateRequest();
-          req.setDone(progress->Done());
-          req.setTotal(progress->Done());
-          req.setWhat("files written or removed");
-          req.send().detach([](kj::Exception&&) {});
-        });
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("snapshot restore"));
+      std::string id = p.getId();
+      spdlog::info("{}: restoring snapshot {}", conn_->subject(), id);
+      auto progress = std::make_shared<RestoreProgress>();
+      versions::VersionStore* store = deps().store;
+      versions::Recorder* recorder = deps().recorder;
+      PathFiles* files = ctx().files;
+      Caller actor = RootCaller(*conn_);
+      auto job = Job<std::string>(
+          context,
+          [store, recorder, files, actor, id, progress]() -> Result<std::string> {
+            NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
+            PathTreeWriter writer(*files, actor, *progress);
+            NEXUS_ASSIGN_OR_RETURN(auto r, store->RestoreSnapshot(id, writer));
+            Status st = writer.Finish();
+            if (!st.ok())
+              return Status::Error(st.code(), st.message() + " (undo with snapshot " + r.undo_snapshot + ")");
+            return r.undo_snapshot;
+          },
+          [progress](auto results, std::string& undo) {
+            results.setUndoSnapshot(undo);
+            results.setWritten(progress->written.load());
+            results.setRemoved(progress->removed.load());
+          });
+      if (!p.hasProgress() || !ctx().timer) return job;
+      rpc::Progress::Client client = p.getProgress();
+      ProgressFn read = [progress] { return std::make_pair(progress->Done(), uint64_t{0}); };
+      return job.exclusiveJoin(PumpProgress(*ctx().timer, client, read, "files written or removed"))
+          .then([client, progress]() mutable {
+            // The final count, before the reply (calls are delivered in order).
+            auto req = client.updateRequest();
+            req.setDone(progress->Done());
+            req.setTotal(progress->Done());
+            req.setWhat("files written or removed");
+            req.send().detach([](kj::Exception&&) {});
+          });
+    });
   }
 
   kj::Promise<void> deleteSnapshot(DeleteSnapshotContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kVersions) || AdminOnly(results, "snapshot delete"))
-      return kj::READY_NOW;
-    std::string id = context.getParams().getId();
-    std::string subject = conn_->subject();
-    versions::VersionStore* store = store_;
-    return Job<Done>(
-        context,
-        [store, id, subject]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(store->DeleteSnapshot(id));
-          spdlog::info("{}: deleted snapshot {}", subject, id);
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return Serve(context, Feature::kVersions, [&](auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin("snapshot delete"));
+      std::string id = p.getId();
+      std::string subject = conn_->subject();
+      versions::VersionStore* store = deps().store;
+      return StatusJob(context, [store, id, subject]() -> Status {
+        NEXUS_RETURN_IF_ERROR(store->DeleteSnapshot(id));
+        spdlog::info("{}: deleted snapshot {}", subject, id);
+        return Status::Ok();
+      });
+    });
   }
 
   kj::Promise<void> flush(FlushContext context) override {
-    if (Unavailable(context.getResults(), Feature::kVersions)) return kj::READY_NOW;
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
+    return Serve(context, Feature::kVersions, [&](auto, auto) -> Reply {
+      versions::VersionStore* store = deps().store;
+      versions::Recorder* recorder = deps().recorder;
+      return StatusJob(context,
+                       [store, recorder]() { return recorder ? recorder->Flush() : store->Flush(); });
+    });
+  }
+
+ private:
+  const VersionsDeps& deps() const { return ctx().versions; }
+
+  // Job for work that returns only a Status: the reply carries its error.
+  template <typename Context, typename Work>
+  kj::Promise<void> StatusJob(Context context, Work work) {
     return Job<Done>(
         context,
-        [store, recorder]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(recorder ? recorder->Flush() : store->Flush());
+        [work = std::move(work)]() mutable -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(work());
           return Done{};
         },
         [](auto, Done&) {});
   }
 
- private:
-  template <typename Results>
-  bool BadVersion(Results results, uint32_t n) {
-    if (n > 0) return false;
-    return Fail(results, Status::Error(EINVAL, "version numbers start at 1"));
+  // The admin-only calls' refusal of any other session.
+  Status RequireAdmin(std::string_view what) const {
+    if (conn_->admin()) return Status::Ok();
+    return Status::Error(EACCES,
+                         std::string(what) + " is for admins only; " + conn_->subject() + " is not an admin");
   }
 
-  // The target of a history-reading call, after the availability, path and
-  // access checks; nullopt (with the error filled) when one failed.
-  template <typename Results>
-  std::optional<Target> Readable(Results results, const std::string& text) {
-    if (Unavailable(results, Feature::kVersions)) return std::nullopt;
-    auto t = ResolveTarget(text);
-    if (Fail(results, t.status())) return std::nullopt;
-    if (!conn_->admin() && Fail(results, MayRead(*t))) return std::nullopt;
-    return std::move(t).value();
+  // The target of a history-reading call, after the path and access checks
+  // (Serve has checked that versioning is on).
+  Result<Target> Readable(const std::string& text) {
+    NEXUS_ASSIGN_OR_RETURN(Target t, ResolveTarget(text));
+    NEXUS_RETURN_IF_ERROR(MayRead(t));
+    return t;
   }
 
   // The nearest existing ancestor directory of `ns` (which is missing), or
   // the error that stopped the walk.
   Result<PathStat> NearestDir(const std::string& ns) {
     for (std::string d = std::string(PathParent(ns));; d = std::string(PathParent(d))) {
-      auto st = files_.Stat(conn_->actor, d, true, false);
+      auto st = ctx().files->Stat(conn_->actor, d, true, false);
       if (st.ok()) {
         if (!st->attr.IsDir()) return Status::Error(ENOTDIR, d + " is not a directory");
         return st;
@@ -584,39 +570,41 @@ class VersionsImpl final : public Service<rpc::Versions> {
     }
   }
 
-  // Non-admins see the history of what they may read now; of a deleted file
-  // when they may list and search its nearest existing directory.
+  // Admins see every history; others that of what they may read now, and
+  // of a deleted file when they may list and search its nearest existing
+  // directory.
   Status MayRead(const Target& t) {
+    if (conn_->admin()) return Status::Ok();
     NEXUS_RETURN_IF_ERROR(PolicyAllows(*conn_, Need::kRead, t.ns, false));
-    auto st = files_.Stat(conn_->actor, t.ns, true, false);
+    auto st = ctx().files->Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
       if (CheckAccess(conn_->actor, st->attr, kMayRead).ok()) return Status::Ok();
       return Status::Error(EACCES, conn_->subject() + " may not read " + t.ns);
     }
     if (st.code() != ENOENT) return st.status();
-    auto dir = NearestDir(t.ns);
-    if (!dir.ok()) return dir.status();
-    if (CheckAccess(conn_->actor, dir->attr, kMayRead | kMayExec).ok()) return Status::Ok();
+    NEXUS_ASSIGN_OR_RETURN(PathStat dir, NearestDir(t.ns));
+    if (CheckAccess(conn_->actor, dir.attr, kMayRead | kMayExec).ok()) return Status::Ok();
     return Status::Error(EACCES,
-                         conn_->subject() + " may not read " + dir->path + ", so not the history of " + t.ns);
+                         conn_->subject() + " may not read " + dir.path + ", so not the history of " + t.ns);
   }
 
-  // Checked before the store records anything, so a denied write back
-  // leaves no version behind: the file must be writable, or a missing one
-  // creatable in its nearest existing directory.
+  // Admins may write back anything. For others, checked before the store
+  // records anything, so a denied write back leaves no version behind: the
+  // file must be writable, or a missing one creatable in its nearest
+  // existing directory.
   Status MayWrite(const Target& t) {
+    if (conn_->admin()) return Status::Ok();
     NEXUS_RETURN_IF_ERROR(PolicyAllows(*conn_, Need::kWrite, t.ns, false));
-    auto st = files_.Stat(conn_->actor, t.ns, true, false);
+    auto st = ctx().files->Stat(conn_->actor, t.ns, true, false);
     if (st.ok()) {
       if (!st->attr.IsReg()) return Status::Error(EISDIR, t.ns + " is not a regular file");
       if (CheckAccess(conn_->actor, st->attr, kMayWrite).ok()) return Status::Ok();
       return Status::Error(EACCES, conn_->subject() + " may not write " + t.ns);
     }
     if (st.code() != ENOENT) return st.status();
-    auto dir = NearestDir(t.ns);
-    if (!dir.ok()) return dir.status();
-    if (CheckAccess(conn_->actor, dir->attr, kMayWrite | kMayExec).ok()) return Status::Ok();
-    return Status::Error(EACCES, conn_->subject() + " may not create files in " + dir->path);
+    NEXUS_ASSIGN_OR_RETURN(PathStat dir, NearestDir(t.ns));
+    if (CheckAccess(conn_->actor, dir.attr, kMayWrite | kMayExec).ok()) return Status::Ok();
+    return Status::Error(EACCES, conn_->subject() + " may not create files in " + dir.path);
   }
 
   // Who rollback/restore name as the author: the session, with the
@@ -640,61 +628,36 @@ class VersionsImpl final : public Service<rpc::Versions> {
       versions::Version version;
       bool recorded = false;
     };
-    versions::VersionStore* store = store_;
-    versions::Recorder* recorder = deps_.recorder;
-    PathFiles* files = &files_;
+    versions::VersionStore* store = deps().store;
+    versions::Recorder* recorder = deps().recorder;
+    PathFiles* files = ctx().files;
     Caller actor = conn_->admin() ? RootCaller(*conn_) : conn_->actor;
     versions::Provenance who = Who();
     return Job<Out>(
         context,
         [=]() -> Result<Out> {
-          if (recorder) NEXUS_RETURN_IF_ERROR(recorder->Flush());
-          auto wb = store_call(*store, t, who);
-          if (!wb.ok()) return wb.status();
+          NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
+          NEXUS_ASSIGN_OR_RETURN(auto wb, store_call(*store, t, who));
           WriteOptions o;
           o.truncate = true;
           o.create_parents = create_parents;
-          o.mode = wb->mode == versions::kModeExecutable ? 0755 : 0644;
-          auto written = files->Write(actor, t.ns, wb->content, o);
+          o.mode = wb.mode == versions::kModeExecutable ? 0755 : 0644;
+          auto written = files->Write(actor, t.ns, wb.content, o);
           if (!written.ok())
             return Status::Error(written.code(),
-                                 "recorded v" + std::to_string(wb->version) + " of " + t.ns +
+                                 "recorded v" + std::to_string(wb.version) + " of " + t.ns +
                                      " but could not write it: " + written.status().message());
-          auto v = store->GetVersion(t.zone, t.path, wb->version);
-          if (!v.ok()) return v.status();
-          return Out{std::move(v).value(), wb->recorded};
+          NEXUS_ASSIGN_OR_RETURN(versions::Version v, store->GetVersion(t.zone, t.path, wb.version));
+          return Out{std::move(v), wb.recorded};
         },
         [fill](auto results, Out& out) mutable { fill(results, out.version, out.recorded); });
   }
-
-  ServiceContext& ctx_;
-  const VersionsDeps& deps_;
-  PathFiles& files_;
-  versions::VersionStore* store_;
 };
 
 }  // namespace
 
 kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn) {
   return kj::heap<VersionsImpl>(std::move(conn));
-}
-
-std::vector<std::string> VersionsMethodNames() {
-  return {"versions.history",
-          "versions.get",
-          "versions.diff",
-          "versions.rollback",
-          "versions.restore",
-          "versions.stats",
-          "versions.gc",
-          "versions.export",
-          "versions.createSnapshot",
-          "versions.listSnapshots",
-          "versions.snapshotInfo",
-          "versions.snapshotEntries",
-          "versions.restoreSnapshot",
-          "versions.deleteSnapshot",
-          "versions.flush"};
 }
 
 }  // namespace nexus
