@@ -211,16 +211,27 @@ struct AuditOut {
 template <typename Iface>
 class PermsService : public Service<Iface> {
  protected:
-  explicit PermsService(ConnPtr conn)
-      : Service<Iface>(std::move(conn)), ctx_(*this->conn_->ctx), rebac_(ctx_.rebac) {}
+  explicit PermsService(ConnPtr conn) : Service<Iface>(std::move(conn)), rebac_(this->ctx().rebac) {}
   using Service<Iface>::conn_;
+  using Service<Iface>::ctx;
+  using Service<Iface>::Serve;
+
+  // Serves a method for admins only: checks `feature`, then refuses (and
+  // audits, as `method`) a non-admin, then runs `body` as Serve does.
+  template <typename Context, typename Body>
+  kj::Promise<void> ServeAdmin(Context context, Feature feature, const char* method, const char* what,
+                               Body&& body) {
+    return Serve(context, feature, [&](auto p, auto results) -> Reply {
+      NEXUS_RETURN_IF_ERROR(AdminOnly(method, what));
+      return body(p, results);
+    });
+  }
 
   // Refuses (and audits, as `method`) a non-admin.
-  template <typename Results>
-  bool AdminOnly(Results results, const char* method, const std::string& what) {
-    if (conn_->admin()) return false;
+  Status AdminOnly(const char* method, const std::string& what) {
+    if (conn_->admin()) return Status::Ok();
     RecordDenied(method, "", what + " is for admins only");
-    return Service<Iface>::AdminOnly(results, what);
+    return Status::Error(EACCES, what + " is for admins only; " + conn_->subject() + " is not an admin");
   }
 
   // A refused request, in the audit log (when there is one).
@@ -229,7 +240,19 @@ class PermsService : public Service<Iface> {
     rebac_.audit->Record(AuditRecord{0, conn_->subject(), operation, object, false, reason});
   }
 
-  ServiceContext& ctx_;
+  // Runs `work` (returning a Status) off the loop for a reply that carries
+  // nothing but its error.
+  template <typename Context, typename Work>
+  kj::Promise<void> StatusJob(Context context, Work work) {
+    return this->template Job<Done>(
+        context,
+        [work = std::move(work)]() mutable -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(work());
+          return Done{};
+        },
+        [](auto, Done&) {});
+  }
+
   const RebacDeps& rebac_;
 };
 
@@ -238,428 +261,382 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   explicit PermissionsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    std::vector<Tuple> adds, deletes;
-    uint32_t i = 0;
-    for (auto t : p.getAdds()) {
-      auto r = TupleFrom(t, "adds[" + std::to_string(i++) + "]");
-      if (Fail(results, r.status())) return kj::READY_NOW;
-      adds.push_back(std::move(r).value());
-    }
-    i = 0;
-    for (auto t : p.getDeletes()) {
-      auto r = TupleFrom(t, "deletes[" + std::to_string(i++) + "]");
-      if (Fail(results, r.status())) return kj::READY_NOW;
-      deletes.push_back(std::move(r).value());
-    }
-    if (adds.empty() && deletes.empty()) {
-      return ReplyNow(results, Status::Error(EINVAL, "nothing to write: no tuples to add or delete"));
-    }
-    std::optional<uint64_t> expect;
-    if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
-    RebacEngine* engine = rebac_.engine;
-    std::string actor = conn_->subject();
-    return Job<uint64_t>(
-        context,
-        [engine, actor, adds, deletes, expect]() { return engine->Write(actor, adds, deletes, expect); },
-        [](auto results, uint64_t& revision) { results.setRevision(revision); });
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      std::vector<Tuple> adds, deletes;
+      uint32_t i = 0;
+      for (auto t : p.getAdds()) {
+        NEXUS_ASSIGN_OR_RETURN(Tuple tuple, TupleFrom(t, "adds[" + std::to_string(i++) + "]"));
+        adds.push_back(std::move(tuple));
+      }
+      i = 0;
+      for (auto t : p.getDeletes()) {
+        NEXUS_ASSIGN_OR_RETURN(Tuple tuple, TupleFrom(t, "deletes[" + std::to_string(i++) + "]"));
+        deletes.push_back(std::move(tuple));
+      }
+      if (adds.empty() && deletes.empty())
+        return Status::Error(EINVAL, "nothing to write: no tuples to add or delete");
+      std::optional<uint64_t> expect;
+      if (p.getExpectRevision() != 0) expect = p.getExpectRevision();
+      RebacEngine* engine = rebac_.engine;
+      std::string actor = conn_->subject();
+      return RevisionJob(context, [engine, actor, adds, deletes, expect]() {
+        return engine->Write(actor, adds, deletes, expect);
+      });
+    });
   }
 
   kj::Promise<void> check(CheckContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
-    auto a = Access::Parse(access);
-    if (Fail(results, a.status())) return kj::READY_NOW;
-    if (Fail(results, MayAsk("permissions.check", subject, object))) return kj::READY_NOW;
-    auto r = rebac_.engine->Decide(subject, *a, object);
-    if (Fail(results, r.status())) return kj::READY_NOW;
-    results.setAllowed(*r);
-    return kj::READY_NOW;
+    return Serve(context, Feature::kRebac, [&](auto p, auto results) -> Reply {
+      std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
+      NEXUS_ASSIGN_OR_RETURN(Access a, Access::Parse(access));
+      NEXUS_RETURN_IF_ERROR(MayAsk("permissions.check", subject, object));
+      NEXUS_ASSIGN_OR_RETURN(bool allowed, rebac_.engine->Decide(subject, a, object));
+      results.setAllowed(allowed);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> explain(ExplainContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
-    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (Fail(results, MayAsk("permissions.explain", subject, object))) return kj::READY_NOW;
-    auto e = rebac_.engine->Explain(subject, access, object);
-    if (Fail(results, e.status())) return kj::READY_NOW;
-    auto b = results.initExplanation();
-    b.setAllowed(e->allowed);
-    b.setReason(e->allowed ? "" : ReasonText(e->reason));
-    const UnixNanos now = DefaultClock().Now();
-    auto path = b.initPath(e->path.size());
-    for (size_t k = 0; k < e->path.size(); ++k) FillTuple(path[k], e->path[k], now);
-    b.setValidUntilNs(e->allowed ? ExpiryOut(e->valid_until) : 0);
-    b.setMessage(e->message);
-    return kj::READY_NOW;
+    return Serve(context, Feature::kRebac, [&](auto p, auto results) -> Reply {
+      std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
+      NEXUS_RETURN_IF_ERROR(Access::Parse(access));
+      NEXUS_RETURN_IF_ERROR(MayAsk("permissions.explain", subject, object));
+      NEXUS_ASSIGN_OR_RETURN(auto e, rebac_.engine->Explain(subject, access, object));
+      auto b = results.initExplanation();
+      b.setAllowed(e.allowed);
+      b.setReason(e.allowed ? "" : ReasonText(e.reason));
+      const UnixNanos now = DefaultClock().Now();
+      auto path = b.initPath(e.path.size());
+      for (size_t k = 0; k < e.path.size(); ++k) FillTuple(path[k], e.path[k], now);
+      b.setValidUntilNs(e.allowed ? ExpiryOut(e.valid_until) : 0);
+      b.setMessage(e.message);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> list(ListContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    TupleFilter f;
-    f.include_expired = p.getIncludeExpired();
-    // An empty filter text means any; anything else must parse.
-    auto parse_into = [](capnp::Text::Reader text, auto parse, auto& out) -> Status {
-      if (text.size() == 0) return Status::Ok();
-      auto v = parse(std::string_view(text.cStr(), text.size()));
-      if (!v.ok()) return v.status();
-      out = *v;
-      return Status::Ok();
-    };
-    if (Fail(results, parse_into(p.getSubjectType(), ParseObjectType, f.subject_type)) ||
-        Fail(results, parse_into(p.getObjectType(), ParseObjectType, f.object_type)) ||
-        Fail(results, parse_into(p.getRelation(), ParseRelation, f.relation)))
-      return kj::READY_NOW;
-    if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
-    if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
-    const size_t limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
-    RebacEngine* engine = rebac_.engine;
-    const bool admin = conn_->admin();
-    const std::string self = conn_->subject();
-    return Job<ListOut>(
-        context,
-        [engine, f, limit, admin, self]() -> Result<ListOut> {
-          ListOut out;
-          if (admin) {
-            out.tuples = engine->ListTuples(f, limit + 1);
-          } else {
-            out.tuples = VisibleTuples(*engine, f, self, limit + 1);
-          }
-          if (out.tuples.size() > limit) {
-            out.tuples.resize(limit);
-            out.truncated = true;
-          }
-          return out;
-        },
-        [](auto results, ListOut& out) {
-          const UnixNanos now = DefaultClock().Now();
-          auto list = results.initTuples(out.tuples.size());
-          for (size_t k = 0; k < out.tuples.size(); ++k) FillTuple(list[k], out.tuples[k], now);
-          results.setTruncated(out.truncated);
-        });
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      TupleFilter f;
+      f.include_expired = p.getIncludeExpired();
+      // An empty filter text means any; anything else must parse.
+      auto parse_into = [](capnp::Text::Reader text, auto parse, auto& out) -> Status {
+        if (text.size() == 0) return Status::Ok();
+        auto v = parse(std::string_view(text.cStr(), text.size()));
+        if (!v.ok()) return v.status();
+        out = *v;
+        return Status::Ok();
+      };
+      NEXUS_RETURN_IF_ERROR(parse_into(p.getSubjectType(), ParseObjectType, f.subject_type));
+      NEXUS_RETURN_IF_ERROR(parse_into(p.getObjectType(), ParseObjectType, f.object_type));
+      NEXUS_RETURN_IF_ERROR(parse_into(p.getRelation(), ParseRelation, f.relation));
+      if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
+      if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
+      const size_t limit = ListLimit(p.getLimit());
+      RebacEngine* engine = rebac_.engine;
+      const bool admin = conn_->admin();
+      const std::string self = conn_->subject();
+      return Job<ListOut>(
+          context,
+          [engine, f, limit, admin, self]() -> Result<ListOut> {
+            ListOut out;
+            if (admin) {
+              out.tuples = engine->ListTuples(f, limit + 1);
+            } else {
+              out.tuples = VisibleTuples(*engine, f, self, limit + 1);
+            }
+            if (out.tuples.size() > limit) {
+              out.tuples.resize(limit);
+              out.truncated = true;
+            }
+            return out;
+          },
+          [](auto results, ListOut& out) {
+            const UnixNanos now = DefaultClock().Now();
+            auto list = results.initTuples(out.tuples.size());
+            for (size_t k = 0; k < out.tuples.size(); ++k) FillTuple(list[k], out.tuples[k], now);
+            results.setTruncated(out.truncated);
+          });
+    });
   }
 
   kj::Promise<void> listObjects(ListObjectsContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    std::string access = p.getAccess(), subject = p.getSubject(), type_text = p.getObjectType();
-    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    auto s = SubjectRef::Parse(subject);
-    if (Fail(results, s.status())) return kj::READY_NOW;
-    std::optional<ObjectType> type;
-    if (!type_text.empty()) {
-      auto t = ParseObjectType(type_text);
-      if (Fail(results, t.status())) return kj::READY_NOW;
-      type = *t;
-    }
-    // Someone else's objects: only those the caller manages.
-    const bool filter = !conn_->admin() && s->ToString() != conn_->subject();
-    RebacEngine* engine = rebac_.engine;
-    const std::string self = conn_->subject();
-    return Job<std::vector<std::string>>(
-        context,
-        [engine, access, subject, type, filter, self]() -> Result<std::vector<std::string>> {
-          auto objects = engine->ListObjects(access, subject, type);
-          if (!objects.ok() || !filter) return objects;
-          auto managed = engine->ListObjects("manage", self, type);
-          if (!managed.ok()) return std::vector<std::string>{};
-          std::vector<std::string> out;
-          std::set_intersection(objects->begin(), objects->end(), managed->begin(), managed->end(),
-                                std::back_inserter(out));
-          return out;
-        },
-        [](auto results, std::vector<std::string>& objects) {
-          auto list = results.initObjects(objects.size());
-          for (size_t k = 0; k < objects.size(); ++k) list.set(k, objects[k]);
-        });
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      std::string access = p.getAccess(), subject = p.getSubject(), type_text = p.getObjectType();
+      NEXUS_RETURN_IF_ERROR(Access::Parse(access));
+      NEXUS_ASSIGN_OR_RETURN(SubjectRef s, SubjectRef::Parse(subject));
+      std::optional<ObjectType> type;
+      if (!type_text.empty()) {
+        NEXUS_ASSIGN_OR_RETURN(type, ParseObjectType(type_text));
+      }
+      // Someone else's objects: only those the caller manages.
+      const bool filter = !conn_->admin() && s.ToString() != conn_->subject();
+      RebacEngine* engine = rebac_.engine;
+      const std::string self = conn_->subject();
+      return Job<std::vector<std::string>>(
+          context,
+          [engine, access, subject, type, filter, self]() -> Result<std::vector<std::string>> {
+            auto objects = engine->ListObjects(access, subject, type);
+            if (!objects.ok() || !filter) return objects;
+            auto managed = engine->ListObjects("manage", self, type);
+            if (!managed.ok()) return std::vector<std::string>{};
+            std::vector<std::string> out;
+            std::set_intersection(objects->begin(), objects->end(), managed->begin(), managed->end(),
+                                  std::back_inserter(out));
+            return out;
+          },
+          [](auto results, std::vector<std::string>& objects) {
+            auto list = results.initObjects(objects.size());
+            for (size_t k = 0; k < objects.size(); ++k) list.set(k, objects[k]);
+          });
+    });
   }
 
   kj::Promise<void> expand(ExpandContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    std::string access = p.getAccess(), object = p.getObject();
-    if (Fail(results, Access::Parse(access).status())) return kj::READY_NOW;
-    if (Fail(results, MayAsk("permissions.expand", "", object))) return kj::READY_NOW;
-    RebacEngine* engine = rebac_.engine;
-    return Job<Expansion>(
-        context, [engine, access, object]() { return engine->Expand(access, object); },
-        [](auto results, Expansion& e) {
-          std::vector<std::string> flat = e.Flatten();
-          auto subjects = results.initSubjects(flat.size());
-          for (size_t k = 0; k < flat.size(); ++k) subjects.set(k, flat[k]);
-          std::string tree;
-          for (const SubjectTree& t : e.trees) TreeText(t, 0, &tree);
-          results.setTree(tree);
-        });
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      std::string access = p.getAccess(), object = p.getObject();
+      NEXUS_RETURN_IF_ERROR(Access::Parse(access));
+      NEXUS_RETURN_IF_ERROR(MayAsk("permissions.expand", "", object));
+      RebacEngine* engine = rebac_.engine;
+      return Job<Expansion>(
+          context, [engine, access, object]() { return engine->Expand(access, object); },
+          [](auto results, Expansion& e) {
+            std::vector<std::string> flat = e.Flatten();
+            auto subjects = results.initSubjects(flat.size());
+            for (size_t k = 0; k < flat.size(); ++k) subjects.set(k, flat[k]);
+            std::string tree;
+            for (const SubjectTree& t : e.trees) TreeText(t, 0, &tree);
+            results.setTree(tree);
+          });
+    });
   }
 
   kj::Promise<void> share(ShareContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    auto path = NsPath::Parse(std::string(p.getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (Fail(results, subject.status())) return kj::READY_NOW;
-    auto role = Role(p.getRole());
-    if (Fail(results, role.status())) return kj::READY_NOW;
-    auto object = ObjectAt(path->str());
-    if (Fail(results, object.status())) return kj::READY_NOW;
-    Tuple t;
-    t.subject = std::move(subject).value();
-    t.relation = *role;
-    t.object = std::move(object).value();
-    const uint64_t ttl = p.getTtlSeconds();
-    if (ttl > 0) {
-      const UnixNanos now = DefaultClock().Now();
-      if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1) {
-        return ReplyNow(results,
-                        Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large"));
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
+      Tuple t;
+      NEXUS_ASSIGN_OR_RETURN(t.subject, SubjectRef::Parse(std::string(p.getSubject())));
+      NEXUS_ASSIGN_OR_RETURN(t.relation, Role(p.getRole()));
+      NEXUS_ASSIGN_OR_RETURN(t.object, ObjectAt(path.str()));
+      const uint64_t ttl = p.getTtlSeconds();
+      if (ttl > 0) {
+        const UnixNanos now = DefaultClock().Now();
+        if (ttl > static_cast<uint64_t>((std::numeric_limits<UnixNanos>::max() - now) / kNanosPerSecond) - 1)
+          return Status::Error(EINVAL, "ttl of " + std::to_string(ttl) + " seconds is too large");
+        t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
       }
-      t.expires_at = now + static_cast<UnixNanos>(ttl) * kNanosPerSecond;
-    }
-    if (Fail(results, t.Validate())) return kj::READY_NOW;
-    RebacEngine* engine = rebac_.engine;
-    std::string actor = conn_->subject();
-    return Job<ShareOut>(
-        context,
-        [engine, actor, t]() -> Result<ShareOut> {
-          auto rev = engine->Write(actor, {t}, {});
-          if (!rev.ok()) return rev.status();
-          ShareOut out{t, *rev};
-          out.tuple.zone = std::string(layout::ZoneOf(t.object.id));
-          return out;
-        },
-        [](auto results, ShareOut& out) {
-          FillTuple(results.initTuple(), out.tuple, DefaultClock().Now());
-          results.setRevision(out.revision);
-        });
+      NEXUS_RETURN_IF_ERROR(t.Validate());
+      RebacEngine* engine = rebac_.engine;
+      std::string actor = conn_->subject();
+      return Job<ShareOut>(
+          context,
+          [engine, actor, t]() -> Result<ShareOut> {
+            auto rev = engine->Write(actor, {t}, {});
+            if (!rev.ok()) return rev.status();
+            ShareOut out{t, *rev};
+            out.tuple.zone = std::string(layout::ZoneOf(t.object.id));
+            return out;
+          },
+          [](auto results, ShareOut& out) {
+            FillTuple(results.initTuple(), out.tuple, DefaultClock().Now());
+            results.setRevision(out.revision);
+          });
+    });
   }
 
   kj::Promise<void> unshare(UnshareContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    auto path = NsPath::Parse(std::string(p.getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    auto subject = SubjectRef::Parse(std::string(p.getSubject()));
-    if (Fail(results, subject.status())) return kj::READY_NOW;
-    std::set<Relation> roles = {Relation::kViewer, Relation::kEditor, Relation::kOwner};
-    if (p.getRole().size()) {
-      auto role = Role(p.getRole());
-      if (Fail(results, role.status())) return kj::READY_NOW;
-      roles = {*role};
-    }
-    RebacEngine* engine = rebac_.engine;
-    std::string actor = conn_->subject();
-    return Job<UnshareOut>(
-        context,
-        [engine, actor, path = path->str(), subject = *subject, roles]() -> Result<UnshareOut> {
-          std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &subject, roles);
-          if (doomed.empty()) {
-            std::string names;
-            for (Relation r : roles) names += (names.empty() ? "" : "/") + std::string(ToString(r));
-            return Status::Error(ENOENT, subject.ToString() + " has no " + names + " tuple on " + path);
-          }
-          auto rev = engine->Write(actor, {}, doomed);
-          if (!rev.ok()) return rev.status();
-          return UnshareOut{static_cast<uint32_t>(doomed.size()), *rev};
-        },
-        [](auto results, UnshareOut& out) {
-          results.setRemoved(out.removed);
-          results.setRevision(out.revision);
-        });
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
+      NEXUS_ASSIGN_OR_RETURN(SubjectRef subject, SubjectRef::Parse(std::string(p.getSubject())));
+      std::set<Relation> roles = {Relation::kViewer, Relation::kEditor, Relation::kOwner};
+      if (p.getRole().size()) {
+        NEXUS_ASSIGN_OR_RETURN(Relation role, Role(p.getRole()));
+        roles = {role};
+      }
+      RebacEngine* engine = rebac_.engine;
+      std::string actor = conn_->subject();
+      return Job<UnshareOut>(
+          context,
+          [engine, actor, path = path.str(), subject, roles]() -> Result<UnshareOut> {
+            std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &subject, roles);
+            if (doomed.empty()) {
+              std::string names;
+              for (Relation r : roles) names += (names.empty() ? "" : "/") + std::string(ToString(r));
+              return Status::Error(ENOENT, subject.ToString() + " has no " + names + " tuple on " + path);
+            }
+            auto rev = engine->Write(actor, {}, doomed);
+            if (!rev.ok()) return rev.status();
+            return UnshareOut{static_cast<uint32_t>(doomed.size()), *rev};
+          },
+          [](auto results, UnshareOut& out) {
+            results.setRemoved(out.removed);
+            results.setRevision(out.revision);
+          });
+    });
   }
 
   kj::Promise<void> setPublic(SetPublicContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    auto path = NsPath::Parse(std::string(p.getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    RebacEngine* engine = rebac_.engine;
-    std::string actor = conn_->subject();
-    SubjectRef everyone;
-    everyone.type = ObjectType::kUser;
-    everyone.id = "*";
-    if (p.getPublic()) {
-      auto object = ObjectAt(path->str());
-      if (Fail(results, object.status())) return kj::READY_NOW;
-      Tuple t;
-      t.subject = everyone;
-      t.relation = Relation::kViewer;
-      t.object = std::move(object).value();
-      return Job<uint64_t>(
-          context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); },
-          [](auto results, uint64_t& revision) { results.setRevision(revision); });
-    }
-    // Private: the path may be gone already; its tuples are what count.
-    return Job<uint64_t>(
-        context,
-        [engine, actor, path = path->str(), everyone]() -> Result<uint64_t> {
-          std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &everyone, {Relation::kViewer});
-          if (doomed.empty()) return Status::Error(ENOENT, path + " is not public");
-          return engine->Write(actor, {}, doomed);
-        },
-        [](auto results, uint64_t& revision) { results.setRevision(revision); });
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
+      RebacEngine* engine = rebac_.engine;
+      std::string actor = conn_->subject();
+      SubjectRef everyone;
+      everyone.type = ObjectType::kUser;
+      everyone.id = "*";
+      if (p.getPublic()) {
+        Tuple t;
+        t.subject = everyone;
+        t.relation = Relation::kViewer;
+        NEXUS_ASSIGN_OR_RETURN(t.object, ObjectAt(path.str()));
+        return RevisionJob(context, [engine, actor, t]() { return engine->Write(actor, {t}, {}); });
+      }
+      // Private: the path may be gone already; its tuples are what count.
+      return RevisionJob(context, [engine, actor, path = path.str(), everyone]() -> Result<uint64_t> {
+        std::vector<Tuple> doomed = TuplesOnPath(*engine, path, &everyone, {Relation::kViewer});
+        if (doomed.empty()) return Status::Error(ENOENT, path + " is not public");
+        return engine->Write(actor, {}, doomed);
+      });
+    });
   }
 
   kj::Promise<void> bindIdentity(BindIdentityContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kIdentities) ||
-        AdminOnly(results, "permissions.bindIdentity", "binding identities"))
-      return kj::READY_NOW;
-    auto subject = PersonSubject(p.getSubject());
-    if (Fail(results, subject.status())) return kj::READY_NOW;
-    IdentityMap* ids = ctx_.identities;
-    AuditLog* audit = rebac_.audit;
-    const uid_t uid = p.getUid();
-    std::string actor = conn_->subject(), who = subject->ToString();
-    return Job<Done>(
-        context,
-        [ids, audit, uid, actor, who]() -> Result<Done> {
-          Status st = ids->Bind(uid, who);
-          if (audit)
-            audit->Record({0, actor, "identity.bind", "uid:" + std::to_string(uid), st.ok(),
-                           st.ok() ? "bound to " + who : st.message()});
-          if (!st.ok()) return st;
-          spdlog::info("{}: bound uid {} to {}", actor, uid, who);
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeAdmin(context, Feature::kIdentities, "permissions.bindIdentity", "binding identities",
+                      [&](auto p, auto) -> Reply {
+                        NEXUS_ASSIGN_OR_RETURN(SubjectRef subject, PersonSubject(p.getSubject()));
+                        IdentityMap* ids = ctx().identities;
+                        AuditLog* audit = rebac_.audit;
+                        const uid_t uid = p.getUid();
+                        std::string actor = conn_->subject(), who = subject.ToString();
+                        return StatusJob(context, [ids, audit, uid, actor, who]() {
+                          Status st = ids->Bind(uid, who);
+                          if (audit)
+                            audit->Record({0, actor, "identity.bind", "uid:" + std::to_string(uid), st.ok(),
+                                           st.ok() ? "bound to " + who : st.message()});
+                          if (st.ok()) spdlog::info("{}: bound uid {} to {}", actor, uid, who);
+                          return st;
+                        });
+                      });
   }
 
   kj::Promise<void> unbindIdentity(UnbindIdentityContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kIdentities) ||
-        AdminOnly(results, "permissions.unbindIdentity", "unbinding identities"))
-      return kj::READY_NOW;
-    IdentityMap* ids = ctx_.identities;
-    AuditLog* audit = rebac_.audit;
-    const uid_t uid = context.getParams().getUid();
-    std::string actor = conn_->subject();
-    return Job<Done>(
-        context,
-        [ids, audit, uid, actor]() -> Result<Done> {
-          std::string was;
-          for (const auto& [u, s] : ids->List())
-            if (u == uid) was = s;
-          Status st = ids->Unbind(uid);
-          if (!st.ok() && st.code() == ENOENT)
-            st = Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
-          if (audit)
-            audit->Record({0, actor, "identity.unbind", "uid:" + std::to_string(uid), st.ok(),
-                           st.ok() ? "was bound to " + was : st.message()});
-          if (!st.ok()) return st;
-          spdlog::info("{}: unbound uid {} (was {})", actor, uid, was);
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeAdmin(context, Feature::kIdentities, "permissions.unbindIdentity", "unbinding identities",
+                      [&](auto p, auto) -> Reply {
+                        IdentityMap* ids = ctx().identities;
+                        AuditLog* audit = rebac_.audit;
+                        const uid_t uid = p.getUid();
+                        std::string actor = conn_->subject();
+                        return StatusJob(context, [ids, audit, uid, actor]() {
+                          std::string was;
+                          for (const auto& [u, s] : ids->List())
+                            if (u == uid) was = s;
+                          Status st = ids->Unbind(uid);
+                          if (!st.ok() && st.code() == ENOENT)
+                            st = Status::Error(ENOENT, "uid " + std::to_string(uid) + " is not bound");
+                          if (audit)
+                            audit->Record({0, actor, "identity.unbind", "uid:" + std::to_string(uid), st.ok(),
+                                           st.ok() ? "was bound to " + was : st.message()});
+                          if (st.ok()) spdlog::info("{}: unbound uid {} (was {})", actor, uid, was);
+                          return st;
+                        });
+                      });
   }
 
   kj::Promise<void> listIdentities(ListIdentitiesContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kIdentities) ||
-        AdminOnly(results, "permissions.listIdentities", "listing identities"))
-      return kj::READY_NOW;
-    auto bindings = ctx_.identities->List();
-    auto out = results.initBindings(bindings.size());
-    for (size_t k = 0; k < bindings.size(); ++k) {
-      out[k].setUid(bindings[k].first);
-      out[k].setSubject(bindings[k].second);
-    }
-    results.setAdminSubject(ctx_.admin_subject);
-    return kj::READY_NOW;
+    return ServeAdmin(context, Feature::kIdentities, "permissions.listIdentities", "listing identities",
+                      [&](auto, auto results) -> Reply {
+                        auto bindings = ctx().identities->List();
+                        auto out = results.initBindings(bindings.size());
+                        for (size_t k = 0; k < bindings.size(); ++k) {
+                          out[k].setUid(bindings[k].first);
+                          out[k].setSubject(bindings[k].second);
+                        }
+                        results.setAdminSubject(ctx().admin_subject);
+                        return Status::Ok();
+                      });
   }
 
   kj::Promise<void> auditList(AuditListContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kAudit) ||
-        AdminOnly(results, "permissions.auditList", "reading the audit log"))
-      return kj::READY_NOW;
-    auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (Fail(results, f.status())) return kj::READY_NOW;
-    if (p.getDeniedOnly()) f->allowed = false;
-    f->limit = p.getLimit() == 0 ? kDefaultListLimit : std::min(p.getLimit(), kMaxListLimit);
-    AuditLog* audit = rebac_.audit;
-    return Job<AuditOut>(
-        context,
-        [audit, f = *f]() -> Result<AuditOut> {
-          FlushAudit(*audit);
-          auto entries = audit->List(f);
-          if (!entries.ok()) return entries.status();
-          return AuditOut{std::move(entries).value(), audit->dropped()};
-        },
-        [](auto results, AuditOut& out) {
-          auto list = results.initEntries(out.entries.size());
-          for (size_t k = 0; k < out.entries.size(); ++k) {
-            const AuditRecord& r = out.entries[k];
-            list[k].setTimeNs(r.time);
-            list[k].setSubject(r.subject);
-            list[k].setOperation(r.operation);
-            list[k].setObject(r.object);
-            list[k].setAllowed(r.allowed);
-            list[k].setReason(r.reason);
-          }
-          results.setDropped(out.dropped);
-        });
+    return ServeAdmin(context, Feature::kAudit, "permissions.auditList", "reading the audit log",
+                      [&](auto p, auto) -> Reply {
+                        NEXUS_ASSIGN_OR_RETURN(AuditFilter f, Filter(p.getSinceNs(), p.getSubject()));
+                        if (p.getDeniedOnly()) f.allowed = false;
+                        f.limit = ListLimit(p.getLimit());
+                        AuditLog* audit = rebac_.audit;
+                        return Job<AuditOut>(
+                            context,
+                            [audit, f]() -> Result<AuditOut> {
+                              FlushAudit(*audit);
+                              auto entries = audit->List(f);
+                              if (!entries.ok()) return entries.status();
+                              return AuditOut{std::move(entries).value(), audit->dropped()};
+                            },
+                            [](auto results, AuditOut& out) {
+                              auto list = results.initEntries(out.entries.size());
+                              for (size_t k = 0; k < out.entries.size(); ++k) {
+                                const AuditRecord& r = out.entries[k];
+                                list[k].setTimeNs(r.time);
+                                list[k].setSubject(r.subject);
+                                list[k].setOperation(r.operation);
+                                list[k].setObject(r.object);
+                                list[k].setAllowed(r.allowed);
+                                list[k].setReason(r.reason);
+                              }
+                              results.setDropped(out.dropped);
+                            });
+                      });
   }
 
   kj::Promise<void> auditExport(AuditExportContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kAudit) ||
-        AdminOnly(results, "permissions.auditExport", "exporting the audit log"))
-      return kj::READY_NOW;
-    std::string format = p.getFormat();
-    if (format != "jsonl" && format != "csv") {
-      return ReplyNow(results, Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv"));
-    }
-    auto f = Filter(p.getSinceNs(), p.getSubject());
-    if (Fail(results, f.status())) return kj::READY_NOW;
-    f->limit = SIZE_MAX;
-    AuditLog* audit = rebac_.audit;
-    return Job<std::string>(
-        context,
-        [audit, f = *f, format]() -> Result<std::string> {
-          FlushAudit(*audit);
-          CappedBuffer buf(kMaxExportBytes);
-          std::ostream out(&buf);
-          Status st = format == "csv" ? audit->ExportCsv(f, out) : audit->ExportJsonl(f, out);
-          if (!st.ok()) return st;
-          if (buf.overflowed())
-            return Status::Error(EDQUOT, "the export is larger than " +
-                                             std::to_string(kMaxExportBytes >> 20) +
-                                             " MiB; narrow it with a later --since or a --subject");
-          return std::move(buf.text());
-        },
-        [](auto results, std::string& data) { results.setData(AsBytes(data)); });
+    return ServeAdmin(
+        context, Feature::kAudit, "permissions.auditExport", "exporting the audit log",
+        [&](auto p, auto) -> Reply {
+          std::string format = p.getFormat();
+          if (format != "jsonl" && format != "csv")
+            return Status::Error(EINVAL, "format \"" + format + "\" must be jsonl or csv");
+          NEXUS_ASSIGN_OR_RETURN(AuditFilter f, Filter(p.getSinceNs(), p.getSubject()));
+          f.limit = SIZE_MAX;
+          AuditLog* audit = rebac_.audit;
+          return Job<std::string>(
+              context,
+              [audit, f, format]() -> Result<std::string> {
+                FlushAudit(*audit);
+                CappedBuffer buf(kMaxExportBytes);
+                std::ostream out(&buf);
+                Status st = format == "csv" ? audit->ExportCsv(f, out) : audit->ExportJsonl(f, out);
+                if (!st.ok()) return st;
+                if (buf.overflowed())
+                  return Status::Error(EDQUOT, "the export is larger than " +
+                                                   std::to_string(kMaxExportBytes >> 20) +
+                                                   " MiB; narrow it with a later --since or a --subject");
+                return std::move(buf.text());
+              },
+              [](auto results, std::string& data) { results.setData(AsBytes(data)); });
+        });
   }
 
   kj::Promise<void> info(InfoContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kRebac)) return kj::READY_NOW;
-    results.setRevision(rebac_.engine->revision());
-    results.setTuples(rebac_.engine->tuple_count());
-    results.setCacheHits(rebac_.engine->cache_hits());
-    results.setCacheMisses(rebac_.engine->cache_misses());
-    return kj::READY_NOW;
+    return Serve(context, Feature::kRebac, [&](auto, auto results) -> Reply {
+      results.setRevision(rebac_.engine->revision());
+      results.setTuples(rebac_.engine->tuple_count());
+      results.setCacheHits(rebac_.engine->cache_hits());
+      results.setCacheMisses(rebac_.engine->cache_misses());
+      return Status::Ok();
+    });
   }
 
  private:
+  // Runs `work` (returning Result<uint64_t>, a tuple revision) off the loop
+  // and replies with the revision.
+  template <typename Context, typename Work>
+  kj::Promise<void> RevisionJob(Context context, Work work) {
+    return Job<uint64_t>(context, std::move(work),
+                         [](auto results, uint64_t& revision) { results.setRevision(revision); });
+  }
+
+  // A listing's `limit` parameter: 0 for the default, capped.
+  static size_t ListLimit(uint32_t asked) {
+    return asked == 0 ? kDefaultListLimit : std::min(asked, kMaxListLimit);
+  }
+
   // Waits until what was recorded before is listable. A failing writer is
   // logged, not fatal: what it did commit can still be read.
   static void FlushAudit(AuditLog& audit) {
@@ -677,7 +654,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   // The object a path names: folder:PATH for a directory, file:PATH for
   // anything else, as the caller sees it.
   Result<ObjectRef> ObjectAt(const std::string& path) {
-    auto st = ctx_.files->Stat(conn_->actor, path, false, false);
+    auto st = ctx().files->Stat(conn_->actor, path, false, false);
     if (!st.ok()) return st.status();
     ObjectRef o;
     o.type = st->attr.IsDir() ? ObjectType::kFolder : ObjectType::kFile;
@@ -761,56 +738,47 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
   explicit MountsImpl(ConnPtr conn) : PermsService(std::move(conn)) {}
 
   kj::Promise<void> add(AddContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kMounts) || AdminOnly(results, "mounts.add", "adding mounts"))
-      return kj::READY_NOW;
-    auto mnt = NsPath::Parse(std::string(p.getMountpoint()));
-    if (Fail(results, mnt.status())) return kj::READY_NOW;
-    auto subject = PersonSubject(p.getSubject());
-    if (Fail(results, subject.status())) return kj::READY_NOW;
-    auto norm = NsPath::ParseOptional(std::string(p.getRoot()));
-    if (Fail(results, norm.status())) return kj::READY_NOW;
-    SubjectMounts* mounts = ctx_.mounts;
-    std::string actor = conn_->subject(), who = subject->ToString();
-    const bool cache_names = p.getCacheNames();
-    return Job<SubjectMountInfo>(
-        context,
-        [mounts, actor, mnt = mnt->str(), who, root = norm->str(),
-         cache_names]() -> Result<SubjectMountInfo> {
-          auto m = mounts->Add(mnt, who, root, cache_names);
-          if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
-          return m;
-        },
-        [](auto results, SubjectMountInfo& m) { Fill(results.initMount(), m); });
+    return ServeAdmin(context, Feature::kMounts, "mounts.add", "adding mounts", [&](auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(NsPath mnt, NsPath::Parse(std::string(p.getMountpoint())));
+      NEXUS_ASSIGN_OR_RETURN(SubjectRef subject, PersonSubject(p.getSubject()));
+      NEXUS_ASSIGN_OR_RETURN(NsPath root, NsPath::ParseOptional(std::string(p.getRoot())));
+      SubjectMounts* mounts = ctx().mounts;
+      std::string actor = conn_->subject(), who = subject.ToString();
+      const bool cache_names = p.getCacheNames();
+      return Job<SubjectMountInfo>(
+          context,
+          [mounts, actor, mnt = mnt.str(), who, root = root.str(),
+           cache_names]() -> Result<SubjectMountInfo> {
+            auto m = mounts->Add(mnt, who, root, cache_names);
+            if (m.ok()) spdlog::info("{}: mounted {} at {} for {}", actor, root, mnt, who);
+            return m;
+          },
+          [](auto results, SubjectMountInfo& m) { Fill(results.initMount(), m); });
+    });
   }
 
   kj::Promise<void> list(ListContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kMounts) || AdminOnly(results, "mounts.list", "listing mounts"))
-      return kj::READY_NOW;
-    auto mounts = ctx_.mounts->List();
-    auto out = results.initMounts(mounts.size());
-    for (size_t k = 0; k < mounts.size(); ++k) Fill(out[k], mounts[k]);
-    return kj::READY_NOW;
+    return ServeAdmin(context, Feature::kMounts, "mounts.list", "listing mounts",
+                      [&](auto, auto results) -> Reply {
+                        auto mounts = ctx().mounts->List();
+                        auto out = results.initMounts(mounts.size());
+                        for (size_t k = 0; k < mounts.size(); ++k) Fill(out[k], mounts[k]);
+                        return Status::Ok();
+                      });
   }
 
   kj::Promise<void> remove(RemoveContext context) override {
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kMounts) || AdminOnly(results, "mounts.remove", "removing mounts"))
-      return kj::READY_NOW;
-    auto mnt = NsPath::Parse(std::string(context.getParams().getMountpoint()));
-    if (Fail(results, mnt.status())) return kj::READY_NOW;
-    SubjectMounts* mounts = ctx_.mounts;
-    std::string actor = conn_->subject();
-    return Job<Done>(
-        context,
-        [mounts, actor, mnt = mnt->str()]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(mounts->Remove(mnt));
-          spdlog::info("{}: unmounted {}", actor, mnt);
-          return Done{};
-        },
-        [](auto, Done&) {});
+    return ServeAdmin(context, Feature::kMounts, "mounts.remove", "removing mounts",
+                      [&](auto p, auto) -> Reply {
+                        NEXUS_ASSIGN_OR_RETURN(NsPath mnt, NsPath::Parse(std::string(p.getMountpoint())));
+                        SubjectMounts* mounts = ctx().mounts;
+                        std::string actor = conn_->subject();
+                        return StatusJob(context, [mounts, actor, mnt = mnt.str()]() {
+                          NEXUS_RETURN_IF_ERROR(mounts->Remove(mnt));
+                          spdlog::info("{}: unmounted {}", actor, mnt);
+                          return Status::Ok();
+                        });
+                      });
   }
 
  private:
