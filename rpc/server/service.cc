@@ -155,21 +155,24 @@ class ByteSinkImpl final : public Service<rpc::ByteSink> {
       : Service(std::move(conn)), writer_(std::move(writer)) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    if (!status_.ok()) return kj::READY_NOW;  // reported by done()
-    status_ = writer_->Write(AsView(context.getParams().getData()));
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto) -> Reply {
+      // The first error is kept and reported by done().
+      if (status_.ok()) status_ = writer_->Write(AsView(p.getData()));
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> done(DoneContext context) override {
-    auto results = context.getResults();
-    if (!writer_) return ReplyNow(results, Status::Error(EBADF, "stream already finished"));
-    auto attr = writer_->Finish();
-    writer_.reset();
-    if (Fail(results, status_) || Fail(results, attr.status())) return kj::READY_NOW;
-    PathStat ps;
-    ps.attr = *attr;
-    FillStat(results.initStat(), ps);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto, auto results) -> Reply {
+      if (!writer_) return Status::Error(EBADF, "stream already finished");
+      auto attr = writer_->Finish();
+      writer_.reset();
+      NEXUS_RETURN_IF_ERROR(status_);
+      PathStat ps;
+      NEXUS_ASSIGN_OR_RETURN(ps.attr, std::move(attr));
+      FillStat(results.initStat(), ps);
+      return Status::Ok();
+    });
   }
 
  private:
@@ -182,158 +185,155 @@ class FilesImpl final : public Service<rpc::Files> {
   explicit FilesImpl(ConnPtr conn) : Service(std::move(conn)), files_(*conn_->ctx->files) {}
 
   kj::Promise<void> write(WriteContext context) override {
-    auto p = context.getParams();
-    WriteOptions o;
-    o.truncate = p.getTruncate();
-    o.append = p.getAppend();
-    o.offset = p.getOffset();
-    o.create_parents = p.getCreateParents();
-    auto attr = files_.Write(conn_->actor, p.getPath(), AsView(p.getData()), o);
-    auto results = context.getResults();
-    if (Fail(results, attr.status())) return kj::READY_NOW;
-    auto st = files_.Stat(conn_->actor, p.getPath(), true);
-    if (Fail(results, st.status())) return kj::READY_NOW;
-    FillStat(results.initStat(), *st);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      WriteOptions o;
+      o.truncate = p.getTruncate();
+      o.append = p.getAppend();
+      o.offset = p.getOffset();
+      o.create_parents = p.getCreateParents();
+      NEXUS_RETURN_IF_ERROR(files_.Write(conn_->actor, p.getPath(), AsView(p.getData()), o));
+      NEXUS_ASSIGN_OR_RETURN(PathStat st, files_.Stat(conn_->actor, p.getPath(), true));
+      FillStat(results.initStat(), st);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> read(ReadContext context) override {
-    auto p = context.getParams();
-    uint64_t size = 0;
-    auto data = files_.Read(conn_->actor, p.getPath(), p.getOffset(), p.getLength(),
-                            conn_->ctx->limits.max_read_bytes, &size);
-    auto results = context.getResults();
-    if (Fail(results, data.status())) return kj::READY_NOW;
-    results.setData(AsBytes(*data));
-    results.setSize(size);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      uint64_t size = 0;
+      NEXUS_ASSIGN_OR_RETURN(std::string data,
+                             files_.Read(conn_->actor, p.getPath(), p.getOffset(), p.getLength(),
+                                         ctx().limits.max_read_bytes, &size));
+      results.setData(AsBytes(data));
+      results.setSize(size);
+      return Status::Ok();
+    });
   }
 
+  // Per path: its stat or its error.
   kj::Promise<void> stat(StatContext context) override {
-    Call& call = Current();
-    auto p = context.getParams();
-    auto paths = p.getPaths();
-    auto out = context.getResults().initResults(paths.size());
-    for (uint i = 0; i < paths.size(); ++i) {
-      auto r = out[i];
-      r.setPath(paths[i]);
-      auto st = files_.Stat(conn_->actor, paths[i], false);
-      if (!st.ok()) {
-        call.Check(r.initError(), st.status());
-        continue;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      auto paths = p.getPaths();
+      auto out = results.initResults(paths.size());
+      for (uint i = 0; i < paths.size(); ++i) {
+        auto r = out[i];
+        r.setPath(paths[i]);
+        auto st = files_.Stat(conn_->actor, paths[i], false);
+        if (!st.ok()) {
+          Current().Check(r.initError(), st.status());
+          continue;
+        }
+        auto b = r.initStat();
+        FillStat(b, *st);
+        if (p.getDetailed()) {
+          b.setVersion(VersionOf(ctx(), *st));
+          FillDetails(b, files_, conn_->actor, *st);
+        }
       }
-      auto b = r.initStat();
-      FillStat(b, *st);
-      if (p.getDetailed()) {
-        b.setVersion(VersionOf(*conn_->ctx, *st));
-        FillDetails(b, files_, conn_->actor, *st);
-      }
-    }
-    return kj::READY_NOW;
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> list(ListContext context) override {
-    auto p = context.getParams();
-    auto entries = files_.List(conn_->actor, p.getPath(), p.getLong());
-    auto results = context.getResults();
-    if (Fail(results, entries.status())) return kj::READY_NOW;
-    auto out = results.initEntries(entries->size());
-    for (size_t i = 0; i < entries->size(); ++i) {
-      const PathStat& e = (*entries)[i];
-      out[i].setName(e.path.substr(e.path.rfind('/') + 1));
-      FillStat(out[i].initStat(), e);
-    }
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(auto entries, files_.List(conn_->actor, p.getPath(), p.getLong()));
+      auto out = results.initEntries(entries.size());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        const PathStat& e = entries[i];
+        out[i].setName(e.path.substr(e.path.rfind('/') + 1));
+        FillStat(out[i].initStat(), e);
+      }
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> mkdir(MkdirContext context) override {
-    auto p = context.getParams();
-    mode_t mode = p.getMode() ? p.getMode() : 0755;
-    return ReplyNow(context.getResults(), files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents()));
+    return Serve(context, [&](auto p, auto) -> Reply {
+      mode_t mode = p.getMode() ? p.getMode() : 0755;
+      return files_.MkDir(conn_->actor, p.getPath(), mode, p.getParents());
+    });
   }
 
   kj::Promise<void> rmdir(RmdirContext context) override {
-    return ReplyNow(context.getResults(), files_.RmDir(conn_->actor, context.getParams().getPath()));
+    return Serve(context, [&](auto p, auto) -> Reply { return files_.RmDir(conn_->actor, p.getPath()); });
   }
 
+  // Per item: done or its error; the call itself does not fail.
   kj::Promise<void> renameBatch(RenameBatchContext context) override {
-    Call& call = Current();
-    auto items = context.getParams().getItems();
-    auto out = context.getResults().initResults(items.size());
-    for (uint i = 0; i < items.size(); ++i) {
-      std::string from = items[i].getFrom(), to = items[i].getTo();
-      out[i].setItem(from + ":" + to);
-      Status st = files_.Rename(conn_->actor, from, to);
-      if (!st.ok()) call.Check(out[i].initError(), st);
-    }
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      auto items = p.getItems();
+      auto out = results.initResults(items.size());
+      for (uint i = 0; i < items.size(); ++i) {
+        std::string from = items[i].getFrom(), to = items[i].getTo();
+        out[i].setItem(from + ":" + to);
+        Status st = files_.Rename(conn_->actor, from, to);
+        if (!st.ok()) Current().Check(out[i].initError(), st);
+      }
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> removeBatch(RemoveBatchContext context) override {
-    Call& call = Current();
-    auto paths = context.getParams().getPaths();
-    auto out = context.getResults().initResults(paths.size());
-    for (uint i = 0; i < paths.size(); ++i) {
-      out[i].setItem(paths[i]);
-      Status st = files_.Unlink(conn_->actor, paths[i]);
-      if (!st.ok()) call.Check(out[i].initError(), st);
-    }
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      auto paths = p.getPaths();
+      auto out = results.initResults(paths.size());
+      for (uint i = 0; i < paths.size(); ++i) {
+        out[i].setItem(paths[i]);
+        Status st = files_.Unlink(conn_->actor, paths[i]);
+        if (!st.ok()) Current().Check(out[i].initError(), st);
+      }
+      return Status::Ok();
+    });
   }
 
+  // Per path: its data or its error; the call fails on the first error when
+  // atomic, and when the reply would grow too large.
   kj::Promise<void> readBulk(ReadBulkContext context) override {
-    Call& call = Current();
-    auto p = context.getParams();
-    auto paths = p.getPaths();
-    struct Item {
-      std::string data;
-      uint64_t size = 0;
-      Status st;
-    };
-    std::vector<Item> items(paths.size());
-    uint64_t total = 0;
-    auto results = context.getResults();
-    for (uint i = 0; i < paths.size(); ++i) {
-      auto r = files_.Read(conn_->actor, paths[i], 0, 0, conn_->ctx->limits.max_read_bytes, &items[i].size);
-      if (r.ok()) {
-        items[i].data = std::move(r).value();
-        total += items[i].data.size();
-        if (items[i].data.size() < items[i].size)
-          items[i].st = Status::Error(
-              EFBIG, std::string(paths[i]) + " is larger than one reply; read it with cat --offset");
-      } else {
-        items[i].st = r.status();
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      auto paths = p.getPaths();
+      struct Item {
+        std::string data;
+        uint64_t size = 0;
+        Status st;
+      };
+      std::vector<Item> items(paths.size());
+      uint64_t total = 0;
+      for (uint i = 0; i < paths.size(); ++i) {
+        auto r = files_.Read(conn_->actor, paths[i], 0, 0, ctx().limits.max_read_bytes, &items[i].size);
+        if (r.ok()) {
+          items[i].data = std::move(r).value();
+          total += items[i].data.size();
+          if (items[i].data.size() < items[i].size)
+            items[i].st = Status::Error(
+                EFBIG, std::string(paths[i]) + " is larger than one reply; read it with cat --offset");
+        } else {
+          items[i].st = r.status();
+        }
+        if (!items[i].st.ok() && p.getAtomic()) return items[i].st;
+        if (total > kMaxBulkBytes)
+          return Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call");
       }
-      if (!items[i].st.ok() && p.getAtomic()) {
-        return ReplyNow(results, items[i].st);
+      auto out = results.initResults(paths.size());
+      for (uint i = 0; i < paths.size(); ++i) {
+        out[i].setPath(paths[i]);
+        out[i].setSize(items[i].size);
+        if (items[i].st.ok())
+          out[i].setData(AsBytes(items[i].data));
+        else
+          Current().Check(out[i].initError(), items[i].st);
       }
-      if (total > kMaxBulkBytes) {
-        Fail(results,
-             Status::Error(EDQUOT, "read-bulk reply would exceed 48 MiB; read fewer files per call"));
-        return kj::READY_NOW;
-      }
-    }
-    auto out = results.initResults(paths.size());
-    for (uint i = 0; i < paths.size(); ++i) {
-      out[i].setPath(paths[i]);
-      out[i].setSize(items[i].size);
-      if (items[i].st.ok())
-        out[i].setData(AsBytes(items[i].data));
-      else
-        call.Check(out[i].initError(), items[i].st);
-    }
-    return kj::READY_NOW;
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> writeStream(WriteStreamContext context) override {
-    auto p = context.getParams();
-    WriteOptions o;
-    o.create_parents = p.getCreateParents();
-    auto w = files_.OpenWriter(conn_->actor, p.getPath(), o);
-    auto results = context.getResults();
-    if (Fail(results, w.status())) return kj::READY_NOW;
-    results.setSink(kj::heap<ByteSinkImpl>(conn_, std::move(w).value()));
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      WriteOptions o;
+      o.create_parents = p.getCreateParents();
+      NEXUS_ASSIGN_OR_RETURN(auto w, files_.OpenWriter(conn_->actor, p.getPath(), o));
+      results.setSink(kj::heap<ByteSinkImpl>(conn_, std::move(w)));
+      return Status::Ok();
+    });
   }
 
  private:
@@ -347,73 +347,74 @@ class LocksImpl final : public Service<rpc::Locks> {
   explicit LocksImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> acquire(AcquireContext context) override {
-    if (Unavailable(context.getResults(), Feature::kLocks)) return kj::READY_NOW;
-    auto p = context.getParams();
-    double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : kDefaultLockTtlS;
-    double wait = p.getWaitSeconds();
-    auto results = context.getResults();
-    if (ttl > kMaxLockTtlS || wait < 0 || wait > kMaxLockWaitS || p.getTtlSeconds() < 0) {
-      return ReplyNow(results, Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]"));
-    }
-    auto path = NsPath::Parse(std::string(p.getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    // deadline 0: do not wait.
-    int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
-    return TryAcquire(context, path->str(), static_cast<int64_t>(ttl * 1e9), deadline);
+    return Serve(context, Feature::kLocks, [&](auto p, auto) -> Reply {
+      double ttl = p.getTtlSeconds() > 0 ? p.getTtlSeconds() : kDefaultLockTtlS;
+      double wait = p.getWaitSeconds();
+      if (ttl > kMaxLockTtlS || wait < 0 || wait > kMaxLockWaitS || p.getTtlSeconds() < 0)
+        return Status::Error(EINVAL, "TTL must be in (0, 7 days] and wait in [0, 1 h]");
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
+      // deadline 0: do not wait.
+      int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
+      return TryAcquire(context, path.str(), static_cast<int64_t>(ttl * 1e9), deadline);
+    });
   }
 
   kj::Promise<void> release(ReleaseContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Unavailable(results, Feature::kLocks)) return kj::READY_NOW;
-    if (p.getForce() && !conn_->admin()) {
-      return ReplyNow(results, Status::Error(EACCES, "lock release --force is for admins only"));
-    }
-    auto path = NsPath::Parse(std::string(p.getPath()));
-    if (Fail(results, path.status())) return kj::READY_NOW;
-    return ReplyNow(results, conn_->ctx->locks->Release(path->str(), conn_->account(), p.getForce(),
-                                                        DefaultClock().Now()));
+    return Serve(context, Feature::kLocks, [&](auto p, auto) -> Reply {
+      if (p.getForce() && !conn_->admin())
+        return Status::Error(EACCES, "lock release --force is for admins only");
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
+      return ctx().locks->Release(path.str(), conn_->account(), p.getForce(), DefaultClock().Now());
+    });
   }
 
+  // info and list have no `error` in their reply: without locks, or for a
+  // path that does not parse, they answer that nothing is held.
   kj::Promise<void> info(InfoContext context) override {
-    if (!conn_->ctx->locks) return kj::READY_NOW;
-    auto path = NsPath::Parse(std::string(context.getParams().getPath()));
-    if (!path.ok()) return kj::READY_NOW;
-    auto l = conn_->ctx->locks->Info(path->str(), DefaultClock().Now());
-    auto results = context.getResults();
-    results.setHeld(l.ok());
-    if (l.ok()) FillLock(results.initLock(), *l);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      if (!ctx().locks) return Status::Ok();
+      auto path = NsPath::Parse(std::string(p.getPath()));
+      if (!path.ok()) return Status::Ok();
+      auto l = ctx().locks->Info(path->str(), DefaultClock().Now());
+      results.setHeld(l.ok());
+      if (l.ok()) FillLock(results.initLock(), *l);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> list(ListContext context) override {
-    if (!conn_->ctx->locks) return kj::READY_NOW;
-    auto locks = conn_->ctx->locks->List(DefaultClock().Now());
-    auto out = context.getResults().initLocks(locks.size());
-    for (size_t i = 0; i < locks.size(); ++i) FillLock(out[i], locks[i]);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto, auto results) -> Reply {
+      if (!ctx().locks) return Status::Ok();
+      auto locks = ctx().locks->List(DefaultClock().Now());
+      auto out = results.initLocks(locks.size());
+      for (size_t i = 0; i < locks.size(); ++i) FillLock(out[i], locks[i]);
+      return Status::Ok();
+    });
   }
 
  private:
   // Tries now; while held and the deadline is ahead, tries again every
-  // 10 ms without blocking the event loop.
+  // 10 ms without blocking the event loop. Fills the reply itself, the
+  // first attempt as the later ones; a lock it did not get is the reply's
+  // error but does not count the call as failed.
   kj::Promise<void> TryAcquire(AcquireContext context, std::string path, int64_t ttl_ns,
                                int64_t deadline_ns) {
     int64_t now = DefaultClock().Now();
-    auto l = conn_->ctx->locks->Acquire(path, conn_->account(), ttl_ns, now);
+    auto l = ctx().locks->Acquire(path, conn_->account(), ttl_ns, now);
     auto results = context.getResults();
     if (l.ok()) {
       FillLock(results.initLock(), *l);
       return kj::READY_NOW;
     }
-    if (l.code() != EBUSY || now >= deadline_ns || !conn_->ctx->timer) {
+    if (l.code() != EBUSY || now >= deadline_ns || !ctx().timer) {
       Status st = l.status();
       if (l.code() == EBUSY && deadline_ns > 0)
         st = Status::Error(ETIMEDOUT, "gave up waiting: " + st.message());
       FillError(results.initError(), st);
       return kj::READY_NOW;
     }
-    return conn_->ctx->timer->afterDelay(10 * kj::MILLISECONDS)
+    return ctx()
+        .timer->afterDelay(10 * kj::MILLISECONDS)
         .then([this, context, path = std::move(path), ttl_ns, deadline_ns]() mutable {
           return TryAcquire(context, std::move(path), ttl_ns, deadline_ns);
         });
@@ -427,107 +428,104 @@ class AdminImpl final : public Service<rpc::Admin> {
   explicit AdminImpl(ConnPtr conn) : Service(std::move(conn)), keys_(*conn_->ctx->keys) {}
 
   kj::Promise<void> createUser(CreateUserContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    UserRecord u;
-    u.name = p.getName();
-    u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
-    u.is_admin = p.getIsAdmin();
-    u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
-    u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
-    auto r = keys_.CreateUser(u, static_cast<int>(p.getExpiresDays()));
-    if (Fail(results, r.status())) return kj::READY_NOW;
-    spdlog::info("admin {}: created {} {}", conn_->account(), r->first.Subject(),
-                 r->first.is_admin ? "(admin)" : "");
-    FillUser(results.initUser(), r->first);
-    FillKey(results.initKey(), r->second);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+      UserRecord u;
+      u.name = p.getName();
+      u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
+      u.is_admin = p.getIsAdmin();
+      u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
+      u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
+      NEXUS_ASSIGN_OR_RETURN(auto r, keys_.CreateUser(u, static_cast<int>(p.getExpiresDays())));
+      spdlog::info("admin {}: created {} {}", conn_->account(), r.first.Subject(),
+                   r.first.is_admin ? "(admin)" : "");
+      FillUser(results.initUser(), r.first);
+      FillKey(results.initKey(), r.second);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> createKey(CreateKeyContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    auto k = keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays()));
-    if (Fail(results, k.status())) return kj::READY_NOW;
-    FillKey(results.initKey(), *k);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(KeyRecord k,
+                             keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays())));
+      FillKey(results.initKey(), k);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> listUsers(ListUsersContext context) override {
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    auto users = keys_.ListUsers();
-    if (Fail(results, users.status())) return kj::READY_NOW;
-    auto out = results.initUsers(users->size());
-    for (size_t i = 0; i < users->size(); ++i) FillUser(out[i], (*users)[i]);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto, auto results) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(auto users, keys_.ListUsers());
+      auto out = results.initUsers(users.size());
+      for (size_t i = 0; i < users.size(); ++i) FillUser(out[i], users[i]);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> getUser(GetUserContext context) override {
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    std::string name = context.getParams().getName();
-    auto u = keys_.GetUser(name);
-    if (Fail(results, u.status())) return kj::READY_NOW;
-    auto keys = keys_.ListKeys(name);
-    if (Fail(results, keys.status())) return kj::READY_NOW;
-    FillUser(results.initUser(), *u);
-    auto out = results.initKeys(keys->size());
-    for (size_t i = 0; i < keys->size(); ++i) FillKey(out[i], (*keys)[i]);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+      std::string name = p.getName();
+      NEXUS_ASSIGN_OR_RETURN(UserRecord u, keys_.GetUser(name));
+      NEXUS_ASSIGN_OR_RETURN(auto keys, keys_.ListKeys(name));
+      FillUser(results.initUser(), u);
+      auto out = results.initKeys(keys.size());
+      for (size_t i = 0; i < keys.size(); ++i) FillKey(out[i], keys[i]);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> revokeKey(RevokeKeyContext context) override {
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    std::string id = context.getParams().getKeyId();
-    if (!Fail(results, keys_.RevokeKey(id))) spdlog::info("admin {}: revoked key {}", conn_->account(), id);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto p, auto) -> Reply {
+      std::string id = p.getKeyId();
+      NEXUS_RETURN_IF_ERROR(keys_.RevokeKey(id));
+      spdlog::info("admin {}: revoked key {}", conn_->account(), id);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> updateKey(UpdateKeyContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    std::optional<std::string> name;
-    if (p.hasName() && p.getName().size()) name = std::string(p.getName());
-    auto k = keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()), p.getClearExpiry());
-    if (Fail(results, k.status())) return kj::READY_NOW;
-    FillKey(results.initKey(), *k);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+      std::optional<std::string> name;
+      if (p.hasName() && p.getName().size()) name = std::string(p.getName());
+      NEXUS_ASSIGN_OR_RETURN(
+          KeyRecord k,
+          keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()), p.getClearExpiry()));
+      FillKey(results.initKey(), k);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> setKeyEntitlements(SetKeyEntitlementsContext context) override {
-    auto p = context.getParams();
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    if (p.getHourlyTaskQuota() > 1'000'000)
-      return ReplyNow(results, Status::Error(EINVAL, "an hourly quota is at most 1000000"));
-    auto k =
-        keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(), static_cast<int>(p.getHourlyTaskQuota()));
-    if (Fail(results, k.status())) return kj::READY_NOW;
-    spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->account(), k->id,
-                 k->can_submit_tasks ? "" : " not", k->hourly_task_quota);
-    FillKey(results.initKey(), *k);
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+      if (p.getHourlyTaskQuota() > 1'000'000)
+        return Status::Error(EINVAL, "an hourly quota is at most 1000000");
+      NEXUS_ASSIGN_OR_RETURN(KeyRecord k, keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
+                                                                static_cast<int>(p.getHourlyTaskQuota())));
+      spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->account(), k.id,
+                   k.can_submit_tasks ? "" : " not", k.hourly_task_quota);
+      FillKey(results.initKey(), k);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> shutdown(ShutdownContext context) override {
-    auto results = context.getResults();
-    if (Denied(results)) return kj::READY_NOW;
-    spdlog::info("admin {}: shutdown requested over the control socket", conn_->account());
-    auto stop = conn_->ctx->request_shutdown;
-    if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
-    return kj::READY_NOW;
+    return ServeAdmin(context, [&](auto, auto) -> Reply {
+      spdlog::info("admin {}: shutdown requested over the control socket", conn_->account());
+      auto stop = ctx().request_shutdown;
+      if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
+      return Status::Ok();
+    });
   }
 
  private:
-  template <typename Results>
-  bool Denied(Results results) {
-    if (conn_->admin()) return false;
-    return Fail(results, Status::Error(EACCES, conn_->subject() + " is not an admin"));
+  // Serve for every Admin method: a session that is not an admin is refused
+  // (EACCES) before the body runs.
+  template <typename Context, typename Body>
+  kj::Promise<void> ServeAdmin(Context context, Body&& body) {
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      if (!conn_->admin()) return Status::Error(EACCES, conn_->subject() + " is not an admin");
+      return body(p, results);
+    });
   }
 
   KeyStore& keys_;
@@ -551,93 +549,93 @@ class SessionImpl final : public Service<rpc::Session> {
   explicit SessionImpl(ConnPtr conn) : Service(std::move(conn)) {}
 
   kj::Promise<void> identity(IdentityContext context) override {
-    FillIdentity(context.getResults().initIdentity(), *conn_);
-    return kj::READY_NOW;
+    return Serve(context, [&](auto, auto results) -> Reply {
+      FillIdentity(results.initIdentity(), *conn_);
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    const ServiceContext& ctx = *conn_->ctx;
-    const DaemonInfo& i = *ctx.info;
-    auto s = context.getResults().initStatus();
-    s.setVersion(i.version);
-    s.setPid(static_cast<uint32_t>(i.pid));
-    s.setUptimeSeconds(static_cast<double>(DefaultClock().Now() - i.started_ns) / 1e9);
-    s.setDataDir(i.data_dir);
-    s.setMountpoint(i.mountpoint);
-    s.setMounted(i.mounted.load());
-    s.setReady(i.mounted.load());
-    s.setProfile(i.profile);
-    s.setWorkspace(i.workspace);
-    s.setSocketPath(i.socket_path);
-    s.setListen(i.listen);
-    s.setHttp(i.http);
-    if (ctx.inode_count) s.setInodes(ctx.inode_count());
-    if (ctx.database_bytes) s.setDatabaseBytes(ctx.database_bytes());
-    s.setConnections(i.connections.load());
-    return kj::READY_NOW;
+    return Serve(context, [&](auto, auto results) -> Reply {
+      const DaemonInfo& i = *ctx().info;
+      auto s = results.initStatus();
+      s.setVersion(i.version);
+      s.setPid(static_cast<uint32_t>(i.pid));
+      s.setUptimeSeconds(static_cast<double>(DefaultClock().Now() - i.started_ns) / 1e9);
+      s.setDataDir(i.data_dir);
+      s.setMountpoint(i.mountpoint);
+      s.setMounted(i.mounted.load());
+      s.setReady(i.mounted.load());
+      s.setProfile(i.profile);
+      s.setWorkspace(i.workspace);
+      s.setSocketPath(i.socket_path);
+      s.setListen(i.listen);
+      s.setHttp(i.http);
+      if (ctx().inode_count) s.setInodes(ctx().inode_count());
+      if (ctx().database_bytes) s.setDatabaseBytes(ctx().database_bytes());
+      s.setConnections(i.connections.load());
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> features(FeaturesContext context) override {
-    const auto& features = conn_->ctx->features;
-    auto results = context.getResults();
-    results.setProfile(conn_->ctx->info->profile);
-    auto out = results.initFeatures(features.size());
-    for (size_t i = 0; i < features.size(); ++i) {
-      out[i].setName(features[i].name);
-      out[i].setDetail(features[i].detail);
-      switch (features[i].state) {
-        case FeatureState::State::kEnabled:
-          out[i].setState(rpc::Feature::State::ENABLED);
-          break;
-        case FeatureState::State::kDisabled:
-          out[i].setState(rpc::Feature::State::DISABLED);
-          break;
-        case FeatureState::State::kUnavailable:
-          out[i].setState(rpc::Feature::State::UNAVAILABLE);
-          break;
+    return Serve(context, [&](auto, auto results) -> Reply {
+      const auto& all = ctx().features;
+      results.setProfile(ctx().info->profile);
+      auto out = results.initFeatures(all.size());
+      for (size_t i = 0; i < all.size(); ++i) {
+        out[i].setName(all[i].name);
+        out[i].setDetail(all[i].detail);
+        switch (all[i].state) {
+          case FeatureState::State::kEnabled:
+            out[i].setState(rpc::Feature::State::ENABLED);
+            break;
+          case FeatureState::State::kDisabled:
+            out[i].setState(rpc::Feature::State::DISABLED);
+            break;
+          case FeatureState::State::kUnavailable:
+            out[i].setState(rpc::Feature::State::UNAVAILABLE);
+            break;
+        }
       }
-    }
-    return kj::READY_NOW;
+      return Status::Ok();
+    });
   }
 
   kj::Promise<void> files(FilesContext context) override {
-    context.getResults().setFiles(kj::heap<FilesImpl>(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setFiles(kj::heap<FilesImpl>(conn_)); });
   }
-
   kj::Promise<void> locks(LocksContext context) override {
-    context.getResults().setLocks(kj::heap<LocksImpl>(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setLocks(kj::heap<LocksImpl>(conn_)); });
   }
-
   kj::Promise<void> admin(AdminContext context) override {
-    context.getResults().setAdmin(kj::heap<AdminImpl>(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setAdmin(kj::heap<AdminImpl>(conn_)); });
   }
-
   kj::Promise<void> versions(VersionsContext context) override {
-    context.getResults().setVersions(MakeVersionsService(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setVersions(MakeVersionsService(conn_)); });
   }
-
   kj::Promise<void> search(SearchContext context) override {
-    context.getResults().setSearch(MakeSearchService(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setSearch(MakeSearchService(conn_)); });
   }
-
   kj::Promise<void> permissions(PermissionsContext context) override {
-    context.getResults().setPermissions(MakePermissionsService(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setPermissions(MakePermissionsService(conn_)); });
   }
-
   kj::Promise<void> mounts(MountsContext context) override {
-    context.getResults().setMounts(MakeMountsService(conn_));
-    return kj::READY_NOW;
+    return Open(context, [&](auto r) { r.setMounts(MakeMountsService(conn_)); });
+  }
+  kj::Promise<void> mesh(MeshContext context) override {
+    return Open(context, [&](auto r) { r.setMesh(MakeMeshService(conn_)); });
   }
 
-  kj::Promise<void> mesh(MeshContext context) override {
-    context.getResults().setMesh(MakeMeshService(conn_));
-    return kj::READY_NOW;
+ private:
+  // Serve for the methods that hand out a sub-interface on this connection
+  // (`set` puts it into the results); they cannot fail.
+  template <typename Context, typename Set>
+  kj::Promise<void> Open(Context context, Set&& set) {
+    return Serve(context, [&](auto, auto results) -> Reply {
+      set(results);
+      return Status::Ok();
+    });
   }
 };
 
