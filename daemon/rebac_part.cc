@@ -68,10 +68,10 @@ void RebacPart::StopMounts() {
 
 void RebacPart::Fill(ServiceContext& ctx) {
   ctx.rebac.engine = engine_.get();
-  ctx.identities = identities_.get();
+  ctx.rebac.identities = identities_.get();
   ctx.rebac.audit = audit_.get();
   ctx.access = policy_.get();
-  ctx.admin_subject = admin_subject_;
+  ctx.rebac.admin_subject = admin_subject_;
   ctx.mounts = mounts_.get();
 }
 

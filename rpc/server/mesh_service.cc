@@ -426,14 +426,6 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
  private:
-  // EACCES unless the session is an admin (the error Service<>::AdminOnly
-  // fills, as a Status for a body).
-  Status RequireAdmin(std::string_view what) const {
-    if (conn_->admin()) return Status::Ok();
-    return Status::Error(EACCES,
-                         std::string(what) + " is for admins only; " + conn_->subject() + " is not an admin");
-  }
-
   template <typename Context, typename Fn>
   kj::Promise<void> Fleet(Context context, Fn fn) {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {

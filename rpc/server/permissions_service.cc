@@ -3,7 +3,7 @@
 // sharing paths, uid bindings, the audit log, and per-subject FUSE mounts.
 //
 // Who acts: the session's principal (Conn::subject(), resolved once at
-// authentication): an admin session acts as ctx.admin_subject, which owns
+// authentication): an admin session acts as ctx.rebac.admin_subject, which owns
 // zone:root; any other session as its own subject. Whether a
 // tuple may be written is RebacEngine::Write's decision (manage on each
 // object). Questions (check, explain, expand, listObjects, list) are open
@@ -215,23 +215,19 @@ class PermsService : public Service<Iface> {
   using Service<Iface>::conn_;
   using Service<Iface>::ctx;
   using Service<Iface>::Serve;
+  using Service<Iface>::RequireAdmin;
 
-  // Serves a method for admins only: checks `feature`, then refuses (and
-  // audits, as `method`) a non-admin, then runs `body` as Serve does.
+  // Service<>::ServeAdmin that also audits (as `method`) a refused session.
   template <typename Context, typename Body>
   kj::Promise<void> ServeAdmin(Context context, Feature feature, const char* method, const char* what,
                                Body&& body) {
     return Serve(context, feature, [&](auto p, auto results) -> Reply {
-      NEXUS_RETURN_IF_ERROR(AdminOnly(method, what));
+      if (Status st = RequireAdmin(what); !st.ok()) {
+        RecordDenied(method, "", std::string(what) + " is for admins only");
+        return st;
+      }
       return body(p, results);
     });
-  }
-
-  // Refuses (and audits, as `method`) a non-admin.
-  Status AdminOnly(const char* method, const std::string& what) {
-    if (conn_->admin()) return Status::Ok();
-    RecordDenied(method, "", what + " is for admins only");
-    return Status::Error(EACCES, what + " is for admins only; " + conn_->subject() + " is not an admin");
   }
 
   // A refused request, in the audit log (when there is one).
@@ -502,7 +498,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     return ServeAdmin(context, Feature::kIdentities, "permissions.bindIdentity", "binding identities",
                       [&](auto p, auto) -> Reply {
                         NEXUS_ASSIGN_OR_RETURN(SubjectRef subject, PersonSubject(p.getSubject()));
-                        IdentityMap* ids = ctx().identities;
+                        IdentityMap* ids = ctx().rebac.identities;
                         AuditLog* audit = rebac_.audit;
                         const uid_t uid = p.getUid();
                         std::string actor = conn_->subject(), who = subject.ToString();
@@ -520,7 +516,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   kj::Promise<void> unbindIdentity(UnbindIdentityContext context) override {
     return ServeAdmin(context, Feature::kIdentities, "permissions.unbindIdentity", "unbinding identities",
                       [&](auto p, auto) -> Reply {
-                        IdentityMap* ids = ctx().identities;
+                        IdentityMap* ids = ctx().rebac.identities;
                         AuditLog* audit = rebac_.audit;
                         const uid_t uid = p.getUid();
                         std::string actor = conn_->subject();
@@ -543,13 +539,13 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
   kj::Promise<void> listIdentities(ListIdentitiesContext context) override {
     return ServeAdmin(context, Feature::kIdentities, "permissions.listIdentities", "listing identities",
                       [&](auto, auto results) -> Reply {
-                        auto bindings = ctx().identities->List();
+                        auto bindings = ctx().rebac.identities->List();
                         auto out = results.initBindings(bindings.size());
                         for (size_t k = 0; k < bindings.size(); ++k) {
                           out[k].setUid(bindings[k].first);
                           out[k].setSubject(bindings[k].second);
                         }
-                        results.setAdminSubject(ctx().admin_subject);
+                        results.setAdminSubject(ctx().rebac.admin_subject);
                         return Status::Ok();
                       });
   }

@@ -156,6 +156,7 @@ class ByteSinkImpl final : public Service<rpc::ByteSink> {
 
   kj::Promise<void> write(WriteContext context) override {
     return Serve(context, [&](auto p, auto) -> Reply {
+      if (!writer_) return Status::Error(EBADF, "stream already finished");
       // The first error is kept and reported by done().
       if (status_.ok()) status_ = writer_->Write(AsView(p.getData()));
       return Status::Ok();
@@ -355,7 +356,7 @@ class LocksImpl final : public Service<rpc::Locks> {
       NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
       // deadline 0: do not wait.
       int64_t deadline = wait > 0 ? DefaultClock().Now() + static_cast<int64_t>(wait * 1e9) : 0;
-      return TryAcquire(context, path.str(), static_cast<int64_t>(ttl * 1e9), deadline);
+      return TryAcquire(Current(), context, path.str(), static_cast<int64_t>(ttl * 1e9), deadline);
     });
   }
 
@@ -395,9 +396,8 @@ class LocksImpl final : public Service<rpc::Locks> {
  private:
   // Tries now; while held and the deadline is ahead, tries again every
   // 10 ms without blocking the event loop. Fills the reply itself, the
-  // first attempt as the later ones; a lock it did not get is the reply's
-  // error but does not count the call as failed.
-  kj::Promise<void> TryAcquire(AcquireContext context, std::string path, int64_t ttl_ns,
+  // first attempt as the later ones, under `call` (alive until the reply).
+  kj::Promise<void> TryAcquire(Call& call, AcquireContext context, std::string path, int64_t ttl_ns,
                                int64_t deadline_ns) {
     int64_t now = DefaultClock().Now();
     auto l = ctx().locks->Acquire(path, conn_->account(), ttl_ns, now);
@@ -410,13 +410,13 @@ class LocksImpl final : public Service<rpc::Locks> {
       Status st = l.status();
       if (l.code() == EBUSY && deadline_ns > 0)
         st = Status::Error(ETIMEDOUT, "gave up waiting: " + st.message());
-      FillError(results.initError(), st);
+      call.Check(results.initError(), st);
       return kj::READY_NOW;
     }
     return ctx()
         .timer->afterDelay(10 * kj::MILLISECONDS)
-        .then([this, context, path = std::move(path), ttl_ns, deadline_ns]() mutable {
-          return TryAcquire(context, std::move(path), ttl_ns, deadline_ns);
+        .then([this, &call, context, path = std::move(path), ttl_ns, deadline_ns]() mutable {
+          return TryAcquire(call, context, std::move(path), ttl_ns, deadline_ns);
         });
   }
 };
@@ -428,7 +428,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   explicit AdminImpl(ConnPtr conn) : Service(std::move(conn)), keys_(*conn_->ctx->keys) {}
 
   kj::Promise<void> createUser(CreateUserContext context) override {
-    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+    return ServeAdmin(context, std::nullopt, "creating users", [&](auto p, auto results) -> Reply {
       UserRecord u;
       u.name = p.getName();
       u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
@@ -445,7 +445,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> createKey(CreateKeyContext context) override {
-    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+    return ServeAdmin(context, std::nullopt, "creating API keys", [&](auto p, auto results) -> Reply {
       NEXUS_ASSIGN_OR_RETURN(KeyRecord k,
                              keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays())));
       FillKey(results.initKey(), k);
@@ -454,7 +454,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> listUsers(ListUsersContext context) override {
-    return ServeAdmin(context, [&](auto, auto results) -> Reply {
+    return ServeAdmin(context, std::nullopt, "listing users", [&](auto, auto results) -> Reply {
       NEXUS_ASSIGN_OR_RETURN(auto users, keys_.ListUsers());
       auto out = results.initUsers(users.size());
       for (size_t i = 0; i < users.size(); ++i) FillUser(out[i], users[i]);
@@ -463,7 +463,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> getUser(GetUserContext context) override {
-    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+    return ServeAdmin(context, std::nullopt, "reading users", [&](auto p, auto results) -> Reply {
       std::string name = p.getName();
       NEXUS_ASSIGN_OR_RETURN(UserRecord u, keys_.GetUser(name));
       NEXUS_ASSIGN_OR_RETURN(auto keys, keys_.ListKeys(name));
@@ -475,7 +475,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> revokeKey(RevokeKeyContext context) override {
-    return ServeAdmin(context, [&](auto p, auto) -> Reply {
+    return ServeAdmin(context, std::nullopt, "revoking API keys", [&](auto p, auto) -> Reply {
       std::string id = p.getKeyId();
       NEXUS_RETURN_IF_ERROR(keys_.RevokeKey(id));
       spdlog::info("admin {}: revoked key {}", conn_->account(), id);
@@ -484,7 +484,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> updateKey(UpdateKeyContext context) override {
-    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+    return ServeAdmin(context, std::nullopt, "changing API keys", [&](auto p, auto results) -> Reply {
       std::optional<std::string> name;
       if (p.hasName() && p.getName().size()) name = std::string(p.getName());
       NEXUS_ASSIGN_OR_RETURN(
@@ -496,7 +496,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> setKeyEntitlements(SetKeyEntitlementsContext context) override {
-    return ServeAdmin(context, [&](auto p, auto results) -> Reply {
+    return ServeAdmin(context, std::nullopt, "changing key entitlements", [&](auto p, auto results) -> Reply {
       if (p.getHourlyTaskQuota() > 1'000'000)
         return Status::Error(EINVAL, "an hourly quota is at most 1000000");
       NEXUS_ASSIGN_OR_RETURN(KeyRecord k, keys_.SetEntitlements(p.getKeyId(), p.getCanSubmitTasks(),
@@ -509,7 +509,7 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
   kj::Promise<void> shutdown(ShutdownContext context) override {
-    return ServeAdmin(context, [&](auto, auto) -> Reply {
+    return ServeAdmin(context, std::nullopt, "shutting nexusd down", [&](auto, auto) -> Reply {
       spdlog::info("admin {}: shutdown requested over the control socket", conn_->account());
       auto stop = ctx().request_shutdown;
       if (stop) kj::evalLater([stop]() { stop(); }).detach([](kj::Exception&&) {});
@@ -518,16 +518,6 @@ class AdminImpl final : public Service<rpc::Admin> {
   }
 
  private:
-  // Serve for every Admin method: a session that is not an admin is refused
-  // (EACCES) before the body runs.
-  template <typename Context, typename Body>
-  kj::Promise<void> ServeAdmin(Context context, Body&& body) {
-    return Serve(context, [&](auto p, auto results) -> Reply {
-      if (!conn_->admin()) return Status::Error(EACCES, conn_->subject() + " is not an admin");
-      return body(p, results);
-    });
-  }
-
   KeyStore& keys_;
 };
 
@@ -782,7 +772,7 @@ Status Require(const ServiceContext& ctx, Feature f) {
       if (ctx.rebac.engine) return Status::Ok();
       return Unavailable("rebac", "ReBAC is not enabled in this daemon");
     case Feature::kIdentities:
-      if (ctx.identities) return Status::Ok();
+      if (ctx.rebac.identities) return Status::Ok();
       return Unavailable("rebac",
                          "identity bindings are not available in this daemon "
                          "(they come with ReBAC)");

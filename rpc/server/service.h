@@ -143,6 +143,10 @@ struct SearchDeps {
 struct RebacDeps {
   RebacEngine* engine = nullptr;
   AuditLog* audit = nullptr;
+  IdentityMap* identities = nullptr;  // uid bindings
+  // The subject admins act as (the operator, root, admin keys); it owns
+  // zone:root.
+  std::string admin_subject = "user:admin";
 };
 
 // What the Mesh services need.
@@ -177,14 +181,10 @@ struct ServiceContext {
   RebacDeps rebac;
   MeshDeps mesh;
 
-  // Who callers are (null: ReBAC is off). `access` is what the namespace
-  // enforces for every caller (the Namespace applies it to PathFiles calls
-  // too); services use it to filter what they return (search hits, history).
-  IdentityMap* identities = nullptr;
+  // What the namespace enforces for every caller (null: ReBAC is off; the
+  // Namespace applies it to PathFiles calls too); services use it to filter
+  // what they return (search hits, history).
   AccessPolicy* access = nullptr;
-  // The subject admins act as (the operator, root, admin keys); it owns
-  // zone:root.
-  std::string admin_subject = "user:admin";
 
   // Per-subject mounts (null: unavailable).
   SubjectMounts* mounts = nullptr;

@@ -198,17 +198,6 @@ class Service : public Iface::Server {
     KJ_REQUIRE(current_ != nullptr, "no call in progress");
     return *current_;
   }
-  // Fails the current call with the feature's `unavailable` error when the
-  // daemon lacks it; true when it did.
-  template <typename Results>
-  bool Unavailable(Results results, Feature f) {
-    return Current().Fail(results, Require(ctx(), f));
-  }
-  // Fills the current call's error from `st` when not OK; true when it did.
-  template <typename Results>
-  bool Fail(Results results, const Status& st) {
-    return Current().Fail(results, st);
-  }
   // Serves one call: checks `feature` (when given), runs
   // `body(params, results) -> Reply` on the loop and ends the call with its
   // Reply: the error into the reply's `error` (or, for results without one,
@@ -234,18 +223,22 @@ class Service : public Iface::Server {
     }
     return kj::READY_NOW;
   }
-  // Ends a method that finished on the loop: `st`, when not OK, is its error.
-  template <typename Results>
-  kj::Promise<void> ReplyNow(Results results, const Status& st) {
-    Current().Fail(results, st);
-    return kj::READY_NOW;
+  // Serve for a method only admins may call: `feature` (when given), then
+  // RequireAdmin(what), then `body`.
+  template <typename Context, typename Body>
+  kj::Promise<void> ServeAdmin(Context context, std::optional<Feature> feature, std::string_view what,
+                               Body&& body) {
+    return Serve(context, feature, [&](auto p, auto results) -> Reply {
+      NEXUS_RETURN_IF_ERROR(RequireAdmin(what));
+      return body(p, results);
+    });
   }
-  // Fails the current call unless the session is an admin; true when it did.
-  template <typename Results>
-  bool AdminOnly(Results results, std::string_view what) {
-    if (conn_->admin()) return false;
-    return Current().Fail(results, Status::Error(EACCES, std::string(what) + " is for admins only; " +
-                                                             conn_->subject() + " is not an admin"));
+  // EACCES "<what> is for admins only; <subject> is not an admin" unless the
+  // session is an admin.
+  Status RequireAdmin(std::string_view what) const {
+    if (conn_->admin()) return Status::Ok();
+    return Status::Error(EACCES,
+                         std::string(what) + " is for admins only; " + conn_->subject() + " is not an admin");
   }
   // OffLoopJob for the current call.
   template <typename T, typename Context, typename Work, typename Fill>

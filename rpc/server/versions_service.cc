@@ -542,13 +542,6 @@ class VersionsImpl final : public Service<rpc::Versions> {
         [](auto, Done&) {});
   }
 
-  // The admin-only calls' refusal of any other session.
-  Status RequireAdmin(std::string_view what) const {
-    if (conn_->admin()) return Status::Ok();
-    return Status::Error(EACCES,
-                         std::string(what) + " is for admins only; " + conn_->subject() + " is not an admin");
-  }
-
   // The target of a history-reading call, after the path and access checks
   // (Serve has checked that versioning is on).
   Result<Target> Readable(const std::string& text) {

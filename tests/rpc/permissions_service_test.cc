@@ -60,13 +60,13 @@ class PermissionsServiceTest : public ServiceRig {
       audit_ = AuditLog::Open(dir_.path() + "/audit.db", {}).value();
       RebacOptions ro;
       ro.audit = audit_.get();
-      ro.root_owner = ctx_.admin_subject;
+      ro.root_owner = ctx_.rebac.admin_subject;
       rebac_ = RebacEngine::Open(dir_.path() + "/rebac.db", ro).value();
       IdentityOptions io;
-      io.admin_subject = ctx_.admin_subject;
+      io.admin_subject = ctx_.rebac.admin_subject;
       ids_ = IdentityMap::Open(dir_.path() + "/rebac.db", io).value();
       ctx_.rebac.engine = rebac_.get();
-      ctx_.identities = ids_.get();
+      ctx_.rebac.identities = ids_.get();
       ctx_.rebac.audit = audit_.get();
       ctx_.mounts = &mounts_;
     }

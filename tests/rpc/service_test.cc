@@ -100,6 +100,9 @@ TEST_F(ServiceTest, AdminCallsNeedAnAdmin) {
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->hasError());
   EXPECT_EQ(r->getError().getCode(), rpc::Error::Code::PERMISSION_DENIED);
+  EXPECT_EQ(std::string(r->getError().getMessage()),
+            "listing users is for admins only; agent:worker is not an admin");
+  EXPECT_EQ(metrics_->Find("admin.listUsers")->errors.load(), 1u);
   auto a = Tcp(NewKey("boss", true));
   ASSERT_TRUE(a.ok());
   auto admin2 = (*a)->session().adminRequest().send().getAdmin();
@@ -135,6 +138,7 @@ TEST_F(ServiceTest, LockContentionAndWait) {
   ASSERT_TRUE(rb.ok());
   ASSERT_TRUE(rb->hasError());
   EXPECT_EQ(rb->getError().getCode(), rpc::Error::Code::BUSY);
+  EXPECT_EQ(metrics_->Find("locks.acquire")->errors.load(), 1u);  // a refusal is a failed call
   auto rel = lb.releaseRequest();
   rel.setPath("/job");
   auto rr = (*b)->Wait(rel.send());
@@ -152,6 +156,39 @@ TEST_F(ServiceTest, LockContentionAndWait) {
   ASSERT_TRUE(rw.ok());
   ASSERT_FALSE(rw->hasError()) << rw->getError().getMessage().cStr();
   EXPECT_EQ(std::string(rw->getLock().getHolder()), "agent:other");
+}
+
+TEST_F(ServiceTest, StreamUsedAfterDoneIsAnErrorNotACrash) {
+  auto c = Unix();
+  ASSERT_TRUE(c.ok());
+  auto files = (*c)->session().filesRequest().send().getFiles();
+  auto open = files.writeStreamRequest();
+  open.setPath("/streamed.txt");
+  auto sink = open.send().getSink();
+  auto w = sink.writeRequest();
+  w.setData(kj::StringPtr("abc").asBytes());
+  ASSERT_TRUE((*c)->Wait(w.send()).ok());
+  auto done = (*c)->Wait(sink.doneRequest().send());
+  ASSERT_TRUE(done.ok());
+  ASSERT_FALSE(done->hasError()) << done->getError().getMessage().cStr();
+  EXPECT_EQ(done->getStat().getSize(), 3u);
+  // The stream is finished: another write and another done are refused.
+  auto late = sink.writeRequest();
+  late.setData(kj::StringPtr("more").asBytes());
+  auto lr = (*c)->Wait(late.send());
+  ASSERT_FALSE(lr.ok());
+  EXPECT_NE(lr.status().message().find("stream already finished"), std::string::npos)
+      << lr.status().ToString();
+  auto again = (*c)->Wait(sink.doneRequest().send());
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again->hasError());
+  EXPECT_EQ(again->getError().getErrno(), EBADF);
+  // The daemon and the connection still serve.
+  auto r = files.readRequest();
+  r.setPath("/streamed.txt");
+  auto rr = (*c)->Wait(r.send());
+  ASSERT_TRUE(rr.ok());
+  EXPECT_EQ(rr->getData().size(), 3u);
 }
 
 TEST_F(ServiceTest, CallsInFlightPerConnectionAreLimited) {
