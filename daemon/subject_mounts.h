@@ -82,7 +82,7 @@ class SubjectMountTable final : public SubjectMounts {
   PrincipalTable* const principals_;
   FuseContext* const main_ctx_;
   const unsigned threads_;
-  Mutex add_mu_;  // serializes Add/Remove (mount syscalls), before mu_
+  Mutex add_mu_ ACQUIRED_BEFORE(mu_);  // serializes Add/Remove (mount syscalls)
   Mutex mu_;
   KernelCache* main_ GUARDED_BY(mu_) = nullptr;
   std::vector<std::unique_ptr<Mount>> mounts_ GUARDED_BY(mu_);

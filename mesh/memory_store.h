@@ -76,7 +76,7 @@ class MemoryStore : public Store {
   void Deliver(MutexLock& lock, Delivery delivery) NO_THREAD_SAFETY_ANALYSIS;
 
   const Clock* const clock_;
-  mutable Mutex mu_;
+  mutable Mutex mu_ ACQUIRED_BEFORE(deliver_mu_);
   std::map<std::string, KeyValue, std::less<>> kv_ GUARDED_BY(mu_);
   std::unordered_map<LeaseId, Lease> leases_ GUARDED_BY(mu_);
   int64_t revision_ GUARDED_BY(mu_) = 0;

@@ -95,7 +95,7 @@ class AuditLog final : public AuditSink {
   const Options options_;
   const Clock& clock_;
 
-  Mutex db_mu_;
+  Mutex db_mu_ ACQUIRED_BEFORE(mu_);
   std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);
 
   mutable Mutex mu_;

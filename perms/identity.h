@@ -68,7 +68,7 @@ class IdentityMap {
   IdentityMap(std::unique_ptr<SqliteDb> db, IdentityOptions options)
       : options_(std::move(options)), db_(std::move(db)) {}
   const IdentityOptions options_;
-  Mutex db_mu_;
+  Mutex db_mu_ ACQUIRED_BEFORE(mu_);
   std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);
   mutable SharedMutex mu_;
   std::unordered_map<uid_t, std::string> bound_ GUARDED_BY(mu_);

@@ -136,7 +136,7 @@ class RebacEngine {
   const RebacOptions options_;
   const Clock& clock_;
 
-  Mutex write_mu_;  // serializes writers
+  Mutex write_mu_ ACQUIRED_BEFORE(mu_);  // serializes writers
   std::unique_ptr<TupleStore> store_ GUARDED_BY(write_mu_);
 
   mutable SharedMutex mu_;

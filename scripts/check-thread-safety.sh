@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the lock annotations (base/thread_annotations.h) with clang's
 # thread-safety analysis: `clang++ -fsyntax-only -Wthread-safety
-# -Werror=thread-safety` on every translation unit of the project's own sources
+# -Wthread-safety-beta -Werror=thread-safety` (beta: the lock order declared
+# with ACQUIRED_BEFORE is checked too) on every translation unit of the project's own sources
 # (base fs perms mesh rpc daemon cli; not tests or bench), with the include
 # paths and defines of the build's compile_commands.json. No objects are
 # written, so this costs a parse per file, not a second build. Fails, printing
@@ -62,7 +63,7 @@ else:
     files = sorted((f, e) for f, e in by_file.items()
                    if f.startswith(root + "/") and keep.match(os.path.relpath(f, root)))
 for f, e in files:
-    argv = [clang] + args_of(e) + ["-fsyntax-only", "-Wthread-safety",
+    argv = [clang] + args_of(e) + ["-fsyntax-only", "-Wthread-safety", "-Wthread-safety-beta",
                                    "-Werror=thread-safety"] + shlex.split(extra) + [f]
     print(shlex.quote(e["directory"]) + " " + shlex.join(argv))
 PY
@@ -109,6 +110,8 @@ if [[ ${1:-} = --self-test ]]; then
   fi
   grep -q 'Werror,-Wthread-safety' "$log" || {
     cat "$log"; echo "check-thread-safety: self-test: failed without a thread-safety finding" >&2; exit 1; }
+  grep -q "must be acquired before" "$log" || {
+    cat "$log"; echo "check-thread-safety: self-test: the lock-order violation was not found" >&2; exit 1; }
   echo "check-thread-safety: self-test passed"
   exit 0
 fi

@@ -336,14 +336,14 @@ class VersionStore {
   // Recording: capture_mu_ serialises recorders and excludes Gc's sweep.
   // Lock order: commit_mu_ → capture_mu_ → db_mu_ → wake_mu_; the reader
   // pool's lock and cache_mu_ are leaves.
-  Mutex capture_mu_;
+  Mutex capture_mu_ ACQUIRED_BEFORE(db_mu_);
   std::atomic<bool> cancel_captures_{false};
   OdbPtr odb_;  // owned by no repository, so thread-safe: capture, gc, export
 
-  Mutex db_mu_;
+  Mutex db_mu_ ACQUIRED_BEFORE(wake_mu_);
   std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);  // the writer connection
 
-  Mutex commit_mu_;
+  Mutex commit_mu_ ACQUIRED_BEFORE(capture_mu_);
   RepoPtr commit_repo_ GUARDED_BY(commit_mu_);
   std::map<std::string, std::unique_ptr<ZoneTree>> zone_trees_ GUARDED_BY(commit_mu_);
 
