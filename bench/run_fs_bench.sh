@@ -253,6 +253,14 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 mbps() { awk -v bytes="$1" -v s="$2" 'BEGIN { printf "%.1f", bytes / 1e6 / s }'; }
 sum() { awk 'BEGIN { t = 0; for (i = 1; i < ARGC; i++) t += ARGV[i]; printf "%.6f", t }' "$@"; }
 
+# CPU seconds (user + system, every thread) process $1 has used so far; empty
+# when it is not running.
+CLK_TCK=$(getconf CLK_TCK)
+proc_cpu() {
+  [[ -n $1 && -r /proc/$1/stat ]] || return 0
+  awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
 drop_caches() {
   sync
   echo 3 >/proc/sys/vm/drop_caches
@@ -560,8 +568,16 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
                  "$elapsed" "$run" "$BENCH_RUNS" "$workload" "$target")
       [[ -t 2 ]] && printf '%s ...\r' "$prefix" >&2
       if target_up "$target" "run$run-$workload"; then
+        cpu0=$(proc_cpu "$ACTIVE_PID")
         "workload_$workload" "$target" "$run"
         ok=$?
+        cpu1=$(proc_cpu "$ACTIVE_PID")
+        # The filesystem daemon's CPU beside the wall time (none for native).
+        if ((ok == 0)) && [[ -n $cpu0 && -n $cpu1 ]]; then
+          record_sample "$run" "$target" "$workload" daemon_cpu "$(secs "$cpu0" "$cpu1")" s
+          printf -v cpu_note ', daemon CPU %.1f s' "$(secs "$cpu0" "$cpu1")"
+          SUMMARY+=$cpu_note
+        fi
       else
         ok=1
       fi
