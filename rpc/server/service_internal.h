@@ -173,11 +173,11 @@ class Reply {
   kj::Maybe<kj::Promise<void>> later_;
 };
 
-// The base of every capability served on an authenticated connection:
+// The base of every capability the socket serves, the bootstrap included:
 // `class FilesImpl final : public Service<rpc::Files>`. It counts, limits
-// and names each call from the schema, so a method only parses, checks what
-// it needs (Unavailable), does the work (in place, or off the loop with
-// Job) and fills its reply.
+// and names each call from the schema, so a method is one Serve: its body
+// parses, checks what it needs (RequireAdmin, access), does the work (in
+// place, or off the loop with Job) and fills its reply.
 template <typename Iface>
 class Service : public Iface::Server {
  public:
