@@ -118,17 +118,6 @@ class LeaseCalls : public Service<Iface> {
     return Serve(context, Feature::kMeshDirector,
                  [&](auto p, auto results) -> Reply { return body(director(), p, results); });
   }
-  // Job for work that only succeeds or fails: the reply is its error.
-  template <typename Context>
-  kj::Promise<void> StatusJob(Context context, std::function<Status()> work) {
-    return this->template Job<Done>(
-        context,
-        [work = std::move(work)]() -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(work());
-          return Done{};
-        },
-        [](auto, Done&) {});
-  }
   // Job for work that ends in a task: the reply carries it.
   template <typename Context>
   kj::Promise<void> TaskJob(Context context, std::function<Result<TaskInfo>()> work) {
@@ -141,7 +130,7 @@ class LeaseCalls : public Service<Iface> {
   kj::Promise<void> DoStart(Context context, std::function<Status()> extra) {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
       std::string id = p.getId(), token = p.getToken();
-      return StatusJob(context, [d, id, token, extra] {
+      return this->StatusJob(context, [d, id, token, extra] {
         NEXUS_RETURN_IF_ERROR(extra());
         return d->Start(id, token);
       });
@@ -152,7 +141,7 @@ class LeaseCalls : public Service<Iface> {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
       std::string id = p.getId(), token = p.getToken(), progress = p.getProgress(),
                   checkpoint = p.getCheckpoint();
-      return StatusJob(context, [=] {
+      return this->StatusJob(context, [=] {
         NEXUS_RETURN_IF_ERROR(extra());
         return d->Progress(id, token, progress, checkpoint);
       });
@@ -195,9 +184,6 @@ class LeaseCalls : public Service<Iface> {
       });
     });
   }
-
- private:
-  struct Done {};
 };
 
 const std::function<Status()> kNoCheck = [] { return Status::Ok(); };

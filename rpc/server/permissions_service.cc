@@ -31,6 +31,7 @@
 #include <streambuf>
 #include <unordered_set>
 
+#include "base/clock.h"
 #include "base/format.h"
 #include "base/layout.h"
 #include "base/ns_path.h"
@@ -48,13 +49,9 @@ namespace {
 constexpr uint32_t kDefaultListLimit = 1000;
 constexpr uint32_t kMaxListLimit = 100000;
 constexpr size_t kMaxExportBytes = 48u << 20;
-constexpr UnixNanos kNanosPerSecond = 1'000'000'000;
 // A non-admin's `list` reads the tuples of each object it manages one by
 // one up to this many objects; beyond, one pass over every tuple.
 constexpr size_t kPerObjectListing = 64;
-
-// A job's result when it has no value.
-struct Done {};
 
 // The schema's words for a denial.
 const char* ReasonText(DenyReason r) {
@@ -216,6 +213,7 @@ class PermsService : public Service<Iface> {
   using Service<Iface>::ctx;
   using Service<Iface>::Serve;
   using Service<Iface>::RequireAdmin;
+  using Service<Iface>::StatusJob;
 
   // Service<>::ServeAdmin that also audits (as `method`) a refused session.
   template <typename Context, typename Body>
@@ -234,19 +232,6 @@ class PermsService : public Service<Iface> {
   void RecordDenied(const std::string& operation, const std::string& object, const std::string& reason) {
     if (!rebac_.audit) return;
     rebac_.audit->Record(AuditRecord{0, conn_->subject(), operation, object, false, reason});
-  }
-
-  // Runs `work` (returning a Status) off the loop for a reply that carries
-  // nothing but its error.
-  template <typename Context, typename Work>
-  kj::Promise<void> StatusJob(Context context, Work work) {
-    return this->template Job<Done>(
-        context,
-        [work = std::move(work)]() mutable -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(work());
-          return Done{};
-        },
-        [](auto, Done&) {});
   }
 
   const RebacDeps& rebac_;

@@ -245,6 +245,19 @@ class Service : public Iface::Server {
   kj::Promise<void> Job(Context context, Work work, Fill fill) {
     return OffLoopJob<T>(ctx(), Current(), context, std::move(work), std::move(fill));
   }
+  // Job for work (returning a Status) whose reply carries nothing but its
+  // error.
+  template <typename Context, typename Work>
+  kj::Promise<void> StatusJob(Context context, Work work) {
+    struct Done {};
+    return Job<Done>(
+        context,
+        [work = std::move(work)]() mutable -> Result<Done> {
+          NEXUS_RETURN_IF_ERROR(work());
+          return Done{};
+        },
+        [](auto, Done&) {});
+  }
 
   ConnPtr conn_;
 

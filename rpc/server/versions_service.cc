@@ -34,9 +34,6 @@ namespace {
 using versions::NamespacePath;
 using versions::SplitNamespacePath;
 
-// A job's result when it has no value.
-struct Done {};
-
 // Commits what the recorder captured so far, so the store holds every
 // change made before the call; OK when nothing records.
 Status FlushRecorder(versions::Recorder* recorder) { return recorder ? recorder->Flush() : Status::Ok(); }
@@ -529,18 +526,6 @@ class VersionsImpl final : public Service<rpc::Versions> {
 
  private:
   const VersionsDeps& deps() const { return ctx().versions; }
-
-  // Job for work that returns only a Status: the reply carries its error.
-  template <typename Context, typename Work>
-  kj::Promise<void> StatusJob(Context context, Work work) {
-    return Job<Done>(
-        context,
-        [work = std::move(work)]() mutable -> Result<Done> {
-          NEXUS_RETURN_IF_ERROR(work());
-          return Done{};
-        },
-        [](auto, Done&) {});
-  }
 
   // The target of a history-reading call, after the path and access checks
   // (Serve has checked that versioning is on).
