@@ -108,7 +108,9 @@ bool IsSubjectOf(std::string_view subject, std::string_view id) {
          subject.substr(kAgentPrefix.size()) == id;
 }
 
-Status NotFound(std::string_view id) { return Status::Error(ENOENT, "no agent '" + std::string(id) + "'"); }
+Status NotFound(std::string_view id) {
+  return Status::Error(ENOENT, "agent '" + std::string(id) + "' not found");
+}
 
 Status NotOwner(const RegistryCaller& caller, std::string_view verb, const AgentRecord& r) {
   return Status::Error(EACCES, caller.subject + " may not " + std::string(verb) + " agent " + r.id +

@@ -206,7 +206,7 @@ TEST_F(AgentRegistryTest, UnknownIdIsNotFound) {
   EXPECT_EQ(registry_->Transition(kAdmin, "ghost", kConnected).code(), ENOENT);
   EXPECT_EQ(registry_->Delete(kAdmin, "ghost").code(), ENOENT);
   EXPECT_EQ(registry_->Heartbeat(kAdmin, "ghost").code(), ENOENT);
-  EXPECT_EQ(registry_->Get("ghost").status().message(), "no agent 'ghost'");
+  EXPECT_EQ(registry_->Get("ghost").status().message(), "agent 'ghost' not found");
   // A malformed id is invalid, not missing.
   EXPECT_EQ(registry_->Get("user:known").code(), EINVAL);
   EXPECT_EQ(registry_->Heartbeat(kAdmin, "a/b").code(), EINVAL);
