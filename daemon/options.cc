@@ -274,8 +274,8 @@ const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
       {"lite", {"mount", "control_socket", "locks", "http", "workspace"}},
       {"full",
        {"mount", "control_socket", "locks", "http", "tls_listener", "workspace", "versions", "search",
-        "rebac", "mesh"}},
-      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac"}},
+        "rebac", "mesh", "agents"}},
+      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac", "agents"}},
   };
   auto it = kFeatures.find(profile);
   return it == kFeatures.end() ? kFeatures.at("full") : it->second;
