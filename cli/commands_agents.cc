@@ -251,9 +251,10 @@ void AddAgentCommands(std::vector<Command>* t) {
                 {"--description", "--metadata", "--owner"},
                 {},
                 "agent register ID NAME [--description D] [--metadata k=v ...] [--owner S]",
-                "Register the agent agent:ID, owned by you (an admin may name another owner\n"
-                "with --owner). It starts in phase REGISTERED, generation 1. --metadata may be\n"
-                "repeated. ID: 1-64 of letters, digits, '.', '_', '-'; 'agent:ID' also works.",
+                "Register the agent agent:ID, owned by you.\n"
+                "It starts in phase REGISTERED, generation 1. An admin may name another owner\n"
+                "with --owner. --metadata may be repeated. ID: 1-64 of letters, digits, '.',\n"
+                "'_', '-'; 'agent:ID' also works.",
                 2,
                 2,
                 Register});
@@ -261,9 +262,9 @@ void AddAgentCommands(std::vector<Command>* t) {
                 {"--name", "--description", "--metadata", "--remove-metadata"},
                 {},
                 "agent update ID [--name N] [--description D] [--metadata k=v ...] [--remove-metadata K ...]",
-                "Change an agent's name, description or metadata (the owner or an admin).\n"
-                "--metadata sets a key, --remove-metadata removes one; both may be repeated.\n"
-                "Bumps the generation.",
+                "Change an agent's name, description or metadata.\n"
+                "The owner or an admin. --metadata sets a key, --remove-metadata removes one;\n"
+                "both may be repeated. Bumps the generation.",
                 1,
                 1,
                 Update});
@@ -271,9 +272,10 @@ void AddAgentCommands(std::vector<Command>* t) {
                 {"--owner", "--phase"},
                 {},
                 "agent list [--owner S] [--phase P]",
-                "Every registered agent, sorted by id: name, owner, phase (\"(stale)\" when a\n"
-                "live agent missed its heartbeat window), generation and last heartbeat.\n"
-                "--owner takes a subject (user:alice), --phase a phase name.",
+                "List the registered agents.\n"
+                "Sorted by id: name, owner, phase (\"(stale)\" when a live agent missed its\n"
+                "heartbeat window), generation and last heartbeat. --owner takes a subject\n"
+                "(user:alice), --phase a phase name.",
                 0,
                 0,
                 List});
@@ -281,26 +283,27 @@ void AddAgentCommands(std::vector<Command>* t) {
                 {},
                 {},
                 "agent info ID",
-                "Everything the registry holds about an agent.",
+                "Show everything the registry holds about an agent.",
                 1,
                 1,
                 Info});
-  t->push_back(
-      {{"agent", "status"},
-       {},
-       {},
-       "agent status ID",
-       "An agent's phase, staleness, generation and last heartbeat. --json prints\n"
-       "{\"id\",\"name\",\"owner\",\"phase\",\"generation\",\"stale\",\"last_heartbeat\",\"metadata\",...}.",
-       1,
-       1,
-       StatusCmd});
+  t->push_back({{"agent", "status"},
+                {},
+                {},
+                "agent status ID",
+                "Show an agent's phase, staleness, generation and last heartbeat.\n"
+                "--json prints {\"id\",\"name\",\"owner\",\"phase\",\"generation\",\"stale\",\n"
+                "\"last_heartbeat\",\"metadata\",...}.",
+                1,
+                1,
+                StatusCmd});
   t->push_back({{"agent", "heartbeat"},
                 {},
                 {},
                 "agent heartbeat ID",
-                "Record a sign of life for an agent (the agent itself, its owner or an admin).\n"
-                "Changes neither phase nor generation; refused for a SUSPENDED agent.",
+                "Record a sign of life for an agent.\n"
+                "The agent itself, its owner or an admin. Changes neither phase nor\n"
+                "generation; refused for a SUSPENDED agent.",
                 1,
                 1,
                 Heartbeat});
@@ -308,10 +311,11 @@ void AddAgentCommands(std::vector<Command>* t) {
                 {"--expected-generation"},
                 {},
                 "agent transition ID PHASE [--expected-generation N]",
-                "Move an agent to PHASE (REGISTERED, CONNECTED, IDLE, BUSY, DISCONNECTED,\n"
-                "SUSPENDED; see docs/agents.md for the allowed moves; SUSPENDED is for admins).\n"
-                "The owner or an admin. With --expected-generation it fails with a conflict\n"
-                "naming the current generation unless the agent is at generation N.",
+                "Move an agent to another lifecycle phase.\n"
+                "PHASE: CONNECTED, IDLE, BUSY, DISCONNECTED or SUSPENDED (see docs/agents.md\n"
+                "for the allowed moves; SUSPENDED is for admins). The owner or an admin. With\n"
+                "--expected-generation it fails with a conflict naming the current generation\n"
+                "unless the agent is at generation N.",
                 2,
                 2,
                 Transition});
