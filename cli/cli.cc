@@ -16,6 +16,11 @@ std::string Args::Get(const std::string& flag, const std::string& def) const {
   return it == values.end() ? def : it->second;
 }
 
+std::vector<std::string> Args::All(const std::string& flag) const {
+  auto it = repeated.find(flag);
+  return it == repeated.end() ? std::vector<std::string>{} : it->second;
+}
+
 Result<double> Args::Number(const std::string& flag, double def, double min, double max) const {
   auto it = values.find(flag);
   if (it == values.end()) return def;

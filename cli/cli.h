@@ -43,11 +43,14 @@ std::string ErrorText(const Status& st);
 // The arguments of one command after its flags were taken out.
 struct Args {
   std::vector<std::string> positional;
-  std::map<std::string, std::string> values;  // --flag VALUE
-  std::set<std::string> switches;             // --flag
+  std::map<std::string, std::string> values;                 // --flag VALUE (the last, when repeated)
+  std::map<std::string, std::vector<std::string>> repeated;  // every VALUE of --flag, in order
+  std::set<std::string> switches;                            // --flag
 
   bool Has(const std::string& flag) const { return switches.count(flag) || values.count(flag); }
   std::string Get(const std::string& flag, const std::string& def = "") const;
+  // Every value of a repeatable flag (`--metadata a=1 --metadata b=2`).
+  std::vector<std::string> All(const std::string& flag) const;
   // EINVAL naming the flag when the value is not a number in [min, max].
   Result<double> Number(const std::string& flag, double def, double min, double max) const;
 };
@@ -108,5 +111,6 @@ void AddVersionCommands(std::vector<Command>* table);  // versions *, snapshot *
 void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, path-context *
 void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
 void AddMeshCommands(std::vector<Command>* table);     // mesh *
+void AddAgentCommands(std::vector<Command>* table);    // agent *
 
 }  // namespace nexus::cli

@@ -36,6 +36,7 @@ std::vector<Command> BuildTable() {
   AddSearchCommands(&table);
   AddRebacCommands(&table);
   AddMeshCommands(&table);
+  AddAgentCommands(&table);
   return table;
 }
 
@@ -122,6 +123,7 @@ int RunCommand(Cli& cli, const Command& c, const std::vector<std::string>& rest)
         value = rest[++i];
       }
       args.values[Canonical(spec)] = value;
+      args.repeated[Canonical(spec)].push_back(value);
     }
     if (!known) return cli.Usage("unknown option '" + a + "' for " + JoinName(c.name) + " (see --help)");
   }

@@ -211,6 +211,11 @@ Status Daemon::OpenParts() {
     if (!mp.ok()) return In("mesh", mp.status());
     mesh_ = std::move(mp).value();
   }
+  if (Enabled(features_, "agents")) {
+    auto ap = AgentsPart::Open(data_dir_);
+    if (!ap.ok()) return In("agents", ap.status());
+    agents_ = std::move(ap).value();
+  }
   if (versions_) versions_->Run();
   return Status::Ok();
 }
@@ -246,6 +251,7 @@ Status Daemon::OpenServices() {
   if (versions_) versions_->Fill(service_);
   if (search_) search_->Fill(service_);
   if (mesh_) mesh_->Fill(service_);
+  if (agents_) agents_->Fill(service_);
   if (Enabled(features_, "mesh")) {
     MeshNodeConfig nc;
     nc.data_dir = data_dir_;

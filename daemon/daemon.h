@@ -21,6 +21,7 @@
 #include "base/status.h"
 #include "daemon/data_dir_lock.h"
 #include "daemon/mesh_node.h"
+#include "daemon/agents_part.h"
 #include "daemon/mesh_part.h"
 #include "daemon/options.h"
 #include "daemon/rebac_part.h"
@@ -110,6 +111,7 @@ class Daemon {
   std::unique_ptr<MeshPart> mesh_;
   std::unique_ptr<VersionsPart> versions_;
   std::unique_ptr<SearchPart> search_;
+  std::unique_ptr<AgentsPart> agents_;  // flushes its heartbeats after the socket server stopped
   FlushOnStop flush_;
   std::unique_ptr<KeyStore> keys_;
   LockTable locks_;

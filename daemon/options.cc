@@ -153,9 +153,10 @@ const std::map<std::string, Setter>& ValueOptions() {
              value = item.substr(eq + 1);
            }
            if (std::find(all.begin(), all.end(), name) == all.end())
-             return Status::Error(EINVAL, flag + ": unknown feature '" + name +
-                                              "' (mount, control_socket, locks, http, "
-                                              "tls_listener, workspace, versions, search, rebac, mesh)");
+             return Status::Error(EINVAL,
+                                  flag + ": unknown feature '" + name +
+                                      "' (mount, control_socket, locks, http, "
+                                      "tls_listener, workspace, versions, search, rebac, mesh, agents)");
            bool on = false;
            NEXUS_RETURN_IF_ERROR(ParseBool(flag + " " + name, value, &on));
            o.feature_overrides[name] = on;
@@ -274,8 +275,8 @@ const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
       {"lite", {"mount", "control_socket", "locks", "http", "workspace"}},
       {"full",
        {"mount", "control_socket", "locks", "http", "tls_listener", "workspace", "versions", "search",
-        "rebac", "mesh"}},
-      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac"}},
+        "rebac", "mesh", "agents"}},
+      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac", "agents"}},
   };
   auto it = kFeatures.find(profile);
   return it == kFeatures.end() ? kFeatures.at("full") : it->second;

@@ -31,7 +31,7 @@ struct Error {
     invalidArgument @3;    # EINVAL, ENAMETOOLONG, ...
     permissionDenied @4;   # EACCES, EPERM
     unauthenticated @5;    # no key, bad key, expired or revoked key
-    conflict @6;           # stale revision or lease token
+    conflict @6;           # stale revision, generation or lease token
     resourceExhausted @7;  # quota spent, too many calls in flight
     busy @8;               # held by someone else (a lock), EBUSY
     timedOut @9;           # a wait ran out
@@ -140,6 +140,9 @@ interface Session {
   # The mesh: this daemon's part in it and, on a director, the fleet and its
   # tasks; `unavailable` when the daemon is neither director nor node.
   mesh @10 () -> (mesh :Mesh);
+  # The agent registry: agents, their owners and lifecycle; `unavailable`
+  # when the daemon runs without it.
+  agents @11 () -> (agents :Agents);
 }
 
 # ---------------------------------------------------------------- files
@@ -693,4 +696,53 @@ interface MeshNode {
   # The node is shutting down: the director counts it down at once, so
   # nothing more is placed on it (its next heartbeat makes it ready again).
   leave @8 () -> (error :Error);
+}
+
+# ---------------------------------------------------------------- agents
+
+# One entry of an agent's free string metadata.
+struct AgentMetadata {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+# An agent's registry record (perms/agent_registry.h), read at the moment
+# of the reply.
+struct AgentRecord {
+  id @0 :Text;                  # without "agent:"
+  name @1 :Text;
+  description @2 :Text;
+  owner @3 :Text;               # the subject that owns it: "user:alice"
+  metadata @4 :List(AgentMetadata);  # sorted by key
+  phase @5 :Text;               # REGISTERED, CONNECTED, IDLE, BUSY, DISCONNECTED, SUSPENDED
+  generation @6 :UInt64;        # 1 at registration, +1 per register/update/transition
+  stale @7 :Bool;               # live phase, no sign of life within the heartbeat window
+  createdAtNs @8 :Int64;        # Unix ns
+  updatedAtNs @9 :Int64;
+  lastHeartbeatNs @10 :Int64;   # 0: never
+  connectedAtNs @11 :Int64;     # when it last became live; 0 while not live
+}
+
+# The agent registry. Every `id` is "ID" or "agent:ID". Anyone may
+# register (the caller becomes the owner; an admin may name another) and
+# read (get, list); only the owner or an admin may update, transition or
+# delete; heartbeats come from the agent itself, its owner or an admin.
+interface Agents {
+  register @0 (id :Text, name :Text, description :Text, metadata :List(AgentMetadata), owner :Text) -> (agent :AgentRecord, error :Error);
+  # Changes what is given: `name` when not empty, `description` when
+  # `setDescription`, each entry of `metadata` set, each key of
+  # `removeMetadata` removed. Bumps the generation.
+  update @1 (id :Text, name :Text, description :Text, setDescription :Bool, metadata :List(AgentMetadata), removeMetadata :List(Text)) -> (agent :AgentRecord, error :Error);
+  get @2 (id :Text) -> (agent :AgentRecord, error :Error);
+  # Sorted by id. Filters: empty means any; `owner` is a subject as
+  # stored ("user:alice"), `phase` a phase name in any case.
+  list @3 (owner :Text, phase :Text) -> (agents :List(AgentRecord), error :Error);
+  # A sign of life: changes neither phase nor generation; `permissionDenied`
+  # for a SUSPENDED agent.
+  heartbeat @4 (id :Text) -> (error :Error);
+  # Moves the agent to `phase` (by the lifecycle table). With
+  # `expectedGeneration` != 0 it is a compare-and-set: `conflict` (with
+  # the current generation in the message) unless the agent is at it.
+  transition @5 (id :Text, phase :Text, expectedGeneration :UInt64) -> (agent :AgentRecord, error :Error);
+  delete @6 (id :Text) -> (error :Error);
 }

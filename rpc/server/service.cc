@@ -616,6 +616,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> mesh(MeshContext context) override {
     return Open(context, [&](auto r) { r.setMesh(MakeMeshService(conn_)); });
   }
+  kj::Promise<void> agents(AgentsContext context) override {
+    return Open(context, [&](auto r) { r.setAgents(MakeAgentsService(conn_)); });
+  }
 
  private:
   // Serve for the methods that hand out a sub-interface on this connection
@@ -790,6 +793,9 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kMesh:
       if (ctx.mesh.membership) return Status::Ok();
       return Unavailable("mesh", "the mesh feature is off in this daemon");
+    case Feature::kAgents:
+      if (ctx.agents.registry) return Status::Ok();
+      return Unavailable("agents", "the agent registry is not enabled in this daemon");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

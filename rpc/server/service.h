@@ -30,6 +30,7 @@ namespace nexus {
 
 class BackgroundJobs;
 class AccessPolicy;
+class AgentRegistry;
 class AuditLog;
 class IdentityMap;
 class PrincipalTable;
@@ -155,6 +156,11 @@ struct MeshDeps {
   MeshMembership* membership = nullptr;  // this daemon as a node (null: mesh off)
 };
 
+// What the Agents service needs (null: the registry is off).
+struct AgentsDeps {
+  AgentRegistry* registry = nullptr;
+};
+
 // What the daemon hands the socket server: the core every call uses, and
 // each optional part's own deps. Pointers are not owned and outlive the
 // socket server.
@@ -180,6 +186,7 @@ struct ServiceContext {
   SearchDeps search;
   RebacDeps rebac;
   MeshDeps mesh;
+  AgentsDeps agents;
 
   // What the namespace enforces for every caller (null: ReBAC is off; the
   // Namespace applies it to PathFiles calls too); services use it to filter

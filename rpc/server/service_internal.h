@@ -98,7 +98,18 @@ struct InFlight {
 };
 
 // The optional parts of a daemon a method may need.
-enum class Feature { kLocks, kVersions, kSearch, kRebac, kIdentities, kAudit, kMounts, kMeshDirector, kMesh };
+enum class Feature {
+  kLocks,
+  kVersions,
+  kSearch,
+  kRebac,
+  kIdentities,
+  kAudit,
+  kMounts,
+  kMeshDirector,
+  kMesh,
+  kAgents
+};
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
 // why (rpc/errors.h).
 Status Require(const ServiceContext& ctx, Feature f);
@@ -277,6 +288,7 @@ kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);            // sear
 kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn);  // permissions_service.cc
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // permissions_service.cc
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh_service.cc
+kj::Own<rpc::Agents::Server> MakeAgentsService(ConnPtr conn);            // agents_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.

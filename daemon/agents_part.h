@@ -1,0 +1,53 @@
+// AgentsPart: nexusd's agent registry. Owns the AgentRegistry
+// (DATA/agents.db, perms/agent_registry.h) and a flusher thread that writes
+// the heartbeats recorded in memory every 5 seconds, and once more when the
+// part stops; hands the registry to the control socket.
+//
+// Owner tuples: the ReBAC model has no object type for an agent ("users
+// and agents are subjects, not objects", perms/rebac_types.h), so a
+// registration writes no `owner` tuple; ownership lives in the registry
+// record, which is what the registry checks.
+//
+// Threading: Open, Fill and the destructor run on nexusd's main thread; the
+// flusher calls only AgentRegistry::Flush (thread-safe).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/mutex.h"
+#include "base/status.h"
+#include "perms/agent_registry.h"
+#include "rpc/server/service.h"
+
+namespace nexus {
+
+class AgentsPart {
+ public:
+  static constexpr std::chrono::seconds kFlushInterval{5};
+
+  // Opens (creating, mode 0600) DATA/agents.db and starts the flusher.
+  static Result<std::unique_ptr<AgentsPart>> Open(const std::string& data_dir);
+  // Stops the flusher and flushes the last heartbeats.
+  ~AgentsPart();
+  AgentsPart(const AgentsPart&) = delete;
+  AgentsPart& operator=(const AgentsPart&) = delete;
+
+  void Fill(ServiceContext& ctx);
+  AgentRegistry* registry() const { return registry_.get(); }
+
+ private:
+  AgentsPart() = default;
+  void FlushLoop();
+
+  std::unique_ptr<AgentRegistry> registry_;
+  Mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread flusher_;
+};
+
+}  // namespace nexus
