@@ -47,7 +47,9 @@ TEST(CliExitTest, UnreachableDaemonIsUnavailableToo) {
   // What NexusClient::Connect returns when nothing listens (rpc/client.cc).
   EXPECT_EQ(ExitCodeFor(Status::Error(EAGAIN, "cannot reach nexusd at /x.sock")), 69);
   // Through the client library's own error: "<feature> — <why>".
-  auto st = NexusClient::Connect(ConnectOptions{.socket_path = "/nonexistent/nexusd.sock"});
+  ConnectOptions options;
+  options.socket_path = "/nonexistent/nexusd.sock";
+  auto st = NexusClient::Connect(options);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(ExitCodeFor(st.status()), 69);
   EXPECT_EQ(ErrorText(st.status())
