@@ -44,4 +44,44 @@ std::string_view ZoneOf(std::string_view path) {
 
 bool IsSystemPath(std::string_view path) { return PathIsUnder(path, kSystemDir); }
 
+std::string AgentHome(std::string_view id) {
+  std::string home(kAgentsDir);
+  home += '/';
+  home += id;
+  return home;
+}
+
+namespace {
+// Splits "/agents/<id>[/<rest>]" into id and rest; false for anything else.
+bool SplitAgentPath(std::string_view path, std::string_view* id, std::string_view* rest) {
+  if (!path.starts_with(kAgentsDir) || path.size() <= kAgentsDir.size() + 1 || path[kAgentsDir.size()] != '/')
+    return false;
+  std::string_view tail = path.substr(kAgentsDir.size() + 1);
+  const size_t slash = tail.find('/');
+  *id = tail.substr(0, slash);
+  *rest = slash == std::string_view::npos ? std::string_view() : tail.substr(slash + 1);
+  return !id->empty();
+}
+}  // namespace
+
+std::string_view AgentOf(std::string_view path) {
+  std::string_view id, rest;
+  return SplitAgentPath(path, &id, &rest) ? id : std::string_view();
+}
+
+bool IsAgentStructure(std::string_view path) {
+  if (path == kAgentsDir) return true;
+  std::string_view id, rest;
+  if (!SplitAgentPath(path, &id, &rest)) return false;
+  if (rest.empty() || rest == kAgentRecordName) return true;
+  for (std::string_view folder : kMailboxFolders)
+    if (rest == folder) return true;
+  return false;
+}
+
+bool IsAgentRecord(std::string_view path) {
+  std::string_view id, rest;
+  return SplitAgentPath(path, &id, &rest) && rest == kAgentRecordName;
+}
+
 }  // namespace nexus::layout

@@ -3,13 +3,15 @@
 //
 //   /.nexus            read-only history (versions, snapshots); hidden
 //   /zone/<z>          zone <z>'s tree (/zone/local is the workspace)
-//   /agents            the agent registry
+//   /agents            the agent registry: /agents/<id>/ is agent <id>'s home
+//                      (AGENT.json, its record, read-only; inbox/,
+//                      processed/, dead_letter/, its mailbox)
 //   /forks             copy-on-write forks
 //   /tools             tools served to agents
 //
 // A top-level user folder found at start with a name NexusFS now reserves is
 // renamed aside to "<name>.user-<n>" (the smallest free n), never lost or
-// shadowed; see ReservedTopLevelNames.
+// shadowed; the folders NexusFS makes there carry kReservedXattr and stay.
 //
 // Thread-safety: constants and pure functions.
 #pragma once
@@ -30,6 +32,7 @@ inline constexpr std::string_view kSnapshotsDir = "/.nexus/snapshots";
 inline constexpr std::string_view kZonesName = "zone";
 inline constexpr std::string_view kZonesDir = "/zone";
 inline constexpr std::string_view kAgentsName = "agents";
+inline constexpr std::string_view kAgentsDir = "/agents";
 inline constexpr std::string_view kForksName = "forks";
 inline constexpr std::string_view kToolsName = "tools";
 
@@ -43,6 +46,10 @@ inline constexpr size_t kZoneNameMax = 64;
 // "zone" have always been NexusFS's; the rest are renamed aside at start
 // when a user folder holds them.
 inline constexpr std::array<std::string_view, 3> kRenamedAsideNames = {kAgentsName, kForksName, kToolsName};
+// The xattr (value: the name) of a top-level folder NexusFS made at a
+// reserved name; only privileged processes may set trusted.* xattrs, so a
+// user's folder cannot pass for one.
+inline constexpr std::string_view kReservedXattr = "trusted.nexus.reserved";
 
 // The one zone-name rule, used by every part (versions, ReBAC, the socket,
 // the CLI, the mesh): 1 to 64 bytes of ASCII letters, digits, '.', '_' and
@@ -63,6 +70,26 @@ std::string ZoneOf(const NsPath& path);
 // The same for a string path known to be canonical; a view into `path`
 // (or kRootZone).
 std::string_view ZoneOf(std::string_view path);
+
+// An agent's home and what NexusFS keeps in it: the record (written by the
+// daemon on every committed change, read-only for everyone else) and the
+// mailbox folders.
+inline constexpr std::string_view kAgentRecordName = "AGENT.json";
+inline constexpr std::string_view kInboxName = "inbox";
+inline constexpr std::string_view kProcessedName = "processed";
+inline constexpr std::string_view kDeadLetterName = "dead_letter";
+inline constexpr std::array<std::string_view, 3> kMailboxFolders = {kInboxName, kProcessedName,
+                                                                    kDeadLetterName};
+
+// "/agents/<id>" (the id is not checked here; perms/ owns the agent-id rule).
+std::string AgentHome(std::string_view id);
+// The agent id of a path at or below "/agents/<id>"; empty otherwise.
+std::string_view AgentOf(std::string_view path);
+// What only the daemon creates, renames or removes: "/agents", every
+// "/agents/<id>", and in a home its record and its mailbox folders.
+bool IsAgentStructure(std::string_view path);
+// "/agents/<id>/AGENT.json": nobody but the daemon writes it.
+bool IsAgentRecord(std::string_view path);
 
 // Whether `path` is inside the read-only history tree /.nexus.
 bool IsSystemPath(std::string_view path);

@@ -3,6 +3,12 @@
 #include <spdlog/spdlog.h>
 
 namespace nexus {
+namespace {
+void LogChange(const AgentRecord& agent, AgentRegistry::ChangeKind kind) {
+  spdlog::info("agents: {} {} (owner {}, phase {}, generation {})", agent.Subject(), ToString(kind),
+               agent.owner, ToString(agent.phase), agent.generation);
+}
+}  // namespace
 
 Result<std::unique_ptr<AgentsPart>> AgentsPart::Open(const std::string& data_dir) {
   const std::string path = data_dir + "/agents.db";
@@ -10,10 +16,7 @@ Result<std::unique_ptr<AgentsPart>> AgentsPart::Open(const std::string& data_dir
   if (!registry.ok()) return Status::Error(registry.code(), "agent registry: " + registry.status().message());
   std::unique_ptr<AgentsPart> part(new AgentsPart());
   part->registry_ = std::move(registry).value();
-  part->registry_->SetOnChange([](const AgentRecord& agent, AgentRegistry::ChangeKind kind) {
-    spdlog::info("agents: {} {} (owner {}, phase {}, generation {})", agent.Subject(), ToString(kind),
-                 agent.owner, ToString(agent.phase), agent.generation);
-  });
+  part->registry_->SetOnChange(LogChange);
   part->flusher_ = std::thread([p = part.get()] { p->FlushLoop(); });
   spdlog::info("agents: registry in {} ({} agents)", path, part->registry_->size());
   return part;
@@ -31,6 +34,13 @@ AgentsPart::~AgentsPart() {
 }
 
 void AgentsPart::Fill(ServiceContext& ctx) { ctx.agents.registry = registry_.get(); }
+
+void AgentsPart::AttachHomes(AgentHomes* homes) {
+  registry_->SetOnChange([homes](const AgentRecord& agent, AgentRegistry::ChangeKind kind) {
+    LogChange(agent, kind);
+    homes->OnChange(agent, kind);
+  });
+}
 
 void AgentsPart::FlushLoop() {
   MutexLock lk(mu_);

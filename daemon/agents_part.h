@@ -4,9 +4,10 @@
 // part stops; hands the registry to the control socket.
 //
 // Owner tuples: the ReBAC model has no object type for an agent ("users
-// and agents are subjects, not objects", perms/rebac_types.h), so a
-// registration writes no `owner` tuple; ownership lives in the registry
-// record, which is what the registry checks.
+// and agents are subjects, not objects", perms/rebac_types.h); the owner
+// tuple a registration writes is on the agent's home
+// (`OWNER#owner@folder:/agents/<id>`, daemon/agent_homes.h). The registry
+// record is what the registry checks.
 //
 // Threading: Open, Fill and the destructor run on nexusd's main thread; the
 // flusher calls only AgentRegistry::Flush (thread-safe).
@@ -20,6 +21,7 @@
 
 #include "base/mutex.h"
 #include "base/status.h"
+#include "daemon/agent_homes.h"
 #include "perms/agent_registry.h"
 #include "rpc/server/service.h"
 
@@ -37,6 +39,9 @@ class AgentsPart {
   AgentsPart& operator=(const AgentsPart&) = delete;
 
   void Fill(ServiceContext& ctx);
+  // From now on every committed change also goes to `homes` (which must
+  // outlive the registry's last change: the socket stops first).
+  void AttachHomes(AgentHomes* homes);
   AgentRegistry* registry() const { return registry_.get(); }
 
  private:

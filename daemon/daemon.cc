@@ -251,7 +251,13 @@ Status Daemon::OpenServices() {
   if (versions_) versions_->Fill(service_);
   if (search_) search_->Fill(service_);
   if (mesh_) mesh_->Fill(service_);
-  if (agents_) agents_->Fill(service_);
+  if (agents_) {
+    agents_->Fill(service_);
+    homes_ = std::make_unique<AgentHomes>(files_.get(), ns_.get(), rebac_ ? rebac_->engine() : nullptr,
+                                          principals_ ? principals_->admin_subject() : "user:admin");
+    if (Status st = homes_->Start(*agents_->registry()); !st.ok()) return In("agents", st);
+    agents_->AttachHomes(homes_.get());
+  }
   if (Enabled(features_, "mesh")) {
     MeshNodeConfig nc;
     nc.data_dir = data_dir_;

@@ -21,6 +21,7 @@
 #include "base/status.h"
 #include "daemon/data_dir_lock.h"
 #include "daemon/mesh_node.h"
+#include "daemon/agent_homes.h"
 #include "daemon/agents_part.h"
 #include "daemon/mesh_part.h"
 #include "daemon/options.h"
@@ -120,8 +121,9 @@ class Daemon {
   DaemonInfo info_;
   FuseContext ctx_;
   std::unique_ptr<FuseMount> mount_;
-  SubjectMountsStop subject_mounts_;  // unmounted before mount_
-  std::unique_ptr<PathFiles> files_;  // invalidates mount_'s caches
+  SubjectMountsStop subject_mounts_;   // unmounted before mount_
+  std::unique_ptr<PathFiles> files_;   // invalidates mount_'s caches
+  std::unique_ptr<AgentHomes> homes_;  // the registry's change hook, detached when it goes
   ServiceContext service_;
   std::unique_ptr<MeshNodeAgent> node_;
   std::unique_ptr<BackgroundJobs> jobs_;  // slow calls finish before node_ and files_ go

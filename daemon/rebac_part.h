@@ -42,6 +42,7 @@ class RebacPart {
   ~RebacPart();
 
   AccessPolicy* policy() const { return policy_.get(); }
+  RebacEngine* engine() const { return engine_.get(); }
   // Who calls, through the uid bindings; lives as long as the part.
   PrincipalTable* principals() const { return principals_.get(); }
   // Creates the per-subject mount table (call before serving) and

@@ -4,6 +4,8 @@
 #include <linux/fs.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "base/layout.h"
 #include "base/ns_path.h"
 #include "fs/change_events.h"
@@ -82,6 +84,43 @@ Status Namespace::CheckDir(const Caller& caller, Ino dir, Need need, std::string
   return Status::Ok();
 }
 
+namespace {
+bool IsDaemon(const Caller& caller) {
+  return caller.principal && caller.principal->how == AuthMethod::kDaemon;
+}
+Status AgentStructureError(std::string_view op, const std::string& path) {
+  return Status::Error(EPERM, std::string(op) + " " + path +
+                                  ": agent homes are kept by nexusd (nexus agent register|update|delete)");
+}
+}  // namespace
+
+Status Namespace::GuardAgentName(const Caller& caller, Ino parent, std::string_view name,
+                                 std::string_view op) {
+  const Ino agents = agents_dir_.load(std::memory_order_acquire);
+  if (agents == 0 || IsDaemon(caller)) return Status::Ok();
+  if (parent == kRootIno) {
+    if (name == layout::kAgentsName) return AgentStructureError(op, std::string(layout::kAgentsDir));
+    return Status::Ok();
+  }
+  if (parent == agents) return AgentStructureError(op, PathJoin(std::string(layout::kAgentsDir), name));
+  if (name != layout::kAgentRecordName &&
+      std::find(layout::kMailboxFolders.begin(), layout::kMailboxFolders.end(), name) ==
+          layout::kMailboxFolders.end())
+    return Status::Ok();
+  std::string path = PathJoin(PathOf(parent), name);
+  return layout::IsAgentStructure(path) ? AgentStructureError(op, path) : Status::Ok();
+}
+
+Status Namespace::GuardAgentRecord(const Caller& caller, const Attr& attr, const std::string* path,
+                                   std::string_view op) {
+  if (agents_dir_.load(std::memory_order_acquire) == 0 || IsDaemon(caller) || attr.IsDir())
+    return Status::Ok();
+  if (path) return layout::IsAgentRecord(*path) ? AgentStructureError(op, *path) : Status::Ok();
+  if (attr.mode & 0222) return Status::Ok();
+  std::string p = PathOf(attr.ino);
+  return layout::IsAgentRecord(p) ? AgentStructureError(op, p) : Status::Ok();
+}
+
 Result<Attr> Namespace::Resolve(const Caller& caller, const std::string& path) {
   auto attr = ResolvePinned(caller, path);
   if (attr.ok() && attr->ino != kRootIno) Forget(attr->ino, 1);
@@ -155,6 +194,11 @@ Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequ
     const Need need = others ? Need::kManage : Need::kWrite;
     if (!policy_->Can(caller, need, path, attr->IsDir()))
       return Refuse(caller, EACCES, "setattr", path, "lacks " + std::string(NeedName(need)));
+    NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, &path, "setattr"));
+  } else if (agents_dir_.load(std::memory_order_relaxed) != 0) {
+    auto attr = (*b)->GetAttr(ino);
+    if (!attr.ok()) return attr;
+    NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, nullptr, "setattr"));
   }
   return (*b)->SetAttr(caller, ino, req, fh);
 }
@@ -177,6 +221,7 @@ Result<std::string> Namespace::ReadLink(const Caller& caller, Ino ino) {
 Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::string& name, mode_t mode,
                               dev_t rdev) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "mknod"));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
   if (Restricted(caller)) {
     std::string dir;
@@ -189,6 +234,7 @@ Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::strin
 
 Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::string& name, mode_t mode) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "mkdir"));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
   if (Restricted(caller)) {
     std::string dir;
@@ -202,6 +248,7 @@ Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::strin
 Result<Attr> Namespace::Symlink(const Caller& caller, const std::string& target, Ino parent,
                                 const std::string& name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "symlink"));
   if (FindMount(parent, name)) return Status::Error(EEXIST, "'" + name + "' exists");
   if (Restricted(caller)) {
     std::string dir;
@@ -214,6 +261,7 @@ Result<Attr> Namespace::Symlink(const Caller& caller, const std::string& target,
 
 Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent, const std::string& new_name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, new_parent, new_name, "link"));
   if (FindMount(new_parent, new_name)) return Status::Error(EEXIST, "'" + new_name + "' exists");
   if (BackendOf(ino) != BackendOf(new_parent)) return Status::Error(EXDEV, "hard link across zones");
   if (Restricted(caller)) {
@@ -233,6 +281,7 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent, cons
 
 Status Namespace::Unlink(const Caller& caller, Ino parent, const std::string& name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "unlink"));
   if (FindMount(parent, name)) return Status::Error(EBUSY, "'" + name + "' is a mount point");
   if (Restricted(caller)) {
     std::string dir;
@@ -245,6 +294,7 @@ Status Namespace::Unlink(const Caller& caller, Ino parent, const std::string& na
 
 Status Namespace::RmDir(const Caller& caller, Ino parent, const std::string& name) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "rmdir"));
   if (FindMount(parent, name)) return Status::Error(EBUSY, "'" + name + "' is a mount point");
   if (Restricted(caller)) {
     std::string dir;
@@ -259,6 +309,8 @@ Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& na
                          const std::string& new_name, unsigned flags) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   NEXUS_RETURN_IF_ERROR(ValidateName(new_name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "rename"));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, new_parent, new_name, "rename"));
   if (FindMount(parent, name) || FindMount(new_parent, new_name))
     return Status::Error(EBUSY, "cannot rename a mount point");
   if (BackendOf(parent) != BackendOf(new_parent)) return Status::Error(EXDEV, "rename across zones");
@@ -282,8 +334,16 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
     std::string path;
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "open", &path));
     const int acc = flags & O_ACCMODE;
-    if ((acc != O_RDONLY || (flags & O_TRUNC)) && !policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
-      return Refuse(caller, EACCES, "open", path, "lacks write");
+    if (acc != O_RDONLY || (flags & O_TRUNC)) {
+      if (!policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
+        return Refuse(caller, EACCES, "open", path, "lacks write");
+      NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, &path, "open"));
+    }
+  } else if (((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) &&
+             agents_dir_.load(std::memory_order_relaxed) != 0) {
+    auto attr = (*b)->GetAttr(ino);
+    if (!attr.ok()) return attr.status();
+    NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, nullptr, "open"));
   }
   return (*b)->Open(caller, ino, flags);
 }
@@ -291,6 +351,7 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
 Result<Backend::Created> Namespace::Create(const Caller& caller, Ino parent, const std::string& name,
                                            mode_t mode, int flags) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  NEXUS_RETURN_IF_ERROR(GuardAgentName(caller, parent, name, "create"));
   if (FindMount(parent, name)) return Status::Error(EISDIR, "'" + name + "' is a directory");
   if (Restricted(caller)) {
     std::string dir;
@@ -361,14 +422,16 @@ Result<struct statvfs> Namespace::StatFs(Ino ino) {
 }
 
 Status Namespace::CheckWrite(const Caller& caller, Ino ino, std::string_view op) {
-  if (!Restricted(caller)) return Status::Ok();
+  const bool restricted = Restricted(caller);
+  if (!restricted && agents_dir_.load(std::memory_order_relaxed) == 0) return Status::Ok();
   auto attr = GetAttr(ino);
   if (!attr.ok()) return attr.status();
+  if (!restricted) return GuardAgentRecord(caller, *attr, nullptr, op);
   std::string path;
   NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, op, &path));
   if (!policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
     return Refuse(caller, EACCES, op, path, "lacks write");
-  return Status::Ok();
+  return GuardAgentRecord(caller, *attr, &path, op);
 }
 
 Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& name, std::string_view value,
@@ -377,6 +440,8 @@ Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& nam
   auto b = Route(ino);
   if (!b.ok()) return b.status();
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "setxattr"));
+  if (ino == agents_dir_.load(std::memory_order_relaxed) && !IsDaemon(caller))
+    return AgentStructureError("setxattr", std::string(layout::kAgentsDir));
   return (*b)->SetXattr(caller, ino, name, value, flags);
 }
 
@@ -416,6 +481,8 @@ Status Namespace::RemoveXattr(const Caller& caller, Ino ino, const std::string& 
   auto b = Route(ino);
   if (!b.ok()) return b.status();
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "removexattr"));
+  if (ino == agents_dir_.load(std::memory_order_relaxed) && !IsDaemon(caller))
+    return AgentStructureError("removexattr", std::string(layout::kAgentsDir));
   return (*b)->RemoveXattr(caller, ino, name);
 }
 
@@ -434,6 +501,11 @@ Result<std::vector<RenamedAside>> RenameReservedAside(Namespace& ns) {
     auto present = taken(name);
     if (!present.ok()) return present.status();
     if (!*present) continue;
+    if (auto a = ns.Lookup(daemon, kRootIno, name); a.ok()) {
+      auto mark = ns.GetXattr(a->ino, std::string(layout::kReservedXattr));
+      ns.Forget(a->ino, 1);
+      if (mark.ok() && *mark == name) continue;  // NexusFS's own
+    }
     std::string aside;
     for (int n = 1;; ++n) {
       aside = name + ".user-" + std::to_string(n);

@@ -26,6 +26,7 @@
 // afterwards.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,14 @@ class Namespace {
 
   // Call before serving. Not owned; must outlive this. Null: POSIX only.
   void SetAccessPolicy(AccessPolicy* policy) { policy_ = policy; }
+  // From now on the agents' homes under directory `agents_dir` ("/agents")
+  // belong to the daemon (layout::IsAgentStructure): only a caller whose
+  // principal is the daemon's (AuthMethod::kDaemon) creates, renames or
+  // removes /agents, a home, its record or its mailbox folders, or writes,
+  // truncates, chmods or sets xattrs of a record; everyone else, admins
+  // included, gets EPERM. The directory itself must never be renamed
+  // (the rule sees to it).
+  void ReserveAgentHomes(Ino agents_dir) { agents_dir_.store(agents_dir, std::memory_order_release); }
   AccessPolicy* access_policy() const { return policy_; }
   // The namespace path of `ino` ("" if it has none).
   std::string PathOf(Ino ino) const;
@@ -119,10 +128,19 @@ class Namespace {
   Status CheckWrite(const Caller& caller, Ino ino, std::string_view op);
   Status Refuse(const Caller& caller, int code, std::string_view op, const std::string& path,
                 std::string_view why);
+  // EPERM when `name` in `parent` is agent structure the caller may not
+  // create, rename or remove (ReserveAgentHomes).
+  Status GuardAgentName(const Caller& caller, Ino parent, std::string_view name, std::string_view op);
+  // EPERM when `attr` is an agent record the caller may not change; `path`
+  // is its path when known (else computed only for a file without write
+  // bits, as records are).
+  Status GuardAgentRecord(const Caller& caller, const Attr& attr, const std::string* path,
+                          std::string_view op);
   const MountPoint* FindMount(Ino parent, const std::string& name) const;
 
   Backend* root_;
   AccessPolicy* policy_ = nullptr;
+  std::atomic<Ino> agents_dir_{0};  // 0: no agent homes reserved
   std::vector<Backend*> backends_;  // indexed by backend id
   std::vector<MountPoint> mounts_;
 };
@@ -137,7 +155,8 @@ struct RenamedAside {
 // (layout::kRenamedAsideNames: /agents, /forks, /tools) to
 // "<name>.user-<n>", the smallest n >= 1 not taken, content intact, with a
 // warning in the log naming both paths: a user's folder is never lost nor
-// shadowed. Run once at start, before anything is mounted at those names
+// shadowed. A folder carrying layout::kReservedXattr with its name is
+// NexusFS's own and stays. Run once at start, before anything is mounted at those names
 // and before the namespace serves calls. Returns what was moved.
 Result<std::vector<RenamedAside>> RenameReservedAside(Namespace& ns);
 

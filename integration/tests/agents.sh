@@ -56,6 +56,45 @@ expect_rc 0 bob --json agent register agent:helper "Helper"
 expect_json 'j["id"], j["owner"], j["phase"], j["generation"]' "('helper', 'user:bob', 'REGISTERED', 1)"
 expect_rc 1 bob agent register scout "Taken"
 
+note "the homes on the mount: /agents/ID with AGENT.json and the mailbox folders"
+# shell UID CMD: a shell command on the mount as that uid.
+shell() {
+  local uid=$1
+  shift
+  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups bash -c "$*" >"$TEST_ROOT/out" 2>"$TEST_ROOT/err"
+}
+[[ $(ls "$NEXUS_MNT/agents/scout" | tr '\n' ' ') == "AGENT.json dead_letter inbox processed " ]] ||
+  fail "home of scout: $(ls -la "$NEXUS_MNT/agents/scout")"
+python3 - "$NEXUS_MNT/agents/scout/AGENT.json" <<'PY' || fail "AGENT.json: $(cat "$NEXUS_MNT/agents/scout/AGENT.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert (j["id"], j["subject"], j["owner"], j["name"], j["phase"], j["generation"]) == \
+    ("scout", "agent:scout", "user:alice", "Scout", "REGISTERED", 1), j
+assert j["metadata"] == {"model": "m1", "team": "red"}, j
+PY
+shell "$ALICE_UID" "cat $NEXUS_MNT/agents/scout/AGENT.json" || fail "alice cannot read her agent's record"
+shell "$ALICE_UID" "echo hi > $NEXUS_MNT/agents/scout/inbox/note && cat $NEXUS_MNT/agents/scout/inbox/note" ||
+  fail "alice cannot use her agent's home: $(cat "$TEST_ROOT/err")"
+rm "$NEXUS_MNT/agents/scout/inbox/note"
+shell "$BOB_UID" "ls $NEXUS_MNT/agents/scout" && fail "bob sees alice's agent's home"
+grep -q "No such file" "$TEST_ROOT/err" || fail "bob: $(cat "$TEST_ROOT/err")"
+shell "$BOB_UID" "ls $NEXUS_MNT/agents" || fail "bob cannot list /agents"
+[[ $(cat "$TEST_ROOT/out") == helper ]] || fail "bob's /agents lists: $(cat "$TEST_ROOT/out")"
+# The record is read-only for everyone, root included; the structure too.
+shell "$ALICE_UID" "echo x >> $NEXUS_MNT/agents/scout/AGENT.json" && fail "alice wrote AGENT.json"
+for cmd in "echo x >> $NEXUS_MNT/agents/scout/AGENT.json" "chmod 644 $NEXUS_MNT/agents/scout/AGENT.json" \
+    "rm -f $NEXUS_MNT/agents/scout/AGENT.json" "rmdir $NEXUS_MNT/agents/scout/processed" \
+    "mv $NEXUS_MNT/agents/scout $NEXUS_MNT/agents/scout2" "mkdir $NEXUS_MNT/agents/fake" \
+    "rm -rf $NEXUS_MNT/agents"; do
+  bash -c "$cmd" 2>"$TEST_ROOT/err" && fail "root could: $cmd"
+  grep -q "not permitted" "$TEST_ROOT/err" || fail "$cmd: $(cat "$TEST_ROOT/err")"
+done
+expect_rc 1 nx write /agents/scout/AGENT.json x
+expect_err "not permitted\|kept by nexusd"
+[[ -f "$NEXUS_MNT/agents/scout/AGENT.json" && -d "$NEXUS_MNT/agents/scout/inbox" ]] || fail "the home was damaged"
+expect_rc 0 nx rebac check user alice owner folder /agents/scout
+grep -q "allowed" "$TEST_ROOT/out" || fail "alice does not own the home: $(out)"
+
 note "--json shapes"
 expect_rc 0 bob --json agent status agent:scout
 expect_json 'sorted(j)' "['created_at', 'description', 'generation', 'id', 'last_heartbeat', 'metadata', 'name', 'owner', 'phase', 'stale', 'updated_at']"
@@ -79,6 +118,8 @@ expect_rc 1 bob agent delete scout
 expect_rc 0 alice agent update scout --name "Scout 2" --remove-metadata team
 expect_rc 0 alice --json agent transition scout CONNECTED --expected-generation 2
 expect_json 'j["phase"], j["generation"]' "('CONNECTED', 3)"
+grep -q '"name": "Scout 2"' "$NEXUS_MNT/agents/scout/AGENT.json" || fail "AGENT.json not updated"
+grep -q '"phase": "CONNECTED"' "$NEXUS_MNT/agents/scout/AGENT.json" || fail "AGENT.json: $(cat "$NEXUS_MNT/agents/scout/AGENT.json")"
 
 note "compare-and-set conflict"
 expect_rc 1 alice --json agent transition scout BUSY --expected-generation 2
@@ -105,11 +146,17 @@ expect_err "not found"
 expect_rc 1 nx --json agent info ghost
 expect_json 'j["error"]["code"]' notFound
 expect_rc 1 nx agent status user:alice
+echo keep >"$NEXUS_MNT/agents/helper/inbox/m1"
 expect_rc 0 bob agent delete helper
 expect_rc 1 bob agent status helper
 expect_err "not found"
+[[ ! -e "$NEXUS_MNT/agents/helper" ]] || fail "the home of a deleted agent is still there"
+expect_rc 0 alice agent register helper "Helper again"
+[[ -z $(ls "$NEXUS_MNT/agents/helper/inbox") ]] || fail "a re-registered id inherited its inbox"
+expect_rc 0 alice agent delete helper
 
 note "the registry survives a restart"
+echo kept >"$NEXUS_MNT/agents/scout/inbox/kept"
 nexus_stop
 nexus_start
 chgrp "$USERS_GID" "$NEXUS_DATA/nexusd.sock"
@@ -118,6 +165,10 @@ expect_json 'j["phase"], j["generation"], j["last_heartbeat"] is not None' "('CO
 expect_rc 0 nx --json agent list
 expect_json '[a["id"] for a in j["agents"]]' "['scout']"
 [[ $(stat -c %a "$NEXUS_DATA/agents.db") == 600 ]] || fail "agents.db is not 0600"
+[[ $(ls "$NEXUS_MNT/agents") == scout ]] || fail "homes after restart: $(ls "$NEXUS_MNT/agents")"
+grep -q '"generation": 6' "$NEXUS_MNT/agents/scout/AGENT.json" || fail "AGENT.json after restart"
+[[ $(cat "$NEXUS_MNT/agents/scout/inbox/kept") == kept ]] || fail "the home lost a file over a restart"
+[[ ! -e "$NEXUS_MNT/agents.user-1" ]] || fail "nexusd renamed its own /agents aside"
 
 note "a daemon without the registry: unavailable (69)"
 nexus_stop

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "base/layout.h"
 #include "fs/native_backend.h"
 #include "fs/path_files.h"
 #include "fs/workspace_backend.h"
@@ -151,6 +152,65 @@ TEST_F(NamespaceTest, ReservedTopLevelNamesAreRenamedAside) {
   auto again = RenameReservedAside(*ns_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->empty());
+}
+
+TEST_F(NamespaceTest, ReservedFolderMarkedAsNexusFSsOwnStays) {
+  PathFiles files(ns_.get());
+  Caller root;
+  ASSERT_TRUE(files.Write(root, "/agents/a/AGENT.json", "{}", WriteOptions{.create_parents = true}).ok());
+  auto dir = files.Stat(root, "/agents");
+  ASSERT_TRUE(dir.ok());
+  ASSERT_TRUE(ns_->SetXattr(root, dir->attr.ino, std::string(layout::kReservedXattr), "agents", 0).ok());
+  auto moved = RenameReservedAside(*ns_);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_TRUE(moved->empty());
+  EXPECT_TRUE(files.Stat(root, "/agents/a/AGENT.json").ok());
+}
+
+// Once reserved, the agents' homes are the daemon's: nobody else, root
+// included, makes, renames or removes their structure or writes a record.
+TEST_F(NamespaceTest, AgentHomesAreKeptByTheDaemonOnly) {
+  PathFiles files(ns_.get());
+  Principal daemon_principal;
+  daemon_principal.how = AuthMethod::kDaemon;
+  daemon_principal.admin = true;
+  Caller daemon;
+  daemon.principal = &daemon_principal;
+  Caller root;  // no principal: root, but not the daemon
+  WriteOptions record;
+  record.create_parents = true;
+  record.mode = 0444;
+  ASSERT_TRUE(files.Write(daemon, "/agents/a/AGENT.json", "{}", record).ok());
+  ASSERT_TRUE(files.MkDir(daemon, "/agents/a/inbox", 0777, false).ok());
+  auto agents = files.Stat(root, "/agents");
+  ASSERT_TRUE(agents.ok());
+  ns_->ReserveAgentHomes(agents->attr.ino);
+
+  EXPECT_EQ(files.Write(root, "/agents/a/AGENT.json", "x", WriteOptions{}).code(), EPERM);
+  EXPECT_EQ(files.Unlink(root, "/agents/a/AGENT.json").code(), EPERM);
+  EXPECT_EQ(files.Rename(root, "/agents/a/AGENT.json", "/agents/a/inbox/r").code(), EPERM);
+  EXPECT_EQ(files.RmDir(root, "/agents/a/inbox").code(), EPERM);
+  EXPECT_EQ(files.MkDir(root, "/agents/b", 0755, false).code(), EPERM);
+  EXPECT_EQ(files.Rename(root, "/agents/a", "/agents/c").code(), EPERM);
+  EXPECT_EQ(files.Rename(root, "/agents", "/elsewhere").code(), EPERM);
+  EXPECT_EQ(files.MkDir(root, "/agents/a/processed", 0755, false).code(), EPERM);
+  auto rec = files.Stat(root, "/agents/a/AGENT.json");
+  ASSERT_TRUE(rec.ok());
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0644;
+  EXPECT_EQ(ns_->SetAttr(root, rec->attr.ino, chmod, nullptr).code(), EPERM);
+  EXPECT_EQ(ns_->SetXattr(root, rec->attr.ino, "user.x", "1", 0).code(), EPERM);
+  EXPECT_EQ(ns_->Open(root, rec->attr.ino, O_WRONLY).code(), EPERM);
+  EXPECT_EQ(ns_->RemoveXattr(root, agents->attr.ino, std::string(layout::kReservedXattr)).code(), EPERM);
+
+  // Inside the mailbox folders files come and go as anywhere.
+  ASSERT_TRUE(files.Write(root, "/agents/a/inbox/m1", "hi", WriteOptions{}).ok());
+  EXPECT_TRUE(files.Rename(root, "/agents/a/inbox/m1", "/agents/a/inbox/m2").ok());
+  EXPECT_TRUE(files.Unlink(root, "/agents/a/inbox/m2").ok());
+  // And the daemon keeps the record.
+  EXPECT_TRUE(files.Write(daemon, "/agents/a/AGENT.json", "{\"v\":2}", WriteOptions{}).ok());
+  EXPECT_TRUE(files.Unlink(daemon, "/agents/a/AGENT.json").ok());
 }
 
 TEST(NamespaceResolve, DeepPathInsideWorkspace) {
