@@ -479,6 +479,15 @@ Status AgentRegistry::Heartbeat(const RegistryCaller& caller, std::string_view a
   return Status::Ok();
 }
 
+Result<AgentRecord> AgentRegistry::CheckActAs(const RegistryCaller& caller, std::string_view agent) const {
+  NEXUS_ASSIGN_OR_RETURN(AgentRecord record, Get(agent));
+  if (!caller.admin && caller.subject != record.owner && !IsSubjectOf(caller.subject, record.id))
+    return NotOwner(caller, "act as", record);
+  if (record.phase == AgentPhase::kSuspended)
+    return Status::Error(EPERM, "agent " + record.id + " is SUSPENDED; an admin must release it");
+  return record;
+}
+
 Status AgentRegistry::Flush() {
   MutexLock dl(db_mu_);
   std::vector<std::pair<std::string, UnixNanos>> batch;

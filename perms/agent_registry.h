@@ -215,6 +215,11 @@ class AgentRegistry {
   // next Flush.
   Status Heartbeat(const RegistryCaller& caller, std::string_view id) EXCLUDES(mu_);
 
+  // Whether `caller` may act as the agent `id` ("ID" or "agent:ID"): the
+  // agent itself, its owner, or an admin. ENOENT for an unknown id; EACCES
+  // for anyone else ("user:bob may not act as agent a: it is owned by
+  // user:alice"); EPERM while the agent is SUSPENDED. Returns the record.
+  Result<AgentRecord> CheckActAs(const RegistryCaller& caller, std::string_view id) const EXCLUDES(mu_);
   // ENOENT for an unknown id.
   Result<AgentRecord> Get(std::string_view id) const EXCLUDES(mu_);
   // Matching agents sorted by id. With an owner, only that owner's agents

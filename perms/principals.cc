@@ -95,6 +95,13 @@ const Principal* PrincipalTable::ForKey(const UserRecord& user, const KeyRecord&
   return Intern(std::move(p));
 }
 
+const Principal* PrincipalTable::ForActingAs(const Principal& base, std::string_view agent_subject) {
+  Principal p = base;
+  p.subject = std::string(agent_subject);
+  p.admin = false;
+  return Intern(std::move(p));
+}
+
 Result<const Principal*> PrincipalTable::ForSubjectMount(std::string_view subject) {
   auto sv = ParseSubjectView(subject);
   if (!sv.ok() || (sv->type != ObjectType::kUser && sv->type != ObjectType::kAgent) ||

@@ -70,6 +70,12 @@ class PrincipalTable final : public PrincipalResolver {
   // agent subject ("user:ID", "agent:ID", not a wildcard).
   Result<const Principal*> ForSubjectMount(std::string_view subject);
 
+  // `base` acting as the agent `agent_subject` ("agent:ID"; whether it may
+  // is the registry's question, AgentRegistry::CheckActAs): the agent's
+  // subject and grants only, never an admin; the account, uid, gid,
+  // groups, method and key of `base`, which authenticated.
+  const Principal* ForActingAs(const Principal& base, std::string_view agent_subject);
+
   const std::string& admin_subject() const { return options_.admin_subject; }
   bool IsAdminUid(uid_t uid) const { return nexus::IsAdminUid(uid, options_.operator_uid); }
 

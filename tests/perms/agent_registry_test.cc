@@ -397,6 +397,20 @@ TEST_F(AgentRegistryTest, WhoMayHeartbeat) {
   EXPECT_EQ(registry_->Get("a")->last_heartbeat, before);
 }
 
+TEST_F(AgentRegistryTest, WhoMayActAsAnAgent) {
+  Register(kAlice, "a");
+  EXPECT_EQ(registry_->CheckActAs(kAlice, "agent:a")->id, "a");  // its owner
+  EXPECT_TRUE(registry_->CheckActAs(kAdmin, "a").ok());          // an admin
+  EXPECT_TRUE(registry_->CheckActAs({"agent:a", false}, "a").ok());
+  auto other = registry_->CheckActAs(kBob, "a");
+  EXPECT_EQ(other.code(), EACCES);
+  EXPECT_EQ(other.status().message(), "user:bob may not act as agent a: it is owned by user:alice");
+  EXPECT_EQ(registry_->CheckActAs(kAlice, "ghost").code(), ENOENT);
+  EXPECT_EQ(registry_->CheckActAs(kAlice, "user:alice").code(), EINVAL);
+  Move("a", kSuspended, kAdmin);
+  EXPECT_EQ(registry_->CheckActAs(kAlice, "a").code(), EPERM);
+}
+
 TEST_F(AgentRegistryTest, HeartbeatsAreFlushedInBatches) {
   Register(kAlice, "a");
   Register(kAlice, "b");

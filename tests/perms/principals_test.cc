@@ -153,5 +153,18 @@ TEST_F(PrincipalsTest, ConcurrentResolutionAndBinding) {
   EXPECT_EQ(table_->ForUid(1001, 1001)->subject, "agent:alice");
 }
 
+TEST_F(PrincipalsTest, ActingAsAnAgentIsItsSubjectOnlyAndKeepsWhoAuthenticated) {
+  const Principal* root = table_->ForPeer(0, 0, {});
+  ASSERT_TRUE(root->admin);
+  const Principal* as = table_->ForActingAs(*root, "agent:scout");
+  EXPECT_EQ(as->subject, "agent:scout");
+  EXPECT_FALSE(as->admin);  // the agent's grants only, never the admin's
+  EXPECT_EQ(as->account, root->account);
+  EXPECT_EQ(as->how, AuthMethod::kPeerCredentials);
+  EXPECT_EQ(as->uid, 0u);
+  EXPECT_EQ(table_->ForActingAs(*root, "agent:scout"), as);  // interned
+  EXPECT_NE(table_->ForActingAs(*root, "agent:other"), as);
+}
+
 }  // namespace
 }  // namespace nexus
