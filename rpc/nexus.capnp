@@ -55,6 +55,8 @@ struct Identity {
   gid @5 :UInt32;
   transport @6 :Text;  # "unix" or "tcp"
   keyId @7 :Text;      # the API key used, empty for peer-credential auth
+  actingAs @8 :Text;   # the agent this session acts as ("agent:ID"), empty
+                       # when it acts as `subject` itself
 
   enum Scope {
     admin @0;
@@ -67,8 +69,11 @@ struct Identity {
 interface Nexus {
   # Opens a session. On the Unix socket an empty `apiKey` authenticates as
   # the peer's uid (SO_PEERCRED); a key acts as the user it belongs to. On
-  # TCP a key is required.
-  authenticate @0 (apiKey :Text, client :Text) -> (session :Session, identity :Identity, error :Error);
+  # TCP a key is required. With `actAs` ("ID" or "agent:ID") the session
+  # acts as that agent, with the agent's grants only: the agent itself, its
+  # owner or an admin may (`permissionDenied` otherwise, `notFound` for an
+  # unknown agent, `unavailable` without the agent registry).
+  authenticate @0 (apiKey :Text, client :Text, actAs :Text) -> (session :Session, identity :Identity, error :Error);
 
   # Liveness without authentication: the daemon's version.
   ping @1 () -> (version :Text);

@@ -40,6 +40,9 @@ struct Conn {
   // node's own connection (named by `node`).
   const Principal* principal = nullptr;
   std::string node;
+  // The agent the connection acts as (authenticate's actAs): "agent:ID", or
+  // empty. The principal then is the agent's (PrincipalTable::ForActingAs).
+  std::string acting_as;
   KeyScope scope = KeyScope::kUser;
   bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
   int hourly_task_quota = 0;
