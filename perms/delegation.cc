@@ -609,9 +609,11 @@ Result<DelegationRecord> DelegationTable::Create(const DelegationCaller& caller,
       }
       if (options_.objects_of) {
         for (const std::string& who : askers)
-          for (auto& [path, is_dir] : options_.objects_of(who))
+          for (auto& object : options_.objects_of(who)) {
+            const std::string& path = object.first;
             if (std::any_of(scope.begin(), scope.end(), [&](const ScopeGlob& g) { return g.Covers(path); }))
-              candidates.insert({path, is_dir});
+              candidates.insert(std::move(object));
+          }
       }
       std::map<std::string, Permission> best;
       for (const auto& [path, is_dir] : candidates) {
