@@ -104,7 +104,13 @@ denied "Permission denied" sh -c "echo x > $H/top.txt"
 denied "No such file" cat "$H/top.txt"
 denied "No such file" cat "$H/helper-own/notes.txt"  # its own grant is suspended
 [[ ! -e "$M/other/x.txt" && $(cat "$M/top.txt") == top ]] || fail "a refused write left a trace"
-# The socket applies it too: uid $HELPER_UID is agent:helper.
+# The main mount applies it to the uid bound to agent:helper ...
+on_main() { setpriv --reuid "$HELPER_UID" --regid "$USERS_GID" --clear-groups "$@"; }
+same "the bound uid reads on the main mount" "plan" "$(on_main head -n 1 "$M/proj/plan.txt")"
+same "the bound uid's view of the main mount" "proj" "$(on_main ls "$M")"
+denied "No such file" on_main cat "$M/other/secret.txt"
+denied "No such file" on_main cat "$M/helper-own/notes.txt"
+# ... and so does the socket.
 expect_rc 0 helper cat /proj/plan.txt
 expect_rc 1 helper cat /other/secret.txt
 expect_rc 1 helper cat /helper-own/notes.txt
@@ -150,11 +156,19 @@ expect_json 'j["state"], j["revoked_by"]' "('revoked', 'user:alice')"
 expect_rc 1 alice delegation revoke "$D1"  # already revoked
 
 note "a --ttl 2 delegation ends at its instant"
+t0=$(date +%s%N)
 expect_rc 0 alice --json delegation create user:alice helper --scope '/proj/*' --ttl 2
+got=$(head -n 1 "$H/proj/plan.txt" 2>&1 || true)
+t1=$(date +%s%N)
+# A machine too loaded to read within the two seconds proves nothing here.
+if ((t1 - t0 < 1500000000)); then
+  same "helper reads during the delegation" "plan" "$got"
+  denied "Permission denied" sh -c "echo x >> $H/proj/plan.txt"  # viewer: no writes
+else
+  note "the read took $(((t1 - t0) / 1000000)) ms; skipping the checks within the delegation's lifetime"
+fi
 D2=$(json_get 'j["id"]')
 expect_json 'j["relation"], j["expires_at"] is not None' "('viewer', True)"
-same "helper reads during the delegation" "plan" "$(head -n 1 "$H/proj/plan.txt")"
-denied "Permission denied" sh -c "echo x >> $H/proj/plan.txt"  # viewer: no writes
 sleep 2.2
 denied "No such file" cat "$H/proj/plan.txt"
 expect_rc 0 alice --json delegation show "$D2"
