@@ -292,17 +292,25 @@ Status DelegationTable::Load() {
   std::sort(rows.begin(), rows.end(), [](const DelegationRecord& a, const DelegationRecord& b) {
     return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });
+  std::vector<DelegationRecord> order = rows;
   WriterLock lk(mu_);
   for (DelegationRecord& r : rows) {
     for (const auto& text : r.scope)
       if (!ScopeGlob::Parse(text).ok()) return Status::Error(EIO, "delegations: damaged scope of " + r.id);
-    InsertLocked(std::move(r));
+    InsertLocked(std::move(r), /*link=*/false);
+  }
+  // Children are linked once every parent is in (equal creation times
+  // leave the order of a parent and its child to their ids).
+  for (const DelegationRecord& r : order) {
+    if (r.parent.empty()) continue;
+    auto p = entries_.find(r.parent);
+    if (p != entries_.end()) p->second.children.push_back(r.id);
   }
   revision_.fetch_add(1, std::memory_order_acq_rel);
   return Status::Ok();
 }
 
-void DelegationTable::InsertLocked(DelegationRecord record) {
+void DelegationTable::InsertLocked(DelegationRecord record, bool link) {
   Entry e;
   for (const auto& text : record.scope) e.scope.push_back(*ScopeGlob::Parse(text));
   for (const auto& text : record.readonly) {
@@ -310,7 +318,7 @@ void DelegationTable::InsertLocked(DelegationRecord record) {
     if (g.ok()) e.readonly.push_back(std::move(*g));
   }
   const std::string id = record.id;
-  if (!record.parent.empty()) {
+  if (link && !record.parent.empty()) {
     auto p = entries_.find(record.parent);
     if (p != entries_.end()) p->second.children.push_back(id);
   }
@@ -380,8 +388,9 @@ DelegationDecision DelegationTable::Decide(std::string_view subject, Permission 
                                            bool is_dir) const {
   using V = DelegationDecision::Verdict;
   if (unrevoked_.load(std::memory_order_acquire) == 0) return {};
-  const UnixNanos now = clock_.Now();
   ReaderLock lk(mu_);
+  if (!by_to_.contains(subject)) return {};  // the usual case: one lookup, no clock
+  const UnixNanos now = clock_.Now();
   bool clean = false;
   std::vector<const Entry*> counting = CountingLocked(subject, now, &clean);
   if (counting.empty()) return {};
@@ -405,8 +414,9 @@ DelegationDecision DelegationTable::Decide(std::string_view subject, Permission 
 
 bool DelegationTable::PassableFor(std::string_view subject, std::string_view path) const {
   if (unrevoked_.load(std::memory_order_acquire) == 0) return false;
-  const UnixNanos now = clock_.Now();
   ReaderLock lk(mu_);
+  if (!by_to_.contains(subject)) return false;
+  const UnixNanos now = clock_.Now();
   bool clean = false;
   for (const Entry* e : CountingLocked(subject, now, &clean))
     for (const ScopeGlob& g : e->scope)
@@ -416,8 +426,9 @@ bool DelegationTable::PassableFor(std::string_view subject, std::string_view pat
 
 bool DelegationTable::Confined(std::string_view subject) const {
   if (unrevoked_.load(std::memory_order_acquire) == 0) return false;
-  const UnixNanos now = clock_.Now();
   ReaderLock lk(mu_);
+  if (!by_to_.contains(subject)) return false;
+  const UnixNanos now = clock_.Now();
   bool clean = false;
   CountingLocked(subject, now, &clean);
   return clean;
@@ -632,9 +643,10 @@ Result<DelegationRecord> DelegationTable::Create(const DelegationCaller& caller,
   NEXUS_RETURN_IF_ERROR(WriteRowLocked(r));
   {
     WriterLock lk(mu_);
-    InsertLocked(r);
+    InsertLocked(r, /*link=*/true);
   }
   revision_.fetch_add(1, std::memory_order_acq_rel);
+  dl.Unlock();
   Audit(caller.subject, "delegation.create", r.id, true,
         r.from + " -> " + r.to + " " + std::string(ToString(r.mode)) + " " + Joined(r.scope) +
             (r.parent.empty() ? "" : " under " + r.parent));
@@ -698,6 +710,7 @@ Result<std::vector<std::string>> DelegationTable::Revoke(const DelegationCaller&
     }
   }
   revision_.fetch_add(1, std::memory_order_acq_rel);
+  dl.Unlock();
   for (size_t i = 0; i < ids.size(); ++i)
     Audit(caller.subject, "delegation.revoke", ids[i], true,
           i == 0 ? "revoked" : "made from " + ids[0] + ", revoked with it");

@@ -258,8 +258,9 @@ class DelegationTable {
 
   DelegationTable(std::unique_ptr<SqliteDb> db, Options options);
   Status Load() EXCLUDES(db_mu_, mu_);
-  // Adds a committed record to memory.
-  void InsertLocked(DelegationRecord record) REQUIRES(mu_);
+  // Adds a committed record to memory; with `link`, to its parent's
+  // children too.
+  void InsertLocked(DelegationRecord record, bool link) REQUIRES(mu_);
   const Entry* FindLocked(std::string_view id) const REQUIRES_SHARED(mu_);
   // `e`'s answer for `p` on `path`; `hops` bounds the walk up the chain.
   DelegationDecision EvaluateLocked(const Entry& e, Permission p, std::string_view path, bool is_dir,

@@ -448,5 +448,30 @@ TEST_F(DelegationTableTest, SurvivesReopen) {
   EXPECT_EQ((*to_helper)[0].id, a.id);
 }
 
+TEST_F(DelegationTableTest, CascadeSurvivesReopen) {
+  // All made at the same instant: the load order of parent and child is
+  // left to their ids.
+  auto first = Req("user:alice", "helper", {"/proj/*"}, DelegationMode::kShared);
+  first.max_depth = 3;
+  DelegationRecord a = Create(kAlice, first);
+  std::vector<std::string> ids{a.id};
+  std::string from = "helper";
+  for (const char* to : {"h2", "h3", "h4"}) {
+    auto req = Req(from, to, {"/proj/*"}, DelegationMode::kShared);
+    req.max_depth = 3;
+    ids.push_back(Create(kAdmin, req).id);
+    from = to;
+  }
+  table_.reset();
+  table_ = Open();
+  auto chain = table_->Chain(kAlice, a.id);
+  ASSERT_TRUE(chain.ok());
+  ASSERT_EQ(chain->size(), 4u);
+  auto revoked = table_->Revoke(kAlice, a.id);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(*revoked, ids);
+  EXPECT_FALSE(Allowed("agent:h4", kRead, "/proj/a"));
+}
+
 }  // namespace
 }  // namespace nexus
