@@ -90,13 +90,14 @@ void PrintDelegation(rpc::Delegation::Reader d) {
 
 // One line of a list or a chain, indented by `indent` levels.
 void PrintLine(rpc::Delegation::Reader d, unsigned indent) {
-  std::printf("%*s%-16s %-20s %-20s %-13s %-8s %-24s %s\n", static_cast<int>(indent * 2), "",
-              d.getId().cStr(), d.getFrom().cStr(), d.getTo().cStr(), ModeText(d).c_str(),
-              d.getState().cStr(), ExpiresText(d.getExpiresAtNs()).c_str(), Joined(d.getScope()).c_str());
+  const std::string id = std::string(indent * 2, ' ') + d.getId().cStr();
+  std::printf("%-20s %-20s %-20s %-13s %-8s %-24s %s\n", id.c_str(), d.getFrom().cStr(), d.getTo().cStr(),
+              ModeText(d).c_str(), d.getState().cStr(), ExpiresText(d.getExpiresAtNs()).c_str(),
+              Joined(d.getScope()).c_str());
 }
 
 void PrintHeader() {
-  std::printf("%-16s %-20s %-20s %-13s %-8s %-24s %s\n", "ID", "FROM", "TO", "MODE", "STATE", "EXPIRES",
+  std::printf("%-20s %-20s %-20s %-13s %-8s %-24s %s\n", "ID", "FROM", "TO", "MODE", "STATE", "EXPIRES",
               "SCOPE");
 }
 
