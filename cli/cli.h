@@ -114,4 +114,7 @@ void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, a
 void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
 
+// delegation *
+void AddDelegationCommands(std::vector<Command>* table);
+
 }  // namespace nexus::cli

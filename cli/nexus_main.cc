@@ -40,6 +40,7 @@ std::vector<Command> BuildTable() {
   AddRebacCommands(&table);
   AddMeshCommands(&table);
   AddAgentCommands(&table);
+  AddDelegationCommands(&table);
   return table;
 }
 

@@ -148,6 +148,12 @@ interface Session {
   # The agent registry: agents, their owners and lifecycle; `unavailable`
   # when the daemon runs without it.
   agents @11 () -> (agents :Agents);
+  # Reserved for another Session interface; this daemon answers it
+  # `unimplemented`.
+  reserved12 @12 () -> ();
+  # Delegations of access between subjects (docs/agents.md "Delegation");
+  # every method is `unavailable` when the daemon runs without ReBAC.
+  delegations @13 () -> (delegations :Delegations);
 }
 
 # ---------------------------------------------------------------- files
@@ -750,4 +756,55 @@ interface Agents {
   # the current generation in the message) unless the agent is at it.
   transition @5 (id :Text, phase :Text, expectedGeneration :UInt64) -> (agent :AgentRecord, error :Error);
   delete @6 (id :Text) -> (error :Error);
+}
+
+# ---------------------------------------------------------------- delegation
+
+# FROM held `permission` (read, write, manage) on `path` and below it when a
+# copy delegation was made.
+struct DelegationSnapshotEntry {
+  path @0 :Text;
+  permission @1 :Text;
+}
+
+# A delegation (perms/delegation.h), as stored, with its state at the reply.
+struct Delegation {
+  id @0 :Text;                  # "dlg-" and 12 hex digits
+  from @1 :Text;                # the delegating subject: "user:alice"
+  to @2 :Text;                  # the delegate: "agent:helper"
+  scope @3 :List(Text);         # globs
+  mode @4 :Text;                # copy, clean or shared
+  relation @5 :Text;            # viewer or editor; empty: no cap (copy, shared)
+  readonly @6 :List(Text);      # globs under which writes are refused
+  createdAtNs @7 :Int64;        # Unix ns
+  expiresAtNs @8 :Int64;        # 0: never
+  maxDepth @9 :UInt32;          # how many more levels may be delegated from it
+  depth @10 :UInt32;            # 0: made from FROM's own grants
+  parent @11 :Text;             # the delegation FROM acted under; empty: none
+  createdBy @12 :Text;          # the subject that created it
+  revokedAtNs @13 :Int64;       # 0: not revoked
+  revokedBy @14 :Text;
+  state @15 :Text;              # active, expired or revoked
+  snapshot @16 :List(DelegationSnapshotEntry);  # copy only
+}
+
+# Delegations. Subjects are "ID" (an agent), "agent:ID" or "user:ID".
+# create: FROM is the caller, an agent the caller owns, or anyone for an
+# admin; revoke: the creator, FROM, FROM's owner or an admin; reading: the
+# parties (and those of the delegations it was made from) and admins, others
+# get `notFound`.
+interface Delegations {
+  # `mode` in any case, empty for clean; `relation` empty for the default
+  # (viewer for clean, no cap otherwise); `ttlSeconds` when `hasTtl`.
+  # `permissionDenied` when FROM does not hold what is delegated, or beyond
+  # the max depth of the delegation FROM acts under.
+  create @0 (from :Text, to :Text, scope :List(Text), mode :Text, relation :Text, readonly :List(Text), hasTtl :Bool, ttlSeconds :Float64, maxDepth :UInt32) -> (delegation :Delegation, error :Error);
+  # Oldest first; filters empty for any.
+  list @1 (from :Text, to :Text) -> (delegations :List(Delegation), error :Error);
+  show @2 (id :Text) -> (delegation :Delegation, error :Error);
+  # The delegations it was made from (the first first), itself, then every
+  # delegation made from it, depth first.
+  chain @3 (id :Text) -> (delegations :List(Delegation), error :Error);
+  # Revokes it and everything made from it; `revoked` lists their ids.
+  revoke @4 (id :Text) -> (revoked :List(Text), error :Error);
 }

@@ -638,6 +638,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> agents(AgentsContext context) override {
     return Open(context, [&](auto r) { r.setAgents(MakeAgentsService(conn_)); });
   }
+  kj::Promise<void> delegations(DelegationsContext context) override {
+    return Open(context, [&](auto r) { r.setDelegations(MakeDelegationsService(conn_)); });
+  }
 
  private:
   // Serve for the methods that hand out a sub-interface on this connection
@@ -826,6 +829,9 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kAgents:
       if (ctx.agents.registry) return Status::Ok();
       return Unavailable("agents", "the agent registry is not enabled in this daemon");
+    case Feature::kDelegation:
+      if (ctx.rebac.delegations) return Status::Ok();
+      return Unavailable("delegation", "delegations come with ReBAC, which is not enabled in this daemon");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

@@ -32,6 +32,7 @@ class BackgroundJobs;
 class AccessPolicy;
 class AgentRegistry;
 class AuditLog;
+class DelegationTable;
 class IdentityMap;
 class PrincipalTable;
 class RebacEngine;
@@ -144,7 +145,8 @@ struct SearchDeps {
 struct RebacDeps {
   RebacEngine* engine = nullptr;
   AuditLog* audit = nullptr;
-  IdentityMap* identities = nullptr;  // uid bindings
+  IdentityMap* identities = nullptr;       // uid bindings
+  DelegationTable* delegations = nullptr;  // the Delegations service's
   // The subject admins act as (the operator, root, admin keys); it owns
   // zone:root.
   std::string admin_subject = "user:admin";
