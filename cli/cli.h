@@ -112,5 +112,7 @@ void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, 
 void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
 void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
+// identity show, credentials, passport, verify, revoke-passports, node-key
+void AddIdentityCommands(std::vector<Command>* table);
 
 }  // namespace nexus::cli

@@ -22,6 +22,7 @@
 #include "daemon/data_dir_lock.h"
 #include "daemon/mesh_node.h"
 #include "daemon/agents_part.h"
+#include "daemon/identity_part.h"
 #include "daemon/mesh_part.h"
 #include "daemon/options.h"
 #include "daemon/rebac_part.h"
@@ -124,8 +125,9 @@ class Daemon {
   std::unique_ptr<PathFiles> files_;  // invalidates mount_'s caches
   ServiceContext service_;
   std::unique_ptr<MeshNodeAgent> node_;
-  std::unique_ptr<BackgroundJobs> jobs_;  // slow calls finish before node_ and files_ go
-  std::unique_ptr<SocketServer> server_;  // stops first
+  std::unique_ptr<IdentityPart> identity_;  // reports through node_; its calls finish with jobs_
+  std::unique_ptr<BackgroundJobs> jobs_;    // slow calls finish before node_ and files_ go
+  std::unique_ptr<SocketServer> server_;    // stops first
 };
 
 }  // namespace nexus
