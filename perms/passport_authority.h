@@ -35,9 +35,10 @@
 //
 // Errors: ENOENT unknown agent; EINVAL bad ttl or scope; EACCES suspended
 // agent; VerifyPassport's EBADMSG, EKEYREJECTED, EKEYEXPIRED, EKEYREVOKED;
-// EIO storage. The remote source's errors are reported inside EKEYREJECTED
-// (a key it could not supply) or as they are (revocations it could not
-// supply: the passport is not accepted).
+// EIO storage. A remote source that fails is named inside EKEYREJECTED (a
+// key it could not supply) or makes EAGAIN (the revocations of another
+// node's passport could not be checked: it is not accepted); ENOSYS from
+// it means "no mesh" (not checked, accepted on signature and expiry).
 //
 // Thread-safety: every method may be called from any thread. Fetching and
 // reporting may block on the network (the remote functions): call Verify,
