@@ -301,9 +301,10 @@ void AddIdentityCommands(std::vector<Command>* t) {
                 {},
                 {},
                 "identity show ID",
-                "Who an agent is: its subject, owner, phase, API keys (never a secret), the\n"
-                "local uids bound to it and a summary of its grants (tuples per relation).\n"
-                "The agent itself, its owner or an admin.",
+                "Show who an agent is.\n"
+                "Its subject, owner, phase, API keys (never a secret), the local uids bound\n"
+                "to it and a summary of its grants (tuples per relation). The agent itself,\n"
+                "its owner or an admin.",
                 1,
                 1,
                 Show});
@@ -311,9 +312,10 @@ void AddIdentityCommands(std::vector<Command>* t) {
                 {},
                 {},
                 "identity credentials ID",
-                "What an agent can authenticate with: its API keys (id, created, expires,\n"
-                "scope; never a secret), its uid bindings, and the node key its passports\n"
-                "are signed with. The agent itself, its owner or an admin.",
+                "Show what an agent can authenticate with.\n"
+                "Its API keys (id, created, expires, scope; never a secret), its uid\n"
+                "bindings, and the node key its passports are signed with. The agent itself,\n"
+                "its owner or an admin.",
                 1,
                 1,
                 Credentials});
@@ -321,11 +323,12 @@ void AddIdentityCommands(std::vector<Command>* t) {
                 {"--ttl", "--scope", "-o,--output"},
                 {},
                 "identity passport ID [--ttl S] [--scope GLOB ...] [-o FILE]",
-                "Issue a passport: the agent's id, owner, this node, scopes and expiry,\n"
-                "signed with this node's Ed25519 key. --ttl: seconds (default 3600, at most\n"
-                "604800). --scope (repeatable): what it speaks for; default: the paths the\n"
-                "agent holds grants on. Printed as JSON, or written to FILE (mode 0600).\n"
-                "The owner or an admin.",
+                "Issue a signed passport for an agent.\n"
+                "The agent's id, owner, this node, scopes and expiry, signed with this\n"
+                "node's Ed25519 key. --ttl: seconds (default 3600, at most 604800).\n"
+                "--scope (repeatable): what it speaks for; default: the paths the agent\n"
+                "holds grants on. Printed as JSON, or written to FILE (mode 0600). The\n"
+                "owner or an admin.",
                 1,
                 1,
                 Passport});
@@ -333,8 +336,8 @@ void AddIdentityCommands(std::vector<Command>* t) {
                 {"--trust"},
                 {},
                 "identity verify FILE [--trust PUBKEY]",
-                "Check a passport (FILE, or - for standard input): signature, expiry and\n"
-                "revocation. Exit 0 when valid; 1 with the reason otherwise (malformed,\n"
+                "Check a passport's signature, expiry and revocation.\n"
+                "FILE, or - for standard input. Exit 0 when valid; 1 with the reason otherwise (malformed,\n"
                 "untrusted, expired, revoked). The daemon trusts its own key and, in a mesh,\n"
                 "the director's key set; --trust takes one public key instead (base64, PEM,\n"
                 "or a file holding either; see identity node-key).",
@@ -345,9 +348,9 @@ void AddIdentityCommands(std::vector<Command>* t) {
                 {},
                 {},
                 "identity revoke-passports ID",
-                "Revoke every passport of an agent issued on this node until now (they are\n"
-                "refused here and, through the mesh director, on the other nodes). The owner\n"
-                "or an admin.",
+                "Revoke an agent's passports issued on this node until now.\n"
+                "They are refused here and, through the mesh director, on the other nodes.\n"
+                "The owner or an admin.",
                 1,
                 1,
                 RevokePassports});
@@ -355,8 +358,9 @@ void AddIdentityCommands(std::vector<Command>* t) {
                 {},
                 {"--pem"},
                 "identity node-key [--pem]",
-                "This node's passport signing key: the base64 public key (--pem: as PEM),\n"
-                "what identity verify --trust takes on another machine.",
+                "Print this node's passport signing key.\n"
+                "The base64 public key (--pem: as PEM): what identity verify --trust takes\n"
+                "on another machine.",
                 0,
                 0,
                 NodeKey});
