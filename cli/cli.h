@@ -113,6 +113,8 @@ void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, 
 void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
 void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
+// identity show, credentials, passport, verify, revoke-passports, node-key
+void AddIdentityCommands(std::vector<Command>* table);
 
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);

@@ -41,6 +41,7 @@ std::vector<Command> BuildTable() {
   AddMeshCommands(&table);
   AddAgentCommands(&table);
   AddDelegationCommands(&table);
+  AddIdentityCommands(&table);
   return table;
 }
 

@@ -215,6 +215,9 @@ Status Daemon::OpenParts() {
     auto ap = AgentsPart::Open(data_dir_);
     if (!ap.ok()) return In("agents", ap.status());
     agents_ = std::move(ap).value();
+    auto ip = IdentityPart::Open(data_dir_, agents_->registry(), options_.node_name);
+    if (!ip.ok()) return In("passports", ip.status());
+    identity_ = std::move(ip).value();
   }
   if (versions_) versions_->Run();
   return Status::Ok();
@@ -271,10 +274,15 @@ Status Daemon::OpenServices() {
     // noticed well before a lease runs out.
     nc.call_timeout_s = std::clamp(options_.mesh_lease_ttl / 3, 2.0, 10.0);
     nc.capacity = NodeCapacity();
+    if (identity_) nc.node_key = identity_->public_key();
     auto agent = MeshNodeAgent::Start(nc);
     if (!agent.ok()) return In("mesh node", agent.status());
     node_ = std::move(agent).value();
     service_.mesh.membership = node_.get();
+  }
+  if (identity_) {
+    identity_->Connect(node_.get(), mesh_.get());
+    identity_->Fill(service_);
   }
 
   ctx_.ns = ns_.get();

@@ -23,6 +23,7 @@
 #include "daemon/mesh_node.h"
 #include "daemon/agent_homes.h"
 #include "daemon/agents_part.h"
+#include "daemon/identity_part.h"
 #include "daemon/mesh_part.h"
 #include "daemon/options.h"
 #include "daemon/rebac_part.h"
@@ -126,8 +127,9 @@ class Daemon {
   std::unique_ptr<AgentHomes> homes_;  // the registry's change hook, detached when it goes
   ServiceContext service_;
   std::unique_ptr<MeshNodeAgent> node_;
-  std::unique_ptr<BackgroundJobs> jobs_;  // slow calls finish before node_ and files_ go
-  std::unique_ptr<SocketServer> server_;  // stops first
+  std::unique_ptr<IdentityPart> identity_;  // reports through node_; its calls finish with jobs_
+  std::unique_ptr<BackgroundJobs> jobs_;    // slow calls finish before node_ and files_ go
+  std::unique_ptr<SocketServer> server_;    // stops first
 };
 
 }  // namespace nexus

@@ -202,6 +202,7 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
   req.setName(name);
   req.setAddress(config_.address.empty() ? name : config_.address);
   req.setCapacity(capacity > 0 ? capacity : config_.capacity);
+  req.setNodeKey(AsBytes(config_.node_key));
   auto r = (*client)->Wait(req.send());
   NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
   Membership m{director,
@@ -248,6 +249,48 @@ Result<MeshMemberInfo> MeshNodeAgent::RotateCredential() {
   return InfoLocked();
 }
 
+Result<RemoteTrust> MeshNodeAgent::FetchTrust() {
+  Membership m;
+  {
+    MutexLock lk(mu_);
+    if (!joined_) return Status::Error(ENOSYS, "this daemon has not joined a mesh");
+    m = m_;
+  }
+  RemoteTrust out;
+  Link link(this, m);
+  NEXUS_RETURN_IF_ERROR(link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
+    auto r = c.Wait(node.trustSetRequest().send());
+    NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
+    for (auto k : r->getKeys())
+      out.keys.push_back({std::string(k.getNode()), std::string(AsView(k.getPublicKey()))});
+    for (auto v : r->getRevocations())
+      out.revocations.push_back(
+          {std::string(v.getAgentId()), std::string(v.getNode()), v.getRevokedBeforeNs()});
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status MeshNodeAgent::ReportRevocations(const std::vector<PassportRevocation>& revocations) {
+  Membership m;
+  {
+    MutexLock lk(mu_);
+    if (!joined_) return Status::Error(ENOSYS, "this daemon has not joined a mesh");
+    m = m_;
+  }
+  Link link(this, m);
+  return link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
+    auto req = node.reportRevocationsRequest();
+    auto list = req.initRevocations(revocations.size());
+    for (size_t i = 0; i < revocations.size(); ++i) {
+      list[i].setAgentId(revocations[i].agent_id);
+      list[i].setNode(revocations[i].node);
+      list[i].setRevokedBeforeNs(revocations[i].revoked_before);
+    }
+    return ReplyStatus(c.Wait(req.send()));
+  });
+}
+
 void MeshNodeAgent::Loop() {
   std::unique_ptr<NexusClient> client;
   std::unique_ptr<rpc::MeshNode::Client> node;
@@ -290,6 +333,7 @@ void MeshNodeAgent::Loop() {
       const int running = running_.load();
       hb.setQueueDepth(running);
       hb.setFreeCapacity(std::max<int64_t>(0, config_.capacity - running));
+      hb.setNodeKey(AsBytes(config_.node_key));
       auto r = client->Wait(hb.send());
       st = ReplyStatus(r);
       if (st.ok()) {

@@ -14,6 +14,10 @@
 // director says its lease belongs to someone else (fenced) or when the
 // lease has run out without an extension.
 //
+// It also presents this node's passport key to the director and asks it
+// for the mesh's key set and revocations (FetchTrust, ReportRevocations:
+// one connection per call).
+//
 // Threading: one thread heartbeats and claims; one thread per running task.
 // Each thread has its own connection to the director (its own event loop).
 // Public methods may be called from any thread.
@@ -47,6 +51,9 @@ struct MeshNodeConfig {
   // A call the director has not answered in this long counts as lost
   // (a partition shows as silence, not as a closed connection).
   double call_timeout_s = 10;
+  // This node's raw Ed25519 identity public key, presented at registration
+  // and with every heartbeat (the mesh's passport key set); may be empty.
+  std::string node_key;
 };
 
 class MeshNodeAgent final : public MeshMembership {
@@ -59,6 +66,8 @@ class MeshNodeAgent final : public MeshMembership {
   Result<MeshMemberInfo> Join(const std::string& director, const std::string& key, const std::string& ca_file,
                               const std::string& name, int64_t capacity) override;
   Result<MeshMemberInfo> RotateCredential() override;
+  Result<RemoteTrust> FetchTrust() override;
+  Status ReportRevocations(const std::vector<PassportRevocation>& revocations) override;
 
  private:
   struct Membership {

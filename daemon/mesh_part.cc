@@ -24,6 +24,9 @@ Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options, c
   auto director = mesh::Director::Open(part->store_.get(), &DefaultClock(), dopts);
   if (!director.ok()) return Status::Error(director.code(), "mesh director: " + director.status().message());
   part->director_ = std::move(director).value();
+  auto keys = mesh::KeyDirectory::Open(part->store_.get());
+  if (!keys.ok()) return Status::Error(keys.code(), "mesh key directory: " + keys.status().message());
+  part->keys_ = std::move(keys).value();
   spdlog::info("mesh: directing {} nodes, {} tasks (state in {})", part->director_->ListNodes().size(),
                part->director_->ListTasks().size(), dir);
   return part;
@@ -36,12 +39,13 @@ MeshPart::~MeshPart() {
   }
   cv_.notify_all();
   if (housekeeping_.joinable()) housekeeping_.join();
+  keys_.reset();
   director_.reset();
   store_.reset();
 }
 
 void MeshPart::Fill(ServiceContext& ctx) {
-  office_ = std::make_unique<MeshOffice>(director_.get());
+  office_ = std::make_unique<MeshOffice>(director_.get(), keys_.get());
   ctx.mesh.office = office_.get();
   housekeeping_ = std::thread([this] { Housekeeping(); });
 }

@@ -328,6 +328,12 @@ void AgentRegistry::PublishLocked(AgentRecord& record, ChangeKind kind) {
     }
   }
   if (on_change_) on_change_(record, kind);
+  for (const ChangeHook& listener : listeners_) listener(record, kind);
+}
+
+void AgentRegistry::AddOnChange(ChangeHook hook) {
+  MutexLock dl(db_mu_);
+  listeners_.push_back(std::move(hook));
 }
 
 void AgentRegistry::SetOnChange(ChangeHook hook) {

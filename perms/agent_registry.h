@@ -234,6 +234,10 @@ class AgentRegistry {
   // Replaces the change hook (null: none). See the header comment for what
   // the hook may call.
   void SetOnChange(ChangeHook hook) EXCLUDES(db_mu_);
+  // Adds another function called like the change hook, after it (another
+  // part of the daemon that follows changes: passports are revoked when
+  // their agent is deleted or suspended). The same rules apply.
+  void AddOnChange(ChangeHook hook) EXCLUDES(db_mu_);
 
   // Whether `record` is stale at `now` (see the header comment).
   bool IsStale(const AgentRecord& record, UnixNanos now) const;
@@ -276,6 +280,7 @@ class AgentRegistry {
   Mutex db_mu_ ACQUIRED_BEFORE(mu_);
   std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);
   ChangeHook on_change_ GUARDED_BY(db_mu_);
+  std::vector<ChangeHook> listeners_ GUARDED_BY(db_mu_);
 
   // The in-memory registry. agents_ owns the entries, sorted by id (List's
   // order); index_ finds one in O(1) (Heartbeat) and by_owner_ lists an

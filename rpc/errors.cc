@@ -48,6 +48,14 @@ Code ErrorCodeFor(int err) {
       return Code::IS_DIRECTORY;
     case EIO:
       return Code::IO_ERROR;
+    case EBADMSG:
+      return Code::MALFORMED;
+    case EKEYREJECTED:
+      return Code::UNTRUSTED;
+    case EKEYEXPIRED:
+      return Code::EXPIRED;
+    case EKEYREVOKED:
+      return Code::REVOKED;
     default:
       return Code::IO_ERROR;
   }
@@ -89,6 +97,14 @@ const char* ErrorCodeName(Code code) {
       return "ioError";
     case Code::INTERNAL:
       return "internal";
+    case Code::MALFORMED:
+      return "malformed";
+    case Code::UNTRUSTED:
+      return "untrusted";
+    case Code::EXPIRED:
+      return "expired";
+    case Code::REVOKED:
+      return "revoked";
   }
   return "unknown";
 }

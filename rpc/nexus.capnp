@@ -42,6 +42,10 @@ struct Error {
     isDirectory @14;       # EISDIR
     ioError @15;           # EIO and anything else from the disk
     internal @16;          # a bug: please report it
+    malformed @17;         # EBADMSG: signed text (a passport) that does not parse
+    untrusted @18;         # EKEYREJECTED: signed by a key not trusted here, or a bad signature
+    expired @19;           # EKEYEXPIRED: a passport past its expiry
+    revoked @20;           # EKEYREVOKED: a passport its issuer revoked
   }
 }
 
@@ -80,7 +84,9 @@ interface Nexus {
 
   # Mesh nodes (docs/mesh.md), on a director's listener, without an API key:
   # joins with the registration key (the credential is returned once) ...
-  meshRegister @2 (registrationKey :Text, name :Text, address :Text, capacity :Int64) -> (credential :MeshCredential, error :Error);
+  # `nodeKey` is the node's raw Ed25519 identity public key (32 bytes; may
+  # be empty), which the director adds to the mesh's passport key set.
+  meshRegister @2 (registrationKey :Text, name :Text, address :Text, capacity :Int64, nodeKey :Data) -> (credential :MeshCredential, error :Error);
   # ... and opens a joined node's own session with its credential.
   meshNode @3 (nodeId :Text, credential :Text) -> (node :MeshNode, error :Error);
 }
@@ -695,7 +701,8 @@ interface Mesh {
 
 # A joined node's session with the director.
 interface MeshNode {
-  heartbeat @0 (queueDepth :Int64, freeCapacity :Int64) -> (state :Text, trust :Text, error :Error);
+  # `nodeKey`: as in Nexus.meshRegister; the director keeps the latest.
+  heartbeat @0 (queueDepth :Int64, freeCapacity :Int64, nodeKey :Data) -> (state :Text, trust :Text, error :Error);
   rotateCredential @1 () -> (credential :MeshCredential, error :Error);
   # Tasks placed on this node whose lease tokens it has not been given yet.
   claim @2 () -> (tasks :List(MeshTask), error :Error);
@@ -707,6 +714,28 @@ interface MeshNode {
   # The node is shutting down: the director counts it down at once, so
   # nothing more is placed on it (its next heartbeat makes it ready again).
   leave @8 () -> (error :Error);
+  # Passport revocations made on this node; the director records them
+  # under this node's name (the `node` given is ignored) and keeps the
+  # latest instant per agent.
+  reportRevocations @9 (revocations :List(PassportRevocation)) -> (error :Error);
+  # The mesh's passport trust root: every node's identity key (but revoked
+  # nodes') and the revocations nodes reported.
+  trustSet @10 () -> (keys :List(MeshNodeKey), revocations :List(PassportRevocation), error :Error);
+}
+
+# A node's passport signing key, as the director keeps it.
+struct MeshNodeKey {
+  nodeId @0 :Text;     # "n-<k>", or "director"
+  node @1 :Text;       # the node's name: what its passports' `node` claim says
+  publicKey @2 :Data;  # raw Ed25519, 32 bytes
+  keyId @3 :Text;
+}
+
+# Passports of `agentId` issued on `node` before `revokedBeforeNs` are revoked.
+struct PassportRevocation {
+  agentId @0 :Text;
+  node @1 :Text;
+  revokedBeforeNs @2 :Int64;
 }
 
 # ---------------------------------------------------------------- agents
@@ -756,6 +785,72 @@ interface Agents {
   # the current generation in the message) unless the agent is at it.
   transition @5 (id :Text, phase :Text, expectedGeneration :UInt64) -> (agent :AgentRecord, error :Error);
   delete @6 (id :Text) -> (error :Error);
+
+  # Identity and passports (docs/agents.md). `identity` and `credentials`
+  # are for the agent itself, its owner and admins; `passport` and
+  # `revokePassports` for its owner and admins; `verifyPassport` and
+  # `nodeKey` for everyone.
+  identity @7 (id :Text) -> (identity :AgentIdentity, error :Error);
+  credentials @8 (id :Text) -> (credentials :AgentCredentials, error :Error);
+  # Issues a passport signed by this node's key. ttlSeconds 0: an hour (at
+  # most 7 days). `scopes` empty: the paths the agent holds grants on.
+  passport @9 (id :Text, ttlSeconds :UInt32, scopes :List(Text)) -> (passport :Text, claims :PassportClaims, keyId :Text, error :Error);
+  # Checks signature, expiry and revocation: `malformed`, `untrusted`,
+  # `expired` or `revoked` with the reason. `trust` (a public key, base64
+  # or PEM) replaces the daemon's trust set: its own key and, in a mesh,
+  # the director's key set. `revocation` says how revocation was checked.
+  verifyPassport @10 (passport :Text, trust :Text) -> (claims :PassportClaims, keyId :Text, revocation :Text, error :Error);
+  # Revokes every passport of the agent issued on this node until now.
+  # `reported`: the mesh director has recorded it (false without a mesh, or
+  # while the director is unreachable: it is reported later).
+  revokePassports @11 (id :Text) -> (revokedBeforeNs :Int64, reported :Bool, error :Error);
+  # This node's identity key and name.
+  nodeKey @12 () -> (key :NodeKeyInfo, error :Error);
+}
+
+# A summary of the ReBAC tuples naming a subject, per relation.
+struct GrantSummary {
+  relation @0 :Text;
+  count @1 :UInt32;
+  objects @2 :List(Text);  # the first few, sorted
+}
+
+# What `identity show` reports about an agent; never a secret.
+struct AgentIdentity {
+  subject @0 :Text;            # "agent:ID"
+  owner @1 :Text;
+  phase @2 :Text;
+  keys @3 :List(ApiKey);       # API keys of the subject, without secrets
+  uids @4 :List(UInt32);       # local uids bound to the subject
+  grants @5 :List(GrantSummary);
+  grantCount @6 :UInt32;       # tuples naming the subject (unexpired)
+}
+
+# What an agent can authenticate with; never a secret.
+struct AgentCredentials {
+  subject @0 :Text;
+  keys @1 :List(ApiKey);
+  uids @2 :List(UInt32);
+  nodeKeyId @3 :Text;          # the key this node signs its passports with
+  node @4 :Text;
+}
+
+# The claims of a passport (perms/passport.h).
+struct PassportClaims {
+  agentId @0 :Text;
+  owner @1 :Text;
+  node @2 :Text;
+  scopes @3 :List(Text);
+  issuedAtNs @4 :Int64;
+  expiresAtNs @5 :Int64;
+}
+
+# A node's passport signing key.
+struct NodeKeyInfo {
+  keyId @0 :Text;
+  publicKey @1 :Text;     # base64 of the 32 raw bytes (what --trust takes)
+  publicKeyPem @2 :Text;  # the same as a PEM "PUBLIC KEY"
+  node @3 :Text;          # this node's name (the `node` claim it signs)
 }
 
 # ---------------------------------------------------------------- delegation

@@ -6,6 +6,9 @@
 // (MeshNode.claim); tokens of a director that restarts before a claim are
 // lost, so those leases expire and the tasks are placed again.
 //
+// It also holds the mesh's passport key directory (mesh/key_directory.h),
+// which the node-facing calls feed and read.
+//
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
@@ -16,14 +19,31 @@
 
 #include "base/mutex.h"
 #include "mesh/director.h"
+#include "mesh/key_directory.h"
 
 namespace nexus {
 
 class MeshOffice {
  public:
-  explicit MeshOffice(mesh::Director* director) : director_(director) {}
+  // `keys` may be null (no passport key directory).
+  explicit MeshOffice(mesh::Director* director, mesh::KeyDirectory* keys = nullptr)
+      : director_(director), keys_(keys) {}
 
   mesh::Director* director() const { return director_; }
+  mesh::KeyDirectory* keys() const { return keys_; }
+  // The node keys the mesh vouches for: every key but those of revoked
+  // nodes (an id the director does not know as a node, such as its own,
+  // counts as not revoked).
+  std::vector<mesh::NodeKeyEntry> TrustedKeys() const {
+    std::vector<mesh::NodeKeyEntry> out;
+    if (!keys_) return out;
+    for (auto& k : keys_->Keys()) {
+      auto node = director_->GetNode(k.node_id);
+      if (node.ok() && node->state == mesh::NodeState::kRevoked) continue;
+      out.push_back(std::move(k));
+    }
+    return out;
+  }
   // Where nodes reach this director (known once the listener is up).
   std::string address() const {
     MutexLock lk(mu_);
@@ -54,6 +74,7 @@ class MeshOffice {
 
  private:
   mesh::Director* const director_;
+  mesh::KeyDirectory* const keys_;
   mutable Mutex mu_;
   std::string address_ GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, mesh::TaskInfo>> mailbox_;  // node -> task -> info

@@ -16,6 +16,7 @@
 #include <kj/debug.h>
 #include <spdlog/spdlog.h>
 
+#include "perms/passport.h"
 #include "rpc/bytes.h"
 #include "rpc/errors.h"
 #include "rpc/server/mesh_office.h"
@@ -187,6 +188,27 @@ class LeaseCalls : public Service<Iface> {
 };
 
 const std::function<Status()> kNoCheck = [] { return Status::Ok(); };
+
+// The reply of MeshNode.trustSet: the keys the mesh vouches for and the
+// revocations nodes reported.
+template <typename Results>
+void FillTrustSet(const MeshOffice& office, Results r) {
+  auto keys = office.TrustedKeys();
+  auto out = r.initKeys(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out[i].setNodeId(keys[i].node_id);
+    out[i].setNode(keys[i].node);
+    out[i].setPublicKey(AsBytes(keys[i].public_key));
+    out[i].setKeyId(KeyIdOf(keys[i].public_key));
+  }
+  auto revocations = office.keys() ? office.keys()->Revocations() : std::vector<mesh::AgentRevocation>();
+  auto rout = r.initRevocations(revocations.size());
+  for (size_t i = 0; i < revocations.size(); ++i) {
+    rout[i].setAgentId(revocations[i].agent_id);
+    rout[i].setNode(revocations[i].node);
+    rout[i].setRevokedBeforeNs(revocations[i].revoked_before_ns);
+  }
+}
 
 // The reply of joining a mesh or rotating the node credential.
 const auto kFillMember = [](auto results, MeshMemberInfo& i) {
@@ -441,12 +463,19 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
   kj::Promise<void> heartbeat(HeartbeatContext context) override {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
       int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
-      std::string id = node_id_, cred = credential_;
+      std::string id = node_id_, cred = credential_, key(AsView(p.getNodeKey()));
+      mesh::KeyDirectory* keys = deps().office->keys();
       return Job<mesh::NodeInfo>(
           context,
           [=]() -> Result<mesh::NodeInfo> {
             NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
-            return d->GetNode(id);
+            NEXUS_ASSIGN_OR_RETURN(mesh::NodeInfo n, d->GetNode(id));
+            // A key the directory refuses costs the node the mesh's trust
+            // in its passports, not its liveness.
+            if (!key.empty() && keys)
+              if (Status st = keys->SetNodeKey(id, n.name, key); !st.ok())
+                spdlog::warn("mesh: node {}'s passport key: {}", id, st.ToString());
+            return n;
           },
           [](auto results, mesh::NodeInfo& n) {
             results.setState(std::string(mesh::Name(n.state)));
@@ -484,6 +513,37 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
       NEXUS_RETURN_IF_ERROR(d->Authenticate(node_id_, credential_));
       auto tasks = deps().office->Claim(node_id_);
       FillTasks(r.initTasks(tasks.size()), tasks);
+      return Status::Ok();
+    });
+  }
+
+  kj::Promise<void> reportRevocations(ReportRevocationsContext context) override {
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      mesh::KeyDirectory* keys = deps().office->keys();
+      if (!keys) return Status::Error(ENOSYS, "this director keeps no passport key directory");
+      std::vector<mesh::AgentRevocation> revocations;
+      for (auto r : p.getRevocations())
+        revocations.push_back({std::string(r.getAgentId()), "", r.getRevokedBeforeNs()});
+      std::string id = node_id_;
+      auto check = Check();
+      return StatusJob(context, [=]() mutable {
+        NEXUS_RETURN_IF_ERROR(check());
+        // Recorded under the reporting node's own name: a node speaks
+        // only for the passports it issued.
+        NEXUS_ASSIGN_OR_RETURN(mesh::NodeInfo n, d->GetNode(id));
+        for (auto& r : revocations) {
+          r.node = n.name;
+          NEXUS_RETURN_IF_ERROR(keys->Revoke(r));
+        }
+        return Status::Ok();
+      });
+    });
+  }
+
+  kj::Promise<void> trustSet(TrustSetContext context) override {
+    return ServeDirector(context, [&](Director* d, auto, auto r) -> Reply {
+      NEXUS_RETURN_IF_ERROR(d->Authenticate(node_id_, credential_));
+      FillTrustSet(*deps().office, r);
       return Status::Ok();
     });
   }
@@ -528,7 +588,9 @@ Reply MeshRegister(
   auto p = context.getParams();
   std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
   int64_t capacity = p.getCapacity();
+  std::string node_key(AsView(p.getNodeKey()));
   Director* d = ctx.mesh.office->director();
+  mesh::KeyDirectory* keys = ctx.mesh.office->keys();
   std::string from = peer.address;
   return OffLoopJob<mesh::NodeCredential>(
       ctx, call, context,
@@ -537,6 +599,11 @@ Reply MeshRegister(
         if (c.ok()) {
           spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address, from,
                        c->fingerprint);
+          // The next heartbeat presents the key again: a failure here
+          // costs a moment of trust, not the registration.
+          if (!node_key.empty() && keys)
+            if (Status st = keys->SetNodeKey(c->node_id, name, node_key); !st.ok())
+              spdlog::warn("mesh: node {}'s passport key: {}", c->node_id, st.ToString());
         } else {
           spdlog::warn("mesh: registration of '{}' from {} refused: {}", name, from, c.status().message());
         }

@@ -23,6 +23,7 @@
 #include "fs/lock_table.h"
 #include "base/metrics.h"
 #include "perms/key_store.h"
+#include "perms/passport_authority.h"
 #include "rpc/nexus.capnp.h"
 #include "fs/path_files.h"
 
@@ -114,6 +115,14 @@ class MeshMembership {
                                       int64_t capacity) = 0;
   // A new credential from the director; the old one is refused from then on.
   virtual Result<MeshMemberInfo> RotateCredential() = 0;
+  // The mesh's passport trust root, from the director (blocking network
+  // I/O: off the event loop). ENOSYS when not joined.
+  virtual Result<RemoteTrust> FetchTrust() { return Status::Error(ENOSYS, "not in a mesh"); }
+  // Reports passport revocations made here to the director (blocking).
+  // ENOSYS when not joined.
+  virtual Status ReportRevocations(const std::vector<PassportRevocation>&) {
+    return Status::Error(ENOSYS, "not in a mesh");
+  }
 };
 
 // Per-connection protocol limits.
@@ -161,6 +170,8 @@ struct MeshDeps {
 // What the Agents service needs (null: the registry is off).
 struct AgentsDeps {
   AgentRegistry* registry = nullptr;
+  // This node's identity key and passports (null: passports unavailable).
+  PassportAuthority* passports = nullptr;
 };
 
 // What the daemon hands the socket server: the core every call uses, and

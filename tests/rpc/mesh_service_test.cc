@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "mesh/director.h"
+#include "mesh/key_directory.h"
 #include "mesh/memory_store.h"
 #include "rpc/server/background_jobs.h"
 #include "rpc/bytes.h"
@@ -12,6 +13,12 @@
 
 namespace nexus {
 namespace {
+
+// CodeOf for a reply nobody reads further.
+template <typename Reply>
+Code CodeOfNow(Result<Reply> r) {
+  return CodeOf(r);
+}
 
 class MeshServiceTest : public ServiceRig {
  protected:
@@ -22,7 +29,8 @@ class MeshServiceTest : public ServiceRig {
     d.registration_key = "reg-key";
     d.results_dir = dir_.path() + "/results";
     director_ = mesh::Director::Open(store_.get(), &DefaultClock(), d).value();
-    office_ = std::make_unique<MeshOffice>(director_.get());
+    node_keys_ = mesh::KeyDirectory::Open(store_.get()).value();
+    office_ = std::make_unique<MeshOffice>(director_.get(), node_keys_.get());
     office_->SetAddress("127.0.0.1:7400");
     ctx_.mesh.office = office_.get();
     jobs_ = std::make_unique<BackgroundJobs>(2);
@@ -90,6 +98,7 @@ class MeshServiceTest : public ServiceRig {
 
   std::unique_ptr<mesh::MemoryStore> store_;
   std::unique_ptr<mesh::Director> director_;
+  std::unique_ptr<mesh::KeyDirectory> node_keys_;
   std::unique_ptr<MeshOffice> office_;
   std::unique_ptr<BackgroundJobs> jobs_;
   std::unique_ptr<NexusClient> op_;
@@ -293,6 +302,56 @@ TEST_F(MeshServiceTest, KeysWithoutSubmissionOrPastTheirQuotaAreRefused) {
   EXPECT_EQ(submit(*carol), Code::OK);
   EXPECT_EQ(submit(*carol), Code::RESOURCE_EXHAUSTED);
   EXPECT_EQ(submit(*op_), Code::OK);  // the operator has no quota
+}
+
+TEST_F(MeshServiceTest, NodesPublishPassportKeysAndRevocations) {
+  const std::string key1(32, 'a'), key2(32, 'b');
+  auto reg = op_->bootstrap().meshRegisterRequest();
+  reg.setRegistrationKey("reg-key");
+  reg.setName("n1");
+  reg.setAddress("n1:7400");
+  reg.setNodeKey(AsBytes(key1));
+  auto r = op_->Wait(reg.send());
+  ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+  auto n1 = Node(r->getCredential().getNodeId(), r->getCredential().getCredential());
+  auto [id2, cred2] = Register("n2");
+  auto n2 = Node(id2, cred2);
+  auto hb = n2.heartbeatRequest();
+  hb.setNodeKey(AsBytes(key2));
+  ASSERT_EQ(CodeOfNow(op_->Wait(hb.send())), Code::OK);
+  auto bad = n2.heartbeatRequest();
+  bad.setNodeKey(AsBytes(std::string("short")));
+  EXPECT_EQ(CodeOfNow(op_->Wait(bad.send())), Code::OK);  // a bad key costs no liveness
+
+  auto report = n1.reportRevocationsRequest();
+  auto list = report.initRevocations(1);
+  list[0].setAgentId("scout");
+  list[0].setNode("n2");  // a node speaks only for itself
+  list[0].setRevokedBeforeNs(100);
+  ASSERT_EQ(CodeOfNow(op_->Wait(report.send())), Code::OK);
+
+  auto set = op_->Wait(n1.trustSetRequest().send());
+  ASSERT_EQ(CodeOf(set), Code::OK) << MessageOf(set);
+  ASSERT_EQ(set->getKeys().size(), 2u);
+  EXPECT_EQ(std::string(set->getKeys()[0].getNode()), "n1");
+  EXPECT_EQ(AsView(set->getKeys()[0].getPublicKey()), key1);
+  EXPECT_EQ(std::string(set->getKeys()[1].getNode()), "n2");
+  EXPECT_EQ(AsView(set->getKeys()[1].getPublicKey()), key2);
+  EXPECT_EQ(std::string(set->getKeys()[1].getKeyId()).size(), 16u);
+  ASSERT_EQ(set->getRevocations().size(), 1u);
+  EXPECT_EQ(std::string(set->getRevocations()[0].getNode()), "n1");
+  EXPECT_EQ(set->getRevocations()[0].getRevokedBeforeNs(), 100);
+
+  // A revoked node's key leaves the set.
+  auto revoke = mesh_->revokeRequest();
+  revoke.setNode(id2);
+  ASSERT_EQ(CodeOfNow(op_->Wait(revoke.send())), Code::OK);
+  auto after = op_->Wait(n1.trustSetRequest().send());
+  ASSERT_EQ(CodeOf(after), Code::OK) << MessageOf(after);
+  ASSERT_EQ(after->getKeys().size(), 1u);
+  EXPECT_EQ(std::string(after->getKeys()[0].getNode()), "n1");
+  Code code = CodeOfNow(op_->Wait(n2.trustSetRequest().send()));
+  EXPECT_EQ(code, Code::PERMISSION_DENIED);  // and the node itself is refused
 }
 
 TEST_F(MeshServiceTest, WithoutADirectorTheMeshIsUnavailable) {
