@@ -82,6 +82,12 @@ UnixNanos ExpiryOf(UnixNanos time, int64_t ttl_s) {
   return time + ttl_s * kNanosPerSecond;
 }
 
+// A mailbox folder the actor may not see is "not found", saying which.
+Status Unseen(const Status& st, const Caller& actor, const std::string& folder) {
+  if (st.code() != ENOENT) return st;
+  return Status::Error(ENOENT, folder + " not found (" + SubjectOf(actor) + " may not see it)");
+}
+
 }  // namespace
 
 // Where a namespace path sits in the mailboxes: /agents/<to>/<folder>/<name>.
@@ -347,9 +353,10 @@ Result<Message> Mailbox::Send(const Caller& actor, const SendRequest& request) {
 
 Result<std::vector<Message>> Mailbox::Listed(const Caller& actor, const std::string& to, MessageState state) {
   const std::string folder = FolderPath(to, state);
-  NEXUS_ASSIGN_OR_RETURN(auto entries, files_->List(actor, folder, false));
+  auto entries = files_->List(actor, folder, false);
+  if (!entries.ok()) return Unseen(entries.status(), actor, folder);
   std::set<std::string> present;
-  for (const PathStat& e : entries) present.insert(e.path.substr(e.path.rfind('/') + 1));
+  for (const PathStat& e : *entries) present.insert(e.path.substr(e.path.rfind('/') + 1));
   std::vector<Message> rows;
   {
     MutexLock lk(mu_);
@@ -385,7 +392,9 @@ Result<std::vector<Message>> Mailbox::Dead(const Caller& actor, std::string_view
 
 Result<uint64_t> Mailbox::Count(const Caller& actor, std::string_view id) {
   NEXUS_ASSIGN_OR_RETURN(std::string to, Recipient(id));
-  NEXUS_RETURN_IF_ERROR(files_->Stat(actor, FolderPath(to, MessageState::kInbox), false, false).status());
+  const std::string inbox = FolderPath(to, MessageState::kInbox);
+  if (auto seen = files_->Stat(actor, inbox, false, false); !seen.ok())
+    return Unseen(seen.status(), actor, inbox);
   MutexLock lk(mu_);
   Statement s =
       db_->Prepare("SELECT COUNT(*) FROM messages WHERE recipient = ? AND state = 0 AND expires_ns > ?");
@@ -397,7 +406,9 @@ Result<uint64_t> Mailbox::Count(const Caller& actor, std::string_view id) {
 Result<Message> Mailbox::Ack(const Caller& actor, std::string_view id, std::string_view message) {
   NEXUS_ASSIGN_OR_RETURN(std::string to, Recipient(id));
   // Whoever may not see the inbox learns nothing about what is in it.
-  NEXUS_RETURN_IF_ERROR(files_->Stat(actor, FolderPath(to, MessageState::kInbox), false, false).status());
+  const std::string inbox = FolderPath(to, MessageState::kInbox);
+  if (auto seen = files_->Stat(actor, inbox, false, false); !seen.ok())
+    return Unseen(seen.status(), actor, inbox);
   std::optional<Message> m;
   {
     MutexLock lk(mu_);
@@ -509,8 +520,11 @@ void Mailbox::IndexFile(const std::string& to, const std::string& name, const st
 
 void Mailbox::OnChange(const ChangeEvent& e) {
   using Kind = ChangeEvent::Kind;
-  if (!e.caller.principal || e.caller.principal->how == AuthMethod::kDaemon) return;
   if (e.kind != Kind::kContentClosed && e.kind != Kind::kRenamed && e.kind != Kind::kRemoved) return;
+  // The daemon's own writes and moves are indexed by whoever made them; its
+  // removals (an agent's home going with its deletion) drop messages too.
+  const bool own = !e.caller.principal || e.caller.principal->how == AuthMethod::kDaemon;
+  if (own && e.kind != Kind::kRemoved) return;
   auto src = Located::Of(e.path);
   if (e.kind == Kind::kContentClosed) {
     if (src && src->state == MessageState::kInbox && registry_->Get(src->to).ok())

@@ -351,6 +351,15 @@ TEST_F(MailboxTest, ReopenRepairsAgainstTheFolders) {
   EXPECT_EQ(inbox->at(1).from, "user:bob");
 }
 
+TEST_F(MailboxTest, TheDaemonRemovingAFileDropsItsMessage) {
+  // What deleting an agent does to its home.
+  auto m = Send(As(kAlice), "b1", "x", "a1");
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(files_->Unlink(Daemon(), m->Path()).ok());
+  bus_.Drain();
+  EXPECT_EQ(Count(), 0u);
+}
+
 TEST_F(MailboxTest, ForgetDropsAnAgentsMessages) {
   ASSERT_TRUE(Send(As(kAlice), "b1", "x", "a1").ok());
   mailbox_->Forget("b1");
