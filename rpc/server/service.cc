@@ -619,6 +619,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> agents(AgentsContext context) override {
     return Open(context, [&](auto r) { r.setAgents(MakeAgentsService(conn_)); });
   }
+  kj::Promise<void> ipc(IpcContext context) override {
+    return Open(context, [&](auto r) { r.setIpc(MakeIpcService(conn_)); });
+  }
 
  private:
   // Serve for the methods that hand out a sub-interface on this connection
@@ -796,6 +799,10 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kAgents:
       if (ctx.agents.registry) return Status::Ok();
       return Unavailable("agents", "the agent registry is not enabled in this daemon");
+    case Feature::kIpc:
+      if (ctx.agents.mailbox) return Status::Ok();
+      return Unavailable("ipc",
+                         "mailboxes come with the agent registry, which is not enabled in this daemon");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

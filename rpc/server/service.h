@@ -31,6 +31,7 @@ namespace nexus {
 class BackgroundJobs;
 class AccessPolicy;
 class AgentRegistry;
+class Mailbox;
 class AuditLog;
 class IdentityMap;
 class PrincipalTable;
@@ -159,6 +160,7 @@ struct MeshDeps {
 // What the Agents service needs (null: the registry is off).
 struct AgentsDeps {
   AgentRegistry* registry = nullptr;
+  Mailbox* mailbox = nullptr;  // the mailboxes (null: IPC is off)
 };
 
 // What the daemon hands the socket server: the core every call uses, and
