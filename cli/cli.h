@@ -112,5 +112,6 @@ void AddSearchCommands(std::vector<Command>* table);   // glob, grep, search *, 
 void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, audit *, mount *
 void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
+void AddIpcCommands(std::vector<Command>* table);      // ipc *
 
 }  // namespace nexus::cli

@@ -37,6 +37,7 @@ std::vector<Command> BuildTable() {
   AddRebacCommands(&table);
   AddMeshCommands(&table);
   AddAgentCommands(&table);
+  AddIpcCommands(&table);
   return table;
 }
 
