@@ -12,6 +12,7 @@
 // the event loop's timer; then one more job lists the inbox.
 #include <kj/async.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -138,14 +139,14 @@ class IpcImpl final : public Service<rpc::Ipc> {
     auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
     struct First {
-      uint64_t token = 0;
+      std::atomic<uint64_t> token{0};  // set by the job; read when the call ends (or is cancelled)
       std::optional<Result<std::vector<Message>>> listed;
     };
     auto first = std::make_shared<First>();
     Call* call = &Current();
     ServiceContext* sc = &ctx();
     auto unwatch = kj::defer([mb, first]() {
-      if (first->token) mb->Unwatch(first->token);
+      if (uint64_t token = first->token.load()) mb->Unwatch(token);
     });
     return RunOffLoop(*sc,
                       [mb, id, first, fulfiller, list]() {
