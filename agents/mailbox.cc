@@ -160,7 +160,10 @@ Result<std::unique_ptr<Mailbox>> Mailbox::Open(const std::string& path, PathFile
   if (options.default_ttl.count() < 0) return Status::Error(EINVAL, "the default TTL cannot be negative");
   SqliteOptions so;
   so.what = "mailbox index";
-  so.synchronous = SqliteOptions::Sync::kFull;
+  // As durable as the files it indexes (the native tree commits within a
+  // few ms and syncs on fsync): a crash can lose the last moments of both,
+  // and Repair reconciles the two at the next start.
+  so.synchronous = SqliteOptions::Sync::kNormal;
   so.schema = kSchema;
   NEXUS_ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path, so));
   ::chmod(path.c_str(), 0600);

@@ -34,6 +34,11 @@
 // id makes Send idempotent per sender: a repeat returns the message as first
 // sent (delivery is at-least-once; the id is what a receiver dedups on).
 //
+// Durability: the index commits each change before the call returns, at
+// SQLite's synchronous=NORMAL (it survives a crash of nexusd, as the files
+// in the native tree do once committed, a few ms after a write); what a
+// crash or power cut loses of either is reconciled at the next Open.
+//
 // TTL: a message expires at time + ttl (Options::default_ttl when not
 // given; 0 = never). From that instant Inbox and Count no longer show it;
 // Sweep (the sweeper thread every Options::sweep_interval, and Inbox/Dead for
