@@ -84,6 +84,9 @@ Result<NexusClient*> Cli::Client() {
   o.api_key = key;
   o.tls_ca = ca;
   o.socket_path = SocketPath();
+  o.act_as = act_as;
+  if (o.act_as.empty())
+    if (const char* a = std::getenv("NEXUS_AGENT"); a && *a) o.act_as = a;
   auto c = NexusClient::Connect(o);
   if (!c.ok()) return c.status();
   client_ = std::move(c).value();

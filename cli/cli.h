@@ -75,6 +75,7 @@ class Cli {
   std::string api_key;  // --api-key / NEXUS_API_KEY / profile
   std::string tls_ca;   // --tls-ca / NEXUS_TLS_CA / profile
   std::string profile;  // --profile
+  std::string act_as;   // --as / NEXUS_AGENT: the agent the session acts as
   double timeout_s = 10;
 
   // Connects on first use. Errors are reported by Fail().
@@ -113,5 +114,8 @@ void AddRebacCommands(std::vector<Command>* table);    // rebac *, identity *, a
 void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
 void AddIpcCommands(std::vector<Command>* table);      // ipc *
+
+// delegation *
+void AddDelegationCommands(std::vector<Command>* table);
 
 }  // namespace nexus::cli

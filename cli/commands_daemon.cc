@@ -135,8 +135,10 @@ int WhoAmI(Cli& cli, const Args&) {
             {"uid", id.getUid()},
             {"gid", id.getGid()},
             {"transport", std::string(id.getTransport())},
-            {"key_id", std::string(id.getKeyId())}};
+            {"key_id", std::string(id.getKeyId())},
+            {"acting_as", id.getActingAs().size() ? json(std::string(id.getActingAs())) : json()}};
   if (cli.json) return cli.PrintJson(j), kExitOk;
+  if (id.getActingAs().size()) std::printf("%s, acting for ", id.getActingAs().cStr());
   std::printf("%s (%s%s) via %s\n", id.getSubject().cStr(), kScopes[static_cast<int>(id.getScope())],
               id.getKeyId().size() ? (", key " + std::string(id.getKeyId())).c_str() : "",
               id.getTransport().cStr());

@@ -18,13 +18,16 @@ const char* kGlobalHelp = R"(Global options (before the command):
   --api-key KEY        API key (else $NEXUS_API_KEY); required with --remote
   --tls-ca FILE        certificate the server's must chain to (else $NEXUS_TLS_CA)
   --profile NAME       use a connection saved with `nexus connect`
+  --as agent:ID        act as that agent, with its grants only (else
+                       $NEXUS_AGENT); allowed to the agent's owner and admins
   --timeout S          give up reaching the daemon after S seconds (default 10)
   --json               machine-readable output (also accepted after the command)
   --version            print the version and exit
   -h, --help           print this help; `nexus COMMAND --help` for a command
 
-Exit status: 0 success, 1 the operation failed (including: daemon not
-reachable, not found, permission denied), 64 usage error.
+Exit status: 0 success, 1 the operation failed (not found, permission
+denied, ...), 64 usage error, 69 unavailable (the daemon is not reachable,
+or a feature it does not serve).
 )";
 
 std::vector<Command> BuildTable() {
@@ -38,6 +41,7 @@ std::vector<Command> BuildTable() {
   AddMeshCommands(&table);
   AddAgentCommands(&table);
   AddIpcCommands(&table);
+  AddDelegationCommands(&table);
   return table;
 }
 
@@ -155,7 +159,7 @@ int main(int argc, char** argv) {
     if (a == "--json") {
       cli.json = true;
     } else if (a == "--socket" || a == "--remote" || a == "--api-key" || a == "--tls-ca" ||
-               a == "--profile" || a == "--timeout") {
+               a == "--profile" || a == "--timeout" || a == "--as") {
       std::string v;
       if (!value(&v)) return cli.Usage(a + " needs a value");
       if (a == "--socket") cli.socket = v;
@@ -163,6 +167,12 @@ int main(int argc, char** argv) {
       if (a == "--api-key") cli.api_key = v;
       if (a == "--tls-ca") cli.tls_ca = v;
       if (a == "--profile") cli.profile = v;
+      if (a == "--as") {
+        if (v.empty() || v.rfind("user:", 0) == 0 ||
+            (v.find(':') != std::string::npos && v.rfind("agent:", 0) != 0))
+          return cli.Usage("--as takes an agent: agent:ID or ID, not '" + v + "'");
+        cli.act_as = v;
+      }
       if (a == "--timeout") {
         char* end = nullptr;
         cli.timeout_s = std::strtod(v.c_str(), &end);

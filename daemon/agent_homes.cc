@@ -129,8 +129,15 @@ Status AgentHomes::Remove(const std::string& id) {
       TupleFilter filter;
       filter.object_type = type;
       for (Tuple& t : rebac_->ListTuples(filter))
-        if (PathIsUnder(t.object.id, home)) deletes.push_back(std::move(t));
+        if (PathIsUnder(t.object.id, home) && !(t.subject.type == ObjectType::kAgent && t.subject.id == id))
+          deletes.push_back(std::move(t));
     }
+    // The agent's own grants go with it, so an id registered again holds
+    // nothing it did not get anew.
+    TupleFilter mine;
+    mine.subject_type = ObjectType::kAgent;
+    mine.subject_id = id;
+    for (Tuple& t : rebac_->ListTuples(mine)) deletes.push_back(std::move(t));
     if (!deletes.empty()) NEXUS_RETURN_IF_ERROR(rebac_->WriteUnchecked({}, std::move(deletes)).status());
   }
   return RemoveTree(home);

@@ -12,8 +12,9 @@
 // Registration writes `OWNER#owner@folder:/agents/<id>` (the owner tuple:
 // the registering subject owns the agent's home) and
 // `agent:<id>#editor@folder:/agents/<id>`; deletion removes the home with
-// everything in it and every tuple on it or below, so an id registered
-// again starts empty and ungranted. The namespace keeps the structure
+// everything in it, every tuple on it or below and every tuple granting
+// the agent anything, so an id registered again starts empty and
+// ungranted. The namespace keeps the structure
 // (Namespace::ReserveAgentHomes): only the daemon's own calls create,
 // rename or remove it, or write a record.
 //

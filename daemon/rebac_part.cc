@@ -3,6 +3,35 @@
 #include <spdlog/spdlog.h>
 
 namespace nexus {
+namespace {
+
+// The delegation table sees the engine as each subject's own access.
+DelegationTable::Options DelegationOptions(RebacPart& part, const RebacPart::Options& o) {
+  RebacEngine* engine = part.engine();
+  DelegationTable::Options d;
+  d.own_access = [engine](std::string_view subject, Permission p, std::string_view path, bool is_dir) {
+    auto allowed = engine->Decide(subject, Access::Of(p), RebacPolicy::ObjectFor(path, is_dir));
+    return allowed.ok() && *allowed;
+  };
+  d.objects_of = [engine](std::string_view subject) {
+    std::vector<std::pair<std::string, bool>> out;
+    for (ObjectType type : {ObjectType::kFolder, ObjectType::kFile}) {
+      auto objects = engine->ListObjects("read", subject, type);
+      if (!objects.ok()) continue;
+      for (const std::string& o : *objects) {
+        auto view = ParseObjectView(o);
+        if (view.ok()) out.emplace_back(std::string(view->id), type == ObjectType::kFolder);
+      }
+    }
+    return out;
+  };
+  d.audit = part.audit();
+  d.admin_subject = o.admin_subject;
+  d.on_change = part.access_changed();
+  return d;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   std::unique_ptr<RebacPart> part(new RebacPart());
@@ -12,10 +41,7 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->audit_ = std::move(audit).value();
   RebacOptions ro;
   ro.audit = part->audit_.get();
-  ro.on_change = [link = part->link_] {
-    MutexLock lk(link->mu);
-    if (link->table) link->table->OnAccessChanged();
-  };
+  ro.on_change = part->access_changed();
   ro.root_owner = o.admin_subject;
   ro.admin_subjects = {o.admin_subject};
   auto engine = RebacEngine::Open(o.data_dir + "/rebac.db", ro);
@@ -29,17 +55,30 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->identities_ = std::move(ids).value();
   part->principals_ = std::make_unique<PrincipalTable>(
       PrincipalTable::Options{o.operator_uid, o.admin_subject}, part->identities_.get());
-  part->policy_ = std::make_unique<RebacPolicy>(part->engine_.get(), part->principals_.get(),
-                                                part->audit_.get(), o.admin_subject);
+  auto delegations = DelegationTable::Open(o.data_dir + "/delegations.db", DelegationOptions(*part, o));
+  if (!delegations.ok())
+    return Status::Error(delegations.code(), "delegations: " + delegations.status().message());
+  part->delegations_ = std::move(delegations).value();
+  part->policy_ =
+      std::make_unique<RebacPolicy>(part->engine_.get(), part->principals_.get(), part->audit_.get(),
+                                    o.admin_subject, part->delegations_.get());
   spdlog::info("rebac: {} tuples at revision {}, {} uid bindings; admin subject {}",
                part->engine_->tuple_count(), part->engine_->revision(), part->identities_->List().size(),
                o.admin_subject);
   return part;
 }
 
+std::function<void()> RebacPart::access_changed() const {
+  return [link = link_] {
+    MutexLock lk(link->mu);
+    if (link->table) link->table->OnAccessChanged();
+  };
+}
+
 RebacPart::~RebacPart() {
   StopMounts();
   policy_.reset();
+  delegations_.reset();
   principals_.reset();
   identities_.reset();
   engine_.reset();
@@ -70,6 +109,7 @@ void RebacPart::Fill(ServiceContext& ctx) {
   ctx.rebac.engine = engine_.get();
   ctx.rebac.identities = identities_.get();
   ctx.rebac.audit = audit_.get();
+  ctx.rebac.delegations = delegations_.get();
   ctx.access = policy_.get();
   ctx.rebac.admin_subject = admin_subject_;
   ctx.mounts = mounts_.get();

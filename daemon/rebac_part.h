@@ -1,8 +1,10 @@
 // RebacPart: nexusd's access control. Owns the tuple engine and the uid
 // bindings (DATA/rebac.db), the principal table that resolves every caller
 // through those bindings (perms/principals.h), the audit log
-// (DATA/audit.db) and the policy the namespace enforces on every caller
-// (perms/rebac_policy.h); hands them to the control socket. Also owns the
+// (DATA/audit.db), the delegations (DATA/delegations.db,
+// perms/delegation.h) and the policy the namespace enforces on every caller
+// (perms/rebac_policy.h), which applies them; hands them to the control
+// socket. Also owns the
 // per-subject mounts (daemon/subject_mounts.h), which act through them.
 //
 // The admin subject (`user:admin`: root, the operator uid, admin sessions
@@ -13,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +26,7 @@
 #include "fs/fuse_ops.h"
 #include "fs/namespace.h"
 #include "perms/audit.h"
+#include "perms/delegation.h"
 #include "perms/identity.h"
 #include "perms/principals.h"
 #include "perms/rebac.h"
@@ -43,6 +47,10 @@ class RebacPart {
 
   AccessPolicy* policy() const { return policy_.get(); }
   RebacEngine* engine() const { return engine_.get(); }
+  AuditLog* audit() const { return audit_.get(); }
+  // Tells the per-subject mounts (once they exist) that access changed:
+  // the engine's and the delegations' change hook.
+  std::function<void()> access_changed() const;
   // Who calls, through the uid bindings; lives as long as the part.
   PrincipalTable* principals() const { return principals_.get(); }
   // Creates the per-subject mount table (call before serving) and
@@ -61,6 +69,7 @@ class RebacPart {
   std::unique_ptr<RebacEngine> engine_;
   std::unique_ptr<IdentityMap> identities_;
   std::unique_ptr<PrincipalTable> principals_;
+  std::unique_ptr<DelegationTable> delegations_;
   std::unique_ptr<RebacPolicy> policy_;
   std::unique_ptr<SubjectMountTable> mounts_;
   // How the change bus (whose subscribers are never removed) and the

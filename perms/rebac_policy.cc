@@ -5,8 +5,20 @@
 namespace nexus {
 
 RebacPolicy::RebacPolicy(RebacEngine* engine, PrincipalResolver* principals, AuditSink* audit,
-                         std::string admin_subject)
-    : engine_(engine), principals_(principals), audit_(audit), admin_subject_(std::move(admin_subject)) {}
+                         std::string admin_subject, DelegationTable* delegations)
+    : engine_(engine),
+      principals_(principals),
+      audit_(audit),
+      admin_subject_(std::move(admin_subject)),
+      delegations_(delegations) {}
+
+namespace {
+Permission PermissionFor(Need need) {
+  return need == Need::kRead    ? Permission::kRead
+         : need == Need::kWrite ? Permission::kWrite
+                                : Permission::kManage;
+}
+}  // namespace
 
 std::string RebacPolicy::ObjectFor(std::string_view path, bool is_dir) {
   std::string o(is_dir ? "folder:" : "file:");
@@ -23,20 +35,32 @@ std::string RebacPolicy::SubjectOf(const Caller& caller) { return PrincipalOf(ca
 bool RebacPolicy::Unrestricted(const Caller& caller) {
   const Principal& who = PrincipalOf(caller);
   if (who.admin || who.subject == admin_subject_) return true;
+  // A confined subject's admin tuples are among the grants it set aside.
+  if (delegations_ && delegations_->Confined(who.subject)) return false;
   auto admin = engine_->IsAdmin(who.subject);
   return admin.ok() && *admin;
 }
 
 bool RebacPolicy::Can(const Caller& caller, Need need, std::string_view path, bool is_dir) {
-  Permission p = need == Need::kRead    ? Permission::kRead
-                 : need == Need::kWrite ? Permission::kWrite
-                                        : Permission::kManage;
-  auto allowed = engine_->Decide(PrincipalOf(caller).subject, Access::Of(p), ObjectFor(path, is_dir));
+  const Permission p = PermissionFor(need);
+  const std::string& subject = PrincipalOf(caller).subject;
+  if (delegations_) {
+    DelegationDecision d = delegations_->Decide(subject, p, path, is_dir);
+    if (d.exclusive || d.verdict == DelegationDecision::Verdict::kAllow)
+      return d.verdict == DelegationDecision::Verdict::kAllow;
+  }
+  auto allowed = engine_->Decide(subject, Access::Of(p), ObjectFor(path, is_dir));
   return allowed.ok() && *allowed;
 }
 
 bool RebacPolicy::CanSee(const Caller& caller, std::string_view path, bool is_dir) {
   const std::string& subject = PrincipalOf(caller).subject;
+  if (delegations_) {
+    DelegationDecision d = delegations_->Decide(subject, Permission::kRead, path, is_dir);
+    if (d.verdict == DelegationDecision::Verdict::kAllow) return true;
+    if (is_dir && delegations_->PassableFor(subject, path)) return true;
+    if (d.exclusive) return false;
+  }
   auto readable = engine_->Decide(subject, Access::Of(Permission::kRead), ObjectFor(path, is_dir));
   if (!readable.ok()) return false;
   if (*readable) return true;
@@ -65,7 +89,9 @@ std::shared_ptr<const RebacPolicy::Roots> RebacPolicy::RootsOf(const std::string
 
 UnixNanos RebacPolicy::GrantsValidUntil(const std::string& subject) {
   auto r = RootsOf(subject);
-  return r ? r->valid_until : kNever;
+  UnixNanos until = r ? r->valid_until : kNever;
+  if (delegations_) until = std::min(until, delegations_->ValidUntil(subject));
+  return until;
 }
 
 bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path) {
@@ -83,8 +109,23 @@ bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path
 void RebacPolicy::Denied(const Caller& caller, std::string_view operation, std::string_view path,
                          std::string_view reason) {
   if (!audit_) return;
-  audit_->Record(AuditRecord{0, PrincipalOf(caller).subject, std::string(operation), std::string(path), false,
-                             std::string(reason)});
+  const std::string& subject = PrincipalOf(caller).subject;
+  if (delegations_) {
+    // Which access was refused: the namespace says "lacks <need>", or that
+    // the path is not visible (read).
+    Permission p = Permission::kRead;
+    if (reason == "lacks write") p = Permission::kWrite;
+    if (reason == "lacks manage") p = Permission::kManage;
+    DelegationDecision d = delegations_->Decide(subject, p, path, false);
+    if (d.verdict != DelegationDecision::Verdict::kDeny) d = delegations_->Decide(subject, p, path, true);
+    if (d.verdict == DelegationDecision::Verdict::kDeny) {
+      audit_->Record(AuditRecord{0, subject, "delegation.deny", std::string(path), false,
+                                 std::string(operation) + ": " + d.id + ": " + d.reason});
+      return;
+    }
+  }
+  audit_->Record(
+      AuditRecord{0, subject, std::string(operation), std::string(path), false, std::string(reason)});
 }
 
 }  // namespace nexus

@@ -11,10 +11,19 @@
 //            folders leading to something shared with the subject are
 //            passable and list only what leads there;
 //   read / write / manage   the engine's permission of that name.
-// Every answer comes from memory: the engine's decision cache, and a cache
+// Delegations (perms/delegation.h), when the policy has a table: a subject
+// with an active clean delegation is confined to it (its own grants, admin
+// included, do not count); otherwise a delegation that grants an access
+// adds to the subject's own grants, and the scope roots of its delegations
+// (and the folders above them) are passable like grant roots.
+// Every answer comes from memory: the engine's decision cache, a cache
 // of each subject's grant roots stamped with the tuple revision (and the
 // earliest expiry it used), so a tuple write or an expiry takes effect on
-// the very next call. Denials go to the audit sink without waiting.
+// the very next call, and the delegation table, which is asked afresh on
+// every call (nothing delegated is cached here), so a revoke or an expiry
+// holds on the next call too. Denials go to the audit sink without waiting;
+// a denial a delegation decided is recorded as "delegation.deny" naming
+// the delegation and its reason.
 //
 // Thread-safety: all methods may be called concurrently.
 #pragma once
@@ -33,16 +42,17 @@
 #include "fs/access_policy.h"
 #include "base/principal.h"
 #include "perms/audit.h"
+#include "perms/delegation.h"
 #include "perms/rebac.h"
 
 namespace nexus {
 
 class RebacPolicy final : public AccessPolicy {
  public:
-  // Not owned; all must outlive the policy. `audit` may be null.
-  // `principals` resolves callers that carry no principal.
-  RebacPolicy(RebacEngine* engine, PrincipalResolver* principals, AuditSink* audit,
-              std::string admin_subject);
+  // Not owned; all must outlive the policy. `audit` and `delegations` may
+  // be null. `principals` resolves callers that carry no principal.
+  RebacPolicy(RebacEngine* engine, PrincipalResolver* principals, AuditSink* audit, std::string admin_subject,
+              DelegationTable* delegations = nullptr);
 
   bool Unrestricted(const Caller& caller) override;
   bool CanSee(const Caller& caller, std::string_view path, bool is_dir) override;
@@ -53,9 +63,9 @@ class RebacPolicy final : public AccessPolicy {
 
   // The object name a path is checked as.
   static std::string ObjectFor(std::string_view path, bool is_dir);
-  // When the first tuple that grants `subject` anything expires (kNever if
-  // none does): until then, and until the next tuple write, every answer
-  // for it stands.
+  // When the first tuple or delegation that grants `subject` anything
+  // expires (kNever if none does): until then, and until the next tuple
+  // write or delegation change, every answer for it stands.
   UnixNanos GrantsValidUntil(const std::string& subject);
 
  private:
@@ -76,6 +86,7 @@ class RebacPolicy final : public AccessPolicy {
   PrincipalResolver* const principals_;
   AuditSink* const audit_;
   const std::string admin_subject_;
+  DelegationTable* const delegations_;
 
   SharedMutex roots_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_ GUARDED_BY(roots_mu_);

@@ -130,6 +130,7 @@ Result<std::unique_ptr<NexusClient>> NexusClient::Connect(const ConnectOptions& 
   auto req = bootstrap.authenticateRequest();
   req.setApiKey(o.api_key);
   req.setClient(o.client_name);
+  req.setActAs(o.act_as);
   auto reply = c->Wait(c->timer().timeoutAfter(timeout, req.send()));
   if (!reply.ok()) return reply.status();
   Status auth = StatusFromError(reply->hasError(), reply->getError());

@@ -36,6 +36,9 @@ struct ConnectOptions {
   // False: connect without opening a session (no API key needed); only
   // bootstrap() may be used, e.g. by a mesh node.
   bool authenticate = true;
+  // "ID" or "agent:ID": the session acts as that agent (its grants only);
+  // the authenticated caller must be the agent, its owner or an admin.
+  std::string act_as;
 };
 
 class NexusClient {

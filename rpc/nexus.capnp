@@ -55,6 +55,8 @@ struct Identity {
   gid @5 :UInt32;
   transport @6 :Text;  # "unix" or "tcp"
   keyId @7 :Text;      # the API key used, empty for peer-credential auth
+  actingAs @8 :Text;   # the agent this session acts as ("agent:ID"), empty
+                       # when it acts as `subject` itself
 
   enum Scope {
     admin @0;
@@ -67,8 +69,11 @@ struct Identity {
 interface Nexus {
   # Opens a session. On the Unix socket an empty `apiKey` authenticates as
   # the peer's uid (SO_PEERCRED); a key acts as the user it belongs to. On
-  # TCP a key is required.
-  authenticate @0 (apiKey :Text, client :Text) -> (session :Session, identity :Identity, error :Error);
+  # TCP a key is required. With `actAs` ("ID" or "agent:ID") the session
+  # acts as that agent, with the agent's grants only: the agent itself, its
+  # owner or an admin may (`permissionDenied` otherwise, `notFound` for an
+  # unknown agent, `unavailable` without the agent registry).
+  authenticate @0 (apiKey :Text, client :Text, actAs :Text) -> (session :Session, identity :Identity, error :Error);
 
   # Liveness without authentication: the daemon's version.
   ping @1 () -> (version :Text);
@@ -146,6 +151,9 @@ interface Session {
   # Per-agent mailboxes (IPC); `unavailable` when the daemon runs without
   # the agent registry.
   ipc @12 () -> (ipc :Ipc);
+  # Delegations of access between subjects (docs/agents.md "Delegation");
+  # every method is `unavailable` when the daemon runs without ReBAC.
+  delegations @13 () -> (delegations :Delegations);
 }
 
 # ---------------------------------------------------------------- files
@@ -791,4 +799,55 @@ interface Ipc {
   ack @3 (id :Text, messageId :Text) -> (message :IpcMessage, error :Error);
   # Expired (or otherwise undeliverable) messages, in send order.
   dead @4 (id :Text) -> (messages :List(IpcMessage), error :Error);
+}
+
+# ---------------------------------------------------------------- delegation
+
+# FROM held `permission` (read, write, manage) on `path` and below it when a
+# copy delegation was made.
+struct DelegationSnapshotEntry {
+  path @0 :Text;
+  permission @1 :Text;
+}
+
+# A delegation (perms/delegation.h), as stored, with its state at the reply.
+struct Delegation {
+  id @0 :Text;                  # "dlg-" and 12 hex digits
+  from @1 :Text;                # the delegating subject: "user:alice"
+  to @2 :Text;                  # the delegate: "agent:helper"
+  scope @3 :List(Text);         # globs
+  mode @4 :Text;                # copy, clean or shared
+  relation @5 :Text;            # viewer or editor; empty: no cap (copy, shared)
+  readonly @6 :List(Text);      # globs under which writes are refused
+  createdAtNs @7 :Int64;        # Unix ns
+  expiresAtNs @8 :Int64;        # 0: never
+  maxDepth @9 :UInt32;          # how many more levels may be delegated from it
+  depth @10 :UInt32;            # 0: made from FROM's own grants
+  parent @11 :Text;             # the delegation FROM acted under; empty: none
+  createdBy @12 :Text;          # the subject that created it
+  revokedAtNs @13 :Int64;       # 0: not revoked
+  revokedBy @14 :Text;
+  state @15 :Text;              # active, expired or revoked
+  snapshot @16 :List(DelegationSnapshotEntry);  # copy only
+}
+
+# Delegations. Subjects are "ID" (an agent), "agent:ID" or "user:ID".
+# create: FROM is the caller, an agent the caller owns, or anyone for an
+# admin; revoke: the creator, FROM, FROM's owner or an admin; reading: the
+# parties (and those of the delegations it was made from) and admins, others
+# get `notFound`.
+interface Delegations {
+  # `mode` in any case, empty for clean; `relation` empty for the default
+  # (viewer for clean, no cap otherwise); `ttlSeconds` when `hasTtl`.
+  # `permissionDenied` when FROM does not hold what is delegated, or beyond
+  # the max depth of the delegation FROM acts under.
+  create @0 (from :Text, to :Text, scope :List(Text), mode :Text, relation :Text, readonly :List(Text), hasTtl :Bool, ttlSeconds :Float64, maxDepth :UInt32) -> (delegation :Delegation, error :Error);
+  # Oldest first; filters empty for any.
+  list @1 (from :Text, to :Text) -> (delegations :List(Delegation), error :Error);
+  show @2 (id :Text) -> (delegation :Delegation, error :Error);
+  # The delegations it was made from (the first first), itself, then every
+  # delegation made from it, depth first.
+  chain @3 (id :Text) -> (delegations :List(Delegation), error :Error);
+  # Revokes it and everything made from it; `revoked` lists their ids.
+  revoke @4 (id :Text) -> (revoked :List(Text), error :Error);
 }

@@ -95,6 +95,44 @@ expect_err "not permitted\|kept by nexusd"
 expect_rc 0 nx rebac check user alice owner folder /agents/scout
 grep -q "allowed" "$TEST_ROOT/out" || fail "alice does not own the home: $(out)"
 
+note "acting as an agent: --as, NEXUS_AGENT; the agent's grants only"
+mkdir -p "$NEXUS_MNT/alice-only" "$NEXUS_MNT/scout-shared"
+echo secret >"$NEXUS_MNT/alice-only/f"
+echo shared >"$NEXUS_MNT/scout-shared/f"
+expect_rc 0 nx rebac share /alice-only user alice --role editor
+expect_rc 0 nx rebac share /scout-shared agent scout --role viewer
+expect_rc 0 alice --as agent:scout whoami
+grep -q "^agent:scout, acting for user:alice" "$TEST_ROOT/out" || fail "whoami --as: $(out)"
+expect_rc 0 alice --json --as scout whoami
+expect_json 'j["acting_as"], j["subject"]' "('agent:scout', 'user:alice')"
+expect_rc 0 alice cat /alice-only/f
+expect_rc 1 alice --as agent:scout cat /alice-only/f  # never the owner's grants
+expect_err "not found\|no such"
+expect_rc 0 alice --as agent:scout cat /scout-shared/f
+[[ $(out) == shared ]] || fail "scout read: $(out)"
+expect_rc 1 alice cat /scout-shared/f
+NEXUS_AGENT=agent:scout expect_rc 0 alice cat /scout-shared/f
+expect_rc 0 alice --as scout write /agents/scout/notes.txt "by scout"
+expect_rc 0 nx --json audit list --subject agent:scout --denied
+expect_json 'any("/alice-only" in e["object"] for e in j["entries"])' True
+expect_rc 1 bob --as agent:scout whoami
+expect_err "may not act as agent scout: it is owned by user:alice"
+expect_rc 1 alice --as agent:ghost whoami
+expect_err "not found"
+expect_rc 64 alice --as user:bob whoami
+expect_rc 0 nx --as scout whoami  # an admin may act as any agent
+grep -q "^agent:scout, acting for" "$TEST_ROOT/out" || fail "admin --as: $(out)"
+expect_rc 1 nx --as scout agent transition scout SUSPENDED  # as the agent: no admin powers
+note "admin create-user --subject-type agent registers in the same registry"
+expect_rc 0 nx admin create-user bot7 --subject-type agent
+expect_rc 0 nx --json agent info bot7
+expect_json 'j["id"], j["owner"]' "('bot7', 'user:admin')"
+[[ -f "$NEXUS_MNT/agents/bot7/AGENT.json" ]] || fail "no home for the agent user"
+expect_rc 0 nx agent register bot8 "Bot 8"
+expect_rc 0 nx admin create-user bot8 --subject-type agent  # an existing agent gets a user record
+expect_rc 0 nx agent delete bot7
+expect_rc 0 nx agent delete bot8
+
 note "--json shapes"
 expect_rc 0 bob --json agent status agent:scout
 expect_json 'sorted(j)' "['created_at', 'description', 'generation', 'id', 'last_heartbeat', 'metadata', 'name', 'owner', 'phase', 'stale', 'updated_at']"

@@ -31,6 +31,8 @@ same() { [[ "$2" == "$3" ]] || fail "$1: expected [$2], got [$3]"; }
 nexus_start
 mkdir -p "$M/zone/eng" "$M/zone/ops"
 chmod -R a+rwX "$M/zone"
+expect_rc 0 nx agent register alice Alice
+expect_rc 0 nx agent register carol Carol
 expect_rc 0 nx identity bind --uid 1001 agent:alice
 expect_rc 0 nx rebac create agent alice editor folder /zone/eng
 expect_rc 0 nx rebac create user uid-1002 editor folder /zone/eng

@@ -169,6 +169,10 @@ expect_rc 64 nx mount add "$TEST_ROOT/m" --as 'user:*'
 expect_rc 64 nx rebac nonsense
 
 note "identities"
+expect_rc 1 nx identity bind --uid 4242 agent:tester
+grep -q "agent 'tester' not found (register it first" "$TEST_ROOT/err" || fail "bind of an unknown agent: $(cat "$TEST_ROOT/err")"
+expect_rc 0 nx agent register tester Tester
+expect_rc 0 nx agent register other Other
 expect_rc 0 nx identity bind --uid 4242 agent:tester
 expect_rc 0 nx --json identity list
 expect_json '[b["subject"] for b in j["bindings"] if b["uid"] == 4242]' "['agent:tester']"
@@ -226,6 +230,9 @@ for l in lines:
 note "per-subject mounts"
 mkdir -p "$TEST_ROOT/alice-view"
 expect_rc 0 nx rebac share /docs agent alice --role viewer
+expect_rc 1 nx mount add "$TEST_ROOT/alice-view" --as agent:alice --root /docs
+grep -q "not found" "$TEST_ROOT/err" || fail "mount add --as an unknown agent: $(cat "$TEST_ROOT/err")"
+expect_rc 0 nx agent register alice Alice
 expect_rc 0 nx --json mount add "$TEST_ROOT/alice-view" --as agent:alice --root /docs
 expect_json 'j["mount"]["subject"]' agent:alice
 expect_rc 0 nx --json mount list

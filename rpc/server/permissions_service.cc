@@ -41,6 +41,7 @@
 #include "perms/rebac_types.h"
 #include "rpc/bytes.h"
 #include "rpc/errors.h"
+#include "perms/agent_registry.h"
 #include "rpc/server/service_internal.h"
 
 namespace nexus {
@@ -110,6 +111,19 @@ Result<SubjectRef> PersonSubject(const std::string& text) {
       s->IsWildcard())
     return Status::Error(EINVAL, "subject \"" + text + "\" must be user:ID or agent:ID");
   return s;
+}
+
+// The one resolution of an agent subject for identities and mounts: with
+// the agent registry on, "agent:ID" must be a registered agent the caller
+// may act as (its owner or an admin; AgentRegistry::CheckActAs).
+Status RegisteredAgent(const Conn& conn, const SubjectRef& s) {
+  AgentRegistry* registry = conn.ctx->agents.registry;
+  if (s.type != ObjectType::kAgent || !registry) return Status::Ok();
+  auto agent = registry->CheckActAs({conn.subject(), conn.admin()}, s.id);
+  if (agent.code() == ENOENT)
+    return Status::Error(
+        ENOENT, "agent '" + s.id + "' not found (register it first: nexus agent register " + s.id + " NAME)");
+  return agent.status();
 }
 
 // viewer, editor or owner: the roles a path is shared with.
@@ -483,6 +497,7 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     return ServeAdmin(context, Feature::kIdentities, "permissions.bindIdentity", "binding identities",
                       [&](auto p, auto) -> Reply {
                         NEXUS_ASSIGN_OR_RETURN(SubjectRef subject, PersonSubject(p.getSubject()));
+                        NEXUS_RETURN_IF_ERROR(RegisteredAgent(*conn_, subject));
                         IdentityMap* ids = ctx().rebac.identities;
                         AuditLog* audit = rebac_.audit;
                         const uid_t uid = p.getUid();
@@ -722,6 +737,7 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
     return ServeAdmin(context, Feature::kMounts, "mounts.add", "adding mounts", [&](auto p, auto) -> Reply {
       NEXUS_ASSIGN_OR_RETURN(NsPath mnt, NsPath::Parse(std::string(p.getMountpoint())));
       NEXUS_ASSIGN_OR_RETURN(SubjectRef subject, PersonSubject(p.getSubject()));
+      NEXUS_RETURN_IF_ERROR(RegisteredAgent(*conn_, subject));
       NEXUS_ASSIGN_OR_RETURN(NsPath root, NsPath::ParseOptional(std::string(p.getRoot())));
       SubjectMounts* mounts = ctx().mounts;
       std::string actor = conn_->subject(), who = subject.ToString();

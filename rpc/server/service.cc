@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/layout.h"
 #include "base/ns_path.h"
+#include "perms/agent_registry.h"
 #include "perms/identity.h"
 #include "perms/principals.h"
 #include "perms/rebac_types.h"
@@ -435,11 +436,28 @@ class AdminImpl final : public Service<rpc::Admin> {
       u.is_admin = p.getIsAdmin();
       u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
       u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
-      NEXUS_ASSIGN_OR_RETURN(auto r, keys_.CreateUser(u, static_cast<int>(p.getExpiresDays())));
-      spdlog::info("admin {}: created {} {}", conn_->account(), r.first.Subject(),
-                   r.first.is_admin ? "(admin)" : "");
-      FillUser(results.initUser(), r.first);
-      FillKey(results.initKey(), r.second);
+      // An agent user is an agent of the one registry: registered (owned by
+      // the admin) unless it already is.
+      AgentRegistry* registry = ctx().agents.registry;
+      const RegistryCaller admin{conn_->subject(), true};
+      bool registered = false;
+      if (u.subject_type == "agent" && registry) {
+        AgentRegistration reg;
+        reg.id = u.name;
+        reg.name = u.name;
+        auto made = registry->Register(admin, reg);
+        if (!made.ok() && made.code() != EEXIST) return made.status();
+        registered = made.ok();
+      }
+      auto r = keys_.CreateUser(u, static_cast<int>(p.getExpiresDays()));
+      if (!r.ok()) {
+        if (registered) (void)registry->Delete(admin, u.name);
+        return r.status();
+      }
+      spdlog::info("admin {}: created {} {}", conn_->account(), r->first.Subject(),
+                   r->first.is_admin ? "(admin)" : "");
+      FillUser(results.initUser(), r->first);
+      FillKey(results.initKey(), r->second);
       return Status::Ok();
     });
   }
@@ -532,6 +550,7 @@ void FillIdentity(rpc::Identity::Builder b, const Conn& c) {
   b.setGid(c.actor.gid);
   b.setTransport(c.peer.transport);
   b.setKeyId(c.principal ? c.principal->key_id : "");
+  b.setActingAs(c.acting_as);
 }
 
 class SessionImpl final : public Service<rpc::Session> {
@@ -622,6 +641,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> ipc(IpcContext context) override {
     return Open(context, [&](auto r) { r.setIpc(MakeIpcService(conn_)); });
   }
+  kj::Promise<void> delegations(DelegationsContext context) override {
+    return Open(context, [&](auto r) { r.setDelegations(MakeDelegationsService(conn_)); });
+  }
 
  private:
   // Serve for the methods that hand out a sub-interface on this connection
@@ -670,6 +692,17 @@ class NexusImpl final : public Service<rpc::Nexus> {
         conn->actor.pid = peer_.pid;
       } else {
         return Status::Error(ENOKEY, "an API key is required on this listener");
+      }
+      if (p.getActAs().size() > 0) {
+        NEXUS_RETURN_IF_ERROR(Require(ctx(), Feature::kAgents));
+        NEXUS_ASSIGN_OR_RETURN(AgentRecord agent, ctx().agents.registry->CheckActAs(
+                                                      {conn->principal->subject, conn->principal->admin},
+                                                      std::string_view(p.getActAs().cStr())));
+        conn->principal = ctx().principals->ForActingAs(*conn->principal, agent.Subject());
+        conn->scope = KeyScope::kUser;
+        conn->acting_as = agent.Subject();
+        spdlog::info("{} client {}: {} acts as {}", peer_.transport, peer_.address, conn->account(),
+                     conn->acting_as);
       }
       conn->actor.uid = conn->principal->uid;
       conn->actor.gid = conn->principal->gid;
@@ -803,6 +836,9 @@ Status Require(const ServiceContext& ctx, Feature f) {
       if (ctx.agents.mailbox) return Status::Ok();
       return Unavailable("ipc",
                          "mailboxes come with the agent registry, which is not enabled in this daemon");
+    case Feature::kDelegation:
+      if (ctx.rebac.delegations) return Status::Ok();
+      return Unavailable("delegation", "delegations come with ReBAC, which is not enabled in this daemon");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

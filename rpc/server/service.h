@@ -33,6 +33,7 @@ class AccessPolicy;
 class AgentRegistry;
 class Mailbox;
 class AuditLog;
+class DelegationTable;
 class IdentityMap;
 class PrincipalTable;
 class RebacEngine;
@@ -145,7 +146,8 @@ struct SearchDeps {
 struct RebacDeps {
   RebacEngine* engine = nullptr;
   AuditLog* audit = nullptr;
-  IdentityMap* identities = nullptr;  // uid bindings
+  IdentityMap* identities = nullptr;       // uid bindings
+  DelegationTable* delegations = nullptr;  // the Delegations service's
   // The subject admins act as (the operator, root, admin keys); it owns
   // zone:root.
   std::string admin_subject = "user:admin";

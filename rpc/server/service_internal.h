@@ -40,6 +40,9 @@ struct Conn {
   // node's own connection (named by `node`).
   const Principal* principal = nullptr;
   std::string node;
+  // The agent the connection acts as (authenticate's actAs): "agent:ID", or
+  // empty. The principal then is the agent's (PrincipalTable::ForActingAs).
+  std::string acting_as;
   KeyScope scope = KeyScope::kUser;
   bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
   int hourly_task_quota = 0;
@@ -109,7 +112,8 @@ enum class Feature {
   kMeshDirector,
   kMesh,
   kAgents,
-  kIpc
+  kIpc,
+  kDelegation
 };
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
 // why (rpc/errors.h).
@@ -291,6 +295,7 @@ kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // perm
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh_service.cc
 kj::Own<rpc::Agents::Server> MakeAgentsService(ConnPtr conn);            // agents_service.cc
 kj::Own<rpc::Ipc::Server> MakeIpcService(ConnPtr conn);                  // ipc_service.cc
+kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // delegation_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.

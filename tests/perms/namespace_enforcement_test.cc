@@ -9,6 +9,7 @@
 #include "fs/namespace.h"
 #include "fs/native_backend.h"
 #include "perms/audit.h"
+#include "perms/delegation.h"
 #include "perms/identity.h"
 #include "perms/principals.h"
 #include "perms/rebac_policy.h"
@@ -277,6 +278,82 @@ TEST_F(EnforcementTest, DenialsAreAudited) {
   };
   EXPECT_TRUE(has("create", "/"));
   EXPECT_TRUE(has("lookup", "/top.txt"));
+}
+
+// The policy with a delegation table: delegated access wherever the
+// delegate is the caller, a clean delegation confining it, an expiry
+// holding on the next call.
+class DelegationEnforcementTest : public EnforcementTest {
+ protected:
+  void SetUp() override {
+    EnforcementTest::SetUp();
+    DelegationTable::Options o;
+    o.own_access = [this](std::string_view s, Permission p, std::string_view path, bool is_dir) {
+      auto r = engine_->Decide(s, Access::Of(p), RebacPolicy::ObjectFor(path, is_dir));
+      return r.ok() && *r;
+    };
+    o.audit = audit_.get();
+    o.clock = &clock_;
+    table_ = DelegationTable::Open(dir_.path() + "/delegations.db", o).value();
+    auto old = std::move(policy_);
+    policy_ = std::make_unique<RebacPolicy>(engine_.get(), principals_.get(), audit_.get(), "user:admin",
+                                            table_.get());
+    ns_->SetAccessPolicy(policy_.get());
+  }
+  std::unique_ptr<DelegationTable> table_;
+};
+
+TEST_F(DelegationEnforcementTest, CleanConfinesTheDelegateUntilItExpires) {
+  Grant({"user:bob#owner@folder:/zone/eng/docs", "agent:alice#viewer@file:/top.txt"});
+  const Caller alice = As(kAlice);
+  EXPECT_EQ(Code(alice, "/top.txt"), 0);
+  DelegationRequest req;
+  req.from = "user:bob";
+  req.to = "alice";
+  req.scope = {"/zone/eng/docs/*"};
+  req.relation = "editor";
+  req.ttl_seconds = 10;
+  ASSERT_TRUE(table_->Create(DelegationCaller{"user:bob", false, nullptr}, req).ok());
+  EXPECT_FALSE(policy_->Unrestricted(alice));
+  EXPECT_EQ(Code(alice, "/top.txt"), ENOENT);  // its own grant is suspended
+  EXPECT_EQ(List(alice, "/"), "zone");
+  EXPECT_EQ(List(alice, "/zone/eng"), "docs");
+  EXPECT_EQ(List(alice, "/zone/eng/docs"), "a.txt b.txt");
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_WRONLY), 0);
+  EXPECT_EQ(CreateCode(alice, "/zone/eng/docs", "c.txt"), 0);
+  EXPECT_EQ(Code(alice, "/zone/eng/src"), ENOENT);
+  EXPECT_EQ(CreateCode(alice, "/zone/eng", "x.txt"), EACCES);  // seen (passable), not writable
+  // Bob loses the folder: so does the delegate, at once.
+  Revoke("user:bob#owner@folder:/zone/eng/docs");
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_RDONLY), ENOENT);
+  Grant({"user:bob#owner@folder:/zone/eng/docs"});
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/docs/a.txt", O_RDONLY), 0);
+  clock_.Advance(std::chrono::seconds(10));
+  EXPECT_EQ(Code(alice, "/zone/eng/docs/a.txt"), ENOENT);
+  EXPECT_EQ(Code(alice, "/top.txt"), 0);
+  ASSERT_TRUE(audit_->Flush().ok());
+  AuditFilter filter;
+  filter.subject = "agent:alice";
+  filter.allowed = false;
+  auto denied = audit_->List(filter);
+  ASSERT_TRUE(denied.ok());
+  EXPECT_TRUE(std::any_of(denied->begin(), denied->end(),
+                          [](const AuditRecord& r) { return r.operation == "delegation.deny"; }));
+}
+
+TEST_F(DelegationEnforcementTest, SharedAddsToTheDelegatesOwnGrants) {
+  Grant({"user:bob#editor@folder:/zone/eng/src", "agent:alice#viewer@file:/top.txt"});
+  DelegationRequest req;
+  req.from = "user:bob";
+  req.to = "agent:alice";
+  req.scope = {"/zone/eng/src/*"};
+  req.mode = DelegationMode::kShared;
+  ASSERT_TRUE(table_->Create(DelegationCaller{"user:bob", false, nullptr}, req).ok());
+  const Caller alice = As(kAlice);
+  EXPECT_EQ(Code(alice, "/top.txt"), 0);
+  EXPECT_EQ(OpenCode(alice, "/zone/eng/src/main.c", O_WRONLY), 0);
+  EXPECT_EQ(Code(alice, "/zone/eng/docs"), ENOENT);
+  EXPECT_EQ(List(alice, "/"), "top.txt zone");
 }
 
 }  // namespace
