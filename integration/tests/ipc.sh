@@ -82,6 +82,13 @@ expect_json 'j["from"], j["to"], j["body"], j["state"], j["ttl"], j["name"] == j
 CLI_ID=$(json_get 'j["id"]')
 [[ -f "$NEXUS_MNT/agents/b1/inbox/$CLI_ID" ]] || fail "the message is not a file: $(ls "$NEXUS_MNT/agents/b1/inbox")"
 [[ $(cat "$NEXUS_MNT/agents/b1/inbox/$CLI_ID") == "hello by cli" ]] || fail "the file holds the wrong body"
+# The same acting as a1 for the whole session.
+expect_rc 0 alice --as agent:a1 --json ipc send b1 "hello by --as"
+expect_json 'j["from"]' agent:a1
+AS_ID=$(json_get 'j["id"]')
+# a1 may write into b1's inbox, not move things out of it (processed/ is not shared).
+expect_rc 1 alice --as a1 ipc ack b1 "$AS_ID"
+expect_rc 0 bob ipc ack b1 "$AS_ID"
 # alice herself was not granted, and may not act as bob's agent.
 expect_rc 1 alice ipc send b1 "as myself"
 expect_err "permission denied\|may not"
