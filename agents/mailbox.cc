@@ -620,17 +620,6 @@ uint64_t Mailbox::Watch(std::string_view id, std::function<void()> ready) {
     token = next_token_++;
     waiters_[token] = Waiter{to, ready};
   }
-  // Already non-empty: ready at once (registered first, so nothing that
-  // arrives in between is missed).
-  bool nonempty = false;
-  {
-    MutexLock lk(mu_);
-    Statement s =
-        db_->Prepare("SELECT 1 FROM messages WHERE recipient = ? AND state = 0 AND expires_ns > ? LIMIT 1");
-    s.Bind(to).Bind(clock_.Now());
-    nonempty = s.Next();
-  }
-  if (nonempty) Notify(to);
   return token;
 }
 

@@ -166,10 +166,13 @@ class Mailbox {
   // Drops every message of an agent that is no longer registered.
   void Forget(std::string_view id) EXCLUDES(mu_);
 
-  // Calls `ready` (once) as soon as a message arrives in `id`'s inbox, or
-  // at once when it is already non-empty. Returns a token for Unwatch.
-  // `id` is "ID" or "agent:ID".
-  uint64_t Watch(std::string_view id, std::function<void()> ready) EXCLUDES(mu_, watch_mu_);
+  // Calls `ready` (once) as soon as a message arrives in `id`'s inbox
+  // after this call: sent (once its file is written), written on the mount
+  // or moved back in. Returns a token for Unwatch. `id` is "ID" or
+  // "agent:ID". A waiter lists the inbox after Watch returns, so nothing is
+  // missed: what arrived before is in the listing, what arrives after
+  // calls `ready`.
+  uint64_t Watch(std::string_view id, std::function<void()> ready) EXCLUDES(watch_mu_);
   void Unwatch(uint64_t token) EXCLUDES(watch_mu_);
 
   const Options& options() const { return options_; }

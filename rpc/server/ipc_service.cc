@@ -130,9 +130,10 @@ class IpcImpl final : public Service<rpc::Ipc> {
     return Status::Error(EACCES, "a mesh node's session has no mailbox");
   }
 
-  // inbox with a wait: a watch is set (off the loop: it reads the index)
-  // and the inbox listed; when that is empty, the loop waits for the watch
-  // or the timer, whichever comes first, then lists once more.
+  // inbox with a wait: off the loop, a watch is set and then the inbox
+  // listed (so a message arriving in between is in the listing or wakes
+  // the watch); when that is empty, the loop waits for the watch or the
+  // timer, whichever comes first, then lists once more.
   template <typename Context, typename List, typename Fill>
   kj::Promise<void> WaitThenList(Context context, Mailbox* mb, const std::string& id, double wait, List list,
                                  Fill fill) {
