@@ -9,7 +9,10 @@
 // Needs /bench/read-1k (1 KiB) and /bench/stat/f0../f99 in the tree (the
 // script creates them). Prints one JSON object: for each workload the p50
 // and p99 in microseconds of every run and their medians; and calls/s
-// with 8 concurrent clients.
+// with 8 concurrent clients. When the agent `bench` is registered (the
+// script does it), also the mailboxes: `ipc send` then `inbox` returning
+// it (each message acked afterwards, outside the timing, so the inbox
+// stays at one), and messages/s sent by one client and by 8.
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -108,6 +111,82 @@ std::vector<double> RawRoundTrips(int iterations) {
   echo.join();
   ::close(sv[1]);
   return us;
+}
+
+// Median of per-run rates of `send` calls made by `clients` clients, each on
+// its own connection, for `seconds`.
+double SendRate(const std::string& socket, int clients, double seconds) {
+  std::atomic<uint64_t> sent{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t)
+    threads.emplace_back([&]() {
+      auto client = Connect(socket);
+      auto ipc = client->session().ipcRequest().send().getIpc();
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto req = ipc.sendRequest();
+        req.setTo("bench");
+        req.setBody(kj::StringPtr("a message of the throughput run").asBytes());
+        auto res = req.send().wait(client->wait_scope());
+        Check(!res.hasError(), "ipc send");
+        sent.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  uint64_t start = sent.load();
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  uint64_t done = sent.load() - start;
+  double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  stop = true;
+  for (auto& th : threads) th.join();
+  return done / elapsed;
+}
+
+// The mailbox workloads, when the agent `bench` exists.
+void BenchIpc(const std::string& socket, NexusClient& c, int iterations, int runs, double seconds,
+              nlohmann::json& out) {
+  auto& ws = c.wait_scope();
+  auto ipc = c.session().ipcRequest().send().wait(ws).getIpc();
+  {
+    auto req = ipc.countRequest();
+    req.setId("bench");
+    if (req.send().wait(ws).hasError()) return;  // no agent `bench`, or no mailboxes
+  }
+  auto round_trip = [&]() {
+    auto t0 = Clock::now();
+    auto send = ipc.sendRequest();
+    send.setTo("bench");
+    send.setBody(kj::StringPtr("ping").asBytes());
+    auto sent = send.send().wait(ws);
+    Check(!sent.hasError(), "ipc send");
+    auto inbox = ipc.inboxRequest();
+    inbox.setId("bench");
+    auto listed = inbox.send().wait(ws);
+    Check(!listed.hasError() && listed.getMessages().size() == 1, "ipc inbox");
+    double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    auto ack = ipc.ackRequest();
+    ack.setId("bench");
+    ack.setMessageId(sent.getMessage().getId());
+    Check(!ack.send().wait(ws).hasError(), "ipc ack");
+    return us;
+  };
+  for (int i = 0; i < 50; ++i) round_trip();  // warm up
+  std::vector<double> p50s, p99s;
+  for (int r = 0; r < runs; ++r) {
+    std::vector<double> us;
+    for (int i = 0; i < iterations; ++i) us.push_back(round_trip());
+    p50s.push_back(Percentile(us, 0.50));
+    p99s.push_back(Percentile(us, 0.99));
+  }
+  out["ipc_send_inbox"] = {
+      {"p50_us_runs", p50s}, {"p99_us_runs", p99s}, {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
+  for (int clients : {1, 8}) {
+    std::vector<double> rates;
+    for (int r = 0; r < runs; ++r) rates.push_back(SendRate(socket, clients, seconds));
+    out["ipc_send_" + std::to_string(clients) + "_clients"] = {{"messages_per_s_runs", rates},
+                                                               {"messages_per_s", Median(rates)}};
+  }
 }
 
 }  // namespace
@@ -266,6 +345,7 @@ int main(int argc, char** argv) {
     rates.push_back(done / elapsed);
   }
   out["concurrent_8_read_1k"] = {{"calls_per_s_runs", rates}, {"calls_per_s", Median(rates)}};
+  BenchIpc(socket, *c, iterations, runs, seconds, out);
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

@@ -4,7 +4,7 @@
 # medians beside the Python Nexus reference figures (1 KiB read ~165 us,
 # stat of 100 paths ~1.7 ms, lock+unlock ~1.0 ms; target: 10x faster), and
 # the cost of history, get and diff on a file with HISTORY_VERSIONS (1000)
-# versions.
+# versions, and the agents' mailboxes (send + inbox, messages/s).
 #
 #   bench/run_rpc_bench.sh [-r RUNS] [-n ITERATIONS] [-o OUT.json]
 # Env: NEXUS_BUILD_DIR (default build), BENCH_DIR (default /var/tmp/nexus-rpc-bench).
@@ -46,6 +46,8 @@ for ((v = 1; v <= versions; v++)); do
   if [[ -t 2 ]] && ((v % 50 == 0)); then printf '\rhistory file: %d/%d versions' "$v" "$versions" >&2; fi
 done
 [[ -t 2 ]] && echo >&2
+# The mailbox workloads send to this agent (as the operator, an admin).
+"$build/bin/nexus" agent register bench "Benchmark mailbox" >/dev/null
 "$build/bin/nexus_bench_rpc" --socket "$NEXUS_SOCKET" --runs "$runs" --iterations "$iterations" >"$out"
 python3 - "$out" <<'PY'
 import json, sys
@@ -63,6 +65,11 @@ print(f"| null call (transport floor) | {n['p50_us']:.1f} | {n['p99_us']:.1f} | 
 w = r["raw_socket_round_trip"]
 print(f"| raw Unix-socket round trip, epoll echo (baseline) | {w['p50_us']:.1f} | {w['p99_us']:.1f} | | | |")
 print(f"| 8 clients, 1 KiB reads | {r['concurrent_8_read_1k']['calls_per_s']:,.0f} calls/s | | | | |")
+if "ipc_send_inbox" in r:
+    i = r["ipc_send_inbox"]
+    print(f"| ipc send + inbox returning it | {i['p50_us']:.1f} | {i['p99_us']:.1f} | | | |")
+    for n in (1, 8):
+        print(f"| ipc send, {n} client{'s' if n > 1 else ''} | {r[f'ipc_send_{n}_clients']['messages_per_s']:,.0f} messages/s | | | | |")
 for k, label in (("versions_history", "history of a file with %d versions" % r["history_versions"]),
                  ("versions_get", "get one version (~8 KiB)"),
                  ("versions_diff", "diff of two consecutive versions")):

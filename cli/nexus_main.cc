@@ -40,6 +40,7 @@ std::vector<Command> BuildTable() {
   AddRebacCommands(&table);
   AddMeshCommands(&table);
   AddAgentCommands(&table);
+  AddIpcCommands(&table);
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);
   return table;

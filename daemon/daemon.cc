@@ -260,6 +260,11 @@ Status Daemon::OpenServices() {
                                           principals_ ? principals_->admin_subject() : "user:admin");
     if (Status st = homes_->Start(*agents_->registry()); !st.ok()) return In("agents", st);
     agents_->AttachHomes(homes_.get());
+    auto ipc =
+        IpcPart::Open(data_dir_, options_.ipc_ttl, files_.get(), agents_->registry(), principals_, &bus_);
+    if (!ipc.ok()) return In("ipc", ipc.status());
+    ipc_ = std::move(ipc).value();
+    ipc_->Fill(service_);
   }
   if (Enabled(features_, "mesh")) {
     MeshNodeConfig nc;

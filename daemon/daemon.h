@@ -24,6 +24,7 @@
 #include "daemon/agent_homes.h"
 #include "daemon/agents_part.h"
 #include "daemon/identity_part.h"
+#include "daemon/ipc_part.h"
 #include "daemon/mesh_part.h"
 #include "daemon/options.h"
 #include "daemon/rebac_part.h"
@@ -125,6 +126,7 @@ class Daemon {
   SubjectMountsStop subject_mounts_;   // unmounted before mount_
   std::unique_ptr<PathFiles> files_;   // invalidates mount_'s caches
   std::unique_ptr<AgentHomes> homes_;  // the registry's change hook, detached when it goes
+  std::unique_ptr<IpcPart> ipc_;       // the mailboxes, on the homes; before files_ goes
   ServiceContext service_;
   std::unique_ptr<MeshNodeAgent> node_;
   std::unique_ptr<IdentityPart> identity_;  // reports through node_; its calls finish with jobs_

@@ -87,6 +87,8 @@ const std::map<std::string, Setter>& ValueOptions() {
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.mesh_heartbeat_timeout, 1.0, 3600.0);
        }},
+      {"ipc-ttl", [](DaemonOptions& o, const std::string& flag,
+                     const std::string& v) { return ParseNumber(flag, v, &o.ipc_ttl, 0.0, 365.0 * 86400); }},
       {"capacity", [](DaemonOptions& o, const std::string& flag,
                       const std::string& v) { return ParseNumber(flag, v, &o.capacity, 1u, 4096u); }},
       {"log-level",
@@ -340,6 +342,8 @@ Options:
   --mesh-heartbeat-timeout S
                            a director counts a node down after S seconds
                            without a heartbeat (default 15)
+  --ipc-ttl S              a message's TTL when its sender gives none (default
+                           86400; 0: never expires)
   --version                print the version and exit
   -h, --help               print this help and exit
 

@@ -53,6 +53,7 @@ struct DaemonOptions {
   unsigned capacity = 0;               // tasks at once; 0: the number of CPUs
   double mesh_lease_ttl = 30;          // seconds: a director's leases; a worker's extensions
   double mesh_heartbeat_timeout = 15;  // seconds without a heartbeat: the node is down
+  double ipc_ttl = 86400;              // seconds: a message's TTL when its sender gives none; 0: never
   bool show_help = false;
   bool show_version = false;
 };

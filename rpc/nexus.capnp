@@ -154,9 +154,9 @@ interface Session {
   # The agent registry: agents, their owners and lifecycle; `unavailable`
   # when the daemon runs without it.
   agents @11 () -> (agents :Agents);
-  # Reserved for another Session interface; this daemon answers it
-  # `unimplemented`.
-  reserved12 @12 () -> ();
+  # Per-agent mailboxes (IPC); `unavailable` when the daemon runs without
+  # the agent registry.
+  ipc @12 () -> (ipc :Ipc);
   # Delegations of access between subjects (docs/agents.md "Delegation");
   # every method is `unavailable` when the daemon runs without ReBAC.
   delegations @13 () -> (delegations :Delegations);
@@ -851,6 +851,49 @@ struct NodeKeyInfo {
   publicKey @1 :Text;     # base64 of the 32 raw bytes (what --trust takes)
   publicKeyPem @2 :Text;  # the same as a PEM "PUBLIC KEY"
   node @3 :Text;          # this node's name (the `node` claim it signs)
+}
+
+# ---------------------------------------------------------------- ipc
+
+# One message of an agent's mailbox (agents/mailbox.h): the file
+# /agents/<to>/<inbox|processed|dead_letter>/<name> and its index entry.
+struct IpcMessage {
+  id @0 :Text;              # "msg-" + 16 hex digits of its send time (ns)
+  to @1 :Text;              # the recipient agent's id, without "agent:"
+  from @2 :Text;            # the sender's subject: "agent:a1", "user:alice"
+  name @3 :Text;            # the file's name in its folder (the id, for `send`)
+  timeNs @4 :Int64;         # when it was sent (Unix ns)
+  ttlSeconds @5 :Int64;     # 0: never expires
+  expiresAtNs @6 :Int64;    # 0: never
+  state @7 :Text;           # "inbox", "processed" or "dead"
+  seq @8 :UInt64;           # send order
+  clientId @9 :Text;        # the sender's dedup id; empty: none
+  body @10 :Data;           # any bytes; empty in `ack`'s reply
+  path @11 :Text;           # where the file is on the mount
+}
+
+# Durable per-agent mailboxes. Every `id` and `to` is "ID" or "agent:ID";
+# an unregistered one is `notFound`. Sending to TO needs write on
+# /agents/TO/inbox, checked for `from` (default: the session's subject;
+# else an agent the session may act as); a refusal is `permissionDenied`
+# and leaves nothing behind. Reading and acking act as the session: a
+# mailbox it may not see is `notFound`. Reading does not consume; `ack`
+# does.
+interface Ipc {
+  # `hasTtl` false: the daemon's default TTL; `ttlSeconds` 0: never
+  # expires. A repeated `clientId` from the same sender returns the message
+  # as first sent.
+  send @0 (to :Text, body :Data, from :Text, ttlSeconds :Int64, hasTtl :Bool, clientId :Text) -> (message :IpcMessage, error :Error);
+  # The inbox in send order. With `waitSeconds` > 0 (at most 3600) an
+  # empty inbox is waited on: the reply comes as soon as a message
+  # arrives, or empty when the wait runs out.
+  inbox @1 (id :Text, waitSeconds :Float64) -> (messages :List(IpcMessage), error :Error);
+  # Unacked, unexpired messages.
+  count @2 (id :Text) -> (count :UInt64, error :Error);
+  # Moves the message (its id, or its file name) to processed/.
+  ack @3 (id :Text, messageId :Text) -> (message :IpcMessage, error :Error);
+  # Expired (or otherwise undeliverable) messages, in send order.
+  dead @4 (id :Text) -> (messages :List(IpcMessage), error :Error);
 }
 
 # ---------------------------------------------------------------- delegation

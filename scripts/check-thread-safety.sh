@@ -3,7 +3,7 @@
 # thread-safety analysis: `clang++ -fsyntax-only -Wthread-safety
 # -Wthread-safety-beta -Werror=thread-safety` (beta: the lock order declared
 # with ACQUIRED_BEFORE is checked too) on every translation unit of the project's own sources
-# (base fs perms mesh rpc daemon cli; not tests or bench), with the include
+# (base fs perms agents mesh rpc daemon cli; not tests or bench), with the include
 # paths and defines of the build's compile_commands.json. No objects are
 # written, so this costs a parse per file, not a second build. Fails, printing
 # the diagnostics, when any file has a finding.
@@ -70,7 +70,7 @@ PY
 }
 
 main_check() {
-  local filter='^(base|fs|perms|mesh|rpc|daemon|cli)/' override=${1:-}
+  local filter='^(base|fs|perms|agents|mesh|rpc|daemon|cli)/' override=${1:-}
   local out; out=$(mktemp -d)
   local n=0 line
   while IFS= read -r line; do

@@ -638,6 +638,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> agents(AgentsContext context) override {
     return Open(context, [&](auto r) { r.setAgents(MakeAgentsService(conn_)); });
   }
+  kj::Promise<void> ipc(IpcContext context) override {
+    return Open(context, [&](auto r) { r.setIpc(MakeIpcService(conn_)); });
+  }
   kj::Promise<void> delegations(DelegationsContext context) override {
     return Open(context, [&](auto r) { r.setDelegations(MakeDelegationsService(conn_)); });
   }
@@ -829,6 +832,10 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kAgents:
       if (ctx.agents.registry) return Status::Ok();
       return Unavailable("agents", "the agent registry is not enabled in this daemon");
+    case Feature::kIpc:
+      if (ctx.agents.mailbox) return Status::Ok();
+      return Unavailable("ipc",
+                         "mailboxes come with the agent registry, which is not enabled in this daemon");
     case Feature::kDelegation:
       if (ctx.rebac.delegations) return Status::Ok();
       return Unavailable("delegation", "delegations come with ReBAC, which is not enabled in this daemon");

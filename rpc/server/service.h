@@ -32,6 +32,7 @@ namespace nexus {
 class BackgroundJobs;
 class AccessPolicy;
 class AgentRegistry;
+class Mailbox;
 class AuditLog;
 class DelegationTable;
 class IdentityMap;
@@ -172,6 +173,7 @@ struct AgentsDeps {
   AgentRegistry* registry = nullptr;
   // This node's identity key and passports (null: passports unavailable).
   PassportAuthority* passports = nullptr;
+  Mailbox* mailbox = nullptr;  // the mailboxes (null: IPC is off)
 };
 
 // What the daemon hands the socket server: the core every call uses, and

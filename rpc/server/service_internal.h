@@ -112,6 +112,7 @@ enum class Feature {
   kMeshDirector,
   kMesh,
   kAgents,
+  kIpc,
   kDelegation
 };
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
@@ -293,6 +294,7 @@ kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn);  // perm
 kj::Own<rpc::Mounts::Server> MakeMountsService(ConnPtr conn);            // permissions_service.cc
 kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh_service.cc
 kj::Own<rpc::Agents::Server> MakeAgentsService(ConnPtr conn);            // agents_service.cc
+kj::Own<rpc::Ipc::Server> MakeIpcService(ConnPtr conn);                  // ipc_service.cc
 kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // delegation_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
