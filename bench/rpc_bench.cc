@@ -12,7 +12,8 @@
 // with 8 concurrent clients. When the agent `bench` is registered (the
 // script does it), also the mailboxes: `ipc send` then `inbox` returning
 // it (each message acked afterwards, outside the timing, so the inbox
-// stays at one), and messages/s sent by one client and by 8.
+// stays at one), and messages/s sent by one client and by 8. With the
+// agent registry, heartbeat and list latency with 1,000 agents registered.
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -189,6 +191,55 @@ void BenchIpc(const std::string& socket, NexusClient& c, int iterations, int run
   }
 }
 
+// The registry's hot paths with 1,000 agents registered (kAgents, made here
+// outside the timing, named bench-a0000..): a heartbeat of one of them
+// (round robin) and the list of all, when the daemon has the registry.
+constexpr int kAgents = 1000;
+
+void BenchAgents(NexusClient& c, int iterations, int runs, nlohmann::json& out) {
+  auto& ws = c.wait_scope();
+  auto agents = c.session().agentsRequest().send().wait(ws).getAgents();
+  if (agents.listRequest().send().wait(ws).hasError()) return;  // no registry
+  char id[32];
+  for (int i = 0; i < kAgents; ++i) {
+    std::snprintf(id, sizeof id, "bench-a%04d", i);
+    auto req = agents.registerRequest();
+    req.setId(id);
+    req.setName(id);
+    auto res = req.send().wait(ws);
+    Check(!res.hasError() || res.getError().getCode() == nexus::rpc::Error::Code::ALREADY_EXISTS,
+          "agent register");
+  }
+  int next = 0;
+  auto heartbeat = [&]() {
+    std::snprintf(id, sizeof id, "bench-a%04d", next++ % kAgents);
+    auto req = agents.heartbeatRequest();
+    req.setId(id);
+    Check(!req.send().wait(ws).hasError(), "agent heartbeat");
+  };
+  auto list = [&]() {
+    auto res = agents.listRequest().send().wait(ws);
+    Check(!res.hasError() && res.getAgents().size() >= kAgents, "agent list");
+  };
+  struct W {
+    const char* name;
+    std::function<void()> fn;
+    int iterations;
+  };
+  for (const W& w :
+       {W{"agent_heartbeat", heartbeat, iterations}, W{"agent_list_1000", list, iterations / 10}}) {
+    Time(50, w.fn);
+    std::vector<double> p50s, p99s;
+    for (int r = 0; r < runs; ++r) {
+      auto us = Time(std::max(w.iterations, 50), w.fn);
+      p50s.push_back(Percentile(us, 0.50));
+      p99s.push_back(Percentile(us, 0.99));
+    }
+    out[w.name] = {
+        {"p50_us_runs", p50s}, {"p99_us_runs", p99s}, {"p50_us", Median(p50s)}, {"p99_us", Median(p99s)}};
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -346,6 +397,7 @@ int main(int argc, char** argv) {
   }
   out["concurrent_8_read_1k"] = {{"calls_per_s_runs", rates}, {"calls_per_s", Median(rates)}};
   BenchIpc(socket, *c, iterations, runs, seconds, out);
+  BenchAgents(*c, iterations, runs, out);
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

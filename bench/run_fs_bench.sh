@@ -393,12 +393,13 @@ target_up() {
   return 1
 }
 
-# nexusd-agent: makes agent:bench an editor of /work and mounts /work at $2 as it (the
+# nexusd-agent: registers agent:bench, makes it an editor of /work and mounts /work at $2 as it (the
 # daemon unmounts it when it stops); sets WORK there.
 agent_view() {
   local backing=$1 view=$2 tag=$3 nx=("$NEXUS_CLI" --socket "$1/nexusd.sock")
   mkdir -p "$view" || { FAIL_MSG="cannot make $view"; return 1; }
-  { "${nx[@]}" rebac create agent bench editor folder /work &&
+  { { "${nx[@]}" agent register bench "Benchmark agent" || "${nx[@]}" agent info bench; } &&
+    "${nx[@]}" rebac create agent bench editor folder /work &&
     "${nx[@]}" mount add "$view" --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS; } \
     >>"$LOGS/nexusd-agent-$tag.log" 2>&1 ||
     { FAIL_MSG="per-subject mount failed; log: $LOGS/nexusd-agent-$tag.log"; return 1; }
@@ -636,7 +637,7 @@ meta=(
   "targets.nexusd-prev.binary=$NEXUSD_PREV"
   "targets.nexusd-prev.sha256_prefix=$NEXUSD_PREV_SHA"
   "targets.nexusd-base.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_BASE_ARGS"
-  "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS"
+  "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus agent register bench NAME; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS"
   "config.base_budget=$BENCH_BASE_BUDGET"
   "logs=$LOGS"
 )

@@ -4,7 +4,8 @@
 # medians beside the Python Nexus reference figures (1 KiB read ~165 us,
 # stat of 100 paths ~1.7 ms, lock+unlock ~1.0 ms; target: 10x faster), and
 # the cost of history, get and diff on a file with HISTORY_VERSIONS (1000)
-# versions, and the agents' mailboxes (send + inbox, messages/s).
+# versions, the agents' mailboxes (send + inbox, messages/s), and the agent
+# registry's heartbeat and list with 1,000 agents.
 #
 #   bench/run_rpc_bench.sh [-r RUNS] [-n ITERATIONS] [-o OUT.json]
 # Env: NEXUS_BUILD_DIR (default build), BENCH_DIR (default /var/tmp/nexus-rpc-bench).
@@ -70,6 +71,10 @@ if "ipc_send_inbox" in r:
     print(f"| ipc send + inbox returning it | {i['p50_us']:.1f} | {i['p99_us']:.1f} | | | |")
     for n in (1, 8):
         print(f"| ipc send, {n} client{'s' if n > 1 else ''} | {r[f'ipc_send_{n}_clients']['messages_per_s']:,.0f} messages/s | | | | |")
+for k, label in (("agent_heartbeat", "agent heartbeat (1,000 agents registered)"),
+                 ("agent_list_1000", "agent list of 1,000 agents")):
+    if k in r:
+        print(f"| {label} | {r[k]['p50_us']:.1f} | {r[k]['p99_us']:.1f} | | | |")
 for k, label in (("versions_history", "history of a file with %d versions" % r["history_versions"]),
                  ("versions_get", "get one version (~8 KiB)"),
                  ("versions_diff", "diff of two consecutive versions")):

@@ -115,7 +115,7 @@ void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
 // identity show, credentials, passport, verify, revoke-passports, node-key
 void AddIdentityCommands(std::vector<Command>* table);
-void AddIpcCommands(std::vector<Command>* table);      // ipc *
+void AddIpcCommands(std::vector<Command>* table);  // ipc *
 
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);

@@ -155,6 +155,38 @@ expect_rc() {
 
 # json_get EXPR: evaluates python expression EXPR over the JSON in $TEST_ROOT/out (as j).
 json_get() { python3 -c "import json,sys; j=json.load(open('$TEST_ROOT/out')); print($1)"; }
+out() { cat "$TEST_ROOT/out"; }
+# expect_json EXPR WANT: EXPR over the JSON in $TEST_ROOT/out prints WANT.
+expect_json() {
+  local got
+  got=$(json_get "($1)") || fail "cannot evaluate $1 over: $(head -c 400 "$TEST_ROOT/out")"
+  [[ $got == "$2" ]] || fail "$1 is '$got', expected '$2'; output: $(head -c 600 "$TEST_ROOT/out")"
+}
+expect_err() { grep -q "$1" "$TEST_ROOT/err" || fail "stderr lacks '$1': $(head -c 400 "$TEST_ROOT/err")"; }
+
+# Several local users: uids ALICE_UID, BOB_UID, CAROL_UID in group
+# USERS_GID (chgrp the socket to it so they reach the daemon).
+ALICE_UID=${NONROOT_UID:-1000}
+BOB_UID=$((ALICE_UID + 1))
+CAROL_UID=$((ALICE_UID + 2))
+USERS_GID=${NONROOT_GID:-1000}
+# as UID ARGS...: the CLI run as that uid (its own NEXUS_HOME).
+as() {
+  local uid=$1
+  shift
+  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups \
+    env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home$uid" "$NEXUS_CLI" "$@"
+}
+alice() { as "$ALICE_UID" "$@"; }
+bob() { as "$BOB_UID" "$@"; }
+carol() { as "$CAROL_UID" "$@"; }
+# shell UID CMD: a shell command (on the mount) as that uid; output in
+# $TEST_ROOT/out and err.
+shell() {
+  local uid=$1
+  shift
+  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups bash -c "$*" >"$TEST_ROOT/out" 2>"$TEST_ROOT/err"
+}
 
 # Stops the daemon with SIGTERM and requires a clean exit (status 0, unmounted).
 nexus_stop() {

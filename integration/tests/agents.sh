@@ -9,25 +9,6 @@
 # restart; a daemon without the registry answers 69 (unavailable).
 source "$(dirname "$0")/../lib.sh"
 
-ALICE_UID=${NONROOT_UID:-1000}
-BOB_UID=$((ALICE_UID + 1))
-USERS_GID=${NONROOT_GID:-1000}  # both users' group: the socket is group-accessible
-# as UID ARGS...: the CLI run as that uid (its own NEXUS_HOME).
-as() {
-  local uid=$1
-  shift
-  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups \
-    env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home$uid" "$NEXUS_CLI" "$@"
-}
-alice() { as "$ALICE_UID" "$@"; }
-bob() { as "$BOB_UID" "$@"; }
-out() { cat "$TEST_ROOT/out"; }
-expect_json() {
-  local got
-  got=$(json_get "($1)") || fail "cannot evaluate $1 over: $(head -c 400 "$TEST_ROOT/out")"
-  [[ $got == "$2" ]] || fail "$1 is '$got', expected '$2'; output: $(head -c 600 "$TEST_ROOT/out")"
-}
-expect_err() { grep -q "$1" "$TEST_ROOT/err" || fail "stderr lacks '$1': $(head -c 400 "$TEST_ROOT/err")"; }
 
 nexus_start
 
@@ -57,12 +38,6 @@ expect_json 'j["id"], j["owner"], j["phase"], j["generation"]' "('helper', 'user
 expect_rc 1 bob agent register scout "Taken"
 
 note "the homes on the mount: /agents/ID with AGENT.json and the mailbox folders"
-# shell UID CMD: a shell command on the mount as that uid.
-shell() {
-  local uid=$1
-  shift
-  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups bash -c "$*" >"$TEST_ROOT/out" 2>"$TEST_ROOT/err"
-}
 [[ $(ls "$NEXUS_MNT/agents/scout" | tr '\n' ' ') == "AGENT.json dead_letter inbox processed " ]] ||
   fail "home of scout: $(ls -la "$NEXUS_MNT/agents/scout")"
 python3 - "$NEXUS_MNT/agents/scout/AGENT.json" <<'PY' || fail "AGENT.json: $(cat "$NEXUS_MNT/agents/scout/AGENT.json")"

@@ -12,33 +12,6 @@
 # an unknown recipient is exit 1 "not found"; the mailbox survives a restart.
 source "$(dirname "$0")/../lib.sh"
 
-ALICE_UID=${NONROOT_UID:-1000}
-BOB_UID=$((ALICE_UID + 1))
-CAROL_UID=$((ALICE_UID + 2))
-USERS_GID=${NONROOT_GID:-1000}  # the users' group: the socket is group-accessible
-# as UID ARGS...: the CLI run as that uid (its own NEXUS_HOME).
-as() {
-  local uid=$1
-  shift
-  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups \
-    env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home$uid" "$NEXUS_CLI" "$@"
-}
-alice() { as "$ALICE_UID" "$@"; }
-bob() { as "$BOB_UID" "$@"; }
-carol() { as "$CAROL_UID" "$@"; }
-# shell UID CMD: a shell command on the mount as that uid.
-shell() {
-  local uid=$1
-  shift
-  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups bash -c "$*" >"$TEST_ROOT/out" 2>"$TEST_ROOT/err"
-}
-out() { cat "$TEST_ROOT/out"; }
-expect_json() {
-  local got
-  got=$(json_get "($1)") || fail "cannot evaluate $1 over: $(head -c 400 "$TEST_ROOT/out")"
-  [[ $got == "$2" ]] || fail "$1 is '$got', expected '$2'; output: $(head -c 600 "$TEST_ROOT/out")"
-}
-expect_err() { grep -q "$1" "$TEST_ROOT/err" || fail "stderr lacks '$1': $(head -c 400 "$TEST_ROOT/err")"; }
 # count_is N: b1's unacked count (as bob) becomes N within 5 s (files
 # written on the mount are indexed from the change bus, a moment later).
 count_is() {

@@ -12,25 +12,7 @@
 source "$(dirname "$0")/../lib.sh"
 export LC_ALL=C
 
-ALICE_UID=${NONROOT_UID:-1000}
-BOB_UID=$((ALICE_UID + 1))
 SCOUT_UID=$((ALICE_UID + 2))
-USERS_GID=${NONROOT_GID:-1000}
-as() {
-  local uid=$1
-  shift
-  setpriv --reuid "$uid" --regid "$USERS_GID" --clear-groups \
-    env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home$uid" "$NEXUS_CLI" "$@"
-}
-alice() { as "$ALICE_UID" "$@"; }
-bob() { as "$BOB_UID" "$@"; }
-out() { cat "$TEST_ROOT/out"; }
-expect_json() {
-  local got
-  got=$(json_get "($1)") || fail "cannot evaluate $1 over: $(head -c 400 "$TEST_ROOT/out")"
-  [[ $got == "$2" ]] || fail "$1 is '$got', expected '$2'; output: $(head -c 600 "$TEST_ROOT/out")"
-}
-expect_err() { grep -q "$1" "$TEST_ROOT/err" || fail "stderr lacks '$1': $(head -c 400 "$TEST_ROOT/err")"; }
 within() { # within SECONDS WHAT CMD...
   local secs=$1 what=$2 i
   shift 2
@@ -84,13 +66,14 @@ expect_rc 0 nx admin create-user scout --subject-type agent
 expect_rc 0 nx identity bind --uid "$SCOUT_UID" agent:scout
 expect_rc 0 alice --json identity show scout
 expect_json 'j["subject"], j["owner"], j["phase"], j["uids"]' "('agent:scout', 'user:alice', 'REGISTERED', [$SCOUT_UID])"
-expect_json 'j["grants"]["count"], sorted(j["grants"]["by_relation"])' "(2, ['editor', 'viewer'])"
-expect_json 'j["grants"]["by_relation"]["editor"]["objects"]' "['folder:/proj']"
+# Two grants of the test's, and the editor tuple on its home /agents/scout.
+expect_json 'j["grants"]["count"], sorted(j["grants"]["by_relation"])' "(3, ['editor', 'viewer'])"
+expect_json 'j["grants"]["by_relation"]["editor"]["objects"]' "['folder:/agents/scout', 'folder:/proj']"
 expect_json 'len(j["keys"]), j["keys"][0]["scope"], j["keys"][0]["revoked"]' "(1, 'agent', False)"
 ! grep -q "nxk_" "$TEST_ROOT/out" || fail "identity show leaks a key: $(out)"
 expect_rc 0 alice identity show agent:scout
 grep -q "^owner *user:alice" "$TEST_ROOT/out" || fail "show: $(out)"
-grep -q "editor *1: folder:/proj" "$TEST_ROOT/out" || fail "show grants: $(out)"
+grep -q "editor *2: folder:/agents/scout, folder:/proj" "$TEST_ROOT/out" || fail "show grants: $(out)"
 expect_rc 0 as "$SCOUT_UID" --json identity credentials scout   # the agent itself
 expect_json 'j["subject"], j["node_key_id"], len(j["keys"]), j["uids"]' "('agent:scout', '$KEY_ID', 1, [$SCOUT_UID])"
 ! grep -q "nxk_\|secret" "$TEST_ROOT/out" || fail "credentials leak a secret: $(out)"
@@ -108,7 +91,7 @@ grep -q "written to $P/scout.json" "$TEST_ROOT/out" || fail "passport: $(out)"
 cp "$P/scout.json" "$TEST_ROOT/out"
 expect_json 'sorted(j), sorted(j["claims"])' "(['claims', 'key_id', 'signature'], ['agent_id', 'expires_at', 'issued_at', 'node', 'owner', 'scopes'])"
 expect_json 'j["claims"]["agent_id"], j["claims"]["owner"], j["claims"]["scopes"], j["key_id"]' \
-  "('scout', 'user:alice', ['/docs', '/proj'], '$KEY_ID')"
+  "('scout', 'user:alice', ['/agents/scout', '/docs', '/proj'], '$KEY_ID')"
 cp "$P/scout.json" "$P/shared.json"
 chmod 644 "$P/shared.json"
 expect_rc 0 bob --json identity verify "$P/shared.json"   # anyone may verify
