@@ -57,29 +57,6 @@ void FillRecord(rpc::AgentRecord::Builder b, const AgentRecord& r, bool stale) {
   b.setConnectedAtNs(r.connected_at);
 }
 
-// An API key of the subject, never with its secret.
-void FillKeyWithoutSecret(rpc::ApiKey::Builder b, const KeyRecord& k) {
-  b.setId(k.id);
-  b.setUser(k.user);
-  b.setName(k.name);
-  switch (k.scope) {
-    case KeyScope::kAdmin:
-      b.setScope(rpc::Identity::Scope::ADMIN);
-      break;
-    case KeyScope::kAgent:
-      b.setScope(rpc::Identity::Scope::AGENT);
-      break;
-    case KeyScope::kUser:
-      b.setScope(rpc::Identity::Scope::USER);
-      break;
-  }
-  b.setCreatedAtNs(k.created_ns);
-  b.setExpiresAtNs(k.expires_ns);
-  b.setRevoked(k.revoked);
-  b.setCanSubmitTasks(k.can_submit_tasks);
-  b.setHourlyTaskQuota(static_cast<uint32_t>(k.hourly_task_quota));
-}
-
 void FillClaims(rpc::PassportClaims::Builder b, const PassportClaims& c) {
   b.setAgentId(c.agent_id);
   b.setOwner(c.owner);
@@ -237,7 +214,7 @@ class AgentsImpl final : public Service<rpc::Agents> {
             b.setOwner(f.agent.owner);
             b.setPhase(std::string(ToString(f.agent.phase)));
             auto keys = b.initKeys(f.keys.size());
-            for (size_t i = 0; i < f.keys.size(); ++i) FillKeyWithoutSecret(keys[i], f.keys[i]);
+            for (size_t i = 0; i < f.keys.size(); ++i) FillKey(keys[i], f.keys[i], false);
             auto uids = b.initUids(f.uids.size());
             for (size_t i = 0; i < f.uids.size(); ++i) uids.set(i, f.uids[i]);
             auto grants = b.initGrants(f.grants.size());
@@ -267,7 +244,7 @@ class AgentsImpl final : public Service<rpc::Agents> {
             auto b = results.initCredentials();
             b.setSubject(f.agent.Subject());
             auto keys = b.initKeys(f.keys.size());
-            for (size_t i = 0; i < f.keys.size(); ++i) FillKeyWithoutSecret(keys[i], f.keys[i]);
+            for (size_t i = 0; i < f.keys.size(); ++i) FillKey(keys[i], f.keys[i], false);
             auto uids = b.initUids(f.uids.size());
             for (size_t i = 0; i < f.uids.size(); ++i) uids.set(i, f.uids[i]);
             if (a) {

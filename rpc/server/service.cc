@@ -135,7 +135,9 @@ void FillUser(rpc::User::Builder b, const UserRecord& u) {
   b.setSubject(u.Subject());
 }
 
-void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k) {
+}  // namespace
+
+void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k, bool with_secret) {
   b.setId(k.id);
   b.setUser(k.user);
   b.setName(k.name);
@@ -143,10 +145,12 @@ void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k) {
   b.setCreatedAtNs(k.created_ns);
   b.setExpiresAtNs(k.expires_ns);
   b.setRevoked(k.revoked);
-  b.setSecret(k.secret);
+  if (with_secret) b.setSecret(k.secret);
   b.setCanSubmitTasks(k.can_submit_tasks);
   b.setHourlyTaskQuota(static_cast<uint32_t>(k.hourly_task_quota));
 }
+
+namespace {
 
 // ---------------------------------------------------------------- files
 
@@ -457,7 +461,7 @@ class AdminImpl final : public Service<rpc::Admin> {
       spdlog::info("admin {}: created {} {}", conn_->account(), r->first.Subject(),
                    r->first.is_admin ? "(admin)" : "");
       FillUser(results.initUser(), r->first);
-      FillKey(results.initKey(), r->second);
+      FillKey(results.initKey(), r->second, true);
       return Status::Ok();
     });
   }
@@ -466,7 +470,7 @@ class AdminImpl final : public Service<rpc::Admin> {
     return ServeAdmin(context, std::nullopt, "creating API keys", [&](auto p, auto results) -> Reply {
       NEXUS_ASSIGN_OR_RETURN(KeyRecord k,
                              keys_.CreateKey(p.getUser(), p.getName(), static_cast<int>(p.getExpiresDays())));
-      FillKey(results.initKey(), k);
+      FillKey(results.initKey(), k, true);
       return Status::Ok();
     });
   }
@@ -487,7 +491,7 @@ class AdminImpl final : public Service<rpc::Admin> {
       NEXUS_ASSIGN_OR_RETURN(auto keys, keys_.ListKeys(name));
       FillUser(results.initUser(), u);
       auto out = results.initKeys(keys.size());
-      for (size_t i = 0; i < keys.size(); ++i) FillKey(out[i], keys[i]);
+      for (size_t i = 0; i < keys.size(); ++i) FillKey(out[i], keys[i], true);
       return Status::Ok();
     });
   }
@@ -508,7 +512,7 @@ class AdminImpl final : public Service<rpc::Admin> {
       NEXUS_ASSIGN_OR_RETURN(
           KeyRecord k,
           keys_.UpdateKey(p.getKeyId(), name, static_cast<int>(p.getExpiresDays()), p.getClearExpiry()));
-      FillKey(results.initKey(), k);
+      FillKey(results.initKey(), k, true);
       return Status::Ok();
     });
   }
@@ -521,7 +525,7 @@ class AdminImpl final : public Service<rpc::Admin> {
                                                                 static_cast<int>(p.getHourlyTaskQuota())));
       spdlog::info("admin {}: key {} may{} submit tasks, quota {}/h", conn_->account(), k.id,
                    k.can_submit_tasks ? "" : " not", k.hourly_task_quota);
-      FillKey(results.initKey(), k);
+      FillKey(results.initKey(), k, true);
       return Status::Ok();
     });
   }

@@ -25,6 +25,7 @@
 
 #include "fs/access_policy.h"
 #include "rpc/errors.h"
+#include "perms/key_store.h"
 #include "rpc/server/service.h"
 
 namespace nexus {
@@ -287,6 +288,10 @@ class Service : public Iface::Server {
 // session may not see it, EACCES when it sees it but lacks `need`. Ok when
 // the daemon has no policy or the session is unrestricted.
 Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir);
+
+// An API key as the socket shows it; its secret only `with_secret` (the
+// reply that creates it).
+void FillKey(rpc::ApiKey::Builder b, const KeyRecord& k, bool with_secret);
 
 kj::Own<rpc::Versions::Server> MakeVersionsService(ConnPtr conn);        // versions_service.cc
 kj::Own<rpc::Search::Server> MakeSearchService(ConnPtr conn);            // search_service.cc
