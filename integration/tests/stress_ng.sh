@@ -9,7 +9,7 @@
 #
 # Env: STRESS_TIMEOUT (seconds per core stressor, default 10),
 #      STRESS_EXTRA_TIMEOUT (seconds per extra stressor, default 4),
-#      STRESS_ONLY="a b" runs only those stressors (getdent too, see below).
+#      STRESS_ONLY="a b" runs only those stressors.
 source "$(dirname "$0")/../lib.sh"
 command -v stress-ng >/dev/null || fail "stress-ng is not installed"
 
@@ -40,18 +40,12 @@ EXTRA=(
   "chown|"
   "utime|"
   "fcntl|"
+  "getdent|"
   "seek|--seek-size 16m"
   "copy-file|--copy-file-bytes 128m"
   "sync-file|--sync-file-bytes 16m"
   "readahead|--readahead-bytes 16m"
   "filename|"
-)
-# Run only when named in STRESS_ONLY: once in this tree's history a getdent
-# worker stayed in D state on an open() whose GETATTR the daemon never
-# answered, every FUSE worker idle (a lost request under investigation);
-# stuck in the kernel, it cannot be killed and would hang the suite.
-OPT_IN=(
-  "getdent|"
 )
 
 nexus_start
@@ -93,9 +87,6 @@ run_entry() {
 }
 for entry in "${CORE[@]}"; do run_entry "$entry" "$CORE_TIMEOUT"; done
 for entry in "${EXTRA[@]}"; do run_entry "$entry" "$EXTRA_TIMEOUT"; done
-for entry in "${OPT_IN[@]}"; do
-  [[ " ${STRESS_ONLY:-} " == *" ${entry%%|*} "* ]] && run_entry "$entry" "$EXTRA_TIMEOUT"
-done
 
 note "the daemon still stops and starts cleanly"
 nexus_stop
