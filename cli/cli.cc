@@ -93,6 +93,17 @@ Result<NexusClient*> Cli::Client() {
   return client_.get();
 }
 
+const char* ScopeName(rpc::Identity::Scope s) {
+  switch (s) {
+    case rpc::Identity::Scope::ADMIN:
+      return "admin";
+    case rpc::Identity::Scope::AGENT:
+      return "agent";
+    default:
+      return "user";
+  }
+}
+
 std::string ErrorCodeNameFor(int err) { return ErrorCodeName(ErrorCodeFor(err)); }
 
 int ExitCodeFor(const Status& st) {

@@ -100,6 +100,8 @@ class Cli {
 };
 
 // Formatting shared by the commands (the forms themselves are base/format.h).
+// "admin", "user" or "agent".
+const char* ScopeName(rpc::Identity::Scope s);
 std::string FormatTime(int64_t ns);     // "2026-11-24T06:30:00.123Z"; "-" for 0
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
 

@@ -9,17 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-const char* ScopeName(rpc::Identity::Scope s) {
-  switch (s) {
-    case rpc::Identity::Scope::ADMIN:
-      return "admin";
-    case rpc::Identity::Scope::AGENT:
-      return "agent";
-    default:
-      return "user";
-  }
-}
-
 json UserJson(rpc::User::Reader u) {
   return {{"name", std::string(u.getName())},
           {"subject", std::string(u.getSubject())},

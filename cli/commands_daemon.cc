@@ -127,10 +127,9 @@ int WhoAmI(Cli& cli, const Args&) {
   auto r = (*c)->Wait((*c)->session().identityRequest().send());
   if (!r.ok()) return cli.Fail(r.status());
   auto id = r->getIdentity();
-  static const char* kScopes[] = {"admin", "user", "agent"};
   json j = {{"subject", std::string(id.getSubject())},
             {"name", std::string(id.getName())},
-            {"scope", kScopes[static_cast<int>(id.getScope())]},
+            {"scope", ScopeName(id.getScope())},
             {"is_admin", id.getIsAdmin()},
             {"uid", id.getUid()},
             {"gid", id.getGid()},
@@ -139,7 +138,7 @@ int WhoAmI(Cli& cli, const Args&) {
             {"acting_as", id.getActingAs().size() ? json(std::string(id.getActingAs())) : json()}};
   if (cli.json) return cli.PrintJson(j), kExitOk;
   if (id.getActingAs().size()) std::printf("%s, acting for ", id.getActingAs().cStr());
-  std::printf("%s (%s%s) via %s\n", id.getSubject().cStr(), kScopes[static_cast<int>(id.getScope())],
+  std::printf("%s (%s%s) via %s\n", id.getSubject().cStr(), ScopeName(id.getScope()),
               id.getKeyId().size() ? (", key " + std::string(id.getKeyId())).c_str() : "",
               id.getTransport().cStr());
   return kExitOk;

@@ -23,17 +23,6 @@ using nlohmann::json;
 
 // ---------------------------------------------------------------- formatting
 
-std::string ScopeName(rpc::Identity::Scope s) {
-  switch (s) {
-    case rpc::Identity::Scope::ADMIN:
-      return "admin";
-    case rpc::Identity::Scope::AGENT:
-      return "agent";
-    default:
-      return "user";
-  }
-}
-
 json KeysJson(capnp::List<rpc::ApiKey>::Reader keys) {
   json out = json::array();
   for (auto k : keys)
@@ -73,7 +62,7 @@ void PrintKeys(capnp::List<rpc::ApiKey>::Reader keys) {
   bool first = true;
   for (auto k : keys) {
     std::printf("%-16s%s  %s  %s  created %s  expires %s%s\n", first ? "keys" : "", k.getId().cStr(),
-                k.getName().size() ? k.getName().cStr() : "-", ScopeName(k.getScope()).c_str(),
+                k.getName().size() ? k.getName().cStr() : "-", ScopeName(k.getScope()),
                 FormatTime(k.getCreatedAtNs()).c_str(),
                 k.getExpiresAtNs() ? FormatTime(k.getExpiresAtNs()).c_str() : "never",
                 k.getRevoked() ? "  (revoked)" : "");

@@ -128,6 +128,15 @@ int Send(Cli& cli, const Args& a) {
   });
 }
 
+// A list of messages: `{"messages": [...]}` with --json, else a table.
+int PrintList(Cli& cli, capnp::List<rpc::IpcMessage>::Reader messages, const char* empty) {
+  if (cli.json)
+    cli.PrintJson(ListJson(messages));
+  else
+    PrintMessages(messages, empty);
+  return kExitOk;
+}
+
 int Inbox(Cli& cli, const Args& a) {
   double wait = 0;
   if (a.Has("wait")) {
@@ -141,11 +150,7 @@ int Inbox(Cli& cli, const Args& a) {
     req.setWaitSeconds(wait);
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
-    if (cli.json)
-      cli.PrintJson(ListJson(r->getMessages()));
-    else
-      PrintMessages(r->getMessages(), "(no messages)");
-    return kExitOk;
+    return PrintList(cli, r->getMessages(), "(no messages)");
   });
 }
 
@@ -185,11 +190,7 @@ int Dead(Cli& cli, const Args& a) {
     req.setId(a.positional[0]);
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
-    if (cli.json)
-      cli.PrintJson(ListJson(r->getMessages()));
-    else
-      PrintMessages(r->getMessages(), "(no dead letters)");
-    return kExitOk;
+    return PrintList(cli, r->getMessages(), "(no dead letters)");
   });
 }
 
