@@ -63,6 +63,7 @@ rpc::Session::Client& NexusClient::session() { return KJ_ASSERT_NONNULL(state_->
 rpc::Nexus::Client& NexusClient::bootstrap() { return KJ_ASSERT_NONNULL(state_->bootstrap); }
 kj::WaitScope& NexusClient::wait_scope() { return state_->io.waitScope; }
 kj::Timer& NexusClient::timer() { return state_->io.provider->getTimer(); }
+kj::AsyncIoContext& NexusClient::io() { return state_->io; }
 
 Status NexusClient::WaitImpl(const std::function<void()>& fn) {
   try {

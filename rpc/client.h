@@ -52,6 +52,10 @@ class NexusClient {
   rpc::Nexus::Client& bootstrap();
   kj::WaitScope& wait_scope();
   kj::Timer& timer();
+  // The thread's async I/O (shared by its clients): for programs that run
+  // their own event-driven work on the client's loop (e.g. `nexus mcp
+  // serve` reading stdin and serving HTTP).
+  kj::AsyncIoContext& io();
   // The identity the daemon authenticated.
   const std::string& subject() const { return subject_; }
   bool is_admin() const { return is_admin_; }

@@ -160,6 +160,14 @@ interface Session {
   # Delegations of access between subjects (docs/agents.md "Delegation");
   # every method is `unavailable` when the daemon runs without ReBAC.
   delegations @13 () -> (delegations :Delegations);
+  # MCP tool profiles and the tools a subject may use (docs/mcp.md);
+  # `unavailable` when the daemon runs without ReBAC.
+  tools @14 () -> (tools :Tools);
+  # The same session, except that every change it makes records `command`
+  # as the command in its provenance (versions; e.g. "mcp:nexus_write_file")
+  # instead of the client process's name. An empty `command` is
+  # `invalidArgument`.
+  labelled @15 (command :Text) -> (session :Session);
 }
 
 # ---------------------------------------------------------------- files
@@ -261,7 +269,35 @@ interface Files {
   readBulk @8 (paths :List(Text), atomic :Bool) -> (results :List(ReadResult), error :Error);
   # Opens `path` for a streamed write (created or truncated).
   writeStream @9 (path :Text, createParents :Bool) -> (sink :ByteSink, error :Error);
+  # Replaces the whole content of `path` only while its content id (see
+  # FileStat.contentId) is still `expectedContentId` (empty: the file must
+  # not exist; it is created); `conflict`, changing nothing, otherwise. For
+  # read-modify-write clients (an editor tool) that must not lose a change
+  # made in between.
+  replace @10 (path :Text, data :Data, expectedContentId :Text) -> (stat :FileStat, error :Error);
+  # Watches `path` (a file, or a folder and everything below it): the
+  # daemon calls `watcher.changed` with the changes the session's subject
+  # may see, batched, in order, from the change events (never on a FUSE
+  # thread). The watch ends when the client drops `subscription` or the
+  # connection closes. A path the subject may not see is `notFound`.
+  watch @11 (path :Text, watcher :FileWatcher) -> (subscription :Subscription, error :Error);
 }
+
+# One change a watch reports.
+struct FileChange {
+  path @0 :Text;     # what changed (a rename: its old path)
+  kind @1 :Text;     # "content", "created", "removed", "renamed", "attr"
+  newPath @2 :Text;  # a rename's new path; empty otherwise
+  timeNs @3 :Int64;  # when it happened (Unix ns)
+}
+
+# Implemented by the client of a watch.
+interface FileWatcher {
+  changed @0 (changes :List(FileChange)) -> ();
+}
+
+# Held by the client while a watch should last; dropping it ends the watch.
+interface Subscription {}
 
 # ---------------------------------------------------------------- locks
 
@@ -945,4 +981,40 @@ interface Delegations {
   chain @3 (id :Text) -> (delegations :List(Delegation), error :Error);
   # Revokes it and everything made from it; `revoked` lists their ids.
   revoke @4 (id :Text) -> (revoked :List(Text), error :Error);
+}
+
+# ---------------------------------------------------------------- tools
+
+# An MCP tool profile (docs/mcp.md): a named set of tools, built on the
+# profiles it inherits.
+struct ToolProfile {
+  name @0 :Text;
+  description @1 :Text;
+  inherits @2 :List(Text);  # the profiles it includes, as written
+  tools @3 :List(Text);     # the tools it adds itself
+  allTools @4 :List(Text);  # its own and every inherited tool, sorted
+}
+
+# Tool profiles are ReBAC grants: a subject may use tool NAME when it has
+# read on `tool:NAME` (object path /tools/NAME). A subject with no grant on
+# any known tool uses the default profile instead.
+interface Tools {
+  # Every profile, the default one's name, and where the profiles came from
+  # (the built-in set, plus the operator's file when configured).
+  profiles @0 () -> (profiles :List(ToolProfile), defaultProfile :Text, source :Text, error :Error);
+  # One profile; `notFound` for an unknown name.
+  profile @1 (name :Text) -> (profile :ToolProfile, error :Error);
+  # Gives `subject` exactly the profile's tools: `viewer` tuples on each
+  # `tool:NAME` (labelled with `zone` when set), and removes its other
+  # direct tool grants, in one ReBAC write. Needs manage on folder:/tools.
+  assign @2 (subject :Text, profile :Text, zone :Text) -> (granted :List(Text), removed :List(Text), revision :UInt64, error :Error);
+  # What `subject` may use: its tools (granted directly or inherited),
+  # whether they are the default profile's, the profile whose tool set
+  # they equal (empty if none), and its direct tool tuples (only those
+  # labelled `zone` when set). The subject itself, its owner or an admin.
+  inspect @3 (subject :Text, zone :Text) -> (tools :List(Text), defaulted :Bool, profile :Text, grants :List(RebacTuple), error :Error);
+  # Of `names`, those the session's subject may use, in the given order,
+  # by the same rule; `revision` is the ReBAC revision of the answer. The
+  # hot path of an MCP server's tools/list and tools/call.
+  visible @4 (names :List(Text)) -> (visible :List(Text), defaulted :Bool, revision :UInt64, error :Error);
 }
