@@ -248,7 +248,7 @@ HTTP_PID=$!
 NEXUS_EXTRA_PIDS+=("$HTTP_PID")
 URL=""
 for ((i = 0; i < 200; i++)); do
-  URL=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["url"])' "$TEST_ROOT/http.json" 2>/dev/null) && break
+  URL=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["url"])' "$TEST_ROOT/http.json" 2>/dev/null) && break
   kill -0 "$HTTP_PID" 2>/dev/null || fail "nexus mcp serve --transport http exited: $(cat "$TEST_ROOT/http.log")"
   sleep 0.05
 done
