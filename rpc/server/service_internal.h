@@ -48,8 +48,11 @@ struct Conn {
   bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
   int hourly_task_quota = 0;
   // The Caller its file calls carry: the principal, its uid/gid, the
-  // peer's pid.
+  // peer's pid; for a labelled session, its origin.
   Caller actor;
+  // A labelled session's (Session.labelled) command and acting agent, which
+  // actor.origin points to: what its changes record as their provenance.
+  std::shared_ptr<const ProcessInfo> origin;
   uint32_t in_flight = 0;
 
   // The subject its checks, audit records and versions use.
@@ -301,6 +304,7 @@ kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh
 kj::Own<rpc::Agents::Server> MakeAgentsService(ConnPtr conn);            // agents_service.cc
 kj::Own<rpc::Ipc::Server> MakeIpcService(ConnPtr conn);                  // ipc_service.cc
 kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // delegation_service.cc
+kj::Own<rpc::Tools::Server> MakeToolsService(ConnPtr conn);              // tools_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.
