@@ -747,8 +747,8 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> tools(ToolsContext context) override {
     return Open(context, [&](auto r) { r.setTools(MakeToolsService(conn_)); });
   }
-  // A copy of the connection's state whose Caller carries the origin: the
-  // calls made through it are counted and limited on their own.
+  // A copy of the connection's state whose Caller carries the origin; its
+  // calls count against the connection's in-flight limit.
   kj::Promise<void> labelled(LabelledContext context) override {
     return Serve(context, [&](auto p, auto results) -> Reply {
       std::string command = p.getCommand();
@@ -761,6 +761,7 @@ class SessionImpl final : public Service<rpc::Session> {
       if (conn_->subject().starts_with("agent:")) origin->agent_id = conn_->subject().substr(6);
       auto labelled = std::make_shared<Conn>(*conn_);
       labelled->in_flight = 0;
+      labelled->base = conn_->base ? conn_->base : conn_;
       labelled->origin = origin;
       labelled->actor.origin = origin.get();
       results.setSession(kj::heap<SessionImpl>(std::move(labelled)));
@@ -1018,7 +1019,7 @@ capnp::Capability::Server::DispatchCallResult DispatchCounted(
   // Another interface or an unknown method: the generated code refuses it.
   if (interface_id != schema.getProto().getId() || method_id >= schema.getMethods().size()) return dispatch();
   const std::string& name = MethodName(interface_id, method_id);
-  if (conn->in_flight >= conn->ctx->limits.max_calls_in_flight) {
+  if (conn->counted().in_flight >= conn->ctx->limits.max_calls_in_flight) {
     Call refused(*conn, name);
     capnp::StructSchema results = schema.getMethods()[method_id].getResultType();
     KJ_IF_MAYBE (field, results.findFieldByName("error")) {

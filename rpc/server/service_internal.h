@@ -54,9 +54,14 @@ struct Conn {
   // actor.origin points to: what its changes record as their provenance.
   std::shared_ptr<const ProcessInfo> origin;
   uint32_t in_flight = 0;
+  // A labelled session's copy points at the connection it was made from,
+  // whose in-flight count and limit its calls share; null otherwise.
+  std::shared_ptr<Conn> base;
 
   // The subject its checks, audit records and versions use.
   const std::string& subject() const { return principal ? principal->subject : node; }
+  // Where this connection's calls are counted.
+  Conn& counted() { return base ? *base : *this; }
   // The account that authenticated (the key's user for an admin key).
   const std::string& account() const { return principal ? principal->account : node; }
   bool admin() const { return principal && principal->admin; }
@@ -71,9 +76,9 @@ class Call {
  public:
   Call(Conn& c, std::string_view method)
       : conn_(c), timer_(c.ctx->metrics ? c.ctx->metrics->Find(method) : nullptr) {
-    ++conn_.in_flight;
+    ++conn_.counted().in_flight;
   }
-  ~Call() { --conn_.in_flight; }
+  ~Call() { --conn_.counted().in_flight; }
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
   // Fills `out` and counts the call as failed when `st` is not OK.
