@@ -121,5 +121,7 @@ void AddIpcCommands(std::vector<Command>* table);  // ipc *
 
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);
+// mcp profile list|show|assign|inspect
+void AddMcpProfileCommands(std::vector<Command>* table);
 
 }  // namespace nexus::cli
