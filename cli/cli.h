@@ -122,4 +122,7 @@ void AddIpcCommands(std::vector<Command>* table);  // ipc *
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);
 
+// mcp serve
+void AddMcpCommands(std::vector<Command>* table);
+
 }  // namespace nexus::cli
