@@ -23,7 +23,7 @@ constexpr int kBusy = -32000;
 constexpr int kResourceNotFound = -32002;
 
 constexpr size_t kResourcePage = 100;
-constexpr size_t kMaxCachedCallers = 256;
+constexpr size_t kMaxCachedCallers = 64;
 constexpr std::string_view kUriPrefix = "nexus://";
 
 const char* kInstructions =
@@ -87,7 +87,7 @@ std::string UriOf(const std::string& path) {
 
 bool IsUnimplemented(const kj::Exception& e) { return e.getType() == kj::Exception::Type::UNIMPLEMENTED; }
 
-// The daemon capabilities of one subject, made once (pipelined: they cost
+// The daemon capabilities of one daemon session, made once (pipelined: they cost
 // no round trip) and reused by its later calls.
 struct CallerCaps {
   rpc::Session::Client daemon;
@@ -114,18 +114,24 @@ struct Core {
   // calls run on the plain session and versions name the client process).
   bool labelled_served = true;
   std::map<std::string, std::unique_ptr<Running>> running;         // by id.dump()
-  std::map<std::string, CallerCaps> callers;                       // by subject
+  // By daemon session (its ClientHook, kept alive by the entry).
+  std::map<const void*, CallerCaps> callers;
   std::map<std::string, rpc::Subscription::Client> subscriptions;  // by URI
 
   Core(SessionOptions o, kj::Timer& t, Notify n) : options(std::move(o)), timer(t), notify(std::move(n)) {}
 
+  // The capabilities of the caller's daemon session. Keyed by the session
+  // capability itself, not the subject: two sessions of one subject may
+  // differ (an admin key and a user key of the same user).
   CallerCaps& CapsOf(Caller& caller) {
-    auto it = callers.find(caller.subject);
+    rpc::Session::Client copy = caller.daemon;
+    const void* key = capnp::ClientHook::from(kj::mv(copy)).get();
+    auto it = callers.find(key);
     if (it != callers.end()) return it->second;
     if (callers.size() >= kMaxCachedCallers) callers.clear();
     rpc::Session::Client daemon = caller.daemon;
     auto tools = daemon.toolsRequest().send().getTools();
-    return callers.emplace(caller.subject, CallerCaps{daemon, tools, {}}).first->second;
+    return callers.emplace(key, CallerCaps{daemon, tools, {}}).first->second;
   }
 
   rpc::Session::Client LabelledFor(Caller& caller, const std::string& tool) {
