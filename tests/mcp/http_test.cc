@@ -532,6 +532,22 @@ TEST_F(HttpTransportTest, CallInFlightKeepsItsSessionAndTimesOut) {
   EXPECT_EQ(counters_.closed, 0);  // not idle while the call ran
 }
 
+TEST_F(HttpTransportTest, ACallThatHangsStallsNoOtherSession) {
+  Start();
+  std::string a = Initialize();
+  std::string b = Initialize(kBobKey);
+  auto stuck = Connect();
+  std::string raw = Raw("POST", Message("hang", 1), PostHeaders(kAliceKey, a));
+  stuck->write(raw.data(), raw.size()).wait(io_.waitScope);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Do("POST", Message("echo", i), PostHeaders(kBobKey, b)).status, 200u);
+    EXPECT_EQ(Do("POST", Message("echo", i), PostHeaders(kAliceKey, a)).status, 200u);
+  }
+  // DELETE while the call is in flight ends the session at once.
+  EXPECT_EQ(Do("DELETE", "", {Auth(), "Mcp-Session-Id: " + a}).status, 204u);
+  EXPECT_EQ(counters_.closed, 1);
+}
+
 TEST_F(HttpTransportTest, StreamCarriesNumberedNotifications) {
   Start();
   std::string id = Initialize();
