@@ -338,13 +338,22 @@ class ServerImpl final : public HttpServer, private kj::HttpService {
   kj::Promise<void> AcceptLoop() {
     return listener_->accept().then(
         [this](kj::Own<kj::AsyncIoStream> connection) {
+          if (connections_ >= tuning_.max_connections) {
+            spdlog::warn("mcp http: {} connections open; refusing another", connections_);
+            return AcceptLoop();  // `connection` is closed here
+          }
+          ++connections_;
+          auto done = kj::defer([this]() { --connections_; });
           if (tls_) {
             auto handshake =
                 timer_.timeoutAfter(tuning_.tls_handshake_timeout, tls_->wrapServer(kj::mv(connection)));
-            tasks_->add(handshake.then(
-                [this](kj::Own<kj::AsyncIoStream> stream) { return http_->listenHttp(kj::mv(stream)); }));
+            tasks_->add(handshake
+                            .then([this](kj::Own<kj::AsyncIoStream> stream) {
+                              return http_->listenHttp(kj::mv(stream));
+                            })
+                            .attach(kj::mv(done)));
           } else {
-            tasks_->add(http_->listenHttp(kj::mv(connection)));
+            tasks_->add(http_->listenHttp(kj::mv(connection)).attach(kj::mv(done)));
           }
           return AcceptLoop();
         },
@@ -717,6 +726,7 @@ class ServerImpl final : public HttpServer, private kj::HttpService {
   uint16_t port_ = 0;
   std::map<std::string, std::shared_ptr<HttpSession>> sessions_;
   size_t initializing_ = 0;
+  size_t connections_ = 0;
   kj::Own<kj::HttpServer> http_;
   LogTaskErrors task_errors_;
   kj::Own<kj::TaskSet> tasks_;  // the connections; destroyed first

@@ -55,6 +55,9 @@ struct HttpTuning {
   // Bytes queued on one SSE stream for a client that does not read; past
   // this the stream is dropped (the replay buffer stays).
   size_t stream_queue_bytes = 1u << 20;
+  // Connections open at once (open SSE streams included); more are closed
+  // as soon as they are accepted.
+  size_t max_connections = 1024;
 };
 
 Result<std::unique_ptr<HttpServer>> ListenWithHandlers(kj::AsyncIoContext& io, HttpOptions options,

@@ -548,6 +548,21 @@ TEST_F(HttpTransportTest, ACallThatHangsStallsNoOtherSession) {
   EXPECT_EQ(counters_.closed, 1);
 }
 
+TEST_F(HttpTransportTest, ConnectionsAreBounded) {
+  HttpTuning tuning;
+  tuning.max_connections = 3;
+  Start({}, tuning);
+  std::vector<kj::Own<kj::AsyncIoStream>> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(Connect());
+  Sleep(50);
+  auto extra = Connect();
+  std::string in;
+  EXPECT_EQ(ReadMore(*extra, in, 2000), Read::kEnd);  // closed at once
+  idle.pop_back();
+  Sleep(50);
+  EXPECT_EQ(Do("POST", Message("initialize", 1), PostHeaders(kAliceKey)).status, 200u);
+}
+
 TEST_F(HttpTransportTest, StreamCarriesNumberedNotifications) {
   Start();
   std::string id = Initialize();
