@@ -63,7 +63,6 @@ int ServeMcp(Cli& cli, const Args& a) {
     return st.ok() ? kExitOk : cli.Fail(st);
   }
 
-#ifdef NEXUS_MCP_HTTP
   mcp::HttpOptions options;
   options.host = a.Get("host", "127.0.0.1");
   options.port = static_cast<uint16_t>(*port);
@@ -85,10 +84,6 @@ int ServeMcp(Cli& cli, const Args& a) {
   }
   Status st = Serve(client, (*server)->Run());
   return st.ok() ? kExitOk : cli.Fail(st);
-#else
-  return cli.Fail(
-      Unavailable("mcp-http", "this build of nexus has no Streamable HTTP transport; use --transport stdio"));
-#endif
 }
 
 }  // namespace
