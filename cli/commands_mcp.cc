@@ -56,10 +56,16 @@ int ServeMcp(Cli& cli, const Args& a) {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (transport == "stdio") {
+    // The subject calls act as: the agent when the session acts as one.
+    auto who = client.Wait(client.session().identityRequest().send());
+    if (!who.ok()) return cli.Fail(who.status());
+    const auto identity = who->getIdentity();
+    const std::string subject =
+        identity.getActingAs().size() > 0 ? identity.getActingAs().cStr() : identity.getSubject().cStr();
     mcp::StdioOptions options;
     options.session = session;
-    std::fprintf(stderr, "nexus mcp: serving MCP on stdio as %s\n", client.subject().c_str());
-    Status st = Serve(client, mcp::ServeStdio(client.io(), options, {client.session(), client.subject()}));
+    std::fprintf(stderr, "nexus mcp: serving MCP on stdio as %s\n", subject.c_str());
+    Status st = Serve(client, mcp::ServeStdio(client.io(), options, {client.session(), subject}));
     return st.ok() ? kExitOk : cli.Fail(st);
   }
 

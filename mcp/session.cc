@@ -113,7 +113,7 @@ struct Core {
   // Whether the daemon serves Session.labelled (an older one does not: then
   // calls run on the plain session and versions name the client process).
   bool labelled_served = true;
-  std::map<std::string, std::unique_ptr<Running>> running;         // by id.dump()
+  std::map<std::string, std::unique_ptr<Running>> running;  // by id.dump()
   // By daemon session (its ClientHook, kept alive by the entry).
   std::map<const void*, CallerCaps> callers;
   std::map<std::string, rpc::Subscription::Client> subscriptions;  // by URI
