@@ -141,10 +141,43 @@ reply 2 'r["result"]["isError"]' False
 got=$(version_of /work/a.txt $'alpha\nBETA\ngamma\ndelta\n')
 [[ $got == "agent:coder mcp:nexus_edit_file" ]] || fail "history of /work/a.txt: $got"
 
-note "history and rollback through MCP"
-lines "$INIT" "$INITED" "$(call 2 nexus_file_history '{"path":"/work/a.txt"}')"
+note "history, diff and rollback through MCP"
+lines "$INIT" "$INITED" "$(call 2 nexus_file_history '{"path":"/work/a.txt"}')" \
+  "$(call 3 nexus_file_diff '{"path":"/work/a.txt","v1":1}')"
 mcp_session --as agent:coder
 reply 2 'r["result"]["structuredContent"]["versions"][-1]["author"]' agent:coder
+reply 3 '"+delta" in r["result"]["structuredContent"]["diff"]' True
+lines "$INIT" "$INITED" "$(call 2 nexus_file_rollback '{"path":"/work/a.txt","version":1}')"
+mcp_session --as agent:coder
+reply 2 'r["result"]["isError"], r["result"]["structuredContent"]["recorded"]' "(False, True)"
+[[ $(cat "$M/work/a.txt") == $'alpha\nbeta\ngamma' ]] || fail "rollback is not on the mount: $(cat "$M/work/a.txt")"
+got=$(version_of /work/a.txt $'alpha\nbeta\ngamma\n')
+[[ $got == "agent:coder mcp:nexus_file_rollback" ]] || fail "history of the rollback: $got"
+
+note "a subscription to a folder hears a change made on the mount"
+coproc MCP { env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" "$NEXUS_CLI" --as agent:coder \
+  mcp serve 2>"$TEST_ROOT/mcp.err"; }
+mcp_pid=$MCP_PID
+# next_line PATTERN: sets $got to the next output line matching PATTERN (10
+# s at most). Not in a subshell: the coprocess's descriptors are not there.
+next_line() {
+  while IFS= read -r -t 10 got <&"${MCP[0]}"; do
+    [[ $got == *$1* ]] && return 0
+  done
+  fail "no line with $1 from mcp serve: $(cat "$TEST_ROOT/mcp.err")"
+}
+echo "$INIT" >&"${MCP[1]}"
+next_line '"id":"init"'
+echo '{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"nexus:///work"}}' >&"${MCP[1]}"
+next_line '"id":2'
+[[ $got == *'"result":{}'* ]] || fail "subscribe: $got"
+echo more >>"$M/work/a.txt"
+next_line 'notifications/resources/updated'
+[[ $got == *'"uri":"nexus:///work/a.txt"'* ]] || fail "notification: $got"
+echo '{"jsonrpc":"2.0","id":3,"method":"resources/unsubscribe","params":{"uri":"nexus:///work"}}' >&"${MCP[1]}"
+next_line '"id":3'
+eval "exec ${MCP[1]}>&-"
+wait "$mcp_pid" || fail "mcp serve exited $? after end of input"
 
 note "mailboxes: the inbox of the agent acted as"
 expect_rc 0 nx ipc send coder "please review"
