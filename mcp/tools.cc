@@ -551,8 +551,8 @@ std::vector<ToolDef> BuildTable() {
        obj(std::string(kPath) +
                R"j(, "offset": {"type": "integer", "minimum": 0, "description": "First byte to read"},
               "length": {"type": "integer", "minimum": 0, "description": "Bytes to read; 0 or absent: to the end"},
-              "head": {"type": "integer", "minimum": 1, "description": "Only the first N lines"},
-              "tail": {"type": "integer", "minimum": 1, "description": "Only the last N lines"})j",
+              "head": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "Only the first N lines"},
+              "tail": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "Only the last N lines"})j",
            R"j("path")j"),
        out(R"j("path": {"type": "string"}, "size": {"type": "integer"}, "offset": {"type": "integer"},
               "length": {"type": "integer"}, "encoding": {"type": "string", "enum": ["utf-8", "base64"]},
@@ -635,7 +635,7 @@ std::vector<ToolDef> BuildTable() {
        "Find paths matching a glob pattern (*, ?, ** for any depth, e.g. **/*.py), optionally under path.",
        obj(R"j("pattern": {"type": "string", "description": "Glob, e.g. src/**/*.c"},
               "path": {"type": "string", "description": "Folder to search under (default /)"},
-              "limit": {"type": "integer", "minimum": 1, "description": "At most this many paths (default 1000)"})j",
+              "limit": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "At most this many paths (default 1000)"})j",
            R"j("pattern")j"),
        out(R"j("paths": {"type": "array", "items": {"type": "string"}}, "truncated": {"type": "boolean"})j",
            R"j("paths", "truncated")j"),
@@ -646,7 +646,7 @@ std::vector<ToolDef> BuildTable() {
        obj(R"j("pattern": {"type": "string", "description": "RE2 regular expression"},
               "path": {"type": "string", "description": "Folder or file to search (default /)"},
               "ignoreCase": {"type": "boolean"}, "fixed": {"type": "boolean", "description": "pattern is a literal"},
-              "limit": {"type": "integer", "minimum": 1, "description": "At most this many matches (default 200)"})j",
+              "limit": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "At most this many matches (default 200)"})j",
            R"j("pattern")j"),
        out(R"j("matches": {"type": "array", "items": {"type": "object", "properties": {
               "path": {"type": "string"}, "line": {"type": "integer"}, "text": {"type": "string"}}}},
@@ -660,7 +660,7 @@ std::vector<ToolDef> BuildTable() {
        obj(R"j("query": {"type": "string", "description": "What to look for, in words"},
               "path": {"type": "string", "description": "Folder to search under (default /)"},
               "mode": {"type": "string", "enum": ["hybrid", "semantic", "keyword"]},
-              "limit": {"type": "integer", "minimum": 1, "description": "At most this many hits (default 10)"})j",
+              "limit": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "At most this many hits (default 10)"})j",
            R"j("query")j"),
        out(R"j("hits": {"type": "array", "items": {"type": "object", "properties": {
               "path": {"type": "string"}, "startLine": {"type": "integer"}, "endLine": {"type": "integer"},
@@ -681,8 +681,9 @@ std::vector<ToolDef> BuildTable() {
   add({"nexus_file_diff", "Diff versions",
        "Unified diff between two versions of a file (numbers from nexus_file_history); v2 defaults to the "
        "latest version.",
-       obj(std::string(kPath) + R"j(, "v1": {"type": "integer", "minimum": 1, "description": "Older version"},
-              "v2": {"type": "integer", "minimum": 1, "description": "Newer version (default: latest)"})j",
+       obj(std::string(kPath) +
+               R"j(, "v1": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "Older version"},
+              "v2": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "Newer version (default: latest)"})j",
            R"j("path", "v1")j"),
        out(R"j("path": {"type": "string"}, "v1": {"type": "integer"}, "v2": {"type": "integer"},
               "diff": {"type": "string"})j",
@@ -693,7 +694,7 @@ std::vector<ToolDef> BuildTable() {
        "undone "
        "too).",
        obj(std::string(kPath) +
-               R"j(, "version": {"type": "integer", "minimum": 1, "description": "Version to restore"})j",
+               R"j(, "version": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "Version to restore"})j",
            R"j("path", "version")j"),
        out(R"j("path": {"type": "string"}, "version": {"type": "integer"}, "recorded": {"type": "boolean"})j",
            R"j("path", "version")j"),
@@ -719,7 +720,8 @@ std::vector<ToolDef> BuildTable() {
        true, false, true, false, IpcInbox});
   add({"nexus_discovery_search_tools", "Search tools",
        "Find tools of this server you may use by keywords (e.g. \"rename\", \"history\").",
-       obj(R"j("query": {"type": "string"}, "limit": {"type": "integer", "minimum": 1})j", R"j("query")j"),
+       obj(R"j("query": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 4294967295})j",
+           R"j("query")j"),
        out(R"j("tools": {"type": "array", "items": {"type": "object", "properties": {
               "name": {"type": "string"}, "summary": {"type": "string"}}}})j",
            R"j("tools")j"),
@@ -768,9 +770,8 @@ Status CheckValue(const Json& schema, const Json& v, const std::string& where) {
   if (!ok) return Status::Error(EINVAL, where + " must be " + Article(type) + ", not " + TypeOf(v));
   if (schema.contains("minimum") && v.is_number() && v.get<double>() < schema["minimum"].get<double>())
     return Status::Error(EINVAL, where + " must be at least " + schema["minimum"].dump());
-  if (type == "integer" && v.is_number_integer() && v.get<int64_t>() > INT32_MAX && where != "offset" &&
-      where != "length")
-    return Status::Error(EINVAL, where + " is too large");
+  if (schema.contains("maximum") && v.is_number() && v.get<double>() > schema["maximum"].get<double>())
+    return Status::Error(EINVAL, where + " must be at most " + schema["maximum"].dump());
   if (schema.contains("enum") &&
       std::find(schema["enum"].begin(), schema["enum"].end(), v) == schema["enum"].end())
     return Status::Error(EINVAL, where + " must be one of " + schema["enum"].dump());

@@ -213,6 +213,8 @@ TEST_F(McpSession, BadArgumentsAreToolErrors) {
             std::string::npos);
   r = Call("nexus_read_file", {{"path", "/a.txt"}, {"head", 0}});
   EXPECT_EQ(r["result"]["isError"], true);
+  r = Call("nexus_read_file", {{"path", "/a.txt"}, {"head", int64_t{1} << 40}});
+  EXPECT_EQ(r["result"]["content"][0]["text"], "invalid argument: head must be at most 4294967295");
   r = Call("nexus_read_file", {{"path", "/a.txt"}, {"head", 1}, {"tail", 1}});
   EXPECT_EQ(r["result"]["isError"], true);
   r = Call("nexus_edit_file", {{"path", "/a.txt"}, {"edits", {{{"oldText", "x"}}}}});
