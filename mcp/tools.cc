@@ -104,6 +104,24 @@ std::string TailLines(const std::string& data, uint64_t n) {
 
 // ---------------------------------------------------------------- handlers
 
+// The outcome of a read: `data` found at `offset` of a file of `size`
+// bytes; `truncated` when the reply limit cut it short.
+ToolOutcome ReadOutcome(const std::string& path, const std::string& data, uint64_t offset, uint64_t size,
+                        bool truncated) {
+  Json j = {
+      {"path", path}, {"size", size}, {"offset", offset}, {"length", data.size()}, {"truncated", truncated}};
+  PutContent(&j, data);
+  std::string shown = j["encoding"] == "utf-8"
+                          ? data
+                          : "(" + std::to_string(data.size()) +
+                                " bytes of binary content; base64 in the structured result)\n" +
+                                j["content"].get<std::string>();
+  if (shown.empty()) shown = "(empty)";
+  if (truncated)
+    shown += "\n(the file goes on: read more with offset " + std::to_string(offset + data.size()) + ")";
+  return Data(std::move(j), shown);
+}
+
 kj::Promise<ToolOutcome> ReadFile(ToolContext ctx, Json args) {
   const std::string path = NamespacePath(args["path"].get<std::string>());
   const bool head = args.contains("head"), tail = args.contains("tail");
@@ -111,29 +129,40 @@ kj::Promise<ToolOutcome> ReadFile(ToolContext ctx, Json args) {
   if ((head || tail) && (args.contains("offset") || args.contains("length")))
     return InvalidArgument("head/tail count lines of the whole file: give them without offset/length");
   const uint64_t offset = args.value("offset", uint64_t{0}), length = args.value("length", uint64_t{0});
-  auto req = FilesOf(ctx).readRequest();
+  const uint64_t lines = head ? args["head"].get<uint64_t>() : tail ? args["tail"].get<uint64_t>() : 0;
+  auto files = FilesOf(ctx);
+  auto req = files.readRequest();
   req.setPath(path);
-  if (!head && !tail) {
-    req.setOffset(offset);
-    req.setLength(length);
-  }
-  return req.send().then([path, args, offset, head, tail](auto&& r) -> ToolOutcome {
-    if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st, path);
-    std::string data = Str(r.getData());
-    if (head) data = HeadLines(data, args["head"].get<uint64_t>());
-    if (tail) data = TailLines(data, args["tail"].get<uint64_t>());
-    Json j = {{"path", path},
-              {"size", r.getSize()},
-              {"offset", head || tail ? 0 : offset},
-              {"length", data.size()}};
-    PutContent(&j, data);
-    const bool text = j["encoding"] == "utf-8";
-    std::string shown = text ? data
-                             : "(" + std::to_string(data.size()) +
-                                   " bytes of binary content; base64 in the structured result)\n" +
-                                   j["content"].get<std::string>();
-    return Data(std::move(j), shown.empty() ? "(empty)" : shown);
-  });
+  req.setOffset(head || tail ? 0 : offset);
+  req.setLength(head || tail ? 0 : length);
+  return req.send().then(
+      [files, path, offset, length, head, tail, lines](auto&& r) mutable -> kj::Promise<ToolOutcome> {
+        if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st, path);
+        const std::string data = Str(r.getData());
+        const uint64_t size = r.getSize();
+        if (head) {
+          const std::string out = HeadLines(data, lines);
+          return ReadOutcome(path, out, 0, size, out.size() == data.size() && data.size() < size);
+        }
+        if (tail) {
+          if (data.size() >= size) {
+            const std::string out = TailLines(data, lines);
+            return ReadOutcome(path, out, size - out.size(), size, false);
+          }
+          // Larger than one reply: the tail comes from the file's last part.
+          auto end = files.readRequest();
+          end.setPath(path);
+          end.setOffset(size - data.size());
+          end.setLength(data.size());
+          return end.send().then([path, lines](auto&& e) -> ToolOutcome {
+            if (Status st = ErrorOf(e); !st.ok()) return ToolFailure(st, path);
+            const std::string out = TailLines(Str(e.getData()), lines);
+            return ReadOutcome(path, out, e.getSize() - out.size(), e.getSize(), false);
+          });
+        }
+        const bool truncated = offset + data.size() < size && (length == 0 || data.size() < length);
+        return ReadOutcome(path, data, offset, size, truncated);
+      });
 }
 
 kj::Promise<ToolOutcome> WriteFile(ToolContext ctx, Json args) {
@@ -556,7 +585,7 @@ std::vector<ToolDef> BuildTable() {
            R"j("path")j"),
        out(R"j("path": {"type": "string"}, "size": {"type": "integer"}, "offset": {"type": "integer"},
               "length": {"type": "integer"}, "encoding": {"type": "string", "enum": ["utf-8", "base64"]},
-              "content": {"type": "string"})j",
+              "content": {"type": "string"}, "truncated": {"type": "boolean"})j",
            R"j("path", "size", "content", "encoding")j"),
        true, false, true, false, ReadFile});
   add({"nexus_write_file", "Write file",

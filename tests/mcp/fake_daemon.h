@@ -4,6 +4,8 @@
 // server asked (labelled commands, writers, watches).
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
@@ -34,6 +36,7 @@ struct World {
   std::vector<rpc::FileWatcher::Client> watchers;
   int live_subscriptions = 0;
   bool hang_reads = false;
+  size_t max_read = SIZE_MAX;        // the most one read answers (the reply limit)
   std::function<void()> after_read;  // runs once after the next read is answered
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> hung;
 };
@@ -62,8 +65,9 @@ class FakeFiles final : public rpc::Files::Server {
         return;
       }
       const uint64_t off = context.getParams().getOffset(), len = context.getParams().getLength();
-      std::string data =
-          off >= it->second.size() ? "" : it->second.substr(off, len ? len : std::string::npos);
+      std::string data = off >= it->second.size()
+                             ? ""
+                             : it->second.substr(off, std::min<uint64_t>(len ? len : SIZE_MAX, w_.max_read));
       context.getResults().setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(data.data()), data.size()));
       context.getResults().setSize(it->second.size());
       if (auto hook = std::move(w_.after_read)) hook();

@@ -191,6 +191,25 @@ TEST_F(McpSession, ReadFileWholeRangeHeadTail) {
   EXPECT_EQ(bin["result"]["structuredContent"]["content"], "/wAB");
 }
 
+TEST_F(McpSession, ReadsLargerThanOneReply) {
+  std::string big;
+  for (int i = 0; i < 100; ++i) big += "line " + std::to_string(i) + "\n";
+  world_.files["/big"] = big;
+  world_.max_read = 64;
+  Initialize();
+  Json whole = Call("nexus_read_file", {{"path", "/big"}});
+  EXPECT_EQ(whole["result"]["structuredContent"]["truncated"], true);
+  EXPECT_EQ(whole["result"]["structuredContent"]["length"], 64);
+  EXPECT_NE(whole["result"]["content"][0]["text"].get<std::string>().find("read more with offset 64"),
+            std::string::npos);
+  Json tail = Call("nexus_read_file", {{"path", "/big"}, {"tail", 2}});
+  EXPECT_EQ(tail["result"]["structuredContent"]["content"], "line 98\nline 99\n");
+  EXPECT_EQ(tail["result"]["structuredContent"]["offset"], big.size() - 16);
+  Json range = Call("nexus_read_file", {{"path", "/big"}, {"offset", 7}, {"length", 4}});
+  EXPECT_EQ(range["result"]["structuredContent"]["content"], "line");
+  EXPECT_EQ(range["result"]["structuredContent"]["truncated"], false);
+}
+
 TEST_F(McpSession, HiddenFileIsNotFound) {
   Initialize();
   Json r = Call("nexus_read_file", {{"path", "/secret.txt"}});
