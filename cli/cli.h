@@ -121,6 +121,8 @@ void AddIpcCommands(std::vector<Command>* table);  // ipc *
 
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);
+// mcp profile list|show|assign|inspect
+void AddMcpProfileCommands(std::vector<Command>* table);
 
 // mcp serve
 void AddMcpCommands(std::vector<Command>* table);

@@ -44,6 +44,7 @@ std::vector<Command> BuildTable() {
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);
   AddMcpCommands(&table);
+  AddMcpProfileCommands(&table);
   return table;
 }
 

@@ -145,6 +145,9 @@ Status Daemon::Prepare(int* exit_code) {
   if (!options_.workspace.empty() && !Enabled(features_, "workspace"))
     return Status::Error(
         EINVAL, "--workspace is given but the workspace feature is off (profile " + options_.profile + ")");
+  auto profiles = ToolProfiles::Load(options_.tool_profiles, options_.mcp_default_profile);
+  if (!profiles.ok()) return In("MCP tool profiles", profiles.status());
+  tool_profiles_ = std::make_unique<ToolProfiles>(std::move(profiles).value());
   *exit_code = kExitFailure;
   auto lock = DataDirLock::Acquire(data_dir_);
   if (!lock.ok()) return lock.status();
@@ -176,6 +179,7 @@ Status Daemon::OpenTree(int* exit_code) {
 }
 
 Status Daemon::OpenParts() {
+  bus_.Subscribe([hub = &watches_](const ChangeEvent& ev) { hub->OnChange(ev); });
   // Versioning and search subscribe to the bus before any event flows.
   if (Enabled(features_, "versions")) {
     auto v = VersionsPart::Open(options_, data_dir_, ns_.get(), &bus_);
@@ -251,6 +255,8 @@ Status Daemon::OpenServices() {
   service_.request_shutdown = []() { ::kill(::getpid(), SIGTERM); };
   jobs_ = std::make_unique<BackgroundJobs>(2);
   service_.jobs = jobs_.get();
+  service_.watches = &watches_;
+  service_.rebac.tool_profiles = tool_profiles_.get();
   if (versions_) versions_->Fill(service_);
   if (search_) search_->Fill(service_);
   if (mesh_) mesh_->Fill(service_);

@@ -43,6 +43,8 @@
 #include "rpc/server/background_jobs.h"
 #include "rpc/server/service.h"
 #include "rpc/server/socket_server.h"
+#include "rpc/server/watch_hub.h"
+#include "perms/tool_profiles.h"
 
 namespace nexus {
 
@@ -101,6 +103,8 @@ class Daemon {
   std::string mountpoint_;
   std::vector<FeatureState> features_;
   std::unique_ptr<DataDirLock> lock_;
+  // The socket's file watches: a bus subscriber, so it outlives the bus.
+  WatchHub watches_;
   ChangeBus bus_;
   std::unique_ptr<NativeBackend> native_;
   std::unique_ptr<Namespace> ns_;
@@ -111,6 +115,7 @@ class Daemon {
   std::unique_ptr<PrincipalTable> own_principals_;
   PrincipalTable* principals_ = nullptr;
   std::unique_ptr<RebacPart> rebac_;  // the policy outlives every part that checks it
+  std::unique_ptr<ToolProfiles> tool_profiles_;
   std::unique_ptr<MeshPart> mesh_;
   std::unique_ptr<VersionsPart> versions_;
   std::unique_ptr<SearchPart> search_;

@@ -79,6 +79,8 @@ const std::map<std::string, Setter>& ValueOptions() {
       {"join", Text(&DaemonOptions::join)},
       {"join-ca", Text(&DaemonOptions::join_ca)},
       {"node-name", Text(&DaemonOptions::node_name)},
+      {"tool-profiles", Text(&DaemonOptions::tool_profiles)},
+      {"mcp-default-profile", Text(&DaemonOptions::mcp_default_profile)},
       {"mesh-lease-ttl",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.mesh_lease_ttl, 1.0, 3600.0);
@@ -344,6 +346,11 @@ Options:
                            without a heartbeat (default 15)
   --ipc-ttl S              a message's TTL when its sender gives none (default
                            86400; 0: never expires)
+  --tool-profiles FILE     MCP tool profiles (YAML) added to the built-in ones
+                           or redefining them (docs/mcp.md)
+  --mcp-default-profile NAME
+                           the tools of subjects without tool grants
+                           (default minimal; none: no tools)
   --version                print the version and exit
   -h, --help               print this help and exit
 

@@ -54,6 +54,11 @@ struct DaemonOptions {
   double mesh_lease_ttl = 30;          // seconds: a director's leases; a worker's extensions
   double mesh_heartbeat_timeout = 15;  // seconds without a heartbeat: the node is down
   double ipc_ttl = 86400;              // seconds: a message's TTL when its sender gives none; 0: never
+  // MCP tool profiles (perms/tool_profiles.h): the operator's YAML file
+  // (added to the built-in profiles; empty: none) and the profile subjects
+  // without tool grants use ("none": no tools).
+  std::string tool_profiles;
+  std::string mcp_default_profile = "minimal";
   bool show_help = false;
   bool show_version = false;
 };

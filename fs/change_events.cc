@@ -63,7 +63,14 @@ void ChangeBus::Subscribe(Subscriber s) {
 
 void ChangeBus::Publish(ChangeEvent event) {
   if (!has_subscribers_.load(std::memory_order_relaxed)) return;
-  if (event.caller.pid != 0 && !event.process) event.process = processes_.Get(event.caller.pid);
+  if (event.caller.origin) {
+    // A labelled socket session: its origin, copied (the Caller's pointer
+    // is valid only during the call that made the change).
+    if (!event.process) event.process = std::make_shared<const ProcessInfo>(*event.caller.origin);
+    event.caller.origin = nullptr;
+  } else if (event.caller.pid != 0 && !event.process) {
+    event.process = processes_.Get(event.caller.pid);
+  }
   bool was_empty;
   {
     MutexLock lk(mu_);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "base/ns_path.h"
 
@@ -215,6 +216,37 @@ Result<PathStat> PathFiles::Stat(const Caller& actor, const std::string& path, b
     if (id.ok()) out.content_id = *id;
   }
   return out;
+}
+
+Result<Attr> PathFiles::Replace(const Caller& actor, const std::string& path, std::string_view data,
+                                const std::string& expected_id, bool create_parents) {
+  MutexLock lk(replace_mu_[std::hash<std::string>{}(path) % kReplaceStripes]);
+  auto st = Stat(actor, path, /*follow=*/true, /*with_content_id=*/true);
+  if (expected_id.empty()) {
+    if (st.ok()) return Status::Error(ESTALE, path + " exists; replace expected it not to");
+    if (st.code() != ENOENT) return st.status();
+  } else {
+    if (!st.ok()) {
+      if (st.code() == ENOENT)
+        return Status::Error(ESTALE, path + " is gone; replace expected " + expected_id);
+      return st.status();
+    }
+    if (st->attr.IsDir()) return Status::Error(EISDIR, path + " is a directory");
+    if (!st->attr.IsReg()) return Status::Error(EINVAL, path + " is not a regular file");
+    if (st->content_id.empty()) {
+      if (st->attr.size > kMaxHashedBytes)
+        return Status::Error(EFBIG, path + " is too large to compare (over 16 MiB)");
+      NEXUS_RETURN_IF_ERROR(CheckAccess(actor, st->attr, kMayRead));
+      return Status::Error(EIO, "could not hash " + path);
+    }
+    if (st->content_id != expected_id)
+      return Status::Error(ESTALE,
+                           path + " changed: its content id is " + st->content_id + ", not " + expected_id);
+  }
+  WriteOptions o;
+  o.truncate = true;
+  o.create_parents = create_parents;
+  return Write(actor, path, data, o);
 }
 
 Result<std::string> PathFiles::Read(const Caller& actor, const std::string& path, uint64_t offset,

@@ -73,6 +73,17 @@ class PathFiles {
                            uint64_t max_bytes, uint64_t* size);
   Result<Attr> Write(const Caller& actor, const std::string& path, std::string_view data,
                      const WriteOptions& options);
+  // Compare-and-replace: writes `data` as the whole content of `path` only
+  // while its content id (PathStat::content_id) is `expected_id`; an empty
+  // `expected_id` means the file must not exist (it is created, as Write
+  // with options.create_parents). ESTALE, changing nothing, otherwise
+  // (also when an expected file is gone); EISDIR for a directory; EFBIG
+  // when the file is too large to have a content id. Replace calls on the
+  // same path are serialized, so of two callers expecting the same id only
+  // one wins; a write through the mount between the check and the write
+  // can still interleave (as for any editor saving a file).
+  Result<Attr> Replace(const Caller& actor, const std::string& path, std::string_view data,
+                       const std::string& expected_id, bool create_parents = false);
   Result<std::unique_ptr<PathWriter>> OpenWriter(const Caller& actor, const std::string& path,
                                                  const WriteOptions& options);
   Result<std::vector<PathStat>> List(const Caller& actor, const std::string& path, bool long_form);
@@ -132,6 +143,11 @@ class PathFiles {
   };
   Mutex ids_mu_;
   std::map<Ino, CachedId> ids_ GUARDED_BY(ids_mu_);
+
+  // Replace serializes calls on one path through the stripe its text
+  // hashes to (unrelated paths rarely share one).
+  static constexpr size_t kReplaceStripes = 64;
+  Mutex replace_mu_[kReplaceStripes];
 };
 
 // "blob <size>\0" + content, hashed with SHA-1: git's object id of a blob.

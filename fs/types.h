@@ -32,6 +32,8 @@ inline constexpr Ino MakeIno(uint16_t backend, Ino local) {
 // socket or the daemon itself.
 enum class MountId : uint32_t { kNone = 0, kMain = 1 };
 
+struct ProcessInfo;  // fs/process_info.h
+
 // Who is making a call, and the facts of this one call. On the mount it
 // comes from the FUSE request context; on the control socket from the peer
 // credentials or API key.
@@ -49,6 +51,11 @@ struct Caller {
   // test): the access policy resolves it from `uid`.
   const Principal* principal = nullptr;
   MountId mount = MountId::kNone;
+  // What the changes of this call record as their command and agent
+  // (fs/process_info.h) instead of reading the calling process in /proc:
+  // set by a labelled socket session. Null (FUSE, most callers): read pid's.
+  // Not owned; outlives every call made with this Caller.
+  const ProcessInfo* origin = nullptr;
   bool IsRoot() const { return uid == 0; }
 };
 

@@ -26,6 +26,7 @@
 #include "fs/versions/zone_path.h"
 #include "rpc/errors.h"
 #include "rpc/server/service_internal.h"
+#include "rpc/server/watch_hub.h"
 
 namespace nexus {
 namespace {
@@ -186,8 +187,77 @@ class ByteSinkImpl final : public Service<rpc::ByteSink> {
   Status status_;
 };
 
+// Held by a watch's client: while it lives, the watch's changes are taken
+// from the hub on the loop, batched (kWatchBatch), filtered by the
+// subject's read access at that moment (so a revoke holds from the next
+// change on) and sent, one `changed` call at a time (changes arriving
+// meanwhile wait in the watch's bounded queue). Dropping it, or the
+// connection closing, removes the watch.
+class SubscriptionImpl final : public rpc::Subscription::Server {
+ public:
+  static constexpr auto kWatchBatch = 5 * kj::MILLISECONDS;
+
+  SubscriptionImpl(ConnPtr conn, WatchHub& hub, const std::string& prefix, rpc::FileWatcher::Client watcher)
+      : conn_(std::move(conn)),
+        hub_(hub),
+        watch_(hub.Add(prefix)),
+        watcher_(kj::mv(watcher)),
+        pump_(Pump().eagerlyEvaluate(nullptr)) {}
+  ~SubscriptionImpl() { hub_.Remove(watch_.get()); }
+
+ private:
+  kj::Promise<void> Pump() {
+    return watch_->Next()
+        .then([this]() -> kj::Promise<void> {
+          if (!conn_->ctx->timer) return kj::READY_NOW;
+          return conn_->ctx->timer->afterDelay(kWatchBatch);
+        })
+        .then([this]() -> kj::Promise<void> {
+          std::vector<WatchedChange> changes = watch_->Take();
+          changes.erase(std::remove_if(changes.begin(), changes.end(),
+                                       [this](const WatchedChange& c) { return !MaySee(c); }),
+                        changes.end());
+          if (changes.empty()) return Pump();
+          auto req = watcher_.changedRequest();
+          auto out = req.initChanges(changes.size());
+          for (size_t i = 0; i < changes.size(); ++i) {
+            out[i].setPath(changes[i].path);
+            out[i].setKind(changes[i].kind);
+            out[i].setNewPath(changes[i].new_path);
+            out[i].setTimeNs(changes[i].time_ns);
+          }
+          // A client that fails or is gone is no longer told; the watch
+          // ends when its subscription is dropped.
+          return req.send().ignoreResult().then(
+              [this]() { return Pump(); },
+              [](kj::Exception&&) -> kj::Promise<void> { return kj::NEVER_DONE; });
+        });
+  }
+
+  // Whether the subject may read what the change names (either side of a
+  // rename; the watched path for an overflow). Not audited: a filtered
+  // notification is no attempt at access.
+  bool MaySee(const WatchedChange& c) const {
+    AccessPolicy* policy = conn_->ctx->access;
+    if (!policy || policy->Unrestricted(conn_->actor)) return true;
+    auto can = [&](const std::string& path, bool is_dir) {
+      return !path.empty() && policy->Can(conn_->actor, Need::kRead, path, is_dir);
+    };
+    if (c.kind == "overflow") return can(c.path, true);
+    return can(c.path, false) || can(c.new_path, false);
+  }
+
+  ConnPtr conn_;
+  WatchHub& hub_;
+  std::shared_ptr<WatchHub::Watch> watch_;
+  rpc::FileWatcher::Client watcher_;
+  kj::Promise<void> pump_;  // last: cancelled before the rest goes
+};
+
 class FilesImpl final : public Service<rpc::Files> {
  public:
+  static constexpr size_t kMaxWatches = 4096;  // in the whole daemon
+
   explicit FilesImpl(ConnPtr conn) : Service(std::move(conn)), files_(*conn_->ctx->files) {}
 
   kj::Promise<void> write(WriteContext context) override {
@@ -338,6 +408,32 @@ class FilesImpl final : public Service<rpc::Files> {
       o.create_parents = p.getCreateParents();
       NEXUS_ASSIGN_OR_RETURN(auto w, files_.OpenWriter(conn_->actor, p.getPath(), o));
       results.setSink(kj::heap<ByteSinkImpl>(conn_, std::move(w)));
+      return Status::Ok();
+    });
+  }
+
+  kj::Promise<void> replace(ReplaceContext context) override {
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      std::string path = p.getPath();
+      NEXUS_RETURN_IF_ERROR(
+          files_.Replace(conn_->actor, path, AsView(p.getData()), std::string(p.getExpectedContentId()))
+              .status());
+      NEXUS_ASSIGN_OR_RETURN(PathStat st, files_.Stat(conn_->actor, path, true));
+      FillStat(results.initStat(), st);
+      return Status::Ok();
+    });
+  }
+
+  kj::Promise<void> watch(WatchContext context) override {
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      if (!ctx().watches) return Unavailable("watch", "this daemon serves no file watches");
+      NEXUS_ASSIGN_OR_RETURN(NsPath path, NsPath::Parse(std::string(p.getPath())));
+      // notFound for what the subject may not see, as for any file call.
+      NEXUS_RETURN_IF_ERROR(files_.Stat(conn_->actor, path.str(), true, false).status());
+      if (ctx().watches->size() >= kMaxWatches)
+        return Status::Error(EMFILE,
+                             "too many file watches (" + std::to_string(kMaxWatches) + ") in this daemon");
+      results.setSubscription(kj::heap<SubscriptionImpl>(conn_, *ctx().watches, path.str(), p.getWatcher()));
       return Status::Ok();
     });
   }
@@ -648,6 +744,30 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> delegations(DelegationsContext context) override {
     return Open(context, [&](auto r) { r.setDelegations(MakeDelegationsService(conn_)); });
   }
+  kj::Promise<void> tools(ToolsContext context) override {
+    return Open(context, [&](auto r) { r.setTools(MakeToolsService(conn_)); });
+  }
+  // A copy of the connection's state whose Caller carries the origin; its
+  // calls count against the connection's in-flight limit.
+  kj::Promise<void> labelled(LabelledContext context) override {
+    return Serve(context, [&](auto p, auto results) -> Reply {
+      std::string command = p.getCommand();
+      if (command.empty()) return Status::Error(EINVAL, "labelled: the command must not be empty");
+      if (command.size() > 256)
+        return Status::Error(EINVAL, "labelled: the command is longer than 256 bytes");
+      auto origin = std::make_shared<ProcessInfo>();
+      origin->command = std::move(command);
+      // An agent's session (its key, or acting as it) names the agent.
+      if (conn_->subject().starts_with("agent:")) origin->agent_id = conn_->subject().substr(6);
+      auto labelled = std::make_shared<Conn>(*conn_);
+      labelled->in_flight = 0;
+      labelled->base = conn_->base ? conn_->base : conn_;
+      labelled->origin = origin;
+      labelled->actor.origin = origin.get();
+      results.setSession(kj::heap<SessionImpl>(std::move(labelled)));
+      return Status::Ok();
+    });
+  }
 
  private:
   // Serve for the methods that hand out a sub-interface on this connection
@@ -899,7 +1019,7 @@ capnp::Capability::Server::DispatchCallResult DispatchCounted(
   // Another interface or an unknown method: the generated code refuses it.
   if (interface_id != schema.getProto().getId() || method_id >= schema.getMethods().size()) return dispatch();
   const std::string& name = MethodName(interface_id, method_id);
-  if (conn->in_flight >= conn->ctx->limits.max_calls_in_flight) {
+  if (conn->counted().in_flight >= conn->ctx->limits.max_calls_in_flight) {
     Call refused(*conn, name);
     capnp::StructSchema results = schema.getMethods()[method_id].getResultType();
     KJ_IF_MAYBE (field, results.findFieldByName("error")) {

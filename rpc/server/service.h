@@ -38,6 +38,8 @@ class DelegationTable;
 class IdentityMap;
 class PrincipalTable;
 class RebacEngine;
+class ToolProfiles;
+class WatchHub;
 class MeshOffice;
 namespace versions {
 class VersionStore;
@@ -160,6 +162,7 @@ struct RebacDeps {
   // The subject admins act as (the operator, root, admin keys); it owns
   // zone:root.
   std::string admin_subject = "user:admin";
+  const ToolProfiles* tool_profiles = nullptr;  // MCP tool profiles (the Tools service)
 };
 
 // What the Mesh services need.
@@ -210,6 +213,10 @@ struct ServiceContext {
 
   // Per-subject mounts (null: unavailable).
   SubjectMounts* mounts = nullptr;
+
+  // File watches (Files.watch; null: unavailable). Must outlive the socket
+  // server.
+  WatchHub* watches = nullptr;
 };
 
 // The transport facts of a connection, before authentication. Not who calls:

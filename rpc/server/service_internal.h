@@ -48,12 +48,20 @@ struct Conn {
   bool can_submit_tasks = true;  // the key's mesh entitlements (no key: all)
   int hourly_task_quota = 0;
   // The Caller its file calls carry: the principal, its uid/gid, the
-  // peer's pid.
+  // peer's pid; for a labelled session, its origin.
   Caller actor;
+  // A labelled session's (Session.labelled) command and acting agent, which
+  // actor.origin points to: what its changes record as their provenance.
+  std::shared_ptr<const ProcessInfo> origin;
   uint32_t in_flight = 0;
+  // A labelled session's copy points at the connection it was made from,
+  // whose in-flight count and limit its calls share; null otherwise.
+  std::shared_ptr<Conn> base;
 
   // The subject its checks, audit records and versions use.
   const std::string& subject() const { return principal ? principal->subject : node; }
+  // Where this connection's calls are counted.
+  Conn& counted() { return base ? *base : *this; }
   // The account that authenticated (the key's user for an admin key).
   const std::string& account() const { return principal ? principal->account : node; }
   bool admin() const { return principal && principal->admin; }
@@ -68,9 +76,9 @@ class Call {
  public:
   Call(Conn& c, std::string_view method)
       : conn_(c), timer_(c.ctx->metrics ? c.ctx->metrics->Find(method) : nullptr) {
-    ++conn_.in_flight;
+    ++conn_.counted().in_flight;
   }
-  ~Call() { --conn_.in_flight; }
+  ~Call() { --conn_.counted().in_flight; }
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
   // Fills `out` and counts the call as failed when `st` is not OK.
@@ -301,6 +309,7 @@ kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn);                // mesh
 kj::Own<rpc::Agents::Server> MakeAgentsService(ConnPtr conn);            // agents_service.cc
 kj::Own<rpc::Ipc::Server> MakeIpcService(ConnPtr conn);                  // ipc_service.cc
 kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // delegation_service.cc
+kj::Own<rpc::Tools::Server> MakeToolsService(ConnPtr conn);              // tools_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.

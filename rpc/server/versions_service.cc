@@ -103,6 +103,7 @@ Caller RootCaller(const Conn& conn) {
   c.pid = conn.actor.pid;
   c.umask = 022;
   c.principal = conn.principal;
+  c.origin = conn.actor.origin;
   return c;
 }
 
@@ -470,9 +471,10 @@ class VersionsImpl final : public Service<rpc::Versions> {
       versions::Recorder* recorder = deps().recorder;
       PathFiles* files = ctx().files;
       Caller actor = RootCaller(*conn_);
+      std::shared_ptr<const ProcessInfo> origin = conn_->origin;  // keeps actor.origin valid
       auto job = Job<std::string>(
           context,
-          [store, recorder, files, actor, id, progress]() -> Result<std::string> {
+          [store, recorder, files, actor, origin, id, progress]() -> Result<std::string> {
             NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
             PathTreeWriter writer(*files, actor, *progress);
             NEXUS_ASSIGN_OR_RETURN(auto r, store->RestoreSnapshot(id, writer));
@@ -590,6 +592,8 @@ class VersionsImpl final : public Service<rpc::Versions> {
   versions::Provenance Who() const {
     Caller caller = conn_->actor;
     caller.pid = conn_->peer.pid;
+    // A labelled session names its own command (and acting agent).
+    if (caller.origin) return versions::MakeProvenance(caller, *caller.origin);
     versions::Provenance who = conn_->peer.has_credentials && caller.pid > 0
                                    ? versions::ReadProcessProvenance(caller)
                                    : versions::MakeProvenance(caller, ProcessInfo{});
@@ -611,9 +615,12 @@ class VersionsImpl final : public Service<rpc::Versions> {
     PathFiles* files = ctx().files;
     Caller actor = conn_->admin() ? RootCaller(*conn_) : conn_->actor;
     versions::Provenance who = Who();
+    // Keeps actor.origin valid while the job runs, even past the connection.
+    std::shared_ptr<const ProcessInfo> origin = conn_->origin;
     return Job<Out>(
         context,
         [=]() -> Result<Out> {
+          (void)origin;
           NEXUS_RETURN_IF_ERROR(FlushRecorder(recorder));
           NEXUS_ASSIGN_OR_RETURN(auto wb, store_call(*store, t, who));
           WriteOptions o;

@@ -70,6 +70,26 @@ TEST(OptionsTest, ConfigEnvironmentAndFlagsInOrder) {
   EXPECT_EQ(via_env->mountpoint, "/mnt/file");
 }
 
+TEST(OptionsTest, ToolProfilesFromFlagsOrFile) {
+  auto d = ParseDaemonOptions({"--data-dir", "d", "--mount", "m"});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->mcp_default_profile, "minimal");
+  EXPECT_EQ(d->tool_profiles, "");
+  auto o = ParseDaemonOptions(
+      {"--data-dir", "d", "--mount", "m", "--tool-profiles", "/etc/p.yaml", "--mcp-default-profile", "none"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->tool_profiles, "/etc/p.yaml");
+  EXPECT_EQ(o->mcp_default_profile, "none");
+  testing::TempDir dir;
+  std::string cfg = dir.path() + "/nexus.yaml";
+  ASSERT_TRUE(
+      WriteFileAtomic(cfg, "tool_profiles: /from/file.yaml\nmcp_default_profile: coding\n", 0644).ok());
+  auto f = ParseDaemonOptions({"--config", cfg, "--data-dir", "d", "--mount", "m"});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->tool_profiles, "/from/file.yaml");
+  EXPECT_EQ(f->mcp_default_profile, "coding");
+}
+
 TEST(OptionsTest, SecretReferencesReadFiles) {
   testing::TempDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.path() + "/secret", "/secret/dir\n", 0600).ok());

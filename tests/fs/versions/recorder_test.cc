@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fs/native_backend.h"
+#include "fs/process_info.h"
 #include "../test_util.h"
 
 namespace nexus::versions {
@@ -128,6 +129,30 @@ TEST_F(RecorderTest, ClosedFilesBecomeVersionsWithProvenance) {
   EXPECT_EQ(v.provenance.subject, "user:uid-1000");
   EXPECT_FALSE(v.provenance.command.empty());  // this test binary's comm
   EXPECT_FALSE(v.commit.empty());
+}
+
+// A caller with an origin (a labelled socket session) records it, not the
+// calling process.
+TEST_F(RecorderTest, OriginNamesTheCommandAndAgent) {
+  StartRecorder(false);
+  ProcessInfo origin;
+  origin.command = "mcp:nexus_write_file";
+  origin.agent_id = "bot";
+  const Caller plain = caller_;
+  caller_.origin = &origin;
+  Write(kRootIno, "labelled.txt", "by a tool\n");
+  caller_ = plain;
+  Settle();
+  auto h = store_->History("root", "labelled.txt");
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->versions.size(), 1u);
+  EXPECT_EQ(h->versions[0].provenance.command, "mcp:nexus_write_file");
+  EXPECT_EQ(h->versions[0].provenance.agent_id, "bot");
+  Write(kRootIno, "labelled.txt", "by hand\n");
+  Settle();
+  h = store_->History("root", "labelled.txt");
+  ASSERT_EQ(h->versions.size(), 2u);
+  EXPECT_NE(h->versions[1].provenance.command, "mcp:nexus_write_file");
 }
 
 TEST_F(RecorderTest, AtomicSaveKeepsHistoryWithoutRemoval) {
