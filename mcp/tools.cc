@@ -884,6 +884,21 @@ ToolOutcome ToolFailure(const Status& st, std::string_view what) {
     case rpc::Error::Code::UNAVAILABLE:
       text = "unavailable: " + st.message();
       break;
+    case rpc::Error::Code::ALREADY_EXISTS:
+      text = "already exists: " + (what.empty() ? st.message() : std::string(what));
+      break;
+    case rpc::Error::Code::NOT_EMPTY:
+      text = "not empty: " + (what.empty() ? st.message() : std::string(what));
+      break;
+    case rpc::Error::Code::IS_DIRECTORY:
+      text = "is a directory: " + (what.empty() ? st.message() : std::string(what));
+      break;
+    case rpc::Error::Code::NOT_DIRECTORY:
+      text = "not a directory: " + st.message();
+      break;
+    case rpc::Error::Code::READ_ONLY:
+      text = "read-only: " + st.message();
+      break;
     default:
       text = std::string(ErrorCodeName(ErrorCodeFor(st.code()))) + ": " + st.message();
       break;
