@@ -338,6 +338,7 @@ TEST_F(HttpTransportTest, DaemonDownOrSilentIs503NotAHang) {
   Reply silent = Do("POST", Message("initialize", 1), PostHeaders(kHangKey));
   EXPECT_EQ(silent.status, 503u);
   EXPECT_EQ(silent.json()["jsonrpc"], "2.0");
+  EXPECT_EQ(silent.json()["error"]["code"], kInternalError);
 }
 
 TEST_F(HttpTransportTest, ForeignOriginIs403) {
@@ -497,7 +498,7 @@ TEST_F(HttpTransportTest, SessionLimitAnd503) {
   Initialize();
   Reply third = Do("POST", Message("initialize", 1), PostHeaders(kAliceKey));
   EXPECT_EQ(third.status, 503u);
-  EXPECT_EQ(third.json()["error"]["code"], -32002);
+  EXPECT_EQ(third.json()["error"]["code"], -32000);
   EXPECT_EQ(
       Do("DELETE", "", {"Authorization: Bearer " + std::string(kAliceKey), "Mcp-Session-Id: " + a}).status,
       204u);
