@@ -437,6 +437,15 @@ TEST_F(HttpTransportTest, GarbageGetsJsonRpcErrors) {
     else
       EXPECT_EQ(r.status, 400u) << r.body;
   }
+  // Headers without end are cut off by the parser, not buffered.
+  {
+    auto conn = Connect();
+    std::string raw = "POST /mcp HTTP/1.1\r\nX-Big: " + std::string(1u << 20, 'a') + "\r\n\r\n";
+    conn->write(raw.data(), raw.size()).then([]() {}, [](kj::Exception&&) {}).wait(io_.waitScope);
+    std::string in;
+    while (ReadSome(*conn, in)) {}
+    EXPECT_EQ(in.find("HTTP/1.1 200"), std::string::npos);
+  }
   Reply ok = Do("POST", Message("echo", 5, {{"x", 1}}), PostHeaders(kAliceKey, id));
   EXPECT_EQ(ok.status, 200u);
   EXPECT_EQ(ok.json()["result"]["x"], 1);
