@@ -21,10 +21,12 @@ namespace nexus::mcp {
 namespace {
 
 constexpr std::string_view kEndpoint = "/mcp";
-// Error codes of the transport's own JSON-RPC error bodies (the
-// implementation-defined server range of JSON-RPC 2.0).
+// Error codes of the transport's own JSON-RPC error bodies, in the
+// implementation-defined server range of JSON-RPC 2.0 and agreeing with the
+// session's: -32000 too many (there: requests in flight; here: sessions),
+// -32603 nexusd failed or went away; -32001 is the transport's alone.
+constexpr int kBusy = -32000;
 constexpr int kUnauthorized = -32001;
-constexpr int kUnavailable = -32002;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -493,7 +495,7 @@ class ServerImpl final : public HttpServer, private kj::HttpService {
     }
   }
 
-  static int AuthErrorCode(const Auth& auth) { return auth.status == 401 ? kUnauthorized : kUnavailable; }
+  static int AuthErrorCode(const Auth& auth) { return auth.status == 401 ? kUnauthorized : kInternalError; }
 
   kj::Promise<void> TooLarge(Response& response) {
     return SendError(response, 413, kInvalidRequest,
@@ -620,7 +622,7 @@ class ServerImpl final : public HttpServer, private kj::HttpService {
   kj::Promise<void> Initialize(Response& response, Json message, Caller caller) {
     SweepIdle();
     if (sessions_.size() + initializing_ >= options_.max_sessions)
-      return SendError(response, 503, kUnavailable, "too many MCP sessions; try again later");
+      return SendError(response, 503, kBusy, "too many MCP sessions; try again later");
     auto s = std::make_shared<HttpSession>();
     s->id = RandomHex(32);
     s->subject = caller.subject;

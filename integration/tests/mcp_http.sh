@@ -3,9 +3,10 @@
 # 401 without a key or with a bad one; initialize and tools/list with a good
 # key; the session header rules (400 without, 404 unknown or another
 # subject's, 400 for an unsupported MCP-Protocol-Version); 403 for a foreign
-# Origin, 406/415/413; a JSON-RPC parse error; the session's SSE stream
-# carrying notifications/resources/updated for a file changed on the mount,
-# with ids and Last-Event-ID replay; DELETE, then 404; a revoked key is 401
+# Origin, 406/415/413; a JSON-RPC parse error; the session's SSE stream (a
+# newer GET ends the older) and, when nexusd serves Files.watch, the
+# notifications/resources/updated of a file changed on the mount, replayed
+# after Last-Event-ID; DELETE, then 404; a revoked key is 401
 # on its next request; HTTPS with --tls-cert/--tls-key and a clear failure
 # for a bad certificate; 503 (never a hang) once nexusd is gone.
 source "$(dirname "$0")/../lib.sh"
@@ -131,26 +132,45 @@ expect_code 400
 post "$ALICE" "$SESSION" "$LIST"
 expect_code 200
 
-note "the SSE stream: a change on the mount, numbered, replayed after Last-Event-ID"
-post "$ALICE" "$SESSION" \
-  '{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"nexus:///shared/note.txt"}}'
-expect_code 200
-[[ $(json_get '"error" in j') == False ]] || fail "resources/subscribe: $(out)"
-curl -sS -N -m 8 -H "Authorization: Bearer $ALICE" -H "Mcp-Session-Id: $SESSION" \
-  -H 'Accept: text/event-stream' "$URL" >"$TEST_ROOT/sse" 2>/dev/null &
-SSE_PID=$!
-sleep 1
-echo "changed" >>"$NEXUS_MNT/shared/note.txt"
-wait "$SSE_PID" || true  # curl ends at -m 8
-grep -q 'notifications/resources/updated' "$TEST_ROOT/sse" || fail "no update on the stream: $(cat "$TEST_ROOT/sse")"
-grep -q '^id: 1$' "$TEST_ROOT/sse" || fail "events carry no ids: $(cat "$TEST_ROOT/sse")"
-CODE=$(curl -sS -N -m 3 -o "$TEST_ROOT/sse2" -w '%{http_code}' -H "Authorization: Bearer $ALICE" \
-  -H "Mcp-Session-Id: $SESSION" -H 'Accept: text/event-stream' -H 'Last-Event-ID: 0' "$URL") || true
-expect_code 200
-grep -q '^id: 1$' "$TEST_ROOT/sse2" || fail "Last-Event-ID 0 replayed nothing: $(cat "$TEST_ROOT/sse2")"
+note "the SSE stream: opened, replaced by a newer one; 405 when not accepted"
+# sse_open ARGS...: a GET stream into $TEST_ROOT/sse (pid SSE_PID), read for 6 s.
+sse_open() {
+  curl -sS -N -m 6 -D "$TEST_ROOT/sse.headers" -H "Authorization: Bearer $ALICE" -H "Mcp-Session-Id: $SESSION" \
+    -H 'Accept: text/event-stream' "$@" "$URL" >"$TEST_ROOT/sse" 2>/dev/null &
+  SSE_PID=$!
+  sleep 1
+}
 CODE=$(curl -sS -m 20 -o "$TEST_ROOT/out" -w '%{http_code}' -H "Authorization: Bearer $ALICE" \
   -H "Mcp-Session-Id: $SESSION" -H 'Accept: application/json' "$URL")
 expect_code 405
+post "$ALICE" "$SESSION" \
+  '{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"nexus:///shared/note.txt"}}'
+expect_code 200
+WATCH=yes
+if [[ $(json_get '"error" in j') == True ]]; then
+  grep -q 'methodName = watch' "$TEST_ROOT/out" || fail "resources/subscribe: $(out)"
+  WATCH=no  # this nexusd does not serve Files.watch: no updates to stream
+  note "nexusd serves no Files.watch: the update from the mount is not checked"
+fi
+sse_open
+FIRST=$SSE_PID
+[[ $WATCH == no ]] || echo "changed" >>"$NEXUS_MNT/shared/note.txt"
+T0=$SECONDS
+sse_open  # a second GET ends the first at once (curl would give up at 6 s)
+wait "$FIRST" || true
+(( SECONDS - T0 < 4 )) || fail "the first stream outlived the second GET"
+grep -q '^HTTP/1.1 200' "$TEST_ROOT/sse.headers" || fail "GET stream: $(cat "$TEST_ROOT/sse.headers")"
+grep -qi '^Content-Type: text/event-stream' "$TEST_ROOT/sse.headers" || fail "GET stream type"
+wait "$SSE_PID" || true
+grep -q '^: stream open' "$TEST_ROOT/sse" || fail "the stream said nothing: $(cat "$TEST_ROOT/sse")"
+if [[ $WATCH == yes ]]; then
+  CODE=$(curl -sS -N -m 3 -o "$TEST_ROOT/sse2" -w '%{http_code}' -H "Authorization: Bearer $ALICE" \
+    -H "Mcp-Session-Id: $SESSION" -H 'Accept: text/event-stream' -H 'Last-Event-ID: 0' "$URL") || true
+  expect_code 200
+  grep -q '^id: 1$' "$TEST_ROOT/sse2" || fail "Last-Event-ID 0 replayed nothing: $(cat "$TEST_ROOT/sse2")"
+  grep -q 'notifications/resources/updated' "$TEST_ROOT/sse2" || fail "no update: $(cat "$TEST_ROOT/sse2")"
+  grep -q 'nexus:///shared/note.txt' "$TEST_ROOT/sse2" || fail "update of what: $(cat "$TEST_ROOT/sse2")"
+fi
 
 note "DELETE ends the session"
 CODE=$(curl -sS -m 20 -o "$TEST_ROOT/out" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $BOB" \
@@ -202,6 +222,7 @@ CODE=$(curl -sS -m 30 -o "$TEST_ROOT/out" -w '%{http_code}' -H "Authorization: B
   --data-binary "$INIT" "$URL" 2>/dev/null) || rc=$?
 [[ $rc -ne 28 ]] || fail "the request hung with nexusd gone"
 [[ $CODE == 503 || $CODE == 000 ]] || fail "HTTP $CODE with nexusd gone: $(out)"
+note "with nexusd gone: HTTP $CODE $(head -c 200 "$TEST_ROOT/out")"
 mcp_stop
 
 echo "mcp_http: all checks passed"

@@ -338,6 +338,7 @@ TEST_F(HttpTransportTest, DaemonDownOrSilentIs503NotAHang) {
   Reply silent = Do("POST", Message("initialize", 1), PostHeaders(kHangKey));
   EXPECT_EQ(silent.status, 503u);
   EXPECT_EQ(silent.json()["jsonrpc"], "2.0");
+  EXPECT_EQ(silent.json()["error"]["code"], kInternalError);
 }
 
 TEST_F(HttpTransportTest, ForeignOriginIs403) {
@@ -436,6 +437,15 @@ TEST_F(HttpTransportTest, GarbageGetsJsonRpcErrors) {
     else
       EXPECT_EQ(r.status, 400u) << r.body;
   }
+  // Headers without end are cut off by the parser, not buffered.
+  {
+    auto conn = Connect();
+    std::string raw = "POST /mcp HTTP/1.1\r\nX-Big: " + std::string(1u << 20, 'a') + "\r\n\r\n";
+    conn->write(raw.data(), raw.size()).then([]() {}, [](kj::Exception&&) {}).wait(io_.waitScope);
+    std::string in;
+    while (ReadSome(*conn, in)) {}
+    EXPECT_EQ(in.find("HTTP/1.1 200"), std::string::npos);
+  }
   Reply ok = Do("POST", Message("echo", 5, {{"x", 1}}), PostHeaders(kAliceKey, id));
   EXPECT_EQ(ok.status, 200u);
   EXPECT_EQ(ok.json()["result"]["x"], 1);
@@ -497,7 +507,7 @@ TEST_F(HttpTransportTest, SessionLimitAnd503) {
   Initialize();
   Reply third = Do("POST", Message("initialize", 1), PostHeaders(kAliceKey));
   EXPECT_EQ(third.status, 503u);
-  EXPECT_EQ(third.json()["error"]["code"], -32002);
+  EXPECT_EQ(third.json()["error"]["code"], -32000);
   EXPECT_EQ(
       Do("DELETE", "", {"Authorization: Bearer " + std::string(kAliceKey), "Mcp-Session-Id: " + a}).status,
       204u);
