@@ -124,4 +124,7 @@ void AddDelegationCommands(std::vector<Command>* table);
 // mcp profile list|show|assign|inspect
 void AddMcpProfileCommands(std::vector<Command>* table);
 
+// mcp serve
+void AddMcpCommands(std::vector<Command>* table);
+
 }  // namespace nexus::cli

@@ -43,6 +43,7 @@ std::vector<Command> BuildTable() {
   AddIpcCommands(&table);
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);
+  AddMcpCommands(&table);
   AddMcpProfileCommands(&table);
   return table;
 }
