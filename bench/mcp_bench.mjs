@@ -13,10 +13,11 @@
 //
 //   node bench/mcp_bench.mjs --nexus BIN --socket SOCK --mnt MNT --file /bench/read-1k.txt
 //        --agent bench --agent-1000 bench1k --nexusd-pid PID [--runs 5] [--calls 2000]
-//        [--warmup 200] --out OUT.json
+//        [--warmup 200] [--commit ID] --out OUT.json
 // Writes OUT.json and OUT.md (the table); prints the table.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +46,7 @@ function args() {
   return a;
 }
 const opt = args();
+const loadAtStart = os.loadavg();
 const clkTck = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
 const expected = readFileSync(join(opt.mnt, opt.file), "utf8");
 
@@ -168,6 +170,14 @@ const sdkVersion = JSON.parse(
 const refVersion = JSON.parse(readFileSync(join(dirname(referenceServer), "..", "package.json"), "utf8")).version;
 const result = {
   date: new Date().toISOString(),
+  commit: opt.commit ?? null,
+  host: {
+    cpus: os.cpus().length,
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    loadavg_start: loadAtStart,
+    loadavg_end: os.loadavg(),
+  },
   config: { runs: opt.runs, calls: opt.calls, warmup: opt.warmup, file_bytes: Buffer.byteLength(expected) },
   versions: { node: process.version, sdk: sdkVersion, server_filesystem: refVersion },
   workloads: {},
@@ -215,8 +225,11 @@ row(
 );
 lines.push(
   "",
-  `1,000 tool grants cost ${f(W.tools_list_1000_grants.cost_of_1000_grants_p50_us)} us at p50 over a few ` +
-    `(${f(W.tools_list.nexus.p50_us)} -> ${f(W.tools_list_1000_grants.nexus_1000.p50_us)} us).`,
+  `tools/list with 1,000 extra tool grants: ${f(W.tools_list_1000_grants.nexus_1000.p50_us)} us at p50, against ` +
+    `${f(W.tools_list.nexus.p50_us)} us with the profile's grants only ` +
+    `(difference ${f(W.tools_list_1000_grants.cost_of_1000_grants_p50_us)} us).`,
+  `Host: ${result.host.cpus} CPUs, load average ${loadAtStart[0].toFixed(2)} at start, ` +
+    `${result.host.loadavg_end[0].toFixed(2)} at end; commit ${result.commit ?? "unknown"}.`,
 );
 const table = lines.join("\n") + "\n";
 writeFileSync(opt.out, JSON.stringify(result, null, 2) + "\n");

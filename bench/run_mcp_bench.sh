@@ -57,4 +57,5 @@ done
 mkdir -p "$(dirname "$out")"
 node bench/mcp_bench.mjs --nexus "$build/bin/nexus" --socket "$NEXUS_SOCKET" --mnt "$dir/mnt" \
   --file /bench/read-1k.txt --agent bench --agent-1000 bench1k --nexusd-pid "$pid" \
-  --runs "$runs" --calls "$calls" --warmup "$warmup" --out "$out"
+  --runs "$runs" --calls "$calls" --warmup "$warmup" --out "$out" \
+  --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/results' ':!docs' || echo -dirty)"
