@@ -6,15 +6,17 @@
 # search, execution and full, tools/list is exactly the profile's inherited
 # tools (execution tools absent without a sandbox provider) and a call of a
 # tool of another tier (or an absent one) is exactly what a call of a tool
-# that does not exist is; a subject with no tool grants gets minimal. As an agent with coding: a file it may
-# not see is "not found" to read, absent from list, glob and grep; one it
-# may read but not change is "permission denied" to write and edit; an
-# edit's dry run is a unified diff that changes nothing, then it applies;
-# an edit whose oldText matches twice (or one of several that does not
-# match) fails and changes nothing; resources/read of nexus:///PATH; a
-# subscription, then `echo >>` on the mount arrives as
-# notifications/resources/updated; a write through MCP shows on the mount
-# and in version history with the agent as author and
+# that does not exist is; a subject with no tool grants gets minimal. As an
+# agent with coding: a file it may not see is "not found" to read, edit,
+# stat and resources/read, exactly as a missing one, absent from list, glob
+# and grep, and a write of it answers as one in a folder that does not
+# exist; one it may read but not change is "permission denied" to write
+# and edit; an edit's dry run is a unified diff that changes nothing, then
+# it applies; an edit whose oldText matches twice (or one of several that
+# does not match) fails and changes nothing; resources/read of
+# nexus:///PATH; a subscription to a file and a folder, then `echo >>` on
+# the mount arrives as notifications/resources/updated; a write through MCP
+# shows on the mount and in version history with the agent as author and
 # mcp:nexus_write_file as command. Over HTTP: no bearer and a bad bearer
 # are 401 as the SDK reports it, a good key acts as its agent with its
 # profile.
@@ -152,6 +154,7 @@ mcp "{\"connect\": $(stdio coder), \"steps\": [
   {\"name\": \"list_root\", \"op\": \"call\", \"tool\": \"nexus_list_files\", \"args\": {\"path\": \"/\"}},
   {\"name\": \"list_secret\", \"op\": \"call\", \"tool\": \"nexus_list_files\", \"args\": {\"path\": \"/secret\"}},
   {\"name\": \"info_hidden\", \"op\": \"call\", \"tool\": \"nexus_file_info\", \"args\": {\"path\": \"/secret/hidden.txt\"}},
+  {\"name\": \"info_missing\", \"op\": \"call\", \"tool\": \"nexus_file_info\", \"args\": {\"path\": \"/secret/missing.txt\"}},
   {\"name\": \"glob\", \"op\": \"call\", \"tool\": \"nexus_glob\", \"args\": {\"pattern\": \"**/*.txt\", \"path\": \"/\"}},
   {\"name\": \"grep\", \"op\": \"call\", \"tool\": \"nexus_grep\", \"args\": {\"pattern\": \"needle\", \"path\": \"/\"},
    \"until_includes\": \"visible.txt\", \"timeout_ms\": 10000},
@@ -159,6 +162,11 @@ mcp "{\"connect\": $(stdio coder), \"steps\": [
   {\"name\": \"edit_ro\", \"op\": \"call\", \"tool\": \"nexus_edit_file\",
    \"args\": {\"path\": \"/docs/visible.txt\", \"edits\": [{\"oldText\": \"needle\", \"newText\": \"pin\"}]}},
   {\"name\": \"write_hidden\", \"op\": \"call\", \"tool\": \"nexus_write_file\", \"args\": {\"path\": \"/secret/hidden.txt\", \"content\": \"x\"}},
+  {\"name\": \"edit_hidden\", \"op\": \"call\", \"tool\": \"nexus_edit_file\",
+   \"args\": {\"path\": \"/secret/hidden.txt\", \"edits\": [{\"oldText\": \"needle\", \"newText\": \"pin\"}]}},
+  {\"name\": \"write_missing\", \"op\": \"call\", \"tool\": \"nexus_write_file\", \"args\": {\"path\": \"/nosuch/hidden.txt\", \"content\": \"x\"}},
+  {\"name\": \"edit_missing\", \"op\": \"call\", \"tool\": \"nexus_edit_file\",
+   \"args\": {\"path\": \"/nosuch/hidden.txt\", \"edits\": [{\"oldText\": \"needle\", \"newText\": \"pin\"}]}},
   {\"name\": \"dry\", \"op\": \"call\", \"tool\": \"nexus_edit_file\",
    \"args\": {\"path\": \"/work/edit.txt\", \"edits\": [{\"oldText\": \"beta\", \"newText\": \"BETA\"}], \"dryRun\": true}},
   {\"name\": \"after_dry\", \"op\": \"shell\", \"cmd\": \"cat $M/work/edit.txt\"},
@@ -173,6 +181,7 @@ mcp "{\"connect\": $(stdio coder), \"steps\": [
   {\"name\": \"templates\", \"op\": \"list_resource_templates\"},
   {\"name\": \"res\", \"op\": \"read_resource\", \"uri\": \"$W/res.txt\"},
   {\"name\": \"res_hidden\", \"op\": \"read_resource\", \"uri\": \"nexus:///secret/hidden.txt\"},
+  {\"name\": \"res_missing\", \"op\": \"read_resource\", \"uri\": \"nexus:///secret/missing.txt\"},
   {\"name\": \"sub\", \"op\": \"subscribe\", \"uri\": \"$W/res.txt\"},
   {\"name\": \"sub_dir\", \"op\": \"subscribe\", \"uri\": \"$W/sub\"},
   {\"name\": \"append\", \"op\": \"shell\", \"cmd\": \"echo more >> $M/work/res.txt\"},
@@ -198,14 +207,24 @@ check 'ok(r["read_visible"]) and "the needle, visible" in body(r["read_visible"]
 check 'ok(r["list_root"]) and "docs" in body(r["list_root"]) and "work" in body(r["list_root"])
        and "secret" not in body(r["list_root"])' "list of / shows docs and work, not secret"
 check 'said(r["list_secret"], "not found", "no such file")' "list of /secret must be not found"
-check 'said(r["info_hidden"], "not found", "no such file")' "info of a hidden file must be not found"
+check 'said(r["info_hidden"], "not found", "no such file") and
+       failed(r["info_hidden"]).replace("hidden", "X") == failed(r["info_missing"]).replace("missing", "X")' \
+  "info of a hidden file must be not found, as a missing one"
 check 'ok(r["glob"]) and "/docs/visible.txt" in body(r["glob"]) and "/work/res.txt" in body(r["glob"])
        and "hidden.txt" not in body(r["glob"])' "glob returns what coder sees and nothing hidden"
 check 'ok(r["grep"]) and "/docs/visible.txt" in body(r["grep"]) and "hidden" not in body(r["grep"])' \
   "grep returns the visible match and not the hidden one"
 check 'said(r["write_ro"], "permission denied")' "a write of a read-only file must be permission denied"
 check 'said(r["edit_ro"], "permission denied")' "an edit of a read-only file must be permission denied"
-check 'said(r["write_hidden"], "not found", "no such file", "permission denied")' "a write of a hidden file"
+# A write creates missing parents: in a folder coder may not see, as in one
+# that does not exist, that is creating a folder in / (permission denied).
+# Either way a hidden file must answer exactly as a missing one.
+check 'failed(r["write_hidden"]) is not None and
+       failed(r["write_hidden"]).replace("secret", "X") == failed(r["write_missing"]).replace("nosuch", "X")' \
+  "a write of a hidden file must answer as one in a folder that does not exist"
+check 'said(r["edit_hidden"], "not found", "no such file") and
+       failed(r["edit_hidden"]).replace("secret", "X") == failed(r["edit_missing"]).replace("nosuch", "X")' \
+  "an edit of a hidden file must be not found, as a missing one"
 check 'ok(r["dry"]) and all(s in body(r["dry"]) for s in ("@@", "-beta", "+BETA", "edit.txt"))' \
   "the dry run returns a unified diff"
 check 'r["after_dry"]["stdout"] == "alpha\nbeta\ngamma\n"' "the dry run changed the file"
@@ -217,7 +236,8 @@ check 'ok(r["templates"]) and any(t["uriTemplate"].startswith("nexus:///") for t
   "a nexus:/// resource template"
 check 'ok(r["res"]) and r["res"]["result"]["contents"][0]["uri"] == "'$W'/res.txt"
        and r["res"]["result"]["contents"][0]["text"] == "resource body\n"' "resources/read of nexus:///work/res.txt"
-check '"error" in r["res_hidden"] or failed(r["res_hidden"]) is not None' "resources/read of a hidden file must fail"
+check 'r["res_hidden"].get("error", {}).get("code") == r["res_missing"].get("error", {}).get("code") == -32002' \
+  "resources/read of a hidden file must be resource not found (-32002), as a missing one"
 check 'j["capabilities"]["resources"]["subscribe"] is True and r["sub"].get("ok") and r["sub_dir"].get("ok")' \
   "resources/subscribe of a file and a folder"
 check 'r["append"]["status"] == 0 and r["updated"]["received"]' "no notifications/resources/updated after echo >> on the mount"
