@@ -135,4 +135,16 @@ void Cli::PrintJson(const nlohmann::json& j) {
 
 std::string FormatTime(int64_t ns) { return ns == 0 ? "-" : FormatRfc3339(ns, 3); }
 
+nlohmann::json TextsJson(capnp::List<capnp::Text>::Reader list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto s : list) out.push_back(std::string(s));
+  return out;
+}
+
+std::string JoinTexts(capnp::List<capnp::Text>::Reader list, const char* sep) {
+  std::string out;
+  for (auto s : list) out += (out.empty() ? "" : sep) + std::string(s.cStr());
+  return out.empty() ? "-" : out;
+}
+
 }  // namespace nexus::cli

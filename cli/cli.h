@@ -104,6 +104,10 @@ class Cli {
 const char* ScopeName(rpc::Identity::Scope s);
 std::string FormatTime(int64_t ns);     // "2026-11-24T06:30:00.123Z"; "-" for 0
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
+// A list of texts as a JSON array, and joined by `sep` for people ("-"
+// when empty).
+nlohmann::json TextsJson(capnp::List<capnp::Text>::Reader list);
+std::string JoinTexts(capnp::List<capnp::Text>::Reader list, const char* sep = ", ");
 
 // The command tables of each family.
 

@@ -16,12 +16,6 @@ using nlohmann::json;
 
 // ---------------------------------------------------------------- formatting
 
-json Texts(capnp::List<capnp::Text>::Reader list) {
-  json out = json::array();
-  for (auto s : list) out.push_back(std::string(s));
-  return out;
-}
-
 json OrNull(capnp::Text::Reader text) { return text.size() ? json(std::string(text)) : json(nullptr); }
 json TimeOrNull(int64_t ns) { return ns ? json(FormatRfc3339(ns)) : json(nullptr); }
 
@@ -35,10 +29,10 @@ json DelegationJson(rpc::Delegation::Reader d) {
   return {{"id", std::string(d.getId())},
           {"from", std::string(d.getFrom())},
           {"to", std::string(d.getTo())},
-          {"scope", Texts(d.getScope())},
+          {"scope", TextsJson(d.getScope())},
           {"mode", std::string(d.getMode())},
           {"relation", OrNull(d.getRelation())},
-          {"readonly", Texts(d.getReadonly())},
+          {"readonly", TextsJson(d.getReadonly())},
           {"created_at", FormatRfc3339(d.getCreatedAtNs())},
           {"expires_at", TimeOrNull(d.getExpiresAtNs())},
           {"max_depth", d.getMaxDepth()},
@@ -49,12 +43,6 @@ json DelegationJson(rpc::Delegation::Reader d) {
           {"revoked_by", OrNull(d.getRevokedBy())},
           {"state", std::string(d.getState())},
           {"snapshot", snapshot}};
-}
-
-std::string Joined(capnp::List<capnp::Text>::Reader list) {
-  std::string out;
-  for (auto s : list) out += (out.empty() ? "" : " ") + std::string(s.cStr());
-  return out.empty() ? "-" : out;
 }
 
 // "clean editor", "shared", "copy viewer".
@@ -71,8 +59,8 @@ void PrintDelegation(rpc::Delegation::Reader d) {
   std::printf("from         %s\n", d.getFrom().cStr());
   std::printf("to           %s\n", d.getTo().cStr());
   std::printf("mode         %s\n", ModeText(d).c_str());
-  std::printf("scope        %s\n", Joined(d.getScope()).c_str());
-  std::printf("read-only    %s\n", Joined(d.getReadonly()).c_str());
+  std::printf("scope        %s\n", JoinTexts(d.getScope(), " ").c_str());
+  std::printf("read-only    %s\n", JoinTexts(d.getReadonly(), " ").c_str());
   std::printf("state        %s\n", d.getState().cStr());
   std::printf("created      %s by %s\n", FormatTime(d.getCreatedAtNs()).c_str(), d.getCreatedBy().cStr());
   std::printf("expires      %s\n", ExpiresText(d.getExpiresAtNs()).c_str());
@@ -93,7 +81,7 @@ void PrintLine(rpc::Delegation::Reader d, unsigned indent) {
   const std::string id = std::string(indent * 2, ' ') + d.getId().cStr();
   std::printf("%-20s %-20s %-20s %-13s %-8s %-24s %s\n", id.c_str(), d.getFrom().cStr(), d.getTo().cStr(),
               ModeText(d).c_str(), d.getState().cStr(), ExpiresText(d.getExpiresAtNs()).c_str(),
-              Joined(d.getScope()).c_str());
+              JoinTexts(d.getScope(), " ").c_str());
 }
 
 void PrintHeader() {
@@ -170,7 +158,7 @@ int Create(Cli& cli, const Args& a) {
       return kExitOk;
     }
     std::printf("created %s: %s -> %s, %s on %s, expires %s\n", d.getId().cStr(), d.getFrom().cStr(),
-                d.getTo().cStr(), ModeText(d).c_str(), Joined(d.getScope()).c_str(),
+                d.getTo().cStr(), ModeText(d).c_str(), JoinTexts(d.getScope(), " ").c_str(),
                 ExpiresText(d.getExpiresAtNs()).c_str());
     return kExitOk;
   });
@@ -218,7 +206,7 @@ int Revoke(Cli& cli, const Args& a) {
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json) {
-      cli.PrintJson({{"revoked", Texts(r->getRevoked())}});
+      cli.PrintJson({{"revoked", TextsJson(r->getRevoked())}});
       return kExitOk;
     }
     auto ids = r->getRevoked();

@@ -12,25 +12,13 @@ namespace {
 
 using nlohmann::json;
 
-json Texts(capnp::List<capnp::Text>::Reader list) {
-  json out = json::array();
-  for (auto s : list) out.push_back(std::string(s));
-  return out;
-}
-
-std::string Joined(capnp::List<capnp::Text>::Reader list, const char* sep = ", ") {
-  std::string out;
-  for (auto s : list) out += (out.empty() ? "" : sep) + std::string(s.cStr());
-  return out.empty() ? "-" : out;
-}
-
 // {"name","description","inherits","tools","all_tools"}
 json ProfileJson(rpc::ToolProfile::Reader p) {
   return {{"name", std::string(p.getName())},
           {"description", std::string(p.getDescription())},
-          {"inherits", Texts(p.getInherits())},
-          {"tools", Texts(p.getTools())},
-          {"all_tools", Texts(p.getAllTools())}};
+          {"inherits", TextsJson(p.getInherits())},
+          {"tools", TextsJson(p.getTools())},
+          {"all_tools", TextsJson(p.getAllTools())}};
 }
 
 // --format json|table (as the guide writes it) is --json or the default.
@@ -72,7 +60,7 @@ int List(Cli& cli, const Args& a) {
     for (auto p : r->getProfiles()) {
       std::string name = p.getName();
       if (name == r->getDefaultProfile().cStr()) name += " *";
-      std::printf("%-12s %-12s %5u  %s\n", name.c_str(), Joined(p.getInherits(), ",").c_str(),
+      std::printf("%-12s %-12s %5u  %s\n", name.c_str(), JoinTexts(p.getInherits(), ",").c_str(),
                   p.getAllTools().size(), p.getDescription().cStr());
     }
     std::printf("\n* the default profile (subjects without tool grants); profiles from %s\n",
@@ -94,7 +82,7 @@ int Show(Cli& cli, const Args& a) {
     }
     std::printf("profile      %s\n", p.getName().cStr());
     std::printf("description  %s\n", p.getDescription().size() ? p.getDescription().cStr() : "-");
-    std::printf("inherits     %s\n", Joined(p.getInherits()).c_str());
+    std::printf("inherits     %s\n", JoinTexts(p.getInherits()).c_str());
     std::printf("\n%-36s %s\n", "TOOL", "FROM");
     for (auto t : p.getAllTools()) {
       bool own = false;
@@ -117,15 +105,15 @@ int Assign(Cli& cli, const Args& a) {
       cli.PrintJson({{"subject", Subject(a)},
                      {"profile", a.positional[2]},
                      {"zone", a.Get("zone-id")},
-                     {"granted", Texts(r->getGranted())},
-                     {"removed", Texts(r->getRemoved())},
+                     {"granted", TextsJson(r->getGranted())},
+                     {"removed", TextsJson(r->getRemoved())},
                      {"revision", r->getRevision()}});
       return kExitOk;
     }
     std::printf("assigned profile %s to %s: %u tools granted, %u removed (revision %llu)\n",
                 a.positional[2].c_str(), Subject(a).c_str(), r->getGranted().size(), r->getRemoved().size(),
                 static_cast<unsigned long long>(r->getRevision()));
-    if (r->getRemoved().size()) std::printf("removed: %s\n", Joined(r->getRemoved()).c_str());
+    if (r->getRemoved().size()) std::printf("removed: %s\n", JoinTexts(r->getRemoved()).c_str());
     return kExitOk;
   });
 }
@@ -148,7 +136,7 @@ int Inspect(Cli& cli, const Args& a) {
              {"expires_at", t.getExpiresAtNs() ? json(FormatRfc3339(t.getExpiresAtNs())) : json(nullptr)},
              {"expired", t.getExpired()}});
       cli.PrintJson({{"subject", Subject(a)},
-                     {"tools", Texts(r->getTools())},
+                     {"tools", TextsJson(r->getTools())},
                      {"defaulted", r->getDefaulted()},
                      {"profile", r->getProfile().size() ? json(std::string(r->getProfile())) : json(nullptr)},
                      {"grants", grants}});

@@ -153,6 +153,26 @@ expect_rc() {
   [[ $rc -eq $want ]] || fail "'$*' exited $rc, expected $want; stderr: $(head -c 600 "$TEST_ROOT/err"); stdout: $(head -c 300 "$TEST_ROOT/out")"
 }
 
+# newest_version PATH CONTENT FIELD...: the FIELDs (of `versions history
+# --json`: subject, uid, command, ...) of PATH's newest version, space
+# separated, once that version holds exactly CONTENT (captures land a few
+# ms after a close); fails the test after 10 s.
+newest_version() {
+  local path=$1 want i out="" fields
+  want=$(printf '%s' "$2" | git hash-object --stdin)
+  shift 2
+  fields=$(printf "v['%s']," "$@")
+  for ((i = 0; i < 200; i++)); do
+    out=$(nx --json versions history "$path" 2>/dev/null | python3 -c "
+import json, sys
+v = json.load(sys.stdin)['versions'][-1]
+if v['content_id'] != '$want': sys.exit(1)
+print(*[${fields%,}])" 2>/dev/null) && [[ -n $out ]] && { echo "$out"; return 0; }
+    sleep 0.05
+  done
+  fail "$path: no version holding the expected content after 10 s"
+}
+
 # json_get EXPR: evaluates python expression EXPR over the JSON in $TEST_ROOT/out (as j).
 json_get() { python3 -c "import json,sys; j=json.load(open('$TEST_ROOT/out')); print($1)"; }
 out() { cat "$TEST_ROOT/out"; }

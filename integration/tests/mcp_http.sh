@@ -28,7 +28,10 @@ expect_rc 0 nx rebac share /shared user alice --role editor
 # mcp_start [ARGS...]: starts `nexus mcp serve --transport http --port 0`
 # and sets MCP_PID and URL (from the line it prints on stderr).
 mcp_start() {
-  nx mcp serve --transport http --port 0 "$@" >"$TEST_ROOT/mcp.out" 2>"$TEST_ROOT/mcp.err" &
+  # Not through nx: a shell function run in the background is a subshell,
+  # and $! would name it instead of the server.
+  NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" \
+    "$NEXUS_CLI" mcp serve --transport http --port 0 "$@" >"$TEST_ROOT/mcp.out" 2>"$TEST_ROOT/mcp.err" &
   MCP_PID=$!
   NEXUS_EXTRA_PIDS+=("$MCP_PID")
   URL=""

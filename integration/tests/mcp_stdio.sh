@@ -42,20 +42,6 @@ PY
   ) || fail "reply $1: $(cat "$TEST_ROOT/in") $(cat "$TEST_ROOT/mcp.err" | tail -3) $(tail -c 1500 "$TEST_ROOT/mcp.out")"
   [[ $got == "$3" ]] || fail "reply $1: $2 is '$got', expected '$3'; output: $(head -c 1200 "$TEST_ROOT/mcp.out")"
 }
-# version_of PATH CONTENT: "SUBJECT COMMAND" of PATH's newest version once it holds CONTENT.
-version_of() {
-  local i out="" want
-  want=$(printf '%s' "$2" | git hash-object --stdin)
-  for ((i = 0; i < 200; i++)); do
-    out=$(nx --json versions history "$1" 2>/dev/null | python3 -c "
-import json, sys
-v = json.load(sys.stdin)['versions'][-1]
-if v['content_id'] != '$want': sys.exit(1)
-print(v['subject'], v['command'])" 2>/dev/null) && [[ -n $out ]] && { echo "$out"; return 0; }
-    sleep 0.05
-  done
-  fail "$1: no version holding '$2' after 10 s"
-}
 
 nexus_start
 
@@ -112,8 +98,7 @@ reply 2 'r["result"]["isError"], r["result"]["structuredContent"]["size"]' "(Fal
 reply 3 'r["result"]["isError"]' True
 [[ $(cat "$M/work/new.txt") == "from mcp" ]] || fail "the write is not on the mount: $(cat "$M/work/new.txt")"
 [[ ! -e "$M/private/t.txt" ]] || fail "a refused write left a file"
-got=$(version_of /work/new.txt 'from mcp
-')
+got=$(newest_version /work/new.txt $'from mcp\n' subject command)
 [[ $got == "agent:coder mcp:nexus_write_file" ]] || fail "history of /work/new.txt: $got"
 
 note "edits: a dry run's diff, exact-once matching, all or nothing"
@@ -138,7 +123,7 @@ lines "$INIT" "$INITED" \
 mcp_session --as agent:coder
 reply 2 'r["result"]["isError"]' False
 [[ $(cat "$M/work/a.txt") == $'alpha\nBETA\ngamma\ndelta' ]] || fail "the edit is not on the mount: $(cat "$M/work/a.txt")"
-got=$(version_of /work/a.txt $'alpha\nBETA\ngamma\ndelta\n')
+got=$(newest_version /work/a.txt $'alpha\nBETA\ngamma\ndelta\n' subject command)
 [[ $got == "agent:coder mcp:nexus_edit_file" ]] || fail "history of /work/a.txt: $got"
 
 note "history, diff and rollback through MCP"
@@ -151,7 +136,7 @@ lines "$INIT" "$INITED" "$(call 2 nexus_file_rollback '{"path":"/work/a.txt","ve
 mcp_session --as agent:coder
 reply 2 'r["result"]["isError"], r["result"]["structuredContent"]["recorded"]' "(False, True)"
 [[ $(cat "$M/work/a.txt") == $'alpha\nbeta\ngamma' ]] || fail "rollback is not on the mount: $(cat "$M/work/a.txt")"
-got=$(version_of /work/a.txt $'alpha\nbeta\ngamma\n')
+got=$(newest_version /work/a.txt $'alpha\nbeta\ngamma\n' subject command)
 [[ $got == "agent:coder mcp:nexus_file_rollback" ]] || fail "history of the rollback: $got"
 
 note "a subscription to a folder hears a change made on the mount"

@@ -11,21 +11,6 @@ M=$NEXUS_MNT
 as() { local uid=$1; shift; setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@"; }
 as_nx() { local uid=$1; shift; as "$uid" env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home$uid" "$NEXUS_CLI" "$@"; }
 
-# author PATH CONTENT: the subject and uid of PATH's newest version once it
-# holds exactly CONTENT, as "SUBJECT UID".
-author() {
-  local i out="" want
-  want=$(printf '%s' "$2" | git hash-object --stdin)
-  for ((i = 0; i < 200; i++)); do
-    out=$(nx --json versions history "$1" 2>/dev/null | python3 -c "
-import json, sys
-v = json.load(sys.stdin)['versions'][-1]
-if v['content_id'] != '$want': sys.exit(1)
-print(v['subject'], v['uid'])" 2>/dev/null) && [[ -n $out ]] && { echo "$out"; return 0; }
-    sleep 0.05
-  done
-  fail "$1: no version holding '$2' after 10 s"
-}
 same() { [[ "$2" == "$3" ]] || fail "$1: expected [$2], got [$3]"; }
 
 nexus_start
@@ -39,28 +24,28 @@ expect_rc 0 nx rebac create user uid-1002 editor folder /zone/eng
 
 note "root on the mount is the admin"
 echo root >"$M/zone/eng/root.txt"
-same "root's version" "user:admin 0" "$(author /zone/eng/root.txt $'root\n')"
+same "root's version" "user:admin 0" "$(newest_version /zone/eng/root.txt $'root\n' subject uid)"
 
 note "a uid bound to agent:alice, on the mount"
 as 1001 sh -c "echo alice > $M/zone/eng/alice.txt" || fail "alice cannot write in /zone/eng"
-same "alice's version" "agent:alice 1001" "$(author /zone/eng/alice.txt $'alice\n')"
+same "alice's version" "agent:alice 1001" "$(newest_version /zone/eng/alice.txt $'alice\n' subject uid)"
 
 note "an unbound uid, on the mount"
 as 1002 sh -c "echo other > $M/zone/eng/other.txt" || fail "uid 1002 cannot write in /zone/eng"
-same "uid 1002's version" "user:uid-1002 1002" "$(author /zone/eng/other.txt $'other\n')"
+same "uid 1002's version" "user:uid-1002 1002" "$(newest_version /zone/eng/other.txt $'other\n' subject uid)"
 
 note "the same uid, once bound, acts as and is recorded as its subject"
 expect_rc 0 nx identity bind --uid 1002 agent:carol
 expect_rc 0 nx rebac create agent carol editor folder /zone/eng
 as 1002 sh -c "echo carol > $M/zone/eng/other.txt" || fail "carol cannot write in /zone/eng"
-same "carol's version" "agent:carol 1002" "$(author /zone/eng/other.txt $'carol\n')"
+same "carol's version" "agent:carol 1002" "$(newest_version /zone/eng/other.txt $'carol\n' subject uid)"
 
 note "over the control socket"
 chgrp 1001 "$NEXUS_DATA/nexusd.sock"
 expect_rc 0 as_nx 1001 write /zone/eng/socket.txt "by socket"
-same "alice's socket version" "agent:alice 1001" "$(author /zone/eng/socket.txt 'by socket')"
+same "alice's socket version" "agent:alice 1001" "$(newest_version /zone/eng/socket.txt 'by socket' subject uid)"
 expect_rc 0 nx write /zone/eng/socket.txt "root by socket"
-same "root's socket version" "user:admin 0" "$(author /zone/eng/socket.txt 'root by socket')"
+same "root's socket version" "user:admin 0" "$(newest_version /zone/eng/socket.txt 'root by socket' subject uid)"
 
 note "through a per-subject mount"
 expect_rc 0 nx rebac create user bob editor folder /zone/ops
@@ -68,7 +53,7 @@ B="$TEST_ROOT/bob"
 mkdir -p "$B"
 expect_rc 0 nx mount add "$B" --as user:bob --root /zone/ops
 echo bob >"$B/bob.txt"  # root's process, acting as user:bob
-same "bob's version" "user:bob 0" "$(author /zone/ops/bob.txt $'bob\n')"
+same "bob's version" "user:bob 0" "$(newest_version /zone/ops/bob.txt $'bob\n' subject uid)"
 expect_rc 0 nx mount remove "$B"
 
 note "the commit's Nexus-Author trailer"
