@@ -11,7 +11,7 @@
 #   bench/run_mcp_bench.sh [-r RUNS] [-n CALLS] [-w WARMUP] [-o OUT.json]
 # Defaults: 5 runs x 2000 calls, 200 warm-up, bench/results/mcp_bench.json.
 # Env: NEXUS_BUILD_DIR (default build), BENCH_DIR (default /var/tmp/nexus-mcp-bench).
-# Needs root or a user allowed to mount FUSE, Node.js 20+ and npm (the
+# Needs root or a user allowed to mount FUSE, Node.js 18+ and npm (the
 # pinned packages are installed by integration/mcp_client/install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -21,7 +21,7 @@ packages=(
   # the multi-node lab (integration/lab): namespaces, probes, evidence schema
   iproute2 iputils-ping python3-jsonschema
 )
-# Node.js 20+ and npm: the MCP tests and benchmark drive nexus with the official
+# Node.js 18+ and npm: the MCP tests and benchmark drive nexus with the official
 # MCP SDK (integration/mcp_client). A nodejs that ships npm itself (NodeSource's
 # provides and conflicts with Debian's npm) counts as both.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

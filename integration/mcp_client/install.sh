@@ -6,7 +6,7 @@
 # bench/run_mcp_bench.sh; concurrent callers wait for one another.
 #
 # Exits 0 when the packages are in place; 1, saying why, when they cannot be
-# installed (no Node.js 20+, no npm, the registry unreachable). It never
+# installed (no Node.js 18+, no npm, the registry unreachable). It never
 # skips: the opt-out for developers is the test's (docs/mcp.md).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,10 +16,10 @@ fail() {
   exit 1
 }
 
-command -v node >/dev/null || fail "node not found: install Node.js 20 or newer (scripts/install-deps.sh)"
+command -v node >/dev/null || fail "node not found: install Node.js 18 or newer (scripts/install-deps.sh)"
 command -v npm >/dev/null || fail "npm not found: install it (scripts/install-deps.sh)"
 major=$(node -p 'process.versions.node.split(".")[0]')
-((major >= 20)) || fail "Node.js $(node --version) is too old: the pinned packages need 20 or newer"
+((major >= 18)) || fail "Node.js $(node --version) is too old: the pinned packages need 18 or newer"
 
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.nexus-lock-sha256
