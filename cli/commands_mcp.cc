@@ -77,6 +77,11 @@ int ServeMcp(Cli& cli, const Args& a) {
   options.max_body_bytes = static_cast<size_t>(*max_body);
   options.max_sessions = static_cast<size_t>(*max_sessions);
   options.session = session;
+  for (const std::string& origin : a.All("allow-origin")) {
+    if (origin.find("://") == std::string::npos)
+      return cli.Usage("--allow-origin takes an origin such as https://app.example.com, not " + origin);
+    options.allowed_origins.push_back(origin);
+  }
   auto server = mcp::HttpServer::Listen(client.io(), options, client.bootstrap());
   if (!server.ok()) return cli.Fail(server.status());
   const std::string scheme = options.tls_cert.empty() ? "http" : "https";
@@ -97,7 +102,7 @@ int ServeMcp(Cli& cli, const Args& a) {
 void AddMcpCommands(std::vector<Command>* t) {
   t->push_back({{"mcp", "serve"},
                 {"--transport", "--port", "--host", "--tls-cert", "--tls-key", "--max-body", "--max-sessions",
-                 "--max-in-flight"},
+                 "--max-in-flight", "--allow-origin"},
                 {},
                 "mcp serve [--transport stdio|http] [--port P] [--host H] [--tls-cert F --tls-key F]",
                 "Serve NexusFS to AI agents over the Model Context Protocol.\n"
@@ -112,6 +117,8 @@ void AddMcpCommands(std::vector<Command>* t) {
                 "  --tls-cert F --tls-key F http: serve HTTPS with this PEM certificate and key\n"
                 "  --max-body BYTES         http: the largest request body (default 4194304)\n"
                 "  --max-sessions N         http: sessions at once (default 256)\n"
+                "  --allow-origin ORIGIN    http: also accept browser requests from ORIGIN (repeatable;\n"
+                "                           localhost origins always are, any other Origin is 403)\n"
                 "  --max-in-flight N        requests of one session running at once (default 32)\n"
                 "Tools are those the subject's tool profile grants (nexus mcp profile); see docs/mcp.md.",
                 0,

@@ -198,19 +198,24 @@ post "$ALICE" "" "$INIT"  # alice's other key still works
 expect_code 200
 mcp_stop
 
-note "HTTPS with --tls-cert and --tls-key"
+note "HTTPS with --tls-cert and --tls-key; an origin allowed with --allow-origin"
 nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
-mcp_start --tls-cert "$TEST_ROOT/tls/cert.pem" --tls-key "$TEST_ROOT/tls/key.pem"
+mcp_start --tls-cert "$TEST_ROOT/tls/cert.pem" --tls-key "$TEST_ROOT/tls/key.pem" \
+  --allow-origin https://app.example.com
 [[ $URL == https://* ]] || fail "TLS server announced $URL"
-post "$ALICE" "" "$INIT" --cacert "$TEST_ROOT/tls/cert.pem"
+post "$ALICE" "" "$INIT" --cacert "$TEST_ROOT/tls/cert.pem" -H 'Origin: https://app.example.com'
 expect_code 200
 SESSION=$(header Mcp-Session-Id)
+post "$ALICE" "$SESSION" "$LIST" --cacert "$TEST_ROOT/tls/cert.pem" -H 'Origin: https://other.example.com'
+expect_code 403
 post "$ALICE" "$SESSION" "$LIST" --cacert "$TEST_ROOT/tls/cert.pem"
 expect_code 200
 expect_json '"nexus_read_file" in [t["name"] for t in j["result"]["tools"]]' True
 curl -sS -m 10 -o /dev/null "${URL/https/http}" 2>/dev/null && fail "plain HTTP answered on the TLS port"
 mcp_stop
 echo "not a certificate" >"$TEST_ROOT/bad.pem"
+expect_rc 64 nx mcp serve --transport http --port 0 --allow-origin app.example.com
+expect_err "takes an origin such as"
 expect_rc 1 nx mcp serve --transport http --port 0 --tls-cert "$TEST_ROOT/bad.pem" --tls-key "$TEST_ROOT/tls/key.pem"
 expect_err "bad.pem"
 
