@@ -9,22 +9,9 @@
 #include <vector>
 
 #include "fs/change_events.h"
+#include "tests/temp_dir.h"
 
 namespace nexus::testing {
-
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "nexus-ut.XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A ChangeSink double that records every event.
 class RecordingSink final : public ChangeSink {

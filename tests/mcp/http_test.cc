@@ -19,6 +19,7 @@
 #include "base/file_util.h"
 #include "mcp/http_transport.h"
 #include "rpc/tls_gen.h"
+#include "tests/temp_dir.h"
 
 namespace nexus::mcp {
 namespace {
@@ -105,18 +106,7 @@ struct Reply {
   Json json() const { return Json::parse(body, nullptr, false); }
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "nexus-mcp-ut.XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using nexus::testing::TempDir;
 
 class HttpTransportTest : public ::testing::Test {
  protected:
