@@ -168,6 +168,10 @@ interface Session {
   # instead of the client process's name. An empty `command` is
   # `invalidArgument`.
   labelled @15 (command :Text) -> (session :Session);
+  # The operations log: what every subject changed, a live stream of it,
+  # and undo (docs/operations.md); `unavailable` when the daemon runs
+  # without it.
+  ops @16 () -> (ops :Ops);
 }
 
 # ---------------------------------------------------------------- files
@@ -1017,4 +1021,93 @@ interface Tools {
   # by the same rule; `revision` is the ReBAC revision of the answer. The
   # hot path of an MCP server's tools/list and tools/call.
   visible @4 (names :List(Text)) -> (visible :List(Text), defaulted :Bool, revision :UInt64, error :Error);
+}
+
+# ---------------------------------------------------------------- operations
+
+# One mutation of the tree, as the operations log holds it. Paths are
+# namespace paths ("/src/a.c", "/zone/local/x").
+struct OpRecord {
+  id @0 :Int64;            # 1, 2, 3, ... in log order; also the cursor
+  timeNs @1 :Int64;        # when it happened (Unix ns)
+  kind @2 :Text;           # create write truncate rename link symlink unlink
+                           # mkdir rmdir chmod chown setxattr removexattr
+                           # restore rollback
+  path @3 :Text;           # what it changed (a rename: the new path)
+  oldPath @4 :Text;        # rename: the old path; link: the existing name
+  subject @5 :Text;        # the acting subject ("agent:ID", "user:NAME")
+  uid @6 :UInt32;
+  pid @7 :Int32;
+  command @8 :Text;        # the process's command, or the session's label
+  agentId @9 :Text;        # NEXUS_AGENT_ID of the process
+  taskId @10 :Text;        # NEXUS_TASK_ID of the process
+  versionBefore @11 :UInt32;  # 0: none
+  versionAfter @12 :UInt32;   # 0: none
+  detail @13 :Text;        # kind-specific facts as a JSON object ("" none):
+                           # modes, owners, sizes, xattr names and values
+}
+
+# Which operations: every set field must match (AND); empty/0 is "any".
+struct OpFilter {
+  sinceNs @0 :Int64;
+  untilNs @1 :Int64;
+  path @2 :Text;       # the path or anything below it (either path of a rename)
+  subject @3 :Text;
+  agentId @4 :Text;
+  taskId @5 :Text;
+  kind @6 :Text;
+  ids @7 :List(Int64); # exactly these operations
+}
+
+# Implemented by the client of a watch.
+interface OpSink {
+  # The next operations, in log order. Flow-controlled: the daemon sends
+  # the next batch once this one returned.
+  ops @0 (ops :List(OpRecord)) -> stream;
+  # The watcher could not keep up (or its cursor is older than the log
+  # keeps): the stream ends; resume with watch(sinceCursor = resumeCursor).
+  fellBehind @1 (resumeCursor :Int64, reason :Text) -> ();
+}
+
+# What undo would do or did for one operation.
+struct UndoStep {
+  opId @0 :Int64;
+  action @1 :Text;     # restore-content recreate rename-back remove rmdir
+                       # mkdir chmod chown setxattr removexattr none
+  path @2 :Text;
+  toPath @3 :Text;     # rename-back: where it goes back to
+  version @4 :UInt32;  # restore-content/recreate: the version written back
+  status @5 :Text;     # planned done conflict failed skipped
+  reason @6 :Text;     # why, for conflict/failed/skipped
+}
+
+struct UndoReport {
+  steps @0 :List(UndoStep);   # newest operation first, as applied
+  applied @1 :UInt32;
+  conflicts @2 :UInt32;
+  failed @3 :UInt32;
+  skipped @4 :UInt32;
+  dryRun @5 :Bool;
+}
+
+# The operations log (docs/operations.md). Non-admins see only operations
+# on paths they may see now, and only their own unless granted.
+interface Ops {
+  # Newest first. `beforeId` 0 starts at the newest; the next page is
+  # beforeId = nextBeforeId (0: no more). `limit` 0: 1000.
+  log @0 (filter :OpFilter, beforeId :Int64, limit :UInt32) -> (ops :List(OpRecord), nextBeforeId :Int64, error :Error);
+  # Streams the operations after `sinceCursor` (0: from now; -1: from the
+  # oldest kept) under `path` ("" or "/": all) to `sink`, then the new ones
+  # as they are logged, until the client drops `subscription`. `cursor` is
+  # the newest id at the time of the call.
+  watch @1 (path :Text, sinceCursor :Int64, sink :OpSink) -> (subscription :Subscription, cursor :Int64, error :Error);
+  # Undoes the selected operations, newest first (the selection is `filter`;
+  # at least one of ids, agentId, taskId or subject must be set). Conflicts
+  # are left alone unless `force`. `progress` (optional) hears steps done.
+  undo @2 (filter :OpFilter, dryRun :Bool, force :Bool, progress :Progress) -> (report :UndoReport, error :Error);
+  # Drops operations older than `keepDays` (0: the daemon's
+  # --oplog-keep-days). Admin only.
+  gc @3 (keepDays :UInt32) -> (removed :UInt64, oldestId :Int64, error :Error);
+  # Counts and bounds of the log.
+  stats @4 () -> (operations :UInt64, oldestId :Int64, newestId :Int64, oldestNs :Int64, keepDays :UInt32, error :Error);
 }

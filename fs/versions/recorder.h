@@ -51,11 +51,29 @@
 
 namespace nexus::versions {
 
+// What the recorder did with one event, for an observer (the operations
+// log, ops/op_feed.h), reported on the worker after the store call.
+struct Applied {
+  enum class Op { kCapture, kRemove, kRename } op = Op::kCapture;
+  std::string path;      // namespace path; kRename: the new path
+  std::string old_path;  // kRename: the old path
+  uint32_t version_before = 0;  // the path's latest version before (0: none)
+  uint32_t version_after = 0;   // kCapture: the version the content is now
+  bool recorded = false;        // kCapture: a new version was journaled
+  std::string note;             // the version's note ("rollback to v3", "restore")
+  Provenance who;
+  int64_t time_ns = 0;      // when the change happened (the event's time)
+  int64_t journal_seq = 0;  // the version store's change sequence (0: none)
+};
+
 class Recorder {
  public:
   struct Options {
     VersionStore* store = nullptr;  // must outlive the recorder
     Namespace* ns = nullptr;        // must outlive the recorder
+    // Told about every store call applied (never for a coalesced event);
+    // runs on the worker and must not block. Null: nobody.
+    std::function<void(const Applied&)> on_applied;
     size_t max_queue = 1 << 20;     // events beyond this are dropped (logged) and
                                     // caught up by the next reconcile
   };

@@ -747,6 +747,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> tools(ToolsContext context) override {
     return Open(context, [&](auto r) { r.setTools(MakeToolsService(conn_)); });
   }
+  kj::Promise<void> ops(OpsContext context) override {
+    return Open(context, [&](auto r) { r.setOps(MakeOpsService(conn_)); });
+  }
   // A copy of the connection's state whose Caller carries the origin; its
   // calls count against the connection's in-flight limit.
   kj::Promise<void> labelled(LabelledContext context) override {
@@ -963,6 +966,9 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kDelegation:
       if (ctx.rebac.delegations) return Status::Ok();
       return Unavailable("delegation", "delegations come with ReBAC, which is not enabled in this daemon");
+    case Feature::kOps:
+      if (ctx.ops.log) return Status::Ok();
+      return Unavailable("oplog", "the operations log is off in this daemon's profile/config");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

@@ -49,6 +49,11 @@ namespace search {
 class SearchIndex;
 class Indexer;
 }  // namespace search
+namespace ops {
+class OpLog;
+class OpFeed;
+class Undoer;
+}  // namespace ops
 
 // Facts about the running daemon that status/health report.
 struct DaemonInfo {
@@ -179,6 +184,14 @@ struct AgentsDeps {
   Mailbox* mailbox = nullptr;  // the mailboxes (null: IPC is off)
 };
 
+// What the Ops service needs (null log: the operations log is off).
+struct OpsDeps {
+  ops::OpLog* log = nullptr;
+  ops::OpFeed* feed = nullptr;   // Flush before a read that must see the latest
+  ops::Undoer* undoer = nullptr;
+  uint32_t keep_days = 30;       // --oplog-keep-days: gc's default
+};
+
 // What the daemon hands the socket server: the core every call uses, and
 // each optional part's own deps. Pointers are not owned and outlive the
 // socket server.
@@ -205,6 +218,7 @@ struct ServiceContext {
   RebacDeps rebac;
   MeshDeps mesh;
   AgentsDeps agents;
+  OpsDeps ops;
 
   // What the namespace enforces for every caller (null: ReBAC is off; the
   // Namespace applies it to PathFiles calls too); services use it to filter

@@ -122,7 +122,8 @@ enum class Feature {
   kMesh,
   kAgents,
   kIpc,
-  kDelegation
+  kDelegation,
+  kOps
 };
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
 // why (rpc/errors.h).
@@ -310,6 +311,7 @@ kj::Own<rpc::Agents::Server> MakeAgentsService(ConnPtr conn);            // agen
 kj::Own<rpc::Ipc::Server> MakeIpcService(ConnPtr conn);                  // ipc_service.cc
 kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // delegation_service.cc
 kj::Own<rpc::Tools::Server> MakeToolsService(ConnPtr conn);              // tools_service.cc
+kj::Own<rpc::Ops::Server> MakeOpsService(ConnPtr conn);                  // ops_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.
