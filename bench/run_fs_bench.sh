@@ -34,6 +34,9 @@ BENCH_SMALL_DIRS=${BENCH_SMALL_DIRS:-100}
 BENCH_SMALL_SIZE=${BENCH_SMALL_SIZE:-4096}
 BENCH_TREE_SRC=${BENCH_TREE_SRC:-/usr/include}
 BENCH_STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-900}
+# Seconds of idle before each step, so one step's leftover work (a daemon's
+# captures, writeback) settles before the next step's clock starts.
+BENCH_IDLE_GAP=${BENCH_IDLE_GAP:-0}
 BENCH_OUTPUT=${BENCH_OUTPUT:-}
 BENCH_KEEP=${BENCH_KEEP:-0}
 NEXUSD=${NEXUSD:-$REPO_DIR/build/bin/nexusd}
@@ -73,7 +76,8 @@ usage: $0 [options]
   -h, --help
 
 More knobs (env): BENCH_SEQ_WARMUP=$BENCH_SEQ_WARMUP (untimed warm-up write before the timed one) BENCH_SMALL_FILES=$BENCH_SMALL_FILES BENCH_SMALL_DIRS=$BENCH_SMALL_DIRS
-BENCH_SMALL_SIZE=$BENCH_SMALL_SIZE BENCH_TREE_SRC=$BENCH_TREE_SRC BENCH_STEP_TIMEOUT=$BENCH_STEP_TIMEOUT (s).
+BENCH_SMALL_SIZE=$BENCH_SMALL_SIZE BENCH_TREE_SRC=$BENCH_TREE_SRC BENCH_STEP_TIMEOUT=$BENCH_STEP_TIMEOUT (s)
+BENCH_IDLE_GAP=$BENCH_IDLE_GAP (s of idle before each step).
 Quick check: BENCH_RUNS=1 BENCH_SIZE_MB=128 BENCH_SMALL_FILES=2000 $0
 EOF
 }
@@ -115,6 +119,7 @@ done
 PLL_SOURCE=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
 [[ -r $PLL_SOURCE ]] || die "missing $PLL_SOURCE (apt-get install libfuse3-dev)"
 [[ -d $BENCH_TREE_SRC ]] || die "BENCH_TREE_SRC=$BENCH_TREE_SRC is not a directory"
+[[ $BENCH_IDLE_GAP =~ ^[0-9]+$ ]] || die "BENCH_IDLE_GAP: expected seconds, got '$BENCH_IDLE_GAP'"
 
 IFS=, read -r -a WORKLOADS <<<"$BENCH_WORKLOADS"
 for w in "${WORKLOADS[@]}"; do
@@ -568,6 +573,7 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
       prefix=$(printf '[%2d/%d %s] run %d/%d %-10s %-14s' "$STEP_NO" "$TOTAL_STEPS" \
                  "$elapsed" "$run" "$BENCH_RUNS" "$workload" "$target")
       [[ -t 2 ]] && printf '%s ...\r' "$prefix" >&2
+      ((BENCH_IDLE_GAP > 0)) && sleep "$BENCH_IDLE_GAP"
       if target_up "$target" "run$run-$workload"; then
         cpu0=$(proc_cpu "$ACTIVE_PID")
         "workload_$workload" "$target" "$run"
@@ -614,6 +620,7 @@ meta=(
   "host.nofile_limit=$NOFILE"
   "notes.smallfiles=$SMALL_FILES_NOTE"
   "config.runs=$BENCH_RUNS"
+  "config.idle_gap_s=$BENCH_IDLE_GAP"
   "config.bench_dir=$BENCH_DIR"
   "config.workloads=$BENCH_WORKLOADS"
   "config.targets=$BENCH_TARGETS"
