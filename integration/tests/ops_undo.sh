@@ -12,8 +12,9 @@
 # back to the copy taken before the agent started (diff -r, modes) except
 # that file, reported as the one conflict (exit 1), and root's edits remain;
 # `undo OP_ID --force` takes that file back too; the undo's own operations
-# are logged with command "undo". Bad input: no selection exits 64, an
-# unknown operation id is an error that names it.
+# are logged with command "undo"; undos (and bob's refusal) are audited.
+# Bad input: no selection exits 64, an unknown operation id is an error
+# that names it.
 source "$(dirname "$0")/../lib.sh"
 export LC_ALL=C
 M=$NEXUS_MNT
@@ -278,6 +279,8 @@ expect_err "permission denied\|may not\|not permitted"
 expect_rc 1 bob --json undo --agent fixer
 expect_json 'j["error"]["code"]' permissionDenied
 diff -r --no-dereference "$M/proj" "$TEST_ROOT/after-agent" >/dev/null || fail "bob's refused undo changed the tree"
+expect_rc 0 nx --json audit list --subject user:bob --denied
+expect_json 'any(e["operation"].startswith("undo") for e in j["entries"])' True
 
 note "bad input"
 expect_rc 64 alice undo
@@ -310,7 +313,9 @@ mode_manifest() { (cd "$1" && find . -mindepth 1 -printf '%P %y %m\n' | sort); }
 diff <(mode_manifest "$M/proj") <(mode_manifest "$BEFORE") >"$TEST_ROOT/diff" ||
   fail "after undo --agent, modes differ from the copy: $(head -n 20 "$TEST_ROOT/diff")"
 
-note "the undo is logged as operations with command \"undo\", by alice"
+note "the undo is audited, and logged as operations with command \"undo\", by alice"
+expect_rc 0 nx --json audit list --subject user:alice
+expect_json 'any(e["operation"].startswith("undo") and e["decision"] == "allow" for e in j["entries"])' True
 expect_rc 0 nx versions flush
 all_ops "$TEST_ROOT/undo_ops.json" --path /proj
 python3 - "$TEST_ROOT/undo_ops.json" "$TEST_ROOT/all2.json" <<'PY' || fail "the undo's operations are not logged as such"
