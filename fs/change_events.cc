@@ -6,7 +6,7 @@ namespace nexus {
 
 void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                    const std::string& name, Ino new_parent, const std::string& new_name, std::string path,
-                   std::string new_path, bool by_rename) {
+                   std::string new_path, bool by_rename, ChangeDetails details) {
   if (!sink) return;
   ChangeEvent ev;
   ev.kind = kind;
@@ -20,12 +20,13 @@ void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& calle
   ev.by_rename = by_rename;
   ev.caller = caller;
   ev.when = NowTimespec();
+  ev.details = std::move(details);
   sink->Publish(std::move(ev));
 }
 
 void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                      const std::string& name, Ino new_parent, const std::string& new_name, bool by_rename,
-                     const std::function<std::string(Ino)>& path_of) {
+                     const std::function<std::string(Ino)>& path_of, ChangeDetails details) {
   if (!sink) return;
   std::string path, new_path;
   if (sink->Active()) {
@@ -41,7 +42,24 @@ void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& cal
     }
   }
   PublishChange(sink, kind, caller, ino, parent, name, new_parent, new_name, std::move(path),
-                std::move(new_path), by_rename);
+                std::move(new_path), by_rename, std::move(details));
+}
+
+ChangeDetails ChangeDetails::Created(mode_t type, bool hard_link, std::string symlink_target) {
+  ChangeDetails d;
+  d.type = type & S_IFMT;
+  d.hard_link = hard_link;
+  d.symlink_target = std::move(symlink_target);
+  return d;
+}
+
+void ChangeDetails::SetXattrBefore(Xattr op, const std::string& name, const std::string_view* before) {
+  xattr = op;
+  xattr_name = name;
+  had_value = before != nullptr;
+  if (!before) return;
+  value_truncated = before->size() > kMaxValueBefore;
+  value_before.assign(before->substr(0, kMaxValueBefore));
 }
 
 ChangeBus::ChangeBus() : thread_([this] { Run(); }) {}

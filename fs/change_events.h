@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -26,6 +27,41 @@
 #include "fs/types.h"
 
 namespace nexus {
+
+// What a change did beyond its names, for the operations log (undo needs the
+// values before). Filled by the backends only while a subscriber listens
+// (ChangeSink::Active), from what the operation already has at hand.
+struct ChangeDetails {
+  // kCreated: the new name's file type (S_IFMT bits; 0: unknown), whether it
+  // is a new hard link to an existing inode, and a symlink's target.
+  // kRemoved: the removed name's type (S_IFDIR for rmdir; 0: unknown).
+  mode_t type = 0;
+  bool hard_link = false;
+  std::string symlink_target;
+  // kAttrChanged by setattr: which of mode, owner and size it set
+  // (SetAttrRequest's kMode, kUid, kGid, kSize bits; 0: none or unknown),
+  // with the values before and after.
+  uint32_t attrs = 0;
+  mode_t mode_before = 0, mode_after = 0;
+  uid_t uid_before = 0, uid_after = 0;
+  gid_t gid_before = 0, gid_after = 0;
+  uint64_t size_before = 0, size_after = 0;
+  // kAttrChanged by setxattr/removexattr: the attribute's name and its value
+  // before (had_value false: it was not set), at most kMaxValueBefore bytes
+  // (value_truncated: it was longer).
+  enum class Xattr { kNone, kSet, kRemoved };
+  Xattr xattr = Xattr::kNone;
+  std::string xattr_name;
+  bool had_value = false;
+  bool value_truncated = false;
+  std::string value_before;
+  static constexpr size_t kMaxValueBefore = 64 * 1024;
+
+  // The details of a new (or removed) name.
+  static ChangeDetails Created(mode_t type, bool hard_link = false, std::string symlink_target = {});
+  // Sets the xattr fields from the value before (null: it was not set).
+  void SetXattrBefore(Xattr op, const std::string& name, const std::string_view* before);
+};
 
 struct ChangeEvent {
   enum class Kind {
@@ -55,6 +91,7 @@ struct ChangeEvent {
   std::shared_ptr<const ProcessInfo> process;
   Caller caller;
   timespec when{};
+  ChangeDetails details;
 };
 
 // Where backends publish. Implementations must not block.
@@ -70,14 +107,15 @@ class ChangeSink {
 // (nothing when `sink` is null).
 void PublishChange(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                    const std::string& name, Ino new_parent = 0, const std::string& new_name = {},
-                   std::string path = {}, std::string new_path = {}, bool by_rename = false);
+                   std::string path = {}, std::string new_path = {}, bool by_rename = false,
+                   ChangeDetails details = {});
 
 // The same, with the event's paths built from `path_of` (an inode's
 // namespace path, "" when unknown) — only when the sink is active, so a
 // backend nobody listens to pays nothing.
 void PublishChangeAt(ChangeSink* sink, ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                      const std::string& name, Ino new_parent, const std::string& new_name, bool by_rename,
-                     const std::function<std::string(Ino)>& path_of);
+                     const std::function<std::string(Ino)>& path_of, ChangeDetails details = {});
 
 // Queueing sink with one dispatcher thread.
 class ChangeBus final : public ChangeSink {

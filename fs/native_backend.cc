@@ -348,9 +348,10 @@ void NativeBackend::FindOtherName(Node* node) {
 
 void NativeBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                             const std::string& name, Ino new_parent, const std::string& new_name,
-                            bool by_rename) {
-  PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
-                  [this](Ino i) REQUIRES(mu_) { return PathOfLocal(LocalOf(i)); });
+                            bool by_rename, ChangeDetails details) {
+  PublishChangeAt(
+      sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
+      [this](Ino i) REQUIRES(mu_) { return PathOfLocal(LocalOf(i)); }, std::move(details));
 }
 
 Result<NativeBackend::Node*> NativeBackend::NewNode(const Caller& caller, Node* parent,
@@ -463,6 +464,15 @@ Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttr
   if (!n) return Enoent(ino);
   timespec now = NowTimespec();
   Attr& a = n->attr;
+  ChangeDetails details;
+  if (Listened()) {
+    details.attrs = r.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid | SetAttrRequest::kGid |
+                               SetAttrRequest::kSize);
+    details.mode_before = a.mode;
+    details.uid_before = a.uid;
+    details.gid_before = a.gid;
+    details.size_before = a.size;
+  }
   if (r.valid & SetAttrRequest::kSize) {
     if (a.IsDir()) return Status::Error(EISDIR, "is a directory");
     if (!a.IsReg()) return Status::Error(EINVAL, "not a regular file");
@@ -493,7 +503,11 @@ Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttr
     a.mtime = r.mtime;
   a.ctime = (r.valid & SetAttrRequest::kCtime) ? r.ctime : now;
   MarkInode(LocalOf(ino));
-  Publish(ChangeEvent::Kind::kAttrChanged, caller, ino, 0, {});
+  details.mode_after = a.mode;
+  details.uid_after = a.uid;
+  details.gid_after = a.gid;
+  details.size_after = a.size;
+  Publish(ChangeEvent::Kind::kAttrChanged, caller, ino, 0, {}, 0, {}, false, std::move(details));
   return Stat(*n);
 }
 
@@ -526,7 +540,8 @@ Result<Attr> NativeBackend::MkNod(const Caller& caller, Ino parent, const std::s
   auto n = NewNode(caller, *dir, name, mode);
   if (!n.ok()) return n.status();
   (*n)->attr.rdev = rdev;
-  Publish(ChangeEvent::Kind::kCreated, caller, (*n)->attr.ino, parent, name);
+  Publish(ChangeEvent::Kind::kCreated, caller, (*n)->attr.ino, parent, name, 0, {}, false,
+          ChangeDetails::Created(mode));
   return Stat(**n);
 }
 
@@ -536,7 +551,8 @@ Result<Attr> NativeBackend::MkDir(const Caller& caller, Ino parent, const std::s
   if (!dir.ok()) return dir.status();
   auto n = NewNode(caller, *dir, name, S_IFDIR | (mode & 07777));
   if (!n.ok()) return n.status();
-  Publish(ChangeEvent::Kind::kCreated, caller, (*n)->attr.ino, parent, name);
+  Publish(ChangeEvent::Kind::kCreated, caller, (*n)->attr.ino, parent, name, 0, {}, false,
+          ChangeDetails::Created(S_IFDIR));
   return Stat(**n);
 }
 
@@ -551,7 +567,8 @@ Result<Attr> NativeBackend::Symlink(const Caller& caller, const std::string& tar
   if (!n.ok()) return n.status();
   (*n)->target = target;
   (*n)->attr.size = target.size();
-  Publish(ChangeEvent::Kind::kCreated, caller, (*n)->attr.ino, parent, name);
+  Publish(ChangeEvent::Kind::kCreated, caller, (*n)->attr.ino, parent, name, 0, {}, false,
+          ChangeDetails::Created(S_IFLNK, false, Listened() ? target : std::string()));
   return Stat(**n);
 }
 
@@ -571,7 +588,8 @@ Result<Attr> NativeBackend::Link(const Caller& caller, Ino ino, Ino new_parent, 
   ++n->lookups;
   MarkInode(LocalOf(ino));
   LinkName(*dir, new_name, n);
-  Publish(ChangeEvent::Kind::kCreated, caller, ino, new_parent, new_name);
+  Publish(ChangeEvent::Kind::kCreated, caller, ino, new_parent, new_name, 0, {}, false,
+          ChangeDetails::Created(n->attr.mode, /*hard_link=*/true));
   return Stat(*n);
 }
 
@@ -584,8 +602,9 @@ Status NativeBackend::Unlink(const Caller& caller, Ino parent, const std::string
   Node* n = *child;
   if (n->attr.IsDir()) return Status::Error(EISDIR, "'" + name + "' is a directory");
   Ino ino = n->attr.ino;
+  const mode_t type = n->attr.mode & S_IFMT;
   UnlinkName(*dir, name, n, NowTimespec());
-  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name);
+  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false, ChangeDetails::Created(type));
   return Status::Ok();
 }
 
@@ -600,7 +619,8 @@ Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string&
   if (!n->children.empty()) return Status::Error(ENOTEMPTY, "'" + name + "' is not empty");
   Ino ino = n->attr.ino;
   UnlinkName(*dir, name, n, NowTimespec());
-  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name);
+  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false,
+          ChangeDetails::Created(S_IFDIR));
   return Status::Ok();
 }
 
@@ -793,7 +813,8 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
   fh->ino = n->attr.ino;
   fh->flags = flags;
   fh->opener = caller;
-  Publish(ChangeEvent::Kind::kCreated, caller, n->attr.ino, parent, name);
+  Publish(ChangeEvent::Kind::kCreated, caller, n->attr.ino, parent, name, 0, {}, false,
+          ChangeDetails::Created(n->attr.mode));
   return Created{Stat(*n), std::move(fh)};
 }
 
@@ -882,11 +903,17 @@ Status NativeBackend::SetXattr(const Caller& caller, Ino ino, const std::string&
   auto it = n->xattrs.find(name);
   if ((flags & XATTR_CREATE) && it != n->xattrs.end()) return Status::Error(EEXIST, "attribute exists");
   if ((flags & XATTR_REPLACE) && it == n->xattrs.end()) return Status::Error(ENODATA, "no such attribute");
+  ChangeDetails details;
+  if (Listened()) {
+    std::string_view before;
+    if (it != n->xattrs.end()) before = it->second;
+    details.SetXattrBefore(ChangeDetails::Xattr::kSet, name, it != n->xattrs.end() ? &before : nullptr);
+  }
   n->xattrs[name] = std::string(value);
   n->attr.ctime = NowTimespec();
   MarkXattr(LocalOf(ino), name);
   MarkInode(LocalOf(ino));
-  Publish(ChangeEvent::Kind::kAttrChanged, caller, ino, 0, {});
+  Publish(ChangeEvent::Kind::kAttrChanged, caller, ino, 0, {}, 0, {}, false, std::move(details));
   return Status::Ok();
 }
 
@@ -912,11 +939,18 @@ Status NativeBackend::RemoveXattr(const Caller& caller, Ino ino, const std::stri
   MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
-  if (!n->xattrs.erase(name)) return Status::Error(ENODATA, "no such attribute");
+  auto it = n->xattrs.find(name);
+  if (it == n->xattrs.end()) return Status::Error(ENODATA, "no such attribute");
+  ChangeDetails details;
+  if (Listened()) {
+    std::string_view before = it->second;
+    details.SetXattrBefore(ChangeDetails::Xattr::kRemoved, name, &before);
+  }
+  n->xattrs.erase(it);
   n->attr.ctime = NowTimespec();
   MarkXattr(LocalOf(ino), name);
   MarkInode(LocalOf(ino));
-  Publish(ChangeEvent::Kind::kAttrChanged, caller, ino, 0, {});
+  Publish(ChangeEvent::Kind::kAttrChanged, caller, ino, 0, {}, 0, {}, false, std::move(details));
   return Status::Ok();
 }
 

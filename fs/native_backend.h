@@ -148,7 +148,10 @@ class NativeBackend final : public Backend {
   // directory when needed. Returns -1 with errno set on failure.
   int OpenBacking(Ino local, int flags) const;
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
-               Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false) REQUIRES(mu_);
+               Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false,
+               ChangeDetails details = {}) REQUIRES(mu_);
+  // Whether a subscriber listens (details are then worth building).
+  bool Listened() const { return sink_ && sink_->Active(); }
 
   // Committer.
   void CommitLoop() EXCLUDES(mu_);

@@ -378,9 +378,26 @@ std::string WorkspaceBackend::PathOf(Ino ino) const {
 
 void WorkspaceBackend::Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent,
                                const std::string& name, Ino new_parent, const std::string& new_name,
-                               bool by_rename) {
-  PublishChangeAt(sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
-                  [this](Ino i) { return PathOf(i); });
+                               bool by_rename, ChangeDetails details) {
+  PublishChangeAt(
+      sink_, kind, caller, ino, parent, name, new_parent, new_name, by_rename,
+      [this](Ino i) { return PathOf(i); }, std::move(details));
+}
+
+void WorkspaceBackend::XattrBefore(int fd, const std::string& name, ChangeDetails::Xattr op,
+                                   ChangeDetails* details) const {
+  const ProcFdPath path(fd);
+  // Capped: a larger value is read only to learn it is larger.
+  std::string value(ChangeDetails::kMaxValueBefore + 1, '\0');
+  ssize_t n = ::getxattr(path.c_str(), name.c_str(), value.data(), value.size());
+  if (n < 0 && errno == ERANGE) n = static_cast<ssize_t>(value.size());
+  if (n < 0) {
+    details->SetXattrBefore(op, name, nullptr);
+    return;
+  }
+  value.resize(static_cast<size_t>(n));
+  std::string_view before = value;
+  details->SetXattrBefore(op, name, &before);
 }
 
 size_t WorkspaceBackend::InodeCount() const {
@@ -424,6 +441,19 @@ Result<Attr> WorkspaceBackend::SetAttr(const Caller& caller, Ino ino, const SetA
   const Inode& inode = **got;
   const int open_fd = fh && fh->fd >= 0 ? fh->fd : -1;
   const uint32_t v = r.valid;
+  ChangeDetails details;
+  details.attrs =
+      v & (SetAttrRequest::kMode | SetAttrRequest::kUid | SetAttrRequest::kGid | SetAttrRequest::kSize);
+  if (details.attrs && Listened()) {
+    struct statx before;
+    NEXUS_RETURN_IF_ERROR(StatFd(inode.fd, &before));
+    details.mode_before = before.stx_mode;
+    details.uid_before = before.stx_uid;
+    details.gid_before = before.stx_gid;
+    details.size_before = before.stx_size;
+  } else {
+    details.attrs = 0;
+  }
   // Owner before mode: chown clears set-id bits the new mode may ask for.
   if (v & (SetAttrRequest::kUid | SetAttrRequest::kGid)) {
     const uid_t uid = (v & SetAttrRequest::kUid) ? r.uid : static_cast<uid_t>(-1);
@@ -467,7 +497,11 @@ Result<Attr> WorkspaceBackend::SetAttr(const Caller& caller, Ino ino, const SetA
   // kCtime: the host keeps ctime itself.
   struct statx stx;
   NEXUS_RETURN_IF_ERROR(StatFd(inode.fd, &stx));
-  Publish(ChangeEvent::Kind::kAttrChanged, caller, inode.ino, 0, {});
+  details.mode_after = stx.stx_mode;
+  details.uid_after = stx.stx_uid;
+  details.gid_after = stx.stx_gid;
+  details.size_after = stx.stx_size;
+  Publish(ChangeEvent::Kind::kAttrChanged, caller, inode.ino, 0, {}, 0, {}, false, std::move(details));
   return ToAttr(inode.ino, stx);
 }
 
@@ -510,7 +544,9 @@ Result<Attr> WorkspaceBackend::MkNod(const Caller& caller, Ino parent, const std
   if (::mknodat((*dir)->fd, name.c_str(), mode & (S_IFMT | 07777), rdev) != 0)
     return HostError("mknod", name);
   auto attr = AdoptCreated(caller, **dir, dir_stx, name, mode & 07777);
-  if (attr.ok()) Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name);
+  if (attr.ok())
+    Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name, 0, {}, false,
+            ChangeDetails::Created(mode));
   return attr;
 }
 
@@ -524,7 +560,9 @@ Result<Attr> WorkspaceBackend::MkDir(const Caller& caller, Ino parent, const std
   mode &= 01777;
   if (::mkdirat((*dir)->fd, name.c_str(), mode) != 0) return HostError("mkdir", name);
   auto attr = AdoptCreated(caller, **dir, dir_stx, name, mode);
-  if (attr.ok()) Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name);
+  if (attr.ok())
+    Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name, 0, {}, false,
+            ChangeDetails::Created(S_IFDIR));
   return attr;
 }
 
@@ -539,7 +577,9 @@ Result<Attr> WorkspaceBackend::Symlink(const Caller& caller, const std::string& 
   // The target is stored, never resolved here.
   if (::symlinkat(target.c_str(), (*dir)->fd, name.c_str()) != 0) return HostError("symlink", name);
   auto attr = AdoptCreated(caller, **dir, dir_stx, name, 0777);
-  if (attr.ok()) Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name);
+  if (attr.ok())
+    Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, parent, name, 0, {}, false,
+            ChangeDetails::Created(S_IFLNK, false, Listened() ? target : std::string()));
   return attr;
 }
 
@@ -556,7 +596,9 @@ Result<Attr> WorkspaceBackend::Link(const Caller& caller, Ino ino, Ino new_paren
       0)
     return HostError("link", new_name);
   auto attr = Reference(**inode);
-  if (attr.ok()) Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, new_parent, new_name);
+  if (attr.ok())
+    Publish(ChangeEvent::Kind::kCreated, caller, attr->ino, new_parent, new_name, 0, {}, false,
+            ChangeDetails::Created((*inode)->type, /*hard_link=*/true));
   return attr;
 }
 
@@ -576,7 +618,8 @@ Status WorkspaceBackend::RmDir(const Caller& caller, Ino parent, const std::stri
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   const Ino victim = sink_ ? Identify(**dir, name) : 0;
   if (::unlinkat((*dir)->fd, name.c_str(), AT_REMOVEDIR) != 0) return HostError("rmdir", name);
-  Publish(ChangeEvent::Kind::kRemoved, caller, victim, parent, name);
+  Publish(ChangeEvent::Kind::kRemoved, caller, victim, parent, name, 0, {}, false,
+          ChangeDetails::Created(S_IFDIR));
   return Status::Ok();
 }
 
@@ -693,7 +736,9 @@ Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino pare
   fh->flags = flags;
   fh->opener = caller;
   fh->inode = inode;
-  if (created) Publish(ChangeEvent::Kind::kCreated, caller, inode->ino, parent, name);
+  if (created)
+    Publish(ChangeEvent::Kind::kCreated, caller, inode->ino, parent, name, 0, {}, false,
+            ChangeDetails::Created(S_IFREG));
   return Created{ToAttr(inode->ino, stx), std::move(fh)};
 }
 
@@ -802,9 +847,11 @@ Status WorkspaceBackend::SetXattr(const Caller& caller, Ino ino, const std::stri
   NEXUS_RETURN_IF_ERROR(CheckXattrWrite(caller, name));
   auto inode = Get(ino);
   if (!inode.ok()) return inode.status();
+  ChangeDetails details;
+  if (Listened()) XattrBefore((*inode)->fd, name, ChangeDetails::Xattr::kSet, &details);
   if (::setxattr(ProcFdPath((*inode)->fd).c_str(), name.c_str(), value.data(), value.size(), flags) != 0)
     return HostError("setxattr", name);
-  Publish(ChangeEvent::Kind::kAttrChanged, caller, (*inode)->ino, 0, {});
+  Publish(ChangeEvent::Kind::kAttrChanged, caller, (*inode)->ino, 0, {}, 0, {}, false, std::move(details));
   return Status::Ok();
 }
 
@@ -841,9 +888,11 @@ Status WorkspaceBackend::RemoveXattr(const Caller& caller, Ino ino, const std::s
   NEXUS_RETURN_IF_ERROR(CheckXattrWrite(caller, name));
   auto inode = Get(ino);
   if (!inode.ok()) return inode.status();
+  ChangeDetails details;
+  if (Listened()) XattrBefore((*inode)->fd, name, ChangeDetails::Xattr::kRemoved, &details);
   if (::removexattr(ProcFdPath((*inode)->fd).c_str(), name.c_str()) != 0)
     return HostError("removexattr", name);
-  Publish(ChangeEvent::Kind::kAttrChanged, caller, (*inode)->ino, 0, {});
+  Publish(ChangeEvent::Kind::kAttrChanged, caller, (*inode)->ino, 0, {}, 0, {}, false, std::move(details));
   return Status::Ok();
 }
 

@@ -199,7 +199,12 @@ class WorkspaceBackend final : public Backend {
   // The inode number of `name` in `dir` (allocated if new), or 0 if absent.
   Ino Identify(const Inode& dir, const std::string& name);
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
-               Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false);
+               Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false,
+               ChangeDetails details = {});
+  // Whether a subscriber listens (details are then worth building).
+  bool Listened() const { return sink_ && sink_->Active(); }
+  // The xattr `name` of `fd`'s inode before a change, into `details`.
+  void XattrBefore(int fd, const std::string& name, ChangeDetails::Xattr op, ChangeDetails* details) const;
 
   // mu_ held.
   Ino LocalFor(const HostKey& key) REQUIRES(mu_);
