@@ -109,6 +109,12 @@ std::string ErrorCodeNameFor(int err);  // "notFound", ...
 nlohmann::json TextsJson(capnp::List<capnp::Text>::Reader list);
 std::string JoinTexts(capnp::List<capnp::Text>::Reader list, const char* sep = ", ");
 
+// --since/--until values: a duration back from now (90s, 30m, 1h, 2d, 1w),
+// an RFC 3339 time or Unix seconds (ParseSince); ParseInstant takes only
+// the last two. EINVAL naming the text otherwise.
+Result<UnixNanos> ParseSince(const std::string& s);
+Result<UnixNanos> ParseInstant(const std::string& s);
+
 // The command tables of each family.
 
 void AddDaemonCommands(std::vector<Command>* table);
@@ -121,7 +127,8 @@ void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
 // identity show, credentials, passport, verify, revoke-passports, node-key
 void AddIdentityCommands(std::vector<Command>* table);
-void AddIpcCommands(std::vector<Command>* table);  // ipc *
+void AddIpcCommands(std::vector<Command>* table);   // ipc *
+void AddUndoCommands(std::vector<Command>* table);  // undo
 
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);

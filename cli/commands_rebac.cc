@@ -89,6 +89,8 @@ bool AllDigits(const std::string& s) {
   return true;
 }
 
+}  // namespace
+
 // An instant: RFC 3339 or Unix seconds.
 Result<UnixNanos> ParseInstant(const std::string& s) {
   if (AllDigits(s)) {
@@ -133,6 +135,8 @@ Result<UnixNanos> ParseSince(const std::string& s) {
         "--since: \"" + s + "\" is neither a duration (30m, 1h, 2d) nor an RFC 3339 time or Unix seconds");
   return t;
 }
+
+namespace {
 
 // A whole number of seconds >= 1 (a --ttl).
 Result<uint64_t> Seconds(const Args& a, const std::string& flag, double max) {
