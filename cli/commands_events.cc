@@ -51,8 +51,9 @@ std::string JsonLine(rpc::OpRecord::Reader op) {
 
 // One line for people: time, op, path(s), subject, command, version.
 std::string HumanLine(rpc::OpRecord::Reader op) {
-  std::string paths = op.getOldPath().size() ? std::string(op.getOldPath()) + " -> " + std::string(op.getPath())
-                                              : std::string(op.getPath());
+  std::string paths = op.getOldPath().size()
+                          ? std::string(op.getOldPath()) + " -> " + std::string(op.getPath())
+                          : std::string(op.getPath());
   std::string line = FormatTime(op.getTimeNs()) + "  " + std::string(op.getKind()) + "  " + paths + "  " +
                      std::string(op.getSubject());
   if (op.getCommand().size()) line += "  " + std::string(op.getCommand());
@@ -211,15 +212,15 @@ int Watch(Cli& cli, const Args& a) {
           state->printed = true;
         }
         auto subscription = reply.getSubscription();
-        kj::Promise<void> done = paf.promise.then([ended, state]() {
-          *ended = state->fell_behind ? Ended::kFellBehind : Ended::kCount;
-        });
+        kj::Promise<void> done = paf.promise.then(
+            [ended, state]() { *ended = state->fell_behind ? Ended::kFellBehind : Ended::kCount; });
         auto lost = client.OnDisconnect().then([ended]() { *ended = Ended::kDisconnected; });
         done.exclusiveJoin(kj::mv(lost)).wait(client.wait_scope());
       }
     } catch (const kj::Exception& e) {
       if (!connected_once)
-        return cli.Fail(Status::Error(ECONNRESET, std::string("control socket: ") + e.getDescription().cStr()));
+        return cli.Fail(
+            Status::Error(ECONNRESET, std::string("control socket: ") + e.getDescription().cStr()));
       *ended = Ended::kDisconnected;
     }
     state->done = nullptr;

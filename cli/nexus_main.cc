@@ -45,6 +45,7 @@ std::vector<Command> BuildTable() {
   AddIdentityCommands(&table);
   AddMcpCommands(&table);
   AddMcpProfileCommands(&table);
+  AddEventCommands(&table);
   return table;
 }
 
