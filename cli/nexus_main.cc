@@ -42,6 +42,7 @@ std::vector<Command> BuildTable() {
   AddAgentCommands(&table);
   AddIpcCommands(&table);
   AddUndoCommands(&table);
+  AddOpsCommands(&table);
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);
   AddMcpCommands(&table);
