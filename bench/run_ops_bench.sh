@@ -206,6 +206,18 @@ print(json.dumps({"part": "log", "fill": fill, "rows_returned": rows, "cli_table
 PY
 }
 
+# count_ops FILTER...: how many logged operations match (paging through the log).
+count_ops() {
+  local before=0 n=0 page
+  while :; do
+    page=$(nxc --json ops log --limit 10000 --before "$before" "$@") || { echo 0; return; }
+    n=$((n + $(python3 -c 'import json, sys; print(len(json.load(sys.stdin)["operations"]))' <<<"$page")))
+    before=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["next_before_id"])' <<<"$page")
+    [[ $before != 0 ]] || break
+  done
+  echo "$n"
+}
+
 # --- (c) undo of 10,000 operations ---------------------------------------------------------
 part_undo() {
   DATA=$WORK/undo/data
@@ -218,7 +230,7 @@ part_undo() {
   NEXUS_AGENT_ID=bulk bash -c "for ((i = 0; i < $UNDO_FILES; i++)); do echo \"agent \$i\" >$m/u/f\$i; done"
   nxc versions flush >/dev/null
   for ((i = 0; i < 600; i++)); do
-    ops=$(nxc --json ops log --agent bulk --limit 1000000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["operations"]))')
+    ops=$(count_ops --agent bulk)
     ((ops >= UNDO_FILES)) && break
     sleep 0.5
   done

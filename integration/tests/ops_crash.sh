@@ -48,11 +48,17 @@ history_set() {
 # logged_set: "path version" of every logged operation under /burst that
 # names the version it produced.
 logged_set() {
-  nx --json ops log --path /burst --limit 1000000 | python3 -c '
+  local before=0 page
+  while :; do
+    page=$(nx --json ops log --path /burst --limit 10000 --before "$before") || return 1
+    python3 -c '
 import json, sys
 for o in json.load(sys.stdin)["operations"]:
     if o["version"]:
-        print(o["path"], o["version"])' | sort
+        print(o["path"], o["version"])' <<<"$page"
+    before=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["next_before_id"])' <<<"$page")
+    [[ $before != 0 ]] || break
+  done | sort
 }
 
 note "every durable version of the burst is in the operations log"

@@ -124,7 +124,7 @@ all_ops() {
   local file=$1 prev="" cur i
   shift
   for ((i = 0; i < 50; i++)); do
-    nx --json ops log --limit 100000 "$@" >"$file" 2>"$TEST_ROOT/err" || fail "ops log $*: $(cat "$TEST_ROOT/err")"
+    nx --json ops log --limit 10000 "$@" >"$file" 2>"$TEST_ROOT/err" || fail "ops log $*: $(cat "$TEST_ROOT/err")"
     cur=$(md5sum <"$file")
     [[ $cur == "$prev" ]] && return 0
     prev=$cur
@@ -204,33 +204,33 @@ if bad:
     sys.exit(1)
 print("agent operations: %d (%s)" % (len(ops), ", ".join("%s %d" % (k, len(v)) for k, v in sorted(kinds.items()))))
 PY
-expect_rc 0 nx --json ops log --subject agent:fixer --limit 100000
+expect_rc 0 nx --json ops log --subject agent:fixer --limit 10000
 json_get 'sorted(o["id"] for o in j["operations"])' >"$TEST_ROOT/by_subject"
 python3 -c "import json; print(sorted(o['id'] for o in json.load(open('$TEST_ROOT/agent.json'))['operations']))" \
   >"$TEST_ROOT/by_agent"
 cmp -s "$TEST_ROOT/by_subject" "$TEST_ROOT/by_agent" || fail "--subject agent:fixer and --agent fixer differ"
-expect_rc 0 nx --json ops log --task cleanup-1 --limit 100000
+expect_rc 0 nx --json ops log --task cleanup-1 --limit 10000
 json_get 'sorted(o["id"] for o in j["operations"])' >"$TEST_ROOT/by_task"
 cmp -s "$TEST_ROOT/by_task" "$TEST_ROOT/by_agent" || fail "--task cleanup-1 and --agent fixer differ"
 expect_rc 0 nx ops log --agent fixer
 grep -q "/proj/notes-old.txt" "$TEST_ROOT/out" || fail "the table lacks the rename: $(head -n 5 "$TEST_ROOT/out")"
 
 note "ops log filters: --path, --op, --since, --until, --limit/--before"
-expect_rc 0 nx --json ops log --path /proj/old --limit 100000
+expect_rc 0 nx --json ops log --path /proj/old --limit 10000
 expect_json 'sorted({p for o in j["operations"] for p in (o["path"], o["old_path"]) if p and not (p == "/proj/old" or p.startswith("/proj/old/"))})' "[]"
 expect_json 'sorted({(o["op"], o["path"]) for o in j["operations"] if o["op"] in ("mkdir", "rmdir", "unlink")})' \
   "[('mkdir', '/proj/old'), ('mkdir', '/proj/old/sub'), ('rmdir', '/proj/old'), ('rmdir', '/proj/old/sub'), ('unlink', '/proj/old/a.txt'), ('unlink', '/proj/old/b.txt'), ('unlink', '/proj/old/sub/c.txt')]"
-expect_rc 0 nx --json ops log --op mkdir --limit 100000
+expect_rc 0 nx --json ops log --op mkdir --limit 10000
 expect_json 'sorted({o["op"] for o in j["operations"]})' "['mkdir']"
 expect_json '"/proj/newdir" in [o["path"] for o in j["operations"]] and "/proj/old" in [o["path"] for o in j["operations"]]' True
-expect_rc 0 nx --json ops log --since "$(date -u -d "@$((START_NS / 1000000000))" +%Y-%m-%dT%H:%M:%SZ)" --limit 100000
+expect_rc 0 nx --json ops log --since "$(date -u -d "@$((START_NS / 1000000000))" +%Y-%m-%dT%H:%M:%SZ)" --limit 10000
 expect_json 'min(o["time_ns"] for o in j["operations"]) >= '"$((START_NS / 1000000000 * 1000000000))" True
 expect_json 'any(o["path"] == "/proj/old/a.txt" and o["op"] == "create" for o in j["operations"])' False
 expect_json 'any(o["path"] == "/proj/notes-old.txt" for o in j["operations"])' True
-expect_rc 0 nx --json ops log --until "$(date -u -d "@$((START_NS / 1000000000))" +%Y-%m-%dT%H:%M:%SZ)" --limit 100000
+expect_rc 0 nx --json ops log --until "$(date -u -d "@$((START_NS / 1000000000))" +%Y-%m-%dT%H:%M:%SZ)" --limit 10000
 expect_json 'any(o["path"] == "/proj/old/a.txt" and o["op"] == "create" for o in j["operations"])' True
 expect_json 'any(o["agent_id"] == "fixer" for o in j["operations"])' False
-expect_rc 0 nx --json ops log --since 1h --agent fixer --limit 100000
+expect_rc 0 nx --json ops log --since 1h --agent fixer --limit 10000
 json_get 'sorted(o["id"] for o in j["operations"])' >"$TEST_ROOT/since1h"
 cmp -s "$TEST_ROOT/since1h" "$TEST_ROOT/by_agent" || fail "--since 1h --agent fixer differs from --agent fixer"
 expect_rc 0 nx --json ops log --agent fixer --limit 3
@@ -246,7 +246,7 @@ expect_rc 64 nx ops log --limit -1
 note "a non-admin's log shows only its own operations"
 shell "$BOB_UID" "echo bob > $M/bob/b.txt" || fail "bob cannot write /bob/b.txt: $(cat "$TEST_ROOT/err")"
 for _ in $(seq 100); do
-  bob --json ops log --limit 100000 >"$TEST_ROOT/out" 2>"$TEST_ROOT/err" || fail "bob's ops log: $(cat "$TEST_ROOT/err")"
+  bob --json ops log --limit 10000 >"$TEST_ROOT/out" 2>"$TEST_ROOT/err" || fail "bob's ops log: $(cat "$TEST_ROOT/err")"
   [[ $(json_get 'any(o["path"] == "/bob/b.txt" for o in j["operations"])') == True ]] && break
   sleep 0.1
 done
