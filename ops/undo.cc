@@ -377,6 +377,9 @@ class Planner {
         if (s.reason.empty()) {
           s.status = "failed";
           s.reason = "the log holds no attribute name";
+        } else if (d.contains("value_before_truncated")) {
+          s.status = "failed";
+          s.reason = "the value of " + s.reason + " before was too large for the log to keep";
         } else if (had && !Base64Decode(d["value_before"].get<std::string>())) {
           s.status = "failed";
           s.reason = "the log's value of " + s.reason + " is not base64";
