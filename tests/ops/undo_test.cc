@@ -570,6 +570,7 @@ TEST_F(UndoWithFeedTest, AnAgentsSessionIsUndoneAndTheUndoToo) {
   Put(Agent(), "/w/doomed.txt", "keep me\n");
   Put(Agent(), "/w/old.txt", "old\n");
   Put(Human(), "/w/human.txt", "h1\n");
+  Put(Agent(), "/w/cfg.txt", "cfg1\n");
   Settle();
   const int64_t start = log_->NewestId();
   ::usleep(2000);
@@ -587,6 +588,9 @@ TEST_F(UndoWithFeedTest, AnAgentsSessionIsUndoneAndTheUndoToo) {
   ASSERT_TRUE(files_->MkDir(Agent(), "/w/proj/.git/objects", 0755, true).ok());
   Put(Agent(), "/w/proj/.git/HEAD", "ref: refs/heads/main\n");
   Put(Human(), "/w/human.txt", "h2\n");
+  // An atomic save (as sed -i and editors do): a new file renamed over.
+  Put(Agent(), "/w/.cfg.tmp", "cfg2\n");
+  ASSERT_TRUE(files_->Rename(Agent(), "/w/.cfg.tmp", "/w/cfg.txt").ok());
   Settle();
 
   OpFilter by_agent;
@@ -608,6 +612,8 @@ TEST_F(UndoWithFeedTest, AnAgentsSessionIsUndoneAndTheUndoToo) {
   EXPECT_FALSE(Exists("/w/new.txt"));
   EXPECT_FALSE(Exists("/w/proj"));
   EXPECT_EQ(Read("/w/human.txt"), "h2\n");  // the human's edit stays
+  EXPECT_EQ(Read("/w/cfg.txt"), "cfg1\n");
+  EXPECT_FALSE(Exists("/w/.cfg.tmp"));
 
   // The undo is logged, as command "undo", and can itself be undone.
   Settle();
@@ -630,6 +636,8 @@ TEST_F(UndoWithFeedTest, AnAgentsSessionIsUndoneAndTheUndoToo) {
   EXPECT_FALSE(Exists("/w/doomed.txt"));
   EXPECT_EQ(Read("/w/new.txt"), "old\n");
   EXPECT_EQ(Read("/w/proj/main.c"), "int main;\n");
+  EXPECT_EQ(Read("/w/cfg.txt"), "cfg2\n");
+  EXPECT_FALSE(Exists("/w/.cfg.tmp"));
 }
 
 }  // namespace
