@@ -104,16 +104,15 @@ class Cli {
 const char* ScopeName(rpc::Identity::Scope s);
 std::string FormatTime(int64_t ns);     // "2026-11-24T06:30:00.123Z"; "-" for 0
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
+// An instant: RFC 3339 or Unix seconds.
+Result<UnixNanos> ParseInstant(const std::string& s);
+// A point in time given as a duration back from now (90s, 30m, 1h, 2d, 1w),
+// an RFC 3339 time or Unix seconds (--since, --until); errors name `flag`.
+Result<UnixNanos> ParseSince(const std::string& s, const std::string& flag = "--since");
 // A list of texts as a JSON array, and joined by `sep` for people ("-"
 // when empty).
 nlohmann::json TextsJson(capnp::List<capnp::Text>::Reader list);
 std::string JoinTexts(capnp::List<capnp::Text>::Reader list, const char* sep = ", ");
-
-// --since/--until values: a duration back from now (90s, 30m, 1h, 2d, 1w),
-// an RFC 3339 time or Unix seconds (ParseSince); ParseInstant takes only
-// the last two. EINVAL naming the text otherwise.
-Result<UnixNanos> ParseSince(const std::string& s);
-Result<UnixNanos> ParseInstant(const std::string& s);
 
 // The command tables of each family.
 
@@ -127,8 +126,12 @@ void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
 // identity show, credentials, passport, verify, revoke-passports, node-key
 void AddIdentityCommands(std::vector<Command>* table);
-void AddIpcCommands(std::vector<Command>* table);   // ipc *
+void AddIpcCommands(std::vector<Command>* table);  // ipc *
+void AddOpsCommands(std::vector<Command>* table);  // ops log|gc|stats
 void AddUndoCommands(std::vector<Command>* table);  // undo
+// An operation as the JSON object of ops::ToJsonLine (ops/operation.h:
+// "cursor", "time_ns", "op", ...) plus "id" (commands_ops.cc).
+nlohmann::json OpRecordJson(rpc::OpRecord::Reader record);
 
 // delegation *
 void AddDelegationCommands(std::vector<Command>* table);

@@ -82,62 +82,6 @@ Result<std::string> ObjectArg(const std::string& type, const std::string& id) {
 
 Status AccessArg(const std::string& text) { return Access::Parse(text).status(); }
 
-bool AllDigits(const std::string& s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  return true;
-}
-
-}  // namespace
-
-// An instant: RFC 3339 or Unix seconds.
-Result<UnixNanos> ParseInstant(const std::string& s) {
-  if (AllDigits(s)) {
-    if (s.size() > 11)
-      return Status::Error(EINVAL, "\"" + s + "\" is too far in the future for Unix seconds");
-    return static_cast<UnixNanos>(std::stoll(s)) * kNanosPerSecond;
-  }
-  return ParseRfc3339(s);
-}
-
-// --since: a duration back from now (90s, 30m, 1h, 2d, 1w), RFC 3339 or
-// Unix seconds.
-Result<UnixNanos> ParseSince(const std::string& s) {
-  if (s.size() >= 2 && AllDigits(s.substr(0, s.size() - 1))) {
-    int64_t unit = 0;
-    switch (s.back()) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      case 'w':
-        unit = 7 * 86400;
-        break;
-    }
-    if (unit) {
-      if (s.size() > 9) return Status::Error(EINVAL, "--since: \"" + s + "\" is too long ago");
-      return DefaultClock().Now() - std::stoll(s.substr(0, s.size() - 1)) * unit * kNanosPerSecond;
-    }
-  }
-  auto t = ParseInstant(s);
-  if (!t.ok())
-    return Status::Error(
-        EINVAL,
-        "--since: \"" + s + "\" is neither a duration (30m, 1h, 2d) nor an RFC 3339 time or Unix seconds");
-  return t;
-}
-
-namespace {
-
 // A whole number of seconds >= 1 (a --ttl).
 Result<uint64_t> Seconds(const Args& a, const std::string& flag, double max) {
   auto n = a.Number(flag, 0, 1, max);

@@ -41,6 +41,7 @@ std::vector<Command> BuildTable() {
   AddMeshCommands(&table);
   AddAgentCommands(&table);
   AddIpcCommands(&table);
+  AddOpsCommands(&table);
   AddUndoCommands(&table);
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);

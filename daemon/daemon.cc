@@ -181,11 +181,20 @@ Status Daemon::OpenTree(int* exit_code) {
 Status Daemon::OpenParts() {
   bus_.Subscribe([hub = &watches_](const ChangeEvent& ev) { hub->OnChange(ev); });
   // Versioning and search subscribe to the bus before any event flows.
+  if (Enabled(features_, "oplog")) {
+    auto op = OpsPart::Open(options_, data_dir_);
+    if (!op.ok()) return In("operations log", op.status());
+    ops_ = std::move(op).value();
+  }
   if (Enabled(features_, "versions")) {
-    auto v = VersionsPart::Open(options_, data_dir_, ns_.get(), &bus_);
+    auto v =
+        VersionsPart::Open(options_, data_dir_, ns_.get(), &bus_, ops_ ? ops_->VersionObserver() : nullptr);
     if (!v.ok()) return In("versioning", v.status());
     versions_ = std::move(v).value();
   }
+  if (ops_)
+    ops_->Connect(&bus_, versions_ ? versions_->store() : nullptr,
+                  versions_ ? versions_->recorder() : nullptr);
   if (Enabled(features_, "search")) {
     auto sp = SearchPart::Start(options_, data_dir_, ns_.get(), &bus_);
     if (sp.ok()) {
@@ -223,6 +232,7 @@ Status Daemon::OpenParts() {
     if (!ip.ok()) return In("passports", ip.status());
     identity_ = std::move(ip).value();
   }
+  if (ops_) NEXUS_RETURN_IF_ERROR(In("operations log", ops_->Run()));
   if (versions_) versions_->Run();
   return Status::Ok();
 }
@@ -258,6 +268,7 @@ Status Daemon::OpenServices() {
   service_.watches = &watches_;
   service_.rebac.tool_profiles = tool_profiles_.get();
   if (versions_) versions_->Fill(service_);
+  if (ops_) ops_->Fill(service_);
   if (search_) search_->Fill(service_);
   if (mesh_) mesh_->Fill(service_);
   if (agents_) {

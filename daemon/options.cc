@@ -133,6 +133,10 @@ const std::map<std::string, Setter>& ValueOptions() {
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.versions_keep_days, 0u, 100000u);
        }},
+      {"oplog-keep-days",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.oplog_keep_days, 1u, 100000u);
+       }},
       {"search-embeddings",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0 &&
@@ -157,10 +161,10 @@ const std::map<std::string, Setter>& ValueOptions() {
              value = item.substr(eq + 1);
            }
            if (std::find(all.begin(), all.end(), name) == all.end())
-             return Status::Error(EINVAL,
-                                  flag + ": unknown feature '" + name +
-                                      "' (mount, control_socket, locks, http, "
-                                      "tls_listener, workspace, versions, search, rebac, mesh, agents)");
+             return Status::Error(
+                 EINVAL, flag + ": unknown feature '" + name +
+                             "' (mount, control_socket, locks, http, "
+                             "tls_listener, workspace, versions, search, rebac, mesh, agents, oplog)");
            bool on = false;
            NEXUS_RETURN_IF_ERROR(ParseBool(flag + " " + name, value, &on));
            o.feature_overrides[name] = on;
@@ -276,10 +280,10 @@ const std::vector<std::string>& ProfileNames() {
 const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
   static const std::map<std::string, std::vector<std::string>> kFeatures = {
       {"minimal", {"mount", "control_socket"}},
-      {"lite", {"mount", "control_socket", "locks", "http", "workspace"}},
+      {"lite", {"mount", "control_socket", "locks", "http", "workspace", "oplog"}},
       {"full",
        {"mount", "control_socket", "locks", "http", "tls_listener", "workspace", "versions", "search",
-        "rebac", "mesh", "agents"}},
+        "rebac", "mesh", "agents", "oplog"}},
       {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac", "agents"}},
   };
   auto it = kFeatures.find(profile);
@@ -316,6 +320,8 @@ Options:
                            retention of `nexus versions gc`: keep a version
                            while among its file's newest N or younger than D
                            days (defaults 10 and 30)
+  --oplog-keep-days N      operations log retention: the daily gc drops
+                           operations older than N days (default 30)
   --features LIST          switch features on or off over the profile:
                            versions=off,search=on (bare name: on)
   --search-embeddings SRC  vector lane of semantic/hybrid search: an

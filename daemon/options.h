@@ -37,6 +37,8 @@ struct DaemonOptions {
   int versions_commit_window_ms = 200;   // group-commit window of the version store
   uint32_t versions_keep_versions = 10;  // `nexus versions gc` default policy
   uint32_t versions_keep_days = 30;
+  // Operations log (feature "oplog"): days kept by the daily gc.
+  uint32_t oplog_keep_days = 30;
   // Search (feature "search").
   std::string search_embeddings;        // "" none; http(s)://... (OpenAI-compatible
                                         // endpoint) or fasttext:/path/model.bin

@@ -10,9 +10,9 @@
 
 namespace nexus {
 
-Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& options,
-                                                         const std::string& data_dir, Namespace* ns,
-                                                         ChangeBus* bus) {
+Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(
+    const DaemonOptions& options, const std::string& data_dir, Namespace* ns, ChangeBus* bus,
+    std::function<void(const versions::Applied&)> on_applied) {
   const std::string dir = data_dir + "/versions";
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
   versions::VersionStore::Options so;
@@ -25,6 +25,7 @@ Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(const DaemonOptions& op
   versions::Recorder::Options ro;
   ro.store = part->store_.get();
   ro.ns = ns;
+  ro.on_applied = std::move(on_applied);
   part->recorder_ = std::make_unique<versions::Recorder>(ro);
   part->keep_versions_ = options.versions_keep_versions;
   part->keep_days_ = options.versions_keep_days;

@@ -28,8 +28,10 @@ class VersionsPart {
   // subscribes the recorder to `bus` (before events flow). Call Run once
   // the namespace is complete (every backend grafted).
   // Also grafts /.nexus into `ns` (call before serving).
-  static Result<std::unique_ptr<VersionsPart>> Open(const DaemonOptions& options, const std::string& data_dir,
-                                                    Namespace* ns, ChangeBus* bus);
+  // `on_applied`: the recorder's observer (the operations log); may be null.
+  static Result<std::unique_ptr<VersionsPart>> Open(
+      const DaemonOptions& options, const std::string& data_dir, Namespace* ns, ChangeBus* bus,
+      std::function<void(const versions::Applied&)> on_applied = nullptr);
   static constexpr uint16_t kHistoryBackendId = 2;
   // Stops capturing (what is queued is left to the next start's reconcile)
   // and commits the journal.

@@ -134,7 +134,14 @@ int64_t ClampLimit(size_t limit) { return static_cast<int64_t>(std::min<size_t>(
 struct OpLog::Impl {
   explicit Impl(std::string p)
       : path(std::move(p)), readers([this]() -> Result<std::unique_ptr<SqliteDb>> {
-          return SqliteDb::Open(path, {.what = "operations log", .query_only = true});
+          // A first page reads up to a thousand scattered rows: keep the
+          // recent end of the table in memory (cache, and mmap to skip the
+          // copy through read()).
+          NEXUS_ASSIGN_OR_RETURN(
+              auto db,
+              SqliteDb::Open(path, {.what = "operations log", .cache_kib = 32 * 1024, .query_only = true}));
+          NEXUS_RETURN_IF_ERROR(db->Exec("PRAGMA mmap_size = 268435456"));
+          return db;
         }) {}
 
   // The rows matching `filter` beyond `bound` in the given order.
@@ -205,8 +212,9 @@ OpLog::~OpLog() = default;
 
 Result<std::unique_ptr<OpLog>> OpLog::Open(const Options& options) {
   if (options.path.empty()) return Status::Error(EINVAL, "operations log: no database path");
-  NEXUS_ASSIGN_OR_RETURN(auto db,
-                         SqliteDb::Open(options.path, {.what = "operations log", .schema = kSchema}));
+  NEXUS_ASSIGN_OR_RETURN(
+      auto db,
+      SqliteDb::Open(options.path, {.what = "operations log", .cache_kib = 16 * 1024, .schema = kSchema}));
   int version = 0;
   {
     Statement q = db->Prepare("PRAGMA user_version");
