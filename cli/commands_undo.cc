@@ -115,13 +115,13 @@ int Undo(Cli& cli, const Args& a) {
   if (by_task) f.setTaskId(a.Get("task"));
   if (by_subject) f.setSubject(a.Get("subject"));
   if (a.Has("since")) {
-    auto t = ParseSince(a.Get("since"));
+    auto t = ParseSince(a.Get("since"), "--since");
     if (!t.ok()) return cli.Fail(t.status(), /*usage=*/true);
     f.setSinceNs(*t);
   }
   if (a.Has("until")) {
-    auto t = ParseSince(a.Get("until"));
-    if (!t.ok()) return cli.Fail(Status::Error(EINVAL, "--until: " + t.status().message()), /*usage=*/true);
+    auto t = ParseSince(a.Get("until"), "--until");
+    if (!t.ok()) return cli.Fail(t.status(), /*usage=*/true);
     f.setUntilNs(*t);
   }
   const bool dry_run = a.Has("dry-run");

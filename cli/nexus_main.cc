@@ -41,8 +41,8 @@ std::vector<Command> BuildTable() {
   AddMeshCommands(&table);
   AddAgentCommands(&table);
   AddIpcCommands(&table);
-  AddUndoCommands(&table);
   AddOpsCommands(&table);
+  AddUndoCommands(&table);
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);
   AddMcpCommands(&table);

@@ -95,6 +95,15 @@ struct Planned {
   Operation op;
   UndoStep step;
   bool conflict_forced = false;  // a conflict applied anyway (force)
+  // rename-back of a rename that replaced a file (an atomic save): that
+  // file is written back at the path afterwards, from this blob ("": empty).
+  bool replaced = false;
+  // restore-content/recreate: the content (blob "" with version 0: empty)
+  // and mode, resolved when planned (later steps move version records).
+  std::string content_blob;
+  uint32_t content_mode = versions::kModeFile;
+  std::string replaced_blob;
+  uint32_t replaced_mode = versions::kModeFile;
 };
 
 // Planning state shared by Plan and Apply.
@@ -253,6 +262,29 @@ class Planner {
     }
   }
 
+  // Version n of the file `op` acted on, wherever its history is now:
+  // a later rename of the file (or of a directory above it) moved it.
+  Result<versions::Version> VersionOf(const Operation& op, uint32_t n) {
+    std::string path = op.path;
+    OpFilter renames;
+    renames.kind = OpKind::kRename;
+    int64_t after = op.id;
+    for (bool more = true; more;) {
+      NEXUS_ASSIGN_OR_RETURN(std::vector<Operation> page, deps_.log->After(after, renames, kPage));
+      for (const Operation& r : page) {
+        after = r.id;
+        if (r.old_path.empty() || !PathIsUnder(path, r.old_path)) continue;
+        path = r.path + path.substr(r.old_path.size());
+      }
+      more = page.size() == kPage;
+    }
+    versions::ZonePath zp = versions::SplitNamespacePath(path);
+    auto v = deps_.store->GetVersion(zp.zone, zp.path, n);
+    if (v.ok() || path == op.path) return v;
+    zp = versions::SplitNamespacePath(op.path);
+    return deps_.store->GetVersion(zp.zone, zp.path, n);
+  }
+
   Result<std::string> VersionBlob(const std::string& path, uint32_t n) {
     versions::ZonePath zp = versions::SplitNamespacePath(path);
     NEXUS_ASSIGN_OR_RETURN(versions::Version v, deps_.store->GetVersion(zp.zone, zp.path, n));
@@ -352,6 +384,7 @@ class Planner {
       case OpKind::kRename:
         s.action = "rename-back";
         s.to_path = op.old_path;
+        if (deps_.store) FindReplaced(op, p);
         break;
       case OpKind::kChmod:
         s.action = "chmod";
@@ -377,6 +410,9 @@ class Planner {
         if (s.reason.empty()) {
           s.status = "failed";
           s.reason = "the log holds no attribute name";
+        } else if (d.contains("value_before_truncated")) {
+          s.status = "failed";
+          s.reason = "the value of " + s.reason + " before was too large for the log to keep";
         } else if (had && !Base64Decode(d["value_before"].get<std::string>())) {
           s.status = "failed";
           s.reason = "the log's value of " + s.reason + " is not base64";
@@ -404,6 +440,17 @@ class Planner {
       s.status = "failed";
       s.reason = "versioning is off: no content to bring back";
       return p;
+    }
+    if ((s.action == "restore-content" || s.action == "recreate") && s.version != 0) {
+      auto v = VersionOf(op, s.version);
+      if (!v.ok()) {
+        s.status = "failed";
+        s.reason =
+            "no v" + std::to_string(s.version) + " of " + op.path + " to bring back: " + v.status().message();
+        return p;
+      }
+      p.content_blob = v->blob;
+      p.content_mode = v->mode;
     }
     // Changed since by someone not being undone?
     std::string why;
@@ -439,6 +486,62 @@ class Planner {
       }
     }
     return p;
+  }
+
+  // Whether the rename `op` replaced a file at its path (an editor's or
+  // sed's atomic save), and with what content: from the log (the path's
+  // last write before it), else from the version store (the replaced
+  // file keeps its history and gains the moved content as a version noted
+  // "renamed from <old path>").
+  void FindReplaced(const Operation& op, Planned& p) {
+    std::optional<uint32_t> version;  // 0: existed without a version
+    OpFilter f;
+    f.path = op.path;
+    auto older = deps_.log->Query(f, op.id, kPage);
+    if (older.ok()) {
+      for (const Operation& o : *older) {
+        if (o.old_path == op.path ||
+            (o.path == op.path && (o.kind == OpKind::kUnlink || o.kind == OpKind::kRmdir)))
+          return;  // it was gone before the rename
+        if (o.path != op.path) continue;
+        if (IsContentKind(o.kind) && o.version_after) {
+          version = o.version_after;
+          break;
+        }
+        if (o.kind == OpKind::kCreate) {
+          version = 0;
+          break;
+        }
+        if (o.kind == OpKind::kRename || o.kind == OpKind::kMkdir || o.kind == OpKind::kSymlink ||
+            o.kind == OpKind::kLink)
+          break;  // some other thing was there: leave it to the store
+      }
+    }
+    versions::ZonePath zp = versions::SplitNamespacePath(op.path);
+    versions::ZonePath from = versions::SplitNamespacePath(op.old_path);
+    auto h = deps_.store->History(zp.zone, zp.path);
+    if (!version && h.ok()) {
+      for (auto it = h->versions.rbegin(); it != h->versions.rend(); ++it) {
+        if (it->note == "renamed from " + from.path && it->number > 1) {
+          version = it->number - 1;
+          break;
+        }
+      }
+    }
+    if (!version) return;
+    p.replaced = true;
+    p.step.version = *version;
+    p.step.reason = "and writes back the " + op.path + " it replaced";
+    if (*version == 0) return;
+    auto v = deps_.store->GetVersion(zp.zone, zp.path, *version);
+    if (!v.ok()) {
+      p.step.status = "failed";
+      p.step.reason =
+          "the " + op.path + " it replaced has no v" + std::to_string(*version) + ": " + v.status().message();
+      return;
+    }
+    p.replaced_blob = v->blob;
+    p.replaced_mode = v->mode;
   }
 
   // Whether a selected operation older than `op` created its path.
@@ -502,8 +605,8 @@ class Applier {
     if (s.action == "none") return Status::Ok();
     if (s.action == "restore-content") {
       std::string content;
-      if (s.version != 0) {
-        NEXUS_ASSIGN_OR_RETURN(content, Content(s.path, s.version));
+      if (!p.content_blob.empty()) {
+        NEXUS_ASSIGN_OR_RETURN(content, deps_.store->ReadBlob(p.content_blob, 0, UINT64_MAX));
       }
       WriteOptions o;
       o.truncate = true;
@@ -511,13 +614,11 @@ class Applier {
       return w.ok() ? Status::Ok() : w.status();
     }
     if (s.action == "recreate") {
-      versions::ZonePath zp = versions::SplitNamespacePath(s.path);
-      NEXUS_ASSIGN_OR_RETURN(versions::Version v, deps_.store->GetVersion(zp.zone, zp.path, s.version));
-      NEXUS_ASSIGN_OR_RETURN(std::string content, Content(s.path, s.version));
+      NEXUS_ASSIGN_OR_RETURN(std::string content, deps_.store->ReadBlob(p.content_blob, 0, UINT64_MAX));
       WriteOptions o;
       o.truncate = true;
       o.create_parents = true;
-      o.mode = v.mode == versions::kModeExecutable ? 0755 : 0644;
+      o.mode = p.content_mode == versions::kModeExecutable ? 0755 : 0644;
       if (!p.conflict_forced) {
         // Only while nothing is there (a file made meanwhile is not overwritten).
         auto st = deps_.files->Stat(actor_, s.path, false, false);
@@ -531,7 +632,20 @@ class Applier {
         auto st = deps_.files->Stat(actor_, s.to_path, false, false);
         if (st.ok()) return Status::Error(EEXIST, s.to_path + " exists now");
       }
-      return deps_.files->Rename(actor_, s.path, s.to_path);
+      std::string content;
+      if (p.replaced && !p.replaced_blob.empty()) {
+        NEXUS_ASSIGN_OR_RETURN(content, deps_.store->ReadBlob(p.replaced_blob, 0, UINT64_MAX));
+      }
+      NEXUS_RETURN_IF_ERROR(deps_.files->Rename(actor_, s.path, s.to_path));
+      if (!p.replaced) return Status::Ok();
+      WriteOptions o;
+      o.truncate = true;
+      o.mode = p.replaced_mode == versions::kModeExecutable ? 0755 : 0644;
+      auto w = deps_.files->Write(actor_, s.path, content, o);
+      if (!w.ok())
+        return Status::Error(w.code(), "renamed back, but could not write back the " + s.path +
+                                           " it replaced: " + w.status().message());
+      return Status::Ok();
     }
     if (s.action == "remove") {
       NEXUS_ASSIGN_OR_RETURN(PathStat st, deps_.files->Stat(actor_, s.path, false, false));
@@ -571,11 +685,6 @@ class Applier {
   }
 
  private:
-  Result<std::string> Content(const std::string& path, uint32_t n) {
-    versions::ZonePath zp = versions::SplitNamespacePath(path);
-    return deps_.store->Get(zp.zone, zp.path, n);
-  }
-
   static bool InsideGit(const std::string& path) {
     return path.find("/.git/") != std::string::npos || path.ends_with("/.git");
   }

@@ -5,6 +5,7 @@
 #include "fs/versions/recorder.h"
 #include "ops/op_feed.h"
 #include "ops/undo.h"
+#include "rpc/errors.h"
 #include "rpc/server/ops_service.h"
 
 namespace nexus {
@@ -57,7 +58,7 @@ struct UndoProgress {
 kj::Promise<void> OpsImpl::undo(UndoContext context) {
   return Serve(context, Feature::kOps, [&](auto p, auto) -> Reply {
     ops::Undoer* undoer = ctx().ops.undoer;
-    if (!undoer) return Status::Error(ENOTSUP, "undo is not available on this daemon");
+    if (!undoer) return Unavailable("undo", "this daemon runs the operations log without undo");
     NEXUS_ASSIGN_OR_RETURN(ops::OpFilter selection, UndoSelection(p.getFilter()));
     const bool dry_run = p.getDryRun();
     const bool force = p.getForce();

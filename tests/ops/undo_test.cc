@@ -16,9 +16,11 @@
 #include "fs/change_events.h"
 #include "fs/native_backend.h"
 #include "fs/path_files.h"
+#include "fs/process_info.h"
 #include "fs/versions/recorder.h"
 #include "fs/versions/version_store.h"
 #include "fs/versions/zone_path.h"
+#include "ops/op_feed.h"
 #include "ops/op_log.h"
 #include "perms/audit.h"
 #include "tests/temp_dir.h"
@@ -451,6 +453,191 @@ TEST_F(UndoTest, AnUndoCanBeUndone) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->applied, 1u);
   EXPECT_EQ(Read("/w/a.txt"), "a2\n");
+}
+
+// The whole chain: changes through PathFiles, logged by the real feed from
+// the bus and the recorder, undone by agent, and the undo undone in turn.
+class UndoWithFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::mkdir((dir_.path() + "/meta").c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir((dir_.path() + "/versions").c_str(), 0700), 0);
+    NativeBackend::Options o;
+    o.data_dir = dir_.path() + "/meta";
+    o.sink = &bus_;
+    auto b = NativeBackend::Open(o);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    backend_ = std::move(b).value();
+    ns_ = std::make_unique<Namespace>(backend_.get());
+    versions::VersionStore::Options so;
+    so.dir = dir_.path() + "/versions";
+    so.commit_window = std::chrono::milliseconds(5);
+    auto store = versions::VersionStore::Open(so);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    auto log = OpLog::Open({dir_.path() + "/oplog.db"});
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    log_ = std::move(log).value();
+    bus_.Subscribe([this](const ChangeEvent& ev) {
+      if (recorder_) recorder_->OnChange(ev);
+      if (feed_) feed_->OnChange(ev);
+    });
+    OpFeed::Options fo;
+    fo.log = log_.get();
+    fo.store = store_.get();
+    fo.drain_upstream = [this] {
+      bus_.Drain();
+      if (recorder_) recorder_->Drain();
+    };
+    auto feed = std::make_unique<OpFeed>(fo);
+    ASSERT_TRUE(feed->Start().ok());
+    feed_ = std::move(feed);
+    versions::Recorder::Options ro;
+    ro.store = store_.get();
+    ro.ns = ns_.get();
+    ro.on_applied = [this](const versions::Applied& a) {
+      if (feed_) feed_->OnVersionApplied(a);
+    };
+    recorder_ = std::make_unique<versions::Recorder>(ro);
+    recorder_->Start(false);
+    files_ = std::make_unique<PathFiles>(ns_.get());
+    Caller root;
+    ASSERT_TRUE(ns_->MkDir(root, kRootIno, "w", 0777).ok());
+    Undoer::Deps deps;
+    deps.log = log_.get();
+    deps.store = store_.get();
+    deps.files = files_.get();
+    undoer_ = std::make_unique<Undoer>(deps);
+    agent_origin_.command = "sh";
+    agent_origin_.agent_id = "bot";
+    human_origin_.command = "vim";
+  }
+
+  void TearDown() override {
+    bus_.Drain();
+    feed_.reset();
+    recorder_.reset();
+  }
+
+  void Settle() {
+    bus_.Drain();
+    ASSERT_TRUE(recorder_->Flush().ok());
+    ASSERT_TRUE(feed_->Flush().ok());
+  }
+
+  Caller Agent() {
+    Caller c{1000, 1000, ::getpid(), 022};
+    c.principal = &agent_;
+    c.origin = &agent_origin_;
+    return c;
+  }
+  Caller Human() {
+    Caller c{1001, 1001, ::getpid(), 022};
+    c.principal = &alice_;
+    c.origin = &human_origin_;
+    return c;
+  }
+
+  void Put(const Caller& who, const std::string& path, const std::string& data) {
+    auto w = files_->Write(who, path, data, WriteOptions{});
+    ASSERT_TRUE(w.ok()) << path << ": " << w.status().ToString();
+  }
+  std::string Read(const std::string& path) {
+    uint64_t size = 0;
+    auto r = files_->Read(Caller{}, path, 0, 0, 1 << 20, &size);
+    return r.ok() ? *r : "<" + r.status().message() + ">";
+  }
+  bool Exists(const std::string& path) { return files_->Stat(Caller{}, path).ok(); }
+
+  nexus::testing::TempDir dir_;
+  ChangeBus bus_;
+  std::unique_ptr<NativeBackend> backend_;
+  std::unique_ptr<Namespace> ns_;
+  std::unique_ptr<versions::VersionStore> store_;
+  std::unique_ptr<OpLog> log_;
+  std::unique_ptr<versions::Recorder> recorder_;
+  std::unique_ptr<OpFeed> feed_;
+  std::unique_ptr<PathFiles> files_;
+  std::unique_ptr<Undoer> undoer_;
+  Principal agent_ = Make("agent:bot", 1000);
+  Principal alice_ = Make("user:alice", 1001);
+  ProcessInfo agent_origin_, human_origin_;
+};
+
+TEST_F(UndoWithFeedTest, AnAgentsSessionIsUndoneAndTheUndoToo) {
+  // Before: the agent's files and the human's.
+  Put(Agent(), "/w/notes.txt", "one\n");
+  Put(Agent(), "/w/doomed.txt", "keep me\n");
+  Put(Agent(), "/w/old.txt", "old\n");
+  Put(Human(), "/w/human.txt", "h1\n");
+  Put(Agent(), "/w/cfg.txt", "cfg1\n");
+  Settle();
+  const int64_t start = log_->NewestId();
+  ::usleep(2000);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const int64_t since = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+
+  // The agent's session, and the human editing meanwhile.
+  Put(Agent(), "/w/notes.txt", "two\n");
+  Put(Agent(), "/w/fresh.txt", "fresh\n");
+  ASSERT_TRUE(files_->Unlink(Agent(), "/w/doomed.txt").ok());
+  ASSERT_TRUE(files_->Rename(Agent(), "/w/old.txt", "/w/new.txt").ok());
+  ASSERT_TRUE(files_->MkDir(Agent(), "/w/proj", 0755, false).ok());
+  Put(Agent(), "/w/proj/main.c", "int main;\n");
+  ASSERT_TRUE(files_->MkDir(Agent(), "/w/proj/.git/objects", 0755, true).ok());
+  Put(Agent(), "/w/proj/.git/HEAD", "ref: refs/heads/main\n");
+  Put(Human(), "/w/human.txt", "h2\n");
+  // An atomic save (as sed -i and editors do): a new file renamed over.
+  Put(Agent(), "/w/.cfg.tmp", "cfg2\n");
+  ASSERT_TRUE(files_->Rename(Agent(), "/w/.cfg.tmp", "/w/cfg.txt").ok());
+  Settle();
+
+  OpFilter by_agent;
+  by_agent.agent_id = "bot";
+  by_agent.since_ns = since;
+  auto agent_ops = log_->After(start, by_agent, 1000);
+  ASSERT_TRUE(agent_ops.ok());
+  ASSERT_FALSE(agent_ops->empty());
+  for (const Operation& op : *agent_ops) EXPECT_FALSE(op.path.find("/.git") != std::string::npos) << op.path;
+
+  auto done = undoer_->Apply(Agent(), by_agent, false);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  for (const UndoStep& s : done->steps)
+    EXPECT_EQ(s.status, "done") << s.op_id << " " << s.action << " " << s.path << ": " << s.reason;
+  EXPECT_EQ(Read("/w/notes.txt"), "one\n");
+  EXPECT_FALSE(Exists("/w/fresh.txt"));
+  EXPECT_EQ(Read("/w/doomed.txt"), "keep me\n");
+  EXPECT_EQ(Read("/w/old.txt"), "old\n");
+  EXPECT_FALSE(Exists("/w/new.txt"));
+  EXPECT_FALSE(Exists("/w/proj"));
+  EXPECT_EQ(Read("/w/human.txt"), "h2\n");  // the human's edit stays
+  EXPECT_EQ(Read("/w/cfg.txt"), "cfg1\n");
+  EXPECT_FALSE(Exists("/w/.cfg.tmp"));
+
+  // The undo is logged, as command "undo", and can itself be undone.
+  Settle();
+  const int64_t undo_start = agent_ops->back().id;
+  OpFilter all;
+  auto after = log_->After(undo_start, all, 1000);
+  ASSERT_TRUE(after.ok());
+  OpFilter undo_ops;
+  for (const Operation& op : *after) {
+    if (op.command != "undo") continue;
+    undo_ops.ids.push_back(op.id);
+  }
+  ASSERT_FALSE(undo_ops.ids.empty());
+  auto redo = undoer_->Apply(Agent(), undo_ops, false);
+  ASSERT_TRUE(redo.ok()) << redo.status().ToString();
+  for (const UndoStep& s : redo->steps)
+    EXPECT_EQ(s.status, "done") << s.op_id << " " << s.action << " " << s.path << ": " << s.reason;
+  EXPECT_EQ(Read("/w/notes.txt"), "two\n");
+  EXPECT_EQ(Read("/w/fresh.txt"), "fresh\n");
+  EXPECT_FALSE(Exists("/w/doomed.txt"));
+  EXPECT_EQ(Read("/w/new.txt"), "old\n");
+  EXPECT_EQ(Read("/w/proj/main.c"), "int main;\n");
+  EXPECT_EQ(Read("/w/cfg.txt"), "cfg2\n");
+  EXPECT_FALSE(Exists("/w/.cfg.tmp"));
 }
 
 }  // namespace
