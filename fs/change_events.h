@@ -34,6 +34,7 @@ namespace nexus {
 struct ChangeDetails {
   // kCreated: the new name's file type (S_IFMT bits; 0: unknown), whether it
   // is a new hard link to an existing inode, and a symlink's target.
+  // kRemoved: the removed name's type (S_IFDIR for rmdir; 0: unknown).
   mode_t type = 0;
   bool hard_link = false;
   std::string symlink_target;
@@ -56,7 +57,7 @@ struct ChangeDetails {
   std::string value_before;
   static constexpr size_t kMaxValueBefore = 64 * 1024;
 
-  // The details of a new name.
+  // The details of a new (or removed) name.
   static ChangeDetails Created(mode_t type, bool hard_link = false, std::string symlink_target = {});
   // Sets the xattr fields from the value before (null: it was not set).
   void SetXattrBefore(Xattr op, const std::string& name, const std::string_view* before);

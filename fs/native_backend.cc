@@ -602,8 +602,9 @@ Status NativeBackend::Unlink(const Caller& caller, Ino parent, const std::string
   Node* n = *child;
   if (n->attr.IsDir()) return Status::Error(EISDIR, "'" + name + "' is a directory");
   Ino ino = n->attr.ino;
+  const mode_t type = n->attr.mode & S_IFMT;
   UnlinkName(*dir, name, n, NowTimespec());
-  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name);
+  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false, ChangeDetails::Created(type));
   return Status::Ok();
 }
 
@@ -618,7 +619,8 @@ Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string&
   if (!n->children.empty()) return Status::Error(ENOTEMPTY, "'" + name + "' is not empty");
   Ino ino = n->attr.ino;
   UnlinkName(*dir, name, n, NowTimespec());
-  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name);
+  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false,
+          ChangeDetails::Created(S_IFDIR));
   return Status::Ok();
 }
 

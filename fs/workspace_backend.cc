@@ -618,7 +618,8 @@ Status WorkspaceBackend::RmDir(const Caller& caller, Ino parent, const std::stri
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
   const Ino victim = sink_ ? Identify(**dir, name) : 0;
   if (::unlinkat((*dir)->fd, name.c_str(), AT_REMOVEDIR) != 0) return HostError("rmdir", name);
-  Publish(ChangeEvent::Kind::kRemoved, caller, victim, parent, name);
+  Publish(ChangeEvent::Kind::kRemoved, caller, victim, parent, name, 0, {}, false,
+          ChangeDetails::Created(S_IFDIR));
   return Status::Ok();
 }
 

@@ -8,18 +8,25 @@
 // version store records them), queues it without blocking the bus, and one
 // thread appends the queue to the OpLog in batches (group commit).
 //
-// Writes: with versioning on, the write of a file is logged when the
-// version store has captured it, so it carries the version it produced
-// (version_after) and the one before; the versions Recorder reports each
-// capture, removal and rename it applied (OnVersionApplied), with the
-// journal sequence of the version store. Restores and rollbacks are logged
-// as such. With versioning off, a write is logged from its close event.
+// Writes: with versioning on, a write is logged when the version store has
+// journaled it, so it carries the version it produced (version_after) and
+// the one before. The journal (the store's `changes` table, by seq) is the
+// one source of versioned writes: the recorder's reports (OnVersionApplied)
+// wake the feed and lend it the change's event time, and the feed logs each
+// new version ('W' row) after its watermark: a plain capture as a write, a
+// version whose note is "rollback to vN" or "restore" as rollback or restore
+// (those are recorded by the store itself, not by the recorder). Removals
+// and renames come from the bus; an unlink's version_before is the file's
+// latest version, deleted or not. With versioning off, a write is logged
+// from its close event.
 //
-// Crash safety: an operation whose version reached the version store's
-// journal is never lost: the feed keeps, in the log's meta, the last journal
-// sequence it logged, and Start() logs every journaled change after it (a
-// kill -9 between capture and append loses no write). Other operations are
-// in memory for at most one batch window.
+// Crash safety: a write whose version reached the journal is never lost:
+// the feed keeps, in the log's meta ("journal_seq"), the journal sequence it
+// has logged up to, and Start() logs every new version after it (a kill -9
+// between capture and append loses nothing; at worst a write is logged
+// twice). On a log's first start the watermark is the journal's end: history
+// from before the log is not replayed. Other operations are in memory for at
+// most one batch window.
 //
 // Nothing inside /.nexus or a .git folder is logged (as for versions).
 //
@@ -29,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -51,6 +59,10 @@ class OpFeed {
     OpLog* log = nullptr;                     // must outlive the feed
     versions::VersionStore* store = nullptr;  // null: versioning off
     size_t max_queue = 1 << 20;               // beyond: dropped and counted (logged)
+    // Called first by Flush: waits until the change events made so far have
+    // reached the feed (the bus drained, the recorder's captures applied).
+    // Null: nothing upstream to wait for.
+    std::function<void()> drain_upstream;
   };
   explicit OpFeed(Options options);
   ~OpFeed();  // appends what is queued, then stops

@@ -18,19 +18,7 @@ namespace {
 constexpr int kCaptureAttempts = 3;
 constexpr size_t kMaxRemembered = 1 << 20;  // entries of last_
 
-// Paths that are never versioned: the history tree itself, and anything in a
-// git repository's own .git directory (a workspace checkout keeps its history
-// there already; versioning its object files would double every commit).
-bool Excluded(const std::string& path) {
-  if (layout::IsSystemPath(path)) return true;
-  size_t pos = path.find("/.git");
-  while (pos != std::string::npos) {
-    size_t end = pos + 5;
-    if (end == path.size() || path[end] == '/') return true;
-    pos = path.find("/.git", end);
-  }
-  return false;
-}
+bool Excluded(const std::string& path) { return IsExcludedPath(path); }
 
 // The inode at a namespace path, resolved as root and pinned (one lookup
 // reference, see Namespace::ResolvePinned) until destruction.
@@ -51,6 +39,20 @@ class Pinned {
 };
 
 }  // namespace
+
+// Paths that are never versioned: the history tree itself, and anything in a
+// git repository's own .git directory (a workspace checkout keeps its history
+// there already; versioning its object files would double every commit).
+bool IsExcludedPath(const std::string& path) {
+  if (layout::IsSystemPath(path)) return true;
+  size_t pos = path.find("/.git");
+  while (pos != std::string::npos) {
+    size_t end = pos + 5;
+    if (end == path.size() || path[end] == '/') return true;
+    pos = path.find("/.git", end);
+  }
+  return false;
+}
 
 Recorder::Recorder(Options options) : options_(std::move(options)) {}
 
@@ -112,6 +114,7 @@ void Recorder::OnChange(const ChangeEvent& ev) {
   // The bus read the process when the change was made; a sink that did not
   // leaves the command and agent/task unknown (the process may be gone now).
   item.who = MakeProvenance(ev.caller, ev.process ? *ev.process : ProcessInfo{});
+  item.time_ns = ToNanos(ev.when);
   Push(std::move(item));
 }
 
@@ -122,7 +125,11 @@ void Recorder::Push(Item item) {
       // A capture right behind a capture of the same path reads the same file.
       if (!queue_.empty() && queue_.back().path == item.path &&
           (queue_.back().op == Item::Op::kCapture || queue_.back().op == Item::Op::kCaptureIfChanged)) {
-        if (item.op == Item::Op::kCapture) queue_.back() = std::move(item);
+        // The capture reads the file as the later event left it.
+        if (item.op == Item::Op::kCapture)
+          queue_.back() = std::move(item);
+        else
+          queue_.back().time_ns = item.time_ns;
         return;
       }
     }
@@ -199,8 +206,18 @@ void Recorder::Run(bool reconcile) {
   done_.notify_all();
 }
 
+void Recorder::Report(Applied applied) {
+  if (!options_.on_applied) return;
+  if (applied.time_ns == 0) applied.time_ns = applying_time_ns_;
+  if (applied.time_ns == 0) applied.time_ns = ToNanos(NowTimespec());
+  auto seq = options_.store->LastSeq();
+  applied.journal_seq = seq.ok() ? *seq : 0;
+  options_.on_applied(applied);
+}
+
 void Recorder::Apply(const Item& item) {
   VersionStore* store = options_.store;
+  applying_time_ns_ = item.time_ns;
   switch (item.op) {
     case Item::Op::kCapture:
     case Item::Op::kCaptureIfChanged:
@@ -216,7 +233,20 @@ void Recorder::Apply(const Item& item) {
       ZonePath zp = SplitNamespacePath(item.path);
       if (zp.path.empty()) return;
       last_.erase(item.path);
+      uint32_t before = 0;
+      if (options_.on_applied) {
+        auto n = store->LatestNumber(zp.zone, zp.path);
+        before = n.ok() ? *n : 0;
+      }
       Status st = store->Remove(zp.zone, zp.path, item.who);
+      if (st.ok()) {
+        Applied a;
+        a.op = Applied::Op::kRemove;
+        a.path = item.path;
+        a.version_before = before;
+        a.who = item.who;
+        Report(std::move(a));
+      }
       if (!st.ok() && st.code() != ENOENT)
         spdlog::warn("versions: recording removal of {}: {}", item.path, st.ToString());
       return;
@@ -233,6 +263,12 @@ void Recorder::Apply(const Item& item) {
       if (from.zone == to.zone && !from.path.empty() && !to.path.empty()) {
         Status st = store->Rename(from.zone, from.path, to.path, item.who);
         if (st.ok()) {
+          Applied a;
+          a.op = Applied::Op::kRename;
+          a.path = item.new_path;
+          a.old_path = item.path;
+          a.who = item.who;
+          Report(std::move(a));
           // The history moved with the last content recorded for the source;
           // the file may have changed since (its close not yet captured):
           // record what it holds now (nothing when it is the same).
@@ -246,6 +282,13 @@ void Recorder::Apply(const Item& item) {
         // Never versioned (or the rename failed): record the target as it is.
       } else if (!from.path.empty()) {
         Status st = store->Remove(from.zone, from.path, item.who);
+        if (st.ok()) {
+          Applied a;
+          a.op = Applied::Op::kRemove;
+          a.path = item.path;
+          a.who = item.who;
+          Report(std::move(a));
+        }
         if (!st.ok() && st.code() != ENOENT)
           spdlog::warn("versions: recording removal of {}: {}", item.path, st.ToString());
       }
@@ -288,6 +331,16 @@ void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who, bool
       auto now = ns->GetAttr(attr->ino);
       last_[ns_path] = {now.ok() ? now->size : attr->size, exec};
       captured_.fetch_add(1);
+      if (options_.on_applied) {
+        Applied a;
+        a.op = Applied::Op::kCapture;
+        a.path = ns_path;
+        a.recorded = r->recorded;
+        a.version_after = r->version;
+        a.version_before = r->recorded && r->version > 0 ? r->version - 1 : r->version;
+        a.who = who;
+        Report(std::move(a));
+      }
       return;
     }
     last_error = r.status();
@@ -325,6 +378,7 @@ void Recorder::CaptureTree(const std::string& ns_path, const Provenance& who) {
 
 void Recorder::ReconcileAll() {
   const auto started = std::chrono::steady_clock::now();
+  applying_time_ns_ = 0;  // captures found by the walk: reported at their capture time
   VersionStore* store = options_.store;
   Namespace* ns = options_.ns;
   Caller root;

@@ -51,12 +51,16 @@
 
 namespace nexus::versions {
 
+// Whether `path` (a namespace path) is never versioned nor logged: under
+// /.nexus, or inside any .git directory.
+bool IsExcludedPath(const std::string& path);
+
 // What the recorder did with one event, for an observer (the operations
 // log, ops/op_feed.h), reported on the worker after the store call.
 struct Applied {
   enum class Op { kCapture, kRemove, kRename } op = Op::kCapture;
-  std::string path;      // namespace path; kRename: the new path
-  std::string old_path;  // kRename: the old path
+  std::string path;             // namespace path; kRename: the new path
+  std::string old_path;         // kRename: the old path
   uint32_t version_before = 0;  // the path's latest version before (0: none)
   uint32_t version_after = 0;   // kCapture: the version the content is now
   bool recorded = false;        // kCapture: a new version was journaled
@@ -74,8 +78,8 @@ class Recorder {
     // Told about every store call applied (never for a coalesced event);
     // runs on the worker and must not block. Null: nobody.
     std::function<void(const Applied&)> on_applied;
-    size_t max_queue = 1 << 20;     // events beyond this are dropped (logged) and
-                                    // caught up by the next reconcile
+    size_t max_queue = 1 << 20;  // events beyond this are dropped (logged) and
+                                 // caught up by the next reconcile
   };
 
   explicit Recorder(Options options);
@@ -110,6 +114,7 @@ class Recorder {
     std::string path;
     std::string new_path;  // kRename
     Provenance who;
+    int64_t time_ns = 0;  // the event's time (0: none, e.g. a reconcile)
   };
   struct Walked;
 
@@ -123,6 +128,8 @@ class Recorder {
   void CaptureTree(const std::string& ns_path, const Provenance& who);
   // Captures what changed since its last version, marks deleted what is gone.
   void ReconcileAll();
+  // Tells options_.on_applied (when set) about a store call just applied.
+  void Report(Applied applied);
 
   Options options_;
   mutable Mutex mu_;
@@ -140,6 +147,7 @@ class Recorder {
   std::atomic<uint64_t> dropped_{0};
   // Size and executable bit of each path's last capture (worker only).
   std::unordered_map<std::string, std::pair<uint64_t, bool>> last_;
+  int64_t applying_time_ns_ = 0;  // the time of the item being applied (worker only)
   std::thread worker_;
 };
 

@@ -796,14 +796,36 @@ Result<FileHistory> VersionStore::History(const std::string& zone, const std::st
   return h;
 }
 
-Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::string& path) {
+Result<uint32_t> VersionStore::LatestNumber(const std::string& zone, const std::string& path,
+                                            bool even_if_deleted) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
   auto lease = Borrow();
   NEXUS_RETURN_IF_FAILED(lease);
   auto file = FindFile(lease->db(), zone, *norm);
-  return file && !file->deleted ? file->last_n : 0u;
+  return file && (even_if_deleted || !file->deleted) ? file->last_n : 0u;
+}
+
+Result<std::vector<Change>> VersionStore::ChangesAfter(int64_t after_seq, size_t limit) {
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  Statement q =
+      lease->db().Prepare("SELECT " NEXUS_CHANGE_COLUMNS " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?");
+  q.Bind(after_seq).Bind(static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<Change> out;
+  while (q.Next()) out.push_back(ReadChange(q));
+  NEXUS_RETURN_IF_ERROR(q.status());
+  return out;
+}
+
+Result<int64_t> VersionStore::LastSeq() {
+  auto lease = Borrow();
+  NEXUS_RETURN_IF_FAILED(lease);
+  Statement q = lease->db().Prepare("SELECT COALESCE(MAX(seq), 0) FROM changes");
+  int64_t seq = q.Next() ? q.Int(0) : 0;
+  NEXUS_RETURN_IF_ERROR(q.status());
+  return seq;
 }
 
 Result<std::vector<Version>> VersionStore::LatestVersions(const std::string& zone) {

@@ -254,8 +254,16 @@ class VersionStore {
   // file's current path (it differs from the captured path after a rename).
   Result<std::vector<Version>> LatestVersions(const std::string& zone);
   // The number of the latest version of the live file at zone:path, 0 when
-  // it has none (one index seek).
-  Result<uint32_t> LatestNumber(const std::string& zone, const std::string& path);
+  // it has none (one index seek). With `even_if_deleted`, also of a file
+  // removed since (the version an unlink took away).
+  Result<uint32_t> LatestNumber(const std::string& zone, const std::string& path,
+                                bool even_if_deleted = false);
+
+  // ---- the journal, read by the operations log (ops/op_feed.h) ----
+  // Journaled changes with seq > `after_seq`, oldest first, at most `limit`.
+  Result<std::vector<Change>> ChangesAfter(int64_t after_seq, size_t limit);
+  // The newest journal sequence, 0 when the journal is empty.
+  Result<int64_t> LastSeq();
 
   // ---- undoing changes (the recording thread) ----
   // Records version n's content as a new version (note "rollback to vN")
