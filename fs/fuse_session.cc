@@ -9,8 +9,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/sysmacros.h>
+
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 namespace nexus {
@@ -23,6 +28,59 @@ std::string MountTypeAt(const std::string& path) {
   while (in >> dev >> mnt >> type && std::getline(in, rest))
     if (mnt == path) found = type;
   return found;
+}
+
+// /proc/self/mountinfo writes ' ', '\t', '\n' and '\\' of a path as \ooo.
+std::string UnescapeMountField(const std::string& s) {
+  auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && is_octal(s[i + 1]) && is_octal(s[i + 2]) && is_octal(s[i + 3])) {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The FUSE connection number of the mount at `path` (the device number
+// /proc/self/mountinfo shows for it: the name of its directory under
+// /sys/fs/fuse/connections), or 0. The last mount at `path` wins.
+unsigned ConnectionOf(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  unsigned found = 0;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, mnt;
+    if (!(f >> id >> parent >> dev >> root >> mnt)) continue;
+    if (UnescapeMountField(mnt) != path) continue;
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(dev.c_str(), "%u:%u", &major, &minor) == 2) found = makedev(major, minor);
+  }
+  return found;
+}
+
+// Runs `fn` on a thread of its own and waits up to `timeout` for it. False
+// when it did not finish: it then goes on alone, so `fn` may only use what
+// it owns.
+bool RunBounded(std::function<void()> fn, std::chrono::milliseconds timeout) {
+  struct Done {
+    Mutex mu;
+    std::condition_variable cv;
+    bool done GUARDED_BY(mu) = false;
+  };
+  auto done = std::make_shared<Done>();
+  std::thread([done, fn = std::move(fn)] {
+    fn();
+    MutexLock lk(done->mu);
+    done->done = true;
+    done->cv.notify_all();
+  }).detach();
+  MutexLock lk(done->mu);
+  return lk.WaitFor(done->cv, timeout, [&]() REQUIRES(done->mu) { return done->done; });
 }
 
 }  // namespace
@@ -62,7 +120,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(FuseContext* ctx, const Opt
     return Status::Error(
         EIO, "could not mount at " + o.mountpoint + " (is /dev/fuse available and fuse3 installed?)");
   }
-  return std::unique_ptr<FuseMount>(new FuseMount(se, o));
+  return std::unique_ptr<FuseMount>(new FuseMount(se, o, ConnectionOf(o.mountpoint)));
 }
 
 FuseMount::~FuseMount() {
@@ -71,11 +129,20 @@ FuseMount::~FuseMount() {
 }
 
 Status FuseMount::Serve() {
+  {
+    MutexLock lk(stop_mu_);
+    serving_ = true;
+  }
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, options_.max_threads);
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   int rc = fuse_session_loop_mt(se_, cfg);
   fuse_loop_cfg_destroy(cfg);
+  {
+    MutexLock lk(stop_mu_);
+    serving_ = false;
+    stop_cv_.notify_all();
+  }
   if (rc < 0) return Status::Error(-rc, "FUSE session loop failed");
   return Status::Ok();
 }
@@ -104,18 +171,52 @@ Status FuseMount::IncrementEpoch() {
 }
 
 void FuseMount::RequestStop() {
-  int fd = ::open(options_.mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0 && ::syncfs(fd) != 0) spdlog::warn("syncfs before stop: {}", std::strerror(errno));
+  const std::string mnt = options_.mountpoint;
+  // Flush while the workers still serve; bounded, as everything here that
+  // waits on the kernel.
+  bool flushed = RunBounded(
+      [mnt] {
+        int fd = ::open(mnt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return;
+        if (::syncfs(fd) != 0) spdlog::warn("syncfs before stop: {}", std::strerror(errno));
+        ::close(fd);
+      },
+      kFlushTimeout);
+  if (!flushed)
+    spdlog::warn("stop: flushing {} took longer than {} s; stopping without waiting for it", mnt,
+                 kFlushTimeout.count());
   fuse_session_exit(se_);
-  // Workers only look at the exit flag between requests: send one the kernel
-  // always forwards (statfs) so a worker wakes, answers and leaves the loop.
-  struct statfs sfs;
-  if (fd >= 0) {
-    ::fstatfs(fd, &sfs);
-    ::close(fd);
-  } else {
-    ::statfs(options_.mountpoint.c_str(), &sfs);
+  // Workers look at the exit flag only between requests: send one the
+  // kernel always forwards (statfs) so a worker wakes, answers and leaves
+  // the loop. Never wait for the answer: another process's request may wake
+  // a worker first, and once the loop has ended nobody reads ours until the
+  // session is closed, which happens after this returns.
+  std::thread([mnt] {
+    struct statfs sfs;
+    ::statfs(mnt.c_str(), &sfs);
+  }).detach();
+  MutexLock lk(stop_mu_);
+  if (!serving_) return;
+  if (lk.WaitFor(stop_cv_, kAbortAfter, [&]() REQUIRES(stop_mu_) { return !serving_; })) return;
+  spdlog::error("stop: the FUSE loop at {} did not end within {} s; aborting the kernel connection", mnt,
+                kAbortAfter.count());
+  lk.Unlock();
+  Abort();
+}
+
+void FuseMount::Abort() {
+  if (connection_ != 0) {
+    const std::string path = "/sys/fs/fuse/connections/" + std::to_string(connection_) + "/abort";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      bool ok = ::write(fd, "1", 1) == 1;
+      ::close(fd);
+      if (ok) return;
+    }
   }
+  // A forced unmount aborts a FUSE connection too (fuse_umount_begin).
+  if (::umount2(options_.mountpoint.c_str(), MNT_FORCE) != 0)
+    spdlog::warn("abort {}: {}", options_.mountpoint, std::strerror(errno));
 }
 
 }  // namespace nexus

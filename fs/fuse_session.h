@@ -6,9 +6,12 @@
 // watches them on a thread of its own and calls RequestStop().
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <string>
 
+#include "base/mutex.h"
 #include "fs/fuse_ops.h"
 #include "fs/kernel_cache.h"
 
@@ -30,12 +33,18 @@ class FuseMount final : public KernelCache {
   FuseMount(const FuseMount&) = delete;
   FuseMount& operator=(const FuseMount&) = delete;
 
-  Status Serve();
+  Status Serve() EXCLUDES(stop_mu_);
   // Asks Serve() to return, from any thread but a FUSE worker: first flushes
-  // data the kernel still caches (syncfs, served by the running workers),
-  // then ends the loop once the requests in flight are answered. Blocks
-  // until the flush is done.
-  void RequestStop();
+  // data the kernel still caches (syncfs, served by the running workers, for
+  // at most kFlushTimeout), then ends the loop once the requests in flight
+  // are answered. Returns when Serve() has returned, or after kAbortAfter,
+  // having aborted the kernel connection so that every request fails and
+  // the loop ends (a worker wedged in a request must not wedge the stop).
+  // Never waits on a request of its own once the loop may have ended: the
+  // kernel would hold it until the session is closed, after this returns.
+  void RequestStop() EXCLUDES(stop_mu_);
+  static constexpr std::chrono::seconds kFlushTimeout{10};
+  static constexpr std::chrono::seconds kAbortAfter{20};
 
   // KernelCache: tell the kernel that something changed behind its back.
   // Best effort: an entry the kernel does not hold is nothing to drop.
@@ -48,9 +57,17 @@ class FuseMount final : public KernelCache {
   Status IncrementEpoch();
 
  private:
-  FuseMount(fuse_session* se, Options options) : se_(se), options_(std::move(options)) {}
+  FuseMount(fuse_session* se, Options options, unsigned connection)
+      : se_(se), options_(std::move(options)), connection_(connection) {}
+  // Aborts the kernel connection (/sys/fs/fuse/connections/N/abort, else a
+  // forced unmount): pending and future requests fail with ENOTCONN.
+  void Abort();
   fuse_session* se_;
   Options options_;
+  const unsigned connection_;  // the kernel's connection number; 0 unknown
+  Mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool serving_ GUARDED_BY(stop_mu_) = false;
 };
 
 // Makes `path` usable as a mount point: it must be an existing directory. A

@@ -209,10 +209,39 @@ shell() {
 }
 
 # Stops the daemon with SIGTERM and requires a clean exit (status 0, unmounted).
+# Whether process $1 runs (a zombie, exited but not yet waited for, does not).
+pid_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ ${stat##*) } != Z* ]]
+}
+
+# Stops the daemon with SIGTERM and checks it exits 0 and unmounts. A
+# daemon that has not exited after NEXUS_STOP_TIMEOUT seconds (default 60)
+# fails the test with its threads' stacks in the log, never hangs it.
 nexus_stop() {
   [[ -n "$NEXUSD_PID" ]] || return 0
   kill -TERM "$NEXUSD_PID"
-  local rc=0
+  local rc=0 i
+  for ((i = 0; i < ${NEXUS_STOP_TIMEOUT:-60} * 10; i++)); do
+    pid_running "$NEXUSD_PID" || break
+    sleep 0.1
+  done
+  if pid_running "$NEXUSD_PID"; then
+    {
+      echo "=== nexusd (pid $NEXUSD_PID) did not stop within ${NEXUS_STOP_TIMEOUT:-60} s; its threads:"
+      local t
+      for t in /proc/"$NEXUSD_PID"/task/*; do
+        echo "-- thread ${t##*/} $(cat "$t/comm" 2>/dev/null) state $(awk '{print $3}' "$t/stat" 2>/dev/null)"
+        cat "$t/stack" 2>/dev/null | head -n 12
+      done
+      timeout 30 gdb -p "$NEXUSD_PID" -batch -ex "thread apply all bt" 2>&1 | grep -E '^(Thread|#)' || true
+    } | tee -a "$NEXUS_LOG" >&2
+    kill -KILL "$NEXUSD_PID" 2>/dev/null || true
+    wait "$NEXUSD_PID" 2>/dev/null || true
+    NEXUSD_PID=""
+    fail "nexusd did not stop within ${NEXUS_STOP_TIMEOUT:-60} s after SIGTERM (stacks in $NEXUS_LOG)"
+  fi
   wait "$NEXUSD_PID" || rc=$?
   NEXUSD_PID=""
   [[ $rc -eq 0 ]] || fail "nexusd exited with status $rc after SIGTERM"

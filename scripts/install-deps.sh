@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev capnproto libcapnp-dev libgit2-dev libre2-dev
   nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev
   # tools the integration tests and benchmarks drive
-  rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc
+  rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc gdb
   ripgrep hyperfine fio bubblewrap procps psmisc python3 fasttext
   libhnswlib-dev libfasttext-dev openssl curl
   # the multi-node lab (integration/lab): namespaces, probes, evidence schema

@@ -45,7 +45,7 @@ expect_rc 0 nx --json features
 expect_rc 69 nx --json lock acquire /x
 [[ $(json_get 'j["error"]["code"]') == unavailable ]] || fail "locks off must be 'unavailable'"
 grep -q "^nexus: unavailable: locks — " "$TEST_ROOT/err" || fail "locks off: message $(cat "$TEST_ROOT/err")"
-curl -s "http://127.0.0.1:$HPORT/health" >/dev/null && fail "http must not listen in profile minimal"
+curl -s --max-time 5 "http://127.0.0.1:$HPORT/health" >/dev/null && fail "http must not listen in profile minimal"
 nexus_stop
 
 note "bad configuration: exit 64 naming the key"

@@ -56,9 +56,31 @@ run_stressor() {
   local name=$1 opts=$2 secs=$3 dir="$NEXUS_MNT/stress/$1" out rc=0 ops reason=""
   mkdir -p "$dir"
   note "stress-ng --$name $WORKERS $opts (${secs}s)"
-  # shellcheck disable=SC2086
-  out=$(cd "$dir" && timeout $((secs + 60)) stress-ng --"$name" "$WORKERS" $opts --timeout "${secs}s" \
-    --verify --metrics-brief --temp-path "$dir" --yaml "$TEST_ROOT/$name.yaml" 2>&1) || rc=$?
+  if [[ $name == getdent ]]; then
+    # getdent reads /proc, /dev, /tmp, /sys and /run, not its temp path: in
+    # a mount namespace of its own, /tmp is an empty tmpfs with only this
+    # stressor's folder of the mount in it, so it walks our filesystem and
+    # never the mounts other tests keep under /tmp.
+    local stage
+    stage=$(mktemp -d /var/tmp/nexus-getdent.XXXXXX)
+    # shellcheck disable=SC2086
+    out=$(timeout $((secs + 60)) unshare --mount --propagation private bash -c '
+      set -e
+      mount --bind "$1" "$2"
+      mount -t tmpfs -o size=1m nexus-getdent /tmp
+      mkdir /tmp/nexus
+      mount --bind "$2" /tmp/nexus
+      cd /tmp/nexus
+      shift 2
+      exec stress-ng "$@"' getdent "$dir" "$stage" --getdent "$WORKERS" $opts --timeout "${secs}s" \
+      --verify --metrics-brief --temp-path /tmp/nexus --yaml "$stage.yaml" 2>&1) || rc=$?
+    mv "$stage.yaml" "$TEST_ROOT/$name.yaml" 2>/dev/null || true
+    rmdir "$stage" 2>/dev/null || true
+  else
+    # shellcheck disable=SC2086
+    out=$(cd "$dir" && timeout $((secs + 60)) stress-ng --"$name" "$WORKERS" $opts --timeout "${secs}s" \
+      --verify --metrics-brief --temp-path "$dir" --yaml "$TEST_ROOT/$name.yaml" 2>&1) || rc=$?
+  fi
   echo "$out" | grep -E 'metrc:.* '"$name"' |fail|skip|error|unsuccessful' || true
   ops=$(awk -v s="$name" '$2 == "stressor:" && $3 == s { hit = 1 } hit && $1 == "bogo-ops:" { print $2; exit }' \
     "$TEST_ROOT/$name.yaml" 2>/dev/null || true)
