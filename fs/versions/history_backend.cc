@@ -259,7 +259,7 @@ Result<HistoryBackend::Resolved> HistoryBackend::Resolve(const Target& t) {
 Result<HistoryBackend::Resolved> HistoryBackend::Child(const Target& dir, const std::string& name) {
   switch (dir.kind) {
     case Kind::kRoot:
-      if (name == "snapshots") return Resolved{Target{Kind::kSnapshots, "", "", 0}, DirAttr(created_ns_), ""};
+      if (name == "snapshots") return Resolve(Target{Kind::kSnapshots, "", "", 0});
       if (name == "versions") return ResolveVersionsDir("");
       return Status::Error(ENOENT, "no " + name + " in the history tree");
     case Kind::kSnapshots:

@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "fs/access_policy.h"
+#include "fs/namespace.h"
+#include "fs/native_backend.h"
+#include "fs/workspace_backend.h"
 #include "tests/temp_dir.h"
 
 namespace nexus::ops {
@@ -238,6 +242,59 @@ TEST_F(ActivityBackendTest, SystemRootHoldsOnlyActivity) {
   const std::string t = ActivityBackend::DayOf(today_);
   EXPECT_EQ(Lines(Content(alice_, {"activity", t, "user:uid-1000.jsonl"})).size(), 1u);
   EXPECT_EQ(Walk(alice_, {"versions"}).status().code(), ENOENT);
+}
+
+// A policy that lets every caller see and do everything, uid 0 unrestricted:
+// what is left to refuse in /.nexus is the namespace's own rule.
+class OpenPolicy final : public AccessPolicy {
+ public:
+  bool Unrestricted(const Caller& c) override { return c.uid == 0; }
+  bool CanSee(const Caller&, std::string_view, bool) override { return true; }
+  bool Can(const Caller&, Need, std::string_view, bool) override { return true; }
+  void Denied(const Caller&, std::string_view, std::string_view, std::string_view) override {}
+  std::string SubjectOf(const Caller& c) override { return "user:uid-" + std::to_string(c.uid); }
+};
+
+// On a namespace with a policy: a restricted caller enters the hidden
+// /.nexus and reads its activity files, and sees nothing else there (here
+// a stand-in for the history grafted at /.nexus/versions), even where the
+// policy would allow it.
+TEST_F(ActivityBackendTest, RestrictedCallersReachActivityOnly) {
+  Make(/*system_root=*/true);
+  Append({Op("/a", "user:uid-1000", today_ + 1)});
+  testing::TempDir native_dir, other_dir;
+  NativeBackend::Options o;
+  o.data_dir = native_dir.path();
+  auto native = NativeBackend::Open(o).value();
+  auto other = WorkspaceBackend::Open(kId + 1, other_dir.path(), nullptr).value();
+  other->SetMountPath("/.nexus/versions");
+  Namespace ns(native.get());
+  OpenPolicy policy;
+  ns.SetAccessPolicy(&policy);
+  ASSERT_TRUE(ns.AddMount(kRootIno, ".nexus", ab_.get(), /*hidden=*/true).ok());
+  ASSERT_TRUE(ns.AddMount(ab_->root(), "versions", other.get()).ok());
+
+  auto root = ns.ReadDir(alice_, kRootIno);
+  ASSERT_TRUE(root.ok());
+  for (const auto& e : *root) EXPECT_NE(e.name, ".nexus");
+  auto sys = ns.Lookup(alice_, kRootIno, ".nexus");
+  ASSERT_TRUE(sys.ok()) << sys.status().ToString();
+  auto names = ns.ReadDir(alice_, sys->ino);
+  ASSERT_TRUE(names.ok());
+  ASSERT_EQ(names->size(), 1u);
+  EXPECT_EQ((*names)[0].name, "activity");
+  EXPECT_EQ(ns.Lookup(alice_, sys->ino, "versions").status().code(), ENOENT);
+  EXPECT_EQ(ns.Resolve(admin_, "/.nexus/versions").status().code(), 0);  // an admin enters
+
+  const std::string t = ActivityBackend::DayOf(today_);
+  auto file = ns.ResolvePinned(alice_, "/.nexus/activity/" + t + "/user:uid-1000.jsonl");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto fh = ns.Open(alice_, file->ino, O_RDONLY);
+  ASSERT_TRUE(fh.ok()) << fh.status().ToString();
+  EXPECT_EQ(Lines(ReadAll((*fh)->fd)).size(), 1u);
+  ns.Release(std::move(*fh));
+  EXPECT_EQ(ns.Open(alice_, file->ino, O_WRONLY).status().code(), EACCES);
+  ns.Forget(file->ino, 1);
 }
 
 }  // namespace
