@@ -147,7 +147,7 @@ for r in j["results"]:
     # slower: how much more time (or less throughput) the log costs, in %.
     slower = (on / off - 1) * 100 if not r["higher_is_better"] else (off / on - 1) * 100
     rows.append({"workload": r["workload"], "phase": r["phase"], "unit": r["unit"],
-                 "oplog_on": on, "oplog_off": off, "slower_pct": round(slower, 1),
+                 "oplog_on": round(on, 2), "oplog_off": round(off, 2), "slower_pct": round(slower, 1),
                  "samples_on": r["samples"].get("nexusd"), "samples_off": r["samples"].get("nexusd-base"),
                  "goal": "<= 5% slower" if r["phase"] in ("untar", "create") else None,
                  "met": (slower <= 5.0) if r["phase"] in ("untar", "create") else None})
@@ -276,8 +276,19 @@ host = {"kernel": platform.release(), "cpus": os.cpu_count(),
 doc = {"started_utc": stamp, "host": host, "nexusd": nexusd,
        "commit": sh("git -C %s rev-parse --short HEAD" % os.path.dirname(os.path.abspath(out))),
        "parts": {r["part"]: r for r in results}}
+# Parts not run this time are kept from the previous results (each with its own started_utc).
+for r in results:
+    r["started_utc"] = stamp
+if os.path.exists(out):
+    try:
+        old = json.load(open(out))
+        for k, v in old.get("parts", {}).items():
+            doc["parts"].setdefault(k, v)
+    except ValueError:
+        pass
 json.dump(doc, open(out, "w"), indent=1)
-md = ["# Operations log benchmark (%s, %s, %d CPUs)" % (stamp, host["cpu_model"], host["cpus"]), ""]
+md = ["# Operations log benchmark (%s, %s, %d CPUs)" % (stamp, host["cpu_model"], host["cpus"]), "",
+      "Each part's own run: " + ", ".join("%s %s" % (k, v.get("started_utc", stamp)) for k, v in sorted(doc["parts"].items())), ""]
 p = doc["parts"]
 if "cost" in p:
     c = p["cost"]
