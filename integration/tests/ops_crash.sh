@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 export LC_ALL=C
 M=$NEXUS_MNT
-FILES=${OPS_CRASH_FILES:-400}
+FILES=${OPS_CRASH_FILES:-200}
 
 nexus_start
 mkdir -p "$M/burst"
