@@ -1,7 +1,8 @@
 // The namespace's reserved layout: the names NexusFS itself serves, in one
 // place, and the one rule for zone names.
 //
-//   /.nexus            read-only history (versions, snapshots); hidden
+//   /.nexus            read-only history (versions, snapshots; root only) and
+//                      activity files (everyone, filtered); hidden
 //   /zone/<z>          zone <z>'s tree (/zone/local is the workspace)
 //   /agents            the agent registry: /agents/<id>/ is agent <id>'s home
 //                      (AGENT.json, its record, read-only; inbox/,
@@ -29,6 +30,7 @@ inline constexpr std::string_view kSystemName = ".nexus";
 inline constexpr std::string_view kSystemDir = "/.nexus";
 inline constexpr std::string_view kVersionsDir = "/.nexus/versions";
 inline constexpr std::string_view kSnapshotsDir = "/.nexus/snapshots";
+inline constexpr std::string_view kActivityDir = "/.nexus/activity";
 inline constexpr std::string_view kZonesName = "zone";
 inline constexpr std::string_view kZonesDir = "/zone";
 inline constexpr std::string_view kAgentsName = "agents";

@@ -80,6 +80,8 @@ class Cli {
 
   // Connects on first use. Errors are reported by Fail().
   Result<NexusClient*> Client();
+  // Closes the connection; the next Client() connects again.
+  void Disconnect() { client_.reset(); }
   // The socket path the CLI would use, and where that choice came from.
   std::string SocketPath(std::string* source = nullptr) const;
 
@@ -136,6 +138,9 @@ nlohmann::json OpRecordJson(rpc::OpRecord::Reader record);
 void AddDelegationCommands(std::vector<Command>* table);
 // mcp profile list|show|assign|inspect
 void AddMcpProfileCommands(std::vector<Command>* table);
+
+// events watch|replay
+void AddEventCommands(std::vector<Command>* table);
 
 // mcp serve
 void AddMcpCommands(std::vector<Command>* table);

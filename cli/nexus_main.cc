@@ -46,6 +46,7 @@ std::vector<Command> BuildTable() {
   AddIdentityCommands(&table);
   AddMcpCommands(&table);
   AddMcpProfileCommands(&table);
+  AddEventCommands(&table);
   return table;
 }
 

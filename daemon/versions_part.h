@@ -43,6 +43,8 @@ class VersionsPart {
   void Fill(ServiceContext& ctx);
   versions::VersionStore* store() const { return store_.get(); }
   versions::Recorder* recorder() const { return recorder_.get(); }
+  // The history tree grafted at /.nexus (the activity files go inside it).
+  versions::HistoryBackend* history() const { return history_.get(); }
 
  private:
   VersionsPart() = default;

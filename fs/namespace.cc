@@ -55,6 +55,20 @@ Status Namespace::Refuse(const Caller& caller, int code, std::string_view op, co
       code, "permission denied: " + policy_->SubjectOf(caller) + " " + std::string(why) + " on " + path);
 }
 
+// /.nexus is closed to restricted callers but for itself and the activity
+// files, which their backend filters per reader: there the policy is not
+// asked, elsewhere in /.nexus the answer is no.
+bool Namespace::Sees(const Caller& caller, std::string_view path, bool is_dir) {
+  if (layout::IsSystemPath(path))
+    return path == layout::kSystemDir || PathIsUnder(path, layout::kActivityDir);
+  return policy_->CanSee(caller, path, is_dir);
+}
+
+bool Namespace::Permits(const Caller& caller, Need need, std::string_view path, bool is_dir) {
+  if (layout::IsSystemPath(path)) return need == Need::kRead && Sees(caller, path, is_dir);
+  return policy_->Can(caller, need, path, is_dir);
+}
+
 Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
                            std::string* seen_path) {
   std::string path = PathOf(attr.ino);
@@ -62,7 +76,7 @@ Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_v
     if (seen_path) *seen_path = std::move(path);
     return Status::Ok();
   }
-  if (path.empty() || !policy_->CanSee(caller, path, attr.IsDir()))
+  if (path.empty() || !Sees(caller, path, attr.IsDir()))
     return Refuse(caller, ENOENT, op, path.empty() ? "inode " + std::to_string(attr.ino) : path,
                   "not visible");
   if (seen_path) *seen_path = std::move(path);
@@ -77,9 +91,9 @@ std::string_view NeedName(Need n) {
 
 Status Namespace::CheckDir(const Caller& caller, Ino dir, Need need, std::string_view op, std::string* path) {
   *path = PathOf(dir);
-  if (path->empty() || (dir != kRootIno && !policy_->CanSee(caller, *path, true)))
+  if (path->empty() || (dir != kRootIno && !Sees(caller, *path, true)))
     return Refuse(caller, ENOENT, op, path->empty() ? "inode " + std::to_string(dir) : *path, "not visible");
-  if (!policy_->Can(caller, need, *path, true))
+  if (!Permits(caller, need, *path, true))
     return Refuse(caller, EACCES, op, *path, "lacks " + std::string(NeedName(need)));
   return Status::Ok();
 }
@@ -149,7 +163,10 @@ Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::stri
   if (const MountPoint* m = FindMount(parent, name)) {
     auto attr = m->backend->GetAttr(m->backend->root());
     if (!attr.ok() || !Restricted(caller)) return attr;
-    if (m->hidden) return Refuse(caller, ENOENT, "lookup", PathJoin(PathOf(parent), name), "not visible");
+    const std::string path = PathJoin(PathOf(parent), name);
+    // Hidden mounts are for unrestricted callers, but for /.nexus, which
+    // restricted callers enter for the activity files (Sees).
+    if (m->hidden && path != layout::kSystemDir) return Refuse(caller, ENOENT, "lookup", path, "not visible");
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
     return attr;
   }
@@ -192,7 +209,7 @@ Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequ
     const bool others = (req.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid | SetAttrRequest::kGid)) &&
                         attr->uid != caller.uid;
     const Need need = others ? Need::kManage : Need::kWrite;
-    if (!policy_->Can(caller, need, path, attr->IsDir()))
+    if (!Permits(caller, need, path, attr->IsDir()))
       return Refuse(caller, EACCES, "setattr", path, "lacks " + std::string(NeedName(need)));
     NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, &path, "setattr"));
   } else if (agents_dir_.load(std::memory_order_relaxed) != 0) {
@@ -269,7 +286,7 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent, cons
     if (!attr.ok()) return attr;
     std::string src;
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "link", &src));
-    if (!policy_->Can(caller, Need::kRead, src, attr->IsDir()))
+    if (!Permits(caller, Need::kRead, src, attr->IsDir()))
       return Refuse(caller, EACCES, "link", src, "lacks read");
     std::string dir;
     NEXUS_RETURN_IF_ERROR(CheckDir(caller, new_parent, Need::kWrite, "link", &dir));
@@ -335,7 +352,7 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
     NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "open", &path));
     const int acc = flags & O_ACCMODE;
     if (acc != O_RDONLY || (flags & O_TRUNC)) {
-      if (!policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
+      if (!Permits(caller, Need::kWrite, path, attr->IsDir()))
         return Refuse(caller, EACCES, "open", path, "lacks write");
       NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, &path, "open"));
     }
@@ -401,9 +418,10 @@ Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) 
     if (!m.hidden) entries->push_back({m.name, m.backend->root(), S_IFDIR});
   }
   // A folder the caller only passes through lists what leads somewhere.
-  if (restricted && !policy_->Can(caller, Need::kRead, path, true)) {
+  // (So does /.nexus: only what Sees allows there, the activity files.)
+  if (restricted && (layout::IsSystemPath(path) || !Permits(caller, Need::kRead, path, true))) {
     std::erase_if(*entries, [&](const DirEntry& e) {
-      return !policy_->CanSee(caller, PathJoin(path, e.name), e.type == S_IFDIR);
+      return !Sees(caller, PathJoin(path, e.name), e.type == S_IFDIR);
     });
   }
   return entries;
@@ -429,7 +447,7 @@ Status Namespace::CheckWrite(const Caller& caller, Ino ino, std::string_view op)
   if (!restricted) return GuardAgentRecord(caller, *attr, nullptr, op);
   std::string path;
   NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, op, &path));
-  if (!policy_->Can(caller, Need::kWrite, path, attr->IsDir()))
+  if (!Permits(caller, Need::kWrite, path, attr->IsDir()))
     return Refuse(caller, EACCES, op, path, "lacks write");
   return GuardAgentRecord(caller, *attr, &path, op);
 }

@@ -10,8 +10,10 @@
 // operation made for a caller is checked before it reaches a backend, so the
 // FUSE mounts and the control socket enforce the same rules:
 //   - what the caller may not see is ENOENT (lookup, getattr, readlink,
-//     open, xattrs) and absent from listings; hidden mounts (/.nexus) are
-//     seen by unrestricted callers only; "/" itself is always seen;
+//     open, xattrs) and absent from listings; hidden mounts are seen by
+//     unrestricted callers only, but for /.nexus, where restricted callers
+//     see /.nexus/activity (read-only; its backend filters what each reader
+//     sees) and nothing else; "/" itself is always seen;
 //   - open for reading needs read, for writing or O_TRUNC write;
 //   - create, mknod, mkdir, symlink, link, unlink, rmdir and rename need
 //     write on the parent directories (which covers a replaced target);
@@ -119,6 +121,11 @@ class Namespace {
   bool Restricted(const Caller& caller) const { return policy_ && !policy_->Unrestricted(caller); }
   // ENOENT unless the caller sees `ino` (whose attributes are `attr`);
   // `seen_path`, if given, receives its path (computed once per call).
+  // The policy's CanSee and Can, but inside /.nexus, where a restricted
+  // caller sees /.nexus itself and the activity files, read-only, and
+  // nothing else (the history tree stays closed).
+  bool Sees(const Caller& caller, std::string_view path, bool is_dir);
+  bool Permits(const Caller& caller, Need need, std::string_view path, bool is_dir);
   Status CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
                   std::string* seen_path = nullptr);
   // ENOENT unless the caller sees directory `dir`, EACCES unless it holds

@@ -64,6 +64,7 @@ rpc::Nexus::Client& NexusClient::bootstrap() { return KJ_ASSERT_NONNULL(state_->
 kj::WaitScope& NexusClient::wait_scope() { return state_->io.waitScope; }
 kj::Timer& NexusClient::timer() { return state_->io.provider->getTimer(); }
 kj::AsyncIoContext& NexusClient::io() { return state_->io; }
+kj::Promise<void> NexusClient::OnDisconnect() { return state_->network->onDisconnect(); }
 
 Status NexusClient::WaitImpl(const std::function<void()>& fn) {
   try {

@@ -56,6 +56,9 @@ class NexusClient {
   // their own event-driven work on the client's loop (e.g. `nexus mcp
   // serve` reading stdin and serving HTTP).
   kj::AsyncIoContext& io();
+  // Resolves when the connection is lost (the daemon stopped or dropped
+  // it): for programs that hold a stream open (`nexus events watch`).
+  kj::Promise<void> OnDisconnect();
   // The identity the daemon authenticated.
   const std::string& subject() const { return subject_; }
   bool is_admin() const { return is_admin_; }

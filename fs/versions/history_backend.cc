@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/layout.h"
 #include "fs/versions/zone_path.h"
 
 namespace nexus::versions {
@@ -196,7 +197,10 @@ Result<HistoryBackend::Resolved> HistoryBackend::ResolveVersionsDir(const std::s
   Resolved r;
   r.target = Target{Kind::kVersionsDir, "", path, 0};
   r.attr = DirAttr(created_ns_);
-  if (path.empty()) return r;
+  if (path.empty()) {
+    r.attr.mode = S_IFDIR | 0500;  // /versions: the history is closed (see Resolve)
+    return r;
+  }
   if (path == kZoneDir) {
     auto other = HasOtherZones();
     NEXUS_RETURN_IF_FAILED(other);
@@ -222,17 +226,18 @@ Result<HistoryBackend::Resolved> HistoryBackend::ResolveVersion(const std::strin
 
 Result<HistoryBackend::Resolved> HistoryBackend::Resolve(const Target& t) {
   switch (t.kind) {
-    case Kind::kRoot: {
+    case Kind::kRoot:
+      // Open to all: /.nexus/activity (grafted here) is for every subject.
+      return Resolved{t, DirAttr(created_ns_), ""};
+    case Kind::kSnapshots: {
       // History holds old contents of files whose owners may have closed
-      // them since: only the daemon's owner (root) enters the tree. Other
-      // users read history through `nexus versions`, which checks each
-      // path's current permissions.
+      // them since: only the daemon's owner (root) enters /snapshots and
+      // /versions. Other users read history through `nexus versions`,
+      // which checks each path's current permissions.
       Attr a = DirAttr(created_ns_);
       a.mode = S_IFDIR | 0500;
       return Resolved{t, a, ""};
     }
-    case Kind::kSnapshots:
-      return Resolved{t, DirAttr(created_ns_), ""};
     case Kind::kSnapshotDir:
     case Kind::kSnapshotFile:
     case Kind::kSnapshotLink: {
@@ -254,7 +259,7 @@ Result<HistoryBackend::Resolved> HistoryBackend::Resolve(const Target& t) {
 Result<HistoryBackend::Resolved> HistoryBackend::Child(const Target& dir, const std::string& name) {
   switch (dir.kind) {
     case Kind::kRoot:
-      if (name == "snapshots") return Resolved{Target{Kind::kSnapshots, "", "", 0}, DirAttr(created_ns_), ""};
+      if (name == "snapshots") return Resolve(Target{Kind::kSnapshots, "", "", 0});
       if (name == "versions") return ResolveVersionsDir("");
       return Status::Error(ENOENT, "no " + name + " in the history tree");
     case Kind::kSnapshots:
@@ -433,6 +438,12 @@ void HistoryBackend::Forget(Ino ino, uint64_t nlookup) {
   auto it = nodes_.find(LocalOf(ino));
   if (it == nodes_.end()) return;
   it->second.lookups -= std::min(it->second.lookups, nlookup);
+}
+
+std::string HistoryBackend::PathOf(Ino ino) const {
+  // The root only: the namespace lets restricted callers through /.nexus to
+  // the activity files and no further, so nothing below needs a name.
+  return ino == root() ? std::string(layout::kSystemDir) : std::string();
 }
 
 Result<Attr> HistoryBackend::GetAttr(Ino ino) {

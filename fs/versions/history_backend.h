@@ -46,9 +46,12 @@
 // kMaxRememberedNodes, then the unreferenced ones are dropped.
 // Lookups of "." and ".." are answered; ".." of the root is the root.
 //
-// Owner: the daemon's effective uid/gid. The root is mode 0500, so only
-// that owner (root) enters the tree: history keeps contents their owners
-// may have locked away since; other users go through `nexus versions`. Times of the structural
+// Owner: the daemon's effective uid/gid. /snapshots and /versions are mode
+// 0500, so only that owner (root) enters them: history keeps contents their
+// owners may have locked away since; other users go through `nexus
+// versions`. The root is 0555: /.nexus/activity (ops/activity_backend.h) is
+// grafted in it for everyone, and the namespace shows restricted callers
+// nothing else of /.nexus (Namespace::Sees). Times of the structural
 // directories (/, /snapshots, /versions and the directories below it): the
 // backend's creation time.
 //
@@ -140,6 +143,8 @@ class HistoryBackend final : public Backend {
   Result<std::string> GetXattr(Ino ino, const std::string& name) override;
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
+  // "/.nexus" for the root; "" below it.
+  std::string PathOf(Ino ino) const override;
 
  private:
   // What a node is; fixed for its inode number.

@@ -107,8 +107,10 @@ if diff -r "$S" "$M" >/dev/null 2>&1; then fail "diff -r does not see the later 
 err=$(touch "$S/src/app.py" 2>&1) && fail "touch in a snapshot succeeded"
 [[ $err == *"Read-only file system"* ]] || fail "touch in a snapshot: $err"
 
-note "only root enters /.nexus; others read history through the CLI"
-[[ $(stat -c %a "$H") == 500 ]] || fail "/.nexus mode: $(stat -c %a "$H")"
+note "only root enters /.nexus/versions and /.nexus/snapshots; others read history through the CLI"
+[[ $(stat -c %a "$H") == 555 ]] || fail "/.nexus mode: $(stat -c %a "$H")"
+[[ $(stat -c %a "$H/versions") == 500 ]] || fail "/.nexus/versions mode: $(stat -c %a "$H/versions")"
+[[ $(stat -c %a "$H/snapshots") == 500 ]] || fail "/.nexus/snapshots mode: $(stat -c %a "$H/snapshots")"
 if setpriv --reuid 1000 --regid 1000 --clear-groups ls "$H/versions" >/dev/null 2>&1; then
   fail "uid 1000 could list /.nexus/versions"
 fi

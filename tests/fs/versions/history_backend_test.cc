@@ -190,7 +190,14 @@ TEST_F(HistoryBackendTest, RootListsSnapshotsAndVersions) {
   ASSERT_TRUE(root.ok());
   EXPECT_EQ(root->ino, MakeIno(kId, 1));
   EXPECT_TRUE(root->IsDir());
-  EXPECT_EQ(root->mode & 07777, 0500u);  // only the daemon's owner enters
+  EXPECT_EQ(root->mode & 07777, 0555u);  // everyone reaches /.nexus/activity
+  // Only the daemon's owner enters the history.
+  for (const char* dir : {"snapshots", "versions"}) {
+    auto d = hb_->Lookup(caller_, hb_->root(), dir);
+    ASSERT_TRUE(d.ok()) << dir;
+    EXPECT_EQ(d->mode & 07777, 0500u) << dir;
+    hb_->Forget(d->ino, 1);
+  }
   EXPECT_TRUE(Names("snapshots").empty());
   EXPECT_TRUE(Names("versions").empty());
   EXPECT_EQ(Walk("nope").code(), ENOENT);
