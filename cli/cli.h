@@ -130,6 +130,7 @@ void AddAgentCommands(std::vector<Command>* table);    // agent *
 void AddIdentityCommands(std::vector<Command>* table);
 void AddIpcCommands(std::vector<Command>* table);  // ipc *
 void AddOpsCommands(std::vector<Command>* table);  // ops log|gc|stats
+void AddUndoCommands(std::vector<Command>* table);  // undo
 // An operation as the JSON object of ops::ToJsonLine (ops/operation.h:
 // "cursor", "time_ns", "op", ...) plus "id" (commands_ops.cc).
 nlohmann::json OpRecordJson(rpc::OpRecord::Reader record);

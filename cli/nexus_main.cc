@@ -42,6 +42,7 @@ std::vector<Command> BuildTable() {
   AddAgentCommands(&table);
   AddIpcCommands(&table);
   AddOpsCommands(&table);
+  AddUndoCommands(&table);
   AddDelegationCommands(&table);
   AddIdentityCommands(&table);
   AddMcpCommands(&table);

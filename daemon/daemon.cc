@@ -328,6 +328,19 @@ Status Daemon::OpenServices() {
     subject_mounts_.rebac = rebac_.get();
     rebac_->Fill(service_);
   }
+  if (service_.ops.log) {
+    // Undo acts through the socket's PathFiles as each caller, within the
+    // access policy, owners from the agent registry, audited.
+    ops::Undoer::Deps u;
+    u.log = service_.ops.log;
+    u.store = service_.versions.store;
+    u.files = files_.get();
+    u.access = service_.access;
+    u.agents = service_.agents.registry;
+    u.audit = service_.rebac.audit;
+    undoer_ = std::make_unique<ops::Undoer>(u);
+    service_.ops.undoer = undoer_.get();
+  }
   return Status::Ok();
 }
 

@@ -40,6 +40,7 @@
 #include "fs/native_backend.h"
 #include "fs/path_files.h"
 #include "fs/workspace_backend.h"
+#include "ops/undo.h"
 #include "perms/key_store.h"
 #include "perms/principals.h"
 #include "rpc/server/background_jobs.h"
@@ -137,6 +138,8 @@ class Daemon {
   std::unique_ptr<PathFiles> files_;   // invalidates mount_'s caches
   std::unique_ptr<AgentHomes> homes_;  // the registry's change hook, detached when it goes
   std::unique_ptr<IpcPart> ipc_;       // the mailboxes, on the homes; before files_ goes
+  // Ops.undo, over files_ and the parts; its calls finish with jobs_.
+  std::unique_ptr<ops::Undoer> undoer_;
   ServiceContext service_;
   std::unique_ptr<MeshNodeAgent> node_;
   std::unique_ptr<IdentityPart> identity_;  // reports through node_; its calls finish with jobs_

@@ -494,6 +494,58 @@ Status PathFiles::Rename(const Caller& actor, const std::string& from, const std
   return Status::Ok();
 }
 
+Result<Attr> PathFiles::SetAttr(const Caller& actor, const std::string& path, const SetAttrRequest& request) {
+  Pin pin(ns_);
+  auto a = Resolve(actor, path, /*follow=*/false, &pin);
+  if (!a.ok()) return a.status();
+  SetAttrRequest req;
+  req.valid = request.valid & (SetAttrRequest::kMode | SetAttrRequest::kUid | SetAttrRequest::kGid);
+  req.mode = request.mode;
+  req.uid = request.uid;
+  req.gid = request.gid;
+  if (req.valid == 0) return a;
+  if (!actor.IsRoot()) {
+    if ((req.valid & SetAttrRequest::kMode) && actor.uid != a->uid)
+      return Status::Error(EPERM, "only the owner may change the mode of " + path);
+    const bool new_owner = (req.valid & SetAttrRequest::kUid) && req.uid != a->uid;
+    const bool new_group = (req.valid & SetAttrRequest::kGid) && req.gid != a->gid;
+    if (new_owner || new_group) return Status::Error(EPERM, "only root may change the owner of " + path);
+  }
+  auto out = ns_->SetAttr(actor, a->ino, req, nullptr);
+  if (!out.ok()) return out;
+  InvalidateInode(a->ino);
+  return out;
+}
+
+Result<std::string> PathFiles::GetXattr(const Caller& actor, const std::string& path,
+                                        const std::string& name) {
+  Pin pin(ns_);
+  auto a = Resolve(actor, path, /*follow=*/false, &pin);
+  if (!a.ok()) return a.status();
+  return ns_->GetXattr(actor, a->ino, name);
+}
+
+Status PathFiles::SetXattr(const Caller& actor, const std::string& path, const std::string& name,
+                           std::string_view value) {
+  Pin pin(ns_);
+  auto a = Resolve(actor, path, /*follow=*/false, &pin);
+  if (!a.ok()) return a.status();
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *a, kMayWrite));
+  NEXUS_RETURN_IF_ERROR(ns_->SetXattr(actor, a->ino, name, value, 0));
+  InvalidateInode(a->ino);
+  return Status::Ok();
+}
+
+Status PathFiles::RemoveXattr(const Caller& actor, const std::string& path, const std::string& name) {
+  Pin pin(ns_);
+  auto a = Resolve(actor, path, /*follow=*/false, &pin);
+  if (!a.ok()) return a.status();
+  NEXUS_RETURN_IF_ERROR(CheckAccess(actor, *a, kMayWrite));
+  NEXUS_RETURN_IF_ERROR(ns_->RemoveXattr(actor, a->ino, name));
+  InvalidateInode(a->ino);
+  return Status::Ok();
+}
+
 Result<std::string> PathFiles::ContentId(const Attr& attr) {
   const int64_t mtime = ToNanos(attr.mtime);
   {

@@ -94,6 +94,16 @@ class PathFiles {
   // Removes a non-directory (EISDIR for a directory).
   Status Unlink(const Caller& actor, const std::string& path);
   Status Rename(const Caller& actor, const std::string& from, const std::string& to);
+  // chmod/chown of `path` itself (a symlink is not followed), with the
+  // kernel's rules: a mode only by the owner or root, an owner only by root.
+  // Only the kMode, kUid and kGid fields of `request` are used.
+  Result<Attr> SetAttr(const Caller& actor, const std::string& path, const SetAttrRequest& request);
+  // Extended attributes of `path` (not followed); setting and removing
+  // need write permission on it. ENODATA for a name that is not set.
+  Result<std::string> GetXattr(const Caller& actor, const std::string& path, const std::string& name);
+  Status SetXattr(const Caller& actor, const std::string& path, const std::string& name,
+                  std::string_view value);
+  Status RemoveXattr(const Caller& actor, const std::string& path, const std::string& name);
 
  private:
   class Pin;

@@ -32,7 +32,7 @@
 namespace nexus {
 class AccessPolicy;
 class AgentRegistry;
-class AuditLog;
+class AuditSink;
 class PathFiles;
 namespace versions {
 class VersionStore;
@@ -66,9 +66,9 @@ class Undoer {
     OpLog* log = nullptr;
     versions::VersionStore* store = nullptr;  // null: content steps fail (versioning off)
     PathFiles* files = nullptr;
-    AccessPolicy* access = nullptr;    // null: ReBAC off
-    AgentRegistry* agents = nullptr;   // null: no agent owners
-    AuditLog* audit = nullptr;         // null: not audited
+    AccessPolicy* access = nullptr;   // null: ReBAC off
+    AgentRegistry* agents = nullptr;  // null: no agent owners
+    AuditSink* audit = nullptr;       // the AuditLog; null: not audited
   };
   explicit Undoer(Deps deps) : deps_(deps) {}
 
