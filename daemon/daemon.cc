@@ -232,7 +232,14 @@ Status Daemon::OpenParts() {
     if (!ip.ok()) return In("passports", ip.status());
     identity_ = std::move(ip).value();
   }
-  if (ops_) NEXUS_RETURN_IF_ERROR(In("operations log", ops_->Run()));
+  if (ops_) {
+    auto activity = GraftActivityFiles(*ns_, ops_->log(), versions_ ? versions_->history() : nullptr,
+                                       rebac_ ? rebac_->policy() : nullptr, principals_,
+                                       agents_ ? agents_->registry() : nullptr);
+    if (!activity.ok()) return In("activity files", activity.status());
+    activity_ = std::move(activity).value();
+    NEXUS_RETURN_IF_ERROR(In("operations log", ops_->Run()));
+  }
   if (versions_) versions_->Run();
   return Status::Ok();
 }

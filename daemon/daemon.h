@@ -28,6 +28,7 @@
 #include "daemon/mesh_part.h"
 #include "daemon/options.h"
 #include "daemon/rebac_part.h"
+#include "daemon/activity_files.h"
 #include "daemon/ops_part.h"
 #include "daemon/search_part.h"
 #include "daemon/versions_part.h"
@@ -121,6 +122,8 @@ class Daemon {
   std::unique_ptr<MeshPart> mesh_;
   std::unique_ptr<VersionsPart> versions_;
   std::unique_ptr<OpsPart> ops_;  // stops before the versions part: its feed reads the store
+  // /.nexus/activity: served from ops_'s log, grafted in versions_' tree.
+  std::unique_ptr<ops::ActivityBackend> activity_;
   std::unique_ptr<SearchPart> search_;
   std::unique_ptr<AgentsPart> agents_;  // flushes its heartbeats after the socket server stopped
   FlushOnStop flush_;

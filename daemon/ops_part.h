@@ -51,6 +51,7 @@ class OpsPart {
   // Catches up from the journal and starts logging, and the daily gc.
   Status Run();
   void Fill(ServiceContext& ctx);
+  ops::OpLog* log() const { return log_.get(); }
 
  private:
   // Where the observer and the subscriber reach the feed while it exists.
