@@ -80,6 +80,8 @@ class Cli {
 
   // Connects on first use. Errors are reported by Fail().
   Result<NexusClient*> Client();
+  // Closes the connection; the next Client() connects again.
+  void Disconnect() { client_.reset(); }
   // The socket path the CLI would use, and where that choice came from.
   std::string SocketPath(std::string* source = nullptr) const;
 
@@ -126,8 +128,8 @@ void AddMeshCommands(std::vector<Command>* table);     // mesh *
 void AddAgentCommands(std::vector<Command>* table);    // agent *
 // identity show, credentials, passport, verify, revoke-passports, node-key
 void AddIdentityCommands(std::vector<Command>* table);
-void AddIpcCommands(std::vector<Command>* table);  // ipc *
-void AddOpsCommands(std::vector<Command>* table);  // ops log|gc|stats
+void AddIpcCommands(std::vector<Command>* table);   // ipc *
+void AddOpsCommands(std::vector<Command>* table);   // ops log|gc|stats
 void AddUndoCommands(std::vector<Command>* table);  // undo
 // An operation as the JSON object of ops::ToJsonLine (ops/operation.h:
 // "cursor", "time_ns", "op", ...) plus "id" (commands_ops.cc).

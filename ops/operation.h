@@ -17,12 +17,12 @@ namespace nexus::ops {
 
 // What an operation did. The names are the log's and the CLI's vocabulary.
 enum class OpKind {
-  kCreate,       // a new regular file or node
-  kWrite,        // a changed file's last close or fsync (with its version)
-  kTruncate,     // size changed by truncate/ftruncate/O_TRUNC outside a write
-  kRename,       // old_path -> path
-  kLink,         // hard link: path is the new name, old_path the existing one
-  kSymlink,      // path; detail {"target"}
+  kCreate,    // a new regular file or node
+  kWrite,     // a changed file's last close or fsync (with its version)
+  kTruncate,  // size changed by truncate/ftruncate/O_TRUNC outside a write
+  kRename,    // old_path -> path
+  kLink,      // hard link: path is the new name, old_path the existing one
+  kSymlink,   // path; detail {"target"}
   kUnlink,
   kMkdir,
   kRmdir,
@@ -57,8 +57,8 @@ struct Operation {
 // Every set field must match; empty/0 is "any".
 struct OpFilter {
   int64_t since_ns = 0;
-  int64_t until_ns = 0;   // inclusive
-  std::string path;       // this path or below it, either path of a rename
+  int64_t until_ns = 0;  // inclusive
+  std::string path;      // this path or below it, either path of a rename
   std::string subject;
   std::string agent_id;
   std::string task_id;

@@ -187,9 +187,9 @@ struct AgentsDeps {
 // What the Ops service needs (null log: the operations log is off).
 struct OpsDeps {
   ops::OpLog* log = nullptr;
-  ops::OpFeed* feed = nullptr;   // Flush before a read that must see the latest
+  ops::OpFeed* feed = nullptr;  // Flush before a read that must see the latest
   ops::Undoer* undoer = nullptr;
-  uint32_t keep_days = 30;       // --oplog-keep-days: gc's default
+  uint32_t keep_days = 30;  // --oplog-keep-days: gc's default
 };
 
 // What the daemon hands the socket server: the core every call uses, and
