@@ -85,7 +85,9 @@ int Log(Cli& cli, const Args& a) {
     req.setBeforeId(static_cast<int64_t>(*before));
     req.setLimit(static_cast<uint32_t>(*limit));
     auto r = c.Wait(req.send());
-    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
+    // The daemon judges the filter (e.g. an unknown --op): a bad one is a
+    // usage error.
+    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st, /*usage=*/st.code() == EINVAL);
     if (cli.json) {
       json list = json::array();
       for (auto op : r->getOps()) list.push_back(OpRecordJson(op));

@@ -146,7 +146,16 @@ int Undo(Cli& cli, const Args& a) {
   } else {
     PrintReport(report);
   }
-  return report.getConflicts() || report.getFailed() ? kExitFailed : kExitOk;
+  if (!report.getConflicts() && !report.getFailed()) return kExitOk;
+  // What was not undone, and why, on stderr too (the report may be JSON).
+  std::fprintf(stderr, "nexus: undo: %u conflict(s), %u failed\n", report.getConflicts(), report.getFailed());
+  for (auto s : report.getSteps()) {
+    const std::string status = s.getStatus().cStr();
+    if (status != "conflict" && status != "failed") continue;
+    std::fprintf(stderr, "nexus: undo: operation %lld%s%s: %s: %s\n", static_cast<long long>(s.getOpId()),
+                 s.getPath().size() ? " " : "", s.getPath().cStr(), status.c_str(), s.getReason().cStr());
+  }
+  return kExitFailed;
 }
 
 }  // namespace

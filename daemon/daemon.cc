@@ -338,6 +338,7 @@ Status Daemon::OpenServices() {
     u.access = service_.access;
     u.agents = service_.agents.registry;
     u.audit = service_.rebac.audit;
+    u.principals = principals_;
     undoer_ = std::make_unique<ops::Undoer>(u);
     service_.ops.undoer = undoer_.get();
   }

@@ -53,6 +53,15 @@ ChangeDetails ChangeDetails::Created(mode_t type, bool hard_link, std::string sy
   return d;
 }
 
+ChangeDetails ChangeDetails::Removed(mode_t mode, uid_t uid, gid_t gid) {
+  ChangeDetails d = Created(mode);
+  d.has_before = true;
+  d.mode_before = mode;
+  d.uid_before = uid;
+  d.gid_before = gid;
+  return d;
+}
+
 void ChangeDetails::SetXattrBefore(Xattr op, const std::string& name, const std::string_view* before) {
   xattr = op;
   xattr_name = name;

@@ -34,7 +34,9 @@ namespace nexus {
 struct ChangeDetails {
   // kCreated: the new name's file type (S_IFMT bits; 0: unknown), whether it
   // is a new hard link to an existing inode, and a symlink's target.
-  // kRemoved: the removed name's type (S_IFDIR for rmdir; 0: unknown).
+  // kRemoved: the removed name's type (S_IFDIR for rmdir; 0: unknown), and
+  // where the backend knows them its whole mode and owner in mode_before,
+  // uid_before and gid_before (has_before).
   mode_t type = 0;
   bool hard_link = false;
   std::string symlink_target;
@@ -46,6 +48,7 @@ struct ChangeDetails {
   uid_t uid_before = 0, uid_after = 0;
   gid_t gid_before = 0, gid_after = 0;
   uint64_t size_before = 0, size_after = 0;
+  bool has_before = false;  // kRemoved: mode_before, uid_before, gid_before are set
   // kAttrChanged by setxattr/removexattr: the attribute's name and its value
   // before (had_value false: it was not set), at most kMaxValueBefore bytes
   // (value_truncated: it was longer).
@@ -59,6 +62,7 @@ struct ChangeDetails {
 
   // The details of a new (or removed) name.
   static ChangeDetails Created(mode_t type, bool hard_link = false, std::string symlink_target = {});
+  static ChangeDetails Removed(mode_t mode, uid_t uid, gid_t gid);
   // Sets the xattr fields from the value before (null: it was not set).
   void SetXattrBefore(Xattr op, const std::string& name, const std::string_view* before);
 };

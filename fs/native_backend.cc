@@ -602,9 +602,9 @@ Status NativeBackend::Unlink(const Caller& caller, Ino parent, const std::string
   Node* n = *child;
   if (n->attr.IsDir()) return Status::Error(EISDIR, "'" + name + "' is a directory");
   Ino ino = n->attr.ino;
-  const mode_t type = n->attr.mode & S_IFMT;
+  const ChangeDetails details = ChangeDetails::Removed(n->attr.mode, n->attr.uid, n->attr.gid);
   UnlinkName(*dir, name, n, NowTimespec());
-  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false, ChangeDetails::Created(type));
+  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false, details);
   return Status::Ok();
 }
 
@@ -618,9 +618,9 @@ Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string&
   if (!n->attr.IsDir()) return Status::Error(ENOTDIR, "'" + name + "' is not a directory");
   if (!n->children.empty()) return Status::Error(ENOTEMPTY, "'" + name + "' is not empty");
   Ino ino = n->attr.ino;
+  const ChangeDetails details = ChangeDetails::Removed(n->attr.mode, n->attr.uid, n->attr.gid);
   UnlinkName(*dir, name, n, NowTimespec());
-  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false,
-          ChangeDetails::Created(S_IFDIR));
+  Publish(ChangeEvent::Kind::kRemoved, caller, ino, parent, name, 0, {}, false, details);
   return Status::Ok();
 }
 
@@ -693,9 +693,10 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
 
   if (dst) {
     Ino dino = dst->attr.ino;
+    const ChangeDetails details = ChangeDetails::Removed(dst->attr.mode, dst->attr.uid, dst->attr.gid);
     UnlinkName(np, new_name, dst, now);
     Publish(ChangeEvent::Kind::kRemoved, caller, dino, new_parent, new_name, 0, {},
-            /*by_rename=*/true);
+            /*by_rename=*/true, details);
   }
   op->children.erase(name);
   MarkDentry(opl, name);

@@ -96,6 +96,10 @@ struct OpFeed::Impl {
   Status Commit(std::vector<Operation>& batch, int64_t watermark, int64_t& saved_watermark);
 
   const Options options;
+  // The name a rename just replaced (its kRemoved comes right before the
+  // kRenamed) and its permission bits: bus dispatcher thread only.
+  std::string replaced_path;
+  mode_t replaced_mode = 0;
   Mutex mu;
   std::condition_variable wake;
   std::condition_variable done;
@@ -205,20 +209,32 @@ void OpFeed::OnChange(const ChangeEvent& ev) {
       }
       break;
     }
-    case ChangeEvent::Kind::kRemoved:
-      // A name replaced by a rename: the rename is the operation.
-      if (excluded || ev.by_rename) return;
-      if (ev.details.type == S_IFDIR) {
-        add(OpKind::kRmdir);
-      } else {
-        add(OpKind::kUnlink).lookup_version_before = f.options.store != nullptr;
+    case ChangeEvent::Kind::kRemoved: {
+      // A name replaced by a rename: the rename (next) is the operation; it
+      // keeps the replaced name's mode, for undo.
+      if (ev.by_rename) {
+        f.replaced_path = ev.path;
+        f.replaced_mode = ev.details.has_before ? ev.details.mode_before & 07777 : 0;
+        return;
       }
+      if (excluded) return;
+      Pending& p = ev.details.type == S_IFDIR ? add(OpKind::kRmdir) : add(OpKind::kUnlink);
+      if (p.op.kind == OpKind::kUnlink) p.lookup_version_before = f.options.store != nullptr;
+      if (ev.details.has_before)
+        p.op.detail = Dump({{"mode_before", ev.details.mode_before & 07777},
+                            {"uid_before", ev.details.uid_before},
+                            {"gid_before", ev.details.gid_before}});
       break;
+    }
     case ChangeEvent::Kind::kRenamed: {
+      const bool replaced = !f.replaced_path.empty() && f.replaced_path == ev.new_path;
+      const mode_t replaced_mode = f.replaced_mode;
+      f.replaced_path.clear();
       if (ev.new_path.empty() || (excluded && versions::IsExcludedPath(ev.new_path))) return;
       Pending& p = add(OpKind::kRename);
       p.op.path = ev.new_path;
       p.op.old_path = ev.path;
+      if (replaced && replaced_mode) p.op.detail = Dump({{"replaced_mode", replaced_mode}});
       break;
     }
     case ChangeEvent::Kind::kAttrChanged:

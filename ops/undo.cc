@@ -3,6 +3,7 @@
 #include "ops/undo.h"
 
 #include <spdlog/spdlog.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "ops/op_log.h"
 #include "perms/agent_registry.h"
 #include "perms/audit.h"
+#include "perms/principals.h"
 
 namespace nexus::ops {
 namespace {
@@ -597,9 +599,12 @@ std::string DescribeSelection(const OpFilter& f) {
 // Applies plans through PathFiles as `actor`.
 class Applier {
  public:
-  Applier(const Undoer::Deps& deps, const Caller& actor) : deps_(deps), actor_(actor) {}
+  Applier(const Undoer::Deps& deps, const Caller& caller, std::string subject)
+      : deps_(deps), caller_(caller), subject_(std::move(subject)), actor_(caller) {}
 
   Status Do(const Planned& p) {
+    actor_ = ActorFor(p.op);
+    actor_.umask = 0;  // modes are put back as they were
     const UndoStep& s = p.step;
     const nlohmann::json d = ParseDetail(p.op);
     if (s.action == "none") return Status::Ok();
@@ -618,7 +623,7 @@ class Applier {
       WriteOptions o;
       o.truncate = true;
       o.create_parents = true;
-      o.mode = p.content_mode == versions::kModeExecutable ? 0755 : 0644;
+      o.mode = ModeBefore(d, "mode_before", p.content_mode);
       if (!p.conflict_forced) {
         // Only while nothing is there (a file made meanwhile is not overwritten).
         auto st = deps_.files->Stat(actor_, s.path, false, false);
@@ -640,7 +645,7 @@ class Applier {
       if (!p.replaced) return Status::Ok();
       WriteOptions o;
       o.truncate = true;
-      o.mode = p.replaced_mode == versions::kModeExecutable ? 0755 : 0644;
+      o.mode = ModeBefore(d, "replaced_mode", p.replaced_mode);
       auto w = deps_.files->Write(actor_, s.path, content, o);
       if (!w.ok())
         return Status::Error(w.code(), "renamed back, but could not write back the " + s.path +
@@ -653,7 +658,10 @@ class Applier {
       return deps_.files->Unlink(actor_, s.path);
     }
     if (s.action == "rmdir") return RemoveDir(s.path, p.conflict_forced);
-    if (s.action == "mkdir") return deps_.files->MkDir(actor_, s.path, 0755, false);
+    if (s.action == "mkdir") {
+      auto mode = DetailNumber<uint32_t>(d, "mode_before");
+      return deps_.files->MkDir(actor_, s.path, mode ? *mode & 07777 : 0755, false);
+    }
     if (s.action == "chmod") {
       SetAttrRequest r;
       r.valid = SetAttrRequest::kMode;
@@ -742,7 +750,32 @@ class Applier {
   }
 
   const Undoer::Deps& deps_;
-  const Caller& actor_;
+  // The permission bits the log kept under `key`, else those of a file of
+  // the version's git mode.
+  static mode_t ModeBefore(const nlohmann::json& d, const char* key, uint32_t git_mode) {
+    if (auto mode = DetailNumber<uint32_t>(d, key)) return *mode & 07777;
+    return git_mode == versions::kModeExecutable ? 0755 : 0644;
+  }
+
+  // The caller for its own operations; else the operation's subject with
+  // the uid (and that uid's primary group) it was made with.
+  Caller ActorFor(const Operation& op) const {
+    if (op.subject == subject_ || !deps_.principals) return caller_;
+    auto who = deps_.principals->ForSubjectMount(op.subject);
+    if (!who.ok()) return caller_;
+    Caller c = caller_;
+    c.principal = *who;
+    c.uid = op.uid;
+    c.gid = op.uid;
+    struct passwd pw, *found = nullptr;
+    char buf[4096];
+    if (::getpwuid_r(op.uid, &pw, buf, sizeof buf, &found) == 0 && found) c.gid = found->pw_gid;
+    return c;
+  }
+
+  const Caller& caller_;
+  const std::string subject_;
+  Caller actor_;
 };
 
 }  // namespace
@@ -793,7 +826,7 @@ Result<UndoReport> Undoer::Apply(const Caller& caller, const OpFilter& selection
   if (origin.agent_id.empty() && subject.starts_with("agent:")) origin.agent_id = subject.substr(6);
   Caller actor = caller;
   actor.origin = &origin;
-  Applier applier(deps_, actor);
+  Applier applier(deps_, actor, subject);
 
   UndoReport report;
   const uint64_t total = planned->steps.size();

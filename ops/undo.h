@@ -34,6 +34,7 @@ class AccessPolicy;
 class AgentRegistry;
 class AuditSink;
 class PathFiles;
+class PrincipalTable;
 namespace versions {
 class VersionStore;
 }
@@ -68,14 +69,20 @@ class Undoer {
     PathFiles* files = nullptr;
     AccessPolicy* access = nullptr;   // null: ReBAC off
     AgentRegistry* agents = nullptr;  // null: no agent owners
-    AuditSink* audit = nullptr;       // the AuditLog; null: not audited
+    // Who steps act as (see Apply); null: every step acts as the caller.
+    PrincipalTable* principals = nullptr;
+    AuditSink* audit = nullptr;  // the AuditLog; null: not audited
   };
   explicit Undoer(Deps deps) : deps_(deps) {}
 
   // `caller` is who asks (its principal decides what it may undo).
   // EINVAL for a selection naming nothing (no ids, agent, task or subject).
   Result<UndoReport> Plan(const Caller& caller, const OpFilter& selection, bool force) const;
-  // Plans, then applies. `progress(done, total)` after each step.
+  // Plans, then applies. `progress(done, total)` after each step. A step
+  // acts with the rights the operation was made with — its subject (through
+  // `principals`) and its uid — unless the caller made it: whoever may undo
+  // an operation (checked when planning) is not refused by the modes of the
+  // files its agent made. Steps never act as the daemon.
   Result<UndoReport> Apply(const Caller& caller, const OpFilter& selection, bool force,
                            const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
 
