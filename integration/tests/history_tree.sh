@@ -20,7 +20,7 @@ H="$M/.nexus"
 note "hidden but reachable"
 if ls -a "$M" | grep -qx '.nexus'; then fail "ls -a lists .nexus"; fi
 [[ -d $H ]] || fail "$H is not reachable"
-[[ $(ls "$H" | tr '\n' ' ') == "snapshots versions " ]] || fail "/.nexus lists: $(ls "$H")"
+[[ $(ls "$H" | tr '\n' ' ') == "activity snapshots versions " ]] || fail "/.nexus lists: $(ls "$H")"
 mkdir "$M/.nexus" 2>/dev/null && fail "mkdir /.nexus succeeded"
 
 # Waits until `ls $H/versions/$1` shows version $2 (captures are recorded in
