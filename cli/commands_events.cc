@@ -75,40 +75,6 @@ bool AllDigits(const std::string& s) {
   return true;
 }
 
-// A time: a duration back from now (90s, 30m, 1h, 2d, 1w) or RFC 3339.
-Result<int64_t> ParseTime(const std::string& flag, const std::string& s) {
-  if (s.size() >= 2 && AllDigits(s.substr(0, s.size() - 1))) {
-    int64_t unit = 0;
-    switch (s.back()) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      case 'w':
-        unit = 7 * 86400;
-        break;
-    }
-    if (unit) {
-      if (s.size() > 9) return Status::Error(EINVAL, flag + ": \"" + s + "\" is too long ago");
-      const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-      return now - std::stoll(s.substr(0, s.size() - 1)) * unit * 1'000'000'000;
-    }
-  }
-  auto t = ParseRfc3339(s);
-  if (!t.ok()) return Status::Error(EINVAL, flag + ": \"" + s + "\" is neither a duration (1h) nor RFC 3339");
-  return static_cast<int64_t>(*t);
-}
-
 // The client side of a watch: prints each operation after `last` (skipping
 // any at or before it), and says when the stream ended.
 class Sink final : public rpc::OpSink::Server {
@@ -247,11 +213,11 @@ int Watch(Cli& cli, const Args& a) {
 }
 
 int Replay(Cli& cli, const Args& a) {
-  auto since = ParseTime("--since", a.Get("since"));
+  auto since = ParseSince(a.Get("since"));
   if (!since.ok()) return cli.Fail(since.status(), true);
   int64_t until = 0;
   if (a.Has("until")) {
-    auto u = ParseTime("--until", a.Get("until"));
+    auto u = ParseSince(a.Get("until"), "--until");
     if (!u.ok()) return cli.Fail(u.status(), true);
     until = *u;
   }

@@ -13,7 +13,7 @@
 // kMaxLag operations behind the newest, ends the stream with
 // `fellBehind(resumeCursor, reason)`.
 //
-// Visibility: each operation is checked when it is sent (OpVisibleTo), so a
+// Visibility: each batch is filtered off the loop by OpVisibility, so a
 // revoke holds from the next batch on. The subscription's destructor
 // removes the listener: dropping the subscription or closing the connection
 // ends the watch.
@@ -28,25 +28,6 @@
 
 namespace nexus {
 namespace {
-
-// Whether the session may see `op`: admins see every operation; others
-// their own and their agents' (owned by them), on paths they may see now.
-bool OpVisibleTo(const Conn& conn, const ops::Operation& op) {
-  if (conn.admin()) return true;
-  const std::string& me = conn.subject();
-  if (op.subject != me) {
-    AgentRegistry* registry = conn.ctx->agents.registry;
-    if (!registry || !op.subject.starts_with("agent:")) return false;
-    auto agent = registry->Get(std::string_view(op.subject).substr(6));
-    if (!agent.ok() || agent->owner != me) return false;
-  }
-  AccessPolicy* policy = conn.ctx->access;
-  if (!policy || policy->Unrestricted(conn.actor)) return true;
-  auto sees = [&](const std::string& path) {
-    return !path.empty() && policy->CanSee(conn.actor, path, false);
-  };
-  return sees(op.path) || sees(op.old_path);
-}
 
 constexpr size_t kBatch = 256;
 constexpr int64_t kMaxLag = 1'000'000;
@@ -114,7 +95,9 @@ class OpWatchImpl final : public rpc::Subscription::Server {
 
  private:
   struct Batch {
-    std::vector<ops::Operation> ops;
+    std::vector<ops::Operation> ops;  // those the session may see
+    size_t read = 0;                  // how many were read
+    int64_t last = 0;                 // the id of the last one read
     int64_t oldest = 0;
     int64_t newest = 0;
     Status status;
@@ -134,14 +117,13 @@ class OpWatchImpl final : public rpc::Subscription::Server {
             return FellBehind(b.newest, std::to_string(b.newest - cursor_) +
                                             " operations behind (the bound is " + std::to_string(kMaxLag) +
                                             "); read the ones in between with `nexus events replay`");
-          if (b.ops.empty()) {
+          if (b.read == 0) {
             // Everything up to the newest was read (or none matched the path).
             if (b.newest > cursor_) cursor_ = b.newest;
             return Pump();
           }
-          const bool full = b.ops.size() == kBatch;
-          cursor_ = b.ops.back().id;
-          std::erase_if(b.ops, [this](const ops::Operation& op) { return !OpVisibleTo(*conn_, op); });
+          const bool full = b.read == kBatch;
+          cursor_ = b.last;
           if (!full && b.newest > cursor_ && b.ops.empty()) cursor_ = b.newest;
           if (b.ops.empty()) return Pump();
           auto req = sink_.opsRequest();
@@ -156,7 +138,7 @@ class OpWatchImpl final : public rpc::Subscription::Server {
   // than `newest`.
   kj::Promise<Batch> Read() {
     auto out = std::make_shared<Batch>();
-    auto work = [out, log = &log_, cursor = cursor_, prefix = prefix_]() {
+    auto work = [out, log = &log_, cursor = cursor_, prefix = prefix_, conn = conn_]() {
       out->oldest = log->OldestId();
       out->newest = log->NewestId();
       ops::OpFilter f;
@@ -166,7 +148,13 @@ class OpWatchImpl final : public rpc::Subscription::Server {
         out->status = r.status();
         return;
       }
-      out->ops = std::move(*r);
+      out->read = r->size();
+      if (!r->empty()) out->last = r->back().id;
+      // What the session may see, decided afresh for every batch, so a
+      // revoke holds from the next one.
+      OpVisibility visibility(*conn);
+      for (ops::Operation& op : *r)
+        if (visibility.Visible(op)) out->ops.push_back(std::move(op));
     };
     kj::Promise<void> done = kj::READY_NOW;
     if (conn_->ctx->jobs) {
