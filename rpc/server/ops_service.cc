@@ -39,6 +39,13 @@ Result<ops::OpFilter> ParseFilter(rpc::OpFilter::Reader f) {
   return out;
 }
 
+struct Page {
+  std::vector<ops::Operation> ops;
+  int64_t next_before_id = 0;
+};
+
+}  // namespace
+
 void FillRecord(rpc::OpRecord::Builder b, const ops::Operation& op) {
   b.setId(op.id);
   b.setTimeNs(op.time_ns);
@@ -55,13 +62,6 @@ void FillRecord(rpc::OpRecord::Builder b, const ops::Operation& op) {
   b.setVersionAfter(op.version_after);
   b.setDetail(op.detail);
 }
-
-struct Page {
-  std::vector<ops::Operation> ops;
-  int64_t next_before_id = 0;
-};
-
-}  // namespace
 
 OpVisibility::OpVisibility(const Conn& conn) : conn_(conn), admin_(conn.admin()) {
   if (admin_) return;

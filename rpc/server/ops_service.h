@@ -42,6 +42,9 @@ class OpVisibility {
   std::unordered_map<std::string, bool> readable_;
 };
 
+// An operation as the socket sends it (Ops.log and Ops.watch).
+void FillRecord(rpc::OpRecord::Builder b, const ops::Operation& op);
+
 class OpsImpl final : public Service<rpc::Ops> {
  public:
   explicit OpsImpl(ConnPtr conn) : Service(std::move(conn)) {}

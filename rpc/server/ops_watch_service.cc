@@ -61,23 +61,6 @@ class Waker {
   kj::Own<kj::CrossThreadPromiseFulfiller<void>> wake_ GUARDED_BY(mu_);
 };
 
-void FillRecord(rpc::OpRecord::Builder b, const ops::Operation& op) {
-  b.setId(op.id);
-  b.setTimeNs(op.time_ns);
-  b.setKind(std::string(ops::KindName(op.kind)));
-  b.setPath(op.path);
-  b.setOldPath(op.old_path);
-  b.setSubject(op.subject);
-  b.setUid(op.uid);
-  b.setPid(op.pid);
-  b.setCommand(op.command);
-  b.setAgentId(op.agent_id);
-  b.setTaskId(op.task_id);
-  b.setVersionBefore(op.version_before);
-  b.setVersionAfter(op.version_after);
-  b.setDetail(op.detail);
-}
-
 class OpWatchImpl final : public rpc::Subscription::Server {
  public:
   OpWatchImpl(ConnPtr conn, ops::OpLog& log, std::string prefix, int64_t cursor, rpc::OpSink::Client sink)
