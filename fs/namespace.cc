@@ -12,27 +12,46 @@
 
 namespace nexus {
 
-Namespace::Namespace(Backend* root) : root_(root) {
-  backends_.resize(1);
-  backends_[0] = root;
+namespace {
+constexpr size_t kBackendIds = size_t{1} << 16;
+}  // namespace
+
+Namespace::Namespace(Backend* root) : root_(root), backends_(new std::atomic<Backend*>[kBackendIds]) {
+  for (size_t i = 0; i < kBackendIds; ++i) backends_[i].store(nullptr, std::memory_order_relaxed);
+  backends_[0].store(root, std::memory_order_release);
 }
 
 Status Namespace::AddMount(Ino parent, const std::string& name, Backend* backend, bool hidden) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
-  if (backends_.size() <= backend->id()) backends_.resize(backend->id() + 1);
-  if (backends_[backend->id()] && backends_[backend->id()] != backend)
-    return Status::Error(EEXIST, "backend id already registered");
+  Backend* had = backends_[backend->id()].load(std::memory_order_acquire);
+  if (had && had != backend) return Status::Error(EEXIST, "backend id already registered");
   if (FindMount(parent, name)) return Status::Error(EEXIST, "mount point exists");
-  backends_[backend->id()] = backend;
+  backends_[backend->id()].store(backend, std::memory_order_release);
   mounts_.push_back({parent, name, backend, hidden});
   return Status::Ok();
 }
 
+Status Namespace::AttachBackend(Backend* backend) {
+  if (backend->id() == 0) return Status::Error(EINVAL, "backend id 0 is the root tree's");
+  Backend* expected = nullptr;
+  if (!backends_[backend->id()].compare_exchange_strong(expected, backend, std::memory_order_acq_rel))
+    return Status::Error(EEXIST, "backend id " + std::to_string(backend->id()) + " already attached");
+  return Status::Ok();
+}
+
+void Namespace::DetachBackend(uint16_t id) {
+  if (id != 0) backends_[id].store(nullptr, std::memory_order_release);
+}
+
+Status Namespace::BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name) {
+  if (!hook_ || !hook_->Watched(b->id())) return Status::Ok();
+  return hook_->BeforeChange(*b, kind, ino, name);
+}
+
 Result<Backend*> Namespace::Route(Ino ino) const {
-  uint16_t id = BackendOf(ino);
-  if (id >= backends_.size() || !backends_[id])
-    return Status::Error(ENOENT, "no backend for inode " + std::to_string(ino));
-  return backends_[id];
+  Backend* b = backends_[BackendOf(ino)].load(std::memory_order_acquire);
+  if (!b) return Status::Error(ENOENT, "no backend for inode " + std::to_string(ino));
+  return b;
 }
 
 const Namespace::MountPoint* Namespace::FindMount(Ino parent, const std::string& name) const {

@@ -23,9 +23,15 @@
 // A refused operation is EACCES and is reported to the policy (audit).
 // The overloads without a Caller are unchecked: for the daemon's own use.
 //
-// Threading: thread-safe. Backends, mount points and the policy are
+// Forks: backends may also be attached and detached while serving
+// (AttachBackend: a fork under /forks, reached through the /forks directory's
+// backend, which answers lookups with the fork's root); a PreChangeHook set
+// before serving is called before every change routed to a backend it
+// watches (fs/fork_point.h), on the FUSE and the socket paths alike.
+//
+// Threading: thread-safe. Mount points, the policy and the hook are
 // registered before the namespace serves any call and never change
-// afterwards.
+// afterwards; attached backends change atomically.
 #pragma once
 
 #include <atomic>
@@ -35,6 +41,7 @@
 
 #include "fs/access_policy.h"
 #include "fs/backend.h"
+#include "fs/fork_point.h"
 #include "fs/names.h"
 
 namespace nexus {
@@ -62,6 +69,14 @@ class Namespace {
   Result<Attr> ResolvePinned(const Caller& caller, const std::string& path);
 
   Backend* root_backend() const { return root_; }
+  // Makes inodes of `backend` (id() >= 1, not yet attached) routable from
+  // now on, without a mount point. EEXIST if the id is taken.
+  Status AttachBackend(Backend* backend);
+  // Inodes of backend `id` are ENOENT from now on. The backend object must
+  // outlive the namespace (a call may still be running in it).
+  void DetachBackend(uint16_t id);
+  // Call before serving. Not owned; must outlive this.
+  void SetPreChangeHook(PreChangeHook* hook) { hook_ = hook; }
 
   // Call before serving. Not owned; must outlive this. Null: POSIX only.
   void SetAccessPolicy(AccessPolicy* policy) { policy_ = policy; }
@@ -145,10 +160,16 @@ class Namespace {
                           std::string_view op);
   const MountPoint* FindMount(Ino parent, const std::string& name) const;
 
+  // The hook's BeforeChange for backend `b` when it watches it; Ok otherwise.
+  Status BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name = {});
+
   Backend* root_;
   AccessPolicy* policy_ = nullptr;
+  PreChangeHook* hook_ = nullptr;
   std::atomic<Ino> agents_dir_{0};  // 0: no agent homes reserved
-  std::vector<Backend*> backends_;  // indexed by backend id
+  // Indexed by backend id (all 65536 ids): attached backends come and go
+  // while calls are routed.
+  std::unique_ptr<std::atomic<Backend*>[]> backends_;
   std::vector<MountPoint> mounts_;
 };
 

@@ -1086,3 +1086,35 @@ void NativeBackend::CommitLoop() {
 }
 
 }  // namespace nexus
+
+// ---------------------------------------------------------------- forks
+
+namespace nexus {
+
+Ino NativeBackend::ParentOf(Ino ino) const { return 0; }
+
+Result<std::vector<SourceEntry>> NativeBackend::ListForFork(Ino dir) {
+  return Status::Error(ENOSYS, "forks are not built yet");
+}
+
+Result<SourceEntry> NativeBackend::StatForFork(Ino ino) {
+  return Status::Error(ENOSYS, "forks are not built yet");
+}
+
+Result<int> NativeBackend::OpenContent(Ino ino) { return Status::Error(ENOSYS, "forks are not built yet"); }
+
+std::vector<Ino> NativeBackend::OpenForWriting(Ino dir) { return {}; }
+
+Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name) {
+  return Status::Error(ENOSYS, "forks are not built yet");
+}
+
+Result<std::vector<ForkChange>> NativeBackend::Changes() {
+  return Status::Error(ENOSYS, "forks are not built yet");
+}
+
+Result<int> NativeBackend::OpenOrigin(Ino origin) { return Status::Error(ENOSYS, "forks are not built yet"); }
+
+uint64_t NativeBackend::OwnBytes() const { return 0; }
+
+}  // namespace nexus

@@ -36,11 +36,16 @@
 #include "base/mutex.h"
 #include "fs/backend.h"
 #include "fs/change_events.h"
+#include "fs/fork_point.h"
 #include "fs/meta_store.h"
 
 namespace nexus {
 
-class NativeBackend final : public Backend {
+// A fork (fs/fork_point.h, docs/forks.md) is a NativeBackend opened with
+// Options::lower: its tree starts as directory `lower_root` of that source
+// and is materialized lazily; its own data dir also holds origin/, the
+// fork-point content of files the source changed or removed since.
+class NativeBackend final : public Backend, public ForkSource {
  public:
   struct Options {
     std::string data_dir;          // must exist; holds meta.db and data/
@@ -51,6 +56,11 @@ class NativeBackend final : public Backend {
     uid_t root_uid = 0;            // owner of a freshly created root directory
     gid_t root_gid = 0;
     mode_t root_mode = 0755;
+    // A fork: the tree starts as directory `lower_root` of `lower` as it is
+    // at Open (the first Open creates the fork; later ones reopen it and
+    // must pass the same source). Null: an ordinary tree.
+    ForkSource* lower = nullptr;
+    Ino lower_root = 0;
   };
 
   static Result<std::unique_ptr<NativeBackend>> Open(const Options& options);
@@ -96,6 +106,34 @@ class NativeBackend final : public Backend {
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
   std::string PathOf(Ino ino) const override;
+
+  // ForkSource (fs/fork_point.h).
+  Ino ParentOf(Ino ino) const override;
+  Result<std::vector<SourceEntry>> ListForFork(Ino dir) override;
+  Result<SourceEntry> StatForFork(Ino ino) override;
+  Result<int> OpenContent(Ino ino) override;
+  std::vector<Ino> OpenForWriting(Ino dir) override;
+
+  // Forks only (EINVAL on an ordinary tree).
+  //
+  // Keeps the fork point before the source changes: `chain` is the source
+  // inode about to change followed by its ancestors up to the source's root
+  // (ForkSource::ParentOf, computed once by the caller for every fork of the
+  // source); the fork ignores a change outside what it still reads from the
+  // source, and otherwise materializes what the change would alter (and, for
+  // kEntries, keeps the content of the named entry if the change may remove
+  // it) before returning. Committed (not necessarily synced) on return.
+  Status PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name);
+  // Everything the fork changed since its fork point, directories first then
+  // files, each path once, sorted by path.
+  Result<std::vector<ForkChange>> Changes();
+  // A read-only descriptor on the fork-point content of source inode
+  // `origin` (a regular file, or a symlink's target as bytes); the caller
+  // closes it.
+  Result<int> OpenOrigin(Ino origin);
+  // The fork's own data: bytes of copied-up and created files and of kept
+  // origin content (what `fork info` reports and gc frees).
+  uint64_t OwnBytes() const;
 
  private:
   struct Node {

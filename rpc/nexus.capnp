@@ -172,6 +172,9 @@ interface Session {
   # and undo (docs/operations.md); `unavailable` when the daemon runs
   # without it.
   ops @16 () -> (ops :Ops);
+  # Copy-on-write forks of folders, their diff and the three-way merge back
+  # (docs/forks.md); `unavailable` when the daemon runs without them.
+  forks @17 () -> (forks :Forks);
 }
 
 # ---------------------------------------------------------------- files
@@ -1110,4 +1113,84 @@ interface Ops {
   gc @3 (keepDays :UInt32) -> (removed :UInt64, oldestId :Int64, error :Error);
   # Counts and bounds of the log.
   stats @4 () -> (operations :UInt64, oldestId :Int64, newestId :Int64, oldestNs :Int64, keepDays :UInt32, error :Error);
+}
+
+# ---------------------------------------------------------------- forks
+
+struct ForkInfo {
+  name @0 :Text;
+  path @1 :Text;          # "/forks/NAME"
+  base @2 :Text;          # the namespace path it was forked from
+  parentFork @3 :Text;    # the fork `base` lies in, "" if none
+  owner @4 :Text;         # subject
+  createdBy @5 :Text;     # subject
+  createdAtNs @6 :Int64;
+  pin @7 :Text;           # "live" (source pinned lazily) or "copy" (copied at creation)
+  state @8 :Text;         # "active" or "discarded"
+  ownBytes @9 :UInt64;    # data the fork holds of its own
+  merges @10 :UInt32;
+  lastMergeNs @11 :Int64;
+}
+
+# One changed file of a fork against its fork point.
+struct ForkChange {
+  path @0 :Text;          # fork-relative; the old path for "deleted"
+  oldPath @1 :Text;       # "renamed": the path at the fork point
+  kind @2 :Text;          # "added", "deleted", "modified", "renamed"
+  mode @3 :UInt32;        # st_mode now (0: deleted)
+  oldMode @4 :UInt32;     # st_mode at the fork point (0: added)
+  contentChanged @5 :Bool;
+  binary @6 :Bool;
+  insertions @7 :UInt32;
+  deletions @8 :UInt32;
+}
+
+struct ConflictHunk {
+  baseStart @0 :UInt32;
+  baseLines @1 :UInt32;
+  oursStart @2 :UInt32;
+  oursLines @3 :UInt32;
+  theirsStart @4 :UInt32;
+  theirsLines @5 :UInt32;
+  text @6 :Text;          # with git-style conflict markers
+}
+
+struct MergeConflict {
+  path @0 :Text;
+  kind @1 :Text;          # "content", "binary", "modify/delete", "delete/modify", "add/add", "rename/rename", "rename/delete", "type"
+  hunks @2 :List(ConflictHunk);
+  resolvedBy @3 :Text;    # "", "ours", "theirs"
+}
+
+struct MergeEntry {
+  path @0 :Text;
+  oldPath @1 :Text;
+  action @2 :Text;        # "write", "delete", "rename", "mkdir", "rmdir", "chmod", "symlink"
+  how @3 :Text;           # "fork", "merged", "ours", "theirs"
+}
+
+struct MergeReport {
+  dryRun @0 :Bool;
+  applied @1 :Bool;
+  entries @2 :List(MergeEntry);
+  conflicts @3 :List(MergeConflict);
+  taskId @4 :Text;        # the task id the merge's operations carry (nexus undo --task)
+}
+
+# Forks (docs/forks.md). Creating needs read on `from`; the creator (or
+# `forSubject`) owns the fork. A non-admin sees the forks it may read.
+# Merging needs write on every changed path of the base.
+interface Forks {
+  create @0 (name :Text, from :Text, forSubject :Text) -> (fork :ForkInfo, error :Error);
+  list @1 () -> (forks :List(ForkInfo), error :Error);
+  info @2 (name :Text) -> (fork :ForkInfo, error :Error);
+  # `patch` false: counts only (--stat, --name-only); `unifiedDiff` is then "".
+  diff @3 (name :Text, patch :Bool) -> (changes :List(ForkChange), unifiedDiff :Text, error :Error);
+  # `strategy`: "" (conflicts are not written), "ours" (the base's side) or
+  # "theirs" (the fork's side); `paths`: globs over fork-relative paths.
+  merge @4 (name :Text, dryRun :Bool, strategy :Text, paths :List(Text)) -> (report :MergeReport, error :Error);
+  # The fork's paths vanish at once; its data stays until gc.
+  discard @5 (name :Text) -> (error :Error);
+  # Removes discarded forks' data. Admin only.
+  gc @6 () -> (removed :UInt32, freedBytes :UInt64, error :Error);
 }

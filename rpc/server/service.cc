@@ -750,6 +750,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> ops(OpsContext context) override {
     return Open(context, [&](auto r) { r.setOps(MakeOpsService(conn_)); });
   }
+  kj::Promise<void> forks(ForksContext context) override {
+    return Open(context, [&](auto r) { r.setForks(MakeForksService(conn_)); });
+  }
   // A copy of the connection's state whose Caller carries the origin; its
   // calls count against the connection's in-flight limit.
   kj::Promise<void> labelled(LabelledContext context) override {
@@ -969,6 +972,9 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kOps:
       if (ctx.ops.log) return Status::Ok();
       return Unavailable("oplog", "the operations log is off in this daemon's profile/config");
+    case Feature::kForks:
+      if (ctx.forks.registry) return Status::Ok();
+      return Unavailable("forks", "forks are off in this daemon's profile/config");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

@@ -192,6 +192,14 @@ struct OpsDeps {
   uint32_t keep_days = 30;  // --oplog-keep-days: gc's default
 };
 
+namespace forks {
+class ForkRegistry;
+}  // namespace forks
+
+struct ForksDeps {
+  forks::ForkRegistry* registry = nullptr;
+};
+
 // What the daemon hands the socket server: the core every call uses, and
 // each optional part's own deps. Pointers are not owned and outlive the
 // socket server.
@@ -219,6 +227,7 @@ struct ServiceContext {
   MeshDeps mesh;
   AgentsDeps agents;
   OpsDeps ops;
+  ForksDeps forks;
 
   // What the namespace enforces for every caller (null: ReBAC is off; the
   // Namespace applies it to PathFiles calls too); services use it to filter

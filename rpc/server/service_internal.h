@@ -123,7 +123,8 @@ enum class Feature {
   kAgents,
   kIpc,
   kDelegation,
-  kOps
+  kOps,
+  kForks
 };
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
 // why (rpc/errors.h).
@@ -312,6 +313,7 @@ kj::Own<rpc::Ipc::Server> MakeIpcService(ConnPtr conn);                  // ipc_
 kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // delegation_service.cc
 kj::Own<rpc::Tools::Server> MakeToolsService(ConnPtr conn);              // tools_service.cc
 kj::Own<rpc::Ops::Server> MakeOpsService(ConnPtr conn);                  // ops_service.cc
+kj::Own<rpc::Forks::Server> MakeForksService(ConnPtr conn);              // forks_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.

@@ -1,0 +1,109 @@
+// ForkRegistry: the forks of a daemon (docs/forks.md) — created, listed,
+// reopened at start, discarded and collected — and the PreChangeHook that
+// keeps every fork's fork point pinned.
+//
+// Storage: DATA/forks/forks.db (SQLite: one row per fork, the merge
+// journal) and DATA/forks/<id>/, each fork's own data dir (a NativeBackend
+// opened with its source as `lower`, fs/fork_point.h). A fork of a folder of
+// the native tree, or of another fork, pins its source lazily ("live"); a
+// fork of the workspace (/zone/local), whose host folder can change behind
+// nexusd's back, is a copy made at creation ("copy").
+//
+// The /forks directory is served by the registry's own backend (forks_dir()):
+// it lists the forks a caller may see and answers a lookup of NAME with the
+// root of that fork's backend, attached to the namespace with its own id.
+//
+// Threading: thread-safe. Create, Discard, Gc and merges of the same fork
+// are serialized per registry; BeforeChange runs on FUSE workers and socket
+// threads concurrently and takes no registry-wide lock on its fast path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "fs/backend.h"
+#include "fs/change_events.h"
+#include "fs/fork_point.h"
+#include "fs/namespace.h"
+#include "fs/native_backend.h"
+
+namespace nexus::forks {
+
+struct ForkInfo {
+  std::string name;  // [A-Za-z0-9._-]{1,64}, the zone-name rule (base/layout.h)
+  std::string path;  // "/forks/NAME"
+  std::string base;  // the namespace path it was forked from ("/src", "/zone/local/app", "/forks/a/src")
+  std::string parent_fork;  // the fork `base` lies in, "" if none
+  std::string owner;        // the subject that owns it (the creator, or --for)
+  std::string created_by;   // the subject that created it
+  int64_t created_ns = 0;
+  std::string pin;    // "live" (source pinned lazily) or "copy" (copied at creation)
+  std::string state;  // "active" or "discarded"
+  uint16_t backend_id = 0;
+  uint64_t own_bytes = 0;  // data the fork holds of its own (copied-up, created, kept origin)
+  uint32_t merges = 0;     // merges applied from it
+  int64_t last_merge_ns = 0;
+};
+
+class ForkRegistry final : public PreChangeHook {
+ public:
+  struct Options {
+    std::string data_dir;                // DATA/forks (created if missing)
+    Namespace* ns = nullptr;             // where forks are attached; not owned
+    ChangeSink* sink = nullptr;          // the change bus forks publish to (mount paths /forks/NAME)
+    NativeBackend* root_tree = nullptr;  // the native tree (backend 0)
+    Backend* workspace = nullptr;        // the workspace backend, if any (forked by copy)
+    int commit_interval_ms = 5;
+    uint16_t first_backend_id = 16;  // forks take ids from here on
+  };
+
+  // Opens forks.db, reopens every fork (sources before their forks),
+  // attaches them, finishes a merge a crash interrupted (docs/forks.md
+  // "Merging"), and grafts the /forks directory. Call before serving and
+  // before Namespace::SetPreChangeHook(registry).
+  static Result<std::unique_ptr<ForkRegistry>> Open(const Options& options);
+  ~ForkRegistry() override;
+
+  // `from` is resolved as `caller` (ENOENT unless the caller sees it; the
+  // service checks read permission before). EEXIST for a taken name,
+  // ENOTDIR if `from` is not a directory, EINVAL for a bad name or a path
+  // inside /.nexus, /agents or /forks itself.
+  Result<ForkInfo> Create(const Caller& caller, const std::string& name, const std::string& from,
+                          const std::string& owner);
+  std::vector<ForkInfo> List() const;
+  Result<ForkInfo> Get(const std::string& name) const;  // ENOENT
+  // The fork's tree (active forks only).
+  Result<NativeBackend*> Tree(const std::string& name);
+  // Detaches the fork (its paths vanish at once); its data stays until Gc.
+  // EBUSY while another fork is made from it.
+  Status Discard(const std::string& name);
+  struct GcReport {
+    uint32_t removed = 0;
+    uint64_t freed_bytes = 0;
+  };
+  Result<GcReport> Gc();
+
+  // The backend serving /forks.
+  Backend* forks_dir();
+  Namespace* ns() const;
+  const std::string& data_dir() const;
+  // Records an applied merge (merges, last_merge_ns).
+  Status NoteMerged(const std::string& name, int64_t time_ns);
+
+  // PreChangeHook.
+  bool Watched(uint16_t backend_id) const override;
+  Status BeforeChange(Backend& backend, PreChange kind, Ino ino, std::string_view name) override;
+
+  struct Impl;
+
+ private:
+  explicit ForkRegistry(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nexus::forks
