@@ -6,34 +6,12 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 
 namespace nexus::cli {
 namespace {
 
 using nlohmann::json;
-
-// Shows the daemon's undo progress on stderr (a terminal only).
-class UndoProgress final : public rpc::Progress::Server {
- public:
-  explicit UndoProgress(bool draw)
-      : draw_(std::make_shared<bool>(draw)), drawn_(std::make_shared<bool>(false)) {}
-  std::shared_ptr<bool> drawn() const { return drawn_; }
-
- protected:
-  kj::Promise<void> update(UpdateContext context) override {
-    if (!*draw_) return kj::READY_NOW;
-    auto p = context.getParams();
-    std::fprintf(stderr, "\rundoing: %llu/%llu %s", static_cast<unsigned long long>(p.getDone()),
-                 static_cast<unsigned long long>(p.getTotal()), p.getWhat().cStr());
-    std::fflush(stderr);
-    *drawn_ = true;
-    return kj::READY_NOW;
-  }
-
- private:
-  std::shared_ptr<bool> draw_;
-  std::shared_ptr<bool> drawn_;
-};
 
 json StepJson(rpc::UndoStep::Reader s) {
   return {{"op_id", s.getOpId()},
@@ -127,7 +105,7 @@ int Undo(Cli& cli, const Args& a) {
   const bool dry_run = a.Has("dry-run");
   req.setDryRun(dry_run);
   req.setForce(a.Has("force"));
-  auto progress = kj::heap<UndoProgress>(!dry_run && isatty(STDERR_FILENO) && !cli.json);
+  auto progress = kj::heap<ProgressBar>("undoing", !dry_run && isatty(STDERR_FILENO) && !cli.json);
   auto drawn = progress->drawn();
   req.setProgress(kj::mv(progress));
   auto r = (*c)->Wait(req.send());

@@ -10,6 +10,7 @@
 
 #include "rpc/bytes.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "rpc/errors.h"
 
 namespace nexus::cli {
@@ -482,44 +483,11 @@ int SnapshotEntries(Cli& cli, const Args& a) {
   });
 }
 
-// Shows the daemon's restore progress on stderr (a terminal only).
-class RestoreProgress final : public rpc::Progress::Server {
- public:
-  explicit RestoreProgress(bool draw)
-      : draw_(std::make_shared<bool>(draw)), drawn_(std::make_shared<bool>(false)) {}
-  std::shared_ptr<bool> drawn() const { return drawn_; }
-
- protected:
-  kj::Promise<void> update(UpdateContext context) override {
-    if (!*draw_) return kj::READY_NOW;
-    auto p = context.getParams();
-    const uint64_t done = p.getDone(), total = p.getTotal();
-    constexpr int kWidth = 30;
-    if (total) {
-      int filled = static_cast<int>(kWidth * std::min<double>(1, double(done) / double(total)));
-      std::string bar(filled, '#');
-      bar.resize(kWidth, '.');
-      std::fprintf(stderr, "\rrestoring [%s] %llu/%llu %s", bar.c_str(),
-                   static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
-                   p.getWhat().cStr());
-    } else {
-      std::fprintf(stderr, "\rrestoring: %llu %s", static_cast<unsigned long long>(done), p.getWhat().cStr());
-    }
-    std::fflush(stderr);
-    *drawn_ = true;
-    return kj::READY_NOW;
-  }
-
- private:
-  std::shared_ptr<bool> draw_;
-  std::shared_ptr<bool> drawn_;
-};
-
 int SnapshotRestore(Cli& cli, const Args& a) {
   return WithVersions(cli, [&](NexusClient& c, rpc::Versions::Client& v) -> int {
     auto req = v.restoreSnapshotRequest();
     req.setId(a.positional[0]);
-    auto progress = kj::heap<RestoreProgress>(isatty(STDERR_FILENO) && !cli.json);
+    auto progress = kj::heap<ProgressBar>("restoring", isatty(STDERR_FILENO) && !cli.json);
     auto drawn = progress->drawn();
     req.setProgress(kj::mv(progress));
     auto r = c.Wait(req.send());
