@@ -304,9 +304,14 @@ Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& cha
   if (!lower_) return NotFork();
   if (chain.empty()) return Status::Ok();
   Ino keep = 0;
+  bool pending = false;
   {
     MutexLock lk(mu_);
     NEXUS_RETURN_IF_ERROR(MaterializeChain(kind, chain));
+    // Anything not yet committed (this call's or an earlier lookup's
+    // materializing) must be before the source changes: a crash would
+    // otherwise list the changed source again.
+    pending = committed_seq_ != change_seq_;
     // Fork-point content the fork may still need (to read, or as the base of
     // a diff or merge), whether or not the fork has written the file since:
     // kept before the change can destroy it.
@@ -325,7 +330,7 @@ Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& cha
     MutexLock lk(mu_);
     if (!kept_.count(keep)) NEXUS_RETURN_IF_ERROR(KeepOrigin(lk, keep));
   }
-  return WaitCommitted(false);
+  return pending ? WaitCommitted(false) : Status::Ok();
 }
 
 Status NativeBackend::MaterializeChain(PreChange kind, const std::vector<Ino>& chain) {
