@@ -560,6 +560,95 @@ TEST_F(ForkBackendTest, AVersionOneTreeMigrates) {
   EXPECT_EQ(s.Int(0), 2);
 }
 
+// Every mutation the namespace routes calls the hook first, with what it
+// will change; reads and unwatched backends do not.
+class RecordingHook final : public PreChangeHook {
+ public:
+  bool Watched(uint16_t id) const override { return watched; }
+  Status BeforeChange(Backend&, PreChange kind, Ino ino, std::string_view name) override {
+    const char* k = kind == PreChange::kEntries   ? "entries"
+                    : kind == PreChange::kContent ? "content"
+                                                  : "attrs";
+    calls.push_back(std::string(k) + " " + std::to_string(ino) +
+                    (name.empty() ? "" : " " + std::string(name)));
+    return refuse ? Status::Error(ENOSPC, "refused") : Status::Ok();
+  }
+  bool watched = true;
+  bool refuse = false;
+  std::vector<std::string> calls;
+};
+
+TEST_F(ForkBackendTest, TheNamespaceCallsTheHookBeforeEveryChange) {
+  RecordingHook hook;
+  ns_->SetPreChangeHook(&hook);
+  const std::string root = std::to_string(kRootIno);
+  auto expect = [&](const std::string& want) {
+    EXPECT_EQ(hook.calls.size() == 1 ? hook.calls[0] : "calls: " + std::to_string(hook.calls.size()), want);
+    hook.calls.clear();
+  };
+  auto c = ns_->Create(caller_, kRootIno, "f", 0644, O_RDWR);
+  ASSERT_TRUE(c.ok());
+  const std::string f = std::to_string(c->attr.ino);
+  expect("entries " + root + " f");
+  ASSERT_TRUE(ns_->Fallocate(*c->handle, 0, 0, 10).ok());
+  expect("content " + f);
+  ns_->Release(std::move(c->handle));
+  ASSERT_TRUE(ns_->MkDir(caller_, kRootIno, "d", 0755).ok());
+  expect("entries " + root + " d");
+  ASSERT_TRUE(ns_->MkNod(caller_, kRootIno, "p", S_IFIFO | 0644, 0).ok());
+  expect("entries " + root + " p");
+  ASSERT_TRUE(ns_->Symlink(caller_, "f", kRootIno, "l").ok());
+  expect("entries " + root + " l");
+  ASSERT_TRUE(ns_->Link(caller_, Walk("/f"), kRootIno, "h").ok());
+  EXPECT_EQ(hook.calls, (std::vector<std::string>{"entries " + root + " h", "attrs " + f}));
+  hook.calls.clear();
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0600;
+  ASSERT_TRUE(ns_->SetAttr(caller_, Walk("/f"), chmod, nullptr).ok());
+  expect("attrs " + f);
+  SetAttrRequest trunc;
+  trunc.valid = SetAttrRequest::kSize;
+  ASSERT_TRUE(ns_->SetAttr(caller_, Walk("/f"), trunc, nullptr).ok());
+  expect("content " + f);
+  ASSERT_TRUE(ns_->SetXattr(caller_, Walk("/f"), "user.x", "1", 0).ok());
+  expect("attrs " + f);
+  ASSERT_TRUE(ns_->RemoveXattr(caller_, Walk("/f"), "user.x").ok());
+  expect("attrs " + f);
+  auto r = ns_->Open(caller_, Walk("/f"), O_RDONLY);
+  ASSERT_TRUE(r.ok());
+  ns_->Release(std::move(r).value());
+  EXPECT_TRUE(hook.calls.empty());
+  for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC}) {
+    auto w = ns_->Open(caller_, Walk("/f"), flags);
+    ASSERT_TRUE(w.ok());
+    ns_->Release(std::move(w).value());
+    expect("content " + f);
+  }
+  ASSERT_TRUE(ns_->Rename(caller_, kRootIno, "h", Walk("/d"), "h2", 0).ok());
+  EXPECT_EQ(hook.calls, (std::vector<std::string>{"entries " + root + " h",
+                                                  "entries " + std::to_string(Walk("/d")) + " h2"}));
+  hook.calls.clear();
+  ASSERT_TRUE(ns_->Unlink(caller_, kRootIno, "l").ok());
+  expect("entries " + root + " l");
+  ASSERT_TRUE(ns_->RmDir(caller_, Walk("/d"), "h2").code() == ENOTDIR);
+  hook.calls.clear();
+  ASSERT_TRUE(ns_->Unlink(caller_, Walk("/d"), "h2").ok());
+  hook.calls.clear();
+  ASSERT_TRUE(ns_->RmDir(caller_, kRootIno, "d").ok());
+  expect("entries " + root + " d");
+  // A refusal is the change's error, and the change is not made.
+  hook.refuse = true;
+  EXPECT_EQ(ns_->Unlink(caller_, kRootIno, "p").code(), ENOSPC);
+  EXPECT_NE(Walk("/p"), 0u);
+  // Unwatched: not called.
+  hook.calls.clear();
+  hook.watched = false;
+  EXPECT_TRUE(ns_->Unlink(caller_, kRootIno, "p").ok());
+  EXPECT_TRUE(hook.calls.empty());
+  ns_->SetPreChangeHook(&hook_);
+}
+
 TEST_F(ForkBackendTest, AnOrdinaryTreeIsNoFork) {
   EXPECT_EQ(base_->PreserveBefore(PreChange::kContent, {kRootIno}, {}).code(), EINVAL);
   EXPECT_EQ(base_->Changes().status().code(), EINVAL);
