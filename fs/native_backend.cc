@@ -109,7 +109,8 @@ NativeBackend::~NativeBackend() {
   bool clean;
   {
     MutexLock lk(mu_);
-    clean = commit_error_.ok() && dirty_inodes_.empty() && dirty_dentries_.empty() && dirty_xattrs_.empty();
+    clean = commit_error_.ok() && dirty_inodes_.empty() && dirty_dentries_.empty() && dirty_xattrs_.empty() &&
+            dirty_points_.empty();
   }
   if (clean) {
     Status st = store_->SetCleanShutdown(true);

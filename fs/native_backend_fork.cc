@@ -588,7 +588,7 @@ Result<std::vector<SourceEntry>> NativeBackend::ListForFork(Ino dir) {
     const Node& c = *nodes_.at(local);
     SourceEntry e;
     e.name = name;
-    e.attr = Stat(c);
+    e.attr = c.attr;  // not Stat: a fork computes st_blocks itself, and a big listing costs no syscall
     e.target = c.target;
     for (const auto& [k, v] : c.xattrs) e.xattrs.emplace_back(k, v);
     out.push_back(std::move(e));
@@ -601,7 +601,7 @@ Result<SourceEntry> NativeBackend::StatForFork(Ino ino) {
   Node* n = Find(ino);
   if (!n) return Status::Error(ENOENT, "no inode " + std::to_string(ino));
   SourceEntry e;
-  e.attr = Stat(*n);
+  e.attr = n->attr;
   e.target = n->target;
   for (const auto& [k, v] : n->xattrs) e.xattrs.emplace_back(k, v);
   return e;
