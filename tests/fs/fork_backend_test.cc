@@ -475,6 +475,28 @@ TEST_F(ForkBackendTest, ReopenContinuesExactly) {
   EXPECT_EQ(Describe(*changes), "modified a +content\ndeleted sub/c\n");
 }
 
+// A keep a crash interrupted leaves a temp file, never a half-made copy
+// under the origin's name: the next open drops it.
+TEST_F(ForkBackendTest, AnInterruptedKeepIsDropped) {
+  MakeSource();
+  MakeFork("/src");
+  EXPECT_EQ(Read("1:/a"), "alpha\n");
+  const std::string origin = forks_[0].dir->path() + "/origin/";
+  const std::string a = std::to_string(Walk("/src/a"));
+  {
+    int fd = ::open((origin + a + ".tmp").c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "half", 4), 4);
+    ::close(fd);
+  }
+  ReopenFork(0);
+  EXPECT_NE(::access((origin + a + ".tmp").c_str(), F_OK), 0);
+  EXPECT_EQ(Read("1:/a"), "alpha\n");
+  Write("/src/a", "after\n");
+  EXPECT_EQ(::access((origin + a).c_str(), F_OK), 0);
+  EXPECT_EQ(Read("1:/a"), "alpha\n");
+}
+
 TEST_F(ForkBackendTest, ForksOfForks) {
   MakeSource();
   MakeFork("/src");
