@@ -71,6 +71,7 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
       int64_t v = s.Int(1);
       if (key == "schema_version") schema = v;
       if (key == "next_ino") out.next_ino = static_cast<uint64_t>(v);
+      if (key == "fork_own_first") out.fork_own_first = static_cast<uint64_t>(v);
       if (key == "clean_shutdown") out.clean_shutdown = v != 0;
     }
     NEXUS_RETURN_IF_ERROR(s.status());
@@ -197,6 +198,9 @@ Status MetaStore::Commit(const MetaBatch& b, bool durable) {
       NEXUS_RETURN_IF_ERROR(s.Bind(6, p.first ? 1 : 0).Run("write fork point"));
     }
   }
+  if (b.fork_own_first)
+    NEXUS_RETURN_IF_ERROR(
+        PutMeta("fork_own_first", static_cast<int64_t>(b.fork_own_first), "write fork_own_first"));
   if (b.next_ino)
     NEXUS_RETURN_IF_ERROR(PutMeta("next_ino", static_cast<int64_t>(b.next_ino), "write next_ino"));
   if (durable) {

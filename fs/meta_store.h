@@ -7,7 +7,8 @@
 // moment of a crash.
 //
 // Schema (version 2):
-//   meta(key, value)                      schema_version, next_ino, clean_shutdown
+//   meta(key, value)                      schema_version, next_ino, clean_shutdown,
+//                                         fork_own_first (forks: first own number)
 //   inodes(ino, mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns,
 //          ctime_ns, btime_ns, target,    target: symlink target
 //          origin, fork_flags)            forks: the source inode, kForkLazy...
@@ -86,10 +87,12 @@ struct MetaBatch {
   std::vector<XattrRecord> put_xattrs;
   std::vector<std::pair<Ino, std::string>> delete_xattrs;
   std::vector<ForkPointRecord> put_points;
-  uint64_t next_ino = 0;  // 0: unchanged
+  uint64_t next_ino = 0;        // 0: unchanged
+  uint64_t fork_own_first = 0;  // 0: unchanged
   bool empty() const {
     return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() && delete_dentries.empty() &&
-           put_xattrs.empty() && delete_xattrs.empty() && put_points.empty() && next_ino == 0;
+           put_xattrs.empty() && delete_xattrs.empty() && put_points.empty() && next_ino == 0 &&
+           fork_own_first == 0;
   }
 };
 
@@ -107,6 +110,7 @@ class MetaStore {
     std::vector<XattrRecord> xattrs;
     std::vector<ForkPointRecord> points;
     uint64_t next_ino = 0;
+    uint64_t fork_own_first = 0;
     bool clean_shutdown = false;  // false also for a brand-new database
     bool fresh = false;           // the database was just created
   };

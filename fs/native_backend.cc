@@ -187,6 +187,7 @@ Status NativeBackend::LoadTree(bool* unclean) {
   }
   if (!orphans.empty()) spdlog::info("removed {} orphaned inodes", orphans.size());
   next_ino_ = std::max<Ino>({L.next_ino, max_ino + 1, 2});
+  own_first_ = L.fork_own_first;
   return Status::Ok();
 }
 
@@ -1085,6 +1086,8 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
   }
   dirty_points_.clear();
   if (next_ino_dirty_) b.next_ino = next_ino_;
+  if (own_first_dirty_) b.fork_own_first = own_first_;
+  own_first_dirty_ = false;
   dirty_inodes_.clear();
   dirty_dentries_.clear();
   dirty_xattrs_.clear();
@@ -1138,6 +1141,7 @@ void NativeBackend::CommitLoop() {
       for (auto& x : batch.delete_xattrs) dirty_xattrs_.insert(x);
       for (auto& p : batch.put_points) dirty_points_.emplace_back(p.parent, p.name);
       if (batch.next_ino) next_ino_dirty_ = true;
+      if (batch.fork_own_first) own_first_dirty_ = true;
       freed_data_.insert(freed_data_.end(), freed.begin(), freed.end());
     }
     committed_cv_.notify_all();

@@ -224,6 +224,13 @@ class NativeBackend final : public Backend, public ForkSource {
   // releases mu_ during the copy.
   Status KeepOrigin(MutexLock& lk, Ino origin) NO_THREAD_SAFETY_ANALYSIS;
   Status CreateForkRoot() REQUIRES(mu_);
+  // The next local number this tree would give (a fork's own start above it).
+  Ino NextLocal() const EXCLUDES(mu_) {
+    MutexLock lk(mu_);
+    return next_ino_;
+  }
+  // Where a fork of a source that is not a NativeBackend numbers its own nodes.
+  static constexpr Ino kForeignOwnFirst = Ino{1} << 40;
   // PreserveBefore's first half: materializes the fork's nodes down `chain`
   // when the change lies in what the fork still lists live.
   Status MaterializeChain(PreChange kind, const std::vector<Ino>& chain) REQUIRES(mu_);
@@ -285,6 +292,10 @@ class NativeBackend final : public Backend, public ForkSource {
   std::map<std::pair<Ino, std::string>, Ino> point_names_ GUARDED_BY(mu_);  // (parent origin, name) -> origin
   std::vector<std::pair<Ino, std::string>> dirty_points_ GUARDED_BY(mu_);   // point_names_ keys
   std::unordered_set<Ino> kept_ GUARDED_BY(mu_);
+  // Forks: local numbers below this were the source's at creation, so a
+  // node may take its origin's; the fork's own are given from here on.
+  Ino own_first_ GUARDED_BY(mu_) = 0;  // 0: unknown, every node gets an own number
+  bool own_first_dirty_ GUARDED_BY(mu_) = false;
   uint64_t change_seq_ GUARDED_BY(mu_) = 0;      // bumped on every change
   uint64_t committed_seq_ GUARDED_BY(mu_) = 0;   // all changes <= this are committed
   uint64_t durable_seq_ GUARDED_BY(mu_) = 0;     // ... and synced

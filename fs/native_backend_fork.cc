@@ -146,6 +146,13 @@ Status NativeBackend::CreateForkRoot() {
   by_origin_[lower_root_] = 1;
   nodes_[1] = std::move(root);
   MarkInode(1);
+  // The fork's own nodes are numbered above every number the source has
+  // given so far, so they never take an origin's number.
+  auto* source = dynamic_cast<NativeBackend*>(lower_);
+  next_ino_ = std::max<Ino>(next_ino_, source ? source->NextLocal() : kForeignOwnFirst);
+  next_ino_dirty_ = true;
+  own_first_ = next_ino_;
+  own_first_dirty_ = true;
   return Status::Ok();
 }
 
@@ -170,6 +177,7 @@ Status NativeBackend::Materialize(Node* dir) {
   const Ino dlocal = LocalOf(dir->attr.ino);
   for (SourceEntry& e : *listed) {
     const Ino origin = e.attr.ino;
+    const bool fresh_origin = !fork_points_.count(origin);
     NotePoint(origin, dir->origin, e.name, e.attr.mode, e.target);
     if (dir->children.count(e.name)) continue;
     if (auto it = by_origin_.find(origin); it != by_origin_.end() && !e.attr.IsDir()) {
@@ -183,8 +191,14 @@ Status NativeBackend::Materialize(Node* dir) {
         continue;
       }
     }
-    const Ino local = next_ino_++;
-    next_ino_dirty_ = true;
+    // The origin's own number when it is free: tools that remember inode
+    // numbers (git's index) then see the same file. An origin met before (a
+    // node the fork since freed) gets a fresh number: numbers are never reused.
+    Ino local = LocalOf(origin);
+    if (!fresh_origin || local < 2 || local >= own_first_ || nodes_.count(local)) {
+      local = next_ino_++;
+      next_ino_dirty_ = true;
+    }
     auto n = std::make_unique<Node>();
     n->attr = e.attr;
     n->attr.ino = MakeIno(id_, local);

@@ -244,6 +244,33 @@ TEST_F(ForkBackendTest, ReadsFallThroughAndNothingIsCopied) {
   EXPECT_EQ(Describe(*changes), "");
 }
 
+// A fork's node takes its origin's number (so git's index, which remembers
+// inode numbers, sees the same files); the fork's own nodes never collide.
+TEST_F(ForkBackendTest, NodesKeepTheirOriginsNumbers) {
+  MakeSource();
+  auto [dir, name] = Split("/src/sub/a2");
+  ASSERT_TRUE(ns_->Link(caller_, Walk("/src/a"), dir, name).ok());
+  MkDir("/src/deep");
+  Write("/src/deep/x", "x\n");
+  MakeFork("/src");
+  EXPECT_EQ(LocalOf(Walk("1:/a")), LocalOf(Walk("/src/a")));
+  EXPECT_EQ(LocalOf(Walk("1:/link")), LocalOf(Walk("/src/link")));
+  Write("1:/new", "n\n");
+  const Ino own = LocalOf(Walk("1:/new"));
+  Write("/src/later", "l\n");  // the source's later numbers are never origins
+  EXPECT_NE(own, LocalOf(Walk("/src/a")));
+  ASSERT_TRUE(Unlink("1:/a").ok());
+  // a2, met again after the fork removed its first name, gets a new number.
+  const Ino a2 = LocalOf(Walk("1:/sub/a2"));
+  EXPECT_NE(a2, LocalOf(Walk("/src/a")));
+  EXPECT_NE(a2, own);
+  EXPECT_EQ(Read("1:/sub/a2"), "alpha\n");
+  ReopenFork(0);  // deep/ is still lazy: it is first listed by the reopened fork
+  EXPECT_EQ(LocalOf(Walk("1:/deep/x")), LocalOf(Walk("/src/deep/x")));
+  Write("1:/new2", "n\n");
+  EXPECT_GT(LocalOf(Walk("1:/new2")), own);
+}
+
 TEST_F(ForkBackendTest, BaseChangesAfterForkTimeAreInvisible) {
   MakeSource();
   MkDir("/src/gone");
