@@ -6,13 +6,21 @@
 // holds the tree as it was at some instant: never a torn state, whatever the
 // moment of a crash.
 //
-// Schema (version 1):
-//   meta(key, value)                      schema_version, next_ino, clean_shutdown
+// Schema (version 2):
+//   meta(key, value)                      schema_version, next_ino, clean_shutdown,
+//                                         fork_own_first (forks: first own number)
 //   inodes(ino, mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns,
-//          ctime_ns, btime_ns, target)    target: symlink target
+//          ctime_ns, btime_ns, target,    target: symlink target
+//          origin, fork_flags)            forks: the source inode, kForkLazy...
 //   dentries(parent, name, ino)           one row per name
 //   xattrs(ino, name, value)
-// Inode numbers here are the backend-local numbers.
+//   fork_points(parent, name, origin, mode, target, first)
+//                                         forks: each name of an origin at the
+//                                         fork point; first: the one Changes()
+//                                         diffs against
+// Inode numbers here are the backend-local numbers, but for origins and
+// fork_points.parent (the source's inode numbers). Version 1 (no fork
+// columns or table) is migrated in place on open.
 //
 // Threading: not thread-safe. Load runs before serving; afterwards only the
 // committer thread calls Commit.
@@ -41,6 +49,21 @@ struct InodeRecord {
   dev_t rdev = 0;
   timespec atime{}, mtime{}, ctime{}, btime{};
   std::string target;
+  Ino origin = 0;           // forks: the source inode (0: none)
+  uint32_t fork_flags = 0;  // kForkLazy | kForkLowerContent | kForkCopiedUp
+};
+
+constexpr uint32_t kForkLazy = 1;          // a directory not yet materialized
+constexpr uint32_t kForkLowerContent = 2;  // a file reading its origin's content
+constexpr uint32_t kForkCopiedUp = 4;      // a file given content of its own
+
+struct ForkPointRecord {
+  Ino origin = 0;
+  Ino parent = 0;  // origin of its directory at the fork point
+  std::string name;
+  mode_t mode = 0;
+  std::string target;
+  bool first = true;  // the origin's first name met (a hard link has others)
 };
 
 struct DentryRecord {
@@ -63,10 +86,13 @@ struct MetaBatch {
   std::vector<std::pair<Ino, std::string>> delete_dentries;
   std::vector<XattrRecord> put_xattrs;
   std::vector<std::pair<Ino, std::string>> delete_xattrs;
-  uint64_t next_ino = 0;  // 0: unchanged
+  std::vector<ForkPointRecord> put_points;
+  uint64_t next_ino = 0;        // 0: unchanged
+  uint64_t fork_own_first = 0;  // 0: unchanged
   bool empty() const {
     return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() && delete_dentries.empty() &&
-           put_xattrs.empty() && delete_xattrs.empty() && next_ino == 0;
+           put_xattrs.empty() && delete_xattrs.empty() && put_points.empty() && next_ino == 0 &&
+           fork_own_first == 0;
   }
 };
 
@@ -82,7 +108,9 @@ class MetaStore {
     std::vector<InodeRecord> inodes;
     std::vector<DentryRecord> dentries;
     std::vector<XattrRecord> xattrs;
+    std::vector<ForkPointRecord> points;
     uint64_t next_ino = 0;
+    uint64_t fork_own_first = 0;
     bool clean_shutdown = false;  // false also for a brand-new database
     bool fresh = false;           // the database was just created
   };
