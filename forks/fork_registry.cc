@@ -158,9 +158,9 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
   // What Info reports of `f`, read under mu; Info completes it outside.
   struct Listed {
     ForkInfo info;
-    const Fork* fork = nullptr;
+    std::shared_ptr<const Fork> fork;
   };
-  Listed ListedOf(const Fork& f) const REQUIRES(mu) { return {f.info, &f}; }
+  Listed ListedOf(const std::shared_ptr<Fork>& f) const REQUIRES(mu) { return {f->info, f}; }
   // Own bytes of an active fork are measured now (outside mu: the fork
   // takes its own lock).
   static ForkInfo Info(Listed l) {
@@ -182,7 +182,7 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
     auto it = watches.find(source_id);
     if (it == watches.end()) return;
     auto next = std::make_shared<Watch>(*it->second);
-    std::erase(next->forks, fork);
+    if (std::erase(next->forks, fork) == 0) return;
     watched[source_id].fetch_sub(1, std::memory_order_acq_rel);
     if (next->forks.empty())
       watches.erase(it);
@@ -403,11 +403,17 @@ Result<std::unique_ptr<ForkRegistry>> ForkRegistry::Open(const Options& options)
   so.schema = kSchema;
   NEXUS_ASSIGN_OR_RETURN(impl->db, SqliteDb::Open(impl->data_dir + "/forks.db", so));
   impl->dir = std::make_unique<ForksDir>(options.forks_dir_id, impl.get(), options.ns);
+  Status st;
   {
     MutexLock lk(impl->ops_mu);
-    NEXUS_RETURN_IF_ERROR(impl->Load());
+    st = impl->Load();
   }
-  NEXUS_RETURN_IF_ERROR(options.ns->AddMount(kRootIno, std::string(layout::kForksName), impl->dir.get()));
+  if (st.ok()) st = options.ns->AddMount(kRootIno, std::string(layout::kForksName), impl->dir.get());
+  if (!st.ok()) {  // the backends go with impl: nothing may route to them
+    MutexLock lk(impl->mu);
+    for (const auto& b : impl->backends) options.ns->DetachBackend(b->id());
+    return st;
+  }
   return std::unique_ptr<ForkRegistry>(new ForkRegistry(std::move(impl)));
 }
 
@@ -516,14 +522,14 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
   m.Invalidate(name);
   spdlog::info("fork {} of {} created by {} ({}, backend {})", name, f->info.base, f->info.created_by,
                f->info.pin, f->info.backend_id);
-  return Impl::Info({f->info, f.get()});
+  return Impl::Info({f->info, f});
 }
 
 std::vector<ForkInfo> ForkRegistry::List() const {
   std::vector<Impl::Listed> listed;
   {
     MutexLock lk(impl_->mu);
-    for (const auto& f : impl_->forks) listed.push_back(impl_->ListedOf(*f));
+    for (const auto& f : impl_->forks) listed.push_back(impl_->ListedOf(f));
   }
   std::vector<ForkInfo> out;
   out.reserve(listed.size());
@@ -540,7 +546,7 @@ Result<ForkInfo> ForkRegistry::Get(const std::string& name) const {
       for (const auto& f : impl_->forks)
         if (f->info.name == name) found = f;
     if (!found) return Status::Error(ENOENT, "no fork named '" + name + "'");
-    listed = impl_->ListedOf(*found);
+    listed = impl_->ListedOf(found);
   }
   return Impl::Info(std::move(listed));
 }
