@@ -31,7 +31,9 @@
 //
 // Threading: thread-safe. Mount points, the policy and the hook are
 // registered before the namespace serves any call and never change
-// afterwards; attached backends change atomically.
+// afterwards; attached backends change atomically. With a hook set, each
+// change holds change_gate_ shared for its whole call (HoldChanges takes it
+// exclusively). Lock order: change_gate_ -> the hook's locks -> backends'.
 #pragma once
 
 #include <atomic>
