@@ -552,12 +552,41 @@ TEST_F(ForkRegistryTest, ForksAreMadeWhileTheBaseChanges) {
     const int until = writes.load() + 3;
     while (writes.load() < until) std::this_thread::yield();
     EXPECT_EQ(*Read("/forks/" + name + "/a.txt"), *first) << name;
-    if (n % 2) ASSERT_TRUE(reg_->Discard(name).ok());
+    if (n % 2) {
+      ASSERT_TRUE(reg_->Discard(name).ok());
+    }
   }
   stop = true;
   writer.join();
   for (const auto& f : reg_->List())
-    if (f.state == "active") EXPECT_TRUE(Read(f.path + "/a.txt").ok());
+    if (f.state == "active") {
+      EXPECT_TRUE(Read(f.path + "/a.txt").ok());
+    }
+}
+
+// Changes that never pause (several threads, each change taking the gate
+// and reaching the hook of the forks already made) neither deadlock with a
+// fork being made nor keep it out for long: the gate lets it in.
+TEST_F(ForkRegistryTest, AForkIsMadeWhileChangesNeverPause) {
+  MakeSource();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string dir = "/src/lib/t" + std::to_string(t);
+      while (!stop.load()) {
+        ASSERT_TRUE(MkDir(dir).ok());
+        ASSERT_TRUE(ns_->RmDir(me_, Dir("/src/lib").ino, Name(dir)).ok());
+      }
+    });
+  }
+  for (int n = 0; n < 5; ++n) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(reg_->Create(me_, "f" + std::to_string(n), "/src", "").ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
 }
 
 }  // namespace
