@@ -485,6 +485,18 @@ TEST_F(ForkMergeTest, ReplayRedoesTheStepACrashCutShort) {
   EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
 }
 
+TEST_F(ForkMergeTest, JournalKeepsNamesThatAreNotUtf8) {
+  const std::string odd = "/odd\xff name%\n.txt";
+  Put("/forks/f" + odd, "odd\n");
+  ASSERT_TRUE(files_->Rename(me_, "/forks/f/c.txt", "/forks/f/c\x80.txt").ok());
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 0;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(Get("/src" + odd), "odd\n");
+  EXPECT_EQ(Get("/src/c\x80.txt"), "sea\n");
+}
+
 TEST_F(ForkMergeTest, JournalNeverReadyIsDropped) {
   const std::string dir = tmp_.path() + "/forks/merges/f.1";
   std::filesystem::create_directories(dir);
