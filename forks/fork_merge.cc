@@ -133,6 +133,14 @@ class Planner {
   }
   void Conflict(const std::string& rel, const std::string& kind, std::vector<ConflictHunk> hunks,
                 bool resolved);
+  // A directory of the base where the fork has a file: a "type" conflict
+  // no side resolves (a file cannot replace a directory that may hold
+  // more than the fork knows of).
+  bool DirInTheWay(const std::string& rel, const PathState& now) {
+    if (!now.exists || !S_ISDIR(now.mode)) return false;
+    Conflict(rel, "type", {}, false);
+    return true;
+  }
   void Add(Step step) { steps_.push_back(std::move(step)); }
 
   NativeBackend& fork_;
@@ -322,6 +330,7 @@ Status Planner::PlanFile(const ForkChange& c) {
   const Favor favor = options_.strategy;
   if (c.kind == ForkChange::Kind::kAdded) {
     NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(c.path));
+    if (DirInTheWay(c.path, now)) return Status::Ok();
     if (now.exists && fork_deleted_.count(c.path)) {
       // The fork replaced what was there (its deletion is planned too).
       NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath({}, {}, theirs, favor));
@@ -344,6 +353,7 @@ Status Planner::PlanFile(const ForkChange& c) {
       if (now.exists) at = moved;
     }
   }
+  if (DirInTheWay(at, now)) return Status::Ok();
   if (c.kind != ForkChange::Kind::kRenamed) {
     NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
     Emit(at, now, o);
@@ -377,6 +387,7 @@ Status Planner::PlanFile(const ForkChange& c) {
     if (favor != Favor::kTheirs) return Status::Ok();
   } else {
     NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(dest));
+    if (DirInTheWay(dest, there)) return Status::Ok();
     if (there.exists && !fork_deleted_.count(dest) && AfterDirRenames(dest) == dest) {
       Conflict(dest, "add/add", {}, favor != Favor::kNone);
       if (favor != Favor::kTheirs) return Status::Ok();

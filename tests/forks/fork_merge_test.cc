@@ -308,6 +308,20 @@ TEST_F(ForkMergeTest, ConflictKinds) {
   EXPECT_EQ(Get("/src/sub/e.txt"), "dee\n");
 }
 
+TEST_F(ForkMergeTest, ADirectoryInTheBaseIsNeverReplaced) {
+  Put("/forks/f/a.txt", "fork\n");
+  ASSERT_TRUE(files_->Unlink(me_, "/src/a.txt").ok());
+  Put("/src/a.txt/inside", "base\n");
+  MergeOptions theirs;
+  theirs.strategy = Favor::kTheirs;
+  auto r = Merge(theirs);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0].kind, "type");
+  EXPECT_EQ(r->conflicts[0].resolved_by, "");
+  EXPECT_EQ(Get("/src/a.txt/inside"), "base\n");
+}
+
 TEST_F(ForkMergeTest, FollowsARenameInTheBase) {
   Put("/forks/f/a.txt", "one\ntwo\nthree\nfour\nfive\nsix\nSEVEN\n");
   ASSERT_TRUE(files_->Rename(me_, "/src/a.txt", "/src/moved.txt").ok());
