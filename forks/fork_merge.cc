@@ -841,19 +841,29 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Planner planner(*tree, files, ns, reader, info.base, options);
   NEXUS_RETURN_IF_ERROR(planner.Run(&report, &steps));
 
+  // The caller authorizes the merge; the author (the fork's owner, say an
+  // agent with no rights outside its fork) is who the changes are
+  // recorded as. The steps therefore run as the author's subject with the
+  // access policy's questions already answered for the caller, and with
+  // the author's POSIX identity, checked here too when it differs.
+  AccessPolicy* policy = ns.access_policy();
+  Principal acting = author.principal
+                         ? *author.principal
+                         : DaemonPrincipal(policy ? policy->SubjectOf(author) : UidSubject(author.uid));
+  acting.admin = true;
+  Caller actor = author;
+  actor.umask = 0;
+  actor.principal = &acting;
   NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, caller, steps));
-  const bool same_actor = author.principal == caller.principal && author.uid == caller.uid;
-  if (!same_actor) NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, author, steps));
+  if (actor.uid != caller.uid || actor.gid != caller.gid)
+    NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, actor, steps));
   if (options.dry_run || steps.empty()) return report;
 
-  AccessPolicy* policy = ns.access_policy();
   Journal j;
   j.dir = merges_dir + "/" + name + "." + std::to_string(number);
   j.fork = name;
   j.task_id = report.task_id;
-  j.author = author.principal ? author.principal->subject
-             : policy         ? policy->SubjectOf(author)
-                              : UidSubject(author.uid);
+  j.author = acting.subject;
   j.uid = author.uid;
   j.gid = author.gid;
   j.steps = std::move(steps);
@@ -864,8 +874,6 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   origin.agent_id =
       author.origin && !author.origin->agent_id.empty() ? author.origin->agent_id : AgentOf(j.author);
   origin.task_id = j.task_id;
-  Caller actor = author;
-  actor.umask = 0;
   actor.origin = &origin;
   NEXUS_RETURN_IF_ERROR(Finish(registry, files, j, actor, options.TEST_stop_after_steps));
   report.applied = true;

@@ -29,6 +29,7 @@ class TaskSink final : public ChangeSink {
   void Publish(ChangeEvent ev) override {
     std::lock_guard lk(mu_);
     tasks_.emplace_back(ev.path, ev.caller.origin ? ev.caller.origin->task_id : std::string());
+    subjects_.push_back(ev.caller.principal ? ev.caller.principal->subject : std::string());
     commands_.push_back(ev.caller.origin ? ev.caller.origin->command : std::string());
   }
   std::vector<std::pair<std::string, std::string>> Tasks() {
@@ -39,11 +40,16 @@ class TaskSink final : public ChangeSink {
     std::lock_guard lk(mu_);
     return commands_;
   }
+  std::vector<std::string> Subjects() {
+    std::lock_guard lk(mu_);
+    return subjects_;
+  }
 
  private:
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> tasks_;
   std::vector<std::string> commands_;
+  std::vector<std::string> subjects_;
 };
 
 const char kLines[] = "one\ntwo\nthree\nfour\nfive\nsix\nseven\n";
@@ -455,6 +461,45 @@ TEST_F(ForkMergeTest, RefusedByTheAccessPolicyWritesNothing) {
   EXPECT_EQ(r.status().message(), "user:uid-" + std::to_string(me_.uid) + " may not write /src/sub/d.txt");
   EXPECT_EQ(Get("/src/a.txt"), kLines);
   EXPECT_EQ(Get("/src/sub/d.txt"), "dee\n");
+}
+
+// Lets one subject write nothing, everyone else everything.
+class DenySubject final : public AccessPolicy {
+ public:
+  bool Unrestricted(const Caller& c) override { return c.principal && c.principal->admin; }
+  bool CanSee(const Caller&, std::string_view, bool) override { return true; }
+  bool Can(const Caller& c, Need need, std::string_view, bool) override {
+    return need != Need::kWrite || !c.principal || c.principal->subject != "agent:bot";
+  }
+  void Denied(const Caller&, std::string_view, std::string_view, std::string_view) override {}
+  std::string SubjectOf(const Caller& c) override { return c.principal ? c.principal->subject : "user:me"; }
+};
+
+TEST_F(ForkMergeTest, TheAuthorNeedsNoRightsOutsideItsFork) {
+  Put("/forks/f/a.txt", "by the bot\n");
+  DenySubject policy;
+  ns_->SetAccessPolicy(&policy);
+  Principal bot;
+  bot.subject = "agent:bot";
+  Caller author = me_;
+  author.principal = &bot;
+  // The bot alone may not merge...
+  auto refused = MergeFork(*reg_, author, author, "f", MergeOptions{});
+  EXPECT_EQ(refused.code(), EACCES);
+  // ...but a caller who may write the base merges what the bot did, as the bot.
+  auto r = MergeFork(*reg_, me_, author, "f", MergeOptions{});
+  ns_->SetAccessPolicy(nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Get("/src/a.txt"), "by the bot\n");
+  auto tasks = sink_.Tasks();
+  auto subjects = sink_.Subjects();
+  size_t merged = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].second != r->task_id) continue;
+    EXPECT_EQ(subjects[i], "agent:bot") << tasks[i].first;
+    ++merged;
+  }
+  EXPECT_GT(merged, 0u);
 }
 
 TEST_F(ForkMergeTest, InterruptedMergeIsFinishedFromItsJournal) {
