@@ -468,8 +468,7 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
       if (g->info.state == "active" && g->tree->id() == from_id) parent = g;
     if (!parent)
       return Status::Error(EINVAL, "cannot fork " + path.str() +
-                                       ": only folders of the tree, of "
-                                       "the workspace and of forks can be forked");
+                                       ": only folders of the tree, the workspace and forks can be forked");
     f->source = "fork";
     f->source_fork = parent->id;
     f->info.parent_fork = parent->info.name;
