@@ -250,11 +250,22 @@ TEST_F(ForkRegistryTest, BadNamesAndPaths) {
   EXPECT_EQ(reg_->Create(me_, "f", "/agents/bot", "").code(), EINVAL);
   EXPECT_EQ(reg_->Create(me_, "f", "/forks", "").code(), EINVAL);
   EXPECT_EQ(reg_->Create(me_, "f", "/forks/", "").code(), EINVAL);
-  ASSERT_TRUE(reg_->Create(me_, "f", "/src", "").ok());
-  EXPECT_EQ(reg_->Create(me_, "f", "/src/lib", "").code(), EEXIST);
   EXPECT_EQ(reg_->Get("nope").code(), ENOENT);
   EXPECT_EQ(reg_->NoteMerged("nope", 1).code(), ENOENT);
-  EXPECT_EQ(reg_->List().size(), 1u);
+  EXPECT_EQ(reg_->Discard("nope").code(), ENOENT);
+  EXPECT_TRUE(reg_->List().empty());
+  // Another backend's folder (as /.nexus/activity is): not a source.
+  ASSERT_TRUE(std::filesystem::create_directories(tmp_.path() + "/other"));
+  NativeBackend::Options oo;
+  oo.data_dir = tmp_.path() + "/other";
+  oo.backend_id = 7;
+  auto other = NativeBackend::Open(oo);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(ns_->AddMount(Dir("/src").ino, "mounted", other->get()).ok());
+  EXPECT_EQ(reg_->Create(me_, "f", "/src/mounted", "").code(), EINVAL);
+  ASSERT_TRUE(reg_->Create(me_, "f", "/src", "").ok());
+  EXPECT_EQ(reg_->Create(me_, "f", "/src/lib", "").code(), EEXIST);
+  Stop();  // before `other`, which the namespace routes to
 }
 
 TEST_F(ForkRegistryTest, ForksDirIsReadOnly) {
