@@ -190,6 +190,16 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
       it->second = std::move(next);
   }
 
+  // Stops keeping `f`'s fork point, with changes held: once this returns
+  // no change is still preserving into it (its data may then go).
+  void Unwatch(const Fork& f) {
+    Status st = options.ns->HoldChanges([&] {
+      RemoveWatch(f.source_backend, f.tree);
+      return Status::Ok();
+    });
+    (void)st;  // the function above cannot fail
+  }
+
   // The inode about to change and its ancestors up to the source's root.
   static std::vector<Ino> ChainOf(ForkSource& source, Ino ino) {
     std::vector<Ino> chain;
@@ -499,7 +509,7 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
   bool attached = false;
   auto fail = [&](Status st) {
     if (attached) m.options.ns->DetachBackend(f->tree->id());
-    if (f->source != "copy") m.RemoveWatch(f->source_backend, f->tree);
+    if (f->source != "copy") m.Unwatch(*f);
     return st;
   };
   if (f->source != "copy") {
@@ -582,7 +592,7 @@ Status ForkRegistry::Discard(const std::string& name) {
   st.Bind(static_cast<int64_t>(own)).Bind(now).Bind(f->id);
   NEXUS_RETURN_IF_ERROR(st.Run("discard fork"));
   m.options.ns->DetachBackend(f->tree->id());
-  if (f->source != "copy") m.RemoveWatch(f->source_backend, f->tree);
+  if (f->source != "copy") m.Unwatch(*f);
   {
     MutexLock lk(m.mu);
     f->info.state = "discarded";
