@@ -56,7 +56,7 @@ Result<Attr> ForksDir::GetAttr(Ino ino) {
   Attr a;
   a.ino = root();
   a.mode = S_IFDIR | 0755;
-  a.nlink = 2;
+  a.nlink = 2 + static_cast<uint32_t>(source_->ActiveForks().size());  // each fork's ".."
   a.uid = uid_;
   a.gid = gid_;
   a.btime = FromNanos(created_ns_);

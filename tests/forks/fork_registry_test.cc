@@ -274,6 +274,7 @@ TEST_F(ForkRegistryTest, ForksDirIsReadOnly) {
   auto forks = ns_->Resolve(me_, "/forks");
   ASSERT_TRUE(forks.ok());
   EXPECT_EQ(forks->mode, S_IFDIR | 0755);
+  EXPECT_EQ(forks->nlink, 3u);
   EXPECT_EQ(forks->uid, ::geteuid());
   EXPECT_EQ(ns_->PathOf(forks->ino), "/forks");
   auto mk = ns_->MkDir(me_, forks->ino, "g", 0755);
