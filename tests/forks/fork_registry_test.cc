@@ -285,6 +285,7 @@ TEST_F(ForkRegistryTest, ForksDirIsReadOnly) {
   Status rm = ns_->RmDir(me_, forks->ino, "f");
   EXPECT_EQ(rm.code(), EPERM);
   EXPECT_NE(rm.message().find("nexus fork discard"), std::string::npos) << rm.message();
+  EXPECT_NE(rm.message().find("nexus fork create"), std::string::npos) << rm.message();
   EXPECT_EQ(ns_->Unlink(me_, forks->ino, "f").code(), EPERM);
   EXPECT_EQ(ns_->Rename(me_, forks->ino, "f", forks->ino, "g", 0).code(), EPERM);
   SetAttrRequest chmod;
