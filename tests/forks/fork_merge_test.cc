@@ -598,6 +598,25 @@ TEST_F(ForkMergeTest, JournalKeepsNamesThatAreNotUtf8) {
   EXPECT_EQ(Get("/src/c\x80.txt"), "sea\n");
 }
 
+TEST_F(ForkMergeTest, AMergeIsCountedOnceWhateverTheCrash) {
+  Put("/forks/f/a.txt", "fork a\n");
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 0;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  const std::string dir = tmp_.path() + "/forks/merges/f.1";
+  const std::string saved = tmp_.path() + "/saved";
+  std::filesystem::copy(dir, saved);
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(reg_->Get("f")->merges, 1u);
+  // A crash after the count but before the journal was removed.
+  std::filesystem::rename(saved, dir);
+  std::ofstream(dir + "/progress") << "0\n";
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(reg_->Get("f")->merges, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
+}
+
 TEST_F(ForkMergeTest, JournalNeverReadyIsDropped) {
   const std::string dir = tmp_.path() + "/forks/merges/f.1";
   std::filesystem::create_directories(dir);
