@@ -573,6 +573,7 @@ std::string Unescape(std::string_view text) {
 struct Journal {
   std::string dir;  // DATA/forks/merges/NAME.N
   std::string fork;
+  uint32_t number = 0;  // the fork's merge count once this one is recorded
   std::string task_id;
   std::string author;  // the subject the steps act as
   uid_t uid = 0;
@@ -593,7 +594,7 @@ Status WriteJournal(const Journal& j) {
   std::error_code ec;
   stdfs::create_directories(j.dir, ec);
   if (ec) return Status::Error(ec.value(), "create " + j.dir + ": " + ec.message());
-  std::string text = Json{{"journal", 1},       {"fork", j.fork}, {"task", j.task_id},
+  std::string text = Json{{"journal", 1},       {"fork", j.fork}, {"merge", j.number}, {"task", j.task_id},
                           {"author", j.author}, {"uid", j.uid},   {"gid", j.gid}}
                          .dump() +
                      "\n";
@@ -646,6 +647,7 @@ Result<Journal> ReadJournal(const std::string& dir) {
     if (header) {
       j.fork = v.value("fork", "");
       j.task_id = v.value("task", "");
+      j.number = v.value("merge", 0u);
       j.author = v.value("author", "");
       j.uid = v.value("uid", 0u);
       j.gid = v.value("gid", 0u);
@@ -776,9 +778,13 @@ std::string AgentOf(const std::string& subject) {
 // merge and removes the journal.
 Status Finish(ForkRegistry& registry, PathFiles& files, Journal& j, const Caller& actor, int stop_after) {
   NEXUS_RETURN_IF_ERROR(ApplyJournal(files, *registry.ns(), actor, j, stop_after));
-  // The base is as after the merge; a fork discarded meanwhile keeps no count.
-  Status noted = registry.NoteMerged(j.fork, NowNs());
-  if (!noted.ok() && noted.code() != ENOENT) return noted;
+  // The base is as after the merge. Counted once (a crash may have come
+  // after the count); a fork discarded meanwhile keeps no count.
+  auto info = registry.Get(j.fork);
+  if (info.ok() && info->state == "active" && info->merges < j.number) {
+    Status noted = registry.NoteMerged(j.fork, NowNs());
+    if (!noted.ok() && noted.code() != ENOENT) return noted;
+  }
   std::error_code ec;
   stdfs::remove_all(j.dir, ec);
   return Status::Ok();
@@ -862,6 +868,7 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Journal j;
   j.dir = merges_dir + "/" + name + "." + std::to_string(number);
   j.fork = name;
+  j.number = number;
   j.task_id = report.task_id;
   j.author = acting.subject;
   j.uid = author.uid;

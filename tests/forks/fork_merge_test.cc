@@ -117,6 +117,18 @@ class ForkMergeTest : public ::testing::Test {
     r.mode = mode;
     ASSERT_TRUE(files_->SetAttr(me_, path, r).ok());
   }
+  void Symlink(const std::string& target, const std::string& path) {
+    auto dir = ns_->ResolvePinned(me_, std::filesystem::path(path).parent_path().string());
+    ASSERT_TRUE(dir.ok()) << path;
+    auto made = ns_->Symlink(me_, target, dir->ino, std::filesystem::path(path).filename().string());
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    ns_->Forget(made->ino, 1);
+    if (dir->ino != kRootIno) ns_->Forget(dir->ino, 1);
+  }
+  std::string Target(const std::string& path) {
+    auto st = files_->Stat(me_, path, false, false);
+    return st.ok() ? st->symlink_target : "<" + st.status().ToString() + ">";
+  }
   Result<MergeReport> Merge(MergeOptions options = {}) { return MergeFork(*reg_, me_, me_, "f", options); }
   NativeBackend& Tree(const std::string& name = "f") { return *reg_->Tree(name).value(); }
   const MergeConflict* ConflictAt(const MergeReport& r, const std::string& path) {
@@ -169,6 +181,36 @@ TEST_F(ForkMergeTest, DiffReadsLikeGit) {
             " c.txt => c2.txt | 0\n"
             " new.txt         | 1 +\n"
             " 4 files changed, 2 insertions(+), 2 deletions(-)\n");
+}
+
+TEST_F(ForkMergeTest, Symlinks) {
+  Symlink("a.txt", "/src/link");
+  Symlink("b.txt", "/src/other");
+  ASSERT_TRUE(reg_->Create(me_, "s", "/src", "").ok());
+  Symlink("sub/d.txt", "/forks/s/new-link");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/s/link").ok());
+  Symlink("c.txt", "/forks/s/link");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/s/other").ok());
+  Symlink("fork.txt", "/forks/s/other");
+  ASSERT_TRUE(files_->Unlink(me_, "/src/other").ok());
+  Symlink("base.txt", "/src/other");
+  auto d = DiffFork(Tree("s"), DiffOptions{});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(d->size(), 3u);
+  EXPECT_EQ((*d)[0].patch,
+            "diff --git a/link b/link\nindex 8d14cbf..f632129 120000\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n"
+            "-a.txt\n\\ No newline at end of file\n+c.txt\n\\ No newline at end of file\n");
+  EXPECT_EQ((*d)[1].change.kind, ForkChange::Kind::kAdded);
+  EXPECT_EQ((*d)[1].patch.rfind("diff --git a/new-link b/new-link\nnew file mode 120000\nindex 0000000..", 0),
+            0u);
+  auto r = MergeFork(*reg_, me_, me_, "s", MergeOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Target("/src/link"), "c.txt");
+  EXPECT_EQ(Target("/src/new-link"), "sub/d.txt");
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0].path, "other");
+  EXPECT_EQ(r->conflicts[0].kind, "content");
+  EXPECT_EQ(Target("/src/other"), "base.txt");
 }
 
 TEST_F(ForkMergeTest, TakesTheForksChanges) {
@@ -554,6 +596,25 @@ TEST_F(ForkMergeTest, JournalKeepsNamesThatAreNotUtf8) {
   ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
   EXPECT_EQ(Get("/src" + odd), "odd\n");
   EXPECT_EQ(Get("/src/c\x80.txt"), "sea\n");
+}
+
+TEST_F(ForkMergeTest, AMergeIsCountedOnceWhateverTheCrash) {
+  Put("/forks/f/a.txt", "fork a\n");
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 0;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  const std::string dir = tmp_.path() + "/forks/merges/f.1";
+  const std::string saved = tmp_.path() + "/saved";
+  std::filesystem::copy(dir, saved);
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(reg_->Get("f")->merges, 1u);
+  // A crash after the count but before the journal was removed.
+  std::filesystem::rename(saved, dir);
+  std::ofstream(dir + "/progress") << "0\n";
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(reg_->Get("f")->merges, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
 }
 
 TEST_F(ForkMergeTest, JournalNeverReadyIsDropped) {
