@@ -370,6 +370,24 @@ TEST_F(ForkMergeTest, ADirectoryInTheBaseIsNeverReplaced) {
   EXPECT_EQ(Get("/src/a.txt/inside"), "base\n");
 }
 
+TEST_F(ForkMergeTest, AFileTheForkReplacedByADirectory) {
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/f/sub/d.txt").ok());
+  Put("/forks/f/sub/d.txt/inner", "inner\n");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/f/c.txt").ok());
+  Put("/forks/f/c.txt/inner", "inner\n");
+  Put("/src/c.txt", "sea changed in the base\n");
+  auto r = Merge();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Taken where the base kept the file as it was...
+  EXPECT_EQ(Get("/src/sub/d.txt/inner"), "inner\n");
+  // ...a conflict where the base changed it, and nothing written below it.
+  std::vector<std::pair<std::string, std::string>> kinds;
+  for (const auto& c : r->conflicts) kinds.emplace_back(c.path, c.kind);
+  EXPECT_EQ(kinds, (std::vector<std::pair<std::string, std::string>>{
+                       {"c.txt", "delete/modify"}, {"c.txt", "type"}, {"c.txt/inner", "type"}}));
+  EXPECT_EQ(Get("/src/c.txt"), "sea changed in the base\n");
+}
+
 TEST_F(ForkMergeTest, FollowsARenameInTheBase) {
   Put("/forks/f/a.txt", "one\ntwo\nthree\nfour\nfive\nsix\nSEVEN\n");
   ASSERT_TRUE(files_->Rename(me_, "/src/a.txt", "/src/moved.txt").ok());
