@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "base/file_util.h"
 #include "base/ns_path.h"
 #include "base/principal.h"
@@ -890,6 +892,53 @@ class MergeLock {
   int fd_;
 };
 
+// Completes a journaled merge as its recorded author with the daemon's
+// rights and its task id (the caller holds the fork's merge lock).
+Status FinishJournalLocked(ForkRegistry& registry, PathFiles& files, Journal& j) {
+  const Principal author = DaemonPrincipal(j.author);
+  ProcessInfo origin;
+  origin.command = "nexus fork merge " + j.fork;
+  origin.agent_id = AgentOf(j.author);
+  origin.task_id = j.task_id;
+  Caller actor;
+  actor.uid = j.uid;
+  actor.gid = j.gid;
+  actor.umask = 0;
+  actor.principal = &author;
+  actor.origin = &origin;
+  return Finish(registry, files, j, actor, -1);
+}
+
+// Finishes the journal in `dir`, or drops it if it never became ready.
+Status FinishJournal(ForkRegistry& registry, PathFiles& files, const std::string& dir) {
+  std::error_code ec;
+  auto j = ReadJournal(dir);
+  if (!j.ok() || !j->ready) {
+    // Never ready: nothing of it reached the base.
+    stdfs::remove_all(dir, ec);
+    return Status::Ok();
+  }
+  NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(Parent(dir), j->fork));
+  if (!stdfs::exists(dir, ec)) return Status::Ok();  // finished meanwhile
+  return FinishJournalLocked(registry, files, *j);
+}
+
+// The journals a crash left of fork `name`'s merges: DATA/forks/merges/NAME.N.
+std::vector<std::string> PendingJournals(const std::string& merges_dir, const std::string& name) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(merges_dir, ec)) {
+    const std::string base = e.path().filename().string();
+    if (!e.is_directory() || base.size() <= name.size() + 1 ||
+        base.compare(0, name.size() + 1, name + ".") != 0)
+      continue;
+    const std::string number = base.substr(name.size() + 1);
+    if (number.find_first_not_of("0123456789") == std::string::npos) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, const Caller& author,
@@ -901,10 +950,21 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Namespace& ns = *registry.ns();
   const std::string merges_dir = registry.data_dir() + "/merges";
   NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, name));
-  NEXUS_ASSIGN_OR_RETURN(info, registry.Get(name));  // the merge count, under the lock
-
   PathFiles own_files(&ns);
   PathFiles& files = options.files ? *options.files : own_files;
+  // A merge of this fork a crash (or a failed step) left half applied is
+  // finished first: the next one plans against the base as after it.
+  for (const std::string& dir : PendingJournals(merges_dir, name)) {
+    auto j = ReadJournal(dir);
+    std::error_code ec;
+    if (!j.ok() || !j->ready) {
+      stdfs::remove_all(dir, ec);
+      continue;
+    }
+    NEXUS_RETURN_IF_ERROR(FinishJournalLocked(registry, files, *j));
+  }
+  NEXUS_ASSIGN_OR_RETURN(info, registry.Get(name));  // the merge count, under the lock
+
   const Principal daemon = DaemonPrincipal("daemon:nexusd");
   Caller reader;
   reader.umask = 0;
@@ -968,25 +1028,10 @@ Status FinishInterruptedMerges(ForkRegistry& registry) {
   std::sort(dirs.begin(), dirs.end());
   PathFiles files(registry.ns());  // before serving: nothing is cached yet
   for (const std::string& dir : dirs) {
-    auto j = ReadJournal(dir);
-    if (!j.ok() || !j->ready) {
-      // Never ready: nothing of it reached the base.
-      stdfs::remove_all(dir, ec);
-      continue;
-    }
-    const Principal author = DaemonPrincipal(j->author);
-    ProcessInfo origin;
-    origin.command = "nexus fork merge " + j->fork;
-    origin.agent_id = AgentOf(j->author);
-    origin.task_id = j->task_id;
-    Caller actor;
-    actor.uid = j->uid;
-    actor.gid = j->gid;
-    actor.umask = 0;
-    actor.principal = &author;
-    actor.origin = &origin;
-    NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, j->fork));
-    NEXUS_RETURN_IF_ERROR(Finish(registry, files, *j, actor, -1));
+    Status st = FinishJournal(registry, files, dir);
+    // The daemon still starts: the journal stays, and the next start or the
+    // next merge of that fork tries again.
+    if (!st.ok()) spdlog::error("fork merge journal {}: {}", dir, st.ToString());
   }
   return Status::Ok();
 }

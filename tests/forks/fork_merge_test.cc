@@ -635,6 +635,24 @@ TEST_F(ForkMergeTest, AMergeIsCountedOnceWhateverTheCrash) {
   EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
 }
 
+TEST_F(ForkMergeTest, TheNextMergeFinishesAPendingOneFirst) {
+  Put("/forks/f/a.txt", "fork a\n");
+  ASSERT_TRUE(files_->Rename(me_, "/forks/f/c.txt", "/forks/f/c2.txt").ok());
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 1;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  Put("/forks/f/b.txt", "bee fork\n");
+  auto r = Merge();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->task_id, "fork-merge:f:2");
+  ASSERT_EQ(r->entries.size(), 1u);  // a.txt and the rename landed with merge 1
+  EXPECT_EQ(r->entries[0].path, "b.txt");
+  EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
+  EXPECT_EQ(Get("/src/c2.txt"), "sea\n");
+  EXPECT_EQ(Get("/src/b.txt"), "bee fork\n");
+  EXPECT_EQ(reg_->Get("f")->merges, 2u);
+}
+
 TEST_F(ForkMergeTest, JournalNeverReadyIsDropped) {
   const std::string dir = tmp_.path() + "/forks/merges/f.1";
   std::filesystem::create_directories(dir);
