@@ -126,8 +126,10 @@ class NativeBackend final : public Backend, public ForkSource {
   // kEntries, keeps the content of the named entry if the change may remove
   // it) before returning. Committed (not necessarily synced) on return.
   Status PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name);
-  // Everything the fork changed since its fork point, directories first then
-  // files, each path once, sorted by path.
+  // Everything the fork changed since its fork point, directories included,
+  // each path once, sorted by path (so a directory comes before what it
+  // holds). A directory renamed before it was ever looked into is one
+  // kRenamed entry (its files, unchanged, are not listed).
   Result<std::vector<ForkChange>> Changes();
   // A read-only descriptor on the fork-point content of source inode
   // `origin` (a regular file, or a symlink's target as bytes); the caller
@@ -211,9 +213,9 @@ class NativeBackend final : public Backend, public ForkSource {
   // Forks (fork_backend.cc). Lists a lazy directory's origin into nodes of
   // its own; a no-op for a materialized one.
   Status Materialize(Node* dir) REQUIRES(mu_);
-  // A new read-only descriptor on the origin content of lazy file `n`: the
-  // kept copy, else the source's live content.
-  Result<int> OpenLowerContent(const Node& n) REQUIRES(mu_);
+  // A new read-only descriptor on the fork-point content of `origin`: the
+  // kept copy, else the source's live content (the same until it changes).
+  Result<int> OpenPointContent(Ino origin) REQUIRES(mu_);
   // Gives regular file `local` content of its own (a copy of its origin's,
   // nothing with `empty`) if it still reads its origin's.
   Status CopyUp(Ino local, bool empty) EXCLUDES(mu_, copy_mu_);

@@ -212,18 +212,18 @@ Status NativeBackend::Materialize(Node* dir) {
   return Status::Ok();
 }
 
-Result<int> NativeBackend::OpenLowerContent(const Node& n) {
-  if (kept_.count(n.origin)) {
-    int fd = OpenKept(n.origin);
-    if (fd < 0) return Status::FromErrno("open kept origin " + OriginPath(n.origin));
+Result<int> NativeBackend::OpenPointContent(Ino origin) {
+  if (kept_.count(origin)) {
+    int fd = OpenKept(origin);
+    if (fd < 0) return Status::FromErrno("open kept origin " + OriginPath(origin));
     return fd;
   }
-  return lower_->OpenContent(n.origin);
+  return lower_->OpenContent(origin);
 }
 
 Result<std::unique_ptr<FileHandle>> NativeBackend::OpenOriginReader(const Caller& caller, Node* n,
                                                                     int flags) {
-  auto fd = OpenLowerContent(*n);
+  auto fd = OpenPointContent(n->origin);
   if (!fd.ok()) return fd.status();
   ++n->open_count;
   n->lower_fds.push_back(*fd);
@@ -236,6 +236,11 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::OpenOriginReader(const Caller
 }
 
 Status NativeBackend::CopyUp(Ino local, bool empty) {
+  {
+    MutexLock lk(mu_);
+    auto it = nodes_.find(local);
+    if (it == nodes_.end() || !it->second->lower_content) return Status::Ok();  // the usual case
+  }
   MutexLock cl(copy_mu_);  // one copy at a time: a second writer finds it done
   int src = -1;
   {
@@ -243,7 +248,7 @@ Status NativeBackend::CopyUp(Ino local, bool empty) {
     auto it = nodes_.find(local);
     if (it == nodes_.end() || !it->second->lower_content) return Status::Ok();
     if (!empty) {
-      auto fd = OpenLowerContent(*it->second);
+      auto fd = OpenPointContent(it->second->origin);
       if (!fd.ok()) return fd.status();
       src = *fd;
     }
@@ -299,14 +304,13 @@ Status NativeBackend::KeepOrigin(MutexLock& lk, Ino origin) {
 Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name) {
   if (!lower_) return NotFork();
   if (chain.empty()) return Status::Ok();
+  Ino keep = 0;
   {
-    MutexLock cl(copy_mu_);
     MutexLock lk(mu_);
     NEXUS_RETURN_IF_ERROR(MaterializeChain(kind, chain));
     // Fork-point content the fork may still need (to read, or as the base of
     // a diff or merge), whether or not the fork has written the file since:
     // kept before the change can destroy it.
-    Ino keep = 0;
     if (kind == PreChange::kContent) {
       keep = chain[0];
     } else if (kind == PreChange::kEntries) {
@@ -314,8 +318,13 @@ Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& cha
       if (p != point_names_.end()) keep = p->second;
     }
     auto point = keep ? fork_points_.find(keep) : fork_points_.end();
-    if (point != fork_points_.end() && S_ISREG(point->second.mode) && !kept_.count(keep))
-      NEXUS_RETURN_IF_ERROR(KeepOrigin(lk, keep));
+    if (point == fork_points_.end() || !S_ISREG(point->second.mode) || kept_.count(keep)) keep = 0;
+  }
+  if (keep) {
+    // copy_mu_ also waits out a copy-up still reading the live content.
+    MutexLock cl(copy_mu_);
+    MutexLock lk(mu_);
+    if (!kept_.count(keep)) NEXUS_RETURN_IF_ERROR(KeepOrigin(lk, keep));
   }
   return WaitCommitted(false);
 }
@@ -367,6 +376,7 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
   };
   std::vector<ForkChange> out;
   std::vector<Compare> compares;
+  std::vector<bool> drop;
   {
     MutexLock lk(mu_);
     // Every name reachable from the root through materialized directories
@@ -421,7 +431,7 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
         // Written since the fork: compare the bytes (outside the lock).
         Compare cmp{out.size()};
         cmp.own = OpenBacking(local, O_RDONLY);
-        auto origin_fd = OpenLowerContent(n);
+        auto origin_fd = OpenPointContent(n.origin);
         cmp.origin = origin_fd.ok() ? *origin_fd : -1;
         compares.push_back(cmp);
         out.push_back(std::move(c));
@@ -441,10 +451,41 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
       c.origin = origin;
       out.push_back(std::move(c));
     }
+    // A path deleted and made again (an editor's write to a temp file and
+    // rename over, rm then create) is one change of that path; a rename over
+    // a path replaces what was there.
+    std::map<std::string, size_t> deleted_at;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (out[i].kind == ForkChange::Kind::kDeleted) deleted_at[out[i].path] = i;
+    drop.assign(out.size(), false);
+    for (size_t i = 0; i < out.size() && !deleted_at.empty(); ++i) {
+      ForkChange& c = out[i];
+      if (c.kind != ForkChange::Kind::kAdded && c.kind != ForkChange::Kind::kRenamed) continue;
+      auto d = deleted_at.find(c.path);
+      if (d == deleted_at.end()) continue;
+      drop[d->second] = true;
+      if (c.kind == ForkChange::Kind::kRenamed) continue;
+      const ForkChange& gone = out[d->second];
+      c.kind = ForkChange::Kind::kModified;
+      c.origin = gone.origin;
+      c.old_mode = gone.old_mode;
+      c.content_changed = (c.mode & S_IFMT) != (c.old_mode & S_IFMT);
+      const Node& n = *nodes_.at(LocalOf(c.local));
+      if (n.attr.IsLnk() && S_ISLNK(c.old_mode))
+        c.content_changed = n.target != fork_points_.at(c.origin).target;
+      if (n.attr.IsReg() && S_ISREG(c.old_mode)) {
+        Compare cmp{i};
+        auto own = n.lower_content ? OpenPointContent(n.origin)
+                                   : Result<int>(OpenBacking(LocalOf(c.local), O_RDONLY));
+        cmp.own = own.ok() ? *own : -1;
+        auto origin_fd = OpenPointContent(c.origin);
+        cmp.origin = origin_fd.ok() ? *origin_fd : -1;
+        compares.push_back(cmp);
+      }
+    }
   }
   // Written files whose bytes are the origin's after all are not changes
   // (unless renamed or their mode changed).
-  std::vector<bool> drop(out.size(), false);
   for (const Compare& cmp : compares) {
     ForkChange& c = out[cmp.index];
     Result<bool> same =
@@ -536,7 +577,7 @@ Result<int> NativeBackend::OpenContent(Ino ino) {
   Node* n = Find(ino);
   if (!n) return Status::Error(ENOENT, "no inode " + std::to_string(ino));
   if (!n->attr.IsReg()) return Status::Error(EINVAL, "not a regular file");
-  if (n->lower_content) return OpenLowerContent(*n);
+  if (n->lower_content) return OpenPointContent(n->origin);
   int fd = OpenBacking(LocalOf(ino), O_RDONLY);
   if (fd < 0 && errno == ENOENT) {  // made by mknod, never opened: empty
     int made = OpenBacking(LocalOf(ino), O_RDWR | O_CREAT);
