@@ -16,6 +16,11 @@ Result<std::unique_ptr<ForksPart>> ForksPart::Open(const Deps& deps) {
   o.commit_interval_ms = deps.commit_interval_ms;
   std::unique_ptr<ForksPart> part(new ForksPart());
   part->ns_ = deps.ns;
+  // A fork appearing at or vanishing from /forks/NAME: the main mount drops
+  // the entry it may cache (per-subject mounts revalidate their own).
+  o.invalidate_entry = [p = part.get()](Ino parent, const std::string& name) {
+    if (KernelCache* cache = p->cache_.load()) cache->InvalidateEntry(parent, name);
+  };
   NEXUS_ASSIGN_OR_RETURN(part->registry_, forks::ForkRegistry::Open(o));
   deps.ns->SetPreChangeHook(part->registry_.get());
   NEXUS_RETURN_IF_ERROR(forks::FinishInterruptedMerges(*part->registry_));
@@ -28,16 +33,6 @@ ForksPart::~ForksPart() {
   if (ns_ && registry_) ns_->SetPreChangeHook(nullptr);
 }
 
-void ForksPart::Fill(ServiceContext& ctx) {
-  ctx.forks.registry = registry_.get();
-  ctx.forks.discarded = [this](const std::string& name) { Discarded(name); };
-}
-
-void ForksPart::Discarded(const std::string& name) {
-  KernelCache* cache = cache_.load();
-  Backend* dir = registry_->forks_dir();
-  if (!cache || !dir) return;
-  cache->InvalidateEntry(dir->root(), name);
-}
+void ForksPart::Fill(ServiceContext& ctx) { ctx.forks.registry = registry_.get(); }
 
 }  // namespace nexus

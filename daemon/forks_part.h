@@ -7,15 +7,15 @@
 // interrupted is finished there, and its changes are versioned and logged
 // like any); it sets the namespace's PreChangeHook, so it must come before
 // anything is served. Fill hands the registry to the control socket;
-// SetKernelCache, once the mount exists, lets a discard drop the kernel's
-// entry of /forks/NAME.
+// SetKernelCache, once the mount exists, lets a fork made or discarded drop
+// the main mount's entry of /forks/NAME.
 //
 // Lifetime: the namespace, the tree, the workspace and the bus outlive the
 // part; the mount, the socket server and their jobs stop before it.
 //
 // Threading: Open, SetKernelCache and the destructor run on nexusd's main
-// thread; the registry is thread-safe; the discard callback runs on a
-// socket job thread.
+// thread; the registry is thread-safe and calls the kernel cache off FUSE
+// workers.
 #pragma once
 
 #include <atomic>
@@ -52,7 +52,6 @@ class ForksPart {
 
  private:
   ForksPart() = default;
-  void Discarded(const std::string& name);
 
   Namespace* ns_ = nullptr;
   std::unique_ptr<forks::ForkRegistry> registry_;

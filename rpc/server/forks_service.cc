@@ -243,7 +243,8 @@ class ForksImpl final : public Service<rpc::Forks> {
         if (g.size() == 0) return Status::Error(EINVAL, "an empty path glob matches nothing");
         options.paths.emplace_back(g.cStr());
       }
-      NEXUS_ASSIGN_OR_RETURN(Caller author, AuthorOf(f));
+      Caller author = AuthorOf(f);
+      options.files = ctx().files;
       forks::ForkRegistry* registry = registry_;
       Caller caller = conn_->actor;
       std::string who = conn_->subject();
@@ -272,10 +273,8 @@ class ForksImpl final : public Service<rpc::Forks> {
                                          "), its creator or an admin; " + me + " is none of them");
       forks::ForkRegistry* registry = registry_;
       RebacEngine* engine = ctx().rebac.engine;
-      auto discarded = ctx().forks.discarded;
-      return StatusJob(context, [registry, engine, discarded, name, me]() -> Status {
+      return StatusJob(context, [registry, engine, name, me]() -> Status {
         NEXUS_RETURN_IF_ERROR(registry->Discard(name));
-        if (discarded) discarded(name);
         if (engine) {
           std::vector<Tuple> left = TuplesUnder(*engine, name);
           if (!left.empty()) {
@@ -318,7 +317,9 @@ class ForksImpl final : public Service<rpc::Forks> {
         return Status::Error(EACCES, conn_->subject() + " may not read " + from + ", so may not fork it");
       }
     }
-    NEXUS_ASSIGN_OR_RETURN(PathStat st, ctx().files->Stat(actor, from, /*follow=*/true, false));
+    auto found = ctx().files->Stat(actor, from, /*follow=*/true, false);
+    if (found.code() == ENOENT) return Status::Error(ENOENT, from + ": no such file or directory");
+    NEXUS_ASSIGN_OR_RETURN(PathStat st, std::move(found));
     if (!st.attr.IsDir()) return Status::Error(ENOTDIR, from + " is not a directory");
     if (!CheckAccess(actor, st.attr, kMayRead | kMayExec).ok())
       return Status::Error(EACCES, conn_->subject() + " may not read " + from + ", so may not fork it");
@@ -347,15 +348,15 @@ class ForksImpl final : public Service<rpc::Forks> {
     return Status::Ok();
   }
 
-  // Who a merge of `f` writes as: the fork's owner (its subject, with the
-  // session's POSIX identity, which MergeFork checked), so the merge's
-  // versions and operations name the author of the changes.
-  Result<Caller> AuthorOf(const forks::ForkInfo& f) {
+  // Who a merge of `f` writes as, once MergeFork checked the session may:
+  // the fork's owner with the daemon's rights and the session's POSIX
+  // identity, so the merge's versions and operations name the author of
+  // the changes (the owner need not be able to write the base itself).
+  Caller AuthorOf(const forks::ForkInfo& f) {
     Caller author = conn_->actor;
     if (f.owner.empty() || f.owner == conn_->subject() || !ctx().principals) return author;
-    auto principal = ctx().principals->ForSubjectMount(f.owner);
-    if (!principal.ok()) return author;  // an owner that is no user or agent: the session
-    author.principal = *principal;
+    author.principal = ctx().principals->ForDaemonOnBehalfOf(f.owner);
+    author.origin = nullptr;
     return author;
   }
 
