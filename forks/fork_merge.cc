@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -132,7 +133,22 @@ class Planner {
   }
   void Conflict(const std::string& rel, const std::string& kind, std::vector<ConflictHunk> hunks,
                 bool resolved);
-  void Add(Step step) { steps_.push_back(std::move(step)); }
+  // A directory of the base where the fork has a file: a "type" conflict
+  // no side resolves (a file cannot replace a directory that may hold
+  // more than the fork knows of).
+  bool DirInTheWay(const std::string& rel, const PathState& now) {
+    if (!now.exists || !S_ISDIR(now.mode)) return false;
+    Conflict(rel, "type", {}, false);
+    return true;
+  }
+  // Whether a directory above absolute path `path` is, in the base, a
+  // file the merge does not delete: then nothing can be made there (a
+  // "type" conflict no side resolves).
+  bool ParentBlocked(const std::string& path);
+  void Add(Step step) {
+    if (step.action == "delete") deleted_.insert(step.path);
+    steps_.push_back(std::move(step));
+  }
 
   NativeBackend& fork_;
   PathFiles& files_;
@@ -144,7 +160,21 @@ class Planner {
   std::vector<MergeConflict> conflicts_;
   std::map<std::string, std::string> dir_renames_;  // base-relative old -> new
   std::set<std::string> fork_deleted_;              // paths the fork deleted
+  std::set<std::string> deleted_;                   // absolute paths the merge deletes
+  std::map<std::string, bool> non_dirs_;            // absolute path -> a non-directory in the base
 };
+
+bool Planner::ParentBlocked(const std::string& path) {
+  for (std::string dir = Parent(path); dir.size() > base_.size(); dir = Parent(dir)) {
+    auto it = non_dirs_.find(dir);
+    if (it == non_dirs_.end()) {
+      auto st = files_.Stat(reader_, dir, false, false);
+      it = non_dirs_.emplace(dir, st.ok() && !st->attr.IsDir()).first;
+    }
+    if (it->second && !deleted_.count(dir)) return true;
+  }
+  return false;
+}
 
 Result<PathState> Planner::BaseState(const std::string& rel) {
   auto st = files_.Stat(reader_, Abs(rel), false, false);
@@ -235,6 +265,10 @@ void Planner::Emit(const std::string& rel, const std::string& path, const PathSt
       s.phase = kPhaseDelete;
       break;
     case Outcome::Kind::kSet: {
+      if (ParentBlocked(path)) {
+        if (outcome.conflict.empty()) Conflict(rel, "type", {}, false);
+        return;
+      }
       const PathState& want = outcome.state;
       const bool same_object = now.exists && (now.mode & S_IFMT) == (want.mode & S_IFMT);
       if (same_object && now.content == want.content) {
@@ -259,7 +293,11 @@ Status Planner::PlanDir(const ForkChange& c) {
     case ForkChange::Kind::kAdded: {
       NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(rel));
       if (now.exists && S_ISDIR(now.mode)) return Status::Ok();  // added on both sides
-      if (now.exists && !fork_deleted_.count(rel)) {
+      if (ParentBlocked(Abs(rel))) {
+        Conflict(rel, "type", {}, false);
+        return Status::Ok();
+      }
+      if (now.exists && !deleted_.count(Abs(rel))) {
         Conflict(rel, "type", {}, options_.strategy != Favor::kNone);
         if (options_.strategy != Favor::kTheirs) return Status::Ok();
         Add(MakeStep("delete", kPhaseDelete, Abs(rel), {rel, "", "delete", "theirs"}));
@@ -321,7 +359,8 @@ Status Planner::PlanFile(const ForkChange& c) {
   const Favor favor = options_.strategy;
   if (c.kind == ForkChange::Kind::kAdded) {
     NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(c.path));
-    if (now.exists && fork_deleted_.count(c.path)) {
+    if (DirInTheWay(c.path, now)) return Status::Ok();
+    if (now.exists && deleted_.count(Abs(c.path))) {
       // The fork replaced what was there (its deletion is planned too).
       NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath({}, {}, theirs, favor));
       Emit(c.path, Abs(c.path), {}, o);
@@ -343,6 +382,7 @@ Status Planner::PlanFile(const ForkChange& c) {
       if (now.exists) at = moved;
     }
   }
+  if (DirInTheWay(at, now)) return Status::Ok();
   if (c.kind != ForkChange::Kind::kRenamed) {
     NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
     Emit(at, now, o);
@@ -376,6 +416,7 @@ Status Planner::PlanFile(const ForkChange& c) {
     if (favor != Favor::kTheirs) return Status::Ok();
   } else {
     NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(dest));
+    if (DirInTheWay(dest, there)) return Status::Ok();
     if (there.exists && !fork_deleted_.count(dest) && AfterDirRenames(dest) == dest) {
       Conflict(dest, "add/add", {}, favor != Favor::kNone);
       if (favor != Favor::kTheirs) return Status::Ok();
@@ -386,6 +427,10 @@ Status Planner::PlanFile(const ForkChange& c) {
     Conflict(dest, o.conflict, o.hunks, false);
     return Status::Ok();
   }
+  if (ParentBlocked(Abs(dest))) {
+    Conflict(dest, "type", {}, false);
+    return Status::Ok();
+  }
   Add(MakeStep("rename", kPhaseRename, Abs(dest), {dest, at, "rename", o.how.empty() ? "fork" : o.how}, 0,
                Abs(from)));
   // The content and mode, merged, follow to the new path.
@@ -394,7 +439,31 @@ Status Planner::PlanFile(const ForkChange& c) {
 }
 
 Status Planner::Run(MergeReport* report, std::vector<Step>* steps) {
-  NEXUS_ASSIGN_OR_RETURN(std::vector<ForkChange> changes, fork_.Changes());
+  NEXUS_ASSIGN_OR_RETURN(std::vector<ForkChange> listed, fork_.Changes());
+  // A path that turned from a directory into a file (or back) is merged as
+  // the deletion of the one and the addition of the other.
+  std::vector<ForkChange> changes;
+  for (ForkChange& c : listed) {
+    const bool was_dir = S_ISDIR(c.old_mode), is_dir = S_ISDIR(c.mode);
+    if (c.kind == ForkChange::Kind::kAdded || c.kind == ForkChange::Kind::kDeleted || was_dir == is_dir) {
+      changes.push_back(std::move(c));
+      continue;
+    }
+    ForkChange gone = c;
+    gone.kind = ForkChange::Kind::kDeleted;
+    gone.path = c.kind == ForkChange::Kind::kRenamed ? c.old_path : c.path;
+    gone.old_path.clear();
+    gone.mode = 0;
+    gone.local = 0;
+    ForkChange made = c;
+    made.kind = ForkChange::Kind::kAdded;
+    made.old_path.clear();
+    made.old_mode = 0;
+    made.origin = 0;
+    made.content_changed = true;
+    changes.push_back(std::move(gone));
+    changes.push_back(std::move(made));
+  }
   std::vector<const ForkChange*> selected;
   for (const ForkChange& c : changes) {
     if (!Matches(options_.paths, c.path) && !(c.old_path.size() && Matches(options_.paths, c.old_path)))
@@ -402,16 +471,26 @@ Status Planner::Run(MergeReport* report, std::vector<Step>* steps) {
     selected.push_back(&c);
     if (c.kind == ForkChange::Kind::kDeleted) fork_deleted_.insert(c.path);
   }
-  // Directories first (parents before children, as Changes sorts them),
-  // so files plan against the directories' renames.
-  for (const ForkChange* c : selected) {
-    const mode_t mode = c->kind == ForkChange::Kind::kDeleted ? c->old_mode : c->mode;
-    if (S_ISDIR(mode)) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
-  }
-  for (const ForkChange* c : selected) {
-    const mode_t mode = c->kind == ForkChange::Kind::kDeleted ? c->old_mode : c->mode;
-    if (S_ISREG(mode) || S_ISLNK(mode)) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
-  }
+  // In an order where each decision knows what it depends on: directory
+  // renames (parents first, as Changes sorts them) before the files they
+  // carry; deleted files before the directories the fork made in their
+  // place; new directories before the files written into them.
+  auto type_of = [](const ForkChange& c) {
+    return (c.kind == ForkChange::Kind::kDeleted ? c.old_mode : c.mode) & S_IFMT;
+  };
+  auto is_file = [&](const ForkChange& c) { return type_of(c) == S_IFREG || type_of(c) == S_IFLNK; };
+  for (const ForkChange* c : selected)
+    if (type_of(*c) == S_IFDIR &&
+        (c->kind == ForkChange::Kind::kModified || c->kind == ForkChange::Kind::kRenamed))
+      NEXUS_RETURN_IF_ERROR(PlanDir(*c));
+  for (const ForkChange* c : selected)
+    if (is_file(*c) && c->kind == ForkChange::Kind::kDeleted) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
+  for (const ForkChange* c : selected)
+    if (type_of(*c) == S_IFDIR && c->kind == ForkChange::Kind::kAdded) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
+  for (const ForkChange* c : selected)
+    if (is_file(*c) && c->kind != ForkChange::Kind::kDeleted) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
+  for (const ForkChange* c : selected)
+    if (type_of(*c) == S_IFDIR && c->kind == ForkChange::Kind::kDeleted) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
   // A file renamed onto a path another rename vacates goes aside first, so
   // swaps and cycles lose nothing.
   std::set<std::string> sources;
@@ -459,8 +538,11 @@ Status CheckWritable(PathFiles& files, Namespace& ns, const Caller& who, const s
     while (true) {
       auto it = dir_ok.find(dir);
       if (it != dir_ok.end()) return it->second;
+      // (A file where a directory will be is one the merge deletes first:
+      // the planner made sure; the directory above it decides.)
       auto st = files.Stat(who, dir, true, false);
-      if (st.ok() || st.code() != ENOENT || dir == "/") {
+      const bool absent = st.code() == ENOENT || (st.ok() && !st->attr.IsDir());
+      if (!absent || dir == "/") {
         Status verdict = !st.ok()            ? st.status()
                          : !st->attr.IsDir() ? Status::Error(ENOTDIR, dir)
                                              : CheckAccess(who, st->attr, kMayWrite | kMayExec);
@@ -517,57 +599,99 @@ Status FsyncPath(const std::string& path) {
   return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path);
 }
 
-// Appends one line to `path` and syncs it.
-Status AppendLine(const std::string& path, const std::string& line) {
+// Appends one line to `path`, synced when `sync`.
+Status AppendLine(const std::string& path, const std::string& line, bool sync = true) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("open " + path);
   Status st = WriteAll(fd, line + "\n", path);
-  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + path);
+  if (st.ok() && sync && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + path);
   ::close(fd);
   return st;
+}
+
+// Paths and link targets are bytes, JSON strings are UTF-8: the journal
+// keeps them %-escaped (every byte outside printable ASCII, and '%').
+std::string Escape(std::string_view bytes) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c < 0x20 || c >= 0x7f || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string Unescape(std::string_view text) {
+  auto digit = [](char c) { return c <= '9' ? c - '0' : c - 'A' + 10; };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      out += static_cast<char>(digit(text[i + 1]) * 16 + digit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
 }
 
 struct Journal {
   std::string dir;  // DATA/forks/merges/NAME.N
   std::string fork;
+  uint32_t number = 0;  // the fork's merge count once this one is recorded
   std::string task_id;
   std::string author;  // the subject the steps act as
   uid_t uid = 0;
   gid_t gid = 0;
-  std::vector<Step> steps;  // write steps carry their content in stage files
+  std::vector<Step> steps;  // write steps' contents are kept in the stage file
   size_t done = 0;          // steps applied
   bool ready = false;
 
   std::string journal_path() const { return dir + "/journal"; }
   std::string progress_path() const { return dir + "/progress"; }
-  std::string stage_path(size_t i) const { return dir + "/s" + std::to_string(i); }
+  std::string stage_path() const { return dir + "/stage"; }
 };
 
-// Writes the staged contents and the journal; the journal's last line,
-// "ready", is synced only after everything it names is.
+// Writes the staged contents (one file, every write step's bytes end to
+// end) and the journal; the journal's last line, "ready", is written and
+// synced only after everything it names is.
 Status WriteJournal(const Journal& j) {
   std::error_code ec;
   stdfs::create_directories(j.dir, ec);
   if (ec) return Status::Error(ec.value(), "create " + j.dir + ": " + ec.message());
-  std::string text = Json{{"journal", 1},       {"fork", j.fork}, {"task", j.task_id},
+  std::string text = Json{{"journal", 1},       {"fork", j.fork}, {"merge", j.number}, {"task", j.task_id},
                           {"author", j.author}, {"uid", j.uid},   {"gid", j.gid}}
                          .dump() +
                      "\n";
-  for (size_t i = 0; i < j.steps.size(); ++i) {
+  int stage = ::open(j.stage_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (stage < 0) return Status::FromErrno("create " + j.stage_path());
+  uint64_t offset = 0;
+  Status st;
+  for (size_t i = 0; i < j.steps.size() && st.ok(); ++i) {
     const Step& s = j.steps[i];
-    Json line{{"action", s.action}, {"path", s.path}, {"mode", s.mode}};
-    if (!s.from.empty()) line["from"] = s.from;
+    Json line{{"action", s.action}, {"path", Escape(s.path)}, {"mode", s.mode}};
+    if (!s.from.empty()) line["from"] = Escape(s.from);
     if (s.action == "write") {
-      NEXUS_RETURN_IF_ERROR(WriteFileAtomic(j.stage_path(i), s.content, 0600));
-      line["stage"] = "s" + std::to_string(i);
+      st = WriteAll(stage, s.content, j.stage_path());
+      line["offset"] = offset;
+      line["size"] = s.content.size();
+      offset += s.content.size();
     } else if (s.action == "symlink") {
-      line["target"] = s.content;
+      line["target"] = Escape(s.content);
     }
-    text += line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    text += line.dump() + "\n";
   }
+  if (st.ok() && ::fsync(stage) != 0) st = Status::FromErrno("fsync " + j.stage_path());
+  ::close(stage);
+  NEXUS_RETURN_IF_ERROR(st);
   int fd = ::open(j.journal_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("create " + j.journal_path());
-  Status st = WriteAll(fd, text, j.journal_path());
+  st = WriteAll(fd, text, j.journal_path());
   if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + j.journal_path());
   ::close(fd);
   NEXUS_RETURN_IF_ERROR(st);
@@ -582,16 +706,18 @@ Result<Journal> ReadJournal(const std::string& dir) {
   if (!in) return Status::Error(ENOENT, "no journal in " + dir);
   std::string line;
   bool header = true;
+  std::vector<std::pair<uint64_t, uint64_t>> extents;  // write steps' bytes in the stage file
   while (std::getline(in, line)) {
     if (line == "ready") {
       j.ready = true;
       break;
     }
     Json v = Json::parse(line, nullptr, false);
-    if (v.is_discarded()) break;  // torn: the journal never became ready
+    if (v.is_discarded() || !v.is_object()) break;  // torn: the journal never became ready
     if (header) {
       j.fork = v.value("fork", "");
       j.task_id = v.value("task", "");
+      j.number = v.value("merge", 0u);
       j.author = v.value("author", "");
       j.uid = v.value("uid", 0u);
       j.gid = v.value("gid", 0u);
@@ -600,18 +726,26 @@ Result<Journal> ReadJournal(const std::string& dir) {
     }
     Step s;
     s.action = v.value("action", "");
-    s.path = v.value("path", "");
-    s.from = v.value("from", "");
+    s.path = Unescape(v.value("path", ""));
+    s.from = Unescape(v.value("from", ""));
     s.mode = v.value("mode", 0u);
-    if (s.action == "symlink") s.content = v.value("target", "");
-    if (s.action == "write") {
-      NEXUS_ASSIGN_OR_RETURN(s.content, ReadTextFile(dir + "/" + v.value("stage", ""), "merge journal"));
-    }
+    if (s.action == "symlink") s.content = Unescape(v.value("target", ""));
+    extents.emplace_back(v.value("offset", uint64_t{0}), v.value("size", uint64_t{0}));
     j.steps.push_back(std::move(s));
+  }
+  if (!j.ready) return j;
+  NEXUS_ASSIGN_OR_RETURN(std::string staged, ReadTextFile(j.stage_path(), "merge journal"));
+  for (size_t i = 0; i < j.steps.size(); ++i) {
+    if (j.steps[i].action != "write") continue;
+    auto [offset, size] = extents[i];
+    if (offset > staged.size() || size > staged.size() - offset)
+      return Status::Error(EIO, "merge journal " + dir + ": the stage file is short");
+    j.steps[i].content = staged.substr(offset, size);
   }
   std::ifstream progress(j.progress_path());
   while (std::getline(progress, line)) {
-    if (!line.empty()) j.done = std::max<size_t>(j.done, std::stoul(line) + 1);
+    // A torn last line reads as a smaller index: that step is applied again.
+    if (!line.empty()) j.done = std::max<size_t>(j.done, std::strtoul(line.c_str(), nullptr, 10) + 1);
   }
   return j;
 }
@@ -690,7 +824,10 @@ Status ApplyJournal(PathFiles& files, Namespace& ns, const Caller& actor, Journa
     if (!st.ok())
       return Status::Error(st.code(),
                            "merge step " + j.steps[i].action + " " + j.steps[i].path + ": " + st.message());
-    NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i)));
+    // Re-applying a step already done is harmless as long as every later
+    // one is re-applied too, but for a rename (its source may have been
+    // made again since): those are recorded durably.
+    NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i), j.steps[i].action == "rename"));
     j.done = i + 1;
     ++applied;
   }
@@ -711,9 +848,13 @@ std::string AgentOf(const std::string& subject) {
 // merge and removes the journal.
 Status Finish(ForkRegistry& registry, PathFiles& files, Journal& j, const Caller& actor, int stop_after) {
   NEXUS_RETURN_IF_ERROR(ApplyJournal(files, *registry.ns(), actor, j, stop_after));
-  // The base is as after the merge; a fork discarded meanwhile keeps no count.
-  Status noted = registry.NoteMerged(j.fork, NowNs());
-  if (!noted.ok() && noted.code() != ENOENT) return noted;
+  // The base is as after the merge. Counted once (a crash may have come
+  // after the count); a fork discarded meanwhile keeps no count.
+  auto info = registry.Get(j.fork);
+  if (info.ok() && info->state == "active" && info->merges < j.number) {
+    Status noted = registry.NoteMerged(j.fork, NowNs());
+    if (!noted.ok() && noted.code() != ENOENT) return noted;
+  }
   std::error_code ec;
   stdfs::remove_all(j.dir, ec);
   return Status::Ok();
@@ -776,19 +917,30 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Planner planner(*tree, files, ns, reader, info.base, options);
   NEXUS_RETURN_IF_ERROR(planner.Run(&report, &steps));
 
+  // The caller authorizes the merge; the author (the fork's owner, say an
+  // agent with no rights outside its fork) is who the changes are
+  // recorded as. The steps therefore run as the author's subject with the
+  // access policy's questions already answered for the caller, and with
+  // the author's POSIX identity, checked here too when it differs.
+  AccessPolicy* policy = ns.access_policy();
+  Principal acting = author.principal
+                         ? *author.principal
+                         : DaemonPrincipal(policy ? policy->SubjectOf(author) : UidSubject(author.uid));
+  acting.admin = true;
+  Caller actor = author;
+  actor.umask = 0;
+  actor.principal = &acting;
   NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, caller, steps));
-  const bool same_actor = author.principal == caller.principal && author.uid == caller.uid;
-  if (!same_actor) NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, author, steps));
+  if (actor.uid != caller.uid || actor.gid != caller.gid)
+    NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, actor, steps));
   if (options.dry_run || steps.empty()) return report;
 
-  AccessPolicy* policy = ns.access_policy();
   Journal j;
   j.dir = merges_dir + "/" + name + "." + std::to_string(number);
   j.fork = name;
+  j.number = number;
   j.task_id = report.task_id;
-  j.author = author.principal ? author.principal->subject
-             : policy         ? policy->SubjectOf(author)
-                              : UidSubject(author.uid);
+  j.author = acting.subject;
   j.uid = author.uid;
   j.gid = author.gid;
   j.steps = std::move(steps);
@@ -799,8 +951,6 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   origin.agent_id =
       author.origin && !author.origin->agent_id.empty() ? author.origin->agent_id : AgentOf(j.author);
   origin.task_id = j.task_id;
-  Caller actor = author;
-  actor.umask = 0;
   actor.origin = &origin;
   NEXUS_RETURN_IF_ERROR(Finish(registry, files, j, actor, options.TEST_stop_after_steps));
   report.applied = true;

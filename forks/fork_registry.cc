@@ -158,9 +158,9 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
   // What Info reports of `f`, read under mu; Info completes it outside.
   struct Listed {
     ForkInfo info;
-    const Fork* fork = nullptr;
+    std::shared_ptr<const Fork> fork;
   };
-  Listed ListedOf(const Fork& f) const REQUIRES(mu) { return {f.info, &f}; }
+  Listed ListedOf(const std::shared_ptr<Fork>& f) const REQUIRES(mu) { return {f->info, f}; }
   // Own bytes of an active fork are measured now (outside mu: the fork
   // takes its own lock).
   static ForkInfo Info(Listed l) {
@@ -182,7 +182,7 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
     auto it = watches.find(source_id);
     if (it == watches.end()) return;
     auto next = std::make_shared<Watch>(*it->second);
-    std::erase(next->forks, fork);
+    if (std::erase(next->forks, fork) == 0) return;
     watched[source_id].fetch_sub(1, std::memory_order_acq_rel);
     if (next->forks.empty())
       watches.erase(it);
@@ -244,7 +244,8 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
   }
 
   // Opens fork `f`'s tree over `source` (backend `source_id`; for a copy
-  // fork, its copy) and watches that source.
+  // fork, its copy); the caller then watches that source (a copy never
+  // changes: nothing to watch).
   Status OpenTree(Fork& f, ForkSource* source, uint16_t source_id, uid_t uid, gid_t gid, mode_t mode)
       REQUIRES(ops_mu) {
     if (f.source == "copy") {
@@ -265,8 +266,6 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
       MutexLock lk(mu);
       backends.push_back(std::move(opened));
     }
-    // A copy never changes: nothing to watch.
-    if (f.source != "copy") AddWatch(source_id, source, f.tree);
     return Status::Ok();
   }
 
@@ -374,6 +373,7 @@ Status ForkRegistry::Impl::Load() {
       Status st = OpenPoint(*f, 0, 0, 0755);
       if (st.ok()) st = OpenTree(*f, source, source_id, 0, 0, 0755);
       if (!st.ok()) return Status::Error(st.code(), "reopening fork " + f->info.name + ": " + st.message());
+      if (f->source != "copy") AddWatch(f->source_backend, source, f->tree);
       NEXUS_RETURN_IF_ERROR(options.ns->AttachBackend(f->tree));
       opened[f->id] = f.get();
     }
@@ -403,11 +403,17 @@ Result<std::unique_ptr<ForkRegistry>> ForkRegistry::Open(const Options& options)
   so.schema = kSchema;
   NEXUS_ASSIGN_OR_RETURN(impl->db, SqliteDb::Open(impl->data_dir + "/forks.db", so));
   impl->dir = std::make_unique<ForksDir>(options.forks_dir_id, impl.get(), options.ns);
+  Status st;
   {
     MutexLock lk(impl->ops_mu);
-    NEXUS_RETURN_IF_ERROR(impl->Load());
+    st = impl->Load();
   }
-  NEXUS_RETURN_IF_ERROR(options.ns->AddMount(kRootIno, std::string(layout::kForksName), impl->dir.get()));
+  if (st.ok()) st = options.ns->AddMount(kRootIno, std::string(layout::kForksName), impl->dir.get());
+  if (!st.ok()) {  // the backends go with impl: nothing may route to them
+    MutexLock lk(impl->mu);
+    for (const auto& b : impl->backends) options.ns->DetachBackend(b->id());
+    return st;
+  }
   return std::unique_ptr<ForkRegistry>(new ForkRegistry(std::move(impl)));
 }
 
@@ -498,12 +504,17 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
     return st;
   };
   if (f->source != "copy") {
-    // Files open for writing now change without another call to the hook:
-    // the fork keeps their content as it is now.
-    for (Ino ino : source->OpenForWriting(attr.ino)) {
-      Status st = f->tree->PreserveBefore(PreChange::kContent, Impl::ChainOf(*source, ino), {});
-      if (!st.ok()) return fail(st);
-    }
+    // The fork point is the moment the fork is watched, with no change
+    // half done: every change is then either wholly before it or reaches
+    // the hook. Files open for writing now change without another call to
+    // the hook: the fork keeps their content as it is now.
+    Status st = m.options.ns->HoldChanges([&] {
+      m.AddWatch(f->source_backend, source, f->tree);
+      for (Ino ino : source->OpenForWriting(attr.ino))
+        NEXUS_RETURN_IF_ERROR(f->tree->PreserveBefore(PreChange::kContent, Impl::ChainOf(*source, ino), {}));
+      return Status::Ok();
+    });
+    if (!st.ok()) return fail(st);
   }
   if (Status st = f->tree->Sync(); !st.ok()) return fail(st);
   if (Status st = m.options.ns->AttachBackend(f->tree); !st.ok()) return fail(st);
@@ -516,14 +527,14 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
   m.Invalidate(name);
   spdlog::info("fork {} of {} created by {} ({}, backend {})", name, f->info.base, f->info.created_by,
                f->info.pin, f->info.backend_id);
-  return Impl::Info({f->info, f.get()});
+  return Impl::Info({f->info, f});
 }
 
 std::vector<ForkInfo> ForkRegistry::List() const {
   std::vector<Impl::Listed> listed;
   {
     MutexLock lk(impl_->mu);
-    for (const auto& f : impl_->forks) listed.push_back(impl_->ListedOf(*f));
+    for (const auto& f : impl_->forks) listed.push_back(impl_->ListedOf(f));
   }
   std::vector<ForkInfo> out;
   out.reserve(listed.size());
@@ -540,7 +551,7 @@ Result<ForkInfo> ForkRegistry::Get(const std::string& name) const {
       for (const auto& f : impl_->forks)
         if (f->info.name == name) found = f;
     if (!found) return Status::Error(ENOENT, "no fork named '" + name + "'");
-    listed = impl_->ListedOf(*found);
+    listed = impl_->ListedOf(found);
   }
   return Impl::Info(std::move(listed));
 }

@@ -29,6 +29,7 @@ class TaskSink final : public ChangeSink {
   void Publish(ChangeEvent ev) override {
     std::lock_guard lk(mu_);
     tasks_.emplace_back(ev.path, ev.caller.origin ? ev.caller.origin->task_id : std::string());
+    subjects_.push_back(ev.caller.principal ? ev.caller.principal->subject : std::string());
     commands_.push_back(ev.caller.origin ? ev.caller.origin->command : std::string());
   }
   std::vector<std::pair<std::string, std::string>> Tasks() {
@@ -39,11 +40,16 @@ class TaskSink final : public ChangeSink {
     std::lock_guard lk(mu_);
     return commands_;
   }
+  std::vector<std::string> Subjects() {
+    std::lock_guard lk(mu_);
+    return subjects_;
+  }
 
  private:
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> tasks_;
   std::vector<std::string> commands_;
+  std::vector<std::string> subjects_;
 };
 
 const char kLines[] = "one\ntwo\nthree\nfour\nfive\nsix\nseven\n";
@@ -111,6 +117,18 @@ class ForkMergeTest : public ::testing::Test {
     r.mode = mode;
     ASSERT_TRUE(files_->SetAttr(me_, path, r).ok());
   }
+  void Symlink(const std::string& target, const std::string& path) {
+    auto dir = ns_->ResolvePinned(me_, std::filesystem::path(path).parent_path().string());
+    ASSERT_TRUE(dir.ok()) << path;
+    auto made = ns_->Symlink(me_, target, dir->ino, std::filesystem::path(path).filename().string());
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    ns_->Forget(made->ino, 1);
+    if (dir->ino != kRootIno) ns_->Forget(dir->ino, 1);
+  }
+  std::string Target(const std::string& path) {
+    auto st = files_->Stat(me_, path, false, false);
+    return st.ok() ? st->symlink_target : "<" + st.status().ToString() + ">";
+  }
   Result<MergeReport> Merge(MergeOptions options = {}) { return MergeFork(*reg_, me_, me_, "f", options); }
   NativeBackend& Tree(const std::string& name = "f") { return *reg_->Tree(name).value(); }
   const MergeConflict* ConflictAt(const MergeReport& r, const std::string& path) {
@@ -163,6 +181,36 @@ TEST_F(ForkMergeTest, DiffReadsLikeGit) {
             " c.txt => c2.txt | 0\n"
             " new.txt         | 1 +\n"
             " 4 files changed, 2 insertions(+), 2 deletions(-)\n");
+}
+
+TEST_F(ForkMergeTest, Symlinks) {
+  Symlink("a.txt", "/src/link");
+  Symlink("b.txt", "/src/other");
+  ASSERT_TRUE(reg_->Create(me_, "s", "/src", "").ok());
+  Symlink("sub/d.txt", "/forks/s/new-link");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/s/link").ok());
+  Symlink("c.txt", "/forks/s/link");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/s/other").ok());
+  Symlink("fork.txt", "/forks/s/other");
+  ASSERT_TRUE(files_->Unlink(me_, "/src/other").ok());
+  Symlink("base.txt", "/src/other");
+  auto d = DiffFork(Tree("s"), DiffOptions{});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(d->size(), 3u);
+  EXPECT_EQ((*d)[0].patch,
+            "diff --git a/link b/link\nindex 8d14cbf..f632129 120000\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n"
+            "-a.txt\n\\ No newline at end of file\n+c.txt\n\\ No newline at end of file\n");
+  EXPECT_EQ((*d)[1].change.kind, ForkChange::Kind::kAdded);
+  EXPECT_EQ((*d)[1].patch.rfind("diff --git a/new-link b/new-link\nnew file mode 120000\nindex 0000000..", 0),
+            0u);
+  auto r = MergeFork(*reg_, me_, me_, "s", MergeOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Target("/src/link"), "c.txt");
+  EXPECT_EQ(Target("/src/new-link"), "sub/d.txt");
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0].path, "other");
+  EXPECT_EQ(r->conflicts[0].kind, "content");
+  EXPECT_EQ(Target("/src/other"), "base.txt");
 }
 
 TEST_F(ForkMergeTest, TakesTheForksChanges) {
@@ -308,6 +356,38 @@ TEST_F(ForkMergeTest, ConflictKinds) {
   EXPECT_EQ(Get("/src/sub/e.txt"), "dee\n");
 }
 
+TEST_F(ForkMergeTest, ADirectoryInTheBaseIsNeverReplaced) {
+  Put("/forks/f/a.txt", "fork\n");
+  ASSERT_TRUE(files_->Unlink(me_, "/src/a.txt").ok());
+  Put("/src/a.txt/inside", "base\n");
+  MergeOptions theirs;
+  theirs.strategy = Favor::kTheirs;
+  auto r = Merge(theirs);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0].kind, "type");
+  EXPECT_EQ(r->conflicts[0].resolved_by, "");
+  EXPECT_EQ(Get("/src/a.txt/inside"), "base\n");
+}
+
+TEST_F(ForkMergeTest, AFileTheForkReplacedByADirectory) {
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/f/sub/d.txt").ok());
+  Put("/forks/f/sub/d.txt/inner", "inner\n");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/f/c.txt").ok());
+  Put("/forks/f/c.txt/inner", "inner\n");
+  Put("/src/c.txt", "sea changed in the base\n");
+  auto r = Merge();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Taken where the base kept the file as it was...
+  EXPECT_EQ(Get("/src/sub/d.txt/inner"), "inner\n");
+  // ...a conflict where the base changed it, and nothing written below it.
+  std::vector<std::pair<std::string, std::string>> kinds;
+  for (const auto& c : r->conflicts) kinds.emplace_back(c.path, c.kind);
+  EXPECT_EQ(kinds, (std::vector<std::pair<std::string, std::string>>{
+                       {"c.txt", "delete/modify"}, {"c.txt", "type"}, {"c.txt/inner", "type"}}));
+  EXPECT_EQ(Get("/src/c.txt"), "sea changed in the base\n");
+}
+
 TEST_F(ForkMergeTest, FollowsARenameInTheBase) {
   Put("/forks/f/a.txt", "one\ntwo\nthree\nfour\nfive\nsix\nSEVEN\n");
   ASSERT_TRUE(files_->Rename(me_, "/src/a.txt", "/src/moved.txt").ok());
@@ -443,6 +523,45 @@ TEST_F(ForkMergeTest, RefusedByTheAccessPolicyWritesNothing) {
   EXPECT_EQ(Get("/src/sub/d.txt"), "dee\n");
 }
 
+// Lets one subject write nothing, everyone else everything.
+class DenySubject final : public AccessPolicy {
+ public:
+  bool Unrestricted(const Caller& c) override { return c.principal && c.principal->admin; }
+  bool CanSee(const Caller&, std::string_view, bool) override { return true; }
+  bool Can(const Caller& c, Need need, std::string_view, bool) override {
+    return need != Need::kWrite || !c.principal || c.principal->subject != "agent:bot";
+  }
+  void Denied(const Caller&, std::string_view, std::string_view, std::string_view) override {}
+  std::string SubjectOf(const Caller& c) override { return c.principal ? c.principal->subject : "user:me"; }
+};
+
+TEST_F(ForkMergeTest, TheAuthorNeedsNoRightsOutsideItsFork) {
+  Put("/forks/f/a.txt", "by the bot\n");
+  DenySubject policy;
+  ns_->SetAccessPolicy(&policy);
+  Principal bot;
+  bot.subject = "agent:bot";
+  Caller author = me_;
+  author.principal = &bot;
+  // The bot alone may not merge...
+  auto refused = MergeFork(*reg_, author, author, "f", MergeOptions{});
+  EXPECT_EQ(refused.code(), EACCES);
+  // ...but a caller who may write the base merges what the bot did, as the bot.
+  auto r = MergeFork(*reg_, me_, author, "f", MergeOptions{});
+  ns_->SetAccessPolicy(nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Get("/src/a.txt"), "by the bot\n");
+  auto tasks = sink_.Tasks();
+  auto subjects = sink_.Subjects();
+  size_t merged = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].second != r->task_id) continue;
+    EXPECT_EQ(subjects[i], "agent:bot") << tasks[i].first;
+    ++merged;
+  }
+  EXPECT_GT(merged, 0u);
+}
+
 TEST_F(ForkMergeTest, InterruptedMergeIsFinishedFromItsJournal) {
   Put("/forks/f/a.txt", "fork a\n");
   Put("/forks/f/n/new.txt", "new\n");
@@ -482,6 +601,37 @@ TEST_F(ForkMergeTest, ReplayRedoesTheStepACrashCutShort) {
   ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
   EXPECT_EQ(Get("/src/c2.txt"), "sea\n");
   EXPECT_FALSE(Exists("/src/c.txt"));
+  EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
+}
+
+TEST_F(ForkMergeTest, JournalKeepsNamesThatAreNotUtf8) {
+  const std::string odd = "/odd\xff name%\n.txt";
+  Put("/forks/f" + odd, "odd\n");
+  ASSERT_TRUE(files_->Rename(me_, "/forks/f/c.txt", "/forks/f/c\x80.txt").ok());
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 0;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(Get("/src" + odd), "odd\n");
+  EXPECT_EQ(Get("/src/c\x80.txt"), "sea\n");
+}
+
+TEST_F(ForkMergeTest, AMergeIsCountedOnceWhateverTheCrash) {
+  Put("/forks/f/a.txt", "fork a\n");
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 0;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  const std::string dir = tmp_.path() + "/forks/merges/f.1";
+  const std::string saved = tmp_.path() + "/saved";
+  std::filesystem::copy(dir, saved);
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(reg_->Get("f")->merges, 1u);
+  // A crash after the count but before the journal was removed.
+  std::filesystem::rename(saved, dir);
+  std::ofstream(dir + "/progress") << "0\n";
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(reg_->Get("f")->merges, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir));
   EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
 }
 
