@@ -190,6 +190,16 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
       it->second = std::move(next);
   }
 
+  // Stops keeping `f`'s fork point, with changes held: once this returns
+  // no change is still preserving into it (its data may then go).
+  void Unwatch(const Fork& f) {
+    Status st = options.ns->HoldChanges([&] {
+      RemoveWatch(f.source_backend, f.tree);
+      return Status::Ok();
+    });
+    (void)st;  // the function above cannot fail
+  }
+
   // The inode about to change and its ancestors up to the source's root.
   static std::vector<Ino> ChainOf(ForkSource& source, Ino ino) {
     std::vector<Ino> chain;
@@ -468,8 +478,7 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
       if (g->info.state == "active" && g->tree->id() == from_id) parent = g;
     if (!parent)
       return Status::Error(EINVAL, "cannot fork " + path.str() +
-                                       ": only folders of the tree, of "
-                                       "the workspace and of forks can be forked");
+                                       ": only folders of the tree, the workspace and forks can be forked");
     f->source = "fork";
     f->source_fork = parent->id;
     f->info.parent_fork = parent->info.name;
@@ -500,7 +509,7 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
   bool attached = false;
   auto fail = [&](Status st) {
     if (attached) m.options.ns->DetachBackend(f->tree->id());
-    if (f->source != "copy") m.RemoveWatch(f->source_backend, f->tree);
+    if (f->source != "copy") m.Unwatch(*f);
     return st;
   };
   if (f->source != "copy") {
@@ -583,7 +592,7 @@ Status ForkRegistry::Discard(const std::string& name) {
   st.Bind(static_cast<int64_t>(own)).Bind(now).Bind(f->id);
   NEXUS_RETURN_IF_ERROR(st.Run("discard fork"));
   m.options.ns->DetachBackend(f->tree->id());
-  if (f->source != "copy") m.RemoveWatch(f->source_backend, f->tree);
+  if (f->source != "copy") m.Unwatch(*f);
   {
     MutexLock lk(m.mu);
     f->info.state = "discarded";

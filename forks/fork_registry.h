@@ -25,8 +25,12 @@
 // (ops_mu); List, Get and Tree read a table under a short lock (mu);
 // BeforeChange runs on FUSE workers and socket threads concurrently and
 // takes only a shared lock to find the forks of a source (watch_mu).
-// Lock order: ops_mu -> mu -> watch_mu; none is held while a fork
-// preserves its fork point.
+// Create and Discard change what is watched with the namespace's changes
+// held (Namespace::HoldChanges), so a fork point has no change half done
+// and a discarded fork is never written after Discard returns.
+// Lock order: ops_mu -> the namespace's change gate -> watch_mu, and
+// ops_mu -> mu; neither mu nor watch_mu is held while a fork preserves its
+// fork point.
 #pragma once
 
 #include <atomic>

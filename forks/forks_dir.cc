@@ -12,17 +12,11 @@ namespace {
 
 constexpr std::string_view kDir = "/forks";
 
-Status Made(std::string_view op) {
-  return Status::Error(
-      EPERM, std::string(op) + " in /forks: forks are made with `nexus fork create NAME --from PATH`");
-}
-Status Removed(std::string_view op) {
-  return Status::Error(EPERM,
-                       std::string(op) + " in /forks: forks are removed with `nexus fork discard NAME`");
-}
-Status Changed(std::string_view op) {
-  return Status::Error(EPERM,
-                       std::string(op) + " of /forks: it is kept by nexusd (nexus fork create|discard)");
+// Every change in /forks: the one message names both commands.
+Status Kept(std::string_view op) {
+  return Status::Error(EPERM, std::string(op) +
+                                  " in /forks: forks are made with `nexus fork create NAME --from PATH` "
+                                  "and removed with `nexus fork discard NAME`");
 }
 Status NoFile() { return Status::Error(EISDIR, "/forks is a directory"); }
 
@@ -56,7 +50,7 @@ Result<Attr> ForksDir::GetAttr(Ino ino) {
   Attr a;
   a.ino = root();
   a.mode = S_IFDIR | 0755;
-  a.nlink = 2;
+  a.nlink = 2 + static_cast<uint32_t>(source_->ActiveForks().size());  // each fork's ".."
   a.uid = uid_;
   a.gid = gid_;
   a.btime = FromNanos(created_ns_);
@@ -66,7 +60,7 @@ Result<Attr> ForksDir::GetAttr(Ino ino) {
 
 Result<Attr> ForksDir::SetAttr(const Caller&, Ino ino, const SetAttrRequest&, FileHandle*) {
   NEXUS_RETURN_IF_ERROR(CheckRoot(ino));
-  return Changed("setattr");
+  return Kept("setattr");
 }
 
 Result<std::string> ForksDir::ReadLink(Ino ino) {
@@ -74,23 +68,23 @@ Result<std::string> ForksDir::ReadLink(Ino ino) {
   return Status::Error(EINVAL, "/forks is not a symbolic link");
 }
 
-Result<Attr> ForksDir::MkNod(const Caller&, Ino, const std::string&, mode_t, dev_t) { return Made("mknod"); }
-Result<Attr> ForksDir::MkDir(const Caller&, Ino, const std::string&, mode_t) { return Made("mkdir"); }
+Result<Attr> ForksDir::MkNod(const Caller&, Ino, const std::string&, mode_t, dev_t) { return Kept("mknod"); }
+Result<Attr> ForksDir::MkDir(const Caller&, Ino, const std::string&, mode_t) { return Kept("mkdir"); }
 Result<Attr> ForksDir::Symlink(const Caller&, const std::string&, Ino, const std::string&) {
-  return Made("symlink");
+  return Kept("symlink");
 }
-Result<Attr> ForksDir::Link(const Caller&, Ino, Ino, const std::string&) { return Made("link"); }
-Status ForksDir::Unlink(const Caller&, Ino, const std::string&) { return Removed("unlink"); }
-Status ForksDir::RmDir(const Caller&, Ino, const std::string&) { return Removed("rmdir"); }
+Result<Attr> ForksDir::Link(const Caller&, Ino, Ino, const std::string&) { return Kept("link"); }
+Status ForksDir::Unlink(const Caller&, Ino, const std::string&) { return Kept("unlink"); }
+Status ForksDir::RmDir(const Caller&, Ino, const std::string&) { return Kept("rmdir"); }
 Status ForksDir::Rename(const Caller&, Ino, const std::string&, Ino, const std::string&, unsigned) {
-  return Status::Error(EPERM, "rename in /forks: a fork keeps its name (nexus fork create|discard)");
+  return Kept("rename");
 }
 Result<std::unique_ptr<FileHandle>> ForksDir::Open(const Caller&, Ino ino, int) {
   NEXUS_RETURN_IF_ERROR(CheckRoot(ino));
   return NoFile();
 }
 Result<Backend::Created> ForksDir::Create(const Caller&, Ino, const std::string&, mode_t, int) {
-  return Made("create");
+  return Kept("create");
 }
 Status ForksDir::Fsync(FileHandle&, bool) { return NoFile(); }
 Status ForksDir::Fallocate(FileHandle&, int, off_t, off_t) { return NoFile(); }
@@ -122,7 +116,7 @@ Result<struct statvfs> ForksDir::StatFs() {
 
 Status ForksDir::SetXattr(const Caller&, Ino ino, const std::string&, std::string_view, int) {
   NEXUS_RETURN_IF_ERROR(CheckRoot(ino));
-  return Changed("setxattr");
+  return Kept("setxattr");
 }
 Result<std::string> ForksDir::GetXattr(Ino ino, const std::string&) {
   NEXUS_RETURN_IF_ERROR(CheckRoot(ino));
@@ -134,7 +128,7 @@ Result<std::vector<std::string>> ForksDir::ListXattr(Ino ino) {
 }
 Status ForksDir::RemoveXattr(const Caller&, Ino ino, const std::string&) {
   NEXUS_RETURN_IF_ERROR(CheckRoot(ino));
-  return Changed("removexattr");
+  return Kept("removexattr");
 }
 
 std::string ForksDir::PathOf(Ino ino) const { return ino == root() ? std::string(kDir) : std::string(); }

@@ -7,14 +7,17 @@
 // moment of a crash.
 //
 // Schema (version 2):
-//   meta(key, value)                      schema_version, next_ino, clean_shutdown
+//   meta(key, value)                      schema_version, next_ino, clean_shutdown,
+//                                         fork_own_first (forks: first own number)
 //   inodes(ino, mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns,
 //          ctime_ns, btime_ns, target,    target: symlink target
 //          origin, fork_flags)            forks: the source inode, kForkLazy...
 //   dentries(parent, name, ino)           one row per name
 //   xattrs(ino, name, value)
-//   fork_points(origin, parent, name, mode, target)
-//                                         forks: each origin at the fork point
+//   fork_points(parent, name, origin, mode, target, first)
+//                                         forks: each name of an origin at the
+//                                         fork point; first: the one Changes()
+//                                         diffs against
 // Inode numbers here are the backend-local numbers, but for origins and
 // fork_points.parent (the source's inode numbers). Version 1 (no fork
 // columns or table) is migrated in place on open.
@@ -60,6 +63,7 @@ struct ForkPointRecord {
   std::string name;
   mode_t mode = 0;
   std::string target;
+  bool first = true;  // the origin's first name met (a hard link has others)
 };
 
 struct DentryRecord {
@@ -83,10 +87,12 @@ struct MetaBatch {
   std::vector<XattrRecord> put_xattrs;
   std::vector<std::pair<Ino, std::string>> delete_xattrs;
   std::vector<ForkPointRecord> put_points;
-  uint64_t next_ino = 0;  // 0: unchanged
+  uint64_t next_ino = 0;        // 0: unchanged
+  uint64_t fork_own_first = 0;  // 0: unchanged
   bool empty() const {
     return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() && delete_dentries.empty() &&
-           put_xattrs.empty() && delete_xattrs.empty() && put_points.empty() && next_ino == 0;
+           put_xattrs.empty() && delete_xattrs.empty() && put_points.empty() && next_ino == 0 &&
+           fork_own_first == 0;
   }
 };
 
@@ -104,6 +110,7 @@ class MetaStore {
     std::vector<XattrRecord> xattrs;
     std::vector<ForkPointRecord> points;
     uint64_t next_ino = 0;
+    uint64_t fork_own_first = 0;
     bool clean_shutdown = false;  // false also for a brand-new database
     bool fresh = false;           // the database was just created
   };

@@ -44,7 +44,11 @@ void Namespace::DetachBackend(uint16_t id) {
 }
 
 Namespace::ChangeScope::ChangeScope(Namespace* ns, bool changes) : ns_(changes && ns->hook_ ? ns : nullptr) {
-  if (ns_) ns_->change_gate_.lock_shared();
+  if (!ns_) return;
+  // The gate prefers readers: while HoldChanges waits, new changes queue
+  // on the turnstile it holds, so a steady flow of changes cannot starve it.
+  if (ns_->closing_.load(std::memory_order_acquire)) MutexLock wait(ns_->turnstile_);
+  ns_->change_gate_.lock_shared();
 }
 
 Namespace::ChangeScope::~ChangeScope() {
@@ -52,8 +56,15 @@ Namespace::ChangeScope::~ChangeScope() {
 }
 
 Status Namespace::HoldChanges(const std::function<Status()>& f) {
-  WriterLock lk(change_gate_);
-  return f();
+  MutexLock turnstile(turnstile_);
+  closing_.store(true, std::memory_order_release);
+  Status st;
+  {
+    WriterLock lk(change_gate_);
+    st = f();
+  }
+  closing_.store(false, std::memory_order_release);
+  return st;
 }
 
 Status Namespace::BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name) {

@@ -33,7 +33,8 @@
 // registered before the namespace serves any call and never change
 // afterwards; attached backends change atomically. With a hook set, each
 // change holds change_gate_ shared for its whole call (HoldChanges takes it
-// exclusively). Lock order: change_gate_ -> the hook's locks -> backends'.
+// exclusively). Lock order: turnstile_ -> change_gate_ -> the hook's locks
+// -> backends'.
 #pragma once
 
 #include <atomic>
@@ -191,6 +192,8 @@ class Namespace {
   AccessPolicy* policy_ = nullptr;
   PreChangeHook* hook_ = nullptr;
   SharedMutex change_gate_;
+  Mutex turnstile_;  // held by HoldChanges; changes wait on it while closing_
+  std::atomic<bool> closing_{false};
   std::atomic<Ino> agents_dir_{0};  // 0: no agent homes reserved
   // Indexed by backend id (all 65536 ids): attached backends come and go
   // while calls are routed.

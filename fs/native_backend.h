@@ -224,6 +224,13 @@ class NativeBackend final : public Backend, public ForkSource {
   // releases mu_ during the copy.
   Status KeepOrigin(MutexLock& lk, Ino origin) NO_THREAD_SAFETY_ANALYSIS;
   Status CreateForkRoot() REQUIRES(mu_);
+  // The next local number this tree would give (a fork's own start above it).
+  Ino NextLocal() const EXCLUDES(mu_) {
+    MutexLock lk(mu_);
+    return next_ino_;
+  }
+  // Where a fork of a source that is not a NativeBackend numbers its own nodes.
+  static constexpr Ino kForeignOwnFirst = Ino{1} << 40;
   // PreserveBefore's first half: materializes the fork's nodes down `chain`
   // when the change lies in what the fork still lists live.
   Status MaterializeChain(PreChange kind, const std::vector<Ino>& chain) REQUIRES(mu_);
@@ -241,8 +248,10 @@ class NativeBackend final : public Backend, public ForkSource {
   // Records `origin` (named `name` in source directory `parent`) at the fork point.
   void NotePoint(Ino origin, Ino parent, const std::string& name, mode_t mode, const std::string& target)
       REQUIRES(mu_);
-  // The fork-point path of `origin` relative to the fork's root; "" if unknown.
+  // The fork-point path of `origin` (its first name) or of name `name` in
+  // source directory `parent`, relative to the fork's root; "" if unknown.
   std::string PointPath(Ino origin) const REQUIRES(mu_);
+  std::string PointPath(Ino parent, const std::string& name) const REQUIRES(mu_);
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
                Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false,
                ChangeDetails details = {}) REQUIRES(mu_);
@@ -281,8 +290,12 @@ class NativeBackend final : public Backend, public ForkSource {
   std::unordered_map<Ino, Ino> by_origin_ GUARDED_BY(mu_);
   std::unordered_map<Ino, ForkPoint> fork_points_ GUARDED_BY(mu_);
   std::map<std::pair<Ino, std::string>, Ino> point_names_ GUARDED_BY(mu_);  // (parent origin, name) -> origin
-  std::vector<Ino> dirty_points_ GUARDED_BY(mu_);
+  std::vector<std::pair<Ino, std::string>> dirty_points_ GUARDED_BY(mu_);   // point_names_ keys
   std::unordered_set<Ino> kept_ GUARDED_BY(mu_);
+  // Forks: local numbers below this were the source's at creation, so a
+  // node may take its origin's; the fork's own are given from here on.
+  Ino own_first_ GUARDED_BY(mu_) = 0;  // 0: unknown, every node gets an own number
+  bool own_first_dirty_ GUARDED_BY(mu_) = false;
   uint64_t change_seq_ GUARDED_BY(mu_) = 0;      // bumped on every change
   uint64_t committed_seq_ GUARDED_BY(mu_) = 0;   // all changes <= this are committed
   uint64_t durable_seq_ GUARDED_BY(mu_) = 0;     // ... and synced

@@ -146,6 +146,13 @@ Status NativeBackend::CreateForkRoot() {
   by_origin_[lower_root_] = 1;
   nodes_[1] = std::move(root);
   MarkInode(1);
+  // The fork's own nodes are numbered above every number the source has
+  // given so far, so they never take an origin's number.
+  auto* source = dynamic_cast<NativeBackend*>(lower_);
+  next_ino_ = std::max<Ino>(next_ino_, source ? source->NextLocal() : kForeignOwnFirst);
+  next_ino_dirty_ = true;
+  own_first_ = next_ino_;
+  own_first_dirty_ = true;
   return Status::Ok();
 }
 
@@ -159,9 +166,8 @@ Status NativeBackend::KeepOpenForWriting() {
 
 void NativeBackend::NotePoint(Ino origin, Ino parent, const std::string& name, mode_t mode,
                               const std::string& target) {
-  point_names_.try_emplace({parent, name}, origin);
-  if (fork_points_.try_emplace(origin, ForkPoint{parent, name, mode, target}).second)
-    dirty_points_.push_back(origin);
+  if (point_names_.try_emplace({parent, name}, origin).second) dirty_points_.emplace_back(parent, name);
+  fork_points_.try_emplace(origin, ForkPoint{parent, name, mode, target});
 }
 
 Status NativeBackend::Materialize(Node* dir) {
@@ -171,6 +177,7 @@ Status NativeBackend::Materialize(Node* dir) {
   const Ino dlocal = LocalOf(dir->attr.ino);
   for (SourceEntry& e : *listed) {
     const Ino origin = e.attr.ino;
+    const bool fresh_origin = !fork_points_.count(origin);
     NotePoint(origin, dir->origin, e.name, e.attr.mode, e.target);
     if (dir->children.count(e.name)) continue;
     if (auto it = by_origin_.find(origin); it != by_origin_.end() && !e.attr.IsDir()) {
@@ -184,8 +191,14 @@ Status NativeBackend::Materialize(Node* dir) {
         continue;
       }
     }
-    const Ino local = next_ino_++;
-    next_ino_dirty_ = true;
+    // The origin's own number when it is free: tools that remember inode
+    // numbers (git's index) then see the same file. An origin met before (a
+    // node the fork since freed) gets a fresh number: numbers are never reused.
+    Ino local = LocalOf(origin);
+    if (!fresh_origin || local < 2 || local >= own_first_ || nodes_.count(local)) {
+      local = next_ino_++;
+      next_ino_dirty_ = true;
+    }
     auto n = std::make_unique<Node>();
     n->attr = e.attr;
     n->attr.ino = MakeIno(id_, local);
@@ -305,9 +318,14 @@ Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& cha
   if (!lower_) return NotFork();
   if (chain.empty()) return Status::Ok();
   Ino keep = 0;
+  bool pending = false;
   {
     MutexLock lk(mu_);
     NEXUS_RETURN_IF_ERROR(MaterializeChain(kind, chain));
+    // Anything not yet committed (this call's or an earlier lookup's
+    // materializing) must be before the source changes: a crash would
+    // otherwise list the changed source again.
+    pending = committed_seq_ != change_seq_;
     // Fork-point content the fork may still need (to read, or as the base of
     // a diff or merge), whether or not the fork has written the file since:
     // kept before the change can destroy it.
@@ -326,7 +344,7 @@ Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& cha
     MutexLock lk(mu_);
     if (!kept_.count(keep)) NEXUS_RETURN_IF_ERROR(KeepOrigin(lk, keep));
   }
-  return WaitCommitted(false);
+  return pending ? WaitCommitted(false) : Status::Ok();
 }
 
 Status NativeBackend::MaterializeChain(PreChange kind, const std::vector<Ino>& chain) {
@@ -368,6 +386,12 @@ std::string NativeBackend::PointPath(Ino origin) const {
   return path;
 }
 
+std::string NativeBackend::PointPath(Ino parent, const std::string& name) const {
+  if (parent == lower_root_) return name;
+  std::string dir = PointPath(parent);
+  return dir.empty() ? std::string() : dir + "/" + name;
+}
+
 Result<std::vector<ForkChange>> NativeBackend::Changes() {
   if (!lower_) return NotFork();
   struct Compare {
@@ -381,7 +405,7 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
     MutexLock lk(mu_);
     // Every name reachable from the root through materialized directories
     // (a lazy directory holds its fork point unchanged).
-    std::map<Ino, std::vector<std::string>> names;  // local -> paths, sorted
+    std::map<Ino, std::vector<std::string>> names;  // local -> paths
     std::vector<std::pair<Ino, std::string>> stack{{1, std::string()}};
     while (!stack.empty()) {
       auto [dlocal, dpath] = std::move(stack.back());
@@ -394,8 +418,24 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
         names[clocal].push_back(std::move(path));
       }
     }
+    // Every name of every origin at the fork point.
+    std::unordered_map<Ino, std::vector<std::string>> point_paths;
+    for (const auto& [key, origin] : point_names_) {
+      std::string path = PointPath(key.first, key.second);
+      if (!path.empty()) point_paths[origin].push_back(std::move(path));
+    }
+    auto deleted = [&](Ino origin, const std::string& path) REQUIRES(mu_) {
+      ForkChange c;
+      c.kind = ForkChange::Kind::kDeleted;
+      c.path = path;
+      c.old_mode = fork_points_.at(origin).mode;
+      c.origin = origin;
+      out.push_back(std::move(c));
+    };
     std::set<Ino> present;
-    for (auto& [local, paths] : names) {
+    for (auto& named : names) {
+      const Ino local = named.first;
+      std::vector<std::string>& paths = named.second;
       std::sort(paths.begin(), paths.end());
       const Node& n = *nodes_.at(local);
       auto added = [&](const std::string& path) {
@@ -414,19 +454,36 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
       }
       present.insert(n.origin);
       const ForkPoint& fp = point->second;
+      const std::vector<std::string>& was = point_paths[n.origin];
+      auto had = [&](const std::string& p) { return std::find(was.begin(), was.end(), p) != was.end(); };
+      auto has = [&](const std::string& p) {
+        return std::find(paths.begin(), paths.end(), p) != paths.end();
+      };
       const std::string old_path = PointPath(n.origin);
-      auto at = std::find(paths.begin(), paths.end(), old_path);
       ForkChange c;
-      c.kind = at == paths.end() ? ForkChange::Kind::kRenamed : ForkChange::Kind::kModified;
-      c.path = at == paths.end() ? paths.front() : *at;
-      if (at == paths.end()) c.old_path = old_path;
+      // The first name the fork gave it that is not another of its old names.
+      auto fresh = std::find_if(paths.begin(), paths.end(), [&](const std::string& p) { return !had(p); });
+      if (has(old_path)) {
+        c.kind = ForkChange::Kind::kModified;
+        c.path = old_path;
+      } else if (fresh != paths.end()) {
+        c.kind = ForkChange::Kind::kRenamed;
+        c.path = *fresh;
+        c.old_path = old_path;
+      } else {  // its first name went, another stays
+        c.kind = ForkChange::Kind::kModified;
+        c.path = paths.front();
+        deleted(n.origin, old_path);
+      }
       c.mode = n.attr.mode;
       c.old_mode = fp.mode;
       c.local = n.attr.ino;
       c.origin = n.origin;
       if (n.attr.IsLnk()) c.content_changed = n.target != fp.target;
       for (const auto& p : paths)
-        if (p != c.path) added(p);  // names the fork gave it (hard links)
+        if (p != c.path && !had(p)) added(p);  // names the fork gave it (hard links)
+      for (const auto& p : was)
+        if (p != old_path && p != c.path && !has(p)) deleted(n.origin, p);  // other names it lost
       if (n.attr.IsReg() && n.copied_up && !n.lower_content) {
         // Written since the fork: compare the bytes (outside the lock).
         Compare cmp{out.size()};
@@ -440,17 +497,9 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
       if (c.kind == ForkChange::Kind::kRenamed || c.mode != c.old_mode || c.content_changed)
         out.push_back(std::move(c));
     }
-    for (const auto& [origin, fp] : fork_points_) {
-      if (present.count(origin)) continue;
-      std::string path = PointPath(origin);
-      if (path.empty()) continue;
-      ForkChange c;
-      c.kind = ForkChange::Kind::kDeleted;
-      c.path = std::move(path);
-      c.old_mode = fp.mode;
-      c.origin = origin;
-      out.push_back(std::move(c));
-    }
+    for (const auto& [origin, paths] : point_paths)
+      if (!present.count(origin))
+        for (const auto& p : paths) deleted(origin, p);
     // A path deleted and made again (an editor's write to a temp file and
     // rename over, rm then create) is one change of that path; a rename over
     // a path replaces what was there.
@@ -553,7 +602,7 @@ Result<std::vector<SourceEntry>> NativeBackend::ListForFork(Ino dir) {
     const Node& c = *nodes_.at(local);
     SourceEntry e;
     e.name = name;
-    e.attr = Stat(c);
+    e.attr = c.attr;  // not Stat: a fork computes st_blocks itself, and a big listing costs no syscall
     e.target = c.target;
     for (const auto& [k, v] : c.xattrs) e.xattrs.emplace_back(k, v);
     out.push_back(std::move(e));
@@ -566,7 +615,7 @@ Result<SourceEntry> NativeBackend::StatForFork(Ino ino) {
   Node* n = Find(ino);
   if (!n) return Status::Error(ENOENT, "no inode " + std::to_string(ino));
   SourceEntry e;
-  e.attr = Stat(*n);
+  e.attr = n->attr;
   e.target = n->target;
   for (const auto& [k, v] : n->xattrs) e.xattrs.emplace_back(k, v);
   return e;

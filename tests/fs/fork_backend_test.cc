@@ -244,6 +244,33 @@ TEST_F(ForkBackendTest, ReadsFallThroughAndNothingIsCopied) {
   EXPECT_EQ(Describe(*changes), "");
 }
 
+// A fork's node takes its origin's number (so git's index, which remembers
+// inode numbers, sees the same files); the fork's own nodes never collide.
+TEST_F(ForkBackendTest, NodesKeepTheirOriginsNumbers) {
+  MakeSource();
+  auto [dir, name] = Split("/src/sub/a2");
+  ASSERT_TRUE(ns_->Link(caller_, Walk("/src/a"), dir, name).ok());
+  MkDir("/src/deep");
+  Write("/src/deep/x", "x\n");
+  MakeFork("/src");
+  EXPECT_EQ(LocalOf(Walk("1:/a")), LocalOf(Walk("/src/a")));
+  EXPECT_EQ(LocalOf(Walk("1:/link")), LocalOf(Walk("/src/link")));
+  Write("1:/new", "n\n");
+  const Ino own = LocalOf(Walk("1:/new"));
+  Write("/src/later", "l\n");  // the source's later numbers are never origins
+  EXPECT_NE(own, LocalOf(Walk("/src/a")));
+  ASSERT_TRUE(Unlink("1:/a").ok());
+  // a2, met again after the fork removed its first name, gets a new number.
+  const Ino a2 = LocalOf(Walk("1:/sub/a2"));
+  EXPECT_NE(a2, LocalOf(Walk("/src/a")));
+  EXPECT_NE(a2, own);
+  EXPECT_EQ(Read("1:/sub/a2"), "alpha\n");
+  ReopenFork(0);  // deep/ is still lazy: it is first listed by the reopened fork
+  EXPECT_EQ(LocalOf(Walk("1:/deep/x")), LocalOf(Walk("/src/deep/x")));
+  Write("1:/new2", "n\n");
+  EXPECT_GT(LocalOf(Walk("1:/new2")), own);
+}
+
 TEST_F(ForkBackendTest, BaseChangesAfterForkTimeAreInvisible) {
   MakeSource();
   MkDir("/src/gone");
@@ -437,6 +464,25 @@ TEST_F(ForkBackendTest, AReplacedPathIsOneChange) {
     }
 }
 
+TEST_F(ForkBackendTest, ChangesOfHardLinks) {
+  MakeSource();
+  for (const std::string file : {"/src/a", "/src/b"}) {
+    auto [dir, n] = Split(file + "2");
+    ASSERT_TRUE(ns_->Link(caller_, Walk(file), dir, n).ok());
+  }
+  NativeBackend* f = MakeFork("/src");
+  EXPECT_EQ(Stat("1:/a").nlink, 2u);
+  ReopenFork(0);  // both names of each at the fork point survive a reopen
+  f = forks_[0].tree.get();
+  ASSERT_TRUE(Unlink("1:/a2").ok());  // a second name goes
+  ASSERT_TRUE(Unlink("1:/b").ok());   // a first name goes, the other stays
+  auto [dir, n] = Split("1:/a3");
+  ASSERT_TRUE(ns_->Link(caller_, Walk("1:/a"), dir, n).ok());  // a name the fork gives
+  auto changes = f->Changes();
+  ASSERT_TRUE(changes.ok());
+  EXPECT_EQ(Describe(*changes), "deleted a2\nadded a3 +content\ndeleted b\n");
+}
+
 TEST_F(ForkBackendTest, ReopenContinuesExactly) {
   MakeSource();
   MakeFork("/src");
@@ -454,6 +500,28 @@ TEST_F(ForkBackendTest, ReopenContinuesExactly) {
   auto changes = forks_[0].tree->Changes();
   ASSERT_TRUE(changes.ok());
   EXPECT_EQ(Describe(*changes), "modified a +content\ndeleted sub/c\n");
+}
+
+// A keep a crash interrupted leaves a temp file, never a half-made copy
+// under the origin's name: the next open drops it.
+TEST_F(ForkBackendTest, AnInterruptedKeepIsDropped) {
+  MakeSource();
+  MakeFork("/src");
+  EXPECT_EQ(Read("1:/a"), "alpha\n");
+  const std::string origin = forks_[0].dir->path() + "/origin/";
+  const std::string a = std::to_string(Walk("/src/a"));
+  {
+    int fd = ::open((origin + a + ".tmp").c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "half", 4), 4);
+    ::close(fd);
+  }
+  ReopenFork(0);
+  EXPECT_NE(::access((origin + a + ".tmp").c_str(), F_OK), 0);
+  EXPECT_EQ(Read("1:/a"), "alpha\n");
+  Write("/src/a", "after\n");
+  EXPECT_EQ(::access((origin + a).c_str(), F_OK), 0);
+  EXPECT_EQ(Read("1:/a"), "alpha\n");
 }
 
 TEST_F(ForkBackendTest, ForksOfForks) {
@@ -539,6 +607,95 @@ TEST_F(ForkBackendTest, AVersionOneTreeMigrates) {
   Statement s = (*db)->Prepare("SELECT value FROM meta WHERE key='schema_version'");
   ASSERT_TRUE(s.Next());
   EXPECT_EQ(s.Int(0), 2);
+}
+
+// Every mutation the namespace routes calls the hook first, with what it
+// will change; reads and unwatched backends do not.
+class RecordingHook final : public PreChangeHook {
+ public:
+  bool Watched(uint16_t id) const override { return watched; }
+  Status BeforeChange(Backend&, PreChange kind, Ino ino, std::string_view name) override {
+    const char* k = kind == PreChange::kEntries   ? "entries"
+                    : kind == PreChange::kContent ? "content"
+                                                  : "attrs";
+    calls.push_back(std::string(k) + " " + std::to_string(ino) +
+                    (name.empty() ? "" : " " + std::string(name)));
+    return refuse ? Status::Error(ENOSPC, "refused") : Status::Ok();
+  }
+  bool watched = true;
+  bool refuse = false;
+  std::vector<std::string> calls;
+};
+
+TEST_F(ForkBackendTest, TheNamespaceCallsTheHookBeforeEveryChange) {
+  RecordingHook hook;
+  ns_->SetPreChangeHook(&hook);
+  const std::string root = std::to_string(kRootIno);
+  auto expect = [&](const std::string& want) {
+    EXPECT_EQ(hook.calls.size() == 1 ? hook.calls[0] : "calls: " + std::to_string(hook.calls.size()), want);
+    hook.calls.clear();
+  };
+  auto c = ns_->Create(caller_, kRootIno, "f", 0644, O_RDWR);
+  ASSERT_TRUE(c.ok());
+  const std::string f = std::to_string(c->attr.ino);
+  expect("entries " + root + " f");
+  ASSERT_TRUE(ns_->Fallocate(*c->handle, 0, 0, 10).ok());
+  expect("content " + f);
+  ns_->Release(std::move(c->handle));
+  ASSERT_TRUE(ns_->MkDir(caller_, kRootIno, "d", 0755).ok());
+  expect("entries " + root + " d");
+  ASSERT_TRUE(ns_->MkNod(caller_, kRootIno, "p", S_IFIFO | 0644, 0).ok());
+  expect("entries " + root + " p");
+  ASSERT_TRUE(ns_->Symlink(caller_, "f", kRootIno, "l").ok());
+  expect("entries " + root + " l");
+  ASSERT_TRUE(ns_->Link(caller_, Walk("/f"), kRootIno, "h").ok());
+  EXPECT_EQ(hook.calls, (std::vector<std::string>{"entries " + root + " h", "attrs " + f}));
+  hook.calls.clear();
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0600;
+  ASSERT_TRUE(ns_->SetAttr(caller_, Walk("/f"), chmod, nullptr).ok());
+  expect("attrs " + f);
+  SetAttrRequest trunc;
+  trunc.valid = SetAttrRequest::kSize;
+  ASSERT_TRUE(ns_->SetAttr(caller_, Walk("/f"), trunc, nullptr).ok());
+  expect("content " + f);
+  ASSERT_TRUE(ns_->SetXattr(caller_, Walk("/f"), "user.x", "1", 0).ok());
+  expect("attrs " + f);
+  ASSERT_TRUE(ns_->RemoveXattr(caller_, Walk("/f"), "user.x").ok());
+  expect("attrs " + f);
+  auto r = ns_->Open(caller_, Walk("/f"), O_RDONLY);
+  ASSERT_TRUE(r.ok());
+  ns_->Release(std::move(r).value());
+  EXPECT_TRUE(hook.calls.empty());
+  for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC}) {
+    auto w = ns_->Open(caller_, Walk("/f"), flags);
+    ASSERT_TRUE(w.ok());
+    ns_->Release(std::move(w).value());
+    expect("content " + f);
+  }
+  ASSERT_TRUE(ns_->Rename(caller_, kRootIno, "h", Walk("/d"), "h2", 0).ok());
+  EXPECT_EQ(hook.calls, (std::vector<std::string>{"entries " + root + " h",
+                                                  "entries " + std::to_string(Walk("/d")) + " h2"}));
+  hook.calls.clear();
+  ASSERT_TRUE(ns_->Unlink(caller_, kRootIno, "l").ok());
+  expect("entries " + root + " l");
+  ASSERT_TRUE(ns_->RmDir(caller_, Walk("/d"), "h2").code() == ENOTDIR);
+  hook.calls.clear();
+  ASSERT_TRUE(ns_->Unlink(caller_, Walk("/d"), "h2").ok());
+  hook.calls.clear();
+  ASSERT_TRUE(ns_->RmDir(caller_, kRootIno, "d").ok());
+  expect("entries " + root + " d");
+  // A refusal is the change's error, and the change is not made.
+  hook.refuse = true;
+  EXPECT_EQ(ns_->Unlink(caller_, kRootIno, "p").code(), ENOSPC);
+  EXPECT_NE(Walk("/p"), 0u);
+  // Unwatched: not called.
+  hook.calls.clear();
+  hook.watched = false;
+  EXPECT_TRUE(ns_->Unlink(caller_, kRootIno, "p").ok());
+  EXPECT_TRUE(hook.calls.empty());
+  ns_->SetPreChangeHook(&hook_);
 }
 
 TEST_F(ForkBackendTest, AnOrdinaryTreeIsNoFork) {
