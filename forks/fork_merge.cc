@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "base/file_util.h"
 #include "base/ns_path.h"
 #include "base/principal.h"
@@ -141,7 +143,14 @@ class Planner {
     Conflict(rel, "type", {}, false);
     return true;
   }
-  void Add(Step step) { steps_.push_back(std::move(step)); }
+  // Whether a directory above absolute path `path` is, in the base, a
+  // file the merge does not delete: then nothing can be made there (a
+  // "type" conflict no side resolves).
+  bool ParentBlocked(const std::string& path);
+  void Add(Step step) {
+    if (step.action == "delete") deleted_.insert(step.path);
+    steps_.push_back(std::move(step));
+  }
 
   NativeBackend& fork_;
   PathFiles& files_;
@@ -153,7 +162,21 @@ class Planner {
   std::vector<MergeConflict> conflicts_;
   std::map<std::string, std::string> dir_renames_;  // base-relative old -> new
   std::set<std::string> fork_deleted_;              // paths the fork deleted
+  std::set<std::string> deleted_;                   // absolute paths the merge deletes
+  std::map<std::string, bool> non_dirs_;            // absolute path -> a non-directory in the base
 };
+
+bool Planner::ParentBlocked(const std::string& path) {
+  for (std::string dir = Parent(path); dir.size() > base_.size(); dir = Parent(dir)) {
+    auto it = non_dirs_.find(dir);
+    if (it == non_dirs_.end()) {
+      auto st = files_.Stat(reader_, dir, false, false);
+      it = non_dirs_.emplace(dir, st.ok() && !st->attr.IsDir()).first;
+    }
+    if (it->second && !deleted_.count(dir)) return true;
+  }
+  return false;
+}
 
 Result<PathState> Planner::BaseState(const std::string& rel) {
   auto st = files_.Stat(reader_, Abs(rel), false, false);
@@ -244,6 +267,10 @@ void Planner::Emit(const std::string& rel, const std::string& path, const PathSt
       s.phase = kPhaseDelete;
       break;
     case Outcome::Kind::kSet: {
+      if (ParentBlocked(path)) {
+        if (outcome.conflict.empty()) Conflict(rel, "type", {}, false);
+        return;
+      }
       const PathState& want = outcome.state;
       const bool same_object = now.exists && (now.mode & S_IFMT) == (want.mode & S_IFMT);
       if (same_object && now.content == want.content) {
@@ -268,7 +295,11 @@ Status Planner::PlanDir(const ForkChange& c) {
     case ForkChange::Kind::kAdded: {
       NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(rel));
       if (now.exists && S_ISDIR(now.mode)) return Status::Ok();  // added on both sides
-      if (now.exists && !fork_deleted_.count(rel)) {
+      if (ParentBlocked(Abs(rel))) {
+        Conflict(rel, "type", {}, false);
+        return Status::Ok();
+      }
+      if (now.exists && !deleted_.count(Abs(rel))) {
         Conflict(rel, "type", {}, options_.strategy != Favor::kNone);
         if (options_.strategy != Favor::kTheirs) return Status::Ok();
         Add(MakeStep("delete", kPhaseDelete, Abs(rel), {rel, "", "delete", "theirs"}));
@@ -331,7 +362,7 @@ Status Planner::PlanFile(const ForkChange& c) {
   if (c.kind == ForkChange::Kind::kAdded) {
     NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(c.path));
     if (DirInTheWay(c.path, now)) return Status::Ok();
-    if (now.exists && fork_deleted_.count(c.path)) {
+    if (now.exists && deleted_.count(Abs(c.path))) {
       // The fork replaced what was there (its deletion is planned too).
       NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath({}, {}, theirs, favor));
       Emit(c.path, Abs(c.path), {}, o);
@@ -398,6 +429,10 @@ Status Planner::PlanFile(const ForkChange& c) {
     Conflict(dest, o.conflict, o.hunks, false);
     return Status::Ok();
   }
+  if (ParentBlocked(Abs(dest))) {
+    Conflict(dest, "type", {}, false);
+    return Status::Ok();
+  }
   Add(MakeStep("rename", kPhaseRename, Abs(dest), {dest, at, "rename", o.how.empty() ? "fork" : o.how}, 0,
                Abs(from)));
   // The content and mode, merged, follow to the new path.
@@ -406,7 +441,31 @@ Status Planner::PlanFile(const ForkChange& c) {
 }
 
 Status Planner::Run(MergeReport* report, std::vector<Step>* steps) {
-  NEXUS_ASSIGN_OR_RETURN(std::vector<ForkChange> changes, fork_.Changes());
+  NEXUS_ASSIGN_OR_RETURN(std::vector<ForkChange> listed, fork_.Changes());
+  // A path that turned from a directory into a file (or back) is merged as
+  // the deletion of the one and the addition of the other.
+  std::vector<ForkChange> changes;
+  for (ForkChange& c : listed) {
+    const bool was_dir = S_ISDIR(c.old_mode), is_dir = S_ISDIR(c.mode);
+    if (c.kind == ForkChange::Kind::kAdded || c.kind == ForkChange::Kind::kDeleted || was_dir == is_dir) {
+      changes.push_back(std::move(c));
+      continue;
+    }
+    ForkChange gone = c;
+    gone.kind = ForkChange::Kind::kDeleted;
+    gone.path = c.kind == ForkChange::Kind::kRenamed ? c.old_path : c.path;
+    gone.old_path.clear();
+    gone.mode = 0;
+    gone.local = 0;
+    ForkChange made = c;
+    made.kind = ForkChange::Kind::kAdded;
+    made.old_path.clear();
+    made.old_mode = 0;
+    made.origin = 0;
+    made.content_changed = true;
+    changes.push_back(std::move(gone));
+    changes.push_back(std::move(made));
+  }
   std::vector<const ForkChange*> selected;
   for (const ForkChange& c : changes) {
     if (!Matches(options_.paths, c.path) && !(c.old_path.size() && Matches(options_.paths, c.old_path)))
@@ -414,16 +473,26 @@ Status Planner::Run(MergeReport* report, std::vector<Step>* steps) {
     selected.push_back(&c);
     if (c.kind == ForkChange::Kind::kDeleted) fork_deleted_.insert(c.path);
   }
-  // Directories first (parents before children, as Changes sorts them),
-  // so files plan against the directories' renames.
-  for (const ForkChange* c : selected) {
-    const mode_t mode = c->kind == ForkChange::Kind::kDeleted ? c->old_mode : c->mode;
-    if (S_ISDIR(mode)) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
-  }
-  for (const ForkChange* c : selected) {
-    const mode_t mode = c->kind == ForkChange::Kind::kDeleted ? c->old_mode : c->mode;
-    if (S_ISREG(mode) || S_ISLNK(mode)) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
-  }
+  // In an order where each decision knows what it depends on: directory
+  // renames (parents first, as Changes sorts them) before the files they
+  // carry; deleted files before the directories the fork made in their
+  // place; new directories before the files written into them.
+  auto type_of = [](const ForkChange& c) {
+    return (c.kind == ForkChange::Kind::kDeleted ? c.old_mode : c.mode) & S_IFMT;
+  };
+  auto is_file = [&](const ForkChange& c) { return type_of(c) == S_IFREG || type_of(c) == S_IFLNK; };
+  for (const ForkChange* c : selected)
+    if (type_of(*c) == S_IFDIR &&
+        (c->kind == ForkChange::Kind::kModified || c->kind == ForkChange::Kind::kRenamed))
+      NEXUS_RETURN_IF_ERROR(PlanDir(*c));
+  for (const ForkChange* c : selected)
+    if (is_file(*c) && c->kind == ForkChange::Kind::kDeleted) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
+  for (const ForkChange* c : selected)
+    if (type_of(*c) == S_IFDIR && c->kind == ForkChange::Kind::kAdded) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
+  for (const ForkChange* c : selected)
+    if (is_file(*c) && c->kind != ForkChange::Kind::kDeleted) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
+  for (const ForkChange* c : selected)
+    if (type_of(*c) == S_IFDIR && c->kind == ForkChange::Kind::kDeleted) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
   // A file renamed onto a path another rename vacates goes aside first, so
   // swaps and cycles lose nothing.
   std::set<std::string> sources;
@@ -471,8 +540,11 @@ Status CheckWritable(PathFiles& files, Namespace& ns, const Caller& who, const s
     while (true) {
       auto it = dir_ok.find(dir);
       if (it != dir_ok.end()) return it->second;
+      // (A file where a directory will be is one the merge deletes first:
+      // the planner made sure; the directory above it decides.)
       auto st = files.Stat(who, dir, true, false);
-      if (st.ok() || st.code() != ENOENT || dir == "/") {
+      const bool absent = st.code() == ENOENT || (st.ok() && !st->attr.IsDir());
+      if (!absent || dir == "/") {
         Status verdict = !st.ok()            ? st.status()
                          : !st->attr.IsDir() ? Status::Error(ENOTDIR, dir)
                                              : CheckAccess(who, st->attr, kMayWrite | kMayExec);
@@ -820,6 +892,53 @@ class MergeLock {
   int fd_;
 };
 
+// Completes a journaled merge as its recorded author with the daemon's
+// rights and its task id (the caller holds the fork's merge lock).
+Status FinishJournalLocked(ForkRegistry& registry, PathFiles& files, Journal& j) {
+  const Principal author = DaemonPrincipal(j.author);
+  ProcessInfo origin;
+  origin.command = "nexus fork merge " + j.fork;
+  origin.agent_id = AgentOf(j.author);
+  origin.task_id = j.task_id;
+  Caller actor;
+  actor.uid = j.uid;
+  actor.gid = j.gid;
+  actor.umask = 0;
+  actor.principal = &author;
+  actor.origin = &origin;
+  return Finish(registry, files, j, actor, -1);
+}
+
+// Finishes the journal in `dir`, or drops it if it never became ready.
+Status FinishJournal(ForkRegistry& registry, PathFiles& files, const std::string& dir) {
+  std::error_code ec;
+  auto j = ReadJournal(dir);
+  if (!j.ok() || !j->ready) {
+    // Never ready: nothing of it reached the base.
+    stdfs::remove_all(dir, ec);
+    return Status::Ok();
+  }
+  NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(Parent(dir), j->fork));
+  if (!stdfs::exists(dir, ec)) return Status::Ok();  // finished meanwhile
+  return FinishJournalLocked(registry, files, *j);
+}
+
+// The journals a crash left of fork `name`'s merges: DATA/forks/merges/NAME.N.
+std::vector<std::string> PendingJournals(const std::string& merges_dir, const std::string& name) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(merges_dir, ec)) {
+    const std::string base = e.path().filename().string();
+    if (!e.is_directory() || base.size() <= name.size() + 1 ||
+        base.compare(0, name.size() + 1, name + ".") != 0)
+      continue;
+    const std::string number = base.substr(name.size() + 1);
+    if (number.find_first_not_of("0123456789") == std::string::npos) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, const Caller& author,
@@ -831,10 +950,21 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Namespace& ns = *registry.ns();
   const std::string merges_dir = registry.data_dir() + "/merges";
   NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, name));
-  NEXUS_ASSIGN_OR_RETURN(info, registry.Get(name));  // the merge count, under the lock
-
   PathFiles own_files(&ns);
   PathFiles& files = options.files ? *options.files : own_files;
+  // A merge of this fork a crash (or a failed step) left half applied is
+  // finished first: the next one plans against the base as after it.
+  for (const std::string& dir : PendingJournals(merges_dir, name)) {
+    auto j = ReadJournal(dir);
+    std::error_code ec;
+    if (!j.ok() || !j->ready) {
+      stdfs::remove_all(dir, ec);
+      continue;
+    }
+    NEXUS_RETURN_IF_ERROR(FinishJournalLocked(registry, files, *j));
+  }
+  NEXUS_ASSIGN_OR_RETURN(info, registry.Get(name));  // the merge count, under the lock
+
   const Principal daemon = DaemonPrincipal("daemon:nexusd");
   Caller reader;
   reader.umask = 0;
@@ -898,25 +1028,10 @@ Status FinishInterruptedMerges(ForkRegistry& registry) {
   std::sort(dirs.begin(), dirs.end());
   PathFiles files(registry.ns());  // before serving: nothing is cached yet
   for (const std::string& dir : dirs) {
-    auto j = ReadJournal(dir);
-    if (!j.ok() || !j->ready) {
-      // Never ready: nothing of it reached the base.
-      stdfs::remove_all(dir, ec);
-      continue;
-    }
-    const Principal author = DaemonPrincipal(j->author);
-    ProcessInfo origin;
-    origin.command = "nexus fork merge " + j->fork;
-    origin.agent_id = AgentOf(j->author);
-    origin.task_id = j->task_id;
-    Caller actor;
-    actor.uid = j->uid;
-    actor.gid = j->gid;
-    actor.umask = 0;
-    actor.principal = &author;
-    actor.origin = &origin;
-    NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, j->fork));
-    NEXUS_RETURN_IF_ERROR(Finish(registry, files, *j, actor, -1));
+    Status st = FinishJournal(registry, files, dir);
+    // The daemon still starts: the journal stays, and the next start or the
+    // next merge of that fork tries again.
+    if (!st.ok()) spdlog::error("fork merge journal {}: {}", dir, st.ToString());
   }
   return Status::Ok();
 }

@@ -102,6 +102,16 @@ const Principal* PrincipalTable::ForActingAs(const Principal& base, std::string_
   return Intern(std::move(p));
 }
 
+const Principal* PrincipalTable::ForDaemonOnBehalfOf(std::string_view subject) {
+  Principal p;
+  p.subject = std::string(subject);
+  p.account = p.subject;
+  p.name = "nexusd";
+  p.admin = true;
+  p.how = AuthMethod::kDaemon;
+  return Intern(std::move(p));
+}
+
 Result<const Principal*> PrincipalTable::ForSubjectMount(std::string_view subject) {
   auto sv = ParseSubjectView(subject);
   if (!sv.ok() || (sv->type != ObjectType::kUser && sv->type != ObjectType::kAgent) ||

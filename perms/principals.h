@@ -75,6 +75,10 @@ class PrincipalTable final : public PrincipalResolver {
   // subject and grants only, never an admin; the account, uid, gid,
   // groups, method and key of `base`, which authenticated.
   const Principal* ForActingAs(const Principal& base, std::string_view agent_subject);
+  // The daemon's own work done on behalf of `subject` (e.g. a fork's merge
+  // applied as the fork's owner once the session's rights were checked):
+  // that subject, with the daemon's rights (admin), authenticated by no one.
+  const Principal* ForDaemonOnBehalfOf(std::string_view subject);
 
   const std::string& admin_subject() const { return options_.admin_subject; }
   bool IsAdminUid(uid_t uid) const { return nexus::IsAdminUid(uid, options_.operator_uid); }

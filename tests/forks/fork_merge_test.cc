@@ -370,6 +370,24 @@ TEST_F(ForkMergeTest, ADirectoryInTheBaseIsNeverReplaced) {
   EXPECT_EQ(Get("/src/a.txt/inside"), "base\n");
 }
 
+TEST_F(ForkMergeTest, AFileTheForkReplacedByADirectory) {
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/f/sub/d.txt").ok());
+  Put("/forks/f/sub/d.txt/inner", "inner\n");
+  ASSERT_TRUE(files_->Unlink(me_, "/forks/f/c.txt").ok());
+  Put("/forks/f/c.txt/inner", "inner\n");
+  Put("/src/c.txt", "sea changed in the base\n");
+  auto r = Merge();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Taken where the base kept the file as it was...
+  EXPECT_EQ(Get("/src/sub/d.txt/inner"), "inner\n");
+  // ...a conflict where the base changed it, and nothing written below it.
+  std::vector<std::pair<std::string, std::string>> kinds;
+  for (const auto& c : r->conflicts) kinds.emplace_back(c.path, c.kind);
+  EXPECT_EQ(kinds, (std::vector<std::pair<std::string, std::string>>{
+                       {"c.txt", "delete/modify"}, {"c.txt", "type"}, {"c.txt/inner", "type"}}));
+  EXPECT_EQ(Get("/src/c.txt"), "sea changed in the base\n");
+}
+
 TEST_F(ForkMergeTest, FollowsARenameInTheBase) {
   Put("/forks/f/a.txt", "one\ntwo\nthree\nfour\nfive\nsix\nSEVEN\n");
   ASSERT_TRUE(files_->Rename(me_, "/src/a.txt", "/src/moved.txt").ok());
@@ -615,6 +633,24 @@ TEST_F(ForkMergeTest, AMergeIsCountedOnceWhateverTheCrash) {
   EXPECT_EQ(reg_->Get("f")->merges, 1u);
   EXPECT_FALSE(std::filesystem::exists(dir));
   EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
+}
+
+TEST_F(ForkMergeTest, TheNextMergeFinishesAPendingOneFirst) {
+  Put("/forks/f/a.txt", "fork a\n");
+  ASSERT_TRUE(files_->Rename(me_, "/forks/f/c.txt", "/forks/f/c2.txt").ok());
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 1;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  Put("/forks/f/b.txt", "bee fork\n");
+  auto r = Merge();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->task_id, "fork-merge:f:2");
+  ASSERT_EQ(r->entries.size(), 1u);  // a.txt and the rename landed with merge 1
+  EXPECT_EQ(r->entries[0].path, "b.txt");
+  EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
+  EXPECT_EQ(Get("/src/c2.txt"), "sea\n");
+  EXPECT_EQ(Get("/src/b.txt"), "bee fork\n");
+  EXPECT_EQ(reg_->Get("f")->merges, 2u);
 }
 
 TEST_F(ForkMergeTest, JournalNeverReadyIsDropped) {
