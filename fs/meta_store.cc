@@ -9,7 +9,7 @@
 namespace nexus {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -17,13 +17,23 @@ CREATE TABLE IF NOT EXISTS inodes(
   ino INTEGER PRIMARY KEY, mode INTEGER NOT NULL, uid INTEGER NOT NULL,
   gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,
   rdev INTEGER NOT NULL, atime_ns INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-  ctime_ns INTEGER NOT NULL, btime_ns INTEGER NOT NULL, target BLOB);
+  ctime_ns INTEGER NOT NULL, btime_ns INTEGER NOT NULL, target BLOB,
+  origin INTEGER NOT NULL DEFAULT 0, fork_flags INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS dentries(
   parent INTEGER NOT NULL, name BLOB NOT NULL, ino INTEGER NOT NULL,
   PRIMARY KEY(parent, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS xattrs(
   ino INTEGER NOT NULL, name BLOB NOT NULL, value BLOB NOT NULL,
   PRIMARY KEY(ino, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fork_points(
+  origin INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name BLOB NOT NULL,
+  mode INTEGER NOT NULL, target BLOB);
+)sql";
+
+// Version 1 -> 2: the fork columns (fork_points is created by kSchema).
+constexpr const char* kMigrate1To2 = R"sql(
+ALTER TABLE inodes ADD COLUMN origin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inodes ADD COLUMN fork_flags INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 }  // namespace
@@ -67,6 +77,13 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
   if (schema == 0) {
     out.fresh = true;
     NEXUS_RETURN_IF_ERROR(PutMeta("schema_version", kSchemaVersion, "write schema version"));
+  } else if (schema == 1) {
+    auto txn = Transaction::Begin(*db_);
+    if (!txn.ok()) return txn.status();
+    NEXUS_RETURN_IF_ERROR(db_->Exec(kMigrate1To2));
+    NEXUS_RETURN_IF_ERROR(PutMeta("schema_version", kSchemaVersion, "write schema version"));
+    NEXUS_RETURN_IF_ERROR(txn->Commit());
+    spdlog::info("metadata database {} migrated to schema version {}", path_, kSchemaVersion);
   } else if (schema != kSchemaVersion) {
     return Status::Error(EINVAL, "metadata database " + path_ + " has schema version " +
                                      std::to_string(schema) + ", this nexusd understands " +
@@ -76,7 +93,7 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
   {
     Statement s = db_->Prepare(
         "SELECT ino,mode,uid,gid,nlink,size,rdev,atime_ns,mtime_ns,ctime_ns,"
-        "btime_ns,target FROM inodes");
+        "btime_ns,target,origin,fork_flags FROM inodes");
     while (s.Next()) {
       InodeRecord r;
       r.ino = static_cast<Ino>(s.Int(0));
@@ -91,6 +108,8 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
       r.ctime = FromNanos(s.Int(9));
       r.btime = FromNanos(s.Int(10));
       r.target = s.Blob(11);
+      r.origin = static_cast<Ino>(s.Int(12));
+      r.fork_flags = static_cast<uint32_t>(s.Int(13));
       out.inodes.push_back(std::move(r));
     }
     NEXUS_RETURN_IF_ERROR(s.status());
@@ -104,6 +123,13 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
   {
     Statement s = db_->Prepare("SELECT ino,name,value FROM xattrs");
     while (s.Next()) out.xattrs.push_back({static_cast<Ino>(s.Int(0)), s.Blob(1), s.Blob(2)});
+    NEXUS_RETURN_IF_ERROR(s.status());
+  }
+  {
+    Statement s = db_->Prepare("SELECT origin,parent,name,mode,target FROM fork_points");
+    while (s.Next())
+      out.points.push_back({static_cast<Ino>(s.Int(0)), static_cast<Ino>(s.Int(1)), s.Blob(2),
+                            static_cast<mode_t>(s.Int(3)), s.Blob(4)});
     NEXUS_RETURN_IF_ERROR(s.status());
   }
   return out;
@@ -135,7 +161,7 @@ Status MetaStore::Commit(const MetaBatch& b, bool durable) {
   if (!b.put_inodes.empty()) {
     Statement s = db_->Prepare(
         "INSERT OR REPLACE INTO inodes(ino,mode,uid,gid,nlink,size,rdev,atime_ns,mtime_ns,"
-        "ctime_ns,btime_ns,target) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+        "ctime_ns,btime_ns,target,origin,fork_flags) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (const auto& r : b.put_inodes) {
       s.Bind(1, r.ino).Bind(2, r.mode).Bind(3, r.uid).Bind(4, r.gid).Bind(5, r.nlink);
       s.Bind(6, r.size).Bind(7, r.rdev).Bind(8, ToNanos(r.atime)).Bind(9, ToNanos(r.mtime));
@@ -144,6 +170,7 @@ Status MetaStore::Commit(const MetaBatch& b, bool durable) {
         s.BindNull(12);
       else
         s.BindBlob(12, r.target);
+      s.Bind(13, r.origin).Bind(14, r.fork_flags);
       NEXUS_RETURN_IF_ERROR(s.Run("write inode"));
     }
   }
@@ -156,6 +183,18 @@ Status MetaStore::Commit(const MetaBatch& b, bool durable) {
     Statement s = db_->Prepare("INSERT OR REPLACE INTO xattrs(ino,name,value) VALUES(?,?,?)");
     for (const auto& x : b.put_xattrs)
       NEXUS_RETURN_IF_ERROR(s.Bind(1, x.ino).BindBlob(2, x.name).BindBlob(3, x.value).Run("write xattr"));
+  }
+  if (!b.put_points.empty()) {
+    Statement s =
+        db_->Prepare("INSERT OR REPLACE INTO fork_points(origin,parent,name,mode,target) VALUES(?,?,?,?,?)");
+    for (const auto& p : b.put_points) {
+      s.Bind(1, p.origin).Bind(2, p.parent).BindBlob(3, p.name).Bind(4, p.mode);
+      if (p.target.empty())
+        s.BindNull(5);
+      else
+        s.BindBlob(5, p.target);
+      NEXUS_RETURN_IF_ERROR(s.Run("write fork point"));
+    }
   }
   if (b.next_ino)
     NEXUS_RETURN_IF_ERROR(PutMeta("next_ino", static_cast<int64_t>(b.next_ino), "write next_ino"));

@@ -6,13 +6,18 @@
 // holds the tree as it was at some instant: never a torn state, whatever the
 // moment of a crash.
 //
-// Schema (version 1):
+// Schema (version 2):
 //   meta(key, value)                      schema_version, next_ino, clean_shutdown
 //   inodes(ino, mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns,
-//          ctime_ns, btime_ns, target)    target: symlink target
+//          ctime_ns, btime_ns, target,    target: symlink target
+//          origin, fork_flags)            forks: the source inode, kForkLazy...
 //   dentries(parent, name, ino)           one row per name
 //   xattrs(ino, name, value)
-// Inode numbers here are the backend-local numbers.
+//   fork_points(origin, parent, name, mode, target)
+//                                         forks: each origin at the fork point
+// Inode numbers here are the backend-local numbers, but for origins and
+// fork_points.parent (the source's inode numbers). Version 1 (no fork
+// columns or table) is migrated in place on open.
 //
 // Threading: not thread-safe. Load runs before serving; afterwards only the
 // committer thread calls Commit.
@@ -41,6 +46,20 @@ struct InodeRecord {
   dev_t rdev = 0;
   timespec atime{}, mtime{}, ctime{}, btime{};
   std::string target;
+  Ino origin = 0;           // forks: the source inode (0: none)
+  uint32_t fork_flags = 0;  // kForkLazy | kForkLowerContent | kForkCopiedUp
+};
+
+constexpr uint32_t kForkLazy = 1;          // a directory not yet materialized
+constexpr uint32_t kForkLowerContent = 2;  // a file reading its origin's content
+constexpr uint32_t kForkCopiedUp = 4;      // a file given content of its own
+
+struct ForkPointRecord {
+  Ino origin = 0;
+  Ino parent = 0;  // origin of its directory at the fork point
+  std::string name;
+  mode_t mode = 0;
+  std::string target;
 };
 
 struct DentryRecord {
@@ -63,10 +82,11 @@ struct MetaBatch {
   std::vector<std::pair<Ino, std::string>> delete_dentries;
   std::vector<XattrRecord> put_xattrs;
   std::vector<std::pair<Ino, std::string>> delete_xattrs;
+  std::vector<ForkPointRecord> put_points;
   uint64_t next_ino = 0;  // 0: unchanged
   bool empty() const {
     return put_inodes.empty() && delete_inodes.empty() && put_dentries.empty() && delete_dentries.empty() &&
-           put_xattrs.empty() && delete_xattrs.empty() && next_ino == 0;
+           put_xattrs.empty() && delete_xattrs.empty() && put_points.empty() && next_ino == 0;
   }
 };
 
@@ -82,6 +102,7 @@ class MetaStore {
     std::vector<InodeRecord> inodes;
     std::vector<DentryRecord> dentries;
     std::vector<XattrRecord> xattrs;
+    std::vector<ForkPointRecord> points;
     uint64_t next_ino = 0;
     bool clean_shutdown = false;  // false also for a brand-new database
     bool fresh = false;           // the database was just created

@@ -236,6 +236,8 @@ Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequ
     if (!attr.ok()) return attr;
     NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, nullptr, "setattr"));
   }
+  NEXUS_RETURN_IF_ERROR(
+      BeforeChange(*b, (req.valid & SetAttrRequest::kSize) ? PreChange::kContent : PreChange::kAttrs, ino));
   return (*b)->SetAttr(caller, ino, req, fh);
 }
 
@@ -265,6 +267,7 @@ Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::strin
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->MkNod(caller, parent, name, mode, rdev);
 }
 
@@ -278,6 +281,7 @@ Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::strin
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->MkDir(caller, parent, name, mode);
 }
 
@@ -292,6 +296,7 @@ Result<Attr> Namespace::Symlink(const Caller& caller, const std::string& target,
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->Symlink(caller, target, parent, name);
 }
 
@@ -312,6 +317,8 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent, cons
   }
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, new_parent, new_name));
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kAttrs, ino));
   return (*b)->Link(caller, ino, new_parent, new_name);
 }
 
@@ -325,6 +332,7 @@ Status Namespace::Unlink(const Caller& caller, Ino parent, const std::string& na
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->Unlink(caller, parent, name);
 }
 
@@ -338,6 +346,7 @@ Status Namespace::RmDir(const Caller& caller, Ino parent, const std::string& nam
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->RmDir(caller, parent, name);
 }
 
@@ -358,6 +367,8 @@ Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& na
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, new_parent, new_name));
   return (*b)->Rename(caller, parent, name, new_parent, new_name, flags);
 }
 
@@ -381,6 +392,8 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
     if (!attr.ok()) return attr.status();
     NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, nullptr, "open"));
   }
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+    NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kContent, ino));
   return (*b)->Open(caller, ino, flags);
 }
 
@@ -395,6 +408,7 @@ Result<Backend::Created> Namespace::Create(const Caller& caller, Ino parent, con
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->Create(caller, parent, name, mode, flags);
 }
 
@@ -411,6 +425,7 @@ Status Namespace::Fsync(FileHandle& fh, bool datasync) {
 Status Namespace::Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) {
   auto b = Route(fh.ino);
   if (!b.ok()) return b.status();
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kContent, fh.ino));
   return (*b)->Fallocate(fh, mode, offset, length);
 }
 
@@ -479,6 +494,7 @@ Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& nam
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "setxattr"));
   if (ino == agents_dir_.load(std::memory_order_relaxed) && !IsDaemon(caller))
     return AgentStructureError("setxattr", std::string(layout::kAgentsDir));
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kAttrs, ino));
   return (*b)->SetXattr(caller, ino, name, value, flags);
 }
 
@@ -520,6 +536,7 @@ Status Namespace::RemoveXattr(const Caller& caller, Ino ino, const std::string& 
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "removexattr"));
   if (ino == agents_dir_.load(std::memory_order_relaxed) && !IsDaemon(caller))
     return AgentStructureError("removexattr", std::string(layout::kAgentsDir));
+  NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kAttrs, ino));
   return (*b)->RemoveXattr(caller, ino, name);
 }
 

@@ -42,7 +42,9 @@ NativeBackend::NativeBackend(const Options& o, std::unique_ptr<MetaStore> store,
       sink_(o.sink),
       commit_interval_ms_(o.commit_interval_ms),
       store_(std::move(store)),
-      data_fd_(data_fd) {}
+      data_fd_(data_fd),
+      lower_(o.lower),
+      lower_root_(o.lower_root) {}
 
 Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
   const std::string data = o.data_dir + "/data";
@@ -55,12 +57,20 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
     return store.status();
   }
   std::unique_ptr<NativeBackend> b(new NativeBackend(o, std::move(store).value(), data_fd));
+  if (o.lower) {
+    if (o.lower_root == 0) return Status::Error(EINVAL, "a fork needs the source directory it starts from");
+    NEXUS_RETURN_IF_ERROR(b->OpenOriginDir());
+  }
   bool unclean = false;
+  bool new_fork = false;
   {
     MutexLock lk(b->mu_);
     Status st = b->LoadTree(&unclean);
     if (!st.ok()) return st;
-    if (!b->nodes_.count(1)) {
+    if (!b->nodes_.count(1) && o.lower) {
+      NEXUS_RETURN_IF_ERROR(b->CreateForkRoot());
+      new_fork = true;
+    } else if (!b->nodes_.count(1)) {
       auto root = std::make_unique<Node>();
       timespec now = NowTimespec();
       root->attr = Attr{};
@@ -80,6 +90,9 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
     spdlog::warn("data dir {} was not shut down cleanly; reconciling backing files", o.data_dir);
     NEXUS_RETURN_IF_ERROR(b->Reconcile());
   }
+  // Files the source has open for writing change without another open: keep
+  // their fork-point content now.
+  if (new_fork) NEXUS_RETURN_IF_ERROR(b->KeepOpenForWriting());
   NEXUS_RETURN_IF_ERROR(b->store_->SetCleanShutdown(false));
   b->committer_ = std::thread([p = b.get()] { p->CommitLoop(); });
   NEXUS_RETURN_IF_ERROR(b->Sync());
@@ -105,6 +118,7 @@ NativeBackend::~NativeBackend() {
     spdlog::error("metadata not fully committed at shutdown; next start will reconcile");
   }
   ::close(data_fd_);
+  if (origin_fd_ >= 0) ::close(origin_fd_);
 }
 
 Status NativeBackend::LoadTree(bool* unclean) {
@@ -127,6 +141,11 @@ Status NativeBackend::LoadTree(bool* unclean) {
     n->attr.ctime = r.ctime;
     n->attr.btime = r.btime;
     n->target = std::move(r.target);
+    n->origin = r.origin;
+    n->lazy = r.fork_flags & kForkLazy;
+    n->lower_content = r.fork_flags & kForkLowerContent;
+    n->copied_up = r.fork_flags & kForkCopiedUp;
+    if (r.origin) by_origin_[r.origin] = r.ino;
     max_ino = std::max(max_ino, r.ino);
     nodes_[r.ino] = std::move(n);
   }
@@ -150,6 +169,10 @@ Status NativeBackend::LoadTree(bool* unclean) {
     auto n = nodes_.find(x.ino);
     if (n != nodes_.end()) n->second->xattrs.emplace(std::move(x.name), std::move(x.value));
   }
+  for (auto& p : L.points) {
+    point_names_[{p.parent, p.name}] = p.origin;
+    fork_points_[p.origin] = ForkPoint{p.parent, std::move(p.name), p.mode, std::move(p.target)};
+  }
   if (nodes_.count(1)) nodes_[1]->parent = 1;
   // Inodes unlinked while still open when the daemon stopped.
   std::vector<Ino> orphans;
@@ -157,6 +180,7 @@ Status NativeBackend::LoadTree(bool* unclean) {
     if (ino != 1 && n->attr.nlink == 0) orphans.push_back(ino);
   for (Ino ino : orphans) {
     if (nodes_[ino]->attr.IsReg()) freed_data_.push_back(ino);
+    if (Ino o = nodes_[ino]->origin) by_origin_.erase(o);
     nodes_.erase(ino);
     MarkInode(ino);
   }
@@ -189,7 +213,7 @@ Status NativeBackend::Reconcile() {
       MutexLock lk(mu_);
       auto it = nodes_.find(local);
       bool pending_free = std::find(freed_data_.begin(), freed_data_.end(), local) != freed_data_.end();
-      if (*end != '\0' || it == nodes_.end() || !it->second->attr.IsReg()) {
+      if (*end != '\0' || it == nodes_.end() || !it->second->attr.IsReg() || it->second->lower_content) {
         if (!pending_free) {
           ::unlinkat(fd, de->d_name, 0);
           ++removed;
@@ -224,6 +248,7 @@ Result<NativeBackend::Node*> NativeBackend::FindDir(Ino fuse_ino) {
   Node* n = Find(fuse_ino);
   if (!n) return Enoent(fuse_ino);
   if (!n->attr.IsDir()) return Status::Error(ENOTDIR, "not a directory");
+  if (n->lazy) NEXUS_RETURN_IF_ERROR(Materialize(n));
   return n;
 }
 
@@ -271,7 +296,10 @@ Attr NativeBackend::Stat(const Node& n) const {
   Attr a = n.attr;
   if (a.IsReg()) {
     // Allocation is the backing file's (sparse files, fallocate KEEP_SIZE).
-    if (!n.blocks_valid) {
+    if (n.lower_content) {
+      n.blocks = (a.size + 511) / 512;  // the origin's, not read until copied up
+      n.blocks_valid = true;
+    } else if (!n.blocks_valid) {
       char rel[40];
       Rel(LocalOf(a.ino), rel);
       struct stat st;
@@ -418,7 +446,11 @@ void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* chil
 void NativeBackend::MaybeFree(Node* n) {
   Ino local = LocalOf(n->attr.ino);
   if (local == 1 || n->attr.nlink > 0 || n->lookups > 0 || n->open_count > 0) return;
-  if (n->attr.IsReg()) freed_data_.push_back(local);
+  if (n->attr.IsReg() && !n->lower_content) freed_data_.push_back(local);
+  if (n->origin) {
+    auto it = by_origin_.find(n->origin);
+    if (it != by_origin_.end() && it->second == local) by_origin_.erase(it);
+  }
   nodes_.erase(local);
   MarkInode(local);
 }
@@ -459,6 +491,8 @@ Result<Attr> NativeBackend::GetAttr(Ino ino) {
 }
 
 Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& r, FileHandle* fh) {
+  if (lower_ && (r.valid & SetAttrRequest::kSize) && BackendOf(ino) == id_)
+    NEXUS_RETURN_IF_ERROR(CopyUp(LocalOf(ino), r.size == 0));
   MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
@@ -616,6 +650,7 @@ Status NativeBackend::RmDir(const Caller& caller, Ino parent, const std::string&
   if (!child.ok()) return child.status();
   Node* n = *child;
   if (!n->attr.IsDir()) return Status::Error(ENOTDIR, "'" + name + "' is not a directory");
+  if (n->lazy) NEXUS_RETURN_IF_ERROR(Materialize(n));
   if (!n->children.empty()) return Status::Error(ENOTEMPTY, "'" + name + "' is not empty");
   Ino ino = n->attr.ino;
   const ChangeDetails details = ChangeDetails::Removed(n->attr.mode, n->attr.uid, n->attr.gid);
@@ -683,6 +718,7 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
     if (src == dst) return Status::Ok();
     if (src->attr.IsDir()) {
       if (!dst->attr.IsDir()) return Status::Error(ENOTDIR, "'" + new_name + "' is not a directory");
+      if (dst->lazy) NEXUS_RETURN_IF_ERROR(Materialize(dst));
       if (!dst->children.empty()) return Status::Error(ENOTEMPTY, "'" + new_name + "' is not empty");
     } else if (dst->attr.IsDir()) {
       return Status::Error(EISDIR, "'" + new_name + "' is a directory");
@@ -718,12 +754,16 @@ Status NativeBackend::Rename(const Caller& caller, Ino parent, const std::string
 }
 
 Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, Ino ino, int flags) {
+  const bool writes = (flags & O_ACCMODE) != O_RDONLY;
+  if (lower_ && (writes || (flags & O_TRUNC)) && BackendOf(ino) == id_)
+    NEXUS_RETURN_IF_ERROR(CopyUp(LocalOf(ino), flags & O_TRUNC));
   {
     MutexLock lk(mu_);
     Node* n = Find(ino);
     if (!n) return Enoent(ino);
     if (n->attr.IsDir()) return Status::Error(EISDIR, "is a directory");
     if (!n->attr.IsReg()) return Status::Error(EINVAL, "not a regular file");
+    if (n->lower_content) return OpenOriginReader(caller, n, flags);  // a fork's, for reading
     ++n->open_count;  // pins the node while the backing file is opened
   }
   // Always read-write: with the writeback cache the kernel reads pages of
@@ -748,6 +788,7 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
     n->content_dirty = true;
     MarkInode(LocalOf(ino));
   }
+  if (writes) ++n->write_opens;
   auto fh = std::make_unique<FileHandle>();
   fh->fd = fd;
   fh->ino = ino;
@@ -808,6 +849,7 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
     return st;
   }
   n->open_count = 1;
+  if ((flags & O_ACCMODE) != O_RDONLY) n->write_opens = 1;
   n->content_dirty = true;  // a new file's last close is its first content
   auto fh = std::make_unique<FileHandle>();
   fh->fd = fd;
@@ -853,10 +895,17 @@ Status NativeBackend::Fallocate(FileHandle& fh, int mode, off_t offset, off_t le
 }
 
 void NativeBackend::Release(std::unique_ptr<FileHandle> fh) {
-  ::close(fh->fd);
+  if (!lower_) ::close(fh->fd);
   MutexLock lk(mu_);
   Node* n = Find(fh->ino);
+  if (lower_) {
+    // A descriptor on origin content leaves lower_fds before its number can
+    // be reused (a copy-up dup2()s onto every number listed).
+    if (n && !n->lower_fds.empty()) std::erase(n->lower_fds, fh->fd);
+    ::close(fh->fd);
+  }
   if (!n) return;
+  if ((fh->flags & O_ACCMODE) != O_RDONLY && n->write_opens > 0) --n->write_opens;
   if (fh->written) n->content_dirty = true;
   if (n->open_count > 0) --n->open_count;
   if (n->open_count == 0 && n->content_dirty) {
@@ -1003,6 +1052,9 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
     r.ctime = n.attr.ctime;
     r.btime = n.attr.btime;
     r.target = n.target;
+    r.origin = n.origin;
+    r.fork_flags = (n.lazy ? kForkLazy : 0) | (n.lower_content ? kForkLowerContent : 0) |
+                   (n.copied_up ? kForkCopiedUp : 0);
     b.put_inodes.push_back(std::move(r));
   }
   for (auto& [parent, name] : dirty_dentries_) {
@@ -1024,6 +1076,11 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
     else
       b.delete_xattrs.emplace_back(local, name);
   }
+  for (Ino origin : dirty_points_) {
+    const ForkPoint& p = fork_points_.at(origin);
+    b.put_points.push_back({origin, p.parent, p.name, p.mode, p.target});
+  }
+  dirty_points_.clear();
   if (next_ino_dirty_) b.next_ino = next_ino_;
   dirty_inodes_.clear();
   dirty_dentries_.clear();
@@ -1036,8 +1093,9 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
 void NativeBackend::CommitLoop() {
   MutexLock lk(mu_);
   auto has_work = [&]() REQUIRES(mu_) {
-    return !dirty_inodes_.empty() || !dirty_dentries_.empty() || !dirty_xattrs_.empty() || next_ino_dirty_ ||
-           !freed_data_.empty() || durable_wanted_ > durable_seq_;
+    return !dirty_inodes_.empty() || !dirty_dentries_.empty() || !dirty_xattrs_.empty() ||
+           !dirty_points_.empty() || next_ino_dirty_ || !freed_data_.empty() ||
+           durable_wanted_ > durable_seq_;
   };
   for (;;) {
     lk.Wait(commit_cv_, [&]() REQUIRES(mu_) { return stop_ || has_work(); });
@@ -1075,6 +1133,7 @@ void NativeBackend::CommitLoop() {
       for (auto& d : batch.delete_dentries) dirty_dentries_.insert(d);
       for (auto& x : batch.put_xattrs) dirty_xattrs_.emplace(x.ino, x.name);
       for (auto& x : batch.delete_xattrs) dirty_xattrs_.insert(x);
+      for (auto& p : batch.put_points) dirty_points_.push_back(p.origin);
       if (batch.next_ino) next_ino_dirty_ = true;
       freed_data_.insert(freed_data_.end(), freed.begin(), freed.end());
     }
@@ -1084,37 +1143,5 @@ void NativeBackend::CommitLoop() {
       lk.WaitFor(commit_cv_, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) { return stop_; });
   }
 }
-
-}  // namespace nexus
-
-// ---------------------------------------------------------------- forks
-
-namespace nexus {
-
-Ino NativeBackend::ParentOf(Ino ino) const { return 0; }
-
-Result<std::vector<SourceEntry>> NativeBackend::ListForFork(Ino dir) {
-  return Status::Error(ENOSYS, "forks are not built yet");
-}
-
-Result<SourceEntry> NativeBackend::StatForFork(Ino ino) {
-  return Status::Error(ENOSYS, "forks are not built yet");
-}
-
-Result<int> NativeBackend::OpenContent(Ino ino) { return Status::Error(ENOSYS, "forks are not built yet"); }
-
-std::vector<Ino> NativeBackend::OpenForWriting(Ino dir) { return {}; }
-
-Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name) {
-  return Status::Error(ENOSYS, "forks are not built yet");
-}
-
-Result<std::vector<ForkChange>> NativeBackend::Changes() {
-  return Status::Error(ENOSYS, "forks are not built yet");
-}
-
-Result<int> NativeBackend::OpenOrigin(Ino origin) { return Status::Error(ENOSYS, "forks are not built yet"); }
-
-uint64_t NativeBackend::OwnBytes() const { return 0; }
 
 }  // namespace nexus

@@ -17,7 +17,9 @@
 // in-memory tree; no disk I/O other than cheap backing-file syscalls happens
 // under it, and SQLite is only touched by the committer thread.
 //
-// Lock order: mu_ only (the committer takes mu_ briefly to snapshot).
+// Lock order: copy_mu_ (forks: copy-ups and kept origins), then mu_ (the
+// committer takes mu_ briefly to snapshot); a fork's mu_ before its source's
+// (ForkSource calls are made with the fork's mu_ held).
 #pragma once
 
 #include <sys/statvfs.h>
@@ -124,8 +126,10 @@ class NativeBackend final : public Backend, public ForkSource {
   // kEntries, keeps the content of the named entry if the change may remove
   // it) before returning. Committed (not necessarily synced) on return.
   Status PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name);
-  // Everything the fork changed since its fork point, directories first then
-  // files, each path once, sorted by path.
+  // Everything the fork changed since its fork point, directories included,
+  // each path once, sorted by path (so a directory comes before what it
+  // holds). A directory renamed before it was ever looked into is one
+  // kRenamed entry (its files, unchanged, are not listed).
   Result<std::vector<ForkChange>> Changes();
   // A read-only descriptor on the fork-point content of source inode
   // `origin` (a regular file, or a symlink's target as bytes); the caller
@@ -149,11 +153,31 @@ class NativeBackend final : public Backend, public ForkSource {
     uint64_t lookups = 0;        // kernel references (FUSE lookup count)
     uint32_t open_count = 0;     // open file handles
     bool content_dirty = false;  // written since the last close of all handles
+    uint32_t write_opens = 0;    // open handles with write access (ForkSource::OpenForWriting)
+    // Forks: the source inode this node came from (0: created in the fork);
+    // a directory still listing its origin (not yet materialized); a regular
+    // file still reading its origin's content (no backing file of its own);
+    // a file copied up (its bytes may differ from the origin's).
+    Ino origin = 0;
+    bool lazy = false;
+    bool lower_content = false;
+    bool copied_up = false;
+    // Descriptors of open handles reading the origin's content: moved onto
+    // the fork's own content (dup2) when the file is copied up or kept.
+    std::vector<int> lower_fds;
     // st_blocks of the backing file, cached by Stat until MarkInode (every
     // change to the inode, including each write) drops it: a stat then
     // costs no syscall.
     mutable uint64_t blocks = 0;
     mutable bool blocks_valid = false;
+  };
+
+  // A fork's record of one origin at the fork point (what Changes() diffs against).
+  struct ForkPoint {
+    Ino parent = 0;  // origin of the directory holding it
+    std::string name;
+    mode_t mode = 0;
+    std::string target;  // symlinks
   };
 
   NativeBackend(const Options& options, std::unique_ptr<MetaStore> store, int data_fd);
@@ -185,6 +209,40 @@ class NativeBackend final : public Backend, public ForkSource {
   // Opens the backing file of `local`; with O_CREAT also creates its group
   // directory when needed. Returns -1 with errno set on failure.
   int OpenBacking(Ino local, int flags) const;
+
+  // Forks (fork_backend.cc). Lists a lazy directory's origin into nodes of
+  // its own; a no-op for a materialized one.
+  Status Materialize(Node* dir) REQUIRES(mu_);
+  // A new read-only descriptor on the fork-point content of `origin`: the
+  // kept copy, else the source's live content (the same until it changes).
+  Result<int> OpenPointContent(Ino origin) REQUIRES(mu_);
+  // Gives regular file `local` content of its own (a copy of its origin's,
+  // nothing with `empty`) if it still reads its origin's.
+  Status CopyUp(Ino local, bool empty) EXCLUDES(mu_, copy_mu_);
+  // Copies the fork-point content of origin `origin` to origin/<origin>
+  // (temp + rename) and moves `n`'s origin readers onto it. copy_mu_ held;
+  // releases mu_ during the copy.
+  Status KeepOrigin(MutexLock& lk, Ino origin) NO_THREAD_SAFETY_ANALYSIS;
+  Status CreateForkRoot() REQUIRES(mu_);
+  // PreserveBefore's first half: materializes the fork's nodes down `chain`
+  // when the change lies in what the fork still lists live.
+  Status MaterializeChain(PreChange kind, const std::vector<Ino>& chain) REQUIRES(mu_);
+  // The kept fork-point content of `origin` (origin/<origin>): its name, and a
+  // read-only descriptor on it (-1 with errno set on failure).
+  static std::string OriginPath(Ino origin) { return std::to_string(origin); }
+  int OpenKept(Ino origin) const;
+  // Opens DIR/origin (creating it), loads which origins are kept there and
+  // drops a copy a crash left half-made. Run by Open.
+  Status OpenOriginDir() NO_THREAD_SAFETY_ANALYSIS;
+  Status KeepOpenForWriting() EXCLUDES(mu_, copy_mu_);
+  // A read handle on lazy file `n`'s origin content, listed in lower_fds.
+  Result<std::unique_ptr<FileHandle>> OpenOriginReader(const Caller& caller, Node* n, int flags)
+      REQUIRES(mu_);
+  // Records `origin` (named `name` in source directory `parent`) at the fork point.
+  void NotePoint(Ino origin, Ino parent, const std::string& name, mode_t mode, const std::string& target)
+      REQUIRES(mu_);
+  // The fork-point path of `origin` relative to the fork's root; "" if unknown.
+  std::string PointPath(Ino origin) const REQUIRES(mu_);
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
                Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false,
                ChangeDetails details = {}) REQUIRES(mu_);
@@ -202,7 +260,12 @@ class NativeBackend final : public Backend, public ForkSource {
   ChangeSink* const sink_;
   const int commit_interval_ms_;
   std::unique_ptr<MetaStore> store_;
-  const int data_fd_;  // DIR/data
+  const int data_fd_;        // DIR/data
+  ForkSource* const lower_;  // forks only
+  const Ino lower_root_;
+  int origin_fd_ = -1;  // forks: DIR/origin, kept fork-point content
+
+  Mutex copy_mu_ ACQUIRED_BEFORE(mu_);
 
   mutable Mutex mu_;
   std::unordered_map<Ino, std::unique_ptr<Node>> nodes_ GUARDED_BY(mu_);  // by local ino
@@ -211,7 +274,15 @@ class NativeBackend final : public Backend, public ForkSource {
   std::unordered_set<Ino> dirty_inodes_ GUARDED_BY(mu_);
   std::set<std::pair<Ino, std::string>> dirty_dentries_ GUARDED_BY(mu_);
   std::set<std::pair<Ino, std::string>> dirty_xattrs_ GUARDED_BY(mu_);
-  std::vector<Ino> freed_data_;                  // backing files to delete after the next commit; mu_
+  std::vector<Ino> freed_data_;  // backing files to delete after the next commit; mu_
+  // Forks: local node of each origin present; the fork point of every
+  // origin ever materialized (kept after the fork deletes it); origins whose
+  // content is kept in origin/.
+  std::unordered_map<Ino, Ino> by_origin_ GUARDED_BY(mu_);
+  std::unordered_map<Ino, ForkPoint> fork_points_ GUARDED_BY(mu_);
+  std::map<std::pair<Ino, std::string>, Ino> point_names_ GUARDED_BY(mu_);  // (parent origin, name) -> origin
+  std::vector<Ino> dirty_points_ GUARDED_BY(mu_);
+  std::unordered_set<Ino> kept_ GUARDED_BY(mu_);
   uint64_t change_seq_ GUARDED_BY(mu_) = 0;      // bumped on every change
   uint64_t committed_seq_ GUARDED_BY(mu_) = 0;   // all changes <= this are committed
   uint64_t durable_seq_ GUARDED_BY(mu_) = 0;     // ... and synced
