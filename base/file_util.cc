@@ -9,13 +9,17 @@ namespace nexus {
 Result<std::string> ReadTextFile(const std::string& path, const std::string& what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(what + ": cannot open " + path);
+  return ReadAndClose(fd, what + ": cannot read " + path);
+}
+
+Result<std::string> ReadAndClose(int fd, const std::string& what) {
   std::string out;
   char buf[65536];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      Status st = Status::FromErrno(what + ": cannot read " + path);
+      Status st = Status::FromErrno(what);
       ::close(fd);
       return st;
     }

@@ -10,6 +10,9 @@ namespace nexus {
 // Reads a whole (small) file; errors name `what` (e.g. "--tls-cert") and
 // the path.
 Result<std::string> ReadTextFile(const std::string& path, const std::string& what);
+// Reads descriptor `fd` from its offset to the end and closes it; errors
+// name `what`.
+Result<std::string> ReadAndClose(int fd, const std::string& what);
 
 // Writes `data` to `path` atomically (temp file + rename) with `mode`.
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -23,6 +24,11 @@ struct DiffOptions {
   bool patch = true;  // false: counts only (--stat, --name-only)
   int context = 3;
 };
+
+// One change rendered from its contents at the fork point and now (a
+// symlink's content is its target): the pure core of DiffFork.
+Result<DiffFile> DiffContents(const ForkChange& change, std::string_view old_content,
+                              std::string_view new_content, const DiffOptions& options);
 
 // Regular files and symlinks only (directories are implied by their files,
 // as in git); sorted by path.

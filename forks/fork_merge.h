@@ -10,22 +10,15 @@
 #include "base/status.h"
 #include "fs/types.h"
 #include "forks/fork_registry.h"
+#include "forks/three_way.h"
 
 namespace nexus::forks {
 
 struct MergeOptions {
   bool dry_run = false;
-  enum class Strategy { kNone, kOurs, kTheirs };
+  using Strategy = Favor;
   Strategy strategy = Strategy::kNone;  // how conflicts resolve; kNone: they are not written
   std::vector<std::string> paths;       // globs over fork-relative paths; empty: everything
-};
-
-struct ConflictHunk {
-  // 1-based line ranges in the merge base, the live base and the fork.
-  uint32_t base_start = 0, base_lines = 0;
-  uint32_t ours_start = 0, ours_lines = 0;
-  uint32_t theirs_start = 0, theirs_lines = 0;
-  std::string text;  // the hunk with git-style conflict markers
 };
 
 struct MergeConflict {
