@@ -1,12 +1,843 @@
 #include "forks/fork_merge.h"
 
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/file_util.h"
+#include "base/ns_path.h"
+#include "base/principal.h"
+#include "fs/path_files.h"
+#include "fs/posix_access.h"
+#include "fs/process_info.h"
+#include "fs/versions/git_util.h"
+
 namespace nexus::forks {
 
-Result<MergeReport> MergeFork(ForkRegistry&, const Caller&, const Caller&, const std::string&,
-                              const MergeOptions&) {
-  return Status::Error(ENOSYS, "forks are not built yet");
+namespace {
+
+namespace stdfs = std::filesystem;
+using Json = nlohmann::json;
+
+// One change of the base, in the order the merge applies them. Paths are
+// absolute namespace paths.
+struct Step {
+  std::string action;  // "write", "symlink", "delete", "rename", "mkdir", "rmdir", "chmod"
+  std::string path;
+  std::string from;      // rename: the source
+  mode_t mode = 0;       // write, symlink, mkdir, chmod: the mode it ends with
+  std::string content;   // write: the bytes; symlink: the target
+  int phase = 0;         // the order of application (kPhase*)
+  bool reported = true;  // an entry of the report (not a rename's temporary half)
+  MergeEntry entry;
+};
+
+// Steps apply phase by phase (stable within one), so a directory is renamed
+// before the files inside it change, exists before a file is written into
+// it, and is removed only once emptied.
+enum Phase {
+  kPhaseDirRename,
+  kPhaseDelete,
+  kPhaseMkdir,
+  kPhaseRenameAside,
+  kPhaseRename,
+  kPhaseWrite,
+  kPhaseChmod,
+  kPhaseRmdir,
+};
+
+Step MakeStep(std::string action, Phase phase, std::string path, MergeEntry entry, mode_t mode = 0,
+              std::string from = {}) {
+  Step s;
+  s.action = std::move(action);
+  s.phase = phase;
+  s.path = std::move(path);
+  s.entry = std::move(entry);
+  s.mode = mode;
+  s.from = std::move(from);
+  return s;
 }
 
-Status FinishInterruptedMerges(ForkRegistry&) { return Status::Ok(); }
+size_t Depth(const std::string& path) { return std::count(path.begin(), path.end(), '/'); }
+
+std::string Parent(const std::string& path) { return std::string(PathParent(path)); }
+
+std::string BaseName(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+// The daemon's identity for reading the base and for finishing a journal.
+Principal DaemonPrincipal(std::string subject) {
+  Principal p;
+  p.subject = subject;
+  p.account = std::move(subject);
+  p.name = "nexusd";
+  p.how = AuthMethod::kDaemon;
+  p.admin = true;
+  return p;
+}
+
+bool Matches(const std::vector<std::string>& globs, const std::string& path) {
+  if (globs.empty()) return true;
+  for (const std::string& g : globs) {
+    // A glob matches the path itself or, naming a directory, what is below it.
+    if (::fnmatch(g.c_str(), path.c_str(), 0) == 0) return true;
+    std::string below = g + "/*";
+    if (::fnmatch(below.c_str(), path.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+// Plans a merge: reads the fork's changes, the fork point and the live base,
+// and turns each change into steps or a conflict.
+class Planner {
+ public:
+  Planner(NativeBackend& fork, PathFiles& files, Namespace& ns, const Caller& reader, std::string base,
+          const MergeOptions& options)
+      : fork_(fork), files_(files), ns_(ns), reader_(reader), base_(std::move(base)), options_(options) {}
+
+  Status Run(MergeReport* report, std::vector<Step>* steps);
+
+ private:
+  std::string Abs(const std::string& rel) const { return rel.empty() ? base_ : base_ + "/" + rel; }
+  // The state of `rel` in the live base now (absent if it is not there).
+  Result<PathState> BaseState(const std::string& rel);
+  // Where the base has moved `origin` to since the fork point, if it still
+  // has it under the base at another path; "" otherwise.
+  std::string BaseRenamed(Ino origin);
+  // Where `rel` (a path of the base before the merge) is once the merge's
+  // directory renames are applied.
+  std::string AfterDirRenames(const std::string& rel) const;
+  Result<PathState> PointState(const ForkChange& c);
+  Result<PathState> ForkState(const ForkChange& c, const PathState& point);
+  Status PlanDir(const ForkChange& c);
+  Status PlanFile(const ForkChange& c);
+  // The steps that make `rel` (holding `now`) what `outcome` says, or the
+  // conflict it reports.
+  // `rel` is the path reported, `path` the absolute path changed.
+  void Emit(const std::string& rel, const std::string& path, const PathState& now, const Outcome& outcome);
+  // The same for a path of the base before the merge (moved along by the
+  // merge's directory renames).
+  void Emit(const std::string& rel, const PathState& now, const Outcome& outcome) {
+    Emit(rel, Abs(AfterDirRenames(rel)), now, outcome);
+  }
+  void Conflict(const std::string& rel, const std::string& kind, std::vector<ConflictHunk> hunks,
+                bool resolved);
+  void Add(Step step) { steps_.push_back(std::move(step)); }
+
+  NativeBackend& fork_;
+  PathFiles& files_;
+  Namespace& ns_;
+  const Caller& reader_;
+  const std::string base_;
+  const MergeOptions& options_;
+  std::vector<Step> steps_;
+  std::vector<MergeConflict> conflicts_;
+  std::map<std::string, std::string> dir_renames_;  // base-relative old -> new
+  std::set<std::string> fork_deleted_;              // paths the fork deleted
+};
+
+Result<PathState> Planner::BaseState(const std::string& rel) {
+  auto st = files_.Stat(reader_, Abs(rel), false, false);
+  if (!st.ok()) {
+    if (st.code() == ENOENT || st.code() == ENOTDIR) return PathState{};
+    return st.status();
+  }
+  PathState s{true, st->attr.mode, {}};
+  if (st->attr.IsLnk()) {
+    s.content = st->symlink_target;
+  } else if (st->attr.IsReg()) {
+    uint64_t size = 0;
+    NEXUS_ASSIGN_OR_RETURN(s.content,
+                           files_.Read(reader_, Abs(rel), 0, 0, std::numeric_limits<uint64_t>::max(), &size));
+  }
+  return s;
+}
+
+std::string Planner::BaseRenamed(Ino origin) {
+  if (origin == 0) return {};
+  std::string now = ns_.PathOf(origin);
+  if (now.size() <= base_.size() + 1 || !PathIsUnder(now, base_)) return {};
+  return now.substr(base_.size() + 1);
+}
+
+std::string Planner::AfterDirRenames(const std::string& rel) const {
+  // The deepest renamed directory holding `rel` decides (renames of
+  // directories inside renamed ones are planned from their moved paths).
+  std::string best_from, best_to;
+  for (const auto& [from, to] : dir_renames_) {
+    if ((rel == from || PathIsUnder("/" + rel, "/" + from)) && from.size() > best_from.size()) {
+      best_from = from;
+      best_to = to;
+    }
+  }
+  if (best_from.empty()) return rel;
+  return best_to + rel.substr(best_from.size());
+}
+
+Result<PathState> Planner::PointState(const ForkChange& c) {
+  if (c.kind == ForkChange::Kind::kAdded) return PathState{};
+  PathState s{true, c.old_mode, {}};
+  if (S_ISREG(c.old_mode) || S_ISLNK(c.old_mode)) {
+    NEXUS_ASSIGN_OR_RETURN(int fd, fork_.OpenOrigin(c.origin));
+    NEXUS_ASSIGN_OR_RETURN(s.content, ReadAndClose(fd, "read the fork point of " + c.path));
+  }
+  return s;
+}
+
+Result<PathState> Planner::ForkState(const ForkChange& c, const PathState& point) {
+  if (c.kind == ForkChange::Kind::kDeleted) return PathState{};
+  PathState s{true, c.mode, {}};
+  const bool same_type = point.exists && (point.mode & S_IFMT) == (c.mode & S_IFMT);
+  if (same_type && !c.content_changed) {
+    s.content = point.content;
+  } else if (S_ISLNK(c.mode)) {
+    NEXUS_ASSIGN_OR_RETURN(s.content, fork_.ReadLink(c.local));
+  } else if (S_ISREG(c.mode)) {
+    NEXUS_ASSIGN_OR_RETURN(int fd, fork_.OpenContent(c.local));
+    NEXUS_ASSIGN_OR_RETURN(s.content, ReadAndClose(fd, "read " + c.path + " in the fork"));
+  }
+  return s;
+}
+
+void Planner::Conflict(const std::string& rel, const std::string& kind, std::vector<ConflictHunk> hunks,
+                       bool resolved) {
+  MergeConflict c;
+  c.path = rel;
+  c.kind = kind;
+  c.hunks = std::move(hunks);
+  if (resolved) c.resolved_by = options_.strategy == Favor::kTheirs ? "theirs" : "ours";
+  conflicts_.push_back(std::move(c));
+}
+
+void Planner::Emit(const std::string& rel, const std::string& path, const PathState& now,
+                   const Outcome& outcome) {
+  if (!outcome.conflict.empty()) Conflict(rel, outcome.conflict, outcome.hunks, outcome.resolved);
+  if (!outcome.conflict.empty() && !outcome.resolved) return;
+  Step s;
+  s.path = path;
+  s.entry = {rel, "", "", outcome.how};
+  switch (outcome.kind) {
+    case Outcome::Kind::kKeep:
+      return;
+    case Outcome::Kind::kDelete:
+      if (!now.exists) return;
+      s.action = s.entry.action = "delete";
+      s.phase = kPhaseDelete;
+      break;
+    case Outcome::Kind::kSet: {
+      const PathState& want = outcome.state;
+      const bool same_object = now.exists && (now.mode & S_IFMT) == (want.mode & S_IFMT);
+      if (same_object && now.content == want.content) {
+        if ((now.mode & 07777) == (want.mode & 07777) || S_ISLNK(want.mode)) return;
+        s.action = s.entry.action = "chmod";
+        s.phase = kPhaseChmod;
+      } else {
+        s.action = s.entry.action = S_ISLNK(want.mode) ? "symlink" : "write";
+        s.phase = kPhaseWrite;
+        s.content = want.content;
+      }
+      s.mode = want.mode;
+      break;
+    }
+  }
+  Add(std::move(s));
+}
+
+Status Planner::PlanDir(const ForkChange& c) {
+  const std::string& rel = c.path;
+  switch (c.kind) {
+    case ForkChange::Kind::kAdded: {
+      NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(rel));
+      if (now.exists && S_ISDIR(now.mode)) return Status::Ok();  // added on both sides
+      if (now.exists && !fork_deleted_.count(rel)) {
+        Conflict(rel, "type", {}, options_.strategy != Favor::kNone);
+        if (options_.strategy != Favor::kTheirs) return Status::Ok();
+        Add(MakeStep("delete", kPhaseDelete, Abs(rel), {rel, "", "delete", "theirs"}));
+      }
+      Add(MakeStep("mkdir", kPhaseMkdir, Abs(rel), {rel, "", "mkdir", now.exists ? "theirs" : "fork"},
+                   c.mode));
+      return Status::Ok();
+    }
+    case ForkChange::Kind::kDeleted: {
+      NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(rel));
+      if (!now.exists || !S_ISDIR(now.mode)) return Status::Ok();
+      Add(MakeStep("rmdir", kPhaseRmdir, Abs(AfterDirRenames(rel)), {rel, "", "rmdir", "fork"}));
+      return Status::Ok();
+    }
+    case ForkChange::Kind::kModified:
+    case ForkChange::Kind::kRenamed: {
+      const std::string from = c.kind == ForkChange::Kind::kRenamed ? c.old_path : rel;
+      NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(from));
+      if (!now.exists || !S_ISDIR(now.mode)) {
+        // The base removed (or replaced) the directory the fork renamed or
+        // changed; its files decide their own fate, the directory is made
+        // where the fork has it.
+        if (c.kind == ForkChange::Kind::kRenamed) {
+          NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(rel));
+          if (!there.exists)
+            Add(MakeStep("mkdir", kPhaseMkdir, Abs(rel), {rel, "", "mkdir", "fork"}, c.mode));
+        }
+        return Status::Ok();
+      }
+      if (c.kind == ForkChange::Kind::kRenamed && AfterDirRenames(from) != rel) {
+        NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(rel));
+        if (there.exists) {
+          Conflict(rel, "rename/rename", {}, false);
+          return Status::Ok();
+        }
+        // Planned from where the directory is once its renamed parents
+        // moved (changes are sorted by path, parents first).
+        Add(MakeStep("rename", kPhaseDirRename, Abs(rel), {rel, from, "rename", "fork"}, 0,
+                     Abs(AfterDirRenames(from))));
+        dir_renames_[from] = rel;
+      }
+      mode_t perms = 0;
+      if (!MergeMode(c.old_mode, now.mode, c.mode, &perms)) {
+        Conflict(rel, "mode", {}, options_.strategy != Favor::kNone);
+        if (options_.strategy == Favor::kNone) return Status::Ok();
+        perms = (options_.strategy == Favor::kTheirs ? c.mode : now.mode) & 07777;
+      }
+      if (perms != (now.mode & 07777))
+        Add(MakeStep("chmod", kPhaseChmod, Abs(rel), {rel, "", "chmod", "fork"}, S_IFDIR | perms));
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+Status Planner::PlanFile(const ForkChange& c) {
+  NEXUS_ASSIGN_OR_RETURN(PathState point, PointState(c));
+  NEXUS_ASSIGN_OR_RETURN(PathState theirs, ForkState(c, point));
+  const Favor favor = options_.strategy;
+  if (c.kind == ForkChange::Kind::kAdded) {
+    NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(c.path));
+    if (now.exists && fork_deleted_.count(c.path)) {
+      // The fork replaced what was there (its deletion is planned too).
+      NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath({}, {}, theirs, favor));
+      Emit(c.path, Abs(c.path), {}, o);
+      return Status::Ok();
+    }
+    NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
+    Emit(c.path, Abs(c.path), now, o);
+    return Status::Ok();
+  }
+  // Where the base has the fork point's file now: at its old path, or
+  // moved by the base since.
+  const std::string source = c.kind == ForkChange::Kind::kRenamed ? c.old_path : c.path;
+  std::string at = source;
+  NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(source));
+  if (!now.exists) {
+    std::string moved = BaseRenamed(c.origin);
+    if (!moved.empty()) {
+      NEXUS_ASSIGN_OR_RETURN(now, BaseState(moved));
+      if (now.exists) at = moved;
+    }
+  }
+  if (c.kind != ForkChange::Kind::kRenamed) {
+    NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
+    Emit(at, now, o);
+    return Status::Ok();
+  }
+  // The fork renamed source -> c.path.
+  const std::string& dest = c.path;
+  if (!now.exists) {
+    // The base deleted what the fork renamed.
+    Conflict(dest, "rename/delete", {}, favor != Favor::kNone);
+    if (favor == Favor::kTheirs) {
+      NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(dest));
+      Outcome o;
+      o.kind = Outcome::Kind::kSet;
+      o.state = theirs;
+      o.how = "theirs";
+      Emit(dest, Abs(dest), there, o);
+    }
+    return Status::Ok();
+  }
+  const std::string from = AfterDirRenames(at);
+  if (from == dest) {
+    // Both renamed it the same way (or a renamed directory carried it).
+    NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
+    Emit(dest, Abs(dest), now, o);
+    return Status::Ok();
+  }
+  if (at != source) {
+    // The base renamed it elsewhere.
+    Conflict(dest, "rename/rename", {}, favor != Favor::kNone);
+    if (favor != Favor::kTheirs) return Status::Ok();
+  } else {
+    NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(dest));
+    if (there.exists && !fork_deleted_.count(dest) && AfterDirRenames(dest) == dest) {
+      Conflict(dest, "add/add", {}, favor != Favor::kNone);
+      if (favor != Favor::kTheirs) return Status::Ok();
+    }
+  }
+  NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
+  if (!o.conflict.empty() && !o.resolved) {
+    Conflict(dest, o.conflict, o.hunks, false);
+    return Status::Ok();
+  }
+  Add(MakeStep("rename", kPhaseRename, Abs(dest), {dest, at, "rename", o.how.empty() ? "fork" : o.how}, 0,
+               Abs(from)));
+  // The content and mode, merged, follow to the new path.
+  Emit(dest, Abs(dest), now, o);
+  return Status::Ok();
+}
+
+Status Planner::Run(MergeReport* report, std::vector<Step>* steps) {
+  NEXUS_ASSIGN_OR_RETURN(std::vector<ForkChange> changes, fork_.Changes());
+  std::vector<const ForkChange*> selected;
+  for (const ForkChange& c : changes) {
+    if (!Matches(options_.paths, c.path) && !(c.old_path.size() && Matches(options_.paths, c.old_path)))
+      continue;
+    selected.push_back(&c);
+    if (c.kind == ForkChange::Kind::kDeleted) fork_deleted_.insert(c.path);
+  }
+  // Directories first (parents before children, as Changes sorts them),
+  // so files plan against the directories' renames.
+  for (const ForkChange* c : selected) {
+    const mode_t mode = c->kind == ForkChange::Kind::kDeleted ? c->old_mode : c->mode;
+    if (S_ISDIR(mode)) NEXUS_RETURN_IF_ERROR(PlanDir(*c));
+  }
+  for (const ForkChange* c : selected) {
+    const mode_t mode = c->kind == ForkChange::Kind::kDeleted ? c->old_mode : c->mode;
+    if (S_ISREG(mode) || S_ISLNK(mode)) NEXUS_RETURN_IF_ERROR(PlanFile(*c));
+  }
+  // A file renamed onto a path another rename vacates goes aside first, so
+  // swaps and cycles lose nothing.
+  std::set<std::string> sources;
+  for (const Step& s : steps_)
+    if (s.phase == kPhaseRename) sources.insert(s.from);
+  std::vector<Step> aside;
+  for (Step& s : steps_) {
+    if (s.phase != kPhaseRename || !sources.count(s.path)) continue;
+    std::string tmp =
+        Parent(s.from) + "/.nexus-merge-aside-" + std::to_string(aside.size()) + "-" + BaseName(s.from);
+    Step first = s;
+    first.path = tmp;
+    first.phase = kPhaseRenameAside;
+    first.reported = false;
+    aside.push_back(std::move(first));
+    s.from = tmp;
+  }
+  for (Step& s : aside) steps_.push_back(std::move(s));
+  std::stable_sort(steps_.begin(), steps_.end(), [](const Step& a, const Step& b) {
+    if (a.phase != b.phase) return a.phase < b.phase;
+    if (a.phase == kPhaseMkdir || a.phase == kPhaseDirRename) return Depth(a.path) < Depth(b.path);
+    if (a.phase == kPhaseRmdir) return Depth(a.path) > Depth(b.path);
+    return false;
+  });
+  for (const Step& s : steps_)
+    if (s.reported) report->entries.push_back(s.entry);
+  report->conflicts = std::move(conflicts_);
+  *steps = std::move(steps_);
+  return Status::Ok();
+}
+
+// --- Permission -----------------------------------------------------------
+
+// EACCES naming every path of `steps` that `who` may not change: the
+// access policy's write on the path, and POSIX on the directory holding it
+// (write and search) and, for chmod, ownership.
+Status CheckWritable(PathFiles& files, Namespace& ns, const Caller& who, const std::vector<Step>& steps) {
+  AccessPolicy* policy = ns.access_policy();
+  const bool restricted = policy && !policy->Unrestricted(who);
+  std::set<std::string> denied;
+  std::map<std::string, Status> dir_ok;
+  auto writable_dir = [&](const std::string& path) -> Status {
+    // The nearest existing directory holding `path` must be writable.
+    std::string dir = Parent(path);
+    while (true) {
+      auto it = dir_ok.find(dir);
+      if (it != dir_ok.end()) return it->second;
+      auto st = files.Stat(who, dir, true, false);
+      if (st.ok() || st.code() != ENOENT || dir == "/") {
+        Status verdict = !st.ok()            ? st.status()
+                         : !st->attr.IsDir() ? Status::Error(ENOTDIR, dir)
+                                             : CheckAccess(who, st->attr, kMayWrite | kMayExec);
+        dir_ok.emplace(dir, verdict);
+        return verdict;
+      }
+      dir = Parent(dir);
+    }
+  };
+  auto check = [&](const std::string& path, const Step& s) {
+    const bool is_dir =
+        s.action == "mkdir" || s.action == "rmdir" || S_ISDIR(s.mode) || (s.phase == kPhaseDirRename);
+    if (restricted && !policy->Can(who, Need::kWrite, path, is_dir)) {
+      denied.insert(path);
+      return;
+    }
+    if (!writable_dir(path).ok()) {
+      denied.insert(path);
+      return;
+    }
+    if (s.action == "chmod") {
+      auto st = files.Stat(who, path, false, false);
+      if (!st.ok() || !CheckOwner(who, st->attr).ok()) denied.insert(path);
+    }
+  };
+  for (const Step& s : steps) {
+    check(s.path, s);
+    if (!s.from.empty()) check(s.from, s);
+  }
+  if (denied.empty()) return Status::Ok();
+  std::string list;
+  for (const std::string& p : denied) list += (list.empty() ? "" : ", ") + p;
+  std::string subject = policy ? policy->SubjectOf(who) : UidSubject(who.uid);
+  return Status::Error(EACCES, subject + " may not write " + list);
+}
+
+// --- The journal ----------------------------------------------------------
+
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("write " + what);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path);
+  int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path);
+}
+
+// Appends one line to `path` and syncs it.
+Status AppendLine(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("open " + path);
+  Status st = WriteAll(fd, line + "\n", path);
+  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + path);
+  ::close(fd);
+  return st;
+}
+
+struct Journal {
+  std::string dir;  // DATA/forks/merges/NAME.N
+  std::string fork;
+  std::string task_id;
+  std::string author;  // the subject the steps act as
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<Step> steps;  // write steps carry their content in stage files
+  size_t done = 0;          // steps applied
+  bool ready = false;
+
+  std::string journal_path() const { return dir + "/journal"; }
+  std::string progress_path() const { return dir + "/progress"; }
+  std::string stage_path(size_t i) const { return dir + "/s" + std::to_string(i); }
+};
+
+// Writes the staged contents and the journal; the journal's last line,
+// "ready", is synced only after everything it names is.
+Status WriteJournal(const Journal& j) {
+  std::error_code ec;
+  stdfs::create_directories(j.dir, ec);
+  if (ec) return Status::Error(ec.value(), "create " + j.dir + ": " + ec.message());
+  std::string text = Json{{"journal", 1},       {"fork", j.fork}, {"task", j.task_id},
+                          {"author", j.author}, {"uid", j.uid},   {"gid", j.gid}}
+                         .dump() +
+                     "\n";
+  for (size_t i = 0; i < j.steps.size(); ++i) {
+    const Step& s = j.steps[i];
+    Json line{{"action", s.action}, {"path", s.path}, {"mode", s.mode}};
+    if (!s.from.empty()) line["from"] = s.from;
+    if (s.action == "write") {
+      NEXUS_RETURN_IF_ERROR(WriteFileAtomic(j.stage_path(i), s.content, 0600));
+      line["stage"] = "s" + std::to_string(i);
+    } else if (s.action == "symlink") {
+      line["target"] = s.content;
+    }
+    text += line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  }
+  int fd = ::open(j.journal_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("create " + j.journal_path());
+  Status st = WriteAll(fd, text, j.journal_path());
+  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + j.journal_path());
+  ::close(fd);
+  NEXUS_RETURN_IF_ERROR(st);
+  NEXUS_RETURN_IF_ERROR(FsyncPath(j.dir));
+  return AppendLine(j.journal_path(), "ready");
+}
+
+Result<Journal> ReadJournal(const std::string& dir) {
+  Journal j;
+  j.dir = dir;
+  std::ifstream in(j.journal_path());
+  if (!in) return Status::Error(ENOENT, "no journal in " + dir);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (line == "ready") {
+      j.ready = true;
+      break;
+    }
+    Json v = Json::parse(line, nullptr, false);
+    if (v.is_discarded()) break;  // torn: the journal never became ready
+    if (header) {
+      j.fork = v.value("fork", "");
+      j.task_id = v.value("task", "");
+      j.author = v.value("author", "");
+      j.uid = v.value("uid", 0u);
+      j.gid = v.value("gid", 0u);
+      header = false;
+      continue;
+    }
+    Step s;
+    s.action = v.value("action", "");
+    s.path = v.value("path", "");
+    s.from = v.value("from", "");
+    s.mode = v.value("mode", 0u);
+    if (s.action == "symlink") s.content = v.value("target", "");
+    if (s.action == "write") {
+      NEXUS_ASSIGN_OR_RETURN(s.content, ReadTextFile(dir + "/" + v.value("stage", ""), "merge journal"));
+    }
+    j.steps.push_back(std::move(s));
+  }
+  std::ifstream progress(j.progress_path());
+  while (std::getline(progress, line)) {
+    if (!line.empty()) j.done = std::max<size_t>(j.done, std::stoul(line) + 1);
+  }
+  return j;
+}
+
+// --- Applying -------------------------------------------------------------
+
+// The temporary name a step writes before renaming over its target.
+std::string TempName(const std::string& path, const Journal& j, size_t index) {
+  return Parent(path) + "/.nexus-merge-" + BaseName(j.dir) + "-" + std::to_string(index);
+}
+
+Status EnsureParent(PathFiles& files, const Caller& actor, const std::string& path) {
+  std::string dir = Parent(path);
+  if (files.Stat(actor, dir, true, false).ok()) return Status::Ok();
+  return files.MkDir(actor, dir, 0755, true);
+}
+
+// Applies step `index` of `j` as `actor`. Idempotent, so a step a crash
+// interrupted can be applied again: the first step not recorded as done
+// may have happened, partly or wholly; every later one has not.
+Status ApplyStep(PathFiles& files, Namespace& ns, const Caller& actor, const Journal& j, size_t index) {
+  const Step& s = j.steps[index];
+  auto ok_if = [](Status st, std::initializer_list<int> codes) {
+    for (int c : codes)
+      if (st.code() == c) return Status::Ok();
+    return st;
+  };
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = s.mode & 07777;
+  if (s.action == "write") {
+    NEXUS_RETURN_IF_ERROR(EnsureParent(files, actor, s.path));
+    const std::string tmp = TempName(s.path, j, index);
+    WriteOptions w;
+    w.mode = s.mode & 07777;
+    NEXUS_RETURN_IF_FAILED(files.Write(actor, tmp, s.content, w));
+    NEXUS_RETURN_IF_FAILED(files.SetAttr(actor, tmp, chmod));
+    return files.Rename(actor, tmp, s.path);
+  }
+  if (s.action == "symlink") {
+    NEXUS_RETURN_IF_ERROR(EnsureParent(files, actor, s.path));
+    const std::string tmp = TempName(s.path, j, index);
+    NEXUS_RETURN_IF_ERROR(ok_if(files.Unlink(actor, tmp), {ENOENT}));
+    NEXUS_ASSIGN_OR_RETURN(Attr dir, ns.ResolvePinned(actor, Parent(tmp)));
+    auto made = ns.Symlink(actor, s.content, dir.ino, BaseName(tmp));
+    if (dir.ino != kRootIno) ns.Forget(dir.ino, 1);
+    if (made.ok()) ns.Forget(made->ino, 1);
+    NEXUS_RETURN_IF_FAILED(made);
+    return files.Rename(actor, tmp, s.path);
+  }
+  if (s.action == "delete") return ok_if(files.Unlink(actor, s.path), {ENOENT});
+  if (s.action == "rmdir") return ok_if(files.RmDir(actor, s.path), {ENOENT, ENOTEMPTY, EEXIST});
+  if (s.action == "mkdir") {
+    NEXUS_RETURN_IF_ERROR(files.MkDir(actor, s.path, s.mode & 07777, true));
+    return files.SetAttr(actor, s.path, chmod).status();
+  }
+  if (s.action == "chmod") return files.SetAttr(actor, s.path, chmod).status();
+  if (s.action == "rename") {
+    NEXUS_RETURN_IF_ERROR(EnsureParent(files, actor, s.path));
+    Status st = files.Rename(actor, s.from, s.path);
+    // Already moved by the run a crash interrupted.
+    if (st.code() == ENOENT && files.Stat(actor, s.path, false, false).ok()) return Status::Ok();
+    return st;
+  }
+  return Status::Error(EINVAL, "unknown merge step " + s.action);
+}
+
+// Applies the steps of `j` from j.done on, recording each as done; with
+// `stop_after` >= 0, stops after that many (a simulated crash: EINTR).
+Status ApplyJournal(PathFiles& files, Namespace& ns, const Caller& actor, Journal& j, int stop_after) {
+  int applied = 0;
+  for (size_t i = j.done; i < j.steps.size(); ++i) {
+    if (stop_after >= 0 && applied == stop_after)
+      return Status::Error(EINTR, "merge stopped after " + std::to_string(applied) + " steps (test)");
+    Status st = ApplyStep(files, ns, actor, j, i);
+    if (!st.ok())
+      return Status::Error(st.code(),
+                           "merge step " + j.steps[i].action + " " + j.steps[i].path + ": " + st.message());
+    NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i)));
+    j.done = i + 1;
+    ++applied;
+  }
+  return Status::Ok();
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string AgentOf(const std::string& subject) {
+  return subject.rfind("agent:", 0) == 0 ? subject.substr(6) : std::string();
+}
+
+// Finishes journal `j` as its author with the daemon's rights, records the
+// merge and removes the journal.
+Status Finish(ForkRegistry& registry, Journal& j, const Caller& actor, int stop_after) {
+  PathFiles files(registry.ns());
+  NEXUS_RETURN_IF_ERROR(ApplyJournal(files, *registry.ns(), actor, j, stop_after));
+  // The base is as after the merge; a fork discarded meanwhile keeps no count.
+  Status noted = registry.NoteMerged(j.fork, NowNs());
+  if (!noted.ok() && noted.code() != ENOENT) return noted;
+  std::error_code ec;
+  stdfs::remove_all(j.dir, ec);
+  return Status::Ok();
+}
+
+// Serializes merges of one fork (and their journal) across threads.
+class MergeLock {
+ public:
+  static Result<MergeLock> Take(const std::string& merges_dir, const std::string& fork) {
+    std::error_code ec;
+    stdfs::create_directories(merges_dir, ec);
+    if (ec) return Status::Error(ec.value(), "create " + merges_dir + ": " + ec.message());
+    std::string path = merges_dir + "/" + fork + ".lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::FromErrno("open " + path);
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        Status st = Status::FromErrno("lock " + path);
+        ::close(fd);
+        return st;
+      }
+    }
+    return MergeLock(fd);
+  }
+  MergeLock(MergeLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  MergeLock& operator=(MergeLock&&) = delete;
+  ~MergeLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit MergeLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace
+
+Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, const Caller& author,
+                              const std::string& name, const MergeOptions& options) {
+  versions::GitLibrary git;
+  NEXUS_ASSIGN_OR_RETURN(ForkInfo info, registry.Get(name));
+  if (info.state != "active") return Status::Error(ENOENT, "fork " + name + " is " + info.state);
+  NEXUS_ASSIGN_OR_RETURN(NativeBackend * tree, registry.Tree(name));
+  Namespace& ns = *registry.ns();
+  const std::string merges_dir = registry.data_dir() + "/merges";
+  NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, name));
+  NEXUS_ASSIGN_OR_RETURN(info, registry.Get(name));  // the merge count, under the lock
+
+  PathFiles files(&ns);
+  const Principal daemon = DaemonPrincipal("daemon:nexusd");
+  Caller reader;
+  reader.umask = 0;
+  reader.principal = &daemon;
+  MergeReport report;
+  report.dry_run = options.dry_run;
+  const uint32_t number = info.merges + 1;
+  report.task_id = "fork-merge:" + name + ":" + std::to_string(number);
+  std::vector<Step> steps;
+  Planner planner(*tree, files, ns, reader, info.base, options);
+  NEXUS_RETURN_IF_ERROR(planner.Run(&report, &steps));
+
+  NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, caller, steps));
+  const bool same_actor = author.principal == caller.principal && author.uid == caller.uid;
+  if (!same_actor) NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, author, steps));
+  if (options.dry_run || steps.empty()) return report;
+
+  AccessPolicy* policy = ns.access_policy();
+  Journal j;
+  j.dir = merges_dir + "/" + name + "." + std::to_string(number);
+  j.fork = name;
+  j.task_id = report.task_id;
+  j.author = author.principal ? author.principal->subject
+             : policy         ? policy->SubjectOf(author)
+                              : UidSubject(author.uid);
+  j.uid = author.uid;
+  j.gid = author.gid;
+  j.steps = std::move(steps);
+  NEXUS_RETURN_IF_ERROR(WriteJournal(j));
+
+  ProcessInfo origin;
+  origin.command = "nexus fork merge " + name;
+  origin.agent_id =
+      author.origin && !author.origin->agent_id.empty() ? author.origin->agent_id : AgentOf(j.author);
+  origin.task_id = j.task_id;
+  Caller actor = author;
+  actor.umask = 0;
+  actor.origin = &origin;
+  NEXUS_RETURN_IF_ERROR(Finish(registry, j, actor, options.TEST_stop_after_steps));
+  report.applied = true;
+  return report;
+}
+
+Status FinishInterruptedMerges(ForkRegistry& registry) {
+  versions::GitLibrary git;
+  const std::string merges_dir = registry.data_dir() + "/merges";
+  std::error_code ec;
+  if (!stdfs::is_directory(merges_dir, ec)) return Status::Ok();
+  std::vector<std::string> dirs;
+  for (const auto& e : stdfs::directory_iterator(merges_dir, ec))
+    if (e.is_directory()) dirs.push_back(e.path().string());
+  std::sort(dirs.begin(), dirs.end());
+  for (const std::string& dir : dirs) {
+    auto j = ReadJournal(dir);
+    if (!j.ok() || !j->ready) {
+      // Never ready: nothing of it reached the base.
+      stdfs::remove_all(dir, ec);
+      continue;
+    }
+    const Principal author = DaemonPrincipal(j->author);
+    ProcessInfo origin;
+    origin.command = "nexus fork merge " + j->fork;
+    origin.agent_id = AgentOf(j->author);
+    origin.task_id = j->task_id;
+    Caller actor;
+    actor.uid = j->uid;
+    actor.gid = j->gid;
+    actor.umask = 0;
+    actor.principal = &author;
+    actor.origin = &origin;
+    NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, j->fork));
+    NEXUS_RETURN_IF_ERROR(Finish(registry, *j, actor, -1));
+  }
+  return Status::Ok();
+}
 
 }  // namespace nexus::forks

@@ -19,6 +19,9 @@ struct MergeOptions {
   using Strategy = Favor;
   Strategy strategy = Strategy::kNone;  // how conflicts resolve; kNone: they are not written
   std::vector<std::string> paths;       // globs over fork-relative paths; empty: everything
+  // Tests: stop applying after this many steps, as a crash would (the
+  // journal stays for FinishInterruptedMerges); EINTR.
+  int TEST_stop_after_steps = -1;
 };
 
 struct MergeConflict {
