@@ -146,4 +146,7 @@ void AddEventCommands(std::vector<Command>* table);
 // mcp serve
 void AddMcpCommands(std::vector<Command>* table);
 
+// fork create|list|info|diff|merge|discard|gc
+void AddForkCommands(std::vector<Command>* table);
+
 }  // namespace nexus::cli

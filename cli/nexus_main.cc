@@ -48,6 +48,7 @@ std::vector<Command> BuildTable() {
   AddMcpCommands(&table);
   AddMcpProfileCommands(&table);
   AddEventCommands(&table);
+  AddForkCommands(&table);
   return table;
 }
 

@@ -241,6 +241,16 @@ Status Daemon::OpenParts() {
     NEXUS_RETURN_IF_ERROR(In("operations log", ops_->Run()));
   }
   if (versions_) versions_->Run();
+  if (Enabled(features_, "forks")) {
+    auto fp = ForksPart::Open({.data_dir = data_dir_,
+                               .ns = ns_.get(),
+                               .sink = &bus_,
+                               .tree = native_.get(),
+                               .workspace = workspace_.get(),
+                               .commit_interval_ms = options_.commit_interval_ms});
+    if (!fp.ok()) return In("forks", fp.status());
+    forks_ = std::move(fp).value();
+  }
   return Status::Ok();
 }
 
@@ -276,6 +286,7 @@ Status Daemon::OpenServices() {
   service_.rebac.tool_profiles = tool_profiles_.get();
   if (versions_) versions_->Fill(service_);
   if (ops_) ops_->Fill(service_);
+  if (forks_) forks_->Fill(service_);
   if (search_) search_->Fill(service_);
   if (mesh_) mesh_->Fill(service_);
   if (agents_) {
@@ -401,6 +412,7 @@ Status Daemon::StartServing() {
   if (!mount.ok()) return mount.status();
   mount_ = std::move(mount).value();
   files_->SetKernelCache(mount_.get());
+  if (forks_) forks_->SetKernelCache(mount_.get());
   if (rebac_) rebac_->mounts()->SetMainMount(mount_.get());
   info_.mounted = true;
   spdlog::info("nexusd {} serving {} at {} (profile {})", NEXUS_VERSION, data_dir_, mountpoint_,
@@ -417,6 +429,7 @@ Status Daemon::Serve() {
   info_.mounted = false;
   spdlog::info("stopping: closing the control socket, unmounting {}", mountpoint_);
   files_->SetKernelCache(nullptr);
+  if (forks_) forks_->SetKernelCache(nullptr);
   return served;
 }
 

@@ -30,6 +30,7 @@
 #include "daemon/rebac_part.h"
 #include "daemon/activity_files.h"
 #include "daemon/ops_part.h"
+#include "daemon/forks_part.h"
 #include "daemon/search_part.h"
 #include "daemon/versions_part.h"
 #include "fs/change_events.h"
@@ -127,6 +128,8 @@ class Daemon {
   std::unique_ptr<SearchPart> search_;
   std::unique_ptr<AgentsPart> agents_;  // flushes its heartbeats after the socket server stopped
   FlushOnStop flush_;
+  // Forks of native_ (and of each other): closed before the final sync.
+  std::unique_ptr<ForksPart> forks_;
   std::unique_ptr<KeyStore> keys_;
   LockTable locks_;
   std::unique_ptr<OpMetrics> fuse_metrics_;

@@ -164,7 +164,7 @@ const std::map<std::string, Setter>& ValueOptions() {
              return Status::Error(
                  EINVAL, flag + ": unknown feature '" + name +
                              "' (mount, control_socket, locks, http, "
-                             "tls_listener, workspace, versions, search, rebac, mesh, agents, oplog)");
+                             "tls_listener, workspace, versions, search, rebac, mesh, agents, oplog, forks)");
            bool on = false;
            NEXUS_RETURN_IF_ERROR(ParseBool(flag + " " + name, value, &on));
            o.feature_overrides[name] = on;
@@ -280,11 +280,11 @@ const std::vector<std::string>& ProfileNames() {
 const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
   static const std::map<std::string, std::vector<std::string>> kFeatures = {
       {"minimal", {"mount", "control_socket"}},
-      {"lite", {"mount", "control_socket", "locks", "http", "workspace", "oplog"}},
+      {"lite", {"mount", "control_socket", "locks", "http", "workspace", "oplog", "forks"}},
       {"full",
        {"mount", "control_socket", "locks", "http", "tls_listener", "workspace", "versions", "search",
-        "rebac", "mesh", "agents", "oplog"}},
-      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac", "agents"}},
+        "rebac", "mesh", "agents", "oplog", "forks"}},
+      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac", "agents", "forks"}},
   };
   auto it = kFeatures.find(profile);
   return it == kFeatures.end() ? kFeatures.at("full") : it->second;

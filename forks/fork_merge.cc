@@ -709,8 +709,7 @@ std::string AgentOf(const std::string& subject) {
 
 // Finishes journal `j` as its author with the daemon's rights, records the
 // merge and removes the journal.
-Status Finish(ForkRegistry& registry, Journal& j, const Caller& actor, int stop_after) {
-  PathFiles files(registry.ns());
+Status Finish(ForkRegistry& registry, PathFiles& files, Journal& j, const Caller& actor, int stop_after) {
   NEXUS_RETURN_IF_ERROR(ApplyJournal(files, *registry.ns(), actor, j, stop_after));
   // The base is as after the merge; a fork discarded meanwhile keeps no count.
   Status noted = registry.NoteMerged(j.fork, NowNs());
@@ -763,7 +762,8 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, name));
   NEXUS_ASSIGN_OR_RETURN(info, registry.Get(name));  // the merge count, under the lock
 
-  PathFiles files(&ns);
+  PathFiles own_files(&ns);
+  PathFiles& files = options.files ? *options.files : own_files;
   const Principal daemon = DaemonPrincipal("daemon:nexusd");
   Caller reader;
   reader.umask = 0;
@@ -802,7 +802,7 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Caller actor = author;
   actor.umask = 0;
   actor.origin = &origin;
-  NEXUS_RETURN_IF_ERROR(Finish(registry, j, actor, options.TEST_stop_after_steps));
+  NEXUS_RETURN_IF_ERROR(Finish(registry, files, j, actor, options.TEST_stop_after_steps));
   report.applied = true;
   return report;
 }
@@ -816,6 +816,7 @@ Status FinishInterruptedMerges(ForkRegistry& registry) {
   for (const auto& e : stdfs::directory_iterator(merges_dir, ec))
     if (e.is_directory()) dirs.push_back(e.path().string());
   std::sort(dirs.begin(), dirs.end());
+  PathFiles files(registry.ns());  // before serving: nothing is cached yet
   for (const std::string& dir : dirs) {
     auto j = ReadJournal(dir);
     if (!j.ok() || !j->ready) {
@@ -835,7 +836,7 @@ Status FinishInterruptedMerges(ForkRegistry& registry) {
     actor.principal = &author;
     actor.origin = &origin;
     NEXUS_ASSIGN_OR_RETURN(MergeLock lock, MergeLock::Take(merges_dir, j->fork));
-    NEXUS_RETURN_IF_ERROR(Finish(registry, *j, actor, -1));
+    NEXUS_RETURN_IF_ERROR(Finish(registry, files, *j, actor, -1));
   }
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "fs/path_files.h"
 #include "fs/types.h"
 #include "forks/fork_registry.h"
 #include "forks/three_way.h"
@@ -19,6 +20,11 @@ struct MergeOptions {
   using Strategy = Favor;
   Strategy strategy = Strategy::kNone;  // how conflicts resolve; kNone: they are not written
   std::vector<std::string> paths;       // globs over fork-relative paths; empty: everything
+  // Where the merge reads and writes the base: the daemon's PathFiles, so
+  // the kernel's caches of the paths it changes are dropped at once (the
+  // mount shows the merge immediately). Null: a private one over the
+  // registry's namespace (nothing cached is invalidated). Not owned.
+  PathFiles* files = nullptr;
   // Tests: stop applying after this many steps, as a crash would (the
   // journal stays for FinishInterruptedMerges); EINTR.
   int TEST_stop_after_steps = -1;

@@ -236,6 +236,11 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::OpenOriginReader(const Caller
 }
 
 Status NativeBackend::CopyUp(Ino local, bool empty) {
+  {
+    MutexLock lk(mu_);
+    auto it = nodes_.find(local);
+    if (it == nodes_.end() || !it->second->lower_content) return Status::Ok();  // the usual case
+  }
   MutexLock cl(copy_mu_);  // one copy at a time: a second writer finds it done
   int src = -1;
   {
@@ -299,14 +304,13 @@ Status NativeBackend::KeepOrigin(MutexLock& lk, Ino origin) {
 Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& chain, std::string_view name) {
   if (!lower_) return NotFork();
   if (chain.empty()) return Status::Ok();
+  Ino keep = 0;
   {
-    MutexLock cl(copy_mu_);
     MutexLock lk(mu_);
     NEXUS_RETURN_IF_ERROR(MaterializeChain(kind, chain));
     // Fork-point content the fork may still need (to read, or as the base of
     // a diff or merge), whether or not the fork has written the file since:
     // kept before the change can destroy it.
-    Ino keep = 0;
     if (kind == PreChange::kContent) {
       keep = chain[0];
     } else if (kind == PreChange::kEntries) {
@@ -314,8 +318,13 @@ Status NativeBackend::PreserveBefore(PreChange kind, const std::vector<Ino>& cha
       if (p != point_names_.end()) keep = p->second;
     }
     auto point = keep ? fork_points_.find(keep) : fork_points_.end();
-    if (point != fork_points_.end() && S_ISREG(point->second.mode) && !kept_.count(keep))
-      NEXUS_RETURN_IF_ERROR(KeepOrigin(lk, keep));
+    if (point == fork_points_.end() || !S_ISREG(point->second.mode) || kept_.count(keep)) keep = 0;
+  }
+  if (keep) {
+    // copy_mu_ also waits out a copy-up still reading the live content.
+    MutexLock cl(copy_mu_);
+    MutexLock lk(mu_);
+    if (!kept_.count(keep)) NEXUS_RETURN_IF_ERROR(KeepOrigin(lk, keep));
   }
   return WaitCommitted(false);
 }

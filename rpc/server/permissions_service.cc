@@ -103,29 +103,6 @@ Result<Tuple> TupleFrom(rpc::RebacTuple::Reader r, const std::string& where) {
   return t;
 }
 
-// A user or agent subject, for identities and mounts.
-Result<SubjectRef> PersonSubject(const std::string& text) {
-  auto s = SubjectRef::Parse(text);
-  if (!s.ok()) return s.status();
-  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) || s->relation != Relation::kNone ||
-      s->IsWildcard())
-    return Status::Error(EINVAL, "subject \"" + text + "\" must be user:ID or agent:ID");
-  return s;
-}
-
-// The one resolution of an agent subject for identities and mounts: with
-// the agent registry on, "agent:ID" must be a registered agent the caller
-// may act as (its owner or an admin; AgentRegistry::CheckActAs).
-Status RegisteredAgent(const Conn& conn, const SubjectRef& s) {
-  AgentRegistry* registry = conn.ctx->agents.registry;
-  if (s.type != ObjectType::kAgent || !registry) return Status::Ok();
-  auto agent = registry->CheckActAs({conn.subject(), conn.admin()}, s.id);
-  if (agent.code() == ENOENT)
-    return Status::Error(
-        ENOENT, "agent '" + s.id + "' not found (register it first: nexus agent register " + s.id + " NAME)");
-  return agent.status();
-}
-
 // viewer, editor or owner: the roles a path is shared with.
 Result<Relation> Role(const std::string& text) {
   auto r = ParseRelation(text);
@@ -789,6 +766,25 @@ class MountsImpl final : public PermsService<rpc::Mounts> {
 };
 
 }  // namespace
+
+Result<SubjectRef> PersonSubject(const std::string& text) {
+  auto s = SubjectRef::Parse(text);
+  if (!s.ok()) return s.status();
+  if ((s->type != ObjectType::kUser && s->type != ObjectType::kAgent) || s->relation != Relation::kNone ||
+      s->IsWildcard())
+    return Status::Error(EINVAL, "subject \"" + text + "\" must be user:ID or agent:ID");
+  return s;
+}
+
+Status RegisteredAgent(const Conn& conn, const SubjectRef& s) {
+  AgentRegistry* registry = conn.ctx->agents.registry;
+  if (s.type != ObjectType::kAgent || !registry) return Status::Ok();
+  auto agent = registry->CheckActAs({conn.subject(), conn.admin()}, s.id);
+  if (agent.code() == ENOENT)
+    return Status::Error(
+        ENOENT, "agent '" + s.id + "' not found (register it first: nexus agent register " + s.id + " NAME)");
+  return agent.status();
+}
 
 kj::Own<rpc::Permissions::Server> MakePermissionsService(ConnPtr conn) {
   return kj::heap<PermissionsImpl>(std::move(conn));

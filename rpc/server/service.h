@@ -198,6 +198,9 @@ class ForkRegistry;
 
 struct ForksDeps {
   forks::ForkRegistry* registry = nullptr;
+  // Called off the loop after a fork was discarded, with its name: drops
+  // what the kernels cache of /forks/NAME. May be empty.
+  std::function<void(const std::string&)> discarded;
 };
 
 // What the daemon hands the socket server: the core every call uses, and

@@ -26,6 +26,7 @@
 #include "fs/access_policy.h"
 #include "rpc/errors.h"
 #include "perms/key_store.h"
+#include "perms/rebac_types.h"
 #include "rpc/server/service.h"
 
 namespace nexus {
@@ -298,6 +299,14 @@ class Service : public Iface::Server {
 // session may not see it, EACCES when it sees it but lacks `need`. Ok when
 // the daemon has no policy or the session is unrestricted.
 Status PolicyAllows(const Conn& conn, Need need, const std::string& path, bool is_dir);
+
+// A user or agent subject ("user:ID", "agent:ID", no wildcard), for
+// identities, mounts and forks (permissions_service.cc).
+Result<SubjectRef> PersonSubject(const std::string& text);
+// The one resolution of an agent subject for identities, mounts and forks:
+// with the agent registry on, "agent:ID" must be a registered agent the
+// caller may act as (its owner or an admin; AgentRegistry::CheckActAs).
+Status RegisteredAgent(const Conn& conn, const SubjectRef& s);
 
 // An API key as the socket shows it; its secret only `with_secret` (the
 // reply that creates it).

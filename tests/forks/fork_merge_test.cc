@@ -171,7 +171,9 @@ TEST_F(ForkMergeTest, TakesTheForksChanges) {
   ASSERT_TRUE(files_->Unlink(me_, "/forks/f/b.txt").ok());
   ASSERT_TRUE(files_->Rename(me_, "/forks/f/c.txt", "/forks/f/sub/c.txt").ok());
   Chmod("/forks/f/sub/d.txt", 0755);
-  auto r = Merge();
+  MergeOptions o;
+  o.files = files_.get();  // the daemon's, as the service passes it
+  auto r = Merge(o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->applied);
   EXPECT_TRUE(r->conflicts.empty());
