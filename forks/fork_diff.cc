@@ -163,6 +163,7 @@ Result<DiffFile> DiffContents(const ForkChange& change, std::string_view old_con
 }
 
 Result<std::vector<DiffFile>> DiffFork(NativeBackend& fork, const DiffOptions& options) {
+  GitLibrary git;  // held across the files (initialising libgit2 is not free)
   NEXUS_ASSIGN_OR_RETURN(std::vector<ForkChange> changes, fork.Changes());
   std::vector<DiffFile> files;
   for (const ForkChange& c : changes) {

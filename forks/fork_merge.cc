@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -132,6 +133,14 @@ class Planner {
   }
   void Conflict(const std::string& rel, const std::string& kind, std::vector<ConflictHunk> hunks,
                 bool resolved);
+  // A directory of the base where the fork has a file: a "type" conflict
+  // no side resolves (a file cannot replace a directory that may hold
+  // more than the fork knows of).
+  bool DirInTheWay(const std::string& rel, const PathState& now) {
+    if (!now.exists || !S_ISDIR(now.mode)) return false;
+    Conflict(rel, "type", {}, false);
+    return true;
+  }
   void Add(Step step) { steps_.push_back(std::move(step)); }
 
   NativeBackend& fork_;
@@ -321,6 +330,7 @@ Status Planner::PlanFile(const ForkChange& c) {
   const Favor favor = options_.strategy;
   if (c.kind == ForkChange::Kind::kAdded) {
     NEXUS_ASSIGN_OR_RETURN(PathState now, BaseState(c.path));
+    if (DirInTheWay(c.path, now)) return Status::Ok();
     if (now.exists && fork_deleted_.count(c.path)) {
       // The fork replaced what was there (its deletion is planned too).
       NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath({}, {}, theirs, favor));
@@ -343,6 +353,7 @@ Status Planner::PlanFile(const ForkChange& c) {
       if (now.exists) at = moved;
     }
   }
+  if (DirInTheWay(at, now)) return Status::Ok();
   if (c.kind != ForkChange::Kind::kRenamed) {
     NEXUS_ASSIGN_OR_RETURN(Outcome o, DecidePath(point, now, theirs, favor));
     Emit(at, now, o);
@@ -376,6 +387,7 @@ Status Planner::PlanFile(const ForkChange& c) {
     if (favor != Favor::kTheirs) return Status::Ok();
   } else {
     NEXUS_ASSIGN_OR_RETURN(PathState there, BaseState(dest));
+    if (DirInTheWay(dest, there)) return Status::Ok();
     if (there.exists && !fork_deleted_.count(dest) && AfterDirRenames(dest) == dest) {
       Conflict(dest, "add/add", {}, favor != Favor::kNone);
       if (favor != Favor::kTheirs) return Status::Ok();
@@ -517,14 +529,45 @@ Status FsyncPath(const std::string& path) {
   return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path);
 }
 
-// Appends one line to `path` and syncs it.
-Status AppendLine(const std::string& path, const std::string& line) {
+// Appends one line to `path`, synced when `sync`.
+Status AppendLine(const std::string& path, const std::string& line, bool sync = true) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("open " + path);
   Status st = WriteAll(fd, line + "\n", path);
-  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + path);
+  if (st.ok() && sync && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + path);
   ::close(fd);
   return st;
+}
+
+// Paths and link targets are bytes, JSON strings are UTF-8: the journal
+// keeps them %-escaped (every byte outside printable ASCII, and '%').
+std::string Escape(std::string_view bytes) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c < 0x20 || c >= 0x7f || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string Unescape(std::string_view text) {
+  auto digit = [](char c) { return c <= '9' ? c - '0' : c - 'A' + 10; };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      out += static_cast<char>(digit(text[i + 1]) * 16 + digit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
 }
 
 struct Journal {
@@ -534,17 +577,18 @@ struct Journal {
   std::string author;  // the subject the steps act as
   uid_t uid = 0;
   gid_t gid = 0;
-  std::vector<Step> steps;  // write steps carry their content in stage files
+  std::vector<Step> steps;  // write steps' contents are kept in the stage file
   size_t done = 0;          // steps applied
   bool ready = false;
 
   std::string journal_path() const { return dir + "/journal"; }
   std::string progress_path() const { return dir + "/progress"; }
-  std::string stage_path(size_t i) const { return dir + "/s" + std::to_string(i); }
+  std::string stage_path() const { return dir + "/stage"; }
 };
 
-// Writes the staged contents and the journal; the journal's last line,
-// "ready", is synced only after everything it names is.
+// Writes the staged contents (one file, every write step's bytes end to
+// end) and the journal; the journal's last line, "ready", is written and
+// synced only after everything it names is.
 Status WriteJournal(const Journal& j) {
   std::error_code ec;
   stdfs::create_directories(j.dir, ec);
@@ -553,21 +597,30 @@ Status WriteJournal(const Journal& j) {
                           {"author", j.author}, {"uid", j.uid},   {"gid", j.gid}}
                          .dump() +
                      "\n";
-  for (size_t i = 0; i < j.steps.size(); ++i) {
+  int stage = ::open(j.stage_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (stage < 0) return Status::FromErrno("create " + j.stage_path());
+  uint64_t offset = 0;
+  Status st;
+  for (size_t i = 0; i < j.steps.size() && st.ok(); ++i) {
     const Step& s = j.steps[i];
-    Json line{{"action", s.action}, {"path", s.path}, {"mode", s.mode}};
-    if (!s.from.empty()) line["from"] = s.from;
+    Json line{{"action", s.action}, {"path", Escape(s.path)}, {"mode", s.mode}};
+    if (!s.from.empty()) line["from"] = Escape(s.from);
     if (s.action == "write") {
-      NEXUS_RETURN_IF_ERROR(WriteFileAtomic(j.stage_path(i), s.content, 0600));
-      line["stage"] = "s" + std::to_string(i);
+      st = WriteAll(stage, s.content, j.stage_path());
+      line["offset"] = offset;
+      line["size"] = s.content.size();
+      offset += s.content.size();
     } else if (s.action == "symlink") {
-      line["target"] = s.content;
+      line["target"] = Escape(s.content);
     }
-    text += line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    text += line.dump() + "\n";
   }
+  if (st.ok() && ::fsync(stage) != 0) st = Status::FromErrno("fsync " + j.stage_path());
+  ::close(stage);
+  NEXUS_RETURN_IF_ERROR(st);
   int fd = ::open(j.journal_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("create " + j.journal_path());
-  Status st = WriteAll(fd, text, j.journal_path());
+  st = WriteAll(fd, text, j.journal_path());
   if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + j.journal_path());
   ::close(fd);
   NEXUS_RETURN_IF_ERROR(st);
@@ -582,13 +635,14 @@ Result<Journal> ReadJournal(const std::string& dir) {
   if (!in) return Status::Error(ENOENT, "no journal in " + dir);
   std::string line;
   bool header = true;
+  std::vector<std::pair<uint64_t, uint64_t>> extents;  // write steps' bytes in the stage file
   while (std::getline(in, line)) {
     if (line == "ready") {
       j.ready = true;
       break;
     }
     Json v = Json::parse(line, nullptr, false);
-    if (v.is_discarded()) break;  // torn: the journal never became ready
+    if (v.is_discarded() || !v.is_object()) break;  // torn: the journal never became ready
     if (header) {
       j.fork = v.value("fork", "");
       j.task_id = v.value("task", "");
@@ -600,18 +654,26 @@ Result<Journal> ReadJournal(const std::string& dir) {
     }
     Step s;
     s.action = v.value("action", "");
-    s.path = v.value("path", "");
-    s.from = v.value("from", "");
+    s.path = Unescape(v.value("path", ""));
+    s.from = Unescape(v.value("from", ""));
     s.mode = v.value("mode", 0u);
-    if (s.action == "symlink") s.content = v.value("target", "");
-    if (s.action == "write") {
-      NEXUS_ASSIGN_OR_RETURN(s.content, ReadTextFile(dir + "/" + v.value("stage", ""), "merge journal"));
-    }
+    if (s.action == "symlink") s.content = Unescape(v.value("target", ""));
+    extents.emplace_back(v.value("offset", uint64_t{0}), v.value("size", uint64_t{0}));
     j.steps.push_back(std::move(s));
+  }
+  if (!j.ready) return j;
+  NEXUS_ASSIGN_OR_RETURN(std::string staged, ReadTextFile(j.stage_path(), "merge journal"));
+  for (size_t i = 0; i < j.steps.size(); ++i) {
+    if (j.steps[i].action != "write") continue;
+    auto [offset, size] = extents[i];
+    if (offset > staged.size() || size > staged.size() - offset)
+      return Status::Error(EIO, "merge journal " + dir + ": the stage file is short");
+    j.steps[i].content = staged.substr(offset, size);
   }
   std::ifstream progress(j.progress_path());
   while (std::getline(progress, line)) {
-    if (!line.empty()) j.done = std::max<size_t>(j.done, std::stoul(line) + 1);
+    // A torn last line reads as a smaller index: that step is applied again.
+    if (!line.empty()) j.done = std::max<size_t>(j.done, std::strtoul(line.c_str(), nullptr, 10) + 1);
   }
   return j;
 }
@@ -690,7 +752,10 @@ Status ApplyJournal(PathFiles& files, Namespace& ns, const Caller& actor, Journa
     if (!st.ok())
       return Status::Error(st.code(),
                            "merge step " + j.steps[i].action + " " + j.steps[i].path + ": " + st.message());
-    NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i)));
+    // Re-applying a step already done is harmless as long as every later
+    // one is re-applied too, but for a rename (its source may have been
+    // made again since): those are recorded durably.
+    NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i), j.steps[i].action == "rename"));
     j.done = i + 1;
     ++applied;
   }
@@ -776,19 +841,29 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   Planner planner(*tree, files, ns, reader, info.base, options);
   NEXUS_RETURN_IF_ERROR(planner.Run(&report, &steps));
 
+  // The caller authorizes the merge; the author (the fork's owner, say an
+  // agent with no rights outside its fork) is who the changes are
+  // recorded as. The steps therefore run as the author's subject with the
+  // access policy's questions already answered for the caller, and with
+  // the author's POSIX identity, checked here too when it differs.
+  AccessPolicy* policy = ns.access_policy();
+  Principal acting = author.principal
+                         ? *author.principal
+                         : DaemonPrincipal(policy ? policy->SubjectOf(author) : UidSubject(author.uid));
+  acting.admin = true;
+  Caller actor = author;
+  actor.umask = 0;
+  actor.principal = &acting;
   NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, caller, steps));
-  const bool same_actor = author.principal == caller.principal && author.uid == caller.uid;
-  if (!same_actor) NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, author, steps));
+  if (actor.uid != caller.uid || actor.gid != caller.gid)
+    NEXUS_RETURN_IF_ERROR(CheckWritable(files, ns, actor, steps));
   if (options.dry_run || steps.empty()) return report;
 
-  AccessPolicy* policy = ns.access_policy();
   Journal j;
   j.dir = merges_dir + "/" + name + "." + std::to_string(number);
   j.fork = name;
   j.task_id = report.task_id;
-  j.author = author.principal ? author.principal->subject
-             : policy         ? policy->SubjectOf(author)
-                              : UidSubject(author.uid);
+  j.author = acting.subject;
   j.uid = author.uid;
   j.gid = author.gid;
   j.steps = std::move(steps);
@@ -799,8 +874,6 @@ Result<MergeReport> MergeFork(ForkRegistry& registry, const Caller& caller, cons
   origin.agent_id =
       author.origin && !author.origin->agent_id.empty() ? author.origin->agent_id : AgentOf(j.author);
   origin.task_id = j.task_id;
-  Caller actor = author;
-  actor.umask = 0;
   actor.origin = &origin;
   NEXUS_RETURN_IF_ERROR(Finish(registry, files, j, actor, options.TEST_stop_after_steps));
   report.applied = true;

@@ -244,7 +244,8 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
   }
 
   // Opens fork `f`'s tree over `source` (backend `source_id`; for a copy
-  // fork, its copy) and watches that source.
+  // fork, its copy); the caller then watches that source (a copy never
+  // changes: nothing to watch).
   Status OpenTree(Fork& f, ForkSource* source, uint16_t source_id, uid_t uid, gid_t gid, mode_t mode)
       REQUIRES(ops_mu) {
     if (f.source == "copy") {
@@ -265,8 +266,6 @@ struct ForkRegistry::Impl final : public ForksDir::Source {
       MutexLock lk(mu);
       backends.push_back(std::move(opened));
     }
-    // A copy never changes: nothing to watch.
-    if (f.source != "copy") AddWatch(source_id, source, f.tree);
     return Status::Ok();
   }
 
@@ -374,6 +373,7 @@ Status ForkRegistry::Impl::Load() {
       Status st = OpenPoint(*f, 0, 0, 0755);
       if (st.ok()) st = OpenTree(*f, source, source_id, 0, 0, 0755);
       if (!st.ok()) return Status::Error(st.code(), "reopening fork " + f->info.name + ": " + st.message());
+      if (f->source != "copy") AddWatch(f->source_backend, source, f->tree);
       NEXUS_RETURN_IF_ERROR(options.ns->AttachBackend(f->tree));
       opened[f->id] = f.get();
     }
@@ -504,12 +504,17 @@ Result<ForkInfo> ForkRegistry::Create(const Caller& caller, const std::string& n
     return st;
   };
   if (f->source != "copy") {
-    // Files open for writing now change without another call to the hook:
-    // the fork keeps their content as it is now.
-    for (Ino ino : source->OpenForWriting(attr.ino)) {
-      Status st = f->tree->PreserveBefore(PreChange::kContent, Impl::ChainOf(*source, ino), {});
-      if (!st.ok()) return fail(st);
-    }
+    // The fork point is the moment the fork is watched, with no change
+    // half done: every change is then either wholly before it or reaches
+    // the hook. Files open for writing now change without another call to
+    // the hook: the fork keeps their content as it is now.
+    Status st = m.options.ns->HoldChanges([&] {
+      m.AddWatch(f->source_backend, source, f->tree);
+      for (Ino ino : source->OpenForWriting(attr.ino))
+        NEXUS_RETURN_IF_ERROR(f->tree->PreserveBefore(PreChange::kContent, Impl::ChainOf(*source, ino), {}));
+      return Status::Ok();
+    });
+    if (!st.ok()) return fail(st);
   }
   if (Status st = f->tree->Sync(); !st.ok()) return fail(st);
   if (Status st = m.options.ns->AttachBackend(f->tree); !st.ok()) return fail(st);

@@ -43,6 +43,19 @@ void Namespace::DetachBackend(uint16_t id) {
   if (id != 0) backends_[id].store(nullptr, std::memory_order_release);
 }
 
+Namespace::ChangeScope::ChangeScope(Namespace* ns, bool changes) : ns_(changes && ns->hook_ ? ns : nullptr) {
+  if (ns_) ns_->change_gate_.lock_shared();
+}
+
+Namespace::ChangeScope::~ChangeScope() {
+  if (ns_) ns_->change_gate_.unlock_shared();
+}
+
+Status Namespace::HoldChanges(const std::function<Status()>& f) {
+  WriterLock lk(change_gate_);
+  return f();
+}
+
 Status Namespace::BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name) {
   if (!hook_ || !hook_->Watched(b->id())) return Status::Ok();
   return hook_->BeforeChange(*b, kind, ino, name);
@@ -236,6 +249,7 @@ Result<Attr> Namespace::SetAttr(const Caller& caller, Ino ino, const SetAttrRequ
     if (!attr.ok()) return attr;
     NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, nullptr, "setattr"));
   }
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(
       BeforeChange(*b, (req.valid & SetAttrRequest::kSize) ? PreChange::kContent : PreChange::kAttrs, ino));
   return (*b)->SetAttr(caller, ino, req, fh);
@@ -267,6 +281,7 @@ Result<Attr> Namespace::MkNod(const Caller& caller, Ino parent, const std::strin
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->MkNod(caller, parent, name, mode, rdev);
 }
@@ -281,6 +296,7 @@ Result<Attr> Namespace::MkDir(const Caller& caller, Ino parent, const std::strin
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->MkDir(caller, parent, name, mode);
 }
@@ -296,6 +312,7 @@ Result<Attr> Namespace::Symlink(const Caller& caller, const std::string& target,
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->Symlink(caller, target, parent, name);
 }
@@ -317,6 +334,7 @@ Result<Attr> Namespace::Link(const Caller& caller, Ino ino, Ino new_parent, cons
   }
   auto b = Route(ino);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, new_parent, new_name));
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kAttrs, ino));
   return (*b)->Link(caller, ino, new_parent, new_name);
@@ -332,6 +350,7 @@ Status Namespace::Unlink(const Caller& caller, Ino parent, const std::string& na
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->Unlink(caller, parent, name);
 }
@@ -346,6 +365,7 @@ Status Namespace::RmDir(const Caller& caller, Ino parent, const std::string& nam
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->RmDir(caller, parent, name);
 }
@@ -367,6 +387,7 @@ Status Namespace::Rename(const Caller& caller, Ino parent, const std::string& na
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, new_parent, new_name));
   return (*b)->Rename(caller, parent, name, new_parent, new_name, flags);
@@ -392,6 +413,7 @@ Result<std::unique_ptr<FileHandle>> Namespace::Open(const Caller& caller, Ino in
     if (!attr.ok()) return attr.status();
     NEXUS_RETURN_IF_ERROR(GuardAgentRecord(caller, *attr, nullptr, "open"));
   }
+  const ChangeScope changing(this, (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC));
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
     NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kContent, ino));
   return (*b)->Open(caller, ino, flags);
@@ -408,6 +430,7 @@ Result<Backend::Created> Namespace::Create(const Caller& caller, Ino parent, con
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kEntries, parent, name));
   return (*b)->Create(caller, parent, name, mode, flags);
 }
@@ -425,6 +448,7 @@ Status Namespace::Fsync(FileHandle& fh, bool datasync) {
 Status Namespace::Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) {
   auto b = Route(fh.ino);
   if (!b.ok()) return b.status();
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kContent, fh.ino));
   return (*b)->Fallocate(fh, mode, offset, length);
 }
@@ -494,6 +518,7 @@ Status Namespace::SetXattr(const Caller& caller, Ino ino, const std::string& nam
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "setxattr"));
   if (ino == agents_dir_.load(std::memory_order_relaxed) && !IsDaemon(caller))
     return AgentStructureError("setxattr", std::string(layout::kAgentsDir));
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kAttrs, ino));
   return (*b)->SetXattr(caller, ino, name, value, flags);
 }
@@ -536,6 +561,7 @@ Status Namespace::RemoveXattr(const Caller& caller, Ino ino, const std::string& 
   NEXUS_RETURN_IF_ERROR(CheckWrite(caller, ino, "removexattr"));
   if (ino == agents_dir_.load(std::memory_order_relaxed) && !IsDaemon(caller))
     return AgentStructureError("removexattr", std::string(layout::kAgentsDir));
+  const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kAttrs, ino));
   return (*b)->RemoveXattr(caller, ino, name);
 }

@@ -31,14 +31,18 @@
 //
 // Threading: thread-safe. Mount points, the policy and the hook are
 // registered before the namespace serves any call and never change
-// afterwards; attached backends change atomically.
+// afterwards; attached backends change atomically. With a hook set, each
+// change holds change_gate_ shared for its whole call (HoldChanges takes it
+// exclusively). Lock order: change_gate_ -> the hook's locks -> backends'.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "fs/access_policy.h"
 #include "fs/backend.h"
 #include "fs/fork_point.h"
@@ -77,6 +81,13 @@ class Namespace {
   void DetachBackend(uint16_t id);
   // Call before serving. Not owned; must outlive this.
   void SetPreChangeHook(PreChangeHook* hook) { hook_ = hook; }
+  // Runs `f` while no change routed here is between its pre-change check
+  // and its end (with a hook set, each change holds a shared gate from
+  // before the hook's Watched() to its return): a fork that starts being
+  // watched in `f` sees every change either wholly before or through the
+  // hook. Changes wait meanwhile, so `f` must be short; never call it from
+  // inside a change or the hook.
+  Status HoldChanges(const std::function<Status()>& f);
 
   // Call before serving. Not owned; must outlive this. Null: POSIX only.
   void SetAccessPolicy(AccessPolicy* policy) { policy_ = policy; }
@@ -160,12 +171,26 @@ class Namespace {
                           std::string_view op);
   const MountPoint* FindMount(Ino parent, const std::string& name) const;
 
+  // Holds change_gate_ shared for a change's scope when a hook is set and
+  // `changes` (HoldChanges). Not annotated: the lock is conditional.
+  class ChangeScope {
+   public:
+    explicit ChangeScope(Namespace* ns, bool changes = true) NO_THREAD_SAFETY_ANALYSIS;
+    ~ChangeScope() NO_THREAD_SAFETY_ANALYSIS;
+    ChangeScope(const ChangeScope&) = delete;
+    ChangeScope& operator=(const ChangeScope&) = delete;
+
+   private:
+    Namespace* const ns_;  // null: nothing held
+  };
+
   // The hook's BeforeChange for backend `b` when it watches it; Ok otherwise.
   Status BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name = {});
 
   Backend* root_;
   AccessPolicy* policy_ = nullptr;
   PreChangeHook* hook_ = nullptr;
+  SharedMutex change_gate_;
   std::atomic<Ino> agents_dir_{0};  // 0: no agent homes reserved
   // Indexed by backend id (all 65536 ids): attached backends come and go
   // while calls are routed.

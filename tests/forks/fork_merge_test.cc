@@ -29,6 +29,7 @@ class TaskSink final : public ChangeSink {
   void Publish(ChangeEvent ev) override {
     std::lock_guard lk(mu_);
     tasks_.emplace_back(ev.path, ev.caller.origin ? ev.caller.origin->task_id : std::string());
+    subjects_.push_back(ev.caller.principal ? ev.caller.principal->subject : std::string());
     commands_.push_back(ev.caller.origin ? ev.caller.origin->command : std::string());
   }
   std::vector<std::pair<std::string, std::string>> Tasks() {
@@ -39,11 +40,16 @@ class TaskSink final : public ChangeSink {
     std::lock_guard lk(mu_);
     return commands_;
   }
+  std::vector<std::string> Subjects() {
+    std::lock_guard lk(mu_);
+    return subjects_;
+  }
 
  private:
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> tasks_;
   std::vector<std::string> commands_;
+  std::vector<std::string> subjects_;
 };
 
 const char kLines[] = "one\ntwo\nthree\nfour\nfive\nsix\nseven\n";
@@ -308,6 +314,20 @@ TEST_F(ForkMergeTest, ConflictKinds) {
   EXPECT_EQ(Get("/src/sub/e.txt"), "dee\n");
 }
 
+TEST_F(ForkMergeTest, ADirectoryInTheBaseIsNeverReplaced) {
+  Put("/forks/f/a.txt", "fork\n");
+  ASSERT_TRUE(files_->Unlink(me_, "/src/a.txt").ok());
+  Put("/src/a.txt/inside", "base\n");
+  MergeOptions theirs;
+  theirs.strategy = Favor::kTheirs;
+  auto r = Merge(theirs);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->conflicts.size(), 1u);
+  EXPECT_EQ(r->conflicts[0].kind, "type");
+  EXPECT_EQ(r->conflicts[0].resolved_by, "");
+  EXPECT_EQ(Get("/src/a.txt/inside"), "base\n");
+}
+
 TEST_F(ForkMergeTest, FollowsARenameInTheBase) {
   Put("/forks/f/a.txt", "one\ntwo\nthree\nfour\nfive\nsix\nSEVEN\n");
   ASSERT_TRUE(files_->Rename(me_, "/src/a.txt", "/src/moved.txt").ok());
@@ -443,6 +463,45 @@ TEST_F(ForkMergeTest, RefusedByTheAccessPolicyWritesNothing) {
   EXPECT_EQ(Get("/src/sub/d.txt"), "dee\n");
 }
 
+// Lets one subject write nothing, everyone else everything.
+class DenySubject final : public AccessPolicy {
+ public:
+  bool Unrestricted(const Caller& c) override { return c.principal && c.principal->admin; }
+  bool CanSee(const Caller&, std::string_view, bool) override { return true; }
+  bool Can(const Caller& c, Need need, std::string_view, bool) override {
+    return need != Need::kWrite || !c.principal || c.principal->subject != "agent:bot";
+  }
+  void Denied(const Caller&, std::string_view, std::string_view, std::string_view) override {}
+  std::string SubjectOf(const Caller& c) override { return c.principal ? c.principal->subject : "user:me"; }
+};
+
+TEST_F(ForkMergeTest, TheAuthorNeedsNoRightsOutsideItsFork) {
+  Put("/forks/f/a.txt", "by the bot\n");
+  DenySubject policy;
+  ns_->SetAccessPolicy(&policy);
+  Principal bot;
+  bot.subject = "agent:bot";
+  Caller author = me_;
+  author.principal = &bot;
+  // The bot alone may not merge...
+  auto refused = MergeFork(*reg_, author, author, "f", MergeOptions{});
+  EXPECT_EQ(refused.code(), EACCES);
+  // ...but a caller who may write the base merges what the bot did, as the bot.
+  auto r = MergeFork(*reg_, me_, author, "f", MergeOptions{});
+  ns_->SetAccessPolicy(nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Get("/src/a.txt"), "by the bot\n");
+  auto tasks = sink_.Tasks();
+  auto subjects = sink_.Subjects();
+  size_t merged = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].second != r->task_id) continue;
+    EXPECT_EQ(subjects[i], "agent:bot") << tasks[i].first;
+    ++merged;
+  }
+  EXPECT_GT(merged, 0u);
+}
+
 TEST_F(ForkMergeTest, InterruptedMergeIsFinishedFromItsJournal) {
   Put("/forks/f/a.txt", "fork a\n");
   Put("/forks/f/n/new.txt", "new\n");
@@ -483,6 +542,18 @@ TEST_F(ForkMergeTest, ReplayRedoesTheStepACrashCutShort) {
   EXPECT_EQ(Get("/src/c2.txt"), "sea\n");
   EXPECT_FALSE(Exists("/src/c.txt"));
   EXPECT_EQ(Get("/src/a.txt"), "fork a\n");
+}
+
+TEST_F(ForkMergeTest, JournalKeepsNamesThatAreNotUtf8) {
+  const std::string odd = "/odd\xff name%\n.txt";
+  Put("/forks/f" + odd, "odd\n");
+  ASSERT_TRUE(files_->Rename(me_, "/forks/f/c.txt", "/forks/f/c\x80.txt").ok());
+  MergeOptions crash;
+  crash.TEST_stop_after_steps = 0;
+  ASSERT_EQ(Merge(crash).code(), EINTR);
+  ASSERT_TRUE(FinishInterruptedMerges(*reg_).ok());
+  EXPECT_EQ(Get("/src" + odd), "odd\n");
+  EXPECT_EQ(Get("/src/c\x80.txt"), "sea\n");
 }
 
 TEST_F(ForkMergeTest, JournalNeverReadyIsDropped) {

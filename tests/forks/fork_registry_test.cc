@@ -10,7 +10,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -24,6 +26,20 @@ namespace nexus::forks {
 namespace {
 
 using nexus::testing::RecordingSink;
+
+// A policy double: uid kStranger sees /forks and what is under /forks/mine
+// only; everyone else is unrestricted.
+class StrangerPolicy final : public AccessPolicy {
+ public:
+  static constexpr uid_t kStranger = 4242;
+  bool Unrestricted(const Caller& c) override { return c.uid != kStranger; }
+  bool CanSee(const Caller&, std::string_view path, bool) override {
+    return path == "/forks" || PathIsUnder(path, "/forks/mine");
+  }
+  bool Can(const Caller& c, Need, std::string_view path, bool d) override { return CanSee(c, path, d); }
+  void Denied(const Caller&, std::string_view, std::string_view, std::string_view) override {}
+  std::string SubjectOf(const Caller& c) override { return UidSubject(c.uid); }
+};
 using nexus::testing::TempDir;
 
 class ForkRegistryTest : public ::testing::Test {
@@ -457,6 +473,91 @@ TEST_F(ForkRegistryTest, AForkOfALargeFolderTakesConstantTime) {
   EXPECT_LT(took, std::chrono::milliseconds(500))
       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
   EXPECT_EQ(List("/forks/big").size(), static_cast<size_t>(kFiles / 1000));
+}
+
+TEST_F(ForkRegistryTest, ForksListsWhatTheCallerMaySee) {
+  MakeSource();
+  ASSERT_TRUE(reg_->Create(me_, "mine", "/src", "").ok());
+  ASSERT_TRUE(reg_->Create(me_, "theirs", "/src", "").ok());
+  StrangerPolicy policy;
+  ns_->SetAccessPolicy(&policy);
+  Caller stranger = me_;
+  stranger.uid = StrangerPolicy::kStranger;
+  auto forks = ns_->Resolve(stranger, "/forks");
+  ASSERT_TRUE(forks.ok()) << forks.status().ToString();
+  auto entries = ns_->ReadDir(stranger, forks->ino);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].name, "mine");
+  EXPECT_TRUE(ns_->Resolve(stranger, "/forks/mine/a.txt").ok());
+  EXPECT_EQ(ns_->Resolve(stranger, "/forks/theirs").code(), ENOENT);
+  EXPECT_EQ(List("/forks"), (std::vector<std::string>{"mine", "theirs"}));
+  ns_->SetAccessPolicy(nullptr);
+}
+
+TEST_F(ForkRegistryTest, GcRemovesWhatACreationCutShortLeft) {
+  MakeSource();
+  const std::string orphan = tmp_.path() + "/forks/99";
+  std::filesystem::create_directories(orphan + "/data");
+  std::ofstream(orphan + "/data/x") << std::string(8192, 'o');
+  std::filesystem::create_directories(tmp_.path() + "/forks/merges");  // not a fork's: left alone
+  Stop();
+  Start();
+  auto made = reg_->Create(me_, "f", "/src", "");
+  ASSERT_TRUE(made.ok());
+  EXPECT_TRUE(std::filesystem::exists(tmp_.path() + "/forks/100"));  // numbers are not reused
+  auto gc = reg_->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->removed, 1u);
+  EXPECT_GE(gc->freed_bytes, 8192u);
+  EXPECT_FALSE(std::filesystem::exists(orphan));
+  EXPECT_TRUE(std::filesystem::exists(tmp_.path() + "/forks/merges"));
+  EXPECT_TRUE(std::filesystem::exists(tmp_.path() + "/forks/100"));
+}
+
+TEST_F(ForkRegistryTest, AWorkspaceForkHasAForkPointToDiffAgainst) {
+  const std::string host = tmp_.path() + "/host/app";
+  std::ofstream(host + "/keep.txt") << "keep\n";
+  std::ofstream(host + "/edit.txt") << "before\n";
+  ASSERT_TRUE(reg_->Create(me_, "ws", "/zone/local/app", "").ok());
+  ASSERT_TRUE(Write("/forks/ws/edit.txt", "after\n").ok());
+  ASSERT_TRUE(Write("/forks/ws/new.txt", "new\n").ok());
+  auto tree = reg_->Tree("ws");
+  ASSERT_TRUE(tree.ok());
+  auto changes = (*tree)->Changes();
+  ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+  std::vector<std::string> seen;
+  for (const auto& c : *changes)
+    if (!S_ISDIR(c.mode)) seen.push_back(std::string(ForkChangeKindName(c.kind)) + " " + c.path);
+  EXPECT_EQ(seen, (std::vector<std::string>{"modified edit.txt", "added new.txt"}));
+}
+
+// Changes to the base run on other threads while forks are made and
+// discarded: each fork sees the base as it was at one moment, and keeps it.
+TEST_F(ForkRegistryTest, ForksAreMadeWhileTheBaseChanges) {
+  MakeSource();
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      ASSERT_TRUE(Write("/src/a.txt", "v" + std::to_string(i) + "\n").ok());
+      ++writes;
+    }
+  });
+  for (int n = 0; n < 20; ++n) {
+    const std::string name = "f" + std::to_string(n);
+    ASSERT_TRUE(reg_->Create(me_, name, "/src", "").ok());
+    auto first = Read("/forks/" + name + "/a.txt");
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    const int until = writes.load() + 3;
+    while (writes.load() < until) std::this_thread::yield();
+    EXPECT_EQ(*Read("/forks/" + name + "/a.txt"), *first) << name;
+    if (n % 2) ASSERT_TRUE(reg_->Discard(name).ok());
+  }
+  stop = true;
+  writer.join();
+  for (const auto& f : reg_->List())
+    if (f.state == "active") EXPECT_TRUE(Read(f.path + "/a.txt").ok());
 }
 
 }  // namespace
