@@ -26,8 +26,9 @@ CREATE TABLE IF NOT EXISTS xattrs(
   ino INTEGER NOT NULL, name BLOB NOT NULL, value BLOB NOT NULL,
   PRIMARY KEY(ino, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fork_points(
-  origin INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name BLOB NOT NULL,
-  mode INTEGER NOT NULL, target BLOB);
+  parent INTEGER NOT NULL, name BLOB NOT NULL, origin INTEGER NOT NULL,
+  mode INTEGER NOT NULL, target BLOB, first INTEGER NOT NULL,
+  PRIMARY KEY(parent, name)) WITHOUT ROWID;
 )sql";
 
 // Version 1 -> 2: the fork columns (fork_points is created by kSchema).
@@ -126,10 +127,10 @@ Result<MetaStore::Loaded> MetaStore::LoadAll() {
     NEXUS_RETURN_IF_ERROR(s.status());
   }
   {
-    Statement s = db_->Prepare("SELECT origin,parent,name,mode,target FROM fork_points");
+    Statement s = db_->Prepare("SELECT origin,parent,name,mode,target,first FROM fork_points");
     while (s.Next())
       out.points.push_back({static_cast<Ino>(s.Int(0)), static_cast<Ino>(s.Int(1)), s.Blob(2),
-                            static_cast<mode_t>(s.Int(3)), s.Blob(4)});
+                            static_cast<mode_t>(s.Int(3)), s.Blob(4), s.Int(5) != 0});
     NEXUS_RETURN_IF_ERROR(s.status());
   }
   return out;
@@ -185,15 +186,15 @@ Status MetaStore::Commit(const MetaBatch& b, bool durable) {
       NEXUS_RETURN_IF_ERROR(s.Bind(1, x.ino).BindBlob(2, x.name).BindBlob(3, x.value).Run("write xattr"));
   }
   if (!b.put_points.empty()) {
-    Statement s =
-        db_->Prepare("INSERT OR REPLACE INTO fork_points(origin,parent,name,mode,target) VALUES(?,?,?,?,?)");
+    Statement s = db_->Prepare(
+        "INSERT OR REPLACE INTO fork_points(parent,name,origin,mode,target,first) VALUES(?,?,?,?,?,?)");
     for (const auto& p : b.put_points) {
-      s.Bind(1, p.origin).Bind(2, p.parent).BindBlob(3, p.name).Bind(4, p.mode);
+      s.Bind(1, p.parent).BindBlob(2, p.name).Bind(3, p.origin).Bind(4, p.mode);
       if (p.target.empty())
         s.BindNull(5);
       else
         s.BindBlob(5, p.target);
-      NEXUS_RETURN_IF_ERROR(s.Run("write fork point"));
+      NEXUS_RETURN_IF_ERROR(s.Bind(6, p.first ? 1 : 0).Run("write fork point"));
     }
   }
   if (b.next_ino)

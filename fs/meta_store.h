@@ -13,8 +13,10 @@
 //          origin, fork_flags)            forks: the source inode, kForkLazy...
 //   dentries(parent, name, ino)           one row per name
 //   xattrs(ino, name, value)
-//   fork_points(origin, parent, name, mode, target)
-//                                         forks: each origin at the fork point
+//   fork_points(parent, name, origin, mode, target, first)
+//                                         forks: each name of an origin at the
+//                                         fork point; first: the one Changes()
+//                                         diffs against
 // Inode numbers here are the backend-local numbers, but for origins and
 // fork_points.parent (the source's inode numbers). Version 1 (no fork
 // columns or table) is migrated in place on open.
@@ -60,6 +62,7 @@ struct ForkPointRecord {
   std::string name;
   mode_t mode = 0;
   std::string target;
+  bool first = true;  // the origin's first name met (a hard link has others)
 };
 
 struct DentryRecord {

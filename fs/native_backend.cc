@@ -171,7 +171,7 @@ Status NativeBackend::LoadTree(bool* unclean) {
   }
   for (auto& p : L.points) {
     point_names_[{p.parent, p.name}] = p.origin;
-    fork_points_[p.origin] = ForkPoint{p.parent, std::move(p.name), p.mode, std::move(p.target)};
+    if (p.first) fork_points_[p.origin] = ForkPoint{p.parent, std::move(p.name), p.mode, std::move(p.target)};
   }
   if (nodes_.count(1)) nodes_[1]->parent = 1;
   // Inodes unlinked while still open when the daemon stopped.
@@ -1076,9 +1076,11 @@ MetaBatch NativeBackend::TakeBatch(std::vector<Ino>* freed) {
     else
       b.delete_xattrs.emplace_back(local, name);
   }
-  for (Ino origin : dirty_points_) {
+  for (const auto& key : dirty_points_) {
+    const Ino origin = point_names_.at(key);
     const ForkPoint& p = fork_points_.at(origin);
-    b.put_points.push_back({origin, p.parent, p.name, p.mode, p.target});
+    b.put_points.push_back(
+        {origin, key.first, key.second, p.mode, p.target, p.parent == key.first && p.name == key.second});
   }
   dirty_points_.clear();
   if (next_ino_dirty_) b.next_ino = next_ino_;
@@ -1133,7 +1135,7 @@ void NativeBackend::CommitLoop() {
       for (auto& d : batch.delete_dentries) dirty_dentries_.insert(d);
       for (auto& x : batch.put_xattrs) dirty_xattrs_.emplace(x.ino, x.name);
       for (auto& x : batch.delete_xattrs) dirty_xattrs_.insert(x);
-      for (auto& p : batch.put_points) dirty_points_.push_back(p.origin);
+      for (auto& p : batch.put_points) dirty_points_.emplace_back(p.parent, p.name);
       if (batch.next_ino) next_ino_dirty_ = true;
       freed_data_.insert(freed_data_.end(), freed.begin(), freed.end());
     }

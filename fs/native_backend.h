@@ -241,8 +241,10 @@ class NativeBackend final : public Backend, public ForkSource {
   // Records `origin` (named `name` in source directory `parent`) at the fork point.
   void NotePoint(Ino origin, Ino parent, const std::string& name, mode_t mode, const std::string& target)
       REQUIRES(mu_);
-  // The fork-point path of `origin` relative to the fork's root; "" if unknown.
+  // The fork-point path of `origin` (its first name) or of name `name` in
+  // source directory `parent`, relative to the fork's root; "" if unknown.
   std::string PointPath(Ino origin) const REQUIRES(mu_);
+  std::string PointPath(Ino parent, const std::string& name) const REQUIRES(mu_);
   void Publish(ChangeEvent::Kind kind, const Caller& caller, Ino ino, Ino parent, const std::string& name,
                Ino new_parent = 0, const std::string& new_name = {}, bool by_rename = false,
                ChangeDetails details = {}) REQUIRES(mu_);
@@ -281,7 +283,7 @@ class NativeBackend final : public Backend, public ForkSource {
   std::unordered_map<Ino, Ino> by_origin_ GUARDED_BY(mu_);
   std::unordered_map<Ino, ForkPoint> fork_points_ GUARDED_BY(mu_);
   std::map<std::pair<Ino, std::string>, Ino> point_names_ GUARDED_BY(mu_);  // (parent origin, name) -> origin
-  std::vector<Ino> dirty_points_ GUARDED_BY(mu_);
+  std::vector<std::pair<Ino, std::string>> dirty_points_ GUARDED_BY(mu_);   // point_names_ keys
   std::unordered_set<Ino> kept_ GUARDED_BY(mu_);
   uint64_t change_seq_ GUARDED_BY(mu_) = 0;      // bumped on every change
   uint64_t committed_seq_ GUARDED_BY(mu_) = 0;   // all changes <= this are committed

@@ -159,9 +159,8 @@ Status NativeBackend::KeepOpenForWriting() {
 
 void NativeBackend::NotePoint(Ino origin, Ino parent, const std::string& name, mode_t mode,
                               const std::string& target) {
-  point_names_.try_emplace({parent, name}, origin);
-  if (fork_points_.try_emplace(origin, ForkPoint{parent, name, mode, target}).second)
-    dirty_points_.push_back(origin);
+  if (point_names_.try_emplace({parent, name}, origin).second) dirty_points_.emplace_back(parent, name);
+  fork_points_.try_emplace(origin, ForkPoint{parent, name, mode, target});
 }
 
 Status NativeBackend::Materialize(Node* dir) {
@@ -368,6 +367,12 @@ std::string NativeBackend::PointPath(Ino origin) const {
   return path;
 }
 
+std::string NativeBackend::PointPath(Ino parent, const std::string& name) const {
+  if (parent == lower_root_) return name;
+  std::string dir = PointPath(parent);
+  return dir.empty() ? std::string() : dir + "/" + name;
+}
+
 Result<std::vector<ForkChange>> NativeBackend::Changes() {
   if (!lower_) return NotFork();
   struct Compare {
@@ -381,7 +386,7 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
     MutexLock lk(mu_);
     // Every name reachable from the root through materialized directories
     // (a lazy directory holds its fork point unchanged).
-    std::map<Ino, std::vector<std::string>> names;  // local -> paths, sorted
+    std::map<Ino, std::vector<std::string>> names;  // local -> paths
     std::vector<std::pair<Ino, std::string>> stack{{1, std::string()}};
     while (!stack.empty()) {
       auto [dlocal, dpath] = std::move(stack.back());
@@ -394,8 +399,24 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
         names[clocal].push_back(std::move(path));
       }
     }
+    // Every name of every origin at the fork point.
+    std::unordered_map<Ino, std::vector<std::string>> point_paths;
+    for (const auto& [key, origin] : point_names_) {
+      std::string path = PointPath(key.first, key.second);
+      if (!path.empty()) point_paths[origin].push_back(std::move(path));
+    }
+    auto deleted = [&](Ino origin, const std::string& path) REQUIRES(mu_) {
+      ForkChange c;
+      c.kind = ForkChange::Kind::kDeleted;
+      c.path = path;
+      c.old_mode = fork_points_.at(origin).mode;
+      c.origin = origin;
+      out.push_back(std::move(c));
+    };
     std::set<Ino> present;
-    for (auto& [local, paths] : names) {
+    for (auto& named : names) {
+      const Ino local = named.first;
+      std::vector<std::string>& paths = named.second;
       std::sort(paths.begin(), paths.end());
       const Node& n = *nodes_.at(local);
       auto added = [&](const std::string& path) {
@@ -414,19 +435,36 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
       }
       present.insert(n.origin);
       const ForkPoint& fp = point->second;
+      const std::vector<std::string>& was = point_paths[n.origin];
+      auto had = [&](const std::string& p) { return std::find(was.begin(), was.end(), p) != was.end(); };
+      auto has = [&](const std::string& p) {
+        return std::find(paths.begin(), paths.end(), p) != paths.end();
+      };
       const std::string old_path = PointPath(n.origin);
-      auto at = std::find(paths.begin(), paths.end(), old_path);
       ForkChange c;
-      c.kind = at == paths.end() ? ForkChange::Kind::kRenamed : ForkChange::Kind::kModified;
-      c.path = at == paths.end() ? paths.front() : *at;
-      if (at == paths.end()) c.old_path = old_path;
+      // The first name the fork gave it that is not another of its old names.
+      auto fresh = std::find_if(paths.begin(), paths.end(), [&](const std::string& p) { return !had(p); });
+      if (has(old_path)) {
+        c.kind = ForkChange::Kind::kModified;
+        c.path = old_path;
+      } else if (fresh != paths.end()) {
+        c.kind = ForkChange::Kind::kRenamed;
+        c.path = *fresh;
+        c.old_path = old_path;
+      } else {  // its first name went, another stays
+        c.kind = ForkChange::Kind::kModified;
+        c.path = paths.front();
+        deleted(n.origin, old_path);
+      }
       c.mode = n.attr.mode;
       c.old_mode = fp.mode;
       c.local = n.attr.ino;
       c.origin = n.origin;
       if (n.attr.IsLnk()) c.content_changed = n.target != fp.target;
       for (const auto& p : paths)
-        if (p != c.path) added(p);  // names the fork gave it (hard links)
+        if (p != c.path && !had(p)) added(p);  // names the fork gave it (hard links)
+      for (const auto& p : was)
+        if (p != old_path && p != c.path && !has(p)) deleted(n.origin, p);  // other names it lost
       if (n.attr.IsReg() && n.copied_up && !n.lower_content) {
         // Written since the fork: compare the bytes (outside the lock).
         Compare cmp{out.size()};
@@ -440,17 +478,9 @@ Result<std::vector<ForkChange>> NativeBackend::Changes() {
       if (c.kind == ForkChange::Kind::kRenamed || c.mode != c.old_mode || c.content_changed)
         out.push_back(std::move(c));
     }
-    for (const auto& [origin, fp] : fork_points_) {
-      if (present.count(origin)) continue;
-      std::string path = PointPath(origin);
-      if (path.empty()) continue;
-      ForkChange c;
-      c.kind = ForkChange::Kind::kDeleted;
-      c.path = std::move(path);
-      c.old_mode = fp.mode;
-      c.origin = origin;
-      out.push_back(std::move(c));
-    }
+    for (const auto& [origin, paths] : point_paths)
+      if (!present.count(origin))
+        for (const auto& p : paths) deleted(origin, p);
     // A path deleted and made again (an editor's write to a temp file and
     // rename over, rm then create) is one change of that path; a rename over
     // a path replaces what was there.

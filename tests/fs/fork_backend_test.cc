@@ -437,6 +437,25 @@ TEST_F(ForkBackendTest, AReplacedPathIsOneChange) {
     }
 }
 
+TEST_F(ForkBackendTest, ChangesOfHardLinks) {
+  MakeSource();
+  for (const std::string file : {"/src/a", "/src/b"}) {
+    auto [dir, n] = Split(file + "2");
+    ASSERT_TRUE(ns_->Link(caller_, Walk(file), dir, n).ok());
+  }
+  NativeBackend* f = MakeFork("/src");
+  EXPECT_EQ(Stat("1:/a").nlink, 2u);
+  ReopenFork(0);  // both names of each at the fork point survive a reopen
+  f = forks_[0].tree.get();
+  ASSERT_TRUE(Unlink("1:/a2").ok());  // a second name goes
+  ASSERT_TRUE(Unlink("1:/b").ok());   // a first name goes, the other stays
+  auto [dir, n] = Split("1:/a3");
+  ASSERT_TRUE(ns_->Link(caller_, Walk("1:/a"), dir, n).ok());  // a name the fork gives
+  auto changes = f->Changes();
+  ASSERT_TRUE(changes.ok());
+  EXPECT_EQ(Describe(*changes), "deleted a2\nadded a3 +content\ndeleted b\n");
+}
+
 TEST_F(ForkBackendTest, ReopenContinuesExactly) {
   MakeSource();
   MakeFork("/src");
