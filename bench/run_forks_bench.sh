@@ -22,9 +22,10 @@
 #       `nexus fork diff` (full patch, and --stat) vs `git diff`
 #       (uncommitted, and --stat); `nexus fork merge` vs `git merge` of the
 #       committed branch (a three-way merge in both). BENCH_RUNS merges of
-#       as many forks with the same change, each merge taken back with
-#       `nexus undo --task` between runs (as `git reset --hard` does between
-#       git's); the forks of (a) are discarded (and collected) first.
+#       as many forks with the same change, the changed files copied back
+#       into the base as they were at fork time between runs (as `git reset
+#       --hard` between git's); the forks of (a) are discarded (and
+#       collected) first.
 # nexusd's CPU time (user+sys from /proc/PID/stat) is recorded per phase.
 # Writes bench/results/forks.{json,md} (or --output). Needs root (mounts
 # FUSE, drops caches) and the build's nexusd and nexus:
@@ -342,7 +343,7 @@ for ((r = 0; r < BENCH_RUNS; r++)); do
 done
 : >"$WORK/fmerge.ms"
 : >"$WORK/fdry.ms"
-: >"$WORK/undo.ms"
+: >"$WORK/restore.ms"
 cpu_merge=0
 merged_entries=0
 for ((r = 1; r <= BENCH_RUNS; r++)); do
@@ -359,10 +360,15 @@ for ((r = 1; r <= BENCH_RUNS; r++)); do
   ((merged_entries == BENCH_CHANGED)) || die "merge d$r wrote $merged_entries files, not $BENCH_CHANGED"
   task=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["task_id"])' "$WORK/merge.json")
   settle
-  if ((r < BENCH_RUNS)); then  # the base back to before the merge, for the next one
+  if ((r < BENCH_RUNS)); then  # the changed files back as at fork time, for the next merge
     t0=$(now)
-    nxc --json undo --task "$task" >"$WORK/undo.json" || die "undo --task $task failed: $(head -c 300 "$WORK/undo.json")"
-    ms_since "$t0" >>"$WORK/undo.ms"
+    python3 - "$SRC" "$MNT/tree" "$WORK/changed.txt" <<'PY' || die "restoring the base failed"
+import shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+for rel in open(sys.argv[3]).read().split():
+    shutil.copyfile(src + "/" + rel, dst + "/" + rel)
+PY
+    ms_since "$t0" >>"$WORK/restore.ms"
     settle
   fi
 done
@@ -370,7 +376,7 @@ record merge "\"changed\": $BENCH_CHANGED, \"entries\": $merged_entries,
   \"fork_merge\": {$(stats "$WORK/fmerge.ms"), \"daemon_cpu_s_per_run\": $(awk -v s="$cpu_merge" -v n="$BENCH_RUNS" 'BEGIN { printf "%.2f", s / n }')},
   \"fork_merge_dry_run\": {$(stats "$WORK/fdry.ms")},
   \"git_merge\": {$(stats "$WORK/gmerge.ms")},
-  \"undo_between_runs\": {$(stats "$WORK/undo.ms")}"
+  \"restore_between_runs\": {$(stats "$WORK/restore.ms")}"
 stop_daemon
 
 # --- report ----------------------------------------------------------------------------------
@@ -436,11 +442,11 @@ md = ["# Forks benchmark (%s, %s, %d CPUs)" % (stamp, host["cpu_model"], host["c
       "| merge (three-way; `fork merge` / `git merge`) | %.0f ms | %.0f ms |" % (m["fork_merge"]["median_ms"], m["git_merge"]["median_ms"]),
       "| merge --dry-run (the plan alone) | %.0f ms | |" % m["fork_merge_dry_run"]["median_ms"], "",
       "The diffs name %d (fork) and %d (git) files. nexusd CPU: %.2f s for the %d diffs, %.2f s per merge. "
-      "Between merges the base was taken back with `nexus undo --task` (median %.0f ms), as `git reset --hard` "
-      "between git's. `git merge` writes the merged files into the clone's work tree; `fork merge` writes them "
+      "Between merges the changed files were copied back into the base as at fork time (median %.0f ms), as "
+      "`git reset --hard` between git's. `git merge` writes the merged files into the clone's work tree; `fork merge` writes them "
       "into the live base through the namespace, versioned, logged and journaled." % (
           d["fork_diff_files"], d["git_diff_files"], d["daemon_cpu_s"], 2 * d["fork_diff"]["runs"],
-          m["fork_merge"]["daemon_cpu_s_per_run"], m["undo_between_runs"]["median_ms"]), ""]
+          m["fork_merge"]["daemon_cpu_s_per_run"], m["restore_between_runs"]["median_ms"]), ""]
 open(out[:-5] + ".md" if out.endswith(".json") else out + ".md", "w").write("\n".join(md))
 print("\n".join(md))
 PY
