@@ -358,7 +358,6 @@ for ((r = 1; r <= BENCH_RUNS; r++)); do
   cpu_merge=$(awk -v s="$cpu_merge" -v a="$c0" -v b="$c1" 'BEGIN { print s + b - a }')
   merged_entries=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["entries"]))' "$WORK/merge.json")
   ((merged_entries == BENCH_CHANGED)) || die "merge d$r wrote $merged_entries files, not $BENCH_CHANGED"
-  task=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["task_id"])' "$WORK/merge.json")
   settle
   if ((r < BENCH_RUNS)); then  # the changed files back as at fork time, for the next merge
     t0=$(now)
