@@ -815,6 +815,16 @@ Status ApplyStep(PathFiles& files, Namespace& ns, const Caller& actor, const Jou
   return Status::Error(EINVAL, "unknown merge step " + s.action);
 }
 
+// Waits until the backend holding `path` has durably committed every
+// change made so far (its fsyncdir), from the nearest existing directory.
+Status SyncBase(Namespace& ns, const Caller& actor, const std::string& path) {
+  for (std::string dir = Parent(path);; dir = Parent(dir)) {
+    auto attr = ns.Resolve(actor, dir);
+    if (attr.ok()) return ns.FsyncDir(attr->ino);
+    if (dir == "/" || dir.empty()) return ns.FsyncDir(kRootIno);
+  }
+}
+
 // Applies the steps of `j` from j.done on, recording each as done; with
 // `stop_after` >= 0, stops after that many (a simulated crash: EINTR).
 Status ApplyJournal(PathFiles& files, Namespace& ns, const Caller& actor, Journal& j, int stop_after) {
@@ -826,10 +836,18 @@ Status ApplyJournal(PathFiles& files, Namespace& ns, const Caller& actor, Journa
     if (!st.ok())
       return Status::Error(st.code(),
                            "merge step " + j.steps[i].action + " " + j.steps[i].path + ": " + st.message());
-    // Re-applying a step already done is harmless as long as every later
-    // one is re-applied too, but for a rename (its source may have been
-    // made again since): those are recorded durably.
-    NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i), j.steps[i].action == "rename"));
+    // Progress is recorded only once the base has committed the steps it
+    // covers (a kill -9 loses the tree's last few milliseconds of
+    // metadata, so a mark written earlier could claim a step the base
+    // lost). Re-applying a step already done is harmless as long as every
+    // later one is re-applied too, but for a rename (its source may have
+    // been made again since): a rename is therefore always followed by a
+    // mark, the rest every kCheckpointSteps steps and at the end.
+    constexpr int kCheckpointSteps = 64;
+    if (j.steps[i].action == "rename" || (applied + 1) % kCheckpointSteps == 0 || i + 1 == j.steps.size()) {
+      NEXUS_RETURN_IF_ERROR(SyncBase(ns, actor, j.steps[i].path));
+      NEXUS_RETURN_IF_ERROR(AppendLine(j.progress_path(), std::to_string(i)));
+    }
     j.done = i + 1;
     ++applied;
   }

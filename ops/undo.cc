@@ -757,10 +757,13 @@ class Applier {
     return git_mode == versions::kModeExecutable ? 0755 : 0644;
   }
 
-  // The caller for its own operations; else the operation's subject with
-  // the uid (and that uid's primary group) it was made with.
+  // The caller for its own operations and for what the daemon did on a
+  // subject's behalf once a session's rights were checked (a fork's merge,
+  // task "fork-merge:..."): those are undone with the undoer's own rights.
+  // Else the operation's subject with the uid (and that uid's primary
+  // group) it was made with.
   Caller ActorFor(const Operation& op) const {
-    if (op.subject == subject_ || !deps_.principals) return caller_;
+    if (op.subject == subject_ || !deps_.principals || op.task_id.starts_with("fork-merge:")) return caller_;
     auto who = deps_.principals->ForSubjectMount(op.subject);
     if (!who.ok()) return caller_;
     Caller c = caller_;
