@@ -135,6 +135,16 @@ void Cli::PrintJson(const nlohmann::json& j) {
   std::fputc('\n', stdout);
 }
 
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
+
 std::string FormatTime(int64_t ns) { return ns == 0 ? "-" : FormatRfc3339(ns, 3); }
 
 nlohmann::json TextsJson(capnp::List<capnp::Text>::Reader list) {

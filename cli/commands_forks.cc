@@ -44,17 +44,6 @@ json InfoJson(rpc::ForkInfo::Reader f) {
           {"last_merge", TimeJson(f.getLastMergeNs())}};
 }
 
-// "12.3 MiB", "512 B".
-std::string Bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 void PrintInfo(rpc::ForkInfo::Reader f) {
   std::printf("name:        %s\n", f.getName().cStr());
   std::printf("path:        %s\n", f.getPath().cStr());
@@ -65,7 +54,7 @@ void PrintInfo(rpc::ForkInfo::Reader f) {
   std::printf("created:     %s\n", FormatTime(f.getCreatedAtNs()).c_str());
   std::printf("pin:         %s\n", f.getPin().cStr());
   std::printf("state:       %s\n", f.getState().cStr());
-  std::printf("own data:    %s\n", Bytes(f.getOwnBytes()).c_str());
+  std::printf("own data:    %s\n", HumanBytes(f.getOwnBytes()).c_str());
   std::printf("merges:      %u (last %s)\n", f.getMerges(), FormatTime(f.getLastMergeNs()).c_str());
 }
 
@@ -112,8 +101,8 @@ int List(Cli& cli, const Args&) {
                 "MERGES", "CREATED");
     for (auto f : r->getForks())
       std::printf("%-20s %-28s %-20s %-5s %-9s %10s %6u %s\n", f.getName().cStr(), f.getBase().cStr(),
-                  f.getOwner().cStr(), f.getPin().cStr(), f.getState().cStr(), Bytes(f.getOwnBytes()).c_str(),
-                  f.getMerges(), FormatTime(f.getCreatedAtNs()).c_str());
+                  f.getOwner().cStr(), f.getPin().cStr(), f.getState().cStr(),
+                  HumanBytes(f.getOwnBytes()).c_str(), f.getMerges(), FormatTime(f.getCreatedAtNs()).c_str());
     return kExitOk;
   });
 }
@@ -332,7 +321,7 @@ int Gc(Cli& cli, const Args&) {
       cli.PrintJson({{"removed", r->getRemoved()}, {"freed_bytes", r->getFreedBytes()}});
     } else {
       std::printf("removed %u discarded fork%s, freed %s\n", r->getRemoved(), r->getRemoved() == 1 ? "" : "s",
-                  Bytes(r->getFreedBytes()).c_str());
+                  HumanBytes(r->getFreedBytes()).c_str());
     }
     return kExitOk;
   });

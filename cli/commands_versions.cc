@@ -25,16 +25,6 @@ constexpr size_t kShortId = 10;           // content ids in tables
 
 std::string Short(const std::string& id) { return id.substr(0, kShortId); }
 
-std::string HumanBytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 json VersionJson(rpc::VersionInfo::Reader v) {
   auto text_or_null = [](capnp::Text::Reader t) { return t.size() ? json(std::string(t)) : json(nullptr); };
   return {{"number", v.getNumber()},
