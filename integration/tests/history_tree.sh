@@ -95,8 +95,8 @@ id=$(grep -oE 'snapshot [0-9]+' "$TEST_ROOT/out" | head -n 1 | awk '{print $2}')
 [[ -n $id ]] || fail "no snapshot id in: $(cat "$TEST_ROOT/out")"
 ls "$H/snapshots" | grep -qx "$id" || fail "snapshots does not list $id: $(ls "$H/snapshots")"
 S="$H/snapshots/$id"
-# /agents (NexusFS's own, empty here) is a folder git cannot hold.
-diff -r -x agents "$S" "$M" >"$TEST_ROOT/snap.diff" 2>&1 || { head -n 20 "$TEST_ROOT/snap.diff" >&2; fail "snapshot $id differs from the mount"; }
+# /agents and /forks (NexusFS's own, empty here) are folders git cannot hold.
+diff -r -x agents -x forks "$S" "$M" >"$TEST_ROOT/snap.diff" 2>&1 || { head -n 20 "$TEST_ROOT/snap.diff" >&2; fail "snapshot $id differs from the mount"; }
 [[ $(stat -c '%F %a' "$S/src/app.py") == "regular file 444" ]] || fail "snapshot file attributes: $(stat -c '%F %a' "$S/src/app.py")"
 [[ $(cat "$S/zone/local/notes.md") == "workspace note" ]] || fail "snapshot workspace file differs"
 [[ ! -e $S/gone.txt ]] || fail "the snapshot holds a deleted file"
