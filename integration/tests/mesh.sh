@@ -17,7 +17,7 @@ if ! bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/lib
   exit 0
 fi
 
-TTL=3  # lease seconds: short so an expiry is quick
+TTL=5  # lease seconds: short so an expiry is quick, long enough for a director restart on a loaded machine
 nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DIRECTOR=127.0.0.1:$PORT
