@@ -182,7 +182,7 @@ Status Daemon::OpenParts() {
   bus_.Subscribe([hub = &watches_](const ChangeEvent& ev) { hub->OnChange(ev); });
   // Versioning and search subscribe to the bus before any event flows.
   if (Enabled(features_, "oplog")) {
-    auto op = OpsPart::Open(options_, data_dir_);
+    auto op = OpsPart::Open(options_, data_dir_, &bus_);
     if (!op.ok()) return In("operations log", op.status());
     ops_ = std::move(op).value();
   }

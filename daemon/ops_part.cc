@@ -12,12 +12,17 @@ constexpr std::chrono::hours kGcInterval{24};
 constexpr std::chrono::minutes kFirstGc{1};
 }  // namespace
 
-Result<std::unique_ptr<OpsPart>> OpsPart::Open(const DaemonOptions& options, const std::string& data_dir) {
+Result<std::unique_ptr<OpsPart>> OpsPart::Open(const DaemonOptions& options, const std::string& data_dir,
+                                               ChangeBus* bus) {
   auto log = ops::OpLog::Open({.path = data_dir + "/oplog.db"});
   if (!log.ok()) return log.status();
   std::unique_ptr<OpsPart> part(new OpsPart());
   part->log_ = std::move(log).value();
   part->keep_days_ = options.oplog_keep_days;
+  bus->Subscribe([relay = part->relay_](const ChangeEvent& ev) {
+    MutexLock lk(relay->mu);
+    if (relay->feed) relay->feed->OnChange(ev);
+  });
   return part;
 }
 
@@ -52,14 +57,8 @@ void OpsPart::Connect(ChangeBus* bus, versions::VersionStore* store, versions::R
     if (recorder) recorder->Drain();
   };
   feed_ = std::make_unique<ops::OpFeed>(fo);
-  {
-    MutexLock lk(relay_->mu);
-    relay_->feed = feed_.get();
-  }
-  bus->Subscribe([relay = relay_](const ChangeEvent& ev) {
-    MutexLock lk(relay->mu);
-    if (relay->feed) relay->feed->OnChange(ev);
-  });
+  MutexLock lk(relay_->mu);
+  relay_->feed = feed_.get();
 }
 
 Status OpsPart::Run() {

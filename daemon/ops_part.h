@@ -6,7 +6,10 @@
 // Wiring order (the versions part needs the feed's observer before the feed
 // can exist, since the feed needs the version store): Open, then
 // VersionObserver() into VersionsPart::Open, then Connect with the store,
-// then Run before the recorder starts.
+// then Run before the recorder starts. Open subscribes to the bus, so the
+// feed hears every change before the recorder does: a change (a truncate)
+// is queued before the version it causes can reach the journal, and the log
+// keeps their order.
 //
 // Threading: Open, Connect, Run and the destructor run on nexusd's main
 // thread; the observer and the bus subscriber on the recorder's worker and
@@ -38,15 +41,16 @@ struct Applied;
 
 class OpsPart {
  public:
-  // Opens DATA/oplog.db.
-  static Result<std::unique_ptr<OpsPart>> Open(const DaemonOptions& options, const std::string& data_dir);
+  // Opens DATA/oplog.db and subscribes to `bus` (before any other part that
+  // reacts to changes, and before events flow).
+  static Result<std::unique_ptr<OpsPart>> Open(const DaemonOptions& options, const std::string& data_dir,
+                                               ChangeBus* bus);
   // Detaches the observer and the subscriber, appends what is queued, stops.
   ~OpsPart();
 
   // For versions::Recorder::Options::on_applied.
   std::function<void(const versions::Applied&)> VersionObserver();
-  // Creates the feed and subscribes it to `bus` (before events flow).
-  // `store`/`recorder`: null when versioning is off.
+  // Creates the feed. `store`/`recorder`: null when versioning is off.
   void Connect(ChangeBus* bus, versions::VersionStore* store, versions::Recorder* recorder);
   // Catches up from the journal and starts logging, and the daily gc.
   Status Run();
