@@ -333,8 +333,9 @@ Status Daemon::OpenServices() {
   ctx_.settings.workspace_timeout = options_.workspace_timeout;
   ctx_.mountpoint = mountpoint_;
   if (rebac_) {
-    // Every name the kernel resolves is checked as its caller (fuse_ops.h).
-    ctx_.exact_entries = true;
+    // Every name the kernel resolves is checked as its caller until the
+    // mount is known to revalidate names on request (SetMainMount).
+    ctx_.names = NameCaching::kNone;
     rebac_->EnableSubjectMounts(ns_.get(), &ctx_, std::min(options_.threads, 8u), &bus_);
     subject_mounts_.rebac = rebac_.get();
     rebac_->Fill(service_);
@@ -413,7 +414,7 @@ Status Daemon::StartServing() {
   mount_ = std::move(mount).value();
   files_->SetKernelCache(mount_.get());
   if (forks_) forks_->SetKernelCache(mount_.get());
-  if (rebac_) rebac_->mounts()->SetMainMount(mount_.get());
+  if (rebac_) rebac_->mounts()->SetMainMount(mount_.get(), options_.name_cache == "shared");
   info_.mounted = true;
   spdlog::info("nexusd {} serving {} at {} (profile {})", NEXUS_VERSION, data_dir_, mountpoint_,
                options_.profile);

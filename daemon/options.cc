@@ -113,6 +113,11 @@ const std::map<std::string, Setter>& ValueOptions() {
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.attr_timeout, 0.0, 86400.0);
        }},
+      {"name-cache",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         if (v != "shared" && v != "none") return BadValue(flag, v, "shared or none");
+         return o.name_cache = v, Status::Ok();
+       }},
       {"workspace-timeout",
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.workspace_timeout, 0.0, 86400.0);
@@ -313,6 +318,9 @@ Options:
   --threads N              maximum FUSE worker threads (default 16)
   --attr-timeout S         kernel cache lifetime for the native tree (default 60)
   --workspace-timeout S    kernel cache lifetime for /zone/local (default 1)
+  --name-cache MODE        with ReBAC on, names the kernel may cache on the
+                           mount: shared (those every uid sees alike; the
+                           default) or none (each name checked per caller)
   --commit-interval-ms N   metadata group-commit window (default 5)
   --versions-commit-window-ms N
                            version history group-commit window (default 200)

@@ -22,6 +22,10 @@ struct DaemonOptions {
   bool writeback_cache = false;
   double attr_timeout = 60.0;
   double workspace_timeout = 1.0;
+  // With ReBAC on, which names the main mount lets the kernel cache:
+  // "shared" (the names every uid sees alike, revalidated on every access
+  // change) or "none" (every path component is a lookup checked per caller).
+  std::string name_cache = "shared";
   unsigned threads = 16;
   int commit_interval_ms = 5;
   bool fuse_debug = false;

@@ -50,6 +50,7 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   IdentityOptions io;
   io.operator_uid = o.operator_uid;
   io.admin_subject = o.admin_subject;
+  io.on_change = part->access_changed();
   auto ids = IdentityMap::Open(o.data_dir + "/rebac.db", io);
   if (!ids.ok()) return Status::Error(ids.code(), "identities: " + ids.status().message());
   part->identities_ = std::move(ids).value();
@@ -62,6 +63,12 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
   part->policy_ =
       std::make_unique<RebacPolicy>(part->engine_.get(), part->principals_.get(), part->audit_.get(),
                                     o.admin_subject, part->delegations_.get());
+  part->policy_->RefreshViews(part->identities_.get());
+  {
+    MutexLock lk(part->link_->mu);
+    part->link_->policy = part->policy_.get();
+    part->link_->identities = part->identities_.get();
+  }
   spdlog::info("rebac: {} tuples at revision {}, {} uid bindings; admin subject {}",
                part->engine_->tuple_count(), part->engine_->revision(), part->identities_->List().size(),
                o.admin_subject);
@@ -71,12 +78,18 @@ Result<std::unique_ptr<RebacPart>> RebacPart::Open(const Options& o) {
 std::function<void()> RebacPart::access_changed() const {
   return [link = link_] {
     MutexLock lk(link->mu);
+    if (link->policy) link->policy->RefreshViews(link->identities);
     if (link->table) link->table->OnAccessChanged();
   };
 }
 
 RebacPart::~RebacPart() {
   StopMounts();
+  {
+    MutexLock lk(link_->mu);
+    link_->policy = nullptr;
+    link_->identities = nullptr;
+  }
   policy_.reset();
   delegations_.reset();
   principals_.reset();

@@ -48,8 +48,10 @@ class RebacPart {
   AccessPolicy* policy() const { return policy_.get(); }
   RebacEngine* engine() const { return engine_.get(); }
   AuditLog* audit() const { return audit_.get(); }
-  // Tells the per-subject mounts (once they exist) that access changed:
-  // the engine's and the delegations' change hook.
+  // Access changed (tuples, bindings or delegations): the policy's views
+  // are computed anew, then the mounts that cache names revalidate them
+  // (once the mount table exists). The engine's, the identity map's and
+  // the delegations' change hook.
   std::function<void()> access_changed() const;
   // Who calls, through the uid bindings; lives as long as the part.
   PrincipalTable* principals() const { return principals_.get(); }
@@ -78,6 +80,8 @@ class RebacPart {
   struct MountsLink {
     Mutex mu;  // held while calling into the table; before its mu_
     SubjectMountTable* table GUARDED_BY(mu) = nullptr;
+    RebacPolicy* policy GUARDED_BY(mu) = nullptr;
+    const IdentityMap* identities GUARDED_BY(mu) = nullptr;
   };
   std::shared_ptr<MountsLink> link_ = std::make_shared<MountsLink>();
 };

@@ -32,16 +32,29 @@ void SubjectMountTable::Revalidate(Mount& m) {
   if (Status st = m.fuse->IncrementEpoch(); !st.ok()) {
     // Cannot happen once the probe at Add succeeded; stay exact if it does.
     spdlog::warn("{}: {}; caching no names from now on", m.info.mountpoint, st.ToString());
-    m.ctx->exact_entries = true;
+    m.ctx->names = NameCaching::kNone;
     m.epoch = false;
     return;
   }
   m.valid_until = policy_->GrantsValidUntil(m.info.subject);
 }
 
+void SubjectMountTable::RevalidateMain() {
+  if (!main_epoch_ || !main_) return;
+  if (Status st = main_->RevalidateNames(); !st.ok()) {
+    spdlog::warn("{}: {}; caching no names from now on", main_ctx_->mountpoint, st.ToString());
+    main_ctx_->names = NameCaching::kNone;
+    main_ctx_->kernel = nullptr;
+    main_epoch_ = false;
+    return;
+  }
+  main_valid_until_ = policy_->ViewsValidUntil();
+}
+
 void SubjectMountTable::OnAccessChanged() {
   {
     MutexLock lk(mu_);
+    RevalidateMain();
     for (auto& m : mounts_) Revalidate(*m);
   }
   expiry_cv_.notify_all();
@@ -52,6 +65,10 @@ void SubjectMountTable::ExpiryLoop() {
   while (!stop_) {
     const UnixNanos now = DefaultClock().Now();
     UnixNanos next = kNever;
+    if (main_epoch_) {
+      if (main_valid_until_ <= now) RevalidateMain();
+      next = main_valid_until_;
+    }
     for (auto& m : mounts_) {
       if (!m->epoch) continue;
       if (m->valid_until <= now) Revalidate(*m);
@@ -65,9 +82,31 @@ void SubjectMountTable::ExpiryLoop() {
   }
 }
 
-void SubjectMountTable::SetMainMount(KernelCache* main) {
-  MutexLock lk(mu_);
-  main_ = main;
+void SubjectMountTable::SetMainMount(KernelCache* main, bool shared_names) {
+  {
+    MutexLock lk(mu_);
+    main_ = main;
+    main_epoch_ = false;
+    if (!main) {
+      main_ctx_->kernel = nullptr;
+      main_ctx_->names = NameCaching::kNone;
+      return;
+    }
+    if (shared_names) {
+      if (Status st = main->RevalidateNames(); st.ok()) {
+        main_epoch_ = true;
+        main_valid_until_ = policy_->ViewsValidUntil();
+        main_ctx_->kernel = main;
+        main_ctx_->names = NameCaching::kShared;
+      } else {
+        spdlog::warn("{}: the kernel cannot revalidate names on request ({}); caching none",
+                     main_ctx_->mountpoint, st.message());
+      }
+    }
+    spdlog::info("{}: the kernel caches {}", main_ctx_->mountpoint,
+                 main_epoch_ ? "the names every uid sees alike" : "no names (each is checked per caller)");
+  }
+  expiry_cv_.notify_all();
 }
 
 void SubjectMountTable::Stop(Mount& m) {
@@ -110,7 +149,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint, c
   m->ctx->metrics = main_ctx_->metrics;
   m->ctx->principal = *who;
   m->ctx->id = static_cast<MountId>(next_id_++);
-  m->ctx->exact_entries = true;  // until the kernel is known to take epochs
+  m->ctx->names = NameCaching::kNone;  // until the kernel is known to take epochs
   m->ctx->mountpoint = *mnt;
   auto attr = ns_->ResolvePinned(Caller{}, *root);  // as the daemon: pinned for the mount's life
   if (!attr.ok()) return Status::Error(attr.code(), "root " + *root + ": " + attr.status().message());
@@ -150,7 +189,7 @@ Result<SubjectMountInfo> SubjectMountTable::Add(const std::string& mountpoint, c
       m->epoch = true;
       m->info.cache_names = true;
       m->valid_until = policy_->GrantsValidUntil(subject);
-      m->ctx->exact_entries = false;
+      m->ctx->names = NameCaching::kAll;
     } else {
       spdlog::warn("{}: the kernel cannot revalidate names on request ({}); caching none", *mnt,
                    st.message());
@@ -206,7 +245,7 @@ void SubjectMountTable::OnChange(const ChangeEvent& e) {
   each([&](KernelCache& cache, const FuseContext& ctx) {
     // A mount that caches no names needs none dropped (and dropping one
     // would detach a mount made on it: the kernel's d_invalidate).
-    const bool names = !ctx.exact_entries.load(std::memory_order_relaxed);
+    const bool names = ctx.names.load(std::memory_order_relaxed) != NameCaching::kNone;
     switch (e.kind) {
       case K::kCreated:
         if (names) cache.InvalidateEntry(ctx.Out(e.parent), e.name);

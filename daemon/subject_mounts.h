@@ -28,8 +28,7 @@ namespace nexus {
 // through one mount (or the socket) drops the entries and attributes the
 // other mounts' kernels may hold (only while more than one mount exists).
 //
-// By default a per-subject mount caches no names (FuseContext::
-// exact_entries), like the main mount. Asked to cache names, and when the
+// Asked (cache_names, the default of `nexus mount add`), and when the
 // kernel supports it (FuseMount::IncrementEpoch), it lets the kernel cache
 // them: it has one subject, so it only needs telling when that subject's
 // access changes. Every tuple write and the first expiry among the
@@ -51,8 +50,13 @@ class SubjectMountTable final : public SubjectMounts {
                     unsigned threads);
   ~SubjectMountTable() override;  // unmounts everything still mounted
 
-  // The daemon's own mount, once it exists (null when it is gone).
-  void SetMainMount(KernelCache* main);
+  // The daemon's own mount, once it exists (null when it is gone). With
+  // `shared_names`, and when the kernel revalidates names on request, the
+  // main mount caches the names every uid sees alike (NameCaching::kShared)
+  // and is revalidated with the others on every access change and at the
+  // first expiry among the grants of the policy's views; otherwise it
+  // caches none (kNone).
+  void SetMainMount(KernelCache* main, bool shared_names = true);
 
   Result<SubjectMountInfo> Add(const std::string& mountpoint, const std::string& subject,
                                const std::string& root, bool cache_names) override;
@@ -75,6 +79,8 @@ class SubjectMountTable final : public SubjectMounts {
   static void Stop(Mount& m);
   // Revalidation for `m` now, and its next expiry.
   void Revalidate(Mount& m) REQUIRES(mu_);
+  // The same for the main mount.
+  void RevalidateMain() REQUIRES(mu_);
   void ExpiryLoop() EXCLUDES(mu_);
 
   Namespace* const ns_;
@@ -85,6 +91,8 @@ class SubjectMountTable final : public SubjectMounts {
   Mutex add_mu_ ACQUIRED_BEFORE(mu_);  // serializes Add/Remove (mount syscalls)
   Mutex mu_;
   KernelCache* main_ GUARDED_BY(mu_) = nullptr;
+  bool main_epoch_ GUARDED_BY(mu_) = false;  // main names are kShared
+  UnixNanos main_valid_until_ GUARDED_BY(mu_) = kNever;
   std::vector<std::unique_ptr<Mount>> mounts_ GUARDED_BY(mu_);
   uint32_t next_id_ GUARDED_BY(add_mu_) = static_cast<uint32_t>(MountId::kMain) + 1;
   std::condition_variable expiry_cv_;  // mounts or expiries changed

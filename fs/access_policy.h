@@ -13,6 +13,14 @@
 // What a caller does not see does not exist for it: ENOENT, and absent from
 // listings. Seen but not permitted is EACCES.
 //
+// Views (for the kernel's name caches, fs/fuse_ops.h): the kernel caches a
+// name once for every uid of the host, so a name may only be cached where
+// every restricted subject a uid can act as sees it alike. UidViews lists
+// those subjects, one caller each, as of the last change of tuples,
+// bindings or delegations: each subject a uid is bound to, each user named
+// in tuples, each recipient of a delegation, and user:* standing for every
+// other uid (who has only what is granted to everyone).
+//
 // Calls come from FUSE workers: implementations answer from memory, never
 // wait on disk or network, and record denials without blocking.
 //
@@ -20,8 +28,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fs/types.h"
 
@@ -46,6 +56,15 @@ class AccessPolicy {
                       std::string_view reason) = 0;
   // The subject the caller acts as, for messages and audit.
   virtual std::string SubjectOf(const Caller& caller) = 0;
+
+  // The restricted views uids may have of the tree (see above); null when
+  // they are not known, and then no name may be shared. The callers carry
+  // principals owned by the returned value.
+  virtual std::shared_ptr<const std::vector<Caller>> UidViews() { return nullptr; }
+  // Whether some view sees part of what lies below directory `path`
+  // differently from `path` itself (it is given something strictly below
+  // it, so it may see some names there and not others).
+  virtual bool ViewsDifferBelow(std::string_view path) { return true; }
 };
 
 }  // namespace nexus

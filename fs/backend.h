@@ -108,6 +108,10 @@ class Backend {
   // has no name left or the backend cannot name it (an access policy then
   // refuses restricted callers).
   virtual std::string PathOf(Ino ino) const { return {}; }
+  // False for a backend whose names, inodes or listings depend on who asks
+  // (a per-reader view): the kernel must then cache none of its names for
+  // every uid (Namespace::SharedName).
+  virtual bool SameForEveryCaller() const { return true; }
 };
 
 }  // namespace nexus

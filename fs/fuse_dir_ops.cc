@@ -68,9 +68,10 @@ void DoReadDir(fuse_req_t req, fuse_ino_t fuse_ino, size_t size, off_t off, fuse
       n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e, next);
       if (n > size - used) break;
     } else {
-      auto attr = ctx.ns->Lookup(caller, ino, d.name);
+      bool shared = false;
+      auto attr = ctx.ns->Lookup(caller, ino, d.name, ctx.NeedsShared() ? &shared : nullptr);
       if (!attr.ok()) continue;  // removed since opendir
-      fuse_entry_param e = EntryFor(ctx, *attr);
+      fuse_entry_param e = EntryFor(ctx, *attr, shared);
       n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e, next);
       if (n > size - used) {
         ctx.ns->Forget(attr->ino, 1);  // not sent: give the reference back

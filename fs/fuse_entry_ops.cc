@@ -4,12 +4,6 @@
 namespace nexus::fuseops {
 namespace {
 
-void ReplyEntry(fuse_req_t req, const Result<Attr>& attr) {
-  if (!attr.ok()) return ReplyErr(req, attr.status());
-  fuse_entry_param e = EntryFor(Ctx(req), *attr);
-  fuse_reply_entry(req, &e);
-}
-
 void ReplyAttr(fuse_req_t req, const Result<Attr>& attr) {
   if (!attr.ok()) return ReplyErr(req, attr.status());
   struct stat st = attr->ToStat();
@@ -18,15 +12,19 @@ void ReplyAttr(fuse_req_t req, const Result<Attr>& attr) {
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  auto attr = Ctx(req).ns->Lookup(CallerOf(req), InoOf(req, parent), name);
+  const FuseContext& ctx = Ctx(req);
+  bool shared = false;
+  auto attr = ctx.ns->Lookup(CallerOf(req), InoOf(req, parent), name, ctx.NeedsShared() ? &shared : nullptr);
   if (!attr.ok() && attr.code() == ENOENT) {
     // A negative entry the kernel may cache; created names invalidate it.
     fuse_entry_param e{};
-    e.entry_timeout = Ctx(req).EntryTimeoutFor(InoOf(req, parent));
+    e.entry_timeout = ctx.EntryTimeoutFor(InoOf(req, parent), shared);
     fuse_reply_entry(req, &e);
     return;
   }
-  ReplyEntry(req, attr);
+  if (!attr.ok()) return ReplyErr(req, attr.status());
+  fuse_entry_param e = EntryFor(ctx, *attr, shared);
+  fuse_reply_entry(req, &e);
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -78,19 +76,23 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  ReplyEntry(req, Ctx(req).ns->MkNod(CallerOf(req), InoOf(req, parent), name, mode, rdev));
+  ReplyNewEntry(req, InoOf(req, parent), name,
+                Ctx(req).ns->MkNod(CallerOf(req), InoOf(req, parent), name, mode, rdev));
 }
 
 void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  ReplyEntry(req, Ctx(req).ns->MkDir(CallerOf(req), InoOf(req, parent), name, mode));
+  ReplyNewEntry(req, InoOf(req, parent), name,
+                Ctx(req).ns->MkDir(CallerOf(req), InoOf(req, parent), name, mode));
 }
 
 void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  ReplyEntry(req, Ctx(req).ns->Symlink(CallerOf(req), link, InoOf(req, parent), name));
+  ReplyNewEntry(req, InoOf(req, parent), name,
+                Ctx(req).ns->Symlink(CallerOf(req), link, InoOf(req, parent), name));
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
-  ReplyEntry(req, Ctx(req).ns->Link(CallerOf(req), InoOf(req, ino), InoOf(req, new_parent), new_name));
+  ReplyNewEntry(req, InoOf(req, new_parent), new_name,
+                Ctx(req).ns->Link(CallerOf(req), InoOf(req, ino), InoOf(req, new_parent), new_name));
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -101,10 +103,29 @@ void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   ReplyErr(req, Ctx(req).ns->RmDir(CallerOf(req), InoOf(req, parent), name));
 }
 
+// After a rename on a kShared mount: the kernel moves its cached entry
+// with the cache lifetime it had, and a moved directory's cached names
+// with it; if the entry left at `name` in `parent` is not shared there (or
+// names below it may not be), every cached name is revalidated before the
+// rename returns.
+void KeepNamesShared(const FuseContext& ctx, Ino parent, const char* name) {
+  auto attr = ctx.ns->Lookup(Caller{}, parent, name);
+  if (!attr.ok()) return;  // gone already: nothing of it is cached
+  const bool stays = ctx.ns->NamesStayShared(parent, name, *attr);
+  ctx.ns->Forget(attr->ino, 1);
+  if (!stays && ctx.kernel) ctx.kernel->RevalidateNames();
+}
+
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
             unsigned flags) {
-  ReplyErr(req, Ctx(req).ns->Rename(CallerOf(req), InoOf(req, parent), name, InoOf(req, new_parent), new_name,
-                                    flags));
+  const FuseContext& ctx = Ctx(req);
+  Status st =
+      ctx.ns->Rename(CallerOf(req), InoOf(req, parent), name, InoOf(req, new_parent), new_name, flags);
+  if (st.ok() && ctx.NeedsShared()) {
+    KeepNamesShared(ctx, InoOf(req, new_parent), new_name);
+    if (flags & RENAME_EXCHANGE) KeepNamesShared(ctx, InoOf(req, parent), name);
+  }
+  ReplyErr(req, st);
 }
 
 }  // namespace

@@ -38,15 +38,23 @@ void ReplyErr(fuse_req_t req, const Status& st) {
   fuse_reply_err(req, st.ok() ? 0 : st.code());
 }
 
-fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr) {
+fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr, bool shared) {
   fuse_entry_param e{};
   e.ino = ctx.Out(attr.ino);
   e.generation = 1;  // inode numbers are never reused within a data dir
   e.attr = attr.ToStat();
   e.attr.st_ino = e.ino;
-  e.entry_timeout = ctx.EntryTimeoutFor(attr.ino);
+  e.entry_timeout = ctx.EntryTimeoutFor(attr.ino, shared);
   e.attr_timeout = ctx.TimeoutFor(attr.ino);
   return e;
+}
+
+void ReplyNewEntry(fuse_req_t req, Ino parent, const char* name, const Result<Attr>& attr) {
+  if (!attr.ok()) return ReplyErr(req, attr.status());
+  const FuseContext& ctx = Ctx(req);
+  const bool shared = ctx.NeedsShared() && ctx.ns->SharedName(parent, name, *attr);
+  fuse_entry_param e = EntryFor(ctx, *attr, shared);
+  fuse_reply_entry(req, &e);
 }
 
 FileHandle* Handle(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
@@ -136,7 +144,6 @@ constexpr OpRow kOps[] = {
     Row<&Ops::open>("open"),
     Row<&Ops::read>("read"),
     Row<&Ops::write_buf>("write"),
-    Row<&Ops::flush>("flush"),
     Row<&Ops::release>("release"),
     Row<&Ops::fsync>("fsync"),
     Row<&Ops::opendir>("opendir"),

@@ -5,7 +5,7 @@
 // one place per operation family:
 //   fuse_entry_ops.cc  lookup, forget, getattr, setattr, readlink, mknod,
 //                      mkdir, symlink, link, unlink, rmdir, rename
-//   fuse_file_ops.cc   open, create, read, write_buf, flush, release, fsync,
+//   fuse_file_ops.cc   open, create, read, write_buf, release, fsync,
 //                      fallocate, lseek
 //   fuse_dir_ops.cc    opendir, readdir, readdirplus, releasedir, fsyncdir
 //   fuse_xattr_ops.cc  setxattr, getxattr, listxattr, removexattr
@@ -25,9 +25,32 @@
 #include <vector>
 
 #include "base/metrics.h"
+#include "fs/kernel_cache.h"
 #include "fs/namespace.h"
 
 namespace nexus {
+
+// Which names (dentries, positive and negative) the kernel may cache for a
+// mount. The kernel's caches are shared by every uid and answer lookups
+// without asking us, so with access control on a name may only be cached
+// where every caller gets the same answer.
+enum class NameCaching : uint8_t {
+  // Every name, for the backend's lifetime (FuseSettings): no access
+  // policy, or a mount of one subject whose names the kernel revalidates
+  // when that subject's access changes (FuseMount::IncrementEpoch).
+  kAll,
+  // The names the namespace says every uid sees alike (Namespace::
+  // SharedName; names that exist for nobody too); the others (a name some
+  // view may see and another not, or hidden from its caller) are asked
+  // about on every path walk. Every change of tuples, bindings or
+  // delegations, every first expiry among them, and every rename that
+  // could move a cached name out of that rule make the kernel revalidate
+  // all cached names (an epoch) before the change returns.
+  kShared,
+  // None: each path component of each path walk is a lookup checked as its
+  // caller (the kernel cannot revalidate names on request).
+  kNone,
+};
 
 struct FuseSettings {
   bool writeback_cache = false;
@@ -54,17 +77,15 @@ struct FuseContext {
   // The namespace inode this mount shows as its root (FUSE_ROOT_ID); a
   // per-subject mount may show a subtree.
   Ino root = kRootIno;
-  // Access control is on and nothing tells the kernel when an answer
-  // changes: it must ask us, as the caller, about every name it resolves.
-  // Entries (positive and negative) are then never cached: each path
-  // component of each path walk is a lookup we check (fs/access_policy.h).
-  // Attributes stay cached: an inode is only reached by a name we checked,
-  // and reads and writes on an open file do not pay a round trip. Needed on
-  // a mount shared by several subjects (the kernel's caches are not per
-  // uid); a one-subject mount may instead cache names and have the kernel
-  // revalidate them all when the subject's access changes
-  // (FuseMount::IncrementEpoch).
-  std::atomic<bool> exact_entries{false};
+  // Which names the kernel may cache (see NameCaching). Attributes stay
+  // cached in every mode: an inode is only reached by a name checked for
+  // its caller (or shared by every uid), and reads and writes on an open
+  // file do not pay a round trip.
+  std::atomic<NameCaching> names{NameCaching::kAll};
+  // Makes the kernel revalidate every cached name (kShared: a rename that
+  // moved a cached name out of the rule). Set with kShared; safe to call
+  // from a FUSE worker (the kernel takes no lock for it).
+  KernelCache* kernel = nullptr;
   std::string mountpoint;  // where this context is mounted (for messages)
   // Per-operation counts, errors and latencies, indexed as FuseOpNames();
   // null: not measured.
@@ -76,9 +97,21 @@ struct FuseContext {
   double TimeoutFor(Ino ino) const {
     return BackendOf(ino) == 0 ? settings.native_timeout : settings.workspace_timeout;
   }
-  double EntryTimeoutFor(Ino ino) const {
-    return exact_entries.load(std::memory_order_relaxed) ? 0.0 : TimeoutFor(ino);
+  // How long the kernel may keep a name of inode `ino` (or a negative name
+  // in directory `ino`); `shared`: the namespace's SharedName answer, asked
+  // only when names are kShared (NeedsShared).
+  double EntryTimeoutFor(Ino ino, bool shared) const {
+    switch (names.load(std::memory_order_relaxed)) {
+      case NameCaching::kAll:
+        return TimeoutFor(ino);
+      case NameCaching::kShared:
+        return shared ? TimeoutFor(ino) : 0.0;
+      case NameCaching::kNone:
+        break;
+    }
+    return 0.0;
   }
+  bool NeedsShared() const { return names.load(std::memory_order_relaxed) == NameCaching::kShared; }
   // The kernel's inode numbers for this mount and the namespace's.
   Ino In(fuse_ino_t ino) const { return ino == FUSE_ROOT_ID ? root : ino; }
   fuse_ino_t Out(Ino ino) const { return ino == root ? FUSE_ROOT_ID : ino; }
@@ -97,8 +130,12 @@ Caller CallerOf(fuse_req_t req);
 // The namespace inode a request's inode number names on this mount.
 inline Ino InoOf(fuse_req_t req, fuse_ino_t ino) { return Ctx(req).In(ino); }
 void ReplyErr(fuse_req_t req, const Status& st);
-// Fills a fuse_entry_param for `attr` with the backend's timeouts.
-fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr);
+// Fills a fuse_entry_param for `attr` with the backend's timeouts (the
+// entry's as EntryTimeoutFor with `shared`).
+fuse_entry_param EntryFor(const FuseContext& ctx, const Attr& attr, bool shared);
+// The entry reply for a name just made (`name` in `parent`, attributes
+// `attr`): shared as the namespace says when the mount needs to know.
+void ReplyNewEntry(fuse_req_t req, Ino parent, const char* name, const Result<Attr>& attr);
 FileHandle* Handle(fuse_file_info* fi);
 
 void FillEntryOps(fuse_lowlevel_ops& ops);

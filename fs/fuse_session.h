@@ -51,10 +51,11 @@ class FuseMount final : public KernelCache {
   void InvalidateInode(Ino ino) override;
   void InvalidateEntry(Ino parent, const std::string& name) override;
   // Makes the kernel revalidate every name it caches for this mount on its
-  // next use (FUSE_NOTIFY_INC_EPOCH, Linux 6.16+), without dropping any:
-  // no submount is detached, no cwd is orphaned. ENOSYS/EINVAL when the
-  // kernel does not know it. Not from a FUSE worker.
+  // next use (FUSE_NOTIFY_INC_EPOCH, Linux 6.16+): the kernel only counts
+  // it (no lock is taken), so a FUSE worker may send it before it replies.
+  // ENOSYS/EINVAL when the kernel does not know it.
   Status IncrementEpoch();
+  Status RevalidateNames() override { return IncrementEpoch(); }
 
  private:
   FuseMount(fuse_session* se, Options options, unsigned connection)

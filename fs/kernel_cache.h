@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "base/status.h"
 #include "fs/types.h"
 
 namespace nexus {
@@ -21,6 +22,10 @@ class KernelCache {
   virtual void InvalidateInode(Ino ino) = 0;
   // Drops the cached entry (positive or negative) `name` in `parent`.
   virtual void InvalidateEntry(Ino parent, const std::string& name) = 0;
+  // Makes the kernel revalidate every name it caches before using it again
+  // (FUSE_NOTIFY_INC_EPOCH, Linux 6.16+). Unlike the others, safe from a
+  // FUSE worker: the kernel takes no lock for it. ENOSYS where unsupported.
+  virtual Status RevalidateNames() { return Status::Error(ENOSYS, "names cannot be revalidated"); }
 };
 
 }  // namespace nexus

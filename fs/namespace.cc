@@ -201,26 +201,68 @@ Result<Attr> Namespace::ResolvePinned(const Caller& caller, const std::string& p
   return attr;
 }
 
-Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name) {
+bool Namespace::SharedPath(std::string_view parent_path, std::string_view path, bool is_dir) {
+  if (!policy_) return true;
+  auto views = policy_->UidViews();
+  if (!views || parent_path.empty() || path.empty()) return false;
+  for (const Caller& view : *views) {
+    const bool sees_parent = parent_path == "/" || Sees(view, parent_path, true);
+    if (sees_parent && !Sees(view, path, is_dir)) return false;
+  }
+  return true;
+}
+
+bool Namespace::SharedName(Ino parent, std::string_view name, const Attr& attr) {
+  auto b = Route(parent);
+  if (!b.ok() || !(*b)->SameForEveryCaller()) return false;
+  if (!policy_) return true;
+  if (!attr.IsDir() && attr.nlink > 1) return false;
+  const std::string parent_path = PathOf(parent);
+  if (parent_path.empty()) return false;
+  return SharedPath(parent_path, PathJoin(parent_path, name), attr.IsDir());
+}
+
+bool Namespace::NamesStayShared(Ino parent, std::string_view name, const Attr& attr) {
+  if (!policy_) return true;
+  if (!SharedName(parent, name, attr)) return false;
+  return !attr.IsDir() || !policy_->ViewsDifferBelow(PathJoin(PathOf(parent), name));
+}
+
+Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name, bool* shared) {
+  if (shared) *shared = false;
   if (name.size() > kNameMax) return Status::Error(ENAMETOOLONG, "name longer than 255 bytes");
   if (const MountPoint* m = FindMount(parent, name)) {
     auto attr = m->backend->GetAttr(m->backend->root());
-    if (!attr.ok() || !Restricted(caller)) return attr;
-    const std::string path = PathJoin(PathOf(parent), name);
+    const bool restricted = Restricted(caller);
+    if (!attr.ok() || (!restricted && !shared)) return attr;
+    const std::string parent_path = PathOf(parent);
+    const std::string path = PathJoin(parent_path, name);
     // Hidden mounts are for unrestricted callers, but for /.nexus, which
-    // restricted callers enter for the activity files (Sees).
-    if (m->hidden && path != layout::kSystemDir) return Refuse(caller, ENOENT, "lookup", path, "not visible");
-    NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
+    // restricted callers enter for the activity files (Sees). They are
+    // never shared.
+    if (m->hidden && path != layout::kSystemDir) {
+      if (restricted) return Refuse(caller, ENOENT, "lookup", path, "not visible");
+      return attr;
+    }
+    if (restricted) NEXUS_RETURN_IF_ERROR(CheckSee(caller, *attr, "lookup"));
+    if (shared) *shared = SharedPath(parent_path, path, true);
     return attr;
   }
   auto b = Route(parent);
   if (!b.ok()) return b.status();
   auto attr = (*b)->Lookup(caller, parent, name);
-  if (!attr.ok() || !Restricted(caller)) return attr;
-  if (Status st = CheckSee(caller, *attr, "lookup"); !st.ok()) {
-    Forget(attr->ino, 1);
-    return st;
+  if (!attr.ok()) {
+    // Absent for everyone, unless the backend answers each caller apart.
+    if (shared) *shared = attr.code() == ENOENT && (*b)->SameForEveryCaller();
+    return attr;
   }
+  if (Restricted(caller)) {
+    if (Status st = CheckSee(caller, *attr, "lookup"); !st.ok()) {
+      Forget(attr->ino, 1);
+      return st;
+    }
+  }
+  if (shared) *shared = SharedName(parent, name, *attr);
   return attr;
 }
 

@@ -104,7 +104,22 @@ class Namespace {
   // The namespace path of `ino` ("" if it has none).
   std::string PathOf(Ino ino) const;
 
-  Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name);
+  // `shared`, when given, says whether the answer is the same for every uid
+  // of the host (SharedName): a name found and shared, or a name that does
+  // not exist at all (not one hidden from the caller).
+  Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name, bool* shared = nullptr);
+  // Whether the kernel may cache `name` in directory `parent` (the entry
+  // whose attributes are `attr`) for every uid: without a policy, always;
+  // with one, when every view of AccessPolicy::UidViews that sees `parent`
+  // sees the entry too (so any uid that gets to `parent` may be given it
+  // without asking). Never for a file with several names (its visibility
+  // follows its first name, which may go away) nor inside a hidden mount.
+  bool SharedName(Ino parent, std::string_view name, const Attr& attr);
+  // After a rename that left `name` in `parent` (attributes `attr`):
+  // whether names the kernel may have cached stay shared (else it must
+  // revalidate every name: the moved entry keeps its old cache lifetime,
+  // and a moved directory its cached names below).
+  bool NamesStayShared(Ino parent, std::string_view name, const Attr& attr);
   void Forget(Ino ino, uint64_t nlookup);
   Result<Attr> GetAttr(Ino ino);
   Result<Attr> GetAttr(const Caller& caller, Ino ino);
@@ -152,6 +167,9 @@ class Namespace {
   // caller sees /.nexus itself and the activity files, read-only, and
   // nothing else (the history tree stays closed).
   bool Sees(const Caller& caller, std::string_view path, bool is_dir);
+  // SharedName's rule on paths: every view that sees `parent_path` sees
+  // `path`.
+  bool SharedPath(std::string_view parent_path, std::string_view path, bool is_dir);
   bool Permits(const Caller& caller, Need need, std::string_view path, bool is_dir);
   Status CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
                   std::string* seen_path = nullptr);

@@ -84,6 +84,8 @@ class ActivityBackend final : public Backend {
   Ino root() const override { return MakeIno(id_, 1); }
 
   Result<Attr> Lookup(const Caller& caller, Ino parent, const std::string& name) override;
+  // Each reader has its own files (filtered to what it may see).
+  bool SameForEveryCaller() const override { return false; }
   void Forget(Ino ino, uint64_t nlookup) override;
   Result<Attr> GetAttr(Ino ino) override;
   Result<Attr> SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& req, FileHandle* fh) override;

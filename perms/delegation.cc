@@ -424,6 +424,14 @@ bool DelegationTable::PassableFor(std::string_view subject, std::string_view pat
   return false;
 }
 
+std::vector<std::string> DelegationTable::Recipients() const {
+  ReaderLock lk(mu_);
+  std::vector<std::string> out;
+  out.reserve(by_to_.size());
+  for (const auto& [to, ids] : by_to_) out.push_back(to);
+  return out;
+}
+
 bool DelegationTable::Confined(std::string_view subject) const {
   if (unrevoked_.load(std::memory_order_acquire) == 0) return false;
   ReaderLock lk(mu_);

@@ -244,6 +244,9 @@ class DelegationTable {
   // (kNever if none): until then, and until the next change, its
   // delegated answers stand.
   UnixNanos ValidUntil(std::string_view subject) const EXCLUDES(mu_);
+  // Every subject a delegation was ever made to (revoked and expired ones
+  // included, until they are gone from the table).
+  std::vector<std::string> Recipients() const EXCLUDES(mu_);
   // Bumped by every create and revoke.
   uint64_t revision() const { return revision_.load(std::memory_order_acquire); }
   UnixNanos Now() const { return clock_.Now(); }

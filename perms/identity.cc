@@ -55,9 +55,13 @@ Status IdentityMap::Bind(uid_t uid, std::string_view subject) {
                             .Bind(1, static_cast<int64_t>(uid))
                             .Bind(2, subject)
                             .Run("bind uid"));
-  WriterLock lk(mu_);
-  bound_[uid] = std::string(subject);
-  revision_.fetch_add(1, std::memory_order_release);
+  {
+    WriterLock lk(mu_);
+    bound_[uid] = std::string(subject);
+    revision_.fetch_add(1, std::memory_order_release);
+  }
+  dl.Unlock();
+  if (options_.on_change) options_.on_change();
   return Status::Ok();
 }
 
@@ -70,9 +74,13 @@ Status IdentityMap::Unbind(uid_t uid) {
   NEXUS_RETURN_IF_ERROR(db_->Prepare("DELETE FROM identities WHERE uid = ?1")
                             .Bind(1, static_cast<int64_t>(uid))
                             .Run("unbind uid"));
-  WriterLock lk(mu_);
-  bound_.erase(uid);
-  revision_.fetch_add(1, std::memory_order_release);
+  {
+    WriterLock lk(mu_);
+    bound_.erase(uid);
+    revision_.fetch_add(1, std::memory_order_release);
+  }
+  dl.Unlock();
+  if (options_.on_change) options_.on_change();
   return Status::Ok();
 }
 

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -40,6 +41,10 @@ namespace nexus {
 struct IdentityOptions {
   std::optional<uid_t> operator_uid;
   std::string admin_subject = "user:root";
+  // Called after every Bind or Unbind that changed a binding, on the
+  // caller's thread, with no lock of the map held (the kernel's name caches
+  // must learn that a uid sees the tree differently).
+  std::function<void()> on_change;
 };
 
 class IdentityMap {

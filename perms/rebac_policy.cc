@@ -1,6 +1,7 @@
 #include "perms/rebac_policy.h"
 
 #include <algorithm>
+#include <set>
 
 namespace nexus {
 
@@ -104,6 +105,77 @@ bool RebacPolicy::HasRootBelow(const std::string& subject, std::string_view path
   prefix += '/';
   auto it = std::lower_bound(paths.begin(), paths.end(), prefix);
   return it != paths.end() && it->compare(0, prefix.size(), prefix) == 0;
+}
+
+void RebacPolicy::RefreshViews(const IdentityMap* identities) {
+  MutexLock refresh(refresh_mu_);
+  std::set<std::string> subjects = {"user:*"};
+  std::set<std::string> delegated;
+  if (identities)
+    for (const auto& [uid, subject] : identities->List()) subjects.insert(subject);
+  // Unbound uids act as user:uid-N (base/principal.h): those named in a
+  // tuple see more (or other) than user:*.
+  TupleFilter users;
+  users.subject_type = ObjectType::kUser;
+  for (const Tuple& t : engine_->ListTuples(users))
+    if (t.subject.relation == Relation::kNone && t.subject.id.starts_with("uid-"))
+      subjects.insert(t.subject.Node());
+  if (delegations_)
+    for (std::string& s : delegations_->Recipients()) {
+      delegated.insert(s);
+      subjects.insert(std::move(s));
+    }
+  auto set = std::make_shared<ViewSet>();
+  for (const std::string& s : subjects) {
+    auto p = std::make_unique<Principal>();
+    p->subject = s;
+    p->account = s;
+    p->name = s;
+    p->how = AuthMethod::kUid;
+    Caller c;
+    c.uid = c.gid = 65534;
+    c.principal = p.get();
+    if (Unrestricted(c)) continue;
+    set->callers.push_back(c);
+    set->delegated.push_back(delegated.contains(s));
+    set->principals.push_back(std::move(p));
+  }
+  WriterLock lk(views_mu_);
+  views_ = std::move(set);
+}
+
+std::shared_ptr<const std::vector<Caller>> RebacPolicy::UidViews() {
+  ReaderLock lk(views_mu_);
+  if (!views_ || views_->callers.size() > kMaxViews) return nullptr;
+  return std::shared_ptr<const std::vector<Caller>>(views_, &views_->callers);
+}
+
+UnixNanos RebacPolicy::ViewsValidUntil() {
+  std::shared_ptr<const ViewSet> set;
+  {
+    ReaderLock lk(views_mu_);
+    set = views_;
+  }
+  UnixNanos until = kNever;
+  if (set)
+    for (const auto& p : set->principals) until = std::min(until, GrantsValidUntil(p->subject));
+  return until;
+}
+
+bool RebacPolicy::ViewsDifferBelow(std::string_view path) {
+  std::shared_ptr<const ViewSet> set;
+  {
+    ReaderLock lk(views_mu_);
+    set = views_;
+  }
+  if (!set || set->callers.size() > kMaxViews) return true;
+  for (size_t i = 0; i < set->callers.size(); ++i) {
+    // Delegated scopes may be globs: what a view sees below is not known
+    // from roots alone.
+    if (set->delegated[i]) return true;
+    if (HasRootBelow(set->principals[i]->subject, path)) return true;
+  }
+  return false;
 }
 
 void RebacPolicy::Denied(const Caller& caller, std::string_view operation, std::string_view path,

@@ -25,6 +25,12 @@
 // a denial a delegation decided is recorded as "delegation.deny" naming
 // the delegation and its reason.
 //
+// Views (AccessPolicy::UidViews): computed by RefreshViews from the
+// tuples, the identity bindings and the delegations, and kept until the
+// next refresh, which must follow every change of them before the kernel
+// is told to revalidate the names it caches (daemon/rebac_part.cc). More
+// than kMaxViews views: none are given (no name is shared).
+//
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
@@ -37,12 +43,14 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "base/mutex.h"
 #include "fs/access_policy.h"
 #include "base/principal.h"
 #include "perms/audit.h"
 #include "perms/delegation.h"
+#include "perms/identity.h"
 #include "perms/rebac.h"
 
 namespace nexus {
@@ -60,6 +68,17 @@ class RebacPolicy final : public AccessPolicy {
   void Denied(const Caller& caller, std::string_view operation, std::string_view path,
               std::string_view reason) override;
   std::string SubjectOf(const Caller& caller) override;
+  std::shared_ptr<const std::vector<Caller>> UidViews() override;
+  bool ViewsDifferBelow(std::string_view path) override;
+
+  static constexpr size_t kMaxViews = 64;
+  // Computes the views from the tuples, `identities`' bindings (not owned;
+  // must outlive the policy) and the delegations. Until the first call,
+  // UidViews is null.
+  void RefreshViews(const IdentityMap* identities);
+  // When the first grant of a view expires (kNever if none does or there
+  // are no views): its names must then be revalidated.
+  UnixNanos ViewsValidUntil();
 
   // The object name a path is checked as.
   static std::string ObjectFor(std::string_view path, bool is_dir);
@@ -82,11 +101,21 @@ class RebacPolicy final : public AccessPolicy {
   // True if a grant root of `subject` lies strictly below `path`.
   bool HasRootBelow(const std::string& subject, std::string_view path);
 
+  struct ViewSet {
+    std::vector<std::unique_ptr<Principal>> principals;
+    std::vector<Caller> callers;  // principals[i], as a FUSE caller
+    std::vector<bool> delegated;  // has (or had) delegations
+  };
+
   RebacEngine* const engine_;
   PrincipalResolver* const principals_;
   AuditSink* const audit_;
   const std::string admin_subject_;
   DelegationTable* const delegations_;
+
+  Mutex refresh_mu_ ACQUIRED_BEFORE(views_mu_);  // one refresh at a time
+  SharedMutex views_mu_;
+  std::shared_ptr<const ViewSet> views_ GUARDED_BY(views_mu_);
 
   SharedMutex roots_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Roots>> roots_ GUARDED_BY(roots_mu_);

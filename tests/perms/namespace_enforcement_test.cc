@@ -356,5 +356,160 @@ TEST_F(DelegationEnforcementTest, SharedAddsToTheDelegatesOwnGrants) {
   EXPECT_EQ(List(alice, "/"), "top.txt zone");
 }
 
+// Names the kernel may cache for every uid (Namespace::SharedName over the
+// policy's views), and the views themselves.
+class SharedNamesTest : public EnforcementTest {
+ protected:
+  // SharedName for the entry at `path`, as the FUSE layer asks it.
+  bool Shared(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    auto parent = ns_->ResolvePinned(Caller{}, slash == 0 ? "/" : path.substr(0, slash));
+    EXPECT_TRUE(parent.ok()) << path;
+    if (!parent.ok()) return false;
+    auto attr = ns_->Resolve(Caller{}, path);
+    EXPECT_TRUE(attr.ok()) << path;
+    const bool shared = attr.ok() && ns_->SharedName(parent->ino, path.substr(slash + 1), *attr);
+    if (parent->ino != kRootIno) ns_->Forget(parent->ino, 1);
+    return shared;
+  }
+  std::vector<std::string> Views() {
+    std::vector<std::string> out;
+    auto views = policy_->UidViews();
+    if (!views) return {"null"};
+    for (const Caller& c : *views) out.push_back(c.principal->subject);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  void Refresh() { policy_->RefreshViews(ids_.get()); }
+};
+
+TEST_F(SharedNamesTest, ViewsAreTheSubjectsUidsMayActAs) {
+  EXPECT_EQ(Views(), std::vector<std::string>{"null"});  // not computed yet: nothing is shared
+  EXPECT_FALSE(Shared("/zone/eng"));
+  Refresh();
+  EXPECT_EQ(Views(), (std::vector<std::string>{"agent:alice", "user:*", "user:bob"}));
+  // An unbound uid's own subject named in a tuple is a view of its own; a
+  // user named in a tuple but bound by no uid is not (no uid acts as it).
+  Grant({"user:uid-1003#viewer@file:/top.txt", "user:carol#viewer@file:/top.txt"});
+  Refresh();
+  EXPECT_EQ(Views(), (std::vector<std::string>{"agent:alice", "user:*", "user:bob", "user:uid-1003"}));
+  // Admins are no views: they see everything.
+  Grant({"user:bob#admin@zone:root"});
+  Refresh();
+  EXPECT_EQ(Views(), (std::vector<std::string>{"agent:alice", "user:*", "user:uid-1003"}));
+  // Too many views: none are given, and nothing is shared.
+  for (uid_t uid = 2000; uid < 2000 + RebacPolicy::kMaxViews; ++uid)
+    ASSERT_TRUE(ids_->Bind(uid, "agent:a" + std::to_string(uid)).ok());
+  Refresh();
+  EXPECT_EQ(Views(), std::vector<std::string>{"null"});
+  EXPECT_FALSE(Shared("/zone/eng/docs/a.txt"));
+}
+
+TEST_F(SharedNamesTest, ANameIsSharedWhenEveryViewThatSeesItsFolderSeesIt) {
+  Refresh();
+  // Nothing granted: user:* sees "/" but not /zone; below /zone no view
+  // sees anything, so every name there is the same for all: shared.
+  EXPECT_FALSE(Shared("/zone"));
+  EXPECT_FALSE(Shared("/top.txt"));
+  EXPECT_TRUE(Shared("/zone/eng"));
+  EXPECT_TRUE(Shared("/zone/eng/docs/a.txt"));
+  Grant({"user:*#viewer@folder:/zone/eng", "agent:alice#viewer@folder:/zone/eng/docs",
+         "agent:alice#viewer@file:/top.txt"});
+  Refresh();
+  EXPECT_TRUE(Shared("/zone"));      // user:*, alice and bob all see /zone
+  EXPECT_TRUE(Shared("/zone/eng"));  // and /zone/eng (alice passes it)
+  EXPECT_TRUE(Shared("/zone/eng/docs"));
+  EXPECT_FALSE(Shared("/zone/eng/src"));  // alice passes /zone/eng, does not see src
+  EXPECT_TRUE(Shared("/zone/eng/docs/a.txt"));
+  EXPECT_TRUE(Shared("/zone/eng/src/main.c"));  // only views that see src see main.c
+  EXPECT_FALSE(Shared("/top.txt"));             // alice sees it, user:* does not
+  // A file with two names follows its first name's visibility: never shared.
+  auto a = ns_->ResolvePinned(Caller{}, "/zone/eng/docs/a.txt");
+  auto docs = ns_->ResolvePinned(Caller{}, "/zone/eng/docs");
+  ASSERT_TRUE(a.ok() && docs.ok());
+  auto link = ns_->Link(Caller{}, a->ino, docs->ino, "a-link.txt");
+  ASSERT_TRUE(link.ok());
+  EXPECT_FALSE(ns_->SharedName(docs->ino, "a-link.txt", *link));
+  EXPECT_FALSE(Shared("/zone/eng/docs/a.txt"));
+  ns_->Forget(link->ino, 1);
+  ns_->Forget(a->ino, 1);
+  ns_->Forget(docs->ino, 1);
+  // A revoke, once the views are refreshed, changes the answer.
+  Revoke("agent:alice#viewer@folder:/zone/eng/docs");
+  Refresh();
+  EXPECT_TRUE(Shared("/zone/eng/src"));  // alice no longer passes /zone/eng
+  EXPECT_FALSE(Shared("/zone"));         // nor sees /zone
+}
+
+TEST_F(SharedNamesTest, LookupSaysWhetherItsAnswerIsTheSameForEveryUid) {
+  Grant({"agent:alice#viewer@folder:/zone/eng/docs"});
+  Refresh();
+  auto eng = ns_->ResolvePinned(Caller{}, "/zone/eng");
+  ASSERT_TRUE(eng.ok());
+  bool shared = true;
+  // Hidden from alice: ENOENT for her, but not a name absent for everyone.
+  auto src = ns_->Lookup(As(kAlice), eng->ino, "src", &shared);
+  EXPECT_EQ(src.code(), ENOENT);
+  EXPECT_FALSE(shared);
+  // Absent for everyone.
+  shared = false;
+  EXPECT_EQ(ns_->Lookup(As(kAlice), eng->ino, "nothing", &shared).code(), ENOENT);
+  EXPECT_TRUE(shared);
+  // Found: the rule, whoever asks.
+  auto docs = ns_->Lookup(As(kAlice), eng->ino, "docs", &shared);
+  ASSERT_TRUE(docs.ok());
+  EXPECT_TRUE(shared);
+  ns_->Forget(docs->ino, 1);
+  auto root_src = ns_->Lookup(Caller{}, eng->ino, "src", &shared);
+  ASSERT_TRUE(root_src.ok());
+  EXPECT_FALSE(shared);
+  ns_->Forget(root_src->ino, 1);
+  ns_->Forget(eng->ino, 1);
+}
+
+TEST_F(SharedNamesTest, ViewsDifferBelowAFolderWhereAViewIsGivenSomethingInside) {
+  Grant({"user:*#viewer@folder:/zone/eng", "agent:alice#viewer@folder:/zone/eng/docs"});
+  Refresh();
+  EXPECT_TRUE(policy_->ViewsDifferBelow("/zone"));
+  EXPECT_TRUE(policy_->ViewsDifferBelow("/zone/eng"));        // alice: docs only
+  EXPECT_FALSE(policy_->ViewsDifferBelow("/zone/eng/docs"));  // each sees all of it or none
+  EXPECT_FALSE(policy_->ViewsDifferBelow("/zone/eng/src"));
+  // The answer after a rename that left a directory at `name`.
+  auto eng = ns_->ResolvePinned(Caller{}, "/zone/eng");
+  ASSERT_TRUE(eng.ok());
+  auto docs = ns_->Resolve(Caller{}, "/zone/eng/docs");
+  auto src = ns_->Resolve(Caller{}, "/zone/eng/src");
+  ASSERT_TRUE(docs.ok() && src.ok());
+  EXPECT_TRUE(ns_->NamesStayShared(eng->ino, "docs", *docs));
+  EXPECT_FALSE(ns_->NamesStayShared(eng->ino, "src", *src));  // alice passes eng, not src
+  ns_->Forget(eng->ino, 1);
+}
+
+TEST_F(SharedNamesTest, ViewsAreValidUntilTheFirstGrantOfOneExpires) {
+  Refresh();
+  EXPECT_EQ(policy_->ViewsValidUntil(), kNever);
+  const UnixNanos soon = clock_.Now() + 5'000'000'000;
+  Grant({"user:bob#viewer@folder:/zone/eng"}, soon);
+  Refresh();
+  EXPECT_EQ(policy_->ViewsValidUntil(), soon);
+}
+
+TEST_F(DelegationEnforcementTest, DelegatesAreViewsAndMakeEveryFolderDiffer) {
+  Grant({"user:bob#owner@folder:/zone/eng/docs"});
+  DelegationRequest req;
+  req.from = "user:bob";
+  req.to = "worker";
+  req.scope = {"/zone/eng/docs/*.txt"};
+  req.relation = "viewer";
+  req.ttl_seconds = 10;
+  ASSERT_TRUE(table_->Create(DelegationCaller{"user:bob", false, nullptr}, req).ok());
+  policy_->RefreshViews(ids_.get());
+  auto views = policy_->UidViews();
+  ASSERT_TRUE(views);
+  EXPECT_TRUE(std::any_of(views->begin(), views->end(),
+                          [](const Caller& c) { return c.principal->subject == "agent:worker"; }));
+  EXPECT_TRUE(policy_->ViewsDifferBelow("/zone/eng/src"));  // its scope is a glob
+}
+
 }  // namespace
 }  // namespace nexus
