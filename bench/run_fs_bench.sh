@@ -200,6 +200,19 @@ if [[ " ${WORKLOADS[*]} " == *" smallfiles "* && " ${TARGETS[*]} " == *" passthr
   BENCH_SMALL_FILES=$capped
 fi
 
+# The same holds for the git workload's checkout (a directory per 100 files, and a
+# margin for .git and the tools' own fds).
+GIT_FILES_NOTE=""
+if [[ " ${WORKLOADS[*]} " == *" git "* && " ${TARGETS[*]} " == *" passthrough_ll "* &&
+      $NOFILE != unlimited ]] &&
+   ((BENCH_GIT_FILES + BENCH_GIT_FILES / 100 + 1000 > NOFILE)); then
+  capped=$(((NOFILE - 1000) * 100 / 101 / 100 * 100))
+  ((capped > 0)) || die "fd limit $NOFILE too low for the git workload"
+  GIT_FILES_NOTE="git: $capped files instead of $BENCH_GIT_FILES: the fd limit is $NOFILE and cannot be raised here, and passthrough_ll needs one fd per file (run as root where the limit can be raised for the issue's >= 20,000)"
+  say "run_fs_bench: WARNING: $GIT_FILES_NOTE"
+  BENCH_GIT_FILES=$capped
+fi
+
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 [[ -n $BENCH_OUTPUT ]] || BENCH_OUTPUT=$SCRIPT_DIR/results/fs_bench-$STAMP.json
 mkdir -p "$(dirname "$BENCH_OUTPUT")" || die "cannot create $(dirname "$BENCH_OUTPUT")"
@@ -701,6 +714,7 @@ meta=(
   "host.libfuse=$(pkg-config --modversion fuse3)"
   "host.nofile_limit=$NOFILE"
   "notes.smallfiles=$SMALL_FILES_NOTE"
+  "notes.git=$GIT_FILES_NOTE"
   "config.runs=$BENCH_RUNS"
   "config.idle_gap_s=$BENCH_IDLE_GAP"
   "config.bench_dir=$BENCH_DIR"
