@@ -226,6 +226,14 @@ def fmt_ratio(ratio):
     return "—" if ratio is None else f"{ratio:.2f}"
 
 
+def variant_ratio(row, target):
+    """A nexusd variant's ratio to its row's goal baseline (passthrough_ll when the row
+    has no goal), named: "0.95 pll", "0.40 nat"."""
+    baseline = "native" if row["goal"] and row["goal"].get("baseline") == "native" else "passthrough_ll"
+    ratio = row["ratios"].get(target, {}).get(f"vs_{baseline}")
+    return "—" if ratio is None else f"{ratio:.2f} {SHORT[baseline][:3]}"
+
+
 def agent_markdown(rows, present, failed_cells, runs_expected):
     """The agent workloads' table: one row per step, a cell per target with the median
     seconds and its throughput ratios to native and passthrough_ll."""
@@ -299,7 +307,7 @@ def markdown(rows, failures, warnings, runs_expected, meta):
         "| target | met? |" + (" nexusd/base | budget | within? |" if with_base else "")
         + (" agent/base | within? |" if with_agent else "")
         + (" nexusd/prev |" if with_prev else "")
-        + "".join(f" {SHORT[t]}/pll | {SHORT[t]} met? |" for t in variants))
+        + "".join(f" {SHORT[t]} ratio | {SHORT[t]} met? |" for t in variants))
     lines.append("|---|---|" + "---:|" * len(present) + "---:|---:|---|---|"
                  + "---:|---|" * len(variants)
                  + ("---:|---|---|" if with_base else "") + ("---:|---|" if with_agent else "")
@@ -335,7 +343,7 @@ def markdown(rows, failures, warnings, runs_expected, meta):
                   ("yes" if row["agent_base_met"] else "**NO**"))
                + " |" if with_agent else "")
             + (f" {fmt_ratio(row['ratio_vs_prev'])} |" if with_prev else "")
-            + "".join(f" {fmt_ratio(row['ratios'].get(t, {}).get('vs_passthrough_ll'))} | "
+            + "".join(f" {variant_ratio(row, t)} | "
                       + ("" if t not in row["variant_met"] else
                          ("yes" if row["variant_met"][t] else "**NO**")) + " |"
                       for t in variants))
