@@ -184,7 +184,7 @@ prepare_make() {
 # CPU clock ticks (user + system, all threads, also exited ones) process $1 has used.
 proc_ticks() {
   local line rest fields
-  read -r line <"/proc/$1/stat" 2>/dev/null || return 1
+  { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
   rest=${line##*) }
   read -r -a fields <<<"$rest"
   echo $((fields[11] + fields[12]))
@@ -246,6 +246,7 @@ timed() {
   total_s=$cmd_s
   if [[ -n $ACTIVE_PID && -n $c0 ]]; then
     if ! settle "$ACTIVE_PID"; then
+      pid_alive "$ACTIVE_PID" || { FAIL_MSG="$phase: the daemon exited"; return 1; }
       record_problem warning "$RUN" "$TARGET" "$WORKLOAD" \
         "$phase: the daemon did not settle within ${BENCH_SETTLE_MAX} s; counted up to then"
     fi
