@@ -208,7 +208,7 @@ if [[ " ${WORKLOADS[*]} " == *" git "* && " ${TARGETS[*]} " == *" passthrough_ll
    ((BENCH_GIT_FILES + BENCH_GIT_FILES / 100 + 1000 > NOFILE)); then
   capped=$(((NOFILE - 1000) * 100 / 101 / 100 * 100))
   ((capped > 0)) || die "fd limit $NOFILE too low for the git workload"
-  GIT_FILES_NOTE="git: $capped files instead of $BENCH_GIT_FILES: the fd limit is $NOFILE and cannot be raised here, and passthrough_ll needs one fd per file (run as root where the limit can be raised for the issue's >= 20,000)"
+  GIT_FILES_NOTE="git: $capped files instead of $BENCH_GIT_FILES: the fd limit is $NOFILE and cannot be raised here, and passthrough_ll needs one fd per file (the issue's >= 20,000 needs a hard fd limit above ~21,300)"
   say "run_fs_bench: WARNING: $GIT_FILES_NOTE"
   BENCH_GIT_FILES=$capped
 fi
