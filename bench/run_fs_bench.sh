@@ -10,8 +10,12 @@
 #   nexusd-agent    the same daemon as nexusd, the workload run through a per-subject
 #                   mount (nexus mount add --as agent:bench --cache-names) of /work, where
 #                   agent:bench is an editor: every call checked for a restricted subject
-# on three workloads (seqio, smallfiles, tree; see bench/README.md), BENCH_RUNS times
-# each, targets interleaved within each run so machine noise hits all of them alike.
+#   nexusd-norebac  the same daemon with ReBAC off (--features rebac=off)
+#   nexusd-uid      the same daemon as nexusd, the workload run on the main mount by an
+#                   unprivileged uid (BENCH_UID) bound to agent:benchuid, an editor of /work
+# on the workloads seqio, smallfiles, tree and the agent workloads untar, git, npm, make
+# (bench/agent_workloads.sh; see bench/README.md), BENCH_RUNS times each, targets
+# interleaved within each run so machine noise hits all of them alike.
 # Prints progress on stderr, the Markdown table on stdout, and writes the results JSON
 # (plus the same table as .md) to --output.
 #
@@ -22,6 +26,8 @@ export LC_ALL=C
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=bench/agent_workloads.sh
+source "$SCRIPT_DIR/agent_workloads.sh"
 
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/nexus-bench}
@@ -32,6 +38,8 @@ BENCH_SEQ_WARMUP=${BENCH_SEQ_WARMUP:-1}
 BENCH_SMALL_FILES=${BENCH_SMALL_FILES:-20000}
 BENCH_SMALL_DIRS=${BENCH_SMALL_DIRS:-100}
 BENCH_SMALL_SIZE=${BENCH_SMALL_SIZE:-4096}
+BENCH_READDIR_NAMES=${BENCH_READDIR_NAMES:-1000}
+BENCH_READDIR_REPS=${BENCH_READDIR_REPS:-20}
 BENCH_TREE_SRC=${BENCH_TREE_SRC:-/usr/include}
 BENCH_STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-900}
 # Seconds of idle before each step, so one step's leftover work (a daemon's
@@ -45,6 +53,10 @@ NEXUSD_PREV=${NEXUSD_PREV:-}
 NEXUSD_ARGS=${NEXUSD_ARGS---log-level warn}
 # nexusd-base: the same daemon with the optional features off, to price them.
 NEXUSD_BASE_ARGS=${NEXUSD_BASE_ARGS---log-level warn --features versions=off,search=off}
+# nexusd-norebac: the same daemon with access control off, everything else default.
+NEXUSD_NOREBAC_ARGS=${NEXUSD_NOREBAC_ARGS-$NEXUSD_ARGS --features rebac=off}
+# nexusd-uid: the unprivileged uid (and gid) bound to agent:benchuid.
+BENCH_UID=${BENCH_UID:-64123}
 PLL_ARGS=${PLL_ARGS:-}
 NEXUS_CLI=${NEXUS_CLI:-$REPO_DIR/build/bin/nexus}
 # nexusd-agent's `nexus mount add` options (word-split).
@@ -59,8 +71,11 @@ usage: $0 [options]
 
   -r, --runs N           runs per workload and target, medians reported   [BENCH_RUNS=$BENCH_RUNS]
   -d, --bench-dir DIR    scratch dir on the local disk                      [BENCH_DIR=$BENCH_DIR]
-  -w, --workloads LIST   comma list of seqio,smallfiles,tree                [BENCH_WORKLOADS=$BENCH_WORKLOADS]
-  -t, --targets LIST     comma list of native,passthrough_ll,nexusd,nexusd-prev,nexusd-base,nexusd-agent
+  -w, --workloads LIST   comma list of seqio,smallfiles,tree and the agent workloads
+                         untar,git,npm,make (find, rm: npm; agent: all four)
+                                                                            [BENCH_WORKLOADS=$BENCH_WORKLOADS]
+  -t, --targets LIST     comma list of native,passthrough_ll,nexusd,nexusd-prev,nexusd-base,
+                         nexusd-agent,nexusd-norebac,nexusd-uid
                          [BENCH_TARGETS; default native,passthrough_ll,nexusd,
                          nexusd skipped with a warning when its binary is missing]
   -s, --size-mb N        seqio file size in MiB (1 MiB blocks)              [BENCH_SIZE_MB=$BENCH_SIZE_MB]
@@ -76,9 +91,15 @@ usage: $0 [options]
   -h, --help
 
 More knobs (env): BENCH_SEQ_WARMUP=$BENCH_SEQ_WARMUP (untimed warm-up write before the timed one) BENCH_SMALL_FILES=$BENCH_SMALL_FILES BENCH_SMALL_DIRS=$BENCH_SMALL_DIRS
-BENCH_SMALL_SIZE=$BENCH_SMALL_SIZE BENCH_TREE_SRC=$BENCH_TREE_SRC BENCH_STEP_TIMEOUT=$BENCH_STEP_TIMEOUT (s)
+BENCH_SMALL_SIZE=$BENCH_SMALL_SIZE BENCH_READDIR_NAMES=$BENCH_READDIR_NAMES BENCH_READDIR_REPS=$BENCH_READDIR_REPS
+BENCH_TREE_SRC=$BENCH_TREE_SRC BENCH_STEP_TIMEOUT=$BENCH_STEP_TIMEOUT (s)
 BENCH_IDLE_GAP=$BENCH_IDLE_GAP (s of idle before each step).
+Agent workloads: BENCH_UNTAR_SRC="$BENCH_UNTAR_SRC" BENCH_GIT_FILES=$BENCH_GIT_FILES
+BENCH_GIT_CHANGES=$BENCH_GIT_CHANGES BENCH_NPM_MODE=$BENCH_NPM_MODE (npm|tar) BENCH_MAKE_FILES=$BENCH_MAKE_FILES
+BENCH_MAKE_TOUCH=$BENCH_MAKE_TOUCH BENCH_SETTLE_WINDOW=$BENCH_SETTLE_WINDOW (s) BENCH_SETTLE_TICKS=$BENCH_SETTLE_TICKS
+BENCH_SETTLE_MAX=$BENCH_SETTLE_MAX (s) BENCH_UID=$BENCH_UID NEXUSD_NOREBAC_ARGS="$NEXUSD_NOREBAC_ARGS"
 Quick check: BENCH_RUNS=1 BENCH_SIZE_MB=128 BENCH_SMALL_FILES=2000 $0
+Agent workloads, all targets: $0 -w agent -t native,passthrough_ll,nexusd,nexusd-norebac,nexusd-uid,nexusd-agent
 EOF
 }
 
@@ -109,7 +130,8 @@ done
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (drops caches, mounts FUSE)"
 for n in "$BENCH_RUNS" "$BENCH_SIZE_MB" "$BENCH_SMALL_FILES" "$BENCH_SMALL_DIRS" \
-         "$BENCH_SMALL_SIZE" "$BENCH_STEP_TIMEOUT"; do
+         "$BENCH_SMALL_SIZE" "$BENCH_STEP_TIMEOUT" "$BENCH_READDIR_NAMES" "$BENCH_READDIR_REPS" \
+         "$BENCH_UID"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || die "expected a positive integer, got '$n'"
 done
 for tool in cc pkg-config cmake python3 tar grep find dd mountpoint fusermount3 timeout \
@@ -121,10 +143,22 @@ PLL_SOURCE=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
 [[ -d $BENCH_TREE_SRC ]] || die "BENCH_TREE_SRC=$BENCH_TREE_SRC is not a directory"
 [[ $BENCH_IDLE_GAP =~ ^[0-9]+$ ]] || die "BENCH_IDLE_GAP: expected seconds, got '$BENCH_IDLE_GAP'"
 
-IFS=, read -r -a WORKLOADS <<<"$BENCH_WORKLOADS"
-for w in "${WORKLOADS[@]}"; do
-  [[ $w == seqio || $w == smallfiles || $w == tree ]] || die "unknown workload: $w"
+IFS=, read -r -a asked <<<"$BENCH_WORKLOADS"
+WORKLOADS=()
+add_workload() { [[ " ${WORKLOADS[*]} " == *" $1 "* ]] || WORKLOADS+=("$1"); }
+for w in "${asked[@]}"; do
+  case $w in
+    seqio|smallfiles|tree|untar|git|npm|make) add_workload "$w" ;;
+    find|rm) add_workload npm ;;  # steps of the npm workload (rm -rf also ends untar)
+    agent) for a in "${AGENT_WORKLOADS[@]}"; do add_workload "$a"; done ;;
+    *) die "unknown workload: $w" ;;
+  esac
 done
+HAS_AGENT_WORKLOADS=0
+for w in "${WORKLOADS[@]}"; do
+  [[ " ${AGENT_WORKLOADS[*]} " == *" $w "* ]] && HAS_AGENT_WORKLOADS=1
+done
+((HAS_AGENT_WORKLOADS)) && agent_validate
 if [[ -z $BENCH_TARGETS ]]; then
   if [[ -x $NEXUSD ]]; then
     BENCH_TARGETS=native,passthrough_ll,nexusd
@@ -137,14 +171,15 @@ IFS=, read -r -a TARGETS <<<"$BENCH_TARGETS"
 for t in "${TARGETS[@]}"; do
   case $t in
     native|passthrough_ll) ;;
-    nexusd|nexusd-base) [[ -x $NEXUSD ]] || die "nexusd binary not found: $NEXUSD" ;;
+    nexusd|nexusd-base|nexusd-norebac) [[ -x $NEXUSD ]] || die "nexusd binary not found: $NEXUSD" ;;
     nexusd-prev) [[ -n $NEXUSD_PREV && -x $NEXUSD_PREV ]] || die "nexusd-prev needs NEXUSD_PREV, an executable: '$NEXUSD_PREV'" ;;
-    nexusd-agent) [[ -x $NEXUSD && -x $NEXUS_CLI ]] || die "nexusd or nexus not found: $NEXUSD $NEXUS_CLI" ;;
+    nexusd-agent|nexusd-uid) [[ -x $NEXUSD && -x $NEXUS_CLI ]] || die "nexusd or nexus not found: $NEXUSD $NEXUS_CLI" ;;
     *) die "unknown target: $t" ;;
   esac
 done
 read -r -a NEXUSD_ARGV <<<"$NEXUSD_ARGS"
 read -r -a NEXUSD_BASE_ARGV <<<"$NEXUSD_BASE_ARGS"
+read -r -a NEXUSD_NOREBAC_ARGV <<<"$NEXUSD_NOREBAC_ARGS"
 read -r -a PLL_ARGV <<<"$PLL_ARGS"
 
 # passthrough_ll keeps an O_PATH fd open for every inode the kernel knows, so it needs
@@ -157,12 +192,25 @@ NOFILE=$(ulimit -n)
 SMALL_FILES_NOTE=""
 if [[ " ${WORKLOADS[*]} " == *" smallfiles "* && " ${TARGETS[*]} " == *" passthrough_ll "* &&
       $NOFILE != unlimited ]] &&
-   ((BENCH_SMALL_FILES + BENCH_SMALL_DIRS + 512 > NOFILE)); then
-  capped=$(((NOFILE - BENCH_SMALL_DIRS - 512) / BENCH_SMALL_DIRS * BENCH_SMALL_DIRS))
+   ((BENCH_SMALL_FILES + BENCH_SMALL_DIRS + BENCH_READDIR_NAMES + 512 > NOFILE)); then
+  capped=$(((NOFILE - BENCH_SMALL_DIRS - BENCH_READDIR_NAMES - 512) / BENCH_SMALL_DIRS * BENCH_SMALL_DIRS))
   ((capped > 0)) || die "fd limit $NOFILE too low for the smallfiles workload"
   SMALL_FILES_NOTE="smallfiles: $capped files instead of $BENCH_SMALL_FILES: the fd limit is $NOFILE and cannot be raised here, and passthrough_ll needs one fd per file"
   say "run_fs_bench: WARNING: $SMALL_FILES_NOTE"
   BENCH_SMALL_FILES=$capped
+fi
+
+# The same holds for the git workload's checkout (a directory per 100 files, and a
+# margin for .git and the tools' own fds).
+GIT_FILES_NOTE=""
+if [[ " ${WORKLOADS[*]} " == *" git "* && " ${TARGETS[*]} " == *" passthrough_ll "* &&
+      $NOFILE != unlimited ]] &&
+   ((BENCH_GIT_FILES + BENCH_GIT_FILES / 100 + 1000 > NOFILE)); then
+  capped=$(((NOFILE - 1000) * 100 / 101 / 100 * 100))
+  ((capped > 0)) || die "fd limit $NOFILE too low for the git workload"
+  GIT_FILES_NOTE="git: $capped files instead of $BENCH_GIT_FILES: the fd limit is $NOFILE and cannot be raised here, and passthrough_ll needs one fd per file (the issue's >= 20,000 needs a hard fd limit above ~21,300)"
+  say "run_fs_bench: WARNING: $GIT_FILES_NOTE"
+  BENCH_GIT_FILES=$capped
 fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -275,10 +323,14 @@ drop_caches() {
 # must not hang the benchmark). It runs in the background and we wait for it, because
 # bash defers traps until a foreground child exits: this way Ctrl-C and SIGTERM reach
 # the cleanup at once. Callers redirect to files, never $(step ...), for the same reason.
+#
+# On nexusd-uid the command runs as the bound uid: AS_USER is its setpriv prefix there
+# and empty elsewhere.
 STEP_PID=""
 STEP_NOTE=""  # set when a step overran; the main loop adds it to the failure message
+AS_USER=()
 step() {
-  timeout -k 10 "$BENCH_STEP_TIMEOUT" "$@" &
+  timeout -k 10 "$BENCH_STEP_TIMEOUT" "${AS_USER[@]}" "$@" &
   STEP_PID=$!
   wait "$STEP_PID" 2>/dev/null
   local rc=$?
@@ -342,6 +394,9 @@ if [[ " ${WORKLOADS[*]} " == *" tree "* ]]; then
   (($? <= 1)) || die "tar of $BENCH_TREE_SRC failed: see $LOGS/tar-create.log"
   TREE_ENTRIES=$(tar -tf "$TARBALL" | wc -l)
 fi
+((HAS_AGENT_WORKLOADS)) && agent_prepare
+# nexusd-uid's steps read the inputs as BENCH_UID.
+[[ " ${TARGETS[*]} " == *" nexusd-uid "* ]] && chmod -R a+rX "$INPUTS" "$TOOLS" 2>/dev/null
 # A string that occurs in no file, so grep -r reads every file to the end.
 NEEDLE="nexus-bench-needle-$STAMP-$$"
 
@@ -375,6 +430,14 @@ target_up() {
       "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_BASE_ARGV[@]}" \
         >>"$LOGS/$target-$tag.log" 2>&1 &
       ;;
+    nexusd-norebac)
+      "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_NOREBAC_ARGV[@]}" \
+        >>"$LOGS/$target-$tag.log" 2>&1 &
+      ;;
+    nexusd-uid)
+      "$NEXUSD_BIN" --data-dir "$backing" --mount "$mnt" "${NEXUSD_ARGV[@]}" \
+        >>"$LOGS/$target-$tag.log" 2>&1 &
+      ;;
   esac
   ACTIVE_PID=$!
   ACTIVE_MNT=$mnt
@@ -384,6 +447,7 @@ target_up() {
       WORK=$mnt/work
       mkdir "$WORK" || { FAIL_MSG="mkdir $WORK failed on fresh mount"; return 1; }
       [[ $target == nexusd-agent ]] && { agent_view "$backing" "$MNTS/$target-view" "$tag" || return 1; }
+      [[ $target == nexusd-uid ]] && { bind_uid "$backing" "$mnt" "$tag" || return 1; }
       return 0
     fi
     if ! pid_alive "$ACTIVE_PID"; then
@@ -409,6 +473,33 @@ agent_view() {
     >>"$LOGS/nexusd-agent-$tag.log" 2>&1 ||
     { FAIL_MSG="per-subject mount failed; log: $LOGS/nexusd-agent-$tag.log"; return 1; }
   WORK=$view
+}
+
+# nexusd-uid: registers agent:benchuid, makes it an editor of /work, binds BENCH_UID to it
+# and hands /work to that uid; from here on every step runs as the uid (AS_USER). Then
+# proves it: a file the uid writes has agent:benchuid as its version's author, and the
+# uid cannot read /private, a folder the agent has no grant on.
+bind_uid() {
+  local backing=$1 mnt=$2 tag=$3 nx=("$NEXUS_CLI" --socket "$1/nexusd.sock")
+  local log=$LOGS/nexusd-uid-$tag.log as=(setpriv --reuid="$BENCH_UID" --regid="$BENCH_UID" --clear-groups --)
+  { { "${nx[@]}" agent register benchuid "Benchmark agent (bound uid)" || "${nx[@]}" agent info benchuid; } &&
+    "${nx[@]}" rebac create agent benchuid editor folder /work &&
+    "${nx[@]}" identity bind --uid "$BENCH_UID" agent:benchuid &&
+    chown "$BENCH_UID:$BENCH_UID" "$WORK" &&
+    mkdir "$mnt/private" && echo "not for the agent" >"$mnt/private/secret"; } >>"$log" 2>&1 ||
+    { FAIL_MSG="binding uid $BENCH_UID failed; log: $log"; return 1; }
+  if timeout 10 "${as[@]}" cat "$mnt/private/secret" >>"$log" 2>&1; then
+    FAIL_MSG="uid $BENCH_UID read /private/secret: it does not act as agent:benchuid"
+    return 1
+  fi
+  { timeout 10 "${as[@]}" sh -c 'echo probe >"$1"' sh "$WORK/.uid-probe" &&
+    "${nx[@]}" versions flush && "${nx[@]}" versions history /work/.uid-probe; } >"$LOGS/uid-probe.out" 2>&1 ||
+    { FAIL_MSG="uid $BENCH_UID probe write failed: $(tail -n 2 "$LOGS/uid-probe.out")"; return 1; }
+  grep -q 'agent:benchuid' "$LOGS/uid-probe.out" ||
+    { FAIL_MSG="the uid's write is not attributed to agent:benchuid: $(tail -n 2 "$LOGS/uid-probe.out")"; return 1; }
+  rm -f "$WORK/.uid-probe" "$mnt/private/secret" && rmdir "$mnt/private"
+  cat "$LOGS/uid-probe.out" >>"$log"
+  AS_USER=("${as[@]}")
 }
 
 # Stops the target's daemon (SIGTERM, as in production) and checks it went cleanly:
@@ -449,6 +540,7 @@ target_down() {
   fi
   ACTIVE_PID=""
   ACTIVE_MNT=""
+  AS_USER=()
   rm -rf "${BACKING:?}/$target"
 }
 
@@ -506,7 +598,8 @@ workload_smallfiles() {
   local target=$1 run=$2
   drop_caches
   step "$SMALL_BIN" --dir "$WORK" --files "$BENCH_SMALL_FILES" --dirs "$BENCH_SMALL_DIRS" \
-    --size "$BENCH_SMALL_SIZE" >"$LOGS/smallfiles.out" 2>"$LOGS/smallfiles.err" ||
+    --size "$BENCH_SMALL_SIZE" --readdir-names "$BENCH_READDIR_NAMES" \
+    --readdir-reps "$BENCH_READDIR_REPS" >"$LOGS/smallfiles.out" 2>"$LOGS/smallfiles.err" ||
     { FAIL_MSG="nexus_bench_smallfiles failed: $(tail -n 3 "$LOGS/smallfiles.err")"; return 1; }
   # Appends the per-phase samples to RAW and prints the one-line summary.
   SUMMARY=$(python3 "$SCRIPT_DIR/fs_bench_report.py" smallfiles-records --run "$run" \
@@ -518,7 +611,7 @@ workload_tree() {
   local target=$1 run=$2 tree=$WORK/tree t0 t1 t2 t3 t4 t5 entries rc
   drop_caches
   cat "$TARBALL" >/dev/null  # the archive is read from page cache while extracting
-  mkdir "$tree" || { FAIL_MSG="mkdir $tree failed"; return 1; }
+  step mkdir "$tree" || { FAIL_MSG="mkdir $tree failed"; return 1; }
   t0=$EPOCHREALTIME
   step tar -xf "$TARBALL" -C "$tree" 2>"$LOGS/tar-extract.err" ||
     { FAIL_MSG="tar -x failed: $(head -n 3 "$LOGS/tar-extract.err")"; return 1; }
@@ -568,6 +661,8 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
       FAIL_MSG=""
       STEP_NOTE=""
       SUMMARY=""
+      AS_USER=()
+      RUN=$run TARGET=$target WORKLOAD=$workload  # for the agent workloads' records
       elapsed=$(awk -v a="$START_EPOCH" -v b="$EPOCHREALTIME" \
                   'BEGIN { s = int(b - a); printf "%02d:%02d", s / 60, s % 60 }')
       prefix=$(printf '[%2d/%d %s] run %d/%d %-10s %-14s' "$STEP_NO" "$TOTAL_STEPS" \
@@ -619,6 +714,7 @@ meta=(
   "host.libfuse=$(pkg-config --modversion fuse3)"
   "host.nofile_limit=$NOFILE"
   "notes.smallfiles=$SMALL_FILES_NOTE"
+  "notes.git=$GIT_FILES_NOTE"
   "config.runs=$BENCH_RUNS"
   "config.idle_gap_s=$BENCH_IDLE_GAP"
   "config.bench_dir=$BENCH_DIR"
@@ -631,6 +727,8 @@ meta=(
   "config.smallfiles.files=$BENCH_SMALL_FILES"
   "config.smallfiles.dirs=$BENCH_SMALL_DIRS"
   "config.smallfiles.file_size=$BENCH_SMALL_SIZE"
+  "config.smallfiles.readdir_names=$BENCH_READDIR_NAMES"
+  "config.smallfiles.readdir_reps=$BENCH_READDIR_REPS"
   "config.tree.source=$BENCH_TREE_SRC"
   "config.tree.tarball_bytes=$(stat -c %s "$TARBALL" 2>/dev/null || echo 0)"
   "config.tree.entries=$TREE_ENTRIES"
@@ -644,16 +742,22 @@ meta=(
   "targets.nexusd-prev.binary=$NEXUSD_PREV"
   "targets.nexusd-prev.sha256_prefix=$NEXUSD_PREV_SHA"
   "targets.nexusd-base.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_BASE_ARGS"
+  "targets.nexusd-norebac.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_NOREBAC_ARGS"
+  "targets.nexusd-uid.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus agent register benchuid NAME; nexus rebac create agent benchuid editor folder /work; nexus identity bind --uid $BENCH_UID agent:benchuid; chown $BENCH_UID MNT/work; steps run by setpriv --reuid=$BENCH_UID --regid=$BENCH_UID --clear-groups"
   "targets.nexusd-agent.cmdline=nexusd --data-dir DATA --mount MNT $NEXUSD_ARGS; nexus agent register bench NAME; nexus rebac create agent bench editor folder /work; nexus mount add VIEW --as agent:bench --root /work $NEXUS_AGENT_MOUNT_ARGS"
   "config.base_budget=$BENCH_BASE_BUDGET"
   "logs=$LOGS"
 )
+if ((HAS_AGENT_WORKLOADS)); then
+  agent_meta
+  meta+=("${AGENT_META[@]}")
+fi
 meta_args=()
 for m in "${meta[@]}"; do meta_args+=(--meta "$m"); done
 
 say ""
 say "run_fs_bench: results JSON: $BENCH_OUTPUT (table: ${BENCH_OUTPUT%.json}.md)"
-echo "## NexusFS filesystem benchmark ($STAMP, $BENCH_RUNS runs, workloads $BENCH_WORKLOADS)"
+echo "## NexusFS filesystem benchmark ($STAMP, $BENCH_RUNS runs, workloads ${WORKLOADS[*]})"
 echo
 python3 "$SCRIPT_DIR/fs_bench_report.py" report --raw "$RAW" --out "$BENCH_OUTPUT" \
   --base-budget "$BENCH_BASE_BUDGET" "${meta_args[@]}"

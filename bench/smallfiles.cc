@@ -1,7 +1,8 @@
-// nexus_bench_smallfiles: times the four metadata-heavy phases of working with many
-// small files — create (open O_CREAT|O_EXCL + write + close), stat, read (open + read +
-// close) and unlink — under one directory, and prints ops/s per phase as one JSON object
-// on stdout.
+// nexus_bench_smallfiles: times the metadata-heavy phases of working with many small
+// files — create (open O_CREAT|O_EXCL + write + close), stat, read (open + read +
+// close), readdir (list one directory of --readdir-names names and stat each name, as
+// `ls -l` does) and unlink — under one directory, and prints ops/s per phase as one JSON
+// object on stdout.
 //
 // Files are spread over --dirs subdirectories (file i lives in directory i / per_dir), so
 // no single directory grows past a few hundred entries. Every file gets distinct,
@@ -11,7 +12,11 @@
 // Single-threaded on purpose: it measures per-operation latency through the filesystem,
 // which is what a FUSE daemon adds to. Exit status 0 on success, 1 on any failed syscall
 // or content mismatch (message on stderr), 2 on bad usage.
+//
+// The readdir phase lists a directory of its own (--readdir-names empty files, created
+// and removed untimed) --readdir-reps times; its ops are names listed and stat'ed.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +40,8 @@ struct Options {
   long files = 20000;
   long dirs = 100;
   long file_size = 4096;
+  long readdir_names = 1000;
+  long readdir_reps = 20;
 };
 
 struct PhaseResult {
@@ -52,6 +59,7 @@ struct PhaseResult {
   std::fprintf(stderr,
                "nexus_bench_smallfiles: %s\n"
                "usage: nexus_bench_smallfiles --dir DIR [--files N] [--dirs N] [--size BYTES]\n"
+               "                               [--readdir-names N] [--readdir-reps N]\n"
                "  DIR must exist; the tool works in DIR/smallfiles and removes it at the end.\n",
                msg);
   std::exit(2);
@@ -81,6 +89,10 @@ Options ParseArgs(int argc, char** argv) {
       opt.dirs = ParsePositive(arg, value);
     } else if (arg == "--size") {
       opt.file_size = ParsePositive(arg, value);
+    } else if (arg == "--readdir-names") {
+      opt.readdir_names = ParsePositive(arg, value);
+    } else if (arg == "--readdir-reps") {
+      opt.readdir_reps = ParsePositive(arg, value);
     } else {
       Usage(("unknown option " + std::string(arg)).c_str());
     }
@@ -132,6 +144,27 @@ PhaseResult TimePhase(const char* name, long ops, const std::function<void()>& b
   body();
   std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   return {name, ops, elapsed.count()};
+}
+
+// Lists `dir` once the way `ls -l` does: every entry, then an lstat of each name relative
+// to the directory. Returns the number of names (dot entries excluded).
+long ListAndStat(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) Die("opendir", dir, errno);
+  const int dfd = ::dirfd(d);
+  long names = 0;
+  struct stat st;
+  errno = 0;
+  while (const struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      Die("fstatat", dir + "/" + e->d_name, errno);
+    ++names;
+    errno = 0;
+  }
+  if (errno != 0) Die("readdir", dir, errno);
+  ::closedir(d);
+  return names;
 }
 
 }  // namespace
@@ -197,6 +230,27 @@ int main(int argc, char** argv) {
     }
   }));
 
+  // readdir: a directory of its own with readdir_names entries, made and removed untimed.
+  const std::string listed = root + "/readdir";
+  if (::mkdir(listed.c_str(), 0755) != 0) Die("mkdir", listed, errno);
+  std::vector<std::string> listed_paths;
+  for (long i = 0; i < opt.readdir_names; ++i) {
+    std::snprintf(name, sizeof(name), "/entry-%06ld.txt", i);
+    listed_paths.push_back(listed + name);
+    int fd = ::open(listed_paths.back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) Die("create", listed_paths.back(), errno);
+    if (::close(fd) != 0) Die("close", listed_paths.back(), errno);
+  }
+  results.push_back(TimePhase("readdir", opt.readdir_names * opt.readdir_reps, [&] {
+    for (long r = 0; r < opt.readdir_reps; ++r) {
+      if (ListAndStat(listed) != opt.readdir_names) Die("readdir (wrong number of names)", listed, EIO);
+    }
+  }));
+  for (const auto& p : listed_paths) {
+    if (::unlink(p.c_str()) != 0) Die("unlink", p, errno);
+  }
+  if (::rmdir(listed.c_str()) != 0) Die("rmdir", listed, errno);
+
   results.push_back(TimePhase("unlink", opt.files, [&] {
     for (const auto& p : paths) {
       if (::unlink(p.c_str()) != 0) Die("unlink", p, errno);
@@ -211,8 +265,8 @@ int main(int argc, char** argv) {
 
   std::printf(
       "{\"tool\":\"nexus_bench_smallfiles\",\"files\":%ld,\"dirs\":%ld,\"file_size\":%ld,"
-      "\"phases\":{",
-      opt.files, opt.dirs, opt.file_size);
+      "\"readdir_names\":%ld,\"readdir_reps\":%ld,\"phases\":{",
+      opt.files, opt.dirs, opt.file_size, opt.readdir_names, opt.readdir_reps);
   for (size_t k = 0; k < results.size(); ++k) {
     const PhaseResult& r = results[k];
     std::printf("%s\"%s\":{\"ops\":%ld,\"seconds\":%.6f,\"ops_per_sec\":%.1f}", k ? "," : "", r.name, r.ops,

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Generates the deterministic inputs of run_fs_bench.sh's agent workloads.
+
+  make_tree.py git-repo DIR --files N
+      A git working tree of N source-like text files (C, headers, Markdown, JSON) in
+      directories of about 100, committed once; `git clone --no-local DIR` gives the
+      benchmark's checkout.
+
+  make_tree.py c-project DIR --files N
+      A C project: N small .c files over 20 directories, each including two of 20
+      shared headers, and a Makefile that builds one static library and one program
+      with -MMD dependency files, so `make -j2` after touching a .c file or a header
+      rebuilds only what depends on it.
+
+The same arguments always give the same bytes (no clock, no randomness), so two runs,
+or two machines, measure the same tree. Standard library only.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+WORDS = ("agent buffer cache commit delta entry fetch graph index journal kernel lease mount "
+         "namespace offset parent query record snapshot subject tuple version worker zone").split()
+
+
+def text_lines(seed, count):
+    """`count` lines of plausible source text, a pure function of seed."""
+    x = (seed * 2654435761 + 97) & 0xFFFFFFFF
+    lines = []
+    for _ in range(count):
+        words = []
+        for _ in range(6):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+            words.append(WORDS[x % len(WORDS)])
+        lines.append(" ".join(words))
+    return lines
+
+
+def write(path, content):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content)
+
+
+def git_file(index):
+    """(relative path, content) of file `index` of the git tree."""
+    top = f"pkg{index // 2000:02d}"
+    sub = f"mod{index // 100 % 20:02d}"
+    kind = index % 5
+    seed_lines = text_lines(index, 8 + index % 40)
+    if kind in (0, 1):
+        name = f"unit_{index:06d}.c"
+        body = "\n".join(f"/* {line} */" for line in seed_lines)
+        body += f"\nint unit_{index:06d}(int x) {{ return x * {index % 97 + 1}; }}\n"
+    elif kind == 2:
+        name = f"unit_{index:06d}.h"
+        body = f"#pragma once\nint unit_{index - 2:06d}(int x);\n" + "\n".join(
+            f"// {line}" for line in seed_lines) + "\n"
+    elif kind == 3:
+        name = f"notes_{index:06d}.md"
+        body = f"# Notes {index}\n\n" + "\n".join(seed_lines) + "\n"
+    else:
+        name = f"config_{index:06d}.json"
+        body = "{\n" + ",\n".join(f'  "k{i}": "{line}"' for i, line in enumerate(seed_lines)) + "\n}\n"
+    return f"{top}/{sub}/{name}", body
+
+
+def git(dir_, *args):
+    env = dict(os.environ, GIT_AUTHOR_DATE="2026-01-01T00:00:00Z",
+               GIT_COMMITTER_DATE="2026-01-01T00:00:00Z", GIT_AUTHOR_NAME="bench",
+               GIT_AUTHOR_EMAIL="bench@example.invalid", GIT_COMMITTER_NAME="bench",
+               GIT_COMMITTER_EMAIL="bench@example.invalid", GIT_CONFIG_NOSYSTEM="1",
+               GIT_CONFIG_GLOBAL="/dev/null")
+    subprocess.run(["git", "-C", dir_, *args], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def cmd_git_repo(args):
+    if os.path.exists(args.dir):
+        sys.exit(f"make_tree.py: {args.dir} exists")
+    for i in range(args.files):
+        rel, body = git_file(i)
+        write(os.path.join(args.dir, rel), body)
+    write(os.path.join(args.dir, "README.md"), "# Benchmark repository\n")
+    write(os.path.join(args.dir, ".gitignore"), "*.o\n/build/\n")
+    git(args.dir, "init", "-q", "-b", "main")
+    git(args.dir, "add", "-A")
+    git(args.dir, "commit", "-q", "-m", f"{args.files} generated files")
+
+
+def cmd_c_project(args):
+    if os.path.exists(args.dir):
+        sys.exit(f"make_tree.py: {args.dir} exists")
+    headers = 20
+    for h in range(headers):
+        write(os.path.join(args.dir, "include", f"common_{h:02d}.h"),
+              f"#pragma once\n#define COMMON_{h:02d} {h + 1}\n"
+              f"static inline int common_{h:02d}(int x) {{ return x + COMMON_{h:02d}; }}\n")
+    for i in range(args.files):
+        rel = f"src/dir{i % 20:02d}/unit_{i:04d}.c"
+        h1, h2 = i % headers, (i * 7 + 3) % headers
+        comments = "\n".join(f"/* {line} */" for line in text_lines(i, 10))
+        write(os.path.join(args.dir, rel),
+              f'#include "common_{h1:02d}.h"\n#include "common_{h2:02d}.h"\n{comments}\n'
+              f"int unit_{i:04d}(int x) {{\n  int acc = x;\n"
+              f"  for (int k = 0; k < {i % 13 + 3}; ++k) acc = common_{h1:02d}(acc) ^ common_{h2:02d}(k);\n"
+              f"  return acc;\n}}\n")
+    calls = "\n".join(f"int unit_{i:04d}(int);" for i in range(args.files))
+    body = "\n".join(f"  s += unit_{i:04d}(s);" for i in range(args.files))
+    write(os.path.join(args.dir, "main.c"),
+          f"#include <stdio.h>\n{calls}\nint main(void) {{\n  int s = 1;\n{body}\n"
+          f'  printf("%d\\n", s);\n  return 0;\n}}\n')
+    write(os.path.join(args.dir, "Makefile"), """\
+# Generated by bench/make_tree.py: one library, one program, -MMD dependency files.
+CC ?= cc
+CFLAGS ?= -O1
+CPPFLAGS += -Iinclude -MMD -MP
+SRCS := $(sort $(wildcard src/*/*.c))
+OBJS := $(SRCS:%.c=build/%.o)
+
+build/prog: build/main.o build/libunits.a
+\t$(CC) -o $@ $^
+
+build/libunits.a: $(OBJS)
+\t@rm -f $@
+\t$(AR) rcs $@ $^
+
+build/%.o: %.c
+\t@mkdir -p $(dir $@)
+\t$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+clean:
+\trm -rf build
+
+.PHONY: clean
+-include $(OBJS:.o=.d) build/main.d
+""")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("git-repo")
+    p.add_argument("dir")
+    p.add_argument("--files", type=int, required=True)
+    p.set_defaults(func=cmd_git_repo)
+    p = sub.add_parser("c-project")
+    p.add_argument("dir")
+    p.add_argument("--files", type=int, required=True)
+    p.set_defaults(func=cmd_c_project)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
