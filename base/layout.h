@@ -52,6 +52,13 @@ inline constexpr std::array<std::string_view, 3> kRenamedAsideNames = {kAgentsNa
 // reserved name; only privileged processes may set trusted.* xattrs, so a
 // user's folder cannot pass for one.
 inline constexpr std::string_view kReservedXattr = "trusted.nexus.reserved";
+// A fork merge writes each file's merged content under a temporary name
+// beginning with this, beside its target, and renames it over the target:
+// such names are never versioned nor logged (the target is, at the rename).
+// (Files a merge moves aside to break a cycle of renames keep their
+// history: they are named kMergeAsidePrefix...)
+inline constexpr std::string_view kMergeTempPrefix = ".nexus-merge-";
+inline constexpr std::string_view kMergeAsidePrefix = ".nexus-aside-";
 
 // The one zone-name rule, used by every part (versions, ReBAC, the socket,
 // the CLI, the mesh): 1 to 64 bytes of ASCII letters, digits, '.', '_' and

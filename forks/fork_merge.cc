@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/file_util.h"
+#include "base/layout.h"
 #include "base/ns_path.h"
 #include "base/principal.h"
 #include "fs/path_files.h"
@@ -501,8 +502,8 @@ Status Planner::Run(MergeReport* report, std::vector<Step>* steps) {
   std::vector<Step> aside;
   for (Step& s : steps_) {
     if (s.phase != kPhaseRename || !sources.count(s.path)) continue;
-    std::string tmp =
-        Parent(s.from) + "/.nexus-merge-aside-" + std::to_string(aside.size()) + "-" + BaseName(s.from);
+    std::string tmp = Parent(s.from) + "/" + std::string(layout::kMergeAsidePrefix) +
+                      std::to_string(aside.size()) + "-" + BaseName(s.from);
     Step first = s;
     first.path = tmp;
     first.phase = kPhaseRenameAside;
@@ -756,7 +757,8 @@ Result<Journal> ReadJournal(const std::string& dir) {
 
 // The temporary name a step writes before renaming over its target.
 std::string TempName(const std::string& path, const Journal& j, size_t index) {
-  return Parent(path) + "/.nexus-merge-" + BaseName(j.dir) + "-" + std::to_string(index);
+  return Parent(path) + "/" + std::string(layout::kMergeTempPrefix) + BaseName(j.dir) + "-" +
+         std::to_string(index);
 }
 
 Status EnsureParent(PathFiles& files, const Caller& actor, const std::string& path) {

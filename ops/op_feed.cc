@@ -231,6 +231,15 @@ void OpFeed::OnChange(const ChangeEvent& ev) {
       const mode_t replaced_mode = f.replaced_mode;
       f.replaced_path.clear();
       if (ev.new_path.empty() || (excluded && versions::IsExcludedPath(ev.new_path))) return;
+      if (excluded) {
+        // Moved into sight (a fork merge's temporary file, a name out of
+        // .git): the tree saw new content at the target (a write, from the
+        // journal), and a create when no file was there.
+        if (replaced) return;
+        Pending& p = add(OpKind::kCreate);
+        p.op.path = ev.new_path;
+        break;
+      }
       Pending& p = add(OpKind::kRename);
       p.op.path = ev.new_path;
       p.op.old_path = ev.path;

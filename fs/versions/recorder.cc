@@ -45,6 +45,10 @@ class Pinned {
 // there already; versioning its object files would double every commit).
 bool IsExcludedPath(const std::string& path) {
   if (layout::IsSystemPath(path)) return true;
+  if (size_t slash = path.rfind('/');
+      slash != std::string::npos &&
+      std::string_view(path).substr(slash + 1).starts_with(layout::kMergeTempPrefix))
+    return true;
   size_t pos = path.find("/.git");
   while (pos != std::string::npos) {
     size_t end = pos + 5;
@@ -78,7 +82,12 @@ void Recorder::Start(bool reconcile) {
 }
 
 void Recorder::OnChange(const ChangeEvent& ev) {
-  if (ev.path.empty() || Excluded(ev.path)) return;
+  if (ev.path.empty()) return;
+  // A name moved into sight (out of a .git directory, a merge's temporary
+  // file) is captured where it lands (Apply); other excluded paths are not.
+  const bool into_sight =
+      ev.kind == ChangeEvent::Kind::kRenamed && !ev.new_path.empty() && !Excluded(ev.new_path);
+  if (Excluded(ev.path) && !into_sight) return;
   Item item;
   item.path = ev.path;
   switch (ev.kind) {

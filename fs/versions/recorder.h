@@ -52,7 +52,8 @@
 namespace nexus::versions {
 
 // Whether `path` (a namespace path) is never versioned nor logged: under
-// /.nexus, or inside any .git directory.
+// /.nexus, inside any .git directory, or a fork merge's temporary file
+// (layout::kMergeTempPrefix).
 bool IsExcludedPath(const std::string& path);
 
 // What the recorder did with one event, for an observer (the operations

@@ -250,7 +250,10 @@ TEST_F(ForkMergeTest, TakesTheForksChanges) {
   EXPECT_FALSE(std::filesystem::exists(tmp_.path() + "/forks/merges/f.1"));
   auto listing = files_->List(me_, "/src", false);
   ASSERT_TRUE(listing.ok());
-  for (const auto& e : *listing) EXPECT_EQ(e.path.find(".nexus-merge"), std::string::npos) << e.path;
+  for (const auto& e : *listing) {
+    EXPECT_EQ(e.path.find(".nexus-merge"), std::string::npos) << e.path;
+    EXPECT_EQ(e.path.find(".nexus-aside"), std::string::npos) << e.path;
+  }
 }
 
 TEST_F(ForkMergeTest, CombinesChangesToDifferentLines) {

@@ -221,6 +221,28 @@ TEST_F(OpFeedTest, GitFoldersAndTheHistoryTreeAreNotLogged) {
   EXPECT_EQ(Kinds(All()), (std::vector<std::string>{"mkdir /repo", "create /repo/a", "write /repo/a"}));
 }
 
+// A file moved into sight (here out of .git; a fork merge's temporary file
+// alike) is a create where nothing was, and its content a write; moved over
+// a file, only the write.
+TEST_F(OpFeedTest, AFileMovedIntoSightIsACreateAndItsContentAWrite) {
+  OpenStore();
+  StartFeed();
+  Ino repo = Dir("repo");
+  Ino git = Dir(".git", repo);
+  Write(git, "new", "x");
+  ASSERT_TRUE(ns_->Rename(caller_, git, "new", repo, "new", 0).ok());
+  Write(repo, "old", "1");
+  Write(git, "tmp", "2");
+  ASSERT_TRUE(feed_->Flush().ok());
+  ASSERT_TRUE(ns_->Rename(caller_, git, "tmp", repo, "old", 0).ok());
+  std::vector<Operation> ops = All();
+  EXPECT_EQ(Kinds(ops), (std::vector<std::string>{"mkdir /repo", "create /repo/new", "write /repo/new",
+                                                  "create /repo/old", "write /repo/old", "write /repo/old"}));
+  ASSERT_EQ(ops.size(), 6u);
+  EXPECT_EQ(ops[5].version_before, 1u);
+  EXPECT_EQ(ops[5].version_after, 2u);
+}
+
 TEST_F(OpFeedTest, WithoutVersionsAWriteIsLoggedAtItsClose) {
   StartFeed();
   Write(kRootIno, "f", "one");
