@@ -428,6 +428,9 @@ Status Daemon::Serve() {
     served = mount_->Serve();
   }
   info_.mounted = false;
+  // The mount table (in rebac_) outlives mount_: it must not revalidate
+  // names on a mount that is going away.
+  if (rebac_) rebac_->mounts()->SetMainMount(nullptr);
   spdlog::info("stopping: closing the control socket, unmounting {}", mountpoint_);
   files_->SetKernelCache(nullptr);
   if (forks_) forks_->SetKernelCache(nullptr);
