@@ -231,6 +231,7 @@ TEST_F(OpFeedTest, AFileMovedIntoSightIsACreateAndItsContentAWrite) {
   Ino git = Dir(".git", repo);
   Write(git, "new", "x");
   ASSERT_TRUE(ns_->Rename(caller_, git, "new", repo, "new", 0).ok());
+  ASSERT_TRUE(feed_->Flush().ok());  // its capture, before what follows
   Write(repo, "old", "1");
   Write(git, "tmp", "2");
   ASSERT_TRUE(feed_->Flush().ok());
