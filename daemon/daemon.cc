@@ -431,6 +431,9 @@ Status Daemon::Serve() {
   // The mount table (in rebac_) outlives mount_: it must not revalidate
   // names on a mount that is going away.
   if (rebac_) rebac_->mounts()->SetMainMount(nullptr);
+  // The recorder walks the whole namespace while it reconciles: stop it
+  // while every backend mounted there (forks, activity) still exists.
+  if (versions_) versions_->StopRecorder();
   spdlog::info("stopping: closing the control socket, unmounting {}", mountpoint_);
   files_->SetKernelCache(nullptr);
   if (forks_) forks_->SetKernelCache(nullptr);

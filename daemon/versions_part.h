@@ -36,6 +36,9 @@ class VersionsPart {
   // Stops capturing (what is queued is left to the next start's reconcile)
   // and commits the journal.
   ~VersionsPart();
+  // Stops capturing now, while every backend the recorder walks is still
+  // mounted (a reconcile in progress walks the whole namespace).
+  void StopRecorder() { recorder_->Stop(); }
 
   // Starts capturing; first reconciles the tree with the history in the
   // background (files changed while the daemon was down or not yet captured).

@@ -60,9 +60,12 @@ bool IsExcludedPath(const std::string& path) {
 
 Recorder::Recorder(Options options) : options_(std::move(options)) {}
 
-Recorder::~Recorder() {
+Recorder::~Recorder() { Stop(); }
+
+void Recorder::Stop() {
   {
     MutexLock lk(mu_);
+    if (stop_ && !worker_.joinable()) return;
     stop_ = true;
   }
   stopping_.store(true, std::memory_order_relaxed);

@@ -88,6 +88,9 @@ class Recorder {
   // capture is cancelled between chunks) and leaves what is queued to the
   // next start's reconcile.
   ~Recorder();
+  // The same, before the recorder goes: nothing is captured from now on
+  // (Drain returns at once). Call from one thread; idempotent.
+  void Stop();
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
 
