@@ -212,20 +212,24 @@ bool Namespace::SharedPath(std::string_view parent_path, std::string_view path, 
   return true;
 }
 
-bool Namespace::SharedName(Ino parent, std::string_view name, const Attr& attr) {
+bool Namespace::SharedName(Ino parent, std::string_view name, const Attr& attr, std::string* path) {
   auto b = Route(parent);
   if (!b.ok() || !(*b)->SameForEveryCaller()) return false;
   if (!policy_) return true;
   if (!attr.IsDir() && attr.nlink > 1) return false;
   const std::string parent_path = PathOf(parent);
   if (parent_path.empty()) return false;
-  return SharedPath(parent_path, PathJoin(parent_path, name), attr.IsDir());
+  std::string child = PathJoin(parent_path, name);
+  const bool shared = SharedPath(parent_path, child, attr.IsDir());
+  if (path) *path = std::move(child);
+  return shared;
 }
 
 bool Namespace::NamesStayShared(Ino parent, std::string_view name, const Attr& attr) {
   if (!policy_) return true;
-  if (!SharedName(parent, name, attr)) return false;
-  return !attr.IsDir() || !policy_->ViewsDifferBelow(PathJoin(PathOf(parent), name));
+  std::string path;
+  if (!SharedName(parent, name, attr, &path)) return false;
+  return !attr.IsDir() || !policy_->ViewsDifferBelow(path);
 }
 
 Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name, bool* shared) {

@@ -114,7 +114,9 @@ class Namespace {
   // sees the entry too (so any uid that gets to `parent` may be given it
   // without asking). Never for a file with several names (its visibility
   // follows its first name, which may go away) nor inside a hidden mount.
-  bool SharedName(Ino parent, std::string_view name, const Attr& attr);
+  // `path`, when given and the answer was computed from paths, receives
+  // the entry's path.
+  bool SharedName(Ino parent, std::string_view name, const Attr& attr, std::string* path = nullptr);
   // After a rename that left `name` in `parent` (attributes `attr`):
   // whether names the kernel may have cached stay shared (else it must
   // revalidate every name: the moved entry keeps its old cache lifetime,
