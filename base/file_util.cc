@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <vector>
+
 namespace nexus {
 
 Result<std::string> ReadTextFile(const std::string& path, const std::string& what) {
@@ -57,6 +59,35 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
     return st;
   }
   return Status::Ok();
+}
+
+// Copies all of `src` to `dst` (both at offset 0), in the kernel when it can.
+Status CopyFileContent(int src, int dst) {
+  loff_t in = 0, out = 0;
+  for (;;) {
+    ssize_t n = ::copy_file_range(src, &in, dst, &out, size_t{1} << 30, 0);
+    if (n == 0) return Status::Ok();
+    if (n > 0) continue;
+    if (errno == EINTR) continue;
+    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+      return Status::FromErrno("copy_file_range");
+    break;  // another filesystem or kernel: copy by hand from where it stopped
+  }
+  std::vector<char> buf(size_t{1} << 20);
+  for (;;) {
+    ssize_t n = ::pread(src, buf.data(), buf.size(), in);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("read for a copy");
+    if (n == 0) return Status::Ok();
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::pwrite(dst, buf.data() + done, static_cast<size_t>(n - done), out);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno("write copy");
+      done += w;
+      out += w;
+    }
+    in += n;
+  }
 }
 
 }  // namespace nexus

@@ -17,4 +17,8 @@ Result<std::string> ReadAndClose(int fd, const std::string& what);
 // Writes `data` to `path` atomically (temp file + rename) with `mode`.
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode);
 
+// Copies all of descriptor `src` to `dst` (both from offset 0), in the
+// kernel (copy_file_range) when it can, else through a buffer.
+Status CopyFileContent(int src, int dst);
+
 }  // namespace nexus

@@ -44,6 +44,9 @@ Result<std::unique_ptr<VersionsPart>> VersionsPart::Open(
       ns->AddMount(kRootIno, std::string(layout::kSystemName), part->history_.get(), /*hidden=*/true));
   versions::Recorder* recorder = part->recorder_.get();
   bus->Subscribe([recorder](const ChangeEvent& ev) { recorder->OnChange(ev); });
+  // Every close is a version: the backends keep what each close left until
+  // the recorder has it (docs/versions.md "Exact capture").
+  bus->SetKeepClosedContent(true);
   spdlog::info("versioning: history in {} (commit window {} ms)", dir, options.versions_commit_window_ms);
   return part;
 }

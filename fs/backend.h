@@ -22,6 +22,8 @@
 //   - No operation blocks on anything but local disk I/O.
 #pragma once
 
+#include <atomic>
+
 #include <sys/statvfs.h>
 
 #include <memory>
@@ -51,6 +53,10 @@ struct FileHandle {
   int flags = 0;         // open(2) flags as requested by the caller
   bool written = false;  // set by the FUSE layer after a successful write
   Caller opener;         // who opened it (provenance for change events)
+  // Set by a Flush that numbered the content as a close (Backend::Flush):
+  // a write through a duplicate of the closed descriptor must call
+  // BeforeWrite first.
+  std::atomic<bool> flushed{false};
 };
 
 class Backend {
@@ -92,6 +98,18 @@ class Backend {
   virtual Status Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) = 0;
   // Closes the handle; the last close of a modified file emits its change.
   virtual void Release(std::unique_ptr<FileHandle> fh) = 0;
+  // close(2) of a descriptor of `fh` (FUSE_FLUSH, answered before close
+  // returns, unlike the release that follows later): when it is the file's
+  // only handle, its last close — the backend may number the content then
+  // (see "the content each close left" below). ENOSYS: the backend never
+  // needs it (the kernel then sends no more).
+  virtual Status Flush(FileHandle& fh) {
+    (void)fh;
+    return Status::Ok();
+  }
+  // Before a write through `fh` after Flush set fh.flushed (a duplicate of
+  // the closed descriptor writes on).
+  virtual void BeforeWrite(FileHandle& fh) { (void)fh; }
 
   virtual Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino) = 0;
   virtual Status FsyncDir(Ino ino) = 0;
@@ -112,6 +130,47 @@ class Backend {
   // (a per-reader view): the kernel must then cache none of its names for
   // every uid (Namespace::SharedName).
   virtual bool SameForEveryCaller() const { return true; }
+
+  // ---- the content each close left (exact version capture) ----
+  // While the change sink keeps closed content (ChangeSink::KeepsClosedContent),
+  // a backend that can numbers each last close (and fsync) of a modified
+  // file: the event's ChangeDetails::content_gen. The content that close left
+  // stays readable through OpenClosed until ClosedCaptured, whatever happens
+  // to the file afterwards: the next change to the file keeps it first (a
+  // rename of the backing file when nothing else has it open, else a copy).
+  struct ClosedContent {
+    int fd = -1;        // read-only; the caller closes it
+    mode_t mode = 0;    // the file's st_mode at that close
+    bool live = false;  // fd is the file itself: valid while ClosedStillLive
+  };
+  // ENOENT when that content is gone (captured, or never kept).
+  virtual Result<ClosedContent> OpenClosed(Ino ino, uint64_t gen) {
+    (void)ino;
+    (void)gen;
+    return Status::Error(ENOTSUP, "this tree does not keep closed content");
+  }
+  // Whether the file itself still holds generation `gen` (nothing changed it
+  // since that close): a capture read from a live descriptor is exact only
+  // if this holds after the read.
+  virtual bool ClosedStillLive(Ino ino, uint64_t gen) {
+    (void)ino;
+    (void)gen;
+    return false;
+  }
+  // Closes kept by a previous run that ended before they were captured (a
+  // kill -9), oldest first, with the file's path now; handed out once.
+  struct LeftClose {
+    Ino ino = 0;
+    uint64_t gen = 0;
+    std::string path;
+  };
+  virtual std::vector<LeftClose> ClosedLeftOver() { return {}; }
+  // `gen` (and every older generation of the file) was recorded: what kept it
+  // can go.
+  virtual void ClosedCaptured(Ino ino, uint64_t gen) {
+    (void)ino;
+    (void)gen;
+  }
 };
 
 }  // namespace nexus

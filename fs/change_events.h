@@ -59,6 +59,10 @@ struct ChangeDetails {
   bool value_truncated = false;
   std::string value_before;
   static constexpr size_t kMaxValueBefore = 64 * 1024;
+  // kContentClosed / kContentSynced: the generation of the content this
+  // close (or fsync) left, readable through Backend::OpenClosed until
+  // captured; 0 when the backend keeps none (the file is read as it is).
+  uint64_t content_gen = 0;
 
   // The details of a new (or removed) name.
   static ChangeDetails Created(mode_t type, bool hard_link = false, std::string symlink_target = {});
@@ -105,6 +109,9 @@ class ChangeSink {
   virtual void Publish(ChangeEvent event) = 0;
   // False when nobody listens: backends then skip building paths.
   virtual bool Active() const { return true; }
+  // True when a listener records every close's content (the version
+  // recorder): backends then keep what each close left (Backend::OpenClosed).
+  virtual bool KeepsClosedContent() const { return false; }
 };
 
 // Builds an event stamped with the current time and publishes it to `sink`
@@ -136,6 +143,9 @@ class ChangeBus final : public ChangeSink {
   void Subscribe(Subscriber s);
   void Publish(ChangeEvent event) override;
   bool Active() const override { return has_subscribers_.load(std::memory_order_relaxed); }
+  bool KeepsClosedContent() const override { return keep_closed_.load(std::memory_order_relaxed); }
+  // Set by the version recorder while it runs.
+  void SetKeepClosedContent(bool on) { keep_closed_.store(on, std::memory_order_relaxed); }
   // Blocks until every event published before the call was delivered.
   void Drain();
 
@@ -148,6 +158,7 @@ class ChangeBus final : public ChangeSink {
   std::vector<Subscriber> subscribers_ GUARDED_BY(mu_);
   ProcessInfoCache processes_;
   std::atomic<bool> has_subscribers_{false};
+  std::atomic<bool> keep_closed_{false};
   uint64_t published_ GUARDED_BY(mu_) = 0;
   uint64_t delivered_ GUARDED_BY(mu_) = 0;
   bool stop_ GUARDED_BY(mu_) = false;

@@ -60,6 +60,10 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = fh->fd;
   out.buf[0].pos = off;
+  // A duplicate of a descriptor whose close was numbered writes on: the
+  // backend keeps that close's content first.
+  if (fh->flushed.load(std::memory_order_relaxed) && fh->flushed.exchange(false))
+    Ctx(req).ns->BeforeWrite(*fh);
   ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
   if (n < 0) {
     ReplyErr(req, Status::Error(static_cast<int>(-n), "write"));
@@ -76,6 +80,8 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Ctx(req).open_handles.fetch_sub(1, std::memory_order_relaxed);
   fuse_reply_err(req, 0);
 }
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { ReplyErr(req, Ctx(req).ns->Flush(*Handle(fi))); }
 
 void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   ReplyErr(req, Ctx(req).ns->Fsync(*Handle(fi), datasync != 0));
@@ -108,11 +114,12 @@ void FillFileOps(fuse_lowlevel_ops& ops) {
   ops.create = Create;
   ops.read = Read;
   ops.write_buf = WriteBuf;
-  // No flush: data is already in the backing file when a write returns
-  // (durability is fsync's job) and locks are kernel-local, so close(2)
-  // has nothing to ask us. libfuse answers the first FLUSH with ENOSYS and
-  // the kernel sends no more: one round trip less per close. (With the
-  // writeback cache the kernel still writes dirty pages back at close.)
+  // Flush is close(2) itself: the release that follows comes later,
+  // asynchronously, so a close is only known to be the last one in time to
+  // number its content (every close a version) at the flush. Without
+  // versioning the backend answers the first FLUSH with ENOSYS and the
+  // kernel sends no more: one round trip less per close.
+  ops.flush = Flush;
   ops.release = Release;
   ops.fsync = Fsync;
   ops.fallocate = Fallocate;

@@ -144,6 +144,7 @@ constexpr OpRow kOps[] = {
     Row<&Ops::open>("open"),
     Row<&Ops::read>("read"),
     Row<&Ops::write_buf>("write"),
+    Row<&Ops::flush>("flush"),
     Row<&Ops::release>("release"),
     Row<&Ops::fsync>("fsync"),
     Row<&Ops::opendir>("opendir"),

@@ -84,6 +84,32 @@ const Namespace::MountPoint* Namespace::FindMount(Ino parent, const std::string&
   return nullptr;
 }
 
+Result<Backend::ClosedContent> Namespace::OpenClosed(Ino ino, uint64_t gen) {
+  auto b = Route(ino);
+  if (!b.ok()) return b.status();
+  return (*b)->OpenClosed(ino, gen);
+}
+
+bool Namespace::ClosedStillLive(Ino ino, uint64_t gen) {
+  auto b = Route(ino);
+  return b.ok() && (*b)->ClosedStillLive(ino, gen);
+}
+
+std::vector<Backend::LeftClose> Namespace::ClosedLeftOver() {
+  std::vector<Backend::LeftClose> out;
+  for (size_t i = 0; i < kBackendIds; ++i) {
+    Backend* b = backends_[i].load(std::memory_order_acquire);
+    if (!b) continue;
+    auto left = b->ClosedLeftOver();
+    out.insert(out.end(), std::make_move_iterator(left.begin()), std::make_move_iterator(left.end()));
+  }
+  return out;
+}
+
+void Namespace::ClosedCaptured(Ino ino, uint64_t gen) {
+  if (auto b = Route(ino); b.ok()) (*b)->ClosedCaptured(ino, gen);
+}
+
 std::string Namespace::PathOf(Ino ino) const {
   if (ino == kRootIno) return "/";
   auto b = Route(ino);
@@ -508,6 +534,16 @@ Status Namespace::Fallocate(FileHandle& fh, int mode, off_t offset, off_t length
   const ChangeScope changing(this);
   NEXUS_RETURN_IF_ERROR(BeforeChange(*b, PreChange::kContent, fh.ino));
   return (*b)->Fallocate(fh, mode, offset, length);
+}
+
+Status Namespace::Flush(FileHandle& fh) {
+  auto b = Route(fh.ino);
+  if (!b.ok()) return Status::Ok();
+  return (*b)->Flush(fh);
+}
+
+void Namespace::BeforeWrite(FileHandle& fh) {
+  if (auto b = Route(fh.ino); b.ok()) (*b)->BeforeWrite(fh);
 }
 
 void Namespace::Release(std::unique_ptr<FileHandle> fh) {

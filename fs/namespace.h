@@ -143,6 +143,8 @@ class Namespace {
   Status Fsync(FileHandle& fh, bool datasync);
   Status Fallocate(FileHandle& fh, int mode, off_t offset, off_t length);
   void Release(std::unique_ptr<FileHandle> fh);
+  Status Flush(FileHandle& fh);
+  void BeforeWrite(FileHandle& fh);
   Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino);
   Status FsyncDir(Ino ino);
   Result<struct statvfs> StatFs(Ino ino);
@@ -152,6 +154,14 @@ class Namespace {
   Result<std::vector<std::string>> ListXattr(Ino ino);
   Result<std::vector<std::string>> ListXattr(const Caller& caller, Ino ino);
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name);
+
+  // The content a close left (Backend::OpenClosed), for the version
+  // recorder: unchecked, routed to the inode's backend.
+  Result<Backend::ClosedContent> OpenClosed(Ino ino, uint64_t gen);
+  bool ClosedStillLive(Ino ino, uint64_t gen);
+  void ClosedCaptured(Ino ino, uint64_t gen);
+  // Every backend's ClosedLeftOver, oldest first within each.
+  std::vector<Backend::LeftClose> ClosedLeftOver();
 
  private:
   struct MountPoint {

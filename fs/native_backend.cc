@@ -31,9 +31,25 @@ void Rel(Ino local, char (&buf)[40]) {
   std::snprintf(buf, sizeof buf, "%" PRIx64 "/%" PRIu64, local >> kInodesPerDirShift, local);
 }
 
-Status Enoent(Ino ino) { return Status::Error(ENOENT, "no inode " + std::to_string(ino)); }
-
 }  // namespace
+
+Status NativeBackend::Enoent(Ino ino) { return Status::Error(ENOENT, "no inode " + std::to_string(ino)); }
+
+void NativeBackend::BackingRel(Ino local, char (&buf)[40]) { Rel(local, buf); }
+
+Status NativeBackend::OpenSubdir(const std::string& name, int* fd, std::vector<std::string>* names) const {
+  const std::string dir = data_dir_ + "/" + name;
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
+  *fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*fd < 0) return Status::FromErrno("open " + dir);
+  int dup = ::dup(*fd);
+  DIR* d = dup < 0 ? nullptr : ::fdopendir(dup);
+  if (!d) return Status::FromErrno("opendir " + dir);
+  while (dirent* de = ::readdir(d))
+    if (de->d_name[0] != '.') names->emplace_back(de->d_name);
+  ::closedir(d);
+  return Status::Ok();
+}
 
 NativeBackend::NativeBackend(const Options& o, std::unique_ptr<MetaStore> store, int data_fd)
     : id_(o.backend_id),
@@ -61,6 +77,7 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
     if (o.lower_root == 0) return Status::Error(EINVAL, "a fork needs the source directory it starts from");
     NEXUS_RETURN_IF_ERROR(b->OpenOriginDir());
   }
+  NEXUS_RETURN_IF_ERROR(b->OpenClosedDir());
   bool unclean = false;
   bool new_fork = false;
   {
@@ -85,6 +102,7 @@ Result<std::unique_ptr<NativeBackend>> NativeBackend::Open(const Options& o) {
       b->MarkInode(1);
     }
     b->nodes_[1]->lookups = 1;  // pinned
+    b->AdoptLeftClosed();
   }
   if (unclean) {
     spdlog::warn("data dir {} was not shut down cleanly; reconciling backing files", o.data_dir);
@@ -120,6 +138,7 @@ NativeBackend::~NativeBackend() {
   }
   ::close(data_fd_);
   if (origin_fd_ >= 0) ::close(origin_fd_);
+  if (closed_fd_ >= 0) ::close(closed_fd_);
 }
 
 Status NativeBackend::LoadTree(bool* unclean) {
@@ -428,6 +447,9 @@ void NativeBackend::LinkName(Node* parent, const std::string& name, Node* child)
 }
 
 void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* child, const timespec& now) {
+  // The file's last name goes: a close not numbered yet is numbered while
+  // it still has a path.
+  if (child->attr.IsReg() && child->attr.nlink == 1) NumberPendingClose(child);
   Ino plocal = LocalOf(parent->attr.ino);
   parent->children.erase(name);
   MarkDentry(plocal, name);
@@ -448,7 +470,7 @@ void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* chil
 void NativeBackend::MaybeFree(Node* n) {
   Ino local = LocalOf(n->attr.ino);
   if (local == 1 || n->attr.nlink > 0 || n->lookups > 0 || n->open_count > 0) return;
-  if (n->attr.IsReg() && !n->lower_content) freed_data_.push_back(local);
+  if (n->attr.IsReg() && !n->lower_content && !KeepClosedOnFree(n)) freed_data_.push_back(local);
   if (n->origin) {
     auto it = by_origin_.find(n->origin);
     if (it != by_origin_.end() && it->second == local) by_origin_.erase(it);
@@ -495,6 +517,9 @@ Result<Attr> NativeBackend::GetAttr(Ino ino) {
 Result<Attr> NativeBackend::SetAttr(const Caller& caller, Ino ino, const SetAttrRequest& r, FileHandle* fh) {
   if (lower_ && (r.valid & SetAttrRequest::kSize) && BackendOf(ino) == id_)
     NEXUS_RETURN_IF_ERROR(CopyUp(LocalOf(ino), r.size == 0));
+  if (fh && (r.valid & SetAttrRequest::kSize)) Unidle(*fh);
+  if ((r.valid & SetAttrRequest::kSize) && BackendOf(ino) == id_)
+    NEXUS_RETURN_IF_ERROR(KeepClosedBefore(LocalOf(ino), r.size == 0, true));
   MutexLock lk(mu_);
   Node* n = Find(ino);
   if (!n) return Enoent(ino);
@@ -759,6 +784,8 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
   const bool writes = (flags & O_ACCMODE) != O_RDONLY;
   if (lower_ && (writes || (flags & O_TRUNC)) && BackendOf(ino) == id_)
     NEXUS_RETURN_IF_ERROR(CopyUp(LocalOf(ino), flags & O_TRUNC));
+  if ((writes || (flags & O_TRUNC)) && BackendOf(ino) == id_)
+    NEXUS_RETURN_IF_ERROR(KeepClosedBefore(LocalOf(ino), flags & O_TRUNC, true));
   {
     MutexLock lk(mu_);
     Node* n = Find(ino);
@@ -791,6 +818,11 @@ Result<std::unique_ptr<FileHandle>> NativeBackend::Open(const Caller& caller, In
     MarkInode(LocalOf(ino));
   }
   if (writes) ++n->write_opens;
+  if (Writer(flags)) {
+    ++n->active_writers;
+    ++n->writer_handles;
+  }
+  n->handle_fds.push_back(fd);
   auto fh = std::make_unique<FileHandle>();
   fh->fd = fd;
   fh->ino = ino;
@@ -851,7 +883,9 @@ Result<Backend::Created> NativeBackend::Create(const Caller& caller, Ino parent,
     return st;
   }
   n->open_count = 1;
+  n->handle_fds.push_back(fd);
   if ((flags & O_ACCMODE) != O_RDONLY) n->write_opens = 1;
+  n->active_writers = n->writer_handles = Writer(flags) ? 1 : 0;
   n->content_dirty = true;  // a new file's last close is its first content
   auto fh = std::make_unique<FileHandle>();
   fh->fd = fd;
@@ -870,20 +904,39 @@ void NativeBackend::OnWrite(FileHandle& fh, uint64_t offset, uint64_t len) {
   n->attr.size = std::max(n->attr.size, offset + len);
   n->attr.mtime = n->attr.ctime = NowTimespec();
   n->content_dirty = true;
+  n->wrote = true;
+  n->last_writer = fh.opener;
   MarkInode(LocalOf(fh.ino));
 }
 
 Status NativeBackend::Fsync(FileHandle& fh, bool datasync) {
   if ((datasync ? ::fdatasync(fh.fd) : ::fsync(fh.fd)) != 0) return Status::FromErrno("fsync");
   NEXUS_RETURN_IF_ERROR(WaitCommitted(true));
-  if (fh.written) {
+  if (!fh.written) return Status::Ok();
+  // The handle stays open and may write on: the content this fsync made
+  // durable is kept by a copy when it is small enough to cost no more than
+  // the fsync itself; a larger file is captured as the recorder finds it.
+  ChangeDetails details;
+  mode_t mode = 0;
+  {
     MutexLock lk(mu_);
-    Publish(ChangeEvent::Kind::kContentSynced, fh.opener, fh.ino, 0, {});
+    Node* n = Find(fh.ino);
+    if (n && sink_ && sink_->KeepsClosedContent() && !n->lower_content && n->attr.nlink > 0 &&
+        n->attr.size <= kSyncKeepMax && BackendOf(fh.ino) == id_) {
+      details.content_gen = ++next_closed_gen_;
+      mode = n->attr.mode;
+    }
   }
+  if (details.content_gen != 0 && !CopyClosed(fh.fd, LocalOf(fh.ino), details.content_gen, mode, false).ok())
+    details.content_gen = 0;
+  MutexLock lk(mu_);
+  Publish(ChangeEvent::Kind::kContentSynced, fh.opener, fh.ino, 0, {}, 0, {}, false, std::move(details));
   return Status::Ok();
 }
 
 Status NativeBackend::Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) {
+  Unidle(fh);
+  if (BackendOf(fh.ino) == id_) NEXUS_RETURN_IF_ERROR(KeepClosedBefore(LocalOf(fh.ino), false, false));
   if (::fallocate(fh.fd, mode, offset, length) != 0) return Status::FromErrno("fallocate");
   MutexLock lk(mu_);
   Node* n = Find(fh.ino);
@@ -892,29 +945,68 @@ Status NativeBackend::Fallocate(FileHandle& fh, int mode, off_t offset, off_t le
     n->attr.size = std::max<uint64_t>(n->attr.size, static_cast<uint64_t>(offset + length));
   n->attr.mtime = n->attr.ctime = NowTimespec();
   n->content_dirty = true;
+  n->wrote = true;
   MarkInode(LocalOf(fh.ino));
   return Status::Ok();
 }
 
 void NativeBackend::Release(std::unique_ptr<FileHandle> fh) {
-  if (!lower_) ::close(fh->fd);
   MutexLock lk(mu_);
   Node* n = Find(fh->ino);
-  if (lower_) {
-    // A descriptor on origin content leaves lower_fds before its number can
-    // be reused (a copy-up dup2()s onto every number listed).
-    if (n && !n->lower_fds.empty()) std::erase(n->lower_fds, fh->fd);
-    ::close(fh->fd);
+  // A descriptor leaves lower_fds and handle_fds before its number can be
+  // reused (a copy-up or a kept close dup2()s onto every number listed).
+  if (n) {
+    if (!n->lower_fds.empty()) std::erase(n->lower_fds, fh->fd);
+    std::erase(n->handle_fds, fh->fd);
   }
+  ::close(fh->fd);
   if (!n) return;
   if ((fh->flags & O_ACCMODE) != O_RDONLY && n->write_opens > 0) --n->write_opens;
-  if (fh->written) n->content_dirty = true;
+  const bool writer = Writer(fh->flags);
+  if (writer && !fh->flushed.load(std::memory_order_relaxed) && n->active_writers > 0) --n->active_writers;
+  if (writer && n->writer_handles > 0) --n->writer_handles;
   if (n->open_count > 0) --n->open_count;
-  if (n->open_count == 0 && n->content_dirty) {
+  // The last writer gone: its content (or a truncation alone) is a close,
+  // unless another handle changed it first (NumberPendingClose numbered it).
+  if (n->writer_handles == 0 && n->content_dirty) {
+    const Caller who = n->wrote ? n->last_writer : fh->opener;
     n->content_dirty = false;
-    Publish(ChangeEvent::Kind::kContentClosed, fh->opener, fh->ino, 0, {});
+    n->wrote = false;
+    ChangeDetails details;
+    details.content_gen = NumberClosed(n);
+    Publish(ChangeEvent::Kind::kContentClosed, who, fh->ino, 0, {}, 0, {}, false, std::move(details));
   }
   MaybeFree(n);
+}
+
+Status NativeBackend::Flush(FileHandle& fh) {
+  if (!sink_ || !sink_->KeepsClosedContent()) return Status::Error(ENOSYS, "no flush needed");
+  if (!Writer(fh.flags)) return Status::Ok();  // a reader's close changes nothing
+  MutexLock lk(mu_);
+  Node* n = Find(fh.ino);
+  if (!n) return Status::Ok();
+  if (!fh.flushed.exchange(true) && n->active_writers > 0) --n->active_writers;
+  // Not numbered here: a descriptor closed may have copies (a shell's
+  // dup2, a child's inherited descriptor at exec or exit) that write on.
+  // The content stays as this close left it until the release numbers it,
+  // or another handle changes it and numbers it first (NumberPendingClose).
+  return Status::Ok();
+}
+
+void NativeBackend::Unidle(FileHandle& fh) {
+  if (!fh.flushed.load(std::memory_order_relaxed) || !fh.flushed.exchange(false)) return;
+  MutexLock lk(mu_);
+  if (Node* n = Find(fh.ino)) ++n->active_writers;
+}
+
+void NativeBackend::BeforeWrite(FileHandle& fh) {
+  {
+    MutexLock lk(mu_);
+    if (Node* n = Find(fh.ino)) ++n->active_writers;
+  }
+  if (BackendOf(fh.ino) != id_) return;
+  Status st = KeepClosedBefore(LocalOf(fh.ino), false, false);
+  if (!st.ok()) spdlog::warn("keeping closed content of inode {}: {}", fh.ino, st.ToString());
 }
 
 Result<std::vector<DirEntry>> NativeBackend::ReadDir(const Caller&, Ino ino) {

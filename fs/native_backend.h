@@ -22,6 +22,7 @@
 // (ForkSource calls are made with the fork's mu_ held).
 #pragma once
 
+#include <fcntl.h>
 #include <sys/statvfs.h>
 
 #include <condition_variable>
@@ -99,6 +100,8 @@ class NativeBackend final : public Backend, public ForkSource {
   Status Fsync(FileHandle& fh, bool datasync) override;
   Status Fallocate(FileHandle& fh, int mode, off_t offset, off_t length) override;
   void Release(std::unique_ptr<FileHandle> fh) override;
+  Status Flush(FileHandle& fh) override;
+  void BeforeWrite(FileHandle& fh) override;
   Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino) override;
   Status FsyncDir(Ino ino) override;
   Result<struct statvfs> StatFs() override;
@@ -108,6 +111,10 @@ class NativeBackend final : public Backend, public ForkSource {
   Result<std::vector<std::string>> ListXattr(Ino ino) override;
   Status RemoveXattr(const Caller& caller, Ino ino, const std::string& name) override;
   std::string PathOf(Ino ino) const override;
+  Result<ClosedContent> OpenClosed(Ino ino, uint64_t gen) override;
+  bool ClosedStillLive(Ino ino, uint64_t gen) override;
+  void ClosedCaptured(Ino ino, uint64_t gen) override;
+  std::vector<LeftClose> ClosedLeftOver() override;
 
   // ForkSource (fs/fork_point.h).
   Ino ParentOf(Ino ino) const override;
@@ -170,6 +177,25 @@ class NativeBackend final : public Backend, public ForkSource {
     // costs no syscall.
     mutable uint64_t blocks = 0;
     mutable bool blocks_valid = false;
+    // The backing file holds exactly what close number `closed_gen` left and
+    // the recorder has not captured it yet (0: nothing to keep): the next
+    // change to the content keeps it first (KeepClosedBefore).
+    uint64_t closed_gen = 0;
+    // Descriptors of the open handles on the backing file (not a fork's
+    // origin readers, which are in lower_fds): moved onto a new backing file
+    // (dup2) when a truncation keeps the old one as closed content.
+    std::vector<int> handle_fds;
+    // Handles that may change the content (opened for writing or with
+    // O_TRUNC) and are in use: not counting those whose descriptors were all
+    // closed (a FLUSH set FileHandle::flushed) and that wrote nothing since,
+    // whose release is on its way. Readers never count: a close that leaves
+    // no active writer is a version.
+    uint32_t active_writers = 0;
+    uint32_t writer_handles = 0;  // open handles that may change the content, in use or not
+    // Written (or fallocated) since its content was last numbered, and by
+    // whom last (the close's provenance).
+    bool wrote = false;
+    Caller last_writer;
   };
 
   // A fork's record of one origin at the fork point (what Changes() diffs against).
@@ -209,6 +235,46 @@ class NativeBackend final : public Backend, public ForkSource {
   // Opens the backing file of `local`; with O_CREAT also creates its group
   // directory when needed. Returns -1 with errno set on failure.
   int OpenBacking(Ino local, int flags) const;
+
+  // Closed content (native_backend_closed.cc). Opens DIR/closed and lists
+  // what a previous run kept and did not capture; after LoadTree,
+  // AdoptLeftClosed keeps those of files that still have a name for the
+  // recorder's reconcile (ClosedLeftOver) and drops the rest. Run by Open.
+  Status OpenClosedDir() NO_THREAD_SAFETY_ANALYSIS;
+  void AdoptLeftClosed() NO_THREAD_SAFETY_ANALYSIS;
+  // Numbers the content `n` holds now (its last close, or an fsync) when
+  // the sink keeps closed content; 0 otherwise.
+  uint64_t NumberClosed(Node* n) REQUIRES(mu_);
+  // Before another handle changes `n` (or its last name goes): content
+  // written by handles that are all closed — their releases still on the
+  // way — is a close; numbers and publishes it now.
+  void NumberPendingClose(Node* n) REQUIRES(mu_);
+  // Before a change to the content of `local`: if the backing file holds a
+  // close the recorder has not captured, keeps it in DIR/closed — by a
+  // rename when `replacing` (the change discards the content: O_TRUNC,
+  // truncate to 0; open handles move to the new, empty backing file), else
+  // by a copy made with mu_ released (copy_mu_ serialises the copies).
+  // `pending`: first number a pending close (NumberPendingClose).
+  Status KeepClosedBefore(Ino local, bool replacing, bool pending) EXCLUDES(mu_, copy_mu_);
+  // The same for a node about to be freed (MaybeFree): a rename. True when
+  // the backing file was moved (nothing left to delete).
+  bool KeepClosedOnFree(Node* n) REQUIRES(mu_);
+  // Keeps a copy of what `fd` holds now as generation `gen` of `local`.
+  // `of_close`: `gen` is the node's closed_gen, and the copy is dropped if
+  // it was captured meanwhile.
+  Status CopyClosed(int fd, Ino local, uint64_t gen, mode_t mode, bool of_close) EXCLUDES(mu_);
+  static std::string ClosedName(Ino local, uint64_t gen);
+  // Up to this size an fsync keeps what it made durable by a copy.
+  static constexpr uint64_t kSyncKeepMax = 4 << 20;
+  // Opens DIR/`name` (creating it) into `*fd` and lists the names in it.
+  Status OpenSubdir(const std::string& name, int* fd, std::vector<std::string>* names) const;
+  // The backing file of `local`, relative to DIR/data.
+  static void BackingRel(Ino local, char (&buf)[40]);
+  static Status Enoent(Ino ino);
+  // A flushed writer is used again (a duplicate descriptor): active again.
+  void Unidle(FileHandle& fh) EXCLUDES(mu_);
+  // Whether a handle opened with `flags` may change the content.
+  static bool Writer(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
   // Forks (fork_backend.cc). Lists a lazy directory's origin into nodes of
   // its own; a no-op for a materialized one.
@@ -273,6 +339,7 @@ class NativeBackend final : public Backend, public ForkSource {
   ForkSource* const lower_;  // forks only
   const Ino lower_root_;
   int origin_fd_ = -1;  // forks: DIR/origin, kept fork-point content
+  int closed_fd_ = -1;  // DIR/closed: content of closes not yet captured
 
   Mutex copy_mu_ ACQUIRED_BEFORE(mu_);
 
@@ -284,6 +351,10 @@ class NativeBackend final : public Backend, public ForkSource {
   std::set<std::pair<Ino, std::string>> dirty_dentries_ GUARDED_BY(mu_);
   std::set<std::pair<Ino, std::string>> dirty_xattrs_ GUARDED_BY(mu_);
   std::vector<Ino> freed_data_;  // backing files to delete after the next commit; mu_
+  // Closed content kept in DIR/closed, by local number: generation -> st_mode.
+  uint64_t next_closed_gen_ GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<Ino, uint64_t>> closed_left_ GUARDED_BY(mu_);  // (local, gen) a previous run kept
+  std::unordered_map<Ino, std::map<uint64_t, mode_t>> closed_kept_ GUARDED_BY(mu_);
   // Forks: local node of each origin present; the fork point of every
   // origin ever materialized (kept after the fork deletes it); origins whose
   // content is kept in origin/.

@@ -25,41 +25,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/file_util.h"
 #include "fs/native_backend.h"
 
 namespace nexus {
 namespace {
 
 Status NotFork() { return Status::Error(EINVAL, "not a fork"); }
-
-// Copies all of `src` to `dst` (both at offset 0), in the kernel when it can.
-Status CopyContent(int src, int dst) {
-  loff_t in = 0, out = 0;
-  for (;;) {
-    ssize_t n = ::copy_file_range(src, &in, dst, &out, size_t{1} << 30, 0);
-    if (n == 0) return Status::Ok();
-    if (n > 0) continue;
-    if (errno == EINTR) continue;
-    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-      return Status::FromErrno("copy_file_range");
-    break;  // another filesystem or kernel: copy by hand from where it stopped
-  }
-  std::vector<char> buf(size_t{1} << 20);
-  for (;;) {
-    ssize_t n = ::pread(src, buf.data(), buf.size(), in);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("read origin content");
-    if (n == 0) return Status::Ok();
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::pwrite(dst, buf.data() + done, static_cast<size_t>(n - done), out);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno("write copy");
-      done += w;
-      out += w;
-    }
-    in += n;
-  }
-}
 
 // Whether the two descriptors hold the same bytes.
 Result<bool> SameContent(int a, int b) {
@@ -107,24 +79,16 @@ int NativeBackend::OpenKept(Ino origin) const {
 }
 
 Status NativeBackend::OpenOriginDir() {
-  const std::string dir = data_dir_ + "/origin";
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
-  origin_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (origin_fd_ < 0) return Status::FromErrno("open " + dir);
-  int fd = ::dup(origin_fd_);
-  DIR* d = fd < 0 ? nullptr : ::fdopendir(fd);
-  if (!d) return Status::FromErrno("opendir " + dir);
-  std::vector<std::string> stale;
-  while (dirent* de = ::readdir(d)) {
-    if (de->d_name[0] == '.') continue;
+  std::vector<std::string> names, stale;
+  NEXUS_RETURN_IF_ERROR(OpenSubdir("origin", &origin_fd_, &names));
+  for (const std::string& name : names) {
     char* end = nullptr;
-    Ino origin = std::strtoull(de->d_name, &end, 10);
+    Ino origin = std::strtoull(name.c_str(), &end, 10);
     if (*end == '\0' && origin != 0)
       kept_.insert(origin);  // the rename made it whole: its existence is the truth
     else
-      stale.emplace_back(de->d_name);  // a copy a crash interrupted
+      stale.push_back(name);  // a copy a crash interrupted
   }
-  ::closedir(d);
   for (const std::string& name : stale) ::unlinkat(origin_fd_, name.c_str(), 0);
   return Status::Ok();
 }
@@ -268,7 +232,7 @@ Status NativeBackend::CopyUp(Ino local, bool empty) {
   }
   int dst = OpenBacking(local, O_RDWR | O_CREAT | O_TRUNC);
   Status st = dst < 0 ? Status::FromErrno("create backing file") : Status::Ok();
-  if (st.ok() && src >= 0) st = CopyContent(src, dst);
+  if (st.ok() && src >= 0) st = CopyFileContent(src, dst);
   if (src >= 0) ::close(src);
   if (!st.ok()) {
     if (dst >= 0) {
@@ -283,6 +247,7 @@ Status NativeBackend::CopyUp(Ino local, bool empty) {
     Node* n = it->second.get();
     // Every open description now sees the fork's own content (and later writes).
     for (int fd : n->lower_fds) ::dup2(dst, fd);
+    n->handle_fds.insert(n->handle_fds.end(), n->lower_fds.begin(), n->lower_fds.end());
     n->lower_fds.clear();
     n->lower_content = false;
     n->copied_up = true;
@@ -298,7 +263,7 @@ Status NativeBackend::KeepOrigin(MutexLock& lk, Ino origin) {
   lk.Unlock();
   const std::string name = OriginPath(origin), tmp = name + ".tmp";
   int dst = ::openat(origin_fd_, tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  Status st = dst < 0 ? Status::FromErrno("create origin/" + tmp) : CopyContent(*src, dst);
+  Status st = dst < 0 ? Status::FromErrno("create origin/" + tmp) : CopyFileContent(*src, dst);
   ::close(*src);
   if (st.ok() && ::renameat(origin_fd_, tmp.c_str(), origin_fd_, name.c_str()) != 0)
     st = Status::FromErrno("rename origin/" + tmp);

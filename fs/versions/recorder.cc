@@ -1,6 +1,8 @@
 #include "fs/versions/recorder.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -97,6 +99,8 @@ void Recorder::OnChange(const ChangeEvent& ev) {
     case ChangeEvent::Kind::kContentClosed:
     case ChangeEvent::Kind::kContentSynced:
       item.op = Item::Op::kCapture;
+      item.ino = ev.ino;
+      item.gen = ev.details.content_gen;
       break;
     case ChangeEvent::Kind::kCreated:
       // A new file is captured at its last close; a new name for an existing
@@ -134,8 +138,10 @@ void Recorder::Push(Item item) {
   {
     MutexLock lk(mu_);
     if (item.op == Item::Op::kCapture || item.op == Item::Op::kCaptureIfChanged) {
-      // A capture right behind a capture of the same path reads the same file.
-      if (!queue_.empty() && queue_.back().path == item.path &&
+      // A capture right behind a capture of the same path reads the same
+      // file, unless the one queued is of a numbered close: that content
+      // is a version of its own.
+      if (!queue_.empty() && queue_.back().path == item.path && queue_.back().gen == 0 &&
           (queue_.back().op == Item::Op::kCapture || queue_.back().op == Item::Op::kCaptureIfChanged)) {
         // The capture reads the file as the later event left it.
         if (item.op == Item::Op::kCapture)
@@ -202,9 +208,11 @@ void Recorder::Run(bool reconcile) {
     batch.swap(queue_);
     busy_ = true;
     lk.Unlock();
-    for (const Item& item : batch) {
+    const std::vector<Item> items(std::make_move_iterator(batch.begin()),
+                                  std::make_move_iterator(batch.end()));
+    for (size_t i = 0; i < items.size(); ++i) {
       if (stopping_.load(std::memory_order_relaxed)) break;
-      Apply(item);
+      Apply(items[i], std::span<const Item>(items).subspan(i + 1));
     }
     bool catch_up = dropped_.exchange(0) != 0;
     if (catch_up) ReconcileAll();
@@ -227,12 +235,35 @@ void Recorder::Report(Applied applied) {
   options_.on_applied(applied);
 }
 
-void Recorder::Apply(const Item& item) {
+std::string Recorder::RenamedBy(std::string path, std::span<const Item> later) {
+  auto follow = [&path](const Item& it) {
+    if (it.op == Item::Op::kRename && it.path == path) path = it.new_path;
+  };
+  for (const Item& it : later) follow(it);
+  MutexLock lk(mu_);
+  for (const Item& it : queue_) follow(it);
+  return path;
+}
+
+void Recorder::Apply(const Item& item, std::span<const Item> later) {
   VersionStore* store = options_.store;
   applying_time_ns_ = item.time_ns;
   switch (item.op) {
     case Item::Op::kCapture:
     case Item::Op::kCaptureIfChanged:
+      if (item.gen != 0) {
+        // A new file closed and then renamed (a temporary file saved over
+        // another, `sed -i`, an editor's atomic save): its content is a
+        // version of where it went, as if captured after the rename, so the
+        // history and the operations log read create, rename, write.
+        std::string path = item.path;
+        if (std::string to = RenamedBy(path, later); to != path && !Excluded(to)) {
+          ZonePath zp = SplitNamespacePath(path);
+          auto n = zp.path.empty() ? Result<uint32_t>(0u) : store->LatestNumber(zp.zone, zp.path, true);
+          if (n.ok() && *n == 0) path = std::move(to);
+        }
+        if (CaptureClosed(path, item.who, item.ino, item.gen)) return;
+      }
       CaptureNs(item.path, item.who, item.op == Item::Op::kCaptureIfChanged);
       return;
     case Item::Op::kCaptureLink: {
@@ -339,20 +370,8 @@ void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who, bool
     auto r = options_.store->Capture(zp.zone, zp.path, (*fh)->fd, who, attr->mode);
     ns->Release(std::move(fh).value());
     if (r.ok()) {
-      if (last_.size() >= kMaxRemembered) last_.clear();
       auto now = ns->GetAttr(attr->ino);
-      last_[ns_path] = {now.ok() ? now->size : attr->size, exec};
-      captured_.fetch_add(1);
-      if (options_.on_applied) {
-        Applied a;
-        a.op = Applied::Op::kCapture;
-        a.path = ns_path;
-        a.recorded = r->recorded;
-        a.version_after = r->version;
-        a.version_before = r->recorded && r->version > 0 ? r->version - 1 : r->version;
-        a.who = who;
-        Report(std::move(a));
-      }
+      NoteCaptured(ns_path, *r, who, now.ok() ? now->size : attr->size, exec);
       return;
     }
     last_error = r.status();
@@ -361,6 +380,58 @@ void Recorder::CaptureNs(const std::string& ns_path, const Provenance& who, bool
   if (last_error.code() == ENOENT || last_error.code() == ECANCELED) return;
   failed_.fetch_add(1);
   spdlog::warn("versions: capturing {}: {}", ns_path, last_error.ToString());
+}
+
+bool Recorder::CaptureClosed(const std::string& ns_path, const Provenance& who, Ino ino, uint64_t gen) {
+  ZonePath zp = SplitNamespacePath(ns_path);
+  if (zp.path.empty()) return true;
+  Namespace* ns = options_.ns;
+  Status last_error;
+  for (int attempt = 0; attempt < kCaptureAttempts; ++attempt) {
+    auto content = ns->OpenClosed(ino, gen);
+    if (!content.ok()) {
+      if (attempt == 0) return false;  // not kept (any more): capture the file as it is
+      last_error = content.status();
+      break;
+    }
+    const int fd = content->fd;
+    const bool live = content->live;
+    struct stat st {};
+    ::fstat(fd, &st);
+    // Read from the file itself, the capture holds only if nothing changed
+    // it meanwhile (the backend then kept the close's content: read again).
+    auto r = options_.store->Capture(zp.zone, zp.path, fd, who, content->mode,
+                                     [&] { return !live || ns->ClosedStillLive(ino, gen); });
+    ::close(fd);
+    if (r.ok()) {
+      ns->ClosedCaptured(ino, gen);
+      NoteCaptured(ns_path, *r, who, static_cast<uint64_t>(st.st_size), (content->mode & 0111) != 0);
+      return true;
+    }
+    last_error = r.status();
+    if (r.code() != EAGAIN) break;
+  }
+  ns->ClosedCaptured(ino, gen);
+  if (last_error.code() == ECANCELED) return true;
+  failed_.fetch_add(1);
+  spdlog::warn("versions: capturing {} as closed: {}", ns_path, last_error.ToString());
+  return true;
+}
+
+void Recorder::NoteCaptured(const std::string& ns_path, const CaptureResult& r, const Provenance& who,
+                            uint64_t size, bool exec) {
+  if (last_.size() >= kMaxRemembered) last_.clear();
+  last_[ns_path] = {size, exec};
+  captured_.fetch_add(1);
+  if (!options_.on_applied) return;
+  Applied a;
+  a.op = Applied::Op::kCapture;
+  a.path = ns_path;
+  a.recorded = r.recorded;
+  a.version_after = r.version;
+  a.version_before = r.recorded && r.version > 0 ? r.version - 1 : r.version;
+  a.who = who;
+  Report(std::move(a));
 }
 
 void Recorder::CaptureTree(const std::string& ns_path, const Provenance& who) {
@@ -415,6 +486,17 @@ void Recorder::ReconcileAll() {
   };
 
   uint64_t checked = 0, captured = 0, removed = 0;
+  // Closes the last run kept and did not capture come first, in order (the
+  // walk below then finds the files as they are now).
+  for (const Backend::LeftClose& left : ns->ClosedLeftOver()) {
+    if (Excluded(left.path)) {
+      ns->ClosedCaptured(left.ino, left.gen);
+      continue;
+    }
+    const uint64_t before = captured_.load();
+    if (!CaptureClosed(left.path, who, left.ino, left.gen)) ns->ClosedCaptured(left.ino, left.gen);
+    if (captured_.load() != before) ++captured;
+  }
   std::vector<std::string> stack{"/"};
   while (!stack.empty()) {
     {

@@ -2,7 +2,13 @@
 //
 // Subscribed to the ChangeBus, it queues what it is told (never blocking the
 // bus) and one thread turns the queue into store calls, in event order:
-//   kContentClosed / kContentSynced  Capture of the file at its path (a
+//   kContentClosed / kContentSynced  Capture of the content that close (or
+//                                    fsync) left, kept by the backend until
+//                                    captured (the event's content_gen,
+//                                    Backend::OpenClosed): every close is
+//                                    its own version even when the next
+//                                    write follows at once; without a
+//                                    generation, the file at its path (a
 //                                    new file's first close included)
 //   kCreated                         Capture if it is a new hard link
 //   kAttrChanged (regular file)      Capture when size or the executable bit
@@ -14,7 +20,8 @@
 //                                    source's close may not be captured yet);
 //                                    across zones: Remove + Capture
 //   kRemoved                         Remove
-// Captures of one path queued back to back are coalesced. Files are read
+// Captures of one path queued back to back are coalesced, except those of
+// numbered closes (each is a version). Files are read
 // through the Namespace as root (so the content is what the mount shows);
 // provenance comes from the event: the subject of the caller's principal
 // (the one the change's access check used), its uid and pid, and the
@@ -41,6 +48,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <span>
 #include <unordered_map>
 
 #include "base/mutex.h"
@@ -119,15 +127,29 @@ class Recorder {
     std::string new_path;  // kRename
     Provenance who;
     int64_t time_ns = 0;  // the event's time (0: none, e.g. a reconcile)
+    Ino ino = 0;          // kCapture of a numbered close: the inode
+    uint64_t gen = 0;     // ... and the close's content generation
   };
   struct Walked;
 
   void Push(Item item);
   void Run(bool reconcile);
-  void Apply(const Item& item);
+  // `later`: the items of the batch after this one.
+  void Apply(const Item& item, std::span<const Item> later);
+  // Where the file at `path` is moved by the renames queued after it (in
+  // `later`, then in the queue): `path` itself when none.
+  std::string RenamedBy(std::string path, std::span<const Item> later);
   // Captures the regular file at `ns_path`; with `only_if_changed`, only if
   // its size or executable bit differ from its last capture.
   void CaptureNs(const std::string& ns_path, const Provenance& who, bool only_if_changed);
+  // Captures the content close `gen` of inode `ino` left, as version of
+  // `ns_path` (its path at the close); false when the backend keeps no such
+  // content (the file is then captured as it is now).
+  bool CaptureClosed(const std::string& ns_path, const Provenance& who, Ino ino, uint64_t gen);
+  // After a capture of `ns_path`: remembers its size and executable bit,
+  // counts it and tells options_.on_applied.
+  void NoteCaptured(const std::string& ns_path, const CaptureResult& r, const Provenance& who, uint64_t size,
+                    bool exec);
   // Captures every regular file at or below `ns_path`.
   void CaptureTree(const std::string& ns_path, const Provenance& who);
   // Captures what changed since its last version, marks deleted what is gone.

@@ -411,7 +411,8 @@ Result<CaptureResult> VersionStore::RecordVersion(const std::string& zone, const
 }
 
 Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::string& path, int fd,
-                                            const Provenance& who, mode_t file_mode) {
+                                            const Provenance& who, mode_t file_mode,
+                                            const std::function<bool()>& unchanged) {
   NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
   auto norm = ZoneRelativePath(path);
   NEXUS_RETURN_IF_FAILED(norm);
@@ -423,6 +424,7 @@ Result<CaptureResult> VersionStore::Capture(const std::string& zone, const std::
   MutexLock lk(capture_mu_);
   auto oid = WriteBlob(fd, static_cast<uint64_t>(st.st_size));
   NEXUS_RETURN_IF_FAILED(oid);
+  if (unchanged && !unchanged()) return Status::Error(EAGAIN, "file changed while being captured");
   return RecordVersion(zone, *norm, *oid, static_cast<uint64_t>(st.st_size), mode, who, "");
 }
 

@@ -203,8 +203,12 @@ class VersionStore {
   // does not grow with the file size. EAGAIN when the file changed size
   // while being read. The git mode comes from `file_mode` (st_mode of the
   // file as the namespace shows it) when given, else from fstat of `fd`.
+  // `unchanged`, when given, is asked once the content is read: false makes
+  // the capture EAGAIN without recording anything (the content may have
+  // changed under the read).
   Result<CaptureResult> Capture(const std::string& zone, const std::string& path, int fd,
-                                const Provenance& who, mode_t file_mode = 0);
+                                const Provenance& who, mode_t file_mode = 0,
+                                const std::function<bool()>& unchanged = {});
   Result<CaptureResult> CaptureFile(const std::string& zone, const std::string& path,
                                     const std::string& host_path, const Provenance& who);
   // Marks zone:path (or every file under it, for a directory) deleted; the

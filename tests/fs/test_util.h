@@ -24,6 +24,8 @@ class RecordingSink final : public ChangeSink {
     std::lock_guard lk(mu_);
     return events_;
   }
+  bool KeepsClosedContent() const override { return keep_closed; }
+  bool keep_closed = false;  // as the version recorder asks while it runs
   size_t Count(ChangeEvent::Kind kind) {
     std::lock_guard lk(mu_);
     size_t n = 0;
