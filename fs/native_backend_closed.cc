@@ -145,6 +145,7 @@ void NativeBackend::NumberPendingClose(Node* n) {
 }
 
 Status NativeBackend::KeepClosedBefore(Ino local, bool replacing, bool pending) {
+  if (!sink_ || !sink_->KeepsClosedContent()) return Status::Ok();  // nothing numbered, nothing kept
   {
     MutexLock lk(mu_);
     auto it = nodes_.find(local);

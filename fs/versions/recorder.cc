@@ -157,6 +157,7 @@ void Recorder::Push(Item item) {
                      options_.max_queue);
       return;
     }
+    if (item.op == Item::Op::kRename) ++queued_renames_;
     queue_.push_back(std::move(item));
     ++queued_seq_;
   }
@@ -202,16 +203,20 @@ void Recorder::Run(bool reconcile) {
       // reconcile (it compares every file with its latest version).
       spdlog::info("versions: {} queued changes left for the next start's reconcile", queue_.size());
       queue_.clear();
+      queued_renames_ = 0;
       break;
     }
     std::deque<Item> batch;
     batch.swap(queue_);
+    batch_renames_ = queued_renames_;
+    queued_renames_ = 0;
     busy_ = true;
     lk.Unlock();
     const std::vector<Item> items(std::make_move_iterator(batch.begin()),
                                   std::make_move_iterator(batch.end()));
     for (size_t i = 0; i < items.size(); ++i) {
       if (stopping_.load(std::memory_order_relaxed)) break;
+      if (items[i].op == Item::Op::kRename) --batch_renames_;
       Apply(items[i], std::span<const Item>(items).subspan(i + 1));
     }
     bool catch_up = dropped_.exchange(0) != 0;
@@ -239,9 +244,11 @@ std::string Recorder::RenamedBy(std::string path, std::span<const Item> later) {
   auto follow = [&path](const Item& it) {
     if (it.op == Item::Op::kRename && it.path == path) path = it.new_path;
   };
-  for (const Item& it : later) follow(it);
+  if (batch_renames_ > 0)
+    for (const Item& it : later) follow(it);
   MutexLock lk(mu_);
-  for (const Item& it : queue_) follow(it);
+  if (queued_renames_ > 0)
+    for (const Item& it : queue_) follow(it);
   return path;
 }
 

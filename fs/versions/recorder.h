@@ -174,6 +174,10 @@ class Recorder {
   // Size and executable bit of each path's last capture (worker only).
   std::unordered_map<std::string, std::pair<uint64_t, bool>> last_;
   int64_t applying_time_ns_ = 0;  // the time of the item being applied (worker only)
+  // Renames queued, and in the rest of the batch being applied (worker
+  // only): RenamedBy looks only where there are some.
+  size_t queued_renames_ GUARDED_BY(mu_) = 0;
+  size_t batch_renames_ = 0;
   std::thread worker_;
 };
 
