@@ -107,8 +107,8 @@ class Backend {
     (void)fh;
     return Status::Ok();
   }
-  // Before a write through `fh` after Flush set fh.flushed (a duplicate of
-  // the closed descriptor writes on).
+  // Before a write through `fh` while fh.flushed is set (a duplicate of the
+  // closed descriptor writes on): the handle is in use again.
   virtual void BeforeWrite(FileHandle& fh) { (void)fh; }
 
   virtual Result<std::vector<DirEntry>> ReadDir(const Caller& caller, Ino ino) = 0;

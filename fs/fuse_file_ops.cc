@@ -60,10 +60,9 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = fh->fd;
   out.buf[0].pos = off;
-  // A duplicate of a descriptor whose close was numbered writes on: the
-  // backend keeps that close's content first.
-  if (fh->flushed.load(std::memory_order_relaxed) && fh->flushed.exchange(false))
-    Ctx(req).ns->BeforeWrite(*fh);
+  // A duplicate of a closed descriptor writes on: the handle is in use
+  // again, and a close numbered meanwhile is kept first.
+  if (fh->flushed.load(std::memory_order_relaxed)) Ctx(req).ns->BeforeWrite(*fh);
   ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
   if (n < 0) {
     ReplyErr(req, Status::Error(static_cast<int>(-n), "write"));

@@ -1000,10 +1000,7 @@ void NativeBackend::Unidle(FileHandle& fh) {
 }
 
 void NativeBackend::BeforeWrite(FileHandle& fh) {
-  {
-    MutexLock lk(mu_);
-    if (Node* n = Find(fh.ino)) ++n->active_writers;
-  }
+  Unidle(fh);
   if (BackendOf(fh.ino) != id_) return;
   Status st = KeepClosedBefore(LocalOf(fh.ino), false, false);
   if (!st.ok()) spdlog::warn("keeping closed content of inode {}: {}", fh.ino, st.ToString());

@@ -171,8 +171,9 @@ TEST_F(ClosedContentTest, ADuplicateDescriptorWritingAfterAFlushKeepsNothingStal
   Write(*c->handle, "12");
   ASSERT_TRUE(backend_->Flush(*c->handle).ok());  // one descriptor closed
   // The duplicate writes on: the FUSE layer calls BeforeWrite first.
-  ASSERT_TRUE(c->handle->flushed.exchange(false));
+  ASSERT_TRUE(c->handle->flushed.load());
   backend_->BeforeWrite(*c->handle);
+  EXPECT_FALSE(c->handle->flushed.load());
   Write(*c->handle, "34", 2);
   Close(std::move(c->handle));
   ASSERT_EQ(Closes().size(), 1u);
