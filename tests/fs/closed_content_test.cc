@@ -18,20 +18,11 @@ namespace {
 using testing::RecordingSink;
 using testing::TempDir;
 
-class ClosedContentTest : public ::testing::Test {
+class ClosedContentTest : public testing::NativeBackendFixture {
  protected:
   void SetUp() override {
     sink_.keep_closed = true;
     Reopen();
-  }
-  void Reopen() {
-    backend_.reset();
-    NativeBackend::Options o;
-    o.data_dir = dir_.path();
-    o.sink = &sink_;
-    auto b = NativeBackend::Open(o);
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backend_ = std::move(b).value();
   }
 
   // Writes `data` at offset 0 through `fh` as the FUSE layer does.
@@ -72,11 +63,6 @@ class ClosedContentTest : public ::testing::Test {
     ::close(c->fd);
     return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
   }
-
-  TempDir dir_;
-  RecordingSink sink_;
-  Caller caller_{1000, 1000, 42, 022};
-  std::unique_ptr<NativeBackend> backend_;
 };
 
 TEST_F(ClosedContentTest, EachRewriteKeepsThePreviousCloseByARename) {

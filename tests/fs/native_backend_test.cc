@@ -21,20 +21,8 @@ namespace {
 using testing::RecordingSink;
 using testing::TempDir;
 
-class NativeBackendTest : public ::testing::Test {
+class NativeBackendTest : public testing::NativeBackendFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    backend_.reset();
-    NativeBackend::Options o;
-    o.data_dir = dir_.path();
-    o.sink = &sink_;
-    auto b = NativeBackend::Open(o);
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backend_ = std::move(b).value();
-  }
-
   Ino Root() { return backend_->root(); }
 
   // Where the backing file of `ino` lives (see native_backend.h).
@@ -67,11 +55,6 @@ class NativeBackendTest : public ::testing::Test {
     backend_->Release(std::move(fh).value());
     return out;
   }
-
-  TempDir dir_;
-  RecordingSink sink_;
-  Caller caller_{1000, 1000, 42, 022};
-  std::unique_ptr<NativeBackend> backend_;
 };
 
 TEST_F(NativeBackendTest, FreshRootIsEmptyDirectory) {

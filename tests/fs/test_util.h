@@ -8,7 +8,12 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include <memory>
+
 #include "fs/change_events.h"
+#include "fs/native_backend.h"
 #include "tests/temp_dir.h"
 
 namespace nexus::testing {
@@ -36,6 +41,27 @@ class RecordingSink final : public ChangeSink {
  private:
   std::mutex mu_;
   std::vector<ChangeEvent> events_;
+};
+
+// A NativeBackend on a temporary data dir, publishing to a RecordingSink;
+// Reopen() closes it and opens it again on the same dir.
+class NativeBackendFixture : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen() {
+    backend_.reset();
+    NativeBackend::Options o;
+    o.data_dir = dir_.path();
+    o.sink = &sink_;
+    auto b = NativeBackend::Open(o);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    backend_ = std::move(b).value();
+  }
+
+  TempDir dir_;
+  RecordingSink sink_;
+  Caller caller_{1000, 1000, 42, 022};
+  std::unique_ptr<NativeBackend> backend_;
 };
 
 }  // namespace nexus::testing
