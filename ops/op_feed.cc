@@ -362,6 +362,12 @@ void OpFeed::Impl::Run() {
     const uint64_t flush_ticket = flush_requests;
     lk.Unlock();
 
+    // An unlink's version before is the store's once the recorder has
+    // applied what came before it (a rename just before moves the history
+    // the unlink ends): wait for it, off the bus and the FUSE path.
+    if (!stopping && options.drain_upstream &&
+        std::any_of(taken.begin(), taken.end(), [](const Pending& p) { return p.lookup_version_before; }))
+      options.drain_upstream();
     std::vector<Operation> batch;
     batch.reserve(taken.size());
     for (Pending& p : taken) {
