@@ -470,7 +470,10 @@ void NativeBackend::UnlinkName(Node* parent, const std::string& name, Node* chil
 void NativeBackend::MaybeFree(Node* n) {
   Ino local = LocalOf(n->attr.ino);
   if (local == 1 || n->attr.nlink > 0 || n->lookups > 0 || n->open_count > 0) return;
-  if (n->attr.IsReg() && !n->lower_content && !KeepClosedOnFree(n)) freed_data_.push_back(local);
+  if (n->attr.IsReg() && !n->lower_content) {
+    KeepClosedOnFree(n);
+    freed_data_.push_back(local);
+  }
   if (n->origin) {
     auto it = by_origin_.find(n->origin);
     if (it != by_origin_.end() && it->second == local) by_origin_.erase(it);

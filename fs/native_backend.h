@@ -256,9 +256,9 @@ class NativeBackend final : public Backend, public ForkSource {
   // by a copy made with mu_ released (copy_mu_ serialises the copies).
   // `pending`: first number a pending close (NumberPendingClose).
   Status KeepClosedBefore(Ino local, bool replacing, bool pending) EXCLUDES(mu_, copy_mu_);
-  // The same for a node about to be freed (MaybeFree): a rename. True when
-  // the backing file was moved (nothing left to delete).
-  bool KeepClosedOnFree(Node* n) REQUIRES(mu_);
+  // The same for a node about to be freed (MaybeFree): a hard link, so the
+  // backing file itself goes only after the removal is committed.
+  void KeepClosedOnFree(Node* n) REQUIRES(mu_);
   // Keeps a copy of what `fd` holds now as generation `gen` of `local`.
   // `of_close`: `gen` is the node's closed_gen, and the copy is dropped if
   // it was captured meanwhile.

@@ -119,19 +119,21 @@ Status NativeBackend::CopyClosed(int fd, Ino local, uint64_t gen, mode_t mode, b
   return Status::Ok();
 }
 
-bool NativeBackend::KeepClosedOnFree(Node* n) {
-  if (n->closed_gen == 0) return false;
+void NativeBackend::KeepClosedOnFree(Node* n) {
+  if (n->closed_gen == 0) return;
   const Ino local = LocalOf(n->attr.ino);
   char rel[40];
   BackingRel(local, rel);
   const uint64_t gen = n->closed_gen;
   n->closed_gen = 0;
-  if (::renameat(data_fd_, rel, closed_fd_, ClosedName(local, gen).c_str()) != 0) {
+  // A second name, not a rename: the backing file must stay where it is
+  // until the removal is committed (a crash before that finds the file
+  // still there, with its content).
+  if (::linkat(data_fd_, rel, closed_fd_, ClosedName(local, gen).c_str(), 0) != 0) {
     spdlog::warn("keeping the closed content of inode {}: {}", local, std::strerror(errno));
-    return false;
+    return;
   }
   closed_kept_[local][gen] = n->attr.mode;
-  return true;
 }
 
 void NativeBackend::NumberPendingClose(Node* n) {
