@@ -16,6 +16,7 @@
 #include "base/ns_path.h"
 #include "fs/search/glob.h"
 #include "fs/search/text.h"
+#include "fs/search/trigram_index.h"
 
 namespace nexus::search {
 
@@ -35,7 +36,7 @@ void BindUnder(Statement& s, int i, std::string_view prefix) {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS files(
-  id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,
+  id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE,
   size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks(
   id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL,
@@ -44,35 +45,36 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
   text, content='chunks', content_rowid='id');
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_tri USING fts5(
-  text, content='chunks', content_rowid='id', tokenize='trigram');
 CREATE TABLE IF NOT EXISTS path_contexts(path TEXT PRIMARY KEY, description TEXT NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 2);
 )sql";
 
+// Version 1 kept grep's trigrams in an FTS5 table per chunk and reused file
+// ids; version 2 keeps them per file (trigram_index.h), with ids never
+// reused. The index is derived data: an old one is emptied, and the daemon's
+// catch-up pass indexes the tree again. Path contexts are kept.
+constexpr const char kIsVersion1[] = "SELECT 1 FROM sqlite_master WHERE name = 'chunks_tri'";
+constexpr const char kDropVersion1[] = R"sql(
+DROP TABLE IF EXISTS chunks_tri; DROP TABLE IF EXISTS chunks_fts; DROP TABLE IF EXISTS chunks;
+DROP TABLE IF EXISTS files; DELETE FROM meta WHERE key IN ('embedding_model', 'schema_version');
+)sql";
+constexpr const char kPathOfFile[] = "SELECT path FROM files WHERE id = ?1";
 constexpr const char kGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
 constexpr const char kPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)";
 constexpr const char kFileByPath[] = "SELECT id FROM files WHERE path = ?1";
 constexpr const char kInsertFile[] = "INSERT INTO files(path, size, mtime_ns) VALUES (?1, ?2, ?3)";
-constexpr const char kUpdateFile[] = "UPDATE files SET size = ?2, mtime_ns = ?3 WHERE id = ?1";
 constexpr const char kInsertChunk[] =
     "INSERT INTO chunks(file_id, start_line, end_line, text, embedding) VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr const char kInsertFts[] = "INSERT INTO chunks_fts(rowid, text) VALUES (?1, ?2)";
-constexpr const char kInsertTri[] = "INSERT INTO chunks_tri(rowid, text) VALUES (?1, ?2)";
 constexpr const char kChunksOfFile[] = "SELECT id, text FROM chunks WHERE file_id = ?1";
 constexpr const char kDeleteFts[] =
     "INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', ?1, ?2)";
-constexpr const char kDeleteTri[] =
-    "INSERT INTO chunks_tri(chunks_tri, rowid, text) VALUES ('delete', ?1, ?2)";
 constexpr const char kDeleteChunksOfFile[] = "DELETE FROM chunks WHERE file_id = ?1";
 constexpr const char kDeleteFile[] = "DELETE FROM files WHERE id = ?1";
 constexpr const char kFileIdsUnder[] = "SELECT id FROM files WHERE " NEXUS_UNDER("path");
 constexpr const char kRenameUnder[] =
     "UPDATE files SET path = ?4 || substr(path, length(CAST(?1 AS BLOB)) + 1) WHERE " NEXUS_UNDER("path");
 constexpr const char kFilesUnder[] = "SELECT path, size, mtime_ns FROM files WHERE " NEXUS_UNDER("path");
-// Chunk ids from the trigram index alone, placed with kChunkPlace: joined
-// in one statement, the planner may drive from the path range instead.
-constexpr const char kTrigramChunks[] = "SELECT rowid FROM chunks_tri WHERE chunks_tri MATCH ?1";
 // Ranked by FTS5 alone (its own ORDER BY rank path), then each hit placed
 // with kChunkPlace until enough survive the prefix and visibility filters:
 // cheaper than sorting a join over every match.
@@ -212,7 +214,6 @@ Result<std::unique_ptr<SqliteDb>> SearchIndex::Connect(bool writer) const {
       .what = "search index", .synchronous = SqliteOptions::Sync::kNormal, .busy_timeout_ms = 10'000};
   if (writer) {
     o.cache_kib = 65536;
-    o.schema = kSchema;
   } else {
     o.query_only = true;
   }
@@ -234,6 +235,20 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
   if (!w.ok()) return w.status();
   idx->writer_ = std::move(*w);
   SqliteDb& c = *idx->writer_;
+  {
+    bool v1 = false;
+    {
+      Statement s = c.Prepare(kIsVersion1);
+      v1 = s.Next();
+      NEXUS_RETURN_IF_ERROR(s.status());
+    }
+    if (v1) {
+      spdlog::info("search: index {} is of an older format; indexing the tree again", db_path);
+      NEXUS_RETURN_IF_ERROR(c.Exec(kDropVersion1));
+    }
+    NEXUS_RETURN_IF_ERROR(c.Exec(kSchema));
+    NEXUS_RETURN_IF_ERROR(c.Exec(TrigramIndex::kSchema));
+  }
   idx->readers_ =
       std::make_unique<ConnectionPool<SqliteDb>>([i = idx.get()] { return i->Connect(/*writer=*/false); });
   {
@@ -279,6 +294,7 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
   int64_t now = options_.now_ns();
   Status st = nexus::InTransaction(*writer_, [&]() REQUIRES(write_mu_) -> Status {
     NEXUS_RETURN_IF_ERROR(body());
+    NEXUS_RETURN_IF_ERROR(trigrams_.Commit(*writer_));
     return writer_->Prepare(kPutMeta)
         .Bind(1, std::string_view("last_update_ns"))
         .Bind(2, now)
@@ -286,6 +302,7 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
   });
   if (!st.ok()) {
     ann_pending_.clear();
+    trigrams_.Abort();
     return st;
   }
   last_update_ns_ = now;
@@ -328,7 +345,6 @@ Status SearchIndex::DeleteChunksLocked(int64_t file_id) {
     std::string_view text = chunks.TextView(1);
     AnnUpdate(id, {});
     NEXUS_RETURN_IF_ERROR(c.Prepare(kDeleteFts).Bind(1, id).Bind(2, text).Run("unindex chunk"));
-    NEXUS_RETURN_IF_ERROR(c.Prepare(kDeleteTri).Bind(1, id).Bind(2, text).Run("unindex chunk"));
   }
   NEXUS_RETURN_IF_ERROR(chunks.status());
   return c.Prepare(kDeleteChunksOfFile).Bind(1, file_id).Run("delete chunks");
@@ -405,19 +421,19 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
     s.Bind(1, path);
     if (s.Next()) file_id = s.Int(0);
   }
+  // Changed content gets a new file id: the trigram lists of the old one
+  // stay behind, naming a dead id (see trigram_index.h).
   if (file_id != 0) {
     NEXUS_RETURN_IF_ERROR(DeleteChunksLocked(file_id));
-    Statement s = c.Prepare(kUpdateFile);
-    NEXUS_RETURN_IF_ERROR(s.Bind(1, file_id)
-                              .Bind(2, static_cast<int64_t>(info.size))
-                              .Bind(3, info.mtime_ns)
-                              .Run("update file"));
-  } else {
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kDeleteFile).Bind(1, file_id).Run("delete file"));
+  }
+  {
     Statement s = c.Prepare(kInsertFile);
     NEXUS_RETURN_IF_ERROR(
         s.Bind(1, path).Bind(2, static_cast<int64_t>(info.size)).Bind(3, info.mtime_ns).Run("insert file"));
     file_id = c.LastInsertId();
   }
+  trigrams_.Add(file_id, text);
   for (size_t i = 0; i < chunks.size(); ++i) {
     const auto& ch = chunks[i];
     const std::string_view chunk_text = std::string_view(text).substr(ch.offset, ch.length);
@@ -430,7 +446,6 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
     const int64_t id = c.LastInsertId();
     if (i < vectors.size()) AnnUpdate(id, vectors[i]);
     NEXUS_RETURN_IF_ERROR(c.Prepare(kInsertFts).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
-    NEXUS_RETURN_IF_ERROR(c.Prepare(kInsertTri).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
   }
   return Status::Ok();
 }
@@ -651,22 +666,23 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
       NEXUS_RETURN_IF_ERROR(s.status());
     } else {
       std::map<std::string, std::vector<int>> atoms_of;
-      std::unordered_map<int64_t, std::string> path_of_chunk;  // "" if not under `under`
+      // "" for an id that is dead (an older content) or not under `under`.
+      std::unordered_map<int64_t, std::string> path_of_file;
       for (size_t a = 0; a < atoms.size(); ++a) {
-        Statement s = (*reader)->Prepare(kTrigramChunks);
-        s.Bind(1, Quote(atoms[a]));
-        while (s.Next()) {
-          auto [it, fresh] = path_of_chunk.try_emplace(s.Int(0));
+        auto ids = TrigramIndex::Candidates(**reader, atoms[a]);
+        NEXUS_RETURN_IF_FAILED(ids);
+        for (int64_t id : *ids) {
+          auto [it, fresh] = path_of_file.try_emplace(id);
           if (fresh) {
-            Statement place = (*reader)->Prepare(kChunkPlace);
-            place.Bind(1, s.Int(0));
+            Statement place = (*reader)->Prepare(kPathOfFile);
+            place.Bind(1, id);
             if (place.Next() && PathIsUnder(place.TextView(0), under->str())) it->second = place.TextView(0);
+            NEXUS_RETURN_IF_ERROR(place.status());
           }
           if (it->second.empty()) continue;
           auto& found = atoms_of[it->second];
           if (found.empty() || found.back() != static_cast<int>(a)) found.push_back(static_cast<int>(a));
         }
-        NEXUS_RETURN_IF_ERROR(s.status());
       }
       for (auto& [path, found] : atoms_of) {
         passed.clear();

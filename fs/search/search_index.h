@@ -1,11 +1,11 @@
 // SearchIndex: the persistent search index of a tree, and the queries over it.
 //
 // Storage is one SQLite database (WAL) holding, for every indexed text file,
-// its chunks (runs of whole lines, see text.h) in two FTS5 indexes over the
-// same rows: `chunks_fts` (unicode61 words, BM25 ranking) for keyword
-// queries and `chunks_tri` (trigrams) to narrow grep candidates, plus one
-// optional embedding per chunk for the semantic lane. docs/search.md has
-// the schema.
+// its chunks (runs of whole lines, see text.h) in an FTS5 index
+// (`chunks_fts`: unicode61 words, BM25 ranking) for keyword queries, one
+// optional embedding per chunk for the semantic lane, and per file the set
+// of its trigrams (trigram_index.h) to narrow grep candidates. A file whose
+// content changes is indexed under a new id. docs/search.md has the schema.
 //
 // Queries:
 //  - Glob: matched against the ContentSource's live file list (see glob.h).
@@ -40,6 +40,7 @@
 #include "base/sqlite_db.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
+#include "fs/search/trigram_index.h"
 #include "fs/search/vector_index.h"
 #include "base/status.h"
 
@@ -199,6 +200,9 @@ class SearchIndex {
   mutable Mutex ann_mu_;
   std::unique_ptr<VectorIndex> ann_ GUARDED_BY(ann_mu_);
   std::vector<std::pair<int64_t, Vector>> ann_pending_ GUARDED_BY(write_mu_);
+
+  // Trigrams of the files written by the open transaction, committed with it.
+  TrigramIndex trigrams_ GUARDED_BY(write_mu_){"SELECT id FROM files"};
 
   std::unique_ptr<ConnectionPool<SqliteDb>> readers_;  // thread-safe
 };

@@ -421,5 +421,83 @@ TEST_F(SearchIndexTest, ConcurrentQueriesWhileWriting) {
   EXPECT_EQ(Query("churning", Limit(100)).size(), 20u);
 }
 
+// Grep through many small transactions (a segment each, merged as they
+// pile up), rewrites (a new id each) and removals: still exactly grep -rn.
+TEST_F(SearchIndexTest, GrepStaysExactThroughSegmentMergesRewritesAndRemovals) {
+  Open();
+  const char* words[] = {"alpha", "Beta", "gamma", "delta", "needle", "hay"};
+  unsigned seed = 3;
+  auto next = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff; };
+  auto text = [&] {
+    std::string t;
+    for (int w = 0, n = 1 + static_cast<int>(next() % 8); w < n; ++w)
+      t += std::string(words[next() % 6]) + " ";
+    return t + "\n";
+  };
+  const size_t rounds = TrigramIndex::kFanout * TrigramIndex::kFanout + 5;
+  for (size_t r = 0; r < rounds; ++r) {
+    std::vector<Change> changes;
+    const std::string p = "/f" + std::to_string(next() % 40) + ".txt";
+    if (r % 7 == 6 && std::filesystem::exists(tree_dir_.path() + p)) {
+      std::filesystem::remove(tree_dir_.path() + p);
+      changes.push_back({Change::Kind::kRemove, p, {}});
+    } else {
+      Write(p, text());
+      changes.push_back({Change::Kind::kUpsert, p, {}});
+    }
+    ASSERT_TRUE(index_->Apply(changes).ok());
+  }
+  for (const char* pattern : {"needle", "Beta", "alpha gamma", "hay\\b", "delta|needle"}) {
+    auto ours = index_->Grep(pattern, "/", {});
+    ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+    std::string out = Shell("cd " + ShellQuote(tree_dir_.path()) + " && LC_ALL=C grep -rnE -e " +
+                            ShellQuote(pattern) + " . 2>/dev/null");
+    std::set<std::string> want;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) want.insert(line.substr(1));
+    EXPECT_EQ(AsSet(*ours), want) << pattern;
+    EXPECT_FALSE(want.empty()) << pattern;
+  }
+}
+
+// An index of the first format (trigrams in FTS5, reused file ids) is
+// emptied on open, keeping path contexts; a Sync fills it again.
+TEST_F(SearchIndexTest, OlderIndexFormatIsRebuilt) {
+  const std::string db_path = db_dir_.path() + "/search.db";
+  {
+    auto db = SqliteDb::Open(db_path, SqliteOptions{.what = "old index"});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
+      CREATE TABLE meta(key TEXT PRIMARY KEY, value);
+      CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,
+                         size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
+      CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
+                          end_line INTEGER NOT NULL, text TEXT NOT NULL, embedding BLOB);
+      CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks', content_rowid='id');
+      CREATE VIRTUAL TABLE chunks_tri USING fts5(text, content='chunks', content_rowid='id',
+                                                 tokenize='trigram');
+      CREATE TABLE path_contexts(path TEXT PRIMARY KEY, description TEXT NOT NULL);
+      INSERT INTO meta VALUES ('schema_version', 1);
+      INSERT INTO files VALUES (1, '/stale.txt', 5, 1);
+      INSERT INTO path_contexts VALUES ('/docs', 'the manual');
+    )sql")
+                    .ok());
+  }
+  Open();
+  EXPECT_EQ(index_->Counts()->files, 0u);
+  auto contexts = index_->ListPathContexts();
+  ASSERT_TRUE(contexts.ok());
+  ASSERT_EQ(contexts->size(), 1u);
+  EXPECT_EQ(contexts->at(0).description, "the manual");
+  Write("/a.txt", "found again\n");
+  SyncAll();
+  auto g = index_->Grep("again", "/", {});
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g, (std::vector<GrepMatch>{{"/a.txt", 1, "found again"}}));
+  Open();  // reopening the new format keeps it
+  EXPECT_EQ(index_->Counts()->files, 1u);
+}
+
 }  // namespace
 }  // namespace nexus::search
