@@ -170,6 +170,7 @@ Result<std::string> VersionStore::CreateSnapshotLocked(const std::vector<std::st
   NEXUS_GIT(git_commit_create(&commit, repo, nullptr, sig.get(), sig.get(), nullptr, msg.c_str(), tree.get(),
                               0, nullptr),
             "snapshot commit");
+  NEXUS_RETURN_IF_ERROR(packs_->Finish());  // the snapshot's objects are durable before its ref
   git_reference* ref = nullptr;
   const std::string ref_name = "refs/snapshots/" + std::to_string(id);
   NEXUS_GIT(git_reference_create(&ref, repo, ref_name.c_str(), &commit, 1, "snapshot"), ref_name);

@@ -4,8 +4,8 @@
 // branches from the remaining change log (one commit per original commit
 // that still changes the tree; unchanged prefixes keep their commit ids
 // because commits are deterministic), then deletes every loose object no
-// branch or snapshot reaches. Content a snapshot still shows stays until the
-// snapshot is deleted.
+// branch or snapshot reaches and rewrites the packs without such objects. Content a snapshot still shows
+// stays until the snapshot is deleted.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +130,7 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
     NEXUS_RETURN_IF_FAILED(back);
   }
   zone_trees_.clear();
+  NEXUS_RETURN_IF_ERROR(packs_->Finish());  // the rebuilt commits are durable before the refs move
   for (const ZoneTree& zt : rebuilt) {
     const std::string ref = "refs/heads/" + zt.zone;
     if (zt.has_head) {
@@ -142,7 +143,8 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
     }
   }
 
-  // Sweep: every object is loose (the store never packs).
+  // Sweep: loose objects one by one, then the packs rewritten without the
+  // unreachable ones.
   auto reachable = ReachableObjects(repo);
   NEXUS_RETURN_IF_FAILED(reachable);
   std::vector<std::string> all;
@@ -162,6 +164,10 @@ Result<GcResult> VersionStore::Gc(const GcPolicy& policy) {
     ++result.objects_removed;
     result.bytes_removed += static_cast<uint64_t>(st.st_size);
   }
+  auto swept = packs_->Sweep([&](const git_oid& id) { return reachable->contains(OidHex(id)); });
+  NEXUS_RETURN_IF_FAILED(swept);
+  result.objects_removed += swept->objects_removed;
+  result.bytes_removed += swept->bytes_removed;
   git_odb_refresh(odb_.get());
   MutexLock lk(cache_mu_);
   blob_cache_.clear();

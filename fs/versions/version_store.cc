@@ -211,7 +211,7 @@ Result<std::unique_ptr<VersionStore::Reader>> VersionStore::NewReader() const {
   auto repo = OpenRepo(git_dir_);
   NEXUS_RETURN_IF_FAILED(repo);
   r->repo = std::move(repo).value();
-  NEXUS_RETURN_IF_ERROR(AttachLooseOdb(r->repo.get(), git_dir_));
+  NEXUS_RETURN_IF_ERROR(packs_->AttachTo(r->repo.get()));
   return r;
 }
 
@@ -243,8 +243,11 @@ Status VersionStore::Init() {
   auto repo = OpenOrInitBare(git_dir_);
   NEXUS_RETURN_IF_FAILED(repo);
   commit_repo_ = std::move(repo).value();
-  NEXUS_RETURN_IF_ERROR(AttachLooseOdb(commit_repo_.get(), git_dir_));
-  auto odb = OpenLooseOdb(git_dir_);
+  auto packs = PackStore::Open(git_dir_);
+  NEXUS_RETURN_IF_FAILED(packs);
+  packs_ = std::move(packs).value();
+  NEXUS_RETURN_IF_ERROR(packs_->AttachTo(commit_repo_.get()));
+  auto odb = packs_->NewOdb();
   NEXUS_RETURN_IF_FAILED(odb);
   odb_ = std::move(odb).value();
   auto db = OpenVersionDb(db_path_, /*create_schema=*/true);
@@ -333,7 +336,11 @@ Result<git_oid> VersionStore::WriteBlob(int fd, uint64_t size) {
     std::string buf(size, '\0');
     NEXUS_RETURN_IF_ERROR(ReadFull(fd, buf.data(), size, 0));
     if (GrewPast(fd, size)) return Status::Error(EAGAIN, "file grew while being captured");
-    NEXUS_GIT(git_odb_write(&oid, odb_.get(), buf.data(), buf.size(), GIT_OBJECT_BLOB), "write blob");
+    NEXUS_GIT(git_odb_hash(&oid, buf.data(), buf.size(), GIT_OBJECT_BLOB), "hash blob");
+    // No refresh on a miss: a content packed since the last refresh is at
+    // worst stored twice, never lost.
+    if (git_odb_exists_ext(odb_.get(), &oid, GIT_ODB_LOOKUP_NO_REFRESH)) return oid;
+    NEXUS_RETURN_IF_ERROR(packs_->Append(oid, GIT_OBJECT_BLOB, buf));
     return oid;
   }
   // Large content: a sample of its start decides whether deflating it pays
@@ -643,6 +650,12 @@ Status VersionStore::CommitPending() {
         return st;
       }
       touched.push_back(*zt);
+    }
+    // The group's pack (its blobs, trees and commits) is durable before the
+    // index declares the records committed.
+    if (Status st = packs_->Finish(); !st.ok()) {
+      zone_trees_.clear();
+      return st;
     }
 
     // Commit ids go to the index (durably) before the refs move; Reconcile

@@ -7,12 +7,15 @@
 // ever opens its own repository: a workspace's .git is plain data to it.
 //
 // Life of a version: Capture (called off the FUSE path when a modified file
-// was closed or fsync'd) streams the content into a git blob and journals a
-// version row at once, so History shows it immediately. The committer thread
-// turns journaled records into commits on the zone's branch every
-// commit_window, or as soon as commit_batch records are pending; blobs and
-// the index are synced to disk once per group. A record not yet in a commit
-// survives a crash and is committed at the next Open. See docs/versions.md.
+// was closed or fsync'd) turns the content into a git blob — appended to the
+// group's pending pack (pack_store.h) when it fits in memory, streamed into
+// a loose object when larger — and journals a version row at once, so
+// History shows it immediately. The committer thread turns journaled records
+// into commits on the zone's branch every commit_window, or as soon as
+// commit_batch records are pending; the group's pack (blobs, trees, commits),
+// its large blobs and the index are synced to disk once per group. A record
+// not yet in a commit survives a crash and is committed at the next Open.
+// See docs/versions.md.
 //
 // Paths are relative to the zone ("src/main.cc"); a leading '/' is ignored.
 // Zones follow layout::ValidateZone ("root" or a zone name). Errors: ENOENT
@@ -50,6 +53,7 @@
 #include "base/sqlite_db.h"
 #include "base/status.h"
 #include "fs/versions/git_util.h"
+#include "fs/versions/pack_store.h"
 #include "fs/versions/provenance.h"
 
 namespace nexus::versions {
@@ -350,7 +354,8 @@ class VersionStore {
   // pool's lock and cache_mu_ are leaves.
   Mutex capture_mu_ ACQUIRED_BEFORE(db_mu_);
   std::atomic<bool> cancel_captures_{false};
-  OdbPtr odb_;  // owned by no repository, so thread-safe: capture, gc, export
+  OdbPtr odb_;                        // owned by no repository, so thread-safe: capture, gc, export
+  std::shared_ptr<PackStore> packs_;  // set by Init; thread-safe
 
   Mutex db_mu_ ACQUIRED_BEFORE(wake_mu_);
   std::unique_ptr<SqliteDb> db_ GUARDED_BY(db_mu_);  // the writer connection
