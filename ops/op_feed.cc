@@ -362,12 +362,19 @@ void OpFeed::Impl::Run() {
     const uint64_t flush_ticket = flush_requests;
     lk.Unlock();
 
-    // An unlink's version before is the store's once the recorder has
-    // applied what came before it (a rename just before moves the history
-    // the unlink ends): wait for it, off the bus and the FUSE path.
-    if (!stopping && options.drain_upstream &&
-        std::any_of(taken.begin(), taken.end(), [](const Pending& p) { return p.lookup_version_before; }))
+    // Wait for the recorder to apply what came before these operations,
+    // off the bus and the FUSE path, when their order against its versions
+    // matters: an unlink's version before is the store's once a rename just
+    // before has moved the history the unlink ends, and a write captured
+    // before a rename (a temporary file saved over another) must be logged
+    // before it, not in a later batch after it.
+    bool drained = false;
+    if (!stopping && options.drain_upstream && std::any_of(taken.begin(), taken.end(), [](const Pending& p) {
+          return p.lookup_version_before || p.op.kind == OpKind::kRename;
+        })) {
       options.drain_upstream();
+      drained = true;
+    }
     std::vector<Operation> batch;
     batch.reserve(taken.size());
     for (Pending& p : taken) {
@@ -382,7 +389,7 @@ void OpFeed::Impl::Run() {
     }
     Status st;
     int64_t mark = watermark;
-    if (tail && options.store) {
+    if ((tail || drained) && options.store) {
       for (;;) {
         const int64_t before = mark;
         st = TailJournal(mark, batch);
