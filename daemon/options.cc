@@ -178,6 +178,7 @@ const std::map<std::string, Setter>& ValueOptions() {
        }},
       {"search-embeddings-model", Text(&DaemonOptions::search_embeddings_model)},
       {"search-embeddings-key", Text(&DaemonOptions::search_embeddings_key)},
+      {"search-embeddings-ca", Text(&DaemonOptions::search_embeddings_ca)},
   };
   return kOptions;
 }
@@ -337,6 +338,9 @@ Options:
                            or a fastText model fasttext:/path/model.bin
   --search-embeddings-model NAME, --search-embeddings-key KEY
                            model name and bearer key for an HTTP endpoint
+  --search-embeddings-ca FILE
+                           PEM certificates to trust for an https:// endpoint
+                           (default: the system's)
   --writeback-cache        let the kernel cache writes (faster small writes;
                            st_blocks lags until writeback, SEEK_DATA/SEEK_HOLE
                            report holes as data; not with --workspace)

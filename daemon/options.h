@@ -48,6 +48,7 @@ struct DaemonOptions {
                                         // endpoint) or fasttext:/path/model.bin
   std::string search_embeddings_model;  // model name sent to an HTTP endpoint
   std::string search_embeddings_key;    // bearer token for an HTTP endpoint
+  std::string search_embeddings_ca;     // PEM bundle trusted for https:// ("" system's)
   // Mesh (feature "mesh"): this daemon directs a fleet.
   bool director = false;
   std::string registration_key;        // what joining nodes must present (--director), or

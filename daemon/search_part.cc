@@ -32,12 +32,13 @@ Result<std::unique_ptr<search::EmbeddingProvider>> MakeProvider(const DaemonOpti
     ho.base_url = src;
     ho.model = o.search_embeddings_model;
     ho.api_key = o.search_embeddings_key;
+    ho.ca_file = o.search_embeddings_ca;
     auto p = search::HttpEmbeddingProvider::Create(std::move(ho));
     if (!p.ok()) return Status::Error(EINVAL, "--search-embeddings " + src + ": " + p.status().message());
     return std::unique_ptr<search::EmbeddingProvider>(std::move(p).value());
   }
   return Status::Error(EINVAL,
-                       "--search-embeddings must be http://HOST[:PORT][/PATH] or "
+                       "--search-embeddings must be http(s)://HOST[:PORT][/PATH] or "
                        "fasttext:/path/model.bin, not '" +
                            src + "'");
 }

@@ -1,202 +1,190 @@
 #include "fs/search/embedding.h"
 
+#include <curl/curl.h>
 #include <fasttext/fasttext.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
+#include <thread>
 
 namespace nexus::search {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-int MsLeft(Clock::time_point deadline) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return ms > 0 ? static_cast<int>(ms) : 0;
+// libcurl's global state, set up once before the first handle.
+void InitCurlOnce() {
+  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  (void)rc;
 }
 
-// Waits for `events` on fd until the deadline: OK, ETIMEDOUT or an errno.
-Status WaitFd(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    struct pollfd p {
-      fd, events, 0
-    };
-    int left = MsLeft(deadline);
-    if (left == 0) return Status::Error(ETIMEDOUT, "embedding endpoint timed out");
-    int r = ::poll(&p, 1, left);
-    if (r > 0) return Status::Ok();
-    if (r == 0) return Status::Error(ETIMEDOUT, "embedding endpoint timed out");
-    if (errno != EINTR) return Status::FromErrno("poll");
-  }
+size_t Collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
 }
 
-class Socket {
- public:
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
+// Retry-After in seconds from the response headers, 0 when absent.
+size_t CollectHeader(char* data, size_t size, size_t n, void* out) {
+  std::string_view line(data, size * n);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size()) {
+    std::string lower(line.substr(0, kName.size()));
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == kName)
+      *static_cast<long*>(out) = std::strtol(std::string(line.substr(kName.size())).c_str(), nullptr, 10);
   }
-  int fd() const { return fd_; }
-
-  Status Connect(const std::string& host, const std::string& port, Clock::time_point deadline) {
-    struct addrinfo hints {};
-    hints.ai_socktype = SOCK_STREAM;
-    struct addrinfo* res = nullptr;
-    int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
-    if (rc != 0) return Status::Error(EAGAIN, "resolve " + host + ": " + ::gai_strerror(rc));
-    Status last = Status::Error(EAGAIN, "no address for " + host);
-    for (auto* ai = res; ai != nullptr; ai = ai->ai_next) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-      if (fd_ < 0) continue;
-      if (::connect(fd_, ai->ai_addr, ai->ai_addrlen) == 0) {
-        last = Status::Ok();
-        break;
-      }
-      if (errno != EINPROGRESS) {
-        last = Status::Error(EAGAIN, "connect " + host + ":" + port + ": " + std::strerror(errno));
-        continue;
-      }
-      last = WaitFd(fd_, POLLOUT, deadline);
-      if (!last.ok()) break;
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err == 0) break;
-      last = Status::Error(EAGAIN, "connect " + host + ":" + port + ": " + std::strerror(err));
-    }
-    ::freeaddrinfo(res);
-    return last;
-  }
-
-  Status SendAll(std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n > 0) {
-        data.remove_prefix(static_cast<size_t>(n));
-      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        NEXUS_RETURN_IF_ERROR(WaitFd(fd_, POLLOUT, deadline));
-      } else {
-        return Status::Error(EAGAIN, std::string("send: ") + std::strerror(errno));
-      }
-    }
-    return Status::Ok();
-  }
-
-  // Reads until the peer closes (we always send "Connection: close").
-  Result<std::string> ReadAll(Clock::time_point deadline) {
-    std::string out;
-    char buf[16384];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        out.append(buf, static_cast<size_t>(n));
-      } else if (n == 0) {
-        return out;
-      } else if (errno == EAGAIN || errno == EINTR) {
-        NEXUS_RETURN_IF_ERROR(WaitFd(fd_, POLLIN, deadline));
-      } else {
-        return Status::Error(EAGAIN, std::string("recv: ") + std::strerror(errno));
-      }
-    }
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// Body of an HTTP/1.1 response, de-chunked; EAGAIN for a non-2xx status.
-Result<std::string> ResponseBody(const std::string& raw) {
-  size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos || raw.compare(0, 5, "HTTP/") != 0) {
-    return Status::Error(EINVAL, "malformed HTTP response from embedding endpoint");
-  }
-  size_t sp = raw.find(' ');
-  int code = sp < head_end ? std::atoi(raw.c_str() + sp + 1) : 0;
-  std::string body = raw.substr(head_end + 4);
-  if (code < 200 || code > 299) {
-    return Status::Error(EAGAIN,
-                         "embedding endpoint answered " + std::to_string(code) + ": " + body.substr(0, 200));
-  }
-  std::string head = raw.substr(0, head_end);
-  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (head.find("transfer-encoding: chunked") == std::string::npos) return body;
-  std::string out;
-  size_t pos = 0;
-  for (;;) {
-    size_t eol = body.find("\r\n", pos);
-    if (eol == std::string::npos) return Status::Error(EINVAL, "truncated chunked response");
-    size_t len = std::strtoul(body.c_str() + pos, nullptr, 16);
-    if (len == 0) return out;
-    if (eol + 2 + len > body.size()) return Status::Error(EINVAL, "truncated chunked response");
-    out.append(body, eol + 2, len);
-    pos = eol + 2 + len + 2;
-  }
+  return size * n;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<HttpEmbeddingProvider>> HttpEmbeddingProvider::Create(Options options) {
-  const std::string_view kScheme = "http://";
-  std::string_view url = options.base_url;
-  if (!url.starts_with(kScheme))
-    return Status::Error(EINVAL, "embedding URL must be http://: " + options.base_url);
-  url.remove_prefix(kScheme.size());
-  size_t slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  std::string path(slash == std::string_view::npos ? "" : url.substr(slash));
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  size_t colon = authority.rfind(':');
-  std::string host(authority.substr(0, colon)), port = "80";
-  if (colon != std::string_view::npos) port = std::string(authority.substr(colon + 1));
-  if (host.empty() || port.empty() || options.model.empty() || options.max_batch == 0) {
-    return Status::Error(EINVAL, "bad embedding endpoint settings: " + options.base_url);
+struct HttpEmbeddingProvider::Handle {
+  CURL* curl = nullptr;
+  Handle() : curl(curl_easy_init()) {}
+  ~Handle() {
+    if (curl != nullptr) curl_easy_cleanup(curl);
   }
+};
+
+Result<std::unique_ptr<HttpEmbeddingProvider>> HttpEmbeddingProvider::Create(Options options) {
+  std::string_view url = options.base_url;
+  std::string_view scheme;
+  for (std::string_view s : {"http://", "https://"})
+    if (url.starts_with(s)) scheme = s;
+  if (scheme.empty())
+    return Status::Error(EINVAL, "embedding URL must be http:// or https://: " + options.base_url);
+  url.remove_prefix(scheme.size());
+  std::string_view authority = url.substr(0, url.find('/'));
+  std::string_view host = authority.substr(0, authority.rfind(':'));
+  std::string path(url.substr(authority.size()));
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (host.empty() || authority.ends_with(':') || options.model.empty() || options.max_batch == 0 ||
+      options.attempts < 1 || options.timeout_ms <= 0 || options.backoff_ms < 0)
+    return Status::Error(EINVAL, "bad embedding endpoint settings: " + options.base_url);
+  InitCurlOnce();
   std::unique_ptr<HttpEmbeddingProvider> p(new HttpEmbeddingProvider(std::move(options)));
-  p->host_ = std::move(host);
-  p->port_ = std::move(port);
-  p->path_ = std::move(path);
+  p->url_ = std::string(scheme) + std::string(authority) + path + "/v1/embeddings";
+  p->host_ = std::string(host);
   return p;
 }
 
+HttpEmbeddingProvider::HttpEmbeddingProvider(Options options) : options_(std::move(options)) {}
+HttpEmbeddingProvider::~HttpEmbeddingProvider() = default;
+
+std::unique_ptr<HttpEmbeddingProvider::Handle> HttpEmbeddingProvider::TakeHandle() {
+  {
+    MutexLock lk(pool_mu_);
+    if (!pool_.empty()) {
+      auto h = std::move(pool_.back());
+      pool_.pop_back();
+      return h;
+    }
+  }
+  return std::make_unique<Handle>();
+}
+
+void HttpEmbeddingProvider::ReturnHandle(std::unique_ptr<Handle> h) {
+  MutexLock lk(pool_mu_);
+  if (pool_.size() < 4) pool_.push_back(std::move(h));
+}
+
 Result<std::vector<Vector>> HttpEmbeddingProvider::Embed(const std::vector<std::string>& texts) {
+  return EmbedAll(texts, options_.attempts);
+}
+
+Result<std::vector<Vector>> HttpEmbeddingProvider::EmbedQuery(const std::vector<std::string>& texts) {
+  return EmbedAll(texts, 1);
+}
+
+Result<std::vector<Vector>> HttpEmbeddingProvider::EmbedAll(const std::vector<std::string>& texts,
+                                                            int attempts) {
   std::vector<Vector> out;
   out.reserve(texts.size());
   for (size_t i = 0; i < texts.size(); i += options_.max_batch) {
     std::vector<std::string> batch(texts.begin() + i,
                                    texts.begin() + std::min(texts.size(), i + options_.max_batch));
-    auto vecs = EmbedBatch(batch);
+    auto vecs = EmbedBatch(batch, attempts);
     if (!vecs.ok()) return vecs.status();
     for (auto& v : *vecs) out.push_back(std::move(v));
   }
   return out;
 }
 
-Result<std::vector<Vector>> HttpEmbeddingProvider::EmbedBatch(const std::vector<std::string>& texts) {
+Result<std::vector<Vector>> HttpEmbeddingProvider::EmbedBatch(const std::vector<std::string>& texts,
+                                                              int attempts) {
   // Texts are sanitized UTF-8; dump() replaces anything else rather than throw.
-  std::string body = nlohmann::json{{"model", options_.model}, {"input", texts}}.dump(
+  const std::string body = nlohmann::json{{"model", options_.model}, {"input", texts}}.dump(
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::string req = "POST " + path_ + "/v1/embeddings HTTP/1.1\r\nHost: " + host_ + ":" + port_ +
-                    "\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
-                    "Connection: close\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n";
-  if (!options_.api_key.empty()) req += "Authorization: Bearer " + options_.api_key + "\r\n";
-  req += "\r\n" + body;
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr, curl_slist_free_all);
+  for (std::string h :
+       {std::string("Content-Type: application/json"), std::string("Accept: application/json"),
+        options_.api_key.empty() ? std::string() : "Authorization: Bearer " + options_.api_key}) {
+    if (!h.empty()) headers.reset(curl_slist_append(headers.release(), h.c_str()));
+  }
 
-  auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
-  Socket sock;
-  NEXUS_RETURN_IF_ERROR(sock.Connect(host_, port_, deadline));
-  NEXUS_RETURN_IF_ERROR(sock.SendAll(req, deadline));
-  auto raw = sock.ReadAll(deadline);
-  if (!raw.ok()) return raw.status();
-  auto payload = ResponseBody(*raw);
+  // One attempt: the payload, or why it failed (EAGAIN and ETIMEDOUT are
+  // worth another; a 429 or 5xx may say when in Retry-After).
+  long retry_after_s = 0;
+  auto attempt = [&](Handle& h) -> Result<std::string> {
+    CURL* c = h.curl;
+    if (c == nullptr) return Status::Error(ENOMEM, "embedding endpoint: no HTTP client handle");
+    std::string response;
+    long retry_after = 0;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_ms));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &response);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, CollectHeader);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &retry_after);
+    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+    char error[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+    const CURLcode rc = curl_easy_perform(c);
+    const std::string why = error[0] != '\0' ? error : curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      return Status::Error(ETIMEDOUT, "embedding endpoint timed out: " + why);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+      return Status::Error(EACCES, "embedding endpoint " + url_ + ": TLS certificate not trusted: " + why);
+    if (rc != CURLE_OK) return Status::Error(EAGAIN, "embedding endpoint " + url_ + ": " + why);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code > 299) {
+      Status st = Status::Error(
+          EAGAIN, "embedding endpoint answered " + std::to_string(code) + ": " + response.substr(0, 200));
+      if (code == 429 || code >= 500) {
+        retry_after_s = std::min(retry_after, 5L);
+        return st;
+      }
+      return Status::Error(code == 401 || code == 403 ? EACCES : EINVAL, st.message());
+    }
+    return response;
+  };
+
+  auto handle = TakeHandle();
+  Result<std::string> payload = Status::Error(EAGAIN, "embedding endpoint: not tried");
+  std::minstd_rand jitter(std::random_device{}());
+  int backoff = options_.backoff_ms;
+  for (int n = 1;; ++n) {
+    retry_after_s = 0;
+    payload = attempt(*handle);
+    const int code = payload.ok() ? 0 : payload.code();
+    const bool retry = code == EAGAIN || code == ETIMEDOUT;
+    if (!retry || n >= attempts) break;
+    int wait = std::max<int>(backoff + static_cast<int>(jitter() % (backoff / 2 + 1)),
+                             static_cast<int>(retry_after_s) * 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    backoff = std::min(backoff * 2, 5000);
+  }
+  ReturnHandle(std::move(handle));
   if (!payload.ok()) return payload.status();
 
   auto doc = nlohmann::json::parse(*payload, nullptr, /*allow_exceptions=*/false);

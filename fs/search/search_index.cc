@@ -758,7 +758,7 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(SqliteDb& c, con
 
 Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, const std::string& text,
                                                                const QueryOptions& o, size_t want) const {
-  auto q = options_.embedder->Embed({text});
+  auto q = options_.embedder->EmbedQuery({text});
   if (!q.ok()) return q.status();
   const Vector& qv = q->at(0);
   VectorIndex* ann = Ann();

@@ -49,8 +49,9 @@ std::vector<float> BagOfWords(const std::string& text) {
 // embedding requests, or misbehaving on purpose.
 class EmbeddingServer {
  public:
-  enum class Mode { kOk, kChunked, kSilent, kError };
-  explicit EmbeddingServer(Mode mode) : mode_(mode) {
+  enum class Mode { kOk, kChunked, kSilent, kError, kBadRequest, kUnauthorized };
+  // `failures`: in kOk mode, answer 503 to that many requests first.
+  explicit EmbeddingServer(Mode mode, int failures = 0) : mode_(mode), failures_(failures) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -69,6 +70,7 @@ class EmbeddingServer {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_; }
+  void set_retry_after(int s) { retry_after_ = s; }
   std::string last_request() const { return last_request_; }
 
  private:
@@ -103,9 +105,16 @@ class EmbeddingServer {
       return;
     }
     std::string body, head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
-    if (mode_ == Mode::kError) {
-      head = "HTTP/1.1 503 Service Unavailable\r\n";
+    if (mode_ == Mode::kError || failures_ > 0) {
+      --failures_;
+      head = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + std::to_string(retry_after_) + "\r\n";
       body = "overloaded";
+    } else if (mode_ == Mode::kBadRequest) {
+      head = "HTTP/1.1 400 Bad Request\r\n";
+      body = "no such model";
+    } else if (mode_ == Mode::kUnauthorized) {
+      head = "HTTP/1.1 401 Unauthorized\r\n";
+      body = "bad key";
     } else {
       auto in = nlohmann::json::parse(req.substr(req.find("\r\n\r\n") + 4));
       nlohmann::json data = nlohmann::json::array();
@@ -132,6 +141,8 @@ class EmbeddingServer {
   }
 
   Mode mode_;
+  int failures_ = 0;
+  int retry_after_ = 0;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -141,13 +152,17 @@ class EmbeddingServer {
 };
 
 std::unique_ptr<HttpEmbeddingProvider> Provider(const std::string& url, int timeout_ms = 5000,
-                                                size_t batch = 64) {
+                                                size_t batch = 64, int attempts = 1,
+                                                const std::string& ca = "") {
   HttpEmbeddingProvider::Options o;
   o.base_url = url;
   o.model = "test-embed";
   o.api_key = "sk-test";
   o.timeout_ms = timeout_ms;
   o.max_batch = batch;
+  o.attempts = attempts;
+  o.backoff_ms = 50;
+  o.ca_file = ca;
   auto p = HttpEmbeddingProvider::Create(o);
   EXPECT_TRUE(p.ok()) << p.status().ToString();
   return p.ok() ? std::move(*p) : nullptr;
@@ -187,12 +202,96 @@ TEST(HttpEmbeddingTest, FailuresAreTyped) {
     closed_url = gone.url();
   }
   EXPECT_EQ(Provider(closed_url)->Embed({"x"}).code(), EAGAIN);  // connection refused
-  for (const char* bad : {"https://example.com", "http://", "ftp://x"}) {
+  {
+    EmbeddingServer bad(EmbeddingServer::Mode::kBadRequest);
+    auto r = Provider(bad.url(), 5000, 64, /*attempts=*/3)->Embed({"x"});
+    EXPECT_EQ(r.code(), EINVAL);
+    EXPECT_NE(r.status().message().find("no such model"), std::string::npos);
+    EXPECT_EQ(bad.requests(), 1) << "a 400 is not retried";
+  }
+  {
+    EmbeddingServer denied(EmbeddingServer::Mode::kUnauthorized);
+    EXPECT_EQ(Provider(denied.url(), 5000, 64, 3)->Embed({"x"}).code(), EACCES);
+    EXPECT_EQ(denied.requests(), 1);
+  }
+  for (const char* bad : {"http://", "https://:80", "ftp://x", "http://host:"}) {
     HttpEmbeddingProvider::Options o;
     o.base_url = bad;
     o.model = "m";
     EXPECT_EQ(HttpEmbeddingProvider::Create(o).code(), EINVAL) << bad;
   }
+}
+
+TEST(HttpEmbeddingTest, RetriesWithBackOffThenGivesUp) {
+  {
+    EmbeddingServer flaky(EmbeddingServer::Mode::kOk, /*failures=*/2);
+    auto v = Provider(flaky.url(), 5000, 64, /*attempts=*/3)->Embed({"apple"});
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ((*v)[0], BagOfWords("apple"));
+    EXPECT_EQ(flaky.requests(), 3);
+  }
+  {
+    EmbeddingServer down(EmbeddingServer::Mode::kError);
+    down.set_retry_after(1);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = Provider(down.url(), 5000, 64, 2)->Embed({"x"});
+    EXPECT_EQ(r.code(), EAGAIN);
+    EXPECT_EQ(down.requests(), 2);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900)) << "Retry-After: 1";
+  }
+  {
+    // A query tries once: it degrades at once rather than wait.
+    EmbeddingServer down(EmbeddingServer::Mode::kError);
+    EXPECT_EQ(Provider(down.url(), 5000, 64, 4)->EmbedQuery({"x"}).code(), EAGAIN);
+    EXPECT_EQ(down.requests(), 1);
+  }
+}
+
+// A real TLS endpoint (Python's http.server behind ssl, a self-signed
+// certificate made with openssl): trusted through ca_file, refused without.
+TEST(HttpEmbeddingTest, HttpsWithATrustedCertificate) {
+  TempDir dir;
+  const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+  Shell(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+      "subjectAltName=IP:127.0.0.1 -keyout " +
+      ShellQuote(key) + " -out " + ShellQuote(cert) + " 2>/dev/null");
+  ASSERT_TRUE(std::filesystem::exists(cert));
+  const std::string server = dir.path() + "/server.py";
+  WriteFile(dir.path(), "/server.py", R"py(
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+        ok = self.path == '/v1/embeddings' and self.headers.get('Authorization') == 'Bearer sk-test'
+        out = json.dumps({'data': [{'index': i, 'embedding': [float(len(t)), 1.0]}
+                                   for i, t in enumerate(body['input'])]}).encode()
+        self.send_response(200 if ok else 403)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+)py");
+  FILE* p = ::popen(
+      ("exec python3 " + ShellQuote(server) + " " + ShellQuote(cert) + " " + ShellQuote(key)).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  int port = 0;
+  ASSERT_EQ(std::fscanf(p, "%d", &port), 1);
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+  auto trusted = Provider(url, 5000, 64, 1, cert)->Embed({"abc", "de"});
+  ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
+  EXPECT_EQ((*trusted)[0], (Vector{3.0F, 1.0F}));
+  EXPECT_EQ((*trusted)[1], (Vector{2.0F, 1.0F}));
+  auto untrusted = Provider(url, 5000, 64, 3)->Embed({"abc"});
+  EXPECT_EQ(untrusted.code(), EACCES) << untrusted.status().ToString();
+  Shell("pkill -f " + ShellQuote(server));
+  ::pclose(p);
 }
 
 class SemanticSearchTest : public ::testing::Test {
