@@ -383,42 +383,54 @@ Status SearchIndex::RenameLocked(const std::string& from, const std::string& to)
   return Status::Ok();
 }
 
-Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known) {
-  FileInfo info;
+// Everything an upsert needs that does not touch the database: reading,
+// the binary test, sanitizing, chunking, trigrams and embeddings. Runs on
+// any thread, so bulk indexing prepares the next batch while the writer
+// stores this one.
+SearchIndex::Prepared SearchIndex::Prepare(const std::string& path, const FileInfo* known) const {
+  Prepared p;
+  p.path = path;
   if (known != nullptr) {
-    info = *known;
+    p.info = *known;
   } else {
     auto st = source_->Stat(path);
-    if (!st.ok()) return RemoveLocked(path, /*subtree=*/false);
-    info = std::move(*st);
+    if (!st.ok()) return p;  // gone: removed from the index
+    p.info = std::move(*st);
   }
-  if (info.size > options_.max_file_bytes) return RemoveLocked(path, false);
+  if (p.info.size > options_.max_file_bytes) return p;
   auto data = source_->Read(path, options_.max_file_bytes + 1);
-  if (!data.ok() || data->size() > options_.max_file_bytes || LooksBinary(*data)) {
-    return RemoveLocked(path, false);
-  }
-  info.size = data->size();
-  const std::string text = SanitizeUtf8(*data);
-  const auto chunks = ChunkLines(text, options_.chunk_lines, options_.chunk_bytes);
-
-  std::vector<Vector> vectors;
-  if (options_.embedder != nullptr && !chunks.empty()) {
+  if (!data.ok() || data->size() > options_.max_file_bytes || LooksBinary(*data)) return p;
+  p.info.size = data->size();
+  p.text = SanitizeUtf8(*data);
+  p.chunks = ChunkLines(p.text, options_.chunk_lines, options_.chunk_bytes);
+  p.trigrams = TrigramIndex::Extract(p.text);
+  if (options_.embedder != nullptr && !p.chunks.empty()) {
     std::vector<std::string> texts;
-    texts.reserve(chunks.size());
-    for (const auto& ch : chunks) texts.emplace_back(text.substr(ch.offset, ch.length));
+    texts.reserve(p.chunks.size());
+    for (const auto& ch : p.chunks) texts.emplace_back(p.text.substr(ch.offset, ch.length));
     auto v = options_.embedder->Embed(texts);
-    if (v.ok() && v->size() == chunks.size()) {
-      vectors = std::move(*v);
+    if (v.ok() && v->size() == p.chunks.size()) {
+      p.vectors = std::move(*v);
     } else {
       spdlog::warn("search: no embeddings for {}: {}", path, v.status().ToString());
     }
   }
+  p.index = true;
+  return p;
+}
 
+Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known) {
+  Prepared p = Prepare(path, known);
+  return StoreLocked(p);
+}
+
+Status SearchIndex::StoreLocked(const Prepared& p) {
+  if (!p.index) return RemoveLocked(p.path, /*subtree=*/false);
   SqliteDb& c = *writer_;
   int64_t file_id = 0;
   {
     Statement s = c.Prepare(kFileByPath);
-    s.Bind(1, path);
+    s.Bind(1, p.path);
     if (s.Next()) file_id = s.Int(0);
   }
   // Changed content gets a new file id: the trigram lists of the old one
@@ -429,22 +441,24 @@ Status SearchIndex::UpsertLocked(const std::string& path, const FileInfo* known)
   }
   {
     Statement s = c.Prepare(kInsertFile);
-    NEXUS_RETURN_IF_ERROR(
-        s.Bind(1, path).Bind(2, static_cast<int64_t>(info.size)).Bind(3, info.mtime_ns).Run("insert file"));
+    NEXUS_RETURN_IF_ERROR(s.Bind(1, p.path)
+                              .Bind(2, static_cast<int64_t>(p.info.size))
+                              .Bind(3, p.info.mtime_ns)
+                              .Run("insert file"));
     file_id = c.LastInsertId();
   }
-  trigrams_.Add(file_id, text);
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const auto& ch = chunks[i];
-    const std::string_view chunk_text = std::string_view(text).substr(ch.offset, ch.length);
+  trigrams_.AddTrigrams(file_id, p.trigrams);
+  for (size_t i = 0; i < p.chunks.size(); ++i) {
+    const auto& ch = p.chunks[i];
+    const std::string_view chunk_text = std::string_view(p.text).substr(ch.offset, ch.length);
     Statement s = c.Prepare(kInsertChunk);
     s.Bind(1, file_id).Bind(2, int64_t{ch.start_line}).Bind(3, int64_t{ch.end_line}).Bind(4, chunk_text);
-    if (i < vectors.size())
-      s.BindBlob(5, std::string_view(reinterpret_cast<const char*>(vectors[i].data()),
-                                     vectors[i].size() * sizeof(float)));
+    if (i < p.vectors.size())
+      s.BindBlob(5, std::string_view(reinterpret_cast<const char*>(p.vectors[i].data()),
+                                     p.vectors[i].size() * sizeof(float)));
     NEXUS_RETURN_IF_ERROR(s.Run("insert chunk"));
     const int64_t id = c.LastInsertId();
-    if (i < vectors.size()) AnnUpdate(id, vectors[i]);
+    if (i < p.vectors.size()) AnnUpdate(id, p.vectors[i]);
     NEXUS_RETURN_IF_ERROR(c.Prepare(kInsertFts).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
   }
   return Status::Ok();
@@ -514,20 +528,35 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
       return Status::Ok();
     }));
   }
+  // Two stages on two threads: the files of batch k+1 are read, chunked and
+  // reduced to trigrams while the writer stores batch k.
+  auto prepare = [&](size_t from) {
+    std::vector<Prepared> out;
+    for (size_t k = from; k < std::min(total, from + options_.sync_batch); ++k) {
+      const FileInfo& f = files[k];
+      auto it = indexed.find(f.path);
+      if (!force && it != indexed.end() && it->second == std::make_pair(f.size, f.mtime_ns)) continue;
+      out.push_back(Prepare(f.path, &f));
+    }
+    return out;
+  };
+  std::vector<Prepared> ready = total > 0 ? prepare(0) : std::vector<Prepared>{};
   for (size_t i = 0; i < total; i += options_.sync_batch) {
     const size_t end = std::min(total, i + options_.sync_batch);
+    std::vector<Prepared> next;
+    std::thread ahead;
+    if (end < total) ahead = std::thread([&] { next = prepare(end); });
+    Status st;
     {
       MutexLock lk(write_mu_);
-      NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
-        for (size_t k = i; k < end; ++k) {
-          const FileInfo& f = files[k];
-          auto it = indexed.find(f.path);
-          if (!force && it != indexed.end() && it->second == std::make_pair(f.size, f.mtime_ns)) continue;
-          NEXUS_RETURN_IF_ERROR(UpsertLocked(f.path, &f));
-        }
+      st = InTransaction([&]() REQUIRES(write_mu_) -> Status {
+        for (const Prepared& p : ready) NEXUS_RETURN_IF_ERROR(StoreLocked(p));
         return Status::Ok();
-      }));
+      });
     }
+    if (ahead.joinable()) ahead.join();
+    NEXUS_RETURN_IF_ERROR(st);
+    ready = std::move(next);
     if (progress) progress(end, total);
   }
   return Status::Ok();

@@ -40,6 +40,7 @@
 #include "base/sqlite_db.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
+#include "fs/search/text.h"
 #include "fs/search/trigram_index.h"
 #include "fs/search/vector_index.h"
 #include "base/status.h"
@@ -167,6 +168,16 @@ class SearchIndex {
 
  private:
   struct Lane;  // one ranked hit of one lane
+  // A file read and reduced for the index, before the writer stores it.
+  struct Prepared {
+    std::string path;
+    bool index = false;  // false: not indexable (gone, too large, binary): remove it
+    FileInfo info;
+    std::string text;  // sanitized
+    std::vector<LineChunk> chunks;
+    std::vector<uint32_t> trigrams;
+    std::vector<Vector> vectors;
+  };
 
   SearchIndex(ContentSource* source, Options options);
   // The writer (creating the schema) or a query-only reader.
@@ -174,6 +185,8 @@ class SearchIndex {
   Result<ConnectionPool<SqliteDb>::Lease> Borrow() const;
   // All *Locked methods require write_mu_ and run inside a transaction.
   Status UpsertLocked(const std::string& path, const FileInfo* known) REQUIRES(write_mu_);
+  Prepared Prepare(const std::string& path, const FileInfo* known) const;
+  Status StoreLocked(const Prepared& p) REQUIRES(write_mu_);
   Status RemoveLocked(const std::string& path, bool subtree) REQUIRES(write_mu_);
   Status DeleteChunksLocked(int64_t file_id) REQUIRES(write_mu_);
   Status RenameLocked(const std::string& from, const std::string& to) REQUIRES(write_mu_);

@@ -1,5 +1,6 @@
 #include "fs/search/text.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace nexus::search {
@@ -35,13 +36,26 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 constexpr size_t kBinarySample = 64 * 1024;
 
+// The first index >= i of a non-ASCII byte (or s.size()), eight bytes a step.
+size_t SkipAscii(std::string_view s, size_t i) {
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  while (i + 8 <= s.size()) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (w & kHigh) break;
+    i += 8;
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  return i;
+}
+
 }  // namespace
 
 bool LooksBinary(std::string_view data) {
   if (std::memchr(data.data(), '\0', data.size()) != nullptr) return true;
   std::string_view sample = data.substr(0, kBinarySample);
   size_t invalid = 0;
-  for (size_t i = 0; i < sample.size();) {
+  for (size_t i = SkipAscii(sample, 0); i < sample.size(); i = SkipAscii(sample, i)) {
     size_t len = Utf8SequenceLength(sample, i);
     if (len == 0) {
       // A sequence cut by the sample's end is not evidence of binary data.
@@ -57,11 +71,7 @@ bool LooksBinary(std::string_view data) {
 std::string SanitizeUtf8(std::string_view data) {
   std::string out;
   size_t i = 0, copied = 0;
-  while (i < data.size()) {
-    if (static_cast<unsigned char>(data[i]) < 0x80) {
-      ++i;
-      continue;
-    }
+  while ((i = SkipAscii(data, i)) < data.size()) {
     size_t len = Utf8SequenceLength(data, i);
     if (len > 0) {
       i += len;

@@ -51,13 +51,21 @@ class TrigramIndex {
   // document, one per row; merges keep only those.
   explicit TrigramIndex(const char* live_docs_sql);
 
-  // Writer: queues the trigrams of document `doc` (> 0) for the next Commit.
-  void Add(int64_t doc, std::string_view text);
+  // The distinct trigrams of `text` (ASCII-lowercased), in no set order.
+  // Any thread.
+  static std::vector<uint32_t> Extract(std::string_view text);
+  // Writer: queues the trigrams of document `doc` (> 0) for the next
+  // Commit, from its text or as Extract gave them.
+  void Add(int64_t doc, std::string_view text) { AddTrigrams(doc, Extract(text)); }
+  void AddTrigrams(int64_t doc, const std::vector<uint32_t>& trigrams);
   // Writes what was added as a segment and merges full levels, in the
   // caller's open transaction on `db`. Nothing to write is a no-op.
   Status Commit(SqliteDb& db);
   // The transaction failed: forgets what was added since the last Commit.
-  void Abort() { pending_.clear(); }
+  void Abort() {
+    pending_.clear();
+    docs_added_.clear();
+  }
 
   // Reader: the ids, ascending, of documents whose trigrams include every
   // trigram of `literal` (ASCII-lowercased; at least 3 bytes, else EINVAL).
@@ -77,10 +85,7 @@ class TrigramIndex {
   const char* const live_docs_sql_;
   // (trigram << 40) | doc for every distinct trigram of every added doc.
   std::vector<uint64_t> pending_;
-  // Which trigrams the document being added has (2^24 bits), cleared after
-  // each document through `seen_list_`.
-  std::vector<uint64_t> seen_;
-  std::vector<uint32_t> seen_list_;
+  std::vector<int64_t> docs_added_;  // in the order added
 };
 
 }  // namespace nexus::search
