@@ -566,11 +566,14 @@ void VersionStore::CommitterLoop() {
 }
 
 // Blob files must be on disk before the journal records naming them are
-// declared durable.
+// declared durable. Only content over kInlineBlobBytes is loose; the rest is
+// in the group's pack, which PackStore::Finish syncs. (Counting packed blobs
+// here once made every large group a syncfs of the whole filesystem, which
+// stalled the very writes being versioned.)
 Status VersionStore::SyncBlobs(const std::vector<Change>& changes) {
   std::set<std::string> blobs;
   for (const Change& c : changes)
-    if (c.op == 'W') blobs.insert(c.blob);
+    if (c.op == 'W' && c.size > kInlineBlobBytes) blobs.insert(c.blob);
   auto sync_path = [](const std::string& p, int flags) {
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0) return errno == ENOENT;  // packed, or already gone
