@@ -104,8 +104,10 @@ class Cli {
 // Formatting shared by the commands (the forms themselves are base/format.h).
 // "admin", "user" or "agent".
 const char* ScopeName(rpc::Identity::Scope s);
-std::string FormatTime(int64_t ns);     // "2026-11-24T06:30:00.123Z"; "-" for 0
-std::string HumanBytes(uint64_t n);     // "12.3 MiB", "512 B"
+std::string FormatTime(int64_t ns);  // "2026-11-24T06:30:00.123Z"; "-" for 0
+std::string HumanBytes(uint64_t n);  // "12.3 MiB", "512 B"
+// The non-empty items of a comma-separated list: "a,,b" -> {"a", "b"}.
+std::vector<std::string> SplitCommas(const std::string& list);
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
 // An instant: RFC 3339 or Unix seconds.
 Result<UnixNanos> ParseInstant(const std::string& s);

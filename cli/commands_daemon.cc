@@ -331,14 +331,8 @@ int TlsGenerate(Cli& cli, const Args& a) {
   if (out.empty()) return cli.Usage("--out DIR is required");
   auto days = a.Number("days", 365, 1, 36500);
   if (!days.ok()) return cli.Fail(days.status(), true);
-  std::vector<std::string> hosts;
   std::string list = a.Get("hosts", "localhost,127.0.0.1,::1");
-  for (size_t pos = 0; pos <= list.size();) {
-    size_t end = list.find(',', pos);
-    if (end == std::string::npos) end = list.size();
-    if (end > pos) hosts.push_back(list.substr(pos, end - pos));
-    pos = end + 1;
-  }
+  std::vector<std::string> hosts = SplitCommas(list);
   auto tls = GenerateSelfSignedTls(hosts, static_cast<int>(*days));
   if (!tls.ok()) return cli.Fail(tls.status());
   std::error_code ec;

@@ -242,18 +242,6 @@ Result<LocalFile> ReadLocalFile(const std::string& flag, const std::string& path
   return LocalFile{base, std::move(text).value()};
 }
 
-std::vector<std::string> SplitCommas(const std::string& list) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t end = list.find(',', pos);
-    if (end == std::string::npos) end = list.size();
-    if (end > pos) out.push_back(list.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
 // A result file name from the daemon, safe to create below the output
 // directory: relative, no empty, "." or ".." component.
 bool SafeRelativeName(const std::string& name) {

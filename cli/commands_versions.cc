@@ -378,13 +378,7 @@ void PrintSnapshot(rpc::SnapshotInfo::Reader s) {
 int SnapshotCreate(Cli& cli, const Args& a) {
   std::vector<std::string> zones;
   auto add = [&](const std::string& list) {
-    size_t pos = 0;
-    while (pos <= list.size()) {
-      size_t end = list.find(',', pos);
-      if (end == std::string::npos) end = list.size();
-      if (end > pos) zones.push_back(list.substr(pos, end - pos));
-      pos = end + 1;
-    }
+    for (auto& z : SplitCommas(list)) zones.push_back(std::move(z));
   };
   if (a.Has("zone")) {
     if (a.Get("zone").empty()) return cli.Usage("--zone needs a zone name");
