@@ -4,8 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "nexus/version.h"
 #include "cli/cli.h"
+#include "nexus/build_info.h"
+#include "nexus/version.h"
 
 namespace nexus::cli {
 namespace {
@@ -22,7 +23,7 @@ const char* kGlobalHelp = R"(Global options (before the command):
                        $NEXUS_AGENT); allowed to the agent's owner and admins
   --timeout S          give up reaching the daemon after S seconds (default 10)
   --json               machine-readable output (also accepted after the command)
-  --version            print the version and exit
+  --version            print the version and the git commit, and exit
   -h, --help           print this help; `nexus COMMAND --help` for a command
 
 Exit status: 0 success, 1 the operation failed (not found, permission
@@ -161,7 +162,7 @@ int main(int argc, char** argv) {
       *out = args[++i];
       return true;
     };
-    if (a == "--version") return std::printf("nexus %s\n", NEXUS_VERSION), kExitOk;
+    if (a == "--version") return std::printf("nexus %s (git %s)\n", NEXUS_VERSION, NEXUS_GIT_COMMIT), kExitOk;
     if (a == "-h" || a == "--help") return PrintOverview(stdout, table, ""), kExitOk;
     if (a == "--json") {
       cli.json = true;

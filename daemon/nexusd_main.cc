@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "daemon/options.h"
 #include "daemon/stop_signals.h"
+#include "nexus/build_info.h"
 #include "nexus/version.h"
 
 namespace nexus {
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
     return nexus::Daemon::kExitUsage;
   }
   if (opts->show_help) return std::fputs(nexus::DaemonUsage(), stdout), 0;
-  if (opts->show_version) return std::printf("nexusd %s\n", NEXUS_VERSION), 0;
+  if (opts->show_version) return std::printf("nexusd %s (git %s)\n", NEXUS_VERSION, NEXUS_GIT_COMMIT), 0;
   spdlog::set_level(spdlog::level::from_str(opts->log_level));
   return nexus::Run(*opts);
 }
