@@ -423,10 +423,22 @@ Status Daemon::StartServing() {
 
 Status Daemon::Serve() {
   Status served;
+  ServiceNotifier::Probes probes;
+  probes.ready = [mnt = mountpoint_, socket = info_.socket_path]() {
+    return FuseMountLive(mnt) && UnixSocketAccepts(socket);
+  };
+  probes.alive = probes.ready;
+  probes.status = "serving " + data_dir_ + " at " + mountpoint_;
+  notifier_ = ServiceNotifier::Start(std::move(probes));
   {
-    StopSignals signals([this](int) { mount_->RequestStop(); });
+    StopSignals signals([this](int) {
+      // The probes stat the mount: they stop while the loop still answers.
+      if (notifier_) notifier_->Stop();
+      mount_->RequestStop();
+    });
     served = mount_->Serve();
   }
+  if (notifier_) notifier_->Stop();
   info_.mounted = false;
   // The mount table (in rebac_) outlives mount_: it must not revalidate
   // names on a mount that is going away.

@@ -32,6 +32,7 @@
 #include "daemon/ops_part.h"
 #include "daemon/forks_part.h"
 #include "daemon/search_part.h"
+#include "daemon/service_notifier.h"
 #include "daemon/versions_part.h"
 #include "fs/change_events.h"
 #include "fs/fuse_ops.h"
@@ -70,7 +71,9 @@ class Daemon {
   Daemon& operator=(const Daemon&) = delete;
 
   // Serves the mount until SIGTERM/SIGINT/SIGHUP ends the FUSE loop, then
-  // marks the mount not ready and switches kernel invalidation off.
+  // marks the mount not ready and switches kernel invalidation off. Under
+  // systemd (Type=notify) it tells the manager once the mount and the
+  // control socket answer, and feeds the watchdog while they do.
   Status Serve();
 
  private:
@@ -148,6 +151,9 @@ class Daemon {
   std::unique_ptr<IdentityPart> identity_;  // reports through node_; its calls finish with jobs_
   std::unique_ptr<BackgroundJobs> jobs_;    // slow calls finish before node_ and files_ go
   std::unique_ptr<SocketServer> server_;    // stops first
+  // systemd's readiness and watchdog (Serve): probes the mount and the
+  // socket, so it stops before either.
+  std::unique_ptr<ServiceNotifier> notifier_;
 };
 
 }  // namespace nexus
