@@ -55,7 +55,13 @@ std::string Cli::SocketPath(std::string* source) const {
     if (j.is_object() && j.contains("socket") && j["socket"].is_string())
       return from("nexus up", j["socket"].get<std::string>());
   }
-  return from("default", ".nexus/data/nexusd.sock");
+  auto is_socket = [](const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+  };
+  if (!is_socket(kLocalSocket) && !system_socket.empty() && is_socket(system_socket))
+    return from("system service", system_socket);
+  return from("default", kLocalSocket);
 }
 
 Result<NexusClient*> Cli::Client() {

@@ -66,6 +66,12 @@ struct Command {
   std::function<int(class Cli&, const Args&)> run;
 };
 
+// Where the system service's daemon listens (packaging/nexusd.service): the
+// last place the CLI looks for a daemon.
+constexpr const char* kSystemSocket = "/run/nexus/nexusd.sock";
+// Where `nexus up` and scripts/run.sh put the daemon of the current folder.
+constexpr const char* kLocalSocket = ".nexus/data/nexusd.sock";
+
 class Cli {
  public:
   // Global options and how to reach the daemon.
@@ -77,12 +83,17 @@ class Cli {
   std::string profile;  // --profile
   std::string act_as;   // --as / NEXUS_AGENT: the agent the session acts as
   double timeout_s = 10;
+  // The system service's socket (kSystemSocket; tests point it elsewhere).
+  std::string system_socket = kSystemSocket;
 
   // Connects on first use. Errors are reported by Fail().
   Result<NexusClient*> Client();
   // Closes the connection; the next Client() connects again.
   void Disconnect() { client_.reset(); }
-  // The socket path the CLI would use, and where that choice came from.
+  // The socket path the CLI would use, and where that choice came from:
+  // --socket, $NEXUS_SOCKET, $NEXUS_DATA_DIR/nexusd.sock, the daemon `nexus
+  // up` recorded, kLocalSocket when a socket is there, else system_socket
+  // when one is there, else kLocalSocket (which the error then names).
   std::string SocketPath(std::string* source = nullptr) const;
 
   // Prints "nexus: <ErrorText>" to stderr and returns the exit code for

@@ -244,6 +244,8 @@ int Down(Cli& cli, const Args& a) {
     std::string dir = Absolute(a.Get("data-dir"));
     socket = dir + "/nexusd.sock";
     if (auto lock = ReadTextFile(dir + "/nexusd.lock", "lock"); lock.ok()) pid = std::atoi(lock->c_str());
+  } else if (!cli.socket.empty()) {
+    socket = cli.socket;  // its pid: asked below
   } else {
     auto state = LoadUpState();
     if (!state.ok()) return cli.Fail(state.status());
@@ -257,6 +259,8 @@ int Down(Cli& cli, const Args& a) {
   o.timeout_s = 5;
   bool asked = false;
   if (auto c = NexusClient::Connect(o); c.ok()) {
+    if (pid == 0)
+      if (auto s = (*c)->Wait((*c)->session().statusRequest().send()); s.ok()) pid = s->getStatus().getPid();
     auto r = (*c)->Wait((*c)->session().adminRequest().send().getAdmin().shutdownRequest().send());
     if (r.ok()) {
       Status st = StatusFromError(r->hasError(), r->getError());
@@ -392,8 +396,8 @@ void AddDaemonCommands(std::vector<Command>* t) {
                 {"--data-dir", "--timeout"},
                 {},
                 "down [--data-dir D] [--timeout S]",
-                "Stop nexusd cleanly (the one `nexus up` started, or the one serving D) and\n"
-                "wait until it has exited.",
+                "Stop nexusd cleanly (the one serving D, else the one at the global --socket,\n"
+                "else the one `nexus up` started) and wait until it has exited.",
                 0,
                 0,
                 Down});

@@ -14,7 +14,8 @@ namespace {
 const char* kGlobalHelp = R"(Global options (before the command):
   --socket PATH        the daemon's Unix socket (else $NEXUS_SOCKET, else
                        $NEXUS_DATA_DIR/nexusd.sock, else the one `nexus up`
-                       recorded, else .nexus/data/nexusd.sock)
+                       recorded, else .nexus/data/nexusd.sock, else the
+                       system service's /run/nexus/nexusd.sock)
   --remote HOST:PORT   talk TLS over TCP instead (else $NEXUS_URL)
   --api-key KEY        API key (else $NEXUS_API_KEY); required with --remote
   --tls-ca FILE        certificate the server's must chain to (else $NEXUS_TLS_CA)
