@@ -72,6 +72,12 @@ constexpr const char* kSystemSocket = "/run/nexus/nexusd.sock";
 // Where `nexus up` and scripts/run.sh put the daemon of the current folder.
 constexpr const char* kLocalSocket = ".nexus/data/nexusd.sock";
 
+// An option given before the command (`nexus --socket S status`).
+struct GlobalOption {
+  std::string flag;  // "--socket"
+  bool takes_value;
+};
+
 class Cli {
  public:
   // Global options and how to reach the daemon.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cli/cli.h"
+#include "cli/command_docs.h"
 #include "nexus/build_info.h"
 #include "nexus/version.h"
 
@@ -25,12 +26,27 @@ const char* kGlobalHelp = R"(Global options (before the command):
   --timeout S          give up reaching the daemon after S seconds (default 10)
   --json               machine-readable output (also accepted after the command)
   --version            print the version and the git commit, and exit
+  --man                print this manual as a nexus(1) man page (roff)
   -h, --help           print this help; `nexus COMMAND --help` for a command
 
 Exit status: 0 success, 1 the operation failed (not found, permission
 denied, ...), 64 usage error, 69 unavailable (the daemon is not reachable,
 or a feature it does not serve).
 )";
+
+// The options main() takes before the command; --help documents them
+// (kGlobalHelp) and completion offers them.
+const std::vector<GlobalOption> kGlobalOptions = {
+    {"--socket", true},   {"--remote", true}, {"--api-key", true},  {"--tls-ca", true},
+    {"--profile", true},  {"--as", true},     {"--timeout", true},  {"--json", false},
+    {"--version", false}, {"--man", false},   {"-h,--help", false},
+};
+
+bool TakesValue(const std::string& flag) {
+  for (const GlobalOption& g : kGlobalOptions)
+    if (g.takes_value && g.flag == flag) return true;
+  return false;
+}
 
 std::vector<Command> BuildTable() {
   std::vector<Command> table;
@@ -154,7 +170,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   Cli cli;
   if (const char* t = std::getenv("NEXUS_TIMEOUT"); t && *t) cli.timeout_s = std::atof(t);
-  const std::vector<Command> table = BuildTable();
+  std::vector<Command> table = BuildTable();
+  AddCompletionCommand(kGlobalOptions, &table);
   size_t i = 0;
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -165,10 +182,10 @@ int main(int argc, char** argv) {
     };
     if (a == "--version") return std::printf("nexus %s (git %s)\n", NEXUS_VERSION, NEXUS_GIT_COMMIT), kExitOk;
     if (a == "-h" || a == "--help") return PrintOverview(stdout, table, ""), kExitOk;
+    if (a == "--man") return std::fputs(ManPage(table, kGlobalHelp, NEXUS_VERSION).c_str(), stdout), kExitOk;
     if (a == "--json") {
       cli.json = true;
-    } else if (a == "--socket" || a == "--remote" || a == "--api-key" || a == "--tls-ca" ||
-               a == "--profile" || a == "--timeout" || a == "--as") {
+    } else if (TakesValue(a)) {
       std::string v;
       if (!value(&v)) return cli.Usage(a + " needs a value");
       if (a == "--socket") cli.socket = v;
