@@ -13,7 +13,10 @@ packages=(
   # libraries
   libfuse3-dev fuse3 libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev capnproto libcapnp-dev libgit2-dev libre2-dev
-  nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libsystemd-dev
+  # the Debian package and the system service (packaging/, integration/tests/package.sh):
+  # man pages, lintian, `systemd-analyze verify`, bash completion, man
+  help2man lintian systemd bash-completion man-db dpkg-dev binutils
   # tools the integration tests and benchmarks drive
   rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc gdb
   ripgrep hyperfine fio bubblewrap procps psmisc python3 fasttext

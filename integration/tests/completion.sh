@@ -16,6 +16,8 @@ note() { echo "--- $*"; }
 # Where bash-completion looks first for a command's completion.
 mkdir -p "$TEST_ROOT/completions"
 "$NEXUS_CLI" completion bash >"$TEST_ROOT/completions/nexus"
+cmp -s "$TEST_ROOT/completions/nexus" "$NEXUS_BUILD_DIR/packaging/nexus.bash" ||
+  fail "the installed completion differs from what nexus prints"
 
 # complete_line WORDS...: what completing the last word of `WORDS` offers
 # (an empty last word: completing after a space), in a shell that loaded
