@@ -1,7 +1,7 @@
-// Background threads (version capture, search indexing, their committers)
-// run at a lower CPU priority than FUSE workers, so a burst of file
-// operations is served first and the background catches up when there is
-// room. Linux applies a nice value per thread.
+// Background threads (version capture, search indexing, the operations log,
+// their committers) run at a lower CPU priority than FUSE workers, so a
+// burst of file operations is served first and the background catches up
+// when there is room. Linux applies a nice value per thread.
 #pragma once
 
 namespace nexus {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/layout.h"
+#include "base/thread_priority.h"
 #include "fs/search/content_source.h"
 #include "fs/search/embedding.h"
 #include "fs/search/indexer.h"
@@ -149,6 +150,7 @@ class SearchPartImpl final : public SearchPart {
     const bool reembed = !model.empty() && ReadModelFile(model_file) != model;
     catching_up_ = true;
     catch_up_ = std::thread([this, reembed, model, model_file]() {
+      LowerThreadPriority();
       auto t0 = std::chrono::steady_clock::now();
       if (reembed) spdlog::info("search: new embedding model {}: re-reading every file", model);
       Status st = reembed ? indexer_->Reindex() : indexer_->IndexPath("/");

@@ -13,6 +13,7 @@
 
 #include "base/format.h"
 #include "base/mutex.h"
+#include "base/thread_priority.h"
 #include "fs/types.h"
 #include "fs/versions/change_log.h"
 #include "fs/versions/provenance.h"
@@ -342,6 +343,7 @@ Status OpFeed::Impl::Commit(std::vector<Operation>& batch, int64_t mark, int64_t
 }
 
 void OpFeed::Impl::Run() {
+  LowerThreadPriority();
   int64_t saved = watermark;
   MutexLock lk(mu);
   for (;;) {
@@ -368,12 +370,25 @@ void OpFeed::Impl::Run() {
     // before has moved the history the unlink ends, and a write captured
     // before a rename (a temporary file saved over another) must be logged
     // before it, not in a later batch after it.
+    // The bus queued every event before the recorder saw it, so what the
+    // drain captured has its earlier events (a folder's mkdir before the
+    // write of a file in it) in our queue by now: take them into this batch
+    // too, or the journal's writes would be logged ahead of them. Newly
+    // taken renames and unlinks drain again, a few rounds at most.
+    auto needs_drain = [](const Pending& p) {
+      return p.lookup_version_before || p.op.kind == OpKind::kRename;
+    };
     bool drained = false;
-    if (!stopping && options.drain_upstream && std::any_of(taken.begin(), taken.end(), [](const Pending& p) {
-          return p.lookup_version_before || p.op.kind == OpKind::kRename;
-        })) {
+    for (size_t from = 0, round = 0; !stopping && options.drain_upstream && round < 4; ++round) {
+      if (!std::any_of(taken.begin() + static_cast<std::ptrdiff_t>(from), taken.end(), needs_drain)) break;
       options.drain_upstream();
       drained = true;
+      from = taken.size();
+      MutexLock more(mu);
+      while (!queue.empty()) {
+        taken.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
     }
     std::vector<Operation> batch;
     batch.reserve(taken.size());

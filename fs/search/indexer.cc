@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/ns_path.h"
+#include "base/thread_priority.h"
 
 namespace nexus::search {
 namespace {
@@ -88,6 +89,7 @@ void Indexer::Rename(const std::string& from_in, const std::string& to_in) {
 // The worker reads in_flight_ with mu_ released (only this thread writes it),
 // which the analysis cannot follow.
 void Indexer::Run() NO_THREAD_SAFETY_ANALYSIS {
+  LowerThreadPriority();
   MutexLock lk(mu_);
   for (;;) {
     lk.Wait(wake_, [&]() REQUIRES(mu_) { return stop_ || !queued_.empty(); });

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "base/ns_path.h"
+#include "base/thread_priority.h"
 #include "fs/search/glob.h"
 #include "fs/search/text.h"
 #include "fs/search/trigram_index.h"
@@ -545,7 +546,11 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
     const size_t end = std::min(total, i + options_.sync_batch);
     std::vector<Prepared> next;
     std::thread ahead;
-    if (end < total) ahead = std::thread([&] { next = prepare(end); });
+    if (end < total)
+      ahead = std::thread([&] {
+        LowerThreadPriority();
+        next = prepare(end);
+      });
     Status st;
     {
       MutexLock lk(write_mu_);
