@@ -1,6 +1,8 @@
 #include "base/file_util.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +60,11 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
     ::unlink(tmp.c_str());
     return st;
   }
+  return Status::Ok();
+}
+
+Status CloneFileContent(int src, int dst) {
+  if (::ioctl(dst, FICLONE, src) != 0) return Status::FromErrno("clone file extents");
   return Status::Ok();
 }
 

@@ -18,7 +18,13 @@ Result<std::string> ReadAndClose(int fd, const std::string& what);
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode);
 
 // Copies all of descriptor `src` to `dst` (both from offset 0), in the
-// kernel (copy_file_range) when it can, else through a buffer.
+// kernel (copy_file_range, which shares extents on filesystems that can)
+// when it can, else through a buffer.
 Status CopyFileContent(int src, int dst);
+
+// Makes `dst` share all of `src`'s extents (FICLONE): O(1) in the data
+// size, on filesystems with reflinks (XFS, btrfs). EOPNOTSUPP (or EXDEV,
+// EINVAL) where they cannot; never copies.
+Status CloneFileContent(int src, int dst);
 
 }  // namespace nexus

@@ -918,20 +918,32 @@ Status NativeBackend::Fsync(FileHandle& fh, bool datasync) {
   if (!fh.written) return Status::Ok();
   // The handle stays open and may write on: the content this fsync made
   // durable is kept by a copy when it is small enough to cost no more than
-  // the fsync itself; a larger file is captured as the recorder finds it.
+  // the fsync itself, by a reflink (shared extents, O(1)) when larger on a
+  // filesystem that has them; otherwise a larger file is captured as the
+  // recorder finds it.
   ChangeDetails details;
   mode_t mode = 0;
+  bool clone_only = false;
   {
     MutexLock lk(mu_);
     Node* n = Find(fh.ino);
     if (n && sink_ && sink_->KeepsClosedContent() && !n->lower_content && n->attr.nlink > 0 &&
-        n->attr.size <= kSyncKeepMax && BackendOf(fh.ino) == id_) {
+        BackendOf(fh.ino) == id_ &&
+        (n->attr.size <= kSyncKeepMax || !no_reflinks_.load(std::memory_order_relaxed))) {
       details.content_gen = ++next_closed_gen_;
       mode = n->attr.mode;
+      clone_only = n->attr.size > kSyncKeepMax;
     }
   }
-  if (details.content_gen != 0 && !CopyClosed(fh.fd, LocalOf(fh.ino), details.content_gen, mode, false).ok())
-    details.content_gen = 0;
+  if (details.content_gen != 0) {
+    Status kept = CopyClosed(fh.fd, LocalOf(fh.ino), details.content_gen, mode, false, clone_only);
+    if (!kept.ok()) {
+      details.content_gen = 0;
+      if (clone_only && (kept.code() == EOPNOTSUPP || kept.code() == EXDEV || kept.code() == EINVAL ||
+                         kept.code() == ENOTTY))
+        no_reflinks_.store(true, std::memory_order_relaxed);
+    }
+  }
   MutexLock lk(mu_);
   Publish(ChangeEvent::Kind::kContentSynced, fh.opener, fh.ino, 0, {}, 0, {}, false, std::move(details));
   return Status::Ok();

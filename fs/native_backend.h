@@ -261,11 +261,15 @@ class NativeBackend final : public Backend, public ForkSource {
   void KeepClosedOnFree(Node* n) REQUIRES(mu_);
   // Keeps a copy of what `fd` holds now as generation `gen` of `local`.
   // `of_close`: `gen` is the node's closed_gen, and the copy is dropped if
-  // it was captured meanwhile.
-  Status CopyClosed(int fd, Ino local, uint64_t gen, mode_t mode, bool of_close) EXCLUDES(mu_);
+  // it was captured meanwhile. `clone_only`: share extents or fail, never
+  // copy the data.
+  Status CopyClosed(int fd, Ino local, uint64_t gen, mode_t mode, bool of_close, bool clone_only = false)
+      EXCLUDES(mu_);
   static std::string ClosedName(Ino local, uint64_t gen);
-  // Up to this size an fsync keeps what it made durable by a copy.
+  // Up to this size an fsync keeps what it made durable by a copy; above
+  // it, by a reflink where the filesystem has them.
   static constexpr uint64_t kSyncKeepMax = 4 << 20;
+  std::atomic<bool> no_reflinks_{false};  // a clone failed as unsupported
   // Opens DIR/`name` (creating it) into `*fd` and lists the names in it.
   Status OpenSubdir(const std::string& name, int* fd, std::vector<std::string>* names) const;
   // The backing file of `local`, relative to DIR/data.

@@ -93,12 +93,13 @@ uint64_t NativeBackend::NumberClosed(Node* n) {
   return n->closed_gen;
 }
 
-Status NativeBackend::CopyClosed(int fd, Ino local, uint64_t gen, mode_t mode, bool of_close) {
+Status NativeBackend::CopyClosed(int fd, Ino local, uint64_t gen, mode_t mode, bool of_close,
+                                 bool clone_only) {
   const std::string name = ClosedName(local, gen);
   const std::string tmp = name + ".tmp";
   int dst = ::openat(closed_fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (dst < 0) return Status::FromErrno("create closed/" + tmp);
-  Status st = CopyFileContent(fd, dst);
+  Status st = clone_only ? CloneFileContent(fd, dst) : CopyFileContent(fd, dst);
   ::close(dst);
   if (st.ok() && ::renameat(closed_fd_, tmp.c_str(), closed_fd_, name.c_str()) != 0)
     st = Status::FromErrno("rename closed/" + tmp);

@@ -20,6 +20,8 @@ packages=(
   # tools the integration tests and benchmarks drive
   rsync stress-ng attr acl util-linux xz-utils tar diffutils make gcc gdb
   ripgrep hyperfine fio bubblewrap procps psmisc python3 fasttext
+  # an XFS data dir on a loop device (integration/tests/versions_reflink.sh)
+  xfsprogs
   libhnswlib-dev libfasttext-dev openssl curl
   # the multi-node lab (integration/lab): namespaces, probes, evidence schema
   iproute2 iputils-ping python3-jsonschema
