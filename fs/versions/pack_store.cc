@@ -299,10 +299,24 @@ struct PackStore::PendingFile {
   std::string path;
   uint64_t size = kPackHeader;
   std::vector<IndexEntry> entries;
+  PendingFile() = default;
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
   ~PendingFile() {
     if (fd >= 0) ::close(fd);
   }
 };
+
+// A new, empty file in the pending directory, `kind` naming what it is for.
+Status PackStore::OpenWorkFile(const char* kind, PendingFile* f) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  f->path = pending_dir_ + "/" + kind + "-" + std::to_string(ts.tv_sec) + "-" + std::to_string(ts.tv_nsec) +
+            "-" + std::to_string(next_file_.fetch_add(1)) + ".pack";
+  f->fd = ::open(f->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (f->fd < 0) return Status::FromErrno("create " + f->path);
+  return Status::Ok();
+}
 
 size_t PackStore::OidHash::operator()(const git_oid& o) const {
   size_t h;
@@ -338,12 +352,7 @@ Status PackStore::Append(const git_oid& oid, git_object_t type, std::string_view
   if (slots_.contains(oid)) return Status::Ok();
   if (!current_) {
     auto file = std::make_shared<PendingFile>();
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    file->path = pending_dir_ + "/pending-" + std::to_string(ts.tv_sec) + "-" + std::to_string(ts.tv_nsec) +
-                 "-" + std::to_string(next_file_++) + ".pack";
-    file->fd = ::open(file->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (file->fd < 0) return Status::FromErrno("create " + file->path);
+    NEXUS_RETURN_IF_ERROR(OpenWorkFile("pending", file.get()));
     std::string header("PACK", 4);
     PutBe32(header, 2);
     PutBe32(header, 0);  // the count is written by Finish
@@ -574,12 +583,7 @@ Status PackStore::MergeSmallPacks() {
             [](const PackInfo& a, const PackInfo& b) { return a.bytes < b.bytes; });
   packs.resize(packs.size() - kMaxPacks / 2 + 1);  // the smallest, merged into one
   PendingFile out;
-  {
-    MutexLock lk(mu_);
-    out.path = pending_dir_ + "/merge-" + std::to_string(next_file_++) + ".pack";
-  }
-  out.fd = ::open(out.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out.fd < 0) return Status::FromErrno("create " + out.path);
+  NEXUS_RETURN_IF_ERROR(OpenWorkFile("merge", &out));
   std::unordered_set<std::string> seen;
   std::vector<std::string> merged;
   uint64_t dropped = 0;
@@ -610,12 +614,7 @@ Result<PackStore::SweepResult> PackStore::Sweep(const std::function<bool(const g
     NEXUS_RETURN_IF_FAILED(index);
     if (std::all_of(index->begin(), index->end(), [&](const IndexEntry& e) { return keep(e.oid); })) continue;
     PendingFile out;
-    {
-      MutexLock lk(mu_);
-      out.path = pending_dir_ + "/sweep-" + std::to_string(next_file_++) + ".pack";
-    }
-    out.fd = ::open(out.path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out.fd < 0) return Status::FromErrno("create " + out.path);
+    NEXUS_RETURN_IF_ERROR(OpenWorkFile("sweep", &out));
     std::unordered_set<std::string> seen;
     uint64_t dropped = 0;
     auto ok = CopyEntries(p.base, keep, &seen, &out, &dropped);

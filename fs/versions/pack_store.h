@@ -37,6 +37,7 @@
 
 #include <git2.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -100,6 +101,7 @@ class PackStore : public std::enable_shared_from_this<PackStore> {
  private:
   explicit PackStore(std::string git_dir);
   Status Recover();
+  Status OpenWorkFile(const char* kind, PendingFile* f);
   Status WritePack(PendingFile& file);
   Status MergeSmallPacks();
   struct PackInfo {
@@ -129,7 +131,7 @@ class PackStore : public std::enable_shared_from_this<PackStore> {
   std::shared_ptr<PendingFile> current_ GUARDED_BY(mu_);
   std::vector<std::shared_ptr<PendingFile>> retry_ GUARDED_BY(mu_);  // a Finish failed
   std::unordered_map<git_oid, Slot, OidHash, OidEq> slots_ GUARDED_BY(mu_);
-  uint64_t next_file_ GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> next_file_{0};
   Mutex finish_mu_;  // one Finish or Sweep at a time
 };
 
