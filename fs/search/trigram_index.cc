@@ -296,6 +296,13 @@ Result<std::vector<int64_t>> TrigramIndex::Candidates(SqliteDb& db, std::string_
   std::sort(tris.begin(), tris.end());
   tris.erase(std::unique(tris.begin(), tris.end()), tris.end());
 
+  // One snapshot for the segment list and their rows: a merge committed in
+  // between would delete rows of segments already listed.
+  NEXUS_RETURN_IF_ERROR(db.Exec("SAVEPOINT trigram_lookup"));
+  struct Release {
+    SqliteDb& db;
+    ~Release() { (void)db.Exec("RELEASE trigram_lookup"); }
+  } release{db};
   std::vector<int64_t> segs;
   {
     Statement q = db.Prepare(kAllSegments);

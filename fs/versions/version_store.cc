@@ -240,6 +240,19 @@ Result<std::unique_ptr<VersionStore>> VersionStore::Open(Options options) {
 }
 
 Status VersionStore::Init() {
+  // A kill -9 while a ref moved leaves its lock file, and libgit2 then
+  // refuses to move the ref again. Only this store writes the repository
+  // (the data dir is locked to one daemon), so a lock at Open is stale.
+  {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(git_dir_ + "/refs", ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().extension() != ".lock") continue;
+      spdlog::warn("version store: removing {} left by a crash", it->path().string());
+      std::filesystem::remove(it->path(), ec);
+    }
+    for (const char* name : {"/packed-refs.lock", "/HEAD.lock"}) std::filesystem::remove(git_dir_ + name, ec);
+  }
   auto repo = OpenOrInitBare(git_dir_);
   NEXUS_RETURN_IF_FAILED(repo);
   commit_repo_ = std::move(repo).value();

@@ -327,6 +327,20 @@ TEST_F(VersionStoreTest, RefBehindTheIndexIsRepairedAtOpen) {
   EXPECT_EQ(Git(git_dir, "rev-parse root"), second);
 }
 
+TEST_F(VersionStoreTest, RefLockLeftByACrashIsRemovedAtOpen) {
+  Put("l.txt", "1");
+  ASSERT_TRUE(store_->Flush().ok());
+  store_.reset();
+  const std::string git_dir = dir_.path() + "/versions.git";
+  // kill -9 while the ref moved: its lock file stays.
+  std::ofstream(git_dir + "/refs/heads/root.lock") << "0000000000000000000000000000000000000000\n";
+  Reopen();
+  Put("l.txt", "2");
+  ASSERT_TRUE(store_->Flush().ok());
+  EXPECT_FALSE(std::filesystem::exists(git_dir + "/refs/heads/root.lock"));
+  EXPECT_EQ(Git(git_dir, "show root:l.txt"), "2");
+}
+
 TEST_F(VersionStoreTest, LostCommitObjectsAreRebuiltFromTheJournal) {
   Put("m.txt", "1");
   ASSERT_TRUE(store_->Flush().ok());
