@@ -28,22 +28,27 @@ std::string RandomHex(size_t bytes) {
   return Hex(buf.data(), bytes);
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
-    std::abort();
+Digest::Digest(Kind kind) : ctx_(EVP_MD_CTX_new()) {
+  const EVP_MD* md = kind == Kind::kSha1 ? EVP_sha1() : EVP_sha256();
+  if (ctx_ == nullptr || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), md, nullptr) != 1) std::abort();
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Digest::~Digest() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 
-void Sha256::Update(std::string_view data) {
+void Digest::Update(std::string_view data) {
   EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
 }
 
-std::string Sha256::FinishHex() {
+std::string Digest::FinishRaw() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &n);
-  return Hex(md, n);
+  return std::string(reinterpret_cast<const char*>(md), n);
+}
+
+std::string Digest::FinishHex() {
+  const std::string raw = FinishRaw();
+  return Hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -63,6 +63,30 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
   return Status::Ok();
 }
 
+Status PwriteAll(int fd, std::string_view data, uint64_t offset, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(std::string(what));
+    if (n == 0) return Status::Error(EIO, std::string(what) + ": nothing written");
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PreadAll(int fd, void* buf, size_t len, uint64_t offset, std::string_view what) {
+  auto* p = static_cast<char*>(buf);
+  for (size_t done = 0; done < len;) {
+    ssize_t n = ::pread(fd, p + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(std::string(what));
+    if (n == 0) return Status::Error(EIO, std::string(what) + ": unexpected end of file");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 Status CloneFileContent(int src, int dst) {
   if (::ioctl(dst, FICLONE, src) != 0) return Status::FromErrno("clone file extents");
   return Status::Ok();

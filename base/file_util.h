@@ -1,7 +1,9 @@
 // Small whole-file helpers for configuration, keys and state files.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 
@@ -16,6 +18,12 @@ Result<std::string> ReadAndClose(int fd, const std::string& what);
 
 // Writes `data` to `path` atomically (temp file + rename) with `mode`.
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode);
+
+// pwrite/pread of exactly `data.size()` / `len` bytes at `offset`, resuming
+// after short transfers and EINTR. Errors name `what`; reading past the end
+// of the file is EIO.
+Status PwriteAll(int fd, std::string_view data, uint64_t offset, std::string_view what);
+Status PreadAll(int fd, void* buf, size_t len, uint64_t offset, std::string_view what);
 
 // Copies all of descriptor `src` to `dst` (both from offset 0), in the
 // kernel (copy_file_range, which shares extents on filesystems that can)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "base/file_util.h"
 #include "base/ns_path.h"
 
 namespace nexus {
@@ -31,19 +32,6 @@ Status RefuseNoEntry(const std::string& path, int code, const std::string& messa
   auto steps = NsPath::ParseSteps(path);
   if (!steps.ok()) return steps.status();
   return NamesNoEntry(*steps) ? Status::Error(code, message) : Status::Ok();
-}
-
-Status WriteAll(int fd, std::string_view data, uint64_t offset) {
-  while (!data.empty()) {
-    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("write");
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -323,7 +311,7 @@ class PathFiles::Writer final : public PathWriter {
   }
   Status Write(std::string_view data) override {
     if (!o_.fh) return Status::Error(EBADF, "stream already finished");
-    NEXUS_RETURN_IF_ERROR(WriteAll(o_.fh->fd, data, o_.offset));
+    NEXUS_RETURN_IF_ERROR(PwriteAll(o_.fh->fd, data, o_.offset, "write"));
     o_.fh->written = true;
     files_->ns_->OnWrite(*o_.fh, o_.offset, data.size());
     o_.offset += data.size();

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <optional>
 
+#include "base/file_util.h"
+
 namespace nexus::ops {
 namespace {
 
@@ -31,19 +33,6 @@ OpFilter DayFilter(int64_t start, const std::string& subject = "") {
   f.until_ns = start + kDayNs - 1;
   f.subject = subject;
   return f;
-}
-
-Status WriteAll(int fd, const std::string& data, uint64_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("activity: writing a file's lines");
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -201,7 +190,7 @@ Status ActivityBackend::Refresh(const Node& node) {
       f.mtime_ns = op.time_ns;
     }
     if (!lines.empty()) {
-      NEXUS_RETURN_IF_ERROR(WriteAll(f.fd, lines, f.size));
+      NEXUS_RETURN_IF_ERROR(PwriteAll(f.fd, lines, f.size, "activity: writing a file's lines"));
       f.size += lines.size();
     }
     if (ops.size() < kRefreshBatch) break;

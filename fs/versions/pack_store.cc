@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +13,9 @@
 #include <ctime>
 #include <filesystem>
 #include <unordered_set>
+
+#include "base/crypto.h"
+#include "base/file_util.h"
 
 namespace nexus::versions {
 namespace {
@@ -71,47 +73,6 @@ bool ParseEntryHeader(const unsigned char* p, size_t n, int* type, uint64_t* siz
 
 bool IsPlainType(int type) { return type >= GIT_OBJECT_COMMIT && type <= GIT_OBJECT_TAG; }
 
-class Sha1 {
- public:
-  Sha1() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    ok_ = ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha1(), nullptr) == 1;
-  }
-  void Update(const void* p, size_t n) { ok_ = ok_ && EVP_DigestUpdate(ctx_.get(), p, n) == 1; }
-  Result<std::string> Final() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), md, &len) != 1 || len != kSha)
-      return Status::Error(EIO, "sha1 failed");
-    return std::string(reinterpret_cast<char*>(md), len);
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
-  bool ok_ = false;
-};
-
-Status PreadFull(int fd, void* buf, size_t len, uint64_t off, const std::string& what) {
-  auto* p = static_cast<char*>(buf);
-  for (size_t done = 0; done < len;) {
-    ssize_t n = ::pread(fd, p + done, len - done, static_cast<off_t>(off + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("read " + what);
-    if (n == 0) return Status::Error(EIO, "read " + what + ": unexpected end of file");
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
-Status PwriteFull(int fd, std::string_view data, uint64_t off, const std::string& what) {
-  for (size_t done = 0; done < data.size();) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(off + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("write " + what);
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 Status FsyncPath(const std::string& path, int flags) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
   if (fd < 0) return Status::FromErrno("open " + path);
@@ -160,7 +121,7 @@ Result<std::vector<IndexEntry>> ReadIndex(const std::string& idx_path) {
   Status rs = ::fstat(fd, &st) == 0 ? Status::Ok() : Status::FromErrno("stat " + idx_path);
   if (rs.ok()) {
     data.resize(static_cast<size_t>(st.st_size));
-    rs = PreadFull(fd, data.data(), data.size(), 0, idx_path);
+    rs = PreadAll(fd, data.data(), data.size(), 0, idx_path);
   }
   ::close(fd);
   NEXUS_RETURN_IF_ERROR(rs);
@@ -188,7 +149,7 @@ Result<std::vector<IndexEntry>> ReadIndex(const std::string& idx_path) {
   return out;
 }
 
-Result<std::string> BuildIndex(std::vector<IndexEntry> entries, const std::string& pack_sum) {
+std::string BuildIndex(std::vector<IndexEntry> entries, const std::string& pack_sum) {
   std::sort(entries.begin(), entries.end(),
             [](const IndexEntry& a, const IndexEntry& b) { return git_oid_cmp(&a.oid, &b.oid) < 0; });
   std::string out("\377tOc", 4);
@@ -214,10 +175,8 @@ Result<std::string> BuildIndex(std::vector<IndexEntry> entries, const std::strin
   out += large;
   out += pack_sum;
   Sha1 sha;
-  sha.Update(out.data(), out.size());
-  auto sum = sha.Final();
-  NEXUS_RETURN_IF_FAILED(sum);
-  return out + *sum;
+  sha.Update(out);
+  return out + sha.FinishRaw();
 }
 
 // ---- the ODB backend over the pending objects ----
@@ -356,11 +315,11 @@ Status PackStore::Append(const git_oid& oid, git_object_t type, std::string_view
     std::string header("PACK", 4);
     PutBe32(header, 2);
     PutBe32(header, 0);  // the count is written by Finish
-    NEXUS_RETURN_IF_ERROR(PwriteFull(file->fd, header, 0, file->path));
+    NEXUS_RETURN_IF_ERROR(PwriteAll(file->fd, header, 0, file->path));
     current_ = std::move(file);
   }
   PendingFile& f = *current_;
-  NEXUS_RETURN_IF_ERROR(PwriteFull(f.fd, entry, f.size, f.path));
+  NEXUS_RETURN_IF_ERROR(PwriteAll(f.fd, entry, f.size, f.path));
   f.entries.push_back({oid, f.size, crc});
   slots_[oid] = Slot{current_, f.size + header_len, static_cast<uint32_t>(z->size()), data.size(), type};
   f.size += entry.size();
@@ -403,7 +362,7 @@ int PackStore::ReadPending(const git_oid& oid, std::string* data, git_object_t* 
     slot = it->second;  // holds the file open even if Finish renames it meanwhile
   }
   std::string z(slot.length, '\0');
-  Status st = PreadFull(slot.file->fd, z.data(), z.size(), slot.offset, "pending pack");
+  Status st = PreadAll(slot.file->fd, z.data(), z.size(), slot.offset, "pending pack");
   if (!st.ok() || !InflateExact(z, slot.size, data)) {
     git_error_set_str(GIT_ERROR_ODB, ("pending pack: cannot read object " + OidHex(oid)).c_str());
     return -1;
@@ -422,33 +381,30 @@ Status PackStore::WritePack(PendingFile& f) {
   std::string header("PACK", 4);
   PutBe32(header, 2);
   PutBe32(header, static_cast<uint32_t>(f.entries.size()));
-  NEXUS_RETURN_IF_ERROR(PwriteFull(f.fd, header, 0, f.path));
+  NEXUS_RETURN_IF_ERROR(PwriteAll(f.fd, header, 0, f.path));
   Sha1 sha;
   std::string buf(kReadChunk, '\0');
   for (uint64_t off = 0; off < f.size;) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(kReadChunk, f.size - off));
-    NEXUS_RETURN_IF_ERROR(PreadFull(f.fd, buf.data(), len, off, f.path));
-    sha.Update(buf.data(), len);
+    NEXUS_RETURN_IF_ERROR(PreadAll(f.fd, buf.data(), len, off, f.path));
+    sha.Update(std::string_view(buf.data(), len));
     off += len;
   }
-  auto sum = sha.Final();
-  NEXUS_RETURN_IF_FAILED(sum);
-  NEXUS_RETURN_IF_ERROR(PwriteFull(f.fd, *sum, f.size, f.path));
+  const std::string sum = sha.FinishRaw();
+  NEXUS_RETURN_IF_ERROR(PwriteAll(f.fd, sum, f.size, f.path));
   if (::ftruncate(f.fd, static_cast<off_t>(f.size + kSha)) != 0)
     return Status::FromErrno("truncate " + f.path);
   if (::fsync(f.fd) != 0) return Status::FromErrno("fsync " + f.path);
 
   git_oid sum_id;
-  git_oid_fromraw(&sum_id, reinterpret_cast<const unsigned char*>(sum->data()));
+  git_oid_fromraw(&sum_id, reinterpret_cast<const unsigned char*>(sum.data()));
   const std::string name = "pack-" + OidHex(sum_id);
   const std::string idx_tmp = pending_dir_ + "/" + name + ".idx";
   {
-    auto idx_data = BuildIndex(f.entries, *sum);
-    NEXUS_RETURN_IF_FAILED(idx_data);
-    const std::string& idx = *idx_data;
+    const std::string idx = BuildIndex(f.entries, sum);
     int fd = ::open(idx_tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
     if (fd < 0) return Status::FromErrno("create " + idx_tmp);
-    Status st = PwriteFull(fd, idx, 0, idx_tmp);
+    Status st = PwriteAll(fd, idx, 0, idx_tmp);
     if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno("fsync " + idx_tmp);
     ::close(fd);
     NEXUS_RETURN_IF_ERROR(st);
@@ -545,7 +501,7 @@ Result<bool> CopyEntries(const std::string& base, const std::function<bool(const
     const uint64_t next = i + 1 < entries.size() ? entries[i + 1].offset : end;
     if (next < entries[i].offset || next > end) return Status::Error(EIO, pack + ": entry beyond the end");
     std::string raw(next - entries[i].offset, '\0');
-    NEXUS_RETURN_IF_ERROR(PreadFull(fd, raw.data(), raw.size(), entries[i].offset, pack));
+    NEXUS_RETURN_IF_ERROR(PreadAll(fd, raw.data(), raw.size(), entries[i].offset, pack));
     int type = 0;
     uint64_t size = 0;
     size_t hlen = 0;
@@ -561,7 +517,7 @@ Result<bool> CopyEntries(const std::string& base, const std::function<bool(const
   }
   for (auto& [i, raw] : copied) {
     if (!seen->insert(OidHex(entries[i].oid)).second) continue;
-    NEXUS_RETURN_IF_ERROR(PwriteFull(out->fd, raw, out->size, out->path));
+    NEXUS_RETURN_IF_ERROR(PwriteAll(out->fd, raw, out->size, out->path));
     const auto crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(raw.data()), raw.size()));
     out->entries.push_back({entries[i].oid, out->size, crc});
     out->size += raw.size();
@@ -677,7 +633,7 @@ Status PackStore::Recover() {
     if (::fstat(f.fd, &st) != 0) return Status::FromErrno("stat " + path);
     const auto file_size = static_cast<uint64_t>(st.st_size);
     unsigned char head[kPackHeader];
-    const bool valid = file_size >= kPackHeader && PreadFull(f.fd, head, kPackHeader, 0, path).ok() &&
+    const bool valid = file_size >= kPackHeader && PreadAll(f.fd, head, kPackHeader, 0, path).ok() &&
                        std::memcmp(head, "PACK", 4) == 0;
     const uint32_t count = valid ? GetBe32(head + 8) : 0;  // 0 while pending
     uint64_t pos = kPackHeader;
@@ -685,7 +641,7 @@ Status PackStore::Recover() {
     while (valid && pos < file_size && (count == 0 || f.entries.size() < count)) {
       unsigned char hb[16];
       size_t hn = static_cast<size_t>(std::min<uint64_t>(sizeof hb, file_size - pos));
-      if (!PreadFull(f.fd, hb, hn, pos, path).ok()) break;
+      if (!PreadAll(f.fd, hb, hn, pos, path).ok()) break;
       int type = 0;
       uint64_t size = 0;
       size_t hlen = 0;
@@ -703,7 +659,7 @@ Status PackStore::Recover() {
       char sink;
       while (rc == Z_OK && in < file_size) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(chunk.size(), file_size - in));
-        if (!PreadFull(f.fd, chunk.data(), n, in, path).ok()) break;
+        if (!PreadAll(f.fd, chunk.data(), n, in, path).ok()) break;
         z.next_in = reinterpret_cast<Bytef*>(chunk.data());
         z.avail_in = static_cast<uInt>(n);
         if (z.avail_out == 0) {  // only the stream's end may remain
@@ -721,7 +677,7 @@ Status PackStore::Recover() {
       git_oid oid;
       if (git_odb_hash(&oid, data.data(), data.size(), static_cast<git_object_t>(type)) != 0) break;
       raw.resize(in - pos);
-      if (!PreadFull(f.fd, raw.data(), raw.size(), pos, path).ok()) break;
+      if (!PreadAll(f.fd, raw.data(), raw.size(), pos, path).ok()) break;
       f.entries.push_back(
           {oid, pos,
            static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(raw.data()), raw.size()))});

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -17,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/crypto.h"
 #include "base/format.h"
 #include "fs/versions/change_log.h"
 #include "fs/versions/store_internal.h"
@@ -73,8 +73,7 @@ bool GrewPast(int fd, uint64_t size) {
 Result<git_oid> WriteStoredBlob(const std::string& git_dir, int fd, uint64_t size, std::string& buf,
                                 const std::atomic<bool>& cancel) {
   const std::string header = "blob " + std::to_string(size) + std::string(1, '\0');
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!sha || EVP_DigestInit_ex(sha.get(), EVP_sha1(), nullptr) != 1) return Status::Error(EIO, "sha1 init");
+  Sha1 sha;
   z_stream z{};
   if (deflateInit(&z, Z_NO_COMPRESSION) != Z_OK) return Status::Error(EIO, "deflateInit");
   std::unique_ptr<z_stream, int (*)(z_stream*)> zguard(&z, deflateEnd);
@@ -111,25 +110,22 @@ Result<git_oid> WriteStoredBlob(const std::string& git_dir, int fd, uint64_t siz
     } while (z.avail_out == 0);
     return Status::Ok();
   };
-  EVP_DigestUpdate(sha.get(), header.data(), header.size());
+  sha.Update(header);
   NEXUS_RETURN_IF_ERROR(feed(header.data(), header.size(), Z_NO_FLUSH));
   for (uint64_t off = 0; off < size;) {
     if (cancel.load(std::memory_order_relaxed))
       return Status::Error(ECANCELED, "capture cancelled: shutting down");
     size_t len = static_cast<size_t>(std::min<uint64_t>(kStreamChunk, size - off));
     NEXUS_RETURN_IF_ERROR(ReadFull(fd, buf.data(), len, off));
-    EVP_DigestUpdate(sha.get(), buf.data(), len);
+    sha.Update(std::string_view(buf.data(), len));
     off += len;
     NEXUS_RETURN_IF_ERROR(feed(buf.data(), len, off == size ? Z_FINISH : Z_NO_FLUSH));
   }
   if (size == 0) NEXUS_RETURN_IF_ERROR(feed(nullptr, 0, Z_FINISH));
   if (GrewPast(fd, size)) return Status::Error(EAGAIN, "file grew while being captured");
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (EVP_DigestFinal_ex(sha.get(), md, &md_len) != 1 || md_len != GIT_OID_RAWSZ)
-    return Status::Error(EIO, "sha1 final");
+  const std::string md = sha.FinishRaw();
   git_oid oid;
-  git_oid_fromraw(&oid, md);
+  git_oid_fromraw(&oid, reinterpret_cast<const unsigned char*>(md.data()));
   char hex[GIT_OID_HEXSZ + 1];
   git_oid_tostr(hex, sizeof hex, &oid);
   const std::string final_path = LooseObjectPath(git_dir, hex);
