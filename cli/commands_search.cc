@@ -9,9 +9,10 @@
 
 #include <capnp/capability.h>
 
-#include "rpc/bytes.h"
 #include "cli/cli.h"
+#include "rpc/bytes.h"
 #include "rpc/errors.h"
+#include "rpc/search_json.h"
 
 namespace nexus::cli {
 namespace {
@@ -57,7 +58,11 @@ json StatusJson(rpc::IndexStatus::Reader s) {
           {"bytes", s.getBytes()},
           {"last_update", s.getLastUpdateNs() ? json(FormatTime(s.getLastUpdateNs())) : json(nullptr)},
           {"queue_depth", s.getQueueDepth()},
-          {"semantic", s.getSemantic().size() ? json(std::string(s.getSemantic())) : json(nullptr)}};
+          {"semantic", s.getSemantic().size() ? json(std::string(s.getSemantic())) : json(nullptr)},
+          {"embedded", s.getEmbedded()},
+          {"embedding", s.getEmbedding()},
+          {"semantic_error",
+           s.getSemanticError().size() ? json(std::string(s.getSemanticError())) : json(nullptr)}};
 }
 
 void PrintStatus(rpc::IndexStatus::Reader s) {
@@ -69,6 +74,10 @@ void PrintStatus(rpc::IndexStatus::Reader s) {
   std::printf("last update  %s\n", FormatTime(s.getLastUpdateNs()).c_str());
   std::printf("queue        %llu\n", static_cast<unsigned long long>(s.getQueueDepth()));
   std::printf("semantic     %s\n", s.getSemantic().size() ? s.getSemantic().cStr() : "off (keyword only)");
+  if (s.getSemantic().size())
+    std::printf("vectors      %llu of %llu chunks%s\n", static_cast<unsigned long long>(s.getEmbedded()),
+                static_cast<unsigned long long>(s.getChunks()), s.getEmbedding() ? " (embedding)" : "");
+  if (s.getSemanticError().size()) std::printf("error        %s\n", s.getSemanticError().cStr());
 }
 
 // ---------------------------------------------------------------- glob / grep
@@ -98,6 +107,9 @@ int Glob(Cli& cli, const Args& a) {
 int Grep(Cli& cli, const Args& a) {
   auto limit = Limit(a, 0, 1e6);
   if (!limit.ok()) return cli.Fail(limit.status(), true);
+  const std::string mode = a.Get("search-mode", "raw");
+  if (mode != "raw" && mode != "parsed")
+    return cli.Usage("--search-mode must be raw or parsed, not '" + mode + "'");
   return WithSearch(cli, [&](NexusClient& c, rpc::Search::Client& s) -> int {
     auto req = s.grepRequest();
     req.setPattern(a.positional[0]);
@@ -106,6 +118,8 @@ int Grep(Cli& cli, const Args& a) {
     req.setFixed(a.Has("fixed-strings"));
     req.setFilesOnly(a.Has("files-with-matches"));
     req.setLimit(*limit);
+    req.setParsed(mode == "parsed");
+    req.setFileGlob(a.Get("file", ""));
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     const bool files_only = a.Has("files-with-matches");
@@ -117,6 +131,7 @@ int Grep(Cli& cli, const Args& a) {
           j["line"] = m.getLine();
           j["text"] = JsonText(AsView(m.getText()));
         }
+        AddResultPlace(j, m.getPath().cStr(), m.getPart());
         out.push_back(std::move(j));
       }
       cli.PrintJson({{"matches", out}, {"truncated", r->getTruncated()}});
@@ -126,7 +141,7 @@ int Grep(Cli& cli, const Args& a) {
           std::printf("%s\n", m.getPath().cStr());
           continue;
         }
-        std::printf("%s:%u:", m.getPath().cStr(), m.getLine());
+        std::printf("%s%s:%u:", m.getPath().cStr(), PartSuffix(m.getPart()).c_str(), m.getLine());
         auto text = AsView(m.getText());
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fputc('\n', stdout);
@@ -173,6 +188,7 @@ int Query(Cli& cli, const Args& a) {
                   {"semantic_degraded", h.getSemanticDegraded()},
                   {"snippet", std::string(h.getSnippet())}};
         j["context"] = h.getContext().size() ? json(std::string(h.getContext())) : json(nullptr);
+        AddResultPlace(j, h.getPath().cStr(), h.getPart());
         hits.push_back(std::move(j));
       }
       cli.PrintJson({{"mode", mode_name}, {"semantic_degraded", r->getSemanticDegraded()}, {"hits", hits}});
@@ -183,7 +199,8 @@ int Query(Cli& cli, const Args& a) {
                    "nexus: semantic lane unavailable (no embedding provider, or it failed): results are "
                    "keyword-only\n");
     for (auto h : r->getHits()) {
-      std::printf("%s:%u-%u  score %.4f", h.getPath().cStr(), h.getStartLine(), h.getEndLine(), h.getScore());
+      std::printf("%s%s:%u-%u  score %.4f", h.getPath().cStr(), PartSuffix(h.getPart()).c_str(),
+                  h.getStartLine(), h.getEndLine(), h.getScore());
       if (h.getVectorScore() != 0)
         std::printf("  (keyword %.3f, vector %.3f)", h.getKeywordScore(), h.getVectorScore());
       std::printf("\n");
@@ -266,6 +283,49 @@ int RunIndex(Cli& cli, const std::string& path, bool force) {
 int Index(Cli& cli, const Args& a) { return RunIndex(cli, a.positional[0], a.Has("force")); }
 int Reindex(Cli& cli, const Args&) { return RunIndex(cli, "/", true); }
 
+// search init: the index is always there while search is on; --provider
+// switches the embedding provider, --wait follows the re-embedding.
+int Init(Cli& cli, const Args& a) {
+  if ((a.Has("model") || a.Has("api-key")) && !a.Has("provider"))
+    return cli.Usage("--model and --api-key go with --provider");
+  return WithSearch(cli, [&](NexusClient& c, rpc::Search::Client& s) -> int {
+    if (a.Has("provider")) {
+      auto req = s.initRequest();
+      req.setProvider(a.Get("provider"));
+      req.setModel(a.Get("model"));
+      req.setApiKey(a.Get("api-key"));
+      auto r = c.Wait(req.send());
+      if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
+    }
+    const bool draw = isatty(STDERR_FILENO) && !cli.json;
+    bool drawn = false;
+    for (;;) {
+      auto r = c.Wait(s.statusRequest().send());
+      if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
+      auto st = r->getStatus();
+      const bool busy = st.getEmbedding() || st.getState() == "indexing";
+      if (!a.Has("wait") || !busy) {
+        if (drawn) std::fputc('\n', stderr);
+        if (cli.json) {
+          cli.PrintJson(StatusJson(st));
+        } else {
+          PrintStatus(st);
+        }
+        if (a.Has("wait") && st.getSemanticError().size())
+          return cli.Fail(Status::Error(EIO, st.getSemanticError()));
+        return kExitOk;
+      }
+      if (draw) {
+        std::fprintf(stderr, "\rembedding %llu/%llu chunks",
+                     static_cast<unsigned long long>(st.getEmbedded()),
+                     static_cast<unsigned long long>(st.getChunks()));
+        drawn = true;
+      }
+      usleep(200'000);
+    }
+  });
+}
+
 int Stats(Cli& cli, const Args&) {
   return WithSearch(cli, [&](NexusClient& c, rpc::Search::Client& s) -> int {
     auto r = c.Wait(s.statusRequest().send());
@@ -340,16 +400,21 @@ void AddSearchCommands(std::vector<Command>* t) {
                 2,
                 Glob});
   t->push_back({{"grep"},
-                {"--limit"},
+                {"--limit", "--search-mode", "-f,--file"},
                 {"-i,--ignore-case", "-F,--fixed-strings", "-l,--files-with-matches"},
-                "grep PATTERN [PATH] [-i] [-F] [-l] [--limit N]",
+                "grep PATTERN [PATH] [-i] [-F] [-l] [-f GLOB] [--search-mode raw|parsed] [--limit N]",
                 "Lines matching PATTERN (RE2 syntax, like grep -E) in the text files below\n"
                 "PATH (default /), printed as PATH:LINE:TEXT like grep -rn. Binary files and\n"
                 "files over 4 MiB are skipped. Uses the search index; exact for the current\n"
                 "content. Put -- before a PATTERN starting with '-'.\n"
                 "  -i  ignore case     -F  PATTERN is a literal string\n"
                 "  -l  print only the names of matching files\n"
-                "  --limit N  stop after N matches (default: all)",
+                "  -f GLOB  only files matching GLOB (relative: below PATH), e.g. '**/*.pdf'\n"
+                "  --search-mode raw     the bytes of text files (default)\n"
+                "  --search-mode parsed  also PDF, docx, xlsx and pptx files by their text;\n"
+                "                        a match names its page, sheet or slide\n"
+                "  --limit N  stop after N matches (default: all)\n"
+                "--json adds each match's zone and its path within the zone.",
                 1,
                 2,
                 Grep});
@@ -362,7 +427,9 @@ void AddSearchCommands(std::vector<Command>* t) {
                 "  --mode semantic  embedding similarity (needs --search-embeddings on nexusd)\n"
                 "  --mode hybrid    both, fused by rank\n"
                 "Without an embedding provider, semantic and hybrid answer with keywords and\n"
-                "say so (semantic_degraded). --path limits to a subtree; --limit N (default 10).",
+                "say so (semantic_degraded). --path limits to a subtree; --limit N (default 10).\n"
+                "PDF and Office documents are indexed by their text; their hits name the page,\n"
+                "sheet or slide. --json adds each hit's zone and its path within the zone.",
                 1,
                 1,
                 Query});
@@ -385,6 +452,24 @@ void AddSearchCommands(std::vector<Command>* t) {
                 0,
                 0,
                 Reindex});
+  t->push_back({{"search", "init"},
+                {"--provider", "--model", "--api-key"},
+                {"--wait"},
+                "search init [--provider URL|fasttext:MODEL|none [--model M] [--api-key K]] [--wait]",
+                "The search index is ready whenever search is on; this shows its state. With\n"
+                "--provider (admins only) the embedding provider is switched at run time:\n"
+                "  http(s)://HOST[:PORT][/PATH]  an OpenAI-compatible /v1/embeddings endpoint\n"
+                "                                (--model names the model, --api-key the bearer)\n"
+                "  fasttext:/path/model.bin      a local fastText model\n"
+                "  none                          keyword search only\n"
+                "Every chunk is then embedded again in the background (semantic and hybrid\n"
+                "answer by keywords, flagged semantic_degraded, until it is done). --wait\n"
+                "follows it with a progress line and fails if the provider fails. The switch\n"
+                "lasts until nexusd restarts: its --search-embeddings flag or config decides\n"
+                "at start.",
+                0,
+                0,
+                Init});
   t->push_back({{"search", "stats"},
                 {},
                 {},

@@ -173,6 +173,23 @@ print(*[${fields%,}])" 2>/dev/null) && [[ -n $out ]] && { echo "$out"; return 0;
   fail "$path: no version holding the expected content after 10 s"
 }
 
+# within SECS WHAT CMD...: polls CMD (every 20 ms) until it succeeds; fails
+# the test with WHAT after SECS seconds.
+within() {
+  local secs=$1 what=$2 deadline
+  shift 2
+  deadline=$(($(date +%s%N) + secs * 1000000000))
+  until "$@"; do
+    (($(date +%s%N) < deadline)) || fail "$what (not within ${secs}s)"
+    sleep 0.02
+  done
+}
+# search_ready: the search index is ready with nothing queued.
+search_ready() {
+  nx --json search stats >"$TEST_ROOT/stats" 2>/dev/null &&
+    python3 -c "import json; j=json.load(open('$TEST_ROOT/stats')); exit(0 if j['state']=='ready' and j['queue_depth']==0 else 1)"
+}
+
 # json_get EXPR: evaluates python expression EXPR over the JSON in $TEST_ROOT/out (as j).
 json_get() { python3 -c "import json,sys; j=json.load(open('$TEST_ROOT/out')); print($1)"; }
 out() { cat "$TEST_ROOT/out"; }

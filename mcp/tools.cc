@@ -13,6 +13,7 @@
 #include "mcp/diff.h"
 #include "mcp/edit.h"
 #include "rpc/errors.h"
+#include "rpc/search_json.h"
 
 namespace nexus::mcp {
 namespace {
@@ -329,6 +330,8 @@ kj::Promise<ToolOutcome> Grep(ToolContext ctx, Json args) {
   req.setIgnoreCase(args.value("ignoreCase", false));
   req.setFixed(args.value("fixed", false));
   req.setLimit(args.value("limit", 200u));
+  req.setParsed(args.value("searchMode", std::string("raw")) == "parsed");
+  if (args.contains("fileGlob")) req.setFileGlob(args["fileGlob"].get<std::string>());
   return req.send().then([](auto&& r) -> ToolOutcome {
     if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st);
     Json matches = Json::array();
@@ -336,8 +339,11 @@ kj::Promise<ToolOutcome> Grep(ToolContext ctx, Json args) {
     for (auto m : r.getMatches()) {
       std::string line = Str(m.getText());
       if (!IsValidUtf8(line)) line = "(binary line)";
-      matches.push_back({{"path", Str(m.getPath())}, {"line", m.getLine()}, {"text", line}});
-      text += Str(m.getPath()) + ":" + std::to_string(m.getLine()) + ": " + line + "\n";
+      Json j = {{"path", Str(m.getPath())}, {"line", m.getLine()}, {"text", line}};
+      AddResultPlace(j, m.getPath().cStr(), m.getPart(), "zonePath");
+      matches.push_back(std::move(j));
+      text +=
+          Str(m.getPath()) + PartSuffix(m.getPart()) + ":" + std::to_string(m.getLine()) + ": " + line + "\n";
     }
     if (r.getTruncated()) text += "(more matches left out: narrow the pattern or raise limit)\n";
     return Data({{"matches", matches}, {"truncated", r.getTruncated()}},
@@ -360,12 +366,14 @@ kj::Promise<ToolOutcome> SemanticSearch(ToolContext ctx, Json args) {
     std::string text;
     if (r.getSemanticDegraded()) text += "(semantic ranking unavailable: results are keyword matches only)\n";
     for (auto h : r.getHits()) {
-      hits.push_back({{"path", Str(h.getPath())},
-                      {"startLine", h.getStartLine()},
-                      {"endLine", h.getEndLine()},
-                      {"snippet", Str(h.getSnippet())},
-                      {"score", h.getScore()}});
-      text += Str(h.getPath()) + ":" + std::to_string(h.getStartLine()) + "-" +
+      Json j = {{"path", Str(h.getPath())},
+                {"startLine", h.getStartLine()},
+                {"endLine", h.getEndLine()},
+                {"snippet", Str(h.getSnippet())},
+                {"score", h.getScore()}};
+      AddResultPlace(j, h.getPath().cStr(), h.getPart(), "zonePath");
+      hits.push_back(std::move(j));
+      text += Str(h.getPath()) + PartSuffix(h.getPart()) + ":" + std::to_string(h.getStartLine()) + "-" +
               std::to_string(h.getEndLine()) + "\n" + Str(h.getSnippet()) + "\n\n";
     }
     if (hits.empty()) text += "(no results)";
@@ -671,14 +679,19 @@ std::vector<ToolDef> BuildTable() {
        true, false, true, false, Glob});
   add({"nexus_grep", "Search file contents",
        "Find lines matching a regular expression (RE2 syntax; fixed: true for a literal string) in files, "
-       "optionally under path. Returns path, line number and line.",
+       "optionally under path. Returns path, line number and line. searchMode parsed also searches PDF, "
+       "docx, xlsx and pptx files by their text (matches name their page, sheet or slide).",
        obj(R"j("pattern": {"type": "string", "description": "RE2 regular expression"},
               "path": {"type": "string", "description": "Folder or file to search (default /)"},
               "ignoreCase": {"type": "boolean"}, "fixed": {"type": "boolean", "description": "pattern is a literal"},
+              "searchMode": {"type": "string", "enum": ["raw", "parsed"], "description": "raw (default): bytes of text files; parsed: documents by their text too"},
+              "fileGlob": {"type": "string", "description": "Only files matching this glob, e.g. **/*.pdf (relative: below path)"},
               "limit": {"type": "integer", "minimum": 1, "maximum": 4294967295, "description": "At most this many matches (default 200)"})j",
            R"j("pattern")j"),
        out(R"j("matches": {"type": "array", "items": {"type": "object", "properties": {
-              "path": {"type": "string"}, "line": {"type": "integer"}, "text": {"type": "string"}}}},
+              "path": {"type": "string"}, "line": {"type": "integer"}, "text": {"type": "string"},
+              "zone": {"type": "string"}, "zonePath": {"type": "string"}, "page": {"type": "integer"},
+              "slide": {"type": "integer"}, "sheet": {"type": ["string", "integer"]}}}},
               "truncated": {"type": "boolean"})j",
            R"j("matches", "truncated")j"),
        true, false, true, false, Grep});
@@ -693,7 +706,9 @@ std::vector<ToolDef> BuildTable() {
            R"j("query")j"),
        out(R"j("hits": {"type": "array", "items": {"type": "object", "properties": {
               "path": {"type": "string"}, "startLine": {"type": "integer"}, "endLine": {"type": "integer"},
-              "snippet": {"type": "string"}, "score": {"type": "number"}}}},
+              "snippet": {"type": "string"}, "score": {"type": "number"},
+              "zone": {"type": "string"}, "zonePath": {"type": "string"}, "page": {"type": "integer"},
+              "slide": {"type": "integer"}, "sheet": {"type": ["string", "integer"]}}}},
               "semantic_degraded": {"type": "boolean"})j",
            R"j("hits", "semantic_degraded")j"),
        true, false, true, false, SemanticSearch});

@@ -494,10 +494,19 @@ interface Versions {
 
 # ---------------------------------------------------------------- search
 
+# Where in a document (PDF, docx, xlsx, pptx) a hit lies; kind none for a text file.
+struct DocumentPart {
+  kind @0 :Kind;
+  number @1 :UInt32;  # 1-based page, sheet or slide
+  name @2 :Text;      # the sheet's name
+  enum Kind { none @0; page @1; sheet @2; slide @3; }
+}
+
 struct GrepMatch {
   path @0 :Text;
-  line @1 :UInt32;   # 1-based; 0 with filesOnly
+  line @1 :UInt32;   # 1-based (within the part, in a document); 0 with filesOnly
   text @2 :Data;     # the line's raw bytes, without the newline
+  part @3 :DocumentPart;
 }
 
 struct SearchHit {
@@ -510,6 +519,7 @@ struct SearchHit {
   vectorScore @6 :Float64;
   semanticDegraded @7 :Bool;
   context @8 :Text;  # description of the closest path context
+  part @9 :DocumentPart;
 }
 
 struct IndexStatus {
@@ -520,6 +530,9 @@ struct IndexStatus {
   state @4 :Text;        # "ready" or "indexing"
   queueDepth @5 :UInt64;
   semantic @6 :Text;     # the embedding provider, or empty without one
+  embedded @7 :UInt64;   # chunks with a vector of the provider's model
+  embedding @8 :Bool;    # vectors are being refilled (after a provider switch)
+  semanticError @9 :Text;  # why the last refill failed; empty if it did not
 }
 
 struct PathContext {
@@ -530,8 +543,10 @@ struct PathContext {
 # Search over the tree; results only name paths the session may read.
 interface Search {
   glob @0 (pattern :Text, path :Text, limit :UInt32) -> (paths :List(Text), truncated :Bool, error :Error);
-  # RE2 syntax; `fixed`: a literal string.
-  grep @1 (pattern :Text, path :Text, ignoreCase :Bool, fixed :Bool, filesOnly :Bool, limit :UInt32) -> (matches :List(GrepMatch), truncated :Bool, error :Error);
+  # RE2 syntax; `fixed`: a literal string. `parsed`: documents by their
+  # text (matches name their part); `fileGlob`: only files matching it (a
+  # relative glob is taken below `path`).
+  grep @1 (pattern :Text, path :Text, ignoreCase :Bool, fixed :Bool, filesOnly :Bool, limit :UInt32, parsed :Bool, fileGlob :Text) -> (matches :List(GrepMatch), truncated :Bool, error :Error);
   query @2 (text :Text, path :Text, mode :Mode, limit :UInt32) -> (hits :List(SearchHit), semanticDegraded :Bool, error :Error);
   # Indexes new and changed files under `path` ("/" when empty); `force`
   # re-reads every file.
@@ -540,6 +555,11 @@ interface Search {
   setPathContext @5 (path :Text, description :Text) -> (error :Error);
   listPathContexts @6 () -> (contexts :List(PathContext), error :Error);
   deletePathContext @7 (path :Text) -> (error :Error);
+  # Switches the embedding provider (admins only): `provider` is
+  # "http(s)://HOST[:PORT][/PATH]", "fasttext:/model.bin" or "none"; vectors
+  # are re-embedded in the background (see IndexStatus). Until the daemon
+  # restarts: its flags and config choose the provider at start.
+  init @8 (provider :Text, model :Text, apiKey :Text) -> (status :IndexStatus, error :Error);
 
   enum Mode {
     keyword @0;

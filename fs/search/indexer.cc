@@ -154,6 +154,7 @@ Result<IndexStats> Indexer::Stats() const {
   s.files = counts->files;
   s.chunks = counts->chunks;
   s.bytes = counts->bytes;
+  s.embedded = counts->embedded;
   s.last_update_ns = counts->last_update_ns;
   MutexLock lk(mu_);
   s.queue_depth = queued_.ops.size() + queued_.renames.size();

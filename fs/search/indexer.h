@@ -39,6 +39,7 @@ struct IndexStats {
   uint64_t files = 0;
   uint64_t chunks = 0;
   uint64_t bytes = 0;
+  uint64_t embedded = 0;  // chunks with a vector
   int64_t last_update_ns = 0;
   State state = State::kReady;
   size_t queue_depth = 0;  // queued paths and renames, not yet applied

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -42,12 +43,23 @@ CREATE TABLE IF NOT EXISTS files(
 CREATE TABLE IF NOT EXISTS chunks(
   id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL,
   start_line INTEGER NOT NULL, end_line INTEGER NOT NULL,
-  text TEXT NOT NULL, embedding BLOB);
+  text TEXT NOT NULL, embedding BLOB,
+  part_kind INTEGER NOT NULL DEFAULT 0, part_no INTEGER NOT NULL DEFAULT 0, part_name TEXT);
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
   text, content='chunks', content_rowid='id');
 CREATE TABLE IF NOT EXISTS path_contexts(path TEXT PRIMARY KEY, description TEXT NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 2);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 3);
+)sql";
+
+// Version 3 added where a chunk lies in a document. Version 2 indexed no
+// documents (they were binary files), so its rows stay as they are.
+constexpr const char kHasPartColumns[] = "SELECT 1 FROM pragma_table_info('chunks') WHERE name = 'part_kind'";
+constexpr const char kAddPartColumns[] = R"sql(
+ALTER TABLE chunks ADD COLUMN part_kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunks ADD COLUMN part_no INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunks ADD COLUMN part_name TEXT;
+UPDATE meta SET value = 3 WHERE key = 'schema_version';
 )sql";
 
 // Version 1 kept grep's trigrams in an FTS5 table per chunk and reused file
@@ -65,7 +77,8 @@ constexpr const char kPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUE
 constexpr const char kFileByPath[] = "SELECT id FROM files WHERE path = ?1";
 constexpr const char kInsertFile[] = "INSERT INTO files(path, size, mtime_ns) VALUES (?1, ?2, ?3)";
 constexpr const char kInsertChunk[] =
-    "INSERT INTO chunks(file_id, start_line, end_line, text, embedding) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO chunks(file_id, start_line, end_line, text, embedding, part_kind, part_no, part_name) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char kInsertFts[] = "INSERT INTO chunks_fts(rowid, text) VALUES (?1, ?2)";
 constexpr const char kChunksOfFile[] = "SELECT id, text FROM chunks WHERE file_id = ?1";
 constexpr const char kDeleteFts[] =
@@ -82,16 +95,25 @@ constexpr const char kFilesUnder[] = "SELECT path, size, mtime_ns FROM files WHE
 constexpr const char kKeyword[] =
     "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank";
 constexpr const char kChunkPlace[] =
-    "SELECT f.path, c.start_line, c.end_line FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id = ?1";
+    "SELECT f.path, c.start_line, c.end_line, c.part_kind, c.part_no, c.part_name FROM chunks c "
+    "JOIN files f ON f.id = c.file_id WHERE c.id = ?1";
 constexpr const char kSnippet[] =
     "SELECT snippet(chunks_fts, 0, '\xC2\xAB', '\xC2\xBB', '\xE2\x80\xA6', 24) FROM chunks_fts "
     "WHERE chunks_fts MATCH ?1 AND rowid = ?2";
 constexpr const char kChunkText[] = "SELECT text FROM chunks WHERE id = ?1";
 constexpr const char kVectors[] =
-    "SELECT c.id, f.path, c.start_line, c.end_line, c.embedding FROM chunks c "
+    "SELECT c.id, f.path, c.start_line, c.end_line, c.embedding, c.part_kind, c.part_no, c.part_name "
+    "FROM chunks c "
     "JOIN files f ON f.id = c.file_id WHERE c.embedding IS NOT NULL AND " NEXUS_UNDER("f.path");
 constexpr const char kAllVectors[] = "SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL";
 constexpr const char kClearVectors[] = "UPDATE chunks SET embedding = NULL WHERE embedding IS NOT NULL";
+constexpr const char kCountUnembedded[] = "SELECT count(*) FROM chunks WHERE embedding IS NULL";
+constexpr const char kAnyUnembedded[] = "SELECT 1 FROM chunks WHERE embedding IS NULL LIMIT 1";
+constexpr const char kUnembedded[] =
+    "SELECT id, text FROM chunks WHERE embedding IS NULL AND id > ?1 ORDER BY id LIMIT ?2";
+// A chunk removed or re-embedded meanwhile is left alone.
+constexpr const char kSetVector[] = "UPDATE chunks SET embedding = ?2 WHERE id = ?1 AND embedding IS NULL";
+constexpr const char kCountEmbedded[] = "SELECT count(*) FROM chunks WHERE embedding IS NOT NULL";
 constexpr const char kCountFiles[] = "SELECT count(*), coalesce(sum(size), 0) FROM files";
 constexpr const char kCountChunks[] = "SELECT count(*) FROM chunks";
 constexpr const char kPutContext[] =
@@ -101,9 +123,22 @@ constexpr const char kDeleteContext[] = "DELETE FROM path_contexts WHERE path = 
 #undef NEXUS_UNDER
 
 constexpr int kRrfK = 60;
+// Chunks per embedding request when refilling vectors (EmbedMissing).
+constexpr size_t kEmbedBatch = 64;
 // Grep verifies on this many threads once it has this many candidates.
 constexpr size_t kGrepThreads = 2;
 constexpr size_t kParallelGrepFiles = 64;
+
+// A chunk's place in its document, from columns i (kind), i+1, i+2.
+DocumentPart PartAt(Statement& s, int i) {
+  DocumentPart p;
+  const int64_t kind = s.Int(i);
+  if (kind < 0 || kind > static_cast<int64_t>(DocumentPart::Kind::kSlide)) return p;
+  p.kind = static_cast<DocumentPart::Kind>(kind);
+  p.number = static_cast<uint32_t>(s.Int(i + 1));
+  p.name = s.TextView(i + 2);
+  return p;
+}
 
 int64_t SystemNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -142,6 +177,13 @@ std::string KeywordExpression(std::string_view text) {
     i = j;
   }
   return expr;
+}
+
+// A glob taken below `under` when relative (glob.h).
+Result<GlobPattern> GlobBelow(const std::string& pattern, const NsPath& under) {
+  std::string full = pattern;
+  if (full.empty() || full[0] != '/') full = (under.str() == "/" ? "" : under.str()) + "/" + pattern;
+  return GlobPattern::Compile(full);
 }
 
 // A short valid-UTF-8 excerpt of a chunk: its first lines.
@@ -198,13 +240,14 @@ struct SearchIndex::Lane {
   std::string path;
   uint32_t start_line = 0, end_line = 0;
   double score = 0;
+  DocumentPart part;
 };
 
 // ---------------------------------------------------------------------------
 // Opening
 
 SearchIndex::SearchIndex(ContentSource* source, Options options)
-    : source_(source), options_(std::move(options)) {}
+    : source_(source), options_(std::move(options)), embedder_(options_.embedder) {}
 
 SearchIndex::~SearchIndex() = default;
 
@@ -249,6 +292,13 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
     }
     NEXUS_RETURN_IF_ERROR(c.Exec(kSchema));
     NEXUS_RETURN_IF_ERROR(c.Exec(TrigramIndex::kSchema));
+    bool has_parts = false;
+    {
+      Statement s = c.Prepare(kHasPartColumns);
+      has_parts = s.Next();
+      NEXUS_RETURN_IF_ERROR(s.status());
+    }
+    if (!has_parts) NEXUS_RETURN_IF_ERROR(c.Exec(kAddPartColumns));
   }
   idx->readers_ =
       std::make_unique<ConnectionPool<SqliteDb>>([i = idx.get()] { return i->Connect(/*writer=*/false); });
@@ -258,21 +308,8 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
     if (s.Next()) idx->last_update_ns_ = s.Int(0);
   }
   if (idx->options_.embedder != nullptr) {
-    std::string model = idx->options_.embedder->ModelId();
-    std::string stored;
-    {
-      Statement s = c.Prepare(kGetMeta);
-      s.Bind(1, std::string_view("embedding_model"));
-      if (s.Next()) stored = s.TextView(0);
-    }
-    if (stored != model) {
-      MutexLock lk(idx->write_mu_);
-      NEXUS_RETURN_IF_ERROR(idx->InTransaction([&]() REQUIRES(idx->write_mu_) -> Status {
-        NEXUS_RETURN_IF_ERROR(c.Prepare(kClearVectors).Run("clear vectors"));
-        Statement s = c.Prepare(kPutMeta);
-        return s.Bind(1, std::string_view("embedding_model")).Bind(2, model).Run("put meta");
-      }));
-    }
+    MutexLock lk(idx->write_mu_);
+    NEXUS_RETURN_IF_ERROR(idx->DropOtherVectorsLocked(idx->options_.embedder->ModelId()));
   }
   if (idx->options_.embedder != nullptr && idx->options_.hnsw_min_vectors > 0) {
     Statement s = c.Prepare(kAllVectors);
@@ -322,6 +359,100 @@ Status SearchIndex::InTransaction(const std::function<Status()>& body) {
   }
   ann_pending_.clear();
   return Status::Ok();
+}
+
+// Clears the vectors unless they are of `model` ("": none), and records it.
+Status SearchIndex::DropOtherVectorsLocked(const std::string& model) {
+  SqliteDb& c = *writer_;
+  std::string stored;
+  {
+    Statement s = c.Prepare(kGetMeta);
+    s.Bind(1, std::string_view("embedding_model"));
+    if (s.Next()) stored = s.TextView(0);
+    NEXUS_RETURN_IF_ERROR(s.status());
+  }
+  if (stored == model) return Status::Ok();
+  NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
+    NEXUS_RETURN_IF_ERROR(c.Prepare(kClearVectors).Run("clear vectors"));
+    Statement s = c.Prepare(kPutMeta);
+    return s.Bind(1, std::string_view("embedding_model")).Bind(2, model).Run("put meta");
+  }));
+  // Every vector is gone: the first chunk, if any, has none.
+  refilling_ = !model.empty() && HasUnembeddedLocked();
+  MutexLock lk(ann_mu_);
+  ann_.reset();
+  return Status::Ok();
+}
+
+bool SearchIndex::HasUnembeddedLocked() {
+  Statement s = writer_->Prepare(kAnyUnembedded);
+  return s.Next();
+}
+
+Status SearchIndex::SetEmbedder(EmbeddingProvider* embedder) {
+  MutexLock lk(write_mu_);
+  NEXUS_RETURN_IF_ERROR(DropOtherVectorsLocked(embedder != nullptr ? embedder->ModelId() : ""));
+  embedder_ = embedder;
+  return Status::Ok();
+}
+
+Status SearchIndex::EmbedMissing(const ProgressFn& progress, const std::function<bool()>& cancelled) {
+  EmbeddingProvider* const embedder = embedder_.load();
+  if (embedder == nullptr) return Status::Ok();
+  size_t total = 0;
+  {
+    auto r = Borrow();
+    if (!r.ok()) return r.status();
+    Statement s = (*r)->Prepare(kCountUnembedded);
+    if (s.Next()) total = static_cast<size_t>(s.Int(0));
+    NEXUS_RETURN_IF_ERROR(s.status());
+  }
+  if (progress) progress(0, total);
+  size_t done = 0;
+  int64_t after = 0;
+  for (;;) {
+    if (cancelled && cancelled()) return Status::Ok();
+    std::vector<int64_t> ids;
+    std::vector<std::string> texts;
+    {
+      auto r = Borrow();
+      if (!r.ok()) return r.status();
+      Statement s = (*r)->Prepare(kUnembedded);
+      s.Bind(1, after).Bind(2, static_cast<int64_t>(kEmbedBatch));
+      while (s.Next()) {
+        ids.push_back(s.Int(0));
+        texts.emplace_back(s.TextView(1));
+      }
+      NEXUS_RETURN_IF_ERROR(s.status());
+    }
+    if (ids.empty()) {
+      if (embedder_.load() == embedder) refilling_ = false;
+      return Status::Ok();
+    }
+    after = ids.back();
+    auto vectors = embedder->Embed(texts);
+    if (!vectors.ok()) return vectors.status();
+    if (vectors->size() != ids.size())
+      return Status::Error(EIO, "embedding provider answered " + std::to_string(vectors->size()) +
+                                    " vectors for " + std::to_string(ids.size()) + " texts");
+    {
+      MutexLock lk(write_mu_);
+      if (embedder_.load() != embedder) return Status::Ok();  // switched: the new one starts over
+      NEXUS_RETURN_IF_ERROR(InTransaction([&]() REQUIRES(write_mu_) -> Status {
+        for (size_t i = 0; i < ids.size(); ++i) {
+          const Vector& v = (*vectors)[i];
+          Statement s = writer_->Prepare(kSetVector);
+          s.Bind(1, ids[i]).BindBlob(
+              2, std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+          NEXUS_RETURN_IF_ERROR(s.Run("store vector"));
+          if (writer_->Changes() > 0) AnnUpdate(ids[i], v);
+        }
+        return Status::Ok();
+      }));
+    }
+    done += ids.size();
+    if (progress) progress(std::min(done, std::max(done, total)), std::max(done, total));
+  }
 }
 
 VectorIndex* SearchIndex::Ann() const {
@@ -398,20 +529,44 @@ SearchIndex::Prepared SearchIndex::Prepare(const std::string& path, const FileIn
     if (!st.ok()) return p;  // gone: removed from the index
     p.info = std::move(*st);
   }
-  if (p.info.size > options_.max_file_bytes) return p;
-  auto data = source_->Read(path, options_.max_file_bytes + 1);
-  if (!data.ok() || data->size() > options_.max_file_bytes || LooksBinary(*data)) return p;
+  const DocumentKind doc = DocumentKindOfName(path);
+  const size_t max_bytes = doc != DocumentKind::kNone ? options_.max_document_bytes : options_.max_file_bytes;
+  if (p.info.size > max_bytes) return p;
+  auto data = source_->Read(path, max_bytes + 1);
+  if (!data.ok() || data->size() > max_bytes) return p;
   p.info.size = data->size();
-  p.text = SanitizeUtf8(*data);
-  p.chunks = ChunkLines(p.text, options_.chunk_lines, options_.chunk_bytes);
+  // A document's parts are chunked one by one, so no chunk spans two pages.
+  // One that cannot be read is left to the rules of other files (a damaged
+  // PDF is binary; a text file named .pdf is text, for grep to stay exact).
+  auto parts = ExtractDocument(doc, *data);  // EINVAL for kNone
+  if (doc != DocumentKind::kNone && !parts.ok())
+    spdlog::warn("search: {} is not read as a document: {}", path, parts.status().message());
+  if (parts.ok()) {
+    for (auto& part : *parts) {
+      if (!part.text.empty() && part.text.back() != '\n') part.text.push_back('\n');
+      const size_t base = p.text.size();
+      p.text += part.text;
+      for (LineChunk ch : ChunkLines(part.text, options_.chunk_lines, options_.chunk_bytes)) {
+        ch.offset += base;
+        p.chunks.push_back(ch);
+        p.chunk_parts.push_back(part.part);
+      }
+    }
+  } else {
+    if (data->size() > options_.max_file_bytes || LooksBinary(*data)) return p;
+    p.text = SanitizeUtf8(*data);
+    p.chunks = ChunkLines(p.text, options_.chunk_lines, options_.chunk_bytes);
+  }
   p.trigrams = TrigramIndex::Extract(p.text);
-  if (options_.embedder != nullptr && !p.chunks.empty()) {
+  EmbeddingProvider* const embedder = embedder_.load();
+  if (embedder != nullptr && !p.chunks.empty()) {
     std::vector<std::string> texts;
     texts.reserve(p.chunks.size());
     for (const auto& ch : p.chunks) texts.emplace_back(p.text.substr(ch.offset, ch.length));
-    auto v = options_.embedder->Embed(texts);
+    auto v = embedder->Embed(texts);
     if (v.ok() && v->size() == p.chunks.size()) {
       p.vectors = std::move(*v);
+      p.embedded_by = embedder;
     } else {
       spdlog::warn("search: no embeddings for {}: {}", path, v.status().ToString());
     }
@@ -449,17 +604,26 @@ Status SearchIndex::StoreLocked(const Prepared& p) {
     file_id = c.LastInsertId();
   }
   trigrams_.AddTrigrams(file_id, p.trigrams);
+  // Vectors made by a provider switched away from meanwhile are not stored
+  // (EmbedMissing fills them in with the new one).
+  const size_t vectors = p.embedded_by == embedder_.load() ? p.vectors.size() : 0;
   for (size_t i = 0; i < p.chunks.size(); ++i) {
     const auto& ch = p.chunks[i];
     const std::string_view chunk_text = std::string_view(p.text).substr(ch.offset, ch.length);
     Statement s = c.Prepare(kInsertChunk);
     s.Bind(1, file_id).Bind(2, int64_t{ch.start_line}).Bind(3, int64_t{ch.end_line}).Bind(4, chunk_text);
-    if (i < p.vectors.size())
+    if (i < p.chunk_parts.size()) {
+      const DocumentPart& part = p.chunk_parts[i];
+      s.Bind(6, static_cast<int64_t>(part.kind)).Bind(7, int64_t{part.number}).Bind(8, part.name);
+    } else {
+      s.Bind(6, int64_t{0}).Bind(7, int64_t{0}).Bind(8, std::string_view());
+    }
+    if (i < vectors)
       s.BindBlob(5, std::string_view(reinterpret_cast<const char*>(p.vectors[i].data()),
                                      p.vectors[i].size() * sizeof(float)));
     NEXUS_RETURN_IF_ERROR(s.Run("insert chunk"));
     const int64_t id = c.LastInsertId();
-    if (i < p.vectors.size()) AnnUpdate(id, p.vectors[i]);
+    if (i < vectors) AnnUpdate(id, p.vectors[i]);
     NEXUS_RETURN_IF_ERROR(c.Prepare(kInsertFts).Bind(1, id).Bind(2, chunk_text).Run("index chunk"));
   }
   return Status::Ok();
@@ -564,6 +728,7 @@ Status SearchIndex::Sync(const std::string& root_in, bool force, const ProgressF
     ready = std::move(next);
     if (progress) progress(end, total);
   }
+  if (force && root->str() == "/") refilling_ = false;  // every file was embedded again
   return Status::Ok();
 }
 
@@ -617,6 +782,10 @@ Result<IndexCounts> SearchIndex::Counts() const {
   if (!c.Next())
     return c.status().ok() ? Status::Error(EIO, "search index: count chunks: no row") : c.status();
   out.chunks = static_cast<uint64_t>(c.Int(0));
+  Statement e = (*r)->Prepare(kCountEmbedded);
+  if (!e.Next())
+    return e.status().ok() ? Status::Error(EIO, "search index: count vectors: no row") : e.status();
+  out.embedded = static_cast<uint64_t>(e.Int(0));
   out.last_update_ns = last_update_ns_;
   return out;
 }
@@ -628,9 +797,7 @@ Result<std::vector<std::string>> SearchIndex::Glob(const std::string& pattern, c
                                                    const VisibleFn& visible) const {
   auto under = NsPath::Parse(under_in);
   if (!under.ok()) return under.status();
-  std::string full = pattern;
-  if (full.empty() || full[0] != '/') full = (under->str() == "/" ? "" : under->str()) + "/" + pattern;
-  auto glob = GlobPattern::Compile(full);
+  auto glob = GlobBelow(pattern, *under);
   if (!glob.ok()) return glob.status();
   // List the deeper of the glob's literal directory and `under`.
   std::string root = glob->LiteralDir();
@@ -670,6 +837,12 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
   // Literal patterns have no anchors, so they need no multi-line form.
   RE2 block(o.fixed_string ? pattern : "(?m)" + pattern, ro);
   if (!block.ok()) return Status::Error(EINVAL, "bad pattern: " + block.error());
+  std::optional<GlobPattern> file_glob;
+  if (!o.file_glob.empty()) {
+    auto g = GlobBelow(o.file_glob, *under);
+    if (!g.ok()) return g.status();
+    file_glob = std::move(*g);
+  }
 
   // Candidates from the trigram index. FilteredRE2 reduces the pattern to
   // an AND/OR of lower-cased literals ("atoms", >= 3 bytes); each atom is
@@ -735,6 +908,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
 
   std::vector<std::string> todo;
   for (const auto& path : candidates) {
+    if (file_glob && !file_glob->Matches(path)) continue;
     if (!o.visible || o.visible(path)) todo.push_back(path);
   }
   // Verification reads files: spread it over a few threads, claiming files
@@ -747,9 +921,29 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
       if (o.max_results != 0 && found.load(std::memory_order_relaxed) >= o.max_results) return;
       size_t i = next.fetch_add(1);
       if (i >= todo.size()) return;
-      auto data = source_->Read(todo[i], options_.max_file_bytes + 1);
-      if (!data.ok() || data->size() > options_.max_file_bytes || LooksBinary(*data)) continue;
-      MatchLines(block, line_re, todo[i], *data, o.files_only, o.max_results, &per_file[i]);
+      const DocumentKind doc = o.parsed ? DocumentKindOfName(todo[i]) : DocumentKind::kNone;
+      const size_t max_bytes =
+          doc != DocumentKind::kNone ? options_.max_document_bytes : options_.max_file_bytes;
+      auto data = source_->Read(todo[i], max_bytes + 1);
+      if (!data.ok() || data->size() > max_bytes) continue;
+      // Parsed: a document's text, part by part; one that cannot be read is
+      // grepped as any other file (the indexer logged why).
+      auto parts = ExtractDocument(doc, *data);  // EINVAL for kNone
+      if (parts.ok()) {
+        for (const auto& part : *parts) {
+          const size_t before = per_file[i].size();
+          MatchLines(block, line_re, todo[i], part.text, o.files_only, o.max_results, &per_file[i]);
+          if (o.files_only) {
+            if (!per_file[i].empty()) break;
+            continue;
+          }
+          for (size_t k = before; k < per_file[i].size(); ++k) per_file[i][k].part = part.part;
+          if (o.max_results != 0 && per_file[i].size() >= o.max_results) break;
+        }
+      } else {
+        if (data->size() > options_.max_file_bytes || LooksBinary(*data)) continue;
+        MatchLines(block, line_re, todo[i], *data, o.files_only, o.max_results, &per_file[i]);
+      }
       found.fetch_add(per_file[i].size(), std::memory_order_relaxed);
     }
   };
@@ -784,7 +978,7 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(SqliteDb& c, con
     std::string path(place.TextView(0));
     if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) continue;
     out.push_back({s.Int(0), std::move(path), static_cast<uint32_t>(place.Int(1)),
-                   static_cast<uint32_t>(place.Int(2)), -s.Real(1)});
+                   static_cast<uint32_t>(place.Int(2)), -s.Real(1), PartAt(place, 3)});
   }
   NEXUS_RETURN_IF_ERROR(s.status());
   return out;
@@ -792,7 +986,9 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(SqliteDb& c, con
 
 Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, const std::string& text,
                                                                const QueryOptions& o, size_t want) const {
-  auto q = options_.embedder->EmbedQuery({text});
+  EmbeddingProvider* const embedder = embedder_.load();
+  if (embedder == nullptr) return Status::Error(ENOTSUP, "no embedding provider");
+  auto q = embedder->EmbedQuery({text});
   if (!q.ok()) return q.status();
   const Vector& qv = q->at(0);
   VectorIndex* ann = Ann();
@@ -810,7 +1006,7 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, cons
       std::string path(place.TextView(0));
       if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) continue;
       out.push_back({id, std::move(path), static_cast<uint32_t>(place.Int(1)),
-                     static_cast<uint32_t>(place.Int(2)), score});
+                     static_cast<uint32_t>(place.Int(2)), score, PartAt(place, 3)});
     }
     if (out.size() >= want || near.size() < k) return out;
   }
@@ -824,7 +1020,7 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, cons
     if (blob.size() != bytes) continue;  // from another model
     std::memcpy(v.data(), blob.data(), bytes);
     all.push_back({s.Int(0), std::string(s.TextView(1)), static_cast<uint32_t>(s.Int(2)),
-                   static_cast<uint32_t>(s.Int(3)), Cosine(qv.data(), v.data(), qv.size())});
+                   static_cast<uint32_t>(s.Int(3)), Cosine(qv.data(), v.data(), qv.size()), PartAt(s, 5)});
   }
   NEXUS_RETURN_IF_ERROR(s.status());
   std::sort(all.begin(), all.end(), [](const Lane& a, const Lane& b) {
@@ -857,7 +1053,7 @@ Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const 
   bool degraded = false;
   std::vector<Lane> vec;
   if (want_vectors) {
-    if (options_.embedder == nullptr) {
+    if (embedder_.load() == nullptr || refilling_.load()) {
       degraded = true;
     } else {
       auto v = VectorLane(c, text, o, depth);
@@ -886,7 +1082,7 @@ Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const 
       const Lane& l = lane[rank];
       auto [it, fresh] = slot.emplace(l.chunk_id, hits.size());
       if (fresh) {
-        hits.push_back({l.path, l.start_line, l.end_line});
+        hits.push_back({l.path, l.start_line, l.end_line, l.part});
         ids.push_back(l.chunk_id);
         from_keywords.push_back(keyword);
       }

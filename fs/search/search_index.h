@@ -1,6 +1,7 @@
 // SearchIndex: the persistent search index of a tree, and the queries over it.
 //
-// Storage is one SQLite database (WAL) holding, for every indexed text file,
+// Storage is one SQLite database (WAL) holding, for every indexed text file
+// and document (PDF and Office files, by their text: documents.h),
 // its chunks (runs of whole lines, see text.h) in an FTS5 index
 // (`chunks_fts`: unicode61 words, BM25 ranking) for keyword queries, one
 // optional embedding per chunk for the semantic lane, and per file the set
@@ -15,6 +16,9 @@
 //    verified line by line, so results are exact for the current content of
 //    the candidates. Files changed since they were indexed must be passed in
 //    GrepOptions::also_scan; Indexer::Grep does that for its pending queue.
+//    Raw grep (the default) matches the bytes of text files; parsed grep
+//    matches documents by their text (each match naming its page, sheet or
+//    slide) and text files as raw grep does.
 //  - Query: keyword (BM25), semantic (cosine over chunk embeddings) or
 //    hybrid (reciprocal rank fusion of both, k = 60).
 // Every query takes an optional `visible` predicate and drops the paths it
@@ -39,6 +43,7 @@
 #include "base/mutex.h"
 #include "base/sqlite_db.h"
 #include "fs/search/content_source.h"
+#include "fs/search/documents.h"
 #include "fs/search/embedding.h"
 #include "fs/search/text.h"
 #include "fs/search/trigram_index.h"
@@ -56,7 +61,11 @@ struct GrepOptions {
   bool ignore_case = false;
   bool fixed_string = false;  // the pattern is a literal string
   bool files_only = false;    // one result per file, line 0 (as grep -l)
-  size_t max_results = 0;     // 0: no limit
+  bool parsed = false;        // documents by their text (see the top of this file)
+  // Only files whose path matches this glob (glob.h); a relative glob is
+  // taken below the grep's root. Empty: every file.
+  std::string file_glob;
+  size_t max_results = 0;  // 0: no limit
   VisibleFn visible;
   // Paths (files or directories) to scan in full besides the indexed
   // candidates: files written since they were indexed.
@@ -65,8 +74,9 @@ struct GrepOptions {
 
 struct GrepMatch {
   std::string path;
-  uint32_t line = 0;  // 1-based; 0 with files_only
-  std::string text;   // the line's raw bytes, without '\n'
+  uint32_t line = 0;    // 1-based (within the part, in a document); 0 with files_only
+  std::string text;     // the line's raw bytes, without '\n'
+  DocumentPart part{};  // where in a document (parsed grep); kNone for text files
   bool operator==(const GrepMatch&) const = default;
 };
 
@@ -81,7 +91,8 @@ struct QueryOptions {
 
 struct QueryHit {
   std::string path;
-  uint32_t start_line = 0, end_line = 0;
+  uint32_t start_line = 0, end_line = 0;  // within `part` for a document
+  DocumentPart part{};
   std::string snippet;       // matched terms marked «like this» (keyword lane)
   double score = 0;          // the ranking: -bm25, cosine, or the RRF sum
   double keyword_score = 0;  // -bm25 (higher is better); 0 if not in that lane
@@ -102,6 +113,7 @@ struct IndexCounts {
   uint64_t files = 0;
   uint64_t chunks = 0;
   uint64_t bytes = 0;          // sum of indexed file sizes
+  uint64_t embedded = 0;       // chunks with a vector of the current provider's model
   int64_t last_update_ns = 0;  // clock time of the last committed write; 0 never
 };
 
@@ -115,7 +127,8 @@ struct Change {
 class SearchIndex {
  public:
   struct Options {
-    size_t max_file_bytes = 4 << 20;  // larger files are not indexed
+    size_t max_file_bytes = 4 << 20;                // larger text files are not indexed
+    size_t max_document_bytes = kMaxDocumentBytes;  // nor larger documents
     size_t chunk_lines = 80;
     size_t chunk_bytes = 8 << 10;
     size_t sync_batch = 1000;  // files per Sync transaction and progress report
@@ -123,7 +136,7 @@ class SearchIndex {
     // graph (vector_index.h) over the stored vectors is kept, and used once
     // it holds at least this many vectors.
     size_t hnsw_min_vectors = 0;
-    EmbeddingProvider* embedder = nullptr;  // null: no semantic lane
+    EmbeddingProvider* embedder = nullptr;  // null: no semantic lane (see SetEmbedder)
     std::function<int64_t()> now_ns;        // wall clock; default system_clock
   };
 
@@ -166,6 +179,19 @@ class SearchIndex {
   Result<IndexCounts> Counts() const;
   ContentSource* source() const { return source_; }
 
+  // The embedding provider (null: none). SetEmbedder switches it at run
+  // time: vectors of another model are dropped at once, and the semantic
+  // lane answers degraded until EmbedMissing has refilled them. A provider
+  // must outlive the index, or its use: the caller keeps a replaced one.
+  EmbeddingProvider* embedder() const { return embedder_.load(); }
+  Status SetEmbedder(EmbeddingProvider* embedder);
+  // Embeds every chunk that has no vector, a batch of chunks per request and
+  // transaction; `progress` counts chunks. Sync with force refills them too. Returns early (OK) when the
+  // provider is switched meanwhile, and with the provider's error if it
+  // fails (the batches done stay). Nothing to do without a provider.
+  // `cancelled` (optional) is asked before each batch.
+  Status EmbedMissing(const ProgressFn& progress = {}, const std::function<bool()>& cancelled = {});
+
  private:
   struct Lane;  // one ranked hit of one lane
   // A file read and reduced for the index, before the writer stores it.
@@ -175,8 +201,10 @@ class SearchIndex {
     FileInfo info;
     std::string text;  // sanitized
     std::vector<LineChunk> chunks;
+    std::vector<DocumentPart> chunk_parts;  // per chunk, for a document; else empty
     std::vector<uint32_t> trigrams;
     std::vector<Vector> vectors;
+    EmbeddingProvider* embedded_by = nullptr;  // vectors of another provider are not stored
   };
 
   SearchIndex(ContentSource* source, Options options);
@@ -191,6 +219,8 @@ class SearchIndex {
   Status DeleteChunksLocked(int64_t file_id) REQUIRES(write_mu_);
   Status RenameLocked(const std::string& from, const std::string& to) REQUIRES(write_mu_);
   Status InTransaction(const std::function<Status()>& body) REQUIRES(write_mu_);
+  Status DropOtherVectorsLocked(const std::string& model) REQUIRES(write_mu_);
+  bool HasUnembeddedLocked() REQUIRES(write_mu_);
   VectorIndex* Ann() const EXCLUDES(ann_mu_);
   void AnnUpdate(int64_t chunk_id, Vector v) REQUIRES(write_mu_);  // empty v: removal
   Result<std::vector<PathContext>> ReadPathContexts(SqliteDb& c) const;
@@ -201,6 +231,10 @@ class SearchIndex {
 
   ContentSource* const source_;
   const Options options_;
+  std::atomic<EmbeddingProvider*> embedder_;
+  // Vectors were dropped for a new model and are not all back yet: the
+  // semantic lane answers degraded (by keywords) until then.
+  std::atomic<bool> refilling_{false};
   std::string db_path_;
 
   Mutex write_mu_;

@@ -13,20 +13,6 @@ NEXUSD_EXTRA_ARGS+=(--features rebac=off)
 export LC_ALL=C
 M=$NEXUS_MNT
 
-# Polls CMD until it succeeds; fails after $1 seconds with message $2.
-within() {
-  local secs=$1 what=$2 deadline
-  shift 2
-  deadline=$(($(date +%s%N) + secs * 1000000000))
-  until "$@"; do
-    (($(date +%s%N) < deadline)) || fail "$what (not within ${secs}s)"
-    sleep 0.02
-  done
-}
-search_ready() {
-  nx --json search stats >"$TEST_ROOT/stats" 2>/dev/null &&
-    python3 -c "import json; j=json.load(open('$TEST_ROOT/stats')); exit(0 if j['state']=='ready' and j['queue_depth']==0 else 1)"
-}
 # grep -rn over the mount, paths as namespace paths.
 host_grep() { (cd "$M" && grep -rnI "$@" . 2>/dev/null | sed 's|^\./|/|' | sort) || true; }
 nx_grep() { nx grep "$@" | sort; }
@@ -278,6 +264,27 @@ expect_rc 0 nx --json search query "sweet fruit bananas" --mode hybrid
 expect_rc 0 nx --json search query "wombat burrow ground" --mode semantic
 [[ $(json_get 'j["semantic_degraded"]') == False && $(json_get 'len(j["hits"])') -gt 0 ]] || fail "semantic mode"
 [[ $(json_get 'all(h["vector_score"] != 0 for h in j["hits"])') == True ]] || fail "semantic hits need vector scores"
+
+note "search init switches the provider at run time and re-embeds in the background"
+expect_rc 0 nx --json search init --provider none
+expect_json 'j["semantic"], j["embedded"]' "(None, 0)"
+expect_rc 0 nx --json search query "sweet fruit bananas" --mode hybrid
+expect_json 'j["semantic_degraded"]' True
+expect_rc 1 nx search init --provider "fasttext:$TEST_ROOT/nope.bin"
+expect_err "nope.bin"
+expect_rc 64 nx search init --model m
+expect_rc 0 nx --json search init --provider "fasttext:$TEST_ROOT/model.bin" --wait
+expect_json 'j["semantic"] == "fasttext:'"$TEST_ROOT"'/model.bin" and j["state"] == "ready"' True
+expect_json 'j["embedded"] == j["chunks"] and j["chunks"] > 0 and j["semantic_error"] is None' True
+expect_rc 0 nx --json search query "wombat burrow ground" --mode semantic
+expect_json 'j["semantic_degraded"] == False and len(j["hits"]) > 0' True
+chgrp 1000 "$NEXUS_DATA/nexusd.sock"
+chmod g+rw "$NEXUS_DATA/nexusd.sock"
+rc=0
+as_user search init --provider none >/dev/null 2>"$TEST_ROOT/err" || rc=$?
+[[ $rc == 1 ]] && grep -q "admins" "$TEST_ROOT/err" || fail "a non-admin must not switch providers (rc $rc)"
+expect_rc 0 nx --json search stats
+expect_json 'j["semantic"] is not None' True
 nexus_stop
 expect_rc 64 "$NEXUSD" --data-dir "$NEXUS_DATA" --mount "$M" --search-embeddings "gopher://x"
 

@@ -29,6 +29,14 @@
 namespace nexus {
 namespace {
 
+void SetPart(rpc::DocumentPart::Builder b, const search::DocumentPart& part) {
+  static_assert(static_cast<int>(rpc::DocumentPart::Kind::SLIDE) ==
+                static_cast<int>(search::DocumentPart::Kind::kSlide));
+  b.setKind(static_cast<rpc::DocumentPart::Kind>(part.kind));  // the same numbering
+  b.setNumber(part.number);
+  b.setName(part.name);
+}
+
 using search::QueryMode;
 
 // Replies stay well inside the message limit.
@@ -36,14 +44,23 @@ constexpr size_t kMaxReplyBytes = 48u << 20;
 constexpr size_t kMaxGrepMatches = 1'000'000;
 constexpr size_t kMaxQueryLimit = 1000;
 
-void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s, const std::string& semantic) {
+SearchProviders::State ProviderState(const SearchDeps& deps) {
+  return deps.providers != nullptr ? deps.providers->Current() : SearchProviders::State{};
+}
+
+void FillStatus(rpc::IndexStatus::Builder b, const search::IndexStats& s, const SearchDeps& deps) {
+  const SearchProviders::State provider = ProviderState(deps);
   b.setFiles(s.files);
   b.setChunks(s.chunks);
   b.setBytes(s.bytes);
   b.setLastUpdateNs(s.last_update_ns);
-  b.setState(search::StateName(s.state));
+  const bool busy = s.state == search::IndexStats::State::kIndexing || provider.embedding;
+  b.setState(busy ? "indexing" : "ready");
   b.setQueueDepth(s.queue_depth);
-  b.setSemantic(semantic);
+  b.setSemantic(provider.provider);
+  b.setEmbedded(s.embedded);
+  b.setEmbedding(provider.embedding);
+  b.setSemanticError(provider.error);
 }
 
 // Where an off-loop bulk pass reports, read by PumpProgress.
@@ -90,6 +107,8 @@ class SearchImpl final : public Service<rpc::Search> {
       o.ignore_case = p.getIgnoreCase();
       o.fixed_string = p.getFixed();
       o.files_only = p.getFilesOnly();
+      o.parsed = p.getParsed();
+      o.file_glob = p.getFileGlob();
       const size_t limit = p.getLimit() ? std::min<size_t>(p.getLimit(), kMaxGrepMatches) : kMaxGrepMatches;
       o.max_results = limit + 1;  // one more tells the reply was truncated
       o.visible = Visible();
@@ -109,6 +128,7 @@ class SearchImpl final : public Service<rpc::Search> {
               list[i].setPath(m[i].path);
               list[i].setLine(m[i].line);
               list[i].setText(AsBytes(m[i].text));
+              SetPart(list[i].initPart(), m[i].part);
             }
           });
     });
@@ -136,7 +156,7 @@ class SearchImpl final : public Service<rpc::Search> {
       o.limit = p.getLimit() ? p.getLimit() : 10;
       o.visible = Visible();
       std::string text = p.getText();
-      const bool no_provider = deps().semantic_provider.empty();
+      const bool no_provider = ProviderState(deps()).provider.empty();
       auto* index = deps().index;
       auto fill = [mode = o.mode, no_provider](auto results, std::vector<search::QueryHit>& hits) {
         bool degraded = mode != QueryMode::kKeyword && no_provider;
@@ -153,6 +173,7 @@ class SearchImpl final : public Service<rpc::Search> {
           b.setVectorScore(h.vector_score);
           b.setSemanticDegraded(h.semantic_degraded);
           b.setContext(h.context);
+          SetPart(b.initPart(), h.part);
           degraded = degraded || h.semantic_degraded;
         }
         results.setSemanticDegraded(degraded);
@@ -204,7 +225,7 @@ class SearchImpl final : public Service<rpc::Search> {
         if (call->Fail(results, *state)) return;
         auto stats = deps.indexer->Stats();
         if (call->Fail(results, stats.status())) return;
-        FillStatus(results.initStatus(), *stats, deps.semantic_provider);
+        FillStatus(results.initStatus(), *stats, deps);
       });
     });
   }
@@ -212,8 +233,29 @@ class SearchImpl final : public Service<rpc::Search> {
   kj::Promise<void> status(StatusContext context) override {
     return Serve(context, Feature::kSearch, [&](auto, auto results) -> Reply {
       NEXUS_ASSIGN_OR_RETURN(auto stats, deps().indexer->Stats());
-      FillStatus(results.initStatus(), stats, deps().semantic_provider);
+      FillStatus(results.initStatus(), stats, deps());
       return Status::Ok();
+    });
+  }
+
+  kj::Promise<void> init(InitContext context) override {
+    return Serve(context, Feature::kSearch, [&](auto p, auto) -> Reply {
+      if (!conn_->admin())
+        return Status::Error(EACCES, "switching the embedding provider is for admins only");
+      if (deps().providers == nullptr) return Status::Error(ENOTSUP, "this daemon cannot switch providers");
+      std::string provider = p.getProvider(), model = p.getModel(), key = p.getApiKey();
+      if (provider.empty())
+        return Status::Error(EINVAL, "no provider (http(s)://..., fasttext:MODEL or none)");
+      auto state = std::make_shared<Status>();
+      auto* providers = deps().providers;
+      return RunOffLoop(ctx(), [=]() { *state = providers->Switch(provider, model, key); })
+          .then([context, state, call = &Current(), &deps = deps()]() mutable {
+            auto results = context.getResults();
+            if (call->Fail(results, *state)) return;
+            auto stats = deps.indexer->Stats();
+            if (call->Fail(results, stats.status())) return;
+            FillStatus(results.initStatus(), *stats, deps);
+          });
     });
   }
 

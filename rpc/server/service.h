@@ -150,11 +150,28 @@ struct VersionsDeps {
   uint32_t gc_keep_days = 30;
 };
 
+// The search index's embedding provider, switched at run time (SearchPart).
+class SearchProviders {
+ public:
+  struct State {
+    std::string provider;    // describes the provider (its model); empty: none
+    bool embedding = false;  // vectors are being refilled in the background
+    std::string error;       // why the last refill failed; empty: it did not
+  };
+  virtual ~SearchProviders() = default;
+  virtual State Current() const = 0;
+  // Makes SPEC the provider ("http(s)://HOST[:PORT][/PATH]",
+  // "fasttext:/model.bin", or "none") and starts re-embedding in the
+  // background. EINVAL for a SPEC that cannot be used: the current provider
+  // stays. Blocks while a model loads: call it off the event loop.
+  virtual Status Switch(const std::string& spec, const std::string& model, const std::string& api_key) = 0;
+};
+
 // What the Search service needs (null: search is off).
 struct SearchDeps {
   search::SearchIndex* index = nullptr;
   search::Indexer* indexer = nullptr;
-  std::string semantic_provider;  // describes the embedding provider; empty: none
+  SearchProviders* providers = nullptr;
 };
 
 // What the Permissions service needs beyond the session's identity (null:

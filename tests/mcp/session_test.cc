@@ -435,6 +435,10 @@ TEST(ToolTable, EveryToolIsComplete) {
   EXPECT_TRUE(FindTool("nexus_edit_file")->input_schema["properties"].contains("dryRun"));
   EXPECT_TRUE(FindTool("nexus_glob")->input_schema["properties"].contains("pattern"));
   EXPECT_TRUE(FindTool("nexus_semantic_search")->input_schema["properties"].contains("query"));
+  EXPECT_TRUE(FindTool("nexus_grep")->input_schema["properties"].contains("searchMode"));
+  EXPECT_TRUE(FindTool("nexus_grep")->input_schema["properties"].contains("fileGlob"));
+  EXPECT_TRUE(
+      FindTool("nexus_grep")->output_schema["properties"]["matches"]["items"]["properties"].contains("page"));
 }
 
 TEST(NamespacePath, Forms) {

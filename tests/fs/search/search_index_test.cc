@@ -23,17 +23,8 @@ QueryOptions Limit(size_t n) {
   return o;
 }
 
-class SearchIndexTest : public ::testing::Test {
+class SearchIndexTest : public testing::IndexTest {
  protected:
-  SearchIndexTest() : tree_(tree_dir_.path()) {}
-
-  void Open(SearchIndex::Options o = {}) {
-    index_.reset();
-    auto idx = SearchIndex::Open(db_dir_.path() + "/search.db", &tree_, std::move(o));
-    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
-    index_ = std::move(*idx);
-  }
-  void Write(const std::string& rel, const std::string& data) { WriteFile(tree_dir_.path(), rel, data); }
   void SyncAll() { ASSERT_TRUE(index_->Sync("/", false).ok()); }
 
   std::vector<std::string> Paths(const std::vector<QueryHit>& hits) {
@@ -46,10 +37,6 @@ class SearchIndexTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : std::vector<QueryHit>{};
   }
-
-  TempDir tree_dir_, db_dir_;
-  DirectoryContentSource tree_;
-  std::unique_ptr<SearchIndex> index_;
 };
 
 TEST_F(SearchIndexTest, IndexesTextAndSkipsBinary) {

@@ -1,12 +1,16 @@
 // Helpers shared by the search unit tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdio.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 
+#include "fs/search/content_source.h"
+#include "fs/search/search_index.h"
 #include "tests/fs/test_util.h"
 
 namespace nexus::search::testing {
@@ -44,5 +48,23 @@ inline std::string ShellQuote(const std::string& s) {
   }
   return out + "'";
 }
+
+// A SearchIndex (index_, opened by Open) over a temporary tree (Write).
+class IndexTest : public ::testing::Test {
+ protected:
+  IndexTest() : tree_(tree_dir_.path()) {}
+
+  void Open(SearchIndex::Options o = {}) {
+    index_.reset();
+    auto idx = SearchIndex::Open(db_dir_.path() + "/search.db", &tree_, std::move(o));
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    index_ = std::move(*idx);
+  }
+  void Write(const std::string& rel, const std::string& data) { WriteFile(tree_dir_.path(), rel, data); }
+
+  TempDir tree_dir_, db_dir_;
+  DirectoryContentSource tree_;
+  std::unique_ptr<SearchIndex> index_;
+};
 
 }  // namespace nexus::search::testing
