@@ -698,6 +698,11 @@ Result<ScheduleSummary> Director::ScheduleLocked(const std::vector<uint64_t>& se
     picked.clear();
     return rev.status();
   };
+  // A placement is at most four store ops (revoke, grant, lease key, task
+  // record); keep two for the store's caller (a fence).
+  const size_t max_ops = store_->MaxOpsPerCommit();
+  const size_t batch =
+      std::max<size_t>(1, std::min(options_.schedule_batch, max_ops < 6 ? 1 : (max_ops - 2) / 4));
   for (uint64_t seq : seqs) {
     auto it = tasks_.find(seq);
     if (it == tasks_.end() || it->second.state != TaskState::kPending) continue;
@@ -719,7 +724,7 @@ Result<ScheduleSummary> Director::ScheduleLocked(const std::vector<uint64_t>& se
     Task next = t;
     tokens.push_back(Assign(next, *n, now, /*new_attempt=*/true, ops));
     changes.emplace_back(&t, std::move(next));
-    if (changes.size() >= options_.schedule_batch) NEXUS_RETURN_IF_ERROR(flush());
+    if (changes.size() >= batch) NEXUS_RETURN_IF_ERROR(flush());
   }
   NEXUS_RETURN_IF_ERROR(flush());
   sum.assigned = sum.placements.size();
@@ -1043,6 +1048,41 @@ Result<std::string> Director::ReadResultFile(std::string_view task_id, std::stri
 }
 
 // ---- housekeeping ----
+
+Status Director::Reload() {
+  {
+    MutexLock lk(mu_);
+    nodes_.clear();
+    node_names_.clear();
+    tasks_.clear();
+    pending_.clear();
+    submissions_.clear();
+    next_node_ = 1;
+    next_task_ = 1;
+  }
+  {
+    MutexLock el(expired_mu_);
+    expired_.clear();
+  }
+  return Load();
+}
+
+Result<size_t> Director::ExtendActiveLeases() {
+  MutexLock lk(mu_);
+  const TimePoint now = MeshNow(*clock_);
+  size_t extended = 0;
+  for (auto& [seq, t] : tasks_) {
+    if (!Active(t.state) || t.lease == 0) continue;
+    std::vector<Op> ops;
+    ops.push_back(Op::KeepAlive(t.lease, options_.lease_ttl));
+    auto rev = store_->Commit(std::move(ops));
+    if (rev.code() == ENOENT) continue;  // gone: Tick ends the attempt
+    if (!rev.ok()) return rev.status();
+    t.lease_expires = now + options_.lease_ttl;
+    ++extended;
+  }
+  return extended;
+}
 
 void Director::Tick(TimePoint now) {
   store_->ExpireLeases(now);

@@ -249,6 +249,16 @@ class Director {
   // heartbeat, so the task does not go straight back to it.
   void Tick(TimePoint now);
 
+  // ---- several directors on one store (mesh/etcd_election.h) ----
+  // Forgets the in-memory state and loads the store's again: a standby
+  // that becomes the leader. Soft state (heartbeats) starts afresh.
+  Status Reload() EXCLUDES(mu_);
+  // On taking over: every assigned or running task's lease now ends one
+  // lease TTL from now, before any is expired, so a task running through a
+  // failover keeps its attempt. Returns how many were extended; leases
+  // already gone are left to Tick.
+  Result<size_t> ExtendActiveLeases() EXCLUDES(mu_);
+
  private:
   struct Node;
   struct Task;

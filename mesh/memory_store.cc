@@ -16,7 +16,8 @@ Status MemoryStore::Validate(const std::vector<Op>& ops) const {
   for (const Op& op : ops) {
     switch (op.kind) {
       case Op::Kind::kPut:
-      case Op::Kind::kDelete: {
+      case Op::Kind::kDelete:
+      case Op::Kind::kCheck: {
         if (op.key.empty()) return Status::Error(EINVAL, "empty key");
         if (!keys.insert(op.key).second)
           return Status::Error(EINVAL, "key '" + op.key + "' appears twice in one transaction");
@@ -114,6 +115,8 @@ Result<int64_t> MemoryStore::CommitLocked(MutexLock& lock, std::vector<Op>& ops)
       }
       case Op::Kind::kDelete:
         if (auto it = kv_.find(op.key); it != kv_.end()) erase_key(it);
+        break;
+      case Op::Kind::kCheck:
         break;
       case Op::Kind::kGrantLease:
         save_lease(op.lease);

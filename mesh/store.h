@@ -16,8 +16,9 @@
 //   revoked or expires. Leases are chosen by the caller (a random id, like
 //   etcd's client-specified lease ids) so that one transaction can grant a
 //   lease and attach keys to it. ExpireLeases(now) revokes every lease whose
-//   deadline has passed; an etcd store would do that on its own and the call
-//   would be a no-op.
+//   deadline has passed. The etcd store keeps the deadline in the store too,
+//   so the same call expires leases there (etcd's own lease is a backstop,
+//   see etcd_store.h).
 // - Watch delivers every change to keys under a prefix, in revision order,
 //   on the thread that committed it, after the data lock is released. A
 //   callback must be quick and must not write to the store (hand the event
@@ -61,7 +62,7 @@ struct WatchEvent {
 using WatchCallback = std::function<void(const WatchEvent&)>;
 
 struct Op {
-  enum class Kind { kPut, kDelete, kGrantLease, kKeepAlive, kRevokeLease };
+  enum class Kind { kPut, kDelete, kGrantLease, kKeepAlive, kRevokeLease, kCheck };
   Kind kind = Kind::kPut;
   std::string key;
   std::string value;
@@ -84,6 +85,11 @@ struct Op {
   static Op KeepAlive(LeaseId id, Duration ttl) { return Op{Kind::kKeepAlive, {}, {}, 0, id, ttl}; }
   // Deletes the lease and its keys. Revoking an absent lease is not an error.
   static Op RevokeLease(LeaseId id) { return Op{Kind::kRevokeLease, {}, {}, 0, id, {}}; }
+  // Changes nothing: only the condition on `key` (a fence, e.g. "my
+  // leadership key is still the one I created").
+  static Op Check(std::string key, int64_t expected) {
+    return Op{Kind::kCheck, std::move(key), {}, expected, 0, {}};
+  }
 };
 
 class Store {
@@ -104,6 +110,10 @@ class Store {
 
   // Revokes every lease whose deadline is <= now; returns how many.
   virtual size_t ExpireLeases(TimePoint now) = 0;
+
+  // The most operations one Commit may carry (etcd's --max-txn-ops; the
+  // embedded stores have no limit). A caller keeps a few for its own checks.
+  virtual size_t MaxOpsPerCommit() const { return SIZE_MAX; }
 
   virtual WatchId Watch(std::string prefix, WatchCallback callback) = 0;
   // After Unwatch returns, the callback is not running and never runs again.

@@ -27,6 +27,8 @@ packages=(
   libhnswlib-dev libfasttext-dev openssl curl
   # the multi-node lab (integration/lab): namespaces, probes, evidence schema
   iproute2 iputils-ping python3-jsonschema
+  # the mesh director's etcd store: etcd itself (tests, lab) and etcdctl
+  etcd-server etcd-client
 )
 # Node.js 18+ and npm: the MCP tests and benchmark drive nexus with the official
 # MCP SDK (integration/mcp_client). A nodejs that ships npm itself (NodeSource's

@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "base/crypto.h"
+#include "mesh/etcd_store.h"
 #include "mesh/memory_store.h"
 #include "mesh/sqlite_store.h"
 #include "tests/fs/test_util.h"
+#include "tests/mesh/etcd_process.h"
 
 namespace nexus::mesh {
 namespace {
@@ -20,18 +22,38 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-enum class Kind { kMemory, kSqlite };
+// The etcd runs start a real etcd (skipped, saying so, if it is not installed).
+enum class Kind { kMemory, kSqlite, kEtcd };
+
+std::string KindName(Kind k) {
+  return k == Kind::kMemory ? "Memory" : k == Kind::kSqlite ? "Sqlite" : "Etcd";
+}
 
 class DirectorTest : public ::testing::TestWithParam<Kind> {
  protected:
-  void SetUp() override { Reopen(); }
+  void SetUp() override {
+    if (GetParam() == Kind::kEtcd) {
+      std::string why;
+      etcd_ = testing::EtcdProcess::Shared(&why);
+      if (etcd_ == nullptr) GTEST_SKIP() << "etcd director tests skipped: " << why;
+      const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+      static int n = 0;
+      prefix_ =
+          "/nexus-test/" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-" + info->name() + "/";
+    }
+    Reopen();
+  }
 
   // Destroys the director and its store and opens both again (over the
-  // same database file for SQLite).
+  // same database file for SQLite, the same prefix for etcd).
   void Reopen() {
     director_.reset();
     store_.reset();
-    if (GetParam() == Kind::kMemory) {
+    if (GetParam() == Kind::kEtcd) {
+      auto s = EtcdStore::Open(&clock_, {.etcd = {.endpoints = {etcd_->endpoint()}}, .prefix = prefix_});
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      store_ = std::move(*s);
+    } else if (GetParam() == Kind::kMemory) {
       store_ = std::make_unique<MemoryStore>(&clock_);
     } else {
       auto s = SqliteStore::Open(dir_.path() + "/mesh.db", &clock_);
@@ -89,6 +111,8 @@ class DirectorTest : public ::testing::TestWithParam<Kind> {
   }
 
   testing::TempDir dir_;
+  testing::EtcdProcess* etcd_ = nullptr;
+  std::string prefix_;
   ManualClock clock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Director> director_;
@@ -323,6 +347,32 @@ TEST_P(DirectorTest, ExtendKeepsTheLeaseAlive) {
   EXPECT_EQ(director_->Start(t.id, t.lease_token).code(), ESTALE) << "expired even before a tick";
   director_->Tick(MeshNow(clock_));
   EXPECT_EQ(StateOf(t.id), TaskState::kPending);
+}
+
+// A standby taking over (Reload, then ExtendActiveLeases) keeps a running
+// task's attempt: its lease ends one TTL after the takeover, not at the
+// deadline the old leader gave it.
+TEST_P(DirectorTest, TakeOverExtendsRunningLeasesBeforeExpiringAny) {
+  Join("a");
+  TaskInfo t = Sched(Submit("through-failover").id);
+  ASSERT_TRUE(director_->Start(t.id, t.lease_token).ok());
+  auto standby = Director::Open(store_.get(), &clock_, Options());
+  ASSERT_TRUE(standby.ok()) << standby.status().ToString();
+  clock_.Advance(25s);  // the old leader stopped extending
+  director_.reset();
+  ASSERT_TRUE((*standby)->Reload().ok());
+  auto extended = (*standby)->ExtendActiveLeases();
+  ASSERT_TRUE(extended.ok()) << extended.status().ToString();
+  EXPECT_EQ(*extended, 1u);
+  clock_.Advance(10s);  // past the old deadline
+  (*standby)->Tick(MeshNow(clock_));
+  auto after = (*standby)->GetTask(t.id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->state, TaskState::kRunning);
+  EXPECT_EQ(after->attempts, 1);
+  ASSERT_TRUE((*standby)->Complete(t.id, t.lease_token, {0, "done", "", {}}).ok())
+      << "the holder's token still counts under the new leader";
+  EXPECT_EQ((*standby)->GetTask(t.id)->attempts, 1);
 }
 
 TEST_P(DirectorTest, ExpiredLeasesRetryWithBackoffUntilMaxAttempts) {
@@ -655,10 +705,10 @@ TEST_P(DirectorTest, ConcurrentCallsKeepTheBooksStraight) {
   EXPECT_EQ(store_->Range("mesh/lease/").size(), size_t{kSubmitters * kEach});
 }
 
-INSTANTIATE_TEST_SUITE_P(Durable, DirectorRestartTest, ::testing::Values(Kind::kSqlite),
-                         [](const auto&) { return "Sqlite"; });
-INSTANTIATE_TEST_SUITE_P(Stores, DirectorTest, ::testing::Values(Kind::kMemory, Kind::kSqlite),
-                         [](const auto& info) { return info.param == Kind::kMemory ? "Memory" : "Sqlite"; });
+INSTANTIATE_TEST_SUITE_P(Durable, DirectorRestartTest, ::testing::Values(Kind::kSqlite, Kind::kEtcd),
+                         [](const auto& info) { return KindName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Stores, DirectorTest, ::testing::Values(Kind::kMemory, Kind::kSqlite, Kind::kEtcd),
+                         [](const auto& info) { return KindName(info.param); });
 
 TEST(DirectorOpenTest, RequiresKeyAndResultsDir) {
   ManualClock clock;

@@ -6,25 +6,53 @@
 #include <thread>
 #include <vector>
 
+#include "mesh/etcd_store.h"
 #include "mesh/memory_store.h"
 #include "mesh/sqlite_store.h"
 #include "tests/fs/test_util.h"
+#include "tests/mesh/etcd_process.h"
 
 namespace nexus::mesh {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Every semantic test runs against both embedded stores.
-enum class Kind { kMemory, kSqlite };
+// Every semantic test runs against the embedded stores and against etcd (a
+// real etcd started by the test; skipped, saying so, if etcd is not
+// installed).
+enum class Kind { kMemory, kSqlite, kEtcd };
+
+std::string KindName(Kind k) {
+  return k == Kind::kMemory ? "Memory" : k == Kind::kSqlite ? "Sqlite" : "Etcd";
+}
+
+// A fresh key prefix per test, so tests sharing the etcd do not see each other.
+std::string UniquePrefix() {
+  static int n = 0;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return "/nexus-test/" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-" + info->name() + "/";
+}
 
 class StoreTest : public ::testing::TestWithParam<Kind> {
  protected:
-  void SetUp() override { Reopen(); }
-  // For SQLite, a new store over the same file; for memory, a fresh one.
+  void SetUp() override {
+    if (GetParam() == Kind::kEtcd) {
+      std::string why;
+      etcd_ = testing::EtcdProcess::Shared(&why);
+      if (etcd_ == nullptr) GTEST_SKIP() << "etcd store tests skipped: " << why;
+      prefix_ = UniquePrefix();
+    }
+    Reopen();
+  }
+  // For SQLite, a new store over the same file; for etcd, a new client of
+  // the same prefix; for memory, a fresh one.
   void Reopen() {
     store_.reset();
-    if (GetParam() == Kind::kMemory) {
+    if (GetParam() == Kind::kEtcd) {
+      auto s = EtcdStore::Open(&clock_, {.etcd = {.endpoints = {etcd_->endpoint()}}, .prefix = prefix_});
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      store_ = std::move(*s);
+    } else if (GetParam() == Kind::kMemory) {
       store_ = std::make_unique<MemoryStore>(&clock_);
     } else {
       auto s = SqliteStore::Open(dir_.path() + "/mesh.db", &clock_);
@@ -42,6 +70,8 @@ class StoreTest : public ::testing::TestWithParam<Kind> {
 
   testing::TempDir dir_;
   ManualClock clock_;
+  testing::EtcdProcess* etcd_ = nullptr;
+  std::string prefix_;
   std::unique_ptr<Store> store_;
 };
 
@@ -246,10 +276,10 @@ TEST_P(DurableStoreTest, StateSurvivesReopen) {
   EXPECT_EQ(store_->LeaseDeadline(3).code(), ENOENT);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, DurableStoreTest, ::testing::Values(Kind::kSqlite),
-                         [](const auto&) { return "Sqlite"; });
-INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values(Kind::kMemory, Kind::kSqlite),
-                         [](const auto& info) { return info.param == Kind::kMemory ? "Memory" : "Sqlite"; });
+INSTANTIATE_TEST_SUITE_P(Durable, DurableStoreTest, ::testing::Values(Kind::kSqlite, Kind::kEtcd),
+                         [](const auto& info) { return KindName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values(Kind::kMemory, Kind::kSqlite, Kind::kEtcd),
+                         [](const auto& info) { return KindName(info.param); });
 
 }  // namespace
 }  // namespace nexus::mesh
