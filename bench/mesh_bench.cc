@@ -1,9 +1,14 @@
 // Mesh director benchmark: placements per second on one director with
 // 1,000 registered nodes and 100,000 queued tasks, for the in-memory and the
-// SQLite store (synchronous=FULL, the durable setting); heartbeats handled
-// per second; the director's memory (RSS growth from an empty process).
+// SQLite store (synchronous=FULL, the durable setting) and, with --etcd, the
+// etcd store; heartbeats handled per second; the director's memory (RSS
+// growth from an empty process). With --etcd also the failover time: a
+// leader stops renewing its election lease (as if killed) → the standby
+// leads, reloads, extends the running leases and places a pending task;
+// --failover-runs times, p50 and max.
 //
 // Usage: nexus_bench_mesh [--nodes N] [--tasks N] [--dir DIR]
+//          [--etcd H:P[,H:P...] [--etcd-tasks N] [--election-ttl S] [--failover-runs N]]
 // Prints one JSON object per store. Each store runs in a child process of
 // its own, so the memory figure of one is not hidden by the other's heap.
 #include <malloc.h>
@@ -20,7 +25,13 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <thread>
+
 #include "mesh/director.h"
+#include "mesh/etcd_election.h"
+#include "mesh/etcd_store.h"
+#include "mesh/fenced_store.h"
 #include "mesh/memory_store.h"
 #include "mesh/sqlite_store.h"
 
@@ -56,10 +67,31 @@ struct Config {
   int nodes = 1000;
   int tasks = 100000;
   std::string dir;
+  std::string etcd;    // endpoints, "" = no etcd runs
+  int etcd_tasks = 0;  // 0: --tasks
+  int election_ttl_s = 2;
+  int failover_runs = 10;
 };
 
-void Run(bool sqlite, const Config& cfg) {
-  const std::string base = cfg.dir + (sqlite ? "/sqlite" : "/memory");
+enum class Kind { kMemory, kSqlite, kEtcd };
+
+std::string UniquePrefix(const char* what) {
+  return "/nexus-bench/" + std::string(what) + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "/";
+}
+
+EtcdStore::Options EtcdOptions(const Config& cfg, const std::string& prefix) {
+  EtcdStore::Options o;
+  o.etcd.endpoints = Check(ParseEtcdUrl("etcd://" + cfg.etcd), "etcd endpoints");
+  o.etcd.timeout = std::chrono::milliseconds(10000);
+  o.prefix = prefix;
+  return o;
+}
+
+void Run(Kind kind, Config cfg) {
+  const bool sqlite = kind == Kind::kSqlite;
+  if (kind == Kind::kEtcd && cfg.etcd_tasks > 0) cfg.tasks = cfg.etcd_tasks;
+  const std::string base = cfg.dir + (sqlite ? "/sqlite" : kind == Kind::kEtcd ? "/etcd" : "/memory");
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   ManualClock clock;  // leases never expire during the run
@@ -68,7 +100,10 @@ void Run(bool sqlite, const Config& cfg) {
   options.results_dir = base + "/results";
 
   const double rss0 = RssMiB();
+  const std::string prefix = UniquePrefix("placements");
   auto open_store = [&](bool full_sync) -> std::unique_ptr<Store> {
+    if (kind == Kind::kEtcd)
+      return Check(EtcdStore::Open(&clock, EtcdOptions(cfg, prefix)), "open etcd store");
     if (!sqlite) return std::make_unique<MemoryStore>(&clock);
     return Check(SqliteStore::Open(base + "/mesh.db", &clock, {full_sync}), "open store");
   };
@@ -136,13 +171,83 @@ void Run(bool sqlite, const Config& cfg) {
       "\"create_per_s\": %.0f, \"reopen_s\": %.2f, \"heartbeats_per_s\": %.0f, "
       "\"placements_per_s\": %.0f, \"schedule_all_s\": %.2f, \"max_tasks_per_node\": %lld, "
       "\"mean_tasks_per_node\": %.1f, \"rss_delta_mib\": %.1f}\n",
-      sqlite ? "sqlite (synchronous=FULL)" : "memory", cfg.nodes, cfg.tasks, cfg.nodes / register_s,
-      cfg.tasks / create_s, reopen_s, kRounds * cfg.nodes / heartbeat_s, cfg.tasks / schedule_s, schedule_s,
+      sqlite                ? "sqlite (synchronous=FULL)"
+      : kind == Kind::kEtcd ? "etcd"
+                            : "memory",
+      cfg.nodes, cfg.tasks, cfg.nodes / register_s, cfg.tasks / create_s, reopen_s,
+      kRounds * cfg.nodes / heartbeat_s, cfg.tasks / schedule_s, schedule_s,
       static_cast<long long>(max_active), static_cast<double>(cfg.tasks) / cfg.nodes, rss);
   std::fflush(stdout);
   director.reset();
   store.reset();
   std::filesystem::remove_all(base);
+}
+
+// Leader death → first placement by the new leader, `runs` times.
+void Failover(const Config& cfg) {
+  const Duration ttl = std::chrono::seconds(cfg.election_ttl_s);
+  std::vector<double> times;
+  for (int run = 0; run < cfg.failover_runs; ++run) {
+    const std::string prefix = UniquePrefix("failover");
+    const std::string results = cfg.dir + "/failover-results";
+    DirectorOptions options;
+    options.registration_key = "bench-registration-key";
+    options.results_dir = results;
+    auto store_a = Check(EtcdStore::Open(&DefaultClock(), EtcdOptions(cfg, prefix)), "open a");
+    auto store_b = Check(EtcdStore::Open(&DefaultClock(), EtcdOptions(cfg, prefix)), "open b");
+    FencedStore fenced_a(store_a.get()), fenced_b(store_b.get());
+    auto director_b = Check(Director::Open(&fenced_b, &DefaultClock(), options), "open director b");
+    std::atomic<bool> a_leads{false};
+    std::atomic<bool> b_leads{false};
+    EtcdElection a(store_a.get(), "a", ttl, [&](const ElectionView& v) {
+      if (v.leading)
+        fenced_a.Lead(v.key, v.revision);
+      else
+        fenced_a.StandBy(v.leader);
+      a_leads = v.leading;
+    });
+    a.Start();
+    while (!a_leads) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto director_a = Check(Director::Open(&fenced_a, &DefaultClock(), options), "open director a");
+    // A fleet of one node and a running task, then a pending one.
+    auto node = Check(director_a->Register(options.registration_key, "n", "10.0.0.1:7070", 4), "register");
+    if (!director_a->SetTrust(node.node_id, TrustTier::kTrusted).ok()) std::exit(1);
+    Submitter key{"bench-key", Submitter::kScopeSubmitTasks, 0};
+    auto running = Check(
+        director_a->Create({"running", "sleep 60", "zone", TrustTier::kTrusted, 3, false}, key), "create");
+    auto placed = Check(director_a->Schedule(running.id), "schedule");
+    if (!director_a->Start(placed.id, placed.lease_token).ok()) std::exit(1);
+    EtcdElection b(store_b.get(), "b", ttl, [&](const ElectionView& v) {
+      if (v.leading) {
+        fenced_b.Lead(v.key, v.revision);
+        b_leads = true;
+      } else {
+        fenced_b.StandBy(v.leader);
+      }
+    });
+    b.Start();
+    while (b.View().leader != "a") std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    Check(director_a->Create({"pending", "true", "zone", TrustTier::kTrusted, 3, false}, key), "create");
+    // The leader dies: no more renewals, no resignation.
+    a.TEST_Pause(true);
+    const auto died = Steady::now();
+    while (!b_leads) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!director_b->Reload().ok() || !director_b->ExtendActiveLeases().ok()) std::exit(1);
+    if (!director_b->Heartbeat(node.node_id, node.credential, 0, 4).ok()) std::exit(1);
+    auto sum = Check(director_b->ScheduleAll(), "schedule on the new leader");
+    if (sum.assigned != 1) {
+      std::fprintf(stderr, "the new leader placed %zu tasks\n", sum.assigned);
+      std::exit(1);
+    }
+    times.push_back(Seconds(died));
+    a.TEST_Pause(false);
+  }
+  std::sort(times.begin(), times.end());
+  std::printf(
+      "{\"failover\": \"etcd\", \"election_ttl_s\": %d, \"runs\": %zu, \"p50_s\": %.2f, "
+      "\"min_s\": %.2f, \"max_s\": %.2f}\n",
+      cfg.election_ttl_s, times.size(), times[times.size() / 2], times.front(), times.back());
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -157,6 +262,14 @@ int main(int argc, char** argv) {
       cfg.tasks = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--dir"))
       cfg.dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--etcd"))
+      cfg.etcd = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--etcd-tasks"))
+      cfg.etcd_tasks = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--election-ttl"))
+      cfg.election_ttl_s = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--failover-runs"))
+      cfg.failover_runs = std::atoi(argv[i + 1]);
   }
   bool own_dir = cfg.dir.empty();
   if (own_dir) {
@@ -165,10 +278,17 @@ int main(int argc, char** argv) {
     cfg.dir = tmpl;
   }
   int rc = 0;
-  for (bool sqlite : {false, true}) {
+  using nexus::mesh::Kind;
+  std::vector<Kind> kinds = {Kind::kMemory, Kind::kSqlite};
+  if (!cfg.etcd.empty()) kinds.push_back(Kind::kEtcd);
+  for (size_t i = 0; i <= kinds.size(); ++i) {
+    if (i == kinds.size() && cfg.etcd.empty()) break;
     pid_t pid = ::fork();
     if (pid == 0) {
-      nexus::mesh::Run(sqlite, cfg);
+      if (i == kinds.size())
+        nexus::mesh::Failover(cfg);
+      else
+        nexus::mesh::Run(kinds[i], cfg);
       std::_Exit(0);
     }
     int status = 0;

@@ -278,8 +278,28 @@ int StatusCmd(Cli& cli, const Args&) {
     json roles = json::array();
     if (r->getDirector()) roles.push_back("director");
     if (r->getWorker()) roles.push_back("worker");
+    // The control plane: store, own role, leader, standbys, etcd's health.
+    const std::string role = r->getRole().size()                       ? std::string(r->getRole())
+                             : r->getDirector()                        ? "leader"
+                             : r->getWorker() || r->getNodeId().size() ? "node"
+                                                                       : "";
+    json standbys = json::array();
+    for (auto s : r->getStandbys()) standbys.push_back(std::string(s));
+    json etcd = nullptr;
+    if (r->getEtcdJson().size()) etcd = json::parse(std::string(r->getEtcdJson()), nullptr, false);
+    if (etcd.is_discarded()) etcd = nullptr;
+    const std::string store = r->getStore().size() ? std::string(r->getStore())
+                              : r->getDirector()   ? "sqlite"
+                                                   : "";
+    const std::string leader =
+        r->getLeader().size() ? std::string(r->getLeader()) : std::string(r->getDirectorAddress());
     if (cli.json) {
-      cli.PrintJson({{"director", r->getDirector()},
+      cli.PrintJson({{"store", store.empty() ? json(nullptr) : json(store)},
+                     {"role", role.empty() ? json(nullptr) : json(role)},
+                     {"leader", leader},
+                     {"standbys", standbys},
+                     {"etcd", etcd},
+                     {"director", r->getDirector()},
                      {"worker", r->getWorker()},
                      {"roles", roles},
                      {"node_id", std::string(r->getNodeId())},
@@ -298,6 +318,20 @@ int StatusCmd(Cli& cli, const Args&) {
     if (r->getDirector()) {
       std::printf("nodes        %u\n", r->getNodes());
       std::printf("tasks        %u\n", r->getTasks());
+      std::printf("store        %s\n", store.c_str());
+      std::printf("this daemon  %s\n", role.c_str());
+      std::printf("leader       %s\n", leader.empty() ? "-" : leader.c_str());
+      std::string sb;
+      for (const auto& s : standbys) sb += (sb.empty() ? "" : ", ") + s.get<std::string>();
+      std::printf("standbys     %s\n", sb.empty() ? "-" : sb.c_str());
+      if (etcd.is_object()) {
+        std::printf("etcd         %zu of %zu members healthy%s\n", etcd.value("healthy", size_t{0}),
+                    etcd["endpoints"].size(), etcd.value("quorum", false) ? "" : " (NO QUORUM)");
+        for (const auto& m : etcd["endpoints"])
+          std::printf("  %-22s %s%s\n", m.value("endpoint", "").c_str(),
+                      m.value("healthy", false) ? "healthy" : ("down: " + m.value("error", "")).c_str(),
+                      m.value("leader", false) ? " (raft leader)" : "");
+      }
     }
     return kExitOk;
   });
@@ -883,7 +917,10 @@ void AddMeshCommands(std::vector<Command>* t) {
                 "mesh status",
                 "This daemon's part in the mesh: director and/or worker, its node id, the\n"
                 "director it joined, its credential's fingerprint; on a director the number\n"
-                "of nodes and tasks.",
+                "of nodes and tasks, the store (sqlite or etcd), this daemon's role (leader\n"
+                "or standby), the leader's and the standbys' addresses and, on etcd, each\n"
+                "member's health. --json: {\"store\", \"role\" (leader, standby or node),\n"
+                "\"leader\", \"standbys\", \"etcd\" (null on SQLite), ...}.",
                 0,
                 0,
                 StatusCmd});

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "base/file_util.h"
@@ -153,18 +154,38 @@ Status MeshNodeAgent::Load() {
 
 Result<std::unique_ptr<NexusClient>> MeshNodeAgent::Dial(const std::string& director,
                                                          const std::string& ca_file) const {
-  ConnectOptions o;
-  o.authenticate = false;
-  o.client_name = "nexusd-node";
-  o.timeout_s = 5;
-  o.call_timeout_s = config_.call_timeout_s;
-  if (director.rfind("unix:", 0) == 0) {
-    o.socket_path = director.substr(5);
-  } else {
-    o.remote = director;
-    o.tls_ca = ca_file;
+  // "A,B,C": several directors, one leading. Each dial starts one address
+  // further (a dial is only needed after a failure, and a standby answers
+  // "unavailable" naming the leader), and moves on past unreachable ones.
+  std::vector<std::string> addresses;
+  for (size_t from = 0;;) {
+    size_t comma = director.find(',', from);
+    std::string a = director.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    if (!a.empty()) addresses.push_back(std::move(a));
+    if (comma == std::string::npos) break;
+    from = comma + 1;
   }
-  return NexusClient::Connect(o);
+  if (addresses.empty()) return Status::Error(EINVAL, "no director address");
+  const size_t first = dial_next_.fetch_add(1) % addresses.size();
+  Status last = Status::Error(EAGAIN, "no director answered");
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const std::string& address = addresses[(first + i) % addresses.size()];
+    ConnectOptions o;
+    o.authenticate = false;
+    o.client_name = "nexusd-node";
+    o.timeout_s = 5;
+    o.call_timeout_s = config_.call_timeout_s;
+    if (address.rfind("unix:", 0) == 0) {
+      o.socket_path = address.substr(5);
+    } else {
+      o.remote = address;
+      o.tls_ca = ca_file;
+    }
+    auto c = NexusClient::Connect(o);
+    if (c.ok()) return c;
+    last = c.status();
+  }
+  return last;
 }
 
 MeshMemberInfo MeshNodeAgent::InfoLocked() const {
@@ -195,16 +216,34 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
   }
   if (director.empty() || key.empty())
     return Status::Error(EINVAL, "joining needs the director's address and the registration key");
-  auto client = Dial(director, ca_file);
-  if (!client.ok()) return client.status();
-  auto req = (*client)->bootstrap().meshRegisterRequest();
-  req.setRegistrationKey(key);
-  req.setName(name);
-  req.setAddress(config_.address.empty() ? name : config_.address);
-  req.setCapacity(capacity > 0 ? capacity : config_.capacity);
-  req.setNodeKey(AsBytes(config_.node_key));
-  auto r = (*client)->Wait(req.send());
-  NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
+  // With several directors, the standbys refuse ("unavailable") until the
+  // leader is reached: try each once.
+  const size_t tries = static_cast<size_t>(std::count(director.begin(), director.end(), ',')) + 1;
+  std::unique_ptr<NexusClient> client;
+  Status st;
+  std::optional<capnp::Response<rpc::Nexus::MeshRegisterResults>> r;
+  for (size_t i = 0; i < tries; ++i) {
+    auto c = Dial(director, ca_file);
+    if (!c.ok()) {
+      st = c.status();
+      continue;
+    }
+    client = std::move(c).value();
+    auto req = client->bootstrap().meshRegisterRequest();
+    req.setRegistrationKey(key);
+    req.setName(name);
+    req.setAddress(config_.address.empty() ? name : config_.address);
+    req.setCapacity(capacity > 0 ? capacity : config_.capacity);
+    req.setNodeKey(AsBytes(config_.node_key));
+    auto res = client->Wait(req.send());
+    st = ReplyStatus(res);
+    if (st.ok()) {
+      r.emplace(std::move(res).value());
+      break;
+    }
+    if (Final(st) || st.code() == ENOKEY || st.code() == EEXIST) return st;
+  }
+  if (!r) return st;
   Membership m{director,
                ca_file,
                r->getCredential().getNodeId(),

@@ -8,6 +8,10 @@
 // fail with the reason. Stopping the daemon cancels running tasks (reported
 // as failed attempts, so the director places them again).
 //
+// --join A,B,C names several directors sharing one etcd store: the node
+// talks to whichever leads, moving to the next address when one is
+// unreachable or answers as a standby ("unavailable").
+//
 // A director that goes away for a while (a restart, a partition) does not
 // end running tasks: each call is retried on a new connection while the
 // lease may still be ours by the node's own clock; a task stops when the
@@ -98,6 +102,7 @@ class MeshNodeAgent final : public MeshMembership {
   std::vector<Worker> workers_ GUARDED_BY(mu_);             // finished ones reaped by Loop
   std::vector<mesh::TaskRunner*> runners_ GUARDED_BY(mu_);  // running sandboxes
   std::atomic<int> running_{0};
+  mutable std::atomic<size_t> dial_next_{0};  // Dial's starting address among several
   std::thread loop_;
 };
 

@@ -1,13 +1,22 @@
-// MeshPart: nexusd as a mesh director. Owns the director's store
-// (DIR/mesh/mesh.db, SQLite), its results (DIR/mesh/results/), the
-// Director (mesh/director.h) and the office that hands lease tokens to
-// nodes (rpc/mesh_office.h), and a housekeeping thread that once a second
-// expires leases (mesh::Director::Tick) and places pending tasks when any
-// node is ready. The director's store also holds the mesh's passport key
-// directory (mesh/key_directory.h).
+// MeshPart: nexusd as a mesh director. Owns the director's store, its
+// results (DIR/mesh/results/), the Director (mesh/director.h) and the
+// office that hands lease tokens to nodes (rpc/mesh_office.h), and a
+// housekeeping thread that once a second expires leases
+// (mesh::Director::Tick) and places pending tasks when any node is ready.
+// The director's store also holds the mesh's passport key directory
+// (mesh/key_directory.h).
 //
-// Threading: Open/Fill/destructor on nexusd's main thread; the
-// housekeeping thread calls only thread-safe Director methods.
+// The store is SQLite (DIR/mesh/mesh.db) by default, or etcd
+// (--mesh-store etcd://...; mesh/etcd_store.h). On etcd several directors
+// elect a leader (mesh/etcd_election.h) once this one's address is known
+// (SetAddress): the leader reloads the state, extends every running lease
+// by one TTL, then serves and keeps house; a standby writes nothing
+// (mesh/fenced_store.h), answers director calls by naming the leader, and
+// does no housekeeping.
+//
+// Threading: Open/Fill/SetAddress/destructor on nexusd's main thread; the
+// housekeeping thread calls only thread-safe Director methods; the
+// election's thread runs OnElection.
 #pragma once
 
 #include <condition_variable>
@@ -20,6 +29,9 @@
 #include "daemon/options.h"
 #include "mesh/clock.h"
 #include "mesh/director.h"
+#include "mesh/etcd_election.h"
+#include "mesh/etcd_store.h"
+#include "mesh/fenced_store.h"
 #include "mesh/key_directory.h"
 #include "mesh/sqlite_store.h"
 #include "rpc/server/mesh_office.h"
@@ -30,13 +42,14 @@ namespace nexus {
 class MeshPart {
  public:
   static Result<std::unique_ptr<MeshPart>> Open(const DaemonOptions& options, const std::string& data_dir);
-  ~MeshPart();  // stops housekeeping; the store is durable after every commit
+  ~MeshPart();  // stops housekeeping and resigns; the store is durable after every commit
 
   // Hands the director to the socket's services (before they serve) and
   // starts housekeeping.
   void Fill(ServiceContext& ctx);
-  // The address nodes reach, once the listener is up (for status).
-  void SetAddress(const std::string& address) { office_->SetAddress(address); }
+  // The address nodes reach, once the listener is up (for status); on etcd
+  // this director then stands for election under it.
+  void SetAddress(const std::string& address);
   // The mesh's passport key directory, in the director's store.
   mesh::KeyDirectory* keys() const { return keys_.get(); }
   // The node keys the mesh vouches for (MeshOffice::TrustedKeys); Fill first.
@@ -45,14 +58,26 @@ class MeshPart {
  private:
   MeshPart() = default;
   void Housekeeping();
+  bool Leading() const;
+  void OnElection(const mesh::ElectionView& view);
+  MeshControlInfo Control() const;
+  // etcd's health, member by member, as JSON (each member asked directly).
+  std::string EtcdHealth() const;
 
-  std::unique_ptr<mesh::SqliteStore> store_;
+  std::unique_ptr<mesh::SqliteStore> sqlite_;
+  std::unique_ptr<mesh::EtcdStore> etcd_;
+  std::unique_ptr<mesh::FencedStore> fenced_;  // over etcd_
+  mesh::Store* store_ = nullptr;               // the one the director uses
+  mesh::Duration election_ttl_{0};
   std::unique_ptr<mesh::Director> director_;
   std::unique_ptr<mesh::KeyDirectory> keys_;
   std::unique_ptr<MeshOffice> office_;
-  Mutex mu_;
+  std::unique_ptr<mesh::EtcdElection> election_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
   bool stop_ GUARDED_BY(mu_) = false;
+  bool leading_ GUARDED_BY(mu_) = true;  // SQLite: always
+  std::string etcd_health_ GUARDED_BY(mu_);
   std::thread housekeeping_;
 };
 

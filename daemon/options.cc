@@ -89,6 +89,14 @@ const std::map<std::string, Setter>& ValueOptions() {
        [](DaemonOptions& o, const std::string& flag, const std::string& v) {
          return ParseNumber(flag, v, &o.mesh_heartbeat_timeout, 1.0, 3600.0);
        }},
+      {"mesh-store", Text(&DaemonOptions::mesh_store)},
+      {"etcd-ca", Text(&DaemonOptions::etcd_ca)},
+      {"etcd-cert", Text(&DaemonOptions::etcd_cert)},
+      {"etcd-key", Text(&DaemonOptions::etcd_key)},
+      {"mesh-election-ttl",
+       [](DaemonOptions& o, const std::string& flag, const std::string& v) {
+         return ParseNumber(flag, v, &o.mesh_election_ttl, 2.0, 3600.0);
+       }},
       {"ipc-ttl", [](DaemonOptions& o, const std::string& flag,
                      const std::string& v) { return ParseNumber(flag, v, &o.ipc_ttl, 0.0, 365.0 * 86400); }},
       {"capacity", [](DaemonOptions& o, const std::string& flag,
@@ -350,7 +358,10 @@ Options:
   --registration-key K     the key joining nodes must present (with --director)
                            or this node presents (with --join); distinct from
                            API keys; ${file:...} ok
-  --join HOST:PORT         join the mesh directed there (TLS; or unix:PATH)
+  --join HOST:PORT[,HOST:PORT...]
+                           join the mesh directed there (TLS; or unix:PATH);
+                           several directors on one etcd: the node follows
+                           whichever leads
   --join-ca FILE           PEM the director's certificate must chain to
   --node-name N            this node's name in the fleet (default: host name)
   --worker                 run the tasks placed on this node, each in a
@@ -362,6 +373,15 @@ Options:
   --mesh-heartbeat-timeout S
                            a director counts a node down after S seconds
                            without a heartbeat (default 15)
+  --mesh-store etcd://H1:P1[,H2:P2...]
+                           keep the director's state on etcd (default: SQLite
+                           in DIR/mesh/); several directors on one etcd elect
+                           a leader, the others stand by
+  --etcd-ca FILE, --etcd-cert FILE, --etcd-key FILE
+                           TLS to etcd: the CA its certificate chains to, and
+                           this director's client certificate and key
+  --mesh-election-ttl S    a director's election lease (default: the smaller
+                           of 10 and --mesh-lease-ttl; at most it)
   --ipc-ttl S              a message's TTL when its sender gives none (default
                            86400; 0: never expires)
   --tool-profiles FILE     MCP tool profiles (YAML) added to the built-in ones
@@ -455,6 +475,21 @@ Result<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>& args,
     return Status::Error(EINVAL,
                          "--writeback-cache cannot be used with --workspace: host-side "
                          "changes to the workspace would not be seen");
+  if (!o.mesh_store.empty() && o.mesh_store != "sqlite") {
+    if (!o.director)
+      return Status::Error(EINVAL, "--mesh-store is the director's store: it needs --director");
+    if (!o.mesh_store.starts_with("etcd://"))
+      return Status::Error(EINVAL,
+                           "--mesh-store: '" + o.mesh_store + "' is neither sqlite nor etcd://HOST:PORT,...");
+    if (o.listen.empty())
+      return Status::Error(
+          EINVAL, "--mesh-store etcd:// needs --listen: the directors and nodes reach the leader there");
+  }
+  if ((!o.etcd_cert.empty() || !o.etcd_key.empty()) &&
+      (o.etcd_cert.empty() || o.etcd_key.empty() || o.etcd_ca.empty()))
+    return Status::Error(EINVAL, "--etcd-cert and --etcd-key go together, with --etcd-ca");
+  if (o.mesh_election_ttl > o.mesh_lease_ttl)
+    return Status::Error(EINVAL, "--mesh-election-ttl must be at most --mesh-lease-ttl");
   if (o.director && o.registration_key.empty())
     return Status::Error(EINVAL, "--director needs --registration-key (the key nodes join with)");
   if (!o.director && o.join.empty() && !o.registration_key.empty())

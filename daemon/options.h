@@ -60,7 +60,12 @@ struct DaemonOptions {
   unsigned capacity = 0;               // tasks at once; 0: the number of CPUs
   double mesh_lease_ttl = 30;          // seconds: a director's leases; a worker's extensions
   double mesh_heartbeat_timeout = 15;  // seconds without a heartbeat: the node is down
-  double ipc_ttl = 86400;              // seconds: a message's TTL when its sender gives none; 0: never
+  // The director's store: "" (SQLite in DIR/mesh/mesh.db) or
+  // etcd://H1:P1[,H2:P2...] (several directors elect a leader there).
+  std::string mesh_store;
+  std::string etcd_ca, etcd_cert, etcd_key;  // TLS to etcd (https) when etcd_ca is set
+  double mesh_election_ttl = 0;              // seconds; 0: min(10, mesh_lease_ttl)
+  double ipc_ttl = 86400;                    // seconds: a message's TTL when its sender gives none; 0: never
   // MCP tool profiles (perms/tool_profiles.h): the operator's YAML file
   // (added to the built-in profiles; empty: none) and the profile subjects
   // without tool grants use ("none": no tools).

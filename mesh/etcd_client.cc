@@ -81,7 +81,8 @@ Status FromGatewayError(const nlohmann::json& j) {
 
 Result<std::vector<std::string>> ParseEtcdUrl(std::string_view url) {
   constexpr std::string_view kScheme = "etcd://";
-  if (!url.starts_with(kScheme)) return Status::Error(EINVAL, "an etcd store is etcd://HOST:PORT[,HOST:PORT...]");
+  if (!url.starts_with(kScheme))
+    return Status::Error(EINVAL, "an etcd store is etcd://HOST:PORT[,HOST:PORT...]");
   url.remove_prefix(kScheme.size());
   std::vector<std::string> out;
   while (!url.empty()) {
@@ -92,7 +93,8 @@ Result<std::vector<std::string>> ParseEtcdUrl(std::string_view url) {
         ep.find('/') != std::string_view::npos)
       return Status::Error(EINVAL, "bad etcd endpoint '" + std::string(ep) + "' (want HOST:PORT)");
     for (char c : ep.substr(colon + 1))
-      if (c < '0' || c > '9') return Status::Error(EINVAL, "bad port in etcd endpoint '" + std::string(ep) + "'");
+      if (c < '0' || c > '9')
+        return Status::Error(EINVAL, "bad port in etcd endpoint '" + std::string(ep) + "'");
     out.emplace_back(ep);
     if (comma == std::string_view::npos) break;
     url.remove_prefix(comma + 1);
@@ -130,15 +132,16 @@ std::string Base64Decode(std::string_view in) {
 EtcdClient::EtcdClient(EtcdClientOptions options) : options_(std::move(options)) {}
 
 std::string EtcdClient::Url(size_t endpoint, std::string_view path) const {
-  return (options_.ca_file.empty() ? "http://" : "https://") + options_.endpoints[endpoint] + std::string(path);
+  return (options_.ca_file.empty() ? "http://" : "https://") + options_.endpoints[endpoint] +
+         std::string(path);
 }
 
 Result<nlohmann::json> EtcdClient::CallOne(const std::string& endpoint, std::string_view path,
-                                           const nlohmann::json& body, std::chrono::milliseconds timeout) const {
+                                           const nlohmann::json& body,
+                                           std::chrono::milliseconds timeout) const {
   CURL* c = HandleForThisThread();
   if (c == nullptr) return Status::Error(ENOMEM, "curl_easy_init failed");
-  const std::string url =
-      (options_.ca_file.empty() ? "http://" : "https://") + endpoint + std::string(path);
+  const std::string url = (options_.ca_file.empty() ? "http://" : "https://") + endpoint + std::string(path);
   const std::string text = body.dump();
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
       curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
@@ -158,7 +161,8 @@ Result<nlohmann::json> EtcdClient::CallOne(const std::string& endpoint, std::str
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
   nlohmann::json j = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
-    return Status::Error(EIO, "etcd " + endpoint + " answered HTTP " + std::to_string(http) + " with no JSON");
+    return Status::Error(EIO,
+                         "etcd " + endpoint + " answered HTTP " + std::to_string(http) + " with no JSON");
   if (j.contains("error")) {
     // Streaming endpoints wrap errors in {"error": {...}}.
     const nlohmann::json& e = j["error"].is_object() ? j["error"] : j;
@@ -249,7 +253,8 @@ Status EtcdClient::Stream(std::string_view path, const nlohmann::json& body,
   size_t expected = e;
   preferred_.compare_exchange_strong(expected, e + 1);
   if (st.bad) return Status::Error(EIO, "etcd " + options_.endpoints[e] + " sent a message that is not JSON");
-  return Status::Error(EAGAIN, "etcd " + options_.endpoints[e] + " watch stream ended: " + curl_easy_strerror(rc));
+  return Status::Error(EAGAIN,
+                       "etcd " + options_.endpoints[e] + " watch stream ended: " + curl_easy_strerror(rc));
 }
 
 }  // namespace nexus::mesh

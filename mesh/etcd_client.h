@@ -51,8 +51,8 @@ class EtcdClient {
   // POSTs `body` to `path` ("/v3/kv/txn") and returns the decoded answer.
   Result<nlohmann::json> Call(std::string_view path, const nlohmann::json& body) const;
   // The same on one endpoint only (health of each member).
-  Result<nlohmann::json> CallOne(const std::string& endpoint, std::string_view path, const nlohmann::json& body,
-                                 std::chrono::milliseconds timeout) const;
+  Result<nlohmann::json> CallOne(const std::string& endpoint, std::string_view path,
+                                 const nlohmann::json& body, std::chrono::milliseconds timeout) const;
 
   // Opens a stream (POST /v3/watch with `body`) on the first endpoint that
   // answers and hands every JSON message to `on_message` until it returns

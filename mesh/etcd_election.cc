@@ -79,7 +79,8 @@ void EtcdElection::Round() {
     v.error = st.message();
     // Without a renewal for a whole TTL our key may be gone: stop leading.
     if (lease_ != 0 && std::chrono::steady_clock::now() - renewed_ >= ttl_) {
-      spdlog::warn("mesh election: lease not renewed for {} ms ({}); standing by", ttl_.count(), st.message());
+      spdlog::warn("mesh election: lease not renewed for {} ms ({}); standing by", ttl_.count(),
+                   st.message());
       lease_ = 0;
       v.leading = false;
       v.key.clear();
@@ -110,9 +111,9 @@ void EtcdElection::Round() {
     if (!g.ok()) return fail(g.status());
     const std::string k = std::string(kPrefix) + std::to_string(id);
     const std::string ek = store_->EtcdKey(k);
-    auto put = etcd.Call("/v3/kv/put", {{"key", Base64Encode(ek)},
-                                        {"value", Base64Encode(address_)},
-                                        {"lease", std::to_string(id)}});
+    auto put = etcd.Call(
+        "/v3/kv/put",
+        {{"key", Base64Encode(ek)}, {"value", Base64Encode(address_)}, {"lease", std::to_string(id)}});
     if (!put.ok()) {
       (void)etcd.Call("/v3/lease/revoke", {{"ID", std::to_string(id)}});
       return fail(put.status());

@@ -33,11 +33,11 @@ namespace nexus::mesh {
 
 struct ElectionView {
   bool leading = false;
-  std::string leader;                  // address; "" if none is known
-  std::vector<std::string> standbys;   // addresses, in succession order
-  std::string key;                     // this candidate's store key ("" if none)
-  int64_t revision = 0;                // its create revision
-  std::string error;                   // why etcd did not answer, if so
+  std::string leader;                 // address; "" if none is known
+  std::vector<std::string> standbys;  // addresses, in succession order
+  std::string key;                    // this candidate's store key ("" if none)
+  int64_t revision = 0;               // its create revision
+  std::string error;                  // why etcd did not answer, if so
 };
 
 class EtcdElection {
@@ -70,7 +70,7 @@ class EtcdElection {
   bool stop_ GUARDED_BY(mu_) = false;
   bool paused_ GUARDED_BY(mu_) = false;
   ElectionView view_ GUARDED_BY(mu_);
-  int64_t lease_ = 0;  // election thread only
+  int64_t lease_ = 0;                                // election thread only
   std::chrono::steady_clock::time_point renewed_{};  // last successful renewal
   std::thread thread_;
 };

@@ -58,9 +58,7 @@ bool DecodeLease(std::string_view s, LeaseRecord* out) {
   return true;
 }
 
-int64_t EtcdTtlSeconds(Duration ttl) {
-  return (ttl.count() * EtcdStore::kBackstopFactor + 999) / 1000;
-}
+int64_t EtcdTtlSeconds(Duration ttl) { return (ttl.count() * EtcdStore::kBackstopFactor + 999) / 1000; }
 
 json Compare(const std::string& etcd_key, int64_t expected) {
   if (expected == kAbsent)
@@ -97,9 +95,10 @@ Result<std::unique_ptr<EtcdStore>> EtcdStore::Open(const Clock* clock, Options o
   std::unique_ptr<EtcdStore> store(new EtcdStore(clock, std::move(options)));
   const std::string schema = store->prefix_ + "schema";
   // Creates the layout version key unless it exists, and reads it.
-  json txn = {{"compare", json::array({Compare(schema, kAbsent)})},
-              {"success", json::array({{{"request_put", {{"key", B64(schema)}, {"value", B64(kLayoutVersion)}}}}})},
-              {"failure", json::array({RangeOne(schema)})}};
+  json txn = {
+      {"compare", json::array({Compare(schema, kAbsent)})},
+      {"success", json::array({{{"request_put", {{"key", B64(schema)}, {"value", B64(kLayoutVersion)}}}}})},
+      {"failure", json::array({RangeOne(schema)})}};
   auto r = store->client_.Call("/v3/kv/txn", txn);
   if (!r.ok()) return Status::Error(r.code(), "etcd store: " + r.status().message());
   if (!r->value("succeeded", false)) {
@@ -206,11 +205,12 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
       case Op::Kind::kGrantLease:
       case Op::Kind::kKeepAlive: {
         if (op.kind == Op::Kind::kGrantLease) {
-          auto g = client_.Call("/v3/lease/grant",
-                                {{"ID", std::to_string(op.lease)}, {"TTL", std::to_string(EtcdTtlSeconds(op.ttl))}});
+          auto g = client_.Call("/v3/lease/grant", {{"ID", std::to_string(op.lease)},
+                                                    {"TTL", std::to_string(EtcdTtlSeconds(op.ttl))}});
           if (!g.ok()) {
             undo_grants();
-            if (g.code() == EEXIST) return Status::Error(EEXIST, "lease " + std::to_string(op.lease) + " exists");
+            if (g.code() == EEXIST)
+              return Status::Error(EEXIST, "lease " + std::to_string(op.lease) + " exists");
             return g.status();
           }
           granted.push_back(op.lease);
@@ -340,7 +340,8 @@ Result<TimePoint> EtcdStore::LeaseDeadline(LeaseId id) const {
   if (!r.ok()) return r.status();
   auto kvs = r->find("kvs");
   LeaseRecord l;
-  if (kvs == r->end() || kvs->empty()) return Status::Error(ENOENT, "lease " + std::to_string(id) + " does not exist");
+  if (kvs == r->end() || kvs->empty())
+    return Status::Error(ENOENT, "lease " + std::to_string(id) + " does not exist");
   if (!DecodeLease(Base64Decode((*kvs)[0].value("value", "")), &l))
     return Status::Error(EIO, "lease record " + std::to_string(id) + " cannot be read");
   return FromMillis(l.deadline_ms);
@@ -437,8 +438,9 @@ void EtcdStore::WatchLoop(int64_t start_revision) {
             cv_.notify_all();
           }
           if (Int(res, "compact_revision") > 0) {
-            spdlog::error("etcd store: watch resumed past compaction at revision {}; events before it are lost",
-                          Int(res, "compact_revision"));
+            spdlog::error(
+                "etcd store: watch resumed past compaction at revision {}; events before it are lost",
+                Int(res, "compact_revision"));
             next = Int(res, "compact_revision");
             return false;
           }

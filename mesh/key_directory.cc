@@ -20,6 +20,15 @@ Result<std::unique_ptr<KeyDirectory>> KeyDirectory::Open(Store* store) {
   return d;
 }
 
+Status KeyDirectory::Reload() {
+  {
+    MutexLock lk(mu_);
+    keys_.clear();
+    revoked_.clear();
+  }
+  return Load();
+}
+
 Status KeyDirectory::Load() {
   MutexLock lk(mu_);
   for (const KeyValue& kv : store_->Range(kKeyPrefix)) {

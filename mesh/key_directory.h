@@ -64,6 +64,10 @@ class KeyDirectory {
   // agent and node.
   Status Revoke(const AgentRevocation& r);
 
+  // Forgets the cached state and loads the store's again (a director that
+  // takes over from another).
+  Status Reload() EXCLUDES(mu_);
+
   std::vector<NodeKeyEntry> Keys() const;            // by node id
   std::vector<AgentRevocation> Revocations() const;  // by node, then agent
 

@@ -733,7 +733,10 @@ struct MeshResult {
 # the task's current lease token: a wrong, stale or expired one is
 # `conflict`.
 interface Mesh {
-  status @0 () -> (director :Bool, worker :Bool, nodeId :Text, directorAddress :Text, fingerprint :Text, nodes :UInt32, tasks :UInt32, error :Error);
+  # With several directors on etcd: store ("sqlite" | "etcd"), this
+  # daemon's role ("leader" | "standby" | "node"), the leader's address,
+  # the standbys' addresses and etcd's health as a JSON object (etcdJson).
+  status @0 () -> (director :Bool, worker :Bool, nodeId :Text, directorAddress :Text, fingerprint :Text, nodes :UInt32, tasks :UInt32, error :Error, store :Text, role :Text, leader :Text, standbys :List(Text), etcdJson :Text);
   nodes @1 () -> (nodes :List(MeshNodeInfo), error :Error);
   trust @2 (node :Text, trusted :Bool) -> (error :Error);
   revoke @3 (node :Text) -> (error :Error);

@@ -9,9 +9,15 @@
 // It also holds the mesh's passport key directory (mesh/key_directory.h),
 // which the node-facing calls feed and read.
 //
+// With several directors on one etcd store, only the leader serves: the
+// office's gate (set by MeshPart) refuses every director call on a standby
+// with "unavailable: this director is a standby; the leader is ADDR", and
+// its control info says who leads (nexus mesh status).
+//
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,6 +28,15 @@
 #include "mesh/key_directory.h"
 
 namespace nexus {
+
+// The control plane as this director sees it (nexus mesh status).
+struct MeshControlInfo {
+  std::string store = "sqlite";  // "sqlite" | "etcd"
+  std::string role = "leader";   // "leader" | "standby"
+  std::string leader;            // the leader's address
+  std::vector<std::string> standbys;
+  std::string etcd_json;  // etcd's health as JSON ("" with SQLite)
+};
 
 class MeshOffice {
  public:
@@ -54,6 +69,20 @@ class MeshOffice {
     address_ = std::move(address);
   }
 
+  // Several directors: `gate` says whether this one may serve now;
+  // `info` describes the control plane. Set before serving.
+  void SetControl(std::function<Status()> gate, std::function<MeshControlInfo()> info) {
+    gate_ = std::move(gate);
+    info_ = std::move(info);
+  }
+  Status Gate() const { return gate_ ? gate_() : Status::Ok(); }
+  MeshControlInfo Control() const {
+    if (info_) return info_();
+    MeshControlInfo i;
+    i.leader = address();
+    return i;
+  }
+
   // Keeps the tokens of `placements` for their nodes.
   void Deliver(const std::vector<mesh::TaskInfo>& placements) {
     MutexLock lk(mu_);
@@ -75,6 +104,8 @@ class MeshOffice {
  private:
   mesh::Director* const director_;
   mesh::KeyDirectory* const keys_;
+  std::function<Status()> gate_;
+  std::function<MeshControlInfo()> info_;
   mutable Mutex mu_;
   std::string address_ GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, mesh::TaskInfo>> mailbox_;  // node -> task -> info

@@ -116,8 +116,11 @@ class LeaseCalls : public Service<Iface> {
   // then `body(director, params, results) -> Reply`.
   template <typename Context, typename Body>
   kj::Promise<void> ServeDirector(Context context, Body&& body) {
-    return Serve(context, Feature::kMeshDirector,
-                 [&](auto p, auto results) -> Reply { return body(director(), p, results); });
+    return Serve(context, Feature::kMeshDirector, [&](auto p, auto results) -> Reply {
+      // A standby names the leader instead of answering.
+      if (Status st = deps().office->Gate(); !st.ok()) return st;
+      return body(director(), p, results);
+    });
   }
   // Job for work that ends in a task: the reply carries it.
   template <typename Context>
@@ -231,6 +234,16 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
         r.setNodes(static_cast<uint32_t>(d->ListNodes().size()));
         r.setTasks(static_cast<uint32_t>(d->ListTasks().size()));
         r.setDirectorAddress(deps().office->address());
+        MeshControlInfo c = deps().office->Control();
+        r.setStore(c.store);
+        r.setRole(c.role);
+        r.setLeader(c.leader);
+        auto sb = r.initStandbys(static_cast<unsigned>(c.standbys.size()));
+        for (size_t i = 0; i < c.standbys.size(); ++i)
+          sb.set(static_cast<unsigned>(i), capnp::Text::Reader(c.standbys[i].data(), c.standbys[i].size()));
+        r.setEtcdJson(c.etcd_json);
+      } else if (member) {
+        r.setRole("node");
       }
       if (member) {
         MeshMemberInfo i = member->Current();
@@ -589,6 +602,7 @@ Reply MeshRegister(
   std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
   int64_t capacity = p.getCapacity();
   std::string node_key(AsView(p.getNodeKey()));
+  if (Status st = ctx.mesh.office->Gate(); !st.ok()) return st;
   Director* d = ctx.mesh.office->director();
   mesh::KeyDirectory* keys = ctx.mesh.office->keys();
   std::string from = peer.address;
@@ -616,6 +630,8 @@ Reply MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
                       capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context) {
   auto p = context.getParams();
   std::string id = p.getNodeId(), cred = p.getCredential();
+  // A standby's view of the fleet is not current: the node goes to the leader.
+  NEXUS_RETURN_IF_ERROR(ctx.mesh.office->Gate());
   NEXUS_RETURN_IF_ERROR(ctx.mesh.office->director()->Authenticate(id, cred));
   context.getResults().setNode(kj::heap<MeshNodeImpl>(NodeConn(ctx, peer, "node:" + id), id, cred));
   return Status::Ok();

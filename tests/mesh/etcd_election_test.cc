@@ -23,7 +23,8 @@ class EtcdElectionTest : public ::testing::Test {
     prefix_ = "/nexus-test/" + std::to_string(::getpid()) + "-" + info->name() + "/";
   }
   std::unique_ptr<EtcdStore> Open() {
-    auto s = EtcdStore::Open(&DefaultClock(), {.etcd = {.endpoints = {etcd_->endpoint()}}, .prefix = prefix_});
+    auto s =
+        EtcdStore::Open(&DefaultClock(), {.etcd = {.endpoints = {etcd_->endpoint()}}, .prefix = prefix_});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
   }
@@ -48,14 +49,18 @@ TEST_F(EtcdElectionTest, OldestCandidateLeadsAndStandbyTakesOverFencingTheOld) {
   FencedStore fenced_a(store_a.get()), fenced_b(store_b.get());
   const Duration ttl = 2s;
   EtcdElection a(store_a.get(), "a:1", ttl, [&](const ElectionView& v) {
-    if (v.leading) fenced_a.Lead(v.key, v.revision);
-    else fenced_a.StandBy(v.leader);
+    if (v.leading)
+      fenced_a.Lead(v.key, v.revision);
+    else
+      fenced_a.StandBy(v.leader);
   });
   a.Start();
   ASSERT_TRUE(Eventually([&] { return a.View().leading; }, 5s));
   EtcdElection b(store_b.get(), "b:2", ttl, [&](const ElectionView& v) {
-    if (v.leading) fenced_b.Lead(v.key, v.revision);
-    else fenced_b.StandBy(v.leader);
+    if (v.leading)
+      fenced_b.Lead(v.key, v.revision);
+    else
+      fenced_b.StandBy(v.leader);
   });
   b.Start();
   ASSERT_TRUE(Eventually([&] { return b.View().leader == "a:1" && !b.View().key.empty(); }, 5s));
@@ -66,7 +71,8 @@ TEST_F(EtcdElectionTest, OldestCandidateLeadsAndStandbyTakesOverFencingTheOld) {
   EXPECT_TRUE(fenced_a.Put("task", "1").ok());
   auto refused = fenced_b.Put("task", "2");
   EXPECT_EQ(refused.code(), EAGAIN);
-  EXPECT_NE(refused.status().message().find("the leader is a:1"), std::string::npos) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("the leader is a:1"), std::string::npos)
+      << refused.status().ToString();
 
   // The leader stalls: its lease lapses and the standby leads within 2 TTLs.
   a.TEST_Pause(true);
@@ -104,14 +110,15 @@ TEST(EtcdUrlTest, ParsesEndpointsAndRejectsBadOnes) {
   auto ok = ParseEtcdUrl("etcd://10.0.0.1:2379,h2:2380");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(*ok, (std::vector<std::string>{"10.0.0.1:2379", "h2:2380"}));
-  for (const char* bad : {"http://h:1", "etcd://", "etcd://h", "etcd://h:", "etcd://:1", "etcd://h:x1", "etcd://h:1/p"})
+  for (const char* bad :
+       {"http://h:1", "etcd://", "etcd://h", "etcd://h:", "etcd://:1", "etcd://h:x1", "etcd://h:1/p"})
     EXPECT_EQ(ParseEtcdUrl(bad).code(), EINVAL) << bad;
 }
 
 TEST(EtcdStoreTest, UnreachableEtcdIsUnavailableWithTheReason) {
   const int port = testing::FreePort();
   auto s = EtcdStore::Open(&DefaultClock(), {.etcd = {.endpoints = {"127.0.0.1:" + std::to_string(port)},
-                                                       .timeout = std::chrono::milliseconds(500)}});
+                                                      .timeout = std::chrono::milliseconds(500)}});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), EAGAIN);
   EXPECT_NE(s.status().message().find("unreachable"), std::string::npos) << s.status().ToString();

@@ -82,10 +82,10 @@ class EtcdProcess {
       std::string log = p->dir_ + "/etcd.log";
       FILE* f = std::freopen(log.c_str(), "w", stderr);
       (void)f;
-      ::execl(bin.c_str(), "etcd", "--name", "t", "--data-dir", (p->dir_ + "/data").c_str(), "--listen-client-urls",
-              curl.c_str(), "--advertise-client-urls", curl.c_str(), "--listen-peer-urls", purl.c_str(),
-              "--initial-advertise-peer-urls", purl.c_str(), "--initial-cluster", ("t=" + purl).c_str(),
-              "--log-level", "error", nullptr);
+      ::execl(bin.c_str(), "etcd", "--name", "t", "--data-dir", (p->dir_ + "/data").c_str(),
+              "--listen-client-urls", curl.c_str(), "--advertise-client-urls", curl.c_str(),
+              "--listen-peer-urls", purl.c_str(), "--initial-advertise-peer-urls", purl.c_str(),
+              "--initial-cluster", ("t=" + purl).c_str(), "--log-level", "error", nullptr);
       ::_exit(127);
     }
     p->pid_ = pid;
