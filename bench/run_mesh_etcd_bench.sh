@@ -52,4 +52,4 @@ done
   echo "{\"date\": \"$(date -u +%FT%TZ)\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"etcd\": \"$(etcd --version | head -1)\", \"etcd_members\": 3}"
   "$BUILD_DIR/bin/nexus_bench_mesh" --nodes "$NODES" --tasks "$TASKS" --dir "$BENCH_DIR/work" \
     --etcd "$endpoints" --etcd-tasks "$ETCD_TASKS" --election-ttl "$ELECTION_TTL" --failover-runs "$FAILOVER_RUNS"
-} | tee "$OUT"
+} | grep --line-buffered "^{" | tee "$OUT"

@@ -767,6 +767,10 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
   changes.emplace_back(&slot, std::move(next));
   if (auto rev = CommitTasks({}, changes); !rev.ok()) {
     tasks_.erase(next_task_);
+    // The id is taken in the store: a write whose answer was lost (an etcd
+    // call that timed out after committing). Never reuse it; the task it
+    // wrote is loaded at the next Reload.
+    if (rev.code() == ESTALE) ++next_task_;
     return rev.status();
   }
   ++next_task_;

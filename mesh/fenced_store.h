@@ -55,7 +55,8 @@ class FencedStore final : public Store {
         return CheckLeading();
       }
       key = fence_key_;
-      ops.push_back(Op::Check(fence_key_, fence_revision_));
+      // First, so that when it fails it is the condition reported.
+      ops.insert(ops.begin(), Op::Check(fence_key_, fence_revision_));
     }
     auto r = inner_->Commit(std::move(ops));
     if (r.code() == ESTALE && r.status().message().find("'" + key + "'") != std::string::npos)

@@ -169,7 +169,13 @@ within 20 "a director leads again" is_role leader dnx 2
 within 40 "the task that ran through the outage succeeded" is_state "$T4" succeeded dnx 2
 [[ $(task_field dnx 2 "$T4" attempts) == 1 ]] || fail "outage task attempts: $(task_field dnx 2 "$T4" attempts)"
 [[ $(cat "$(ddir 3)/ws/outage" "$(ddir 4)/ws/outage" 2>/dev/null | wc -l) == 1 ]] || fail "the outage task ran twice"
-expect_rc 0 dnx 2 --json mesh tasks create --name resumed --command 'echo r > /zone/r'
+# A call refused for lack of quorum may still commit once quorum is back
+# (etcd keeps the proposal): the director's next id may then be taken, which
+# it answers with one conflict and skips.
+if ! dnx 2 --json mesh tasks create --name resumed --command 'echo r > /zone/r' >"$TEST_ROOT/out" 2>"$TEST_ROOT/err"; then
+  grep -q conflict "$TEST_ROOT/err" || fail "create after recovery: $(cat "$TEST_ROOT/err")"
+  expect_rc 0 dnx 2 --json mesh tasks create --name resumed --command 'echo r > /zone/r'
+fi
 T5=$(json_get 'j["id"]')
 within 30 "a new task after recovery" is_state "$T5" succeeded dnx 2
 
@@ -192,6 +198,6 @@ set -e
 [[ $rc == 69 ]] || fail "the deposed leader answered a write: exit $rc $(cat "$TEST_ROOT/out" "$TEST_ROOT/err")"
 within 10 "director 2 stands by again" is_role standby dnx 2
 expect_rc 0 nx --json mesh tasks list
-[[ $(json_get 'sum(1 for t in j["tasks"] if t["name"]=="from-the-deposed")') == 0 ]] ||
+[[ $(json_get 'sum(1 for t in j["tasks"] if t["spec"]["name"]=="from-the-deposed")') == 0 ]] ||
   fail "the deposed leader created a task: $(out)"
 echo "PASS"
