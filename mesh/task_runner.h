@@ -16,14 +16,25 @@
 // Thread-safety: one TaskRunner runs one command once. Run blocks the
 // calling thread (never a FUSE thread); Cancel may be called from any
 // thread, before or during Run.
+//
+// SandboxSession (below) is the long-lived form the local sandboxes use
+// (docs/sandboxes.md): one bwrap holder whose namespaces and /tmp outlive
+// each command, entered with nsenter for every run. Both share the process
+// loop (spawn, stream, time out, kill the group) in task_runner.cc.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace nexus::mesh {
@@ -45,6 +56,13 @@ struct RunOutput {
   bool timed_out = false;
 };
 
+// Which stream a chunk of a command's output came from.
+enum class OutputStream { kStdout = 1, kStderr = 2 };
+// Called with each chunk of output as it arrives, on the running thread,
+// before the chunk is kept in RunOutput (which stays bounded; the callback
+// sees everything).
+using OutputFn = std::function<void(OutputStream, std::string_view)>;
+
 class TaskRunner {
  public:
   struct Options {
@@ -52,6 +70,7 @@ class TaskRunner {
     size_t max_output_bytes = 1 << 20;  // per stream
     // How often Run calls on_interval (lease extension).
     std::chrono::milliseconds interval = std::chrono::seconds(10);
+    OutputFn on_output;  // optional: output streamed as it comes
   };
 
   TaskRunner(Options options, SandboxRequest request);
@@ -83,6 +102,92 @@ class TaskRunner {
   const SandboxRequest request_;
   int wake_fd_;  // eventfd: Cancel wakes Run's poll
   std::atomic<bool> cancelled_{false};
+};
+
+// What a long-lived sandbox is made of.
+struct SessionSpec {
+  // Host directory bound read-write at /workspace (a per-subject mount of
+  // the namespace for local sandboxes); the working directory and $HOME.
+  std::string workspace_dir;
+  bool allow_network = false;
+  // Every process inside runs as this uid/gid, with no supplementary
+  // groups, no capabilities and no_new_privs. 65534 (nobody) unless the
+  // caller picks another.
+  uid_t uid = 65534;
+  gid_t gid = 65534;
+  // K=V set for every run (a run's own env comes after, so it wins).
+  std::vector<std::string> env;
+  // A cgroup directory (cgroup v2) every process of the sandbox is put in,
+  // "" for none. The caller creates it and sets its limits.
+  std::string cgroup_dir;
+};
+
+// One command run inside a SandboxSession.
+struct SessionRun {
+  std::string command;                   // run as `/bin/sh -c <command>` in /workspace
+  std::vector<std::string> env;          // K=V
+  std::chrono::milliseconds timeout{0};  // 0: none
+};
+
+// A sandbox kept alive between commands. Start spawns the holder: bwrap
+// (run as root, without a user namespace, so that the processes inside can
+// be given a real unprivileged uid) with new pid/ipc/uts/cgroup namespaces
+// and, without network, a new network namespace; /usr, /etc and the /bin,
+// /lib links read-only; fresh /proc and /dev; a private tmpfs at /tmp (mode
+// 1777) that lives as long as the sandbox; the workspace at /workspace; the
+// root read-only. Its command waits on a pipe the session holds: when the
+// session's process dies, even by SIGKILL, the holder sees end-of-file and
+// the pid namespace goes down with it.
+//
+// Run enters the holder's namespaces and root with nsenter, drops to the
+// spec's uid with setpriv and runs the command, streaming its output.
+// Stop kills the namespace's init, and with it every process inside.
+//
+// Thread-safety: Run may be called from several threads at once (each run
+// is its own process); Stop from any thread, at any time (runs in flight
+// end with the kill's status).
+class SandboxSession {
+ public:
+  struct Options {
+    std::string bwrap = "bwrap";  // looked up in PATH unless absolute
+    std::string nsenter = "nsenter";
+    size_t max_output_bytes = 1 << 20;  // per stream, per run
+  };
+
+  // EAGAIN with bwrap's reason when the sandbox cannot be set up; EINVAL
+  // when the workspace is not a directory.
+  static Result<std::unique_ptr<SandboxSession>> Start(Options options, SessionSpec spec);
+  ~SandboxSession();  // Stop
+  SandboxSession(const SandboxSession&) = delete;
+  SandboxSession& operator=(const SandboxSession&) = delete;
+
+  // Runs one command to its end. ESRCH once the sandbox is stopped (or its
+  // holder died); EIO if it could not be spawned.
+  Result<RunOutput> Run(const SessionRun& run, const OutputFn& on_output = nullptr);
+
+  // Kills every process of the sandbox; idempotent.
+  void Stop();
+  // The holder is running.
+  bool Alive();
+  // The host pid of the sandbox's init (its pid namespace's pid 1).
+  pid_t init_pid() const { return init_pid_; }
+
+  // The command lines Start and Run execute (for docs, tests, benchmarks).
+  std::vector<std::string> HolderArgv() const;
+  std::vector<std::string> EnterArgv(const SessionRun& run) const;
+
+ private:
+  SandboxSession(Options options, SessionSpec spec);
+  const Options options_;
+  const SessionSpec spec_;
+  // Reaps the bwrap monitor if it exited; true while it runs.
+  bool MonitorRunning() REQUIRES(mu_);
+
+  Mutex mu_;
+  pid_t bwrap_pid_ GUARDED_BY(mu_) = -1;  // the bwrap monitor, in its own process group
+  pid_t init_pid_ = -1;                   // from bwrap's JSON status; set once by Start
+  int hold_fd_ GUARDED_BY(mu_) = -1;      // write end of the holder's pipe
+  bool stopped_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace nexus::mesh
