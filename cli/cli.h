@@ -169,4 +169,7 @@ void AddMcpCommands(std::vector<Command>* table);
 // fork create|list|info|diff|merge|discard|gc
 void AddForkCommands(std::vector<Command>* table);
 
+// sandbox create|list|info|run|stop|providers
+void AddSandboxCommands(std::vector<Command>* table);
+
 }  // namespace nexus::cli

@@ -67,6 +67,7 @@ std::vector<Command> BuildTable() {
   AddMcpProfileCommands(&table);
   AddEventCommands(&table);
   AddForkCommands(&table);
+  AddSandboxCommands(&table);
   return table;
 }
 

@@ -340,6 +340,22 @@ Status Daemon::OpenServices() {
     subject_mounts_.rebac = rebac_.get();
     rebac_->Fill(service_);
   }
+  if (Enabled(features_, "sandboxes")) {
+    if (!rebac_) {
+      service_.sandboxes.why =
+          "a sandbox's /workspace is a per-subject mount, which comes with rebac (off here)";
+    } else if (auto sp = SandboxPart::Open(data_dir_, rebac_->mounts(), workspace_ != nullptr); !sp.ok()) {
+      service_.sandboxes.why = sp.status().message();
+    } else {
+      sandboxes_ = std::move(sp).value();
+      sandboxes_->Fill(service_);
+    }
+    if (!sandboxes_) {
+      spdlog::warn("sandboxes unavailable: {}", service_.sandboxes.why);
+      MarkUnavailable(features_, "sandboxes", service_.sandboxes.why);
+      MarkUnavailable(service_.features, "sandboxes", service_.sandboxes.why);
+    }
+  }
   if (service_.ops.log) {
     // Undo acts through the socket's PathFiles as each caller, within the
     // access policy, owners from the agent registry, audited.

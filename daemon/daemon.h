@@ -31,6 +31,7 @@
 #include "daemon/activity_files.h"
 #include "daemon/ops_part.h"
 #include "daemon/forks_part.h"
+#include "daemon/sandbox_part.h"
 #include "daemon/search_part.h"
 #include "daemon/service_notifier.h"
 #include "daemon/versions_part.h"
@@ -150,6 +151,7 @@ class Daemon {
   std::unique_ptr<MeshNodeAgent> node_;
   std::unique_ptr<IdentityPart> identity_;  // reports through node_; its calls finish with jobs_
   std::unique_ptr<BackgroundJobs> jobs_;    // slow calls finish before node_ and files_ go
+  std::unique_ptr<SandboxPart> sandboxes_;  // ends runs in flight before jobs_ waits for them
   std::unique_ptr<SocketServer> server_;    // stops first
   // systemd's readiness and watchdog (Serve): probes the mount and the
   // socket, so it stops before either.

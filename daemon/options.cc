@@ -177,7 +177,8 @@ const std::map<std::string, Setter>& ValueOptions() {
              return Status::Error(
                  EINVAL, flag + ": unknown feature '" + name +
                              "' (mount, control_socket, locks, http, "
-                             "tls_listener, workspace, versions, search, rebac, mesh, agents, oplog, forks)");
+                             "tls_listener, workspace, versions, search, rebac, mesh, agents, oplog, forks, "
+                             "sandboxes)");
            bool on = false;
            NEXUS_RETURN_IF_ERROR(ParseBool(flag + " " + name, value, &on));
            o.feature_overrides[name] = on;
@@ -297,8 +298,10 @@ const std::vector<std::string>& ProfileFeatures(const std::string& profile) {
       {"lite", {"mount", "control_socket", "locks", "http", "workspace", "oplog", "forks"}},
       {"full",
        {"mount", "control_socket", "locks", "http", "tls_listener", "workspace", "versions", "search",
-        "rebac", "mesh", "agents", "oplog", "forks"}},
-      {"sandbox", {"mount", "control_socket", "locks", "http", "workspace", "rebac", "agents", "forks"}},
+        "rebac", "mesh", "agents", "oplog", "forks", "sandboxes"}},
+      {"sandbox",
+       {"mount", "control_socket", "locks", "http", "workspace", "versions", "search", "rebac", "agents",
+        "oplog", "forks", "sandboxes"}},
   };
   auto it = kFeatures.find(profile);
   return it == kFeatures.end() ? kFeatures.at("full") : it->second;

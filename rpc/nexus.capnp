@@ -175,6 +175,10 @@ interface Session {
   # Copy-on-write forks of folders, their diff and the three-way merge back
   # (docs/forks.md); `unavailable` when the daemon runs without them.
   forks @17 () -> (forks :Forks);
+  # Local sandboxes: long-lived isolated namespaces whose /workspace is the
+  # session subject's view of the tree (docs/sandboxes.md); `unavailable`
+  # when the daemon runs without them.
+  sandboxes @18 () -> (sandboxes :Sandboxes);
 }
 
 # ---------------------------------------------------------------- files
@@ -1216,4 +1220,70 @@ interface Forks {
   discard @5 (name :Text) -> (error :Error);
   # Removes discarded forks' data. Admin only.
   gc @6 () -> (removed :UInt32, freedBytes :UInt64, error :Error);
+}
+
+# ---------------------------------------------------------------- sandboxes
+
+# Resource limits of a sandbox; 0 is "no limit".
+struct SandboxLimits {
+  memoryBytes @0 :UInt64;
+  cpus @1 :Float64;
+  pids @2 :UInt32;
+}
+
+struct SandboxInfo {
+  id @0 :Text;            # "sb-" + 8 hex digits
+  name @1 :Text;
+  subject @2 :Text;       # who runs in it: the creating session's subject
+  root @3 :Text;          # the namespace path shown at /workspace
+  provider @4 :Text;      # "bwrap"
+  state @5 :Text;         # "running", "stopped" or "expired"
+  createdAtNs @6 :Int64;
+  expiresAtNs @7 :Int64;  # 0: no TTL
+  endedAtNs @8 :Int64;    # 0: still running
+  network @9 :Bool;
+  limits @10 :SandboxLimits;
+  uid @11 :UInt32;        # the uid its processes run as
+  gid @12 :UInt32;
+}
+
+# A sandbox provider and whether it can run sandboxes on this node.
+struct SandboxProvider {
+  name @0 :Text;
+  available @1 :Bool;
+  detail @2 :Text;        # why not, when unavailable
+}
+
+# Implemented by the client of Sandboxes.run: the command's output, live.
+interface SandboxOutput {
+  # A chunk of output; `stream` 1 is stdout, 2 stderr. Flow-controlled: a
+  # client that reads slowly slows the command's writes down.
+  write @0 (stream :UInt8, data :Data) -> stream;
+}
+
+# Local sandboxes (docs/sandboxes.md). A sandbox belongs to the subject of
+# the session that created it (the agent with `actAs`); that subject and
+# admins see, run in and stop it; others get `notFound`.
+interface Sandboxes {
+  # Starts one. `root` "" is /zone/local; `provider` "" the default one.
+  # `invalidArgument` bad name, limits or TTL; `alreadyExists` a running
+  # sandbox has the name; `unavailable` the provider, or limits, cannot be
+  # had here; `permissionDenied`/`notFound` the subject cannot see `root`.
+  create @0 (name :Text, root :Text, provider :Text, network :Bool, limits :SandboxLimits, ttlSeconds :UInt32) -> (sandbox :SandboxInfo, error :Error);
+  # The caller's sandboxes (an admin's: all), running first.
+  list @1 () -> (sandboxes :List(SandboxInfo), error :Error);
+  # By id or by the name of a running sandbox.
+  info @2 (id :Text) -> (sandbox :SandboxInfo, error :Error);
+  # Runs `command` with /bin/sh -c in the sandbox, in /workspace, with
+  # `env` (K=V) added. With `output` set, stdout and stderr go there as they
+  # come and the reply's `stdout`/`stderr` are empty; without it they come
+  # in the reply (up to 1 MiB each; `truncated` when more was dropped).
+  # `timeoutSeconds` 0: none; on timeout the command is killed, `timedOut`
+  # is set and `exitCode` is 137. `notFound` no such sandbox; `conflict` it
+  # is not running.
+  run @3 (id :Text, command :Text, env :List(Text), timeoutSeconds :Float64, output :SandboxOutput) -> (exitCode :Int32, timedOut :Bool, stdout :Data, stderr :Data, truncated :Bool, error :Error);
+  # Kills every process in it and unmounts its /workspace.
+  stop @4 (id :Text) -> (sandbox :SandboxInfo, error :Error);
+  # The providers this daemon has and whether each can run here.
+  providers @5 () -> (providers :List(SandboxProvider), error :Error);
 }

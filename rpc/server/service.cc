@@ -753,6 +753,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> forks(ForksContext context) override {
     return Open(context, [&](auto r) { r.setForks(MakeForksService(conn_)); });
   }
+  kj::Promise<void> sandboxes(SandboxesContext context) override {
+    return Open(context, [&](auto r) { r.setSandboxes(MakeSandboxesService(conn_)); });
+  }
   // A copy of the connection's state whose Caller carries the origin; its
   // calls count against the connection's in-flight limit.
   kj::Promise<void> labelled(LabelledContext context) override {
@@ -975,6 +978,11 @@ Status Require(const ServiceContext& ctx, Feature f) {
     case Feature::kForks:
       if (ctx.forks.registry) return Status::Ok();
       return Unavailable("forks", "forks are off in this daemon's profile/config");
+    case Feature::kSandboxes:
+      if (ctx.sandboxes.table) return Status::Ok();
+      return Unavailable("sandboxes", ctx.sandboxes.why.empty()
+                                          ? "sandboxes are off in this daemon's profile/config"
+                                          : ctx.sandboxes.why);
   }
   return Status::Error(EINVAL, "unknown feature");
 }

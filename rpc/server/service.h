@@ -217,6 +217,17 @@ struct ForksDeps {
   forks::ForkRegistry* registry = nullptr;
 };
 
+namespace sandbox {
+class SandboxTable;
+}  // namespace sandbox
+
+// What the Sandboxes service needs (null table: sandboxes are off, `why`
+// says so).
+struct SandboxDeps {
+  sandbox::SandboxTable* table = nullptr;
+  std::string why;
+};
+
 // What the daemon hands the socket server: the core every call uses, and
 // each optional part's own deps. Pointers are not owned and outlive the
 // socket server.
@@ -245,6 +256,7 @@ struct ServiceContext {
   AgentsDeps agents;
   OpsDeps ops;
   ForksDeps forks;
+  SandboxDeps sandboxes;
 
   // What the namespace enforces for every caller (null: ReBAC is off; the
   // Namespace applies it to PathFiles calls too); services use it to filter

@@ -125,7 +125,8 @@ enum class Feature {
   kIpc,
   kDelegation,
   kOps,
-  kForks
+  kForks,
+  kSandboxes
 };
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
 // why (rpc/errors.h).
@@ -323,6 +324,7 @@ kj::Own<rpc::Delegations::Server> MakeDelegationsService(ConnPtr conn);  // dele
 kj::Own<rpc::Tools::Server> MakeToolsService(ConnPtr conn);              // tools_service.cc
 kj::Own<rpc::Ops::Server> MakeOpsService(ConnPtr conn);                  // ops_service.cc
 kj::Own<rpc::Forks::Server> MakeForksService(ConnPtr conn);              // forks_service.cc
+kj::Own<rpc::Sandboxes::Server> MakeSandboxesService(ConnPtr conn);      // sandboxes_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.
