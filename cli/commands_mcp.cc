@@ -52,6 +52,13 @@ int ServeMcp(Cli& cli, const Args& a) {
   auto c = cli.Client();
   if (!c.ok()) return cli.Fail(c.status());
   NexusClient& client = **c;
+  // The execution tools only where the daemon can run sandboxes.
+  {
+    auto sandboxes = client.session().sandboxesRequest().send().getSandboxes();
+    auto providers = client.Wait(sandboxes.providersRequest().send());
+    if (providers.ok() && !providers->hasError())
+      for (auto p : providers->getProviders()) session.sandbox_available |= p.getAvailable();
+  }
   // A client that goes away mid-write must not kill the server.
   std::signal(SIGPIPE, SIG_IGN);
 

@@ -510,6 +510,133 @@ kj::Promise<ToolOutcome> IpcInbox(ToolContext ctx, Json args) {
   });
 }
 
+// ---------------------------------------------------------------- sandboxes
+
+rpc::Sandboxes::Client SandboxesOf(ToolContext& ctx) {
+  return ctx.session.sandboxesRequest().send().getSandboxes();
+}
+
+Json SandboxJson(rpc::SandboxInfo::Reader s) {
+  Json j = {{"id", Str(s.getId())},     {"name", Str(s.getName())},   {"subject", Str(s.getSubject())},
+            {"root", Str(s.getRoot())}, {"state", Str(s.getState())}, {"created", Time(s.getCreatedAtNs())},
+            {"network", s.getNetwork()}};
+  if (s.getExpiresAtNs()) j["expires"] = Time(s.getExpiresAtNs());
+  return j;
+}
+
+kj::Promise<ToolOutcome> SandboxCreate(ToolContext ctx, Json args) {
+  auto req = SandboxesOf(ctx).createRequest();
+  const std::string name = args["name"].get<std::string>();
+  req.setName(name);
+  if (args.contains("root")) req.setRoot(NamespacePath(args["root"].get<std::string>()));
+  req.setNetwork(args.value("network", false));
+  req.setTtlSeconds(args.value("ttlSeconds", 3600u));
+  return req.send().then([name](auto&& r) -> ToolOutcome {
+    if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st, name);
+    Json j = SandboxJson(r.getSandbox());
+    return Data(j, "sandbox " + j["id"].get<std::string>() + " (" + name + ") is running; " +
+                       j["root"].get<std::string>() + " is at /workspace");
+  });
+}
+
+kj::Promise<ToolOutcome> SandboxList(ToolContext ctx, Json) {
+  return SandboxesOf(ctx).listRequest().send().then([](auto&& r) -> ToolOutcome {
+    if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st);
+    Json list = Json::array();
+    std::string text;
+    for (auto s : r.getSandboxes()) {
+      list.push_back(SandboxJson(s));
+      text += Str(s.getId()) + " " + Str(s.getName()) + " " + Str(s.getState()) + "\n";
+    }
+    return Data({{"sandboxes", list}}, text.empty() ? "(no sandboxes)" : text);
+  });
+}
+
+kj::Promise<ToolOutcome> SandboxStop(ToolContext ctx, Json args) {
+  const std::string id = args["sandbox"].get<std::string>();
+  auto req = SandboxesOf(ctx).stopRequest();
+  req.setId(id);
+  return req.send().then([id](auto&& r) -> ToolOutcome {
+    if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st, id);
+    Json j = SandboxJson(r.getSandbox());
+    return Data(j, "sandbox " + j["id"].get<std::string>() + " is " + j["state"].get<std::string>());
+  });
+}
+
+// The sandbox a run without `sandbox` uses: the caller's own, named after
+// it ("mcp-agent-bot"), made on first use with a one-hour TTL.
+std::string DefaultSandboxName(const std::string& subject) {
+  std::string name = "mcp-" + subject;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
+  return name.substr(0, 64);
+}
+
+// The id of `wanted`, or of the caller's default sandbox (started if needed).
+kj::Promise<Result<std::string>> SandboxFor(ToolContext ctx, std::string wanted) {
+  const bool by_default = wanted.empty();
+  if (by_default) wanted = DefaultSandboxName(ctx.subject);
+  auto sandboxes = SandboxesOf(ctx);
+  auto req = sandboxes.infoRequest();
+  req.setId(wanted);
+  return req.send().then(
+      [by_default, wanted, sandboxes](auto&& r) mutable -> kj::Promise<Result<std::string>> {
+        Status st = ErrorOf(r);
+        if (st.ok() && Str(r.getSandbox().getState()) == "running")
+          return Result<std::string>(Str(r.getSandbox().getId()));
+        if (!by_default)
+          return Result<std::string>(
+              st.ok() ? Status::Error(ESTALE, "sandbox " + wanted + " is " + Str(r.getSandbox().getState()))
+                      : st);
+        if (!st.ok() && st.code() != ENOENT) return Result<std::string>(st);
+        auto create = sandboxes.createRequest();
+        create.setName(wanted);
+        create.setTtlSeconds(3600);
+        return create.send().then([](auto&& c) -> Result<std::string> {
+          if (Status cst = ErrorOf(c); !cst.ok()) return cst;
+          return Str(c.getSandbox().getId());
+        });
+      });
+}
+
+kj::Promise<ToolOutcome> RunInSandbox(ToolContext ctx, Json args, std::string command,
+                                      std::vector<std::string> env) {
+  const double timeout = args.value("timeoutSeconds", 60.0);
+  if (timeout < 0) return InvalidArgument("timeoutSeconds must be 0 (none) or more");
+  return SandboxFor(ctx, args.value("sandbox", std::string()))
+      .then([ctx, command, env, timeout](Result<std::string> id) mutable -> kj::Promise<ToolOutcome> {
+        if (!id.ok()) return ToolFailure(id.status());
+        auto req = SandboxesOf(ctx).runRequest();
+        req.setId(*id);
+        req.setCommand(command);
+        auto list = req.initEnv(env.size());
+        for (size_t i = 0; i < env.size(); ++i) list.set(i, env[i]);
+        req.setTimeoutSeconds(timeout);
+        return req.send().then([sandbox = *id](auto&& r) -> ToolOutcome {
+          if (Status st = ErrorOf(r); !st.ok()) return ToolFailure(st, sandbox);
+          const std::string out = Str(r.getStdout()), err = Str(r.getStderr());
+          Json j = {{"sandbox", sandbox}, {"exitCode", r.getExitCode()}, {"stdout", out},
+                    {"stderr", err},      {"timedOut", r.getTimedOut()}, {"truncated", r.getTruncated()}};
+          std::string text = out;
+          if (!err.empty())
+            text += (text.empty() || text.back() == '\n' ? "" : "\n") + std::string("[stderr]\n") + err;
+          if (r.getTimedOut()) text += "\n[killed: the timeout ran out]";
+          if (r.getExitCode() != 0) text += "\n[exit code " + std::to_string(r.getExitCode()) + "]";
+          return Data(j, text.empty() ? "(no output, exit code 0)" : text);
+        });
+      });
+}
+
+kj::Promise<ToolOutcome> Bash(ToolContext ctx, Json args) {
+  return RunInSandbox(ctx, args, args["command"].get<std::string>(), {});
+}
+
+kj::Promise<ToolOutcome> Python(ToolContext ctx, Json args) {
+  // The code travels in the environment: no quoting to get wrong.
+  return RunInSandbox(ctx, args, "exec python3 -c \"$NEXUS_PYTHON_CODE\"",
+                      {"NEXUS_PYTHON_CODE=" + args["code"].get<std::string>()});
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -775,6 +902,93 @@ std::vector<ToolDef> BuildTable() {
        obj(R"j("name": {"type": "string", "description": "Tool name, e.g. nexus_edit_file"})j",
            R"j("name")j"),
        out(R"j("tool": {"type": "object"})j", R"j("tool")j"), true, false, true, false, GetToolDetails});
+  // The execution tools: offered only where the daemon has a sandbox
+  // provider (SessionOptions::sandbox_available), each run as the caller in
+  // its own sandbox (docs/sandboxes.md).
+  const char* kRunArgs =
+      R"j("sandbox": {"type": "string", "description": "Sandbox id or name (default: your own, started on first use)"},
+          "timeoutSeconds": {"type": "number", "minimum": 0, "description": "Kill the command after this long (default 60; 0: none)"})j";
+  const char* kRunOut =
+      R"j("sandbox": {"type": "string"}, "exitCode": {"type": "integer"}, "stdout": {"type": "string"},
+          "stderr": {"type": "string"}, "timedOut": {"type": "boolean"}, "truncated": {"type": "boolean"})j";
+  const char* kSandboxOut =
+      R"j("id": {"type": "string"}, "name": {"type": "string"}, "subject": {"type": "string"}, "root": {"type": "string"},
+          "state": {"type": "string"}, "created": {"type": "string"}, "expires": {"type": "string"}, "network": {"type": "boolean"})j";
+  ToolDef bash{
+      "nexus_bash",
+      "Run shell command",
+      "Run a shell command (/bin/sh -c) in your sandbox, in /workspace, which holds your view of the "
+      "files (/zone/local unless the sandbox was made on another root). Files you write there are "
+      "versioned; /tmp and background processes last between calls; no network unless the sandbox "
+      "has it. A non-zero exit code is reported, not an error.",
+      obj(R"j("command": {"type": "string", "description": "The command, e.g. make test"}, )j" +
+              std::string(kRunArgs),
+          R"j("command")j"),
+      out(kRunOut, R"j("sandbox", "exitCode", "stdout", "stderr")j"),
+      false,
+      true,
+      false,
+      false,
+      Bash};
+  bash.needs_sandbox = true;
+  add(bash);
+  ToolDef python{
+      "nexus_python",
+      "Run Python",
+      "Run Python 3 code (python3 -c) in your sandbox, in /workspace (see nexus_bash).",
+      obj(R"j("code": {"type": "string", "description": "The program, e.g. print(sum(range(10)))"}, )j" +
+              std::string(kRunArgs),
+          R"j("code")j"),
+      out(kRunOut, R"j("sandbox", "exitCode", "stdout", "stderr")j"),
+      false,
+      true,
+      false,
+      false,
+      Python};
+  python.needs_sandbox = true;
+  add(python);
+  ToolDef create{"nexus_sandbox_create",
+                 "Create sandbox",
+                 "Start a sandbox of your own: root (default /zone/local) is at /workspace as you see it; "
+                 "network off unless asked; it stops after ttlSeconds (default 3600).",
+                 obj(R"j("name": {"type": "string", "description": "1 to 64 of A-Z a-z 0-9 . _ -"},
+                        "root": {"type": "string", "description": "Folder shown at /workspace, e.g. /forks/NAME"},
+                        "network": {"type": "boolean"},
+                        "ttlSeconds": {"type": "integer", "minimum": 1, "maximum": 604800})j",
+                     R"j("name")j"),
+                 out(kSandboxOut, R"j("id", "name", "state")j"),
+                 false,
+                 false,
+                 false,
+                 false,
+                 SandboxCreate};
+  create.needs_sandbox = true;
+  add(create);
+  ToolDef list{"nexus_sandbox_list",
+               "List sandboxes",
+               "Your sandboxes: running, then stopped and expired.",
+               obj("", ""),
+               out(R"j("sandboxes": {"type": "array", "items": {"type": "object"}})j", R"j("sandboxes")j"),
+               true,
+               false,
+               true,
+               false,
+               SandboxList};
+  list.needs_sandbox = true;
+  add(list);
+  ToolDef stop{
+      "nexus_sandbox_stop",
+      "Stop sandbox",
+      "Stop a sandbox: every process in it is killed.",
+      obj(R"j("sandbox": {"type": "string", "description": "Sandbox id or name"})j", R"j("sandbox")j"),
+      out(kSandboxOut, R"j("id", "state")j"),
+      false,
+      true,
+      true,
+      false,
+      SandboxStop};
+  stop.needs_sandbox = true;
+  add(stop);
   return t;
 }
 

@@ -86,8 +86,9 @@ if not eval("(" + sys.argv[2] + ")"):
 PY
 }
 # expected_tools PROFILE: the profile's inherited tools the server offers
-# here, sorted, one per line: no sandbox provider, so no execution tools;
-# no workflow or hub tools (docs/mcp.md "Tools").
+# here, sorted, one per line: sandboxes are off in this daemon, so no
+# execution tools (integration/tests/sandbox_mcp.sh has them); no workflow
+# or hub tools (docs/mcp.md "Tools").
 expected_tools() {
   expect_rc 0 nx --json mcp profile show "$1"
   json_get '"\n".join(sorted(t for t in j["all_tools"] if not t.startswith(("nexus_bash", "nexus_python",
@@ -95,7 +96,7 @@ expected_tools() {
 }
 same() { [[ "$2" == "$3" ]] || fail "$1: expected [$2], got [$3]"; }
 
-nexus_start
+nexus_start --features sandboxes=off
 
 note "the tree: coder may edit /work and read /docs; /secret is not for it"
 mkdir -p "$M/work/sub" "$M/docs" "$M/secret"
