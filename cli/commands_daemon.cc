@@ -189,6 +189,17 @@ int Up(Cli& cli, const Args& a) {
   std::string log = data_dir + "/nexusd.log";
   std::vector<std::string> argv = {NexusdBinary(a), "--data-dir", data_dir, "--mount", mount};
   if (!workspace.empty()) argv.insert(argv.end(), {"--workspace", workspace});
+  const std::string profile = a.Get("profile");
+  if (!profile.empty()) argv.insert(argv.end(), {"--profile", profile});
+  std::string http;
+  if (a.Has("port")) {
+    auto port = a.Number("port", 0, 1, 65535);
+    if (!port.ok()) return cli.Fail(port.status(), true);
+    http = a.Get("host", "127.0.0.1") + ":" + std::to_string(static_cast<int>(*port));
+    argv.insert(argv.end(), {"--http", http});
+  } else if (a.Has("host")) {
+    return cli.Usage("--host goes with --port (the HTTP listener, /health)");
+  }
   for (const auto& extra : a.positional) argv.push_back(extra);
   pid_t pid = ::fork();
   if (pid < 0) return cli.Fail(Status::FromErrno("fork"));
@@ -216,8 +227,14 @@ int Up(Cli& cli, const Args& a) {
     std::fprintf(stderr, "%s", Tail(log, 2000).c_str());
     return cli.Fail(Status::Error(st.code(), "nexusd did not come up: " + st.message()));
   }
-  json state = {{"pid", pid},     {"socket", socket},       {"data_dir", data_dir},
-                {"mount", mount}, {"workspace", workspace}, {"log", log}};
+  json state = {{"pid", pid},
+                {"socket", socket},
+                {"data_dir", data_dir},
+                {"mount", mount},
+                {"workspace", workspace},
+                {"log", log},
+                {"profile", profile.empty() ? json() : json(profile)},
+                {"http", http.empty() ? json() : json(http)}};
   if (Status w = WriteFileAtomic(UpStatePath(), state.dump(2) + "\n", 0600); !w.ok()) return cli.Fail(w);
   if (cli.json) return cli.PrintJson(state), kExitOk;
   std::printf("nexusd is up: %s mounted at %s (pid %d)\n", data_dir.c_str(), mount.c_str(), pid);
@@ -382,16 +399,21 @@ void AddDaemonCommands(std::vector<Command>* t) {
                 0,
                 Features});
   t->push_back({{"whoami"}, {}, {}, "whoami", "The identity the daemon gives you.", 0, 0, WhoAmI});
-  t->push_back({{"up"},
-                {"--data-dir", "--mount", "--workspace", "--nexusd", "--timeout"},
-                {},
-                "up [--data-dir D] [--mount M] [--workspace W] [-- NEXUSD_ARGS]",
-                "Start nexusd in the background (defaults .nexus/data and .nexus/mnt), wait\n"
-                "until it serves, and record how to reach it (see nexus env, nexus down).\n"
-                "Its log goes to D/nexusd.log.",
-                0,
-                SIZE_MAX,
-                Up});
+  t->push_back(
+      {{"up"},
+       {"--data-dir", "--mount", "--workspace", "--nexusd", "--timeout", "--profile", "--host", "--port"},
+       {},
+       "up [--profile P] [--workspace W] [--data-dir D] [--mount M] [--host H --port N]\n"
+       "    [-- NEXUSD_ARGS]",
+       "Start nexusd in the background (defaults .nexus/data and .nexus/mnt), wait\n"
+       "until it serves, and record how to reach it (see nexus env, nexus down).\n"
+       "--profile sandbox --workspace W: a node over host folder W (at /zone/local)\n"
+       "with versions, search, ReBAC, sandboxes and host-side changes watched.\n"
+       "--port N: the HTTP listener (/health) on H:N (H default 127.0.0.1).\n"
+       "Its log goes to D/nexusd.log.",
+       0,
+       SIZE_MAX,
+       Up});
   t->push_back({{"down"},
                 {"--data-dir", "--timeout"},
                 {},

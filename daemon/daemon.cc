@@ -378,6 +378,16 @@ unsigned Daemon::NodeCapacity() const {
 }
 
 Status Daemon::StartServing() {
+  // The sandbox profile notices changes made beside the mount in the
+  // workspace (docs/sandboxes.md "The sandbox profile").
+  if (workspace_ && options_.profile == "sandbox") {
+    auto w = WorkspaceWatcher::Start(workspace_.get(), "/zone/local", &bus_);
+    if (w.ok()) {
+      watcher_ = std::move(w).value();
+    } else {
+      spdlog::warn("{}", w.status().message());
+    }
+  }
   // The control socket: up before the mount, so `nexus ready` can watch the
   // mount come up.
   SocketServer::Options sopts;
@@ -397,8 +407,10 @@ Status Daemon::StartServing() {
                           &service_.features,
                           service_.database_bytes,
                           service_.inode_count,
+                          {},
                           {}};
     if (search_) sources.search_state = [p = search_.get()]() { return p->State(); };
+    if (watcher_) sources.workspace_watch = [w = watcher_.get()]() { return w->State(); };
     http = [sources](kj::HttpHeaderTable& table) { return MakeHttpStatusService(table, sources); };
   }
   auto server = SocketServer::Start(&service_, sopts, std::move(http));
@@ -430,6 +442,7 @@ Status Daemon::StartServing() {
   mount_ = std::move(mount).value();
   files_->SetKernelCache(mount_.get());
   if (forks_) forks_->SetKernelCache(mount_.get());
+  if (watcher_) watcher_->SetKernelCache(mount_.get());
   if (rebac_) rebac_->mounts()->SetMainMount(mount_.get(), options_.name_cache == "shared");
   info_.mounted = true;
   spdlog::info("nexusd {} serving {} at {} (profile {})", NEXUS_VERSION, data_dir_, mountpoint_,
@@ -465,6 +478,7 @@ Status Daemon::Serve() {
   spdlog::info("stopping: closing the control socket, unmounting {}", mountpoint_);
   files_->SetKernelCache(nullptr);
   if (forks_) forks_->SetKernelCache(nullptr);
+  if (watcher_) watcher_->SetKernelCache(nullptr);
   return served;
 }
 

@@ -43,6 +43,7 @@
 #include "fs/native_backend.h"
 #include "fs/path_files.h"
 #include "fs/workspace_backend.h"
+#include "fs/workspace_watcher.h"
 #include "ops/undo.h"
 #include "perms/key_store.h"
 #include "perms/principals.h"
@@ -156,6 +157,9 @@ class Daemon {
   // systemd's readiness and watchdog (Serve): probes the mount and the
   // socket, so it stops before either.
   std::unique_ptr<ServiceNotifier> notifier_;
+  // Publishes host-side workspace changes on bus_: stops before anything
+  // that listens there.
+  std::unique_ptr<WorkspaceWatcher> watcher_;
 };
 
 }  // namespace nexus

@@ -74,6 +74,12 @@ class StatusService final : public kj::HttpService {
     };
     // "indexing" while the search index catches up with the tree, then "ready".
     if (s_.search_state) j["search"] = {{"index", s_.search_state()}};
+    // The workspace at /zone/local: whether search has indexed it, and
+    // whether changes made beside the mount are noticed.
+    if (!i.workspace.empty())
+      j["workspace"] = {{"dir", i.workspace},
+                        {"index", s_.search_state ? s_.search_state() : "off"},
+                        {"host_changes", s_.workspace_watch ? s_.workspace_watch() : "unwatched"}};
     return j.dump() + "\n";
   }
 

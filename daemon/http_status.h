@@ -1,6 +1,9 @@
 // The operators' HTTP endpoints (--http HOST:PORT):
 //   GET /health   200, JSON: version, uptime, mount state, profile, features,
-//                 and with search on {"search": {"index": "indexing"|"ready"}}
+//                 and with search on {"search": {"index": "indexing"|"ready"}};
+//                 with a workspace {"workspace": {"dir", "index": "indexing"|
+//                 "ready"|"off", "host_changes": "watching"|"starting"|
+//                 "stopped"|"unwatched"}}
 //   GET /ready    503 until the mount is up and serving, then 200
 //   GET /metrics  Prometheus text: per FUSE op and per RPC method counts,
 //                 errors and latency histograms; bytes read and written;
@@ -33,6 +36,9 @@ struct StatusSources {
   std::function<uint64_t()> database_bytes;
   std::function<uint64_t()> inode_count;
   std::function<std::string()> search_state;  // "ready"/"indexing"; unset: search off
+  // The workspace watcher's state (WorkspaceWatcher::State); unset: host-side
+  // changes are not watched.
+  std::function<std::string()> workspace_watch;
 };
 
 kj::Own<kj::HttpService> MakeHttpStatusService(kj::HttpHeaderTable& table, StatusSources sources);

@@ -195,6 +195,12 @@ Result<WorkspaceBackend::InodeRef> WorkspaceBackend::Get(Ino ino) const {
   return it->second;
 }
 
+Ino WorkspaceBackend::KnownIno(const struct stat& st) const {
+  MutexLock lk(mu_);
+  auto it = numbers_.find(KeyOf(st));
+  return it == numbers_.end() ? 0 : MakeIno(id_, it->second);
+}
+
 Ino WorkspaceBackend::LocalFor(const HostKey& key) {
   auto it = numbers_.find(key);
   if (it != numbers_.end()) return it->second;

@@ -95,6 +95,9 @@ class WorkspaceBackend final : public Backend {
   // Live inodes (each holding one host fd), the root included.
   size_t InodeCount() const;
   const std::string& host_dir() const { return host_dir_; }
+  // The inode number the host object `st` has here, 0 if it has none yet
+  // (the kernel then holds nothing of it). For the WorkspaceWatcher.
+  Ino KnownIno(const struct stat& st) const;
 
   uint16_t id() const override { return id_; }
   Ino root() const override { return MakeIno(id_, 1); }
