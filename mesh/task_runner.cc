@@ -26,6 +26,9 @@ using SteadyClock = std::chrono::steady_clock;
 // then the exit code).
 constexpr int kStatusFd = 3;
 
+// The environment the runner's own processes (bwrap, nsenter) start with.
+constexpr char kPath[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+
 // Closes the fds it holds on scope exit.
 struct Fds {
   std::vector<int> fds;
@@ -49,6 +52,39 @@ bool JsonInt(const std::string& json, std::string_view field, int* out) {
   if (p == std::string::npos) return false;
   *out = std::atoi(json.c_str() + p + 1);
   return true;
+}
+
+// Spawns `args` in a process group of its own (so it can be killed whole),
+// signals unblocked and at their defaults, with the minimal environment
+// `env`; each (from, to) of `fds` is dup2'd, and stdin is /dev/null unless
+// one of them is 0. EAGAIN when it cannot be run.
+Result<pid_t> SpawnInGroup(std::vector<std::string> args, const std::vector<std::pair<int, int>>& fds,
+                           const char* env) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  bool stdin_given = false;
+  for (auto [from, to] : fds) stdin_given |= to == 0;
+  if (!stdin_given) posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  for (auto [from, to] : fds) posix_spawn_file_actions_adddup2(&actions, from, to);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {const_cast<char*>(env), nullptr};
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, args[0].c_str(), &actions, &attr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::Error(EAGAIN, "cannot run " + args[0] + ": " + std::strerror(rc));
+  return pid;
 }
 
 // What one process run needs besides its argv.
@@ -77,34 +113,11 @@ Result<RunOutput> RunProcess(const ProcessRun& r, std::string* json, pid_t* spaw
     fds.fds.insert(fds.fds.end(), {p[0], p[1]});
   }
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  if (r.status_pipe) posix_spawn_file_actions_adddup2(&actions, status[1], kStatusFd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);  // its own group, so Cancel can kill it whole
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<std::string> args = r.argv;
-  std::vector<char*> argv;
-  for (std::string& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const char* path_env = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
-  char* envp[] = {const_cast<char*>(path_env), nullptr};
-
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0].c_str(), &actions, &attr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Status::Error(EAGAIN, "cannot run " + args[0] + ": " + std::strerror(rc));
+  std::vector<std::pair<int, int>> dups = {{out[1], 1}, {err[1], 2}};
+  if (r.status_pipe) dups.emplace_back(status[1], kStatusFd);
+  auto spawned_pid = SpawnInGroup(r.argv, dups, kPath);
+  if (!spawned_pid.ok()) return spawned_pid.status();
+  const pid_t pid = *spawned_pid;
   if (spawned) *spawned = pid;
   fds.Close(out[1]);
   fds.Close(err[1]);
@@ -293,8 +306,6 @@ Status TaskRunner::Probe(const std::string& bwrap) {
 
 namespace {
 
-constexpr char kPath[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-
 // `argv` prefixed so that the process joins `cgroup_dir` before it execs.
 std::vector<std::string> InCgroup(const std::string& cgroup_dir, std::vector<std::string> argv) {
   if (cgroup_dir.empty()) return argv;
@@ -405,31 +416,10 @@ Result<std::unique_ptr<SandboxSession>> SandboxSession::Start(Options options, S
   if (err < 0) return Status::FromErrno("memfd_create");
   fds.fds.push_back(err);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, hold[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err, 2);
-  posix_spawn_file_actions_adddup2(&actions, status[1], kStatusFd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> args = s->HolderArgv();
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char* envp[] = {const_cast<char*>(kPath), nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0].c_str(), &actions, &attr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Status::Error(EAGAIN, "cannot run " + args[0] + ": " + std::strerror(rc));
+  auto spawned =
+      SpawnInGroup(s->HolderArgv(), {{hold[0], 0}, {out[1], 1}, {err, 2}, {status[1], kStatusFd}}, kPath);
+  if (!spawned.ok()) return spawned.status();
+  const pid_t pid = *spawned;
   fds.Close(hold[0]);
   fds.Close(out[1]);
   fds.Close(status[1]);
