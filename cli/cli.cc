@@ -119,6 +119,13 @@ int ExitCodeFor(const Status& st) {
   return IsUnavailable(st) ? kExitUnavailable : kExitFailed;
 }
 
+Status CheckActAs(const std::string& v) {
+  if (v.empty() || v.rfind("user:", 0) == 0 ||
+      (v.find(':') != std::string::npos && v.rfind("agent:", 0) != 0))
+    return Status::Error(EINVAL, "--as takes an agent: agent:ID or ID, not '" + v + "'");
+  return Status::Ok();
+}
+
 std::string ErrorText(const Status& st) {
   return IsUnavailable(st) ? "unavailable: " + st.message() : st.message();
 }

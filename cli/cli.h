@@ -126,6 +126,9 @@ std::string HumanBytes(uint64_t n);  // "12.3 MiB", "512 B"
 // The non-empty items of a comma-separated list: "a,,b" -> {"a", "b"}.
 std::vector<std::string> SplitCommas(const std::string& list);
 std::string ErrorCodeNameFor(int err);  // "notFound", ...
+// OK when `v` names an agent as --as takes it ("agent:ID" or "ID"); else
+// EINVAL saying so.
+Status CheckActAs(const std::string& v);
 // An instant: RFC 3339 or Unix seconds.
 Result<UnixNanos> ParseInstant(const std::string& s);
 // A point in time given as a duration back from now (90s, 30m, 1h, 2d, 1w),

@@ -99,11 +99,8 @@ Result<uint64_t> ParseSize(const std::string& text) {
 // --as on the command itself, as the global option takes it.
 Status TakeActAs(Cli& cli, const Args& a) {
   if (!a.Has("as")) return Status::Ok();
-  std::string v = a.Get("as");
-  if (v.empty() || v.rfind("user:", 0) == 0 ||
-      (v.find(':') != std::string::npos && v.rfind("agent:", 0) != 0))
-    return Status::Error(EINVAL, "--as takes an agent: agent:ID or ID, not '" + v + "'");
-  cli.act_as = v;
+  NEXUS_RETURN_IF_ERROR(CheckActAs(a.Get("as")));
+  cli.act_as = a.Get("as");
   return Status::Ok();
 }
 

@@ -195,9 +195,7 @@ int main(int argc, char** argv) {
       if (a == "--tls-ca") cli.tls_ca = v;
       if (a == "--profile") cli.profile = v;
       if (a == "--as") {
-        if (v.empty() || v.rfind("user:", 0) == 0 ||
-            (v.find(':') != std::string::npos && v.rfind("agent:", 0) != 0))
-          return cli.Usage("--as takes an agent: agent:ID or ID, not '" + v + "'");
+        if (Status st = CheckActAs(v); !st.ok()) return cli.Usage(st.message());
         cli.act_as = v;
       }
       if (a == "--timeout") {
