@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
       if (a == "--tls-ca") cli.tls_ca = v;
       if (a == "--profile") cli.profile = v;
       if (a == "--as") {
-        if (Status st = CheckActAs(v); !st.ok()) return cli.Usage(st.message());
+        if (nexus::Status st = CheckActAs(v); !st.ok()) return cli.Usage(st.message());
         cli.act_as = v;
       }
       if (a == "--timeout") {
