@@ -430,9 +430,15 @@ TEST(ToolTable, EveryToolIsComplete) {
         "nexus_semantic_search", "nexus_file_history", "nexus_file_diff", "nexus_file_rollback",
         "nexus_ipc_send", "nexus_ipc_inbox"})
     EXPECT_TRUE(names.count(n)) << n;
-  // No execution tool without a sandbox provider, and no workflow tool.
-  for (const char* n : {"nexus_bash", "nexus_python", "nexus_sandbox_create", "nexus_execute_workflow"})
-    EXPECT_FALSE(names.count(n)) << n;
+  // The execution tools are in the table, offered only with a sandbox
+  // provider (needs_sandbox); no workflow tool.
+  for (const char* n :
+       {"nexus_bash", "nexus_python", "nexus_sandbox_create", "nexus_sandbox_list", "nexus_sandbox_stop"}) {
+    ASSERT_TRUE(names.count(n)) << n;
+    EXPECT_TRUE(FindTool(n)->needs_sandbox) << n;
+  }
+  EXPECT_FALSE(FindTool("nexus_read_file")->needs_sandbox);
+  EXPECT_FALSE(names.count("nexus_execute_workflow"));
   // The reference server's argument names.
   EXPECT_TRUE(FindTool("nexus_rename_file")->input_schema["properties"].contains("source"));
   EXPECT_TRUE(FindTool("nexus_rename_file")->input_schema["properties"].contains("destination"));
