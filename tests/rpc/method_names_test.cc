@@ -17,7 +17,7 @@ namespace {
 
 // Interfaces the client serves (callbacks passed as parameters), so the
 // daemon has no metric for them.
-const std::set<std::string> kClientSide = {"Progress", "FileWatcher", "OpSink"};
+const std::set<std::string> kClientSide = {"Progress", "FileWatcher", "OpSink", "SandboxOutput"};
 
 // Every interface nexus.capnp declares, by name, read from its text.
 std::set<std::string> DeclaredInterfaces() {
