@@ -174,5 +174,7 @@ void AddForkCommands(std::vector<Command>* table);
 
 // sandbox create|list|info|run|stop|providers
 void AddSandboxCommands(std::vector<Command>* table);
+// workflows load|discover|list|show|test|enable|disable|delete|runs
+void AddWorkflowCommands(std::vector<Command>* table);
 
 }  // namespace nexus::cli

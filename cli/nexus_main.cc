@@ -68,6 +68,7 @@ std::vector<Command> BuildTable() {
   AddEventCommands(&table);
   AddForkCommands(&table);
   AddSandboxCommands(&table);
+  AddWorkflowCommands(&table);
   return table;
 }
 

@@ -356,6 +356,20 @@ Status Daemon::OpenServices() {
       MarkUnavailable(service_.features, "sandboxes", service_.sandboxes.why);
     }
   }
+  {
+    WorkflowsPart::Deps wd;
+    wd.data_dir = data_dir_;
+    wd.files = files_.get();
+    wd.principals = principals_;
+    wd.mailbox = service_.agents.mailbox;
+    wd.mounts = rebac_ ? rebac_->mounts() : nullptr;
+    wd.membership = service_.mesh.membership;
+    wd.bus = &bus_;
+    auto wp = WorkflowsPart::Open(wd);
+    if (!wp.ok()) return In("workflows", wp.status());
+    workflows_ = std::move(wp).value();
+    workflows_->Fill(service_);
+  }
   if (service_.ops.log) {
     // Undo acts through the socket's PathFiles as each caller, within the
     // access policy, owners from the agent registry, audited.

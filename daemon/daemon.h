@@ -35,6 +35,7 @@
 #include "daemon/search_part.h"
 #include "daemon/service_notifier.h"
 #include "daemon/versions_part.h"
+#include "daemon/workflows_part.h"
 #include "fs/change_events.h"
 #include "fs/fuse_ops.h"
 #include "fs/fuse_session.h"
@@ -146,6 +147,8 @@ class Daemon {
   std::unique_ptr<PathFiles> files_;   // invalidates mount_'s caches
   std::unique_ptr<AgentHomes> homes_;  // the registry's change hook, detached when it goes
   std::unique_ptr<IpcPart> ipc_;       // the mailboxes, on the homes; before files_ goes
+  // Workflows act through files_, ipc_ and the per-subject mounts.
+  std::unique_ptr<WorkflowsPart> workflows_;
   // Ops.undo, over files_ and the parts; its calls finish with jobs_.
   std::unique_ptr<ops::Undoer> undoer_;
   ServiceContext service_;

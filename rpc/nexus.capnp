@@ -179,6 +179,9 @@ interface Session {
   # session subject's view of the tree (docs/sandboxes.md); `unavailable`
   # when the daemon runs without them.
   sandboxes @18 () -> (sandboxes :Sandboxes);
+  # Workflows that react to file events (docs/workflows.md): load, list,
+  # test, enable, and their runs.
+  workflows @19 () -> (workflows :Workflows);
 }
 
 # ---------------------------------------------------------------- files
@@ -1286,4 +1289,61 @@ interface Sandboxes {
   stop @4 (id :Text) -> (sandbox :SandboxInfo, error :Error);
   # The providers this daemon has and whether each can run here.
   providers @5 () -> (providers :List(SandboxProvider), error :Error);
+}
+
+# ---------------------------------------------------------------- workflows
+
+# A loaded workflow (workflows/engine.h). Visible to its owner and admins.
+struct WorkflowInfo {
+  name @0 :Text;
+  version @1 :Text;
+  description @2 :Text;
+  owner @3 :Text;              # the subject that loaded it; its actions act as it
+  enabled @4 :Bool;
+  source @5 :Text;             # the file it was loaded from
+  yaml @6 :Text;               # the file's text
+  loadedAtNs @7 :Int64;
+  triggers @8 :List(Text);     # "file_write /zone/local/inbox/*", "schedule 0 * * * *"
+  actions @9 :List(Text);      # "NAME (TYPE)"
+  runs @10 :UInt64;            # runs since loaded (the history keeps the last ones)
+  dropped @11 :UInt64;         # triggers dropped because the queue was full
+  lastRunNs @12 :Int64;        # 0: never ran
+  lastStatus @13 :Text;        # "succeeded", "failed", or "" before the first run
+}
+
+# One run of a workflow.
+struct WorkflowRun {
+  id @0 :UInt64;
+  trigger @1 :Text;
+  path @2 :Text;               # the triggering path; "" for a schedule
+  triggeredAtNs @3 :Int64;     # the event (a close) or the schedule's minute
+  startedAtNs @4 :Int64;       # the first action's start
+  durationNs @5 :Int64;
+  status @6 :Text;             # "succeeded" or "failed"
+  output @7 :Text;             # "ACTION: what it did", one line each
+  error @8 :Text;              # "ACTION: why it failed", one line each
+}
+
+# A line of a dry run: a trigger, a condition or an action.
+struct WorkflowTestLine {
+  what @0 :Text;
+  ok @1 :Bool;                 # matches, holds; actions: always true
+  detail @2 :Text;
+}
+
+# Workflows. A caller sees the workflows it owns (admins: all); others are
+# `notFound`. A bad workflow file is `invalidArgument` "FILE:LINE: ...".
+interface Workflows {
+  # Parses `yaml` (`source` names it in errors) and stores it, owned by the
+  # caller; a workflow of the same name is replaced when the caller owns it
+  # (else `alreadyExists`). `dryRun`: only checks.
+  load @0 (yaml :Text, source :Text, dryRun :Bool) -> (workflow :WorkflowInfo, error :Error);
+  list @1 () -> (workflows :List(WorkflowInfo), error :Error);
+  show @2 (name :Text) -> (workflow :WorkflowInfo, error :Error);
+  # What a change of `file` would do, changing nothing.
+  test @3 (name :Text, file :Text) -> (path :Text, triggers :List(WorkflowTestLine), conditions :List(WorkflowTestLine), wouldRun :Bool, actions :List(WorkflowTestLine), error :Error);
+  setEnabled @4 (name :Text, enabled :Bool) -> (workflow :WorkflowInfo, error :Error);
+  delete @5 (name :Text) -> (error :Error);
+  # Newest first; `limit` 0: every run kept.
+  runs @6 (name :Text, limit :UInt32) -> (runs :List(WorkflowRun), error :Error);
 }

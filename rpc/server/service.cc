@@ -756,6 +756,9 @@ class SessionImpl final : public Service<rpc::Session> {
   kj::Promise<void> sandboxes(SandboxesContext context) override {
     return Open(context, [&](auto r) { r.setSandboxes(MakeSandboxesService(conn_)); });
   }
+  kj::Promise<void> workflows(WorkflowsContext context) override {
+    return Open(context, [&](auto r) { r.setWorkflows(MakeWorkflowsService(conn_)); });
+  }
   // A copy of the connection's state whose Caller carries the origin; its
   // calls count against the connection's in-flight limit.
   kj::Promise<void> labelled(LabelledContext context) override {
@@ -983,6 +986,9 @@ Status Require(const ServiceContext& ctx, Feature f) {
       return Unavailable("sandboxes", ctx.sandboxes.why.empty()
                                           ? "sandboxes are off in this daemon's profile/config"
                                           : ctx.sandboxes.why);
+    case Feature::kWorkflows:
+      if (ctx.workflows.engine) return Status::Ok();
+      return Unavailable("workflows", "workflows are not running in this daemon");
   }
   return Status::Error(EINVAL, "unknown feature");
 }

@@ -228,6 +228,15 @@ struct SandboxDeps {
   std::string why;
 };
 
+namespace workflows {
+class Engine;
+}  // namespace workflows
+
+// What the Workflows service needs (null: workflows are off).
+struct WorkflowsDeps {
+  workflows::Engine* engine = nullptr;
+};
+
 // What the daemon hands the socket server: the core every call uses, and
 // each optional part's own deps. Pointers are not owned and outlive the
 // socket server.
@@ -257,6 +266,7 @@ struct ServiceContext {
   OpsDeps ops;
   ForksDeps forks;
   SandboxDeps sandboxes;
+  WorkflowsDeps workflows;
 
   // What the namespace enforces for every caller (null: ReBAC is off; the
   // Namespace applies it to PathFiles calls too); services use it to filter

@@ -126,7 +126,8 @@ enum class Feature {
   kDelegation,
   kOps,
   kForks,
-  kSandboxes
+  kSandboxes,
+  kWorkflows
 };
 // OK when the daemon behind `ctx` has `f`; else Unavailable() naming it and
 // why (rpc/errors.h).
@@ -325,6 +326,7 @@ kj::Own<rpc::Tools::Server> MakeToolsService(ConnPtr conn);              // tool
 kj::Own<rpc::Ops::Server> MakeOpsService(ConnPtr conn);                  // ops_service.cc
 kj::Own<rpc::Forks::Server> MakeForksService(ConnPtr conn);              // forks_service.cc
 kj::Own<rpc::Sandboxes::Server> MakeSandboxesService(ConnPtr conn);      // sandboxes_service.cc
+kj::Own<rpc::Workflows::Server> MakeWorkflowsService(ConnPtr conn);      // workflows_service.cc
 // Nexus.meshRegister / meshNode (mesh_service.cc): a node joining, a joined
 // node's session. Bodies for Service<rpc::Nexus>::Serve, which has checked
 // Feature::kMeshDirector; `call` is the bootstrap's current call.
