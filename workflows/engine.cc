@@ -268,6 +268,7 @@ void Engine::OnChange(const ChangeEvent& event) {
       const std::string label = RunLabel(name);
       if (event.process->command == label || event.process->task_id == label) continue;
     }
+    if (DuringOwnCommandLocked(event, name)) continue;
     for (const Trigger& t : w.workflow.triggers) {
       if (t.type != type) continue;
       bool hit = GlobMatch(t.pattern, path) || (type == TriggerType::kFileRename && !event.path.empty() &&
@@ -277,6 +278,17 @@ void Engine::OnChange(const ChangeEvent& event) {
       break;
     }
   }
+}
+
+bool Engine::DuringOwnCommandLocked(const ChangeEvent& e, const std::string& workflow) {
+  const Principal* p = e.caller.principal;
+  if (!p || p->how != AuthMethod::kSubjectMount || windows_.empty()) return false;
+  const int64_t when = ToNs(e.when);
+  for (const CommandWindow& w : windows_)
+    if (w.workflow == workflow && w.subject == p->subject && when >= w.start_ns &&
+        (w.end_ns == 0 || when <= w.end_ns + kOwnWriteGrace))
+      return true;
+  return false;
 }
 
 void Engine::EnqueueLocked(Job job) {
@@ -453,7 +465,20 @@ Result<std::string> Engine::RunAction(const WorkflowRecord& w, const Action& a, 
     case ActionType::kRun: {
       CommandRequest req{owner, label, a.command, *path,
                          std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000))};
-      NEXUS_ASSIGN_OR_RETURN(CommandResult res, runner_->Run(req));
+      {
+        MutexLock lk(mu_);
+        const int64_t now = Now();
+        while (!windows_.empty() && windows_.front().end_ns && windows_.front().end_ns < now - 10'000'000'000)
+          windows_.pop_front();
+        windows_.push_back({w.workflow.name, owner.subject, now, 0});
+      }
+      Result<CommandResult> ran = runner_->Run(req);
+      {
+        MutexLock lk(mu_);
+        for (CommandWindow& cw : windows_)
+          if (cw.workflow == w.workflow.name && cw.end_ns == 0) cw.end_ns = Now();
+      }
+      NEXUS_ASSIGN_OR_RETURN(CommandResult res, std::move(ran));
       if (res.timed_out)
         return Status::Error(
             ETIMEDOUT,

@@ -14,7 +14,11 @@
 // what the owner may not write fails the run, nothing is written). Every
 // change a run makes carries the provenance label "workflow:NAME" (as its
 // command, or NEXUS_TASK_ID for a command's processes), and events with a
-// workflow's own label never trigger that workflow (loop protection). The
+// workflow's own label never trigger that workflow (loop protection). A
+// command's process may be gone by the time its last close is published
+// (its label then unreadable), so changes through a per-subject mount of
+// the owner made while the workflow's command ran (and kOwnWriteGrace
+// after) do not trigger that workflow either. The
 // queue holds at most Options::queue_limit jobs; a job beyond it is
 // dropped, counted on its workflow (`dropped`) and logged. Schedule
 // triggers are checked at every minute boundary (UTC).
@@ -206,6 +210,9 @@ class Engine {
   Status LoadAll() EXCLUDES(mu_);
   Result<WorkflowRecord*> FindLocked(const Asker& asker, const std::string& name) REQUIRES(mu_);
   void EnqueueLocked(Job job) REQUIRES(mu_);
+  // Whether `e` was made through a per-subject mount of `subject` while a
+  // command of `workflow` ran.
+  bool DuringOwnCommandLocked(const ChangeEvent& e, const std::string& workflow) REQUIRES(mu_);
   void EnqueueSchedules(int64_t unix_s) EXCLUDES(mu_);
   void WorkerLoop() EXCLUDES(mu_);
   void RunJob(const Job& job) EXCLUDES(mu_);
@@ -230,8 +237,20 @@ class Engine {
   bool busy_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;
   int64_t last_minute_ GUARDED_BY(mu_) = 0;
+  // When each recent `run` command ran (end 0: running), the last ten seconds.
+  struct CommandWindow {
+    std::string workflow;
+    std::string subject;
+    int64_t start_ns = 0;
+    int64_t end_ns = 0;
+  };
+  std::deque<CommandWindow> windows_ GUARDED_BY(mu_);
   std::thread worker_;
 };
+
+// How long after its command ended a workflow's sandbox writes are still
+// its own (their last closes are published a moment later).
+inline constexpr int64_t kOwnWriteGrace = 1'000'000'000;
 
 // The provenance label of a workflow's changes.
 std::string RunLabel(const std::string& workflow);

@@ -14,7 +14,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 WS="$TEST_ROOT/ws"
-mkdir -p "$WS/inbox" "$WS/outbox" "$WS/drop" "$WS/loop" "$WS/alice-in"
+mkdir -p "$WS/inbox" "$WS/outbox" "$WS/drop" "$WS/loop" "$WS/alice-in" "$WS/reports"
 W="$TEST_ROOT/wf"
 mkdir -p "$W"
 nexus_start --workspace "$WS"
@@ -149,6 +149,23 @@ runs_are loop 1
 sleep 1
 runs_are loop 1
 [[ -f "$IN/loop/a.txt.txt" && ! -e "$IN/loop/a.txt.txt.txt" ]] || fail "loop folder: $(ls "$IN/loop")"
+
+note "an ipc action messages an agent; a task action is unavailable without a mesh"
+expect_rc 0 nx agent register helper "reads what arrives"
+cat >"$W/notify.yaml" <<'YAML'
+name: notify
+triggers: [{type: file_create, pattern: /workspace/reports/*.csv}]
+actions:
+  - {name: tell, type: ipc, to: helper, message: "new file {path}"}
+  - {name: build, type: task, command: make}
+YAML
+expect_rc 0 nx workflows load "$W/notify.yaml"
+echo a,b >"$IN/reports/data.csv"
+runs_are notify 1
+expect_json 'j["runs"][0]["status"], j["runs"][0]["output"].startswith("tell: sent "), j["runs"][0]["error"][:26]' \
+  "('failed', True, 'build: unavailable: mesh —')"
+expect_rc 0 nx --json ipc inbox helper
+expect_json '[(m["from"], m["body"]) for m in j["messages"]]' "[('user:admin', 'new file /zone/local/reports/data.csv')]"
 
 note "alice's workflow acts as alice: a failed run where she may not write"
 expect_rc 0 nx identity bind --uid "$ALICE_UID" user:alice

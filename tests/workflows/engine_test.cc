@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <future>
 #include <set>
+#include <utility>
 
 namespace nexus::workflows {
 namespace {
@@ -84,8 +85,10 @@ class FakeRunner final : public CommandRunner {
   std::vector<CommandRequest> requests;
   int exit_code = 0;
   std::shared_future<void> gate;  // when valid, each run waits for it
+  std::function<void()> during;   // called while the next command "runs", once
   Result<CommandResult> Run(const CommandRequest& r) override {
     if (gate.valid()) gate.wait();
+    if (during) std::exchange(during, nullptr)();
     requests.push_back(r);
     CommandResult out;
     out.exit_code = exit_code;
@@ -200,6 +203,40 @@ actions: [{type: copy, destination: "/zone/local/loop/{name}.copy"}]
   engine_->TEST_WaitIdle();
   EXPECT_EQ(Runs("loop").size(), 1u);
   EXPECT_FALSE(host_.files.count("/zone/local/loop/a.copy.copy"));
+}
+
+// A command's last close may be published after its process is gone, with
+// no label: a change through the owner's per-subject mount while the
+// workflow's command runs (or just after) is still its own.
+TEST_F(EngineTest, ChangesThroughTheOwnersMountWhileItsCommandRunsAreItsOwn) {
+  ASSERT_TRUE(Load(R"(name: stamp
+triggers: [{type: file_write, pattern: /zone/local/s/*}]
+actions: [{type: run, command: "echo >> \"$NEXUS_FILE\""}]
+)")
+                  .ok());
+  Principal alice_mount;
+  alice_mount.subject = "user:alice";
+  alice_mount.how = AuthMethod::kSubjectMount;
+  Principal bob_mount = alice_mount;
+  bob_mount.subject = "user:bob";
+  host_.files["/zone/local/s/a"] = {"x", {}};
+  auto unlabelled = [](const Principal* p) {
+    ChangeEvent e = Closed("/zone/local/s/a", "sh");
+    e.caller.principal = p;
+    return e;
+  };
+  runner_.during = [&] {
+    engine_->OnChange(unlabelled(&alice_mount));  // the command's own write
+    engine_->OnChange(unlabelled(&bob_mount));    // someone else's, meanwhile
+  };
+  engine_->OnChange(Closed("/zone/local/s/a"));
+  engine_->TEST_WaitIdle();
+  // The first run, then bob's write's run (whose own write is ignored).
+  EXPECT_EQ(Runs("stamp").size(), 2u);
+  // Published just after the command ended: still its own.
+  engine_->OnChange(unlabelled(&alice_mount));
+  engine_->TEST_WaitIdle();
+  EXPECT_EQ(Runs("stamp").size(), 2u);
 }
 
 TEST_F(EngineTest, AFailingActionFailsTheRunAndTheOthersStillRun) {
