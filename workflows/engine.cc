@@ -220,7 +220,7 @@ Status Engine::Delete(const Asker& asker, const std::string& name) {
   MutexLock lk(mu_);
   NEXUS_ASSIGN_OR_RETURN(WorkflowRecord * w, FindLocked(asker, name));
   (void)w;
-  NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+  NEXUS_RETURN_IF_ERROR(InTransaction(*db_, [&]() REQUIRES(mu_) -> Status {
     NEXUS_RETURN_IF_ERROR(
         db_->Prepare("DELETE FROM workflows WHERE name = ?").Bind(name).Run("delete workflow"));
     return db_->Prepare("DELETE FROM runs WHERE workflow = ?").Bind(name).Run("delete runs");
@@ -546,7 +546,7 @@ void Engine::RecordRun(RunRecord run) {
   MutexLock lk(mu_);
   auto it = workflows_.find(run.workflow);
   if (it == workflows_.end()) return;  // deleted meanwhile
-  Status st = InTransaction(*db_, [&]() -> Status {
+  Status st = InTransaction(*db_, [&]() REQUIRES(mu_) -> Status {
     Statement s = db_->Prepare(
         "INSERT INTO runs (workflow, trigger, path, triggered_ns, started_ns, duration_ns, status, output, "
         "error) "
