@@ -364,6 +364,7 @@ Status Daemon::OpenServices() {
     wd.mailbox = service_.agents.mailbox;
     wd.mounts = rebac_ ? rebac_->mounts() : nullptr;
     wd.membership = service_.mesh.membership;
+    wd.office = service_.mesh.office;
     wd.bus = &bus_;
     auto wp = WorkflowsPart::Open(wd);
     if (!wp.ok()) return In("workflows", wp.status());

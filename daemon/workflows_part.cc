@@ -11,6 +11,7 @@
 #include "agents/mailbox.h"
 #include "base/mutex.h"
 #include "mesh/task_runner.h"
+#include "rpc/server/mesh_office.h"
 #include "perms/principals.h"
 
 namespace nexus {
@@ -42,7 +43,11 @@ std::string Parent(const std::string& path) {
 class WorkflowsPart::Host final : public workflows::ActionHost {
  public:
   Host(const Deps& d)
-      : files_(d.files), principals_(d.principals), mailbox_(d.mailbox), mesh_(d.membership) {}
+      : files_(d.files),
+        principals_(d.principals),
+        mailbox_(d.mailbox),
+        mesh_(d.membership),
+        office_(d.office) {}
 
   Result<workflows::FileFacts> Stat(const workflows::Owner& owner, const std::string& path) override {
     NEXUS_ASSIGN_OR_RETURN(Caller c, As(owner, nullptr));
@@ -109,10 +114,27 @@ class WorkflowsPart::Host final : public workflows::ActionHost {
     NEXUS_ASSIGN_OR_RETURN(Message m, mailbox_->Send(c, req));
     return m.id;
   }
-  Result<std::string> SubmitTask(const workflows::Owner&, const std::string&, const std::string&) override {
-    if (!mesh_ || !mesh_->Current().joined)
-      return ActionUnavailable("mesh", "this daemon is in no mesh (nexus mesh register, or --director)");
-    return ActionUnavailable("mesh", "task actions of workflows are not submitted to the mesh by this build");
+  // Submitted to this daemon's own director, as a local submitter (as the
+  // owner's `nexus mesh tasks create` on this daemon's socket would be);
+  // the task runs in zone local of the node it is placed on.
+  Result<std::string> SubmitTask(const workflows::Owner& owner, const std::string& label,
+                                 const std::string& command) override {
+    if (office_ == nullptr) {
+      if (!mesh_ || !mesh_->Current().joined)
+        return ActionUnavailable("mesh", "this daemon is in no mesh (nexus mesh register, or --director)");
+      return ActionUnavailable("mesh",
+                               "task actions are submitted by a director's workflows; this daemon is a "
+                               "worker node (load the workflow on the director)");
+    }
+    NEXUS_RETURN_IF_ERROR(office_->Gate());  // a standby names the leader
+    mesh::TaskSpec spec;
+    spec.name = label + " (" + owner.subject + ")";
+    spec.command = command;
+    spec.zone = "local";
+    mesh::Submitter who;
+    who.key_id = label;
+    NEXUS_ASSIGN_OR_RETURN(mesh::TaskInfo t, office_->director()->Create(spec, who));
+    return t.id;
   }
 
  private:
@@ -138,6 +160,7 @@ class WorkflowsPart::Host final : public workflows::ActionHost {
   PrincipalTable* const principals_;
   Mailbox* const mailbox_;
   MeshMembership* const mesh_;
+  MeshOffice* const office_;
 };
 
 // `run` actions: mesh::TaskRunner over the owner's per-subject mount.

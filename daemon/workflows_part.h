@@ -40,7 +40,8 @@ class WorkflowsPart {
     PrincipalTable* principals = nullptr;
     Mailbox* mailbox = nullptr;            // null: ipc actions are unavailable
     SubjectMounts* mounts = nullptr;       // null: run actions are unavailable
-    MeshMembership* membership = nullptr;  // null: task actions are unavailable
+    MeshMembership* membership = nullptr;  // this daemon as a mesh node
+    MeshOffice* office = nullptr;          // this daemon's director (null: not one)
     ChangeBus* bus = nullptr;
     std::string bwrap = "bwrap";
   };

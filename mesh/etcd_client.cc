@@ -5,18 +5,10 @@
 #include <cerrno>
 #include <memory>
 
+#include "base/curl_util.h"
+
 namespace nexus::mesh {
 namespace {
-
-void InitCurlOnce() {
-  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  (void)rc;
-}
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 // One reusable easy handle per thread (keeps its connections open).
 struct ThreadHandle {
@@ -150,7 +142,7 @@ Result<nlohmann::json> EtcdClient::CallOne(const std::string& endpoint, std::str
   curl_easy_reset(c);
   SetCommon(c, options_, url, text, headers.get());
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendToString);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   CURLcode rc = curl_easy_perform(c);

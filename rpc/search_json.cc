@@ -42,7 +42,8 @@ std::string PartSuffix(rpc::DocumentPart::Reader part) {
       return " (slide " + std::to_string(part.getNumber()) + ")";
     case rpc::DocumentPart::Kind::SHEET:
       return " (sheet " +
-             (part.getName().size() > 0 ? std::string(part.getName()) : std::to_string(part.getNumber())) + ")";
+             (part.getName().size() > 0 ? std::string(part.getName()) : std::to_string(part.getNumber())) +
+             ")";
     default:
       return "";
   }

@@ -70,7 +70,7 @@ Result<std::vector<DocumentText>> ExtractPdf(std::string_view data) {
     text.reserve(utf8.size());
     for (size_t k = 0; k < utf8.size(); ++k) {
       char c = utf8[k];
-      if (c == '\f') continue;                                      // page break
+      if (c == '\f') continue;                                                // page break
       if (c == '\r' && k + 1 < utf8.size() && utf8[k + 1] == '\n') continue;  // CRLF
       text.push_back(c == '\r' ? '\n' : c);
     }
@@ -148,7 +148,8 @@ class ZipArchive {
 using NodeFn = std::function<void(xmlTextReaderPtr r, int type, std::string_view local_name)>;
 
 Status WalkXml(std::string_view xml, std::string_view what, const NodeFn& on_node) {
-  if (xml.size() > static_cast<size_t>(INT32_MAX)) return Status::Error(EFBIG, std::string(what) + " too large");
+  if (xml.size() > static_cast<size_t>(INT32_MAX))
+    return Status::Error(EFBIG, std::string(what) + " too large");
   std::unique_ptr<xmlTextReader, void (*)(xmlTextReaderPtr)> r(
       xmlReaderForMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr,
                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
@@ -344,7 +345,8 @@ Result<std::vector<Listed>> ListedParts(const ZipArchive& zip, const std::string
     std::string id = Attribute(r, "id", true);
     auto it = rels->find(id);
     if (it == rels->end()) {
-      if (bad.ok()) bad = Damaged(what, std::string(list_element) + " with unknown relationship '" + id + "'");
+      if (bad.ok())
+        bad = Damaged(what, std::string(list_element) + " with unknown relationship '" + id + "'");
       return;
     }
     out.push_back({it->second.target, Attribute(r, "name", false)});
@@ -491,8 +493,8 @@ Result<std::vector<DocumentText>> ExtractXlsx(std::string_view data) {
     if (!text.ok()) return text.status();
     total += text->size();
     NEXUS_RETURN_IF_ERROR(CheckTextSize(total));
-    out.push_back({{DocumentPart::Kind::kSheet, static_cast<uint32_t>(i + 1), (*sheets)[i].name},
-                   SanitizeUtf8(*text)});
+    out.push_back(
+        {{DocumentPart::Kind::kSheet, static_cast<uint32_t>(i + 1), (*sheets)[i].name}, SanitizeUtf8(*text)});
   }
   return out;
 }

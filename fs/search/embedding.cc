@@ -11,19 +11,10 @@
 #include <sstream>
 #include <thread>
 
+#include "base/curl_util.h"
+
 namespace nexus::search {
 namespace {
-
-// libcurl's global state, set up once before the first handle.
-void InitCurlOnce() {
-  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  (void)rc;
-}
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 // Retry-After in seconds from the response headers, 0 when absent.
 size_t CollectHeader(char* data, size_t size, size_t n, void* out) {
@@ -141,7 +132,7 @@ Result<std::vector<Vector>> HttpEmbeddingProvider::EmbedBatch(const std::vector<
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_ms));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendToString);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &response);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, CollectHeader);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &retry_after);

@@ -223,4 +223,19 @@ note "delete"
 expect_rc 0 nx workflows delete tag-incoming
 expect_rc 1 nx workflows show tag-incoming
 expect_rc 1 nx workflows runs tag-incoming
+
+note "on a director, a task action submits a mesh task"
+nexus_stop
+nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nexus_start --workspace "$WS" --director --registration-key reg-secret --listen "127.0.0.1:$PORT" \
+  --tls-cert "$TEST_ROOT/tls/cert.pem" --tls-key "$TEST_ROOT/tls/key.pem"
+echo c,d >"$IN/reports/more.csv"
+runs_are notify 2
+expect_rc 0 nx --json workflows runs notify --limit 1
+expect_json 'j["runs"][0]["status"], j["runs"][0]["error"]' "('succeeded', None)"
+TASK=$(json_get '[l for l in j["runs"][0]["output"].splitlines() if l.startswith("build: ")][0].split()[-1]')
+expect_rc 0 nx --json mesh tasks get "$TASK"
+expect_json 'j["spec"]["command"], j["spec"]["zone"], j["state"], j["submitter"]' \
+  "('make', 'local', 'pending', 'workflow:notify')"
 nexus_stop

@@ -63,7 +63,8 @@ TEST(DocumentsTest, PdfPagesInOrder) {
     EXPECT_EQ(parts[i].part.number, i + 1);
   }
   EXPECT_NE(parts[0].text.find("Annual report"), std::string::npos) << parts[0].text;
-  EXPECT_NE(parts[1].text.find("quarterly revenue grew by twelve percent"), std::string::npos) << parts[1].text;
+  EXPECT_NE(parts[1].text.find("quarterly revenue grew by twelve percent"), std::string::npos)
+      << parts[1].text;
   EXPECT_EQ(parts[1].text.find("Closing"), std::string::npos);
   EXPECT_NE(parts[2].text.find("Closing remarks"), std::string::npos);
 }

@@ -11,7 +11,6 @@
 namespace nexus::search {
 namespace {
 
-
 // Letter counts, normalised: texts sharing letters are near.
 class LetterProvider final : public EmbeddingProvider {
  public:
@@ -80,10 +79,12 @@ TEST_F(ProviderSwitchTest, SwitchDropsVectorsAndRefillRestoresThem) {
   EXPECT_TRUE(hits[0].semantic_degraded);  // answered by keywords while refilling
 
   size_t last_done = 0, last_total = 0;
-  ASSERT_TRUE(index_->EmbedMissing([&](size_t d, size_t t) {
-                       last_done = d;
-                       last_total = t;
-                     }).ok());
+  ASSERT_TRUE(index_
+                  ->EmbedMissing([&](size_t d, size_t t) {
+                    last_done = d;
+                    last_total = t;
+                  })
+                  .ok());
   EXPECT_EQ(last_total, 200u);
   EXPECT_EQ(last_done, 200u);
   EXPECT_EQ(Counts().embedded, 200u);
@@ -129,12 +130,15 @@ TEST_F(ProviderSwitchTest, RefillStopsWhenCancelledOrSwitchedAway) {
   EXPECT_EQ(Counts().embedded, 64u);
   // A refill whose provider was replaced stops without storing its vectors.
   LetterProvider c("letters-c");
-  ASSERT_TRUE(index_->EmbedMissing({}, [&] {
-                       if (batches++ == 2) {
-                         EXPECT_TRUE(index_->SetEmbedder(&c).ok());
-                       }
-                       return false;
-                     }).ok());
+  ASSERT_TRUE(index_
+                  ->EmbedMissing({},
+                                 [&] {
+                                   if (batches++ == 2) {
+                                     EXPECT_TRUE(index_->SetEmbedder(&c).ok());
+                                   }
+                                   return false;
+                                 })
+                  .ok());
   EXPECT_EQ(Counts().embedded, 0u);  // c's model: nothing embedded yet
   ASSERT_TRUE(index_->EmbedMissing().ok());
   EXPECT_EQ(Counts().embedded, 200u);
