@@ -82,6 +82,13 @@ Result<Relation> ParseRelation(std::string_view s) {
   for (size_t i = 1; i < kRelationNames.size(); ++i) {
     if (kRelationNames[i] == s) return static_cast<Relation>(i);
   }
+  // The Nexus user guide's names for the direct forms of ours.
+  constexpr std::string_view kDirect = "direct_";
+  if (s.starts_with(kDirect)) {
+    for (Relation r : {Relation::kViewer, Relation::kEditor, Relation::kOwner}) {
+      if (s.substr(kDirect.size()) == ToString(r)) return r;
+    }
+  }
   return Invalid("unknown relation", s);
 }
 

@@ -67,6 +67,23 @@ TEST(Access, ParsesPermissionsAndRelations) {
   EXPECT_EQ(Access::Parse("").code(), EINVAL);
 }
 
+// The user guide's direct_viewer/direct_editor/direct_owner are ours.
+TEST(Access, GuideDirectRelationNames) {
+  for (auto [guide, ours] :
+       {std::pair{"direct_viewer", Relation::kViewer}, std::pair{"direct_editor", Relation::kEditor},
+        std::pair{"direct_owner", Relation::kOwner}}) {
+    auto a = Access::Parse(guide);
+    ASSERT_TRUE(a.ok()) << guide;
+    EXPECT_EQ(a->relation, ours);
+    auto t = Tuple::Parse(std::string("user:alice#") + guide + "@file:/a");
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->ToString(), "user:alice#" + std::string(ToString(ours)) + "@file:/a");
+  }
+  EXPECT_EQ(Access::Parse("direct_member").code(), EINVAL);
+  EXPECT_EQ(Access::Parse("direct_").code(), EINVAL);
+  EXPECT_EQ(Tuple::Parse("user:alice#direct_admin@zone:eng").code(), EINVAL);
+}
+
 TEST(SubjectRef, WildcardAndUsersets) {
   auto all = SubjectRef::Parse("user:*");
   ASSERT_TRUE(all.ok());
