@@ -120,6 +120,8 @@ grep -q "agent-7/task-42" "$TEST_ROOT/out" || fail "history table: agent/task mi
 [[ $(version_field /doc.txt "$n3" '["command"]') == sed ]] || fail "v$n3 (sed -i) must name sed"
 expect_rc 0 nx --json metadata /doc.txt
 [[ $(json_get 'j[0]["version"]') == "$n5" ]] || fail "metadata must report the latest version $n5"
+expect_rc 0 nx --json stat /doc.txt
+[[ $(json_get 'j[0]["version"]') == "$n5" ]] || fail "stat must report the latest version $n5: $(out)"
 [[ $(version_field /doc.txt "$n5" '["task_id"]') == task-42 ]] || fail "v$n5 task id"
 [[ $(version_field /doc.txt "$n2" '["agent_id"]') == None ]] || fail "v$n2 has no agent id"
 [[ $(version_field /doc.txt "$n2" '["size"]') == $(stat -c %s "$S/v2") ]] || fail "v$n2 size"

@@ -301,10 +301,8 @@ class FilesImpl final : public Service<rpc::Files> {
         }
         auto b = r.initStat();
         FillStat(b, *st);
-        if (p.getDetailed()) {
-          b.setVersion(VersionOf(ctx(), *st));
-          FillDetails(b, files_, conn_->actor, *st);
-        }
+        b.setVersion(VersionOf(ctx(), *st));
+        if (p.getDetailed()) FillDetails(b, files_, conn_->actor, *st);
       }
       return Status::Ok();
     });
