@@ -273,6 +273,11 @@ Status Daemon::OpenServices() {
   service_.files = files_.get();
   service_.keys = keys_.get();
   service_.locks = Enabled(features_, "locks") ? &locks_ : nullptr;
+  // Locks are coordination state agents rely on: they survive a restart.
+  if (service_.locks != nullptr) {
+    if (Status st = locks_.Persist(data_dir_ + "/locks", DefaultClock().Now()); !st.ok())
+      spdlog::warn("locks: {}", st.ToString());
+  }
   service_.metrics = rpc_metrics_.get();
   service_.features = features_;
   service_.principals = principals_;

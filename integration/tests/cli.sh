@@ -162,6 +162,19 @@ grep -q "gave up waiting" "$TEST_ROOT/err" || fail "wait timeout message"
 expect_rc 64 nx lock acquire /jobs/d --ttl 0
 expect_rc 64 nx lock acquire /jobs/d --ttl forever
 
+note "locks survive a daemon restart with the time they have left"
+expect_rc 0 nx lock acquire /jobs/kept --ttl 120
+expect_rc 0 nx --json lock info /jobs/kept
+expires=$(json_get 'j["expires_at"]')
+nexus_stop
+nexus_start
+expect_rc 0 nx --json lock info /jobs/kept
+got=$(json_get 'j["held"], j["holder"], j["expires_at"]')
+[[ $got == "True user:admin $expires" ]] ||
+  fail "the lock did not survive the restart: $got, expected expiry $expires"
+expect_rc 1 nx lock acquire /jobs/kept
+expect_rc 0 nx lock release /jobs/kept
+
 note "a local non-admin uid: peer credentials, POSIX checks, admin denied"
 chgrp 1000 "$NEXUS_DATA/nexusd.sock"
 as_user() { setpriv --reuid 1000 --regid 1000 --clear-groups env NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home1000" "$NEXUS_CLI" "$@"; }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "tests/fs/test_util.h"
+
 namespace nexus {
 namespace {
 
@@ -49,6 +53,47 @@ TEST(LockTableTest, RejectsNonPositiveTtl) {
   LockTable t;
   EXPECT_EQ(t.Acquire("/a", "x", 0, 0).code(), EINVAL);
   EXPECT_EQ(t.Acquire("/a", "x", -1, 0).code(), EINVAL);
+}
+
+// Kept in a file: a new table on the same file has the same locks and
+// expiries (the time left), releases too; expired ones are gone.
+TEST(LockTableTest, PersistedLocksSurviveARestart) {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/locks";
+  {
+    LockTable t;
+    ASSERT_TRUE(t.Persist(file, 0).ok());  // no file yet
+    ASSERT_TRUE(t.Acquire("/a", "agent:x", 10 * kSec, 0).ok());
+    ASSERT_TRUE(t.Acquire("/odd name\nwith newline", "user:y", 20 * kSec, 0).ok());
+    ASSERT_TRUE(t.Acquire("/short", "user:y", 2 * kSec, 0).ok());
+    ASSERT_TRUE(t.Acquire("/gone", "user:y", 20 * kSec, 0).ok());
+    ASSERT_TRUE(t.Release("/gone", "user:y", false, 1).ok());
+  }
+  LockTable t;
+  ASSERT_TRUE(t.Persist(file, 5 * kSec).ok());
+  auto locks = t.List(5 * kSec);
+  ASSERT_EQ(locks.size(), 2u);  // /short expired, /gone released
+  EXPECT_EQ(locks[0].path, "/a");
+  EXPECT_EQ(locks[0].holder, "agent:x");
+  EXPECT_EQ(locks[0].expires_ns, 10 * kSec);
+  EXPECT_EQ(locks[1].path, "/odd name\nwith newline");
+  EXPECT_EQ(t.Acquire("/a", "agent:z", kSec, 6 * kSec).code(), EBUSY);
+  EXPECT_TRUE(t.Acquire("/a", "agent:z", kSec, 11 * kSec).ok());  // the old one ran out
+}
+
+TEST(LockTableTest, UnreadableLockFileIsMovedAside) {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/locks";
+  std::ofstream(file) << "nexus-locks 1\n12 0 7 2\nagent";  // truncated
+  LockTable t;
+  Status st = t.Persist(file, 0);
+  EXPECT_EQ(st.code(), EINVAL) << st.ToString();
+  EXPECT_EQ(t.List(0).size(), 0u);
+  EXPECT_TRUE(std::ifstream(file + ".bad").good());
+  ASSERT_TRUE(t.Acquire("/a", "agent:x", kSec, 0).ok());  // kept again from now on
+  LockTable again;
+  ASSERT_TRUE(again.Persist(file, 0).ok());
+  EXPECT_EQ(again.List(0).size(), 1u);
 }
 
 }  // namespace
