@@ -286,11 +286,12 @@ void AddSandboxCommands(std::vector<Command>* t) {
                 "sandbox create NAME [--as agent:ID] [--root PATH] [--provider bwrap] [--network]\n"
                 "    [--memory SIZE] [--cpus N] [--pids N] [--ttl S]",
                 "Start a long-lived sandbox and print its id. Inside, the subject's view of\n"
-                "PATH (default /zone/local; a fork: /forks/NAME) is /workspace, as on a\n"
-                "per-subject mount; processes run as uid 65534 (nobody); /tmp is private and\n"
-                "lasts until stop; no network unless --network. --as: the sandbox acts as that\n"
-                "agent (its grants only). --memory/--cpus/--pids need cgroup v2 with those\n"
-                "controllers (else unavailable, 69); --ttl: stop it after S seconds.\n"
+                "PATH (default: the subject's own fork, /forks/NAME, if it has one, else\n"
+                "/zone/local) is /workspace, as on a per-subject mount; processes run as uid\n"
+                "65534 (nobody); /tmp is private and lasts until stop; no network unless\n"
+                "--network. --as: the sandbox acts as that agent (its grants only).\n"
+                "--memory/--cpus/--pids need cgroups with those controllers (v2, or v1\n"
+                "hierarchies; else unavailable, 69); --ttl: stop it after S seconds.\n"
                 "NAME: 1 to 64 of A-Z a-z 0-9 . _ -, unique among running sandboxes.",
                 1,
                 1,

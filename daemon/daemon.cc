@@ -349,7 +349,9 @@ Status Daemon::OpenServices() {
     if (!rebac_) {
       service_.sandboxes.why =
           "a sandbox's /workspace is a per-subject mount, which comes with rebac (off here)";
-    } else if (auto sp = SandboxPart::Open(data_dir_, rebac_->mounts(), workspace_ != nullptr); !sp.ok()) {
+    } else if (auto sp = SandboxPart::Open(data_dir_, rebac_->mounts(), workspace_ != nullptr,
+                                           forks_ ? forks_->registry() : nullptr);
+               !sp.ok()) {
       service_.sandboxes.why = sp.status().message();
     } else {
       sandboxes_ = std::move(sp).value();

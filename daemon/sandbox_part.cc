@@ -12,7 +12,7 @@
 namespace nexus {
 
 Result<std::unique_ptr<SandboxPart>> SandboxPart::Open(const std::string& data_dir, SubjectMounts* mounts,
-                                                       bool workspace) {
+                                                       bool workspace, forks::ForkRegistry* forks) {
   const std::string dir = data_dir + "/sandboxes";
   if (::mkdir(dir.c_str(), 0711) != 0 && errno != EEXIST) return Status::FromErrno("mkdir " + dir);
   // Sandboxes do not outlive nexusd: a mount point left by one that was
@@ -38,6 +38,18 @@ Result<std::unique_ptr<SandboxPart>> SandboxPart::Open(const std::string& data_d
   sandbox::SandboxTable::Options to;
   to.dir = dir;
   to.default_root = workspace ? "/zone/local" : "/";
+  if (forks)
+    to.own_fork = [forks](const std::string& subject) -> Result<std::string> {
+      std::vector<std::string> own;
+      for (const forks::ForkInfo& f : forks->List())
+        if (f.state == "active" && f.owner == subject) own.push_back(f.path);
+      if (own.size() > 1) {
+        std::string list;
+        for (const std::string& p : own) list += (list.empty() ? "" : ", ") + p;
+        return Status::Error(EINVAL, subject + " has several forks (" + list + "); pick one with --root");
+      }
+      return own.empty() ? std::string() : own.front();
+    };
   std::vector<std::unique_ptr<sandbox::Provider>> providers;
   providers.push_back(std::move(bwrap));
   part->table_ = std::make_unique<sandbox::SandboxTable>(to, part.get(), std::move(providers));

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "forks/fork_registry.h"
 #include "rpc/server/service.h"
 #include "sandbox/sandbox_table.h"
 
@@ -22,10 +23,12 @@ namespace nexus {
 
 class SandboxPart final : public sandbox::WorkspaceMounts {
  public:
-  // `mounts` must outlive the part. ENOSYS (with why) when no provider can
-  // run sandboxes here.
+  // `mounts` (and `forks`, null when forks are off) must outlive the part.
+  // A sandbox's default root is its subject's own fork where it has one,
+  // else /zone/local with a workspace, else /. ENOSYS (with why) when no
+  // provider can run sandboxes here.
   static Result<std::unique_ptr<SandboxPart>> Open(const std::string& data_dir, SubjectMounts* mounts,
-                                                   bool workspace);
+                                                   bool workspace, forks::ForkRegistry* forks);
   ~SandboxPart() override;
 
   void Fill(ServiceContext& ctx) { ctx.sandboxes.table = table_.get(); }

@@ -918,7 +918,8 @@ std::vector<ToolDef> BuildTable() {
       "nexus_bash",
       "Run shell command",
       "Run a shell command (/bin/sh -c) in your sandbox, in /workspace, which holds your view of the "
-      "files (/zone/local unless the sandbox was made on another root). Files you write there are "
+      "files (your own fork if you have one, else /zone/local, unless the sandbox was made on another root). "
+      "Files you write there are "
       "versioned; /tmp and background processes last between calls; no network unless the sandbox "
       "has it. A non-zero exit code is reported, not an error.",
       obj(R"j("command": {"type": "string", "description": "The command, e.g. make test"}, )j" +
@@ -949,7 +950,8 @@ std::vector<ToolDef> BuildTable() {
   add(python);
   ToolDef create{"nexus_sandbox_create",
                  "Create sandbox",
-                 "Start a sandbox of your own: root (default /zone/local) is at /workspace as you see it; "
+                 "Start a sandbox of your own: root (default: your own fork if you have one, else "
+                 "/zone/local) is at /workspace as you see it; "
                  "network off unless asked; it stops after ttlSeconds (default 3600).",
                  obj(R"j("name": {"type": "string", "description": "1 to 64 of A-Z a-z 0-9 . _ -"},
                         "root": {"type": "string", "description": "Folder shown at /workspace, e.g. /forks/NAME"},

@@ -306,11 +306,17 @@ Status TaskRunner::Probe(const std::string& bwrap) {
 
 namespace {
 
-// `argv` prefixed so that the process joins `cgroup_dir` before it execs.
-std::vector<std::string> InCgroup(const std::string& cgroup_dir, std::vector<std::string> argv) {
-  if (cgroup_dir.empty()) return argv;
-  std::vector<std::string> a = {"/bin/sh", "-c", "echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"",
-                                "sh", cgroup_dir};
+// `argv` prefixed so that the process joins every one of `cgroup_dirs`
+// before it execs.
+std::vector<std::string> InCgroup(const std::vector<std::string>& cgroup_dirs,
+                                  std::vector<std::string> argv) {
+  if (cgroup_dirs.empty()) return argv;
+  std::vector<std::string> a = {
+      "/bin/sh", "-c",
+      "n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1/cgroup.procs\" || exit 126; "
+      "shift; n=$((n - 1)); done; exec \"$@\"",
+      "sh", std::to_string(cgroup_dirs.size())};
+  a.insert(a.end(), cgroup_dirs.begin(), cgroup_dirs.end());
   a.insert(a.end(), argv.begin(), argv.end());
   return a;
 }
@@ -387,7 +393,7 @@ std::vector<std::string> SandboxSession::HolderArgv() const {
   // Says it is up once every mount is in place, then lives until its stdin
   // (the session's pipe) ends.
   a.insert(a.end(), {"/bin/sh", "-c", "echo ready; read -r _; exit 0"});
-  return InCgroup(spec_.cgroup_dir, std::move(a));
+  return InCgroup(spec_.cgroup_dirs, std::move(a));
 }
 
 std::vector<std::string> SandboxSession::EnterArgv(const SessionRun& run) const {
@@ -400,7 +406,7 @@ std::vector<std::string> SandboxSession::EnterArgv(const SessionRun& run) const 
   a.insert(a.end(), spec_.env.begin(), spec_.env.end());
   a.insert(a.end(), run.env.begin(), run.env.end());
   a.insert(a.end(), {"/bin/sh", "-c", run.command});
-  return InCgroup(spec_.cgroup_dir, std::move(a));
+  return InCgroup(spec_.cgroup_dirs, std::move(a));
 }
 
 Result<std::unique_ptr<SandboxSession>> SandboxSession::Start(Options options, SessionSpec spec) {

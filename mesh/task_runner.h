@@ -117,9 +117,10 @@ struct SessionSpec {
   gid_t gid = 65534;
   // K=V set for every run (a run's own env comes after, so it wins).
   std::vector<std::string> env;
-  // A cgroup directory (cgroup v2) every process of the sandbox is put in,
-  // "" for none. The caller creates it and sets its limits.
-  std::string cgroup_dir;
+  // Cgroup directories every process of the sandbox is put in (one on
+  // cgroup v2, one per hierarchy on v1), none for none. The caller creates
+  // them and sets their limits.
+  std::vector<std::string> cgroup_dirs;
 };
 
 // One command run inside a SandboxSession.

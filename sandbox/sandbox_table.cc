@@ -97,7 +97,13 @@ Result<SandboxInfo> SandboxTable::Create(const CreateRequest& r) {
   SandboxInfo info;
   info.name = r.name;
   info.subject = r.subject;
-  info.root = r.root.empty() ? options_.default_root : r.root;
+  info.root = r.root;
+  if (info.root.empty() && options_.own_fork) {
+    auto fork = options_.own_fork(r.subject);
+    if (!fork.ok()) return fork.status();
+    info.root = *fork;
+  }
+  if (info.root.empty()) info.root = options_.default_root;
   info.provider = provider->name();
   info.state = "running";
   info.network = r.network;

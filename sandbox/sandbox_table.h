@@ -77,6 +77,10 @@ class SandboxTable {
   struct Options {
     std::string dir;  // DATA/sandboxes: one mount point per sandbox
     std::string default_root = "/zone/local";
+    // The root of `subject`'s own fork ("/forks/NAME"), a sandbox's default
+    // root when it has one; "" when it has none, EINVAL when it has several
+    // (the caller must pick with a root). Unset: no forks here.
+    std::function<Result<std::string>(const std::string& subject)> own_fork;
     uid_t uid = 65534;  // the uid processes run as (nobody)
     gid_t gid = 65534;
     size_t keep_ended = 256;

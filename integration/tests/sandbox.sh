@@ -8,9 +8,11 @@
 # sandbox's id; other host paths are invisible or read-only; there is no
 # network (and there is with --network); /tmp and background processes
 # survive between runs; output is streamed while the command runs; exit
-# statuses, --timeout and --env; resource limits are enforced where cgroup
-# v2 offers them (a memory hog is killed) and refused as unavailable (69)
-# otherwise; another subject does not see the sandbox; after stop (and
+# statuses, --timeout and --env; resource limits are enforced where cgroups
+# (v2, or the v1 hierarchies) offer them (a memory hog is killed, the
+# sandbox lives on) and refused as unavailable (69) otherwise; an agent's
+# own fork is its default root; another subject does not see the sandbox;
+# after stop (and
 # after a TTL) no process and no mount of it is left; bad input is a usage
 # error or a typed failure.
 source "$(dirname "$0")/../lib.sh"
@@ -51,16 +53,52 @@ expect_rc 1 nx sandbox create x --root /zone/local/nope
 expect_rc 1 nx sandbox create x --provider docker
 expect_err "no sandbox provider 'docker'"
 
-note "limits: enforced with cgroup v2 controllers, refused as unavailable without"
-cg=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+note "limits: enforced with cgroups (v2, or the v1 hierarchies), refused as unavailable without"
+# mountinfo: "... MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+mounts() { awk '{for (i = 7; $i != "-"; i++); print $(i + 1), $5, $(i + 3)}' /proc/self/mountinfo; }
+cg=$(mounts | awk '$1 == "cgroup2" {print $2; exit}')
+v1() { mounts | awk -v c="$1" '$1 == "cgroup" && ("," $3 ",") ~ ("," c ",") {print $2; exit}'; }
 if [[ -n $cg ]] && grep -qw memory "$cg/cgroup.controllers" && grep -qw pids "$cg/cgroup.controllers" &&
   grep -qw cpu "$cg/cgroup.controllers"; then
+  limits=v2
+elif [[ -n $(v1 memory) && -n $(v1 cpu) && -n $(v1 pids) && -w $(v1 memory) ]]; then
+  limits=v1
+else
+  limits=none
+fi
+note "limits here: $limits"
+if [[ $limits != none ]]; then
   expect_rc 0 nx --json sandbox create hog --memory 64M --pids 64 --cpus 0.5
   HOG=$(json_get 'j["id"]')
-  expect_json 'j["limits"]' "{'memory_bytes': 67108864, 'cpus': 0.5, 'pids': 64}"
-  # 256 MiB asked of a 64 MiB sandbox: the kernel kills it (SIGKILL, 137).
+  expect_json 'sorted(j["limits"].items())' "[('cpus', 0.5), ('memory_bytes', 67108864), ('pids', 64)]"
+  # Within the limit: fine, and the sandbox survives it.
+  expect_rc 0 nx sandbox run "$HOG" -c 'python3 -c "b = bytearray(16 << 20); print(len(b))"'
+  [[ $(out) == 16777216 ]] || fail "16 MiB in a 64 MiB sandbox: $(out)"
+  # 256 MiB asked of a 64 MiB sandbox: the kernel kills it (SIGKILL, 137)
+  # and the run says why.
   expect_rc 137 nx sandbox run "$HOG" -c 'python3 -c "b = bytearray(256 << 20); print(len(b))"'
+  expect_err "killed at the sandbox's memory limit"
+  # The sandbox lives on after its command was killed.
+  expect_rc 0 nx sandbox run "$HOG" -c 'echo alive'
+  [[ $(out) == alive ]] || fail "after the kill: $(out)"
+  # Its cgroups hold the limits, and its processes.
+  own_dir() { find "$1" -maxdepth 6 -type d -name "$HOG" | head -1; }
+  case $limits in
+  v2)
+    own="$cg/nexus-sandboxes/$HOG"
+    [[ $(cat "$own/memory.max") == 67108864 && $(cat "$own/pids.max") == 64 &&
+      $(cat "$own/cpu.max") == "50000 100000" ]] || fail "v2 limits in $own"
+    ;;
+  v1)
+    own=$(own_dir "$(v1 memory)")
+    [[ $(cat "$own/memory.limit_in_bytes") == 67108864 ]] || fail "v1 memory limit in $own"
+    [[ $(cat "$(own_dir "$(v1 pids)")/pids.max") == 64 ]] || fail "v1 pids limit"
+    [[ $(cat "$(own_dir "$(v1 cpu)")/cpu.cfs_quota_us") == 50000 ]] || fail "v1 cpu quota"
+    ;;
+  esac
+  [[ -n $own && -n $(cat "$own/cgroup.procs") ]] || fail "the sandbox's cgroup ($own) holds no process"
   expect_rc 0 nx sandbox stop "$HOG"
+  [[ ! -d $own ]] || fail "the sandbox's cgroup $own outlived stop"
 else
   expect_rc 69 nx sandbox create hog --memory 64M
   expect_err "unavailable: sandbox resource limits"
@@ -172,7 +210,29 @@ done
 expect_json 'j["state"]' expired
 [[ $(sandbox_procs "$BRIEF") == 0 ]] || fail "processes of $BRIEF left after its TTL"
 expect_rc 0 nx --json sandbox list
-expect_json '[(s["name"], s["state"]) for s in j["sandboxes"]]' "[('brief', 'expired'), ('work', 'stopped')]"
+expect_json '[(s["name"], s["state"]) for s in j["sandboxes"] if s["name"] != "hog"]' "[('brief', 'expired'), ('work', 'stopped')]"
+
+note "an agent's own fork is its sandboxes' default root"
+expect_rc 0 nx fork create botfork --from /zone/local/proj --for agent:bot
+expect_rc 0 nx --json sandbox create infork --as agent:bot
+FORKED=$(json_get 'j["id"]')
+expect_json 'j["root"]' /forks/botfork
+expect_rc 0 nx sandbox run "$FORKED" -c 'cat readme.txt; echo tried in the fork > readme.txt'
+[[ $(out) == "edited by bot" ]] || fail "the fork's content: $(out)"
+[[ $(cat "$NEXUS_MNT/forks/botfork/readme.txt") == "tried in the fork" ]] || fail "the write is not in the fork"
+[[ $(cat "$WS/proj/readme.txt") == "edited by bot" ]] || fail "a write in the fork reached the workspace"
+expect_rc 0 nx sandbox stop "$FORKED"
+# A subject without a fork still defaults to /zone/local; with two forks,
+# bot must pick.
+expect_rc 0 nx --json sandbox create plain
+expect_json 'j["root"]' /zone/local
+expect_rc 0 nx sandbox stop "$(json_get 'j["id"]')"
+expect_rc 0 nx fork create botfork2 --from /zone/local/proj --for agent:bot
+expect_rc 64 nx sandbox create second --as agent:bot
+expect_err "agent:bot has several forks (/forks/botfork, /forks/botfork2); pick one with --root"
+expect_rc 0 nx --json sandbox create second --as agent:bot --root /forks/botfork2
+expect_json 'j["root"]' /forks/botfork2
+expect_rc 0 nx sandbox stop "$(json_get 'j["id"]')"
 
 note "a running sandbox goes with the daemon"
 expect_rc 0 nx --json sandbox create last

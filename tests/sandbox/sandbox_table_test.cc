@@ -205,17 +205,97 @@ TEST_F(SandboxTableTest, KeepsTheNewestEnded) {
   EXPECT_EQ(list[1].name, "s2");
 }
 
+// A subject's own fork is its sandboxes' default root; an explicit root
+// wins; several forks must be chosen between.
+TEST(SandboxTableForks, DefaultRootIsTheSubjectsOwnFork) {
+  testing::TempDir dir;
+  FakeMounts mounts;
+  std::vector<std::unique_ptr<Provider>> providers;
+  providers.push_back(std::make_unique<FakeProvider>());
+  SandboxTable::Options o;
+  o.dir = dir.path() + "/sandboxes";
+  o.own_fork = [](const std::string& subject) -> Result<std::string> {
+    if (subject == "agent:bot") return std::string("/forks/bot-try");
+    if (subject == "agent:busy") return Status::Error(EINVAL, "agent:busy has several forks");
+    return std::string();
+  };
+  SandboxTable table(o, &mounts, std::move(providers));
+  CreateRequest r;
+  r.name = "a";
+  r.subject = "agent:bot";
+  auto a = table.Create(r);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->root, "/forks/bot-try");
+  r.name = "b";
+  r.root = "/zone/local/proj";
+  auto b = table.Create(r);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->root, "/zone/local/proj");
+  r.name = "c";
+  r.root.clear();
+  r.subject = "agent:other";
+  auto c = table.Create(r);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->root, "/zone/local");
+  r.name = "d";
+  r.subject = "agent:busy";
+  EXPECT_EQ(table.Create(r).code(), EINVAL);
+  EXPECT_EQ(table.List().size(), 3u);  // the refused one left nothing behind
+}
+
 TEST(CgroupProbe, SaysWhyNot) {
-  EXPECT_NE(ProbeCgroupV2("").why.find("no cgroup v2"), std::string::npos);
-  const std::string v1 =
-      "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:12 - cgroup cgroup rw,memory\n";
-  EXPECT_TRUE(ProbeCgroupV2(v1).dir.empty());
+  auto none = ProbeCgroups("", "");
+  EXPECT_FALSE(none.ok());
+  EXPECT_NE(none.why.find("no cgroup v2"), std::string::npos) << none.why;
+  EXPECT_NE(none.why.find("no cgroup v1 hierarchy has the memory controller"), std::string::npos) << none.why;
   testing::TempDir d;
-  // A "cgroup2 mount" whose controllers lack memory and pids.
+  // A "cgroup2 mount" whose controllers lack memory and pids, and no v1.
   ASSERT_EQ(std::system(("echo cpu io > " + d.path() + "/cgroup.controllers").c_str()), 0);
-  auto p = ProbeCgroupV2("40 25 0:35 / " + d.path() + " rw - cgroup2 cgroup2 rw\n");
-  EXPECT_TRUE(p.dir.empty());
+  auto p = ProbeCgroups("40 25 0:35 / " + d.path() + " rw - cgroup2 cgroup2 rw\n", "0::/\n");
+  EXPECT_FALSE(p.ok());
   EXPECT_NE(p.why.find("not memory, cpu and pids"), std::string::npos) << p.why;
+}
+
+TEST(CgroupProbe, FindsAV2HierarchyWithTheControllers) {
+  testing::TempDir d;
+  ASSERT_EQ(std::system(("echo cpuset cpu io memory pids > " + d.path() + "/cgroup.controllers").c_str()), 0);
+  auto p = ProbeCgroups("40 25 0:35 / " + d.path() + " rw - cgroup2 cgroup2 rw\n", "0::/\n");
+  ASSERT_TRUE(p.ok()) << p.why;
+  EXPECT_EQ(p.kind, CgroupProbe::Kind::kV2);
+  EXPECT_EQ(p.dir, d.path());
+}
+
+// A hybrid host: the controllers on v1 hierarchies (cpu shared with
+// cpuacct), an empty unified hierarchy, nexusd in a memory cgroup of its
+// own; one hierarchy mounted from a sub-tree (as in a container).
+TEST(CgroupProbe, FallsBackToTheDaemonsOwnV1Cgroups) {
+  testing::TempDir d;
+  const std::string m = d.path() + "/memory", c = d.path() + "/cpu", p = d.path() + "/pids",
+                    u = d.path() + "/unified";
+  for (const std::string& dir : {m + "/box/nexusd", c, p + "/inner", u})
+    ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  ASSERT_EQ(std::system(("touch " + u + "/cgroup.controllers").c_str()), 0);
+  const std::string mountinfo = "31 23 0:28 / " + d.path() + " rw - tmpfs tmpfs rw\n" +                  //
+                                "32 31 0:29 / " + c + " rw,relatime - cgroup cgroup rw,cpu,cpuacct\n" +  //
+                                "35 31 0:32 / " + m + " rw,relatime - cgroup cgroup rw,memory\n" +       //
+                                "39 31 0:36 /ctr " + p + " rw,relatime - cgroup cgroup rw,pids\n" +      //
+                                "41 31 0:38 / " + u + " rw,relatime - cgroup2 cgroup2 rw\n";
+  const std::string self =
+      "9:name=systemd:/\n8:pids:/ctr/inner\n4:memory:/box/nexusd\n1:cpu,cpuacct:/\n0::/\n";
+  auto probe = ProbeCgroups(mountinfo, self);
+  ASSERT_TRUE(probe.ok()) << probe.why;
+  EXPECT_EQ(probe.kind, CgroupProbe::Kind::kV1);
+  EXPECT_EQ(probe.memory, m + "/box/nexusd");
+  EXPECT_EQ(probe.cpu, c);
+  EXPECT_EQ(probe.pids, p + "/inner");
+
+  // Without a pids hierarchy there are no limits, and the reason says so.
+  const std::string no_pids =
+      mountinfo.substr(0, mountinfo.find("39 31")) + mountinfo.substr(mountinfo.find("41 31"));
+  auto partial = ProbeCgroups(no_pids, self);
+  EXPECT_FALSE(partial.ok());
+  EXPECT_NE(partial.why.find("no cgroup v1 hierarchy has the pids controller"), std::string::npos)
+      << partial.why;
 }
 
 }  // namespace
