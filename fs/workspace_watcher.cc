@@ -40,8 +40,12 @@ std::string Join(const std::string& dir, const std::string& name) {
 
 Result<std::unique_ptr<WorkspaceWatcher>> WorkspaceWatcher::Start(WorkspaceBackend* backend,
                                                                   std::string mount_path, ChangeSink* sink) {
-  int fd = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
-                           O_RDONLY | O_CLOEXEC);
+  // An unlimited queue (root's privilege, which fanotify with names needs
+  // anyway): a burst larger than the default 16384 events (a host-side
+  // `git checkout` of a large tree) is read late rather than lost.
+  int fd = ::fanotify_init(
+      FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_UNLIMITED_QUEUE,
+      O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return Status::Error(ENOSYS, std::string("host-side workspace changes — fanotify with names: ") +
                                      std::strerror(errno) + (errno == EPERM ? " (needs root)" : ""));

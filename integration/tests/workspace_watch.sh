@@ -88,6 +88,22 @@ gone() { ! nx grep xylophonic /zone/local | grep -q .; }
 within 1 "a host removal leaves search" gone
 [[ ! -e $M/zone/local/docs/renamed.txt ]] || fail "the mount still shows a removed file"
 
+note "a burst of 12,000 host-side files: every one versioned and indexed, nothing dropped"
+python3 - "$WS/burst" <<'PY'
+import os, sys
+d = sys.argv[1]
+os.mkdir(d)
+for i in range(12000):  # a create and a close each: 24000 events
+    with open(f"{d}/f{i:05d}.txt", "w") as f:
+        f.write(f"burstline {i}\n")
+PY
+burst_found() { [[ $(nx grep -l burstline /zone/local/burst 2>/dev/null | wc -l) == 12000 ]]; }
+within 60 "every file of the burst in search" burst_found
+for i in 00000 05999 11999; do
+  within 10 "f$i.txt in history" history_has "/zone/local/burst/f$i.txt" "burstline $((10#$i))"$'\n'
+done
+[[ $(grep -c "queue overflowed" "$NEXUS_LOG") == 0 ]] || fail "the watcher's queue overflowed"
+
 note "a change through the mount is recorded once"
 count_writes() { nx --json ops log --path /zone/local/docs/plan.txt --op write | python3 -c "import json,sys; print(len(json.load(sys.stdin)['operations']))"; }
 writes=$(count_writes)
