@@ -1,5 +1,6 @@
-// nexus_bench_search: indexing throughput, keyword query latency and indexed
-// grep latency against `rg` on the same tree.
+// nexus_bench_search: indexing throughput, keyword query latency (bounded
+// ranking of frequent terms against exhaustive ranking, with recall@10) and
+// indexed grep latency against `rg` on the same tree.
 //
 //   nexus_bench_search [--dir TREE] [--files N] [--queries Q] [--runs R] [--work DIR]
 //
@@ -16,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -135,20 +138,109 @@ int main(int argc, char** argv) {
     return 1;
   }
   double index_ms = Ms(Clock::now() - start);
+  // As nexusd does once its index has caught up.
+  start = Clock::now();
+  auto prepared = index.PrepareKeywordLists(1000);
+  double lists_ms = Ms(Clock::now() - start);
   auto counts = index.Counts();
   double db_mb = static_cast<double>(std::filesystem::file_size(work + "/index.db")) / (1 << 20);
 
-  // Keyword queries: one or two identifiers, of mixed frequency.
+  // Keyword queries, as people type them: words drawn from the tree itself
+  // (identifiers of 4+ characters in 3,000 sampled files); a third from
+  // its 500 most frequent, the rest rarer; every other query adds a second
+  // word of any frequency. Each is answered twice, alternately first: with
+  // the bounded ranking of frequent terms (what nexusd does) and
+  // exhaustively (every match scored: the reference), and the bounded
+  // top 10 is compared with the exhaustive one (recall@10).
+  std::vector<std::string> paths;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) paths.push_back(e.path().string());
   std::mt19937 rng(99);
-  std::vector<double> lat;
-  size_t hits = 0;
-  for (size_t q = 0; q < queries; ++q) {
-    std::string text = vocab[Pick(rng, vocab.size())];
-    if (q % 2) text += " " + vocab[rng() % vocab.size()];
+  std::shuffle(paths.begin(), paths.end(), rng);
+  std::unordered_map<std::string, size_t> freq;
+  const std::regex ident("[A-Za-z_][A-Za-z0-9_]{3,}");
+  for (size_t i = 0; i < std::min<size_t>(paths.size(), 3000); ++i) {
+    std::ifstream in(paths[i], std::ios::binary);
+    std::string text(200'000, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    for (std::sregex_iterator it(text.begin(), text.end(), ident), end; it != end; ++it) ++freq[it->str()];
+  }
+  std::vector<std::string> ranked;
+  for (const auto& [w, n] : freq) ranked.push_back(w);
+  std::sort(ranked.begin(), ranked.end(),
+            [&](const auto& a, const auto& b) { return freq[a] != freq[b] ? freq[a] > freq[b] : a < b; });
+  const size_t common_n = std::min<size_t>(500, ranked.size());
+  std::vector<double> bounded_lat, exhaustive_lat, common_b, common_e, cold_b, cold_common_b;
+  double recall_sum = 0;
+  size_t hits = 0, recall_n = 0, perfect = 0;
+  std::vector<std::string> texts;
+  for (size_t q = 0; q < queries && ranked.size() > common_n; ++q) {
+    std::string text =
+        q % 3 == 0 ? ranked[rng() % common_n] : ranked[common_n + rng() % (ranked.size() - common_n)];
+    if (q % 2) text += " " + ranked[rng() % ranked.size()];
+    texts.push_back(std::move(text));
+  }
+  // Cold: the first time each text is asked (the lists of the 1,000 most
+  // frequent words are ready; others are built on demand).
+  for (size_t q = 0; q < texts.size(); ++q) {
     auto t0 = Clock::now();
-    auto r = index.Query(text, {});
-    lat.push_back(Ms(Clock::now() - t0));
-    if (r.ok()) hits += r->size();
+    auto r = index.Query(texts[q], {});
+    cold_b.push_back(Ms(Clock::now() - t0));
+    if (q % 3 == 0) cold_common_b.push_back(cold_b.back());
+  }
+  using Key = std::pair<std::string, uint32_t>;
+  auto keys = [](const std::vector<nexus::search::QueryHit>& h) {
+    std::vector<Key> k;
+    for (const auto& x : h) k.emplace_back(x.path, x.start_line);
+    return k;
+  };
+  struct Slow {
+    double bounded_ms, exhaustive_ms;
+    std::string text;
+  };
+  std::vector<Slow> slowest;
+  // Warm: the same texts again, each both ways.
+  for (size_t q = 0; q < texts.size(); ++q) {
+    const bool common = q % 3 == 0;
+    const std::string& text = texts[q];
+    nexus::search::QueryOptions bounded, exhaustive;
+    exhaustive.exhaustive = true;
+    nexus::Result<std::vector<nexus::search::QueryHit>> b = std::vector<nexus::search::QueryHit>{}, e = b;
+    double b_ms = 0, e_ms = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool bounded_now = (pass == 0) == (q % 2 == 0);
+      auto t0 = Clock::now();
+      auto r = index.Query(text, bounded_now ? bounded : exhaustive);
+      (bounded_now ? b_ms : e_ms) = Ms(Clock::now() - t0);
+      (bounded_now ? b : e) = std::move(r);
+    }
+    bounded_lat.push_back(b_ms);
+    exhaustive_lat.push_back(e_ms);
+    slowest.push_back({b_ms, e_ms, text});
+    if (common) {
+      common_b.push_back(b_ms);
+      common_e.push_back(e_ms);
+    }
+    if (!b.ok() || !e.ok()) continue;
+    hits += b->size();
+    if (e->empty()) continue;
+    auto bk = keys(*b), ek = keys(*e);
+    size_t found = 0;
+    for (const auto& k : ek) found += std::find(bk.begin(), bk.end(), k) != bk.end();
+    recall_sum += static_cast<double>(found) / static_cast<double>(ek.size());
+    ++recall_n;
+    perfect += bk == ek;
+  }
+  const double recall = recall_n ? recall_sum / static_cast<double>(recall_n) : 1.0;
+  std::sort(slowest.begin(), slowest.end(),
+            [](const Slow& a, const Slow& b) { return a.bounded_ms > b.bounded_ms; });
+  std::string slow_json;
+  for (size_t i = 0; i < std::min<size_t>(5, slowest.size()); ++i) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s{\"text\": \"%s\", \"bounded_ms\": %.1f, \"exhaustive_ms\": %.1f}",
+                  i ? ", " : "", slowest[i].text.c_str(), slowest[i].bounded_ms, slowest[i].exhaustive_ms);
+    slow_json += buf;
   }
 
   // Grep: ours (index-narrowed, verified on the files) vs rg over the tree.
@@ -189,12 +281,25 @@ int main(int argc, char** argv) {
       "{\n  \"tree\": \"%s\",\n  \"files\": %llu,\n  \"chunks\": %llu,\n  \"bytes\": %llu,\n"
       "  \"generate_ms\": %.0f,\n  \"index_ms\": %.0f,\n  \"index_files_per_s\": %.0f,\n  \"index_db_mb\": "
       "%.1f,\n"
-      "  \"query\": {\"count\": %zu, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"mean_hits\": %.1f},\n"
+      "  \"keyword_lists\": %zu,\n  \"keyword_lists_ms\": %.0f,\n"
+      "  \"query\": {\"count\": %zu, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"common_p50_ms\": %.3f, "
+      "\"common_p99_ms\": %.3f, \"mean_hits\": %.1f,\n"
+      "    \"exhaustive_p50_ms\": %.3f, \"exhaustive_p99_ms\": %.3f, \"exhaustive_common_p50_ms\": %.3f, "
+      "\"exhaustive_common_p99_ms\": %.3f,\n"
+      "    \"recall_at_10\": %.4f, \"identical_top10\": %zu, \"compared\": %zu,\n"
+      "    \"cold_p50_ms\": %.3f, \"cold_p99_ms\": %.3f, \"cold_common_p50_ms\": %.3f, "
+      "\"cold_common_p99_ms\": %.3f,\n"
+      "    \"slowest\": [%s]},\n"
       "  \"grep\": {%s\n  }\n}\n",
       dir.c_str(), static_cast<unsigned long long>(counts->files),
       static_cast<unsigned long long>(counts->chunks), static_cast<unsigned long long>(counts->bytes), gen_ms,
-      index_ms, counts->files / std::max(index_ms / 1000, 1e-3), db_mb, lat.size(), Percentile(lat, 0.5),
-      Percentile(lat, 0.99), static_cast<double>(hits) / std::max<size_t>(queries, 1), grep_json.c_str());
+      index_ms, counts->files / std::max(index_ms / 1000, 1e-3), db_mb, prepared.ok() ? *prepared : 0,
+      lists_ms, bounded_lat.size(), Percentile(bounded_lat, 0.5), Percentile(bounded_lat, 0.99),
+      Percentile(common_b, 0.5), Percentile(common_b, 0.99),
+      static_cast<double>(hits) / std::max<size_t>(bounded_lat.size(), 1), Percentile(exhaustive_lat, 0.5),
+      Percentile(exhaustive_lat, 0.99), Percentile(common_e, 0.5), Percentile(common_e, 0.99), recall,
+      perfect, recall_n, Percentile(cold_b, 0.5), Percentile(cold_b, 0.99), Percentile(cold_common_b, 0.5),
+      Percentile(cold_common_b, 0.99), slow_json.c_str(), grep_json.c_str());
   std::filesystem::remove_all(work);
   return 0;
 }

@@ -18,6 +18,9 @@
 namespace nexus {
 namespace {
 
+// Words whose keyword impact lists are built once the index has caught up.
+constexpr size_t kKeywordListWords = 1000;
+
 // The provider SPEC names ("" or "none": none); `what` names where SPEC
 // came from in errors.
 Result<std::unique_ptr<search::EmbeddingProvider>> MakeProvider(const std::string& src,
@@ -189,6 +192,15 @@ class SearchPartImpl final : public SearchPart, public SearchProviders {
         if (!stopping_ && !embed_.joinable()) StartEmbeddingLocked();
       }
       catching_up_ = false;
+      // Frequent words' impact lists, so that queries holding them are
+      // quick from the first one.
+      t0 = std::chrono::steady_clock::now();
+      auto lists = index_->PrepareKeywordLists(kKeywordListWords, [this] { return stopping_.load(); });
+      s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!lists.ok())
+        spdlog::warn("search: frequent words' impact lists: {}", lists.status().ToString());
+      else if (*lists > 0)
+        spdlog::info("search: impact lists of {} frequent words built in {:.1f} s", *lists, s);
     });
     spdlog::info("search: index {}/search.db, semantic lane {}", data_dir,
                  embedder_ ? embedder_->ModelId() : "off (keyword only)");

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS chunks(
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
   text, content='chunks', content_rowid='id');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row);
 CREATE TABLE IF NOT EXISTS path_contexts(path TEXT PRIMARY KEY, description TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 3);
 )sql";
@@ -91,7 +92,8 @@ constexpr const char kRenameUnder[] =
 constexpr const char kFilesUnder[] = "SELECT path, size, mtime_ns FROM files WHERE " NEXUS_UNDER("path");
 // Ranked by FTS5 alone (its own ORDER BY rank path), then each hit placed
 // with kChunkPlace until enough survive the prefix and visibility filters:
-// cheaper than sorting a join over every match.
+// cheaper than sorting a join over every match. The exhaustive ranking:
+// keyword_rank.h bounds the work of frequent terms first.
 constexpr const char kKeyword[] =
     "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank";
 constexpr const char kChunkPlace[] =
@@ -122,6 +124,11 @@ constexpr const char kListContexts[] = "SELECT path, description FROM path_conte
 constexpr const char kDeleteContext[] = "DELETE FROM path_contexts WHERE path = ?1";
 #undef NEXUS_UNDER
 
+// Words in more chunks than the rare limit, most chunks first: the words
+// whose impact lists PrepareKeywordLists builds.
+constexpr const char kFrequentWords[] =
+    "SELECT term FROM chunks_vocab WHERE doc > ?1 ORDER BY doc DESC LIMIT ?2";
+
 constexpr int kRrfK = 60;
 // Chunks per embedding request when refilling vectors (EmbedMissing).
 constexpr size_t kEmbedBatch = 64;
@@ -144,39 +151,6 @@ int64_t SystemNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Quote(std::string_view term) {
-  std::string out = "\"";
-  for (char c : term) {
-    out.push_back(c);
-    if (c == '"') out.push_back('"');
-  }
-  return out + "\"";
-}
-
-// The FTS5 expression for free text: every word, OR-ed, so BM25 ranks the
-// chunks with more (and rarer) terms first. Words are runs of ASCII letters,
-// digits, '_' and non-ASCII bytes; the tokenizer splits them further inside
-// the quotes ("foo_bar" becomes the phrase foo bar).
-std::string KeywordExpression(std::string_view text) {
-  std::string expr;
-  size_t i = 0;
-  while (i < text.size()) {
-    auto word = [&](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (c & 0x80); };
-    while (i < text.size() && !word(text[i])) ++i;
-    size_t j = i;
-    while (j < text.size() && word(text[j])) ++j;
-    if (j > i) {
-      std::string term(text.substr(i, j - i));
-      if (term.find_first_not_of('_') != std::string::npos) {
-        if (!expr.empty()) expr += " OR ";
-        expr += Quote(term);
-      }
-    }
-    i = j;
-  }
-  return expr;
 }
 
 // A glob taken below `under` when relative (glob.h).
@@ -247,7 +221,10 @@ struct SearchIndex::Lane {
 // Opening
 
 SearchIndex::SearchIndex(ContentSource* source, Options options)
-    : source_(source), options_(std::move(options)), embedder_(options_.embedder) {}
+    : source_(source),
+      options_(std::move(options)),
+      embedder_(options_.embedder),
+      impacts_(options_.keyword_impact_depth) {}
 
 SearchIndex::~SearchIndex() = default;
 
@@ -966,20 +943,43 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
 // ---------------------------------------------------------------------------
 // Query
 
-Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(SqliteDb& c, const std::string& match,
+Result<std::vector<SearchIndex::Lane>> SearchIndex::KeywordLane(SqliteDb& c, const std::string& text,
                                                                 const QueryOptions& o, size_t want) const {
-  Statement s = c.Prepare(kKeyword);
-  s.Bind(1, match);
-  std::vector<Lane> out;
-  while (out.size() < want && s.Next()) {
+  // A ranked chunk placed (path, lines); nothing when it is gone or
+  // filtered out.
+  auto place_chunk = [&](int64_t id, double score) -> std::optional<Lane> {
     Statement place = c.Prepare(kChunkPlace);
-    place.Bind(1, s.Int(0));
-    if (!place.Next()) continue;
+    place.Bind(1, id);
+    if (!place.Next()) return std::nullopt;
     std::string path(place.TextView(0));
-    if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) continue;
-    out.push_back({s.Int(0), std::move(path), static_cast<uint32_t>(place.Int(1)),
-                   static_cast<uint32_t>(place.Int(2)), -s.Real(1), PartAt(place, 3)});
+    if (!PathIsUnder(path, o.path_prefix) || (o.visible && !o.visible(path))) return std::nullopt;
+    return Lane{
+        id,    std::move(path), static_cast<uint32_t>(place.Int(1)), static_cast<uint32_t>(place.Int(2)),
+        score, PartAt(place, 3)};
+  };
+  std::vector<Lane> out;
+  if (!o.exhaustive) {
+    std::unordered_map<int64_t, std::optional<Lane>> placed;
+    auto accept = [&](int64_t id) {
+      auto it = placed.find(id);
+      if (it == placed.end()) it = placed.emplace(id, place_chunk(id, 0)).first;
+      return it->second.has_value();
+    };
+    auto bounded =
+        BoundedKeywordRank(c, KeywordPhrases(text), impacts_, want, accept, options_.keyword_rare_limit);
+    if (!bounded.ok()) return bounded.status();
+    if (bounded->has_value()) {
+      for (const auto& [id, score] : **bounded) {
+        out.push_back(std::move(*placed[id]));
+        out.back().score = score;
+      }
+      return out;
+    }
   }
+  Statement s = c.Prepare(kKeyword);
+  s.Bind(1, KeywordExpression(text));
+  while (out.size() < want && s.Next())
+    if (auto lane = place_chunk(s.Int(0), -s.Real(1))) out.push_back(std::move(*lane));
   NEXUS_RETURN_IF_ERROR(s.status());
   return out;
 }
@@ -1035,6 +1035,30 @@ Result<std::vector<SearchIndex::Lane>> SearchIndex::VectorLane(SqliteDb& c, cons
   return out;
 }
 
+Result<size_t> SearchIndex::PrepareKeywordLists(size_t words, const std::function<bool()>& cancelled) const {
+  auto reader = Borrow();
+  if (!reader.ok()) return reader.status();
+  SqliteDb& c = **reader;
+  std::vector<std::string> phrases;
+  {
+    Statement s = c.Prepare(kFrequentWords);
+    s.Bind(1, static_cast<int64_t>(options_.keyword_rare_limit)).Bind(2, static_cast<int64_t>(words));
+    while (s.Next()) phrases.push_back(PhraseOf(s.TextView(0)));
+    NEXUS_RETURN_IF_ERROR(s.status());
+  }
+  size_t built = 0;
+  for (const std::string& phrase : phrases) {
+    if (cancelled && cancelled()) break;
+    // A one-word query builds (or keeps) the word's list; its answer is
+    // not needed.
+    auto r = BoundedKeywordRank(
+        c, {phrase}, impacts_, 1, [](int64_t) { return true; }, options_.keyword_rare_limit);
+    if (!r.ok()) return r.status();
+    ++built;
+  }
+  return built;
+}
+
 Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const QueryOptions& in) const {
   QueryOptions o = in;
   auto prefix = NsPath::ParseOptional(o.path_prefix);
@@ -1067,7 +1091,7 @@ Result<std::vector<QueryHit>> SearchIndex::Query(const std::string& text, const 
   }
   std::vector<Lane> kw;
   if (o.mode != QueryMode::kSemantic || degraded) {
-    auto k = KeywordLane(c, match, o, depth);
+    auto k = KeywordLane(c, text, o, depth);
     if (!k.ok()) return k.status();
     kw = std::move(*k);
   }

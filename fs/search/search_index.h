@@ -19,7 +19,8 @@
 //    Raw grep (the default) matches the bytes of text files; parsed grep
 //    matches documents by their text (each match naming its page, sheet or
 //    slide) and text files as raw grep does.
-//  - Query: keyword (BM25), semantic (cosine over chunk embeddings) or
+//  - Query: keyword (BM25; the work of frequent terms bounded by impact
+//    lists, keyword_rank.h), semantic (cosine over chunk embeddings) or
 //    hybrid (reciprocal rank fusion of both, k = 60).
 // Every query takes an optional `visible` predicate and drops the paths it
 // rejects before anything else sees them.
@@ -45,6 +46,7 @@
 #include "fs/search/content_source.h"
 #include "fs/search/documents.h"
 #include "fs/search/embedding.h"
+#include "fs/search/keyword_rank.h"
 #include "fs/search/text.h"
 #include "fs/search/trigram_index.h"
 #include "fs/search/vector_index.h"
@@ -87,6 +89,10 @@ struct QueryOptions {
   QueryMode mode = QueryMode::kKeyword;
   size_t limit = 10;
   VisibleFn visible;
+  // Rank keywords by scoring every matching chunk, without the bounded
+  // ranking of frequent terms (keyword_rank.h): the reference it is
+  // checked against. Same results, slower.
+  bool exhaustive = false;
 };
 
 struct QueryHit {
@@ -137,7 +143,11 @@ class SearchIndex {
     // it holds at least this many vectors.
     size_t hnsw_min_vectors = 0;
     EmbeddingProvider* embedder = nullptr;  // null: no semantic lane (see SetEmbedder)
-    std::function<int64_t()> now_ns;        // wall clock; default system_clock
+    // Keyword ranking (keyword_rank.h): a phrase in more chunks than this
+    // is frequent, and its impact list keeps this many.
+    size_t keyword_rare_limit = kRareLimit;
+    size_t keyword_impact_depth = kImpactDepth;
+    std::function<int64_t()> now_ns;  // wall clock; default system_clock
   };
 
   // Opens or creates the index at `db_path`. If the embedder's model differs
@@ -170,6 +180,12 @@ class SearchIndex {
                                       const GrepOptions& options) const;
   // Ranked chunks, best first. EINVAL for a text with no word in it.
   Result<std::vector<QueryHit>> Query(const std::string& text, const QueryOptions& options) const;
+  // Builds the impact lists (keyword_rank.h) of the `words` words in the
+  // most chunks (above the rare limit), so that the first query holding
+  // one is as quick as the next; `cancelled` is asked between words.
+  // Returns how many were built or kept. Reads the whole keyword index:
+  // run it in the background once the index has caught up.
+  Result<size_t> PrepareKeywordLists(size_t words, const std::function<bool()>& cancelled = {}) const;
 
   // Path contexts: a description attached to a path and everything below it.
   Status SetPathContext(const std::string& path, const std::string& description);
@@ -224,7 +240,7 @@ class SearchIndex {
   VectorIndex* Ann() const EXCLUDES(ann_mu_);
   void AnnUpdate(int64_t chunk_id, Vector v) REQUIRES(write_mu_);  // empty v: removal
   Result<std::vector<PathContext>> ReadPathContexts(SqliteDb& c) const;
-  Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& match, const QueryOptions& o,
+  Result<std::vector<Lane>> KeywordLane(SqliteDb& c, const std::string& text, const QueryOptions& o,
                                         size_t want) const;
   Result<std::vector<Lane>> VectorLane(SqliteDb& c, const std::string& text, const QueryOptions& o,
                                        size_t want) const;
@@ -252,6 +268,8 @@ class SearchIndex {
   TrigramIndex trigrams_ GUARDED_BY(write_mu_){"SELECT id FROM files"};
 
   std::unique_ptr<ConnectionPool<SqliteDb>> readers_;  // thread-safe
+  // Impact lists of frequent keyword phrases (thread-safe).
+  mutable TermImpacts impacts_;
 };
 
 }  // namespace nexus::search
