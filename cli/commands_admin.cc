@@ -13,6 +13,7 @@ json UserJson(rpc::User::Reader u) {
   return {{"name", std::string(u.getName())},
           {"subject", std::string(u.getSubject())},
           {"subject_type", std::string(u.getSubjectType())},
+          {"display_name", u.getDisplayName().size() ? json(std::string(u.getDisplayName())) : json(nullptr)},
           {"is_admin", u.getIsAdmin()},
           {"uid", u.getUid()},
           {"gid", u.getGid()},
@@ -79,13 +80,16 @@ int CreateUser(Cli& cli, const Args& a) {
     req.setIsAdmin(a.Has("admin"));
     req.setUid(static_cast<uint32_t>(*uid));
     req.setGid(static_cast<uint32_t>(*gid));
+    req.setDisplayName(a.Get("name"));
     return Call(cli, req, [&](auto& r) {
       if (cli.json) {
         cli.PrintJson({{"user", UserJson(r.getUser())}, {"key", KeyJson(r.getKey())}});
         return;
       }
-      std::printf("created %s%s\n", r.getUser().getSubject().cStr(),
-                  r.getUser().getIsAdmin() ? " (admin)" : "");
+      auto u = r.getUser();
+      std::printf("created %s%s%s%s%s\n", u.getSubject().cStr(), u.getDisplayName().size() ? " (" : "",
+                  u.getDisplayName().cStr(), u.getDisplayName().size() ? ")" : "",
+                  u.getIsAdmin() ? " (admin)" : "");
       PrintKey(r.getKey());
     });
   });
@@ -106,12 +110,14 @@ int CreateKey(Cli& cli, const Args& a) {
   });
 }
 
-int ListUsers(Cli& cli, const Args&) {
+int ListUsers(Cli& cli, const Args& a) {
+  const bool admins_only = a.Has("is-admin");
   return WithAdmin(cli, [&](rpc::Admin::Client& admin) {
     auto req = admin.listUsersRequest();
     return Call(cli, req, [&](auto& r) {
       json out = json::array();
       for (auto u : r.getUsers()) {
+        if (admins_only && !u.getIsAdmin()) continue;
         if (cli.json) {
           out.push_back(UserJson(u));
           continue;
@@ -125,9 +131,12 @@ int ListUsers(Cli& cli, const Args&) {
 }
 
 int GetUser(Cli& cli, const Args& a) {
+  if (a.positional.empty() == !a.Has("user-id"))
+    return cli.Usage("give the user's NAME (or --user-id NAME), once");
+  const std::string name = a.positional.empty() ? a.Get("user-id") : a.positional[0];
   return WithAdmin(cli, [&](rpc::Admin::Client& admin) {
     auto req = admin.getUserRequest();
-    req.setName(a.positional[0]);
+    req.setName(name);
     return Call(cli, req, [&](auto& r) {
       if (cli.json) {
         json keys = json::array();
@@ -136,9 +145,10 @@ int GetUser(Cli& cli, const Args& a) {
         return;
       }
       auto u = r.getUser();
-      std::printf("%s%s uid %u gid %u, created %s, expires %s\n", u.getSubject().cStr(),
-                  u.getIsAdmin() ? " (admin)" : "", u.getUid(), u.getGid(),
-                  FormatTime(u.getCreatedAtNs()).c_str(), FormatTime(u.getExpiresAtNs()).c_str());
+      std::printf("%s%s%s%s%s uid %u gid %u, created %s, expires %s\n", u.getSubject().cStr(),
+                  u.getDisplayName().size() ? " \"" : "", u.getDisplayName().cStr(),
+                  u.getDisplayName().size() ? "\"" : "", u.getIsAdmin() ? " (admin)" : "", u.getUid(),
+                  u.getGid(), FormatTime(u.getCreatedAtNs()).c_str(), FormatTime(u.getExpiresAtNs()).c_str());
       for (auto k : r.getKeys()) PrintKey(k);
     });
   });
@@ -200,10 +210,12 @@ int KeyEntitlements(Cli& cli, const Args& a) {
 
 void AddAdminCommands(std::vector<Command>* t) {
   t->push_back({{"admin", "create-user"},
-                {"--subject-type", "--expires-days", "--uid", "--gid"},
+                {"--subject-type", "--expires-days", "--uid", "--gid", "--name"},
                 {"--admin"},
-                "admin create-user NAME [--subject-type user|agent] [--expires-days N] [--admin]",
+                "admin create-user NAME [--name DISPLAY_NAME] [--subject-type user|agent] [--expires-days N] "
+                "[--admin]",
                 "Provision a user or agent and print its first API key (shown once).\n"
+                "  --name TEXT       display name for people (\"Alice Smith\"; at most 256 bytes)\n"
                 "  --uid N, --gid N  POSIX identity its file calls run as (default 65534,\n"
                 "                    or 0 for admins)\n"
                 "Admins only.",
@@ -220,18 +232,18 @@ void AddAdminCommands(std::vector<Command>* t) {
                 CreateKey});
   t->push_back({{"admin", "list-users"},
                 {},
-                {},
-                "admin list-users",
-                "List users and agents. Admins only.",
+                {"--is-admin"},
+                "admin list-users [--is-admin]",
+                "List users and agents (--is-admin: only admins). Admins only.",
                 0,
                 0,
                 ListUsers});
   t->push_back({{"admin", "get-user"},
+                {"--user-id"},
                 {},
-                {},
-                "admin get-user NAME",
+                "admin get-user NAME | --user-id NAME",
                 "Show a user and its keys (never the secrets). Admins only.",
-                1,
+                0,
                 1,
                 GetUser});
   t->push_back({{"admin", "revoke-key"},

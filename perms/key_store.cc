@@ -23,6 +23,8 @@ CREATE INDEX IF NOT EXISTS keys_by_user ON keys(user);
 CREATE TABLE IF NOT EXISTS key_entitlements(
   id TEXT PRIMARY KEY, can_submit_tasks INTEGER NOT NULL, hourly_task_quota INTEGER NOT NULL)
   WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_display_names(
+  name TEXT PRIMARY KEY, display_name TEXT NOT NULL) WITHOUT ROWID;
 )sql";
 
 constexpr int64_t kNsPerDay = 86'400LL * 1'000'000'000LL;
@@ -30,6 +32,14 @@ constexpr size_t kIdHex = 16;
 constexpr size_t kSecretHex = 64;
 
 bool IsHex(const std::string& s) { return s.find_first_not_of("0123456789abcdef") == std::string::npos; }
+
+Status ValidateDisplayName(const std::string& name) {
+  if (name.size() > 256) return Status::Error(EINVAL, "a display name must be at most 256 bytes");
+  for (char c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return Status::Error(EINVAL, "a display name must not hold control characters");
+  return Status::Ok();
+}
 
 Status ValidateUserName(const std::string& name) {
   if (name.empty() || name.size() > 64) return Status::Error(EINVAL, "user name must be 1 to 64 characters");
@@ -51,11 +61,16 @@ UserRecord ReadUser(const Statement& s) {
   u.gid = static_cast<gid_t>(s.Int(4));
   u.created_ns = s.Int(5);
   u.expires_ns = s.Int(6);
+  u.display_name = s.Text(7);
   return u;
 }
 
 // Macros, so each query is one literal (statements are cached by address).
-#define NEXUS_USER_COLUMNS "name, subject_type, is_admin, uid, gid, created_ns, expires_ns"
+// Users with their display names (a user with no row has none).
+#define NEXUS_USER_COLUMNS                                                                                  \
+  "u.name, u.subject_type, u.is_admin, u.uid, u.gid, u.created_ns, u.expires_ns, COALESCE(d.display_name, " \
+  "'')"
+#define NEXUS_USER_FROM " FROM users u LEFT JOIN user_display_names d ON d.name = u.name"
 // Keys with their entitlements (a key with no row has the defaults).
 #define NEXUS_KEY_COLUMNS                                         \
   "k.id, k.user, k.name, k.created_ns, k.expires_ns, k.revoked, " \
@@ -128,6 +143,7 @@ Result<KeyRecord> KeyStore::InsertKey(const UserRecord& user, const std::string&
 
 Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user, int expires_days) {
   NEXUS_RETURN_IF_ERROR(ValidateUserName(user.name));
+  NEXUS_RETURN_IF_ERROR(ValidateDisplayName(user.display_name));
   if (user.subject_type != "user" && user.subject_type != "agent")
     return Status::Error(EINVAL, "subject type must be 'user' or 'agent', not '" + user.subject_type + "'");
   if (expires_days < 0) return Status::Error(EINVAL, "expiry must not be negative");
@@ -149,6 +165,10 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user, i
   ins.Bind(4, static_cast<int64_t>(user.uid)).Bind(5, static_cast<int64_t>(user.gid));
   ins.Bind(6, user.created_ns).Bind(7, user.expires_ns);
   NEXUS_RETURN_IF_ERROR(ins.Run("insert user"));
+  if (!user.display_name.empty()) {
+    Statement named = db_->Prepare("INSERT INTO user_display_names(name, display_name) VALUES(?,?)");
+    NEXUS_RETURN_IF_ERROR(named.Bind(1, user.name).Bind(2, user.display_name).Run("insert display name"));
+  }
   auto key = InsertKey(user, "initial", 0);
   if (!key.ok()) return key.status();
   NEXUS_RETURN_IF_ERROR(txn->Commit());
@@ -156,7 +176,7 @@ Result<std::pair<UserRecord, KeyRecord>> KeyStore::CreateUser(UserRecord user, i
 }
 
 Result<UserRecord> KeyStore::GetUserLocked(const std::string& name) {
-  Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS " FROM users WHERE name = ?");
+  Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS NEXUS_USER_FROM " WHERE u.name = ?");
   auto row = st.Bind(1, name).Step();
   if (!row.ok()) return row.status();
   if (!*row) return Status::Error(ENOENT, "no user '" + name + "'");
@@ -177,7 +197,7 @@ Result<KeyRecord> KeyStore::CreateKey(const std::string& user, const std::string
 
 Result<std::vector<UserRecord>> KeyStore::ListUsers() {
   MutexLock lock(mu_);
-  Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS " FROM users ORDER BY name");
+  Statement st = db_->Prepare("SELECT " NEXUS_USER_COLUMNS NEXUS_USER_FROM " ORDER BY u.name");
   std::vector<UserRecord> out;
   while (st.Next()) out.push_back(ReadUser(st));
   NEXUS_RETURN_IF_ERROR(st.status());

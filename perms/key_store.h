@@ -38,7 +38,8 @@ struct UserRecord {
   uid_t uid = 65534;  // POSIX identity of the user's file calls
   gid_t gid = 65534;
   int64_t created_ns = 0;
-  int64_t expires_ns = 0;  // 0: never
+  int64_t expires_ns = 0;    // 0: never
+  std::string display_name;  // free text for people; "" if none
   std::string Subject() const { return subject_type + ":" + name; }
   KeyScope Scope() const;
 };
@@ -66,7 +67,8 @@ class KeyStore {
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;
 
-  // EEXIST if the name is taken; EINVAL for a bad name or subject type.
+  // EEXIST if the name is taken; EINVAL for a bad name, display name (over
+  // 256 bytes or with control characters) or subject type.
   // `expires_days` 0: never. Returns the user and its first key.
   Result<std::pair<UserRecord, KeyRecord>> CreateUser(UserRecord user, int expires_days);
   Result<KeyRecord> CreateKey(const std::string& user, const std::string& name, int expires_days);

@@ -349,6 +349,7 @@ struct User {
   createdAtNs @5 :Int64;
   expiresAtNs @6 :Int64; # 0: never
   subject @7 :Text;      # "user:NAME" or "agent:NAME"
+  displayName @8 :Text;  # free text for people; empty if none was given
 }
 
 # An API key's record.
@@ -371,9 +372,10 @@ struct ApiKey {
 
 # Users, keys and the daemon's lifecycle; every method is admin-only.
 interface Admin {
-  # Creates a user or agent and its first key (shown once).
+  # Creates a user or agent and its first key (shown once). displayName:
+  # free text for people (at most 256 bytes, no control characters).
   createUser @0 (name :Text, subjectType :Text, expiresDays :UInt32, isAdmin :Bool,
-                 uid :UInt32, gid :UInt32) -> (user :User, key :ApiKey, error :Error);
+                 uid :UInt32, gid :UInt32, displayName :Text) -> (user :User, key :ApiKey, error :Error);
   # Another key for an existing user (shown once); expiresDays 0: never
   # (a key never outlives its user).
   createKey @1 (user :Text, name :Text, expiresDays :UInt32) -> (key :ApiKey, error :Error);
@@ -589,7 +591,7 @@ struct RebacTuple {
 
 struct RebacExplanation {
   allowed @0 :Bool;
-  reason @1 :Text;             # empty when allowed; "no tuple", "expired", "depth limit", "cycle"
+  reason @1 :Text;             # empty when allowed; "no tuple", "expired", "depth limit", "cycle", "other zone"
   path @2 :List(RebacTuple);   # granting tuples from the object side to the subject
   validUntilNs @3 :Int64;      # 0: never expires
   message @4 :Text;
@@ -617,10 +619,15 @@ interface Permissions {
   # Deletes apply before adds, in one transaction. With expectRevision != 0
   # the write fails with `conflict` unless that is the current revision.
   write @0 (adds :List(RebacTuple), deletes :List(RebacTuple), expectRevision :UInt64) -> (revision :UInt64, error :Error);
-  check @1 (subject :Text, access :Text, object :Text) -> (allowed :Bool, error :Error);
-  explain @2 (subject :Text, access :Text, object :Text) -> (explanation :RebacExplanation, error :Error);
+  # zone (check, explain, list): empty means every zone; else the answer is
+  # scoped to that zone: an object outside it (not under /zone/NAME, no
+  # tuple on it labelled NAME) is denied (reason "other zone"), a listing
+  # holds only tuples labelled NAME. A zone the caller cannot know of (not
+  # root, no /zone/NAME it sees, named by no tuple) is `notFound`.
+  check @1 (subject :Text, access :Text, object :Text, zone :Text) -> (allowed :Bool, error :Error);
+  explain @2 (subject :Text, access :Text, object :Text, zone :Text) -> (explanation :RebacExplanation, error :Error);
   # Filters: empty text means any.
-  list @3 (subjectType :Text, subjectId :Text, objectType :Text, objectId :Text, relation :Text, includeExpired :Bool, limit :UInt32) -> (tuples :List(RebacTuple), truncated :Bool, error :Error);
+  list @3 (subjectType :Text, subjectId :Text, objectType :Text, objectId :Text, relation :Text, includeExpired :Bool, limit :UInt32, zone :Text) -> (tuples :List(RebacTuple), truncated :Bool, error :Error);
   listObjects @4 (access :Text, subject :Text, objectType :Text) -> (objects :List(Text), error :Error);
   # `subjects`: everyone holding it, flattened; `tree`: the same as indented text.
   expand @5 (access :Text, object :Text) -> (subjects :List(Text), tree :Text, error :Error);
@@ -641,6 +648,11 @@ interface Permissions {
   auditExport @13 (format :Text, sinceNs :Int64, subject :Text) -> (data :Data, error :Error);
   # The tuple revision and count.
   info @14 () -> (revision :UInt64, tuples :UInt64, cacheHits :UInt64, cacheMisses :UInt64, error :Error);
+  # Shares: viewer/editor/owner tuples on files and folders. incoming: those
+  # naming `subject` directly; outgoing: those on objects `subject` manages
+  # naming someone else. `subject` empty: the caller; another subject is
+  # for admins (else permissionDenied). zone as for list; limit as for list.
+  shares @15 (outgoing :Bool, subject :Text, zone :Text, limit :UInt32) -> (tuples :List(RebacTuple), truncated :Bool, error :Error);
 }
 
 # ---------------------------------------------------------------- mounts

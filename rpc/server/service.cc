@@ -134,6 +134,7 @@ void FillUser(rpc::User::Builder b, const UserRecord& u) {
   b.setCreatedAtNs(u.created_ns);
   b.setExpiresAtNs(u.expires_ns);
   b.setSubject(u.Subject());
+  b.setDisplayName(u.display_name);
 }
 
 }  // namespace
@@ -532,6 +533,7 @@ class AdminImpl final : public Service<rpc::Admin> {
       u.name = p.getName();
       u.subject_type = p.getSubjectType().size() ? p.getSubjectType().cStr() : "user";
       u.is_admin = p.getIsAdmin();
+      u.display_name = p.getDisplayName();
       u.uid = p.getUid() ? p.getUid() : (u.is_admin ? 0 : kNobody);
       u.gid = p.getGid() ? p.getGid() : (u.is_admin ? 0 : kNobody);
       // An agent user is an agent of the one registry: registered (owned by

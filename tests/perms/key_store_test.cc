@@ -44,6 +44,27 @@ TEST_F(KeyStoreTest, CreatedKeyAuthenticatesAsItsUser) {
   EXPECT_TRUE(auth->second.secret.empty());
 }
 
+TEST_F(KeyStoreTest, DisplayNamesAreKeptAndChecked) {
+  UserRecord u = User("alice");
+  u.display_name = "Alice Laptop";
+  ASSERT_TRUE(store_->CreateUser(u, 90).ok());
+  ASSERT_TRUE(store_->CreateUser(User("bob"), 0).ok());
+  auto got = store_->GetUser("alice");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->display_name, "Alice Laptop");
+  auto all = store_->ListUsers();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].display_name, "Alice Laptop");
+  EXPECT_EQ((*all)[1].display_name, "");
+  UserRecord bad = User("carol");
+  bad.display_name = "two\nlines";
+  EXPECT_EQ(store_->CreateUser(bad, 0).code(), EINVAL);
+  bad.display_name = std::string(257, 'x');
+  EXPECT_EQ(store_->CreateUser(bad, 0).code(), EINVAL);
+  EXPECT_EQ(store_->GetUser("carol").code(), ENOENT);
+}
+
 TEST_F(KeyStoreTest, OnlyAHashOfTheSecretIsStored) {
   auto r = store_->CreateUser(User("bob"), 0);
   ASSERT_TRUE(r.ok());
