@@ -188,9 +188,45 @@ void SetTuple(rpc::RebacTuple::Builder b, const Triple& t, int64_t expires_ns, c
   b.setZone(zone);
 }
 
+// --zone-id as JSON: null when not given.
+json ZoneJson(const Args& a) { return a.Has("zone-id") ? json(a.Get("zone-id")) : json(nullptr); }
+
+// --format json|table (json is the same as --json).
+Status FormatFlag(Cli& cli, const Args& a) {
+  const std::string format = a.Get("format", "table");
+  if (format != "table" && format != "json")
+    return Status::Error(EINVAL, "--format must be json or table, not '" + format + "'");
+  if (format == "json") cli.json = true;
+  return Status::Ok();
+}
+
+// A tuple listing: {"tuples", "count", "truncated"} plus `extra` with
+// --json, else a table.
+void PrintTuples(Cli& cli, capnp::List<rpc::RebacTuple>::Reader tuples, bool truncated, json extra) {
+  if (cli.json) {
+    json list = json::array();
+    for (auto tu : tuples) list.push_back(TupleJson(tu));
+    extra["tuples"] = list;
+    extra["count"] = list.size();
+    extra["truncated"] = truncated;
+    cli.PrintJson(extra);
+    return;
+  }
+  std::printf("%-28s %-8s %-36s %-10s %s\n", "SUBJECT", "RELATION", "OBJECT", "ZONE", "EXPIRES");
+  for (auto tu : tuples)
+    std::printf("%-28s %-8s %-36s %-10s %s\n", tu.getSubject().cStr(), tu.getRelation().cStr(),
+                tu.getObject().cStr(), tu.getZone().size() ? tu.getZone().cStr() : "-",
+                ExpiryText(tu).c_str());
+  if (truncated)
+    std::fprintf(stderr, "nexus: more tuples than shown (raise --limit or narrow with filters)\n");
+}
+
 // ---------------------------------------------------------------- rebac
 
 int Create(Cli& cli, const Args& a) {
+  // The Python CLI's dynamic viewers (column-level views of CSV files).
+  if (a.Has("column-config") || a.positional[2] == "dynamic_viewer")
+    return cli.Fail(Unavailable("dynamic viewers", "column-level views of CSV files are not built"));
   auto t = TripleArgs(a, 0, true);
   if (!t.ok()) return cli.Fail(t.status(), true);
   if (auto v = TupleOf(*t); !v.ok()) return cli.Fail(v.status(), true);
@@ -260,13 +296,15 @@ int Check(Cli& cli, const Args& a) {
     req.setSubject(t->subject);
     req.setAccess(t->access);
     req.setObject(t->object);
+    req.setZone(a.Get("zone-id"));
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     if (cli.json)
       cli.PrintJson({{"allowed", r->getAllowed()},
                      {"subject", t->subject},
                      {"permission", t->access},
-                     {"object", t->object}});
+                     {"object", t->object},
+                     {"zone", ZoneJson(a)}});
     else
       std::printf("%s\n", r->getAllowed() ? "allowed" : "denied");
     return kExitOk;
@@ -282,6 +320,7 @@ int Explain(Cli& cli, const Args& a) {
     req.setSubject(t->subject);
     req.setAccess(t->access);
     req.setObject(t->object);
+    req.setZone(a.Get("zone-id"));
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
     auto e = r->getExplanation();
@@ -292,6 +331,7 @@ int Explain(Cli& cli, const Args& a) {
                      {"subject", t->subject},
                      {"permission", t->access},
                      {"object", t->object},
+                     {"zone", ZoneJson(a)},
                      {"reason", e.getReason().size() ? json(std::string(e.getReason())) : json(nullptr)},
                      {"message", std::string(e.getMessage())},
                      {"path", path},
@@ -318,9 +358,7 @@ int Explain(Cli& cli, const Args& a) {
 }
 
 int List(Cli& cli, const Args& a) {
-  const std::string format = a.Get("format", "table");
-  if (format != "table" && format != "json") return cli.Usage("--format must be json or table");
-  if (format == "json") cli.json = true;
+  if (Status st = FormatFlag(cli, a); !st.ok()) return cli.Fail(st, true);
   auto limit = a.Number("limit", 1000, 1, 100000);
   if (!limit.ok()) return cli.Fail(limit.status(), true);
   std::string subject_type = a.Get("subject-type"), object_type = a.Get("object-type");
@@ -345,21 +383,40 @@ int List(Cli& cli, const Args& a) {
     req.setRelation(relation);
     req.setIncludeExpired(!a.Has("active"));
     req.setLimit(static_cast<uint32_t>(*limit));
+    req.setZone(a.Get("zone-id"));
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
-    if (cli.json) {
-      json list = json::array();
-      for (auto tu : r->getTuples()) list.push_back(TupleJson(tu));
-      cli.PrintJson({{"tuples", list}, {"count", list.size()}, {"truncated", r->getTruncated()}});
-    } else {
-      std::printf("%-28s %-8s %-36s %-10s %s\n", "SUBJECT", "RELATION", "OBJECT", "ZONE", "EXPIRES");
-      for (auto tu : r->getTuples())
-        std::printf("%-28s %-8s %-36s %-10s %s\n", tu.getSubject().cStr(), tu.getRelation().cStr(),
-                    tu.getObject().cStr(), tu.getZone().size() ? tu.getZone().cStr() : "-",
-                    ExpiryText(tu).c_str());
-    }
-    if (r->getTruncated() && !cli.json)
-      std::fprintf(stderr, "nexus: more tuples than shown (raise --limit or narrow with filters)\n");
+    PrintTuples(cli, r->getTuples(), r->getTruncated(), {});
+    return kExitOk;
+  });
+}
+
+// rebac share incoming|outgoing [SUBJ_TYPE SUBJ_ID]
+int ListShares(Cli& cli, const Args& a, bool outgoing) {
+  if (Status st = FormatFlag(cli, a); !st.ok()) return cli.Fail(st, true);
+  auto limit = a.Number("limit", 1000, 1, 100000);
+  if (!limit.ok()) return cli.Fail(limit.status(), true);
+  if (a.positional.size() == 1) return cli.Usage("give SUBJ_TYPE and SUBJ_ID, or neither (yourself)");
+  std::string subject;
+  if (a.positional.size() == 2) {
+    auto s = SubjectArg(a.positional[0], a.positional[1]);
+    if (!s.ok()) return cli.Fail(s.status(), true);
+    auto person = PersonArg(*s);
+    if (!person.ok()) return cli.Fail(person.status(), true);
+    subject = *person;
+  }
+  return WithPermissions(cli, [&](NexusClient& c, rpc::Permissions::Client& p) -> int {
+    auto req = p.sharesRequest();
+    req.setOutgoing(outgoing);
+    req.setSubject(subject);
+    req.setZone(a.Get("zone-id"));
+    req.setLimit(static_cast<uint32_t>(*limit));
+    auto r = c.Wait(req.send());
+    if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
+    PrintTuples(cli, r->getTuples(), r->getTruncated(),
+                {{"direction", outgoing ? "outgoing" : "incoming"},
+                 {"subject", subject.empty() ? json(nullptr) : json(subject)},
+                 {"zone", ZoneJson(a)}});
     return kExitOk;
   });
 }
@@ -421,11 +478,17 @@ int Expand(Cli& cli, const Args& a) {
 }
 
 int Share(Cli& cli, const Args& a) {
-  auto path = PathArg(a.positional[0]);
+  // PATH SUBJ_TYPE SUBJ_ID, or the Python CLI's SUBJ_TYPE OBJ_TYPE PATH SUBJ_ID.
+  const auto& p = a.positional;
+  const bool typed = p.size() == 4;
+  if (typed && p[1] != "file" && p[1] != "folder")
+    return cli.Usage("OBJ_TYPE \"" + p[1] + "\" must be file or folder (the path's kind decides)");
+  if (p.size() != 3 && !typed) return cli.Usage("usage: nexus rebac share PATH SUBJ_TYPE SUBJ_ID --role R");
+  auto path = PathArg(typed ? p[2] : p[0]);
   if (!path.ok()) return cli.Fail(path.status(), true);
-  auto s = SubjectArg(a.positional[1], a.positional[2]);
+  auto s = typed ? SubjectArg(p[0], p[3]) : SubjectArg(p[1], p[2]);
   if (!s.ok()) return cli.Fail(s.status(), true);
-  if (!a.Has("role")) return cli.Usage("--role viewer|editor|owner is required");
+  if (!a.Has("role")) return cli.Usage("--role viewer|editor|owner is required (--permission is the same)");
   const std::string role = a.Get("role");
   if (role != "viewer" && role != "editor" && role != "owner")
     return cli.Usage("--role \"" + role + "\" must be viewer, editor or owner");
@@ -457,9 +520,16 @@ int Share(Cli& cli, const Args& a) {
 }
 
 int Unshare(Cli& cli, const Args& a) {
-  auto path = PathArg(a.positional[0]);
+  // PATH SUBJ_TYPE SUBJ_ID, or (share revoke) OBJ_TYPE PATH SUBJ_TYPE SUBJ_ID.
+  const auto& p = a.positional;
+  const bool typed = p.size() == 4;
+  if (typed && p[0] != "file" && p[0] != "folder")
+    return cli.Usage("OBJ_TYPE \"" + p[0] + "\" must be file or folder (the path's kind decides)");
+  if (p.size() != 3 && !typed)
+    return cli.Usage("usage: nexus rebac unshare PATH SUBJ_TYPE SUBJ_ID [--role R]");
+  auto path = PathArg(typed ? p[1] : p[0]);
   if (!path.ok()) return cli.Fail(path.status(), true);
-  auto s = SubjectArg(a.positional[1], a.positional[2]);
+  auto s = typed ? SubjectArg(p[2], p[3]) : SubjectArg(p[1], p[2]);
   if (!s.ok()) return cli.Fail(s.status(), true);
   const std::string role = a.Get("role");
   if (a.Has("role") && role != "viewer" && role != "editor" && role != "owner")
@@ -775,7 +845,7 @@ void AddRebacCommands(std::vector<Command>* t) {
   const std::string subj = kSubjectHelp, obj = kObjectHelp;
   t->push_back(
       {{"rebac", "create"},
-       {"--zone-id", "--expires-at", "--ttl"},
+       {"--zone-id", "--expires-at", "--ttl", "--column-config"},
        {},
        "rebac create SUBJ_TYPE SUBJ_ID RELATION OBJ_TYPE OBJ_ID [--zone-id Z] [--expires-at TIME | --ttl S]",
        "Write the tuple SUBJECT#RELATION@OBJECT. RELATION: viewer, editor, owner (files,\n"
@@ -783,7 +853,8 @@ void AddRebacCommands(std::vector<Command>* t) {
            subj + obj +
            "--expires-at: RFC 3339 (2026-12-01T00:00:00Z) or Unix seconds; --ttl: seconds\n"
            "from now. The tuple stops granting then. --zone-id: the zone label for listing\n"
-           "(default: the object's zone). Needs manage on the object (admins: any).",
+           "(default: the object's zone). Needs manage on the object (admins: any).\n"
+           "dynamic_viewer and --column-config (column-level CSV views) are unavailable.",
        5,
        5,
        Create});
@@ -797,38 +868,44 @@ void AddRebacCommands(std::vector<Command>* t) {
                 5,
                 5,
                 Delete});
+  const std::string zone_help =
+      "--zone-id Z: scope the answer to zone Z (root, a zone /zone/Z, or one a tuple\n"
+      "names): an object not under /zone/Z and with no tuple labelled Z is denied.\n"
+      "An unknown zone is an error (not found).\n";
   t->push_back({{"rebac", "check"},
+                {"--zone-id"},
                 {},
-                {},
-                "rebac check SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID",
+                "rebac check SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID [--zone-id Z]",
                 "Print allowed or denied (exit 0 either way). PERMISSION: read, write, manage\n"
                 "(computed: inherited from parent folders, zone admins manage their zone) or\n"
                 "a relation (viewer, editor, ...: that tuple on that object only).\n" +
-                    subj + obj + "Non-admins may ask about themselves or about objects they manage.",
+                    subj + obj + zone_help +
+                    "Non-admins may ask about themselves or about objects they manage.",
                 5,
                 5,
                 Check});
   t->push_back({{"rebac", "explain"},
-                {},
+                {"--zone-id"},
                 {"--verbose"},
-                "rebac explain SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID [--verbose]",
+                "rebac explain SUBJ_TYPE SUBJ_ID PERMISSION OBJ_TYPE OBJ_ID [--zone-id Z] [--verbose]",
                 "Why a check is allowed (the granting tuples, from the object side to the\n"
-                "subject) or denied (no tuple, expired, depth limit, cycle). --verbose adds\n"
-                "each tuple's expiry and zone and when the grant ends.\n" +
-                    subj + obj,
+                "subject) or denied (no tuple, expired, depth limit, cycle, other zone).\n"
+                "--verbose adds each tuple's expiry and zone and when the grant ends.\n" +
+                    subj + obj + zone_help,
                 5,
                 5,
                 Explain});
   t->push_back({{"rebac", "list"},
                 {"--subject-type", "--subject-id", "--object-type", "--object-id", "--relation", "--format",
-                 "--limit"},
+                 "--limit", "--zone-id"},
                 {"--active"},
                 "rebac list [--subject-type T --subject-id I --object-type T --object-id I --relation R]"
-                " [--format json|table] [--limit N] [--active]",
+                " [--zone-id Z] [--format json|table] [--limit N] [--active]",
                 "List tuples matching every filter given (none: all), at most --limit (default\n"
-                "1000). Expired tuples are listed and marked unless --active. --format json is\n"
-                "the same as --json. Non-admins see tuples naming them and tuples on objects\n"
-                "they manage.",
+                "1000). Expired tuples are listed and marked unless --active. --zone-id Z: only\n"
+                "tuples labelled Z (a tuple's label is its object's zone unless created with\n"
+                "--zone-id); an unknown zone is an error. --format json is the same as --json.\n"
+                "Non-admins see tuples naming them and tuples on objects they manage.",
                 0,
                 0,
                 List});
@@ -852,17 +929,49 @@ void AddRebacCommands(std::vector<Command>* t) {
                 3,
                 Expand});
   t->push_back({{"rebac", "share"},
-                {"--role", "--ttl"},
+                {"--permission,--role", "--ttl"},
                 {},
                 "rebac share PATH SUBJ_TYPE SUBJ_ID --role viewer|editor|owner [--ttl S]",
                 "Give the subject ROLE on PATH: folder:PATH if PATH is a directory, else\n"
                 "file:PATH (PATH must exist). --ttl: the grant ends after S seconds.\n"
-                "viewer reads, editor also writes, owner also manages (shares further).",
+                "viewer reads, editor also writes, owner also manages (shares further).\n"
+                "Also taken as SUBJ_TYPE OBJ_TYPE PATH SUBJ_ID (OBJ_TYPE file or folder) and\n"
+                "with --permission for --role.",
                 3,
-                3,
+                4,
                 Share});
+  t->push_back({{"rebac", "share", "incoming"},
+                {"--zone-id", "--format", "--limit"},
+                {},
+                "rebac share incoming [SUBJ_TYPE SUBJ_ID] [--zone-id Z] [--format json|table] [--limit N]",
+                "What is shared with you (or, for admins, with the user or agent given): the\n"
+                "viewer, editor and owner tuples on files and folders naming the subject\n"
+                "directly. --zone-id Z: only those labelled Z.",
+                0,
+                2,
+                [](Cli& c, const Args& a) { return ListShares(c, a, false); }});
+  t->push_back({{"rebac", "share", "outgoing"},
+                {"--zone-id", "--format", "--limit"},
+                {},
+                "rebac share outgoing [SUBJ_TYPE SUBJ_ID] [--zone-id Z] [--format json|table] [--limit N]",
+                "What you (or, for admins, the user or agent given) shared with others: the\n"
+                "viewer, editor and owner tuples on files and folders the subject manages that\n"
+                "name someone else (for an admin itself: every such tuple). --zone-id Z: only\n"
+                "those labelled Z.",
+                0,
+                2,
+                [](Cli& c, const Args& a) { return ListShares(c, a, true); }});
+  t->push_back({{"rebac", "share", "revoke"},
+                {"--permission,--role"},
+                {},
+                "rebac share revoke OBJ_TYPE PATH SUBJ_TYPE SUBJ_ID [--role R]",
+                "The same as rebac unshare PATH SUBJ_TYPE SUBJ_ID [--role R] (OBJ_TYPE: file\n"
+                "or folder); --permission is the same as --role.",
+                4,
+                4,
+                Unshare});
   t->push_back({{"rebac", "unshare"},
-                {"--role"},
+                {"--permission,--role"},
                 {},
                 "rebac unshare PATH SUBJ_TYPE SUBJ_ID [--role R]",
                 "Remove the subject's viewer, editor and owner tuples on PATH (file: and\n"

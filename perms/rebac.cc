@@ -208,6 +208,24 @@ std::vector<Tuple> RebacEngine::ListTuples(const TupleFilter& filter, size_t lim
   return index_.ListTuples(filter, now, limit);
 }
 
+bool RebacEngine::KnowsZone(std::string_view zone) const {
+  if (zone == kRootZone) return true;
+  ReaderLock lk(mu_);
+  return index_.KnowsZone(zone);
+}
+
+Result<bool> RebacEngine::InZone(std::string_view object, std::string_view zone) const {
+  auto o = ObjectRef::Parse(object);
+  if (!o.ok()) return o.status();
+  std::string_view own = kRootZone;
+  if (o->type == ObjectType::kZone) return o->id == zone;
+  auto path = PathOf(o->type, o->id);
+  if (path) own = layout::ZoneOf(*path);
+  if (own == zone) return true;
+  ReaderLock lk(mu_);
+  return index_.LabelsObject(o->ToString(), zone);
+}
+
 Result<bool> RebacEngine::IsAdmin(std::string_view subject) {
   auto s = ParseSubjectView(subject);
   if (!s.ok()) return s.status();

@@ -100,6 +100,12 @@ class RebacEngine {
   Result<std::vector<std::string>> ListObjects(std::string_view access, std::string_view subject,
                                                std::optional<ObjectType> type = std::nullopt);
   std::vector<Tuple> ListTuples(const TupleFilter& filter, size_t limit = SIZE_MAX);
+  // RebacIndex::KnowsZone; kRootZone always.
+  bool KnowsZone(std::string_view zone) const;
+  // Whether `object` is in `zone`: by its path (/zone/NAME/..., every other
+  // path in kRootZone), being zone:NAME, or by a tuple on it labelled NAME.
+  // Groups, users and agents are in kRootZone. EINVAL for a malformed object.
+  Result<bool> InZone(std::string_view object, std::string_view zone) const;
 
   // Checked write: `actor` needs manage on the object of every tuple it adds
   // or deletes, unless it is an admin (IsAdmin). Deletes apply before adds,

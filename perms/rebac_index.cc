@@ -575,6 +575,23 @@ std::vector<Tuple> RebacIndex::ListTuples(const TupleFilter& f, UnixNanos now, s
   return out;
 }
 
+bool RebacIndex::KnowsZone(std::string_view zone) const {
+  if (zone_label_ids_.count(std::string(zone))) return true;
+  if (Find(NameOf("zone", zone)) != kNoNode) return true;
+  return Find(NameOf("folder", std::string(layout::kZonesDir) + "/" + std::string(zone))) != kNoNode;
+}
+
+bool RebacIndex::LabelsObject(std::string_view object, std::string_view zone) const {
+  NodeId n = Find(object);
+  auto label = zone_label_ids_.find(std::string(zone));
+  if (n == kNoNode || label == zone_label_ids_.end()) return false;
+  for (const auto* edges : {&nodes_[n].subjects, &nodes_[n].usersets}) {
+    for (const Edge& e : *edges)
+      if (e.zone_label == label->second) return true;
+  }
+  return false;
+}
+
 void RebacIndex::ForEach(const std::function<void(const Tuple&)>& fn) const {
   for (NodeId n = 0; n < nodes_.size(); ++n) {
     for (const auto* edges : {&nodes_[n].subjects, &nodes_[n].usersets}) {

@@ -110,6 +110,12 @@ class RebacIndex {
   GrantRoots Roots(const SubjectView& subject, UnixNanos now) const;
   // Tuples matching `filter`, in no particular order; at most `limit`.
   std::vector<Tuple> ListTuples(const TupleFilter& filter, UnixNanos now, size_t limit) const;
+  // Whether any tuple names `zone`: as its label, as the object or subject
+  // zone:ZONE, or on a path under /zone/ZONE. Labels count once used (a
+  // zone stays known after its last tuple is deleted).
+  bool KnowsZone(std::string_view zone) const;
+  // Whether a tuple on `object` ("type:id") carries the zone label `zone`.
+  bool LabelsObject(std::string_view object, std::string_view zone) const;
   // Calls `fn` on every tuple.
   void ForEach(const std::function<void(const Tuple&)>& fn) const;
 

@@ -261,8 +261,12 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     return Serve(context, Feature::kRebac, [&](auto p, auto results) -> Reply {
       std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
       NEXUS_ASSIGN_OR_RETURN(Access a, Access::Parse(access));
+      NEXUS_ASSIGN_OR_RETURN(std::string zone, ZoneScope(p.getZone()));
       NEXUS_RETURN_IF_ERROR(MayAsk("permissions.check", subject, object));
       NEXUS_ASSIGN_OR_RETURN(bool allowed, rebac_.engine->Decide(subject, a, object));
+      if (allowed && !zone.empty()) {
+        NEXUS_ASSIGN_OR_RETURN(allowed, rebac_.engine->InZone(object, zone));
+      }
       results.setAllowed(allowed);
       return Status::Ok();
     });
@@ -272,7 +276,20 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     return Serve(context, Feature::kRebac, [&](auto p, auto results) -> Reply {
       std::string subject = p.getSubject(), access = p.getAccess(), object = p.getObject();
       NEXUS_RETURN_IF_ERROR(Access::Parse(access));
+      NEXUS_ASSIGN_OR_RETURN(std::string zone, ZoneScope(p.getZone()));
       NEXUS_RETURN_IF_ERROR(MayAsk("permissions.explain", subject, object));
+      bool in_zone = true;
+      if (!zone.empty()) {
+        NEXUS_ASSIGN_OR_RETURN(in_zone, rebac_.engine->InZone(object, zone));
+      }
+      if (!in_zone) {
+        auto b = results.initExplanation();
+        b.setAllowed(false);
+        b.setReason("other zone");
+        b.setMessage(object + " is not in zone " + zone + " (not under /zone/" + zone +
+                     ", no tuple on it labelled " + zone + ")");
+        return Status::Ok();
+      }
       NEXUS_ASSIGN_OR_RETURN(auto e, rebac_.engine->Explain(subject, access, object));
       auto b = results.initExplanation();
       b.setAllowed(e.allowed);
@@ -303,30 +320,64 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
       NEXUS_RETURN_IF_ERROR(parse_into(p.getRelation(), ParseRelation, f.relation));
       if (p.getSubjectId().size()) f.subject_id = std::string(p.getSubjectId());
       if (p.getObjectId().size()) f.object_id = std::string(p.getObjectId());
+      NEXUS_ASSIGN_OR_RETURN(std::string zone, ZoneScope(p.getZone()));
+      if (!zone.empty()) f.zone = zone;
       const size_t limit = ListLimit(p.getLimit());
       RebacEngine* engine = rebac_.engine;
       const bool admin = conn_->admin();
       const std::string self = conn_->subject();
-      return Job<ListOut>(
-          context,
-          [engine, f, limit, admin, self]() -> Result<ListOut> {
-            ListOut out;
-            if (admin) {
-              out.tuples = engine->ListTuples(f, limit + 1);
-            } else {
-              out.tuples = VisibleTuples(*engine, f, self, limit + 1);
+      return TupleListJob(context, limit, [engine, f, limit, admin, self]() -> Result<std::vector<Tuple>> {
+        return admin ? engine->ListTuples(f, limit + 1) : VisibleTuples(*engine, f, self, limit + 1);
+      });
+    });
+  }
+
+  kj::Promise<void> shares(SharesContext context) override {
+    return Serve(context, Feature::kRebac, [&](auto p, auto) -> Reply {
+      const size_t limit = ListLimit(p.getLimit());
+      const bool outgoing = p.getOutgoing();
+      std::string self = conn_->subject();
+      if (p.getSubject().size()) {
+        NEXUS_ASSIGN_OR_RETURN(SubjectRef asked, PersonSubject(p.getSubject()));
+        if (asked.ToString() != self) {
+          if (!conn_->admin()) {
+            RecordDenied("permissions.shares", asked.ToString(), "asked about another subject's shares");
+            return Status::Error(EACCES, conn_->subject() + " may list only its own shares");
+          }
+          self = asked.ToString();
+        }
+      }
+      NEXUS_ASSIGN_OR_RETURN(std::string zone, ZoneScope(p.getZone()));
+      RebacEngine* engine = rebac_.engine;
+      // An admin's own outgoing shares: everything (it manages every object).
+      const bool everything = conn_->admin() && self == conn_->subject();
+      return TupleListJob(
+          context, limit, [engine, outgoing, everything, self, zone]() -> Result<std::vector<Tuple>> {
+            std::vector<Tuple> out;
+            NEXUS_ASSIGN_OR_RETURN(SubjectRef me, SubjectRef::Parse(self));
+            for (ObjectType type : {ObjectType::kFile, ObjectType::kFolder}) {
+              TupleFilter f;
+              f.object_type = type;
+              if (!zone.empty()) f.zone = zone;
+              if (!outgoing) {
+                f.subject_type = me.type;
+                f.subject_id = me.id;
+              }
+              std::vector<Tuple> found =
+                  everything || !outgoing ? engine->ListTuples(f) : VisibleTuples(*engine, f, self, SIZE_MAX);
+              for (Tuple& t : found) {
+                if (t.relation != Relation::kViewer && t.relation != Relation::kEditor &&
+                    t.relation != Relation::kOwner)
+                  continue;
+                if ((t.subject == me) == outgoing) continue;
+                out.push_back(std::move(t));
+              }
             }
-            if (out.tuples.size() > limit) {
-              out.tuples.resize(limit);
-              out.truncated = true;
-            }
+            std::sort(out.begin(), out.end(), [](const Tuple& a, const Tuple& b) {
+              return std::make_tuple(a.object.ToString(), a.subject.ToString(), a.relation) <
+                     std::make_tuple(b.object.ToString(), b.subject.ToString(), b.relation);
+            });
             return out;
-          },
-          [](auto results, ListOut& out) {
-            const UnixNanos now = DefaultClock().Now();
-            auto list = results.initTuples(out.tuples.size());
-            for (size_t k = 0; k < out.tuples.size(); ++k) FillTuple(list[k], out.tuples[k], now);
-            results.setTruncated(out.truncated);
           });
     });
   }
@@ -605,6 +656,29 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
                          [](auto results, uint64_t& revision) { results.setRevision(revision); });
   }
 
+  // Runs `work` (at most limit + 1 tuples, or an error) off the loop and
+  // replies with at most `limit` of them, `truncated` when there were more.
+  template <typename Context, typename Work>
+  kj::Promise<void> TupleListJob(Context context, size_t limit, Work work) {
+    return Job<ListOut>(
+        context,
+        [limit, work = std::move(work)]() -> Result<ListOut> {
+          ListOut out;
+          NEXUS_ASSIGN_OR_RETURN(out.tuples, work());
+          if (out.tuples.size() > limit) {
+            out.tuples.resize(limit);
+            out.truncated = true;
+          }
+          return out;
+        },
+        [](auto results, ListOut& out) {
+          const UnixNanos now = DefaultClock().Now();
+          auto list = results.initTuples(out.tuples.size());
+          for (size_t k = 0; k < out.tuples.size(); ++k) FillTuple(list[k], out.tuples[k], now);
+          results.setTruncated(out.truncated);
+        });
+  }
+
   // A listing's `limit` parameter: 0 for the default, capped.
   static size_t ListLimit(uint32_t asked) {
     return asked == 0 ? kDefaultListLimit : std::min(asked, kMaxListLimit);
@@ -622,6 +696,19 @@ class PermissionsImpl final : public PermsService<rpc::Permissions> {
     if (since_ns > 0) f.since = since_ns;
     if (!subject.empty()) f.subject = subject;
     return f;
+  }
+
+  // The zone a question is scoped to: "" for every zone, else a zone the
+  // caller can know of: root, a /zone/NAME it can see, or one a tuple names.
+  Result<std::string> ZoneScope(capnp::Text::Reader text) {
+    std::string zone = text;
+    if (zone.empty()) return zone;
+    NEXUS_RETURN_IF_ERROR(layout::ValidateZone(zone));
+    if (rebac_.engine->KnowsZone(zone)) return zone;
+    if (ctx().files && ctx().files->Stat(conn_->actor, layout::ZoneRoot(zone).str(), false, false).ok())
+      return zone;
+    return Status::Error(ENOENT,
+                         "unknown zone '" + zone + "': there is no /zone/" + zone + " and no tuple names it");
   }
 
   // The object a path names: folder:PATH for a directory, file:PATH for

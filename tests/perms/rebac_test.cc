@@ -259,6 +259,38 @@ TEST_F(RebacTest, ListTuplesFilters) {
   EXPECT_EQ(engine_->ListTuples({}, 3).size(), 3u);
 }
 
+TEST_F(RebacTest, ZonesKnownAndObjectsInThem) {
+  Add({"user:a#viewer@file:/zone/eng/x", "user:a#viewer@group:g"});
+  Tuple labelled = T("agent:b#viewer@file:/workspace/r.csv");
+  labelled.zone = "org_acme";
+  ASSERT_TRUE(engine_->WriteUnchecked({labelled}, {}).ok());
+  EXPECT_TRUE(engine_->KnowsZone("root"));
+  EXPECT_TRUE(engine_->KnowsZone("eng"));       // a path under /zone/eng
+  EXPECT_TRUE(engine_->KnowsZone("org_acme"));  // a label
+  EXPECT_FALSE(engine_->KnowsZone("nowhere"));
+  struct Case {
+    const char* object;
+    const char* zone;
+    bool in;
+  } cases[] = {
+      {"file:/zone/eng/x", "eng", true},
+      {"file:/zone/eng/new", "eng", true},
+      {"file:/zone/eng/x", "root", false},
+      {"file:/workspace/r.csv", "org_acme", true},
+      {"file:/workspace/r.csv", "root", true},
+      {"file:/workspace/other", "org_acme", false},
+      {"zone:eng", "eng", true},
+      {"group:g", "root", true},
+      {"group:g", "eng", false},
+  };
+  for (const auto& c : cases) {
+    auto in = engine_->InZone(c.object, c.zone);
+    ASSERT_TRUE(in.ok()) << c.object;
+    EXPECT_EQ(*in, c.in) << c.object << " in " << c.zone;
+  }
+  EXPECT_EQ(engine_->InZone("bogus", "eng").code(), EINVAL);
+}
+
 TEST_F(RebacTest, ExplainShowsThePath) {
   Add({"group:eng#member#viewer@folder:/zone/eng", "group:core#member#member@group:eng",
        "user:ann#member@group:core"});

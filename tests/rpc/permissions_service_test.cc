@@ -470,6 +470,95 @@ TEST_F(PermissionsServiceTest, ShareUnsharePublicPrivate) {
   }
 }
 
+TEST_F(PermissionsServiceTest, ZoneIdScopesChecksExplanationsAndListings) {
+  NexusClient& a = *admin_;
+  ASSERT_EQ(Write(a, "agent:bob", "viewer", "file:/zone/eng/plan.md"), Code::OK);
+  {
+    auto req = Perms(a).writeRequest();
+    auto t = req.initAdds(1)[0];
+    t.setSubject("agent:bob");
+    t.setRelation("viewer");
+    t.setObject("file:/team/report.csv");
+    t.setZone("org_acme");
+    ASSERT_EQ(CodeOf(a.Wait(req.send())), Code::OK);
+  }
+  auto check = [&](const std::string& object, const std::string& zone, Code* code = nullptr) {
+    auto req = Perms(a).checkRequest();
+    req.setSubject("agent:bob");
+    req.setAccess("read");
+    req.setObject(object);
+    req.setZone(zone);
+    auto r = a.Wait(req.send());
+    if (code) *code = CodeOf(r);
+    return CodeOf(r) == Code::OK && r->getAllowed();
+  };
+  EXPECT_TRUE(check("file:/zone/eng/plan.md", ""));
+  EXPECT_TRUE(check("file:/zone/eng/plan.md", "eng"));
+  EXPECT_FALSE(check("file:/zone/eng/plan.md", "org_acme"));
+  EXPECT_TRUE(check("file:/team/report.csv", "org_acme"));  // by its label
+  EXPECT_TRUE(check("file:/team/report.csv", "root"));      // by its path
+  EXPECT_FALSE(check("file:/team/report.csv", "eng"));
+  Code code;
+  EXPECT_FALSE(check("file:/team/report.csv", "nowhere", &code));
+  EXPECT_EQ(code, Code::NOT_FOUND);
+  EXPECT_FALSE(check("file:/team/report.csv", "bad/zone", &code));
+  EXPECT_EQ(code, Code::INVALID_ARGUMENT);
+  {
+    auto req = Perms(a).explainRequest();
+    req.setSubject("agent:bob");
+    req.setAccess("read");
+    req.setObject("file:/zone/eng/plan.md");
+    req.setZone("org_acme");
+    auto r = a.Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    EXPECT_FALSE(r->getExplanation().getAllowed());
+    EXPECT_EQ(std::string(r->getExplanation().getReason()), "other zone");
+  }
+  {
+    auto req = Perms(a).listRequest();
+    req.setZone("org_acme");
+    req.setIncludeExpired(true);
+    auto r = a.Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
+    ASSERT_EQ(r->getTuples().size(), 1u);
+    EXPECT_EQ(std::string(r->getTuples()[0].getObject()), "file:/team/report.csv");
+  }
+}
+
+TEST_F(PermissionsServiceTest, SharesIncomingAndOutgoing) {
+  NexusClient& a = *admin_;
+  auto bob = Agent("bob");
+  auto eve = Agent("eve");
+  ASSERT_EQ(Write(a, "agent:bob", "owner", "folder:/bob"), Code::OK);
+  ASSERT_EQ(Write(a, "agent:eve", "viewer", "file:/shared.txt"), Code::OK);
+  ASSERT_EQ(Write(*bob, "agent:eve", "editor", "file:/bob/notes.md"), Code::OK);
+  ASSERT_EQ(Write(a, "agent:eve", "member", "group:ops"), Code::OK);  // not a share
+  auto shares = [&](NexusClient& c, bool outgoing, const std::string& subject, Code* code = nullptr) {
+    auto req = Perms(c).sharesRequest();
+    req.setOutgoing(outgoing);
+    req.setSubject(subject);
+    auto r = c.Wait(req.send());
+    if (code) *code = CodeOf(r);
+    std::vector<std::string> out;
+    if (CodeOf(r) != Code::OK) return out;
+    for (auto t : r->getTuples())
+      out.push_back(std::string(t.getSubject()) + "#" + std::string(t.getRelation()) + "@" +
+                    std::string(t.getObject()));
+    return out;
+  };
+  EXPECT_EQ(shares(*eve, false, ""), (std::vector<std::string>{"agent:eve#editor@file:/bob/notes.md",
+                                                               "agent:eve#viewer@file:/shared.txt"}));
+  EXPECT_EQ(shares(*bob, true, ""), (std::vector<std::string>{"agent:eve#editor@file:/bob/notes.md"}));
+  EXPECT_EQ(shares(*eve, true, ""), std::vector<std::string>{});
+  EXPECT_EQ(shares(a, false, "agent:eve").size(), 2u);  // admins may ask about anyone
+  EXPECT_EQ(shares(a, true, "agent:bob"), shares(*bob, true, ""));
+  Code code;
+  EXPECT_TRUE(shares(*eve, false, "agent:bob", &code).empty());  // others may not
+  EXPECT_EQ(code, Code::PERMISSION_DENIED);
+  shares(a, false, "group:ops#member", &code);
+  EXPECT_EQ(code, Code::INVALID_ARGUMENT);
+}
+
 TEST_F(PermissionsServiceTest, IdentitiesAreForAdminsAndAudited) {
   NexusClient& a = *admin_;
   auto bind = [&](NexusClient& c, uint32_t uid, const std::string& subject) {
