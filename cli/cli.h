@@ -64,6 +64,9 @@ struct Command {
   size_t min_args = 0;
   size_t max_args = SIZE_MAX;
   std::function<int(class Cli&, const Args&)> run;
+  // From the first positional argument or unknown option on, every
+  // argument is positional (a command line to run: nexus run CMD --its-flags).
+  bool rest_verbatim = false;
 };
 
 // Where the system service's daemon listens (packaging/nexusd.service): the
@@ -176,5 +179,7 @@ void AddForkCommands(std::vector<Command>* table);
 void AddSandboxCommands(std::vector<Command>* table);
 // workflows load|discover|list|show|test|enable|disable|delete|runs
 void AddWorkflowCommands(std::vector<Command>* table);
+// The Nexus user guide's families NexusFS lacks: each exits 69 saying why.
+void AddUnavailableCommands(std::vector<Command>* table);
 
 }  // namespace nexus::cli

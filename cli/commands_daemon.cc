@@ -28,6 +28,8 @@ std::string Absolute(const std::string& p) {
   return ec ? p : abs.lexically_normal().string();
 }
 
+Result<json> ConnectionEnv(const Cli& cli);
+
 // One status call on a fresh connection to `socket` (no retries).
 Result<bool> MountedAt(const std::string& socket, double timeout_s) {
   ConnectOptions o;
@@ -86,20 +88,37 @@ int Status_(Cli& cli, const Args&) {
 int Ready(Cli& cli, const Args& a) {
   auto timeout = a.Number("timeout", 0, 0, 86400);
   if (!timeout.ok()) return cli.Fail(timeout.status(), true);
-  if (!cli.remote.empty() || !cli.profile.empty()) {
-    auto c = cli.Client();
-    if (!c.ok()) return cli.Fail(c.status());
-    auto r = (*c)->Wait((*c)->session().statusRequest().send());
-    if (!r.ok()) return cli.Fail(r.status());
-    if (!r->getStatus().getMounted()) return cli.Fail(Status::Error(EAGAIN, "nexusd is not mounted"));
-  } else {
+  const char* url_env = std::getenv("NEXUS_URL");
+  const bool remote = !cli.remote.empty() || !cli.profile.empty() || (url_env && *url_env);
+  if (!remote) {
     auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
     if (Status st = WaitReady(cli.SocketPath(), deadline); !st.ok()) return cli.Fail(st);
   }
-  if (cli.json)
-    cli.PrintJson({{"ready", true}});
-  else
-    std::printf("ready\n");
+  auto c = cli.Client();
+  if (!c.ok()) return cli.Fail(c.status());
+  auto r = (*c)->Wait((*c)->session().statusRequest().send());
+  if (!r.ok()) return cli.Fail(r.status());
+  auto s = r->getStatus();
+  if (!s.getMounted()) return cli.Fail(Status::Error(EAGAIN, "nexusd is not mounted"));
+  std::string endpoint = cli.SocketPath();
+  if (remote) {
+    auto env = ConnectionEnv(cli);
+    endpoint = env.ok() && env->contains("NEXUS_URL") ? (*env)["NEXUS_URL"].get<std::string>()
+                                                      : std::string(url_env ? url_env : "");
+  }
+  if (cli.json) {
+    cli.PrintJson(
+        {{"ready", true},
+         {"profile", std::string(s.getProfile())},
+         {"endpoint", endpoint},
+         {"transport", remote ? "tls" : "unix"},
+         {"http", s.getHttp().size() ? json(std::string(s.getHttp())) : json(nullptr)},
+         {"mount", std::string(s.getMountpoint())},
+         {"version", std::string(s.getVersion())},
+         {"readiness_file", remote ? json(nullptr) : json(std::string(s.getDataDir()) + "/nexusd.ready")}});
+  } else {
+    std::printf("ready (profile %s, %s)\n", s.getProfile().cStr(), endpoint.c_str());
+  }
   return kExitOk;
 }
 
@@ -312,8 +331,164 @@ int Env(Cli& cli, const Args&) {
   json env = {{"NEXUS_SOCKET", state->value("socket", "")},
               {"NEXUS_DATA_DIR", state->value("data_dir", "")},
               {"NEXUS_MOUNT", state->value("mount", "")}};
+  if (auto p = state->find("profile"); p != state->end() && p->is_string()) env["NEXUS_PROFILE"] = *p;
   if (cli.json) return cli.PrintJson(env), kExitOk;
   for (auto& [k, v] : env.items()) std::printf("export %s='%s'\n", k.c_str(), v.get<std::string>().c_str());
+  return kExitOk;
+}
+
+// The saved connection profiles (nexus connect): name -> {url, api_key,
+// tls_ca}; an empty object when there are none.
+json LoadProfiles() {
+  auto text = ReadTextFile(Cli::StateDir() + "/profiles.json", "profiles");
+  if (!text.ok()) return json::object();
+  json j = json::parse(*text, nullptr, false);
+  return j.is_object() ? j : json::object();
+}
+
+// The environment that reaches the daemon this CLI would use: a saved
+// profile's NEXUS_URL/NEXUS_API_KEY/NEXUS_TLS_CA, else NEXUS_SOCKET and,
+// from the daemon's readiness file beside its socket, NEXUS_DATA_DIR,
+// NEXUS_MOUNT and NEXUS_PROFILE (the daemon's profile).
+Result<json> ConnectionEnv(const Cli& cli) {
+  json env = json::object();
+  if (!cli.profile.empty()) {
+    json profiles = LoadProfiles();
+    if (!profiles.contains(cli.profile))
+      return Status::Error(ENOENT, "no profile '" + cli.profile + "' (nexus profile list shows them)");
+    const json& p = profiles[cli.profile];
+    env["NEXUS_URL"] = p.value("url", "");
+    env["NEXUS_API_KEY"] = p.value("api_key", "");
+    if (!p.value("tls_ca", "").empty()) env["NEXUS_TLS_CA"] = p.value("tls_ca", "");
+    env["NEXUS_CONNECTION"] = cli.profile;
+    return env;
+  }
+  const char* url = std::getenv("NEXUS_URL");
+  if (!cli.remote.empty() || (url && *url)) {
+    env["NEXUS_URL"] = cli.remote.empty() ? std::string(url) : cli.remote;
+    if (!cli.api_key.empty()) env["NEXUS_API_KEY"] = cli.api_key;
+    if (!cli.tls_ca.empty()) env["NEXUS_TLS_CA"] = cli.tls_ca;
+    return env;
+  }
+  const std::string socket = Absolute(cli.SocketPath());
+  env["NEXUS_SOCKET"] = socket;
+  const std::string dir = std::filesystem::path(socket).parent_path().string();
+  if (auto text = ReadTextFile(dir + "/nexusd.ready", "readiness file"); text.ok()) {
+    json r = json::parse(*text, nullptr, false);
+    if (r.is_object() && r.value("socket", "") == socket) {
+      env["NEXUS_DATA_DIR"] = r.value("data_dir", "");
+      env["NEXUS_MOUNT"] = r.value("mount", "");
+      env["NEXUS_PROFILE"] = r.value("profile", "");
+    }
+  }
+  return env;
+}
+
+int Run(Cli& cli, const Args& a) {
+  auto env = ConnectionEnv(cli);
+  if (!env.ok()) return cli.Fail(env.status());
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return cli.Fail(Status::FromErrno("fork"));
+  if (pid == 0) {
+    for (auto& [k, v] : env->items()) ::setenv(k.c_str(), v.get<std::string>().c_str(), 1);
+    std::vector<std::string> argv = a.positional;
+    std::vector<char*> cargv;
+    for (auto& s : argv) cargv.push_back(s.data());
+    cargv.push_back(nullptr);
+    ::execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "nexus: run: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    ::_exit(errno == ENOENT ? 127 : 126);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return cli.Fail(Status::FromErrno("wait for " + a.positional[0]));
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+int ProfileList(Cli& cli, const Args&) {
+  json profiles = LoadProfiles();
+  json out = json::array();
+  for (auto& [name, p] : profiles.items()) {
+    if (!p.is_object()) continue;
+    out.push_back({{"name", name},
+                   {"url", p.value("url", "")},
+                   {"tls_ca", p.value("tls_ca", "").empty() ? json(nullptr) : json(p.value("tls_ca", ""))},
+                   {"has_api_key", !p.value("api_key", "").empty()},
+                   {"current", name == cli.profile}});
+  }
+  if (cli.json) {
+    cli.PrintJson({{"profiles", out}, {"file", Cli::StateDir() + "/profiles.json"}});
+    return kExitOk;
+  }
+  if (out.empty()) {
+    std::printf("no saved profiles (save one with nexus connect HOST:PORT --name N -k KEY)\n");
+    return kExitOk;
+  }
+  std::printf("%-2s%-20s %-32s %s\n", "", "NAME", "URL", "TLS CA");
+  for (const json& p : out)
+    std::printf("%-2s%-20s %-32s %s\n", p["current"].get<bool>() ? "*" : "",
+                p["name"].get<std::string>().c_str(), p["url"].get<std::string>().c_str(),
+                p["tls_ca"].is_null() ? "-" : p["tls_ca"].get<std::string>().c_str());
+  return kExitOk;
+}
+
+// The commented nexus.yaml `nexus init` writes.
+std::string InitConfig(const std::string& data_dir, const std::string& mount) {
+  return "# nexus.yaml: nexusd's configuration (nexusd --config FILE). Written by\n"
+         "# `nexus init`; keys are nexusd's flags with '_' (docs/control-socket.md,\n"
+         "# \"Configuration\"). Flags and NEXUS_* variables override this file.\n"
+         "\n"
+         "# minimal | lite | sandbox | full: which parts run (nexus features lists them).\n"
+         "profile: full\n"
+         "# Where the tree, its history and the control socket live.\n"
+         "data_dir: " +
+         data_dir +
+         "\n"
+         "# Where the filesystem is mounted.\n"
+         "mount: " +
+         mount +
+         "\n"
+         "# A host folder served at /zone/local:\n"
+         "# workspace: /path/to/project\n"
+         "# The HTTP listener (/health, /metrics):\n"
+         "# http: 127.0.0.1:2026\n"
+         "# Switch parts on or off; the Nexus user guide's names (agent_registry,\n"
+         "# permissions, sandbox, ...) are accepted, and ones NexusFS lacks are\n"
+         "# reported unavailable at start:\n"
+         "# features:\n"
+         "#   search: true\n"
+         "#   permissions: true\n";
+}
+
+int Init(Cli& cli, const Args& a) {
+  const std::string dir = Absolute(a.positional.empty() ? "." : a.positional[0]);
+  const std::string config = dir + "/nexus.yaml", data_dir = dir + "/nexus-data", mount = dir + "/nexus-mnt";
+  std::error_code ec;
+  if (std::filesystem::exists(config, ec))
+    return cli.Fail(Status::Error(EEXIST, config + " exists; nexus init never overwrites it"));
+  for (const std::string& d : {dir, data_dir, mount}) {
+    std::filesystem::create_directories(d, ec);
+    if (ec) return cli.Fail(Status::Error(EIO, "create " + d + ": " + ec.message()));
+  }
+  int fd = ::open(config.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return cli.Fail(Status::FromErrno("create " + config));
+  const std::string text = InitConfig(data_dir, mount);
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (::close(fd) != 0 || !written) {
+    Status st = Status::FromErrno("write " + config);
+    ::unlink(config.c_str());
+    return cli.Fail(st);
+  }
+  if (cli.json) {
+    cli.PrintJson({{"dir", dir}, {"config", config}, {"data_dir", data_dir}, {"mount", mount}});
+    return kExitOk;
+  }
+  std::printf("initialized %s: nexus.yaml, nexus-data/, nexus-mnt/\n", dir.c_str());
+  std::printf("start:   nexus up --data-dir %s --mount %s   (or nexusd --config %s)\n", data_dir.c_str(),
+              mount.c_str(), config.c_str());
+  std::printf("then:    export NEXUS_DATA_DIR=%s\n", data_dir.c_str());
   return kExitOk;
 }
 
@@ -386,10 +561,45 @@ void AddDaemonCommands(std::vector<Command>* t) {
                 {},
                 "ready [--timeout S]",
                 "Exit 0 once nexusd is mounted and serving; wait up to S seconds (default 0:\n"
-                "just check).",
+                "just check). --json: {ready, profile, endpoint, transport, http, mount,\n"
+                "version, readiness_file}. nexusd also writes DATA_DIR/nexusd.ready while\n"
+                "it serves (docs/control-socket.md \"Readiness file\").",
                 0,
                 0,
                 Ready});
+  t->push_back({{"init"},
+                {},
+                {},
+                "init [DIR]",
+                "Make DIR (default: the current folder) a local NexusFS home: a commented\n"
+                "DIR/nexus.yaml naming DIR/nexus-data and DIR/nexus-mnt, and those folders.\n"
+                "Never overwrites an existing nexus.yaml (fails instead).",
+                0,
+                1,
+                Init});
+  t->push_back({{"profile", "list"},
+                {},
+                {},
+                "profile list",
+                "The connections saved with nexus connect (~/.nexus/profiles.json): name, URL,\n"
+                "TLS CA, whether a key is saved (never the key); * marks --profile.",
+                0,
+                0,
+                ProfileList});
+  t->push_back({{"run"},
+                {},
+                {},
+                "run CMD [ARGS...]",
+                "Run CMD with the connection environment of the daemon this CLI reaches:\n"
+                "with --profile N, NEXUS_URL, NEXUS_API_KEY, NEXUS_TLS_CA and\n"
+                "NEXUS_CONNECTION=N; else NEXUS_SOCKET and, from the daemon's readiness file,\n"
+                "NEXUS_DATA_DIR, NEXUS_MOUNT and NEXUS_PROFILE (its profile). Exits with CMD's\n"
+                "status (127: CMD not found; 128+N: killed by signal N). What follows CMD is\n"
+                "passed to it as is.",
+                1,
+                SIZE_MAX,
+                Run,
+                true});
   t->push_back({{"features"},
                 {},
                 {},

@@ -146,6 +146,10 @@ int Cat(Cli& cli, const Args& a) {
   if (!offset.ok()) return cli.Fail(offset.status(), true);
   auto length = a.Number("length", 0, 0, 1e18);
   if (!length.ok()) return cli.Fail(length.status(), true);
+  auto chunk_size =
+      a.Number("chunk-size", static_cast<double>(kReadChunk), 1, static_cast<double>(kReadChunk));
+  if (!chunk_size.ok()) return cli.Fail(chunk_size.status(), true);
+  const uint64_t chunk = static_cast<uint64_t>(*chunk_size);
   return WithClient(cli, [&](NexusClient& c) -> int {
     auto files = FilesOf(c);
     uint64_t pos = static_cast<uint64_t>(*offset);
@@ -155,7 +159,7 @@ int Cat(Cli& cli, const Args& a) {
       auto req = files.readRequest();
       req.setPath(a.positional[0]);
       req.setOffset(pos);
-      req.setLength(left ? std::min(left, kReadChunk) : kReadChunk);
+      req.setLength(left ? std::min(left, chunk) : chunk);
       auto r = c.Wait(req.send());
       if (Status st = ReplyStatus(r); !st.ok()) return cli.Fail(st);
       auto data = AsView(r->getData());
@@ -494,11 +498,13 @@ void AddFileCommands(std::vector<Command>* t) {
                 2,
                 Write});
   t->push_back({{"cat"},
-                {"--offset", "--length"},
-                {},
-                "cat PATH [--offset N] [--length M]",
+                {"--offset", "--length", "--chunk-size"},
+                {"--stream"},
+                "cat PATH [--offset N] [--length M] [--stream] [--chunk-size N]",
                 "Print a file. With --offset/--length, only that byte range; a range past\n"
-                "the end gives what exists.",
+                "the end gives what exists. The content is always read and written out in\n"
+                "ranges (--stream says so explicitly) of --chunk-size bytes (default and\n"
+                "most: 8 MiB).",
                 1,
                 1,
                 Cat});

@@ -391,11 +391,12 @@ int ContextDelete(Cli& cli, const Args& a) {
 void AddSearchCommands(std::vector<Command>* t) {
   t->push_back({{"glob"},
                 {"--limit"},
-                {},
-                "glob PATTERN [PATH] [--limit N]",
+                {"--plain"},
+                "glob PATTERN [PATH] [--limit N] [--plain]",
                 "Files whose path matches PATTERN (*, ?, [a-z], **, {a,b}), below PATH\n"
                 "(default /). A relative PATTERN is taken below PATH. Only files you may read\n"
-                "are listed. --limit N stops after N paths (default: all).",
+                "are listed. --limit N stops after N paths (default: all). One path a line is\n"
+                "the default output (--plain says so explicitly).",
                 1,
                 2,
                 Glob});

@@ -69,6 +69,7 @@ std::vector<Command> BuildTable() {
   AddForkCommands(&table);
   AddSandboxCommands(&table);
   AddWorkflowCommands(&table);
+  AddUnavailableCommands(&table);
   return table;
 }
 
@@ -119,6 +120,7 @@ int RunCommand(Cli& cli, const Command& c, const std::vector<std::string>& rest)
     std::string a = rest[i];
     if (flags_done || a.size() < 2 || a[0] != '-') {
       args.positional.push_back(a);
+      if (c.rest_verbatim) flags_done = true;
       continue;
     }
     if (a == "--") {
@@ -156,6 +158,11 @@ int RunCommand(Cli& cli, const Command& c, const std::vector<std::string>& rest)
       }
       args.values[Canonical(spec)] = value;
       args.repeated[Canonical(spec)].push_back(value);
+    }
+    if (!known && c.rest_verbatim) {
+      args.positional.push_back(rest[i]);
+      flags_done = true;
+      continue;
     }
     if (!known) return cli.Usage("unknown option '" + a + "' for " + JoinName(c.name) + " (see --help)");
   }

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "daemon/http_status.h"
+#include "daemon/readiness_file.h"
 #include "daemon/stop_signals.h"
 #include "nexus/version.h"
 
@@ -85,6 +86,7 @@ std::vector<FeatureState> ComputeFeatures(const DaemonOptions& o) {
     }
     out.push_back(std::move(f));
   }
+  for (const auto& [name, u] : o.unavailable_features) out.push_back({name, State::kUnavailable, u.why});
   return out;
 }
 
@@ -142,6 +144,9 @@ Status Daemon::Prepare(int* exit_code) {
   data_dir_ = *data_dir;
   mountpoint_ = *mountpoint;
   features_ = ComputeFeatures(options_);
+  for (const std::string& w : options_.config_warnings) spdlog::warn("{}", w);
+  for (const auto& [name, u] : options_.unavailable_features)
+    if (u.wanted) spdlog::warn("config: features.{}: unavailable: {}", name, u.why);
   if (!options_.workspace.empty() && !Enabled(features_, "workspace"))
     return Status::Error(
         EINVAL, "--workspace is given but the workspace feature is off (profile " + options_.profile + ")");
@@ -481,6 +486,7 @@ Status Daemon::Serve() {
   probes.alive = probes.ready;
   probes.status = "serving " + data_dir_ + " at " + mountpoint_;
   notifier_ = ServiceNotifier::Start(std::move(probes));
+  if (Status st = WriteReadinessFile(info_); !st.ok()) spdlog::warn("readiness file: {}", st.ToString());
   {
     StopSignals signals([this](int) {
       // The probes stat the mount: they stop while the loop still answers.
@@ -490,6 +496,7 @@ Status Daemon::Serve() {
     served = mount_->Serve();
   }
   if (notifier_) notifier_->Stop();
+  RemoveReadinessFile(data_dir_);
   info_.mounted = false;
   // The mount table (in rebac_) outlives mount_: it must not revalidate
   // names on a mount that is going away.

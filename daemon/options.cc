@@ -233,6 +233,42 @@ std::vector<std::string> AllOptionNames() {
   return out;
 }
 
+}  // namespace
+
+const std::vector<GuideFeature>& GuideFeatures() {
+  // ours: our feature, "" when the name is always on here, nullptr when
+  // NexusFS does not have it (then `why`).
+  static const std::vector<GuideFeature> kFeatures = {
+      {"agent_registry", "agents", ""},
+      {"permissions", "rebac", ""},
+      {"sandbox", "sandboxes", ""},
+      {"ipc", "agents", ""},
+      {"eventlog", "oplog", ""},
+      {"versioning", "versions", ""},
+      {"namespace", "mount", ""},
+      {"parsers", "search", ""},
+      {"scheduler", "mesh", ""},
+      {"workflows", "", ""},
+      {"mcp", "", ""},
+      {"federation", nullptr,
+       "federation — NexusFS daemons do not join zones across nodes; the mesh (nexus mesh) places tasks on "
+       "nodes instead"},
+      {"llm", nullptr, "llm — NexusFS runs no language models; agents bring their own"},
+      {"pay", nullptr, "pay — NexusFS has no payments or exchange"},
+      {"observability", nullptr,
+       "observability — no tracing exporter; /metrics on the HTTP listener instead"},
+  };
+  return kFeatures;
+}
+
+const GuideFeature* FindGuideFeature(const std::string& name) {
+  for (const GuideFeature& g : GuideFeatures())
+    if (name == g.name) return &g;
+  return nullptr;
+}
+
+namespace {
+
 Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
   auto text = ReadTextFile(path, "--config");
   if (!text.ok()) return Status::Error(EINVAL, text.status().ToString());
@@ -248,7 +284,8 @@ Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
   for (const std::string& name : AllOptionNames()) by_key[ConfigKey(name)] = name;
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    const std::string source = "config " + path + " key '" + key + "'";
+    const std::string source =
+        "config " + path + " line " + std::to_string(kv.first.Mark().line + 1) + " key '" + key + "'";
     try {
       if (key == "tls") {
         if (!kv.second.IsMap()) return Status::Error(EINVAL, source + ": must map cert and key");
@@ -265,17 +302,31 @@ Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
           return Status::Error(EINVAL, source + ": must map feature names to true/false");
         for (const auto& f : kv.second) {
           std::string name = f.first.as<std::string>();
-          const auto& all = ProfileFeatures("full");
-          if (std::find(all.begin(), all.end(), name) == all.end())
-            return Status::Error(EINVAL, source + ": unknown feature '" + name + "'");
+          const std::string where = "config " + path + " line " + std::to_string(f.first.Mark().line + 1) +
+                                    " key 'features." + name + "'";
+          if (!f.second.IsScalar()) return Status::Error(EINVAL, where + ": must be true or false");
           bool on = false;
-          NEXUS_RETURN_IF_ERROR(ParseBool(source + "." + name, f.second.as<std::string>(), &on));
-          o.feature_overrides[name] = on;
+          NEXUS_RETURN_IF_ERROR(ParseBool(where, f.second.as<std::string>(), &on));
+          const auto& all = ProfileFeatures("full");
+          if (std::find(all.begin(), all.end(), name) != all.end()) {
+            o.feature_overrides[name] = on;
+            continue;
+          }
+          const GuideFeature* g = FindGuideFeature(name);
+          if (g && g->ours) {
+            if (*g->ours)
+              o.feature_overrides[g->ours] = on;
+            else if (!on)
+              o.config_warnings.push_back(where + ": " + name + " is always on in NexusFS; false is ignored");
+            continue;
+          }
+          o.unavailable_features[name] = {
+              on, g ? std::string(g->why) : name + " — not a feature of NexusFS (nexus features lists ours)"};
         }
         continue;
       }
       auto it = by_key.find(key);
-      if (it == by_key.end()) return Status::Error(EINVAL, "unknown key '" + key + "' in config " + path);
+      if (it == by_key.end()) return Status::Error(EINVAL, source + ": unknown key");
       if (!kv.second.IsScalar()) return Status::Error(EINVAL, source + ": must be a single value");
       NEXUS_RETURN_IF_ERROR(Apply(o, it->second, kv.second.as<std::string>(), source));
     } catch (const YAML::Exception& e) {

@@ -37,6 +37,15 @@ struct DaemonOptions {
   std::string http;  // HOST:PORT; empty: none
   std::string profile = "full";
   std::map<std::string, bool> feature_overrides;  // from `features:` in the file
+  // Names under `features:` that NexusFS does not have (the Nexus user
+  // guide's, or unknown): whether the file asked for it, and why not.
+  struct UnavailableFeature {
+    bool wanted = false;
+    std::string why;
+  };
+  std::map<std::string, UnavailableFeature> unavailable_features;
+  // What the file asked that is ignored, for the log at start.
+  std::vector<std::string> config_warnings;
   // Versioning (feature "versions").
   int versions_commit_window_ms = 200;   // group-commit window of the version store
   uint32_t versions_keep_versions = 10;  // `nexus versions gc` default policy
@@ -78,6 +87,18 @@ struct DaemonOptions {
 // The profiles and the features each one switches on.
 const std::vector<std::string>& ProfileNames();
 const std::vector<std::string>& ProfileFeatures(const std::string& profile);
+
+// The Nexus user guide's feature names accepted under `features:`: each
+// switches one of ours (`ours`), names something always on here (`ours`
+// ""), or something NexusFS does not have (`ours` null, `why` says so as
+// "<feature> — <why>").
+struct GuideFeature {
+  const char* name;
+  const char* ours;
+  const char* why;
+};
+const std::vector<GuideFeature>& GuideFeatures();
+const GuideFeature* FindGuideFeature(const std::string& name);
 
 // Parses argv (without argv[0]) together with the config file (--config, or
 // NEXUS_CONFIG) and the environment `env` (NAME -> value). Errors name the

@@ -109,8 +109,9 @@ TEST(OptionsTest, BadConfigNamesTheKey) {
   } cases[] = {
       {"data_dir: d\nmount: m\nthreads: lots\n", "'threads'"},
       {"data_dir: d\nmount: m\nunknown_key: 1\n", "'unknown_key'"},
-      {"data_dir: d\nmount: m\nfeatures:\n  teleport: true\n", "teleport"},
-      {"data_dir: d\nmount: m\nfeatures:\n  locks: maybe\n", "locks"},
+      {"data_dir: d\nmount: m\nfeatures:\n  locks: maybe\n", "line 4 key 'features.locks'"},
+      {"data_dir: d\nmount: m\nfeatures:\n  federation: [1]\n", "features.federation"},
+      {"data_dir: d\n\nthreads: lots\n", "line 3 key 'threads'"},
       {"data_dir: d\nmount: m\ntls: yes\n", "'tls'"},
       {"data_dir: [unclosed\n", "config"},
       {"- a\n- b\n", "mapping"},
@@ -122,6 +123,39 @@ TEST(OptionsTest, BadConfigNamesTheKey) {
     ASSERT_FALSE(o.ok()) << c.yaml;
     EXPECT_EQ(o.code(), EINVAL);
     EXPECT_NE(o.status().message().find(c.mentions), std::string::npos) << o.status().message();
+  }
+}
+
+TEST(OptionsTest, GuideFeatureNamesMapOrAreUnavailable) {
+  testing::TempDir dir;
+  std::string cfg = dir.path() + "/nexus.yaml";
+  ASSERT_TRUE(WriteFileAtomic(cfg,
+                              "profile: full\nfeatures:\n  agent_registry: false\n  permissions: true\n"
+                              "  sandbox: false\n  workflows: false\n  mcp: true\n  federation: true\n"
+                              "  llm: false\n  teleport: true\n",
+                              0644)
+                  .ok());
+  auto o = ParseDaemonOptions({"--config", cfg, "--data-dir", "d", "--mount", "m"});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_FALSE(o->feature_overrides.at("agents"));
+  EXPECT_TRUE(o->feature_overrides.at("rebac"));
+  EXPECT_FALSE(o->feature_overrides.at("sandboxes"));
+  EXPECT_EQ(o->feature_overrides.count("workflows"), 0u);
+  ASSERT_EQ(o->unavailable_features.size(), 3u);
+  EXPECT_TRUE(o->unavailable_features.at("federation").wanted);
+  EXPECT_EQ(o->unavailable_features.at("federation").why.rfind("federation — ", 0), 0u);
+  EXPECT_FALSE(o->unavailable_features.at("llm").wanted);
+  EXPECT_EQ(o->unavailable_features.at("teleport").why.rfind("teleport — not a feature", 0), 0u);
+  // workflows cannot be switched off: said, not silently dropped.
+  ASSERT_EQ(o->config_warnings.size(), 1u);
+  EXPECT_NE(o->config_warnings[0].find("workflows is always on"), std::string::npos);
+  for (const GuideFeature& g : GuideFeatures()) {
+    if (!g.ours) {
+      EXPECT_EQ(std::string(g.why).rfind(std::string(g.name) + " — ", 0), 0u) << g.name;
+    } else if (*g.ours) {
+      const auto& all = ProfileFeatures("full");
+      EXPECT_NE(std::find(all.begin(), all.end(), g.ours), all.end()) << g.name;
+    }
   }
 }
 
