@@ -282,10 +282,13 @@ Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
   if (!root.IsMap()) return Status::Error(EINVAL, "config " + path + ": must be a mapping of keys");
   std::map<std::string, std::string> by_key;
   for (const std::string& name : AllOptionNames()) by_key[ConfigKey(name)] = name;
+  // Where a key is, for messages: "config FILE line N".
+  auto at = [&](const YAML::Node& key) {
+    return "config " + path + " line " + std::to_string(key.Mark().line + 1);
+  };
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    const std::string source =
-        "config " + path + " line " + std::to_string(kv.first.Mark().line + 1) + " key '" + key + "'";
+    const std::string source = at(kv.first) + " key '" + key + "'";
     try {
       if (key == "tls") {
         if (!kv.second.IsMap()) return Status::Error(EINVAL, source + ": must map cert and key");
@@ -302,8 +305,7 @@ Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
           return Status::Error(EINVAL, source + ": must map feature names to true/false");
         for (const auto& f : kv.second) {
           std::string name = f.first.as<std::string>();
-          const std::string where = "config " + path + " line " + std::to_string(f.first.Mark().line + 1) +
-                                    " key 'features." + name + "'";
+          const std::string where = at(f.first) + " key 'features." + name + "'";
           if (!f.second.IsScalar()) return Status::Error(EINVAL, where + ": must be true or false");
           bool on = false;
           NEXUS_RETURN_IF_ERROR(ParseBool(where, f.second.as<std::string>(), &on));
@@ -326,7 +328,7 @@ Status LoadConfigFile(DaemonOptions& o, const std::string& path) {
         continue;
       }
       auto it = by_key.find(key);
-      if (it == by_key.end()) return Status::Error(EINVAL, source + ": unknown key");
+      if (it == by_key.end()) return Status::Error(EINVAL, at(kv.first) + ": unknown key '" + key + "'");
       if (!kv.second.IsScalar()) return Status::Error(EINVAL, source + ": must be a single value");
       NEXUS_RETURN_IF_ERROR(Apply(o, it->second, kv.second.as<std::string>(), source));
     } catch (const YAML::Exception& e) {
