@@ -13,6 +13,28 @@ command -v curl >/dev/null || fail "curl is not installed"
 note "docs/guide-parity.md is generated from the list"
 python3 "$GUIDE/guide.py" doc --check "$SRC/docs/guide-parity.md" || fail "docs/guide-parity.md is stale"
 
+note "the runner fails a usage error, a wrong exit and a bare 69"
+cat >"$TEST_ROOT/wrong.txt" <<'LIST'
+== 0 Self-test
+@ works
+guide: "$NEXUS_CLI" frobnicate
+
+@ unavailable
+guide: true
+note: exits 0
+
+@ unavailable
+guide: exit 69
+note: no unavailable line
+
+@ works
+guide: true
+check: false
+LIST
+NEXUS_CLI="$NEXUS_CLI" python3 "$GUIDE/guide.py" --list "$TEST_ROOT/wrong.txt" run >"$TEST_ROOT/wrong.out" 2>&1 &&
+  fail "the runner passed a list of wrong examples"
+grep -q "4 examples, 4 failed" "$TEST_ROOT/wrong.out" || fail "the runner: $(cat "$TEST_ROOT/wrong.out")"
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 HTTP_PORT=$(free_port)
 LISTEN_PORT=$(free_port)

@@ -480,7 +480,8 @@ TEST_F(PermissionsServiceTest, ZoneIdScopesChecksExplanationsAndListings) {
     t.setRelation("viewer");
     t.setObject("file:/team/report.csv");
     t.setZone("org_acme");
-    ASSERT_EQ(CodeOf(a.Wait(req.send())), Code::OK);
+    auto r = a.Wait(req.send());
+    ASSERT_EQ(CodeOf(r), Code::OK) << MessageOf(r);
   }
   auto check = [&](const std::string& object, const std::string& zone, Code* code = nullptr) {
     auto req = Perms(a).checkRequest();
