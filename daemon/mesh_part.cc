@@ -7,6 +7,10 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "base/crypto.h"
+#include "rpc/client.h"
+#include "rpc/errors.h"
+
 namespace nexus {
 
 Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options, const std::string& data_dir) {
@@ -30,6 +34,10 @@ Result<std::unique_ptr<MeshPart>> MeshPart::Open(const DaemonOptions& options, c
     const double ttl =
         options.mesh_election_ttl > 0 ? options.mesh_election_ttl : std::min(10.0, options.mesh_lease_ttl);
     part->election_ttl_ = std::chrono::milliseconds(static_cast<int64_t>(ttl * 1000));
+    part->forward_secret_ = RandomHex(32);
+    // Directors of one mesh share a CA: the nodes' (--join-ca), else the
+    // one their own listener's certificate is.
+    part->leader_ca_ = options.join_ca.empty() ? options.tls_cert : options.join_ca;
     MutexLock lk(part->mu_);
     part->leading_ = false;  // until elected
     where = options.mesh_store;
@@ -82,6 +90,18 @@ void MeshPart::Fill(ServiceContext& ctx) {
           return st.ok() ? Status::Error(EAGAIN, "this director is taking over as leader; try again") : st;
         },
         [this] { return Control(); });
+  if (etcd_) {
+    MeshStandbyHooks hooks;
+    hooks.read = [this](const std::function<Status()>& read) { return StandbyRead(read); };
+    hooks.forward = [this](const MeshCallerInfo& caller, uint16_t method, capnp::AnyPointer::Reader params) {
+      return Forward(caller, method, params);
+    };
+    hooks.verify_peer = [this](const std::string& director, const std::string& credential) {
+      return mesh::EtcdElection::VerifyPeer(*etcd_, director, credential);
+    };
+    hooks.standing_by = [this] { return !Leading() && !fenced_->Leader().empty(); };
+    office_->SetStandbyHooks(std::move(hooks));
+  }
   ctx.mesh.office = office_.get();
   housekeeping_ = std::thread([this] { Housekeeping(); });
 }
@@ -89,8 +109,10 @@ void MeshPart::Fill(ServiceContext& ctx) {
 void MeshPart::SetAddress(const std::string& address) {
   office_->SetAddress(address);
   if (!etcd_ || election_) return;
+  address_ = address;
   election_ = std::make_unique<mesh::EtcdElection>(etcd_.get(), address, election_ttl_,
                                                    [this](const mesh::ElectionView& v) { OnElection(v); });
+  election_->SetPeerDigest(Sha256Hex(forward_secret_));
   election_->Start();
 }
 
@@ -114,6 +136,7 @@ void MeshPart::OnElection(const mesh::ElectionView& v) {
   // Taking over: the state as the store has it, then every running lease
   // one TTL longer before anything expires, then serve.
   fenced_->Lead(v.key, v.revision);
+  MutexLock rl(reload_mu_);
   Status st = director_->Reload();
   if (st.ok()) st = keys_->Reload();
   if (!st.ok()) {
@@ -130,6 +153,57 @@ void MeshPart::OnElection(const mesh::ElectionView& v) {
   }
   spdlog::info("mesh: leading director ({} nodes, {} tasks, {} running leases extended)",
                director_->ListNodes().size(), director_->ListTasks().size(), extended.ok() ? *extended : 0);
+}
+
+Status MeshPart::StandbyRead(const std::function<Status()>& read) {
+  MutexLock rl(reload_mu_);
+  if (Leading()) return read();  // took over meanwhile: its state is current
+  NEXUS_RETURN_IF_ERROR(director_->Reload());
+  return read();
+}
+
+Result<std::shared_ptr<capnp::MallocMessageBuilder>> MeshPart::Forward(const MeshCallerInfo& caller,
+                                                                       uint16_t method,
+                                                                       capnp::AnyPointer::Reader params) {
+  const std::string leader = fenced_->Leader();
+  if (leader.empty()) return Status::Error(EAGAIN, "this director is a standby and no leader is elected yet");
+  if (address_.empty()) return Status::Error(EAGAIN, "this director has no address the leader can check yet");
+  auto retry = [&leader](const std::string& what, const Status& st) {
+    return Status::Error(EAGAIN, "the leader " + leader + " " + what + " (" + st.message() +
+                                     "); the leadership may be changing, try again");
+  };
+  ConnectOptions o;
+  o.authenticate = false;
+  o.client_name = "nexusd-standby";
+  o.remote = leader;
+  o.tls_ca = leader_ca_;
+  o.timeout_s = 5;
+  // A leader that stops answering (paused, partitioned) loses the lead
+  // within one election TTL; waiting a few of them is enough.
+  o.call_timeout_s = std::max(10.0, 5.0 * std::chrono::duration<double>(election_ttl_).count());
+  auto client = NexusClient::Connect(o);
+  if (!client.ok()) return retry("cannot be reached", client.status());
+  NexusClient& c = **client;
+  auto open = c.bootstrap().meshForwardRequest();
+  open.setDirector(address_);
+  open.setCredential(forward_secret_);
+  auto who = open.initCaller();
+  who.setSubject(caller.subject);
+  who.setKeyId(caller.key_id);
+  who.setAdmin(caller.admin);
+  who.setCanSubmitTasks(caller.can_submit_tasks);
+  who.setHourlyTaskQuota(caller.hourly_task_quota);
+  auto opened = c.Wait(open.send());
+  if (!opened.ok()) return retry("did not open a session", opened.status());
+  if (Status st = StatusFromError(opened->hasError(), opened->getError()); !st.ok()) return st;
+  auto call = opened->getMesh().typelessRequest(capnp::typeId<rpc::Mesh>(), method, nullptr);
+  call.set(params);
+  auto reply = c.Wait(call.send());
+  // The call may or may not have been applied: the caller checks and retries.
+  if (!reply.ok()) return retry("did not answer the call", reply.status());
+  auto out = std::make_shared<capnp::MallocMessageBuilder>();
+  out->getRoot<capnp::AnyPointer>().set(*reply);
+  return out;
 }
 
 std::string MeshPart::EtcdHealth() const {

@@ -11,8 +11,12 @@
 // elect a leader (mesh/etcd_election.h) once this one's address is known
 // (SetAddress): the leader reloads the state, extends every running lease
 // by one TTL, then serves and keeps house; a standby writes nothing
-// (mesh/fenced_store.h), answers director calls by naming the leader, and
-// does no housekeeping.
+// (mesh/fenced_store.h) and does no housekeeping. Nodes calling a standby
+// are told the leader's address; the standby's own callers are served:
+// reads from its state reloaded from the store, the other calls forwarded
+// to the leader over its TLS listener (Nexus.meshForward), authenticated by
+// a forwarding secret whose SHA-256 this director publishes in the
+// election, and acting for the same caller.
 //
 // Threading: Open/Fill/SetAddress/destructor on nexusd's main thread; the
 // housekeeping thread calls only thread-safe Director methods; the
@@ -61,6 +65,10 @@ class MeshPart {
   bool Leading() const;
   void OnElection(const mesh::ElectionView& view);
   MeshControlInfo Control() const;
+  // The standby's hooks (MeshOffice::SetStandbyHooks); off the loop.
+  Status StandbyRead(const std::function<Status()>& read);
+  Result<std::shared_ptr<capnp::MallocMessageBuilder>> Forward(const MeshCallerInfo& caller, uint16_t method,
+                                                               capnp::AnyPointer::Reader params);
   // etcd's health, member by member, as JSON (each member asked directly).
   std::string EtcdHealth() const;
 
@@ -69,6 +77,12 @@ class MeshPart {
   std::unique_ptr<mesh::FencedStore> fenced_;  // over etcd_
   mesh::Store* store_ = nullptr;               // the one the director uses
   mesh::Duration election_ttl_{0};
+  std::string forward_secret_;  // 256 random bits; only its SHA-256 is published
+  std::string leader_ca_;       // the PEM the leader's certificate must chain to
+  std::string address_;         // this director's, once SetAddress ran
+  // Held by a standby's read across reload and read, and by a takeover's
+  // reload: nobody reads a half-loaded state. Before mu_.
+  Mutex reload_mu_;
   std::unique_ptr<mesh::Director> director_;
   std::unique_ptr<mesh::KeyDirectory> keys_;
   std::unique_ptr<MeshOffice> office_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "base/crypto.h"
 #include "base/format.h"
 
 namespace nexus::mesh {
@@ -32,6 +33,15 @@ EtcdElection::~EtcdElection() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (lease_ != 0) (void)store_->client().Call("/v3/lease/revoke", {{"ID", std::to_string(lease_)}});
+}
+
+Status EtcdElection::VerifyPeer(const EtcdStore& store, std::string_view address, std::string_view secret) {
+  auto peers = store.TryRange(kPeerPrefix);
+  if (!peers.ok()) return peers.status();
+  const std::string want = std::string(address) + " " + Sha256Hex(secret);
+  for (const KeyValue& kv : *peers)
+    if (SecretEquals(kv.value, want)) return Status::Ok();
+  return Status::Error(EACCES, "no live director at " + std::string(address) + " presents that credential");
 }
 
 void EtcdElection::Start() {
@@ -114,6 +124,11 @@ void EtcdElection::Round() {
     auto put = etcd.Call(
         "/v3/kv/put",
         {{"key", Base64Encode(ek)}, {"value", Base64Encode(address_)}, {"lease", std::to_string(id)}});
+    if (put.ok() && !peer_digest_.empty())
+      put = etcd.Call("/v3/kv/put",
+                      {{"key", Base64Encode(store_->EtcdKey(std::string(kPeerPrefix) + std::to_string(id)))},
+                       {"value", Base64Encode(address_ + " " + peer_digest_)},
+                       {"lease", std::to_string(id)}});
     if (!put.ok()) {
       (void)etcd.Call("/v3/lease/revoke", {{"ID", std::to_string(id)}});
       return fail(put.status());

@@ -9,6 +9,13 @@
 // Chosen over a CAS on one leader key because the candidates' keys also
 // give the list of standbys for free, and nobody has to race for a key.
 //
+// Forwarding: a candidate may publish the SHA-256 of a secret of its own
+// under "peers/<lease id>" ("ADDRESS SHA256HEX", on the same lease, so it
+// lives exactly as long as the candidacy). The leader accepts a standby's
+// forwarded calls (Nexus.meshForward) only from an address that presents
+// the secret one live candidate published (VerifyPeer): being a director is
+// being able to write the election, i.e. holding etcd's credentials.
+//
 // Fencing: `on_change` hands the new leader its key and revision; the
 // director commits through a FencedStore fenced on them.
 //
@@ -43,6 +50,7 @@ struct ElectionView {
 class EtcdElection {
  public:
   static constexpr std::string_view kPrefix = "election/";
+  static constexpr std::string_view kPeerPrefix = "peers/";
   using OnChange = std::function<void(const ElectionView&)>;
 
   // `store` (not owned) must outlive this. `address` is what other
@@ -50,7 +58,13 @@ class EtcdElection {
   EtcdElection(EtcdStore* store, std::string address, Duration ttl, OnChange on_change);
   ~EtcdElection();  // resigns (revokes its lease) so a standby leads at once
 
+  // The SHA-256 (hex) of this candidate's forwarding secret; before Start.
+  void SetPeerDigest(std::string sha256_hex) { peer_digest_ = std::move(sha256_hex); }
   void Start();
+  // OK when a live candidate at `address` published the SHA-256 of
+  // `secret`; EACCES otherwise (EAGAIN when etcd does not answer). Reads
+  // etcd: not on an event loop.
+  static Status VerifyPeer(const EtcdStore& store, std::string_view address, std::string_view secret);
   ElectionView View() const;
   // Pretends this candidate stopped (tests): no more renewals.
   void TEST_Pause(bool paused);
@@ -62,6 +76,7 @@ class EtcdElection {
 
   EtcdStore* const store_;
   const std::string address_;
+  std::string peer_digest_;  // set before Start
   const Duration ttl_;
   const OnChange on_change_;
 

@@ -39,6 +39,11 @@ class FencedStore final : public Store {
     leading_ = false;
     leader_ = std::move(leader);
   }
+  // The leader's address while standing by ("" when leading or unknown).
+  std::string Leader() const {
+    MutexLock lk(mu_);
+    return leading_ ? std::string() : leader_;
+  }
   Status CheckLeading() const {
     MutexLock lk(mu_);
     if (leading_) return Status::Ok();

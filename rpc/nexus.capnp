@@ -89,6 +89,14 @@ interface Nexus {
   meshRegister @2 (registrationKey :Text, name :Text, address :Text, capacity :Int64, nodeKey :Data) -> (credential :MeshCredential, error :Error);
   # ... and opens a joined node's own session with its credential.
   meshNode @3 (nodeId :Text, credential :Text) -> (node :MeshNode, error :Error);
+  # Directors on one etcd store: a standby acting for a caller of its own
+  # socket opens the leader's Mesh as that caller. `director` is the
+  # standby's election address and `credential` the forwarding secret whose
+  # SHA-256 it publishes in the election (docs/mesh.md "Standby"). The
+  # leader applies `caller`'s rights, never the standby's; `unavailable`
+  # when this director does not lead, `permissionDenied` for a credential
+  # no live candidate published.
+  meshForward @4 (director :Text, credential :Text, caller :MeshCaller) -> (mesh :Mesh, error :Error);
 }
 
 # One feature of the daemon and whether this instance has it on.
@@ -677,6 +685,16 @@ interface Mounts {
 }
 
 # ---------------------------------------------------------------- mesh
+
+# Who a standby director acts for when it forwards a mesh call
+# (Nexus.meshForward): the caller as the standby authenticated it.
+struct MeshCaller {
+  subject @0 :Text;             # "user:alice", "agent:a1", "user:uid-1000"
+  keyId @1 :Text;               # the API key's id; empty for peer credentials
+  admin @2 :Bool;
+  canSubmitTasks @3 :Bool;      # the key's mesh entitlements
+  hourlyTaskQuota @4 :Int32;    # 0: none
+}
 
 # A node credential: shown once, at registration or rotation.
 struct MeshCredential {

@@ -12,10 +12,17 @@
 // With several directors on one etcd store, only the leader serves: the
 // office's gate (set by MeshPart) refuses every director call on a standby
 // with "unavailable: this director is a standby; the leader is ADDR", and
-// its control info says who leads (nexus mesh status).
+// its control info says who leads (nexus mesh status). A standby's own
+// callers (its Unix socket, operators on its listener) are served all the
+// same through its standby hooks: reads from the state as the store has
+// it, everything else forwarded to the leader acting for the caller
+// (Nexus.meshForward; docs/mesh.md "Standby").
 //
 // Thread-safety: all methods may be called concurrently.
 #pragma once
+
+#include <capnp/any.h>
+#include <capnp/message.h>
 
 #include <functional>
 #include <map>
@@ -36,6 +43,34 @@ struct MeshControlInfo {
   std::string leader;            // the leader's address
   std::vector<std::string> standbys;
   std::string etcd_json;  // etcd's health as JSON ("" with SQLite)
+};
+
+// The caller a standby acts for when it forwards (Nexus.meshForward).
+struct MeshCallerInfo {
+  std::string subject;
+  std::string key_id;
+  bool admin = false;
+  bool can_submit_tasks = true;
+  int hourly_task_quota = 0;
+};
+
+// How a standby serves its own callers (all run off the event loop).
+struct MeshStandbyHooks {
+  // Runs `read` on the director once its state is the store's current one;
+  // no reload runs while `read` does.
+  std::function<Status(const std::function<Status()>& read)> read;
+  // Sends Mesh method `method` with `params` to the leader acting for
+  // `caller` and returns its results (root: the method's results struct).
+  // EAGAIN when the leader cannot be reached or does not answer.
+  std::function<Result<std::shared_ptr<capnp::MallocMessageBuilder>>(
+      const MeshCallerInfo& caller, uint16_t method, capnp::AnyPointer::Reader params)>
+      forward;
+  // OK when `director` is a director of this mesh presenting its own
+  // forwarding `credential` (the leader's side of Nexus.meshForward).
+  std::function<Status(const std::string& director, const std::string& credential)> verify_peer;
+  // This director stands by (and a leader is known or not): its gate is
+  // closed because another one leads, not because the store is down.
+  std::function<bool()> standing_by;
 };
 
 class MeshOffice {
@@ -83,6 +118,12 @@ class MeshOffice {
     return i;
   }
 
+  void SetStandbyHooks(MeshStandbyHooks hooks) { standby_ = std::move(hooks); }
+  const MeshStandbyHooks& standby_hooks() const { return standby_; }
+  // The gate is closed because this director stands by, and it can serve
+  // its callers through the hooks.
+  bool StandingBy() const { return standby_.standing_by && standby_.standing_by(); }
+
   // Keeps the tokens of `placements` for their nodes.
   void Deliver(const std::vector<mesh::TaskInfo>& placements) {
     MutexLock lk(mu_);
@@ -106,6 +147,7 @@ class MeshOffice {
   mesh::KeyDirectory* const keys_;
   std::function<Status()> gate_;
   std::function<MeshControlInfo()> info_;
+  MeshStandbyHooks standby_;
   mutable Mutex mu_;
   std::string address_ GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, mesh::TaskInfo>> mailbox_;  // node -> task -> info

@@ -9,8 +9,16 @@
 // with their own credential; every MeshNode call re-checks the credential,
 // so a revoked node or a rotated credential is refused at once.
 //
+// A standby director (several directors on one etcd store) serves its own
+// callers too: reads (nodes, tasks, a task, a result) from its state
+// reloaded from the store, every other director call forwarded to the
+// leader, which opens its Mesh for the same caller (meshForward) and
+// applies that caller's rights. The leader accepts the standby as a
+// director by the forwarding credential it published in the election.
+//
 // Threading: methods run on the event loop; every call that commits to the
-// director's store (an fsync) runs on a BackgroundJobs thread.
+// director's store (an fsync), reloads it or is forwarded runs on a
+// BackgroundJobs thread.
 #include <unistd.h>
 
 #include <kj/debug.h>
@@ -113,15 +121,72 @@ class LeaseCalls : public Service<Iface> {
   Director* director() { return deps().office ? deps().office->director() : nullptr; }
 
   // Serves a call that needs the director: checks Feature::kMeshDirector,
-  // then `body(director, params, results) -> Reply`.
+  // then `body(director, params, results) -> Reply`. On a standby the call
+  // goes to the leader (when this session may forward), else the standby
+  // names the leader.
   template <typename Context, typename Body>
   kj::Promise<void> ServeDirector(Context context, Body&& body) {
     return Serve(context, Feature::kMeshDirector, [&](auto p, auto results) -> Reply {
-      // A standby names the leader instead of answering.
-      if (Status st = deps().office->Gate(); !st.ok()) return st;
+      if (Status st = deps().office->Gate(); !st.ok()) {
+        if (!forwards_ || !deps().office->StandingBy()) return st;
+        return Forward(context);
+      }
       return body(director(), p, results);
     });
   }
+  // A read: `read(director) -> Result<T>` then `fill(results, value)`; on a
+  // standby that serves its callers, off the loop on the state as the store
+  // has it now.
+  template <typename T, typename Context, typename Read, typename Fill>
+  kj::Promise<void> ReadDirector(Context context, Read read, Fill fill) {
+    return Serve(context, Feature::kMeshDirector, [&](auto, auto results) -> Reply {
+      MeshOffice* office = deps().office;
+      Director* d = director();
+      if (Status st = office->Gate(); !st.ok()) {
+        if (!forwards_ || !office->StandingBy()) return st;
+        return this->template Job<T>(
+            context,
+            [office, d, read]() -> Result<T> {
+              std::optional<Result<T>> out;
+              NEXUS_RETURN_IF_ERROR(office->standby_hooks().read([&] {
+                out.emplace(read(d));
+                return Status::Ok();
+              }));
+              return std::move(*out);
+            },
+            fill);
+      }
+      NEXUS_ASSIGN_OR_RETURN(T value, read(d));
+      fill(results, value);
+      return Status::Ok();
+    });
+  }
+  // Sends the call being served to the leader as this session's caller and
+  // replies with the leader's results (its error included).
+  template <typename Params, typename Results>
+  Reply Forward(capnp::CallContext<Params, Results> context) {
+    auto params = std::make_shared<capnp::MallocMessageBuilder>();
+    params->setRoot(context.getParams());
+    MeshOffice* office = deps().office;
+    const Conn& c = *this->conn_;
+    MeshCallerInfo caller{c.subject(), c.principal ? c.principal->key_id : "", c.admin(), c.can_submit_tasks,
+                          c.hourly_task_quota};
+    const uint16_t method = method_;
+    using Msg = std::shared_ptr<capnp::MallocMessageBuilder>;
+    return this->template Job<Msg>(
+        context,
+        [office, caller, method, params]() -> Result<Msg> {
+          return office->standby_hooks().forward(caller, method,
+                                                 params->getRoot<capnp::AnyPointer>().asReader());
+        },
+        [context](auto, Msg& reply) mutable { context.setResults(reply->getRoot<Results>().asReader()); });
+  }
+
+  // Set by Mesh sessions of the daemon's own callers: a standby serves
+  // them (reads here, the rest through the leader). `method_` is the
+  // ordinal of the call being dispatched.
+  bool forwards_ = false;
+  uint16_t method_ = 0;
   // Job for work that ends in a task: the reply carries it.
   template <typename Context>
   kj::Promise<void> TaskJob(Context context, std::function<Result<TaskInfo>()> work) {
@@ -223,7 +288,18 @@ const auto kFillMember = [](auto results, MeshMemberInfo& i) {
 
 class MeshImpl final : public LeaseCalls<rpc::Mesh> {
  public:
-  explicit MeshImpl(ConnPtr conn) : LeaseCalls(std::move(conn)) {}
+  // `forwarded`: the session a leader opened for a standby's caller
+  // (meshForward); it never forwards again, and serves no membership calls.
+  MeshImpl(ConnPtr conn, bool forwarded) : LeaseCalls(std::move(conn)), forwarded_(forwarded) {
+    forwards_ = !forwarded;
+  }
+
+  capnp::Capability::Server::DispatchCallResult dispatchCall(
+      uint64_t interface_id, uint16_t method_id,
+      capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> context) override {
+    method_ = method_id;  // read in the method's synchronous part
+    return LeaseCalls::dispatchCall(interface_id, method_id, context);
+  }
 
   kj::Promise<void> status(StatusContext context) override {
     return Serve(context, [&](auto, auto r) -> Reply {
@@ -258,12 +334,13 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> nodes(NodesContext context) override {
-    return ServeDirector(context, [&](Director* d, auto, auto r) -> Reply {
-      auto nodes = d->ListNodes();
-      auto out = r.initNodes(nodes.size());
-      for (size_t i = 0; i < nodes.size(); ++i) FillNode(out[i], nodes[i]);
-      return Status::Ok();
-    });
+    using Nodes = std::vector<mesh::NodeInfo>;
+    return ReadDirector<Nodes>(
+        context, [](Director* d) -> Result<Nodes> { return d->ListNodes(); },
+        [](auto r, Nodes& nodes) {
+          auto out = r.initNodes(nodes.size());
+          for (size_t i = 0; i < nodes.size(); ++i) FillNode(out[i], nodes[i]);
+        });
   }
 
   kj::Promise<void> trust(TrustContext context) override {
@@ -302,19 +379,17 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> listTasks(ListTasksContext context) override {
-    return ServeDirector(context, [&](Director* d, auto, auto r) -> Reply {
-      auto tasks = d->ListTasks();
-      FillTasks(r.initTasks(tasks.size()), tasks);
-      return Status::Ok();
-    });
+    using Tasks = std::vector<TaskInfo>;
+    return ReadDirector<Tasks>(
+        context, [](Director* d) -> Result<Tasks> { return d->ListTasks(); },
+        [](auto r, Tasks& tasks) { FillTasks(r.initTasks(tasks.size()), tasks); });
   }
 
   kj::Promise<void> getTask(GetTaskContext context) override {
-    return ServeDirector(context, [&](Director* d, auto p, auto r) -> Reply {
-      NEXUS_ASSIGN_OR_RETURN(TaskInfo t, d->GetTask(std::string(p.getId())));
-      FillTask(r.initTask(), t);
-      return Status::Ok();
-    });
+    std::string id = context.getParams().getId();
+    return ReadDirector<TaskInfo>(
+        context, [id](Director* d) { return d->GetTask(id); },
+        [](auto r, TaskInfo& t) { FillTask(r.initTask(), t); });
   }
 
   kj::Promise<void> schedule(ScheduleContext context) override {
@@ -378,20 +453,21 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
   kj::Promise<void> result(ResultContext context) override {
-    return ServeDirector(context, [&](Director* d, auto p, auto r) -> Reply {
-      NEXUS_ASSIGN_OR_RETURN(auto res, d->GetResult(std::string(p.getId())));
-      auto b = r.initResult();
-      b.setTaskId(res.task_id);
-      b.setExitCode(res.exit_code);
-      b.setCompletedAtNs(Ns(res.completed_at));
-      auto files = b.initFiles(res.files.size());
-      for (size_t i = 0; i < res.files.size(); ++i) {
-        files[i].setName(res.files[i].name);
-        files[i].setSize(res.files[i].size);
-        files[i].setSha256(res.files[i].sha256);
-      }
-      return Status::Ok();
-    });
+    std::string id = context.getParams().getId();
+    return ReadDirector<mesh::TaskResult>(
+        context, [id](Director* d) { return d->GetResult(id); },
+        [](auto r, mesh::TaskResult& res) {
+          auto b = r.initResult();
+          b.setTaskId(res.task_id);
+          b.setExitCode(res.exit_code);
+          b.setCompletedAtNs(Ns(res.completed_at));
+          auto files = b.initFiles(res.files.size());
+          for (size_t i = 0; i < res.files.size(); ++i) {
+            files[i].setName(res.files[i].name);
+            files[i].setSize(res.files[i].size);
+            files[i].setSha256(res.files[i].sha256);
+          }
+        });
   }
 
   kj::Promise<void> resultFile(ResultFileContext context) override {
@@ -422,6 +498,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
 
   kj::Promise<void> join(JoinContext context) override {
     return Serve(context, Feature::kMesh, [&](auto p, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(Local("joining a mesh"));
       NEXUS_RETURN_IF_ERROR(RequireAdmin("joining a mesh"));
       MeshMembership* member = deps().membership;
       std::string director = p.getDirector(), key = p.getRegistrationKey(), ca = p.getCaFile(),
@@ -439,6 +516,7 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
 
   kj::Promise<void> rotateCredential(RotateCredentialContext context) override {
     return Serve(context, Feature::kMesh, [&](auto, auto) -> Reply {
+      NEXUS_RETURN_IF_ERROR(Local("rotating the node credential"));
       NEXUS_RETURN_IF_ERROR(RequireAdmin("rotating the node credential"));
       MeshMembership* member = deps().membership;
       return Job<MeshMemberInfo>(
@@ -447,6 +525,14 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   }
 
  private:
+  // This daemon's own membership is not for a forwarded session.
+  Status Local(std::string_view what) const {
+    if (!forwarded_) return Status::Ok();
+    return Status::Error(EPERM, std::string(what) + " is not done through another director");
+  }
+
+  const bool forwarded_;
+
   template <typename Context, typename Fn>
   kj::Promise<void> Fleet(Context context, Fn fn) {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
@@ -580,6 +666,11 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
   std::string credential_;
 };
 
+// A forwarded caller's connection: it owns the principal it acts as.
+struct ForwardedConn : Conn {
+  Principal own;
+};
+
 // A connection of its own for the node-facing calls: not authenticated by
 // an API key, never an admin, no file access.
 ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& who) {
@@ -593,7 +684,47 @@ ConnPtr NodeConn(ServiceContext& ctx, const PeerInfo& peer, const std::string& w
 
 }  // namespace
 
-kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn) { return kj::heap<MeshImpl>(std::move(conn)); }
+kj::Own<rpc::Mesh::Server> MakeMeshService(ConnPtr conn) {
+  return kj::heap<MeshImpl>(std::move(conn), /*forwarded=*/false);
+}
+
+Reply MeshForward(ServiceContext& ctx, Call& call, const PeerInfo& peer,
+                  capnp::CallContext<rpc::Nexus::MeshForwardParams, rpc::Nexus::MeshForwardResults> context) {
+  auto p = context.getParams();
+  std::string director = p.getDirector(), credential = p.getCredential();
+  auto c = p.getCaller();
+  // The caller as the standby authenticated it: the leader decides with
+  // its rights, not the standby's.
+  auto conn = std::make_shared<ForwardedConn>();
+  conn->ctx = &ctx;
+  conn->peer = peer;
+  conn->authenticated = true;
+  conn->own.subject = conn->own.account = c.getSubject();
+  conn->own.name = c.getSubject();
+  conn->own.admin = c.getAdmin();
+  conn->own.key_id = c.getKeyId();
+  conn->own.how = conn->own.key_id.empty() ? AuthMethod::kPeerCredentials : AuthMethod::kApiKey;
+  conn->principal = &conn->own;
+  conn->can_submit_tasks = c.getCanSubmitTasks();
+  conn->hourly_task_quota = c.getHourlyTaskQuota();
+  if (conn->own.subject.empty()) return Status::Error(EINVAL, "a forwarded call names its caller");
+  NEXUS_RETURN_IF_ERROR(ctx.mesh.office->Gate());
+  auto verify = ctx.mesh.office->standby_hooks().verify_peer;
+  if (!verify)
+    return Status::Error(EACCES, "this director takes no forwarded calls (one director, no election)");
+  return OffLoopJob<bool>(
+      ctx, call, context,
+      [=]() -> Result<bool> {
+        Status st = verify(director, credential);
+        if (!st.ok()) {
+          spdlog::warn("mesh: forwarded session from {} ({}) refused: {}", director, peer.address,
+                       st.message());
+          return st;
+        }
+        return true;
+      },
+      [conn](auto results, bool&) { results.setMesh(kj::heap<MeshImpl>(conn, /*forwarded=*/true)); });
+}
 
 Reply MeshRegister(
     ServiceContext& ctx, Call& call, const PeerInfo& peer,

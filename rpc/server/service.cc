@@ -868,6 +868,11 @@ class NexusImpl final : public Service<rpc::Nexus> {
                  [&](auto, auto) { return MeshNodeSession(ctx(), peer_, context); });
   }
 
+  kj::Promise<void> meshForward(MeshForwardContext context) override {
+    return Serve(context, Feature::kMeshDirector,
+                 [&](auto, auto) { return MeshForward(ctx(), Current(), peer_, context); });
+  }
+
  private:
   static ConnPtr PreAuthConn(ServiceContext* ctx, const PeerInfo& peer) {
     auto c = std::make_shared<Conn>();

@@ -335,5 +335,7 @@ Reply MeshRegister(
     capnp::CallContext<rpc::Nexus::MeshRegisterParams, rpc::Nexus::MeshRegisterResults> context);
 Reply MeshNodeSession(ServiceContext& ctx, const PeerInfo& peer,
                       capnp::CallContext<rpc::Nexus::MeshNodeParams, rpc::Nexus::MeshNodeResults> context);
+Reply MeshForward(ServiceContext& ctx, Call& call, const PeerInfo& peer,
+                  capnp::CallContext<rpc::Nexus::MeshForwardParams, rpc::Nexus::MeshForwardResults> context);
 
 }  // namespace nexus
