@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -754,28 +756,90 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
   MutexLock lk(mu_);
   const TimePoint now = MeshNow(*clock_);
   NEXUS_RETURN_IF_ERROR(CheckQuota(submitter, now));
+  // The retry of a create in doubt takes its id again.
+  auto doubt = std::find_if(in_doubt_.begin(), in_doubt_.end(), [&](const InDoubt& d) {
+    return d.spec == spec && d.submitter == submitter.key_id;
+  });
+  const bool retry = doubt != in_doubt_.end();
+  const uint64_t seq = retry ? doubt->seq : next_task_;
+  if (auto known = tasks_.find(seq); retry && known != tasks_.end()) {
+    in_doubt_.erase(doubt);  // loaded meanwhile (a Reload): it committed
+    return InfoOf(known->second);
+  }
   Task next;
-  next.seq = next_task_;
-  next.spec = std::move(spec);
+  next.seq = seq;
+  next.spec = spec;
   next.submitter = submitter.key_id;
   next.state = TaskState::kPending;
   next.created_at = now;
   next.updated_at = now;
-  Task& slot = tasks_[next.seq];
-  slot.seq = next.seq;
+  Task& slot = tasks_[seq];
+  slot.seq = seq;
   std::vector<TaskChange> changes;
   changes.emplace_back(&slot, std::move(next));
   if (auto rev = CommitTasks({}, changes); !rev.ok()) {
-    tasks_.erase(next_task_);
-    // The id is taken in the store: a write whose answer was lost (an etcd
-    // call that timed out after committing). Never reuse it; the task it
-    // wrote is loaded at the next Reload.
-    if (rev.code() == ESTALE) ++next_task_;
+    tasks_.erase(seq);
+    if (rev.code() == ESTALE) {
+      // The id is taken in the store: a write whose answer was lost. Load
+      // that task (so it is not lost to this director); never reuse the id.
+      auto taken = AdoptTask(seq);
+      if (!retry) ++next_task_;
+      // It is the one this retry asked for: that is the answer.
+      if (retry && taken.ok() && (*taken)->spec == spec && (*taken)->submitter == submitter.key_id) {
+        in_doubt_.erase(doubt);
+        return InfoOf(**taken);
+      }
+    } else if (rev.code() == EAGAIN && !retry) {
+      // Committed or not, nobody can tell yet.
+      in_doubt_.push_back({seq, std::move(spec), submitter.key_id, now});
+      ++next_task_;
+    }
     return rev.status();
   }
-  ++next_task_;
+  if (retry) {
+    in_doubt_.erase(doubt);
+  } else {
+    ++next_task_;
+  }
   submissions_[submitter.key_id].push_back(now);
   return InfoOf(slot);
+}
+
+Result<Director::Task*> Director::AdoptTask(uint64_t seq) {
+  auto kv = store_->Get(Key(kTaskPrefix, TaskId(seq)));
+  if (!kv.ok()) return kv.status();
+  auto rec = Record::Parse(kv->value);
+  if (!rec.ok()) return Status::Error(EIO, "corrupt task record '" + kv->key + "'");
+  Task t;
+  t.seq = seq;
+  t.Decode(*rec);
+  t.revision = kv->mod_revision;
+  Task& slot = tasks_[seq];
+  slot.seq = seq;
+  Apply(slot, std::move(t));
+  next_task_ = std::max(next_task_, seq + 1);
+  return &slot;
+}
+
+void Director::ResolveInDoubt(TimePoint now) {
+  MutexLock lk(mu_);
+  // Kept two lease TTLs: an adopted one for its retry to find, an absent
+  // one for its write to land (after that it cannot; the id stays unused).
+  std::vector<uint64_t> gone;
+  for (const InDoubt& d : in_doubt_) {
+    const bool old = now - d.since > 2 * options_.lease_ttl;
+    if (tasks_.count(d.seq)) {
+      if (old) gone.push_back(d.seq);
+      continue;
+    }
+    auto adopted = AdoptTask(d.seq);
+    if (adopted.ok())
+      spdlog::info("mesh: task {}, whose create was in doubt, committed after all", TaskId(d.seq));
+    else if (adopted.code() == ENOENT && old)
+      gone.push_back(d.seq);
+  }
+  std::erase_if(in_doubt_,
+                [&](const InDoubt& d) { return std::find(gone.begin(), gone.end(), d.seq) != gone.end(); });
 }
 
 Result<TaskInfo> Director::Schedule(std::string_view task_id) {
@@ -1089,6 +1153,7 @@ Result<size_t> Director::ExtendActiveLeases() {
 }
 
 void Director::Tick(TimePoint now) {
+  ResolveInDoubt(now);
   store_->ExpireLeases(now);
   std::vector<std::pair<uint64_t, std::string>> expired;
   {

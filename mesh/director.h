@@ -93,6 +93,8 @@ struct TaskSpec {
   TrustTier required_trust = TrustTier::kTrusted;
   int max_attempts = 3;
   bool allow_network = false;
+
+  bool operator==(const TaskSpec&) const = default;
 };
 
 // The API key a submission arrives with, as the key store describes it.
@@ -205,6 +207,12 @@ class Director {
   // ---- tasks ----
   // EACCES: key scope lacks submission; EDQUOT: hourly quota spent;
   // EINVAL: empty name/command/zone or max_attempts < 1.
+  // A create the store could not confirm (EAGAIN: etcd lost quorum during
+  // the write, which may still commit) keeps its id in doubt: the same
+  // spec from the same key retried gets that id again, and of the two
+  // writes, each a create-if-absent, exactly one creates the task (the
+  // retry then answers with it); Tick adopts one that committed with no
+  // retry, so it is neither duplicated nor lost.
   Result<TaskInfo> Create(TaskSpec spec, const Submitter& submitter);
   // Places one pending task, or leaves it pending with the reason.
   // EINVAL if the task is not pending.
@@ -303,6 +311,10 @@ class Director {
   Result<ScheduleSummary> ScheduleLocked(const std::vector<uint64_t>& seqs, TimePoint now) REQUIRES(mu_);
   Status Admin(std::string_view node_id, int admin) EXCLUDES(mu_);
   Status CheckQuota(const Submitter& s, TimePoint now) REQUIRES(mu_);
+  // Loads task `seq` as the store has it into memory (ENOENT if absent).
+  Result<Task*> AdoptTask(uint64_t seq) REQUIRES(mu_);
+  // Tick's part: adopts the in-doubt creates that committed after all.
+  void ResolveInDoubt(TimePoint now) EXCLUDES(mu_);
 
   Store* const store_;
   const Clock* const clock_;
@@ -318,6 +330,15 @@ class Director {
   uint64_t next_node_ GUARDED_BY(mu_) = 1;
   uint64_t next_task_ GUARDED_BY(mu_) = 1;
   std::mt19937_64 rng_ GUARDED_BY(mu_);
+  // Creates whose outcome the store could not tell; their ids are kept
+  // for their retry (Create) for two lease TTLs (ResolveInDoubt).
+  struct InDoubt {
+    uint64_t seq;
+    TaskSpec spec;
+    std::string submitter;
+    TimePoint since;
+  };
+  std::vector<InDoubt> in_doubt_ GUARDED_BY(mu_);
 
   // Lease keys the store deleted (task number, token hash), from the watch
   // callback; drained by Tick.

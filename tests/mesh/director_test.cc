@@ -719,5 +719,116 @@ TEST(DirectorOpenTest, RequiresKeyAndResultsDir) {
   EXPECT_EQ(Director::Open(&store, &clock, o).code(), EINVAL);
 }
 
+// A store whose next task write has an unknown outcome, as an etcd call
+// cut off by a quorum loss: EAGAIN, after committing or without.
+class InDoubtStore final : public MemoryStore {
+ public:
+  enum class Next { kNormal, kCommitThenLose, kLose };
+  using MemoryStore::MemoryStore;
+  Next next = Next::kNormal;
+  Result<int64_t> Commit(std::vector<Op> ops) override {
+    const bool task_write =
+        std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.key.starts_with("mesh/task/"); });
+    const Next now = task_write ? std::exchange(next, Next::kNormal) : Next::kNormal;
+    if (now == Next::kLose) return Status::Error(EAGAIN, "etcd unavailable: request timed out");
+    auto rev = MemoryStore::Commit(std::move(ops));
+    if (now == Next::kCommitThenLose && rev.ok())
+      return Status::Error(EAGAIN, "etcd unavailable: request timed out");
+    return rev;
+  }
+};
+
+class DirectorInDoubtTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DirectorOptions o;
+    o.registration_key = "k";
+    o.results_dir = dir_.path() + "/results";
+    o.lease_ttl = 30s;
+    auto d = Director::Open(&store_, &clock_, o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    director_ = std::move(*d);
+  }
+  Result<TaskInfo> Create(const std::string& name) {
+    return director_->Create({name, "true", "local", TrustTier::kTrusted, 3, false}, key_);
+  }
+  size_t Named(const std::string& name) {
+    size_t n = 0;
+    for (const TaskInfo& t : director_->ListTasks()) n += t.spec.name == name;
+    size_t stored = 0;
+    for (const KeyValue& kv : store_.Range("mesh/task/")) stored += kv.value.find(name) != std::string::npos;
+    EXPECT_EQ(n, stored) << "the director's view and the store differ on " << name;
+    return n;
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_;
+  InDoubtStore store_{&clock_};
+  std::unique_ptr<Director> director_;
+  Submitter key_{"key", Submitter::kScopeSubmitTasks, 0};
+};
+
+TEST_F(DirectorInDoubtTest, RetryOfACreateThatCommittedAnswersWithThatTask) {
+  store_.next = InDoubtStore::Next::kCommitThenLose;
+  auto first = Create("job");
+  ASSERT_EQ(first.code(), EAGAIN);
+  EXPECT_TRUE(director_->ListTasks().empty());  // not known yet (the store has it)
+  auto retried = Create("job");
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(retried->id, "t-1");
+  EXPECT_EQ(Named("job"), 1u);
+  // Ids move on; nothing else is in doubt.
+  auto other = Create("other");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->id, "t-2");
+}
+
+TEST_F(DirectorInDoubtTest, RetryOfACreateThatDidNotCommitCreatesItOnce) {
+  store_.next = InDoubtStore::Next::kLose;
+  ASSERT_EQ(Create("job").code(), EAGAIN);
+  auto other = Create("other");  // another create in between takes the next id
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->id, "t-2");
+  auto retried = Create("job");
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(retried->id, "t-1");
+  EXPECT_EQ(Named("job"), 1u);
+  // A later identical create is a new task, not a retry.
+  auto again = Create("job");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, "t-3");
+}
+
+TEST_F(DirectorInDoubtTest, ACreateThatCommittedWithNoRetryIsAdoptedAtTick) {
+  auto c = director_->Register("k", "w1", "http://w1", 4);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(director_->SetTrust(c->node_id, TrustTier::kTrusted).ok());
+  store_.next = InDoubtStore::Next::kCommitThenLose;
+  ASSERT_EQ(Create("job").code(), EAGAIN);
+  EXPECT_TRUE(director_->ListTasks().empty());
+  director_->Tick(MeshNow(clock_));
+  ASSERT_EQ(Named("job"), 1u);
+  auto placed = director_->ScheduleAll();
+  ASSERT_TRUE(placed.ok());
+  EXPECT_EQ(placed->assigned, 1u);
+  // Its retry now is answered with it.
+  auto retried = Create("job");
+  ASSERT_TRUE(retried.ok());
+  EXPECT_EQ(Named("job"), 1u);
+}
+
+TEST_F(DirectorInDoubtTest, ACreateThatNeverCommittedIsGivenUpAfterTwoLeaseTtls) {
+  store_.next = InDoubtStore::Next::kLose;
+  ASSERT_EQ(Create("job").code(), EAGAIN);
+  director_->Tick(MeshNow(clock_));
+  clock_.Advance(61s);
+  director_->Tick(MeshNow(clock_));
+  // No longer in doubt: the same create is a new task with a new id.
+  auto again = Create("job");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, "t-2");
+  EXPECT_EQ(Named("job"), 1u);
+}
+
 }  // namespace
 }  // namespace nexus::mesh
