@@ -2,11 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
+#include "mesh/director.h"
 #include "mesh/etcd_election.h"
 #include "mesh/fenced_store.h"
 #include "tests/mesh/etcd_process.h"
+#include "tests/temp_dir.h"
 
 namespace nexus::mesh {
 namespace {
@@ -89,6 +92,132 @@ TEST_F(EtcdElectionTest, OldestCandidateLeadsAndStandbyTakesOverFencingTheOld) {
   // Resumed, it finds its lease gone and stands by behind the new leader.
   a.TEST_Pause(false);
   ASSERT_TRUE(Eventually([&] { return !a.View().leading && a.View().leader == "b:2"; }, 5s));
+}
+
+// Two directors that both believe they may grant: `a` and `b` (each with
+// its own store handle) race ScheduleAll over the same pending tasks. The
+// store's compare-and-set on every task record lets exactly one placement
+// per task through; the loser's batch fails as a whole.
+class GrantRaceTest : public EtcdElectionTest {
+ protected:
+  DirectorOptions Options() const {
+    DirectorOptions o;
+    o.registration_key = "reg";
+    o.results_dir = dir_.path() + "/results";
+    return o;
+  }
+  std::unique_ptr<Director> OpenDirector(Store* store) {
+    auto d = Director::Open(store, &DefaultClock(), Options());
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return d.ok() ? std::move(d).value() : nullptr;
+  }
+  // Two trusted nodes and `n` pending tasks, through `d`.
+  void Fill(Director* d, int n) {
+    for (const char* name : {"w1", "w2"}) {
+      auto c = d->Register("reg", name, std::string("http://") + name, 1000);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      ASSERT_TRUE(d->SetTrust(c->node_id, TrustTier::kTrusted).ok());
+    }
+    for (int i = 0; i < n; ++i) {
+      TaskSpec spec{"t" + std::to_string(i), "true", "local", TrustTier::kTrusted, 3, false};
+      ASSERT_TRUE(d->Create(spec, {"key", Submitter::kScopeSubmitTasks, 0}).ok());
+    }
+  }
+  // Runs ScheduleAll on both at once; returns the task ids each reports
+  // placed (a failed call places nothing).
+  std::pair<std::set<std::string>, std::set<std::string>> Race(Director* a, Director* b, Status* a_status,
+                                                               Status* b_status) {
+    std::set<std::string> placed_a, placed_b;
+    auto run = [](Director* d, std::set<std::string>* placed, Status* st) {
+      auto sum = d->ScheduleAll();
+      *st = sum.status();
+      if (sum.ok())
+        for (const auto& t : sum->placements)
+          if (t.state == TaskState::kAssigned) placed->insert(t.id);
+    };
+    std::thread ta(run, a, &placed_a, a_status), tb(run, b, &placed_b, b_status);
+    ta.join();
+    tb.join();
+    return {placed_a, placed_b};
+  }
+  // Every task as the store has it: assigned once, on attempt 1, with one
+  // lease key; `placed` (from both racers) names each task at most once.
+  void ExpectOneHolderEach(Store* store, const std::set<std::string>& a, const std::set<std::string>& b,
+                           size_t tasks) {
+    for (const auto& id : a) EXPECT_EQ(b.count(id), 0u) << id << " placed by both directors";
+    auto fresh = OpenDirector(store);
+    ASSERT_TRUE(fresh);
+    // (A call that failed part-way may have committed earlier batches it
+    // then does not report: those holders exist in the store only.)
+    std::set<std::string> assigned;
+    for (const TaskInfo& t : fresh->ListTasks()) {
+      if (t.state != TaskState::kAssigned) continue;
+      assigned.insert(t.id);
+      EXPECT_EQ(t.attempts, 1) << t.id << " was granted twice";
+    }
+    for (const auto& id : a) EXPECT_EQ(assigned.count(id), 1u) << id;
+    for (const auto& id : b) EXPECT_EQ(assigned.count(id), 1u) << id;
+    EXPECT_EQ(store->Range("mesh/lease/").size(), assigned.size()) << "one lease key per holder";
+    EXPECT_LE(assigned.size(), tasks);
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(GrantRaceTest, TwoUnfencedDirectorsRacingGrantsLeaveOneHolderPerTask) {
+  auto store_a = Open(), store_b = Open();
+  ASSERT_TRUE(store_a && store_b);
+  auto a = OpenDirector(store_a.get());
+  ASSERT_TRUE(a);
+  Fill(a.get(), 150);  // several transactions' worth (31 placements each)
+  auto b = OpenDirector(store_b.get());
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->ListTasks().size(), 150u);
+  Status sa, sb;
+  auto [placed_a, placed_b] = Race(a.get(), b.get(), &sa, &sb);
+  ExpectOneHolderEach(store_a.get(), placed_a, placed_b, 150);
+  // At least one racer got through a batch, and a loser's failure is the CAS.
+  EXPECT_GT(placed_a.size() + placed_b.size(), 0u);
+  if (!sa.ok()) EXPECT_EQ(sa.code(), ESTALE) << sa.ToString();
+  if (!sb.ok()) EXPECT_EQ(sb.code(), ESTALE) << sb.ToString();
+}
+
+TEST_F(GrantRaceTest, DeposedLeaderRacingTheNewOneGrantsNothing) {
+  auto store_a = Open(), store_b = Open();
+  ASSERT_TRUE(store_a && store_b);
+  FencedStore fenced_a(store_a.get()), fenced_b(store_b.get());
+  const Duration ttl = 2s;
+  auto follow = [](FencedStore* f) {
+    return [f](const ElectionView& v) {
+      if (v.leading)
+        f->Lead(v.key, v.revision);
+      else
+        f->StandBy(v.leader);
+    };
+  };
+  EtcdElection ea(store_a.get(), "a:1", ttl, follow(&fenced_a));
+  ea.Start();
+  ASSERT_TRUE(Eventually([&] { return ea.View().leading; }, 5s));
+  auto a = OpenDirector(&fenced_a);
+  ASSERT_TRUE(a);
+  Fill(a.get(), 100);
+  EtcdElection eb(store_b.get(), "b:2", ttl, follow(&fenced_b));
+  eb.Start();
+  ASSERT_TRUE(Eventually([&] { return eb.View().leader == "a:1"; }, 5s));
+  // a stalls (as under SIGSTOP): b takes over; a still believes it leads.
+  ea.TEST_Pause(true);
+  ASSERT_TRUE(Eventually([&] { return eb.View().leading; }, 3 * ttl));
+  ASSERT_TRUE(ea.View().leading);
+  auto b = OpenDirector(&fenced_b);
+  ASSERT_TRUE(b);
+  Status sa, sb;
+  auto [placed_a, placed_b] = Race(a.get(), b.get(), &sa, &sb);
+  EXPECT_TRUE(placed_a.empty()) << "the deposed leader placed " << placed_a.size() << " tasks";
+  EXPECT_EQ(sa.code(), EAGAIN) << sa.ToString();
+  EXPECT_TRUE(sb.ok()) << sb.ToString();
+  EXPECT_EQ(placed_b.size(), 100u);
+  ExpectOneHolderEach(store_b.get(), placed_a, placed_b, 100);
+  ea.TEST_Pause(false);
 }
 
 TEST_F(EtcdElectionTest, ResigningHandsOverAtOnce) {
