@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two directors and two workers on a three-member etcd cluster, all real
 # processes on loopback. One director leads (etcd election), the other
-# stands by and answers by naming the leader; nodes join with both
+# stands by and serves its own callers (mesh_etcd_standby.sh); nodes join with both
 # addresses. kill -9 of the leader mid-task: the standby leads within two
 # election TTLs, the running task completes on its first attempt and new
 # tasks are placed. One etcd member down: no effect. Two down (no quorum):
@@ -9,26 +9,11 @@
 # a member returns. A leader paused with SIGSTOP loses the lead; after
 # SIGCONT it is fenced and stands by.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../mesh_etcd_lib.sh"
 export LC_ALL=C
-ETCD=$(command -v etcd || true)
-if [[ -z "$ETCD" ]]; then
-  echo "SKIP: etcd is not installed (apt-get install etcd-server)"
-  exit 77
-fi
-if ! bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/bin /bin /usr/bin/true 2>/dev/null; then
-  echo "SKIP: bubblewrap cannot make sandboxes here"
-  exit 77
-fi
 
 LEASE_TTL=15   # task leases: long enough to ride out a failover and a quorum loss
 ELECTION_TTL=2 # directors' election leases
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-within() { # within SECONDS WHAT CMD...
-  local secs=$1 what=$2 i
-  shift 2
-  for ((i = 0; i < secs * 10; i++)); do "$@" && return 0; sleep 0.1; done
-  fail "$what (not within ${secs}s)"
-}
 
 note "a three-member etcd cluster"
 declare -a EC EP EPID
@@ -56,35 +41,6 @@ nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
 CA=$TEST_ROOT/tls/cert.pem
 D1=127.0.0.1:$(free_port)
 D2=127.0.0.1:$(free_port)
-director_args() { # director_args ADDRESS
-  echo --director --registration-key reg-secret --listen "$1" \
-    --tls-cert "$TEST_ROOT/tls/cert.pem" --tls-key "$TEST_ROOT/tls/key.pem" \
-    --mesh-store "etcd://$ENDPOINTS" --mesh-lease-ttl $LEASE_TTL --mesh-election-ttl $ELECTION_TTL \
-    --mesh-heartbeat-timeout 6
-}
-# Daemon N (2: the second director, 3 and 4: workers): its own data dir,
-# mount and workspace.
-ddir() { echo "$TEST_ROOT/d$1"; }
-dnx() { local n=$1; shift; NEXUS_SOCKET="$(ddir "$n")/data/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" "$NEXUS_CLI" "$@"; }
-declare -a DPID
-start_daemon() { # start_daemon N args...
-  local n=$1 d
-  shift
-  d=$(ddir "$n")
-  mkdir -p "$d/data" "$d/mnt" "$d/ws"
-  "$NEXUSD" --data-dir "$d/data" --mount "$d/mnt" --workspace "$d/ws" --log-level info --features rebac=off \
-    "$@" >>"$d/log" 2>&1 &
-  DPID[$n]=$!
-  NEXUS_EXTRA_PIDS+=($!)
-  wait_mounted "$d/mnt"
-}
-# role CLI...: this daemon's role as `mesh status --json` tells it.
-status_field() { # status_field FIELD CLI...
-  local f=$1
-  shift
-  "$@" --json mesh status 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin).get('$f'))" 2>/dev/null
-}
-is_role() { [[ $(status_field role "${@:2}") == "$1" ]]; }
 
 note "two directors: the first leads, the second stands by"
 # shellcheck disable=SC2046
@@ -117,11 +73,6 @@ within 20 "two ready nodes" ready_nodes 2
 expect_rc 0 nx --json mesh nodes
 for id in $(json_get '" ".join(n["id"] for n in j["nodes"])'); do expect_rc 0 nx mesh trust "$id" trusted; done
 
-task_field() { # task_field CLI-PREFIX... -- ID FIELD
-  local id=${*: -2:1} f=${*: -1}
-  "${@:1:$#-2}" --json mesh tasks get "$id" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['$f'])" 2>/dev/null
-}
-is_state() { [[ $(task_field "${@:3}" "$1" state) == "$2" ]]; } # is_state ID STATE CLI...
 
 note "a task before any failure"
 expect_rc 0 nx --json mesh tasks create --name first --command 'echo one > /zone/one'

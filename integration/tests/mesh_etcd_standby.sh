@@ -9,25 +9,11 @@
 # serves the same call itself. All real processes on loopback: one etcd
 # member, two directors, one worker.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../mesh_etcd_lib.sh"
 export LC_ALL=C
-ETCD=$(command -v etcd || true)
-if [[ -z "$ETCD" ]]; then
-  echo "SKIP: etcd is not installed (apt-get install etcd-server)"
-  exit 77
-fi
-if ! bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/bin /bin /usr/bin/true 2>/dev/null; then
-  echo "SKIP: bubblewrap cannot make sandboxes here"
-  exit 77
-fi
 
+LEASE_TTL=15
 ELECTION_TTL=2
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-within() { # within SECONDS WHAT CMD...
-  local secs=$1 what=$2 i
-  shift 2
-  for ((i = 0; i < secs * 10; i++)); do "$@" && return 0; sleep 0.1; done
-  fail "$what (not within ${secs}s)"
-}
 
 note "one etcd member"
 EC=$(free_port)
@@ -37,48 +23,18 @@ EP=$(free_port)
   --listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
   --initial-cluster "e1=http://127.0.0.1:$EP" --initial-cluster-state new >>"$TEST_ROOT/etcd.log" 2>&1 &
 NEXUS_EXTRA_PIDS+=($!)
-within 20 "etcd is healthy" bash -c "ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$EC endpoint health >/dev/null 2>&1"
+ENDPOINTS=127.0.0.1:$EC
+within 20 "etcd is healthy" bash -c "ETCDCTL_API=3 etcdctl --endpoints $ENDPOINTS endpoint health >/dev/null 2>&1"
 
 nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
 CA=$TEST_ROOT/tls/cert.pem
 D1=127.0.0.1:$(free_port)
 D2=127.0.0.1:$(free_port)
-director_args() { # director_args ADDRESS
-  echo --director --registration-key reg-secret --listen "$1" \
-    --tls-cert "$TEST_ROOT/tls/cert.pem" --tls-key "$TEST_ROOT/tls/key.pem" \
-    --mesh-store "etcd://127.0.0.1:$EC" --mesh-lease-ttl 15 --mesh-election-ttl $ELECTION_TTL \
-    --mesh-heartbeat-timeout 6
-}
-ddir() { echo "$TEST_ROOT/d$1"; }
-dnx() { local n=$1; shift; NEXUS_SOCKET="$(ddir "$n")/data/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" "$NEXUS_CLI" "$@"; }
 # The same CLI on director 2's socket as a non-admin local user.
 alice2() {
   setpriv --reuid "$ALICE_UID" --regid "$USERS_GID" --clear-groups \
     env NEXUS_SOCKET="$(ddir 2)/data/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home-alice" "$NEXUS_CLI" "$@"
 }
-declare -a DPID
-start_daemon() { # start_daemon N args...
-  local n=$1 d
-  shift
-  d=$(ddir "$n")
-  mkdir -p "$d/data" "$d/mnt" "$d/ws"
-  "$NEXUSD" --data-dir "$d/data" --mount "$d/mnt" --workspace "$d/ws" --log-level info --features rebac=off \
-    "$@" >>"$d/log" 2>&1 &
-  DPID[$n]=$!
-  NEXUS_EXTRA_PIDS+=($!)
-  wait_mounted "$d/mnt"
-}
-status_field() { # status_field FIELD CLI...
-  local f=$1
-  shift
-  "$@" --json mesh status 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin).get('$f'))" 2>/dev/null
-}
-is_role() { [[ $(status_field role "${@:2}") == "$1" ]]; }
-task_field() { # task_field CLI-PREFIX... -- ID FIELD
-  local id=${*: -2:1} f=${*: -1}
-  "${@:1:$#-2}" --json mesh tasks get "$id" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['$f'])" 2>/dev/null
-}
-is_state() { [[ $(task_field "${@:3}" "$1" state) == "$2" ]]; } # is_state ID STATE CLI...
 
 note "director 1 leads, director 2 stands by, one worker"
 # shellcheck disable=SC2046
@@ -89,7 +45,7 @@ start_daemon 2 $(director_args "$D2")
 within 15 "director 2 stands by" is_role standby dnx 2
 chgrp "$USERS_GID" "$(ddir 2)/data" "$(ddir 2)/data/nexusd.sock"
 chmod g+x "$(ddir 2)/data"
-start_daemon 3 --worker --capacity 2 --mesh-lease-ttl 15 --node-name w3 \
+start_daemon 3 --worker --capacity 2 --mesh-lease-ttl $LEASE_TTL --node-name w3 \
   --join "$D1,$D2" --registration-key reg-secret --join-ca "$CA"
 
 note "reads on the standby come from the store"
