@@ -7,8 +7,8 @@
 # FAILOVER_RUNS runs. Writes bench/results/mesh_etcd.json (one JSON object
 # per line) and prints it.
 #   cmake --build build --target nexus_bench_mesh
-# Env: NODES (1000), TASKS (100000), ETCD_TASKS (the etcd run's queue; the
-# etcd run makes one etcd round trip per task created and per lease granted),
+# Env: NODES (1000), TASKS (100000), ETCD_TASKS (the etcd run's queue,
+# default TASKS; its registrations and creates are timed on 2,000 of each),
 # ELECTION_TTL (2), FAILOVER_RUNS (10).
 set -euo pipefail
 export LC_ALL=C

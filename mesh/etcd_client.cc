@@ -3,9 +3,13 @@
 #include <curl/curl.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <thread>
 
 #include "base/curl_util.h"
+#include "base/mutex.h"
 
 namespace nexus::mesh {
 namespace {
@@ -162,6 +166,74 @@ Result<nlohmann::json> EtcdClient::CallOne(const std::string& endpoint, std::str
   }
   if (http != 200) return Status::Error(EIO, "etcd " + endpoint + " answered HTTP " + std::to_string(http));
   return j;
+}
+
+// Worker threads for CallAll; each keeps its curl handle (and connection).
+class EtcdClient::Pool {
+ public:
+  explicit Pool(size_t n) {
+    for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~Pool() {
+    {
+      MutexLock lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void Post(std::function<void()> work) {
+    {
+      MutexLock lk(mu_);
+      queue_.push_back(std::move(work));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Run() {
+    MutexLock lk(mu_);
+    for (;;) {
+      lk.Wait(cv_, [this]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      std::function<void()> work = std::move(queue_.front());
+      queue_.pop_front();
+      lk.Unlock();
+      work();
+      lk.Lock();
+    }
+  }
+
+  Mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+EtcdClient::~EtcdClient() = default;
+
+std::vector<Result<nlohmann::json>> EtcdClient::CallAll(
+    const std::vector<std::pair<std::string, nlohmann::json>>& calls) const {
+  std::vector<Result<nlohmann::json>> out(calls.size(), Status::Error(EIO, "not sent"));
+  if (calls.size() <= 1) {
+    for (size_t i = 0; i < calls.size(); ++i) out[i] = Call(calls[i].first, calls[i].second);
+    return out;
+  }
+  std::call_once(pool_once_, [this] { pool_ = std::make_shared<Pool>(kParallelCalls); });
+  Mutex mu;
+  std::condition_variable cv;
+  size_t left = calls.size();
+  for (size_t i = 0; i < calls.size(); ++i)
+    pool_->Post([&, i] {
+      auto r = Call(calls[i].first, calls[i].second);
+      MutexLock lk(mu);
+      out[i] = std::move(r);
+      if (--left == 0) cv.notify_all();
+    });
+  MutexLock lk(mu);
+  lk.Wait(cv, [&]() REQUIRES(mu) { return left == 0; });
+  return out;
 }
 
 Result<nlohmann::json> EtcdClient::Call(std::string_view path, const nlohmann::json& body) const {

@@ -15,6 +15,11 @@
 // EINVAL for etcd's not-found / already-exists / invalid-argument answers;
 // EIO for an answer that is not the JSON the gateway sends.
 //
+// Concurrency: CallAll sends independent requests at once on a small pool
+// of threads the client owns (started on first use), each with its own
+// persistent connection: a batch of N lease grants costs about one round
+// trip, not N.
+//
 // Thread-safety: every method may be called concurrently; each thread uses
 // its own curl handle.
 #pragma once
@@ -22,6 +27,9 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -47,9 +55,14 @@ std::string Base64Decode(std::string_view in);
 class EtcdClient {
  public:
   explicit EtcdClient(EtcdClientOptions options);
+  ~EtcdClient();
 
   // POSTs `body` to `path` ("/v3/kv/txn") and returns the decoded answer.
   Result<nlohmann::json> Call(std::string_view path, const nlohmann::json& body) const;
+  // Call for each (path, body), concurrently; the answers in the same order.
+  // Nothing is ordered between the requests: only for independent ones.
+  std::vector<Result<nlohmann::json>> CallAll(
+      const std::vector<std::pair<std::string, nlohmann::json>>& calls) const;
   // The same on one endpoint only (health of each member).
   Result<nlohmann::json> CallOne(const std::string& endpoint, std::string_view path,
                                  const nlohmann::json& body, std::chrono::milliseconds timeout) const;
@@ -67,8 +80,13 @@ class EtcdClient {
  private:
   std::string Url(size_t endpoint, std::string_view path) const;
 
+  class Pool;
+  static constexpr size_t kParallelCalls = 16;
+
   const EtcdClientOptions options_;
   mutable std::atomic<size_t> preferred_{0};
+  mutable std::once_flag pool_once_;
+  mutable std::shared_ptr<Pool> pool_;  // started by the first CallAll of several calls
 };
 
 }  // namespace nexus::mesh

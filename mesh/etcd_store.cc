@@ -115,11 +115,23 @@ Result<std::unique_ptr<EtcdStore>> EtcdStore::Open(const Clock* clock, Options o
   return store;
 }
 
-Result<int64_t> EtcdStore::Revoke(LeaseId id) const {
-  auto r = client_.Call("/v3/lease/revoke", {{"ID", std::to_string(id)}});
-  if (r.code() == ENOENT) return 0;
-  if (!r.ok()) return r.status();
-  return HeaderRevision(*r);
+Result<int64_t> EtcdStore::Revoke(LeaseId id) const { return RevokeAll({id}); }
+
+Result<int64_t> EtcdStore::RevokeAll(const std::vector<LeaseId>& ids) const {
+  std::vector<std::pair<std::string, json>> calls;
+  for (LeaseId id : ids) calls.emplace_back("/v3/lease/revoke", json{{"ID", std::to_string(id)}});
+  int64_t last = 0;
+  Status first = Status::Ok();
+  for (auto& r : client_.CallAll(calls)) {
+    if (r.code() == ENOENT) continue;
+    if (!r.ok()) {
+      if (first.ok()) first = r.status();
+      continue;
+    }
+    last = std::max(last, HeaderRevision(*r));
+  }
+  if (!first.ok()) return first;
+  return last;
 }
 
 Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
@@ -172,6 +184,33 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
   std::vector<LeaseId> keepalives, revokes;
   bool changes_keys = false;
 
+  // The lease grants first, all at once: each is its own etcd call, and
+  // none depends on another.
+  {
+    std::vector<std::pair<std::string, json>> grants;
+    std::vector<LeaseId> ids;
+    for (const Op& op : ops)
+      if (op.kind == Op::Kind::kGrantLease) {
+        grants.emplace_back("/v3/lease/grant", json{{"ID", std::to_string(op.lease)},
+                                                    {"TTL", std::to_string(EtcdTtlSeconds(op.ttl))}});
+        ids.push_back(op.lease);
+      }
+    auto answers = client_.CallAll(grants);
+    Status first = Status::Ok();
+    for (size_t i = 0; i < answers.size(); ++i) {
+      if (answers[i].ok()) {
+        granted.push_back(ids[i]);
+      } else if (first.ok()) {
+        first = answers[i].code() == EEXIST
+                    ? Status::Error(EEXIST, "lease " + std::to_string(ids[i]) + " exists")
+                    : answers[i].status();
+      }
+    }
+    if (!first.ok()) {
+      undo_grants();
+      return first;
+    }
+  }
   auto require_lease = [&](LeaseId id) {
     if (touched.count(id) || !checked_leases.insert(id).second) return;
     const std::string rec = prefix_ + "l/" + std::to_string(id);
@@ -204,17 +243,7 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
         break;
       case Op::Kind::kGrantLease:
       case Op::Kind::kKeepAlive: {
-        if (op.kind == Op::Kind::kGrantLease) {
-          auto g = client_.Call("/v3/lease/grant", {{"ID", std::to_string(op.lease)},
-                                                    {"TTL", std::to_string(EtcdTtlSeconds(op.ttl))}});
-          if (!g.ok()) {
-            undo_grants();
-            if (g.code() == EEXIST)
-              return Status::Error(EEXIST, "lease " + std::to_string(op.lease) + " exists");
-            return g.status();
-          }
-          granted.push_back(op.lease);
-        } else {
+        if (op.kind == Op::Kind::kKeepAlive) {
           require_lease(op.lease);
           keepalives.push_back(op.lease);
         }
@@ -263,21 +292,23 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
       if (resp.contains("response_delete_range") && Int(resp["response_delete_range"], "deleted") > 0)
         changes_keys = true;
   }
-  for (LeaseId id : keepalives) {
-    // Renews etcd's backstop; the record written above holds the deadline.
-    auto k = client_.Call("/v3/lease/keepalive", {{"ID", std::to_string(id)}});
-    if (!k.ok()) spdlog::warn("etcd store: keep-alive of lease {}: {}", id, k.status().ToString());
+  // Renews etcd's backstops (the records written above hold the
+  // deadlines), all at once.
+  {
+    std::vector<std::pair<std::string, json>> calls;
+    for (LeaseId id : keepalives) calls.emplace_back("/v3/lease/keepalive", json{{"ID", std::to_string(id)}});
+    auto answers = client_.CallAll(calls);
+    for (size_t i = 0; i < answers.size(); ++i)
+      if (!answers[i].ok())
+        spdlog::warn("etcd store: keep-alive of lease {}: {}", keepalives[i], answers[i].status().ToString());
   }
   // The keys the transaction wrote carry its revision, which is what the
-  // caller gets; revocations after it only delete.
+  // caller gets; revocations after it only delete, all at once.
   int64_t last = revision;
-  for (LeaseId id : revokes) {
-    auto rv = Revoke(id);
-    if (!rv.ok()) return rv.status();
-    if (*rv > 0) {
-      last = std::max(last, *rv);
-      changes_keys = true;
-    }
+  NEXUS_ASSIGN_OR_RETURN(int64_t revoked, RevokeAll(revokes));
+  if (revoked > 0) {
+    last = std::max(last, revoked);
+    changes_keys = true;
   }
   if (revision == 0) revision = last > 0 ? last : Revision();
   {
@@ -362,17 +393,19 @@ size_t EtcdStore::ExpireLeases(TimePoint now) {
     spdlog::warn("etcd store: reading leases: {}", r.status().ToString());
     return 0;
   }
-  size_t expired = 0;
-  int64_t revision = 0;
+  std::vector<std::pair<std::string, json>> revokes;
   if (auto kvs = r->find("kvs"); kvs != r->end())
     for (const json& kv : *kvs) {
       LeaseRecord l;
       if (!DecodeLease(Base64Decode(kv.value("value", "")), &l) || FromMillis(l.deadline_ms) > now) continue;
-      auto rv = Revoke(Int(kv, "lease"));
-      if (rv.ok() && *rv > 0) {
-        ++expired;
-        revision = std::max(revision, *rv);
-      }
+      revokes.emplace_back("/v3/lease/revoke", json{{"ID", std::to_string(Int(kv, "lease"))}});
+    }
+  size_t expired = 0;
+  int64_t revision = 0;
+  for (const auto& rv : client_.CallAll(revokes))
+    if (rv.ok() && HeaderRevision(*rv) > 0) {
+      ++expired;
+      revision = std::max(revision, HeaderRevision(*rv));
     }
   if (revision > 0) AwaitDelivery(revision);
   return expired;

@@ -95,6 +95,9 @@ class EtcdStore : public Store {
   Result<std::vector<KeyValue>> Read(const std::string& key, bool prefix) const;
   // Revokes the etcd lease; the revision of the deletion, or 0 if it was gone.
   Result<int64_t> Revoke(LeaseId id) const;
+  // Revokes them all at once; the latest revision of a deletion (0: none
+  // was left), or the first error once every call has answered.
+  Result<int64_t> RevokeAll(const std::vector<LeaseId>& ids) const;
   // Starts the watch stream once.
   void EnsureWatching() EXCLUDES(mu_);
   void WatchLoop(int64_t start_revision);
