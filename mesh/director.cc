@@ -51,10 +51,37 @@ Status NotFound(std::string_view what, std::string_view id) {
   return Status::Error(ENOENT, "no " + std::string(what) + " '" + std::string(id) + "'");
 }
 
-// A result file name: one path component, no NUL.
-bool ValidFileName(std::string_view n) {
-  return !n.empty() && n.size() <= 255 && n != "." && n != ".." && n.find('/') == std::string_view::npos &&
-         n.find('\0') == std::string_view::npos;
+// `parts` joined with `sep`, and split again (no empty parts).
+std::string Join(const std::vector<std::string>& parts, char sep) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : std::string(1, sep)) + p;
+  return out;
+}
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    size_t end = std::min(s.find(sep), s.size());
+    if (end > 0) out.emplace_back(s.substr(0, end));
+    s.remove_prefix(std::min(end + 1, s.size()));
+  }
+  return out;
+}
+
+// Result file paths: each valid, unique, none a directory of another.
+Status ValidateResultPaths(std::vector<std::string_view> paths) {
+  for (std::string_view p : paths) NEXUS_RETURN_IF_ERROR(ValidateOutputPath(p));
+  std::sort(paths.begin(), paths.end());
+  for (size_t i = 1; i < paths.size(); ++i) {
+    if (paths[i] == paths[i - 1])
+      return Status::Error(EINVAL, "duplicate output path '" + std::string(paths[i]) + "'");
+    // Sorted, so a path's files follow it (but '-', '.', ... sort before
+    // '/': look further than the next one).
+    for (size_t j = i; j < paths.size() && paths[j].starts_with(paths[i - 1]); ++j)
+      if (paths[j].size() > paths[i - 1].size() && paths[j][paths[i - 1].size()] == '/')
+        return Status::Error(EINVAL, "output path '" + std::string(paths[i - 1]) + "' is a directory of '" +
+                                         std::string(paths[j]) + "'");
+  }
+  return Status::Ok();
 }
 
 Status FsyncPath(const std::string& path) {
@@ -95,6 +122,33 @@ void RemoveTree(const std::string& path) {
 }
 
 }  // namespace
+
+Status ValidateOutputPath(std::string_view path) {
+  auto bad = [&](const std::string& why) {
+    return Status::Error(EINVAL, "output path '" + std::string(path.substr(0, 80)) + "': " + why);
+  };
+  if (path.empty()) return bad("empty");
+  if (path.size() > kMaxOutputPathBytes)
+    return bad("longer than " + std::to_string(kMaxOutputPathBytes) + " bytes");
+  if (path.front() == '/') return bad("must be relative to the zone root");
+  if (path.find('\0') != std::string_view::npos || path.find('\n') != std::string_view::npos)
+    return bad("NUL or newline");
+  for (size_t pos = 0; pos <= path.size();) {
+    size_t end = std::min(path.find('/', pos), path.size());
+    std::string_view part = path.substr(pos, end - pos);
+    if (part.empty() || part == "." || part == "..") return bad("no empty, '.' or '..' component");
+    if (part.size() > 255) return bad("a component longer than 255 bytes");
+    pos = end + 1;
+  }
+  return Status::Ok();
+}
+
+Status ValidateOutputPaths(const std::vector<std::string>& paths) {
+  if (paths.size() > kMaxTaskOutputs)
+    return Status::Error(EINVAL, "at most " + std::to_string(kMaxTaskOutputs) + " declared outputs, not " +
+                                     std::to_string(paths.size()));
+  return ValidateResultPaths({paths.begin(), paths.end()});
+}
 
 std::string_view Name(NodeState s) {
   switch (s) {
@@ -139,6 +193,9 @@ struct Director::Node {
   int admin = kAdminReady;
   std::string credential_hash;
   TimePoint registered_at{};
+  NodeZones zones;
+  bool may_submit = false;
+  int submit_quota = 0;
   int64_t revision = 0;  // of its record; kAbsent before the first write
   // Soft state, memory only.
   TimePoint last_heartbeat{};
@@ -157,6 +214,10 @@ struct Director::Node {
         .Add("admin", admin)
         .Add("credential_sha256", credential_hash)
         .Add("registered_ms", ToMillis(registered_at))
+        .Add("zones_reported", zones.reported)
+        .Add("zones", Join(zones.names, ','))
+        .Add("may_submit", may_submit)
+        .Add("submit_quota", submit_quota)
         .Finish();
   }
   void Decode(const Record& r) {
@@ -167,6 +228,9 @@ struct Director::Node {
     admin = static_cast<int>(r.Int("admin"));
     credential_hash = r.Str("credential_sha256");
     registered_at = FromMillis(r.Int("registered_ms"));
+    zones = NodeZones{r.Int("zones_reported") != 0, Split(r.Get("zones"), ',')};
+    may_submit = r.Int("may_submit") != 0;
+    submit_quota = static_cast<int>(r.Int("submit_quota"));
   }
 };
 
@@ -174,6 +238,7 @@ struct Director::Task {
   uint64_t seq = 0;
   TaskSpec spec;
   std::string submitter;
+  std::string on_behalf;
   // A fresh slot is neither pending nor active until its first Apply.
   TaskState state = TaskState::kCancelled;
   uint64_t node = 0;
@@ -198,7 +263,9 @@ struct Director::Task {
         .Add("required_trust", static_cast<int64_t>(spec.required_trust))
         .Add("max_attempts", spec.max_attempts)
         .Add("allow_network", spec.allow_network)
+        .Add("outputs", Join(spec.outputs, '\n'))
         .Add("submitter", submitter)
+        .Add("on_behalf", on_behalf)
         .Add("state", static_cast<int64_t>(state))
         .Add("node", static_cast<int64_t>(node))
         .Add("attempts", attempts)
@@ -220,7 +287,9 @@ struct Director::Task {
     spec.required_trust = static_cast<TrustTier>(r.Int("required_trust"));
     spec.max_attempts = static_cast<int>(r.Int("max_attempts"));
     spec.allow_network = r.Int("allow_network") != 0;
+    spec.outputs = Split(r.Get("outputs"), '\n');
     submitter = r.Str("submitter");
+    on_behalf = r.Str("on_behalf");
     state = static_cast<TaskState>(r.Int("state"));
     node = static_cast<uint64_t>(r.Int("node"));
     attempts = static_cast<int>(r.Int("attempts"));
@@ -243,6 +312,8 @@ struct Director::Eligible {
   std::vector<Node*> any;
   std::string trusted_reason;
   std::string any_reason;
+  // Candidates(): the nodes of `trusted` or `any` (by the bool) that have a zone.
+  std::map<std::pair<std::string, bool>, std::vector<Node*>> in_zone;
 };
 
 Director::Director(Store* store, const Clock* clock, DirectorOptions options)
@@ -361,6 +432,9 @@ NodeInfo Director::InfoOf(const Node& n, TimePoint now) const {
   i.active_tasks = n.active;
   i.registered_at = n.registered_at;
   i.last_heartbeat = n.last_heartbeat;
+  i.zones = n.zones;
+  i.may_submit = n.may_submit;
+  i.submit_hourly_quota = n.submit_quota;
   return i;
 }
 
@@ -369,6 +443,7 @@ TaskInfo Director::InfoOf(const Task& t) const {
   i.id = TaskId(t.seq);
   i.spec = t.spec;
   i.submitter = t.submitter;
+  i.on_behalf = t.on_behalf;
   i.state = t.state;
   if (t.node != 0) {
     i.node_id = NodeId(t.node);
@@ -409,12 +484,29 @@ Status Director::SaveNode(Node& n, Node next) {
   return Status::Ok();
 }
 
+namespace {
+
+// The zones a node reports, checked: EINVAL on a bad name or too many.
+Result<NodeZones> ReportedZones(std::vector<std::string> zones, size_t max) {
+  if (zones.size() > max)
+    return Status::Error(EINVAL, "a node reports at most " + std::to_string(max) + " zones");
+  for (const std::string& z : zones) NEXUS_RETURN_IF_ERROR(layout::ValidateZoneName(z));
+  return NodeZones::Of(std::move(zones));
+}
+
+}  // namespace
+
 Result<NodeCredential> Director::Register(std::string_view registration_key, std::string name,
-                                          std::string address, int64_t capacity) {
+                                          std::string address, int64_t capacity,
+                                          std::optional<std::vector<std::string>> zones) {
   if (!SecretEquals(registration_key, options_.registration_key))
     return Status::Error(ENOKEY, "wrong registration key");
   if (name.empty() || address.empty() || capacity < 0)
     return Status::Error(EINVAL, "a node needs a name, an address and a capacity >= 0");
+  NodeZones reported;
+  if (zones) {
+    NEXUS_ASSIGN_OR_RETURN(reported, ReportedZones(std::move(*zones), kMaxNodeZones));
+  }
   MutexLock lk(mu_);
   if (node_names_.count(name)) return Status::Error(EEXIST, "node name '" + name + "' is taken");
   const TimePoint now = MeshNow(*clock_);
@@ -425,6 +517,7 @@ Result<NodeCredential> Director::Register(std::string_view registration_key, std
   next.name = name;
   next.address = std::move(address);
   next.capacity = capacity;
+  next.zones = std::move(reported);
   next.credential_hash = Sha256Hex(cred.credential);
   next.registered_at = now;
   next.last_heartbeat = now;
@@ -456,13 +549,22 @@ Result<NodeCredential> Director::RotateCredential(std::string_view node_id) {
 }
 
 Status Director::Heartbeat(std::string_view node_id, std::string_view credential, int64_t queue_depth,
-                           int64_t free_capacity) {
+                           int64_t free_capacity, std::optional<std::vector<std::string>> zones) {
   if (queue_depth < 0 || free_capacity < 0)
     return Status::Error(EINVAL, "queue depth and free capacity must be >= 0");
+  std::optional<NodeZones> reported;
+  if (zones) {
+    NEXUS_ASSIGN_OR_RETURN(reported, ReportedZones(std::move(*zones), kMaxNodeZones));
+  }
   MutexLock lk(mu_);
   auto n = AuthenticateLocked(node_id, credential);
   if (!n.ok()) return n.status();
   Node& node = **n;
+  if (reported && *reported != node.zones) {  // stored: placement after a restart needs them
+    Node next = node;
+    next.zones = std::move(*reported);
+    NEXUS_RETURN_IF_ERROR(SaveNode(node, std::move(next)));
+  }
   node.last_heartbeat = MeshNow(*clock_);
   node.queue_depth = queue_depth;
   node.free_capacity = free_capacity;
@@ -485,6 +587,17 @@ Status Director::SetTrust(std::string_view node_id, TrustTier trust) {
   if (n == nullptr) return NotFound("node", node_id);
   Node next = *n;
   next.trust = trust;
+  return SaveNode(*n, std::move(next));
+}
+
+Status Director::SetNodeSubmit(std::string_view node_id, bool allowed, int hourly_quota) {
+  if (hourly_quota < 0) return Status::Error(EINVAL, "the hourly quota must be >= 0");
+  MutexLock lk(mu_);
+  Node* n = FindNode(node_id);
+  if (n == nullptr) return NotFound("node", node_id);
+  Node next = *n;
+  next.may_submit = allowed;
+  next.submit_quota = allowed ? hourly_quota : 0;
   return SaveNode(*n, std::move(next));
 }
 
@@ -668,6 +781,31 @@ Director::Eligible Director::EligibleNodes(TimePoint now, uint64_t exclude) {
   return e;
 }
 
+const std::vector<Director::Node*>& Director::Candidates(Eligible& el, const TaskSpec& spec,
+                                                         std::string* why) {
+  const bool trusted = spec.required_trust == TrustTier::kTrusted;
+  const std::vector<Node*>& by_trust = trusted ? el.trusted : el.any;
+  if (by_trust.empty()) {
+    *why = trusted ? el.trusted_reason : el.any_reason;
+    return by_trust;
+  }
+  // Cached per (zone, trust) for the Eligible's lifetime: one pass places
+  // many tasks of few zones.
+  auto in_zone = [&](bool of_trusted) -> const std::vector<Node*>& {
+    auto [it, fresh] = el.in_zone.try_emplace({spec.zone, of_trusted});
+    if (fresh)
+      it->second = WithZone(of_trusted ? el.trusted : el.any, spec.zone,
+                            [](const Node* n) -> const NodeZones& { return n->zones; });
+    return it->second;
+  };
+  const std::vector<Node*>& out = in_zone(trusted);
+  if (out.empty())
+    *why = trusted && !in_zone(false).empty()
+               ? "no ready trusted node has zone '" + spec.zone + "' (an untrusted one has)"
+               : "no ready node has zone '" + spec.zone + "'";
+  return out;
+}
+
 Director::Node* Director::Pick(const std::vector<Node*>& nodes) {
   size_t i = PickNode(
       nodes.size(),
@@ -713,10 +851,10 @@ Result<ScheduleSummary> Director::ScheduleLocked(const std::vector<uint64_t>& se
       ++sum.pending;
       continue;  // its reason already says when
     }
-    const bool trusted = t.spec.required_trust == TrustTier::kTrusted;
-    const std::vector<Node*>& candidates = trusted ? el.trusted : el.any;
+    std::string why;
+    const std::vector<Node*>& candidates = Candidates(el, t.spec, &why);
     if (candidates.empty()) {
-      t.reason = trusted ? el.trusted_reason : el.any_reason;
+      t.reason = std::move(why);
       ++sum.pending;
       continue;
     }
@@ -750,10 +888,29 @@ Status Director::CheckQuota(const Submitter& s, TimePoint now) {
 Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
   if ((submitter.scopes & Submitter::kScopeSubmitTasks) == 0)
     return Status::Error(EACCES, "key " + submitter.key_id + " may not submit tasks");
+  MutexLock lk(mu_);
+  return CreateLocked(std::move(spec), submitter, "");
+}
+
+Result<TaskInfo> Director::CreateFromNode(std::string_view node_id, std::string_view credential,
+                                          TaskSpec spec, std::string on_behalf) {
+  MutexLock lk(mu_);
+  NEXUS_ASSIGN_OR_RETURN(Node * n, AuthenticateLocked(node_id, credential));
+  if (!n->may_submit)
+    return Status::Error(EACCES, "node " + std::string(node_id) +
+                                     " may not submit tasks (the operator allows it: nexus mesh submit " +
+                                     std::string(node_id) + " allow)");
+  Submitter who;
+  who.key_id = "node:" + NodeId(n->seq);
+  who.hourly_quota = n->submit_quota;
+  return CreateLocked(std::move(spec), who, std::move(on_behalf));
+}
+
+Result<TaskInfo> Director::CreateLocked(TaskSpec spec, const Submitter& submitter, std::string on_behalf) {
   if (spec.name.empty() || spec.command.empty() || spec.zone.empty() || spec.max_attempts < 1)
     return Status::Error(EINVAL, "a task needs a name, a command, a zone and max attempts >= 1");
   NEXUS_RETURN_IF_ERROR(layout::ValidateZoneName(spec.zone));
-  MutexLock lk(mu_);
+  NEXUS_RETURN_IF_ERROR(ValidateOutputPaths(spec.outputs));
   const TimePoint now = MeshNow(*clock_);
   NEXUS_RETURN_IF_ERROR(CheckQuota(submitter, now));
   // The retry of a create in doubt takes its id again.
@@ -770,6 +927,7 @@ Result<TaskInfo> Director::Create(TaskSpec spec, const Submitter& submitter) {
   next.seq = seq;
   next.spec = spec;
   next.submitter = submitter.key_id;
+  next.on_behalf = std::move(on_behalf);
   next.state = TaskState::kPending;
   next.created_at = now;
   next.updated_at = now;
@@ -928,14 +1086,13 @@ Result<TaskInfo> Director::Migrate(std::string_view task_id, std::string_view to
       UpdateLeased(task_id, token, [&](Task& next, TimePoint now, std::vector<Op>& ops) REQUIRES(mu_) {
         next.checkpoint_ref = std::move(checkpoint_ref);
         Eligible el = EligibleNodes(now, next.node);
-        const std::vector<Node*>& candidates =
-            next.spec.required_trust == TrustTier::kTrusted ? el.trusted : el.any;
+        std::string why;
+        const std::vector<Node*>& candidates = Candidates(el, next.spec, &why);
         if (candidates.empty()) {
           Release(next, ops);
           next.state = TaskState::kPending;
           next.not_before = {};
-          next.reason = "migrating: " +
-                        (next.spec.required_trust == TrustTier::kTrusted ? el.trusted_reason : el.any_reason);
+          next.reason = "migrating: " + why;
         } else {
           new_token = Assign(next, *Pick(candidates), now, /*new_attempt=*/false, ops);
         }
@@ -946,10 +1103,18 @@ Result<TaskInfo> Director::Migrate(std::string_view task_id, std::string_view to
 }
 
 Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view token, TaskOutput output) {
-  std::set<std::string_view> names;
-  for (const auto& [name, content] : output.files)
-    if (!ValidFileName(name) || !names.insert(name).second)
-      return Status::Error(EINVAL, "bad or duplicate result file name '" + name + "'");
+  if (output.missing.size() > kMaxTaskOutputs)
+    return Status::Error(EINVAL, "at most " + std::to_string(kMaxTaskOutputs) + " outputs can be missing");
+  for (auto& [path, why] : output.missing) {
+    path.resize(std::min(path.size(), kMaxOutputPathBytes));
+    why.resize(std::min<size_t>(why.size(), 512));
+  }
+  {
+    std::vector<std::string_view> names;
+    for (const auto& [name, content] : output.files) names.push_back(name);
+    if (Status st = ValidateResultPaths(std::move(names)); !st.ok())
+      return Status::Error(EINVAL, "bad result file name: " + st.message());
+  }
   std::string dir;
   {
     MutexLock lk(mu_);
@@ -965,8 +1130,16 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
     std::error_code ec;
     std::filesystem::create_directories(dir + "/files", ec);
     if (ec) return Status::Error(EIO, "create " + dir + ": " + ec.message());
+    std::set<std::string> subdirs;  // below files/, to sync
     auto write = [&](std::string name, std::string_view content) -> Status {
       std::string path = dir + "/" + name;
+      if (std::string parent = std::filesystem::path(path).parent_path().string();
+          parent != dir + "/files" && parent != dir) {
+        std::filesystem::create_directories(parent, ec);
+        if (ec) return Status::Error(EIO, "create " + parent + ": " + ec.message());
+        for (std::string d = parent; d != dir + "/files"; d = std::filesystem::path(d).parent_path().string())
+          subdirs.insert(d);
+      }
       auto hash = WriteNewFile(path, content);
       if (!hash.ok()) return hash.status();
       files.push_back({std::move(name), content.size(), std::move(*hash), std::move(path)});
@@ -975,6 +1148,7 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
     NEXUS_RETURN_IF_ERROR(write("stdout", output.stdout_data));
     NEXUS_RETURN_IF_ERROR(write("stderr", output.stderr_data));
     for (const auto& [name, content] : output.files) NEXUS_RETURN_IF_ERROR(write("files/" + name, content));
+    for (const std::string& d : subdirs) NEXUS_RETURN_IF_ERROR(FsyncPath(d));
     NEXUS_RETURN_IF_ERROR(FsyncPath(dir + "/files"));
     NEXUS_RETURN_IF_ERROR(FsyncPath(dir));
     return FsyncPath(std::filesystem::path(dir).parent_path().string());
@@ -999,11 +1173,18 @@ Result<TaskInfo> Director::Complete(std::string_view task_id, std::string_view t
               .Add("size." + n, static_cast<int64_t>(files[i].size))
               .Add("sha256." + n, files[i].sha256);
         }
+        w.Add("missing", static_cast<int64_t>(output.missing.size()));
+        for (size_t i = 0; i < output.missing.size(); ++i)
+          w.Add("missing_path." + std::to_string(i), output.missing[i].first)
+              .Add("missing_why." + std::to_string(i), output.missing[i].second);
         ops.push_back(Op::Put(Key(kResultPrefix, TaskId(next.seq)), w.Finish()));
         Release(next, ops);
         next.has_result = true;
         next.state = output.exit_code == 0 ? TaskState::kSucceeded : TaskState::kFailed;
         next.reason = output.exit_code == 0 ? "" : "exit code " + std::to_string(output.exit_code);
+        if (!output.missing.empty())
+          next.reason += (next.reason.empty() ? "" : "; ") + std::to_string(output.missing.size()) +
+                         " declared output(s) not collected (see the result)";
         return Status::Ok();
       });
   if (!info.ok()) {
@@ -1094,6 +1275,9 @@ Result<TaskResult> Director::GetResult(std::string_view task_id) const {
     f.path = dir + "/" + f.name;
     r.files.push_back(std::move(f));
   }
+  for (int64_t i = 0, n = rec->Int("missing"); i < n; ++i)
+    r.missing.emplace_back(rec->Str("missing_path." + std::to_string(i)),
+                           rec->Str("missing_why." + std::to_string(i)));
   return r;
 }
 

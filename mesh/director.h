@@ -22,9 +22,21 @@
 // Secrets: node credentials and lease tokens are random 128/256-bit values
 // returned once; the store holds only their SHA-256.
 //
+// Zones: a node reports the zones it has (at registration and with every
+// heartbeat; the director stores them when they change) and a task is
+// placed only on a node that has its zone (mesh/placement.h, NodeZones).
+//
+// Outputs: a task may declare files of its zone (TaskSpec::outputs) that
+// the worker uploads with its result, as files/<path>; what could not be
+// collected is listed in the result (TaskOutput::missing).
+//
+// Node submissions: a node the operator allowed to (SetNodeSubmit) may
+// submit tasks itself (a workflow's `task` action there), under the node's
+// own hourly quota; they are placed like any other.
+//
 // Errors: ENOENT unknown task/node; EINVAL bad argument or wrong state for
 // the request; ENOKEY wrong registration key or node credential; EACCES
-// revoked node or key scope without submission rights; EDQUOT hourly
+// revoked node, node or key scope without submission rights; EDQUOT hourly
 // submission quota spent; ESTALE wrong, fenced or expired lease token, or a
 // concurrent writer changed a record; EEXIST node name taken; EIO storage.
 //
@@ -40,6 +52,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -51,6 +64,7 @@
 #include "base/mutex.h"
 #include "base/status.h"
 #include "mesh/clock.h"
+#include "mesh/placement.h"
 #include "mesh/store.h"
 
 namespace nexus::mesh {
@@ -76,6 +90,9 @@ struct NodeInfo {
   int64_t active_tasks = 0;  // assigned or running here
   TimePoint registered_at{};
   TimePoint last_heartbeat{};
+  NodeZones zones;              // as last reported
+  bool may_submit = false;      // SetNodeSubmit
+  int submit_hourly_quota = 0;  // 0: unlimited
 };
 
 // Returned once by Register and RotateCredential: the credential itself is
@@ -95,7 +112,25 @@ struct TaskSpec {
   bool allow_network = false;
 
   bool operator==(const TaskSpec&) const = default;
+  // Files the worker uploads with the result, relative to the zone root
+  // (ValidateOutputPaths); stored as files/<path>.
+  std::vector<std::string> outputs = {};
 };
+
+// Declared outputs: at most this many per task, each path at most
+// kMaxOutputPathBytes; a worker uploads at most kMaxOutputFileBytes of one
+// file and kMaxOutputTotalBytes of all (larger ones are reported missing).
+inline constexpr size_t kMaxTaskOutputs = 32;
+inline constexpr size_t kMaxOutputPathBytes = 1024;
+inline constexpr uint64_t kMaxOutputFileBytes = 16u << 20;
+inline constexpr uint64_t kMaxOutputTotalBytes = 32u << 20;
+
+// EINVAL unless `path` is relative, of non-empty components other than "."
+// and "..", without NUL or newline, at most kMaxOutputPathBytes.
+Status ValidateOutputPath(std::string_view path);
+// Each path valid, at most kMaxTaskOutputs, no duplicates, and none a
+// directory of another ("a" and "a/b" cannot both be files).
+Status ValidateOutputPaths(const std::vector<std::string>& paths);
 
 // The API key a submission arrives with, as the key store describes it.
 struct Submitter {
@@ -109,7 +144,8 @@ struct Submitter {
 struct TaskInfo {
   std::string id;  // "t-<number>"
   TaskSpec spec;
-  std::string submitter;  // key id
+  std::string submitter;  // key id, or "node:<id>" for a node's own submission
+  std::string on_behalf;  // a node submission: who there asked (a workflow and its owner)
   TaskState state = TaskState::kPending;
   std::string node_id;  // while assigned or running
   std::string node_address;
@@ -132,7 +168,10 @@ struct TaskOutput {
   int exit_code = 0;
   std::string stdout_data;
   std::string stderr_data;
-  std::vector<std::pair<std::string, std::string>> files;  // name (no '/'), content
+  // Relative path (ValidateOutputPath), content.
+  std::vector<std::pair<std::string, std::string>> files;
+  // Declared outputs that were not collected: path, why.
+  std::vector<std::pair<std::string, std::string>> missing = {};
 };
 
 struct ResultFile {
@@ -147,6 +186,7 @@ struct TaskResult {
   int exit_code = 0;
   TimePoint completed_at{};
   std::vector<ResultFile> files;
+  std::vector<std::pair<std::string, std::string>> missing;  // as in TaskOutput
 };
 
 struct ScheduleSummary {
@@ -178,16 +218,21 @@ class Director {
   // ---- nodes ----
   // Joins a node (untrusted, ready). ENOKEY: wrong registration key;
   // EEXIST: the name is taken; EINVAL: empty name/address, capacity < 0.
+  // `zones`: the zones the node has (nullopt: it does not report them).
   Result<NodeCredential> Register(std::string_view registration_key, std::string name, std::string address,
-                                  int64_t capacity);
+                                  int64_t capacity,
+                                  std::optional<std::vector<std::string>> zones = std::nullopt);
   // Issues a new credential; the old one is refused from now on.
   Result<NodeCredential> RotateCredential(std::string_view node_id);
   // OK if `credential` is the node's current one. ENOKEY: unknown node or
   // wrong credential (indistinguishable on purpose); EACCES: revoked.
   Status Authenticate(std::string_view node_id, std::string_view credential) const;
-  // Authenticates, then records liveness and load.
+  // Authenticates, then records liveness and load, and the node's zones
+  // when given (stored when they changed). EINVAL: a bad zone name or more
+  // than kMaxNodeZones.
   Status Heartbeat(std::string_view node_id, std::string_view credential, int64_t queue_depth,
-                   int64_t free_capacity);
+                   int64_t free_capacity, std::optional<std::vector<std::string>> zones = std::nullopt);
+  static constexpr size_t kMaxNodeZones = 4096;
   // Authenticates, then counts the node down from now (it is shutting
   // down): nothing more is placed on it until its next heartbeat. Tasks
   // already placed there keep their leases (a stopping node fails the ones
@@ -201,6 +246,9 @@ class Director {
   Status Revoke(std::string_view node_id);
   // Back to ready from drained or revoked.
   Status Admit(std::string_view node_id);
+  // Whether the node may submit tasks itself, and at most how many in any
+  // sliding hour (0: no limit).
+  Status SetNodeSubmit(std::string_view node_id, bool allowed, int hourly_quota);
   Result<NodeInfo> GetNode(std::string_view node_id) const;
   std::vector<NodeInfo> ListNodes() const;  // joined nodes, in join order
 
@@ -213,7 +261,13 @@ class Director {
   // writes, each a create-if-absent, exactly one creates the task (the
   // retry then answers with it); Tick adopts one that committed with no
   // retry, so it is neither duplicated nor lost.
+  // EINVAL also for bad declared outputs (ValidateOutputPaths).
   Result<TaskInfo> Create(TaskSpec spec, const Submitter& submitter);
+  // A task the node submits for `on_behalf` (who there asked: recorded
+  // with the task). Authenticates the node; EACCES unless the operator let
+  // it submit (SetNodeSubmit); EDQUOT past the node's hourly quota.
+  Result<TaskInfo> CreateFromNode(std::string_view node_id, std::string_view credential, TaskSpec spec,
+                                  std::string on_behalf);
   // Places one pending task, or leaves it pending with the reason.
   // EINVAL if the task is not pending.
   Result<TaskInfo> Schedule(std::string_view task_id);
@@ -232,7 +286,8 @@ class Director {
   Result<TimePoint> Extend(std::string_view task_id, std::string_view token, Duration ttl);
   // Stores the output under the results dir and ends the task: succeeded on
   // exit code 0, failed otherwise (no retry: the command ran). EINVAL: a bad
-  // or duplicate file name.
+  // or duplicate file name (ValidateOutputPaths, without the count limit),
+  // more than kMaxTaskOutputs missing outputs (their text is truncated).
   Result<TaskInfo> Complete(std::string_view task_id, std::string_view token, TaskOutput output);
   // The attempt failed without a result (sandbox error, node shutting
   // down): retried after back-off, or failed at max attempts.
@@ -315,6 +370,11 @@ class Director {
   Result<Task*> AdoptTask(uint64_t seq) REQUIRES(mu_);
   // Tick's part: adopts the in-doubt creates that committed after all.
   void ResolveInDoubt(TimePoint now) EXCLUDES(mu_);
+  Result<TaskInfo> CreateLocked(TaskSpec spec, const Submitter& submitter, std::string on_behalf)
+      REQUIRES(mu_);
+  // The ready nodes of `el` that can take a task of `spec` (its trust and
+  // zone), or none with `why` set.
+  const std::vector<Node*>& Candidates(Eligible& el, const TaskSpec& spec, std::string* why) REQUIRES(mu_);
 
   Store* const store_;
   const Clock* const clock_;

@@ -8,15 +8,53 @@
 // random and keeps the better one ("power of two choices": the maximum load
 // stays within O(log log n) of the mean while each decision is O(1)).
 //
-// Thread-safety: pure function; `rng` must not be shared without a lock.
+// Before load, a task's zone narrows the candidates: a node is one only if
+// it has the zone (NodeZones).
+//
+// Thread-safety: pure functions and value types; `rng` must not be shared
+// without a lock.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <random>
+#include <string>
+#include <string_view>
 #include <tuple>
+#include <vector>
 
 namespace nexus::mesh {
+
+// The zones a node has, as it last reported them. A node that never
+// reported (a build from before zone reports) is taken to have every zone,
+// as placement did before; every node of this build reports, an empty list
+// included.
+struct NodeZones {
+  bool reported = false;
+  std::vector<std::string> names;  // sorted, unique
+
+  // Sorted and deduplicated.
+  static NodeZones Of(std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return NodeZones{true, std::move(names)};
+  }
+  bool Has(std::string_view zone) const {
+    return !reported || std::binary_search(names.begin(), names.end(), zone);
+  }
+  bool operator==(const NodeZones&) const = default;
+};
+
+// The candidates that have `zone`, in their order. `zones_of(c)` returns
+// candidate c's NodeZones.
+template <typename T, typename ZonesOf>
+std::vector<T> WithZone(const std::vector<T>& candidates, std::string_view zone, const ZonesOf& zones_of) {
+  std::vector<T> out;
+  for (const T& c : candidates)
+    if (zones_of(c).Has(zone)) out.push_back(c);
+  return out;
+}
 
 struct NodeLoad {
   int64_t load = 0;

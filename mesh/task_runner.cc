@@ -302,6 +302,95 @@ Status TaskRunner::Probe(const std::string& bwrap) {
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------- outputs
+
+namespace {
+
+// Why openat/read failed, for a person.
+std::string OutputError(int err) {
+  switch (err) {
+    case ENOENT:
+      return "no such file";
+    case ELOOP:
+      return "a symbolic link (not followed)";
+    case ENOTDIR:
+      return "a component on the way is not a directory";
+    default:
+      return std::strerror(err);
+  }
+}
+
+// The content of `path` below the directory `root_fd`, at most `limit`
+// bytes, or why not.
+Result<std::string> ReadBeneath(int root_fd, const std::string& path, uint64_t limit) {
+  Fds fds;
+  int dir = root_fd;
+  size_t pos = 0;
+  for (size_t slash; (slash = path.find('/', pos)) != std::string::npos; pos = slash + 1) {
+    std::string part = path.substr(pos, slash - pos);
+    int next = ::openat(dir, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      int err = errno;
+      // O_DIRECTORY wins over O_NOFOLLOW: a link on the way reads ENOTDIR.
+      struct stat st;
+      if (err == ENOTDIR && ::fstatat(dir, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode))
+        err = ELOOP;
+      return Status::Error(err, OutputError(err));
+    }
+    fds.fds.push_back(next);
+    dir = next;
+  }
+  int fd = ::openat(dir, path.c_str() + pos, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return Status::Error(errno, OutputError(errno));
+  fds.fds.push_back(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::Error(errno, OutputError(errno));
+  if (!S_ISREG(st.st_mode)) return Status::Error(EINVAL, "not a regular file");
+  auto too_large = [&] { return Status::Error(EFBIG, "larger than " + std::to_string(limit) + " bytes"); };
+  if (static_cast<uint64_t>(st.st_size) > limit) return too_large();
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::Error(errno, OutputError(errno));
+    if (n == 0) break;
+    if (data.size() + n > limit) return too_large();  // it grew
+    data.append(buf, n);
+  }
+  return data;
+}
+
+}  // namespace
+
+CollectedOutputs CollectOutputs(const std::string& root, const std::vector<std::string>& paths,
+                                uint64_t max_file_bytes, uint64_t max_total_bytes) {
+  CollectedOutputs out;
+  int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const std::string root_error = root_fd < 0 ? "the zone cannot be opened: " + OutputError(errno) : "";
+  Fds fds;
+  fds.fds.push_back(root_fd);
+  uint64_t total = 0;
+  for (const std::string& path : paths) {
+    if (root_fd < 0) {
+      out.missing.emplace_back(path, root_error);
+      continue;
+    }
+    auto data = ReadBeneath(root_fd, path, std::min(max_file_bytes, max_total_bytes - total));
+    if (data.ok()) {
+      total += data->size();
+      out.files.emplace_back(path, std::move(data).value());
+    } else if (data.code() == EFBIG && total > 0 && max_file_bytes > max_total_bytes - total) {
+      out.missing.emplace_back(path,
+                               "past the " + std::to_string(max_total_bytes) + "-byte limit of all outputs");
+    } else {
+      out.missing.emplace_back(path, data.status().message());
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- sessions
 
 namespace {

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/mutex.h"
@@ -103,6 +104,21 @@ class TaskRunner {
   int wake_fd_;  // eventfd: Cancel wakes Run's poll
   std::atomic<bool> cancelled_{false};
 };
+
+// The declared outputs of a task, read after its command ended.
+struct CollectedOutputs {
+  std::vector<std::pair<std::string, std::string>> files;    // path, content
+  std::vector<std::pair<std::string, std::string>> missing;  // path, why not collected
+};
+
+// Reads each of `paths` (relative, checked by mesh::ValidateOutputPath)
+// below the directory `root`, never following a symbolic link on the way
+// (a task cannot make the worker read outside its zone) and never blocking
+// on a FIFO. A path that is absent, not a regular file, larger than
+// `max_file_bytes` or past `max_total_bytes` of all is listed in `missing`
+// with the reason instead. Blocks on file I/O: never on a FUSE thread.
+CollectedOutputs CollectOutputs(const std::string& root, const std::vector<std::string>& paths,
+                                uint64_t max_file_bytes, uint64_t max_total_bytes);
 
 // What a long-lived sandbox is made of.
 struct SessionSpec {

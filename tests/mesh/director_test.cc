@@ -543,11 +543,15 @@ TEST_P(DirectorTest, ResultsAreStoredWithVerifiableHashes) {
 TEST_P(DirectorTest, ResultFileNamesAreChecked) {
   Join("a");
   TaskInfo t = Sched(Submit("job").id);
-  for (const char* bad : {"", ".", "..", "a/b", "../x"}) {
+  for (const char* bad : {"", ".", "..", "../x", "/abs", "a//b", "a/", "a/./b", "a/../b"}) {
     SCOPED_TRACE(bad);
     EXPECT_EQ(director_->Complete(t.id, t.lease_token, {0, "", "", {{bad, "x"}}}).code(), EINVAL);
   }
   EXPECT_EQ(director_->Complete(t.id, t.lease_token, {0, "", "", {{"a", "1"}, {"a", "2"}}}).code(), EINVAL);
+  // A file cannot also be a directory of another.
+  EXPECT_EQ(
+      director_->Complete(t.id, t.lease_token, {0, "", "", {{"a", "1"}, {"a-b", "2"}, {"a/b", "3"}}}).code(),
+      EINVAL);
   EXPECT_EQ(StateOf(t.id), TaskState::kAssigned);
   EXPECT_EQ(director_->GetResult(t.id).code(), ENOENT);
 }
@@ -561,6 +565,164 @@ TEST_P(DirectorTest, TaskZonesFollowTheZoneNameRule) {
   }
   TaskSpec spec{"t", "true", "local", TrustTier::kTrusted, 3, false};
   EXPECT_TRUE(director_->Create(spec, full_key_).ok());
+}
+
+// ---- zones ----
+
+TEST_P(DirectorTest, TasksGoOnlyToNodesThatHaveTheirZone) {
+  auto with = [&](const std::string& name, std::vector<std::string> zones) {
+    auto c = director_->Register("registration-secret", name, "http://" + name, 4, std::move(zones));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE(director_->SetTrust(c->node_id, TrustTier::kTrusted).ok());
+    joined_.push_back(*c);
+    return *c;
+  };
+  NodeCredential a = with("a", {"zone-a", "shared"});
+  NodeCredential b = with("b", {"shared"});
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(Sched(Submit("in-a" + std::to_string(i)).id).node_id, a.node_id);
+  // b is less loaded now: a task of a zone both have goes there.
+  TaskSpec shared{"s", "true", "shared", TrustTier::kTrusted, 3, false};
+  EXPECT_EQ(Sched(director_->Create(shared, full_key_)->id).node_id, b.node_id);
+
+  // A zone no node has: pending, saying so, until a node reports it.
+  TaskSpec nowhere{"n", "true", "zone-c", TrustTier::kTrusted, 3, false};
+  TaskInfo t = *director_->Create(nowhere, full_key_);
+  TaskInfo pending = Sched(t.id);
+  EXPECT_EQ(pending.state, TaskState::kPending);
+  EXPECT_EQ(pending.reason, "no ready node has zone 'zone-c'");
+  auto sum = director_->ScheduleAll();
+  ASSERT_TRUE(sum.ok());
+  EXPECT_EQ(sum->assigned, 0u);
+  EXPECT_EQ(director_->GetTask(t.id)->reason, "no ready node has zone 'zone-c'");
+  ASSERT_TRUE(
+      director_->Heartbeat(b.node_id, b.credential, 0, 4, std::vector<std::string>{"shared", "zone-c"}).ok());
+  EXPECT_EQ(director_->GetNode(b.node_id)->zones.names, (std::vector<std::string>{"shared", "zone-c"}));
+  TaskInfo placed = Sched(t.id);
+  EXPECT_EQ(placed.state, TaskState::kAssigned);
+  EXPECT_EQ(placed.node_id, b.node_id);
+
+  // Only an untrusted node has it: the reason says so.
+  auto u = director_->Register("registration-secret", "u", "http://u", 4, std::vector<std::string>{"zone-u"});
+  ASSERT_TRUE(u.ok());
+  TaskSpec in_u{"u", "true", "zone-u", TrustTier::kTrusted, 3, false};
+  EXPECT_EQ(Sched(director_->Create(in_u, full_key_)->id).reason,
+            "no ready trusted node has zone 'zone-u' (an untrusted one has)");
+
+  // A node that does not report zones (an older build) takes any.
+  NodeCredential old = Join("old");
+  EXPECT_FALSE(director_->GetNode(old.node_id)->zones.reported);
+  ASSERT_TRUE(director_->Drain(a.node_id).ok());
+  ASSERT_TRUE(director_->Drain(b.node_id).ok());
+  TaskSpec anywhere{"x", "true", "zone-x", TrustTier::kTrusted, 3, false};
+  EXPECT_EQ(Sched(director_->Create(anywhere, full_key_)->id).node_id, old.node_id);
+}
+
+TEST_P(DirectorTest, MigrationStaysInTheZone) {
+  auto with = [&](const std::string& name, std::vector<std::string> zones) {
+    auto c = director_->Register("registration-secret", name, "http://" + name, 4, std::move(zones));
+    EXPECT_TRUE(director_->SetTrust(c->node_id, TrustTier::kTrusted).ok());
+    return *c;
+  };
+  NodeCredential a = with("a", {"zone-a"});
+  with("b", {"zone-b"});
+  TaskInfo t = Sched(Submit("job").id);
+  ASSERT_EQ(t.node_id, a.node_id);
+  auto moved = director_->Migrate(t.id, t.lease_token, "ckpt-1");
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->state, TaskState::kPending);
+  EXPECT_EQ(moved->reason, "migrating: no ready node has zone 'zone-a'");
+}
+
+TEST_P(DirectorTest, ZoneReportsAreChecked) {
+  EXPECT_EQ(
+      director_->Register("registration-secret", "bad", "http://bad", 1, std::vector<std::string>{"../x"})
+          .code(),
+      EINVAL);
+  NodeCredential a = Join("a");
+  EXPECT_EQ(director_->Heartbeat(a.node_id, a.credential, 0, 1, std::vector<std::string>{"a/b"}).code(),
+            EINVAL);
+  std::vector<std::string> many(Director::kMaxNodeZones + 1, "z");
+  EXPECT_EQ(director_->Heartbeat(a.node_id, a.credential, 0, 1, many).code(), EINVAL);
+  EXPECT_EQ(director_->Heartbeat(a.node_id, "wrong", 0, 1, std::vector<std::string>{"z"}).code(), ENOKEY);
+  EXPECT_FALSE(director_->GetNode(a.node_id)->zones.reported) << "a refused report changes nothing";
+  // An empty report is a report: the node has no zone at all.
+  ASSERT_TRUE(director_->Heartbeat(a.node_id, a.credential, 0, 1, std::vector<std::string>{}).ok());
+  EXPECT_TRUE(director_->GetNode(a.node_id)->zones.reported);
+  EXPECT_EQ(Sched(Submit("t").id).reason, "no ready node has zone 'zone-a'");
+}
+
+// ---- declared outputs ----
+
+TEST(OutputPathsTest, RelativeUniqueAndBounded) {
+  for (const char* good : {"out.txt", "a/b.txt", "dir/sub/file", "..x", "x.."}) {
+    EXPECT_TRUE(ValidateOutputPath(good).ok()) << good;
+  }
+  for (std::string bad : std::vector<std::string>{
+           "", "/etc/passwd", "../x", "a/../b", "./a", "a//b", "a/", std::string("a\0b", 3), "a\nb",
+           std::string(kMaxOutputPathBytes + 1, 'x'), std::string(256, 'y')}) {
+    EXPECT_EQ(ValidateOutputPath(bad).code(), EINVAL) << bad;
+  }
+  EXPECT_TRUE(ValidateOutputPaths({"a/b.txt", "b.txt", "a-b", "a.b/c"}).ok());
+  EXPECT_EQ(ValidateOutputPaths({"a.txt", "a.txt"}).code(), EINVAL);
+  EXPECT_EQ(ValidateOutputPaths({"a", "a-1", "a.x", "a/b"}).code(), EINVAL) << "a is a directory of a/b";
+  std::vector<std::string> many;
+  for (size_t i = 0; i <= kMaxTaskOutputs; ++i) many.push_back("f" + std::to_string(i));
+  EXPECT_EQ(ValidateOutputPaths(many).code(), EINVAL);
+  many.pop_back();
+  EXPECT_TRUE(ValidateOutputPaths(many).ok());
+}
+
+TEST_P(DirectorTest, DeclaredOutputsAreStoredByTheirPathsAndMissingOnesListed) {
+  Join("a");
+  TaskSpec bad{"t", "true", "zone-a", TrustTier::kTrusted, 3, false, {"../secret"}};
+  EXPECT_EQ(director_->Create(bad, full_key_).code(), EINVAL);
+  TaskSpec spec{"t", "true", "zone-a", TrustTier::kTrusted, 3, false, {"a/b.txt", "b.txt", "gone.txt"}};
+  TaskInfo created = *director_->Create(spec, full_key_);
+  EXPECT_EQ(director_->GetTask(created.id)->spec.outputs, spec.outputs);
+  TaskInfo t = Sched(created.id);
+  TaskOutput out{0, "out", "err", {{"a/b.txt", "nested"}, {"b.txt", "flat"}}, {{"gone.txt", "no such file"}}};
+  auto done = director_->Complete(t.id, t.lease_token, out);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+  EXPECT_EQ(done->reason, "1 declared output(s) not collected (see the result)");
+  auto r = director_->GetResult(t.id);
+  ASSERT_TRUE(r.ok());
+  std::map<std::string, std::string> files;
+  for (const ResultFile& f : r->files) files[f.name] = *director_->ReadResultFile(t.id, f.name);
+  EXPECT_EQ(files,
+            (std::map<std::string, std::string>{
+                {"stdout", "out"}, {"stderr", "err"}, {"files/a/b.txt", "nested"}, {"files/b.txt", "flat"}}));
+  EXPECT_EQ(r->missing, out.missing);
+}
+
+// ---- node submissions ----
+
+TEST_P(DirectorTest, NodesSubmitOnlyWhenAllowedAndWithinTheirQuota) {
+  NodeCredential n = Join("worker");
+  TaskSpec spec{"wf", "true", "local", TrustTier::kTrusted, 3, false};
+  auto refused = director_->CreateFromNode(n.node_id, n.credential, spec, "alice (workflow:build)");
+  EXPECT_EQ(refused.code(), EACCES);
+  EXPECT_THAT(refused.status().message(), HasSubstr("may not submit"));
+  EXPECT_EQ(director_->SetNodeSubmit("n-999", true, 0).code(), ENOENT);
+  EXPECT_EQ(director_->SetNodeSubmit(n.node_id, true, -1).code(), EINVAL);
+  ASSERT_TRUE(director_->SetNodeSubmit(n.node_id, true, 2).ok());
+  EXPECT_TRUE(director_->GetNode(n.node_id)->may_submit);
+  EXPECT_EQ(director_->CreateFromNode(n.node_id, "wrong", spec, "x").code(), ENOKEY);
+  auto t = director_->CreateFromNode(n.node_id, n.credential, spec, "alice (workflow:build)");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->submitter, "node:" + n.node_id);
+  EXPECT_EQ(t->on_behalf, "alice (workflow:build)");
+  EXPECT_EQ(Sched(t->id).state, TaskState::kAssigned) << "placed like any other";
+  ASSERT_TRUE(director_->CreateFromNode(n.node_id, n.credential, spec, "alice").ok());
+  EXPECT_EQ(director_->CreateFromNode(n.node_id, n.credential, spec, "alice").code(), EDQUOT);
+  clock_.Advance(61min);
+  EXPECT_TRUE(director_->CreateFromNode(n.node_id, n.credential, spec, "alice").ok());
+  // Denied again: refused on the next call; a revoked node too.
+  ASSERT_TRUE(director_->SetNodeSubmit(n.node_id, false, 0).ok());
+  EXPECT_EQ(director_->CreateFromNode(n.node_id, n.credential, spec, "alice").code(), EACCES);
+  ASSERT_TRUE(director_->SetNodeSubmit(n.node_id, true, 0).ok());
+  ASSERT_TRUE(director_->Revoke(n.node_id).ok());
+  EXPECT_EQ(director_->CreateFromNode(n.node_id, n.credential, spec, "alice").code(), EACCES);
 }
 
 // ---- entitlements ----
@@ -609,10 +771,23 @@ TEST_P(DirectorRestartTest, StateSurvivesRestart) {
   TaskInfo queued = Submit("queued", TrustTier::kTrusted);
   Submitter limited{"key-limited", Submitter::kScopeSubmitTasks, 1};
   ASSERT_TRUE(director_->Create({"q", "true", "z", TrustTier::kTrusted, 1, false}, limited).ok());
+  ASSERT_TRUE(
+      director_->Heartbeat(a.node_id, a.credential, 0, 4, std::vector<std::string>{"zone-a", "z"}).ok());
+  ASSERT_TRUE(director_->SetNodeSubmit(b.node_id, true, 7).ok());
+  TaskSpec with_outputs{"o", "true", "zone-a", TrustTier::kTrusted, 3, false, {"out/x.txt"}};
+  TaskInfo outputs = *director_->CreateFromNode(b.node_id, b.credential, with_outputs, "bob (workflow:w)");
   const std::vector<NodeInfo> nodes_before = director_->ListNodes();
 
   clock_.Advance(5s);
   Reopen();
+
+  EXPECT_EQ(director_->GetNode(a.node_id)->zones, NodeZones::Of({"z", "zone-a"})) << "zones survive";
+  EXPECT_FALSE(director_->GetNode(c.node_id)->zones.reported);
+  EXPECT_TRUE(director_->GetNode(b.node_id)->may_submit);
+  EXPECT_EQ(director_->GetNode(b.node_id)->submit_hourly_quota, 7);
+  EXPECT_EQ(director_->GetTask(outputs.id)->spec.outputs, with_outputs.outputs);
+  EXPECT_EQ(director_->GetTask(outputs.id)->on_behalf, "bob (workflow:w)");
+  EXPECT_EQ(director_->GetTask(outputs.id)->submitter, "node:" + b.node_id);
 
   std::vector<NodeInfo> nodes = director_->ListNodes();
   ASSERT_EQ(nodes.size(), 3u);

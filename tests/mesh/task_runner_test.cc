@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -216,6 +218,55 @@ TEST(TaskRunnerArgvTest, SandboxShape) {
   TaskRunner net({}, {"make", "/srv/zone", true, {}});
   a = net.Argv();
   EXPECT_TRUE(has({"--share-net"}));
+}
+
+// Declared outputs are read below the zone without following a link a
+// task planted, bounded per file and in all.
+TEST(CollectOutputsTest, ReadsRegularFilesBelowTheZoneOnly) {
+  testing::TempDir dir;
+  const std::string zone = dir.path() + "/zone";
+  std::filesystem::create_directories(zone + "/a/deep");
+  std::filesystem::create_directories(dir.path() + "/elsewhere");
+  std::ofstream(zone + "/b.txt") << "flat";
+  std::ofstream(zone + "/a/b.txt") << "nested";
+  std::ofstream(zone + "/a/deep/c") << "deeper";
+  std::ofstream(zone + "/big") << std::string(100, 'x');
+  std::ofstream(dir.path() + "/secret") << "host secret";
+  std::ofstream(dir.path() + "/elsewhere/s") << "host secret";
+  std::filesystem::create_symlink(dir.path() + "/secret", zone + "/link");
+  std::filesystem::create_symlink(dir.path() + "/elsewhere", zone + "/linkdir");
+  ASSERT_EQ(::mkfifo((zone + "/fifo").c_str(), 0600), 0);
+
+  CollectedOutputs out = CollectOutputs(
+      zone, {"b.txt", "a/b.txt", "a/deep/c", "gone", "link", "linkdir/s", "a", "fifo", "big", "b.txt/x"}, 64,
+      1024);
+  std::map<std::string, std::string> files(out.files.begin(), out.files.end());
+  EXPECT_EQ(files, (std::map<std::string, std::string>{
+                       {"b.txt", "flat"}, {"a/b.txt", "nested"}, {"a/deep/c", "deeper"}}));
+  std::map<std::string, std::string> missing(out.missing.begin(), out.missing.end());
+  EXPECT_EQ(missing.size(), 7u);
+  EXPECT_EQ(missing["gone"], "no such file");
+  EXPECT_EQ(missing["link"], "a symbolic link (not followed)");
+  EXPECT_EQ(missing["linkdir/s"], "a symbolic link (not followed)");
+  EXPECT_EQ(missing["a"], "not a regular file");
+  EXPECT_EQ(missing["fifo"], "not a regular file") << "and the read did not block";
+  EXPECT_EQ(missing["big"], "larger than 64 bytes");
+  EXPECT_EQ(missing["b.txt/x"], "a component on the way is not a directory");
+  for (const auto& [path, content] : out.files) EXPECT_EQ(content.find("secret"), std::string::npos);
+}
+
+TEST(CollectOutputsTest, TheTotalIsBounded) {
+  testing::TempDir dir;
+  for (const char* f : {"one", "two", "three"}) std::ofstream(dir.path() + "/" + f) << std::string(40, 'x');
+  CollectedOutputs out = CollectOutputs(dir.path(), {"one", "two", "three"}, 64, 100);
+  ASSERT_EQ(out.files.size(), 2u);
+  ASSERT_EQ(out.missing.size(), 1u);
+  EXPECT_EQ(out.missing[0].first, "three");
+  EXPECT_EQ(out.missing[0].second, "past the 100-byte limit of all outputs");
+
+  CollectedOutputs none = CollectOutputs(dir.path() + "/no-zone", {"one"}, 64, 100);
+  ASSERT_EQ(none.missing.size(), 1u);
+  EXPECT_EQ(none.missing[0].second, "the zone cannot be opened: no such file");
 }
 
 }  // namespace
