@@ -39,6 +39,19 @@ const std::set<std::string> kTaskStates = {"pending",   "assigned", "running",
 
 // ---------------------------------------------------------------- output
 
+json TextList(capnp::List<capnp::Text>::Reader list) {
+  json out = json::array();
+  for (auto t : list) out.push_back(std::string(t));
+  return out;
+}
+
+// "a, b" or "-".
+std::string JoinedOrDash(capnp::List<capnp::Text>::Reader list) {
+  std::string out;
+  for (auto t : list) out += (out.empty() ? "" : ", ") + std::string(t);
+  return out.empty() ? "-" : out;
+}
+
 json TimeOrNull(int64_t ns) { return ns ? json(FormatTime(ns)) : json(nullptr); }
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
@@ -57,7 +70,10 @@ json NodeJson(rpc::MeshNodeInfo::Reader n) {
           {"registered_at", TimeOrNull(n.getRegisteredAtNs())},
           {"registered_at_ns", n.getRegisteredAtNs()},
           {"last_heartbeat", TimeOrNull(n.getLastHeartbeatNs())},
-          {"last_heartbeat_ns", n.getLastHeartbeatNs()}};
+          {"last_heartbeat_ns", n.getLastHeartbeatNs()},
+          {"zones", n.getZonesReported() ? TextList(n.getZones()) : json(nullptr)},
+          {"may_submit", n.getMaySubmit()},
+          {"submit_hourly_quota", n.getSubmitHourlyQuota()}};
 }
 
 json TaskJson(rpc::MeshTask::Reader t) {
@@ -69,8 +85,10 @@ json TaskJson(rpc::MeshTask::Reader t) {
             {"zone", std::string(s.getZone())},
             {"required_trust", s.getRequiredTrust().size() ? std::string(s.getRequiredTrust()) : "trusted"},
             {"max_attempts", s.getMaxAttempts()},
-            {"allow_network", s.getAllowNetwork()}}},
+            {"allow_network", s.getAllowNetwork()},
+            {"outputs", TextList(s.getOutputs())}}},
           {"submitter", std::string(t.getSubmitter())},
+          {"on_behalf_of", std::string(t.getOnBehalfOf())},
           {"state", std::string(t.getState())},
           {"node_id", std::string(t.getNodeId())},
           {"node_address", std::string(t.getNodeAddress())},
@@ -114,7 +132,9 @@ void PrintTask(rpc::MeshTask::Reader t) {
   else
     std::printf("  max attempts  default\n");
   std::printf("  network       %s\n", s.getAllowNetwork() ? "allowed" : "no");
+  std::printf("  outputs       %s\n", JoinedOrDash(s.getOutputs()).c_str());
   std::printf("  submitter     %s\n", t.getSubmitter().size() ? t.getSubmitter().cStr() : "operator");
+  if (t.getOnBehalfOf().size()) std::printf("  on behalf of  %s\n", t.getOnBehalfOf().cStr());
   std::printf("  node          %s\n", NodeText(t).c_str());
   if (t.getLeaseToken().size()) std::printf("  lease token   %s\n", t.getLeaseToken().cStr());
   std::printf("  lease until   %s\n", FormatTime(t.getLeaseExpiresNs()).c_str());
@@ -351,13 +371,15 @@ int Nodes(Cli& cli, const Args&) {
       std::printf("no nodes have joined\n");
       return kExitOk;
     }
-    std::printf("%-8s %-16s %-22s %-9s %-8s %6s %6s %6s  %s\n", "ID", "NAME", "ADDRESS", "TRUST", "STATE",
-                "QUEUE", "FREE", "ACTIVE", "LAST-HEARTBEAT");
+    std::printf("%-8s %-16s %-22s %-9s %-8s %6s %6s %6s  %-24s  %s\n", "ID", "NAME", "ADDRESS", "TRUST",
+                "STATE", "QUEUE", "FREE", "ACTIVE", "LAST-HEARTBEAT", "ZONES");
     for (auto n : r->getNodes())
-      std::printf("%-8s %-16s %-22s %-9s %-8s %6lld %6lld %6lld  %s\n", n.getId().cStr(), n.getName().cStr(),
-                  OrDash(n.getAddress()).c_str(), n.getTrust().cStr(), n.getState().cStr(),
-                  static_cast<long long>(n.getQueueDepth()), static_cast<long long>(n.getFreeCapacity()),
-                  static_cast<long long>(n.getActiveTasks()), FormatTime(n.getLastHeartbeatNs()).c_str());
+      std::printf("%-8s %-16s %-22s %-9s %-8s %6lld %6lld %6lld  %-24s  %s\n", n.getId().cStr(),
+                  n.getName().cStr(), OrDash(n.getAddress()).c_str(), n.getTrust().cStr(),
+                  n.getState().cStr(), static_cast<long long>(n.getQueueDepth()),
+                  static_cast<long long>(n.getFreeCapacity()), static_cast<long long>(n.getActiveTasks()),
+                  FormatTime(n.getLastHeartbeatNs()).c_str(),
+                  n.getZonesReported() ? JoinedOrDash(n.getZones()).c_str() : "(not reported: any)");
     return kExitOk;
   });
 }
@@ -441,6 +463,30 @@ int Trust(Cli& cli, const Args& a) {
   });
 }
 
+int Submit(Cli& cli, const Args& a) {
+  const std::string& what = a.positional[1];
+  if (what != "allow" && what != "deny") return cli.Usage("submit takes allow or deny, not '" + what + "'");
+  auto quota = WholeFlag(a, "hourly-quota", 0, 0, 1e6);
+  if (!quota.ok()) return cli.Fail(quota.status(), true);
+  if (what == "deny" && a.Has("hourly-quota")) return cli.Usage("--hourly-quota goes with allow");
+  return WithMesh(cli, [&](NexusClient& c, rpc::Mesh::Client& m) -> int {
+    auto req = m.setNodeSubmitRequest();
+    req.setNode(a.positional[0]);
+    req.setAllowed(what == "allow");
+    req.setHourlyQuota(static_cast<uint32_t>(*quota));
+    auto r = c.Wait(req.send());
+    if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
+    if (cli.json)
+      cli.PrintJson({{"node", a.positional[0]}, {"may_submit", what == "allow"}, {"hourly_quota", *quota}});
+    else if (what == "deny")
+      std::printf("%s may not submit tasks\n", a.positional[0].c_str());
+    else
+      std::printf("%s may submit tasks (%s)\n", a.positional[0].c_str(),
+                  *quota ? (std::to_string(*quota) + " an hour").c_str() : "no hourly limit");
+    return kExitOk;
+  });
+}
+
 // revoke / admit / drain: one node, one admin state.
 enum class NodeAction { kRevoke, kAdmit, kDrain };
 
@@ -496,6 +542,9 @@ int TaskCreate(Cli& cli, const Args& a) {
   auto attempts = WholeFlag(a, "max-attempts", 0, 1, 1000);
   if (!attempts.ok()) return cli.Fail(attempts.status(), true);
   if (a.Has("zone") && a.Get("zone").empty()) return cli.Usage("--zone needs a zone name");
+  const std::vector<std::string> outputs = a.All("output");
+  for (const std::string& o : outputs)
+    if (o.empty()) return cli.Usage("--output needs a path relative to the zone root");
   return WithMesh(cli, [&](NexusClient& c, rpc::Mesh::Client& m) -> int {
     auto req = m.createTaskRequest();
     auto spec = req.initSpec();
@@ -505,6 +554,8 @@ int TaskCreate(Cli& cli, const Args& a) {
     spec.setRequiredTrust(trust);
     spec.setMaxAttempts(static_cast<int32_t>(*attempts));
     spec.setAllowNetwork(a.Has("allow-network"));
+    auto list = spec.initOutputs(outputs.size());
+    for (size_t i = 0; i < outputs.size(); ++i) list.set(i, outputs[i]);
     auto r = c.Wait(req.send());
     if (Status st = ReplyStatus(r); !st.ok()) return MeshFailed(cli, st);
     if (cli.json)
@@ -827,6 +878,14 @@ int TaskResult(Cli& cli, const Args& a) {
               {"completed_at_ns", res.getCompletedAtNs()},
               {"files", json::array()}};
     for (auto f : res.getFiles()) j["files"].push_back(ResultFileJson(f));
+    j["missing"] = json::array();
+    for (auto m : res.getMissing())
+      j["missing"].push_back({{"path", std::string(m.getPath())}, {"reason", std::string(m.getReason())}});
+    // Declared outputs the worker could not collect: said on stderr, the
+    // result itself is complete without them.
+    if (!cli.json)
+      for (auto m : res.getMissing())
+        std::fprintf(stderr, "output %s not collected: %s\n", m.getPath().cStr(), m.getReason().cStr());
 
     if (dir.empty()) {
       // The listing, and stdout's content (verified like a download).
@@ -930,7 +989,8 @@ void AddMeshCommands(std::vector<Command>* t) {
                 "mesh nodes",
                 "The joined nodes (on the director): id, name, address, trust, state (ready,\n"
                 "drained, down, revoked), reported queue depth, free capacity, active tasks,\n"
-                "last heartbeat.",
+                "last heartbeat, the zones it reported (tasks are placed only where their\n"
+                "zone is). --json adds may_submit and submit_hourly_quota (mesh submit).",
                 0,
                 0,
                 Nodes});
@@ -983,6 +1043,17 @@ void AddMeshCommands(std::vector<Command>* t) {
                 1,
                 1,
                 [](Cli& c, const Args& a) { return NodeState(c, a, NodeAction::kDrain); }});
+  t->push_back({{"mesh", "submit"},
+                {"--hourly-quota"},
+                {},
+                "mesh submit NODE allow|deny [--hourly-quota N]",
+                "Let a node submit tasks itself (a workflow's task action on it), at most N\n"
+                "in any sliding hour (default 0: no limit), or stop it. Its tasks are\n"
+                "placed like any other and list submitter node:NODE and on whose behalf.\n"
+                "Admins only, on the director.",
+                2,
+                2,
+                Submit});
   t->push_back({{"mesh", "rotate-credential"},
                 {},
                 {},
@@ -993,14 +1064,18 @@ void AddMeshCommands(std::vector<Command>* t) {
                 0,
                 RotateCredential});
   t->push_back({{"mesh", "tasks", "create"},
-                {"--name", "--command", "--zone", "--trust", "--max-attempts"},
+                {"--name", "--command", "--zone", "--trust", "--max-attempts", "--output"},
                 {"--allow-network"},
                 "mesh tasks create --name N --command CMD [--zone Z] [--trust trusted|untrusted]"
-                " [--max-attempts K] [--allow-network]",
-                "Submit a task: CMD runs with /bin/sh -c in a worker's sandbox, zone Z bound\n"
-                "read-write at /zone. --trust: the tier a node needs (default trusted).\n"
+                " [--max-attempts K] [--allow-network] [--output PATH]...",
+                "Submit a task: CMD runs with /bin/sh -c in a worker's sandbox, zone Z\n"
+                "(default local) bound read-write at /zone; it is placed only on a node\n"
+                "that has Z. --trust: the tier a node needs (default trusted).\n"
                 "--max-attempts: assignments before it fails (1..1000, default 3).\n"
-                "--allow-network: the sandbox shares the network. Prints the task id.",
+                "--allow-network: the sandbox shares the network. --output (repeatable):\n"
+                "a file of the zone, relative to its root, the worker uploads with the\n"
+                "result as files/PATH (at most 32 paths; 16 MiB each, 32 MiB together; a\n"
+                "missing or larger one is listed in the result). Prints the task id.",
                 0,
                 0,
                 TaskCreate});
@@ -1109,9 +1184,11 @@ void AddMeshCommands(std::vector<Command>* t) {
                 {},
                 "mesh tasks result ID [-o DIR]",
                 "A finished task's exit code and files (stdout, stderr, files/NAME) with\n"
-                "sizes and SHA-256, and stdout's content. -o DIR: download every file into\n"
-                "DIR (created if missing), each verified against its SHA-256 here; a\n"
-                "mismatch keeps nothing of that file and exits 1.",
+                "sizes and SHA-256, and stdout's content; declared outputs the worker could\n"
+                "not collect, with why (on stderr; \"missing\" in --json). -o DIR: download\n"
+                "every file into DIR (created if missing; files/PATH keeps the declared\n"
+                "path), each verified against its SHA-256 here; a mismatch keeps nothing of\n"
+                "that file and exits 1.",
                 1,
                 1,
                 TaskResult});

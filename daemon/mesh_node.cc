@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
@@ -14,6 +15,14 @@
 
 namespace nexus {
 namespace {
+
+// Puts this node's zones on a registration or heartbeat.
+template <typename Request>
+void SetZones(Request& req, const std::vector<std::string>& zones) {
+  auto list = req.initZones(zones.size());
+  for (size_t i = 0; i < zones.size(); ++i) list.set(i, zones[i]);
+  req.setReportsZones(true);
+}
 
 // The director's answer is final for this lease: it is someone else's now
 // (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
@@ -235,6 +244,7 @@ Result<MeshMemberInfo> MeshNodeAgent::Join(const std::string& director, const st
     req.setAddress(config_.address.empty() ? name : config_.address);
     req.setCapacity(capacity > 0 ? capacity : config_.capacity);
     req.setNodeKey(AsBytes(config_.node_key));
+    SetZones(req, Zones());
     auto res = client->Wait(req.send());
     st = ReplyStatus(res);
     if (st.ok()) {
@@ -330,6 +340,41 @@ Status MeshNodeAgent::ReportRevocations(const std::vector<PassportRevocation>& r
   });
 }
 
+std::vector<std::string> MeshNodeAgent::Zones() const {
+  std::vector<std::string> zones;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(config_.mountpoint + "/zone", ec)) {
+    std::error_code type_ec;
+    if (e.is_directory(type_ec)) zones.push_back(e.path().filename().string());
+  }
+  return zones;
+}
+
+Result<std::string> MeshNodeAgent::SubmitTask(const std::string& name, const std::string& command,
+                                              const std::string& zone, const std::string& on_behalf) {
+  Membership m;
+  {
+    MutexLock lk(mu_);
+    if (!joined_) return Status::Error(ENOSYS, "this daemon has not joined a mesh");
+    m = m_;
+  }
+  std::string id;
+  Link link(this, m);
+  NEXUS_RETURN_IF_ERROR(link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
+    auto req = node.submitTaskRequest();
+    auto spec = req.initSpec();
+    spec.setName(name);
+    spec.setCommand(command);
+    spec.setZone(zone);
+    req.setOnBehalfOf(on_behalf);
+    auto r = c.Wait(req.send());
+    NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
+    id = r->getTask().getId();
+    return Status::Ok();
+  }));
+  return id;
+}
+
 void MeshNodeAgent::Loop() {
   std::unique_ptr<NexusClient> client;
   std::unique_ptr<rpc::MeshNode::Client> node;
@@ -373,6 +418,7 @@ void MeshNodeAgent::Loop() {
       hb.setQueueDepth(running);
       hb.setFreeCapacity(std::max<int64_t>(0, config_.capacity - running));
       hb.setNodeKey(AsBytes(config_.node_key));
+      SetZones(hb, Zones());
       auto r = client->Wait(hb.send());
       st = ReplyStatus(r);
       if (st.ok()) {
@@ -396,11 +442,14 @@ void MeshNodeAgent::Loop() {
           for (auto t : c->getTasks()) {
             if (stop_) break;
             auto done = std::make_shared<std::atomic<bool>>(false);
-            workers_.push_back(
-                {std::thread(&MeshNodeAgent::RunTask, this, m, std::string(t.getId()),
-                             std::string(t.getLeaseToken()), std::string(t.getSpec().getCommand()),
-                             std::string(t.getSpec().getZone()), t.getSpec().getAllowNetwork(), done),
-                 done});
+            mesh::TaskSpec spec;
+            spec.command = t.getSpec().getCommand();
+            spec.zone = t.getSpec().getZone();
+            spec.allow_network = t.getSpec().getAllowNetwork();
+            for (auto o : t.getSpec().getOutputs()) spec.outputs.emplace_back(o);
+            workers_.push_back({std::thread(&MeshNodeAgent::RunTask, this, m, std::string(t.getId()),
+                                            std::string(t.getLeaseToken()), std::move(spec), done),
+                                done});
           }
         }
       }
@@ -416,8 +465,10 @@ void MeshNodeAgent::Loop() {
   disconnect();
 }
 
-void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std::string command,
-                            std::string zone, bool allow_network, std::shared_ptr<std::atomic<bool>> done) {
+void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, mesh::TaskSpec spec,
+                            std::shared_ptr<std::atomic<bool>> done) {
+  const std::string& command = spec.command;
+  const std::string& zone = spec.zone;
   running_.fetch_add(1);
   struct Finish {
     std::atomic<int>& running;
@@ -479,7 +530,7 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
   spdlog::info("mesh: task {} running: {}", id, command);
   mesh::TaskRunner::Options ro;
   ro.interval = config_.lease_interval;
-  mesh::TaskRunner runner(ro, {command, zone_dir, allow_network, {}});
+  mesh::TaskRunner runner(ro, {command, zone_dir, spec.allow_network, {}});
   {
     MutexLock lk(mu_);
     if (stop_) return fail("cancelled on node " + m.node_id + " (shutting down)");
@@ -526,6 +577,11 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
   if (lease_lost) return;  // a fail with a lost lease would only be refused
   if (!out.ok()) return fail(out.status().message());
   if (out->cancelled) return fail("cancelled on node " + m.node_id + " (shutting down)");
+  // Read before `complete`: one message carries them (within the
+  // connection's limit: kMaxOutputTotalBytes plus two bounded streams).
+  mesh::CollectedOutputs outputs =
+      mesh::CollectOutputs(zone_dir, spec.outputs, mesh::kMaxOutputFileBytes, mesh::kMaxOutputTotalBytes);
+  for (const auto& [path, why] : outputs.missing) spdlog::warn("mesh: task {}: output {}: {}", id, path, why);
   Status cs = persist("complete", [&](NexusClient& c, rpc::MeshNode::Client& node) {
     auto req = node.completeRequest();
     req.setId(id);
@@ -533,6 +589,16 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, std
     req.setExitCode(out->exit_code);
     req.setStdout(AsBytes(out->stdout_data));
     req.setStderr(AsBytes(out->stderr_data));
+    auto files = req.initFiles(outputs.files.size());
+    for (size_t i = 0; i < outputs.files.size(); ++i) {
+      files[i].setName(outputs.files[i].first);
+      files[i].setContent(AsBytes(outputs.files[i].second));
+    }
+    auto missing = req.initMissing(outputs.missing.size());
+    for (size_t i = 0; i < outputs.missing.size(); ++i) {
+      missing[i].setPath(outputs.missing[i].first);
+      missing[i].setReason(outputs.missing[i].second);
+    }
     return ReplyStatus(c.Wait(req.send()));
   });
   if (cs.ok()) spdlog::info("mesh: task {} done: exit {}", id, out->exit_code);

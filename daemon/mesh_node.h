@@ -5,7 +5,11 @@
 // each in a bubblewrap sandbox (mesh/task_runner.h) with the task's zone
 // (MNT/zone/<zone> on this node's own mount) bound at /zone: start, lease
 // extensions while it runs, then complete with the exit code and output, or
-// fail with the reason. Stopping the daemon cancels running tasks (reported
+// fail with the reason. The node reports the zones it has (the folders of
+// MNT/zone) when it registers and with every heartbeat, so the director
+// places a task only where its zone is. After the command the worker reads
+// the task's declared outputs from the same view of the zone and uploads
+// them with the result (mesh::CollectOutputs). Stopping the daemon cancels running tasks (reported
 // as failed attempts, so the director places them again).
 //
 // --join A,B,C names several directors sharing one etcd store: the node
@@ -17,6 +21,10 @@
 // lease may still be ours by the node's own clock; a task stops when the
 // director says its lease belongs to someone else (fenced) or when the
 // lease has run out without an extension.
+//
+// A workflow's `task` action here is submitted to the director over the
+// node's own session (SubmitTask), if the director's operator lets this
+// node submit.
 //
 // It also presents this node's passport key to the director and asks it
 // for the mesh's key set and revocations (FetchTrust, ReportRevocations:
@@ -37,6 +45,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "mesh/director.h"
 #include "mesh/task_runner.h"
 #include "rpc/client.h"
 #include "rpc/server/service.h"
@@ -72,6 +81,8 @@ class MeshNodeAgent final : public MeshMembership {
   Result<MeshMemberInfo> RotateCredential() override;
   Result<RemoteTrust> FetchTrust() override;
   Status ReportRevocations(const std::vector<PassportRevocation>& revocations) override;
+  Result<std::string> SubmitTask(const std::string& name, const std::string& command, const std::string& zone,
+                                 const std::string& on_behalf) override;
 
  private:
   struct Membership {
@@ -85,8 +96,11 @@ class MeshNodeAgent final : public MeshMembership {
   Result<std::unique_ptr<NexusClient>> Dial(const std::string& director, const std::string& ca_file) const;
   MeshMemberInfo InfoLocked() const REQUIRES(mu_);
   void Loop() EXCLUDES(mu_);
-  void RunTask(Membership m, std::string id, std::string token, std::string command, std::string zone,
-               bool allow_network, std::shared_ptr<std::atomic<bool>> done);
+  // The zones of this node: the folders of MNT/zone (read on the calling
+  // thread, never a FUSE one).
+  std::vector<std::string> Zones() const;
+  void RunTask(Membership m, std::string id, std::string token, mesh::TaskSpec spec,
+               std::shared_ptr<std::atomic<bool>> done);
 
   const MeshNodeConfig config_;
   mutable Mutex mu_;

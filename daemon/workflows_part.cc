@@ -115,20 +115,21 @@ class WorkflowsPart::Host final : public workflows::ActionHost {
     return m.id;
   }
   // Submitted to this daemon's own director, as a local submitter (as the
-  // owner's `nexus mesh tasks create` on this daemon's socket would be);
-  // the task runs in zone local of the node it is placed on.
+  // owner's `nexus mesh tasks create` on this daemon's socket would be), or
+  // on a node to its director over the node's session, for the owner (the
+  // director refuses unless its operator lets the node submit). The task
+  // runs in zone local of the node it is placed on.
   Result<std::string> SubmitTask(const workflows::Owner& owner, const std::string& label,
                                  const std::string& command) override {
+    const std::string name = label + " (" + owner.subject + ")";
     if (office_ == nullptr) {
       if (!mesh_ || !mesh_->Current().joined)
         return ActionUnavailable("mesh", "this daemon is in no mesh (nexus mesh register, or --director)");
-      return ActionUnavailable("mesh",
-                               "task actions are submitted by a director's workflows; this daemon is a "
-                               "worker node (load the workflow on the director)");
+      return mesh_->SubmitTask(name, command, "local", owner.subject + " (" + label + ")");
     }
     NEXUS_RETURN_IF_ERROR(office_->Gate());  // a standby names the leader
     mesh::TaskSpec spec;
-    spec.name = label + " (" + owner.subject + ")";
+    spec.name = name;
     spec.command = command;
     spec.zone = "local";
     mesh::Submitter who;

@@ -86,7 +86,9 @@ interface Nexus {
   # joins with the registration key (the credential is returned once) ...
   # `nodeKey` is the node's raw Ed25519 identity public key (32 bytes; may
   # be empty), which the director adds to the mesh's passport key set.
-  meshRegister @2 (registrationKey :Text, name :Text, address :Text, capacity :Int64, nodeKey :Data) -> (credential :MeshCredential, error :Error);
+  # `zones`: the zones the node has, when `reportsZones` (a node that does
+  # not report them is taken to have every zone).
+  meshRegister @2 (registrationKey :Text, name :Text, address :Text, capacity :Int64, nodeKey :Data, zones :List(Text), reportsZones :Bool) -> (credential :MeshCredential, error :Error);
   # ... and opens a joined node's own session with its credential.
   meshNode @3 (nodeId :Text, credential :Text) -> (node :MeshNode, error :Error);
   # Directors on one etcd store: a standby acting for a caller of its own
@@ -716,6 +718,10 @@ struct MeshNodeInfo {
   activeTasks @9 :Int64;
   registeredAtNs @10 :Int64;
   lastHeartbeatNs @11 :Int64;
+  zones @12 :List(Text);       # the zones it reported (sorted)
+  zonesReported @13 :Bool;     # false: an older node; taken to have every zone
+  maySubmit @14 :Bool;         # may submit tasks itself (Mesh.setNodeSubmit)
+  submitHourlyQuota @15 :UInt32;  # 0: no limit
 }
 
 struct MeshTaskSpec {
@@ -725,6 +731,9 @@ struct MeshTaskSpec {
   requiredTrust @3 :Text;    # trusted (default, also when empty) | untrusted
   maxAttempts @4 :Int32;     # 0: the default (3)
   allowNetwork @5 :Bool;
+  # Files of the zone (relative paths) the worker uploads with the result
+  # as files/<path>; limits in docs/mesh.md.
+  outputs @6 :List(Text);
 }
 
 struct MeshTask {
@@ -744,11 +753,18 @@ struct MeshTask {
   hasResult @13 :Bool;
   createdAtNs @14 :Int64;
   updatedAtNs @15 :Int64;
+  onBehalfOf @16 :Text;      # a node's submission: who there asked ("" otherwise)
 }
 
 struct MeshFile {
   name @0 :Text;             # no "/"
   content @1 :Data;
+}
+
+# A declared output the worker could not collect, and why.
+struct MeshMissingOutput {
+  path @0 :Text;
+  reason @1 :Text;
 }
 
 struct MeshResultFile {
@@ -762,6 +778,7 @@ struct MeshResult {
   exitCode @1 :Int32;
   completedAtNs @2 :Int64;
   files @3 :List(MeshResultFile);
+  missing @4 :List(MeshMissingOutput);
 }
 
 # The operator's view. Fleet and task methods need this daemon to be the
@@ -787,7 +804,7 @@ interface Mesh {
   start @10 (id :Text, token :Text) -> (error :Error);
   progress @11 (id :Text, token :Text, progress :Text, checkpoint :Text) -> (error :Error);
   extend @12 (id :Text, token :Text, ttlSeconds :Float64) -> (leaseExpiresNs :Int64, error :Error);
-  complete @13 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile)) -> (task :MeshTask, error :Error);
+  complete @13 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile), missing :List(MeshMissingOutput)) -> (task :MeshTask, error :Error);
   fail @14 (id :Text, token :Text, reason :Text) -> (task :MeshTask, error :Error);
   migrate @15 (id :Text, token :Text, checkpoint :Text) -> (task :MeshTask, error :Error);
   retry @16 (id :Text) -> (task :MeshTask, error :Error);
@@ -800,19 +817,24 @@ interface Mesh {
   # On a node: a new credential from the director; the old one is refused
   # from then on.
   rotateCredential @21 () -> (nodeId :Text, fingerprint :Text, error :Error);
+  # Whether node `node` may submit tasks itself (a workflow's `task` action
+  # there), at most `hourlyQuota` in any sliding hour (0: no limit).
+  # Admins only, on the director.
+  setNodeSubmit @22 (node :Text, allowed :Bool, hourlyQuota :UInt32) -> (error :Error);
 }
 
 # A joined node's session with the director.
 interface MeshNode {
   # `nodeKey`: as in Nexus.meshRegister; the director keeps the latest.
-  heartbeat @0 (queueDepth :Int64, freeCapacity :Int64, nodeKey :Data) -> (state :Text, trust :Text, error :Error);
+  # `zones`: as in Nexus.meshRegister; the director stores a change.
+  heartbeat @0 (queueDepth :Int64, freeCapacity :Int64, nodeKey :Data, zones :List(Text), reportsZones :Bool) -> (state :Text, trust :Text, error :Error);
   rotateCredential @1 () -> (credential :MeshCredential, error :Error);
   # Tasks placed on this node whose lease tokens it has not been given yet.
   claim @2 () -> (tasks :List(MeshTask), error :Error);
   start @3 (id :Text, token :Text) -> (error :Error);
   progress @4 (id :Text, token :Text, progress :Text, checkpoint :Text) -> (error :Error);
   extend @5 (id :Text, token :Text, ttlSeconds :Float64) -> (leaseExpiresNs :Int64, error :Error);
-  complete @6 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile)) -> (task :MeshTask, error :Error);
+  complete @6 (id :Text, token :Text, exitCode :Int32, stdout :Data, stderr :Data, files :List(MeshFile), missing :List(MeshMissingOutput)) -> (task :MeshTask, error :Error);
   fail @7 (id :Text, token :Text, reason :Text) -> (task :MeshTask, error :Error);
   # The node is shutting down: the director counts it down at once, so
   # nothing more is placed on it (its next heartbeat makes it ready again).
@@ -824,6 +846,10 @@ interface MeshNode {
   # The mesh's passport trust root: every node's identity key (but revoked
   # nodes') and the revocations nodes reported.
   trustSet @10 () -> (keys :List(MeshNodeKey), revocations :List(PassportRevocation), error :Error);
+  # A task this node submits for `onBehalfOf` (a workflow and its owner
+  # here), if the operator allowed the node to (Mesh.setNodeSubmit; else
+  # permissionDenied), under the node's hourly quota (resourceExhausted).
+  submitTask @11 (spec :MeshTaskSpec, onBehalfOf :Text) -> (task :MeshTask, error :Error);
 }
 
 # A node's passport signing key, as the director keeps it.

@@ -30,7 +30,7 @@ reaches() {
 }
 
 note "--help of every command"
-commands=("mesh status" "mesh nodes" "mesh register" "mesh trust" "mesh revoke" "mesh admit"
+commands=("mesh status" "mesh nodes" "mesh register" "mesh trust" "mesh submit" "mesh revoke" "mesh admit"
   "mesh drain" "mesh rotate-credential" "mesh tasks create" "mesh tasks list" "mesh tasks get"
   "mesh tasks schedule" "mesh tasks start" "mesh tasks progress" "mesh tasks extend"
   "mesh tasks complete" "mesh tasks fail" "mesh tasks migrate" "mesh tasks retry"
@@ -57,11 +57,18 @@ reaches mesh register --director director.example:7070 --registration-key k
 reaches mesh register --director '[::1]:7070' --registration-key k --ca ca.pem --name n1 --capacity 4
 reaches mesh trust n-1 trusted
 reaches mesh trust n-1 untrusted
+reaches mesh submit n-1 allow
+reaches mesh submit n-1 allow --hourly-quota 10
+reaches mesh submit n-1 deny
+usage "allow or deny" mesh submit n-1 maybe
+usage "--hourly-quota goes with allow" mesh submit n-1 deny --hourly-quota 3
 reaches mesh revoke n-1
 reaches mesh admit n-1
 reaches mesh drain n-1
 reaches mesh rotate-credential
 reaches mesh tasks create --name build --command 'make -j2' --zone eng --trust untrusted --max-attempts 5 --allow-network
+reaches mesh tasks create --name build --command true --output a/b.txt --output b.txt
+usage "--output needs a path" mesh tasks create --name build --command true --output ''
 reaches mesh tasks list --state pending
 reaches mesh tasks get t-1
 reaches mesh tasks schedule

@@ -21,6 +21,9 @@
 // BackgroundJobs thread.
 #include <unistd.h>
 
+#include <climits>
+#include <optional>
+
 #include <kj/debug.h>
 #include <spdlog/spdlog.h>
 
@@ -51,6 +54,19 @@ void FillNode(rpc::MeshNodeInfo::Builder b, const mesh::NodeInfo& n) {
   b.setActiveTasks(n.active_tasks);
   b.setRegisteredAtNs(Ns(n.registered_at));
   b.setLastHeartbeatNs(Ns(n.last_heartbeat));
+  auto zones = b.initZones(n.zones.names.size());
+  for (size_t i = 0; i < n.zones.names.size(); ++i) zones.set(i, n.zones.names[i]);
+  b.setZonesReported(n.zones.reported);
+  b.setMaySubmit(n.may_submit);
+  b.setSubmitHourlyQuota(static_cast<uint32_t>(n.submit_hourly_quota));
+}
+
+// The zones a node's call carries, if it reports them.
+std::optional<std::vector<std::string>> ZonesOf(bool reported, capnp::List<capnp::Text>::Reader zones) {
+  if (!reported) return std::nullopt;
+  std::vector<std::string> out;
+  for (auto z : zones) out.emplace_back(z);
+  return out;
 }
 
 void FillTask(rpc::MeshTask::Builder b, const TaskInfo& t) {
@@ -62,7 +78,10 @@ void FillTask(rpc::MeshTask::Builder b, const TaskInfo& t) {
   s.setRequiredTrust(std::string(mesh::Name(t.spec.required_trust)));
   s.setMaxAttempts(t.spec.max_attempts);
   s.setAllowNetwork(t.spec.allow_network);
+  auto outputs = s.initOutputs(t.spec.outputs.size());
+  for (size_t i = 0; i < t.spec.outputs.size(); ++i) outputs.set(i, t.spec.outputs[i]);
   b.setSubmitter(t.submitter);
+  b.setOnBehalfOf(t.on_behalf);
   b.setState(std::string(mesh::Name(t.state)));
   b.setNodeId(t.node_id);
   b.setNodeAddress(t.node_address);
@@ -94,14 +113,30 @@ Result<mesh::TrustTier> ParseTrust(std::string_view s) {
   return Status::Error(EINVAL, "trust must be trusted or untrusted, not '" + std::string(s) + "'");
 }
 
-mesh::TaskOutput OutputOf(int32_t exit_code, capnp::Data::Reader out, capnp::Data::Reader err,
-                          capnp::List<rpc::MeshFile>::Reader files) {
+template <typename Params>
+mesh::TaskOutput OutputOf(Params p) {
   mesh::TaskOutput o;
-  o.exit_code = exit_code;
-  o.stdout_data = std::string(AsView(out));
-  o.stderr_data = std::string(AsView(err));
-  for (auto f : files) o.files.emplace_back(std::string(f.getName()), std::string(AsView(f.getContent())));
+  o.exit_code = p.getExitCode();
+  o.stdout_data = std::string(AsView(p.getStdout()));
+  o.stderr_data = std::string(AsView(p.getStderr()));
+  for (auto f : p.getFiles())
+    o.files.emplace_back(std::string(f.getName()), std::string(AsView(f.getContent())));
+  for (auto m : p.getMissing()) o.missing.emplace_back(std::string(m.getPath()), std::string(m.getReason()));
   return o;
+}
+
+// A task spec from the wire: zone "local" when empty, the default attempts when 0.
+Result<mesh::TaskSpec> SpecOf(rpc::MeshTaskSpec::Reader s) {
+  NEXUS_ASSIGN_OR_RETURN(mesh::TrustTier trust, ParseTrust(std::string(s.getRequiredTrust())));
+  mesh::TaskSpec spec;
+  spec.name = s.getName();
+  spec.command = s.getCommand();
+  spec.zone = s.getZone().size() ? std::string(s.getZone()) : "local";
+  spec.required_trust = trust;
+  if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
+  spec.allow_network = s.getAllowNetwork();
+  for (auto o : s.getOutputs()) spec.outputs.emplace_back(o);
+  return spec;
 }
 
 mesh::Duration TtlOf(double seconds) {
@@ -235,8 +270,7 @@ class LeaseCalls : public Service<Iface> {
   kj::Promise<void> DoComplete(Context context, std::function<Status()> extra) {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
       std::string id = p.getId(), token = p.getToken();
-      auto out = std::make_shared<mesh::TaskOutput>(
-          OutputOf(p.getExitCode(), p.getStdout(), p.getStderr(), p.getFiles()));
+      auto out = std::make_shared<mesh::TaskOutput>(OutputOf(p));
       return TaskJob(context, [=]() -> Result<TaskInfo> {
         NEXUS_RETURN_IF_ERROR(extra());
         return d->Complete(id, token, std::move(*out));
@@ -358,18 +392,18 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
   kj::Promise<void> drain(DrainContext context) override {
     return Fleet(context, [](Director* d, const std::string& n) { return d->Drain(n); });
   }
+  kj::Promise<void> setNodeSubmit(SetNodeSubmitContext context) override {
+    bool allowed = context.getParams().getAllowed();
+    uint32_t quota = context.getParams().getHourlyQuota();
+    if (quota > INT32_MAX) quota = INT32_MAX;
+    return Fleet(context, [allowed, quota](Director* d, const std::string& n) {
+      return d->SetNodeSubmit(n, allowed, static_cast<int>(quota));
+    });
+  }
 
   kj::Promise<void> createTask(CreateTaskContext context) override {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
-      auto s = p.getSpec();
-      NEXUS_ASSIGN_OR_RETURN(mesh::TrustTier trust, ParseTrust(std::string(s.getRequiredTrust())));
-      mesh::TaskSpec spec;
-      spec.name = s.getName();
-      spec.command = s.getCommand();
-      spec.zone = s.getZone().size() ? std::string(s.getZone()) : "local";
-      spec.required_trust = trust;
-      if (s.getMaxAttempts() != 0) spec.max_attempts = s.getMaxAttempts();
-      spec.allow_network = s.getAllowNetwork();
+      NEXUS_ASSIGN_OR_RETURN(mesh::TaskSpec spec, SpecOf(p.getSpec()));
       mesh::Submitter who;
       who.key_id = conn_->principal ? conn_->principal->key_id : "";
       who.scopes = conn_->can_submit_tasks ? mesh::Submitter::kScopeSubmitTasks : 0;
@@ -467,6 +501,11 @@ class MeshImpl final : public LeaseCalls<rpc::Mesh> {
             files[i].setSize(res.files[i].size);
             files[i].setSha256(res.files[i].sha256);
           }
+          auto missing = b.initMissing(res.missing.size());
+          for (size_t i = 0; i < res.missing.size(); ++i) {
+            missing[i].setPath(res.missing[i].first);
+            missing[i].setReason(res.missing[i].second);
+          }
         });
   }
 
@@ -563,11 +602,12 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
     return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
       int64_t depth = p.getQueueDepth(), free = p.getFreeCapacity();
       std::string id = node_id_, cred = credential_, key(AsView(p.getNodeKey()));
+      auto zones = ZonesOf(p.getReportsZones(), p.getZones());
       mesh::KeyDirectory* keys = deps().office->keys();
       return Job<mesh::NodeInfo>(
           context,
           [=]() -> Result<mesh::NodeInfo> {
-            NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free));
+            NEXUS_RETURN_IF_ERROR(d->Heartbeat(id, cred, depth, free, zones));
             NEXUS_ASSIGN_OR_RETURN(mesh::NodeInfo n, d->GetNode(id));
             // A key the directory refuses costs the node the mesh's trust
             // in its passports, not its liveness.
@@ -644,6 +684,18 @@ class MeshNodeImpl final : public LeaseCalls<rpc::MeshNode> {
       NEXUS_RETURN_IF_ERROR(d->Authenticate(node_id_, credential_));
       FillTrustSet(*deps().office, r);
       return Status::Ok();
+    });
+  }
+
+  kj::Promise<void> submitTask(SubmitTaskContext context) override {
+    return ServeDirector(context, [&](Director* d, auto p, auto) -> Reply {
+      NEXUS_ASSIGN_OR_RETURN(mesh::TaskSpec spec, SpecOf(p.getSpec()));
+      std::string id = node_id_, cred = credential_, on_behalf = p.getOnBehalfOf();
+      return TaskJob(context, [=]() -> Result<TaskInfo> {
+        auto t = d->CreateFromNode(id, cred, spec, on_behalf);
+        if (t.ok()) spdlog::info("mesh: node {} submitted {} for {}", id, t->id, on_behalf);
+        return t;
+      });
     });
   }
 
@@ -733,6 +785,7 @@ Reply MeshRegister(
   std::string key = p.getRegistrationKey(), name = p.getName(), address = p.getAddress();
   int64_t capacity = p.getCapacity();
   std::string node_key(AsView(p.getNodeKey()));
+  auto zones = ZonesOf(p.getReportsZones(), p.getZones());
   if (Status st = ctx.mesh.office->Gate(); !st.ok()) return st;
   Director* d = ctx.mesh.office->director();
   mesh::KeyDirectory* keys = ctx.mesh.office->keys();
@@ -740,7 +793,7 @@ Reply MeshRegister(
   return OffLoopJob<mesh::NodeCredential>(
       ctx, call, context,
       [=]() -> Result<mesh::NodeCredential> {
-        auto c = d->Register(key, name, address, capacity);
+        auto c = d->Register(key, name, address, capacity, zones);
         if (c.ok()) {
           spdlog::info("mesh: node {} ({} at {}) joined from {}, {}", c->node_id, name, address, from,
                        c->fingerprint);

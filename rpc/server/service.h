@@ -131,6 +131,13 @@ class MeshMembership {
   virtual Status ReportRevocations(const std::vector<PassportRevocation>&) {
     return Status::Error(ENOSYS, "not in a mesh");
   }
+  // Submits a task to the director as this node, for `on_behalf` (who here
+  // asked); its id (blocking). ENOSYS when not joined; EACCES unless the
+  // director's operator lets this node submit.
+  virtual Result<std::string> SubmitTask(const std::string& /*name*/, const std::string& /*command*/,
+                                         const std::string& /*zone*/, const std::string& /*on_behalf*/) {
+    return Status::Error(ENOSYS, "not in a mesh");
+  }
 };
 
 // Per-connection protocol limits.
