@@ -125,6 +125,9 @@ Result<std::unique_ptr<FuseMount>> FuseMount::Create(FuseContext* ctx, const Opt
 
 FuseMount::~FuseMount() {
   fuse_session_unmount(se_);
+  // libfuse leaves a mount whose connection was aborted in place.
+  if (aborted_ && ::umount2(options_.mountpoint.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
+    spdlog::warn("unmount {} after the abort: {}", options_.mountpoint, std::strerror(errno));
   fuse_session_destroy(se_);
 }
 
@@ -138,6 +141,7 @@ Status FuseMount::Serve() {
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   int rc = fuse_session_loop_mt(se_, cfg);
   fuse_loop_cfg_destroy(cfg);
+  CloseNotifications();
   {
     MutexLock lk(stop_mu_);
     serving_ = false;
@@ -147,12 +151,45 @@ Status FuseMount::Serve() {
   return Status::Ok();
 }
 
+FuseMount::Notifying::Notifying(FuseMount* m) : mount(m) {
+  // Counted before the flag is read, the flag cleared before the count is
+  // read (both sequentially consistent): either the stop sees this one in
+  // flight, or this one sees the stop.
+  mount->notifying_.fetch_add(1);
+  ok = mount->notify_open_.load();
+}
+
+FuseMount::Notifying::~Notifying() { mount->notifying_.fetch_sub(1); }
+
+void FuseMount::CloseNotifications() {
+  notify_open_.store(false);
+  auto drained = [this](auto within) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (notifying_.load() != 0) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  };
+  if (drained(kNotifyDrain)) return;
+  spdlog::warn("stop: a cache notification to the kernel is blocked at {}; aborting the kernel connection",
+               options_.mountpoint);
+  Abort();
+  if (!drained(kNotifyAbortedDrain))
+    spdlog::error("stop: a cache notification to the kernel at {} is still blocked after the abort",
+                  options_.mountpoint);
+}
+
 void FuseMount::InvalidateInode(Ino ino) {
+  Notifying notifying(this);
+  if (!notifying.ok) return;
   int rc = fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
   if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidate inode {}: {}", ino, std::strerror(-rc));
 }
 
 void FuseMount::InvalidateEntry(Ino parent, const std::string& name) {
+  Notifying notifying(this);
+  if (!notifying.ok) return;
   int rc = fuse_lowlevel_notify_inval_entry(se_, parent, name.data(), name.size());
   if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidate entry {}: {}", name, std::strerror(-rc));
 }
@@ -161,6 +198,8 @@ Status FuseMount::IncrementEpoch() {
   // libfuse 3.14 predates this notification: send it as libfuse sends the
   // others, a bare out-header with the code in `error` and unique 0.
   constexpr int32_t kNotifyIncEpoch = 8;
+  Notifying notifying(this);
+  if (!notifying.ok) return Status::Ok();  // the loop has ended: the mount is going away
   fuse_out_header h{};
   h.len = sizeof h;
   h.error = kNotifyIncEpoch;
@@ -205,6 +244,7 @@ void FuseMount::RequestStop() {
 }
 
 void FuseMount::Abort() {
+  aborted_ = true;
   if (connection_ != 0) {
     const std::string path = "/sys/fs/fuse/connections/" + std::to_string(connection_) + "/abort";
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);

@@ -6,6 +6,7 @@
 // watches them on a thread of its own and calls RequestStop().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -48,6 +49,7 @@ class FuseMount final : public KernelCache {
 
   // KernelCache: tell the kernel that something changed behind its back.
   // Best effort: an entry the kernel does not hold is nothing to drop.
+  // Once the loop has ended they send nothing (see CloseNotifications).
   void InvalidateInode(Ino ino) override;
   void InvalidateEntry(Ino parent, const std::string& name) override;
   // Makes the kernel revalidate every name it caches for this mount on its
@@ -63,6 +65,28 @@ class FuseMount final : public KernelCache {
   // Aborts the kernel connection (/sys/fs/fuse/connections/N/abort, else a
   // forced unmount): pending and future requests fail with ENOTCONN.
   void Abort();
+  // Entry invalidations take the directory's lock in the kernel. Once the
+  // loop has ended nobody answers requests, so one that waits for a process
+  // holding that lock over a request would wait forever, and with it
+  // whatever waits for the notifying thread (the stop). When the loop ends,
+  // this stops new notifications, waits a moment for those in flight and,
+  // if one is stuck, aborts the kernel connection so that it returns; it
+  // also keeps the session's fd from being closed under a notification.
+  void CloseNotifications();
+  // A notification in flight, or none when they are closed (`ok` false).
+  struct Notifying {
+    explicit Notifying(FuseMount* m);
+    ~Notifying();
+    Notifying(const Notifying&) = delete;
+    Notifying& operator=(const Notifying&) = delete;
+    FuseMount* mount;
+    bool ok;
+  };
+  static constexpr std::chrono::milliseconds kNotifyDrain{1000};
+  static constexpr std::chrono::seconds kNotifyAbortedDrain{5};
+  std::atomic<int> notifying_{0};
+  std::atomic<bool> notify_open_{true};
+  std::atomic<bool> aborted_{false};  // the destructor detaches the mount itself
   fuse_session* se_;
   Options options_;
   const unsigned connection_;  // the kernel's connection number; 0 unknown
