@@ -489,8 +489,11 @@ Status Daemon::Serve() {
   if (Status st = WriteReadinessFile(info_); !st.ok()) spdlog::warn("readiness file: {}", st.ToString());
   {
     StopSignals signals([this](int) {
-      // The probes stat the mount: they stop while the loop still answers.
+      // The probes stat the mount: they stop while the loop still answers,
+      // and so do the mesh node's task threads, which read their zones
+      // through it.
       if (notifier_) notifier_->Stop();
+      if (node_) node_->Stop();
       mount_->RequestStop();
     });
     served = mount_->Serve();

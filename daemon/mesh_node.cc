@@ -93,7 +93,13 @@ Result<std::unique_ptr<MeshNodeAgent>> MeshNodeAgent::Start(MeshNodeConfig confi
   return a;
 }
 
-MeshNodeAgent::~MeshNodeAgent() {
+MeshNodeAgent::~MeshNodeAgent() { Stop(); }
+
+void MeshNodeAgent::Stop() {
+  std::call_once(stopped_, [this] { StopOnce(); });
+}
+
+void MeshNodeAgent::StopOnce() {
   std::vector<Worker> workers;
   Membership m;
   bool joined;

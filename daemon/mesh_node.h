@@ -73,7 +73,12 @@ class MeshNodeAgent final : public MeshMembership {
  public:
   // Loads the saved membership, if any, and starts heartbeating with it.
   static Result<std::unique_ptr<MeshNodeAgent>> Start(MeshNodeConfig config);
-  ~MeshNodeAgent() override;  // cancels running tasks, stops
+  ~MeshNodeAgent() override;  // Stop()
+  // Stops heartbeating, tells the director this node leaves, cancels the
+  // running tasks and waits for their threads; once, from any thread. The
+  // daemon calls it while its mount still serves: those threads read the
+  // zones through the mount, which nobody answers once the loop has ended.
+  void Stop();
 
   MeshMemberInfo Current() override;
   Result<MeshMemberInfo> Join(const std::string& director, const std::string& key, const std::string& ca_file,
@@ -96,6 +101,7 @@ class MeshNodeAgent final : public MeshMembership {
   Result<std::unique_ptr<NexusClient>> Dial(const std::string& director, const std::string& ca_file) const;
   MeshMemberInfo InfoLocked() const REQUIRES(mu_);
   void Loop() EXCLUDES(mu_);
+  void StopOnce() EXCLUDES(mu_);
   // The zones of this node: the folders of MNT/zone (read on the calling
   // thread, never a FUSE one).
   std::vector<std::string> Zones() const;
@@ -118,6 +124,7 @@ class MeshNodeAgent final : public MeshMembership {
   std::atomic<int> running_{0};
   mutable std::atomic<size_t> dial_next_{0};  // Dial's starting address among several
   std::thread loop_;
+  std::once_flag stopped_;
 };
 
 }  // namespace nexus
