@@ -143,6 +143,9 @@ assert_same_tree() {
 
 # Runs the nexus CLI against this test's daemon (its Unix socket).
 nx() { NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" "$NEXUS_CLI" "$@"; }
+# (nx_exec ARGS...) &: the CLI in the background, its pid in $! (the
+# subshell becomes the CLI, so killing $! ends the CLI itself).
+nx_exec() { NEXUS_SOCKET="$NEXUS_DATA/nexusd.sock" NEXUS_HOME="$TEST_ROOT/home" exec "$NEXUS_CLI" "$@"; }
 
 # expect_rc CODE CMD...: runs CMD, fails the test unless it exits CODE.
 # Its stdout goes to $TEST_ROOT/out, stderr to $TEST_ROOT/err.
@@ -233,34 +236,41 @@ pid_running() {
   [[ ${stat##*) } != Z* ]]
 }
 
-# Stops the daemon with SIGTERM and checks it exits 0 and unmounts. A
-# daemon that has not exited after NEXUS_STOP_TIMEOUT seconds (default 60)
-# fails the test with its threads' stacks in the log, never hangs it.
-nexus_stop() {
-  [[ -n "$NEXUSD_PID" ]] || return 0
-  kill -TERM "$NEXUSD_PID"
-  local rc=0 i
+# stop_daemon PID LOG: SIGTERM to a nexusd and waits for it. One that has
+# not exited after NEXUS_STOP_TIMEOUT seconds (default 60) fails the test
+# with its threads' stacks appended to LOG, never hangs it. Returns the
+# daemon's exit status.
+stop_daemon() {
+  local pid=$1 log=$2 rc=0 i
+  kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < ${NEXUS_STOP_TIMEOUT:-60} * 10; i++)); do
-    pid_running "$NEXUSD_PID" || break
+    pid_running "$pid" || break
     sleep 0.1
   done
-  if pid_running "$NEXUSD_PID"; then
+  if pid_running "$pid"; then
     {
-      echo "=== nexusd (pid $NEXUSD_PID) did not stop within ${NEXUS_STOP_TIMEOUT:-60} s; its threads:"
+      echo "=== nexusd (pid $pid) did not stop within ${NEXUS_STOP_TIMEOUT:-60} s; its threads:"
       local t
-      for t in /proc/"$NEXUSD_PID"/task/*; do
+      for t in /proc/"$pid"/task/*; do
         echo "-- thread ${t##*/} $(cat "$t/comm" 2>/dev/null) state $(awk '{print $3}' "$t/stat" 2>/dev/null)"
         cat "$t/stack" 2>/dev/null | head -n 12
       done
-      timeout 30 gdb -p "$NEXUSD_PID" -batch -ex "thread apply all bt" 2>&1 | grep -E '^(Thread|#)' || true
-    } | tee -a "$NEXUS_LOG" >&2
-    kill -KILL "$NEXUSD_PID" 2>/dev/null || true
-    wait "$NEXUSD_PID" 2>/dev/null || true
-    NEXUSD_PID=""
-    fail "nexusd did not stop within ${NEXUS_STOP_TIMEOUT:-60} s after SIGTERM (stacks in $NEXUS_LOG)"
+      timeout -s KILL 30 gdb -p "$pid" -batch -ex "thread apply all bt" 2>&1 | grep -E '^(Thread|#)' || true
+    } | tee -a "$log" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    fail "nexusd (pid $pid) did not stop within ${NEXUS_STOP_TIMEOUT:-60} s after SIGTERM (stacks in $log)"
   fi
-  wait "$NEXUSD_PID" || rc=$?
+  wait "$pid" 2>/dev/null || rc=$?
+  return $rc
+}
+
+# Stops the daemon (stop_daemon) and checks it exits 0 and unmounts.
+nexus_stop() {
+  [[ -n "$NEXUSD_PID" ]] || return 0
+  local rc=0 pid=$NEXUSD_PID
   NEXUSD_PID=""
+  stop_daemon "$pid" "$NEXUS_LOG" || rc=$?
   [[ $rc -eq 0 ]] || fail "nexusd exited with status $rc after SIGTERM"
   ! mountpoint -q "$NEXUS_MNT" || fail "mount still present after nexusd exit"
 }

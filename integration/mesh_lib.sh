@@ -48,9 +48,10 @@ start_node() {
   NEXUS_EXTRA_PIDS+=($!)
   wait_mounted "$d/mnt"
 }
+# stop_node N: SIGTERM to node N; fails the test, with the node's stacks in
+# its log, if it has not exited within NEXUS_STOP_TIMEOUT seconds.
 stop_node() {
-  kill -TERM "${NODE_PID[$1]}" 2>/dev/null
-  wait "${NODE_PID[$1]}" 2>/dev/null || true
+  stop_daemon "${NODE_PID[$1]}" "$(node_dir "$1")/log" || true
 }
 
 task_field() { nx --json mesh tasks get "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }

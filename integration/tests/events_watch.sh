@@ -31,7 +31,7 @@ expect_rc 64 nx events watch --since yesterday
 
 note "a watch of /burst, started before the burst"
 mkdir "$M/burst"
-nx --json events watch /burst >"$W" 2>"$WE" &
+(nx_exec --json events watch /burst) >"$W" 2>"$WE" &
 WATCH_PID=$!
 NEXUS_EXTRA_PIDS+=("$WATCH_PID")
 # The watch is live once it prints the marker's create.
