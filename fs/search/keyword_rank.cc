@@ -172,11 +172,6 @@ TermImpacts::Drift TermImpacts::List::DriftSince(const FtsTotals& now, int64_t n
   return {Idf(rows, most) / idf_then * std::min(1.0, a), Idf(rows, fewest) / idf_then * std::max(1.0, a)};
 }
 
-void TermImpacts::Clear() {
-  MutexLock lk(mu_);
-  lists_.clear();
-}
-
 namespace {
 
 // One ranking over `lists` (see BoundedKeywordRank): the best `want`

@@ -114,7 +114,6 @@ class TermImpacts {
   // built less than kImpactRebuildInterval ago.
   Result<std::shared_ptr<const List>> Get(SqliteDb& c, const std::string& phrase, const FtsTotals& totals,
                                           int64_t max_id, bool exact = false);
-  void Clear() EXCLUDES(mu_);
 
  private:
   const size_t depth_;  // entries kept per list

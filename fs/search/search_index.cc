@@ -169,6 +169,44 @@ std::string HeadSnippet(std::string_view text) {
   return std::string(text.substr(0, cut)) + "\xE2\x80\xA6";
 }
 
+// The '\n' bytes in `s`, eight at a time: a byte of x = word ^ '\n'... is
+// zero exactly where the word holds '\n', and ((x & 0x7f..) + 0x7f..) | x
+// has its high bit clear exactly in the zero bytes.
+size_t CountNewlines(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  size_t n = 0, i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const uint64_t x = w ^ (kOnes * '\n');
+    // One 0x01 byte per '\n'; the multiply sums the bytes into the top one
+    // (no popcount: it is a library call without -mpopcnt).
+    const uint64_t ones = (~(((x & kLow7) + kLow7) | x | kLow7)) >> 7;
+    n += static_cast<size_t>((ones * kOnes) >> 56);
+  }
+  for (; i < s.size(); ++i) n += s[i] == '\n';
+  return n;
+}
+
+// The literal that starts every match of `pattern` (RE2 syntax), when its
+// text begins with one: the bytes before the first metacharacter (or
+// non-ASCII byte), less the last when a quantifier follows it. Empty when
+// matching ignores case, when the pattern has an alternation (a match may
+// start with another branch) or when fewer than two bytes are left.
+std::string LeadingLiteral(const std::string& pattern, bool fixed_string, bool ignore_case) {
+  if (ignore_case) return {};
+  if (fixed_string) return pattern.size() >= 2 ? pattern : std::string();
+  if (pattern.find('|') != std::string::npos) return {};
+  constexpr std::string_view kMeta = "\\.^$|?*+()[]{}";
+  size_t n = 0;
+  while (n < pattern.size() && kMeta.find(pattern[n]) == std::string_view::npos &&
+         !(static_cast<unsigned char>(pattern[n]) & 0x80) && pattern[n] != '\n') {
+    ++n;
+  }
+  if (n < pattern.size() && n > 0 && std::string_view("?*+{").find(pattern[n]) != std::string_view::npos) --n;
+  return n >= 2 ? pattern.substr(0, n) : std::string();
+}
+
 // Line-by-line matching of one file's bytes, as grep does: a line is the
 // bytes between two '\n'; a last line without '\n' counts.
 //
@@ -178,13 +216,30 @@ std::string HeadSnippet(std::string_view text) {
 // block match means no line match. A block match that stays within its line
 // is a line match; one that runs across a '\n' (via \s or [^x]) is checked
 // against the line alone with `line_re`.
-void MatchLines(const RE2& block, const RE2& line_re, const std::string& path, std::string_view data,
-                bool files_only, size_t limit, std::vector<GrepMatch>* out) {
+//
+// `lead` (LeadingLiteral) is a literal every match starts with, or empty:
+// the buffer is searched for it with memmem, and the pattern is tried only
+// where it occurs, anchored there. RE2 alone would stop at every
+// occurrence of the literal's first byte.
+void MatchLines(const RE2& block, std::string_view lead, const RE2& line_re, const std::string& path,
+                std::string_view data, bool files_only, size_t limit, std::vector<GrepMatch>* out) {
+  // The first block match at or after `from`.
+  auto find = [&](size_t from, re2::StringPiece* m) {
+    if (lead.empty()) return block.Match(data, from, data.size(), RE2::UNANCHORED, m, 1);
+    while (from + lead.size() <= data.size()) {
+      const void* hit = memmem(data.data() + from, data.size() - from, lead.data(), lead.size());
+      if (hit == nullptr) return false;
+      const size_t at = static_cast<size_t>(static_cast<const char*>(hit) - data.data());
+      if (block.Match(data, at, data.size(), RE2::ANCHOR_START, m, 1)) return true;
+      from = at + 1;
+    }
+    return false;
+  };
   size_t pos = 0, counted_to = 0;
   uint32_t line_no = 1;  // line number of `counted_to`
   while (pos < data.size() && (limit == 0 || out->size() < limit)) {
     re2::StringPiece m;
-    if (!block.Match(data, pos, data.size(), RE2::UNANCHORED, &m, 1)) return;
+    if (!find(pos, &m)) return;
     size_t mstart = static_cast<size_t>(m.data() - data.data());
     size_t line_start = mstart;
     while (line_start > pos && data[line_start - 1] != '\n') --line_start;
@@ -194,8 +249,7 @@ void MatchLines(const RE2& block, const RE2& line_re, const std::string& path, s
     std::string_view line = data.substr(line_start, line_end - line_start);
     bool hit = mstart + m.size() <= line_end || RE2::PartialMatch(line, line_re);
     if (hit) {
-      line_no +=
-          static_cast<uint32_t>(std::count(data.begin() + counted_to, data.begin() + line_start, '\n'));
+      line_no += static_cast<uint32_t>(CountNewlines(data.substr(counted_to, line_start - counted_to)));
       counted_to = line_start;
       if (files_only) {
         out->push_back({path, 0, {}});
@@ -814,6 +868,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
   // Literal patterns have no anchors, so they need no multi-line form.
   RE2 block(o.fixed_string ? pattern : "(?m)" + pattern, ro);
   if (!block.ok()) return Status::Error(EINVAL, "bad pattern: " + block.error());
+  const std::string lead = LeadingLiteral(pattern, o.fixed_string, o.ignore_case);
   std::optional<GlobPattern> file_glob;
   if (!o.file_glob.empty()) {
     auto g = GlobBelow(o.file_glob, *under);
@@ -909,7 +964,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
       if (parts.ok()) {
         for (const auto& part : *parts) {
           const size_t before = per_file[i].size();
-          MatchLines(block, line_re, todo[i], part.text, o.files_only, o.max_results, &per_file[i]);
+          MatchLines(block, lead, line_re, todo[i], part.text, o.files_only, o.max_results, &per_file[i]);
           if (o.files_only) {
             if (!per_file[i].empty()) break;
             continue;
@@ -919,7 +974,7 @@ Result<std::vector<GrepMatch>> SearchIndex::Grep(const std::string& pattern, con
         }
       } else {
         if (data->size() > options_.max_file_bytes || LooksBinary(*data)) continue;
-        MatchLines(block, line_re, todo[i], *data, o.files_only, o.max_results, &per_file[i]);
+        MatchLines(block, lead, line_re, todo[i], *data, o.files_only, o.max_results, &per_file[i]);
       }
       found.fetch_add(per_file[i].size(), std::memory_order_relaxed);
     }

@@ -258,9 +258,9 @@ TEST_F(SearchIndexTest, GrepEqualsGrepRn) {
   SearchIndex::Options small_chunks;
   small_chunks.chunk_lines = 7;  // many chunks per file: matches near chunk edges
   Open(small_chunks);
-  const char* words[] = {"alpha",   "Beta",    "gamma",       "DELTA",       "epsilon",
-                         "foo.bar", "a+b",     "x[1]",        "tab\there",   "end$",
-                         "Zeta_9",  "(paren)", "back\\slash", "caf\xC3\xA9", "\xCE\xA9mega"};
+  const char* words[] = {"alpha",       "Beta",        "gamma",        "DELTA", "epsilon", "foo.bar",
+                         "a+b",         "x[1]",        "tab\there",    "end$",  "Zeta_9",  "(paren)",
+                         "back\\slash", "caf\xC3\xA9", "\xCE\xA9mega", "aaaab"};
   unsigned seed = 7;
   auto next = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff; };
   for (int f = 0; f < 100; ++f) {  // over 64 candidates: verified on several threads
@@ -302,6 +302,14 @@ TEST_F(SearchIndexTest, GrepEqualsGrepRn) {
       {"end$", false, true},
       {"FOO.BAR", true, true},
       {"end\r$"},
+      // A leading literal found with memmem, the pattern tried where it is.
+      {"alpha Beta"},
+      {"gamm?a"},  // the literal stops before a quantified byte
+      {"Zeta_[0-9]"},
+      {"epsilon\\b"},
+      {"Beta +gamma"},
+      {"aa[ab]b"},  // the first occurrence fails, the next matches
+      {"DELTA alpha", false, true},
       {"nothing-matches-this"},
   };
   for (const auto& c : cases) {
