@@ -362,7 +362,7 @@ SMALL_BIN=$TOOLS/build/nexus_bench_smallfiles
 NEXUSD_BIN=""
 NEXUSD_SHA=""
 if [[ " ${TARGETS[*]} " == *" nexusd"* ]]; then
-  # Snapshot the binary: the lead may rebuild it while we run.
+  # Snapshot the binary: the build may be redone while this runs.
   NEXUSD_BIN=$TOOLS/nexusd
   cp -f "$NEXUSD" "$NEXUSD_BIN" || die "cannot copy $NEXUSD"
   NEXUSD_SHA=$(sha256sum "$NEXUSD_BIN" | cut -c1-16)

@@ -8,6 +8,8 @@
 #   - grep: `nexus grep` (through the index) vs `rg` on the mount vs `rg` on
 #     a native copy of the same tree, for a rare literal, a common word and
 #     a regex (medians, match counts compared);
+#   - FUSE during indexing: nexus_bench_smallfiles on the mount while the
+#     initial index runs vs after it has settled (same daemon, medians);
 #   - keyword query latency p50/p99: end to end through the CLI (process
 #     start + connect + query) and server side (the daemon's own latency
 #     histogram for search.query, from /metrics).
@@ -28,6 +30,8 @@
 #   BENCH_OUTPUT        results JSON (default bench/results/search_<UTC>.json; table in .md)
 #   BENCH_VERSIONS      1: keep versioning on in every daemon (default off, to isolate search)
 #   NEXUSD_ARGS         extra nexusd options (default --log-level info)
+#   BENCH_SMALL_FILES   files per small-file run timed during the initial index
+#                       and idle (default 2000; nexus_bench_smallfiles from the build)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +48,9 @@ read -r -a EXTRA <<<"${NEXUSD_ARGS:---log-level info}"
 
 [[ $(id -u) == 0 ]] || { echo "run as root (mounts FUSE)" >&2; exit 1; }
 for t in rg tar python3 curl; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
-[[ -x $BUILD/bin/nexusd && -x $BUILD/bin/nexus ]] || { echo "no nexusd/nexus in $BUILD/bin" >&2; exit 1; }
+[[ -x $BUILD/bin/nexusd && -x $BUILD/bin/nexus && -x $BUILD/bin/nexus_bench_smallfiles ]] ||
+  { echo "no nexusd/nexus/nexus_bench_smallfiles in $BUILD/bin" >&2; exit 1; }
+SMALL_FILES=${BENCH_SMALL_FILES:-2000}
 
 mkdir -p "$BENCH_DIR"
 exec 8>"$BENCH_DIR/.lock"
@@ -52,7 +58,7 @@ flock -n 8 || { echo "another run holds $BENCH_DIR" >&2; exit 1; }
 LOGS=$BENCH_DIR/logs/$STAMP
 TOOLS=$BENCH_DIR/tools
 mkdir -p "$LOGS" "$TOOLS"
-cp "$BUILD/bin/nexusd" "$BUILD/bin/nexus" "$TOOLS/"
+cp "$BUILD/bin/nexusd" "$BUILD/bin/nexus" "$BUILD/bin/nexus_bench_smallfiles" "$TOOLS/"
 NEXUSD=$TOOLS/nexusd
 NEXUS=$TOOLS/nexus
 MNT=$BENCH_DIR/mnt
@@ -120,6 +126,22 @@ wait_indexed() {
   exit 1
 }
 
+# Index state: "busy" while the index is catching up or has work queued.
+index_busy() {
+  nx --json search stats 2>/dev/null | python3 -c \
+    'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["state"]!="ready" or j["queue_depth"]>0 else 1)'
+}
+# small_run LABEL: one nexus_bench_smallfiles run in a fresh folder of the
+# mount, its JSON line appended to small.jsonl with LABEL.
+small_run() {
+  rm -rf "$MNT/.small-bench"
+  mkdir "$MNT/.small-bench"
+  local j
+  j=$("$TOOLS/nexus_bench_smallfiles" --dir "$MNT/.small-bench" --files "$SMALL_FILES")
+  echo "{\"phase\": \"$1\", \"result\": $j}" >>"$LOGS/small.jsonl"
+  rm -rf "$MNT/.small-bench"
+}
+
 # ---------------------------------------------------------------- the tree
 TAR=$BENCH_DIR/tree.tar
 per_copy=0
@@ -174,8 +196,29 @@ for ((r = 1; r <= RUNS; r++)); do
       # The same tree, now with search on: the catch-up pass indexes it all.
       from=$(stat -c %s "$LOGS/nexusd.log")
       start_daemon "$d" --config "$BENCH_DIR/search-on.yaml"
+      # FUSE while the catch-up runs: small-file runs that both start and
+      # end with the index busy count; then the same runs once it is idle.
+      : >"$LOGS/small.jsonl"
+      for _ in 1 2 3 4 5; do
+        index_busy || break
+        small_run during-check
+        if index_busy; then
+          sed -i '$ s/"during-check"/"during"/' "$LOGS/small.jsonl"
+        else
+          sed -i '$ d' "$LOGS/small.jsonl"
+        fi
+      done
       wait_indexed >/dev/null
       line=$(tail -c +$((from + 1)) "$LOGS/nexusd.log" | grep -m1 'search: index caught up' || true)
+      wait_settled() { # the impact lists of frequent words are built after the catch-up
+        for _ in $(seq 600); do
+          tail -c +$((from + 1)) "$LOGS/nexusd.log" | grep -q 'impact lists of' && return 0
+          sleep 0.2
+        done
+      }
+      wait_settled
+      for _ in 1 2 3; do small_run idle; done
+      log "run $r: small files during the index: $(grep -c '"during"' "$LOGS/small.jsonl") runs; idle: 3 runs"
       secs=$(sed -E 's/.*caught up in ([0-9.]+) s.*/\1/' <<<"$line")
       files=$(sed -E 's/.*: ([0-9]+) files.*/\1/' <<<"$line")
       db=$(stat -c %s "$d/search.db")
@@ -338,6 +381,7 @@ python3 - "$LOGS" "$OUT" "$TREE_FILES" "$TREE_BYTES" "$COPIES" "$NATIVE_UNTAR" "
 import json, os, statistics, subprocess, sys
 logs, out, files, size, copies, native_untar, stamp, srcs = sys.argv[1:9]
 runs = [json.loads(l) for l in open(os.path.join(logs, "runs.jsonl"))]
+small = [json.loads(l) for l in open(os.path.join(logs, "small.jsonl"))]
 m = json.load(open(os.path.join(logs, "measure.json")))
 stats = json.load(open(os.path.join(logs, "stats.json")))
 off = [r for r in runs if r["mode"] == "off"]
@@ -348,6 +392,16 @@ first_off = [r for r in off if "index_s" in r][0]
 first_on = [r for r in on if "lag_s" in r][0]
 index_s = first_off["index_s"]
 indexed = first_off["indexed_files"]
+# FUSE small-file phases while the initial index runs vs idle (ops/s medians).
+def phase_medians(label):
+    rs = [x["result"]["phases"] for x in small if x["phase"] == label]
+    keys = list(rs[0]) if rs else []
+    return len(rs), {k: round(statistics.median(r[k]["ops_per_sec"] for r in rs), 1) for k in keys}
+n_during, during = phase_medians("during")
+n_idle, idle = phase_medians("idle")
+fuse_during = {"files_per_run": len(small) and small[0]["result"].get("files"), "runs_during": n_during,
+               "runs_idle": n_idle, "during_ops_per_s": during, "idle_ops_per_s": idle,
+               "ratio": {k: round(during[k] / idle[k], 3) for k in during if idle.get(k)}}
 res = {
     "benchmark": "search_served", "utc": stamp,
     "machine": {"nproc": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3],
@@ -361,7 +415,7 @@ res = {
               "samples": runs},
     "initial_index": {"seconds": index_s, "files": indexed, "files_per_s": round(indexed / index_s, 1),
                       "mib_per_s": round(stats["bytes"] / 2**20 / index_s, 2)},
-    "grep": m["grep"], "query": m["query"],
+    "grep": m["grep"], "query": m["query"], "fuse_during_index": fuse_during,
     "reference": "Python Nexus: 0.4-2.7 s per search query",
 }
 os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -391,6 +445,15 @@ for g in res["grep"]:
     t, c = g["median_ms"], g["matches"]
     lines.append(f"| {g['case']} | `{g['pattern']}` | {t['nexus grep']:.0f} ms | {t['rg on the mount']:.0f} ms | "
                  f"{t['rg native']:.0f} ms | {c['nexus grep']:,} / {c['rg on the mount']:,} / {c['rg native']:,} |")
+f = res["fuse_during_index"]
+if f["ratio"]:
+    lines += ["", f"FUSE small files ({f['files_per_run']} files per run) while the initial index runs "
+              f"({f['runs_during']} runs) vs idle ({f['runs_idle']} runs), same daemon, ops/s medians:", "",
+              "| phase | during the index | idle | ratio |", "| --- | ---: | ---: | ---: |"]
+    for k, v in f["ratio"].items():
+        lines.append(f"| {k} | {f['during_ops_per_s'][k]:,.0f} | {f['idle_ops_per_s'][k]:,.0f} | {v:.2f} |")
+else:
+    lines += ["", "FUSE during the index: the index caught up before a small-file run could finish."]
 lines += ["", "Reference: the Python Nexus reports 0.4-2.7 s per search query."]
 md = "\n".join(lines) + "\n"
 open(os.path.splitext(out)[0] + ".md", "w").write(md)
