@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "base/crypto.h"
@@ -202,7 +204,7 @@ struct Director::Node {
   int64_t queue_depth = 0;
   int64_t free_capacity = 0;
   int64_t placed_since_heartbeat = 0;  // not yet in a reported queue depth
-  int64_t provisional = 0;             // placed in the schedule batch being built
+  int64_t provisional = 0;             // placed in a schedule batch not yet committed
   int64_t active = 0;                  // assigned or running tasks here
 
   std::string Encode() const {
@@ -360,6 +362,7 @@ Status Director::Load() {
     node_names_[n.name] = seq;
     next_node_ = std::max(next_node_, seq + 1);
   }
+  std::vector<Task*> active;
   for (const KeyValue& kv : store_->Range(kTaskPrefix)) {
     uint64_t seq = ParseId(std::string_view(kv.key).substr(kTaskPrefix.size()), 't');
     auto rec = Record::Parse(kv.value);
@@ -368,21 +371,25 @@ Status Director::Load() {
     t.seq = seq;
     t.Decode(*rec);
     t.revision = kv.mod_revision;
-    if (Active(t.state)) {
-      auto deadline = store_->LeaseDeadline(t.lease);
-      if (deadline.ok()) {
-        t.lease_expires = *deadline;
-      } else {
-        // The lease ended while no director watched: handle it at next Tick.
-        MutexLock el(expired_mu_);
-        expired_.emplace_back(seq, t.token_hash);
-      }
-    }
+    if (Active(t.state)) active.push_back(&tasks_[seq]);
     if (t.created_at > now - kQuotaWindow) submissions_[t.submitter].push_back(t.created_at);
     Task& slot = tasks_[seq];
     slot.seq = seq;
     Apply(slot, std::move(t));
     next_task_ = std::max(next_task_, seq + 1);
+  }
+  // The active tasks' lease deadlines, in one read.
+  std::vector<LeaseId> leases;
+  for (const Task* t : active) leases.push_back(t->lease);
+  NEXUS_ASSIGN_OR_RETURN(auto deadlines, store_->LeaseDeadlines(leases));
+  for (Task* t : active) {
+    if (auto d = deadlines.find(t->lease); d != deadlines.end()) {
+      t->lease_expires = d->second;
+    } else {
+      // The lease ended while no director watched: handle it at next Tick.
+      MutexLock el(expired_mu_);
+      expired_.emplace_back(t->seq, t->token_hash);
+    }
   }
   for (auto& [key, times] : submissions_) std::sort(times.begin(), times.end());
   return Status::Ok();
@@ -652,15 +659,23 @@ std::vector<NodeInfo> Director::ListNodes() const {
 
 // ---- task bookkeeping ----
 
-Result<int64_t> Director::CommitTasks(std::vector<Op> ops, std::vector<TaskChange>& changes) {
-  for (auto& [cur, next] : changes)
+void Director::AddTaskPuts(const std::vector<TaskChange>& changes, std::vector<Op>& ops) {
+  for (const auto& [cur, next] : changes)
     ops.push_back(Op::Put(Key(kTaskPrefix, TaskId(next.seq)), next.Encode(), cur->revision));
-  auto rev = store_->Commit(std::move(ops));
-  if (!rev.ok()) return rev.status();
+}
+
+void Director::ApplyCommitted(std::vector<TaskChange>& changes, int64_t revision) {
   for (auto& [cur, next] : changes) {
-    next.revision = *rev;
+    next.revision = revision;
     Apply(*cur, std::move(next));
   }
+}
+
+Result<int64_t> Director::CommitTasks(std::vector<Op> ops, std::vector<TaskChange>& changes) {
+  AddTaskPuts(changes, ops);
+  auto rev = store_->Commit(std::move(ops));
+  if (!rev.ok()) return rev.status();
+  ApplyCommitted(changes, *rev);
   return rev;
 }
 
@@ -820,30 +835,56 @@ Director::Node* Director::Pick(const std::vector<Node*>& nodes) {
 Result<ScheduleSummary> Director::ScheduleLocked(const std::vector<uint64_t>& seqs, TimePoint now) {
   ScheduleSummary sum;
   Eligible el = EligibleNodes(now, 0);
+  // Batches commit concurrently, up to schedule_pipeline at once: each
+  // carries its own conditions and touches tasks and leases no other batch
+  // does, so only the round trips overlap. They land in order, here, under
+  // mu_; after a failure nothing more is sent, the batches in flight still
+  // land, and the round returns what landed.
+  struct Batch {
+    std::vector<TaskChange> changes;
+    std::vector<std::string> tokens;
+    std::vector<Node*> picked;
+    std::future<Result<int64_t>> revision;
+  };
+  std::deque<Batch> in_flight;
+  Status failed = Status::Ok();
   std::vector<Op> ops;
-  std::vector<TaskChange> changes;
-  std::vector<std::string> tokens;
-  std::vector<Node*> picked;
-  auto flush = [&]() REQUIRES(mu_) -> Status {
-    auto rev = changes.empty() ? Result<int64_t>(0) : CommitTasks(std::move(ops), changes);
-    for (Node* n : picked) n->provisional = 0;
-    if (rev.ok())
-      for (size_t i = 0; i < changes.size(); ++i) {
-        sum.placements.push_back(InfoOf(*changes[i].first));
-        sum.placements.back().lease_token = std::move(tokens[i]);
-      }
-    ops.clear();
-    changes.clear();
-    tokens.clear();
-    picked.clear();
-    return rev.status();
+  Batch open;
+  auto send = [&]() REQUIRES(mu_) {
+    if (open.changes.empty()) return;
+    AddTaskPuts(open.changes, ops);
+    open.revision = std::async(std::launch::async, [store = store_, ops = std::exchange(ops, {})]() mutable {
+      return store->Commit(std::move(ops));
+    });
+    in_flight.push_back(std::exchange(open, {}));
+  };
+  auto land = [&]() REQUIRES(mu_) {
+    Batch b = std::move(in_flight.front());
+    in_flight.pop_front();
+    auto rev = b.revision.get();
+    for (Node* n : b.picked) --n->provisional;
+    if (!rev.ok()) {
+      if (failed.ok()) failed = rev.status();
+      return;
+    }
+    ApplyCommitted(b.changes, *rev);
+    for (size_t i = 0; i < b.changes.size(); ++i) {
+      sum.placements.push_back(InfoOf(*b.changes[i].first));
+      sum.placements.back().lease_token = std::move(b.tokens[i]);
+    }
   };
   // A placement is at most four store ops (revoke, grant, lease key, task
-  // record); keep two for the store's caller (a fence).
+  // record), weighed as the store counts them; keep two for the store's
+  // caller (a fence).
   const size_t max_ops = store_->MaxOpsPerCommit();
-  const size_t batch =
-      std::max<size_t>(1, std::min(options_.schedule_batch, max_ops < 6 ? 1 : (max_ops - 2) / 4));
+  const size_t per_placement = std::max<size_t>(
+      1, store_->OpCost(Op::RevokeLease(1)) + store_->OpCost(Op::GrantLease(1, options_.lease_ttl)) +
+             store_->OpCost(Op::Put("k", "", kAnyRevision, 1)) + store_->OpCost(Op::Put("k", "", 1)));
+  const size_t batch = std::max<size_t>(
+      1, std::min(options_.schedule_batch, max_ops < per_placement + 2 ? 1 : (max_ops - 2) / per_placement));
+  const size_t depth = std::max<size_t>(1, options_.schedule_pipeline);
   for (uint64_t seq : seqs) {
+    if (!failed.ok()) break;
     auto it = tasks_.find(seq);
     if (it == tasks_.end() || it->second.state != TaskState::kPending) continue;
     Task& t = it->second;
@@ -860,13 +901,24 @@ Result<ScheduleSummary> Director::ScheduleLocked(const std::vector<uint64_t>& se
     }
     Node* n = Pick(candidates);
     ++n->provisional;
-    picked.push_back(n);
+    open.picked.push_back(n);
     Task next = t;
-    tokens.push_back(Assign(next, *n, now, /*new_attempt=*/true, ops));
-    changes.emplace_back(&t, std::move(next));
-    if (changes.size() >= batch) NEXUS_RETURN_IF_ERROR(flush());
+    open.tokens.push_back(Assign(next, *n, now, /*new_attempt=*/true, ops));
+    open.changes.emplace_back(&t, std::move(next));
+    if (open.changes.size() >= batch) {
+      send();
+      if (in_flight.size() >= depth) land();
+    }
   }
-  NEXUS_RETURN_IF_ERROR(flush());
+  if (failed.ok()) send();
+  for (Node* n : open.picked) --n->provisional;  // not sent after a failure
+  while (!in_flight.empty()) land();
+  // What committed is placed: its holders must hear of it (a failure after
+  // some batches landed returns those; with none, the failure).
+  if (!failed.ok() && sum.placements.empty()) return failed;
+  if (!failed.ok())
+    spdlog::warn("mesh: placement round stopped after {} placements: {}", sum.placements.size(),
+                 failed.ToString());
   sum.assigned = sum.placements.size();
   return sum;
 }
@@ -1322,16 +1374,32 @@ Status Director::Reload() {
 Result<size_t> Director::ExtendActiveLeases() {
   MutexLock lk(mu_);
   const TimePoint now = MeshNow(*clock_);
+  // Many leases per commit, as many as the store takes.
+  const size_t cost = std::max<size_t>(1, store_->OpCost(Op::KeepAlive(1, options_.lease_ttl)));
+  const size_t max_ops = store_->MaxOpsPerCommit();
+  const size_t per_commit =
+      std::max<size_t>(1, std::min(options_.schedule_batch, max_ops < cost + 2 ? 1 : (max_ops - 2) / cost));
+  std::vector<Task*> active;
+  for (auto& [seq, t] : tasks_)
+    if (Active(t.state) && t.lease != 0) active.push_back(&t);
   size_t extended = 0;
-  for (auto& [seq, t] : tasks_) {
-    if (!Active(t.state) || t.lease == 0) continue;
+  auto extend = [&](size_t at, size_t n) REQUIRES(mu_) -> Status {
     std::vector<Op> ops;
-    ops.push_back(Op::KeepAlive(t.lease, options_.lease_ttl));
+    for (size_t i = at; i < at + n; ++i) ops.push_back(Op::KeepAlive(active[i]->lease, options_.lease_ttl));
     auto rev = store_->Commit(std::move(ops));
-    if (rev.code() == ENOENT) continue;  // gone: Tick ends the attempt
     if (!rev.ok()) return rev.status();
-    t.lease_expires = now + options_.lease_ttl;
-    ++extended;
+    for (size_t i = at; i < at + n; ++i) active[i]->lease_expires = now + options_.lease_ttl;
+    extended += n;
+    return Status::Ok();
+  };
+  for (size_t at = 0; at < active.size(); at += per_commit) {
+    const size_t n = std::min(per_commit, active.size() - at);
+    Status st = extend(at, n);
+    // ENOENT: a lease of the batch is gone (Tick ends that attempt); the
+    // others one at a time.
+    for (size_t i = at; st.code() == ENOENT && n > 1 && i < at + n; ++i)
+      if (Status one = extend(i, 1); !one.ok() && one.code() != ENOENT) return one;
+    if (!st.ok() && st.code() != ENOENT) return st;
   }
   return extended;
 }

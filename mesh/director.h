@@ -204,6 +204,7 @@ struct DirectorOptions {
   Duration retry_backoff_cap = std::chrono::minutes(5);
   size_t power_of_two_threshold = 64;  // eligible nodes above which to sample
   size_t schedule_batch = 1024;        // placements per store transaction
+  size_t schedule_pipeline = 4;        // placement transactions in flight at once
 };
 
 class Director {
@@ -318,8 +319,9 @@ class Director {
   Status Reload() EXCLUDES(mu_);
   // On taking over: every assigned or running task's lease now ends one
   // lease TTL from now, before any is expired, so a task running through a
-  // failover keeps its attempt. Returns how many were extended; leases
-  // already gone are left to Tick.
+  // failover keeps its attempt (as many leases per commit as the store
+  // takes). Returns how many were extended; leases already gone are left
+  // to Tick.
   Result<size_t> ExtendActiveLeases() EXCLUDES(mu_);
 
  private:
@@ -351,6 +353,10 @@ class Director {
   // Commits `ops` plus the new record of every changed task, then applies
   // the changes in memory (indexes and node counters included).
   Result<int64_t> CommitTasks(std::vector<Op> ops, std::vector<TaskChange>& changes) REQUIRES(mu_);
+  // CommitTasks in two halves: the puts of the task records, and taking
+  // the committed changes in at `revision`.
+  void AddTaskPuts(const std::vector<TaskChange>& changes, std::vector<Op>& ops) REQUIRES(mu_);
+  void ApplyCommitted(std::vector<TaskChange>& changes, int64_t revision) REQUIRES(mu_);
   void Apply(Task& t, Task next) REQUIRES(mu_);
 
   // Nodes that can take a task now, but `exclude` (0: none).

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <set>
 #include <unordered_map>
@@ -13,7 +15,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kLayoutVersion = "1";
+constexpr const char* kLayoutVersion = "2";
+
+// The value of a key put with a lease starts with the store lease's id
+// (its etcd lease is a shared one): "\0L<id>\0".
+constexpr std::string_view kLeaseTag("\0L", 2);
 
 std::string B64(std::string_view s) { return Base64Encode(s); }
 
@@ -56,6 +62,44 @@ bool DecodeLease(std::string_view s, LeaseRecord* out) {
   if (std::sscanf(std::string(s).c_str(), "v1 %lld %lld", &ttl, &deadline) != 2) return false;
   *out = {ttl, deadline};
   return true;
+}
+
+std::string TagLease(LeaseId lease, std::string_view value) {
+  std::string out(kLeaseTag);
+  out += std::to_string(lease);
+  out += '\0';
+  out += value;
+  return out;
+}
+
+// An etcd key-value as the store's, `strip` bytes of its key dropped.
+KeyValue DecodeKv(const json& kv, size_t strip) {
+  KeyValue v;
+  v.key = Base64Decode(kv.value("key", "")).substr(strip);
+  v.value = Base64Decode(kv.value("value", ""));
+  v.create_revision = Int(kv, "create_revision");
+  v.mod_revision = Int(kv, "mod_revision");
+  v.lease = Int(kv, "lease");
+  // Keys on an etcd lease of their own (the election's) carry no tag.
+  if (v.lease != 0 && v.value.starts_with(kLeaseTag)) {
+    const size_t end = v.value.find('\0', kLeaseTag.size());
+    LeaseId lease = 0;
+    const char* digits = v.value.data() + kLeaseTag.size();
+    if (end != std::string::npos &&
+        std::from_chars(digits, v.value.data() + end, lease).ptr == v.value.data() + end) {
+      v.lease = lease;
+      v.value.erase(0, end + 1);
+    }
+  }
+  return v;
+}
+
+// The lease id at the end of a record key ("P l/<id>"), 0 if it is not one.
+LeaseId RecordId(std::string_view key, size_t prefix) {
+  LeaseId id = 0;
+  const char* end = key.data() + key.size();
+  if (key.size() <= prefix || std::from_chars(key.data() + prefix, end, id).ptr != end) return 0;
+  return id;
 }
 
 int64_t EtcdTtlSeconds(Duration ttl) { return (ttl.count() * EtcdStore::kBackstopFactor + 999) / 1000; }
@@ -115,22 +159,119 @@ Result<std::unique_ptr<EtcdStore>> EtcdStore::Open(const Clock* clock, Options o
   return store;
 }
 
-Result<int64_t> EtcdStore::Revoke(LeaseId id) const { return RevokeAll({id}); }
-
-Result<int64_t> EtcdStore::RevokeAll(const std::vector<LeaseId>& ids) const {
-  std::vector<std::pair<std::string, json>> calls;
-  for (LeaseId id : ids) calls.emplace_back("/v3/lease/revoke", json{{"ID", std::to_string(id)}});
-  int64_t last = 0;
-  Status first = Status::Ok();
-  for (auto& r : client_.CallAll(calls)) {
-    if (r.code() == ENOENT) continue;
-    if (!r.ok()) {
-      if (first.ok()) first = r.status();
-      continue;
-    }
-    last = std::max(last, HeaderRevision(*r));
+size_t EtcdStore::OpCost(const Op& op) const {
+  switch (op.kind) {
+    case Op::Kind::kPut:
+      return op.lease != 0 ? 2 : 1;  // the key and its lease index entry
+    case Op::Kind::kKeepAlive:
+      return 2;  // the record, and a read of its etcd lease
+    case Op::Kind::kRevokeLease:
+      return 0;  // a transaction of its own, after
+    default:
+      return 1;
   }
-  if (!first.ok()) return first;
+}
+
+Result<LeaseId> EtcdStore::BackingLease(Duration ttl) {
+  const int64_t ttl_s = EtcdTtlSeconds(ttl);
+  const auto now = std::chrono::steady_clock::now();
+  MutexLock lk(backing_mu_);
+  Backing& b = backing_[ttl_s];
+  // In use while it has at least (kBackstopFactor - 1) TTLs left, so a
+  // lease attached now outlives its own deadline by a TTL or more.
+  if (b.id != 0 && now - b.renewed < std::chrono::milliseconds(ttl.count())) return b.id;
+  auto r = client_.Call("/v3/lease/grant", json{{"ID", "0"}, {"TTL", std::to_string(ttl_s)}});
+  if (!r.ok()) return r.status();
+  const LeaseId id = Int(*r, "ID");
+  if (id == 0) return Status::Error(EIO, "etcd granted a lease without an id");
+  b = {id, now};
+  return id;
+}
+
+void EtcdStore::ForgetBacking() {
+  MutexLock lk(backing_mu_);
+  backing_.clear();
+  backing_of_.clear();
+}
+
+Result<int64_t> EtcdStore::RevokeAll(const std::vector<LeaseId>& ids, size_t* revoked) {
+  std::vector<LeaseId> todo(ids.begin(), ids.end());
+  std::sort(todo.begin(), todo.end());
+  todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+  int64_t last = 0;
+  for (int attempt = 0; attempt < kRevokeAttempts && !todo.empty(); ++attempt) {
+    // The keys each lease holds, from its index.
+    std::vector<std::pair<std::string, json>> reads;
+    for (LeaseId id : todo) {
+      const std::string from = IndexPrefix(id);
+      reads.emplace_back("/v3/kv/range", json{{"key", B64(from)}, {"range_end", B64(PrefixEnd(from))}});
+    }
+    auto answers = client_.CallAll(reads);
+    struct Revocation {
+      LeaseId id;
+      int64_t read_revision;
+      std::vector<std::pair<std::string, int64_t>> keys;  // etcd key, revision it was attached at
+    };
+    std::vector<Revocation> all;
+    for (size_t i = 0; i < todo.size(); ++i) {
+      if (!answers[i].ok()) return answers[i].status();
+      Revocation rv{todo[i], HeaderRevision(*answers[i]), {}};
+      const size_t strip = IndexPrefix(todo[i]).size();
+      if (auto kvs = answers[i]->find("kvs"); kvs != answers[i]->end())
+        for (const json& kv : *kvs)
+          rv.keys.emplace_back(prefix_ + "k/" + Base64Decode(kv.value("key", "")).substr(strip),
+                               Int(kv, "mod_revision"));
+      all.push_back(std::move(rv));
+    }
+    std::vector<LeaseId> retry;
+    // As many leases per transaction as fit; each lease whole in one.
+    size_t i = 0;
+    while (i < all.size()) {
+      json compare = json::array(), success = json::array();
+      std::vector<size_t> record_at;  // index in success of each lease's record deletion
+      const size_t first = i;
+      for (; i < all.size(); ++i) {
+        const Revocation& rv = all[i];
+        if (i > first && success.size() + 2 + rv.keys.size() > max_txn_ops_) break;
+        // Nothing attached since the index was read (else read again).
+        const std::string from = IndexPrefix(rv.id);
+        compare.push_back({{"key", B64(from)},
+                           {"range_end", B64(PrefixEnd(from))},
+                           {"target", "MOD"},
+                           {"result", "LESS"},
+                           {"mod_revision", std::to_string(rv.read_revision + 1)}});
+        record_at.push_back(success.size());
+        success.push_back({{"request_delete_range", {{"key", B64(RecordKey(rv.id))}}}});
+        success.push_back(
+            {{"request_delete_range", {{"key", B64(from)}, {"range_end", B64(PrefixEnd(from))}}}});
+        // A key still holds this lease if nothing wrote it since it was
+        // attached (a later put with another lease, or none, detached it).
+        for (const auto& [key, attached] : rv.keys)
+          success.push_back(
+              {{"request_txn",
+                {{"compare", json::array({Compare(key, attached)})},
+                 {"success", json::array({{{"request_delete_range", {{"key", B64(key)}}}}})}}}});
+      }
+      auto r = client_.Call("/v3/kv/txn", {{"compare", compare}, {"success", success}});
+      if (!r.ok()) return r.status();
+      if (!r->value("succeeded", false)) {
+        for (size_t k = first; k < i; ++k) retry.push_back(all[k].id);
+        continue;
+      }
+      last = std::max(last, HeaderRevision(*r));
+      const json& responses = (*r)["responses"];
+      for (size_t k = 0; k < record_at.size(); ++k) {
+        const json& del = responses[record_at[k]].value("response_delete_range", json::object());
+        if (Int(del, "deleted") > 0 && revoked != nullptr) ++*revoked;
+      }
+      MutexLock lk(backing_mu_);
+      for (size_t k = first; k < i; ++k) backing_of_.erase(all[k].id);
+    }
+    todo = std::move(retry);
+  }
+  if (!todo.empty())
+    return Status::Error(EAGAIN, "etcd store: revoking lease " + std::to_string(todo.front()) +
+                                     " kept racing with writes attaching keys to it");
   return last;
 }
 
@@ -138,7 +279,9 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
   // What the embedded stores check before anything changes.
   std::set<std::string_view> keys;
   std::unordered_map<LeaseId, bool> touched;  // granted (true) / revoked (false) earlier in ops
+  size_t cost = 0;
   for (const Op& op : ops) {
+    cost += OpCost(op);
     switch (op.kind) {
       case Op::Kind::kPut:
       case Op::Kind::kDelete:
@@ -152,8 +295,11 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
       case Op::Kind::kGrantLease:
         if (op.lease == 0 || op.ttl.count() <= 0)
           return Status::Error(EINVAL, "a lease needs a non-zero id and a positive ttl");
-        if (touched.count(op.lease) && touched[op.lease])
-          return Status::Error(EEXIST, "lease " + std::to_string(op.lease) + " exists");
+        if (touched.count(op.lease))
+          return Status::Error(
+              touched[op.lease] ? EEXIST : EINVAL,
+              "lease " + std::to_string(op.lease) +
+                  (touched[op.lease] ? " exists" : " is revoked and granted in one transaction"));
         touched[op.lease] = true;
         break;
       case Op::Kind::kKeepAlive:
@@ -166,55 +312,71 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
         break;
     }
   }
+  if (cost > max_txn_ops_)
+    return Status::Error(EINVAL, "a transaction of " + std::to_string(cost) +
+                                     " etcd operations is over the cluster's limit of " +
+                                     std::to_string(max_txn_ops_) + " (--max-txn-ops)");
+  // An etcd lease that etcd no longer has (it expired) is granted or looked
+  // up again, once.
+  auto r = CommitOnce(ops, touched);
+  if (r.code() == ENOENT && r.status().message().find("requested lease not found") != std::string::npos) {
+    ForgetBacking();
+    r = CommitOnce(ops, touched);
+  }
+  if (r.code() == ENOENT && r.status().message().find("requested lease not found") != std::string::npos)
+    return Status::Error(ENOENT, "a lease of the transaction does not exist");
+  return r;
+}
 
+Result<int64_t> EtcdStore::CommitOnce(const std::vector<Op>& ops,
+                                      const std::unordered_map<LeaseId, bool>& touched) {
   const int64_t now_ms = ToMillis(MeshNow(*clock_));
-  std::vector<LeaseId> granted;
-  auto undo_grants = [&] {
-    for (LeaseId id : granted) (void)Revoke(id);
-  };
+  // The etcd lease behind each store lease the transaction attaches keys
+  // to: a shared one for a grant, the record's for an existing lease.
+  std::unordered_map<LeaseId, LeaseId> backing;
+  std::vector<LeaseId> unknown;
+  for (const Op& op : ops) {
+    if (op.kind == Op::Kind::kGrantLease) {
+      NEXUS_ASSIGN_OR_RETURN(backing[op.lease], BackingLease(op.ttl));
+    } else if (op.kind == Op::Kind::kPut && op.lease != 0 && !backing.count(op.lease)) {
+      MutexLock lk(backing_mu_);
+      if (auto it = backing_of_.find(op.lease); it != backing_of_.end())
+        backing[op.lease] = it->second;
+      else if (std::find(unknown.begin(), unknown.end(), op.lease) == unknown.end())
+        unknown.push_back(op.lease);
+    }
+  }
+  if (!unknown.empty()) {
+    std::vector<std::pair<std::string, json>> reads;
+    for (LeaseId id : unknown) reads.emplace_back("/v3/kv/range", json{{"key", B64(RecordKey(id))}});
+    auto answers = client_.CallAll(reads);
+    for (size_t i = 0; i < unknown.size(); ++i) {
+      if (!answers[i].ok()) return answers[i].status();
+      auto kvs = answers[i]->find("kvs");
+      if (kvs == answers[i]->end() || kvs->empty())
+        return Status::Error(ENOENT, "lease " + std::to_string(unknown[i]) + " does not exist");
+      backing[unknown[i]] = Int((*kvs)[0], "lease");
+    }
+  }
+
   // Conditions, in order, with what their failure means.
+  enum class Fails { kRevision, kLeaseMustExist, kLeaseMustBeAbsent };
   struct Condition {
-    std::string etcd_key;
-    int64_t expected;  // kAbsent, a mod revision, or kAnyRevision: "lease exists"
+    Fails fails;
+    int64_t expected;  // for kRevision: kAbsent or a mod revision
     std::string what;  // store key, or lease id
   };
   std::vector<Condition> conditions;
   std::set<LeaseId> checked_leases;
   json compare = json::array(), success = json::array(), failure = json::array();
-  std::vector<LeaseId> keepalives, revokes;
+  std::vector<std::pair<LeaseId, size_t>> keepalives;  // lease, index in success of the read of its record
+  std::vector<LeaseId> revokes;
   bool changes_keys = false;
 
-  // The lease grants first, all at once: each is its own etcd call, and
-  // none depends on another.
-  {
-    std::vector<std::pair<std::string, json>> grants;
-    std::vector<LeaseId> ids;
-    for (const Op& op : ops)
-      if (op.kind == Op::Kind::kGrantLease) {
-        grants.emplace_back("/v3/lease/grant", json{{"ID", std::to_string(op.lease)},
-                                                    {"TTL", std::to_string(EtcdTtlSeconds(op.ttl))}});
-        ids.push_back(op.lease);
-      }
-    auto answers = client_.CallAll(grants);
-    Status first = Status::Ok();
-    for (size_t i = 0; i < answers.size(); ++i) {
-      if (answers[i].ok()) {
-        granted.push_back(ids[i]);
-      } else if (first.ok()) {
-        first = answers[i].code() == EEXIST
-                    ? Status::Error(EEXIST, "lease " + std::to_string(ids[i]) + " exists")
-                    : answers[i].status();
-      }
-    }
-    if (!first.ok()) {
-      undo_grants();
-      return first;
-    }
-  }
   auto require_lease = [&](LeaseId id) {
     if (touched.count(id) || !checked_leases.insert(id).second) return;
-    const std::string rec = prefix_ + "l/" + std::to_string(id);
-    conditions.push_back({rec, kAnyRevision, std::to_string(id)});
+    const std::string rec = RecordKey(id);
+    conditions.push_back({Fails::kLeaseMustExist, 0, std::to_string(id)});
     compare.push_back(LeaseExists(rec));
     failure.push_back(RangeOne(rec));
   };
@@ -225,7 +387,7 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
       case Op::Kind::kDelete:
       case Op::Kind::kCheck:
         if (op.expected_revision != kAnyRevision) {
-          conditions.push_back({key, op.expected_revision, op.key});
+          conditions.push_back({Fails::kRevision, op.expected_revision, op.key});
           compare.push_back(Compare(key, op.expected_revision));
           failure.push_back(RangeOne(key));
         }
@@ -233,7 +395,13 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
           json put = {{"key", B64(key)}, {"value", B64(op.value)}};
           if (op.lease != 0) {
             require_lease(op.lease);
-            put["lease"] = std::to_string(op.lease);
+            const std::string etcd_lease = std::to_string(backing.at(op.lease));
+            put["value"] = B64(TagLease(op.lease, op.value));
+            put["lease"] = etcd_lease;
+            // The lease's index entry, written with the key (so both carry
+            // the same revision: RevokeAll's test that it is still attached).
+            success.push_back(
+                {{"request_put", {{"key", B64(IndexPrefix(op.lease) + op.key)}, {"lease", etcd_lease}}}});
           }
           success.push_back({{"request_put", put}});
           changes_keys = true;
@@ -243,15 +411,22 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
         break;
       case Op::Kind::kGrantLease:
       case Op::Kind::kKeepAlive: {
-        if (op.kind == Op::Kind::kKeepAlive) {
+        const std::string rec = RecordKey(op.lease);
+        json put = {{"key", B64(rec)},
+                    {"value", B64(EncodeLease({op.ttl.count(), now_ms + op.ttl.count()}))}};
+        if (op.kind == Op::Kind::kGrantLease) {
+          conditions.push_back({Fails::kLeaseMustBeAbsent, 0, std::to_string(op.lease)});
+          compare.push_back(Compare(rec, kAbsent));
+          failure.push_back(RangeOne(rec));
+          put["lease"] = std::to_string(backing.at(op.lease));
+          success.push_back({{"request_put", put}});
+        } else {
           require_lease(op.lease);
-          keepalives.push_back(op.lease);
+          put["ignore_lease"] = true;  // stays on its etcd lease
+          success.push_back({{"request_put", put}});
+          keepalives.emplace_back(op.lease, success.size());
+          success.push_back(RangeOne(rec));
         }
-        const std::string rec = prefix_ + "l/" + std::to_string(op.lease);
-        success.push_back({{"request_put",
-                            {{"key", B64(rec)},
-                             {"value", B64(EncodeLease({op.ttl.count(), now_ms + op.ttl.count()}))},
-                             {"lease", std::to_string(op.lease)}}}});
         changes_keys = true;
         break;
       }
@@ -262,53 +437,75 @@ Result<int64_t> EtcdStore::Commit(std::vector<Op> ops) {
   }
 
   int64_t revision = 0;
+  std::set<LeaseId> renew;  // etcd leases
   if (!success.empty() || !compare.empty()) {
     auto r = client_.Call("/v3/kv/txn", {{"compare", compare}, {"success", success}, {"failure", failure}});
-    if (!r.ok()) {
-      undo_grants();
-      // A put on a lease etcd no longer has: it expired between our check and now.
-      if (r.code() == ENOENT) return Status::Error(ENOENT, "a lease of the transaction does not exist");
-      return r.status();
-    }
+    if (!r.ok()) return r.status();
     if (!r->value("succeeded", false) && !compare.empty()) {
-      undo_grants();
       const json& responses = (*r)["responses"];
       for (size_t i = 0; i < conditions.size() && i < responses.size(); ++i) {
         const json kvs = responses[i].value("response_range", json::object()).value("kvs", json::array());
         const Condition& c = conditions[i];
-        if (c.expected == kAnyRevision) {
-          if (kvs.empty()) return Status::Error(ENOENT, "lease " + c.what + " does not exist");
-          continue;
+        switch (c.fails) {
+          case Fails::kLeaseMustExist:
+            if (kvs.empty()) return Status::Error(ENOENT, "lease " + c.what + " does not exist");
+            break;
+          case Fails::kLeaseMustBeAbsent:
+            if (!kvs.empty()) return Status::Error(EEXIST, "lease " + c.what + " exists");
+            break;
+          case Fails::kRevision: {
+            int64_t actual = kvs.empty() ? kAbsent : Int(kvs[0], "mod_revision");
+            if (actual != c.expected)
+              return Status::Error(ESTALE, "revision mismatch on '" + c.what + "': expected " +
+                                               std::to_string(c.expected) + ", is " + std::to_string(actual));
+            break;
+          }
         }
-        int64_t actual = kvs.empty() ? kAbsent : Int(kvs[0], "mod_revision");
-        if (actual != c.expected)
-          return Status::Error(ESTALE, "revision mismatch on '" + c.what + "': expected " +
-                                           std::to_string(c.expected) + ", is " + std::to_string(actual));
       }
       return Status::Error(ESTALE, "a condition of the transaction failed");
     }
     revision = HeaderRevision(*r);
-    for (const json& resp : (*r)["responses"])
+    const json& responses = (*r)["responses"];
+    for (const auto& [id, at] : keepalives) {
+      const json kvs = responses[at].value("response_range", json::object()).value("kvs", json::array());
+      if (!kvs.empty()) renew.insert(Int(kvs[0], "lease"));
+    }
+    for (const json& resp : responses)
       if (resp.contains("response_delete_range") && Int(resp["response_delete_range"], "deleted") > 0)
         changes_keys = true;
+    MutexLock lk(backing_mu_);
+    for (const Op& op : ops)
+      if (op.kind == Op::Kind::kGrantLease) backing_of_[op.lease] = backing.at(op.lease);
   }
-  // Renews etcd's backstops (the records written above hold the
-  // deadlines), all at once.
-  {
+  // Renews etcd's backstops of the leases kept alive (the records written
+  // above hold the deadlines), all at once.
+  if (!renew.empty()) {
     std::vector<std::pair<std::string, json>> calls;
-    for (LeaseId id : keepalives) calls.emplace_back("/v3/lease/keepalive", json{{"ID", std::to_string(id)}});
+    for (LeaseId id : renew) calls.emplace_back("/v3/lease/keepalive", json{{"ID", std::to_string(id)}});
+    const auto now = std::chrono::steady_clock::now();
     auto answers = client_.CallAll(calls);
-    for (size_t i = 0; i < answers.size(); ++i)
-      if (!answers[i].ok())
-        spdlog::warn("etcd store: keep-alive of lease {}: {}", keepalives[i], answers[i].status().ToString());
+    size_t i = 0;
+    for (LeaseId id : renew) {
+      if (!answers[i].ok()) {
+        spdlog::warn("etcd store: keep-alive of etcd lease {}: {}", id, answers[i].status().ToString());
+      } else {
+        MutexLock lk(backing_mu_);
+        for (auto& [ttl_s, b] : backing_)
+          if (b.id == id) b.renewed = now;
+      }
+      ++i;
+    }
   }
   // The keys the transaction wrote carry its revision, which is what the
-  // caller gets; revocations after it only delete, all at once.
+  // caller gets; revocations after it only delete.
   int64_t last = revision;
-  NEXUS_ASSIGN_OR_RETURN(int64_t revoked, RevokeAll(revokes));
-  if (revoked > 0) {
-    last = std::max(last, revoked);
-    changes_keys = true;
+  if (!revokes.empty()) {
+    size_t revoked = 0;
+    NEXUS_ASSIGN_OR_RETURN(int64_t at, RevokeAll(revokes, &revoked));
+    if (revoked > 0) {
+      last = std::max(last, at);
+      changes_keys = true;
+    }
   }
   if (revision == 0) revision = last > 0 ? last : Revision();
   {
@@ -332,15 +529,7 @@ Result<std::vector<KeyValue>> EtcdStore::Read(const std::string& key, bool prefi
   const size_t strip = prefix_.size() + 2;
   if (auto kvs = r->find("kvs"); kvs != r->end()) {
     out.reserve(kvs->size());
-    for (const json& kv : *kvs) {
-      KeyValue v;
-      v.key = Base64Decode(kv.value("key", "")).substr(strip);
-      v.value = Base64Decode(kv.value("value", ""));
-      v.create_revision = Int(kv, "create_revision");
-      v.mod_revision = Int(kv, "mod_revision");
-      v.lease = Int(kv, "lease");
-      out.push_back(std::move(v));
-    }
+    for (const json& kv : *kvs) out.push_back(DecodeKv(kv, strip));
   }
   return out;
 }
@@ -366,8 +555,7 @@ std::vector<KeyValue> EtcdStore::Range(std::string_view prefix) const {
 }
 
 Result<TimePoint> EtcdStore::LeaseDeadline(LeaseId id) const {
-  const std::string rec = prefix_ + "l/" + std::to_string(id);
-  auto r = client_.Call("/v3/kv/range", {{"key", B64(rec)}});
+  auto r = client_.Call("/v3/kv/range", {{"key", B64(RecordKey(id))}});
   if (!r.ok()) return r.status();
   auto kvs = r->find("kvs");
   LeaseRecord l;
@@ -376,6 +564,25 @@ Result<TimePoint> EtcdStore::LeaseDeadline(LeaseId id) const {
   if (!DecodeLease(Base64Decode((*kvs)[0].value("value", "")), &l))
     return Status::Error(EIO, "lease record " + std::to_string(id) + " cannot be read");
   return FromMillis(l.deadline_ms);
+}
+
+Result<std::map<LeaseId, TimePoint>> EtcdStore::LeaseDeadlines(const std::vector<LeaseId>& ids) const {
+  const std::set<LeaseId> wanted(ids.begin(), ids.end());
+  std::map<LeaseId, TimePoint> out;
+  if (wanted.empty()) return out;
+  const std::string from = prefix_ + "l/";
+  auto r = client_.Call("/v3/kv/range", {{"key", B64(from)}, {"range_end", B64(PrefixEnd(from))}});
+  if (!r.ok()) return r.status();
+  if (auto kvs = r->find("kvs"); kvs != r->end())
+    for (const json& kv : *kvs) {
+      const LeaseId id = RecordId(Base64Decode(kv.value("key", "")), from.size());
+      if (!wanted.count(id)) continue;
+      LeaseRecord l;
+      if (!DecodeLease(Base64Decode(kv.value("value", "")), &l))
+        return Status::Error(EIO, "lease record " + std::to_string(id) + " cannot be read");
+      out[id] = FromMillis(l.deadline_ms);
+    }
+  return out;
 }
 
 int64_t EtcdStore::Revision() const {
@@ -393,22 +600,23 @@ size_t EtcdStore::ExpireLeases(TimePoint now) {
     spdlog::warn("etcd store: reading leases: {}", r.status().ToString());
     return 0;
   }
-  std::vector<std::pair<std::string, json>> revokes;
+  std::vector<LeaseId> expired;
   if (auto kvs = r->find("kvs"); kvs != r->end())
     for (const json& kv : *kvs) {
       LeaseRecord l;
       if (!DecodeLease(Base64Decode(kv.value("value", "")), &l) || FromMillis(l.deadline_ms) > now) continue;
-      revokes.emplace_back("/v3/lease/revoke", json{{"ID", std::to_string(Int(kv, "lease"))}});
+      if (LeaseId id = RecordId(Base64Decode(kv.value("key", "")), from.size()); id != 0)
+        expired.push_back(id);
     }
-  size_t expired = 0;
-  int64_t revision = 0;
-  for (const auto& rv : client_.CallAll(revokes))
-    if (rv.ok() && HeaderRevision(*rv) > 0) {
-      ++expired;
-      revision = std::max(revision, HeaderRevision(*rv));
-    }
-  if (revision > 0) AwaitDelivery(revision);
-  return expired;
+  if (expired.empty()) return 0;
+  size_t revoked = 0;
+  auto revision = RevokeAll(expired, &revoked);
+  if (!revision.ok()) {
+    spdlog::warn("etcd store: expiring leases: {}", revision.status().ToString());
+    return revoked;
+  }
+  if (*revision > 0) AwaitDelivery(*revision);
+  return revoked;
 }
 
 WatchId EtcdStore::Watch(std::string prefix, WatchCallback callback) {
@@ -494,12 +702,7 @@ void EtcdStore::WatchLoop(int64_t start_revision) {
               out.revision = Int(kv, "mod_revision");
               const bool del = ev.value("type", "") == "DELETE";
               out.type = del ? WatchEvent::Type::kDelete : WatchEvent::Type::kPut;
-              const json& src = del && ev.contains("prev_kv") ? ev["prev_kv"] : kv;
-              out.kv.key = key.substr(user.size());
-              out.kv.value = Base64Decode(src.value("value", ""));
-              out.kv.create_revision = Int(src, "create_revision");
-              out.kv.mod_revision = Int(src, "mod_revision");
-              out.kv.lease = Int(src, "lease");
+              out.kv = DecodeKv(del && ev.contains("prev_kv") ? ev["prev_kv"] : kv, user.size());
               for (const auto& [id, w] : watchers)
                 if (out.kv.key.starts_with(w->prefix)) delivery.emplace_back(w, out);
             }

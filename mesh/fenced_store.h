@@ -71,6 +71,9 @@ class FencedStore final : public Store {
   Result<KeyValue> Get(std::string_view key) const override { return inner_->Get(key); }
   std::vector<KeyValue> Range(std::string_view prefix) const override { return inner_->Range(prefix); }
   Result<TimePoint> LeaseDeadline(LeaseId id) const override { return inner_->LeaseDeadline(id); }
+  Result<std::map<LeaseId, TimePoint>> LeaseDeadlines(const std::vector<LeaseId>& ids) const override {
+    return inner_->LeaseDeadlines(ids);
+  }
   int64_t Revision() const override { return inner_->Revision(); }
   // Only the leader expires leases, and only after a fenced no-op commit
   // has confirmed it still leads.
@@ -79,6 +82,7 @@ class FencedStore final : public Store {
     return inner_->ExpireLeases(now);
   }
   size_t MaxOpsPerCommit() const override { return inner_->MaxOpsPerCommit() - 1; }  // the fence
+  size_t OpCost(const Op& op) const override { return inner_->OpCost(op); }
   WatchId Watch(std::string prefix, WatchCallback callback) override {
     return inner_->Watch(std::move(prefix), std::move(callback));
   }

@@ -28,7 +28,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cerrno>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +108,20 @@ class Store {
   virtual std::vector<KeyValue> Range(std::string_view prefix) const = 0;
   // The lease's deadline; ENOENT if it does not exist (expired or revoked).
   virtual Result<TimePoint> LeaseDeadline(LeaseId id) const = 0;
+  // The deadlines of those of `ids` that exist (absent ones are left out),
+  // in one read where the store can (a director taking over reads every
+  // active task's).
+  virtual Result<std::map<LeaseId, TimePoint>> LeaseDeadlines(const std::vector<LeaseId>& ids) const {
+    std::map<LeaseId, TimePoint> out;
+    for (LeaseId id : ids) {
+      auto d = LeaseDeadline(id);
+      if (d.ok())
+        out[id] = *d;
+      else if (d.code() != ENOENT)
+        return d.status();
+    }
+    return out;
+  }
   virtual int64_t Revision() const = 0;
 
   // Revokes every lease whose deadline is <= now; returns how many.
@@ -114,6 +130,13 @@ class Store {
   // The most operations one Commit may carry (etcd's --max-txn-ops; the
   // embedded stores have no limit). A caller keeps a few for its own checks.
   virtual size_t MaxOpsPerCommit() const { return SIZE_MAX; }
+  // What one op takes of MaxOpsPerCommit (1 unless the store says
+  // otherwise: an etcd transaction writes an index entry beside a leased
+  // key, and revokes leases in a transaction of its own).
+  virtual size_t OpCost(const Op& op) const {
+    (void)op;
+    return 1;
+  }
 
   virtual WatchId Watch(std::string prefix, WatchCallback callback) = 0;
   // After Unwatch returns, the callback is not running and never runs again.

@@ -308,6 +308,50 @@ TEST_P(DirectorTest, ScheduleAllSpreadsAcrossALargeFleet) {
   EXPECT_GE(min, 4);
 }
 
+// Placement batches commit several at a time; when one fails, the ones
+// in flight still land and are returned, nothing more is sent, and the
+// director's books match the store's.
+TEST_P(DirectorTest, PipelinedBatchesLandAndAFailedOneChangesNothing) {
+  DirectorOptions o = Options();
+  o.schedule_batch = 2;
+  o.schedule_pipeline = 3;
+  director_.reset();
+  auto d = Director::Open(store_.get(), &clock_, o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  director_ = std::move(*d);
+  for (int i = 0; i < 3; ++i) Join("n" + std::to_string(i));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(Submit("t" + std::to_string(i)).id);
+  // The fifth task's record changes behind the director's back: its batch
+  // (the third) fails its compare-and-set.
+  auto record = store_->Get("mesh/task/" + ids[4]);
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  ASSERT_TRUE(store_->Put(record->key, record->value).ok());
+
+  // What landed is returned, with its tokens, for its holders to hear of.
+  auto sum = director_->ScheduleAll();
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  EXPECT_EQ(sum->placements.size(), 8u);
+  for (const TaskInfo& t : sum->placements) EXPECT_FALSE(t.lease_token.empty()) << t.id;
+  std::map<std::string, TaskState> before;
+  for (const TaskInfo& t : director_->ListTasks()) before[t.id] = t.state;
+  for (int i : {0, 1, 2, 3, 6, 7, 8, 9}) EXPECT_EQ(before[ids[i]], TaskState::kAssigned) << ids[i];
+  EXPECT_EQ(before[ids[4]], TaskState::kPending);
+  EXPECT_EQ(before[ids[5]], TaskState::kPending) << "in the failed batch";
+  int64_t active = 0;
+  for (const NodeInfo& n : director_->ListNodes()) active += n.active_tasks;
+  EXPECT_EQ(active, 8);
+
+  director_.reset();  // a director loaded from what the store holds
+  d = Director::Open(store_.get(), &clock_, Options());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  director_ = std::move(*d);
+  for (const TaskInfo& t : director_->ListTasks()) EXPECT_EQ(t.state, before[t.id]) << t.id;
+  auto rest = director_->ScheduleAll();
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_EQ(rest->assigned, 2u);
+}
+
 // ---- leases ----
 
 TEST_P(DirectorTest, LifecycleNeedsTheLeaseToken) {

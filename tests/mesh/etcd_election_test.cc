@@ -244,6 +244,44 @@ TEST(EtcdUrlTest, ParsesEndpointsAndRejectsBadOnes) {
     EXPECT_EQ(ParseEtcdUrl(bad).code(), EINVAL) << bad;
 }
 
+// Store leases share etcd leases: granting one is no Raft write of its own.
+TEST_F(EtcdElectionTest, StoreLeasesShareAnEtcdLease) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto etcd_leases = [&] {
+    auto r = store->client().Call("/v3/lease/leases", nlohmann::json::object());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->value("leases", nlohmann::json::array()).size() : 0;
+  };
+  const size_t before = etcd_leases();
+  for (LeaseId id = 1; id <= 40; ++id) {
+    std::vector<Op> ops;
+    ops.push_back(Op::GrantLease(id, 30s));
+    ops.push_back(Op::Put("leased/" + std::to_string(id), "v", kAnyRevision, id));
+    ASSERT_TRUE(store->Commit(std::move(ops)).ok());
+  }
+  EXPECT_LE(etcd_leases(), before + 1);
+  EXPECT_EQ(store->Get("leased/7")->lease, 7);
+  std::vector<Op> revoke;
+  revoke.push_back(Op::RevokeLease(7));
+  ASSERT_TRUE(store->Commit(std::move(revoke)).ok());
+  EXPECT_EQ(store->Get("leased/7").code(), ENOENT);
+  EXPECT_EQ(store->Range("leased/").size(), 39u) << "the other leases' keys stay";
+}
+
+// A transaction etcd would refuse (--max-txn-ops) is refused before it is sent.
+TEST_F(EtcdElectionTest, TransactionsOverTheClusterLimitAreRefused) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<Op> ops;
+  ops.push_back(Op::GrantLease(1, 30s));
+  for (size_t i = 0; i < store->MaxOpsPerCommit() / 2; ++i)
+    ops.push_back(Op::Put("k" + std::to_string(i), "v", kAnyRevision, 1));  // two etcd operations each
+  auto r = store->Commit(std::move(ops));
+  EXPECT_EQ(r.code(), EINVAL) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("--max-txn-ops"), std::string::npos) << r.status().ToString();
+}
+
 TEST(EtcdStoreTest, UnreachableEtcdIsUnavailableWithTheReason) {
   const int port = testing::FreePort();
   auto s = EtcdStore::Open(&DefaultClock(), {.etcd = {.endpoints = {"127.0.0.1:" + std::to_string(port)},
