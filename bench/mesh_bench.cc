@@ -9,7 +9,10 @@
 //
 // Usage: nexus_bench_mesh [--nodes N] [--tasks N] [--dir DIR]
 //          [--etcd H:P[,H:P...] [--etcd-tasks N] [--election-ttl S] [--failover-runs N]]
-// Prints one JSON object per store. Each store runs in a child process of
+//          [--schedule-pipeline N]
+// Prints one JSON object per store; on etcd also the requests the
+// placements cost (etcd's own grpc_server_handled_total, summed over the
+// members, read from each member's /metrics before and after). Each store runs in a child process of
 // its own, so the memory figure of one is not hidden by the other's heap.
 //
 // On etcd, registering and creating go through the director one call (one
@@ -18,7 +21,9 @@
 // director on a memory store and copied into etcd (127 keys per
 // transaction) before the etcd director opens on it, so that filling a
 // queue of 100,000 does not take the whole run. The placements and
-// heartbeats are all measured on the etcd director.
+// heartbeats are all measured on the etcd director. Then a takeover with
+// every task placed: a second director opens on the store and extends
+// every lease (takeover_s).
 #include <malloc.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -29,6 +34,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -37,6 +44,9 @@
 #include <algorithm>
 #include <thread>
 
+#include <curl/curl.h>
+
+#include "base/curl_util.h"
 #include "mesh/director.h"
 #include "mesh/etcd_election.h"
 #include "mesh/etcd_store.h"
@@ -80,12 +90,45 @@ struct Config {
   int etcd_tasks = 0;  // 0: --tasks
   int election_ttl_s = 2;
   int failover_runs = 10;
+  int schedule_pipeline = 0;  // 0: the director's default
 };
 
 enum class Kind { kMemory, kSqlite, kEtcd };
 
+// Requests each etcd member has handled, by gRPC method, summed over the
+// members (the JSON gateway's calls are counted there too).
+std::map<std::string, double> EtcdRequests(const std::vector<std::string>& endpoints) {
+  InitCurlOnce();
+  std::map<std::string, double> out;
+  for (const std::string& ep : endpoints) {
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), curl_easy_cleanup);
+    std::string text;
+    const std::string url = "http://" + ep + "/metrics";
+    curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, AppendToString);
+    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &text);
+    if (curl_easy_perform(c.get()) != CURLE_OK) continue;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.starts_with("grpc_server_handled_total{")) continue;
+      const size_t m = line.find("grpc_method=\"");
+      if (m == std::string::npos) continue;
+      const size_t from = m + 13, to = line.find('"', from);
+      out[line.substr(from, to - from)] += std::atof(line.substr(line.rfind(' ') + 1).c_str());
+    }
+  }
+  return out;
+}
+
 // Registrations and creates timed one by one on etcd (see the top).
 constexpr int kEtcdSample = 2000;
+
+std::string FormatPerPlacement(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
 
 std::string UniquePrefix(const char* what) {
   return "/nexus-bench/" + std::string(what) + "-" + std::to_string(::getpid()) + "-" +
@@ -110,6 +153,11 @@ void Run(Kind kind, Config cfg) {
   DirectorOptions options;
   options.registration_key = "bench-registration-key";
   options.results_dir = base + "/results";
+  // Leases are not renewed during the run (the clock stands still), so
+  // their TTL is long enough that etcd's backstop (3 x TTL of real time)
+  // never ends one mid-run.
+  options.lease_ttl = std::chrono::minutes(20);
+  if (cfg.schedule_pipeline > 0) options.schedule_pipeline = cfg.schedule_pipeline;
 
   const double rss0 = RssMiB();
   const std::string prefix = UniquePrefix("placements");
@@ -198,13 +246,48 @@ void Run(Kind kind, Config cfg) {
       if (Status st = director->Heartbeat(n.node_id, n.credential, r % 7, 8); !st.ok()) Die(st, "heartbeat");
   const double heartbeat_s = Seconds(t0);
 
+  const std::vector<std::string> endpoints = kind == Kind::kEtcd
+                                                 ? Check(ParseEtcdUrl("etcd://" + cfg.etcd), "etcd endpoints")
+                                                 : std::vector<std::string>{};
+  const auto requests0 = EtcdRequests(endpoints);
   t0 = Steady::now();
   ScheduleSummary sum = Check(director->ScheduleAll(), "schedule");
   const double schedule_s = Seconds(t0);
+  std::string requests;  // during the placements, per placement
+  if (kind == Kind::kEtcd) {
+    double total = 0;
+    for (const auto& [method, n] : EtcdRequests(endpoints)) {
+      const double d = n - (requests0.count(method) ? requests0.at(method) : 0.0);
+      if (d <= 0 || method == "Watch") continue;
+      total += d;
+      requests += ", \"etcd_" + method + "_per_placement\": " + FormatPerPlacement(d / cfg.tasks);
+    }
+    requests = ", \"etcd_requests_per_placement\": " + FormatPerPlacement(total / cfg.tasks) + requests;
+  }
   if (sum.assigned != static_cast<size_t>(cfg.tasks)) {
     std::fprintf(stderr, "only %zu of %d tasks placed\n", sum.assigned, cfg.tasks);
     std::exit(1);
   }
+  // A takeover with every task placed: a second director loads the store
+  // (reading every active lease's deadline) and extends every lease.
+  const auto requests1 = EtcdRequests(endpoints);
+  t0 = Steady::now();
+  {
+    auto next = Check(Director::Open(store.get(), &clock, options), "open a second director");
+    auto extended = Check(next->ExtendActiveLeases(), "extend the leases");
+    if (extended != static_cast<size_t>(cfg.tasks)) {
+      std::fprintf(stderr, "the takeover extended %zu of %d leases\n", extended, cfg.tasks);
+      std::exit(1);
+    }
+  }
+  const double takeover_s = Seconds(t0);
+  if (kind == Kind::kEtcd) {
+    double total = 0;
+    for (const auto& [method, n] : EtcdRequests(endpoints))
+      if (method != "Watch") total += n - (requests1.count(method) ? requests1.at(method) : 0.0);
+    requests += ", \"etcd_requests_per_takeover_lease\": " + FormatPerPlacement(total / cfg.tasks);
+  }
+
   // The director's own state, not the transient list of 100,000 placements.
   sum.placements.clear();
   sum.placements.shrink_to_fit();
@@ -217,14 +300,16 @@ void Run(Kind kind, Config cfg) {
       "{\"store\": \"%s\", \"nodes\": %d, \"tasks\": %d, \"register_per_s\": %.0f, "
       "\"create_per_s\": %.0f, \"reopen_s\": %.2f, \"heartbeats_per_s\": %.0f, "
       "\"placements_per_s\": %.0f, \"schedule_all_s\": %.2f, \"max_tasks_per_node\": %lld, "
-      "\"mean_tasks_per_node\": %.1f, \"rss_delta_mib\": %.1f}\n",
+      "\"mean_tasks_per_node\": %.1f, \"rss_delta_mib\": %.1f, \"takeover_s\": %.2f, \"schedule_pipeline\": "
+      "%zu%s}\n",
       sqlite                ? "sqlite (synchronous=FULL)"
       : kind == Kind::kEtcd ? "etcd"
                             : "memory",
       cfg.nodes, cfg.tasks, etcd_register_per_s > 0 ? etcd_register_per_s : cfg.nodes / register_s,
       etcd_create_per_s > 0 ? etcd_create_per_s : cfg.tasks / create_s, reopen_s,
       kRounds * cfg.nodes / heartbeat_s, cfg.tasks / schedule_s, schedule_s,
-      static_cast<long long>(max_active), static_cast<double>(cfg.tasks) / cfg.nodes, rss);
+      static_cast<long long>(max_active), static_cast<double>(cfg.tasks) / cfg.nodes, rss, takeover_s,
+      options.schedule_pipeline, requests.c_str());
   std::fflush(stdout);
   director.reset();
   store.reset();
@@ -290,6 +375,7 @@ void Failover(const Config& cfg) {
     times.push_back(Seconds(died));
     a.TEST_Pause(false);
   }
+  if (times.empty()) return;
   std::sort(times.begin(), times.end());
   std::printf(
       "{\"failover\": \"etcd\", \"election_ttl_s\": %d, \"runs\": %zu, \"p50_s\": %.2f, "
@@ -318,6 +404,8 @@ int main(int argc, char** argv) {
       cfg.election_ttl_s = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--failover-runs"))
       cfg.failover_runs = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--schedule-pipeline"))
+      cfg.schedule_pipeline = std::atoi(argv[i + 1]);
   }
   bool own_dir = cfg.dir.empty();
   if (own_dir) {

@@ -4,8 +4,10 @@
 # on loopback (data dirs under $BENCH_DIR): placements/s, heartbeats/s and
 # creates/s on memory, SQLite (synchronous=FULL) and etcd, then the failover
 # time (leader death → first placement by the new leader), p50 over
-# FAILOVER_RUNS runs. Writes bench/results/mesh_etcd.json (one JSON object
-# per line) and prints it.
+# FAILOVER_RUNS runs. On etcd also the requests a placement costs, from
+# the members' own /metrics. Writes bench/results/mesh_etcd.json (one JSON
+# object per line, the load average at start and end beside them) and
+# prints it.
 #   cmake --build build --target nexus_bench_mesh
 # Env: NODES (1000), TASKS (100000), ETCD_TASKS (the etcd run's queue,
 # default TASKS; its registrations and creates are timed on 2,000 of each),
@@ -49,7 +51,9 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 {
-  echo "{\"date\": \"$(date -u +%FT%TZ)\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"etcd\": \"$(etcd --version | head -1)\", \"etcd_members\": 3}"
+  echo "{\"date\": \"$(date -u +%FT%TZ)\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"etcd\": \"$(etcd --version | head -1)\", \"etcd_members\": 3, \"loadavg_at_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
   "$BUILD_DIR/bin/nexus_bench_mesh" --nodes "$NODES" --tasks "$TASKS" --dir "$BENCH_DIR/work" \
     --etcd "$endpoints" --etcd-tasks "$ETCD_TASKS" --election-ttl "$ELECTION_TTL" --failover-runs "$FAILOVER_RUNS"
+  # The machine is shared: its load beside the figures.
+  echo "{\"loadavg_at_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 } | grep --line-buffered "^{" | tee "$OUT"
