@@ -53,7 +53,9 @@
 //
 // Errors: as store.h; EAGAIN when etcd cannot serve (no quorum, no member
 // reachable), with the reason; EIO for an answer that cannot be decoded;
-// EINVAL for a transaction over the cluster's --max-txn-ops (OpCost).
+// EINVAL for a transaction over the cluster's --max-txn-ops (OpCost), and
+// for the revoke of a lease holding more keys than that limit less two
+// (the director attaches one key per lease).
 //
 // Thread-safety: every method may be called concurrently. Lock order:
 // start_mu_ -> mu_; deliver_mu_ -> mu_; backing_mu_ is taken alone (and
