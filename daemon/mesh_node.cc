@@ -28,6 +28,13 @@ void SetZones(Request& req, const std::vector<std::string>& zones) {
 // (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
 // gone or in another state. Anything else (a lost connection, a timeout, a
 // director restarting) is the transport's and worth another try.
+// A finished task's result is offered for this many lease TTLs past the
+// lease as the node knows it: a director without quorum cannot extend
+// leases, and the one that leads once quorum is back extends every running
+// lease before it expires any, so the result is still taken then. A lease
+// that really lapsed (the task placed again) is refused as final (ESTALE).
+constexpr int kCompleteGrace = 10;
+
 bool Final(const Status& st) {
   switch (st.code()) {
     case ESTALE:
@@ -283,18 +290,25 @@ Result<MeshMemberInfo> MeshNodeAgent::RotateCredential() {
     if (!joined_) return Status::Error(ENOSYS, "this daemon has not joined a mesh");
     m = m_;
   }
-  auto client = Dial(m.director, m.ca_file);
-  if (!client.ok()) return client.status();
-  auto open = (*client)->bootstrap().meshNodeRequest();
-  open.setNodeId(m.node_id);
-  open.setCredential(m.credential);
-  auto opened = (*client)->Wait(open.send());
-  NEXUS_RETURN_IF_ERROR(ReplyStatus(opened));
-  auto node = opened->getNode();
-  auto r = (*client)->Wait(node.rotateCredentialRequest().send());
-  NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
-  m.credential = r->getCredential().getCredential();
-  m.fingerprint = r->getCredential().getFingerprint();
+  // With several directors, a standby answers EAGAIN having done nothing:
+  // the next one is asked (each dial starts one address further). Any other
+  // failure may have rotated the credential, so it is not retried.
+  const size_t tries = 1 + static_cast<size_t>(std::count(m.director.begin(), m.director.end(), ','));
+  Link link(this, m);
+  Membership rotated = m;
+  Status st;
+  for (size_t i = 0; i < tries; ++i) {
+    st = link.Call([&](NexusClient& c, rpc::MeshNode::Client& node) {
+      auto r = c.Wait(node.rotateCredentialRequest().send());
+      NEXUS_RETURN_IF_ERROR(ReplyStatus(r));
+      rotated.credential = r->getCredential().getCredential();
+      rotated.fingerprint = r->getCredential().getFingerprint();
+      return Status::Ok();
+    });
+    if (st.code() != EAGAIN) break;
+  }
+  NEXUS_RETURN_IF_ERROR(st);
+  m = rotated;
   NEXUS_RETURN_IF_ERROR(Save(m));
   MutexLock lk(mu_);
   m_ = m;
@@ -495,13 +509,15 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, mes
     return stop_;
   };
   // Retries `call` on fresh connections until the director answers it,
-  // the answer is final, the lease has run out or the node stops.
+  // the answer is final, the lease has run out (plus `grace`) or the node
+  // stops.
   auto persist = [&](const char* what,
-                     const std::function<Status(NexusClient&, rpc::MeshNode::Client&)>& call) {
+                     const std::function<Status(NexusClient&, rpc::MeshNode::Client&)>& call,
+                     std::chrono::milliseconds grace = {}) {
     for (;;) {
       Status st = link.Call(call);
       if (st.ok()) return st;
-      if (Final(st) || Clock::now() >= lease_until || stopping()) {
+      if (Final(st) || Clock::now() >= lease_until + grace || stopping()) {
         spdlog::warn("mesh: task {}: {}: {}", id, what, st.ToString());
         return st;
       }
@@ -588,25 +604,28 @@ void MeshNodeAgent::RunTask(Membership m, std::string id, std::string token, mes
   mesh::CollectedOutputs outputs =
       mesh::CollectOutputs(zone_dir, spec.outputs, mesh::kMaxOutputFileBytes, mesh::kMaxOutputTotalBytes);
   for (const auto& [path, why] : outputs.missing) spdlog::warn("mesh: task {}: output {}: {}", id, path, why);
-  Status cs = persist("complete", [&](NexusClient& c, rpc::MeshNode::Client& node) {
-    auto req = node.completeRequest();
-    req.setId(id);
-    req.setToken(token);
-    req.setExitCode(out->exit_code);
-    req.setStdout(AsBytes(out->stdout_data));
-    req.setStderr(AsBytes(out->stderr_data));
-    auto files = req.initFiles(outputs.files.size());
-    for (size_t i = 0; i < outputs.files.size(); ++i) {
-      files[i].setName(outputs.files[i].first);
-      files[i].setContent(AsBytes(outputs.files[i].second));
-    }
-    auto missing = req.initMissing(outputs.missing.size());
-    for (size_t i = 0; i < outputs.missing.size(); ++i) {
-      missing[i].setPath(outputs.missing[i].first);
-      missing[i].setReason(outputs.missing[i].second);
-    }
-    return ReplyStatus(c.Wait(req.send()));
-  });
+  Status cs = persist(
+      "complete",
+      [&](NexusClient& c, rpc::MeshNode::Client& node) {
+        auto req = node.completeRequest();
+        req.setId(id);
+        req.setToken(token);
+        req.setExitCode(out->exit_code);
+        req.setStdout(AsBytes(out->stdout_data));
+        req.setStderr(AsBytes(out->stderr_data));
+        auto files = req.initFiles(outputs.files.size());
+        for (size_t i = 0; i < outputs.files.size(); ++i) {
+          files[i].setName(outputs.files[i].first);
+          files[i].setContent(AsBytes(outputs.files[i].second));
+        }
+        auto missing = req.initMissing(outputs.missing.size());
+        for (size_t i = 0; i < outputs.missing.size(); ++i) {
+          missing[i].setPath(outputs.missing[i].first);
+          missing[i].setReason(outputs.missing[i].second);
+        }
+        return ReplyStatus(c.Wait(req.send()));
+      },
+      kCompleteGrace * ttl);
   if (cs.ok()) spdlog::info("mesh: task {} done: exit {}", id, out->exit_code);
 }
 

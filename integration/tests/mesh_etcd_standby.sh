@@ -73,6 +73,19 @@ expect_rc 0 dnx 2 --json mesh tasks list
 expect_json 'sum(1 for t in j["tasks"] if t["id"]=="'"$T1"'")' 1
 expect_rc 0 dnx 2 --json mesh tasks result "$T1"
 
+note "workers joined to both directors rotate their credentials whichever they dial first"
+# Each dial starts one address further, and a node's heartbeat redials
+# after a rotation: with the two orders of the addresses, rotations meet
+# the standby first, which answers unavailable having done nothing.
+start_daemon 4 --worker --capacity 1 --mesh-lease-ttl $LEASE_TTL --node-name w4 \
+  --join "$D2,$D1" --registration-key reg-secret --join-ca "$CA"
+two_nodes() { nx --json mesh nodes >"$TEST_ROOT/out" 2>/dev/null && [[ $(json_get 'len(j["nodes"])') == 2 ]]; }
+within 20 "the second worker joined" two_nodes
+for _ in 1 2 3; do
+  expect_rc 0 dnx 3 --json mesh rotate-credential
+  expect_rc 0 dnx 4 --json mesh rotate-credential
+done
+
 note "the leader stops answering mid-call: a retryable error, then the standby leads and serves it"
 kill -STOP "$NEXUSD_PID"
 started=$(date +%s)
