@@ -6,12 +6,27 @@
 # and tears everything down. Also: an invalid --ttl starts nothing, a
 # bring-up that fails midway removes what it made (and --keep keeps it),
 # down --expired removes only runs past their TTL and is a no-op without.
+#
+# LAB_STORE=etcd (not in the default suite: about 9 minutes) runs the same
+# on a three-member etcd cluster with two directors (n1, n2; then a peer and
+# a worker), and $LAB_FAULTS in turn, each followed by a verify (default:
+# stop-active etcd-member-down etcd-quorum-loss director-pause).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 LABCTL="$HERE/../lab/labctl"
 : "${NEXUS_BUILD_DIR:=$(cd "$HERE/../.." && pwd)/build}"
 export NEXUS_BUILD_DIR
-FAULT=${LAB_FAULT:-kill-worker}
+STORE=${LAB_STORE:-sqlite}
+case $STORE in
+  sqlite)
+    FAULTS=${LAB_FAULT:-kill-worker}
+    UP_ARGS=(--nodes 3) NAMESPACES=4 ROLES='["director", "peer", "worker"]' ;;
+  etcd)
+    FAULTS=${LAB_FAULTS:-stop-active etcd-member-down etcd-quorum-loss director-pause}
+    UP_ARGS=(--store etcd --etcd 3 --directors 2 --nodes 4) NAMESPACES=8
+    ROLES='["director", "director", "peer", "worker"]' ;;
+  *) echo "LAB_STORE=$STORE: sqlite or etcd" >&2; exit 2 ;;
+esac
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "--- $*"; }
@@ -21,6 +36,10 @@ if ! bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/lib
   exit 0
 fi
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: the lab needs root (network namespaces)"; exit 0; }
+if [[ $STORE == etcd ]] && ! command -v etcd >/dev/null; then
+  echo "SKIP: etcd is not installed (apt-get install etcd-server etcd-client)"
+  exit 0
+fi
 
 export NEXUS_LAB_DIR
 NEXUS_LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/nexus-lab-it.XXXXXX")
@@ -78,45 +97,63 @@ grep -q "$kept expired; tearing it down" "$NEXUS_LAB_DIR/err" || fail "down --ex
 "$LABCTL" down --expired 2>"$NEXUS_LAB_DIR/err" || fail "a second down --expired exited $?"
 grep -q "no expired run" "$NEXUS_LAB_DIR/err" || fail "a second down --expired said: $(cat "$NEXUS_LAB_DIR/err")"
 
-note "up: 3 nodes"
-RUN=$("$LABCTL" up --nodes 3 --ttl 15m)
+note "up: ${UP_ARGS[*]}"
+RUN=$("$LABCTL" up "${UP_ARGS[@]}" --ttl 15m)
 [[ $RUN =~ ^[0-9]{8}T[0-9]{6}Z-nexuslab-minimal$ ]] || fail "run id $RUN"
 TAG=$(tag_of "$RUN")
-[[ $(lab_netns "$TAG") -eq 4 ]] || fail "expected a hub and 3 node namespaces for $RUN"
+[[ $(lab_netns "$TAG") -eq $NAMESPACES ]] || fail "expected $NAMESPACES namespaces (hub, nodes, etcd members) for $RUN"
 "$LABCTL" status --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["runs"][0]
-assert [n["role"] for n in r["nodes"]] == ["director", "peer", "worker"], r["nodes"]
-assert [n["auth"] for n in r["nodes"]] == ["tls", "api-key", "scoped-key"], r["nodes"]
-assert all(n["running"] for n in r["nodes"]), r["nodes"]' || fail "status"
+assert [n["role"] for n in r["nodes"]] == json.loads(sys.argv[1]), r["nodes"]
+assert all(n["running"] for n in r["nodes"]), r["nodes"]
+assert r["store"] == sys.argv[2] and r["leader"] == "n1", (r["store"], r["leader"])
+if sys.argv[2] == "sqlite":
+    assert [n["auth"] for n in r["nodes"]] == ["tls", "api-key", "scoped-key"], r["nodes"]
+else:
+    assert [(d["name"], d["role"]) for d in r["directors"]] == [("n1", "leader"), ("n2", "standby")], r
+    assert [(m["name"], m["running"], m["healthy"]) for m in r["etcd"]] == \
+        [("e1", True, True), ("e2", True, True), ("e3", True, True)], r["etcd"]' "$ROLES" "$STORE" || fail "status"
 
 note "verify"
 "$LABCTL" verify --run-id "$RUN" || fail "verify before the fault"
 
-note "failover --fault $FAULT"
-"$LABCTL" failover --fault "$FAULT" || fail "failover $FAULT"
-rc=0; "$LABCTL" failover --fault drain >/dev/null 2>&1 || rc=$?
-[[ $rc -eq 1 ]] || fail "a second fault before verify was accepted ($rc)"
-
-note "verify (recovery)"
-"$LABCTL" verify || fail "verify after the fault"
+first=1
+for FAULT in $FAULTS; do
+  note "failover --fault $FAULT"
+  "$LABCTL" failover --fault "$FAULT" || fail "failover $FAULT"
+  if ((first)); then
+    rc=0; "$LABCTL" failover --fault drain >/dev/null 2>&1 || rc=$?
+    [[ $rc -eq 1 ]] || fail "a second fault before verify was accepted ($rc)"
+    first=0
+  fi
+  note "verify (recovery from $FAULT)"
+  "$LABCTL" verify || fail "verify after $FAULT"
+done
 
 note "smoke and evidence"
 "$LABCTL" smoke --out "$NEXUS_LAB_DIR/matrix.json" >/dev/null || fail "smoke"
 EVID=$NEXUS_LAB_DIR/evidence
 "$LABCTL" evidence collect --out "$EVID" >/dev/null || fail "evidence collect: not PASS ($(head -5 "$EVID/summary.md" 2>/dev/null))"
-/usr/bin/python3 - "$EVID/result.json" "$HERE/../lab/evidence-schema.json" "$RUN" "$FAULT" <<'PY' || fail "evidence"
+/usr/bin/python3 - "$EVID/result.json" "$HERE/../lab/evidence-schema.json" "$RUN" "$STORE" $FAULTS <<'PY' || fail "evidence"
 import json, sys, jsonschema
 result, schema = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 jsonschema.Draft202012Validator(schema).validate(result)
+store, faults = sys.argv[4], sys.argv[5:]
 assert result["runId"] == sys.argv[3] and result["result"] == "pass", result["result"]
-assert len(result["matrix"]["failed"]) == 0 and result["matrix"]["flows"] == 6
+nodes = len(result["nodes"])
+assert len(result["matrix"]["failed"]) == 0 and result["matrix"]["flows"] == nodes * (nodes - 1)
+assert result["controlPlane"]["store"] == store, result["controlPlane"]
 names = {a["name"] for a in result["assertions"]}
 for want in ("lease_wrong_token_conflict", "registration_key_enforced", "director_restart_persistence",
-             "partition_heals", "entitlement_hourly_quota", "trust_tier_placement",
-             f"recovery.{sys.argv[4]}.task_completed"):
+             "partition_heals", "entitlement_hourly_quota", "trust_tier_placement"):
     assert want in names, want
-assert [f["fault"] for f in result["faults"]] == [sys.argv[4]] and result["faults"][0]["recovered"]
+if store == "etcd":
+    for want in ("control_plane.one_leader", "control_plane.etcd_healthy"):
+        assert want in names, want
+for f in faults:
+    assert any(n.startswith(f"recovery.{f}.") for n in names), f
+assert [f["fault"] for f in result["faults"]] == faults and all(f["recovered"] for f in result["faults"])
 assert result["costGuard"]["teardown"] == "pending"
 PY
 grep -q "^# Lab run $RUN: PASS" "$EVID/summary.md" || fail "summary.md"

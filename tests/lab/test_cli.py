@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "integration", "lab"))
 
-from nexuslab import cli, state, stress  # noqa: E402
+from nexuslab import cli, lab, state, stress  # noqa: E402
 
 
 def labctl(*args):
@@ -51,6 +51,31 @@ class UsageTest(unittest.TestCase):
         self.assertUsage("up", "--ttl", "30m", "--lease-ttl", "2", says="--lease-ttl 2")
         self.assertUsage("up", "--ttl", "30m", "--capacity", "0", says="--capacity 0")
         self.assertUsage("up", "--profile", "huge", says="invalid choice")
+
+    def test_bad_store_arguments_fail_before_anything_starts(self):
+        self.assertUsage("up", "--ttl", "30m", "--directors", "2", says="needs --store etcd")
+        self.assertUsage("up", "--ttl", "30m", "--etcd", "3", says="--etcd N is for --store etcd")
+        self.assertUsage("up", "--ttl", "30m", "--election-ttl", "3", says="--election-ttl is for --store etcd")
+        self.assertUsage("up", "--ttl", "30m", "--store", "etcd", "--etcd", "2", says="--etcd 2: an odd number")
+        self.assertUsage("up", "--ttl", "30m", "--store", "etcd", "--etcd", "7", says="--etcd 7")
+        self.assertUsage("up", "--ttl", "30m", "--store", "etcd", "--directors", "4", says="--directors 4")
+        self.assertUsage("up", "--ttl", "30m", "--store", "etcd", "--directors", "0", says="--directors 0")
+        self.assertUsage("up", "--ttl", "30m", "--store", "etcd", "--directors", "2", "--nodes", "2",
+                         says="--nodes 2: 3..")
+        self.assertUsage("up", "--ttl", "30m", "--store", "etcd", "--lease-ttl", "5", "--election-ttl", "6",
+                         says="--election-ttl 6: 1..5")
+        self.assertUsage("up", "--ttl", "30m", "--store", "zookeeper", says="invalid choice")
+
+    def test_standby_directors_come_first_then_peers_then_workers(self):
+        self.assertEqual(lab.plan_nodes(4, None, 2), [("n1", "director", "tls"), ("n2", "director", "tls"),
+                                                      ("n3", "peer", "scoped-key"), ("n4", "worker", "api-key")])
+        self.assertEqual([r for _, r, _ in lab.plan_nodes(5, 2, 2)],
+                         ["director", "director", "peer", "worker", "worker"])
+        self.assertEqual([r for _, r, _ in lab.plan_nodes(3, None, 2)], ["director", "director", "worker"])
+        self.assertEqual(lab.plan_nodes(3, None), [("n1", "director", "tls"), ("n2", "peer", "api-key"),
+                                                   ("n3", "worker", "scoped-key")])
+        self.assertEqual(lab.check_store("etcd", None, 2), (3, 2))
+        self.assertEqual(lab.check_store("sqlite", None, 1), (0, 1))
 
     def test_no_command_and_unknown_command(self):
         self.assertEqual(labctl()[0], 64)
@@ -93,17 +118,58 @@ class DownTest(unittest.TestCase):
         import shutil
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def make_run(self, rid, profile="minimal", age=0.0, ttl=1800):
+    def make_run(self, rid, profile="minimal", age=0.0, ttl=1800, members=0):
         d = state.run_dir(self.dir, rid)
         run = {"runId": rid, "scenario": profile, "profile": profile, "dir": d, "labDir": self.dir,
                "createdAt": time.time() - age, "ttl": "30m", "ttlSeconds": ttl, "commit": "unknown",
                "tag": "000000", "hub": "nxltest-absent-hub", "state": "up", "teardown": "pending",
                "nodes": [{"name": "n1", "role": "director", "auth": "tls", "netns": "nxltest-absent-n1",
                           "address": "10.77.0.11", "dir": os.path.join(d, "nodes", "n1"), "pid": 0}],
-               "phases": [], "faults": [], "evidence": []}
+               "phases": [], "faults": [], "evidence": [], "seq": 0}
+        if members:
+            run["store"] = "etcd"
+            run["etcd"] = {"members": [{"name": f"e{i}", "netns": f"nxltest-absent-e{i}",
+                                        "address": f"10.77.0.{40 + i}", "dir": os.path.join(d, "etcd", f"e{i}"),
+                                        "pid": 0} for i in range(1, members + 1)]}
         os.makedirs(os.path.join(d, "nodes", "n1"))
         state.save(run)
         return d
+
+    def test_faults_this_lab_cannot_take_are_usage_errors(self):
+        self.make_run("20261124T100000Z-nexuslab-minimal")
+        for fault, says in (("etcd-member-down", "needs a lab on etcd"), ("etcd-quorum-loss", "needs a lab on etcd"),
+                            ("director-pause", "needs a standby director")):
+            rc, _, err = labctl("failover", "--fault", fault, "--lab-dir", self.dir)
+            self.assertEqual(rc, 64, err)
+            self.assertIn(says, err)
+        self.make_run("20261124T110000Z-nexuslab-minimal", members=1)
+        rc, _, err = labctl("failover", "--fault", "etcd-member-down", "--lab-dir", self.dir)
+        self.assertEqual(rc, 64, err)
+        self.assertIn("at least 3 etcd members", err)
+        self.make_run("20261124T120000Z-nexuslab-minimal", members=3)
+        rc, _, err = labctl("failover", "--fault", "etcd-member-down", "--target", "e9", "--lab-dir", self.dir)
+        self.assertEqual(rc, 64, err)
+        self.assertIn("no etcd member 'e9'", err)
+        run = state.load(self.dir)
+        self.assertEqual((run["faults"], run["phases"]), ([], []), "a refused fault was recorded")
+
+    def test_status_shows_the_store_and_etcd_members(self):
+        self.make_run("20261124T100000Z-nexuslab-minimal")
+        rc, out, err = labctl("status", "--json", "--lab-dir", self.dir)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)["runs"][0]
+        self.assertEqual((r["store"], r["leader"]), ("sqlite", "n1"))
+        self.make_run("20261124T110000Z-nexuslab-minimal", members=3)
+        rc, out, err = labctl("status", "--json", "--lab-dir", self.dir)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)["runs"][0]
+        self.assertEqual(r["store"], "etcd")
+        self.assertIsNone(r["leader"])  # nothing runs
+        self.assertEqual([(m["name"], m["running"], m["healthy"]) for m in r["etcd"]],
+                         [("e1", False, False), ("e2", False, False), ("e3", False, False)])
+        rc, out, _ = labctl("status", "--lab-dir", self.dir)
+        self.assertIn("store etcd, leader NONE", out)
+        self.assertIn("e3   etcd", out)
 
     def test_down_expired_removes_only_runs_past_their_ttl(self):
         old = self.make_run("20261124T100000Z-nexuslab-minimal", age=3600)

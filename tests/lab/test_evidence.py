@@ -269,6 +269,29 @@ class CollectTest(EvidenceTestCase):
         self.assertEqual(result["result"], "fail")
         self.assertValid(result)
 
+    def test_control_plane(self):
+        result = collect()
+        self.assertEqual(result["controlPlane"], {"store": "sqlite", "directors": 1})
+        run = good_run()
+        run["store"] = "etcd"
+        run["etcd"] = {"members": [{"name": f"e{i}"} for i in (1, 2, 3)]}
+        run["mesh"] = {"leaseTtl": 15, "electionTtl": 3}
+        run["nodes"].insert(1, {"name": "n2", "role": "director", "auth": "tls", "address": "10.77.0.12"})
+        run["faults"] += [{"fault": f, "target": t, "injectedAt": CREATED + 60, "recovered": True,
+                           "checked": True, "detail": "n2 led 0.5s after"}
+                          for f, t in (("director-pause", "director"), ("etcd-member-down", "e3"),
+                                       ("etcd-quorum-loss", "e3,e2"))]
+        result = collect(run)
+        self.assertEqual(result["controlPlane"], {"store": "etcd", "directors": 2, "etcdMembers": 3,
+                                                  "electionTtl": 3, "leaseTtl": 15})
+        self.assertValid(result)
+        self.assertEqual(result["result"], "pass")
+        md = evidence.summary_markdown(result)
+        self.assertIn("- control plane: 2 director(s) on etcd (3 members, election TTL 3 s), task leases 15 s", md)
+        self.assertIn("| etcd-quorum-loss | e3,e2 |  | 2026-11-24T13:16:00.125Z | yes | n2 led 0.5s after |", md)
+        result["controlPlane"]["store"] = "zookeeper"
+        self.assertInvalid(result, "controlPlane/store")
+
     def test_recovered_fault_adds_no_assertion(self):
         result = collect()
         self.assertEqual([a for a in result["assertions"] if a["name"].startswith("fault_")], [])

@@ -6,15 +6,18 @@ import sys
 import time
 
 from . import LabError, UsageError
-from . import evidence, faults, lab, matrix, nodes, state, stress, verify
+from . import control_faults, etcd, evidence, faults, lab, matrix, nodes, state, stress, verify
 from .lab import say
 from .proc import in_netns, run as run_cmd
 
 USAGE = """labctl: a multi-node NexusFS mesh in network namespaces, on one machine.
 
   labctl up --nodes N [--profile minimal|full|soak] [--workers K] --ttl 30m
+            [--store sqlite|etcd [--etcd 3] [--directors 2] [--election-ttl S]]
   labctl verify [--deep]
-  labctl failover --fault stop-active|drain|partition|kill-worker|stale-replay [--target NODE]
+  labctl failover --fault FAULT [--target NODE|MEMBER]
+            (stop-active, drain, partition, kill-worker, stale-replay;
+             on etcd: etcd-member-down, etcd-quorum-loss, director-pause)
   labctl smoke --out matrix.json
   labctl evidence collect --out DIR [--matrix-json FILE]
   labctl stress --workers K --steps S --requests R [--max-seconds T]
@@ -61,8 +64,17 @@ def build_parser():
                                                "the rest but the director are peers")
     p.add_argument("--ttl", help="the lab's time to live, e.g. 30m, 4h, 1h30m (default per profile)")
     p.add_argument("--scenario", help="name in the run id (default: the profile)")
-    p.add_argument("--lease-ttl", type=int, default=10, help="mesh lease seconds (default 10; also the "
-                                                             "director's heartbeat timeout)")
+    p.add_argument("--lease-ttl", type=int, help="mesh lease seconds (default 10, 15 on etcd; also the "
+                                                 "director's heartbeat timeout)")
+    p.add_argument("--store", choices=lab.STORES, default="sqlite",
+                   help="the directors' store: sqlite (default, one director) or etcd (a cluster of "
+                        "--etcd members, each in its own namespace)")
+    p.add_argument("--etcd", type=int, metavar="N", help="etcd members with --store etcd (odd, 1..5; default 3)")
+    p.add_argument("--directors", type=int, default=1,
+                   help="directors (1..3; more than one needs --store etcd: one leads, the others "
+                        "stand by); they are n1..nD")
+    p.add_argument("--election-ttl", type=int, metavar="S",
+                   help="the directors' election lease on etcd (default 3; at most --lease-ttl)")
     p.add_argument("--capacity", type=int, default=2, help="tasks each worker runs at once (default 2)")
     p.add_argument("--keep", action="store_true", help="leave a failed bring-up for inspection")
 
@@ -76,10 +88,12 @@ def build_parser():
     p.add_argument("--deep", action="store_true")
 
     p = sub.add_parser("failover", help="inject a fault (the next verify proves recovery)",
-                       description=faults.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=faults.__doc__ + "\n" + control_faults.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--fault", required=True, choices=faults.FAULTS)
-    p.add_argument("--target", help="the worker to hit (default: the first worker)")
+    p.add_argument("--target", help="the worker to hit (default: the first worker); for "
+                                    "etcd-member-down and etcd-quorum-loss an etcd member (default: the last)")
 
     p = sub.add_parser("smoke", help="the directed connectivity matrix",
                        description=matrix.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,7 +118,12 @@ def build_parser():
     p.add_argument("--requests", type=int, required=True, help="requests per client (1..200)")
     p.add_argument("--max-seconds", type=int, default=300, help="time cap of the ramp (default 300)")
 
-    p = sub.add_parser("status", help="runs in the lab dir: nodes, processes, expiry")
+    p = sub.add_parser("status", help="runs in the lab dir: nodes, processes, expiry; the store, "
+                                      "which director leads, etcd members' health",
+                       description="Each run's nodes and whether their processes run, the time left, "
+                                   "the store; on etcd which director leads (each director's own "
+                                   "`mesh status`) and each etcd member's health (etcdctl from its "
+                                   "namespace). --all: every run, not just the newest.")
     _common(p)
     p.add_argument("--all", action="store_true", help="every run, not just one")
 
@@ -132,7 +151,8 @@ def emit(args, obj, text):
 
 
 def cmd_up(a, root):
-    r = lab.up(root, a.profile, a.nodes, a.workers, a.ttl, a.scenario, a.keep, a.lease_ttl, a.capacity)
+    r = lab.up(root, a.profile, a.nodes, a.workers, a.ttl, a.scenario, a.keep, a.lease_ttl, a.capacity,
+               store=a.store, etcd_members=a.etcd, directors=a.directors, election_ttl=a.election_ttl)
     say(f"up: {r['runId']} ({len(r['nodes'])} nodes, expires in {r['ttl']}); "
         f"labctl down --run-id {r['runId']} removes it")
     emit(a, {"runId": r["runId"], "nodes": [_node_view(n) for n in r["nodes"]]}, r["runId"])
@@ -221,10 +241,12 @@ def cmd_status(a, root):
     for rid in ids:
         run = state.load(root, rid)
         left = run["createdAt"] + run["ttlSeconds"] - time.time()
-        out.append({"runId": rid, "state": run["state"], "profile": run["profile"],
-                    "expiresIn": int(left), "expired": left <= 0,
-                    "nodes": [dict(_node_view(n), running=nodes.alive(n)) for n in run["nodes"]],
-                    "faults": run["faults"], "phases": [p["label"] for p in run["phases"]]})
+        item = {"runId": rid, "state": run["state"], "profile": run["profile"],
+                "expiresIn": int(left), "expired": left <= 0,
+                "nodes": [dict(_node_view(n), running=nodes.alive(n)) for n in run["nodes"]],
+                "faults": run["faults"], "phases": [p["label"] for p in run["phases"]]}
+        item.update(control_plane(run))
+        out.append(item)
     if a.json:
         print(json.dumps({"runs": out}, indent=2))
         return 0
@@ -233,10 +255,42 @@ def cmd_status(a, root):
     for r in out:
         exp = "expired" if r["expired"] else f"expires in {r['expiresIn'] // 60}m{r['expiresIn'] % 60:02d}s"
         print(f"{r['runId']}  {r['state']}  {r['profile']}  {exp}  phases: {', '.join(r['phases']) or '-'}")
+        print(f"  store {r['store']}" + (f", leader {r['leader'] or 'NONE'}" if r["store"] == "etcd" else ""))
+        dirs = {d["name"]: d for d in r.get("directors", [])}
         for n in r["nodes"]:
-            print(f"  {n['name']:4} {n['role']:8} {n['auth']:10} {n['address']:12} {n.get('nodeId') or '-':6} "
-                  f"{'running' if n['running'] else 'STOPPED'} pid {n['pid']}")
+            d = dirs.get(n["name"], {})
+            role = d.get("role") or n["role"]
+            running = ("running" if n["running"] else "STOPPED") + (" PAUSED" if d.get("paused") else "")
+            print(f"  {n['name']:4} {role:8} {n['auth']:10} {n['address']:12} {n.get('nodeId') or '-':6} "
+                  f"{running} pid {n['pid']}")
+        for m in r.get("etcd", []):
+            print(f"  {m['name']:4} etcd     {'':10} {m['address']:12} {'-':6} "
+                  f"{'running' if m['running'] else 'STOPPED'} pid {m['pid']}: "
+                  f"{'healthy' if m['healthy'] else 'UNHEALTHY'} ({m['detail']})")
     return 0
+
+
+def control_plane(run):
+    """The run's store; on etcd which director leads and each member's health
+    (asked only of a run that is up: the processes of others are gone)."""
+    out = {"store": run.get("store", "sqlite")}
+    if out["store"] != "etcd":
+        out["leader"] = state.director(run)["name"]
+        return out
+    up = run["state"] == "up"
+    roles = {}
+    for d in state.directors(run):
+        st = lab.director_status(run, d, timeout=5) if up else None
+        roles[d["name"]] = st.get("role") if st else None
+    out["leader"] = next((name for name, role in roles.items() if role == "leader"), None)
+    out["directors"] = [{"name": name, "role": role, "paused": nodes.paused(state.node(run, name))}
+                        for name, role in roles.items()]
+    out["etcd"] = []
+    for m in state.etcd_members(run):
+        ok, detail = etcd.health(m) if up else (False, f"the run is {run['state']}")
+        out["etcd"].append({"name": m["name"], "address": m["address"], "pid": m["pid"],
+                            "running": etcd.alive(m), "healthy": ok, "detail": detail})
+    return out
 
 
 def cmd_down(a, root):

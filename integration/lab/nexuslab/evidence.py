@@ -78,6 +78,15 @@ def collect(run, matrix_flows=None, matrix_file="", now=None):
         "nodes": {},
         "faults": [],
     }
+    mesh = run.get("mesh", {})
+    plane = {"store": run.get("store", "sqlite"),
+             "directors": sum(1 for n in run["nodes"] if n["role"] == "director")}
+    if plane["store"] == "etcd":
+        plane["etcdMembers"] = len(run.get("etcd", {}).get("members", []))
+        plane["electionTtl"] = mesh.get("electionTtl")
+    if mesh.get("leaseTtl"):
+        plane["leaseTtl"] = mesh["leaseTtl"]
+    out["controlPlane"] = plane
     last = run.get("lastNodeResults", {})
     for n in run["nodes"]:
         r = last.get(n["name"], {})
@@ -126,6 +135,12 @@ def summary_markdown(result):
     for a in result["assertions"]:
         counts[a["result"]] += 1
     lines.append(f"- assertions: {counts['pass']} pass, {counts['fail']} fail, {counts['na']} n/a")
+    plane = result.get("controlPlane")
+    if plane:
+        lines.append(f"- control plane: {plane['directors']} director(s) on {plane['store']}"
+                     + (f" ({plane['etcdMembers']} members, election TTL {plane['electionTtl']} s)"
+                        if plane["store"] == "etcd" else "")
+                     + (f", task leases {plane['leaseTtl']} s" if plane.get("leaseTtl") else ""))
     if "matrix" in result:
         m = result["matrix"]
         lines.append(f"- connectivity matrix: {m['passed']}/{m['flows']} flows pass")
@@ -142,11 +157,12 @@ def summary_markdown(result):
             req = "required" if a["required"] else "optional"
             lines.append(f"- `{a['name']}` ({a['phase']}, {req}, {a['result']}): {a.get('detail', '')}")
     if result["faults"]:
-        lines += ["", "## Faults", "", "| fault | target | task | injected | recovery verified |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += ["", "## Faults", "", "| fault | target | task | injected | recovery verified | detail |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for f in result["faults"]:
+            detail = f.get("detail", "").replace("|", "\\|")
             lines.append(f"| {f['fault']} | {f['target']} | {f.get('task', '')} | {f['injectedAt']} "
-                         f"| {'yes' if f['recovered'] else 'no'} |")
+                         f"| {'yes' if f['recovered'] else 'no'} | {detail} |")
     if result.get("stress"):
         s = result["stress"]
         lines += ["", "## Stress", ""]

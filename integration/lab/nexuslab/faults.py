@@ -1,13 +1,14 @@
 """labctl failover: inject a fault; the next labctl verify proves the recovery.
 
-Every fault hits a worker while it holds the lease of a running task (the
-"active" holder), and is recorded in the run. The next verify first repairs
+The faults below hit a worker while it holds the lease of a running task
+(the "active" holder); every fault is recorded in the run. The next verify first repairs
 what an operator would (restart a stopped node, reconnect a link, admit a
 drained node) and then asserts the recovery: the task finished, the node is
 back in the fleet, a stale lease holder was fenced.
 
   stop-active   SIGTERM the holder: it reports the attempt failed, the
-                director places the task again at once
+                director places the task again at once (in a lab with a
+                standby director: the leading director, below)
   kill-worker   SIGKILL the holder: the director counts it down and the
                 task is placed again when its lease expires
   drain         drain the holder: its task runs to the end there, new work
@@ -22,11 +23,12 @@ import os
 import signal
 import time
 
-from . import LabError, UsageError, net, nodes, state
+from . import LabError, UsageError, control_faults, net, nodes, state
 from .checks import Checks, Mesh, expect, file_in, workers
 from .lab import say, wait_fleet_ready
 
-FAULTS = ("stop-active", "drain", "partition", "kill-worker", "stale-replay")
+FAULTS = ("stop-active", "drain", "partition", "kill-worker", "stale-replay") + \
+    control_faults.DIRECTOR_FAULTS + control_faults.ETCD_FAULTS
 
 
 def _target(run, name):
@@ -64,6 +66,8 @@ def inject(run, fault, target_name=None):
     if pending:
         raise LabError(f"fault {pending[0]['fault']} on {pending[0]['target']} has not been verified yet: "
                        "run labctl verify first")
+    if control_faults.applies(run, fault):
+        return _inject_control(run, fault, target_name)
     target = _target(run, target_name)
     if not nodes.alive(target):
         raise LabError(f"{target['name']} is not running")
@@ -171,11 +175,35 @@ def inject(run, fault, target_name=None):
     return phase
 
 
+def _inject_control(run, fault, target_name):
+    """A fault of the directors or of etcd (control_faults.py)."""
+    control_faults.check_shape(run, fault, target_name)
+    c = Checks(run, "failover")
+    c.label += f":{fault}"
+    rec = {"fault": fault, "target": "", "injectedAt": time.time(), "recovered": False, "checked": False}
+    say(f"injecting {fault}")
+    try:
+        control_faults.inject(run, c, fault, target_name, rec)
+    except BaseException:
+        # Something was hit before the failure: the next verify heals it.
+        if any(rec.get(k) for k in ("stopped", "paused", "etcdStopped")):
+            run["faults"].append(rec)
+            state.save(run)
+        raise
+    run["faults"].append(rec)
+    return c.record()
+
+
 def recover_all(run, c):
     """For each fault not yet verified: repair as an operator would, assert the recovery."""
     mesh = Mesh(run)
     for rec in run["faults"]:
         if rec.get("checked"):
+            continue
+        if control_faults.applies(run, rec["fault"]):
+            say(f"recovering from {rec['fault']} on {rec['target']}")
+            rec["recovered"] = bool(control_faults.recover(run, c, rec))
+            rec["checked"] = True
             continue
         fault, target = rec["fault"], state.node(run, rec["target"])
         others = [w for w in workers(run) if w is not target]

@@ -20,6 +20,11 @@ def address(index):
     return f"{SUBNET}.{10 + index}"
 
 
+def etcd_address(index):
+    """etcd member eI's address: after every node's (at most 12)."""
+    return f"{SUBNET}.{40 + index}"
+
+
 def exists(netns):
     return os.path.exists(f"/run/netns/{netns}")
 

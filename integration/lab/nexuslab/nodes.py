@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from . import LabError
+from . import LabError, etcd
 from .proc import in_netns, run
 
 CTL_PORT = 7070
@@ -34,12 +34,25 @@ def nexusd_args(run_state, n):
             "--tls-key", f"{d}/tls/key.pem", "--http", f"{addr}:{HTTP_PORT}",
             "--node-name", n["name"], "--log-level", "info",
             "--mesh-lease-ttl", str(mesh["leaseTtl"])]
+    key = "${file:" + run_state["registrationKeyFile"] + "}"
+    on_etcd = run_state.get("store") == "etcd"
     if n["role"] == "director":
-        args += ["--director", "--registration-key",
-                 "${file:" + run_state["registrationKeyFile"] + "}",
+        args += ["--director", "--registration-key", key,
                  "--mesh-heartbeat-timeout", str(mesh["heartbeatTimeout"])]
+        if on_etcd:
+            args += ["--mesh-store", etcd.endpoints(run_state["etcd"]["members"]),
+                     "--mesh-election-ttl", str(mesh["electionTtl"])]
+        return args
+    if on_etcd:
+        # Nodes join every director at start and follow whichever leads; the
+        # directors share one certificate (see lab.up), which is the CA.
+        ds = [d for d in run_state["nodes"] if d["role"] == "director"]
+        args += ["--join", ",".join(f"{d['address']}:{CTL_PORT}" for d in ds),
+                 "--registration-key", key, "--join-ca", ds[0]["cert"]]
     if n["role"] == "worker":
         args += ["--worker", "--capacity", str(mesh["capacity"])]
+    elif on_etcd:
+        args += ["--capacity", "1"]
     return args
 
 
@@ -57,6 +70,15 @@ def alive(n):
     except OSError:
         return False
     return (n["dir"] + "/data").encode() in cmd
+
+
+def paused(n):
+    """Whether the node's nexusd is stopped by a signal (SIGSTOP)."""
+    try:
+        with open(f"/proc/{n['pid']}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, KeyError):
+        return False
 
 
 def mounted(path):
@@ -120,6 +142,10 @@ def stop(n, sig=signal.SIGTERM, wait=30):
         os.kill(pid, sig)
     except ProcessLookupError:
         return
+    try:
+        os.kill(pid, signal.SIGCONT)  # a paused daemon handles the signal only once resumed
+    except ProcessLookupError:
+        pass
     deadline = time.monotonic() + wait
     while alive(n) and time.monotonic() < deadline:
         time.sleep(0.05)

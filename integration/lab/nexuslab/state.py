@@ -89,5 +89,24 @@ def by_role(run, role):
     return [n for n in run["nodes"] if n["role"] == role]
 
 
+def directors(run):
+    return by_role(run, "director")
+
+
 def director(run):
-    return by_role(run, "director")[0]
+    """The first director (n1): the only one with the SQLite store. With
+    standby directors on etcd, the one leading is lab.leader(run)."""
+    return directors(run)[0]
+
+
+def etcd_members(run):
+    """The run's etcd members (empty with the SQLite store)."""
+    return run.get("etcd", {}).get("members", [])
+
+
+def etcd_member(run, name):
+    for m in etcd_members(run):
+        if m["name"] == name:
+            return m
+    raise UsageError(f"no etcd member {name!r} in run {run['runId']} "
+                     f"(members: {', '.join(m['name'] for m in etcd_members(run)) or 'none'})")

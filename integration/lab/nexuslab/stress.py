@@ -15,9 +15,9 @@ import subprocess
 import sys
 import time
 
-from . import LabError, UsageError, nodes, state
+from . import LabError, UsageError, nodes
 from .checks import Checks, Mesh, expect
-from .lab import say, wait_fleet_ready
+from .lab import leader, non_directors, restart_leader, say, wait_fleet_ready
 from .proc import in_netns
 
 CAPS = {"workers": 16, "steps": 10, "requests": 200, "total": 10000, "seconds": 900}
@@ -82,8 +82,8 @@ def check_args(k, s, r, max_seconds):
 
 def stress(run, k, s, r, max_seconds, labctl):
     clients = check_args(k, s, r, max_seconds)
-    d = state.director(run)
-    sources = run["nodes"][1:] or [d]
+    d = leader(run, refresh=True)
+    sources = non_directors(run) or [d]
     deadline = time.time() + max_seconds
     steps, created, all_errors, t_start = [], [], [], time.monotonic()
     capped = False
@@ -146,9 +146,7 @@ def stress(run, k, s, r, max_seconds, labctl):
 
     def persistence_fn():
         before = sorted((t["id"], t["state"]) for t in mesh.tasks())
-        nodes.stop(d)
-        nodes.start(run, d)
-        state.save(run)
+        restart_leader(run)
         after = sorted((t["id"], t["state"]) for t in mesh.tasks())
         expect(before == after, f"{len(before)} tasks before the restart, {len(after)} after (or states changed)")
         wait_fleet_ready(run, timeout=30)

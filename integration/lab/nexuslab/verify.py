@@ -13,10 +13,10 @@ import shutil
 import tempfile
 import time
 
-from . import LabError, faults, matrix, net, nodes, state
+from . import LabError, etcd, faults, matrix, net, nodes, state
 from .checks import (Checks, Mesh, NotApplicable, expect, file_in, peers, wait_for,
                      workers)
-from .lab import operator, say, wait_fleet_ready
+from .lab import director_status, leader, non_directors, operator, restart_leader, say, wait_fleet_ready
 
 
 def matrix_runner_default():
@@ -91,7 +91,8 @@ class Verifier:
             bad = nodes.nx_remote(self.run, src, n, "status", key="nxk_not-a-key")
             expect(not bad.ok, "a made-up API key was accepted")
             if n["auth"] == "tls":
-                wrong_ca = next((m["cert"] for m in self.run["nodes"] if m is not n), None)
+                # Another node's certificate (directors on etcd share one).
+                wrong_ca = next((m["cert"] for m in self.run["nodes"] if m["role"] != "director"), None)
                 if wrong_ca:
                     r = nodes.nx_remote(self.run, src, n, "status", ca=wrong_ca)
                     expect(not r.ok, "a certificate from another CA was accepted")
@@ -111,7 +112,7 @@ class Verifier:
     def fleet_listing(self):
         f = self.mesh.nodes()
         problems = []
-        for n in self.run["nodes"][1:]:
+        for n in non_directors(self.run):
             info = f.get(n.get("nodeId"))
             if not info:
                 problems.append(f"{n['name']} ({n.get('nodeId')}) not listed")
@@ -120,19 +121,24 @@ class Verifier:
             if info["name"] != n["name"] or info["state"] != "ready" or info["trust"] != want_trust:
                 problems.append(f"{n['name']}: {info['name']} {info['state']} {info['trust']}")
         expect(not problems, "; ".join(problems))
-        return f"{len(self.run['nodes']) - 1} nodes ready; workers trusted, peers untrusted"
+        return f"{len(non_directors(self.run))} nodes ready; workers trusted, peers untrusted"
 
     def membership(self, n):
         def fn():
             r = nodes.nx(self.run, n, "mesh", "status")
             expect(r.ok, r.text())
             j = r.json()
-            d = state.director(self.run)
             if n["role"] == "director":
                 expect(j.get("director"), f"not a director: {j}")
+                store = self.run.get("store", "sqlite")
+                expect(j.get("store") == store, f"store {j.get('store')}, not {store}")
+                if store == "etcd":
+                    expect(j.get("role") in ("leader", "standby"), f"role {j.get('role')}")
+                    return f"{j['role']} on etcd; the leader is {j.get('leader')}"
                 return f"directs {j.get('nodes')} nodes, {j.get('tasks')} tasks"
             expect(j.get("node_id") == n["nodeId"], f"node id {j.get('node_id')} != {n['nodeId']}")
-            expect(j.get("director_address", "").startswith(d["address"]),
+            addrs = [f"{d['address']}:" for d in state.directors(self.run)]
+            expect(any(j.get("director_address", "").startswith(a) for a in addrs),
                    f"director {j.get('director_address')}")
             expect(bool(j.get("worker")) == (n["role"] == "worker"), f"worker flag {j.get('worker')}")
             return f"{j['node_id']} of {j['director_address']}"
@@ -140,7 +146,7 @@ class Verifier:
 
     def probe_join(self):
         """A fresh daemon: a blackholed director address, a wrong key, then the right key."""
-        d = state.director(self.run)
+        d = leader(self.run, refresh=True)
         host = self.run["nodes"][-1]
         probe = {"name": f"probe{self.seq}", "role": "peer", "auth": "api-key",
                  "netns": host["netns"], "address": host["address"],
@@ -186,6 +192,33 @@ class Verifier:
             nodes.clear_mount(probe)
             shutil.rmtree(probe["dir"], ignore_errors=True)
         return results
+
+    # ---- the control plane on etcd ----
+    def one_leader(self):
+        ds = state.directors(self.run)
+        lead = leader(self.run, refresh=True, wait=15)
+        want = sorted(f"{d['address']}:{nodes.CTL_PORT}" for d in ds if d is not lead)
+        lead_addr = f"{lead['address']}:{nodes.CTL_PORT}"
+        for d in ds:
+            st = director_status(self.run, d)
+            expect(st, f"{d['name']} does not answer mesh status")
+            if d is not lead:
+                expect(st.get("role") == "standby" and st.get("leader") == lead_addr,
+                       f"{d['name']}: {st.get('role')}, leader {st.get('leader')}")
+        # The leader learns of standbys from its election view, refreshed in the background.
+        wait_for(lambda: sorted((director_status(self.run, lead) or {}).get("standbys", [])) == want, 10,
+                 f"{lead['name']} to list {want} as standbys")
+        return f"{lead['name']} leads; standing by: {', '.join(d['name'] for d in ds if d is not lead) or 'none'}"
+
+    def etcd_healthy(self):
+        members = state.etcd_members(self.run)
+        bad = [f"{m['name']}: {d}" for m in members for ok, d in [etcd.health(m)] if not ok]
+        expect(not bad, "; ".join(bad))
+        lead = leader(self.run)
+        wait_for(lambda: ((director_status(self.run, lead) or {}).get("etcd") or {}).get("healthy")
+                        == len(members), 10, f"{lead['name']} to see every member healthy")
+        return (f"{len(members)} of {len(members)} members healthy (etcdctl in each namespace, "
+                f"and as {lead['name']} sees them)")
 
     # ---- tasks ----
     def placement(self):
@@ -275,8 +308,17 @@ class Verifier:
     def rotation(self):
         w = workers(self.run)[0]
         before = nodes.nx(self.run, w, "mesh", "status").json()["fingerprint"]
-        r = nodes.nx(self.run, w, "mesh", "rotate-credential")
+        # Exit 69 (unavailable) means "try again"; with several directors the
+        # node may have asked a standby. Each try is kept in the detail.
+        tries = []
+        for _ in range(3):
+            r = nodes.nx(self.run, w, "mesh", "rotate-credential")
+            tries.append(r)
+            if r.rc != 69:
+                break
         expect(r.ok, f"rotate-credential: {r.text()}")
+        retried = "" if len(tries) == 1 else \
+            f" (after {len(tries) - 1} unavailable answer(s): {tries[0].text()[:100]})"
         after = r.json()["fingerprint"]
         expect(after and after != before, f"fingerprint {before} -> {after}")
         listed = self.mesh.nodes()[w["nodeId"]]["fingerprint"]
@@ -284,7 +326,7 @@ class Verifier:
         with self._only(w):
             tid = self.mesh.create(f"lab-rotated-{self.seq}", "true")
             self.mesh.succeeds(tid, what="work after rotation")
-        return f"{w['name']}: {before} -> {after}; it still gets and finishes work"
+        return f"{w['name']}: {before} -> {after}; it still gets and finishes work{retried}"
 
     def revoke_admit(self):
         w = workers(self.run)[0]
@@ -312,7 +354,7 @@ class Verifier:
         return f"{tid} waited while every node was untrusted, ran once workers were trusted again"
 
     def entitlements(self):
-        d = state.director(self.run)
+        d = leader(self.run, refresh=True)
         src = workers(self.run)[-1]
         r = nodes.nx(self.run, d, "admin", "create-user", f"lab-bot-{self.seq}", "--subject-type", "agent")
         expect(r.ok, f"create-user: {r.text()}")
@@ -337,7 +379,7 @@ class Verifier:
 
     # ---- network negatives, persistence ----
     def drained_fleet(self):
-        lab = [n for n in self.run["nodes"][1:]]
+        lab = non_directors(self.run)
         with self.mesh.drained(lab):
             tid = self.mesh.create(f"lab-drained-{self.seq}", "true")
             t = self.mesh.stays(tid, "pending", 3)
@@ -371,13 +413,8 @@ class Verifier:
         return f"{w['name']} ready again after the link came back; {tid} succeeded"
 
     def restart_director(self):
-        """Stops and starts the director; the seconds it did not answer."""
-        d = state.director(self.run)
-        t0 = time.monotonic()
-        nodes.stop(d)
-        nodes.start(self.run, d)
-        state.save(self.run)
-        return time.monotonic() - t0
+        """Stops and starts the (leading) director; the seconds until one leads again."""
+        return restart_leader(self.run)
 
     def restart_with_lease(self):
         tid = self.mesh.create(f"lab-held-{self.seq}", "sleep 5; echo held")
@@ -506,6 +543,9 @@ class Verifier:
             return f"{s['flows']} directed flows: reach and control healthy"
         c.check("matrix_all_flows", matrix_fn)
         c.check("fleet_listing", self.fleet_listing)
+        if run.get("store") == "etcd":
+            c.check("control_plane.one_leader", self.one_leader)
+            c.check("control_plane.etcd_healthy", self.etcd_healthy)
         for n in run["nodes"]:
             ok = c.check(f"mesh_membership.{n['name']}", self.membership(n))
             self.node_results[n["name"]]["mesh"] = "pass" if ok else "fail"

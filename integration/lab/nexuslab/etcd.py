@@ -1,0 +1,124 @@
+"""The run's etcd cluster (`up --store etcd`): one member per network namespace.
+
+Member eI lives in namespace nxl<tag>-eI at 10.77.0.(40+I), on the same
+bridge as the nodes, with its data dir and log under the run's etcd/eI/.
+Clients (the directors) reach it at ADDRESS:2379, the other members at
+ADDRESS:2380. A member restarted on its data dir rejoins the cluster it
+left (etcd ignores --initial-cluster once the data dir exists).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from . import LabError
+from .proc import in_netns, run
+
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+MAX_MEMBERS = 5
+
+
+def binary():
+    path = shutil.which("etcd")
+    if not path or not shutil.which("etcdctl"):
+        raise LabError("--store etcd needs etcd and etcdctl (apt-get install etcd-server etcd-client; "
+                       "scripts/install-deps.sh installs them)")
+    return path
+
+
+def client_url(m):
+    return f"http://{m['address']}:{CLIENT_PORT}"
+
+
+def endpoints(members):
+    """The directors' --mesh-store value."""
+    return "etcd://" + ",".join(f"{m['address']}:{CLIENT_PORT}" for m in members)
+
+
+def _argv(run_state, m):
+    members = run_state["etcd"]["members"]
+    cluster = ",".join(f"{x['name']}=http://{x['address']}:{PEER_PORT}" for x in members)
+    return [binary(), "--name", m["name"], "--data-dir", os.path.join(m["dir"], "data"),
+            "--log-level", "warn",
+            "--listen-client-urls", client_url(m), "--advertise-client-urls", client_url(m),
+            "--listen-peer-urls", f"http://{m['address']}:{PEER_PORT}",
+            "--initial-advertise-peer-urls", f"http://{m['address']}:{PEER_PORT}",
+            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--initial-cluster-token", run_state["runId"]]
+
+
+def alive(m):
+    """Whether member `m`'s etcd (this pid, this data dir) runs."""
+    pid = m.get("pid")
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except OSError:
+        return False
+    return os.path.join(m["dir"], "data").encode() in cmd
+
+
+def start(run_state, m):
+    """Starts member `m` in its namespace; returns without waiting (a lone
+    member cannot be healthy before a quorum of the others is up)."""
+    if alive(m):
+        raise LabError(f"etcd member {m['name']} already runs (pid {m['pid']})")
+    os.makedirs(m["dir"], mode=0o700, exist_ok=True)
+    log = open(os.path.join(m["dir"], "log"), "ab")
+    try:
+        p = subprocess.Popen(in_netns(m["netns"], _argv(run_state, m)), stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log, start_new_session=True, close_fds=True)
+    finally:
+        log.close()
+    m["pid"] = p.pid
+
+
+def stop(m, sig=signal.SIGTERM, wait=20):
+    """Stops member `m` with `sig` (SIGKILL after `wait` seconds)."""
+    pid = m.get("pid")
+    if not alive(m):
+        return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while alive(m) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(m):
+        os.kill(pid, signal.SIGKILL)
+        while alive(m):
+            time.sleep(0.05)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def health(m):
+    """(healthy, detail) of member `m`, asked from inside its own namespace."""
+    if not alive(m):
+        return False, "not running"
+    r = run(in_netns(m["netns"], ["etcdctl", "--endpoints", client_url(m), "--dial-timeout", "1s",
+                                  "--command-timeout", "2s", "endpoint", "health"]),
+            timeout=10, env=dict(os.environ, ETCDCTL_API="3"))
+    lines = (r.out.strip() or r.text()).splitlines()
+    return r.ok, lines[0][:200] if lines else f"etcdctl exited {r.rc}"
+
+
+def wait_healthy(members, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = [(m["name"], d) for m in members for ok, d in [health(m)] if not ok]
+        if not bad:
+            return
+        if time.monotonic() > deadline:
+            raise LabError("etcd members not healthy: " + "; ".join(f"{n}: {d}" for n, d in bad))
+        time.sleep(0.3)
