@@ -1,5 +1,6 @@
 """labctl's command line."""
 import argparse
+import concurrent.futures
 import json
 import os
 import sys
@@ -278,18 +279,18 @@ def control_plane(run):
         out["leader"] = state.director(run)["name"]
         return out
     up = run["state"] == "up"
-    roles = {}
-    for d in state.directors(run):
-        st = lab.director_status(run, d, timeout=5) if up else None
-        roles[d["name"]] = st.get("role") if st else None
+    ds, members = state.directors(run), state.etcd_members(run)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(ds) + len(members)) as pool:
+        statuses = pool.map(lambda d: lab.director_status(run, d, timeout=5) if up else None, ds)
+        healths = pool.map(etcd.health, members) if up else \
+            [(False, f"the run is {run['state']}")] * len(members)
+        roles = {d["name"]: (st or {}).get("role") for d, st in zip(ds, statuses)}
+        out["etcd"] = [{"name": m["name"], "address": m["address"], "pid": m["pid"],
+                        "running": etcd.alive(m), "healthy": ok, "detail": detail}
+                       for m, (ok, detail) in zip(members, healths)]
     out["leader"] = next((name for name, role in roles.items() if role == "leader"), None)
     out["directors"] = [{"name": name, "role": role, "paused": nodes.paused(state.node(run, name))}
                         for name, role in roles.items()]
-    out["etcd"] = []
-    for m in state.etcd_members(run):
-        ok, detail = etcd.health(m) if up else (False, f"the run is {run['state']}")
-        out["etcd"].append({"name": m["name"], "address": m["address"], "pid": m["pid"],
-                            "running": etcd.alive(m), "healthy": ok, "detail": detail})
     return out
 
 

@@ -6,6 +6,7 @@ Clients (the directors) reach it at ADDRESS:2379, the other members at
 ADDRESS:2380. A member restarted on its data dir rejoins the cluster it
 left (etcd ignores --initial-cluster once the data dir exists).
 """
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -103,20 +104,27 @@ def stop(m, sig=signal.SIGTERM, wait=20):
 
 
 def health(m):
-    """(healthy, detail) of member `m`, asked from inside its own namespace."""
+    """(healthy, detail) of member `m`, asked from inside its own namespace
+    within about 3 s (a member without quorum does not answer: unhealthy)."""
     if not alive(m):
         return False, "not running"
     r = run(in_netns(m["netns"], ["etcdctl", "--endpoints", client_url(m), "--dial-timeout", "1s",
                                   "--command-timeout", "2s", "endpoint", "health"]),
-            timeout=10, env=dict(os.environ, ETCDCTL_API="3"))
+            timeout=3, env=dict(os.environ, ETCDCTL_API="3"))
     lines = (r.out.strip() or r.text()).splitlines()
     return r.ok, lines[0][:200] if lines else f"etcdctl exited {r.rc}"
+
+
+def health_all(members):
+    """[(healthy, detail)] of every member, asked at once."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
+        return list(pool.map(health, members))
 
 
 def wait_healthy(members, timeout):
     deadline = time.monotonic() + timeout
     while True:
-        bad = [(m["name"], d) for m in members for ok, d in [health(m)] if not ok]
+        bad = [(m["name"], d) for m, (ok, d) in zip(members, health_all(members)) if not ok]
         if not bad:
             return
         if time.monotonic() > deadline:

@@ -212,7 +212,7 @@ class Verifier:
 
     def etcd_healthy(self):
         members = state.etcd_members(self.run)
-        bad = [f"{m['name']}: {d}" for m in members for ok, d in [etcd.health(m)] if not ok]
+        bad = [f"{m['name']}: {d}" for m, (ok, d) in zip(members, etcd.health_all(members)) if not ok]
         expect(not bad, "; ".join(bad))
         lead = leader(self.run)
         wait_for(lambda: ((director_status(self.run, lead) or {}).get("etcd") or {}).get("healthy")
