@@ -54,3 +54,31 @@ task_field() { # task_field CLI-PREFIX... -- ID FIELD
   "${@:1:$#-2}" --json mesh tasks get "$id" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['$f'])" 2>/dev/null
 }
 is_state() { [[ $(task_field "${@:3}" "$1" state) == "$2" ]]; } # is_state ID STATE CLI...
+# start_etcd_cluster N: N etcd members on loopback, each with its data dir
+# in TEST_ROOT; sets EC[i] (client ports), EPID[i] (pids) and ENDPOINTS,
+# and waits until the cluster is healthy. start_etcd I (re)starts member I
+# on its data dir, where it rejoins the cluster.
+declare -a EC EP EPID
+ETCD_CLUSTER=""
+start_etcd() {
+  local i=$1
+  "$ETCD" --name "e$i" --data-dir "$TEST_ROOT/etcd$i" --log-level error \
+    --listen-client-urls "http://127.0.0.1:${EC[$i]}" --advertise-client-urls "http://127.0.0.1:${EC[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${EP[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[$i]}" \
+    --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state new >>"$TEST_ROOT/etcd$i.log" 2>&1 &
+  EPID[$i]=$!
+  NEXUS_EXTRA_PIDS+=($!)
+}
+etcd_healthy() { ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" endpoint health >/dev/null 2>&1; }
+start_etcd_cluster() {
+  local n=$1 i
+  ENDPOINTS=""
+  for ((i = 1; i <= n; i++)); do
+    EC[$i]=$(free_port)
+    EP[$i]=$(free_port)
+    ETCD_CLUSTER+="${ETCD_CLUSTER:+,}e$i=http://127.0.0.1:${EP[$i]}"
+    ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:${EC[$i]}"
+  done
+  for ((i = 1; i <= n; i++)); do start_etcd "$i"; done
+  within 20 "etcd is healthy" etcd_healthy
+}

@@ -16,31 +16,11 @@ LEASE_TTL=8    # an in-doubt id is kept two lease TTLs
 ELECTION_TTL=4 # the director still leads when the create goes out
 
 note "a three-member etcd cluster"
-declare -a EC EP EPID
-CLUSTER=""
-for i in 1 2 3; do
-  EC[$i]=$(free_port)
-  EP[$i]=$(free_port)
-  CLUSTER+="${CLUSTER:+,}e$i=http://127.0.0.1:${EP[$i]}"
-done
-start_etcd() {
-  local i=$1
-  "$ETCD" --name "e$i" --data-dir "$TEST_ROOT/etcd$i" --log-level error \
-    --listen-client-urls "http://127.0.0.1:${EC[$i]}" --advertise-client-urls "http://127.0.0.1:${EC[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${EP[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[$i]}" \
-    --initial-cluster "$CLUSTER" --initial-cluster-state new >>"$TEST_ROOT/etcd$i.log" 2>&1 &
-  EPID[$i]=$!
-  NEXUS_EXTRA_PIDS+=($!)
-}
-for i in 1 2 3; do start_etcd $i; done
-ENDPOINTS="127.0.0.1:${EC[1]},127.0.0.1:${EC[2]},127.0.0.1:${EC[3]}"
-etcd_healthy() { ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" endpoint health >/dev/null 2>&1; }
-within 20 "etcd is healthy" etcd_healthy
+start_etcd_cluster 3
 # The members that do not lead raft. With them gone, the leader keeps the
 # create's proposal in its log; with one of them back first, only that
 # leader can win the election (its log is the longer one), so the create
-# commits after it was answered unavailable: a create in doubt that did
-# commit, deterministically.
+# is expected to commit after it was answered unavailable.
 followers() {
   ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" endpoint status -w json | python3 -c '
 import json, sys

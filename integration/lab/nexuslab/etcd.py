@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from . import LabError
+from . import LabError, proc
 from .proc import in_netns, run
 
 CLIENT_PORT = 2379
@@ -50,20 +50,13 @@ def _argv(run_state, m):
             "--initial-cluster-token", run_state["runId"]]
 
 
+def _marker(m):
+    return (os.path.join(m["dir"], "data") + "\0").encode()
+
+
 def alive(m):
     """Whether member `m`'s etcd (this pid, this data dir) runs."""
-    pid = m.get("pid")
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read()
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except OSError:
-        return False
-    return os.path.join(m["dir"], "data").encode() in cmd
+    return proc.running(m.get("pid"), _marker(m))
 
 
 def start(run_state, m):
@@ -83,24 +76,7 @@ def start(run_state, m):
 
 def stop(m, sig=signal.SIGTERM, wait=20):
     """Stops member `m` with `sig` (SIGKILL after `wait` seconds)."""
-    pid = m.get("pid")
-    if not alive(m):
-        return
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + wait
-    while alive(m) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(m):
-        os.kill(pid, signal.SIGKILL)
-        while alive(m):
-            time.sleep(0.05)
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    proc.stop(m.get("pid"), _marker(m), sig, wait)
 
 
 def health(m):

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from . import LabError, etcd
+from . import LabError, etcd, proc
 from .proc import in_netns, run
 
 CTL_PORT = 7070
@@ -58,18 +58,7 @@ def nexusd_args(run_state, n):
 
 def alive(n):
     """Whether the node's nexusd (this pid, serving this data dir) runs."""
-    pid = n.get("pid")
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().split(b"\0")
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except OSError:
-        return False
-    return (n["dir"] + "/data").encode() in cmd
+    return proc.running(n.get("pid"), (n["dir"] + "/data\0").encode())
 
 
 def paused(n):
@@ -135,32 +124,7 @@ def _tail(path, lines=12):
 
 def stop(n, sig=signal.SIGTERM, wait=30):
     """Stops the node's nexusd with `sig` (SIGKILL after `wait` seconds)."""
-    pid = n.get("pid")
-    if not alive(n):
-        return
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        os.kill(pid, signal.SIGCONT)  # a paused daemon handles the signal only once resumed
-    except ProcessLookupError:
-        pass
-    deadline = time.monotonic() + wait
-    while alive(n) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(n):
-        os.kill(pid, signal.SIGKILL)
-        while alive(n):
-            time.sleep(0.05)
-    _reap(pid)
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    proc.stop(n.get("pid"), (n["dir"] + "/data\0").encode(), sig, wait)
 
 
 def nx(run_state, n, *args, timeout=60):

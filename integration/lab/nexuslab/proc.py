@@ -1,6 +1,10 @@
-"""Running commands: on the host, or inside a lab node's network namespace."""
+"""Running commands: on the host, or inside a lab node's network namespace;
+the lab's own long-running processes (nexusd, etcd): running, stopped."""
 import json
+import os
+import signal
 import subprocess
+import time
 
 from . import LabError
 
@@ -44,3 +48,42 @@ def run(argv, timeout=60, check=False, input=None, env=None):
 def in_netns(netns, argv):
     """argv run in the network namespace `netns` (mounts stay the host's)."""
     return ["nsenter", f"--net=/run/netns/{netns}", "--"] + list(argv)
+
+
+def running(pid, marker):
+    """Whether process `pid` runs (not a zombie) with `marker` (bytes) in its
+    command line: the lab's own process, not a later one with its pid."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except OSError:
+        return False
+    return marker in cmd
+
+
+def stop(pid, marker, sig=signal.SIGTERM, wait=30):
+    """Stops our process `pid` (see running) with `sig`, SIGKILL after `wait`
+    seconds. A paused one is resumed so that it handles the signal."""
+    if not running(pid, marker):
+        return
+    for s in (sig, signal.SIGCONT):
+        try:
+            os.kill(pid, s)
+        except ProcessLookupError:
+            break
+    deadline = time.monotonic() + wait
+    while running(pid, marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running(pid, marker):
+        os.kill(pid, signal.SIGKILL)
+        while running(pid, marker):
+            time.sleep(0.05)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
