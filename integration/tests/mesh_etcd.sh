@@ -16,26 +16,7 @@ LEASE_TTL=15   # task leases: long enough to ride out a failover and a quorum lo
 ELECTION_TTL=2 # directors' election leases
 
 note "a three-member etcd cluster"
-declare -a EC EP EPID
-CLUSTER=""
-for i in 1 2 3; do
-  EC[$i]=$(free_port)
-  EP[$i]=$(free_port)
-  CLUSTER+="${CLUSTER:+,}e$i=http://127.0.0.1:${EP[$i]}"
-done
-start_etcd() {
-  local i=$1
-  "$ETCD" --name "e$i" --data-dir "$TEST_ROOT/etcd$i" --log-level error \
-    --listen-client-urls "http://127.0.0.1:${EC[$i]}" --advertise-client-urls "http://127.0.0.1:${EC[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${EP[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[$i]}" \
-    --initial-cluster "$CLUSTER" --initial-cluster-state new >>"$TEST_ROOT/etcd$i.log" 2>&1 &
-  EPID[$i]=$!
-  NEXUS_EXTRA_PIDS+=($!)
-}
-for i in 1 2 3; do start_etcd $i; done
-ENDPOINTS="127.0.0.1:${EC[1]},127.0.0.1:${EC[2]},127.0.0.1:${EC[3]}"
-etcd_healthy() { ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" endpoint health >/dev/null 2>&1; }
-within 20 "etcd is healthy" etcd_healthy
+start_etcd_cluster 3
 
 nx tls generate --out "$TEST_ROOT/tls" >/dev/null || fail "tls generate"
 CA=$TEST_ROOT/tls/cert.pem
