@@ -24,10 +24,6 @@ void SetZones(Request& req, const std::vector<std::string>& zones) {
   req.setReportsZones(true);
 }
 
-// The director's answer is final for this lease: it is someone else's now
-// (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
-// gone or in another state. Anything else (a lost connection, a timeout, a
-// director restarting) is the transport's and worth another try.
 // A finished task's result is offered for this many lease TTLs past the
 // lease as the node knows it: a director without quorum cannot extend
 // leases, and the one that leads once quorum is back extends every running
@@ -35,6 +31,10 @@ void SetZones(Request& req, const std::vector<std::string>& zones) {
 // that really lapsed (the task placed again) is refused as final (ESTALE).
 constexpr int kCompleteGrace = 10;
 
+// The director's answer is final for this lease: it is someone else's now
+// (ESTALE), the node is revoked (EACCES) or unknown (ENOKEY), the task is
+// gone or in another state. Anything else (a lost connection, a timeout, a
+// director restarting) is the transport's and worth another try.
 bool Final(const Status& st) {
   switch (st.code()) {
     case ESTALE:
