@@ -133,7 +133,16 @@ Result<std::string> ReadSized(const std::function<ssize_t(char*, size_t)>& call,
 
 struct WorkspaceBackend::Handle final : FileHandle {
   InodeRef inode;
+  // Opened for writing, truncating or creating: only such handles make a
+  // close. A reader (`cat`, a version capture) neither delays another
+  // writer's close nor becomes its author by closing last.
+  bool writer = false;
+  bool changed = false;  // truncated or created by its open
 };
+
+namespace {
+bool OpensForWriting(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+}  // namespace
 
 size_t WorkspaceBackend::HostKeyHash::operator()(const HostKey& k) const noexcept {
   return std::hash<uint64_t>()(static_cast<uint64_t>(k.ino) * 0x9e3779b97f4a7c15ULL ^
@@ -666,15 +675,18 @@ Result<std::unique_ptr<FileHandle>> WorkspaceBackend::Open(const Caller& caller,
   // The type of a held inode cannot change, so this also keeps FIFOs and
   // devices (which would block or reach hardware) from being opened here.
   NEXUS_RETURN_IF_ERROR(CheckOpenable(inode->type));
+  const bool writer = OpensForWriting(flags);
   {
     MutexLock lk(mu_);
     ++inode->open_count;  // keeps the entry while the host file is opened
+    if (writer) ++inode->writer_handles;
   }
   int fd = ::open(ProcFdPath(inode->fd).c_str(), HostOpenFlags(flags));
   if (fd < 0) {
     Status st = HostError("open");
     MutexLock lk(mu_);
     --inode->open_count;
+    if (writer) --inode->writer_handles;
     MaybeFree(*inode);
     return st;
   }
@@ -684,6 +696,8 @@ Result<std::unique_ptr<FileHandle>> WorkspaceBackend::Open(const Caller& caller,
   fh->ino = inode->ino;
   fh->flags = flags;
   fh->opener = caller;
+  fh->writer = writer;
+  fh->changed = (flags & O_TRUNC) != 0;
   fh->inode = std::move(inode);
   return std::unique_ptr<FileHandle>(std::move(fh));
 }
@@ -735,12 +749,20 @@ Result<Backend::Created> WorkspaceBackend::Create(const Caller& caller, Ino pare
   }
   InodeRef inode = Register(path_fd, stx, /*opened=*/true);
   // A new file's last close is its first content, as is a truncation.
-  if (created || (flags & O_TRUNC)) inode->content_dirty = true;
+  const bool changed = created || (flags & O_TRUNC);
+  const bool writer = changed || OpensForWriting(flags);
+  if (writer) {
+    MutexLock lk(mu_);
+    ++inode->writer_handles;
+  }
+  if (changed) inode->content_dirty = true;
   auto fh = std::make_unique<Handle>();
   fh->fd = fd;
   fh->ino = inode->ino;
   fh->flags = flags;
   fh->opener = caller;
+  fh->writer = writer;
+  fh->changed = changed;
   fh->inode = inode;
   if (created)
     Publish(ChangeEvent::Kind::kCreated, caller, inode->ino, parent, name, 0, {}, false,
@@ -773,13 +795,25 @@ void WorkspaceBackend::Release(std::unique_ptr<FileHandle> fh) {
   Inode& inode = *h->inode;
   if (fh->written) inode.content_dirty = true;
   bool last_close_of_modified = false;
+  Caller who;
   {
     MutexLock lk(mu_);
     if (inode.open_count > 0) --inode.open_count;
-    if (inode.open_count == 0) last_close_of_modified = inode.content_dirty.exchange(false);
+    if (h->writer) {
+      if (inode.writer_handles > 0) --inode.writer_handles;
+      if (fh->written || h->changed) {
+        inode.last_writer = fh->opener;
+        inode.has_last_writer = true;
+      }
+      if (inode.writer_handles == 0) {
+        last_close_of_modified = inode.content_dirty.exchange(false);
+        who = inode.has_last_writer ? inode.last_writer : fh->opener;
+        inode.has_last_writer = false;
+      }
+    }
     MaybeFree(inode);
   }
-  if (last_close_of_modified) Publish(ChangeEvent::Kind::kContentClosed, fh->opener, fh->ino, 0, {});
+  if (last_close_of_modified) Publish(ChangeEvent::Kind::kContentClosed, who, fh->ino, 0, {});
 }
 
 Result<std::vector<DirEntry>> WorkspaceBackend::ReadDir(const Caller&, Ino ino) {

@@ -165,12 +165,17 @@ class WorkspaceBackend final : public Backend {
 
     const Ino ino;  // FUSE-visible number
     const HostKey key;
-    const mode_t type;        // S_IFMT bits; a host inode never changes type
-    const int fd;             // O_PATH|O_NOFOLLOW on the host object
-    uint64_t lookups = 0;     // kernel references; guarded by mu_
-    uint32_t open_count = 0;  // open handles; guarded by mu_
-    // Modified through a handle since the last close of all handles. Atomic
-    // so the write path takes no lock.
+    const mode_t type;            // S_IFMT bits; a host inode never changes type
+    const int fd;                 // O_PATH|O_NOFOLLOW on the host object
+    uint64_t lookups = 0;         // kernel references; guarded by mu_
+    uint32_t open_count = 0;      // open handles; guarded by mu_
+    uint32_t writer_handles = 0;  // of those, the ones that may write; guarded by mu_
+    // Who last closed a handle that changed the content: the close event is
+    // theirs, not that of whoever closes last. Guarded by mu_.
+    Caller last_writer;
+    bool has_last_writer = false;  // guarded by mu_
+    // Modified through a handle since the last close of all writing
+    // handles. Atomic so the write path takes no lock.
     std::atomic<bool> content_dirty{false};
   };
   using InodeRef = std::shared_ptr<Inode>;

@@ -133,6 +133,17 @@ YAML
   sleep 1
   runs_are stamp 1
   [[ $(cat "$IN/loop/a.log") == $'first\nstamped' ]] || fail "a.log: $(cat "$IN/loop/a.log")"
+
+  note "a close while a reader holds the file triggers at once; the run's own append still does not"
+  exec 7<"$IN/loop/a.log"
+  echo again >>"$IN/loop/a.log"
+  runs_are stamp 2
+  sleep 1
+  runs_are stamp 2
+  exec 7<&-
+  sleep 0.5
+  runs_are stamp 2
+  [[ $(cat "$IN/loop/a.log") == $'first\nstamped\nagain\nstamped' ]] || fail "a.log: $(cat "$IN/loop/a.log")"
 else
   note "SKIP the run workflows: bubblewrap cannot make sandboxes here"
 fi

@@ -29,6 +29,10 @@ class RecordingSink final : public ChangeSink {
     std::lock_guard lk(mu_);
     return events_;
   }
+  void Clear() {
+    std::lock_guard lk(mu_);
+    events_.clear();
+  }
   bool KeepsClosedContent() const override { return keep_closed; }
   bool keep_closed = false;  // as the version recorder asks while it runs
   size_t Count(ChangeEvent::Kind kind) {

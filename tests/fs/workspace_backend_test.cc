@@ -755,7 +755,7 @@ TEST_F(WorkspaceBackendTest, ChangesArePublishedWithParentAndName) {
   ASSERT_TRUE(backend_->Fsync(*c->handle, false).ok());
   ASSERT_TRUE(backend_->Fsync(**second, false).ok());  // not written: no event
   backend_->Release(std::move(c->handle));
-  EXPECT_EQ(EventsOf(Kind::kContentClosed).size(), 0u) << "not the last close";
+  EXPECT_EQ(EventsOf(Kind::kContentClosed).size(), 1u) << "the last writer's close; a reader is no writer";
   backend_->Release(std::move(second).value());
   ASSERT_TRUE(backend_->Rename(caller_, d.ino, "f", d.ino, "g", 0).ok());
   ASSERT_TRUE(backend_->Unlink(caller_, d.ino, "g").ok());
@@ -793,6 +793,46 @@ TEST_F(WorkspaceBackendTest, ChangesArePublishedWithParentAndName) {
     EXPECT_EQ(events[i].new_name, want[i].new_name);
     EXPECT_EQ(events[i].caller.uid, caller_.uid);
   }
+}
+
+// A reader holding the file (a version capture, `cat`) while another
+// process appends neither delays that close nor takes it over: the close
+// event is the writer's, with the writer's caller, at the writer's release.
+TEST_F(WorkspaceBackendTest, CloseBelongsToTheLastWriterNotTheLastCloser) {
+  Attr f = MustCreate(RootIno(), "f", "first\n");
+  sink_.Clear();
+  Caller reader;  // the daemon's own reads: no uid, no principal
+  reader.uid = 4242;
+  auto ro = backend_->Open(reader, f.ino, O_RDONLY);
+  ASSERT_TRUE(ro.ok());
+  auto w = backend_->Open(caller_, f.ino, O_WRONLY | O_APPEND);
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(::write((*w)->fd, "stamped\n", 8), 8);
+  (*w)->written = true;
+  backend_->OnWrite(**w, 6, 8);
+  backend_->Release(std::move(w).value());
+  auto closed = EventsOf(Kind::kContentClosed);
+  ASSERT_EQ(closed.size(), 1u) << "the append's close, though a reader still holds the file";
+  EXPECT_EQ(closed[0].caller.uid, caller_.uid);
+  backend_->Release(std::move(ro).value());
+  EXPECT_EQ(EventsOf(Kind::kContentClosed).size(), 1u) << "the reader's close is no change";
+
+  // Two writers: the close comes when the last closes, credited to the one
+  // that wrote, not to a writer that only held the file.
+  Caller idle;
+  idle.uid = 5151;
+  auto held = backend_->Open(idle, f.ino, O_RDWR);
+  auto w2 = backend_->Open(caller_, f.ino, O_WRONLY | O_APPEND);
+  ASSERT_TRUE(held.ok() && w2.ok());
+  ASSERT_EQ(::write((*w2)->fd, "x", 1), 1);
+  (*w2)->written = true;
+  backend_->OnWrite(**w2, 14, 1);
+  backend_->Release(std::move(w2).value());
+  EXPECT_EQ(EventsOf(Kind::kContentClosed).size(), 1u) << "another writer still holds it";
+  backend_->Release(std::move(held).value());
+  closed = EventsOf(Kind::kContentClosed);
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_EQ(closed[1].caller.uid, caller_.uid) << "the writer's, not the idle holder's";
 }
 
 TEST_F(WorkspaceBackendTest, ExchangeAndReplacePublishBothSides) {
