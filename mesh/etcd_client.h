@@ -40,10 +40,10 @@
 namespace nexus::mesh {
 
 struct EtcdClientOptions {
-  std::vector<std::string> endpoints;  // "host:port"
-  std::string ca_file;                 // set: https, verified against this CA
-  std::string cert_file;               // client certificate (with key_file)
-  std::string key_file;
+  std::vector<std::string> endpoints{};  // "host:port"
+  std::string ca_file{};                 // set: https, verified against this CA
+  std::string cert_file{};               // client certificate (with key_file)
+  std::string key_file{};
   std::chrono::milliseconds timeout{3000};  // per endpoint and call
 };
 

@@ -13,7 +13,7 @@ packages=(
   # libraries
   libfuse3-dev fuse3 libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev capnproto libcapnp-dev libgit2-dev libre2-dev
-  nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libsystemd-dev
+  nlohmann-json3-dev libyaml-cpp-dev libssl-dev zlib1g-dev libdeflate-dev libcurl4-openssl-dev libsystemd-dev
   # parsed search: PDF (poppler) and Office documents (zip of XML parts)
   libpoppler-cpp-dev libzip-dev libxml2-dev
   # the Debian package and the system service (packaging/, integration/tests/package.sh):
