@@ -801,14 +801,11 @@ void WorkspaceBackend::Release(std::unique_ptr<FileHandle> fh) {
     if (inode.open_count > 0) --inode.open_count;
     if (h->writer) {
       if (inode.writer_handles > 0) --inode.writer_handles;
-      if (fh->written || h->changed) {
-        inode.last_writer = fh->opener;
-        inode.has_last_writer = true;
-      }
+      if (fh->written || h->changed) inode.last_writer = fh->opener;
       if (inode.writer_handles == 0) {
         last_close_of_modified = inode.content_dirty.exchange(false);
-        who = inode.has_last_writer ? inode.last_writer : fh->opener;
-        inode.has_last_writer = false;
+        who = inode.last_writer.value_or(fh->opener);
+        inode.last_writer.reset();
       }
     }
     MaybeFree(inode);

@@ -62,6 +62,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -172,8 +173,7 @@ class WorkspaceBackend final : public Backend {
     uint32_t writer_handles = 0;  // of those, the ones that may write; guarded by mu_
     // Who last closed a handle that changed the content: the close event is
     // theirs, not that of whoever closes last. Guarded by mu_.
-    Caller last_writer;
-    bool has_last_writer = false;  // guarded by mu_
+    std::optional<Caller> last_writer;
     // Modified through a handle since the last close of all writing
     // handles. Atomic so the write path takes no lock.
     std::atomic<bool> content_dirty{false};
