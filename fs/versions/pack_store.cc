@@ -3,10 +3,10 @@
 #include <fcntl.h>
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
+#include <libdeflate.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -85,8 +85,8 @@ Status FsyncPath(const std::string& path, int flags) {
 }
 
 // Whole-buffer zlib streams by libdeflate: the same format zlib writes and
-// git reads, at two to three times zlib's speed for level 1 (the capture
-// path's largest cost after the filesystem's own). A compressor per thread
+// git reads, at 1.6-2x zlib's speed for level 1 on source text (deflate was
+// the capture path's largest user-space cost after SQLite). A compressor per thread
 // (they are not thread-safe, and costly to make), kept for its level.
 Result<std::string> Deflate(std::string_view data, int level) {
   struct Compressor {
@@ -535,7 +535,7 @@ Result<bool> CopyEntries(const std::string& base, const std::function<bool(const
   for (auto& [i, raw] : copied) {
     if (!seen->insert(OidHex(entries[i].oid)).second) continue;
     NEXUS_RETURN_IF_ERROR(PwriteAll(out->fd, raw, out->size, out->path));
-    const auto crc = Crc32(raw);
+    const uint32_t crc = Crc32(raw);
     out->entries.push_back({entries[i].oid, out->size, crc});
     out->size += raw.size();
   }

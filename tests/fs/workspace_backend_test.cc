@@ -801,7 +801,7 @@ TEST_F(WorkspaceBackendTest, ChangesArePublishedWithParentAndName) {
 TEST_F(WorkspaceBackendTest, CloseBelongsToTheLastWriterNotTheLastCloser) {
   Attr f = MustCreate(RootIno(), "f", "first\n");
   sink_.Clear();
-  Caller reader;  // the daemon's own reads: no uid, no principal
+  Caller reader;  // a reader of its own uid, to tell its close from the writer's
   reader.uid = 4242;
   auto ro = backend_->Open(reader, f.ino, O_RDONLY);
   ASSERT_TRUE(ro.ok());
