@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/daemon.h"
+#include "daemon/fatal_signals.h"
 #include "daemon/options.h"
 #include "daemon/stop_signals.h"
 #include "nexus/build_info.h"
@@ -35,6 +36,7 @@ int Run(const DaemonOptions& o) {
 
 int main(int argc, char** argv) {
   nexus::StopSignals::BlockInThisThread();  // before any thread exists
+  nexus::InstallFatalSignalReport(argv[0]);
   auto logger = spdlog::stderr_color_mt("nexusd");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%t] %v");
