@@ -23,11 +23,17 @@ Namespace::Namespace(Backend* root) : root_(root), backends_(new std::atomic<Bac
 
 Status Namespace::AddMount(Ino parent, const std::string& name, Backend* backend, bool hidden) {
   NEXUS_RETURN_IF_ERROR(ValidateName(name));
+  MutexLock lk(mounts_mu_);
   Backend* had = backends_[backend->id()].load(std::memory_order_acquire);
   if (had && had != backend) return Status::Error(EEXIST, "backend id already registered");
   if (FindMount(parent, name)) return Status::Error(EEXIST, "mount point exists");
+  const size_t n = mount_count_.load(std::memory_order_relaxed);
+  if (n == kMaxMounts)
+    return Status::Error(ENOSPC,
+                         "no room for mount " + name + ": " + std::to_string(kMaxMounts) + " at most");
+  mounts_[n] = {parent, name, backend, hidden};
   backends_[backend->id()].store(backend, std::memory_order_release);
-  mounts_.push_back({parent, name, backend, hidden});
+  mount_count_.store(n + 1, std::memory_order_release);  // publishes the slot
   return Status::Ok();
 }
 
@@ -43,7 +49,8 @@ void Namespace::DetachBackend(uint16_t id) {
   if (id != 0) backends_[id].store(nullptr, std::memory_order_release);
 }
 
-Namespace::ChangeScope::ChangeScope(Namespace* ns, bool changes) : ns_(changes && ns->hook_ ? ns : nullptr) {
+Namespace::ChangeScope::ChangeScope(Namespace* ns, bool changes)
+    : ns_(changes && ns->hook_.load(std::memory_order_acquire) ? ns : nullptr) {
   if (!ns_) return;
   // The gate prefers readers: while HoldChanges waits, new changes queue
   // on the turnstile it holds, so a steady flow of changes cannot starve it.
@@ -68,8 +75,9 @@ Status Namespace::HoldChanges(const std::function<Status()>& f) {
 }
 
 Status Namespace::BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name) {
-  if (!hook_ || !hook_->Watched(b->id())) return Status::Ok();
-  return hook_->BeforeChange(*b, kind, ino, name);
+  PreChangeHook* hook = hook_.load(std::memory_order_acquire);
+  if (!hook || !hook->Watched(b->id())) return Status::Ok();
+  return hook->BeforeChange(*b, kind, ino, name);
 }
 
 Result<Backend*> Namespace::Route(Ino ino) const {
@@ -79,7 +87,7 @@ Result<Backend*> Namespace::Route(Ino ino) const {
 }
 
 const Namespace::MountPoint* Namespace::FindMount(Ino parent, const std::string& name) const {
-  for (const auto& m : mounts_)
+  for (const auto& m : Mounts())
     if (m.parent == parent && m.name == name) return &m;
   return nullptr;
 }
@@ -118,10 +126,10 @@ std::string Namespace::PathOf(Ino ino) const {
 
 Status Namespace::Refuse(const Caller& caller, int code, std::string_view op, const std::string& path,
                          std::string_view why) {
-  policy_->Denied(caller, op, path, why);
+  access_policy()->Denied(caller, op, path, why);
   if (code == ENOENT) return Status::Error(ENOENT, "no such file or directory");
-  return Status::Error(
-      code, "permission denied: " + policy_->SubjectOf(caller) + " " + std::string(why) + " on " + path);
+  return Status::Error(code, "permission denied: " + access_policy()->SubjectOf(caller) + " " +
+                                 std::string(why) + " on " + path);
 }
 
 // /.nexus is closed to restricted callers but for itself and the activity
@@ -130,12 +138,12 @@ Status Namespace::Refuse(const Caller& caller, int code, std::string_view op, co
 bool Namespace::Sees(const Caller& caller, std::string_view path, bool is_dir) {
   if (layout::IsSystemPath(path))
     return path == layout::kSystemDir || PathIsUnder(path, layout::kActivityDir);
-  return policy_->CanSee(caller, path, is_dir);
+  return access_policy()->CanSee(caller, path, is_dir);
 }
 
 bool Namespace::Permits(const Caller& caller, Need need, std::string_view path, bool is_dir) {
   if (layout::IsSystemPath(path)) return need == Need::kRead && Sees(caller, path, is_dir);
-  return policy_->Can(caller, need, path, is_dir);
+  return access_policy()->Can(caller, need, path, is_dir);
 }
 
 Status Namespace::CheckSee(const Caller& caller, const Attr& attr, std::string_view op,
@@ -228,8 +236,9 @@ Result<Attr> Namespace::ResolvePinned(const Caller& caller, const std::string& p
 }
 
 bool Namespace::SharedPath(std::string_view parent_path, std::string_view path, bool is_dir) {
-  if (!policy_) return true;
-  auto views = policy_->UidViews();
+  AccessPolicy* policy = access_policy();
+  if (!policy) return true;
+  auto views = policy->UidViews();
   if (!views || parent_path.empty() || path.empty()) return false;
   for (const Caller& view : *views) {
     const bool sees_parent = parent_path == "/" || Sees(view, parent_path, true);
@@ -241,7 +250,7 @@ bool Namespace::SharedPath(std::string_view parent_path, std::string_view path, 
 bool Namespace::SharedName(Ino parent, std::string_view name, const Attr& attr, std::string* path) {
   auto b = Route(parent);
   if (!b.ok() || !(*b)->SameForEveryCaller()) return false;
-  if (!policy_) return true;
+  if (!access_policy()) return true;
   if (!attr.IsDir() && attr.nlink > 1) return false;
   const std::string parent_path = PathOf(parent);
   if (parent_path.empty()) return false;
@@ -252,10 +261,10 @@ bool Namespace::SharedName(Ino parent, std::string_view name, const Attr& attr, 
 }
 
 bool Namespace::NamesStayShared(Ino parent, std::string_view name, const Attr& attr) {
-  if (!policy_) return true;
+  if (!access_policy()) return true;
   std::string path;
   if (!SharedName(parent, name, attr, &path)) return false;
-  return !attr.IsDir() || !policy_->ViewsDifferBelow(path);
+  return !attr.IsDir() || !access_policy()->ViewsDifferBelow(path);
 }
 
 Result<Attr> Namespace::Lookup(const Caller& caller, Ino parent, const std::string& name, bool* shared) {
@@ -563,7 +572,7 @@ Result<std::vector<DirEntry>> Namespace::ReadDir(const Caller& caller, Ino ino) 
   }
   auto entries = (*b)->ReadDir(caller, ino);
   if (!entries.ok()) return entries;
-  for (const auto& m : mounts_) {
+  for (const auto& m : Mounts()) {
     if (m.parent != ino) continue;
     std::erase_if(*entries, [&](const DirEntry& e) { return e.name == m.name; });
     if (!m.hidden) entries->push_back({m.name, m.backend->root(), S_IFDIR});

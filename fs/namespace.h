@@ -37,9 +37,11 @@
 // -> backends'.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,8 +61,12 @@ class Namespace {
   // Grafts `backend`'s root at `name` inside directory `parent`. The mount
   // point hides any real entry of that name. A `hidden` mount is reachable
   // by name (lookup, paths) but not listed by ReadDir of `parent`, like
-  // ZFS's ".zfs" (e.g. the history tree at /.nexus). Call before serving.
+  // ZFS's ".zfs" (e.g. the history tree at /.nexus). Safe while other
+  // threads use the namespace (the daemon's background walks start before
+  // its last part grafts its tree): a mount appears whole or not at all.
+  // At most kMaxMounts; mounts are never removed.
   Status AddMount(Ino parent, const std::string& name, Backend* backend, bool hidden = false);
+  static constexpr size_t kMaxMounts = 16;
 
   // Resolves an absolute path ("/a/b") to its attributes without taking a
   // kernel lookup reference. Symlinks are not followed. The returned inode
@@ -81,7 +87,7 @@ class Namespace {
   // outlive the namespace (a call may still be running in it).
   void DetachBackend(uint16_t id);
   // Call before serving. Not owned; must outlive this.
-  void SetPreChangeHook(PreChangeHook* hook) { hook_ = hook; }
+  void SetPreChangeHook(PreChangeHook* hook) { hook_.store(hook, std::memory_order_release); }
   // Runs `f` while no change routed here is between its pre-change check
   // and its end (with a hook set, each change holds a shared gate from
   // before the hook's Watched() to its return): a fork that starts being
@@ -91,7 +97,7 @@ class Namespace {
   Status HoldChanges(const std::function<Status()>& f);
 
   // Call before serving. Not owned; must outlive this. Null: POSIX only.
-  void SetAccessPolicy(AccessPolicy* policy) { policy_ = policy; }
+  void SetAccessPolicy(AccessPolicy* policy) { policy_.store(policy, std::memory_order_release); }
   // From now on the agents' homes under directory `agents_dir` ("/agents")
   // belong to the daemon (layout::IsAgentStructure): only a caller whose
   // principal is the daemon's (AuthMethod::kDaemon) creates, renames or
@@ -100,7 +106,7 @@ class Namespace {
   // included, gets EPERM. The directory itself must never be renamed
   // (the rule sees to it).
   void ReserveAgentHomes(Ino agents_dir) { agents_dir_.store(agents_dir, std::memory_order_release); }
-  AccessPolicy* access_policy() const { return policy_; }
+  AccessPolicy* access_policy() const { return policy_.load(std::memory_order_acquire); }
   // The namespace path of `ino` ("" if it has none).
   std::string PathOf(Ino ino) const;
 
@@ -165,14 +171,17 @@ class Namespace {
 
  private:
   struct MountPoint {
-    Ino parent;
+    Ino parent = 0;
     std::string name;
-    Backend* backend;
-    bool hidden;  // not listed by ReadDir(parent)
+    Backend* backend = nullptr;
+    bool hidden = false;  // not listed by ReadDir(parent)
   };
   Result<Backend*> Route(Ino ino) const;
   // Access checks; all are no-ops for unrestricted callers (Restricted).
-  bool Restricted(const Caller& caller) const { return policy_ && !policy_->Unrestricted(caller); }
+  bool Restricted(const Caller& caller) const {
+    AccessPolicy* policy = access_policy();
+    return policy && !policy->Unrestricted(caller);
+  }
   // ENOENT unless the caller sees `ino` (whose attributes are `attr`);
   // `seen_path`, if given, receives its path (computed once per call).
   // The policy's CanSee and Can, but inside /.nexus, where a restricted
@@ -219,8 +228,9 @@ class Namespace {
   Status BeforeChange(Backend* b, PreChange kind, Ino ino, std::string_view name = {});
 
   Backend* root_;
-  AccessPolicy* policy_ = nullptr;
-  PreChangeHook* hook_ = nullptr;
+  // Set while background walks may already run (daemon start-up).
+  std::atomic<AccessPolicy*> policy_{nullptr};
+  std::atomic<PreChangeHook*> hook_{nullptr};
   SharedMutex change_gate_;
   Mutex turnstile_;  // held by HoldChanges; changes wait on it while closing_
   std::atomic<bool> closing_{false};
@@ -228,7 +238,16 @@ class Namespace {
   // Indexed by backend id (all 65536 ids): attached backends come and go
   // while calls are routed.
   std::unique_ptr<std::atomic<Backend*>[]> backends_;
-  std::vector<MountPoint> mounts_;
+  // Mount points: a slot is filled before mount_count_ covers it and never
+  // changes after, so readers scan Mounts() without a lock while AddMount
+  // (serialized by mounts_mu_) appends. A vector would move its elements
+  // under a reader when it grows.
+  std::array<MountPoint, kMaxMounts> mounts_;
+  std::atomic<size_t> mount_count_{0};
+  Mutex mounts_mu_;
+  std::span<const MountPoint> Mounts() const {
+    return {mounts_.data(), mount_count_.load(std::memory_order_acquire)};
+  }
 };
 
 // A top-level entry of the root backend renamed out of a reserved name.

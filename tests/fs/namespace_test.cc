@@ -1,14 +1,18 @@
 #include "fs/namespace.h"
 
 #include <fcntl.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "base/layout.h"
 #include "fs/native_backend.h"
 #include "fs/path_files.h"
 #include "fs/workspace_backend.h"
-
-#include <filesystem>
 #include "tests/fs/test_util.h"
 
 namespace nexus {
@@ -83,6 +87,71 @@ TEST_F(NamespaceTest, InvalidNamesAreRefused) {
     EXPECT_EQ(ns_->MkDir(caller_, kRootIno, bad, 0755).code(), EINVAL) << bad;
   EXPECT_EQ(ns_->MkDir(caller_, kRootIno, std::string(256, 'n'), 0755).code(), ENAMETOOLONG);
   EXPECT_EQ(ns_->GetAttr(MakeIno(7, 1)).code(), ENOENT);
+}
+
+// Mounts may be added while other threads walk the namespace (nexusd's
+// background walks start before its last part grafts its tree): a reader
+// sees each mount whole or not at all, never a table being moved under it,
+// and the table's bound is an error, not an overflow.
+TEST_F(NamespaceTest, MountsAddedWhileOthersLookUpAppearWhole) {
+  constexpr size_t kAdded = Namespace::kMaxMounts - 1;  // after zone/other
+  std::vector<std::unique_ptr<TempDir>> dirs;
+  std::vector<std::unique_ptr<NativeBackend>> backends;
+  for (size_t i = 0; i < kAdded; ++i) {
+    dirs.push_back(std::make_unique<TempDir>());
+    NativeBackend::Options o;
+    o.data_dir = dirs.back()->path();
+    o.backend_id = static_cast<uint16_t>(10 + i);
+    backends.push_back(std::move(NativeBackend::Open(o)).value());
+  }
+  std::vector<std::string> names;
+  for (size_t i = 0; i < kAdded; ++i) names.push_back("m" + std::to_string(i));
+  // Many rounds on fresh namespaces, two readers each, so that adds land
+  // while a reader is inside the table.
+  std::atomic<int> wrong{0};
+  std::atomic<long> seen{0};
+  for (int round = 0; round < 200; ++round) {
+    Namespace ns(root_.get());
+    ASSERT_TRUE(ns.AddMount(zone_parent_, "other", zone_.get()).ok());
+    std::atomic<bool> done{false};
+    std::atomic<int> ready{0};
+    auto read = [&] {
+      ++ready;
+      while (!done.load()) {
+        for (size_t i = 0; i < kAdded; ++i) {
+          auto a = ns.Lookup(caller_, kRootIno, names[i]);
+          if (a.ok() ? a->ino != backends[i]->root() : a.code() != ENOENT) ++wrong;
+          if (a.ok()) ++seen;
+        }
+        auto other = ns.Lookup(caller_, zone_parent_, "other");  // there all along
+        if (!other.ok() || other->ino != zone_->root()) ++wrong;
+      }
+    };
+    std::thread r1(read), r2(read);
+    while (ready.load() < 2) std::this_thread::yield();
+    for (size_t i = 0; i < kAdded; ++i) {
+      EXPECT_TRUE(ns.AddMount(kRootIno, names[i], backends[i].get()).ok());
+      std::this_thread::yield();
+    }
+    done = true;
+    r1.join();
+    r2.join();
+    if (round == 0) {
+      auto entries = ns.ReadDir(caller_, kRootIno);
+      ASSERT_TRUE(entries.ok());
+      EXPECT_EQ(entries->size(), 1 + kAdded);  // "zone" and every mount
+      TempDir extra_dir;
+      NativeBackend::Options o;
+      o.data_dir = extra_dir.path();
+      o.backend_id = 9;
+      auto extra = std::move(NativeBackend::Open(o)).value();
+      Status full = ns.AddMount(kRootIno, "one-too-many", extra.get());
+      EXPECT_EQ(full.code(), ENOSPC) << full.ToString();
+      EXPECT_EQ(ns.Lookup(caller_, kRootIno, "one-too-many").code(), ENOENT);
+    }
+  }
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(seen.load(), 0);
 }
 
 // A hidden mount (like ZFS's .zfs) is reachable by name but not listed, and
